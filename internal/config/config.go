@@ -1,0 +1,248 @@
+// Package config holds the SBC's typed configuration: the struct every other
+// package is wired from, its embedded defaults, loading through viper (YAML
+// file plus SBC_ environment overrides) and validation that reports every
+// problem with its key path, value and reason.
+//
+// Nothing reads viper after Load returns: the rest of the program sees only
+// a validated *Config.
+package config
+
+import "time"
+
+// Defaults. Every field below names the constant it defaults to.
+const (
+	DefaultNodeID           = "sbc-1"
+	DefaultLogLevel         = "info"
+	DefaultLogFormat        = "text"
+	DefaultUserAgent        = "sbc"
+	DefaultMaxMessageSize   = 65535 // bytes; UDP datagrams cannot be larger
+	DefaultMaxHeaders       = 128
+	DefaultMaxLineLength    = 8192 // bytes
+	DefaultHandshakeTimeout = 5 * time.Second
+	DefaultIdleTimeout      = 15 * time.Minute
+	DefaultMaxConnsPerIP    = 0 // 0: unlimited (the policy issue sets a limit)
+	DefaultSessionExpires   = 1800 * time.Second
+	DefaultMinSE            = 90 * time.Second
+	DefaultInviteTimeout    = 32 * time.Second // Timer B / Timer C bound for one B-leg attempt
+	DefaultRingTimeout      = 180 * time.Second
+	DefaultMediaBindIP      = "127.0.0.1"
+	DefaultRTPPorts         = "20000-29999"
+	DefaultWebRTCPort       = 0 // 0: one port per call from rtp_ports
+	DefaultMediaTimeout     = 60 * time.Second
+	DefaultOptionsInterval  = 30 * time.Second
+	DefaultOptionsTimeout   = 5 * time.Second
+	DefaultFailureThreshold = 2 // failed OPTIONS in a row before a trunk is down
+	DefaultRetryAfter       = 30 * time.Second
+	DefaultAdminAddr        = "127.0.0.1:9090"
+	DefaultCDRDir           = "./cdr"
+)
+
+// Route targets.
+const (
+	TargetTrunks     = "trunks"     // the route's trunks, in order, with failover
+	TargetRegistered = "registered" // users registered with the SBC (issue: registration)
+	TargetEcho       = "echo"       // the built-in echo destination
+)
+
+// Config is the whole SBC configuration. The zero value is not valid: use
+// Default or Load.
+type Config struct {
+	// NodeID names this node in CDRs, logs and shared state. Default DefaultNodeID.
+	NodeID string `mapstructure:"node_id"`
+	Log    Log    `mapstructure:"log"`
+	SIP    SIP    `mapstructure:"sip"`
+	Media  Media  `mapstructure:"media"`
+	// Trunks are the named upstreams routes may send calls to.
+	Trunks []Trunk `mapstructure:"trunks"`
+	// Routes are tried in order; the first whose match holds picks the target.
+	Routes []Route `mapstructure:"routes"`
+	Users  []User  `mapstructure:"users"`
+	Auth   Auth    `mapstructure:"auth"`
+	Policy Policy  `mapstructure:"policy"`
+	// CDR lists the writers every call record is handed to.
+	CDR   []CDRWriter `mapstructure:"cdr"`
+	Admin Admin       `mapstructure:"admin"`
+}
+
+// Log configures log/slog.
+type Log struct {
+	// Level is debug, info, warn or error. Default DefaultLogLevel.
+	Level string `mapstructure:"level"`
+	// Format is text or json. Default DefaultLogFormat.
+	Format string `mapstructure:"format"`
+}
+
+// SIP configures the signaling plane.
+type SIP struct {
+	// Listeners are the sockets the SBC takes SIP on. Default: UDP and TCP on
+	// 127.0.0.1:5060, WS on 127.0.0.1:8080, WSS on 127.0.0.1:8443.
+	Listeners []Listener `mapstructure:"listeners"`
+	// TLS holds the certificate for TLS and WSS listeners.
+	TLS TLS `mapstructure:"tls"`
+	// PublicAddr is the host (IP or name) advertised in Via, Contact and
+	// Record-Route instead of the listener's bound IP, for an SBC behind a
+	// 1:1 NAT. Empty: the listener's own address.
+	PublicAddr string `mapstructure:"public_addr"`
+	// UserAgent is the User-Agent and Server value on everything the SBC
+	// originates. Default DefaultUserAgent.
+	UserAgent string `mapstructure:"user_agent"`
+	// MaxMessageSize is the largest SIP message accepted, in bytes. Default
+	// DefaultMaxMessageSize.
+	MaxMessageSize int `mapstructure:"max_message_size"`
+	// MaxHeaders is the largest number of header fields accepted in one
+	// message. Default DefaultMaxHeaders.
+	MaxHeaders int `mapstructure:"max_headers"`
+	// MaxLineLength is the longest start line or header line accepted, in
+	// bytes. Default DefaultMaxLineLength.
+	MaxLineLength int `mapstructure:"max_line_length"`
+	// HandshakeTimeout bounds a TLS or WebSocket handshake. Default
+	// DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"`
+	// IdleTimeout closes a stream connection that carried nothing for this
+	// long. Default DefaultIdleTimeout.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// MaxConnsPerIP caps stream connections from one source IP; 0 is
+	// unlimited. Default DefaultMaxConnsPerIP.
+	MaxConnsPerIP int `mapstructure:"max_conns_per_ip"`
+	// HeaderWhitelist names extra headers passed from one leg to the other
+	// (case-insensitive). Everything a call needs is always rebuilt by the
+	// SBC; every other header is dropped. Default: none.
+	HeaderWhitelist []string `mapstructure:"header_whitelist"`
+	// SessionExpires is the RFC 4028 interval the SBC asks for on calls it
+	// originates when the caller asked for a session timer. Default
+	// DefaultSessionExpires.
+	SessionExpires time.Duration `mapstructure:"session_expires"`
+	// MinSE is the smallest session interval accepted (RFC 4028 Min-SE).
+	// Default DefaultMinSE.
+	MinSE time.Duration `mapstructure:"min_se"`
+	// InviteTimeout bounds how long one B-leg attempt may go without a
+	// provisional response before failover. Default DefaultInviteTimeout.
+	InviteTimeout time.Duration `mapstructure:"invite_timeout"`
+	// RingTimeout bounds how long a call may ring before 408. Default
+	// DefaultRingTimeout.
+	RingTimeout time.Duration `mapstructure:"ring_timeout"`
+}
+
+// Listener is one SIP socket.
+type Listener struct {
+	// Name identifies the listener in routes. Default: the transport.
+	Name string `mapstructure:"name"`
+	// Transport is udp, tcp, tls, ws or wss.
+	Transport string `mapstructure:"transport"`
+	// Addr is ip:port to bind.
+	Addr string `mapstructure:"addr"`
+}
+
+// TLS names a certificate and key in PEM files. Both empty: a self-signed
+// certificate is generated at start.
+type TLS struct {
+	CertFile string `mapstructure:"cert_file"`
+	KeyFile  string `mapstructure:"key_file"`
+}
+
+// Media configures the media plane.
+type Media struct {
+	// BindIP is the local IP media sockets bind to. Default DefaultMediaBindIP.
+	BindIP string `mapstructure:"bind_ip"`
+	// PublicIP is the IP written into SDP. Empty: BindIP.
+	PublicIP string `mapstructure:"public_ip"`
+	// RTPPorts is the "min-max" UDP port range for RTP/RTCP pairs. Default
+	// DefaultRTPPorts.
+	RTPPorts string `mapstructure:"rtp_ports"`
+	// WebRTCPort is one UDP port shared by all WebRTC media; 0 uses ports
+	// from RTPPorts. Default DefaultWebRTCPort.
+	WebRTCPort int `mapstructure:"webrtc_port"`
+	// Timeout ends a call that received no media from either side for this
+	// long while not on hold. Default DefaultMediaTimeout.
+	Timeout time.Duration `mapstructure:"timeout"`
+}
+
+// Trunk is a named upstream: a PBX, a SIP trunk, a carrier.
+type Trunk struct {
+	// Name identifies the trunk in routes and CDRs.
+	Name string `mapstructure:"name"`
+	// URI is where calls go, e.g. sip:pbx.example.com:5060;transport=tcp.
+	URI string `mapstructure:"uri"`
+	// Username and Password answer the trunk's digest challenges.
+	Username string `mapstructure:"username"`
+	Password string `mapstructure:"password"`
+	// FromDomain replaces the host of From on calls to this trunk. Empty:
+	// the trunk's host.
+	FromDomain string `mapstructure:"from_domain"`
+	// OptionsInterval is the OPTIONS keepalive period; 0 disables probing and
+	// the trunk is always up. Default DefaultOptionsInterval.
+	OptionsInterval time.Duration `mapstructure:"options_interval"`
+	// OptionsTimeout bounds one OPTIONS probe. Default DefaultOptionsTimeout.
+	OptionsTimeout time.Duration `mapstructure:"options_timeout"`
+	// FailureThreshold is how many failed probes in a row mark the trunk
+	// down. Default DefaultFailureThreshold.
+	FailureThreshold int `mapstructure:"failure_threshold"`
+	// PassHeaders are extra headers passed to and from this trunk, such as
+	// P-Asserted-Identity and Privacy. Default: none.
+	PassHeaders []string `mapstructure:"pass_headers"`
+	// Trusted marks calls arriving from this trunk's address as
+	// authenticated.
+	Trusted bool `mapstructure:"trusted"`
+}
+
+// Route sends matching calls to a target.
+type Route struct {
+	// Name identifies the route in logs.
+	Name  string `mapstructure:"name"`
+	Match Match  `mapstructure:"match"`
+	// Target is trunks, registered or echo.
+	Target string `mapstructure:"target"`
+	// Trunks, for target trunks, are tried in order.
+	Trunks []string `mapstructure:"trunks"`
+}
+
+// Match is a conjunction: every non-empty field must hold.
+type Match struct {
+	// Listener is the name of the listener the request came in on.
+	Listener string `mapstructure:"listener"`
+	// Trunk is the name of the trunk the request came from (by address).
+	Trunk string `mapstructure:"trunk"`
+	// SourceCIDRs hold if the source IP is in any of them.
+	SourceCIDRs []string `mapstructure:"source_cidrs"`
+	// RURIUser is a regular expression the request-URI user must match.
+	RURIUser string `mapstructure:"ruri_user"`
+	// FromDomain is the host of the From URI, compared case-insensitively.
+	FromDomain string `mapstructure:"from_domain"`
+}
+
+// User is a SIP identity the SBC authenticates (registration issue).
+type User struct {
+	Username string `mapstructure:"username"`
+	Password string `mapstructure:"password"`
+	Domain   string `mapstructure:"domain"`
+}
+
+// Auth configures digest authentication (registration and policy issues).
+type Auth struct {
+	Realm string `mapstructure:"realm"`
+}
+
+// Policy configures the policy chain (policy issue). Kept open here so a
+// config naming it loads.
+type Policy struct {
+	Blacklist []string `mapstructure:"blacklist"`
+}
+
+// CDRWriter is one CDR sink.
+type CDRWriter struct {
+	// Type is jsonl (the default), csv or postgres.
+	Type string `mapstructure:"type"`
+	// Dir is the directory for file writers. Default DefaultCDRDir.
+	Dir string `mapstructure:"dir"`
+	// DSN is the PostgreSQL connection string for the postgres writer.
+	DSN string `mapstructure:"dsn"`
+}
+
+// Admin configures the admin HTTP server.
+type Admin struct {
+	// Addr is ip:port of the admin HTTP server; empty disables it. Default
+	// DefaultAdminAddr.
+	Addr string `mapstructure:"addr"`
+	// Token, when set, is required as a bearer token on /api/v1/.
+	Token string `mapstructure:"token"`
+}
