@@ -49,10 +49,20 @@ func ParseKind(s string) (Kind, error) {
 // that can only be reached on the connection it opened, such as a browser on
 // WebSocket); otherwise Kind and Addr pick a socket or an existing or new
 // outbound connection.
+//
+// Local and Listener describe where an inbound message arrived; a reply over
+// UDP is sent from the socket of the listener named Listener, else from the
+// one bound to Local, when there is one, so that the peer sees the address it
+// wrote to.
 type Target struct {
-	Kind Kind
-	Addr netip.AddrPort
-	Conn *Conn
+	Kind     Kind
+	Addr     netip.AddrPort
+	Conn     *Conn
+	Local    netip.AddrPort
+	Listener string
+	// Host is the server name for a TLS connection we dial (SNI and
+	// certificate verification); empty: the IP of Addr.
+	Host string
 }
 
 // String is for logs.

@@ -1,0 +1,245 @@
+package b2bua
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/routing"
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/txn"
+)
+
+type evKind int
+
+const (
+	evRequest  evKind = iota // an in-dialog request or ACK on a leg
+	evResponse               // a response on one of the call's client transactions
+	evCancel                 // the caller cancelled its INVITE
+	evAckLost                // the caller never ACKed our 2xx
+	evTimer                  // one of the call's timers fired
+	evStray                  // a 2xx retransmission after its transaction ended
+	evHangup                 // end the call from outside (shutdown, admin)
+)
+
+type event struct {
+	kind  evKind
+	leg   *leg
+	req   sip.Request
+	stx   *txn.ServerTx
+	res   sip.Response
+	ctx   *txn.ClientTx
+	timer timerKind
+	cause string
+}
+
+type callState int
+
+const (
+	stateCalling   callState = iota // B-leg attempts under way, A not answered
+	stateConfirmed                  // both legs confirmed
+	stateEnding                     // BYE/CANCEL sent, waiting for their answers
+)
+
+// Call is one call: two legs, a media session and the goroutine that owns
+// them. All fields are touched only by that goroutine, after start.
+type Call struct {
+	s      *Server
+	log    *slog.Logger
+	events chan event
+	done   chan struct{}
+
+	a, b   *leg
+	inv    *txn.ServerTx // A's INVITE until answered
+	invReq sip.Request
+	media  MediaSession
+	route  *routing.Route
+	dests  []dest // B-leg targets not yet tried
+	try    *attempt
+
+	state       callState
+	cancelled   bool
+	answered    bool
+	lastFailure int // SIP code of the last failed attempt (408 for no answer)
+	cause       string
+	side        string // who ended it: a, b or sbc
+
+	onResp  map[*txn.ClientTx]func(sip.Response)
+	pending *relay // a re-INVITE or UPDATE being relayed
+	timers  map[timerKind]*time.Timer
+	started time.Time
+}
+
+// post hands an event to the call's goroutine; after the call ended it is
+// dropped.
+func (c *Call) post(ev event) {
+	select {
+	case c.events <- ev:
+	case <-c.done:
+	}
+}
+
+// Hangup ends the call from outside the call's goroutine.
+func (c *Call) Hangup(cause string) { c.post(event{kind: evHangup, cause: cause}) }
+
+// run is the call's goroutine.
+func (c *Call) run() {
+	defer c.finish()
+	if !c.start() {
+		return
+	}
+	for !c.over() {
+		ev := <-c.events
+		c.handle(ev)
+	}
+}
+
+func (c *Call) handle(ev event) {
+	switch ev.kind {
+	case evRequest:
+		c.onRequest(ev.leg, ev.req, ev.stx)
+	case evResponse:
+		if f := c.onResp[ev.ctx]; f != nil {
+			f(ev.res)
+		}
+	case evCancel:
+		c.onCancel()
+	case evAckLost:
+		if c.state == stateConfirmed {
+			c.log.Warn("caller never acknowledged the answer")
+			c.hangup("ack_timeout", "a")
+		}
+	case evTimer:
+		c.onTimer(ev.timer)
+	case evStray:
+		if ev.leg.lastACK != nil && ev.leg.remoteTag == sipmsg.ToTag(ev.res) {
+			_ = c.s.send(ev.leg.lastACK, ev.leg.dst)
+		}
+	case evHangup:
+		c.hangup(ev.cause, "sbc")
+	}
+}
+
+// over reports whether the call is done: ended and nothing outstanding.
+func (c *Call) over() bool {
+	return c.state == stateEnding && len(c.onResp) == 0
+}
+
+// send starts a client transaction on a leg and routes its responses to f
+// (on the call's goroutine). The final response removes f.
+func (c *Call) send(l *leg, req sip.Request, f func(sip.Response)) (*txn.ClientTx, error) {
+	ctx, err := c.s.tx.Request(req, l.dst)
+	if err != nil {
+		return nil, err
+	}
+	c.onResp[ctx] = func(res sip.Response) {
+		if res.StatusCode() >= 200 {
+			delete(c.onResp, ctx)
+		}
+		f(res)
+	}
+	c.s.pumps.Add(1)
+	go func() {
+		defer c.s.pumps.Done()
+		final := false
+		for res := range ctx.Responses() {
+			final = final || res.StatusCode() >= 200
+			c.post(event{kind: evResponse, ctx: ctx, res: res})
+		}
+		if !final { // ended without a final response: treat as a timeout
+			c.post(event{kind: evResponse, ctx: ctx, res: txn.NewResponse(req, 408, "Request Timeout")})
+		}
+	}()
+	return ctx, nil
+}
+
+// watch forwards the A INVITE's CANCEL and lost-ACK signals to the call.
+func (c *Call) watch(stx *txn.ServerTx) {
+	c.s.pumps.Add(1)
+	go func() {
+		defer c.s.pumps.Done()
+		select {
+		case <-stx.Cancelled():
+			c.post(event{kind: evCancel})
+		case <-stx.AckTimeout():
+			c.post(event{kind: evAckLost})
+		case <-stx.Done():
+		case <-c.done:
+		}
+	}()
+}
+
+// hangup ends an established or ringing call: BYE (or CANCEL) toward every
+// leg that is still up, then waits for their answers in stateEnding.
+func (c *Call) hangup(cause, side string) {
+	if c.state == stateEnding {
+		return
+	}
+	c.setCause(cause, side)
+	if c.state == stateCalling {
+		c.cancelled = true
+		c.finalToA(487, "Request Terminated")
+		c.abandonAttempt()
+		c.state = stateEnding
+		return
+	}
+	c.state = stateEnding
+	for _, l := range []*leg{c.a, c.b} {
+		if l != nil && l.confirmed {
+			c.bye(l)
+		}
+	}
+}
+
+// bye sends BYE on a leg; the call waits for its answer.
+func (c *Call) bye(l *leg) {
+	l.confirmed = false
+	req := l.newRequest(sip.BYE, "", "")
+	if _, err := c.send(l, req, func(sip.Response) {}); err != nil {
+		c.log.Debug("bye", "leg", l.name, "err", err)
+	}
+}
+
+func (c *Call) setCause(cause, side string) {
+	if c.cause == "" {
+		c.cause, c.side = cause, side
+	}
+}
+
+// start runs the first steps of an INVITE: route, media, first attempt.
+func (c *Call) start() bool {
+	if !c.routeCall() {
+		return false
+	}
+	return c.nextAttempt()
+}
+
+// finish releases everything the call holds; it runs last on the call's
+// goroutine.
+func (c *Call) finish() {
+	for _, t := range c.timers {
+		t.Stop()
+	}
+	if c.a != nil {
+		c.s.removeDialog(c.a)
+	}
+	if c.b != nil {
+		c.s.removeDialog(c.b)
+	}
+	if c.try != nil {
+		c.s.removeDialog(c.try.leg)
+	}
+	if c.media != nil {
+		c.media.Close()
+	}
+	close(c.done)
+	if c.answered {
+		c.s.stats.CallsAnswered.Add(1)
+	} else {
+		c.s.stats.CallsFailed.Add(1)
+	}
+	c.log.Info("call ended", "cause", c.cause, "side", c.side, "answered", c.answered,
+		"duration", time.Since(c.started).Round(time.Millisecond))
+	c.s.untrack(c)
+}

@@ -1,0 +1,207 @@
+package b2bua
+
+import (
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/txn"
+	"github.com/sbc-project/sbc/media"
+)
+
+// relay is an offer/answer exchange (re-INVITE or UPDATE) carried from one
+// leg to the other.
+type relay struct {
+	from, to *leg
+	stx      *txn.ServerTx
+	req      sip.Request
+}
+
+func (c *Call) other(l *leg) *leg {
+	if l == c.a {
+		return c.b
+	}
+	return c.a
+}
+
+// onRequest handles a request inside one of the call's dialogs.
+func (c *Call) onRequest(l *leg, req sip.Request, stx *txn.ServerTx) {
+	m := req.Method()
+	if m == sip.ACK {
+		c.onACK(l, req)
+		return
+	}
+	if !l.seqOK(req) {
+		c.reply(l, stx, req, 500, "CSeq Out of Order")
+		return
+	}
+	if c.state == stateEnding || !l.confirmed && !(l == c.a && c.state == stateCalling) {
+		if m == sip.BYE {
+			c.reply(l, stx, req, 200, "OK")
+			return
+		}
+		c.reply(l, stx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	if c.state == stateCalling { // A sent something inside its early dialog
+		if m == sip.BYE {
+			c.reply(l, stx, req, 200, "OK")
+			c.onCancel()
+			return
+		}
+		c.reply(l, stx, req, 491, "Request Pending")
+		return
+	}
+	switch m {
+	case sip.BYE:
+		c.reply(l, stx, req, 200, "OK")
+		cause := "caller_bye"
+		if l == c.b {
+			cause = "callee_bye"
+		}
+		c.setCause(cause, l.name)
+		l.confirmed = false
+		c.hangup(cause, l.name)
+	case sip.INVITE, sip.UPDATE:
+		c.onOffer(l, req, stx)
+	case sip.OPTIONS:
+		c.reply(l, stx, req, 200, "OK", sipmsg.Generic("Allow", allowed))
+	case sip.INFO, sip.MESSAGE, sip.NOTIFY:
+		c.relayRequest(l, req, stx)
+	default:
+		c.reply(l, stx, req, 405, "Method Not Allowed", sipmsg.Generic("Allow", allowed))
+	}
+}
+
+// reply answers an in-dialog request from the SBC itself.
+func (c *Call) reply(l *leg, stx *txn.ServerTx, req sip.Request, code int, reason string, extra ...sip.Header) {
+	if stx == nil {
+		return
+	}
+	res := l.response(req, code, reason)
+	for _, h := range extra {
+		res.AppendHeader(h)
+	}
+	_ = stx.Respond(res)
+}
+
+// onACK handles an ACK for a 2xx the SBC sent on leg l.
+func (c *Call) onACK(l *leg, req sip.Request) {
+	if l != c.a || c.b == nil || c.b.lastACK != nil || c.state != stateConfirmed {
+		return
+	}
+	// Delayed offer: A's ACK carries the answer to B's offer.
+	body := ""
+	if sdp := req.Body(); sdp != "" {
+		ans, err := c.media.Answer(media.SideA, []byte(sdp))
+		if err != nil {
+			c.log.Warn("answer in ack rejected", "err", err)
+			c.ack(c.b, "", "")
+			c.hangup("bad_sdp_answer", "sbc")
+			return
+		}
+		c.a.lastSDPIn = sdp
+		body = string(ans)
+		c.b.lastSDPOut = body
+	}
+	c.ack(c.b, "application/sdp", body)
+}
+
+// onOffer handles a re-INVITE or UPDATE: a session refresh is answered
+// here; a real offer is carried to the other leg.
+func (c *Call) onOffer(l *leg, req sip.Request, stx *txn.ServerTx) {
+	if c.pending != nil {
+		c.reply(l, stx, req, 491, "Request Pending", sipmsg.Generic("Retry-After", "1"))
+		return
+	}
+	sdp := req.Body()
+	if sdp == "" || sdp == l.lastSDPIn {
+		c.refreshed(l, req, stx)
+		return
+	}
+	out, err := c.media.Offer(l.side, []byte(sdp))
+	if err != nil {
+		c.reply(l, stx, req, 488, "Not Acceptable Here", sipmsg.Generic("Warning", `399 sbc "bad sdp"`))
+		return
+	}
+	to := c.other(l)
+	fwd := to.newRequest(req.Method(), "application/sdp", string(out))
+	copyHeaders(req, fwd, to.pass)
+	r := &relay{from: l, to: to, stx: stx, req: req}
+	if _, err := c.send(to, fwd, func(res sip.Response) { c.onOfferResponse(r, res) }); err != nil {
+		c.reply(l, stx, req, 500, "Server Internal Error")
+		return
+	}
+	c.pending = r
+}
+
+// onOfferResponse carries the other leg's answer back.
+func (c *Call) onOfferResponse(r *relay, res sip.Response) {
+	code := int(res.StatusCode())
+	if code < 200 {
+		return
+	}
+	c.pending = nil
+	if r.req.Method() == sip.INVITE && code < 300 {
+		c.ack(r.to, "", "")
+	}
+	if c.state != stateConfirmed {
+		return
+	}
+	if code >= 300 {
+		// The offer was refused; the call stays as it was.
+		c.reply(r.from, r.stx, r.req, code, res.Reason())
+		if code == 408 || code == 481 {
+			c.hangup("reinvite_"+itoa(code), r.to.name)
+		}
+		return
+	}
+	out := r.from.response(r.req, code, res.Reason())
+	copyHeaders(res, out, r.from.pass)
+	if sdp := res.Body(); sdp != "" {
+		ans, err := c.media.Answer(r.to.side, []byte(sdp))
+		if err == nil {
+			r.to.lastSDPIn = sdp
+			r.from.lastSDPIn = r.req.Body()
+			r.from.lastSDPOut = string(ans)
+			sipmsg.SetBody(out, "application/sdp", string(ans))
+		}
+	}
+	c.timerOnRefresh(r.from, r.req, out)
+	_ = r.stx.Respond(out)
+}
+
+// refreshed answers a re-INVITE or UPDATE that changes nothing (a session
+// timer refresh) without bothering the other leg.
+func (c *Call) refreshed(l *leg, req sip.Request, stx *txn.ServerTx) {
+	res := l.response(req, 200, "OK")
+	if req.Method() == sip.INVITE && l.lastSDPOut != "" {
+		sipmsg.SetBody(res, "application/sdp", l.lastSDPOut)
+	}
+	c.timerOnRefresh(l, req, res)
+	_ = stx.Respond(res)
+}
+
+// relayRequest carries INFO and similar requests to the other leg and
+// their answers back.
+func (c *Call) relayRequest(l *leg, req sip.Request, stx *txn.ServerTx) {
+	to := c.other(l)
+	fwd := to.newRequest(req.Method(), sipmsg.Header(req, "Content-Type"), req.Body())
+	copyHeaders(req, fwd, to.pass)
+	_, err := c.send(to, fwd, func(res sip.Response) {
+		if res.StatusCode() < 200 {
+			return
+		}
+		out := l.response(req, int(res.StatusCode()), res.Reason())
+		if b := res.Body(); b != "" {
+			sipmsg.SetBody(out, sipmsg.Header(res, "Content-Type"), b)
+		}
+		_ = stx.Respond(out)
+	})
+	if err != nil {
+		c.reply(l, stx, req, 500, "Server Internal Error")
+	}
+}
+
+func itoa(n int) string {
+	return string(rune('0'+n/100)) + string(rune('0'+n/10%10)) + string(rune('0'+n%10))
+}

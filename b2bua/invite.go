@@ -1,0 +1,452 @@
+package b2bua
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/routing"
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/transport"
+	"github.com/sbc-project/sbc/b2bua/txn"
+	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/media"
+)
+
+// dest is one place a call may be sent: a trunk or the echo destination.
+type dest struct {
+	name  string // trunk name, or "echo"
+	trunk *routing.Trunk
+	ruri  sip.Uri
+	to    transport.Target
+}
+
+// attempt is one INVITE toward one dest.
+type attempt struct {
+	leg         *leg
+	dest        dest
+	tx          *txn.ClientTx
+	req         sip.Request
+	provisional bool
+	authTried   bool
+	offer       bool // our INVITE carried an offer
+}
+
+// newCall takes a new INVITE: it answers 100, builds leg A and starts the
+// call's goroutine, which does the rest.
+func (s *Server) newCall(req sip.Request, tx *txn.ServerTx) {
+	s.respond100(tx)
+	src := tx.Source()
+	callID := sipmsg.CallID(req)
+	c := &Call{
+		s:       s,
+		log:     s.log.With("call_id", callID),
+		events:  make(chan event, 64),
+		done:    make(chan struct{}),
+		inv:     tx,
+		invReq:  req,
+		onResp:  make(map[*txn.ClientTx]func(sip.Response)),
+		timers:  make(map[timerKind]*time.Timer),
+		started: time.Now(),
+	}
+	host, port, err := s.hostFor(src.Kind, src.Local)
+	if err != nil {
+		s.respond(tx, 500, "Server Internal Error")
+		return
+	}
+	from, _ := req.From()
+	to, _ := req.To()
+	seq, _ := sipmsg.CSeq(req)
+	c.a = &leg{
+		call: c, side: media.SideA, name: "a",
+		callID:           callID,
+		localTag:         sipmsg.NewToken(8),
+		remoteTag:        sipmsg.FromTag(req),
+		local:            &sip.Address{DisplayName: to.DisplayName, Uri: to.Address.Clone()},
+		remote:           &sip.Address{DisplayName: from.DisplayName, Uri: from.Address.Clone()},
+		remoteSeq:        seq,
+		remoteTarget:     sipmsg.ContactURI(req),
+		dst:              src,
+		contact:          ourContact(host, port, src.Kind),
+		viaHost:          host,
+		viaPort:          port,
+		pass:             lowerSet(s.cfg.HeaderWhitelist),
+		peerAllowsUpdate: sipmsg.HasOption(req, "Allow", "UPDATE"),
+	}
+	if c.a.remoteTarget == nil {
+		s.respond(tx, 400, "Missing Contact")
+		return
+	}
+	if se, ok := sipmsg.HeaderInt(req, "Session-Expires"); ok && time.Duration(se)*time.Second < s.cfg.MinSE {
+		s.respond(tx, 422, "Session Interval Too Small",
+			sipmsg.Generic("Min-SE", strconv.Itoa(int(s.cfg.MinSE/time.Second))))
+		return
+	}
+	// Requests toward the caller follow its Record-Route, in order.
+	for _, rr := range req.GetHeaders("Record-Route") {
+		if r, ok := rr.(*sip.RecordRouteHeader); ok {
+			c.a.routeSet = append(c.a.routeSet, &sip.RouteHeader{Addresses: r.Addresses})
+		}
+	}
+	if err := s.track(c); err != nil {
+		s.respond(tx, 503, "Service Unavailable", sipmsg.Generic("Retry-After", "30"))
+		return
+	}
+	s.stats.CallsStarted.Add(1)
+	s.addDialog(c.a)
+	c.watch(tx)
+	go c.run()
+}
+
+func (s *Server) respond100(tx *txn.ServerTx) {
+	res := txn.NewResponse(tx.Request(), 100, "Trying")
+	_ = tx.Respond(res)
+}
+
+// routeCall picks the call's destinations and opens its media session. On
+// failure it answers A and returns false.
+func (c *Call) routeCall() bool {
+	req := c.invReq
+	src := c.inv.Source()
+	rr := routing.Request{Listener: src.Listener, Src: src.Addr.Addr().Unmap()}
+	if u := req.Recipient().User(); u != nil {
+		rr.RURIUser = u.String()
+	}
+	if f, ok := req.From(); ok && f.Address != nil {
+		rr.FromDomain = f.Address.Host()
+	}
+	route, ok := c.s.routes.Load().Route(rr)
+	if !ok {
+		c.fail(404, "Not Found", "no_route")
+		return false
+	}
+	c.route = route
+	c.log = c.log.With("route", route.Name)
+	switch route.Target {
+	case config.TargetEcho:
+		ep := c.s.echo.Load()
+		if ep == nil {
+			c.fail(404, "Not Found", "no_echo")
+			return false
+		}
+		uri, _ := sipmsg.ParseURI("sip:echo@" + ep.String())
+		c.dests = []dest{{name: "echo", ruri: uri, to: transport.Target{Kind: transport.UDP, Addr: *ep}}}
+	case config.TargetTrunks:
+		for _, tr := range route.Candidates() {
+			d, err := c.trunkDest(tr, rr.RURIUser)
+			if err != nil {
+				c.log.Warn("trunk unusable", "trunk", tr.Name, "err", err)
+				continue
+			}
+			c.dests = append(c.dests, d)
+		}
+		if len(c.dests) == 0 {
+			c.fail(503, "Service Unavailable", "all_trunks_down",
+				sipmsg.Generic("Retry-After", strconv.Itoa(int(c.s.cfg.RetryAfter/time.Second))))
+			return false
+		}
+	default: // registered users arrive with the registration issue
+		c.fail(480, "Temporarily Unavailable", "no_binding")
+		return false
+	}
+	m, err := c.s.media(c.a.callID)
+	if err != nil {
+		c.log.Error("media session", "err", err)
+		c.fail(503, "Service Unavailable", "media_unavailable")
+		return false
+	}
+	c.media = m
+	c.startTimer(timerRing, c.s.cfg.RingTimeout)
+	return true
+}
+
+func (c *Call) trunkDest(tr *routing.Trunk, user string) (dest, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	addr, err := tr.Addr(ctx)
+	if err != nil {
+		return dest{}, err
+	}
+	kind, err := transport.ParseKind(tr.Transport)
+	if err != nil {
+		return dest{}, err
+	}
+	host := tr.Host
+	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+		host = "[" + host + "]"
+	}
+	ruri := tr.Scheme + ":"
+	if user != "" {
+		ruri += user + "@"
+	}
+	ruri += host + ":" + strconv.Itoa(int(tr.Port))
+	if kind != transport.UDP {
+		ruri += ";transport=" + lowerKind(kind)
+	}
+	uri, err := sipmsg.ParseURI(ruri)
+	if err != nil {
+		return dest{}, err
+	}
+	return dest{name: tr.Name, trunk: tr, ruri: uri, to: transport.Target{Kind: kind, Addr: netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())}}, nil
+}
+
+// nextAttempt sends the INVITE to the next destination; with none left it
+// answers A from the last failure and returns false.
+func (c *Call) nextAttempt() bool {
+	for len(c.dests) > 0 {
+		d := c.dests[0]
+		c.dests = c.dests[1:]
+		if err := c.invite(d); err != nil {
+			var se *sipError
+			if errors.As(err, &se) {
+				c.log.Info("call refused", "err", err)
+				c.fail(se.code, se.reason, se.cause, sipmsg.Generic("Warning", `399 sbc "`+se.reason+`"`))
+				return false
+			}
+			c.log.Warn("invite not sent", "dest", d.name, "err", err)
+			c.lastFailure = 503
+			continue
+		}
+		return true
+	}
+	switch c.lastFailure {
+	case 408, 0:
+		c.fail(408, "Request Timeout", "no_answer")
+	case 503:
+		c.fail(503, "Service Unavailable", "upstream_unavailable",
+			sipmsg.Generic("Retry-After", strconv.Itoa(int(c.s.cfg.RetryAfter/time.Second))))
+	default:
+		c.fail(502, "Bad Gateway", "upstream_failed")
+	}
+	return false
+}
+
+// invite builds leg B toward d and sends the INVITE.
+func (c *Call) invite(d dest) error {
+	host, port, err := c.s.hostFor(d.to.Kind, netip.AddrPort{})
+	if err != nil {
+		return err
+	}
+	a := c.a
+	fromHost := host
+	if d.trunk != nil && d.trunk.FromDomain != "" {
+		fromHost = d.trunk.FromDomain
+	}
+	fromURI := &sip.SipUri{FHost: fromHost, FUriParams: sip.NewParams(), FHeaders: sip.NewParams()}
+	if u := a.remote.Uri.User(); u != nil {
+		fromURI.FUser = sip.String{Str: u.String()}
+	}
+	toURI := &sip.SipUri{FHost: d.ruri.Host(), FUriParams: sip.NewParams(), FHeaders: sip.NewParams()}
+	if u := d.ruri.User(); u != nil {
+		toURI.FUser = sip.String{Str: u.String()}
+	}
+	pass := lowerSet(c.s.cfg.HeaderWhitelist)
+	if d.trunk != nil {
+		for _, h := range d.trunk.PassHeaders {
+			pass[strings.ToLower(h)] = true
+		}
+	}
+	b := &leg{
+		call: c, side: media.SideB, name: "b",
+		callID:       sipmsg.NewToken(12),
+		localTag:     sipmsg.NewToken(8),
+		local:        &sip.Address{DisplayName: a.remote.DisplayName, Uri: fromURI},
+		remote:       &sip.Address{Uri: toURI},
+		remoteTarget: d.ruri,
+		dst:          d.to,
+		contact:      ourContact(host, port, d.to.Kind),
+		viaHost:      host,
+		viaPort:      port,
+		pass:         pass,
+	}
+	body := ""
+	at := &attempt{leg: b, dest: d}
+	if sdp := c.invReq.Body(); sdp != "" {
+		out, err := c.media.Offer(media.SideA, []byte(sdp))
+		if err != nil {
+			return &sipError{code: 488, reason: "Not Acceptable Here", cause: "bad_sdp", err: err}
+		}
+		a.lastSDPIn = sdp
+		body = string(out)
+		b.lastSDPOut = body
+		at.offer = true
+	}
+	req := b.newRequest(sip.INVITE, "application/sdp", body)
+	if mf, ok := sipmsg.HeaderInt(c.invReq, "Max-Forwards"); ok && mf-1 < 70 {
+		v := sip.MaxForwards(mf - 1)
+		req.ReplaceHeaders("Max-Forwards", []sip.Header{&v})
+	}
+	c.offerTimer(req)
+	copyHeaders(c.invReq, req, b.pass)
+	at.req = req
+	c.s.addDialog(b)
+	c.try = at
+	tx, err := c.send(b, req, func(res sip.Response) { c.onInviteResponse(at, res) })
+	if err != nil {
+		c.s.removeDialog(b)
+		c.try = nil
+		return err
+	}
+	at.tx = tx
+	c.log.Info("calling", "dest", d.name, "b_call_id", b.callID)
+	c.startTimer(timerAttempt, c.s.cfg.InviteTimeout)
+	return nil
+}
+
+// onInviteResponse handles every response to a B-leg INVITE.
+func (c *Call) onInviteResponse(at *attempt, res sip.Response) {
+	code := int(res.StatusCode())
+	b := at.leg
+	if code < 200 {
+		if at == c.try {
+			at.provisional = true
+			c.stopTimer(timerAttempt)
+		}
+		if code == 100 || c.state != stateCalling || at != c.try || c.cancelled {
+			return
+		}
+		c.relayProvisional(at, res)
+		return
+	}
+	if code < 300 {
+		c.onInvite2xx(at, res)
+		return
+	}
+	// A final failure; the transaction layer has ACKed it.
+	if at != c.try {
+		return
+	}
+	c.stopTimer(timerAttempt)
+	c.s.removeDialog(b)
+	c.try = nil
+	if c.state != stateCalling || c.cancelled {
+		return
+	}
+	if (code == 401 || code == 407) && !at.authTried && at.dest.trunk != nil && at.dest.trunk.Username != "" {
+		if c.reinviteWithAuth(at, res) {
+			return
+		}
+	}
+	c.log.Info("attempt failed", "dest", at.dest.name, "code", code)
+	if code == 408 || code >= 500 && code < 600 {
+		c.lastFailure = code
+		if code != 408 && code != 503 {
+			c.lastFailure = 502
+		}
+		c.nextAttempt()
+		return
+	}
+	switch {
+	case code >= 300 && code < 400:
+		c.fail(480, "Temporarily Unavailable", "redirect")
+	case code == 401 || code == 407:
+		c.fail(403, "Forbidden", "trunk_auth_failed")
+	default:
+		c.fail(code, res.Reason(), "rejected")
+	}
+}
+
+// relayProvisional re-originates a 18x on leg A, with SDP when B sent some
+// (early media).
+func (c *Call) relayProvisional(at *attempt, res sip.Response) {
+	if t := sipmsg.ToTag(res); t != "" && at.leg.remoteTag == "" {
+		at.leg.remoteTag = t // the first early dialog; a 2xx decides the real one
+	}
+	out := c.a.response(c.invReq, int(res.StatusCode()), res.Reason())
+	copyHeaders(res, out, at.leg.pass)
+	if sdp := res.Body(); sdp != "" && at.offer && isSDP(res) {
+		ans, err := c.media.Answer(media.SideB, []byte(sdp))
+		if err != nil {
+			c.log.Warn("early media sdp rejected", "err", err)
+		} else {
+			sipmsg.SetBody(out, "application/sdp", string(ans))
+			c.a.lastSDPOut = string(ans)
+		}
+	}
+	if err := c.inv.Respond(out); err != nil {
+		c.log.Debug("relay provisional", "err", err)
+	}
+}
+
+// fail answers A with a final failure and ends the call.
+func (c *Call) fail(code int, reason, cause string, extra ...sip.Header) {
+	c.setCause(cause, "b")
+	if code == 404 || code == 480 && cause == "no_binding" || cause == "all_trunks_down" || cause == "media_unavailable" {
+		c.side = "sbc"
+	}
+	c.finalToA(code, reason, extra...)
+	c.state = stateEnding
+}
+
+// finalToA sends A's INVITE its final response once.
+func (c *Call) finalToA(code int, reason string, extra ...sip.Header) {
+	if c.inv == nil {
+		return
+	}
+	res := c.a.response(c.invReq, code, reason)
+	for _, h := range extra {
+		res.AppendHeader(h)
+	}
+	if err := c.inv.Respond(res); err != nil {
+		c.log.Debug("final to a", "err", err)
+	}
+	c.inv = nil
+}
+
+// abandonAttempt cancels the B-leg INVITE in flight, if any; a 2xx that
+// still arrives is ACKed and BYEd by onInvite2xx.
+func (c *Call) abandonAttempt() {
+	c.stopTimer(timerAttempt)
+	if c.try == nil || c.try.tx == nil {
+		return
+	}
+	if err := c.try.tx.Cancel(); err != nil {
+		c.log.Debug("cancel b", "err", err)
+	}
+}
+
+// onCancel: the caller gave up. 487 to A, CANCEL to B.
+func (c *Call) onCancel() {
+	if c.state != stateCalling {
+		return
+	}
+	c.log.Info("caller cancelled")
+	c.setCause("caller_cancel", "a")
+	c.cancelled = true
+	c.finalToA(487, "Request Terminated")
+	c.abandonAttempt()
+	c.state = stateEnding
+}
+
+func isSDP(m sip.Message) bool {
+	ct := strings.ToLower(sipmsg.Header(m, "Content-Type"))
+	return ct == "" || strings.HasPrefix(ct, "application/sdp")
+}
+
+// sipError is a failure that maps to a SIP answer.
+type sipError struct {
+	code   int
+	reason string
+	cause  string
+	err    error
+}
+
+func (e *sipError) Error() string { return e.reason + ": " + e.err.Error() }
+func (e *sipError) Unwrap() error { return e.err }
+
+// copyHeaders copies the headers named in pass from src to dst.
+func copyHeaders(src, dst sip.Message, pass map[string]bool) {
+	if len(pass) == 0 {
+		return
+	}
+	for _, h := range src.Headers() {
+		if pass[strings.ToLower(h.Name())] {
+			dst.AppendHeader(h.Clone())
+		}
+	}
+}

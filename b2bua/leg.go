@@ -1,0 +1,153 @@
+package b2bua
+
+import (
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/transport"
+	"github.com/sbc-project/sbc/b2bua/txn"
+	"github.com/sbc-project/sbc/media"
+)
+
+// leg is one dialog of a call, seen from the SBC. Leg A is the caller's
+// dialog, in which the SBC is the UAS; leg B is the callee's, in which the
+// SBC is the UAC. Only the call's goroutine touches a leg after creation.
+type leg struct {
+	call *Call
+	side media.Side
+	name string // "a" or "b", for logs and CDRs
+
+	callID       string
+	localTag     string
+	remoteTag    string
+	local        *sip.Address // our From (leg B) or To (leg A), without tag
+	remote       *sip.Address
+	localSeq     uint32
+	remoteSeq    uint32
+	remoteTarget sip.Uri
+	routeSet     []sip.Header // Route headers for requests we send
+	dst          transport.Target
+	contact      sip.Header
+	viaHost      string
+	viaPort      uint16
+	pass         map[string]bool // extra headers passed to and from this leg
+
+	peerAllowsUpdate bool
+	confirmed        bool
+	lastSDPIn        string // last SDP received from this side
+	lastSDPOut       string // last SDP sent to this side
+	lastACK          sip.Request
+	timer            sessionTimer
+}
+
+// newRequest builds an in-dialog request on the leg.
+func (l *leg) newRequest(method sip.RequestMethod, contentType, body string) sip.Request {
+	if method != sip.ACK && method != sip.CANCEL {
+		l.localSeq++
+	}
+	return l.request(method, l.localSeq, contentType, body)
+}
+
+// request builds a request on the leg with the given CSeq number.
+func (l *leg) request(method sip.RequestMethod, seq uint32, contentType, body string) sip.Request {
+	from := l.local.AsFromHeader()
+	sipmsg.SetTag(from, l.localTag)
+	to := l.remote.AsToHeader()
+	if l.remoteTag != "" {
+		sipmsg.SetTag(to, l.remoteTag)
+	}
+	cid := sip.CallID(l.callID)
+	mf := sip.MaxForwards(70)
+	hdrs := []sip.Header{
+		l.via(),
+		&mf,
+		from,
+		to,
+		&cid,
+		&sip.CSeq{SeqNo: seq, MethodName: method},
+	}
+	hdrs = append(hdrs, l.routeSet...)
+	if method == sip.INVITE || method == sip.UPDATE {
+		hdrs = append(hdrs, l.contact, sipmsg.Generic("Allow", allowed), sipmsg.Generic("Supported", "timer"))
+	}
+	if method != sip.ACK {
+		hdrs = append(hdrs, sipmsg.Generic("User-Agent", l.call.s.cfg.UserAgent))
+	}
+	return sipmsg.NewRequest(method, l.remoteTarget.Clone(), hdrs, contentType, body)
+}
+
+// via is a fresh top Via for a request the SBC originates on this leg.
+func (l *leg) via() sip.Header {
+	port := sip.Port(l.viaPort)
+	params := sip.NewParams().Add("branch", sip.String{Str: txn.NewBranch()}).Add("rport", nil)
+	return sip.ViaHeader{&sip.ViaHop{
+		ProtocolName:    "SIP",
+		ProtocolVersion: "2.0",
+		Transport:       l.dst.Kind.String(),
+		Host:            l.viaHost,
+		Port:            &port,
+		Params:          params,
+	}}
+}
+
+// ourContact builds the SBC's Contact for a leg on a transport.
+func ourContact(host string, port uint16, kind transport.Kind) sip.Header {
+	p := sip.Port(port)
+	uri := &sip.SipUri{FUser: sip.String{Str: "sbc"}, FHost: host, FPort: &p, FUriParams: sip.NewParams(), FHeaders: sip.NewParams()}
+	if kind != transport.UDP {
+		uri.FUriParams.Add("transport", sip.String{Str: lowerKind(kind)})
+	}
+	if kind == transport.TLS || kind == transport.WSS {
+		uri.FIsEncrypted = kind == transport.TLS
+	}
+	return &sip.ContactHeader{Address: uri, Params: sip.NewParams()}
+}
+
+func lowerKind(k transport.Kind) string {
+	switch k {
+	case transport.TCP:
+		return "tcp"
+	case transport.TLS:
+		return "tls"
+	case transport.WS:
+		return "ws"
+	case transport.WSS:
+		return "wss"
+	}
+	return "udp"
+}
+
+// respondTo builds a response on leg A to one of its requests.
+func (l *leg) response(req sip.Request, code int, reason string) sip.Response {
+	res := txn.NewResponse(req, code, reason)
+	if code > 100 {
+		if to, ok := res.To(); ok && sipmsg.ToTag(res) == "" {
+			sipmsg.SetTag(to, l.localTag)
+		}
+	}
+	res.AppendHeader(sipmsg.Generic("Server", l.call.s.cfg.UserAgent))
+	if m := req.Method(); (m == sip.INVITE || m == sip.UPDATE) && code > 100 && code < 300 {
+		for _, rr := range req.GetHeaders("Record-Route") {
+			if l.side == media.SideA {
+				res.AppendHeader(rr.Clone())
+			}
+		}
+		res.AppendHeader(l.contact)
+		res.AppendHeader(sipmsg.Generic("Allow", allowed))
+	}
+	return res
+}
+
+// seqOK checks an in-dialog request's CSeq against the remote sequence
+// (RFC 3261 12.2.2) and advances it.
+func (l *leg) seqOK(req sip.Request) bool {
+	n, m := sipmsg.CSeq(req)
+	if m == sip.ACK || m == sip.CANCEL {
+		return true
+	}
+	if l.remoteSeq != 0 && n <= l.remoteSeq {
+		return false
+	}
+	l.remoteSeq = n
+	return true
+}

@@ -1,0 +1,69 @@
+package b2bua
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/routing"
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/transport"
+)
+
+// Probe sends an OPTIONS to a trunk and waits for its answer: any final
+// response but 408 and 503 proves the trunk alive (a 404 or 405 still
+// means a SIP stack is there and answering). It is a routing.Prober.
+func (s *Server) Probe(ctx context.Context, tr *routing.Trunk) error {
+	addr, err := tr.Addr(ctx)
+	if err != nil {
+		return err
+	}
+	kind, err := transport.ParseKind(tr.Transport)
+	if err != nil {
+		return err
+	}
+	host, port, err := s.hostFor(kind, netip.AddrPort{})
+	if err != nil {
+		return err
+	}
+	uri, err := sipmsg.ParseURI(tr.URI())
+	if err != nil {
+		return fmt.Errorf("trunk uri: %w", err)
+	}
+	l := &leg{
+		call:         &Call{s: s},
+		callID:       sipmsg.NewToken(12),
+		localTag:     sipmsg.NewToken(8),
+		local:        &sip.Address{Uri: &sip.SipUri{FUser: sip.String{Str: "sbc"}, FHost: host, FUriParams: sip.NewParams(), FHeaders: sip.NewParams()}},
+		remote:       &sip.Address{Uri: uri.Clone()},
+		remoteTarget: uri,
+		dst:          transport.Target{Kind: kind, Addr: addr},
+		viaHost:      host,
+		viaPort:      port,
+	}
+	req := l.newRequest(sip.OPTIONS, "", "")
+	tx, err := s.tx.Request(req, l.dst)
+	if err != nil {
+		return err
+	}
+	for {
+		select {
+		case res, ok := <-tx.Responses():
+			if !ok {
+				return fmt.Errorf("no answer to OPTIONS")
+			}
+			code := res.StatusCode()
+			if code < 200 {
+				continue
+			}
+			if code == 408 || code == 503 {
+				return fmt.Errorf("OPTIONS answered %d %s", code, res.Reason())
+			}
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("no answer to OPTIONS: %w", ctx.Err())
+		}
+	}
+}

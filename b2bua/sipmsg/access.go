@@ -1,0 +1,164 @@
+package sipmsg
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/ghettovoice/gosip/sip"
+	"github.com/ghettovoice/gosip/sip/parser"
+)
+
+// CallID returns the Call-ID value, or "".
+func CallID(m sip.Message) string {
+	if id, ok := m.CallID(); ok {
+		return string(*id)
+	}
+	return ""
+}
+
+// FromTag returns the From tag, or "".
+func FromTag(m sip.Message) string {
+	if f, ok := m.From(); ok {
+		return tag(f.Params)
+	}
+	return ""
+}
+
+// ToTag returns the To tag, or "".
+func ToTag(m sip.Message) string {
+	if t, ok := m.To(); ok {
+		return tag(t.Params)
+	}
+	return ""
+}
+
+func tag(p sip.Params) string {
+	if p == nil {
+		return ""
+	}
+	if v, ok := p.Get("tag"); ok && v != nil {
+		return v.String()
+	}
+	return ""
+}
+
+// CSeq returns the CSeq number and method.
+func CSeq(m sip.Message) (uint32, sip.RequestMethod) {
+	if c, ok := m.CSeq(); ok {
+		return c.SeqNo, c.MethodName
+	}
+	return 0, ""
+}
+
+// Header returns the value of the first header called name, or "".
+func Header(m sip.Message, name string) string {
+	if hs := m.GetHeaders(name); len(hs) > 0 {
+		return hs[0].Value()
+	}
+	return ""
+}
+
+// HeaderInt returns the leading integer of the first header called name
+// (e.g. "1800;refresher=uac" gives 1800), and whether there was one.
+func HeaderInt(m sip.Message, name string) (int, bool) {
+	v := Header(m, name)
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		v = v[:i]
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	return n, err == nil
+}
+
+// HasOption reports whether a Supported or Require style header lists opt.
+func HasOption(m sip.Message, header, opt string) bool {
+	for _, h := range m.GetHeaders(header) {
+		for _, o := range strings.Split(h.Value(), ",") {
+			if strings.EqualFold(strings.TrimSpace(o), opt) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ContactURI returns the URI of the first Contact, or nil.
+func ContactURI(m sip.Message) sip.Uri {
+	if c, ok := m.Contact(); ok && c.Address != nil {
+		return c.Address
+	}
+	return nil
+}
+
+// ParseURI parses a sip: or sips: URI.
+func ParseURI(s string) (sip.Uri, error) {
+	u, err := parser.ParseSipUri(s)
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// SetTag sets the tag parameter of a From or To header.
+func SetTag(h sip.Header, tag string) {
+	switch v := h.(type) {
+	case *sip.ToHeader:
+		if v.Params == nil {
+			v.Params = sip.NewParams()
+		}
+		v.Params.Add("tag", sip.String{Str: tag})
+	case *sip.FromHeader:
+		if v.Params == nil {
+			v.Params = sip.NewParams()
+		}
+		v.Params.Add("tag", sip.String{Str: tag})
+	}
+}
+
+// NewToken returns a random token of 2n hex characters for Call-IDs and tags.
+func NewToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+var msgSeq atomic.Uint64
+
+// messageID is a cheap unique id: gosip otherwise draws a UUID from the
+// system's random source for every message it builds.
+func messageID() sip.MessageID {
+	return sip.MessageID("m" + strconv.FormatUint(msgSeq.Add(1), 36))
+}
+
+// NewRequest builds a request with the given headers and body; it sets
+// Content-Length (and Content-Type when contentType is not empty).
+func NewRequest(method sip.RequestMethod, ruri sip.Uri, hdrs []sip.Header, contentType, body string) sip.Request {
+	req := sip.NewRequest(messageID(), method, ruri, "SIP/2.0", hdrs, "", nil)
+	SetBody(req, contentType, body)
+	return req
+}
+
+// NewResponse builds a response with the given headers and body.
+func NewResponse(code int, reason string, hdrs []sip.Header, contentType, body string) sip.Response {
+	res := sip.NewResponse(messageID(), "SIP/2.0", sip.StatusCode(code), reason, hdrs, "", nil)
+	SetBody(res, contentType, body)
+	return res
+}
+
+// SetBody replaces the body, Content-Type and Content-Length.
+func SetBody(m sip.Message, contentType, body string) {
+	m.RemoveHeader("Content-Type")
+	m.RemoveHeader("Content-Length")
+	if body != "" && contentType != "" {
+		ct := sip.ContentType(contentType)
+		m.AppendHeader(&ct)
+	}
+	m.SetBody(body, true)
+}
+
+// Generic returns a header with a raw value.
+func Generic(name, value string) sip.Header {
+	return &sip.GenericHeader{HeaderName: name, Contents: value}
+}

@@ -1,0 +1,244 @@
+package b2bua
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+)
+
+type timerKind int
+
+const (
+	timerRing     timerKind = iota // whole call until a final answer
+	timerAttempt                   // one B-leg attempt until a provisional
+	timerRefreshA                  // we refresh leg A's session
+	timerRefreshB                  // we refresh leg B's session
+	timerExpireA                   // leg A's peer failed to refresh
+	timerExpireB                   // leg B's peer failed to refresh
+)
+
+func (c *Call) startTimer(k timerKind, d time.Duration) {
+	c.stopTimer(k)
+	if d <= 0 {
+		return
+	}
+	c.timers[k] = time.AfterFunc(d, func() { c.post(event{kind: evTimer, timer: k}) })
+}
+
+func (c *Call) stopTimer(k timerKind) {
+	if t := c.timers[k]; t != nil {
+		t.Stop()
+		delete(c.timers, k)
+	}
+}
+
+func (c *Call) onTimer(k timerKind) {
+	if _, live := c.timers[k]; !live {
+		return // stopped after it fired
+	}
+	delete(c.timers, k)
+	switch k {
+	case timerRing:
+		if c.state == stateCalling {
+			c.log.Info("no answer before ring timeout")
+			c.setCause("no_answer", "sbc")
+			c.cancelled = true
+			c.finalToA(408, "Request Timeout")
+			c.abandonAttempt()
+			c.state = stateEnding
+		}
+	case timerAttempt:
+		if c.state == stateCalling && c.try != nil && !c.try.provisional {
+			at := c.try
+			c.log.Info("no response from destination", "dest", at.dest.name)
+			c.abandonAttempt()
+			c.s.removeDialog(at.leg)
+			c.try = nil
+			// Its late answers still reach onInviteResponse: a 2xx is
+			// ACKed and BYEd as a stray.
+			c.lastFailure = 408
+			c.nextAttempt()
+		}
+	case timerRefreshA:
+		c.refresh(c.a)
+	case timerRefreshB:
+		c.refresh(c.b)
+	case timerExpireA, timerExpireB:
+		if c.state == stateConfirmed {
+			c.log.Info("session timer expired")
+			c.hangup("session_timer_expired", "sbc")
+		}
+	}
+}
+
+// sessionTimer is RFC 4028 state on one leg.
+type sessionTimer struct {
+	interval  time.Duration // 0: no session timer on this leg
+	weRefresh bool
+}
+
+// offerTimer adds Session-Expires to B's INVITE when A asked for a session
+// timer, so both legs are kept alive.
+func (c *Call) offerTimer(req sip.Request) {
+	if _, ok := sipmsg.HeaderInt(c.invReq, "Session-Expires"); !ok {
+		return
+	}
+	se := int(c.s.cfg.SessionExpires / time.Second)
+	req.AppendHeader(sipmsg.Generic("Session-Expires", strconv.Itoa(se)))
+	req.AppendHeader(sipmsg.Generic("Min-SE", strconv.Itoa(int(c.s.cfg.MinSE/time.Second))))
+}
+
+// negotiateTimerUAS decides leg A's session timer from A's request and adds
+// the headers to our 2xx (RFC 4028 9).
+func (c *Call) negotiateTimerUAS(req sip.Request, res sip.Response) sessionTimer {
+	se, ok := sipmsg.HeaderInt(req, "Session-Expires")
+	if !ok {
+		return sessionTimer{}
+	}
+	if min := int(c.s.cfg.MinSE / time.Second); se < min {
+		se = min
+	}
+	refresher := param(sipmsg.Header(req, "Session-Expires"), "refresher")
+	supports := sipmsg.HasOption(req, "Supported", "timer") || sipmsg.HasOption(req, "Require", "timer")
+	if refresher == "" {
+		refresher = "uas"
+		if supports {
+			refresher = "uac"
+		}
+	}
+	res.AppendHeader(sipmsg.Generic("Session-Expires", strconv.Itoa(se)+";refresher="+refresher))
+	if supports {
+		res.AppendHeader(sipmsg.Generic("Require", "timer"))
+	}
+	return sessionTimer{interval: time.Duration(se) * time.Second, weRefresh: refresher == "uas"}
+}
+
+// timerFromUACResponse reads leg B's session timer from B's 2xx: we are the
+// UAC there, so refresher=uac means us.
+func (c *Call) timerFromUACResponse(res sip.Response) sessionTimer {
+	se, ok := sipmsg.HeaderInt(res, "Session-Expires")
+	if !ok || se <= 0 {
+		return sessionTimer{}
+	}
+	refresher := param(sipmsg.Header(res, "Session-Expires"), "refresher")
+	return sessionTimer{interval: time.Duration(se) * time.Second, weRefresh: refresher != "uas"}
+}
+
+// armSessionTimers starts the refresh or expiry timer of each leg.
+func (c *Call) armSessionTimers() {
+	c.armLeg(c.a, timerRefreshA, timerExpireA)
+	c.armLeg(c.b, timerRefreshB, timerExpireB)
+}
+
+func (c *Call) armLeg(l *leg, refresh, expire timerKind) {
+	t := l.timer
+	if t.interval <= 0 {
+		return
+	}
+	if t.weRefresh {
+		c.startTimer(refresh, t.interval/2)
+		return
+	}
+	// RFC 4028 10: the refresher has until interval - min(32s, interval/3).
+	grace := t.interval / 3
+	if grace > 32*time.Second {
+		grace = 32 * time.Second
+	}
+	c.startTimer(expire, t.interval-grace)
+}
+
+// timerOnRefresh restarts a leg's timer when its peer refreshed the
+// session, and answers with the interval.
+func (c *Call) timerOnRefresh(l *leg, req sip.Request, res sip.Response) {
+	if se, ok := sipmsg.HeaderInt(req, "Session-Expires"); ok && l.timer.interval > 0 {
+		if min := int(c.s.cfg.MinSE / time.Second); se < min {
+			se = min
+		}
+		refresher := param(sipmsg.Header(req, "Session-Expires"), "refresher")
+		if refresher == "" {
+			refresher = "uac"
+		}
+		// In a refresh from the peer, the peer is the UAC of the request.
+		l.timer = sessionTimer{interval: time.Duration(se) * time.Second, weRefresh: refresher == "uas"}
+		res.AppendHeader(sipmsg.Generic("Session-Expires", strconv.Itoa(se)+";refresher="+refresher))
+		res.AppendHeader(sipmsg.Generic("Require", "timer"))
+	}
+	if l == c.a {
+		c.stopTimer(timerExpireA)
+		c.armLeg(c.a, timerRefreshA, timerExpireA)
+	} else {
+		c.stopTimer(timerExpireB)
+		c.armLeg(c.b, timerRefreshB, timerExpireB)
+	}
+}
+
+// refresh sends a session refresh on a leg: UPDATE without a body when the
+// peer allows it, else a re-INVITE with the SDP it already has.
+func (c *Call) refresh(l *leg) {
+	if c.state != stateConfirmed || !l.confirmed {
+		return
+	}
+	if c.pending != nil { // an offer exchange is a refresh too; try again soon
+		c.startTimer(refreshKind(c, l), 2*time.Second)
+		return
+	}
+	method, ct, body := sip.UPDATE, "", ""
+	if !l.peerAllowsUpdate {
+		method, ct, body = sip.INVITE, "application/sdp", l.lastSDPOut
+	}
+	req := l.newRequest(method, ct, body)
+	se := int(l.timer.interval / time.Second)
+	req.AppendHeader(sipmsg.Generic("Session-Expires", strconv.Itoa(se)+";refresher=uac"))
+	r := &relay{from: l, to: l}
+	c.pending = r
+	_, err := c.send(l, req, func(res sip.Response) {
+		code := res.StatusCode()
+		if code < 200 {
+			return
+		}
+		c.pending = nil
+		if method == sip.INVITE && code < 300 {
+			c.ack(l, "", "")
+		}
+		switch {
+		case code < 300:
+			c.armLeg(l, refreshKind(c, l), expireKind(c, l))
+		case code == 408 || code == 481:
+			c.hangup("session_refresh_failed", "sbc")
+		default:
+			c.startTimer(refreshKind(c, l), l.timer.interval/4)
+		}
+	})
+	if err != nil {
+		c.pending = nil
+	}
+}
+
+func refreshKind(c *Call, l *leg) timerKind {
+	if l == c.a {
+		return timerRefreshA
+	}
+	return timerRefreshB
+}
+
+func expireKind(c *Call, l *leg) timerKind {
+	if l == c.a {
+		return timerExpireA
+	}
+	return timerExpireB
+}
+
+// param returns a ;name=value parameter of a header value.
+func param(v, name string) string {
+	for _, p := range strings.Split(v, ";")[1:] {
+		k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(k, name) {
+			return strings.ToLower(strings.TrimSpace(val))
+		}
+	}
+	return ""
+}

@@ -1,0 +1,196 @@
+// Package app wires the SBC together from a validated configuration: the
+// certificate store, the route table, the media manager, the echo
+// destination and the B2BUA with its listeners. cmd/sbc and the end-to-end
+// tests both start the SBC through it.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sbc-project/sbc/b2bua"
+	"github.com/sbc-project/sbc/b2bua/echo"
+	"github.com/sbc-project/sbc/b2bua/routing"
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/transport"
+	"github.com/sbc-project/sbc/b2bua/txn"
+	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/media"
+	"github.com/sbc-project/sbc/security"
+)
+
+// DrainTimeout bounds how long Close waits for calls to end after BYE.
+const DrainTimeout = 10 * time.Second
+
+// App is a running SBC.
+type App struct {
+	log    *slog.Logger
+	Server *b2bua.Server
+	Echo   *echo.UA
+	Media  *media.Manager
+	Routes *routing.Table
+	Certs  *security.CertStore
+
+	addrs  map[string]netip.AddrPort
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// Options tune an App for tests; the zero value is production.
+type Options struct {
+	Timers txn.Timers // SIP timers; zero: RFC 3261 defaults
+}
+
+// Run starts the SBC and blocks until ctx is done, then shuts it down.
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	a, err := New(cfg, log, Options{})
+	if err != nil {
+		return err
+	}
+	log.Info("sbc started", "node_id", cfg.NodeID, "listeners", a.describe())
+	<-ctx.Done()
+	log.Info("sbc stopping")
+	return a.Close()
+}
+
+// New starts every part of the SBC. On error, what was started is stopped.
+func New(cfg *config.Config, log *slog.Logger, opt Options) (a *App, err error) {
+	a = &App{log: log, addrs: make(map[string]netip.AddrPort)}
+	defer func() {
+		if err != nil {
+			_ = a.Close()
+			a = nil
+		}
+	}()
+	if a.Routes, err = routing.New(cfg, log.With("part", "routing")); err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	if a.Media, err = newMedia(cfg.Media, log.With("part", "media")); err != nil {
+		return nil, err
+	}
+	if a.Echo, err = echo.Start(netip.MustParseAddr("127.0.0.1"), 0, log.With("part", "echo")); err != nil {
+		return nil, err
+	}
+	a.Server = b2bua.New(serverConfig(cfg, opt), a.Routes, func(id string) (b2bua.MediaSession, error) {
+		return a.Media.NewSession(id), nil
+	}, log.With("part", "b2bua"))
+	a.Server.SetEcho(a.Echo.Addr())
+	if err = a.listen(cfg); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.Routes.Monitor(ctx, a.Server.Probe)
+	}()
+	return a, nil
+}
+
+func serverConfig(cfg *config.Config, opt Options) b2bua.Config {
+	s := cfg.SIP
+	return b2bua.Config{
+		UserAgent:  s.UserAgent,
+		PublicHost: s.PublicAddr,
+		Limits:     sipmsg.Limits{MaxMessageSize: s.MaxMessageSize, MaxHeaders: s.MaxHeaders, MaxLineLength: s.MaxLineLength},
+		Transport: transport.Limits{MaxMessageSize: s.MaxMessageSize, MaxLineLength: s.MaxLineLength,
+			HandshakeTimeout: s.HandshakeTimeout, IdleTimeout: s.IdleTimeout, MaxConnsPerIP: s.MaxConnsPerIP},
+		HeaderWhitelist: s.HeaderWhitelist,
+		SessionExpires:  s.SessionExpires,
+		MinSE:           s.MinSE,
+		InviteTimeout:   s.InviteTimeout,
+		RingTimeout:     s.RingTimeout,
+		RetryAfter:      config.DefaultRetryAfter,
+		Timers:          opt.Timers,
+	}
+}
+
+func newMedia(m config.Media, log *slog.Logger) (*media.Manager, error) {
+	bind, err := netip.ParseAddr(m.BindIP)
+	if err != nil {
+		return nil, fmt.Errorf("media.bind_ip: %w", err)
+	}
+	pub := bind
+	if m.PublicIP != "" {
+		if pub, err = netip.ParseAddr(m.PublicIP); err != nil {
+			return nil, fmt.Errorf("media.public_ip: %w", err)
+		}
+	}
+	lo, hi := m.PortRange()
+	return media.NewManager(media.Config{BindIP: bind, PublicIP: pub, PortMin: lo, PortMax: hi, Timeout: m.Timeout}, log)
+}
+
+// listen binds every configured listener, with one certificate store for
+// the TLS and WSS ones.
+func (a *App) listen(cfg *config.Config) error {
+	var tlsConf *tls.Config
+	for _, l := range cfg.SIP.Listeners {
+		kind, err := transport.ParseKind(l.Transport)
+		if err != nil {
+			return fmt.Errorf("listener %s: %w", l.Name, err)
+		}
+		if kind.Secure() && tlsConf == nil {
+			if a.Certs, err = security.NewCertStore(cfg.SIP.TLS.CertFile, cfg.SIP.TLS.KeyFile, nil, a.log.With("part", "tls")); err != nil {
+				return fmt.Errorf("sip.tls: %w", err)
+			}
+			tlsConf = a.Certs.TLSConfig()
+		}
+		var tc *tls.Config
+		if kind.Secure() {
+			tc = tlsConf
+		}
+		addr, err := a.Server.Listen(l.Name, kind, l.Addr, tc)
+		if err != nil {
+			return fmt.Errorf("listener %s (%s %s): %w", l.Name, l.Transport, l.Addr, err)
+		}
+		a.addrs[l.Name] = addr
+	}
+	return nil
+}
+
+// Addr returns the bound address of the named listener.
+func (a *App) Addr(name string) (netip.AddrPort, bool) {
+	ap, ok := a.addrs[name]
+	return ap, ok
+}
+
+func (a *App) describe() string {
+	var b strings.Builder
+	for name, ap := range a.addrs {
+		fmt.Fprintf(&b, "%s=%s ", name, ap)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// Close ends every call with BYE, then stops every part. Safe to call more
+// than once.
+func (a *App) Close() error {
+	var errs []error
+	a.once.Do(func() {
+		if a.cancel != nil {
+			a.cancel()
+		}
+		a.wg.Wait()
+		if a.Server != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
+			errs = append(errs, a.Server.Close(ctx))
+			cancel()
+		}
+		if a.Echo != nil {
+			errs = append(errs, a.Echo.Close())
+		}
+		if a.Media != nil {
+			errs = append(errs, a.Media.Close())
+		}
+	})
+	return errors.Join(errs...)
+}

@@ -1,0 +1,189 @@
+package e2e
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/sbc-project/sbc/b2bua/txn"
+	"github.com/sbc-project/sbc/internal/app"
+	"github.com/sbc-project/sbc/internal/config"
+)
+
+func needSIPp(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("sipp"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("sipp is not installed (Debian package sip-tester)")
+		}
+		t.Skip("sipp not installed")
+	}
+}
+
+type trunkSpec struct {
+	name      string
+	addr      string
+	port      int
+	transport string
+	options   time.Duration
+}
+
+type sbcOptions struct {
+	trunks        []trunkSpec
+	ringTimeout   time.Duration
+	inviteTimeout time.Duration
+	mutate        func(*config.Config)
+}
+
+type sbcUnderTest struct {
+	app *app.App
+	udp netip.AddrPort
+	tcp netip.AddrPort
+	ws  netip.AddrPort
+	wss netip.AddrPort
+}
+
+// startSBC runs the SBC in-process on 127.0.0.1 with UDP and TCP on one
+// free port, WS and WSS on others, routing every call to the trunks in
+// order.
+func startSBC(t *testing.T, o sbcOptions) *sbcUnderTest {
+	t.Helper()
+	cfg := config.Default()
+	port := freeUDPPort(t, "127.0.0.1")
+	cfg.SIP.Listeners = []config.Listener{
+		{Name: "udp", Transport: "udp", Addr: "127.0.0.1:" + itoa(port)},
+		{Name: "tcp", Transport: "tcp", Addr: "127.0.0.1:" + itoa(port)},
+		{Name: "ws", Transport: "ws", Addr: "127.0.0.1:0"},
+		{Name: "wss", Transport: "wss", Addr: "127.0.0.1:0"},
+	}
+	cfg.Media.RTPPorts = "40000-49999"
+	cfg.Trunks = nil
+	var names []string
+	for _, tr := range o.trunks {
+		uri := fmt.Sprintf("sip:%s:%d", tr.addr, tr.port)
+		if tr.transport != "" && tr.transport != "udp" {
+			uri += ";transport=" + tr.transport
+		}
+		cfg.Trunks = append(cfg.Trunks, config.Trunk{Name: tr.name, URI: uri, OptionsInterval: tr.options,
+			OptionsTimeout: time.Second, FailureThreshold: 1})
+		names = append(names, tr.name)
+	}
+	cfg.Routes = []config.Route{{Name: "echo", Match: config.Match{RURIUser: "^echo$"}, Target: config.TargetEcho}}
+	if len(names) > 0 {
+		cfg.Routes = append(cfg.Routes, config.Route{Name: "all", Target: config.TargetTrunks, Trunks: names})
+	}
+	cfg.SIP.RingTimeout = 20 * time.Second
+	if o.ringTimeout > 0 {
+		cfg.SIP.RingTimeout = o.ringTimeout
+	}
+	cfg.SIP.InviteTimeout = 2 * time.Second
+	if o.inviteTimeout > 0 {
+		cfg.SIP.InviteTimeout = o.inviteTimeout
+	}
+	cfg.Admin.Addr = ""
+	if o.mutate != nil {
+		o.mutate(cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("test config: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: logLevel()}))
+	before := runtime.NumGoroutine()
+	a, err := app.New(cfg, log, app.Options{Timers: txn.Timers{T1: 100 * time.Millisecond, T2: 400 * time.Millisecond, T4: 500 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sbcUnderTest{app: a}
+	s.udp, _ = a.Addr("udp")
+	s.tcp, _ = a.Addr("tcp")
+	s.ws, _ = a.Addr("ws")
+	s.wss, _ = a.Addr("wss")
+	t.Cleanup(func() {
+		if err := a.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		waitGoroutines(t, before)
+	})
+	return s
+}
+
+func logLevel() slog.Level {
+	if os.Getenv("SBC_TEST_DEBUG") != "" {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
+// waitIdle asserts that no call, transaction or media session is left.
+func (s *sbcUnderTest) waitIdle(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		calls, txs, media, echo := s.app.Server.ActiveCalls(), s.app.Server.Transactions(), s.app.Media.Active(), s.app.Echo.Calls()
+		if calls == 0 && txs == 0 && media == 0 && echo == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not idle: calls=%d transactions=%d media=%d echo=%d", calls, txs, media, echo)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func waitGoroutines(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			t.Errorf("goroutines leaked: %d > %d\n%s", runtime.NumGoroutine(), before, buf[:n])
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freeUDPPort(t *testing.T, ip string) int {
+	t.Helper()
+	for i := 0; i < 20; i++ {
+		u, err := net.ListenPacket("udp", ip+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := u.LocalAddr().(*net.UDPAddr).Port
+		u.Close()
+		// the same port must be free on TCP too (SIPp and the SBC use both)
+		l, err := net.Listen("tcp", ip+":"+itoa(port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func tail(b []byte) string {
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
