@@ -1,0 +1,223 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+	"github.com/gorilla/websocket"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+)
+
+// testUA is a minimal SIP user agent for tests: it writes raw messages and
+// reads whole ones back, over UDP or a WebSocket, the way a phone or a
+// browser would. It records everything it received.
+type testUA struct {
+	t        *testing.T
+	kind     string // UDP, WS or WSS
+	udp      *net.UDPConn
+	ws       *websocket.Conn
+	sbc      string
+	parser   *sipmsg.Parser
+	received []string
+	host     string // what it puts in Via/Contact
+}
+
+func dialUA(t *testing.T, kind, sbc string) *testUA {
+	t.Helper()
+	u := &testUA{t: t, kind: kind, sbc: sbc, parser: sipmsg.NewParser(sipmsg.Limits{})}
+	switch kind {
+	case "UDP":
+		c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.2")}, mustUDPAddr(t, sbc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.udp = c
+		u.host = c.LocalAddr().String()
+	case "WS", "WSS":
+		d := websocket.Dialer{Subprotocols: []string{"sip"}, HandshakeTimeout: 5 * time.Second,
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // the SBC's self-signed default
+			NetDial: func(network, addr string) (net.Conn, error) {
+				return (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).Dial(network, addr)
+			}}
+		scheme := "ws"
+		if kind == "WSS" {
+			scheme = "wss"
+		}
+		c, resp, err := d.Dial(scheme+"://"+sbc+"/", http.Header{})
+		if err != nil {
+			t.Fatalf("websocket dial: %v (%v)", err, resp)
+		}
+		if c.Subprotocol() != "sip" {
+			t.Fatalf("subprotocol %q", c.Subprotocol())
+		}
+		u.ws = c
+		u.host = "df7jal23ls0d.invalid" // what JsSIP puts in Via and Contact
+	}
+	t.Cleanup(u.close)
+	return u
+}
+
+func mustUDPAddr(t *testing.T, s string) *net.UDPAddr {
+	a, err := net.ResolveUDPAddr("udp", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func (u *testUA) close() {
+	if u.udp != nil {
+		u.udp.Close()
+	}
+	if u.ws != nil {
+		u.ws.Close()
+	}
+}
+
+func (u *testUA) send(msg string) {
+	u.t.Helper()
+	msg = strings.ReplaceAll(msg, "\n", "\r\n")
+	var err error
+	if u.udp != nil {
+		_, err = u.udp.Write([]byte(msg))
+	} else {
+		err = u.ws.WriteMessage(websocket.TextMessage, []byte(msg))
+	}
+	if err != nil {
+		u.t.Fatalf("send: %v", err)
+	}
+}
+
+// recv returns the next message, parsed.
+func (u *testUA) recv(timeout time.Duration) sip.Message {
+	u.t.Helper()
+	buf := make([]byte, 65535)
+	var data []byte
+	if u.udp != nil {
+		_ = u.udp.SetReadDeadline(time.Now().Add(timeout))
+		n, err := u.udp.Read(buf)
+		if err != nil {
+			u.t.Fatalf("recv: %v", err)
+		}
+		data = buf[:n]
+	} else {
+		_ = u.ws.SetReadDeadline(time.Now().Add(timeout))
+		_, d, err := u.ws.ReadMessage()
+		if err != nil {
+			u.t.Fatalf("recv: %v", err)
+		}
+		data = d
+	}
+	u.received = append(u.received, string(data))
+	m, err := u.parser.Parse(data)
+	if err != nil {
+		u.t.Fatalf("bad message from sbc: %v\n%s", err, data)
+	}
+	return m
+}
+
+// expect reads messages until a response with the given code arrives,
+// skipping provisional ones below it.
+func (u *testUA) expect(code int) sip.Response {
+	u.t.Helper()
+	for {
+		m := u.recv(10 * time.Second)
+		res, ok := m.(sip.Response)
+		if !ok {
+			u.t.Fatalf("want %d, got request %s", code, m.Short())
+		}
+		if int(res.StatusCode()) == code {
+			return res
+		}
+		if res.StatusCode() >= 200 {
+			u.t.Fatalf("want %d, got %d %s", code, res.StatusCode(), res.Reason())
+		}
+	}
+}
+
+// call is one dialog the test UA runs as caller.
+type uaCall struct {
+	u       *testUA
+	callID  string
+	fromTag string
+	toTag   string
+	branch  string
+	target  string // remote target from the 2xx Contact
+	to      string
+	seq     int
+}
+
+const testSDP = `v=0
+o=alice 2890844526 2890844526 IN IP4 127.0.0.2
+s=-
+c=IN IP4 127.0.0.2
+t=0 0
+m=audio 49170 RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=sendrecv
+`
+
+func (u *testUA) invite(user string, extra string) *uaCall {
+	c := &uaCall{u: u, callID: sipmsg.NewToken(8) + "@caller.example", fromTag: sipmsg.NewToken(4),
+		branch: "z9hG4bK" + sipmsg.NewToken(6), to: "sip:" + user + "@" + u.sbc, seq: 1}
+	body := strings.ReplaceAll(testSDP, "\n", "\r\n")
+	u.send(fmt.Sprintf(`INVITE %s SIP/2.0
+Via: SIP/2.0/%s %s;branch=%s;rport
+Max-Forwards: 70
+From: "Alice" <sip:alice@caller.example>;tag=%s
+To: <%s>
+Call-ID: %s
+CSeq: 1 INVITE
+Contact: <sip:alice@%s;transport=%s>
+User-Agent: SecretPhone/1.0
+%sContent-Type: application/sdp
+Content-Length: %d
+
+`, c.to, u.kind, u.host, c.branch, c.fromTag, c.to, c.callID, u.host, strings.ToLower(u.kind), extra, len(body)) + strings.ReplaceAll(body, "\r\n", "\n"))
+	return c
+}
+
+func (c *uaCall) answered(res sip.Response) {
+	c.toTag = sipmsg.ToTag(res)
+	if u := sipmsg.ContactURI(res); u != nil {
+		c.target = u.String()
+	}
+}
+
+func (c *uaCall) ack() {
+	c.c("ACK", 1, "")
+}
+
+func (c *uaCall) bye() {
+	c.seq++
+	c.c("BYE", c.seq, "")
+}
+
+// c sends an in-dialog request.
+func (c *uaCall) c(method string, seq int, body string) {
+	u := c.u
+	ct := ""
+	if body != "" {
+		ct = "Content-Type: application/sdp\n"
+	}
+	u.send(fmt.Sprintf(`%s %s SIP/2.0
+Via: SIP/2.0/%s %s;branch=z9hG4bK%s;rport
+Max-Forwards: 70
+From: "Alice" <sip:alice@caller.example>;tag=%s
+To: <%s>;tag=%s
+Call-ID: %s
+CSeq: %d %s
+Contact: <sip:alice@%s;transport=%s>
+%sContent-Length: %d
+
+%s`, method, c.target, u.kind, u.host, sipmsg.NewToken(6), c.fromTag, c.to, c.toTag, c.callID, seq, method,
+		u.host, strings.ToLower(u.kind), ct, len(strings.ReplaceAll(body, "\n", "\r\n")), body))
+}

@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"context"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startUAS runs SIPp's built-in UAS for n calls on 127.0.0.3 and returns
+// its port and a wait function that returns the messages it received.
+func startUAS(t *testing.T, n int, transport string) (int, func() string) {
+	t.Helper()
+	port := freeUDPPort(t, "127.0.0.3")
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	msgFile := filepath.Join(dir, "msgs.log")
+	cmd := exec.CommandContext(ctx, "sipp", "-sn", "uas", "-i", "127.0.0.3", "-p", itoa(port), "-m", itoa(n),
+		"-t", transport, "-nostdin", "-trace_err", "-trace_msg", "-message_file", msgFile)
+	cmd.Dir = dir
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	return port, func() string {
+		t.Helper()
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("sipp uas: %v\n%s", err, tail([]byte(out.String())))
+		}
+		b, _ := readFile(msgFile)
+		return b
+	}
+}
+
+func TestWebSocketCallToSIPp(t *testing.T) {
+	needSIPp(t)
+	for _, kind := range []string{"WS", "WSS"} {
+		t.Run(kind, func(t *testing.T) {
+			port, wait := startUAS(t, 1, "u1")
+			sbc := startSBC(t, sbcOptions{trunks: []trunkSpec{{name: "pbx", addr: "127.0.0.3", port: port}}})
+			addr := sbc.ws.String()
+			if kind == "WSS" {
+				addr = sbc.wss.String()
+			}
+			ua := dialUA(t, kind, addr)
+			call := ua.invite("1000", "")
+			call.answered(ua.expect(200))
+			call.ack()
+			time.Sleep(200 * time.Millisecond)
+			call.bye()
+			ua.expect(200)
+			wait()
+			sbc.waitIdle(t)
+		})
+	}
+}
+
+// TestIdleConnectionsDoNotDelayWebSocket opens 200 TCP connections to the WS
+// port that never speak, then places a call over a new WebSocket: the
+// handshake runs off the accept loop, so the call goes through.
+func TestIdleConnectionsDoNotDelayWebSocket(t *testing.T) {
+	needSIPp(t)
+	port, wait := startUAS(t, 1, "u1")
+	sbc := startSBC(t, sbcOptions{trunks: []trunkSpec{{name: "pbx", addr: "127.0.0.3", port: port}}})
+	var idle []net.Conn
+	for i := 0; i < 200; i++ {
+		c, err := net.Dial("tcp", sbc.ws.String())
+		if err != nil {
+			t.Fatalf("idle conn %d: %v", i, err)
+		}
+		idle = append(idle, c)
+	}
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	start := time.Now()
+	ua := dialUA(t, "WS", sbc.ws.String())
+	call := ua.invite("1000", "")
+	call.answered(ua.expect(200))
+	call.ack()
+	call.bye()
+	ua.expect(200)
+	t.Logf("call with 200 idle connections open: %v", time.Since(start))
+	wait()
+	sbc.waitIdle(t)
+}
