@@ -183,7 +183,7 @@ func (s *Server) onPacket(p transport.Packet) {
 	if err != nil {
 		s.stats.BadMessages.Add(1)
 		s.log.Debug("bad sip message", "src", p.Src.String(), "err", err)
-		if res := sipmsg.BadRequest(p.Data, sipmsg.ReasonOf(err), s.cfg.UserAgent); res != nil {
+		if res := sipmsg.BadRequest(p.Data, sipmsg.CodeOf(err), sipmsg.ReasonOf(err), s.cfg.UserAgent); res != nil {
 			_ = s.tp.Send(src, res)
 		}
 		return

@@ -2,15 +2,16 @@ package sipmsg
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 )
 
-// BadRequest builds a 400 response to a request that could not be parsed,
+// BadRequest builds a 400 (or code) response to a request that could not be parsed,
 // from the request's raw header lines. It returns nil when the bytes do not
 // look like a request (a response, an ACK, garbage) or lack the headers a
 // response must echo (Via, From, To, Call-ID, CSeq): those are dropped, as
 // RFC 3261 leaves nothing to answer.
-func BadRequest(data []byte, reason, userAgent string) []byte {
+func BadRequest(data []byte, code int, reason, userAgent string) []byte {
 	end := bytes.Index(data, []byte("\r\n\r\n"))
 	if end < 0 {
 		end = len(data)
@@ -43,7 +44,10 @@ func BadRequest(data []byte, reason, userAgent string) []byte {
 		}
 	}
 	var b bytes.Buffer
-	b.WriteString("SIP/2.0 400 ")
+	if code < 400 || code > 699 {
+		code = 400
+	}
+	b.WriteString("SIP/2.0 " + strconv.Itoa(code) + " ")
 	b.WriteString(safeReason(reason))
 	b.WriteString("\r\n")
 	for _, l := range append(via, rest...) {
@@ -59,7 +63,7 @@ func BadRequest(data []byte, reason, userAgent string) []byte {
 
 func looksLikeRequest(start []byte) bool {
 	f := bytes.Fields(start)
-	if len(f) != 3 || !bytes.Equal(f[2], []byte("SIP/2.0")) {
+	if len(f) != 3 || !bytes.HasPrefix(f[2], []byte("SIP/")) {
 		return false
 	}
 	m := string(f[0])

@@ -24,6 +24,7 @@ type Limits struct {
 // Error is a message that cannot be used. Reason is short and safe to put in
 // a 400 reason phrase or a Warning header.
 type Error struct {
+	Code   int // the response code to answer with: 400 unless said otherwise
 	Reason string
 	Err    error
 }
@@ -88,6 +89,9 @@ func (p *Parser) Parse(data []byte) (msg sip.Message, err error) {
 	msg, err = p.pp.ParseMessage(data)
 	if err != nil {
 		return nil, &Error{Reason: "Malformed start line or headers", Err: err}
+	}
+	if msg.SipVersion() != "SIP/2.0" {
+		return nil, &Error{Code: 505, Reason: "Version Not Supported"}
 	}
 	if err := check(msg); err != nil {
 		return nil, err
@@ -187,11 +191,21 @@ func check(msg sip.Message) error {
 	return nil
 }
 
-// ReasonOf returns the 400 reason for err, or "Bad Request".
+// ReasonOf returns the reason for err, or "Bad Request".
 func ReasonOf(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Reason
 	}
 	return "Bad Request"
+}
+
+// CodeOf returns the response code for err: 400 unless the error says
+// otherwise (505 for a SIP version other than 2.0).
+func CodeOf(err error) int {
+	var e *Error
+	if errors.As(err, &e) && e.Code != 0 {
+		return e.Code
+	}
+	return 400
 }

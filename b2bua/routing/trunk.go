@@ -1,0 +1,245 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sbc-project/sbc/internal/config"
+)
+
+// resolveTTL is how long a DNS answer for a trunk host is reused.
+const resolveTTL = 60 * time.Second
+
+// errNoAddress means a trunk's DNS name resolved to no usable address.
+var errNoAddress = errors.New("no addresses")
+
+// Trunk is a named upstream compiled from config.Trunk. The exported fields
+// are fixed by New and must not be modified; the up/down state and the
+// address cache are safe for concurrent use. A Trunk must not be copied.
+type Trunk struct {
+	Name   string
+	Scheme string // sip or sips
+	User   string // user part of the trunk URI; empty if none
+	// Host is the host of the trunk URI as configured: an IP literal
+	// (IPv6 without brackets) or a DNS name.
+	Host      string
+	Port      uint16 // 5060 unless configured; 5061 for tls
+	Transport string // TransportUDP, TransportTCP or TransportTLS
+
+	Username, Password string // answers to the trunk's digest challenges
+	FromDomain         string // empty: use Host
+	PassHeaders        []string
+	Trusted            bool
+
+	OptionsInterval  time.Duration // 0: no probing, always up
+	OptionsTimeout   time.Duration // bound on one probe
+	FailureThreshold int           // failed probes in a row before down
+
+	ip     netip.Addr // valid when Host is an IP literal
+	lookup func(ctx context.Context, host string) ([]netip.Addr, error)
+	now    func() time.Time
+	ttl    time.Duration
+
+	resolved atomic.Pointer[resolution] // last successful DNS answer
+
+	up    atomic.Bool // read on the call path without locking
+	mu    sync.Mutex
+	state TrunkState // guarded by mu
+}
+
+// TrunkState is a snapshot of a trunk's health for the admin API.
+type TrunkState struct {
+	Up        bool
+	LastProbe time.Time // zero until the first probe completes
+	// LastError is the error of the last probe; empty when it succeeded.
+	LastError           string
+	ConsecutiveFailures int
+}
+
+// resolution is one DNS answer: addrs is non-empty, unmapped, IPv4 first.
+type resolution struct {
+	addrs []netip.Addr
+	at    time.Time
+}
+
+// newTrunk checks and compiles one configured trunk. Errors do not name
+// the trunk; the caller adds that.
+func newTrunk(c config.Trunk) (*Trunk, error) {
+	u, err := parseTrunkURI(c.URI)
+	if err != nil {
+		return nil, fmt.Errorf("uri %q: %w", c.URI, err)
+	}
+	switch {
+	case c.OptionsInterval < 0:
+		return nil, fmt.Errorf("options_interval %s is negative", c.OptionsInterval)
+	case c.OptionsInterval > 0 && c.OptionsTimeout <= 0:
+		return nil, fmt.Errorf("options_timeout %s must be positive when probing", c.OptionsTimeout)
+	case c.OptionsInterval > 0 && c.FailureThreshold < 1:
+		return nil, fmt.Errorf("failure_threshold %d must be at least 1 when probing", c.FailureThreshold)
+	}
+	tr := &Trunk{
+		Name:             c.Name,
+		Scheme:           u.scheme,
+		User:             u.user,
+		Host:             u.host,
+		Port:             u.port,
+		Transport:        u.transport,
+		Username:         c.Username,
+		Password:         c.Password,
+		FromDomain:       c.FromDomain,
+		PassHeaders:      slices.Clone(c.PassHeaders),
+		Trusted:          c.Trusted,
+		OptionsInterval:  c.OptionsInterval,
+		OptionsTimeout:   c.OptionsTimeout,
+		FailureThreshold: c.FailureThreshold,
+		lookup:           lookupHost,
+		now:              time.Now,
+		ttl:              resolveTTL,
+	}
+	if ip, err := netip.ParseAddr(u.host); err == nil {
+		tr.ip = ip.Unmap().WithZone("")
+	}
+	tr.up.Store(true)
+	tr.state.Up = true
+	return tr, nil
+}
+
+func lookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+}
+
+// URI returns the trunk's address as a SIP URI, e.g.
+// sip:user@[::1]:5070;transport=tcp. The transport parameter is written
+// unless it is the scheme's default (udp for sip, tls for sips).
+func (tr *Trunk) URI() string {
+	s := tr.Scheme + ":"
+	if tr.User != "" {
+		s += tr.User + "@"
+	}
+	s += net.JoinHostPort(tr.Host, strconv.Itoa(int(tr.Port)))
+	if tr.Scheme == "sip" && tr.Transport != TransportUDP {
+		s += ";transport=" + tr.Transport
+	}
+	return s
+}
+
+// String names the trunk without its credentials.
+func (tr *Trunk) String() string { return fmt.Sprintf("trunk %s (%s)", tr.Name, tr.URI()) }
+
+// LogValue keeps credentials out of logs when a *Trunk is logged whole.
+func (tr *Trunk) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("name", tr.Name), slog.String("uri", tr.URI()))
+}
+
+// Addr returns the address to send to: Host:Port, with a DNS name resolved
+// (IPv4 preferred) and the answer reused for 60 seconds. IP literals need no
+// lookup. A failed lookup returns an error naming the trunk and the host and
+// keeps the previous answer for TrunkBySource.
+func (tr *Trunk) Addr(ctx context.Context) (netip.AddrPort, error) {
+	if tr.ip.IsValid() {
+		return netip.AddrPortFrom(tr.ip, tr.Port), nil
+	}
+	if r := tr.resolved.Load(); r != nil && tr.now().Sub(r.at) < tr.ttl {
+		return netip.AddrPortFrom(r.addrs[0], tr.Port), nil
+	}
+	r, err := tr.resolve(ctx)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return netip.AddrPortFrom(r.addrs[0], tr.Port), nil
+}
+
+// resolve looks Host up now and stores the answer.
+func (tr *Trunk) resolve(ctx context.Context) (*resolution, error) {
+	addrs, err := tr.lookup(ctx, tr.Host)
+	if err != nil {
+		return nil, fmt.Errorf("trunk %q: resolve %s: %w", tr.Name, tr.Host, err)
+	}
+	clean := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		a = a.Unmap().WithZone("")
+		if a.IsValid() && !slices.Contains(clean, a) {
+			clean = append(clean, a)
+		}
+	}
+	if len(clean) == 0 {
+		return nil, fmt.Errorf("trunk %q: resolve %s: %w", tr.Name, tr.Host, errNoAddress)
+	}
+	// IPv4 first: listeners are most often bound to IPv4 only.
+	slices.SortStableFunc(clean, func(a, b netip.Addr) int {
+		switch {
+		case a.Is4() && !b.Is4():
+			return -1
+		case !a.Is4() && b.Is4():
+			return 1
+		}
+		return 0
+	})
+	r := &resolution{addrs: clean, at: tr.now()}
+	tr.resolved.Store(r)
+	return r, nil
+}
+
+// hasIP reports whether a is the trunk's IP literal or one of the addresses
+// its name last resolved to (however old: the refresh in Monitor keeps it
+// current). A DNS-named trunk never resolved has no IP.
+func (tr *Trunk) hasIP(a netip.Addr) bool {
+	a = a.Unmap().WithZone("")
+	if !a.IsValid() {
+		return false
+	}
+	if tr.ip.IsValid() {
+		return a == tr.ip
+	}
+	r := tr.resolved.Load()
+	return r != nil && slices.Contains(r.addrs, a)
+}
+
+// Up reports whether calls may be sent to the trunk: always when probing is
+// off (OptionsInterval 0), otherwise unless the last FailureThreshold probes
+// all failed. A trunk starts up.
+func (tr *Trunk) Up() bool {
+	return tr.OptionsInterval <= 0 || tr.up.Load()
+}
+
+// State returns a snapshot of the trunk's health.
+func (tr *Trunk) State() TrunkState {
+	tr.mu.Lock()
+	s := tr.state
+	tr.mu.Unlock()
+	s.Up = tr.Up()
+	return s
+}
+
+// record applies one probe result at time now and reports whether the
+// trunk changed state, with the failure count after this result.
+func (tr *Trunk) record(err error, now time.Time) (changed bool, failures int) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.state.LastProbe = now
+	if err == nil {
+		tr.state.LastError = ""
+		tr.state.ConsecutiveFailures = 0
+		changed = !tr.state.Up
+		tr.state.Up = true
+		tr.up.Store(true)
+		return changed, 0
+	}
+	tr.state.LastError = err.Error()
+	tr.state.ConsecutiveFailures++
+	if tr.state.Up && tr.state.ConsecutiveFailures >= tr.FailureThreshold {
+		tr.state.Up = false
+		tr.up.Store(false)
+		changed = true
+	}
+	return changed, tr.state.ConsecutiveFailures
+}
