@@ -1,0 +1,178 @@
+// Package media is the SBC's media plane: one Session per call, with two
+// sides, A (the caller's leg) and B (the callee's leg).
+//
+// A Session is the SDP seam of the B2BUA. Every offer and answer the B2BUA
+// handles passes through Session.Offer and Session.Answer, which rewrite it
+// so that each side sees only the SBC's address and ports: the SBC opens its
+// own sockets facing each side and relays RTP and RTCP between them, so
+// topology hiding holds for media as it does for signaling.
+//
+// Each side of each m-line is an endpoint: the SBC's termination of that
+// stream toward one side. Today the only endpoint is plain RTP/AVP (or
+// RTP/AVPF) on an RTP/RTCP port pair with symmetric-RTP latching, which
+// serves SIP ⇄ SIP calls. The WebRTC endpoint (ICE-lite, DTLS-SRTP,
+// rtcp-mux) plugs into the same seam later.
+//
+// The relay's hot path allocates nothing per packet, takes no lock and
+// does no logging: one goroutine per socket reads into its own buffer and
+// writes to the far side's socket toward an address held in an atomic
+// pointer.
+package media
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Sentinel errors. Callers test them with errors.Is.
+var (
+	// ErrBadSDP marks an SDP body the session cannot use: unparsable, or
+	// without a single usable m-line. The B2BUA answers 488 (or 400) to it.
+	ErrBadSDP = errors.New("media: unusable SDP")
+	// ErrNoPorts means the RTP port range has no free pair left; the call
+	// cannot get media (the B2BUA answers 503).
+	ErrNoPorts = errors.New("media: no free RTP ports")
+	// ErrNoOffer means Answer was called on a side that has no offer from
+	// the other side to answer.
+	ErrNoOffer = errors.New("media: answer without an offer")
+	// ErrClosed means the session (or its manager) is closed.
+	ErrClosed = errors.New("media: session closed")
+)
+
+// DefaultQuarantine is how long a released port pair waits before reuse
+// when Config.Quarantine is zero: late packets of the old call must not
+// reach the next one.
+const DefaultQuarantine = 2 * time.Second
+
+// Config configures a Manager. BindIP and PortMin/PortMax are required.
+type Config struct {
+	// BindIP is the local address media sockets bind to. It must be a
+	// specific address unless PublicIP is set.
+	BindIP netip.Addr
+	// PublicIP is the address written into SDP (c= and o=). Invalid (the
+	// zero value): BindIP.
+	PublicIP netip.Addr
+	// PortMin and PortMax bound the UDP port range, inclusive. RTP uses an
+	// even port and RTCP the next odd one, so the range must hold at least
+	// one such pair.
+	PortMin, PortMax int
+	// Timeout is how long a session may receive no RTP from either side,
+	// while not on hold, before its OnTimeout callback runs. 0 disables.
+	Timeout time.Duration
+	// Quarantine is how long a released port pair stays unused. 0 means
+	// DefaultQuarantine.
+	Quarantine time.Duration
+}
+
+// Manager owns the RTP port range and the sessions using it. It is safe for
+// concurrent use.
+type Manager struct {
+	cfg  Config
+	log  *slog.Logger
+	pool *portPool
+
+	mu       sync.Mutex
+	sessions map[*Session]struct{}
+	closed   bool
+}
+
+// NewManager checks cfg and returns a Manager with no sessions. It binds no
+// socket until a session needs one.
+func NewManager(cfg Config, log *slog.Logger) (*Manager, error) {
+	if err := cfg.normalize(); err != nil {
+		return nil, fmt.Errorf("media config: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{
+		cfg:      cfg,
+		log:      log,
+		pool:     newPortPool(cfg.BindIP, cfg.PortMin, cfg.PortMax, cfg.Quarantine),
+		sessions: make(map[*Session]struct{}),
+	}, nil
+}
+
+// normalize fills defaults and reports the first invalid field.
+func (c *Config) normalize() error {
+	if !c.BindIP.IsValid() {
+		return errors.New("bind ip is not set")
+	}
+	c.BindIP = c.BindIP.Unmap()
+	if !c.PublicIP.IsValid() {
+		if c.BindIP.IsUnspecified() {
+			return fmt.Errorf("public ip is required with bind ip %s", c.BindIP)
+		}
+		c.PublicIP = c.BindIP
+	}
+	c.PublicIP = c.PublicIP.Unmap()
+	if c.PublicIP.IsUnspecified() || c.PublicIP.IsMulticast() {
+		return fmt.Errorf("public ip %s is not a unicast address", c.PublicIP)
+	}
+	if c.PortMin < 1 || c.PortMax > 65535 || c.PortMin > c.PortMax {
+		return fmt.Errorf("rtp port range %d-%d is not within 1-65535", c.PortMin, c.PortMax)
+	}
+	if firstPair(c.PortMin)+1 > c.PortMax {
+		return fmt.Errorf("rtp port range %d-%d holds no even/odd port pair", c.PortMin, c.PortMax)
+	}
+	if c.Timeout < 0 {
+		return fmt.Errorf("timeout %s is negative", c.Timeout)
+	}
+	if c.Quarantine < 0 {
+		return fmt.Errorf("quarantine %s is negative", c.Quarantine)
+	}
+	if c.Quarantine == 0 {
+		c.Quarantine = DefaultQuarantine
+	}
+	return nil
+}
+
+// NewSession returns an open session for one call; id (the call's ID) is
+// only used in logs. It binds no socket until the first Offer. After Close,
+// the session it returns is already closed and its Offer returns ErrClosed.
+func (m *Manager) NewSession(id string) *Session {
+	s := newSession(m, id)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		s.closed = true
+		return s
+	}
+	m.sessions[s] = struct{}{}
+	return s
+}
+
+// Close closes every session and refuses new ones. It is idempotent and
+// always returns nil; the error is for io.Closer.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	open := make([]*Session, 0, len(m.sessions))
+	for s := range m.sessions {
+		open = append(open, s)
+	}
+	m.mu.Unlock()
+	// Sessions are closed without m.mu held: Session.Close calls forget.
+	for _, s := range open {
+		s.Close()
+	}
+	return nil
+}
+
+// Active returns the number of sessions created and not yet closed.
+func (m *Manager) Active() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.sessions)
+}
+
+// forget drops a closed session from the active set.
+func (m *Manager) forget(s *Session) {
+	m.mu.Lock()
+	delete(m.sessions, s)
+	m.mu.Unlock()
+}

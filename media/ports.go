@@ -1,0 +1,128 @@
+package media
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// portPool hands out RTP/RTCP port pairs (even port, even port + 1) from a
+// range, binds them, and quarantines released pairs before reuse. It is
+// safe for concurrent use; it is touched only at call setup and teardown.
+type portPool struct {
+	ip         netip.Addr
+	first      int // first even port of the range
+	quarantine time.Duration
+	now        func() time.Time // time.Now; tests move it
+
+	mu    sync.Mutex
+	pairs []pairState // pairs[i] is port first+2i and first+2i+1
+	next  int         // where the round-robin search starts
+}
+
+type pairState struct {
+	inUse  bool
+	freeAt time.Time // not reusable before this instant
+}
+
+// firstPair returns the first even port at or above min.
+func firstPair(min int) int { return min + min%2 }
+
+func newPortPool(ip netip.Addr, min, max int, quarantine time.Duration) *portPool {
+	first := firstPair(min)
+	return &portPool{
+		ip:         ip,
+		first:      first,
+		quarantine: quarantine,
+		now:        time.Now,
+		pairs:      make([]pairState, (max-first+1)/2),
+	}
+}
+
+// pair is one bound RTP/RTCP socket pair.
+type pair struct {
+	port       int // the RTP port; RTCP is port+1
+	rtp, rtcp  *net.UDPConn
+	pool       *portPool
+	releaseOne sync.Once
+}
+
+// alloc binds the next free pair in round-robin order, skipping pairs in
+// use, in quarantine, or that the OS refuses (taken by another process).
+// It returns an error wrapping ErrNoPorts when none is left.
+func (p *portPool) alloc() (*pair, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	for range len(p.pairs) {
+		i := p.next
+		p.next = (p.next + 1) % len(p.pairs)
+		st := &p.pairs[i]
+		if st.inUse || now.Before(st.freeAt) {
+			continue
+		}
+		port := p.first + 2*i
+		rtp, rtcp, err := p.bind(port)
+		if err != nil {
+			// Someone else holds it: leave it alone for a quarantine period
+			// rather than retrying it on every allocation.
+			st.freeAt = now.Add(p.quarantine)
+			continue
+		}
+		st.inUse = true
+		return &pair{port: port, rtp: rtp, rtcp: rtcp, pool: p}, nil
+	}
+	return nil, fmt.Errorf("allocate port pair in %d-%d: %w", p.first, p.first+2*len(p.pairs)-1, ErrNoPorts)
+}
+
+// bind opens the RTP and RTCP sockets of one pair.
+func (p *portPool) bind(port int) (rtp, rtcp *net.UDPConn, err error) {
+	network := "udp4"
+	if p.ip.Is6() {
+		network = "udp6"
+	}
+	rtp, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.ip, uint16(port))))
+	if err != nil {
+		return nil, nil, fmt.Errorf("bind rtp port %d: %w", port, err)
+	}
+	rtcp, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.ip, uint16(port+1))))
+	if err != nil {
+		rtp.Close()
+		return nil, nil, fmt.Errorf("bind rtcp port %d: %w", port+1, err)
+	}
+	return rtp, rtcp, nil
+}
+
+// closeSockets closes both sockets; readers blocked on them return.
+func (pr *pair) closeSockets() {
+	pr.rtp.Close()
+	pr.rtcp.Close()
+}
+
+// release returns the pair to the pool's quarantine. Call it after the
+// sockets are closed and their readers have returned. It is idempotent.
+func (pr *pair) release() {
+	pr.releaseOne.Do(func() {
+		p := pr.pool
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		st := &p.pairs[(pr.port-p.first)/2]
+		st.inUse = false
+		st.freeAt = p.now().Add(p.quarantine)
+	})
+}
+
+// inUse returns how many pairs are allocated (for tests and metrics).
+func (p *portPool) inUse() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, st := range p.pairs {
+		if st.inUse {
+			n++
+		}
+	}
+	return n
+}

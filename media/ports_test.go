@@ -1,0 +1,148 @@
+package media
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is a settable clock for the port pool.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func useClock(m *Manager) *fakeClock {
+	c := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	m.pool.mu.Lock()
+	m.pool.now = c.now
+	m.pool.mu.Unlock()
+	return c
+}
+
+func TestPortExhaustionAndQuarantine(t *testing.T) {
+	// Two pairs: exactly one audio stream (a pair facing each side).
+	m := newTestManager(t, 2, public, func(c *Config) { c.Quarantine = 2 * time.Second })
+	clock := useClock(m)
+	offer := sipSDP("192.0.2.10", 49170)
+
+	s1 := m.NewSession("call-1")
+	if _, err := s1.Offer(SideA, offer); err != nil {
+		t.Fatalf("first offer: %v", err)
+	}
+	s2 := m.NewSession("call-2")
+	defer s2.Close()
+	if _, err := s2.Offer(SideA, offer); !errors.Is(err, ErrNoPorts) {
+		t.Fatalf("offer on a full range: %v, want ErrNoPorts", err)
+	}
+	if n := m.pool.inUse(); n != 2 {
+		t.Fatalf("%d pairs in use after a failed allocation, want 2 (no leak)", n)
+	}
+
+	s1.Close()
+	if n := m.pool.inUse(); n != 0 {
+		t.Fatalf("%d pairs in use after Close", n)
+	}
+	clock.advance(time.Second)
+	if _, err := s2.Offer(SideA, offer); !errors.Is(err, ErrNoPorts) {
+		t.Fatalf("offer during quarantine: %v, want ErrNoPorts", err)
+	}
+	clock.advance(time.Second)
+	if _, err := s2.Offer(SideA, offer); err != nil {
+		t.Fatalf("offer after quarantine: %v", err)
+	}
+}
+
+func TestPortPool(t *testing.T) {
+	tests := []struct {
+		name  string
+		pairs int
+		taken int // pairs (from the start) bound by someone else
+		want  []int
+	}{
+		{"round robin", 3, 0, []int{0, 1, 2}},
+		{"skips ports held elsewhere", 3, 1, []int{1, 2}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			min, max := freeRange(t, tc.pairs)
+			for i := range tc.taken {
+				c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: min + 2*i + 1})
+				if err != nil {
+					t.Fatalf("hold port: %v", err)
+				}
+				defer c.Close()
+			}
+			p := newPortPool(loopback, min, max, time.Hour)
+			var got []*pair
+			for _, w := range tc.want {
+				pr, err := p.alloc()
+				if err != nil {
+					t.Fatalf("alloc: %v", err)
+				}
+				got = append(got, pr)
+				if pr.port != min+2*w || pr.port%2 != 0 {
+					t.Fatalf("pair at %d, want %d", pr.port, min+2*w)
+				}
+				if lp := pr.rtcp.LocalAddr().(*net.UDPAddr).Port; lp != pr.port+1 {
+					t.Fatalf("rtcp on %d, want %d", lp, pr.port+1)
+				}
+			}
+			if _, err := p.alloc(); !errors.Is(err, ErrNoPorts) {
+				t.Fatalf("alloc past the range: %v, want ErrNoPorts", err)
+			}
+			for _, pr := range got {
+				pr.closeSockets()
+				pr.release()
+				pr.release() // idempotent
+			}
+			if p.inUse() != 0 {
+				t.Fatalf("%d pairs in use after release", p.inUse())
+			}
+		})
+	}
+}
+
+func TestNewManagerConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"valid", Config{BindIP: loopback, PortMin: 20000, PortMax: 20001}, true},
+		{"odd min", Config{BindIP: loopback, PortMin: 20001, PortMax: 20003}, true},
+		{"no bind ip", Config{PortMin: 20000, PortMax: 20001}, false},
+		{"wildcard without public ip", Config{BindIP: netip.IPv4Unspecified(), PortMin: 20000, PortMax: 20001}, false},
+		{"wildcard with public ip", Config{BindIP: netip.IPv4Unspecified(), PublicIP: public, PortMin: 20000, PortMax: 20001}, true},
+		{"no pair", Config{BindIP: loopback, PortMin: 20001, PortMax: 20002}, false},
+		{"reversed", Config{BindIP: loopback, PortMin: 20010, PortMax: 20000}, false},
+		{"out of range", Config{BindIP: loopback, PortMin: 0, PortMax: 70000}, false},
+		{"negative timeout", Config{BindIP: loopback, PortMin: 20000, PortMax: 20001, Timeout: -1}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := NewManager(tc.cfg, nil)
+			if (err == nil) != tc.ok {
+				t.Fatalf("NewManager(%+v) error %v, want ok=%v", tc.cfg, err, tc.ok)
+			}
+			if m != nil {
+				m.Close()
+			}
+		})
+	}
+}

@@ -1,0 +1,204 @@
+package media
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// call is a session with a test peer on each side and the SBC's ports
+// facing them, after one offer (from A) and answer (from B).
+type call struct {
+	s            *Session
+	a, b         *udpPeer
+	portA, portB int // the SBC's RTP ports facing A and B
+}
+
+func setupCall(t testing.TB, m *Manager) *call {
+	t.Helper()
+	c := &call{s: m.NewSession("call-relay"), a: newPeer(t, false), b: newPeer(t, true)}
+	t.Cleanup(c.s.Close)
+	toB, err := c.s.Offer(SideA, c.a.sdp())
+	if err != nil {
+		t.Fatalf("Offer: %v", err)
+	}
+	toA, err := c.s.Answer(SideB, c.b.sdp())
+	if err != nil {
+		t.Fatalf("Answer: %v", err)
+	}
+	c.portA, c.portB = mPort(t, toA, 0), mPort(t, toB, 0)
+	return c
+}
+
+func TestRelayBothWays(t *testing.T) {
+	m := newTestManager(t, 4, netip.Addr{}, nil)
+	c := setupCall(t, m)
+	const n = 5
+	sbcB := netip.AddrPortFrom(loopback, uint16(c.portB))
+	sbcA := netip.AddrPortFrom(loopback, uint16(c.portA))
+
+	for i := range n {
+		pkt := rtpPacket(uint16(i))
+		send(t, c.a.rtp, pkt, c.portA)
+		got, from := recv(t, c.b.rtp)
+		if !bytes.Equal(got, pkt) || from != sbcB {
+			t.Fatalf("A→B packet %d: %d bytes from %s, want %d bytes from %s", i, len(got), from, len(pkt), sbcB)
+		}
+		send(t, c.b.rtp, pkt, c.portB)
+		got, from = recv(t, c.a.rtp)
+		if !bytes.Equal(got, pkt) || from != sbcA {
+			t.Fatalf("B→A packet %d: %d bytes from %s, want %d bytes from %s", i, len(got), from, len(pkt), sbcA)
+		}
+	}
+
+	// RTCP on port+1, both ways; A's RTCP port came from a=rtcp.
+	rr := rtcpPacket()
+	send(t, c.a.rtcp, rr, c.portA+1)
+	if got, from := recv(t, c.b.rtcp); !bytes.Equal(got, rr) || from.Port() != uint16(c.portB+1) {
+		t.Fatalf("A→B RTCP: %x from %s", got, from)
+	}
+	send(t, c.b.rtcp, rr, c.portB+1)
+	if got, from := recv(t, c.a.rtcp); !bytes.Equal(got, rr) || from.Port() != uint16(c.portA+1) {
+		t.Fatalf("B→A RTCP: %x from %s", got, from)
+	}
+	// RTCP multiplexed on A's RTP socket still reaches B's RTCP port.
+	send(t, c.a.rtp, rr, c.portA)
+	if got, from := recv(t, c.b.rtcp); !bytes.Equal(got, rr) || from.Port() != uint16(c.portB+1) {
+		t.Fatalf("muxed A→B RTCP: %x from %s", got, from)
+	}
+
+	want := Stats{
+		AtoB: Flow{Packets: n, Bytes: n * 172, RTCPPackets: 2, RTCPBytes: 2 * uint64(len(rr))},
+		BtoA: Flow{Packets: n, Bytes: n * 172, RTCPPackets: 1, RTCPBytes: uint64(len(rr))},
+	}
+	// A counter is bumped after the write the peer already read.
+	waitFor(t, "stats", func() bool { return c.s.Stats() == want })
+	c.s.Close()
+	if got := c.s.Stats(); got != want {
+		t.Fatalf("Stats after Close = %+v, want %+v", got, want)
+	}
+}
+
+func TestRelayDropsUntilFarSideKnown(t *testing.T) {
+	m := newTestManager(t, 4, netip.Addr{}, nil)
+	s := m.NewSession("call-early")
+	defer s.Close()
+	a, b := newPeer(t, false), newPeer(t, true)
+	toB, err := s.Offer(SideA, a.sdp())
+	if err != nil {
+		t.Fatalf("Offer: %v", err)
+	}
+	portB := mPort(t, toB, 0)
+
+	// B sends early media before its answer: A is known from the offer, so
+	// it flows B→A (and latches B); A→B flows only once B latched.
+	send(t, b.rtp, rtpPacket(1), portB)
+	got, _ := recv(t, a.rtp)
+	if len(got) != 172 {
+		t.Fatalf("early media: %d bytes", len(got))
+	}
+
+	s2 := m.NewSession("call-early-2")
+	defer s2.Close()
+	if _, err := s2.Offer(SideA, a.sdp()); err != nil {
+		t.Fatalf("Offer: %v", err)
+	}
+	// A's RTP reaches s2's A-facing port before B answered or sent anything.
+	toA2 := s2.streams[0].ends[SideA].(*rtpEndpoint).pair.port
+	send(t, a.rtp, rtpPacket(1), toA2)
+	waitFor(t, "dropped count", func() bool { return s2.Stats().AtoB.Dropped == 1 })
+	if st := s2.Stats(); st.AtoB.Packets != 0 {
+		t.Fatalf("relayed %d packets toward an unknown side", st.AtoB.Packets)
+	}
+}
+
+func TestLatching(t *testing.T) {
+	m := newTestManager(t, 4, netip.Addr{}, nil)
+	c := setupCall(t, m)
+	// A is behind a NAT: its RTP leaves from another port than its SDP says.
+	nat := newPeer(t, false)
+	intruder := newPeer(t, false)
+
+	send(t, nat.rtp, rtpPacket(1), c.portA)
+	recv(t, c.b.rtp)
+	// The intruder's packet is dropped once A's source is latched.
+	send(t, intruder.rtp, rtpPacket(2), c.portA)
+	waitFor(t, "foreign count", func() bool { return c.s.Stats().AtoB.Foreign == 1 })
+	expectNothing(t, c.b.rtp, 50*time.Millisecond)
+
+	// B's media goes to the latched source, not to the SDP address.
+	send(t, c.b.rtp, rtpPacket(3), c.portB)
+	recv(t, nat.rtp)
+	expectNothing(t, c.a.rtp, 50*time.Millisecond)
+
+	// A re-offer from A with a new address resets the latch: the next
+	// source (the intruder here stands for A's new address) is accepted.
+	if _, err := c.s.Offer(SideA, sipSDP("127.0.0.1", portOfConn(intruder.rtp))); err != nil {
+		t.Fatalf("re-offer: %v", err)
+	}
+	send(t, intruder.rtp, rtpPacket(4), c.portA)
+	recv(t, c.b.rtp)
+	send(t, nat.rtp, rtpPacket(5), c.portA)
+	waitFor(t, "foreign count", func() bool { return c.s.Stats().AtoB.Foreign == 2 })
+
+	// The same address again keeps the latch.
+	if _, err := c.s.Offer(SideA, sipSDP("127.0.0.1", portOfConn(intruder.rtp))); err != nil {
+		t.Fatalf("re-offer: %v", err)
+	}
+	send(t, nat.rtp, rtpPacket(6), c.portA)
+	waitFor(t, "foreign count", func() bool { return c.s.Stats().AtoB.Foreign == 3 })
+}
+
+func TestOldStyleHoldStopsSending(t *testing.T) {
+	m := newTestManager(t, 4, netip.Addr{}, nil)
+	c := setupCall(t, m)
+	// A holds with c=0.0.0.0: nothing may be sent toward A.
+	if _, err := c.s.Offer(SideA, sipSDP("0.0.0.0", portOfConn(c.a.rtp), "a=sendonly")); err != nil {
+		t.Fatalf("hold offer: %v", err)
+	}
+	if _, err := c.s.Answer(SideB, c.b.sdp("a=recvonly")); err != nil {
+		t.Fatalf("hold answer: %v", err)
+	}
+	send(t, c.b.rtp, rtpPacket(1), c.portB)
+	waitFor(t, "dropped count", func() bool { return c.s.Stats().BtoA.Dropped == 1 })
+	expectNothing(t, c.a.rtp, 50*time.Millisecond)
+	// A's music on hold still reaches B, and latches A's source, yet
+	// nothing goes back to that source while A holds.
+	send(t, c.a.rtp, rtpPacket(2), c.portA)
+	recv(t, c.b.rtp)
+	send(t, c.b.rtp, rtpPacket(3), c.portB)
+	waitFor(t, "dropped count", func() bool { return c.s.Stats().BtoA.Dropped == 2 })
+	expectNothing(t, c.a.rtp, 50*time.Millisecond)
+
+	// Resume.
+	if _, err := c.s.Offer(SideA, c.a.sdp()); err != nil {
+		t.Fatalf("resume offer: %v", err)
+	}
+	send(t, c.b.rtp, rtpPacket(4), c.portB)
+	recv(t, c.a.rtp)
+}
+
+func TestIsRTCP(t *testing.T) {
+	tests := []struct {
+		name string
+		pkt  []byte
+		want bool
+	}{
+		{"pcmu", rtpPacket(1), false},
+		{"rtp marker pt 0", []byte{0x80, 0x80, 0, 0}, false},
+		{"rtp dynamic pt 111 marker", []byte{0x80, 0x80 | 111, 0, 0}, false},
+		{"sender report", []byte{0x80, 200, 0, 6}, true},
+		{"receiver report", rtcpPacket(), true},
+		{"psfb", []byte{0x81, 206, 0, 2}, true},
+		{"short", []byte{0x80}, false},
+		{"not v2", []byte{0x40, 200, 0, 0}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := isRTCP(tc.pkt); got != tc.want {
+				t.Fatalf("isRTCP(%x) = %v, want %v", tc.pkt, got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,136 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sbc-project/sbc/internal/sipptest"
+)
+
+// sippCall runs one UAC scenario against the SBC with one UAS scenario
+// behind it (as the trunk "pbx"), over UDP or TCP on both sides, and
+// checks that both complete and the SBC is left idle.
+type sippCase struct {
+	name        string
+	uac, uas    string
+	uacArgs     []string
+	uasArgs     []string
+	ringTimeout time.Duration
+}
+
+func TestSIPpScenarios(t *testing.T) {
+	cases := []sippCase{
+		{name: "caller hangs up", uac: "call_caller_bye_uac.xml", uas: "call_caller_bye_uas.xml", uacArgs: []string{"-d", "500"}},
+		{name: "callee hangs up", uac: "call_callee_bye_uac.xml", uas: "call_callee_bye_uas.xml", uasArgs: []string{"-d", "500"}},
+		{name: "cancel", uac: "cancel_uac.xml", uas: "cancel_uas.xml", uacArgs: []string{"-d", "300"}},
+		{name: "busy", uac: "busy_486_uac.xml", uas: "busy_486_uas.xml"},
+		{name: "no answer", uac: "no_answer_uac.xml", uas: "no_answer_uas.xml", ringTimeout: 2 * time.Second},
+		{name: "early media", uac: "early_media_uac.xml", uas: "early_media_uas.xml", uacArgs: []string{"-d", "300"}},
+		{name: "hold and resume", uac: "reinvite_hold_uac.xml", uas: "reinvite_hold_uas.xml", uacArgs: []string{"-d", "300"}},
+	}
+	for _, tp := range []string{sipptest.UDP, sipptest.TCP} {
+		for _, tc := range cases {
+			t.Run(transportName(tp)+"/"+tc.name, func(t *testing.T) {
+				sipptest.Require(t)
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				uas := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath(tc.uas), Transport: tp,
+					Args: tc.uasArgs, Timeout: 30 * time.Second})
+				sbc := startSBC(t, sbcOptions{ringTimeout: tc.ringTimeout,
+					trunks: []trunkSpec{{name: "pbx", addr: uas.Addr().Addr().String(), port: int(uas.Addr().Port()), transport: transportName(tp)}}})
+				uac := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath(tc.uac), Transport: tp,
+					Remote: sbc.udp.String(), Args: append([]string{"-s", "1000"}, tc.uacArgs...), Timeout: 30 * time.Second})
+				if err := uac.Wait().Check(1); err != nil {
+					t.Error(err)
+				}
+				if err := uas.Wait().Check(1); err != nil {
+					t.Error(err)
+				}
+				sbc.waitIdle(t)
+			})
+		}
+	}
+}
+
+// TestSIPpFailover: the first trunk fails (503, silence, or marked down by
+// OPTIONS) and the call completes on the second.
+func TestSIPpFailover(t *testing.T) {
+	tests := []struct {
+		name  string
+		first string // "503", "silent" or "options-down"
+	}{
+		{"first answers 503", "503"},
+		{"first never answers", "silent"},
+		{"first marked down by OPTIONS", "options-down"},
+	}
+	for _, tp := range []string{sipptest.UDP, sipptest.TCP} {
+		for _, tt := range tests {
+			t.Run(transportName(tp)+"/"+tt.name, func(t *testing.T) {
+				sipptest.Require(t)
+				if tp == sipptest.TCP && tt.first != "503" {
+					// A dead TCP peer refuses the connection at once; that
+					// path is the same as 503 for failover.
+					tt.first = "503"
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				second := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uas.xml"),
+					Transport: tp, Timeout: 30 * time.Second})
+				first := trunkSpec{name: "first", addr: "127.0.0.3", transport: transportName(tp)}
+				var firstProc *sipptest.Proc
+				switch tt.first {
+				case "503":
+					firstProc = sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("uas_503.xml"),
+						Transport: tp, Timeout: 30 * time.Second})
+					first.port = int(firstProc.Addr().Port())
+				case "silent":
+					first.port = freeUDPPort(t, "127.0.0.3")
+				case "options-down":
+					first.port = freeUDPPort(t, "127.0.0.3")
+					first.options = 200 * time.Millisecond
+				}
+				sbc := startSBC(t, sbcOptions{inviteTimeout: time.Second, trunks: []trunkSpec{first,
+					{name: "second", addr: "127.0.0.3", port: int(second.Addr().Port()), transport: transportName(tp)}}})
+				if tt.first == "options-down" {
+					waitFor(t, 5*time.Second, "first trunk marked down", func() bool {
+						tr, _ := sbc.app.Routes.Trunk("first")
+						return !tr.Up()
+					})
+				}
+				uac := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uac.xml"),
+					Transport: tp, Remote: sbc.udp.String(), Args: []string{"-s", "1000", "-d", "300"}, Timeout: 30 * time.Second})
+				if err := uac.Wait().Check(1); err != nil {
+					t.Error(err)
+				}
+				if err := second.Wait().Check(1); err != nil {
+					t.Error(err)
+				}
+				if firstProc != nil {
+					if err := firstProc.Wait().Check(1); err != nil {
+						t.Error(err)
+					}
+				}
+				sbc.waitIdle(t)
+			})
+		}
+	}
+}
+
+func transportName(tp string) string {
+	if tp == sipptest.TCP {
+		return "tcp"
+	}
+	return "udp"
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
