@@ -72,11 +72,13 @@ type Call struct {
 }
 
 // post hands an event to the call's goroutine; after the call ended it is
-// dropped.
-func (c *Call) post(ev event) {
+// dropped and post reports false.
+func (c *Call) post(ev event) bool {
 	select {
 	case c.events <- ev:
+		return true
 	case <-c.done:
+		return false
 	}
 }
 

@@ -244,7 +244,10 @@ func (s *Server) inDialog(req sip.Request, tx *txn.ServerTx) {
 		}
 		return
 	}
-	l.call.post(event{kind: evRequest, leg: l, req: req, stx: tx})
+	if !l.call.post(event{kind: evRequest, leg: l, req: req, stx: tx}) && tx != nil {
+		// The call ended between the lookup and now.
+		s.respond(tx, 481, "Call/Transaction Does Not Exist")
+	}
 }
 
 // onStray gets responses that match no client transaction: a 2xx to an

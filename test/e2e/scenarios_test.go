@@ -111,7 +111,7 @@ func TestSIPpFailover(t *testing.T) {
 						t.Error(err)
 					}
 				}
-				sbc.waitIdle(t)
+				sbc.waitIdleProbing(t, tt.first == "options-down")
 			})
 		}
 	}
@@ -133,4 +133,30 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestTrunkKeepalive: OPTIONS probes mark a silent trunk down and bring it
+// back up once a SIP stack answers on its address.
+func TestTrunkKeepalive(t *testing.T) {
+	sipptest.Require(t)
+	port := freeUDPPort(t, "127.0.0.3")
+	sbc := startSBC(t, sbcOptions{trunks: []trunkSpec{{name: "pbx", addr: "127.0.0.3", port: port, options: 200 * time.Millisecond}}})
+	tr, _ := sbc.app.Routes.Trunk("pbx")
+	waitFor(t, 5*time.Second, "trunk down", func() bool { return !tr.Up() })
+
+	// With every trunk down a call gets 503 with Retry-After at once.
+	ua := dialUA(t, "UDP", sbc.udp.String())
+	ua.invite("1000", "")
+	res := ua.expect(503)
+	if ra := res.GetHeaders("Retry-After"); len(ra) == 0 {
+		t.Error("503 without Retry-After")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	opts := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("options_uas.xml"),
+		LocalPort: port, Calls: sipptest.Unlimited, Timeout: 20 * time.Second})
+	waitFor(t, 5*time.Second, "trunk up", func() bool { return tr.Up() })
+	opts.Stop()
+	sbc.waitIdleProbing(t, true)
 }

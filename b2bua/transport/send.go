@@ -1,0 +1,203 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+)
+
+// Send writes one message to t.
+//
+// With t.Conn set it writes on that connection, and fails if it is closed.
+// Otherwise, by t.Kind: UDP is sent from the first UDP listener of the
+// target's IP family; TCP and TLS reuse an open connection to t.Addr of that
+// kind (one we dialed or one the peer opened) or dial one, bounded by
+// HandshakeTimeout, which is then read like an accepted one (its messages
+// reach the Handler with Listener ""); WS and WSS fail, since browsers
+// cannot be dialed. A failed write closes the connection.
+func (l *Layer) Send(t Target, data []byte) error {
+	err := l.send(t, data)
+	if err != nil {
+		l.stats.sendErrors.Add(1)
+		return err
+	}
+	l.stats.sent.Add(1)
+	return nil
+}
+
+func (l *Layer) send(t Target, data []byte) error {
+	if t.Conn != nil {
+		return t.Conn.write(data)
+	}
+	if l.isClosed() {
+		return fmt.Errorf("send to %s: %w", t, ErrClosed)
+	}
+	if !t.Addr.IsValid() {
+		return fmt.Errorf("send to %s: no address", t)
+	}
+	t.Addr = netip.AddrPortFrom(t.Addr.Addr().Unmap(), t.Addr.Port())
+	switch t.Kind {
+	case UDP:
+		return l.sendUDP(t, data)
+	case TCP, TLS:
+		return l.sendStream(t, data)
+	case WS, WSS:
+		return fmt.Errorf("send to %s: no open connection (WebSocket is never dialed)", t)
+	default:
+		return fmt.Errorf("send to %s: unknown transport", t)
+	}
+}
+
+// sendStream writes on an open connection to t.Addr, or a new one. A reused
+// connection may have died since it was last used: then it is closed by the
+// failed write and the message goes on a fresh connection, once.
+func (l *Layer) sendStream(t Target, data []byte) error {
+	if c := l.lookupConn(t.Kind, t.Addr); c != nil {
+		err := c.write(data)
+		if err == nil {
+			return nil
+		}
+		l.log.Debug("sip write on reused connection, redialing", "conn", c.String(), "err", err)
+	}
+	c, err := l.dialOnce(t)
+	if err != nil {
+		return err
+	}
+	return c.write(data)
+}
+
+// pendingDial lets concurrent Sends to one address share one dial.
+type pendingDial struct {
+	done chan struct{}
+	c    *Conn
+	err  error
+}
+
+// dialOnce returns an open connection to t, dialing it unless another Send
+// is already doing so.
+func (l *Layer) dialOnce(t Target) (*Conn, error) {
+	key := connKey{t.Kind, t.Addr}
+	l.mu.Lock()
+	if c := l.conns[key]; c != nil {
+		l.mu.Unlock()
+		return c, nil
+	}
+	if d := l.dialing[key]; d != nil {
+		l.mu.Unlock()
+		<-d.done
+		return d.c, d.err
+	}
+	d := &pendingDial{done: make(chan struct{})}
+	l.dialing[key] = d
+	l.mu.Unlock()
+
+	d.c, d.err = l.dial(t)
+	l.mu.Lock()
+	delete(l.dialing, key)
+	l.mu.Unlock()
+	close(d.done)
+	return d.c, d.err
+}
+
+// dial opens a TCP or TLS connection to t and starts reading it.
+func (l *Layer) dial(t Target) (*Conn, error) {
+	ctx, cancel := context.WithTimeout(l.ctx, l.lim.HandshakeTimeout)
+	defer cancel()
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", t.Addr.String())
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", t, err)
+	}
+	nc := raw
+	if t.Kind == TLS {
+		tc := tls.Client(raw, l.clientConfig(t))
+		if err := l.handshake(tc); err != nil {
+			l.stats.handshake.Add(1)
+			_ = raw.Close()
+			return nil, fmt.Errorf("tls handshake with %s: %w", t, err)
+		}
+		nc = tc
+	}
+	c := newConn(l, t.Kind, "", nc, nil, raw)
+	if !l.addConn(c) {
+		_ = raw.Close()
+		return nil, fmt.Errorf("dial %s: %w", t, ErrClosed)
+	}
+	if !l.start(func() { l.readStream(c) }) {
+		_ = c.Close()
+		return nil, fmt.Errorf("dial %s: %w", t, ErrClosed)
+	}
+	return c, nil
+}
+
+// clientConfig clones the client TLS config for one dial, naming the server
+// for SNI and certificate verification.
+func (l *Layer) clientConfig(t Target) *tls.Config {
+	l.mu.Lock()
+	conf := l.clientTLS
+	l.mu.Unlock()
+	if conf == nil {
+		conf = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	conf = conf.Clone()
+	if conf.ServerName == "" {
+		conf.ServerName = t.Host
+		if conf.ServerName == "" {
+			conf.ServerName = t.Addr.Addr().String()
+		}
+	}
+	return conf
+}
+
+// sendUDP sends a datagram from the UDP listener named t.Listener, else the
+// one bound to t.Local, else the first one of the target's IP family.
+func (l *Layer) sendUDP(t Target, data []byte) error {
+	sock := l.udpFor(t)
+	if sock == nil {
+		return fmt.Errorf("send to %s: no UDP listener for this address family", t)
+	}
+	if _, err := sock.WriteToUDPAddrPort(data, t.Addr); err != nil {
+		if errors.Is(err, net.ErrClosed) {
+			err = ErrClosed
+		}
+		return fmt.Errorf("send to %s: %w", t, err)
+	}
+	return nil
+}
+
+// udpFor picks the UDP socket for t. A listener on the IPv6 wildcard is
+// dual-stack and reaches both families.
+func (l *Layer) udpFor(t Target) *net.UDPConn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ip := t.Addr.Addr()
+	reaches := func(li *listener) bool {
+		bound := li.addr.Addr()
+		return bound.Is4() == ip.Is4() || (bound.Is6() && bound.IsUnspecified())
+	}
+	var byName, byLocal, first *net.UDPConn
+	for _, li := range l.listeners {
+		if li.kind != UDP || !reaches(li) {
+			continue
+		}
+		if byName == nil && t.Listener != "" && li.name == t.Listener {
+			byName = li.udp
+		}
+		if byLocal == nil && t.Local.IsValid() && li.addr == t.Local {
+			byLocal = li.udp
+		}
+		if first == nil {
+			first = li.udp
+		}
+	}
+	switch {
+	case byName != nil:
+		return byName
+	case byLocal != nil:
+		return byLocal
+	}
+	return first
+}

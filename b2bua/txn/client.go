@@ -1,0 +1,264 @@
+package txn
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/transport"
+)
+
+type clientState uint8
+
+const (
+	cCalling    clientState = iota // INVITE: Calling; non-INVITE: Trying
+	cProceeding                    // a 1xx arrived
+	cCompleted                     // non-2xx final (INVITE) or any final (non-INVITE)
+	cAccepted                      // INVITE: a 2xx arrived (RFC 6026)
+	cTerminated
+)
+
+// responsesCap sizes ClientTx.Responses. Provisional responses are dropped
+// once fewer than finalReserve slots are free, so the first final response
+// always fits even when the TU reads nothing.
+const (
+	responsesCap = 32
+	finalReserve = 8
+)
+
+// ClientTx is a client transaction: one request sent and its responses.
+// Methods are safe for concurrent use.
+type ClientTx struct {
+	l        *Layer
+	key      clientKey
+	req      sip.Request
+	dst      transport.Target
+	invite   bool
+	internal bool // a CANCEL sent by the layer: its responses are absorbed
+
+	responses chan sip.Response
+	done      chan struct{}
+
+	mu         sync.Mutex
+	state      clientState
+	ack        sip.Request // the ACK of the non-2xx final, re-sent on its retransmissions
+	wantCancel bool        // Cancel was called before any provisional response
+	cancelSent bool
+	interval   time.Duration
+	retrans    timer // Timers A and E
+	timeout    timer // Timers B and F; after a CANCEL, the wait for the INVITE's final
+	end        timer // Timers D, K and M
+}
+
+func newClientTx(l *Layer, key clientKey, req sip.Request, dst transport.Target, internal bool) *ClientTx {
+	return &ClientTx{
+		l: l, key: key, req: req, dst: dst,
+		invite:    req.IsInvite(),
+		internal:  internal,
+		responses: make(chan sip.Response, responsesCap),
+		done:      make(chan struct{}),
+	}
+}
+
+// Request returns the request of the transaction. The TU must not modify it.
+func (tx *ClientTx) Request() sip.Request { return tx.req }
+
+// Responses delivers the provisional and final responses, and a synthetic
+// 408 (no To tag) when Timer B/F fires or a CANCELed INVITE gets no final
+// response within 64*T1. For INVITE, every 2xx arriving in the Accepted
+// state (64*T1 after the first) is delivered too: retransmissions and 2xx
+// with other To tags (forking), so the TU ACKs each and BYEs the extras.
+// The layer never blocks on it: provisional responses are dropped when the
+// TU falls behind, finals only if it lets 32 pile up. It is closed when the
+// transaction terminates, without a final response if Layer.Close ended it.
+func (tx *ClientTx) Responses() <-chan sip.Response { return tx.responses }
+
+// Done is closed when the transaction has terminated.
+func (tx *ClientTx) Done() <-chan struct{} { return tx.done }
+
+// Cancel sends CANCEL for an INVITE (RFC 3261 9.1) once a provisional
+// response has arrived: at once if one has, else as soon as one does. The
+// CANCEL is a client transaction of its own to the same destination with the
+// same branch; the layer absorbs its response. If no final response to the
+// INVITE follows within 64*T1, a synthetic 408 ends the transaction. A 2xx
+// that crosses the CANCEL is delivered as usual (the TU ACKs and BYEs it).
+// After a final response, or a second time, Cancel does nothing. It fails
+// only for a non-INVITE transaction.
+func (tx *ClientTx) Cancel() error {
+	if !tx.invite {
+		return fmt.Errorf("cancel %s: only INVITE can be cancelled", tx.req.Method())
+	}
+	var out outbox
+	tx.mu.Lock()
+	switch tx.state {
+	case cCalling:
+		tx.wantCancel = true
+	case cProceeding:
+		tx.startCancel(&out)
+	}
+	tx.mu.Unlock()
+	out.flush(tx.l)
+	return nil
+}
+
+// startCancel is called with tx.mu held.
+func (tx *ClientTx) startCancel(out *outbox) {
+	if tx.cancelSent {
+		return
+	}
+	tx.cancelSent = true
+	tx.timeout.arm(tx.l.t.long(), &tx.mu, tx.l, tx.timerB)
+	cancel := newCancel(tx.req)
+	out.then(func() {
+		if _, err := tx.l.request(cancel, tx.dst, true); err != nil {
+			tx.l.log.Debug("send CANCEL", "branch", tx.key.branch, "err", err)
+		}
+	})
+}
+
+// start arms Timers A/E (unreliable transports only) and B/F.
+func (tx *ClientTx) start() {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	t := tx.l.t
+	if !tx.dst.Kind.Reliable() {
+		tx.interval = t.T1
+		tx.retrans.arm(t.T1, &tx.mu, tx.l, tx.timerA)
+	}
+	tx.timeout.arm(t.long(), &tx.mu, tx.l, tx.timerB)
+}
+
+// timerA is Timer A (INVITE: doubling, no cap) and Timer E (non-INVITE:
+// doubling up to T2, then T2 once a provisional arrived).
+func (tx *ClientTx) timerA(out *outbox) {
+	switch {
+	case tx.state == cCalling && tx.invite:
+		tx.interval *= 2
+	case tx.state == cCalling:
+		tx.interval = min(2*tx.interval, tx.l.t.T2)
+	case tx.state == cProceeding && !tx.invite:
+		tx.interval = tx.l.t.T2
+	default:
+		return
+	}
+	out.send(tx.req, tx.dst, true)
+	tx.retrans.arm(tx.interval, &tx.mu, tx.l, tx.timerA)
+}
+
+// timerB is Timer B/F, and the end of the wait for a CANCELed INVITE's
+// final response: a synthetic 408 ends the transaction.
+func (tx *ClientTx) timerB(*outbox) {
+	if tx.state != cCalling && tx.state != cProceeding {
+		return
+	}
+	tx.l.stats.timeouts.Add(1)
+	tx.l.log.Debug("request timed out", "method", tx.req.Method(), "dst", tx.dst.String())
+	tx.deliver(NewResponse(tx.req, 408, "Request Timeout"), true)
+	tx.terminate(nil)
+}
+
+// receive handles a response matched to the transaction and reports whether
+// the transaction took it (false once terminated: it is a stray then).
+func (tx *ClientTx) receive(res sip.Response) bool {
+	var out outbox
+	tx.mu.Lock()
+	ok := tx.receiveLocked(res, int(res.StatusCode()), &out)
+	tx.mu.Unlock()
+	out.flush(tx.l)
+	return ok
+}
+
+func (tx *ClientTx) receiveLocked(res sip.Response, code int, out *outbox) bool {
+	switch tx.state {
+	case cTerminated:
+		return false
+	case cAccepted:
+		if code/100 == 2 {
+			tx.deliver(res, true)
+		} else {
+			tx.l.stats.absorbed.Add(1)
+		}
+	case cCompleted:
+		if tx.invite && code >= 300 {
+			out.send(tx.ack, tx.dst, true)
+		}
+		tx.l.stats.absorbed.Add(1)
+	default:
+		tx.advance(res, code, out)
+	}
+	return true
+}
+
+// advance moves a Calling/Trying or Proceeding transaction on.
+func (tx *ClientTx) advance(res sip.Response, code int, out *outbox) {
+	t := tx.l.t
+	if code < 200 {
+		if tx.state == cCalling && tx.invite {
+			tx.retrans.stop()
+			tx.timeout.stop()
+		}
+		tx.state = cProceeding
+		tx.deliver(res, false)
+		if tx.wantCancel {
+			tx.startCancel(out)
+		}
+		return
+	}
+	tx.retrans.stop()
+	tx.timeout.stop()
+	switch {
+	case tx.invite && code < 300:
+		tx.state = cAccepted
+		tx.end.arm(t.long(), &tx.mu, tx.l, tx.terminate)
+	case tx.invite:
+		tx.state = cCompleted
+		tx.ack = newAck(tx.req, res)
+		out.send(tx.ack, tx.dst, false)
+		tx.end.arm(lingerFor(tx.dst.Kind, t.long()), &tx.mu, tx.l, tx.terminate)
+	default:
+		tx.state = cCompleted
+		tx.end.arm(lingerFor(tx.dst.Kind, t.T4), &tx.mu, tx.l, tx.terminate)
+	}
+	tx.deliver(res, true)
+}
+
+// deliver queues res for the TU without blocking; called with tx.mu held,
+// which makes the room check exact: only deliver sends on the channel.
+func (tx *ClientTx) deliver(res sip.Response, final bool) {
+	if tx.internal {
+		return
+	}
+	room := cap(tx.responses) - len(tx.responses)
+	if room == 0 || (!final && room <= finalReserve) {
+		tx.l.stats.dropped.Add(1)
+		if final {
+			tx.l.log.Warn("TU not reading responses, final dropped", "branch", tx.key.branch, "code", int(res.StatusCode()))
+		}
+		return
+	}
+	tx.responses <- res
+}
+
+// abort ends the transaction without a response (Layer.Close, or the
+// request could not be sent).
+func (tx *ClientTx) abort() {
+	tx.mu.Lock()
+	tx.terminate(nil)
+	tx.mu.Unlock()
+}
+
+// terminate is called with tx.mu held.
+func (tx *ClientTx) terminate(*outbox) {
+	if tx.state == cTerminated {
+		return
+	}
+	tx.state = cTerminated
+	tx.retrans.stop()
+	tx.timeout.stop()
+	tx.end.stop()
+	tx.l.removeClient(tx)
+	close(tx.responses)
+	close(tx.done)
+}

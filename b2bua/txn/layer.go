@@ -1,0 +1,377 @@
+// Package txn is the SIP transaction layer of the SBC (RFC 3261 section 17,
+// with the INVITE "Accepted" state of RFC 6026): it matches requests and
+// responses to transactions, retransmits on unreliable transports, absorbs
+// retransmissions, times transactions out, answers CANCEL and ACKs non-2xx
+// final responses. It uses gosip's message model and its own timers; there
+// is no goroutine per transaction, only timers that stop with it.
+//
+// Requests without an RFC 3261 branch (RFC 2543 peers) are not matched by a
+// fallback key: the layer answers them 400 "Missing or bad Via branch"
+// (ACKs among them are dropped), which no RFC 3261 element ever triggers.
+package txn
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/transport"
+)
+
+// Errors returned by the layer and its transactions.
+var (
+	// ErrClosed is returned once Layer.Close has been called.
+	ErrClosed = errors.New("transaction layer closed")
+	// ErrTerminated is returned when acting on a transaction that has ended.
+	ErrTerminated = errors.New("transaction terminated")
+	// ErrFinalSent is returned by ServerTx.Respond after a final response
+	// that cannot be followed by another (any but a 2xx to INVITE).
+	ErrFinalSent = errors.New("final response already sent")
+)
+
+// Sender writes one message to the network. Serialize with msg.String(). It
+// is called from the caller of Receive, Request, Respond and Cancel, and from
+// timer goroutines, concurrently, never with a lock of the layer held.
+type Sender func(msg sip.Message, dst transport.Target) error
+
+// Handler is the transaction user (the B2BUA core).
+type Handler interface {
+	// OnRequest gets every new request: a new server transaction for
+	// anything but ACK and CANCEL (the layer answers CANCEL itself and
+	// signals it on ServerTx.Cancelled); for an ACK that matched no
+	// transaction or that acknowledges a 2xx (a new "request" for the
+	// dialog layer) tx is nil. It runs on the goroutine that called
+	// Receive, so it should hand long work off; retransmissions of the
+	// request are absorbed meanwhile.
+	OnRequest(req sip.Request, tx *ServerTx)
+}
+
+// Layer holds the live transactions. Its methods are safe for concurrent use.
+type Layer struct {
+	// OnStray, if set, gets the responses that match no client transaction,
+	// such as 2xx retransmissions after the INVITE transaction ended, for the
+	// TU to ACK again. Set it before the first Receive. Default: dropped
+	// (and counted either way).
+	OnStray func(res sip.Response, src transport.Target)
+
+	send      Sender
+	h         Handler
+	t         Timers
+	log       *slog.Logger
+	stats     counters
+	afterFunc func(time.Duration, func()) stopper
+	down      atomic.Bool // Close was called; closed below is the authoritative copy
+
+	mu      sync.Mutex
+	closed  bool
+	servers map[serverKey]*ServerTx
+	clients map[clientKey]*ClientTx
+	acks    map[ackKey]*ServerTx // INVITE transactions in the Accepted state, by their 2xx
+}
+
+// New returns a layer that writes with send and hands requests to h. A nil
+// log discards.
+func New(send Sender, h Handler, t Timers, log *slog.Logger) *Layer {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Layer{
+		send:    send,
+		h:       h,
+		t:       t.withDefaults(),
+		log:     log,
+		servers: make(map[serverKey]*ServerTx),
+		clients: make(map[clientKey]*ClientTx),
+		acks:    make(map[ackKey]*ServerTx),
+
+		afterFunc: afterFunc,
+	}
+}
+
+// Receive feeds a parsed message from the transport; src is where it came
+// from and where its responses go. It stamps received/rport into the top
+// Via of requests (see stampVia), then matches the message to a transaction
+// or starts one. Messages without a Via, CSeq or Call-ID are dropped and
+// counted. After Close it drops everything.
+func (l *Layer) Receive(msg sip.Message, src transport.Target) {
+	if l.down.Load() {
+		return
+	}
+	switch m := msg.(type) {
+	case sip.Request:
+		l.stats.requests.Add(1)
+		l.receiveRequest(m, src)
+	case sip.Response:
+		l.stats.responses.Add(1)
+		l.receiveResponse(m, src)
+	default:
+		l.stats.malformed.Add(1)
+	}
+}
+
+// wellFormed reports whether msg has what matching needs.
+func wellFormed(msg sip.Message) (*sip.ViaHop, *sip.CSeq, bool) {
+	hop, ok1 := msg.ViaHop()
+	cseq, ok2 := msg.CSeq()
+	callID, ok3 := msg.CallID()
+	if !ok1 || !ok2 || !ok3 || hop == nil || cseq == nil || callID == nil {
+		return nil, nil, false
+	}
+	return hop, cseq, true
+}
+
+func (l *Layer) receiveRequest(req sip.Request, src transport.Target) {
+	hop, _, ok := wellFormed(req)
+	if !ok || req.Recipient() == nil {
+		l.stats.malformed.Add(1)
+		return
+	}
+	stampVia(hop, src.Addr)
+	dst := responseTarget(hop, src)
+	if !rfc3261Branch(branchOf(hop)) {
+		l.rejectBranch(req, dst)
+		return
+	}
+	switch req.Method() {
+	case sip.ACK:
+		l.receiveAck(req, hop)
+	case sip.CANCEL:
+		l.receiveCancel(req, hop, src, dst)
+	default:
+		tx, isNew := l.serverTx(req, hop, src, dst)
+		switch {
+		case tx == nil: // closed
+		case isNew:
+			tx.start()
+			l.h.OnRequest(req, tx)
+		default:
+			tx.retransmitted()
+		}
+	}
+}
+
+// rejectBranch answers a request without an RFC 3261 branch statelessly.
+func (l *Layer) rejectBranch(req sip.Request, dst transport.Target) {
+	l.stats.badBranch.Add(1)
+	if req.IsAck() {
+		return
+	}
+	res := withToTag(NewResponse(req, 400, "Missing or bad Via branch"), newTag())
+	_ = l.write(res, dst)
+}
+
+// serverTx finds the transaction of req or starts one; nil once closed.
+func (l *Layer) serverTx(req sip.Request, hop *sip.ViaHop, src, dst transport.Target) (tx *ServerTx, isNew bool) {
+	key := newServerKey(hop, req.Method())
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, false
+	}
+	if tx := l.servers[key]; tx != nil {
+		return tx, false
+	}
+	tx = newServerTx(l, key, req, src, dst)
+	l.servers[key] = tx
+	return tx, true
+}
+
+// receiveAck absorbs the ACK of a non-2xx final response and hands every
+// other ACK to the TU: those of a 2xx (matched by Call-ID, CSeq and To tag
+// while the INVITE transaction is Accepted, or by nothing once it ended).
+func (l *Layer) receiveAck(ack sip.Request, hop *sip.ViaHop) {
+	l.mu.Lock()
+	tx := l.servers[newServerKey(hop, sip.ACK)]
+	if tx == nil {
+		if k, ok := newAckKey(ack); ok {
+			tx = l.acks[k]
+		}
+	}
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		return
+	}
+	if tx != nil && !tx.acked() {
+		l.stats.absorbed.Add(1)
+		return
+	}
+	l.h.OnRequest(ack, nil)
+}
+
+// receiveCancel answers a CANCEL (RFC 3261 9.2): 200 when it matches a
+// server transaction, 481 when not. The INVITE's TU learns of it through
+// ServerTx.Cancelled. The CANCEL's own transaction absorbs its
+// retransmissions.
+func (l *Layer) receiveCancel(req sip.Request, hop *sip.ViaHop, src, dst transport.Target) {
+	tx, isNew := l.serverTx(req, hop, src, dst)
+	if tx == nil {
+		return
+	}
+	if !isNew {
+		tx.retransmitted()
+		return
+	}
+	l.mu.Lock()
+	target := l.servers[newServerKey(hop, sip.INVITE)]
+	l.mu.Unlock()
+	res := NewResponse(req, 481, "Call/Transaction Does Not Exist")
+	tag := ""
+	if target != nil {
+		res = NewResponse(req, 200, "OK")
+		tag = target.cancel()
+	}
+	if tag == "" {
+		tag = newTag()
+	}
+	if err := tx.Respond(withToTag(res, tag)); err != nil {
+		l.log.Debug("answer CANCEL", "err", err)
+	}
+}
+
+func (l *Layer) receiveResponse(res sip.Response, src transport.Target) {
+	hop, cseq, ok := wellFormed(res)
+	if !ok {
+		l.stats.malformed.Add(1)
+		return
+	}
+	l.mu.Lock()
+	tx := l.clients[clientKey{branch: branchOf(hop), method: cseq.MethodName}]
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		return
+	}
+	if tx == nil || !tx.receive(res) {
+		l.stats.strays.Add(1)
+		if l.OnStray != nil {
+			l.OnStray(res, src)
+		}
+	}
+}
+
+// Request starts a client transaction: it sends req to dst as is (the
+// caller built its top Via with a NewBranch branch), retransmits it on
+// unreliable transports (Timers A/E), times it out (Timers B/F: a synthetic
+// 408 on Responses) and delivers its responses. ACK is not a transaction
+// (the ACK of a 2xx goes straight to the transport). The returned error is
+// set when the request is malformed, its branch is taken, the layer is
+// closed or the first send fails; then no transaction exists.
+func (l *Layer) Request(req sip.Request, dst transport.Target) (*ClientTx, error) {
+	return l.request(req, dst, false)
+}
+
+func (l *Layer) request(req sip.Request, dst transport.Target, internal bool) (*ClientTx, error) {
+	hop, cseq, ok := wellFormed(req)
+	if !ok || req.Recipient() == nil {
+		return nil, fmt.Errorf("start %s transaction: request needs Via, CSeq, Call-ID and Request-URI", req.Method())
+	}
+	if req.IsAck() {
+		return nil, errors.New("start ACK transaction: ACK is not a transaction, send it directly")
+	}
+	key := clientKey{branch: branchOf(hop), method: cseq.MethodName}
+	if !rfc3261Branch(key.branch) {
+		return nil, fmt.Errorf("start %s transaction: branch %q lacks the %s cookie", req.Method(), key.branch, magicCookie)
+	}
+	tx := newClientTx(l, key, req, dst, internal)
+	l.mu.Lock()
+	switch {
+	case l.closed:
+		l.mu.Unlock()
+		return nil, ErrClosed
+	case l.clients[key] != nil:
+		l.mu.Unlock()
+		return nil, fmt.Errorf("start %s transaction: branch %s already in use", req.Method(), key.branch)
+	}
+	l.clients[key] = tx
+	l.mu.Unlock()
+
+	// Timers first: on loopback the response can beat the return of send.
+	tx.start()
+	if err := l.write(req, dst); err != nil {
+		tx.abort()
+		return nil, fmt.Errorf("send %s to %s: %w", req.Method(), dst, err)
+	}
+	return tx, nil
+}
+
+// write sends one message, counting and logging failures.
+func (l *Layer) write(msg sip.Message, dst transport.Target) error {
+	err := l.send(msg, dst)
+	if err != nil {
+		l.stats.sendErrors.Add(1)
+		l.log.Debug("send SIP message", "dst", dst.String(), "err", err)
+	}
+	return err
+}
+
+// Count returns the number of live transactions, server and client.
+func (l *Layer) Count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.servers) + len(l.clients)
+}
+
+// Close terminates every transaction (their Done channels close, client
+// Responses channels close without a final response) and stops their
+// timers. Later calls do nothing; later messages are dropped.
+func (l *Layer) Close() {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.closed = true
+	l.down.Store(true)
+	servers := make([]*ServerTx, 0, len(l.servers))
+	for _, tx := range l.servers {
+		servers = append(servers, tx)
+	}
+	clients := make([]*ClientTx, 0, len(l.clients))
+	for _, tx := range l.clients {
+		clients = append(clients, tx)
+	}
+	l.mu.Unlock()
+	for _, tx := range servers {
+		tx.Terminate()
+	}
+	for _, tx := range clients {
+		tx.abort()
+	}
+}
+
+func (l *Layer) removeServer(tx *ServerTx) {
+	l.mu.Lock()
+	if l.servers[tx.key] == tx {
+		delete(l.servers, tx.key)
+	}
+	l.mu.Unlock()
+}
+
+func (l *Layer) removeClient(tx *ClientTx) {
+	l.mu.Lock()
+	if l.clients[tx.key] == tx {
+		delete(l.clients, tx.key)
+	}
+	l.mu.Unlock()
+}
+
+// setAckKey files an Accepted INVITE transaction under the ACK of its 2xx.
+func (l *Layer) setAckKey(k ackKey, tx *ServerTx) {
+	l.mu.Lock()
+	l.acks[k] = tx
+	l.mu.Unlock()
+}
+
+func (l *Layer) dropAckKey(k ackKey, tx *ServerTx) {
+	l.mu.Lock()
+	if l.acks[k] == tx {
+		delete(l.acks, k)
+	}
+	l.mu.Unlock()
+}

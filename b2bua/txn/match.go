@@ -1,0 +1,158 @@
+package txn
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/transport"
+)
+
+// magicCookie starts every RFC 3261 branch (section 8.1.1.7).
+const magicCookie = sip.RFC3261BranchMagicCookie
+
+// serverKey identifies a server transaction (RFC 3261 17.2.3): the top Via
+// branch and sent-by, and the method, with ACK folded into INVITE. CANCEL has
+// its own transaction and finds the INVITE's by swapping the method.
+type serverKey struct {
+	branch string
+	sentBy string
+	method sip.RequestMethod
+}
+
+// clientKey identifies a client transaction (RFC 3261 17.1.3): the branch
+// the layer's caller put in the top Via and the CSeq method.
+type clientKey struct {
+	branch string
+	method sip.RequestMethod
+}
+
+// ackKey finds the INVITE server transaction a 2xx was sent on, for the ACK
+// of that 2xx, which carries a new branch (RFC 3261 17.2.3, RFC 6026).
+type ackKey struct {
+	callID string
+	seq    uint32
+	toTag  string
+}
+
+// branchOf returns the branch of a Via hop, or "" when there is none.
+func branchOf(hop *sip.ViaHop) string {
+	if hop == nil || hop.Params == nil {
+		return ""
+	}
+	v, ok := hop.Params.Get("branch")
+	if !ok || v == nil {
+		return ""
+	}
+	return v.String()
+}
+
+// rfc3261Branch reports whether b was made by an RFC 3261 element, the only
+// kind whose branch is unique enough to key a transaction on.
+func rfc3261Branch(b string) bool {
+	return len(b) > len(magicCookie) && strings.HasPrefix(b, magicCookie)
+}
+
+// tagOf returns the tag parameter of a From or To header's params.
+func tagOf(p sip.Params) string {
+	if p == nil {
+		return ""
+	}
+	v, ok := p.Get("tag")
+	if !ok || v == nil {
+		return ""
+	}
+	return v.String()
+}
+
+func toTag(msg sip.Message) string {
+	to, ok := msg.To()
+	if !ok || to == nil {
+		return ""
+	}
+	return tagOf(to.Params)
+}
+
+// keyMethod is the method a request is matched under: ACK belongs to the
+// INVITE transaction it acknowledges.
+func keyMethod(m sip.RequestMethod) sip.RequestMethod {
+	if m == sip.ACK {
+		return sip.INVITE
+	}
+	return m
+}
+
+func newServerKey(hop *sip.ViaHop, m sip.RequestMethod) serverKey {
+	return serverKey{
+		branch: branchOf(hop),
+		sentBy: strings.ToLower(hop.SentBy()),
+		method: keyMethod(m),
+	}
+}
+
+func newAckKey(msg sip.Message) (ackKey, bool) {
+	callID, ok1 := msg.CallID()
+	cseq, ok2 := msg.CSeq()
+	if !ok1 || !ok2 || callID == nil || cseq == nil {
+		return ackKey{}, false
+	}
+	return ackKey{callID: string(*callID), seq: cseq.SeqNo, toTag: toTag(msg)}, true
+}
+
+// stampVia records where a request really came from in its top Via (RFC 3261
+// 18.2.1 and RFC 3581 section 4): received when the sent-by host is not the
+// source address, and received plus a filled rport when the client asked for
+// rport. The responses copy this Via, so the next hop back sees it too.
+func stampVia(hop *sip.ViaHop, src netip.AddrPort) {
+	if !src.IsValid() {
+		return
+	}
+	if hop.Params == nil {
+		hop.Params = sip.NewParams()
+	}
+	ip := src.Addr().Unmap()
+	_, rport := hop.Params.Get("rport")
+	if sent, err := netip.ParseAddr(strings.Trim(hop.Host, "[]")); rport || err != nil || sent.Unmap() != ip {
+		hop.Params.Add("received", sip.String{Str: ip.String()})
+	}
+	if rport {
+		hop.Params.Add("rport", sip.String{Str: strconv.Itoa(int(src.Port()))})
+	}
+}
+
+// responseTarget is where responses to a request from src go (RFC 3261
+// 18.2.2, RFC 3581 section 4), given its top Via after stampVia. Over UDP:
+// the source address, and the source port when rport was asked for, else
+// the sent-by port. Over streams: the connection the request came on (Conn);
+// Addr is the fallback the transport dials if that connection is gone, the
+// source address and the sent-by port.
+func responseTarget(hop *sip.ViaHop, src transport.Target) transport.Target {
+	port := viaPort(hop, src.Kind)
+	if !src.Kind.Reliable() && hop.Params != nil && hop.Params.Has("rport") {
+		port = src.Addr.Port()
+	}
+	return transport.Target{
+		Kind: src.Kind,
+		Addr: netip.AddrPortFrom(src.Addr.Addr(), port),
+		Conn: src.Conn,
+	}
+}
+
+// viaPort is the sent-by port, or the transport's default port.
+func viaPort(hop *sip.ViaHop, k transport.Kind) uint16 {
+	if hop.Port != nil && *hop.Port != 0 {
+		return uint16(*hop.Port)
+	}
+	switch k {
+	case transport.TLS:
+		return 5061
+	case transport.WS:
+		return 80
+	case transport.WSS:
+		return 443
+	default:
+		return 5060
+	}
+}

@@ -1,0 +1,104 @@
+package txn
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/ghettovoice/gosip/sip"
+)
+
+// msgSeq numbers the messages this package builds. gosip only uses the
+// MessageID in its own logs; an empty one would cost a UUID per message.
+var msgSeq atomic.Uint64
+
+func nextID() sip.MessageID {
+	return sip.MessageID("txn-" + strconv.FormatUint(msgSeq.Add(1), 10))
+}
+
+// NewBranch returns a fresh RFC 3261 branch: the magic cookie "z9hG4bK" and
+// 24 hex characters from crypto/rand (96 bits), so an off-path attacker
+// cannot guess the branch of a transaction to forge its responses. Safe for
+// concurrent use; one allocation.
+func NewBranch() string {
+	return magicCookie + randomHex()
+}
+
+// newTag returns a From/To tag for the responses the layer makes itself.
+func newTag() string { return randomHex() }
+
+func randomHex() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // never fails since Go 1.24: a broken system RNG crashes instead
+	var s [24]byte
+	hex.Encode(s[:], b[:])
+	return string(s[:])
+}
+
+// NewResponse builds a response to req with the given status: it copies all
+// Via headers (which already carry received/rport), From, To, Call-ID and
+// CSeq, and sets Content-Length: 0 (SetBody replaces it). It adds no To tag:
+// the TU adds one (To.Params is never nil) to every response but 100. It
+// copies no Record-Route either: a UAS copies those into the responses that
+// create a dialog (RFC 3261 12.1.1), which is the dialog layer's business.
+func NewResponse(req sip.Request, code int, reason string) sip.Response {
+	res := sip.NewResponse(nextID(), req.SipVersion(), sip.StatusCode(code), reason, nil, "", nil)
+	if res.SipVersion() == "" {
+		res.SetSipVersion("SIP/2.0")
+	}
+	sip.CopyHeaders("Via", req, res)
+	sip.CopyHeaders("From", req, res)
+	sip.CopyHeaders("To", req, res)
+	sip.CopyHeaders("Call-ID", req, res)
+	sip.CopyHeaders("CSeq", req, res)
+	if to, ok := res.To(); ok && to != nil && to.Params == nil {
+		to.Params = sip.NewParams()
+	}
+	res.SetBody("", true)
+	return res
+}
+
+// withToTag sets the To tag of res, replacing any.
+func withToTag(res sip.Response, tag string) sip.Response {
+	if to, ok := res.To(); ok && to != nil {
+		if to.Params == nil {
+			to.Params = sip.NewParams()
+		}
+		to.Params.Add("tag", sip.String{Str: tag})
+	}
+	return res
+}
+
+// newAck builds the ACK for a non-2xx final response to inv (RFC 3261
+// 17.1.1.3): same Request-URI, Call-ID, From, CSeq number and top Via
+// (branch included) as the INVITE, To from the response, Route from the
+// INVITE. It is part of the INVITE transaction and goes where the INVITE went.
+func newAck(inv sip.Request, res sip.Response) sip.Request {
+	return hopByHop(inv, sip.ACK, res)
+}
+
+// newCancel builds the CANCEL for inv (RFC 3261 9.1): as the ACK above, but
+// with the INVITE's To. It gets its own client transaction, keyed apart from
+// the INVITE's by its CSeq method.
+func newCancel(inv sip.Request) sip.Request {
+	return hopByHop(inv, sip.CANCEL, inv)
+}
+
+func hopByHop(inv sip.Request, m sip.RequestMethod, toFrom sip.Message) sip.Request {
+	req := sip.NewRequest(nextID(), m, inv.Recipient().Clone(), inv.SipVersion(), nil, "", nil)
+	if hop, ok := inv.ViaHop(); ok {
+		req.AppendHeader(sip.ViaHeader{hop.Clone()})
+	}
+	mf := sip.MaxForwards(70)
+	req.AppendHeader(&mf)
+	sip.CopyHeaders("Route", inv, req)
+	sip.CopyHeaders("From", inv, req)
+	sip.CopyHeaders("To", toFrom, req)
+	sip.CopyHeaders("Call-ID", inv, req)
+	if cseq, ok := inv.CSeq(); ok && cseq != nil {
+		req.AppendHeader(&sip.CSeq{SeqNo: cseq.SeqNo, MethodName: m})
+	}
+	req.SetBody("", true)
+	return req
+}

@@ -1,0 +1,306 @@
+package txn
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/transport"
+)
+
+type serverState uint8
+
+const (
+	sTrying     serverState = iota // non-INVITE, no response yet
+	sProceeding                    // INVITE from the start; non-INVITE after a 1xx
+	sCompleted                     // non-2xx final sent (INVITE: until ACK) or any final (non-INVITE)
+	sConfirmed                     // INVITE: ACK of the non-2xx final received
+	sAccepted                      // INVITE: 2xx sent (RFC 6026)
+	sTerminated
+)
+
+// ServerTx is a server transaction: one request received and the responses
+// the TU gives it. The TU must give every INVITE and non-INVITE request a
+// final response, or call Terminate to drop it silently; until then the
+// transaction lives (there is no timeout for a TU that never answers).
+// Methods are safe for concurrent use.
+type ServerTx struct {
+	l      *Layer
+	key    serverKey
+	req    sip.Request
+	src    transport.Target
+	dst    transport.Target // where responses go, see responseTarget
+	invite bool
+
+	cancelled  chan struct{}
+	ackTimeout chan struct{}
+	done       chan struct{}
+
+	mu       sync.Mutex
+	state    serverState
+	last     sip.Response // the latest response sent, re-sent on retransmissions
+	ack      ackKey       // the ACK of the 2xx, filed in Layer.acks when filed
+	filed    bool
+	gotAck   bool          // Accepted: the ACK of the 2xx arrived
+	interval time.Duration // Timer G and 2xx retransmission interval
+	retrans  timer         // Timer G (and its RFC 6026 analogue for 2xx)
+	end      timer         // Timers H, I, J, L
+	trying   timer         // automatic 100 Trying
+}
+
+func newServerTx(l *Layer, key serverKey, req sip.Request, src, dst transport.Target) *ServerTx {
+	tx := &ServerTx{
+		l: l, key: key, req: req, src: src, dst: dst,
+		invite:     req.IsInvite(),
+		cancelled:  make(chan struct{}),
+		ackTimeout: make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	if tx.invite {
+		tx.state = sProceeding
+	}
+	return tx
+}
+
+// start arms the automatic 100 Trying of an INVITE.
+func (tx *ServerTx) start() {
+	if !tx.invite || tx.l.t.Trying <= 0 {
+		return
+	}
+	tx.mu.Lock()
+	if tx.state == sProceeding && tx.last == nil {
+		tx.trying.arm(tx.l.t.Trying, &tx.mu, tx.l, tx.sendTrying)
+	}
+	tx.mu.Unlock()
+}
+
+// Request returns the request that started the transaction, its top Via
+// stamped with received/rport. The TU must not modify it.
+func (tx *ServerTx) Request() sip.Request { return tx.req }
+
+// Source returns where the request came from.
+func (tx *ServerTx) Source() transport.Target { return tx.src }
+
+// Cancelled is closed when a CANCEL matching this INVITE transaction arrived
+// before its final response. The layer has answered the CANCEL 200; the TU
+// must answer the INVITE 487 and clean up. Never closed for non-INVITE.
+func (tx *ServerTx) Cancelled() <-chan struct{} { return tx.cancelled }
+
+// AckTimeout is closed when the 2xx to this INVITE was not ACKed within
+// 64*T1 (RFC 6026 Timer L); the TU should then end the dialog with BYE.
+func (tx *ServerTx) AckTimeout() <-chan struct{} { return tx.ackTimeout }
+
+// Done is closed when the transaction has terminated.
+func (tx *ServerTx) Done() <-chan struct{} { return tx.done }
+
+// Respond sends a response the TU built (see NewResponse) to where the
+// request came from. The layer keeps res and re-sends it; the TU must not
+// modify it afterwards. Provisional responses are re-sent when the request
+// is retransmitted. A non-2xx final to INVITE is retransmitted on UDP
+// (Timer G) until the ACK, which is absorbed, or Timer H (64*T1); the
+// transaction then lingers T4 (Timer I). A 2xx to INVITE moves it to
+// Accepted: on UDP the 2xx is retransmitted (T1 doubling up to T2) until
+// its ACK arrives, which goes to Handler.OnRequest with a nil tx; without
+// ACK, AckTimeout closes after 64*T1. More 2xx may follow in Accepted. A
+// final to non-INVITE is re-sent on retransmissions for 64*T1 on UDP (Timer
+// J). Errors: ErrTerminated, ErrFinalSent, a bad status, or the Sender's.
+func (tx *ServerTx) Respond(res sip.Response) error {
+	code := int(res.StatusCode())
+	if code < 100 || code > 699 {
+		return fmt.Errorf("respond %d to %s: status out of range", code, tx.req.Method())
+	}
+	var out outbox
+	tx.mu.Lock()
+	err := tx.respond(res, code, &out)
+	tx.mu.Unlock()
+	if err == nil {
+		err = out.flush(tx.l)
+	}
+	if err != nil {
+		return fmt.Errorf("respond %d to %s: %w", code, tx.req.Method(), err)
+	}
+	return nil
+}
+
+func (tx *ServerTx) respond(res sip.Response, code int, out *outbox) error {
+	switch tx.state {
+	case sTerminated:
+		return ErrTerminated
+	case sCompleted, sConfirmed:
+		return ErrFinalSent
+	case sAccepted:
+		if code/100 != 2 {
+			return ErrFinalSent
+		}
+		tx.last = res
+		tx.fileAck(res)
+		out.send(res, tx.dst, false)
+		return nil
+	}
+	tx.trying.stop()
+	tx.last = res
+	out.send(res, tx.dst, false)
+	t := tx.l.t
+	switch {
+	case code < 200:
+		tx.state = sProceeding
+	case tx.invite && code < 300:
+		tx.state = sAccepted
+		tx.fileAck(res)
+		tx.startRetransmit()
+		tx.end.arm(t.long(), &tx.mu, tx.l, tx.timerL)
+	case tx.invite:
+		tx.state = sCompleted
+		tx.startRetransmit()
+		tx.end.arm(t.long(), &tx.mu, tx.l, tx.timerH)
+	default:
+		tx.state = sCompleted
+		tx.end.arm(lingerFor(tx.dst.Kind, t.long()), &tx.mu, tx.l, tx.terminate)
+	}
+	return nil
+}
+
+// startRetransmit starts Timer G on unreliable transports.
+func (tx *ServerTx) startRetransmit() {
+	if tx.dst.Kind.Reliable() {
+		return
+	}
+	tx.interval = tx.l.t.T1
+	tx.retrans.arm(tx.interval, &tx.mu, tx.l, tx.timerG)
+}
+
+func (tx *ServerTx) timerG(out *outbox) {
+	if tx.state != sCompleted && (tx.state != sAccepted || tx.gotAck) {
+		return
+	}
+	out.send(tx.last, tx.dst, true)
+	tx.interval = min(2*tx.interval, tx.l.t.T2)
+	tx.retrans.arm(tx.interval, &tx.mu, tx.l, tx.timerG)
+}
+
+func (tx *ServerTx) timerH(*outbox) {
+	tx.l.stats.timeouts.Add(1)
+	tx.l.log.Debug("no ACK for final response", "method", tx.req.Method(), "branch", tx.key.branch)
+	tx.terminate(nil)
+}
+
+func (tx *ServerTx) timerL(*outbox) {
+	if !tx.gotAck {
+		tx.l.stats.timeouts.Add(1)
+		tx.l.log.Debug("no ACK for 2xx", "branch", tx.key.branch)
+		close(tx.ackTimeout)
+	}
+	tx.terminate(nil)
+}
+
+// sendTrying answers 100 for a TU that is slow to answer an INVITE (RFC 3261
+// 17.2.1), which stops the client's retransmissions.
+func (tx *ServerTx) sendTrying(out *outbox) {
+	if tx.state != sProceeding || tx.last != nil {
+		return
+	}
+	tx.last = NewResponse(tx.req, 100, "Trying")
+	out.send(tx.last, tx.dst, false)
+}
+
+// fileAck makes the ACK of the 2xx res findable (Call-ID, CSeq, To tag).
+func (tx *ServerTx) fileAck(res sip.Response) {
+	k, ok := newAckKey(res)
+	if !ok || (tx.filed && k == tx.ack) {
+		return
+	}
+	if tx.filed {
+		tx.l.dropAckKey(tx.ack, tx)
+	}
+	tx.ack, tx.filed = k, true
+	tx.l.setAckKey(k, tx)
+}
+
+// retransmitted handles a retransmission of the request: it re-sends the
+// latest response, if any.
+func (tx *ServerTx) retransmitted() {
+	var out outbox
+	tx.mu.Lock()
+	switch tx.state {
+	case sProceeding, sCompleted, sAccepted:
+		if tx.last != nil {
+			out.send(tx.last, tx.dst, true)
+		}
+	}
+	tx.mu.Unlock()
+	if len(out.sends) == 0 {
+		tx.l.stats.absorbed.Add(1)
+	}
+	out.flush(tx.l)
+}
+
+// acked handles an ACK matched to this INVITE transaction and reports
+// whether it goes to the TU: yes for the first ACK of a 2xx and for any ACK
+// reaching a terminated transaction, no for the ACK of a non-2xx final
+// (hop-by-hop, it ends Timer G/H and starts Timer I) and for duplicates.
+func (tx *ServerTx) acked() bool {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	switch tx.state {
+	case sCompleted:
+		tx.state = sConfirmed
+		tx.retrans.stop()
+		tx.end.arm(lingerFor(tx.dst.Kind, tx.l.t.T4), &tx.mu, tx.l, tx.terminate)
+		return false
+	case sAccepted:
+		if tx.gotAck {
+			return false
+		}
+		tx.gotAck = true
+		tx.retrans.stop()
+		return true
+	case sTerminated:
+		return true
+	default:
+		return false
+	}
+}
+
+// cancel marks an INVITE without final response cancelled and returns the
+// To tag the TU gave its responses so far, for the 200 to the CANCEL.
+func (tx *ServerTx) cancel() (tag string) {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.invite && tx.state == sProceeding {
+		select {
+		case <-tx.cancelled:
+		default:
+			close(tx.cancelled)
+		}
+	}
+	if tx.last != nil {
+		tag = toTag(tx.last)
+	}
+	return tag
+}
+
+// Terminate ends the transaction at once without a response, for requests
+// the TU drops silently. Idempotent.
+func (tx *ServerTx) Terminate() {
+	tx.mu.Lock()
+	tx.terminate(nil)
+	tx.mu.Unlock()
+}
+
+// terminate is called with tx.mu held.
+func (tx *ServerTx) terminate(*outbox) {
+	if tx.state == sTerminated {
+		return
+	}
+	tx.state = sTerminated
+	tx.retrans.stop()
+	tx.end.stop()
+	tx.trying.stop()
+	if tx.filed {
+		tx.l.dropAckKey(tx.ack, tx)
+	}
+	tx.l.removeServer(tx)
+	close(tx.done)
+}

@@ -1,0 +1,402 @@
+package txn
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/ghettovoice/gosip/sip"
+)
+
+func TestInviteServer(t *testing.T) {
+	inv := rq{method: sip.INVITE, branch: "z9hG4bK-inv-1"}
+	ackFor := func(tag string) rq { // ACK of a non-2xx: same branch
+		return rq{method: sip.ACK, branch: inv.branch, toTag: tag}
+	}
+	ack2xx := func(tag string) rq { // ACK of a 2xx: new branch
+		return rq{method: sip.ACK, branch: "z9hG4bK-ack-2", toTag: tag}
+	}
+	cases := []struct {
+		name string
+		run  func(t *testing.T, e *env, tx *ServerTx)
+	}{
+		{
+			name: "retransmitted INVITE re-sends the last provisional",
+			run: func(t *testing.T, e *env, tx *ServerTx) {
+				e.l.Receive(inv.req(t), udpPeer) // before any response: nothing to re-send
+				e.out.want(t, 0, anything, "response")
+				respond(t, tx, 100, "")
+				respond(t, tx, 180, "uas-1")
+				e.l.Receive(inv.req(t), udpPeer)
+				got := e.out.want(t, 2, status(180), "180")
+				if got[1].dst != udpPeer {
+					t.Fatalf("180 went to %v, want %v", got[1].dst, udpPeer)
+				}
+				e.out.want(t, 1, status(100), "100")
+				e.advance(t64) // provisionals are not retransmitted by timers
+				e.out.want(t, 2, status(180), "180")
+				e.tu.none(t)
+				respond(t, tx, 486, "uas-1")
+				e.l.Receive(ackFor("uas-1").req(t), udpPeer)
+				e.advance(t4)
+				closed(t, tx.Done(), "Done")
+			},
+		},
+		{
+			name: "486 retransmitted (Timer G) until ACK, ACK absorbed, ends at Timer I",
+			run: func(t *testing.T, e *env, tx *ServerTx) {
+				respond(t, tx, 486, "uas-1")
+				e.advance(t1 + 2*t1 + 4*t1) // Timer G at 0.5s, 1.5s, 3.5s
+				e.out.want(t, 4, status(486), "486")
+				e.l.Receive(inv.req(t), udpPeer) // INVITE retransmission re-sends it
+				e.out.want(t, 5, status(486), "486")
+				e.l.Receive(ackFor("uas-1").req(t), udpPeer)
+				e.l.Receive(ackFor("uas-1").req(t), udpPeer) // retransmitted ACK
+				e.advance(t4 - tick)
+				open(t, tx.Done(), "Done before Timer I")
+				e.advance(tick)
+				closed(t, tx.Done(), "Done")
+				e.out.want(t, 5, status(486), "486")
+				e.tu.none(t)
+				if s := e.l.Stats(); s.Absorbed != 2 || s.Retransmissions != 4 || s.Timeouts != 0 {
+					t.Fatalf("stats %+v: want 2 absorbed, 4 retransmissions, no timeout", s)
+				}
+			},
+		},
+		{
+			name: "486 never ACKed: Timer G capped at T2, ends at Timer H",
+			run: func(t *testing.T, e *env, tx *ServerTx) {
+				respond(t, tx, 486, "uas-1")
+				e.advance(t64 - tick)
+				// 0, 0.5, 1.5, 3.5, then every T2: 7.5 ... 31.5
+				e.out.want(t, 11, status(486), "486")
+				open(t, tx.Done(), "Done before Timer H")
+				e.advance(tick)
+				closed(t, tx.Done(), "Done")
+				if s := e.l.Stats(); s.Timeouts != 1 {
+					t.Fatalf("timeouts %d, want 1", s.Timeouts)
+				}
+			},
+		},
+		{
+			name: "2xx retransmitted until its ACK, which goes to the TU",
+			run: func(t *testing.T, e *env, tx *ServerTx) {
+				respond(t, tx, 200, "uas-1")
+				e.advance(t1 + 2*t1)
+				e.l.Receive(inv.req(t), udpPeer) // INVITE retransmission re-sends the 2xx
+				e.out.want(t, 4, status(200), "200")
+				e.l.Receive(ack2xx("uas-1").req(t), udpPeer)
+				c := e.tu.next(t)
+				if c.tx != nil || c.req.Method() != sip.ACK {
+					t.Fatalf("TU got %s with tx %v, want ACK with nil tx", c.req.Method(), c.tx)
+				}
+				e.l.Receive(ack2xx("uas-1").req(t), udpPeer) // duplicate absorbed
+				e.tu.none(t)
+				e.advance(t64 - 3*t1 - tick)
+				e.out.want(t, 4, status(200), "200")
+				open(t, tx.Done(), "Done before Timer L")
+				e.advance(tick)
+				closed(t, tx.Done(), "Done")
+				open(t, tx.AckTimeout(), "AckTimeout")
+			},
+		},
+		{
+			name: "2xx never ACKed closes AckTimeout at Timer L",
+			run: func(t *testing.T, e *env, tx *ServerTx) {
+				respond(t, tx, 200, "uas-1")
+				e.advance(t64 - tick)
+				e.out.want(t, 11, status(200), "200")
+				open(t, tx.AckTimeout(), "AckTimeout")
+				e.advance(tick)
+				closed(t, tx.AckTimeout(), "AckTimeout")
+				closed(t, tx.Done(), "Done")
+				e.l.Receive(ack2xx("uas-1").req(t), udpPeer) // late: no transaction, still the TU's
+				if c := e.tu.next(t); c.tx != nil {
+					t.Fatal("late ACK came with a transaction")
+				}
+				if s := e.l.Stats(); s.Timeouts != 1 {
+					t.Fatalf("timeouts %d, want 1", s.Timeouts)
+				}
+			},
+		},
+		{
+			name: "ACK with another To tag is not the 2xx's",
+			run: func(t *testing.T, e *env, tx *ServerTx) {
+				respond(t, tx, 200, "uas-1")
+				e.l.Receive(ack2xx("other").req(t), udpPeer)
+				e.tu.next(t) // unmatched: handed over as such
+				e.advance(t64)
+				closed(t, tx.AckTimeout(), "AckTimeout")
+			},
+		},
+		{
+			name: "responses after the final are refused",
+			run: func(t *testing.T, e *env, tx *ServerTx) {
+				respond(t, tx, 486, "uas-1")
+				for _, code := range []int{180, 200, 486} {
+					if err := tx.Respond(NewResponse(tx.Request(), code, "x")); !errors.Is(err, ErrFinalSent) {
+						t.Fatalf("respond %d after 486: %v, want ErrFinalSent", code, err)
+					}
+				}
+				if err := tx.Respond(NewResponse(tx.Request(), 99, "x")); err == nil {
+					t.Fatal("status 99 accepted")
+				}
+				e.l.Receive(ackFor("uas-1").req(t), udpPeer)
+				e.advance(t4)
+				if err := tx.Respond(NewResponse(tx.Request(), 500, "x")); !errors.Is(err, ErrTerminated) {
+					t.Fatalf("respond after end: %v, want ErrTerminated", err)
+				}
+			},
+		},
+		{
+			name: "another 2xx in Accepted is sent",
+			run: func(t *testing.T, e *env, tx *ServerTx) {
+				respond(t, tx, 200, "uas-1")
+				respond(t, tx, 200, "uas-1")
+				e.out.want(t, 2, status(200), "200")
+				if err := tx.Respond(NewResponse(tx.Request(), 486, "x")); !errors.Is(err, ErrFinalSent) {
+					t.Fatalf("486 after 200: %v", err)
+				}
+				e.l.Receive(ack2xx("uas-1").req(t), udpPeer)
+				e.tu.next(t)
+				e.advance(t64)
+				closed(t, tx.Done(), "Done")
+			},
+		},
+		{
+			name: "Terminate drops the request silently",
+			run: func(t *testing.T, e *env, tx *ServerTx) {
+				tx.Terminate()
+				tx.Terminate()
+				closed(t, tx.Done(), "Done")
+				e.advance(t64)
+				e.out.want(t, 0, anything, "message")
+			},
+		},
+		{
+			name: "Close ends the transaction",
+			run: func(t *testing.T, e *env, tx *ServerTx) {
+				respond(t, tx, 180, "uas-1")
+				e.l.Close()
+				closed(t, tx.Done(), "Done")
+				e.l.Receive(inv.req(t), udpPeer) // dropped after Close
+				e.tu.none(t)
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, rfcTimers)
+			e.l.Receive(inv.req(t), udpPeer)
+			c := e.tu.next(t)
+			if c.tx == nil || c.tx.Request().Method() != sip.INVITE || c.tx.Source() != udpPeer {
+				t.Fatal("INVITE not handed to the TU with its transaction")
+			}
+			tc.run(t, e, c.tx)
+		})
+	}
+}
+
+func TestInviteServerTrying(t *testing.T) {
+	cases := []struct {
+		name      string
+		answerNow bool
+		want      int // 100 Trying sent by the layer
+	}{
+		{name: "slow TU gets a 100 from the layer after 200ms", want: 1},
+		{name: "fast TU preempts it", answerNow: true, want: 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, Timers{})
+			e.l.Receive(rq{method: sip.INVITE, branch: "z9hG4bK-t"}.req(t), udpPeer)
+			tx := e.tu.next(t).tx
+			if tc.answerNow {
+				respond(t, tx, 180, "uas-1")
+			}
+			e.advance(DefaultTrying - tick)
+			e.out.want(t, 0, status(100), "100")
+			e.advance(tick)
+			e.out.want(t, tc.want, status(100), "100")
+			if tc.want > 0 {
+				e.l.Receive(rq{method: sip.INVITE, branch: "z9hG4bK-t"}.req(t), udpPeer)
+				e.out.want(t, 2, status(100), "100") // re-sent like any provisional
+			}
+			respond(t, tx, 200, "uas-1")
+			e.advance(t64)
+			closed(t, tx.Done(), "Done")
+		})
+	}
+}
+
+func TestNonInviteServer(t *testing.T) {
+	opt := rq{method: sip.OPTIONS, branch: "z9hG4bK-opt-1"}
+	cases := []struct {
+		name string
+		run  func(t *testing.T, e *env, tx *ServerTx)
+	}{
+		{
+			name: "retransmissions absorbed, then answered with the final until Timer J",
+			run: func(t *testing.T, e *env, tx *ServerTx) {
+				e.l.Receive(opt.req(t), udpPeer)
+				e.out.want(t, 0, anything, "response")
+				respond(t, tx, 200, "uas-1")
+				e.l.Receive(opt.req(t), udpPeer)
+				e.advance(t64 - tick)
+				e.out.want(t, 2, status(200), "200") // no retransmission timer
+				open(t, tx.Done(), "Done before Timer J")
+				e.advance(tick)
+				closed(t, tx.Done(), "Done")
+				if s := e.l.Stats(); s.Absorbed != 1 || s.Retransmissions != 1 {
+					t.Fatalf("stats %+v: want 1 absorbed, 1 retransmission", s)
+				}
+			},
+		},
+		{
+			name: "provisional re-sent, then final",
+			run: func(t *testing.T, e *env, tx *ServerTx) {
+				respond(t, tx, 100, "")
+				e.l.Receive(opt.req(t), udpPeer)
+				e.out.want(t, 2, status(100), "100")
+				respond(t, tx, 404, "uas-1")
+				if err := tx.Respond(NewResponse(tx.Request(), 200, "x")); !errors.Is(err, ErrFinalSent) {
+					t.Fatalf("second final: %v", err)
+				}
+				e.advance(t64)
+				closed(t, tx.Done(), "Done")
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, rfcTimers)
+			e.l.Receive(opt.req(t), udpPeer)
+			c := e.tu.next(t)
+			if c.tx == nil {
+				t.Fatal("no transaction")
+			}
+			tc.run(t, e, c.tx)
+			e.tu.none(t)
+		})
+	}
+}
+
+func TestServerReliable(t *testing.T) {
+	inv := rq{method: sip.INVITE, branch: "z9hG4bK-tcp", via: "TCP 127.0.0.1:5070"}
+	cases := []struct {
+		name string
+		req  rq
+		run  func(t *testing.T, e *env, tx *ServerTx)
+	}{
+		{
+			name: "486 sent once, ends at the ACK",
+			req:  inv,
+			run: func(t *testing.T, e *env, tx *ServerTx) {
+				respond(t, tx, 486, "uas-1")
+				e.advance(t64 / 2)
+				e.out.want(t, 1, status(486), "486")
+				e.l.Receive(rq{method: sip.ACK, branch: inv.branch, via: inv.via, toTag: "uas-1"}.req(t), tcpPeer)
+				e.advance(0) // Timer I is zero
+				closed(t, tx.Done(), "Done")
+			},
+		},
+		{
+			name: "2xx sent once, ACK to the TU",
+			req:  inv,
+			run: func(t *testing.T, e *env, tx *ServerTx) {
+				respond(t, tx, 200, "uas-1")
+				e.l.Receive(rq{method: sip.ACK, branch: "z9hG4bK-a2", via: inv.via, toTag: "uas-1"}.req(t), tcpPeer)
+				if c := e.tu.next(t); c.tx != nil {
+					t.Fatal("ACK of 2xx came with a transaction")
+				}
+				e.advance(t64)
+				e.out.want(t, 1, status(200), "200")
+				closed(t, tx.Done(), "Done")
+			},
+		},
+		{
+			name: "non-INVITE ends with its final",
+			req:  rq{method: sip.BYE, branch: "z9hG4bK-bye", via: "TCP 127.0.0.1:5070"},
+			run: func(t *testing.T, e *env, tx *ServerTx) {
+				respond(t, tx, 200, "uas-1")
+				e.advance(0) // Timer J is zero
+				closed(t, tx.Done(), "Done")
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, rfcTimers)
+			e.l.Receive(tc.req.req(t), tcpPeer)
+			tx := e.tu.next(t).tx
+			tc.run(t, e, tx)
+			for _, s := range e.out.matching(anything) {
+				if s.dst != tcpPeer {
+					t.Fatalf("response to %v, want %v", s.dst, tcpPeer)
+				}
+			}
+		})
+	}
+}
+
+func TestCancelServer(t *testing.T) {
+	inv := rq{method: sip.INVITE, branch: "z9hG4bK-inv-c"}
+	cancel := rq{method: sip.CANCEL, branch: inv.branch}
+	cases := []struct {
+		name string
+		run  func(t *testing.T, e *env)
+	}{
+		{
+			name: "matched CANCEL: 200 with the INVITE's tag, Cancelled closed",
+			run: func(t *testing.T, e *env) {
+				e.l.Receive(inv.req(t), udpPeer)
+				tx := e.tu.next(t).tx
+				respond(t, tx, 180, "uas-7")
+				open(t, tx.Cancelled(), "Cancelled")
+				e.l.Receive(cancel.req(t), udpPeer)
+				closed(t, tx.Cancelled(), "Cancelled")
+				ok := e.out.want(t, 1, statusFor(200, sip.CANCEL), "200 to CANCEL")
+				if toTag(ok[0].msg) != "uas-7" || ok[0].dst != udpPeer {
+					t.Fatalf("200 to CANCEL has To tag %q (want the INVITE's), goes to %v", toTag(ok[0].msg), ok[0].dst)
+				}
+				e.l.Receive(cancel.req(t), udpPeer) // retransmitted CANCEL
+				e.out.want(t, 2, statusFor(200, sip.CANCEL), "200 to CANCEL")
+				respond(t, tx, 487, "uas-7")
+				e.l.Receive(rq{method: sip.ACK, branch: inv.branch, toTag: "uas-7"}.req(t), udpPeer)
+				e.advance(t64)
+				closed(t, tx.Done(), "Done")
+				e.tu.none(t) // neither CANCEL nor ACK reach the TU
+			},
+		},
+		{
+			name: "CANCEL after the final: 200, no effect",
+			run: func(t *testing.T, e *env) {
+				e.l.Receive(inv.req(t), udpPeer)
+				tx := e.tu.next(t).tx
+				respond(t, tx, 200, "uas-7")
+				e.l.Receive(cancel.req(t), udpPeer)
+				e.out.want(t, 1, statusFor(200, sip.CANCEL), "200 to CANCEL")
+				open(t, tx.Cancelled(), "Cancelled")
+				e.l.Receive(rq{method: sip.ACK, branch: "z9hG4bK-a", toTag: "uas-7"}.req(t), udpPeer)
+				e.tu.next(t)
+				e.advance(t64)
+			},
+		},
+		{
+			name: "unmatched CANCEL: 481",
+			run: func(t *testing.T, e *env) {
+				e.l.Receive(cancel.req(t), udpPeer)
+				res := e.out.want(t, 1, statusFor(481, sip.CANCEL), "481")
+				if toTag(res[0].msg) == "" {
+					t.Fatal("481 without To tag")
+				}
+				e.tu.none(t)
+				e.advance(t64)
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.run(t, newEnv(t, rfcTimers))
+		})
+	}
+}

@@ -1,0 +1,137 @@
+package txn
+
+import (
+	"sync"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/transport"
+)
+
+// The RFC 3261 timer defaults (section 17, table 4) and the 100 Trying delay
+// (section 17.2.1).
+const (
+	DefaultT1     = 500 * time.Millisecond
+	DefaultT2     = 4 * time.Second
+	DefaultT4     = 5 * time.Second
+	DefaultTrying = 200 * time.Millisecond
+)
+
+// Timers are the transaction timer bases. The zero value of each field means
+// its default: T1 500ms (round-trip estimate), T2 4s (retransmission cap), T4
+// 5s (how long the network keeps a message). Every timeout of the layer
+// derives from them: B, F, H, L, M and, on unreliable transports, J and D are
+// 64*T1; I and K are T4 on unreliable transports and zero on reliable ones.
+type Timers struct {
+	T1, T2, T4 time.Duration
+	// Trying is how long an INVITE may wait for a response from the TU
+	// before the layer sends 100 Trying itself. Zero means 200ms; negative
+	// means never.
+	Trying time.Duration
+}
+
+func (t Timers) withDefaults() Timers {
+	if t.T1 <= 0 {
+		t.T1 = DefaultT1
+	}
+	if t.T2 <= 0 {
+		t.T2 = DefaultT2
+	}
+	if t.T4 <= 0 {
+		t.T4 = DefaultT4
+	}
+	if t.Trying == 0 {
+		t.Trying = DefaultTrying
+	}
+	return t
+}
+
+// long is 64*T1: Timers B, F, H, J, L, M and D.
+func (t Timers) long() time.Duration { return 64 * t.T1 }
+
+// lingerFor is how long a completed transaction stays to absorb
+// retransmissions: d on unreliable transports, nothing on reliable ones
+// (Timers D, I, J, K).
+func lingerFor(k transport.Kind, d time.Duration) time.Duration {
+	if k.Reliable() {
+		return 0
+	}
+	return d
+}
+
+// stopper is what afterFunc returns: *time.Timer, or a test's fake.
+type stopper interface{ Stop() bool }
+
+// afterFunc is time.AfterFunc; tests replace Layer.afterFunc with a manual
+// clock to step through the timers deterministically.
+func afterFunc(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }
+
+// timer is one RFC 3261 timer of a transaction. All its methods are called
+// with the owning transaction's mutex held.
+type timer struct {
+	t   stopper
+	seq uint64 // bumped by stop, so a callback already under way sees it is stale
+}
+
+func (tm *timer) stop() {
+	if tm.t != nil {
+		tm.t.Stop()
+		tm.t = nil
+	}
+	tm.seq++
+}
+
+// arm (re)starts tm. After d, fire runs with mu held unless tm was stopped or
+// re-armed meanwhile; the outbox it fills is flushed once mu is released.
+func (tm *timer) arm(d time.Duration, mu *sync.Mutex, l *Layer, fire func(*outbox)) {
+	tm.stop()
+	seq := tm.seq
+	tm.t = l.afterFunc(d, func() {
+		var out outbox
+		mu.Lock()
+		if tm.seq == seq {
+			tm.t = nil
+			fire(&out)
+		}
+		mu.Unlock()
+		out.flush(l)
+	})
+}
+
+// outbox collects what a state change must do once the transaction's mutex
+// is released: no I/O and no calls into the TU happen under a lock.
+type outbox struct {
+	sends []pending
+	calls []func()
+}
+
+type pending struct {
+	msg     sip.Message
+	dst     transport.Target
+	retrans bool
+}
+
+func (o *outbox) send(msg sip.Message, dst transport.Target, retrans bool) {
+	o.sends = append(o.sends, pending{msg: msg, dst: dst, retrans: retrans})
+}
+
+func (o *outbox) then(f func()) { o.calls = append(o.calls, f) }
+
+// flush sends the messages in order, then runs the calls. It returns the
+// first send error; the rest are counted and logged by l.write.
+func (o *outbox) flush(l *Layer) error {
+	var first error
+	for _, p := range o.sends {
+		if p.retrans {
+			l.stats.retransmissions.Add(1)
+		}
+		if err := l.write(p.msg, p.dst); err != nil && first == nil {
+			first = err
+		}
+	}
+	for _, f := range o.calls {
+		f()
+	}
+	return first
+}
