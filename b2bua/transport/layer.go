@@ -71,6 +71,9 @@ func (lim Limits) withDefaults() Limits {
 	if lim.WriteTimeout <= 0 {
 		lim.WriteTimeout = DefaultWriteTimeout
 	}
+	// A line cannot be longer than a message; this also bounds the
+	// per-connection read buffer.
+	lim.MaxLineLength = min(lim.MaxLineLength, lim.MaxMessageSize)
 	return lim
 }
 
@@ -185,7 +188,8 @@ func New(log *slog.Logger, lim Limits, h Handler) *Layer {
 // Listen binds a listener of that kind on addr ("host:port"; port 0 picks
 // one) and starts serving it. TLS and WSS need tlsConf, used as is (it may
 // use GetCertificate so certificates can be reloaded). name is reported in
-// Packet.Listener. It returns the bound address, IPv4 unmapped.
+// Packet.Listener. It returns the bound address, IPv4 unmapped; a wildcard
+// stays a wildcard (0.0.0.0, or [::] for an empty host).
 func (l *Layer) Listen(name string, kind Kind, addr string, tlsConf *tls.Config) (netip.AddrPort, error) {
 	if kind.Secure() && tlsConf == nil {
 		return netip.AddrPort{}, fmt.Errorf("listen %s on %s: no TLS config", kind, addr)
@@ -337,6 +341,21 @@ func (l *Layer) isClosed() bool {
 func (l *Layer) deliver(p Packet) {
 	l.stats.received.Add(1)
 	l.handler(p)
+}
+
+// boundAddr is the address a listener reports: its socket's, except that an
+// IPv4 wildcard that was asked for stays 0.0.0.0 (Go binds it as a
+// dual-stack [::]).
+func boundAddr(requested string, a net.Addr) netip.AddrPort {
+	ap := addrPortOf(a)
+	host, _, err := net.SplitHostPort(requested)
+	if err != nil || !ap.Addr().IsUnspecified() {
+		return ap
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Unmap().Is4() {
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), ap.Port())
+	}
+	return ap
 }
 
 // addrPortOf converts a net.Addr of a socket into an unmapped AddrPort; the

@@ -12,12 +12,13 @@ import (
 // Send writes one message to t.
 //
 // With t.Conn set it writes on that connection, and fails if it is closed.
-// Otherwise, by t.Kind: UDP is sent from the first UDP listener of the
-// target's IP family; TCP and TLS reuse an open connection to t.Addr of that
-// kind (one we dialed or one the peer opened) or dial one, bounded by
-// HandshakeTimeout, which is then read like an accepted one (its messages
-// reach the Handler with Listener ""); WS and WSS fail, since browsers
-// cannot be dialed. A failed write closes the connection.
+// Otherwise, by t.Kind: UDP is sent from the UDP listener named t.Listener,
+// else the one bound to t.Local, else the first of the target's IP family.
+// TCP and TLS reuse an open connection to t.Addr of that kind (one we dialed
+// or one the peer opened) or dial one, bounded by HandshakeTimeout; a dialed
+// connection is read like an accepted one (its messages reach the Handler
+// with Listener ""). WS and WSS fail: browsers cannot be dialed. A failed
+// write closes the connection.
 func (l *Layer) Send(t Target, data []byte) error {
 	err := l.send(t, data)
 	if err != nil {
@@ -168,19 +169,17 @@ func (l *Layer) sendUDP(t Target, data []byte) error {
 	return nil
 }
 
-// udpFor picks the UDP socket for t. A listener on the IPv6 wildcard is
-// dual-stack and reaches both families.
+// udpFor picks the UDP socket for t: the listener named t.Listener, else
+// the one bound to t.Local (both as the peer addressed us, whatever its
+// family), else the first that reaches the target's family; a listener on
+// the IPv6 wildcard is dual-stack and reaches both.
 func (l *Layer) udpFor(t Target) *net.UDPConn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ip := t.Addr.Addr()
-	reaches := func(li *listener) bool {
-		bound := li.addr.Addr()
-		return bound.Is4() == ip.Is4() || (bound.Is6() && bound.IsUnspecified())
-	}
 	var byName, byLocal, first *net.UDPConn
 	for _, li := range l.listeners {
-		if li.kind != UDP || !reaches(li) {
+		if li.kind != UDP {
 			continue
 		}
 		if byName == nil && t.Listener != "" && li.name == t.Listener {
@@ -189,7 +188,8 @@ func (l *Layer) udpFor(t Target) *net.UDPConn {
 		if byLocal == nil && t.Local.IsValid() && li.addr == t.Local {
 			byLocal = li.udp
 		}
-		if first == nil {
+		bound := li.addr.Addr()
+		if first == nil && (bound.Is4() == ip.Is4() || (bound.Is6() && bound.IsUnspecified())) {
 			first = li.udp
 		}
 	}

@@ -20,7 +20,7 @@ func (l *Layer) listenStream(name string, kind Kind, addr string, tlsConf *tls.C
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("listen %s on %s: %w", kind, addr, err)
 	}
-	li := &listener{name: name, kind: kind, addr: addrPortOf(ln.Addr()), tlsConf: tlsConf, ln: ln}
+	li := &listener{name: name, kind: kind, addr: boundAddr(addr, ln.Addr()), tlsConf: tlsConf, ln: ln}
 	if !l.addListener(li, func() { l.acceptLoop(li) }) {
 		_ = ln.Close()
 		return netip.AddrPort{}, fmt.Errorf("listen %s on %s: %w", kind, addr, ErrClosed)

@@ -287,12 +287,15 @@ func TestMaxConnsPerIP(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
+	serverTLS, clientTLS := testTLS(t)
 	tests := []struct {
 		name string
 		kind Kind
 	}{
 		{"tcp", TCP},
+		{"tls", TLS},
 		{"ws", WS},
+		{"wss", WSS},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -305,8 +308,8 @@ func TestIdleTimeout(t *testing.T) {
 				}
 				closed <- c
 			})
-			addr := listen(t, l, tc.name, tc.kind, nil)
-			c := dialClient(t, tc.kind, addr, nil)
+			addr := listen(t, l, tc.name, tc.kind, serverTLS)
+			c := dialClient(t, tc.kind, addr, clientTLS)
 			c.send(t, []byte(sipMsg("REGISTER", "Content-Length", "")))
 			p := rec.next(t)
 
@@ -364,5 +367,41 @@ func TestHTTPOnWSListener(t *testing.T) {
 	l.SetHTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 	if status := get("/phone"); !strings.Contains(status, " 204 ") {
 		t.Fatalf("handler status %q, want 204", status)
+	}
+}
+
+// TestWriteDeadline checks that a peer that stops reading cannot block Send:
+// once the socket buffers are full the write times out and the connection
+// is closed.
+func TestWriteDeadline(t *testing.T) {
+	checkRoutines(t)
+	l, rec := newTestLayer(t, Limits{WriteTimeout: 200 * time.Millisecond})
+	addr := listen(t, l, "tcp", TCP, nil)
+	c := dialClient(t, TCP, addr, nil).(*streamClient)
+	_ = c.c.(*net.TCPConn).SetReadBuffer(4096)
+	c.send(t, []byte(sipMsg("REGISTER", "Content-Length", "")))
+	p := rec.next(t)
+
+	big := bytes.Repeat([]byte("x"), 1<<20)
+	start := time.Now()
+	var err error
+	for range 256 {
+		if err = l.Send(Target{Conn: p.Conn}, big); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		t.Fatal("256 MiB written to a peer that never reads")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("send blocked for %v", d)
+	}
+	select {
+	case <-p.Conn.Done():
+	default:
+		t.Fatal("conn still open after a failed write")
+	}
+	if n := l.Stats().Open[TCP]; n != 0 {
+		t.Fatalf("%d TCP conns open, want 0", n)
 	}
 }

@@ -19,7 +19,7 @@ func (l *Layer) listenUDP(name, addr string) (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("listen UDP on %s: %w", addr, err)
 	}
-	li := &listener{name: name, kind: UDP, addr: addrPortOf(sock.LocalAddr()), udp: sock}
+	li := &listener{name: name, kind: UDP, addr: boundAddr(addr, sock.LocalAddr()), udp: sock}
 	if !l.addListener(li, func() { l.readUDP(li) }) {
 		_ = sock.Close()
 		return netip.AddrPort{}, fmt.Errorf("listen UDP on %s: %w", addr, ErrClosed)

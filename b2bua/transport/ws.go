@@ -31,7 +31,7 @@ func (l *Layer) listenWS(name string, kind Kind, addr string, tlsConf *tls.Confi
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("listen %s on %s: %w", kind, addr, err)
 	}
-	li := &listener{name: name, kind: kind, addr: addrPortOf(ln.Addr()), tlsConf: tlsConf, ln: ln}
+	li := &listener{name: name, kind: kind, addr: boundAddr(addr, ln.Addr()), tlsConf: tlsConf, ln: ln}
 	var sln net.Listener = limitListener{Listener: ln, l: l}
 	if kind == WSS {
 		// tls.NewListener does not handshake in Accept; http.Server does it

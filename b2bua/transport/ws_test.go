@@ -104,6 +104,25 @@ func TestWSKeepalive(t *testing.T) {
 		t.Fatalf("pong %q, want CRLF", got)
 	}
 	rec.none(t)
+
+	// A WebSocket ping is answered with a pong carrying the same data.
+	wc := ws.(*wsClient).c
+	pong := make(chan string, 1)
+	wc.SetPongHandler(func(data string) error { pong <- data; return nil })
+	if err := wc.WriteControl(websocket.PingMessage, []byte("hi"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// The client processes control frames while reading.
+	_ = wc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	_, _, _ = wc.ReadMessage()
+	select {
+	case got := <-pong:
+		if got != "hi" {
+			t.Fatalf("pong %q, want hi", got)
+		}
+	default:
+		t.Fatal("no pong")
+	}
 }
 
 // silentConns opens n TCP connections to addr that never send anything.
