@@ -136,8 +136,10 @@ type Listener struct {
 // TLS names a certificate and key in PEM files. Both empty: a self-signed
 // certificate is generated at start.
 type TLS struct {
+	// CertFile is the PEM certificate chain, leaf first. Default: empty.
 	CertFile string `mapstructure:"cert_file"`
-	KeyFile  string `mapstructure:"key_file"`
+	// KeyFile is the PEM private key of the leaf. Default: empty.
+	KeyFile string `mapstructure:"key_file"`
 }
 
 // Media configures the media plane.

@@ -1,0 +1,77 @@
+package config
+
+import _ "embed"
+
+// The canonical defaults file lives next to this package because go:embed
+// cannot reach ../../configs. configs/default.yaml is a verbatim copy for
+// operators; TestConfigsDefaultIsEmbeddedCopy fails when the two differ, and
+// `go generate ./internal/config` refreshes the copy.
+//
+//go:generate cp default.yaml ../../configs/default.yaml
+
+// defaultYAML is the embedded defaults file. Load starts from it; Default
+// returns the same values as a struct (TestDefaultMatchesEmbeddedYAML).
+//
+//go:embed default.yaml
+var defaultYAML []byte
+
+// More defaults, for values that have no field-level constant above.
+const (
+	DefaultSIPAddr = "127.0.0.1:5060" // default UDP and TCP listener address
+	DefaultWSAddr  = "127.0.0.1:8080" // default WS listener address
+	DefaultWSSAddr = "127.0.0.1:8443" // default WSS listener address
+	DefaultCDRType = CDRJSONL         // type of a cdr writer that names none
+)
+
+// CDR writer types.
+const (
+	CDRJSONL    = "jsonl"    // one JSON object per line, in Dir
+	CDRCSV      = "csv"      // CSV with a header line, in Dir
+	CDRPostgres = "postgres" // rows in PostgreSQL at DSN
+)
+
+// Default returns the built-in configuration: the values of the embedded
+// default.yaml, which is what Load("") returns with an empty environment.
+// Each call returns a new value the caller may modify. It passes Validate;
+// its TLS section is empty, so a self-signed certificate is generated at
+// start.
+func Default() *Config {
+	return &Config{
+		NodeID: DefaultNodeID,
+		Log:    Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		SIP: SIP{
+			Listeners: []Listener{
+				{Name: "udp", Transport: "udp", Addr: DefaultSIPAddr},
+				{Name: "tcp", Transport: "tcp", Addr: DefaultSIPAddr},
+				{Name: "ws", Transport: "ws", Addr: DefaultWSAddr},
+				{Name: "wss", Transport: "wss", Addr: DefaultWSSAddr},
+			},
+			UserAgent:        DefaultUserAgent,
+			MaxMessageSize:   DefaultMaxMessageSize,
+			MaxHeaders:       DefaultMaxHeaders,
+			MaxLineLength:    DefaultMaxLineLength,
+			HandshakeTimeout: DefaultHandshakeTimeout,
+			IdleTimeout:      DefaultIdleTimeout,
+			MaxConnsPerIP:    DefaultMaxConnsPerIP,
+			HeaderWhitelist:  []string{},
+			SessionExpires:   DefaultSessionExpires,
+			MinSE:            DefaultMinSE,
+			InviteTimeout:    DefaultInviteTimeout,
+			RingTimeout:      DefaultRingTimeout,
+		},
+		Media: Media{
+			BindIP:     DefaultMediaBindIP,
+			RTPPorts:   DefaultRTPPorts,
+			WebRTCPort: DefaultWebRTCPort,
+			Timeout:    DefaultMediaTimeout,
+		},
+		Trunks: []Trunk{},
+		Routes: []Route{{
+			Name:   "echo",
+			Match:  Match{RURIUser: "^echo$"},
+			Target: TargetEcho,
+		}},
+		CDR:   []CDRWriter{{Type: DefaultCDRType, Dir: DefaultCDRDir}},
+		Admin: Admin{Addr: DefaultAdminAddr},
+	}
+}
