@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# scripts/test.sh: the one command that tests the SBC.
+#
+#   bash scripts/test.sh
+#
+# 1. Installs what the tests need, only when missing (Debian/Ubuntu
+#    apt-get; as root directly, otherwise through sudo).
+# 2. Checks formatting (gofmt -l), runs go vet, runs every test with the
+#    race detector.
+# 3. Prints a summary and exits non-zero if any step failed.
+#
+# Needs no TTY: apt-get runs non-interactively and sudo never prompts when
+# stdin is not a terminal. Environment:
+#   GO_TEST_FLAGS  extra flags for go test (e.g. "-run TestSIPp -v")
+#   SKIP_INSTALL=1 never install anything (fail later if a tool is missing)
+set -uo pipefail
+
+cd "$(dirname "$0")/.." || exit 1
+
+# ---------------------------------------------------------------- helpers --
+
+log() { printf '==> %s\n' "$*"; }
+
+# as_root runs a command as root: directly when we are root, else via sudo
+# (non-interactive without a TTY, so a password prompt fails fast).
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1; then
+		if [ -t 0 ]; then sudo "$@"; else sudo -n "$@"; fi
+	else
+		echo "need root to run: $* (no sudo found)" >&2
+		return 1
+	fi
+}
+
+apt_updated=0
+# apt_install installs Debian packages, running apt-get update once first.
+apt_install() {
+	if ! command -v apt-get >/dev/null 2>&1; then
+		echo "apt-get not found: install these packages yourself: $*" >&2
+		return 1
+	fi
+	if [ "$apt_updated" -eq 0 ]; then
+		log "apt-get update"
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q || return 1
+		apt_updated=1
+	fi
+	log "apt-get install $*"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+}
+
+# need ensures command $1 exists, installing Debian package $2 if not.
+need() {
+	local cmd=$1 pkg=$2
+	command -v "$cmd" >/dev/null 2>&1 && return 0
+	if [ "${SKIP_INSTALL:-0}" = 1 ]; then
+		echo "$cmd is missing and SKIP_INSTALL=1" >&2
+		return 1
+	fi
+	apt_install "$pkg" || return 1
+	command -v "$cmd" >/dev/null 2>&1 || { echo "$pkg installed but $cmd still missing" >&2; return 1; }
+}
+
+# ------------------------------------------------------------ test steps --
+
+declare -a step_names=() step_results=() step_secs=()
+failed=0
+
+# step NAME CMD...: runs CMD, records its outcome and duration.
+step() {
+	local name=$1; shift
+	local start=$SECONDS rc
+	log "$name"
+	"$@"
+	rc=$?
+	step_names+=("$name")
+	step_secs+=($((SECONDS - start)))
+	if [ "$rc" -eq 0 ]; then
+		step_results+=("ok")
+	else
+		step_results+=("FAIL (exit $rc)")
+		failed=1
+	fi
+	return 0
+}
+
+install_deps() {
+	command -v go >/dev/null 2>&1 || { echo "go not found on PATH: install Go (see go.mod for the version)" >&2; return 1; }
+	# SIP end-to-end tests (internal/sipptest and the SBC tests using it).
+	need sipp sip-tester || return 1
+	# go test -race links the race runtime through cgo.
+	need cc gcc || return 1
+
+	# ---- Later issues add their test dependencies here, one `need` each: ----
+	#   browser tests (WebRTC):   need chromium chromium
+	#   CDR PostgreSQL writer:    need postgres postgresql  (or a service)
+	#   shared state in Redis:    need redis-server redis-server
+	#   web client build/tests:   need npm npm
+	# ---------------------------------------------------------------------------
+	log "sipp: $(sipp -v 2>/dev/null | grep -o 'SIPp v[^ ]*' | head -1)"
+	log "$(go version)"
+}
+
+check_gofmt() {
+	local out
+	out=$(gofmt -l . 2>&1) || { echo "$out" >&2; return 1; }
+	if [ -n "$out" ]; then
+		echo "gofmt needed on:" >&2
+		echo "$out" >&2
+		return 1
+	fi
+}
+
+run_vet() { go vet ./...; }
+
+run_tests() {
+	# shellcheck disable=SC2086 # GO_TEST_FLAGS is a list of flags
+	go test -race -count=1 -timeout 15m ${GO_TEST_FLAGS:-} ./...
+}
+
+# ------------------------------------------------------------------ main --
+
+step "install test dependencies" install_deps
+if [ "$failed" -ne 0 ]; then
+	echo "dependencies missing: not running the checks" >&2
+else
+	step "gofmt -l" check_gofmt
+	step "go vet ./..." run_vet
+	step "go test -race ./..." run_tests
+fi
+
+echo
+echo "================================ summary ================================"
+for i in "${!step_names[@]}"; do
+	printf '  %-30s %6ss  %s\n' "${step_names[$i]}" "${step_secs[$i]}" "${step_results[$i]}"
+done
+echo "========================================================================="
+if [ "$failed" -ne 0 ]; then
+	echo "FAILED"
+	exit 1
+fi
+echo "PASSED"

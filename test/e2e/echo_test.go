@@ -1,0 +1,61 @@
+package e2e
+
+import (
+	"bytes"
+	"net"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+var reAudio = regexp.MustCompile(`(?m)^m=audio (\d+) `)
+var reConn = regexp.MustCompile(`(?m)^c=IN IP4 (\S+)`)
+
+// TestEchoDestination calls sip:echo through the SBC on the default route
+// and checks that RTP sent to the address in the answer comes back, relayed
+// through the SBC both ways.
+func TestEchoDestination(t *testing.T) {
+	sbc := startSBC(t, sbcOptions{})
+	rtp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.2"), Port: 49170})
+	if err != nil {
+		t.Skipf("caller media port busy: %v", err)
+	}
+	defer rtp.Close()
+	ua := dialUA(t, "UDP", sbc.udp.String())
+	call := ua.invite("echo", "")
+	res := ua.expect(200)
+	call.answered(res)
+	call.ack()
+	m := reAudio.FindStringSubmatch(res.Body())
+	c := reConn.FindStringSubmatch(res.Body())
+	if m == nil || c == nil {
+		t.Fatalf("answer without audio or connection:\n%s", res.Body())
+	}
+	port, _ := strconv.Atoi(m[1])
+	dst := &net.UDPAddr{IP: net.ParseIP(c[1]), Port: port}
+	pkt := make([]byte, 172)
+	pkt[0] = 0x80
+	copy(pkt[12:], "echo-through-the-sbc")
+	got := make([]byte, 1500)
+	for i := 0; i < 5; i++ {
+		pkt[3] = byte(i)
+		if _, err := rtp.WriteToUDP(pkt, dst); err != nil {
+			t.Fatal(err)
+		}
+		_ = rtp.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, from, err := rtp.ReadFromUDP(got)
+		if err != nil {
+			t.Fatalf("packet %d not echoed: %v", i, err)
+		}
+		if !bytes.Equal(got[:n], pkt) {
+			t.Fatalf("packet %d changed on the way", i)
+		}
+		if from.Port != port {
+			t.Fatalf("echo came from %v, want the SBC's port %d", from, port)
+		}
+	}
+	call.bye()
+	ua.expect(200)
+	sbc.waitIdle(t)
+}
