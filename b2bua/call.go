@@ -21,6 +21,7 @@ const (
 	evTimer                  // one of the call's timers fired
 	evStray                  // a 2xx retransmission after its transaction ended
 	evHangup                 // end the call from outside (shutdown, admin)
+	evTxDone                 // a client transaction ended
 )
 
 type event struct {
@@ -65,10 +66,15 @@ type Call struct {
 	cause       string
 	side        string // who ended it: a, b or sbc
 
-	onResp  map[*txn.ClientTx]func(sip.Response)
-	pending *relay // a re-INVITE or UPDATE being relayed
-	timers  map[timerKind]*time.Timer
-	started time.Time
+	onResp map[*txn.ClientTx]func(sip.Response)
+	// afterFinal keeps the handlers of INVITE transactions that had their
+	// final answer: 2xx retransmissions and 2xx from other forks still
+	// arrive (RFC 6026 Accepted state) and must be ACKed, but the call does
+	// not wait for them to end.
+	afterFinal map[*txn.ClientTx]func(sip.Response)
+	pending    *relay // a re-INVITE or UPDATE being relayed
+	timers     map[timerKind]*time.Timer
+	started    time.Time
 }
 
 // post hands an event to the call's goroutine; after the call ended it is
@@ -104,7 +110,11 @@ func (c *Call) handle(ev event) {
 	case evResponse:
 		if f := c.onResp[ev.ctx]; f != nil {
 			f(ev.res)
+		} else if f := c.afterFinal[ev.ctx]; f != nil {
+			f(ev.res)
 		}
+	case evTxDone:
+		delete(c.afterFinal, ev.ctx)
 	case evCancel:
 		c.onCancel()
 	case evAckLost:
@@ -137,6 +147,9 @@ func (c *Call) send(l *leg, req sip.Request, f func(sip.Response)) (*txn.ClientT
 	}
 	c.onResp[ctx] = func(res sip.Response) {
 		if res.StatusCode() >= 200 {
+			if h := c.onResp[ctx]; h != nil && req.Method() == sip.INVITE {
+				c.afterFinal[ctx] = f
+			}
 			delete(c.onResp, ctx)
 		}
 		f(res)
@@ -152,6 +165,7 @@ func (c *Call) send(l *leg, req sip.Request, f func(sip.Response)) (*txn.ClientT
 		if !final { // ended without a final response: treat as a timeout
 			c.post(event{kind: evResponse, ctx: ctx, res: txn.NewResponse(req, 408, "Request Timeout")})
 		}
+		c.post(event{kind: evTxDone, ctx: ctx})
 	}()
 	return ctx, nil
 }

@@ -44,15 +44,16 @@ func (s *Server) newCall(req sip.Request, tx *txn.ServerTx) {
 	src := tx.Source()
 	callID := sipmsg.CallID(req)
 	c := &Call{
-		s:       s,
-		log:     s.log.With("call_id", callID),
-		events:  make(chan event, 64),
-		done:    make(chan struct{}),
-		inv:     tx,
-		invReq:  req,
-		onResp:  make(map[*txn.ClientTx]func(sip.Response)),
-		timers:  make(map[timerKind]*time.Timer),
-		started: time.Now(),
+		s:          s,
+		log:        s.log.With("call_id", callID),
+		events:     make(chan event, 64),
+		done:       make(chan struct{}),
+		inv:        tx,
+		invReq:     req,
+		onResp:     make(map[*txn.ClientTx]func(sip.Response)),
+		afterFinal: make(map[*txn.ClientTx]func(sip.Response)),
+		timers:     make(map[timerKind]*time.Timer),
+		started:    time.Now(),
 	}
 	host, port, err := s.hostFor(src.Kind, src.Local)
 	if err != nil {

@@ -221,3 +221,90 @@ Contact: <sip:alice@%s;transport=%s>
 %s`, method, c.target, u.kind, u.host, sipmsg.NewToken(6), c.fromTag, c.to, c.toTag, c.callID, seq, method,
 		u.host, strings.ToLower(u.kind), ct, len(strings.ReplaceAll(body, "\n", "\r\n")), body))
 }
+
+// cancel sends CANCEL for the call's INVITE (same branch, RFC 3261 9.1).
+func (c *uaCall) cancel() { c.sameBranch("CANCEL") }
+
+// ackFailure sends the ACK of a non-2xx final answer (same branch).
+func (c *uaCall) ackFailure(toTag string) {
+	c.toTag = toTag
+	c.sameBranch("ACK")
+	c.toTag = ""
+}
+
+func (c *uaCall) sameBranch(method string) {
+	u := c.u
+	to := "<" + c.to + ">"
+	if c.toTag != "" {
+		to += ";tag=" + c.toTag
+	}
+	u.send(fmt.Sprintf(`%s %s SIP/2.0
+Via: SIP/2.0/%s %s;branch=%s;rport
+Max-Forwards: 70
+From: "Alice" <sip:alice@caller.example>;tag=%s
+To: %s
+Call-ID: %s
+CSeq: 1 %s
+Content-Length: 0
+
+`, method, c.to, u.kind, u.host, c.branch, c.fromTag, to, c.callID, method))
+}
+
+// respondTo answers a request the SBC sent to the test UA.
+func (u *testUA) respondTo(req sip.Request, code int, sdp string, extra ...string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "SIP/2.0 %d OK\n", code)
+	for _, h := range req.GetHeaders("Via") {
+		b.WriteString(h.String() + "\n")
+	}
+	from, _ := req.From()
+	to, _ := req.To()
+	b.WriteString(from.String() + "\n" + to.String() + "\n")
+	fmt.Fprintf(&b, "Call-ID: %s\n", sipmsg.CallID(req))
+	cseq, _ := req.CSeq()
+	b.WriteString(cseq.String() + "\n")
+	fmt.Fprintf(&b, "Contact: <sip:alice@%s;transport=%s>\n", u.host, strings.ToLower(u.kind))
+	for _, e := range extra {
+		b.WriteString(e + "\n")
+	}
+	body := strings.ReplaceAll(sdp, "\n", "\r\n")
+	if body != "" {
+		b.WriteString("Content-Type: application/sdp\n")
+	}
+	fmt.Fprintf(&b, "Content-Length: %d\n\n", len(body))
+	u.send(b.String() + sdp)
+}
+
+// expectReq reads until a request with the given method arrives, skipping
+// responses (retransmitted provisionals and the like).
+func (u *testUA) expectReq(method string) sip.Request {
+	u.t.Helper()
+	for {
+		m := u.recv(10 * time.Second)
+		if req, ok := m.(sip.Request); ok && string(req.Method()) == method {
+			return req
+		}
+	}
+}
+
+// request sends an in-dialog request with a body.
+func (c *uaCall) request(method, ctype, body string) {
+	c.seq++
+	u := c.u
+	ct := ""
+	if body != "" {
+		ct = "Content-Type: " + ctype + "\n"
+	}
+	u.send(fmt.Sprintf(`%s %s SIP/2.0
+Via: SIP/2.0/%s %s;branch=z9hG4bK%s;rport
+Max-Forwards: 70
+From: "Alice" <sip:alice@caller.example>;tag=%s
+To: <%s>;tag=%s
+Call-ID: %s
+CSeq: %d %s
+Contact: <sip:alice@%s;transport=%s>
+%sContent-Length: %d
+
+%s`, method, c.target, u.kind, u.host, sipmsg.NewToken(6), c.fromTag, c.to, c.toTag, c.callID, c.seq, method,
+		u.host, strings.ToLower(u.kind), ct, len(strings.ReplaceAll(body, "\n", "\r\n")), body))
+}

@@ -1,0 +1,262 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/internal/config"
+)
+
+func pbxTrunk(u *testUAS) []trunkSpec {
+	return []trunkSpec{{name: "pbx", addr: "127.0.0.3", port: u.port()}}
+}
+
+// TestForking: the callee forks: a 180 and a 183 come from two To tags,
+// then both branches answer. The caller sees one dialog; the SBC takes the
+// first 2xx and ACKs then BYEs the second.
+func TestForking(t *testing.T) {
+	pbx := newUAS(t)
+	sbc := startSBC(t, sbcOptions{trunks: pbxTrunk(pbx)})
+	ua := dialUA(t, "UDP", sbc.udp.String())
+	call := ua.invite("1000", "")
+	inv := pbx.expectReq("INVITE")
+	pbx.respond(inv, 180, "Ringing", "fork1", "")
+	pbx.respond(inv, 183, "Session Progress", "fork2", uasSDP)
+	pbx.respond(inv, 200, "OK", "fork2", uasSDP)
+	pbx.respond(inv, 200, "OK", "fork1", uasSDP)
+
+	tags := map[string]bool{}
+	var final sip.Response
+	for final == nil {
+		res, ok := ua.recv(5 * time.Second).(sip.Response)
+		if !ok {
+			t.Fatal("caller got a request")
+		}
+		if res.StatusCode() > 100 {
+			tags[sipmsg.ToTag(res)] = true
+		}
+		if res.StatusCode() >= 200 {
+			final = res
+		}
+	}
+	if len(tags) != 1 || final.StatusCode() != 200 {
+		t.Fatalf("caller saw To tags %v and final %d; want one dialog answered", tags, final.StatusCode())
+	}
+	call.answered(final)
+	call.ack()
+
+	var ack1, ack2, bye1 bool
+	defer func() {
+		t.Logf("pbx saw ack1=%v ack2=%v bye1=%v\n%s", ack1, ack2, bye1, strings.Join(pbx.log, "\n----\n"))
+	}()
+	for !(ack1 && ack2 && bye1) {
+		req, ok := pbx.next(5 * time.Second).(sip.Request)
+		if !ok {
+			continue
+		}
+		switch tag := sipmsg.ToTag(req); {
+		case req.Method() == sip.ACK && tag == "fork2":
+			ack2 = true
+		case req.Method() == sip.ACK && tag == "fork1":
+			ack1 = true
+		case req.Method() == sip.BYE && tag == "fork1":
+			bye1 = true
+			pbx.respond(req, 200, "OK", "", "")
+		case req.Method() == sip.BYE:
+			t.Fatalf("SBC hung up the answered fork %q", tag)
+		}
+	}
+	call.bye()
+	bye := pbx.expectReq("BYE")
+	if sipmsg.ToTag(bye) != "fork2" {
+		t.Fatalf("BYE went to fork %q", sipmsg.ToTag(bye))
+	}
+	pbx.respond(bye, 200, "OK", "", "")
+	ua.expect(200)
+	sbc.waitIdle(t)
+}
+
+// TestAnswerAfterCancel: the callee answers 200 although the SBC already
+// sent it CANCEL: the caller gets 487 and the callee gets ACK and BYE.
+func TestAnswerAfterCancel(t *testing.T) {
+	pbx := newUAS(t)
+	sbc := startSBC(t, sbcOptions{trunks: pbxTrunk(pbx)})
+	ua := dialUA(t, "UDP", sbc.udp.String())
+	call := ua.invite("1000", "")
+	inv := pbx.expectReq("INVITE")
+	pbx.respond(inv, 180, "Ringing", "late", "")
+	ua.expect(180)
+	call.cancel()
+	cancel := pbx.expectReq("CANCEL")
+	pbx.respond(inv, 200, "OK", "late", uasSDP) // crosses the CANCEL
+	pbx.respond(cancel, 200, "OK", "", "")
+
+	var got200, got487 bool
+	for !(got200 && got487) {
+		res, ok := ua.recv(5 * time.Second).(sip.Response)
+		if !ok {
+			continue
+		}
+		_, method := sipmsg.CSeq(res)
+		switch {
+		case method == sip.CANCEL && res.StatusCode() == 200:
+			got200 = true
+		case method == sip.INVITE && res.StatusCode() == 487:
+			got487 = true
+			call.ackFailure(sipmsg.ToTag(res))
+		case method == sip.INVITE && res.StatusCode() >= 200:
+			t.Fatalf("caller got %d after its CANCEL", res.StatusCode())
+		}
+	}
+	pbx.expectReq("ACK")
+	bye := pbx.expectReq("BYE")
+	if sipmsg.ToTag(bye) != "late" {
+		t.Fatalf("BYE to tag %q", sipmsg.ToTag(bye))
+	}
+	pbx.respond(bye, 200, "OK", "", "")
+	sbc.waitIdle(t)
+}
+
+// TestInDialogBothWays: re-INVITE from the callee, UPDATE and INFO from the
+// caller, INFO from the callee, BYE from the callee: each is re-originated
+// on the other leg and its answer carried back.
+func TestInDialogBothWays(t *testing.T) {
+	pbx := newUAS(t)
+	sbc := startSBC(t, sbcOptions{trunks: pbxTrunk(pbx)})
+	ua := dialUA(t, "UDP", sbc.udp.String())
+	call := ua.invite("1000", "")
+	inv := pbx.expectReq("INVITE")
+	pbx.respond(inv, 200, "OK", "pbx1", uasSDP, "Allow: INVITE, ACK, BYE, CANCEL, UPDATE, INFO")
+	call.answered(ua.expect(200))
+	call.ack()
+	pbx.expectReq("ACK")
+	d := pbx.dialog(inv, "pbx1")
+
+	// Callee re-INVITE with a new SDP (music on hold: sendonly).
+	moh := strings.Replace(strings.Replace(uasSDP, "1 1 IN", "1 2 IN", 1), "a=rtpmap:0 PCMU/8000\n", "a=rtpmap:0 PCMU/8000\na=sendonly\n", 1)
+	d.request("INVITE", "application/sdp", moh)
+	reinv := ua.expectReq("INVITE")
+	if !strings.Contains(reinv.Body(), "a=sendonly") || strings.Contains(reinv.Body(), "127.0.0.3") {
+		t.Fatalf("caller got a re-INVITE without the hold or with the callee's address:\n%s", reinv.Body())
+	}
+	ua.respondTo(reinv, 200, strings.Replace(testSDP, "a=sendrecv", "a=recvonly", 1))
+	res := pbx.expectRes(200)
+	if !strings.Contains(res.Body(), "a=recvonly") {
+		t.Fatalf("callee's re-INVITE answer lost the direction:\n%s", res.Body())
+	}
+	d.ack()
+	ua.expectReq("ACK")
+
+	// Caller UPDATE with a new offer.
+	call.request("UPDATE", "application/sdp", strings.Replace(testSDP, "2890844526 IN", "2890844527 IN", 1))
+	upd := pbx.expectReq("UPDATE")
+	pbx.respond(upd, 200, "OK", "", uasSDP)
+	if r := ua.expect(200); r.Body() == "" {
+		t.Fatal("UPDATE answer without SDP")
+	}
+
+	// INFO both ways.
+	call.request("INFO", "application/dtmf-relay", "Signal=5\nDuration=160\n")
+	info := pbx.expectReq("INFO")
+	if !strings.Contains(info.Body(), "Signal=5") {
+		t.Fatalf("INFO body lost: %q", info.Body())
+	}
+	pbx.respond(info, 200, "OK", "", "")
+	ua.expect(200)
+	d.request("INFO", "application/dtmf-relay", "Signal=#\nDuration=160\n")
+	info = ua.expectReq("INFO")
+	if !strings.Contains(info.Body(), "Signal=#") {
+		t.Fatalf("INFO body lost: %q", info.Body())
+	}
+	ua.respondTo(info, 200, "")
+	pbx.expectRes(200)
+
+	// A refused re-INVITE keeps the call up.
+	d.request("INVITE", "application/sdp", strings.Replace(uasSDP, "1 1 IN", "1 3 IN", 1))
+	reinv = ua.expectReq("INVITE")
+	ua.respondTo(reinv, 488, "")
+	pbx.expectRes(488)
+	d.ack()
+
+	// Callee hangs up.
+	d.request("BYE", "", "")
+	bye := ua.expectReq("BYE")
+	ua.respondTo(bye, 200, "")
+	pbx.expectRes(200)
+	sbc.waitIdle(t)
+}
+
+// TestSessionTimers: RFC 4028 on the side that asked. With
+// refresher=uas the SBC refreshes the caller's leg itself (UPDATE, as the
+// caller allows it) without involving the callee; with refresher=uac and no
+// refresh from the caller the SBC ends the call on both legs.
+func TestSessionTimers(t *testing.T) {
+	short := func(c *config.Config) {
+		c.SIP.MinSE = time.Second
+		c.SIP.SessionExpires = 2 * time.Second
+	}
+	t.Run("sbc refreshes", func(t *testing.T) {
+		pbx := newUAS(t)
+		sbc := startSBC(t, sbcOptions{trunks: pbxTrunk(pbx), mutate: short, noValidate: true})
+		ua := dialUA(t, "UDP", sbc.udp.String())
+		call := ua.invite("1000", "Session-Expires: 2;refresher=uas\nSupported: timer\nAllow: INVITE, ACK, BYE, CANCEL, UPDATE\n")
+		inv := pbx.expectReq("INVITE")
+		if se := sipmsg.Header(inv, "Session-Expires"); se == "" {
+			t.Error("callee's INVITE does not ask for a session timer")
+		}
+		pbx.respond(inv, 200, "OK", "pbx1", uasSDP)
+		res := ua.expect(200)
+		if se := sipmsg.Header(res, "Session-Expires"); !strings.Contains(se, "refresher=uas") {
+			t.Fatalf("answer Session-Expires %q", se)
+		}
+		call.answered(res)
+		call.ack()
+		for i := 0; i < 2; i++ {
+			upd := ua.expectReq("UPDATE")
+			ua.respondTo(upd, 200, "", "Session-Expires: 2;refresher=uac")
+		}
+		call.bye()
+		bye := pbx.expectReq("BYE") // the refreshes never reached the callee
+		for _, m := range pbx.log {
+			if strings.HasPrefix(m, "UPDATE") || strings.Count(m, "INVITE sip:") > 1 {
+				t.Fatalf("callee saw a refresh:\n%s", m)
+			}
+		}
+		pbx.respond(bye, 200, "OK", "", "")
+		ua.expect(200)
+		sbc.waitIdle(t)
+	})
+	t.Run("caller never refreshes", func(t *testing.T) {
+		pbx := newUAS(t)
+		sbc := startSBC(t, sbcOptions{trunks: pbxTrunk(pbx), mutate: short, noValidate: true})
+		ua := dialUA(t, "UDP", sbc.udp.String())
+		call := ua.invite("1000", "Session-Expires: 2;refresher=uac\nSupported: timer\n")
+		inv := pbx.expectReq("INVITE")
+		pbx.respond(inv, 200, "OK", "pbx1", uasSDP)
+		call.answered(ua.expect(200))
+		call.ack()
+		start := time.Now()
+		bye := ua.expectReq("BYE")
+		ua.respondTo(bye, 200, "")
+		pbxBye := pbx.expectReq("BYE")
+		pbx.respond(pbxBye, 200, "OK", "", "")
+		if d := time.Since(start); d > 4*time.Second {
+			t.Errorf("session ended after %v, want about 1.3s", d)
+		}
+		sbc.waitIdle(t)
+	})
+	t.Run("too small", func(t *testing.T) {
+		sbc := startSBC(t, sbcOptions{})
+		ua := dialUA(t, "UDP", sbc.udp.String())
+		ua.invite("echo", "Session-Expires: 30\n")
+		res := ua.expect(422)
+		if sipmsg.Header(res, "Min-SE") != "90" {
+			t.Fatalf("422 Min-SE %q", sipmsg.Header(res, "Min-SE"))
+		}
+		sbc.waitIdle(t)
+	})
+}
