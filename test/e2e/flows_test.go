@@ -260,3 +260,33 @@ func TestSessionTimers(t *testing.T) {
 		sbc.waitIdle(t)
 	})
 }
+
+// TestRefusals: what a caller gets back for a request the SBC will not
+// take: no route, a malformed request (with the reason), an unknown dialog.
+func TestRefusals(t *testing.T) {
+	sbc := startSBC(t, sbcOptions{}) // only the echo route
+	ua := dialUA(t, "UDP", sbc.udp.String())
+
+	call := ua.invite("5551234", "")
+	res := ua.expect(404)
+	if res.Reason() != "Not Found" {
+		t.Errorf("no route: %d %s", res.StatusCode(), res.Reason())
+	}
+	call.ackFailure(sipmsg.ToTag(res))
+
+	ua.send("INVITE sip:echo@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.2:5999;branch=z9hG4bKbad1;rport\n" +
+		"From: <sip:a@caller.example>;tag=1\nTo: <sip:echo@127.0.0.1>\nCall-ID: bad-length@caller\n" +
+		"CSeq: 1 INVITE\nContent-Length: 500\n\nv=0\n")
+	if res := ua.expect(400); res.Reason() != "Content-Length larger than body" {
+		t.Errorf("malformed: %d %s", res.StatusCode(), res.Reason())
+	}
+
+	ua.send("BYE sip:sbc@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.2:5999;branch=z9hG4bKbye1;rport\n" +
+		"From: <sip:a@caller.example>;tag=1\nTo: <sip:echo@127.0.0.1>;tag=nosuch\nCall-ID: nosuch@caller\n" +
+		"CSeq: 2 BYE\nContent-Length: 0\n\n")
+	ua.expect(481)
+	if n := sbc.app.Server.Stats().BadMessages.Load(); n != 1 {
+		t.Errorf("bad messages counted: %d", n)
+	}
+	sbc.waitIdle(t)
+}
