@@ -1,6 +1,8 @@
 package b2bua
 
 import (
+	"strconv"
+
 	"github.com/ghettovoice/gosip/sip"
 
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
@@ -151,7 +153,7 @@ func (c *Call) onOfferResponse(r *relay, res sip.Response) {
 		// The offer was refused; the call stays as it was.
 		c.reply(r.from, r.stx, r.req, code, res.Reason())
 		if code == 408 || code == 481 {
-			c.hangup("reinvite_"+itoa(code), r.to.name)
+			c.hangup("reinvite_"+strconv.Itoa(code), r.to.name)
 		}
 		return
 	}
@@ -200,8 +202,4 @@ func (c *Call) relayRequest(l *leg, req sip.Request, stx *txn.ServerTx) {
 	if err != nil {
 		c.reply(l, stx, req, 500, "Server Internal Error")
 	}
-}
-
-func itoa(n int) string {
-	return string(rune('0'+n/100)) + string(rune('0'+n/10%10)) + string(rune('0'+n%10))
 }

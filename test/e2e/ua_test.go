@@ -201,25 +201,9 @@ func (c *uaCall) bye() {
 	c.c("BYE", c.seq, "")
 }
 
-// c sends an in-dialog request.
+// c sends an in-dialog request with CSeq seq.
 func (c *uaCall) c(method string, seq int, body string) {
-	u := c.u
-	ct := ""
-	if body != "" {
-		ct = "Content-Type: application/sdp\n"
-	}
-	u.send(fmt.Sprintf(`%s %s SIP/2.0
-Via: SIP/2.0/%s %s;branch=z9hG4bK%s;rport
-Max-Forwards: 70
-From: "Alice" <sip:alice@caller.example>;tag=%s
-To: <%s>;tag=%s
-Call-ID: %s
-CSeq: %d %s
-Contact: <sip:alice@%s;transport=%s>
-%sContent-Length: %d
-
-%s`, method, c.target, u.kind, u.host, sipmsg.NewToken(6), c.fromTag, c.to, c.toTag, c.callID, seq, method,
-		u.host, strings.ToLower(u.kind), ct, len(strings.ReplaceAll(body, "\n", "\r\n")), body))
+	c.send(method, seq, "application/sdp", body)
 }
 
 // cancel sends CANCEL for the call's INVITE (same branch, RFC 3261 9.1).
@@ -287,9 +271,13 @@ func (u *testUA) expectReq(method string) sip.Request {
 	}
 }
 
-// request sends an in-dialog request with a body.
+// request sends an in-dialog request with a body and the next CSeq.
 func (c *uaCall) request(method, ctype, body string) {
 	c.seq++
+	c.send(method, c.seq, ctype, body)
+}
+
+func (c *uaCall) send(method string, seq int, ctype, body string) {
 	u := c.u
 	ct := ""
 	if body != "" {
@@ -305,6 +293,6 @@ CSeq: %d %s
 Contact: <sip:alice@%s;transport=%s>
 %sContent-Length: %d
 
-%s`, method, c.target, u.kind, u.host, sipmsg.NewToken(6), c.fromTag, c.to, c.toTag, c.callID, c.seq, method,
+%s`, method, c.target, u.kind, u.host, sipmsg.NewToken(6), c.fromTag, c.to, c.toTag, c.callID, seq, method,
 		u.host, strings.ToLower(u.kind), ct, len(strings.ReplaceAll(body, "\n", "\r\n")), body))
 }
