@@ -159,10 +159,12 @@ func (s *Server) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		s.log.Warn("calls still ending at shutdown", "calls", s.ActiveCalls())
 	}
-	s.cancel()
-	<-done
+	// Closing the transactions ends what is left: each pending client
+	// transaction reports a timeout to its call, which then finishes.
 	s.tx.Close()
+	<-done
 	s.pumps.Wait()
+	s.cancel()
 	return s.tp.Close()
 }
 
