@@ -109,7 +109,7 @@ func serverConfig(cfg *config.Config, opt Options) b2bua.Config {
 		MinSE:           s.MinSE,
 		InviteTimeout:   s.InviteTimeout,
 		RingTimeout:     s.RingTimeout,
-		RetryAfter:      config.DefaultRetryAfter,
+		RetryAfter:      s.RetryAfter,
 		Timers:          opt.Timers,
 	}
 }

@@ -121,6 +121,9 @@ type SIP struct {
 	// RingTimeout bounds how long a call may ring before 408. Default
 	// DefaultRingTimeout.
 	RingTimeout time.Duration `mapstructure:"ring_timeout"`
+	// RetryAfter is the Retry-After sent with a 503 when every trunk of a
+	// route is down, rounded to seconds. Default DefaultRetryAfter.
+	RetryAfter time.Duration `mapstructure:"retry_after"`
 }
 
 // Listener is one SIP socket.

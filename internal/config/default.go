@@ -57,6 +57,7 @@ func Default() *Config {
 			SessionExpires:   DefaultSessionExpires,
 			MinSE:            DefaultMinSE,
 			InviteTimeout:    DefaultInviteTimeout,
+			RetryAfter:       DefaultRetryAfter,
 			RingTimeout:      DefaultRingTimeout,
 		},
 		Media: Media{

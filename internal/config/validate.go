@@ -149,6 +149,7 @@ func (s SIP) validateLimits(ps *Problems) {
 	checkPositive(ps, "sip.handshake_timeout", s.HandshakeTimeout)
 	checkPositive(ps, "sip.idle_timeout", s.IdleTimeout)
 	checkPositive(ps, "sip.invite_timeout", s.InviteTimeout)
+	checkPositive(ps, "sip.retry_after", s.RetryAfter)
 	checkPositive(ps, "sip.ring_timeout", s.RingTimeout)
 	if s.MinSE < MinMinSE {
 		ps.add("sip.min_se", s.MinSE.String(), "want at least "+MinMinSE.String()+" (RFC 4028)")

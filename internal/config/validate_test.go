@@ -153,6 +153,7 @@ func TestValidateSIPLimits(t *testing.T) {
 		{"timeouts zero", func(c *Config) {
 			c.SIP.HandshakeTimeout, c.SIP.IdleTimeout, c.SIP.InviteTimeout, c.SIP.RingTimeout = 0, 0, 0, -time.Second
 		}, []string{"sip.handshake_timeout: positive", "sip.idle_timeout", "sip.invite_timeout", "sip.ring_timeout"}},
+		{"retry_after zero", func(c *Config) { c.SIP.RetryAfter = 0 }, []string{"sip.retry_after: positive"}},
 		{"min_se below 90s", func(c *Config) { c.SIP.MinSE = 89 * time.Second }, []string{"sip.min_se: at least 1m30s"}},
 		{"session_expires below min_se", func(c *Config) { c.SIP.MinSE = 40 * time.Minute },
 			[]string{"sip.session_expires: at least min_se (40m0s)"}},

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/internal/config"
 	"testing"
 	"time"
 
@@ -140,7 +142,8 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 func TestTrunkKeepalive(t *testing.T) {
 	sipptest.Require(t)
 	port := freeUDPPort(t, "127.0.0.3")
-	sbc := startSBC(t, sbcOptions{trunks: []trunkSpec{{name: "pbx", addr: "127.0.0.3", port: port, options: 200 * time.Millisecond}}})
+	sbc := startSBC(t, sbcOptions{trunks: []trunkSpec{{name: "pbx", addr: "127.0.0.3", port: port, options: 200 * time.Millisecond}},
+		mutate: func(c *config.Config) { c.SIP.RetryAfter = 45 * time.Second }})
 	tr, _ := sbc.app.Routes.Trunk("pbx")
 	waitFor(t, 5*time.Second, "trunk down", func() bool { return !tr.Up() })
 
@@ -148,8 +151,8 @@ func TestTrunkKeepalive(t *testing.T) {
 	ua := dialUA(t, "UDP", sbc.udp.String())
 	ua.invite("1000", "")
 	res := ua.expect(503)
-	if ra := res.GetHeaders("Retry-After"); len(ra) == 0 {
-		t.Error("503 without Retry-After")
+	if ra := sipmsg.Header(res, "Retry-After"); ra != "45" {
+		t.Errorf("503 Retry-After %q, want the configured 45", ra)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
