@@ -6,6 +6,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 )
 
@@ -91,8 +92,8 @@ func TestInviteClient(t *testing.T) {
 				switch {
 				case branchOfMsg(req) != branchOfMsg(tx.Request()):
 					t.Fatal("ACK has a new branch")
-				case toTag(req) != "uas-1":
-					t.Fatalf("ACK To tag %q, want the response's", toTag(req))
+				case sipmsg.ToTag(req) != "uas-1":
+					t.Fatalf("ACK To tag %q, want the response's", sipmsg.ToTag(req))
 				case !hasLine(ack.text, "CSeq: 1 ACK"), !hasLine(ack.text, "Route: <sip:proxy.example;lr>"):
 					t.Fatalf("ACK lacks CSeq or Route:\n%s", ack.text)
 				case req.Recipient().String() != tx.Request().Recipient().String():
@@ -120,7 +121,7 @@ func TestInviteClient(t *testing.T) {
 				e.l.Receive(reply(t, tx.Request(), 180, "uas-c"), udpPeer) // too late, absorbed
 				var tags []string
 				for range 3 {
-					tags = append(tags, toTag(next(t, tx)))
+					tags = append(tags, sipmsg.ToTag(next(t, tx)))
 				}
 				if tags[0] != "uas-a" || tags[1] != "uas-a" || tags[2] != "uas-b" {
 					t.Fatalf("To tags %v", tags)
@@ -150,7 +151,7 @@ func TestInviteClient(t *testing.T) {
 				switch {
 				case branchOfMsg(cancel) != branchOfMsg(tx.Request()):
 					t.Fatal("CANCEL has another branch")
-				case !hasLine(c.text, "CSeq: 1 CANCEL"), toTag(cancel) != "":
+				case !hasLine(c.text, "CSeq: 1 CANCEL"), sipmsg.ToTag(cancel) != "":
 					t.Fatalf("CANCEL CSeq or To wrong:\n%s", c.text)
 				case cancel.Recipient().String() != tx.Request().Recipient().String(), c.dst != udpPeer:
 					t.Fatalf("CANCEL to %s via %v", cancel.Recipient(), c.dst)

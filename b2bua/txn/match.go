@@ -7,6 +7,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 )
 
@@ -55,26 +56,6 @@ func rfc3261Branch(b string) bool {
 	return len(b) > len(magicCookie) && strings.HasPrefix(b, magicCookie)
 }
 
-// tagOf returns the tag parameter of a From or To header's params.
-func tagOf(p sip.Params) string {
-	if p == nil {
-		return ""
-	}
-	v, ok := p.Get("tag")
-	if !ok || v == nil {
-		return ""
-	}
-	return v.String()
-}
-
-func toTag(msg sip.Message) string {
-	to, ok := msg.To()
-	if !ok || to == nil {
-		return ""
-	}
-	return tagOf(to.Params)
-}
-
 // keyMethod is the method a request is matched under: ACK belongs to the
 // INVITE transaction it acknowledges.
 func keyMethod(m sip.RequestMethod) sip.RequestMethod {
@@ -98,7 +79,7 @@ func newAckKey(msg sip.Message) (ackKey, bool) {
 	if !ok1 || !ok2 || callID == nil || cseq == nil {
 		return ackKey{}, false
 	}
-	return ackKey{callID: string(*callID), seq: cseq.SeqNo, toTag: toTag(msg)}, true
+	return ackKey{callID: string(*callID), seq: cseq.SeqNo, toTag: sipmsg.ToTag(msg)}, true
 }
 
 // stampVia records where a request really came from in its top Via (RFC 3261

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 )
 
@@ -248,7 +249,7 @@ func TestNewResponse(t *testing.T) {
 		t.Errorf("response copied a request-only header:\n%s", text)
 	}
 	withToTag(res, "t1")
-	if toTag(res) != "t1" || toTag(req) != "" {
+	if sipmsg.ToTag(res) != "t1" || sipmsg.ToTag(req) != "" {
 		t.Fatal("To tag not set on the response alone")
 	}
 }

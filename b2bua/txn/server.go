@@ -7,6 +7,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 )
 
@@ -276,7 +277,7 @@ func (tx *ServerTx) cancel() (tag string) {
 		}
 	}
 	if tx.last != nil {
-		tag = toTag(tx.last)
+		tag = sipmsg.ToTag(tx.last)
 	}
 	return tag
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
 )
 
 func TestInviteServer(t *testing.T) {
@@ -355,8 +357,8 @@ func TestCancelServer(t *testing.T) {
 				e.l.Receive(cancel.req(t), udpPeer)
 				closed(t, tx.Cancelled(), "Cancelled")
 				ok := e.out.want(t, 1, statusFor(200, sip.CANCEL), "200 to CANCEL")
-				if toTag(ok[0].msg) != "uas-7" || ok[0].dst != udpPeer {
-					t.Fatalf("200 to CANCEL has To tag %q (want the INVITE's), goes to %v", toTag(ok[0].msg), ok[0].dst)
+				if sipmsg.ToTag(ok[0].msg) != "uas-7" || ok[0].dst != udpPeer {
+					t.Fatalf("200 to CANCEL has To tag %q (want the INVITE's), goes to %v", sipmsg.ToTag(ok[0].msg), ok[0].dst)
 				}
 				e.l.Receive(cancel.req(t), udpPeer) // retransmitted CANCEL
 				e.out.want(t, 2, statusFor(200, sip.CANCEL), "200 to CANCEL")
@@ -386,7 +388,7 @@ func TestCancelServer(t *testing.T) {
 			run: func(t *testing.T, e *env) {
 				e.l.Receive(cancel.req(t), udpPeer)
 				res := e.out.want(t, 1, statusFor(481, sip.CANCEL), "481")
-				if toTag(res[0].msg) == "" {
+				if sipmsg.ToTag(res[0].msg) == "" {
 					t.Fatal("481 without To tag")
 				}
 				e.tu.none(t)

@@ -14,6 +14,7 @@ import (
 	"github.com/ghettovoice/gosip/sip"
 	"github.com/ghettovoice/gosip/sip/parser"
 
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 )
 
@@ -118,8 +119,8 @@ func TestUDPCall(t *testing.T) {
 			final = res
 		}
 	}
-	if final.StatusCode() != 200 || toTag(final) != "uas-tag" {
-		t.Fatalf("final %d with tag %q", final.StatusCode(), toTag(final))
+	if final.StatusCode() != 200 || sipmsg.ToTag(final) != "uas-tag" {
+		t.Fatalf("final %d with tag %q", final.StatusCode(), sipmsg.ToTag(final))
 	}
 	ack := request(sip.ACK, 1, "uas-tag")
 	if err := a.send(ack, dst); err != nil { // the ACK of a 2xx is no transaction
