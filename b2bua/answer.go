@@ -1,6 +1,8 @@
 package b2bua
 
 import (
+	"time"
+
 	"github.com/ghettovoice/gosip/sip"
 
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
@@ -91,6 +93,11 @@ func (c *Call) answerA(res sip.Response, sdp string) {
 	c.a.confirmed = true
 	c.b.confirmed = true
 	c.state = stateConfirmed
+	c.rec.Answer = time.Now().UTC()
+	c.rec.SIPCode = int(res.StatusCode())
+	if o := c.s.observer(); o != nil {
+		o.CallAnswered(c.rec)
+	}
 	c.b.timer = c.timerFromUACResponse(res)
 	c.armSessionTimers()
 	c.log.Info("call answered", "b_call_id", c.b.callID)

@@ -75,6 +75,7 @@ type Call struct {
 	pending    *relay // a re-INVITE or UPDATE being relayed
 	timers     map[timerKind]*time.Timer
 	started    time.Time
+	rec        CallRecord // the CDR material, filled as the call goes
 }
 
 // post hands an event to the call's goroutine; after the call ended it is
@@ -94,6 +95,9 @@ func (c *Call) Hangup(cause string) { c.post(event{kind: evHangup, cause: cause}
 // run is the call's goroutine.
 func (c *Call) run() {
 	defer c.finish()
+	if o := c.s.observer(); o != nil {
+		o.CallStarted(c.rec)
+	}
 	if !c.start() {
 		return
 	}
@@ -237,6 +241,22 @@ func (c *Call) finish() {
 	for _, t := range c.timers {
 		t.Stop()
 	}
+	if c.media != nil {
+		c.media.Close()
+		c.rec.Media = c.media.Stats()
+	}
+	c.rec.End = time.Now().UTC()
+	c.rec.Cause, c.rec.Side = c.cause, c.side
+	if c.rec.Cause == "" {
+		c.rec.Cause, c.rec.Side = "normal_clearing", "sbc"
+	}
+	if c.answered {
+		c.rec.SIPCode = 200
+	}
+	if o := c.s.observer(); o != nil {
+		// Durable before the call lets go of anything (DESIGN: no lost CDRs).
+		o.CallEnded(c.rec)
+	}
 	if c.a != nil {
 		c.s.removeDialog(c.a)
 	}
@@ -245,9 +265,6 @@ func (c *Call) finish() {
 	}
 	if c.try != nil {
 		c.s.removeDialog(c.try.leg)
-	}
-	if c.media != nil {
-		c.media.Close()
 	}
 	close(c.done)
 	if c.answered {

@@ -18,6 +18,7 @@ type nopMedia struct{}
 
 func (nopMedia) Offer(_ media.Side, sdp []byte) ([]byte, error)  { return sdp, nil }
 func (nopMedia) Answer(_ media.Side, sdp []byte) ([]byte, error) { return sdp, nil }
+func (nopMedia) Stats() media.Stats                              { return media.Stats{} }
 func (nopMedia) Close()                                          {}
 
 // FuzzServerPacket drives the whole inbound SIP path (parse, 400 answers,

@@ -55,6 +55,13 @@ func (s *Server) newCall(req sip.Request, tx *txn.ServerTx) {
 		timers:     make(map[timerKind]*time.Timer),
 		started:    time.Now(),
 	}
+	c.rec = CallRecord{
+		ID:         sipmsg.NewToken(16),
+		ACallID:    callID,
+		SrcAddr:    src.Addr.String(),
+		ATransport: lowerKind(src.Kind),
+		Start:      c.started.UTC(),
+	}
 	host, port, err := s.hostFor(src.Kind, src.Local)
 	if err != nil {
 		s.respond(tx, 500, "Server Internal Error")
@@ -63,6 +70,7 @@ func (s *Server) newCall(req sip.Request, tx *txn.ServerTx) {
 	from, _ := req.From()
 	to, _ := req.To()
 	seq, _ := sipmsg.CSeq(req)
+	c.rec.FromURI, c.rec.ToURI = from.Address.String(), to.Address.String()
 	c.a = &leg{
 		call: c, side: media.SideA, name: "a",
 		callID:           callID,
@@ -294,6 +302,7 @@ func (c *Call) invite(d dest) error {
 		return err
 	}
 	at.tx = tx
+	c.rec.BCallID, c.rec.Trunk = b.callID, d.name
 	c.log.Info("calling", "dest", d.name, "b_call_id", b.callID)
 	c.startTimer(timerAttempt, c.s.cfg.InviteTimeout)
 	return nil
@@ -372,6 +381,9 @@ func (c *Call) relayProvisional(at *attempt, res sip.Response) {
 	if err := c.inv.Respond(out); err != nil {
 		c.log.Debug("relay provisional", "err", err)
 	}
+	if c.rec.Ring.IsZero() {
+		c.rec.Ring = time.Now().UTC()
+	}
 }
 
 // fail answers A with a final failure and ends the call.
@@ -396,6 +408,7 @@ func (c *Call) finalToA(code int, reason string, extra ...sip.Header) {
 	if err := c.inv.Respond(res); err != nil {
 		c.log.Debug("final to a", "err", err)
 	}
+	c.rec.SIPCode = code
 	c.inv = nil
 }
 

@@ -41,6 +41,8 @@ type Config struct {
 type MediaSession interface {
 	Offer(from media.Side, sdp []byte) ([]byte, error)
 	Answer(from media.Side, sdp []byte) ([]byte, error)
+	// Stats returns the media counters so far; final after Close.
+	Stats() media.Stats
 	Close()
 }
 
@@ -71,6 +73,26 @@ type Server struct {
 	closed  bool
 
 	stats Stats
+	obs   atomic.Pointer[observerBox]
+}
+
+type observerBox struct{ o Observer }
+
+// SetObserver sets the receiver of call records (the CDR writer); nil
+// removes it. Set it before Listen: calls already running may miss it.
+func (s *Server) SetObserver(o Observer) {
+	if o == nil {
+		s.obs.Store(nil)
+		return
+	}
+	s.obs.Store(&observerBox{o})
+}
+
+func (s *Server) observer() Observer {
+	if b := s.obs.Load(); b != nil {
+		return b.o
+	}
+	return nil
 }
 
 // Stats are the server's counters.

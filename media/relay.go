@@ -145,6 +145,12 @@ type Flow struct {
 	Dropped uint64
 	// Foreign counts packets from a source other than the latched one.
 	Foreign uint64
+	// Lost, JitterMs and MOS describe the RTP received from the source
+	// side: packets lost (RFC 3550 A.3), interarrival jitter in ms (A.8)
+	// and an E-model MOS estimate (0 when nothing was received).
+	Lost     int64
+	JitterMs float64
+	MOS      float64
 }
 
 func (f *Flow) add(g Flow) {
