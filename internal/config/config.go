@@ -29,12 +29,27 @@ const (
 	DefaultRTPPorts         = "20000-29999"
 	DefaultWebRTCPort       = 0 // 0: one port per call from rtp_ports
 	DefaultMediaTimeout     = 60 * time.Second
+	DefaultMediaHandshake   = 10 * time.Second // ICE + DTLS toward a browser
+	DefaultTrunkMedia       = MediaRTP
+	DefaultTrunkDTMF        = DTMFRFC4733
 	DefaultOptionsInterval  = 30 * time.Second
 	DefaultOptionsTimeout   = 5 * time.Second
 	DefaultFailureThreshold = 2 // failed OPTIONS in a row before a trunk is down
 	DefaultRetryAfter       = 30 * time.Second
 	DefaultAdminAddr        = "127.0.0.1:9090"
 	DefaultCDRDir           = "./cdr"
+)
+
+// Trunk media kinds (trunks[].media).
+const (
+	MediaRTP  = "rtp"  // plain RTP/AVP
+	MediaSRTP = "srtp" // SDES-SRTP: RTP/SAVP with a=crypto (RFC 4568)
+)
+
+// Trunk DTMF modes (trunks[].dtmf).
+const (
+	DTMFRFC4733 = "rfc4733" // telephone-event RTP packets
+	DTMFInfo    = "info"    // SIP INFO application/dtmf-relay
 )
 
 // Route targets.
@@ -160,6 +175,9 @@ type Media struct {
 	// Timeout ends a call that received no media from either side for this
 	// long while not on hold. Default DefaultMediaTimeout.
 	Timeout time.Duration `mapstructure:"timeout"`
+	// HandshakeTimeout bounds ICE + DTLS toward a browser; a call whose
+	// WebRTC media is not up by then is ended. Default DefaultMediaHandshake.
+	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"`
 }
 
 // Trunk is a named upstream: a PBX, a SIP trunk, a carrier.
@@ -188,6 +206,13 @@ type Trunk struct {
 	// Trusted marks calls arriving from this trunk's address as
 	// authenticated.
 	Trusted bool `mapstructure:"trusted"`
+	// Media is what the trunk speaks: rtp (RTP/AVP) or srtp (SDES-SRTP).
+	// Default DefaultTrunkMedia.
+	Media string `mapstructure:"media"`
+	// DTMF is how the trunk sends and wants digits: rfc4733
+	// (telephone-event) or info (SIP INFO application/dtmf-relay).
+	// Default DefaultTrunkDTMF.
+	DTMF string `mapstructure:"dtmf"`
 }
 
 // Route sends matching calls to a target.

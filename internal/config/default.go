@@ -65,6 +65,8 @@ func Default() *Config {
 			RTPPorts:   DefaultRTPPorts,
 			WebRTCPort: DefaultWebRTCPort,
 			Timeout:    DefaultMediaTimeout,
+
+			HandshakeTimeout: DefaultMediaHandshake,
 		},
 		Trunks: []Trunk{},
 		Routes: []Route{{

@@ -51,7 +51,7 @@ func TestEnvOverrides(t *testing.T) {
 			check: func(t *testing.T, c *Config) {
 				equal(t, c.Trunks, []Trunk{{Name: "pbx", URI: "sip:192.0.2.10", Trusted: true,
 					OptionsInterval: DefaultOptionsInterval, OptionsTimeout: DefaultOptionsTimeout,
-					FailureThreshold: DefaultFailureThreshold}})
+					FailureThreshold: DefaultFailureThreshold, Media: MediaRTP, DTMF: DTMFRFC4733}})
 				equal(t, c.Routes, []Route{{Name: "out", Target: TargetTrunks, Trunks: []string{"pbx"}}, {Name: "echo", Target: TargetEcho}})
 			},
 		},

@@ -103,6 +103,8 @@ func fillItemDefaults(settings map[string]any) {
 		setMissing(t, "options_interval", DefaultOptionsInterval)
 		setMissing(t, "options_timeout", DefaultOptionsTimeout)
 		setMissing(t, "failure_threshold", DefaultFailureThreshold)
+		setMissing(t, "media", DefaultTrunkMedia)
+		setMissing(t, "dtmf", DefaultTrunkDTMF)
 	}
 	for _, w := range items(settings, "cdr") {
 		setMissing(w, "type", DefaultCDRType)

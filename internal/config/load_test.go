@@ -110,9 +110,9 @@ func TestLoadMerges(t *testing.T) {
 			check: func(t *testing.T, c *Config) {
 				equal(t, c.Trunks, []Trunk{
 					{Name: "a", URI: "sip:192.0.2.1", OptionsInterval: DefaultOptionsInterval,
-						OptionsTimeout: DefaultOptionsTimeout, FailureThreshold: DefaultFailureThreshold},
+						OptionsTimeout: DefaultOptionsTimeout, FailureThreshold: DefaultFailureThreshold, Media: MediaRTP, DTMF: DTMFRFC4733},
 					{Name: "b", URI: "sip:192.0.2.2", OptionsInterval: 0,
-						OptionsTimeout: DefaultOptionsTimeout, FailureThreshold: 5},
+						OptionsTimeout: DefaultOptionsTimeout, FailureThreshold: 5, Media: MediaRTP, DTMF: DTMFRFC4733},
 				})
 			},
 		},

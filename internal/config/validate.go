@@ -184,6 +184,7 @@ func (m Media) validate(ps *Problems) {
 		ps.add("media.webrtc_port", strconv.Itoa(m.WebRTCPort), "must lie outside rtp_ports "+m.RTPPorts)
 	}
 	checkPositive(ps, "media.timeout", m.Timeout)
+	checkPositive(ps, "media.handshake_timeout", m.HandshakeTimeout)
 }
 
 // parsePortRange parses "min-max" with MinRTPPort <= min < max <= 65535 and

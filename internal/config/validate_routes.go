@@ -52,6 +52,12 @@ func (c *Config) validateTrunks(ps *Problems) {
 			ps.add(key+".failure_threshold", strconv.Itoa(t.FailureThreshold), "want at least 1")
 		}
 		checkHeaderNames(ps, key+".pass_headers", t.PassHeaders)
+		if t.Media != "" && t.Media != MediaRTP && t.Media != MediaSRTP {
+			ps.add(key+".media", t.Media, "want rtp or srtp")
+		}
+		if t.DTMF != "" && t.DTMF != DTMFRFC4733 && t.DTMF != DTMFInfo {
+			ps.add(key+".dtmf", t.DTMF, "want rfc4733 or info")
+		}
 	}
 }
 

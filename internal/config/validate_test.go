@@ -203,6 +203,8 @@ func TestValidateTrunks(t *testing.T) {
 		{"password without username", func(c *Config) { withTrunks(c); c.Trunks[0].Password = "secret" },
 			[]string{"trunks[0].username: set together"}},
 		{"from_domain", func(c *Config) { withTrunks(c); c.Trunks[0].FromDomain = "bad domain" }, []string{"trunks[0].from_domain"}},
+		{"media", func(c *Config) { withTrunks(c); c.Trunks[1].Media = "zrtp" }, []string{"trunks[1].media: want rtp or srtp"}},
+		{"dtmf", func(c *Config) { withTrunks(c); c.Trunks[0].DTMF = "inband" }, []string{"trunks[0].dtmf: want rfc4733 or info"}},
 		{"options_interval negative", func(c *Config) { withTrunks(c); c.Trunks[0].OptionsInterval = -time.Second },
 			[]string{"trunks[0].options_interval: want 0"}},
 		{"probing off needs no timeout", func(c *Config) { withTrunks(c); c.Trunks[0].OptionsInterval, c.Trunks[0].OptionsTimeout = 0, 0 }, nil},
