@@ -9,6 +9,8 @@ import (
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/txn"
+	"github.com/sbc-project/sbc/media"
+	"github.com/sbc-project/sbc/media/rtpproc"
 )
 
 type evKind int
@@ -22,6 +24,7 @@ const (
 	evStray                  // a 2xx retransmission after its transaction ended
 	evHangup                 // end the call from outside (shutdown, admin)
 	evTxDone                 // a client transaction ended
+	evMedia                  // the media session reported something
 )
 
 type event struct {
@@ -33,6 +36,7 @@ type event struct {
 	ctx   *txn.ClientTx
 	timer timerKind
 	cause string
+	media media.Event
 }
 
 type callState int
@@ -134,6 +138,35 @@ func (c *Call) handle(ev event) {
 		}
 	case evHangup:
 		c.hangup(ev.cause, "sbc")
+	case evMedia:
+		c.onMediaEvent(ev.media)
+	}
+}
+
+// onMediaEvent handles what the media session reports: media gone (media
+// timeout, a browser's ICE/DTLS never coming up) ends the call; a digit
+// taken out of the RTP of one side goes to the other as SIP INFO.
+func (c *Call) onMediaEvent(ev media.Event) {
+	switch ev.Kind {
+	case media.EventEnd:
+		if c.state == stateEnding {
+			return
+		}
+		c.log.Info("media ended the call", "cause", ev.Cause)
+		c.hangup(ev.Cause, "sbc")
+	case media.EventDTMF:
+		to := c.a
+		if ev.From == media.SideA {
+			to = c.b
+		}
+		if to == nil || !to.confirmed || c.state != stateConfirmed {
+			return
+		}
+		ct, body := rtpproc.FormatDTMFRelay(rtpproc.Event{Digit: ev.DTMF.Digit, Duration: ev.DTMF.Duration})
+		req := to.newRequest(sip.INFO, ct, string(body))
+		if _, err := c.send(to, req, func(sip.Response) {}); err != nil {
+			c.log.Debug("dtmf info", "leg", to.name, "err", err)
+		}
 	}
 }
 
@@ -244,6 +277,8 @@ func (c *Call) finish() {
 	if c.media != nil {
 		c.media.Close()
 		c.rec.Media = c.media.Stats()
+		codecs := c.media.Codecs()
+		c.rec.ACodec, c.rec.BCodec = codecs[media.SideA], codecs[media.SideB]
 	}
 	c.rec.End = time.Now().UTC()
 	c.rec.Cause, c.rec.Side = c.cause, c.side

@@ -1,6 +1,7 @@
 package b2bua
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/ghettovoice/gosip/sip"
@@ -8,6 +9,8 @@ import (
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/txn"
 	"github.com/sbc-project/sbc/media"
+	"github.com/sbc-project/sbc/media/rtpproc"
+	"github.com/sbc-project/sbc/media/sdpconv"
 )
 
 // relay is an offer/answer exchange (re-INVITE or UPDATE) carried from one
@@ -67,11 +70,36 @@ func (c *Call) onRequest(l *leg, req sip.Request, stx *txn.ServerTx) {
 		c.onOffer(l, req, stx)
 	case sip.OPTIONS:
 		c.reply(l, stx, req, 200, "OK", sipmsg.Generic("Allow", allowed))
-	case sip.INFO, sip.MESSAGE, sip.NOTIFY:
+	case sip.INFO:
+		if c.infoToRTP(l, req, stx) {
+			return
+		}
+		c.relayRequest(l, req, stx)
+	case sip.MESSAGE, sip.NOTIFY:
 		c.relayRequest(l, req, stx)
 	default:
 		c.reply(l, stx, req, 405, "Method Not Allowed", sipmsg.Generic("Allow", allowed))
 	}
+}
+
+// infoToRTP plays a DTMF INFO from leg l as RFC 4733 toward the other leg
+// when that leg does not want INFO and negotiated telephone-event. It
+// reports whether it answered the request.
+func (c *Call) infoToRTP(l *leg, req sip.Request, stx *txn.ServerTx) bool {
+	to := c.other(l)
+	if to == nil || to.dtmfInfo {
+		return false
+	}
+	ev, err := rtpproc.ParseDTMFInfo(sipmsg.Header(req, "Content-Type"), []byte(req.Body()))
+	if err != nil {
+		return false // not DTMF: relayed as it is
+	}
+	if err := c.media.SendDTMF(to.side, media.DTMF{Digit: ev.Digit, Duration: ev.Duration}); err != nil {
+		c.log.Debug("dtmf info not playable as rfc 4733; relaying", "err", err)
+		return false
+	}
+	c.reply(l, stx, req, 200, "OK")
+	return true
 }
 
 // reply answers an in-dialog request from the SBC itself.
@@ -120,7 +148,19 @@ func (c *Call) onOffer(l *leg, req sip.Request, stx *txn.ServerTx) {
 		c.refreshed(l, req, stx)
 		return
 	}
+	if ans, ok := c.media.Absorb(l.side, []byte(sdp)); ok {
+		// A new port, a new SSRC, an ICE restart: nothing the other side
+		// must hear about.
+		l.lastSDPIn, l.lastSDPOut = sdp, string(ans)
+		c.log.Info("re-offer absorbed", "leg", l.name)
+		c.refreshed(l, req, stx)
+		return
+	}
 	out, err := c.media.Offer(l.side, []byte(sdp))
+	if errors.Is(err, media.ErrNoCodec) {
+		c.reply(l, stx, req, 488, "Not Acceptable Here", sipmsg.Generic("Warning", sdpconv.NoCodecWarning))
+		return
+	}
 	if err != nil {
 		c.reply(l, stx, req, 488, "Not Acceptable Here", sipmsg.Generic("Warning", `399 sbc "bad sdp"`))
 		return
@@ -176,7 +216,7 @@ func (c *Call) onOfferResponse(r *relay, res sip.Response) {
 // timer refresh) without bothering the other leg.
 func (c *Call) refreshed(l *leg, req sip.Request, stx *txn.ServerTx) {
 	res := l.response(req, 200, "OK")
-	if req.Method() == sip.INVITE && l.lastSDPOut != "" {
+	if l.lastSDPOut != "" && (req.Method() == sip.INVITE || req.Body() != "") {
 		sipmsg.SetBody(res, "application/sdp", l.lastSDPOut)
 	}
 	c.timerOnRefresh(l, req, res)

@@ -19,6 +19,11 @@ type nopMedia struct{}
 func (nopMedia) Offer(_ media.Side, sdp []byte) ([]byte, error)  { return sdp, nil }
 func (nopMedia) Answer(_ media.Side, sdp []byte) ([]byte, error) { return sdp, nil }
 func (nopMedia) Stats() media.Stats                              { return media.Stats{} }
+func (nopMedia) Configure(media.Side, media.SideOptions)         {}
+func (nopMedia) Notify(func(media.Event))                        {}
+func (nopMedia) Absorb(media.Side, []byte) ([]byte, bool)        { return nil, false }
+func (nopMedia) SendDTMF(media.Side, media.DTMF) error           { return media.ErrNoEvents }
+func (nopMedia) Codecs() [2]string                               { return [2]string{} }
 func (nopMedia) Close()                                          {}
 
 // FuzzServerPacket drives the whole inbound SIP path (parse, 400 answers,

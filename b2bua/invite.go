@@ -16,6 +16,7 @@ import (
 	"github.com/sbc-project/sbc/b2bua/txn"
 	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/media"
+	"github.com/sbc-project/sbc/media/sdpconv"
 )
 
 // dest is one place a call may be sent: a trunk or the echo destination.
@@ -170,6 +171,19 @@ func (c *Call) routeCall() bool {
 		return false
 	}
 	c.media = m
+	optsA := media.SideOptions{Kind: media.KindRTP}
+	if src.Kind == transport.WS || src.Kind == transport.WSS {
+		optsA.Kind = media.KindWebRTC // a browser; its offer confirms it
+	}
+	if tr, ok := c.s.routes.Load().TrunkBySource(rr.Src); ok {
+		optsA.DTMFInfo = tr.DTMFInfo
+		if tr.SRTP {
+			optsA.Kind = media.KindSRTP
+		}
+	}
+	c.a.dtmfInfo = optsA.DTMFInfo
+	m.Configure(media.SideA, optsA)
+	m.Notify(func(ev media.Event) { c.post(event{kind: evMedia, media: ev}) })
 	c.startTimer(timerRing, c.s.cfg.RingTimeout)
 	return true
 }
@@ -214,7 +228,11 @@ func (c *Call) nextAttempt() bool {
 			var se *sipError
 			if errors.As(err, &se) {
 				c.log.Info("call refused", "err", err)
-				c.fail(se.code, se.reason, se.cause, sipmsg.Generic("Warning", `399 sbc "`+se.reason+`"`))
+				warning := se.warning
+				if warning == "" {
+					warning = `399 sbc "` + se.reason + `"`
+				}
+				c.fail(se.code, se.reason, se.cause, sipmsg.Generic("Warning", warning))
 				return false
 			}
 			c.log.Warn("invite not sent", "dest", d.name, "err", err)
@@ -273,10 +291,23 @@ func (c *Call) invite(d dest) error {
 		viaPort:      port,
 		pass:         pass,
 	}
+	optsB := media.SideOptions{Kind: media.KindRTP}
+	if d.trunk != nil {
+		b.dtmfInfo = d.trunk.DTMFInfo
+		optsB.DTMFInfo = d.trunk.DTMFInfo
+		if d.trunk.SRTP {
+			optsB.Kind = media.KindSRTP
+		}
+	}
+	c.media.Configure(media.SideB, optsB)
 	body := ""
 	at := &attempt{leg: b, dest: d}
 	if sdp := c.invReq.Body(); sdp != "" {
 		out, err := c.media.Offer(media.SideA, []byte(sdp))
+		if errors.Is(err, media.ErrNoCodec) {
+			return &sipError{code: 488, reason: "Not Acceptable Here", cause: "no_common_codec", err: err,
+				warning: sdpconv.NoCodecWarning}
+		}
 		if err != nil {
 			return &sipError{code: 488, reason: "Not Acceptable Here", cause: "bad_sdp", err: err}
 		}
@@ -444,10 +475,11 @@ func isSDP(m sip.Message) bool {
 
 // sipError is a failure that maps to a SIP answer.
 type sipError struct {
-	code   int
-	reason string
-	cause  string
-	err    error
+	code    int
+	reason  string
+	cause   string
+	warning string // Warning header value; "" for a generic 399
+	err     error
 }
 
 func (e *sipError) Error() string { return e.reason + ": " + e.err.Error() }

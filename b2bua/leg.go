@@ -33,6 +33,7 @@ type leg struct {
 	pass         map[string]bool // extra headers passed to and from this leg
 
 	peerAllowsUpdate bool
+	dtmfInfo         bool // the peer wants digits as SIP INFO
 	confirmed        bool
 	lastSDPIn        string // last SDP received from this side
 	lastSDPOut       string // last SDP sent to this side

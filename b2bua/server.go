@@ -38,9 +38,21 @@ type Config struct {
 
 // MediaSession is the per-call SDP seam: each offer and answer from one side
 // goes through it and comes out as the SDP for the other side.
+// media.Session implements it.
 type MediaSession interface {
+	// Configure says what a side speaks and wants before its SDP does.
+	Configure(side media.Side, o media.SideOptions)
+	// Notify sets the receiver of media events (media gone, DTMF for INFO).
+	Notify(f func(media.Event))
 	Offer(from media.Side, sdp []byte) ([]byte, error)
 	Answer(from media.Side, sdp []byte) ([]byte, error)
+	// Absorb answers a re-offer that changes nothing the other side must
+	// know; ok false means it must be relayed.
+	Absorb(from media.Side, sdp []byte) (answer []byte, ok bool)
+	// SendDTMF plays a digit toward a side as RFC 4733.
+	SendDTMF(to media.Side, d media.DTMF) error
+	// Codecs returns the main codec negotiated with each side.
+	Codecs() [2]string
 	// Stats returns the media counters so far; final after Close.
 	Stats() media.Stats
 	Close()

@@ -30,7 +30,7 @@ func newForwardRig(tb testing.TB) *forwardRig {
 	go drain(b.rtp)
 	st := s.streams[0]
 	rig := &forwardRig{
-		r:   &reader{in: st.ends[SideA].(*rtpEndpoint).rtp, to: st.ends[SideB], c: &st.flows[SideA]},
+		r:   &reader{in: st.ends[SideA].(*rtpEndpoint).rtp, f: st.flows[SideA]},
 		src: a.rtp.LocalAddr().(*net.UDPAddr).AddrPort(),
 		pkt: rtpPacket(1),
 	}
@@ -56,7 +56,7 @@ func TestForwardDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, func() { rig.r.forward(rig.pkt, rig.src) }); n != 0 {
 		t.Fatalf("forward allocates %.1f times per packet, want 0", n)
 	}
-	if got := rig.r.c.packets.Load(); got < 1000 {
+	if got := rig.r.f.c.packets.Load(); got < 1000 {
 		t.Fatalf("forwarded %d packets, want at least 1000", got)
 	}
 }
@@ -64,7 +64,8 @@ func TestForwardDoesNotAllocate(t *testing.T) {
 // BenchmarkRelayPacket measures relaying one 172-byte RTP packet (PCMU,
 // 20 ms) from side A to side B.
 //
-// forward: the per-packet step alone (latch check, counters, write to B's
+// forward: the per-packet step alone (latch check, receive statistics,
+// payload-type map, SSRC/sequence normalization, counters, write to B's
 // socket), without the socket read.
 // loopback: the whole path over loopback sockets: A's peer writes to the
 // SBC, the SBC's reader relays, B's peer reads; one packet in flight.

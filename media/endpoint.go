@@ -3,50 +3,47 @@ package media
 import (
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
-	"github.com/pion/sdp/v3"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+
+	"github.com/sbc-project/sbc/media/rtpproc"
+	"github.com/sbc-project/sbc/media/sdpconv"
+	"github.com/sbc-project/sbc/media/wrtc"
 )
 
-// remote is what one side's SDP says about one m-line's transport.
-type remote struct {
-	rtp, rtcp netip.AddrPort // invalid: unknown (hold, or a host name)
-	hold      bool           // c=0.0.0.0: the side wants nothing sent to it
-}
-
-// endpoint is the SBC's termination of one m-line toward one side: the
-// address that side sends to and receives from. The plain RTP endpoint is
-// rtpEndpoint; the WebRTC one (ICE-lite, DTLS-SRTP, rtcp-mux, one port)
-// will implement the same methods, so a stream pairs any two kinds.
+// endpoint is the SBC's termination of one m-line toward one side. The
+// plain (and SDES-SRTP) endpoint is rtpEndpoint, with its own port pair;
+// the WebRTC one is wrtcEndpoint, a view of the side's bundled transport.
 //
-// describe and learn are signaling calls, made under Session.mu. sendRTP
-// and sendRTCP are called by the other endpoint's readers for every packet:
-// they must not allocate, block on a lock, or log.
+// sendRTP and sendRTCP take plain packets and are called by the other
+// side's flow for every packet: they must not allocate, block on a shared
+// lock, or log.
 type endpoint interface {
-	// describe rewrites md, an m-line as the other side sent it, into the
-	// m-line this side must see: its port, proto and transport attributes.
-	describe(md *sdp.MediaDescription)
-	// learn takes the transport this side announced in its own SDP.
-	learn(r remote)
-	// sendRTP and sendRTCP write one packet toward this side and report
-	// whether it left.
 	sendRTP(pkt []byte) bool
 	sendRTCP(pkt []byte) bool
-	// start begins reading from this side; packets go to `to`, counted in c.
-	// Every goroutine it starts is tracked by wg and returns after close.
-	start(to endpoint, c *flowCounters, wg *sync.WaitGroup)
+	// start begins reading from this side; packets go to in, the flow
+	// whose source is this side. Every goroutine it starts is tracked by
+	// wg and returns after close.
+	start(in *flow, wg *sync.WaitGroup)
 	// close stops reading and sending; release then hands the ports back.
 	// release must follow close and the end of the readers.
 	close()
 	release()
 }
 
-// rtpEndpoint is plain RTP/AVP(F): an even RTP port and the RTCP port
-// above it, with symmetric RTP latching on each.
+// rtpEndpoint is plain RTP/AVP(F), or RTP/SAVP with SDES keys: an even
+// RTP port and the RTCP port above it, with symmetric RTP latching on
+// each.
 type rtpEndpoint struct {
 	pair      *pair
 	rtp, rtcp *sock
+	sdes      *sdesState // nil: plain RTP
 }
 
 var _ endpoint = (*rtpEndpoint)(nil)
@@ -63,23 +60,56 @@ func newRTPEndpoint(pool *portPool, log *slog.Logger) (*rtpEndpoint, error) {
 	}, nil
 }
 
-// describe puts the SBC's RTP port on the m-line. The proto stays the
-// RTP/AVP or RTP/AVPF the other side used; RTCP is implicitly on port+1,
-// which is why no a=rtcp is written.
-func (e *rtpEndpoint) describe(md *sdp.MediaDescription) {
-	md.MediaName.Port = sdp.RangedPort{Value: e.pair.port}
-}
-
-func (e *rtpEndpoint) learn(r remote) {
+// learn takes the transport the side announced for this m-line.
+func (e *rtpEndpoint) learn(md sdpconv.Media, answer bool) error {
+	var r remote
+	if md.Addr.IsValid() && !md.Addr.IsUnspecified() && md.Port > 0 && md.Port < 65535 {
+		r.rtp = netip.AddrPortFrom(md.Addr, uint16(md.Port))
+		r.rtcp = netip.AddrPortFrom(md.Addr, uint16(md.Port+1))
+		if md.RTCP.IsValid() {
+			r.rtcp = md.RTCP
+		}
+	}
+	r.hold = md.Addr.IsValid() && md.Addr.IsUnspecified()
+	if e.sdes != nil {
+		if err := e.sdes.learn(md.Crypto, answer); err != nil {
+			return err
+		}
+	}
 	e.rtp.learn(r.rtp, r.hold)
 	e.rtcp.learn(r.rtcp, r.hold)
+	return nil
 }
 
-func (e *rtpEndpoint) sendRTP(pkt []byte) bool  { return e.rtp.send(pkt) }
-func (e *rtpEndpoint) sendRTCP(pkt []byte) bool { return e.rtcp.send(pkt) }
+// remote is what one side's SDP says about one m-line's transport.
+type remote struct {
+	rtp, rtcp netip.AddrPort // invalid: unknown (hold, or a host name)
+	hold      bool           // c=0.0.0.0: the side wants nothing sent to it
+}
 
-func (e *rtpEndpoint) start(to endpoint, c *flowCounters, wg *sync.WaitGroup) {
-	for _, r := range []*reader{{in: e.rtp, to: to, c: c}, {in: e.rtcp, to: to, c: c, rtcp: true}} {
+func (e *rtpEndpoint) sendRTP(pkt []byte) bool {
+	if e.sdes != nil {
+		if pkt = e.sdes.encryptRTP(pkt); pkt == nil {
+			return false
+		}
+	}
+	return e.rtp.send(pkt)
+}
+
+func (e *rtpEndpoint) sendRTCP(pkt []byte) bool {
+	if e.sdes == nil {
+		return e.rtcp.send(pkt)
+	}
+	e.sdes.rtcpMu.Lock()
+	defer e.sdes.rtcpMu.Unlock()
+	if pkt = e.sdes.encryptRTCP(pkt); pkt == nil {
+		return false
+	}
+	return e.rtcp.send(pkt)
+}
+
+func (e *rtpEndpoint) start(in *flow, wg *sync.WaitGroup) {
+	for _, r := range []*reader{{in: e.rtp, f: in, sdes: e.sdes}, {in: e.rtcp, f: in, rtcp: true, sdes: e.sdes}} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -91,32 +121,240 @@ func (e *rtpEndpoint) start(to endpoint, c *flowCounters, wg *sync.WaitGroup) {
 func (e *rtpEndpoint) close()   { e.pair.closeSockets() }
 func (e *rtpEndpoint) release() { e.pair.release() }
 
-// stream is one relayed m-line: an endpoint facing each side and the
-// counters of both directions.
+// sdesState is the SRTP of an SDES endpoint (RFC 4568). Each direction
+// and packet kind has its own context, since a context serves one
+// goroutine: the RTP and RTCP readers decrypt, the far side's flow
+// encrypts RTP (under its lock) and RTCP (under rtcpMu).
+type sdesState struct {
+	local   rtpproc.Crypto
+	remote  string // the a=crypto value the keys below come from
+	decRTP  atomic.Pointer[srtp.Context]
+	decRTCP atomic.Pointer[srtp.Context]
+	encRTP  *srtp.Context
+	encRTCP *srtp.Context
+	rtpBuf  []byte
+	rtpHdr  rtp.Header
+	rtcpMu  sync.Mutex
+	rtcpBuf []byte
+	rtcpHdr rtcp.Header
+}
+
+const defaultSuite = "AES_CM_128_HMAC_SHA1_80"
+
+func newSDES() (*sdesState, error) {
+	st := &sdesState{rtpBuf: make([]byte, 0, maxPacket), rtcpBuf: make([]byte, 0, maxPacket)}
+	if err := st.setLocal(1, defaultSuite); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// setLocal makes fresh keys for tag and suite.
+func (st *sdesState) setLocal(tag int, suite string) error {
+	c, err := rtpproc.NewCrypto(tag, suite)
+	if err != nil {
+		return fmt.Errorf("sdes keys: %w", err)
+	}
+	enc, err := c.Context()
+	if err != nil {
+		return fmt.Errorf("sdes keys: %w", err)
+	}
+	encRTCP, err := c.Context()
+	if err != nil {
+		return fmt.Errorf("sdes keys: %w", err)
+	}
+	st.local, st.encRTP, st.encRTCP = c, enc, encRTCP
+	return nil
+}
+
+// learn takes the side's a=crypto lines. To an offer it picks the first
+// usable line and answers with fresh keys of the same tag and suite; an
+// answer must use the tag we offered.
+func (st *sdesState) learn(lines []string, answer bool) error {
+	for _, v := range lines {
+		c, err := rtpproc.ParseCrypto(v)
+		if err != nil {
+			continue
+		}
+		if answer && c.Tag != st.local.Tag {
+			continue
+		}
+		if v == st.remote {
+			return nil
+		}
+		dec, err := c.Context()
+		if err != nil {
+			return fmt.Errorf("%w: a=crypto: %w", ErrBadSDP, err)
+		}
+		decRTCP, err := c.Context()
+		if err != nil {
+			return fmt.Errorf("%w: a=crypto: %w", ErrBadSDP, err)
+		}
+		if !answer && (c.Tag != st.local.Tag || c.Suite != st.local.Suite) {
+			if err := st.setLocal(c.Tag, c.Suite); err != nil {
+				return err
+			}
+		}
+		st.decRTP.Store(dec)
+		st.decRTCP.Store(decRTCP)
+		st.remote = v
+		return nil
+	}
+	return fmt.Errorf("%w: no usable a=crypto line among %d", ErrBadSDP, len(lines))
+}
+
+func (st *sdesState) encryptRTP(pkt []byte) []byte {
+	out, err := st.encRTP.EncryptRTP(st.rtpBuf[:0], pkt, &st.rtpHdr)
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+func (st *sdesState) encryptRTCP(pkt []byte) []byte {
+	out, err := st.encRTCP.EncryptRTCP(st.rtcpBuf[:0], pkt, &st.rtcpHdr)
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+// wrtcEndpoint is one m-line of a side's bundled WebRTC transport. The
+// transport's reader hands packets to the stream's flow through its
+// routes, so the endpoint has no reader of its own.
+type wrtcEndpoint struct {
+	w *webrtcSide
+}
+
+func (e *wrtcEndpoint) sendRTP(pkt []byte) bool      { return e.w.t.WriteRTP(pkt) == nil }
+func (e *wrtcEndpoint) sendRTCP(pkt []byte) bool     { return e.w.t.WriteRTCP(pkt) == nil }
+func (e *wrtcEndpoint) start(*flow, *sync.WaitGroup) {}
+func (e *wrtcEndpoint) close()                       {}
+func (e *wrtcEndpoint) release()                     {}
+
+// webrtcSide is the WebRTC transport of one side of a session, shared by
+// all its m-lines (BUNDLE). With media.webrtc_port set it uses the
+// manager's shared socket; otherwise it has a port pair of its own.
+type webrtcSide struct {
+	t     *wrtc.Transport
+	mux   *wrtc.Mux // own mux; nil when shared
+	pr    *pair     // own ports; nil when shared
+	port  int
+	setup string // our a=setup when we answered the side's offer
+}
+
+// webrtc returns side's transport, creating it on first use.
+func (s *Session) webrtc(side Side) (*webrtcSide, error) {
+	if w := s.wt[side]; w != nil {
+		return w, nil
+	}
+	w := &webrtcSide{mux: s.m.mux, port: s.m.cfg.WebRTCPort}
+	log := s.log.With("side", side.String())
+	if w.mux == nil {
+		pr, err := s.m.pool.alloc()
+		if err != nil {
+			return nil, err
+		}
+		mux, err := wrtc.NewMux(wrtc.MuxConfig{UDP: pr.rtp, Log: log})
+		if err != nil {
+			pr.closeSockets()
+			pr.release()
+			return nil, fmt.Errorf("webrtc socket: %w", err)
+		}
+		w.pr, w.mux, w.port = pr, mux, pr.port
+	}
+	t, err := wrtc.New(wrtc.Config{Mux: w.mux, PublicIP: s.m.cfg.PublicIP, Certificate: s.m.cert,
+		HandshakeTimeout: s.m.cfg.HandshakeTimeout, Log: log})
+	if err != nil {
+		w.close()
+		return nil, fmt.Errorf("webrtc transport: %w", err)
+	}
+	w.t = t
+	t.OnState(func(st wrtc.State, reason string) {
+		if st == wrtc.StateFailed {
+			s.log.Info("webrtc media failed", "side", side.String(), "reason", reason)
+			s.emit(Event{Kind: EventEnd, Cause: reason})
+		}
+	})
+	s.wt[side] = w
+	return w, nil
+}
+
+// close releases the transport and, if it has its own, the socket.
+func (w *webrtcSide) close() {
+	if w.t != nil {
+		_ = w.t.Close()
+	}
+	if w.pr != nil {
+		_ = w.mux.Close()
+		w.pr.closeSockets()
+		w.pr.release()
+	}
+}
+
+// stream is one relayed m-line: an endpoint facing each side and a flow
+// for each direction.
 type stream struct {
-	ends  [2]endpoint     // ends[SideA] faces side A
-	flows [2]flowCounters // flows[SideA] counts A→B
-	wg    sync.WaitGroup  // the readers of both endpoints
+	ends  [2]endpoint // ends[SideA] faces side A
+	flows [2]*flow    // flows[SideA] carries what A sends, to ends[SideB]
+	audio bool
+	wg    sync.WaitGroup // the readers of both endpoints
 	once  sync.Once
 }
 
-// newStream allocates both endpoints and starts relaying between them.
-// Nothing is sent until a side's address is learned or latched.
-func newStream(pool *portPool, log *slog.Logger) (*stream, error) {
-	a, err := newRTPEndpoint(pool, log.With("side", SideA.String()))
-	if err != nil {
-		return nil, fmt.Errorf("open side A endpoint: %w", err)
+// newStream opens an endpoint of the right kind facing each side and
+// starts relaying between them. Nothing is sent until a side's address is
+// learned or latched.
+func (s *Session) newStream(kinds [2]Kind, audio bool, log *slog.Logger) (*stream, error) {
+	st := &stream{audio: audio}
+	for side := SideA; side <= SideB; side++ {
+		e, err := s.newEndpoint(side, kinds[side], log.With("side", side.String()))
+		if err != nil {
+			for _, o := range st.ends {
+				if o != nil {
+					o.close()
+					o.release()
+				}
+			}
+			return nil, fmt.Errorf("open side %s endpoint: %w", side, err)
+		}
+		st.ends[side] = e
 	}
-	b, err := newRTPEndpoint(pool, log.With("side", SideB.String()))
-	if err != nil {
-		a.close()
-		a.release()
-		return nil, fmt.Errorf("open side B endpoint: %w", err)
+	for side := SideA; side <= SideB; side++ {
+		f := newFlow(st.ends[side.Other()], rand.Uint32())
+		from := side
+		f.onDTMF = func(d DTMF) { s.emit(Event{Kind: EventDTMF, From: from, DTMF: d}) }
+		st.flows[side] = f
 	}
-	st := &stream{ends: [2]endpoint{a, b}}
-	a.start(b, &st.flows[SideA], &st.wg)
-	b.start(a, &st.flows[SideB], &st.wg)
+	st.flows[SideA].back, st.flows[SideB].back = st.flows[SideB], st.flows[SideA]
+	for side := SideA; side <= SideB; side++ {
+		st.ends[side].start(st.flows[side], &st.wg)
+	}
 	return st, nil
+}
+
+func (s *Session) newEndpoint(side Side, k Kind, log *slog.Logger) (endpoint, error) {
+	switch k {
+	case KindWebRTC:
+		w, err := s.webrtc(side)
+		if err != nil {
+			return nil, err
+		}
+		return &wrtcEndpoint{w: w}, nil
+	case KindSRTP:
+		sd, err := newSDES()
+		if err != nil {
+			return nil, err
+		}
+		e, err := newRTPEndpoint(s.m.pool, log)
+		if err != nil {
+			return nil, err
+		}
+		e.sdes = sd
+		return e, nil
+	default:
+		return newRTPEndpoint(s.m.pool, log)
+	}
 }
 
 // close stops the relay, waits for its readers and releases its ports to
@@ -138,5 +376,5 @@ func (st *stream) close() {
 func (st *stream) stats() (s Stats, received uint64) {
 	s.AtoB = st.flows[SideA].snapshot()
 	s.BtoA = st.flows[SideB].snapshot()
-	return s, st.flows[SideA].received.Load() + st.flows[SideB].received.Load()
+	return s, st.flows[SideA].c.received.Load() + st.flows[SideB].c.received.Load()
 }

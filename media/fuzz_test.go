@@ -65,10 +65,22 @@ func checkFuzzOutput(t *testing.T, in, out []byte) {
 	if len(sdIn.MediaDescriptions) != len(sdOut.MediaDescriptions) {
 		t.Fatalf("m-lines: %d in, %d out", len(sdIn.MediaDescriptions), len(sdOut.MediaDescriptions))
 	}
+	// The sender's ICE credentials and candidates never cross: toward a
+	// browser the SBC writes its own.
+	var secret []string
+	for _, md := range sdIn.MediaDescriptions {
+		for _, a := range md.Attributes {
+			if (a.Key == "candidate" || a.Key == "ice-ufrag" || a.Key == "ice-pwd") && len(a.Value) >= 4 {
+				secret = append(secret, a.Value)
+			}
+		}
+	}
 	for _, md := range sdOut.MediaDescriptions {
 		for _, a := range md.Attributes {
-			if a.Key == "candidate" || strings.HasPrefix(a.Key, "ice-") {
-				t.Fatalf("transport attribute a=%s passed through", a.Key)
+			for _, v := range secret {
+				if a.Value == v {
+					t.Fatalf("a=%s:%s passed through", a.Key, v)
+				}
 			}
 		}
 	}

@@ -20,12 +20,16 @@
 package media
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/sbc-project/sbc/media/wrtc"
 )
 
 // Sentinel errors. Callers test them with errors.Is.
@@ -41,7 +45,17 @@ var (
 	ErrNoOffer = errors.New("media: answer without an offer")
 	// ErrClosed means the session (or its manager) is closed.
 	ErrClosed = errors.New("media: session closed")
+	// ErrNoCodec means an offer has no codec the other side can use; the
+	// B2BUA answers 488 with a Warning.
+	ErrNoCodec = errors.New("media: no common codec")
+	// ErrNoEvents means a side negotiated no telephone-event, so DTMF
+	// cannot be sent to it as RFC 4733.
+	ErrNoEvents = errors.New("media: no telephone-event negotiated")
 )
+
+// DefaultHandshakeTimeout bounds ICE + DTLS toward a browser when
+// Config.HandshakeTimeout is zero.
+const DefaultHandshakeTimeout = 10 * time.Second
 
 // DefaultQuarantine is how long a released port pair waits before reuse
 // when Config.Quarantine is zero: late packets of the old call must not
@@ -66,6 +80,13 @@ type Config struct {
 	// Quarantine is how long a released port pair stays unused. 0 means
 	// DefaultQuarantine.
 	Quarantine time.Duration
+	// WebRTCPort is one UDP port (and, for ICE-TCP, the TCP port of the
+	// same number) shared by the WebRTC media of every session. 0: each
+	// WebRTC side takes a port from the range.
+	WebRTCPort int
+	// HandshakeTimeout bounds ICE + DTLS toward a browser. 0 means
+	// DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
 }
 
 // Manager owns the RTP port range and the sessions using it. It is safe for
@@ -74,6 +95,10 @@ type Manager struct {
 	cfg  Config
 	log  *slog.Logger
 	pool *portPool
+	cert tls.Certificate // the DTLS certificate of every WebRTC side
+	mux  *wrtc.Mux       // the shared WebRTC socket; nil without WebRTCPort
+
+	muxOnce sync.Once
 
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
@@ -89,12 +114,45 @@ func NewManager(cfg Config, log *slog.Logger) (*Manager, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{
+	cert, err := wrtc.GenerateCertificate()
+	if err != nil {
+		return nil, fmt.Errorf("media dtls certificate: %w", err)
+	}
+	m := &Manager{
 		cfg:      cfg,
 		log:      log,
 		pool:     newPortPool(cfg.BindIP, cfg.PortMin, cfg.PortMax, cfg.Quarantine),
+		cert:     cert,
 		sessions: make(map[*Session]struct{}),
-	}, nil
+	}
+	if cfg.WebRTCPort != 0 {
+		if m.mux, err = openSharedMux(cfg, log); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// openSharedMux binds the shared WebRTC port: UDP, and TCP for passive
+// ICE-TCP candidates.
+func openSharedMux(cfg Config, log *slog.Logger) (*wrtc.Mux, error) {
+	addr := netip.AddrPortFrom(cfg.BindIP, uint16(cfg.WebRTCPort))
+	udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		return nil, fmt.Errorf("media webrtc port %d/udp: %w", cfg.WebRTCPort, err)
+	}
+	tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
+	if err != nil {
+		udp.Close()
+		return nil, fmt.Errorf("media webrtc port %d/tcp: %w", cfg.WebRTCPort, err)
+	}
+	mux, err := wrtc.NewMux(wrtc.MuxConfig{UDP: udp, TCP: tcp, Log: log.With("part", "webrtc-mux")})
+	if err != nil {
+		udp.Close()
+		tcp.Close()
+		return nil, fmt.Errorf("media webrtc port %d: %w", cfg.WebRTCPort, err)
+	}
+	return mux, nil
 }
 
 // normalize fills defaults and reports the first invalid field.
@@ -128,6 +186,18 @@ func (c *Config) normalize() error {
 	if c.Quarantine == 0 {
 		c.Quarantine = DefaultQuarantine
 	}
+	if c.WebRTCPort < 0 || c.WebRTCPort > 65535 {
+		return fmt.Errorf("webrtc port %d is not within 0-65535", c.WebRTCPort)
+	}
+	if c.WebRTCPort != 0 && c.WebRTCPort >= c.PortMin && c.WebRTCPort <= c.PortMax {
+		return fmt.Errorf("webrtc port %d lies inside the rtp port range %d-%d", c.WebRTCPort, c.PortMin, c.PortMax)
+	}
+	if c.HandshakeTimeout < 0 {
+		return fmt.Errorf("handshake timeout %s is negative", c.HandshakeTimeout)
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
 	return nil
 }
 
@@ -146,8 +216,8 @@ func (m *Manager) NewSession(id string) *Session {
 	return s
 }
 
-// Close closes every session and refuses new ones. It is idempotent and
-// always returns nil; the error is for io.Closer.
+// Close closes every session and the shared WebRTC socket, and refuses
+// new sessions. It is idempotent.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	m.closed = true
@@ -160,7 +230,11 @@ func (m *Manager) Close() error {
 	for _, s := range open {
 		s.Close()
 	}
-	return nil
+	var err error
+	if m.mux != nil {
+		m.muxOnce.Do(func() { err = m.mux.Close() })
+	}
+	return err
 }
 
 // Active returns the number of sessions created and not yet closed.

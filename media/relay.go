@@ -6,6 +6,9 @@ import (
 	"net"
 	"net/netip"
 	"sync/atomic"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 )
 
 // maxPacket is the read buffer of one socket. RTP and RTCP senders keep
@@ -109,16 +112,23 @@ func (s *sock) send(pkt []byte) bool {
 
 // flowCounters count one direction of one stream. All fields are atomics.
 type flowCounters struct {
-	received    atomic.Uint64 // RTP packets accepted from the source side
-	packets     atomic.Uint64 // RTP packets relayed
-	bytes       atomic.Uint64
-	rtcpPackets atomic.Uint64 // RTCP packets relayed
-	rtcpBytes   atomic.Uint64
-	dropped     atomic.Uint64
-	foreign     atomic.Uint64
+	received     atomic.Uint64 // RTP packets accepted from the source side
+	packets      atomic.Uint64 // RTP packets relayed
+	bytes        atomic.Uint64
+	rtcpPackets  atomic.Uint64 // RTCP packets relayed
+	rtcpBytes    atomic.Uint64
+	dropped      atomic.Uint64
+	foreign      atomic.Uint64
+	malformed    atomic.Uint64 // not RTP/RTCP, or cut short
+	srtpFailed   atomic.Uint64 // SDES-SRTP authentication failures and replays
+	dtmfToInfo   atomic.Uint64 // telephone-event packets turned into INFO
+	dtmfInjected atomic.Uint64 // generated telephone-event packets sent
 }
 
-func (c *flowCounters) snapshot() Flow {
+func (f *flow) snapshot() Flow {
+	c := &f.c
+	p := f.plan.Load()
+	rs := f.stats.Snapshot(p.codec)
 	return Flow{
 		Packets:     c.packets.Load(),
 		Bytes:       c.bytes.Load(),
@@ -126,6 +136,11 @@ func (c *flowCounters) snapshot() Flow {
 		RTCPBytes:   c.rtcpBytes.Load(),
 		Dropped:     c.dropped.Load(),
 		Foreign:     c.foreign.Load(),
+		Malformed:   c.malformed.Load(),
+		SRTPFailed:  c.srtpFailed.Load(),
+		Lost:        rs.Lost,
+		JitterMs:    rs.JitterMs,
+		MOS:         rs.MOS,
 	}
 }
 
@@ -145,6 +160,9 @@ type Flow struct {
 	Dropped uint64
 	// Foreign counts packets from a source other than the latched one.
 	Foreign uint64
+	// Malformed counts packets that were not RTP or RTCP; SRTPFailed
+	// SDES-SRTP packets that failed authentication or were replays.
+	Malformed, SRTPFailed uint64
 	// Lost, JitterMs and MOS describe the RTP received from the source
 	// side: packets lost (RFC 3550 A.3), interarrival jitter in ms (A.8)
 	// and an E-model MOS estimate (0 when nothing was received).
@@ -160,20 +178,34 @@ func (f *Flow) add(g Flow) {
 	f.RTCPBytes += g.RTCPBytes
 	f.Dropped += g.Dropped
 	f.Foreign += g.Foreign
+	f.Malformed += g.Malformed
+	f.SRTPFailed += g.SRTPFailed
+	f.Lost += g.Lost
+	// Several streams: keep the worst.
+	f.JitterMs = max(f.JitterMs, g.JitterMs)
+	if g.MOS > 0 && (f.MOS == 0 || g.MOS < f.MOS) {
+		f.MOS = g.MOS
+	}
 }
 
-// reader moves packets from one socket facing a side to the endpoint facing
-// the other side.
+// reader moves packets from one socket facing a side into that side's
+// flow.
 type reader struct {
 	in   *sock
-	to   endpoint
-	c    *flowCounters
-	rtcp bool // in is the RTCP socket
+	f    *flow
+	rtcp bool       // in is the RTCP socket
+	sdes *sdesState // nil: plain RTP
+	dec  []byte     // decryption buffer (SDES)
+	hdr  rtp.Header
+	chdr rtcp.Header
 }
 
 // run reads until the socket is closed, with one buffer for its lifetime.
 func (r *reader) run() {
 	buf := make([]byte, maxPacket)
+	if r.sdes != nil {
+		r.dec = make([]byte, 0, maxPacket)
+	}
 	for {
 		n, src, err := r.in.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -188,31 +220,51 @@ func (r *reader) run() {
 	}
 }
 
-// forward relays one packet received from src. It is the per-packet hot
-// path: no allocation, no lock, no logging once the source is latched.
+// forward hands one packet received from src to the flow. It is the
+// per-packet hot path: no allocation, no lock, no logging once the source
+// is latched.
 func (r *reader) forward(pkt []byte, src netip.AddrPort) {
 	if !r.in.admit(src) {
-		r.c.foreign.Add(1)
+		r.f.c.foreign.Add(1)
+		return
+	}
+	if len(pkt) < 8 || pkt[0]>>6 != 2 {
+		r.f.c.malformed.Add(1)
 		return
 	}
 	// RTCP multiplexed on the RTP port (RFC 5761) still goes to the far
 	// side's RTCP port: the SBC never offers rtcp-mux to a plain RTP side.
 	if r.rtcp || isRTCP(pkt) {
-		if r.to.sendRTCP(pkt) {
-			r.c.rtcpPackets.Add(1)
-			r.c.rtcpBytes.Add(uint64(len(pkt)))
-		} else {
-			r.c.dropped.Add(1)
+		if r.sdes != nil {
+			ctx := r.sdes.decRTCP.Load()
+			if ctx == nil {
+				r.f.c.dropped.Add(1)
+				return
+			}
+			out, err := ctx.DecryptRTCP(r.dec[:0], pkt, &r.chdr)
+			if err != nil {
+				r.f.c.srtpFailed.Add(1)
+				return
+			}
+			pkt = out
 		}
+		r.f.rtcp(pkt)
 		return
 	}
-	r.c.received.Add(1)
-	if r.to.sendRTP(pkt) {
-		r.c.packets.Add(1)
-		r.c.bytes.Add(uint64(len(pkt)))
-	} else {
-		r.c.dropped.Add(1)
+	if r.sdes != nil {
+		ctx := r.sdes.decRTP.Load()
+		if ctx == nil {
+			r.f.c.dropped.Add(1)
+			return
+		}
+		out, err := ctx.DecryptRTP(r.dec[:0], pkt, &r.hdr)
+		if err != nil {
+			r.f.c.srtpFailed.Add(1)
+			return
+		}
+		pkt = out
 	}
+	r.f.rtp(pkt)
 }
 
 // isRTCP tells RTCP from RTP on a multiplexed port (RFC 5761 section 4):

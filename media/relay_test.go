@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/netip"
 	"testing"
 	"time"
@@ -38,33 +39,36 @@ func TestRelayBothWays(t *testing.T) {
 	sbcB := netip.AddrPortFrom(loopback, uint16(c.portB))
 	sbcA := netip.AddrPortFrom(loopback, uint16(c.portA))
 
+	var ssrcAB, ssrcBA uint32
 	for i := range n {
 		pkt := rtpPacket(uint16(i))
 		send(t, c.a.rtp, pkt, c.portA)
 		got, from := recv(t, c.b.rtp)
-		if !bytes.Equal(got, pkt) || from != sbcB {
+		if !sameRTPPayload(got, pkt) || from != sbcB {
 			t.Fatalf("A→B packet %d: %d bytes from %s, want %d bytes from %s", i, len(got), from, len(pkt), sbcB)
 		}
+		ssrcAB = checkOneSSRC(t, "A→B", ssrcAB, got)
 		send(t, c.b.rtp, pkt, c.portB)
 		got, from = recv(t, c.a.rtp)
-		if !bytes.Equal(got, pkt) || from != sbcA {
+		if !sameRTPPayload(got, pkt) || from != sbcA {
 			t.Fatalf("B→A packet %d: %d bytes from %s, want %d bytes from %s", i, len(got), from, len(pkt), sbcA)
 		}
+		ssrcBA = checkOneSSRC(t, "B→A", ssrcBA, got)
 	}
 
 	// RTCP on port+1, both ways; A's RTCP port came from a=rtcp.
 	rr := rtcpPacket()
 	send(t, c.a.rtcp, rr, c.portA+1)
-	if got, from := recv(t, c.b.rtcp); !bytes.Equal(got, rr) || from.Port() != uint16(c.portB+1) {
+	if got, from := recv(t, c.b.rtcp); len(got) != len(rr) || got[1] != rr[1] || from.Port() != uint16(c.portB+1) {
 		t.Fatalf("A→B RTCP: %x from %s", got, from)
 	}
 	send(t, c.b.rtcp, rr, c.portB+1)
-	if got, from := recv(t, c.a.rtcp); !bytes.Equal(got, rr) || from.Port() != uint16(c.portA+1) {
+	if got, from := recv(t, c.a.rtcp); len(got) != len(rr) || got[1] != rr[1] || from.Port() != uint16(c.portA+1) {
 		t.Fatalf("B→A RTCP: %x from %s", got, from)
 	}
 	// RTCP multiplexed on A's RTP socket still reaches B's RTCP port.
 	send(t, c.a.rtp, rr, c.portA)
-	if got, from := recv(t, c.b.rtcp); !bytes.Equal(got, rr) || from.Port() != uint16(c.portB+1) {
+	if got, from := recv(t, c.b.rtcp); len(got) != len(rr) || got[1] != rr[1] || from.Port() != uint16(c.portB+1) {
 		t.Fatalf("muxed A→B RTCP: %x from %s", got, from)
 	}
 
@@ -73,11 +77,40 @@ func TestRelayBothWays(t *testing.T) {
 		BtoA: Flow{Packets: n, Bytes: n * 172, RTCPPackets: 1, RTCPBytes: uint64(len(rr))},
 	}
 	// A counter is bumped after the write the peer already read.
-	waitFor(t, "stats", func() bool { return c.s.Stats() == want })
+	waitFor(t, "stats", func() bool { return counts(c.s.Stats()) == want })
 	c.s.Close()
-	if got := c.s.Stats(); got != want {
+	got := c.s.Stats()
+	if counts(got) != want {
 		t.Fatalf("Stats after Close = %+v, want %+v", got, want)
 	}
+	if got.AtoB.Lost != 0 || got.AtoB.MOS < 4 || got.BtoA.MOS < 4 {
+		t.Fatalf("quality of a clean stream: %+v", got)
+	}
+}
+
+// counts keeps the packet counters of st, for comparison.
+func counts(st Stats) Stats {
+	keep := func(f Flow) Flow {
+		return Flow{Packets: f.Packets, Bytes: f.Bytes, RTCPPackets: f.RTCPPackets, RTCPBytes: f.RTCPBytes,
+			Dropped: f.Dropped, Foreign: f.Foreign}
+	}
+	return Stats{AtoB: keep(st.AtoB), BtoA: keep(st.BtoA)}
+}
+
+// sameRTPPayload: got is sent, relayed: same payload type and payload;
+// the SSRC, sequence and marker are the normalized stream's.
+func sameRTPPayload(got, sent []byte) bool {
+	return len(got) == len(sent) && got[1]&0x7f == sent[1]&0x7f && bytes.Equal(got[12:], sent[12:])
+}
+
+// checkOneSSRC fails unless pkt carries want (or want is 0, the first).
+func checkOneSSRC(t *testing.T, dir string, want uint32, pkt []byte) uint32 {
+	t.Helper()
+	got := binary.BigEndian.Uint32(pkt[8:12])
+	if want != 0 && got != want {
+		t.Fatalf("%s: SSRC changed from %08x to %08x", dir, want, got)
+	}
+	return got
 }
 
 func TestRelayDropsUntilFarSideKnown(t *testing.T) {

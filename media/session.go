@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/pion/sdp/v3"
+
+	"github.com/sbc-project/sbc/media/sdpconv"
 )
 
 // Side names one leg of a call.
@@ -40,6 +42,11 @@ func (s Side) valid() bool { return s == SideA || s == SideB }
 // the relay of every stream the SDP negotiated. Its methods are safe for
 // concurrent use. A Session holds sockets and goroutines from its first
 // Offer until Close.
+//
+// Each side speaks one Kind. Plain RTP on both sides is relayed with the
+// SDP passed through (every codec the endpoints agree on); as soon as one
+// side is WebRTC or SDES-SRTP, the SDP is translated by sdpconv (codecs
+// both can use, payload-type maps, ICE/DTLS attributes toward browsers).
 type Session struct {
 	m   *Manager
 	id  string
@@ -47,16 +54,29 @@ type Session struct {
 
 	mu      sync.Mutex
 	closed  bool
+	opts    [2]SideOptions
+	kind    [2]Kind
 	streams []*stream // by m-line index; nil: rejected or not relayed
-	// The offer an Answer answers: who sent it and how many m-lines.
-	offered    bool
-	offerFrom  Side
-	offerLines int
-	sent       [2]sentSDP // what was last sent toward each side
-	hold       [2]bool    // the side's last SDP holds at least one stream
-	retired    Stats      // counters of streams already closed
-	retiredRx  uint64
-	watch      watchdog
+	wt      [2]*webrtcSide
+	// The offer an Answer answers: who sent it and what it said.
+	offered   bool
+	offerFrom Side
+	offer     *sdpconv.Description
+	last      [2]*sdpconv.Description // the last SDP each side sent
+	sent      [2]sentSDP              // what was last sent toward each side
+	hold      [2]bool                 // the side's last SDP holds at least one stream
+	codecs    [2]string
+	retired   Stats // counters of streams already closed
+	retiredRx uint64
+	watch     watchdog
+	stop      chan struct{} // closed by Close: ends DTMF injections
+
+	// Events have their own lock: readers and transport callbacks emit
+	// while Close holds mu and waits for them.
+	evMu     sync.Mutex
+	notify   func(Event)
+	evClosed bool
+	tasks    sync.WaitGroup // event deliveries and DTMF injections
 }
 
 // sentSDP is the origin (o=) state of the SDP sent toward one side.
@@ -66,7 +86,7 @@ type sentSDP struct {
 }
 
 func newSession(m *Manager, id string) *Session {
-	s := &Session{m: m, id: id, log: m.log.With("call_id", id)}
+	s := &Session{m: m, id: id, log: m.log.With("call_id", id), stop: make(chan struct{})}
 	for i := range s.sent {
 		// A 62-bit random id: unique per session and side, and safe for
 		// peers that parse it as a signed 64-bit number.
@@ -75,16 +95,59 @@ func newSession(m *Manager, id string) *Session {
 	return s
 }
 
+// Configure sets what side wants before its SDP says it (see
+// SideOptions). Call it before the first Offer.
+func (s *Session) Configure(side Side, o SideOptions) {
+	if !side.valid() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts[side] = o
+	if s.last[side] == nil {
+		s.kind[side] = o.Kind
+	}
+}
+
+// Notify sets the receiver of the session's events (media gone, DTMF for
+// INFO). f runs on its own goroutine and may call any Session method.
+func (s *Session) Notify(f func(Event)) {
+	s.evMu.Lock()
+	s.notify = f
+	s.evMu.Unlock()
+	s.mu.Lock()
+	s.watch.f = func() { f(Event{Kind: EventEnd, Cause: "media_timeout"}) }
+	s.mu.Unlock()
+}
+
+// emit hands ev to the notify callback on a tracked goroutine; after
+// Close it drops it.
+func (s *Session) emit(ev Event) {
+	s.evMu.Lock()
+	f := s.notify
+	if f == nil || s.evClosed {
+		s.evMu.Unlock()
+		return
+	}
+	s.tasks.Add(1)
+	s.evMu.Unlock()
+	go func() {
+		defer s.tasks.Done()
+		f(ev)
+	}()
+}
+
 // Offer takes the SDP offer received from side from and returns the offer
 // to send to the other side. It opens a relayed stream for each new usable
 // m-line, reuses the ports of m-lines it already relays and releases those
 // the offer disables (port 0). Errors wrap ErrBadSDP (unusable body),
-// ErrNoPorts or ErrClosed; on error nothing changed.
+// ErrNoCodec (nothing the other side can use), ErrNoPorts or ErrClosed; on
+// error nothing changed.
 func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	if !from.valid() {
 		return nil, fmt.Errorf("offer from %s: invalid side", from)
 	}
-	sd, lines, err := readSDP(body)
+	d, err := parseSDP(body)
 	if err != nil {
 		return nil, fmt.Errorf("offer from %s: %w", from, err)
 	}
@@ -93,12 +156,23 @@ func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	if s.closed {
 		return nil, fmt.Errorf("offer from %s: %w", from, ErrClosed)
 	}
-	if err := s.openStreams(lines); err != nil {
+	to := from.Other()
+	kinds := s.kind
+	kinds[from] = d.Kind
+	if err := s.openStreams(d, kinds); err != nil {
 		return nil, fmt.Errorf("offer from %s: %w", from, err)
 	}
-	s.learn(from, lines)
-	s.offered, s.offerFrom, s.offerLines = true, from, len(lines)
-	return s.render(sd, lines, from.Other())
+	s.kind = kinds
+	if err := s.learn(from, d, false); err != nil {
+		return nil, fmt.Errorf("offer from %s: %w", from, err)
+	}
+	out, err := s.renderOffer(d, body, to)
+	if err != nil {
+		return nil, fmt.Errorf("offer from %s: %w", from, err)
+	}
+	s.offered, s.offerFrom, s.offer = true, from, d
+	s.last[from] = d
+	return out, nil
 }
 
 // Answer takes the SDP answer received from side from, answering the last
@@ -111,7 +185,7 @@ func (s *Session) Answer(from Side, body []byte) ([]byte, error) {
 	if !from.valid() {
 		return nil, fmt.Errorf("answer from %s: invalid side", from)
 	}
-	sd, lines, err := readSDP(body)
+	d, err := parseSDP(body)
 	if err != nil {
 		return nil, fmt.Errorf("answer from %s: %w", from, err)
 	}
@@ -123,30 +197,121 @@ func (s *Session) Answer(from Side, body []byte) ([]byte, error) {
 	if !s.offered || s.offerFrom != from.Other() {
 		return nil, fmt.Errorf("answer from %s: %w", from, ErrNoOffer)
 	}
-	if len(lines) != s.offerLines {
+	if len(d.Media) != len(s.offer.Media) {
 		return nil, fmt.Errorf("answer from %s: %w: %w (%d, offer had %d)",
-			from, ErrBadSDP, errMLineCount, len(lines), s.offerLines)
+			from, ErrBadSDP, errMLineCount, len(d.Media), len(s.offer.Media))
 	}
-	for i, l := range lines {
-		if !l.usable {
+	if d.Kind != s.kind[from] {
+		return nil, fmt.Errorf("answer from %s: %w: a %s answer to a %s offer", from, ErrBadSDP, d.Kind, s.kind[from])
+	}
+	for i, md := range d.Media {
+		if !md.Usable || md.Port == 0 {
 			s.retire(i)
 		}
 	}
-	s.learn(from, lines)
+	if err := s.learn(from, d, true); err != nil {
+		return nil, fmt.Errorf("answer from %s: %w", from, err)
+	}
+	out, err := s.renderAnswer(d, body, from.Other())
+	if err != nil {
+		return nil, fmt.Errorf("answer from %s: %w", from, err)
+	}
+	s.last[from] = d
 	s.watch.arm(s)
-	return s.render(sd, lines, from.Other())
+	return out, nil
+}
+
+// Absorb answers a re-offer from side from itself when it changes nothing
+// the other side must know: a new address or port, a new SSRC, an ICE
+// restart. It applies the change and returns the answer for from; ok is
+// false when the offer must go to the other side (then nothing changed).
+func (s *Session) Absorb(from Side, body []byte) (answer []byte, ok bool) {
+	if !from.valid() {
+		return nil, false
+	}
+	d, err := parseSDP(body)
+	if err != nil {
+		return nil, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev, other := s.last[from], s.last[from.Other()]
+	if s.closed || prev == nil || other == nil || d.Kind != prev.Kind || !sdpconv.Equivalent(prev, d) {
+		return nil, false
+	}
+	if err := s.learn(from, d, false); err != nil {
+		s.log.Info("re-offer not absorbed", "side", from.String(), "err", err)
+		return nil, false
+	}
+	s.last[from] = d
+	if s.kind[from] != KindWebRTC && s.sent[from].body != nil {
+		return bytes.Clone(s.sent[from].body), true
+	}
+	out, err := s.renderAnswerTo(d, other, from)
+	if err != nil {
+		s.log.Info("re-offer not absorbed", "side", from.String(), "err", err)
+		return nil, false
+	}
+	return out, true
+}
+
+// SendDTMF plays a digit toward side to as RFC 4733 events on its first
+// audio stream, paced in real time on a goroutine of the session. It fails
+// when that side negotiated no telephone-event (send SIP INFO instead).
+func (s *Session) SendDTMF(to Side, d DTMF) error {
+	if !to.valid() {
+		return fmt.Errorf("dtmf to %s: invalid side", to)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("dtmf to %s: %w", to, ErrClosed)
+	}
+	for _, st := range s.streams {
+		if st == nil || !st.audio {
+			continue
+		}
+		f := st.flows[to.Other()]
+		if f.plan.Load().outEvent < 0 {
+			return fmt.Errorf("dtmf to %s: %w", to, ErrNoEvents)
+		}
+		s.evMu.Lock()
+		s.tasks.Add(1)
+		s.evMu.Unlock()
+		go func() {
+			defer s.tasks.Done()
+			f.inject(d, s.stop)
+		}()
+		return nil
+	}
+	return fmt.Errorf("dtmf to %s: %w", to, ErrNoEvents)
+}
+
+// Codecs returns the main codec negotiated with each side, e.g.
+// "opus/48000/2" and "PCMU/8000"; "" before an answer.
+func (s *Session) Codecs() [2]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.codecs
+}
+
+// Kinds returns what each side speaks, as far as known.
+func (s *Session) Kinds() [2]Kind {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kind
 }
 
 // openStreams makes s.streams match the m-lines of an offer: a stream for
 // every usable line, none for the others. New streams are all allocated
 // before anything changes, so a failure leaves the session as it was.
-func (s *Session) openStreams(lines []mline) error {
+func (s *Session) openStreams(d *sdpconv.Description, kinds [2]Kind) error {
 	fresh := make(map[int]*stream)
-	for i, l := range lines {
-		if !l.usable || (i < len(s.streams) && s.streams[i] != nil) {
+	for i, md := range d.Media {
+		if !md.Usable || md.Port == 0 || (i < len(s.streams) && s.streams[i] != nil) {
 			continue
 		}
-		st, err := newStream(s.m.pool, s.log.With("mline", i))
+		st, err := s.newStream(kinds, md.Type == "audio", s.log.With("mline", i))
 		if err != nil {
 			for _, st := range fresh {
 				st.close()
@@ -157,46 +322,22 @@ func (s *Session) openStreams(lines []mline) error {
 	}
 	// RFC 3264 forbids removing m-lines; a shorter offer still must not
 	// leak the streams past its end.
-	for i := len(lines); i < len(s.streams); i++ {
+	for i := len(d.Media); i < len(s.streams); i++ {
 		s.retire(i)
 	}
-	for len(s.streams) < len(lines) {
+	for len(s.streams) < len(d.Media) {
 		s.streams = append(s.streams, nil)
 	}
-	s.streams = s.streams[:len(lines)]
-	for i, l := range lines {
+	s.streams = s.streams[:len(d.Media)]
+	for i, md := range d.Media {
 		if st, ok := fresh[i]; ok {
 			s.streams[i] = st
-			s.log.Debug("media stream opened", "mline", i, "port_a", portOf(st, SideA), "port_b", portOf(st, SideB))
-		} else if !l.usable {
+			s.log.Debug("media stream opened", "mline", i, "kind_a", kinds[SideA].String(), "kind_b", kinds[SideB].String())
+		} else if !md.Usable || md.Port == 0 {
 			s.retire(i)
 		}
 	}
 	return nil
-}
-
-func portOf(st *stream, side Side) int {
-	if e, ok := st.ends[side].(*rtpEndpoint); ok {
-		return e.pair.port
-	}
-	return 0
-}
-
-// learn hands each stream the transport side from announced, and records
-// whether that side is holding.
-func (s *Session) learn(from Side, lines []mline) {
-	hold := false
-	for i, l := range lines {
-		if !l.usable || s.streams[i] == nil {
-			continue
-		}
-		s.streams[i].ends[from].learn(l.remote)
-		hold = hold || l.hold
-	}
-	if hold != s.hold[from] {
-		s.log.Info("media hold changed", "side", from.String(), "hold", hold)
-	}
-	s.hold[from] = hold
 }
 
 // retire closes the stream of m-line i, if any, keeping its counters.
@@ -212,38 +353,7 @@ func (s *Session) retire(i int) {
 	s.retired.BtoA.add(stats.BtoA)
 	s.retiredRx += rx
 	s.log.Debug("media stream closed", "mline", i)
-}
-
-// render rewrites sd for side to and stamps its o= line: the session id is
-// fixed per side, the version grows whenever the body sent to that side
-// changes.
-func (s *Session) render(sd *sdp.SessionDescription, lines []mline, to Side) ([]byte, error) {
-	ends := make([]endpoint, len(lines))
-	for i, l := range lines {
-		if l.usable && s.streams[i] != nil {
-			ends[i] = s.streams[i].ends[to]
-		}
-	}
-	pub := s.m.cfg.PublicIP
-	sent := &s.sent[to]
-	origin := sdp.Origin{
-		Username: "sbc", SessionID: sent.sessID, SessionVersion: sent.version,
-		NetworkType: "IN", AddressType: addrType(pub), UnicastAddress: pub.String(),
-	}
-	rewriteSDP(sd, ends, origin, pub)
-	body, err := sd.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("marshal sdp for %s: %w", to, err)
-	}
-	if sent.body != nil && !bytes.Equal(body, sent.body) {
-		sent.version++
-		sd.Origin.SessionVersion = sent.version
-		if body, err = sd.Marshal(); err != nil {
-			return nil, fmt.Errorf("marshal sdp for %s: %w", to, err)
-		}
-	}
-	sent.body = body
-	return bytes.Clone(body), nil
+	s.reroute()
 }
 
 // Close releases the session's sockets and goroutines; its ports go to
@@ -255,12 +365,23 @@ func (s *Session) Close() {
 		return
 	}
 	s.closed = true
+	close(s.stop)
 	s.watch.stop()
 	for i := range s.streams {
 		s.retire(i)
 	}
 	s.streams = nil
+	for i, w := range s.wt {
+		if w != nil {
+			w.close()
+			s.wt[i] = nil
+		}
+	}
 	s.mu.Unlock()
+	s.evMu.Lock()
+	s.evClosed = true
+	s.evMu.Unlock()
+	s.tasks.Wait()
 	s.m.forget(s)
 	s.log.Debug("media session closed")
 }
@@ -292,10 +413,35 @@ func (s *Session) totals() (Stats, uint64) {
 // OnTimeout sets f to be called, at most once and on its own goroutine,
 // when no RTP arrives from either side for Config.Timeout after the first
 // Answer, while neither side holds. f is never started after Close has
-// returned, and it may call Close. A later call replaces f; a zero
-// Config.Timeout disables the timeout.
+// returned, and it may call Close. A later call replaces f (and Notify's
+// media_timeout event); a zero Config.Timeout disables the timeout.
 func (s *Session) OnTimeout(f func()) {
 	s.mu.Lock()
 	s.watch.f = f
 	s.mu.Unlock()
+}
+
+// stamp renders the o= line for side to: the session id is fixed per side,
+// the version grows whenever the body sent to that side changes. render
+// produces the body for a given origin.
+func (s *Session) stamp(to Side, render func(o sdp.Origin) ([]byte, error)) ([]byte, error) {
+	pub := s.m.cfg.PublicIP
+	sent := &s.sent[to]
+	origin := sdp.Origin{
+		Username: "sbc", SessionID: sent.sessID, SessionVersion: sent.version,
+		NetworkType: "IN", AddressType: addrType(pub), UnicastAddress: pub.String(),
+	}
+	body, err := render(origin)
+	if err != nil {
+		return nil, err
+	}
+	if sent.body != nil && !bytes.Equal(body, sent.body) {
+		sent.version++
+		origin.SessionVersion = sent.version
+		if body, err = render(origin); err != nil {
+			return nil, err
+		}
+	}
+	sent.body = body
+	return bytes.Clone(body), nil
 }

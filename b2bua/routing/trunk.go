@@ -39,6 +39,8 @@ type Trunk struct {
 	FromDomain         string // empty: use Host
 	PassHeaders        []string
 	Trusted            bool
+	SRTP               bool // media is SDES-SRTP (trunks[].media: srtp)
+	DTMFInfo           bool // digits as SIP INFO (trunks[].dtmf: info)
 
 	OptionsInterval  time.Duration // 0: no probing, always up
 	OptionsTimeout   time.Duration // bound on one probe
@@ -98,6 +100,8 @@ func newTrunk(c config.Trunk) (*Trunk, error) {
 		FromDomain:       c.FromDomain,
 		PassHeaders:      slices.Clone(c.PassHeaders),
 		Trusted:          c.Trusted,
+		SRTP:             c.Media == config.MediaSRTP,
+		DTMFInfo:         c.DTMF == config.DTMFInfo,
 		OptionsInterval:  c.OptionsInterval,
 		OptionsTimeout:   c.OptionsTimeout,
 		FailureThreshold: c.FailureThreshold,

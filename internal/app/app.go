@@ -126,7 +126,8 @@ func newMedia(m config.Media, log *slog.Logger) (*media.Manager, error) {
 		}
 	}
 	lo, hi := m.PortRange()
-	return media.NewManager(media.Config{BindIP: bind, PublicIP: pub, PortMin: lo, PortMax: hi, Timeout: m.Timeout}, log)
+	return media.NewManager(media.Config{BindIP: bind, PublicIP: pub, PortMin: lo, PortMax: hi, Timeout: m.Timeout,
+		WebRTCPort: m.WebRTCPort, HandshakeTimeout: m.HandshakeTimeout}, log)
 }
 
 // listen binds every configured listener, with one certificate store for

@@ -38,6 +38,9 @@ const (
 	DefaultRetryAfter       = 30 * time.Second
 	DefaultAdminAddr        = "127.0.0.1:9090"
 	DefaultCDRDir           = "./cdr"
+	DefaultCDRSpool         = "./cdr-spool"    // the CDR spool directory (journal and cursors)
+	DefaultCDRMaxBytes      = 64 << 20         // bytes; a file writer's file is finished at this size
+	DefaultCDRRotateEvery   = 15 * time.Minute // a file writer's file is finished this long after its first record
 )
 
 // Trunk media kinds (trunks[].media).
@@ -74,9 +77,15 @@ type Config struct {
 	Users  []User  `mapstructure:"users"`
 	Auth   Auth    `mapstructure:"auth"`
 	Policy Policy  `mapstructure:"policy"`
-	// CDR lists the writers every call record is handed to.
-	CDR   []CDRWriter `mapstructure:"cdr"`
-	Admin Admin       `mapstructure:"admin"`
+	// CDR lists the writers every call record is handed to. An empty list
+	// turns CDRs off.
+	CDR []CDRWriter `mapstructure:"cdr"`
+	// CDRSpool is the directory of the CDR spool: the journal each record is
+	// fsynced to before the call's resources are freed, and every writer's
+	// delivery cursor. It must be local, and no writer's dir. Default
+	// DefaultCDRSpool.
+	CDRSpool string `mapstructure:"cdr_spool"`
+	Admin    Admin  `mapstructure:"admin"`
 }
 
 // Log configures log/slog.
@@ -258,13 +267,26 @@ type Policy struct {
 	Blacklist []string `mapstructure:"blacklist"`
 }
 
-// CDRWriter is one CDR sink.
+// CDRWriter is one CDR sink. Every writer receives every record, in the
+// order the calls ended, from the shared spool.
 type CDRWriter struct {
+	// Name identifies the writer in logs, metrics and the spool (its
+	// delivery cursor): letters, digits, '-' and '_', unique among writers.
+	// Default: the type.
+	Name string `mapstructure:"name"`
 	// Type is jsonl (the default), csv or postgres.
 	Type string `mapstructure:"type"`
-	// Dir is the directory for file writers. Default DefaultCDRDir.
+	// Dir is the directory of a jsonl or csv writer's files. Default
+	// DefaultCDRDir.
 	Dir string `mapstructure:"dir"`
-	// DSN is the PostgreSQL connection string for the postgres writer.
+	// MaxBytes finishes a jsonl or csv writer's file once it holds at least
+	// this many bytes; 0: no size limit. Default DefaultCDRMaxBytes.
+	MaxBytes int64 `mapstructure:"max_bytes"`
+	// RotateEvery finishes a jsonl or csv writer's file this long after its
+	// first record; 0: no age limit. Default DefaultCDRRotateEvery.
+	RotateEvery time.Duration `mapstructure:"rotate_every"`
+	// DSN is the PostgreSQL connection string of the postgres writer, as a
+	// URL (postgres://user:pass@host:5432/db) or key=value pairs.
 	DSN string `mapstructure:"dsn"`
 }
 

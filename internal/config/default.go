@@ -74,7 +74,9 @@ func Default() *Config {
 			Match:  Match{RURIUser: "^echo$"},
 			Target: TargetEcho,
 		}},
-		CDR:   []CDRWriter{{Type: DefaultCDRType, Dir: DefaultCDRDir}},
-		Admin: Admin{Addr: DefaultAdminAddr},
+		CDR: []CDRWriter{{Name: DefaultCDRType, Type: DefaultCDRType, Dir: DefaultCDRDir,
+			MaxBytes: DefaultCDRMaxBytes, RotateEvery: DefaultCDRRotateEvery}},
+		CDRSpool: DefaultCDRSpool,
+		Admin:    Admin{Addr: DefaultAdminAddr},
 	}
 }

@@ -24,7 +24,9 @@ import (
 // a listener's name is its transport; a trunk's options_interval,
 // options_timeout and failure_threshold are DefaultOptionsInterval,
 // DefaultOptionsTimeout and DefaultFailureThreshold; a cdr writer's type is
-// DefaultCDRType and a file writer's dir DefaultCDRDir.
+// DefaultCDRType and its name its type; a file writer's dir, max_bytes and
+// rotate_every are DefaultCDRDir, DefaultCDRMaxBytes and
+// DefaultCDRRotateEvery.
 //
 // The file and environment problems (unknown keys, values of the wrong type
 // or shape, durations without a unit) are all returned together as
@@ -108,8 +110,14 @@ func fillItemDefaults(settings map[string]any) {
 	}
 	for _, w := range items(settings, "cdr") {
 		setMissing(w, "type", DefaultCDRType)
-		if typ, _ := w["type"].(string); typ == CDRJSONL || typ == CDRCSV {
+		typ, _ := w["type"].(string)
+		if typ != "" {
+			setMissing(w, "name", typ)
+		}
+		if typ == CDRJSONL || typ == CDRCSV {
 			setMissing(w, "dir", DefaultCDRDir)
+			setMissing(w, "max_bytes", DefaultCDRMaxBytes)
+			setMissing(w, "rotate_every", DefaultCDRRotateEvery)
 		}
 	}
 }

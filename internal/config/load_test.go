@@ -88,11 +88,10 @@ func TestLoadMerges(t *testing.T) {
 			name: "cdr list replaces the default list, items get defaults",
 			yaml: "cdr:\n  - type: csv\n  - {}\n  - {type: postgres, dsn: 'postgres://x'}\n",
 			check: func(t *testing.T, c *Config) {
-				equal(t, c.CDR, []CDRWriter{
-					{Type: CDRCSV, Dir: DefaultCDRDir},
-					{Type: CDRJSONL, Dir: DefaultCDRDir},
-					{Type: CDRPostgres, DSN: "postgres://x"},
-				})
+				file := func(typ string) CDRWriter {
+					return CDRWriter{Name: typ, Type: typ, Dir: DefaultCDRDir, MaxBytes: DefaultCDRMaxBytes, RotateEvery: DefaultCDRRotateEvery}
+				}
+				equal(t, c.CDR, []CDRWriter{file(CDRCSV), file(CDRJSONL), {Name: CDRPostgres, Type: CDRPostgres, DSN: "postgres://x"}})
 			},
 		},
 		{

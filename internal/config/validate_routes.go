@@ -127,32 +127,6 @@ func (c *Config) hasTrunk(name string) bool {
 	return slices.ContainsFunc(c.Trunks, func(t Trunk) bool { return t.Name == name })
 }
 
-func (c *Config) validateCDR(ps *Problems) {
-	dirs := map[string]int{} // type+dir of file writers, to index
-	for i, w := range c.CDR {
-		key := "cdr[" + strconv.Itoa(i) + "]"
-		if !checkOneOf(ps, key+".type", w.Type, cdrTypes) {
-			continue
-		}
-		if w.Type == CDRPostgres {
-			if w.DSN == "" {
-				ps.add(key+".dsn", "", "the postgres writer needs a dsn")
-			}
-			continue
-		}
-		if w.Dir == "" {
-			ps.add(key+".dir", "", "the "+w.Type+" writer needs a dir")
-			continue
-		}
-		id := w.Type + "\x00" + w.Dir
-		if j, dup := dirs[id]; dup {
-			ps.add(key+".dir", w.Dir, fmt.Sprintf("cdr[%d] already writes %s records there", j, w.Type))
-			continue
-		}
-		dirs[id] = i
-	}
-}
-
 // socket is one bound address, for conflict checks.
 type socket struct {
 	key     string

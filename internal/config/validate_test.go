@@ -255,20 +255,6 @@ func TestValidateRoutes(t *testing.T) {
 	})
 }
 
-func TestValidateCDR(t *testing.T) {
-	cdr := func(ws ...CDRWriter) func(c *Config) { return func(c *Config) { c.CDR = ws } }
-	runValidateCases(t, []validateCase{
-		{"none", cdr(), nil},
-		{"type unknown", cdr(CDRWriter{Type: "xml", Dir: "x"}), []string{"cdr[0].type: want one of jsonl, csv, postgres"}},
-		{"file writer without dir", cdr(CDRWriter{Type: CDRCSV}), []string{"cdr[0].dir: the csv writer needs a dir"}},
-		{"postgres without dsn", cdr(CDRWriter{Type: CDRPostgres}), []string{"cdr[0].dsn: needs a dsn"}},
-		{"two writers one file", cdr(CDRWriter{Type: CDRJSONL, Dir: "a"}, CDRWriter{Type: CDRJSONL, Dir: "a"}),
-			[]string{"cdr[1].dir: cdr[0] already writes jsonl records there"}},
-		{"jsonl and csv share a dir", cdr(CDRWriter{Type: CDRJSONL, Dir: "a"}, CDRWriter{Type: CDRCSV, Dir: "a"},
-			CDRWriter{Type: CDRPostgres, DSN: "postgres://db/cdr"}), nil},
-	})
-}
-
 func TestProblemsError(t *testing.T) {
 	ps := Problems{{Key: "a", Value: "", Reason: "r1"}, {Key: "b[0].c", Value: "x: y", Reason: "r2"}}
 	want := `a: "": r1` + "\n" + `b[0].c: "x: y": r2`

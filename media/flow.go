@@ -1,0 +1,184 @@
+package media
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sbc-project/sbc/media/rtpproc"
+)
+
+// epoch is the origin of the monotonic arrival times the per-packet path
+// hands to rtpproc.
+var epoch = time.Now()
+
+func monotonic() int64 { return int64(time.Since(epoch)) }
+
+// flow is one direction of one stream: the packets one side sends, on
+// their way to the endpoint facing the other side. Every endpoint's reader
+// hands its decrypted packets to the flow of its side; the flow counts
+// them, takes out DTMF the far side wants as SIP INFO, maps payload types
+// and keeps the stream continuous for the receiver (one SSRC, continuous
+// sequence numbers and timestamps) before sending.
+//
+// The reader goroutines of one side call rtp and rtcp; inject (generated
+// DTMF) comes from signaling. mu serializes the three, so the normalizer
+// and the far endpoint's encryption see one packet at a time; it is per
+// flow, never shared between calls.
+type flow struct {
+	c     flowCounters
+	stats rtpproc.RecvStats
+	to    endpoint // the endpoint facing the receiving side
+
+	mu   sync.Mutex
+	norm *rtpproc.Normalizer
+	dtmf rtpproc.DTMFDetector
+
+	// Negotiated state, swapped by signaling, read per packet.
+	plan atomic.Pointer[flowPlan]
+	// onDTMF reports an event taken out of the stream (receiving side
+	// wants INFO). Must not block.
+	onDTMF func(DTMF)
+	// back is the opposite flow of the same stream, whose output SSRC
+	// the receiver's RTCP feedback refers to.
+	back *flow
+}
+
+// flowPlan is what the offer/answer decided for one direction.
+type flowPlan struct {
+	pt        rtpproc.PTMap
+	eventPT   int16  // telephone-event PT as the source sends it; -1 none
+	outEvent  int16  // telephone-event PT toward the receiver; -1 none
+	clockRate uint32 // of the main codec, for jitter and normalization
+	codec     string // the main codec's name, for MOS
+	toInfo    bool   // the receiver wants digits as SIP INFO
+}
+
+func defaultPlan() *flowPlan {
+	return &flowPlan{pt: rtpproc.IdentityPTMap(), eventPT: -1, outEvent: -1, clockRate: 8000, codec: "PCMU"}
+}
+
+func newFlow(to endpoint, ssrc uint32) *flow {
+	f := &flow{to: to, norm: rtpproc.NewNormalizer(ssrc)}
+	f.plan.Store(defaultPlan())
+	return f
+}
+
+// rtp handles one decrypted RTP packet from the source side. It is the
+// per-packet hot path: no allocation, no logging, only this flow's lock.
+func (f *flow) rtp(pkt []byte) {
+	if len(pkt) < 12 || pkt[0]>>6 != 2 {
+		f.c.malformed.Add(1)
+		return
+	}
+	f.c.received.Add(1)
+	p := f.plan.Load()
+	now := monotonic()
+	pt := int16(pkt[1] & 0x7f)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if pt == p.eventPT && p.eventPT >= 0 {
+		if p.toInfo {
+			if ev, ended, _ := f.dtmf.Feed(pkt, uint8(p.eventPT), p.clockRate); ended && f.onDTMF != nil {
+				f.onDTMF(DTMF{Digit: ev.Digit, Duration: ev.Duration})
+			}
+			f.c.dtmfToInfo.Add(1)
+			return
+		}
+	} else {
+		f.stats.Update(pkt, p.clockRate, now)
+	}
+	if !p.pt.Apply(pkt) {
+		f.c.dropped.Add(1)
+		return
+	}
+	if !f.norm.Rewrite(pkt, p.clockRate, now) {
+		f.c.malformed.Add(1)
+		return
+	}
+	if f.to.sendRTP(pkt) {
+		f.c.packets.Add(1)
+		f.c.bytes.Add(uint64(len(pkt)))
+	} else {
+		f.c.dropped.Add(1)
+	}
+}
+
+// rtcp handles one decrypted RTCP compound packet from the source side:
+// its sender reports move into the normalized stream's SSRC space, and its
+// feedback about the normalized stream the source receives is mapped back
+// to that stream's original SSRC.
+func (f *flow) rtcp(pkt []byte) {
+	f.mu.Lock()
+	ok := f.norm.RewriteSenderRTCP(pkt)
+	f.mu.Unlock()
+	if ok && f.back != nil {
+		b := f.back.norm
+		ok = rtpproc.RewriteFeedbackRTCP(pkt, b.OutSSRC(), b.InSSRC())
+	}
+	if !ok {
+		f.c.malformed.Add(1)
+		return
+	}
+	if f.to.sendRTCP(pkt) {
+		f.c.rtcpPackets.Add(1)
+		f.c.rtcpBytes.Add(uint64(len(pkt)))
+	} else {
+		f.c.dropped.Add(1)
+	}
+}
+
+// RTP and RTCP make a flow the Sink of a WebRTC transport's route.
+func (f *flow) RTP(pkt []byte)  { f.rtp(pkt) }
+func (f *flow) RTCP(pkt []byte) { f.rtcp(pkt) }
+
+// inject sends a generated RFC 4733 event toward the receiver, paced in
+// real time on the caller's goroutine, in the normalized stream's
+// sequence and timestamp space. It reports false if the receiver did not
+// negotiate telephone-event.
+func (f *flow) inject(d DTMF, stop <-chan struct{}) bool {
+	p := f.plan.Load()
+	if p.outEvent < 0 {
+		return false
+	}
+	rate := p.clockRate
+	f.mu.Lock()
+	seq, ts := f.norm.Next(rate/50, monotonic())
+	ssrc := f.norm.OutSSRC()
+	f.mu.Unlock()
+	pkts, err := rtpproc.EventPackets(d.Digit, d.Duration, uint8(p.outEvent), ssrc, seq, ts, rate, 10)
+	if err != nil {
+		return false
+	}
+	t := time.NewTicker(rtpproc.EventInterval)
+	defer t.Stop()
+	for i, pkt := range pkts {
+		// The updates go out every EventInterval; the redundant end
+		// packets right after each other.
+		if i > 0 && !(isEventEnd(pkt) && isEventEnd(pkts[i-1])) {
+			select {
+			case <-t.C:
+			case <-stop:
+				return true
+			}
+		}
+		f.mu.Lock()
+		if i > 0 {
+			// Keep the train's sequence numbers in the stream's space even
+			// if relayed packets went out meanwhile.
+			nseq, _ := f.norm.Next(0, monotonic())
+			pkt[2], pkt[3] = byte(nseq>>8), byte(nseq)
+		}
+		if f.to.sendRTP(pkt) {
+			f.c.dtmfInjected.Add(1)
+		}
+		f.mu.Unlock()
+	}
+	return true
+}
+
+// isEventEnd reports whether an RFC 4733 packet has its E bit set.
+func isEventEnd(pkt []byte) bool {
+	off := 12 + 4*int(pkt[0]&0x0f)
+	return len(pkt) > off+1 && pkt[off+1]&0x80 != 0
+}

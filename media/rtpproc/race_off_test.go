@@ -1,0 +1,5 @@
+//go:build !race
+
+package rtpproc
+
+const raceEnabled = false

@@ -1,0 +1,7 @@
+//go:build race
+
+package rtpproc
+
+// raceEnabled: the race detector allocates on its own, so allocation
+// counts are only checked without it.
+const raceEnabled = true

@@ -1,0 +1,45 @@
+// Package wrtc is the WebRTC transport of one side of one call: an ICE-lite
+// responder, DTLS 1.2 (client or server by a=setup), SRTP/SRTCP, rtcp-mux and
+// BUNDLE demultiplexing, all over one ICE path.
+//
+// A Manager creates one Mux (the shared UDP socket and optional passive
+// ICE-TCP listener) and one certificate, then one Transport per WebRTC side
+// of a call:
+//
+//	t, _ := wrtc.New(wrtc.Config{Mux: mux, PublicIP: ip, Certificate: cert})
+//	local := t.Local()                  // ufrag, pwd, candidates, fingerprint for our SDP
+//	setup, _ := t.SetRemote(remote, false) // the peer's offer: starts ICE, returns our a=setup
+//	t.SetRoutes(routes)                 // one route per m-line of the BUNDLE group
+//	t.WriteRTP(pkt)                     // plain RTP in, SRTP out
+//
+// Packets that arrive over the ICE path are demultiplexed by their first byte
+// (RFC 7983): STUN stays inside the ICE agent, DTLS goes to the DTLS
+// connection, SRTP/SRTCP is decrypted in place into a per-transport buffer and
+// handed to the Sink of the matching Route. The RTP receive and send paths do
+// not allocate on UDP. Exceptions, all inside pion: ICE-TCP allocates in its
+// framing, and with the AES-GCM profile SRTCP costs one allocation per packet.
+//
+// The DTLS handshake starts only once ICE has a nominated pair: as the
+// ICE-lite side we learn that from the peer's USE-CANDIDATE, so a ClientHello
+// never races the connectivity checks.
+//
+// # Pion pieces and their shortcomings
+//
+// pion/ice's Agent is used in Lite mode as the STUN responder and packet path.
+// Its rough edges, and what this package does about them:
+//
+//   - Accept may be called once per agent and blocks; we call StartAccept once
+//     and wait with AwaitConnect under our own HandshakeTimeout, because the
+//     agent's own checking timeout is tied to its consent timers.
+//   - Restart clears the remote credentials and the gathered candidates; an ICE
+//     restart therefore runs Restart, SetRemoteCredentials and a new gathering
+//     in that order. The ice.Conn (and with it the DTLS association and SRTP
+//     contexts) survives a restart. Only peer-initiated restarts exist: this
+//     package never restarts ICE on its own.
+//   - An agent that reached Failed has released its candidates; our Failed
+//     state is terminal too.
+//
+// pion/dtls's Conn keeps a read loop alive after the handshake that blocks
+// once application data arrives and nobody reads it; a small drain goroutine
+// reads and discards it (WebRTC media carries no DTLS application data).
+package wrtc

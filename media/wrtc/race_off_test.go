@@ -1,0 +1,5 @@
+//go:build !race
+
+package wrtc
+
+const raceEnabled = false

@@ -1,0 +1,386 @@
+package wrtc
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+	"github.com/pion/transport/v4/packetio"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultHandshakeTimeout = 10 * time.Second // Config.HandshakeTimeout
+	DefaultConsentTimeout   = 30 * time.Second // Config.ConsentTimeout
+)
+
+// gatherTimeout bounds host candidate gathering, which on a mux only
+// registers the username fragment and should take microseconds.
+const gatherTimeout = 5 * time.Second
+
+// Sentinel errors.
+var (
+	// ErrNotConnected is returned by WriteRTP and WriteRTCP before DTLS is up,
+	// after a failure or Close, and while an ICE restart has no path yet.
+	ErrNotConnected = errors.New("wrtc: not connected")
+	// ErrClosed is returned by SetRemote after Close.
+	ErrClosed = errors.New("wrtc: transport closed")
+	// ErrFailed is returned by SetRemote once the transport has failed.
+	ErrFailed = errors.New("wrtc: transport failed")
+)
+
+// Config configures New.
+type Config struct {
+	Mux         *Mux            // shared sockets (required)
+	PublicIP    netip.Addr      // IPv4 written into host candidates (1:1 NAT of the mux's bind IP); zero: the bind IP
+	Certificate tls.Certificate // DTLS certificate (required), see GenerateCertificate
+	// HandshakeTimeout bounds SetRemote to DTLS up (ICE and DTLS), and an ICE
+	// restart to its new nominated pair. 0 means DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// ConsentTimeout is how long a connected path may go without a STUN
+	// request (consent check, RFC 7675) from the peer before
+	// Failed("ice_disconnected"). It must exceed the peer's check interval
+	// (browsers: about 5 s). 0 means DefaultConsentTimeout.
+	ConsentTimeout time.Duration
+	Log            *slog.Logger // state changes at Info, pion at Debug; nil discards
+}
+
+// Params are our ICE and DTLS attributes for the SDP we send.
+type Params struct {
+	Ufrag, Pwd  string   // a=ice-ufrag, a=ice-pwd
+	Candidates  []string // a=candidate values (without "candidate:")
+	Fingerprint string   // a=fingerprint value, "sha-256 AB:CD:.."
+	ICELite     bool     // always true: write a=ice-lite
+}
+
+// Transport is the WebRTC transport of one side of one call: an ICE-lite
+// agent (controlled, host candidates on the Mux), one DTLS association, SRTP
+// and SRTCP contexts, and the BUNDLE routes of the decrypted packets.
+// All methods are safe for concurrent use.
+type Transport struct {
+	cfg   Config
+	log   *slog.Logger
+	agent *ice.Agent
+	fp    string // our a=fingerprint value
+
+	ctx    context.Context // canceled by Close
+	cancel context.CancelFunc
+
+	gathered  chan struct{}            // agent: gathering complete
+	iceStates chan ice.ConnectionState // agent -> supervisor
+	restarted chan struct{}            // SetRemote -> supervisor: ICE restarted
+
+	mu       sync.Mutex // control plane: the fields below
+	local    Params
+	remote   Remote
+	role     role
+	started  bool // SetRemote started ICE (reader and supervisor run)
+	closing  bool
+	state    State
+	onState  func(State, string)
+	conn     *ice.Conn              // set once by the first SetRemote
+	dtlsConn *dtls.Conn             // set by the supervisor
+	profile  srtp.ProtectionProfile // negotiated SRTP profile, once connected
+
+	events     chan stateEvent // -> notify
+	notified   chan struct{}   // closed when notify returns
+	inCallback atomic.Bool
+
+	supervised chan struct{}  // closed when the supervisor returns
+	workers    sync.WaitGroup // reader and DTLS drain
+	fpMismatch atomic.Bool    // set by the certificate check
+
+	c      counters
+	dtlsIn *packetio.Buffer // DTLS datagrams for the DTLS conn
+	d      *demux
+
+	wmu      sync.Mutex // send path: one packet encrypted and sent at a time
+	tx       *srtp.Context
+	path     packetWriter // the ice.Conn, set before tx
+	wbuf     []byte
+	wRTPHdr  rtp.Header
+	wRTCPHdr rtcp.Header
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New creates a transport with fresh ICE credentials and its host
+// candidates (udp4, plus passive tcp4 when the Mux has ICE-TCP). Nothing is
+// sent until SetRemote.
+func New(cfg Config) (*Transport, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	fp, err := Fingerprint(cfg.Certificate)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &Transport{
+		cfg:        cfg,
+		log:        cfg.Log,
+		fp:         fp,
+		ctx:        ctx,
+		cancel:     cancel,
+		gathered:   make(chan struct{}, 1),
+		iceStates:  make(chan ice.ConnectionState, 16),
+		restarted:  make(chan struct{}, 1),
+		events:     make(chan stateEvent, maxStateEvents),
+		notified:   make(chan struct{}),
+		supervised: make(chan struct{}),
+		dtlsIn:     newDTLSQueue(),
+		wbuf:       make([]byte, maxPacket+srtpOverhead),
+	}
+	t.d = newDemux(&t.c, t.queueDTLS)
+	if err := t.startAgent(); err != nil {
+		cancel()
+		return nil, err
+	}
+	go t.notify()
+	return t, nil
+}
+
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Mux == nil {
+		return cfg, errors.New("wrtc: config needs a Mux")
+	}
+	if len(cfg.Certificate.Certificate) == 0 || cfg.Certificate.PrivateKey == nil {
+		return cfg, errors.New("wrtc: config needs a certificate with its private key")
+	}
+	if cfg.PublicIP.IsValid() && !cfg.PublicIP.Unmap().Is4() {
+		return cfg, fmt.Errorf("wrtc: public IP %s is not IPv4", cfg.PublicIP)
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.ConsentTimeout <= 0 {
+		cfg.ConsentTimeout = DefaultConsentTimeout
+	}
+	if cfg.Log == nil {
+		cfg.Log = discardLog
+	}
+	return cfg, nil
+}
+
+// startAgent creates the ICE-lite agent, hooks its events and gathers.
+func (t *Transport) startAgent() error {
+	agent, err := ice.NewAgentWithOptions(t.agentOptions()...)
+	if err != nil {
+		return fmt.Errorf("wrtc: create ice agent: %w", err)
+	}
+	t.agent = agent
+	// Handlers only signal: they run on pion's goroutines and must not block.
+	err = errors.Join(
+		agent.OnConnectionStateChange(func(s ice.ConnectionState) {
+			select {
+			case t.iceStates <- s:
+			default:
+			}
+		}),
+		agent.OnCandidate(func(c ice.Candidate) {
+			if c == nil { // gathering complete
+				select {
+				case t.gathered <- struct{}{}:
+				default:
+				}
+			}
+		}),
+	)
+	if err == nil {
+		err = t.gather()
+	}
+	if err != nil {
+		_ = agent.Close()
+		return fmt.Errorf("wrtc: start ice agent: %w", err)
+	}
+	return nil
+}
+
+// agentOptions configures a controlled ICE-lite agent with host candidates
+// only, on the Mux, with our consent timers.
+func (t *Transport) agentOptions() []ice.AgentOption {
+	m := t.cfg.Mux
+	networks := []ice.NetworkType{ice.NetworkTypeUDP4}
+	// Disconnected after half the consent timeout, failed after the rest.
+	disconnected := t.cfg.ConsentTimeout / 2
+	opts := []ice.AgentOption{
+		ice.WithICELite(true),
+		ice.WithCandidateTypes([]ice.CandidateType{ice.CandidateTypeHost}),
+		ice.WithUDPMux(m.udp),
+		ice.WithMulticastDNSMode(ice.MulticastDNSModeDisabled),
+		ice.WithDisableActiveTCP(), // passive only: we never dial the peer
+		ice.WithDisconnectedTimeout(disconnected),
+		ice.WithFailedTimeout(t.cfg.ConsentTimeout - disconnected),
+		ice.WithLoggerFactory(pionLogs{log: t.log}),
+	}
+	if m.tcp != nil {
+		networks = append(networks, ice.NetworkTypeTCP4)
+		opts = append(opts, ice.WithTCPMux(m.tcp))
+	}
+	opts = append(opts, ice.WithNetworkTypes(networks))
+	if m.loopback {
+		opts = append(opts, ice.WithIncludeLoopback())
+	}
+	if ip := t.cfg.PublicIP; ip.IsValid() {
+		rule := ice.AddressRewriteRule{
+			External:        []string{ip.Unmap().String()},
+			AsCandidateType: ice.CandidateTypeHost,
+			Mode:            ice.AddressRewriteReplace,
+		}
+		if !m.addr.Addr().IsUnspecified() {
+			rule.Local = m.addr.Addr().String()
+		}
+		opts = append(opts, ice.WithAddressRewriteRules(rule))
+	}
+	return opts
+}
+
+// gather collects the host candidates for the agent's current credentials
+// and stores them as t.local. Called by New and, under t.mu, by an ICE restart.
+func (t *Transport) gather() error {
+	select { // a stale completion from an earlier round
+	case <-t.gathered:
+	default:
+	}
+	if err := t.agent.GatherCandidates(); err != nil {
+		return fmt.Errorf("gather candidates: %w", err)
+	}
+	timer := time.NewTimer(gatherTimeout)
+	defer timer.Stop()
+	select {
+	case <-t.gathered:
+	case <-timer.C:
+		return errors.New("gather candidates: timed out")
+	}
+	cands, err := t.agent.GetLocalCandidates()
+	if err != nil {
+		return fmt.Errorf("local candidates: %w", err)
+	}
+	if len(cands) == 0 {
+		return errors.New("gather candidates: no host candidate (is the mux bound to a usable IPv4 address?)")
+	}
+	ufrag, pwd, err := t.agent.GetLocalUserCredentials()
+	if err != nil {
+		return fmt.Errorf("local credentials: %w", err)
+	}
+	p := Params{Ufrag: ufrag, Pwd: pwd, Fingerprint: t.fp, ICELite: true}
+	for _, c := range cands {
+		p.Candidates = append(p.Candidates, c.Marshal())
+	}
+	t.local = p
+	return nil
+}
+
+// Local returns our current ICE/DTLS attributes. Ufrag, Pwd and Candidates
+// change after an ICE restart; Fingerprint never changes.
+func (t *Transport) Local() Params {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.local
+	p.Candidates = slices.Clone(p.Candidates)
+	return p
+}
+
+// Counters returns a snapshot of the packet counters.
+func (t *Transport) Counters() Counters { return t.c.snapshot() }
+
+// State returns the current state.
+func (t *Transport) State() State {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.state
+}
+
+// SetRoutes replaces the BUNDLE routes, one per m-line, atomically: the
+// reader sees either the old or the new set, never a mix, and is not
+// blocked. routes is not retained.
+func (t *Transport) SetRoutes(routes []Route) {
+	t.d.routes.Store(newRouteTable(routes))
+}
+
+// queueDTLS hands a DTLS datagram to the DTLS conn; when its queue is full
+// or closed the datagram is dropped, as the network could have.
+func (t *Transport) queueDTLS(pkt []byte) {
+	_, _ = t.dtlsIn.Write(pkt)
+}
+
+// readLoop reads the ICE path until the agent closes.
+func (t *Transport) readLoop(conn *ice.Conn) {
+	defer t.workers.Done()
+	buf := make([]byte, maxPacket)
+	for {
+		n, err := conn.Read(buf)
+		if errors.Is(err, io.ErrShortBuffer) { // larger than any MTU: not ours
+			t.c.malformed.Add(1)
+			continue
+		}
+		if err != nil {
+			return
+		}
+		t.d.handle(buf[:n])
+	}
+}
+
+// Close stops the transport: the handshake is abandoned, a DTLS close_notify
+// goes to the peer when DTLS is up, the ICE agent releases its mux
+// registrations, and every goroutine the transport started has returned
+// (except an OnState callback that is running, see OnState). The Mux keeps
+// serving other transports. Close is idempotent and returns the first
+// error of the first call.
+func (t *Transport) Close() error {
+	t.closeOnce.Do(func() { t.closeErr = t.close() })
+	return t.closeErr
+}
+
+func (t *Transport) close() error {
+	t.mu.Lock()
+	t.closing = true
+	started := t.started
+	t.mu.Unlock()
+
+	t.cancel()
+	if started {
+		<-t.supervised // the handshake returns on the canceled context
+	}
+	var errs []error
+	t.mu.Lock()
+	dc := t.dtlsConn
+	t.mu.Unlock()
+	if dc != nil { // before the agent, so close_notify still has a path
+		if err := dc.Close(); err != nil && !errors.Is(err, dtls.ErrConnClosed) && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("close dtls: %w", err))
+		}
+	}
+	if err := t.agent.GracefulClose(); err != nil {
+		errs = append(errs, fmt.Errorf("close ice agent: %w", err))
+	}
+	_ = t.dtlsIn.Close()
+	t.workers.Wait()
+
+	t.wmu.Lock()
+	t.tx = nil
+	t.wmu.Unlock()
+
+	t.setState(StateClosed, "")
+	if !t.inCallback.Load() {
+		<-t.notified
+	}
+	t.log.Debug("webrtc transport closed", "counters", t.c.snapshot())
+	return errors.Join(errs...)
+}
