@@ -70,6 +70,7 @@ type Session struct {
 	retiredRx uint64
 	watch     watchdog
 	stop      chan struct{} // closed by Close: ends DTMF injections
+	dtmfQ     chan dtmfJob  // digits to play as RFC 4733; nil until the first
 
 	// Events have their own lock: readers and transport callbacks emit
 	// while Close holds mu and waits for them.
@@ -256,8 +257,9 @@ func (s *Session) Absorb(from Side, body []byte) (answer []byte, ok bool) {
 }
 
 // SendDTMF plays a digit toward side to as RFC 4733 events on its first
-// audio stream, paced in real time on a goroutine of the session. It fails
-// when that side negotiated no telephone-event (send SIP INFO instead).
+// audio stream, paced in real time by a goroutine of the session; digits
+// queue behind each other, so events never overlap. It fails when that
+// side negotiated no telephone-event (send SIP INFO instead).
 func (s *Session) SendDTMF(to Side, d DTMF) error {
 	if !to.valid() {
 		return fmt.Errorf("dtmf to %s: invalid side", to)
@@ -275,16 +277,42 @@ func (s *Session) SendDTMF(to Side, d DTMF) error {
 		if f.plan.Load().outEvent < 0 {
 			return fmt.Errorf("dtmf to %s: %w", to, ErrNoEvents)
 		}
-		s.evMu.Lock()
-		s.tasks.Add(1)
-		s.evMu.Unlock()
-		go func() {
-			defer s.tasks.Done()
-			f.inject(d, s.stop)
-		}()
-		return nil
+		if s.dtmfQ == nil {
+			s.dtmfQ = make(chan dtmfJob, dtmfQueue)
+			s.evMu.Lock()
+			s.tasks.Add(1)
+			s.evMu.Unlock()
+			go s.playDTMF(s.dtmfQ)
+		}
+		select {
+		case s.dtmfQ <- dtmfJob{f: f, d: d}:
+			return nil
+		default:
+			return fmt.Errorf("dtmf to %s: %d digits already queued", to, dtmfQueue)
+		}
 	}
 	return fmt.Errorf("dtmf to %s: %w", to, ErrNoEvents)
+}
+
+// dtmfQueue bounds the digits waiting to be played.
+const dtmfQueue = 32
+
+type dtmfJob struct {
+	f *flow
+	d DTMF
+}
+
+// playDTMF plays queued digits one after the other until Close.
+func (s *Session) playDTMF(q <-chan dtmfJob) {
+	defer s.tasks.Done()
+	for {
+		select {
+		case j := <-q:
+			j.f.inject(j.d, s.stop)
+		case <-s.stop:
+			return
+		}
+	}
 }
 
 // Codecs returns the main codec negotiated with each side, e.g.
