@@ -62,6 +62,25 @@ need() {
 	command -v "$cmd" >/dev/null 2>&1 || { echo "$pkg installed but $cmd still missing" >&2; return 1; }
 }
 
+# need_postgres ensures the PostgreSQL server binaries (initdb, postgres)
+# are installed under /usr/lib/postgresql/*/bin, with the postgres user the
+# tests run them as when they run as root.
+need_postgres() {
+	if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+		if [ "${SKIP_INSTALL:-0}" = 1 ]; then
+			echo "postgresql is missing and SKIP_INSTALL=1" >&2
+			return 1
+		fi
+		apt_install postgresql || return 1
+	fi
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "postgresql installed but initdb still missing" >&2; return 1; }
+	if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+		echo "running as root, the PostgreSQL tests need the user postgres (created by the postgresql package)" >&2
+		return 1
+	fi
+	log "postgresql: $(ls -d /usr/lib/postgresql/*/bin | tr '\n' ' ')"
+}
+
 # ------------------------------------------------------------ test steps --
 
 declare -a step_names=() step_results=() step_secs=()
@@ -94,9 +113,11 @@ install_deps() {
 
 	# ---- Later issues add their test dependencies here, one `need` each: ----
 	#   browser tests (WebRTC):   need chromium chromium
-	#   CDR PostgreSQL writer:    need postgres postgresql  (or a service)
 	#   shared state in Redis:    need redis-server redis-server
 	#   web client build/tests:   need npm npm
+	# CDR PostgreSQL writer: the tests start throwaway servers themselves
+	# (test/cdr/pgtest) from the package's binaries, which are not on PATH.
+	need_postgres || return 1
 	# ---------------------------------------------------------------------------
 	log "sipp: $(sipp -v 2>/dev/null | grep -o 'SIPp v[^ ]*' | head -1)"
 	log "$(go version)"

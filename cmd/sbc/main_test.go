@@ -182,8 +182,9 @@ sip:
     - {transport: udp, addr: "127.0.0.1:0"}
     - {transport: wss, addr: "127.0.0.1:0"}
 cdr: [{type: jsonl, dir: %q}]
+cdr_spool: %q
 admin: {addr: ""}
-`, t.TempDir()))
+`, t.TempDir(), t.TempDir()))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, "-config", cfg)

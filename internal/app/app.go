@@ -21,6 +21,7 @@ import (
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/txn"
+	"github.com/sbc-project/sbc/cdr"
 	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/media"
 	"github.com/sbc-project/sbc/security"
@@ -37,6 +38,7 @@ type App struct {
 	Media  *media.Manager
 	Routes *routing.Table
 	Certs  *security.CertStore
+	CDR    *cdr.Recorder // nil when the config lists no cdr writer
 
 	addrs  map[string]netip.AddrPort
 	cancel context.CancelFunc
@@ -73,6 +75,9 @@ func New(cfg *config.Config, log *slog.Logger, opt Options) (a *App, err error) 
 	if a.Routes, err = routing.New(cfg, log.With("part", "routing")); err != nil {
 		return nil, fmt.Errorf("routes: %w", err)
 	}
+	if a.CDR, err = newRecorder(cfg, log.With("part", "cdr")); err != nil {
+		return nil, err
+	}
 	if a.Media, err = newMedia(cfg.Media, log.With("part", "media")); err != nil {
 		return nil, err
 	}
@@ -83,6 +88,9 @@ func New(cfg *config.Config, log *slog.Logger, opt Options) (a *App, err error) 
 		return a.Media.NewSession(id), nil
 	}, log.With("part", "b2bua"))
 	a.Server.SetEcho(a.Echo.Addr())
+	if a.CDR != nil {
+		a.Server.SetObserver(a.CDR)
+	}
 	if err = a.listen(cfg); err != nil {
 		return nil, err
 	}
@@ -191,6 +199,10 @@ func (a *App) Close() error {
 		}
 		if a.Media != nil {
 			errs = append(errs, a.Media.Close())
+		}
+		// Last: the calls the server ended above handed it their records.
+		if a.CDR != nil {
+			errs = append(errs, a.CDR.Close())
 		}
 	})
 	return errors.Join(errs...)

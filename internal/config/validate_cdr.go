@@ -20,9 +20,7 @@ import (
 var cdrName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
 // validateCDR checks cdr_spool and every cdr writer. Directories are
-// checked for writability without creating anything: a missing directory
-// is fine when its nearest existing parent is writable (the SBC creates it
-// at start).
+// checked without creating anything (writableDir).
 func (c *Config) validateCDR(ps *Problems) {
 	if len(c.CDR) == 0 {
 		return // CDRs off: the spool is not used
@@ -120,8 +118,11 @@ func (w CDRWriter) validateFile(ps *Problems, key string) {
 }
 
 // writableDir reports why dir cannot be used as a directory this process
-// writes files in: it, or its nearest existing parent when it does not
-// exist yet, must be a directory with write and search permission.
+// writes files in: an existing dir must be a directory with write and
+// search permission; a missing one must have a directory as its nearest
+// existing parent. Whether that parent lets the SBC create dir is left to
+// start-up, which reports it naming the key: -check may run as another
+// user than the service.
 func writableDir(dir string) error {
 	p := filepath.Clean(dir)
 	for {
@@ -132,13 +133,12 @@ func writableDir(dir string) error {
 				return errors.New("not a directory")
 			}
 			return fmt.Errorf("cannot create it: %s is not a directory", p)
-		case err == nil:
+		case err == nil && p == filepath.Clean(dir):
 			if err := unix.Access(p, unix.W_OK|unix.X_OK); err != nil {
-				if p == filepath.Clean(dir) {
-					return fmt.Errorf("not writable: %w", err)
-				}
-				return fmt.Errorf("cannot create it in %s: %w", p, err)
+				return fmt.Errorf("not writable: %w", err)
 			}
+			return nil
+		case err == nil:
 			return nil
 		case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, unix.ENOTDIR):
 			return errors.New(fileReason(err))

@@ -56,8 +56,8 @@ func TestValidateCDRPermissions(t *testing.T) {
 	}
 	runValidateCases(t, []validateCase{
 		{"dir read-only", func(c *Config) { c.CDR[0].Dir = ro }, []string{"cdr[0].dir: not writable: permission denied"}},
-		{"spool under read-only", func(c *Config) { c.CDRSpool = filepath.Join(ro, "spool") },
-			[]string{"cdr_spool: cannot create it in " + ro + ": permission denied"}},
+		// Left to start-up: -check may run as another user than the service.
+		{"spool under read-only", func(c *Config) { c.CDRSpool = filepath.Join(ro, "spool") }, nil},
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"testing"
@@ -95,6 +96,9 @@ func startSBC(t *testing.T, o sbcOptions) *sbcUnderTest {
 		cfg.SIP.InviteTimeout = o.inviteTimeout
 	}
 	cfg.Admin.Addr = ""
+	// CDRs of test SBCs stay in the test's temporary directory.
+	cfg.CDRSpool = filepath.Join(t.TempDir(), "cdr-spool")
+	cfg.CDR = []config.CDRWriter{{Type: config.CDRJSONL, Dir: filepath.Join(t.TempDir(), "cdr")}}
 	if o.mutate != nil {
 		o.mutate(cfg)
 	}

@@ -1,0 +1,403 @@
+package cdr
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// errClosed is returned by a journal used after close.
+var errClosed = errors.New("cdr spool closed")
+
+// segment is one journal file.
+type segment struct {
+	seq    uint64
+	size   int64 // bytes of whole, valid frames (for the active segment: written)
+	closed bool  // no more frames will be added
+}
+
+// journal is the spool's append-only log of frames, split into segment
+// files. Appends are serialized by mu; fsyncs by syncMu, so that callers
+// waiting for durability share one fsync (group commit). Readers see only
+// what is fsynced.
+type journal struct {
+	dir      string
+	segBytes int64
+	log      *slog.Logger
+
+	mu         sync.Mutex
+	f          *os.File // active segment; nil after a failed roll or close
+	segs       []segment
+	written    int64             // bytes of whole frames in the active segment
+	base       int64             // bytes of its checkpoint
+	broken     bool              // a write failed and could not be undone: roll first
+	unchecked  bool              // the active segment's checkpoint is incomplete: write it again
+	closed     bool              // close was called
+	open       map[string]Record // calls in progress, for checkpoints
+	appended   uint64            // end frames appended since open
+	synced     position          // everything before it is on disk
+	syncedRecs uint64            // end frames before synced, since open
+	wake       chan struct{}     // closed and replaced when synced moves or on close
+	buf        []byte
+
+	syncMu sync.Mutex
+}
+
+// recovery is what the journal held when it was opened.
+type recovery struct {
+	open    map[string]Record // calls started and never ended
+	ends    []position        // the end of every record frame, in order
+	skipped int64             // bytes of torn or damaged frames ignored
+	newest  string            // path of the newest segment before this run; "" if none
+}
+
+func segName(seq uint64) string { return fmt.Sprintf("seg-%020d.log", seq) }
+
+func parseSegName(name string) (uint64, bool) {
+	digits, ok := strings.CutPrefix(name, "seg-")
+	digits, ok2 := strings.CutSuffix(digits, ".log")
+	if !ok || !ok2 || len(digits) != 20 {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(digits, 10, 64)
+	return seq, err == nil
+}
+
+// openJournal scans the segments in dir, keeps them for reading, and starts
+// a new active segment after them.
+func openJournal(dir string, segBytes int64, log *slog.Logger) (*journal, recovery, error) {
+	j := &journal{dir: dir, segBytes: segBytes, log: log, open: map[string]Record{}, wake: make(chan struct{})}
+	rec := recovery{open: map[string]Record{}}
+	seqs, err := listSegments(dir)
+	if err != nil {
+		return nil, rec, err
+	}
+	for _, seq := range seqs {
+		size, err := scanSegment(filepath.Join(dir, segName(seq)), seq, &rec)
+		if err != nil {
+			return nil, rec, err
+		}
+		j.segs = append(j.segs, segment{seq: seq, size: size, closed: true})
+	}
+	if len(seqs) > 0 {
+		rec.newest = filepath.Join(dir, segName(seqs[len(seqs)-1]))
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.roll(); err != nil {
+		return nil, rec, err
+	}
+	return j, rec, nil
+}
+
+func listSegments(dir string) ([]uint64, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read spool: %w", err)
+	}
+	var seqs []uint64
+	for _, e := range entries {
+		if seq, ok := parseSegName(e.Name()); ok && e.Type().IsRegular() {
+			seqs = append(seqs, seq)
+		}
+	}
+	slices.Sort(seqs)
+	return seqs, nil
+}
+
+// scanSegment reads every valid frame of a segment into rec and returns the
+// size of its valid part. A torn tail (a crash mid-write) ends the scan.
+func scanSegment(path string, seq uint64, rec *recovery) (int64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, fmt.Errorf("scan spool: %w", err)
+	}
+	fr, err := openFrames(path, 0)
+	if err != nil {
+		return 0, fmt.Errorf("scan spool: %w", err)
+	}
+	defer fr.close()
+	for {
+		kind, payload, err := fr.next(fi.Size())
+		switch {
+		case errors.Is(err, io.EOF):
+			return fr.off, nil
+		case errors.Is(err, errTorn):
+			rec.skipped += fi.Size() - fr.off
+			return fr.off, nil
+		case err != nil:
+			return 0, fmt.Errorf("scan spool %s: %w", path, err)
+		}
+		var r Record
+		if err := r.decode(payload); err != nil {
+			continue // checksummed but not a record: written by something else
+		}
+		switch kind {
+		case kindStart, kindAnswer:
+			rec.open[r.ID] = r
+		case kindEnd:
+			delete(rec.open, r.ID)
+			rec.ends = append(rec.ends, position{seq, fr.off})
+		}
+	}
+}
+
+// roll closes the active segment, fsynced, and starts the next one with a
+// checkpoint of the calls in progress. mu is held.
+func (j *journal) roll() error {
+	if j.f != nil {
+		last := &j.segs[len(j.segs)-1]
+		if err := j.f.Sync(); err != nil {
+			// Nothing better to do than go on: the frames are in the page
+			// cache, and the error is counted and logged by the caller's
+			// next failure if the disk is really gone.
+			j.log.Error("cdr spool: fsync before roll", "segment", last.seq, "err", err)
+		}
+		_ = j.f.Close()
+		j.f = nil
+		last.closed, last.size = true, j.written
+		j.advance(position{last.seq, last.size}, j.appended)
+	}
+	seq := uint64(1)
+	if n := len(j.segs); n > 0 {
+		seq = j.segs[n-1].seq + 1
+	}
+	f, err := os.OpenFile(filepath.Join(j.dir, segName(seq)), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		j.broken = true
+		return fmt.Errorf("start spool segment: %w", err)
+	}
+	if err := syncDir(j.dir); err != nil {
+		j.log.Warn("cdr spool: fsync directory", "err", err)
+	}
+	j.segs = append(j.segs, segment{seq: seq})
+	j.f, j.written, j.broken = f, 0, false
+	j.advance(position{seq, 0}, j.appended)
+	return j.checkpoint()
+}
+
+// checkpoint writes a start frame for every call in progress, so that this
+// segment and those after it are all recovery needs. If it fails (disk
+// full), the next append writes it again, after what was written: a call
+// journaled twice is harmless, and nothing readers may have seen is undone.
+// mu is held.
+func (j *journal) checkpoint() error {
+	j.unchecked = true
+	for _, r := range j.open {
+		if err := j.write(kindStart, &r); err != nil {
+			return err
+		}
+	}
+	j.unchecked, j.base = false, j.written
+	return nil
+}
+
+// append adds a frame and returns the position just after it. The frame
+// is durable once syncTo of that position returns nil.
+func (j *journal) append(kind frameKind, r *Record) (position, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return position{}, errClosed
+	}
+	switch {
+	case j.broken || j.f == nil || (j.segBytes > 0 && j.written-j.base >= j.segBytes):
+		if err := j.roll(); err != nil {
+			return position{}, err
+		}
+	case j.unchecked:
+		if err := j.checkpoint(); err != nil {
+			return position{}, err
+		}
+	}
+	if err := j.write(kind, r); err != nil {
+		return position{}, err
+	}
+	switch kind {
+	case kindStart, kindAnswer:
+		j.open[r.ID] = *r
+	case kindEnd:
+		delete(j.open, r.ID)
+		j.appended++
+	}
+	return position{j.segs[len(j.segs)-1].seq, j.written}, nil
+}
+
+// write writes one frame to the active segment. mu is held.
+func (j *journal) write(kind frameKind, r *Record) error {
+	var err error
+	if j.buf, err = appendFrame(j.buf[:0], kind, r); err != nil {
+		return err
+	}
+	n, err := j.f.Write(j.buf)
+	if err == nil {
+		j.written += int64(n)
+		j.segs[len(j.segs)-1].size = j.written
+		return nil
+	}
+	// A short write (disk full) leaves part of a frame: cut it off so the
+	// next frame starts clean, or start a new segment if even that fails.
+	if n > 0 {
+		if terr := j.f.Truncate(j.written); terr != nil {
+			j.broken = true
+		}
+	}
+	return fmt.Errorf("write spool: %w", err)
+}
+
+// syncTo returns once everything before p is on disk.
+func (j *journal) syncTo(p position) error {
+	j.syncMu.Lock()
+	defer j.syncMu.Unlock()
+	j.mu.Lock()
+	if !j.synced.before(p) {
+		j.mu.Unlock()
+		return nil // another caller's fsync covered p
+	}
+	f, end, recs := j.f, j.tail(), j.appended
+	j.mu.Unlock()
+	var err error
+	if f == nil {
+		err = errClosed
+	} else {
+		err = f.Sync()
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if !j.synced.before(p) {
+		return nil // a roll fsynced the segment while f.Sync raced its close
+	}
+	if err != nil {
+		return fmt.Errorf("fsync spool: %w", err)
+	}
+	j.advance(end, recs)
+	return nil
+}
+
+// syncAll makes everything appended so far durable.
+func (j *journal) syncAll() error {
+	j.mu.Lock()
+	end := j.tail()
+	j.mu.Unlock()
+	return j.syncTo(end)
+}
+
+// tail is the position after the last frame. mu is held.
+func (j *journal) tail() position {
+	if len(j.segs) == 0 {
+		return position{}
+	}
+	last := j.segs[len(j.segs)-1]
+	return position{last.seq, last.size}
+}
+
+// advance moves synced forward to p and wakes the readers. mu is held.
+func (j *journal) advance(p position, recs uint64) {
+	if !j.synced.before(p) {
+		return
+	}
+	j.synced, j.syncedRecs = p, recs
+	close(j.wake)
+	j.wake = make(chan struct{})
+}
+
+// durableRecords is the number of record frames fsynced since open.
+func (j *journal) durableRecords() uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.syncedRecs
+}
+
+// view is what a reader at segment seq may read: the durable end of that
+// segment, whether it is finished, the segment after it, and a channel
+// closed when any of that changes.
+type view struct {
+	end     int64
+	closed  bool
+	exists  bool
+	next    uint64
+	hasNext bool
+	stopped bool // the journal is closed
+	wake    <-chan struct{}
+}
+
+func (j *journal) view(seq uint64) view {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	v := view{wake: j.wake, stopped: j.closed}
+	for _, s := range j.segs {
+		switch {
+		case s.seq == seq:
+			v.exists, v.closed, v.end = true, s.closed, s.size
+			if !s.closed {
+				v.end = 0
+				if j.synced.seg == seq {
+					v.end = j.synced.off
+				}
+			}
+		case s.seq > seq && !v.hasNext:
+			v.next, v.hasNext = s.seq, true
+		}
+	}
+	return v
+}
+
+// first is the position of the oldest retained frame.
+func (j *journal) first() position {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return position{j.segs[0].seq, 0}
+}
+
+// removeBefore deletes the finished segments wholly before p.
+func (j *journal) removeBefore(p position) {
+	j.mu.Lock()
+	var gone []uint64
+	for len(j.segs) > 1 && j.segs[0].closed && j.segs[0].seq < p.seg {
+		gone = append(gone, j.segs[0].seq)
+		j.segs = j.segs[1:]
+	}
+	j.mu.Unlock()
+	for _, seq := range gone {
+		if err := os.Remove(filepath.Join(j.dir, segName(seq))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			j.log.Warn("cdr spool: remove delivered segment", "segment", seq, "err", err)
+		}
+	}
+}
+
+// close fsyncs and closes the active segment and wakes every reader.
+func (j *journal) close() error {
+	err := j.syncAll()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return nil
+	}
+	j.closed = true
+	if j.f != nil {
+		if cerr := j.f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("close spool: %w", cerr)
+		}
+		j.f = nil
+	}
+	close(j.wake)
+	j.wake = make(chan struct{})
+	return err
+}
+
+// syncDir fsyncs a directory, making creations and renames in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,225 @@
+package cdr
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/sbc-project/sbc/b2bua"
+)
+
+// Dispositions: the outcome of a call attempt, for billing.
+const (
+	Answered  = "ANSWERED"  // the callee answered (2xx)
+	NoAnswer  = "NO ANSWER" // rang without answer: ring timeout, 408, 480, 487
+	Busy      = "BUSY"      // 486 Busy Here, 600 Busy Everywhere
+	Failed    = "FAILED"    // 5xx, no final response, internal failure, restart
+	Cancelled = "CANCELLED" // the caller gave up (CANCEL) before an answer
+	Rejected  = "REJECTED"  // any other 3xx, 4xx or 6xx
+)
+
+// CauseRestart is the hangup_cause of a record made at start for a call
+// that was up when the previous run ended without ending it.
+const CauseRestart = "sbc_restart"
+
+// Causes of the B2BUA (b2bua.CallRecord.Cause) that decide a disposition
+// on their own.
+const (
+	causeCallerCancel = "caller_cancel"
+	causeCancelled    = "cancelled"
+	causeNoAnswer     = "no_answer"
+)
+
+// TimeLayout is how record timestamps are written: RFC 3339 in UTC with
+// milliseconds.
+const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// Timestamp is an instant in UTC at millisecond precision. The zero value
+// means unknown: JSON null, an empty CSV field, SQL NULL.
+type Timestamp struct{ t time.Time }
+
+// At returns t in UTC, truncated to the millisecond; the zero time stays
+// unknown.
+func At(t time.Time) Timestamp {
+	if t.IsZero() {
+		return Timestamp{}
+	}
+	return Timestamp{t.UTC().Truncate(time.Millisecond).Round(0)}
+}
+
+// Time returns the instant; the zero time when unknown.
+func (ts Timestamp) Time() time.Time { return ts.t }
+
+// IsZero reports whether the instant is unknown.
+func (ts Timestamp) IsZero() bool { return ts.t.IsZero() }
+
+// String formats the instant with TimeLayout; "" when unknown.
+func (ts Timestamp) String() string {
+	if ts.t.IsZero() {
+		return ""
+	}
+	return ts.t.Format(TimeLayout)
+}
+
+// MarshalJSON writes a TimeLayout string or null.
+func (ts Timestamp) MarshalJSON() ([]byte, error) {
+	if ts.t.IsZero() {
+		return []byte("null"), nil
+	}
+	return []byte(`"` + ts.String() + `"`), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes (any RFC 3339 time).
+func (ts *Timestamp) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		*ts = Timestamp{}
+		return nil
+	}
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return fmt.Errorf("timestamp %s: want an RFC 3339 string or null", b)
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(b[1:len(b)-1]))
+	if err != nil {
+		return fmt.Errorf("timestamp: %w", err)
+	}
+	*ts = At(t)
+	return nil
+}
+
+// Record is one call detail record: one per call attempt, answered or not.
+// The JSON names are the contract (README "CDRs"); CSV headers and
+// PostgreSQL columns use the same names in the same order (Columns).
+//
+// Media counters are per direction: a_to_b_* describe the RTP received from
+// side A (the caller) and relayed to side B, b_to_a_* the reverse. lost,
+// jitter_ms and mos are measured on what the SBC received from the source
+// side.
+type Record struct {
+	ID          string    `json:"id"`           // unique per call attempt (32 hex digits)
+	NodeID      string    `json:"node_id"`      // the SBC node that handled the call
+	ACallID     string    `json:"a_call_id"`    // Call-ID of the caller's leg
+	BCallID     string    `json:"b_call_id"`    // Call-ID of the last B-leg attempt; "" if none
+	FromURI     string    `json:"from_uri"`     // the caller's From URI
+	ToURI       string    `json:"to_uri"`       // the caller's To URI
+	SrcAddr     string    `json:"src_addr"`     // ip:port the INVITE came from
+	ATransport  string    `json:"a_transport"`  // udp, tcp, tls, ws or wss
+	Trunk       string    `json:"trunk"`        // trunk of the last B-leg attempt; "" if none
+	StartTime   Timestamp `json:"start_time"`   // INVITE received
+	RingTime    Timestamp `json:"ring_time"`    // first 18x relayed to the caller
+	AnswerTime  Timestamp `json:"answer_time"`  // 2xx sent to the caller
+	EndTime     Timestamp `json:"end_time"`     // the call ended
+	SetupMs     int64     `json:"setup_ms"`     // start to ring, else answer, else end
+	DurationS   float64   `json:"duration_s"`   // end - start, seconds
+	BillsecS    float64   `json:"billsec_s"`    // end - answer, seconds; 0 if not answered
+	Disposition string    `json:"disposition"`  // Answered, NoAnswer, Busy, Failed, Cancelled or Rejected
+	SIPCode     int       `json:"sip_code"`     // final response to the caller; 0 if none
+	HangupCause string    `json:"hangup_cause"` // why it ended (b2bua causes, CauseRestart)
+	HangupSide  string    `json:"hangup_side"`  // who ended it: a, b or sbc
+	ACodec      string    `json:"a_codec"`      // codec on the caller's leg, e.g. opus/48000/2
+	BCodec      string    `json:"b_codec"`      // codec on the callee's leg
+
+	AToBPackets  uint64  `json:"a_to_b_packets"`   // RTP packets from A relayed to B
+	AToBBytes    uint64  `json:"a_to_b_bytes"`     // their UDP payload bytes
+	AToBLost     int64   `json:"a_to_b_lost"`      // packets lost on the way from A
+	AToBJitterMs float64 `json:"a_to_b_jitter_ms"` // interarrival jitter of A's RTP
+	AToBMOS      float64 `json:"a_to_b_mos"`       // E-model MOS of A's RTP; 0 if none
+	BToAPackets  uint64  `json:"b_to_a_packets"`   // the same from B to A
+	BToABytes    uint64  `json:"b_to_a_bytes"`
+	BToALost     int64   `json:"b_to_a_lost"`
+	BToAJitterMs float64 `json:"b_to_a_jitter_ms"`
+	BToAMOS      float64 `json:"b_to_a_mos"`
+}
+
+// FromCall builds the record of a call from what the B2BUA knows, with the
+// derived fields (setup_ms, duration_s, billsec_s, disposition) computed
+// from it. Timestamps are truncated to the millisecond first, so that the
+// derived fields agree exactly with the timestamps written.
+func FromCall(c b2bua.CallRecord, nodeID string) Record {
+	r := Record{
+		ID: c.ID, NodeID: nodeID, ACallID: c.ACallID, BCallID: c.BCallID,
+		FromURI: c.FromURI, ToURI: c.ToURI, SrcAddr: c.SrcAddr, ATransport: c.ATransport, Trunk: c.Trunk,
+		StartTime: At(c.Start), RingTime: At(c.Ring), AnswerTime: At(c.Answer), EndTime: At(c.End),
+		SIPCode: c.SIPCode, HangupCause: c.Cause, HangupSide: c.Side, ACodec: c.ACodec, BCodec: c.BCodec,
+
+		AToBPackets: c.Media.AtoB.Packets, AToBBytes: c.Media.AtoB.Bytes, AToBLost: c.Media.AtoB.Lost,
+		AToBJitterMs: round(c.Media.AtoB.JitterMs, 3), AToBMOS: round(c.Media.AtoB.MOS, 2),
+		BToAPackets: c.Media.BtoA.Packets, BToABytes: c.Media.BtoA.Bytes, BToALost: c.Media.BtoA.Lost,
+		BToAJitterMs: round(c.Media.BtoA.JitterMs, 3), BToAMOS: round(c.Media.BtoA.MOS, 2),
+	}
+	r.derive()
+	return r
+}
+
+// restarted turns the last known state of a call in progress into its
+// final record: ended at end by the SBC's restart.
+func (r Record) restarted(end time.Time) Record {
+	ts := At(end)
+	for _, known := range []Timestamp{r.StartTime, r.RingTime, r.AnswerTime} {
+		if known.t.After(ts.t) {
+			ts = known // the clock went back, or the heartbeat lagged
+		}
+	}
+	r.EndTime = ts
+	r.HangupCause, r.HangupSide = CauseRestart, "sbc"
+	if r.AnswerTime.IsZero() {
+		r.SIPCode = 0 // no final response went to the caller
+	} else {
+		r.SIPCode = 200
+	}
+	r.derive()
+	return r
+}
+
+// derive computes setup_ms, duration_s, billsec_s and disposition from the
+// other fields. Unknown instants give 0.
+func (r *Record) derive() {
+	first := r.RingTime
+	if first.IsZero() || (!r.AnswerTime.IsZero() && r.AnswerTime.t.Before(first.t)) {
+		first = r.AnswerTime
+	}
+	if first.IsZero() {
+		first = r.EndTime // neither rang nor answered: the time to the failure
+	}
+	r.SetupMs = between(r.StartTime, first).Milliseconds()
+	r.DurationS = between(r.StartTime, r.EndTime).Seconds()
+	r.BillsecS = between(r.AnswerTime, r.EndTime).Seconds()
+	r.Disposition = disposition(!r.AnswerTime.IsZero() || r.SIPCode/100 == 2, r.SIPCode, r.HangupCause)
+}
+
+// between is b - a, or 0 when either is unknown or b is before a.
+func between(a, b Timestamp) time.Duration {
+	if a.IsZero() || b.IsZero() || b.t.Before(a.t) {
+		return 0
+	}
+	return b.t.Sub(a.t)
+}
+
+// disposition maps a call's outcome to a Disposition; the README's
+// "Disposition" table documents the same order of rules.
+func disposition(answered bool, code int, cause string) string {
+	switch {
+	case answered:
+		return Answered
+	case cause == causeCallerCancel || cause == causeCancelled:
+		return Cancelled
+	case code == 486 || code == 600:
+		return Busy
+	case cause == causeNoAnswer || code == 408 || code == 480 || code == 487:
+		return NoAnswer
+	case code >= 300 && code < 500 || code >= 600 && code < 700:
+		return Rejected
+	default: // 5xx, and 0: no final response (internal failure, restart)
+		return Failed
+	}
+}
+
+// round rounds v to n decimal places, so that JSON, CSV and SQL show the
+// same value.
+func round(v float64, n int) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	p := math.Pow10(n)
+	return math.Round(v*p) / p
+}

@@ -1,0 +1,406 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/cdr"
+	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/internal/sipptest"
+	"github.com/sbc-project/sbc/test/cdr/pgtest"
+)
+
+// cdrSinks are the writers of a test SBC: jsonl and csv in their own
+// directories, and postgres when dsn is set.
+type cdrSinks struct {
+	spool, jsonl, csv, dsn string
+}
+
+func newCDRSinks(t *testing.T, dsn string) cdrSinks {
+	dir := t.TempDir()
+	return cdrSinks{spool: filepath.Join(dir, "spool"), jsonl: filepath.Join(dir, "jsonl"), csv: filepath.Join(dir, "csv"), dsn: dsn}
+}
+
+// apply points cfg's CDRs at the sinks, with files rotated often.
+func (s cdrSinks) apply(cfg *config.Config) {
+	cfg.CDRSpool = s.spool
+	cfg.CDR = []config.CDRWriter{
+		{Name: "jsonl", Type: config.CDRJSONL, Dir: s.jsonl, MaxBytes: 8 << 10, RotateEvery: 300 * time.Millisecond},
+		{Name: "csv", Type: config.CDRCSV, Dir: s.csv, MaxBytes: 4 << 10},
+	}
+	if s.dsn != "" {
+		cfg.CDR = append(cfg.CDR, config.CDRWriter{Name: "postgres", Type: config.CDRPostgres, DSN: s.dsn})
+	}
+}
+
+// records reads every writer's records once the SBC is closed, checks that
+// no writer has a record twice or an unfinished file, and that all hold
+// the same records; it returns the jsonl ones.
+func (s cdrSinks) records(t *testing.T) []cdr.Record {
+	t.Helper()
+	var recs []cdr.Record
+	files := finishedCDRFiles(t, s.jsonl, "jsonl")
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		for dec.More() {
+			var r cdr.Record
+			if err := dec.Decode(&r); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			recs = append(recs, r)
+		}
+	}
+	ids := uniqueIDs(t, "jsonl", recordIDs(recs))
+	csvIDs := uniqueIDs(t, "csv", s.csvIDs(t))
+	if !maps2Equal(ids, csvIDs) {
+		t.Errorf("csv holds %d records, jsonl %d, or other ones", len(csvIDs), len(ids))
+	}
+	if s.dsn != "" {
+		if pg := uniqueIDs(t, "postgres", pgIDs(t, s.dsn)); !maps2Equal(ids, pg) {
+			t.Errorf("postgres holds %d records, jsonl %d, or other ones", len(pg), len(ids))
+		}
+	}
+	return recs
+}
+
+func (s cdrSinks) csvIDs(t *testing.T) []string {
+	t.Helper()
+	var ids []string
+	for _, f := range finishedCDRFiles(t, s.csv, "csv") {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+		if err != nil || len(rows) < 2 || !slices.Equal(rows[0], cdr.Columns()) {
+			t.Fatalf("%s: %d rows, %v: want the header and rows", f, len(rows), err)
+		}
+		for _, row := range rows[1:] {
+			ids = append(ids, row[0])
+		}
+	}
+	return ids
+}
+
+func finishedCDRFiles(t *testing.T, dir, ext string) []string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "cdr-*."+ext))
+	if parts, _ := filepath.Glob(filepath.Join(dir, ".*.part")); len(parts) > 0 {
+		t.Errorf("unfinished files left: %v", parts)
+	}
+	slices.Sort(files)
+	return files
+}
+
+func pgIDs(t *testing.T, dsn string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT id FROM cdr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func recordIDs(recs []cdr.Record) []string {
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+func uniqueIDs(t *testing.T, what string, ids []string) map[string]bool {
+	t.Helper()
+	set := map[string]bool{}
+	for _, id := range ids {
+		if set[id] {
+			t.Errorf("%s: record %s twice", what, id)
+		}
+		set[id] = true
+	}
+	return set
+}
+
+func maps2Equal(a, b map[string]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// sippCallIDs returns the Call-IDs of the INVITEs a SIPp UAC sent, of
+// those that got a 200, and of those whose BYE got a 200.
+func sippCallIDs(res sipptest.Result) (invited, answered, completed map[string]bool) {
+	invited, answered, completed = map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, m := range res.Messages {
+		id := m.Header("Call-ID")
+		switch {
+		case m.Dir == sipptest.Sent && m.Method() == "INVITE":
+			invited[id] = true
+		case m.Dir == sipptest.Received && m.StatusCode() == 200 && strings.HasSuffix(m.Header("CSeq"), "INVITE"):
+			answered[id] = true
+		case m.Dir == sipptest.Received && m.StatusCode() == 200 && strings.HasSuffix(m.Header("CSeq"), "BYE"):
+			completed[id] = true
+		}
+	}
+	return invited, answered, completed
+}
+
+// TestCDRSIPpCalls: N SIPp calls through the SBC give N records in every
+// writer, with the right fields, while PostgreSQL is stopped and started
+// again mid-run and the files rotate every few records.
+func TestCDRSIPpCalls(t *testing.T) {
+	sipptest.Require(t)
+	pg := pgtest.Start(t)
+	sinks := newCDRSinks(t, pg.CreateDB(t, "sipp"))
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	const n = 60
+	uas := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uas.xml"),
+		Calls: n, Timeout: 90 * time.Second})
+	sbc := startSBC(t, sbcOptions{mutate: sinks.apply,
+		trunks: []trunkSpec{{name: "pbx", addr: uas.Addr().Addr().String(), port: int(uas.Addr().Port())}}})
+	uac := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uac.xml"),
+		Remote: sbc.udp.String(), Calls: n, Rate: 20, MessageLog: true, Timeout: 90 * time.Second,
+		Args: []string{"-s", "1000", "-d", "300"}})
+
+	time.Sleep(1 * time.Second)
+	pg.Stop(t)
+	waitFor(t, 10*time.Second, "the postgres writer's alarm", func() bool {
+		s := sbc.app.CDR.Stats()
+		return s.Writers[2].Failing
+	})
+	time.Sleep(1 * time.Second)
+	pg.Start(t)
+
+	res := uac.Wait()
+	if err := res.Check(n); err != nil {
+		t.Fatal(err)
+	}
+	if err := uas.Wait().Check(n); err != nil {
+		t.Error(err)
+	}
+	sbc.waitIdle(t)
+	waitFor(t, 30*time.Second, "every record delivered", func() bool {
+		for _, w := range sbc.app.CDR.Stats().Writers {
+			if w.Pending > 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if s := sbc.app.CDR.Stats(); s.Alarm() || s.Recorded != n {
+		t.Errorf("cdr stats %+v, want %d recorded and no alarm", s, n)
+	}
+	if err := sbc.app.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	recs := sinks.records(t)
+	if len(recs) != n {
+		t.Fatalf("%d records, want %d", len(recs), n)
+	}
+	invited, _, _ := sippCallIDs(res)
+	hex32 := regexp.MustCompile(`^[0-9a-f]{32}$`)
+	for _, r := range recs {
+		checks := []struct {
+			field string
+			ok    bool
+		}{
+			{"id", hex32.MatchString(r.ID)},
+			{"node_id", r.NodeID == config.DefaultNodeID},
+			{"a_call_id", invited[r.ACallID]},
+			{"b_call_id", r.BCallID != "" && r.BCallID != r.ACallID},
+			{"from_uri", strings.HasPrefix(r.FromURI, "sip:sipp@127.0.0.2")},
+			{"to_uri", r.ToURI == "sip:1000@"+sbc.udp.String()},
+			{"src_addr", strings.HasPrefix(r.SrcAddr, "127.0.0.2:")},
+			{"a_transport", r.ATransport == "udp"},
+			{"trunk", r.Trunk == "pbx"},
+			{"times", !r.StartTime.IsZero() && !r.AnswerTime.IsZero() && !r.EndTime.IsZero() &&
+				!r.AnswerTime.Time().Before(r.StartTime.Time()) && !r.EndTime.Time().Before(r.AnswerTime.Time())},
+			{"billsec_s", r.BillsecS >= 0.25 && r.BillsecS < 5},
+			{"duration_s", r.DurationS >= r.BillsecS},
+			{"disposition", r.Disposition == cdr.Answered},
+			{"sip_code", r.SIPCode == 200},
+			{"hangup", r.HangupCause == "caller_bye" && r.HangupSide == "a"},
+			{"codecs", strings.HasPrefix(r.ACodec, "PCMU") && strings.HasPrefix(r.BCodec, "PCMU")},
+		}
+		for _, c := range checks {
+			if !c.ok {
+				t.Errorf("record %s: bad %s: %+v", r.ID, c.field, r)
+			}
+		}
+		delete(invited, r.ACallID)
+	}
+	if len(invited) != 0 {
+		t.Errorf("calls without a record: %v", invited)
+	}
+	if files := finishedCDRFiles(t, sinks.jsonl, "jsonl"); len(files) < 3 {
+		t.Errorf("%d jsonl files: want rotation", len(files))
+	}
+}
+
+// TestCDRDispositions places one call of each disposition and checks its
+// record field by field.
+func TestCDRDispositions(t *testing.T) {
+	sinks := newCDRSinks(t, "")
+	pbx := newUAS(t)
+	sbc := startSBC(t, sbcOptions{trunks: pbxTrunk(pbx), ringTimeout: time.Second, mutate: sinks.apply})
+	type outcome struct {
+		disposition, cause, side string
+		code                     int
+		rang, answered           bool
+	}
+	type placed struct {
+		name    string
+		aCallID string
+		bCallID string
+		src     string
+		want    outcome
+	}
+	var calls []placed
+	place := func(name string, want outcome, flow func(ua *testUA, call *uaCall, inv sip.Request)) {
+		t.Run(name, func(t *testing.T) {
+			ua := dialUA(t, "UDP", sbc.udp.String())
+			call := ua.invite("1000", "")
+			inv := pbx.expectReq("INVITE")
+			flow(ua, call, inv)
+			calls = append(calls, placed{name, call.callID, sipmsg.CallID(inv), ua.host, want})
+		})
+	}
+	reject := func(code int, reason string) func(*testUA, *uaCall, sip.Request) {
+		return func(ua *testUA, call *uaCall, inv sip.Request) {
+			pbx.respond(inv, code, reason, "pbx", "")
+			pbx.expectReq("ACK")
+			res := ua.expect(code)
+			call.ackFailure(sipmsg.ToTag(res))
+		}
+	}
+	place("answered", outcome{cdr.Answered, "caller_bye", "a", 200, true, true}, func(ua *testUA, call *uaCall, inv sip.Request) {
+		pbx.respond(inv, 180, "Ringing", "pbx", "")
+		time.Sleep(100 * time.Millisecond)
+		pbx.respond(inv, 200, "OK", "pbx", uasSDP)
+		res := ua.expect(200)
+		call.answered(res)
+		call.ack()
+		pbx.expectReq("ACK")
+		time.Sleep(300 * time.Millisecond)
+		call.bye()
+		bye := pbx.expectReq("BYE")
+		pbx.respond(bye, 200, "OK", "", "")
+		ua.expect(200)
+	})
+	place("busy", outcome{cdr.Busy, "rejected", "b", 486, false, false}, reject(486, "Busy Here"))
+	place("rejected", outcome{cdr.Rejected, "rejected", "b", 603, false, false}, reject(603, "Decline"))
+	place("no answer", outcome{cdr.NoAnswer, "no_answer", "sbc", 408, true, false}, func(ua *testUA, call *uaCall, inv sip.Request) {
+		pbx.respond(inv, 180, "Ringing", "pbx", "")
+		cancel := pbx.expectReq("CANCEL") // the ring timeout
+		pbx.respond(cancel, 200, "OK", "pbx", "")
+		pbx.respond(inv, 487, "Request Terminated", "pbx", "")
+		pbx.expectReq("ACK")
+		res := ua.expect(408)
+		call.ackFailure(sipmsg.ToTag(res))
+	})
+	place("cancelled", outcome{cdr.Cancelled, "caller_cancel", "a", 487, true, false}, func(ua *testUA, call *uaCall, inv sip.Request) {
+		pbx.respond(inv, 180, "Ringing", "pbx", "")
+		ua.expect(180)
+		call.cancel()
+		cancel := pbx.expectReq("CANCEL")
+		pbx.respond(cancel, 200, "OK", "pbx", "")
+		pbx.respond(inv, 487, "Request Terminated", "pbx", "")
+		pbx.expectReq("ACK")
+		for { // the CANCEL's 200 and the INVITE's 487, in either order
+			res, ok := ua.recv(5 * time.Second).(sip.Response)
+			if _, method := sipmsg.CSeq(res); ok && method == "INVITE" && res.StatusCode() >= 200 {
+				if res.StatusCode() != 487 {
+					t.Fatalf("want 487, got %d", res.StatusCode())
+				}
+				call.ackFailure(sipmsg.ToTag(res))
+				break
+			}
+		}
+	})
+	// Last: a trunk answering 503 may be taken out of rotation.
+	place("failed", outcome{cdr.Failed, "upstream_unavailable", "b", 503, false, false}, reject(503, "Service Unavailable"))
+	if err := sbc.app.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs := sinks.records(t)
+	byCallID := map[string]cdr.Record{}
+	for _, r := range recs {
+		byCallID[r.ACallID] = r
+	}
+	for _, c := range calls {
+		r, ok := byCallID[c.aCallID]
+		if !ok {
+			t.Errorf("%s: no record", c.name)
+			continue
+		}
+		w := c.want
+		fields := map[string][2]any{
+			"node_id":     {r.NodeID, config.DefaultNodeID},
+			"b_call_id":   {r.BCallID, c.bCallID},
+			"from_uri":    {r.FromURI, "sip:alice@caller.example"},
+			"to_uri":      {r.ToURI, "sip:1000@" + sbc.udp.String()},
+			"src_addr":    {r.SrcAddr, c.src},
+			"a_transport": {r.ATransport, "udp"},
+			"trunk":       {r.Trunk, "pbx"},
+			"disposition": {r.Disposition, w.disposition},
+			"sip_code":    {r.SIPCode, w.code},
+			"ring_time":   {!r.RingTime.IsZero(), w.rang},
+			"answer_time": {!r.AnswerTime.IsZero(), w.answered},
+			"end_time":    {!r.EndTime.IsZero() && !r.EndTime.Time().Before(r.StartTime.Time()), true},
+			"setup_ms":    {r.SetupMs >= 0 && r.SetupMs < 5000, true},
+			"billsec_s":   {w.answered == (r.BillsecS >= 0.3) && r.BillsecS < 2, true},
+			"duration_s":  {r.DurationS >= r.BillsecS && r.DurationS < 10, true},
+		}
+		fields["hangup_cause"] = [2]any{r.HangupCause, w.cause}
+		fields["hangup_side"] = [2]any{r.HangupSide, w.side}
+		if w.answered {
+			fields["a_codec"] = [2]any{r.ACodec, "PCMU/8000"}
+			fields["b_codec"] = [2]any{r.BCodec, "PCMU/8000"}
+		}
+		for name, v := range fields {
+			if v[0] != v[1] {
+				t.Errorf("%s: %s = %v, want %v\n%+v", c.name, name, v[0], v[1], r)
+			}
+		}
+	}
+	if len(recs) != len(calls) {
+		t.Errorf("%d records for %d calls", len(recs), len(calls))
+	}
+}
