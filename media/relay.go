@@ -21,6 +21,10 @@ type peer struct {
 	addr    netip.AddrPort // invalid: not known yet, nothing is sent
 	latched bool           // addr is the source packets arrived from
 	hold    bool           // the side signalled c=0.0.0.0: send it nothing
+	// stale is the source latched before the side's SDP moved the
+	// stream: it must not win the new latch (a PBX that moves media keeps
+	// sending from the old port for a while).
+	stale netip.AddrPort
 }
 
 // sock is one UDP socket facing one side. Packets from that side are read
@@ -54,7 +58,11 @@ func newSock(conn *net.UDPConn, port int, log *slog.Logger) *sock {
 func (s *sock) learn(addr netip.AddrPort, hold bool) {
 	if addr != s.sdpAddr {
 		s.sdpAddr = addr
-		s.dst.Store(&peer{addr: addr, hold: hold})
+		np := &peer{addr: addr, hold: hold}
+		if old := s.dst.Load(); old.latched && old.addr != addr {
+			np.stale = old.addr
+		}
+		s.dst.Store(np)
 		return
 	}
 	for {
@@ -85,6 +93,9 @@ func (s *sock) admit(src netip.AddrPort) bool {
 // and log.
 func (s *sock) latch(p *peer, src netip.AddrPort) bool {
 	for {
+		if src == p.stale && src != p.addr {
+			return false
+		}
 		np := &peer{addr: src, latched: true, hold: p.hold}
 		if s.dst.CompareAndSwap(p, np) {
 			s.log.Debug("media source latched", "port", s.port, "source", src, "sdp_addr", p.addr)
