@@ -1,0 +1,400 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sbc-project/sbc/internal/config"
+)
+
+// The WebRTC media tests: a pion browser (webPhone) calls over WS through
+// the SBC, which terminates ICE-lite, DTLS-SRTP, rtcp-mux and BUNDLE toward
+// it and speaks plain RTP to the far end: the built-in echo, SIPp, or a
+// scripted Go PBX (mediaPBX). Every wait is bounded; counts are compared
+// with what 50 packets per second give in a few hundred milliseconds.
+
+// checkOneStream fails unless the browser saw one continuous stream: one
+// SSRC, no sequence jump beyond a little loss, no timestamp going back or
+// jumping past the clock. (pion fires OnTrack again for the same SSRC when
+// a hold answer without a=ssrc is followed by a resume: tracks are no
+// measure.)
+func checkOneStream(t *testing.T, web *webPhone) {
+	t.Helper()
+	s := web.rx.snapshot()
+	if len(s.ssrcs) != 1 {
+		t.Errorf("browser saw SSRCs %v (on %d pion tracks), want one", s.ssrcs, web.tracks.Load())
+	}
+	if s.maxSeqGap > 5 {
+		t.Errorf("browser saw a sequence jump of %d (%d gaps in %d packets)", s.maxSeqGap, s.seqGaps, s.packets)
+	}
+	if s.tsBack > 0 || s.maxTSJump > 8000 {
+		t.Errorf("browser saw timestamps go back %d times and jump %d samples past the clock", s.tsBack, s.maxTSJump)
+	}
+	if s.corrupt > 0 {
+		t.Errorf("browser got %d frames whose payload changed on the way", s.corrupt)
+	}
+}
+
+// checkOneHandshake fails unless ICE connected once and DTLS once: no ICE
+// restart, no second handshake.
+func checkOneHandshake(t *testing.T, web *webPhone) {
+	t.Helper()
+	states := web.iceStateLog()
+	connected := 0
+	for _, s := range states {
+		if s == webrtc.ICEConnectionStateConnected {
+			connected++
+		}
+	}
+	if n := web.dtlsConnected.Load(); n != 1 || connected != 1 {
+		t.Errorf("DTLS connected %d times, ICE states %v; want one handshake", n, states)
+	}
+	if web.answerChanged {
+		t.Error("the SBC gave the browser a second answer with another ICE/DTLS transport")
+	}
+}
+
+// TestWebRTCEcho: the browser calls sip:echo on the default routes and gets
+// its own packets back through DTLS-SRTP, plain RTP to the echo and back.
+func TestWebRTCEcho(t *testing.T) {
+	sbc := startSBC(t, sbcOptions{})
+	calls := watchCalls(sbc)
+	web := newWebPhone(t, sbc)
+	web.call("echo")
+	waitCount(t, "browser gets its packets echoed", web.rx, "WEB1", 50)
+	if sent := web.out.sent.Load(); sent < 50 {
+		t.Errorf("browser sent %d packets", sent)
+	}
+	checkOneStream(t, web)
+	checkOneHandshake(t, web)
+	web.hangup()
+	web.close()
+	rec := calls.waitEnded(t)
+	if rec.Cause != "normal_clearing" || rec.ATransport != "ws" || rec.ACodec != "PCMU/8000" {
+		t.Errorf("call record: cause %q, A transport %q, A codec %q", rec.Cause, rec.ATransport, rec.ACodec)
+	}
+	t.Logf("call record: %+v", rec)
+	sbc.waitIdle(t)
+}
+
+// TestWebRTCToSIPpEcho: browser -> SBC -> SIPp UAS with -rtp_echo over a
+// UDP trunk.
+func TestWebRTCToSIPpEcho(t *testing.T) {
+	sbc, check := startSIPpEcho(t)
+	web := newWebPhone(t, sbc)
+	web.call("1000")
+	waitCount(t, "SIPp echoes the browser", web.rx, "WEB1", 50)
+	checkOneStream(t, web)
+	web.hangup()
+	check()
+	web.close()
+	sbc.waitCallsIdle(t)
+}
+
+// TestWebRTCNormalization: the PBX switches streams mid-call (new SSRC,
+// sequence +30000, timestamp base moved), as at the end of ringback; the
+// browser still sees one continuous stream.
+func TestWebRTCNormalization(t *testing.T) {
+	pbx := newMediaPBX(t, pbxOptions{stream: true})
+	sbc := startSBC(t, sbcOptions{trunks: pbx.trunk()})
+	web := newWebPhone(t, sbc)
+	web.call("1000")
+	waitCount(t, "browser gets the pbx stream", web.rx, "PBX1", 25)
+	peer, _ := pbx.current()
+	waitCount(t, "pbx gets the browser", peer.rx, "WEB1", 25)
+	peer.src.jump("PBX2")
+	waitCount(t, "browser gets the switched stream", web.rx, "PBX2", 25)
+	checkOneStream(t, web)
+	web.hangup()
+	sbc.waitCallsIdle(t)
+}
+
+// TestWebRTCEarlyMedia: 183 with SDP and RTP from one port, then 200 with
+// SDP on another port: the browser gets the early media before the 200,
+// the media after it from the new port, and one ICE/DTLS handshake only.
+func TestWebRTCEarlyMedia(t *testing.T) {
+	pbx := newMediaPBX(t, pbxOptions{early: true})
+	sbc := startSBC(t, sbcOptions{trunks: pbx.trunk()})
+	web := newWebPhone(t, sbc)
+	web.dial("1000")
+	web.progress("early media at the browser", 15*time.Second, func() bool { return web.rx.marker("PBXE") >= 25 })
+	if web.dlg.final != nil {
+		t.Fatalf("the call was answered (%d) before the pbx sent its 200", web.dlg.final.StatusCode())
+	}
+	pbx.releaseAnswer()
+	if res := web.awaitAnswer(); res.StatusCode() != 200 {
+		t.Fatalf("call answered %d", res.StatusCode())
+	}
+	waitCount(t, "browser gets media from the new port", web.rx, "PBXF", 25)
+	final, _ := pbx.current()
+	waitCount(t, "browser media reaches the new port", final.rx, "WEB1", 25)
+	checkOneHandshake(t, web)
+	checkOneStream(t, web)
+	web.hangup()
+	sbc.waitCallsIdle(t)
+}
+
+// TestWebRTCHoldResume: the browser holds (re-INVITE sendonly) and
+// resumes; then the PBX moves its RTP to a new port with a re-INVITE,
+// which the SBC absorbs: the browser gets no re-INVITE and the media
+// carries on from the new port.
+func TestWebRTCHoldResume(t *testing.T) {
+	pbx := newMediaPBX(t, pbxOptions{stream: true})
+	sbc := startSBC(t, sbcOptions{trunks: pbx.trunk()})
+	web := newWebPhone(t, sbc)
+	web.call("1000")
+	waitCount(t, "browser gets the pbx stream", web.rx, "PBX1", 25)
+
+	res := web.reoffer("sendonly")
+	if res.StatusCode() != 200 {
+		t.Fatalf("hold answered %d", res.StatusCode())
+	}
+	if a, _ := parseSDPInfo(res.Body()); a.dir != "recvonly" && a.dir != "inactive" {
+		t.Errorf("hold answered with direction %s", a.dir)
+	}
+	st := pbx.state()
+	if len(st.offers) < 2 {
+		t.Fatalf("pbx got %d offers, want the INVITE's and the hold's", len(st.offers))
+	}
+	if o, _ := parseSDPInfo(st.offers[len(st.offers)-1]); o.dir != "sendonly" && o.dir != "inactive" {
+		t.Fatalf("pbx got direction %s for the hold", o.dir)
+	}
+	if web.reoffer("sendrecv").StatusCode() != 200 {
+		t.Fatal("resume refused")
+	}
+	st = pbx.state()
+	if o, _ := parseSDPInfo(st.offers[len(st.offers)-1]); o.dir != "sendrecv" {
+		t.Fatalf("pbx got direction %s on resume", o.dir)
+	}
+	n := web.rx.marker("PBX1")
+	waitCount(t, "media flows again after resume", web.rx, "PBX1", n+25)
+	peer, _ := pbx.current()
+	n = peer.rx.marker("WEB1")
+	waitCount(t, "pbx gets the browser after resume", peer.rx, "WEB1", n+25)
+
+	invites := len(web.sip.requests(sip.INVITE))
+	moved := pbx.moveMedia(false)
+	waitCount(t, "browser gets media from the pbx's new port", web.rx, "PBXN", 25)
+	waitCount(t, "browser media reaches the pbx's new port", moved.rx, "WEB1", 25)
+	if got := len(web.sip.requests(sip.INVITE)); got != invites {
+		t.Errorf("browser got %d re-INVITEs for the pbx's port change, want none", got-invites)
+	}
+	checkOneHandshake(t, web)
+	checkOneStream(t, web)
+	web.hangup()
+	sbc.waitCallsIdle(t)
+}
+
+// TestWebRTCPBXMovesMediaWithOverlap: the PBX moves its RTP to a new port
+// the way a PBX switching bridges does: the new port sends from the
+// re-INVITE on, the old one for a few packets after the 200. The SBC must
+// follow the new port that the SDP names, not latch again to the old one.
+func TestWebRTCPBXMovesMediaWithOverlap(t *testing.T) {
+	pbx := newMediaPBX(t, pbxOptions{stream: true})
+	sbc := startSBC(t, sbcOptions{trunks: pbx.trunk()})
+	web := newWebPhone(t, sbc)
+	web.call("1000")
+	waitCount(t, "browser gets the pbx stream", web.rx, "PBX1", 25)
+	invites := len(web.sip.requests(sip.INVITE))
+	moved := pbx.moveMedia(true)
+	waitCount(t, "browser gets media from the pbx's new port", web.rx, "PBXN", 25)
+	waitCount(t, "browser media reaches the pbx's new port", moved.rx, "WEB1", 25)
+	if got := len(web.sip.requests(sip.INVITE)); got != invites {
+		t.Errorf("browser got %d re-INVITEs for the pbx's port change, want none", got-invites)
+	}
+	checkOneStream(t, web)
+	web.hangup()
+	sbc.waitCallsIdle(t)
+}
+
+// TestWebRTCDTMF: digits both ways, as SIP INFO toward a trunk with
+// dtmf: info, and as RFC 4733 with each leg's own payload type toward a
+// trunk with the default dtmf: rfc4733.
+func TestWebRTCDTMF(t *testing.T) {
+	t.Run("info", func(t *testing.T) {
+		pbx := newMediaPBX(t, pbxOptions{stream: true})
+		sbc := startSBC(t, sbcOptions{trunks: pbx.trunk(), mutate: trunkDTMF(config.DTMFInfo)})
+		web := newWebPhone(t, sbc)
+		web.call("1000")
+		waitCount(t, "browser gets the pbx stream", web.rx, "PBX1", 10)
+		web.sendDTMF("15#")
+		waitFor(t, 10*time.Second, "pbx gets INFO 1 5 #", func() bool { return fmt.Sprint(pbx.state().infos) == "[1 5 #]" })
+		pbx.sendInfo('7')
+		pbx.sendInfo('*')
+		waitDigits(t, "browser gets the INFO digits as RFC 4733", web.rx, "7*")
+		checkPTs(t, "browser", web.rx, ptPCMU, webDTMFPT)
+		web.hangup()
+		sbc.waitCallsIdle(t)
+	})
+	t.Run("rfc4733", func(t *testing.T) {
+		pbx := newMediaPBX(t, pbxOptions{stream: true})
+		sbc := startSBC(t, sbcOptions{trunks: pbx.trunk()})
+		web := newWebPhone(t, sbc)
+		web.call("1000")
+		peer, _ := pbx.current()
+		waitCount(t, "pbx gets the browser", peer.rx, "WEB1", 10)
+		web.sendDTMF("15#")
+		waitDigits(t, "pbx gets RFC 4733", peer.rx, "15#")
+		peer.src.queueDigits("7*")
+		waitDigits(t, "browser gets RFC 4733", web.rx, "7*")
+		checkPTs(t, "pbx", peer.rx, ptPCMU, pbxDTMFPT)
+		checkPTs(t, "browser", web.rx, ptPCMU, webDTMFPT)
+		if st := pbx.state(); len(st.infos) != 0 {
+			t.Errorf("pbx with dtmf: rfc4733 got INFO %v", st.infos)
+		}
+		web.hangup()
+		sbc.waitCallsIdle(t)
+	})
+}
+
+// checkPTs fails if an endpoint received payload types other than its
+// audio and telephone-event ones.
+func checkPTs(t *testing.T, who string, s *rtpStats, audio, event uint8) {
+	t.Helper()
+	for pt := range s.snapshot().byPT {
+		if pt != audio && pt != event {
+			t.Errorf("%s got payload type %d; it negotiated %d and %d", who, pt, audio, event)
+		}
+	}
+}
+
+// TestWebRTCMediaTimeout: with media.timeout 2s, a call whose media stops
+// both ways is ended with BYE on both legs.
+func TestWebRTCMediaTimeout(t *testing.T) {
+	const timeout = 2 * time.Second
+	pbx := newMediaPBX(t, pbxOptions{}) // echo: it stops when the browser does
+	sbc := startSBC(t, sbcOptions{trunks: pbx.trunk(), mutate: func(c *config.Config) { c.Media.Timeout = timeout }})
+	calls := watchCalls(sbc)
+	web := newWebPhone(t, sbc)
+	web.call("1000")
+	waitCount(t, "echo through the pbx", web.rx, "WEB1", 10)
+	web.src.pause(true)
+	start := time.Now()
+	waitFor(t, timeout+8*time.Second, "BYE to the browser", func() bool { return len(web.sip.requests(sip.BYE)) > 0 })
+	waitFor(t, 5*time.Second, "BYE to the pbx", func() bool { return pbx.state().byes > 0 })
+	if d := time.Since(start); d < timeout-500*time.Millisecond {
+		t.Errorf("call ended %v after media stopped, before the %v timeout", d, timeout)
+	}
+	if rec := calls.waitEnded(t); rec.Cause != "media_timeout" || rec.Side != "sbc" {
+		t.Errorf("call record: cause %q side %q, want media_timeout by sbc", rec.Cause, rec.Side)
+	}
+	sbc.waitCallsIdle(t)
+}
+
+// TestWebRTCDTLSTimeout: a WebSocket client offers WebRTC (valid ICE and
+// DTLS attributes) but never completes the handshake, either doing no ICE
+// at all or passing ICE and then never answering DTLS: the call ends within
+// the handshake timeout, with BYE on both legs if it was answered.
+func TestWebRTCDTLSTimeout(t *testing.T) {
+	const handshake = 2 * time.Second
+	for _, tc := range []struct {
+		name  string
+		ice   bool
+		cause string
+	}{{"no ICE", false, "ice_timeout"}, {"ICE but no DTLS", true, "dtls_timeout"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			pbx := newMediaPBX(t, pbxOptions{})
+			sbc := startSBC(t, sbcOptions{trunks: pbx.trunk(), mutate: func(c *config.Config) { c.Media.HandshakeTimeout = handshake }})
+			calls := watchCalls(sbc)
+			client := newSIPClient(t, "WS", sbc.ws.String())
+			var agent *iceOnly
+			ufrag, pwd, cands := "Fk3x", "q0mZb6zXU7jRtS1FvLhG2wPc", []string{deadCandidate(t)}
+			if tc.ice {
+				agent = newICEOnly(t)
+				ufrag, pwd, cands = agent.ufrag, agent.pwd, agent.cands
+			}
+			start := time.Now()
+			d := client.invite("1000", fakeWebRTCOffer(ufrag, pwd, cands))
+			res := d.await(1, handshake+10*time.Second, nil)
+			if res.StatusCode() == 200 {
+				d.established(res)
+				d.ack()
+				if agent != nil {
+					agent.connect(t, res.Body())
+				}
+				waitFor(t, handshake+8*time.Second, "BYE to the silent browser", func() bool { return len(client.requests(sip.BYE)) > 0 })
+			} else {
+				t.Logf("the INVITE failed with %d %s after %v", res.StatusCode(), res.Reason(), time.Since(start))
+			}
+			if st := pbx.state(); st.calls > 0 {
+				waitFor(t, 5*time.Second, "BYE or CANCEL to the pbx", func() bool { return pbx.state().byes > 0 || pbxCancelled(pbx) })
+			}
+			if el := time.Since(start); el > handshake+8*time.Second {
+				t.Errorf("call ended %v after the INVITE; handshake timeout %v", el, handshake)
+			}
+			if rec := calls.waitEnded(t); rec.Cause != tc.cause {
+				t.Errorf("call record: cause %q side %q, want %s", rec.Cause, rec.Side, tc.cause)
+			}
+			sbc.waitCallsIdle(t)
+		})
+	}
+}
+
+func pbxCancelled(p *mediaPBX) bool {
+	for _, l := range p.state().trace {
+		if strings.HasPrefix(l, "CANCEL ") {
+			return true
+		}
+	}
+	return false
+}
+
+// fakeWebRTCOffer is a browser offer with the ICE credentials and
+// candidates given and a random DTLS fingerprint.
+func fakeWebRTCOffer(ufrag, pwd string, candidates []string) string {
+	fp := make([]byte, 32)
+	_, _ = rand.Read(fp)
+	hexFP := strings.ToUpper(hex.EncodeToString(fp))
+	var pairs []string
+	for i := 0; i < len(hexFP); i += 2 {
+		pairs = append(pairs, hexFP[i:i+2])
+	}
+	var cands strings.Builder
+	for _, c := range candidates {
+		cands.WriteString("a=" + c + "\n")
+	}
+	return "v=0\no=- 4611731400430051336 2 IN IP4 127.0.0.1\ns=-\nt=0 0\na=group:BUNDLE 0\na=msid-semantic: WMS\n" +
+		"m=audio 9 UDP/TLS/RTP/SAVPF 111 0 126\nc=IN IP4 0.0.0.0\na=rtcp:9 IN IP4 0.0.0.0\n" +
+		cands.String() + "a=end-of-candidates\n" +
+		"a=ice-ufrag:" + ufrag + "\na=ice-pwd:" + pwd + "\n" +
+		"a=fingerprint:sha-256 " + strings.Join(pairs, ":") + "\na=setup:actpass\na=mid:0\na=sendrecv\na=rtcp-mux\n" +
+		"a=rtpmap:111 opus/48000/2\na=fmtp:111 minptime=10;useinbandfec=1\na=rtpmap:0 PCMU/8000\n" +
+		"a=rtpmap:126 telephone-event/8000\na=ssrc:1234567 cname:fake\n"
+}
+
+// deadCandidate is a host candidate on a port nobody listens on.
+func deadCandidate(t *testing.T) string {
+	return fmt.Sprintf("candidate:1 1 udp 2130706431 127.0.0.1 %d typ host", freeUDPPort(t, "127.0.0.1"))
+}
+
+// TestWebRTCGoroutinesReleased: after calls end, the SBC holds no media
+// session and no goroutine more than before them.
+func TestWebRTCGoroutinesReleased(t *testing.T) {
+	sbc := startSBC(t, sbcOptions{})
+	oneCall := func() {
+		web := newWebPhone(t, sbc)
+		web.call("echo")
+		waitCount(t, "echo", web.rx, "WEB1", 10)
+		web.hangup()
+		web.close()
+	}
+	oneCall() // warm up: anything started once per process is not a leak
+	sbc.waitCallsIdle(t)
+	base := runtime.NumGoroutine()
+	for range 5 {
+		oneCall()
+	}
+	sbc.waitCallsIdle(t)
+	if n := sbc.app.Media.Active(); n != 0 {
+		t.Fatalf("%d media sessions left", n)
+	}
+	waitGoroutines(t, base)
+}

@@ -1,0 +1,428 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+)
+
+// pbxOptions script a mediaPBX.
+type pbxOptions struct {
+	// stream makes the PBX send its own RTP stream (payload marker "PBX1")
+	// instead of echoing what it receives.
+	stream bool
+	// early answers 183 with SDP from an early-media port that streams
+	// ("PBXE"), then 200 with SDP on a different port that streams
+	// ("PBXF") once release is closed (or after 10 s).
+	early bool
+}
+
+// pbxDTMFPT is the telephone-event payload type the PBX answers with,
+// whatever the SBC offered: the payload types of the two legs differ.
+const pbxDTMFPT = 101
+
+// mediaPBX is a scripted PBX on 127.0.0.3 over UDP with real RTP: it
+// answers INVITEs on its own (reader goroutine), echoes or streams RTP from
+// Go sockets, records INFO and re-INVITE offers, and sends in-dialog
+// requests when the test asks. It handles one call at a time.
+type mediaPBX struct {
+	t       *testing.T
+	conn    *net.UDPConn
+	opts    pbxOptions
+	release chan struct{}
+	res     chan sip.Response
+	wg      sync.WaitGroup
+
+	mu     sync.Mutex
+	sbc    *net.UDPAddr
+	call   *pbxCall
+	calls  int
+	sent   map[string]string // branch -> last response, for retransmitted requests
+	infos  []string          // Signal= of each INFO received
+	offers []string          // SDP of each INVITE and re-INVITE received
+	byes   int
+	peers  []*rtpPeer // every RTP socket opened, closed at cleanup
+	trace  []string   // first line of every message received, for failures
+}
+
+// pbxCall is the PBX's current dialog.
+type pbxCall struct {
+	inv     sip.Request
+	tag     string
+	seq     int
+	target  string
+	version int
+	dir     string // the direction of the PBX's last answer
+	sbcRTP  *net.UDPAddr
+	sbcDTMF uint8    // telephone-event PT the SBC offered: what the PBX sends with
+	peer    *rtpPeer // the media of the last answer
+	early   *rtpPeer
+	ended   bool
+}
+
+func newMediaPBX(t *testing.T, opts pbxOptions) *mediaPBX {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.3")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &mediaPBX{t: t, conn: c, opts: opts, release: make(chan struct{}), res: make(chan sip.Response, 32),
+		sent: map[string]string{}}
+	p.wg.Go(p.readLoop)
+	t.Cleanup(func() {
+		p.releaseAnswer()
+		c.Close()
+		p.wg.Wait()
+		for _, peer := range p.peers {
+			peer.close()
+		}
+	})
+	return p
+}
+
+func (p *mediaPBX) port() int { return p.conn.LocalAddr().(*net.UDPAddr).Port }
+
+func (p *mediaPBX) trunk() []trunkSpec {
+	return []trunkSpec{{name: "pbx", addr: "127.0.0.3", port: p.port()}}
+}
+
+// releaseAnswer lets an early-media PBX send its 200.
+func (p *mediaPBX) releaseAnswer() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.release:
+	default:
+		close(p.release)
+	}
+}
+
+func (p *mediaPBX) readLoop() {
+	parser := sipmsg.NewParser(sipmsg.Limits{})
+	buf := make([]byte, 65535)
+	for {
+		n, from, err := p.conn.ReadFromUDP(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		m, err := parser.Parse(buf[:n])
+		if err != nil {
+			p.t.Errorf("pbx: bad message: %v\n%s", err, buf[:n])
+			continue
+		}
+		p.mu.Lock()
+		p.sbc = from
+		line, _, _ := strings.Cut(string(buf[:n]), "\r\n")
+		p.trace = append(p.trace, line)
+		p.mu.Unlock()
+		switch m := m.(type) {
+		case sip.Response:
+			select {
+			case p.res <- m:
+			default:
+			}
+		case sip.Request:
+			p.request(m)
+		}
+	}
+}
+
+func branchOf(req sip.Request) string {
+	if via, ok := req.ViaHop(); ok {
+		if b, ok := via.Params.Get("branch"); ok {
+			return b.String()
+		}
+	}
+	return ""
+}
+
+// request handles one request from the SBC; a retransmission gets the last
+// response again.
+func (p *mediaPBX) request(req sip.Request) {
+	key := branchOf(req) + string(req.Method())
+	p.mu.Lock()
+	last, seen := p.sent[key]
+	p.mu.Unlock()
+	if seen {
+		if last != "" {
+			p.write(last)
+		}
+		return
+	}
+	p.remember(key, "")
+	switch req.Method() {
+	case sip.INVITE:
+		if sipmsg.ToTag(req) == "" {
+			p.invite(req, key)
+		} else {
+			p.reinvite(req, key)
+		}
+	case sip.ACK:
+	case sip.BYE:
+		p.bye(req, key)
+	case sip.INFO:
+		p.info(req, key)
+	default: // OPTIONS, UPDATE, CANCEL: fine
+		p.respond(req, key, 200, "", "")
+	}
+}
+
+func (p *mediaPBX) remember(key, msg string) {
+	p.mu.Lock()
+	p.sent[key] = msg
+	p.mu.Unlock()
+}
+
+// invite answers a new call: 100, then 200 (or 183 and later 200).
+func (p *mediaPBX) invite(req sip.Request, key string) {
+	p.respond(req, key, 100, "", "")
+	offer, err := parseSDPInfo(req.Body())
+	if err != nil {
+		p.t.Errorf("pbx: INVITE offer: %v", err)
+		p.respond(req, key, 488, "", "")
+		return
+	}
+	p.mu.Lock()
+	p.calls++
+	p.offers = append(p.offers, req.Body())
+	c := &pbxCall{inv: req, tag: sipmsg.NewToken(4), seq: 1, target: sipmsg.ContactURI(req).String(),
+		sbcRTP: offer.addr, dir: answerDir(offer.dir), sbcDTMF: pbxDTMFPT}
+	if offer.dtmfPT >= 0 {
+		c.sbcDTMF = uint8(offer.dtmfPT)
+	}
+	p.call = c
+	p.mu.Unlock()
+	if !p.opts.early {
+		peer := p.media(c, "PBX1")
+		p.applyDir(c, peer)
+		p.mu.Lock()
+		c.peer = peer
+		p.mu.Unlock()
+		p.respond(req, key, 200, c.tag, p.sdp(c, peer))
+		return
+	}
+	early := p.media(c, "PBXE")
+	p.applyDir(c, early)
+	p.mu.Lock()
+	c.early = early
+	p.mu.Unlock()
+	p.respond(req, key, 183, c.tag, p.sdp(c, early))
+	p.wg.Go(func() {
+		select {
+		case <-p.release:
+		case <-time.After(10 * time.Second):
+		}
+		p.mu.Lock()
+		ended := c.ended
+		p.mu.Unlock()
+		if ended {
+			return
+		}
+		early.stop()
+		final := p.media(c, "PBXF")
+		p.applyDir(c, final)
+		p.mu.Lock()
+		c.peer = final
+		p.mu.Unlock()
+		p.respond(req, key, 200, c.tag, p.sdp(c, final))
+	})
+}
+
+// media opens the RTP socket of one answer: an echo, or a stream with the
+// payload marker when streaming; applyDir starts it. A bind error fails the
+// test (after one retry).
+func (p *mediaPBX) media(c *pbxCall, marker string) *rtpPeer {
+	var src *rtpSource
+	if p.opts.stream || p.opts.early {
+		src = newRTPSource(marker, ptPCMU, c.sbcDTMF)
+	}
+	peer, err := openRTPPeer("127.0.0.3", src, pbxDTMFPT)
+	if err != nil {
+		p.t.Errorf("pbx: rtp socket: %v", err)
+		peer, _ = openRTPPeer("127.0.0.3", src, pbxDTMFPT)
+	}
+	p.mu.Lock()
+	p.peers = append(p.peers, peer)
+	p.mu.Unlock()
+	return peer
+}
+
+// applyDir starts or stops the peer's sending as the answer's direction
+// allows.
+func (p *mediaPBX) applyDir(c *pbxCall, peer *rtpPeer) {
+	p.mu.Lock()
+	send := c.dir == "sendrecv" || c.dir == "sendonly"
+	dst := c.sbcRTP
+	p.mu.Unlock()
+	peer.echo.Store(send && peer.src == nil)
+	if peer.src == nil {
+		return
+	}
+	if send {
+		peer.start(dst)
+	} else {
+		peer.stop()
+	}
+}
+
+// answerDir is the direction that answers an offered one.
+func answerDir(offered string) string {
+	switch offered {
+	case "sendonly":
+		return "recvonly"
+	case "recvonly":
+		return "sendonly"
+	case "inactive":
+		return "inactive"
+	}
+	return "sendrecv"
+}
+
+func (p *mediaPBX) sdp(c *pbxCall, peer *rtpPeer) string {
+	p.mu.Lock()
+	c.version++
+	v := c.version
+	dir := c.dir
+	p.mu.Unlock()
+	return fmt.Sprintf("v=0\no=pbx 4242 %d IN IP4 127.0.0.3\ns=-\nc=IN IP4 127.0.0.3\nt=0 0\n"+
+		"m=audio %d RTP/AVP 0 %d\na=rtpmap:0 PCMU/8000\na=rtpmap:%d telephone-event/8000\na=fmtp:%d 0-16\n"+
+		"a=ptime:20\na=%s\n", v, peer.port(), pbxDTMFPT, pbxDTMFPT, pbxDTMFPT, dir)
+}
+
+// reinvite answers an in-dialog offer with the same port and the matching
+// direction.
+func (p *mediaPBX) reinvite(req sip.Request, key string) {
+	offer, err := parseSDPInfo(req.Body())
+	p.mu.Lock()
+	c := p.call
+	p.offers = append(p.offers, req.Body())
+	var peer *rtpPeer
+	if c != nil && err == nil {
+		peer = c.peer
+		c.dir = answerDir(offer.dir)
+		c.sbcRTP = offer.addr
+	}
+	p.mu.Unlock()
+	if peer == nil {
+		p.t.Errorf("pbx: re-INVITE without an answered call or SDP: %v", err)
+		p.respond(req, key, 488, "", "")
+		return
+	}
+	p.applyDir(c, peer)
+	p.respond(req, key, 200, "", p.sdp(c, peer))
+}
+
+func (p *mediaPBX) bye(req sip.Request, key string) {
+	p.mu.Lock()
+	p.byes++
+	c := p.call
+	if c != nil {
+		c.ended = true
+	}
+	p.mu.Unlock()
+	p.respond(req, key, 200, "", "")
+	p.closeMedia()
+}
+
+// closeMedia closes every RTP socket when a call ends, so that none
+// outlives it (the SBC's goroutine check runs before the PBX's cleanup).
+// Their stats stay readable.
+func (p *mediaPBX) closeMedia() {
+	p.mu.Lock()
+	peers := p.peers
+	p.peers = nil
+	p.mu.Unlock()
+	for _, peer := range peers {
+		peer.close()
+	}
+}
+
+var reSignal = regexp.MustCompile(`(?mi)^Signal\s*=\s*(\S+)`)
+
+func (p *mediaPBX) info(req sip.Request, key string) {
+	if m := reSignal.FindStringSubmatch(req.Body()); m != nil {
+		p.mu.Lock()
+		p.infos = append(p.infos, m[1])
+		p.mu.Unlock()
+	}
+	p.respond(req, key, 200, "", "")
+}
+
+// respond answers req; tag goes on a To without one.
+func (p *mediaPBX) respond(req sip.Request, key string, code int, tag, sdp string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "SIP/2.0 %d %s\r\n", code, reasonPhrase(code))
+	for _, h := range req.GetHeaders("Via") {
+		b.WriteString(h.String() + "\r\n")
+	}
+	from, _ := req.From()
+	to, _ := req.To()
+	toStr := to.String()
+	if sipmsg.ToTag(req) == "" && tag != "" && code > 100 {
+		toStr += ";tag=" + tag
+	}
+	b.WriteString(from.String() + "\r\n" + toStr + "\r\n")
+	fmt.Fprintf(&b, "Call-ID: %s\r\n", sipmsg.CallID(req))
+	cseq, _ := req.CSeq()
+	b.WriteString(cseq.String() + "\r\n")
+	if code > 100 && code < 300 {
+		fmt.Fprintf(&b, "Contact: <sip:pbx@127.0.0.3:%d>\r\n", p.port())
+		b.WriteString("Allow: INVITE, ACK, BYE, CANCEL, UPDATE, INFO, OPTIONS\r\n")
+	}
+	msg := b.String() + bodyPart("application/sdp", sdp)
+	p.remember(key, msg)
+	p.write(msg)
+}
+
+func (p *mediaPBX) write(msg string) {
+	p.mu.Lock()
+	dst := p.sbc
+	p.mu.Unlock()
+	if _, err := p.conn.WriteToUDP([]byte(msg), dst); err != nil && !errors.Is(err, net.ErrClosed) {
+		p.t.Errorf("pbx: send: %v", err)
+	}
+}
+
+// current returns the media of the current call's answer.
+func (p *mediaPBX) current() (peer, early *rtpPeer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.call == nil {
+		return nil, nil
+	}
+	return p.call.peer, p.call.early
+}
+
+// pbxState is a copy of what the PBX recorded.
+type pbxState struct {
+	calls, byes int
+	trace       []string
+	infos       []string
+	offers      []string
+	sbcDTMFPT   int // telephone-event PT of the SBC's last offer
+}
+
+func (p *mediaPBX) state() pbxState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := pbxState{calls: p.calls, byes: p.byes, trace: append([]string(nil), p.trace...), infos: append([]string(nil), p.infos...),
+		offers: append([]string(nil), p.offers...), sbcDTMFPT: -1}
+	if len(s.offers) > 0 {
+		if info, err := parseSDPInfo(s.offers[len(s.offers)-1]); err == nil {
+			s.sbcDTMFPT = info.dtmfPT
+		}
+	}
+	return s
+}
