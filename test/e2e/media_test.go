@@ -78,10 +78,12 @@ func TestWebRTCEcho(t *testing.T) {
 	web.hangup()
 	web.close()
 	rec := calls.waitEnded(t)
-	if rec.Cause != "normal_clearing" || rec.ATransport != "ws" || rec.ACodec != "PCMU/8000" {
-		t.Errorf("call record: cause %q, A transport %q, A codec %q", rec.Cause, rec.ATransport, rec.ACodec)
+	if rec.Cause != "caller_bye" || rec.Side != "a" || rec.ATransport != "ws" || rec.ACodec != "PCMU/8000" {
+		t.Errorf("call record: cause %q side %q, A transport %q, A codec %q", rec.Cause, rec.Side, rec.ATransport, rec.ACodec)
 	}
-	t.Logf("call record: %+v", rec)
+	if m := rec.Media; m.AtoB.Packets < 50 || m.BtoA.Packets < 50 || m.AtoB.SRTPFailed+m.BtoA.SRTPFailed > 0 {
+		t.Errorf("call record media: %+v", m)
+	}
 	sbc.waitIdle(t)
 }
 
