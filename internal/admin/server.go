@@ -1,0 +1,210 @@
+// Package admin is the SBC's admin HTTP server, on its own address
+// (admin.addr), away from the SIP listeners: /metrics for Prometheus,
+// /healthz and /readyz for probes and load balancers, and a JSON API under
+// /api/v1/ to list and hang up calls, list registrations, manage bans, see
+// trunk states and the running configuration, reload, drain and trace.
+//
+// The server knows nothing of the SBC's parts: Options hands it small
+// interfaces and functions, and an endpoint whose backend is missing
+// answers 501 Not Implemented with a JSON error. With Options.Token set,
+// /metrics and /api/v1/ require "Authorization: Bearer <token>"; /healthz
+// and /readyz never do.
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// CallSource lists and hangs up calls in progress.
+type CallSource interface {
+	Calls() []Call
+	// Hangup ends the call with this id (the CDR id or either leg's
+	// Call-ID) with BYE or CANCEL on both legs; false if there is none.
+	Hangup(id string) bool
+}
+
+// Registrations lists registered contacts.
+type Registrations interface {
+	List() []Registration
+}
+
+// Bans manages banned sources.
+type Bans interface {
+	List() []Ban
+	// Add bans b.Addr (an IP or CIDR, already checked) for d (0: until
+	// removed).
+	Add(addr, reason string, d time.Duration) error
+	// Remove lifts a ban; false if addr was not banned.
+	Remove(addr string) bool
+}
+
+// Tracer switches per-call debug tracing for users and numbers.
+type Tracer interface {
+	Add(target string) bool
+	Remove(target string) bool
+	List() []string
+}
+
+// Options wires the server to the SBC. Every field is optional: a nil
+// backend makes its endpoints answer 501, except Registrations (an empty
+// list: no one registered) and Trunks (an empty list).
+type Options struct {
+	// Token, when set, is the bearer token /metrics and /api/v1/ require.
+	Token string
+	Log   *slog.Logger // nil discards
+
+	Metrics       http.Handler     // GET /metrics
+	Ready         func() Readiness // GET /readyz; nil: ready while serving
+	Calls         CallSource
+	Registrations Registrations
+	Bans          Bans
+	Trunks        func() []Trunk
+	// Config returns the running configuration with secrets redacted,
+	// ready to be encoded as JSON.
+	Config func() any
+	// Reload loads the configuration again. Its error's text lists the
+	// problems one per line.
+	Reload func() (ReloadResult, error)
+	// Drain starts a graceful drain (idempotent) and reports its state.
+	Drain  func() DrainStatus
+	Traces Tracer
+}
+
+// Server is the admin HTTP server. Create it with New, then Start it.
+type Server struct {
+	opt  Options
+	log  *slog.Logger
+	mux  *http.ServeMux
+	http *http.Server
+	mu   sync.Mutex
+	ln   net.Listener
+	done chan struct{}
+}
+
+// New builds the server and its routes; it does not listen yet.
+func New(opt Options) *Server {
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{opt: opt, log: log, mux: http.NewServeMux()}
+	s.routes()
+	s.http = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return s
+}
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.HandleFunc("GET /readyz", s.readyz)
+	m.Handle("GET /metrics", s.auth(s.metrics()))
+	api := func(pattern string, h http.HandlerFunc) { m.Handle(pattern, s.auth(h)) }
+	api("GET /api/v1/calls", s.listCalls)
+	api("GET /api/v1/calls/{id}", s.getCall)
+	api("DELETE /api/v1/calls/{id}", s.hangup)
+	api("GET /api/v1/registrations", s.listRegistrations)
+	api("GET /api/v1/bans", s.listBans)
+	api("POST /api/v1/bans", s.addBan)
+	api("DELETE /api/v1/bans/{addr...}", s.removeBan)
+	api("GET /api/v1/trunks", s.listTrunks)
+	api("GET /api/v1/config", s.config)
+	api("POST /api/v1/reload", s.reload)
+	api("POST /api/v1/drain", s.drain)
+	api("GET /api/v1/trace", s.listTraces)
+	api("POST /api/v1/trace", s.addTrace)
+	api("DELETE /api/v1/trace/{target}", s.removeTrace)
+	api("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+}
+
+// ServeHTTP serves the admin routes; an unknown path or method gets a
+// JSON error.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	s.mux.ServeHTTP(w, r)
+}
+
+// auth requires the bearer token when one is configured. Tokens are
+// compared by their SHA-256 in constant time, so neither content nor
+// length leaks.
+func (s *Server) auth(h http.Handler) http.Handler {
+	if s.opt.Token == "" {
+		return h
+	}
+	want := sha256.Sum256([]byte(s.opt.Token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sbc-admin"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) metrics() http.Handler {
+	if s.opt.Metrics == nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			notImplemented(w, "metrics")
+		})
+	}
+	return s.opt.Metrics
+}
+
+// Start listens on addr (ip:port; port 0 picks one) and serves until
+// Close. It returns the bound address.
+func (s *Server) Start(addr string) (net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin listen %s: %w", addr, err)
+	}
+	s.mu.Lock()
+	s.ln = ln
+	s.done = make(chan struct{})
+	s.mu.Unlock()
+	go func() {
+		defer close(s.done)
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("admin server stopped", "err", err)
+		}
+	}()
+	return ln.Addr(), nil
+}
+
+// Close stops the server: requests in progress get until ctx is done to
+// finish, then their connections are closed. Safe to call more than once
+// and without Start.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	err := s.http.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		err = s.http.Close()
+	}
+	if done != nil {
+		<-done
+	}
+	return err
+}

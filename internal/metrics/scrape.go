@@ -1,0 +1,175 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Sources are the counters the SBC's parts keep, read at every scrape. A
+// nil field leaves its metrics out. Each function must be safe to call
+// from the scraping goroutine and fast (no I/O).
+type Sources struct {
+	ActiveCalls   func() int            // sbc_calls_active
+	Transactions  func() int            // sbc_sip_transactions
+	MediaSessions func() int            // sbc_media_sessions
+	Registrations func() int            // sbc_registrations
+	Server        func() ServerStats    // B2BUA counters
+	Transport     func() TransportStats // SIP transport counters
+	Trunks        func() []TrunkState   // sbc_trunk_up
+	CDR           func() CDRStats       // spool and writers
+	HEP           func() HEPStats       // HEP export
+}
+
+// ServerStats are the B2BUA's counters.
+type ServerStats struct {
+	BadMessages uint64 // unparsable SIP messages
+	NoDialog    uint64 // in-dialog requests for no dialog (481)
+}
+
+// TransportStats are the SIP transport's counters.
+type TransportStats struct {
+	SendErrors uint64
+	// Dropped counts messages dropped and connections closed by reason:
+	// oversize, line_too_long, bad_framing, handshake, conn_limit,
+	// idle_closed.
+	Dropped map[string]uint64
+	// Open is the number of open connections by transport (tcp, tls, ws,
+	// wss): the WebSocket connections are ws and wss.
+	Open map[string]int
+}
+
+// TrunkState is one trunk's health.
+type TrunkState struct {
+	Name string
+	Up   bool
+}
+
+// CDRStats are the CDR recorder's counters.
+type CDRStats struct {
+	Recorded     uint64 // records made durable in the spool
+	SpoolErrors  uint64
+	SpoolFailing bool
+	Backlog      int    // records held in memory, the spool refusing them
+	Dropped      uint64 // records lost
+	Writers      []CDRWriterStats
+}
+
+// CDRWriterStats are one CDR writer's counters.
+type CDRWriterStats struct {
+	Name      string
+	Delivered uint64
+	Pending   uint64 // queue depth: records in the spool not yet delivered
+	Failures  uint64 // failed delivery attempts (write errors)
+	Failing   bool
+}
+
+// HEPStats are the HEP sender's counters.
+type HEPStats struct {
+	Sent, Dropped, Errors uint64
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(namespace+"_"+name, help, labels, nil)
+}
+
+var (
+	descActive        = desc("calls_active", "Calls in progress (ringing or answered).")
+	descTransactions  = desc("sip_transactions", "Live SIP transactions.")
+	descMedia         = desc("media_sessions", "Open media sessions.")
+	descRegistrations = desc("registrations", "Registered contacts (bindings).")
+	descBadMessages   = desc("sip_bad_messages_total", "Unparsable SIP messages, answered 400 or dropped.")
+	descNoDialog      = desc("sip_no_dialog_total", "In-dialog requests for a dialog that does not exist (481).")
+	descSendErrors    = desc("sip_send_errors_total", "SIP messages the transport failed to send.")
+	descDropped       = desc("sip_transport_dropped_total", "SIP messages dropped and connections closed by the transport, by reason.", "reason")
+	descConnections   = desc("sip_connections", "Open SIP stream connections by transport (tcp, tls, ws, wss): ws and wss are the WebSocket clients.", "transport")
+	descTrunkUp       = desc("trunk_up", "1 when the trunk takes calls, 0 when OPTIONS probing marked it down.", "trunk")
+	descCDRRecorded   = desc("cdr_records_total", "Call records made durable in the CDR spool.")
+	descCDRSpoolErr   = desc("cdr_spool_errors_total", "Failed CDR spool writes and fsyncs.")
+	descCDRSpoolFail  = desc("cdr_spool_failing", "1 while the CDR spool cannot be written (records wait in memory).")
+	descCDRBacklog    = desc("cdr_backlog", "Finished call records held in memory because the spool refused them.")
+	descCDRDropped    = desc("cdr_dropped_total", "Call records lost (memory backlog overflowed). Anything but 0 needs an operator.")
+	descCDRDelivered  = desc("cdr_writer_delivered_total", "Call records a CDR writer delivered.", "writer")
+	descCDRPending    = desc("cdr_writer_queue_depth", "Call records in the spool a CDR writer has yet to deliver.", "writer")
+	descCDRFailures   = desc("cdr_writer_errors_total", "Failed delivery attempts (write errors) of a CDR writer; each is retried.", "writer")
+	descCDRFailing    = desc("cdr_writer_failing", "1 while a CDR writer's last attempt failed (its alarm).", "writer")
+	descHEP           = desc("hep_packets_total", "HEP packets toward the collector, by result (sent, dropped, error).", "result")
+)
+
+// scrape reads Sources at each collection.
+type scrape struct{ src Sources }
+
+// Describe sends nothing: the metrics present depend on which Sources are
+// set, so the collector is unchecked.
+func (s *scrape) Describe(chan<- *prometheus.Desc) {}
+
+func (s *scrape) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, f func() int) {
+		if f != nil {
+			emit(ch, d, prometheus.GaugeValue, float64(f()))
+		}
+	}
+	gauge(descActive, s.src.ActiveCalls)
+	gauge(descTransactions, s.src.Transactions)
+	gauge(descMedia, s.src.MediaSessions)
+	gauge(descRegistrations, s.src.Registrations)
+	if s.src.Server != nil {
+		st := s.src.Server()
+		emit(ch, descBadMessages, prometheus.CounterValue, float64(st.BadMessages))
+		emit(ch, descNoDialog, prometheus.CounterValue, float64(st.NoDialog))
+	}
+	if s.src.Transport != nil {
+		s.transport(ch, s.src.Transport())
+	}
+	if s.src.Trunks != nil {
+		for _, tr := range s.src.Trunks() {
+			emit(ch, descTrunkUp, prometheus.GaugeValue, boolValue(tr.Up), tr.Name)
+		}
+	}
+	if s.src.CDR != nil {
+		s.cdr(ch, s.src.CDR())
+	}
+	if s.src.HEP != nil {
+		st := s.src.HEP()
+		emit(ch, descHEP, prometheus.CounterValue, float64(st.Sent), "sent")
+		emit(ch, descHEP, prometheus.CounterValue, float64(st.Dropped), "dropped")
+		emit(ch, descHEP, prometheus.CounterValue, float64(st.Errors), "error")
+	}
+}
+
+func (s *scrape) transport(ch chan<- prometheus.Metric, st TransportStats) {
+	emit(ch, descSendErrors, prometheus.CounterValue, float64(st.SendErrors))
+	for reason, n := range st.Dropped {
+		emit(ch, descDropped, prometheus.CounterValue, float64(n), reason)
+	}
+	for kind, n := range st.Open {
+		emit(ch, descConnections, prometheus.GaugeValue, float64(n), kind)
+	}
+}
+
+func (s *scrape) cdr(ch chan<- prometheus.Metric, st CDRStats) {
+	emit(ch, descCDRRecorded, prometheus.CounterValue, float64(st.Recorded))
+	emit(ch, descCDRSpoolErr, prometheus.CounterValue, float64(st.SpoolErrors))
+	emit(ch, descCDRSpoolFail, prometheus.GaugeValue, boolValue(st.SpoolFailing))
+	emit(ch, descCDRBacklog, prometheus.GaugeValue, float64(st.Backlog))
+	emit(ch, descCDRDropped, prometheus.CounterValue, float64(st.Dropped))
+	for _, w := range st.Writers {
+		emit(ch, descCDRDelivered, prometheus.CounterValue, float64(w.Delivered), w.Name)
+		emit(ch, descCDRPending, prometheus.GaugeValue, float64(w.Pending), w.Name)
+		emit(ch, descCDRFailures, prometheus.CounterValue, float64(w.Failures), w.Name)
+		emit(ch, descCDRFailing, prometheus.GaugeValue, boolValue(w.Failing), w.Name)
+	}
+}
+
+// emit sends one sample; a label value the exposition format refuses
+// (invalid UTF-8 in a configured name) leaves the sample out.
+func emit(ch chan<- prometheus.Metric, d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
+	if m, err := prometheus.NewConstMetric(d, t, v, labels...); err == nil {
+		ch <- m
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
