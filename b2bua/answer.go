@@ -21,7 +21,7 @@ func (c *Call) onInvite2xx(at *attempt, res sip.Response) {
 		} // else a delayed-offer ACK still waits for A's answer
 		return
 	}
-	if at != c.try || c.state != stateCalling || c.cancelled {
+	if !c.live(at) || c.state != stateCalling || c.cancelled {
 		c.log.Info("stray answer from b: ack and bye", "tag", tag)
 		c.ackAndBye(at, res)
 		return
@@ -29,6 +29,16 @@ func (c *Call) onInvite2xx(at *attempt, res sip.Response) {
 	c.stopTimer(timerAttempt)
 	c.stopTimer(timerRing)
 	c.try = nil
+	if c.isFork(at) {
+		// The first answer wins; the other registrations stop ringing.
+		c.cancelForks(at)
+		for _, f := range c.forks {
+			if f != at {
+				c.s.removeDialog(f.leg)
+			}
+		}
+		c.forks = nil
+	}
 	c.b = b
 	b.remoteTag = tag
 	b.confirmUAC(res)
@@ -100,7 +110,8 @@ func (c *Call) answerA(res sip.Response, sdp string) {
 	}
 	c.b.timer = c.timerFromUACResponse(res)
 	c.armSessionTimers()
-	c.log.Info("call answered", "b_call_id", c.b.callID)
+	c.log = c.s.callLogger(c)
+	c.log.Info("call answered")
 }
 
 // confirmUAC takes the dialog state from B's 2xx (RFC 3261 12.1.2): remote

@@ -25,6 +25,7 @@ const (
 	evHangup                 // end the call from outside (shutdown, admin)
 	evTxDone                 // a client transaction ended
 	evMedia                  // the media session reported something
+	evFunc                   // run fn on the call's goroutine (ops.go: snapshots, admin hang-up)
 )
 
 type event struct {
@@ -37,6 +38,7 @@ type event struct {
 	timer timerKind
 	cause string
 	media media.Event
+	fn    func(*Call) // evFunc
 }
 
 type callState int
@@ -62,6 +64,11 @@ type Call struct {
 	route  *routing.Route
 	dests  []dest // B-leg targets not yet tried
 	try    *attempt
+	// forks are the attempts ringing in parallel (a registered user's
+	// bindings); the first 2xx wins and the others are cancelled.
+	forks   []*attempt
+	forking bool
+	best    int // best final failure among the forks (RFC 3261 16.7)
 
 	state       callState
 	cancelled   bool
@@ -140,6 +147,8 @@ func (c *Call) handle(ev event) {
 		c.hangup(ev.cause, "sbc")
 	case evMedia:
 		c.onMediaEvent(ev.media)
+	case evFunc:
+		ev.fn(c)
 	}
 }
 
@@ -300,6 +309,9 @@ func (c *Call) finish() {
 	}
 	if c.try != nil {
 		c.s.removeDialog(c.try.leg)
+	}
+	for _, f := range c.forks {
+		c.s.removeDialog(f.leg)
 	}
 	close(c.done)
 	if c.answered {

@@ -21,9 +21,10 @@ import (
 
 // dest is one place a call may be sent: a trunk or the echo destination.
 type dest struct {
-	name  string // trunk name, or "echo"
+	name  string // trunk name, "echo" or "registered"
 	trunk *routing.Trunk
 	ruri  sip.Uri
+	aor   sip.Uri // registered users: the To of the INVITE
 	to    transport.Target
 }
 
@@ -41,6 +42,9 @@ type attempt struct {
 // newCall takes a new INVITE: it answers 100, builds leg A and starts the
 // call's goroutine, which does the rest.
 func (s *Server) newCall(req sip.Request, tx *txn.ServerTx) {
+	if s.refuseWhileDraining(tx) {
+		return
+	}
 	s.respond100(tx)
 	src := tx.Source()
 	callID := sipmsg.CallID(req)
@@ -72,6 +76,7 @@ func (s *Server) newCall(req sip.Request, tx *txn.ServerTx) {
 	to, _ := req.To()
 	seq, _ := sipmsg.CSeq(req)
 	c.rec.FromURI, c.rec.ToURI = from.Address.String(), to.Address.String()
+	c.log = s.callLogger(c)
 	c.a = &leg{
 		call: c, side: media.SideA, name: "a",
 		callID:           callID,
@@ -160,8 +165,15 @@ func (c *Call) routeCall() bool {
 				sipmsg.Generic("Retry-After", strconv.Itoa(int(c.s.cfg.RetryAfter/time.Second))))
 			return false
 		}
-	default: // registered users arrive with the registration issue
-		c.fail(480, "Temporarily Unavailable", "no_binding")
+	case config.TargetRegistered:
+		c.dests = c.s.registeredDests(req)
+		if len(c.dests) == 0 {
+			c.fail(480, "Temporarily Unavailable", "no_binding")
+			return false
+		}
+		c.forking = true
+	default:
+		c.fail(500, "Server Internal Error", "bad_route")
 		return false
 	}
 	m, err := c.s.media(c.a.callID)
@@ -221,6 +233,9 @@ func (c *Call) trunkDest(tr *routing.Trunk, user string) (dest, error) {
 // nextAttempt sends the INVITE to the next destination; with none left it
 // answers A from the last failure and returns false.
 func (c *Call) nextAttempt() bool {
+	if c.forking {
+		return c.forkAll()
+	}
 	for len(c.dests) > 0 {
 		d := c.dests[0]
 		c.dests = c.dests[1:]
@@ -268,9 +283,12 @@ func (c *Call) invite(d dest) error {
 	if u := a.remote.Uri.User(); u != nil {
 		fromURI.FUser = sip.String{Str: u.String()}
 	}
-	toURI := &sip.SipUri{FHost: d.ruri.Host(), FUriParams: sip.NewParams(), FHeaders: sip.NewParams()}
+	var toURI sip.Uri = &sip.SipUri{FHost: d.ruri.Host(), FUriParams: sip.NewParams(), FHeaders: sip.NewParams()}
 	if u := d.ruri.User(); u != nil {
-		toURI.FUser = sip.String{Str: u.String()}
+		toURI.(*sip.SipUri).FUser = sip.String{Str: u.String()}
+	}
+	if d.aor != nil {
+		toURI = d.aor
 	}
 	pass := lowerSet(c.s.cfg.HeaderWhitelist)
 	if d.trunk != nil {
@@ -292,6 +310,9 @@ func (c *Call) invite(d dest) error {
 		pass:         pass,
 	}
 	optsB := media.SideOptions{Kind: media.KindRTP}
+	if d.to.Kind == transport.WS || d.to.Kind == transport.WSS {
+		optsB.Kind = media.KindWebRTC // a browser registered over WebSocket
+	}
 	if d.trunk != nil {
 		b.dtmfInfo = d.trunk.DTMFInfo
 		optsB.DTMFInfo = d.trunk.DTMFInfo
@@ -325,16 +346,20 @@ func (c *Call) invite(d dest) error {
 	copyHeaders(c.invReq, req, b.pass)
 	at.req = req
 	c.s.addDialog(b)
-	c.try = at
 	tx, err := c.send(b, req, func(res sip.Response) { c.onInviteResponse(at, res) })
 	if err != nil {
 		c.s.removeDialog(b)
-		c.try = nil
 		return err
 	}
 	at.tx = tx
 	c.rec.BCallID, c.rec.Trunk = b.callID, d.name
-	c.log.Info("calling", "dest", d.name, "b_call_id", b.callID)
+	c.log = c.s.callLogger(c)
+	c.log.Info("calling", "dest", d.name)
+	if c.forking {
+		c.forks = append(c.forks, at)
+		return nil
+	}
+	c.try = at
 	c.startTimer(timerAttempt, c.s.cfg.InviteTimeout)
 	return nil
 }
@@ -348,7 +373,7 @@ func (c *Call) onInviteResponse(at *attempt, res sip.Response) {
 			at.provisional = true
 			c.stopTimer(timerAttempt)
 		}
-		if code == 100 || c.state != stateCalling || at != c.try || c.cancelled {
+		if code == 100 || c.state != stateCalling || !c.live(at) || c.cancelled {
 			return
 		}
 		c.relayProvisional(at, res)
@@ -359,6 +384,10 @@ func (c *Call) onInviteResponse(at *attempt, res sip.Response) {
 		return
 	}
 	// A final failure; the transaction layer has ACKed it.
+	if c.isFork(at) {
+		c.onForkFailed(at, code, res.Reason())
+		return
+	}
 	if at != c.try {
 		return
 	}
@@ -443,10 +472,11 @@ func (c *Call) finalToA(code int, reason string, extra ...sip.Header) {
 	c.inv = nil
 }
 
-// abandonAttempt cancels the B-leg INVITE in flight, if any; a 2xx that
+// abandonAttempt cancels the B-leg INVITEs in flight, if any; a 2xx that
 // still arrives is ACKed and BYEd by onInvite2xx.
 func (c *Call) abandonAttempt() {
 	c.stopTimer(timerAttempt)
+	c.cancelForks(nil)
 	if c.try == nil || c.try.tx == nil {
 		return
 	}

@@ -86,6 +86,8 @@ type Server struct {
 
 	stats Stats
 	obs   atomic.Pointer[observerBox]
+	reg   *regState // nil: no registrar
+	ops   opsState  // tap, tracer, drain (ops.go)
 }
 
 type observerBox struct{ o Observer }
@@ -114,6 +116,7 @@ type Stats struct {
 	CallsAnswered atomic.Uint64
 	CallsFailed   atomic.Uint64
 	NoDialog      atomic.Uint64 // in-dialog requests answered 481
+	AuthFailures  atomic.Uint64 // wrong passwords, unknown users, replays
 }
 
 type dialogKey struct{ callID, localTag string }
@@ -207,7 +210,9 @@ func (s *Server) send(msg sip.Message, dst transport.Target) error {
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("sip out", "to", dst.String(), "msg", msg.String())
 	}
-	return s.tp.Send(dst, []byte(msg.String()))
+	data := []byte(msg.String())
+	s.tapOut(msg, data, dst)
+	return s.tp.Send(dst, data)
 }
 
 // onPacket parses what the transport delivers and hands it to the
@@ -227,6 +232,7 @@ func (s *Server) onPacket(p transport.Packet) {
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("sip in", "from", src.String(), "msg", msg.String())
 	}
+	s.tapIn(msg, p)
 	s.tx.Receive(msg, src)
 }
 
@@ -254,7 +260,7 @@ func (s *Server) OnRequest(req sip.Request, tx *txn.ServerTx) {
 		s.stats.NoDialog.Add(1)
 		s.respond(tx, 481, "Call/Transaction Does Not Exist")
 	case sip.REGISTER:
-		s.respond(tx, 501, "Registration Not Supported Here")
+		s.onRegister(req, tx)
 	default:
 		s.respond(tx, 405, "Method Not Allowed", sipmsg.Generic("Allow", allowed))
 	}
@@ -307,18 +313,24 @@ func (s *Server) onStray(res sip.Response, _ transport.Target) {
 // respond answers a server transaction from the SBC itself.
 func (s *Server) respond(tx *txn.ServerTx, code int, reason string, extra ...sip.Header) {
 	res := txn.NewResponse(tx.Request(), code, reason)
-	if code >= 200 && sipmsg.ToTag(res) == "" {
-		if to, ok := res.To(); ok {
-			sipmsg.SetTag(to, sipmsg.NewToken(6))
-		}
-	}
-	res.AppendHeader(sipmsg.Generic("Server", s.cfg.UserAgent))
+	s.finishResponse(res)
 	for _, h := range extra {
 		res.AppendHeader(h)
 	}
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("respond", "code", code, "err", err)
 	}
+}
+
+// finishResponse gives a final response the SBC answers itself a To tag
+// and the Server header.
+func (s *Server) finishResponse(res sip.Response) {
+	if res.StatusCode() >= 200 && sipmsg.ToTag(res) == "" {
+		if to, ok := res.To(); ok {
+			sipmsg.SetTag(to, sipmsg.NewToken(6))
+		}
+	}
+	res.AppendHeader(sipmsg.Generic("Server", s.cfg.UserAgent))
 }
 
 // addDialog indexes a leg's dialog so in-dialog requests find it.

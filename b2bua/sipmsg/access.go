@@ -3,6 +3,7 @@ package sipmsg
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -92,13 +93,23 @@ func ContactURI(m sip.Message) sip.Uri {
 	return nil
 }
 
-// ParseURI parses a sip: or sips: URI.
-func ParseURI(s string) (sip.Uri, error) {
-	u, err := parser.ParseSipUri(s)
+// ParseURI parses a sip: or sips: URI. gosip's parser slices its input
+// before checking the length and can panic on short or odd input, so the
+// scheme is checked first and a panic becomes an error.
+func ParseURI(s string) (u sip.Uri, err error) {
+	if l := strings.ToLower(s); !strings.HasPrefix(l, "sip:") && !strings.HasPrefix(l, "sips:") {
+		return nil, fmt.Errorf("parse uri %q: not a sip: or sips: URI", s)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			u, err = nil, fmt.Errorf("parse uri %q: %v", s, r)
+		}
+	}()
+	su, err := parser.ParseSipUri(s)
 	if err != nil {
 		return nil, err
 	}
-	return &u, nil
+	return &su, nil
 }
 
 // SetTag sets the tag parameter of a From or To header.

@@ -292,3 +292,31 @@ func tcpUnder(nc net.Conn) net.Conn {
 	}
 	return nc
 }
+
+// Ping sends a keepalive the peer need not answer at the SIP layer: a
+// WebSocket ping frame on WS/WSS, a CRLF CRLF (RFC 5626 section 4.4.1) on
+// TCP/TLS. It keeps NATs and proxies on the path from timing the
+// connection out. On failure the connection is closed.
+func (c *Conn) Ping() error {
+	err := func() error {
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		if c.closed.Load() {
+			return ErrConnClosed
+		}
+		deadline := time.Now().Add(c.layer.lim.WriteTimeout)
+		if c.ws != nil {
+			return c.ws.WriteControl(websocket.PingMessage, nil, deadline)
+		}
+		if err := c.nc.SetWriteDeadline(deadline); err != nil {
+			return err
+		}
+		_, err := c.nc.Write([]byte("\r\n\r\n"))
+		return err
+	}()
+	if err != nil {
+		_ = c.Close()
+		return fmt.Errorf("ping %s: %w", c, err)
+	}
+	return nil
+}

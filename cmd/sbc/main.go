@@ -7,23 +7,21 @@
 //
 // Every config key can be overridden from the environment (SBC_ prefix, see
 // configs/default.yaml). The first SIGINT or SIGTERM starts a graceful
-// shutdown; a second one exits at once with status 1.
+// drain (see serve); a second one exits at once with status 1. SIGHUP
+// reloads the configuration.
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 
-	"github.com/sbc-project/sbc/internal/app"
 	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/internal/logging"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3";
@@ -64,14 +62,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	log := newLogger(cfg.Log, stderr)
-	ctx, stop := signalContext(log)
-	defer stop()
-	if err := app.Run(ctx, cfg, log); err != nil {
-		log.Error("sbc stopped", "err", err)
-		return 1
-	}
-	return 0
+	log, level := newLogger(cfg.Log, stderr)
+	return serve(cfg, log, level, func() (*config.Config, error) { return loadConfig(*configPath, environ) })
 }
 
 // loadConfig loads and validates; errors are Problems where possible.
@@ -99,47 +91,14 @@ func printProblems(w io.Writer, err error) {
 	}
 }
 
-// newLogger builds the process logger from a validated Log section.
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+// newLogger builds the process logger from a validated Log section, and
+// the level a reload may change.
+func newLogger(c config.Log, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	level, err := logging.ParseLevel(c.Level)
+	if err != nil {
 		level = slog.LevelInfo // unreachable after Validate
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// signalContext returns a context cancelled by the first SIGINT or SIGTERM;
-// a second signal exits the process at once with status 1. stop releases
-// the signal handling.
-func signalContext(log *slog.Logger) (ctx context.Context, stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case s := <-sigs:
-			log.Info("shutting down; signal again to stop at once", "signal", s.String())
-			cancel()
-		case <-done:
-			return
-		}
-		select {
-		case s := <-sigs:
-			log.Warn("second signal, exiting now", "signal", s.String())
-			os.Exit(1)
-		case <-done:
-		}
-	}()
-	return ctx, func() {
-		signal.Stop(sigs)
-		close(done)
-		cancel()
-	}
+	return logging.New(w, c.Format, level)
 }
 
 // buildVersion returns version, or the module version when built with

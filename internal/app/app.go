@@ -17,12 +17,15 @@ import (
 
 	"github.com/sbc-project/sbc/b2bua"
 	"github.com/sbc-project/sbc/b2bua/echo"
+	"github.com/sbc-project/sbc/b2bua/registrar"
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/txn"
 	"github.com/sbc-project/sbc/cdr"
 	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/internal/logging"
+	"github.com/sbc-project/sbc/internal/metrics"
 	"github.com/sbc-project/sbc/media"
 	"github.com/sbc-project/sbc/security"
 )
@@ -40,15 +43,28 @@ type App struct {
 	Certs  *security.CertStore
 	CDR    *cdr.Recorder // nil when the config lists no cdr writer
 
+	Bindings *registrar.Store // users registered through the SBC
+
+	Metrics *metrics.Metrics // the Prometheus registry (ops.go)
+	Traces  *logging.Traces  // users and numbers whose calls are traced
+	ops     ops              // admin server, HEP, reload, drain (ops.go)
+
 	addrs  map[string]netip.AddrPort
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
 }
 
-// Options tune an App for tests; the zero value is production.
+// Options tune an App. The zero value runs with RFC 3261 timers, a log
+// level fixed at start and no reload; the sbc command sets Level and Load.
 type Options struct {
 	Timers txn.Timers // SIP timers; zero: RFC 3261 defaults
+	// Level is the level the App's logger filters at (from logging.New);
+	// a reload sets it from log.level. Nil: the level needs a restart.
+	Level *slog.LevelVar
+	// Load loads and validates the configuration again, for Reload. Nil:
+	// Reload fails.
+	Load func() (*config.Config, error)
 }
 
 // Run starts the SBC and blocks until ctx is done, then shuts it down.
@@ -91,16 +107,22 @@ func New(cfg *config.Config, log *slog.Logger, opt Options) (a *App, err error) 
 	if a.CDR != nil {
 		a.Server.SetObserver(a.CDR)
 	}
+	if err = a.setupRegistrar(cfg); err != nil {
+		return nil, err
+	}
+	if err = a.setupOps(cfg, opt); err != nil {
+		return nil, err
+	}
 	if err = a.listen(cfg); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		a.Routes.Monitor(ctx, a.Server.Probe)
-	}()
+	a.startMonitor(ctx, a.Routes)
+	a.runRegistrar(ctx, cfg)
+	if err = a.startOps(ctx, cfg); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -194,6 +216,7 @@ func (a *App) Close() error {
 			errs = append(errs, a.Server.Close(ctx))
 			cancel()
 		}
+		errs = append(errs, a.closeOps())
 		if a.Echo != nil {
 			errs = append(errs, a.Echo.Close())
 		}

@@ -38,6 +38,12 @@ const (
 	DefaultRetryAfter       = 30 * time.Second
 	DefaultAdminAddr        = "127.0.0.1:9090"
 	DefaultCDRDir           = "./cdr"
+	DefaultRealm            = "sbc"
+	DefaultNonceTTL         = 5 * time.Minute
+	DefaultMinExpires       = 60 * time.Second
+	DefaultMaxExpires       = time.Hour
+	DefaultMaxBindings      = 10
+	DefaultKeepalive        = 30 * time.Second
 	DefaultCDRSpool         = "./cdr-spool"    // the CDR spool directory (journal and cursors)
 	DefaultCDRMaxBytes      = 64 << 20         // bytes; a file writer's file is finished at this size
 	DefaultCDRRotateEvery   = 15 * time.Minute // a file writer's file is finished this long after its first record
@@ -73,10 +79,11 @@ type Config struct {
 	// Trunks are the named upstreams routes may send calls to.
 	Trunks []Trunk `mapstructure:"trunks"`
 	// Routes are tried in order; the first whose match holds picks the target.
-	Routes []Route `mapstructure:"routes"`
-	Users  []User  `mapstructure:"users"`
-	Auth   Auth    `mapstructure:"auth"`
-	Policy Policy  `mapstructure:"policy"`
+	Routes    []Route   `mapstructure:"routes"`
+	Users     []User    `mapstructure:"users"`
+	Auth      Auth      `mapstructure:"auth"`
+	Registrar Registrar `mapstructure:"registrar"`
+	Policy    Policy    `mapstructure:"policy"`
 	// CDR lists the writers every call record is handed to. An empty list
 	// turns CDRs off.
 	CDR []CDRWriter `mapstructure:"cdr"`
@@ -86,6 +93,8 @@ type Config struct {
 	// DefaultCDRSpool.
 	CDRSpool string `mapstructure:"cdr_spool"`
 	Admin    Admin  `mapstructure:"admin"`
+	// HEP exports SIP and RTCP to a Homer collector (see ops.go).
+	HEP HEP `mapstructure:"hep"`
 }
 
 // Log configures log/slog.
@@ -94,6 +103,10 @@ type Log struct {
 	Level string `mapstructure:"level"`
 	// Format is text or json. Default DefaultLogFormat.
 	Format string `mapstructure:"format"`
+	// Trace lists users and numbers whose calls are logged at debug level
+	// whatever Level says (POST /api/v1/trace adds more at run time).
+	// Default: none.
+	Trace []string `mapstructure:"trace"`
 }
 
 // SIP configures the signaling plane.
@@ -256,9 +269,37 @@ type User struct {
 	Domain   string `mapstructure:"domain"`
 }
 
-// Auth configures digest authentication (registration and policy issues).
+// Auth configures digest authentication of web users (RFC 7616 with MD5
+// and SHA-256, RFC 8760).
 type Auth struct {
+	// Realm is the digest realm. Default DefaultRealm.
 	Realm string `mapstructure:"realm"`
+	// UsersFile holds more users, one "username:password" per line (#
+	// comments); empty: only users[].
+	UsersFile string `mapstructure:"users_file"`
+	// HMACSecret enables short-lived credentials minted by a web
+	// application (TURN REST style): username "<unix expiry>:<user>",
+	// password base64(HMAC-SHA1(secret, username)). Empty: off.
+	HMACSecret string `mapstructure:"hmac_secret"`
+	// NonceTTL is how long a nonce is good for. Default DefaultNonceTTL.
+	NonceTTL time.Duration `mapstructure:"nonce_ttl"`
+	// Algorithms are the digest algorithms challenged, in order (RFC
+	// 8760): SHA-256 and MD5. Phones that only read the first challenge
+	// and know only MD5 need MD5 first.
+	Algorithms []string `mapstructure:"algorithms"`
+}
+
+// Registrar configures the bindings of users registered through the SBC.
+type Registrar struct {
+	// MinExpires: shorter registrations get 423 with Min-Expires.
+	MinExpires time.Duration `mapstructure:"min_expires"`
+	// MaxExpires: longer registrations are clamped to it.
+	MaxExpires time.Duration `mapstructure:"max_expires"`
+	// MaxBindingsPerAOR caps the registrations of one user.
+	MaxBindingsPerAOR int `mapstructure:"max_bindings_per_aor"`
+	// KeepaliveInterval paces WebSocket pings, CRLF on TCP/TLS and
+	// OPTIONS to UDP contacts of registered users; 0 disables.
+	KeepaliveInterval time.Duration `mapstructure:"keepalive_interval"`
 }
 
 // Policy configures the policy chain (policy issue). Kept open here so a
@@ -295,6 +336,10 @@ type Admin struct {
 	// Addr is ip:port of the admin HTTP server; empty disables it. Default
 	// DefaultAdminAddr.
 	Addr string `mapstructure:"addr"`
-	// Token, when set, is required as a bearer token on /api/v1/.
+	// Token, when set, is required as a bearer token on /metrics and
+	// /api/v1/ (never on /healthz and /readyz). Default: empty.
 	Token string `mapstructure:"token"`
+	// DrainTimeout bounds a graceful drain (SIGTERM, POST /api/v1/drain):
+	// calls still up then are ended with BYE. Default DefaultDrainTimeout.
+	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
 }

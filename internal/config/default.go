@@ -38,7 +38,7 @@ const (
 func Default() *Config {
 	return &Config{
 		NodeID: DefaultNodeID,
-		Log:    Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		Log:    Log{Level: DefaultLogLevel, Format: DefaultLogFormat, Trace: []string{}},
 		SIP: SIP{
 			Listeners: []Listener{
 				{Name: "udp", Transport: "udp", Addr: DefaultSIPAddr},
@@ -77,6 +77,11 @@ func Default() *Config {
 		CDR: []CDRWriter{{Name: DefaultCDRType, Type: DefaultCDRType, Dir: DefaultCDRDir,
 			MaxBytes: DefaultCDRMaxBytes, RotateEvery: DefaultCDRRotateEvery}},
 		CDRSpool: DefaultCDRSpool,
-		Admin:    Admin{Addr: DefaultAdminAddr},
+		Users:    []User{},
+		Auth:     Auth{Realm: DefaultRealm, NonceTTL: DefaultNonceTTL, Algorithms: []string{"SHA-256", "MD5"}},
+		Registrar: Registrar{MinExpires: DefaultMinExpires, MaxExpires: DefaultMaxExpires,
+			MaxBindingsPerAOR: DefaultMaxBindings, KeepaliveInterval: DefaultKeepalive},
+		Admin: Admin{Addr: DefaultAdminAddr, DrainTimeout: DefaultDrainTimeout},
+		HEP:   HEP{CaptureID: DefaultHEPCaptureID},
 	}
 }

@@ -51,6 +51,8 @@ func (c *Config) Validate() error {
 	c.validateTrunks(&ps)
 	c.validateRoutes(&ps)
 	c.validateCDR(&ps)
+	c.validateRegistration(&ps)
+	c.validateOps(&ps)
 	if c.Admin.Addr != "" {
 		if _, err := parseBindAddr(c.Admin.Addr); err != nil {
 			ps.add("admin.addr", c.Admin.Addr, err.Error())

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -16,6 +17,7 @@ import (
 	"github.com/sbc-project/sbc/b2bua/txn"
 	"github.com/sbc-project/sbc/internal/app"
 	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/internal/logging"
 )
 
 func needSIPp(t *testing.T) {
@@ -44,6 +46,9 @@ type sbcOptions struct {
 	// noValidate runs a config Validate would refuse, for timers shorter
 	// than production allows (RFC 4028 Min-SE is 90s).
 	noValidate bool
+	// logOut, when set, receives the SBC's log as JSON lines through
+	// internal/logging (per-call tracing) instead of the test log.
+	logOut io.Writer
 }
 
 type sbcUnderTest struct {
@@ -106,6 +111,9 @@ func startSBC(t *testing.T, o sbcOptions) *sbcUnderTest {
 		t.Fatalf("test config: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: logLevel()}))
+	if o.logOut != nil {
+		log, _ = logging.New(o.logOut, logging.FormatJSON, logLevel())
+	}
 	before := runtime.NumGoroutine()
 	a, err := app.New(cfg, log, app.Options{Timers: txn.Timers{T1: 100 * time.Millisecond, T2: 400 * time.Millisecond, T4: 500 * time.Millisecond}})
 	if err != nil {

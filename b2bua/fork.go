@@ -1,0 +1,107 @@
+package b2bua
+
+import "slices"
+
+// live reports whether at is an attempt the call still waits on: the
+// current sequential attempt or one of the parallel forks.
+func (c *Call) live(at *attempt) bool { return at == c.try || c.isFork(at) }
+
+func (c *Call) isFork(at *attempt) bool { return slices.Contains(c.forks, at) }
+
+// forkAll rings every destination at once (the bindings of a registered
+// user). It reports false, having answered A, when none could be called.
+func (c *Call) forkAll() bool {
+	dests := c.dests
+	c.dests = nil
+	for _, d := range dests {
+		if err := c.invite(d); err != nil {
+			c.log.Warn("fork not sent", "dest", d.name, "err", err)
+			if se, ok := err.(*sipError); ok {
+				c.fail(se.code, se.reason, se.cause)
+				c.cancelForks(nil)
+				return false
+			}
+		}
+	}
+	if len(c.forks) == 0 {
+		c.fail(480, "Temporarily Unavailable", "no_binding")
+		return false
+	}
+	return true
+}
+
+// cancelForks sends CANCEL to every fork but keep. Their final answers
+// (487, or a 2xx that crossed the CANCEL, which is ACKed and BYEd) still
+// arrive and are handled as strays.
+func (c *Call) cancelForks(keep *attempt) {
+	for _, f := range c.forks {
+		if f == keep || f.tx == nil {
+			continue
+		}
+		if err := f.tx.Cancel(); err != nil {
+			c.log.Debug("cancel fork", "err", err)
+		}
+	}
+}
+
+// onForkFailed takes a fork's final failure. A 6xx ends the search at once
+// (RFC 3261 16.7); otherwise the call waits for the other forks and, when
+// none is left, answers A with the best failure.
+func (c *Call) onForkFailed(at *attempt, code int, reason string) {
+	c.s.removeDialog(at.leg)
+	c.forks = slices.DeleteFunc(c.forks, func(f *attempt) bool { return f == at })
+	if c.state != stateCalling || c.cancelled {
+		return
+	}
+	if code >= 600 {
+		c.cancelForks(nil)
+		for _, f := range c.forks {
+			c.s.removeDialog(f.leg)
+		}
+		c.forks = nil
+		c.fail(code, reason, "rejected")
+		return
+	}
+	if c.best == 0 || betterFailure(code, c.best) {
+		c.best = code
+	}
+	if len(c.forks) > 0 {
+		return
+	}
+	switch {
+	case c.best == 408:
+		c.fail(480, "Temporarily Unavailable", "no_answer")
+	case c.best >= 500:
+		c.fail(480, "Temporarily Unavailable", "no_binding")
+	default:
+		c.fail(c.best, reasonFor(c.best, reason), "rejected")
+	}
+}
+
+// betterFailure orders final failures of parallel forks: busy first, then
+// other 4xx, then timeouts and 5xx.
+func betterFailure(code, than int) bool {
+	rank := func(c int) int {
+		switch {
+		case c == 486 || c == 600:
+			return 0
+		case c >= 400 && c < 500 && c != 408:
+			return 1
+		default:
+			return 2
+		}
+	}
+	return rank(code) < rank(than)
+}
+
+func reasonFor(code int, fallback string) string {
+	switch code {
+	case 486:
+		return "Busy Here"
+	case 603:
+		return "Decline"
+	case 480:
+		return "Temporarily Unavailable"
+	}
+	return fallback
+}

@@ -1,0 +1,288 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sbc-project/sbc/b2bua"
+	"github.com/sbc-project/sbc/b2bua/routing"
+	"github.com/sbc-project/sbc/b2bua/transport"
+	"github.com/sbc-project/sbc/internal/admin"
+	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/internal/hep"
+	"github.com/sbc-project/sbc/internal/logging"
+	"github.com/sbc-project/sbc/internal/metrics"
+	"github.com/sbc-project/sbc/media"
+)
+
+// ops is the operations side of an App: metrics, the admin server, HEP
+// export, tracing, reload and drain. It is set up by New through
+// setupOps (before the listeners open, so the first call is counted) and
+// startOps (the admin server, last), and stopped by closeOps.
+type ops struct {
+	ctx    context.Context // the App's; done when it closes
+	cfg    atomic.Pointer[config.Config]
+	routes atomic.Pointer[routing.Table] // the table in force (App.Routes is the first one)
+	level  *slog.LevelVar                // nil: the log level cannot change at run time
+	load   func() (*config.Config, error)
+
+	hep       *hep.Sender   // nil: export off
+	admin     *admin.Server // nil: admin.addr empty
+	adminAddr net.Addr
+
+	monitorMu     sync.Mutex
+	monitorCancel context.CancelFunc
+
+	reloadMu sync.Mutex
+	onReload []reloadHook
+
+	drainMu       sync.Mutex
+	draining      bool
+	drainDeadline time.Time
+	drained       chan struct{} // closed when a drain has finished
+}
+
+// callMetrics feeds call records to the metrics. It is a b2bua.Observer.
+type callMetrics struct{ m *metrics.Metrics }
+
+func (o callMetrics) CallStarted(r b2bua.CallRecord)  { o.m.CallStarted(r.ATransport) }
+func (o callMetrics) CallAnswered(r b2bua.CallRecord) { o.m.CallAnswered(r.Trunk) }
+func (o callMetrics) CallEnded(r b2bua.CallRecord) {
+	flow := func(f media.Flow) metrics.Flow {
+		return metrics.Flow{Packets: f.Packets, Bytes: f.Bytes, Lost: f.Lost, JitterMs: f.JitterMs, MOS: f.MOS, SRTPFailed: f.SRTPFailed}
+	}
+	o.m.CallEnded(metrics.Call{Trunk: r.Trunk, Cause: r.Cause, Side: r.Side, Answered: !r.Answer.IsZero(),
+		Start: r.Start, Ring: r.Ring, Answer: r.Answer, End: r.End,
+		FromA: flow(r.Media.AtoB), FromB: flow(r.Media.BtoA)})
+}
+
+// observers hands each record to every observer in order: the CDR
+// recorder first, so a record is durable before anything else sees it.
+type observers []b2bua.Observer
+
+func (os observers) CallStarted(r b2bua.CallRecord) {
+	for _, o := range os {
+		o.CallStarted(r)
+	}
+}
+
+func (os observers) CallAnswered(r b2bua.CallRecord) {
+	for _, o := range os {
+		o.CallAnswered(r)
+	}
+}
+
+func (os observers) CallEnded(r b2bua.CallRecord) {
+	for _, o := range os {
+		o.CallEnded(r)
+	}
+}
+
+// setupOps creates the metrics, the tracer and the HEP sender and hooks
+// them into the B2BUA. It runs before the listeners open.
+func (a *App) setupOps(cfg *config.Config, opt Options) error {
+	a.ops.cfg.Store(cfg)
+	a.ops.routes.Store(a.Routes)
+	a.ops.level, a.ops.load = opt.Level, opt.Load
+	a.ops.drained = make(chan struct{})
+	a.Traces = new(logging.Traces)
+	a.Traces.Set(cfg.Log.Trace)
+	a.Server.SetTracer(a.Traces)
+	m, err := metrics.New(a.sources())
+	if err != nil {
+		return err
+	}
+	a.Metrics = m
+	obs := observers{}
+	if a.CDR != nil {
+		obs = append(obs, a.CDR)
+	}
+	a.Server.SetObserver(append(obs, callMetrics{m}))
+	if cfg.HEP.Addr != "" {
+		a.ops.hep, err = hep.NewSender(hep.Config{Addr: cfg.HEP.Addr, CaptureID: uint32(cfg.HEP.CaptureID),
+			AuthKey: cfg.HEP.Password, Log: a.log.With("part", "hep")})
+		if err != nil {
+			return fmt.Errorf("hep.addr: %w", err)
+		}
+	}
+	a.Server.SetTap(a.tap)
+	return nil
+}
+
+// tap counts every SIP message and exports it over HEP.
+func (a *App) tap(m *b2bua.TapMessage) {
+	dir := metrics.In
+	if m.Dir == b2bua.Sent {
+		dir = metrics.Out
+	}
+	a.Metrics.SIPMessage(dir, m.Method, m.Code)
+	if s := a.ops.hep; s != nil {
+		proto := hep.TransportTCP
+		if m.Kind == transport.UDP {
+			proto = hep.TransportUDP
+		}
+		s.SIP(m.Data, m.Src, m.Dst, proto, time.Now(), m.Correlation)
+	}
+}
+
+// sources are what the metrics read at each scrape.
+func (a *App) sources() metrics.Sources {
+	src := metrics.Sources{
+		ActiveCalls:   a.Server.ActiveCalls,
+		Transactions:  a.Server.Transactions,
+		MediaSessions: a.Media.Active,
+		Server: func() metrics.ServerStats {
+			st := a.Server.Stats()
+			return metrics.ServerStats{BadMessages: st.BadMessages.Load(), NoDialog: st.NoDialog.Load()}
+		},
+		Transport: func() metrics.TransportStats { return transportStats(a.Server.Transport().Stats()) },
+		Trunks: func() []metrics.TrunkState {
+			var out []metrics.TrunkState
+			for _, tr := range a.RouteTable().Trunks() {
+				out = append(out, metrics.TrunkState{Name: tr.Name, Up: tr.Up()})
+			}
+			return out
+		},
+		HEP: func() metrics.HEPStats {
+			if a.ops.hep == nil {
+				return metrics.HEPStats{}
+			}
+			st := a.ops.hep.Stats()
+			return metrics.HEPStats{Sent: st.Sent, Dropped: st.Dropped, Errors: st.Errors}
+		},
+	}
+	if a.Bindings != nil {
+		src.Registrations = a.Bindings.Len
+	}
+	if a.CDR != nil {
+		src.CDR = a.cdrStats
+	}
+	return src
+}
+
+func transportStats(st transport.Stats) metrics.TransportStats {
+	d := st.Dropped
+	out := metrics.TransportStats{SendErrors: st.SendErrors,
+		Dropped: map[string]uint64{"oversize": d.Oversize, "line_too_long": d.LineTooLong, "bad_framing": d.BadFraming,
+			"handshake": d.Handshake, "conn_limit": d.ConnLimit, "idle_closed": d.IdleClosed},
+		Open: make(map[string]int, len(st.Open))}
+	for k, n := range st.Open {
+		out.Open[strings.ToLower(k.String())] = n
+	}
+	return out
+}
+
+func (a *App) cdrStats() metrics.CDRStats {
+	st := a.CDR.Stats()
+	out := metrics.CDRStats{Recorded: st.Recorded, SpoolErrors: st.SpoolErrors, SpoolFailing: st.SpoolFailing,
+		Backlog: st.Backlog, Dropped: st.Dropped}
+	for _, w := range st.Writers {
+		out.Writers = append(out.Writers, metrics.CDRWriterStats{Name: w.Name, Delivered: w.Delivered,
+			Pending: w.Pending, Failures: w.Failures, Failing: w.Failing})
+	}
+	return out
+}
+
+// startMonitor runs OPTIONS probing of table's trunks until the App
+// closes or a reload replaces the table, stopping the previous monitor.
+func (a *App) startMonitor(ctx context.Context, table *routing.Table) {
+	a.ops.monitorMu.Lock()
+	defer a.ops.monitorMu.Unlock()
+	if a.ops.monitorCancel != nil {
+		a.ops.monitorCancel()
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	a.ops.monitorCancel = cancel
+	table.OnChange(func(tr *routing.Trunk, up bool) { a.Metrics.TrunkChanged(tr.Name, up) })
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		table.Monitor(mctx, a.Server.Probe)
+	}()
+}
+
+// startOps starts the admin server on admin.addr; it runs last in New.
+func (a *App) startOps(ctx context.Context, cfg *config.Config) error {
+	a.ops.ctx = ctx
+	if cfg.Admin.Addr == "" {
+		return nil
+	}
+	a.ops.admin = admin.New(a.adminOptions(cfg))
+	addr, err := a.ops.admin.Start(cfg.Admin.Addr)
+	if err != nil {
+		a.ops.admin = nil
+		return fmt.Errorf("admin.addr: %w", err)
+	}
+	a.ops.adminAddr = addr
+	return nil
+}
+
+// closeOps stops the admin server and the HEP sender; it runs after the
+// calls have ended, so their last messages are exported.
+func (a *App) closeOps() error {
+	var err error
+	if a.ops.admin != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err = a.ops.admin.Close(ctx)
+		cancel()
+	}
+	if a.ops.hep != nil {
+		if e := a.ops.hep.Close(); err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// RouteTable returns the route table in force: App.Routes until a reload
+// replaces it.
+func (a *App) RouteTable() *routing.Table {
+	if t := a.ops.routes.Load(); t != nil {
+		return t
+	}
+	return a.Routes
+}
+
+// Config returns the configuration in force (the last one loaded).
+func (a *App) Config() *config.Config { return a.ops.cfg.Load() }
+
+// AdminAddr returns the admin server's address; ok is false when it does
+// not run (admin.addr empty).
+func (a *App) AdminAddr() (addr net.Addr, ok bool) {
+	return a.ops.adminAddr, a.ops.adminAddr != nil
+}
+
+// reloadHook is a part's way to apply its config sections on reload.
+type reloadHook struct {
+	keys []string
+	f    func(old, next *config.Config)
+}
+
+// OnReload registers f to run after each successful reload with the old
+// and the new configuration, for parts that apply their own sections
+// (users, auth, policy): keys are the key prefixes f puts in force, which
+// a reload then reports as applied instead of needing a restart. f runs
+// under the reload lock and must not block long.
+func (a *App) OnReload(keys []string, f func(old, next *config.Config)) {
+	a.ops.reloadMu.Lock()
+	a.ops.onReload = append(a.ops.onReload, reloadHook{keys: keys, f: f})
+	a.ops.reloadMu.Unlock()
+}
+
+// Started logs "sbc started" with the listeners and the admin address.
+func (a *App) Started(cfg *config.Config) {
+	args := []any{"node_id", cfg.NodeID, "listeners", a.describe()}
+	if addr, ok := a.AdminAddr(); ok {
+		args = append(args, "admin", addr.String())
+	}
+	if cfg.HEP.Addr != "" {
+		args = append(args, "hep", cfg.HEP.Addr)
+	}
+	a.log.Info("sbc started", args...)
+}

@@ -1,0 +1,50 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"maps"
+
+	"github.com/sbc-project/sbc/b2bua/registrar"
+	"github.com/sbc-project/sbc/internal/config"
+)
+
+// setupRegistrar gives the server its registrar: the users of the config
+// and of auth.users_file, the digest settings and the binding limits.
+func (a *App) setupRegistrar(cfg *config.Config) error {
+	users := make(map[string]string, len(cfg.Users))
+	for _, u := range cfg.Users {
+		users[u.Username] = u.Password
+	}
+	if cfg.Auth.UsersFile != "" {
+		more, err := registrar.LoadUsersFile(cfg.Auth.UsersFile)
+		if err != nil {
+			return fmt.Errorf("auth.users_file: %w", err)
+		}
+		maps.Copy(users, more)
+	}
+	auth, err := registrar.NewAuth(registrar.AuthConfig{
+		Realm: cfg.Auth.Realm, Users: users, HMACSecret: []byte(cfg.Auth.HMACSecret), NonceTTL: cfg.Auth.NonceTTL,
+		Algorithms: cfg.Auth.Algorithms,
+	})
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	r := cfg.Registrar
+	a.Bindings = registrar.NewStore(registrar.Config{
+		MinExpires: r.MinExpires, MaxExpires: r.MaxExpires, DefaultExpires: min(r.MaxExpires, max(r.MinExpires, registrar.DefaultDefaultExpires)),
+		MaxBindingsPerAOR: r.MaxBindingsPerAOR,
+	})
+	a.Server.SetRegistrar(a.Bindings, auth)
+	return nil
+}
+
+// runRegistrar starts the binding sweeper and the keepalives.
+func (a *App) runRegistrar(ctx context.Context, cfg *config.Config) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.Bindings.Run(ctx)
+	}()
+	a.Server.StartKeepalives(ctx, cfg.Registrar.KeepaliveInterval)
+}

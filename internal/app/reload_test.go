@@ -1,0 +1,126 @@
+package app
+
+import (
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sbc-project/sbc/internal/config"
+)
+
+// testConfig is a config that binds only free loopback ports and writes
+// nothing.
+func testConfig() *config.Config {
+	c := config.Default()
+	c.SIP.Listeners = []config.Listener{{Name: "udp", Transport: "udp", Addr: "127.0.0.1:0"}}
+	c.Media.RTPPorts = "40000-49999"
+	c.Admin.Addr = ""
+	c.CDR = nil
+	return c
+}
+
+func TestReload(t *testing.T) {
+	var mu sync.Mutex
+	next := testConfig()
+	var loadErr error
+	level := new(slog.LevelVar)
+	a, err := New(testConfig(), slog.New(slog.DiscardHandler), Options{Level: level, Load: func() (*config.Config, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		c := *next
+		return &c, loadErr
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var hooked []string
+	a.OnReload([]string{"policy"}, func(old, next *config.Config) { hooked = append(hooked, next.Policy.Blacklist...) })
+	first := a.RouteTable()
+
+	mu.Lock()
+	next.Log.Level = "debug"
+	next.Log.Trace = []string{"alice"}
+	next.Trunks = []config.Trunk{{Name: "pbx", URI: "sip:127.0.0.1:5999", OptionsTimeout: time.Second, FailureThreshold: 1}}
+	next.Routes = append(next.Routes, config.Route{Name: "out", Target: config.TargetTrunks, Trunks: []string{"pbx"}})
+	next.SIP.InviteTimeout = 5 * time.Second
+	next.Policy.Blacklist = []string{"192.0.2.1"}
+	mu.Unlock()
+	res, err := a.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantApplied := []string{"log.level", "log.trace", "trunks", "routes", "policy.blacklist"}
+	for _, k := range wantApplied {
+		if !slices.Contains(res.Applied, k) {
+			t.Errorf("applied %q lacks %s", res.Applied, k)
+		}
+	}
+	if !slices.Equal(res.RestartRequired, []string{"sip.invite_timeout"}) {
+		t.Errorf("restart required %q", res.RestartRequired)
+	}
+	if a.RouteTable() == first || len(a.RouteTable().Trunks()) != 1 {
+		t.Error("route table not replaced")
+	}
+	if level.Level() != slog.LevelDebug || !a.Traces.Traced("alice") || !slices.Equal(hooked, []string{"192.0.2.1"}) {
+		t.Errorf("level %v, traces %v, hook %v", level.Level(), a.Traces.List(), hooked)
+	}
+	if a.Config().Log.Level != "debug" {
+		t.Error("config in force not replaced")
+	}
+
+	// A refused reload changes nothing.
+	mu.Lock()
+	loadErr = errors.New("routes[0].target: \"x\": want one of trunks, registered, echo")
+	next.Log.Level = "error"
+	mu.Unlock()
+	table := a.RouteTable()
+	if _, err := a.Reload(); err == nil {
+		t.Fatal("reload of a bad config succeeded")
+	}
+	if a.RouteTable() != table || level.Level() != slog.LevelDebug || a.Config().Log.Level != "debug" {
+		t.Error("a refused reload changed something")
+	}
+}
+
+func TestReloadWithoutSource(t *testing.T) {
+	a, err := New(testConfig(), slog.New(slog.DiscardHandler), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Reload(); !errors.Is(err, errNoSource) {
+		t.Errorf("Reload = %v, want errNoSource", err)
+	}
+}
+
+func TestDrainWithoutCalls(t *testing.T) {
+	c := testConfig()
+	c.Admin.DrainTimeout = 5 * time.Second
+	a, err := New(c, slog.New(slog.DiscardHandler), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if rd := a.Ready(); !rd.Ready {
+		t.Errorf("not ready at start: %+v", rd)
+	}
+	st := a.Drain()
+	if !st.Draining || st.ActiveCalls != 0 || !a.Server.Draining() {
+		t.Errorf("drain status %+v", st)
+	}
+	if again := a.Drain(); again.Deadline != st.Deadline {
+		t.Error("a second Drain restarted the drain")
+	}
+	select {
+	case <-a.Drained():
+	case <-time.After(3 * time.Second):
+		t.Fatal("not drained")
+	}
+	if rd := a.Ready(); rd.Ready {
+		t.Errorf("ready while draining: %+v", rd)
+	}
+}

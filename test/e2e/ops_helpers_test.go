@@ -1,0 +1,150 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sbc-project/sbc/internal/config"
+)
+
+// adminClient talks to an SBC's admin server.
+type adminClient struct {
+	t     *testing.T
+	base  string // http://ip:port
+	token string
+}
+
+// withAdmin turns the admin server on at a free loopback port, with token.
+func withAdmin(token string) func(*config.Config) {
+	return func(c *config.Config) {
+		c.Admin.Addr = "127.0.0.1:0"
+		c.Admin.Token = token
+	}
+}
+
+// admin returns a client for the in-process SBC's admin server.
+func (s *sbcUnderTest) admin(t *testing.T, token string) *adminClient {
+	t.Helper()
+	addr, ok := s.app.AdminAddr()
+	if !ok {
+		t.Fatal("admin server not running")
+	}
+	return &adminClient{t: t, base: "http://" + addr.String(), token: token}
+}
+
+// do sends a request and returns the status and the body.
+func (c *adminClient) do(method, path, body string) (int, []byte) {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	client := http.Client{Timeout: 10 * time.Second}
+	res, err := client.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return res.StatusCode, b
+}
+
+// json sends a request, checks the status and decodes the answer into v.
+func (c *adminClient) json(method, path, body string, want int, v any) {
+	c.t.Helper()
+	code, b := c.do(method, path, body)
+	if code != want {
+		c.t.Fatalf("%s %s: status %d, want %d: %s", method, path, code, want, b)
+	}
+	if v != nil {
+		if err := json.Unmarshal(b, v); err != nil {
+			c.t.Fatalf("%s %s: %v: %s", method, path, err, b)
+		}
+	}
+}
+
+// metrics scrapes /metrics into series ("name{labels}" as printed) and
+// values.
+func (c *adminClient) metrics() map[string]float64 {
+	c.t.Helper()
+	code, b := c.do("GET", "/metrics", "")
+	if code != 200 {
+		c.t.Fatalf("/metrics: status %d: %s", code, b)
+	}
+	return parseMetrics(string(b))
+}
+
+func parseMetrics(text string) map[string]float64 {
+	out := map[string]float64{}
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out
+}
+
+// hepCollector is a UDP socket on loopback that keeps every datagram.
+type hepCollector struct {
+	conn *net.UDPConn
+	mu   sync.Mutex
+	pkts [][]byte
+	wg   sync.WaitGroup
+}
+
+func newHEPCollector(t *testing.T) *hepCollector {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hepCollector{conn: conn}
+	h.wg.Go(func() {
+		buf := make([]byte, 70000)
+		for {
+			n, _, err := conn.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			h.mu.Lock()
+			h.pkts = append(h.pkts, append([]byte(nil), buf[:n]...))
+			h.mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		conn.Close()
+		h.wg.Wait()
+	})
+	return h
+}
+
+func (h *hepCollector) addr() string { return h.conn.LocalAddr().String() }
+
+func (h *hepCollector) packets() [][]byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([][]byte(nil), h.pkts...)
+}

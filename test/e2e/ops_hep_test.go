@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/internal/hep"
+)
+
+var reStartLine = regexp.MustCompile(`^(?:SIP/2\.0 (\d{3})|([A-Z]+) )`)
+
+// TestHEPBothLegs places one call to the echo destination with HEP export
+// on and decodes what a collector receives: every SIP message of both
+// legs, in HEP3 with the node's capture id and password, the two legs'
+// Call-IDs under one correlation id (the caller's Call-ID), and addresses
+// that say who sent what to whom.
+func TestHEPBothLegs(t *testing.T) {
+	col := newHEPCollector(t)
+	sbc := startSBC(t, sbcOptions{mutate: func(c *config.Config) {
+		c.HEP = config.HEP{Addr: col.addr(), CaptureID: 77, Password: "homer-pw"}
+	}})
+	ua := dialUA(t, "UDP", sbc.udp.String())
+	call := ua.invite("echo", "")
+	call.answered(ua.expect(200))
+	call.ack()
+	call.bye()
+	ua.expect(200)
+
+	legs := map[string][]hepSeen{} // by Call-ID
+	echo := sbc.app.Echo.Addr()
+	waitFor(t, 5*time.Second, "both legs' BYE exchanges", func() bool {
+		legs = map[string][]hepSeen{}
+		for _, b := range col.packets() {
+			p, err := hep.Decode(b)
+			if err != nil {
+				t.Fatalf("collector got a bad packet: %v", err)
+			}
+			if p.Type != hep.ProtoSIP || p.CaptureID != 77 || p.AuthKey != "homer-pw" || p.Transport != hep.TransportUDP {
+				t.Fatalf("packet header %+v", p)
+			}
+			if p.Correlation != call.callID {
+				t.Fatalf("packet correlated to %q, want the caller's Call-ID %q:\n%s", p.Correlation, call.callID, p.Payload)
+			}
+			id := reCallID.FindStringSubmatch(string(p.Payload))
+			m := reStartLine.FindStringSubmatch(string(p.Payload))
+			if id == nil || m == nil {
+				t.Fatalf("payload is not SIP:\n%s", p.Payload)
+			}
+			var dir string
+			switch {
+			case p.Dst == sbc.udp:
+				dir = "in"
+			case p.Src == sbc.udp:
+				dir = "out"
+			default:
+				t.Fatalf("packet neither from nor to the SBC's %v: %v -> %v", sbc.udp, p.Src, p.Dst)
+			}
+			if id[1] != call.callID && p.Src != echo && p.Dst != echo {
+				t.Fatalf("b-leg packet %v -> %v not to or from the echo destination %v", p.Src, p.Dst, echo)
+			}
+			legs[id[1]] = append(legs[id[1]], hepSeen{dir, m[1] + m[2]})
+		}
+		return len(legs) == 2 && countOf(legs, "in BYE") >= 1 && countOf(legs, "out BYE") >= 1 &&
+			countOf(legs, "in 200") >= 2 && countOf(legs, "out 200") >= 2
+	})
+	a := legs[call.callID]
+	var b []hepSeen
+	for id, l := range legs {
+		if id != call.callID {
+			b = l
+		}
+	}
+	for _, want := range []string{"in INVITE", "out 100", "out 200", "in ACK", "in BYE", "out 200"} {
+		if !slices.Contains(a, newSeen(want)) {
+			t.Errorf("caller leg lacks %s: %v", want, a)
+		}
+	}
+	for _, want := range []string{"out INVITE", "in 200", "out ACK", "out BYE", "in 200"} {
+		if !slices.Contains(b, newSeen(want)) {
+			t.Errorf("callee leg lacks %s: %v", want, b)
+		}
+	}
+	t.Logf("caller leg %v\ncallee leg %v", a, b)
+}
+
+// hepSeen is one message a collector saw: in (to the SBC) or out, and
+// the method or status code.
+type hepSeen struct{ dir, what string }
+
+func newSeen(s string) hepSeen {
+	dir, what, _ := strings.Cut(s, " ")
+	return hepSeen{dir, what}
+}
+
+// countOf counts the messages like want ("in BYE") on every leg.
+func countOf(legs map[string][]hepSeen, want string) int {
+	n := 0
+	for _, l := range legs {
+		for _, s := range l {
+			if s == newSeen(want) {
+				n++
+			}
+		}
+	}
+	return n
+}

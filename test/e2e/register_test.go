@@ -1,0 +1,354 @@
+package e2e
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/internal/sipptest"
+)
+
+// registrarSBC: REGISTER from the WebSocket listener goes to the local
+// registrar; calls from UDP go to registered users. alice/secret exists.
+func registrarSBC(t *testing.T, algorithms ...string) *sbcUnderTest {
+	return startSBC(t, sbcOptions{mutate: func(c *config.Config) {
+		c.Users = []config.User{{Username: "alice", Password: "secret"}}
+		if len(algorithms) > 0 {
+			c.Auth.Algorithms = algorithms
+		}
+		c.Routes = []config.Route{
+			{Name: "web-register", Match: config.Match{Listener: "ws"}, Target: config.TargetRegistered},
+			{Name: "to-web", Match: config.Match{Listener: "udp"}, Target: config.TargetRegistered},
+		}
+	}})
+}
+
+var reChallengeMD5 = regexp.MustCompile(`(?i)algorithm=MD5`)
+
+// register sends a REGISTER for user with expires, answers a digest
+// challenge with password (MD5, qop=auth) and returns the final answer.
+func (u *testUA) register(user, password string, expires int) sip.Response {
+	u.t.Helper()
+	callID := sipmsg.NewToken(8) + "@web"
+	send := func(seq int, auth string) {
+		u.send(fmt.Sprintf(`REGISTER sip:example.com SIP/2.0
+Via: SIP/2.0/%s %s;branch=z9hG4bK%s;rport
+Max-Forwards: 70
+From: <sip:%s@example.com>;tag=%s
+To: <sip:%s@example.com>
+Call-ID: %s
+CSeq: %d REGISTER
+Contact: <sip:%s@%s;transport=%s>;expires=%d
+%sContent-Length: 0
+
+`, u.kind, u.host, sipmsg.NewToken(6), user, sipmsg.NewToken(4), user, callID, seq, user, u.host, strings.ToLower(u.kind), expires, auth))
+	}
+	send(1, "")
+	res := u.expectFinal()
+	if res.StatusCode() != 401 {
+		return res
+	}
+	var chal string
+	for _, h := range res.GetHeaders("WWW-Authenticate") {
+		if reChallengeMD5.MatchString(h.Value()) {
+			chal = h.Value()
+		}
+	}
+	if chal == "" {
+		u.t.Fatalf("no MD5 challenge in %v", res.GetHeaders("WWW-Authenticate"))
+	}
+	param := func(name string) string {
+		m := regexp.MustCompile(name + `="?([^",]*)"?`).FindStringSubmatch(chal)
+		if m == nil {
+			return ""
+		}
+		return m[1]
+	}
+	realm, nonce, opaque := param("realm"), param("nonce"), param("opaque")
+	h := func(s string) string { sum := md5.Sum([]byte(s)); return hex.EncodeToString(sum[:]) }
+	cnonce, nc := sipmsg.NewToken(8), "00000001"
+	ha1, ha2 := h(user+":"+realm+":"+password), h("REGISTER:sip:example.com")
+	resp := h(ha1 + ":" + nonce + ":" + nc + ":" + cnonce + ":auth:" + ha2)
+	auth := fmt.Sprintf(`Authorization: Digest username="%s", realm="%s", nonce="%s", uri="sip:example.com", response="%s", algorithm=MD5, cnonce="%s", qop=auth, nc=%s`,
+		user, realm, nonce, resp, cnonce, nc)
+	if opaque != "" {
+		auth += fmt.Sprintf(`, opaque="%s"`, opaque)
+	}
+	send(2, auth+"\n")
+	return u.expectFinal()
+}
+
+// expectFinal reads until a final response arrives.
+func (u *testUA) expectFinal() sip.Response {
+	u.t.Helper()
+	for {
+		if res, ok := u.recv(10 * time.Second).(sip.Response); ok && res.StatusCode() >= 200 {
+			return res
+		}
+	}
+}
+
+// answerWithPion answers an INVITE's WebRTC offer the way a browser does
+// and keeps the PeerConnection until the test ends.
+func answerWithPion(t *testing.T, offer string) string {
+	t.Helper()
+	pc, err := webAPI(t).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		t.Fatalf("browser cannot take the SBC's offer: %v\n%s", err, offer)
+	}
+	ans, err := pc.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(ans); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	return pc.LocalDescription().SDP
+}
+
+// TestRegisterLocal: the SBC as registrar: challenge, wrong password,
+// too-short expiry, a good registration, and a call from a SIP phone that
+// reaches the browser over its WebSocket and is answered with WebRTC.
+func TestRegisterLocal(t *testing.T) {
+	sbc := registrarSBC(t)
+	web := dialUA(t, "WS", sbc.ws.String())
+	if res := web.register("alice", "wrong", 300); res.StatusCode() != 403 {
+		t.Fatalf("wrong password: %d %s, want 403", res.StatusCode(), res.Reason())
+	}
+	if res := web.register("mallory", "secret", 300); res.StatusCode() != 403 {
+		t.Fatalf("unknown user: %d, want 403", res.StatusCode())
+	}
+	if got := sbc.app.Server.Stats().AuthFailures.Load(); got < 2 {
+		t.Fatalf("auth failures counted: %d, want 2", got)
+	}
+	res := web.register("alice", "secret", 10)
+	if res.StatusCode() != 423 || sipmsg.Header(res, "Min-Expires") == "" {
+		t.Fatalf("10 s registration: %d with Min-Expires %q, want 423", res.StatusCode(), sipmsg.Header(res, "Min-Expires"))
+	}
+	res = web.register("alice", "secret", 300)
+	if res.StatusCode() != 200 || !strings.Contains(sipmsg.Header(res, "Contact"), "expires=") {
+		t.Fatalf("registration: %d, Contact %q", res.StatusCode(), sipmsg.Header(res, "Contact"))
+	}
+	if n := len(sbc.app.Bindings.List()); n != 1 {
+		t.Fatalf("%d bindings, want 1", n)
+	}
+
+	phone := dialUA(t, "UDP", sbc.udp.String())
+	call := phone.invite("alice", "")
+	inv := web.expectReq("INVITE")
+	if !strings.Contains(inv.Body(), "UDP/TLS/RTP/SAVPF") || !strings.Contains(inv.Body(), "a=fingerprint") {
+		t.Fatalf("the browser got no WebRTC offer:\n%s", inv.Body())
+	}
+	web.respondTo(inv, 200, answerWithPion(t, inv.Body()))
+	ok := phone.expect(200)
+	call.answered(ok)
+	call.ack()
+	web.expectReq("ACK")
+	call.bye()
+	web.respondTo(web.expectReq("BYE"), 200, "")
+	phone.expect(200)
+}
+
+// TestRegisterForkAndConnectionLoss: two browsers register alice; a call
+// rings both, the first to answer gets it and the other is cancelled.
+// Closing a browser's WebSocket removes its binding; with none left a
+// call gets 480.
+func TestRegisterForkAndConnectionLoss(t *testing.T) {
+	sbc := registrarSBC(t)
+	web1, web2 := dialUA(t, "WS", sbc.ws.String()), dialUA(t, "WS", sbc.ws.String())
+	for _, w := range []*testUA{web1, web2} {
+		w.host = sipmsg.NewToken(10) + ".invalid" // each JsSIP instance has its own
+		if res := w.register("alice", "secret", 300); res.StatusCode() != 200 {
+			t.Fatalf("register: %d", res.StatusCode())
+		}
+	}
+	if n := len(sbc.app.Bindings.List()); n != 2 {
+		t.Fatalf("%d bindings, want 2", n)
+	}
+	phone := dialUA(t, "UDP", sbc.udp.String())
+	call := phone.invite("alice", "")
+	inv1, inv2 := web1.expectReq("INVITE"), web2.expectReq("INVITE")
+	// Both ring (a CANCEL may only follow a provisional answer).
+	web1.respondTo(inv1, 180, "")
+	web2.respondTo(inv2, 180, "")
+	phone.expect(180)
+	web2.respondTo(inv2, 200, answerWithPion(t, inv2.Body()))
+	call.answered(phone.expect(200))
+	call.ack()
+	web2.expectReq("ACK")
+	cancel := web1.expectReq("CANCEL")
+	web1.respondTo(cancel, 200, "")
+	web1.respondTo(inv1, 487, "")
+	call.bye()
+	web2.respondTo(web2.expectReq("BYE"), 200, "")
+	phone.expect(200)
+
+	web1.close()
+	web2.close()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(sbc.app.Bindings.List()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(sbc.app.Bindings.List()); n != 0 {
+		t.Fatalf("%d bindings left after both WebSockets closed", n)
+	}
+	phone.invite("alice", "")
+	if res := phone.expectFinal(); res.StatusCode() != 480 {
+		t.Fatalf("call to a user with no binding: %d, want 480", res.StatusCode())
+	}
+}
+
+// TestRegisterRelay: REGISTER from the browser is relayed to the PBX with
+// the SBC's own Contact; the PBX's challenge goes back to the browser and
+// its answer forward. The PBX's call to that Contact reaches the browser
+// over its WebSocket; closing the WebSocket de-registers at the PBX.
+func TestRegisterRelay(t *testing.T) {
+	pbx := newUAS(t)
+	sbc := startSBC(t, sbcOptions{trunks: pbxTrunk(pbx), mutate: func(c *config.Config) {
+		c.Routes = []config.Route{
+			{Name: "pbx-to-web", Match: config.Match{Trunk: "pbx"}, Target: config.TargetRegistered},
+			{Name: "web-to-pbx", Match: config.Match{Listener: "ws"}, Target: config.TargetTrunks, Trunks: []string{"pbx"}},
+		}
+	}})
+	web := dialUA(t, "WS", sbc.ws.String())
+	done := make(chan sip.Response, 1)
+	go func() { done <- web.register("alice", "pbx-secret", 300) }()
+
+	reg := pbx.expectReq("REGISTER")
+	contact := sipmsg.Header(reg, "Contact")
+	if strings.Contains(contact, ".invalid") || !strings.Contains(contact, "127.0.0.1") {
+		t.Fatalf("PBX saw the browser's Contact %q, want the SBC's", contact)
+	}
+	pbx.respond(reg, 401, "Unauthorized", "", "",
+		`WWW-Authenticate: Digest realm="pbx", nonce="abc123", algorithm=MD5, qop="auth"`)
+	firstCallID := sipmsg.CallID(reg)
+	reg = pbx.expectReq("REGISTER")
+	if sipmsg.CallID(reg) != firstCallID {
+		t.Errorf("the answer to the challenge went upstream with another Call-ID")
+	}
+	if a := sipmsg.Header(reg, "Authorization"); !strings.Contains(a, `username="alice"`) || !strings.Contains(a, `realm="pbx"`) {
+		t.Fatalf("browser's credentials not relayed: %q", a)
+	}
+	contact = sipmsg.Header(reg, "Contact")
+	pbx.respond(reg, 200, "OK", "", "", "Contact: "+contact+";expires=120")
+	if res := <-done; res.StatusCode() != 200 {
+		t.Fatalf("browser's registration: %d %s", res.StatusCode(), res.Reason())
+	}
+	token := regexp.MustCompile(`sip:([^@]+)@`).FindStringSubmatch(contact)[1]
+
+	// The PBX calls the SBC's Contact.
+	callID := sipmsg.NewToken(8) + "@pbx"
+	body := strings.ReplaceAll(uasSDP, "\n", "\r\n")
+	pbx.write(fmt.Sprintf("INVITE sip:%s@%s SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.3:%d;branch=z9hG4bK%s;rport\nMax-Forwards: 70\n"+
+		"From: <sip:1000@pbx.example>;tag=pbx1\nTo: <sip:alice@example.com>\nCall-ID: %s\nCSeq: 1 INVITE\n"+
+		"Contact: <sip:1000@127.0.0.3:%d>\nContent-Type: application/sdp\nContent-Length: %d\n\n%s",
+		token, sbc.udp, pbx.port(), sipmsg.NewToken(6), callID, pbx.port(), len(body), uasSDP))
+	inv := web.expectReq("INVITE")
+	if !strings.Contains(inv.Body(), "UDP/TLS/RTP/SAVPF") {
+		t.Fatalf("browser got no WebRTC offer:\n%s", inv.Body())
+	}
+	web.respondTo(inv, 200, answerWithPion(t, inv.Body()))
+	ok := pbx.expectRes(200)
+	if strings.Contains(ok.Body(), "SAVPF") || strings.Contains(ok.Body(), "ice-ufrag") {
+		t.Fatalf("PBX got WebRTC attributes:\n%s", ok.Body())
+	}
+	web.expectReq("ACK")
+
+	// The browser goes away: its binding and the PBX's go with it.
+	web.close()
+	unreg := pbx.expectReq("REGISTER")
+	if sipmsg.Header(unreg, "Expires") != "0" {
+		t.Fatalf("de-registration with Expires %q", sipmsg.Header(unreg, "Expires"))
+	}
+	pbx.respond(unreg, 200, "OK", "", "")
+	if n := len(sbc.app.Bindings.List()); n != 0 {
+		t.Fatalf("%d bindings after the WebSocket closed", n)
+	}
+}
+
+// TestRegisterSIPpLocal: a SIPp phone registers with digest through the
+// local registrar (SIPp answers only the first challenge and knows only
+// MD5, so auth.algorithms puts MD5 first), then a call to alice reaches it at the address it
+// registered from.
+func TestRegisterSIPpLocal(t *testing.T) {
+	sipptest.Require(t)
+	sbc := registrarSBC(t, "MD5", "SHA-256")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	phone := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("register_answer_uac.xml"),
+		Remote: sbc.udp.String(), LocalIP: "127.0.0.3", Args: []string{"-s", "alice", "-au", "alice", "-ap", "secret", "-d", "6000",
+			"-oocsf", sipptest.ScenarioPath("register_answer_ooc.xml")},
+		Timeout: 30 * time.Second})
+	deadline := time.Now().Add(10 * time.Second)
+	for len(sbc.app.Bindings.List()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(sbc.app.Bindings.List()); n != 1 {
+		t.Fatalf("%d bindings after SIPp registered, want 1", n)
+	}
+	caller := dialUA(t, "UDP", sbc.udp.String())
+	call := caller.invite("alice", "")
+	call.answered(caller.expect(200))
+	call.ack()
+	call.bye()
+	caller.expect(200)
+	if err := phone.Wait().Check(1); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestRegisterSIPpRelay: SIPp plays the PBX: its registrar challenges the
+// browser's relayed REGISTER, and its caller then calls the SBC's Contact
+// for that registration, which rings the browser on its WebSocket.
+func TestRegisterSIPpRelay(t *testing.T) {
+	sipptest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	registrarUAS := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("registrar_uas.xml"),
+		LocalIP: "127.0.0.3", Timeout: 30 * time.Second})
+	sbc := startSBC(t, sbcOptions{
+		trunks: []trunkSpec{{name: "pbx", addr: "127.0.0.3", port: int(registrarUAS.Addr().Port())}},
+		mutate: func(c *config.Config) {
+			c.Routes = []config.Route{
+				{Name: "pbx-to-web", Match: config.Match{Trunk: "pbx"}, Target: config.TargetRegistered},
+				{Name: "web-to-pbx", Match: config.Match{Listener: "ws"}, Target: config.TargetTrunks, Trunks: []string{"pbx"}},
+			}
+		}})
+	web := dialUA(t, "WS", sbc.ws.String())
+	if res := web.register("alice", "pbx-secret", 300); res.StatusCode() != 200 {
+		t.Fatalf("relayed registration: %d %s", res.StatusCode(), res.Reason())
+	}
+	if err := registrarUAS.Wait().Check(1); err != nil {
+		t.Fatal(err)
+	}
+	bs := sbc.app.Bindings.List()
+	if len(bs) != 1 {
+		t.Fatalf("%d bindings, want 1", len(bs))
+	}
+	caller := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uac.xml"),
+		LocalIP: "127.0.0.3", Remote: sbc.udp.String(), Args: []string{"-s", bs[0].Token, "-d", "300"},
+		Timeout: 30 * time.Second})
+	inv := web.expectReq("INVITE")
+	web.respondTo(inv, 200, answerWithPion(t, inv.Body()))
+	web.expectReq("ACK")
+	web.respondTo(web.expectReq("BYE"), 200, "")
+	if err := caller.Wait().Check(1); err != nil {
+		t.Error(err)
+	}
+}
