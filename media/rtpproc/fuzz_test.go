@@ -99,7 +99,6 @@ func FuzzNormalizer(f *testing.F) {
 			default:
 				p = pktPT(rec[8]&0x7f, ssrcs[flags&3], seq, ts, 4)
 			}
-			Classify(p)
 			stats.Update(p, 8000, at)
 			dtmf.Feed(p, 101, 8000)
 			m.checkRewrite(t, n, p, at)

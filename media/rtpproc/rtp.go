@@ -2,8 +2,7 @@
 // stream normalization (one SSRC with continuous sequence numbers and
 // timestamps per relayed stream), RTCP rewriting to match, payload-type
 // rewriting, RFC 4733 telephone-event detection and generation, receive
-// statistics with an E-model MOS, an RFC 7983 packet classifier, and
-// SDES-SRTP (RFC 4568) crypto attributes.
+// statistics with an E-model MOS, and SDES-SRTP (RFC 4568) crypto attributes.
 //
 // Packets are plain (decrypted) RTP or RTCP datagrams handed around as
 // []byte. Every per-packet function works in place, allocates nothing,
@@ -64,63 +63,3 @@ func rtpPT(pkt []byte) uint8         { return pkt[1] & 0x7f }
 func rtpMarker(pkt []byte) bool      { return pkt[1]&0x80 != 0 }
 func setRTPSeq(pkt []byte, v uint16) { binary.BigEndian.PutUint16(pkt[2:], v) }
 func setRTPTS(pkt []byte, v uint32)  { binary.BigEndian.PutUint32(pkt[4:], v) }
-
-// Class is what an RFC 7983 demultiplexer makes of a datagram received on
-// a port shared by STUN, DTLS, RTP and RTCP (and ZRTP, TURN channels).
-type Class uint8
-
-// The classes of Classify.
-const (
-	ClassUnknown Class = iota // none of the below: drop it
-	ClassSTUN                 // first byte 0-3
-	ClassZRTP                 // first byte 16-19
-	ClassDTLS                 // first byte 20-63
-	ClassTURN                 // first byte 64-79: a TURN ChannelData message
-	ClassRTP                  // first byte 128-191, second byte not an RTCP type
-	ClassRTCP                 // first byte 128-191, second byte 192-223
-)
-
-// String returns the class name in lower case, e.g. "rtcp".
-func (c Class) String() string {
-	switch c {
-	case ClassSTUN:
-		return "stun"
-	case ClassZRTP:
-		return "zrtp"
-	case ClassDTLS:
-		return "dtls"
-	case ClassTURN:
-		return "turn"
-	case ClassRTP:
-		return "rtp"
-	case ClassRTCP:
-		return "rtcp"
-	}
-	return "unknown"
-}
-
-// Classify sorts a datagram by its first byte (RFC 7983 section 7) and
-// tells RTCP from RTP by the second (RFC 5761 section 4). It looks at two
-// bytes at most: a packet it classifies may still be malformed. It does not
-// allocate.
-func Classify(pkt []byte) Class {
-	if len(pkt) == 0 {
-		return ClassUnknown
-	}
-	switch b := pkt[0]; {
-	case b <= 3:
-		return ClassSTUN
-	case b >= 16 && b <= 19:
-		return ClassZRTP
-	case b >= 20 && b <= 63:
-		return ClassDTLS
-	case b >= 64 && b <= 79:
-		return ClassTURN
-	case b >= 128 && b <= 191:
-		if len(pkt) >= 2 && isRTCPType(pkt[1]) {
-			return ClassRTCP
-		}
-		return ClassRTP
-	}
-	return ClassUnknown
-}

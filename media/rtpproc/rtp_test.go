@@ -49,30 +49,3 @@ func TestParseRTP(t *testing.T) {
 		})
 	}
 }
-
-func TestClassify(t *testing.T) {
-	tests := []struct {
-		pkt  []byte
-		want Class
-	}{
-		{nil, ClassUnknown},
-		{[]byte{0x00, 0x01}, ClassSTUN},
-		{[]byte{0x03}, ClassSTUN},
-		{[]byte{16}, ClassZRTP},
-		{[]byte{22, 0xfe, 0xfd}, ClassDTLS},
-		{[]byte{63}, ClassDTLS},
-		{[]byte{0x40, 0x00}, ClassTURN},
-		{[]byte{0x80, 0x00}, ClassRTP},
-		{[]byte{0x80, 0xe0}, ClassRTP}, // marker + PT 96
-		{[]byte{0x80}, ClassRTP},
-		{[]byte{0x81, 200}, ClassRTCP},
-		{[]byte{0x80, 223}, ClassRTCP},
-		{[]byte{0xc0, 0x00}, ClassUnknown},
-		{[]byte{100}, ClassUnknown},
-	}
-	for _, tc := range tests {
-		if got := Classify(tc.pkt); got != tc.want {
-			t.Errorf("Classify(% x) = %s, want %s", tc.pkt, got, tc.want)
-		}
-	}
-}
