@@ -141,6 +141,7 @@ func New(cfg Config, routes *routing.Table, mf MediaFactory, log *slog.Logger) *
 	s.tp = transport.New(log.With("layer", "transport"), cfg.Transport, s.onPacket)
 	s.tx = txn.New(s.send, s, cfg.Timers, log.With("layer", "txn"))
 	s.tx.OnStray = s.onStray
+	s.tp.OnConnClose(s.connLost)
 	return s
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sbc-project/sbc/cdr"
 )
 
 // startUAS runs SIPp's built-in UAS for n calls on 127.0.0.3 and returns
@@ -91,4 +93,44 @@ func TestIdleConnectionsDoNotDelayWebSocket(t *testing.T) {
 	t.Logf("call with 200 idle connections open: %v", time.Since(start))
 	wait()
 	sbc.waitIdle(t)
+}
+
+// TestWebSocketClosedMidCallEndsCall drops a browser's WebSocket in the
+// middle of an answered call, as a closed tab does: the SBC must BYE the
+// PBX leg at once (SIPp's UAS completes only on that BYE) and write a CDR
+// that says the caller's connection was lost.
+func TestWebSocketClosedMidCallEndsCall(t *testing.T) {
+	needSIPp(t)
+	port, wait := startUAS(t, 1, "u1")
+	sinks := newCDRSinks(t, "")
+	sbc := startSBC(t, sbcOptions{
+		trunks: []trunkSpec{{name: "pbx", addr: "127.0.0.3", port: port}},
+		mutate: sinks.apply,
+	})
+	ua := dialUA(t, "WS", sbc.ws.String())
+	call := ua.invite("1000", "")
+	call.answered(ua.expect(200))
+	call.ack()
+	time.Sleep(200 * time.Millisecond)
+	closed := time.Now()
+	ua.close()
+	wait() // SIPp's UAS ends only once it has had the BYE and answered it
+	if d := time.Since(closed); d > 5*time.Second {
+		t.Errorf("BYE reached the PBX %v after the WebSocket closed", d)
+	}
+	sbc.waitIdle(t)
+	if err := sbc.app.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs := sinks.records(t)
+	if len(recs) != 1 {
+		t.Fatalf("%d CDRs, want 1", len(recs))
+	}
+	r := recs[0]
+	if r.HangupCause != "connection_lost" || r.HangupSide != "a" || r.Disposition != cdr.Answered {
+		t.Errorf("CDR cause %q side %q disposition %q, want connection_lost, a, answered", r.HangupCause, r.HangupSide, r.Disposition)
+	}
+	if r.AnswerTime.IsZero() || r.EndTime.IsZero() {
+		t.Errorf("CDR without answer or end time: %+v", r)
+	}
 }
