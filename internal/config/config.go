@@ -95,6 +95,8 @@ type Config struct {
 	Admin    Admin  `mapstructure:"admin"`
 	// HEP exports SIP and RTCP to a Homer collector (see ops.go).
 	HEP HEP `mapstructure:"hep"`
+	// WebPhone serves the browser phone (see webphone.go).
+	WebPhone WebPhone `mapstructure:"webphone"`
 }
 
 // Log configures log/slog.
@@ -180,7 +182,17 @@ type TLS struct {
 	CertFile string `mapstructure:"cert_file"`
 	// KeyFile is the PEM private key of the leaf. Default: empty.
 	KeyFile string `mapstructure:"key_file"`
+	// ReloadInterval is how often the two files are checked for a change
+	// (modification time, size, then content); a changed, usable pair is
+	// put in force for new handshakes without dropping connections. 0
+	// checks never (SIGHUP still re-reads them). Not used for the
+	// generated self-signed certificate. Default DefaultTLSReloadInterval.
+	ReloadInterval time.Duration `mapstructure:"reload_interval"`
 }
+
+// DefaultTLSReloadInterval is how often the certificate files are checked
+// for a change (sip.tls.reload_interval).
+const DefaultTLSReloadInterval = 10 * time.Second
 
 // Media configures the media plane.
 type Media struct {
@@ -246,6 +258,11 @@ type Route struct {
 	Target string `mapstructure:"target"`
 	// Trunks, for target trunks, are tried in order.
 	Trunks []string `mapstructure:"trunks"`
+	// TrustedSources are IPs or CIDR prefixes (IPv4 or IPv6) whose calls on
+	// this route need no digest authentication, e.g. the PBX's network.
+	// Every other call toward a trunk must authenticate (policy stage
+	// auth). Default: none.
+	TrustedSources []string `mapstructure:"trusted_sources"`
 }
 
 // Match is a conjunction: every non-empty field must hold.
@@ -267,6 +284,9 @@ type User struct {
 	Username string `mapstructure:"username"`
 	Password string `mapstructure:"password"`
 	Domain   string `mapstructure:"domain"`
+	// Group names the policy.dial_rules.groups entry whose rules the
+	// user's calls follow. Default: policy.dial_rules.default_group.
+	Group string `mapstructure:"group"`
 }
 
 // Auth configures digest authentication of web users (RFC 7616 with MD5
@@ -300,12 +320,6 @@ type Registrar struct {
 	// KeepaliveInterval paces WebSocket pings, CRLF on TCP/TLS and
 	// OPTIONS to UDP contacts of registered users; 0 disables.
 	KeepaliveInterval time.Duration `mapstructure:"keepalive_interval"`
-}
-
-// Policy configures the policy chain (policy issue). Kept open here so a
-// config naming it loads.
-type Policy struct {
-	Blacklist []string `mapstructure:"blacklist"`
 }
 
 // CDRWriter is one CDR sink. Every writer receives every record, in the

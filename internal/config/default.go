@@ -1,6 +1,9 @@
 package config
 
-import _ "embed"
+import (
+	_ "embed"
+	"slices"
+)
 
 // The canonical defaults file lives next to this package because go:embed
 // cannot reach ../../configs. configs/default.yaml is a verbatim copy for
@@ -46,6 +49,7 @@ func Default() *Config {
 				{Name: "ws", Transport: "ws", Addr: DefaultWSAddr},
 				{Name: "wss", Transport: "wss", Addr: DefaultWSSAddr},
 			},
+			TLS:              TLS{ReloadInterval: DefaultTLSReloadInterval},
 			UserAgent:        DefaultUserAgent,
 			MaxMessageSize:   DefaultMaxMessageSize,
 			MaxHeaders:       DefaultMaxHeaders,
@@ -81,7 +85,58 @@ func Default() *Config {
 		Auth:     Auth{Realm: DefaultRealm, NonceTTL: DefaultNonceTTL, Algorithms: []string{"SHA-256", "MD5"}},
 		Registrar: Registrar{MinExpires: DefaultMinExpires, MaxExpires: DefaultMaxExpires,
 			MaxBindingsPerAOR: DefaultMaxBindings, KeepaliveInterval: DefaultKeepalive},
-		Admin: Admin{Addr: DefaultAdminAddr, DrainTimeout: DefaultDrainTimeout},
-		HEP:   HEP{CaptureID: DefaultHEPCaptureID},
+		Policy: defaultPolicy(),
+		Admin:  Admin{Addr: DefaultAdminAddr, DrainTimeout: DefaultDrainTimeout},
+		HEP:    HEP{CaptureID: DefaultHEPCaptureID},
+
+		WebPhone: WebPhone{Enabled: DefaultWebPhoneEnabled},
+	}
+}
+
+// defaultPolicy is the policy section of Default: every stage, scanners
+// banned on sight, per-source rate limits, bans kept in DefaultBansFile, and
+// one dial group that may call national, non-premium numbers.
+func defaultPolicy() Policy {
+	return Policy{
+		Chain:       slices.Clone(StageOrder),
+		LogInterval: DefaultLogInterval,
+		Blacklist: Blacklist{
+			CIDRs:      []string{},
+			UserAgents: slices.Clone(DefaultScannerAgents),
+			URIs:       []string{},
+			Action:     DefaultBlacklistAction,
+		},
+		RateLimit: RateLimit{
+			Requests:    Bucket{Rate: DefaultRequestsRate, Burst: DefaultRequestsBurst},
+			Invite:      Bucket{Rate: DefaultInviteRate, Burst: DefaultInviteBurst},
+			Register:    Bucket{Rate: DefaultRegisterRate, Burst: DefaultRegisterBurst},
+			DropAfter:   DefaultDropAfter,
+			RetryAfter:  DefaultRateRetryAfter,
+			MaxSources:  DefaultRateMaxSources,
+			ExemptCIDRs: []string{},
+		},
+		Bans: Bans{
+			File:         DefaultBansFile,
+			Duration:     DefaultBanDuration,
+			Window:       DefaultBanWindow,
+			AuthFailures: DefaultBanAuthFailures,
+			NotFound:     DefaultBanNotFound,
+			RateLimited:  DefaultBanRateLimited,
+			Blacklisted:  DefaultBanBlacklisted,
+			ExemptCIDRs:  []string{},
+		},
+		Admission: Admission{
+			MaxCallsPerUser: DefaultMaxCallsPerUser,
+			MaxDuration:     DefaultMaxCallDuration,
+		},
+		DialRules: DialRules{
+			CountryCode:         DefaultCountryCode,
+			NationalPrefix:      DefaultNationalPrefix,
+			InternationalPrefix: DefaultInternationalPfx,
+			PremiumPrefixes:     slices.Clone(DefaultPremiumPrefixes),
+			DefaultGroup:        DefaultDialGroup,
+			Groups:              []DialGroup{{Name: DefaultDialGroup, Allow: []string{}, Deny: []string{}}},
+		},
+		WebSocket: WebSocket{AllowedOrigins: []string{}},
 	}
 }

@@ -62,10 +62,10 @@ func TestEnvOverrides(t *testing.T) {
 		},
 		{
 			name: "string lists comma-separated or as a list",
-			env:  []string{"SBC_SIP_HEADER_WHITELIST= X-A, X-B,", `SBC_POLICY_BLACKLIST=["192.0.2.0/24", "x,y"]`},
+			env:  []string{"SBC_SIP_HEADER_WHITELIST= X-A, X-B,", `SBC_POLICY_BLACKLIST_URIS=["^sip:100@", "x,y"]`},
 			check: func(t *testing.T, c *Config) {
 				equal(t, c.SIP.HeaderWhitelist, []string{"X-A", "X-B"})
-				equal(t, c.Policy.Blacklist, []string{"192.0.2.0/24", "x,y"})
+				equal(t, c.Policy.Blacklist.URIs, []string{"^sip:100@", "x,y"})
 			},
 		},
 		{
@@ -147,24 +147,24 @@ func TestEnvProblems(t *testing.T) {
 func TestEnvKeys(t *testing.T) {
 	keys := envKeys()
 	want := map[string]string{
-		"SBC_NODE_ID":               "node_id",
-		"SBC_LOG_FORMAT":            "log.format",
-		"SBC_SIP_LISTENERS":         "sip.listeners",
-		"SBC_SIP_TLS_CERT_FILE":     "sip.tls.cert_file",
-		"SBC_SIP_TLS_KEY_FILE":      "sip.tls.key_file",
-		"SBC_SIP_PUBLIC_ADDR":       "sip.public_addr",
-		"SBC_SIP_HEADER_WHITELIST":  "sip.header_whitelist",
-		"SBC_MEDIA_RTP_PORTS":       "media.rtp_ports",
-		"SBC_TRUNKS":                "trunks",
-		"SBC_ROUTES":                "routes",
-		"SBC_USERS":                 "users",
-		"SBC_AUTH_REALM":            "auth.realm",
-		"SBC_POLICY_BLACKLIST":      "policy.blacklist",
-		"SBC_CDR":                   "cdr",
-		"SBC_ADMIN_ADDR":            "admin.addr",
-		"SBC_ADMIN_TOKEN":           "admin.token",
-		"SBC_SIP_MAX_CONNS_PER_IP":  "sip.max_conns_per_ip",
-		"SBC_SIP_HANDSHAKE_TIMEOUT": "sip.handshake_timeout",
+		"SBC_NODE_ID":                "node_id",
+		"SBC_LOG_FORMAT":             "log.format",
+		"SBC_SIP_LISTENERS":          "sip.listeners",
+		"SBC_SIP_TLS_CERT_FILE":      "sip.tls.cert_file",
+		"SBC_SIP_TLS_KEY_FILE":       "sip.tls.key_file",
+		"SBC_SIP_PUBLIC_ADDR":        "sip.public_addr",
+		"SBC_SIP_HEADER_WHITELIST":   "sip.header_whitelist",
+		"SBC_MEDIA_RTP_PORTS":        "media.rtp_ports",
+		"SBC_TRUNKS":                 "trunks",
+		"SBC_ROUTES":                 "routes",
+		"SBC_USERS":                  "users",
+		"SBC_AUTH_REALM":             "auth.realm",
+		"SBC_POLICY_BLACKLIST_CIDRS": "policy.blacklist.cidrs",
+		"SBC_CDR":                    "cdr",
+		"SBC_ADMIN_ADDR":             "admin.addr",
+		"SBC_ADMIN_TOKEN":            "admin.token",
+		"SBC_SIP_MAX_CONNS_PER_IP":   "sip.max_conns_per_ip",
+		"SBC_SIP_HANDSHAKE_TIMEOUT":  "sip.handshake_timeout",
 	}
 	for name, path := range want {
 		if got := keys[name].path; got != path {

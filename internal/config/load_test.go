@@ -99,7 +99,7 @@ func TestLoadMerges(t *testing.T) {
 			yaml: "sip:\n  public_addr: 203.0.113.7\n  tls:\n    cert_file: /c.pem\n",
 			check: func(t *testing.T, c *Config) {
 				equal(t, c.SIP.PublicAddr, "203.0.113.7")
-				equal(t, c.SIP.TLS, TLS{CertFile: "/c.pem"})
+				equal(t, c.SIP.TLS, TLS{CertFile: "/c.pem", ReloadInterval: DefaultTLSReloadInterval})
 				equal(t, c.SIP.Listeners, Default().SIP.Listeners)
 			},
 		},

@@ -52,7 +52,9 @@ func (c *Config) Validate() error {
 	c.validateRoutes(&ps)
 	c.validateCDR(&ps)
 	c.validateRegistration(&ps)
+	c.validatePolicy(&ps)
 	c.validateOps(&ps)
+	c.validateWebPhone(&ps)
 	if c.Admin.Addr != "" {
 		if _, err := parseBindAddr(c.Admin.Addr); err != nil {
 			ps.add("admin.addr", c.Admin.Addr, err.Error())
@@ -87,6 +89,9 @@ func (c *Config) validateListeners(ps *Problems) {
 // validate checks the certificate pair: both files or neither, readable,
 // a matching pair, not expired.
 func (t TLS) validate(ps *Problems) {
+	if t.ReloadInterval < 0 {
+		ps.add("sip.tls.reload_interval", t.ReloadInterval.String(), "want a duration of 0 (off) or more")
+	}
 	switch {
 	case t.CertFile == "" && t.KeyFile == "":
 		return // self-signed at start

@@ -139,6 +139,8 @@ func TestValidateTLS(t *testing.T) {
 		{"key file is the certificate", tlsCase(certFile, certFile), []string{"sip.tls.cert_file: no valid certificate and key pair"}},
 		{"mismatched pair", tlsCase(certFile, otherKey), []string{"sip.tls.cert_file: no valid certificate and key pair"}},
 		{"expired", tlsCase(expiredCert, expiredKey), []string{"sip.tls.cert_file: certificate expired"}},
+		{"reload_interval negative", func(c *Config) { c.SIP.TLS.ReloadInterval = -time.Second }, []string{"sip.tls.reload_interval: 0 (off) or more"}},
+		{"reload_interval off", func(c *Config) { c.SIP.TLS.ReloadInterval = 0 }, nil},
 	})
 }
 

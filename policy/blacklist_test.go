@@ -1,0 +1,98 @@
+package policy
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/sbc-project/sbc/internal/config"
+)
+
+func TestBlacklist(t *testing.T) {
+	cfg := config.Blacklist{
+		CIDRs:      []string{"192.0.2.66", "198.51.100.0/24", "2001:db8:bad::/48"},
+		UserAgents: config.DefaultScannerAgents,
+		URIs:       []string{`^sip:100@`, `evil\.example`},
+	}
+	tests := []struct {
+		name   string
+		action string
+		modify func(r *Request)
+		want   Decision
+		hits   int
+	}{
+		{"clean", config.ActionDrop, func(r *Request) {}, Pass, 0},
+		{"banned", config.ActionReject, func(r *Request) { r.Src = netip.MustParseAddrPort("203.0.113.9:5060") },
+			Decision{Action: Drop, Cause: causeBanned}, 0},
+		{"banned mapped", config.ActionReject, func(r *Request) { r.Src = netip.MustParseAddrPort("[::ffff:203.0.113.9]:5060") },
+			Decision{Action: Drop, Cause: causeBanned}, 0},
+		{"cidr ip drop", config.ActionDrop, func(r *Request) { r.Src = netip.MustParseAddrPort("192.0.2.66:5060") },
+			Decision{Action: Drop, Cause: causeCIDR}, 0},
+		{"cidr prefix reject", config.ActionReject, func(r *Request) { r.Src = netip.MustParseAddrPort("198.51.100.200:5060") },
+			Decision{Action: Answer, Code: 403, Reason: "Forbidden", Cause: causeCIDR}, 0},
+		{"cidr ipv6", config.ActionDrop, func(r *Request) { r.Src = netip.MustParseAddrPort("[2001:db8:bad:1::7]:5060") },
+			Decision{Action: Drop, Cause: causeCIDR}, 0},
+		{"ipv6 outside", config.ActionDrop, func(r *Request) { r.Src = netip.MustParseAddrPort("[2001:db8:bae::7]:5060") }, Pass, 0},
+		{"friendly-scanner", config.ActionDrop, func(r *Request) { r.UserAgent = "friendly-scanner" },
+			Decision{Action: Drop, Cause: causeScannerUA}, 1},
+		{"sipvicious upper case", config.ActionReject, func(r *Request) { r.UserAgent = "SIPVicious 0.3.4" },
+			Decision{Action: Answer, Code: 403, Reason: "Forbidden", Cause: causeScannerUA}, 1},
+		{"VaxSIPUserAgent", config.ActionDrop, func(r *Request) { r.UserAgent = "VaxSIPUserAgent/3.1" },
+			Decision{Action: Drop, Cause: causeScannerUA}, 1},
+		{"sipcli", config.ActionDrop, func(r *Request) { r.UserAgent = "sipcli/v1.8" },
+			Decision{Action: Drop, Cause: causeScannerUA}, 1},
+		{"request-uri", config.ActionDrop, func(r *Request) { r.RURI = "sip:100@sbc.example" },
+			Decision{Action: Drop, Cause: causeURI}, 1},
+		{"from", config.ActionDrop, func(r *Request) { r.From = "sip:x@EVIL.example" },
+			Decision{Action: Drop, Cause: causeURI}, 1},
+		{"to", config.ActionDrop, func(r *Request) { r.To = "sip:y@evil.example" },
+			Decision{Action: Drop, Cause: causeURI}, 1},
+		{"uri pattern anchored", config.ActionDrop, func(r *Request) { r.RURI = "sip:1000@sbc.example;x=sip:100@" }, Pass, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bans := memBans(t)
+			if err := bans.Add("203.0.113.9", "test", time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			c := cfg
+			c.Action = tt.action
+			hits := 0
+			b, err := newBlacklist(c, bans, func(src netip.Addr, reason string) {
+				hits++
+				if reason == "" || !src.Is4() {
+					t.Errorf("hit(%v, %q), want an unmapped source and a reason", src, reason)
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := req("192.0.2.1", "INVITE")
+			tt.modify(r)
+			if got := b.Check(context.Background(), r); !sameDecision(got, tt.want) {
+				t.Errorf("Check = %+v, want %+v", got, tt.want)
+			}
+			if hits != tt.hits {
+				t.Errorf("%d ban hits, want %d", hits, tt.hits)
+			}
+		})
+	}
+}
+
+func sameDecision(a, b Decision) bool {
+	return a.Action == b.Action && a.Code == b.Code && a.Reason == b.Reason &&
+		a.RetryAfter == b.RetryAfter && a.Cause == b.Cause && a.Stage == b.Stage
+}
+
+func TestBlacklistBadConfig(t *testing.T) {
+	for _, cfg := range []config.Blacklist{
+		{CIDRs: []string{"192.0.2.0/33"}},
+		{UserAgents: []string{"(x"}},
+		{URIs: []string{"[a"}},
+	} {
+		if _, err := newBlacklist(cfg, memBans(t), func(netip.Addr, string) {}); err == nil {
+			t.Errorf("newBlacklist(%+v) succeeded", cfg)
+		}
+	}
+}

@@ -1,0 +1,218 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/security"
+)
+
+// Deps is what the chain needs from the rest of the SBC.
+type Deps struct {
+	// Log receives refusals (rate-limited per source and stage) and bans.
+	// Nil discards.
+	Log *slog.Logger
+	// Bans is the ban store. Nil: a store in memory only.
+	Bans *security.Bans
+	// Reject counts a refusal for metrics, by stage and cause. May be nil.
+	Reject func(stage, cause string)
+	// Now is the clock. Nil: time.Now.
+	Now func() time.Time
+	// Exempt reports trunk addresses: never rate limited per source and
+	// never banned dynamically. May be nil.
+	Exempt func(netip.Addr) bool
+	// IsSelf reports whether a Via sent-by (host[:port]) is one of this
+	// SBC's listeners or its public address, for loop detection. May be
+	// nil (no loop check).
+	IsSelf func(sentBy string) bool
+}
+
+// Chain is the policy chain, built once from config by New. Its methods
+// are safe for concurrent use.
+type Chain struct {
+	early, late []named
+	admission   *Admission
+	bans        *security.Bans
+	f2b         *fail2ban
+	logs        *logLimiter
+	reject      func(stage, cause string)
+}
+
+type named struct {
+	name  string
+	stage Stage
+}
+
+// New builds the stages cfg.Chain lists, in config.StageOrder whatever
+// order they are listed in. It fails on configuration Validate refuses
+// (bad CIDRs, patterns or dial rules).
+func New(cfg config.Policy, d Deps) (*Chain, error) {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Bans == nil {
+		d.Bans, _ = security.OpenBans("", d.Log) // in memory: cannot fail
+	}
+	if d.Reject == nil {
+		d.Reject = func(string, string) {}
+	}
+	exempt, err := exemptFunc(d.Exempt, cfg.RateLimit.ExemptCIDRs)
+	if err != nil {
+		return nil, fmt.Errorf("policy.rate_limit.exempt_cidrs: %w", err)
+	}
+	banExempt, err := exemptFunc(d.Exempt, cfg.Bans.ExemptCIDRs)
+	if err != nil {
+		return nil, fmt.Errorf("policy.bans.exempt_cidrs: %w", err)
+	}
+	c := &Chain{
+		bans:   d.Bans,
+		reject: d.Reject,
+		logs:   newLogLimiter(d.Log, cfg.LogInterval, d.Now),
+		f2b:    newFail2ban(cfg.Bans, cfg.RateLimit.MaxSources, d.Bans, d.Log, d.Now, banExempt),
+	}
+	for i, name := range cfg.Chain {
+		if !slices.Contains(config.StageOrder, name) {
+			return nil, fmt.Errorf("policy.chain[%d]: unknown stage %q", i, name)
+		}
+	}
+	for _, name := range config.StageOrder {
+		if !slices.Contains(cfg.Chain, name) {
+			continue
+		}
+		s, err := c.build(name, cfg, d, exempt)
+		if err != nil {
+			return nil, err
+		}
+		switch name {
+		case config.StageBlacklist, config.StageRateLimit, config.StageSanity:
+			c.early = append(c.early, named{name, s})
+		default:
+			c.late = append(c.late, named{name, s})
+		}
+	}
+	return c, nil
+}
+
+// build makes the stage called name.
+func (c *Chain) build(name string, cfg config.Policy, d Deps, exempt func(netip.Addr) bool) (Stage, error) {
+	switch name {
+	case config.StageBlacklist:
+		return newBlacklist(cfg.Blacklist, d.Bans, func(src netip.Addr, reason string) {
+			c.f2b.hit(src, eventBlacklisted, reason)
+		})
+	case config.StageRateLimit:
+		start := d.Now()
+		clock := func() int64 { return int64(d.Now().Sub(start)) } // monotonic when Now is
+		return newRateLimit(cfg.RateLimit, exempt, func(src netip.Addr) {
+			c.f2b.hit(src, eventRateLimited, "")
+		}, clock), nil
+	case config.StageSanity:
+		return &sanity{isSelf: d.IsSelf}, nil
+	case config.StageAuth:
+		return NewAuth(cfg, func(src netip.Addr) { c.Report(src, EventAuthFailure) }), nil
+	case config.StageAdmission:
+		c.admission = NewAdmission(cfg.Admission)
+		return c.admission, nil
+	case config.StageDialRules:
+		dr, err := NewDialRules(cfg.DialRules)
+		if err != nil {
+			return nil, fmt.Errorf("policy.dial_rules: %w", err)
+		}
+		return dr, nil
+	}
+	return nil, fmt.Errorf("policy.chain: unknown stage %q", name)
+}
+
+// exemptFunc combines f (may be nil) with a list of IPs and prefixes.
+func exemptFunc(f func(netip.Addr) bool, cidrs []string) (func(netip.Addr) bool, error) {
+	prefixes := make([]netip.Prefix, 0, len(cidrs))
+	for i, s := range cidrs {
+		p, err := security.ParseBanAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("[%d]: %w", i, err)
+		}
+		prefixes = append(prefixes, p)
+	}
+	return func(ip netip.Addr) bool {
+		ip = ip.Unmap()
+		for _, p := range prefixes {
+			if p.Contains(ip) {
+				return true
+			}
+		}
+		return f != nil && f(ip)
+	}, nil
+}
+
+// Early runs blacklist, rate_limit and sanity (those configured) on any
+// request, before a transaction exists.
+func (c *Chain) Early(ctx context.Context, r *Request) Decision {
+	return c.run(ctx, c.early, r)
+}
+
+// Late runs auth, admission and dial_rules (those configured) on a new
+// INVITE once it is routed. When a stage after admission refuses the call,
+// what admission counted is given back at once (r.Admitted is called and
+// cleared); on Continue the caller owns r.Admitted.
+func (c *Chain) Late(ctx context.Context, r *Request) Decision {
+	d := c.run(ctx, c.late, r)
+	if d.Action != Continue && r.Admitted != nil {
+		r.Admitted()
+		r.Admitted = nil
+	}
+	return d
+}
+
+// run runs stages in order until one does not continue, and labels,
+// counts and logs that decision.
+func (c *Chain) run(ctx context.Context, stages []named, r *Request) Decision {
+	for _, s := range stages {
+		d := s.stage.Check(ctx, r)
+		if d.Action == Continue {
+			continue
+		}
+		if d.Stage == "" {
+			d.Stage = s.name
+		}
+		if d.Cause == "" {
+			d.Cause = "refused"
+		}
+		if d.Action == Answer && r.Method == "ACK" {
+			// Nothing answers an ACK.
+			d = Decision{Action: Drop, Stage: d.Stage, Cause: d.Cause}
+		}
+		c.reject(d.Stage, d.Cause)
+		c.logs.refused(r, d)
+		return d
+	}
+	return Pass
+}
+
+// Report counts what src did toward a dynamic ban: the b2bua calls it when
+// it refuses credentials (EventAuthFailure) or answers 404
+// (EventNotFound).
+func (c *Chain) Report(src netip.Addr, ev Event) {
+	if ev == EventAuthFailure || ev == EventNotFound {
+		c.f2b.hit(src, ev, "")
+	}
+}
+
+// MaxDuration is the longest an answered call may last (admission); 0
+// when admission is not configured or sets no bound.
+func (c *Chain) MaxDuration() time.Duration {
+	if c.admission == nil {
+		return 0
+	}
+	return c.admission.MaxDuration()
+}
+
+// Bans returns the ban store the chain consults and adds to.
+func (c *Chain) Bans() *security.Bans { return c.bans }

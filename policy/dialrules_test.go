@@ -1,0 +1,141 @@
+package policy
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/sbc-project/sbc/internal/config"
+)
+
+// testDialRules is a UK plan with groups for every rule.
+func testDialRules() config.DialRules {
+	cfg := planUK
+	cfg.PremiumPrefixes = []string{"+4490", "+44871", "+881"}
+	cfg.DefaultGroup = "default"
+	cfg.Groups = []config.DialGroup{
+		{Name: "default"},
+		{Name: "intl", International: true, Deny: []string{"+7", "+44 20 7946"}},
+		{Name: "premium", Premium: true},
+		{Name: "everything", International: true, Premium: true, Allow: []string{"*"}},
+		{Name: "london", Allow: []string{"+4420"}},
+		{Name: "intl-allowed", Allow: []string{"+1", "+4420"}},
+	}
+	return cfg
+}
+
+func TestDialRules(t *testing.T) {
+	d, err := NewDialRules(testDialRules())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		target string
+		group  string
+		user   string
+		cause  string // "" passes
+	}{
+		{"national default group", config.TargetTrunks, "", "02071234567", ""},
+		{"national named default", config.TargetTrunks, "default", "+442071234567", ""},
+		{"international refused", config.TargetTrunks, "", "0012125551234", "international"},
+		{"international plus refused", config.TargetTrunks, "", "+4930123456", "international"},
+		{"international allowed", config.TargetTrunks, "intl", "0012125551234", ""},
+		{"premium refused", config.TargetTrunks, "", "09098790000", "premium"},
+		{"premium refused for intl", config.TargetTrunks, "intl", "09098790000", "premium"},
+		{"foreign premium refused", config.TargetTrunks, "intl", "+881612345678", "premium"},
+		{"premium allowed", config.TargetTrunks, "premium", "0909 879 0000", ""},
+		{"premium group still national", config.TargetTrunks, "premium", "+4930123", "international"},
+		{"deny first", config.TargetTrunks, "intl", "+74951234567", "denied"},
+		{"deny national range", config.TargetTrunks, "intl", "020 7946 0000", "denied"},
+		{"deny not matching", config.TargetTrunks, "intl", "020 7947 0000", ""},
+		{"allow any", config.TargetTrunks, "everything", "+881612345678", ""},
+		{"allow list match", config.TargetTrunks, "london", "020 1234 5678", ""},
+		{"allow list miss", config.TargetTrunks, "london", "0161 123 4567", "not_allowed"},
+		{"allow list then international", config.TargetTrunks, "intl-allowed", "+12125551234", "international"},
+		{"name open group", config.TargetTrunks, "", "alice", ""},
+		{"short code open group", config.TargetTrunks, "", "999", ""},
+		{"name with allow any", config.TargetTrunks, "everything", "alice", ""},
+		{"name with allow list", config.TargetTrunks, "london", "alice", "not_a_number"},
+		{"empty with allow list", config.TargetTrunks, "london", "", "not_a_number"},
+		{"unknown group", config.TargetTrunks, "nobody", "02071234567", "unknown_group"},
+		{"registered target not checked", config.TargetRegistered, "nobody", "+881612345678", ""},
+		{"echo target not checked", config.TargetEcho, "", "09098790000", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Request{Target: tt.target, Group: tt.group, RURIUser: tt.user}
+			got := d.Check(context.Background(), r)
+			if tt.cause == "" {
+				if got.Action != Continue {
+					t.Fatalf("Check = %+v, want pass", got)
+				}
+				return
+			}
+			want := Decision{Action: Answer, Code: 403, Reason: dialReason, Stage: config.StageDialRules, Cause: tt.cause}
+			if got.Action != want.Action || got.Code != want.Code || got.Reason != want.Reason || got.Stage != want.Stage || got.Cause != want.Cause {
+				t.Fatalf("Check = %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestNewDialRulesErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*config.DialRules)
+		want string // in the error; "" no error
+	}{
+		{"valid", func(*config.DialRules) {}, ""},
+		{"separators in prefixes", func(c *config.DialRules) { c.Groups[1].Deny = []string{"+44 (20) 7946"} }, ""},
+		{"default group missing", func(c *config.DialRules) { c.DefaultGroup = "staff" }, `default group "staff"`},
+		{"duplicate group", func(c *config.DialRules) { c.Groups[1].Name = "default" }, `groups[1] name "default"`},
+		{"empty group name", func(c *config.DialRules) { c.Groups[2].Name = "" }, `groups[2] name ""`},
+		{"deny without plus", func(c *config.DialRules) { c.Groups[1].Deny = []string{"4420"} }, `groups[1].deny[0] "4420"`},
+		{"star in deny", func(c *config.DialRules) { c.Groups[1].Deny = []string{"*"} }, `groups[1].deny[0] "*"`},
+		{"letters in allow", func(c *config.DialRules) { c.Groups[4].Allow = []string{"+44x"} }, `groups[4].allow[0]`},
+		{"bad premium", func(c *config.DialRules) { c.PremiumPrefixes = []string{"+"} }, `premium_prefixes[0] "+"`},
+		{"country code", func(c *config.DialRules) { c.CountryCode = "+44" }, `country_code "+44"`},
+		{"empty country code", func(c *config.DialRules) { c.CountryCode = "" }, `country_code ""`},
+		{"national prefix", func(c *config.DialRules) { c.NationalPrefix = "O" }, `national_prefix "O"`},
+		{"international prefix", func(c *config.DialRules) { c.InternationalPrefix = "+" }, `international_prefix "+"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testDialRules()
+			tt.mod(&cfg)
+			d, err := NewDialRules(cfg)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("NewDialRules: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("NewDialRules error = %v, want one with %q", err, tt.want)
+			case tt.want != "" && d != nil:
+				t.Fatal("NewDialRules returned rules with an error")
+			}
+		})
+	}
+}
+
+// TestDialRulesNANPDefaults checks the shipped defaults against North
+// American dialing: premium prefixes and 011 are refused to the default
+// group.
+func TestDialRulesNANPDefaults(t *testing.T) {
+	cfg := planNANP
+	cfg.PremiumPrefixes = config.DefaultPremiumPrefixes
+	cfg.DefaultGroup = config.DefaultDialGroup
+	cfg.Groups = []config.DialGroup{{Name: config.DefaultDialGroup}}
+	d, err := NewDialRules(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for user, cause := range map[string]string{
+		"2125551234": "", "1-212-555-1234": "", "9005550100": "premium", "1 976 555 0100": "premium",
+		"011 44 20 7946 0958": "international", "+8816123456": "premium", "911": "",
+	} {
+		got := d.Check(context.Background(), &Request{Target: config.TargetTrunks, RURIUser: user})
+		if got.Cause != cause || (cause == "") != (got.Action == Continue) {
+			t.Errorf("%q: %+v, want cause %q", user, got, cause)
+		}
+	}
+}

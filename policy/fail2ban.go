@@ -1,0 +1,113 @@
+package policy
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/security"
+)
+
+// Event is something a source did that counts toward a dynamic ban.
+type Event uint8
+
+const (
+	// EventAuthFailure: the b2bua refused credentials (wrong password,
+	// unknown user, stale replay).
+	EventAuthFailure Event = iota + 1
+	// EventNotFound: the b2bua answered 404 (an extension scan).
+	EventNotFound
+	// eventRateLimited: rate_limit refused a request.
+	eventRateLimited
+	// eventBlacklisted: the User-Agent or URI blacklist refused a request.
+	eventBlacklisted
+	eventCount
+)
+
+// fail2ban counts events per source IP and bans a source (through
+// security.Bans) once it reaches a threshold within the window, like
+// fail2ban does from log files. Counts are kept in a bounded table: under
+// a spoofed flood old counts are forgotten, never memory exhausted. Exempt
+// sources (policy.bans.exempt_cidrs, and trunks through Deps.Exempt) are
+// never banned: a PBX that sends ten calls to offline users must not lose
+// its service. Safe for concurrent use.
+type fail2ban struct {
+	cfg    config.Bans
+	bans   *security.Bans
+	log    *slog.Logger
+	now    func() time.Time
+	exempt func(netip.Addr) bool
+	counts *table[[eventCount]window]
+}
+
+// window is a fixed counting window for one event kind.
+type window struct {
+	start time.Time
+	n     int
+}
+
+func newFail2ban(cfg config.Bans, capacity int, bans *security.Bans, log *slog.Logger,
+	now func() time.Time, exempt func(netip.Addr) bool) *fail2ban {
+	return &fail2ban{cfg: cfg, bans: bans, log: log, now: now, exempt: exempt,
+		counts: newTable[[eventCount]window](capacity)}
+}
+
+// threshold returns the count that bans for ev; 0 never bans.
+func (f *fail2ban) threshold(ev Event) int {
+	switch ev {
+	case EventAuthFailure:
+		return f.cfg.AuthFailures
+	case EventNotFound:
+		return f.cfg.NotFound
+	case eventRateLimited:
+		return f.cfg.RateLimited
+	case eventBlacklisted:
+		return f.cfg.Blacklisted
+	}
+	return 0
+}
+
+// eventNames label bans (the reason shown in the bans list).
+var eventNames = [eventCount]string{
+	EventAuthFailure: "authentication failures",
+	EventNotFound:    "unknown users (404)",
+	eventRateLimited: "rate limit hits",
+	eventBlacklisted: "blacklist hits",
+}
+
+// hit counts one ev from src; reason, when set, names the ban made by this
+// hit instead of the count ("scanner user-agent"). It reports whether src
+// was banned now.
+func (f *fail2ban) hit(src netip.Addr, ev Event, reason string) bool {
+	limit := f.threshold(ev)
+	src = src.Unmap()
+	if limit <= 0 || !src.IsValid() || f.exempt(src) {
+		return false
+	}
+	now := f.now()
+	reached := false
+	f.counts.do(src, func(v *[eventCount]window, fresh bool) {
+		w := &v[ev]
+		if w.n == 0 || now.Sub(w.start) >= f.cfg.Window {
+			w.start, w.n = now, 0
+		}
+		w.n++
+		if w.n >= limit {
+			reached = true
+			w.n = 0
+		}
+	})
+	if !reached {
+		return false
+	}
+	if reason == "" {
+		reason = fmt.Sprintf("%d %s within %s", limit, eventNames[ev], f.cfg.Window)
+	}
+	if !f.bans.Ban(src, reason, f.cfg.Duration) {
+		return false
+	}
+	f.log.Warn("source banned", "src", src, "reason", reason, "duration", f.cfg.Duration)
+	return true
+}
