@@ -69,6 +69,10 @@ type Call struct {
 	forks   []*attempt
 	forking bool
 	best    int // best final failure among the forks (RFC 3261 16.7)
+	// admitted gives back what the admission stage counted for this call
+	// (nil: nothing); maxDuration bounds it once answered (0: no bound).
+	admitted    func()
+	maxDuration time.Duration
 
 	state       callState
 	cancelled   bool
@@ -239,6 +243,9 @@ func (c *Call) hangup(cause, side string) {
 		return
 	}
 	c.setCause(cause, side)
+	// The call ends now for billing, even if a BYE into a dead leg takes
+	// its full transaction timeout to fail.
+	c.rec.End = time.Now().UTC()
 	if c.state == stateCalling {
 		c.cancelled = true
 		c.finalToA(487, "Request Terminated")
@@ -280,6 +287,9 @@ func (c *Call) start() bool {
 // finish releases everything the call holds; it runs last on the call's
 // goroutine.
 func (c *Call) finish() {
+	if c.admitted != nil {
+		c.admitted() // give back the admission counts
+	}
 	for _, t := range c.timers {
 		t.Stop()
 	}
@@ -289,7 +299,9 @@ func (c *Call) finish() {
 		codecs := c.media.Codecs()
 		c.rec.ACodec, c.rec.BCodec = codecs[media.SideA], codecs[media.SideB]
 	}
-	c.rec.End = time.Now().UTC()
+	if c.rec.End.IsZero() {
+		c.rec.End = time.Now().UTC()
+	}
 	c.rec.Cause, c.rec.Side = c.cause, c.side
 	if c.rec.Cause == "" {
 		c.rec.Cause, c.rec.Side = "normal_clearing", "sbc"

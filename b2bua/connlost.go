@@ -6,6 +6,10 @@ import "github.com/sbc-project/sbc/b2bua/transport"
 // browser's WebSocket, a TCP or TLS phone) closed under it.
 const CauseConnectionLost = "connection_lost"
 
+// CauseMaxDuration ends an answered call that reached
+// policy.admission.max_duration.
+const CauseMaxDuration = "max_duration"
+
 // connLost ends the calls that have a leg on a closed connection: a browser
 // whose page was closed or whose network went away cannot send BYE, and
 // nothing else would end the other leg until media times out. The dead leg

@@ -17,6 +17,7 @@ import (
 	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/media"
 	"github.com/sbc-project/sbc/media/sdpconv"
+	"github.com/sbc-project/sbc/policy"
 )
 
 // dest is one place a call may be sent: a trunk or the echo destination.
@@ -142,6 +143,9 @@ func (c *Call) routeCall() bool {
 	}
 	c.route = route
 	c.log = c.log.With("route", route.Name)
+	if !c.admitLate() {
+		return false
+	}
 	switch route.Target {
 	case config.TargetEcho:
 		ep := c.s.echo.Load()
@@ -467,6 +471,10 @@ func (c *Call) finalToA(code int, reason string, extra ...sip.Header) {
 	}
 	if err := c.inv.Respond(res); err != nil {
 		c.log.Debug("final to a", "err", err)
+	}
+	if code == 404 {
+		// Extension scans show up as strings of 404s (fail2ban).
+		c.s.report(c.inv.Source().Addr, policy.EventNotFound)
 	}
 	c.rec.SIPCode = code
 	c.inv = nil

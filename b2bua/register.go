@@ -16,6 +16,7 @@ import (
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/txn"
 	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/policy"
 )
 
 // Registration: REGISTER requests are routed like calls. A route whose
@@ -112,8 +113,11 @@ func (s *Server) registerLocally(req sip.Request, tx *txn.ServerTx, aor string, 
 		return
 	default:
 		s.stats.AuthFailures.Add(1)
+		s.report(src.Addr, policy.EventAuthFailure)
+		// The log says why; the answer does not, so a password cracker
+		// cannot tell an unknown user from a wrong password.
 		s.log.Info("registration refused", "aor", aor, "source", src.Addr, "reason", res.String())
-		s.respond(tx, 403, "Forbidden ("+res.String()+")")
+		s.respond(tx, 403, "Forbidden")
 		return
 	}
 	if u, _, _ := strings.Cut(aor, "@"); !strings.EqualFold(u, user) {

@@ -87,7 +87,8 @@ type Server struct {
 	stats Stats
 	obs   atomic.Pointer[observerBox]
 	reg   *regState // nil: no registrar
-	ops   opsState  // tap, tracer, drain (ops.go)
+	pol   atomic.Pointer[policyBox]
+	ops   opsState // tap, tracer, drain (ops.go)
 }
 
 type observerBox struct{ o Observer }
@@ -228,6 +229,9 @@ func (s *Server) onPacket(p transport.Packet) {
 		if res := sipmsg.BadRequest(p.Data, sipmsg.CodeOf(err), sipmsg.ReasonOf(err), s.cfg.UserAgent); res != nil {
 			_ = s.tp.Send(src, res)
 		}
+		return
+	}
+	if req, ok := msg.(sip.Request); ok && !s.admitEarly(req, src) {
 		return
 	}
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {

@@ -13,12 +13,13 @@ import (
 type timerKind int
 
 const (
-	timerRing     timerKind = iota // whole call until a final answer
-	timerAttempt                   // one B-leg attempt until a provisional
-	timerRefreshA                  // we refresh leg A's session
-	timerRefreshB                  // we refresh leg B's session
-	timerExpireA                   // leg A's peer failed to refresh
-	timerExpireB                   // leg B's peer failed to refresh
+	timerRing        timerKind = iota // whole call until a final answer
+	timerAttempt                      // one B-leg attempt until a provisional
+	timerRefreshA                     // we refresh leg A's session
+	timerRefreshB                     // we refresh leg B's session
+	timerExpireA                      // leg A's peer failed to refresh
+	timerExpireB                      // leg B's peer failed to refresh
+	timerMaxDuration                  // policy.admission.max_duration since answer
 )
 
 func (c *Call) startTimer(k timerKind, d time.Duration) {
@@ -67,6 +68,11 @@ func (c *Call) onTimer(k timerKind) {
 		c.refresh(c.a)
 	case timerRefreshB:
 		c.refresh(c.b)
+	case timerMaxDuration:
+		if c.state == stateConfirmed {
+			c.log.Info("maximum call duration reached", "max_duration", c.maxDuration)
+			c.hangup(CauseMaxDuration, "sbc")
+		}
 	case timerExpireA, timerExpireB:
 		if c.state == stateConfirmed {
 			c.log.Info("session timer expired")

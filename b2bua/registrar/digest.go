@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,9 @@ type AuthConfig struct {
 	// Users maps usernames to passwords (static users from the config and
 	// a users file). Usernames are case-sensitive. Copied by NewAuth.
 	Users map[string]string
+	// Groups maps static usernames to their dial group (config
+	// users[].group); see VerifyGroup. Copied by NewAuth.
+	Groups map[string]string
 	// HMACSecret, when not empty, also accepts TURN-REST-style ephemeral
 	// credentials minted by a web application: the username is
 	// "<unix-expiry>:<user>" and the password
@@ -68,6 +72,7 @@ type Auth struct {
 	realm   string
 	algs    []string
 	users   map[string]string
+	groups  map[string]string
 	secret  []byte
 	now     func() time.Time
 	nonces  *nonceMinter
@@ -102,6 +107,7 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 		realm:   cfg.Realm,
 		algs:    algs,
 		users:   users,
+		groups:  maps.Clone(cfg.Groups),
 		secret:  append([]byte(nil), cfg.HMACSecret...),
 		now:     cfg.Now,
 		nonces:  nm,

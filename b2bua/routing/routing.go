@@ -38,7 +38,20 @@ type Route struct {
 	// Trunks, for target trunks, in the configured order; empty otherwise.
 	Trunks []*Trunk
 
-	match matcher
+	match   matcher
+	trusted []netip.Prefix // routes[].trusted_sources
+}
+
+// Trusts reports whether calls from src on this route need no digest
+// authentication (routes[].trusted_sources).
+func (r *Route) Trusts(src netip.Addr) bool {
+	src = src.Unmap()
+	for _, p := range r.trusted {
+		if p.Contains(src) {
+			return true
+		}
+	}
+	return false
 }
 
 // Candidates returns the route's trunks that are up, in configured order.
@@ -136,6 +149,13 @@ func compileRoute(c config.Route, listeners map[string]bool, trunks map[string]*
 		return nil, err
 	}
 	r := &Route{Name: c.Name, Target: c.Target, match: m}
+	for i, s := range c.TrustedSources {
+		p, err := parsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_sources[%d] %q: %w", i, s, err)
+		}
+		r.trusted = append(r.trusted, p)
+	}
 	switch c.Target {
 	case config.TargetTrunks:
 		if len(c.Trunks) == 0 {

@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
@@ -315,5 +316,32 @@ func TestNewDefaultConfig(t *testing.T) {
 				t.Errorf("Route(%q) = %+v, %v; want ok %v with target echo", tc.user, rt, ok, tc.wantOK)
 			}
 		})
+	}
+}
+
+func TestRouteTrusts(t *testing.T) {
+	cfg := &config.Config{Routes: []config.Route{{Name: "pbx", Target: config.TargetEcho, TrustedSources: []string{"192.0.2.0/28", "2001:db8::1"}}}}
+	tab, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, _ := tab.Route(Request{})
+	for _, tc := range []struct {
+		src  string
+		want bool
+	}{
+		{"192.0.2.1", true},
+		{"192.0.2.16", false},
+		{"2001:db8::1", true},
+		{"2001:db8::2", false},
+		{"::ffff:192.0.2.2", true},
+	} {
+		if got := rt.Trusts(netip.MustParseAddr(tc.src)); got != tc.want {
+			t.Errorf("Trusts(%s) = %v, want %v", tc.src, got, tc.want)
+		}
+	}
+	bad := &config.Config{Routes: []config.Route{{Name: "x", Target: config.TargetEcho, TrustedSources: []string{"nope"}}}}
+	if _, err := New(bad, slog.New(slog.DiscardHandler)); err == nil {
+		t.Error("a bad trusted source was accepted")
 	}
 }

@@ -25,8 +25,9 @@ func (a *App) adminOptions(cfg *config.Config) admin.Options {
 		Reload:  a.Reload,
 		Drain:   a.Drain,
 		Traces:  a.Traces,
-		// Bans: the policy part wires its ban list here (admin.Bans);
-		// until then /api/v1/bans answers 501.
+	}
+	if a.Bans != nil {
+		opt.Bans = adminBans{a.Bans}
 	}
 	if a.Bindings != nil {
 		opt.Registrations = adminRegistrations{a}

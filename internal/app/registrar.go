@@ -13,8 +13,12 @@ import (
 // and of auth.users_file, the digest settings and the binding limits.
 func (a *App) setupRegistrar(cfg *config.Config) error {
 	users := make(map[string]string, len(cfg.Users))
+	groups := make(map[string]string, len(cfg.Users)) // dial groups (policy.dial_rules)
 	for _, u := range cfg.Users {
 		users[u.Username] = u.Password
+		if u.Group != "" {
+			groups[u.Username] = u.Group
+		}
 	}
 	if cfg.Auth.UsersFile != "" {
 		more, err := registrar.LoadUsersFile(cfg.Auth.UsersFile)
@@ -25,7 +29,7 @@ func (a *App) setupRegistrar(cfg *config.Config) error {
 	}
 	auth, err := registrar.NewAuth(registrar.AuthConfig{
 		Realm: cfg.Auth.Realm, Users: users, HMACSecret: []byte(cfg.Auth.HMACSecret), NonceTTL: cfg.Auth.NonceTTL,
-		Algorithms: cfg.Auth.Algorithms,
+		Algorithms: cfg.Auth.Algorithms, Groups: groups,
 	})
 	if err != nil {
 		return fmt.Errorf("auth: %w", err)

@@ -19,6 +19,7 @@ func testConfig() *config.Config {
 	c.Media.RTPPorts = "40000-49999"
 	c.Admin.Addr = ""
 	c.CDR = nil
+	c.Policy.Bans.File = "" // bans in memory: tests leave no ./bans.json
 	return c
 }
 
@@ -38,7 +39,7 @@ func TestReload(t *testing.T) {
 	}
 	defer a.Close()
 	var hooked []string
-	a.OnReload([]string{"policy"}, func(old, next *config.Config) { hooked = append(hooked, next.Policy.Blacklist...) })
+	a.OnReload([]string{"policy"}, func(old, next *config.Config) { hooked = append(hooked, next.Policy.Blacklist.CIDRs...) })
 	first := a.RouteTable()
 
 	mu.Lock()
@@ -47,13 +48,13 @@ func TestReload(t *testing.T) {
 	next.Trunks = []config.Trunk{{Name: "pbx", URI: "sip:127.0.0.1:5999", OptionsTimeout: time.Second, FailureThreshold: 1}}
 	next.Routes = append(next.Routes, config.Route{Name: "out", Target: config.TargetTrunks, Trunks: []string{"pbx"}})
 	next.SIP.InviteTimeout = 5 * time.Second
-	next.Policy.Blacklist = []string{"192.0.2.1"}
+	next.Policy.Blacklist.CIDRs = []string{"192.0.2.1"}
 	mu.Unlock()
 	res, err := a.Reload()
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantApplied := []string{"log.level", "log.trace", "trunks", "routes", "policy.blacklist"}
+	wantApplied := []string{"log.level", "log.trace", "trunks", "routes", "policy.blacklist.cidrs"}
 	for _, k := range wantApplied {
 		if !slices.Contains(res.Applied, k) {
 			t.Errorf("applied %q lacks %s", res.Applied, k)

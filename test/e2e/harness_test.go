@@ -90,7 +90,10 @@ func startSBC(t *testing.T, o sbcOptions) *sbcUnderTest {
 	}
 	cfg.Routes = []config.Route{{Name: "echo", Match: config.Match{RURIUser: "^echo$"}, Target: config.TargetEcho}}
 	if len(names) > 0 {
-		cfg.Routes = append(cfg.Routes, config.Route{Name: "all", Target: config.TargetTrunks, Trunks: names})
+		// The harness's callers are loopback test phones, trusted like a
+		// PBX's network: the policy tests build their own untrusted routes.
+		cfg.Routes = append(cfg.Routes, config.Route{Name: "all", Target: config.TargetTrunks, Trunks: names,
+			TrustedSources: []string{"127.0.0.0/8", "::1"}})
 	}
 	cfg.SIP.RingTimeout = 20 * time.Second
 	if o.ringTimeout > 0 {
@@ -104,6 +107,7 @@ func startSBC(t *testing.T, o sbcOptions) *sbcUnderTest {
 	// CDRs of test SBCs stay in the test's temporary directory.
 	cfg.CDRSpool = filepath.Join(t.TempDir(), "cdr-spool")
 	cfg.CDR = []config.CDRWriter{{Type: config.CDRJSONL, Dir: filepath.Join(t.TempDir(), "cdr")}}
+	cfg.Policy.Bans.File = filepath.Join(t.TempDir(), "bans.json")
 	if o.mutate != nil {
 		o.mutate(cfg)
 	}

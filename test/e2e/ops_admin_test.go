@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -134,9 +136,27 @@ func TestAdminAPI(t *testing.T) {
 		if regs.Registrations == nil {
 			t.Error("registrations is not a list")
 		}
-		code, body := api.do("GET", "/api/v1/bans", "")
-		if code != 501 || !strings.Contains(string(body), `"error"`) {
-			t.Errorf("bans: %d %s", code, body)
+		// Bans: added, listed, in force (a banned source gets no answer),
+		// removed.
+		if code, body := api.do("POST", "/api/v1/bans", `{"addr":"127.0.0.9","reason":"test","duration":"1h"}`); code != 201 {
+			t.Errorf("add ban: %d %s", code, body)
+		}
+		var bans struct{ Bans []admin.Ban }
+		api.json("GET", "/api/v1/bans", "", 200, &bans)
+		if len(bans.Bans) != 1 || bans.Bans[0].Addr != "127.0.0.9" || bans.Bans[0].Reason != "test" || bans.Bans[0].Until == nil {
+			t.Errorf("bans %+v", bans.Bans)
+		}
+		if optionsAnswered(t, "127.0.0.9", sbc.udp) {
+			t.Error("a banned source got an answer")
+		}
+		if code, body := api.do("DELETE", "/api/v1/bans/127.0.0.9", ""); code != 200 {
+			t.Errorf("remove ban: %d %s", code, body)
+		}
+		if code, _ := api.do("DELETE", "/api/v1/bans/127.0.0.9", ""); code != 404 {
+			t.Errorf("remove a ban twice: %d, want 404", code)
+		}
+		if !optionsAnswered(t, "127.0.0.9", sbc.udp) {
+			t.Error("no answer once the ban was removed")
 		}
 		var trunks struct{ Trunks []admin.Trunk }
 		api.json("GET", "/api/v1/trunks", "", 200, &trunks)
@@ -224,4 +244,27 @@ func checkCallLogs(t *testing.T, recs []map[string]any, aCallID, bCallID string)
 	if debug == 0 || sipA < 4 || sipB < 4 || calling != 1 || ended != 1 {
 		t.Errorf("traced call logged %d debug lines, %d/%d SIP messages on a/b, %d calling, %d ended", debug, sipA, sipB, calling, ended)
 	}
+}
+
+// optionsAnswered sends an OPTIONS from src to the SBC over UDP and
+// reports whether any answer came back within a second.
+func optionsAnswered(t *testing.T, src string, sbc netip.AddrPort) bool {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(src)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	local := conn.LocalAddr().String()
+	msg := "OPTIONS sip:" + sbc.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK" + sipmsg.NewToken(8) + ";rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:probe@" + local + ">;tag=" + sipmsg.NewToken(4) + "\r\n" +
+		"To: <sip:" + sbc.String() + ">\r\nCall-ID: " + sipmsg.NewToken(10) + "\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+	if _, err := conn.WriteToUDP([]byte(msg), net.UDPAddrFromAddrPort(sbc)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 4096)
+	n, _, err := conn.ReadFromUDP(buf)
+	return err == nil && strings.HasPrefix(string(buf[:n]), "SIP/2.0 ")
 }

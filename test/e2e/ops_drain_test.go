@@ -51,7 +51,7 @@ sip:
 media: {rtp_ports: 40000-49999}
 admin: {addr: %q, token: ops-token%s}
 trunks: [{name: pbx, uri: "sip:127.0.0.3:%d", options_interval: 0s}]
-routes: [{name: all, target: trunks, trunks: [pbx]}]
+routes: [{name: all, target: trunks, trunks: [pbx], trusted_sources: [127.0.0.0/8]}]
 cdr_spool: %q
 cdr:
   - {type: jsonl, dir: %q}

@@ -90,7 +90,7 @@ admin: {addr: %q, token: ops-token}
 trunks:
   - {name: a, uri: "sip:127.0.0.3:%d", options_interval: 0s}
   - {name: b, uri: "sip:127.0.0.3:%d", options_interval: 0s}
-routes: [{name: all, target: trunks, trunks: [%s]}]
+routes: [{name: all, target: trunks, trunks: [%s], trusted_sources: [127.0.0.0/8]}]
 cdr_spool: %q
 cdr: [{type: jsonl, dir: %q}, {type: csv, dir: %q}]
 `, sip, wss, certFile, keyFile, inviteTimeout, adminAddr, uasA.Addr().Port(), uasB.Addr().Port(), trunk,

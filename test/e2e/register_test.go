@@ -223,7 +223,8 @@ func TestRegisterRelay(t *testing.T) {
 	sbc := startSBC(t, sbcOptions{trunks: pbxTrunk(pbx), mutate: func(c *config.Config) {
 		c.Routes = []config.Route{
 			{Name: "pbx-to-web", Match: config.Match{Trunk: "pbx"}, Target: config.TargetRegistered},
-			{Name: "web-to-pbx", Match: config.Match{Listener: "ws"}, Target: config.TargetTrunks, Trunks: []string{"pbx"}},
+			{Name: "web-to-pbx", Match: config.Match{Listener: "ws"}, Target: config.TargetTrunks, Trunks: []string{"pbx"},
+				TrustedSources: []string{"127.0.0.0/8"}},
 		}
 	}})
 	web := dialUA(t, "WS", sbc.ws.String())
@@ -327,7 +328,8 @@ func TestRegisterSIPpRelay(t *testing.T) {
 		mutate: func(c *config.Config) {
 			c.Routes = []config.Route{
 				{Name: "pbx-to-web", Match: config.Match{Trunk: "pbx"}, Target: config.TargetRegistered},
-				{Name: "web-to-pbx", Match: config.Match{Listener: "ws"}, Target: config.TargetTrunks, Trunks: []string{"pbx"}},
+				{Name: "web-to-pbx", Match: config.Match{Listener: "ws"}, Target: config.TargetTrunks, Trunks: []string{"pbx"},
+					TrustedSources: []string{"127.0.0.0/8"}},
 			}
 		}})
 	web := dialUA(t, "WS", sbc.ws.String())

@@ -1,0 +1,184 @@
+package b2bua
+
+import (
+	"context"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/transport"
+	"github.com/sbc-project/sbc/b2bua/txn"
+	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/policy"
+)
+
+// Policy is what the server asks of the policy chain; *policy.Chain
+// implements it.
+type Policy interface {
+	// Early judges every request before any transaction exists.
+	Early(ctx context.Context, r *policy.Request) policy.Decision
+	// Late judges a new INVITE once it is routed.
+	Late(ctx context.Context, r *policy.Request) policy.Decision
+	// Report tells the chain what a source did (for dynamic bans).
+	Report(src netip.Addr, ev policy.Event)
+	// MaxDuration bounds answered calls; 0 is no bound.
+	MaxDuration() time.Duration
+}
+
+type policyBox struct{ p Policy }
+
+// SetPolicy installs the policy chain; nil lets every request through.
+func (s *Server) SetPolicy(p Policy) {
+	if p == nil {
+		s.pol.Store(nil)
+		return
+	}
+	s.pol.Store(&policyBox{p})
+}
+
+func (s *Server) policy() Policy {
+	if b := s.pol.Load(); b != nil {
+		return b.p
+	}
+	return nil
+}
+
+// report feeds the chain's ban counters.
+func (s *Server) report(src netip.AddrPort, ev policy.Event) {
+	if p := s.policy(); p != nil && src.IsValid() {
+		p.Report(src.Addr().Unmap(), ev)
+	}
+}
+
+// policyRequest is what the chain sees of req.
+func policyRequest(req sip.Request, src transport.Target) *policy.Request {
+	r := &policy.Request{
+		Src:         src.Addr,
+		Transport:   lowerKind(src.Kind),
+		Method:      string(req.Method()),
+		CallID:      sipmsg.CallID(req),
+		ToTag:       sipmsg.ToTag(req),
+		FromTag:     sipmsg.FromTag(req),
+		MaxForwards: -1,
+	}
+	if u := req.Recipient(); u != nil {
+		r.RURI = u.String()
+		if usr := u.User(); usr != nil {
+			r.RURIUser = usr.String()
+		}
+	}
+	if f, ok := req.From(); ok && f.Address != nil {
+		r.From = f.Address.String()
+		if usr := f.Address.User(); usr != nil {
+			r.FromUser = usr.String()
+		}
+	}
+	if t, ok := req.To(); ok && t.Address != nil {
+		r.To = t.Address.String()
+	}
+	if hs := req.GetHeaders("User-Agent"); len(hs) > 0 {
+		r.UserAgent = hs[0].Value()
+	}
+	if mf, ok := sipmsg.HeaderInt(req, "Max-Forwards"); ok {
+		r.MaxForwards = mf
+	}
+	for _, h := range req.GetHeaders("Via") {
+		via, ok := h.(sip.ViaHeader)
+		if !ok {
+			continue
+		}
+		for _, hop := range via {
+			sentBy := hop.Host
+			if hop.Port != nil {
+				sentBy += ":" + strconv.Itoa(int(*hop.Port))
+			}
+			r.Vias = append(r.Vias, sentBy)
+		}
+	}
+	return r
+}
+
+// admitEarly runs the early stages on a request that has no transaction
+// yet. It returns false when the request was answered (statelessly) or
+// dropped and must go no further.
+func (s *Server) admitEarly(req sip.Request, src transport.Target) bool {
+	p := s.policy()
+	if p == nil {
+		return true
+	}
+	d := p.Early(s.ctx, policyRequest(req, src))
+	switch d.Action {
+	case policy.Continue:
+		return true
+	case policy.Answer:
+		if req.Method() == sip.ACK {
+			return false // nothing answers an ACK
+		}
+		res := txn.NewResponse(req, d.Code, d.Reason)
+		s.finishResponse(res)
+		for _, h := range decisionHeaders(d) {
+			res.AppendHeader(h)
+		}
+		data := []byte(res.String())
+		s.tapOut(res, data, src)
+		_ = s.tp.Send(src, data)
+	}
+	return false
+}
+
+// decisionHeaders are the header fields a policy answer carries.
+func decisionHeaders(d policy.Decision) []sip.Header {
+	var hs []sip.Header
+	if d.RetryAfter > 0 {
+		secs := int((d.RetryAfter + time.Second - 1) / time.Second)
+		hs = append(hs, sipmsg.Generic("Retry-After", strconv.Itoa(secs)))
+	}
+	for _, h := range d.Headers {
+		hs = append(hs, sipmsg.Generic(h[0], h[1]))
+	}
+	return hs
+}
+
+// admitLate runs the late stages on the call's INVITE once it is routed.
+// On refusal it answers A and returns false.
+func (c *Call) admitLate() bool {
+	p := c.s.policy()
+	if p == nil {
+		return true
+	}
+	src := c.inv.Source()
+	r := policyRequest(c.invReq, src)
+	r.Route, r.Target = c.route.Name, c.route.Target
+	if c.route.Target == config.TargetTrunks {
+		if cands := c.route.Candidates(); len(cands) > 0 {
+			r.Trunk = cands[0].Name
+		}
+	}
+	ip := src.Addr.Addr().Unmap()
+	r.Trusted = c.route.Trusts(ip)
+	if tr, ok := c.s.routes.Load().TrunkBySource(ip); ok && tr.Trusted {
+		r.Trusted = true
+	}
+	r.Auth = c.s.inviteAuthenticator(c.invReq, src)
+	d := p.Late(c.s.ctx, r)
+	if d.Action == policy.Continue {
+		c.admitted = r.Admitted
+		if r.User != "" {
+			c.log = c.log.With("user", r.User)
+		}
+		c.maxDuration = p.MaxDuration()
+		return true
+	}
+	code, reason := d.Code, d.Reason
+	if d.Action == policy.Drop || code == 0 {
+		code, reason = 403, "Forbidden"
+	}
+	c.log.Info("call refused by policy", "stage", d.Stage, "cause", d.Cause, "code", code)
+	c.fail(code, reason, "policy_"+strings.TrimPrefix(d.Cause, "policy_"), decisionHeaders(d)...)
+	c.side = "sbc"
+	return false
+}

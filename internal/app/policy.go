@@ -1,0 +1,93 @@
+package app
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/sbc-project/sbc/internal/admin"
+	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/policy"
+	"github.com/sbc-project/sbc/security"
+)
+
+// setupPolicy opens the ban store and puts the policy chain in front of the
+// B2BUA. It runs after setupOps (the chain counts into its metrics) and
+// before the listeners open. The chain is built once: a reload that changes
+// the policy section is refused as restart-only (see ops.go), because
+// rebuilding it would forget the admission counts of the calls in progress.
+func (a *App) setupPolicy(cfg *config.Config) error {
+	log := a.log.With("part", "policy")
+	bans, err := security.OpenBans(cfg.Policy.Bans.File, log)
+	if err != nil {
+		return fmt.Errorf("policy.bans.file: %w", err)
+	}
+	a.Bans = bans
+	chain, err := policy.New(cfg.Policy, policy.Deps{
+		Log:    log,
+		Bans:   bans,
+		Reject: a.Metrics.PolicyRejected,
+		// Trunks have per-trunk limits under admission; one busy PBX must
+		// not be rate limited or banned as a single noisy source.
+		Exempt: func(ip netip.Addr) bool {
+			_, ok := a.ops.routes.Load().TrunkBySource(ip)
+			return ok
+		},
+		IsSelf: a.isSelf,
+	})
+	if err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	a.Policy = chain
+	a.Server.SetPolicy(chain)
+	return nil
+}
+
+// selfAddrs are the Via sent-by values this SBC writes (host:port of each
+// listener, and public_addr:port), for the sanity stage's loop detection.
+type selfAddrs = map[string]bool
+
+// noteSelf records the sent-by values of the bound listeners; the chain
+// reads them through isSelf.
+func (a *App) noteSelf(cfg *config.Config) {
+	set := make(selfAddrs)
+	for _, ap := range a.addrs {
+		port := strconv.Itoa(int(ap.Port()))
+		if !ap.Addr().IsUnspecified() {
+			host := ap.Addr().String()
+			if ap.Addr().Is6() {
+				host = "[" + host + "]"
+			}
+			set[host+":"+port] = true
+		}
+		if cfg.SIP.PublicAddr != "" {
+			set[cfg.SIP.PublicAddr+":"+port] = true
+		}
+	}
+	a.self.Store(&set)
+}
+
+func (a *App) isSelf(sentBy string) bool {
+	set := a.self.Load()
+	return set != nil && (*set)[sentBy]
+}
+
+// selfSet holds the App's sent-by values.
+type selfSet = atomic.Pointer[selfAddrs]
+
+// adminBans serves /api/v1/bans from the ban store.
+type adminBans struct{ b *security.Bans }
+
+func (ab adminBans) List() []admin.Ban {
+	entries := ab.b.List()
+	out := make([]admin.Ban, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, admin.Ban{Addr: e.Addr, Reason: e.Reason, Since: e.Since, Until: e.Until})
+	}
+	return out
+}
+
+func (ab adminBans) Add(addr, reason string, d time.Duration) error { return ab.b.Add(addr, reason, d) }
+func (ab adminBans) Remove(addr string) bool                        { return ab.b.Remove(addr) }

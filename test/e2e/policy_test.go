@@ -1,0 +1,180 @@
+package e2e
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/internal/config"
+)
+
+// policySBC routes every call to a SIPp UAS trunk on 127.0.0.3 WITHOUT
+// trusting the callers: calls toward the trunk must authenticate as a
+// configured user and pass the dial rules.
+func policySBC(t *testing.T, uasPort int, mutate func(*config.Config)) *sbcUnderTest {
+	return startSBC(t, sbcOptions{
+		trunks: []trunkSpec{{name: "pbx", addr: "127.0.0.3", port: uasPort}},
+		mutate: func(c *config.Config) {
+			c.Users = []config.User{{Username: "alice", Password: "secret"}, {Username: "boss", Password: "hunter2", Group: "world"}}
+			c.Policy.DialRules.Groups = append(c.Policy.DialRules.Groups, config.DialGroup{Name: "world", International: true})
+			c.Routes = []config.Route{{Name: "out", Target: config.TargetTrunks, Trunks: []string{"pbx"}}}
+			if mutate != nil {
+				mutate(c)
+			}
+		},
+	})
+}
+
+var reDigestParam = regexp.MustCompile(`(\w+)="?([^",]*)"?`)
+
+// authedInvite places an INVITE to user, answers the 407 with user and
+// password (MD5 digest), and returns the call with the SBC's final answer
+// to the authenticated INVITE.
+func (u *testUA) authedInvite(target, user, password string) (*uaCall, sip.Response) {
+	u.t.Helper()
+	c := u.invite(target, "")
+	res := u.expectFinal()
+	if res.StatusCode() != 407 {
+		u.t.Fatalf("INVITE without credentials: %d %s, want 407", res.StatusCode(), res.Reason())
+	}
+	c.ackFailure(sipmsg.ToTag(res))
+	var chal string
+	for _, h := range res.GetHeaders("Proxy-Authenticate") {
+		if reChallengeMD5.MatchString(h.Value()) {
+			chal = h.Value()
+		}
+	}
+	if chal == "" {
+		u.t.Fatalf("no MD5 Proxy-Authenticate in %s", res)
+	}
+	p := map[string]string{}
+	for _, m := range reDigestParam.FindAllStringSubmatch(chal, -1) {
+		p[strings.ToLower(m[1])] = m[2]
+	}
+	h := func(s string) string { sum := md5.Sum([]byte(s)); return hex.EncodeToString(sum[:]) }
+	cnonce, nc := sipmsg.NewToken(8), "00000001"
+	ha1, ha2 := h(user+":"+p["realm"]+":"+password), h("INVITE:"+c.to)
+	resp := h(ha1 + ":" + p["nonce"] + ":" + nc + ":" + cnonce + ":auth:" + ha2)
+	auth := fmt.Sprintf(`Proxy-Authorization: Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=MD5, cnonce="%s", qop=auth, nc=%s`,
+		user, p["realm"], p["nonce"], c.to, resp, cnonce, nc)
+	if p["opaque"] != "" {
+		auth += fmt.Sprintf(`, opaque="%s"`, p["opaque"])
+	}
+	// The same call again: same Call-ID and tags, next CSeq, new branch.
+	c.branch = "z9hG4bK" + sipmsg.NewToken(6)
+	c.seq = 2
+	body := strings.ReplaceAll(testSDP, "\n", "\r\n")
+	u.send(fmt.Sprintf(`INVITE %s SIP/2.0
+Via: SIP/2.0/%s %s;branch=%s;rport
+Max-Forwards: 70
+From: "Alice" <sip:alice@caller.example>;tag=%s
+To: <%s>
+Call-ID: %s
+CSeq: 2 INVITE
+Contact: <sip:alice@%s;transport=%s>
+%s
+Content-Type: application/sdp
+Content-Length: %d
+
+`, c.to, u.kind, u.host, c.branch, c.fromTag, c.to, c.callID, u.host, strings.ToLower(u.kind), auth, len(body)) + strings.ReplaceAll(body, "\r\n", "\n"))
+	return c, u.expectFinal()
+}
+
+// TestPolicyAuthAndDialRules: an untrusted web caller reaches the trunk
+// only with a valid password, and only numbers its dial group allows.
+func TestPolicyAuthAndDialRules(t *testing.T) {
+	needSIPp(t)
+	port, wait := startUAS(t, 2, "u1")
+	sbc := policySBC(t, port, nil)
+	ua := dialUA(t, "WS", sbc.ws.String())
+
+	// A wrong password: challenged again, never connected.
+	c, res := ua.authedInvite("2125550100", "alice", "wrong")
+	if res.StatusCode() != 407 {
+		t.Fatalf("wrong password: %d %s, want 407", res.StatusCode(), res.Reason())
+	}
+	c.ackFailure(sipmsg.ToTag(res))
+
+	// Premium and international numbers are refused for the default group.
+	for _, number := range []string{"19005550100", "011442079460000", "+442079460000"} {
+		c, res = ua.authedInvite(number, "alice", "secret")
+		if res.StatusCode() != 403 {
+			t.Errorf("alice dialing %s: %d %s, want 403", number, res.StatusCode(), res.Reason())
+		}
+		c.ackFailure(sipmsg.ToTag(res))
+	}
+
+	// A national number with the right password goes through.
+	c, res = ua.authedInvite("2125550100", "alice", "secret")
+	if res.StatusCode() != 200 {
+		t.Fatalf("alice dialing a national number: %d %s", res.StatusCode(), res.Reason())
+	}
+	c.answered(res)
+	c.ack()
+	c.bye()
+	ua.expect(200)
+
+	// The world group may call abroad.
+	c, res = ua.authedInvite("011442079460000", "boss", "hunter2")
+	if res.StatusCode() != 200 {
+		t.Fatalf("boss dialing abroad: %d %s", res.StatusCode(), res.Reason())
+	}
+	c.answered(res)
+	c.ack()
+	c.bye()
+	ua.expect(200)
+	wait()
+	sbc.waitIdle(t)
+}
+
+// TestPolicyAdmissionAndMaxDuration: a user's second concurrent call is
+// refused with 503, and an answered call is ended at max_duration.
+func TestPolicyAdmissionAndMaxDuration(t *testing.T) {
+	needSIPp(t)
+	port, wait := startUAS(t, 2, "u1")
+	sbc := policySBC(t, port, func(c *config.Config) {
+		c.Policy.Admission.MaxCallsPerUser = 1
+		c.Policy.Admission.MaxDuration = 2 * time.Second
+	})
+	ua := dialUA(t, "WS", sbc.ws.String())
+	first, res := ua.authedInvite("2125550100", "alice", "secret")
+	if res.StatusCode() != 200 {
+		t.Fatalf("first call: %d %s", res.StatusCode(), res.Reason())
+	}
+	first.answered(res)
+	first.ack()
+	answered := time.Now()
+
+	second, res := ua.authedInvite("2125550101", "alice", "secret")
+	if res.StatusCode() != 503 || len(res.GetHeaders("Retry-After")) == 0 {
+		t.Errorf("second concurrent call: %d %s (Retry-After %v), want 503 with Retry-After", res.StatusCode(), res.Reason(), res.GetHeaders("Retry-After"))
+	}
+	second.ackFailure(sipmsg.ToTag(res))
+
+	// The SBC ends the first call itself at max_duration.
+	bye := ua.expectReq("BYE")
+	if d := time.Since(answered); d < 1500*time.Millisecond {
+		t.Errorf("BYE %v after answer, before max_duration", d)
+	}
+	ua.respondTo(bye, 200, "")
+	sbc.waitIdle(t)
+
+	// Its admission count was given back: alice may call again.
+	again, res := ua.authedInvite("2125550102", "alice", "secret")
+	if res.StatusCode() != 200 {
+		t.Fatalf("alice after her first call ended: %d %s, want 200", res.StatusCode(), res.Reason())
+	}
+	again.answered(res)
+	again.ack()
+	again.bye()
+	ua.expect(200)
+	wait()
+	sbc.waitIdle(t)
+}
