@@ -13,6 +13,8 @@
 # stdin is not a terminal. Environment:
 #   GO_TEST_FLAGS  extra flags for go test (e.g. "-run TestSIPp -v")
 #   SKIP_INSTALL=1 never install anything (fail later if a tool is missing)
+#   SBC_TEST_ARTIFACTS  where tests leave screenshots (default
+#                  test/e2e/artifacts); listed at the end
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
@@ -81,6 +83,24 @@ need_postgres() {
 	log "postgresql: $(ls -d /usr/lib/postgresql/*/bin | tr '\n' ' ')"
 }
 
+# need_web ensures web/node_modules matches web/package-lock.json (JsSIP
+# for the web phone, playwright-core for the browser tests): `npm ci` runs
+# when node_modules is missing or older than the lock file. npm ci leaves
+# node_modules/.package-lock.json behind, whose age tells.
+need_web() {
+	local stamp=web/node_modules/.package-lock.json
+	if [ -f "$stamp" ] && ! [ web/package-lock.json -nt "$stamp" ]; then
+		return 0
+	fi
+	if [ "${SKIP_INSTALL:-0}" = 1 ]; then
+		echo "web/node_modules is missing or stale and SKIP_INSTALL=1" >&2
+		return 1
+	fi
+	log "npm ci (web/)"
+	(cd web && npm ci --no-audit --no-fund) || return 1
+	touch "$stamp"
+}
+
 # ------------------------------------------------------------ test steps --
 
 declare -a step_names=() step_results=() step_secs=()
@@ -112,14 +132,19 @@ install_deps() {
 	need cc gcc || return 1
 
 	# ---- Later issues add their test dependencies here, one `need` each: ----
-	#   browser tests (WebRTC):   need chromium chromium
 	#   shared state in Redis:    need redis-server redis-server
-	#   web client build/tests:   need npm npm
+	# Browser tests (test/e2e/browser*_test.go): headless Chromium driven by
+	# playwright-core from web/node_modules (npm brings node along).
+	need chromium chromium || return 1
+	need npm npm || return 1
+	need node nodejs || return 1
+	need_web || return 1
 	# CDR PostgreSQL writer: the tests start throwaway servers themselves
 	# (test/cdr/pgtest) from the package's binaries, which are not on PATH.
 	need_postgres || return 1
 	# ---------------------------------------------------------------------------
 	log "sipp: $(sipp -v 2>/dev/null | grep -o 'SIPp v[^ ]*' | head -1)"
+	log "$(chromium --version 2>/dev/null | head -1); node $(node --version)"
 	log "$(go version)"
 }
 
@@ -140,6 +165,19 @@ run_tests() {
 	go test -race -count=1 -timeout 15m ${GO_TEST_FLAGS:-} ./...
 }
 
+# show_artifacts names the files the tests left for people to look at
+# (the browser tests' screenshots), since go test hides passing tests' logs.
+show_artifacts() {
+	local f found=0
+	for f in "$SBC_TEST_ARTIFACTS"/*; do
+		[ -e "$f" ] || continue
+		[ "$found" -eq 1 ] || log "test artifacts:"
+		found=1
+		echo "    $f"
+	done
+	return 0
+}
+
 # The race detector makes allocation counts meaningless, so the tests that
 # hold the per-packet paths to zero allocations skip themselves above; run
 # them once more without it.
@@ -149,6 +187,11 @@ run_alloc_tests() {
 
 # ------------------------------------------------------------------ main --
 
+# Screenshots of the browser tests go here (test/e2e/artifacts, ignored by
+# git), fresh for each run.
+export SBC_TEST_ARTIFACTS="${SBC_TEST_ARTIFACTS:-$PWD/test/e2e/artifacts}"
+rm -f "$SBC_TEST_ARTIFACTS"/*.png
+
 step "install test dependencies" install_deps
 if [ "$failed" -ne 0 ]; then
 	echo "dependencies missing: not running the checks" >&2
@@ -157,6 +200,7 @@ else
 	step "go vet ./..." run_vet
 	step "go test -race ./..." run_tests
 	step "allocation tests (no race)" run_alloc_tests
+	show_artifacts
 fi
 
 echo

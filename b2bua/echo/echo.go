@@ -1,6 +1,7 @@
 // Package echo is the SBC's built-in echo destination: a real SIP user agent
 // on loopback that answers every call, sends back every RTP packet it
-// receives, and hangs up when told. The B2BUA reaches it like any PBX, so a
+// receives, and hangs up when told. It records the DTMF digits it receives
+// (RFC 4733 events and SIP INFO) per call: see Digits. The B2BUA reaches it like any PBX, so a
 // newcomer can test the whole path (browser → SBC → echo) on the embedded
 // defaults.
 package echo
@@ -8,9 +9,9 @@ package echo
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ghettovoice/gosip/sip"
@@ -18,6 +19,7 @@ import (
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/txn"
+	"github.com/sbc-project/sbc/media/rtpproc"
 )
 
 // MaxCallDuration ends an echo call that was never hung up (its caller
@@ -31,23 +33,28 @@ type UA struct {
 	tp     *transport.Layer
 	tx     *txn.Layer
 	parser *sipmsg.Parser
-	addr   netip.AddrPort
+	// addr is set once Listen returns, while the reader may already run.
+	addr atomic.Pointer[netip.AddrPort]
 
 	mu    sync.Mutex
 	calls map[string]*call // by Call-ID
 	wg    sync.WaitGroup
+
+	dtmf *digitLog
 }
 
 type call struct {
+	id      string // Call-ID
 	tag     string
 	version int
-	socks   []*net.UDPConn
+	streams []*stream
 	timer   *time.Timer
 }
 
 // Start binds the echo UA to a UDP port on ip (port 0: any free port).
 func Start(ip netip.Addr, port uint16, log *slog.Logger) (*UA, error) {
-	u := &UA{log: log, ip: ip, parser: sipmsg.NewParser(sipmsg.Limits{}), calls: make(map[string]*call)}
+	u := &UA{log: log, ip: ip, parser: sipmsg.NewParser(sipmsg.Limits{}), calls: make(map[string]*call),
+		dtmf: newDigitLog()}
 	u.tp = transport.New(log, transport.Limits{MaxMessageSize: 65535, MaxLineLength: 8192,
 		HandshakeTimeout: 5 * time.Second, IdleTimeout: time.Hour}, u.onPacket)
 	u.tx = txn.New(func(m sip.Message, dst transport.Target) error {
@@ -59,12 +66,17 @@ func Start(ip netip.Addr, port uint16, log *slog.Logger) (*UA, error) {
 		_ = u.tp.Close()
 		return nil, fmt.Errorf("echo: listen: %w", err)
 	}
-	u.addr = addr
+	u.addr.Store(&addr)
 	return u, nil
 }
 
 // Addr is where the echo UA takes SIP over UDP.
-func (u *UA) Addr() netip.AddrPort { return u.addr }
+func (u *UA) Addr() netip.AddrPort {
+	if a := u.addr.Load(); a != nil {
+		return *a
+	}
+	return netip.AddrPort{}
+}
 
 // Calls is the number of calls up.
 func (u *UA) Calls() int {
@@ -118,6 +130,9 @@ func (u *UA) OnRequest(req sip.Request, tx *txn.ServerTx) {
 	case sip.UPDATE:
 		u.update(id, req, tx)
 	case sip.OPTIONS, sip.INFO:
+		if req.Method() == sip.INFO {
+			u.info(id, sipmsg.Header(req, "Content-Type"), []byte(req.Body()))
+		}
 		tag := ""
 		u.mu.Lock()
 		if c := u.calls[id]; c != nil {
@@ -140,7 +155,7 @@ func (u *UA) invite(id string, req sip.Request, tx *txn.ServerTx) {
 			u.respond(tx, 481, "Call/Transaction Does Not Exist", "", "")
 			return
 		}
-		c = &call{tag: sipmsg.NewToken(6)}
+		c = &call{id: id, tag: sipmsg.NewToken(6)}
 		u.calls[id] = c
 		c.timer = time.AfterFunc(MaxCallDuration, func() {
 			u.mu.Lock()
@@ -184,8 +199,8 @@ func (u *UA) update(id string, req sip.Request, tx *txn.ServerTx) {
 func (u *UA) drop(id string, c *call) {
 	delete(u.calls, id)
 	c.timer.Stop()
-	for _, s := range c.socks {
-		_ = s.Close()
+	for _, s := range c.streams {
+		_ = s.conn.Close()
 	}
 }
 
@@ -197,7 +212,7 @@ func (u *UA) respond(tx *txn.ServerTx, code int, reason, tag, sdp string) {
 		}
 	}
 	if code >= 200 && code < 300 && tx.Request().Method() == sip.INVITE {
-		res.AppendHeader(sipmsg.Generic("Contact", "<sip:echo@"+u.addr.String()+">"))
+		res.AppendHeader(sipmsg.Generic("Contact", "<sip:echo@"+u.Addr().String()+">"))
 	}
 	res.AppendHeader(sipmsg.Generic("Server", "sbc-echo"))
 	res.AppendHeader(sipmsg.Generic("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO"))
@@ -207,15 +222,25 @@ func (u *UA) respond(tx *txn.ServerTx, code int, reason, tag, sdp string) {
 	_ = tx.Respond(res)
 }
 
-// echoRTP sends every packet back to where it came from.
-func (u *UA) echoRTP(s *net.UDPConn) {
+// echoRTP sends every packet back to where it came from, and records the
+// digits of the RFC 4733 telephone events among them.
+func (u *UA) echoRTP(callID string, s *stream) {
 	defer u.wg.Done()
 	buf := make([]byte, 1500)
+	var det rtpproc.DTMFDetector
 	for {
-		n, from, err := s.ReadFromUDPAddrPort(buf)
+		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			return
 		}
-		_, _ = s.WriteToUDPAddrPort(buf[:n], from)
+		if n > 1 {
+			pt := buf[1] & 0x7f
+			if clock := s.eventClock(pt); clock != 0 {
+				if ev, ended, _ := det.Feed(buf[:n], pt, clock); ended {
+					u.digit(callID, ev, "rfc4733")
+				}
+			}
+		}
+		_, _ = s.conn.WriteToUDPAddrPort(buf[:n], from)
 	}
 }

@@ -22,8 +22,11 @@ func (u *UA) answer(c *call, offer string) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		var ev eventClocks
+		ev[101] = 8000
+		s.events.Store(&ev)
 		return u.header(c) + fmt.Sprintf("m=audio %d RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"+
-			"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n", s.LocalAddr().(*net.UDPAddr).Port), nil
+			"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n", s.conn.LocalAddr().(*net.UDPAddr).Port), nil
 	}
 	var sd sdp.SessionDescription
 	if err := sd.UnmarshalString(offer); err != nil {
@@ -43,7 +46,8 @@ func (u *UA) answer(c *call, offer string) (string, error) {
 			return "", err
 		}
 		usable++
-		fmt.Fprintf(&b, "m=%s %d %s %s\r\n", name.Media, s.LocalAddr().(*net.UDPAddr).Port,
+		s.setEvents(m)
+		fmt.Fprintf(&b, "m=%s %d %s %s\r\n", name.Media, s.conn.LocalAddr().(*net.UDPAddr).Port,
 			strings.Join(name.Protos, "/"), strings.Join(name.Formats, " "))
 		dir := "sendrecv"
 		for _, a := range m.Attributes {
@@ -75,20 +79,21 @@ func (u *UA) header(c *call) string {
 	return "v=0\r\no=echo 1 " + strconv.Itoa(c.version) + " IN " + family + " " + ip + "\r\ns=echo\r\nc=IN " + family + " " + ip + "\r\nt=0 0\r\n"
 }
 
-// sock returns the echo socket of stream i, opening it on first use.
-func (u *UA) sock(c *call, i int) (*net.UDPConn, error) {
-	for len(c.socks) <= i {
-		c.socks = append(c.socks, nil)
+// sock returns the echo stream i, opening its socket on first use.
+func (u *UA) sock(c *call, i int) (*stream, error) {
+	for len(c.streams) <= i {
+		c.streams = append(c.streams, nil)
 	}
-	if c.socks[i] != nil {
-		return c.socks[i], nil
+	if c.streams[i] != nil {
+		return c.streams[i], nil
 	}
-	s, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(u.ip, 0)))
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(u.ip, 0)))
 	if err != nil {
 		return nil, fmt.Errorf("echo: rtp socket: %w", err)
 	}
-	c.socks[i] = s
+	s := &stream{conn: conn}
+	c.streams[i] = s
 	u.wg.Add(1)
-	go u.echoRTP(s)
+	go u.echoRTP(c.id, s)
 	return s, nil
 }

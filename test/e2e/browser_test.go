@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sbc-project/sbc/cdr"
+	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/internal/sipptest"
+)
+
+// echoCallSteps connects, calls the echo, waits for its own tone back and
+// keeps the stats under "echo".
+func echoCallSteps() []step {
+	return []step{
+		do("wait", "status", "connected"),
+		do("call", "target", "echo"),
+		do("wait", "call", "in-call"),
+		do("audio", "packets", 50, "label", "echo"),
+	}
+}
+
+// hangupSteps hangs up and waits until the page shows the call ended.
+func hangupSteps() []step {
+	return []step{do("hangup"), do("wait", "call", "ended")}
+}
+
+var autoconnect = url.Values{"autoconnect": {"1"}}
+
+// checkAudio fails unless the stats show audio both ways.
+func checkAudio(t *testing.T, who string, s audioStats) {
+	t.Helper()
+	if s.PacketsReceived <= 0 || s.TotalAudioEnergy <= 0 || s.PacketsSent <= 0 {
+		t.Errorf("%s: no audio both ways: %+v", who, s)
+	}
+}
+
+// onlyRecord closes the SBC and returns its one CDR.
+func onlyRecord(t *testing.T, sbc *sbcUnderTest, sinks cdrSinks) cdr.Record {
+	t.Helper()
+	if err := sbc.app.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs := sinks.records(t)
+	if len(recs) != 1 {
+		t.Fatalf("%d call records, want 1: %+v", len(recs), recs)
+	}
+	return recs[0]
+}
+
+// TestBrowserEchoCall: the web phone, loaded over WSS with the SBC's
+// default self-signed certificate, calls the echo destination: answered,
+// its tone comes back, the digits it sends reach the echo, the page is
+// photographed in the call, and the hang-up ends both legs with a clean
+// CDR.
+func TestBrowserEchoCall(t *testing.T) {
+	sinks := newCDRSinks(t, "")
+	sbc := startSBC(t, sbcOptions{mutate: sinks.apply})
+	shot := filepath.Join(artifactsDir(t), "browser-echo-call.png")
+	const digits = "159#"
+	steps := append(echoCallSteps(), do("dtmf", "digits", digits), do("screenshot", "path", shot))
+	sc := newScenario(t, browserPhone{Name: "web", URL: phoneURL(sbc.wss, true, autoconnect),
+		Steps: append(steps, hangupSteps()...)})
+	res := startBrowser(t, sc).mustPass()["web"]
+	t.Logf("screenshot of the web phone during the echo call: %s", shot)
+	checkAudio(t, "web phone", res.stats(t, "echo"))
+	if !strings.HasPrefix(res.DOM.CallState, "ended") || res.DOM.Error != "" {
+		t.Errorf("page after hang-up: %+v", res.DOM)
+	}
+	sbc.waitCallsIdle(t)
+	r := onlyRecord(t, sbc, sinks)
+	if got := sbc.app.Echo.Digits(r.BCallID); got != digits {
+		t.Errorf("the echo received digits %q, want %q", got, digits)
+	}
+	checkRecord(t, r, map[string][2]any{
+		"disposition":  {r.Disposition, cdr.Answered},
+		"sip_code":     {r.SIPCode, 200},
+		"hangup_cause": {r.HangupCause, "caller_bye"},
+		"hangup_side":  {r.HangupSide, "a"},
+		"a_transport":  {r.ATransport, "wss"},
+		"trunk":        {r.Trunk, "echo"},
+		"media":        {r.AToBPackets > 0 && r.BToAPackets > 0, true},
+		"codecs":       {r.ACodec != "" && r.BCodec != "", true},
+	})
+}
+
+// checkRecord reports every field whose value is not the wanted one.
+func checkRecord(t *testing.T, r cdr.Record, fields map[string][2]any) {
+	t.Helper()
+	for name, v := range fields {
+		if v[0] != v[1] {
+			t.Errorf("cdr %s = %v, want %v\n%+v", name, v[0], v[1], r)
+		}
+	}
+}
+
+// TestBrowserToSIPpEcho: web phone -> SBC -> SIPp UAS over UDP echoing
+// RTP; the browser hangs up, SIPp sees the whole call.
+func TestBrowserToSIPpEcho(t *testing.T) {
+	sbc, check := startSIPpEcho(t)
+	steps := []step{
+		do("wait", "status", "connected"),
+		do("call", "target", "1000"),
+		do("wait", "call", "in-call"),
+		do("audio", "packets", 50, "label", "sipp"),
+	}
+	sc := newScenario(t, browserPhone{Name: "web", URL: phoneURL(sbc.wss, true, autoconnect),
+		Steps: append(steps, hangupSteps()...)})
+	res := startBrowser(t, sc).mustPass()["web"]
+	checkAudio(t, "web phone", res.stats(t, "sipp"))
+	check()
+	sbc.waitCallsIdle(t)
+}
+
+// TestBrowserReceivesSIPpCall: the web phone, loaded over plain WS from
+// the SBC, registers as alice with auto-answer; a SIPp UAC calls alice
+// through the SBC and echoes the browser's RTP, which the browser hears;
+// SIPp hangs up.
+func TestBrowserReceivesSIPpCall(t *testing.T) {
+	sipptest.Require(t)
+	sbc := startSBC(t, sbcOptions{mutate: func(c *config.Config) {
+		c.Users = []config.User{{Username: "alice", Password: "secret"}}
+		c.Routes = []config.Route{
+			{Name: "web-register", Match: config.Match{Listener: "ws"}, Target: config.TargetRegistered},
+			{Name: "to-web", Match: config.Match{Listener: "udp"}, Target: config.TargetRegistered},
+		}
+	}})
+	q := url.Values{"user": {"alice"}, "password": {"secret"}, "register": {"1"}, "autoconnect": {"1"}, "autoanswer": {"1"}}
+	sc := newScenario(t, browserPhone{Name: "alice", URL: phoneURL(sbc.ws, false, q), Steps: []step{
+		do("wait", "status", "registered"),
+		do("mark", "name", "registered"),
+		do("wait", "call", "in-call", "timeoutMs", 20000),
+		do("audio", "packets", 50, "label", "sipp"),
+		do("wait", "call", "ended", "timeoutMs", 20000),
+	}})
+	run := startBrowser(t, sc)
+	run.waitEvent("alice", "mark", "registered", 30*time.Second)
+	if n := len(sbc.app.Bindings.List()); n != 1 {
+		t.Fatalf("%d bindings after the web phone registered, want 1", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	mp := evenFreePort(t, sipptest.CallerIP)
+	uac := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uac.xml"),
+		Remote: sbc.udp.String(), Timeout: 40 * time.Second,
+		Args: []string{"-s", "alice", "-d", "4000", "-rtp_echo", "-mi", sipptest.CallerIP, "-mp", itoa(mp)}})
+	res := run.mustPass()["alice"]
+	checkAudio(t, "web phone", res.stats(t, "sipp"))
+	if err := uac.Wait().Check(1); err != nil {
+		t.Error(err)
+	}
+	sbc.waitCallsIdle(t)
+}
+
+// TestBrowserTenCalls: ten web phones in one browser call the echo
+// through one SBC at the same time; every one hears itself.
+func TestBrowserTenCalls(t *testing.T) {
+	const n = 10
+	sinks := newCDRSinks(t, "")
+	sbc := startSBC(t, sbcOptions{mutate: sinks.apply})
+	goAhead := filepath.Join(t.TempDir(), "hang-up")
+	var phones []browserPhone
+	for i := range n {
+		steps := append(echoCallSteps(), do("mark", "name", "up"), do("waitFile", "path", goAhead, "timeoutMs", 60000))
+		phones = append(phones, browserPhone{Name: fmt.Sprintf("web%d", i), URL: phoneURL(sbc.wss, true, autoconnect),
+			Steps: append(steps, hangupSteps()...)})
+	}
+	sc := newScenario(t, phones...)
+	sc.TimeoutMs = 30000
+	run := startBrowser(t, sc)
+	for _, p := range phones {
+		run.waitEvent(p.Name, "mark", "up", 60*time.Second)
+	}
+	// Every phone is in its call, hearing itself, before any hangs up.
+	if calls, echo := sbc.app.Server.ActiveCalls(), sbc.app.Echo.Calls(); calls != n || echo != n {
+		t.Errorf("%d calls and %d echo calls up at once, want %d", calls, echo, n)
+	}
+	if err := os.WriteFile(goAhead, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := run.mustPass()
+	for _, p := range phones {
+		checkAudio(t, p.Name, res[p.Name].stats(t, "echo"))
+	}
+	sbc.waitCallsIdle(t)
+	if err := sbc.app.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs := sinks.records(t)
+	if len(recs) != n {
+		t.Fatalf("%d call records, want %d", len(recs), n)
+	}
+	for _, r := range recs {
+		if r.Disposition != cdr.Answered || r.HangupCause != "caller_bye" || r.AToBPackets == 0 || r.BToAPackets == 0 {
+			t.Errorf("record %s: %s %s, media %d/%d packets", r.ACallID, r.Disposition, r.HangupCause, r.AToBPackets, r.BToAPackets)
+		}
+	}
+}
