@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,14 +20,16 @@ import (
 // CertStore holds the server certificate for TLS and WSS listeners and lets
 // it be replaced while they run: a handshake uses the certificate current
 // when it starts, and connections already established keep theirs, so a
-// renewal drops no call. It is safe for concurrent use. Create it with
-// NewCertStore; the zero value is not usable.
+// renewal drops no call. Reload re-reads the files on demand (SIGHUP);
+// Watch does it when they change. It is safe for concurrent use. Create it
+// with NewCertStore; the zero value is not usable.
 type CertStore struct {
 	certFile, keyFile string // both empty: self-signed, nothing to reload
 	log               *slog.Logger
 
 	cert     atomic.Pointer[tls.Certificate] // never nil after NewCertStore
-	reloadMu sync.Mutex                      // one Reload at a time
+	reloadMu sync.Mutex                      // one Reload or watcher check at a time
+	loaded   [sha256.Size]byte               // pairHash of the files in force; under reloadMu
 }
 
 // NewCertStore returns a store holding the PEM certificate chain and key in
@@ -62,11 +65,12 @@ func NewCertStore(certFile, keyFile string, hosts []string, log *slog.Logger) (*
 	case certFile == "" || keyFile == "":
 		return nil, errors.New("tls certificate: cert file and key file must be given together")
 	default:
-		pair, err := loadPair(certFile, keyFile)
+		pair, sum, err := loadPair(certFile, keyFile)
 		if err != nil {
 			return nil, err
 		}
 		s.cert.Store(pair)
+		s.loaded = sum
 		log.Info("TLS certificate loaded", "cert_file", certFile,
 			"subject", pair.Leaf.Subject.String(), "sha256", fingerprint(pair), "not_after", pair.Leaf.NotAfter)
 	}
@@ -99,21 +103,51 @@ func (s *CertStore) Reload() error {
 	}
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	pair, err := loadPair(s.certFile, s.keyFile)
+	pair, sum, err := loadPair(s.certFile, s.keyFile)
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
+	s.swap(pair, sum)
+	return nil
+}
+
+// swap puts pair, read from files with that pairHash, in force; under
+// reloadMu.
+func (s *CertStore) swap(pair *tls.Certificate, sum [sha256.Size]byte) {
+	s.loaded = sum
 	old := s.cert.Swap(pair)
 	if fp := fingerprint(pair); fp != fingerprint(old) {
 		s.log.Info("TLS certificate replaced", "cert_file", s.certFile,
 			"subject", pair.Leaf.Subject.String(), "sha256", fp, "not_after", pair.Leaf.NotAfter)
 	}
-	return nil
 }
 
-// loadPair reads a PEM pair and refuses an expired certificate.
-func loadPair(certFile, keyFile string) (*tls.Certificate, error) {
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+// loadPair reads a PEM pair and refuses an expired certificate. It also
+// returns the pairHash of what it read.
+func loadPair(certFile, keyFile string) (*tls.Certificate, [sha256.Size]byte, error) {
+	certPEM, keyPEM, err := readPair(certFile, keyFile)
+	if err != nil {
+		return nil, [sha256.Size]byte{}, err
+	}
+	pair, err := parsePair(certFile, certPEM, keyPEM)
+	return pair, pairHash(certPEM, keyPEM), err
+}
+
+// readPair reads the two PEM files.
+func readPair(certFile, keyFile string) (certPEM, keyPEM []byte, err error) {
+	if certPEM, err = os.ReadFile(certFile); err != nil {
+		return nil, nil, fmt.Errorf("load tls certificate %s: %w", certFile, err)
+	}
+	if keyPEM, err = os.ReadFile(keyFile); err != nil {
+		return nil, nil, fmt.Errorf("load tls certificate %s: key: %w", certFile, err)
+	}
+	return certPEM, keyPEM, nil
+}
+
+// parsePair makes a certificate of a PEM pair read from certFile and
+// refuses an expired one.
+func parsePair(certFile string, certPEM, keyPEM []byte) (*tls.Certificate, error) {
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("load tls certificate %s: %w", certFile, err)
 	}
@@ -124,6 +158,17 @@ func loadPair(certFile, keyFile string) (*tls.Certificate, error) {
 		return nil, fmt.Errorf("load tls certificate %s: expired at %s", certFile, pair.Leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
 	return &pair, nil
+}
+
+// pairHash identifies the content of a PEM pair.
+func pairHash(certPEM, keyPEM []byte) [sha256.Size]byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d:", len(certPEM))
+	h.Write(certPEM)
+	h.Write(keyPEM)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 // setLeaf parses the leaf certificate if the tls package did not (it does

@@ -1,6 +1,7 @@
 package security
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -11,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -307,3 +310,158 @@ func TestReloadKeepsOldOnError(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchReloadsOnChange rewrites the files under a running watcher: new
+// handshakes get the new certificate, a connection made before keeps
+// working.
+func TestWatchReloadsOnChange(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, certA, _ := writePair(t, dir, nil, time.Hour)
+	s, err := NewCertStore(certFile, keyFile, nil, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveTLS(t, s.TLSConfig())
+	before, err := dial(t, addr, poolOf(certA), "localhost", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serialA := peerSerial(before)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { s.Watch(ctx, 10*time.Millisecond) })
+	defer func() { cancel(); wg.Wait() }()
+
+	_, _, certB, _ := writePair(t, dir, nil, time.Hour)
+	wantSerial := parseLeaf(t, certB).SerialNumber
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Certificate().Leaf.SerialNumber.Cmp(wantSerial) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("watcher did not load the rewritten files")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	after, err := dial(t, addr, poolOf(certB), "localhost", 0)
+	if err != nil {
+		t.Fatalf("handshake after the rewrite: %v", err)
+	}
+	if got := peerSerial(after); got.Cmp(wantSerial) != 0 || got.Cmp(serialA) == 0 {
+		t.Fatalf("new handshake serial %v, want the new %v (old %v)", got, wantSerial, serialA)
+	}
+	if err := ping(before); err != nil {
+		t.Errorf("connection from before the rewrite: %v", err)
+	}
+}
+
+// TestWatchBrokenRewrite drives the watcher's checks by hand: each broken
+// state keeps the old certificate and logs one error however often it is
+// checked; the completed pair is then picked up.
+func TestWatchBrokenRewrite(t *testing.T) {
+	steps := []struct {
+		name    string
+		write   func(t *testing.T, certFile, keyFile string)
+		wantNew bool // the certificate changes
+		errors  int  // errors logged by this step over three checks
+	}{
+		{"unchanged", func(*testing.T, string, string) {}, false, 0},
+		{"half-written cert", func(t *testing.T, c, _ string) {
+			cert, _, err := SelfSigned(nil, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, c, cert[:len(cert)/2])
+		}, false, 1},
+		{"new key, cert still half-written", func(t *testing.T, _, k string) {
+			_, key, err := SelfSigned(nil, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, k, key)
+		}, false, 1},
+		{"key file gone", func(t *testing.T, _, k string) { _ = os.Remove(k) }, false, 1},
+		{"expired pair", func(t *testing.T, c, k string) {
+			cert, key, err := SelfSigned(nil, -30*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, c, cert)
+			writeFile(t, k, key)
+		}, false, 1},
+		{"complete new pair", func(t *testing.T, c, k string) {
+			cert, key, err := SelfSigned(nil, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, c, cert)
+			writeFile(t, k, key)
+		}, true, 0},
+		{"same content rewritten", func(t *testing.T, c, k string) {
+			cert, _ := os.ReadFile(c)
+			key, _ := os.ReadFile(k)
+			writeFile(t, c, cert)
+			writeFile(t, k, key)
+		}, false, 0},
+	}
+	dir := t.TempDir()
+	certFile, keyFile, _, _ := writePair(t, dir, nil, time.Hour)
+	errs := new(errorCounter)
+	s, err := NewCertStore(certFile, keyFile, nil, slog.New(errs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w certWatch
+	for _, st := range steps {
+		old, before := s.Certificate(), errs.n.Load()
+		st.write(t, certFile, keyFile)
+		for range 3 {
+			s.check(&w)
+		}
+		if changed := s.Certificate() != old; changed != st.wantNew {
+			t.Fatalf("%s: certificate changed=%v, want %v", st.name, changed, st.wantNew)
+		}
+		if got := errs.n.Load() - before; got != int64(st.errors) {
+			t.Fatalf("%s: %d errors logged over three checks, want %d", st.name, got, st.errors)
+		}
+	}
+}
+
+// TestWatchSelfSignedReturns: nothing to watch for a generated certificate.
+func TestWatchSelfSignedReturns(t *testing.T) {
+	s, err := NewCertStore("", "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { s.Watch(context.Background(), time.Millisecond); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Watch of a self-signed store did not return")
+	}
+}
+
+func parseLeaf(t *testing.T, certPEM []byte) *x509.Certificate {
+	t.Helper()
+	b, _ := pem.Decode(certPEM)
+	if b == nil {
+		t.Fatal("no PEM block")
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// errorCounter is a slog.Handler counting records at level Error.
+type errorCounter struct{ n atomic.Int64 }
+
+func (e *errorCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (e *errorCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		e.n.Add(1)
+	}
+	return nil
+}
+func (e *errorCounter) WithAttrs([]slog.Attr) slog.Handler { return e }
+func (e *errorCounter) WithGroup(string) slog.Handler      { return e }

@@ -21,6 +21,7 @@ type Drops struct {
 	Handshake   uint64 // TLS handshake or WebSocket upgrade failed, refused or timed out
 	ConnLimit   uint64 // connection refused by MaxConnsPerIP
 	IdleClosed  uint64 // stream connection closed after IdleTimeout
+	Origin      uint64 // WebSocket upgrade refused by CheckOrigin (403; also counted in Handshake)
 }
 
 // counters are the live atomic counters behind Stats.
@@ -28,6 +29,7 @@ type counters struct {
 	received, sent, sendErrors, keepalives atomic.Uint64
 	oversize, lineTooLong, badFraming      atomic.Uint64
 	handshake, connLimit, idleClosed       atomic.Uint64
+	origin                                 atomic.Uint64
 	open                                   [WSS + 1]atomic.Int64 // indexed by Kind
 }
 
@@ -47,6 +49,7 @@ func (l *Layer) Stats() Stats {
 			Handshake:   c.handshake.Load(),
 			ConnLimit:   c.connLimit.Load(),
 			IdleClosed:  c.idleClosed.Load(),
+			Origin:      c.origin.Load(),
 		},
 		Open: make(map[Kind]int, 4),
 	}

@@ -111,11 +111,15 @@ func offersSIP(r *http.Request) bool {
 	return false
 }
 
+// checkOrigin applies CheckOrigin and counts refusals; gorilla answers a
+// refused upgrade 403.
 func (l *Layer) checkOrigin(r *http.Request) bool {
-	if l.CheckOrigin == nil {
+	if l.CheckOrigin == nil || l.CheckOrigin(r) {
 		return true
 	}
-	return l.CheckOrigin(r)
+	l.stats.origin.Add(1)
+	l.log.Debug("sip websocket upgrade refused: origin not allowed", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"))
+	return false
 }
 
 func (l *Layer) nonUpgradeHandler() http.Handler {

@@ -27,6 +27,7 @@ import (
 	"github.com/sbc-project/sbc/internal/logging"
 	"github.com/sbc-project/sbc/internal/metrics"
 	"github.com/sbc-project/sbc/media"
+	"github.com/sbc-project/sbc/policy"
 	"github.com/sbc-project/sbc/security"
 )
 
@@ -45,9 +46,14 @@ type App struct {
 
 	Bindings *registrar.Store // users registered through the SBC
 
+	Policy *policy.Chain  // the policy chain in front of the B2BUA
+	Bans   *security.Bans // static and dynamic bans (policy.bans)
+	self   selfSet        // Via sent-by values of this SBC (policy.go)
+
 	Metrics *metrics.Metrics // the Prometheus registry (ops.go)
 	Traces  *logging.Traces  // users and numbers whose calls are traced
 	ops     ops              // admin server, HEP, reload, drain (ops.go)
+	web     webPhone         // the web phone's own HTTPS server (webphone.go)
 
 	addrs  map[string]netip.AddrPort
 	cancel context.CancelFunc
@@ -113,12 +119,21 @@ func New(cfg *config.Config, log *slog.Logger, opt Options) (a *App, err error) 
 	if err = a.setupOps(cfg, opt); err != nil {
 		return nil, err
 	}
+	a.setupOrigin(cfg)
+	if err = a.setupPolicy(cfg); err != nil {
+		return nil, err
+	}
 	if err = a.listen(cfg); err != nil {
+		return nil, err
+	}
+	a.noteSelf(cfg)
+	if err = a.setupWebPhone(cfg); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.startMonitor(ctx, a.Routes)
+	a.watchCerts(ctx, cfg)
 	a.runRegistrar(ctx, cfg)
 	if err = a.startOps(ctx, cfg); err != nil {
 		return nil, err
@@ -217,6 +232,10 @@ func (a *App) Close() error {
 			cancel()
 		}
 		errs = append(errs, a.closeOps())
+		if a.Bans != nil {
+			errs = append(errs, a.Bans.Flush()) // bans made during a flood are written late
+		}
+		errs = append(errs, a.closeWebPhone())
 		if a.Echo != nil {
 			errs = append(errs, a.Echo.Close())
 		}

@@ -1,0 +1,24 @@
+package app
+
+import (
+	"net/http"
+	"sync/atomic"
+
+	"github.com/sbc-project/sbc/b2bua/transport"
+	"github.com/sbc-project/sbc/internal/config"
+)
+
+// setupOrigin installs the WebSocket Origin allowlist of
+// policy.websocket.allowed_origins on the transport, before any WS or WSS
+// listener starts; a reload that changes the list puts the new one in force
+// for the next upgrades (connections already open stay).
+func (a *App) setupOrigin(cfg *config.Config) {
+	var check atomic.Pointer[func(*http.Request) bool]
+	set := func(c *config.Config) {
+		f := transport.OriginChecker(c.Policy.WebSocket.AllowedOrigins)
+		check.Store(&f)
+	}
+	set(cfg)
+	a.Server.Transport().CheckOrigin = func(r *http.Request) bool { return (*check.Load())(r) }
+	a.OnReload([]string{"policy.websocket"}, func(_, next *config.Config) { set(next) })
+}
