@@ -23,6 +23,8 @@ type Policy interface {
 	Early(ctx context.Context, r *policy.Request) policy.Decision
 	// Late judges a new INVITE once it is routed.
 	Late(ctx context.Context, r *policy.Request) policy.Decision
+	// Banned reports a source whose packets are ignored unparsed.
+	Banned(src netip.Addr) bool
 	// Report tells the chain what a source did (for dynamic bans).
 	Report(src netip.Addr, ev policy.Event)
 	// MaxDuration bounds answered calls; 0 is no bound.

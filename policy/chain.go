@@ -41,6 +41,7 @@ type Chain struct {
 	f2b         *fail2ban
 	logs        *logLimiter
 	reject      func(stage, cause string)
+	checkBans   bool // the blacklist stage runs (it is the one that honours bans)
 }
 
 type named struct {
@@ -91,6 +92,7 @@ func New(cfg config.Policy, d Deps) (*Chain, error) {
 		if err != nil {
 			return nil, err
 		}
+		c.checkBans = c.checkBans || name == config.StageBlacklist
 		switch name {
 		case config.StageBlacklist, config.StageRateLimit, config.StageSanity:
 			c.early = append(c.early, named{name, s})
@@ -194,6 +196,21 @@ func (c *Chain) run(ctx context.Context, stages []named, r *Request) Decision {
 		return d
 	}
 	return Pass
+}
+
+// Banned reports whether packets from src are to be ignored before they
+// are even parsed: src is banned (dynamically or by the admin API) and the
+// blacklist stage runs. Such a packet is counted as a blacklist drop but
+// not logged: a banned flood costs one map lookup per packet.
+func (c *Chain) Banned(src netip.Addr) bool {
+	if !c.checkBans {
+		return false
+	}
+	if _, ok := c.bans.Banned(src.Unmap()); !ok {
+		return false
+	}
+	c.reject(config.StageBlacklist, causeBanned)
+	return true
 }
 
 // Report counts what src did toward a dynamic ban: the b2bua calls it when

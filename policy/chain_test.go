@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/security"
 )
 
 // rejects records Deps.Reject calls.
@@ -247,5 +248,38 @@ func TestChainDefaultsConcurrent(t *testing.T) {
 	wg.Wait()
 	if len(c.Bans().List()) == 0 {
 		t.Error("no scanner banned")
+	}
+}
+
+func TestChainBannedBeforeParse(t *testing.T) {
+	bans, err := security.OpenBans("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counted []string
+	cfg := config.Default().Policy
+	c, err := New(cfg, Deps{Bans: bans, Reject: func(stage, cause string) { counted = append(counted, stage+"/"+cause) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Banned(ip("192.0.2.7")) {
+		t.Fatal("banned before any ban")
+	}
+	if err := bans.Add("192.0.2.0/24", "test", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Banned(ip("192.0.2.7")) || !c.Banned(netip.MustParseAddr("::ffff:192.0.2.8")) {
+		t.Error("a banned source is not reported")
+	}
+	if len(counted) != 2 || counted[0] != "blacklist/banned" {
+		t.Errorf("counted %v, want two blacklist/banned", counted)
+	}
+	cfg.Chain = []string{config.StageRateLimit}
+	c, err = New(cfg, Deps{Bans: bans})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Banned(ip("192.0.2.7")) {
+		t.Error("bans honoured with the blacklist stage off")
 	}
 }

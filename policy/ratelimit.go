@@ -28,9 +28,9 @@ var bucketCauses = [bucketCount]string{causeRateRequests, causeRateInvite, cause
 // rateLimit is the second stage: token buckets per source (an IPv4
 // address or an IPv6 /64, see sourceKey) for every request, for new
 // INVITEs and for REGISTERs. A source over a limit gets 503 with
-// Retry-After for its first DropAfter excess requests in a row; after that
-// it is dropped without an answer until the bucket has refilled
-// completely, so a flood earns no answers (we neither amplify it nor spend
+// Retry-After for its first DropAfter refused requests since its bucket
+// was last full; after that it is dropped without an answer until the
+// bucket has refilled completely, so a flood earns no answers (we neither amplify it nor spend
 // on it). ACK, CANCEL and in-dialog requests count only against the
 // requests bucket: an established call is never refused because its
 // source floods new calls. Exempt sources are not limited here (trunks
@@ -50,7 +50,7 @@ type limitState [bucketCount]bucketState
 type bucketState struct {
 	tokens float64
 	last   int64 // clock() when tokens was computed
-	excess int   // requests over the limit in a row; > DropAfter: silent
+	excess int   // refusals since the bucket was last full; > DropAfter: silent
 	used   bool  // false: never used, start full
 }
 
@@ -117,15 +117,23 @@ func (l *rateLimit) take(s *bucketState, b config.Bucket, now int64) (ok, quiet 
 		s.tokens = min(float64(b.Burst), s.tokens+float64(elapsed)/float64(time.Second)*b.Rate)
 		s.last = now
 	}
-	if s.excess > l.cfg.DropAfter {
-		if s.tokens < float64(b.Burst) {
-			return false, true // still silent: the source has not calmed down
-		}
+	if s.tokens >= float64(b.Burst) {
+		// A full bucket: the source has calmed down, its refusals are
+		// forgiven. Nothing else resets them: a source that gets a token
+		// now and then while flooding at a few times its rate must still
+		// go silent after DropAfter refusals.
 		s.excess = 0
+	}
+	if s.excess > l.cfg.DropAfter {
+		// Silent until the bucket has refilled. Each ignored request still
+		// costs a token (down to a debt of one burst), so the bucket fills
+		// only once the source sends slower than the rate, not merely
+		// because ignoring it is free.
+		s.tokens = max(s.tokens-1, -float64(b.Burst))
+		return false, true
 	}
 	if s.tokens >= 1 {
 		s.tokens--
-		s.excess = 0
 		return true, false
 	}
 	s.excess++

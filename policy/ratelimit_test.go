@@ -55,9 +55,11 @@ func TestRateLimitSequence(t *testing.T) {
 			{0, "OPTIONS", "", "pass"}, {0, "OPTIONS", "", "pass"}, {0, "OPTIONS", "", "pass"},
 			{0, "OPTIONS", "", "503:rate_requests"}, {0, "OPTIONS", "", "503:rate_requests"},
 			{0, "OPTIONS", "", "drop:rate_requests"}, {0, "OPTIONS", "", "drop:rate_requests"},
-			// One token back: still silent until the bucket is full again.
+			// One token back: still silent until the bucket is full again;
+			// ignored requests cost tokens too (a debt of -2 here).
 			{100 * time.Millisecond, "OPTIONS", "", "drop:rate_requests"},
-			{300 * time.Millisecond, "OPTIONS", "", "pass"},
+			{300 * time.Millisecond, "OPTIONS", "", "drop:rate_requests"},
+			{500 * time.Millisecond, "OPTIONS", "", "pass"},
 		}},
 		{"invite bucket", []step{
 			{0, "INVITE", "", "pass"}, {0, "INVITE", "", "pass"}, {0, "INVITE", "", "503:rate_invite"},
@@ -158,5 +160,30 @@ func TestRateLimitSpoofedFloodBounded(t *testing.T) {
 	}
 	if n := l.sources.len(); n > cfg.MaxSources {
 		t.Errorf("%d sources tracked, want at most %d", n, cfg.MaxSources)
+	}
+}
+
+// TestRateLimitModerateFloodGoesSilent: a source flooding at three times
+// its rate still gets a token now and then; that must not forgive its
+// refusals, or it would be answered 503 for as long as it floods.
+func TestRateLimitModerateFloodGoesSilent(t *testing.T) {
+	cfg := config.RateLimit{Requests: config.Bucket{Rate: 10, Burst: 10}, DropAfter: 5,
+		RetryAfter: time.Second, MaxSources: 10}
+	clk := newClock()
+	l, _ := newTestLimit(cfg, clk, nil)
+	answered := 0
+	for range 300 { // 10 s at 30 requests/s
+		clk.add(time.Second / 30)
+		if d := l.Check(context.Background(), req("192.0.2.1", "OPTIONS")); d.Action == Answer {
+			answered++
+		}
+	}
+	if answered > cfg.DropAfter {
+		t.Errorf("%d refusals answered with 503 during a steady flood, want at most drop_after (%d)", answered, cfg.DropAfter)
+	}
+	// Once it stops long enough to refill, it is served again.
+	clk.add(2 * time.Second)
+	if got := outcome(l.Check(context.Background(), req("192.0.2.1", "OPTIONS"))); got != "pass" {
+		t.Errorf("after the flood: %s, want pass", got)
 	}
 }
