@@ -2,7 +2,9 @@ package b2bua
 
 import (
 	"context"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/ghettovoice/gosip/sip"
 
@@ -39,13 +41,43 @@ var (
 // chain, over the server's registrar. Without a registrar (SetRegistrar
 // not called) it refuses every request and offers no challenge, so the
 // auth stage answers 403: it fails closed.
-// src is not used yet: credentials do not depend on where they come from.
-func (s *Server) inviteAuthenticator(req sip.Request, _ transport.Target) policy.Authenticator {
+//
+// A call on a WebSocket, TCP or TLS connection that holds a live
+// registration made through this SBC is authenticated as that user: the
+// registrar (the SBC's own, or the PBX's for relayed registrations)
+// checked the password when the binding was made, and nobody else can
+// send on that connection. UDP sources can be spoofed and never count.
+func (s *Server) inviteAuthenticator(req sip.Request, src transport.Target) policy.Authenticator {
 	var a *registrar.Auth
 	if s.reg != nil {
 		a = s.reg.auth
+		if user, ok := s.registeredOn(src); ok {
+			return flowAuth{user: user, group: a.Group(user)}
+		}
 	}
 	return newInviteAuth(a, req)
+}
+
+// registeredOn returns the user of a live binding on src's connection.
+func (s *Server) registeredOn(src transport.Target) (string, bool) {
+	if src.Conn == nil || !src.Kind.Reliable() {
+		return "", false
+	}
+	now := time.Now()
+	for _, b := range s.reg.store.List() {
+		if b.Flow.Target.Conn == src.Conn && b.Expires.After(now) {
+			user, _, _ := strings.Cut(b.AOR, "@")
+			return user, true
+		}
+	}
+	return "", false
+}
+
+// flowAuth is the Authenticator of a call made on a registered connection.
+type flowAuth struct{ user, group string }
+
+func (f flowAuth) Check(context.Context) (user, group string, ok bool, challenge [2]string, failed bool) {
+	return f.user, f.group, true, [2]string{}, false
 }
 
 func newInviteAuth(a *registrar.Auth, req sip.Request) *inviteAuth {

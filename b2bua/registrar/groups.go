@@ -17,3 +17,12 @@ func (a *Auth) VerifyGroup(method, uri string, headerValues []string) (user, gro
 	}
 	return user, group, Ok
 }
+
+// Group returns the dial group of a static user (AuthConfig.Groups), ""
+// for users without one or not in the config.
+func (a *Auth) Group(user string) string {
+	if _, static := a.users[user]; !static {
+		return ""
+	}
+	return a.groups[user]
+}

@@ -15,9 +15,10 @@ import (
 
 // setupPolicy opens the ban store and puts the policy chain in front of the
 // B2BUA. It runs after setupOps (the chain counts into its metrics) and
-// before the listeners open. The chain is built once: a reload that changes
-// the policy section is refused as restart-only (see ops.go), because
-// rebuilding it would forget the admission counts of the calls in progress.
+// before the listeners open. The chain is built once: a reload reports the
+// policy keys it changes as needing a restart (see ops.go), because
+// rebuilding the chain would forget the admission counts of the calls in
+// progress.
 func (a *App) setupPolicy(cfg *config.Config) error {
 	log := a.log.With("part", "policy")
 	bans, err := security.OpenBans(cfg.Policy.Bans.File, log)

@@ -170,7 +170,8 @@ type Bans struct {
 type Admission struct {
 	// MaxCalls in total. Default 0.
 	MaxCalls int `mapstructure:"max_calls"`
-	// MaxCallsPerTrunk toward or from any one trunk. Default 0.
+	// MaxCallsPerTrunk toward any one trunk (counted against the route's
+	// first trunk that is up). Default 0.
 	MaxCallsPerTrunk int `mapstructure:"max_calls_per_trunk"`
 	// MaxCallsPerUser per authenticated user. Default DefaultMaxCallsPerUser.
 	MaxCallsPerUser int `mapstructure:"max_calls_per_user"`

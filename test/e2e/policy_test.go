@@ -178,3 +178,39 @@ func TestPolicyAdmissionAndMaxDuration(t *testing.T) {
 	wait()
 	sbc.waitIdle(t)
 }
+
+// TestPolicyRegisteredConnectionIsAuthenticated: a browser that registered
+// on its WebSocket (password checked by the registrar) calls the trunk on
+// that same connection without a new challenge; a browser that did not
+// register is challenged.
+func TestPolicyRegisteredConnectionIsAuthenticated(t *testing.T) {
+	needSIPp(t)
+	port, wait := startUAS(t, 1, "u1")
+	sbc := policySBC(t, port, func(c *config.Config) {
+		// Names register and call web users; numbers go to the trunk.
+		c.Routes = append([]config.Route{{Name: "users", Match: config.Match{RURIUser: "^[a-z]+$"}, Target: config.TargetRegistered}}, c.Routes...)
+	})
+	web := dialUA(t, "WS", sbc.ws.String())
+	if res := web.register("alice", "secret", 300); res.StatusCode() != 200 {
+		t.Fatalf("register: %d %s", res.StatusCode(), res.Reason())
+	}
+	call := web.invite("2125550100", "")
+	res := web.expectFinal()
+	if res.StatusCode() != 200 {
+		t.Fatalf("registered browser calling the trunk: %d %s, want 200 without a challenge", res.StatusCode(), res.Reason())
+	}
+	call.answered(res)
+	call.ack()
+	call.bye()
+	web.expect(200)
+	wait()
+
+	other := dialUA(t, "WS", sbc.ws.String())
+	c := other.invite("2125550100", "")
+	if res := other.expectFinal(); res.StatusCode() != 407 {
+		t.Errorf("unregistered browser: %d %s, want 407", res.StatusCode(), res.Reason())
+	} else {
+		c.ackFailure(sipmsg.ToTag(res))
+	}
+	sbc.waitIdle(t)
+}
