@@ -175,6 +175,9 @@ func (c *Call) admitLate() bool {
 		c.maxDuration = p.MaxDuration()
 		return true
 	}
+	if d.Cause == "auth_failed" {
+		c.s.stats.AuthFailures.Add(1) // wrong credentials, as for REGISTER
+	}
 	code, reason := d.Code, d.Reason
 	if d.Action == policy.Drop || code == 0 {
 		code, reason = 403, "Forbidden"
