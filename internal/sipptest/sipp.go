@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -125,6 +126,23 @@ func Start(ctx context.Context, t testing.TB, opts Options) *Proc {
 		t.Fatalf("sipp scenario: %v", err)
 	}
 	opts.Scenario = scenario
+	// The ports are picked free and released for SIPp, so another process
+	// may take one in between: a UAS that cannot bind is started again on
+	// new ports (a UAC's late bind error shows in its result instead).
+	for attempt := 1; ; attempt++ {
+		if p := startOnce(ctx, t, opts); p != nil {
+			return p
+		} else if attempt == 3 {
+			t.Fatalf("sipp %s: its ports were taken %d times in a row", filepath.Base(opts.Scenario), attempt)
+		}
+	}
+}
+
+// startOnce starts SIPp on freshly picked ports. It returns the process,
+// or nil when a port was taken before SIPp could bind it, which is worth a
+// retry; any other failure ends t.
+func startOnce(ctx context.Context, t testing.TB, opts Options) *Proc {
+	t.Helper()
 	addr, err := localAddr(opts)
 	if err != nil {
 		t.Fatalf("sipp local address: %v", err)
@@ -145,7 +163,12 @@ func Start(ctx context.Context, t testing.TB, opts Options) *Proc {
 		if err := p.waitReady(5 * time.Second); err != nil {
 			p.kill()
 			res := p.Wait()
-			t.Fatalf("sipp %s not ready on %s: %v\n%s", filepath.Base(opts.Scenario), addr, err, res.Summary())
+			summary := res.Summary()
+			if opts.LocalPort == 0 && strings.Contains(summary, "Address already in use") {
+				t.Logf("sipp %s: a port was taken before it could bind; starting it again", filepath.Base(opts.Scenario))
+				return nil
+			}
+			t.Fatalf("sipp %s not ready on %s: %v\n%s", filepath.Base(opts.Scenario), addr, err, summary)
 		}
 	}
 	return p
