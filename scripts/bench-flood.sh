@@ -54,19 +54,9 @@ done
 work=$(mktemp -d "${TMPDIR:-/tmp}/sbc-flood.XXXXXX")
 sbc_pid="" uas_pid="" flood_pid="" legit_pid=""
 
-# stop PID...: TERM, then KILL after 5 s; only PIDs this script started.
-stop() {
-	local pid
-	for pid in "$@"; do
-		[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "$@"; do
-		[ -n "$pid" ] || continue
-		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-}
+# stop, hexaddr, bound, wait_bound, column: shared with scripts/load.sh.
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 cleanup() {
 	stop "$flood_pid" "$legit_pid" "$uas_pid" "$sbc_pid"
@@ -78,34 +68,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# hexaddr IP PORT prints the /proc/net/{udp,tcp} form of a local IPv4 address.
-hexaddr() {
-	local IFS=.
-	# shellcheck disable=SC2086 # split the IP into octets
-	set -- $1 "$2"
-	printf '%02X%02X%02X%02X:%04X' "$4" "$3" "$2" "$1" "$5"
-}
-
-# wait_bound PROTO IP PORT PID NAME waits up to 10 s for a socket of PID.
-wait_bound() {
-	local want
-	want=$(hexaddr "$2" "$3")
-	for _ in $(seq 100); do
-		awk -v a="$want" -v tcp="$([ "$1" = tcp ] && echo 1 || echo 0)" \
-			'NR > 1 && $2 == a && (!tcp || $4 == "0A") { f = 1 } END { exit !f }' "/proc/net/$1" && return 0
-		kill -0 "$4" 2>/dev/null || { echo "$5 exited; its log:" >&2; cat "$work/$5.log" >&2; return 1; }
-		sleep 0.1
-	done
-	echo "$5 did not bind $1 $2:$3 within 10 s" >&2
-	return 1
-}
-
-# column FILE NAME prints column NAME of the last line of a SIPp CSV.
-column() {
-	awk -F';' -v name="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i; next }
-		{ last = $c } END { if (!c) exit 1; print last + 0 }' "$1"
-}
 
 # seen COUNTS_CSV summarizes a flood scenario's -trace_counts: answers by
 # status code and the requests left unanswered (receive timeouts).
