@@ -54,17 +54,13 @@ command -v sipp >/dev/null || { echo "sipp not found: install sip-tester (script
 work=$(mktemp -d "${TMPDIR:-/tmp}/sbc-load.XXXXXX")
 sbc_pid="" uas_pid=""
 
+# stop, hexaddr, bound, wait_bound, column: shared with scripts/bench-flood.sh.
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
 # cleanup stops only the processes this script started, by PID.
 cleanup() {
-	local pid
-	for pid in $uas_pid $sbc_pid; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in $uas_pid $sbc_pid; do
-		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
+	stop "$uas_pid" "$sbc_pid"
 	if [ "${KEEP:-0}" = 1 ]; then
 		echo "work directory kept: $work"
 	else
@@ -73,39 +69,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# hexaddr IP PORT prints the /proc/net/{udp,tcp} form of a local IPv4 address.
-hexaddr() {
-	local IFS=.
-	# shellcheck disable=SC2086 # split the IP into octets
-	set -- $1 "$2"
-	printf '%02X%02X%02X%02X:%04X' "$4" "$3" "$2" "$1" "$5"
-}
-
-# bound PROTO IP PORT succeeds if a socket is bound there (a listener for tcp).
-bound() {
-	local want
-	want=$(hexaddr "$2" "$3")
-	awk -v a="$want" -v tcp="$([ "$1" = tcp ] && echo 1 || echo 0)" \
-		'NR > 1 && $2 == a && (!tcp || $4 == "0A") { found = 1 } END { exit !found }' "/proc/net/$1"
-}
-
-# wait_bound PROTO IP PORT PID NAME waits up to 10s for a socket of PID.
-wait_bound() {
-	for _ in $(seq 100); do
-		bound "$1" "$2" "$3" && return 0
-		kill -0 "$4" 2>/dev/null || { echo "$5 exited; its log:" >&2; cat "$work/$5.log" >&2; return 1; }
-		sleep 0.1
-	done
-	echo "$5 did not bind $1 $2:$3 within 10s" >&2
-	return 1
-}
-
-# column FILE NAME prints column NAME of the last line of a SIPp stats CSV.
-column() {
-	awk -F';' -v name="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i; next }
-		{ last = $c } END { if (!c) exit 1; print last + 0 }' "$1"
-}
 
 require_free() {
 	if bound "$1" "$2" "$3"; then
@@ -155,6 +118,15 @@ routes:
     match: {}
     target: trunks
     trunks: [uas]
+    # The load generator stands for a trusted PBX: no digest on its calls.
+    trusted_sources: ["$UAC_IP"]
+# One source placing up to 1600 calls/s: exempt from the per-source rate
+# limits (as a PBX would be), bans kept in the work directory.
+policy:
+  rate_limit:
+    exempt_cidrs: ["$UAC_IP"]
+  bans:
+    file: $work/bans.json
 cdr:
   - type: jsonl
     dir: $work/cdr
