@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/ghettovoice/gosip/sip"
 
@@ -63,14 +62,12 @@ func (s *Server) registeredOn(src transport.Target) (string, bool) {
 	if src.Conn == nil || !src.Kind.Reliable() {
 		return "", false
 	}
-	now := time.Now()
-	for _, b := range s.reg.store.List() {
-		if b.Flow.Target.Conn == src.Conn && b.Expires.After(now) {
-			user, _, _ := strings.Cut(b.AOR, "@")
-			return user, true
-		}
+	b, ok := s.reg.store.FindFlow(func(f registrar.Flow) bool { return f.Target.Conn == src.Conn })
+	if !ok {
+		return "", false
 	}
-	return "", false
+	user, _, _ := strings.Cut(b.AOR, "@")
+	return user, true
 }
 
 // flowAuth is the Authenticator of a call made on a registered connection.

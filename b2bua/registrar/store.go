@@ -233,6 +233,21 @@ func (s *Store) RemoveFlow(match func(Flow) bool) []Binding {
 	return out
 }
 
+// FindFlow returns a live binding whose Flow match accepts (e.g. one on
+// the connection a request came in on). It scans under the store's lock
+// without copying the bindings; match must not call the Store.
+func (s *Store) FindFlow(match func(Flow) bool) (Binding, bool) {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.byToken {
+		if e.b.Expires.After(now) && match(e.b.Flow) {
+			return e.b, true
+		}
+	}
+	return Binding{}, false
+}
+
 // Run removes expired bindings about every second, reporting them to the
 // OnExpire callback, until ctx is done.
 func (s *Store) Run(ctx context.Context) {
