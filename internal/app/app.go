@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sbc-project/sbc/b2bua"
@@ -46,9 +47,9 @@ type App struct {
 
 	Bindings *registrar.Store // users registered through the SBC
 
-	Policy *policy.Chain  // the policy chain in front of the B2BUA
-	Bans   *security.Bans // static and dynamic bans (policy.bans)
-	self   selfSet        // Via sent-by values of this SBC (policy.go)
+	Policy *policy.Chain                   // the policy chain in front of the B2BUA
+	Bans   *security.Bans                  // static and dynamic bans (policy.bans)
+	self   atomic.Pointer[map[string]bool] // Via sent-by values of this SBC (policy.go)
 
 	Metrics *metrics.Metrics // the Prometheus registry (ops.go)
 	Traces  *logging.Traces  // users and numbers whose calls are traced

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/sbc-project/sbc/internal/admin"
@@ -46,14 +45,11 @@ func (a *App) setupPolicy(cfg *config.Config) error {
 	return nil
 }
 
-// selfAddrs are the Via sent-by values this SBC writes (host:port of each
-// listener, and public_addr:port), for the sanity stage's loop detection.
-type selfAddrs = map[string]bool
-
-// noteSelf records the sent-by values of the bound listeners; the chain
-// reads them through isSelf.
+// noteSelf records the Via sent-by values this SBC writes (host:port of
+// each bound listener, and public_addr:port), for the sanity stage's loop
+// detection; the chain reads them through isSelf.
 func (a *App) noteSelf(cfg *config.Config) {
-	set := make(selfAddrs)
+	set := make(map[string]bool)
 	for _, ap := range a.addrs {
 		port := strconv.Itoa(int(ap.Port()))
 		if !ap.Addr().IsUnspecified() {
@@ -74,9 +70,6 @@ func (a *App) isSelf(sentBy string) bool {
 	set := a.self.Load()
 	return set != nil && (*set)[sentBy]
 }
-
-// selfSet holds the App's sent-by values.
-type selfSet = atomic.Pointer[selfAddrs]
 
 // adminBans serves /api/v1/bans from the ban store.
 type adminBans struct{ b *security.Bans }
