@@ -88,6 +88,9 @@ type Call struct {
 	// not wait for them to end.
 	afterFinal map[*txn.ClientTx]func(sip.Response)
 	pending    *relay // a re-INVITE or UPDATE being relayed
+	// inflight are the requests relayed to the other leg whose server
+	// transactions wait for its answer (inflight.go).
+	inflight map[*txn.ServerTx]inflightReq
 	timers     map[timerKind]*time.Timer
 	started    time.Time
 	rec        CallRecord // the CDR material, filled as the call goes
@@ -246,6 +249,7 @@ func (c *Call) hangup(cause, side string) {
 	// The call ends now for billing, even if a BYE into a dead leg takes
 	// its full transaction timeout to fail.
 	c.rec.End = time.Now().UTC()
+	c.terminateInflight()
 	if c.state == stateCalling {
 		c.cancelled = true
 		c.finalToA(487, "Request Terminated")
@@ -287,6 +291,11 @@ func (c *Call) start() bool {
 // finish releases everything the call holds; it runs last on the call's
 // goroutine.
 func (c *Call) finish() {
+	// Nothing the call took on may stay unanswered once it is gone.
+	c.terminateInflight()
+	if c.inv != nil {
+		c.finalToA(500, "Server Internal Error")
+	}
 	if c.admitted != nil {
 		c.admitted() // give back the admission counts
 	}

@@ -131,4 +131,3 @@ func (s *Server) StartKeepalives(ctx context.Context, every time.Duration) {
 		s.keepalives(ctx, every)
 	}()
 }
-

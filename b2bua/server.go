@@ -127,6 +127,15 @@ func New(cfg Config, routes *routing.Table, mf MediaFactory, log *slog.Logger) *
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "sbc"
 	}
+	if cfg.Timers.TUInvite == 0 && cfg.RingTimeout > 0 {
+		// A call answers its caller by the ring timeout at the latest; the
+		// layer's own 500 is a transaction's lifetime after that.
+		t1 := cfg.Timers.T1
+		if t1 <= 0 {
+			t1 = txn.DefaultT1
+		}
+		cfg.Timers.TUInvite = cfg.RingTimeout + 64*t1
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:     cfg,
@@ -173,6 +182,9 @@ func (s *Server) ActiveCalls() int {
 
 // Transactions is the number of live SIP transactions.
 func (s *Server) Transactions() int { return s.tx.Count() }
+
+// TxStats returns the transaction layer's counters.
+func (s *Server) TxStats() txn.Stats { return s.tx.Stats() }
 
 // Close ends every call (BYE or CANCEL on both legs, bounded by ctx), then
 // stops transactions and listeners. Safe to call more than once.
