@@ -91,9 +91,9 @@ type Call struct {
 	// inflight are the requests relayed to the other leg whose server
 	// transactions wait for its answer (inflight.go).
 	inflight map[*txn.ServerTx]inflightReq
-	timers     map[timerKind]*time.Timer
-	started    time.Time
-	rec        CallRecord // the CDR material, filled as the call goes
+	timers   map[timerKind]*time.Timer
+	started  time.Time
+	rec      CallRecord // the CDR material, filled as the call goes
 }
 
 // post hands an event to the call's goroutine; after the call ended it is
