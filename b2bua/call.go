@@ -8,6 +8,7 @@ import (
 
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/txn"
 	"github.com/sbc-project/sbc/media"
 	"github.com/sbc-project/sbc/media/rtpproc"
@@ -92,6 +93,7 @@ type Call struct {
 	// transactions wait for its answer (inflight.go).
 	inflight map[*txn.ServerTx]inflightReq
 	timers   map[timerKind]*time.Timer
+	conns    []*transport.Conn // connections the call is indexed under (connlost.go)
 	started  time.Time
 	rec      CallRecord // the CDR material, filled as the call goes
 }
@@ -334,6 +336,7 @@ func (c *Call) finish() {
 	for _, f := range c.forks {
 		c.s.removeDialog(f.leg)
 	}
+	c.s.unwatchConns(c)
 	close(c.done)
 	if c.answered {
 		c.s.stats.CallsAnswered.Add(1)

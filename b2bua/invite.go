@@ -115,6 +115,7 @@ func (s *Server) newCall(req sip.Request, tx *txn.ServerTx) {
 		return
 	}
 	s.stats.CallsStarted.Add(1)
+	s.watchConn(c, src.Conn)
 	s.addDialog(c.a)
 	c.watch(tx)
 	go c.run()
@@ -351,6 +352,7 @@ func (c *Call) invite(d dest) error {
 	copyHeaders(c.invReq, req, b.pass)
 	at.req = req
 	c.s.addDialog(b)
+	c.s.watchConn(c, d.to.Conn)
 	tx, err := c.send(b, req, func(res sip.Response) { c.onInviteResponse(at, res) })
 	if err != nil {
 		c.s.removeDialog(b)

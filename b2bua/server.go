@@ -81,6 +81,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	calls   map[*Call]struct{}
+	byConn  map[*transport.Conn]map[*Call]struct{} // calls with a leg on a connection (connlost.go)
 	dialogs map[dialogKey]*leg
 	closed  bool
 
@@ -145,6 +146,7 @@ func New(cfg Config, routes *routing.Table, mf MediaFactory, log *slog.Logger) *
 		ctx:     ctx,
 		cancel:  cancel,
 		calls:   make(map[*Call]struct{}),
+		byConn:  make(map[*transport.Conn]map[*Call]struct{}),
 		dialogs: make(map[dialogKey]*leg),
 	}
 	s.routes.Store(routes)
