@@ -298,14 +298,11 @@ func (c *Call) finish() {
 	if c.inv != nil {
 		c.finalToA(500, "Server Internal Error")
 	}
-	if c.admitted != nil {
-		c.admitted() // give back the admission counts
-	}
 	for _, t := range c.timers {
 		t.Stop()
 	}
 	if c.media != nil {
-		c.media.Close()
+		c.media.Stop()
 		c.rec.Media = c.media.Stats()
 		codecs := c.media.Codecs()
 		c.rec.ACodec, c.rec.BCodec = codecs[media.SideA], codecs[media.SideB]
@@ -321,8 +318,16 @@ func (c *Call) finish() {
 		c.rec.SIPCode = 200
 	}
 	if o := c.s.observer(); o != nil {
-		// Durable before the call lets go of anything (DESIGN: no lost CDRs).
+		// Durable before the call lets go of anything (DESIGN: no lost
+		// CDRs): a stalled CDR disk keeps ports and admission counts taken,
+		// so new calls are refused rather than carried without records.
 		o.CallEnded(c.rec)
+	}
+	if c.media != nil {
+		c.media.Close()
+	}
+	if c.admitted != nil {
+		c.admitted() // give back the admission counts
 	}
 	if c.a != nil {
 		c.s.removeDialog(c.a)

@@ -53,8 +53,12 @@ type MediaSession interface {
 	SendDTMF(to media.Side, d media.DTMF) error
 	// Codecs returns the main codec negotiated with each side.
 	Codecs() [2]string
-	// Stats returns the media counters so far; final after Close.
+	// Stats returns the media counters so far; final after Stop.
 	Stats() media.Stats
+	// Stop ends the media (nothing relayed any more, Stats final) but
+	// keeps its ports until Close.
+	Stop()
+	// Close stops the media and gives its ports back.
 	Close()
 }
 

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua"
 )
 
 // answeredCall sets up caller → SBC → PBX, answered, and returns both ends.
@@ -153,4 +155,39 @@ func TestSecurityFarEndReasonPhrasesAreStandard(t *testing.T) {
 	pbx2.respond(pbx2.expectReq("BYE"), 200, "OK", "", "")
 	sbc.waitIdle(t)
 	sbc2.waitIdle(t)
+}
+
+// endObserver records what the SBC still held when a call's record was
+// handed over to be made durable.
+type endObserver struct {
+	sbc   *sbcUnderTest
+	ended chan int // media sessions active during CallEnded
+}
+
+func (o *endObserver) CallStarted(b2bua.CallRecord)  {}
+func (o *endObserver) CallAnswered(b2bua.CallRecord) {}
+func (o *endObserver) CallEnded(r b2bua.CallRecord) {
+	o.ended <- o.sbc.app.Media.Active()
+}
+
+// TestSecurityMediaHeldUntilRecordIsDurable is issue 13 point 11: a call's
+// media ports go back only after its record is written (DESIGN: no lost
+// CDRs), so a stalled CDR disk keeps resources taken instead of letting
+// calls run without records. The record still carries final counters.
+func TestSecurityMediaHeldUntilRecordIsDurable(t *testing.T) {
+	sbc, ua, call, pbx, _ := answeredCall(t)
+	o := &endObserver{sbc: sbc, ended: make(chan int, 1)}
+	sbc.app.Server.SetObserver(o)
+	call.bye()
+	ua.expect(200)
+	pbx.respond(pbx.expectReq("BYE"), 200, "OK", "", "")
+	select {
+	case active := <-o.ended:
+		if active != 1 {
+			t.Fatalf("%d media sessions held while the record was written, want the call's 1", active)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("call record never handed over")
+	}
+	sbc.waitIdle(t) // and released right after
 }
