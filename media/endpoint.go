@@ -307,11 +307,11 @@ func (w *webrtcSide) release() {
 // stream is one relayed m-line: an endpoint facing each side and a flow
 // for each direction.
 type stream struct {
-	ends  [2]endpoint // ends[SideA] faces side A
-	flows [2]*flow    // flows[SideA] carries what A sends, to ends[SideB]
-	audio bool
-	wg    sync.WaitGroup // the readers of both endpoints
-	once        sync.Once // stop
+	ends        [2]endpoint // ends[SideA] faces side A
+	flows       [2]*flow    // flows[SideA] carries what A sends, to ends[SideB]
+	audio       bool
+	wg          sync.WaitGroup // the readers of both endpoints
+	once        sync.Once      // stop
 	releaseOnce sync.Once
 }
 
