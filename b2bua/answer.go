@@ -89,7 +89,7 @@ func (c *Call) hangupAfterFail() {
 
 // answerA sends the 2xx to A and confirms both legs.
 func (c *Call) answerA(res sip.Response, sdp string) {
-	out := c.a.response(c.invReq, int(res.StatusCode()), res.Reason())
+	out := c.a.response(c.invReq, int(res.StatusCode()), sipmsg.Phrase(int(res.StatusCode())))
 	copyHeaders(res, out, c.b.pass)
 	c.a.timer = c.negotiateTimerUAS(c.invReq, out)
 	if sdp != "" {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/txn"
 	"github.com/sbc-project/sbc/media"
 	"github.com/sbc-project/sbc/media/rtpproc"
@@ -88,9 +89,13 @@ type Call struct {
 	// not wait for them to end.
 	afterFinal map[*txn.ClientTx]func(sip.Response)
 	pending    *relay // a re-INVITE or UPDATE being relayed
-	timers     map[timerKind]*time.Timer
-	started    time.Time
-	rec        CallRecord // the CDR material, filled as the call goes
+	// inflight are the requests relayed to the other leg whose server
+	// transactions wait for its answer (inflight.go).
+	inflight map[*txn.ServerTx]inflightReq
+	timers   map[timerKind]*time.Timer
+	conns    []*transport.Conn // connections the call is indexed under (connlost.go)
+	started  time.Time
+	rec      CallRecord // the CDR material, filled as the call goes
 }
 
 // post hands an event to the call's goroutine; after the call ended it is
@@ -246,6 +251,7 @@ func (c *Call) hangup(cause, side string) {
 	// The call ends now for billing, even if a BYE into a dead leg takes
 	// its full transaction timeout to fail.
 	c.rec.End = time.Now().UTC()
+	c.terminateInflight()
 	if c.state == stateCalling {
 		c.cancelled = true
 		c.finalToA(487, "Request Terminated")
@@ -287,14 +293,16 @@ func (c *Call) start() bool {
 // finish releases everything the call holds; it runs last on the call's
 // goroutine.
 func (c *Call) finish() {
-	if c.admitted != nil {
-		c.admitted() // give back the admission counts
+	// Nothing the call took on may stay unanswered once it is gone.
+	c.terminateInflight()
+	if c.inv != nil {
+		c.finalToA(500, "Server Internal Error")
 	}
 	for _, t := range c.timers {
 		t.Stop()
 	}
 	if c.media != nil {
-		c.media.Close()
+		c.media.Stop()
 		c.rec.Media = c.media.Stats()
 		codecs := c.media.Codecs()
 		c.rec.ACodec, c.rec.BCodec = codecs[media.SideA], codecs[media.SideB]
@@ -310,8 +318,16 @@ func (c *Call) finish() {
 		c.rec.SIPCode = 200
 	}
 	if o := c.s.observer(); o != nil {
-		// Durable before the call lets go of anything (DESIGN: no lost CDRs).
+		// Durable before the call lets go of anything (DESIGN: no lost
+		// CDRs): a stalled CDR disk keeps ports and admission counts taken,
+		// so new calls are refused rather than carried without records.
 		o.CallEnded(c.rec)
+	}
+	if c.media != nil {
+		c.media.Close()
+	}
+	if c.admitted != nil {
+		c.admitted() // give back the admission counts
 	}
 	if c.a != nil {
 		c.s.removeDialog(c.a)
@@ -325,6 +341,7 @@ func (c *Call) finish() {
 	for _, f := range c.forks {
 		c.s.removeDialog(f.leg)
 	}
+	c.s.unwatchConns(c)
 	close(c.done)
 	if c.answered {
 		c.s.stats.CallsAnswered.Add(1)

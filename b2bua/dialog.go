@@ -174,6 +174,7 @@ func (c *Call) onOffer(l *leg, req sip.Request, stx *txn.ServerTx) {
 		return
 	}
 	c.pending = r
+	c.hold(l, req, stx)
 }
 
 // onOfferResponse carries the other leg's answer back.
@@ -186,18 +187,22 @@ func (c *Call) onOfferResponse(r *relay, res sip.Response) {
 	if r.req.Method() == sip.INVITE && code < 300 {
 		c.ack(r.to, "", "")
 	}
+	if !c.release(r.stx) {
+		return // the call ended and answered the request meanwhile
+	}
 	if c.state != stateConfirmed {
+		c.reply(r.from, r.stx, r.req, 487, "Request Terminated")
 		return
 	}
 	if code >= 300 {
 		// The offer was refused; the call stays as it was.
-		c.reply(r.from, r.stx, r.req, code, res.Reason())
+		c.reply(r.from, r.stx, r.req, code, sipmsg.Phrase(code))
 		if code == 408 || code == 481 {
 			c.hangup("reinvite_"+strconv.Itoa(code), r.to.name)
 		}
 		return
 	}
-	out := r.from.response(r.req, code, res.Reason())
+	out := r.from.response(r.req, code, sipmsg.Phrase(code))
 	copyHeaders(res, out, r.from.pass)
 	if sdp := res.Body(); sdp != "" {
 		ans, err := c.media.Answer(r.to.side, []byte(sdp))
@@ -230,10 +235,10 @@ func (c *Call) relayRequest(l *leg, req sip.Request, stx *txn.ServerTx) {
 	fwd := to.newRequest(req.Method(), sipmsg.Header(req, "Content-Type"), req.Body())
 	copyHeaders(req, fwd, to.pass)
 	_, err := c.send(to, fwd, func(res sip.Response) {
-		if res.StatusCode() < 200 {
+		if res.StatusCode() < 200 || !c.release(stx) {
 			return
 		}
-		out := l.response(req, int(res.StatusCode()), res.Reason())
+		out := l.response(req, int(res.StatusCode()), sipmsg.Phrase(int(res.StatusCode())))
 		if b := res.Body(); b != "" {
 			sipmsg.SetBody(out, sipmsg.Header(res, "Content-Type"), b)
 		}
@@ -241,5 +246,7 @@ func (c *Call) relayRequest(l *leg, req sip.Request, stx *txn.ServerTx) {
 	})
 	if err != nil {
 		c.reply(l, stx, req, 500, "Server Internal Error")
+		return
 	}
+	c.hold(l, req, stx)
 }

@@ -1,6 +1,10 @@
 package b2bua
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+)
 
 // live reports whether at is an attempt the call still waits on: the
 // current sequential attempt or one of the parallel forks.
@@ -47,7 +51,7 @@ func (c *Call) cancelForks(keep *attempt) {
 // onForkFailed takes a fork's final failure. A 6xx ends the search at once
 // (RFC 3261 16.7); otherwise the call waits for the other forks and, when
 // none is left, answers A with the best failure.
-func (c *Call) onForkFailed(at *attempt, code int, reason string) {
+func (c *Call) onForkFailed(at *attempt, code int) {
 	c.s.removeDialog(at.leg)
 	c.forks = slices.DeleteFunc(c.forks, func(f *attempt) bool { return f == at })
 	if c.state != stateCalling || c.cancelled {
@@ -59,7 +63,7 @@ func (c *Call) onForkFailed(at *attempt, code int, reason string) {
 			c.s.removeDialog(f.leg)
 		}
 		c.forks = nil
-		c.fail(code, reason, "rejected")
+		c.fail(code, sipmsg.Phrase(code), "rejected")
 		return
 	}
 	if c.best == 0 || betterFailure(code, c.best) {
@@ -74,7 +78,7 @@ func (c *Call) onForkFailed(at *attempt, code int, reason string) {
 	case c.best >= 500:
 		c.fail(480, "Temporarily Unavailable", "no_binding")
 	default:
-		c.fail(c.best, reasonFor(c.best, reason), "rejected")
+		c.fail(c.best, sipmsg.Phrase(c.best), "rejected")
 	}
 }
 
@@ -92,16 +96,4 @@ func betterFailure(code, than int) bool {
 		}
 	}
 	return rank(code) < rank(than)
-}
-
-func reasonFor(code int, fallback string) string {
-	switch code {
-	case 486:
-		return "Busy Here"
-	case 603:
-		return "Decline"
-	case 480:
-		return "Temporarily Unavailable"
-	}
-	return fallback
 }

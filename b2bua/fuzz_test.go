@@ -22,6 +22,7 @@ func (nopMedia) Stats() media.Stats                              { return media.
 func (nopMedia) Configure(media.Side, media.SideOptions)         {}
 func (nopMedia) Notify(func(media.Event))                        {}
 func (nopMedia) Absorb(media.Side, []byte) ([]byte, bool)        { return nil, false }
+func (nopMedia) Stop()                                           {}
 func (nopMedia) SendDTMF(media.Side, media.DTMF) error           { return media.ErrNoEvents }
 func (nopMedia) Codecs() [2]string                               { return [2]string{} }
 func (nopMedia) Close()                                          {}

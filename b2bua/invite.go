@@ -58,6 +58,7 @@ func (s *Server) newCall(req sip.Request, tx *txn.ServerTx) {
 		invReq:     req,
 		onResp:     make(map[*txn.ClientTx]func(sip.Response)),
 		afterFinal: make(map[*txn.ClientTx]func(sip.Response)),
+		inflight:   make(map[*txn.ServerTx]inflightReq),
 		timers:     make(map[timerKind]*time.Timer),
 		started:    time.Now(),
 	}
@@ -114,6 +115,7 @@ func (s *Server) newCall(req sip.Request, tx *txn.ServerTx) {
 		return
 	}
 	s.stats.CallsStarted.Add(1)
+	s.watchConn(c, src.Conn)
 	s.addDialog(c.a)
 	c.watch(tx)
 	go c.run()
@@ -350,6 +352,7 @@ func (c *Call) invite(d dest) error {
 	copyHeaders(c.invReq, req, b.pass)
 	at.req = req
 	c.s.addDialog(b)
+	c.s.watchConn(c, d.to.Conn)
 	tx, err := c.send(b, req, func(res sip.Response) { c.onInviteResponse(at, res) })
 	if err != nil {
 		c.s.removeDialog(b)
@@ -389,7 +392,7 @@ func (c *Call) onInviteResponse(at *attempt, res sip.Response) {
 	}
 	// A final failure; the transaction layer has ACKed it.
 	if c.isFork(at) {
-		c.onForkFailed(at, code, res.Reason())
+		c.onForkFailed(at, code)
 		return
 	}
 	if at != c.try {
@@ -421,7 +424,7 @@ func (c *Call) onInviteResponse(at *attempt, res sip.Response) {
 	case code == 401 || code == 407:
 		c.fail(403, "Forbidden", "trunk_auth_failed")
 	default:
-		c.fail(code, res.Reason(), "rejected")
+		c.fail(code, sipmsg.Phrase(code), "rejected")
 	}
 }
 
@@ -431,7 +434,7 @@ func (c *Call) relayProvisional(at *attempt, res sip.Response) {
 	if t := sipmsg.ToTag(res); t != "" && at.leg.remoteTag == "" {
 		at.leg.remoteTag = t // the first early dialog; a 2xx decides the real one
 	}
-	out := c.a.response(c.invReq, int(res.StatusCode()), res.Reason())
+	out := c.a.response(c.invReq, int(res.StatusCode()), sipmsg.Phrase(int(res.StatusCode())))
 	copyHeaders(res, out, at.leg.pass)
 	if sdp := res.Body(); sdp != "" && at.offer && isSDP(res) {
 		ans, err := c.media.Answer(media.SideB, []byte(sdp))

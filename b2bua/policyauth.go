@@ -50,19 +50,21 @@ func (s *Server) inviteAuthenticator(req sip.Request, src transport.Target) poli
 	var a *registrar.Auth
 	if s.reg != nil {
 		a = s.reg.auth
-		if user, ok := s.registeredOn(src); ok {
+		if user, ok := s.registeredOn(src, fromUser(req)); ok {
 			return flowAuth{user: user, group: a.Group(user)}
 		}
 	}
 	return newInviteAuth(a, req)
 }
 
-// registeredOn returns the user of a live binding on src's connection.
-func (s *Server) registeredOn(src transport.Target) (string, bool) {
+// registeredOn returns the user of a live binding on src's connection: the
+// one of the user the request is From when the connection holds several.
+// Bindings exist only once a registrar accepted the password (register.go).
+func (s *Server) registeredOn(src transport.Target, from string) (string, bool) {
 	if src.Conn == nil || !src.Kind.Reliable() {
 		return "", false
 	}
-	b, ok := s.reg.store.FindFlow(func(f registrar.Flow) bool { return f.Target.Conn == src.Conn })
+	b, ok := s.reg.store.FindFlow(func(f registrar.Flow) bool { return f.Target.Conn == src.Conn }, from)
 	if !ok {
 		return "", false
 	}
@@ -75,6 +77,14 @@ type flowAuth struct{ user, group string }
 
 func (f flowAuth) Check(context.Context) (user, group string, ok bool, challenge [2]string, failed bool) {
 	return f.user, f.group, true, [2]string{}, false
+}
+
+// fromUser is the user part of req's From URI ("" without one).
+func fromUser(req sip.Request) string {
+	if f, ok := req.From(); ok && f.Address != nil && f.Address.User() != nil {
+		return f.Address.User().String()
+	}
+	return ""
 }
 
 func newInviteAuth(a *registrar.Auth, req sip.Request) *inviteAuth {

@@ -53,8 +53,12 @@ type MediaSession interface {
 	SendDTMF(to media.Side, d media.DTMF) error
 	// Codecs returns the main codec negotiated with each side.
 	Codecs() [2]string
-	// Stats returns the media counters so far; final after Close.
+	// Stats returns the media counters so far; final after Stop.
 	Stats() media.Stats
+	// Stop ends the media (nothing relayed any more, Stats final) but
+	// keeps its ports until Close.
+	Stop()
+	// Close stops the media and gives its ports back.
 	Close()
 }
 
@@ -81,6 +85,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	calls   map[*Call]struct{}
+	byConn  map[*transport.Conn]map[*Call]struct{} // calls with a leg on a connection (connlost.go)
 	dialogs map[dialogKey]*leg
 	closed  bool
 
@@ -127,6 +132,15 @@ func New(cfg Config, routes *routing.Table, mf MediaFactory, log *slog.Logger) *
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "sbc"
 	}
+	if cfg.Timers.TUInvite == 0 && cfg.RingTimeout > 0 {
+		// A call answers its caller by the ring timeout at the latest; the
+		// layer's own 500 is a transaction's lifetime after that.
+		t1 := cfg.Timers.T1
+		if t1 <= 0 {
+			t1 = txn.DefaultT1
+		}
+		cfg.Timers.TUInvite = cfg.RingTimeout + 64*t1
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:     cfg,
@@ -136,6 +150,7 @@ func New(cfg Config, routes *routing.Table, mf MediaFactory, log *slog.Logger) *
 		ctx:     ctx,
 		cancel:  cancel,
 		calls:   make(map[*Call]struct{}),
+		byConn:  make(map[*transport.Conn]map[*Call]struct{}),
 		dialogs: make(map[dialogKey]*leg),
 	}
 	s.routes.Store(routes)
@@ -173,6 +188,9 @@ func (s *Server) ActiveCalls() int {
 
 // Transactions is the number of live SIP transactions.
 func (s *Server) Transactions() int { return s.tx.Count() }
+
+// TxStats returns the transaction layer's counters.
+func (s *Server) TxStats() txn.Stats { return s.tx.Stats() }
 
 // Close ends every call (BYE or CANCEL on both legs, bounded by ctx), then
 // stops transactions and listeners. Safe to call more than once.

@@ -282,12 +282,24 @@ func (s *Session) webrtc(side Side) (*webrtcSide, error) {
 
 // close releases the transport and, if it has its own, the socket.
 func (w *webrtcSide) close() {
+	w.stop()
+	w.release()
+}
+
+// stop closes the transport and its own socket, if any.
+func (w *webrtcSide) stop() {
 	if w.t != nil {
 		_ = w.t.Close()
 	}
 	if w.pr != nil {
 		_ = w.mux.Close()
 		w.pr.closeSockets()
+	}
+}
+
+// release gives its own ports back (to quarantine); after stop.
+func (w *webrtcSide) release() {
+	if w.pr != nil {
 		w.pr.release()
 	}
 }
@@ -295,11 +307,12 @@ func (w *webrtcSide) close() {
 // stream is one relayed m-line: an endpoint facing each side and a flow
 // for each direction.
 type stream struct {
-	ends  [2]endpoint // ends[SideA] faces side A
-	flows [2]*flow    // flows[SideA] carries what A sends, to ends[SideB]
-	audio bool
-	wg    sync.WaitGroup // the readers of both endpoints
-	once  sync.Once
+	ends        [2]endpoint // ends[SideA] faces side A
+	flows       [2]*flow    // flows[SideA] carries what A sends, to ends[SideB]
+	audio       bool
+	wg          sync.WaitGroup // the readers of both endpoints
+	once        sync.Once      // stop
+	releaseOnce sync.Once
 }
 
 // newStream opens an endpoint of the right kind facing each side and
@@ -360,11 +373,25 @@ func (s *Session) newEndpoint(side Side, k Kind, log *slog.Logger) (endpoint, er
 // close stops the relay, waits for its readers and releases its ports to
 // quarantine. It is idempotent.
 func (st *stream) close() {
+	st.stop()
+	st.release()
+}
+
+// stop closes the stream's sockets and waits for its readers: nothing is
+// relayed after it returns, and its counters are final. Idempotent.
+func (st *stream) stop() {
 	st.once.Do(func() {
 		for _, e := range st.ends {
 			e.close()
 		}
 		st.wg.Wait()
+	})
+}
+
+// release gives the stream's ports back (to quarantine); after stop.
+// Idempotent.
+func (st *stream) release() {
+	st.releaseOnce.Do(func() {
 		for _, e := range st.ends {
 			e.release()
 		}

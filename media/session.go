@@ -52,12 +52,14 @@ type Session struct {
 	id  string
 	log *slog.Logger
 
-	mu      sync.Mutex
-	closed  bool
-	opts    [2]SideOptions
-	kind    [2]Kind
-	streams []*stream // by m-line index; nil: rejected or not relayed
-	wt      [2]*webrtcSide
+	mu        sync.Mutex
+	closed    bool          // Stop was called
+	held      []*stream     // stopped, ports kept until Close
+	heldSides []*webrtcSide // the same for WebRTC sides
+	opts      [2]SideOptions
+	kind      [2]Kind
+	streams   []*stream // by m-line index; nil: rejected or not relayed
+	wt        [2]*webrtcSide
 	// The offer an Answer answers: who sent it and what it said.
 	offered   bool
 	offerFrom Side
@@ -69,7 +71,7 @@ type Session struct {
 	retired   Stats // counters of streams already closed
 	retiredRx uint64
 	watch     watchdog
-	stop      chan struct{} // closed by Close: ends DTMF injections
+	stop      chan struct{} // closed by Stop: ends DTMF injections
 	dtmfQ     chan dtmfJob  // digits to play as RFC 4733; nil until the first
 
 	// Events have their own lock: readers and transport callbacks emit
@@ -370,23 +372,35 @@ func (s *Session) openStreams(d *sdpconv.Description, kinds [2]Kind) error {
 
 // retire closes the stream of m-line i, if any, keeping its counters.
 func (s *Session) retire(i int) {
+	if st := s.stopStream(i); st != nil {
+		st.release()
+	}
+}
+
+// stopStream stops the stream of m-line i, if any, keeping its counters,
+// and returns it for its ports to be released.
+func (s *Session) stopStream(i int) *stream {
 	if i >= len(s.streams) || s.streams[i] == nil {
-		return
+		return nil
 	}
 	st := s.streams[i]
 	s.streams[i] = nil
-	st.close()
+	st.stop()
 	stats, rx := st.stats()
 	s.retired.AtoB.add(stats.AtoB)
 	s.retired.BtoA.add(stats.BtoA)
 	s.retiredRx += rx
 	s.log.Debug("media stream closed", "mline", i)
 	s.reroute()
+	return st
 }
 
-// Close releases the session's sockets and goroutines; its ports go to
-// quarantine. It is idempotent. Stats stay readable and final after Close.
-func (s *Session) Close() {
+// Stop ends the session's media: no packet is relayed once it returns, its
+// goroutines are gone and Stats are final, but its ports stay allocated
+// until Close. A call stops its media, makes its record durable and only
+// then closes the session (DESIGN: a record is on disk before the call's
+// resources are freed). Idempotent.
+func (s *Session) Stop() {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -396,12 +410,15 @@ func (s *Session) Close() {
 	close(s.stop)
 	s.watch.stop()
 	for i := range s.streams {
-		s.retire(i)
+		if st := s.stopStream(i); st != nil {
+			s.held = append(s.held, st)
+		}
 	}
 	s.streams = nil
 	for i, w := range s.wt {
 		if w != nil {
-			w.close()
+			w.stop()
+			s.heldSides = append(s.heldSides, w)
 			s.wt[i] = nil
 		}
 	}
@@ -410,8 +427,24 @@ func (s *Session) Close() {
 	s.evClosed = true
 	s.evMu.Unlock()
 	s.tasks.Wait()
+	s.log.Debug("media session stopped")
+}
+
+// Close stops the session (see Stop) and gives its ports back: they go to
+// quarantine. It is idempotent. Stats stay readable and final after Close.
+func (s *Session) Close() {
+	s.Stop()
+	s.mu.Lock()
+	held, sides := s.held, s.heldSides
+	s.held, s.heldSides = nil, nil
+	s.mu.Unlock()
+	for _, st := range held {
+		st.release()
+	}
+	for _, w := range sides {
+		w.release()
+	}
 	s.m.forget(s)
-	s.log.Debug("media session closed")
 }
 
 // Stats returns the session's counters so far, released streams included.

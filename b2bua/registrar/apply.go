@@ -75,6 +75,33 @@ func (s *Store) Apply(u Update) (current []Binding, code int, reason string) {
 	return current, code, reason
 }
 
+// Check reports what Apply would answer for u without changing anything:
+// 200 "OK", or the failure's code and reason as Apply documents them. A
+// relayed registration is checked before it goes upstream and applied
+// only once the upstream registrar accepted it.
+func (s *Store) Check(u Update) (code int, reason string) {
+	if u.AOR == "" {
+		return 400, reasonNoAOR
+	}
+	if u.Wildcard && (len(u.Contacts) > 0 || u.Expires != 0) {
+		return 400, reasonBadWildcard
+	}
+	if u.Wildcard {
+		return 200, "OK"
+	}
+	now := s.cfg.Now()
+	s.mu.Lock()
+	gone := s.expireAORLocked(u.AOR, now)
+	changes, code, reason := s.plan(u)
+	if code == 200 {
+		code, reason = s.checkCaps(u.AOR, changes, now, &gone)
+	}
+	f := s.onExpire
+	s.mu.Unlock()
+	report(f, gone)
+	return code, reason
+}
+
 // applyLocked checks every Contact, then commits all or nothing. Bindings
 // it finds expired are added to gone, for the OnExpire callback.
 func (s *Store) applyLocked(u Update, now time.Time, gone *[]Binding) (int, string) {
@@ -136,7 +163,7 @@ func (s *Store) planOne(u Update, c ContactParam) (change, int, string) {
 		return change{}, 400, reasonBadContact
 	}
 	exp := s.expiry(c.Expires, u.Expires)
-	if exp > 0 && exp < s.cfg.MinExpires {
+	if exp > 0 && exp < s.cfg.MinExpires && !u.Upstream {
 		return change{}, 423, reasonTooBrief
 	}
 	if exp > 0 && s.forbidden(uri) {
@@ -218,10 +245,23 @@ func (s *Store) commit(u Update, ch change, now time.Time) {
 		}
 		return
 	case ch.old == nil:
-		e := &entry{key: ch.key, b: Binding{AOR: u.AOR, Token: s.newToken()}}
+		token := u.Token
+		if token == "" {
+			token = s.newToken()
+		} else if e, taken := s.byToken[token]; taken {
+			s.removeLocked(e) // the token's Contact changed: one Contact per token
+		}
+		e := &entry{key: ch.key, b: Binding{AOR: u.AOR, Token: token}}
 		s.byToken[e.b.Token] = e
 		s.byAOR[u.AOR] = append(s.byAOR[u.AOR], e)
 		ch.old = e
+	case u.Token != "" && ch.old.b.Token != u.Token:
+		if e, taken := s.byToken[u.Token]; taken {
+			s.removeLocked(e)
+		}
+		delete(s.byToken, ch.old.b.Token)
+		ch.old.b.Token = u.Token
+		s.byToken[u.Token] = ch.old
 	}
 	b := &ch.old.b
 	b.Contact = ch.c.URI
@@ -232,6 +272,12 @@ func (s *Store) commit(u Update, ch change, now time.Time) {
 	b.UserAgent = u.UserAgent
 	b.Registered = now
 }
+
+// NewToken draws a random binding token (tokenLen letters and digits),
+// for a relayed registration whose token must be known before the
+// upstream registrar accepts it. 119 random bits do not collide with the
+// store's tokens.
+func NewToken() string { return randomToken() }
 
 // newToken draws a token not in use. A collision of 119 random bits does
 // not happen; the bounded retry and the longer fallback only keep the

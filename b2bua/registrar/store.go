@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -234,18 +235,36 @@ func (s *Store) RemoveFlow(match func(Flow) bool) []Binding {
 }
 
 // FindFlow returns a live binding whose Flow match accepts (e.g. one on
-// the connection a request came in on). It scans under the store's lock
-// without copying the bindings; match must not call the Store.
-func (s *Store) FindFlow(match func(Flow) bool) (Binding, bool) {
+// the connection a request came in on), preferring one whose AOR's user
+// part is prefer (case-insensitively), then the lowest AOR, so the choice
+// does not depend on map order. It scans under the store's lock without
+// copying the bindings; match must not call the Store.
+func (s *Store) FindFlow(match func(Flow) bool, prefer string) (Binding, bool) {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var found *entry
 	for _, e := range s.byToken {
-		if e.b.Expires.After(now) && match(e.b.Flow) {
+		if !e.b.Expires.After(now) || !match(e.b.Flow) {
+			continue
+		}
+		if prefer != "" && strings.EqualFold(userOfAOR(e.b.AOR), prefer) {
 			return e.b, true
 		}
+		if found == nil || e.b.AOR < found.b.AOR {
+			found = e
+		}
 	}
-	return Binding{}, false
+	if found == nil {
+		return Binding{}, false
+	}
+	return found.b, true
+}
+
+// userOfAOR is the user part of a canonical "user@domain" AOR.
+func userOfAOR(aor string) string {
+	user, _, _ := strings.Cut(aor, "@")
+	return user
 }
 
 // Run removes expired bindings about every second, reporting them to the

@@ -396,14 +396,14 @@ func TestFindFlow(t *testing.T) {
 	s := newTestStore(clk, nil)
 	mustApply(t, s, reg("c1", 1, 60, contact("sip:a@192.0.2.1:5060", -1)))
 	on := func(addr string) func(Flow) bool { return func(f Flow) bool { return f == udpFlow(addr) } }
-	if b, ok := s.FindFlow(on("127.0.0.1:5070")); !ok || b.AOR != aor {
+	if b, ok := s.FindFlow(on("127.0.0.1:5070"), ""); !ok || b.AOR != aor {
 		t.Fatalf("FindFlow = %+v, %v", b, ok)
 	}
-	if _, ok := s.FindFlow(on("127.0.0.1:5080")); ok {
+	if _, ok := s.FindFlow(on("127.0.0.1:5080"), ""); ok {
 		t.Error("FindFlow found a binding on another flow")
 	}
 	clk.Advance(2 * time.Minute)
-	if _, ok := s.FindFlow(on("127.0.0.1:5070")); ok {
+	if _, ok := s.FindFlow(on("127.0.0.1:5070"), ""); ok {
 		t.Error("FindFlow returned an expired binding")
 	}
 }

@@ -51,6 +51,16 @@ type Update struct {
 	Flow Flow
 	// UserAgent is the User-Agent header, for the admin API.
 	UserAgent string
+	// Token, when set, is the token of the binding this update creates
+	// or refreshes (a relayed registration: the upstream registrar knows
+	// the SBC's Contact by it); a refreshed binding with another token is
+	// re-keyed to it. It must be unused by other bindings. Empty: a new
+	// binding draws a random token and a refresh keeps its own.
+	Token string
+	// Upstream is set when the expiries were granted by an upstream
+	// registrar that checked the credentials (the PBX of a relayed
+	// registration): a short one is taken as granted, not refused 423.
+	Upstream bool
 }
 
 // ParseUpdate extracts the Update of a REGISTER request for the given AOR

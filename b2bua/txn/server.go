@@ -24,8 +24,8 @@ const (
 
 // ServerTx is a server transaction: one request received and the responses
 // the TU gives it. The TU must give every INVITE and non-INVITE request a
-// final response, or call Terminate to drop it silently; until then the
-// transaction lives (there is no timeout for a TU that never answers).
+// final response, or call Terminate to drop it silently; a TU that does
+// neither within Timers.TU (TUInvite for INVITE) gets a 500 sent for it.
 // Methods are safe for concurrent use.
 type ServerTx struct {
 	l      *Layer
@@ -49,6 +49,7 @@ type ServerTx struct {
 	retrans  timer         // Timer G (and its RFC 6026 analogue for 2xx)
 	end      timer         // Timers H, I, J, L
 	trying   timer         // automatic 100 Trying
+	tu       timer         // the TU's deadline for a final response (Timers.TU)
 }
 
 func newServerTx(l *Layer, key serverKey, req sip.Request, src, dst transport.Target) *ServerTx {
@@ -65,16 +66,33 @@ func newServerTx(l *Layer, key serverKey, req sip.Request, src, dst transport.Ta
 	return tx
 }
 
-// start arms the automatic 100 Trying of an INVITE.
+// start arms the automatic 100 Trying of an INVITE and the TU's deadline.
 func (tx *ServerTx) start() {
-	if !tx.invite || tx.l.t.Trying <= 0 {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.state == sTerminated {
 		return
 	}
-	tx.mu.Lock()
-	if tx.state == sProceeding && tx.last == nil {
+	deadline := tx.l.t.TU
+	if tx.invite {
+		deadline = tx.l.t.TUInvite
+	}
+	tx.tu.arm(deadline, &tx.mu, tx.l, tx.tuTimeout)
+	if tx.invite && tx.l.t.Trying > 0 && tx.state == sProceeding && tx.last == nil {
 		tx.trying.arm(tx.l.t.Trying, &tx.mu, tx.l, tx.sendTrying)
 	}
-	tx.mu.Unlock()
+}
+
+// tuTimeout answers 500 for a TU that never gave the request a final
+// response: a bug above, but the transaction (and the peer waiting on it)
+// must not wait forever.
+func (tx *ServerTx) tuTimeout(out *outbox) {
+	if tx.state != sTrying && tx.state != sProceeding {
+		return
+	}
+	tx.l.stats.tuTimeouts.Add(1)
+	tx.l.log.Warn("request left unanswered: answering 500", "method", tx.req.Method(), "branch", tx.key.branch)
+	_ = tx.respond(NewResponse(tx.req, 500, "Server Internal Error"), 500, out)
 }
 
 // Request returns the request that started the transaction, its top Via
@@ -141,6 +159,9 @@ func (tx *ServerTx) respond(res sip.Response, code int, out *outbox) error {
 		return nil
 	}
 	tx.trying.stop()
+	if code >= 200 {
+		tx.tu.stop()
+	}
 	tx.last = res
 	out.send(res, tx.dst, false)
 	t := tx.l.t
@@ -299,6 +320,7 @@ func (tx *ServerTx) terminate(*outbox) {
 	tx.retrans.stop()
 	tx.end.stop()
 	tx.trying.stop()
+	tx.tu.stop()
 	if tx.filed {
 		tx.l.dropAckKey(tx.ack, tx)
 	}

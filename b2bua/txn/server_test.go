@@ -3,6 +3,7 @@ package txn
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/ghettovoice/gosip/sip"
 
@@ -400,5 +401,57 @@ func TestCancelServer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.run(t, newEnv(t, rfcTimers))
 		})
+	}
+}
+
+// TestServerTUTimeout: a request the TU never answers is answered 500 by
+// the layer at its deadline (Timers.TU, TUInvite for INVITE), counted, and
+// the transaction then ends as after any final response.
+func TestServerTUTimeout(t *testing.T) {
+	const tu, tuInvite = 10 * time.Second, 40 * time.Second
+	cases := []struct {
+		name     string
+		req      rq
+		deadline time.Duration
+	}{
+		{"BYE", rq{method: sip.BYE, branch: "z9hG4bK-bye-1", toTag: "a"}, tu},
+		{"re-INVITE", rq{method: sip.INVITE, branch: "z9hG4bK-inv-1", toTag: "a"}, tuInvite},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, Timers{TU: tu, TUInvite: tuInvite, Trying: -1})
+			e.l.Receive(tc.req.req(t), udpPeer)
+			tx := e.tu.next(t).tx
+			e.advance(tc.deadline - tick)
+			e.out.want(t, 0, anything, "response before the deadline")
+			e.advance(tick)
+			e.out.want(t, 1, status(500), "500 at the deadline")
+			if n := e.l.Stats().TUTimeouts; n != 1 {
+				t.Fatalf("TU timeouts %d, want 1", n)
+			}
+			if err := tx.Respond(NewResponse(tx.Request(), 200, "OK")); !errors.Is(err, ErrFinalSent) {
+				t.Fatalf("late answer of the TU: %v, want ErrFinalSent", err)
+			}
+			if tc.req.method == sip.INVITE {
+				e.l.Receive(rq{method: sip.ACK, branch: tc.req.branch, toTag: "a"}.req(t), udpPeer)
+			}
+			e.advance(t64)
+			closed(t, tx.Done(), "Done")
+		})
+	}
+}
+
+// TestServerAnsweredInTimeHasNoTUTimeout: an answer before the deadline
+// stops it.
+func TestServerAnsweredInTimeHasNoTUTimeout(t *testing.T) {
+	e := newEnv(t, Timers{TU: time.Second})
+	e.l.Receive(rq{method: sip.OPTIONS, branch: "z9hG4bK-o"}.req(t), udpPeer)
+	tx := e.tu.next(t).tx
+	respond(t, tx, 200, "uas-1")
+	e.advance(t64)
+	closed(t, tx.Done(), "Done")
+	e.out.want(t, 1, status(200), "only the TU's 200")
+	if n := e.l.Stats().TUTimeouts; n != 0 {
+		t.Fatalf("TU timeouts %d, want 0", n)
 	}
 }

@@ -14,11 +14,13 @@ type Stats struct {
 	BadBranch       uint64 // requests without an RFC 3261 branch, answered 400
 	SendErrors      uint64 // Sender failures
 	Dropped         uint64 // responses not delivered because the TU let Responses fill up
+	TUTimeouts      uint64 // server transactions the TU never answered, answered 500 by the layer
 }
 
 type counters struct {
 	requests, responses, retransmissions, absorbed, timeouts atomic.Uint64
 	strays, malformed, badBranch, sendErrors, dropped        atomic.Uint64
+	tuTimeouts                                               atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -35,5 +37,6 @@ func (l *Layer) Stats() Stats {
 		BadBranch:       c.badBranch.Load(),
 		SendErrors:      c.sendErrors.Load(),
 		Dropped:         c.dropped.Load(),
+		TUTimeouts:      c.tuTimeouts.Load(),
 	}
 }

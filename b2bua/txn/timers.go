@@ -29,7 +29,18 @@ type Timers struct {
 	// before the layer sends 100 Trying itself. Zero means 200ms; negative
 	// means never.
 	Trying time.Duration
+	// TU bounds how long the TU may leave a non-INVITE request without a
+	// final response, and TUInvite an INVITE: past it the layer answers
+	// 500 itself and counts a TU timeout, so that no server transaction
+	// lives forever whatever the TU forgets. Zero means 64*T1 for TU and
+	// DefaultTUInvite for TUInvite; the TU must answer INVITEs sooner (the
+	// B2BUA's ring timeout).
+	TU, TUInvite time.Duration
 }
+
+// DefaultTUInvite is the default Timers.TUInvite: longer than any ring
+// time an operator configures in practice (RFC 3261 Timer C is 3 min).
+const DefaultTUInvite = 10 * time.Minute
 
 func (t Timers) withDefaults() Timers {
 	if t.T1 <= 0 {
@@ -43,6 +54,12 @@ func (t Timers) withDefaults() Timers {
 	}
 	if t.Trying == 0 {
 		t.Trying = DefaultTrying
+	}
+	if t.TU <= 0 {
+		t.TU = t.long()
+	}
+	if t.TUInvite <= 0 {
+		t.TUInvite = DefaultTUInvite
 	}
 	return t
 }

@@ -31,10 +31,17 @@ type testUA struct {
 
 func dialUA(t *testing.T, kind, sbc string) *testUA {
 	t.Helper()
+	return dialUAFrom(t, kind, sbc, "127.0.0.2")
+}
+
+// dialUAFrom is dialUA from another loopback source address (an attacker,
+// a second phone).
+func dialUAFrom(t *testing.T, kind, sbc, ip string) *testUA {
+	t.Helper()
 	u := &testUA{t: t, kind: kind, sbc: sbc, parser: sipmsg.NewParser(sipmsg.Limits{})}
 	switch kind {
 	case "UDP":
-		c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.2")}, mustUDPAddr(t, sbc))
+		c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)}, mustUDPAddr(t, sbc))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +51,7 @@ func dialUA(t *testing.T, kind, sbc string) *testUA {
 		d := websocket.Dialer{Subprotocols: []string{"sip"}, HandshakeTimeout: 5 * time.Second,
 			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // the SBC's self-signed default
 			NetDial: func(network, addr string) (net.Conn, error) {
-				return (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).Dial(network, addr)
+				return (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).Dial(network, addr)
 			}}
 		scheme := "ws"
 		if kind == "WSS" {
@@ -98,20 +105,33 @@ func (u *testUA) send(msg string) {
 // recv returns the next message, parsed.
 func (u *testUA) recv(timeout time.Duration) sip.Message {
 	u.t.Helper()
+	m, err := u.tryRecv(timeout)
+	if err != nil {
+		u.t.Fatalf("recv: %v", err)
+	}
+	return m
+}
+
+// tryRecv returns the next message, parsed, or the read error (a timeout
+// when nothing came: what a test expects of a party that must get nothing).
+func (u *testUA) tryRecv(timeout time.Duration) (sip.Message, error) {
+	u.t.Helper()
 	buf := make([]byte, 65535)
 	var data []byte
 	if u.udp != nil {
 		_ = u.udp.SetReadDeadline(time.Now().Add(timeout))
 		n, err := u.udp.Read(buf)
 		if err != nil {
-			u.t.Fatalf("recv: %v", err)
+			return nil, err
 		}
 		data = buf[:n]
 	} else {
+		// A WebSocket read that timed out leaves the connection unusable
+		// for reading (gorilla/websocket): a timeout is the end of it.
 		_ = u.ws.SetReadDeadline(time.Now().Add(timeout))
 		_, d, err := u.ws.ReadMessage()
 		if err != nil {
-			u.t.Fatalf("recv: %v", err)
+			return nil, err
 		}
 		data = d
 	}
@@ -120,7 +140,7 @@ func (u *testUA) recv(timeout time.Duration) sip.Message {
 	if err != nil {
 		u.t.Fatalf("bad message from sbc: %v\n%s", err, data)
 	}
-	return m
+	return m, nil
 }
 
 // expect reads messages until a response with the given code arrives,

@@ -1,0 +1,193 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua"
+)
+
+// answeredCall sets up caller → SBC → PBX, answered, and returns both ends.
+func answeredCall(t *testing.T) (*sbcUnderTest, *testUA, *uaCall, *testUAS, *uasDialog) {
+	t.Helper()
+	pbx := newUAS(t)
+	sbc := startSBC(t, sbcOptions{trunks: pbxTrunk(pbx)})
+	ua := dialUA(t, "UDP", sbc.udp.String())
+	call := ua.invite("1000", "")
+	inv := pbx.expectReq("INVITE")
+	pbx.respond(inv, 200, "OK", "pbx1", uasSDP)
+	call.answered(ua.expect(200))
+	call.ack()
+	pbx.expectReq("ACK")
+	return sbc, ua, call, pbx, pbx.dialog(inv, "pbx1")
+}
+
+// holdSDP is the caller's re-offer putting the call on hold: a real change
+// the SBC relays to the callee.
+var holdSDP = strings.Replace(strings.Replace(testSDP, "2890844526 IN", "2890844527 IN", 1), "a=sendrecv", "a=sendonly", 1)
+
+// finals reads until n final responses to requests with a CSeq of at least
+// minSeq arrived (retransmitted answers to older ones are skipped) and
+// returns them by method.
+func (u *testUA) finals(n int, minSeq uint32) map[sip.RequestMethod]int {
+	u.t.Helper()
+	got := map[sip.RequestMethod]int{}
+	for len(got) < n {
+		m := u.recv(10 * time.Second)
+		res, ok := m.(sip.Response)
+		if !ok || res.StatusCode() < 200 {
+			continue
+		}
+		if cseq, _ := res.CSeq(); cseq.SeqNo >= minSeq {
+			got[cseq.MethodName] = int(res.StatusCode())
+		}
+	}
+	return got
+}
+
+// TestSecurityReinviteThenByeEndsTransactions is issue 13 point 6: a
+// relayed re-INVITE followed by the caller's BYE. The caller's re-INVITE is
+// answered 487 at once (RFC 3261 15.1.2), the callee's late answer to it
+// is ACKed and goes nowhere, and no transaction is left: before the fix the
+// caller's re-INVITE stayed unanswered with its server transaction alive
+// forever, one per call.
+func TestSecurityReinviteThenByeEndsTransactions(t *testing.T) {
+	cases := []struct {
+		name string
+		late func(pbx *testUAS, reinv sip.Request) // what the callee does with the re-INVITE after the BYE
+	}{
+		{"callee answers 200 late", func(pbx *testUAS, reinv sip.Request) {
+			pbx.respond(reinv, 200, "OK", "", uasSDP)
+			pbx.expectReq("ACK")
+		}},
+		{"callee answers 481 late", func(pbx *testUAS, reinv sip.Request) {
+			pbx.respond(reinv, 481, "Call/Transaction Does Not Exist", "", "")
+			pbx.expectReq("ACK")
+		}},
+		{"callee never answers", func(*testUAS, sip.Request) {}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sbc, ua, call, pbx, _ := answeredCall(t)
+			call.request("INVITE", "application/sdp", holdSDP)
+			reinv := pbx.expectReq("INVITE")
+			call.bye()
+			got := ua.finals(2, 2)
+			if got[sip.INVITE] != 487 || got[sip.BYE] != 200 {
+				t.Fatalf("caller's re-INVITE and BYE answered %v, want INVITE 487 and BYE 200", got)
+			}
+			pbx.respond(pbx.expectReq("BYE"), 200, "OK", "", "")
+			tc.late(pbx, reinv)
+			sbc.waitIdle(t) // no call, no transaction, no media left
+			if n := sbc.app.Server.TxStats().TUTimeouts; n != 0 {
+				t.Errorf("%d requests were left to the transaction layer's 500", n)
+			}
+		})
+	}
+}
+
+// TestSecurityCalleeByeDuringRelayedRequest: the callee hangs up while the
+// caller's relayed INFO waits for its answer: the INFO is answered 487 and
+// nothing is left.
+func TestSecurityCalleeByeDuringRelayedRequest(t *testing.T) {
+	sbc, ua, call, pbx, d := answeredCall(t)
+	call.request("INFO", "application/x-test", "still there?\n")
+	info := pbx.expectReq("INFO")
+	d.request("BYE", "", "")
+	var infoCode int
+	for bye := sip.Request(nil); bye == nil || infoCode == 0; {
+		switch m := ua.recv(10 * time.Second).(type) {
+		case sip.Request:
+			if m.Method() == sip.BYE {
+				bye = m
+				ua.respondTo(bye, 200, "")
+			}
+		case sip.Response:
+			if cseq, _ := m.CSeq(); cseq.MethodName == sip.INFO && m.StatusCode() >= 200 {
+				infoCode = int(m.StatusCode())
+			}
+		}
+	}
+	if infoCode != 487 {
+		t.Fatalf("caller's INFO answered %d, want 487", infoCode)
+	}
+	pbx.expectRes(200) // the BYE
+	pbx.respond(info, 200, "OK", "", "")
+	sbc.waitIdle(t)
+}
+
+// TestSecurityFarEndReasonPhrasesAreStandard is issue 13 point 11: a far
+// end's reason phrases (free text that names its software, hosts or
+// whatever an attacker wrote there) do not cross the SBC; the caller gets
+// the standard phrase of each code, on provisional, final and in-dialog
+// answers alike.
+func TestSecurityFarEndReasonPhrasesAreStandard(t *testing.T) {
+	pbx := newUAS(t)
+	sbc := startSBC(t, sbcOptions{trunks: pbxTrunk(pbx)})
+	ua := dialUA(t, "UDP", sbc.udp.String())
+	call := ua.invite("1000", "")
+	inv := pbx.expectReq("INVITE")
+	pbx.respond(inv, 180, "Ringing at pbx7.corp.internal (Asterisk 13.1)", "pbx1", "")
+	if res := ua.expect(180); res.Reason() != "Ringing" {
+		t.Errorf("180 reason %q, want Ringing", res.Reason())
+	}
+	pbx.respond(inv, 486, "Busy <script>alert(1)</script> 10.20.30.40", "pbx1", "")
+	pbx.expectReq("ACK")
+	res := ua.expect(486)
+	if res.Reason() != "Busy Here" {
+		t.Errorf("486 reason %q, want Busy Here", res.Reason())
+	}
+	call.ackFailure("")
+
+	sbc2, ua2, call2, pbx2, _ := answeredCall(t)
+	call2.request("INVITE", "application/sdp", holdSDP)
+	reinv := pbx2.expectReq("INVITE")
+	pbx2.respond(reinv, 488, "Codec refused by media-gw-3.internal", "", "")
+	pbx2.expectReq("ACK")
+	if res := ua2.expect(488); res.Reason() != "Not Acceptable Here" {
+		t.Errorf("re-INVITE 488 reason %q, want Not Acceptable Here", res.Reason())
+	}
+	call2.bye()
+	ua2.expect(200)
+	pbx2.respond(pbx2.expectReq("BYE"), 200, "OK", "", "")
+	sbc.waitIdle(t)
+	sbc2.waitIdle(t)
+}
+
+// endObserver records what the SBC still held when a call's record was
+// handed over to be made durable.
+type endObserver struct {
+	sbc   *sbcUnderTest
+	ended chan int // media sessions active during CallEnded
+}
+
+func (o *endObserver) CallStarted(b2bua.CallRecord)  {}
+func (o *endObserver) CallAnswered(b2bua.CallRecord) {}
+func (o *endObserver) CallEnded(r b2bua.CallRecord) {
+	o.ended <- o.sbc.app.Media.Active()
+}
+
+// TestSecurityMediaHeldUntilRecordIsDurable is issue 13 point 11: a call's
+// media ports go back only after its record is written (DESIGN: no lost
+// CDRs), so a stalled CDR disk keeps resources taken instead of letting
+// calls run without records. The record still carries final counters.
+func TestSecurityMediaHeldUntilRecordIsDurable(t *testing.T) {
+	sbc, ua, call, pbx, _ := answeredCall(t)
+	o := &endObserver{sbc: sbc, ended: make(chan int, 1)}
+	sbc.app.Server.SetObserver(o)
+	call.bye()
+	ua.expect(200)
+	pbx.respond(pbx.expectReq("BYE"), 200, "OK", "", "")
+	select {
+	case active := <-o.ended:
+		if active != 1 {
+			t.Fatalf("%d media sessions held while the record was written, want the call's 1", active)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("call record never handed over")
+	}
+	sbc.waitIdle(t) // and released right after
+}
