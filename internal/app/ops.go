@@ -217,7 +217,10 @@ func (a *App) startOps(ctx context.Context, cfg *config.Config) error {
 	addr, err := a.ops.admin.Start(cfg.Admin.Addr)
 	if err != nil {
 		a.ops.admin = nil
-		return fmt.Errorf("admin.addr: %w", err)
+		if lerr := asListenError(err, "admin.addr", "admin server", "tcp", cfg.Admin.Addr); lerr != err {
+			return lerr
+		}
+		return fmt.Errorf("admin.addr %s: %w", cfg.Admin.Addr, err)
 	}
 	a.ops.adminAddr = addr
 	return nil
