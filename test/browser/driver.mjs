@@ -13,6 +13,8 @@
 //     "ignoreHTTPSErrors": true,              accept any certificate
 //     "spki": "base64 sha256 of an SPKI",     trust one certificate key only
 //     "timeoutMs": 15000,                     default bound of every wait
+//     "hostResolverRules": "MAP a.example 127.0.0.1"   Chromium's resolver
+//                                             override (DNS rebinding tests)
 //     "phones": [{"name": "p0", "url": "https://127.0.0.1:5061/?...",
 //                 "steps": [{"do": "call", "target": "echo"}, ...]}]
 //   }
@@ -34,6 +36,9 @@
 //   {"do":"mark", "name":"x"}              only reports the event
 //   {"do":"waitFile", "path":"/x/go"}      waits until the file exists (the
 //                                          Go test's go-ahead after a mark)
+//   {"do":"fetch", "url":"http://...", "init":{...}, "label":"x"}
+//        runs fetch(url, init) in the page, as the page's own script would;
+//        keeps {type, status, body} or {error} under label
 //
 // Output: one JSON object per line. {"event":...,"phone":...} as steps
 // start (the Go test may act on a mark), and last {"result":{name: {ok,
@@ -61,6 +66,7 @@ function launchArgs(sc) {
   ];
   if (sc.audioFile) args.push('--use-file-for-fake-audio-capture=' + sc.audioFile);
   if (sc.spki) args.push('--ignore-certificate-errors-spki-list=' + sc.spki);
+  if (sc.hostResolverRules) args.push('--host-resolver-rules=' + sc.hostResolverRules);
   if (process.getuid && process.getuid() === 0) args.push('--no-sandbox');
   return args;
 }
@@ -131,6 +137,16 @@ const steps = {
   async screenshot(ph, s) { await ph.page.screenshot({ path: s.path, fullPage: true }); },
   async sleep(ph, s) { await sleep(s.ms || 0); },
   async mark() {},
+  async fetch(ph, s) {
+    ph.marks[s.label || 'fetch'] = await ph.page.evaluate(async ({ url, init }) => {
+      try {
+        const res = await fetch(url, init);
+        return { type: res.type, status: res.status, body: await res.text() };
+      } catch (e) {
+        return { error: String(e) };
+      }
+    }, { url: s.url, init: s.init || {} });
+  },
   async waitFile(ph, s, t) {
     const deadline = Date.now() + t;
     while (!existsSync(s.path)) {

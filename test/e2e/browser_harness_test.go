@@ -144,6 +144,7 @@ type browserScenario struct {
 	SPKI              string         `json:"spki,omitempty"`
 	TimeoutMs         int            `json:"timeoutMs,omitempty"`
 	FailureShots      string         `json:"failureShots,omitempty"`
+	HostResolverRules string         `json:"hostResolverRules,omitempty"` // e.g. "MAP a.example 127.0.0.1"
 	Phones            []browserPhone `json:"phones"`
 }
 
