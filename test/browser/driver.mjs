@@ -16,6 +16,9 @@
 //     "hostResolverRules": "MAP a.example 127.0.0.1"   Chromium's resolver
 //                                             override (DNS rebinding tests)
 //     "phones": [{"name": "p0", "url": "https://127.0.0.1:5061/?...",
+//                 "startFile": "/tmp/x/start-p0",   optional: open the
+//                                     page once this file exists (bounded
+//                                     by "startTimeoutMs", default 10 min)
 //                 "steps": [{"do": "call", "target": "echo"}, ...]}]
 //   }
 //
@@ -40,8 +43,10 @@
 //        runs fetch(url, init) in the page, as the page's own script would;
 //        keeps {type, status, body} or {error} under label
 //
-// Output: one JSON object per line. {"event":...,"phone":...} as steps
-// start (the Go test may act on a mark), and last {"result":{name: {ok,
+// Output: one JSON object per line. {"event":"launched"} once Chromium
+// runs, {"event":"loaded","phone":...} once a phone's page has loaded,
+// {"event":...,"phone":...} as steps start (the Go test may act on a
+// mark), and last {"result":{name: {ok,
 // error, step, marks, state, dom, pageErrors}}}. Exit status 0 when every
 // phone passed, 1 when one failed, 2 on a setup error.
 import { createRequire } from 'node:module';
@@ -87,6 +92,15 @@ const dom = (page) => page.evaluate(() => {
   const text = (id) => (document.getElementById(id) || {}).textContent || '';
   return { status: text('status'), callState: text('call-state'), error: text('error') };
 });
+
+// waitFile waits until path exists (a go-ahead from the Go test).
+async function waitFile(path, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(path)) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${path}`);
+    await sleep(50);
+  }
+}
 
 // steps maps a step's "do" to what it does on a phone.
 const steps = {
@@ -147,23 +161,25 @@ const steps = {
       }
     }, { url: s.url, init: s.init || {} });
   },
-  async waitFile(ph, s, t) {
-    const deadline = Date.now() + t;
-    while (!existsSync(s.path)) {
-      if (Date.now() > deadline) throw new Error(`timed out after ${t} ms waiting for ${s.path}`);
-      await sleep(50);
-    }
-  },
+  async waitFile(ph, s, t) { await waitFile(s.path, t); },
 };
 
 async function runPhone(browser, sc, spec) {
   const ph = { name: spec.name, marks: {}, pageErrors: [], closed: false };
   const res = { ok: false, marks: ph.marks, pageErrors: ph.pageErrors };
+  if (spec.startFile) {
+    try {
+      await waitFile(spec.startFile, spec.startTimeoutMs || 600000);
+    } catch (e) {
+      return { ...res, step: 'start', error: String(e && e.message ? e.message : e) };
+    }
+  }
   const ctx = await browser.newContext({ ignoreHTTPSErrors: !!sc.ignoreHTTPSErrors, permissions: ['microphone'] });
   try {
     ph.page = await ctx.newPage();
     ph.page.on('pageerror', (e) => ph.pageErrors.push(String(e)));
     await ph.page.goto(spec.url);
+    emit({ event: 'loaded', phone: ph.name });
     for (const [i, s] of (spec.steps || []).entries()) {
       res.step = i + ':' + s.do;
       emit({ event: s.do, phone: ph.name, step: i, name: s.name });
@@ -194,6 +210,7 @@ async function main() {
   try {
     sc = readScenario();
     browser = await chromium.launch({ executablePath: sc.chromium || '/usr/bin/chromium', args: launchArgs(sc) });
+    emit({ event: 'launched' });
   } catch (e) {
     emit({ setupError: String(e && e.message ? e.message : e) });
     process.exit(2);

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -282,13 +281,6 @@ func sameBans(t *testing.T, when string, want, got []admin.Ban) {
 	}
 	if addrs(want) != addrs(got) {
 		t.Errorf("bans %s: %s, want %s", when, addrs(got), addrs(want))
-	}
-}
-
-func touch(t *testing.T, path string) {
-	t.Helper()
-	if err := os.WriteFile(path, nil, 0o644); err != nil {
-		t.Fatal(err)
 	}
 }
 
