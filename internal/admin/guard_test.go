@@ -35,15 +35,53 @@ func TestGuard(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Close(context.Background()) })
 	base := "http://" + addr.String()
-	_, port, _ := net.SplitHostPort(addr.String())
+	refused := uint64(0)
+	for _, tt := range guardCases(addr.String()) {
+		t.Run(tt.name, func(t *testing.T) {
+			code, doc := doHeaders(t, tt.method, base+tt.path, tt.h, tt.body)
+			if code != tt.want {
+				t.Errorf("status %d, want %d: %v", code, tt.want, doc)
+			}
+			if code >= 400 && doc["error"] == nil {
+				t.Errorf("refusal without a JSON error: %v", doc)
+			}
+			if code == 403 || code == 415 {
+				refused++
+			}
+		})
+	}
+	if got := s.Refused(); got != refused {
+		t.Errorf("Refused() = %d, want %d", got, refused)
+	}
+	if drains != 1 {
+		t.Errorf("drain ran %d times, want once (the operator's)", drains)
+	}
+	if len(calls.hungUp) != 1 {
+		t.Errorf("calls hung up %v, want the operator's one", calls.hungUp)
+	}
+	for _, b := range bans.List() {
+		if b.Addr == "203.0.113.7" {
+			t.Error("a refused request added its ban")
+		}
+	}
+	if len(bans.List()) != 2 {
+		t.Errorf("bans %+v, want the operator's two", bans.List())
+	}
+}
+
+type guardCase struct {
+	name, method, path string
+	h                  http.Header
+	body               string
+	want               int
+}
+
+// guardCases are TestGuard's requests to the server at addr.
+func guardCases(addr string) []guardCase {
+	_, port, _ := net.SplitHostPort(addr)
 	const ban = `{"addr":"203.0.113.7"}`
 	json := "application/json"
-	tests := []struct {
-		name, method, path string
-		h                  http.Header
-		body               string
-		want               int
-	}{
+	return []guardCase{
 		// What an attacker's page makes the browser send.
 		{"simple cross-site POST text/plain", "POST", "/api/v1/bans",
 			hdr("Content-Type", "text/plain;charset=UTF-8", "Origin", "http://127.0.0.2:8000", "Sec-Fetch-Site", "cross-site"), ban, 403},
@@ -77,41 +115,9 @@ func TestGuard(t *testing.T) {
 		{"localhost", "GET", "/api/v1/calls", hdr("Host", "localhost:"+port), "", 200},
 		{"configured name, any case, trailing dot", "GET", "/api/v1/calls", hdr("Host", "sbc-admin.example.COM.:443"), "", 200},
 		{"configured IP", "GET", "/api/v1/calls", hdr("Host", "192.0.2.80"), "", 200},
-		{"own origin", "POST", "/api/v1/bans", hdr("Content-Type", json, "Origin", "http://"+addr.String(), "Sec-Fetch-Site", "same-origin"), `{"addr":"203.0.113.10"}`, 201},
+		{"own origin", "POST", "/api/v1/bans", hdr("Content-Type", json, "Origin", "http://"+addr, "Sec-Fetch-Site", "same-origin"), `{"addr":"203.0.113.10"}`, 201},
 		{"typed in the address bar", "GET", "/metrics", hdr("Sec-Fetch-Site", "none"), "", 200},
 		{"unknown path", "GET", "/api/v1/nothing", hdr(), "", 404},
-	}
-	refused := uint64(0)
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			code, doc := doHeaders(t, tt.method, base+tt.path, tt.h, tt.body)
-			if code != tt.want {
-				t.Errorf("status %d, want %d: %v", code, tt.want, doc)
-			}
-			if code >= 400 && doc["error"] == nil {
-				t.Errorf("refusal without a JSON error: %v", doc)
-			}
-			if code == 403 || code == 415 {
-				refused++
-			}
-		})
-	}
-	if got := s.Refused(); got != refused {
-		t.Errorf("Refused() = %d, want %d", got, refused)
-	}
-	if drains != 1 {
-		t.Errorf("drain ran %d times, want once (the operator's)", drains)
-	}
-	if len(calls.hungUp) != 1 {
-		t.Errorf("calls hung up %v, want the operator's one", calls.hungUp)
-	}
-	for _, b := range bans.List() {
-		if b.Addr == "203.0.113.7" {
-			t.Error("a refused request added its ban")
-		}
-	}
-	if len(bans.List()) != 2 {
-		t.Errorf("bans %+v, want the operator's two", bans.List())
 	}
 }
 
