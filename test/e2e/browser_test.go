@@ -210,7 +210,7 @@ func TestBrowserTenCalls(t *testing.T) {
 		connected := time.Now()
 		touch(t, gate("call", i))
 		run.waitEvent(p.Name, "mark", "up", perPhone)
-		t.Logf("%s: page and WSS %.1fs, call to audio %.1fs, %d calls up", p.Name,
+		t.Logf("%s: waited %.1fs more for its page and WSS, %.1fs from call to audio; %d calls up", p.Name,
 			connected.Sub(started).Seconds(), time.Since(connected).Seconds(), sbc.app.Server.ActiveCalls())
 	}
 	// Every phone is in its call, hearing itself, before any hangs up.
