@@ -63,7 +63,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	}
 
 	log, level := newLogger(cfg.Log, stderr)
-	return serve(cfg, log, level, func() (*config.Config, error) { return loadConfig(*configPath, environ) })
+	return serve(cfg, log, level, func() (*config.Config, error) { return loadConfig(*configPath, environ) }, stderr)
 }
 
 // loadConfig loads and validates; errors are Problems where possible.

@@ -136,6 +136,16 @@ admin: {addr: nowhere}
 			wantStderr: []string{`admin.addr: "localhost": want ip:port with a literal IP, such as 0.0.0.0:5060 or [::]:5060`},
 		},
 		{
+			name:     "admin beyond loopback without token",
+			args:     []string{"-check"},
+			env:      []string{"SBC_ADMIN_ADDR=0.0.0.0:9090"},
+			wantCode: 1,
+			wantStderr: []string{`admin.token: "": required when admin.addr (0.0.0.0:9090) is not a loopback address: ` +
+				`anyone who reaches it could ban, drain and hang up calls`},
+		},
+		{name: "admin beyond loopback with token", args: []string{"-check"},
+			env: []string{"SBC_ADMIN_ADDR=[::]:9090", "SBC_ADMIN_TOKEN=4b1d7e0c9a2f"}, wantStdout: "config OK\n"},
+		{
 			name:       "missing file",
 			args:       []string{"-check", "-config", filepath.Join(t.TempDir(), "nope.yaml")},
 			wantCode:   1,

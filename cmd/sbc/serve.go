@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/sbc-project/sbc/internal/app"
@@ -18,13 +21,21 @@ import (
 //     CDRs written, and serve returns 0.
 //   - A second SIGTERM or SIGINT returns 1 at once.
 //   - SIGHUP reloads the configuration (see app.App.Reload).
-func serve(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, load func() (*config.Config, error)) int {
+//
+// A start-up failure (a port taken, a certificate unreadable, the CDR
+// spool locked by another sbc...) returns 1 after writing one line to
+// stderr that names the config key, the listener and its address:
+//
+//	sbc: not started: admin.addr (admin server, tcp 127.0.0.1:9090): address already in use
+//
+// Whatever had started is stopped first, so that line is the last one.
+func serve(cfg *config.Config, log *slog.Logger, level *slog.LevelVar, load func() (*config.Config, error), stderr io.Writer) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	a, err := app.New(cfg, log, app.Options{Level: level, Load: load})
 	if err != nil {
-		log.Error("sbc not started", "err", err)
+		fmt.Fprintln(stderr, "sbc: not started:", strings.ReplaceAll(err.Error(), "\n", "; "))
 		return 1
 	}
 	a.Started(cfg)

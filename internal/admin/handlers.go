@@ -1,13 +1,13 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
 	"strings"
-	"time"
 )
 
 // maxBody bounds a request body.
@@ -41,6 +41,27 @@ func readJSON(r *http.Request, v any) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("request body: %w", err)
+	}
+	if dec.More() {
+		return errors.New("request body: data after the JSON object")
+	}
+	return nil
+}
+
+// readNoFields accepts an empty body or an empty JSON object, for the
+// endpoints that take no parameters.
+func readNoFields(r *http.Request) error {
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if err != nil {
+		return fmt.Errorf("request body: %w", err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&struct{}{}); err != nil {
+		return fmt.Errorf("request body: want none or {}: %w", err)
 	}
 	return nil
 }
@@ -125,88 +146,6 @@ func (s *Server) listRegistrations(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"registrations": regs})
 }
 
-func (s *Server) listBans(w http.ResponseWriter, _ *http.Request) {
-	if s.opt.Bans == nil {
-		notImplemented(w, "bans")
-		return
-	}
-	bans := s.opt.Bans.List()
-	if bans == nil {
-		bans = []Ban{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"bans": bans})
-}
-
-// banRequest is the body of POST /api/v1/bans.
-type banRequest struct {
-	Addr     string `json:"addr"`     // IP or CIDR
-	Reason   string `json:"reason"`   // default "admin"
-	Duration string `json:"duration"` // Go duration, e.g. "1h"; "" or "0s": until removed
-}
-
-func (s *Server) addBan(w http.ResponseWriter, r *http.Request) {
-	if s.opt.Bans == nil {
-		notImplemented(w, "bans")
-		return
-	}
-	var req banRequest
-	if err := readJSON(r, &req); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	addr, err := canonicalAddr(req.Addr)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	var d time.Duration
-	if req.Duration != "" {
-		if d, err = time.ParseDuration(req.Duration); err != nil || d < 0 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("duration %q: want a non-negative duration such as 30m or 24h", req.Duration))
-			return
-		}
-	}
-	if req.Reason == "" {
-		req.Reason = "admin"
-	}
-	if err := s.opt.Bans.Add(addr, req.Reason, d); err != nil {
-		writeError(w, http.StatusInternalServerError, "ban "+addr+": "+err.Error())
-		return
-	}
-	s.log.Info("ban added by the admin api", "addr", addr, "reason", req.Reason, "duration", d, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusCreated, map[string]string{"banned": addr})
-}
-
-// canonicalAddr checks an IP or CIDR and returns it in canonical form.
-func canonicalAddr(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p.Masked().String(), nil
-	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.Unmap().String(), nil
-	}
-	return "", fmt.Errorf("addr %q: want an IP address or CIDR prefix", s)
-}
-
-func (s *Server) removeBan(w http.ResponseWriter, r *http.Request) {
-	if s.opt.Bans == nil {
-		notImplemented(w, "bans")
-		return
-	}
-	addr, err := canonicalAddr(r.PathValue("addr"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if !s.opt.Bans.Remove(addr) {
-		writeError(w, http.StatusNotFound, "no ban for "+addr)
-		return
-	}
-	s.log.Info("ban removed by the admin api", "addr", addr, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, map[string]string{"unbanned": addr})
-}
-
 func (s *Server) listTrunks(w http.ResponseWriter, _ *http.Request) {
 	trunks := []Trunk{}
 	if s.opt.Trunks != nil {
@@ -230,6 +169,10 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 		notImplemented(w, "reload")
 		return
 	}
+	if err := readNoFields(r); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	s.log.Info("reload requested by the admin api", "remote", r.RemoteAddr)
 	res, err := s.opt.Reload()
 	if err != nil {
@@ -251,6 +194,10 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 func (s *Server) drain(w http.ResponseWriter, r *http.Request) {
 	if s.opt.Drain == nil {
 		notImplemented(w, "drain")
+		return
+	}
+	if err := readNoFields(r); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	s.log.Info("drain requested by the admin api", "remote", r.RemoteAddr)

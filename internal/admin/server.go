@@ -8,7 +8,13 @@
 // interfaces and functions, and an endpoint whose backend is missing
 // answers 501 Not Implemented with a JSON error. With Options.Token set,
 // /metrics and /api/v1/ require "Authorization: Bearer <token>"; /healthz
-// and /readyz never do.
+// and /readyz never do. The server refuses to listen on an address other
+// than loopback without a token.
+//
+// Every request passes the checks of guard.go first (Host, Origin,
+// Content-Type), so that no web page a browser opens can change anything
+// or read anything through the browser; admin bans may not cover the
+// addresses Options.Protected names unless the request forces them.
 package admin
 
 import (
@@ -20,8 +26,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -60,7 +68,12 @@ type Tracer interface {
 // list: no one registered) and Trunks (an empty list).
 type Options struct {
 	// Token, when set, is the bearer token /metrics and /api/v1/ require.
+	// Without one, Start listens on loopback addresses only.
 	Token string
+	// Hosts are the names (or IP addresses), without port, a request's
+	// Host may give besides the server's own address and localhost: the
+	// names operators and their proxies reach it by. Matched without case.
+	Hosts []string
 	Log   *slog.Logger // nil discards
 
 	Metrics       http.Handler     // GET /metrics
@@ -78,17 +91,33 @@ type Options struct {
 	// Drain starts a graceful drain (idempotent) and reports its state.
 	Drain  func() DrainStatus
 	Traces Tracer
+	// Protected returns the address ranges an admin ban may not overlap
+	// unless the request says "force": true: the trunks and the trusted
+	// sources. An error (a trunk's name does not resolve) refuses every
+	// ban that is not forced. Nil: nothing is protected.
+	Protected func(ctx context.Context) ([]Protected, error)
+}
+
+// Protected is an address range admin bans leave alone unless forced.
+type Protected struct {
+	Prefix netip.Prefix // IPv4 unmapped, masked
+	Why    string       // what it is, for the refusal: `trunk "pbx"`, routes[0].trusted_sources
 }
 
 // Server is the admin HTTP server. Create it with New, then Start it.
 type Server struct {
-	opt  Options
-	log  *slog.Logger
-	mux  *http.ServeMux
-	http *http.Server
-	mu   sync.Mutex
-	ln   net.Listener
-	done chan struct{}
+	opt     Options
+	log     *slog.Logger
+	hosts   []string // Options.Hosts in lower case
+	mux     *http.ServeMux
+	handler http.Handler // mux behind guard
+	http    *http.Server
+	refused atomic.Uint64
+
+	mu    sync.Mutex
+	ln    net.Listener
+	bound netip.Addr // the listener's IP, for the Host check
+	done  chan struct{}
 }
 
 // New builds the server and its routes; it does not listen yet.
@@ -98,7 +127,11 @@ func New(opt Options) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{opt: opt, log: log, mux: http.NewServeMux()}
+	for _, h := range opt.Hosts {
+		s.hosts = append(s.hosts, strings.TrimSuffix(strings.ToLower(strings.Trim(h, "[]")), "."))
+	}
 	s.routes()
+	s.handler = s.guard(s.mux)
 	s.http = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -116,7 +149,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("GET /readyz", s.readyz)
 	m.Handle("GET /metrics", s.auth(s.metrics()))
-	api := func(pattern string, h http.HandlerFunc) { m.Handle(pattern, s.auth(h)) }
+	api := func(pattern string, h http.HandlerFunc) { m.Handle(pattern, s.auth(s.requireJSON(h))) }
 	api("GET /api/v1/calls", s.listCalls)
 	api("GET /api/v1/calls/{id}", s.getCall)
 	api("DELETE /api/v1/calls/{id}", s.hangup)
@@ -136,11 +169,12 @@ func (s *Server) routes() {
 	})
 }
 
-// ServeHTTP serves the admin routes; an unknown path or method gets a
-// JSON error.
+// ServeHTTP runs the checks of guard.go, then serves the admin routes; an
+// unknown path or method gets a JSON error.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	s.mux.ServeHTTP(w, r)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.handler.ServeHTTP(w, r)
 }
 
 // auth requires the bearer token when one is configured. Tokens are
@@ -172,15 +206,26 @@ func (s *Server) metrics() http.Handler {
 	return s.opt.Metrics
 }
 
+// ErrNoToken is Start's error for an address other than loopback without
+// Options.Token: anyone who reaches it could ban, drain and hang up.
+var ErrNoToken = errors.New("the admin server listens beyond loopback only with a token (admin.token)")
+
 // Start listens on addr (ip:port; port 0 picks one) and serves until
-// Close. It returns the bound address.
+// Close. It returns the bound address. Without a token, an address that is
+// not loopback is refused with ErrNoToken.
 func (s *Server) Start(addr string) (net.Addr, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin listen %s: %w", addr, err)
 	}
+	bound := ln.Addr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+	if !bound.IsLoopback() && s.opt.Token == "" {
+		ln.Close()
+		return nil, fmt.Errorf("admin listen %s: %w", addr, ErrNoToken)
+	}
 	s.mu.Lock()
 	s.ln = ln
+	s.bound = bound
 	s.done = make(chan struct{})
 	s.mu.Unlock()
 	go func() {

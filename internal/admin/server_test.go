@@ -101,15 +101,32 @@ func startServer(t *testing.T, opt Options) string {
 	return "http://" + addr.String()
 }
 
-// do sends a request and returns the status and the decoded JSON body.
+// do sends a request as an operator's client does (Content-Type:
+// application/json on a request that changes state) and returns the
+// status and the decoded JSON body.
 func do(t *testing.T, method, url, token, body string) (int, map[string]any) {
+	t.Helper()
+	h := http.Header{}
+	if changesState(method) {
+		h.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	return doHeaders(t, method, url, h, body)
+}
+
+// doHeaders sends a request with exactly the headers h (and the Host
+// header h names, if any) and returns the status and the decoded body.
+func doHeaders(t *testing.T, method, url string, h http.Header, body string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	req.Header = h.Clone()
+	if host := h.Get("Host"); host != "" {
+		req.Host = host
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -15,16 +15,18 @@ import (
 // adminOptions wires the admin server to the App.
 func (a *App) adminOptions(cfg *config.Config) admin.Options {
 	opt := admin.Options{
-		Token:   cfg.Admin.Token,
-		Log:     a.log.With("part", "admin"),
-		Metrics: a.Metrics.Handler(),
-		Ready:   a.Ready,
-		Calls:   adminCalls{a.Server},
-		Trunks:  a.trunks,
-		Config:  func() any { return a.Config().Redacted() },
-		Reload:  a.Reload,
-		Drain:   a.Drain,
-		Traces:  a.Traces,
+		Token:     cfg.Admin.Token,
+		Hosts:     cfg.Admin.Hosts,
+		Protected: a.protectedFromBans,
+		Log:       a.log.With("part", "admin"),
+		Metrics:   a.Metrics.Handler(),
+		Ready:     a.Ready,
+		Calls:     adminCalls{a.Server},
+		Trunks:    a.trunks,
+		Config:    func() any { return a.Config().Redacted() },
+		Reload:    a.Reload,
+		Drain:     a.Drain,
+		Traces:    a.Traces,
 	}
 	if a.Bans != nil {
 		opt.Bans = adminBans{a.Bans}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,26 +87,35 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	return a.Close()
 }
 
-// New starts every part of the SBC. On error, what was started is stopped.
-func New(cfg *config.Config, log *slog.Logger, opt Options) (a *App, err error) {
-	a = &App{log: log, addrs: make(map[string]netip.AddrPort)}
-	defer func() {
-		if err != nil {
-			_ = a.Close()
-			a = nil
+// New starts every part of the SBC. On error, what was started is stopped
+// again (no goroutine, socket or spool lock is left) and the error names
+// the part and, for a listener, its config key and address.
+func New(cfg *config.Config, log *slog.Logger, opt Options) (*App, error) {
+	a := &App{log: log, addrs: make(map[string]netip.AddrPort)}
+	if err := a.start(cfg, opt); err != nil {
+		if cerr := a.Close(); cerr != nil {
+			log.Warn("stopping the parts already started", "err", cerr)
 		}
-	}()
+		return nil, err
+	}
+	return a, nil
+}
+
+// start brings the parts up in order; New closes what it started when it
+// fails.
+func (a *App) start(cfg *config.Config, opt Options) (err error) {
+	log := a.log
 	if a.Routes, err = routing.New(cfg, log.With("part", "routing")); err != nil {
-		return nil, fmt.Errorf("routes: %w", err)
+		return fmt.Errorf("routes: %w", err)
 	}
 	if a.CDR, err = newRecorder(cfg, log.With("part", "cdr")); err != nil {
-		return nil, err
+		return err
 	}
 	if a.Media, err = newMedia(cfg.Media, log.With("part", "media")); err != nil {
-		return nil, err
+		return err
 	}
 	if a.Echo, err = echo.Start(netip.MustParseAddr("127.0.0.1"), 0, log.With("part", "echo")); err != nil {
-		return nil, err
+		return fmt.Errorf("echo destination: %w", err)
 	}
 	a.Server = b2bua.New(serverConfig(cfg, opt), a.Routes, func(id string) (b2bua.MediaSession, error) {
 		return a.Media.NewSession(id), nil
@@ -115,31 +125,28 @@ func New(cfg *config.Config, log *slog.Logger, opt Options) (a *App, err error) 
 		a.Server.SetObserver(a.CDR)
 	}
 	if err = a.setupRegistrar(cfg); err != nil {
-		return nil, err
+		return err
 	}
 	if err = a.setupOps(cfg, opt); err != nil {
-		return nil, err
+		return err
 	}
 	a.setupOrigin(cfg)
 	if err = a.setupPolicy(cfg); err != nil {
-		return nil, err
+		return err
 	}
 	if err = a.listen(cfg); err != nil {
-		return nil, err
+		return err
 	}
 	a.noteSelf(cfg)
 	if err = a.setupWebPhone(cfg); err != nil {
-		return nil, err
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.startMonitor(ctx, a.Routes)
 	a.watchCerts(ctx, cfg)
 	a.runRegistrar(ctx, cfg)
-	if err = a.startOps(ctx, cfg); err != nil {
-		return nil, err
-	}
-	return a, nil
+	return a.startOps(ctx, cfg)
 }
 
 func serverConfig(cfg *config.Config, opt Options) b2bua.Config {
@@ -172,22 +179,46 @@ func newMedia(m config.Media, log *slog.Logger) (*media.Manager, error) {
 		}
 	}
 	lo, hi := m.PortRange()
-	return media.NewManager(media.Config{BindIP: bind, PublicIP: pub, PortMin: lo, PortMax: hi, Timeout: m.Timeout,
+	mgr, err := media.NewManager(media.Config{BindIP: bind, PublicIP: pub, PortMin: lo, PortMax: hi, Timeout: m.Timeout,
 		WebRTCPort: m.WebRTCPort, HandshakeTimeout: m.HandshakeTimeout}, log)
+	if err != nil {
+		// The manager binds one socket at start: the shared WebRTC port.
+		return nil, asListenError(err, "media.webrtc_port", "WebRTC media", "", "")
+	}
+	return mgr, nil
+}
+
+// openCerts loads sip.tls (or makes the self-signed certificate) once, for
+// the TLS and WSS listeners and the web phone's own server.
+func (a *App) openCerts(cfg *config.Config) error {
+	if a.Certs != nil {
+		return nil
+	}
+	t := cfg.SIP.TLS
+	certs, err := security.NewCertStore(t.CertFile, t.KeyFile, nil, a.log.With("part", "tls"))
+	if err != nil {
+		if t.CertFile != "" {
+			return fmt.Errorf("sip.tls.cert_file %s, key_file %s: %w", t.CertFile, t.KeyFile, err)
+		}
+		return fmt.Errorf("sip.tls: %w", err)
+	}
+	a.Certs = certs
+	return nil
 }
 
 // listen binds every configured listener, with one certificate store for
 // the TLS and WSS ones.
 func (a *App) listen(cfg *config.Config) error {
 	var tlsConf *tls.Config
-	for _, l := range cfg.SIP.Listeners {
+	for i, l := range cfg.SIP.Listeners {
+		key := "sip.listeners[" + strconv.Itoa(i) + "]"
 		kind, err := transport.ParseKind(l.Transport)
 		if err != nil {
-			return fmt.Errorf("listener %s: %w", l.Name, err)
+			return fmt.Errorf("%s.transport: %w", key, err)
 		}
 		if kind.Secure() && tlsConf == nil {
-			if a.Certs, err = security.NewCertStore(cfg.SIP.TLS.CertFile, cfg.SIP.TLS.KeyFile, nil, a.log.With("part", "tls")); err != nil {
-				return fmt.Errorf("sip.tls: %w", err)
+			if err = a.openCerts(cfg); err != nil {
+				return err
 			}
 			tlsConf = a.Certs.TLSConfig()
 		}
@@ -197,7 +228,10 @@ func (a *App) listen(cfg *config.Config) error {
 		}
 		addr, err := a.Server.Listen(l.Name, kind, l.Addr, tc)
 		if err != nil {
-			return fmt.Errorf("listener %s (%s %s): %w", l.Name, l.Transport, l.Addr, err)
+			if lerr := asListenError(err, key, "listener "+strconv.Quote(l.Name), l.Transport, l.Addr); lerr != err {
+				return lerr
+			}
+			return fmt.Errorf("%s (listener %q, %s %s): %w", key, l.Name, l.Transport, l.Addr, err)
 		}
 		a.addrs[l.Name] = addr
 	}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sbc-project/sbc/b2bua"
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/transport"
@@ -217,10 +218,17 @@ func (a *App) startOps(ctx context.Context, cfg *config.Config) error {
 	addr, err := a.ops.admin.Start(cfg.Admin.Addr)
 	if err != nil {
 		a.ops.admin = nil
-		return fmt.Errorf("admin.addr: %w", err)
+		if lerr := asListenError(err, "admin.addr", "admin server", "tcp", cfg.Admin.Addr); lerr != err {
+			return lerr
+		}
+		return fmt.Errorf("admin.addr %s: %w", cfg.Admin.Addr, err)
 	}
 	a.ops.adminAddr = addr
-	return nil
+	srv := a.ops.admin
+	return a.Metrics.Registry().Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "sbc_admin_refused_total",
+		Help: "Admin requests refused by the Host, Origin and Content-Type checks (requests a web page made a browser send).",
+	}, func() float64 { return float64(srv.Refused()) }))
 }
 
 // closeOps stops the admin server and the HEP sender; it runs after the

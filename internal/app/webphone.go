@@ -14,7 +14,6 @@ import (
 
 	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/internal/webphone"
-	"github.com/sbc-project/sbc/security"
 )
 
 // webPhone is the web phone's own HTTPS server, when webphone.addr is set.
@@ -40,15 +39,15 @@ func (a *App) setupWebPhone(cfg *config.Config) error {
 		log.Info("web phone served on the ws and wss listeners", "urls", a.webPhoneURLs(cfg))
 		return nil
 	}
-	if a.Certs == nil {
-		var err error
-		if a.Certs, err = security.NewCertStore(cfg.SIP.TLS.CertFile, cfg.SIP.TLS.KeyFile, nil, a.log.With("part", "tls")); err != nil {
-			return fmt.Errorf("sip.tls: %w", err)
-		}
+	if err := a.openCerts(cfg); err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", w.Addr)
 	if err != nil {
-		return fmt.Errorf("webphone.addr: %w", err)
+		if lerr := asListenError(err, "webphone.addr", "web phone", "tcp", w.Addr); lerr != err {
+			return lerr
+		}
+		return fmt.Errorf("webphone.addr %s: %w", w.Addr, err)
 	}
 	tc := a.Certs.TLSConfig()
 	tc.NextProtos = []string{"http/1.1"}

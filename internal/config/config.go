@@ -351,8 +351,14 @@ type Admin struct {
 	// DefaultAdminAddr.
 	Addr string `mapstructure:"addr"`
 	// Token, when set, is required as a bearer token on /metrics and
-	// /api/v1/ (never on /healthz and /readyz). Default: empty.
+	// /api/v1/ (never on /healthz and /readyz). Required when Addr is not
+	// a loopback address. Default: empty.
 	Token string `mapstructure:"token"`
+	// Hosts are the host names (or IPs), without port, a request's Host
+	// header may give besides the server's own address and localhost:
+	// names operators or a reverse proxy reach it by. Any other Host is
+	// refused (DNS rebinding). Default: none.
+	Hosts []string `mapstructure:"hosts"`
 	// DrainTimeout bounds a graceful drain (SIGTERM, POST /api/v1/drain):
 	// calls still up then are ended with BYE. Default DefaultDrainTimeout.
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`

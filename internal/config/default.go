@@ -86,7 +86,7 @@ func Default() *Config {
 		Registrar: Registrar{MinExpires: DefaultMinExpires, MaxExpires: DefaultMaxExpires,
 			MaxBindingsPerAOR: DefaultMaxBindings, KeepaliveInterval: DefaultKeepalive},
 		Policy: defaultPolicy(),
-		Admin:  Admin{Addr: DefaultAdminAddr, DrainTimeout: DefaultDrainTimeout},
+		Admin:  Admin{Addr: DefaultAdminAddr, Hosts: []string{}, DrainTimeout: DefaultDrainTimeout},
 		HEP:    HEP{CaptureID: DefaultHEPCaptureID},
 
 		WebPhone: WebPhone{Enabled: DefaultWebPhoneEnabled},

@@ -55,11 +55,7 @@ func (c *Config) Validate() error {
 	c.validatePolicy(&ps)
 	c.validateOps(&ps)
 	c.validateWebPhone(&ps)
-	if c.Admin.Addr != "" {
-		if _, err := parseBindAddr(c.Admin.Addr); err != nil {
-			ps.add("admin.addr", c.Admin.Addr, err.Error())
-		}
-	}
+	c.Admin.validate(&ps)
 	c.validateSockets(&ps)
 	return ps.err()
 }

@@ -202,7 +202,10 @@ func TestNormalizerNext(t *testing.T) {
 func TestNormalizerNextConcurrent(t *testing.T) {
 	const relayed, injected = 3000, 600
 	n := NewNormalizer(9)
-	seen := make(map[uint16]int)
+	// The first number, taken before the injecting goroutine starts: it
+	// is the lowest of the run, and seen has one writer until then.
+	base, _ := n.Next(0, 0)
+	seen := map[uint16]int{base: 1}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -213,8 +216,6 @@ func TestNormalizerNextConcurrent(t *testing.T) {
 			mu.Unlock()
 		}
 	})
-	base, _ := n.Next(0, 0)
-	seen[base]++
 	for i := range relayed {
 		p := pkt(1, uint16(i), uint32(i*160))
 		if !n.Rewrite(p, 8000, ms(int64(i))) {

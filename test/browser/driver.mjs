@@ -13,7 +13,12 @@
 //     "ignoreHTTPSErrors": true,              accept any certificate
 //     "spki": "base64 sha256 of an SPKI",     trust one certificate key only
 //     "timeoutMs": 15000,                     default bound of every wait
+//     "hostResolverRules": "MAP a.example 127.0.0.1"   Chromium's resolver
+//                                             override (DNS rebinding tests)
 //     "phones": [{"name": "p0", "url": "https://127.0.0.1:5061/?...",
+//                 "startFile": "/tmp/x/start-p0",   optional: open the
+//                                     page once this file exists (bounded
+//                                     by "startTimeoutMs", default 10 min)
 //                 "steps": [{"do": "call", "target": "echo"}, ...]}]
 //   }
 //
@@ -34,9 +39,14 @@
 //   {"do":"mark", "name":"x"}              only reports the event
 //   {"do":"waitFile", "path":"/x/go"}      waits until the file exists (the
 //                                          Go test's go-ahead after a mark)
+//   {"do":"fetch", "url":"http://...", "init":{...}, "label":"x"}
+//        runs fetch(url, init) in the page, as the page's own script would;
+//        keeps {type, status, body} or {error} under label
 //
-// Output: one JSON object per line. {"event":...,"phone":...} as steps
-// start (the Go test may act on a mark), and last {"result":{name: {ok,
+// Output: one JSON object per line. {"event":"launched"} once Chromium
+// runs, {"event":"loaded","phone":...} once a phone's page has loaded,
+// {"event":...,"phone":...} as steps start (the Go test may act on a
+// mark), and last {"result":{name: {ok,
 // error, step, marks, state, dom, pageErrors}}}. Exit status 0 when every
 // phone passed, 1 when one failed, 2 on a setup error.
 import { createRequire } from 'node:module';
@@ -61,6 +71,7 @@ function launchArgs(sc) {
   ];
   if (sc.audioFile) args.push('--use-file-for-fake-audio-capture=' + sc.audioFile);
   if (sc.spki) args.push('--ignore-certificate-errors-spki-list=' + sc.spki);
+  if (sc.hostResolverRules) args.push('--host-resolver-rules=' + sc.hostResolverRules);
   if (process.getuid && process.getuid() === 0) args.push('--no-sandbox');
   return args;
 }
@@ -81,6 +92,15 @@ const dom = (page) => page.evaluate(() => {
   const text = (id) => (document.getElementById(id) || {}).textContent || '';
   return { status: text('status'), callState: text('call-state'), error: text('error') };
 });
+
+// waitFile waits until path exists (a go-ahead from the Go test).
+async function waitFile(path, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(path)) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${path}`);
+    await sleep(50);
+  }
+}
 
 // steps maps a step's "do" to what it does on a phone.
 const steps = {
@@ -131,23 +151,35 @@ const steps = {
   async screenshot(ph, s) { await ph.page.screenshot({ path: s.path, fullPage: true }); },
   async sleep(ph, s) { await sleep(s.ms || 0); },
   async mark() {},
-  async waitFile(ph, s, t) {
-    const deadline = Date.now() + t;
-    while (!existsSync(s.path)) {
-      if (Date.now() > deadline) throw new Error(`timed out after ${t} ms waiting for ${s.path}`);
-      await sleep(50);
-    }
+  async fetch(ph, s) {
+    ph.marks[s.label || 'fetch'] = await ph.page.evaluate(async ({ url, init }) => {
+      try {
+        const res = await fetch(url, init);
+        return { type: res.type, status: res.status, body: await res.text() };
+      } catch (e) {
+        return { error: String(e) };
+      }
+    }, { url: s.url, init: s.init || {} });
   },
+  async waitFile(ph, s, t) { await waitFile(s.path, t); },
 };
 
 async function runPhone(browser, sc, spec) {
   const ph = { name: spec.name, marks: {}, pageErrors: [], closed: false };
   const res = { ok: false, marks: ph.marks, pageErrors: ph.pageErrors };
+  if (spec.startFile) {
+    try {
+      await waitFile(spec.startFile, spec.startTimeoutMs || 600000);
+    } catch (e) {
+      return { ...res, step: 'start', error: String(e && e.message ? e.message : e) };
+    }
+  }
   const ctx = await browser.newContext({ ignoreHTTPSErrors: !!sc.ignoreHTTPSErrors, permissions: ['microphone'] });
   try {
     ph.page = await ctx.newPage();
     ph.page.on('pageerror', (e) => ph.pageErrors.push(String(e)));
     await ph.page.goto(spec.url);
+    emit({ event: 'loaded', phone: ph.name });
     for (const [i, s] of (spec.steps || []).entries()) {
       res.step = i + ':' + s.do;
       emit({ event: s.do, phone: ph.name, step: i, name: s.name });
@@ -178,6 +210,7 @@ async function main() {
   try {
     sc = readScenario();
     browser = await chromium.launch({ executablePath: sc.chromium || '/usr/bin/chromium', args: launchArgs(sc) });
+    emit({ event: 'launched' });
   } catch (e) {
     emit({ setupError: String(e && e.message ? e.message : e) });
     process.exit(2);

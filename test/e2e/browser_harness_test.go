@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/netip"
 	"net/url"
@@ -119,6 +120,15 @@ func phoneURL(addr netip.AddrPort, secure bool, q url.Values) string {
 	return scheme + "://" + addr.String() + "/?" + q.Encode()
 }
 
+// touch creates the empty file path: a go-ahead the driver waits for
+// (waitFile, StartFile).
+func touch(t *testing.T, path string) {
+	t.Helper()
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // step is one driver step: {"do": name, key: value...}.
 type step map[string]any
 
@@ -132,9 +142,12 @@ func do(name string, kv ...any) step {
 }
 
 type browserPhone struct {
-	Name  string `json:"name"`
-	URL   string `json:"url"`
-	Steps []step `json:"steps"`
+	Name string `json:"name"`
+	URL  string `json:"url"`
+	// StartFile, when set, holds the phone back (no page yet) until the
+	// test creates this file: the test's go-ahead.
+	StartFile string `json:"startFile,omitempty"`
+	Steps     []step `json:"steps"`
 }
 
 type browserScenario struct {
@@ -144,8 +157,15 @@ type browserScenario struct {
 	SPKI              string         `json:"spki,omitempty"`
 	TimeoutMs         int            `json:"timeoutMs,omitempty"`
 	FailureShots      string         `json:"failureShots,omitempty"`
+	HostResolverRules string         `json:"hostResolverRules,omitempty"` // e.g. "MAP a.example 127.0.0.1"
 	Phones            []browserPhone `json:"phones"`
+	// Deadline bounds the driver's whole run (it is killed then); zero:
+	// defaultBrowserDeadline. The test's own waits should fail first.
+	Deadline time.Duration `json:"-"`
 }
+
+// defaultBrowserDeadline bounds a driver run whose scenario sets none.
+const defaultBrowserDeadline = 90 * time.Second
 
 // newScenario is a scenario with the tone as microphone, accepting the
 // SBC's self-signed certificate, and failure screenshots in the artifacts.
@@ -196,6 +216,7 @@ func (r phoneResult) text(label string) string {
 }
 
 type driverEvent struct {
+	at         time.Time              // when the test read it
 	Event      string                 `json:"event"`
 	Phone      string                 `json:"phone"`
 	Name       string                 `json:"name"`
@@ -209,6 +230,7 @@ type browserRun struct {
 	cmd    *exec.Cmd
 	done   chan struct{}
 	stderr strings.Builder
+	start  time.Time
 
 	mu     sync.Mutex
 	seen   []driverEvent // the step events so far
@@ -228,8 +250,12 @@ func startBrowser(t *testing.T, sc browserScenario) *browserRun {
 	if err := os.WriteFile(file, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	r := &browserRun{t: t, done: make(chan struct{})}
+	deadline := sc.Deadline
+	if deadline <= 0 {
+		deadline = defaultBrowserDeadline
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	r := &browserRun{t: t, done: make(chan struct{}), start: time.Now()}
 	r.cmd = exec.CommandContext(ctx, "node", driverPath, file)
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	r.cmd.Cancel = func() error { return syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL) }
@@ -261,6 +287,7 @@ func (r *browserRun) read(out interface{ Read([]byte) (int, error) }) {
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			continue
 		}
+		ev.at = time.Now()
 		r.mu.Lock()
 		if ev.Result != nil {
 			r.result = ev.Result
@@ -296,7 +323,7 @@ func (r *browserRun) waitEvent(phone, do, name string, timeout time.Duration) {
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			r.t.Fatalf("browser: no %s %s %s within %v", phone, do, name, timeout)
+			r.t.Fatalf("browser: no %s %s %s within %v; steps so far:\n%s", phone, do, name, timeout, r.progress())
 		}
 	}
 }
@@ -326,6 +353,33 @@ func (r *browserRun) mustPass() map[string]phoneResult {
 		}
 	}
 	return res
+}
+
+// progress lists each phone's steps so far with the time each started,
+// counted from the driver's start: where a slow run spent its time.
+func (r *browserRun) progress() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	byPhone := map[string][]string{}
+	var names []string
+	for _, ev := range r.seen {
+		if _, ok := byPhone[ev.Phone]; !ok {
+			names = append(names, ev.Phone)
+		}
+		label := ev.Event
+		if ev.Name != "" {
+			label += " " + ev.Name
+		}
+		byPhone[ev.Phone] = append(byPhone[ev.Phone], fmt.Sprintf("%s@%.1fs", label, ev.at.Sub(r.start).Seconds()))
+	}
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "  %s: %s\n", n, strings.Join(byPhone[n], ", "))
+	}
+	if len(names) == 0 {
+		b.WriteString("  (no step started)\n")
+	}
+	return b.String()
 }
 
 func (r *browserRun) report() string {

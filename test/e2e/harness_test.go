@@ -49,6 +49,12 @@ type sbcOptions struct {
 	// logOut, when set, receives the SBC's log as JSON lines through
 	// internal/logging (per-call tracing) instead of the test log.
 	logOut io.Writer
+	// rfcTimers runs the SIP timers of RFC 3261 (T1 500 ms: an answer is
+	// retransmitted for 32 s waiting for its ACK) instead of the harness's
+	// tenfold shorter ones: a real browser on a loaded machine acknowledges
+	// an answer only once it has applied its SDP, which can take longer
+	// than 6.4 s.
+	rfcTimers bool
 }
 
 type sbcUnderTest struct {
@@ -119,7 +125,11 @@ func startSBC(t *testing.T, o sbcOptions) *sbcUnderTest {
 		log, _ = logging.New(o.logOut, logging.FormatJSON, logLevel())
 	}
 	before := runtime.NumGoroutine()
-	a, err := app.New(cfg, log, app.Options{Timers: txn.Timers{T1: 100 * time.Millisecond, T2: 400 * time.Millisecond, T4: 500 * time.Millisecond}})
+	timers := txn.Timers{T1: 100 * time.Millisecond, T2: 400 * time.Millisecond, T4: 500 * time.Millisecond}
+	if o.rfcTimers {
+		timers = txn.Timers{} // zero: RFC 3261
+	}
+	a, err := app.New(cfg, log, app.Options{Timers: timers})
 	if err != nil {
 		t.Fatal(err)
 	}

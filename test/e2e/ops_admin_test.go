@@ -137,8 +137,13 @@ func TestAdminAPI(t *testing.T) {
 			t.Error("registrations is not a list")
 		}
 		// Bans: added, listed, in force (a banned source gets no answer),
-		// removed.
-		if code, body := api.do("POST", "/api/v1/bans", `{"addr":"127.0.0.9","reason":"test","duration":"1h"}`); code != 201 {
+		// removed. The harness trusts 127.0.0.0/8 (route "all"), so the
+		// ban must be forced.
+		if code, body := api.do("POST", "/api/v1/bans", `{"addr":"127.0.0.9","reason":"test","duration":"1h"}`); code != 409 ||
+			!strings.Contains(string(body), "trusted_sources") {
+			t.Errorf("ban of a trusted source, not forced: %d %s, want 409", code, body)
+		}
+		if code, body := api.do("POST", "/api/v1/bans", `{"addr":"127.0.0.9","reason":"test","duration":"1h","force":true}`); code != 201 {
 			t.Errorf("add ban: %d %s", code, body)
 		}
 		var bans struct{ Bans []admin.Ban }

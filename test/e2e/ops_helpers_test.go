@@ -40,12 +40,17 @@ func (s *sbcUnderTest) admin(t *testing.T, token string) *adminClient {
 	return &adminClient{t: t, base: "http://" + addr.String(), token: token}
 }
 
-// do sends a request and returns the status and the body.
+// do sends a request as an operator's tool does (Content-Type:
+// application/json on every request that is not a GET) and returns the
+// status and the body.
 func (c *adminClient) do(method, path, body string) (int, []byte) {
 	c.t.Helper()
 	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
 	if err != nil {
 		c.t.Fatal(err)
+	}
+	if method != http.MethodGet {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
