@@ -175,14 +175,12 @@ func (s *Server) challenge(tx *txn.ServerTx, code int, stale bool) {
 // binding is kept here for as long as the PBX grants.
 func (s *Server) relayRegister(req sip.Request, tx *txn.ServerTx, aor string, src transport.Target, tr *routing.Trunk) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	addr, err := tr.Addr(ctx)
+	dst, err := trunkTarget(ctx, tr)
 	cancel()
-	kind, kerr := transport.ParseKind(tr.Transport)
-	if err != nil || kerr != nil {
+	if err != nil {
 		s.respond(tx, 503, "Service Unavailable")
 		return
 	}
-	dst := transport.Target{Kind: kind, Addr: netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())}
 	// The binding exists (pending) before the PBX answers, so its token
 	// can be the user part of our Contact.
 	u, err := registrar.ParseUpdate(req, aor, registrar.Flow{Target: src})
@@ -410,13 +408,11 @@ func (s *Server) forgetRelay(token string, unregister bool) {
 		via[0].Params.Add("branch", sip.String{Str: txn.NewBranch()})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	addr, err := rb.trunk.Addr(ctx)
+	dst, err := trunkTarget(ctx, rb.trunk)
 	cancel()
-	kind, kerr := transport.ParseKind(rb.trunk.Transport)
-	if err != nil || kerr != nil {
+	if err != nil {
 		return
 	}
-	dst := transport.Target{Kind: kind, Addr: netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())}
 	if ct, err := s.tx.Request(out, dst); err == nil {
 		s.pumps.Add(1)
 		go func() {
