@@ -252,6 +252,7 @@ func (c *Call) nextAttempt() bool {
 			}
 			c.log.Warn("invite not sent", "dest", d.name, "err", err)
 			c.lastFailure, c.tlsFailed = 503, errors.Is(err, transport.ErrTLSHandshake)
+			c.rec.Trunk = d.name // the attempt the CDR's cause is about
 			continue
 		}
 		c.tlsFailed = false
