@@ -78,9 +78,13 @@ type Call struct {
 	state       callState
 	cancelled   bool
 	answered    bool
-	lastFailure int // SIP code of the last failed attempt (408 for no answer)
-	cause       string
-	side        string // who ended it: a, b or sbc
+	lastFailure int  // SIP code of the last failed attempt (408 for no answer)
+	tlsFailed   bool // the last attempt failed in the TLS handshake with its trunk
+	// user is the caller the auth stage authenticated ("" when none, or
+	// the source is trusted); identity.go asserts it toward the callee.
+	user  string
+	cause string
+	side  string // who ended it: a, b or sbc
 
 	onResp map[*txn.ClientTx]func(sip.Response)
 	// afterFinal keeps the handlers of INVITE transactions that had their

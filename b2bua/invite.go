@@ -209,11 +209,7 @@ func (c *Call) routeCall() bool {
 func (c *Call) trunkDest(tr *routing.Trunk, user string) (dest, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	addr, err := tr.Addr(ctx)
-	if err != nil {
-		return dest{}, err
-	}
-	kind, err := transport.ParseKind(tr.Transport)
+	to, err := trunkTarget(ctx, tr)
 	if err != nil {
 		return dest{}, err
 	}
@@ -226,14 +222,14 @@ func (c *Call) trunkDest(tr *routing.Trunk, user string) (dest, error) {
 		ruri += user + "@"
 	}
 	ruri += host + ":" + strconv.Itoa(int(tr.Port))
-	if kind != transport.UDP {
-		ruri += ";transport=" + lowerKind(kind)
+	if to.Kind != transport.UDP {
+		ruri += ";transport=" + lowerKind(to.Kind)
 	}
 	uri, err := sipmsg.ParseURI(ruri)
 	if err != nil {
 		return dest{}, err
 	}
-	return dest{name: tr.Name, trunk: tr, ruri: uri, to: transport.Target{Kind: kind, Addr: netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())}}, nil
+	return dest{name: tr.Name, trunk: tr, ruri: uri, to: to}, nil
 }
 
 // nextAttempt sends the INVITE to the next destination; with none left it
@@ -257,15 +253,21 @@ func (c *Call) nextAttempt() bool {
 				return false
 			}
 			c.log.Warn("invite not sent", "dest", d.name, "err", err)
-			c.lastFailure = 503
+			c.lastFailure, c.tlsFailed = 503, errors.Is(err, transport.ErrTLSHandshake)
+			c.rec.Trunk = d.name // the attempt the CDR's cause is about
 			continue
 		}
+		c.tlsFailed = false
 		return true
 	}
 	switch c.lastFailure {
 	case 408, 0:
 		c.fail(408, "Request Timeout", "no_answer")
 	case 503:
+		if c.tlsFailed {
+			c.failTLS()
+			return false
+		}
 		c.fail(503, "Service Unavailable", "upstream_unavailable",
 			sipmsg.Generic("Retry-After", strconv.Itoa(int(c.s.cfg.RetryAfter/time.Second))))
 	default:
@@ -281,14 +283,7 @@ func (c *Call) invite(d dest) error {
 		return err
 	}
 	a := c.a
-	fromHost := host
-	if d.trunk != nil && d.trunk.FromDomain != "" {
-		fromHost = d.trunk.FromDomain
-	}
-	fromURI := &sip.SipUri{FHost: fromHost, FUriParams: sip.NewParams(), FHeaders: sip.NewParams()}
-	if u := a.remote.Uri.User(); u != nil {
-		fromURI.FUser = sip.String{Str: u.String()}
-	}
+	from, identity := c.identityFor(d, host)
 	var toURI sip.Uri = &sip.SipUri{FHost: d.ruri.Host(), FUriParams: sip.NewParams(), FHeaders: sip.NewParams()}
 	if u := d.ruri.User(); u != nil {
 		toURI.(*sip.SipUri).FUser = sip.String{Str: u.String()}
@@ -306,7 +301,7 @@ func (c *Call) invite(d dest) error {
 		call: c, side: media.SideB, name: "b",
 		callID:       sipmsg.NewToken(12),
 		localTag:     sipmsg.NewToken(8),
-		local:        &sip.Address{DisplayName: a.remote.DisplayName, Uri: fromURI},
+		local:        from,
 		remote:       &sip.Address{Uri: toURI},
 		remoteTarget: d.ruri,
 		dst:          d.to,
@@ -350,6 +345,9 @@ func (c *Call) invite(d dest) error {
 	}
 	c.offerTimer(req)
 	copyHeaders(c.invReq, req, b.pass)
+	for _, h := range identity {
+		req.AppendHeader(h)
+	}
 	at.req = req
 	c.s.addDialog(b)
 	c.s.watchConn(c, d.to.Conn)
@@ -526,13 +524,14 @@ type sipError struct {
 func (e *sipError) Error() string { return e.reason + ": " + e.err.Error() }
 func (e *sipError) Unwrap() error { return e.err }
 
-// copyHeaders copies the headers named in pass from src to dst.
+// copyHeaders copies the headers named in pass from src to dst, never the
+// identity headers (identity.go writes those).
 func copyHeaders(src, dst sip.Message, pass map[string]bool) {
 	if len(pass) == 0 {
 		return
 	}
 	for _, h := range src.Headers() {
-		if pass[strings.ToLower(h.Name())] {
+		if name := strings.ToLower(h.Name()); pass[name] && !isIdentityHeader(name) {
 			dst.AppendHeader(h.Clone())
 		}
 	}

@@ -169,6 +169,7 @@ func (c *Call) admitLate() bool {
 	d := p.Late(c.s.ctx, r)
 	if d.Action == policy.Continue {
 		c.admitted = r.Admitted
+		c.user = r.User
 		if r.User != "" {
 			c.log = c.log.With("user", r.User)
 		}

@@ -9,22 +9,17 @@ import (
 
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
-	"github.com/sbc-project/sbc/b2bua/transport"
 )
 
 // Probe sends an OPTIONS to a trunk and waits for its answer: any final
 // response but 408 and 503 proves the trunk alive (a 404 or 405 still
 // means a SIP stack is there and answering). It is a routing.Prober.
 func (s *Server) Probe(ctx context.Context, tr *routing.Trunk) error {
-	addr, err := tr.Addr(ctx)
+	dst, err := trunkTarget(ctx, tr)
 	if err != nil {
 		return err
 	}
-	kind, err := transport.ParseKind(tr.Transport)
-	if err != nil {
-		return err
-	}
-	host, port, err := s.hostFor(kind, netip.AddrPort{})
+	host, port, err := s.hostFor(dst.Kind, netip.AddrPort{})
 	if err != nil {
 		return err
 	}
@@ -39,7 +34,7 @@ func (s *Server) Probe(ctx context.Context, tr *routing.Trunk) error {
 		local:        &sip.Address{Uri: &sip.SipUri{FUser: sip.String{Str: "sbc"}, FHost: host, FUriParams: sip.NewParams(), FHeaders: sip.NewParams()}},
 		remote:       &sip.Address{Uri: uri.Clone()},
 		remoteTarget: uri,
-		dst:          transport.Target{Kind: kind, Addr: addr},
+		dst:          dst,
 		viaHost:      host,
 		viaPort:      port,
 	}

@@ -34,7 +34,9 @@ type relayedRegister struct {
 // only when the PBX answers 2xx, for the AOR it accepted and for as long
 // as it granted; until then the UA is not registered here at all.
 func (s *Server) relayRegister(req sip.Request, tx *txn.ServerTx, aor string, src transport.Target, tr *routing.Trunk) {
-	dst, err := trunkTarget(tr)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	dst, err := trunkTarget(ctx, tr)
+	cancel()
 	if err != nil {
 		s.respond(tx, 503, "Service Unavailable")
 		return
@@ -297,7 +299,9 @@ func (s *Server) forgetRelay(token string, unregister bool) {
 	if via, ok := out.Via(); ok && len(via) > 0 {
 		via[0].Params.Add("branch", sip.String{Str: txn.NewBranch()})
 	}
-	dst, err := trunkTarget(rb.trunk)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	dst, err := trunkTarget(ctx, rb.trunk)
+	cancel()
 	if err != nil {
 		return
 	}
@@ -309,21 +313,6 @@ func (s *Server) forgetRelay(token string, unregister bool) {
 			}
 		}()
 	}
-}
-
-// trunkTarget resolves where a trunk is reached.
-func trunkTarget(tr *routing.Trunk) (transport.Target, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	addr, err := tr.Addr(ctx)
-	if err != nil {
-		return transport.Target{}, err
-	}
-	kind, err := transport.ParseKind(tr.Transport)
-	if err != nil {
-		return transport.Target{}, err
-	}
-	return transport.Target{Kind: kind, Addr: netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())}, nil
 }
 
 // sentCredentials reports whether a REGISTER carried digest credentials.

@@ -34,6 +34,9 @@ type Config struct {
 	RingTimeout     time.Duration // whole call, until a final answer
 	RetryAfter      time.Duration // on 503 when every trunk is down
 	Timers          txn.Timers
+	// CallerIDs are the identities asserted for users' calls by user name
+	// (users[].caller_id); a user without one is asserted by name.
+	CallerIDs map[string]string
 }
 
 // MediaSession is the per-call SDP seam: each offer and answer from one side

@@ -80,10 +80,11 @@ type Table struct {
 }
 
 // New compiles cfg: it parses every trunk URI and source CIDR, compiles
-// every ruri_user regexp and checks that routes name existing listeners and
-// trunks and a known target. All problems are reported together, each
-// naming its trunk or route. A nil log discards logging. New does no I/O:
-// DNS names are resolved by Trunk.Addr, Table.Resolve and Monitor.
+// every ruri_user regexp, reads the TLS files of tls trunks and checks that
+// routes name existing listeners and trunks and a known target. All
+// problems are reported together, each naming its trunk or route. A nil
+// log discards logging. New does no network I/O: DNS names are resolved by
+// Trunk.Addr, Table.Resolve and Monitor.
 func New(cfg *config.Config, log *slog.Logger) (*Table, error) {
 	if cfg == nil {
 		return nil, errors.New("routing: nil config")

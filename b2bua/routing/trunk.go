@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +42,21 @@ type Trunk struct {
 	Trusted            bool
 	SRTP               bool // media is SDES-SRTP (trunks[].media: srtp)
 	DTMFInfo           bool // digits as SIP INFO (trunks[].dtmf: info)
+
+	// TLS is the client configuration for dialing a tls trunk: its CA
+	// bundle (nil RootCAs: the system roots) and client certificate, read
+	// from trunks[].tls when the table was built. The server name is left
+	// to the dialer, which verifies Host. Nil for other transports.
+	TLS *tls.Config
+
+	// Caller identity toward the trunk (trunks[].identity, RFC 3325).
+	AssertIdentity bool   // send P-Asserted-Identity (assert: user)
+	RewriteFrom    bool   // From names the authenticated caller (from: asserted)
+	IdentityDomain string // host of asserted identities; "": FromDomain, else the SBC's
+	// TrustDomain puts the trunk in the trust domain: it gets
+	// P-Asserted-Identity despite Privacy: id, and the identity it asserts
+	// is kept. Trusted trunks always are.
+	TrustDomain bool
 
 	OptionsInterval  time.Duration // 0: no probing, always up
 	OptionsTimeout   time.Duration // bound on one probe
@@ -109,12 +125,48 @@ func newTrunk(c config.Trunk) (*Trunk, error) {
 		now:              time.Now,
 		ttl:              resolveTTL,
 	}
+	if err := tr.compilePeer(c); err != nil {
+		return nil, err
+	}
 	if ip, err := netip.ParseAddr(u.host); err == nil {
 		tr.ip = ip.Unmap().WithZone("")
 	}
 	tr.up.Store(true)
 	tr.state.Up = true
 	return tr, nil
+}
+
+// compilePeer sets what the trunk is told about callers and how it is
+// reached over TLS. It reads the TLS files of a tls trunk.
+func (tr *Trunk) compilePeer(c config.Trunk) error {
+	switch c.Identity.Assert {
+	case "", config.IdentityAssertUser:
+		tr.AssertIdentity = true
+	case config.IdentityAssertNone:
+	default:
+		return fmt.Errorf("identity.assert %q is not %s or %s", c.Identity.Assert, config.IdentityAssertUser, config.IdentityAssertNone)
+	}
+	switch c.Identity.From {
+	case "", config.IdentityFromAsserted:
+		tr.RewriteFrom = true
+	case config.IdentityFromKeep:
+	default:
+		return fmt.Errorf("identity.from %q is not %s or %s", c.Identity.From, config.IdentityFromAsserted, config.IdentityFromKeep)
+	}
+	tr.IdentityDomain = c.Identity.Domain
+	tr.TrustDomain = c.Trusted || c.Identity.TrustDomain
+	if tr.Transport != TransportTLS {
+		if !c.TLS.IsZero() {
+			return fmt.Errorf("tls keys are set on a %s trunk", tr.Transport)
+		}
+		return nil
+	}
+	conf, err := c.TLS.ClientConfig()
+	if err != nil {
+		return err
+	}
+	tr.TLS = conf
+	return nil
 }
 
 func lookupHost(ctx context.Context, host string) ([]netip.Addr, error) {

@@ -24,6 +24,7 @@ type Conn struct {
 	listener string // "" when we dialed it
 	remote   netip.AddrPort
 	local    netip.AddrPort
+	key      connKey // set before addConn; fixed afterwards
 
 	nc  net.Conn        // TCP, TLS: what we read and write (a *tls.Conn for TLS)
 	ws  *websocket.Conn // WS, WSS
@@ -49,6 +50,7 @@ func newConn(l *Layer, kind Kind, listener string, nc net.Conn, ws *websocket.Co
 		raw:      raw,
 		done:     make(chan struct{}),
 	}
+	c.key = connKey{kind: kind, addr: c.remote}
 	c.touch()
 	return c
 }
@@ -177,10 +179,27 @@ func (r idleReader) Read(p []byte) (int, error) {
 	}
 }
 
-// connKey indexes open connections for Send reuse.
+// connKey indexes open connections for Send reuse. A TLS connection we
+// dialed also carries the server name and client configuration it was
+// verified with, so that it is reused only by targets that would verify
+// the same peer the same way: never by a target naming another host or
+// trusting other CAs, and a connection a peer opened (verified by nobody)
+// never serves a target with a name.
 type connKey struct {
 	kind Kind
 	addr netip.AddrPort
+	host string
+	conf *tls.Config
+}
+
+// keyOf is the key under which a Send to t looks for a connection and
+// files the one it dials.
+func keyOf(t Target) connKey {
+	k := connKey{kind: t.Kind, addr: t.Addr}
+	if t.Kind == TLS {
+		k.host, k.conf = t.Host, t.TLS
+	}
+	return k
 }
 
 // addConn puts c in the connection table; false once the layer is closed
@@ -192,7 +211,7 @@ func (l *Layer) addConn(c *Conn) bool {
 		return false
 	}
 	l.all[c] = struct{}{}
-	l.conns[connKey{c.kind, c.remote}] = c
+	l.conns[c.key] = c
 	l.stats.open[c.kind].Add(1)
 	l.log.Debug("sip connection open", "conn", c.String(), "listener", c.listener)
 	return true
@@ -207,19 +226,18 @@ func (l *Layer) removeConn(c *Conn) []func(*Conn) {
 		return nil
 	}
 	delete(l.all, c)
-	key := connKey{c.kind, c.remote}
-	if l.conns[key] == c {
-		delete(l.conns, key)
+	if l.conns[c.key] == c {
+		delete(l.conns, c.key)
 	}
 	l.stats.open[c.kind].Add(-1)
 	return append([]func(*Conn){}, l.onClose...)
 }
 
-// lookupConn returns an open connection of that kind to addr, or nil.
-func (l *Layer) lookupConn(kind Kind, addr netip.AddrPort) *Conn {
+// lookupConn returns the open connection filed under key, or nil.
+func (l *Layer) lookupConn(key connKey) *Conn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.conns[connKey{kind, addr}]
+	return l.conns[key]
 }
 
 // acquireIP counts one more accepted connection from ip; false if that would

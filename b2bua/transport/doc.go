@@ -43,4 +43,8 @@
 //
 // Stream connections are kept in a table keyed by (transport, remote address)
 // and removed when they close; OnConnClose observers run after the removal.
+// A TLS connection we dialed is keyed by the server name and client
+// configuration it was verified with as well (Target.Host, Target.TLS), so a
+// target with a name is never sent on a connection verified for another name
+// or opened by the peer.
 package transport

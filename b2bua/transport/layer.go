@@ -257,7 +257,8 @@ func (l *Layer) enter() bool {
 	return true
 }
 
-// SetClientTLS sets the configuration for TLS connections we dial. It is
+// SetClientTLS sets the configuration for TLS connections we dial to
+// targets without a TLS configuration of their own (Target.TLS). It is
 // cloned per dial; an empty ServerName is filled from Target.Host or the
 // target IP. The default verifies against the system roots.
 func (l *Layer) SetClientTLS(c *tls.Config) {

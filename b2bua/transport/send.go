@@ -15,7 +15,9 @@ import (
 // Otherwise, by t.Kind: UDP is sent from the UDP listener named t.Listener,
 // else the one bound to t.Local, else the first of the target's IP family.
 // TCP and TLS reuse an open connection to t.Addr of that kind (one we dialed
-// or one the peer opened) or dial one, bounded by HandshakeTimeout; a dialed
+// or one the peer opened; for TLS with t.Host or t.TLS set, only one we
+// dialed with the same name and configuration) or dial one, bounded by
+// HandshakeTimeout, verifying a TLS peer as clientConfig says; a dialed
 // connection is read like an accepted one (its messages reach the Handler
 // with Listener ""). WS and WSS fail: browsers cannot be dialed. A failed
 // write closes the connection.
@@ -56,7 +58,7 @@ func (l *Layer) send(t Target, data []byte) error {
 // connection may have died since it was last used: then it is closed by the
 // failed write and the message goes on a fresh connection, once.
 func (l *Layer) sendStream(t Target, data []byte) error {
-	if c := l.lookupConn(t.Kind, t.Addr); c != nil {
+	if c := l.lookupConn(keyOf(t)); c != nil {
 		err := c.write(data)
 		if err == nil {
 			return nil
@@ -80,7 +82,7 @@ type pendingDial struct {
 // dialOnce returns an open connection to t, dialing it unless another Send
 // is already doing so.
 func (l *Layer) dialOnce(t Target) (*Conn, error) {
-	key := connKey{t.Kind, t.Addr}
+	key := keyOf(t)
 	l.mu.Lock()
 	if c := l.conns[key]; c != nil {
 		l.mu.Unlock()
@@ -118,11 +120,12 @@ func (l *Layer) dial(t Target) (*Conn, error) {
 		if err := l.handshake(tc); err != nil {
 			l.stats.handshake.Add(1)
 			_ = raw.Close()
-			return nil, fmt.Errorf("tls handshake with %s: %w", t, err)
+			return nil, fmt.Errorf("%w with %s: %w", ErrTLSHandshake, t, err)
 		}
 		nc = tc
 	}
 	c := newConn(l, t.Kind, "", nc, nil, raw)
+	c.key = keyOf(t)
 	if !l.addConn(c) {
 		_ = raw.Close()
 		return nil, fmt.Errorf("dial %s: %w", t, ErrClosed)
@@ -134,12 +137,33 @@ func (l *Layer) dial(t Target) (*Conn, error) {
 	return c, nil
 }
 
-// clientConfig clones the client TLS config for one dial, naming the server
-// for SNI and certificate verification.
+// ErrTLSHandshake wraps the failure of the TLS handshake of a connection
+// Send dialed: the peer's certificate did not verify (another name, an
+// unknown CA, expired), the peer asked for a client certificate and none
+// is configured, or the handshake failed or timed out.
+var ErrTLSHandshake = errors.New("tls handshake")
+
+// errNoClientCert refuses a handshake in which the peer asks for a client
+// certificate that the configuration does not have.
+var errNoClientCert = errors.New("the peer asks for a TLS client certificate and none is configured")
+
+// clientConfig clones the client TLS config for one dial (t.TLS, else the
+// layer's), naming the server for SNI and certificate verification: its
+// own ServerName, else t.Host, else the target IP (verified against the
+// certificate's IP addresses).
+//
+// A server's request for a client certificate is answered with the
+// configured one whatever CAs the server names (the server decides), and
+// with none configured the handshake is refused here: a TLS 1.3 server
+// refuses a missing certificate only after the client's side of the
+// handshake has ended, which would look like a peer that never answers.
 func (l *Layer) clientConfig(t Target) *tls.Config {
-	l.mu.Lock()
-	conf := l.clientTLS
-	l.mu.Unlock()
+	conf := t.TLS
+	if conf == nil {
+		l.mu.Lock()
+		conf = l.clientTLS
+		l.mu.Unlock()
+	}
 	if conf == nil {
 		conf = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
@@ -148,6 +172,15 @@ func (l *Layer) clientConfig(t Target) *tls.Config {
 		conf.ServerName = t.Host
 		if conf.ServerName == "" {
 			conf.ServerName = t.Addr.Addr().String()
+		}
+	}
+	if conf.GetClientCertificate == nil {
+		certs := conf.Certificates
+		conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			if len(certs) == 0 {
+				return nil, errNoClientCert
+			}
+			return &certs[0], nil
 		}
 	}
 	return conf

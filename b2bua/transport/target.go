@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -60,10 +61,23 @@ type Target struct {
 	Conn     *Conn
 	Local    netip.AddrPort
 	Listener string
-	// Host is the server name for a TLS connection we dial (SNI and
-	// certificate verification); empty: the IP of Addr.
+	// Host is the server name for a TLS connection we dial: sent as SNI
+	// (unless it is an IP literal) and the name the peer's certificate must
+	// carry, a DNS name or an IP address (IP SAN); empty: the IP of Addr.
+	// Only TLS uses it.
 	Host string
+	// TLS is the client configuration for a TLS connection we dial to this
+	// target (CA bundle, client certificate), cloned per dial; nil: the
+	// layer's (SetClientTLS). Its ServerName, when set, wins over Host.
+	// Only TLS uses it. It must not be modified once used.
+	TLS *tls.Config
 }
 
-// String is for logs.
-func (t Target) String() string { return t.Kind.String() + ":" + t.Addr.String() }
+// String is for logs: kind and address, and the TLS server name if any.
+func (t Target) String() string {
+	s := t.Kind.String() + ":" + t.Addr.String()
+	if t.Kind == TLS && t.Host != "" {
+		s += " (" + t.Host + ")"
+	}
+	return s
+}

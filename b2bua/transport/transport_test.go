@@ -303,7 +303,7 @@ func TestIdleTimeout(t *testing.T) {
 			l, rec := newTestLayer(t, Limits{IdleTimeout: 300 * time.Millisecond})
 			closed := make(chan *Conn, 1)
 			l.OnConnClose(func(c *Conn) {
-				if l.lookupConn(c.Kind(), c.RemoteAddr()) != nil {
+				if l.lookupConn(connKey{kind: c.Kind(), addr: c.RemoteAddr()}) != nil {
 					t.Error("conn still in the table when OnConnClose runs")
 				}
 				closed <- c

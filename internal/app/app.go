@@ -164,7 +164,20 @@ func serverConfig(cfg *config.Config, opt Options) b2bua.Config {
 		RingTimeout:     s.RingTimeout,
 		RetryAfter:      s.RetryAfter,
 		Timers:          opt.Timers,
+		CallerIDs:       callerIDs(cfg.Users),
 	}
+}
+
+// callerIDs maps users to the identity their calls assert
+// (users[].caller_id), for those that have one.
+func callerIDs(users []config.User) map[string]string {
+	ids := make(map[string]string)
+	for _, u := range users {
+		if u.CallerID != "" {
+			ids[u.Username] = u.CallerID
+		}
+	}
+	return ids
 }
 
 func newMedia(m config.Media, log *slog.Logger) (*media.Manager, error) {

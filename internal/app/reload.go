@@ -40,8 +40,10 @@ func (a *App) reloadable(key string) bool {
 // the error lists them one per line, and the running configuration stays.
 // A valid one is put in force without touching calls in progress or
 // registrations: routes and trunks (a new table; its trunks start up and
-// are probed at once; calls in progress keep the trunk they have), the TLS
-// certificate (re-read from the same files), the log level and traces, and
+// are probed at once; calls in progress keep the trunk they have; a new
+// table is also built, with their files read again, whenever a trunk names
+// TLS files), the TLS certificate (re-read from the same files), the log
+// level and traces, and
 // whatever OnReload hooks apply. Keys that only a restart applies
 // (listeners, media ports, timers...) are reported and logged.
 func (a *App) Reload() (admin.ReloadResult, error) {
@@ -109,7 +111,12 @@ func (a *App) applyReload(old, next *config.Config, res *admin.ReloadResult) err
 		}
 		res.Applied = append(res.Applied, "sip.tls (certificate re-read)")
 	}
-	if changed(res.Applied, "routes", "trunks") {
+	reread := trunkTLSFiles(next)
+	if changed(res.Applied, "routes", "trunks") || reread {
+		if !changed(res.Applied, "routes", "trunks") {
+			// Renewed client certificates and CA bundles are read again.
+			res.Applied = append(res.Applied, "trunks[].tls (files re-read)")
+		}
 		table, err := routing.New(next, a.log.With("part", "routing"))
 		if err != nil {
 			return fmt.Errorf("routes: %w", err)
@@ -128,6 +135,17 @@ func (a *App) applyReload(old, next *config.Config, res *admin.ReloadResult) err
 	}
 	a.Traces.Set(next.Log.Trace)
 	return nil
+}
+
+// trunkTLSFiles reports whether any trunk of c names TLS files (a CA
+// bundle or a client certificate), which a reload reads again.
+func trunkTLSFiles(c *config.Config) bool {
+	for _, t := range c.Trunks {
+		if !t.TLS.IsZero() {
+			return true
+		}
+	}
+	return false
 }
 
 // changed reports whether any key of keys starts with one of prefixes.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sbc-project/sbc/b2bua/transport/tlstest"
 	"github.com/sbc-project/sbc/internal/config"
 )
 
@@ -123,5 +124,35 @@ func TestDrainWithoutCalls(t *testing.T) {
 	}
 	if rd := a.Ready(); rd.Ready {
 		t.Errorf("ready while draining: %+v", rd)
+	}
+}
+
+// TestReloadRereadsTrunkTLS: a reload reads the trunks' TLS files again,
+// so a renewed client certificate is used without a restart.
+func TestReloadRereadsTrunkTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, "ca")
+	caFile := ca.WriteCA(t, dir, "ca.pem")
+	certFile, keyFile := tlstest.WritePair(t, dir, "sbc", ca.Issue(t, "sbc.example"))
+	c := testConfig()
+	c.Trunks = []config.Trunk{{Name: "carrier", URI: "sip:carrier.example;transport=tls", FailureThreshold: 1,
+		TLS: config.TrunkTLS{CAFile: caFile, CertFile: certFile, KeyFile: keyFile}}}
+	a, err := New(c, slog.New(slog.DiscardHandler), Options{Load: func() (*config.Config, error) { cc := *c; return &cc, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	serial := func() string {
+		tr, _ := a.RouteTable().Trunk("carrier")
+		return tr.TLS.Certificates[0].Leaf.SerialNumber.String()
+	}
+	before := serial()
+	tlstest.WritePair(t, dir, "sbc", ca.Issue(t, "sbc.example")) // renewed in place
+	res, err := a.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(res.Applied, "trunks[].tls (files re-read)") || serial() == before {
+		t.Fatalf("applied %q, certificate serial %s (was %s): want the renewed certificate", res.Applied, serial(), before)
 	}
 }

@@ -145,7 +145,9 @@ type SIP struct {
 	MaxConnsPerIP int `mapstructure:"max_conns_per_ip"`
 	// HeaderWhitelist names extra headers passed from one leg to the other
 	// (case-insensitive). Everything a call needs is always rebuilt by the
-	// SBC; every other header is dropped. Default: none.
+	// SBC; every other header is dropped. The identity headers
+	// (P-Asserted-Identity, P-Preferred-Identity, Privacy) may not be
+	// named: see trunks[].identity. Default: none.
 	HeaderWhitelist []string `mapstructure:"header_whitelist"`
 	// SessionExpires is the RFC 4028 interval the SBC asks for on calls it
 	// originates when the caller asked for a session timer. Default
@@ -235,11 +237,20 @@ type Trunk struct {
 	// down. Default DefaultFailureThreshold.
 	FailureThreshold int `mapstructure:"failure_threshold"`
 	// PassHeaders are extra headers passed to and from this trunk, such as
-	// P-Asserted-Identity and Privacy. Default: none.
+	// Diversion. The identity headers (P-Asserted-Identity,
+	// P-Preferred-Identity, Privacy) are the SBC's own business (Identity)
+	// and may not be named. Default: none.
 	PassHeaders []string `mapstructure:"pass_headers"`
 	// Trusted marks calls arriving from this trunk's address as
-	// authenticated.
+	// authenticated, and puts the trunk in the trust domain (Identity).
 	Trusted bool `mapstructure:"trusted"`
+	// Identity says which caller identity the SBC asserts toward the trunk
+	// (RFC 3325). Default: the zero TrunkIdentity (safe).
+	Identity TrunkIdentity `mapstructure:"identity"`
+	// TLS configures a tls trunk's certificate verification and client
+	// certificate; only tls trunks take it. Default: system roots, no
+	// client certificate.
+	TLS TrunkTLS `mapstructure:"tls"`
 	// Media is what the trunk speaks: rtp (RTP/AVP) or srtp (SDES-SRTP).
 	// Default DefaultTrunkMedia.
 	Media string `mapstructure:"media"`
@@ -287,6 +298,10 @@ type User struct {
 	// Group names the policy.dial_rules.groups entry whose rules the
 	// user's calls follow. Default: policy.dial_rules.default_group.
 	Group string `mapstructure:"group"`
+	// CallerID is the identity the SBC asserts for the user's calls
+	// toward trunks (P-Asserted-Identity, From), a number such as
+	// +12125550100 or a SIP user part. Default: the username.
+	CallerID string `mapstructure:"caller_id"`
 }
 
 // Auth configures digest authentication of web users (RFC 7616 with MD5

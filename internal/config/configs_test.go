@@ -74,9 +74,13 @@ func TestConfigsExamples(t *testing.T) {
 			t.Errorf("trunks %+v, want two, the second over tcp", c.Trunks)
 		}
 		for _, tr := range c.Trunks {
-			if !strings.Contains(strings.Join(tr.PassHeaders, ","), "P-Asserted-Identity,Privacy") {
-				t.Errorf("trunk %s passes %v, want P-Asserted-Identity and Privacy", tr.Name, tr.PassHeaders)
+			if !tr.Trusted || len(tr.PassHeaders) > 0 {
+				t.Errorf("trunk %s: trusted %v, passes %v; want trusted (in the trust domain) and no whitelisted identity headers",
+					tr.Name, tr.Trusted, tr.PassHeaders)
 			}
+		}
+		if id := c.Trunks[0].Identity; id.Assert != IdentityAssertUser || id.From != IdentityFromAsserted || id.Domain == "" {
+			t.Errorf("carrier-a identity %+v, want the user asserted and written in From at a domain", id)
 		}
 		wantTargets(t, c, map[string]string{"pstn-to-web": TargetRegistered, "web-to-pstn": TargetTrunks})
 		for _, r := range c.Routes {

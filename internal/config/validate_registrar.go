@@ -22,6 +22,7 @@ func (c *Config) validateRegistration(ps *Problems) {
 		if u.Password == "" {
 			ps.add(key+".password", "", "must not be empty")
 		}
+		checkCallerID(ps, key+".caller_id", u.CallerID)
 	}
 	a := c.Auth
 	if strings.TrimSpace(a.Realm) == "" || strings.ContainsAny(a.Realm, "\"\\") {

@@ -52,6 +52,8 @@ func (c *Config) validateTrunks(ps *Problems) {
 			ps.add(key+".failure_threshold", strconv.Itoa(t.FailureThreshold), "want at least 1")
 		}
 		checkHeaderNames(ps, key+".pass_headers", t.PassHeaders)
+		validateTrunkIdentity(ps, key, t.Identity)
+		validateTrunkTLS(ps, key, t)
 		if t.Media != "" && t.Media != MediaRTP && t.Media != MediaSRTP {
 			ps.add(key+".media", t.Media, "want rtp or srtp")
 		}
@@ -181,15 +183,18 @@ func overlap(a, b netip.Addr) bool {
 	return false
 }
 
-// checkHeaderNames checks a list of header names: tokens, not rebuilt ones.
+// checkHeaderNames checks a list of header names: tokens, neither rebuilt
+// ones nor the identity headers the SBC asserts itself.
 func checkHeaderNames(ps *Problems, key string, names []string) {
 	for i, h := range names {
 		hkey := key + "[" + strconv.Itoa(i) + "]"
 		switch {
 		case !isToken(h):
-			ps.add(hkey, h, "want a header name such as P-Asserted-Identity")
+			ps.add(hkey, h, "want a header name such as Diversion")
 		case slices.Contains(rebuiltHeaders, strings.ToLower(h)):
 			ps.add(hkey, h, "the SBC always rebuilds this header; it cannot be passed")
+		case slices.Contains(identityHeaders, strings.ToLower(h)):
+			ps.add(hkey, h, "the SBC asserts caller identity itself (RFC 3325) and honours Privacy; see trunks[].identity")
 		}
 	}
 }

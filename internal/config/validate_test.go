@@ -164,9 +164,9 @@ func TestValidateSIPLimits(t *testing.T) {
 		{"public_addr with port", func(c *Config) { c.SIP.PublicAddr = "203.0.113.7:5060" }, []string{"sip.public_addr"}},
 		{"user_agent injection", func(c *Config) { c.SIP.UserAgent = "sbc\r\nX-Evil: 1" }, []string{"sip.user_agent: control"}},
 		{"header_whitelist", func(c *Config) {
-			c.SIP.HeaderWhitelist = []string{"P-Asserted-Identity", "Bad Header", "VIA", "m"}
-		}, []string{"sip.header_whitelist[1]: want a header name", "sip.header_whitelist[2]: always rebuilds",
-			"sip.header_whitelist[3]: always rebuilds"}},
+			c.SIP.HeaderWhitelist = []string{"P-Asserted-Identity", "Bad Header", "VIA", "m", "X-Account"}
+		}, []string{"sip.header_whitelist[0]: asserts caller identity itself", "sip.header_whitelist[1]: want a header name",
+			"sip.header_whitelist[2]: always rebuilds", "sip.header_whitelist[3]: always rebuilds"}},
 	})
 }
 
@@ -220,7 +220,8 @@ func TestValidateTrunks(t *testing.T) {
 		{"failure_threshold", func(c *Config) { withTrunks(c); c.Trunks[0].FailureThreshold = 0 },
 			[]string{"trunks[0].failure_threshold: at least 1"}},
 		{"pass_headers", func(c *Config) { withTrunks(c); c.Trunks[0].PassHeaders = []string{"Privacy", "Contact", ""} },
-			[]string{"trunks[0].pass_headers[1]: always rebuilds", "trunks[0].pass_headers[2]: want a header name"}},
+			[]string{"trunks[0].pass_headers[0]: asserts caller identity itself", "trunks[0].pass_headers[1]: always rebuilds",
+				"trunks[0].pass_headers[2]: want a header name"}},
 	})
 }
 

@@ -40,7 +40,11 @@ func TestTopologyHiding(t *testing.T) {
 				addr = sbc.udp.String()
 			}
 			ua := dialUA(t, kind, addr)
-			call := ua.invite("1000", "X-Secret-Route: internal-42\nP-Asserted-Identity: <sip:ceo@caller.example>\nRecord-Route: <sip:10.9.8.7;lr>\n")
+			// The caller is a trusted source here (the harness trusts
+			// loopback), so a P-Asserted-Identity of its own would pass as
+			// the trust domain's assertion (security_identity_test.go); a
+			// P-Preferred-Identity never does.
+			call := ua.invite("1000", "X-Secret-Route: internal-42\nP-Preferred-Identity: <sip:ceo@caller.example>\nRecord-Route: <sip:10.9.8.7;lr>\n")
 			call.answered(ua.expect(200))
 			call.ack()
 			time.Sleep(100 * time.Millisecond)
@@ -94,7 +98,9 @@ func mustNotContain(t *testing.T, who, log string, needles map[string]string) {
 
 // TestHeaderWhitelist shows the capture above would catch a header: one on
 // the global whitelist and one passed per trunk do reach the callee, and
-// the rest still does not.
+// the rest still does not. The trusted caller's P-Asserted-Identity
+// reaches it too, as the trust domain's assertion (no whitelist may name
+// identity headers any more).
 func TestHeaderWhitelist(t *testing.T) {
 	needSIPp(t)
 	port, wait := startUAS(t, 1, "u1")
@@ -102,18 +108,18 @@ func TestHeaderWhitelist(t *testing.T) {
 		trunks: []trunkSpec{{name: "pbx", addr: "127.0.0.3", port: port}},
 		mutate: func(c *config.Config) {
 			c.SIP.HeaderWhitelist = []string{"X-Account"}
-			c.Trunks[0].PassHeaders = []string{"P-Asserted-Identity"}
+			c.Trunks[0].PassHeaders = []string{"X-Carrier-Ref"}
 		},
 	})
 	ua := dialUA(t, "UDP", sbc.udp.String())
-	call := ua.invite("1000", "X-Account: acct-7\nP-Asserted-Identity: <sip:+15551234@caller.example>\nX-Secret-Route: internal-42\n")
+	call := ua.invite("1000", "X-Account: acct-7\nX-Carrier-Ref: ref-9\nP-Asserted-Identity: <sip:+15551234@caller.example>\nX-Secret-Route: internal-42\n")
 	call.answered(ua.expect(200))
 	call.ack()
 	call.bye()
 	ua.expect(200)
 	uasLog := wait()
 	sbc.waitIdle(t)
-	for _, want := range []string{"X-Account: acct-7", "P-Asserted-Identity: <sip:+15551234@caller.example>"} {
+	for _, want := range []string{"X-Account: acct-7", "X-Carrier-Ref: ref-9", "P-Asserted-Identity: <sip:+15551234@caller.example>"} {
 		if !strings.Contains(uasLog, want) {
 			t.Errorf("callee did not get whitelisted %q", want)
 		}

@@ -1,0 +1,278 @@
+package e2e
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/internal/config"
+)
+
+// Caller-ID spoofing at the border (issue 13, point 2): callers forge
+// From, P-Asserted-Identity and P-Preferred-Identity; the trunk must see
+// only what the SBC asserts from what it authenticated.
+
+const (
+	bankFrom = `"Bank" <sip:+18005551212@bank.example>`
+	bankPAI  = "<sip:+18005551212@bank.example>"
+	// forged are the headers an attacker adds to its INVITE.
+	forged = "P-Asserted-Identity: " + bankPAI + "\nP-Preferred-Identity: " + bankPAI + "\n"
+	// alicePAI is what the SBC asserts for alice (users[].caller_id) toward
+	// the trunks, whose from_domain is sbc.example.
+	alicePAI = "<sip:+12125550100@sbc.example;user=phone>"
+	pbxAddr  = "127.0.0.4" // a trusted PBX (a trunk with trusted: true)
+	pbxPAI   = `"Front Desk" <sip:+15551230000@pbx.example>`
+)
+
+// identitySBC runs an SBC whose callers are not trusted, with users alice
+// (caller_id +12125550100) and bob, a trusted PBX trunk at 127.0.0.4 and
+// two trunks that are test UASes: open (outside the trust domain, the
+// default) and td (identity.trust_domain, identity.domain id.example).
+// Routes: alice and bob are registered users; 3125550100 goes to td,
+// every other number to open.
+func identitySBC(t *testing.T) (sbc *sbcUnderTest, open, td *trunkUAS) {
+	t.Helper()
+	open, td = &trunkUAS{testUAS: newUAS(t)}, &trunkUAS{testUAS: newUAS(t)}
+	sbc = startSBC(t, sbcOptions{
+		trunks: []trunkSpec{{name: "open", addr: "127.0.0.3", port: open.port()}, {name: "td", addr: "127.0.0.3", port: td.port()}},
+		mutate: func(c *config.Config) {
+			c.Users = []config.User{{Username: "alice", Password: "secret", CallerID: "+12125550100"}, {Username: "bob", Password: "hunter2"}}
+			c.Trunks[0].FromDomain, c.Trunks[1].FromDomain = "sbc.example", "sbc.example"
+			c.Trunks[1].Identity = config.TrunkIdentity{TrustDomain: true, Domain: "id.example"}
+			c.Trunks = append(c.Trunks, config.Trunk{Name: "pbx", URI: "sip:" + pbxAddr + ":5060", Trusted: true, FailureThreshold: 1})
+			c.Routes = []config.Route{
+				{Name: "to-web", Match: config.Match{RURIUser: "^(alice|bob)$"}, Target: config.TargetRegistered},
+				{Name: "td", Match: config.Match{RURIUser: "^3125550100$"}, Target: config.TargetTrunks, Trunks: []string{"td"}},
+				{Name: "out", Target: config.TargetTrunks, Trunks: []string{"open"}},
+			}
+		},
+	})
+	return sbc, open, td
+}
+
+// trunkUAS is a test UAS standing in for a trunk that refuses every call
+// (486) at once and hands each new INVITE to the test exactly as it came.
+type trunkUAS struct {
+	*testUAS
+	seen map[string]bool // B-leg Call-IDs already answered
+}
+
+// invite returns the next new INVITE, answered 486; retransmissions and
+// the ACKs of earlier calls are skipped.
+func (u *trunkUAS) invite() sip.Request {
+	u.t.Helper()
+	if u.seen == nil {
+		u.seen = map[string]bool{}
+	}
+	for {
+		req := u.expectReq("INVITE")
+		id := sipmsg.CallID(req)
+		u.respond(req, 486, "Busy Here", "uas", "")
+		if !u.seen[id] {
+			u.seen[id] = true
+			return req
+		}
+	}
+}
+
+// dialUDPFrom is dialUA over UDP from another loopback address.
+func dialUDPFrom(t *testing.T, ip, sbc string) *testUA {
+	t.Helper()
+	c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)}, mustUDPAddr(t, sbc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &testUA{t: t, kind: "UDP", udp: c, sbc: sbc, parser: sipmsg.NewParser(sipmsg.Limits{}), host: c.LocalAddr().String()}
+	t.Cleanup(u.close)
+	return u
+}
+
+// forgedInvite places an INVITE to number with the given From and extra
+// headers (lines ending in \n). With a user it answers the SBC's 407 with
+// that user's digest, sending the same forged headers again. It returns
+// once the last INVITE is sent; its final answer is the caller's to read.
+func (u *testUA) forgedInvite(number, from, extra, user, password string) *uaCall {
+	u.t.Helper()
+	c := &uaCall{u: u, callID: sipmsg.NewToken(8) + "@attacker.example", fromTag: sipmsg.NewToken(4),
+		to: "sip:" + number + "@" + u.sbc, seq: 1}
+	send := func(auth string) {
+		c.branch = "z9hG4bK" + sipmsg.NewToken(6)
+		body := strings.ReplaceAll(testSDP, "\n", "\r\n")
+		u.send(fmt.Sprintf("INVITE %s SIP/2.0\nVia: SIP/2.0/%s %s;branch=%s;rport\nMax-Forwards: 70\n"+
+			"From: %s;tag=%s\nTo: <%s>\nCall-ID: %s\nCSeq: %d INVITE\nContact: <sip:x@%s;transport=%s>\n%s%s"+
+			"Content-Type: application/sdp\nContent-Length: %d\n\n",
+			c.to, u.kind, u.host, c.branch, from, c.fromTag, c.to, c.callID, c.seq, u.host, strings.ToLower(u.kind),
+			extra, auth, len(body)) + testSDP)
+	}
+	send("")
+	if user == "" {
+		return c
+	}
+	res := u.expectFinal()
+	if res.StatusCode() != 407 {
+		u.t.Fatalf("INVITE without credentials: %d %s, want 407", res.StatusCode(), res.Reason())
+	}
+	c.ackFailure(sipmsg.ToTag(res))
+	p := map[string]string{}
+	for _, h := range res.GetHeaders("Proxy-Authenticate") {
+		if reChallengeMD5.MatchString(h.Value()) {
+			for _, m := range reDigestParam.FindAllStringSubmatch(h.Value(), -1) {
+				p[strings.ToLower(m[1])] = m[2]
+			}
+		}
+	}
+	md := func(s string) string { sum := md5.Sum([]byte(s)); return hex.EncodeToString(sum[:]) }
+	cnonce := sipmsg.NewToken(8)
+	resp := md(md(user+":"+p["realm"]+":"+password) + ":" + p["nonce"] + ":00000001:" + cnonce + ":auth:" + md("INVITE:"+c.to))
+	auth := fmt.Sprintf(`Proxy-Authorization: Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=MD5, cnonce="%s", qop=auth, nc=00000001`,
+		user, p["realm"], p["nonce"], c.to, resp, cnonce)
+	if p["opaque"] != "" {
+		auth += fmt.Sprintf(`, opaque="%s"`, p["opaque"])
+	}
+	c.seq = 2
+	send(auth + "\n")
+	return c
+}
+
+// refused checks that the call's final answer is the callee's 486 and
+// ACKs it.
+func (c *uaCall) refused() {
+	c.u.t.Helper()
+	res := c.u.expectFinal()
+	if res.StatusCode() != 486 {
+		c.u.t.Fatalf("final answer %d %s, want the callee's 486", res.StatusCode(), res.Reason())
+	}
+	c.ackFailure(sipmsg.ToTag(res))
+}
+
+// identity is what a callee was told about the caller.
+type identity struct {
+	from    string   // From without its tag
+	pai     []string // P-Asserted-Identity values
+	privacy string
+	raw     string
+}
+
+func identityOf(req sip.Request) identity {
+	id := identity{privacy: sipmsg.Header(req, "Privacy"), raw: req.String()}
+	if f, ok := req.From(); ok {
+		id.from = (&sip.Address{DisplayName: f.DisplayName, Uri: f.Address}).String()
+	}
+	for _, h := range req.GetHeaders("P-Asserted-Identity") {
+		id.pai = append(id.pai, h.Value())
+	}
+	return id
+}
+
+// check compares what the callee saw with what it should have, and that
+// nothing of the forgery reached it.
+func (id identity) check(t *testing.T, from, privacy string, pai ...string) {
+	t.Helper()
+	if id.from != from {
+		t.Errorf("callee saw From %s, want %s", id.from, from)
+	}
+	if strings.Join(id.pai, "\n") != strings.Join(pai, "\n") {
+		t.Errorf("callee saw P-Asserted-Identity %q, want %q", id.pai, pai)
+	}
+	if id.privacy != privacy {
+		t.Errorf("callee saw Privacy %q, want %q", id.privacy, privacy)
+	}
+	for _, forgery := range []string{"bank.example", "18005551212", "Bank", "P-Preferred-Identity"} {
+		if strings.Contains(id.raw, forgery) {
+			t.Errorf("the forged %q reached the callee:\n%s", forgery, id.raw)
+		}
+	}
+}
+
+// TestSecurityIdentitySpoofedCallerID: an authenticated user, and a user
+// authenticated by its registration on a WebSocket, forge a bank's number
+// in From, P-Asserted-Identity and P-Preferred-Identity; the trunk sees
+// the SBC's assertion of who they are, and nothing of the forgery.
+func TestSecurityIdentitySpoofedCallerID(t *testing.T) {
+	sbc, open, _ := identitySBC(t)
+
+	alice := dialUA(t, "UDP", sbc.udp.String())
+	call := alice.forgedInvite("2125550100", bankFrom, forged, "alice", "secret")
+	got := identityOf(open.invite())
+	call.refused()
+	got.check(t, alicePAI, "", alicePAI)
+
+	web := dialUA(t, "WS", sbc.ws.String())
+	if res := web.register("bob", "hunter2", 300); res.StatusCode() != 200 {
+		t.Fatalf("bob's registration: %d %s", res.StatusCode(), res.Reason())
+	}
+	call = web.forgedInvite("2125550100", bankFrom, forged, "", "")
+	got = identityOf(open.invite())
+	call.refused()
+	got.check(t, "<sip:bob@sbc.example>", "", "<sip:bob@sbc.example>")
+	sbc.waitIdle(t)
+}
+
+// TestSecurityIdentityPrivacy: a caller asking for Privacy: id reaches the
+// trunk with an anonymous From; the trunk in the trust domain still gets
+// the asserted identity with the Privacy request, the trunk outside it
+// gets no identity at all.
+func TestSecurityIdentityPrivacy(t *testing.T) {
+	sbc, open, td := identitySBC(t)
+	alice := dialUA(t, "UDP", sbc.udp.String())
+	const anonymous = `"Anonymous" <sip:anonymous@anonymous.invalid>`
+
+	call := alice.forgedInvite("3125550100", bankFrom, forged+"Privacy: id\n", "alice", "secret")
+	got := identityOf(td.invite())
+	call.refused()
+	got.check(t, anonymous, "id", "<sip:+12125550100@id.example;user=phone>")
+
+	call = alice.forgedInvite("2125550100", bankFrom, forged+"Privacy: id\n", "alice", "secret")
+	got = identityOf(open.invite())
+	call.refused()
+	got.check(t, anonymous, "id")
+	if strings.Contains(got.raw, "12125550100") || strings.Contains(got.raw, "alice") {
+		t.Errorf("the untrusted trunk learned who asked for privacy:\n%s", got.raw)
+	}
+	sbc.waitIdle(t)
+}
+
+// TestSecurityIdentityTrustedSource: a trusted PBX's assertion is kept
+// toward a trunk and toward a registered user, while the same headers from
+// an untrusted caller are dropped on the way to the registered user.
+func TestSecurityIdentityTrustedSource(t *testing.T) {
+	sbc, open, _ := identitySBC(t)
+	pbx := dialUDPFrom(t, pbxAddr, sbc.udp.String())
+	pbxHeaders := "P-Asserted-Identity: " + pbxPAI + "\nP-Preferred-Identity: <sip:9999@pbx.example>\n"
+
+	call := pbx.forgedInvite("2125550100", `"Desk" <sip:1001@pbx.example>`, pbxHeaders, "", "")
+	got := identityOf(open.invite())
+	call.refused()
+	got.check(t, `"Desk" <sip:1001@sbc.example>`, "", pbxPAI)
+	if strings.Contains(got.raw, "9999") {
+		t.Errorf("the PBX's P-Preferred-Identity reached the trunk:\n%s", got.raw)
+	}
+
+	web := dialUA(t, "WS", sbc.ws.String())
+	if res := web.register("alice", "secret", 300); res.StatusCode() != 200 {
+		t.Fatalf("alice's registration: %d %s", res.StatusCode(), res.Reason())
+	}
+	ringWeb := func(caller *testUA, from, headers string) identity {
+		t.Helper()
+		call := caller.forgedInvite("alice", from, headers, "", "")
+		req := web.expectReq("INVITE")
+		web.respondTo(req, 486, "")
+		call.refused()
+		web.expectReq("ACK")
+		return identityOf(req)
+	}
+	got = ringWeb(pbx, `"Desk" <sip:1001@pbx.example>`, pbxHeaders)
+	if strings.Join(got.pai, "") != pbxPAI {
+		t.Errorf("the registered user saw P-Asserted-Identity %q from the trusted PBX, want %s", got.pai, pbxPAI)
+	}
+	stranger := dialUA(t, "UDP", sbc.udp.String()) // 127.0.0.2: no trunk, no trusted source
+	got = ringWeb(stranger, `"Caller" <sip:5550100@stranger.example>`, forged)
+	got.check(t, `"Caller" <sip:5550100@127.0.0.1>`, "")
+	sbc.waitIdle(t)
+}

@@ -1,0 +1,357 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/routing"
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/transport/tlstest"
+	"github.com/sbc-project/sbc/cdr"
+	"github.com/sbc-project/sbc/internal/config"
+)
+
+// TLS trunks by host name (issue 13, point 10): the SBC verifies a trunk's
+// certificate against the host of the trunk URI with the trunk's own CA
+// bundle, presents its client certificate when asked, and a trunk that
+// fails verification gets no call: the caller gets 503, the CDR says why,
+// and the OPTIONS prober marks the trunk down.
+
+// tlsUAS is a SIP UAS over TLS on 127.0.0.1 standing in for a trunk: it
+// answers OPTIONS, INVITE (200 with SDP) and BYE with 200, and records the
+// requests, the server names (SNI) clients asked for and the common names
+// of the client certificates it verified.
+type tlsUAS struct {
+	t    *testing.T
+	port int
+
+	mu     sync.Mutex
+	reqs   []sip.Request
+	sni    []string
+	client []string
+}
+
+func startTLSUAS(t *testing.T, conf *tls.Config) *tlsUAS {
+	t.Helper()
+	u := &tlsUAS{t: t}
+	conf = conf.Clone()
+	conf.MinVersion = tls.VersionTLS12
+	conf.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		u.mu.Lock()
+		u.sni = append(u.sni, h.ServerName)
+		u.mu.Unlock()
+		return nil, nil
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.port = ln.Addr().(*net.TCPAddr).Port
+	var wg sync.WaitGroup
+	var cmu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		_ = ln.Close()
+		cmu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		cmu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			cmu.Lock()
+			conns = append(conns, nc)
+			cmu.Unlock()
+			wg.Go(func() { u.serve(nc.(*tls.Conn)) })
+		}
+	})
+	return u
+}
+
+// serve reads one connection's requests until it closes.
+func (u *tlsUAS) serve(c *tls.Conn) {
+	defer c.Close()
+	if err := c.Handshake(); err != nil {
+		return // the test looks at what the SBC saw
+	}
+	if certs := c.ConnectionState().PeerCertificates; len(certs) > 0 {
+		u.mu.Lock()
+		u.client = append(u.client, certs[0].Subject.CommonName)
+		u.mu.Unlock()
+	}
+	parser := sipmsg.NewParser(sipmsg.Limits{})
+	r := bufio.NewReader(c)
+	for {
+		data, err := readStreamMessage(r)
+		if err != nil {
+			return
+		}
+		m, err := parser.Parse(data)
+		req, ok := m.(sip.Request)
+		if err != nil || !ok {
+			continue
+		}
+		u.mu.Lock()
+		u.reqs = append(u.reqs, req)
+		u.mu.Unlock()
+		if req.Method() == sip.ACK {
+			continue
+		}
+		sdp := ""
+		if req.Method() == sip.INVITE {
+			sdp = uasSDP
+		}
+		if _, err := c.Write([]byte(u.response(req, sdp))); err != nil {
+			return
+		}
+	}
+}
+
+// readStreamMessage reads one SIP message from a stream, skipping CRLF
+// keepalives.
+func readStreamMessage(r *bufio.Reader) ([]byte, error) {
+	var head bytes.Buffer
+	length := 0
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return nil, err
+		}
+		if head.Len() == 0 && strings.TrimSpace(line) == "" {
+			continue
+		}
+		head.WriteString(line)
+		if line == "\r\n" {
+			break
+		}
+		name, value, _ := strings.Cut(line, ":")
+		if n := strings.ToLower(strings.TrimSpace(name)); n == "content-length" || n == "l" {
+			length, _ = strconv.Atoi(strings.TrimSpace(value))
+		}
+	}
+	body := make([]byte, length)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, err
+	}
+	return append(head.Bytes(), body...), nil
+}
+
+// response is a 200 to req, with sdp when not empty.
+func (u *tlsUAS) response(req sip.Request, sdp string) string {
+	var b strings.Builder
+	b.WriteString("SIP/2.0 200 OK\r\n")
+	for _, h := range req.GetHeaders("Via") {
+		b.WriteString(h.String() + "\r\n")
+	}
+	from, _ := req.From()
+	to, _ := req.To()
+	toStr := to.String()
+	if sipmsg.ToTag(req) == "" {
+		toStr += ";tag=tlsuas"
+	}
+	fmt.Fprintf(&b, "%s\r\n%s\r\nCall-ID: %s\r\n", from.String(), toStr, sipmsg.CallID(req))
+	cseq, _ := req.CSeq()
+	b.WriteString(cseq.String() + "\r\n")
+	if req.Method() == sip.INVITE {
+		fmt.Fprintf(&b, "Contact: <sip:uas@127.0.0.1:%d;transport=tls>\r\n", u.port)
+	}
+	body := strings.ReplaceAll(sdp, "\n", "\r\n")
+	if body != "" {
+		b.WriteString("Content-Type: application/sdp\r\n")
+	}
+	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(body), body)
+	return b.String()
+}
+
+// methods returns the methods of the requests received, except OPTIONS.
+func (u *tlsUAS) methods() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var out []string
+	for _, r := range u.reqs {
+		if r.Method() != sip.OPTIONS {
+			out = append(out, string(r.Method()))
+		}
+	}
+	return out
+}
+
+func (u *tlsUAS) seen() (sni, client []string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]string(nil), u.sni...), append([]string(nil), u.client...)
+}
+
+// tlsTrunkPKI is a trunk CA, a CA nobody trusts, and a CA for client
+// certificates with the SBC's certificate files.
+type tlsTrunkPKI struct {
+	ca, rogue, clients *tlstest.CA
+	caFile             string
+	certFile, keyFile  string
+}
+
+func newTLSTrunkPKI(t *testing.T) tlsTrunkPKI {
+	dir := t.TempDir()
+	p := tlsTrunkPKI{ca: tlstest.NewCA(t, "trunk ca"), rogue: tlstest.NewCA(t, "rogue ca"), clients: tlstest.NewCA(t, "client ca")}
+	p.caFile = p.ca.WriteCA(t, dir, "trunk-ca.pem")
+	p.certFile, p.keyFile = tlstest.WritePair(t, dir, "sbc", p.clients.Issue(t, "sbc.example"))
+	return p
+}
+
+func TestSecurityTLSTrunk(t *testing.T) {
+	pki := newTLSTrunkPKI(t)
+	tests := []struct {
+		name       string
+		cert       tls.Certificate // the UAS's
+		mutual     bool            // the UAS requires a client certificate from pki.clients
+		host       string          // host of the trunk URI
+		clientCert bool            // the trunk has the SBC's client certificate
+		fail       string          // what the probe error says; "" when the call goes through
+	}{
+		{name: "dns name", cert: pki.ca.Issue(t, "pbx", "localhost"), host: "localhost"},
+		{name: "ip literal", cert: pki.ca.Issue(t, "pbx", "127.0.0.1"), host: "127.0.0.1"},
+		{name: "certificate for another name", cert: pki.ca.Issue(t, "pbx", "pbx.example"), host: "localhost",
+			fail: "valid for pbx.example, not localhost"},
+		{name: "untrusted ca", cert: pki.rogue.Issue(t, "pbx", "localhost"), host: "localhost", fail: "unknown authority"},
+		{name: "mutual tls", cert: pki.ca.Issue(t, "pbx", "localhost"), host: "localhost", mutual: true, clientCert: true},
+		{name: "mutual tls without a client certificate", cert: pki.ca.Issue(t, "pbx", "localhost"), host: "localhost",
+			mutual: true, fail: "client certificate"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			conf := &tls.Config{Certificates: []tls.Certificate{tc.cert}}
+			if tc.mutual {
+				conf.ClientAuth, conf.ClientCAs = tls.RequireAndVerifyClientCert, pki.clients.Pool()
+			}
+			uas := startTLSUAS(t, conf)
+			sinks := newCDRSinks(t, "")
+			trunkTLS := config.TrunkTLS{CAFile: pki.caFile}
+			if tc.clientCert {
+				trunkTLS.CertFile, trunkTLS.KeyFile = pki.certFile, pki.keyFile
+			}
+			// Calls go to trunk "calls", never probed; trunk "probed" is the
+			// same UAS under OPTIONS probes.
+			sbc := startSBC(t, sbcOptions{
+				trunks: []trunkSpec{{name: "calls", addr: tc.host, port: uas.port, transport: "tls"},
+					{name: "probed", addr: tc.host, port: uas.port, transport: "tls", options: 200 * time.Millisecond}},
+				mutate: func(c *config.Config) {
+					sinks.apply(c)
+					c.SIP.Listeners = append(c.SIP.Listeners, config.Listener{Name: "tls", Transport: "tls", Addr: "127.0.0.1:0"})
+					c.Trunks[0].TLS, c.Trunks[1].TLS = trunkTLS, trunkTLS
+					// REGISTERs from the WebSocket are relayed to the trunk.
+					all := c.Routes[1]
+					all.Trunks = []string{"calls"}
+					reg := config.Route{Name: "reg", Match: config.Match{Listener: "ws"}, Target: config.TargetTrunks, Trunks: []string{"calls"}}
+					c.Routes = []config.Route{c.Routes[0], reg, all}
+				},
+			})
+			probed, _ := sbc.app.Routes.Trunk("probed")
+			waitFor(t, 10*time.Second, "a probe of trunk probed", func() bool { return !probed.State().LastProbe.IsZero() })
+
+			ua := dialUA(t, "UDP", sbc.udp.String())
+			call := ua.invite("1000", "")
+			res := ua.expectFinal()
+			if tc.fail != "" {
+				tlsRefused(t, tc.fail, res, uas, probed.State())
+				call.ackFailure(sipmsg.ToTag(res))
+			} else {
+				if res.StatusCode() != 200 {
+					t.Fatalf("call through the TLS trunk: %d %s", res.StatusCode(), res.Reason())
+				}
+				call.answered(res)
+				call.ack()
+				call.bye()
+				ua.expect(200)
+				waitFor(t, 5*time.Second, "INVITE, ACK and BYE at the trunk", func() bool {
+					return strings.Join(uas.methods(), " ") == "INVITE ACK BYE"
+				})
+				tlsAccepted(t, tc.host, tc.mutual, uas, probed.State())
+			}
+			// A relayed REGISTER goes the same way, or nowhere.
+			web := dialUA(t, "WS", sbc.ws.String())
+			reg := web.register("alice", "secret", 300)
+			switch {
+			case tc.fail == "" && reg.StatusCode() != 200:
+				t.Errorf("REGISTER relayed to the TLS trunk: %d %s, want 200", reg.StatusCode(), reg.Reason())
+			case tc.fail == "" && !slices.Contains(uas.methods(), "REGISTER"):
+				t.Errorf("the trunk got %v, no REGISTER", uas.methods())
+			case tc.fail != "" && (reg.StatusCode() != 503 || len(uas.methods()) > 0):
+				t.Errorf("REGISTER toward the unverified trunk: %d %s, trunk got %v; want 503 and nothing sent",
+					reg.StatusCode(), reg.Reason(), uas.methods())
+			}
+			if tc.fail == "" {
+				tlsAccepted(t, tc.host, tc.mutual, uas, probed.State())
+			}
+			sbc.waitIdleProbing(t, true)
+			if err := sbc.app.Close(); err != nil {
+				t.Fatal(err)
+			}
+			recs := sinks.records(t)
+			wantCause := "caller_bye"
+			if tc.fail != "" {
+				wantCause = "trunk_tls_failed"
+			}
+			if len(recs) != 1 || recs[0].HangupCause != wantCause || recs[0].Trunk != "calls" {
+				t.Fatalf("CDRs %+v, want one with hangup_cause %s for trunk calls", recs, wantCause)
+			}
+			if tc.fail != "" && (recs[0].Disposition != cdr.Failed || recs[0].HangupSide != "sbc" || recs[0].SIPCode != 503) {
+				t.Fatalf("CDR %+v: want FAILED 503 by the sbc", recs[0])
+			}
+		})
+	}
+}
+
+// tlsAccepted checks what the UAS saw of a call that went through.
+func tlsAccepted(t *testing.T, host string, mutual bool, uas *tlsUAS, probe routing.TrunkState) {
+	t.Helper()
+	sni, client := uas.seen()
+	wantSNI := host
+	if _, err := netip.ParseAddr(host); err == nil {
+		wantSNI = "" // no SNI for an IP address (RFC 6066 section 3)
+	}
+	for _, name := range sni {
+		if name != wantSNI {
+			t.Errorf("the trunk was asked for server name %q, want %q", name, wantSNI)
+		}
+	}
+	if mutual && (len(client) == 0 || client[0] != "sbc.example") {
+		t.Errorf("the trunk saw client certificates %q, want sbc.example", client)
+	}
+	if !probe.Up || probe.LastError != "" {
+		t.Errorf("probed trunk: up=%v error %q, want up", probe.Up, probe.LastError)
+	}
+}
+
+// tlsRefused checks a call refused because the trunk failed verification.
+func tlsRefused(t *testing.T, reason string, res sip.Response, uas *tlsUAS, probe routing.TrunkState) {
+	t.Helper()
+	if res.StatusCode() != 503 || !strings.Contains(sipmsg.Header(res, "Warning"), "TLS") {
+		t.Errorf("caller got %d %s (Warning %q), want 503 with a Warning about TLS", res.StatusCode(), res.Reason(),
+			sipmsg.Header(res, "Warning"))
+	}
+	if m := uas.methods(); len(m) > 0 {
+		t.Errorf("the unverified trunk received %v", m)
+	}
+	if probe.Up || !strings.Contains(probe.LastError, reason) {
+		t.Errorf("probed trunk: up=%v error %q, want down saying %q", probe.Up, probe.LastError, reason)
+	}
+}
