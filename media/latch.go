@@ -113,24 +113,34 @@ func (p *peer) rank(src netip.AddrPort) int {
 	return rankStranger
 }
 
+// evidence is what the reader knows of a valid packet beyond its source.
+type evidence struct {
+	// follows: the packet continues the side's stream (reader.follows).
+	follows bool
+	// noGrace: strangerGrace does not apply. An RTCP socket takes no
+	// stranger of its own: its source follows the RTP socket's.
+	noGrace bool
+	now     int64 // arrival, monotonic ns
+}
+
 // admits reports whether a valid packet from src, which is not the
-// latched source, takes the latch. follows says whether the packet
-// continues the side's stream (reader.follows); now is the packet's
-// arrival.
-func (p *peer) admits(src netip.AddrPort, follows bool, now int64) bool {
+// latched source, takes the latch.
+func (p *peer) admits(src netip.AddrPort, ev evidence) bool {
 	r := p.rank(src)
 	if p.latched {
-		return r > p.rank(p.addr) || follows
+		return r > p.rank(p.addr) || ev.follows
 	}
 	switch {
-	case r == rankSDP || follows:
+	case r == rankSDP || ev.follows:
 		return true
 	case src == p.stale && p.sdp.IsValid():
 		return false
 	case r == rankSignaling:
 		return true
+	case ev.noGrace:
+		return false
 	}
-	return (!p.sdp.IsValid() && !p.signal.IsValid()) || now-p.since >= int64(strangerGrace)
+	return (!p.sdp.IsValid() && !p.signal.IsValid()) || ev.now-p.since >= int64(strangerGrace)
 }
 
 // trail is a reader's memory of the latched source: the SSRC and

@@ -34,30 +34,34 @@ func TestLatchRules(t *testing.T) {
 		follows bool
 		now     int64
 		want    bool
+		rtcp    bool // the RTCP socket: no grace for strangers
 	}{
-		{"SDP address latches", known, sdpAddr, false, t0, true},
-		{"SDP address as IPv4-mapped", known, mapped, false, t0, true},
-		{"signaling address latches", known, sigSrc, false, t0, true},
-		{"stranger waits for the grace", known, stranger, false, t0 + grace - 1, false},
-		{"stranger after the grace", known, stranger, false, t0 + grace, true},
-		{"stranger when nothing is known", peer{since: t0}, stranger, false, t0, true},
-		{"stranger with only the signaling known", peer{signal: sigIP, since: t0}, stranger, false, t0, false},
-		{"old source after the SDP moved", peer{addr: sdpAddr, sdp: sdpAddr, stale: sigSrc, signal: sigIP, since: t0}, sigSrc, false, t0, false},
-		{"old source while on hold", peer{stale: stranger, since: t0}, stranger, false, t0, true},
-		{"SDP address takes over from a stranger", latchedTo(stranger), sdpAddr, false, t0, true},
-		{"SDP address takes over from the signaling address", latchedTo(sigSrc), sdpAddr, false, t0, true},
-		{"signaling address takes over from a stranger", latchedTo(stranger), sigSrc, false, t0, true},
-		{"signaling address does not take over from the SDP address", latchedTo(sdpAddr), sigSrc, false, t0, false},
-		{"another port of the signaling address", latchedTo(sigSrc), sigOther, false, t0, false},
-		{"another stranger", latchedTo(stranger), other, false, t0 + grace, false},
-		{"stranger against the SDP address", latchedTo(sdpAddr), stranger, false, t0 + grace, false},
-		{"stranger continuing the stream (NAT rebinding)", latchedTo(sdpAddr), stranger, true, t0, true},
-		{"stranger continuing the stream before a latch (RTCP)", known, stranger, true, t0, true},
-		{"signaling port continuing the stream", latchedTo(sigSrc), sigOther, true, t0, true},
+		{"SDP address latches", known, sdpAddr, false, t0, true, false},
+		{"SDP address as IPv4-mapped", known, mapped, false, t0, true, false},
+		{"signaling address latches", known, sigSrc, false, t0, true, false},
+		{"stranger waits for the grace", known, stranger, false, t0 + grace - 1, false, false},
+		{"stranger after the grace", known, stranger, false, t0 + grace, true, false},
+		{"stranger when nothing is known", peer{since: t0}, stranger, false, t0, true, false},
+		{"stranger with only the signaling known", peer{signal: sigIP, since: t0}, stranger, false, t0, false, false},
+		{"old source after the SDP moved", peer{addr: sdpAddr, sdp: sdpAddr, stale: sigSrc, signal: sigIP, since: t0}, sigSrc, false, t0, false, false},
+		{"old source while on hold", peer{stale: stranger, since: t0}, stranger, false, t0, true, false},
+		{"SDP address takes over from a stranger", latchedTo(stranger), sdpAddr, false, t0, true, false},
+		{"SDP address takes over from the signaling address", latchedTo(sigSrc), sdpAddr, false, t0, true, false},
+		{"signaling address takes over from a stranger", latchedTo(stranger), sigSrc, false, t0, true, false},
+		{"signaling address does not take over from the SDP address", latchedTo(sdpAddr), sigSrc, false, t0, false, false},
+		{"another port of the signaling address", latchedTo(sigSrc), sigOther, false, t0, false, false},
+		{"another stranger", latchedTo(stranger), other, false, t0 + grace, false, false},
+		{"stranger against the SDP address", latchedTo(sdpAddr), stranger, false, t0 + grace, false, false},
+		{"stranger continuing the stream (NAT rebinding)", latchedTo(sdpAddr), stranger, true, t0, true, false},
+		{"stranger continuing the stream before a latch (RTCP)", known, stranger, true, t0, true, true},
+		{"stranger on the RTCP socket after the grace", known, stranger, false, t0 + grace, false, true},
+		{"stranger on the RTCP socket when nothing is known", peer{since: t0}, stranger, false, t0, false, true},
+		{"signaling address on the RTCP socket", known, sigSrc, false, t0, true, true},
+		{"signaling port continuing the stream", latchedTo(sigSrc), sigOther, true, t0, true, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.p.admits(tc.src, tc.follows, tc.now); got != tc.want {
+			if got := tc.p.admits(tc.src, evidence{follows: tc.follows, noGrace: tc.rtcp, now: tc.now}); got != tc.want {
 				t.Fatalf("admits(%s, follows=%v) on %+v = %v, want %v", tc.src, tc.follows, tc.p, got, tc.want)
 			}
 		})

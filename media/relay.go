@@ -96,8 +96,8 @@ func (r *reader) fromStranger(pkt []byte, src netip.AddrPort, p *peer, now int64
 		return
 	}
 	for {
-		follows := r.follows(p, pkt, ctl, src, now)
-		if !p.admits(src, follows, now) {
+		ev := evidence{follows: r.follows(p, pkt, ctl, src, now), noGrace: r.rtcp, now: now}
+		if !p.admits(src, ev) {
 			r.refuse(&r.f.c.refusedSource)
 			return
 		}
@@ -158,19 +158,23 @@ func (r *reader) check(pkt []byte) (plain []byte, ctl bool, why *atomic.Uint64) 
 }
 
 // follows reports whether a valid packet from src continues the side's
-// stream: RTP after the latched source's silence, by SSRC and sequence
-// (trail); RTCP on the RTCP socket, after the silence of its latched
-// source if it has one, by coming from the RTP socket's latched IP with
-// the SSRC of the RTP stream latched there.
+// stream. RTP: after the latched source's silence, by SSRC and sequence
+// (trail). RTCP on the RTCP socket: from the IP the RTP socket latched,
+// and to move a latch, after the latched source's silence and with the
+// SSRC of the RTP stream latched there.
 func (r *reader) follows(p *peer, pkt []byte, ctl bool, src netip.AddrPort, now int64) bool {
 	if !ctl {
 		return p.latched && r.last.follows(pkt, now)
 	}
-	if !r.rtcp || (p.latched && now-r.last.at < int64(relatchSilence)) {
+	rp := r.e.rtp.dst.Load()
+	if !r.rtcp || !rp.latched || rp.addr.Addr() != src.Addr() {
 		return false
 	}
-	rp, v := r.e.rtp.dst.Load(), r.e.rtp.ssrc.Load()
-	return rp.latched && rp.addr.Addr() == src.Addr() && v>>32 == 1 && uint32(v) == binary.BigEndian.Uint32(pkt[4:])
+	if !p.latched {
+		return true
+	}
+	v := r.e.rtp.ssrc.Load()
+	return now-r.last.at >= int64(relatchSilence) && v>>32 == 1 && uint32(v) == binary.BigEndian.Uint32(pkt[4:])
 }
 
 // Results of reader.open.
