@@ -189,7 +189,9 @@ func (c *Call) routeCall() bool {
 		return false
 	}
 	c.media = m
-	optsA := media.SideOptions{Kind: media.KindRTP}
+	// The caller's RTP from the address its INVITE came from latches like
+	// RTP from its SDP address (NAT); media/latch.go.
+	optsA := media.SideOptions{Kind: media.KindRTP, Signaling: rr.Src}
 	if src.Kind == transport.WS || src.Kind == transport.WSS {
 		optsA.Kind = media.KindWebRTC // a browser; its offer confirms it
 	}
@@ -310,7 +312,7 @@ func (c *Call) invite(d dest) error {
 		viaPort:      port,
 		pass:         pass,
 	}
-	optsB := media.SideOptions{Kind: media.KindRTP}
+	optsB := media.SideOptions{Kind: media.KindRTP, Signaling: d.to.Addr.Addr().Unmap()}
 	if d.to.Kind == transport.WS || d.to.Kind == transport.WSS {
 		optsB.Kind = media.KindWebRTC // a browser registered over WebSocket
 	}

@@ -39,29 +39,38 @@ type endpoint interface {
 
 // rtpEndpoint is plain RTP/AVP(F), or RTP/SAVP with SDES keys: an even
 // RTP port and the RTCP port above it, with symmetric RTP latching on
-// each.
+// each (latch.go).
 type rtpEndpoint struct {
 	pair      *pair
 	rtp, rtcp *sock
 	sdes      *sdesState // nil: plain RTP
+	// pts holds the payload types the side may send on this stream: those
+	// of its own SDP (own) and of the SDP the SBC sent it (sent). A
+	// packet of another type does not latch. own and sent belong to the
+	// session's signaling (under Session.mu).
+	pts       atomic.Pointer[ptSet]
+	own, sent ptSet
 }
 
 var _ endpoint = (*rtpEndpoint)(nil)
 
-func newRTPEndpoint(pool *portPool, log *slog.Logger) (*rtpEndpoint, error) {
+// newRTPEndpoint opens a port pair facing a side whose signaling comes
+// from signal (invalid: unknown).
+func newRTPEndpoint(pool *portPool, signal netip.Addr, log *slog.Logger) (*rtpEndpoint, error) {
 	pr, err := pool.alloc()
 	if err != nil {
 		return nil, err
 	}
 	return &rtpEndpoint{
 		pair: pr,
-		rtp:  newSock(pr.rtp, pr.port, log),
-		rtcp: newSock(pr.rtcp, pr.port+1, log),
+		rtp:  newSock(pr.rtp, pr.port, signal, log),
+		rtcp: newSock(pr.rtcp, pr.port+1, signal, log),
 	}, nil
 }
 
-// learn takes the transport the side announced for this m-line.
-func (e *rtpEndpoint) learn(md sdpconv.Media, answer bool) error {
+// learn takes the transport and payload types the side announced for
+// this m-line, and the IP its signaling comes from.
+func (e *rtpEndpoint) learn(md sdpconv.Media, answer bool, signal netip.Addr) error {
 	var r remote
 	if md.Addr.IsValid() && !md.Addr.IsUnspecified() && md.Port > 0 && md.Port < 65535 {
 		r.rtp = netip.AddrPortFrom(md.Addr, uint16(md.Port))
@@ -76,9 +85,28 @@ func (e *rtpEndpoint) learn(md sdpconv.Media, answer bool) error {
 			return err
 		}
 	}
-	e.rtp.learn(r.rtp, r.hold)
-	e.rtcp.learn(r.rtcp, r.hold)
+	e.own = ptsOf(md)
+	e.publishPTs()
+	e.rtp.learn(r.rtp, r.hold, signal)
+	e.rtcp.learn(r.rtcp, r.hold, signal)
 	return nil
+}
+
+// announce takes the m-line the SBC sent the side for this stream.
+func (e *rtpEndpoint) announce(md sdpconv.Media) {
+	e.sent = ptsOf(md)
+	e.publishPTs()
+}
+
+func (e *rtpEndpoint) publishPTs() {
+	u := ptSet{e.own[0] | e.sent[0], e.own[1] | e.sent[1]}
+	e.pts.Store(&u)
+}
+
+// prefer takes a new IP for the side's signaling.
+func (e *rtpEndpoint) prefer(signal netip.Addr) {
+	e.rtp.prefer(signal)
+	e.rtcp.prefer(signal)
 }
 
 // remote is what one side's SDP says about one m-line's transport.
@@ -109,7 +137,7 @@ func (e *rtpEndpoint) sendRTCP(pkt []byte) bool {
 }
 
 func (e *rtpEndpoint) start(in *flow, wg *sync.WaitGroup) {
-	for _, r := range []*reader{{in: e.rtp, f: in, sdes: e.sdes}, {in: e.rtcp, f: in, rtcp: true, sdes: e.sdes}} {
+	for _, r := range []*reader{{in: e.rtp, e: e, f: in}, {in: e.rtcp, e: e, f: in, rtcp: true}} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -320,9 +348,10 @@ type stream struct {
 // learned or latched.
 func (s *Session) newStream(kinds [2]Kind, audio bool, log *slog.Logger) (*stream, error) {
 	st := &stream{audio: audio}
+	var err error
 	for side := SideA; side <= SideB; side++ {
-		e, err := s.newEndpoint(side, kinds[side], log.With("side", side.String()))
-		if err != nil {
+		var e endpoint
+		if e, err = s.newEndpoint(side, kinds[side], log.With("side", side.String())); err != nil {
 			for _, o := range st.ends {
 				if o != nil {
 					o.close()
@@ -335,6 +364,9 @@ func (s *Session) newStream(kinds [2]Kind, audio bool, log *slog.Logger) (*strea
 	}
 	for side := SideA; side <= SideB; side++ {
 		f := newFlow(st.ends[side.Other()], rand.Uint32())
+		if f.sdes, err = rtpproc.SDESPacket(f.norm.OutSSRC(), s.cname[side.Other()]); err != nil {
+			log.Warn("rtcp sdes toward the side is removed", "side", side.Other().String(), "err", err)
+		}
 		from := side
 		f.onDTMF = func(d DTMF) { s.emit(Event{Kind: EventDTMF, From: from, DTMF: d}) }
 		st.flows[side] = f
@@ -359,14 +391,14 @@ func (s *Session) newEndpoint(side Side, k Kind, log *slog.Logger) (endpoint, er
 		if err != nil {
 			return nil, err
 		}
-		e, err := newRTPEndpoint(s.m.pool, log)
+		e, err := newRTPEndpoint(s.m.pool, s.opts[side].Signaling, log)
 		if err != nil {
 			return nil, err
 		}
 		e.sdes = sd
 		return e, nil
 	default:
-		return newRTPEndpoint(s.m.pool, log)
+		return newRTPEndpoint(s.m.pool, s.opts[side].Signaling, log)
 	}
 }
 

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/sbc-project/sbc/media/sdpconv"
@@ -27,6 +28,14 @@ type SideOptions struct {
 	// from the other side are taken out of the RTP stream and reported as
 	// EventDTMF instead of being relayed.
 	DTMFInfo bool
+	// Signaling is the IP address the side's SIP comes from: the source
+	// of the caller's INVITE, the address of the callee's target. Plain
+	// and SDES-SRTP media from it latch the side's ports at once, as from
+	// the SDP address (a phone behind NAT sends RTP from its NAT's address,
+	// like its SIP); media from any other address does not until
+	// strangerGrace has passed. Invalid (the zero value): unknown, and
+	// only the SDP address is preferred.
+	Signaling netip.Addr
 }
 
 // DTMF is one digit: '0'-'9', '*', '#', 'A'-'D'.

@@ -42,6 +42,10 @@ type flow struct {
 	// back is the opposite flow of the same stream, whose output SSRC
 	// the receiver's RTCP feedback refers to.
 	back *flow
+	// sdes is the SDES packet the receiver gets in place of the source's:
+	// the normalized stream's SSRC and the SBC's CNAME toward the
+	// receiving side. Set before the readers start; nil removes SDES.
+	sdes []byte
 }
 
 // flowPlan is what the offer/answer decided for one direction.
@@ -64,16 +68,19 @@ func newFlow(to endpoint, ssrc uint32) *flow {
 	return f
 }
 
-// rtp handles one decrypted RTP packet from the source side. It is the
-// per-packet hot path: no allocation, no logging, only this flow's lock.
-func (f *flow) rtp(pkt []byte) {
+// rtp handles one decrypted RTP packet from the source side, arrived now.
+func (f *flow) rtp(pkt []byte) { f.rtpAt(pkt, monotonic()) }
+
+// rtpAt handles one decrypted RTP packet from the source side that
+// arrived at now (monotonic ns). It is the per-packet hot path: no
+// allocation, no logging, only this flow's lock.
+func (f *flow) rtpAt(pkt []byte, now int64) {
 	if len(pkt) < 12 || pkt[0]>>6 != 2 {
 		f.c.malformed.Add(1)
 		return
 	}
 	f.c.received.Add(1)
 	p := f.plan.Load()
-	now := monotonic()
 	pt := int16(pkt[1] & 0x7f)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -105,9 +112,11 @@ func (f *flow) rtp(pkt []byte) {
 }
 
 // rtcp handles one decrypted RTCP compound packet from the source side:
-// its sender reports move into the normalized stream's SSRC space, and its
+// its sender reports move into the normalized stream's SSRC space, its
 // feedback about the normalized stream the source receives is mapped back
-// to that stream's original SSRC.
+// to that stream's original SSRC, and its SDES items (CNAME, NAME, TOOL,
+// ...), which would name the source to the receiver, give way to the
+// SBC's own. pkt may grow into its spare capacity (rtpproc.ReplaceSDES).
 func (f *flow) rtcp(pkt []byte) {
 	f.mu.Lock()
 	ok := f.norm.RewriteSenderRTCP(pkt)
@@ -116,8 +125,15 @@ func (f *flow) rtcp(pkt []byte) {
 		b := f.back.norm
 		ok = rtpproc.RewriteFeedbackRTCP(pkt, b.OutSSRC(), b.InSSRC())
 	}
+	if ok {
+		pkt, ok = rtpproc.ReplaceSDES(pkt, f.sdes)
+	}
 	if !ok {
 		f.c.malformed.Add(1)
+		return
+	}
+	if len(pkt) == 0 {
+		f.c.dropped.Add(1) // only SDES, and no room for the SBC's
 		return
 	}
 	if f.to.sendRTCP(pkt) {
@@ -128,7 +144,8 @@ func (f *flow) rtcp(pkt []byte) {
 	}
 }
 
-// RTP and RTCP make a flow the Sink of a WebRTC transport's route.
+// RTP and RTCP make a flow the Sink of a WebRTC transport's route. The
+// transport's decrypt buffer has room for RTCP to grow.
 func (f *flow) RTP(pkt []byte)  { f.rtp(pkt) }
 func (f *flow) RTCP(pkt []byte) { f.rtcp(pkt) }
 

@@ -163,12 +163,19 @@ type udpPeer struct {
 	rtp, rtcp *net.UDPConn
 }
 
-// newPeer opens an RTP socket and an RTCP socket. With adjacent, RTCP is
-// on RTP port+1 (so the SDP needs no a=rtcp); otherwise anywhere.
+// newPeer opens an RTP socket and an RTCP socket on 127.0.0.1. With
+// adjacent, RTCP is on RTP port+1 (so the SDP needs no a=rtcp); otherwise
+// anywhere.
 func newPeer(t testing.TB, adjacent bool) *udpPeer {
 	t.Helper()
+	return newPeerAt(t, "127.0.0.1", adjacent)
+}
+
+// newPeerAt is newPeer on another loopback address.
+func newPeerAt(t testing.TB, ip string, adjacent bool) *udpPeer {
+	t.Helper()
 	for range 50 {
-		rtp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		rtp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(ip)})
 		if err != nil {
 			t.Fatalf("listen: %v", err)
 		}
@@ -176,7 +183,7 @@ func newPeer(t testing.TB, adjacent bool) *udpPeer {
 		if adjacent {
 			port = rtp.LocalAddr().(*net.UDPAddr).Port + 1
 		}
-		rtcp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		rtcp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(ip), Port: port})
 		if err != nil {
 			rtp.Close()
 			continue

@@ -8,10 +8,11 @@
 // topology hiding holds for media as it does for signaling.
 //
 // Each side of each m-line is an endpoint: the SBC's termination of that
-// stream toward one side. Today the only endpoint is plain RTP/AVP (or
-// RTP/AVPF) on an RTP/RTCP port pair with symmetric-RTP latching, which
-// serves SIP ⇄ SIP calls. The WebRTC endpoint (ICE-lite, DTLS-SRTP,
-// rtcp-mux) plugs into the same seam later.
+// stream toward one side. A plain RTP/AVP(F) or SDES-SRTP endpoint has an
+// RTP/RTCP port pair, picked at random, with symmetric-RTP latching: which
+// source a port takes, and what it refuses, is decided in latch.go. A
+// WebRTC endpoint (ICE-lite, DTLS-SRTP, rtcp-mux, BUNDLE) is a view of its
+// side's transport, whose sources ICE validates.
 //
 // The relay's hot path allocates nothing per packet, takes no lock and
 // does no logging: one goroutine per socket reads into its own buffer and

@@ -1,7 +1,9 @@
 package media
 
 import (
+	crand "crypto/rand"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -11,6 +13,12 @@ import (
 // portPool hands out RTP/RTCP port pairs (even port, even port + 1) from a
 // range, binds them, and quarantines released pairs before reuse. It is
 // safe for concurrent use; it is touched only at call setup and teardown.
+//
+// Each allocation picks a free pair at random, with a cryptographically
+// strong generator: a port handed out in order tells an attacker the
+// next call's, and junk sent there before the call's media used to take
+// the port (latch.go now refuses it, but a guessable port is still the
+// first step of every attack on the media).
 type portPool struct {
 	ip         netip.Addr
 	first      int // first even port of the range
@@ -19,8 +27,13 @@ type portPool struct {
 
 	mu    sync.Mutex
 	pairs []pairState // pairs[i] is port first+2i and first+2i+1
-	next  int         // where the round-robin search starts
+	rng   *rand.Rand  // ChaCha8 seeded from crypto/rand
 }
+
+// pickProbes is how many pairs alloc draws at random before it counts
+// the free ones: with at least 1 in 8 pairs free, 32 draws all miss less
+// than once in 70 allocations; either way the choice is uniform.
+const pickProbes = 32
 
 type pairState struct {
 	inUse  bool
@@ -32,12 +45,15 @@ func firstPair(min int) int { return min + min%2 }
 
 func newPortPool(ip netip.Addr, min, max int, quarantine time.Duration) *portPool {
 	first := firstPair(min)
+	var seed [32]byte
+	_, _ = crand.Read(seed[:]) // never fails (Go 1.24+ crashes instead)
 	return &portPool{
 		ip:         ip,
 		first:      first,
 		quarantine: quarantine,
 		now:        time.Now,
 		pairs:      make([]pairState, (max-first+1)/2),
+		rng:        rand.New(rand.NewChaCha8(seed)),
 	}
 }
 
@@ -49,32 +65,64 @@ type pair struct {
 	releaseOne sync.Once
 }
 
-// alloc binds the next free pair in round-robin order, skipping pairs in
-// use, in quarantine, or that the OS refuses (taken by another process).
-// It returns an error wrapping ErrNoPorts when none is left.
+// alloc binds a free pair chosen at random, skipping pairs in use, in
+// quarantine, or that the OS refuses (taken by another process). It
+// returns an error wrapping ErrNoPorts when none is left.
 func (p *portPool) alloc() (*pair, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
+	// Each failed bind takes one pair out of the choice; the bound keeps a
+	// zero quarantine from offering the same pair forever.
 	for range len(p.pairs) {
-		i := p.next
-		p.next = (p.next + 1) % len(p.pairs)
-		st := &p.pairs[i]
-		if st.inUse || now.Before(st.freeAt) {
-			continue
+		i, ok := p.pick(now)
+		if !ok {
+			break
 		}
+		st := &p.pairs[i]
 		port := p.first + 2*i
 		rtp, rtcp, err := p.bind(port)
 		if err != nil {
 			// Someone else holds it: leave it alone for a quarantine period
 			// rather than retrying it on every allocation.
-			st.freeAt = now.Add(p.quarantine)
+			st.freeAt = now.Add(max(p.quarantine, time.Nanosecond))
 			continue
 		}
 		st.inUse = true
 		return &pair{port: port, rtp: rtp, rtcp: rtcp, pool: p}, nil
 	}
 	return nil, fmt.Errorf("allocate port pair in %d-%d: %w", p.first, p.first+2*len(p.pairs)-1, ErrNoPorts)
+}
+
+// pick returns a pair that is free at now, each with the same chance:
+// first by drawing pairs until one is free, then, if pickProbes draws
+// missed, by drawing among the free ones counted. Called under p.mu.
+func (p *portPool) pick(now time.Time) (int, bool) {
+	free := func(i int) bool { st := &p.pairs[i]; return !st.inUse && !now.Before(st.freeAt) }
+	for range pickProbes {
+		if i := p.rng.IntN(len(p.pairs)); free(i) {
+			return i, true
+		}
+	}
+	n := 0
+	for i := range p.pairs {
+		if free(i) {
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, false
+	}
+	k := p.rng.IntN(n)
+	for i := range p.pairs {
+		if free(i) {
+			if k == 0 {
+				return i, true
+			}
+			k--
+		}
+	}
+	return 0, false // not reached: k < n free pairs
 }
 
 // bind opens the RTP and RTCP sockets of one pair.

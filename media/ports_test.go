@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -72,10 +73,10 @@ func TestPortPool(t *testing.T) {
 	tests := []struct {
 		name  string
 		pairs int
-		taken int // pairs (from the start) bound by someone else
-		want  []int
+		taken int   // pairs (from the start) bound by someone else
+		want  []int // the pairs handed out, in any order
 	}{
-		{"round robin", 3, 0, []int{0, 1, 2}},
+		{"every pair once", 3, 0, []int{0, 1, 2}},
 		{"skips ports held elsewhere", 3, 1, []int{1, 2}},
 	}
 	for _, tc := range tests {
@@ -90,18 +91,24 @@ func TestPortPool(t *testing.T) {
 			}
 			p := newPortPool(loopback, min, max, time.Hour)
 			var got []*pair
+			var ports, want []int
 			for _, w := range tc.want {
 				pr, err := p.alloc()
 				if err != nil {
 					t.Fatalf("alloc: %v", err)
 				}
 				got = append(got, pr)
-				if pr.port != min+2*w || pr.port%2 != 0 {
-					t.Fatalf("pair at %d, want %d", pr.port, min+2*w)
+				ports, want = append(ports, pr.port), append(want, min+2*w)
+				if pr.port%2 != 0 {
+					t.Fatalf("pair at odd port %d", pr.port)
 				}
 				if lp := pr.rtcp.LocalAddr().(*net.UDPAddr).Port; lp != pr.port+1 {
 					t.Fatalf("rtcp on %d, want %d", lp, pr.port+1)
 				}
+			}
+			slices.Sort(ports)
+			if !slices.Equal(ports, want) {
+				t.Fatalf("pairs at %v, want %v", ports, want)
 			}
 			if _, err := p.alloc(); !errors.Is(err, ErrNoPorts) {
 				t.Fatalf("alloc past the range: %v, want ErrNoPorts", err)
@@ -115,6 +122,54 @@ func TestPortPool(t *testing.T) {
 				t.Fatalf("%d pairs in use after release", p.inUse())
 			}
 		})
+	}
+}
+
+// TestPortAllocationUnpredictable: an attacker who saw one call's ports
+// cannot tell the next call's. Successive allocations from a pool of many
+// pairs are neither in order nor neighbours, and fresh pools do not start
+// at the same pair. (Round-robin allocation fails all three checks; a
+// uniform choice fails one with a chance below 1e-8.)
+func TestPortAllocationUnpredictable(t *testing.T) {
+	const pairs, allocs = 128, 24
+	min, max := freeRange(t, pairs)
+	p := newPortPool(loopback, min, max, time.Hour)
+	var ports []int
+	for range allocs {
+		pr, err := p.alloc()
+		if err != nil {
+			t.Fatalf("alloc: %v", err)
+		}
+		defer func() { pr.closeSockets(); pr.release() }()
+		ports = append(ports, pr.port)
+	}
+	neighbours, ascending := 0, 0
+	for i := 1; i < len(ports); i++ {
+		if d := ports[i] - ports[i-1]; d == 2 || d == -2 {
+			neighbours++
+		}
+		if ports[i] > ports[i-1] {
+			ascending++
+		}
+	}
+	if neighbours >= 8 || ascending == len(ports)-1 {
+		t.Fatalf("allocations %v: %d of %d steps to a neighbouring pair, %d upwards", ports, neighbours, len(ports)-1, ascending)
+	}
+	// A restarted SBC does not start where the last one did: the choice of
+	// eight fresh pools (pick, without binding) is not one pair.
+	firsts := map[int]bool{}
+	for range 8 {
+		q := newPortPool(loopback, min, max, time.Hour)
+		q.mu.Lock()
+		i, ok := q.pick(q.now())
+		q.mu.Unlock()
+		if !ok {
+			t.Fatal("a fresh pool has no free pair")
+		}
+		firsts[i] = true
+	}
+	if len(firsts) == 1 {
+		t.Fatalf("eight fresh pools all chose pair %v first", firsts)
 	}
 }
 

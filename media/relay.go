@@ -1,220 +1,39 @@
 package media
 
 import (
+	"encoding/binary"
 	"errors"
-	"log/slog"
 	"net"
 	"net/netip"
 	"sync/atomic"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	"github.com/sbc-project/sbc/media/rtpproc"
 )
 
 // maxPacket is the read buffer of one socket. RTP and RTCP senders keep
 // datagrams under the path MTU; anything longer is truncated by the kernel.
 const maxPacket = 2048
 
-// peer is where packets toward one side go. It is immutable once stored:
-// signaling (learn) and the reader (latch) swap whole values.
-type peer struct {
-	addr    netip.AddrPort // invalid: not known yet, nothing is sent
-	latched bool           // addr is the source packets arrived from
-	hold    bool           // the side signalled c=0.0.0.0: send it nothing
-	// stale is the source latched before the side's SDP moved the
-	// stream: it must not win the new latch (a PBX that moves media keeps
-	// sending from the old port for a while).
-	stale netip.AddrPort
-}
-
-// sock is one UDP socket facing one side. Packets from that side are read
-// from it; packets toward that side are written through it, so the side
-// sees one address per stream (symmetric RTP, RFC 4961).
-type sock struct {
-	conn *net.UDPConn
-	port int
-	log  *slog.Logger
-
-	// dst is read by the far side's reader for every packet it forwards,
-	// swapped by this socket's reader when it latches and by signaling
-	// when the side's SDP changes. Never nil.
-	dst atomic.Pointer[peer]
-	// sdpAddr is the address the side's last SDP gave; owned by the
-	// session's signaling (under Session.mu).
-	sdpAddr netip.AddrPort
-}
-
-func newSock(conn *net.UDPConn, port int, log *slog.Logger) *sock {
-	s := &sock{conn: conn, port: port, log: log}
-	s.dst.Store(&peer{})
-	return s
-}
-
-// learn takes the address the side's SDP announces for this socket's
-// stream. A different address than the SDP gave before resets the latch,
-// so a re-INVITE that moves the media moves it; the same address keeps it.
-// hold suspends sending toward the side. Not safe for concurrent callers:
-// the session's signaling calls it under Session.mu.
-func (s *sock) learn(addr netip.AddrPort, hold bool) {
-	if addr != s.sdpAddr {
-		s.sdpAddr = addr
-		np := &peer{addr: addr, hold: hold}
-		if old := s.dst.Load(); old.latched && old.addr != addr {
-			np.stale = old.addr
-		}
-		s.dst.Store(np)
-		return
-	}
-	for {
-		p := s.dst.Load()
-		if p.hold == hold {
-			return
-		}
-		np := *p
-		np.hold = hold
-		if s.dst.CompareAndSwap(p, &np) {
-			return
-		}
-	}
-}
-
-// admit reports whether a packet from src is accepted. The first source
-// seen after a reset is latched and becomes the destination toward this
-// side; once latched, every other source is refused.
-func (s *sock) admit(src netip.AddrPort) bool {
-	p := s.dst.Load()
-	if p.latched {
-		return p.addr == src
-	}
-	return s.latch(p, src)
-}
-
-// latch is admit's slow path: it runs once per reset, so it may allocate
-// and log.
-func (s *sock) latch(p *peer, src netip.AddrPort) bool {
-	for {
-		if src == p.stale && src != p.addr {
-			return false
-		}
-		np := &peer{addr: src, latched: true, hold: p.hold}
-		if s.dst.CompareAndSwap(p, np) {
-			s.log.Debug("media source latched", "port", s.port, "source", src, "sdp_addr", p.addr)
-			return true
-		}
-		// Signaling reset the latch meanwhile: decide against the new state.
-		p = s.dst.Load()
-		if p.latched {
-			return p.addr == src
-		}
-	}
-}
-
-// send writes pkt toward the side. It reports false, sending nothing, when
-// the side's address is unknown or on hold, or when the write fails. It
-// does not allocate.
-func (s *sock) send(pkt []byte) bool {
-	d := s.dst.Load()
-	if d.hold || !d.addr.IsValid() {
-		return false
-	}
-	_, err := s.conn.WriteToUDPAddrPort(pkt, d.addr)
-	return err == nil
-}
-
-// flowCounters count one direction of one stream. All fields are atomics.
-type flowCounters struct {
-	received     atomic.Uint64 // RTP packets accepted from the source side
-	packets      atomic.Uint64 // RTP packets relayed
-	bytes        atomic.Uint64
-	rtcpPackets  atomic.Uint64 // RTCP packets relayed
-	rtcpBytes    atomic.Uint64
-	dropped      atomic.Uint64
-	foreign      atomic.Uint64
-	malformed    atomic.Uint64 // not RTP/RTCP, or cut short
-	srtpFailed   atomic.Uint64 // SDES-SRTP authentication failures and replays
-	dtmfToInfo   atomic.Uint64 // telephone-event packets turned into INFO
-	dtmfInjected atomic.Uint64 // generated telephone-event packets sent
-}
-
-func (f *flow) snapshot() Flow {
-	c := &f.c
-	p := f.plan.Load()
-	rs := f.stats.Snapshot(p.codec)
-	return Flow{
-		Packets:     c.packets.Load(),
-		Bytes:       c.bytes.Load(),
-		RTCPPackets: c.rtcpPackets.Load(),
-		RTCPBytes:   c.rtcpBytes.Load(),
-		Dropped:     c.dropped.Load(),
-		Foreign:     c.foreign.Load(),
-		Malformed:   c.malformed.Load(),
-		SRTPFailed:  c.srtpFailed.Load(),
-		Lost:        rs.Lost,
-		JitterMs:    rs.JitterMs,
-		MOS:         rs.MOS,
-	}
-}
-
-// Stats counts a session's relayed media per direction. Counters only grow
-// and include streams already released, so Stats after Close is final.
-type Stats struct {
-	AtoB, BtoA Flow
-}
-
-// Flow counts one direction of media. Bytes are UDP payload bytes.
-type Flow struct {
-	Packets, Bytes         uint64 // RTP relayed
-	RTCPPackets, RTCPBytes uint64 // RTCP relayed
-	// Dropped counts packets from the accepted source that were not
-	// relayed: the far side's address is unknown or on hold, or the write
-	// failed.
-	Dropped uint64
-	// Foreign counts packets from a source other than the latched one.
-	Foreign uint64
-	// Malformed counts packets that were not RTP or RTCP; SRTPFailed
-	// SDES-SRTP packets that failed authentication or were replays.
-	Malformed, SRTPFailed uint64
-	// Lost, JitterMs and MOS describe the RTP received from the source
-	// side: packets lost (RFC 3550 A.3), interarrival jitter in ms (A.8)
-	// and an E-model MOS estimate (0 when nothing was received).
-	Lost     int64
-	JitterMs float64
-	MOS      float64
-}
-
-func (f *Flow) add(g Flow) {
-	f.Packets += g.Packets
-	f.Bytes += g.Bytes
-	f.RTCPPackets += g.RTCPPackets
-	f.RTCPBytes += g.RTCPBytes
-	f.Dropped += g.Dropped
-	f.Foreign += g.Foreign
-	f.Malformed += g.Malformed
-	f.SRTPFailed += g.SRTPFailed
-	f.Lost += g.Lost
-	// Several streams: keep the worst.
-	f.JitterMs = max(f.JitterMs, g.JitterMs)
-	if g.MOS > 0 && (f.MOS == 0 || g.MOS < f.MOS) {
-		f.MOS = g.MOS
-	}
-}
-
 // reader moves packets from one socket facing a side into that side's
-// flow.
+// flow, deciding on the way which source the socket takes (latch.go).
 type reader struct {
 	in   *sock
+	e    *rtpEndpoint // the endpoint in belongs to
 	f    *flow
-	rtcp bool       // in is the RTCP socket
-	sdes *sdesState // nil: plain RTP
-	dec  []byte     // decryption buffer (SDES)
+	rtcp bool   // in is the RTCP socket
+	dec  []byte // decryption buffer (SDES)
 	hdr  rtp.Header
 	chdr rtcp.Header
+	last trail
 }
 
 // run reads until the socket is closed, with one buffer for its lifetime.
 func (r *reader) run() {
 	buf := make([]byte, maxPacket)
-	if r.sdes != nil {
+	if r.e.sdes != nil {
 		r.dec = make([]byte, 0, maxPacket)
 	}
 	for {
@@ -231,51 +50,180 @@ func (r *reader) run() {
 	}
 }
 
-// forward hands one packet received from src to the flow. It is the
-// per-packet hot path: no allocation, no lock, no logging once the source
-// is latched.
+// forward hands one packet received from src to the flow, or refuses it.
+// It is the per-packet hot path: no allocation, no lock, no logging,
+// except when the latch moves.
 func (r *reader) forward(pkt []byte, src netip.AddrPort) {
-	if !r.in.admit(src) {
-		r.f.c.foreign.Add(1)
-		return
+	now := monotonic()
+	if p := r.in.dst.Load(); p.latched && p.addr == src {
+		r.fromSource(pkt, now)
+	} else {
+		r.fromStranger(pkt, src, p, now)
 	}
+}
+
+// fromSource handles a packet from the latched source.
+func (r *reader) fromSource(pkt []byte, now int64) {
 	if len(pkt) < 8 || pkt[0]>>6 != 2 {
 		r.f.c.malformed.Add(1)
 		return
 	}
 	// RTCP multiplexed on the RTP port (RFC 5761) still goes to the far
 	// side's RTCP port: the SBC never offers rtcp-mux to a plain RTP side.
-	if r.rtcp || isRTCP(pkt) {
-		if r.sdes != nil {
-			ctx := r.sdes.decRTCP.Load()
-			if ctx == nil {
-				r.f.c.dropped.Add(1)
-				return
-			}
-			out, err := ctx.DecryptRTCP(r.dec[:0], pkt, &r.chdr)
-			if err != nil {
-				r.f.c.srtpFailed.Add(1)
-				return
-			}
-			pkt = out
-		}
-		r.f.rtcp(pkt)
-		return
-	}
-	if r.sdes != nil {
-		ctx := r.sdes.decRTP.Load()
-		if ctx == nil {
+	ctl := r.rtcp || isRTCP(pkt)
+	if r.e.sdes != nil {
+		out, res := r.open(pkt, ctl)
+		switch res {
+		case noKeys:
 			r.f.c.dropped.Add(1)
 			return
-		}
-		out, err := ctx.DecryptRTP(r.dec[:0], pkt, &r.hdr)
-		if err != nil {
+		case notAuthentic:
 			r.f.c.srtpFailed.Add(1)
 			return
 		}
 		pkt = out
 	}
-	r.f.rtp(pkt)
+	r.deliver(pkt, ctl, now)
+}
+
+// fromStranger handles a packet from any other source: it is refused,
+// and counted, unless it is valid media and the latch rules give its
+// source the socket.
+func (r *reader) fromStranger(pkt []byte, src netip.AddrPort, p *peer, now int64) {
+	pkt, ctl, why := r.check(pkt)
+	if why != nil {
+		r.refuse(why)
+		return
+	}
+	for {
+		ev := evidence{follows: r.follows(p, pkt, ctl, src, now), noGrace: r.rtcp, now: now}
+		if !p.admits(src, ev) {
+			r.refuse(&r.f.c.refusedSource)
+			return
+		}
+		if r.in.latch(p, src) {
+			break
+		}
+		// Signaling changed what it knows of the side: decide again.
+		p = r.in.dst.Load()
+	}
+	if p.latched {
+		r.f.c.relatched.Add(1)
+	}
+	r.last = trail{}
+	r.deliver(pkt, ctl, now)
+}
+
+func (r *reader) refuse(why *atomic.Uint64) {
+	r.f.c.foreign.Add(1)
+	why.Add(1)
+}
+
+// check decides whether a packet from a stranger is valid media for the
+// stream: version 2 RTP with a payload type negotiated for it, or a
+// well-formed RTCP compound (only RTCP on the RTCP socket), and on an
+// SDES-SRTP socket one that authenticates. It returns the plain packet
+// and whether it is RTCP, or the counter of the reason it is not valid.
+func (r *reader) check(pkt []byte) (plain []byte, ctl bool, why *atomic.Uint64) {
+	c := &r.f.c
+	if len(pkt) < 8 || pkt[0]>>6 != 2 {
+		return nil, false, &c.refusedJunk
+	}
+	ctl = isRTCP(pkt)
+	if (r.rtcp && !ctl) || (!ctl && len(pkt) < 12) {
+		return nil, false, &c.refusedJunk
+	}
+	if r.e.sdes != nil {
+		// The authentication tag is verified before anything else is
+		// believed; pion/srtp commits replay state only after it.
+		out, res := r.open(pkt, ctl)
+		if res != opened {
+			return nil, false, &c.refusedAuth
+		}
+		pkt = out
+	}
+	if ctl {
+		if !rtpproc.ValidRTCP(pkt) {
+			return nil, false, &c.refusedJunk
+		}
+		return pkt, true, nil
+	}
+	if !rtpproc.ValidRTP(pkt) {
+		return nil, false, &c.refusedJunk
+	}
+	if !r.e.pts.Load().has(pkt[1] & 0x7f) {
+		return nil, false, &c.refusedPT
+	}
+	return pkt, false, nil
+}
+
+// follows reports whether a valid packet from src continues the side's
+// stream. RTP: after the latched source's silence, by SSRC and sequence
+// (trail). RTCP on the RTCP socket: from the IP the RTP socket latched,
+// and to move a latch, after the latched source's silence and with the
+// SSRC of the RTP stream latched there.
+func (r *reader) follows(p *peer, pkt []byte, ctl bool, src netip.AddrPort, now int64) bool {
+	if !ctl {
+		return p.latched && r.last.follows(pkt, now)
+	}
+	rp := r.e.rtp.dst.Load()
+	if !r.rtcp || !rp.latched || rp.addr.Addr() != src.Addr() {
+		return false
+	}
+	if !p.latched {
+		return true
+	}
+	v := r.e.rtp.ssrc.Load()
+	return now-r.last.at >= int64(relatchSilence) && v>>32 == 1 && uint32(v) == binary.BigEndian.Uint32(pkt[4:])
+}
+
+// Results of reader.open.
+const (
+	opened       = iota
+	noKeys       // the side's a=crypto is not known yet
+	notAuthentic // authentication failed, or a replay
+)
+
+// open decrypts an SDES-SRTP packet into r.dec.
+func (r *reader) open(pkt []byte, ctl bool) ([]byte, int) {
+	if ctl {
+		ctx := r.e.sdes.decRTCP.Load()
+		if ctx == nil {
+			return nil, noKeys
+		}
+		out, err := ctx.DecryptRTCP(r.dec[:0], pkt, &r.chdr)
+		if err != nil {
+			return nil, notAuthentic
+		}
+		return out, opened
+	}
+	ctx := r.e.sdes.decRTP.Load()
+	if ctx == nil {
+		return nil, noKeys
+	}
+	out, err := ctx.DecryptRTP(r.dec[:0], pkt, &r.hdr)
+	if err != nil {
+		return nil, notAuthentic
+	}
+	return out, opened
+}
+
+// deliver hands an accepted plain packet to the flow, and remembers the
+// source's stream for the latch rules.
+func (r *reader) deliver(pkt []byte, ctl bool, now int64) {
+	r.last.at = now
+	if ctl {
+		r.f.rtcp(pkt)
+		return
+	}
+	if len(pkt) >= 12 {
+		ssrc := binary.BigEndian.Uint32(pkt[8:])
+		if !r.last.rtp || ssrc != r.last.ssrc {
+			r.in.ssrc.Store(1<<32 | uint64(ssrc))
+		}
+		r.last.ssrc, r.last.seq, r.last.rtp = ssrc, binary.BigEndian.Uint16(pkt[2:]), true
+	}
+	r.f.rtpAt(pkt, now)
 }
 
 // isRTCP tells RTCP from RTP on a multiplexed port (RFC 5761 section 4):

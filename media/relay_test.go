@@ -18,8 +18,16 @@ type call struct {
 
 func setupCall(t testing.TB, m *Manager) *call {
 	t.Helper()
+	return setupCallOpts(t, m, SideOptions{}, SideOptions{})
+}
+
+// setupCallOpts is setupCall with each side configured first.
+func setupCallOpts(t testing.TB, m *Manager, optsA, optsB SideOptions) *call {
+	t.Helper()
 	c := &call{s: m.NewSession("call-relay"), a: newPeer(t, false), b: newPeer(t, true)}
 	t.Cleanup(c.s.Close)
+	c.s.Configure(SideA, optsA)
+	c.s.Configure(SideB, optsB)
 	toB, err := c.s.Offer(SideA, c.a.sdp())
 	if err != nil {
 		t.Fatalf("Offer: %v", err)
@@ -148,15 +156,17 @@ func TestRelayDropsUntilFarSideKnown(t *testing.T) {
 
 func TestLatching(t *testing.T) {
 	m := newTestManager(t, 4, netip.Addr{}, nil)
-	c := setupCall(t, m)
-	// A is behind a NAT: its RTP leaves from another port than its SDP says.
+	// A's SIP comes from 127.0.0.1.
+	c := setupCallOpts(t, m, SideOptions{Signaling: loopback}, SideOptions{})
+	// A is behind a NAT: its RTP leaves from another port than its SDP
+	// says, from the address its SIP comes from.
 	nat := newPeer(t, false)
-	intruder := newPeer(t, false)
+	intruder := newPeerAt(t, "127.0.0.66", false)
 
 	send(t, nat.rtp, rtpPacket(1), c.portA)
 	recv(t, c.b.rtp)
 	// The intruder's packet is dropped once A's source is latched.
-	send(t, intruder.rtp, rtpPacket(2), c.portA)
+	send(t, intruder.rtp, withSSRC(rtpPacket(2), 0x66), c.portA)
 	waitFor(t, "foreign count", func() bool { return c.s.Stats().AtoB.Foreign == 1 })
 	expectNothing(t, c.b.rtp, 50*time.Millisecond)
 
@@ -165,22 +175,32 @@ func TestLatching(t *testing.T) {
 	recv(t, nat.rtp)
 	expectNothing(t, c.a.rtp, 50*time.Millisecond)
 
-	// A re-offer from A with a new address resets the latch: the next
-	// source (the intruder here stands for A's new address) is accepted.
-	if _, err := c.s.Offer(SideA, sipSDP("127.0.0.1", portOfConn(intruder.rtp))); err != nil {
+	// A re-offer from A with a new address resets the latch: the new
+	// address is accepted, the old source refused.
+	moved := newPeer(t, false)
+	if _, err := c.s.Offer(SideA, sipSDP("127.0.0.1", portOfConn(moved.rtp))); err != nil {
 		t.Fatalf("re-offer: %v", err)
 	}
-	send(t, intruder.rtp, rtpPacket(4), c.portA)
+	send(t, moved.rtp, rtpPacket(4), c.portA)
 	recv(t, c.b.rtp)
 	send(t, nat.rtp, rtpPacket(5), c.portA)
 	waitFor(t, "foreign count", func() bool { return c.s.Stats().AtoB.Foreign == 2 })
 
 	// The same address again keeps the latch.
-	if _, err := c.s.Offer(SideA, sipSDP("127.0.0.1", portOfConn(intruder.rtp))); err != nil {
+	if _, err := c.s.Offer(SideA, sipSDP("127.0.0.1", portOfConn(moved.rtp))); err != nil {
 		t.Fatalf("re-offer: %v", err)
 	}
 	send(t, nat.rtp, rtpPacket(6), c.portA)
 	waitFor(t, "foreign count", func() bool { return c.s.Stats().AtoB.Foreign == 3 })
+	if st := c.s.Stats().AtoB; st.RefusedSource != 3 || st.Relatched != 0 {
+		t.Fatalf("refused for their source %d, relatched %d; want 3 and 0", st.RefusedSource, st.Relatched)
+	}
+}
+
+// withSSRC sets the SSRC of an RTP packet.
+func withSSRC(pkt []byte, ssrc uint32) []byte {
+	binary.BigEndian.PutUint32(pkt[8:], ssrc)
+	return pkt
 }
 
 func TestOldStyleHoldStopsSending(t *testing.T) {

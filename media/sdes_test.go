@@ -146,3 +146,119 @@ func must(b []byte, err error) []byte {
 	}
 	return b
 }
+
+// sdesCall is a plain caller A and an SDES-SRTP trunk B (signaling from
+// 127.0.0.1) in an answered call.
+type sdesCall struct {
+	s                *Session
+	a, b             *udpPeer
+	portA, portB     int // the SBC's RTP ports facing A and B
+	sbcKey, trunkKey rtpproc.Crypto
+}
+
+func newSDESCall(t *testing.T) *sdesCall {
+	t.Helper()
+	m := newTestManager(t, 8, public, nil)
+	c := &sdesCall{s: m.NewSession("call-sdes-latch"), a: newPeer(t, true), b: newPeer(t, true)}
+	t.Cleanup(c.s.Close)
+	c.s.Configure(SideB, SideOptions{Kind: KindSRTP, Signaling: loopback})
+	offer, err := c.s.Offer(SideA, c.a.sdp())
+	if err != nil {
+		t.Fatalf("Offer: %v", err)
+	}
+	d, err := sdpconv.Parse(offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.sbcKey, err = rtpproc.ParseCrypto(d.Media[0].Crypto[0]); err != nil {
+		t.Fatal(err)
+	}
+	c.trunkKey, _ = rtpproc.NewCrypto(c.sbcKey.Tag, c.sbcKey.Suite)
+	answer := fmt.Appendf(nil, "v=0\r\no=trunk 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
+		"m=audio %d RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\na=crypto:%s\r\n", portOfConn(c.b.rtp), c.trunkKey.String())
+	toA, err := c.s.Answer(SideB, answer)
+	if err != nil {
+		t.Fatalf("Answer: %v", err)
+	}
+	c.portA, c.portB = mPort(t, toA, 0), mPort(t, offer, 0)
+	return c
+}
+
+// TestSDESLatchNeedsAuthentication: toward an SDES-SRTP trunk, packets
+// that do not authenticate never latch the SBC's port, whatever their
+// source and however long the trunk has been silent; the trunk's own
+// packets do, and its media then flows both ways.
+func TestSDESLatchNeedsAuthentication(t *testing.T) {
+	c := newSDESCall(t)
+	s, a, b, portA, portB := c.s, c.a, c.b, c.portA, c.portB
+	attacker := newPeerAt(t, "127.0.0.66", true)
+	forged := append(rtpPacket(1), make([]byte, 10)...) // valid header, PCMU, a zero tag
+	forgedRTCP := append(rtcpPacket(), 0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+	attack := func() {
+		t.Helper()
+		send(t, attacker.rtp, forged, portB)
+		send(t, attacker.rtcp, forgedRTCP, portB+1)
+	}
+	// Before the trunk sent anything, and after the grace for strangers.
+	attack()
+	waitFor(t, "forged packets refused", func() bool { return s.Stats().BtoA.RefusedAuth == 2 })
+	e := s.streams[0].ends[SideB].(*rtpEndpoint)
+	for _, k := range []*sock{e.rtp, e.rtcp} {
+		k.update(func(p peer) peer { p.since -= int64(strangerGrace); return p })
+	}
+	attack()
+	waitFor(t, "forged packets refused after the grace", func() bool { return s.Stats().BtoA.RefusedAuth == 4 })
+	// A's media goes to the trunk's SDP address, never to the attacker.
+	send(t, a.rtp, rtpPacket(1), portA)
+	recv(t, b.rtp)
+
+	enc, _ := c.trunkKey.Context()
+	sec, err := enc.EncryptRTP(nil, withSSRC(rtpPacket(50), 0x1234), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(t, b.rtp, sec, portB)
+	if got, _ := recv(t, a.rtp); len(got) != 172 {
+		t.Fatalf("caller got %d bytes", len(got))
+	}
+	attack()
+	waitFor(t, "forged packets refused while latched", func() bool { return s.Stats().BtoA.RefusedAuth == 6 })
+	send(t, a.rtp, rtpPacket(2), portA)
+	recv(t, b.rtp)
+	expectNothing(t, a.rtp, 50*time.Millisecond)
+	expectNothing(t, attacker.rtp, time.Millisecond)
+	if st := s.Stats().BtoA; st.Foreign != 6 || st.Packets != 1 || st.SRTPFailed != 0 {
+		t.Fatalf("B→A: %+v; want 6 refused, 1 relayed, no failure of the latched source", st)
+	}
+}
+
+// TestSDESRewritesRTCPSDES: RTCP between a plain caller and an SDES-SRTP
+// trunk carries, each way, only the SBC's CNAME toward the receiver.
+func TestSDESRewritesRTCPSDES(t *testing.T) {
+	c := newSDESCall(t)
+	enc, _ := c.trunkKey.Context()
+	dec, _ := c.sbcKey.Context()
+	send(t, c.a.rtp, rtpPacket(1), c.portA)
+	recv(t, c.b.rtp)
+	sec, err := enc.EncryptRTP(nil, withSSRC(rtpPacket(50), 0x1234), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(t, c.b.rtp, sec, c.portB)
+	recv(t, c.a.rtp)
+
+	send(t, c.a.rtcp, rtcpWithSDES(t, 0xdeadbeef, "alice@192.0.2.10", "Linphone/5.2"), c.portA+1)
+	got, _ := recv(t, c.b.rtcp)
+	plain, err := dec.DecryptRTCP(nil, got, nil)
+	if err != nil {
+		t.Fatalf("trunk cannot decrypt the SBC's SRTCP: %v", err)
+	}
+	checkSDESItems(t, "A→B", plain, c.s.streams[0].flows[SideA].norm.OutSSRC(), c.s.cname[SideB])
+
+	sec, err = enc.EncryptRTCP(nil, rtcpWithSDES(t, 0x1234, "gw7@carrier.example", "SBC-X 3.1"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(t, c.b.rtcp, sec, c.portB+1)
+	checkSDES(t, c.a.rtcp, "B→A", c.s.streams[0].flows[SideB].norm.OutSSRC(), c.s.cname[SideA])
+}

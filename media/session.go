@@ -66,6 +66,7 @@ type Session struct {
 	offer     *sdpconv.Description
 	last      [2]*sdpconv.Description // the last SDP each side sent
 	sent      [2]sentSDP              // what was last sent toward each side
+	cname     [2]string               // the SBC's RTCP CNAME toward each side
 	hold      [2]bool                 // the side's last SDP holds at least one stream
 	codecs    [2]string
 	retired   Stats // counters of streams already closed
@@ -94,6 +95,10 @@ func newSession(m *Manager, id string) *Session {
 		// A 62-bit random id: unique per session and side, and safe for
 		// peers that parse it as a signed 64-bit number.
 		s.sent[i] = sentSDP{sessID: rand.Uint64() >> 2, version: 1}
+		// A fresh random CNAME per side (RFC 7022): it names the SBC to
+		// that side, in SDP and in every SDES the side receives, and
+		// nothing of the other side.
+		s.cname[i] = fmt.Sprintf("sbc-%016x", rand.Uint64())
 	}
 	return s
 }
@@ -110,6 +115,21 @@ func (s *Session) Configure(side Side, o SideOptions) {
 	if s.last[side] == nil {
 		s.kind[side] = o.Kind
 	}
+	for _, st := range s.streams {
+		if e, ok := endOf(st, side); ok {
+			e.prefer(o.Signaling)
+		}
+	}
+}
+
+// endOf returns the plain or SDES endpoint of st facing side, if it has
+// one.
+func endOf(st *stream, side Side) (*rtpEndpoint, bool) {
+	if st == nil {
+		return nil, false
+	}
+	e, ok := st.ends[side].(*rtpEndpoint)
+	return e, ok
 }
 
 // Notify sets the receiver of the session's events (media gone, DTMF for
@@ -173,6 +193,7 @@ func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("offer from %s: %w", from, err)
 	}
+	s.announce(to, out)
 	s.offered, s.offerFrom, s.offer = true, from, d
 	s.last[from] = d
 	return out, nil
@@ -219,6 +240,7 @@ func (s *Session) Answer(from Side, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("answer from %s: %w", from, err)
 	}
+	s.announce(from.Other(), out)
 	s.last[from] = d
 	s.watch.arm(s)
 	return out, nil
@@ -255,6 +277,7 @@ func (s *Session) Absorb(from Side, body []byte) (answer []byte, ok bool) {
 		s.log.Info("re-offer not absorbed", "side", from.String(), "err", err)
 		return nil, false
 	}
+	s.announce(from, out)
 	return out, true
 }
 

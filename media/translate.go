@@ -43,7 +43,7 @@ func (s *Session) learn(from Side, d *sdpconv.Description, answer bool) error {
 			continue
 		}
 		if e, ok := s.streams[i].ends[from].(*rtpEndpoint); ok {
-			if err := e.learn(md, answer); err != nil {
+			if err := e.learn(md, answer, s.opts[from].Signaling); err != nil {
 				return fmt.Errorf("m-line %d: %w", i, err)
 			}
 		}
@@ -105,6 +105,23 @@ func (s *Session) routeWebRTC(side Side, d *sdpconv.Description) {
 	w.t.SetRoutes(routes)
 }
 
+// announce tells the plain and SDES endpoints facing side to which
+// payload types the SDP body sent to it lists, since the side may send
+// with those as well as with its own. The body is the SBC's own
+// rendering; one that does not parse changes nothing.
+func (s *Session) announce(to Side, body []byte) {
+	d, err := sdpconv.Parse(body)
+	if err != nil {
+		s.log.Warn("sdp sent does not parse", "side", to.String(), "err", err)
+		return
+	}
+	for i, st := range s.streams {
+		if e, ok := endOf(st, to); ok && i < len(d.Media) {
+			e.announce(d.Media[i])
+		}
+	}
+}
+
 // reroute refreshes the WebRTC routes after a stream went away.
 func (s *Session) reroute() {
 	for side := SideA; side <= SideB; side++ {
@@ -159,7 +176,7 @@ func (s *Session) renderAnswerTo(d, other *sdpconv.Description, to Side) ([]byte
 
 // local describes the SBC's transport facing side to.
 func (s *Session) local(to Side, origin sdp.Origin, offer bool) sdpconv.Local {
-	l := sdpconv.Local{Addr: s.m.cfg.PublicIP, Origin: origin, CName: "sbc-" + strconv.FormatUint(s.sent[to].sessID%1e6, 10)}
+	l := sdpconv.Local{Addr: s.m.cfg.PublicIP, Origin: origin, CName: s.cname[to]}
 	for _, st := range s.streams {
 		lm := sdpconv.LocalMedia{}
 		if st != nil {

@@ -274,3 +274,82 @@ func cryptoSeeds() []string {
 		"99 F8_128_HMAC_SHA1_80 inline:" + rfcKey,
 	}
 }
+
+// FuzzReplaceSDES: for any input, ReplaceSDES refuses what is not a
+// compound RTCP packet, and otherwise leaves a valid compound whose only
+// SDES packet, if any, is the SBC's, with every other packet kept in
+// order.
+func FuzzReplaceSDES(f *testing.F) {
+	for _, s := range rtcpSeeds(f) {
+		f.Add(s, uint8(64))
+	}
+	f.Add([]byte{0x80, 201, 0, 1, 0, 0, 0, 1, 0x80, 202, 0, 0}, uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, spare uint8) {
+		ours, err := SDESPacket(0x0f0f, "sbc-fuzz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, len(data), len(data)+int(spare))
+		copy(buf, data)
+		out, ok := ReplaceSDES(buf, ours)
+		if ok != validRTCP(data) {
+			t.Fatalf("ReplaceSDES ok = %v on a packet validRTCP says %v", ok, validRTCP(data))
+		}
+		if !ok {
+			if !bytes.Equal(out, data) {
+				t.Fatal("ReplaceSDES changed a refused packet")
+			}
+			return
+		}
+		if len(out) > 0 && !validRTCP(out) {
+			t.Fatalf("result %x is not a compound", out)
+		}
+		var kept, sdes, want [][]byte
+		for _, p := range splitRTCP(out) {
+			if p[1] == rtcpSDES {
+				sdes = append(sdes, p)
+			} else {
+				kept = append(kept, p)
+			}
+		}
+		hadSDES := false
+		for _, p := range splitRTCP(data) {
+			if p[1] == rtcpSDES {
+				hadSDES = true
+			} else {
+				want = append(want, p)
+			}
+		}
+		if len(sdes) > 1 || (len(sdes) == 1 && !bytes.Equal(sdes[0], ours)) || (len(sdes) == 1) != (hadSDES && int(spare) >= len(ours)-(len(data)-totalLen(want))) {
+			t.Fatalf("SDES packets %x from %x (spare %d)", sdes, data, spare)
+		}
+		if len(kept) != len(want) {
+			t.Fatalf("kept %d packets, want %d", len(kept), len(want))
+		}
+		for i := range kept {
+			if !bytes.Equal(kept[i], want[i]) {
+				t.Fatalf("packet %d changed: %x, want %x", i, kept[i], want[i])
+			}
+		}
+	})
+}
+
+// splitRTCP returns the packets of a compound validRTCP accepts, or of
+// an empty one.
+func splitRTCP(b []byte) [][]byte {
+	var out [][]byte
+	for len(b) > 0 {
+		var p []byte
+		p, b = nextRTCP(b)
+		out = append(out, p)
+	}
+	return out
+}
+
+func totalLen(pkts [][]byte) int {
+	n := 0
+	for _, p := range pkts {
+		n += len(p)
+	}
+	return n
+}

@@ -1,0 +1,110 @@
+package media
+
+import "sync/atomic"
+
+// flowCounters count one direction of one stream. All fields are atomics.
+type flowCounters struct {
+	received     atomic.Uint64 // RTP packets accepted from the source side
+	packets      atomic.Uint64 // RTP packets relayed
+	bytes        atomic.Uint64
+	rtcpPackets  atomic.Uint64 // RTCP packets relayed
+	rtcpBytes    atomic.Uint64
+	dropped      atomic.Uint64
+	foreign      atomic.Uint64 // refused for their source; the refused* split it
+	malformed    atomic.Uint64 // not RTP/RTCP, or cut short
+	srtpFailed   atomic.Uint64 // SDES-SRTP authentication failures and replays
+	dtmfToInfo   atomic.Uint64 // telephone-event packets turned into INFO
+	dtmfInjected atomic.Uint64 // generated telephone-event packets sent
+
+	refusedJunk   atomic.Uint64
+	refusedPT     atomic.Uint64
+	refusedAuth   atomic.Uint64
+	refusedSource atomic.Uint64
+	relatched     atomic.Uint64
+}
+
+func (f *flow) snapshot() Flow {
+	c := &f.c
+	p := f.plan.Load()
+	rs := f.stats.Snapshot(p.codec)
+	return Flow{
+		Packets:       c.packets.Load(),
+		Bytes:         c.bytes.Load(),
+		RTCPPackets:   c.rtcpPackets.Load(),
+		RTCPBytes:     c.rtcpBytes.Load(),
+		Dropped:       c.dropped.Load(),
+		Foreign:       c.foreign.Load(),
+		RefusedJunk:   c.refusedJunk.Load(),
+		RefusedPT:     c.refusedPT.Load(),
+		RefusedAuth:   c.refusedAuth.Load(),
+		RefusedSource: c.refusedSource.Load(),
+		Relatched:     c.relatched.Load(),
+		Malformed:     c.malformed.Load(),
+		SRTPFailed:    c.srtpFailed.Load(),
+		Lost:          rs.Lost,
+		JitterMs:      rs.JitterMs,
+		MOS:           rs.MOS,
+	}
+}
+
+// Stats counts a session's relayed media per direction. Counters only grow
+// and include streams already released, so Stats after Close is final.
+type Stats struct {
+	AtoB, BtoA Flow
+}
+
+// Flow counts one direction of media. Bytes are UDP payload bytes.
+type Flow struct {
+	Packets, Bytes         uint64 // RTP relayed
+	RTCPPackets, RTCPBytes uint64 // RTCP relayed
+	// Dropped counts packets from the accepted source that were not
+	// relayed: the far side's address is unknown or on hold, or the write
+	// failed.
+	Dropped uint64
+	// Foreign counts packets refused for their source: they came from a
+	// source other than the latched one, or before any was latched, and
+	// the latch rules (see latch.go) did not let them in. The Refused
+	// counters split it by reason: RefusedJunk, not RTP or RTCP;
+	// RefusedPT, RTP with a payload type the stream did not negotiate;
+	// RefusedAuth, SDES-SRTP that did not authenticate (or came before
+	// the keys); RefusedSource, valid media from a source the rules did
+	// not prefer over the latched one (or, before a latch, over the SDP
+	// and signaling addresses).
+	Foreign                                            uint64
+	RefusedJunk, RefusedPT, RefusedAuth, RefusedSource uint64
+	// Relatched counts the moves of the latch from one source to another:
+	// the SDP or signaling address taking over, a NAT rebinding followed.
+	Relatched uint64
+	// Malformed counts packets from the latched source that were not RTP
+	// or RTCP; SRTPFailed SDES-SRTP packets from it that failed
+	// authentication or were replays.
+	Malformed, SRTPFailed uint64
+	// Lost, JitterMs and MOS describe the RTP received from the source
+	// side: packets lost (RFC 3550 A.3), interarrival jitter in ms (A.8)
+	// and an E-model MOS estimate (0 when nothing was received).
+	Lost     int64
+	JitterMs float64
+	MOS      float64
+}
+
+func (f *Flow) add(g Flow) {
+	f.Packets += g.Packets
+	f.Bytes += g.Bytes
+	f.RTCPPackets += g.RTCPPackets
+	f.RTCPBytes += g.RTCPBytes
+	f.Dropped += g.Dropped
+	f.Foreign += g.Foreign
+	f.RefusedJunk += g.RefusedJunk
+	f.RefusedPT += g.RefusedPT
+	f.RefusedAuth += g.RefusedAuth
+	f.RefusedSource += g.RefusedSource
+	f.Relatched += g.Relatched
+	f.Malformed += g.Malformed
+	f.SRTPFailed += g.SRTPFailed
+	f.Lost += g.Lost
+	// Several streams: keep the worst.
+	f.JitterMs = max(f.JitterMs, g.JitterMs)
+	if g.MOS > 0 && (f.MOS == 0 || g.MOS < f.MOS) {
+		f.MOS = g.MOS
+	}
+}

@@ -1,0 +1,273 @@
+package media
+
+import (
+	"encoding/binary"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/sbc-project/sbc/media/sdpconv"
+)
+
+// Symmetric RTP (RFC 4961) sends toward a side from the socket its media
+// arrives on, to the address that media comes from: the side's SDP may
+// name an address its packets never come from (NAT, a phone that binds
+// one interface and announces another). Which source a socket takes is
+// decided here; every decision is made by the socket's reader, one
+// packet at a time, without allocating except when the latch moves.
+//
+// A packet may latch a socket only if it is valid media for the stream:
+// RTP of version 2 with a payload type negotiated for the stream, or a
+// well-formed RTCP compound; on an SDES-SRTP socket, only once its
+// authentication tag verified. Sources rank by what the signaling says
+// about them:
+//
+//   - rankSDP: the address the side's SDP announced for this socket;
+//   - rankSignaling: the IP address the side's SIP comes from (a phone
+//     behind NAT sends its RTP from its NAT's address, like its SIP);
+//   - rankStranger: anything else.
+//
+// Before anything is latched, an SDP or signaling source latches at once;
+// a stranger only when neither is known, or once strangerGrace has passed
+// since the socket learned them without either sending (a host whose RTP
+// leaves from a third address still gets its media, late). Once a source
+// is latched, another takes its place only if it ranks higher (the SDP
+// address always wins), or if it continues the latched stream after the
+// latched source fell silent (relatchSilence; for RTP the same SSRC and a
+// sequence number at most relatchMaxAhead past the last one, as after a
+// NAT rebinding; for RTCP the RTP stream's SSRC from the RTP socket's
+// latched IP). An off-path attacker sees none of the stream and cannot
+// meet either rule; spoofing the SDP or signaling address only sends the
+// media to that address, not to the attacker.
+//
+// Residual risk, accepted so that endpoints behind NAT and hosts that
+// send from another address than they announce keep working: a stranger
+// who guesses the port (allocation is random, see portPool) and a
+// negotiated payload type, and sends once strangerGrace has passed while
+// the side has sent nothing from its SDP or signaling address, latches;
+// it then receives the other side's media until the side sends from
+// either address, which takes the latch back. For a caller this is the
+// time between the grace expiring and the phone's first packet, typically
+// during ringing, when the other side sends early media at most.
+const (
+	// strangerGrace is how long after learning where a side is the SBC
+	// waits for media from the SDP or signaling address before a stranger
+	// may latch. A side sends its first packets within milliseconds of
+	// the answer; three seconds is far beyond that even on a loaded
+	// machine, and a caller's ringing usually outlasts it, so the only
+	// cost, falling on endpoints that send from a third address, is the
+	// first seconds of the callee's media.
+	strangerGrace = 3 * time.Second
+	// relatchSilence is how long the latched source must have sent
+	// nothing before another source continuing its stream may take its
+	// place: ten 20 ms frames. A live source, even at 60 ms ptime with
+	// jitter, sends well within it, so two sources carrying the same
+	// stream never take turns; a NAT rebinding costs this much media.
+	relatchSilence = 200 * time.Millisecond
+	// relatchMaxAhead is how far past the last sequence number seen the
+	// first packet from the new source may be: RFC 3550 A.1's
+	// MAX_DROPOUT, which covers a minute of 20 ms packets lost while the
+	// source moved. With the 32-bit SSRC, an off-path guess succeeds
+	// about once in 2^32 * 65536/3000 ≈ 9.4e10 packets.
+	relatchMaxAhead = 3000
+)
+
+// Ranks of a source; see the comment above.
+const (
+	rankStranger = iota
+	rankSignaling
+	rankSDP
+)
+
+// peer is where packets toward one side go, and what the signaling says
+// about that side. It is immutable once stored: signaling (learn,
+// prefer) and the reader (latch) swap whole values.
+type peer struct {
+	addr    netip.AddrPort // invalid: not known yet, nothing is sent
+	latched bool           // addr is the source valid packets arrived from
+	hold    bool           // the side signalled c=0.0.0.0: send it nothing
+	// sdp is the address the side's SDP announced for this socket, and
+	// signal the IP its SIP comes from; invalid when not known.
+	sdp    netip.AddrPort
+	signal netip.Addr
+	// stale is the source latched before the side's SDP moved the
+	// stream: it must not win the new latch (a PBX that moves media keeps
+	// sending from the old port for a while).
+	stale netip.AddrPort
+	// since is when sdp or the socket was new (monotonic ns): the start
+	// of strangerGrace.
+	since int64
+}
+
+// rank says how much the signaling vouches for src.
+func (p *peer) rank(src netip.AddrPort) int {
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	switch {
+	case p.sdp.IsValid() && src == p.sdp:
+		return rankSDP
+	case p.signal.IsValid() && src.Addr() == p.signal:
+		return rankSignaling
+	}
+	return rankStranger
+}
+
+// evidence is what the reader knows of a valid packet beyond its source.
+type evidence struct {
+	// follows: the packet continues the side's stream (reader.follows).
+	follows bool
+	// noGrace: strangerGrace does not apply. An RTCP socket takes no
+	// stranger of its own: its source follows the RTP socket's.
+	noGrace bool
+	now     int64 // arrival, monotonic ns
+}
+
+// admits reports whether a valid packet from src, which is not the
+// latched source, takes the latch.
+func (p *peer) admits(src netip.AddrPort, ev evidence) bool {
+	r := p.rank(src)
+	if p.latched {
+		return r > p.rank(p.addr) || ev.follows
+	}
+	switch {
+	case r == rankSDP || ev.follows:
+		return true
+	case src == p.stale && p.sdp.IsValid():
+		return false
+	case r == rankSignaling:
+		return true
+	case ev.noGrace:
+		return false
+	}
+	return (!p.sdp.IsValid() && !p.signal.IsValid()) || ev.now-p.since >= int64(strangerGrace)
+}
+
+// trail is a reader's memory of the latched source: the SSRC and
+// sequence number of its last RTP packet, and when its last packet
+// arrived. It belongs to the reader's goroutine.
+type trail struct {
+	ssrc uint32
+	seq  uint16
+	rtp  bool  // ssrc and seq are known
+	at   int64 // monotonic ns
+}
+
+// follows reports whether the RTP packet pkt, from another source,
+// continues the latched stream after relatchSilence without a packet
+// from the latched source: same SSRC, sequence number 1 to
+// relatchMaxAhead past the last one.
+func (t *trail) follows(pkt []byte, now int64) bool {
+	if !t.rtp || now-t.at < int64(relatchSilence) {
+		return false
+	}
+	d := binary.BigEndian.Uint16(pkt[2:]) - t.seq
+	return binary.BigEndian.Uint32(pkt[8:]) == t.ssrc && d >= 1 && d <= relatchMaxAhead
+}
+
+// sock is one UDP socket facing one side. Packets from that side are read
+// from it; packets toward that side are written through it, so the side
+// sees one address per stream (symmetric RTP, RFC 4961).
+type sock struct {
+	conn *net.UDPConn
+	port int
+	log  *slog.Logger
+
+	// dst is read by the far side's reader for every packet it forwards,
+	// swapped by this socket's reader when it latches and by signaling
+	// when what it knows of the side changes. Never nil.
+	dst atomic.Pointer[peer]
+	// ssrc is the SSRC of the latched source's RTP (bit 32 set once
+	// known), published by the RTP socket's reader for the RTCP socket's.
+	ssrc atomic.Uint64
+}
+
+func newSock(conn *net.UDPConn, port int, signal netip.Addr, log *slog.Logger) *sock {
+	s := &sock{conn: conn, port: port, log: log}
+	s.dst.Store(&peer{signal: signal, since: monotonic()})
+	return s
+}
+
+// update swaps the peer for f's change of it, unless f changes nothing.
+// Signaling calls it, under Session.mu; the reader may latch meanwhile,
+// and f then sees the latched peer.
+func (s *sock) update(f func(peer) peer) {
+	for {
+		p := s.dst.Load()
+		np := f(*p)
+		if np == *p || s.dst.CompareAndSwap(p, &np) {
+			return
+		}
+	}
+}
+
+// learn takes the address the side's SDP announces for this socket's
+// stream and the IP its signaling comes from. A different address than
+// the SDP gave before resets the latch, so a re-INVITE that moves the
+// media moves it; the same address keeps it. hold suspends sending
+// toward the side.
+func (s *sock) learn(addr netip.AddrPort, hold bool, signal netip.Addr) {
+	s.update(func(p peer) peer {
+		if addr == p.sdp {
+			p.hold, p.signal = hold, signal
+			return p
+		}
+		np := peer{addr: addr, hold: hold, sdp: addr, signal: signal, since: monotonic()}
+		if p.latched && p.addr != addr {
+			np.stale = p.addr
+		}
+		return np
+	})
+}
+
+// prefer sets the IP the side's signaling comes from (a new B-leg
+// target) without touching the latch.
+func (s *sock) prefer(signal netip.Addr) {
+	s.update(func(p peer) peer {
+		p.signal = signal
+		return p
+	})
+}
+
+// latch makes src, which admits accepted against p, the socket's source.
+// It fails when signaling changed p meanwhile; the caller decides again.
+// It runs once per latch, so it may allocate and log.
+func (s *sock) latch(p *peer, src netip.AddrPort) bool {
+	np := &peer{addr: src, latched: true, hold: p.hold, sdp: p.sdp, signal: p.signal, since: p.since}
+	if !s.dst.CompareAndSwap(p, np) {
+		return false
+	}
+	if p.latched {
+		s.log.Info("media source moved", "port", s.port, "from", p.addr, "to", src, "sdp_addr", p.sdp)
+	} else {
+		s.log.Debug("media source latched", "port", s.port, "source", src, "sdp_addr", p.sdp)
+	}
+	return true
+}
+
+// send writes pkt toward the side. It reports false, sending nothing, when
+// the side's address is unknown or on hold, or when the write fails. It
+// does not allocate.
+func (s *sock) send(pkt []byte) bool {
+	d := s.dst.Load()
+	if d.hold || !d.addr.IsValid() {
+		return false
+	}
+	_, err := s.conn.WriteToUDPAddrPort(pkt, d.addr)
+	return err == nil
+}
+
+// ptSet is a set of RTP payload types, one bit each.
+type ptSet [2]uint64
+
+func (s *ptSet) add(pt uint8)      { s[pt>>6&1] |= 1 << (pt & 63) }
+func (s *ptSet) has(pt uint8) bool { return s != nil && s[pt>>6&1]&(1<<(pt&63)) != 0 }
+
+// ptsOf returns the payload types an m-line lists.
+func ptsOf(md sdpconv.Media) ptSet {
+	var s ptSet
+	for _, c := range md.Codecs {
+		s.add(c.PT & 0x7f)
+	}
+	return s
+}
