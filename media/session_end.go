@@ -104,4 +104,3 @@ func (s *Session) totals() (Stats, uint64) {
 	}
 	return total, rx
 }
-
