@@ -56,7 +56,8 @@ func (o callMetrics) CallStarted(r b2bua.CallRecord)  { o.m.CallStarted(r.ATrans
 func (o callMetrics) CallAnswered(r b2bua.CallRecord) { o.m.CallAnswered(r.Trunk) }
 func (o callMetrics) CallEnded(r b2bua.CallRecord) {
 	flow := func(f media.Flow) metrics.Flow {
-		return metrics.Flow{Packets: f.Packets, Bytes: f.Bytes, Lost: f.Lost, JitterMs: f.JitterMs, MOS: f.MOS, SRTPFailed: f.SRTPFailed}
+		return metrics.Flow{Packets: f.Packets, Bytes: f.Bytes, Lost: f.Lost, JitterMs: f.JitterMs, MOS: f.MOS, SRTPFailed: f.SRTPFailed,
+			RefusedJunk: f.RefusedJunk, RefusedPT: f.RefusedPT, RefusedAuth: f.RefusedAuth, RefusedSource: f.RefusedSource}
 	}
 	o.m.CallEnded(metrics.Call{Trunk: r.Trunk, Cause: r.Cause, Side: r.Side, Answered: !r.Answer.IsZero(),
 		Start: r.Start, Ring: r.Ring, Answer: r.Answer, End: r.End,

@@ -54,6 +54,7 @@ type Metrics struct {
 	mediaLost    *prometheus.CounterVec
 	mediaJitter  *prometheus.HistogramVec
 	mediaMOS     *prometheus.HistogramVec
+	mediaRefused *prometheus.CounterVec
 	srtpFailures *prometheus.CounterVec
 	dtlsFailures *prometheus.CounterVec
 
@@ -143,6 +144,8 @@ func (m *Metrics) registerMedia() {
 		[]float64{1, 2, 5, 10, 20, 30, 50, 100, 200}, "side")
 	m.mediaMOS = m.histogram("media_mos", "E-model MOS estimate of the RTP from a side, per call with media, at its end.",
 		[]float64{1, 2, 2.5, 3, 3.5, 3.8, 4, 4.2, 4.4}, "side")
+	m.mediaRefused = m.counter("media_refused_packets_total", "Packets a call's media ports refused, by the side whose port got them and why: "+
+		"junk (not RTP/RTCP), payload_type (not negotiated), auth (SDES-SRTP that did not authenticate), source (valid media from a source the latch rules keep out); counted when the call ends.", "side", "reason")
 	m.srtpFailures = m.counter("media_srtp_failures_total", "SRTP packets from a side that failed authentication or were replays; counted when the call ends.", "side")
 	m.dtlsFailures = m.counter("media_dtls_failures_total", "Calls ended because a browser's ICE or DTLS did not complete, by hangup cause.", "cause")
 }
@@ -208,6 +211,9 @@ type Flow struct {
 	Lost           int64
 	JitterMs, MOS  float64 // 0 when nothing was received
 	SRTPFailed     uint64
+	// Refused are the packets the side's port refused (media latching),
+	// by reason: junk, payload_type, auth, source.
+	RefusedJunk, RefusedPT, RefusedAuth, RefusedSource uint64
 }
 
 // dtlsCauses are the hangup causes of a browser whose ICE or DTLS failed.
@@ -245,6 +251,11 @@ func (m *Metrics) flow(side string, f Flow) {
 		add(m.mediaLost, float64(f.Lost), side)
 	}
 	add(m.srtpFailures, float64(f.SRTPFailed), side)
+	for reason, n := range map[string]uint64{"junk": f.RefusedJunk, "payload_type": f.RefusedPT, "auth": f.RefusedAuth, "source": f.RefusedSource} {
+		if n > 0 {
+			add(m.mediaRefused, float64(n), side, reason)
+		}
+	}
 	if f.Packets > 0 {
 		observe(m.mediaJitter, f.JitterMs, side)
 		if f.MOS > 0 {

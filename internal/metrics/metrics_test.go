@@ -29,7 +29,7 @@ func TestCallMetrics(t *testing.T) {
 	m.CallAnswered("pbx")
 	m.CallEnded(Call{Trunk: "pbx", Cause: "caller_bye", Side: "a", Answered: true,
 		Start: t0, Ring: t0.Add(300 * time.Millisecond), Answer: t0.Add(2 * time.Second), End: t0.Add(62 * time.Second),
-		FromA: Flow{Packets: 100, Bytes: 17200, Lost: 2, JitterMs: 3, MOS: 4.3},
+		FromA: Flow{Packets: 100, Bytes: 17200, Lost: 2, JitterMs: 3, MOS: 4.3, RefusedJunk: 3, RefusedSource: 2},
 		FromB: Flow{Packets: 90, Bytes: 15480, SRTPFailed: 1, JitterMs: 12, MOS: 4.1}})
 	m.CallEnded(Call{Trunk: "pbx", Cause: "rejected", Side: "b", Start: t0, End: t0.Add(time.Second)})
 	m.CallEnded(Call{Cause: "dtls_timeout", Side: "sbc", Start: t0, End: t0.Add(10 * time.Second)})
@@ -50,6 +50,9 @@ func TestCallMetrics(t *testing.T) {
 		{"bytes b", testutil.ToFloat64(m.mediaBytes.WithLabelValues("b")), 15480},
 		{"lost a", testutil.ToFloat64(m.mediaLost.WithLabelValues("a")), 2},
 		{"srtp b", testutil.ToFloat64(m.srtpFailures.WithLabelValues("b")), 1},
+		{"refused junk a", testutil.ToFloat64(m.mediaRefused.WithLabelValues("a", "junk")), 3},
+		{"refused source a", testutil.ToFloat64(m.mediaRefused.WithLabelValues("a", "source")), 2},
+		{"refused pt a", testutil.ToFloat64(m.mediaRefused.WithLabelValues("a", "payload_type")), 0},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
