@@ -156,8 +156,12 @@ func (c *Call) routeCall() bool {
 		uri, _ := sipmsg.ParseURI("sip:echo@" + ep.String())
 		c.dests = []dest{{name: "echo", ruri: uri, to: transport.Target{Kind: transport.UDP, Addr: *ep}}}
 	case config.TargetTrunks:
+		user := rr.RURIUser
+		if c.dial != "" {
+			user = c.dial // the trunk gets the number the dial rules checked
+		}
 		for _, tr := range route.Candidates() {
-			d, err := c.trunkDest(tr, rr.RURIUser)
+			d, err := c.trunkDest(tr, user)
 			if err != nil {
 				c.log.Warn("trunk unusable", "trunk", tr.Name, "err", err)
 				continue

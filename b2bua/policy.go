@@ -69,9 +69,7 @@ func policyRequest(req sip.Request, src transport.Target) *policy.Request {
 	}
 	if u := req.Recipient(); u != nil {
 		r.RURI = u.String()
-		if usr := u.User(); usr != nil {
-			r.RURIUser = usr.String()
-		}
+		r.RURIUser = userinfo(u)
 	}
 	if f, ok := req.From(); ok && f.Address != nil {
 		r.From = f.Address.String()
@@ -102,6 +100,20 @@ func policyRequest(req sip.Request, src transport.Target) *policy.Request {
 		}
 	}
 	return r
+}
+
+// userinfo is a URI's user part whole: "sip:tel:+4420...@host" parses as
+// user "tel" and password "+4420...", and the dial rules must read all of
+// it.
+func userinfo(u sip.Uri) string {
+	var s string
+	if usr := u.User(); usr != nil {
+		s = usr.String()
+	}
+	if pw := u.Password(); pw != nil {
+		s += ":" + pw.String()
+	}
+	return s
 }
 
 // admitEarly runs the early stages on a request that has no transaction
@@ -168,7 +180,7 @@ func (c *Call) admitLate() bool {
 	r.Auth = c.s.inviteAuthenticator(c.invReq, src)
 	d := p.Late(c.s.ctx, r)
 	if d.Action == policy.Continue {
-		c.admitted = r.Admitted
+		c.admitted, c.dial = r.Admitted, r.Dial
 		if r.User != "" {
 			c.log = c.log.With("user", r.User)
 		}

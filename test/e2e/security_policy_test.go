@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/internal/config"
+)
+
+// Attacks on the policy chain (issue 13, points 7, 8 and 11): toll fraud
+// through dial strings the rules read one way and a trunk another, bans
+// aimed at a victim with one spoofed datagram, and the echo destination
+// used to exhaust the RTP ports.
+
+// dialSBC routes every call to the scripted trunk pbx without trusting
+// anyone: alice (default group, national calls only) must authenticate,
+// and the dial rules are the shipped default NANP plan unless plan changes
+// them.
+func dialSBC(t *testing.T, pbx *testUAS, plan func(*config.DialRules)) *sbcUnderTest {
+	return startSBC(t, sbcOptions{trunks: pbxTrunk(pbx), mutate: func(c *config.Config) {
+		c.Users = []config.User{{Username: "alice", Password: "secret"}}
+		c.Routes = []config.Route{{Name: "out", Target: config.TargetTrunks, Trunks: []string{"pbx"}}}
+		if plan != nil {
+			plan(&c.Policy.DialRules)
+		}
+	}})
+}
+
+// dialAttempt is a request-URI user an authenticated caller sends and the
+// answer it must get.
+type dialAttempt struct {
+	user string
+	code int // 403 (the rules refuse the number) or 484 (unreadable)
+}
+
+// TestSecurityDialRuleBypass: alice, authenticated, may call national
+// numbers only. Every way of writing an international or premium number
+// that a trunk could dial is refused (403 when the SBC reads the number,
+// 484 when it cannot read it), and the trunk sees no INVITE; a national
+// number still completes, and the trunk is asked for exactly the number
+// the rules checked, in E.164.
+func TestSecurityDialRuleBypass(t *testing.T) {
+	pbx := newUAS(t)
+	sbc := dialSBC(t, pbx, nil)
+	ua := dialUA(t, "WS", sbc.ws.String())
+	attempts := []dialAttempt{
+		{"011442079460958", 403},
+		{"011442079460958#", 403},                 // the send key
+		{"011442079460958%23", 403},               // the send key, escaped
+		{"*67011442079460958", 484},               // caller-ID block: not a code of the default plan
+		{"9011442079460958", 484},                 // outside line: not a code of the default plan
+		{"00442079460958", 484},                   // the European international prefix
+		{"+44/2079460958", 484},                   // a separator nobody defines
+		{"%2B442079460958", 403},                  // "+" escaped
+		{"%252B442079460958", 403},                // "+" escaped twice: a trunk may unescape again
+		{"%25252B442079460958", 484},              // and three times
+		{"tel:+442079460958", 403},                // userinfo: user "tel", password "+44..."
+		{"011%2044%2020%207946%200958", 403},      // spaces
+		{"2079460958;phone-context=+44", 403},     // a local number in the UK
+		{"011442079460958;phone-context=+1", 484}, // +1011442079460958: too long
+		{"+1-011-442-0794", 484},                  // no North American area code starts with 0
+		{"0114420794609580000000000000", 484},     // longer than any number
+		{"０１１４４2079460958", 484},                  // fullwidth digits
+		{"%EF%BC%90%EF%BC%91%EF%BC%91442079460958", 484},
+		{"x011442079460958", 484}, // a "name" hiding a number
+		{"1-900-555-0100", 403},   // premium rate
+		{"+881612345678", 403},    // satellite
+	}
+	for _, a := range attempts {
+		c, res := ua.authedInvite(a.user, "alice", "secret")
+		if int(res.StatusCode()) != a.code {
+			t.Errorf("alice dialing %q: %d %s, want %d", a.user, res.StatusCode(), res.Reason(), a.code)
+		}
+		c.ackFailure(sipmsg.ToTag(res))
+	}
+
+	// A national number completes; it is the first INVITE the trunk sees,
+	// so none of the above reached it.
+	call, inv := completeAuthedCall(t, ua, pbx, "(212)%20555-0100")
+	if got := inv.Recipient().User().String(); got != "+12125550100" {
+		t.Errorf("trunk asked for %q, want the checked number +12125550100", got)
+	}
+	endCall(t, ua, pbx, call)
+	sbc.waitIdle(t)
+}
+
+// TestSecurityDialRulePBXCodes: with the outside-line code 9 and the
+// feature code *67 in the plan, the SBC reads what follows them: an
+// international number behind them is refused, a national one completes,
+// and the trunk gets the number alone, never the codes it might read
+// differently.
+func TestSecurityDialRulePBXCodes(t *testing.T) {
+	pbx := newUAS(t)
+	sbc := dialSBC(t, pbx, func(d *config.DialRules) {
+		d.AccessCodes, d.FeatureCodes = []string{"9"}, []string{"*67"}
+	})
+	ua := dialUA(t, "WS", sbc.ws.String())
+	for _, a := range []dialAttempt{{"9011442079460958", 403}, {"*67011442079460958", 403},
+		{"*679011442079460958", 403}, {"99011442079460958", 484}} {
+		c, res := ua.authedInvite(a.user, "alice", "secret")
+		if int(res.StatusCode()) != a.code {
+			t.Errorf("alice dialing %q: %d %s, want %d", a.user, res.StatusCode(), res.Reason(), a.code)
+		}
+		c.ackFailure(sipmsg.ToTag(res))
+	}
+	for _, user := range []string{"*6792125550100", "1000"} {
+		call, inv := completeAuthedCall(t, ua, pbx, user)
+		want := map[string]string{"*6792125550100": "+12125550100", "1000": "1000"}[user]
+		if got := inv.Recipient().User().String(); got != want {
+			t.Errorf("alice dialed %q: trunk asked for %q, want %q", user, got, want)
+		}
+		if to, _ := inv.To(); to == nil || to.Address.User() == nil || to.Address.User().String() != want {
+			t.Errorf("alice dialed %q: trunk's To is %v, want user %q", user, to, want)
+		}
+		endCall(t, ua, pbx, call)
+	}
+	sbc.waitIdle(t)
+}
+
+// completeAuthedCall places an authenticated call to user, has the trunk
+// answer it, and returns the call and the INVITE the trunk got, which
+// must be the first message the trunk sees.
+func completeAuthedCall(t *testing.T, ua *testUA, pbx *testUAS, user string) (*uaCall, sip.Request) {
+	t.Helper()
+	c := ua.authedSend(user, "alice", "secret")
+	m := pbx.next(10 * time.Second)
+	inv, ok := m.(sip.Request)
+	if !ok || inv.Method() != sip.INVITE {
+		t.Fatalf("trunk's first message is %s, want the INVITE for %q:\n%s", m.Short(), user, strings.Join(pbx.log, "\n----\n"))
+	}
+	pbx.respond(inv, 200, "OK", "pbx1", uasSDP)
+	c.answered(ua.expect(200))
+	c.ack()
+	pbx.expectReq("ACK")
+	return c, inv
+}
+
+// endCall hangs up from the caller's side.
+func endCall(t *testing.T, ua *testUA, pbx *testUAS, c *uaCall) {
+	t.Helper()
+	c.bye()
+	bye := pbx.expectReq("BYE")
+	pbx.respond(bye, 200, "OK", "", "")
+	ua.expect(200)
+}
