@@ -128,6 +128,7 @@ func defaultPolicy() Policy {
 		Admission: Admission{
 			MaxCallsPerUser: DefaultMaxCallsPerUser,
 			MaxDuration:     DefaultMaxCallDuration,
+			Echo:            EchoAdmission{MaxCalls: DefaultEchoMaxCalls, MaxCallsPerIP: DefaultEchoMaxCallsIP},
 		},
 		DialRules: DialRules{
 			CountryCode:         DefaultCountryCode,

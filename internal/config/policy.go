@@ -44,7 +44,9 @@ const (
 	DefaultNationalPrefix   = "1"
 	DefaultInternationalPfx = "011"
 	DefaultDialGroup        = "default"
-	DefaultMaxShortDigits   = 6 // digits of a short number (extension, 911); MaxShortDigitsLimit at most
+	DefaultMaxShortDigits   = 6  // digits of a short number (extension, 911); MaxShortDigitsLimit at most
+	DefaultEchoMaxCalls     = 50 // concurrent calls to the echo destination
+	DefaultEchoMaxCallsIP   = 4  // concurrent echo calls per source IP (IPv6: per /64)
 )
 
 // MaxShortDigitsLimit bounds policy.dial_rules.max_short_digits: the
@@ -182,7 +184,8 @@ type Admission struct {
 	MaxCallsPerTrunk int `mapstructure:"max_calls_per_trunk"`
 	// MaxCallsPerUser per authenticated user. Default DefaultMaxCallsPerUser.
 	MaxCallsPerUser int `mapstructure:"max_calls_per_user"`
-	// MaxCallsPerIP per source IP. Default 0.
+	// MaxCallsPerIP per source IP (an IPv6 source per /64, as for rate
+	// limits). Default 0.
 	MaxCallsPerIP int `mapstructure:"max_calls_per_ip"`
 	// MaxDuration ends a call (BYE both legs, cause max_duration) this long
 	// after it was answered. Default DefaultMaxCallDuration.
@@ -191,6 +194,21 @@ type Admission struct {
 	UserCPS Bucket `mapstructure:"user_cps"`
 	// TrunkCPS: new calls per second toward any one trunk. Default off.
 	TrunkCPS Bucket `mapstructure:"trunk_cps"`
+	// Echo limits calls to the built-in echo destination, which needs no
+	// authentication: without a bound of its own, strangers could hold
+	// every RTP port with echo calls. Counted on top of the limits above.
+	Echo EchoAdmission `mapstructure:"echo"`
+}
+
+// EchoAdmission limits concurrent calls to the echo destination (target
+// echo); over a limit a call is answered 503 with Retry-After. 0 means
+// unlimited.
+type EchoAdmission struct {
+	// MaxCalls in total. Default DefaultEchoMaxCalls.
+	MaxCalls int `mapstructure:"max_calls"`
+	// MaxCallsPerIP per source IP (an IPv6 source per /64, as for rate
+	// limits). Default DefaultEchoMaxCallsIP.
+	MaxCallsPerIP int `mapstructure:"max_calls_per_ip"`
 }
 
 // DialRules are the toll-fraud rules for calls toward trunks (stage

@@ -56,6 +56,8 @@ func (c *Config) validatePolicy(ps *Problems) {
 	}
 	checkBucket(ps, "policy.admission.user_cps", a.UserCPS)
 	checkBucket(ps, "policy.admission.trunk_cps", a.TrunkCPS)
+	checkNonNegative(ps, "policy.admission.echo.max_calls", a.Echo.MaxCalls)
+	checkNonNegative(ps, "policy.admission.echo.max_calls_per_ip", a.Echo.MaxCallsPerIP)
 
 	c.validateDialRules(ps)
 	for i, o := range p.WebSocket.AllowedOrigins {

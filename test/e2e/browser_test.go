@@ -163,7 +163,10 @@ func TestBrowserReceivesSIPpCall(t *testing.T) {
 func TestBrowserTenCalls(t *testing.T) {
 	const n = 10
 	sinks := newCDRSinks(t, "")
-	sbc := startSBC(t, sbcOptions{mutate: sinks.apply})
+	sbc := startSBC(t, sbcOptions{mutate: func(c *config.Config) {
+		sinks.apply(c)
+		c.Policy.Admission.Echo.MaxCallsPerIP = n // ten phones in one browser: one address
+	}})
 	goAhead := filepath.Join(t.TempDir(), "hang-up")
 	var phones []browserPhone
 	for i := range n {

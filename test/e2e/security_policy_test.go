@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"crypto/tls"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ghettovoice/gosip/sip"
+	"github.com/gorilla/websocket"
 
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/internal/config"
@@ -146,4 +150,92 @@ func endCall(t *testing.T, ua *testUA, pbx *testUAS, c *uaCall) {
 	bye := pbx.expectReq("BYE")
 	pbx.respond(bye, 200, "OK", "", "")
 	ua.expect(200)
+}
+
+// dialUAFrom is dialUA from source address ip (a distinct 127.0.0.x per
+// party): UDP, WS or WSS.
+func dialUAFrom(t *testing.T, kind, ip, sbc string) *testUA {
+	t.Helper()
+	u := &testUA{t: t, kind: kind, sbc: sbc, parser: sipmsg.NewParser(sipmsg.Limits{})}
+	switch kind {
+	case "UDP":
+		c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)}, mustUDPAddr(t, sbc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.udp, u.host = c, c.LocalAddr().String()
+	case "WS", "WSS":
+		d := websocket.Dialer{Subprotocols: []string{"sip"}, HandshakeTimeout: 5 * time.Second,
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // the SBC's self-signed default
+			NetDial: func(network, addr string) (net.Conn, error) {
+				return (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).Dial(network, addr)
+			}}
+		scheme := map[string]string{"WS": "ws", "WSS": "wss"}[kind]
+		c, resp, err := d.Dial(scheme+"://"+sbc+"/", http.Header{})
+		if err != nil {
+			t.Fatalf("websocket dial from %s: %v (%v)", ip, err, resp)
+		}
+		u.ws, u.host = c, "df7jal23ls0d.invalid"
+	default:
+		t.Fatalf("dialUAFrom: transport %s", kind)
+	}
+	t.Cleanup(u.close)
+	return u
+}
+
+// TestSecurityEchoAdmission: the echo destination needs no credentials,
+// so one stranger opens echo calls until refused. The refusal (503 with
+// Retry-After) comes at the per-source default limit, another source
+// still gets its echo call, and the media sessions (RTP ports) in use
+// stay bounded by the limits, not by the attacker's patience.
+func TestSecurityEchoAdmission(t *testing.T) {
+	sbc := startSBC(t, sbcOptions{}) // the shipped defaults: only the echo route
+	limit := config.DefaultEchoMaxCallsIP
+	attacker := dialUAFrom(t, "UDP", "127.0.0.5", sbc.udp.String())
+	var held []*uaCall
+	refusedAt := 0
+	for i := 1; i <= limit+3 && refusedAt == 0; i++ {
+		c := attacker.invite("echo", "")
+		res := attacker.expectFinal()
+		switch res.StatusCode() {
+		case 200:
+			c.answered(res)
+			c.ack()
+			held = append(held, c)
+		case 503:
+			if ra := sipmsg.Header(res, "Retry-After"); ra == "" {
+				t.Errorf("echo call %d refused without Retry-After", i)
+			}
+			c.ackFailure(sipmsg.ToTag(res))
+			refusedAt = i
+		default:
+			t.Fatalf("echo call %d: %d %s", i, res.StatusCode(), res.Reason())
+		}
+	}
+	if refusedAt != limit+1 {
+		t.Fatalf("attacker refused at echo call %d, want %d (the per-source limit is %d)", refusedAt, limit+1, limit)
+	}
+	if sessions, echo := sbc.app.Media.Active(), sbc.app.Echo.Calls(); sessions != limit || echo != limit {
+		t.Errorf("%d media sessions and %d echo calls for one source, want %d", sessions, echo, limit)
+	}
+
+	// Another source is not refused for the attacker's calls.
+	other := dialUAFrom(t, "UDP", "127.0.0.6", sbc.udp.String())
+	c := other.invite("echo", "")
+	res := other.expectFinal()
+	if res.StatusCode() != 200 {
+		t.Fatalf("another source's echo call: %d %s", res.StatusCode(), res.Reason())
+	}
+	c.answered(res)
+	c.ack()
+	if sessions := sbc.app.Media.Active(); sessions != limit+1 {
+		t.Errorf("%d media sessions in use, want %d", sessions, limit+1)
+	}
+	c.bye()
+	other.expect(200)
+	for _, h := range held {
+		h.bye()
+		attacker.expect(200)
+	}
+	sbc.waitIdle(t)
 }
