@@ -478,7 +478,7 @@ func (c *Call) finalToA(code int, reason string, extra ...sip.Header) {
 	}
 	if code == 404 {
 		// Extension scans show up as strings of 404s (fail2ban).
-		c.s.report(c.inv.Source().Addr, policy.EventNotFound)
+		c.s.report(c.inv.Source(), policy.EventNotFound)
 	}
 	c.rec.SIPCode = code
 	c.inv = nil

@@ -23,10 +23,12 @@ type Policy interface {
 	Early(ctx context.Context, r *policy.Request) policy.Decision
 	// Late judges a new INVITE once it is routed.
 	Late(ctx context.Context, r *policy.Request) policy.Decision
-	// Banned reports a source whose packets are ignored unparsed.
-	Banned(src netip.Addr) bool
-	// Report tells the chain what a source did (for dynamic bans).
-	Report(src netip.Addr, ev policy.Event)
+	// Banned reports a source whose packets over transport (udp, tcp,
+	// tls, ws, wss) are ignored unparsed.
+	Banned(src netip.Addr, transport string) bool
+	// Report tells the chain what a source did over transport (for
+	// dynamic bans: evidence from UDP bans UDP only).
+	Report(src netip.Addr, transport string, ev policy.Event)
 	// MaxDuration bounds answered calls; 0 is no bound.
 	MaxDuration() time.Duration
 }
@@ -49,10 +51,10 @@ func (s *Server) policy() Policy {
 	return nil
 }
 
-// report feeds the chain's ban counters.
-func (s *Server) report(src netip.AddrPort, ev policy.Event) {
-	if p := s.policy(); p != nil && src.IsValid() {
-		p.Report(src.Addr().Unmap(), ev)
+// report feeds the chain's ban counters with what src did.
+func (s *Server) report(src transport.Target, ev policy.Event) {
+	if p := s.policy(); p != nil && src.Addr.IsValid() {
+		p.Report(src.Addr.Addr().Unmap(), lowerKind(src.Kind), ev)
 	}
 }
 

@@ -113,7 +113,7 @@ func (s *Server) registerLocally(req sip.Request, tx *txn.ServerTx, aor string, 
 		return
 	default:
 		s.stats.AuthFailures.Add(1)
-		s.report(src.Addr, policy.EventAuthFailure)
+		s.report(src, policy.EventAuthFailure)
 		// The log says why; the answer does not, so a password cracker
 		// cannot tell an unknown user from a wrong password.
 		s.log.Info("registration refused", "aor", aor, "source", src.Addr, "reason", res.String())
