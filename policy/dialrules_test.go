@@ -175,3 +175,15 @@ func TestDialRulesNANPDefaults(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDialRulesDecide is the dial_rules stage's cost per routed
+// INVITE, for a PBX plan with codes and a number behind them.
+func BenchmarkDialRulesDecide(b *testing.B) {
+	d := fuzzRules(b, planPBX)
+	b.ReportAllocs()
+	for b.Loop() {
+		if dd := d.Decide("national", "*67 9 1 (212) 555-1234#"); dd.Action != Continue {
+			b.Fatalf("refused: %+v", dd)
+		}
+	}
+}

@@ -200,3 +200,39 @@ func TestBansFileScope(t *testing.T) {
 		t.Error("a version 1 ban can be evicted")
 	}
 }
+
+// BenchmarkBansBanned is the per-packet lookup of a source that is not
+// banned, in a store holding MaxBans bans (the worst case: every map and
+// the prefix list are looked at).
+func BenchmarkBansBanned(b *testing.B) {
+	s, _ := OpenBans("", nil)
+	for i := range MaxBans - 2 {
+		s.Ban(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), "r", time.Hour, udpHit)
+	}
+	_ = s.Add("198.51.100.0/24", "operator", 0)
+	_ = s.Add("2001:db8:abcd::/48", "operator", 0)
+	ip := netip.MustParseAddr("2001:db8::1")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := s.Banned(ip, true); ok {
+			b.Fatal("banned")
+		}
+	}
+}
+
+// BenchmarkBansBanFull is one new one-hit ban against a full store: it
+// evicts the weakest ban (a heap operation, no walk of the store).
+func BenchmarkBansBanFull(b *testing.B) {
+	s, _ := OpenBans("", nil)
+	for i := range MaxBans {
+		s.Ban(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), "r", time.Hour, udpHit)
+	}
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		i++
+		if !s.Ban(netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}), "r", time.Hour, udpHit) {
+			b.Fatal("refused")
+		}
+	}
+}

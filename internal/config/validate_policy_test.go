@@ -55,6 +55,8 @@ func TestValidatePolicy(t *testing.T) {
 			c.Policy.Admission.MaxDuration = -time.Second
 		}, []string{"policy.admission.max_calls: want 0 or more", "policy.admission.max_duration: want 0 (unlimited)"}},
 		{"admission unlimited", func(c *Config) { c.Policy.Admission = Admission{} }, nil},
+		{"echo admission", func(c *Config) { c.Policy.Admission.Echo = EchoAdmission{MaxCalls: -1, MaxCallsPerIP: -2} },
+			[]string{"policy.admission.echo.max_calls: want 0 or more", "policy.admission.echo.max_calls_per_ip: want 0 or more"}},
 		{"dial numbering", func(c *Config) {
 			d := &c.Policy.DialRules
 			d.CountryCode, d.NationalPrefix, d.InternationalPrefix = "+49", "o", "+"
