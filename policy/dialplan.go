@@ -19,6 +19,10 @@ const maxDialLen = 128
 // maxShortLen bounds a short number's characters (digits, "*" and "#").
 const maxShortLen = 16
 
+// maxDialCode bounds an access code's digits, and a feature code's
+// characters after its "*" or "#" (as config.Validate does).
+const maxDialCode = 4
+
 // DialKind is what a dialed string is, as the dial plan reads it.
 type DialKind uint8
 

@@ -142,13 +142,13 @@ func checkPlan(cfg config.DialRules) []error {
 		}
 	}
 	for i, c := range cfg.AccessCodes {
-		if c == "" || len(c) > 4 || !allDigits(c) {
-			errs = append(errs, fmt.Errorf("dial rules access_codes[%d] %q: want 1 to 4 digits", i, c))
+		if c == "" || len(c) > maxDialCode || !allDigits(c) {
+			errs = append(errs, fmt.Errorf("dial rules access_codes[%d] %q: want 1 to %d digits", i, c, maxDialCode))
 		}
 	}
 	for i, c := range cfg.FeatureCodes {
-		if len(c) < 2 || len(c) > 5 || (c[0] != '*' && c[0] != '#') || strings.Trim(c[1:], "0123456789*#") != "" {
-			errs = append(errs, fmt.Errorf("dial rules feature_codes[%d] %q: want * or # then up to 4 digits, * or #", i, c))
+		if len(c) < 2 || len(c) > 1+maxDialCode || (c[0] != '*' && c[0] != '#') || strings.Trim(c[1:], "0123456789*#") != "" {
+			errs = append(errs, fmt.Errorf("dial rules feature_codes[%d] %q: want * or # then up to %d digits, * or #", i, c, maxDialCode))
 		}
 	}
 	if cfg.MaxShortDigits < 0 || cfg.MaxShortDigits > config.MaxShortDigitsLimit {
