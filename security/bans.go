@@ -22,8 +22,14 @@ import (
 const MaxBans = 65536
 
 // flushDelay is how long Ban waits before writing the file, so that a burst
-// of bans costs one write.
-const flushDelay = 200 * time.Millisecond
+// of bans costs one write; flushEvery spaces the writes Ban causes, so that
+// a sustained flood of bans against a full store (each new one evicting an
+// old one) rewrites the file at most that often. Add, Remove and Flush
+// write at once.
+const (
+	flushDelay = 200 * time.Millisecond
+	flushEvery = 2 * time.Second
+)
 
 // fullSweepInterval is how often a full store looks for expired bans to
 // make room, at most: a sweep walks every ban, and a flood of new bans
@@ -98,6 +104,7 @@ type Bans struct {
 	swept    time.Time             // when makeRoom last swept
 	version  uint64                // incremented on every change
 	timer    *time.Timer           // a delayed write is pending
+	flushed  time.Time             // when the last delayed write began
 
 	wmu     sync.Mutex // serializes writes
 	written uint64     // version last written successfully
@@ -212,7 +219,7 @@ func (b *Bans) Ban(ip netip.Addr, reason string, d time.Duration, ev Evidence) b
 		b.put(b.newBan(p, reason, d, ev))
 	}
 	if b.file != "" && b.timer == nil {
-		b.timer = time.AfterFunc(flushDelay, b.flushLater)
+		b.timer = time.AfterFunc(max(flushDelay, time.Until(b.flushed.Add(flushEvery))), b.flushLater)
 	}
 	return true
 }

@@ -113,6 +113,7 @@ func encodeBans(entries []BanEntry) ([]byte, error) {
 func (b *Bans) flushLater() {
 	b.mu.Lock()
 	b.timer = nil
+	b.flushed = time.Now()
 	v := b.version
 	b.mu.Unlock()
 	if err := b.persist(v); err != nil {
