@@ -74,6 +74,9 @@ type Call struct {
 	// (nil: nothing); maxDuration bounds it once answered (0: no bound).
 	admitted    func()
 	maxDuration time.Duration
+	// dial is the user part leg B dials toward a trunk, as the dial rules
+	// read and checked it (policy.Request.Dial); "": the one dialed.
+	dial string
 
 	state       callState
 	cancelled   bool

@@ -158,8 +158,12 @@ func (c *Call) routeCall() bool {
 		uri, _ := sipmsg.ParseURI("sip:echo@" + ep.String())
 		c.dests = []dest{{name: "echo", ruri: uri, to: transport.Target{Kind: transport.UDP, Addr: *ep}}}
 	case config.TargetTrunks:
+		user := rr.RURIUser
+		if c.dial != "" {
+			user = c.dial // the trunk gets the number the dial rules checked
+		}
 		for _, tr := range route.Candidates() {
-			d, err := c.trunkDest(tr, rr.RURIUser)
+			d, err := c.trunkDest(tr, user)
 			if err != nil {
 				c.log.Warn("trunk unusable", "trunk", tr.Name, "err", err)
 				continue
@@ -477,7 +481,7 @@ func (c *Call) finalToA(code int, reason string, extra ...sip.Header) {
 	}
 	if code == 404 {
 		// Extension scans show up as strings of 404s (fail2ban).
-		c.s.report(c.inv.Source().Addr, policy.EventNotFound)
+		c.s.report(c.inv.Source(), policy.EventNotFound)
 	}
 	c.rec.SIPCode = code
 	c.inv = nil

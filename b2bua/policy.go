@@ -23,10 +23,12 @@ type Policy interface {
 	Early(ctx context.Context, r *policy.Request) policy.Decision
 	// Late judges a new INVITE once it is routed.
 	Late(ctx context.Context, r *policy.Request) policy.Decision
-	// Banned reports a source whose packets are ignored unparsed.
-	Banned(src netip.Addr) bool
-	// Report tells the chain what a source did (for dynamic bans).
-	Report(src netip.Addr, ev policy.Event)
+	// Banned reports a source whose packets over transport (udp, tcp,
+	// tls, ws, wss) are ignored unparsed.
+	Banned(src netip.Addr, transport string) bool
+	// Report tells the chain what a source did over transport (for
+	// dynamic bans: evidence from UDP bans UDP only).
+	Report(src netip.Addr, transport string, ev policy.Event)
 	// MaxDuration bounds answered calls; 0 is no bound.
 	MaxDuration() time.Duration
 }
@@ -49,10 +51,10 @@ func (s *Server) policy() Policy {
 	return nil
 }
 
-// report feeds the chain's ban counters.
-func (s *Server) report(src netip.AddrPort, ev policy.Event) {
-	if p := s.policy(); p != nil && src.IsValid() {
-		p.Report(src.Addr().Unmap(), ev)
+// report feeds the chain's ban counters with what src did.
+func (s *Server) report(src transport.Target, ev policy.Event) {
+	if p := s.policy(); p != nil && src.Addr.IsValid() {
+		p.Report(src.Addr.Addr().Unmap(), lowerKind(src.Kind), ev)
 	}
 }
 
@@ -69,9 +71,7 @@ func policyRequest(req sip.Request, src transport.Target) *policy.Request {
 	}
 	if u := req.Recipient(); u != nil {
 		r.RURI = u.String()
-		if usr := u.User(); usr != nil {
-			r.RURIUser = usr.String()
-		}
+		r.RURIUser = userinfo(u)
 	}
 	if f, ok := req.From(); ok && f.Address != nil {
 		r.From = f.Address.String()
@@ -102,6 +102,20 @@ func policyRequest(req sip.Request, src transport.Target) *policy.Request {
 		}
 	}
 	return r
+}
+
+// userinfo is a URI's user part whole: "sip:tel:+4420...@host" parses as
+// user "tel" and password "+4420...", and the dial rules must read all of
+// it.
+func userinfo(u sip.Uri) string {
+	var s string
+	if usr := u.User(); usr != nil {
+		s = usr.String()
+	}
+	if pw := u.Password(); pw != nil {
+		s += ":" + pw.String()
+	}
+	return s
 }
 
 // admitEarly runs the early stages on a request that has no transaction
@@ -168,7 +182,7 @@ func (c *Call) admitLate() bool {
 	r.Auth = c.s.inviteAuthenticator(c.invReq, src)
 	d := p.Late(c.s.ctx, r)
 	if d.Action == policy.Continue {
-		c.admitted = r.Admitted
+		c.admitted, c.dial = r.Admitted, r.Dial
 		c.user = r.User
 		if r.User != "" {
 			c.log = c.log.With("user", r.User)

@@ -138,7 +138,7 @@ const http1123 = "Mon, 02 Jan 2006 15:04:05 GMT"
 // or, relayed, the PBX's) refused, toward the source's ban.
 func (s *Server) registerAuthFailed(src transport.Target, aor, why string) {
 	s.stats.AuthFailures.Add(1)
-	s.report(src.Addr, policy.EventAuthFailure)
+	s.report(src, policy.EventAuthFailure)
 	s.log.Info("registration refused", "aor", aor, "source", src.Addr, "reason", why)
 }
 

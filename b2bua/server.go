@@ -243,7 +243,7 @@ func (s *Server) send(msg sip.Message, dst transport.Target) error {
 // reason when it carries enough to be answered, and is dropped otherwise.
 func (s *Server) onPacket(p transport.Packet) {
 	src := transport.Target{Kind: p.Kind, Addr: p.Src, Conn: p.Conn, Local: p.Local, Listener: p.Listener}
-	if pol := s.policy(); pol != nil && pol.Banned(p.Src.Addr()) {
+	if pol := s.policy(); pol != nil && pol.Banned(p.Src.Addr(), lowerKind(p.Kind)) {
 		return // a banned source: not even parsed
 	}
 	msg, err := s.parser.Parse(p.Data)

@@ -23,9 +23,13 @@ const (
 const maxCPSKeys = 65536
 
 // Admission is the admission stage: it counts concurrent calls in total,
-// per trunk, per user and per source IP, and new calls per second per user
-// and per trunk, and answers 503 Service Unavailable with Retry-After once
-// a limit is reached. Every refusal is a 503, including per-user and per-IP
+// per trunk, per user and per source (an IPv4 address or an IPv6 /64, as
+// rate limits count), calls to the echo destination in total and per
+// source, and new calls per second per user and per trunk, and answers
+// 503 Service Unavailable with Retry-After once a limit is reached. The
+// echo destination has limits of its own because it needs no
+// authentication: anyone could otherwise hold every RTP port with echo
+// calls. Every refusal is a 503, including per-user and per-IP
 // ones: the caller is not wrong, the SBC is just full for it for now, and
 // a 503 tells a well-behaved client to retry later rather than to give up
 // or ask its user for other credentials.
@@ -42,6 +46,8 @@ type Admission struct {
 	trunks  map[string]int
 	users   map[string]int
 	ips     map[netip.Addr]int
+	echo    int                // calls to the echo destination
+	echoIPs map[netip.Addr]int // the same per source
 	userCPS *cpsBuckets
 	trkCPS  *cpsBuckets
 	now     func() time.Time
@@ -54,6 +60,7 @@ func NewAdmission(cfg config.Admission) *Admission {
 		trunks:  make(map[string]int),
 		users:   make(map[string]int),
 		ips:     make(map[netip.Addr]int),
+		echoIPs: make(map[netip.Addr]int),
 		userCPS: newCPSBuckets(cfg.UserCPS, maxCPSKeys),
 		trkCPS:  newCPSBuckets(cfg.TrunkCPS, maxCPSKeys),
 		now:     time.Now,
@@ -89,11 +96,15 @@ func (a *Admission) Counts() (total int, perTrunk map[string]int) {
 // admissionKeys are what one call counts against; empty ones do not count.
 type admissionKeys struct {
 	trunk, user string
-	ip          netip.Addr
+	ip          netip.Addr // the source's key (sourceKey)
+	echo        bool       // a call to the echo destination
 }
 
 func keysOf(r *Request) admissionKeys {
-	k := admissionKeys{user: r.User, ip: r.Src.Addr().Unmap()}
+	k := admissionKeys{user: r.User, echo: r.Target == config.TargetEcho}
+	if src := r.Src.Addr(); src.IsValid() {
+		k.ip = sourceKey(src)
+	}
 	if r.Target == config.TargetTrunks {
 		k.trunk = r.Trunk
 	}
@@ -127,6 +138,10 @@ func (a *Admission) admit(k admissionKeys) Decision {
 		return admissionBusy("max_calls_user", admissionRetryAfter)
 	case k.ip.IsValid() && atLimit(a.ips[k.ip], c.MaxCallsPerIP):
 		return admissionBusy("max_calls_ip", admissionRetryAfter)
+	case k.echo && atLimit(a.echo, c.Echo.MaxCalls):
+		return admissionBusy("echo_calls", admissionRetryAfter)
+	case k.echo && k.ip.IsValid() && atLimit(a.echoIPs[k.ip], c.Echo.MaxCallsPerIP):
+		return admissionBusy("echo_calls_ip", admissionRetryAfter)
 	}
 	now := a.now()
 	userTok := k.user != "" && a.userCPS.enabled()
@@ -153,6 +168,12 @@ func (a *Admission) admit(k admissionKeys) Decision {
 	if k.ip.IsValid() {
 		a.ips[k.ip]++
 	}
+	if k.echo {
+		a.echo++
+		if k.ip.IsValid() {
+			a.echoIPs[k.ip]++
+		}
+	}
 	return Pass
 }
 
@@ -172,6 +193,14 @@ func (a *Admission) release(k admissionKeys) {
 	}
 	if k.ip.IsValid() {
 		decrementKey(a.ips, k.ip)
+	}
+	if k.echo {
+		if a.echo > 0 {
+			a.echo--
+		}
+		if k.ip.IsValid() {
+			decrementKey(a.echoIPs, k.ip)
+		}
 	}
 }
 

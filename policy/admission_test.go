@@ -34,18 +34,24 @@ func call(trunk, user, ip string) *Request {
 	return r
 }
 
+// echoCall is an unauthenticated call to the echo destination from ip.
+func echoCall(ip string) *Request {
+	return &Request{Target: config.TargetEcho, Src: netip.AddrPortFrom(netip.MustParseAddr(ip), 5060)}
+}
+
 // assertEmpty fails unless a counts no call at all.
 func assertEmpty(t *testing.T, a *Admission) {
 	t.Helper()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.total != 0 || len(a.trunks) != 0 || len(a.users) != 0 || len(a.ips) != 0 {
-		t.Fatalf("counters left: total %d, trunks %v, users %v, ips %v", a.total, a.trunks, a.users, a.ips)
+	if a.total != 0 || len(a.trunks) != 0 || len(a.users) != 0 || len(a.ips) != 0 || a.echo != 0 || len(a.echoIPs) != 0 {
+		t.Fatalf("counters left: total %d, trunks %v, users %v, ips %v, echo %d %v", a.total, a.trunks, a.users, a.ips, a.echo, a.echoIPs)
 	}
 }
 
 func TestAdmissionLimits(t *testing.T) {
-	cfg := config.Admission{MaxCalls: 4, MaxCallsPerTrunk: 2, MaxCallsPerUser: 2, MaxCallsPerIP: 3}
+	cfg := config.Admission{MaxCalls: 4, MaxCallsPerTrunk: 2, MaxCallsPerUser: 2, MaxCallsPerIP: 3,
+		Echo: config.EchoAdmission{MaxCalls: 3, MaxCallsPerIP: 2}}
 	tests := []struct {
 		name  string
 		held  []*Request // admitted first
@@ -63,6 +69,16 @@ func TestAdmissionLimits(t *testing.T) {
 		{"unauthenticated not per user", []*Request{call("a", "", "192.0.2.1"), call("b", "", "192.0.2.2")}, call("c", "", "192.0.2.3"), ""},
 		{"ip", []*Request{call("a", "u1", "192.0.2.9"), call("b", "u2", "192.0.2.9"), call("c", "u3", "192.0.2.9")}, call("d", "u4", "192.0.2.9"), "max_calls_ip"},
 		{"ip mapped", []*Request{call("a", "u1", "192.0.2.9"), call("b", "u2", "::ffff:192.0.2.9"), call("c", "u3", "192.0.2.9")}, call("d", "u4", "::ffff:192.0.2.9"), "max_calls_ip"},
+		{"ipv6 per /64", []*Request{call("a", "u1", "2001:db8::1"), call("b", "u2", "2001:db8::2"), call("c", "u3", "2001:db8::ffff:1")}, call("d", "u4", "2001:db8::3"), "max_calls_ip"},
+		{"ipv6 other /64", []*Request{call("a", "u1", "2001:db8::1"), call("b", "u2", "2001:db8::2"), call("c", "u3", "2001:db8::3")}, call("d", "u4", "2001:db8:0:1::1"), ""},
+		{"echo first", nil, echoCall("192.0.2.1"), ""},
+		{"echo per ip", []*Request{echoCall("192.0.2.1"), echoCall("192.0.2.1")}, echoCall("192.0.2.1"), "echo_calls_ip"},
+		{"echo per ipv6 /64", []*Request{echoCall("2001:db8::1"), echoCall("2001:db8::2")}, echoCall("2001:db8::3"), "echo_calls_ip"},
+		{"echo other ip", []*Request{echoCall("192.0.2.1"), echoCall("192.0.2.1")}, echoCall("192.0.2.2"), ""},
+		{"echo total", []*Request{echoCall("192.0.2.1"), echoCall("192.0.2.2"), echoCall("192.0.2.3")}, echoCall("192.0.2.4"), "echo_calls"},
+		{"echo limits not for trunks", []*Request{echoCall("192.0.2.1"), echoCall("192.0.2.1")}, call("pbx", "alice", "192.0.2.1"), ""},
+		{"echo counts in total", []*Request{echoCall("192.0.2.1"), echoCall("192.0.2.2"), echoCall("192.0.2.3"), call("a", "u1", "192.0.2.4")},
+			call("b", "u2", "192.0.2.5"), "max_calls"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -207,7 +223,8 @@ func TestCPSBucketsBounded(t *testing.T) {
 // refused by the limits, some released twice, leave every counter at 0.
 func TestAdmissionConcurrent(t *testing.T) {
 	a := NewAdmission(config.Admission{MaxCalls: 200, MaxCallsPerTrunk: 60, MaxCallsPerUser: 5, MaxCallsPerIP: 30,
-		UserCPS: config.Bucket{Rate: 1e6, Burst: 1000}, TrunkCPS: config.Bucket{Rate: 1e6, Burst: 1000}})
+		UserCPS: config.Bucket{Rate: 1e6, Burst: 1000}, TrunkCPS: config.Bucket{Rate: 1e6, Burst: 1000},
+		Echo: config.EchoAdmission{MaxCalls: 20, MaxCallsPerIP: 4}})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	admitted := 0
@@ -216,8 +233,11 @@ func TestAdmissionConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			r := call(fmt.Sprintf("t%d", i%5), fmt.Sprintf("u%d", i%40), fmt.Sprintf("192.0.2.%d", i%20))
-			if i%7 == 0 {
+			switch {
+			case i%7 == 0:
 				r = call("", "", "192.0.2.200") // to a registered user, unauthenticated
+			case i%11 == 0:
+				r = echoCall(fmt.Sprintf("192.0.2.%d", i%3))
 			}
 			if d := a.Check(context.Background(), r); d.Action != Continue {
 				return

@@ -21,7 +21,7 @@ type Challenger interface {
 // another, without digest credentials, unless the route trusts the source.
 type auth struct {
 	defaultGroup string
-	report       func(src netip.Addr)
+	report       func(src netip.Addr, transport string)
 }
 
 // NewAuth returns the auth stage. It decides per routed INVITE:
@@ -40,11 +40,11 @@ type auth struct {
 // With credentials required, the request goes on with User and Group set
 // (an empty group becomes cfg.DialRules.DefaultGroup); without them, or
 // with wrong ones, it is answered 407 with the Authenticator's challenge.
-// Wrong credentials are reported to report (nil: not reported), which
-// feeds the dynamic bans. A request without an Authenticator, or whose
+// Wrong credentials are reported to report with the request's source and
+// transport (nil: not reported), which feeds the dynamic bans. A request without an Authenticator, or whose
 // Authenticator has no challenge to offer, is answered 403: the stage
 // fails closed. The stage keeps no state and is safe for concurrent use.
-func NewAuth(cfg config.Policy, report func(src netip.Addr)) Stage {
+func NewAuth(cfg config.Policy, report func(src netip.Addr, transport string)) Stage {
 	return &auth{defaultGroup: cfg.DialRules.DefaultGroup, report: report}
 }
 
@@ -73,7 +73,7 @@ func (a *auth) Check(ctx context.Context, r *Request) Decision {
 	if failed {
 		cause = "auth_failed"
 		if a.report != nil {
-			a.report(r.Src.Addr().Unmap())
+			a.report(r.Src.Addr().Unmap(), r.Transport)
 		}
 	}
 	headers := challenges(r.Auth, challenge)

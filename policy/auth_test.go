@@ -75,9 +75,9 @@ func TestAuth(t *testing.T) {
 	src := netip.MustParseAddrPort("[::ffff:192.0.2.7]:5060")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var reported []netip.Addr
+			var reported []string
 			stage := NewAuth(config.Policy{DialRules: config.DialRules{DefaultGroup: "default"}},
-				func(a netip.Addr) { reported = append(reported, a) })
+				func(a netip.Addr, transport string) { reported = append(reported, a.String()+" "+transport) })
 			a := tt.auth()
 			r := &Request{Src: src, Transport: tt.transport, Target: tt.target, Trusted: tt.trusted, Auth: a}
 			got := stage.Check(context.Background(), r)
@@ -106,9 +106,9 @@ func TestAuth(t *testing.T) {
 			if asked != tt.asked {
 				t.Errorf("authenticator asked = %v, want %v", asked, tt.asked)
 			}
-			want := []netip.Addr(nil)
+			want := []string(nil)
 			if tt.reported {
-				want = []netip.Addr{netip.MustParseAddr("192.0.2.7")}
+				want = []string{"192.0.2.7 " + tt.transport}
 			}
 			if !reflect.DeepEqual(reported, want) {
 				t.Errorf("reported %v, want %v", reported, want)

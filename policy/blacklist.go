@@ -24,7 +24,9 @@ const (
 // source is always dropped without an answer; the others get the
 // configured action (drop, or 403). A User-Agent or URI hit counts toward
 // a dynamic ban (policy.bans.blacklisted), so a scanner's next request
-// costs one map lookup.
+// costs one map lookup. A ban made on evidence from UDP covers UDP only
+// (see security.Scope): such a ban does not stop the request of the same
+// source over a connection.
 type blacklist struct {
 	bans     *security.Bans
 	ips      map[netip.Addr]bool
@@ -32,11 +34,11 @@ type blacklist struct {
 	agents   *regexp.Regexp // nil: none configured
 	uris     *regexp.Regexp
 	reject   bool
-	hit      func(src netip.Addr, reason string)
+	hit      func(src netip.Addr, transport, reason string)
 }
 
 // newBlacklist compiles cfg. hit counts a pattern hit toward a ban.
-func newBlacklist(cfg config.Blacklist, bans *security.Bans, hit func(netip.Addr, string)) (*blacklist, error) {
+func newBlacklist(cfg config.Blacklist, bans *security.Bans, hit func(src netip.Addr, transport, reason string)) (*blacklist, error) {
 	b := &blacklist{bans: bans, ips: map[netip.Addr]bool{}, reject: cfg.Action == config.ActionReject, hit: hit}
 	for i, s := range cfg.CIDRs {
 		p, err := security.ParseBanAddr(s)
@@ -79,18 +81,18 @@ func anyOf(patterns []string) (*regexp.Regexp, error) {
 // Check implements Stage.
 func (b *blacklist) Check(_ context.Context, r *Request) Decision {
 	ip := r.Src.Addr().Unmap()
-	if _, ok := b.bans.Banned(ip); ok {
+	if _, ok := b.bans.Banned(ip, datagram(r.Transport)); ok {
 		return Decision{Action: Drop, Cause: causeBanned}
 	}
 	if b.listed(ip) {
 		return b.refuse(causeCIDR)
 	}
 	if b.agents != nil && r.UserAgent != "" && b.agents.MatchString(r.UserAgent) {
-		b.hit(ip, "scanner user-agent")
+		b.hit(ip, r.Transport, "scanner user-agent")
 		return b.refuse(causeScannerUA)
 	}
 	if b.uris != nil && (b.uris.MatchString(r.RURI) || b.uris.MatchString(r.From) || b.uris.MatchString(r.To)) {
-		b.hit(ip, "blacklisted uri")
+		b.hit(ip, r.Transport, "blacklisted uri")
 		return b.refuse(causeURI)
 	}
 	return Pass

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/security"
 )
 
 func TestBlacklist(t *testing.T) {
@@ -27,6 +28,11 @@ func TestBlacklist(t *testing.T) {
 			Decision{Action: Drop, Cause: causeBanned}, 0},
 		{"banned mapped", config.ActionReject, func(r *Request) { r.Src = netip.MustParseAddrPort("[::ffff:203.0.113.9]:5060") },
 			Decision{Action: Drop, Cause: causeBanned}, 0},
+		{"banned on tcp", config.ActionReject, func(r *Request) { r.Src, r.Transport = netip.MustParseAddrPort("203.0.113.9:5060"), "tcp" },
+			Decision{Action: Drop, Cause: causeBanned}, 0},
+		{"udp ban on udp", config.ActionReject, func(r *Request) { r.Src = netip.MustParseAddrPort("203.0.113.10:5060") },
+			Decision{Action: Drop, Cause: causeBanned}, 0},
+		{"udp ban not on ws", config.ActionReject, func(r *Request) { r.Src, r.Transport = netip.MustParseAddrPort("203.0.113.10:5060"), "ws" }, Pass, 0},
 		{"cidr ip drop", config.ActionDrop, func(r *Request) { r.Src = netip.MustParseAddrPort("192.0.2.66:5060") },
 			Decision{Action: Drop, Cause: causeCIDR}, 0},
 		{"cidr prefix reject", config.ActionReject, func(r *Request) { r.Src = netip.MustParseAddrPort("198.51.100.200:5060") },
@@ -56,13 +62,16 @@ func TestBlacklist(t *testing.T) {
 			if err := bans.Add("203.0.113.9", "test", time.Hour); err != nil {
 				t.Fatal(err)
 			}
+			if !bans.Ban(netip.MustParseAddr("203.0.113.10"), "udp scanner", time.Hour, security.Evidence{Scope: security.ScopeUDP, Events: 1}) {
+				t.Fatal("Ban = false")
+			}
 			c := cfg
 			c.Action = tt.action
 			hits := 0
-			b, err := newBlacklist(c, bans, func(src netip.Addr, reason string) {
+			b, err := newBlacklist(c, bans, func(src netip.Addr, transport, reason string) {
 				hits++
-				if reason == "" || !src.Is4() {
-					t.Errorf("hit(%v, %q), want an unmapped source and a reason", src, reason)
+				if reason == "" || !src.Is4() || transport != "udp" {
+					t.Errorf("hit(%v, %q, %q), want an unmapped source, its transport and a reason", src, transport, reason)
 				}
 			})
 			if err != nil {
@@ -91,7 +100,7 @@ func TestBlacklistBadConfig(t *testing.T) {
 		{UserAgents: []string{"(x"}},
 		{URIs: []string{"[a"}},
 	} {
-		if _, err := newBlacklist(cfg, memBans(t), func(netip.Addr, string) {}); err == nil {
+		if _, err := newBlacklist(cfg, memBans(t), func(netip.Addr, string, string) {}); err == nil {
 			t.Errorf("newBlacklist(%+v) succeeded", cfg)
 		}
 	}

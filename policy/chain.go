@@ -107,19 +107,19 @@ func New(cfg config.Policy, d Deps) (*Chain, error) {
 func (c *Chain) build(name string, cfg config.Policy, d Deps, exempt func(netip.Addr) bool) (Stage, error) {
 	switch name {
 	case config.StageBlacklist:
-		return newBlacklist(cfg.Blacklist, d.Bans, func(src netip.Addr, reason string) {
-			c.f2b.hit(src, eventBlacklisted, reason)
+		return newBlacklist(cfg.Blacklist, d.Bans, func(src netip.Addr, transport, reason string) {
+			c.f2b.hit(src, transport, eventBlacklisted, reason)
 		})
 	case config.StageRateLimit:
 		start := d.Now()
 		clock := func() int64 { return int64(d.Now().Sub(start)) } // monotonic when Now is
-		return newRateLimit(cfg.RateLimit, exempt, func(src netip.Addr) {
-			c.f2b.hit(src, eventRateLimited, "")
+		return newRateLimit(cfg.RateLimit, exempt, func(src netip.Addr, transport string) {
+			c.f2b.hit(src, transport, eventRateLimited, "")
 		}, clock), nil
 	case config.StageSanity:
 		return &sanity{isSelf: d.IsSelf}, nil
 	case config.StageAuth:
-		return NewAuth(cfg, func(src netip.Addr) { c.Report(src, EventAuthFailure) }), nil
+		return NewAuth(cfg, func(src netip.Addr, transport string) { c.Report(src, transport, EventAuthFailure) }), nil
 	case config.StageAdmission:
 		c.admission = NewAdmission(cfg.Admission)
 		return c.admission, nil
@@ -198,27 +198,29 @@ func (c *Chain) run(ctx context.Context, stages []named, r *Request) Decision {
 	return Pass
 }
 
-// Banned reports whether packets from src are to be ignored before they
-// are even parsed: src is banned (dynamically or by the admin API) and the
-// blacklist stage runs. Such a packet is counted as a blacklist drop but
-// not logged: a banned flood costs one map lookup per packet.
-func (c *Chain) Banned(src netip.Addr) bool {
+// Banned reports whether packets from src that came over transport (udp,
+// tcp, tls, ws or wss, as in Request.Transport) are to be ignored before
+// they are even parsed: the blacklist stage runs and src is banned on that
+// transport (a ban on evidence from UDP covers UDP only; see
+// security.Scope). Such a packet is counted as a blacklist drop but not
+// logged: a banned flood costs one or two map lookups per packet.
+func (c *Chain) Banned(src netip.Addr, transport string) bool {
 	if !c.checkBans {
 		return false
 	}
-	if _, ok := c.bans.Banned(src.Unmap()); !ok {
+	if _, ok := c.bans.Banned(src.Unmap(), datagram(transport)); !ok {
 		return false
 	}
 	c.reject(config.StageBlacklist, causeBanned)
 	return true
 }
 
-// Report counts what src did toward a dynamic ban: the b2bua calls it when
-// it refuses credentials (EventAuthFailure) or answers 404
-// (EventNotFound).
-func (c *Chain) Report(src netip.Addr, ev Event) {
+// Report counts what src did over transport toward a dynamic ban: the
+// b2bua calls it when it refuses credentials (EventAuthFailure) or
+// answers 404 (EventNotFound).
+func (c *Chain) Report(src netip.Addr, transport string, ev Event) {
 	if ev == EventAuthFailure || ev == EventNotFound {
-		c.f2b.hit(src, ev, "")
+		c.f2b.hit(src, transport, ev, "")
 	}
 }
 

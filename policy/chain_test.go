@@ -104,7 +104,7 @@ func TestChainRateLimitedSourceIsBanned(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("outcomes %q, want %q (rejects %q)", got, want, rj.got)
 	}
-	if _, ok := c.Bans().Banned(ip("192.0.2.1")); !ok {
+	if _, ok := c.Bans().Banned(ip("192.0.2.1"), true); !ok {
 		t.Error("source not in the ban store")
 	}
 }
@@ -115,13 +115,13 @@ func TestChainReport(t *testing.T) {
 	cfg.Bans.ExemptCIDRs = []string{"198.51.100.0/24"}
 	c, _, _ := newTestChain(t, cfg, newClock())
 	for _, s := range []string{"192.0.2.1", "192.0.2.1", "198.51.100.1", "198.51.100.1", "198.51.100.1"} {
-		c.Report(ip(s), EventAuthFailure)
+		c.Report(ip(s), "udp", EventAuthFailure)
 	}
 	for _, s := range []string{"192.0.2.2", "192.0.2.2", "::ffff:192.0.2.2"} {
-		c.Report(ip(s), EventNotFound)
+		c.Report(ip(s), "udp", EventNotFound)
 	}
 	for s, want := range map[string]bool{"192.0.2.1": true, "192.0.2.2": true, "198.51.100.1": false} {
-		if _, ok := c.Bans().Banned(ip(s)); ok != want {
+		if _, ok := c.Bans().Banned(ip(s), true); ok != want {
 			t.Errorf("%s banned = %v, want %v", s, ok, want)
 		}
 	}
@@ -241,7 +241,7 @@ func TestChainDefaultsConcurrent(t *testing.T) {
 					r.UserAgent = "friendly-scanner"
 				}
 				c.Early(context.Background(), r)
-				c.Report(a, EventNotFound)
+				c.Report(a, "udp", EventNotFound)
 			}
 		})
 	}
@@ -262,13 +262,13 @@ func TestChainBannedBeforeParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Banned(ip("192.0.2.7")) {
+	if c.Banned(ip("192.0.2.7"), "udp") {
 		t.Fatal("banned before any ban")
 	}
 	if err := bans.Add("192.0.2.0/24", "test", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if !c.Banned(ip("192.0.2.7")) || !c.Banned(netip.MustParseAddr("::ffff:192.0.2.8")) {
+	if !c.Banned(ip("192.0.2.7"), "udp") || !c.Banned(netip.MustParseAddr("::ffff:192.0.2.8"), "ws") {
 		t.Error("a banned source is not reported")
 	}
 	if len(counted) != 2 || counted[0] != "blacklist/banned" {
@@ -279,7 +279,7 @@ func TestChainBannedBeforeParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Banned(ip("192.0.2.7")) {
+	if c.Banned(ip("192.0.2.7"), "udp") {
 		t.Error("bans honoured with the blacklist stage off")
 	}
 }

@@ -58,6 +58,10 @@ func TestDialRules(t *testing.T) {
 		{"name with allow any", config.TargetTrunks, "everything", "alice", ""},
 		{"name with allow list", config.TargetTrunks, "london", "alice", "not_a_number"},
 		{"empty with allow list", config.TargetTrunks, "london", "", "not_a_number"},
+		{"unreadable", config.TargetTrunks, "", "+44/2079460958", "unreadable"},
+		{"unreadable for intl", config.TargetTrunks, "intl", "*67 00 7 495 123 4567", "unreadable"},
+		{"unreadable for premium", config.TargetTrunks, "premium", "0044 909 879 0000#x", "unreadable"},
+		{"unreadable with allow any", config.TargetTrunks, "everything", "*67 00 7 495 123 4567", ""},
 		{"unknown group", config.TargetTrunks, "nobody", "02071234567", "unknown_group"},
 		{"registered target not checked", config.TargetRegistered, "nobody", "+881612345678", ""},
 		{"echo target not checked", config.TargetEcho, "", "09098790000", ""},
@@ -73,6 +77,9 @@ func TestDialRules(t *testing.T) {
 				return
 			}
 			want := Decision{Action: Answer, Code: 403, Reason: dialReason, Stage: config.StageDialRules, Cause: tt.cause}
+			if tt.cause == causeUnreadable {
+				want.Code, want.Reason = 484, "Address Incomplete"
+			}
 			if got.Action != want.Action || got.Code != want.Code || got.Reason != want.Reason || got.Stage != want.Stage || got.Cause != want.Cause {
 				t.Fatalf("Check = %+v, want %+v", got, want)
 			}
@@ -99,6 +106,13 @@ func TestNewDialRulesErrors(t *testing.T) {
 		{"empty country code", func(c *config.DialRules) { c.CountryCode = "" }, `country_code ""`},
 		{"national prefix", func(c *config.DialRules) { c.NationalPrefix = "O" }, `national_prefix "O"`},
 		{"international prefix", func(c *config.DialRules) { c.InternationalPrefix = "+" }, `international_prefix "+"`},
+		{"codes", func(c *config.DialRules) { c.AccessCodes, c.FeatureCodes = []string{"9", "0"}, []string{"*67", "#31#"} }, ""},
+		{"access code", func(c *config.DialRules) { c.AccessCodes = []string{"9", "*9"} }, `access_codes[1] "*9"`},
+		{"long access code", func(c *config.DialRules) { c.AccessCodes = []string{"99999"} }, `access_codes[0] "99999"`},
+		{"feature code", func(c *config.DialRules) { c.FeatureCodes = []string{"67"} }, `feature_codes[0] "67"`},
+		{"feature code letters", func(c *config.DialRules) { c.FeatureCodes = []string{"*6a"} }, `feature_codes[0] "*6a"`},
+		{"short digits", func(c *config.DialRules) { c.MaxShortDigits = 7 }, "max_short_digits 7"},
+		{"negative short digits", func(c *config.DialRules) { c.MaxShortDigits = -1 }, "max_short_digits -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,24 +132,58 @@ func TestNewDialRulesErrors(t *testing.T) {
 }
 
 // TestDialRulesNANPDefaults checks the shipped defaults against North
-// American dialing: premium prefixes and 011 are refused to the default
-// group.
+// American dialing: premium prefixes and every way of writing an
+// international number are refused to the default group, national and
+// short numbers pass, and what passes is what leg B dials.
 func TestDialRulesNANPDefaults(t *testing.T) {
-	cfg := planNANP
-	cfg.PremiumPrefixes = config.DefaultPremiumPrefixes
-	cfg.DefaultGroup = config.DefaultDialGroup
-	cfg.Groups = []config.DialGroup{{Name: config.DefaultDialGroup}}
-	d, err := NewDialRules(cfg)
+	d, err := NewDialRules(config.Default().Policy.DialRules)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for user, cause := range map[string]string{
-		"2125551234": "", "1-212-555-1234": "", "9005550100": "premium", "1 976 555 0100": "premium",
-		"011 44 20 7946 0958": "international", "+8816123456": "premium", "911": "",
-	} {
-		got := d.Check(context.Background(), &Request{Target: config.TargetTrunks, RURIUser: user})
-		if got.Cause != cause || (cause == "") != (got.Action == Continue) {
-			t.Errorf("%q: %+v, want cause %q", user, got, cause)
+	tests := []struct {
+		user  string
+		cause string // "" passes
+		dial  string // what leg B dials when it passes
+	}{
+		{"2125551234", "", "+12125551234"},
+		{"1-212-555-1234", "", "+12125551234"},
+		{"911", "", "911"},
+		{"1000", "", "1000"},
+		{"alice", "", "alice"},
+		{"9005550100", causePremium, ""},
+		{"1 976 555 0100", causePremium, ""},
+		{"+8816123456", causePremium, ""},
+		{"011 44 20 7946 0958", causeInternational, ""},
+		{"011442079460958", causeInternational, ""},
+		{"011442079460958#", causeInternational, ""},
+		{"*67011442079460958", causeUnreadable, ""},
+		{"9011442079460958", causeUnreadable, ""},
+		{"00442079460958", causeUnreadable, ""},
+		{"+44/2079460958", causeUnreadable, ""},
+		{"%2B442079460958", causeInternational, ""},
+		{"tel:+442079460958", causeInternational, ""},
+		{"2079460958;phone-context=+44", causeInternational, ""},
+		{"０１１４４2079460958", causeUnreadable, ""},
+		{"x011442079460958", causeUnreadable, ""},
+		{"+1 011 442 0794", causeUnreadable, ""},
+	}
+	for _, tt := range tests {
+		r := &Request{Target: config.TargetTrunks, RURIUser: tt.user}
+		got := d.Check(context.Background(), r)
+		if got.Cause != tt.cause || (tt.cause == "") != (got.Action == Continue) || r.Dial != tt.dial {
+			t.Errorf("%q: %+v, dial %q; want cause %q, dial %q", tt.user, got, r.Dial, tt.cause, tt.dial)
+		}
+	}
+}
+
+// BenchmarkDialRulesDecide is the dial_rules stage's cost per routed
+// INVITE, for a PBX plan with codes and a number behind them.
+func BenchmarkDialRulesDecide(b *testing.B) {
+	d := fuzzRules(b, planPBX)
+	b.ReportAllocs()
+	for b.Loop() {
+		if dd := d.Decide("national", "*67 9 1 (212) 555-1234#"); dd.Action != Continue {
+			b.Fatalf("refused: %+v", dd)
 		}
 	}
 }

@@ -84,6 +84,11 @@ type Request struct {
 	// Admitted is set by the admission stage: call it once when the call
 	// ends to give back what it counted. Nil when nothing was counted.
 	Admitted func()
+	// Dial is set by the dial_rules stage on a call toward trunks that
+	// passes: the user part leg B must dial, the one form the rules were
+	// checked against (a number in E.164, a short number or a name; see
+	// DialRules). "" when the stage did not judge the call.
+	Dial string
 }
 
 // Authenticator checks the digest credentials a request carries. The b2bua

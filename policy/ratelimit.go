@@ -39,8 +39,8 @@ type rateLimit struct {
 	cfg     config.RateLimit
 	buckets [bucketCount]config.Bucket
 	exempt  func(netip.Addr) bool
-	hit     func(src netip.Addr) // counts a refusal toward a ban
-	clock   func() int64         // monotonic nanoseconds
+	hit     func(src netip.Addr, transport string) // counts a refusal toward a ban
+	clock   func() int64                           // monotonic nanoseconds
 	sources *table[limitState]
 }
 
@@ -54,7 +54,7 @@ type bucketState struct {
 	used   bool  // false: never used, start full
 }
 
-func newRateLimit(cfg config.RateLimit, exempt func(netip.Addr) bool, hit func(netip.Addr), clock func() int64) *rateLimit {
+func newRateLimit(cfg config.RateLimit, exempt func(netip.Addr) bool, hit func(netip.Addr, string), clock func() int64) *rateLimit {
 	return &rateLimit{
 		cfg:     cfg,
 		buckets: [bucketCount]config.Bucket{cfg.Requests, cfg.Invite, cfg.Register},
@@ -97,7 +97,7 @@ func (l *rateLimit) Check(_ context.Context, r *Request) Decision {
 	if refused < 0 {
 		return Pass
 	}
-	l.hit(ip)
+	l.hit(ip, r.Transport)
 	d := Decision{Action: Drop, Cause: bucketCauses[refused]}
 	if !silent {
 		d = Decision{Action: Answer, Code: 503, Reason: "Service Unavailable",

@@ -17,7 +17,7 @@ func newTestLimit(cfg config.RateLimit, clk *clock, exempt func(netip.Addr) bool
 	if exempt == nil {
 		exempt = func(netip.Addr) bool { return false }
 	}
-	return newRateLimit(cfg, exempt, func(netip.Addr) { *hits++ },
+	return newRateLimit(cfg, exempt, func(netip.Addr, string) { *hits++ },
 		func() int64 { return int64(clk.now().Sub(start)) }), hits
 }
 

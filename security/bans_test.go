@@ -21,6 +21,9 @@ type clock struct {
 func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
+// udpHit is the evidence of one event in a UDP datagram.
+var udpHit = Evidence{Scope: ScopeUDP, Events: 1}
+
 func openTest(t *testing.T, file string) *Bans {
 	t.Helper()
 	b, err := OpenBans(file, nil)
@@ -56,9 +59,11 @@ func TestBansLookup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.ip, func(t *testing.T) {
-			reason, ok := b.Banned(netip.MustParseAddr(tt.ip))
-			if ok != tt.banned || reason != tt.reason {
-				t.Errorf("Banned = %q, %v; want %q, %v", reason, ok, tt.reason, tt.banned)
+			for _, udp := range []bool{true, false} { // an operator's bans cover every transport
+				reason, ok := b.Banned(netip.MustParseAddr(tt.ip), udp)
+				if ok != tt.banned || reason != tt.reason {
+					t.Errorf("Banned(udp %v) = %q, %v; want %q, %v", udp, reason, ok, tt.reason, tt.banned)
+				}
 			}
 		})
 	}
@@ -122,7 +127,7 @@ func TestBansPersistAcrossOpen(t *testing.T) {
 	if !sameEntries(got, want) {
 		t.Errorf("after reopen List = %+v\nwant %+v", got, want)
 	}
-	if _, ok := openTest(t, file).Banned(netip.MustParseAddr("198.51.100.1")); ok {
+	if _, ok := openTest(t, file).Banned(netip.MustParseAddr("198.51.100.1"), true); ok {
 		t.Error("removed ban is back after reopen")
 	}
 	// Nothing but the file is left in the directory (no temporary files).
@@ -137,7 +142,7 @@ func sameEntries(a, b []BanEntry) bool {
 	}
 	for i := range a {
 		x, y := a[i], b[i]
-		if x.Addr != y.Addr || x.Reason != y.Reason || !x.Since.Equal(y.Since) ||
+		if x.Addr != y.Addr || x.Reason != y.Reason || !x.Since.Equal(y.Since) || x.Scope != y.Scope || x.Evidence != y.Evidence ||
 			(x.Until == nil) != (y.Until == nil) || (x.Until != nil && !x.Until.Equal(*y.Until)) {
 			return false
 		}
@@ -160,15 +165,15 @@ func TestBansExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	ip := netip.MustParseAddr("192.0.2.1")
-	if r, _ := b.Banned(ip); r != "short" {
+	if r, _ := b.Banned(ip, true); r != "short" {
 		t.Errorf("before expiry: reason %q, want short", r)
 	}
 	clk.add(time.Minute)
-	if r, _ := b.Banned(ip); r != "long" {
+	if r, _ := b.Banned(ip, true); r != "long" {
 		t.Errorf("after the IP ban expired: reason %q, want the prefix's (long)", r)
 	}
 	clk.add(time.Minute)
-	if _, ok := b.Banned(ip); ok {
+	if _, ok := b.Banned(ip, true); ok {
 		t.Error("banned after both bans expired")
 	}
 	if l := b.List(); len(l) != 1 || l[0].Addr != "192.0.2.3" || l[0].Until != nil {
@@ -189,24 +194,24 @@ func TestBansBanIsWrittenLater(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "bans.json")
 	b := openTest(t, file)
 	ip := netip.MustParseAddr("203.0.113.5")
-	if !b.Ban(ip, "auth_failures", time.Hour) {
+	if !b.Ban(ip, "auth_failures", time.Hour, udpHit) {
 		t.Fatal("Ban = false for a new source")
 	}
-	if b.Ban(ip, "auth_failures", time.Hour) {
+	if b.Ban(ip, "auth_failures", time.Hour, udpHit) {
 		t.Error("Ban = true for a source already banned")
 	}
 	if err := b.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if r, ok := openTest(t, file).Banned(ip); !ok || r != "auth_failures" {
+	if r, ok := openTest(t, file).Banned(ip, true); !ok || r != "auth_failures" {
 		t.Errorf("after Flush and reopen: %q, %v; want auth_failures", r, ok)
 	}
 	// The delayed write also happens on its own.
 	ip2 := netip.MustParseAddr("203.0.113.6")
-	b.Ban(ip2, "not_found", 0)
+	b.Ban(ip2, "not_found", 0, udpHit)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if _, ok := openTest(t, file).Banned(ip2); ok {
+		if _, ok := openTest(t, file).Banned(ip2, true); ok {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -220,7 +225,7 @@ func TestBansBanBounded(t *testing.T) {
 	b := openTest(t, "")
 	for i := range MaxBans + 100 {
 		ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		b.Ban(ip, "flood", time.Hour)
+		b.Ban(ip, "flood", time.Hour, udpHit)
 	}
 	if n := len(b.List()); n != MaxBans {
 		t.Errorf("store holds %d bans, want MaxBans (%d)", n, MaxBans)
@@ -229,7 +234,7 @@ func TestBansBanBounded(t *testing.T) {
 	if err := b.Add("192.0.2.1", "operator", 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := b.Banned(netip.MustParseAddr("192.0.2.1")); !ok {
+	if _, ok := b.Banned(netip.MustParseAddr("192.0.2.1"), true); !ok {
 		t.Error("operator ban refused when full")
 	}
 }
@@ -238,7 +243,10 @@ func TestOpenBansErrors(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct{ name, data string }{
 		{"not json", "{bans"},
-		{"wrong version", `{"version": 2, "bans": []}`},
+		{"wrong version", `{"version": 3, "bans": []}`},
+		{"bad scope", `{"version": 2, "bans": [{"addr": "192.0.2.1", "since": "2025-01-01T00:00:00Z", "scope": "tcp", "evidence": 1}]}`},
+		{"udp without evidence", `{"version": 2, "bans": [{"addr": "192.0.2.1", "since": "2025-01-01T00:00:00Z", "scope": "udp"}]}`},
+		{"negative evidence", `{"version": 2, "bans": [{"addr": "192.0.2.1", "since": "2025-01-01T00:00:00Z", "evidence": -1}]}`},
 		{"bad address", `{"version": 1, "bans": [{"addr": "nope", "reason": "x", "since": "2025-01-01T00:00:00Z"}]}`},
 		{"unknown field", `{"version": 1, "bans": [], "extra": 1}`},
 		{"trailing data", `{"version": 1, "bans": []} {}`},
@@ -270,7 +278,7 @@ func TestOpenBansErrors(t *testing.T) {
 		if err := b.Add("192.0.2.1", "x", 0); err == nil {
 			t.Error("Add into a missing directory succeeded")
 		}
-		if _, ok := b.Banned(netip.MustParseAddr("192.0.2.1")); !ok {
+		if _, ok := b.Banned(netip.MustParseAddr("192.0.2.1"), true); !ok {
 			t.Error("ban not held in memory after the write failed")
 		}
 	})
@@ -287,8 +295,8 @@ func TestBansConcurrent(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				b.Banned(netip.MustParseAddr(addr))
-				b.Ban(netip.AddrFrom4([4]byte{11, byte(g), 0, byte(i)}), "b", time.Hour)
+				b.Banned(netip.MustParseAddr(addr), true)
+				b.Ban(netip.AddrFrom4([4]byte{11, byte(g), 0, byte(i)}), "b", time.Hour, Evidence{Scope: Scope(i % 2), Events: i})
 				if i%2 == 0 {
 					b.Remove(addr)
 				}
@@ -310,9 +318,11 @@ func FuzzDecodeBans(f *testing.F) {
 	data, _ := encodeBans([]BanEntry{
 		{Addr: "192.0.2.7", Reason: "auth_failures", Since: until.Add(-time.Hour), Until: &until},
 		{Addr: "2001:db8::/32", Reason: "manual", Since: until},
+		{Addr: "198.51.100.9", Reason: "scanner", Since: until, Until: &until, Scope: "udp", Evidence: 1},
 	})
 	f.Add(data)
 	f.Add([]byte(`{"version":1,"bans":[]}`))
+	f.Add([]byte(`{"version":2,"bans":[{"addr":"2001:db8::/64","reason":"r","since":"2025-01-01T00:00:00Z","scope":"udp","evidence":3}]}`))
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		bans, err := decodeBans(data, now)
@@ -336,7 +346,7 @@ func FuzzDecodeBans(f *testing.F) {
 			t.Fatalf("round trip: %d bans, want %d", len(again), len(bans))
 		}
 		for i := range bans {
-			if again[i].prefix != bans[i].prefix || again[i].reason != bans[i].reason {
+			if again[i].prefix != bans[i].prefix || again[i].reason != bans[i].reason || again[i].evidence != bans[i].evidence {
 				t.Fatalf("round trip changed ban %d: %+v, want %+v", i, again[i], bans[i])
 			}
 		}

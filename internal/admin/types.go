@@ -65,6 +65,12 @@ type Ban struct {
 	Reason string     `json:"reason"` // why; "admin" when given by the API without one
 	Since  time.Time  `json:"since"`
 	Until  *time.Time `json:"until"` // null: until removed
+	// Scope is "all" (every transport) or "udp" (UDP only: a dynamic ban
+	// on evidence that came in datagrams, whose source can be forged).
+	Scope string `json:"scope"`
+	// Evidence counts the events behind a dynamic ban; 0 for an
+	// operator's ban (never evicted when the table is full).
+	Evidence int `json:"evidence"`
 }
 
 // Trunk is one trunk's state (GET /api/v1/trunks).

@@ -78,7 +78,8 @@ func (ab adminBans) List() []admin.Ban {
 	entries := ab.b.List()
 	out := make([]admin.Ban, 0, len(entries))
 	for _, e := range entries {
-		out = append(out, admin.Ban{Addr: e.Addr, Reason: e.Reason, Since: e.Since, Until: e.Until})
+		out = append(out, admin.Ban{Addr: e.Addr, Reason: e.Reason, Since: e.Since, Until: e.Until,
+			Scope: e.Scope, Evidence: e.Evidence})
 	}
 	return out
 }

@@ -128,11 +128,15 @@ func defaultPolicy() Policy {
 		Admission: Admission{
 			MaxCallsPerUser: DefaultMaxCallsPerUser,
 			MaxDuration:     DefaultMaxCallDuration,
+			Echo:            EchoAdmission{MaxCalls: DefaultEchoMaxCalls, MaxCallsPerIP: DefaultEchoMaxCallsIP},
 		},
 		DialRules: DialRules{
 			CountryCode:         DefaultCountryCode,
 			NationalPrefix:      DefaultNationalPrefix,
 			InternationalPrefix: DefaultInternationalPfx,
+			AccessCodes:         []string{},
+			FeatureCodes:        []string{},
+			MaxShortDigits:      DefaultMaxShortDigits,
 			PremiumPrefixes:     slices.Clone(DefaultPremiumPrefixes),
 			DefaultGroup:        DefaultDialGroup,
 			Groups:              []DialGroup{{Name: DefaultDialGroup, Allow: []string{}, Deny: []string{}}},

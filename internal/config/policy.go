@@ -44,7 +44,16 @@ const (
 	DefaultNationalPrefix   = "1"
 	DefaultInternationalPfx = "011"
 	DefaultDialGroup        = "default"
+	DefaultMaxShortDigits   = 6  // digits of a short number (extension, 911); MaxShortDigitsLimit at most
+	DefaultEchoMaxCalls     = 50 // concurrent calls to the echo destination
+	DefaultEchoMaxCallsIP   = 4  // concurrent echo calls per source IP (IPv6: per /64)
 )
+
+// MaxShortDigitsLimit bounds policy.dial_rules.max_short_digits: the
+// shortest international numbers have 7 digits (+290 and a 4-digit
+// subscriber number), so a string of at most 6 digits cannot name one
+// however a trunk reads it, whatever prefix it takes for international.
+const MaxShortDigitsLimit = 6
 
 // Blacklist actions.
 const (
@@ -175,7 +184,8 @@ type Admission struct {
 	MaxCallsPerTrunk int `mapstructure:"max_calls_per_trunk"`
 	// MaxCallsPerUser per authenticated user. Default DefaultMaxCallsPerUser.
 	MaxCallsPerUser int `mapstructure:"max_calls_per_user"`
-	// MaxCallsPerIP per source IP. Default 0.
+	// MaxCallsPerIP per source IP (an IPv6 source per /64, as for rate
+	// limits). Default 0.
 	MaxCallsPerIP int `mapstructure:"max_calls_per_ip"`
 	// MaxDuration ends a call (BYE both legs, cause max_duration) this long
 	// after it was answered. Default DefaultMaxCallDuration.
@@ -184,11 +194,27 @@ type Admission struct {
 	UserCPS Bucket `mapstructure:"user_cps"`
 	// TrunkCPS: new calls per second toward any one trunk. Default off.
 	TrunkCPS Bucket `mapstructure:"trunk_cps"`
+	// Echo limits calls to the built-in echo destination, which needs no
+	// authentication: without a bound of its own, strangers could hold
+	// every RTP port with echo calls. Counted on top of the limits above.
+	Echo EchoAdmission `mapstructure:"echo"`
+}
+
+// EchoAdmission limits concurrent calls to the echo destination (target
+// echo); over a limit a call is answered 503 with Retry-After. 0 means
+// unlimited.
+type EchoAdmission struct {
+	// MaxCalls in total. Default DefaultEchoMaxCalls.
+	MaxCalls int `mapstructure:"max_calls"`
+	// MaxCallsPerIP per source IP (an IPv6 source per /64, as for rate
+	// limits). Default DefaultEchoMaxCallsIP.
+	MaxCallsPerIP int `mapstructure:"max_calls_per_ip"`
 }
 
 // DialRules are the toll-fraud rules for calls toward trunks (stage
-// dial_rules): the dialed number is normalized to E.164, then checked
-// against the caller's group.
+// dial_rules): the dialed number is read under this dialing plan (a full
+// number in E.164, a short number, a name, or unreadable), checked against
+// the caller's group in that one form, and leg B dials that form.
 type DialRules struct {
 	// CountryCode is the home country calling code, digits only, e.g. 1,
 	// 44, 49. Default DefaultCountryCode.
@@ -199,6 +225,21 @@ type DialRules struct {
 	// InternationalPrefix is dialed before a country code (00, 011).
 	// "+" always works too. Default DefaultInternationalPfx.
 	InternationalPrefix string `mapstructure:"international_prefix"`
+	// AccessCodes are outside-line codes callers dial before a full number
+	// ("9" on many PBXs), digits. One is removed when a full number
+	// follows it. Default: none.
+	AccessCodes []string `mapstructure:"access_codes"`
+	// FeatureCodes are service codes phones dial before a full number
+	// ("*67", "*82"): "*" or "#" then digits, "*" or "#". One is removed
+	// when a full number follows it, and is not sent on: the SBC dials the
+	// number. Default: none.
+	FeatureCodes []string `mapstructure:"feature_codes"`
+	// MaxShortDigits: a dialed string that is not a full number but at
+	// most this many digits (with "*" and "#") is a short number (an
+	// extension, 911, *97) and is dialed as is; anything longer must read
+	// as a full number or is refused. 0 to MaxShortDigitsLimit. Default
+	// DefaultMaxShortDigits.
+	MaxShortDigits int `mapstructure:"max_short_digits"`
 	// PremiumPrefixes are E.164 prefixes ("+1900") treated as premium rate.
 	// Default DefaultPremiumPrefixes.
 	PremiumPrefixes []string `mapstructure:"premium_prefixes"`

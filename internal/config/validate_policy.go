@@ -56,6 +56,8 @@ func (c *Config) validatePolicy(ps *Problems) {
 	}
 	checkBucket(ps, "policy.admission.user_cps", a.UserCPS)
 	checkBucket(ps, "policy.admission.trunk_cps", a.TrunkCPS)
+	checkNonNegative(ps, "policy.admission.echo.max_calls", a.Echo.MaxCalls)
+	checkNonNegative(ps, "policy.admission.echo.max_calls_per_ip", a.Echo.MaxCallsPerIP)
 
 	c.validateDialRules(ps)
 	for i, o := range p.WebSocket.AllowedOrigins {
@@ -101,6 +103,20 @@ func (c *Config) validateDialRules(ps *Problems) {
 	if d.InternationalPrefix != "" && !isDigits(d.InternationalPrefix) {
 		ps.add(key+".international_prefix", d.InternationalPrefix, "want digits, such as 00 or 011, or empty")
 	}
+	for i, code := range d.AccessCodes {
+		if !isDigits(code) || len(code) > maxDialCode {
+			ps.add(key+".access_codes["+strconv.Itoa(i)+"]", code, "want 1 to 4 digits, such as 9")
+		}
+	}
+	for i, code := range d.FeatureCodes {
+		if !isFeatureCode(code) {
+			ps.add(key+".feature_codes["+strconv.Itoa(i)+"]", code, "want * or # then up to 4 digits, * or #, such as *67")
+		}
+	}
+	if d.MaxShortDigits < 0 || d.MaxShortDigits > MaxShortDigitsLimit {
+		ps.add(key+".max_short_digits", strconv.Itoa(d.MaxShortDigits),
+			fmt.Sprintf("want 0 to %d: %d digits can already name an international number", MaxShortDigitsLimit, MaxShortDigitsLimit+1))
+	}
 	for i, pfx := range d.PremiumPrefixes {
 		if !isE164Prefix(pfx) {
 			ps.add(key+".premium_prefixes["+strconv.Itoa(i)+"]", pfx, "want + and digits, such as +1900")
@@ -136,6 +152,19 @@ func checkDialPrefixes(ps *Problems, key string, prefixes []string) {
 			ps.add(key+"["+strconv.Itoa(i)+"]", p, `want + and digits, such as +4930, or "*" for any number`)
 		}
 	}
+}
+
+// maxDialCode bounds an access code's digits, and a feature code's
+// characters after its first.
+const maxDialCode = 4
+
+// isFeatureCode reports whether s is "*" or "#" then 1 to maxDialCode
+// digits, "*" or "#" ("*67", "#31#").
+func isFeatureCode(s string) bool {
+	if len(s) < 2 || len(s) > 1+maxDialCode || (s[0] != '*' && s[0] != '#') {
+		return false
+	}
+	return strings.Trim(s[1:], "0123456789*#") == ""
 }
 
 func isE164Prefix(s string) bool {

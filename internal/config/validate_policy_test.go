@@ -55,6 +55,8 @@ func TestValidatePolicy(t *testing.T) {
 			c.Policy.Admission.MaxDuration = -time.Second
 		}, []string{"policy.admission.max_calls: want 0 or more", "policy.admission.max_duration: want 0 (unlimited)"}},
 		{"admission unlimited", func(c *Config) { c.Policy.Admission = Admission{} }, nil},
+		{"echo admission", func(c *Config) { c.Policy.Admission.Echo = EchoAdmission{MaxCalls: -1, MaxCallsPerIP: -2} },
+			[]string{"policy.admission.echo.max_calls: want 0 or more", "policy.admission.echo.max_calls_per_ip: want 0 or more"}},
 		{"dial numbering", func(c *Config) {
 			d := &c.Policy.DialRules
 			d.CountryCode, d.NationalPrefix, d.InternationalPrefix = "+49", "o", "+"
@@ -62,6 +64,15 @@ func TestValidatePolicy(t *testing.T) {
 		}, []string{"policy.dial_rules.country_code: 1 to 3 digits", "policy.dial_rules.national_prefix: want digits",
 			"policy.dial_rules.international_prefix: want digits", "policy.dial_rules.premium_prefixes[1]: want + and digits",
 			"policy.dial_rules.premium_prefixes[2]: want + and digits"}},
+		{"dial codes", func(c *Config) {
+			c.Policy.DialRules.AccessCodes = []string{"9", "", "12345", "*9"}
+			c.Policy.DialRules.FeatureCodes = []string{"*67", "#31#", "67", "*", "*6a", "*12345"}
+			c.Policy.DialRules.MaxShortDigits = 7
+		}, []string{"policy.dial_rules.access_codes[1]: want 1 to 4 digits", "policy.dial_rules.access_codes[2]: want 1 to 4 digits",
+			"policy.dial_rules.access_codes[3]: want 1 to 4 digits", "policy.dial_rules.feature_codes[2]: want * or #",
+			"policy.dial_rules.feature_codes[3]: want * or #", "policy.dial_rules.feature_codes[4]: want * or #",
+			"policy.dial_rules.feature_codes[5]: want * or #", "policy.dial_rules.max_short_digits: want 0 to 6"}},
+		{"dial short digits off", func(c *Config) { c.Policy.DialRules.MaxShortDigits = 0 }, nil},
 		{"dial groups", func(c *Config) {
 			d := &c.Policy.DialRules
 			d.Groups = []DialGroup{

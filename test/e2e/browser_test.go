@@ -181,6 +181,7 @@ func TestBrowserTenCalls(t *testing.T) {
 	sbc := startSBC(t, sbcOptions{rfcTimers: true, mutate: func(c *config.Config) {
 		sinks.apply(c)
 		c.Media.HandshakeTimeout = 30 * time.Second
+		c.Policy.Admission.Echo.MaxCallsPerIP = n // ten phones in one browser: one address
 	}})
 	dir := t.TempDir()
 	gate := func(what string, i int) string { return filepath.Join(dir, fmt.Sprintf("%s-%d", what, i)) }

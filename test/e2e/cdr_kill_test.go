@@ -121,6 +121,8 @@ sip:
   listeners: [{transport: udp, addr: "127.0.0.1:%d"}]
 media: {rtp_ports: 40000-49999}
 admin: {addr: ""}
+# SIPp's ~40 echo calls at once all come from one address.
+policy: {admission: {echo: {max_calls: 0, max_calls_per_ip: 0}}}
 cdr_spool: %q
 cdr:
   - {type: jsonl, dir: %q, max_bytes: 16384, rotate_every: 500ms}

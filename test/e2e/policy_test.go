@@ -39,6 +39,14 @@ var reDigestParam = regexp.MustCompile(`(\w+)="?([^",]*)"?`)
 // to the authenticated INVITE.
 func (u *testUA) authedInvite(target, user, password string) (*uaCall, sip.Response) {
 	u.t.Helper()
+	c := u.authedSend(target, user, password)
+	return c, u.expectFinal()
+}
+
+// authedSend is authedInvite without waiting for the final answer to the
+// authenticated INVITE (for a callee the test answers itself).
+func (u *testUA) authedSend(target, user, password string) *uaCall {
+	u.t.Helper()
 	c := u.invite(target, "")
 	res := u.expectFinal()
 	if res.StatusCode() != 407 {
@@ -84,7 +92,7 @@ Content-Type: application/sdp
 Content-Length: %d
 
 `, c.to, u.kind, u.host, c.branch, c.fromTag, c.to, c.callID, u.host, strings.ToLower(u.kind), auth, len(body)) + strings.ReplaceAll(body, "\r\n", "\n"))
-	return c, u.expectFinal()
+	return c
 }
 
 // TestPolicyAuthAndDialRules: an untrusted web caller reaches the trunk
