@@ -25,13 +25,13 @@ const (
 	forged = "P-Asserted-Identity: " + bankPAI + "\nP-Preferred-Identity: " + bankPAI + "\n"
 	// alicePAI is what the SBC asserts for alice (users[].caller_id) toward
 	// the trunks, whose from_domain is sbc.example.
-	alicePAI = "<sip:+12125550100@sbc.example;user=phone>"
+	alicePAI = "<sip:+16175550123@sbc.example;user=phone>"
 	pbxAddr  = "127.0.0.4" // a trusted PBX (a trunk with trusted: true)
 	pbxPAI   = `"Front Desk" <sip:+15551230000@pbx.example>`
 )
 
 // identitySBC runs an SBC whose callers are not trusted, with users alice
-// (caller_id +12125550100) and bob, a trusted PBX trunk at 127.0.0.4 and
+// (caller_id +16175550123, not a number the tests dial) and bob, a trusted PBX trunk at 127.0.0.4 and
 // two trunks that are test UASes: open (outside the trust domain, the
 // default) and td (identity.trust_domain, identity.domain id.example).
 // Routes: alice and bob are registered users; 3125550100 goes to td,
@@ -42,7 +42,7 @@ func identitySBC(t *testing.T) (sbc *sbcUnderTest, open, td *trunkUAS) {
 	sbc = startSBC(t, sbcOptions{
 		trunks: []trunkSpec{{name: "open", addr: "127.0.0.3", port: open.port()}, {name: "td", addr: "127.0.0.3", port: td.port()}},
 		mutate: func(c *config.Config) {
-			c.Users = []config.User{{Username: "alice", Password: "secret", CallerID: "+12125550100"}, {Username: "bob", Password: "hunter2"}}
+			c.Users = []config.User{{Username: "alice", Password: "secret", CallerID: "+16175550123"}, {Username: "bob", Password: "hunter2"}}
 			c.Trunks[0].FromDomain, c.Trunks[1].FromDomain = "sbc.example", "sbc.example"
 			c.Trunks[1].Identity = config.TrunkIdentity{TrustDomain: true, Domain: "id.example"}
 			c.Trunks = append(c.Trunks, config.Trunk{Name: "pbx", URI: "sip:" + pbxAddr + ":5060", Trusted: true, FailureThreshold: 1})
@@ -226,13 +226,13 @@ func TestSecurityIdentityPrivacy(t *testing.T) {
 	call := alice.forgedInvite("3125550100", bankFrom, forged+"Privacy: id\n", "alice", "secret")
 	got := identityOf(td.invite())
 	call.refused()
-	got.check(t, anonymous, "id", "<sip:+12125550100@id.example;user=phone>")
+	got.check(t, anonymous, "id", "<sip:+16175550123@id.example;user=phone>")
 
 	call = alice.forgedInvite("2125550100", bankFrom, forged+"Privacy: id\n", "alice", "secret")
 	got = identityOf(open.invite())
 	call.refused()
 	got.check(t, anonymous, "id")
-	if strings.Contains(got.raw, "12125550100") || strings.Contains(got.raw, "alice") {
+	if strings.Contains(got.raw, "16175550123") || strings.Contains(got.raw, "alice") {
 		t.Errorf("the untrusted trunk learned who asked for privacy:\n%s", got.raw)
 	}
 	sbc.waitIdle(t)
