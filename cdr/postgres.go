@@ -195,8 +195,9 @@ func (p *pgSink) insert(ctx context.Context, recs []Record) (bad int, err error)
 // untranslatable_character; 22001 string too long for a column an
 // operator narrowed; 22003 numeric value out of range); class 23,
 // integrity constraint violation (a CHECK or NOT NULL the row fails); and
-// 54000, program_limit_exceeded (an index row too large: a Call-ID of
-// kilobytes). Every other error (connection lost, server shutting down,
+// 54000, program_limit_exceeded (an index row too large: kilobytes of
+// text in a column with a btree index, as an operator may add). Every
+// other error (connection lost, server shutting down,
 // lock or statement timeout, a table or privilege missing) concerns all
 // records alike and is retried with the records waiting in the spool.
 func refusedCode(code string) bool {

@@ -2,6 +2,7 @@ package cdr
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"path/filepath"
 	"reflect"
@@ -95,6 +96,47 @@ func TestPostgresQuarantine(t *testing.T) {
 		}
 		if !slices.Equal(ids, want) {
 			t.Errorf("quarantined %v, want %v in spool order", ids, want)
+		}
+	})
+
+	// A Call-ID of kilobytes (SIP sets no limit) is stored: a btree index
+	// on a_call_id refused it (54000); a table made with one gets the hash
+	// index at the next connect.
+	t.Run("a Call-ID of kilobytes", func(t *testing.T) {
+		dsn := pg.CreateDB(t, "long")
+		w := WriterConfig{Key: "cdr[1]", Type: TypePostgres, DSN: dsn}
+		first, err := newPGSink(w, testLog(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := first.write(context.Background(), goodAndBad("l", 1)); n != 1 || err != nil {
+			t.Fatalf("first write: %d, %v", n, err)
+		}
+		first.close()
+		pgExec(t, dsn, "CREATE INDEX cdr_a_call_id_idx ON cdr (a_call_id)") // as the first migration made it
+		s, err := newPGSink(w, testLog(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.close()
+		long := FromCall(answeredCall("long"), "n")
+		long.ACallID = sipToken(8000)
+		if n, err := s.write(context.Background(), []Record{long}); n != 1 || err != nil {
+			t.Fatalf("write of a record with an 8000-byte Call-ID: %d, %v", n, err)
+		}
+		if rows := pgRecords(t, dsn); rows["long"] == nil {
+			t.Error("the record is not in postgres")
+		}
+		var btree int
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_indexes WHERE indexname = 'cdr_a_call_id_idx'").Scan(&btree); err != nil || btree != 0 {
+			t.Errorf("the btree index is still there (%d, %v)", btree, err)
 		}
 	})
 
@@ -204,6 +246,18 @@ func checkRows(t *testing.T, dsn string, recs []Record, bad ...int) {
 			t.Errorf("record %d (%s) in postgres: %v", i, rec.ID, got)
 		}
 	}
+}
+
+// sipToken returns n random characters a Call-ID may hold; random, so
+// that PostgreSQL cannot compress them below its index limit.
+func sipToken(n int) string {
+	const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = chars[int(b[i])%len(chars)]
+	}
+	return string(b)
 }
 
 // pgExec runs one statement at dsn.
