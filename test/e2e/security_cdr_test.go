@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +20,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/cdr"
+	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/test/cdr/pgtest"
 )
 
@@ -189,6 +196,87 @@ func TestSecurityCDRControlCharacters(t *testing.T) {
 	}
 	if recs := sinks.records(t); len(recs) != len(want) { // every writer holds the same records
 		t.Errorf("%d records in the files, want %d", len(recs), len(want))
+	}
+}
+
+// TestSecurityCDRPoisonedSpool: an SBC upgraded over a spool in which an
+// older version left the record of an attacker's call with a NUL in its
+// Call-ID, between two good ones. PostgreSQL refused that batch on every
+// retry and nothing after it was ever delivered. Now the good records
+// reach PostgreSQL, the bad one is quarantined by the postgres and csv
+// writers (JSON lines carries it, escaped), and the operator sees it in
+// /metrics and /readyz while the SBC stays ready.
+func TestSecurityCDRPoisonedSpool(t *testing.T) {
+	pg := pgtest.Start(t)
+	sinks := newCDRSinks(t, pg.CreateDB(t, "spool"))
+	good := func(id string) cdr.Record {
+		return cdr.Record{ID: id, NodeID: "sbc-1", ACallID: id + "@caller.example", Disposition: cdr.Failed,
+			HangupCause: "normal_clearing", HangupSide: "sbc"}
+	}
+	bad := good("bad")
+	bad.ACallID = "evil\x00@attacker.example"
+	writeOldSpool(t, sinks.spool, good("before"), bad, good("after"))
+
+	sbc := startSBC(t, sbcOptions{mutate: func(c *config.Config) { sinks.apply(c); withAdmin("tok")(c) }})
+	waitFor(t, 30*time.Second, "every record delivered", func() bool {
+		for _, w := range sbc.app.CDR.Stats().Writers {
+			if w.Pending > 0 {
+				return false
+			}
+		}
+		return true
+	})
+	rows := cdrRows(t, sinks.dsn)
+	_, before := rows["before@caller.example"]
+	_, after := rows["after@caller.example"]
+	if len(rows) != 2 || !before || !after {
+		t.Errorf("postgres holds the records of %v, want the two good ones", rows)
+	}
+	admin := sbc.admin(t, "tok")
+	m := admin.metrics()
+	for writer, want := range map[string]float64{"postgres": 1, "csv": 1, "jsonl": 0} {
+		if got := m[`sbc_cdr_quarantined_total{writer="`+writer+`"}`]; got != want {
+			t.Errorf("sbc_cdr_quarantined_total of %s = %v, want %v", writer, got, want)
+		}
+	}
+	var ready struct {
+		Ready  bool
+		Checks []struct {
+			Name, Detail string
+			OK           bool
+		}
+	}
+	admin.json("GET", "/readyz", "", 200, &ready)
+	for _, c := range ready.Checks {
+		if c.Name == "cdr" && (!c.OK || !strings.Contains(c.Detail, "writer postgres quarantined 1 records in "+
+			filepath.Join(sinks.spool, "quarantine-postgres.jsonl"))) {
+			t.Errorf("readyz cdr check %+v, want ok and the quarantine named", c)
+		}
+	}
+}
+
+// writeOldSpool writes recs as finished records into a journal segment in
+// dir, the way the spool stores them (cdr/frame.go): per record, a frame
+// of length and CRC-32C (little endian) of the payload, then the payload:
+// 'E' and the record's JSON, in which a NUL is \u0000.
+func writeOldSpool(t *testing.T, dir string, recs ...cdr.Record) {
+	t.Helper()
+	var seg []byte
+	for _, r := range recs {
+		body, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload := append([]byte{'E'}, body...)
+		seg = binary.LittleEndian.AppendUint32(seg, uint32(len(payload)))
+		seg = binary.LittleEndian.AppendUint32(seg, crc32.Checksum(payload, crc32.MakeTable(crc32.Castagnoli)))
+		seg = append(seg, payload...)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seg-%020d.log", 1)), seg, 0o640); err != nil {
+		t.Fatal(err)
 	}
 }
 
