@@ -119,55 +119,13 @@ func TestSecurityCDRControlCharacters(t *testing.T) {
 	sbc := startSBC(t, sbcOptions{trunks: pbxTrunk(pbx), mutate: sinks.apply})
 
 	before := legitimateCall(t, sbc, pbx, "1000")
-
-	attacks := []struct {
-		name, from, to, callID, reason string
-	}{
-		{"NUL in Call-ID", "", "", "evil\x00", "Control character in Call-ID"},
-		{"NUL in From user", "<sip:ev\x00il@attacker.example>;tag=a1", "", "", "Control character in From"},
-		{"NUL in To display name", "", "\"Bo\x00b\" <sip:666@sbc.example>", "", "Control character in To"},
-		{"ESC sequence in Call-ID", "", "", "x\x1b[2J", "Control character in Call-ID"},
-		{"bare CR in From", "<sip:mallory@attacker.example>;tag=a2\rX-Injected: 1", "", "", "Control character in From"},
-		{"not UTF-8 in Call-ID", "", "", "x\xff\xfe", "Invalid UTF-8 in Call-ID"},
+	refused := controlCharacterAttacks(t, sbc)
+	if got := sbc.app.Server.Stats().BadMessages.Load(); got != uint64(refused) {
+		t.Errorf("%d bad messages counted, want the %d attacks", got, refused)
 	}
-	host := 20
-	for _, network := range []string{"udp", "tcp"} {
-		for _, a := range attacks {
-			t.Run(network+"/"+a.name, func(t *testing.T) {
-				host++
-				p := dialRaw(t, network, fmt.Sprintf("127.0.0.%d", host), sbc.udp)
-				from, to := cmp.Or(a.from, "<sip:mallory@attacker.example>;tag=a0"), cmp.Or(a.to, "<sip:666@sbc.example>")
-				callID := a.callID + sipmsg.NewToken(6)
-				p.send(attackRequest(p, "INVITE", "666", from, to, callID, "z9hG4bK"+sipmsg.NewToken(6)))
-				res := p.final()
-				if want := "SIP/2.0 400 " + a.reason + "\r\n"; !bytes.HasPrefix(res, []byte(want)) {
-					t.Fatalf("attacker got %q, want %q", res, want)
-				}
-			})
-		}
-	}
-
-	// Valid SIP with %00 in the URI user: routed like any call (the PBX
-	// refuses it), its record keeps "%00" as text.
-	for i, network := range []string{"udp", "tcp"} {
-		p := dialRaw(t, network, fmt.Sprintf("127.0.0.%d", 60+i), sbc.udp)
-		branch, from, callID := "z9hG4bK"+sipmsg.NewToken(6), "<sip:null-%00-null@attacker.example>;tag=e"+network, "escnull-"+network
-		p.send(attackRequest(p, "INVITE", "777", from, "<sip:777@sbc.example>", callID, branch))
-		inv := pbx.expectReq("INVITE")
-		if u := inv.Recipient().User(); u == nil || u.String() != "777" {
-			t.Fatalf("%s: the PBX got an INVITE for %v: a refused attack reached a call", network, inv.Recipient())
-		}
-		pbx.respond(inv, 403, "Forbidden", "pbx", "")
-		pbx.expectReq("ACK")
-		res := p.final()
-		if finalCode(res) != 403 {
-			t.Fatalf("%s: escaped %%00 caller got %q, want the PBX's 403", network, res)
-		}
-		toTag := sipmsg.ToTag(mustParse(t, res))
-		p.send(attackRequest(p, "ACK", "777", from, "<sip:777@sbc.example>;tag="+toTag, callID, branch))
-	}
-
+	escapedNullCalls(t, sbc, pbx) // the PBX's next INVITEs are these: no attack reached it
 	after := legitimateCall(t, sbc, pbx, "2000")
+
 	sbc.waitIdle(t)
 	waitFor(t, 30*time.Second, "every record delivered", func() bool {
 		for _, w := range sbc.app.CDR.Stats().Writers {
@@ -196,6 +154,64 @@ func TestSecurityCDRControlCharacters(t *testing.T) {
 	}
 	if recs := sinks.records(t); len(recs) != len(want) { // every writer holds the same records
 		t.Errorf("%d records in the files, want %d", len(recs), len(want))
+	}
+}
+
+// controlCharacterAttacks sends INVITEs with control characters (or bytes
+// that are not UTF-8) in Call-ID, From or To over UDP and TCP, each from a
+// loopback address of its own, checks that each gets 400 with the reason,
+// and returns how many it sent.
+func controlCharacterAttacks(t *testing.T, sbc *sbcUnderTest) int {
+	attacks := []struct {
+		name, from, to, callID, reason string
+	}{
+		{"NUL in Call-ID", "", "", "evil\x00", "Control character in Call-ID"},
+		{"NUL in From user", "<sip:ev\x00il@attacker.example>;tag=a1", "", "", "Control character in From"},
+		{"NUL in To display name", "", "\"Bo\x00b\" <sip:666@sbc.example>", "", "Control character in To"},
+		{"ESC sequence in Call-ID", "", "", "x\x1b[2J", "Control character in Call-ID"},
+		{"bare CR in From", "<sip:mallory@attacker.example>;tag=a2\rX-Injected: 1", "", "", "Control character in From"},
+		{"not UTF-8 in Call-ID", "", "", "x\xff\xfe", "Invalid UTF-8 in Call-ID"},
+	}
+	host := 20
+	for _, network := range []string{"udp", "tcp"} {
+		for _, a := range attacks {
+			t.Run(network+"/"+a.name, func(t *testing.T) {
+				host++
+				p := dialRaw(t, network, fmt.Sprintf("127.0.0.%d", host), sbc.udp)
+				from, to := cmp.Or(a.from, "<sip:mallory@attacker.example>;tag=a0"), cmp.Or(a.to, "<sip:666@sbc.example>")
+				callID := a.callID + sipmsg.NewToken(6)
+				p.send(attackRequest(p, "INVITE", "666", from, to, callID, "z9hG4bK"+sipmsg.NewToken(6)))
+				res := p.final()
+				if want := "SIP/2.0 400 " + a.reason + "\r\n"; !bytes.HasPrefix(res, []byte(want)) {
+					t.Fatalf("attacker got %q, want %q", res, want)
+				}
+			})
+		}
+	}
+	return 2 * len(attacks)
+}
+
+// escapedNullCalls places, over UDP and TCP, a call whose From user holds
+// an escaped %00: valid SIP (RFC 4475 escnull), routed like any call. The
+// PBX refuses it; its record keeps "%00" as text.
+func escapedNullCalls(t *testing.T, sbc *sbcUnderTest, pbx *testUAS) {
+	t.Helper()
+	for i, network := range []string{"udp", "tcp"} {
+		p := dialRaw(t, network, fmt.Sprintf("127.0.0.%d", 60+i), sbc.udp)
+		branch, from, callID := "z9hG4bK"+sipmsg.NewToken(6), "<sip:null-%00-null@attacker.example>;tag=e"+network, "escnull-"+network
+		p.send(attackRequest(p, "INVITE", "777", from, "<sip:777@sbc.example>", callID, branch))
+		inv := pbx.expectReq("INVITE")
+		if u := inv.Recipient().User(); u == nil || u.String() != "777" {
+			t.Fatalf("%s: the PBX got an INVITE for %v: a refused attack reached a call", network, inv.Recipient())
+		}
+		pbx.respond(inv, 403, "Forbidden", "pbx", "")
+		pbx.expectReq("ACK")
+		res := p.final()
+		if finalCode(res) != 403 {
+			t.Fatalf("%s: escaped %%00 caller got %q, want the PBX's 403", network, res)
+		}
+		toTag := sipmsg.ToTag(mustParse(t, res))
+		p.send(attackRequest(p, "ACK", "777", from, "<sip:777@sbc.example>;tag="+toTag, callID, branch))
 	}
 }
 
