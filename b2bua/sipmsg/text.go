@@ -23,7 +23,8 @@ import (
 // quoting state of a header across its continuation lines (a quoted-string
 // may contain folded white space).
 type lineChecker struct {
-	name     string // the header being checked, as named in reasons
+	name     []byte // the header being checked, as written (aliases the message)
+	known    string // its name as RFC 3261 spells it, if it is in grammars
 	quoting  bool   // its grammar has quoted-strings
 	comments bool   // its grammar has comments
 	inQuote  bool
@@ -58,11 +59,8 @@ func (c *lineChecker) header(line []byte, folded bool) *Error {
 		}
 		value = rest
 	}
-	if c.name == "" {
-		c.name = "header" // a continuation line before any header
-	}
-	if !utf8.Valid(value) {
-		return bad("Invalid UTF-8 in " + c.name)
+	if !utf8.Valid(line) {
+		return bad("Invalid UTF-8 in " + c.where())
 	}
 	for i := 0; i < len(value); i++ {
 		b := value[i]
@@ -71,7 +69,7 @@ func (c *lineChecker) header(line []byte, folded bool) *Error {
 			continue
 		}
 		if isCTL(b) && b != '\t' {
-			return bad("Control character in " + c.name)
+			return bad("Control character in " + c.where())
 		}
 		c.step(b)
 	}
@@ -80,8 +78,21 @@ func (c *lineChecker) header(line []byte, folded bool) *Error {
 
 // begin starts a new header called name.
 func (c *lineChecker) begin(name []byte) {
-	canon := canonicalName(string(bytes.TrimSpace(name)))
-	*c = lineChecker{name: canon, quoting: !unquoted[canon], comments: commented[canon]}
+	name = bytes.TrimSpace(name)
+	g := grammarOf(name)
+	*c = lineChecker{name: name, known: g.name, quoting: !g.unquoted, comments: g.comments}
+}
+
+// where names the header for a reason phrase: as RFC 3261 spells it,
+// else as written when it is a short token, else "header".
+func (c *lineChecker) where() string {
+	switch {
+	case c.known != "":
+		return c.known
+	case len(c.name) == 0 || len(c.name) > 40 || bytes.ContainsFunc(c.name, func(r rune) bool { return !isTokenChar(r) }):
+		return "header"
+	}
+	return string(c.name)
 }
 
 // step moves the quoting state past one byte that is not part of a
@@ -108,48 +119,61 @@ func (c *lineChecker) step(b byte) {
 	}
 }
 
-// unquoted lists the RFC 3261 headers whose grammar has no quoted-string,
-// so no quoted-pair either. In a Call-ID, DQUOTE and "\" are plain word
-// characters.
-var unquoted = map[string]bool{
-	"Call-ID": true, "CSeq": true, "Content-Length": true, "Max-Forwards": true, "Expires": true,
-	"Min-Expires": true, "Date": true, "MIME-Version": true, "Timestamp": true, "Subject": true,
-	"Organization": true, "Priority": true, "Supported": true, "Require": true, "Proxy-Require": true,
-	"Unsupported": true, "Allow": true, "Content-Encoding": true, "Content-Language": true, "In-Reply-To": true,
+// headerGrammar is what the grammar of a header allows besides text.
+type headerGrammar struct {
+	name, compact string // as RFC 3261 spells it, and its compact form
+	unquoted      bool   // no quoted-string, so no quoted-pair either
+	comments      bool   // comments, which may hold quoted-pairs
 }
 
-// commented lists the RFC 3261 headers whose grammar has comments.
-var commented = map[string]bool{"Server": true, "User-Agent": true}
-
-// compact maps the compact forms of RFC 3261 (7.3.3) that matter here to
-// their names.
-var compact = map[string]string{
-	"m": "Contact", "l": "Content-Length", "s": "Subject", "k": "Supported", "e": "Content-Encoding",
-	"c": "Content-Type",
+// grammars lists the RFC 3261 headers whose grammar has no quoted-string
+// (in a Call-ID, DQUOTE and "\" are plain word characters), those with
+// comments, and the others a reason phrase names. Any other header may
+// hold quoted-strings (display names, generic parameter values).
+var grammars = []headerGrammar{
+	{name: "Call-ID", compact: "i", unquoted: true}, {name: "CSeq", unquoted: true},
+	{name: "Content-Length", compact: "l", unquoted: true}, {name: "Max-Forwards", unquoted: true},
+	{name: "Expires", unquoted: true}, {name: "Min-Expires", unquoted: true}, {name: "Date", unquoted: true},
+	{name: "MIME-Version", unquoted: true}, {name: "Timestamp", unquoted: true},
+	{name: "Subject", compact: "s", unquoted: true}, {name: "Organization", unquoted: true},
+	{name: "Priority", unquoted: true}, {name: "Supported", compact: "k", unquoted: true},
+	{name: "Require", unquoted: true}, {name: "Proxy-Require", unquoted: true}, {name: "Unsupported", unquoted: true},
+	{name: "Allow", unquoted: true}, {name: "Content-Encoding", compact: "e", unquoted: true},
+	{name: "Content-Language", unquoted: true}, {name: "In-Reply-To", unquoted: true},
+	{name: "Server", comments: true}, {name: "User-Agent", comments: true},
+	{name: "Via", compact: "v"}, {name: "From", compact: "f"}, {name: "To", compact: "t"},
+	{name: "Contact", compact: "m"}, {name: "Content-Type", compact: "c"},
 }
 
-// canonicalName spells a header name as RFC 3261 does for the headers
-// named above and in canonical (compact forms expanded), and returns any other name as written
-// when it is a short token, "header" otherwise: the name goes into a
-// reason phrase.
-func canonicalName(name string) string {
-	if c := canonical(name); c != "" { // Via, From, To, Call-ID, CSeq
-		return c
-	}
-	if c, ok := compact[strings.ToLower(name)]; ok {
-		return c
-	}
-	for _, known := range []map[string]bool{unquoted, commented} {
-		for h := range known {
-			if strings.EqualFold(name, h) {
-				return h
-			}
+// grammarOf returns the entry of grammars for name; the zero value (may
+// hold quoted-strings) for any other header.
+func grammarOf(name []byte) headerGrammar {
+	for _, g := range grammars {
+		if equalFold(name, g.name) || g.compact != "" && equalFold(name, g.compact) {
+			return g
 		}
 	}
-	if name == "" || len(name) > 40 || strings.IndexFunc(name, func(r rune) bool { return !isTokenChar(r) }) >= 0 {
-		return "header"
+	return headerGrammar{}
+}
+
+// equalFold is bytes.EqualFold for an ASCII s, without converting it.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
 	}
-	return name
+	for i := range b {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // isTokenChar reports whether r may appear in an RFC 3261 token.
