@@ -18,6 +18,12 @@
 //     batch the writer has made durable. A failing writer retries with
 //     backoff, raising an alarm (Stats) meanwhile; records wait in the
 //     spool.
+//   - A record the destination refuses for good (bad data: PostgreSQL's
+//     data exceptions, a NUL a CSV file cannot carry) is set aside in the
+//     writer's quarantine file in the spool, fsynced before the cursor
+//     moves past it, counted and alarmed; the records after it are
+//     delivered. Replay delivers a quarantine file once the cause is
+//     dealt with.
 //   - Delivery is idempotent, so a batch redelivered after a crash between
 //     the writer's commit and its cursor update leaves no duplicate:
 //     PostgreSQL inserts with ON CONFLICT (id) DO NOTHING; a file writer,

@@ -193,7 +193,8 @@ func partTime(path string) time.Time {
 }
 
 // write appends records to the part file, up to the size limit, and
-// fsyncs it.
+// fsyncs it. A record the format cannot encode ends the write with a
+// refusal naming it, after the records before it are written.
 func (s *fileSink) write(_ context.Context, recs []Record) (int, error) {
 	if s.broken {
 		if err := s.cutBack(); err != nil {
@@ -210,15 +211,20 @@ func (s *fileSink) write(_ context.Context, recs []Record) (int, error) {
 		s.buf = append(s.buf, s.format.header()...)
 	}
 	n := 0
+	var refused error
 	for n < len(recs) {
 		var err error
 		if s.buf, err = s.format.appendRecord(s.buf, &recs[n]); err != nil {
-			return 0, err
+			refused = &refusal{err: err}
+			break
 		}
 		n++
 		if s.maxBytes > 0 && s.size+int64(len(s.buf)) >= s.maxBytes {
 			break // finish this file before writing more
 		}
+	}
+	if n == 0 {
+		return 0, refused // the header, if any, waits for the first record
 	}
 	_, err := s.f.Write(s.buf)
 	if err == nil {
@@ -233,7 +239,7 @@ func (s *fileSink) write(_ context.Context, recs []Record) (int, error) {
 	}
 	s.size += int64(len(s.buf))
 	s.records += n
-	return n, nil
+	return n, refused
 }
 
 // cutBack removes what was written after the last commit.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 )
 
 // fileFormat is how a file writer lays records out.
@@ -78,12 +79,17 @@ func newCSV() *csvFormat {
 func (*csvFormat) ext() string      { return "csv" }
 func (f *csvFormat) header() []byte { return f.head }
 
+// appendRecord refuses a record with a NUL in a field: CSV has no way to
+// write one that its readers (PostgreSQL's COPY among them) accept.
 func (*csvFormat) appendRecord(dst []byte, r *Record) ([]byte, error) {
 	b := bytes.NewBuffer(dst)
 	w := csv.NewWriter(b)
 	fields := make([]string, len(columns))
 	for i, c := range columns {
 		fields[i] = c.text(r)
+		if strings.IndexByte(fields[i], 0) >= 0 {
+			return dst, fmt.Errorf("encode record %s: csv cannot carry the NUL in field %s", r.ID, c.name)
+		}
 	}
 	if err := w.Write(fields); err != nil {
 		return dst, fmt.Errorf("encode record %s: %w", r.ID, err)

@@ -1,6 +1,9 @@
 package cdr
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -60,6 +63,77 @@ func FuzzJournalScan(f *testing.F) {
 			if e.off > size {
 				t.Fatalf("record ends at %d past the valid %d", e.off, size)
 			}
+		}
+	})
+}
+
+// FuzzRecordDecode: a journal frame's payload, whatever its bytes, decodes
+// to a record or an error, and a decoded record goes through every
+// writer's encoding without a panic (a refusal is an answer).
+func FuzzRecordDecode(f *testing.F) {
+	good := FromCall(answeredCall("seed"), "n")
+	body, _ := json.Marshal(good)
+	bad := poisoned("seed")
+	poison, _ := json.Marshal(bad)
+	f.Add(body)
+	f.Add(poison)
+	f.Add([]byte(`{"id":"x","a_call_id":"\ud800\u0000","start_time":"2026-13-01T00:00:00Z","duration_s":1e400}`))
+	f.Add([]byte(`{"id":"x","setup_ms":"1","sip_code":1.5,"end_time":null,"a_to_b_packets":-1}`))
+	c := newCSV()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var r Record
+		if err := r.decode(data); err != nil {
+			return
+		}
+		_, _ = jsonLines{}.appendRecord(nil, &r)
+		_, _ = c.appendRecord(nil, &r)
+		for _, col := range columns {
+			_ = col.value(&r)
+			_ = col.text(&r)
+		}
+		clean := r
+		clean.clean()
+		if line, err := c.appendRecord(nil, &clean); err != nil {
+			t.Fatalf("csv refuses a cleaned record: %v (%q)", err, line)
+		}
+	})
+}
+
+// FuzzQuarantineOpen: a quarantine file, whatever a crash or an operator
+// left in it, opens without a panic, keeps only whole lines, and takes
+// the next record.
+func FuzzQuarantineOpen(f *testing.F) {
+	q := Quarantined{Writer: "postgres", Error: "no", SQLState: "22021", Record: poisoned("seed")}
+	line, _ := json.Marshal(q)
+	line = append(line, '\n')
+	f.Add(line)
+	f.Add(append(append([]byte(nil), line...), line[:30]...))
+	f.Add([]byte("not json\n{\"record\":{\"id\":\"\"}}\n{\"record\":7}\n"))
+	dir := f.TempDir() // one file per worker, rewritten each time
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := QuarantinePath(dir, "w")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		q, err := openQuarantine(dir, "w")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) > 0 && got[len(got)-1] != '\n' || !bytes.HasPrefix(data, got) {
+			t.Fatalf("after open the file holds %q of %q", got, data)
+		}
+		rec := poisoned("next")
+		held := q.ids[rec.ID] // the fuzzer may have written it
+		added, err := q.add(&rec, &refusal{err: errors.New("refused")})
+		if err != nil || added == held {
+			t.Fatalf("add: added %v with the record held %v: %v", added, held, err)
+		}
+		if again, err := openQuarantine(dir, "w"); err != nil || !again.ids[rec.ID] {
+			t.Fatalf("reopened: %v, record found %v", err, err == nil && again.ids[rec.ID])
 		}
 	})
 }

@@ -123,7 +123,11 @@ func migrate(ctx context.Context, conn *pgx.Conn) error {
 	})
 }
 
-// write inserts all of recs in one transaction.
+// write inserts recs in one transaction. When PostgreSQL refuses a record
+// for good (refusedCode), the records before it are inserted again in a
+// transaction of their own and the refusal names the record; the records
+// after it are the next write's. Inserts are idempotent (ON CONFLICT (id)
+// DO NOTHING), so a record sent again is never a duplicate.
 func (p *pgSink) write(ctx context.Context, recs []Record) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, pgWriteTimeout)
 	defer cancel()
@@ -132,6 +136,36 @@ func (p *pgSink) write(ctx context.Context, recs []Record) (int, error) {
 			return 0, err
 		}
 	}
+	n := len(recs)
+	var refused error
+	for n > 0 {
+		bad, err := p.insert(ctx, recs[:n])
+		if err == nil {
+			return n, refused
+		}
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || !refusedCode(pgErr.Code) {
+			// The connection may be half-dead (server restart): start afresh.
+			_ = p.close()
+			return 0, fmt.Errorf("insert into postgres: %w", err)
+		}
+		switch {
+		case bad >= 0 && bad < n:
+			n, refused = bad, &refusal{code: pgErr.Code, err: fmt.Errorf("insert into postgres: %w", err)}
+		case n == 1:
+			n, refused = 0, &refusal{code: pgErr.Code, err: fmt.Errorf("insert into postgres: %w", err)}
+		default:
+			// No statement was named (a deferred check at commit): the
+			// first half goes alone, and so on down to the record.
+			n, refused = n/2, nil
+		}
+	}
+	return 0, refused
+}
+
+// insert inserts recs in one transaction. On failure, bad is the index of
+// the statement that failed, or -1 when none did (BEGIN, COMMIT).
+func (p *pgSink) insert(ctx context.Context, recs []Record) (bad int, err error) {
 	var b pgx.Batch
 	args := make([]any, len(columns))
 	for i := range recs {
@@ -140,15 +174,34 @@ func (p *pgSink) write(ctx context.Context, recs []Record) (int, error) {
 		}
 		b.Queue(insertSQL, slices.Clone(args)...)
 	}
-	err := pgx.BeginFunc(ctx, p.conn, func(tx pgx.Tx) error {
-		return tx.SendBatch(ctx, &b).Close()
+	bad = -1
+	err = pgx.BeginFunc(ctx, p.conn, func(tx pgx.Tx) error {
+		br := tx.SendBatch(ctx, &b)
+		for i := range recs {
+			if _, err := br.Exec(); err != nil {
+				bad = i
+				_ = br.Close()
+				return err
+			}
+		}
+		return br.Close()
 	})
-	if err != nil {
-		// The connection may be half-dead (server restart): start afresh.
-		_ = p.close()
-		return 0, fmt.Errorf("insert into postgres: %w", err)
-	}
-	return len(recs), nil
+	return bad, err
+}
+
+// refusedCode reports the SQLSTATE codes that refuse one record for good:
+// sent again, the same bytes get the same answer. Class 22, data exception
+// (22021 character_not_in_repertoire: a NUL in text; 22P05
+// untranslatable_character; 22001 string too long for a column an
+// operator narrowed; 22003 numeric value out of range); class 23,
+// integrity constraint violation (a CHECK or NOT NULL the row fails); and
+// 54000, program_limit_exceeded (an index row too large: kilobytes of
+// text in a column with a btree index, as an operator may add). Every
+// other error (connection lost, server shutting down,
+// lock or statement timeout, a table or privilege missing) concerns all
+// records alike and is retried with the records waiting in the spool.
+func refusedCode(code string) bool {
+	return strings.HasPrefix(code, "22") || strings.HasPrefix(code, "23") || code == "54000"
 }
 
 func (*pgSink) committed(time.Time) error { return nil }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sbc-project/sbc/b2bua"
 )
@@ -134,7 +136,8 @@ type Record struct {
 // FromCall builds the record of a call from what the B2BUA knows, with the
 // derived fields (setup_ms, duration_s, billsec_s, disposition) computed
 // from it. Timestamps are truncated to the millisecond first, so that the
-// derived fields agree exactly with the timestamps written.
+// derived fields agree exactly with the timestamps written. Text fields
+// are made printable (see printable): every writer can store them.
 func FromCall(c b2bua.CallRecord, nodeID string) Record {
 	r := Record{
 		ID: c.ID, NodeID: nodeID, ACallID: c.ACallID, BCallID: c.BCallID,
@@ -147,9 +150,39 @@ func FromCall(c b2bua.CallRecord, nodeID string) Record {
 		BToAPackets: c.Media.BtoA.Packets, BToABytes: c.Media.BtoA.Bytes, BToALost: c.Media.BtoA.Lost,
 		BToAJitterMs: round(c.Media.BtoA.JitterMs, 3), BToAMOS: round(c.Media.BtoA.MOS, 2),
 	}
+	r.clean()
 	r.derive()
 	return r
 }
+
+// clean makes every text field printable.
+func (r *Record) clean() {
+	for _, f := range []*string{&r.ID, &r.NodeID, &r.ACallID, &r.BCallID, &r.FromURI, &r.ToURI, &r.SrcAddr,
+		&r.ATransport, &r.Trunk, &r.HangupCause, &r.HangupSide, &r.ACodec, &r.BCodec} {
+		*f = printable(*f)
+	}
+}
+
+// printable returns s as UTF-8 text without control characters: each
+// invalid byte and each control character (HTAB too: a field is one line)
+// becomes U+FFFD. The SIP parser already refuses them in the headers a
+// record keeps (Call-ID, From, To); this covers what reaches a record
+// from elsewhere, such as codec names from an SDP body. PostgreSQL cannot
+// store a NUL, and a CSV reader should not meet one.
+func printable(s string) string {
+	if utf8.ValidString(s) && strings.IndexFunc(s, isControl) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if isControl(r) {
+			return utf8.RuneError
+		}
+		return r // strings.Map turns invalid bytes into utf8.RuneError (U+FFFD)
+	}, s)
+}
+
+// isControl reports the C0 control characters and DEL.
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // restarted turns the last known state of a call in progress into its
 // final record: ended at end by the SBC's restart.

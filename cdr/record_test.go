@@ -217,3 +217,23 @@ func TestTimestampJSON(t *testing.T) {
 		t.Errorf("got %s, want UTC with milliseconds", got)
 	}
 }
+
+// TestFromCallPrintable: whatever bytes reach a call's record (a codec
+// name from an SDP body, say), its text fields are UTF-8 without control
+// characters, so no writer can refuse them.
+func TestFromCallPrintable(t *testing.T) {
+	c := answeredCall("x")
+	c.ACodec = "PC\x00MU/8000"
+	c.BCodec = "op\xffus/48000/2"
+	c.ACallID = "a\tb\x1b[2J"
+	c.FromURI = "sip:zoë@example.com"
+	r := FromCall(c, "n")
+	want := map[string]string{"ACodec": "PC\uFFFDMU/8000", "BCodec": "op\uFFFDus/48000/2", "ACallID": "a\uFFFDb\uFFFD[2J",
+		"FromURI": "sip:zoë@example.com"}
+	got := map[string]string{"ACodec": r.ACodec, "BCodec": r.BCodec, "ACallID": r.ACallID, "FromURI": r.FromURI}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+}

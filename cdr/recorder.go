@@ -232,7 +232,11 @@ func openSpool(cfg Config, sinks []sink) (*Recorder, error) {
 		return fail(cfg.SpoolKey, err)
 	}
 	for i, w := range cfg.Writers {
-		run, err := r.newRunner(w, sinks[i], cursors[w.Name], rec.ends)
+		q, err := openQuarantine(sp.dir, w.Name)
+		if err != nil {
+			return fail(cfg.SpoolKey, err)
+		}
+		run, err := r.newRunner(w, sinks[i], q, cursors[w.Name], rec.ends)
 		if err != nil {
 			return fail(w.Key+".dir", err) // only file writers repair at start
 		}
@@ -293,15 +297,20 @@ func (r *Recorder) closeLeftovers(open map[string]Record, lastAlive time.Time) e
 }
 
 // newRunner sets a writer up at its cursor (the oldest spooled frame when
-// it has none) and lets a file writer repair what a crash left.
-func (r *Recorder) newRunner(w WriterConfig, s sink, cursor *position, ends []position) (*runner, error) {
+// it has none), with its quarantine file, and lets a file writer repair
+// what a crash left.
+func (r *Recorder) newRunner(w WriterConfig, s sink, q *quarantine, cursor *position, ends []position) (*runner, error) {
 	from := r.j.first()
 	if cursor != nil && from.before(*cursor) {
 		from = *cursor
 	}
 	log := r.log.With("cdr_writer", w.Name)
+	if n := q.held(); n > 0 {
+		log.Warn("cdr writer has quarantined records waiting for an operator (README: replay)", "records", n,
+			"file", q.path)
+	}
 	run := &runner{name: w.Name, typ: w.Type, sink: s, rd: newReader(r.j, from, log), spool: r.spool.dir,
-		log: log, cursor: from, onCommit: r.compact}
+		log: log, cursor: from, onCommit: r.compact, q: q}
 	for _, e := range ends {
 		if from.before(e) {
 			run.base++

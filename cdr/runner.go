@@ -21,8 +21,10 @@ const (
 // writer's goroutine.
 type sink interface {
 	// write makes a prefix of recs durable in the destination and returns
-	// its length, at least 1 unless err is set. After an error the same
-	// records are offered again.
+	// its length, at least 1 unless err is set. When err is a *refusal,
+	// recs[n] is a record the destination refuses for good: it is set
+	// aside and the records after it are offered next. After any other
+	// error the records after the prefix are offered again.
 	write(ctx context.Context, recs []Record) (int, error)
 	// committed says that the cursor now covers everything written: a file
 	// writer may finish its file (size or age limit reached).
@@ -48,6 +50,7 @@ type runner struct {
 	spool     string
 	log       *slog.Logger
 	onCommit  func() // after each cursor save: the recorder compacts the spool
+	q         *quarantine
 
 	mu     sync.Mutex
 	cursor position
@@ -57,6 +60,10 @@ type runner struct {
 	failures  atomic.Uint64
 	failing   atomic.Bool
 	lastErr   atomic.Pointer[string]
+
+	quarantined    atomic.Uint64 // records set aside since Open
+	passed         atomic.Uint64 // records refused since Open: set aside now or before a crash
+	lastQuarantine atomic.Pointer[string]
 }
 
 // position returns the runner's cursor.
@@ -93,8 +100,9 @@ func (r *runner) run(ctx context.Context, stop <-chan struct{}) {
 	}
 }
 
-// deliver writes items, retrying with backoff, and moves the cursor. It
-// returns false when it gave up: ctx done, or a failure while draining.
+// deliver writes items, retrying with backoff, sets aside the records the
+// sink refuses for good, and moves the cursor. It returns false when it
+// gave up: ctx done, or a failure while draining.
 func (r *runner) deliver(ctx context.Context, stop <-chan struct{}, items []item) bool {
 	recs := make([]Record, len(items))
 	for i := range items {
@@ -103,23 +111,60 @@ func (r *runner) deliver(ctx context.Context, stop <-chan struct{}, items []item
 	backoff := minBackoff
 	for done := 0; done < len(items); {
 		n, err := r.sink.write(ctx, recs[done:])
-		if err != nil {
+		if n > 0 {
+			done += n
+			r.delivered.Add(uint64(n))
+			r.recovered()
+			if !r.commit(ctx, items[done-1].end) {
+				return false
+			}
+			backoff = minBackoff
+		}
+		var refused *refusal
+		switch {
+		case err == nil:
+		case errors.As(err, &refused):
+			if !r.setAside(ctx, items[done], refused) {
+				return false
+			}
+			done++
+		default:
 			r.fail(err)
 			if closed(stop) || !sleep(ctx, backoff) {
 				return false
 			}
 			backoff = min(2*backoff, maxBackoff)
-			continue
 		}
-		done += n
-		r.delivered.Add(uint64(n))
-		r.recovered()
-		if !r.commit(ctx, items[done-1].end) {
-			return false
-		}
-		backoff = minBackoff
 	}
 	return true
+}
+
+// setAside quarantines a record the sink refused, retrying until the
+// quarantine file holds it, then moves the cursor past it. The destination
+// answered, so the writer is not failing.
+func (r *runner) setAside(ctx context.Context, it item, why *refusal) bool {
+	backoff := minBackoff
+	for {
+		added, err := r.q.add(&it.rec, why)
+		if err == nil {
+			if added {
+				r.quarantined.Add(1)
+				msg := it.rec.ID + ": " + why.err.Error()
+				r.lastQuarantine.Store(&msg)
+				r.log.Error("cdr writer refused a record for good; it is quarantined and delivery goes on",
+					"id", it.rec.ID, "a_call_id", it.rec.ACallID, "err", why.err, "file", r.q.path)
+			}
+			break
+		}
+		r.fail(err) // the record stays before the cursor until it is on disk
+		if !sleep(ctx, backoff) {
+			return false
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+	r.passed.Add(1)
+	r.recovered()
+	return r.commit(ctx, it.end)
 }
 
 // commit saves the cursor at p, retrying until it is durable, then lets
@@ -192,12 +237,17 @@ func (r *runner) recovered() {
 func (r *runner) stats(durable uint64) WriterStats {
 	s := WriterStats{Name: r.name, Type: r.typ, Delivered: r.delivered.Load(), Failures: r.failures.Load(),
 		Failing: r.failing.Load()}
-	if total := r.base + durable; total > s.Delivered {
-		s.Pending = total - s.Delivered
+	if total, done := r.base+durable, s.Delivered+r.passed.Load(); total > done {
+		s.Pending = total - done
 	}
 	if e := r.lastErr.Load(); e != nil {
 		s.LastError = *e
 	}
+	s.Quarantined = r.quarantined.Load()
+	if q := r.lastQuarantine.Load(); q != nil {
+		s.LastQuarantined = *q
+	}
+	s.QuarantineFile = r.q.path
 	return s
 }
 

@@ -37,16 +37,28 @@ type WriterStats struct {
 	Failing bool
 	// LastError is the last failure's message ("" if none yet).
 	LastError string
+	// Quarantined counts the records the destination refused for good
+	// since Open (bad data, such as a NUL PostgreSQL cannot store): each
+	// was set aside in QuarantineFile with the reason, and delivery went
+	// on. Anything but 0 needs an operator (README: replay).
+	Quarantined uint64
+	// LastQuarantined is the id and refusal of the last record set aside
+	// ("" if none since Open).
+	LastQuarantined string
+	// QuarantineFile is the writer's quarantine file in the spool; it
+	// exists only once a record was set aside.
+	QuarantineFile string
 }
 
 // Alarm reports whether an operator should look: the spool or a writer is
-// failing, records wait in memory, or records were lost.
+// failing, records wait in memory, records were lost, or a writer
+// quarantined records.
 func (s Stats) Alarm() bool {
 	if s.SpoolFailing || s.Backlog > 0 || s.Dropped > 0 {
 		return true
 	}
 	for _, w := range s.Writers {
-		if w.Failing {
+		if w.Failing || w.Quarantined > 0 {
 			return true
 		}
 	}

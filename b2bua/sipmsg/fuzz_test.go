@@ -1,12 +1,18 @@
 package sipmsg
 
 import (
+	"bytes"
 	"testing"
+
+	"github.com/ghettovoice/gosip/sip"
 )
 
 // FuzzParse feeds arbitrary bytes to the parser and the 400 builder: they
 // must never panic, a parsed message must carry the headers check
-// promises, and a 400 must itself parse as a response.
+// promises, the values a call detail record keeps (Call-ID, From and To
+// URIs) must be printable UTF-8, no control character but HTAB may stand
+// unescaped in its header section, and a 400 must itself parse as a
+// response.
 func FuzzParse(f *testing.F) {
 	p := NewParser(Limits{MaxMessageSize: 4096, MaxHeaders: 64, MaxLineLength: 1024})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -19,6 +25,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("parsed message without Via")
 			}
 			_ = msg.String()
+			checkAccepted(t, msg, data)
 			return
 		}
 		if res := BadRequest(data, CodeOf(err), ReasonOf(err), "sbc"); res != nil {
@@ -29,4 +36,29 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkAccepted checks what an accepted message promises to the CDR and
+// to every reader of its headers.
+func checkAccepted(t *testing.T, msg sip.Message, data []byte) {
+	t.Helper()
+	from, _ := msg.From()
+	to, _ := msg.To()
+	for what, v := range map[string]string{"Call-ID": CallID(msg), "From URI": from.Address.String(),
+		"To URI": to.Address.String()} {
+		if !Printable(v) {
+			t.Fatalf("accepted message with a control character or invalid UTF-8 in its %s: %q", what, v)
+		}
+	}
+	// An oracle independent of the quoting rules: in the header section a
+	// control character other than HTAB only ever follows a backslash
+	// (a quoted-pair), and the line ends are CRLF.
+	head, _, _ := bytes.Cut(data, []byte("\r\n\r\n"))
+	for _, line := range bytes.Split(head, []byte("\r\n")) {
+		for i, b := range line {
+			if isCTL(b) && b != '\t' && (i == 0 || line[i-1] != '\\' || b == '\r' || b == '\n') {
+				t.Fatalf("accepted message with an unescaped control character %q in %q", b, line)
+			}
+		}
+	}
 }

@@ -112,11 +112,21 @@ func (p *Parser) frame(data []byte) ([]byte, error) {
 	head := data[:end]
 	declared := -1
 	headers := 0
+	var text lineChecker
 	for i, line := range bytes.Split(head, []byte("\r\n")) {
 		if len(line) > p.lim.MaxLineLength {
 			return nil, bad("Header line too long")
 		}
-		if i == 0 || len(line) == 0 || line[0] == ' ' || line[0] == '\t' {
+		if i == 0 {
+			if err := text.startLine(line); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if folded := len(line) == 0 || line[0] == ' ' || line[0] == '\t'; folded {
+			if err := text.header(line, true); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		headers++
@@ -126,6 +136,9 @@ func (p *Parser) frame(data []byte) ([]byte, error) {
 		name, value, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			return nil, bad("Malformed header line")
+		}
+		if err := text.header(line, false); err != nil {
+			return nil, err
 		}
 		name = bytes.TrimSpace(name)
 		if !bytes.EqualFold(name, []byte("Content-Length")) && !bytes.EqualFold(name, []byte("l")) {
@@ -168,6 +181,9 @@ func check(msg sip.Message) error {
 	if id, ok := msg.CallID(); !ok || strings.TrimSpace(string(*id)) == "" {
 		return bad("Missing Call-ID")
 	}
+	if err := checkRecorded(msg); err != nil {
+		return err
+	}
 	cseq, ok := msg.CSeq()
 	if !ok || cseq.MethodName == "" {
 		return bad("Missing or bad CSeq")
@@ -187,6 +203,25 @@ func check(msg sip.Message) error {
 				return bad("Bad Max-Forwards")
 			}
 		}
+	}
+	return nil
+}
+
+// checkRecorded makes sure the values a call detail record keeps are
+// printable text. The raw lines were checked already; this holds the
+// promise whatever gosip decodes or re-encodes on the way (it decodes
+// %-escapes in a URI's user part, and must escape them again in String).
+func checkRecorded(msg sip.Message) error {
+	if !Printable(CallID(msg)) {
+		return bad("Bad Call-ID")
+	}
+	from, _ := msg.From()
+	if !Printable(from.Address.String()) {
+		return bad("Bad From URI")
+	}
+	to, _ := msg.To()
+	if !Printable(to.Address.String()) {
+		return bad("Bad To URI")
 	}
 	return nil
 }

@@ -47,4 +47,10 @@ CREATE TABLE IF NOT EXISTS cdr (
 );
 
 CREATE INDEX IF NOT EXISTS cdr_start_time_idx ON cdr (start_time);
-CREATE INDEX IF NOT EXISTS cdr_a_call_id_idx ON cdr (a_call_id);
+-- a_call_id is looked up by equality only, and SIP sets no limit on a
+-- Call-ID's length: a btree index refuses a key over about 2.7 kB
+-- (SQLSTATE 54000), which would keep the record of a call with a long
+-- Call-ID out of the table. A hash index keeps only the key's hash. (Tables
+-- made before it had a btree index, cdr_a_call_id_idx: replaced here.)
+CREATE INDEX IF NOT EXISTS cdr_a_call_id_hash_idx ON cdr USING hash (a_call_id);
+DROP INDEX IF EXISTS cdr_a_call_id_idx;

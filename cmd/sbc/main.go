@@ -4,6 +4,8 @@
 //	sbc [-config FILE]          run (embedded defaults without -config)
 //	sbc -check [-config FILE]   validate the configuration and exit
 //	sbc -version                print the version and exit
+//	sbc -cdr-replay FILE [-config FILE]
+//	                            deliver a CDR quarantine file to its writer and exit
 //
 // Every config key can be overridden from the environment (SBC_ prefix, see
 // configs/default.yaml). The first SIGINT or SIGTERM starts a graceful
@@ -39,6 +41,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	configPath := fs.String("config", "", "YAML config `file`; empty runs on the embedded defaults")
 	check := fs.Bool("check", false, "validate the configuration, list every problem, and exit")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	replay := fs.String("cdr-replay", "", "deliver a CDR quarantine `file` (cdr_spool/quarantine-<writer>.jsonl) to its writer, and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -63,6 +66,9 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	}
 
 	log, level := newLogger(cfg.Log, stderr)
+	if *replay != "" {
+		return replayCDR(cfg, log, *replay, stdout, stderr)
+	}
 	return serve(cfg, log, level, func() (*config.Config, error) { return loadConfig(*configPath, environ) }, stderr)
 }
 

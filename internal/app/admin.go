@@ -171,6 +171,10 @@ func (a *App) checkCDR() admin.Check {
 		if w.Failing {
 			c.Detail += "; writer " + w.Name + " failing (" + strconv.FormatUint(w.Pending, 10) + " queued): " + w.LastError
 		}
+		if w.Quarantined > 0 {
+			c.Detail += "; writer " + w.Name + " quarantined " + strconv.FormatUint(w.Quarantined, 10) +
+				" records in " + w.QuarantineFile + " (last " + w.LastQuarantined + ")"
+		}
 	}
 	return c
 }

@@ -16,6 +16,12 @@ func newRecorder(cfg *config.Config, log *slog.Logger) (*cdr.Recorder, error) {
 	if len(cfg.CDR) == 0 {
 		return nil, nil
 	}
+	return cdr.Open(CDRConfig(cfg, log))
+}
+
+// CDRConfig translates the cdr and cdr_spool sections into the recorder's
+// config: what newRecorder opens, and what cdr.Replay delivers to.
+func CDRConfig(cfg *config.Config, log *slog.Logger) cdr.Config {
 	writers := make([]cdr.WriterConfig, len(cfg.CDR))
 	for i, w := range cfg.CDR {
 		writers[i] = cdr.WriterConfig{
@@ -28,11 +34,11 @@ func newRecorder(cfg *config.Config, log *slog.Logger) (*cdr.Recorder, error) {
 			DSN:         w.DSN,
 		}
 	}
-	return cdr.Open(cdr.Config{
+	return cdr.Config{
 		NodeID:   cfg.NodeID,
 		SpoolDir: cfg.CDRSpool,
 		SpoolKey: "cdr_spool",
 		Writers:  writers,
 		Log:      log,
-	})
+	}
 }

@@ -186,7 +186,7 @@ func (a *App) cdrStats() metrics.CDRStats {
 		Backlog: st.Backlog, Dropped: st.Dropped}
 	for _, w := range st.Writers {
 		out.Writers = append(out.Writers, metrics.CDRWriterStats{Name: w.Name, Delivered: w.Delivered,
-			Pending: w.Pending, Failures: w.Failures, Failing: w.Failing})
+			Pending: w.Pending, Failures: w.Failures, Failing: w.Failing, Quarantined: w.Quarantined})
 	}
 	return out
 }

@@ -183,7 +183,7 @@ func TestScrapeSources(t *testing.T) {
 		Trunks: func() []TrunkState { return []TrunkState{{Name: "pbx", Up: true}, {Name: "carrier", Up: false}} },
 		CDR: func() CDRStats {
 			return CDRStats{Recorded: 10, SpoolErrors: 1, SpoolFailing: true, Backlog: 2, Dropped: 0,
-				Writers: []CDRWriterStats{{Name: "jsonl", Delivered: 9, Pending: 1, Failures: 3, Failing: true}}}
+				Writers: []CDRWriterStats{{Name: "jsonl", Delivered: 9, Pending: 1, Failures: 3, Failing: true, Quarantined: 2}}}
 		},
 		HEP: func() HEPStats { return HEPStats{Sent: 8, Dropped: 1} },
 	}
@@ -198,6 +198,7 @@ func TestScrapeSources(t *testing.T) {
 		"sbc_cdr_dropped_total 0",
 		`sbc_cdr_writer_delivered_total{writer="jsonl"} 9`, `sbc_cdr_writer_queue_depth{writer="jsonl"} 1`,
 		`sbc_cdr_writer_errors_total{writer="jsonl"} 3`, `sbc_cdr_writer_failing{writer="jsonl"} 1`,
+		`sbc_cdr_quarantined_total{writer="jsonl"} 2`,
 		`sbc_hep_packets_total{result="sent"} 8`, `sbc_hep_packets_total{result="dropped"} 1`,
 		"go_goroutines", "process_start_time_seconds",
 	} {

@@ -60,6 +60,9 @@ type CDRWriterStats struct {
 	Pending   uint64 // queue depth: records in the spool not yet delivered
 	Failures  uint64 // failed delivery attempts (write errors)
 	Failing   bool
+	// Quarantined counts records the destination refused for good (bad
+	// data), set aside in the spool's quarantine file.
+	Quarantined uint64
 }
 
 // HEPStats are the HEP sender's counters.
@@ -91,6 +94,7 @@ var (
 	descCDRPending    = desc("cdr_writer_queue_depth", "Call records in the spool a CDR writer has yet to deliver.", "writer")
 	descCDRFailures   = desc("cdr_writer_errors_total", "Failed delivery attempts (write errors) of a CDR writer; each is retried.", "writer")
 	descCDRFailing    = desc("cdr_writer_failing", "1 while a CDR writer's last attempt failed (its alarm).", "writer")
+	descCDRQuarantine = desc("cdr_quarantined_total", "Call records a CDR writer's destination refused for good (bad data), set aside in its quarantine file in the spool. Anything but 0 needs an operator.", "writer")
 	descHEP           = desc("hep_packets_total", "HEP packets toward the collector, by result (sent, dropped, error).", "result")
 )
 
@@ -156,6 +160,7 @@ func (s *scrape) cdr(ch chan<- prometheus.Metric, st CDRStats) {
 		emit(ch, descCDRPending, prometheus.GaugeValue, float64(w.Pending), w.Name)
 		emit(ch, descCDRFailures, prometheus.CounterValue, float64(w.Failures), w.Name)
 		emit(ch, descCDRFailing, prometheus.GaugeValue, boolValue(w.Failing), w.Name)
+		emit(ch, descCDRQuarantine, prometheus.CounterValue, float64(w.Quarantined), w.Name)
 	}
 }
 

@@ -64,7 +64,7 @@ func (p *pbxRegistrar) loop() {
 		if err != nil {
 			return
 		}
-		req, ok := mustParse(parser, buf[:n]).(sip.Request)
+		req, ok := parseOrNil(parser, buf[:n]).(sip.Request)
 		if !ok {
 			continue
 		}
@@ -86,7 +86,8 @@ func (p *pbxRegistrar) loop() {
 	}
 }
 
-func mustParse(p *sipmsg.Parser, b []byte) sip.Message {
+// parseOrNil parses b, or returns nil for a message that does not parse.
+func parseOrNil(p *sipmsg.Parser, b []byte) sip.Message {
 	m, err := p.Parse(b)
 	if err != nil {
 		return nil
@@ -175,7 +176,7 @@ func (p *pbxRegistrar) call(t *testing.T, sbc string, user string) int {
 		if err != nil {
 			t.Fatalf("pbx call to %s: no final answer: %v", user, err)
 		}
-		res, ok := mustParse(parser, buf[:n]).(sip.Response)
+		res, ok := parseOrNil(parser, buf[:n]).(sip.Response)
 		if !ok || res.StatusCode() < 200 {
 			continue
 		}
