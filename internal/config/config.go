@@ -20,7 +20,7 @@ const (
 	DefaultMaxLineLength    = 8192 // bytes
 	DefaultHandshakeTimeout = 5 * time.Second
 	DefaultIdleTimeout      = 15 * time.Minute
-	DefaultMaxConnsPerIP    = 0 // 0: unlimited (the policy issue sets a limit)
+	DefaultMaxConnsPerIP    = 200 // stream connections per source IP; 0 is unlimited
 	DefaultSessionExpires   = 1800 * time.Second
 	DefaultMinSE            = 90 * time.Second
 	DefaultInviteTimeout    = 32 * time.Second // Timer B / Timer C bound for one B-leg attempt
