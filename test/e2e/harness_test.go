@@ -50,10 +50,11 @@ type sbcOptions struct {
 	// internal/logging (per-call tracing) instead of the test log.
 	logOut io.Writer
 	// rfcTimers runs the SIP timers of RFC 3261 (T1 500 ms: an answer is
-	// retransmitted for 32 s waiting for its ACK) instead of the harness's
-	// tenfold shorter ones: a real browser on a loaded machine acknowledges
-	// an answer only once it has applied its SDP, which can take longer
-	// than 6.4 s.
+	// retransmitted for 32 s waiting for its ACK) and the production
+	// invite_timeout (32 s) instead of the harness's shorter ones: a real
+	// browser on a loaded machine acknowledges an answer only once it has
+	// applied its SDP, which can take longer than 6.4 s, and a callee on
+	// such a machine may take longer than 2 s to answer at all.
 	rfcTimers bool
 }
 
@@ -106,6 +107,11 @@ func startSBC(t *testing.T, o sbcOptions) *sbcUnderTest {
 		cfg.SIP.RingTimeout = o.ringTimeout
 	}
 	cfg.SIP.InviteTimeout = 2 * time.Second
+	if o.rfcTimers {
+		// A callee slowed by a loaded machine (the echo destination next
+		// to ten browsers) gets the production time to answer too.
+		cfg.SIP.InviteTimeout = config.DefaultInviteTimeout
+	}
 	if o.inviteTimeout > 0 {
 		cfg.SIP.InviteTimeout = o.inviteTimeout
 	}
