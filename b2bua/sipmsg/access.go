@@ -62,6 +62,16 @@ func Header(m sip.Message, name string) string {
 	return ""
 }
 
+// Values returns the values of every header field named name, in order.
+func Values(m sip.Message, name string) []string {
+	hs := m.GetHeaders(name)
+	out := make([]string, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, h.Value())
+	}
+	return out
+}
+
 // HeaderInt returns the leading integer of the first header called name
 // (e.g. "1800;refresher=uac" gives 1800), and whether there was one.
 func HeaderInt(m sip.Message, name string) (int, bool) {

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
 )
 
 // msgSeq numbers the messages this package builds. gosip only uses the
@@ -101,4 +103,30 @@ func hopByHop(inv sip.Request, m sip.RequestMethod, toFrom sip.Message) sip.Requ
 	}
 	req.SetBody("", true)
 	return req
+}
+
+// Own makes res the TU's own answer rather than one carried from another
+// element: a final response without a To tag gets one (RFC 3261 8.2.6.2),
+// and every response names the answering software in Server (none when
+// server is "").
+func Own(res sip.Response, server string) {
+	if res.StatusCode() >= 200 && sipmsg.ToTag(res) == "" {
+		if to, ok := res.To(); ok {
+			sipmsg.SetTag(to, sipmsg.NewToken(6))
+		}
+	}
+	if server != "" {
+		res.AppendHeader(sipmsg.Generic("Server", server))
+	}
+}
+
+// Answer responds to tx with the TU's own response (see Own) and the extra
+// header fields. Errors are Respond's.
+func Answer(tx *ServerTx, code int, reason, server string, extra ...sip.Header) error {
+	res := NewResponse(tx.Request(), code, reason)
+	Own(res, server)
+	for _, h := range extra {
+		res.AppendHeader(h)
+	}
+	return tx.Respond(res)
 }

@@ -52,10 +52,11 @@ type App struct {
 	Bans   *security.Bans                  // static and dynamic bans (policy.bans)
 	self   atomic.Pointer[map[string]bool] // Via sent-by values of this SBC (policy.go)
 
-	Metrics *metrics.Metrics // the Prometheus registry (ops.go)
-	Traces  *logging.Traces  // users and numbers whose calls are traced
-	ops     ops              // admin server, HEP, reload, drain (ops.go)
-	web     webPhone         // the web phone's own HTTPS server (webphone.go)
+	Metrics   *metrics.Metrics // the Prometheus registry (ops.go)
+	observers observers        // the B2BUA's call records go to each (ops.go)
+	Traces    *logging.Traces  // users and numbers whose calls are traced
+	ops       ops              // admin server, HEP, reload, drain (ops.go)
+	web       webPhone         // the web phone's own HTTPS server (webphone.go)
 
 	addrs  map[string]netip.AddrPort
 	cancel context.CancelFunc
@@ -117,23 +118,27 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 	if a.Echo, err = echo.Start(netip.MustParseAddr("127.0.0.1"), 0, log.With("part", "echo")); err != nil {
 		return fmt.Errorf("echo destination: %w", err)
 	}
-	a.Server = b2bua.New(serverConfig(cfg, opt), a.Routes, func(id string) (b2bua.MediaSession, error) {
-		return a.Media.NewSession(id), nil
-	}, log.With("part", "b2bua"))
-	a.Server.SetEcho(a.Echo.Addr())
-	if a.CDR != nil {
-		a.Server.SetObserver(a.CDR)
-	}
-	if err = a.setupRegistrar(cfg); err != nil {
+	auth, err := a.setupRegistrar(cfg)
+	if err != nil {
 		return err
 	}
 	if err = a.setupOps(cfg, opt); err != nil {
 		return err
 	}
-	a.setupOrigin(cfg)
 	if err = a.setupPolicy(cfg); err != nil {
 		return err
 	}
+	a.Server = b2bua.New(serverConfig(cfg, opt), b2bua.Hooks{
+		Routes:   a.Routes,
+		Media:    func(id string) (b2bua.MediaSession, error) { return a.Media.NewSession(id), nil },
+		Bindings: a.Bindings, Auth: auth,
+		Observer: &a.observers,
+		Policy:   a.Policy,
+		Tap:      a.tap,
+		Tracer:   a.Traces,
+		Echo:     a.Echo.Addr(),
+	}, log.With("part", "b2bua"))
+	a.setupOrigin(cfg)
 	if err = a.listen(cfg); err != nil {
 		return err
 	}

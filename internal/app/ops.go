@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sbc-project/sbc/b2bua"
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/transport"
@@ -65,29 +66,46 @@ func (o callMetrics) CallEnded(r b2bua.CallRecord) {
 }
 
 // observers hands each record to every observer in order: the CDR
-// recorder first, so a record is durable before anything else sees it.
-type observers []b2bua.Observer
+// recorder first, so a record is durable before anything else sees it. Its
+// zero value has none; add more with App.Observe.
+type observers struct {
+	mu   sync.RWMutex
+	list []b2bua.Observer
+}
 
-func (os observers) CallStarted(r b2bua.CallRecord) {
-	for _, o := range os {
-		o.CallStarted(r)
+func (os *observers) add(o b2bua.Observer) {
+	os.mu.Lock()
+	os.list = append(os.list, o)
+	os.mu.Unlock()
+}
+
+func (os *observers) each(f func(b2bua.Observer)) {
+	os.mu.RLock()
+	list := os.list
+	os.mu.RUnlock()
+	for _, o := range list {
+		f(o)
 	}
 }
 
-func (os observers) CallAnswered(r b2bua.CallRecord) {
-	for _, o := range os {
-		o.CallAnswered(r)
-	}
+func (os *observers) CallStarted(r b2bua.CallRecord) {
+	os.each(func(o b2bua.Observer) { o.CallStarted(r) })
 }
 
-func (os observers) CallEnded(r b2bua.CallRecord) {
-	for _, o := range os {
-		o.CallEnded(r)
-	}
+func (os *observers) CallAnswered(r b2bua.CallRecord) {
+	os.each(func(o b2bua.Observer) { o.CallAnswered(r) })
 }
 
-// setupOps creates the metrics, the tracer and the HEP sender and hooks
-// them into the B2BUA. It runs before the listeners open.
+func (os *observers) CallEnded(r b2bua.CallRecord) {
+	os.each(func(o b2bua.Observer) { o.CallEnded(r) })
+}
+
+// Observe adds a receiver of call records, after the CDR recorder and the
+// metrics: it sees each record once it is durable.
+func (a *App) Observe(o b2bua.Observer) { a.observers.add(o) }
+
+// setupOps creates the metrics, the tracer and the HEP sender, which the
+// B2BUA gets as hooks. It runs before the B2BUA is built.
 func (a *App) setupOps(cfg *config.Config, opt Options) error {
 	a.ops.cfg.Store(cfg)
 	a.ops.routes.Store(a.Routes)
@@ -95,17 +113,15 @@ func (a *App) setupOps(cfg *config.Config, opt Options) error {
 	a.ops.drained = make(chan struct{})
 	a.Traces = new(logging.Traces)
 	a.Traces.Set(cfg.Log.Trace)
-	a.Server.SetTracer(a.Traces)
 	m, err := metrics.New(a.sources())
 	if err != nil {
 		return err
 	}
 	a.Metrics = m
-	obs := observers{}
 	if a.CDR != nil {
-		obs = append(obs, a.CDR)
+		a.observers.add(a.CDR)
 	}
-	a.Server.SetObserver(append(obs, callMetrics{m}))
+	a.observers.add(callMetrics{m})
 	if cfg.HEP.Addr != "" {
 		a.ops.hep, err = hep.NewSender(hep.Config{Addr: cfg.HEP.Addr, CaptureID: uint32(cfg.HEP.CaptureID),
 			AuthKey: cfg.HEP.Password, Log: a.log.With("part", "hep")})
@@ -113,7 +129,6 @@ func (a *App) setupOps(cfg *config.Config, opt Options) error {
 			return fmt.Errorf("hep.addr: %w", err)
 		}
 	}
-	a.Server.SetTap(a.tap)
 	return nil
 }
 
@@ -136,8 +151,9 @@ func (a *App) tap(m *b2bua.TapMessage) {
 // sources are what the metrics read at each scrape.
 func (a *App) sources() metrics.Sources {
 	src := metrics.Sources{
-		ActiveCalls:   a.Server.ActiveCalls,
-		Transactions:  a.Server.Transactions,
+		// The B2BUA is built after the metrics: read it at scrape time.
+		ActiveCalls:   func() int { return a.Server.ActiveCalls() },
+		Transactions:  func() int { return a.Server.Transactions() },
 		MediaSessions: a.Media.Active,
 		Server: func() metrics.ServerStats {
 			st := a.Server.Stats()

@@ -12,9 +12,9 @@ import (
 	"github.com/sbc-project/sbc/security"
 )
 
-// setupPolicy opens the ban store and puts the policy chain in front of the
-// B2BUA. It runs after setupOps (the chain counts into its metrics) and
-// before the listeners open. The chain is built once: a reload reports the
+// setupPolicy opens the ban store and builds the policy chain the B2BUA
+// puts in front of every request. It runs after setupOps (the chain counts
+// into its metrics) and before the B2BUA is built. The chain is built once: a reload reports the
 // policy keys it changes as needing a restart (see ops.go), because
 // rebuilding the chain would forget the admission counts of the calls in
 // progress.
@@ -41,7 +41,6 @@ func (a *App) setupPolicy(cfg *config.Config) error {
 		return fmt.Errorf("policy: %w", err)
 	}
 	a.Policy = chain
-	a.Server.SetPolicy(chain)
 	return nil
 }
 

@@ -177,7 +177,7 @@ func (o *endObserver) CallEnded(r b2bua.CallRecord) {
 func TestSecurityMediaHeldUntilRecordIsDurable(t *testing.T) {
 	sbc, ua, call, pbx, _ := answeredCall(t)
 	o := &endObserver{sbc: sbc, ended: make(chan int, 1)}
-	sbc.app.Server.SetObserver(o)
+	sbc.app.Observe(o)
 	call.bye()
 	ua.expect(200)
 	pbx.respond(pbx.expectReq("BYE"), 200, "OK", "", "")
