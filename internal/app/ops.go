@@ -28,11 +28,10 @@ import (
 // setupOps (before the listeners open, so the first call is counted) and
 // startOps (the admin server, last), and stopped by closeOps.
 type ops struct {
-	ctx    context.Context // the App's; done when it closes
-	cfg    atomic.Pointer[config.Config]
-	routes atomic.Pointer[routing.Table] // the table in force (App.Routes is the first one)
-	level  *slog.LevelVar                // nil: the log level cannot change at run time
-	load   func() (*config.Config, error)
+	ctx   context.Context // the App's; done when it closes
+	cfg   atomic.Pointer[config.Config]
+	level *slog.LevelVar // nil: the log level cannot change at run time
+	load  func() (*config.Config, error)
 
 	hep       *hep.Sender   // nil: export off
 	admin     *admin.Server // nil: admin.addr empty
@@ -108,18 +107,17 @@ func (a *App) Observe(o b2bua.Observer) { a.observers.add(o) }
 // B2BUA gets as hooks. It runs before the B2BUA is built.
 func (a *App) setupOps(cfg *config.Config, opt Options) error {
 	a.ops.cfg.Store(cfg)
-	a.ops.routes.Store(a.Routes)
 	a.ops.level, a.ops.load = opt.Level, opt.Load
 	a.ops.drained = make(chan struct{})
-	a.Traces = new(logging.Traces)
-	a.Traces.Set(cfg.Log.Trace)
+	a.traces = new(logging.Traces)
+	a.traces.Set(cfg.Log.Trace)
 	m, err := metrics.New(a.sources())
 	if err != nil {
 		return err
 	}
-	a.Metrics = m
-	if a.CDR != nil {
-		a.observers.add(a.CDR)
+	a.metrics = m
+	if a.cdr != nil {
+		a.observers.add(a.cdr)
 	}
 	a.observers.add(callMetrics{m})
 	if cfg.HEP.Addr != "" {
@@ -138,7 +136,7 @@ func (a *App) tap(m *b2bua.TapMessage) {
 	if m.Dir == b2bua.Sent {
 		dir = metrics.Out
 	}
-	a.Metrics.SIPMessage(dir, m.Method, m.Code)
+	a.metrics.SIPMessage(dir, m.Method, m.Code)
 	if s := a.ops.hep; s != nil {
 		proto := hep.TransportTCP
 		if m.Kind == transport.UDP {
@@ -152,17 +150,17 @@ func (a *App) tap(m *b2bua.TapMessage) {
 func (a *App) sources() metrics.Sources {
 	src := metrics.Sources{
 		// The B2BUA is built after the metrics: read it at scrape time.
-		ActiveCalls:   func() int { return a.Server.ActiveCalls() },
-		Transactions:  func() int { return a.Server.Transactions() },
-		MediaSessions: a.Media.Active,
+		ActiveCalls:   func() int { return a.server.ActiveCalls() },
+		Transactions:  func() int { return a.server.Transactions() },
+		MediaSessions: a.media.Active,
 		Server: func() metrics.ServerStats {
-			st := a.Server.Stats()
+			st := a.server.Stats()
 			return metrics.ServerStats{BadMessages: st.BadMessages.Load(), NoDialog: st.NoDialog.Load()}
 		},
-		Transport: func() metrics.TransportStats { return transportStats(a.Server.Transport().Stats()) },
+		Transport: func() metrics.TransportStats { return transportStats(a.server.Transport().Stats()) },
 		Trunks: func() []metrics.TrunkState {
 			var out []metrics.TrunkState
-			for _, tr := range a.RouteTable().Trunks() {
+			for _, tr := range a.Routes().Trunks() {
 				out = append(out, metrics.TrunkState{Name: tr.Name, Up: tr.Up()})
 			}
 			return out
@@ -175,10 +173,10 @@ func (a *App) sources() metrics.Sources {
 			return metrics.HEPStats{Sent: st.Sent, Dropped: st.Dropped, Errors: st.Errors}
 		},
 	}
-	if a.Bindings != nil {
-		src.Registrations = a.Bindings.Len
+	if a.bindings != nil {
+		src.Registrations = a.bindings.Len
 	}
-	if a.CDR != nil {
+	if a.cdr != nil {
 		src.CDR = a.cdrStats
 	}
 	return src
@@ -197,7 +195,7 @@ func transportStats(st transport.Stats) metrics.TransportStats {
 }
 
 func (a *App) cdrStats() metrics.CDRStats {
-	st := a.CDR.Stats()
+	st := a.cdr.Stats()
 	out := metrics.CDRStats{Recorded: st.Recorded, SpoolErrors: st.SpoolErrors, SpoolFailing: st.SpoolFailing,
 		Backlog: st.Backlog, Dropped: st.Dropped}
 	for _, w := range st.Writers {
@@ -217,11 +215,11 @@ func (a *App) startMonitor(ctx context.Context, table *routing.Table) {
 	}
 	mctx, cancel := context.WithCancel(ctx)
 	a.ops.monitorCancel = cancel
-	table.OnChange(func(tr *routing.Trunk, up bool) { a.Metrics.TrunkChanged(tr.Name, up) })
+	table.OnChange(func(tr *routing.Trunk, up bool) { a.metrics.TrunkChanged(tr.Name, up) })
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		table.Monitor(mctx, a.Server.Probe)
+		table.Monitor(mctx, a.server.Probe)
 	}()
 }
 
@@ -242,7 +240,7 @@ func (a *App) startOps(ctx context.Context, cfg *config.Config) error {
 	}
 	a.ops.adminAddr = addr
 	srv := a.ops.admin
-	return a.Metrics.Registry().Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+	return a.metrics.Registry().Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "sbc_admin_refused_total",
 		Help: "Admin requests refused by the Host, Origin and Content-Type checks (requests a web page made a browser send).",
 	}, func() float64 { return float64(srv.Refused()) }))
@@ -263,15 +261,6 @@ func (a *App) closeOps() error {
 		}
 	}
 	return err
-}
-
-// RouteTable returns the route table in force: App.Routes until a reload
-// replaces it.
-func (a *App) RouteTable() *routing.Table {
-	if t := a.ops.routes.Load(); t != nil {
-		return t
-	}
-	return a.Routes
 }
 
 // Config returns the configuration in force (the last one loaded).

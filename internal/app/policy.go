@@ -24,15 +24,15 @@ func (a *App) setupPolicy(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("policy.bans.file: %w", err)
 	}
-	a.Bans = bans
+	a.bans = bans
 	chain, err := policy.New(cfg.Policy, policy.Deps{
 		Log:    log,
 		Bans:   bans,
-		Reject: a.Metrics.PolicyRejected,
+		Reject: a.metrics.PolicyRejected,
 		// Trunks have per-trunk limits under admission; one busy PBX must
 		// not be rate limited or banned as a single noisy source.
 		Exempt: func(ip netip.Addr) bool {
-			_, ok := a.ops.routes.Load().TrunkBySource(ip)
+			_, ok := a.Routes().TrunkBySource(ip)
 			return ok
 		},
 		IsSelf: a.isSelf,
@@ -40,7 +40,7 @@ func (a *App) setupPolicy(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
-	a.Policy = chain
+	a.policy = chain
 	return nil
 }
 

@@ -10,7 +10,7 @@ import (
 )
 
 // setupRegistrar builds the registrar the B2BUA gets as hooks: the binding
-// store (a.Bindings) with its limits, and the digest authenticator with the
+// store (a.bindings) with its limits, and the digest authenticator with the
 // users of the config and of auth.users_file.
 func (a *App) setupRegistrar(cfg *config.Config) (*registrar.Auth, error) {
 	users := make(map[string]string, len(cfg.Users))
@@ -36,7 +36,7 @@ func (a *App) setupRegistrar(cfg *config.Config) (*registrar.Auth, error) {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	r := cfg.Registrar
-	a.Bindings = registrar.NewStore(registrar.Config{
+	a.bindings = registrar.NewStore(registrar.Config{
 		MinExpires: r.MinExpires, MaxExpires: r.MaxExpires, DefaultExpires: min(r.MaxExpires, max(r.MinExpires, registrar.DefaultDefaultExpires)),
 		MaxBindingsPerAOR: r.MaxBindingsPerAOR,
 	})
@@ -48,7 +48,7 @@ func (a *App) runRegistrar(ctx context.Context, cfg *config.Config) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		a.Bindings.Run(ctx)
+		a.bindings.Run(ctx)
 	}()
-	a.Server.Registration().StartKeepalives(ctx, cfg.Registrar.KeepaliveInterval)
+	a.server.Registration().StartKeepalives(ctx, cfg.Registrar.KeepaliveInterval)
 }
