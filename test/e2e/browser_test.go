@@ -11,7 +11,7 @@ import (
 
 	"github.com/sbc-project/sbc/cdr"
 	"github.com/sbc-project/sbc/internal/config"
-	"github.com/sbc-project/sbc/internal/sipptest"
+	"github.com/sbc-project/sbc/test/sipptest"
 )
 
 // echoCallSteps connects, calls the echo, waits for its own tone back and

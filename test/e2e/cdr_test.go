@@ -19,8 +19,8 @@ import (
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/cdr"
 	"github.com/sbc-project/sbc/internal/config"
-	"github.com/sbc-project/sbc/internal/sipptest"
 	"github.com/sbc-project/sbc/test/cdr/pgtest"
+	"github.com/sbc-project/sbc/test/sipptest"
 )
 
 // cdrSinks are the writers of a test SBC: jsonl and csv in their own

@@ -14,7 +14,7 @@ import (
 
 	"github.com/sbc-project/sbc/b2bua"
 	"github.com/sbc-project/sbc/internal/config"
-	"github.com/sbc-project/sbc/internal/sipptest"
+	"github.com/sbc-project/sbc/test/sipptest"
 )
 
 // waitCount waits until the stats counted at least n packets with the

@@ -15,7 +15,7 @@ import (
 
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/internal/config"
-	"github.com/sbc-project/sbc/internal/sipptest"
+	"github.com/sbc-project/sbc/test/sipptest"
 )
 
 // registrarSBC: REGISTER from the WebSocket listener goes to the local

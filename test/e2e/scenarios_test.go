@@ -2,12 +2,13 @@ package e2e
 
 import (
 	"context"
-	"github.com/sbc-project/sbc/b2bua/sipmsg"
-	"github.com/sbc-project/sbc/internal/config"
 	"testing"
 	"time"
 
-	"github.com/sbc-project/sbc/internal/sipptest"
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/internal/config"
+
+	"github.com/sbc-project/sbc/test/sipptest"
 )
 
 // sippCall runs one UAC scenario against the SBC with one UAS scenario
