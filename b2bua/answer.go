@@ -105,7 +105,7 @@ func (c *Call) answerA(res sip.Response, sdp string) {
 	c.state = stateConfirmed
 	c.rec.Answer = time.Now().UTC()
 	c.rec.SIPCode = int(res.StatusCode())
-	if o := c.s.observer(); o != nil {
+	if o := c.s.hooks.Observer; o != nil {
 		o.CallAnswered(c.rec)
 	}
 	c.b.timer = c.timerFromUACResponse(res)

@@ -122,7 +122,7 @@ func (c *Call) Hangup(cause string) { c.post(event{kind: evHangup, cause: cause}
 // run is the call's goroutine.
 func (c *Call) run() {
 	defer c.finish()
-	if o := c.s.observer(); o != nil {
+	if o := c.s.hooks.Observer; o != nil {
 		o.CallStarted(c.rec)
 	}
 	if !c.start() {
@@ -324,7 +324,7 @@ func (c *Call) finish() {
 	if c.answered {
 		c.rec.SIPCode = 200
 	}
-	if o := c.s.observer(); o != nil {
+	if o := c.s.hooks.Observer; o != nil {
 		// Durable before the call lets go of anything (DESIGN: no lost
 		// CDRs): a stalled CDR disk keeps ports and admission counts taken,
 		// so new calls are refused rather than carried without records.

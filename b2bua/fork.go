@@ -3,6 +3,8 @@ package b2bua
 import (
 	"slices"
 
+	"github.com/ghettovoice/gosip/sip"
+
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 )
 
@@ -11,6 +13,24 @@ import (
 func (c *Call) live(at *attempt) bool { return at == c.try || c.isFork(at) }
 
 func (c *Call) isFork(at *attempt) bool { return slices.Contains(c.forks, at) }
+
+// registeredDests are the bindings a call to a registered user rings
+// (registration.Service.Bindings), as destinations.
+func (s *Server) registeredDests(ruri sip.Uri) []dest {
+	if s.reg == nil {
+		return nil
+	}
+	var out []dest
+	for _, b := range s.reg.Bindings(ruri) {
+		uri, err := sipmsg.ParseURI(b.Contact)
+		if err != nil {
+			continue
+		}
+		aor, _ := sipmsg.ParseURI("sip:" + b.AOR)
+		out = append(out, dest{name: "registered", ruri: uri, aor: aor, to: b.Flow.Target})
+	}
+	return out
+}
 
 // forkAll rings every destination at once (the bindings of a registered
 // user). It reports false, having answered A, when none could be called.

@@ -66,7 +66,7 @@ func (s *Server) newCall(req sip.Request, tx *txn.ServerTx) {
 		ID:         sipmsg.NewToken(16),
 		ACallID:    callID,
 		SrcAddr:    src.Addr.String(),
-		ATransport: lowerKind(src.Kind),
+		ATransport: src.Kind.Param(),
 		Start:      c.started.UTC(),
 	}
 	host, port, err := s.hostFor(src.Kind, src.Local)
@@ -150,13 +150,13 @@ func (c *Call) routeCall() bool {
 	}
 	switch route.Target {
 	case config.TargetEcho:
-		ep := c.s.echo.Load()
-		if ep == nil {
+		ep := c.s.hooks.Echo
+		if !ep.IsValid() {
 			c.fail(404, "Not Found", "no_echo")
 			return false
 		}
 		uri, _ := sipmsg.ParseURI("sip:echo@" + ep.String())
-		c.dests = []dest{{name: "echo", ruri: uri, to: transport.Target{Kind: transport.UDP, Addr: *ep}}}
+		c.dests = []dest{{name: "echo", ruri: uri, to: transport.Target{Kind: transport.UDP, Addr: ep}}}
 	case config.TargetTrunks:
 		user := rr.RURIUser
 		if c.dial != "" {
@@ -176,7 +176,7 @@ func (c *Call) routeCall() bool {
 			return false
 		}
 	case config.TargetRegistered:
-		c.dests = c.s.registeredDests(req)
+		c.dests = c.s.registeredDests(req.Recipient())
 		if len(c.dests) == 0 {
 			c.fail(480, "Temporarily Unavailable", "no_binding")
 			return false
@@ -186,7 +186,7 @@ func (c *Call) routeCall() bool {
 		c.fail(500, "Server Internal Error", "bad_route")
 		return false
 	}
-	m, err := c.s.media(c.a.callID)
+	m, err := c.s.hooks.Media(c.a.callID)
 	if err != nil {
 		c.log.Error("media session", "err", err)
 		c.fail(503, "Service Unavailable", "media_unavailable")
@@ -215,7 +215,7 @@ func (c *Call) routeCall() bool {
 func (c *Call) trunkDest(tr *routing.Trunk, user string) (dest, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	to, err := trunkTarget(ctx, tr)
+	to, err := tr.Target(ctx)
 	if err != nil {
 		return dest{}, err
 	}
@@ -229,7 +229,7 @@ func (c *Call) trunkDest(tr *routing.Trunk, user string) (dest, error) {
 	}
 	ruri += host + ":" + strconv.Itoa(int(tr.Port))
 	if to.Kind != transport.UDP {
-		ruri += ";transport=" + lowerKind(to.Kind)
+		ruri += ";transport=" + to.Kind.Param()
 	}
 	uri, err := sipmsg.ParseURI(ruri)
 	if err != nil {

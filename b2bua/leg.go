@@ -96,26 +96,12 @@ func ourContact(host string, port uint16, kind transport.Kind) sip.Header {
 	p := sip.Port(port)
 	uri := &sip.SipUri{FUser: sip.String{Str: "sbc"}, FHost: host, FPort: &p, FUriParams: sip.NewParams(), FHeaders: sip.NewParams()}
 	if kind != transport.UDP {
-		uri.FUriParams.Add("transport", sip.String{Str: lowerKind(kind)})
+		uri.FUriParams.Add("transport", sip.String{Str: kind.Param()})
 	}
 	if kind == transport.TLS || kind == transport.WSS {
 		uri.FIsEncrypted = kind == transport.TLS
 	}
 	return &sip.ContactHeader{Address: uri, Params: sip.NewParams()}
-}
-
-func lowerKind(k transport.Kind) string {
-	switch k {
-	case transport.TCP:
-		return "tcp"
-	case transport.TLS:
-		return "tls"
-	case transport.WS:
-		return "ws"
-	case transport.WSS:
-		return "wss"
-	}
-	return "udp"
 }
 
 // respondTo builds a response on leg A to one of its requests.

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/ghettovoice/gosip/sip"
@@ -13,7 +12,6 @@ import (
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/txn"
-	"github.com/sbc-project/sbc/internal/logging"
 	"github.com/sbc-project/sbc/media"
 )
 
@@ -30,16 +28,6 @@ const CauseAdminHangup = "admin_hangup"
 // snapshotTimeout bounds how long Calls and HangupCall wait for one call's
 // goroutine to answer.
 const snapshotTimeout = 2 * time.Second
-
-// opsState is the Server's operations state. Its zero value is ready: no
-// tap, no tracer, not draining.
-type opsState struct {
-	tap      atomic.Pointer[Tap]
-	tracer   atomic.Pointer[tracerBox]
-	draining atomic.Bool
-}
-
-type tracerBox struct{ t Tracer }
 
 // Direction says whether the SBC received or sent a tapped message.
 type Direction uint8
@@ -74,15 +62,6 @@ type TapMessage struct {
 // and must not block.
 type Tap func(m *TapMessage)
 
-// SetTap sets the tap; nil removes it.
-func (s *Server) SetTap(t Tap) {
-	if t == nil {
-		s.ops.tap.Store(nil)
-		return
-	}
-	s.ops.tap.Store(&t)
-}
-
 // Tracer decides which calls are traced: logged at debug level, SIP
 // messages included, whatever the log level. logging.Traces implements
 // it.
@@ -90,22 +69,15 @@ type Tracer interface {
 	// Traced reports whether any of users (the user parts of From, To
 	// and the request-URI) is traced.
 	Traced(users ...string) bool
-}
-
-// SetTracer sets the tracer; nil traces nothing. Calls already running
-// keep their decision.
-func (s *Server) SetTracer(t Tracer) {
-	if t == nil {
-		s.ops.tracer.Store(nil)
-		return
-	}
-	s.ops.tracer.Store(&tracerBox{t})
+	// Mark is the attribute a logger carries to let a traced call's debug
+	// records through the log handler.
+	Mark() slog.Attr
 }
 
 // traced reports whether a message or call with these users is traced.
 func (s *Server) traced(users ...string) bool {
-	b := s.ops.tracer.Load()
-	return b != nil && b.t.Traced(users...)
+	t := s.hooks.Tracer
+	return t != nil && t.Traced(users...)
 }
 
 // userOf is the user part of a URI; "" if none.
@@ -149,7 +121,7 @@ func (s *Server) callLogger(c *Call) *slog.Logger {
 		args = append(args, "route", c.route.Name)
 	}
 	if c.invReq != nil && s.traced(msgUsers(c.invReq)...) {
-		args = append(args, logging.TraceKey, true)
+		args = append(args, s.hooks.Tracer.Mark())
 	}
 	return s.log.With(args...)
 }
@@ -166,8 +138,7 @@ func (s *Server) tapOut(msg sip.Message, data []byte, dst transport.Target) {
 }
 
 func (s *Server) tapMessage(msg sip.Message, data []byte, dir Direction, src, dst netip.AddrPort, kind transport.Kind) {
-	tp := s.ops.tap.Load()
-	tr := s.ops.tracer.Load()
+	tp, tr := s.hooks.Tap, s.hooks.Tracer
 	if tp == nil && tr == nil {
 		return
 	}
@@ -182,16 +153,16 @@ func (s *Server) tapMessage(msg sip.Message, data []byte, dir Direction, src, ds
 		m.Method = string(method)
 	}
 	if tp != nil {
-		(*tp)(&m)
+		tp(&m)
 	}
-	if tr != nil && !s.log.Enabled(context.Background(), slog.LevelDebug) && tr.t.Traced(msgUsers(msg)...) {
+	if tr != nil && !s.log.Enabled(context.Background(), slog.LevelDebug) && tr.Traced(msgUsers(msg)...) {
 		what := "sip in"
 		if dir == Sent {
 			what = "sip out"
 		}
 		// The trace mark must be on the logger (With) for the handler to
 		// let a debug record through.
-		s.log.With(logging.TraceKey, true, "call_id", m.Correlation).Debug(what, "leg_call_id", m.CallID,
+		s.log.With(tr.Mark(), "call_id", m.Correlation).Debug(what, "leg_call_id", m.CallID,
 			"src", src.String(), "dst", dst.String(), "sip", string(data))
 	}
 }
@@ -230,18 +201,18 @@ func (s *Server) correlate(msg sip.Message, callID string) string {
 // progress go on; in-dialog requests, OPTIONS and REGISTER are served as
 // usual. ActiveCalls tells when the last call has ended.
 func (s *Server) Drain(on bool) {
-	if s.ops.draining.Swap(on) != on {
+	if s.draining.Swap(on) != on {
 		s.log.Info("drain", "on", on, "calls", s.ActiveCalls())
 	}
 }
 
 // Draining reports whether new calls are refused.
-func (s *Server) Draining() bool { return s.ops.draining.Load() }
+func (s *Server) Draining() bool { return s.draining.Load() }
 
 // refuseWhileDraining answers a new INVITE 503 when draining and reports
 // whether it did.
 func (s *Server) refuseWhileDraining(tx *txn.ServerTx) bool {
-	if !s.ops.draining.Load() {
+	if !s.draining.Load() {
 		return false
 	}
 	retry := max(int(s.cfg.RetryAfter/time.Second), 1)
@@ -392,5 +363,5 @@ func (c *Call) stateName() string {
 }
 
 func (l *leg) info() LegInfo {
-	return LegInfo{Side: l.name, CallID: l.callID, Transport: lowerKind(l.dst.Kind), Peer: l.dst.Addr, Confirmed: l.confirmed}
+	return LegInfo{Side: l.name, CallID: l.callID, Transport: l.dst.Kind.Param(), Peer: l.dst.Addr, Confirmed: l.confirmed}
 }

@@ -33,28 +33,13 @@ type Policy interface {
 	MaxDuration() time.Duration
 }
 
-type policyBox struct{ p Policy }
-
-// SetPolicy installs the policy chain; nil lets every request through.
-func (s *Server) SetPolicy(p Policy) {
-	if p == nil {
-		s.pol.Store(nil)
-		return
-	}
-	s.pol.Store(&policyBox{p})
-}
-
-func (s *Server) policy() Policy {
-	if b := s.pol.Load(); b != nil {
-		return b.p
-	}
-	return nil
-}
+// policy returns the policy chain; nil lets every request through.
+func (s *Server) policy() Policy { return s.hooks.Policy }
 
 // report feeds the chain's ban counters with what src did.
 func (s *Server) report(src transport.Target, ev policy.Event) {
 	if p := s.policy(); p != nil && src.Addr.IsValid() {
-		p.Report(src.Addr.Addr().Unmap(), lowerKind(src.Kind), ev)
+		p.Report(src.Addr.Addr().Unmap(), src.Kind.Param(), ev)
 	}
 }
 
@@ -62,7 +47,7 @@ func (s *Server) report(src transport.Target, ev policy.Event) {
 func policyRequest(req sip.Request, src transport.Target) *policy.Request {
 	r := &policy.Request{
 		Src:         src.Addr,
-		Transport:   lowerKind(src.Kind),
+		Transport:   src.Kind.Param(),
 		Method:      string(req.Method()),
 		CallID:      sipmsg.CallID(req),
 		ToTag:       sipmsg.ToTag(req),

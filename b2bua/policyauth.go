@@ -2,12 +2,12 @@ package b2bua
 
 import (
 	"context"
-	"strings"
 	"sync"
 
 	"github.com/ghettovoice/gosip/sip"
 
 	"github.com/sbc-project/sbc/b2bua/registrar"
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/policy"
 )
@@ -49,27 +49,12 @@ var (
 func (s *Server) inviteAuthenticator(req sip.Request, src transport.Target) policy.Authenticator {
 	var a *registrar.Auth
 	if s.reg != nil {
-		a = s.reg.auth
-		if user, ok := s.registeredOn(src, fromUser(req)); ok {
+		a = s.reg.Auth()
+		if user, ok := s.reg.UserOn(src, fromUser(req)); ok {
 			return flowAuth{user: user, group: a.Group(user)}
 		}
 	}
 	return newInviteAuth(a, req)
-}
-
-// registeredOn returns the user of a live binding on src's connection: the
-// one of the user the request is From when the connection holds several.
-// Bindings exist only once a registrar accepted the password (register.go).
-func (s *Server) registeredOn(src transport.Target, from string) (string, bool) {
-	if src.Conn == nil || !src.Kind.Reliable() {
-		return "", false
-	}
-	b, ok := s.reg.store.FindFlow(func(f registrar.Flow) bool { return f.Target.Conn == src.Conn }, from)
-	if !ok {
-		return "", false
-	}
-	user, _, _ := strings.Cut(b.AOR, "@")
-	return user, true
 }
 
 // flowAuth is the Authenticator of a call made on a registered connection.
@@ -92,7 +77,7 @@ func newInviteAuth(a *registrar.Auth, req sip.Request) *inviteAuth {
 		auth:   a,
 		method: string(req.Method()),
 		uri:    req.Recipient().String(),
-		values: headerValues(req, "Proxy-Authorization"),
+		values: sipmsg.Values(req, "Proxy-Authorization"),
 	}
 }
 

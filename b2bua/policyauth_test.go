@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
+	"log/slog"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/ghettovoice/gosip/sip"
 
 	"github.com/sbc-project/sbc/b2bua/registrar"
+	"github.com/sbc-project/sbc/b2bua/registration"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/internal/config"
@@ -223,14 +225,14 @@ func TestInviteAuthenticatorServer(t *testing.T) {
 		headers int
 	}{
 		{"no registrar", &Server{}, 403, 0},
-		{"registrar", &Server{reg: &regState{auth: newPolicyTestAuth(t, clk)}}, 407, 2},
-		{"registrar without users", &Server{reg: &regState{auth: func() *registrar.Auth {
+		{"registrar", withRegistrar(newPolicyTestAuth(t, clk)), 407, 2},
+		{"registrar without users", withRegistrar(func() *registrar.Auth {
 			a, err := registrar.NewAuth(registrar.AuthConfig{Realm: paRealm})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return a
-		}()}}, 407, 2},
+		}()), 407, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -241,4 +243,11 @@ func TestInviteAuthenticatorServer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withRegistrar is a server whose registration service checks with a and
+// holds no binding.
+func withRegistrar(a *registrar.Auth) *Server {
+	return &Server{reg: registration.New(registration.Config{}, registration.Deps{
+		Store: registrar.NewStore(registrar.Config{}), Auth: a, Log: slog.New(slog.DiscardHandler)})}
 }

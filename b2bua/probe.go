@@ -15,7 +15,7 @@ import (
 // response but 408 and 503 proves the trunk alive (a 404 or 405 still
 // means a SIP stack is there and answering). It is a routing.Prober.
 func (s *Server) Probe(ctx context.Context, tr *routing.Trunk) error {
-	dst, err := trunkTarget(ctx, tr)
+	dst, err := tr.Target(ctx)
 	if err != nil {
 		return err
 	}

@@ -14,11 +14,14 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/registrar"
+	"github.com/sbc-project/sbc/b2bua/registration"
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/txn"
 	"github.com/sbc-project/sbc/media"
+	"github.com/sbc-project/sbc/policy"
 )
 
 // Config is what the B2BUA needs from the SBC configuration.
@@ -68,18 +71,47 @@ type MediaSession interface {
 // MediaFactory opens a media session for a call.
 type MediaFactory func(callID string) (MediaSession, error)
 
-// Server is the SIP endpoint of the SBC: transport, transactions, and the
-// calls it holds. Create it with New, add listeners with Listen, stop it
+// Hooks are the parts the server calls out to, given once to New. Routes
+// and Media are required; every other field may be left zero.
+type Hooks struct {
+	// Routes is the route table; SetRoutes swaps it at run time (reload).
+	Routes *routing.Table
+	// Media opens each call's media session.
+	Media MediaFactory
+	// Bindings and Auth make the server a registrar (package
+	// registration): nil Bindings answers REGISTER 501, calls to
+	// registered users 480, and nobody can authenticate (the auth stage
+	// then refuses every call that needs a password).
+	Bindings *registrar.Store
+	Auth     *registrar.Auth
+	// Observer receives the call records (CDRs, metrics).
+	Observer Observer
+	// Policy is the policy chain; nil lets every request through.
+	Policy Policy
+	// Tap sees every SIP message (HEP export, metrics).
+	Tap Tap
+	// Tracer picks the calls logged in full whatever the log level.
+	Tracer Tracer
+	// Echo is the built-in echo destination (UDP); invalid: calls routed
+	// to echo get 404.
+	Echo netip.AddrPort
+}
+
+// Server is the SIP endpoint of the SBC: it receives, runs the early
+// policy stages, hands requests to the transaction layer and dispatches
+// them by method: INVITE to a new call, in-dialog requests to the call
+// that owns the dialog, REGISTER to the registration service, OPTIONS
+// answered here. Create it with New, add listeners with Listen, stop it
 // with Close.
 type Server struct {
 	cfg    Config
+	hooks  Hooks
 	log    *slog.Logger
 	tp     *transport.Layer
 	tx     *txn.Layer
 	parser *sipmsg.Parser
 	routes atomic.Pointer[routing.Table]
-	media  MediaFactory
-	echo   atomic.Pointer[netip.AddrPort]
+	reg    *registration.Service // nil: no registrar
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -92,30 +124,8 @@ type Server struct {
 	dialogs map[dialogKey]*leg
 	closed  bool
 
-	stats Stats
-	obs   atomic.Pointer[observerBox]
-	reg   *regState // nil: no registrar
-	pol   atomic.Pointer[policyBox]
-	ops   opsState // tap, tracer, drain (ops.go)
-}
-
-type observerBox struct{ o Observer }
-
-// SetObserver sets the receiver of call records (the CDR writer); nil
-// removes it. Set it before Listen: calls already running may miss it.
-func (s *Server) SetObserver(o Observer) {
-	if o == nil {
-		s.obs.Store(nil)
-		return
-	}
-	s.obs.Store(&observerBox{o})
-}
-
-func (s *Server) observer() Observer {
-	if b := s.obs.Load(); b != nil {
-		return b.o
-	}
-	return nil
+	stats    Stats
+	draining atomic.Bool // ops.go
 }
 
 // Stats are the server's counters.
@@ -130,8 +140,8 @@ type Stats struct {
 
 type dialogKey struct{ callID, localTag string }
 
-// New builds a server. routes and mf must not be nil.
-func New(cfg Config, routes *routing.Table, mf MediaFactory, log *slog.Logger) *Server {
+// New builds a server with its hooks; Routes and Media must be set.
+func New(cfg Config, h Hooks, log *slog.Logger) *Server {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "sbc"
 	}
@@ -147,22 +157,41 @@ func New(cfg Config, routes *routing.Table, mf MediaFactory, log *slog.Logger) *
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:     cfg,
+		hooks:   h,
 		log:     log,
 		parser:  sipmsg.NewParser(cfg.Limits),
-		media:   mf,
 		ctx:     ctx,
 		cancel:  cancel,
 		calls:   make(map[*Call]struct{}),
 		byConn:  make(map[*transport.Conn]map[*Call]struct{}),
 		dialogs: make(map[dialogKey]*leg),
 	}
-	s.routes.Store(routes)
+	s.routes.Store(h.Routes)
 	s.tp = transport.New(log.With("layer", "transport"), cfg.Transport, s.onPacket)
 	s.tx = txn.New(s.send, s, cfg.Timers, log.With("layer", "txn"))
 	s.tx.OnStray = s.onStray
 	s.tp.OnConnClose(s.connLost)
+	if h.Bindings != nil {
+		s.reg = registration.New(registration.Config{UserAgent: cfg.UserAgent, RetryAfter: cfg.RetryAfter},
+			registration.Deps{
+				Store: h.Bindings, Auth: h.Auth, Tx: s.tx, Routes: s.routes.Load, Log: log,
+				Host:       func(k transport.Kind) (string, uint16, error) { return s.hostFor(k, netip.AddrPort{}) },
+				AuthFailed: s.authFailed,
+			})
+		s.tp.OnConnClose(s.reg.ConnClosed)
+	}
 	return s
 }
+
+// authFailed counts credentials a registrar refused (the SBC's or, relayed,
+// the PBX's), on REGISTER or INVITE, toward the source's ban.
+func (s *Server) authFailed(src transport.Target) {
+	s.stats.AuthFailures.Add(1)
+	s.report(src, policy.EventAuthFailure)
+}
+
+// Registration is the registration service; nil without a registrar.
+func (s *Server) Registration() *registration.Service { return s.reg }
 
 // Listen binds a SIP listener and returns its address.
 func (s *Server) Listen(name string, kind transport.Kind, addr string, tlsConf *tls.Config) (netip.AddrPort, error) {
@@ -172,12 +201,12 @@ func (s *Server) Listen(name string, kind transport.Kind, addr string, tlsConf *
 // Transport exposes the transport layer for wiring (HTTP handler, client TLS).
 func (s *Server) Transport() *transport.Layer { return s.tp }
 
-// SetEcho sets the address of the built-in echo destination (UDP).
-func (s *Server) SetEcho(addr netip.AddrPort) { s.echo.Store(&addr) }
-
-// SetRoutes swaps the route table; calls in progress keep the trunks they
-// already picked.
+// SetRoutes swaps the route table (reload); calls in progress keep the
+// trunks they already picked. Safe at any time.
 func (s *Server) SetRoutes(t *routing.Table) { s.routes.Store(t) }
+
+// Routes returns the route table in force.
+func (s *Server) Routes() *routing.Table { return s.routes.Load() }
 
 // Stats returns the server's counters.
 func (s *Server) Stats() *Stats { return &s.stats }
@@ -224,6 +253,9 @@ func (s *Server) Close(ctx context.Context) error {
 	s.tx.Close()
 	<-done
 	s.pumps.Wait()
+	if s.reg != nil {
+		s.reg.Wait()
+	}
 	s.cancel()
 	return s.tp.Close()
 }
@@ -243,7 +275,7 @@ func (s *Server) send(msg sip.Message, dst transport.Target) error {
 // reason when it carries enough to be answered, and is dropped otherwise.
 func (s *Server) onPacket(p transport.Packet) {
 	src := transport.Target{Kind: p.Kind, Addr: p.Src, Conn: p.Conn, Local: p.Local, Listener: p.Listener}
-	if pol := s.policy(); pol != nil && pol.Banned(p.Src.Addr(), lowerKind(p.Kind)) {
+	if pol := s.policy(); pol != nil && pol.Banned(p.Src.Addr(), p.Kind.Param()) {
 		return // a banned source: not even parsed
 	}
 	msg, err := s.parser.Parse(p.Data)
@@ -289,7 +321,11 @@ func (s *Server) OnRequest(req sip.Request, tx *txn.ServerTx) {
 		s.stats.NoDialog.Add(1)
 		s.respond(tx, 481, "Call/Transaction Does Not Exist")
 	case sip.REGISTER:
-		s.onRegister(req, tx)
+		if s.reg == nil {
+			s.respond(tx, 501, "Registration Not Supported Here")
+			return
+		}
+		s.reg.Handle(req, tx)
 	default:
 		s.respond(tx, 405, "Method Not Allowed", sipmsg.Generic("Allow", allowed))
 	}

@@ -126,7 +126,7 @@ step() {
 
 install_deps() {
 	command -v go >/dev/null 2>&1 || { echo "go not found on PATH: install Go (see go.mod for the version)" >&2; return 1; }
-	# SIP end-to-end tests (internal/sipptest and the SBC tests using it).
+	# SIP end-to-end tests (test/sipptest and the SBC tests using it).
 	need sipp sip-tester || return 1
 	# Scanner tests (test/e2e/policy_scan_test.go): svmap, svwar, svcrack.
 	need svmap sipvicious || return 1

@@ -62,6 +62,16 @@ func Header(m sip.Message, name string) string {
 	return ""
 }
 
+// Values returns the values of every header field named name, in order.
+func Values(m sip.Message, name string) []string {
+	hs := m.GetHeaders(name)
+	out := make([]string, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, h.Value())
+	}
+	return out
+}
+
 // HeaderInt returns the leading integer of the first header called name
 // (e.g. "1800;refresher=uac" gives 1800), and whether there was one.
 func HeaderInt(m sip.Message, name string) (int, bool) {
@@ -128,32 +138,47 @@ func SetTag(h sip.Header, tag string) {
 	}
 }
 
-// NewToken returns a random token of 2n hex characters for Call-IDs and tags.
+// NewToken returns a random token of 2n hex characters from crypto/rand,
+// for Call-IDs, tags, branches and binding tokens (n random bytes: 12 give
+// 96 bits, unguessable to an off-path attacker). Safe for concurrent use;
+// one allocation for n up to 32.
 func NewToken(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
+	var small [32]byte
+	var b []byte
+	if n <= len(small) {
+		b = small[:n]
+	} else {
+		b = make([]byte, n)
+	}
+	_, _ = rand.Read(b) // never fails since Go 1.24: a broken system RNG crashes instead
+	var out [64]byte
+	if n <= len(small) {
+		hex.Encode(out[:2*n], b)
+		return string(out[:2*n])
+	}
 	return hex.EncodeToString(b)
 }
 
 var msgSeq atomic.Uint64
 
-// messageID is a cheap unique id: gosip otherwise draws a UUID from the
-// system's random source for every message it builds.
-func messageID() sip.MessageID {
+// MessageID is a cheap unique id for a message the SBC builds: gosip
+// otherwise draws a UUID from the system's random source for every
+// message, and only uses it in its own logs.
+func MessageID() sip.MessageID {
 	return sip.MessageID("m" + strconv.FormatUint(msgSeq.Add(1), 36))
 }
 
 // NewRequest builds a request with the given headers and body; it sets
 // Content-Length (and Content-Type when contentType is not empty).
 func NewRequest(method sip.RequestMethod, ruri sip.Uri, hdrs []sip.Header, contentType, body string) sip.Request {
-	req := sip.NewRequest(messageID(), method, ruri, "SIP/2.0", hdrs, "", nil)
+	req := sip.NewRequest(MessageID(), method, ruri, "SIP/2.0", hdrs, "", nil)
 	SetBody(req, contentType, body)
 	return req
 }
 
 // NewResponse builds a response with the given headers and body.
 func NewResponse(code int, reason string, hdrs []sip.Header, contentType, body string) sip.Response {
-	res := sip.NewResponse(messageID(), "SIP/2.0", sip.StatusCode(code), reason, hdrs, "", nil)
+	res := sip.NewResponse(MessageID(), "SIP/2.0", sip.StatusCode(code), reason, hdrs, "", nil)
 	SetBody(res, contentType, body)
 	return res
 }

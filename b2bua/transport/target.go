@@ -29,6 +29,10 @@ func (k Kind) String() string {
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
+// Param returns the transport's name as a URI transport parameter and in
+// logs and records: udp, tcp, tls, ws or wss.
+func (k Kind) Param() string { return strings.ToLower(k.String()) }
+
 // Reliable reports whether the transport is a stream (no SIP retransmissions).
 func (k Kind) Reliable() bool { return k != UDP }
 

@@ -1,40 +1,21 @@
 package txn
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"strconv"
-	"sync/atomic"
-
 	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
 )
-
-// msgSeq numbers the messages this package builds. gosip only uses the
-// MessageID in its own logs; an empty one would cost a UUID per message.
-var msgSeq atomic.Uint64
-
-func nextID() sip.MessageID {
-	return sip.MessageID("txn-" + strconv.FormatUint(msgSeq.Add(1), 10))
-}
 
 // NewBranch returns a fresh RFC 3261 branch: the magic cookie "z9hG4bK" and
 // 24 hex characters from crypto/rand (96 bits), so an off-path attacker
 // cannot guess the branch of a transaction to forge its responses. Safe for
-// concurrent use; one allocation.
+// concurrent use.
 func NewBranch() string {
-	return magicCookie + randomHex()
+	return magicCookie + sipmsg.NewToken(12)
 }
 
 // newTag returns a From/To tag for the responses the layer makes itself.
-func newTag() string { return randomHex() }
-
-func randomHex() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:]) // never fails since Go 1.24: a broken system RNG crashes instead
-	var s [24]byte
-	hex.Encode(s[:], b[:])
-	return string(s[:])
-}
+func newTag() string { return sipmsg.NewToken(12) }
 
 // NewResponse builds a response to req with the given status: it copies all
 // Via headers (which already carry received/rport), From, To, Call-ID and
@@ -43,7 +24,7 @@ func randomHex() string {
 // copies no Record-Route either: a UAS copies those into the responses that
 // create a dialog (RFC 3261 12.1.1), which is the dialog layer's business.
 func NewResponse(req sip.Request, code int, reason string) sip.Response {
-	res := sip.NewResponse(nextID(), req.SipVersion(), sip.StatusCode(code), reason, nil, "", nil)
+	res := sip.NewResponse(sipmsg.MessageID(), req.SipVersion(), sip.StatusCode(code), reason, nil, "", nil)
 	if res.SipVersion() == "" {
 		res.SetSipVersion("SIP/2.0")
 	}
@@ -86,7 +67,7 @@ func newCancel(inv sip.Request) sip.Request {
 }
 
 func hopByHop(inv sip.Request, m sip.RequestMethod, toFrom sip.Message) sip.Request {
-	req := sip.NewRequest(nextID(), m, inv.Recipient().Clone(), inv.SipVersion(), nil, "", nil)
+	req := sip.NewRequest(sipmsg.MessageID(), m, inv.Recipient().Clone(), inv.SipVersion(), nil, "", nil)
 	if hop, ok := inv.ViaHop(); ok {
 		req.AppendHeader(sip.ViaHeader{hop.Clone()})
 	}
@@ -101,4 +82,30 @@ func hopByHop(inv sip.Request, m sip.RequestMethod, toFrom sip.Message) sip.Requ
 	}
 	req.SetBody("", true)
 	return req
+}
+
+// Own makes res the TU's own answer rather than one carried from another
+// element: a final response without a To tag gets one (RFC 3261 8.2.6.2),
+// and every response names the answering software in Server (none when
+// server is "").
+func Own(res sip.Response, server string) {
+	if res.StatusCode() >= 200 && sipmsg.ToTag(res) == "" {
+		if to, ok := res.To(); ok {
+			sipmsg.SetTag(to, sipmsg.NewToken(6))
+		}
+	}
+	if server != "" {
+		res.AppendHeader(sipmsg.Generic("Server", server))
+	}
+}
+
+// Answer responds to tx with the TU's own response (see Own) and the extra
+// header fields. Errors are Respond's.
+func Answer(tx *ServerTx, code int, reason, server string, extra ...sip.Header) error {
+	res := NewResponse(tx.Request(), code, reason)
+	Own(res, server)
+	for _, h := range extra {
+		res.AppendHeader(h)
+	}
+	return tx.Respond(res)
 }

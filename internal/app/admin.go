@@ -19,19 +19,19 @@ func (a *App) adminOptions(cfg *config.Config) admin.Options {
 		Hosts:     cfg.Admin.Hosts,
 		Protected: a.protectedFromBans,
 		Log:       a.log.With("part", "admin"),
-		Metrics:   a.Metrics.Handler(),
+		Metrics:   a.metrics.Handler(),
 		Ready:     a.Ready,
-		Calls:     adminCalls{a.Server},
+		Calls:     adminCalls{a.server},
 		Trunks:    a.trunks,
 		Config:    func() any { return a.Config().Redacted() },
 		Reload:    a.Reload,
 		Drain:     a.Drain,
-		Traces:    a.Traces,
+		Traces:    a.traces,
 	}
-	if a.Bans != nil {
-		opt.Bans = adminBans{a.Bans}
+	if a.bans != nil {
+		opt.Bans = adminBans{a.bans}
 	}
-	if a.Bindings != nil {
+	if a.bindings != nil {
 		opt.Registrations = adminRegistrations{a}
 	}
 	return opt
@@ -94,7 +94,7 @@ func seconds(d time.Duration) float64 {
 type adminRegistrations struct{ a *App }
 
 func (r adminRegistrations) List() []admin.Registration {
-	bs := r.a.Bindings.List()
+	bs := r.a.bindings.List()
 	out := make([]admin.Registration, 0, len(bs))
 	for _, b := range bs {
 		t := b.Flow.Target
@@ -111,7 +111,7 @@ func (r adminRegistrations) List() []admin.Registration {
 // trunks serves /api/v1/trunks from the route table in force.
 func (a *App) trunks() []admin.Trunk {
 	var out []admin.Trunk
-	for _, tr := range a.RouteTable().Trunks() {
+	for _, tr := range a.Routes().Trunks() {
 		st := tr.State()
 		out = append(out, admin.Trunk{Name: tr.Name, URI: tr.URI(), Up: st.Up, LastProbe: timePtr(st.LastProbe),
 			LastError: st.LastError, ConsecutiveFailures: st.ConsecutiveFailures})
@@ -133,14 +133,20 @@ func (a *App) Ready() admin.Readiness {
 	return rd
 }
 
+// checkListeners compares the listeners bound with the config they were
+// bound from (a reload that adds one needs a restart to bind it, and must
+// not make the SBC look unready meanwhile).
 func (a *App) checkListeners() admin.Check {
-	want := len(a.Config().SIP.Listeners)
-	return admin.Check{Name: "listeners", OK: len(a.addrs) == want && want > 0,
-		Detail: a.describe()}
+	ok := len(a.bound) > 0
+	for _, l := range a.bound {
+		_, up := a.addrs[l.Name]
+		ok = ok && up
+	}
+	return admin.Check{Name: "listeners", OK: ok, Detail: a.describe()}
 }
 
 func (a *App) checkTrunks() admin.Check {
-	trunks := a.RouteTable().Trunks()
+	trunks := a.Routes().Trunks()
 	if len(trunks) == 0 {
 		return admin.Check{Name: "trunks", OK: true, Detail: "no trunks configured"}
 	}
@@ -159,10 +165,10 @@ func (a *App) checkTrunks() admin.Check {
 }
 
 func (a *App) checkCDR() admin.Check {
-	if a.CDR == nil {
+	if a.cdr == nil {
 		return admin.Check{Name: "cdr", OK: true, Detail: "cdr off"}
 	}
-	st := a.CDR.Stats()
+	st := a.cdr.Stats()
 	c := admin.Check{Name: "cdr", OK: !st.SpoolFailing, Detail: "spool writable"}
 	if st.SpoolFailing {
 		c.Detail = "spool not writable; " + strconv.Itoa(st.Backlog) + " records held in memory"
@@ -180,7 +186,7 @@ func (a *App) checkCDR() admin.Check {
 }
 
 func (a *App) checkDraining() admin.Check {
-	if a.Server.Draining() {
+	if a.server.Draining() {
 		return admin.Check{Name: "draining", OK: false, Detail: "draining: new calls are refused"}
 	}
 	return admin.Check{Name: "draining", OK: true}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,32 +37,51 @@ import (
 // DrainTimeout bounds how long Close waits for calls to end after BYE.
 const DrainTimeout = 10 * time.Second
 
-// App is a running SBC.
+// App is a running SBC. Its parts are reached through its methods; the
+// route table in force is the B2BUA's (Routes), which a reload swaps.
 type App struct {
-	log    *slog.Logger
-	Server *b2bua.Server
-	Echo   *echo.UA
-	Media  *media.Manager
-	Routes *routing.Table
-	Certs  *security.CertStore
-	CDR    *cdr.Recorder // nil when the config lists no cdr writer
+	log      *slog.Logger
+	server   *b2bua.Server
+	echo     *echo.UA
+	media    *media.Manager
+	certs    *security.CertStore
+	cdr      *cdr.Recorder    // nil when the config lists no cdr writer
+	bindings *registrar.Store // users registered through the SBC
 
-	Bindings *registrar.Store // users registered through the SBC
-
-	Policy *policy.Chain                   // the policy chain in front of the B2BUA
-	Bans   *security.Bans                  // static and dynamic bans (policy.bans)
+	policy *policy.Chain                   // the policy chain in front of the B2BUA
+	bans   *security.Bans                  // static and dynamic bans (policy.bans)
 	self   atomic.Pointer[map[string]bool] // Via sent-by values of this SBC (policy.go)
 
-	Metrics *metrics.Metrics // the Prometheus registry (ops.go)
-	Traces  *logging.Traces  // users and numbers whose calls are traced
-	ops     ops              // admin server, HEP, reload, drain (ops.go)
-	web     webPhone         // the web phone's own HTTPS server (webphone.go)
+	metrics   *metrics.Metrics // the Prometheus registry (ops.go)
+	observers observers        // the B2BUA's call records go to each (ops.go)
+	traces    *logging.Traces  // users and numbers whose calls are traced
+	ops       ops              // admin server, HEP, reload, drain (ops.go)
+	web       webPhone         // the web phone's own HTTPS server (webphone.go)
 
-	addrs  map[string]netip.AddrPort
+	addrs  map[string]netip.AddrPort // bound listeners, by name
+	bound  []config.Listener         // the listeners start bound (a reload does not rebind)
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
 }
+
+// Server is the B2BUA.
+func (a *App) Server() *b2bua.Server { return a.server }
+
+// Echo is the built-in echo destination.
+func (a *App) Echo() *echo.UA { return a.echo }
+
+// Media is the media manager.
+func (a *App) Media() *media.Manager { return a.media }
+
+// CDR is the CDR recorder; nil when the config lists no cdr writer.
+func (a *App) CDR() *cdr.Recorder { return a.cdr }
+
+// Bindings are the registrations made through the SBC.
+func (a *App) Bindings() *registrar.Store { return a.bindings }
+
+// Routes is the route table in force (a reload swaps it).
+func (a *App) Routes() *routing.Table { return a.server.Routes() }
 
 // Options tune an App. The zero value runs with RFC 3261 timers, a log
 // level fixed at start and no reload; the sbc command sets Level and Load.
@@ -73,18 +93,6 @@ type Options struct {
 	// Load loads and validates the configuration again, for Reload. Nil:
 	// Reload fails.
 	Load func() (*config.Config, error)
-}
-
-// Run starts the SBC and blocks until ctx is done, then shuts it down.
-func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	a, err := New(cfg, log, Options{})
-	if err != nil {
-		return err
-	}
-	log.Info("sbc started", "node_id", cfg.NodeID, "listeners", a.describe())
-	<-ctx.Done()
-	log.Info("sbc stopping")
-	return a.Close()
 }
 
 // New starts every part of the SBC. On error, what was started is stopped
@@ -105,35 +113,40 @@ func New(cfg *config.Config, log *slog.Logger, opt Options) (*App, error) {
 // fails.
 func (a *App) start(cfg *config.Config, opt Options) (err error) {
 	log := a.log
-	if a.Routes, err = routing.New(cfg, log.With("part", "routing")); err != nil {
+	routes, err := routing.New(cfg, log.With("part", "routing"))
+	if err != nil {
 		return fmt.Errorf("routes: %w", err)
 	}
-	if a.CDR, err = newRecorder(cfg, log.With("part", "cdr")); err != nil {
+	if a.cdr, err = newRecorder(cfg, log.With("part", "cdr")); err != nil {
 		return err
 	}
-	if a.Media, err = newMedia(cfg.Media, log.With("part", "media")); err != nil {
+	if a.media, err = newMedia(cfg.Media, log.With("part", "media")); err != nil {
 		return err
 	}
-	if a.Echo, err = echo.Start(netip.MustParseAddr("127.0.0.1"), 0, log.With("part", "echo")); err != nil {
+	if a.echo, err = echo.Start(netip.MustParseAddr("127.0.0.1"), 0, log.With("part", "echo")); err != nil {
 		return fmt.Errorf("echo destination: %w", err)
 	}
-	a.Server = b2bua.New(serverConfig(cfg, opt), a.Routes, func(id string) (b2bua.MediaSession, error) {
-		return a.Media.NewSession(id), nil
-	}, log.With("part", "b2bua"))
-	a.Server.SetEcho(a.Echo.Addr())
-	if a.CDR != nil {
-		a.Server.SetObserver(a.CDR)
-	}
-	if err = a.setupRegistrar(cfg); err != nil {
+	auth, err := a.setupRegistrar(cfg)
+	if err != nil {
 		return err
 	}
 	if err = a.setupOps(cfg, opt); err != nil {
 		return err
 	}
-	a.setupOrigin(cfg)
 	if err = a.setupPolicy(cfg); err != nil {
 		return err
 	}
+	a.server = b2bua.New(serverConfig(cfg, opt), b2bua.Hooks{
+		Routes:   routes,
+		Media:    func(id string) (b2bua.MediaSession, error) { return a.media.NewSession(id), nil },
+		Bindings: a.bindings, Auth: auth,
+		Observer: &a.observers,
+		Policy:   a.policy,
+		Tap:      a.tap,
+		Tracer:   a.traces,
+		Echo:     a.echo.Addr(),
+	}, log.With("part", "b2bua"))
+	a.setupOrigin(cfg)
 	if err = a.listen(cfg); err != nil {
 		return err
 	}
@@ -143,7 +156,7 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	a.startMonitor(ctx, a.Routes)
+	a.startMonitor(ctx, routes)
 	a.watchCerts(ctx, cfg)
 	a.runRegistrar(ctx, cfg)
 	return a.startOps(ctx, cfg)
@@ -204,7 +217,7 @@ func newMedia(m config.Media, log *slog.Logger) (*media.Manager, error) {
 // openCerts loads sip.tls (or makes the self-signed certificate) once, for
 // the TLS and WSS listeners and the web phone's own server.
 func (a *App) openCerts(cfg *config.Config) error {
-	if a.Certs != nil {
+	if a.certs != nil {
 		return nil
 	}
 	t := cfg.SIP.TLS
@@ -215,7 +228,7 @@ func (a *App) openCerts(cfg *config.Config) error {
 		}
 		return fmt.Errorf("sip.tls: %w", err)
 	}
-	a.Certs = certs
+	a.certs = certs
 	return nil
 }
 
@@ -233,13 +246,13 @@ func (a *App) listen(cfg *config.Config) error {
 			if err = a.openCerts(cfg); err != nil {
 				return err
 			}
-			tlsConf = a.Certs.TLSConfig()
+			tlsConf = a.certs.TLSConfig()
 		}
 		var tc *tls.Config
 		if kind.Secure() {
 			tc = tlsConf
 		}
-		addr, err := a.Server.Listen(l.Name, kind, l.Addr, tc)
+		addr, err := a.server.Listen(l.Name, kind, l.Addr, tc)
 		if err != nil {
 			if lerr := asListenError(err, key, "listener "+strconv.Quote(l.Name), l.Transport, l.Addr); lerr != err {
 				return lerr
@@ -248,6 +261,7 @@ func (a *App) listen(cfg *config.Config) error {
 		}
 		a.addrs[l.Name] = addr
 	}
+	a.bound = slices.Clone(cfg.SIP.Listeners)
 	return nil
 }
 
@@ -274,25 +288,25 @@ func (a *App) Close() error {
 			a.cancel()
 		}
 		a.wg.Wait()
-		if a.Server != nil {
+		if a.server != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
-			errs = append(errs, a.Server.Close(ctx))
+			errs = append(errs, a.server.Close(ctx))
 			cancel()
 		}
 		errs = append(errs, a.closeOps())
-		if a.Bans != nil {
-			errs = append(errs, a.Bans.Flush()) // bans made during a flood are written late
+		if a.bans != nil {
+			errs = append(errs, a.bans.Flush()) // bans made during a flood are written late
 		}
 		errs = append(errs, a.closeWebPhone())
-		if a.Echo != nil {
-			errs = append(errs, a.Echo.Close())
+		if a.echo != nil {
+			errs = append(errs, a.echo.Close())
 		}
-		if a.Media != nil {
-			errs = append(errs, a.Media.Close())
+		if a.media != nil {
+			errs = append(errs, a.media.Close())
 		}
 		// Last: the calls the server ended above handed it their records.
-		if a.CDR != nil {
-			errs = append(errs, a.CDR.Close())
+		if a.cdr != nil {
+			errs = append(errs, a.cdr.Close())
 		}
 	})
 	return errors.Join(errs...)

@@ -25,14 +25,14 @@ func (a *App) Drain() admin.DrainStatus {
 		a.ops.draining = true
 		timeout := a.Config().Admin.DrainTimeout
 		a.ops.drainDeadline = time.Now().Add(timeout)
-		a.Server.Drain(true)
-		a.Metrics.SetDraining(true)
+		a.server.Drain(true)
+		a.metrics.SetDraining(true)
 		a.log.Info("draining: new calls get 503; waiting for the calls up to end",
-			"calls", a.Server.ActiveCalls(), "timeout", timeout)
+			"calls", a.server.ActiveCalls(), "timeout", timeout)
 		a.wg.Add(1)
 		go a.waitDrained(a.ops.drainDeadline)
 	}
-	return admin.DrainStatus{Draining: true, ActiveCalls: a.Server.ActiveCalls(), Deadline: a.ops.drainDeadline.UTC()}
+	return admin.DrainStatus{Draining: true, ActiveCalls: a.server.ActiveCalls(), Deadline: a.ops.drainDeadline.UTC()}
 }
 
 // Drained is closed when a drain has finished: every call ended, or the
@@ -47,7 +47,7 @@ func (a *App) waitDrained(deadline time.Time) {
 	defer tick.Stop()
 	lastReport := time.Now()
 	for {
-		n := a.Server.ActiveCalls()
+		n := a.server.ActiveCalls()
 		switch {
 		case n == 0:
 			a.log.Info("drained: no call left")

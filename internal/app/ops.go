@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sbc-project/sbc/b2bua"
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/transport"
@@ -27,11 +28,10 @@ import (
 // setupOps (before the listeners open, so the first call is counted) and
 // startOps (the admin server, last), and stopped by closeOps.
 type ops struct {
-	ctx    context.Context // the App's; done when it closes
-	cfg    atomic.Pointer[config.Config]
-	routes atomic.Pointer[routing.Table] // the table in force (App.Routes is the first one)
-	level  *slog.LevelVar                // nil: the log level cannot change at run time
-	load   func() (*config.Config, error)
+	ctx   context.Context // the App's; done when it closes
+	cfg   atomic.Pointer[config.Config]
+	level *slog.LevelVar // nil: the log level cannot change at run time
+	load  func() (*config.Config, error)
 
 	hep       *hep.Sender   // nil: export off
 	admin     *admin.Server // nil: admin.addr empty
@@ -65,47 +65,61 @@ func (o callMetrics) CallEnded(r b2bua.CallRecord) {
 }
 
 // observers hands each record to every observer in order: the CDR
-// recorder first, so a record is durable before anything else sees it.
-type observers []b2bua.Observer
+// recorder first, so a record is durable before anything else sees it. Its
+// zero value has none; add more with App.Observe.
+type observers struct {
+	mu   sync.RWMutex
+	list []b2bua.Observer
+}
 
-func (os observers) CallStarted(r b2bua.CallRecord) {
-	for _, o := range os {
-		o.CallStarted(r)
+func (os *observers) add(o b2bua.Observer) {
+	os.mu.Lock()
+	os.list = append(os.list, o)
+	os.mu.Unlock()
+}
+
+func (os *observers) each(f func(b2bua.Observer)) {
+	os.mu.RLock()
+	list := os.list
+	os.mu.RUnlock()
+	for _, o := range list {
+		f(o)
 	}
 }
 
-func (os observers) CallAnswered(r b2bua.CallRecord) {
-	for _, o := range os {
-		o.CallAnswered(r)
-	}
+func (os *observers) CallStarted(r b2bua.CallRecord) {
+	os.each(func(o b2bua.Observer) { o.CallStarted(r) })
 }
 
-func (os observers) CallEnded(r b2bua.CallRecord) {
-	for _, o := range os {
-		o.CallEnded(r)
-	}
+func (os *observers) CallAnswered(r b2bua.CallRecord) {
+	os.each(func(o b2bua.Observer) { o.CallAnswered(r) })
 }
 
-// setupOps creates the metrics, the tracer and the HEP sender and hooks
-// them into the B2BUA. It runs before the listeners open.
+func (os *observers) CallEnded(r b2bua.CallRecord) {
+	os.each(func(o b2bua.Observer) { o.CallEnded(r) })
+}
+
+// Observe adds a receiver of call records, after the CDR recorder and the
+// metrics: it sees each record once it is durable.
+func (a *App) Observe(o b2bua.Observer) { a.observers.add(o) }
+
+// setupOps creates the metrics, the tracer and the HEP sender, which the
+// B2BUA gets as hooks. It runs before the B2BUA is built.
 func (a *App) setupOps(cfg *config.Config, opt Options) error {
 	a.ops.cfg.Store(cfg)
-	a.ops.routes.Store(a.Routes)
 	a.ops.level, a.ops.load = opt.Level, opt.Load
 	a.ops.drained = make(chan struct{})
-	a.Traces = new(logging.Traces)
-	a.Traces.Set(cfg.Log.Trace)
-	a.Server.SetTracer(a.Traces)
+	a.traces = new(logging.Traces)
+	a.traces.Set(cfg.Log.Trace)
 	m, err := metrics.New(a.sources())
 	if err != nil {
 		return err
 	}
-	a.Metrics = m
-	obs := observers{}
-	if a.CDR != nil {
-		obs = append(obs, a.CDR)
+	a.metrics = m
+	if a.cdr != nil {
+		a.observers.add(a.cdr)
 	}
-	a.Server.SetObserver(append(obs, callMetrics{m}))
+	a.observers.add(callMetrics{m})
 	if cfg.HEP.Addr != "" {
 		a.ops.hep, err = hep.NewSender(hep.Config{Addr: cfg.HEP.Addr, CaptureID: uint32(cfg.HEP.CaptureID),
 			AuthKey: cfg.HEP.Password, Log: a.log.With("part", "hep")})
@@ -113,7 +127,6 @@ func (a *App) setupOps(cfg *config.Config, opt Options) error {
 			return fmt.Errorf("hep.addr: %w", err)
 		}
 	}
-	a.Server.SetTap(a.tap)
 	return nil
 }
 
@@ -123,7 +136,7 @@ func (a *App) tap(m *b2bua.TapMessage) {
 	if m.Dir == b2bua.Sent {
 		dir = metrics.Out
 	}
-	a.Metrics.SIPMessage(dir, m.Method, m.Code)
+	a.metrics.SIPMessage(dir, m.Method, m.Code)
 	if s := a.ops.hep; s != nil {
 		proto := hep.TransportTCP
 		if m.Kind == transport.UDP {
@@ -136,17 +149,18 @@ func (a *App) tap(m *b2bua.TapMessage) {
 // sources are what the metrics read at each scrape.
 func (a *App) sources() metrics.Sources {
 	src := metrics.Sources{
-		ActiveCalls:   a.Server.ActiveCalls,
-		Transactions:  a.Server.Transactions,
-		MediaSessions: a.Media.Active,
+		// The B2BUA is built after the metrics: read it at scrape time.
+		ActiveCalls:   func() int { return a.server.ActiveCalls() },
+		Transactions:  func() int { return a.server.Transactions() },
+		MediaSessions: a.media.Active,
 		Server: func() metrics.ServerStats {
-			st := a.Server.Stats()
+			st := a.server.Stats()
 			return metrics.ServerStats{BadMessages: st.BadMessages.Load(), NoDialog: st.NoDialog.Load()}
 		},
-		Transport: func() metrics.TransportStats { return transportStats(a.Server.Transport().Stats()) },
+		Transport: func() metrics.TransportStats { return transportStats(a.server.Transport().Stats()) },
 		Trunks: func() []metrics.TrunkState {
 			var out []metrics.TrunkState
-			for _, tr := range a.RouteTable().Trunks() {
+			for _, tr := range a.Routes().Trunks() {
 				out = append(out, metrics.TrunkState{Name: tr.Name, Up: tr.Up()})
 			}
 			return out
@@ -159,10 +173,10 @@ func (a *App) sources() metrics.Sources {
 			return metrics.HEPStats{Sent: st.Sent, Dropped: st.Dropped, Errors: st.Errors}
 		},
 	}
-	if a.Bindings != nil {
-		src.Registrations = a.Bindings.Len
+	if a.bindings != nil {
+		src.Registrations = a.bindings.Len
 	}
-	if a.CDR != nil {
+	if a.cdr != nil {
 		src.CDR = a.cdrStats
 	}
 	return src
@@ -181,7 +195,7 @@ func transportStats(st transport.Stats) metrics.TransportStats {
 }
 
 func (a *App) cdrStats() metrics.CDRStats {
-	st := a.CDR.Stats()
+	st := a.cdr.Stats()
 	out := metrics.CDRStats{Recorded: st.Recorded, SpoolErrors: st.SpoolErrors, SpoolFailing: st.SpoolFailing,
 		Backlog: st.Backlog, Dropped: st.Dropped}
 	for _, w := range st.Writers {
@@ -201,11 +215,11 @@ func (a *App) startMonitor(ctx context.Context, table *routing.Table) {
 	}
 	mctx, cancel := context.WithCancel(ctx)
 	a.ops.monitorCancel = cancel
-	table.OnChange(func(tr *routing.Trunk, up bool) { a.Metrics.TrunkChanged(tr.Name, up) })
+	table.OnChange(func(tr *routing.Trunk, up bool) { a.metrics.TrunkChanged(tr.Name, up) })
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		table.Monitor(mctx, a.Server.Probe)
+		table.Monitor(mctx, a.server.Probe)
 	}()
 }
 
@@ -226,7 +240,7 @@ func (a *App) startOps(ctx context.Context, cfg *config.Config) error {
 	}
 	a.ops.adminAddr = addr
 	srv := a.ops.admin
-	return a.Metrics.Registry().Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+	return a.metrics.Registry().Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "sbc_admin_refused_total",
 		Help: "Admin requests refused by the Host, Origin and Content-Type checks (requests a web page made a browser send).",
 	}, func() float64 { return float64(srv.Refused()) }))
@@ -247,15 +261,6 @@ func (a *App) closeOps() error {
 		}
 	}
 	return err
-}
-
-// RouteTable returns the route table in force: App.Routes until a reload
-// replaces it.
-func (a *App) RouteTable() *routing.Table {
-	if t := a.ops.routes.Load(); t != nil {
-		return t
-	}
-	return a.Routes
 }
 
 // Config returns the configuration in force (the last one loaded).

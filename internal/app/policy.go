@@ -12,9 +12,9 @@ import (
 	"github.com/sbc-project/sbc/security"
 )
 
-// setupPolicy opens the ban store and puts the policy chain in front of the
-// B2BUA. It runs after setupOps (the chain counts into its metrics) and
-// before the listeners open. The chain is built once: a reload reports the
+// setupPolicy opens the ban store and builds the policy chain the B2BUA
+// puts in front of every request. It runs after setupOps (the chain counts
+// into its metrics) and before the B2BUA is built. The chain is built once: a reload reports the
 // policy keys it changes as needing a restart (see ops.go), because
 // rebuilding the chain would forget the admission counts of the calls in
 // progress.
@@ -24,15 +24,15 @@ func (a *App) setupPolicy(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("policy.bans.file: %w", err)
 	}
-	a.Bans = bans
+	a.bans = bans
 	chain, err := policy.New(cfg.Policy, policy.Deps{
 		Log:    log,
 		Bans:   bans,
-		Reject: a.Metrics.PolicyRejected,
+		Reject: a.metrics.PolicyRejected,
 		// Trunks have per-trunk limits under admission; one busy PBX must
 		// not be rate limited or banned as a single noisy source.
 		Exempt: func(ip netip.Addr) bool {
-			_, ok := a.ops.routes.Load().TrunkBySource(ip)
+			_, ok := a.Routes().TrunkBySource(ip)
 			return ok
 		},
 		IsSelf: a.isSelf,
@@ -40,8 +40,7 @@ func (a *App) setupPolicy(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
-	a.Policy = chain
-	a.Server.SetPolicy(chain)
+	a.policy = chain
 	return nil
 }
 

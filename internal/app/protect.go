@@ -35,7 +35,7 @@ func (a *App) protectedFromBans(ctx context.Context) ([]admin.Protected, error) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, trunkLookupTimeout)
 	defer cancel()
-	for _, tr := range a.RouteTable().Trunks() {
+	for _, tr := range a.Routes().Trunks() {
 		addrs, err := lookupHost(ctx, tr.Host)
 		if err != nil {
 			return nil, fmt.Errorf("trunk %q: %w", tr.Name, err)

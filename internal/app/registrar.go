@@ -9,9 +9,10 @@ import (
 	"github.com/sbc-project/sbc/internal/config"
 )
 
-// setupRegistrar gives the server its registrar: the users of the config
-// and of auth.users_file, the digest settings and the binding limits.
-func (a *App) setupRegistrar(cfg *config.Config) error {
+// setupRegistrar builds the registrar the B2BUA gets as hooks: the binding
+// store (a.bindings) with its limits, and the digest authenticator with the
+// users of the config and of auth.users_file.
+func (a *App) setupRegistrar(cfg *config.Config) (*registrar.Auth, error) {
 	users := make(map[string]string, len(cfg.Users))
 	groups := make(map[string]string, len(cfg.Users)) // dial groups (policy.dial_rules)
 	for _, u := range cfg.Users {
@@ -23,7 +24,7 @@ func (a *App) setupRegistrar(cfg *config.Config) error {
 	if cfg.Auth.UsersFile != "" {
 		more, err := registrar.LoadUsersFile(cfg.Auth.UsersFile)
 		if err != nil {
-			return fmt.Errorf("auth.users_file: %w", err)
+			return nil, fmt.Errorf("auth.users_file: %w", err)
 		}
 		maps.Copy(users, more)
 	}
@@ -32,15 +33,14 @@ func (a *App) setupRegistrar(cfg *config.Config) error {
 		Algorithms: cfg.Auth.Algorithms, Groups: groups,
 	})
 	if err != nil {
-		return fmt.Errorf("auth: %w", err)
+		return nil, fmt.Errorf("auth: %w", err)
 	}
 	r := cfg.Registrar
-	a.Bindings = registrar.NewStore(registrar.Config{
+	a.bindings = registrar.NewStore(registrar.Config{
 		MinExpires: r.MinExpires, MaxExpires: r.MaxExpires, DefaultExpires: min(r.MaxExpires, max(r.MinExpires, registrar.DefaultDefaultExpires)),
 		MaxBindingsPerAOR: r.MaxBindingsPerAOR,
 	})
-	a.Server.SetRegistrar(a.Bindings, auth)
-	return nil
+	return auth, nil
 }
 
 // runRegistrar starts the binding sweeper and the keepalives.
@@ -48,7 +48,7 @@ func (a *App) runRegistrar(ctx context.Context, cfg *config.Config) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		a.Bindings.Run(ctx)
+		a.bindings.Run(ctx)
 	}()
-	a.Server.StartKeepalives(ctx, cfg.Registrar.KeepaliveInterval)
+	a.server.Registration().StartKeepalives(ctx, cfg.Registrar.KeepaliveInterval)
 }

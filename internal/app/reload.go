@@ -50,7 +50,7 @@ func (a *App) Reload() (admin.ReloadResult, error) {
 	a.ops.reloadMu.Lock()
 	defer a.ops.reloadMu.Unlock()
 	if a.ops.load == nil {
-		a.Metrics.Reloaded(false)
+		a.metrics.Reloaded(false)
 		return admin.ReloadResult{}, errNoSource
 	}
 	next, err := a.ops.load()
@@ -58,7 +58,7 @@ func (a *App) Reload() (admin.ReloadResult, error) {
 		err = a.checkReload(next)
 	}
 	if err != nil {
-		a.Metrics.Reloaded(false)
+		a.metrics.Reloaded(false)
 		for _, line := range strings.Split(err.Error(), "\n") {
 			a.log.Error("reload refused; the running configuration stays", "problem", line)
 		}
@@ -74,7 +74,7 @@ func (a *App) Reload() (admin.ReloadResult, error) {
 		}
 	}
 	if err := a.applyReload(old, next, &res); err != nil {
-		a.Metrics.Reloaded(false)
+		a.metrics.Reloaded(false)
 		a.log.Error("reload refused; the running configuration stays", "problem", err.Error())
 		return admin.ReloadResult{}, err
 	}
@@ -82,7 +82,7 @@ func (a *App) Reload() (admin.ReloadResult, error) {
 	for _, h := range a.ops.onReload {
 		h.f(old, next)
 	}
-	a.Metrics.Reloaded(true)
+	a.metrics.Reloaded(true)
 	a.log.Info("configuration reloaded", "applied", res.Applied)
 	if len(res.RestartRequired) > 0 {
 		a.log.Warn("changed keys need a restart to apply", "keys", res.RestartRequired)
@@ -104,9 +104,9 @@ func (a *App) checkReload(next *config.Config) error {
 
 // applyReload swaps in the parts of next that differ from old.
 func (a *App) applyReload(old, next *config.Config, res *admin.ReloadResult) error {
-	if a.Certs != nil && next.SIP.TLS == old.SIP.TLS && next.SIP.TLS.CertFile != "" {
+	if a.certs != nil && next.SIP.TLS == old.SIP.TLS && next.SIP.TLS.CertFile != "" {
 		// Certificates are renewed in place: re-read the same files.
-		if err := a.Certs.Reload(); err != nil {
+		if err := a.certs.Reload(); err != nil {
 			return fmt.Errorf("sip.tls.cert_file: %w", err)
 		}
 		res.Applied = append(res.Applied, "sip.tls (certificate re-read)")
@@ -121,8 +121,7 @@ func (a *App) applyReload(old, next *config.Config, res *admin.ReloadResult) err
 		if err != nil {
 			return fmt.Errorf("routes: %w", err)
 		}
-		a.Server.SetRoutes(table)
-		a.ops.routes.Store(table)
+		a.server.SetRoutes(table)
 		a.startMonitor(a.ops.ctx, table)
 	}
 	if a.ops.level != nil {
@@ -133,7 +132,7 @@ func (a *App) applyReload(old, next *config.Config, res *admin.ReloadResult) err
 		res.RestartRequired = append(res.RestartRequired, "log.level")
 		res.Applied = slices.DeleteFunc(res.Applied, func(k string) bool { return k == "log.level" })
 	}
-	a.Traces.Set(next.Log.Trace)
+	a.traces.Set(next.Log.Trace)
 	return nil
 }
 

@@ -41,7 +41,7 @@ func TestReload(t *testing.T) {
 	defer a.Close()
 	var hooked []string
 	a.OnReload([]string{"policy"}, func(old, next *config.Config) { hooked = append(hooked, next.Policy.Blacklist.CIDRs...) })
-	first := a.RouteTable()
+	first := a.Routes()
 
 	mu.Lock()
 	next.Log.Level = "debug"
@@ -50,6 +50,7 @@ func TestReload(t *testing.T) {
 	next.Routes = append(next.Routes, config.Route{Name: "out", Target: config.TargetTrunks, Trunks: []string{"pbx"}})
 	next.SIP.InviteTimeout = 5 * time.Second
 	next.Policy.Blacklist.CIDRs = []string{"192.0.2.1"}
+	next.SIP.Listeners = append(next.SIP.Listeners, config.Listener{Name: "tcp", Transport: "tcp", Addr: "127.0.0.1:0"})
 	mu.Unlock()
 	res, err := a.Reload()
 	if err != nil {
@@ -61,17 +62,20 @@ func TestReload(t *testing.T) {
 			t.Errorf("applied %q lacks %s", res.Applied, k)
 		}
 	}
-	if !slices.Equal(res.RestartRequired, []string{"sip.invite_timeout"}) {
+	if !slices.Equal(res.RestartRequired, []string{"sip.listeners", "sip.invite_timeout"}) {
 		t.Errorf("restart required %q", res.RestartRequired)
 	}
-	if a.RouteTable() == first || len(a.RouteTable().Trunks()) != 1 {
+	if a.Routes() == first || len(a.Routes().Trunks()) != 1 {
 		t.Error("route table not replaced")
 	}
-	if level.Level() != slog.LevelDebug || !a.Traces.Traced("alice") || !slices.Equal(hooked, []string{"192.0.2.1"}) {
-		t.Errorf("level %v, traces %v, hook %v", level.Level(), a.Traces.List(), hooked)
+	if level.Level() != slog.LevelDebug || !a.traces.Traced("alice") || !slices.Equal(hooked, []string{"192.0.2.1"}) {
+		t.Errorf("level %v, traces %v, hook %v", level.Level(), a.traces.List(), hooked)
 	}
 	if a.Config().Log.Level != "debug" {
 		t.Error("config in force not replaced")
+	}
+	if c := a.checkListeners(); !c.OK {
+		t.Errorf("a reload that adds a listener made the listeners check fail: %+v", c)
 	}
 
 	// A refused reload changes nothing.
@@ -79,11 +83,11 @@ func TestReload(t *testing.T) {
 	loadErr = errors.New("routes[0].target: \"x\": want one of trunks, registered, echo")
 	next.Log.Level = "error"
 	mu.Unlock()
-	table := a.RouteTable()
+	table := a.Routes()
 	if _, err := a.Reload(); err == nil {
 		t.Fatal("reload of a bad config succeeded")
 	}
-	if a.RouteTable() != table || level.Level() != slog.LevelDebug || a.Config().Log.Level != "debug" {
+	if a.Routes() != table || level.Level() != slog.LevelDebug || a.Config().Log.Level != "debug" {
 		t.Error("a refused reload changed something")
 	}
 }
@@ -111,7 +115,7 @@ func TestDrainWithoutCalls(t *testing.T) {
 		t.Errorf("not ready at start: %+v", rd)
 	}
 	st := a.Drain()
-	if !st.Draining || st.ActiveCalls != 0 || !a.Server.Draining() {
+	if !st.Draining || st.ActiveCalls != 0 || !a.server.Draining() {
 		t.Errorf("drain status %+v", st)
 	}
 	if again := a.Drain(); again.Deadline != st.Deadline {
@@ -143,7 +147,7 @@ func TestReloadRereadsTrunkTLS(t *testing.T) {
 	}
 	defer a.Close()
 	serial := func() string {
-		tr, _ := a.RouteTable().Trunk("carrier")
+		tr, _ := a.Routes().Trunk("carrier")
 		return tr.TLS.Certificates[0].Leaf.SerialNumber.String()
 	}
 	before := serial()

@@ -12,8 +12,8 @@ import (
 // certificate, or with an interval of 0. The interval is read at start: a
 // reload that changes it needs a restart.
 func (a *App) watchCerts(ctx context.Context, cfg *config.Config) {
-	if a.Certs == nil || cfg.SIP.TLS.CertFile == "" || cfg.SIP.TLS.ReloadInterval <= 0 {
+	if a.certs == nil || cfg.SIP.TLS.CertFile == "" || cfg.SIP.TLS.ReloadInterval <= 0 {
 		return
 	}
-	a.wg.Go(func() { a.Certs.Watch(ctx, cfg.SIP.TLS.ReloadInterval) })
+	a.wg.Go(func() { a.certs.Watch(ctx, cfg.SIP.TLS.ReloadInterval) })
 }

@@ -35,7 +35,7 @@ func (a *App) setupWebPhone(cfg *config.Config) error {
 	h := webphone.Handler(webphone.Options{Domain: cfg.SIP.PublicAddr, Echo: echoUser(cfg.Routes)})
 	log := a.log.With("part", "webphone")
 	if w.Addr == "" {
-		a.Server.Transport().SetHTTPHandler(h)
+		a.server.Transport().SetHTTPHandler(h)
 		log.Info("web phone served on the ws and wss listeners", "urls", a.webPhoneURLs(cfg))
 		return nil
 	}
@@ -49,7 +49,7 @@ func (a *App) setupWebPhone(cfg *config.Config) error {
 		}
 		return fmt.Errorf("webphone.addr %s: %w", w.Addr, err)
 	}
-	tc := a.Certs.TLSConfig()
+	tc := a.certs.TLSConfig()
 	tc.NextProtos = []string{"http/1.1"}
 	a.web = webPhone{
 		srv: &http.Server{

@@ -26,7 +26,7 @@ func (a *App) setupOrigin(cfg *config.Config) {
 		check.Store(&f)
 	}
 	set(cfg)
-	a.Server.Transport().CheckOrigin = func(r *http.Request) bool { return (*check.Load())(r) }
+	a.server.Transport().CheckOrigin = func(r *http.Request) bool { return (*check.Load())(r) }
 	a.OnReload([]string{"policy.websocket"}, func(_, next *config.Config) { set(next) })
 	// webphone.addr itself is restart-only; its origin follows the
 	// config the listeners were started with.

@@ -146,6 +146,10 @@ func (t *Traces) List() []string {
 	return out
 }
 
+// Mark is the attribute that marks a traced call's logger (TraceKey=true),
+// so that the handler lets its debug records through.
+func (t *Traces) Mark() slog.Attr { return slog.Bool(TraceKey, true) }
+
 // Traced reports whether any of users (the user parts of a call's From,
 // To and request-URI) is traced. Empty users never match.
 func (t *Traces) Traced(users ...string) bool {

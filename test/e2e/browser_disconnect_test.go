@@ -58,8 +58,8 @@ func TestBrowserDisconnect(t *testing.T) {
 			steps := append(echoCallSteps(), do("mark", "name", "up"), do("waitFile", "path", goAhead), tt.last)
 			run := startBrowser(t, newScenario(t, browserPhone{Name: "web", URL: phoneURL(sbc.wss, true, autoconnect), Steps: steps}))
 			run.waitEvent("web", "mark", "up", 30*time.Second)
-			if sbc.app.Echo.Calls() != 1 {
-				t.Fatalf("%d echo calls up, want 1", sbc.app.Echo.Calls())
+			if sbc.app.Echo().Calls() != 1 {
+				t.Fatalf("%d echo calls up, want 1", sbc.app.Echo().Calls())
 			}
 			gone := time.Now()
 			if err := os.WriteFile(goAhead, nil, 0o644); err != nil {
@@ -73,7 +73,7 @@ func TestBrowserDisconnect(t *testing.T) {
 					defer run.signalBrowser(syscall.SIGKILL)
 				}
 			}
-			waitFor(t, tt.within, "the B-leg to end", func() bool { return sbc.app.Echo.Calls() == 0 })
+			waitFor(t, tt.within, "the B-leg to end", func() bool { return sbc.app.Echo().Calls() == 0 })
 			t.Logf("%s: B-leg ended %v after the browser went", tt.name, time.Since(gone).Round(time.Millisecond))
 			// The call itself may wait out its BYE to a silent browser
 			// (Timer F) before it writes the CDR.
@@ -103,7 +103,7 @@ func TestBrowserICERestart(t *testing.T) {
 	run := startBrowser(t, newScenario(t, browserPhone{Name: "web", URL: phoneURL(sbc.wss, true, autoconnect),
 		Steps: append(steps, hangupSteps()...)}))
 	run.waitEvent("web", "mark", "restarted", 45*time.Second)
-	if calls, echo := sbc.app.Server.ActiveCalls(), sbc.app.Echo.Calls(); calls != 1 || echo != 1 {
+	if calls, echo := sbc.app.Server().ActiveCalls(), sbc.app.Echo().Calls(); calls != 1 || echo != 1 {
 		t.Errorf("after the ICE restart: %d calls, %d echo calls; want 1 and 1", calls, echo)
 	}
 	res := run.mustPass()["web"]

@@ -11,7 +11,7 @@ import (
 
 	"github.com/sbc-project/sbc/cdr"
 	"github.com/sbc-project/sbc/internal/config"
-	"github.com/sbc-project/sbc/internal/sipptest"
+	"github.com/sbc-project/sbc/test/sipptest"
 )
 
 // echoCallSteps connects, calls the echo, waits for its own tone back and
@@ -74,7 +74,7 @@ func TestBrowserEchoCall(t *testing.T) {
 	}
 	sbc.waitCallsIdle(t)
 	r := onlyRecord(t, sbc, sinks)
-	if got := sbc.app.Echo.Digits(r.BCallID); got != digits {
+	if got := sbc.app.Echo().Digits(r.BCallID); got != digits {
 		t.Errorf("the echo received digits %q, want %q", got, digits)
 	}
 	checkRecord(t, r, map[string][2]any{
@@ -140,7 +140,7 @@ func TestBrowserReceivesSIPpCall(t *testing.T) {
 	}})
 	run := startBrowser(t, sc)
 	run.waitEvent("alice", "mark", "registered", 30*time.Second)
-	if n := len(sbc.app.Bindings.List()); n != 1 {
+	if n := len(sbc.app.Bindings().List()); n != 1 {
 		t.Fatalf("%d bindings after the web phone registered, want 1", n)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -212,10 +212,10 @@ func TestBrowserTenCalls(t *testing.T) {
 		touch(t, gate("call", i))
 		run.waitEvent(p.Name, "mark", "up", perPhone)
 		t.Logf("%s: waited %.1fs more for its page and WSS, %.1fs from call to audio; %d calls up", p.Name,
-			connected.Sub(started).Seconds(), time.Since(connected).Seconds(), sbc.app.Server.ActiveCalls())
+			connected.Sub(started).Seconds(), time.Since(connected).Seconds(), sbc.app.Server().ActiveCalls())
 	}
 	// Every phone is in its call, hearing itself, before any hangs up.
-	if calls, echo := sbc.app.Server.ActiveCalls(), sbc.app.Echo.Calls(); calls != n || echo != n {
+	if calls, echo := sbc.app.Server().ActiveCalls(), sbc.app.Echo().Calls(); calls != n || echo != n {
 		t.Errorf("%d calls and %d echo calls up at once, want %d", calls, echo, n)
 	}
 	touch(t, hangUp)

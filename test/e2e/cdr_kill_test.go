@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/sbc-project/sbc/cdr"
-	"github.com/sbc-project/sbc/internal/sipptest"
 	"github.com/sbc-project/sbc/test/cdr/pgtest"
+	"github.com/sbc-project/sbc/test/sipptest"
 )
 
 // buildSBC builds cmd/sbc into a directory removed when t ends.

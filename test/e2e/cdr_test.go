@@ -19,8 +19,8 @@ import (
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/cdr"
 	"github.com/sbc-project/sbc/internal/config"
-	"github.com/sbc-project/sbc/internal/sipptest"
 	"github.com/sbc-project/sbc/test/cdr/pgtest"
+	"github.com/sbc-project/sbc/test/sipptest"
 )
 
 // cdrSinks are the writers of a test SBC: jsonl and csv in their own
@@ -201,7 +201,7 @@ func TestCDRSIPpCalls(t *testing.T) {
 	time.Sleep(1 * time.Second)
 	pg.Stop(t)
 	waitFor(t, 10*time.Second, "the postgres writer's alarm", func() bool {
-		s := sbc.app.CDR.Stats()
+		s := sbc.app.CDR().Stats()
 		return s.Writers[2].Failing
 	})
 	time.Sleep(1 * time.Second)
@@ -216,14 +216,14 @@ func TestCDRSIPpCalls(t *testing.T) {
 	}
 	sbc.waitIdle(t)
 	waitFor(t, 30*time.Second, "every record delivered", func() bool {
-		for _, w := range sbc.app.CDR.Stats().Writers {
+		for _, w := range sbc.app.CDR().Stats().Writers {
 			if w.Pending > 0 {
 				return false
 			}
 		}
 		return true
 	})
-	if s := sbc.app.CDR.Stats(); s.Alarm() || s.Recorded != n {
+	if s := sbc.app.CDR().Stats(); s.Alarm() || s.Recorded != n {
 		t.Errorf("cdr stats %+v, want %d recorded and no alarm", s, n)
 	}
 	if err := sbc.app.Close(); err != nil {

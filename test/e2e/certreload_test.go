@@ -55,7 +55,7 @@ func TestCertificateReloadKeepsCalls(t *testing.T) {
 	// The new connection works, and the call on the old one goes on.
 	after.send(optionsTo(after))
 	after.expect(200)
-	if n := sbc.app.Server.ActiveCalls(); n != 1 {
+	if n := sbc.app.Server().ActiveCalls(); n != 1 {
 		t.Fatalf("%d calls after the renewal, want the 1 placed before it", n)
 	}
 	call.bye()

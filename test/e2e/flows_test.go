@@ -298,7 +298,7 @@ func TestRefusals(t *testing.T) {
 		"From: <sip:a@caller.example>;tag=1\nTo: <sip:echo@127.0.0.1>;tag=nosuch\nCall-ID: nosuch@caller\n" +
 		"CSeq: 2 BYE\nContent-Length: 0\n\n")
 	ua.expect(481)
-	if n := sbc.app.Server.Stats().BadMessages.Load(); n != 1 {
+	if n := sbc.app.Server().Stats().BadMessages.Load(); n != 1 {
 		t.Errorf("bad messages counted: %d", n)
 	}
 	sbc.waitIdle(t)

@@ -172,7 +172,7 @@ func (s *sbcUnderTest) waitIdleProbing(t *testing.T, probing bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		calls, txs, media, echo := s.app.Server.ActiveCalls(), s.app.Server.Transactions(), s.app.Media.Active(), s.app.Echo.Calls()
+		calls, txs, media, echo := s.app.Server().ActiveCalls(), s.app.Server().Transactions(), s.app.Media().Active(), s.app.Echo().Calls()
 		if probing {
 			txs = 0
 		}

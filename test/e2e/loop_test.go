@@ -39,7 +39,7 @@ func TestRoutingLoopEnds(t *testing.T) {
 			case <-stop:
 				return
 			case <-tick.C:
-				if n := int64(sbc.app.Server.ActiveCalls()); n > peak.Load() {
+				if n := int64(sbc.app.Server().ActiveCalls()); n > peak.Load() {
 					peak.Store(n)
 				}
 			}

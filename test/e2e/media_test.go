@@ -394,7 +394,7 @@ func TestWebRTCGoroutinesReleased(t *testing.T) {
 		oneCall()
 	}
 	sbc.waitCallsIdle(t)
-	if n := sbc.app.Media.Active(); n != 0 {
+	if n := sbc.app.Media().Active(); n != 0 {
 		t.Fatalf("%d media sessions left", n)
 	}
 	waitGoroutines(t, base)

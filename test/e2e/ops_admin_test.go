@@ -117,7 +117,7 @@ func TestAdminAPI(t *testing.T) {
 	pbx.respond(bye, 200, "OK", "", "")
 	byeA := ua.expectReq("BYE")
 	ua.respondTo(byeA, 200, "")
-	waitFor(t, 5*time.Second, "the call to end", func() bool { return sbc.app.Server.ActiveCalls() == 0 })
+	waitFor(t, 5*time.Second, "the call to end", func() bool { return sbc.app.Server().ActiveCalls() == 0 })
 	if code, _ := api.do("DELETE", "/api/v1/calls/"+c.ID, ""); code != 404 {
 		t.Errorf("second hang-up: %d, want 404", code)
 	}

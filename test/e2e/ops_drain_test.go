@@ -14,7 +14,7 @@ import (
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/cdr"
 	"github.com/sbc-project/sbc/internal/admin"
-	"github.com/sbc-project/sbc/internal/sipptest"
+	"github.com/sbc-project/sbc/test/sipptest"
 )
 
 // freeTCPPort returns a port free on 127.0.0.1 for a moment.

@@ -31,7 +31,7 @@ func TestHEPBothLegs(t *testing.T) {
 	ua.expect(200)
 
 	legs := map[string][]hepSeen{} // by Call-ID
-	echo := sbc.app.Echo.Addr()
+	echo := sbc.app.Echo().Addr()
 	waitFor(t, 5*time.Second, "both legs' BYE exchanges", func() bool {
 		legs = map[string][]hepSeen{}
 		for _, b := range col.packets() {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/internal/config"
-	"github.com/sbc-project/sbc/internal/sipptest"
+	"github.com/sbc-project/sbc/test/sipptest"
 )
 
 // TestMetricsAfterCalls scrapes /metrics after scripted calls and checks

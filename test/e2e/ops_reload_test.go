@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sbc-project/sbc/internal/sipptest"
 	"github.com/sbc-project/sbc/security"
+	"github.com/sbc-project/sbc/test/sipptest"
 )
 
 // writeCert writes a new self-signed pair to certFile and keyFile, each

@@ -50,7 +50,7 @@ func TestWebSocketOriginAllowlist(t *testing.T) {
 			}
 		})
 	}
-	if got := sbc.app.Server.Transport().Stats().Dropped.Origin; got != 2 {
+	if got := sbc.app.Server().Transport().Stats().Dropped.Origin; got != 2 {
 		t.Errorf("%d upgrades counted as refused by origin, want 2", got)
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/sbc-project/sbc/internal/config"
-	"github.com/sbc-project/sbc/internal/sipptest"
+	"github.com/sbc-project/sbc/test/sipptest"
 )
 
 // The proof under floods: a legitimate SIPp caller on one loopback address

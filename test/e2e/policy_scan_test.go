@@ -301,7 +301,7 @@ func testSvcrack(t *testing.T) {
 			t.Errorf("svcrack reports cracked users: %v", rows)
 		}
 		reason := sbc.waitBanned(t, scanner)
-		if got := sbc.app.Server.Stats().AuthFailures.Load(); got != uint64(config.DefaultBanAuthFailures) {
+		if got := sbc.app.Server().Stats().AuthFailures.Load(); got != uint64(config.DefaultBanAuthFailures) {
 			t.Errorf("%d auth failures reached the registrar, want exactly %d (the ban threshold): the ban must stop the rest", got, config.DefaultBanAuthFailures)
 		}
 		t.Logf("svcrack banned (%s)", reason)

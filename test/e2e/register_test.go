@@ -15,7 +15,7 @@ import (
 
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/internal/config"
-	"github.com/sbc-project/sbc/internal/sipptest"
+	"github.com/sbc-project/sbc/test/sipptest"
 )
 
 // registrarSBC: REGISTER from the WebSocket listener goes to the local
@@ -134,7 +134,7 @@ func TestRegisterLocal(t *testing.T) {
 	if res := web.register("mallory", "secret", 300); res.StatusCode() != 403 {
 		t.Fatalf("unknown user: %d, want 403", res.StatusCode())
 	}
-	if got := sbc.app.Server.Stats().AuthFailures.Load(); got < 2 {
+	if got := sbc.app.Server().Stats().AuthFailures.Load(); got < 2 {
 		t.Fatalf("auth failures counted: %d, want 2", got)
 	}
 	res := web.register("alice", "secret", 10)
@@ -145,7 +145,7 @@ func TestRegisterLocal(t *testing.T) {
 	if res.StatusCode() != 200 || !strings.Contains(sipmsg.Header(res, "Contact"), "expires=") {
 		t.Fatalf("registration: %d, Contact %q", res.StatusCode(), sipmsg.Header(res, "Contact"))
 	}
-	if n := len(sbc.app.Bindings.List()); n != 1 {
+	if n := len(sbc.app.Bindings().List()); n != 1 {
 		t.Fatalf("%d bindings, want 1", n)
 	}
 
@@ -178,7 +178,7 @@ func TestRegisterForkAndConnectionLoss(t *testing.T) {
 			t.Fatalf("register: %d", res.StatusCode())
 		}
 	}
-	if n := len(sbc.app.Bindings.List()); n != 2 {
+	if n := len(sbc.app.Bindings().List()); n != 2 {
 		t.Fatalf("%d bindings, want 2", n)
 	}
 	phone := dialUA(t, "UDP", sbc.udp.String())
@@ -202,10 +202,10 @@ func TestRegisterForkAndConnectionLoss(t *testing.T) {
 	web1.close()
 	web2.close()
 	deadline := time.Now().Add(5 * time.Second)
-	for len(sbc.app.Bindings.List()) > 0 && time.Now().Before(deadline) {
+	for len(sbc.app.Bindings().List()) > 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if n := len(sbc.app.Bindings.List()); n != 0 {
+	if n := len(sbc.app.Bindings().List()); n != 0 {
 		t.Fatalf("%d bindings left after both WebSockets closed", n)
 	}
 	phone.invite("alice", "")
@@ -278,7 +278,7 @@ func TestRegisterRelay(t *testing.T) {
 		t.Fatalf("de-registration with Expires %q", sipmsg.Header(unreg, "Expires"))
 	}
 	pbx.respond(unreg, 200, "OK", "", "")
-	if n := len(sbc.app.Bindings.List()); n != 0 {
+	if n := len(sbc.app.Bindings().List()); n != 0 {
 		t.Fatalf("%d bindings after the WebSocket closed", n)
 	}
 }
@@ -297,10 +297,10 @@ func TestRegisterSIPpLocal(t *testing.T) {
 			"-oocsf", sipptest.ScenarioPath("register_answer_ooc.xml")},
 		Timeout: 30 * time.Second})
 	deadline := time.Now().Add(10 * time.Second)
-	for len(sbc.app.Bindings.List()) == 0 && time.Now().Before(deadline) {
+	for len(sbc.app.Bindings().List()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if n := len(sbc.app.Bindings.List()); n != 1 {
+	if n := len(sbc.app.Bindings().List()); n != 1 {
 		t.Fatalf("%d bindings after SIPp registered, want 1", n)
 	}
 	caller := dialUA(t, "UDP", sbc.udp.String())
@@ -339,7 +339,7 @@ func TestRegisterSIPpRelay(t *testing.T) {
 	if err := registrarUAS.Wait().Check(1); err != nil {
 		t.Fatal(err)
 	}
-	bs := sbc.app.Bindings.List()
+	bs := sbc.app.Bindings().List()
 	if len(bs) != 1 {
 		t.Fatalf("%d bindings, want 1", len(bs))
 	}

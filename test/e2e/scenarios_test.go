@@ -2,12 +2,13 @@ package e2e
 
 import (
 	"context"
-	"github.com/sbc-project/sbc/b2bua/sipmsg"
-	"github.com/sbc-project/sbc/internal/config"
 	"testing"
 	"time"
 
-	"github.com/sbc-project/sbc/internal/sipptest"
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/internal/config"
+
+	"github.com/sbc-project/sbc/test/sipptest"
 )
 
 // sippCall runs one UAC scenario against the SBC with one UAS scenario
@@ -96,7 +97,7 @@ func TestSIPpFailover(t *testing.T) {
 					{name: "second", addr: "127.0.0.3", port: int(second.Addr().Port()), transport: transportName(tp)}}})
 				if tt.first == "options-down" {
 					waitFor(t, 5*time.Second, "first trunk marked down", func() bool {
-						tr, _ := sbc.app.Routes.Trunk("first")
+						tr, _ := sbc.app.Routes().Trunk("first")
 						return !tr.Up()
 					})
 				}
@@ -144,7 +145,7 @@ func TestTrunkKeepalive(t *testing.T) {
 	port := freeUDPPort(t, "127.0.0.3")
 	sbc := startSBC(t, sbcOptions{trunks: []trunkSpec{{name: "pbx", addr: "127.0.0.3", port: port, options: 200 * time.Millisecond}},
 		mutate: func(c *config.Config) { c.SIP.RetryAfter = 45 * time.Second }})
-	tr, _ := sbc.app.Routes.Trunk("pbx")
+	tr, _ := sbc.app.Routes().Trunk("pbx")
 	waitFor(t, 5*time.Second, "trunk down", func() bool { return !tr.Up() })
 
 	// With every trunk down a call gets 503 with Retry-After at once.

@@ -62,7 +62,7 @@ func readAdminState(t *testing.T, sbc *sbcUnderTest, api *adminClient) adminStat
 	t.Helper()
 	var l struct{ Bans []admin.Ban }
 	api.json("GET", "/api/v1/bans", "", 200, &l)
-	return adminState{bans: l.Bans, draining: sbc.app.Server.Draining(), refused: api.metrics()["sbc_admin_refused_total"]}
+	return adminState{bans: l.Bans, draining: sbc.app.Server().Draining(), refused: api.metrics()["sbc_admin_refused_total"]}
 }
 
 // fetchResult is what the page's fetch got.
@@ -264,7 +264,7 @@ func operatorKeepsControl(t *testing.T, sbc *sbcUnderTest, api *adminClient) {
 		t.Error("a forced ban of the trunk is not in force")
 	}
 	api.json("POST", "/api/v1/drain", "", 202, nil)
-	if !sbc.app.Server.Draining() {
+	if !sbc.app.Server().Draining() {
 		t.Error("the operator's drain did not start")
 	}
 }

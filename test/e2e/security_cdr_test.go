@@ -120,7 +120,7 @@ func TestSecurityCDRControlCharacters(t *testing.T) {
 
 	before := legitimateCall(t, sbc, pbx, "1000")
 	refused := controlCharacterAttacks(t, sbc)
-	if got := sbc.app.Server.Stats().BadMessages.Load(); got != uint64(refused) {
+	if got := sbc.app.Server().Stats().BadMessages.Load(); got != uint64(refused) {
 		t.Errorf("%d bad messages counted, want the %d attacks", got, refused)
 	}
 	escapedNullCalls(t, sbc, pbx) // the PBX's next INVITEs are these: no attack reached it
@@ -128,14 +128,14 @@ func TestSecurityCDRControlCharacters(t *testing.T) {
 
 	sbc.waitIdle(t)
 	waitFor(t, 30*time.Second, "every record delivered", func() bool {
-		for _, w := range sbc.app.CDR.Stats().Writers {
+		for _, w := range sbc.app.CDR().Stats().Writers {
 			if w.Pending > 0 {
 				return false
 			}
 		}
 		return true
 	})
-	if s := sbc.app.CDR.Stats(); s.Alarm() || s.Recorded != 4 {
+	if s := sbc.app.CDR().Stats(); s.Alarm() || s.Recorded != 4 {
 		t.Errorf("cdr stats %+v, want 4 records and no alarm (nothing failing, nothing quarantined)", s)
 	}
 	rows := cdrRows(t, sinks.dsn)
@@ -235,7 +235,7 @@ func TestSecurityCDRPoisonedSpool(t *testing.T) {
 
 	sbc := startSBC(t, sbcOptions{mutate: func(c *config.Config) { sinks.apply(c); withAdmin("tok")(c) }})
 	waitFor(t, 30*time.Second, "every record delivered", func() bool {
-		for _, w := range sbc.app.CDR.Stats().Writers {
+		for _, w := range sbc.app.CDR().Stats().Writers {
 			if w.Pending > 0 {
 				return false
 			}

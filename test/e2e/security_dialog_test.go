@@ -82,7 +82,7 @@ func TestSecurityReinviteThenByeEndsTransactions(t *testing.T) {
 			pbx.respond(pbx.expectReq("BYE"), 200, "OK", "", "")
 			tc.late(pbx, reinv)
 			sbc.waitIdle(t) // no call, no transaction, no media left
-			if n := sbc.app.Server.TxStats().TUTimeouts; n != 0 {
+			if n := sbc.app.Server().TxStats().TUTimeouts; n != 0 {
 				t.Errorf("%d requests were left to the transaction layer's 500", n)
 			}
 		})
@@ -167,7 +167,7 @@ type endObserver struct {
 func (o *endObserver) CallStarted(b2bua.CallRecord)  {}
 func (o *endObserver) CallAnswered(b2bua.CallRecord) {}
 func (o *endObserver) CallEnded(r b2bua.CallRecord) {
-	o.ended <- o.sbc.app.Media.Active()
+	o.ended <- o.sbc.app.Media().Active()
 }
 
 // TestSecurityMediaHeldUntilRecordIsDurable is issue 13 point 11: a call's
@@ -177,7 +177,7 @@ func (o *endObserver) CallEnded(r b2bua.CallRecord) {
 func TestSecurityMediaHeldUntilRecordIsDurable(t *testing.T) {
 	sbc, ua, call, pbx, _ := answeredCall(t)
 	o := &endObserver{sbc: sbc, ended: make(chan int, 1)}
-	sbc.app.Server.SetObserver(o)
+	sbc.app.Observe(o)
 	call.bye()
 	ua.expect(200)
 	pbx.respond(pbx.expectReq("BYE"), 200, "OK", "", "")

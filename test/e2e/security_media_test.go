@@ -131,7 +131,7 @@ func attackRTP(pt uint8, seq uint16) []byte {
 // callMedia returns the media counters of the SBC's only call.
 func callMedia(t *testing.T, sbc *sbcUnderTest) media.Stats {
 	t.Helper()
-	calls := sbc.app.Server.Calls()
+	calls := sbc.app.Server().Calls()
 	if len(calls) != 1 {
 		t.Fatalf("%d calls in progress, want 1", len(calls))
 	}

@@ -196,7 +196,7 @@ func TestSecurityEchoAdmission(t *testing.T) {
 	if refusedAt != limit+1 {
 		t.Fatalf("attacker refused at echo call %d, want %d (the per-source limit is %d)", refusedAt, limit+1, limit)
 	}
-	if sessions, echo := sbc.app.Media.Active(), sbc.app.Echo.Calls(); sessions != limit || echo != limit {
+	if sessions, echo := sbc.app.Media().Active(), sbc.app.Echo().Calls(); sessions != limit || echo != limit {
 		t.Errorf("%d media sessions and %d echo calls for one source, want %d", sessions, echo, limit)
 	}
 
@@ -209,7 +209,7 @@ func TestSecurityEchoAdmission(t *testing.T) {
 	}
 	c.answered(res)
 	c.ack()
-	if sessions := sbc.app.Media.Active(); sessions != limit+1 {
+	if sessions := sbc.app.Media().Active(); sessions != limit+1 {
 		t.Errorf("%d media sessions in use, want %d", sessions, limit+1)
 	}
 	c.bye()

@@ -227,7 +227,7 @@ func TestSecurityRejectedRegisterGivesNothing(t *testing.T) {
 	} else if strings.Contains(res.Reason(), "pbx.internal") {
 		t.Errorf("the PBX's reason phrase %q reached the attacker", res.Reason())
 	}
-	if n := len(sbc.app.Bindings.List()); n != 0 {
+	if n := len(sbc.app.Bindings().List()); n != 0 {
 		t.Fatalf("%d bindings after a registration the PBX refused", n)
 	}
 
@@ -260,12 +260,12 @@ func TestSecurityRejectedRegisterGivesNothing(t *testing.T) {
 	if res := alice.register("alice", "pbx-secret", 300); res.StatusCode() != 200 {
 		t.Fatalf("alice's own registration after the attack: %d %s", res.StatusCode(), res.Reason())
 	}
-	if bs := sbc.app.Bindings.List(); len(bs) != 1 || bs[0].Flow.Target.Addr.Addr().String() != "127.0.0.2" {
+	if bs := sbc.app.Bindings().List(); len(bs) != 1 || bs[0].Flow.Target.Addr.Addr().String() != "127.0.0.2" {
 		t.Fatalf("bindings after alice registered: %+v, want alice's only", bs)
 	}
 	// The PBX granted 120 s though alice asked for 300: the binding ends
 	// with the PBX's registration.
-	if left := time.Until(sbc.app.Bindings.List()[0].Expires); left > 121*time.Second {
+	if left := time.Until(sbc.app.Bindings().List()[0].Expires); left > 121*time.Second {
 		t.Errorf("binding lives %v, longer than the 120 s the PBX granted", left)
 	}
 }
@@ -292,7 +292,7 @@ func TestSecurityRegistrationEndsAuthentication(t *testing.T) {
 	if res := alice.register("alice", "pbx-secret", 0); res.StatusCode() != 200 {
 		t.Fatalf("de-register: %d %s", res.StatusCode(), res.Reason())
 	}
-	if n := len(sbc.app.Bindings.List()); n != 0 {
+	if n := len(sbc.app.Bindings().List()); n != 0 {
 		t.Fatalf("%d bindings after de-registration", n)
 	}
 	_, before := pbx.counts()
@@ -324,7 +324,7 @@ func TestSecurityRelayedPasswordGuessingIsBanned(t *testing.T) {
 			t.Errorf("guess %d: reason %q, want the standard phrase", i, res.Reason())
 		}
 	}
-	if n := sbc.app.Server.Stats().AuthFailures.Load(); n != uint64(config.DefaultBanAuthFailures) {
+	if n := sbc.app.Server().Stats().AuthFailures.Load(); n != uint64(config.DefaultBanAuthFailures) {
 		t.Errorf("auth failures counted: %d, want %d", n, config.DefaultBanAuthFailures)
 	}
 	registers, _ := pbx.counts()

@@ -232,7 +232,7 @@ func TestSecurityTLSTrunk(t *testing.T) {
 					c.Routes = []config.Route{c.Routes[0], reg, all}
 				},
 			})
-			probed, _ := sbc.app.Routes.Trunk("probed")
+			probed, _ := sbc.app.Routes().Trunk("probed")
 			waitFor(t, 10*time.Second, "a probe of trunk probed", func() bool { return !probed.State().LastProbe.IsZero() })
 
 			ua := dialUA(t, "UDP", sbc.udp.String())

@@ -1,11 +1,12 @@
 package e2e
 
 import (
-	"github.com/sbc-project/sbc/internal/config"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sbc-project/sbc/internal/config"
 )
 
 var (

@@ -1,4 +1,4 @@
-package b2bua
+package registration
 
 import (
 	"net/netip"

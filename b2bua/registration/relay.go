@@ -1,8 +1,7 @@
-package b2bua
+package registration
 
 import (
 	"context"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,9 +32,9 @@ type relayedRegister struct {
 // request-URI is kept, so the digest still matches). The binding is stored
 // only when the PBX answers 2xx, for the AOR it accepted and for as long
 // as it granted; until then the UA is not registered here at all.
-func (s *Server) relayRegister(req sip.Request, tx *txn.ServerTx, aor string, src transport.Target, tr *routing.Trunk) {
+func (s *Service) relayRegister(req sip.Request, tx *txn.ServerTx, aor string, src transport.Target, tr *routing.Trunk) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	dst, err := trunkTarget(ctx, tr)
+	dst, err := tr.Target(ctx)
 	cancel()
 	if err != nil {
 		s.respond(tx, 503, "Service Unavailable")
@@ -53,11 +52,11 @@ func (s *Server) relayRegister(req sip.Request, tx *txn.ServerTx, aor string, sr
 		s.answerRelayQuery(r)
 		return
 	case r.removing:
-		d, ok := s.reg.relays.find(key)
+		d, ok := s.relays.find(key)
 		if !ok || !d.accepted {
 			// Nothing the PBX accepted: nothing to de-register there.
 			if ok {
-				s.reg.relays.dropPending(d.token)
+				s.relays.dropPending(d.token)
 			}
 			s.answerRelayQuery(r)
 			return
@@ -65,12 +64,12 @@ func (s *Server) relayRegister(req sip.Request, tx *txn.ServerTx, aor string, sr
 	default:
 		// The SBC presents one Contact per flow and AOR to the PBX.
 		r.u.Contacts = r.u.Contacts[:1]
-		if code, reason := s.reg.store.Check(r.u); code >= 300 {
-			s.respondRegisterFailure(tx, code, reason, strconv.Itoa(s.reg.store.MinExpires()))
+		if code, reason := s.store.Check(r.u); code >= 300 {
+			s.respondRegisterFailure(tx, code, reason, strconv.Itoa(s.store.MinExpires()))
 			return
 		}
 	}
-	d, ok := s.reg.relays.next(key, tr, time.Now())
+	d, ok := s.relays.next(key, tr, time.Now())
 	if !ok {
 		s.respond(tx, 503, "Service Unavailable", sipmsg.Generic("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter/time.Second))))
 		return
@@ -81,24 +80,24 @@ func (s *Server) relayRegister(req sip.Request, tx *txn.ServerTx, aor string, sr
 
 // sendUpstreamRegister sends r toward the PBX and hands its final answer to
 // onUpstreamRegister.
-func (s *Server) sendUpstreamRegister(r relayedRegister, dst transport.Target) {
-	host, port, err := s.hostFor(dst.Kind, netip.AddrPort{})
+func (s *Service) sendUpstreamRegister(r relayedRegister, dst transport.Target) {
+	host, port, err := s.host(dst.Kind)
 	if err != nil {
-		s.reg.relays.dropPending(r.dialog.token)
+		s.relays.dropPending(r.dialog.token)
 		s.respond(r.tx, 500, "Server Internal Error")
 		return
 	}
 	out := s.upstreamRegister(r, host, port, dst.Kind)
-	s.reg.relays.sent(r.dialog.token, out)
+	s.relays.sent(r.dialog.token, out)
 	ct, err := s.tx.Request(out, dst)
 	if err != nil {
-		s.reg.relays.dropPending(r.dialog.token)
+		s.relays.dropPending(r.dialog.token)
 		s.respond(r.tx, 503, "Service Unavailable")
 		return
 	}
-	s.pumps.Add(1)
+	s.wg.Add(1)
 	go func() {
-		defer s.pumps.Done()
+		defer s.wg.Done()
 		final := false
 		for res := range ct.Responses() {
 			if res.StatusCode() < 200 {
@@ -109,7 +108,7 @@ func (s *Server) sendUpstreamRegister(r relayedRegister, dst transport.Target) {
 		}
 		if !final {
 			if !r.removing {
-				s.reg.relays.dropPending(r.dialog.token)
+				s.relays.dropPending(r.dialog.token)
 			}
 			s.respond(r.tx, 408, "Request Timeout")
 		}
@@ -117,7 +116,7 @@ func (s *Server) sendUpstreamRegister(r relayedRegister, dst transport.Target) {
 }
 
 // upstreamRegister builds the REGISTER toward the PBX.
-func (s *Server) upstreamRegister(r relayedRegister, host string, port uint16, kind transport.Kind) sip.Request {
+func (s *Service) upstreamRegister(r relayedRegister, host string, port uint16, kind transport.Kind) sip.Request {
 	from, _ := r.req.From()
 	to, _ := r.req.To()
 	p := sip.Port(port)
@@ -137,7 +136,7 @@ func (s *Server) upstreamRegister(r relayedRegister, host string, port uint16, k
 	}
 	contact := "<sip:" + r.dialog.token + "@" + hostPort(host, port)
 	if kind != transport.UDP {
-		contact += ";transport=" + lowerKind(kind)
+		contact += ";transport=" + kind.Param()
 	}
 	contact += ">"
 	hdrs = append(hdrs, sipmsg.Generic("Contact", contact))
@@ -145,7 +144,7 @@ func (s *Server) upstreamRegister(r relayedRegister, host string, port uint16, k
 		hdrs = append(hdrs, sipmsg.Generic("Expires", strconv.Itoa(expires)))
 	}
 	for _, name := range []string{"Authorization", "Proxy-Authorization"} {
-		for _, v := range headerValues(r.req, name) {
+		for _, v := range sipmsg.Values(r.req, name) {
 			hdrs = append(hdrs, sipmsg.Generic(name, v))
 		}
 	}
@@ -156,7 +155,7 @@ func (s *Server) upstreamRegister(r relayedRegister, host string, port uint16, k
 // onUpstreamRegister carries the PBX's final answer back to the UA. Only a
 // 2xx makes (or keeps) a binding; a challenge keeps the pending relay, so
 // the UA's answer goes upstream in the same registration dialog.
-func (s *Server) onUpstreamRegister(r relayedRegister, res sip.Response) {
+func (s *Service) onUpstreamRegister(r relayedRegister, res sip.Response) {
 	code := int(res.StatusCode())
 	token := r.dialog.token
 	switch {
@@ -166,7 +165,7 @@ func (s *Server) onUpstreamRegister(r relayedRegister, res sip.Response) {
 		}
 		var hs []sip.Header
 		for _, name := range []string{"WWW-Authenticate", "Proxy-Authenticate"} {
-			for _, v := range headerValues(res, name) {
+			for _, v := range sipmsg.Values(res, name) {
 				hs = append(hs, sipmsg.Generic(name, v))
 			}
 		}
@@ -178,7 +177,7 @@ func (s *Server) onUpstreamRegister(r relayedRegister, res sip.Response) {
 			s.registerAuthFailed(r.src, r.u.AOR, "upstream 403")
 		}
 		if !r.removing {
-			s.reg.relays.dropPending(token)
+			s.relays.dropPending(token)
 		}
 		s.respondRegisterFailure(r.tx, code, sipmsg.Phrase(code), sipmsg.Header(res, "Min-Expires"))
 	}
@@ -186,11 +185,11 @@ func (s *Server) onUpstreamRegister(r relayedRegister, res sip.Response) {
 
 // acceptRelayed takes the PBX's 2xx: the binding is stored (or removed)
 // under the relay's token, for the time the PBX granted.
-func (s *Server) acceptRelayed(r relayedRegister, res sip.Response) {
+func (s *Service) acceptRelayed(r relayedRegister, res sip.Response) {
 	token := r.dialog.token
 	granted := grantedExpires(res, token)
 	if r.removing || granted == 0 {
-		s.reg.store.Remove(token)
+		s.store.Remove(token)
 		s.forgetRelay(token, false)
 		s.answerRelayQuery(r)
 		return
@@ -202,15 +201,15 @@ func (s *Server) acceptRelayed(r relayedRegister, res sip.Response) {
 			u.Contacts[i].Expires = granted
 		}
 	}
-	before := s.reg.store.Lookup(u.AOR)
-	current, code, reason := s.reg.store.Apply(u)
+	before := s.store.Lookup(u.AOR)
+	current, code, reason := s.store.Apply(u)
 	if code >= 300 {
 		// The PBX has a binding we cannot keep: take it back there.
 		s.forgetRelay(token, true)
-		s.respondRegisterFailure(r.tx, code, reason, strconv.Itoa(s.reg.store.MinExpires()))
+		s.respondRegisterFailure(r.tx, code, reason, strconv.Itoa(s.store.MinExpires()))
 		return
 	}
-	s.reg.relays.accept(token)
+	s.relays.accept(token)
 	for _, b := range before {
 		// A binding of ours this one replaced (the same Contact from a new
 		// flow): its Contact at the PBX goes too.
@@ -224,9 +223,9 @@ func (s *Server) acceptRelayed(r relayedRegister, res sip.Response) {
 // answerRelayQuery answers a REGISTER that changes nothing upstream with
 // the bindings this flow holds for the AOR: another flow's are not shown
 // to a UA no registrar has checked.
-func (s *Server) answerRelayQuery(r relayedRegister) {
+func (s *Service) answerRelayQuery(r relayedRegister) {
 	var own []registrar.Binding
-	for _, b := range s.reg.store.Lookup(r.u.AOR) {
+	for _, b := range s.store.Lookup(r.u.AOR) {
 		if sameFlow(b.Flow.Target, r.src) {
 			own = append(own, b)
 		}
@@ -235,20 +234,20 @@ func (s *Server) answerRelayQuery(r relayedRegister) {
 }
 
 // respondBindings answers a REGISTER 200 with the given bindings.
-func (s *Server) respondBindings(tx *txn.ServerTx, req sip.Request, bs []registrar.Binding) {
+func (s *Service) respondBindings(tx *txn.ServerTx, req sip.Request, bs []registrar.Binding) {
 	res := txn.NewResponse(req, 200, "OK")
 	now := time.Now()
 	for _, b := range bs {
 		res.AppendHeader(sipmsg.Generic("Contact", b.ContactValue(now)))
 	}
 	res.AppendHeader(sipmsg.Generic("Date", now.UTC().Format(http1123)))
-	s.finishResponse(res)
+	txn.Own(res, s.cfg.UserAgent)
 	_ = tx.Respond(res)
 }
 
 // respondRegisterFailure answers a REGISTER with a failure; a 423 carries
 // Min-Expires.
-func (s *Server) respondRegisterFailure(tx *txn.ServerTx, code int, reason, minExpires string) {
+func (s *Service) respondRegisterFailure(tx *txn.ServerTx, code int, reason, minExpires string) {
 	if code == 423 && minExpires != "" {
 		s.respond(tx, 423, reason, sipmsg.Generic("Min-Expires", minExpires))
 		return
@@ -285,8 +284,8 @@ func grantedExpires(res sip.Response, token string) int {
 // PBX accepted is first de-registered there (best effort: the last
 // credentials are reused, a new challenge cannot be answered without the
 // UA).
-func (s *Server) forgetRelay(token string, unregister bool) {
-	rb := s.reg.relays.drop(token)
+func (s *Service) forgetRelay(token string, unregister bool) {
+	rb := s.relays.drop(token)
 	if !unregister {
 		return
 	}
@@ -300,15 +299,15 @@ func (s *Server) forgetRelay(token string, unregister bool) {
 		via[0].Params.Add("branch", sip.String{Str: txn.NewBranch()})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	dst, err := trunkTarget(ctx, rb.trunk)
+	dst, err := rb.trunk.Target(ctx)
 	cancel()
 	if err != nil {
 		return
 	}
 	if ct, err := s.tx.Request(out, dst); err == nil {
-		s.pumps.Add(1)
+		s.wg.Add(1)
 		go func() {
-			defer s.pumps.Done()
+			defer s.wg.Done()
 			for range ct.Responses() {
 			}
 		}()
@@ -324,7 +323,7 @@ func sentCredentials(req sip.Request) bool {
 // (RFC 7616): the credentials were right, the UA just retries.
 func staleChallenge(res sip.Response) bool {
 	for _, name := range []string{"WWW-Authenticate", "Proxy-Authenticate"} {
-		for _, v := range headerValues(res, name) {
+		for _, v := range sipmsg.Values(res, name) {
 			l := strings.ToLower(v)
 			if strings.Contains(l, "stale=true") || strings.Contains(l, `stale="true"`) {
 				return true
