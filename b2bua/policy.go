@@ -153,8 +153,8 @@ func (c *Call) admitLate() bool {
 	}
 	src := c.inv.Source()
 	r := policyRequest(c.invReq, src)
-	r.Route, r.Target = c.route.Name, c.route.Target
-	if c.route.Target == config.TargetTrunks {
+	r.Route, r.Target = c.route.Name, policyTarget(c.route.Target)
+	if r.Target == policy.TargetTrunks {
 		if cands := c.route.Candidates(); len(cands) > 0 {
 			r.Trunk = cands[0].Name
 		}
@@ -186,4 +186,19 @@ func (c *Call) admitLate() bool {
 	c.fail(code, reason, "policy_"+strings.TrimPrefix(d.Cause, "policy_"), decisionHeaders(d)...)
 	c.side = "sbc"
 	return false
+}
+
+// policyTarget is what the chain knows of a route's target; a target it
+// does not know stays policy.TargetUnknown, which its stages treat with
+// the most care (credentials required).
+func policyTarget(target string) policy.Target {
+	switch target {
+	case config.TargetTrunks:
+		return policy.TargetTrunks
+	case config.TargetRegistered:
+		return policy.TargetRegistered
+	case config.TargetEcho:
+		return policy.TargetEcho
+	}
+	return policy.TargetUnknown
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/sbc-project/sbc/b2bua/registration"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
-	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/policy"
 )
 
@@ -216,7 +215,7 @@ func TestInviteAuthGosipClient(t *testing.T) {
 // registrar, and behind the policy chain's auth stage.
 func TestInviteAuthenticatorServer(t *testing.T) {
 	clk := &paClock{t: time.Unix(1_800_000_000, 0)}
-	stage := policy.NewAuth(config.Policy{DialRules: config.DialRules{DefaultGroup: "default"}}, nil)
+	stage := policy.NewAuth("default", nil)
 	src := transport.Target{Addr: netip.MustParseAddrPort("127.0.0.1:5060")}
 	tests := []struct {
 		name    string
@@ -236,7 +235,7 @@ func TestInviteAuthenticatorServer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &policy.Request{Target: config.TargetTrunks, Transport: "wss", Auth: tt.s.inviteAuthenticator(paInvite(t), src)}
+			r := &policy.Request{Target: policy.TargetTrunks, Transport: "wss", Auth: tt.s.inviteAuthenticator(paInvite(t), src)}
 			d := stage.Check(context.Background(), r)
 			if d.Action != policy.Answer || d.Code != tt.code || len(d.Headers) != tt.headers {
 				t.Fatalf("Check = %+v, want %d with %d headers", d, tt.code, tt.headers)

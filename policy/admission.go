@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"sync"
 	"time"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 // Retry-After of the admission stage's 503s: a full system frees up as
@@ -41,7 +39,7 @@ const maxCPSKeys = 65536
 // kind. An Admission is safe for concurrent use.
 type Admission struct {
 	mu      sync.Mutex
-	cfg     config.Admission
+	cfg     AdmissionSpec
 	total   int
 	trunks  map[string]int
 	users   map[string]int
@@ -54,7 +52,7 @@ type Admission struct {
 }
 
 // NewAdmission returns the admission stage for cfg (0 limits are off).
-func NewAdmission(cfg config.Admission) *Admission {
+func NewAdmission(cfg AdmissionSpec) *Admission {
 	return &Admission{
 		cfg:     cfg,
 		trunks:  make(map[string]int),
@@ -77,7 +75,7 @@ func (a *Admission) MaxDuration() time.Duration {
 
 // Update applies new limits (on reload) and keeps the calls in progress
 // counted, so their release still balances. Call-rate buckets restart full.
-func (a *Admission) Update(cfg config.Admission) {
+func (a *Admission) Update(cfg AdmissionSpec) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.cfg = cfg
@@ -101,11 +99,11 @@ type admissionKeys struct {
 }
 
 func keysOf(r *Request) admissionKeys {
-	k := admissionKeys{user: r.User, echo: r.Target == config.TargetEcho}
+	k := admissionKeys{user: r.User, echo: r.Target == TargetEcho}
 	if src := r.Src.Addr(); src.IsValid() {
 		k.ip = sourceKey(src)
 	}
-	if r.Target == config.TargetTrunks {
+	if r.Target == TargetTrunks {
 		k.trunk = r.Trunk
 	}
 	return k
@@ -219,6 +217,6 @@ func atLimit(n, limit int) bool { return limit > 0 && n >= limit }
 func admissionBusy(cause string, retry time.Duration) Decision {
 	return Decision{
 		Action: Answer, Code: 503, Reason: "Service Unavailable", RetryAfter: retry,
-		Stage: config.StageAdmission, Cause: cause,
+		Stage: StageAdmission, Cause: cause,
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 // fakeClock is a settable clock for the call-rate buckets.
@@ -17,7 +15,7 @@ type fakeClock struct{ t time.Time }
 func (c *fakeClock) now() time.Time          { return c.t }
 func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
-func newTestAdmission(cfg config.Admission) (*Admission, *fakeClock) {
+func newTestAdmission(cfg AdmissionSpec) (*Admission, *fakeClock) {
 	a := NewAdmission(cfg)
 	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	a.now = clk.now
@@ -27,16 +25,16 @@ func newTestAdmission(cfg config.Admission) (*Admission, *fakeClock) {
 // call is a routed INVITE toward trunk (or to a registered user when trunk
 // is empty) by user from ip.
 func call(trunk, user, ip string) *Request {
-	r := &Request{Target: config.TargetRegistered, User: user, Src: netip.AddrPortFrom(netip.MustParseAddr(ip), 5060)}
+	r := &Request{Target: TargetRegistered, User: user, Src: netip.AddrPortFrom(netip.MustParseAddr(ip), 5060)}
 	if trunk != "" {
-		r.Target, r.Trunk = config.TargetTrunks, trunk
+		r.Target, r.Trunk = TargetTrunks, trunk
 	}
 	return r
 }
 
 // echoCall is an unauthenticated call to the echo destination from ip.
 func echoCall(ip string) *Request {
-	return &Request{Target: config.TargetEcho, Src: netip.AddrPortFrom(netip.MustParseAddr(ip), 5060)}
+	return &Request{Target: TargetEcho, Src: netip.AddrPortFrom(netip.MustParseAddr(ip), 5060)}
 }
 
 // assertEmpty fails unless a counts no call at all.
@@ -50,8 +48,8 @@ func assertEmpty(t *testing.T, a *Admission) {
 }
 
 func TestAdmissionLimits(t *testing.T) {
-	cfg := config.Admission{MaxCalls: 4, MaxCallsPerTrunk: 2, MaxCallsPerUser: 2, MaxCallsPerIP: 3,
-		Echo: config.EchoAdmission{MaxCalls: 3, MaxCallsPerIP: 2}}
+	cfg := AdmissionSpec{MaxCalls: 4, MaxCallsPerTrunk: 2, MaxCallsPerUser: 2, MaxCallsPerIP: 3,
+		Echo: EchoSpec{MaxCalls: 3, MaxCallsPerIP: 2}}
 	tests := []struct {
 		name  string
 		held  []*Request // admitted first
@@ -95,7 +93,7 @@ func TestAdmissionLimits(t *testing.T) {
 				}
 				tt.next.Admitted()
 			} else {
-				want := Decision{Action: Answer, Code: 503, Reason: "Service Unavailable", RetryAfter: admissionRetryAfter, Stage: config.StageAdmission, Cause: tt.cause}
+				want := Decision{Action: Answer, Code: 503, Reason: "Service Unavailable", RetryAfter: admissionRetryAfter, Stage: StageAdmission, Cause: tt.cause}
 				if d.Action != want.Action || d.Code != want.Code || d.Reason != want.Reason || d.RetryAfter != want.RetryAfter || d.Stage != want.Stage || d.Cause != want.Cause {
 					t.Fatalf("Check = %+v, want %+v", d, want)
 				}
@@ -113,7 +111,7 @@ func TestAdmissionLimits(t *testing.T) {
 }
 
 func TestAdmissionUnlimited(t *testing.T) {
-	a, _ := newTestAdmission(config.Admission{})
+	a, _ := newTestAdmission(AdmissionSpec{})
 	var rs []*Request
 	for i := range 50 {
 		r := call("pbx", "alice", "192.0.2.1")
@@ -134,12 +132,12 @@ func TestAdmissionUnlimited(t *testing.T) {
 func TestAdmissionCPS(t *testing.T) {
 	tests := []struct {
 		name  string
-		cfg   config.Admission
+		cfg   AdmissionSpec
 		other *Request // a call that must not share the bucket
 		cause string
 	}{
-		{"user", config.Admission{UserCPS: config.Bucket{Rate: 1, Burst: 2}}, call("pbx", "bob", "192.0.2.1"), "cps_user"},
-		{"trunk", config.Admission{TrunkCPS: config.Bucket{Rate: 1, Burst: 2}}, call("carrier", "alice", "192.0.2.1"), "cps_trunk"},
+		{"user", AdmissionSpec{UserCPS: Bucket{Rate: 1, Burst: 2}}, call("pbx", "bob", "192.0.2.1"), "cps_user"},
+		{"trunk", AdmissionSpec{TrunkCPS: Bucket{Rate: 1, Burst: 2}}, call("carrier", "alice", "192.0.2.1"), "cps_trunk"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,7 +170,7 @@ func TestAdmissionCPS(t *testing.T) {
 // TestAdmissionCPSNotSpentOnRefusal: a call refused by a concurrency limit
 // spends no call-rate token.
 func TestAdmissionCPSNotSpentOnRefusal(t *testing.T) {
-	a, _ := newTestAdmission(config.Admission{MaxCalls: 1, UserCPS: config.Bucket{Rate: 0.001, Burst: 2}})
+	a, _ := newTestAdmission(AdmissionSpec{MaxCalls: 1, UserCPS: Bucket{Rate: 0.001, Burst: 2}})
 	first := call("pbx", "alice", "192.0.2.1")
 	if d := a.Check(context.Background(), first); d.Action != Continue {
 		t.Fatalf("first call refused: %+v", d)
@@ -197,7 +195,7 @@ func TestAdmissionCPSNotSpentOnRefusal(t *testing.T) {
 // busy ones do not; a new key without room is refused.
 func TestCPSBucketsBounded(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	c := newCPSBuckets(config.Bucket{Rate: 1, Burst: 1}, 2)
+	c := newCPSBuckets(Bucket{Rate: 1, Burst: 1}, 2)
 	for _, k := range []string{"a", "b"} {
 		if !c.has(k, now) {
 			t.Fatalf("%s: no token", k)
@@ -222,9 +220,9 @@ func TestCPSBucketsBounded(t *testing.T) {
 // TestAdmissionConcurrent: 1000 concurrent admit/release pairs, some
 // refused by the limits, some released twice, leave every counter at 0.
 func TestAdmissionConcurrent(t *testing.T) {
-	a := NewAdmission(config.Admission{MaxCalls: 200, MaxCallsPerTrunk: 60, MaxCallsPerUser: 5, MaxCallsPerIP: 30,
-		UserCPS: config.Bucket{Rate: 1e6, Burst: 1000}, TrunkCPS: config.Bucket{Rate: 1e6, Burst: 1000},
-		Echo: config.EchoAdmission{MaxCalls: 20, MaxCallsPerIP: 4}})
+	a := NewAdmission(AdmissionSpec{MaxCalls: 200, MaxCallsPerTrunk: 60, MaxCallsPerUser: 5, MaxCallsPerIP: 30,
+		UserCPS: Bucket{Rate: 1e6, Burst: 1000}, TrunkCPS: Bucket{Rate: 1e6, Burst: 1000},
+		Echo: EchoSpec{MaxCalls: 20, MaxCallsPerIP: 4}})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	admitted := 0
@@ -269,12 +267,12 @@ func TestAdmissionConcurrent(t *testing.T) {
 // TestAdmissionUpdate: new limits apply to new calls, and calls admitted
 // before still release what they took.
 func TestAdmissionUpdate(t *testing.T) {
-	a, _ := newTestAdmission(config.Admission{MaxCalls: 1, MaxDuration: time.Hour})
+	a, _ := newTestAdmission(AdmissionSpec{MaxCalls: 1, MaxDuration: time.Hour})
 	old := call("pbx", "alice", "192.0.2.1")
 	if d := a.Check(context.Background(), old); d.Action != Continue {
 		t.Fatalf("refused: %+v", d)
 	}
-	a.Update(config.Admission{MaxCalls: 2, MaxDuration: time.Minute})
+	a.Update(AdmissionSpec{MaxCalls: 2, MaxDuration: time.Minute})
 	if a.MaxDuration() != time.Minute {
 		t.Fatalf("MaxDuration = %v", a.MaxDuration())
 	}

@@ -3,8 +3,6 @@ package policy
 import (
 	"context"
 	"net/netip"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 // Challenger is implemented by an Authenticator that offers more than one
@@ -38,20 +36,20 @@ type auth struct {
 //     user without being trusted is the route's business): none.
 //
 // With credentials required, the request goes on with User and Group set
-// (an empty group becomes cfg.DialRules.DefaultGroup); without them, or
-// with wrong ones, it is answered 407 with the Authenticator's challenge.
-// Wrong credentials are reported to report with the request's source and
-// transport (nil: not reported), which feeds the dynamic bans. A request without an Authenticator, or whose
-// Authenticator has no challenge to offer, is answered 403: the stage
-// fails closed. The stage keeps no state and is safe for concurrent use.
-func NewAuth(cfg config.Policy, report func(src netip.Addr, transport string)) Stage {
-	return &auth{defaultGroup: cfg.DialRules.DefaultGroup, report: report}
+// (an empty group becomes defaultGroup, the default dial group); without
+// them, or with wrong ones, it is answered 407 with the Authenticator's
+// challenge. Wrong credentials are reported to report with the request's
+// source and transport (nil: not reported), which feeds the dynamic bans.
+// A request without an Authenticator, or whose Authenticator has no
+// challenge to offer, is answered 403: the stage fails closed. The stage keeps no state and is safe for concurrent use.
+func NewAuth(defaultGroup string, report func(src netip.Addr, transport string)) Stage {
+	return &auth{defaultGroup: defaultGroup, report: report}
 }
 
 // Check implements Stage.
 func (a *auth) Check(ctx context.Context, r *Request) Decision {
 	switch {
-	case r.Target == config.TargetEcho:
+	case r.Target == TargetEcho:
 		return Pass
 	case r.Trusted:
 		r.Group = a.defaultGroup
@@ -59,7 +57,7 @@ func (a *auth) Check(ctx context.Context, r *Request) Decision {
 	case !authRequired(r):
 		return Pass
 	case r.Auth == nil:
-		return deny403(config.StageAuth, "auth_unavailable", "Forbidden (authentication unavailable)")
+		return deny403(StageAuth, "auth_unavailable", "Forbidden (authentication unavailable)")
 	}
 	user, group, ok, challenge, failed := r.Auth.Check(ctx)
 	if ok {
@@ -78,20 +76,20 @@ func (a *auth) Check(ctx context.Context, r *Request) Decision {
 	}
 	headers := challenges(r.Auth, challenge)
 	if len(headers) == 0 {
-		return deny403(config.StageAuth, cause, "Forbidden (authentication unavailable)")
+		return deny403(StageAuth, cause, "Forbidden (authentication unavailable)")
 	}
 	return Decision{
 		Action: Answer, Code: 407, Reason: "Proxy Authentication Required",
-		Headers: headers, Stage: config.StageAuth, Cause: cause,
+		Headers: headers, Stage: StageAuth, Cause: cause,
 	}
 }
 
 // authRequired reports whether a routed INVITE must carry credentials.
 func authRequired(r *Request) bool {
 	switch r.Target {
-	case config.TargetTrunks:
+	case TargetTrunks:
 		return true
-	case config.TargetRegistered:
+	case TargetRegistered:
 		return r.Transport == "ws" || r.Transport == "wss"
 	default:
 		// A target this stage does not know: fail closed.

@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"reflect"
 	"testing"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 // fakeAuth is an Authenticator with a fixed answer that counts its calls.
@@ -44,7 +42,7 @@ func TestAuth(t *testing.T) {
 	const pass = 0
 	tests := []struct {
 		name      string
-		target    string
+		target    Target
 		transport string
 		trusted   bool
 		auth      func() Authenticator
@@ -56,27 +54,27 @@ func TestAuth(t *testing.T) {
 		asked     bool // the Authenticator was asked
 		reported  bool
 	}{
-		{"echo without auth", config.TargetEcho, "wss", false, none, pass, "", nil, "", "", false, false},
-		{"trusted to trunk", config.TargetTrunks, "udp", true, none, pass, "", nil, "", "default", false, false},
-		{"trusted without authenticator", config.TargetTrunks, "udp", true, nilAuth, pass, "", nil, "", "default", false, false},
-		{"trunk ok", config.TargetTrunks, "wss", false, good, pass, "", nil, "alice", "intl", true, false},
-		{"trunk ok default group", config.TargetTrunks, "tls", false, noGroup, pass, "", nil, "web", "default", true, false},
-		{"trunk no credentials", config.TargetTrunks, "wss", false, none, 407, "auth_required", [][2]string{sha}, "", "", true, false},
-		{"trunk from udp no credentials", config.TargetTrunks, "udp", false, none, 407, "auth_required", [][2]string{sha}, "", "", true, false},
-		{"trunk wrong credentials", config.TargetTrunks, "wss", false, wrong, 407, "auth_failed", [][2]string{sha}, "", "", true, true},
-		{"every challenge", config.TargetTrunks, "wss", false, both, 407, "auth_required", [][2]string{sha, md5}, "", "", true, false},
-		{"no authenticator", config.TargetTrunks, "wss", false, nilAuth, 403, "auth_unavailable", nil, "", "", false, false},
-		{"no challenge", config.TargetTrunks, "wss", false, noChallenge, 403, "auth_failed", nil, "", "", true, true},
-		{"web to web", config.TargetRegistered, "ws", false, none, 407, "auth_required", [][2]string{sha}, "", "", true, false},
-		{"web to web ok", config.TargetRegistered, "wss", false, good, pass, "", nil, "alice", "intl", true, false},
-		{"pbx to web", config.TargetRegistered, "udp", false, none, pass, "", nil, "", "", false, false},
-		{"unknown target", "elsewhere", "udp", false, none, 407, "auth_required", [][2]string{sha}, "", "", true, false},
+		{"echo without auth", TargetEcho, "wss", false, none, pass, "", nil, "", "", false, false},
+		{"trusted to trunk", TargetTrunks, "udp", true, none, pass, "", nil, "", "default", false, false},
+		{"trusted without authenticator", TargetTrunks, "udp", true, nilAuth, pass, "", nil, "", "default", false, false},
+		{"trunk ok", TargetTrunks, "wss", false, good, pass, "", nil, "alice", "intl", true, false},
+		{"trunk ok default group", TargetTrunks, "tls", false, noGroup, pass, "", nil, "web", "default", true, false},
+		{"trunk no credentials", TargetTrunks, "wss", false, none, 407, "auth_required", [][2]string{sha}, "", "", true, false},
+		{"trunk from udp no credentials", TargetTrunks, "udp", false, none, 407, "auth_required", [][2]string{sha}, "", "", true, false},
+		{"trunk wrong credentials", TargetTrunks, "wss", false, wrong, 407, "auth_failed", [][2]string{sha}, "", "", true, true},
+		{"every challenge", TargetTrunks, "wss", false, both, 407, "auth_required", [][2]string{sha, md5}, "", "", true, false},
+		{"no authenticator", TargetTrunks, "wss", false, nilAuth, 403, "auth_unavailable", nil, "", "", false, false},
+		{"no challenge", TargetTrunks, "wss", false, noChallenge, 403, "auth_failed", nil, "", "", true, true},
+		{"web to web", TargetRegistered, "ws", false, none, 407, "auth_required", [][2]string{sha}, "", "", true, false},
+		{"web to web ok", TargetRegistered, "wss", false, good, pass, "", nil, "alice", "intl", true, false},
+		{"pbx to web", TargetRegistered, "udp", false, none, pass, "", nil, "", "", false, false},
+		{"unknown target", TargetUnknown, "udp", false, none, 407, "auth_required", [][2]string{sha}, "", "", true, false},
 	}
 	src := netip.MustParseAddrPort("[::ffff:192.0.2.7]:5060")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var reported []string
-			stage := NewAuth(config.Policy{DialRules: config.DialRules{DefaultGroup: "default"}},
+			stage := NewAuth("default",
 				func(a netip.Addr, transport string) { reported = append(reported, a.String()+" "+transport) })
 			a := tt.auth()
 			r := &Request{Src: src, Transport: tt.transport, Target: tt.target, Trusted: tt.trusted, Auth: a}
@@ -86,7 +84,7 @@ func TestAuth(t *testing.T) {
 					t.Fatalf("Check = %+v, want pass", got)
 				}
 			} else {
-				if got.Action != Answer || got.Code != tt.code || got.Cause != tt.cause || got.Stage != config.StageAuth {
+				if got.Action != Answer || got.Code != tt.code || got.Cause != tt.cause || got.Stage != StageAuth {
 					t.Fatalf("Check = %+v, want %d %s", got, tt.code, tt.cause)
 				}
 				if !reflect.DeepEqual(got.Headers, tt.headers) {
@@ -120,8 +118,8 @@ func TestAuth(t *testing.T) {
 // TestAuthNilReport checks that a stage without a report function still
 // refuses wrong credentials.
 func TestAuthNilReport(t *testing.T) {
-	stage := NewAuth(config.Policy{}, nil)
-	r := &Request{Target: config.TargetTrunks, Auth: &fakeAuth{challenge: [2]string{"Proxy-Authenticate", "Digest"}, failed: true}}
+	stage := NewAuth("", nil)
+	r := &Request{Target: TargetTrunks, Auth: &fakeAuth{challenge: [2]string{"Proxy-Authenticate", "Digest"}, failed: true}}
 	if got := stage.Check(context.Background(), r); got.Code != 407 || got.Cause != "auth_failed" {
 		t.Fatalf("Check = %+v", got)
 	}

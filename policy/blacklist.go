@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/security"
 )
 
@@ -38,8 +37,8 @@ type blacklist struct {
 }
 
 // newBlacklist compiles cfg. hit counts a pattern hit toward a ban.
-func newBlacklist(cfg config.Blacklist, bans *security.Bans, hit func(src netip.Addr, transport, reason string)) (*blacklist, error) {
-	b := &blacklist{bans: bans, ips: map[netip.Addr]bool{}, reject: cfg.Action == config.ActionReject, hit: hit}
+func newBlacklist(cfg BlacklistSpec, bans *security.Bans, hit func(src netip.Addr, transport, reason string)) (*blacklist, error) {
+	b := &blacklist{bans: bans, ips: map[netip.Addr]bool{}, reject: cfg.Action == ActionReject, hit: hit}
 	for i, s := range cfg.CIDRs {
 		p, err := security.ParseBanAddr(s)
 		if err != nil {

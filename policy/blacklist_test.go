@@ -6,14 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/security"
 )
 
 func TestBlacklist(t *testing.T) {
-	cfg := config.Blacklist{
+	cfg := BlacklistSpec{
 		CIDRs:      []string{"192.0.2.66", "198.51.100.0/24", "2001:db8:bad::/48"},
-		UserAgents: config.DefaultScannerAgents,
+		UserAgents: DefaultScannerAgents,
 		URIs:       []string{`^sip:100@`, `evil\.example`},
 	}
 	tests := []struct {
@@ -23,38 +22,38 @@ func TestBlacklist(t *testing.T) {
 		want   Decision
 		hits   int
 	}{
-		{"clean", config.ActionDrop, func(r *Request) {}, Pass, 0},
-		{"banned", config.ActionReject, func(r *Request) { r.Src = netip.MustParseAddrPort("203.0.113.9:5060") },
+		{"clean", ActionDrop, func(r *Request) {}, Pass, 0},
+		{"banned", ActionReject, func(r *Request) { r.Src = netip.MustParseAddrPort("203.0.113.9:5060") },
 			Decision{Action: Drop, Cause: causeBanned}, 0},
-		{"banned mapped", config.ActionReject, func(r *Request) { r.Src = netip.MustParseAddrPort("[::ffff:203.0.113.9]:5060") },
+		{"banned mapped", ActionReject, func(r *Request) { r.Src = netip.MustParseAddrPort("[::ffff:203.0.113.9]:5060") },
 			Decision{Action: Drop, Cause: causeBanned}, 0},
-		{"banned on tcp", config.ActionReject, func(r *Request) { r.Src, r.Transport = netip.MustParseAddrPort("203.0.113.9:5060"), "tcp" },
+		{"banned on tcp", ActionReject, func(r *Request) { r.Src, r.Transport = netip.MustParseAddrPort("203.0.113.9:5060"), "tcp" },
 			Decision{Action: Drop, Cause: causeBanned}, 0},
-		{"udp ban on udp", config.ActionReject, func(r *Request) { r.Src = netip.MustParseAddrPort("203.0.113.10:5060") },
+		{"udp ban on udp", ActionReject, func(r *Request) { r.Src = netip.MustParseAddrPort("203.0.113.10:5060") },
 			Decision{Action: Drop, Cause: causeBanned}, 0},
-		{"udp ban not on ws", config.ActionReject, func(r *Request) { r.Src, r.Transport = netip.MustParseAddrPort("203.0.113.10:5060"), "ws" }, Pass, 0},
-		{"cidr ip drop", config.ActionDrop, func(r *Request) { r.Src = netip.MustParseAddrPort("192.0.2.66:5060") },
+		{"udp ban not on ws", ActionReject, func(r *Request) { r.Src, r.Transport = netip.MustParseAddrPort("203.0.113.10:5060"), "ws" }, Pass, 0},
+		{"cidr ip drop", ActionDrop, func(r *Request) { r.Src = netip.MustParseAddrPort("192.0.2.66:5060") },
 			Decision{Action: Drop, Cause: causeCIDR}, 0},
-		{"cidr prefix reject", config.ActionReject, func(r *Request) { r.Src = netip.MustParseAddrPort("198.51.100.200:5060") },
+		{"cidr prefix reject", ActionReject, func(r *Request) { r.Src = netip.MustParseAddrPort("198.51.100.200:5060") },
 			Decision{Action: Answer, Code: 403, Reason: "Forbidden", Cause: causeCIDR}, 0},
-		{"cidr ipv6", config.ActionDrop, func(r *Request) { r.Src = netip.MustParseAddrPort("[2001:db8:bad:1::7]:5060") },
+		{"cidr ipv6", ActionDrop, func(r *Request) { r.Src = netip.MustParseAddrPort("[2001:db8:bad:1::7]:5060") },
 			Decision{Action: Drop, Cause: causeCIDR}, 0},
-		{"ipv6 outside", config.ActionDrop, func(r *Request) { r.Src = netip.MustParseAddrPort("[2001:db8:bae::7]:5060") }, Pass, 0},
-		{"friendly-scanner", config.ActionDrop, func(r *Request) { r.UserAgent = "friendly-scanner" },
+		{"ipv6 outside", ActionDrop, func(r *Request) { r.Src = netip.MustParseAddrPort("[2001:db8:bae::7]:5060") }, Pass, 0},
+		{"friendly-scanner", ActionDrop, func(r *Request) { r.UserAgent = "friendly-scanner" },
 			Decision{Action: Drop, Cause: causeScannerUA}, 1},
-		{"sipvicious upper case", config.ActionReject, func(r *Request) { r.UserAgent = "SIPVicious 0.3.4" },
+		{"sipvicious upper case", ActionReject, func(r *Request) { r.UserAgent = "SIPVicious 0.3.4" },
 			Decision{Action: Answer, Code: 403, Reason: "Forbidden", Cause: causeScannerUA}, 1},
-		{"VaxSIPUserAgent", config.ActionDrop, func(r *Request) { r.UserAgent = "VaxSIPUserAgent/3.1" },
+		{"VaxSIPUserAgent", ActionDrop, func(r *Request) { r.UserAgent = "VaxSIPUserAgent/3.1" },
 			Decision{Action: Drop, Cause: causeScannerUA}, 1},
-		{"sipcli", config.ActionDrop, func(r *Request) { r.UserAgent = "sipcli/v1.8" },
+		{"sipcli", ActionDrop, func(r *Request) { r.UserAgent = "sipcli/v1.8" },
 			Decision{Action: Drop, Cause: causeScannerUA}, 1},
-		{"request-uri", config.ActionDrop, func(r *Request) { r.RURI = "sip:100@sbc.example" },
+		{"request-uri", ActionDrop, func(r *Request) { r.RURI = "sip:100@sbc.example" },
 			Decision{Action: Drop, Cause: causeURI}, 1},
-		{"from", config.ActionDrop, func(r *Request) { r.From = "sip:x@EVIL.example" },
+		{"from", ActionDrop, func(r *Request) { r.From = "sip:x@EVIL.example" },
 			Decision{Action: Drop, Cause: causeURI}, 1},
-		{"to", config.ActionDrop, func(r *Request) { r.To = "sip:y@evil.example" },
+		{"to", ActionDrop, func(r *Request) { r.To = "sip:y@evil.example" },
 			Decision{Action: Drop, Cause: causeURI}, 1},
-		{"uri pattern anchored", config.ActionDrop, func(r *Request) { r.RURI = "sip:1000@sbc.example;x=sip:100@" }, Pass, 0},
+		{"uri pattern anchored", ActionDrop, func(r *Request) { r.RURI = "sip:1000@sbc.example;x=sip:100@" }, Pass, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,7 +94,7 @@ func sameDecision(a, b Decision) bool {
 }
 
 func TestBlacklistBadConfig(t *testing.T) {
-	for _, cfg := range []config.Blacklist{
+	for _, cfg := range []BlacklistSpec{
 		{CIDRs: []string{"192.0.2.0/33"}},
 		{UserAgents: []string{"(x"}},
 		{URIs: []string{"[a"}},

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/security"
 )
 
@@ -32,7 +31,7 @@ type Deps struct {
 	IsSelf func(sentBy string) bool
 }
 
-// Chain is the policy chain, built once from config by New. Its methods
+// Chain is the policy chain, built once from a Spec by New. Its methods
 // are safe for concurrent use.
 type Chain struct {
 	early, late []named
@@ -49,10 +48,11 @@ type named struct {
 	stage Stage
 }
 
-// New builds the stages cfg.Chain lists, in config.StageOrder whatever
-// order they are listed in. It fails on configuration Validate refuses
-// (bad CIDRs, patterns or dial rules).
-func New(cfg config.Policy, d Deps) (*Chain, error) {
+// New builds the stages spec.Stages lists, in StageOrder whatever order
+// they are listed in. It fails on a spec the config validation refuses
+// (unknown stages, bad CIDRs, patterns or dial rules), with errors that
+// name the config key (policy.chain[1], policy.blacklist.cidrs[0] ...).
+func New(spec Spec, d Deps) (*Chain, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
@@ -65,36 +65,36 @@ func New(cfg config.Policy, d Deps) (*Chain, error) {
 	if d.Reject == nil {
 		d.Reject = func(string, string) {}
 	}
-	exempt, err := exemptFunc(d.Exempt, cfg.RateLimit.ExemptCIDRs)
+	exempt, err := exemptFunc(d.Exempt, spec.RateLimit.ExemptCIDRs)
 	if err != nil {
 		return nil, fmt.Errorf("policy.rate_limit.exempt_cidrs: %w", err)
 	}
-	banExempt, err := exemptFunc(d.Exempt, cfg.Bans.ExemptCIDRs)
+	banExempt, err := exemptFunc(d.Exempt, spec.Bans.ExemptCIDRs)
 	if err != nil {
 		return nil, fmt.Errorf("policy.bans.exempt_cidrs: %w", err)
 	}
 	c := &Chain{
 		bans:   d.Bans,
 		reject: d.Reject,
-		logs:   newLogLimiter(d.Log, cfg.LogInterval, d.Now),
-		f2b:    newFail2ban(cfg.Bans, cfg.RateLimit.MaxSources, d.Bans, d.Log, d.Now, banExempt),
+		logs:   newLogLimiter(d.Log, spec.LogInterval, d.Now),
+		f2b:    newFail2ban(spec.Bans, spec.RateLimit.MaxSources, d.Bans, d.Log, d.Now, banExempt),
 	}
-	for i, name := range cfg.Chain {
-		if !slices.Contains(config.StageOrder, name) {
+	for i, name := range spec.Stages {
+		if !slices.Contains(StageOrder, name) {
 			return nil, fmt.Errorf("policy.chain[%d]: unknown stage %q", i, name)
 		}
 	}
-	for _, name := range config.StageOrder {
-		if !slices.Contains(cfg.Chain, name) {
+	for _, name := range StageOrder {
+		if !slices.Contains(spec.Stages, name) {
 			continue
 		}
-		s, err := c.build(name, cfg, d, exempt)
+		s, err := c.build(name, spec, d, exempt)
 		if err != nil {
 			return nil, err
 		}
-		c.checkBans = c.checkBans || name == config.StageBlacklist
+		c.checkBans = c.checkBans || name == StageBlacklist
 		switch name {
-		case config.StageBlacklist, config.StageRateLimit, config.StageSanity:
+		case StageBlacklist, StageRateLimit, StageSanity:
 			c.early = append(c.early, named{name, s})
 		default:
 			c.late = append(c.late, named{name, s})
@@ -104,27 +104,27 @@ func New(cfg config.Policy, d Deps) (*Chain, error) {
 }
 
 // build makes the stage called name.
-func (c *Chain) build(name string, cfg config.Policy, d Deps, exempt func(netip.Addr) bool) (Stage, error) {
+func (c *Chain) build(name string, spec Spec, d Deps, exempt func(netip.Addr) bool) (Stage, error) {
 	switch name {
-	case config.StageBlacklist:
-		return newBlacklist(cfg.Blacklist, d.Bans, func(src netip.Addr, transport, reason string) {
+	case StageBlacklist:
+		return newBlacklist(spec.Blacklist, d.Bans, func(src netip.Addr, transport, reason string) {
 			c.f2b.hit(src, transport, eventBlacklisted, reason)
 		})
-	case config.StageRateLimit:
+	case StageRateLimit:
 		start := d.Now()
 		clock := func() int64 { return int64(d.Now().Sub(start)) } // monotonic when Now is
-		return newRateLimit(cfg.RateLimit, exempt, func(src netip.Addr, transport string) {
+		return newRateLimit(spec.RateLimit, exempt, func(src netip.Addr, transport string) {
 			c.f2b.hit(src, transport, eventRateLimited, "")
 		}, clock), nil
-	case config.StageSanity:
+	case StageSanity:
 		return &sanity{isSelf: d.IsSelf}, nil
-	case config.StageAuth:
-		return NewAuth(cfg, func(src netip.Addr, transport string) { c.Report(src, transport, EventAuthFailure) }), nil
-	case config.StageAdmission:
-		c.admission = NewAdmission(cfg.Admission)
+	case StageAuth:
+		return NewAuth(spec.DialRules.DefaultGroup, func(src netip.Addr, transport string) { c.Report(src, transport, EventAuthFailure) }), nil
+	case StageAdmission:
+		c.admission = NewAdmission(spec.Admission)
 		return c.admission, nil
-	case config.StageDialRules:
-		dr, err := NewDialRules(cfg.DialRules)
+	case StageDialRules:
+		dr, err := NewDialRules(spec.DialRules)
 		if err != nil {
 			return nil, fmt.Errorf("policy.dial_rules: %w", err)
 		}
@@ -211,7 +211,7 @@ func (c *Chain) Banned(src netip.Addr, transport string) bool {
 	if _, ok := c.bans.Banned(src.Unmap(), datagram(transport)); !ok {
 		return false
 	}
-	c.reject(config.StageBlacklist, causeBanned)
+	c.reject(StageBlacklist, causeBanned)
 	return true
 }
 

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/security"
 )
 
@@ -26,7 +25,7 @@ func (r *rejects) add(stage, cause string) {
 	r.mu.Unlock()
 }
 
-func newTestChain(t *testing.T, cfg config.Policy, clk *clock) (*Chain, *rejects, *records) {
+func newTestChain(t *testing.T, cfg Spec, clk *clock) (*Chain, *rejects, *records) {
 	t.Helper()
 	rj, logs := &rejects{}, &records{}
 	c, err := New(cfg, Deps{Log: slog.New(logs), Bans: memBans(t), Reject: rj.add, Now: clk.now,
@@ -46,25 +45,25 @@ func TestChainEarly(t *testing.T) {
 		want   []string // outcome per request, with the stage
 		counts []string // Reject calls
 	}{
-		{"scanner refused then banned", config.StageOrder,
+		{"scanner refused then banned", StageOrder,
 			[]func(*Request){func(r *Request) { r.UserAgent = "friendly-scanner" }, func(r *Request) {}},
 			[]string{"blacklist drop:scanner_ua", "blacklist drop:banned"},
 			[]string{"blacklist/scanner_ua", "blacklist/banned"}},
-		{"clean request passes", config.StageOrder,
+		{"clean request passes", StageOrder,
 			[]func(*Request){func(r *Request) {}}, []string{" pass"}, nil},
-		{"blacklist before sanity", config.StageOrder,
+		{"blacklist before sanity", StageOrder,
 			[]func(*Request){func(r *Request) { r.UserAgent = "sipvicious"; r.MaxForwards = 0 }},
 			[]string{"blacklist drop:scanner_ua"}, []string{"blacklist/scanner_ua"}},
-		{"order is fixed whatever the list says", []string{config.StageSanity, config.StageBlacklist},
+		{"order is fixed whatever the list says", []string{StageSanity, StageBlacklist},
 			[]func(*Request){func(r *Request) { r.UserAgent = "sipvicious"; r.MaxForwards = 0 }},
 			[]string{"blacklist drop:scanner_ua"}, []string{"blacklist/scanner_ua"}},
-		{"blacklist left out", []string{config.StageSanity},
+		{"blacklist left out", []string{StageSanity},
 			[]func(*Request){func(r *Request) { r.UserAgent = "sipvicious"; r.MaxForwards = 0 }},
 			[]string{"sanity 483:max_forwards"}, []string{"sanity/max_forwards"}},
-		{"loop", config.StageOrder,
+		{"loop", StageOrder,
 			[]func(*Request){func(r *Request) { r.Vias = []string{"203.0.113.5:5060"} }},
 			[]string{"sanity 482:loop"}, []string{"sanity/loop"}},
-		{"ack is never answered", config.StageOrder,
+		{"ack is never answered", StageOrder,
 			[]func(*Request){func(r *Request) { r.Method = "ACK"; r.MaxForwards = 0 }},
 			[]string{"sanity drop:max_forwards"}, []string{"sanity/max_forwards"}},
 		{"no stages", []string{},
@@ -74,7 +73,7 @@ func TestChainEarly(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testPolicy()
-			cfg.Chain = tt.chain
+			cfg.Stages = tt.chain
 			c, rj, _ := newTestChain(t, cfg, newClock())
 			for i, modify := range tt.reqs {
 				r := req("192.0.2.1", "INVITE")
@@ -93,7 +92,7 @@ func TestChainEarly(t *testing.T) {
 
 func TestChainRateLimitedSourceIsBanned(t *testing.T) {
 	cfg := testPolicy()
-	cfg.RateLimit.Requests = config.Bucket{Rate: 1, Burst: 1}
+	cfg.RateLimit.Requests = Bucket{Rate: 1, Burst: 1}
 	cfg.Bans.RateLimited = 3
 	c, rj, _ := newTestChain(t, cfg, newClock())
 	var got []string
@@ -176,17 +175,17 @@ func TestChainLate(t *testing.T) {
 	// A stage after admission refuses: what admission counted is given back.
 	released := 0
 	c.late = []named{
-		{config.StageAdmission, StageFunc(func(_ context.Context, r *Request) Decision {
+		{StageAdmission, StageFunc(func(_ context.Context, r *Request) Decision {
 			r.Admitted = func() { released++ }
 			return Pass
 		})},
-		{config.StageDialRules, StageFunc(func(context.Context, *Request) Decision {
+		{StageDialRules, StageFunc(func(context.Context, *Request) Decision {
 			return Decision{Action: Answer, Code: 403, Reason: "Forbidden", Cause: "premium"}
 		})},
 	}
 	r := req("192.0.2.1", "INVITE")
 	d := c.Late(context.Background(), r)
-	if d.Stage != config.StageDialRules || d.Cause != "premium" || released != 1 || r.Admitted != nil {
+	if d.Stage != StageDialRules || d.Cause != "premium" || released != 1 || r.Admitted != nil {
 		t.Errorf("decision %+v, released %d, Admitted nil %v; want dial_rules/premium, 1, true", d, released, r.Admitted == nil)
 	}
 	if !slices.Contains(rj.got, "dial_rules/premium") {
@@ -196,7 +195,7 @@ func TestChainLate(t *testing.T) {
 
 func TestChainWithoutAdmission(t *testing.T) {
 	cfg := testPolicy()
-	cfg.Chain = []string{config.StageBlacklist}
+	cfg.Stages = []string{StageBlacklist}
 	c, _, _ := newTestChain(t, cfg, newClock())
 	if got := c.MaxDuration(); got != 0 {
 		t.Errorf("MaxDuration = %s without admission, want 0", got)
@@ -206,14 +205,14 @@ func TestChainWithoutAdmission(t *testing.T) {
 func TestNewErrors(t *testing.T) {
 	tests := []struct {
 		name   string
-		modify func(p *config.Policy)
+		modify func(p *Spec)
 		want   string
 	}{
-		{"unknown stage", func(p *config.Policy) { p.Chain = []string{"blacklist", "firewall"} }, "policy.chain[1]"},
-		{"bad cidr", func(p *config.Policy) { p.Blacklist.CIDRs = []string{"x"} }, "policy.blacklist.cidrs[0]"},
-		{"bad pattern", func(p *config.Policy) { p.Blacklist.UserAgents = []string{"("} }, "policy.blacklist.user_agents"},
-		{"bad rate exempt", func(p *config.Policy) { p.RateLimit.ExemptCIDRs = []string{"x"} }, "policy.rate_limit.exempt_cidrs"},
-		{"bad ban exempt", func(p *config.Policy) { p.Bans.ExemptCIDRs = []string{"x"} }, "policy.bans.exempt_cidrs"},
+		{"unknown stage", func(p *Spec) { p.Stages = []string{"blacklist", "firewall"} }, "policy.chain[1]"},
+		{"bad cidr", func(p *Spec) { p.Blacklist.CIDRs = []string{"x"} }, "policy.blacklist.cidrs[0]"},
+		{"bad pattern", func(p *Spec) { p.Blacklist.UserAgents = []string{"("} }, "policy.blacklist.user_agents"},
+		{"bad rate exempt", func(p *Spec) { p.RateLimit.ExemptCIDRs = []string{"x"} }, "policy.rate_limit.exempt_cidrs"},
+		{"bad ban exempt", func(p *Spec) { p.Bans.ExemptCIDRs = []string{"x"} }, "policy.bans.exempt_cidrs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -257,7 +256,7 @@ func TestChainBannedBeforeParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	var counted []string
-	cfg := config.Default().Policy
+	cfg := DefaultSpec()
 	c, err := New(cfg, Deps{Bans: bans, Reject: func(stage, cause string) { counted = append(counted, stage+"/"+cause) }})
 	if err != nil {
 		t.Fatal(err)
@@ -274,7 +273,7 @@ func TestChainBannedBeforeParse(t *testing.T) {
 	if len(counted) != 2 || counted[0] != "blacklist/banned" {
 		t.Errorf("counted %v, want two blacklist/banned", counted)
 	}
-	cfg.Chain = []string{config.StageRateLimit}
+	cfg.Stages = []string{StageRateLimit}
 	c, err = New(cfg, Deps{Bans: bans})
 	if err != nil {
 		t.Fatal(err)

@@ -2,8 +2,6 @@ package policy
 
 import (
 	"time"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 // cpsBuckets are token buckets by key (user or trunk name) for the
@@ -27,7 +25,7 @@ type cpsBucket struct {
 	last   time.Time
 }
 
-func newCPSBuckets(b config.Bucket, max int) *cpsBuckets {
+func newCPSBuckets(b Bucket, max int) *cpsBuckets {
 	burst := float64(b.Burst)
 	if burst < 1 {
 		burst = 1

@@ -5,8 +5,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 // maxE164Digits is the longest E.164 number (ITU-T E.164 section 6.1),
@@ -20,7 +18,7 @@ const maxDialLen = 128
 const maxShortLen = 16
 
 // maxDialCode bounds an access code's digits, and a feature code's
-// characters after its "*" or "#" (as config.Validate does).
+// characters after its "*" or "#" (as the config validation does).
 const maxDialCode = 4
 
 // DialKind is what a dialed string is, as the dial plan reads it.
@@ -61,7 +59,7 @@ type Dialed struct {
 	Number string
 }
 
-// dialPlan is how callers write numbers: config.DialRules's country code,
+// dialPlan is how callers write numbers: DialRulesSpec's country code,
 // prefixes and codes. It is immutable.
 type dialPlan struct {
 	cc, np, ip string
@@ -70,7 +68,7 @@ type dialPlan struct {
 	maxShort   int
 }
 
-func newDialPlan(cfg config.DialRules) *dialPlan {
+func newDialPlan(cfg DialRulesSpec) *dialPlan {
 	return &dialPlan{
 		cc: cfg.CountryCode, np: cfg.NationalPrefix, ip: cfg.InternationalPrefix,
 		access: cfg.AccessCodes, feature: cfg.FeatureCodes, maxShort: cfg.MaxShortDigits,

@@ -3,22 +3,20 @@ package policy
 import (
 	"strings"
 	"testing"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 var (
-	planNANP = config.DialRules{CountryCode: "1", NationalPrefix: "1", InternationalPrefix: "011", MaxShortDigits: 6}
-	planUK   = config.DialRules{CountryCode: "44", NationalPrefix: "0", InternationalPrefix: "00", MaxShortDigits: 6}
-	planDE   = config.DialRules{CountryCode: "49", NationalPrefix: "0", InternationalPrefix: "00", MaxShortDigits: 6}
-	planDK   = config.DialRules{CountryCode: "45", NationalPrefix: "", InternationalPrefix: "00", MaxShortDigits: 6} // closed plan
+	planNANP = DialRulesSpec{CountryCode: "1", NationalPrefix: "1", InternationalPrefix: "011", MaxShortDigits: 6}
+	planUK   = DialRulesSpec{CountryCode: "44", NationalPrefix: "0", InternationalPrefix: "00", MaxShortDigits: 6}
+	planDE   = DialRulesSpec{CountryCode: "49", NationalPrefix: "0", InternationalPrefix: "00", MaxShortDigits: 6}
+	planDK   = DialRulesSpec{CountryCode: "45", NationalPrefix: "", InternationalPrefix: "00", MaxShortDigits: 6} // closed plan
 	// planPBX is NANP behind a PBX: 9 for an outside line, *67 and *82 for
 	// caller-ID blocking and unblocking.
-	planPBX = config.DialRules{CountryCode: "1", NationalPrefix: "1", InternationalPrefix: "011",
+	planPBX = DialRulesSpec{CountryCode: "1", NationalPrefix: "1", InternationalPrefix: "011",
 		AccessCodes: []string{"9"}, FeatureCodes: []string{"*67", "*82"}, MaxShortDigits: 6}
 	// planDEPBX is Germany behind a PBX whose outside line is 0, the
 	// national prefix too.
-	planDEPBX = config.DialRules{CountryCode: "49", NationalPrefix: "0", InternationalPrefix: "00",
+	planDEPBX = DialRulesSpec{CountryCode: "49", NationalPrefix: "0", InternationalPrefix: "00",
 		AccessCodes: []string{"0"}, MaxShortDigits: 4}
 )
 
@@ -31,7 +29,7 @@ var readNothing = Dialed{}
 // dialPlanCases are dialed strings and how plans read them.
 var dialPlanCases = []struct {
 	name string
-	plan config.DialRules
+	plan DialRulesSpec
 	in   string
 	want Dialed
 }{

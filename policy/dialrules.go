@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 // dialReason is the reason phrase of every refusal by the rules: the cause
@@ -67,7 +65,7 @@ type DialRules struct {
 	groups       map[string]dialGroup
 }
 
-// dialGroup is a config.DialGroup with its prefixes checked.
+// dialGroup is a DialGroupSpec with its prefixes checked.
 type dialGroup struct {
 	allowAny      bool
 	allow, deny   []string
@@ -98,9 +96,9 @@ type DialDecision struct {
 
 // NewDialRules checks cfg and returns the dial_rules stage, or an error
 // naming every bad field: prefixes must be "+" and digits (visual
-// separators allowed; "*" in allow), codes as config.Validate wants them,
-// group names unique and the default group one of them.
-func NewDialRules(cfg config.DialRules) (*DialRules, error) {
+// separators allowed; "*" in allow), codes as the config validation wants
+// them, group names unique and the default group one of them.
+func NewDialRules(cfg DialRulesSpec) (*DialRules, error) {
 	errs := checkPlan(cfg)
 	d := &DialRules{plan: newDialPlan(cfg), home: "+" + cfg.CountryCode, defaultGroup: cfg.DefaultGroup,
 		groups: make(map[string]dialGroup, len(cfg.Groups))}
@@ -132,7 +130,7 @@ func NewDialRules(cfg config.DialRules) (*DialRules, error) {
 }
 
 // checkPlan checks the dialing plan's prefixes and codes.
-func checkPlan(cfg config.DialRules) []error {
+func checkPlan(cfg DialRulesSpec) []error {
 	var errs []error
 	for _, f := range [...]struct{ name, v string }{
 		{"country_code", cfg.CountryCode}, {"national_prefix", cfg.NationalPrefix}, {"international_prefix", cfg.InternationalPrefix},
@@ -151,8 +149,8 @@ func checkPlan(cfg config.DialRules) []error {
 			errs = append(errs, fmt.Errorf("dial rules feature_codes[%d] %q: want * or # then up to %d digits, * or #", i, c, maxDialCode))
 		}
 	}
-	if cfg.MaxShortDigits < 0 || cfg.MaxShortDigits > config.MaxShortDigitsLimit {
-		errs = append(errs, fmt.Errorf("dial rules max_short_digits %d: want 0 to %d", cfg.MaxShortDigits, config.MaxShortDigitsLimit))
+	if cfg.MaxShortDigits < 0 || cfg.MaxShortDigits > MaxShortDigitsLimit {
+		errs = append(errs, fmt.Errorf("dial rules max_short_digits %d: want 0 to %d", cfg.MaxShortDigits, MaxShortDigitsLimit))
 	}
 	return errs
 }
@@ -176,7 +174,7 @@ func prefixes(key string, in []string, star bool, errs *[]error) []string {
 // Check implements Stage. On a call toward trunks that passes, it sets
 // r.Dial to what leg B must dial.
 func (d *DialRules) Check(_ context.Context, r *Request) Decision {
-	if r.Target != config.TargetTrunks {
+	if r.Target != TargetTrunks {
 		return Pass
 	}
 	dd := d.Decide(r.Group, r.RURIUser)
@@ -194,23 +192,23 @@ func (d *DialRules) Decide(group, user string) DialDecision {
 	}
 	g, ok := d.groups[group]
 	if !ok {
-		return DialDecision{Decision: deny403(config.StageDialRules, causeUnknownGroup, dialReason)}
+		return DialDecision{Decision: deny403(StageDialRules, causeUnknownGroup, dialReason)}
 	}
 	dialed := d.plan.read(user)
 	out := DialDecision{Decision: Pass, Dialed: dialed, Dial: dialed.Number}
 	switch dialed.Kind {
 	case DialNumber:
 		if cause := g.check(dialed.Number, d.premium, d.home); cause != "" {
-			out.Decision = deny403(config.StageDialRules, cause, dialReason)
+			out.Decision = deny403(StageDialRules, cause, dialReason)
 		}
 	case DialShort, DialName:
 		if g.restricted() {
-			out.Decision = deny403(config.StageDialRules, causeNotANumber, dialReason)
+			out.Decision = deny403(StageDialRules, causeNotANumber, dialReason)
 		}
 	default:
 		if !g.unrestricted() {
 			out.Decision = Decision{Action: Answer, Code: 484, Reason: "Address Incomplete",
-				Stage: config.StageDialRules, Cause: causeUnreadable}
+				Stage: StageDialRules, Cause: causeUnreadable}
 		}
 		out.Dial = user
 	}

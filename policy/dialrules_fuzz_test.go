@@ -3,14 +3,12 @@ package policy
 import (
 	"strings"
 	"testing"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 // fuzzGroups are dial groups of every kind: restricted to the home
 // country, international with a deny list, limited by an allow list, and
 // allowed anything.
-var fuzzGroups = []config.DialGroup{
+var fuzzGroups = []DialGroupSpec{
 	{Name: "national"},
 	{Name: "intl", International: true, Deny: []string{"+7", "+44 20 7946"}},
 	{Name: "london", Allow: []string{"+4420"}},
@@ -18,8 +16,8 @@ var fuzzGroups = []config.DialGroup{
 }
 
 // fuzzRules builds the dial rules of plan with fuzzGroups.
-func fuzzRules(t testing.TB, plan config.DialRules) *DialRules {
-	plan.PremiumPrefixes = config.DefaultPremiumPrefixes
+func fuzzRules(t testing.TB, plan DialRulesSpec) *DialRules {
+	plan.PremiumPrefixes = DefaultPremiumPrefixes
 	plan.DefaultGroup = "national"
 	plan.Groups = fuzzGroups
 	d, err := NewDialRules(plan)
@@ -41,7 +39,7 @@ func FuzzDialRules(f *testing.F) {
 	for _, s := range []string{"2125551234", "011442079460958", "+44 20 7946 0958", "tel:5551234;phone-context=+1212", "911", "alice"} {
 		f.Add(s)
 	}
-	plans := []config.DialRules{planNANP, planUK, planPBX, planDEPBX}
+	plans := []DialRulesSpec{planNANP, planUK, planPBX, planDEPBX}
 	rules := make([]*DialRules, len(plans))
 	for i, p := range plans {
 		rules[i] = fuzzRules(f, p)
@@ -57,7 +55,7 @@ func FuzzDialRules(f *testing.F) {
 
 // checkDialContract checks Decide(g, in) against the contract of
 // FuzzDialRules.
-func checkDialContract(t *testing.T, d *DialRules, plan config.DialRules, g config.DialGroup, in string) {
+func checkDialContract(t *testing.T, d *DialRules, plan DialRulesSpec, g DialGroupSpec, in string) {
 	t.Helper()
 	dd := d.Decide(g.Name, in)
 	n := dd.Dialed.Number
@@ -102,7 +100,7 @@ func checkDialContract(t *testing.T, d *DialRules, plan config.DialRules, g conf
 
 // refAllows is the rules of g applied to an E.164 number, written
 // independently of dialGroup.check.
-func refAllows(number string, g config.DialGroup, cc string) bool {
+func refAllows(number string, g DialGroupSpec, cc string) bool {
 	has := func(prefixes []string) bool {
 		for _, p := range prefixes {
 			if p == "*" || strings.HasPrefix(number, strings.ReplaceAll(p, " ", "")) {
@@ -114,7 +112,7 @@ func refAllows(number string, g config.DialGroup, cc string) bool {
 	switch {
 	case has(g.Deny), len(g.Allow) > 0 && !has(g.Allow):
 		return false
-	case !g.Premium && has(config.DefaultPremiumPrefixes):
+	case !g.Premium && has(DefaultPremiumPrefixes):
 		return false
 	}
 	return g.International || strings.HasPrefix(number, "+"+cc)

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/security"
 )
 
@@ -40,7 +39,7 @@ const (
 // banned: a PBX that sends ten calls to offline users must not lose its
 // service. Safe for concurrent use.
 type fail2ban struct {
-	cfg    config.Bans
+	cfg    BanSpec
 	bans   *security.Bans
 	log    *slog.Logger
 	now    func() time.Time
@@ -59,7 +58,7 @@ type window struct {
 	n     int
 }
 
-func newFail2ban(cfg config.Bans, capacity int, bans *security.Bans, log *slog.Logger,
+func newFail2ban(cfg BanSpec, capacity int, bans *security.Bans, log *slog.Logger,
 	now func() time.Time, exempt func(netip.Addr) bool) *fail2ban {
 	return &fail2ban{cfg: cfg, bans: bans, log: log, now: now, exempt: exempt,
 		counts: newTable[eventCounts](capacity)}

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 // f2bHit is one event for fail2ban.
@@ -68,7 +66,7 @@ var fail2banCases = []struct {
 }
 
 func TestFail2ban(t *testing.T) {
-	cfg := config.Bans{Duration: time.Hour, Window: time.Minute, AuthFailures: 3, NotFound: 2, RateLimited: 0, Blacklisted: 1}
+	cfg := BanSpec{Duration: time.Hour, Window: time.Minute, AuthFailures: 3, NotFound: 2, RateLimited: 0, Blacklisted: 1}
 	for _, tt := range fail2banCases {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newClock()
@@ -108,7 +106,7 @@ func TestFail2ban(t *testing.T) {
 func TestFail2banBanLastsDuration(t *testing.T) {
 	clk := newClock()
 	bans := memBans(t)
-	cfg := config.Bans{Duration: time.Hour, Window: time.Minute, NotFound: 1}
+	cfg := BanSpec{Duration: time.Hour, Window: time.Minute, NotFound: 1}
 	f := newFail2ban(cfg, 10, bans, slog.New(slog.DiscardHandler), clk.now, func(netip.Addr) bool { return false })
 	f.hit(ip("192.0.2.1"), "tls", EventNotFound, "")
 	l := bans.List()

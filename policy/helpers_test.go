@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/security"
 )
 
@@ -73,6 +72,6 @@ func req(src, method string) *Request {
 	}
 }
 
-func testPolicy() config.Policy { return config.Default().Policy }
+func testPolicy() Spec { return DefaultSpec() }
 
 func ip(s string) netip.Addr { return netip.MustParseAddr(s) }

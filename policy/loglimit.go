@@ -4,8 +4,6 @@ import (
 	"log/slog"
 	"slices"
 	"time"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 // logSources bounds the sources the log limiter remembers. A source it
@@ -22,7 +20,7 @@ type logLimiter struct {
 	sources  *table[[stageCount]logSlot]
 }
 
-// stageCount is the number of stage names (config.StageOrder).
+// stageCount is the number of stage names (StageOrder).
 const stageCount = 6
 
 type logSlot struct {
@@ -37,7 +35,7 @@ func newLogLimiter(log *slog.Logger, interval time.Duration, now func() time.Tim
 // refused logs d for r unless a line for this source and stage was written
 // less than the interval ago.
 func (l *logLimiter) refused(r *Request, d Decision) {
-	i := slices.Index(config.StageOrder, d.Stage)
+	i := slices.Index(StageOrder, d.Stage)
 	if i < 0 || i >= stageCount {
 		i = 0 // unknown stage names share the first slot
 	}

@@ -8,6 +8,11 @@
 // map lookups. The last three (Late) run on a new INVITE once its route is
 // known, because they depend on it: who must authenticate, which trunk and
 // user it counts against, which dial group it follows.
+//
+// New builds a Chain from a Spec: the stages to run and their settings,
+// whose names, order and defaults this package owns (spec.go). It reads no
+// configuration itself; the program's edge fills the Spec from its config
+// file.
 package policy
 
 import (
@@ -71,7 +76,7 @@ type Request struct {
 
 	// Late: set by the b2bua for new INVITEs once routed.
 	Route   string // route name
-	Target  string // trunks, registered or echo
+	Target  Target
 	Trunk   string // first trunk of the route, for target trunks
 	Trusted bool   // the route or a trusted trunk trusts the source
 	// User is the authenticated user ("" until the auth stage passes, or
@@ -90,6 +95,19 @@ type Request struct {
 	// DialRules). "" when the stage did not judge the call.
 	Dial string
 }
+
+// Target is the kind of destination a routed INVITE goes to, which the
+// Late stages judge it by. The zero value, TargetUnknown, is a target the
+// chain does not know: auth asks it for credentials (fail closed),
+// admission counts it against no trunk and dial_rules does not judge it.
+type Target uint8
+
+const (
+	TargetUnknown    Target = iota
+	TargetTrunks            // the route's trunks: credentials, trunk limits, dial rules
+	TargetRegistered        // a user registered with the SBC
+	TargetEcho              // the built-in echo destination: no credentials, echo limits
+)
 
 // Authenticator checks the digest credentials a request carries. The b2bua
 // implements it over b2bua/registrar.Auth and the message.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/netip"
 	"time"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 // Rate-limit causes, one per bucket.
@@ -36,8 +34,8 @@ var bucketCauses = [bucketCount]string{causeRateRequests, causeRateInvite, cause
 // source floods new calls. Exempt sources are not limited here (trunks
 // have per-trunk limits under admission).
 type rateLimit struct {
-	cfg     config.RateLimit
-	buckets [bucketCount]config.Bucket
+	cfg     RateLimitSpec
+	buckets [bucketCount]Bucket
 	exempt  func(netip.Addr) bool
 	hit     func(src netip.Addr, transport string) // counts a refusal toward a ban
 	clock   func() int64                           // monotonic nanoseconds
@@ -54,10 +52,10 @@ type bucketState struct {
 	used   bool  // false: never used, start full
 }
 
-func newRateLimit(cfg config.RateLimit, exempt func(netip.Addr) bool, hit func(netip.Addr, string), clock func() int64) *rateLimit {
+func newRateLimit(cfg RateLimitSpec, exempt func(netip.Addr) bool, hit func(netip.Addr, string), clock func() int64) *rateLimit {
 	return &rateLimit{
 		cfg:     cfg,
-		buckets: [bucketCount]config.Bucket{cfg.Requests, cfg.Invite, cfg.Register},
+		buckets: [bucketCount]Bucket{cfg.Requests, cfg.Invite, cfg.Register},
 		exempt:  exempt, hit: hit, clock: clock,
 		sources: newTable[limitState](cfg.MaxSources),
 	}
@@ -108,7 +106,7 @@ func (l *rateLimit) Check(_ context.Context, r *Request) Decision {
 
 // take refills b and takes one token. ok false: over the limit; quiet
 // true: and past DropAfter, so say nothing.
-func (l *rateLimit) take(s *bucketState, b config.Bucket, now int64) (ok, quiet bool) {
+func (l *rateLimit) take(s *bucketState, b Bucket, now int64) (ok, quiet bool) {
 	if !s.used {
 		// A bucket starts full.
 		*s = bucketState{tokens: float64(b.Burst), last: now, used: true}

@@ -6,12 +6,10 @@ import (
 	"net/netip"
 	"testing"
 	"time"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 // newTestLimit returns a rate_limit stage on clk counting hits.
-func newTestLimit(cfg config.RateLimit, clk *clock, exempt func(netip.Addr) bool) (*rateLimit, *int) {
+func newTestLimit(cfg RateLimitSpec, clk *clock, exempt func(netip.Addr) bool) (*rateLimit, *int) {
 	start := clk.now()
 	hits := new(int)
 	if exempt == nil {
@@ -33,10 +31,10 @@ func outcome(d Decision) string {
 }
 
 func TestRateLimitSequence(t *testing.T) {
-	cfg := config.RateLimit{
-		Requests:   config.Bucket{Rate: 10, Burst: 3},
-		Invite:     config.Bucket{Rate: 1, Burst: 2},
-		Register:   config.Bucket{Rate: 1, Burst: 1},
+	cfg := RateLimitSpec{
+		Requests:   Bucket{Rate: 10, Burst: 3},
+		Invite:     Bucket{Rate: 1, Burst: 2},
+		Register:   Bucket{Rate: 1, Burst: 1},
 		DropAfter:  2,
 		RetryAfter: 5 * time.Second,
 		MaxSources: 100,
@@ -106,7 +104,7 @@ func TestRateLimitSequence(t *testing.T) {
 }
 
 func TestRateLimitSources(t *testing.T) {
-	cfg := config.RateLimit{Requests: config.Bucket{Rate: 1, Burst: 1}, DropAfter: 5, RetryAfter: time.Second,
+	cfg := RateLimitSpec{Requests: Bucket{Rate: 1, Burst: 1}, DropAfter: 5, RetryAfter: time.Second,
 		MaxSources: 100, ExemptCIDRs: []string{"198.51.100.0/24"}}
 	clk := newClock()
 	exempt, err := exemptFunc(func(a netip.Addr) bool { return a == ip("192.0.2.200") }, cfg.ExemptCIDRs)
@@ -138,7 +136,7 @@ func TestRateLimitSources(t *testing.T) {
 
 func TestRateLimitOff(t *testing.T) {
 	clk := newClock()
-	l, _ := newTestLimit(config.RateLimit{MaxSources: 10}, clk, nil)
+	l, _ := newTestLimit(RateLimitSpec{MaxSources: 10}, clk, nil)
 	for i := range 1000 {
 		if d := l.Check(context.Background(), req("192.0.2.1", "INVITE")); d.Action != Continue {
 			t.Fatalf("request %d refused with every bucket off: %+v", i, d)
@@ -167,7 +165,7 @@ func TestRateLimitSpoofedFloodBounded(t *testing.T) {
 // its rate still gets a token now and then; that must not forgive its
 // refusals, or it would be answered 503 for as long as it floods.
 func TestRateLimitModerateFloodGoesSilent(t *testing.T) {
-	cfg := config.RateLimit{Requests: config.Bucket{Rate: 10, Burst: 10}, DropAfter: 5,
+	cfg := RateLimitSpec{Requests: Bucket{Rate: 10, Burst: 10}, DropAfter: 5,
 		RetryAfter: time.Second, MaxSources: 10}
 	clk := newClock()
 	l, _ := newTestLimit(cfg, clk, nil)

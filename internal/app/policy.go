@@ -25,7 +25,7 @@ func (a *App) setupPolicy(cfg *config.Config) error {
 		return fmt.Errorf("policy.bans.file: %w", err)
 	}
 	a.bans = bans
-	chain, err := policy.New(cfg.Policy, policy.Deps{
+	chain, err := policy.New(policySpec(cfg.Policy), policy.Deps{
 		Log:    log,
 		Bans:   bans,
 		Reject: a.metrics.PolicyRejected,
@@ -42,6 +42,21 @@ func (a *App) setupPolicy(cfg *config.Config) error {
 	}
 	a.policy = chain
 	return nil
+}
+
+// policySpec is the chain the policy section asks for. The stage settings
+// are policy types already; bans.file names the store setupPolicy opens
+// and websocket is the transport's, so neither is part of the spec.
+func policySpec(p config.Policy) policy.Spec {
+	return policy.Spec{
+		Stages:      p.Chain,
+		LogInterval: p.LogInterval,
+		Blacklist:   p.Blacklist,
+		RateLimit:   p.RateLimit,
+		Bans:        p.Bans.BanSpec,
+		Admission:   p.Admission,
+		DialRules:   p.DialRules,
+	}
 }
 
 // noteSelf records the Via sent-by values this SBC writes (host:port of

@@ -2,7 +2,8 @@ package config
 
 import (
 	_ "embed"
-	"slices"
+
+	"github.com/sbc-project/sbc/policy"
 )
 
 // The canonical defaults file lives next to this package because go:embed
@@ -93,54 +94,19 @@ func Default() *Config {
 	}
 }
 
-// defaultPolicy is the policy section of Default: every stage, scanners
-// banned on sight, per-source rate limits, bans kept in DefaultBansFile, and
-// one dial group that may call national, non-premium numbers.
+// defaultPolicy is the policy section of Default: the chain's defaults
+// (policy.DefaultSpec), bans kept in DefaultBansFile, and WebSocket pages
+// of the same origin only.
 func defaultPolicy() Policy {
+	spec := policy.DefaultSpec()
 	return Policy{
-		Chain:       slices.Clone(StageOrder),
-		LogInterval: DefaultLogInterval,
-		Blacklist: Blacklist{
-			CIDRs:      []string{},
-			UserAgents: slices.Clone(DefaultScannerAgents),
-			URIs:       []string{},
-			Action:     DefaultBlacklistAction,
-		},
-		RateLimit: RateLimit{
-			Requests:    Bucket{Rate: DefaultRequestsRate, Burst: DefaultRequestsBurst},
-			Invite:      Bucket{Rate: DefaultInviteRate, Burst: DefaultInviteBurst},
-			Register:    Bucket{Rate: DefaultRegisterRate, Burst: DefaultRegisterBurst},
-			DropAfter:   DefaultDropAfter,
-			RetryAfter:  DefaultRateRetryAfter,
-			MaxSources:  DefaultRateMaxSources,
-			ExemptCIDRs: []string{},
-		},
-		Bans: Bans{
-			File:         DefaultBansFile,
-			Duration:     DefaultBanDuration,
-			Window:       DefaultBanWindow,
-			AuthFailures: DefaultBanAuthFailures,
-			NotFound:     DefaultBanNotFound,
-			RateLimited:  DefaultBanRateLimited,
-			Blacklisted:  DefaultBanBlacklisted,
-			ExemptCIDRs:  []string{},
-		},
-		Admission: Admission{
-			MaxCallsPerUser: DefaultMaxCallsPerUser,
-			MaxDuration:     DefaultMaxCallDuration,
-			Echo:            EchoAdmission{MaxCalls: DefaultEchoMaxCalls, MaxCallsPerIP: DefaultEchoMaxCallsIP},
-		},
-		DialRules: DialRules{
-			CountryCode:         DefaultCountryCode,
-			NationalPrefix:      DefaultNationalPrefix,
-			InternationalPrefix: DefaultInternationalPfx,
-			AccessCodes:         []string{},
-			FeatureCodes:        []string{},
-			MaxShortDigits:      DefaultMaxShortDigits,
-			PremiumPrefixes:     slices.Clone(DefaultPremiumPrefixes),
-			DefaultGroup:        DefaultDialGroup,
-			Groups:              []DialGroup{{Name: DefaultDialGroup, Allow: []string{}, Deny: []string{}}},
-		},
-		WebSocket: WebSocket{AllowedOrigins: []string{}},
+		Chain:       spec.Stages,
+		LogInterval: spec.LogInterval,
+		Blacklist:   spec.Blacklist,
+		RateLimit:   spec.RateLimit,
+		Bans:        Bans{File: DefaultBansFile, BanSpec: spec.Bans},
+		Admission:   spec.Admission,
+		DialRules:   spec.DialRules,
+		WebSocket:   WebSocket{AllowedOrigins: []string{}},
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -36,12 +37,17 @@ func shapeOf(t reflect.Type) shape {
 	}
 }
 
-// fieldTypes returns the keys of struct type t and their Go types.
+// fieldTypes returns the keys of struct type t and their Go types. The
+// keys of a struct embedded with the tag ",squash" are t's own, as the
+// decoder reads them.
 func fieldTypes(t reflect.Type) map[string]reflect.Type {
 	out := make(map[string]reflect.Type, t.NumField())
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if tag := f.Tag.Get("mapstructure"); tag != "" && tag != "-" {
+		switch tag := f.Tag.Get("mapstructure"); {
+		case tag == ",squash":
+			maps.Copy(out, fieldTypes(f.Type))
+		case tag != "" && tag != "-":
 			out[tag] = f.Type
 		}
 	}

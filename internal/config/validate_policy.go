@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/sbc-project/sbc/policy"
 )
 
 // validatePolicy checks the policy section, users[].group and
@@ -21,7 +23,7 @@ func (c *Config) validatePolicy(ps *Problems) {
 	checkAddrs(ps, "policy.blacklist.cidrs", b.CIDRs)
 	checkPatterns(ps, "policy.blacklist.user_agents", b.UserAgents)
 	checkPatterns(ps, "policy.blacklist.uris", b.URIs)
-	checkOneOf(ps, "policy.blacklist.action", b.Action, []string{ActionDrop, ActionReject})
+	checkOneOf(ps, "policy.blacklist.action", b.Action, []string{policy.ActionDrop, policy.ActionReject})
 
 	r := p.RateLimit
 	checkBucket(ps, "policy.rate_limit.requests", r.Requests)
@@ -72,19 +74,19 @@ func (c *Config) validatePolicy(ps *Problems) {
 }
 
 // validateChain checks that every name is a stage, listed once, in
-// StageOrder.
+// policy.StageOrder.
 func validateChain(ps *Problems, chain []string) {
 	last := -1
 	for i, name := range chain {
 		key := "policy.chain[" + strconv.Itoa(i) + "]"
-		j := slices.Index(StageOrder, name)
+		j := slices.Index(policy.StageOrder, name)
 		switch {
 		case j < 0:
-			ps.add(key, name, "want one of "+strings.Join(StageOrder, ", "))
+			ps.add(key, name, "want one of "+strings.Join(policy.StageOrder, ", "))
 		case slices.Index(chain, name) < i:
 			ps.add(key, name, "listed twice")
 		case j < last:
-			ps.add(key, name, "out of order: stages always run as "+strings.Join(StageOrder, ", "))
+			ps.add(key, name, "out of order: stages always run as "+strings.Join(policy.StageOrder, ", "))
 		default:
 			last = j
 		}
@@ -113,9 +115,9 @@ func (c *Config) validateDialRules(ps *Problems) {
 			ps.add(key+".feature_codes["+strconv.Itoa(i)+"]", code, "want * or # then up to 4 digits, * or #, such as *67")
 		}
 	}
-	if d.MaxShortDigits < 0 || d.MaxShortDigits > MaxShortDigitsLimit {
+	if d.MaxShortDigits < 0 || d.MaxShortDigits > policy.MaxShortDigitsLimit {
 		ps.add(key+".max_short_digits", strconv.Itoa(d.MaxShortDigits),
-			fmt.Sprintf("want 0 to %d: %d digits can already name an international number", MaxShortDigitsLimit, MaxShortDigitsLimit+1))
+			fmt.Sprintf("want 0 to %d: %d digits can already name an international number", policy.MaxShortDigitsLimit, policy.MaxShortDigitsLimit+1))
 	}
 	for i, pfx := range d.PremiumPrefixes {
 		if !isE164Prefix(pfx) {
@@ -215,7 +217,7 @@ func checkPatterns(ps *Problems, key string, patterns []string) {
 }
 
 // checkBucket: rate 0 turns a bucket off; a positive rate needs burst >= 1.
-func checkBucket(ps *Problems, key string, b Bucket) {
+func checkBucket(ps *Problems, key string, b policy.Bucket) {
 	switch {
 	case b.Rate < 0 || b.Rate != b.Rate: // NaN too
 		ps.add(key+".rate", strconv.FormatFloat(b.Rate, 'g', -1, 64), "want 0 (off) or a positive rate per second")

@@ -4,17 +4,21 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/sbc-project/sbc/policy"
 )
 
 func TestValidatePolicy(t *testing.T) {
 	runValidateCases(t, []validateCase{
-		{"chain subset in order", func(c *Config) { c.Policy.Chain = []string{StageBlacklist, StageSanity, StageDialRules} }, nil},
+		{"chain subset in order", func(c *Config) {
+			c.Policy.Chain = []string{policy.StageBlacklist, policy.StageSanity, policy.StageDialRules}
+		}, nil},
 		{"chain empty", func(c *Config) { c.Policy.Chain = []string{} }, nil},
-		{"chain unknown stage", func(c *Config) { c.Policy.Chain = []string{StageBlacklist, StageRateLimit, "firewall"} },
+		{"chain unknown stage", func(c *Config) { c.Policy.Chain = []string{policy.StageBlacklist, policy.StageRateLimit, "firewall"} },
 			[]string{"policy.chain[2]: want one of blacklist, rate_limit"}},
-		{"chain out of order", func(c *Config) { c.Policy.Chain = []string{StageSanity, StageBlacklist} },
+		{"chain out of order", func(c *Config) { c.Policy.Chain = []string{policy.StageSanity, policy.StageBlacklist} },
 			[]string{"policy.chain[1]: out of order"}},
-		{"chain twice", func(c *Config) { c.Policy.Chain = []string{StageBlacklist, StageBlacklist} },
+		{"chain twice", func(c *Config) { c.Policy.Chain = []string{policy.StageBlacklist, policy.StageBlacklist} },
 			[]string{"policy.chain[1]: listed twice"}},
 		{"log interval", func(c *Config) { c.Policy.LogInterval = 0 }, []string{"policy.log_interval: positive"}},
 		{"blacklist cidrs", func(c *Config) {
@@ -25,13 +29,13 @@ func TestValidatePolicy(t *testing.T) {
 			c.Policy.Blacklist.URIs = []string{""}
 		}, []string{"policy.blacklist.user_agents[1]: not a regular expression", "policy.blacklist.uris[0]: must not be empty"}},
 		{"blacklist action", func(c *Config) { c.Policy.Blacklist.Action = "ignore" }, []string{"policy.blacklist.action: want one of drop, reject"}},
-		{"blacklist reject", func(c *Config) { c.Policy.Blacklist.Action = ActionReject }, nil},
-		{"bucket off", func(c *Config) { c.Policy.RateLimit.Invite = Bucket{} }, nil},
+		{"blacklist reject", func(c *Config) { c.Policy.Blacklist.Action = policy.ActionReject }, nil},
+		{"bucket off", func(c *Config) { c.Policy.RateLimit.Invite = policy.Bucket{} }, nil},
 		{"buckets", func(c *Config) {
-			c.Policy.RateLimit.Requests = Bucket{Rate: -1, Burst: 5}
-			c.Policy.RateLimit.Invite = Bucket{Rate: 5, Burst: 0}
-			c.Policy.RateLimit.Register = Bucket{Rate: math.NaN(), Burst: 1}
-			c.Policy.Admission.UserCPS = Bucket{Rate: 0, Burst: -1}
+			c.Policy.RateLimit.Requests = policy.Bucket{Rate: -1, Burst: 5}
+			c.Policy.RateLimit.Invite = policy.Bucket{Rate: 5, Burst: 0}
+			c.Policy.RateLimit.Register = policy.Bucket{Rate: math.NaN(), Burst: 1}
+			c.Policy.Admission.UserCPS = policy.Bucket{Rate: 0, Burst: -1}
 		}, []string{"policy.rate_limit.requests.rate: want 0 (off)", "policy.rate_limit.invite.burst: at least 1",
 			"policy.rate_limit.register.rate: want 0", "policy.admission.user_cps.burst: want 0 or more"}},
 		{"rate limit numbers", func(c *Config) {
@@ -54,8 +58,8 @@ func TestValidatePolicy(t *testing.T) {
 			c.Policy.Admission.MaxCalls = -1
 			c.Policy.Admission.MaxDuration = -time.Second
 		}, []string{"policy.admission.max_calls: want 0 or more", "policy.admission.max_duration: want 0 (unlimited)"}},
-		{"admission unlimited", func(c *Config) { c.Policy.Admission = Admission{} }, nil},
-		{"echo admission", func(c *Config) { c.Policy.Admission.Echo = EchoAdmission{MaxCalls: -1, MaxCallsPerIP: -2} },
+		{"admission unlimited", func(c *Config) { c.Policy.Admission = policy.AdmissionSpec{} }, nil},
+		{"echo admission", func(c *Config) { c.Policy.Admission.Echo = policy.EchoSpec{MaxCalls: -1, MaxCallsPerIP: -2} },
 			[]string{"policy.admission.echo.max_calls: want 0 or more", "policy.admission.echo.max_calls_per_ip: want 0 or more"}},
 		{"dial numbering", func(c *Config) {
 			d := &c.Policy.DialRules
@@ -75,7 +79,7 @@ func TestValidatePolicy(t *testing.T) {
 		{"dial short digits off", func(c *Config) { c.Policy.DialRules.MaxShortDigits = 0 }, nil},
 		{"dial groups", func(c *Config) {
 			d := &c.Policy.DialRules
-			d.Groups = []DialGroup{
+			d.Groups = []policy.DialGroupSpec{
 				{Name: "default", Allow: []string{"*", "+4930"}, Deny: []string{"+49900"}},
 				{Name: "default"},
 				{Name: ""},

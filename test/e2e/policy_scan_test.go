@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/policy"
 )
 
 // The proof against SIPVicious (Debian package sipvicious 0.3.3): svmap,
@@ -281,7 +282,7 @@ func testSvcrack(t *testing.T) {
 			c.Auth.Algorithms = []string{"MD5"}
 			c.Policy.Bans.AuthFailures = failures
 		})
-		limit := config.DefaultBanAuthFailures
+		limit := policy.DefaultBanAuthFailures
 		var words []string
 		for i := 0; i < limit+3; i++ {
 			words = append(words, "wrong-"+itoa(i))
@@ -293,7 +294,7 @@ func testSvcrack(t *testing.T) {
 	}
 	t.Run("banned", func(t *testing.T) {
 		const scanner = "127.0.0.54"
-		out, sbc := run(t, scanner, config.DefaultBanAuthFailures)
+		out, sbc := run(t, scanner, policy.DefaultBanAuthFailures)
 		if strings.Contains(out, alicePassword) {
 			t.Errorf("svcrack found alice's password despite the ban")
 		}
@@ -301,8 +302,8 @@ func testSvcrack(t *testing.T) {
 			t.Errorf("svcrack reports cracked users: %v", rows)
 		}
 		reason := sbc.waitBanned(t, scanner)
-		if got := sbc.app.Server().Stats().AuthFailures.Load(); got != uint64(config.DefaultBanAuthFailures) {
-			t.Errorf("%d auth failures reached the registrar, want exactly %d (the ban threshold): the ban must stop the rest", got, config.DefaultBanAuthFailures)
+		if got := sbc.app.Server().Stats().AuthFailures.Load(); got != uint64(policy.DefaultBanAuthFailures) {
+			t.Errorf("%d auth failures reached the registrar, want exactly %d (the ban threshold): the ban must stop the rest", got, policy.DefaultBanAuthFailures)
 		}
 		t.Logf("svcrack banned (%s)", reason)
 	})

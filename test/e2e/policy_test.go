@@ -13,6 +13,7 @@ import (
 
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/policy"
 )
 
 // policySBC routes every call to a SIPp UAS trunk on 127.0.0.3 WITHOUT
@@ -23,7 +24,7 @@ func policySBC(t *testing.T, uasPort int, mutate func(*config.Config)) *sbcUnder
 		trunks: []trunkSpec{{name: "pbx", addr: "127.0.0.3", port: uasPort}},
 		mutate: func(c *config.Config) {
 			c.Users = []config.User{{Username: "alice", Password: "secret"}, {Username: "boss", Password: "hunter2", Group: "world"}}
-			c.Policy.DialRules.Groups = append(c.Policy.DialRules.Groups, config.DialGroup{Name: "world", International: true})
+			c.Policy.DialRules.Groups = append(c.Policy.DialRules.Groups, policy.DialGroupSpec{Name: "world", International: true})
 			c.Routes = []config.Route{{Name: "out", Target: config.TargetTrunks, Trunks: []string{"pbx"}}}
 			if mutate != nil {
 				mutate(c)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/policy"
 )
 
 // Attacks on the policy chain (issue 13, points 7, 8 and 11): toll fraud
@@ -20,7 +21,7 @@ import (
 // anyone: alice (default group, national calls only) must authenticate,
 // and the dial rules are the shipped default NANP plan unless plan changes
 // them.
-func dialSBC(t *testing.T, pbx *testUAS, plan func(*config.DialRules)) *sbcUnderTest {
+func dialSBC(t *testing.T, pbx *testUAS, plan func(*policy.DialRulesSpec)) *sbcUnderTest {
 	return startSBC(t, sbcOptions{trunks: pbxTrunk(pbx), mutate: func(c *config.Config) {
 		c.Users = []config.User{{Username: "alice", Password: "secret"}}
 		c.Routes = []config.Route{{Name: "out", Target: config.TargetTrunks, Trunks: []string{"pbx"}}}
@@ -98,7 +99,7 @@ func TestSecurityDialRuleBypass(t *testing.T) {
 // differently.
 func TestSecurityDialRulePBXCodes(t *testing.T) {
 	pbx := newUAS(t)
-	sbc := dialSBC(t, pbx, func(d *config.DialRules) {
+	sbc := dialSBC(t, pbx, func(d *policy.DialRulesSpec) {
 		d.AccessCodes, d.FeatureCodes = []string{"9"}, []string{"*67"}
 	})
 	ua := dialUA(t, "WS", sbc.ws.String())
@@ -171,7 +172,7 @@ func endCall(t *testing.T, ua *testUA, pbx *testUAS, c *uaCall) {
 // stay bounded by the limits, not by the attacker's patience.
 func TestSecurityEchoAdmission(t *testing.T) {
 	sbc := startSBC(t, sbcOptions{}) // the shipped defaults: only the echo route
-	limit := config.DefaultEchoMaxCallsIP
+	limit := policy.DefaultEchoMaxCallsIP
 	attacker := dialUAFrom(t, "UDP", sbc.udp.String(), "127.0.0.5")
 	var held []*uaCall
 	refusedAt := 0

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/policy"
 )
 
 // pbxRegistrar is a PBX on 127.0.0.3 (UDP) that checks digest passwords
@@ -317,15 +318,15 @@ func TestSecurityRelayedPasswordGuessingIsBanned(t *testing.T) {
 	pbx := newPBXRegistrar(t, 403)
 	sbc := relaySBC(t, pbx)
 	guesser := dialUAFrom(t, "WS", sbc.ws.String(), "127.0.0.68")
-	for i := range config.DefaultBanAuthFailures {
+	for i := range policy.DefaultBanAuthFailures {
 		if res := guesser.register("alice", fmt.Sprintf("guess-%d", i), 300); res.StatusCode() != 403 {
 			t.Fatalf("guess %d: %d %s, want 403", i, res.StatusCode(), res.Reason())
 		} else if res.Reason() != "Forbidden" {
 			t.Errorf("guess %d: reason %q, want the standard phrase", i, res.Reason())
 		}
 	}
-	if n := sbc.app.Server().Stats().AuthFailures.Load(); n != uint64(config.DefaultBanAuthFailures) {
-		t.Errorf("auth failures counted: %d, want %d", n, config.DefaultBanAuthFailures)
+	if n := sbc.app.Server().Stats().AuthFailures.Load(); n != uint64(policy.DefaultBanAuthFailures) {
+		t.Errorf("auth failures counted: %d, want %d", n, policy.DefaultBanAuthFailures)
 	}
 	registers, _ := pbx.counts()
 	guesser.send(fmt.Sprintf("REGISTER sip:example.com SIP/2.0\nVia: SIP/2.0/WS x.invalid;branch=z9hG4bK%s\nMax-Forwards: 70\n"+
