@@ -46,13 +46,12 @@ func (s *Server) report(src transport.Target, ev policy.Event) {
 // policyRequest is what the chain sees of req.
 func policyRequest(req sip.Request, src transport.Target) *policy.Request {
 	r := &policy.Request{
-		Src:         src.Addr,
-		Transport:   src.Kind.Param(),
-		Method:      string(req.Method()),
-		CallID:      sipmsg.CallID(req),
-		ToTag:       sipmsg.ToTag(req),
-		FromTag:     sipmsg.FromTag(req),
-		MaxForwards: -1,
+		Src:       src.Addr,
+		Transport: src.Kind.Param(),
+		Method:    string(req.Method()),
+		CallID:    sipmsg.CallID(req),
+		ToTag:     sipmsg.ToTag(req),
+		FromTag:   sipmsg.FromTag(req),
 	}
 	if u := req.Recipient(); u != nil {
 		r.RURI = u.String()
@@ -69,9 +68,6 @@ func policyRequest(req sip.Request, src transport.Target) *policy.Request {
 	}
 	if hs := req.GetHeaders("User-Agent"); len(hs) > 0 {
 		r.UserAgent = hs[0].Value()
-	}
-	if mf, ok := sipmsg.HeaderInt(req, "Max-Forwards"); ok {
-		r.MaxForwards = mf
 	}
 	for _, h := range req.GetHeaders("Via") {
 		via, ok := h.(sip.ViaHeader)

@@ -298,9 +298,13 @@ func (s *Server) onPacket(p transport.Packet) {
 }
 
 // OnRequest implements txn.Handler: it is called for every new request.
+// It checks the hop limit, the one place the SBC does (RFC 3261 16.3: a
+// request with Max-Forwards 0 is not carried on, 483; an OPTIONS is
+// answered here as its final recipient), then dispatches by dialog and
+// method. A call's leg B carries the count on, one less (invite.go).
 func (s *Server) OnRequest(req sip.Request, tx *txn.ServerTx) {
-	if tx != nil && req.Method() != sip.ACK {
-		if mf, ok := sipmsg.HeaderInt(req, "Max-Forwards"); ok && mf <= 0 && req.Method() != sip.OPTIONS {
+	if tx != nil && req.Method() != sip.OPTIONS {
+		if mf, ok := sipmsg.HeaderInt(req, "Max-Forwards"); ok && mf <= 0 {
 			s.respond(tx, 483, "Too Many Hops")
 			return
 		}

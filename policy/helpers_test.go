@@ -68,7 +68,7 @@ func req(src, method string) *Request {
 	return &Request{
 		Src: netip.AddrPortFrom(netip.MustParseAddr(src), 5060), Transport: "udp", Method: method,
 		CallID: "c1@host", RURI: "sip:bob@sbc.example", From: "sip:alice@example.com", FromTag: "ft",
-		To: "sip:bob@sbc.example", UserAgent: "TestPhone/1.0", MaxForwards: 70, Vias: []string{src + ":5060"},
+		To: "sip:bob@sbc.example", UserAgent: "TestPhone/1.0", Vias: []string{src + ":5060"},
 	}
 }
 

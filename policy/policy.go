@@ -44,7 +44,7 @@ type Decision struct {
 	Headers [][2]string
 	// Stage and Cause label the rejection in metrics and logs: Stage is the
 	// stage's name, Cause a short snake_case reason from a bounded set
-	// (scanner_ua, banned, rate_invite, max_forwards, premium ...).
+	// (scanner_ua, banned, rate_invite, loop, premium ...).
 	Stage string
 	Cause string
 }
@@ -69,8 +69,6 @@ type Request struct {
 	// without one).
 	FromTag   string
 	UserAgent string
-	// MaxForwards is the Max-Forwards value; -1 when absent.
-	MaxForwards int
 	// Vias are the sent-by values (host[:port]) of every Via, top first.
 	Vias []string
 

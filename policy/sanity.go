@@ -8,12 +8,13 @@ import (
 const (
 	causeMissingHeader = "missing_header"
 	causeNoFromTag     = "no_from_tag"
-	causeMaxForwards   = "max_forwards"
 	causeLoop          = "loop"
 )
 
 // sanity is the third stage: cheap checks of a request's form that protect
-// the SBC and the network behind it, before any state is created.
+// the SBC and the network behind it, before any state is created. The hop
+// limit (Max-Forwards) is the B2BUA's own business, checked where it
+// forwards (b2bua.Server.OnRequest): it holds whatever stages run.
 //
 //   - Call-ID, From and To present (400): every transaction and dialog is
 //     keyed on them. The parser refuses most such messages already; Request
@@ -21,11 +22,6 @@ const (
 //   - From tag on INVITE (400): a dialog is identified by Call-ID and both
 //     tags (RFC 3261 section 12); an INVITE without one cannot make a
 //     dialog the SBC can tell apart from others.
-//   - Max-Forwards 0 (483 Too Many Hops, OPTIONS included): the hop limit
-//     that ends routing loops between proxies; the B2BUA would otherwise
-//     start the count anew on its B leg and a loop through it would never
-//     end. An absent Max-Forwards is allowed (RFC 2543 clients send none);
-//     a negative one is malformed (400).
 //   - Via loop (482 Loop Detected): a Via whose sent-by is one of the SBC's
 //     own addresses means the request is one the SBC sent that came back,
 //     e.g. a trunk or DNS entry pointing at the SBC itself. Refusing it
@@ -41,10 +37,6 @@ func (s *sanity) Check(_ context.Context, r *Request) Decision {
 		return badRequest(causeMissingHeader, "Bad Request")
 	case r.Method == "INVITE" && r.FromTag == "":
 		return badRequest(causeNoFromTag, "Missing From Tag")
-	case r.MaxForwards == 0:
-		return Decision{Action: Answer, Code: 483, Reason: "Too Many Hops", Cause: causeMaxForwards}
-	case r.MaxForwards < -1:
-		return badRequest(causeMaxForwards, "Bad Max-Forwards")
 	}
 	if s.isSelf != nil {
 		for _, v := range r.Vias {

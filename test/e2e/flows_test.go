@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -302,4 +303,42 @@ func TestRefusals(t *testing.T) {
 		t.Errorf("bad messages counted: %d", n)
 	}
 	sbc.waitIdle(t)
+}
+
+// TestMaxForwards: the hop limit is checked in one place whatever policy
+// stages run: an INVITE with Max-Forwards 0 gets 483 and no call; an
+// OPTIONS with 0 is answered; an INVITE with 1 reaches the callee with 0.
+func TestMaxForwards(t *testing.T) {
+	pbx := newUAS(t)
+	sbc := startSBC(t, sbcOptions{trunks: pbxTrunk(pbx), mutate: func(c *config.Config) {
+		c.Policy.Chain = nil // the check does not rest on the sanity stage
+	}})
+	ua := dialUA(t, "UDP", sbc.udp.String())
+	send := func(method string, mf int) {
+		body := ""
+		if method == "INVITE" {
+			body = strings.ReplaceAll(testSDP, "\n", "\r\n")
+		}
+		ua.send(fmt.Sprintf("%s sip:1000@%s SIP/2.0\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\nMax-Forwards: %d\n"+
+			"From: <sip:alice@caller.example>;tag=%s\nTo: <sip:1000@%s>\nCall-ID: %s\nCSeq: 1 %s\n"+
+			"Contact: <sip:alice@%s>\nContent-Type: application/sdp\nContent-Length: %d\n\n",
+			method, sbc.udp, ua.host, sipmsg.NewToken(6), mf, sipmsg.NewToken(4), sbc.udp, sipmsg.NewToken(8), method,
+			ua.host, len(body)) + strings.ReplaceAll(body, "\r\n", "\n"))
+	}
+	send("INVITE", 0)
+	if res := ua.expectFinal(); res.StatusCode() != 483 {
+		t.Fatalf("INVITE with Max-Forwards 0: %d %s, want 483", res.StatusCode(), res.Reason())
+	}
+	send("OPTIONS", 0)
+	if res := ua.expectFinal(); res.StatusCode() != 200 {
+		t.Fatalf("OPTIONS with Max-Forwards 0: %d %s, want 200", res.StatusCode(), res.Reason())
+	}
+	send("INVITE", 1)
+	inv := pbx.expectReq("INVITE")
+	if mf := sipmsg.Header(inv, "Max-Forwards"); mf != "0" {
+		t.Errorf("callee got Max-Forwards %q, want 0", mf)
+	}
+	pbx.respond(inv, 486, "Busy Here", "pbx1", "")
+	pbx.expectReq("ACK")
+	ua.expectFinal()
 }
