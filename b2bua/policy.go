@@ -9,10 +9,10 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/txn"
-	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/policy"
 )
 
@@ -169,7 +169,7 @@ func (c *Call) admitLate() bool {
 	src := c.inv.Source()
 	r := policyRequest(c.invReq, src)
 	r.Route, r.Target = c.route.Name, c.route.Target
-	if c.route.Target == config.TargetTrunks {
+	if c.route.Target == routing.TargetTrunks {
 		if cands := c.route.Candidates(); len(cands) > 0 {
 			r.Trunk = cands[0].Name
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/ghettovoice/gosip/sip"
 
 	"github.com/sbc-project/sbc/b2bua/registrar"
+	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/internal/config"
@@ -234,7 +235,7 @@ func TestInviteAuthenticatorServer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &policy.Request{Target: config.TargetTrunks, Transport: "wss", Auth: tt.s.inviteAuthenticator(paInvite(t), src)}
+			r := &policy.Request{Target: routing.TargetTrunks, Transport: "wss", Auth: tt.s.inviteAuthenticator(paInvite(t), src)}
 			d := stage.Check(context.Background(), r)
 			if d.Action != policy.Answer || d.Code != tt.code || len(d.Headers) != tt.headers {
 				t.Fatalf("Check = %+v, want %d with %d headers", d, tt.code, tt.headers)

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 // resolveTTL is how long a DNS answer for a trunk host is reused.
@@ -23,7 +21,7 @@ const resolveTTL = 60 * time.Second
 // errNoAddress means a trunk's DNS name resolved to no usable address.
 var errNoAddress = errors.New("no addresses")
 
-// Trunk is a named upstream compiled from config.Trunk. The exported fields
+// Trunk is a named upstream compiled from a TrunkSpec. The exported fields
 // are fixed by New and must not be modified; the up/down state and the
 // address cache are safe for concurrent use. A Trunk must not be copied.
 type Trunk struct {
@@ -40,16 +38,16 @@ type Trunk struct {
 	FromDomain         string // empty: use Host
 	PassHeaders        []string
 	Trusted            bool
-	SRTP               bool // media is SDES-SRTP (trunks[].media: srtp)
-	DTMFInfo           bool // digits as SIP INFO (trunks[].dtmf: info)
+	SRTP               bool // media is SDES-SRTP (MediaSRTP)
+	DTMFInfo           bool // digits as SIP INFO (DTMFInfo)
 
 	// TLS is the client configuration for dialing a tls trunk: its CA
-	// bundle (nil RootCAs: the system roots) and client certificate, read
-	// from trunks[].tls when the table was built. The server name is left
-	// to the dialer, which verifies Host. Nil for other transports.
+	// bundle (nil RootCAs: the system roots) and client certificate, from
+	// TrunkSpec.TLS. The server name is left to the dialer, which verifies
+	// Host. Nil for other transports.
 	TLS *tls.Config
 
-	// Caller identity toward the trunk (trunks[].identity, RFC 3325).
+	// Caller identity toward the trunk (IdentitySpec, RFC 3325).
 	AssertIdentity bool   // send P-Asserted-Identity (assert: user)
 	RewriteFrom    bool   // From names the authenticated caller (from: asserted)
 	IdentityDomain string // host of asserted identities; "": FromDomain, else the SBC's
@@ -89,9 +87,9 @@ type resolution struct {
 	at    time.Time
 }
 
-// newTrunk checks and compiles one configured trunk. Errors do not name
-// the trunk; the caller adds that.
-func newTrunk(c config.Trunk) (*Trunk, error) {
+// newTrunk checks and compiles one trunk. Errors do not name the trunk;
+// the caller adds that.
+func newTrunk(c TrunkSpec) (*Trunk, error) {
 	u, err := parseTrunkURI(c.URI)
 	if err != nil {
 		return nil, fmt.Errorf("uri %q: %w", c.URI, err)
@@ -116,8 +114,8 @@ func newTrunk(c config.Trunk) (*Trunk, error) {
 		FromDomain:       c.FromDomain,
 		PassHeaders:      slices.Clone(c.PassHeaders),
 		Trusted:          c.Trusted,
-		SRTP:             c.Media == config.MediaSRTP,
-		DTMFInfo:         c.DTMF == config.DTMFInfo,
+		SRTP:             c.Media == MediaSRTP,
+		DTMFInfo:         c.DTMF == DTMFInfo,
 		OptionsInterval:  c.OptionsInterval,
 		OptionsTimeout:   c.OptionsTimeout,
 		FailureThreshold: c.FailureThreshold,
@@ -137,35 +135,33 @@ func newTrunk(c config.Trunk) (*Trunk, error) {
 }
 
 // compilePeer sets what the trunk is told about callers and how it is
-// reached over TLS. It reads the TLS files of a tls trunk.
-func (tr *Trunk) compilePeer(c config.Trunk) error {
+// reached over TLS.
+func (tr *Trunk) compilePeer(c TrunkSpec) error {
 	switch c.Identity.Assert {
-	case "", config.IdentityAssertUser:
+	case "", IdentityAssertUser:
 		tr.AssertIdentity = true
-	case config.IdentityAssertNone:
+	case IdentityAssertNone:
 	default:
-		return fmt.Errorf("identity.assert %q is not %s or %s", c.Identity.Assert, config.IdentityAssertUser, config.IdentityAssertNone)
+		return fmt.Errorf("identity.assert %q is not %s or %s", c.Identity.Assert, IdentityAssertUser, IdentityAssertNone)
 	}
 	switch c.Identity.From {
-	case "", config.IdentityFromAsserted:
+	case "", IdentityFromAsserted:
 		tr.RewriteFrom = true
-	case config.IdentityFromKeep:
+	case IdentityFromKeep:
 	default:
-		return fmt.Errorf("identity.from %q is not %s or %s", c.Identity.From, config.IdentityFromAsserted, config.IdentityFromKeep)
+		return fmt.Errorf("identity.from %q is not %s or %s", c.Identity.From, IdentityFromAsserted, IdentityFromKeep)
 	}
 	tr.IdentityDomain = c.Identity.Domain
 	tr.TrustDomain = c.Trusted || c.Identity.TrustDomain
-	if tr.Transport != TransportTLS {
-		if !c.TLS.IsZero() {
-			return fmt.Errorf("tls keys are set on a %s trunk", tr.Transport)
-		}
-		return nil
+	switch {
+	case tr.Transport != TransportTLS && c.TLS != nil:
+		return fmt.Errorf("tls keys are set on a %s trunk", tr.Transport)
+	case tr.Transport != TransportTLS:
+	case c.TLS != nil:
+		tr.TLS = c.TLS
+	default:
+		tr.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	conf, err := c.TLS.ClientConfig()
-	if err != nil {
-		return err
-	}
-	tr.TLS = conf
 	return nil
 }
 

@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 var (
@@ -17,7 +15,7 @@ var (
 	timeZero time.Time
 )
 
-func mustTrunk(t *testing.T, c config.Trunk) *Trunk {
+func mustTrunk(t *testing.T, c TrunkSpec) *Trunk {
 	t.Helper()
 	tr, err := newTrunk(c)
 	if err != nil {
@@ -39,7 +37,7 @@ func TestAddrLiteral(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tr := mustTrunk(t, config.Trunk{Name: "t", URI: tc.uri})
+			tr := mustTrunk(t, TrunkSpec{Name: "t", URI: tc.uri})
 			tr.lookup = func(context.Context, string) ([]netip.Addr, error) {
 				t.Error("IP literal was looked up")
 				return nil, errProbe
@@ -56,7 +54,7 @@ func TestAddrLiteral(t *testing.T) {
 }
 
 func TestAddrResolvesLocalhost(t *testing.T) {
-	tr := mustTrunk(t, config.Trunk{Name: "local", URI: "sip:localhost:5070;transport=tcp"})
+	tr := mustTrunk(t, TrunkSpec{Name: "local", URI: "sip:localhost:5070;transport=tcp"})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	ap, err := tr.Addr(ctx)
@@ -76,7 +74,7 @@ func TestAddrResolvesLocalhost(t *testing.T) {
 }
 
 func TestAddrCache(t *testing.T) {
-	tr := mustTrunk(t, config.Trunk{Name: "pbx", URI: "sip:pbx.example.com:5080"})
+	tr := mustTrunk(t, TrunkSpec{Name: "pbx", URI: "sip:pbx.example.com:5080"})
 	now := time.Unix(1_700_000_000, 0)
 	tr.now = func() time.Time { return now }
 	var lookups atomic.Int32
@@ -123,7 +121,7 @@ func TestAddrCache(t *testing.T) {
 }
 
 func TestTrunkBySourceDNS(t *testing.T) {
-	cfg := &config.Config{Trunks: []config.Trunk{{Name: "carrier", URI: "sip:sbc.carrier.example"}}}
+	cfg := TableSpec{Trunks: []TrunkSpec{{Name: "carrier", URI: "sip:sbc.carrier.example"}}}
 	tab := mustNew(t, cfg)
 	tr, _ := tab.Trunk("carrier")
 	tr.lookup = func(context.Context, string) ([]netip.Addr, error) {
@@ -169,7 +167,7 @@ func TestRecord(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tr := mustTrunk(t, config.Trunk{Name: "t", URI: "sip:pbx",
+			tr := mustTrunk(t, TrunkSpec{Name: "t", URI: "sip:pbx",
 				OptionsInterval: time.Second, OptionsTimeout: time.Second, FailureThreshold: tc.threshold})
 			changes := 0
 			at := time.Unix(1_700_000_000, 0)

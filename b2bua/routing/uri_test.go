@@ -3,8 +3,6 @@ package routing
 import (
 	"strings"
 	"testing"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 func TestParseTrunkURI(t *testing.T) {
@@ -94,12 +92,12 @@ func TestParseTrunkURIErrors(t *testing.T) {
 }
 
 func TestNewTrunkURIErrorNamesTrunk(t *testing.T) {
-	cfg := &config.Config{Trunks: []config.Trunk{
+	spec := TableSpec{Trunks: []TrunkSpec{
 		{Name: "good", URI: "sip:10.0.0.1"},
 		{Name: "broken-pbx", URI: "sip:pbx:99999"},
 		{Name: "broken-carrier", URI: "mailto:x@y"},
 	}}
-	_, err := New(cfg, nil)
+	_, err := New(spec, nil)
 	if err == nil {
 		t.Fatal("New accepted bad trunk URIs")
 	}
@@ -126,7 +124,7 @@ func TestTrunkURIString(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tr, err := newTrunk(config.Trunk{Name: "t", URI: tc.uri, Password: "hunter2"})
+			tr, err := newTrunk(TrunkSpec{Name: "t", URI: tc.uri, Password: "hunter2"})
 			if err != nil {
 				t.Fatalf("newTrunk: %v", err)
 			}

@@ -105,7 +105,7 @@ func New(cfg *config.Config, log *slog.Logger, opt Options) (*App, error) {
 // fails.
 func (a *App) start(cfg *config.Config, opt Options) (err error) {
 	log := a.log
-	if a.Routes, err = routing.New(cfg, log.With("part", "routing")); err != nil {
+	if a.Routes, err = newRouteTable(cfg, log.With("part", "routing")); err != nil {
 		return fmt.Errorf("routes: %w", err)
 	}
 	if a.CDR, err = newRecorder(cfg, log.With("part", "cdr")); err != nil {
