@@ -218,23 +218,7 @@ func (c *Call) trunkDest(tr *routing.Trunk, user string) (dest, error) {
 	if err != nil {
 		return dest{}, err
 	}
-	host := tr.Host
-	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
-		host = "[" + host + "]"
-	}
-	ruri := tr.Scheme + ":"
-	if user != "" {
-		ruri += user + "@"
-	}
-	ruri += host + ":" + strconv.Itoa(int(tr.Port))
-	if to.Kind != transport.UDP {
-		ruri += ";transport=" + lowerKind(to.Kind)
-	}
-	uri, err := sipmsg.ParseURI(ruri)
-	if err != nil {
-		return dest{}, err
-	}
-	return dest{name: tr.Name, trunk: tr, ruri: uri, to: to}, nil
+	return dest{name: tr.Name, trunk: tr, ruri: sipURI(tr.RequestURI(user)), to: to}, nil
 }
 
 // nextAttempt sends the INVITE to the next destination; with none left it

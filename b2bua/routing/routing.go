@@ -9,6 +9,10 @@
 // that the caller performs with its SIP stack, so this package knows
 // nothing about SIP messages.
 //
+// ParseURI is the one parser of trunk URIs, for the table and for config
+// validation alike, and a Trunk's RequestURI, built from the parsed URI,
+// is what the core dials.
+//
 // A Table is immutable after New apart from trunk health and DNS caches,
 // and every method is safe for concurrent use.
 package routing

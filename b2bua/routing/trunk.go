@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,7 +89,7 @@ type resolution struct {
 // newTrunk checks and compiles one trunk. Errors do not name the trunk;
 // the caller adds that.
 func newTrunk(c TrunkSpec) (*Trunk, error) {
-	u, err := parseTrunkURI(c.URI)
+	u, err := ParseURI(c.URI)
 	if err != nil {
 		return nil, fmt.Errorf("uri %q: %w", c.URI, err)
 	}
@@ -104,11 +103,11 @@ func newTrunk(c TrunkSpec) (*Trunk, error) {
 	}
 	tr := &Trunk{
 		Name:             c.Name,
-		Scheme:           u.scheme,
-		User:             u.user,
-		Host:             u.host,
-		Port:             u.port,
-		Transport:        u.transport,
+		Scheme:           u.Scheme,
+		User:             u.User,
+		Host:             u.Host,
+		Port:             u.defaultPort(),
+		Transport:        u.Transport(),
 		Username:         c.Username,
 		Password:         c.Password,
 		FromDomain:       c.FromDomain,
@@ -126,8 +125,8 @@ func newTrunk(c TrunkSpec) (*Trunk, error) {
 	if err := tr.compilePeer(c); err != nil {
 		return nil, err
 	}
-	if ip, err := netip.ParseAddr(u.host); err == nil {
-		tr.ip = ip.Unmap().WithZone("")
+	if ip, err := netip.ParseAddr(u.Host); err == nil {
+		tr.ip = ip.Unmap()
 	}
 	tr.up.Store(true)
 	tr.state.Up = true
@@ -169,20 +168,21 @@ func lookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
 	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
-// URI returns the trunk's address as a SIP URI, e.g.
-// sip:user@[::1]:5070;transport=tcp. The transport parameter is written
-// unless it is the scheme's default (udp for sip, tls for sips).
-func (tr *Trunk) URI() string {
-	s := tr.Scheme + ":"
-	if tr.User != "" {
-		s += tr.User + "@"
-	}
-	s += net.JoinHostPort(tr.Host, strconv.Itoa(int(tr.Port)))
+// RequestURI is the request-URI of a request to the trunk for user ("":
+// none): the trunk's scheme, host and port, and its transport as a
+// parameter unless it is the scheme's default (udp for sip, tls for sips).
+// The other parameters of the configured URI are not sent.
+func (tr *Trunk) RequestURI(user string) URI {
+	u := URI{Scheme: tr.Scheme, User: user, Host: tr.Host, Port: tr.Port}
 	if tr.Scheme == "sip" && tr.Transport != TransportUDP {
-		s += ";transport=" + tr.Transport
+		u.Params = []Param{{Name: "transport", Value: tr.Transport}}
 	}
-	return s
+	return u
 }
+
+// URI returns the trunk's address as a SIP URI, e.g.
+// sip:user@[::1]:5070;transport=tcp: its RequestURI for its own user.
+func (tr *Trunk) URI() string { return tr.RequestURI(tr.User).String() }
 
 // String names the trunk without its credentials.
 func (tr *Trunk) String() string { return fmt.Sprintf("trunk %s (%s)", tr.Name, tr.URI()) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -22,6 +23,101 @@ func mustTrunk(t *testing.T, c TrunkSpec) *Trunk {
 		t.Fatalf("newTrunk(%+v): %v", c, err)
 	}
 	return tr
+}
+
+func TestTrunkAddress(t *testing.T) {
+	tests := []struct {
+		name                          string
+		uri                           string
+		scheme, user, host, transport string
+		port                          uint16
+	}{
+		{"host only", "sip:pbx.example.com", "sip", "", "pbx.example.com", "udp", 5060},
+		{"user port transport", "sip:trunk1@10.0.0.5:5080;transport=tcp", "sip", "trunk1", "10.0.0.5", "tcp", 5080},
+		{"sips defaults to tls and 5061", "sips:carrier.example.net", "sips", "", "carrier.example.net", "tls", 5061},
+		{"sips transport tcp means tls", "sips:carrier.example.net;transport=tcp", "sips", "", "carrier.example.net", "tls", 5061},
+		{"sip transport tls defaults to 5061", "sip:10.1.1.1;transport=TLS", "sip", "", "10.1.1.1", "tls", 5061},
+		{"bracketed IPv6 with port", "sip:[::1]:5070", "sip", "", "::1", "udp", 5070},
+		{"bracketed IPv6 no port", "sip:[2001:db8::1];transport=tcp", "sip", "", "2001:db8::1", "tcp", 5060},
+		{"scheme case and other params ignored", "SIP:pbx;lr;user=phone", "sip", "", "pbx", "udp", 5060},
+		{"user with user parameter", "sip:+15551234;npdi@gw.example.com:5062", "sip", "+15551234;npdi", "gw.example.com", "udp", 5062},
+		{"trailing dot", "sip:pbx.example.com.", "sip", "", "pbx.example.com.", "udp", 5060},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := mustTrunk(t, TrunkSpec{Name: "t", URI: tc.uri})
+			if tr.Scheme != tc.scheme || tr.User != tc.user || tr.Host != tc.host || tr.Transport != tc.transport || tr.Port != tc.port {
+				t.Errorf("trunk %q = %s:%s@%s:%d %s, want %s:%s@%s:%d %s", tc.uri, tr.Scheme, tr.User, tr.Host, tr.Port,
+					tr.Transport, tc.scheme, tc.user, tc.host, tc.port, tc.transport)
+			}
+		})
+	}
+}
+
+func TestNewTrunkURIErrorNamesTrunk(t *testing.T) {
+	spec := TableSpec{Trunks: []TrunkSpec{
+		{Name: "good", URI: "sip:10.0.0.1"},
+		{Name: "broken-pbx", URI: "sip:pbx:99999"},
+		{Name: "broken-carrier", URI: "mailto:x@y"},
+	}}
+	_, err := New(spec, nil)
+	if err == nil {
+		t.Fatal("New accepted bad trunk URIs")
+	}
+	for _, want := range []string{`"broken-pbx"`, `"sip:pbx:99999"`, `"broken-carrier"`, `"mailto:x@y"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("New error %q does not mention %s", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), `"good"`) {
+		t.Errorf("New error %q blames the good trunk", err)
+	}
+}
+
+func TestTrunkURI(t *testing.T) {
+	tests := []struct {
+		name string
+		uri  string
+		want string
+	}{
+		{"udp default omitted", "sip:pbx", "sip:pbx:5060"},
+		{"tcp with user", "sip:u@10.0.0.1:5080;transport=tcp", "sip:u@10.0.0.1:5080;transport=tcp"},
+		{"IPv6 bracketed", "sip:[::1]:5070", "sip:[::1]:5070"},
+		{"sips", "sips:carrier;transport=tcp", "sips:carrier:5061"},
+		{"other parameters dropped", "sip:pbx;lr;transport=tls;user=phone", "sip:pbx:5061;transport=tls"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := mustTrunk(t, TrunkSpec{Name: "t", URI: tc.uri, Password: "hunter2"})
+			if got := tr.URI(); got != tc.want {
+				t.Errorf("URI() = %q, want %q", got, tc.want)
+			}
+			if s := tr.String() + tr.LogValue().String(); strings.Contains(s, "hunter2") {
+				t.Errorf("String/LogValue leak the password: %s", s)
+			}
+		})
+	}
+}
+
+func TestTrunkRequestURI(t *testing.T) {
+	tests := []struct {
+		name, uri, user string
+		want            URI
+	}{
+		{"user replaces the trunk's", "sip:trunk1@10.0.0.5:5080;transport=tcp;lr", "+12125550100",
+			URI{Scheme: "sip", User: "+12125550100", Host: "10.0.0.5", Port: 5080, Params: []Param{{"transport", "tcp"}}}},
+		{"no user, default port", "sip:pbx.example.com", "", URI{Scheme: "sip", Host: "pbx.example.com", Port: 5060}},
+		{"sips needs no transport", "sips:[2001:db8::1];transport=tcp", "alice",
+			URI{Scheme: "sips", User: "alice", Host: "2001:db8::1", Port: 5061}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := mustTrunk(t, TrunkSpec{Name: "t", URI: tc.uri})
+			if got := tr.RequestURI(tc.user); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("RequestURI(%q) = %+v, want %+v", tc.user, got, tc.want)
+			}
+		})
+	}
 }
 
 func TestAddrLiteral(t *testing.T) {
