@@ -10,7 +10,6 @@ import (
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/txn"
-	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/media"
 )
 
@@ -31,7 +30,8 @@ func (nopMedia) Close()                                          {}
 // transactions, dialog lookup, new calls, routing) with arbitrary bytes as
 // if they arrived on UDP: nothing may panic.
 func FuzzServerPacket(f *testing.F) {
-	table, err := routing.New(config.Default(), nil)
+	table, err := routing.New(routing.TableSpec{Listeners: []string{"udp", "tcp", "ws", "wss"},
+		Routes: []routing.RouteSpec{{Name: "echo", Match: routing.MatchSpec{RURIUser: "^echo$"}, Target: routing.TargetEcho}}}, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

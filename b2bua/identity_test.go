@@ -10,7 +10,6 @@ import (
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 // identityTable has a trusted PBX at 192.0.2.10 and three trunks: open
@@ -18,18 +17,17 @@ import (
 // kept), all with from_domain sbc.example; route out trusts 198.51.100.0/24.
 func identityTable(t *testing.T) *routing.Table {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Trunks = []config.Trunk{
+	spec := routing.TableSpec{Trunks: []routing.TrunkSpec{
 		{Name: "pbx", URI: "sip:192.0.2.10", Trusted: true},
 		{Name: "open", URI: "sip:192.0.2.20", FromDomain: "sbc.example"},
 		{Name: "td", URI: "sip:192.0.2.30", FromDomain: "sbc.example",
-			Identity: config.TrunkIdentity{TrustDomain: true, Domain: "id.example"}},
+			Identity: routing.IdentitySpec{TrustDomain: true, Domain: "id.example"}},
 		{Name: "plain", URI: "sip:192.0.2.40", FromDomain: "sbc.example",
-			Identity: config.TrunkIdentity{Assert: config.IdentityAssertNone, From: config.IdentityFromKeep}},
-	}
-	cfg.Routes = []config.Route{{Name: "out", Target: config.TargetTrunks, Trunks: []string{"open"},
+			Identity: routing.IdentitySpec{Assert: routing.IdentityAssertNone, From: routing.IdentityFromKeep}},
+	}}
+	spec.Routes = []routing.RouteSpec{{Name: "out", Target: routing.TargetTrunks, Trunks: []string{"open"},
 		TrustedSources: []string{"198.51.100.0/24"}}}
-	table, err := routing.New(cfg, nil)
+	table, err := routing.New(spec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/txn"
-	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/media"
 	"github.com/sbc-project/sbc/media/sdpconv"
 	"github.com/sbc-project/sbc/policy"
@@ -149,7 +148,7 @@ func (c *Call) routeCall() bool {
 		return false
 	}
 	switch route.Target {
-	case config.TargetEcho:
+	case routing.TargetEcho:
 		ep := c.s.hooks.Echo
 		if !ep.IsValid() {
 			c.fail(404, "Not Found", "no_echo")
@@ -157,7 +156,7 @@ func (c *Call) routeCall() bool {
 		}
 		uri, _ := sipmsg.ParseURI("sip:echo@" + ep.String())
 		c.dests = []dest{{name: "echo", ruri: uri, to: transport.Target{Kind: transport.UDP, Addr: ep}}}
-	case config.TargetTrunks:
+	case routing.TargetTrunks:
 		user := rr.RURIUser
 		if c.dial != "" {
 			user = c.dial // the trunk gets the number the dial rules checked
@@ -175,7 +174,7 @@ func (c *Call) routeCall() bool {
 				sipmsg.Generic("Retry-After", strconv.Itoa(int(c.s.cfg.RetryAfter/time.Second))))
 			return false
 		}
-	case config.TargetRegistered:
+	case routing.TargetRegistered:
 		c.dests = c.s.registeredDests(req.Recipient())
 		if len(c.dests) == 0 {
 			c.fail(480, "Temporarily Unavailable", "no_binding")
@@ -219,23 +218,7 @@ func (c *Call) trunkDest(tr *routing.Trunk, user string) (dest, error) {
 	if err != nil {
 		return dest{}, err
 	}
-	host := tr.Host
-	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
-		host = "[" + host + "]"
-	}
-	ruri := tr.Scheme + ":"
-	if user != "" {
-		ruri += user + "@"
-	}
-	ruri += host + ":" + strconv.Itoa(int(tr.Port))
-	if to.Kind != transport.UDP {
-		ruri += ";transport=" + to.Kind.Param()
-	}
-	uri, err := sipmsg.ParseURI(ruri)
-	if err != nil {
-		return dest{}, err
-	}
-	return dest{name: tr.Name, trunk: tr, ruri: uri, to: to}, nil
+	return dest{name: tr.Name, trunk: tr, ruri: sipURI(tr.RequestURI(user)), to: to}, nil
 }
 
 // nextAttempt sends the INVITE to the next destination; with none left it

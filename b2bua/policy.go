@@ -9,10 +9,10 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/txn"
-	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/policy"
 )
 
@@ -189,11 +189,11 @@ func (c *Call) admitLate() bool {
 // the most care (credentials required).
 func policyTarget(target string) policy.Target {
 	switch target {
-	case config.TargetTrunks:
+	case routing.TargetTrunks:
 		return policy.TargetTrunks
-	case config.TargetRegistered:
+	case routing.TargetRegistered:
 		return policy.TargetRegistered
-	case config.TargetEcho:
+	case routing.TargetEcho:
 		return policy.TargetEcho
 	}
 	return policy.TargetUnknown

@@ -23,10 +23,7 @@ func (s *Server) Probe(ctx context.Context, tr *routing.Trunk) error {
 	if err != nil {
 		return err
 	}
-	uri, err := sipmsg.ParseURI(tr.URI())
-	if err != nil {
-		return fmt.Errorf("trunk uri: %w", err)
-	}
+	uri := sipURI(tr.RequestURI(tr.User))
 	l := &leg{
 		call:         &Call{s: s},
 		callID:       sipmsg.NewToken(12),

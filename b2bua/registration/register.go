@@ -14,7 +14,6 @@ import (
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/txn"
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 // Config is what the service needs to know of the SBC's configuration.
@@ -107,9 +106,9 @@ func (s *Service) Handle(req sip.Request, tx *txn.ServerTx) {
 		return
 	}
 	switch route.Target {
-	case config.TargetRegistered:
+	case routing.TargetRegistered:
 		s.registerLocally(req, tx, aor, src)
-	case config.TargetTrunks:
+	case routing.TargetTrunks:
 		for _, tr := range route.Candidates() {
 			s.relayRegister(req, tx, aor, src, tr)
 			return

@@ -5,11 +5,9 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
-// matcher is a compiled config.Match: a conjunction of the conditions that
+// matcher is a compiled MatchSpec: a conjunction of the conditions that
 // were set. The zero matcher matches every request.
 type matcher struct {
 	listener   string
@@ -21,7 +19,7 @@ type matcher struct {
 
 // compileMatch checks m against the listener names and trunks of the
 // table being built.
-func compileMatch(m config.Match, listeners map[string]bool, trunks map[string]*Trunk) (matcher, error) {
+func compileMatch(m MatchSpec, listeners map[string]bool, trunks map[string]*Trunk) (matcher, error) {
 	var c matcher
 	if m.Listener != "" {
 		if !listeners[m.Listener] {

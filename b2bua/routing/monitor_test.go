@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 const waitLimit = 5 * time.Second
@@ -65,8 +63,8 @@ func startMonitor(t *testing.T, tab *Table, probe Prober) (stop func()) {
 	return stop
 }
 
-func probedConfig(threshold int, timeout time.Duration) *config.Config {
-	return &config.Config{Trunks: []config.Trunk{
+func probedConfig(threshold int, timeout time.Duration) TableSpec {
+	return TableSpec{Trunks: []TrunkSpec{
 		{Name: "pbx", URI: "sip:10.0.0.5", OptionsInterval: 10 * time.Millisecond,
 			OptionsTimeout: timeout, FailureThreshold: threshold},
 		{Name: "static", URI: "sip:10.0.0.6"},
@@ -190,7 +188,7 @@ func TestMonitorProbeTimeout(t *testing.T) {
 
 func TestMonitorStopsCleanly(t *testing.T) {
 	cfg := probedConfig(1, waitLimit)
-	cfg.Trunks = append(cfg.Trunks, config.Trunk{Name: "dns", URI: "sip:pbx.invalid"})
+	cfg.Trunks = append(cfg.Trunks, TrunkSpec{Name: "dns", URI: "sip:pbx.invalid"})
 	tab := mustNew(t, cfg)
 	dns, _ := tab.Trunk("dns")
 	dns.lookup = func(ctx context.Context, _ string) ([]netip.Addr, error) {
@@ -226,7 +224,7 @@ func TestMonitorStopsCleanly(t *testing.T) {
 
 func TestMonitorRefreshesDNS(t *testing.T) {
 	var logs syncBuffer
-	tab, err := New(&config.Config{Trunks: []config.Trunk{{Name: "carrier", URI: "sip:sbc.carrier.example"}}},
+	tab, err := New(TableSpec{Trunks: []TrunkSpec{{Name: "carrier", URI: "sip:sbc.carrier.example"}}},
 		slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatalf("New: %v", err)

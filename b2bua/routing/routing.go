@@ -1,11 +1,17 @@
 // Package routing holds the SBC's route table and the state of its trunks.
 //
-// A Table is compiled once from a validated *config.Config by New. Route
-// picks the first route whose match holds for an INVITE (described by a
-// Request that the B2BUA core extracts); Route.Candidates lists that route's
-// trunks that are up, in configured order, for failover. Monitor keeps trunk
-// state current by OPTIONS probes that the caller performs with its SIP
-// stack, so this package knows nothing about SIP messages.
+// A Table is compiled once by New from a TableSpec, which the program's
+// edge translates from its configuration: this package reads no
+// configuration of its own. Route picks the first route whose match holds
+// for an INVITE (described by a Request that the B2BUA core extracts);
+// Route.Candidates lists that route's trunks that are up, in configured
+// order, for failover. Monitor keeps trunk state current by OPTIONS probes
+// that the caller performs with its SIP stack, so this package knows
+// nothing about SIP messages.
+//
+// ParseURI is the one parser of trunk URIs, for the table and for config
+// validation alike, and a Trunk's RequestURI, built from the parsed URI,
+// is what the core dials.
 //
 // A Table is immutable after New apart from trunk health and DNS caches,
 // and every method is safe for concurrent use.
@@ -19,8 +25,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 // Request is what routing looks at, extracted from an INVITE by the core.
@@ -31,10 +35,10 @@ type Request struct {
 	FromDomain string     // host of the From URI
 }
 
-// Route is a compiled config.Route. Its fields must not be modified.
+// Route is a compiled RouteSpec. Its fields must not be modified.
 type Route struct {
 	Name   string
-	Target string // config.TargetTrunks, config.TargetRegistered or config.TargetEcho
+	Target string // TargetTrunks, TargetRegistered or TargetEcho
 	// Trunks, for target trunks, in the configured order; empty otherwise.
 	Trunks []*Trunk
 
@@ -79,28 +83,27 @@ type Table struct {
 	running sync.Mutex               // held while Monitor runs
 }
 
-// New compiles cfg: it parses every trunk URI and source CIDR, compiles
-// every ruri_user regexp, reads the TLS files of tls trunks and checks that
-// routes name existing listeners and trunks and a known target. All
-// problems are reported together, each naming its trunk or route. A nil
-// log discards logging. New does no network I/O: DNS names are resolved by
-// Trunk.Addr, Table.Resolve and Monitor.
-func New(cfg *config.Config, log *slog.Logger) (*Table, error) {
-	if cfg == nil {
-		return nil, errors.New("routing: nil config")
-	}
+// New compiles spec: it parses every trunk URI and source CIDR, compiles
+// every ruri_user regexp and checks that routes name existing listeners and
+// trunks and a known target. All problems are reported together, each
+// naming its trunk or route. A nil log discards logging. New does no I/O:
+// DNS names are resolved by Trunk.Addr, Table.Resolve and Monitor.
+func New(spec TableSpec, log *slog.Logger) (*Table, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	t := &Table{log: log, byName: make(map[string]*Trunk, len(cfg.Trunks)), refresh: resolveTTL}
+	t := &Table{log: log, byName: make(map[string]*Trunk, len(spec.Trunks)), refresh: resolveTTL}
 	var errs []error
-	for i, c := range cfg.Trunks {
+	for i, c := range spec.Trunks {
 		if err := t.addTrunk(c); err != nil {
 			errs = append(errs, fmt.Errorf("trunks[%d] %q: %w", i, c.Name, err))
 		}
 	}
-	listeners := listenerNames(cfg.SIP.Listeners)
-	for i, c := range cfg.Routes {
+	listeners := make(map[string]bool, len(spec.Listeners))
+	for _, name := range spec.Listeners {
+		listeners[name] = true
+	}
+	for i, c := range spec.Routes {
 		r, err := compileRoute(c, listeners, t.byName)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("routes[%d] %q: %w", i, c.Name, err))
@@ -114,7 +117,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Table, error) {
 	return t, nil
 }
 
-func (t *Table) addTrunk(c config.Trunk) error {
+func (t *Table) addTrunk(c TrunkSpec) error {
 	if c.Name == "" {
 		return errors.New("empty name")
 	}
@@ -130,21 +133,7 @@ func (t *Table) addTrunk(c config.Trunk) error {
 	return nil
 }
 
-// listenerNames returns the names routes may match on: a listener's name,
-// or its transport when it has none (the documented default).
-func listenerNames(ls []config.Listener) map[string]bool {
-	names := make(map[string]bool, len(ls))
-	for _, l := range ls {
-		name := l.Name
-		if name == "" {
-			name = l.Transport
-		}
-		names[name] = true
-	}
-	return names
-}
-
-func compileRoute(c config.Route, listeners map[string]bool, trunks map[string]*Trunk) (*Route, error) {
+func compileRoute(c RouteSpec, listeners map[string]bool, trunks map[string]*Trunk) (*Route, error) {
 	m, err := compileMatch(c.Match, listeners, trunks)
 	if err != nil {
 		return nil, err
@@ -158,7 +147,7 @@ func compileRoute(c config.Route, listeners map[string]bool, trunks map[string]*
 		r.trusted = append(r.trusted, p)
 	}
 	switch c.Target {
-	case config.TargetTrunks:
+	case TargetTrunks:
 		if len(c.Trunks) == 0 {
 			return nil, errors.New("target trunks with no trunks")
 		}
@@ -172,13 +161,12 @@ func compileRoute(c config.Route, listeners map[string]bool, trunks map[string]*
 			}
 			r.Trunks = append(r.Trunks, tr)
 		}
-	case config.TargetRegistered, config.TargetEcho:
+	case TargetRegistered, TargetEcho:
 		if len(c.Trunks) > 0 {
 			return nil, fmt.Errorf("trunks are set but target is %s", c.Target)
 		}
 	default:
-		return nil, fmt.Errorf("target %q is not %s, %s or %s", c.Target,
-			config.TargetTrunks, config.TargetRegistered, config.TargetEcho)
+		return nil, fmt.Errorf("target %q is not %s, %s or %s", c.Target, TargetTrunks, TargetRegistered, TargetEcho)
 	}
 	return r, nil
 }

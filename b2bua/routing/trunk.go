@@ -9,12 +9,9 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 // resolveTTL is how long a DNS answer for a trunk host is reused.
@@ -23,7 +20,7 @@ const resolveTTL = 60 * time.Second
 // errNoAddress means a trunk's DNS name resolved to no usable address.
 var errNoAddress = errors.New("no addresses")
 
-// Trunk is a named upstream compiled from config.Trunk. The exported fields
+// Trunk is a named upstream compiled from a TrunkSpec. The exported fields
 // are fixed by New and must not be modified; the up/down state and the
 // address cache are safe for concurrent use. A Trunk must not be copied.
 type Trunk struct {
@@ -40,16 +37,16 @@ type Trunk struct {
 	FromDomain         string // empty: use Host
 	PassHeaders        []string
 	Trusted            bool
-	SRTP               bool // media is SDES-SRTP (trunks[].media: srtp)
-	DTMFInfo           bool // digits as SIP INFO (trunks[].dtmf: info)
+	SRTP               bool // media is SDES-SRTP (MediaSRTP)
+	DTMFInfo           bool // digits as SIP INFO (DTMFInfo)
 
 	// TLS is the client configuration for dialing a tls trunk: its CA
-	// bundle (nil RootCAs: the system roots) and client certificate, read
-	// from trunks[].tls when the table was built. The server name is left
-	// to the dialer, which verifies Host. Nil for other transports.
+	// bundle (nil RootCAs: the system roots) and client certificate, from
+	// TrunkSpec.TLS. The server name is left to the dialer, which verifies
+	// Host. Nil for other transports.
 	TLS *tls.Config
 
-	// Caller identity toward the trunk (trunks[].identity, RFC 3325).
+	// Caller identity toward the trunk (IdentitySpec, RFC 3325).
 	AssertIdentity bool   // send P-Asserted-Identity (assert: user)
 	RewriteFrom    bool   // From names the authenticated caller (from: asserted)
 	IdentityDomain string // host of asserted identities; "": FromDomain, else the SBC's
@@ -89,10 +86,10 @@ type resolution struct {
 	at    time.Time
 }
 
-// newTrunk checks and compiles one configured trunk. Errors do not name
-// the trunk; the caller adds that.
-func newTrunk(c config.Trunk) (*Trunk, error) {
-	u, err := parseTrunkURI(c.URI)
+// newTrunk checks and compiles one trunk. Errors do not name the trunk;
+// the caller adds that.
+func newTrunk(c TrunkSpec) (*Trunk, error) {
+	u, err := ParseURI(c.URI)
 	if err != nil {
 		return nil, fmt.Errorf("uri %q: %w", c.URI, err)
 	}
@@ -106,18 +103,18 @@ func newTrunk(c config.Trunk) (*Trunk, error) {
 	}
 	tr := &Trunk{
 		Name:             c.Name,
-		Scheme:           u.scheme,
-		User:             u.user,
-		Host:             u.host,
-		Port:             u.port,
-		Transport:        u.transport,
+		Scheme:           u.Scheme,
+		User:             u.User,
+		Host:             u.Host,
+		Port:             u.defaultPort(),
+		Transport:        u.Transport(),
 		Username:         c.Username,
 		Password:         c.Password,
 		FromDomain:       c.FromDomain,
 		PassHeaders:      slices.Clone(c.PassHeaders),
 		Trusted:          c.Trusted,
-		SRTP:             c.Media == config.MediaSRTP,
-		DTMFInfo:         c.DTMF == config.DTMFInfo,
+		SRTP:             c.Media == MediaSRTP,
+		DTMFInfo:         c.DTMF == DTMFInfo,
 		OptionsInterval:  c.OptionsInterval,
 		OptionsTimeout:   c.OptionsTimeout,
 		FailureThreshold: c.FailureThreshold,
@@ -128,8 +125,8 @@ func newTrunk(c config.Trunk) (*Trunk, error) {
 	if err := tr.compilePeer(c); err != nil {
 		return nil, err
 	}
-	if ip, err := netip.ParseAddr(u.host); err == nil {
-		tr.ip = ip.Unmap().WithZone("")
+	if ip, err := netip.ParseAddr(u.Host); err == nil {
+		tr.ip = ip.Unmap()
 	}
 	tr.up.Store(true)
 	tr.state.Up = true
@@ -137,35 +134,33 @@ func newTrunk(c config.Trunk) (*Trunk, error) {
 }
 
 // compilePeer sets what the trunk is told about callers and how it is
-// reached over TLS. It reads the TLS files of a tls trunk.
-func (tr *Trunk) compilePeer(c config.Trunk) error {
+// reached over TLS.
+func (tr *Trunk) compilePeer(c TrunkSpec) error {
 	switch c.Identity.Assert {
-	case "", config.IdentityAssertUser:
+	case "", IdentityAssertUser:
 		tr.AssertIdentity = true
-	case config.IdentityAssertNone:
+	case IdentityAssertNone:
 	default:
-		return fmt.Errorf("identity.assert %q is not %s or %s", c.Identity.Assert, config.IdentityAssertUser, config.IdentityAssertNone)
+		return fmt.Errorf("identity.assert %q is not %s or %s", c.Identity.Assert, IdentityAssertUser, IdentityAssertNone)
 	}
 	switch c.Identity.From {
-	case "", config.IdentityFromAsserted:
+	case "", IdentityFromAsserted:
 		tr.RewriteFrom = true
-	case config.IdentityFromKeep:
+	case IdentityFromKeep:
 	default:
-		return fmt.Errorf("identity.from %q is not %s or %s", c.Identity.From, config.IdentityFromAsserted, config.IdentityFromKeep)
+		return fmt.Errorf("identity.from %q is not %s or %s", c.Identity.From, IdentityFromAsserted, IdentityFromKeep)
 	}
 	tr.IdentityDomain = c.Identity.Domain
 	tr.TrustDomain = c.Trusted || c.Identity.TrustDomain
-	if tr.Transport != TransportTLS {
-		if !c.TLS.IsZero() {
-			return fmt.Errorf("tls keys are set on a %s trunk", tr.Transport)
-		}
-		return nil
+	switch {
+	case tr.Transport != TransportTLS && c.TLS != nil:
+		return fmt.Errorf("tls keys are set on a %s trunk", tr.Transport)
+	case tr.Transport != TransportTLS:
+	case c.TLS != nil:
+		tr.TLS = c.TLS
+	default:
+		tr.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	conf, err := c.TLS.ClientConfig()
-	if err != nil {
-		return err
-	}
-	tr.TLS = conf
 	return nil
 }
 
@@ -173,20 +168,21 @@ func lookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
 	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
-// URI returns the trunk's address as a SIP URI, e.g.
-// sip:user@[::1]:5070;transport=tcp. The transport parameter is written
-// unless it is the scheme's default (udp for sip, tls for sips).
-func (tr *Trunk) URI() string {
-	s := tr.Scheme + ":"
-	if tr.User != "" {
-		s += tr.User + "@"
-	}
-	s += net.JoinHostPort(tr.Host, strconv.Itoa(int(tr.Port)))
+// RequestURI is the request-URI of a request to the trunk for user ("":
+// none): the trunk's scheme, host and port, and its transport as a
+// parameter unless it is the scheme's default (udp for sip, tls for sips).
+// The other parameters of the configured URI are not sent.
+func (tr *Trunk) RequestURI(user string) URI {
+	u := URI{Scheme: tr.Scheme, User: user, Host: tr.Host, Port: tr.Port}
 	if tr.Scheme == "sip" && tr.Transport != TransportUDP {
-		s += ";transport=" + tr.Transport
+		u.Params = []Param{{Name: "transport", Value: tr.Transport}}
 	}
-	return s
+	return u
 }
+
+// URI returns the trunk's address as a SIP URI, e.g.
+// sip:user@[::1]:5070;transport=tcp: its RequestURI for its own user.
+func (tr *Trunk) URI() string { return tr.RequestURI(tr.User).String() }
 
 // String names the trunk without its credentials.
 func (tr *Trunk) String() string { return fmt.Sprintf("trunk %s (%s)", tr.Name, tr.URI()) }

@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/sbc-project/sbc/internal/config"
 )
 
 var (
@@ -17,13 +16,108 @@ var (
 	timeZero time.Time
 )
 
-func mustTrunk(t *testing.T, c config.Trunk) *Trunk {
+func mustTrunk(t *testing.T, c TrunkSpec) *Trunk {
 	t.Helper()
 	tr, err := newTrunk(c)
 	if err != nil {
 		t.Fatalf("newTrunk(%+v): %v", c, err)
 	}
 	return tr
+}
+
+func TestTrunkAddress(t *testing.T) {
+	tests := []struct {
+		name                          string
+		uri                           string
+		scheme, user, host, transport string
+		port                          uint16
+	}{
+		{"host only", "sip:pbx.example.com", "sip", "", "pbx.example.com", "udp", 5060},
+		{"user port transport", "sip:trunk1@10.0.0.5:5080;transport=tcp", "sip", "trunk1", "10.0.0.5", "tcp", 5080},
+		{"sips defaults to tls and 5061", "sips:carrier.example.net", "sips", "", "carrier.example.net", "tls", 5061},
+		{"sips transport tcp means tls", "sips:carrier.example.net;transport=tcp", "sips", "", "carrier.example.net", "tls", 5061},
+		{"sip transport tls defaults to 5061", "sip:10.1.1.1;transport=TLS", "sip", "", "10.1.1.1", "tls", 5061},
+		{"bracketed IPv6 with port", "sip:[::1]:5070", "sip", "", "::1", "udp", 5070},
+		{"bracketed IPv6 no port", "sip:[2001:db8::1];transport=tcp", "sip", "", "2001:db8::1", "tcp", 5060},
+		{"scheme case and other params ignored", "SIP:pbx;lr;user=phone", "sip", "", "pbx", "udp", 5060},
+		{"user with user parameter", "sip:+15551234;npdi@gw.example.com:5062", "sip", "+15551234;npdi", "gw.example.com", "udp", 5062},
+		{"trailing dot", "sip:pbx.example.com.", "sip", "", "pbx.example.com.", "udp", 5060},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := mustTrunk(t, TrunkSpec{Name: "t", URI: tc.uri})
+			if tr.Scheme != tc.scheme || tr.User != tc.user || tr.Host != tc.host || tr.Transport != tc.transport || tr.Port != tc.port {
+				t.Errorf("trunk %q = %s:%s@%s:%d %s, want %s:%s@%s:%d %s", tc.uri, tr.Scheme, tr.User, tr.Host, tr.Port,
+					tr.Transport, tc.scheme, tc.user, tc.host, tc.port, tc.transport)
+			}
+		})
+	}
+}
+
+func TestNewTrunkURIErrorNamesTrunk(t *testing.T) {
+	spec := TableSpec{Trunks: []TrunkSpec{
+		{Name: "good", URI: "sip:10.0.0.1"},
+		{Name: "broken-pbx", URI: "sip:pbx:99999"},
+		{Name: "broken-carrier", URI: "mailto:x@y"},
+	}}
+	_, err := New(spec, nil)
+	if err == nil {
+		t.Fatal("New accepted bad trunk URIs")
+	}
+	for _, want := range []string{`"broken-pbx"`, `"sip:pbx:99999"`, `"broken-carrier"`, `"mailto:x@y"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("New error %q does not mention %s", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), `"good"`) {
+		t.Errorf("New error %q blames the good trunk", err)
+	}
+}
+
+func TestTrunkURI(t *testing.T) {
+	tests := []struct {
+		name string
+		uri  string
+		want string
+	}{
+		{"udp default omitted", "sip:pbx", "sip:pbx:5060"},
+		{"tcp with user", "sip:u@10.0.0.1:5080;transport=tcp", "sip:u@10.0.0.1:5080;transport=tcp"},
+		{"IPv6 bracketed", "sip:[::1]:5070", "sip:[::1]:5070"},
+		{"sips", "sips:carrier;transport=tcp", "sips:carrier:5061"},
+		{"other parameters dropped", "sip:pbx;lr;transport=tls;user=phone", "sip:pbx:5061;transport=tls"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := mustTrunk(t, TrunkSpec{Name: "t", URI: tc.uri, Password: "hunter2"})
+			if got := tr.URI(); got != tc.want {
+				t.Errorf("URI() = %q, want %q", got, tc.want)
+			}
+			if s := tr.String() + tr.LogValue().String(); strings.Contains(s, "hunter2") {
+				t.Errorf("String/LogValue leak the password: %s", s)
+			}
+		})
+	}
+}
+
+func TestTrunkRequestURI(t *testing.T) {
+	tests := []struct {
+		name, uri, user string
+		want            URI
+	}{
+		{"user replaces the trunk's", "sip:trunk1@10.0.0.5:5080;transport=tcp;lr", "+12125550100",
+			URI{Scheme: "sip", User: "+12125550100", Host: "10.0.0.5", Port: 5080, Params: []Param{{"transport", "tcp"}}}},
+		{"no user, default port", "sip:pbx.example.com", "", URI{Scheme: "sip", Host: "pbx.example.com", Port: 5060}},
+		{"sips needs no transport", "sips:[2001:db8::1];transport=tcp", "alice",
+			URI{Scheme: "sips", User: "alice", Host: "2001:db8::1", Port: 5061}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := mustTrunk(t, TrunkSpec{Name: "t", URI: tc.uri})
+			if got := tr.RequestURI(tc.user); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("RequestURI(%q) = %+v, want %+v", tc.user, got, tc.want)
+			}
+		})
+	}
 }
 
 func TestAddrLiteral(t *testing.T) {
@@ -39,7 +133,7 @@ func TestAddrLiteral(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tr := mustTrunk(t, config.Trunk{Name: "t", URI: tc.uri})
+			tr := mustTrunk(t, TrunkSpec{Name: "t", URI: tc.uri})
 			tr.lookup = func(context.Context, string) ([]netip.Addr, error) {
 				t.Error("IP literal was looked up")
 				return nil, errProbe
@@ -56,7 +150,7 @@ func TestAddrLiteral(t *testing.T) {
 }
 
 func TestAddrResolvesLocalhost(t *testing.T) {
-	tr := mustTrunk(t, config.Trunk{Name: "local", URI: "sip:localhost:5070;transport=tcp"})
+	tr := mustTrunk(t, TrunkSpec{Name: "local", URI: "sip:localhost:5070;transport=tcp"})
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	ap, err := tr.Addr(ctx)
@@ -76,7 +170,7 @@ func TestAddrResolvesLocalhost(t *testing.T) {
 }
 
 func TestAddrCache(t *testing.T) {
-	tr := mustTrunk(t, config.Trunk{Name: "pbx", URI: "sip:pbx.example.com:5080"})
+	tr := mustTrunk(t, TrunkSpec{Name: "pbx", URI: "sip:pbx.example.com:5080"})
 	now := time.Unix(1_700_000_000, 0)
 	tr.now = func() time.Time { return now }
 	var lookups atomic.Int32
@@ -123,7 +217,7 @@ func TestAddrCache(t *testing.T) {
 }
 
 func TestTrunkBySourceDNS(t *testing.T) {
-	cfg := &config.Config{Trunks: []config.Trunk{{Name: "carrier", URI: "sip:sbc.carrier.example"}}}
+	cfg := TableSpec{Trunks: []TrunkSpec{{Name: "carrier", URI: "sip:sbc.carrier.example"}}}
 	tab := mustNew(t, cfg)
 	tr, _ := tab.Trunk("carrier")
 	tr.lookup = func(context.Context, string) ([]netip.Addr, error) {
@@ -169,7 +263,7 @@ func TestRecord(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tr := mustTrunk(t, config.Trunk{Name: "t", URI: "sip:pbx",
+			tr := mustTrunk(t, TrunkSpec{Name: "t", URI: "sip:pbx",
 				OptionsInterval: time.Second, OptionsTimeout: time.Second, FailureThreshold: tc.threshold})
 			changes := 0
 			at := time.Unix(1_700_000_000, 0)

@@ -113,7 +113,7 @@ func New(cfg *config.Config, log *slog.Logger, opt Options) (*App, error) {
 // fails.
 func (a *App) start(cfg *config.Config, opt Options) (err error) {
 	log := a.log
-	routes, err := routing.New(cfg, log.With("part", "routing"))
+	routes, err := newRouteTable(cfg, log.With("part", "routing"))
 	if err != nil {
 		return fmt.Errorf("routes: %w", err)
 	}

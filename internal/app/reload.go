@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/internal/admin"
 	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/internal/logging"
@@ -93,7 +92,7 @@ func (a *App) Reload() (admin.ReloadResult, error) {
 // checkReload compiles what a reload would put in force, so that nothing
 // is swapped when any part fails.
 func (a *App) checkReload(next *config.Config) error {
-	if _, err := routing.New(next, nil); err != nil {
+	if _, err := newRouteTable(next, nil); err != nil {
 		return fmt.Errorf("routes: %w", err)
 	}
 	if _, err := logging.ParseLevel(next.Log.Level); err != nil {
@@ -117,7 +116,7 @@ func (a *App) applyReload(old, next *config.Config, res *admin.ReloadResult) err
 			// Renewed client certificates and CA bundles are read again.
 			res.Applied = append(res.Applied, "trunks[].tls (files re-read)")
 		}
-		table, err := routing.New(next, a.log.With("part", "routing"))
+		table, err := newRouteTable(next, a.log.With("part", "routing"))
 		if err != nil {
 			return fmt.Errorf("routes: %w", err)
 		}

@@ -7,7 +7,11 @@
 // a validated *Config.
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/sbc-project/sbc/b2bua/routing"
+)
 
 // Defaults. Every field below names the constant it defaults to.
 const (
@@ -49,23 +53,23 @@ const (
 	DefaultCDRRotateEvery   = 15 * time.Minute // a file writer's file is finished this long after its first record
 )
 
-// Trunk media kinds (trunks[].media).
+// Trunk media kinds (trunks[].media): routing's, which compiles them.
 const (
-	MediaRTP  = "rtp"  // plain RTP/AVP
-	MediaSRTP = "srtp" // SDES-SRTP: RTP/SAVP with a=crypto (RFC 4568)
+	MediaRTP  = routing.MediaRTP  // plain RTP/AVP
+	MediaSRTP = routing.MediaSRTP // SDES-SRTP: RTP/SAVP with a=crypto (RFC 4568)
 )
 
-// Trunk DTMF modes (trunks[].dtmf).
+// Trunk DTMF modes (trunks[].dtmf): routing's, which compiles them.
 const (
-	DTMFRFC4733 = "rfc4733" // telephone-event RTP packets
-	DTMFInfo    = "info"    // SIP INFO application/dtmf-relay
+	DTMFRFC4733 = routing.DTMFRFC4733 // telephone-event RTP packets
+	DTMFInfo    = routing.DTMFInfo    // SIP INFO application/dtmf-relay
 )
 
-// Route targets.
+// Route targets (routes[].target): routing's, which compiles them.
 const (
-	TargetTrunks     = "trunks"     // the route's trunks, in order, with failover
-	TargetRegistered = "registered" // users registered with the SBC (issue: registration)
-	TargetEcho       = "echo"       // the built-in echo destination
+	TargetTrunks     = routing.TargetTrunks     // the route's trunks, in order, with failover
+	TargetRegistered = routing.TargetRegistered // users registered with the SBC
+	TargetEcho       = routing.TargetEcho       // the built-in echo destination
 )
 
 // Config is the whole SBC configuration. The zero value is not valid: use

@@ -1,5 +1,7 @@
 package config
 
+import "github.com/sbc-project/sbc/b2bua/routing"
+
 // PortRange returns the bounds of RTPPorts, both inclusive. It is meaningful
 // after Validate succeeded; on an invalid range it returns 0, 0.
 func (m Media) PortRange() (lo, hi int) {
@@ -10,20 +12,13 @@ func (m Media) PortRange() (lo, hi int) {
 	return lo, hi
 }
 
-// Transport returns the transport calls to the trunk use: tls for a sips:
-// URI (whose transport=tcp means TLS over TCP, RFC 3261 section 26.2), else
-// the URI's transport parameter (udp, tcp or tls), else udp. It is meaningful after Validate succeeded; on an invalid
-// URI it returns "".
+// Transport returns the transport calls to the trunk use (see
+// routing.URI.Transport). It is meaningful after Validate succeeded; on an
+// invalid URI it returns "".
 func (t Trunk) Transport() string {
-	u, err := parseSIPURI(t.URI)
-	switch {
-	case err != nil:
+	u, err := routing.ParseURI(t.URI)
+	if err != nil {
 		return ""
-	case u.Scheme == "sips":
-		return "tls"
-	case u.Params["transport"] != "":
-		return u.Params["transport"]
-	default:
-		return "udp"
 	}
+	return u.Transport()
 }

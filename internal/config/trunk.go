@@ -7,22 +7,25 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/sbc-project/sbc/b2bua/routing"
 )
 
-// Caller identity toward a trunk (trunks[].identity, RFC 3325).
+// Caller identity toward a trunk (trunks[].identity, RFC 3325): routing's,
+// which compiles them.
 const (
 	// IdentityAssertUser: P-Asserted-Identity is the authenticated caller
 	// (users[].caller_id, else the user name, at the identity domain), or
 	// what a trusted source asserted.
-	IdentityAssertUser = "user"
+	IdentityAssertUser = routing.IdentityAssertUser
 	// IdentityAssertNone: no P-Asserted-Identity is sent.
-	IdentityAssertNone = "none"
+	IdentityAssertNone = routing.IdentityAssertNone
 	// IdentityFromAsserted: From is the asserted identity of an
 	// authenticated caller (a trusted source's From is kept).
-	IdentityFromAsserted = "asserted"
+	IdentityFromAsserted = routing.IdentityFromAsserted
 	// IdentityFromKeep: From user and display name are the caller's, as
 	// sent (only the host is the SBC's, as ever).
-	IdentityFromKeep = "keep"
+	IdentityFromKeep = routing.IdentityFromKeep
 
 	DefaultIdentityAssert = IdentityAssertUser   // trunks[].identity.assert
 	DefaultIdentityFrom   = IdentityFromAsserted // trunks[].identity.from

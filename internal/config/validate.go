@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sbc-project/sbc/b2bua/routing"
 )
 
 // Accepted values of enumerated keys (lower case only).
@@ -130,7 +132,7 @@ func fileReason(err error) string {
 }
 
 func (s SIP) validateLimits(ps *Problems) {
-	if s.PublicAddr != "" && !validHost(s.PublicAddr) {
+	if s.PublicAddr != "" && !routing.ValidHost(s.PublicAddr) {
 		ps.add("sip.public_addr", s.PublicAddr, "want an IP address or DNS name, without port")
 	}
 	if hasControl(s.UserAgent) {

@@ -3,6 +3,8 @@ package config
 import (
 	"strconv"
 	"strings"
+
+	"github.com/sbc-project/sbc/b2bua/routing"
 )
 
 // validate checks admin.addr, admin.token and admin.hosts: the admin
@@ -25,7 +27,7 @@ func (a Admin) validate(ps *Problems) {
 		ps.add("admin.token", "(redacted)", "must not contain spaces or control characters")
 	}
 	for i, h := range a.Hosts {
-		if !validHost(strings.Trim(h, "[]")) {
+		if !routing.ValidHost(strings.Trim(h, "[]")) {
 			ps.add("admin.hosts["+strconv.Itoa(i)+"]", h, "want a host name or IP address without scheme or port, such as sbc-admin.example.com")
 		}
 	}

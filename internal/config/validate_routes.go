@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/sbc-project/sbc/b2bua/routing"
 )
 
 // rebuiltHeaders are the headers the B2BUA always rebuilds on each leg
@@ -29,14 +31,14 @@ func (c *Config) validateTrunks(ps *Problems) {
 		default:
 			names[t.Name] = i
 		}
-		if _, err := parseSIPURI(t.URI); err != nil {
+		if _, err := routing.ParseURI(t.URI); err != nil {
 			ps.add(key+".uri", t.URI, err.Error())
 		}
 		if (t.Username == "") != (t.Password == "") {
 			// The value is never shown: it may be the password.
 			ps.add(key+".username", t.Username, "username and password must be set together")
 		}
-		if t.FromDomain != "" && !validHost(t.FromDomain) {
+		if t.FromDomain != "" && !routing.ValidHost(t.FromDomain) {
 			ps.add(key+".from_domain", t.FromDomain, "want an IP address or DNS name")
 		}
 		if t.OptionsInterval < 0 {
@@ -120,7 +122,7 @@ func (c *Config) validateMatch(ps *Problems, key string, m Match) {
 			ps.add(key+".ruri_user", m.RURIUser, "not a regular expression: "+err.Error())
 		}
 	}
-	if m.FromDomain != "" && !validHost(m.FromDomain) {
+	if m.FromDomain != "" && !routing.ValidHost(m.FromDomain) {
 		ps.add(key+".from_domain", m.FromDomain, "want an IP address or DNS name")
 	}
 }
@@ -197,4 +199,21 @@ func checkHeaderNames(ps *Problems, key string, names []string) {
 			ps.add(hkey, h, "the SBC asserts caller identity itself (RFC 3325) and honours Privacy; see trunks[].identity")
 		}
 	}
+}
+
+// isToken reports whether s is a non-empty RFC 3261 token.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isAlnum(s[i]) && strings.IndexByte("-.!%*_+`'~", s[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }

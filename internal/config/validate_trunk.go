@@ -2,6 +2,8 @@ package config
 
 import (
 	"strings"
+
+	"github.com/sbc-project/sbc/b2bua/routing"
 )
 
 // identityHeaders are the caller identity headers (RFC 3325, RFC 3323),
@@ -15,7 +17,7 @@ func validateTrunkTLS(ps *Problems, key string, t Trunk) {
 	if t.TLS.IsZero() {
 		return
 	}
-	if tr := t.Transport(); tr != "" && tr != "tls" {
+	if tr := t.Transport(); tr != "" && tr != routing.TransportTLS {
 		for _, k := range []struct{ name, value string }{
 			{"ca_file", t.TLS.CAFile}, {"cert_file", t.TLS.CertFile}, {"key_file", t.TLS.KeyFile},
 		} {
@@ -39,7 +41,7 @@ func validateTrunkIdentity(ps *Problems, key string, id TrunkIdentity) {
 	if id.From != "" {
 		checkOneOf(ps, key+".identity.from", id.From, []string{IdentityFromAsserted, IdentityFromKeep})
 	}
-	if id.Domain != "" && !validHost(id.Domain) {
+	if id.Domain != "" && !routing.ValidHost(id.Domain) {
 		ps.add(key+".identity.domain", id.Domain, "want an IP address or DNS name")
 	}
 }
