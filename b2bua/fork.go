@@ -3,7 +3,7 @@ package b2bua
 import (
 	"slices"
 
-	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/outcome"
 )
 
 // live reports whether at is an attempt the call still waits on: the
@@ -21,14 +21,14 @@ func (c *Call) forkAll() bool {
 		if err := c.invite(d); err != nil {
 			c.log.Warn("fork not sent", "dest", d.name, "err", err)
 			if se, ok := err.(*sipError); ok {
-				c.fail(se.code, se.reason, se.cause)
+				c.fail(se.cause)
 				c.cancelForks(nil)
 				return false
 			}
 		}
 	}
 	if len(c.forks) == 0 {
-		c.fail(480, "Temporarily Unavailable", "no_binding")
+		c.fail(outcome.CauseNoBinding)
 		return false
 	}
 	return true
@@ -63,7 +63,7 @@ func (c *Call) onForkFailed(at *attempt, code int) {
 			c.s.removeDialog(f.leg)
 		}
 		c.forks = nil
-		c.fail(code, sipmsg.Phrase(code), "rejected")
+		c.failWith(outcome.Classify(outcome.CauseRejected, code, false))
 		return
 	}
 	if c.best == 0 || betterFailure(code, c.best) {
@@ -74,11 +74,13 @@ func (c *Call) onForkFailed(at *attempt, code int) {
 	}
 	switch {
 	case c.best == 408:
-		c.fail(480, "Temporarily Unavailable", "no_answer")
+		// No binding answered in time: 480, where a trunk that does not
+		// answer gets the caller 408.
+		c.failWith(outcome.Classify(outcome.CauseNoAnswer, 480, false))
 	case c.best >= 500:
-		c.fail(480, "Temporarily Unavailable", "no_binding")
+		c.fail(outcome.CauseNoBinding)
 	default:
-		c.fail(c.best, sipmsg.Phrase(c.best), "rejected")
+		c.failWith(outcome.Classify(outcome.CauseRejected, c.best, false))
 	}
 }
 

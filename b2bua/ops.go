@@ -10,6 +10,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/txn"
@@ -23,9 +24,6 @@ import (
 // package calls into it from a few one-line hooks: send and onPacket
 // (tap), newCall (drain, call logger), invite (call logger) and the
 // call's event loop (evFunc).
-
-// CauseAdminHangup is the hangup cause of a call ended through HangupCall.
-const CauseAdminHangup = "admin_hangup"
 
 // snapshotTimeout bounds how long Calls and HangupCall wait for one call's
 // goroutine to answer.
@@ -253,7 +251,7 @@ func (s *Server) refuseWhileDraining(tx *txn.ServerTx) bool {
 type CallInfo struct {
 	// Record is the call's record so far: ids, parties, times, trunk.
 	// End, SIPCode, Cause and Side are not final.
-	Record CallRecord
+	Record outcome.CallRecord
 	Route  string // the route that matched; "" before routing
 	State  string // calling, ringing, answered or ending
 	Traced bool
@@ -280,7 +278,8 @@ func (s *Server) Calls() []CallInfo {
 
 // HangupCall ends the call whose CDR id, caller Call-ID or callee Call-ID
 // is id, with BYE (or CANCEL before the answer) on both legs and the
-// hangup cause CauseAdminHangup. It reports whether such a call was found.
+// hangup cause outcome.CauseAdminHangup. It reports whether such a call
+// was found.
 func (s *Server) HangupCall(id string) bool {
 	found := false
 	for _, hit := range eachCall(s, func(c *Call) bool {
@@ -288,7 +287,7 @@ func (s *Server) HangupCall(id string) bool {
 			return false
 		}
 		c.log.Info("hung up by the operator")
-		c.hangup(CauseAdminHangup, "sbc")
+		c.hangup(outcome.CauseAdminHangup, outcome.SideSBC)
 		return true
 	}) {
 		found = found || hit
@@ -392,5 +391,5 @@ func (c *Call) stateName() string {
 }
 
 func (l *leg) info() LegInfo {
-	return LegInfo{Side: l.name, CallID: l.callID, Transport: lowerKind(l.dst.Kind), Peer: l.dst.Addr, Confirmed: l.confirmed}
+	return LegInfo{Side: string(l.name), CallID: l.callID, Transport: lowerKind(l.dst.Kind), Peer: l.dst.Addr, Confirmed: l.confirmed}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/registrar"
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
@@ -170,7 +171,7 @@ func (s *Server) onUpstreamRegister(r relayedRegister, res sip.Response) {
 				hs = append(hs, sipmsg.Generic(name, v))
 			}
 		}
-		s.respond(r.tx, code, sipmsg.Phrase(code), hs...)
+		s.respond(r.tx, code, outcome.Phrase(code), hs...)
 	case code >= 200 && code < 300:
 		s.acceptRelayed(r, res)
 	default:
@@ -180,7 +181,7 @@ func (s *Server) onUpstreamRegister(r relayedRegister, res sip.Response) {
 		if !r.removing {
 			s.reg.relays.dropPending(token)
 		}
-		s.respondRegisterFailure(r.tx, code, sipmsg.Phrase(code), sipmsg.Header(res, "Min-Expires"))
+		s.respondRegisterFailure(r.tx, code, outcome.Phrase(code), sipmsg.Header(res, "Min-Expires"))
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
@@ -99,11 +100,11 @@ type Server struct {
 	ops   opsState // tap, tracer, drain (ops.go)
 }
 
-type observerBox struct{ o Observer }
+type observerBox struct{ o outcome.Observer }
 
 // SetObserver sets the receiver of call records (the CDR writer); nil
 // removes it. Set it before Listen: calls already running may miss it.
-func (s *Server) SetObserver(o Observer) {
+func (s *Server) SetObserver(o outcome.Observer) {
 	if o == nil {
 		s.obs.Store(nil)
 		return
@@ -111,7 +112,7 @@ func (s *Server) SetObserver(o Observer) {
 	s.obs.Store(&observerBox{o})
 }
 
-func (s *Server) observer() Observer {
+func (s *Server) observer() outcome.Observer {
 	if b := s.obs.Load(); b != nil {
 		return b.o
 	}
@@ -210,7 +211,7 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, c := range calls {
-		c.Hangup("sbc_shutdown")
+		c.Hangup(outcome.CauseSBCShutdown)
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

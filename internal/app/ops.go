@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sbc-project/sbc/b2bua"
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/internal/admin"
@@ -19,7 +20,6 @@ import (
 	"github.com/sbc-project/sbc/internal/hep"
 	"github.com/sbc-project/sbc/internal/logging"
 	"github.com/sbc-project/sbc/internal/metrics"
-	"github.com/sbc-project/sbc/media"
 )
 
 // ops is the operations side of an App: metrics, the admin server, HEP
@@ -49,38 +49,33 @@ type ops struct {
 	drained       chan struct{} // closed when a drain has finished
 }
 
-// callMetrics feeds call records to the metrics. It is a b2bua.Observer.
+// callMetrics feeds call records to the metrics. It is an outcome.Observer.
 type callMetrics struct{ m *metrics.Metrics }
 
-func (o callMetrics) CallStarted(r b2bua.CallRecord)  { o.m.CallStarted(r.ATransport) }
-func (o callMetrics) CallAnswered(r b2bua.CallRecord) { o.m.CallAnswered(r.Trunk) }
-func (o callMetrics) CallEnded(r b2bua.CallRecord) {
-	flow := func(f media.Flow) metrics.Flow {
-		return metrics.Flow{Packets: f.Packets, Bytes: f.Bytes, Lost: f.Lost, JitterMs: f.JitterMs, MOS: f.MOS, SRTPFailed: f.SRTPFailed,
-			RefusedJunk: f.RefusedJunk, RefusedPT: f.RefusedPT, RefusedAuth: f.RefusedAuth, RefusedSource: f.RefusedSource}
-	}
+func (o callMetrics) CallStarted(r outcome.CallRecord)  { o.m.CallStarted(r.ATransport) }
+func (o callMetrics) CallAnswered(r outcome.CallRecord) { o.m.CallAnswered(r.Trunk) }
+func (o callMetrics) CallEnded(r outcome.CallRecord) {
 	o.m.CallEnded(metrics.Call{Trunk: r.Trunk, Cause: r.Cause, Side: r.Side, Answered: !r.Answer.IsZero(),
-		Start: r.Start, Ring: r.Ring, Answer: r.Answer, End: r.End,
-		FromA: flow(r.Media.AtoB), FromB: flow(r.Media.BtoA)})
+		Start: r.Start, Ring: r.Ring, Answer: r.Answer, End: r.End, FromA: r.Media.AtoB, FromB: r.Media.BtoA})
 }
 
 // observers hands each record to every observer in order: the CDR
 // recorder first, so a record is durable before anything else sees it.
-type observers []b2bua.Observer
+type observers []outcome.Observer
 
-func (os observers) CallStarted(r b2bua.CallRecord) {
+func (os observers) CallStarted(r outcome.CallRecord) {
 	for _, o := range os {
 		o.CallStarted(r)
 	}
 }
 
-func (os observers) CallAnswered(r b2bua.CallRecord) {
+func (os observers) CallAnswered(r outcome.CallRecord) {
 	for _, o := range os {
 		o.CallAnswered(r)
 	}
 }
 
-func (os observers) CallEnded(r b2bua.CallRecord) {
+func (os observers) CallEnded(r outcome.CallRecord) {
 	for _, o := range os {
 		o.CallEnded(r)
 	}

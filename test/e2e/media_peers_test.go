@@ -12,7 +12,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
-	"github.com/sbc-project/sbc/b2bua"
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/internal/sipptest"
 )
@@ -315,9 +315,9 @@ func (p *plainPhone) onRequest(req sip.Request) (int, string, string) {
 // callRecords collects the B2BUA's call records (what CDRs are made of)
 // and passes them on to the SBC's CDR recorder.
 type callRecords struct {
-	next  b2bua.Observer
+	next  outcome.Observer
 	mu    sync.Mutex
-	ended []b2bua.CallRecord
+	ended []outcome.CallRecord
 }
 
 // watchCalls observes the calls of sbc; call it before the first call.
@@ -330,19 +330,19 @@ func watchCalls(sbc *sbcUnderTest) *callRecords {
 	return r
 }
 
-func (r *callRecords) CallStarted(c b2bua.CallRecord) {
+func (r *callRecords) CallStarted(c outcome.CallRecord) {
 	if r.next != nil {
 		r.next.CallStarted(c)
 	}
 }
 
-func (r *callRecords) CallAnswered(c b2bua.CallRecord) {
+func (r *callRecords) CallAnswered(c outcome.CallRecord) {
 	if r.next != nil {
 		r.next.CallAnswered(c)
 	}
 }
 
-func (r *callRecords) CallEnded(c b2bua.CallRecord) {
+func (r *callRecords) CallEnded(c outcome.CallRecord) {
 	if r.next != nil {
 		r.next.CallEnded(c)
 	}
@@ -352,9 +352,9 @@ func (r *callRecords) CallEnded(c b2bua.CallRecord) {
 }
 
 // waitEnded waits for the record of the first call that ended.
-func (r *callRecords) waitEnded(t *testing.T) b2bua.CallRecord {
+func (r *callRecords) waitEnded(t *testing.T) outcome.CallRecord {
 	t.Helper()
-	var rec b2bua.CallRecord
+	var rec outcome.CallRecord
 	waitFor(t, 10*time.Second, "call record", func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
