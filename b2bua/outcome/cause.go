@@ -26,7 +26,10 @@ const (
 	CauseNormalClearing Cause = "normal_clearing" // the call ended without any other cause
 )
 
-// Causes of calls the callee's side refused or could not take.
+// Causes of failures before the answer that records count against side B:
+// what the callee, or the trunks tried for it, answered, and what the
+// B2BUA meets while setting up leg B (the caller's offer, the route's
+// target).
 const (
 	CauseRejected            Cause = "rejected"             // the callee's 4xx or 6xx, relayed (forks: the best one)
 	CauseRedirect            Cause = "redirect"             // the callee answered 3xx: 480 to the caller
@@ -35,10 +38,10 @@ const (
 	CauseUpstreamFailed      Cause = "upstream_failed"      // the last trunk failed otherwise (5xx): 502
 	CauseNoCommonCodec       Cause = "no_common_codec"      // the caller's offer has no codec the SBC relays: 488
 	CauseBadSDP              Cause = "bad_sdp"              // the caller's offer could not be used: 488
-	CauseBadRoute            Cause = "bad_route"
+	CauseBadRoute            Cause = "bad_route"            // the route's target is none the SBC knows: 500
 )
 
-// Causes of calls the SBC itself could not place.
+// Causes of failures the SBC records as its own.
 const (
 	CauseNoRoute          Cause = "no_route"          // no route matched: 404
 	CauseNoEcho           Cause = "no_echo"           // the echo destination is not running: 404
