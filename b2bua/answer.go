@@ -5,6 +5,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/media"
 )
@@ -51,8 +52,8 @@ func (c *Call) onInvite2xx(at *attempt, res sip.Response) {
 		if err != nil {
 			c.log.Warn("answer sdp rejected", "err", err)
 			c.ack(b, "", "")
-			c.setCause("bad_sdp_answer", "sbc")
-			c.finalToA(488, "Not Acceptable Here")
+			c.setCause(outcome.CauseBadSDPAnswer, outcome.SideSBC)
+			c.finalFor(outcome.CauseBadSDPAnswer)
 			c.state = stateConfirmed
 			c.a.confirmed = false
 			c.hangupAfterFail()
@@ -67,8 +68,8 @@ func (c *Call) onInvite2xx(at *attempt, res sip.Response) {
 		off, err := c.media.Offer(media.SideB, []byte(sdp))
 		if err != nil {
 			c.ack(b, "", "")
-			c.setCause("bad_sdp_offer", "sbc")
-			c.finalToA(488, "Not Acceptable Here")
+			c.setCause(outcome.CauseBadSDPOffer, outcome.SideSBC)
+			c.finalFor(outcome.CauseBadSDPOffer)
 			c.state = stateConfirmed
 			c.hangupAfterFail()
 			return
@@ -89,7 +90,7 @@ func (c *Call) hangupAfterFail() {
 
 // answerA sends the 2xx to A and confirms both legs.
 func (c *Call) answerA(res sip.Response, sdp string) {
-	out := c.a.response(c.invReq, int(res.StatusCode()), sipmsg.Phrase(int(res.StatusCode())))
+	out := c.a.response(c.invReq, int(res.StatusCode()), outcome.Phrase(int(res.StatusCode())))
 	copyHeaders(res, out, c.b.pass)
 	c.a.timer = c.negotiateTimerUAS(c.invReq, out)
 	if sdp != "" {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
@@ -37,7 +38,7 @@ type event struct {
 	res   sip.Response
 	ctx   *txn.ClientTx
 	timer timerKind
-	cause string
+	cause outcome.Cause
 	media media.Event
 	fn    func(*Call) // evFunc
 }
@@ -86,8 +87,8 @@ type Call struct {
 	// user is the caller the auth stage authenticated ("" when none, or
 	// the source is trusted); identity.go asserts it toward the callee.
 	user  string
-	cause string
-	side  string // who ended it: a, b or sbc
+	cause outcome.Cause
+	side  outcome.Side
 
 	onResp map[*txn.ClientTx]func(sip.Response)
 	// afterFinal keeps the handlers of INVITE transactions that had their
@@ -102,7 +103,7 @@ type Call struct {
 	timers   map[timerKind]*time.Timer
 	conns    []*transport.Conn // connections the call is indexed under (connlost.go)
 	started  time.Time
-	rec      CallRecord // the CDR material, filled as the call goes
+	rec      outcome.CallRecord // the CDR material, filled as the call goes
 }
 
 // post hands an event to the call's goroutine; after the call ended it is
@@ -117,7 +118,7 @@ func (c *Call) post(ev event) bool {
 }
 
 // Hangup ends the call from outside the call's goroutine.
-func (c *Call) Hangup(cause string) { c.post(event{kind: evHangup, cause: cause}) }
+func (c *Call) Hangup(cause outcome.Cause) { c.post(event{kind: evHangup, cause: cause}) }
 
 // run is the call's goroutine.
 func (c *Call) run() {
@@ -151,7 +152,7 @@ func (c *Call) handle(ev event) {
 	case evAckLost:
 		if c.state == stateConfirmed {
 			c.log.Warn("caller never acknowledged the answer")
-			c.hangup("ack_timeout", "a")
+			c.hangup(outcome.CauseACKTimeout, outcome.SideA)
 		}
 	case evTimer:
 		c.onTimer(ev.timer)
@@ -160,7 +161,7 @@ func (c *Call) handle(ev event) {
 			_ = c.s.send(ev.leg.lastACK, ev.leg.dst)
 		}
 	case evHangup:
-		c.hangup(ev.cause, "sbc")
+		c.hangup(ev.cause, outcome.SideSBC)
 	case evMedia:
 		c.onMediaEvent(ev.media)
 	case evFunc:
@@ -178,7 +179,7 @@ func (c *Call) onMediaEvent(ev media.Event) {
 			return
 		}
 		c.log.Info("media ended the call", "cause", ev.Cause)
-		c.hangup(ev.Cause, "sbc")
+		c.hangup(outcome.Cause(ev.Cause), outcome.SideSBC) // media ends calls with outcome causes (record_test.go)
 	case media.EventDTMF:
 		to := c.a
 		if ev.From == media.SideA {
@@ -250,7 +251,7 @@ func (c *Call) watch(stx *txn.ServerTx) {
 
 // hangup ends an established or ringing call: BYE (or CANCEL) toward every
 // leg that is still up, then waits for their answers in stateEnding.
-func (c *Call) hangup(cause, side string) {
+func (c *Call) hangup(cause outcome.Cause, side outcome.Side) {
 	if c.state == stateEnding {
 		return
 	}
@@ -261,7 +262,7 @@ func (c *Call) hangup(cause, side string) {
 	c.terminateInflight()
 	if c.state == stateCalling {
 		c.cancelled = true
-		c.finalToA(487, "Request Terminated")
+		c.finalFor(c.cause)
 		c.abandonAttempt()
 		c.state = stateEnding
 		return
@@ -283,7 +284,7 @@ func (c *Call) bye(l *leg) {
 	}
 }
 
-func (c *Call) setCause(cause, side string) {
+func (c *Call) setCause(cause outcome.Cause, side outcome.Side) {
 	if c.cause == "" {
 		c.cause, c.side = cause, side
 	}
@@ -310,7 +311,7 @@ func (c *Call) finish() {
 	}
 	if c.media != nil {
 		c.media.Stop()
-		c.rec.Media = c.media.Stats()
+		c.rec.Media = recordMedia(c.media.Stats())
 		codecs := c.media.Codecs()
 		c.rec.ACodec, c.rec.BCodec = codecs[media.SideA], codecs[media.SideB]
 	}
@@ -319,7 +320,7 @@ func (c *Call) finish() {
 	}
 	c.rec.Cause, c.rec.Side = c.cause, c.side
 	if c.rec.Cause == "" {
-		c.rec.Cause, c.rec.Side = "normal_clearing", "sbc"
+		c.rec.Cause, c.rec.Side = outcome.CauseNormalClearing, outcome.SideSBC
 	}
 	if c.answered {
 		c.rec.SIPCode = 200

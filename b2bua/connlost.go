@@ -1,14 +1,9 @@
 package b2bua
 
-import "github.com/sbc-project/sbc/b2bua/transport"
-
-// CauseConnectionLost ends a call whose caller's or callee's connection (a
-// browser's WebSocket, a TCP or TLS phone) closed under it.
-const CauseConnectionLost = "connection_lost"
-
-// CauseMaxDuration ends an answered call that reached
-// policy.admission.max_duration.
-const CauseMaxDuration = "max_duration"
+import (
+	"github.com/sbc-project/sbc/b2bua/outcome"
+	"github.com/sbc-project/sbc/b2bua/transport"
+)
 
 // connLost ends the calls that have a leg on a closed connection: a browser
 // whose page was closed or whose network went away cannot send BYE, and
@@ -85,7 +80,7 @@ func (c *Call) legLost(conn *transport.Conn) {
 		}
 		c.log.Info("connection lost: ending the call", "leg", l.name, "conn", conn.String())
 		l.confirmed = false // no BYE into a closed connection
-		c.hangup(CauseConnectionLost, l.name)
+		c.hangup(outcome.CauseConnectionLost, l.name)
 		return
 	}
 }

@@ -2,10 +2,10 @@ package b2bua
 
 import (
 	"errors"
-	"strconv"
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/txn"
 	"github.com/sbc-project/sbc/media"
@@ -59,9 +59,9 @@ func (c *Call) onRequest(l *leg, req sip.Request, stx *txn.ServerTx) {
 	switch m {
 	case sip.BYE:
 		c.reply(l, stx, req, 200, "OK")
-		cause := "caller_bye"
+		cause := outcome.CauseCallerBye
 		if l == c.b {
-			cause = "callee_bye"
+			cause = outcome.CauseCalleeBye
 		}
 		c.setCause(cause, l.name)
 		l.confirmed = false
@@ -126,7 +126,7 @@ func (c *Call) onACK(l *leg, req sip.Request) {
 		if err != nil {
 			c.log.Warn("answer in ack rejected", "err", err)
 			c.ack(c.b, "", "")
-			c.hangup("bad_sdp_answer", "sbc")
+			c.hangup(outcome.CauseBadSDPAnswer, outcome.SideSBC)
 			return
 		}
 		c.a.lastSDPIn = sdp
@@ -196,13 +196,13 @@ func (c *Call) onOfferResponse(r *relay, res sip.Response) {
 	}
 	if code >= 300 {
 		// The offer was refused; the call stays as it was.
-		c.reply(r.from, r.stx, r.req, code, sipmsg.Phrase(code))
+		c.reply(r.from, r.stx, r.req, code, outcome.Phrase(code))
 		if code == 408 || code == 481 {
-			c.hangup("reinvite_"+strconv.Itoa(code), r.to.name)
+			c.hangup(outcome.ReinviteCause(code), r.to.name)
 		}
 		return
 	}
-	out := r.from.response(r.req, code, sipmsg.Phrase(code))
+	out := r.from.response(r.req, code, outcome.Phrase(code))
 	copyHeaders(res, out, r.from.pass)
 	if sdp := res.Body(); sdp != "" {
 		ans, err := c.media.Answer(r.to.side, []byte(sdp))
@@ -238,7 +238,7 @@ func (c *Call) relayRequest(l *leg, req sip.Request, stx *txn.ServerTx) {
 		if res.StatusCode() < 200 || !c.release(stx) {
 			return
 		}
-		out := l.response(req, int(res.StatusCode()), sipmsg.Phrase(int(res.StatusCode())))
+		out := l.response(req, int(res.StatusCode()), outcome.Phrase(int(res.StatusCode())))
 		if b := res.Body(); b != "" {
 			sipmsg.SetBody(out, sipmsg.Header(res, "Content-Type"), b)
 		}

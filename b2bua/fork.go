@@ -5,6 +5,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 )
 
@@ -41,14 +42,14 @@ func (c *Call) forkAll() bool {
 		if err := c.invite(d); err != nil {
 			c.log.Warn("fork not sent", "dest", d.name, "err", err)
 			if se, ok := err.(*sipError); ok {
-				c.fail(se.code, se.reason, se.cause)
+				c.fail(se.cause)
 				c.cancelForks(nil)
 				return false
 			}
 		}
 	}
 	if len(c.forks) == 0 {
-		c.fail(480, "Temporarily Unavailable", "no_binding")
+		c.fail(outcome.CauseNoBinding)
 		return false
 	}
 	return true
@@ -83,7 +84,7 @@ func (c *Call) onForkFailed(at *attempt, code int) {
 			c.s.removeDialog(f.leg)
 		}
 		c.forks = nil
-		c.fail(code, sipmsg.Phrase(code), "rejected")
+		c.failWith(outcome.Classify(outcome.CauseRejected, code, false))
 		return
 	}
 	if c.best == 0 || betterFailure(code, c.best) {
@@ -94,11 +95,13 @@ func (c *Call) onForkFailed(at *attempt, code int) {
 	}
 	switch {
 	case c.best == 408:
-		c.fail(480, "Temporarily Unavailable", "no_answer")
+		// No binding answered in time: 480, where a trunk that does not
+		// answer gets the caller 408.
+		c.failWith(outcome.Classify(outcome.CauseNoAnswer, 480, false))
 	case c.best >= 500:
-		c.fail(480, "Temporarily Unavailable", "no_binding")
+		c.fail(outcome.CauseNoBinding)
 	default:
-		c.fail(c.best, sipmsg.Phrase(c.best), "rejected")
+		c.failWith(outcome.Classify(outcome.CauseRejected, c.best, false))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
@@ -61,7 +62,7 @@ func (s *Server) newCall(req sip.Request, tx *txn.ServerTx) {
 		timers:     make(map[timerKind]*time.Timer),
 		started:    time.Now(),
 	}
-	c.rec = CallRecord{
+	c.rec = outcome.CallRecord{
 		ID:         sipmsg.NewToken(16),
 		ACallID:    callID,
 		SrcAddr:    src.Addr.String(),
@@ -79,7 +80,7 @@ func (s *Server) newCall(req sip.Request, tx *txn.ServerTx) {
 	c.rec.FromURI, c.rec.ToURI = from.Address.String(), to.Address.String()
 	c.log = s.callLogger(c)
 	c.a = &leg{
-		call: c, side: media.SideA, name: "a",
+		call: c, side: media.SideA, name: outcome.SideA,
 		callID:           callID,
 		localTag:         sipmsg.NewToken(8),
 		remoteTag:        sipmsg.FromTag(req),
@@ -139,7 +140,7 @@ func (c *Call) routeCall() bool {
 	}
 	route, ok := c.s.routes.Load().Route(rr)
 	if !ok {
-		c.fail(404, "Not Found", "no_route")
+		c.fail(outcome.CauseNoRoute)
 		return false
 	}
 	c.route = route
@@ -151,7 +152,7 @@ func (c *Call) routeCall() bool {
 	case routing.TargetEcho:
 		ep := c.s.hooks.Echo
 		if !ep.IsValid() {
-			c.fail(404, "Not Found", "no_echo")
+			c.fail(outcome.CauseNoEcho)
 			return false
 		}
 		uri, _ := sipmsg.ParseURI("sip:echo@" + ep.String())
@@ -170,25 +171,25 @@ func (c *Call) routeCall() bool {
 			c.dests = append(c.dests, d)
 		}
 		if len(c.dests) == 0 {
-			c.fail(503, "Service Unavailable", "all_trunks_down",
+			c.fail(outcome.CauseAllTrunksDown,
 				sipmsg.Generic("Retry-After", strconv.Itoa(int(c.s.cfg.RetryAfter/time.Second))))
 			return false
 		}
 	case routing.TargetRegistered:
 		c.dests = c.s.registeredDests(req.Recipient())
 		if len(c.dests) == 0 {
-			c.fail(480, "Temporarily Unavailable", "no_binding")
+			c.fail(outcome.CauseNoBinding)
 			return false
 		}
 		c.forking = true
 	default:
-		c.fail(500, "Server Internal Error", "bad_route")
+		c.fail(outcome.CauseBadRoute)
 		return false
 	}
 	m, err := c.s.hooks.Media(c.a.callID)
 	if err != nil {
 		c.log.Error("media session", "err", err)
-		c.fail(503, "Service Unavailable", "media_unavailable")
+		c.fail(outcome.CauseMediaUnavailable)
 		return false
 	}
 	c.media = m
@@ -234,11 +235,12 @@ func (c *Call) nextAttempt() bool {
 			var se *sipError
 			if errors.As(err, &se) {
 				c.log.Info("call refused", "err", err)
+				o := outcome.Classify(se.cause, 0, false)
 				warning := se.warning
 				if warning == "" {
-					warning = `399 sbc "` + se.reason + `"`
+					warning = `399 sbc "` + o.Reason + `"`
 				}
-				c.fail(se.code, se.reason, se.cause, sipmsg.Generic("Warning", warning))
+				c.failWith(o, sipmsg.Generic("Warning", warning))
 				return false
 			}
 			c.log.Warn("invite not sent", "dest", d.name, "err", err)
@@ -251,16 +253,16 @@ func (c *Call) nextAttempt() bool {
 	}
 	switch c.lastFailure {
 	case 408, 0:
-		c.fail(408, "Request Timeout", "no_answer")
+		c.fail(outcome.CauseNoAnswer)
 	case 503:
 		if c.tlsFailed {
 			c.failTLS()
 			return false
 		}
-		c.fail(503, "Service Unavailable", "upstream_unavailable",
+		c.fail(outcome.CauseUpstreamUnavailable,
 			sipmsg.Generic("Retry-After", strconv.Itoa(int(c.s.cfg.RetryAfter/time.Second))))
 	default:
-		c.fail(502, "Bad Gateway", "upstream_failed")
+		c.fail(outcome.CauseUpstreamFailed)
 	}
 	return false
 }
@@ -287,7 +289,7 @@ func (c *Call) invite(d dest) error {
 		}
 	}
 	b := &leg{
-		call: c, side: media.SideB, name: "b",
+		call: c, side: media.SideB, name: outcome.SideB,
 		callID:       sipmsg.NewToken(12),
 		localTag:     sipmsg.NewToken(8),
 		local:        from,
@@ -316,11 +318,10 @@ func (c *Call) invite(d dest) error {
 	if sdp := c.invReq.Body(); sdp != "" {
 		out, err := c.media.Offer(media.SideA, []byte(sdp))
 		if errors.Is(err, media.ErrNoCodec) {
-			return &sipError{code: 488, reason: "Not Acceptable Here", cause: "no_common_codec", err: err,
-				warning: sdpconv.NoCodecWarning}
+			return &sipError{cause: outcome.CauseNoCommonCodec, err: err, warning: sdpconv.NoCodecWarning}
 		}
 		if err != nil {
-			return &sipError{code: 488, reason: "Not Acceptable Here", cause: "bad_sdp", err: err}
+			return &sipError{cause: outcome.CauseBadSDP, err: err}
 		}
 		a.lastSDPIn = sdp
 		body = string(out)
@@ -407,11 +408,11 @@ func (c *Call) onInviteResponse(at *attempt, res sip.Response) {
 	}
 	switch {
 	case code >= 300 && code < 400:
-		c.fail(480, "Temporarily Unavailable", "redirect")
+		c.fail(outcome.CauseRedirect)
 	case code == 401 || code == 407:
-		c.fail(403, "Forbidden", "trunk_auth_failed")
+		c.fail(outcome.CauseTrunkAuthFailed)
 	default:
-		c.fail(code, sipmsg.Phrase(code), "rejected")
+		c.failWith(outcome.Classify(outcome.CauseRejected, code, false))
 	}
 }
 
@@ -421,7 +422,7 @@ func (c *Call) relayProvisional(at *attempt, res sip.Response) {
 	if t := sipmsg.ToTag(res); t != "" && at.leg.remoteTag == "" {
 		at.leg.remoteTag = t // the first early dialog; a 2xx decides the real one
 	}
-	out := c.a.response(c.invReq, int(res.StatusCode()), sipmsg.Phrase(int(res.StatusCode())))
+	out := c.a.response(c.invReq, int(res.StatusCode()), outcome.Phrase(int(res.StatusCode())))
 	copyHeaders(res, out, at.leg.pass)
 	if sdp := res.Body(); sdp != "" && at.offer && isSDP(res) {
 		ans, err := c.media.Answer(media.SideB, []byte(sdp))
@@ -440,14 +441,25 @@ func (c *Call) relayProvisional(at *attempt, res sip.Response) {
 	}
 }
 
-// fail answers A with a final failure and ends the call.
-func (c *Call) fail(code int, reason, cause string, extra ...sip.Header) {
-	c.setCause(cause, "b")
-	if code == 404 || code == 480 && cause == "no_binding" || cause == "all_trunks_down" || cause == "media_unavailable" {
-		c.side = "sbc"
-	}
-	c.finalToA(code, reason, extra...)
+// fail answers A with the final failure the classifier gives cause,
+// records cause and its side, and ends the call.
+func (c *Call) fail(cause outcome.Cause, extra ...sip.Header) {
+	c.failWith(outcome.Classify(cause, 0, false), extra...)
+}
+
+// failWith is fail for an outcome classified with its code: a failure
+// relayed from the callee, a policy stage's answer.
+func (c *Call) failWith(o outcome.Outcome, extra ...sip.Header) {
+	c.setCause(o.Cause, o.Side)
+	c.finalToA(o.Code, o.Reason, extra...)
 	c.state = stateEnding
+}
+
+// finalFor sends A's INVITE the final response the classifier gives a
+// call that cause ends before the answer (see finalToA).
+func (c *Call) finalFor(cause outcome.Cause) {
+	o := outcome.Classify(cause, 0, false)
+	c.finalToA(o.Code, o.Reason)
 }
 
 // finalToA sends A's INVITE its final response once.
@@ -489,9 +501,9 @@ func (c *Call) onCancel() {
 		return
 	}
 	c.log.Info("caller cancelled")
-	c.setCause("caller_cancel", "a")
+	c.setCause(outcome.CauseCallerCancel, outcome.SideA)
 	c.cancelled = true
-	c.finalToA(487, "Request Terminated")
+	c.finalFor(outcome.CauseCallerCancel)
 	c.abandonAttempt()
 	c.state = stateEnding
 }
@@ -501,16 +513,15 @@ func isSDP(m sip.Message) bool {
 	return ct == "" || strings.HasPrefix(ct, "application/sdp")
 }
 
-// sipError is a failure that maps to a SIP answer.
+// sipError is a failure that ends the call with cause; the classifier
+// gives its SIP answer.
 type sipError struct {
-	code    int
-	reason  string
-	cause   string
+	cause   outcome.Cause
 	warning string // Warning header value; "" for a generic 399
 	err     error
 }
 
-func (e *sipError) Error() string { return e.reason + ": " + e.err.Error() }
+func (e *sipError) Error() string { return string(e.cause) + ": " + e.err.Error() }
 func (e *sipError) Unwrap() error { return e.err }
 
 // copyHeaders copies the headers named in pass from src to dst, never the

@@ -3,6 +3,7 @@ package b2bua
 import (
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/txn"
@@ -15,7 +16,7 @@ import (
 type leg struct {
 	call *Call
 	side media.Side
-	name string // "a" or "b", for logs and CDRs
+	name outcome.Side // a or b, for logs and CDRs
 
 	callID       string
 	localTag     string

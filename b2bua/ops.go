@@ -9,6 +9,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/txn"
@@ -21,9 +22,6 @@ import (
 // package calls into it from a few one-line hooks: send and onPacket
 // (tap), newCall (drain, call logger), invite (call logger) and the
 // call's event loop (evFunc).
-
-// CauseAdminHangup is the hangup cause of a call ended through HangupCall.
-const CauseAdminHangup = "admin_hangup"
 
 // snapshotTimeout bounds how long Calls and HangupCall wait for one call's
 // goroutine to answer.
@@ -224,7 +222,7 @@ func (s *Server) refuseWhileDraining(tx *txn.ServerTx) bool {
 type CallInfo struct {
 	// Record is the call's record so far: ids, parties, times, trunk.
 	// End, SIPCode, Cause and Side are not final.
-	Record CallRecord
+	Record outcome.CallRecord
 	Route  string // the route that matched; "" before routing
 	State  string // calling, ringing, answered or ending
 	Traced bool
@@ -251,7 +249,8 @@ func (s *Server) Calls() []CallInfo {
 
 // HangupCall ends the call whose CDR id, caller Call-ID or callee Call-ID
 // is id, with BYE (or CANCEL before the answer) on both legs and the
-// hangup cause CauseAdminHangup. It reports whether such a call was found.
+// hangup cause outcome.CauseAdminHangup. It reports whether such a call
+// was found.
 func (s *Server) HangupCall(id string) bool {
 	found := false
 	for _, hit := range eachCall(s, func(c *Call) bool {
@@ -259,7 +258,7 @@ func (s *Server) HangupCall(id string) bool {
 			return false
 		}
 		c.log.Info("hung up by the operator")
-		c.hangup(CauseAdminHangup, "sbc")
+		c.hangup(outcome.CauseAdminHangup, outcome.SideSBC)
 		return true
 	}) {
 		found = found || hit
@@ -363,5 +362,5 @@ func (c *Call) stateName() string {
 }
 
 func (l *leg) info() LegInfo {
-	return LegInfo{Side: l.name, CallID: l.callID, Transport: l.dst.Kind.Param(), Peer: l.dst.Addr, Confirmed: l.confirmed}
+	return LegInfo{Side: string(l.name), CallID: l.callID, Transport: l.dst.Kind.Param(), Peer: l.dst.Addr, Confirmed: l.confirmed}
 }

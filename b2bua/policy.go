@@ -4,11 +4,11 @@ import (
 	"context"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
@@ -174,13 +174,16 @@ func (c *Call) admitLate() bool {
 	if d.Cause == "auth_failed" {
 		c.s.stats.AuthFailures.Add(1) // wrong credentials, as for REGISTER
 	}
-	code, reason := d.Code, d.Reason
-	if d.Action == policy.Drop || code == 0 {
-		code, reason = 403, "Forbidden"
+	code := d.Code
+	if d.Action == policy.Drop {
+		code = 0 // a drop this late still owes the caller an answer: the cause's own
 	}
-	c.log.Info("call refused by policy", "stage", d.Stage, "cause", d.Cause, "code", code)
-	c.fail(code, reason, "policy_"+strings.TrimPrefix(d.Cause, "policy_"), decisionHeaders(d)...)
-	c.side = "sbc"
+	o := outcome.Classify(outcome.PolicyCause(d.Cause), code, false)
+	if code != 0 {
+		o.Reason = d.Reason // the stage's own phrase, e.g. "Forbidden (dial rules)"
+	}
+	c.log.Info("call refused by policy", "stage", d.Stage, "cause", d.Cause, "code", o.Code)
+	c.failWith(o, decisionHeaders(d)...)
 	return false
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/registrar"
 	"github.com/sbc-project/sbc/b2bua/registration"
 	"github.com/sbc-project/sbc/b2bua/routing"
@@ -85,7 +86,7 @@ type Hooks struct {
 	Bindings *registrar.Store
 	Auth     *registrar.Auth
 	// Observer receives the call records (CDRs, metrics).
-	Observer Observer
+	Observer outcome.Observer
 	// Policy is the policy chain; nil lets every request through.
 	Policy Policy
 	// Tap sees every SIP message (HEP export, metrics).
@@ -239,7 +240,7 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, c := range calls {
-		c.Hangup("sbc_shutdown")
+		c.Hangup(outcome.CauseSBCShutdown)
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 )
 
@@ -46,9 +47,9 @@ func (c *Call) onTimer(k timerKind) {
 	case timerRing:
 		if c.state == stateCalling {
 			c.log.Info("no answer before ring timeout")
-			c.setCause("no_answer", "sbc")
+			c.setCause(outcome.CauseNoAnswer, outcome.SideSBC) // the SBC gave up, not side B
 			c.cancelled = true
-			c.finalToA(408, "Request Timeout")
+			c.finalFor(outcome.CauseNoAnswer)
 			c.abandonAttempt()
 			c.state = stateEnding
 		}
@@ -71,12 +72,12 @@ func (c *Call) onTimer(k timerKind) {
 	case timerMaxDuration:
 		if c.state == stateConfirmed {
 			c.log.Info("maximum call duration reached", "max_duration", c.maxDuration)
-			c.hangup(CauseMaxDuration, "sbc")
+			c.hangup(outcome.CauseMaxDuration, outcome.SideSBC)
 		}
 	case timerExpireA, timerExpireB:
 		if c.state == stateConfirmed {
 			c.log.Info("session timer expired")
-			c.hangup("session_timer_expired", "sbc")
+			c.hangup(outcome.CauseSessionTimerExpired, outcome.SideSBC)
 		}
 	}
 }
@@ -214,7 +215,7 @@ func (c *Call) refresh(l *leg) {
 		case code < 300:
 			c.armLeg(l, refreshKind(c, l), expireKind(c, l))
 		case code == 408 || code == 481:
-			c.hangup("session_refresh_failed", "sbc")
+			c.hangup(outcome.CauseSessionRefreshFailed, outcome.SideSBC)
 		default:
 			c.startTimer(refreshKind(c, l), l.timer.interval/4)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 )
@@ -41,8 +42,7 @@ func sipURI(u routing.URI) sip.Uri {
 // unknown CA, or a client certificate missing): 503, and a CDR whose
 // hangup_cause says so. The details are in the log, not in the answer.
 func (c *Call) failTLS() {
-	c.fail(503, "Service Unavailable", "trunk_tls_failed",
+	c.fail(outcome.CauseTrunkTLSFailed,
 		sipmsg.Generic("Retry-After", strconv.Itoa(int(c.s.cfg.RetryAfter/time.Second))),
 		sipmsg.Generic("Warning", `399 sbc "TLS handshake with the trunk failed"`))
-	c.side = "sbc"
 }

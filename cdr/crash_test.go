@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/test/cdr/pgtest"
 )
 
@@ -178,8 +179,8 @@ func TestCrashExactlyOnce(t *testing.T) {
 	}
 	restarted := 0
 	for id := range ended {
-		if byID[id].HangupCause == CauseRestart {
-			t.Errorf("%s: CallEnded returned, yet its record is %s", id, CauseRestart)
+		if byID[id].HangupCause == string(outcome.CauseSBCRestart) {
+			t.Errorf("%s: CallEnded returned, yet its record is %s", id, outcome.CauseSBCRestart)
 		}
 	}
 	for id := range started {
@@ -201,12 +202,12 @@ func TestCrashExactlyOnce(t *testing.T) {
 		}
 	}
 	for _, rec := range recs {
-		if rec.HangupCause == CauseRestart {
+		if rec.HangupCause == string(outcome.CauseSBCRestart) {
 			restarted++
 		}
 	}
 	t.Logf("%d calls begun, %d started, %d ended before a kill; %d records, %d of them %s; %d jsonl files",
-		len(began), len(started), len(ended), len(recs), restarted, CauseRestart,
+		len(began), len(started), len(ended), len(recs), restarted, outcome.CauseSBCRestart,
 		len(finished(t, cfg.Writers[0].Dir, "jsonl")))
 	if len(ended) == 0 || restarted == 0 {
 		t.Errorf("the kills hit no call in progress: the test proves nothing")

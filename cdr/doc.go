@@ -1,11 +1,13 @@
-// Package cdr turns the B2BUA's call records into call detail records and
-// delivers them, durably and exactly once, to the configured writers: JSON
-// lines files, CSV files and PostgreSQL.
+// Package cdr turns the B2BUA's call records (outcome.CallRecord) into
+// call detail records and delivers them, durably and exactly once, to the
+// configured writers: JSON lines files, CSV files and PostgreSQL. It does
+// not depend on the B2BUA: the records, their causes and dispositions come
+// from b2bua/outcome.
 //
 // # Durability
 //
-// The Recorder is the B2BUA's Observer. Every record passes through a spool
-// directory before any writer sees it:
+// The Recorder is the B2BUA's outcome.Observer. Every record passes
+// through a spool directory before any writer sees it:
 //
 //   - CallStarted and CallAnswered append what is known of a call in
 //     progress to the spool's journal (no fsync of their own: the next

@@ -18,7 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/sbc-project/sbc/b2bua"
+	"github.com/sbc-project/sbc/b2bua/outcome"
 )
 
 // testLog logs to t at warn and above (state changes at info are noise).
@@ -57,7 +57,7 @@ func mustOpen(t testing.TB, cfg Config) *Recorder {
 }
 
 // call is a finished call record with an id made of prefix and n.
-func call(prefix string, n int) b2bua.CallRecord {
+func call(prefix string, n int) outcome.CallRecord {
 	c := answeredCall(fmt.Sprintf("%s-%06d", prefix, n))
 	if n%3 == 1 {
 		c = failedCall(c.ID, 486, "rejected", "b", true)

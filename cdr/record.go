@@ -8,29 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/sbc-project/sbc/b2bua"
-)
-
-// Dispositions: the outcome of a call attempt, for billing.
-const (
-	Answered  = "ANSWERED"  // the callee answered (2xx)
-	NoAnswer  = "NO ANSWER" // rang without answer: ring timeout, 408, 480, 487
-	Busy      = "BUSY"      // 486 Busy Here, 600 Busy Everywhere
-	Failed    = "FAILED"    // 5xx, no final response, internal failure, restart
-	Cancelled = "CANCELLED" // the caller gave up (CANCEL) before an answer
-	Rejected  = "REJECTED"  // any other 3xx, 4xx or 6xx
-)
-
-// CauseRestart is the hangup_cause of a record made at start for a call
-// that was up when the previous run ended without ending it.
-const CauseRestart = "sbc_restart"
-
-// Causes of the B2BUA (b2bua.CallRecord.Cause) that decide a disposition
-// on their own.
-const (
-	causeCallerCancel = "caller_cancel"
-	causeCancelled    = "cancelled"
-	causeNoAnswer     = "no_answer"
+	"github.com/sbc-project/sbc/b2bua/outcome"
 )
 
 // TimeLayout is how record timestamps are written: RFC 3339 in UTC with
@@ -114,10 +92,10 @@ type Record struct {
 	SetupMs     int64     `json:"setup_ms"`     // start to ring, else answer, else end
 	DurationS   float64   `json:"duration_s"`   // end - start, seconds
 	BillsecS    float64   `json:"billsec_s"`    // end - answer, seconds; 0 if not answered
-	Disposition string    `json:"disposition"`  // Answered, NoAnswer, Busy, Failed, Cancelled or Rejected
+	Disposition string    `json:"disposition"`  // outcome.Answered, NoAnswer, Busy, Failed, Cancelled or Rejected
 	SIPCode     int       `json:"sip_code"`     // final response to the caller; 0 if none
-	HangupCause string    `json:"hangup_cause"` // why it ended (b2bua causes, CauseRestart)
-	HangupSide  string    `json:"hangup_side"`  // who ended it: a, b or sbc
+	HangupCause string    `json:"hangup_cause"` // why it ended: an outcome.Cause
+	HangupSide  string    `json:"hangup_side"`  // who ended it: an outcome.Side (a, b or sbc)
 	ACodec      string    `json:"a_codec"`      // codec on the caller's leg, e.g. opus/48000/2
 	BCodec      string    `json:"b_codec"`      // codec on the callee's leg
 
@@ -138,12 +116,12 @@ type Record struct {
 // from it. Timestamps are truncated to the millisecond first, so that the
 // derived fields agree exactly with the timestamps written. Text fields
 // are made printable (see printable): every writer can store them.
-func FromCall(c b2bua.CallRecord, nodeID string) Record {
+func FromCall(c outcome.CallRecord, nodeID string) Record {
 	r := Record{
 		ID: c.ID, NodeID: nodeID, ACallID: c.ACallID, BCallID: c.BCallID,
 		FromURI: c.FromURI, ToURI: c.ToURI, SrcAddr: c.SrcAddr, ATransport: c.ATransport, Trunk: c.Trunk,
 		StartTime: At(c.Start), RingTime: At(c.Ring), AnswerTime: At(c.Answer), EndTime: At(c.End),
-		SIPCode: c.SIPCode, HangupCause: c.Cause, HangupSide: c.Side, ACodec: c.ACodec, BCodec: c.BCodec,
+		SIPCode: c.SIPCode, HangupCause: string(c.Cause), HangupSide: string(c.Side), ACodec: c.ACodec, BCodec: c.BCodec,
 
 		AToBPackets: c.Media.AtoB.Packets, AToBBytes: c.Media.AtoB.Bytes, AToBLost: c.Media.AtoB.Lost,
 		AToBJitterMs: round(c.Media.AtoB.JitterMs, 3), AToBMOS: round(c.Media.AtoB.MOS, 2),
@@ -194,7 +172,7 @@ func (r Record) restarted(end time.Time) Record {
 		}
 	}
 	r.EndTime = ts
-	r.HangupCause, r.HangupSide = CauseRestart, "sbc"
+	r.HangupCause, r.HangupSide = string(outcome.CauseSBCRestart), string(outcome.SideSBC)
 	if r.AnswerTime.IsZero() {
 		r.SIPCode = 0 // no final response went to the caller
 	} else {
@@ -217,7 +195,7 @@ func (r *Record) derive() {
 	r.SetupMs = between(r.StartTime, first).Milliseconds()
 	r.DurationS = between(r.StartTime, r.EndTime).Seconds()
 	r.BillsecS = between(r.AnswerTime, r.EndTime).Seconds()
-	r.Disposition = disposition(!r.AnswerTime.IsZero() || r.SIPCode/100 == 2, r.SIPCode, r.HangupCause)
+	r.Disposition = outcome.Classify(outcome.Cause(r.HangupCause), r.SIPCode, !r.AnswerTime.IsZero()).Disposition
 }
 
 // between is b - a, or 0 when either is unknown or b is before a.
@@ -226,25 +204,6 @@ func between(a, b Timestamp) time.Duration {
 		return 0
 	}
 	return b.t.Sub(a.t)
-}
-
-// disposition maps a call's outcome to a Disposition; the README's
-// "Disposition" table documents the same order of rules.
-func disposition(answered bool, code int, cause string) string {
-	switch {
-	case answered:
-		return Answered
-	case cause == causeCallerCancel || cause == causeCancelled:
-		return Cancelled
-	case code == 486 || code == 600:
-		return Busy
-	case cause == causeNoAnswer || code == 408 || code == 480 || code == 487:
-		return NoAnswer
-	case code >= 300 && code < 500 || code >= 600 && code < 700:
-		return Rejected
-	default: // 5xx, and 0: no final response (internal failure, restart)
-		return Failed
-	}
 }
 
 // round rounds v to n decimal places, so that JSON, CSV and SQL show the

@@ -8,8 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sbc-project/sbc/b2bua"
-	"github.com/sbc-project/sbc/media"
+	"github.com/sbc-project/sbc/b2bua/outcome"
 )
 
 // t0 is a fixed start time with sub-millisecond digits, to check the
@@ -18,23 +17,23 @@ var t0 = time.Date(2026, 11, 21, 10, 15, 0, 123_456_789, time.UTC)
 
 // answeredCall is a complete answered call: rang after 1.5 s, answered
 // after 4 s, ended after 64.25 s.
-func answeredCall(id string) b2bua.CallRecord {
-	return b2bua.CallRecord{
+func answeredCall(id string) outcome.CallRecord {
+	return outcome.CallRecord{
 		ID: id, ACallID: "a-" + id, BCallID: "b-" + id,
 		FromURI: "sip:alice@example.com", ToURI: "sip:+15551234@example.com", SrcAddr: "127.0.0.2:5060",
 		ATransport: "wss", Trunk: "carrier1",
 		Start: t0, Ring: t0.Add(1500 * time.Millisecond), Answer: t0.Add(4 * time.Second), End: t0.Add(64250 * time.Millisecond),
 		SIPCode: 200, Cause: "caller_bye", Side: "a", ACodec: "opus/48000/2", BCodec: "PCMU/8000",
-		Media: media.Stats{
-			AtoB: media.Flow{Packets: 3000, Bytes: 480000, Lost: 3, JitterMs: 2.71828, MOS: 4.312},
-			BtoA: media.Flow{Packets: 2990, Bytes: 478400, Lost: 0, JitterMs: 0.5, MOS: 4.4},
+		Media: outcome.Media{
+			AtoB: outcome.Flow{Packets: 3000, Bytes: 480000, Lost: 3, JitterMs: 2.71828, MOS: 4.312},
+			BtoA: outcome.Flow{Packets: 2990, Bytes: 478400, Lost: 0, JitterMs: 0.5, MOS: 4.4},
 		},
 	}
 }
 
 // failedCall is a call that ended at end without answer.
-func failedCall(id string, code int, cause, side string, rang bool) b2bua.CallRecord {
-	c := b2bua.CallRecord{ID: id, ACallID: "a-" + id, FromURI: "sip:alice@example.com", ToURI: "sip:bob@example.com",
+func failedCall(id string, code int, cause outcome.Cause, side outcome.Side, rang bool) outcome.CallRecord {
+	c := outcome.CallRecord{ID: id, ACallID: "a-" + id, FromURI: "sip:alice@example.com", ToURI: "sip:bob@example.com",
 		SrcAddr: "127.0.0.2:5060", ATransport: "udp", Start: t0, End: t0.Add(3 * time.Second), SIPCode: code, Cause: cause, Side: side}
 	if rang {
 		c.Ring = t0.Add(time.Second)
@@ -83,30 +82,29 @@ func TestFromCallUnknownTimes(t *testing.T) {
 func TestDisposition(t *testing.T) {
 	tests := []struct {
 		name  string
-		call  b2bua.CallRecord
+		call  outcome.CallRecord
 		want  string
 		setup int64
 	}{
-		{"answered", answeredCall("a"), Answered, 1500},
-		{"caller cancel while ringing", failedCall("c", 487, "caller_cancel", "a", true), Cancelled, 1000},
-		{"cancelled", failedCall("c", 487, "cancelled", "a", false), Cancelled, 3000},
-		{"486 busy here", failedCall("b", 486, "rejected", "b", true), Busy, 1000},
-		{"600 busy everywhere", failedCall("b", 600, "rejected", "b", false), Busy, 3000},
-		{"ring timeout 408", failedCall("n", 408, "no_answer", "sbc", true), NoAnswer, 1000},
-		{"480 from the callee", failedCall("n", 480, "rejected", "b", true), NoAnswer, 1000},
-		{"480 no binding", failedCall("n", 480, "no_binding", "sbc", false), NoAnswer, 3000},
-		{"487 without caller cancel", failedCall("n", 487, "sbc_shutdown", "sbc", true), NoAnswer, 1000},
-		{"403", failedCall("r", 403, "trunk_auth_failed", "b", false), Rejected, 3000},
-		{"404 no route", failedCall("r", 404, "no_route", "sbc", false), Rejected, 3000},
-		{"484", failedCall("r", 484, "rejected", "b", false), Rejected, 3000},
-		{"488 bad sdp", failedCall("r", 488, "bad_sdp", "b", false), Rejected, 3000},
-		{"603 decline", failedCall("r", 603, "rejected", "b", true), Rejected, 1000},
-		{"other 4xx", failedCall("r", 420, "rejected", "b", false), Rejected, 3000},
-		{"3xx", failedCall("r", 302, "redirect", "b", false), Rejected, 3000},
-		{"500", failedCall("f", 500, "rejected", "b", false), Failed, 3000},
-		{"502 upstream failed", failedCall("f", 502, "upstream_failed", "b", false), Failed, 3000},
-		{"503 all trunks down", failedCall("f", 503, "all_trunks_down", "sbc", false), Failed, 3000},
-		{"no final response", failedCall("f", 0, "internal_error", "sbc", false), Failed, 3000},
+		{"answered", answeredCall("a"), outcome.Answered, 1500},
+		{"caller cancel while ringing", failedCall("c", 487, "caller_cancel", "a", true), outcome.Cancelled, 1000},
+		{"486 busy here", failedCall("b", 486, "rejected", "b", true), outcome.Busy, 1000},
+		{"600 busy everywhere", failedCall("b", 600, "rejected", "b", false), outcome.Busy, 3000},
+		{"ring timeout 408", failedCall("n", 408, "no_answer", "sbc", true), outcome.NoAnswer, 1000},
+		{"480 from the callee", failedCall("n", 480, "rejected", "b", true), outcome.NoAnswer, 1000},
+		{"480 no binding", failedCall("n", 480, "no_binding", "sbc", false), outcome.NoAnswer, 3000},
+		{"487 without caller cancel", failedCall("n", 487, "sbc_shutdown", "sbc", true), outcome.NoAnswer, 1000},
+		{"403", failedCall("r", 403, "trunk_auth_failed", "b", false), outcome.Rejected, 3000},
+		{"404 no route", failedCall("r", 404, "no_route", "sbc", false), outcome.Rejected, 3000},
+		{"484", failedCall("r", 484, "rejected", "b", false), outcome.Rejected, 3000},
+		{"488 bad sdp", failedCall("r", 488, "bad_sdp", "b", false), outcome.Rejected, 3000},
+		{"603 decline", failedCall("r", 603, "rejected", "b", true), outcome.Rejected, 1000},
+		{"other 4xx", failedCall("r", 420, "rejected", "b", false), outcome.Rejected, 3000},
+		{"3xx", failedCall("r", 302, "redirect", "b", false), outcome.Rejected, 3000},
+		{"500", failedCall("f", 500, "rejected", "b", false), outcome.Failed, 3000},
+		{"502 upstream failed", failedCall("f", 502, "upstream_failed", "b", false), outcome.Failed, 3000},
+		{"503 all trunks down", failedCall("f", 503, "all_trunks_down", "sbc", false), outcome.Failed, 3000},
+		{"no final response", failedCall("f", 0, "internal_error", "sbc", false), outcome.Failed, 3000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,10 +115,10 @@ func TestDisposition(t *testing.T) {
 			if r.SetupMs != tt.setup {
 				t.Errorf("setup_ms %d, want %d", r.SetupMs, tt.setup)
 			}
-			if tt.want != Answered && (r.BillsecS != 0 || !r.AnswerTime.IsZero()) {
+			if tt.want != outcome.Answered && (r.BillsecS != 0 || !r.AnswerTime.IsZero()) {
 				t.Errorf("unanswered call billed %v s, answer_time %q", r.BillsecS, r.AnswerTime)
 			}
-			if r.SIPCode != tt.call.SIPCode || r.HangupCause != tt.call.Cause || r.HangupSide != tt.call.Side {
+			if r.SIPCode != tt.call.SIPCode || r.HangupCause != string(tt.call.Cause) || r.HangupSide != string(tt.call.Side) {
 				t.Errorf("code/cause/side %d %q %q, want them passed through", r.SIPCode, r.HangupCause, r.HangupSide)
 			}
 		})
@@ -143,14 +141,14 @@ func TestRestarted(t *testing.T) {
 		wantBill  float64
 		wantTotal float64
 	}{
-		{"answered", answered, crash, crash, Answered, 200, 26, 30},
-		{"ringing", ringing, crash, crash, Failed, 0, 0, 30},
-		{"heartbeat older than the answer", answered, t0, t0.Add(4 * time.Second), Answered, 200, 0, 4},
+		{"answered", answered, crash, crash, outcome.Answered, 200, 26, 30},
+		{"ringing", ringing, crash, crash, outcome.Failed, 0, 0, 30},
+		{"heartbeat older than the answer", answered, t0, t0.Add(4 * time.Second), outcome.Answered, 200, 0, 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := tt.in.restarted(tt.end)
-			if r.HangupCause != CauseRestart || r.HangupSide != "sbc" {
+			if r.HangupCause != string(outcome.CauseSBCRestart) || r.HangupSide != "sbc" {
 				t.Errorf("cause %q side %q", r.HangupCause, r.HangupSide)
 			}
 			if !r.EndTime.Time().Equal(At(tt.wantEnd).Time()) {

@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sbc-project/sbc/b2bua"
+	"github.com/sbc-project/sbc/b2bua/outcome"
 )
 
 // Writer types.
@@ -78,7 +78,7 @@ type WriterConfig struct {
 var writerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
 // Recorder makes every call's record durable in the spool and delivers it
-// to each writer. It implements b2bua.Observer and is safe for concurrent
+// to each writer. It implements outcome.Observer and is safe for concurrent
 // use. Close it after the B2BUA: records handed to it after Close are lost
 // (and counted in Stats.Dropped).
 type Recorder struct {
@@ -108,7 +108,7 @@ type Recorder struct {
 	restarted    int
 }
 
-var _ b2bua.Observer = (*Recorder)(nil)
+var _ outcome.Observer = (*Recorder)(nil)
 
 // Open checks every writer, opens the spool, records the calls a previous
 // run left up (hangup_cause sbc_restart) and starts delivering. It returns
@@ -290,7 +290,7 @@ func (r *Recorder) closeLeftovers(open map[string]Record, lastAlive time.Time) e
 	}
 	if len(left) > 0 {
 		r.log.Warn("cdr: recorded calls that were up when the previous run ended", "calls", len(left),
-			"hangup_cause", CauseRestart, "end_time", At(lastAlive).String())
+			"hangup_cause", outcome.CauseSBCRestart, "end_time", At(lastAlive).String())
 	}
 	r.restarted = len(left)
 	return r.j.syncAll()
@@ -381,15 +381,15 @@ func (r *Recorder) compact() {
 
 // CallStarted journals a call in progress, so that a crash leaves it a
 // record (sbc_restart).
-func (r *Recorder) CallStarted(c b2bua.CallRecord) { r.progress(kindStart, c) }
+func (r *Recorder) CallStarted(c outcome.CallRecord) { r.progress(kindStart, c) }
 
 // CallAnswered journals the answer of a call in progress.
-func (r *Recorder) CallAnswered(c b2bua.CallRecord) { r.progress(kindAnswer, c) }
+func (r *Recorder) CallAnswered(c outcome.CallRecord) { r.progress(kindAnswer, c) }
 
 // CallEnded builds the call's record and returns once it is fsynced in the
 // spool. If the spool cannot be written (disk full), the record is kept in
 // memory and retried every second, and Stats reports the alarm.
-func (r *Recorder) CallEnded(c b2bua.CallRecord) {
+func (r *Recorder) CallEnded(c outcome.CallRecord) {
 	rec := FromCall(c, r.node)
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -412,7 +412,7 @@ func (r *Recorder) CallEnded(c b2bua.CallRecord) {
 	r.spoolRecovered()
 }
 
-func (r *Recorder) progress(kind frameKind, c b2bua.CallRecord) {
+func (r *Recorder) progress(kind frameKind, c outcome.CallRecord) {
 	rec := FromCall(c, r.node)
 	r.mu.RLock()
 	defer r.mu.RUnlock()

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sbc-project/sbc/b2bua/outcome"
 )
 
 // TestRecorderWritesEveryRecord: records from concurrent calls reach both
@@ -183,7 +185,7 @@ func TestOpenCallsAtClose(t *testing.T) {
 		t.Fatal("no record for the call left up")
 	}
 	got := recs[i]
-	if got.HangupCause != CauseRestart || got.HangupSide != "sbc" || got.Disposition != Answered || got.SIPCode != 200 {
+	if got.HangupCause != string(outcome.CauseSBCRestart) || got.HangupSide != "sbc" || got.Disposition != outcome.Answered || got.SIPCode != 200 {
 		t.Errorf("record %+v, want sbc_restart, side sbc, ANSWERED 200", got)
 	}
 	if end := got.EndTime.Time(); end.After(before) || end.Before(got.AnswerTime.Time()) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/registrar"
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
@@ -169,7 +170,7 @@ func (s *Service) onUpstreamRegister(r relayedRegister, res sip.Response) {
 				hs = append(hs, sipmsg.Generic(name, v))
 			}
 		}
-		s.respond(r.tx, code, sipmsg.Phrase(code), hs...)
+		s.respond(r.tx, code, outcome.Phrase(code), hs...)
 	case code >= 200 && code < 300:
 		s.acceptRelayed(r, res)
 	default:
@@ -179,7 +180,7 @@ func (s *Service) onUpstreamRegister(r relayedRegister, res sip.Response) {
 		if !r.removing {
 			s.relays.dropPending(token)
 		}
-		s.respondRegisterFailure(r.tx, code, sipmsg.Phrase(code), sipmsg.Header(res, "Min-Expires"))
+		s.respondRegisterFailure(r.tx, code, outcome.Phrase(code), sipmsg.Header(res, "Min-Expires"))
 	}
 }
 

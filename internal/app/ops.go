@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sbc-project/sbc/b2bua"
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/internal/admin"
@@ -20,7 +21,6 @@ import (
 	"github.com/sbc-project/sbc/internal/hep"
 	"github.com/sbc-project/sbc/internal/logging"
 	"github.com/sbc-project/sbc/internal/metrics"
-	"github.com/sbc-project/sbc/media"
 )
 
 // ops is the operations side of an App: metrics, the admin server, HEP
@@ -49,19 +49,14 @@ type ops struct {
 	drained       chan struct{} // closed when a drain has finished
 }
 
-// callMetrics feeds call records to the metrics. It is a b2bua.Observer.
+// callMetrics feeds call records to the metrics. It is an outcome.Observer.
 type callMetrics struct{ m *metrics.Metrics }
 
-func (o callMetrics) CallStarted(r b2bua.CallRecord)  { o.m.CallStarted(r.ATransport) }
-func (o callMetrics) CallAnswered(r b2bua.CallRecord) { o.m.CallAnswered(r.Trunk) }
-func (o callMetrics) CallEnded(r b2bua.CallRecord) {
-	flow := func(f media.Flow) metrics.Flow {
-		return metrics.Flow{Packets: f.Packets, Bytes: f.Bytes, Lost: f.Lost, JitterMs: f.JitterMs, MOS: f.MOS, SRTPFailed: f.SRTPFailed,
-			RefusedJunk: f.RefusedJunk, RefusedPT: f.RefusedPT, RefusedAuth: f.RefusedAuth, RefusedSource: f.RefusedSource}
-	}
+func (o callMetrics) CallStarted(r outcome.CallRecord)  { o.m.CallStarted(r.ATransport) }
+func (o callMetrics) CallAnswered(r outcome.CallRecord) { o.m.CallAnswered(r.Trunk) }
+func (o callMetrics) CallEnded(r outcome.CallRecord) {
 	o.m.CallEnded(metrics.Call{Trunk: r.Trunk, Cause: r.Cause, Side: r.Side, Answered: !r.Answer.IsZero(),
-		Start: r.Start, Ring: r.Ring, Answer: r.Answer, End: r.End,
-		FromA: flow(r.Media.AtoB), FromB: flow(r.Media.BtoA)})
+		Start: r.Start, Ring: r.Ring, Answer: r.Answer, End: r.End, FromA: r.Media.AtoB, FromB: r.Media.BtoA})
 }
 
 // observers hands each record to every observer in order: the CDR
@@ -69,16 +64,16 @@ func (o callMetrics) CallEnded(r b2bua.CallRecord) {
 // zero value has none; add more with App.Observe.
 type observers struct {
 	mu   sync.RWMutex
-	list []b2bua.Observer
+	list []outcome.Observer
 }
 
-func (os *observers) add(o b2bua.Observer) {
+func (os *observers) add(o outcome.Observer) {
 	os.mu.Lock()
 	os.list = append(os.list, o)
 	os.mu.Unlock()
 }
 
-func (os *observers) each(f func(b2bua.Observer)) {
+func (os *observers) each(f func(outcome.Observer)) {
 	os.mu.RLock()
 	list := os.list
 	os.mu.RUnlock()
@@ -87,21 +82,21 @@ func (os *observers) each(f func(b2bua.Observer)) {
 	}
 }
 
-func (os *observers) CallStarted(r b2bua.CallRecord) {
-	os.each(func(o b2bua.Observer) { o.CallStarted(r) })
+func (os *observers) CallStarted(r outcome.CallRecord) {
+	os.each(func(o outcome.Observer) { o.CallStarted(r) })
 }
 
-func (os *observers) CallAnswered(r b2bua.CallRecord) {
-	os.each(func(o b2bua.Observer) { o.CallAnswered(r) })
+func (os *observers) CallAnswered(r outcome.CallRecord) {
+	os.each(func(o outcome.Observer) { o.CallAnswered(r) })
 }
 
-func (os *observers) CallEnded(r b2bua.CallRecord) {
-	os.each(func(o b2bua.Observer) { o.CallEnded(r) })
+func (os *observers) CallEnded(r outcome.CallRecord) {
+	os.each(func(o outcome.Observer) { o.CallEnded(r) })
 }
 
 // Observe adds a receiver of call records, after the CDR recorder and the
 // metrics: it sees each record once it is durable.
-func (a *App) Observe(o b2bua.Observer) { a.observers.add(o) }
+func (a *App) Observe(o outcome.Observer) { a.observers.add(o) }
 
 // setupOps creates the metrics, the tracer and the HEP sender, which the
 // B2BUA gets as hooks. It runs before the B2BUA is built.

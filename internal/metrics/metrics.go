@@ -23,6 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sbc-project/sbc/b2bua/outcome"
 )
 
 const namespace = "sbc"
@@ -193,40 +195,27 @@ func (m *Metrics) CallAnswered(trunk string) {
 
 // Call is what CallEnded needs to know about a call that ended.
 type Call struct {
-	Trunk    string // last trunk tried; "echo" for the echo destination; "" if none
-	Cause    string // hangup cause (the CDR's hangup_cause)
-	Side     string // a, b or sbc
+	Trunk    string        // last trunk tried; "echo" for the echo destination; "" if none
+	Cause    outcome.Cause // hangup cause (the CDR's hangup_cause)
+	Side     outcome.Side  // who ended it (hangup_side)
 	Answered bool
 	// Start, Ring and Answer are the INVITE, the first 18x and the answer
 	// (zero when they did not happen); End is when the call ended.
 	Start, Ring, Answer, End time.Time
 	// FromA and FromB are the media received from the caller and from the
 	// callee.
-	FromA, FromB Flow
+	FromA, FromB outcome.Flow
 }
-
-// Flow is the media received from one side of a call.
-type Flow struct {
-	Packets, Bytes uint64
-	Lost           int64
-	JitterMs, MOS  float64 // 0 when nothing was received
-	SRTPFailed     uint64
-	// Refused are the packets the side's port refused (media latching),
-	// by reason: junk, payload_type, auth, source.
-	RefusedJunk, RefusedPT, RefusedAuth, RefusedSource uint64
-}
-
-// dtlsCauses are the hangup causes of a browser whose ICE or DTLS failed.
-var dtlsCauses = map[string]bool{"ice_timeout": true, "dtls_timeout": true, "dtls_failed": true, "fingerprint_mismatch": true}
 
 // CallEnded counts a call's outcome, setup time and media.
 func (m *Metrics) CallEnded(c Call) {
 	if m == nil {
 		return
 	}
-	add(m.callsEnded, 1, c.Cause, c.Side, c.Trunk)
+	o := outcome.Classify(c.Cause, 0, c.Answered)
+	add(m.callsEnded, 1, o.Label, string(c.Side), c.Trunk)
 	if !c.Answered {
-		add(m.callsFailed, 1, c.Cause, c.Trunk)
+		add(m.callsFailed, 1, o.Label, c.Trunk)
 	}
 	switch {
 	case !c.Ring.IsZero():
@@ -237,14 +226,14 @@ func (m *Metrics) CallEnded(c Call) {
 	if c.Answered && !c.Answer.IsZero() && !c.End.IsZero() {
 		observe(m.callDuration, c.End.Sub(c.Answer).Seconds(), c.Trunk)
 	}
-	if dtlsCauses[c.Cause] {
-		add(m.dtlsFailures, 1, c.Cause)
+	if o.HandshakeFailed {
+		add(m.dtlsFailures, 1, o.Label)
 	}
 	m.flow("a", c.FromA)
 	m.flow("b", c.FromB)
 }
 
-func (m *Metrics) flow(side string, f Flow) {
+func (m *Metrics) flow(side string, f outcome.Flow) {
 	add(m.mediaPackets, float64(f.Packets), side)
 	add(m.mediaBytes, float64(f.Bytes), side)
 	if f.Lost > 0 {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sbc-project/sbc/b2bua/outcome"
 )
 
 func newMetrics(t *testing.T, src Sources) *Metrics {
@@ -29,8 +31,8 @@ func TestCallMetrics(t *testing.T) {
 	m.CallAnswered("pbx")
 	m.CallEnded(Call{Trunk: "pbx", Cause: "caller_bye", Side: "a", Answered: true,
 		Start: t0, Ring: t0.Add(300 * time.Millisecond), Answer: t0.Add(2 * time.Second), End: t0.Add(62 * time.Second),
-		FromA: Flow{Packets: 100, Bytes: 17200, Lost: 2, JitterMs: 3, MOS: 4.3, RefusedJunk: 3, RefusedSource: 2},
-		FromB: Flow{Packets: 90, Bytes: 15480, SRTPFailed: 1, JitterMs: 12, MOS: 4.1}})
+		FromA: outcome.Flow{Packets: 100, Bytes: 17200, Lost: 2, JitterMs: 3, MOS: 4.3, RefusedJunk: 3, RefusedSource: 2},
+		FromB: outcome.Flow{Packets: 90, Bytes: 15480, SRTPFailed: 1, JitterMs: 12, MOS: 4.1}})
 	m.CallEnded(Call{Trunk: "pbx", Cause: "rejected", Side: "b", Start: t0, End: t0.Add(time.Second)})
 	m.CallEnded(Call{Cause: "dtls_timeout", Side: "sbc", Start: t0, End: t0.Add(10 * time.Second)})
 

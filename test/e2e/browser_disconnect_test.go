@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sbc-project/sbc/cdr"
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/internal/config"
 )
 
@@ -79,7 +79,7 @@ func TestBrowserDisconnect(t *testing.T) {
 			// (Timer F) before it writes the CDR.
 			sbc.waitCallsIdle(t)
 			r := onlyRecord(t, sbc, sinks)
-			if !slices.Contains(tt.causes, r.HangupCause) || r.HangupSide != tt.side || r.Disposition != cdr.Answered ||
+			if !slices.Contains(tt.causes, r.HangupCause) || r.HangupSide != tt.side || r.Disposition != outcome.Answered ||
 				r.AToBPackets == 0 || r.BToAPackets == 0 {
 				t.Errorf("cdr: cause %q side %q disposition %q media %d/%d; want cause in %v, side %q, answered with media",
 					r.HangupCause, r.HangupSide, r.Disposition, r.AToBPackets, r.BToAPackets, tt.causes, tt.side)
@@ -114,7 +114,7 @@ func TestBrowserICERestart(t *testing.T) {
 	}
 	sbc.waitCallsIdle(t)
 	r := onlyRecord(t, sbc, sinks)
-	if r.HangupCause != "caller_bye" || r.Disposition != cdr.Answered {
+	if r.HangupCause != "caller_bye" || r.Disposition != outcome.Answered {
 		t.Errorf("cdr: cause %q disposition %q; want caller_bye, answered", r.HangupCause, r.Disposition)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/cdr"
 	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/test/sipptest"
@@ -78,7 +79,7 @@ func TestBrowserEchoCall(t *testing.T) {
 		t.Errorf("the echo received digits %q, want %q", got, digits)
 	}
 	checkRecord(t, r, map[string][2]any{
-		"disposition":  {r.Disposition, cdr.Answered},
+		"disposition":  {r.Disposition, outcome.Answered},
 		"sip_code":     {r.SIPCode, 200},
 		"hangup_cause": {r.HangupCause, "caller_bye"},
 		"hangup_side":  {r.HangupSide, "a"},
@@ -232,7 +233,7 @@ func TestBrowserTenCalls(t *testing.T) {
 		t.Fatalf("%d call records, want %d", len(recs), n)
 	}
 	for _, r := range recs {
-		if r.Disposition != cdr.Answered || r.HangupCause != "caller_bye" || r.AToBPackets == 0 || r.BToAPackets == 0 {
+		if r.Disposition != outcome.Answered || r.HangupCause != "caller_bye" || r.AToBPackets == 0 || r.BToAPackets == 0 {
 			t.Errorf("record %s: %s %s, media %d/%d packets", r.ACallID, r.Disposition, r.HangupCause, r.AToBPackets, r.BToAPackets)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/cdr"
 	"github.com/sbc-project/sbc/test/cdr/pgtest"
 	"github.com/sbc-project/sbc/test/sipptest"
@@ -157,14 +158,14 @@ cdr:
 			t.Errorf("record %s for a Call-ID SIPp never sent: %+v", r.ID, r)
 		}
 		byCallID[r.ACallID] = append(byCallID[r.ACallID], r)
-		if r.HangupCause == cdr.CauseRestart {
+		if r.HangupCause == string(outcome.CauseSBCRestart) {
 			restarted++
 		}
 	}
 	for id, rs := range byCallID {
 		// A caller's INVITE retransmitted to the new process is a new
 		// attempt for it: one sbc_restart record plus one of its own.
-		own := slices.DeleteFunc(slices.Clone(rs), func(r cdr.Record) bool { return r.HangupCause == cdr.CauseRestart })
+		own := slices.DeleteFunc(slices.Clone(rs), func(r cdr.Record) bool { return r.HangupCause == string(outcome.CauseSBCRestart) })
 		if len(own) > 1 || len(rs)-len(own) > 1 {
 			t.Errorf("Call-ID %s has %d records: %+v", id, len(rs), rs)
 		}
@@ -180,7 +181,7 @@ cdr:
 		}
 	}
 	t.Logf("SIPp: %d invited, %d answered, %d completed; %d records, %d with %s",
-		len(invited), len(answered), len(completed), len(recs), restarted, cdr.CauseRestart)
+		len(invited), len(answered), len(completed), len(recs), restarted, string(outcome.CauseSBCRestart))
 	if restarted == 0 {
 		t.Error("no call was up at the kill: the test proves nothing")
 	}

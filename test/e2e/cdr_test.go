@@ -16,6 +16,7 @@ import (
 	"github.com/ghettovoice/gosip/sip"
 	"github.com/jackc/pgx/v5"
 
+	callout "github.com/sbc-project/sbc/b2bua/outcome" // outcome names a type in TestCDRDispositions
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/cdr"
 	"github.com/sbc-project/sbc/internal/config"
@@ -254,7 +255,7 @@ func TestCDRSIPpCalls(t *testing.T) {
 				!r.AnswerTime.Time().Before(r.StartTime.Time()) && !r.EndTime.Time().Before(r.AnswerTime.Time())},
 			{"billsec_s", r.BillsecS >= 0.25 && r.BillsecS < 5},
 			{"duration_s", r.DurationS >= r.BillsecS},
-			{"disposition", r.Disposition == cdr.Answered},
+			{"disposition", r.Disposition == callout.Answered},
 			{"sip_code", r.SIPCode == 200},
 			{"hangup", r.HangupCause == "caller_bye" && r.HangupSide == "a"},
 			{"codecs", strings.HasPrefix(r.ACodec, "PCMU") && strings.HasPrefix(r.BCodec, "PCMU")},
@@ -310,7 +311,7 @@ func TestCDRDispositions(t *testing.T) {
 			call.ackFailure(sipmsg.ToTag(res))
 		}
 	}
-	place("answered", outcome{cdr.Answered, "caller_bye", "a", 200, true, true}, func(ua *testUA, call *uaCall, inv sip.Request) {
+	place("answered", outcome{callout.Answered, "caller_bye", "a", 200, true, true}, func(ua *testUA, call *uaCall, inv sip.Request) {
 		pbx.respond(inv, 180, "Ringing", "pbx", "")
 		time.Sleep(100 * time.Millisecond)
 		pbx.respond(inv, 200, "OK", "pbx", uasSDP)
@@ -324,9 +325,9 @@ func TestCDRDispositions(t *testing.T) {
 		pbx.respond(bye, 200, "OK", "", "")
 		ua.expect(200)
 	})
-	place("busy", outcome{cdr.Busy, "rejected", "b", 486, false, false}, reject(486, "Busy Here"))
-	place("rejected", outcome{cdr.Rejected, "rejected", "b", 603, false, false}, reject(603, "Decline"))
-	place("no answer", outcome{cdr.NoAnswer, "no_answer", "sbc", 408, true, false}, func(ua *testUA, call *uaCall, inv sip.Request) {
+	place("busy", outcome{callout.Busy, "rejected", "b", 486, false, false}, reject(486, "Busy Here"))
+	place("rejected", outcome{callout.Rejected, "rejected", "b", 603, false, false}, reject(603, "Decline"))
+	place("no answer", outcome{callout.NoAnswer, "no_answer", "sbc", 408, true, false}, func(ua *testUA, call *uaCall, inv sip.Request) {
 		pbx.respond(inv, 180, "Ringing", "pbx", "")
 		cancel := pbx.expectReq("CANCEL") // the ring timeout
 		pbx.respond(cancel, 200, "OK", "pbx", "")
@@ -335,7 +336,7 @@ func TestCDRDispositions(t *testing.T) {
 		res := ua.expect(408)
 		call.ackFailure(sipmsg.ToTag(res))
 	})
-	place("cancelled", outcome{cdr.Cancelled, "caller_cancel", "a", 487, true, false}, func(ua *testUA, call *uaCall, inv sip.Request) {
+	place("cancelled", outcome{callout.Cancelled, "caller_cancel", "a", 487, true, false}, func(ua *testUA, call *uaCall, inv sip.Request) {
 		pbx.respond(inv, 180, "Ringing", "pbx", "")
 		ua.expect(180)
 		call.cancel()
@@ -355,7 +356,7 @@ func TestCDRDispositions(t *testing.T) {
 		}
 	})
 	// Last: a trunk answering 503 may be taken out of rotation.
-	place("failed", outcome{cdr.Failed, "upstream_unavailable", "b", 503, false, false}, reject(503, "Service Unavailable"))
+	place("failed", outcome{callout.Failed, "upstream_unavailable", "b", 503, false, false}, reject(503, "Service Unavailable"))
 	if err := sbc.app.Close(); err != nil {
 		t.Fatal(err)
 	}

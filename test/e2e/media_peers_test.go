@@ -12,7 +12,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
-	"github.com/sbc-project/sbc/b2bua"
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/test/sipptest"
 )
@@ -315,7 +315,7 @@ func (p *plainPhone) onRequest(req sip.Request) (int, string, string) {
 // callRecords collects the B2BUA's call records (what CDRs are made of).
 type callRecords struct {
 	mu    sync.Mutex
-	ended []b2bua.CallRecord
+	ended []outcome.CallRecord
 }
 
 // watchCalls observes the calls of sbc; call it before the first call.
@@ -325,19 +325,19 @@ func watchCalls(sbc *sbcUnderTest) *callRecords {
 	return r
 }
 
-func (r *callRecords) CallStarted(b2bua.CallRecord)  {}
-func (r *callRecords) CallAnswered(b2bua.CallRecord) {}
+func (r *callRecords) CallStarted(outcome.CallRecord)  {}
+func (r *callRecords) CallAnswered(outcome.CallRecord) {}
 
-func (r *callRecords) CallEnded(c b2bua.CallRecord) {
+func (r *callRecords) CallEnded(c outcome.CallRecord) {
 	r.mu.Lock()
 	r.ended = append(r.ended, c)
 	r.mu.Unlock()
 }
 
 // waitEnded waits for the record of the first call that ended.
-func (r *callRecords) waitEnded(t *testing.T) b2bua.CallRecord {
+func (r *callRecords) waitEnded(t *testing.T) outcome.CallRecord {
 	t.Helper()
-	var rec b2bua.CallRecord
+	var rec outcome.CallRecord
 	waitFor(t, 10*time.Second, "call record", func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()

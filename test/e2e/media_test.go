@@ -12,6 +12,7 @@ import (
 	"github.com/ghettovoice/gosip/sip"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/internal/config"
 )
 
@@ -299,7 +300,7 @@ func TestWebRTCDTLSTimeout(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		ice   bool
-		cause string
+		cause outcome.Cause
 	}{{"no ICE", false, "ice_timeout"}, {"ICE but no DTLS", true, "dtls_timeout"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			pbx := newMediaPBX(t, pbxOptions{})

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
-	"github.com/sbc-project/sbc/cdr"
 	"github.com/sbc-project/sbc/internal/admin"
 	"github.com/sbc-project/sbc/test/sipptest"
 )
@@ -143,7 +143,7 @@ func TestDrainBinary(t *testing.T) {
 			t.Fatalf("%d records, want %d", len(recs), n)
 		}
 		for _, r := range recs {
-			if r.Disposition != cdr.Answered || r.HangupCause != "caller_bye" {
+			if r.Disposition != outcome.Answered || r.HangupCause != "caller_bye" {
 				t.Errorf("record %+v", r)
 			}
 		}
@@ -178,7 +178,7 @@ func TestDrainBinary(t *testing.T) {
 			t.Error(err)
 		}
 		recs := o.sinks.records(t)
-		if len(recs) != 1 || recs[0].HangupCause != "sbc_shutdown" || recs[0].HangupSide != "sbc" || recs[0].Disposition != cdr.Answered {
+		if len(recs) != 1 || recs[0].HangupCause != "sbc_shutdown" || recs[0].HangupSide != "sbc" || recs[0].Disposition != outcome.Answered {
 			t.Errorf("records %+v", recs)
 		}
 	})

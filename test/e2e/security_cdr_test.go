@@ -19,6 +19,7 @@ import (
 	"github.com/ghettovoice/gosip/sip"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/cdr"
 	"github.com/sbc-project/sbc/internal/config"
@@ -226,7 +227,7 @@ func TestSecurityCDRPoisonedSpool(t *testing.T) {
 	pg := pgtest.Start(t)
 	sinks := newCDRSinks(t, pg.CreateDB(t, "spool"))
 	good := func(id string) cdr.Record {
-		return cdr.Record{ID: id, NodeID: "sbc-1", ACallID: id + "@caller.example", Disposition: cdr.Failed,
+		return cdr.Record{ID: id, NodeID: "sbc-1", ACallID: id + "@caller.example", Disposition: outcome.Failed,
 			HangupCause: "normal_clearing", HangupSide: "sbc"}
 	}
 	bad := good("bad")

@@ -7,7 +7,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
-	"github.com/sbc-project/sbc/b2bua"
+	"github.com/sbc-project/sbc/b2bua/outcome"
 )
 
 // answeredCall sets up caller → SBC → PBX, answered, and returns both ends.
@@ -164,9 +164,9 @@ type endObserver struct {
 	ended chan int // media sessions active during CallEnded
 }
 
-func (o *endObserver) CallStarted(b2bua.CallRecord)  {}
-func (o *endObserver) CallAnswered(b2bua.CallRecord) {}
-func (o *endObserver) CallEnded(r b2bua.CallRecord) {
+func (o *endObserver) CallStarted(outcome.CallRecord)  {}
+func (o *endObserver) CallAnswered(outcome.CallRecord) {}
+func (o *endObserver) CallEnded(r outcome.CallRecord) {
 	o.ended <- o.sbc.app.Media().Active()
 }
 

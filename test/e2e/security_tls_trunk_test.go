@@ -14,10 +14,10 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport/tlstest"
-	"github.com/sbc-project/sbc/cdr"
 	"github.com/sbc-project/sbc/internal/config"
 )
 
@@ -281,7 +281,7 @@ func TestSecurityTLSTrunk(t *testing.T) {
 			if len(recs) != 1 || recs[0].HangupCause != wantCause || recs[0].Trunk != "calls" {
 				t.Fatalf("CDRs %+v, want one with hangup_cause %s for trunk calls", recs, wantCause)
 			}
-			if tc.fail != "" && (recs[0].Disposition != cdr.Failed || recs[0].HangupSide != "sbc" || recs[0].SIPCode != 503) {
+			if tc.fail != "" && (recs[0].Disposition != outcome.Failed || recs[0].HangupSide != "sbc" || recs[0].SIPCode != 503) {
 				t.Fatalf("CDR %+v: want FAILED 503 by the sbc", recs[0])
 			}
 		})

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sbc-project/sbc/cdr"
+	"github.com/sbc-project/sbc/b2bua/outcome"
 )
 
 // startUAS runs SIPp's built-in UAS for n calls on 127.0.0.3 and returns
@@ -127,7 +127,7 @@ func TestWebSocketClosedMidCallEndsCall(t *testing.T) {
 		t.Fatalf("%d CDRs, want 1", len(recs))
 	}
 	r := recs[0]
-	if r.HangupCause != "connection_lost" || r.HangupSide != "a" || r.Disposition != cdr.Answered {
+	if r.HangupCause != "connection_lost" || r.HangupSide != "a" || r.Disposition != outcome.Answered {
 		t.Errorf("CDR cause %q side %q disposition %q, want connection_lost, a, answered", r.HangupCause, r.HangupSide, r.Disposition)
 	}
 	if r.AnswerTime.IsZero() || r.EndTime.IsZero() {

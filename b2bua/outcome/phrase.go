@@ -1,4 +1,8 @@
-package sipmsg
+package outcome
+
+// The phrase table is here rather than beside the SIP message model
+// (b2bua/sipmsg, which wraps gosip) so that Classify, in this leaf
+// package, answers with the same phrases as everything else.
 
 // phrases are the reason phrases of the SIP response codes in the IANA
 // registry (RFC 3261 section 21 and its extensions).
