@@ -1,6 +1,7 @@
 package b2bua
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -101,9 +102,15 @@ type Call struct {
 	// transactions wait for its answer (inflight.go).
 	inflight map[*txn.ServerTx]inflightReq
 	timers   map[timerKind]*time.Timer
-	conns    []*transport.Conn // connections the call is indexed under (connlost.go)
-	started  time.Time
-	rec      outcome.CallRecord // the CDR material, filled as the call goes
+	// ctx is the call's context. A CANCEL or a hang-up from outside
+	// cancels it with a *stopped cause, so that a step waiting on the
+	// network (a late policy stage, a trunk's DNS) returns at once and the
+	// call's loop takes the event; finish cancels it too.
+	ctx     context.Context
+	stop    context.CancelCauseFunc
+	conns   []*transport.Conn // connections the call is indexed under (connlost.go)
+	started time.Time
+	rec     outcome.CallRecord // the CDR material, filled as the call goes
 }
 
 // post hands an event to the call's goroutine; after the call ended it is
@@ -118,7 +125,22 @@ func (c *Call) post(ev event) bool {
 }
 
 // Hangup ends the call from outside the call's goroutine.
-func (c *Call) Hangup(cause outcome.Cause) { c.post(event{kind: evHangup, cause: cause}) }
+func (c *Call) Hangup(cause outcome.Cause) {
+	c.stop(&stopped{cause: cause, side: outcome.SideSBC})
+	c.post(event{kind: evHangup, cause: cause})
+}
+
+// stopped is the cause a call's context is cancelled with: why and by
+// whom the call was stopped from outside its goroutine.
+type stopped struct {
+	cause outcome.Cause
+	side  outcome.Side
+}
+
+func (e *stopped) Error() string { return "call stopped: " + string(e.cause) }
+
+// errFinished cancels the context of a call that has finished.
+var errFinished = &stopped{cause: "finished", side: outcome.SideSBC}
 
 // run is the call's goroutine.
 func (c *Call) run() {
@@ -240,6 +262,7 @@ func (c *Call) watch(stx *txn.ServerTx) {
 		defer c.s.pumps.Done()
 		select {
 		case <-stx.Cancelled():
+			c.stop(&stopped{cause: outcome.CauseCallerCancel, side: outcome.SideA})
 			c.post(event{kind: evCancel})
 		case <-stx.AckTimeout():
 			c.post(event{kind: evAckLost})
@@ -247,116 +270,4 @@ func (c *Call) watch(stx *txn.ServerTx) {
 		case <-c.done:
 		}
 	}()
-}
-
-// hangup ends an established or ringing call: BYE (or CANCEL) toward every
-// leg that is still up, then waits for their answers in stateEnding.
-func (c *Call) hangup(cause outcome.Cause, side outcome.Side) {
-	if c.state == stateEnding {
-		return
-	}
-	c.setCause(cause, side)
-	// The call ends now for billing, even if a BYE into a dead leg takes
-	// its full transaction timeout to fail.
-	c.rec.End = time.Now().UTC()
-	c.terminateInflight()
-	if c.state == stateCalling {
-		c.cancelled = true
-		c.finalFor(c.cause)
-		c.abandonAttempt()
-		c.state = stateEnding
-		return
-	}
-	c.state = stateEnding
-	for _, l := range []*leg{c.a, c.b} {
-		if l != nil && l.confirmed {
-			c.bye(l)
-		}
-	}
-}
-
-// bye sends BYE on a leg; the call waits for its answer.
-func (c *Call) bye(l *leg) {
-	l.confirmed = false
-	req := l.newRequest(sip.BYE, "", "")
-	if _, err := c.send(l, req, func(sip.Response) {}); err != nil {
-		c.log.Debug("bye", "leg", l.name, "err", err)
-	}
-}
-
-func (c *Call) setCause(cause outcome.Cause, side outcome.Side) {
-	if c.cause == "" {
-		c.cause, c.side = cause, side
-	}
-}
-
-// start runs the first steps of an INVITE: route, media, first attempt.
-func (c *Call) start() bool {
-	if !c.routeCall() {
-		return false
-	}
-	return c.nextAttempt()
-}
-
-// finish releases everything the call holds; it runs last on the call's
-// goroutine.
-func (c *Call) finish() {
-	// Nothing the call took on may stay unanswered once it is gone.
-	c.terminateInflight()
-	if c.inv != nil {
-		c.finalToA(500, "Server Internal Error")
-	}
-	for _, t := range c.timers {
-		t.Stop()
-	}
-	if c.media != nil {
-		c.media.Stop()
-		c.rec.Media = recordMedia(c.media.Stats())
-		codecs := c.media.Codecs()
-		c.rec.ACodec, c.rec.BCodec = codecs[media.SideA], codecs[media.SideB]
-	}
-	if c.rec.End.IsZero() {
-		c.rec.End = time.Now().UTC()
-	}
-	c.rec.Cause, c.rec.Side = c.cause, c.side
-	if c.rec.Cause == "" {
-		c.rec.Cause, c.rec.Side = outcome.CauseNormalClearing, outcome.SideSBC
-	}
-	if c.answered {
-		c.rec.SIPCode = 200
-	}
-	if o := c.s.hooks.Observer; o != nil {
-		// Durable before the call lets go of anything (DESIGN: no lost
-		// CDRs): a stalled CDR disk keeps ports and admission counts taken,
-		// so new calls are refused rather than carried without records.
-		o.CallEnded(c.rec)
-	}
-	if c.media != nil {
-		c.media.Close()
-	}
-	if c.admitted != nil {
-		c.admitted() // give back the admission counts
-	}
-	if c.a != nil {
-		c.s.removeDialog(c.a)
-	}
-	if c.b != nil {
-		c.s.removeDialog(c.b)
-	}
-	if c.try != nil {
-		c.s.removeDialog(c.try.leg)
-	}
-	for _, f := range c.forks {
-		c.s.removeDialog(f.leg)
-	}
-	c.s.unwatchConns(c)
-	close(c.done)
-	if c.answered {
-		c.s.stats.CallsAnswered.Add(1)
-	} else {
-		c.s.stats.CallsFailed.Add(1)
-	}
-	c.log.Info("call ended", "cause", c.cause, "side", c.side, "answered", c.answered,
-		"duration", time.Since(c.started).Round(time.Millisecond))
-	c.s.untrack(c)
 }

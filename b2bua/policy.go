@@ -8,8 +8,6 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
-	"github.com/sbc-project/sbc/b2bua/outcome"
-	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/txn"
@@ -138,66 +136,4 @@ func decisionHeaders(d policy.Decision) []sip.Header {
 		hs = append(hs, sipmsg.Generic(h[0], h[1]))
 	}
 	return hs
-}
-
-// admitLate runs the late stages on the call's INVITE once it is routed.
-// On refusal it answers A and returns false.
-func (c *Call) admitLate() bool {
-	p := c.s.policy()
-	if p == nil {
-		return true
-	}
-	src := c.inv.Source()
-	r := policyRequest(c.invReq, src)
-	r.Route, r.Target = c.route.Name, policyTarget(c.route.Target)
-	if r.Target == policy.TargetTrunks {
-		if cands := c.route.Candidates(); len(cands) > 0 {
-			r.Trunk = cands[0].Name
-		}
-	}
-	ip := src.Addr.Addr().Unmap()
-	r.Trusted = c.route.Trusts(ip)
-	if tr, ok := c.s.routes.Load().TrunkBySource(ip); ok && tr.Trusted {
-		r.Trusted = true
-	}
-	r.Auth = c.s.inviteAuthenticator(c.invReq, src)
-	d := p.Late(c.s.ctx, r)
-	if d.Action == policy.Continue {
-		c.admitted, c.dial = r.Admitted, r.Dial
-		c.user = r.User
-		if r.User != "" {
-			c.log = c.log.With("user", r.User)
-		}
-		c.maxDuration = p.MaxDuration()
-		return true
-	}
-	if d.Cause == "auth_failed" {
-		c.s.stats.AuthFailures.Add(1) // wrong credentials, as for REGISTER
-	}
-	code := d.Code
-	if d.Action == policy.Drop {
-		code = 0 // a drop this late still owes the caller an answer: the cause's own
-	}
-	o := outcome.Classify(outcome.PolicyCause(d.Cause), code, false)
-	if code != 0 {
-		o.Reason = d.Reason // the stage's own phrase, e.g. "Forbidden (dial rules)"
-	}
-	c.log.Info("call refused by policy", "stage", d.Stage, "cause", d.Cause, "code", o.Code)
-	c.failWith(o, decisionHeaders(d)...)
-	return false
-}
-
-// policyTarget is what the chain knows of a route's target; a target it
-// does not know stays policy.TargetUnknown, which its stages treat with
-// the most care (credentials required).
-func policyTarget(target string) policy.Target {
-	switch target {
-	case routing.TargetTrunks:
-		return policy.TargetTrunks
-	case routing.TargetRegistered:
-		return policy.TargetRegistered
-	case routing.TargetEcho:
-		return policy.TargetEcho
-	}
-	return policy.TargetUnknown
 }

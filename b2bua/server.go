@@ -212,13 +212,6 @@ func (s *Server) Routes() *routing.Table { return s.routes.Load() }
 // Stats returns the server's counters.
 func (s *Server) Stats() *Stats { return &s.stats }
 
-// ActiveCalls is the number of calls held.
-func (s *Server) ActiveCalls() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.calls)
-}
-
 // Transactions is the number of live SIP transactions.
 func (s *Server) Transactions() int { return s.tx.Count() }
 
@@ -403,21 +396,6 @@ func (s *Server) finishResponse(res sip.Response) {
 	res.AppendHeader(sipmsg.Generic("Server", s.cfg.UserAgent))
 }
 
-// addDialog indexes a leg's dialog so in-dialog requests find it.
-func (s *Server) addDialog(l *leg) {
-	s.mu.Lock()
-	s.dialogs[dialogKey{l.callID, l.localTag}] = l
-	s.mu.Unlock()
-}
-
-func (s *Server) removeDialog(l *leg) {
-	s.mu.Lock()
-	if s.dialogs[dialogKey{l.callID, l.localTag}] == l {
-		delete(s.dialogs, dialogKey{l.callID, l.localTag})
-	}
-	s.mu.Unlock()
-}
-
 // hostFor returns the host:port the SBC advertises on a transport, seen
 // from a message that arrived on local (or, for outbound, the first
 // listener of that kind).
@@ -443,25 +421,6 @@ func (s *Server) hostFor(kind transport.Kind, local netip.AddrPort) (string, uin
 }
 
 var errClosed = errors.New("server closed")
-
-// track registers a call; it fails once Close has begun.
-func (s *Server) track(c *Call) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errClosed
-	}
-	s.calls[c] = struct{}{}
-	s.wg.Add(1)
-	return nil
-}
-
-func (s *Server) untrack(c *Call) {
-	s.mu.Lock()
-	delete(s.calls, c)
-	s.mu.Unlock()
-	s.wg.Done()
-}
 
 // lowerSet turns header names into a lookup set.
 func lowerSet(names ...[]string) map[string]bool {

@@ -10,6 +10,92 @@ import (
 	"github.com/sbc-project/sbc/media"
 )
 
+// Step 3, answer: the callee's provisional and final answers carried back
+// to the caller (early media, the 2xx, ACKs, a digest challenge from a
+// trunk answered with the trunk's credentials).
+
+// onInviteResponse handles every response to a B-leg INVITE.
+func (c *Call) onInviteResponse(at *attempt, res sip.Response) {
+	code := int(res.StatusCode())
+	b := at.leg
+	if code < 200 {
+		if at == c.try {
+			at.provisional = true
+			c.stopTimer(timerAttempt)
+		}
+		if code == 100 || c.state != stateCalling || !c.live(at) || c.cancelled {
+			return
+		}
+		c.relayProvisional(at, res)
+		return
+	}
+	if code < 300 {
+		c.onInvite2xx(at, res)
+		return
+	}
+	// A final failure; the transaction layer has ACKed it.
+	if c.isFork(at) {
+		c.onForkFailed(at, code)
+		return
+	}
+	if at != c.try {
+		return
+	}
+	c.stopTimer(timerAttempt)
+	c.s.removeDialog(b)
+	c.try = nil
+	if c.state != stateCalling || c.cancelled {
+		return
+	}
+	if (code == 401 || code == 407) && !at.authTried && at.dest.trunk != nil && at.dest.trunk.Username != "" {
+		if c.reinviteWithAuth(at, res) {
+			return
+		}
+	}
+	c.log.Info("attempt failed", "dest", at.dest.name, "code", code)
+	if code == 408 || code >= 500 && code < 600 {
+		c.lastFailure = code
+		if code != 408 && code != 503 {
+			c.lastFailure = 502
+		}
+		c.nextAttempt()
+		return
+	}
+	switch {
+	case code >= 300 && code < 400:
+		c.fail(outcome.CauseRedirect)
+	case code == 401 || code == 407:
+		c.fail(outcome.CauseTrunkAuthFailed)
+	default:
+		c.failWith(outcome.Classify(outcome.CauseRejected, code, false))
+	}
+}
+
+// relayProvisional re-originates a 18x on leg A, with SDP when B sent some
+// (early media).
+func (c *Call) relayProvisional(at *attempt, res sip.Response) {
+	if t := sipmsg.ToTag(res); t != "" && at.leg.remoteTag == "" {
+		at.leg.remoteTag = t // the first early dialog; a 2xx decides the real one
+	}
+	out := c.a.response(c.invReq, int(res.StatusCode()), outcome.Phrase(int(res.StatusCode())))
+	copyHeaders(res, out, at.leg.pass)
+	if sdp := res.Body(); sdp != "" && at.offer && isSDP(res) {
+		ans, err := c.media.Answer(media.SideB, []byte(sdp))
+		if err != nil {
+			c.log.Warn("early media sdp rejected", "err", err)
+		} else {
+			sipmsg.SetBody(out, "application/sdp", string(ans))
+			c.a.lastSDPOut = string(ans)
+		}
+	}
+	if err := c.inv.Respond(out); err != nil {
+		c.log.Debug("relay provisional", "err", err)
+	}
+	if c.rec.Ring.IsZero() {
+		c.rec.Ring = time.Now().UTC()
+	}
+}
+
 // onInvite2xx handles a 2xx to a B-leg INVITE: the first one answers the
 // call; any other (a second fork, a 2xx that crossed our CANCEL, a 2xx after
 // the call ended) is ACKed and then BYEd, since B believes a call is up.
@@ -82,12 +168,6 @@ func (c *Call) onInvite2xx(at *attempt, res sip.Response) {
 	}
 }
 
-// hangupAfterFail ends a call whose B leg is up but whose A leg never was.
-func (c *Call) hangupAfterFail() {
-	c.state = stateEnding
-	c.bye(c.b)
-}
-
 // answerA sends the 2xx to A and confirms both legs.
 func (c *Call) answerA(res sip.Response, sdp string) {
 	out := c.a.response(c.invReq, int(res.StatusCode()), outcome.Phrase(int(res.StatusCode())))
@@ -155,6 +235,12 @@ func (c *Call) ackAndBye(at *attempt, res sip.Response) {
 	if _, err := c.send(&l, bye, func(sip.Response) {}); err != nil {
 		c.log.Debug("bye stray", "err", err)
 	}
+}
+
+// hangupAfterFail ends a call whose B leg is up but whose A leg never was.
+func (c *Call) hangupAfterFail() {
+	c.state = stateEnding
+	c.bye(c.b)
 }
 
 // reinviteWithAuth answers a trunk's digest challenge once.

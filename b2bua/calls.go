@@ -1,9 +1,51 @@
 package b2bua
 
-import (
-	"github.com/sbc-project/sbc/b2bua/outcome"
-	"github.com/sbc-project/sbc/b2bua/transport"
-)
+import "github.com/sbc-project/sbc/b2bua/transport"
+
+// The calls the server holds: tracking for shutdown, the dialog index
+// in-dialog requests are routed by, and the index of calls by the
+// connections their legs live on.
+
+// track registers a call; it fails once Close has begun.
+func (s *Server) track(c *Call) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
+	s.calls[c] = struct{}{}
+	s.wg.Add(1)
+	return nil
+}
+
+func (s *Server) untrack(c *Call) {
+	s.mu.Lock()
+	delete(s.calls, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// addDialog indexes a leg's dialog so in-dialog requests find it.
+func (s *Server) addDialog(l *leg) {
+	s.mu.Lock()
+	s.dialogs[dialogKey{l.callID, l.localTag}] = l
+	s.mu.Unlock()
+}
+
+func (s *Server) removeDialog(l *leg) {
+	s.mu.Lock()
+	if s.dialogs[dialogKey{l.callID, l.localTag}] == l {
+		delete(s.dialogs, dialogKey{l.callID, l.localTag})
+	}
+	s.mu.Unlock()
+}
+
+// ActiveCalls is the number of calls held.
+func (s *Server) ActiveCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls)
+}
 
 // connLost ends the calls that have a leg on a closed connection: a browser
 // whose page was closed or whose network went away cannot send BYE, and
@@ -63,24 +105,4 @@ func (s *Server) unwatchConns(c *Call) {
 	}
 	s.mu.Unlock()
 	c.conns = nil
-}
-
-// legLost hangs the call up if one of its confirmed legs, or its caller,
-// lived on conn.
-func (c *Call) legLost(conn *transport.Conn) {
-	if c.state == stateEnding {
-		return
-	}
-	for _, l := range []*leg{c.a, c.b} {
-		if l == nil || l.dst.Conn != conn {
-			continue
-		}
-		if l == c.b && !l.confirmed {
-			return
-		}
-		c.log.Info("connection lost: ending the call", "leg", l.name, "conn", conn.String())
-		l.confirmed = false // no BYE into a closed connection
-		c.hangup(outcome.CauseConnectionLost, l.name)
-		return
-	}
 }

@@ -1,0 +1,235 @@
+package b2bua
+
+import (
+	"errors"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/outcome"
+	"github.com/sbc-project/sbc/b2bua/routing"
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/transport"
+	"github.com/sbc-project/sbc/b2bua/txn"
+	"github.com/sbc-project/sbc/media"
+	"github.com/sbc-project/sbc/media/sdpconv"
+)
+
+// Step 2, offer: leg B toward a destination, the INVITE with the offer the
+// media session rewrote, and the next destination when one fails.
+
+// dest is one place a call may be sent: a trunk or the echo destination.
+type dest struct {
+	name  string // trunk name, "echo" or "registered"
+	trunk *routing.Trunk
+	ruri  sip.Uri
+	aor   sip.Uri // registered users: the To of the INVITE
+	to    transport.Target
+}
+
+// attempt is one INVITE toward one dest.
+type attempt struct {
+	leg         *leg
+	dest        dest
+	tx          *txn.ClientTx
+	req         sip.Request
+	provisional bool
+	authTried   bool
+	offer       bool // our INVITE carried an offer
+}
+
+// nextAttempt sends the INVITE to the next destination; with none left it
+// answers A from the last failure and returns false.
+func (c *Call) nextAttempt() bool {
+	if c.forking {
+		return c.forkAll()
+	}
+	for len(c.dests) > 0 {
+		d := c.dests[0]
+		c.dests = c.dests[1:]
+		if err := c.invite(d); err != nil {
+			var se *sipError
+			if errors.As(err, &se) {
+				c.log.Info("call refused", "err", err)
+				o := outcome.Classify(se.cause, 0, false)
+				warning := se.warning
+				if warning == "" {
+					warning = `399 sbc "` + o.Reason + `"`
+				}
+				c.failWith(o, sipmsg.Generic("Warning", warning))
+				return false
+			}
+			c.log.Warn("invite not sent", "dest", d.name, "err", err)
+			c.lastFailure, c.tlsFailed = 503, errors.Is(err, transport.ErrTLSHandshake)
+			c.rec.Trunk = d.name // the attempt the CDR's cause is about
+			continue
+		}
+		c.tlsFailed = false
+		return true
+	}
+	switch c.lastFailure {
+	case 408, 0:
+		c.fail(outcome.CauseNoAnswer)
+	case 503:
+		if c.tlsFailed {
+			c.failTLS()
+			return false
+		}
+		c.fail(outcome.CauseUpstreamUnavailable,
+			sipmsg.Generic("Retry-After", strconv.Itoa(int(c.s.cfg.RetryAfter/time.Second))))
+	default:
+		c.fail(outcome.CauseUpstreamFailed)
+	}
+	return false
+}
+
+// invite builds leg B toward d and sends the INVITE with the offer.
+func (c *Call) invite(d dest) error {
+	b, identity, err := c.newLegB(d)
+	if err != nil {
+		return err
+	}
+	at := &attempt{leg: b, dest: d}
+	req, err := c.offerB(at, identity)
+	if err != nil {
+		return err
+	}
+	c.s.addDialog(b)
+	c.s.watchConn(c, d.to.Conn)
+	tx, err := c.send(b, req, func(res sip.Response) { c.onInviteResponse(at, res) })
+	if err != nil {
+		c.s.removeDialog(b)
+		return err
+	}
+	at.tx = tx
+	c.rec.BCallID, c.rec.Trunk = b.callID, d.name
+	c.log = c.s.callLogger(c)
+	c.log.Info("calling", "dest", d.name)
+	if c.forking {
+		c.forks = append(c.forks, at)
+		return nil
+	}
+	c.try = at
+	c.startTimer(timerAttempt, c.s.cfg.InviteTimeout)
+	return nil
+}
+
+// newLegB builds leg B toward d, with the identity the SBC asserts for the
+// caller there, and tells the media session what d's side speaks.
+func (c *Call) newLegB(d dest) (*leg, []sip.Header, error) {
+	host, port, err := c.s.hostFor(d.to.Kind, netip.AddrPort{})
+	if err != nil {
+		return nil, nil, err
+	}
+	from, identity := c.identityFor(d, host)
+	var toURI sip.Uri = &sip.SipUri{FHost: d.ruri.Host(), FUriParams: sip.NewParams(), FHeaders: sip.NewParams()}
+	if u := d.ruri.User(); u != nil {
+		toURI.(*sip.SipUri).FUser = sip.String{Str: u.String()}
+	}
+	if d.aor != nil {
+		toURI = d.aor
+	}
+	pass := lowerSet(c.s.cfg.HeaderWhitelist)
+	if d.trunk != nil {
+		for _, h := range d.trunk.PassHeaders {
+			pass[strings.ToLower(h)] = true
+		}
+	}
+	b := &leg{
+		call: c, side: media.SideB, name: outcome.SideB,
+		callID:       sipmsg.NewToken(12),
+		localTag:     sipmsg.NewToken(8),
+		local:        from,
+		remote:       &sip.Address{Uri: toURI},
+		remoteTarget: d.ruri,
+		dst:          d.to,
+		contact:      ourContact(host, port, d.to.Kind),
+		viaHost:      host,
+		viaPort:      port,
+		pass:         pass,
+	}
+	c.configureB(b, d)
+	return b, identity, nil
+}
+
+// configureB tells the media session what leg B's side speaks.
+func (c *Call) configureB(b *leg, d dest) {
+	optsB := media.SideOptions{Kind: media.KindRTP, Signaling: d.to.Addr.Addr().Unmap()}
+	if d.to.Kind == transport.WS || d.to.Kind == transport.WSS {
+		optsB.Kind = media.KindWebRTC // a browser registered over WebSocket
+	}
+	if d.trunk != nil {
+		b.dtmfInfo = d.trunk.DTMFInfo
+		optsB.DTMFInfo = d.trunk.DTMFInfo
+		if d.trunk.SRTP {
+			optsB.Kind = media.KindSRTP
+		}
+	}
+	c.media.Configure(media.SideB, optsB)
+}
+
+// offerB builds the INVITE of attempt at: the caller's offer rewritten by
+// the media session for leg B's side, Max-Forwards one less than the
+// caller's, the session timer, the whitelisted headers and the identity.
+func (c *Call) offerB(at *attempt, identity []sip.Header) (sip.Request, error) {
+	b := at.leg
+	body := ""
+	if sdp := c.invReq.Body(); sdp != "" {
+		out, err := c.media.Offer(media.SideA, []byte(sdp))
+		if errors.Is(err, media.ErrNoCodec) {
+			return nil, &sipError{cause: outcome.CauseNoCommonCodec, err: err, warning: sdpconv.NoCodecWarning}
+		}
+		if err != nil {
+			return nil, &sipError{cause: outcome.CauseBadSDP, err: err}
+		}
+		c.a.lastSDPIn = sdp
+		body = string(out)
+		b.lastSDPOut = body
+		at.offer = true
+	}
+	req := b.newRequest(sip.INVITE, "application/sdp", body)
+	if mf, ok := sipmsg.HeaderInt(c.invReq, "Max-Forwards"); ok && mf-1 < 70 {
+		v := sip.MaxForwards(mf - 1)
+		req.ReplaceHeaders("Max-Forwards", []sip.Header{&v})
+	}
+	c.offerTimer(req)
+	copyHeaders(c.invReq, req, b.pass)
+	for _, h := range identity {
+		req.AppendHeader(h)
+	}
+	at.req = req
+	return req, nil
+}
+
+// copyHeaders copies the headers named in pass from src to dst, never the
+// identity headers (identity.go writes those).
+func copyHeaders(src, dst sip.Message, pass map[string]bool) {
+	if len(pass) == 0 {
+		return
+	}
+	for _, h := range src.Headers() {
+		if name := strings.ToLower(h.Name()); pass[name] && !isIdentityHeader(name) {
+			dst.AppendHeader(h.Clone())
+		}
+	}
+}
+
+func isSDP(m sip.Message) bool {
+	ct := strings.ToLower(sipmsg.Header(m, "Content-Type"))
+	return ct == "" || strings.HasPrefix(ct, "application/sdp")
+}
+
+// sipError is a failure that ends the call with cause; the classifier
+// gives its SIP answer.
+type sipError struct {
+	cause   outcome.Cause
+	warning string // Warning header value; "" for a generic 399
+	err     error
+}
+
+func (e *sipError) Error() string { return string(e.cause) + ": " + e.err.Error() }
+
+func (e *sipError) Unwrap() error { return e.err }

@@ -1,0 +1,220 @@
+package b2bua
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/outcome"
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/transport"
+	"github.com/sbc-project/sbc/media"
+	"github.com/sbc-project/sbc/policy"
+)
+
+// Step 5, end: failures answered to the caller, CANCEL, hang-up from
+// either side or the SBC, a lost connection, and finish, which writes the
+// call's record and gives back what the call held.
+
+// onCancel: the caller gave up. 487 to A, CANCEL to B.
+func (c *Call) onCancel() {
+	if c.state != stateCalling {
+		return
+	}
+	c.log.Info("caller cancelled")
+	c.setCause(outcome.CauseCallerCancel, outcome.SideA)
+	c.cancelled = true
+	c.finalFor(outcome.CauseCallerCancel)
+	c.abandonAttempt()
+	c.state = stateEnding
+}
+
+// fail answers A with the final failure the classifier gives cause,
+// records cause and its side, and ends the call.
+func (c *Call) fail(cause outcome.Cause, extra ...sip.Header) {
+	c.failWith(outcome.Classify(cause, 0, false), extra...)
+}
+
+// failWith is fail for an outcome classified with its code: a failure
+// relayed from the callee, a policy stage's answer.
+func (c *Call) failWith(o outcome.Outcome, extra ...sip.Header) {
+	c.setCause(o.Cause, o.Side)
+	c.finalToA(o.Code, o.Reason, extra...)
+	c.state = stateEnding
+}
+
+// finalFor sends A's INVITE the final response the classifier gives a
+// call that cause ends before the answer (see finalToA).
+func (c *Call) finalFor(cause outcome.Cause) {
+	o := outcome.Classify(cause, 0, false)
+	c.finalToA(o.Code, o.Reason)
+}
+
+// finalToA sends A's INVITE its final response once.
+func (c *Call) finalToA(code int, reason string, extra ...sip.Header) {
+	if c.inv == nil {
+		return
+	}
+	res := c.a.response(c.invReq, code, reason)
+	for _, h := range extra {
+		res.AppendHeader(h)
+	}
+	if err := c.inv.Respond(res); err != nil {
+		c.log.Debug("final to a", "err", err)
+	}
+	if code == 404 {
+		// Extension scans show up as strings of 404s (fail2ban).
+		c.s.report(c.inv.Source(), policy.EventNotFound)
+	}
+	c.rec.SIPCode = code
+	c.inv = nil
+}
+
+// abandonAttempt cancels the B-leg INVITEs in flight, if any; a 2xx that
+// still arrives is ACKed and BYEd by onInvite2xx.
+func (c *Call) abandonAttempt() {
+	c.stopTimer(timerAttempt)
+	c.cancelForks(nil)
+	if c.try == nil || c.try.tx == nil {
+		return
+	}
+	if err := c.try.tx.Cancel(); err != nil {
+		c.log.Debug("cancel b", "err", err)
+	}
+}
+
+// hangup ends an established or ringing call: BYE (or CANCEL) toward every
+// leg that is still up, then waits for their answers in stateEnding.
+func (c *Call) hangup(cause outcome.Cause, side outcome.Side) {
+	if c.state == stateEnding {
+		return
+	}
+	c.setCause(cause, side)
+	// The call ends now for billing, even if a BYE into a dead leg takes
+	// its full transaction timeout to fail.
+	c.rec.End = time.Now().UTC()
+	c.terminateInflight()
+	if c.state == stateCalling {
+		c.cancelled = true
+		c.finalFor(c.cause)
+		c.abandonAttempt()
+		c.state = stateEnding
+		return
+	}
+	c.state = stateEnding
+	for _, l := range []*leg{c.a, c.b} {
+		if l != nil && l.confirmed {
+			c.bye(l)
+		}
+	}
+}
+
+// bye sends BYE on a leg; the call waits for its answer.
+func (c *Call) bye(l *leg) {
+	l.confirmed = false
+	req := l.newRequest(sip.BYE, "", "")
+	if _, err := c.send(l, req, func(sip.Response) {}); err != nil {
+		c.log.Debug("bye", "leg", l.name, "err", err)
+	}
+}
+
+func (c *Call) setCause(cause outcome.Cause, side outcome.Side) {
+	if c.cause == "" {
+		c.cause, c.side = cause, side
+	}
+}
+
+// legLost hangs the call up if one of its confirmed legs, or its caller,
+// lived on conn.
+func (c *Call) legLost(conn *transport.Conn) {
+	if c.state == stateEnding {
+		return
+	}
+	for _, l := range []*leg{c.a, c.b} {
+		if l == nil || l.dst.Conn != conn {
+			continue
+		}
+		if l == c.b && !l.confirmed {
+			return
+		}
+		c.log.Info("connection lost: ending the call", "leg", l.name, "conn", conn.String())
+		l.confirmed = false // no BYE into a closed connection
+		c.hangup(outcome.CauseConnectionLost, l.name)
+		return
+	}
+}
+
+// failTLS answers A when the last trunk could not be reached because its
+// TLS handshake failed (its certificate not valid for its name or from an
+// unknown CA, or a client certificate missing): 503, and a CDR whose
+// hangup_cause says so. The details are in the log, not in the answer.
+func (c *Call) failTLS() {
+	c.fail(outcome.CauseTrunkTLSFailed,
+		sipmsg.Generic("Retry-After", strconv.Itoa(int(c.s.cfg.RetryAfter/time.Second))),
+		sipmsg.Generic("Warning", `399 sbc "TLS handshake with the trunk failed"`))
+}
+
+// finish releases everything the call holds; it runs last on the call's
+// goroutine.
+func (c *Call) finish() {
+	// Nothing the call took on may stay unanswered once it is gone.
+	c.terminateInflight()
+	if c.inv != nil {
+		c.finalToA(500, "Server Internal Error")
+	}
+	for _, t := range c.timers {
+		t.Stop()
+	}
+	if c.media != nil {
+		c.media.Stop()
+		c.rec.Media = recordMedia(c.media.Stats())
+		codecs := c.media.Codecs()
+		c.rec.ACodec, c.rec.BCodec = codecs[media.SideA], codecs[media.SideB]
+	}
+	if c.rec.End.IsZero() {
+		c.rec.End = time.Now().UTC()
+	}
+	c.rec.Cause, c.rec.Side = c.cause, c.side
+	if c.rec.Cause == "" {
+		c.rec.Cause, c.rec.Side = outcome.CauseNormalClearing, outcome.SideSBC
+	}
+	if c.answered {
+		c.rec.SIPCode = 200
+	}
+	if o := c.s.hooks.Observer; o != nil {
+		// Durable before the call lets go of anything (DESIGN: no lost
+		// CDRs): a stalled CDR disk keeps ports and admission counts taken,
+		// so new calls are refused rather than carried without records.
+		o.CallEnded(c.rec)
+	}
+	if c.media != nil {
+		c.media.Close()
+	}
+	if c.admitted != nil {
+		c.admitted() // give back the admission counts
+	}
+	if c.a != nil {
+		c.s.removeDialog(c.a)
+	}
+	if c.b != nil {
+		c.s.removeDialog(c.b)
+	}
+	if c.try != nil {
+		c.s.removeDialog(c.try.leg)
+	}
+	for _, f := range c.forks {
+		c.s.removeDialog(f.leg)
+	}
+	c.s.unwatchConns(c)
+	c.stop(errFinished)
+	close(c.done)
+	if c.answered {
+		c.s.stats.CallsAnswered.Add(1)
+	} else {
+		c.s.stats.CallsFailed.Add(1)
+	}
+	c.log.Info("call ended", "cause", c.cause, "side", c.side, "answered", c.answered,
+		"duration", time.Since(c.started).Round(time.Millisecond))
+	c.s.untrack(c)
+}
