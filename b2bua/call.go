@@ -32,16 +32,16 @@ const (
 )
 
 type event struct {
-	kind  evKind
-	leg   *leg
-	req   sip.Request
-	stx   *txn.ServerTx
-	res   sip.Response
-	ctx   *txn.ClientTx
-	timer timerKind
-	cause outcome.Cause
-	media media.Event
-	fn    func(*Call) // evFunc
+	kind   evKind
+	leg    *leg
+	req    sip.Request
+	stx    serverTx
+	res    sip.Response
+	client clientTx // evResponse, evTxDone
+	timer  timerKind
+	cause  outcome.Cause
+	media  media.Event
+	fn     func(*Call) // evFunc
 }
 
 type callState int
@@ -61,7 +61,7 @@ type Call struct {
 	done   chan struct{}
 
 	a, b   *leg
-	inv    *txn.ServerTx // A's INVITE until answered
+	inv    serverTx // A's INVITE until answered
 	invReq sip.Request
 	media  MediaSession
 	route  *routing.Route
@@ -91,16 +91,16 @@ type Call struct {
 	cause outcome.Cause
 	side  outcome.Side
 
-	onResp map[*txn.ClientTx]func(sip.Response)
+	onResp map[clientTx]func(sip.Response)
 	// afterFinal keeps the handlers of INVITE transactions that had their
 	// final answer: 2xx retransmissions and 2xx from other forks still
 	// arrive (RFC 6026 Accepted state) and must be ACKed, but the call does
 	// not wait for them to end.
-	afterFinal map[*txn.ClientTx]func(sip.Response)
+	afterFinal map[clientTx]func(sip.Response)
 	pending    *relay // a re-INVITE or UPDATE being relayed
 	// inflight are the requests relayed to the other leg whose server
-	// transactions wait for its answer (inflight.go).
-	inflight map[*txn.ServerTx]inflightReq
+	// transactions wait for its answer (call4_dialog.go).
+	inflight map[serverTx]inflightReq
 	timers   map[timerKind]*time.Timer
 	// ctx is the call's context. A CANCEL or a hang-up from outside
 	// cancels it with a *stopped cause, so that a step waiting on the
@@ -108,7 +108,7 @@ type Call struct {
 	// call's loop takes the event; finish cancels it too.
 	ctx     context.Context
 	stop    context.CancelCauseFunc
-	conns   []*transport.Conn // connections the call is indexed under (connlost.go)
+	conns   []*transport.Conn // connections the call is indexed under (calls.go)
 	started time.Time
 	rec     outcome.CallRecord // the CDR material, filled as the call goes
 }
@@ -162,13 +162,13 @@ func (c *Call) handle(ev event) {
 	case evRequest:
 		c.onRequest(ev.leg, ev.req, ev.stx)
 	case evResponse:
-		if f := c.onResp[ev.ctx]; f != nil {
+		if f := c.onResp[ev.client]; f != nil {
 			f(ev.res)
-		} else if f := c.afterFinal[ev.ctx]; f != nil {
+		} else if f := c.afterFinal[ev.client]; f != nil {
 			f(ev.res)
 		}
 	case evTxDone:
-		delete(c.afterFinal, ev.ctx)
+		delete(c.afterFinal, ev.client)
 	case evCancel:
 		c.onCancel()
 	case evAckLost:
@@ -180,7 +180,7 @@ func (c *Call) handle(ev event) {
 		c.onTimer(ev.timer)
 	case evStray:
 		if ev.leg.lastACK != nil && ev.leg.remoteTag == sipmsg.ToTag(ev.res) {
-			_ = c.s.send(ev.leg.lastACK, ev.leg.dst)
+			_ = c.s.txs.Send(ev.leg.lastACK, ev.leg.dst)
 		}
 	case evHangup:
 		c.hangup(ev.cause, outcome.SideSBC)
@@ -225,17 +225,17 @@ func (c *Call) over() bool {
 
 // send starts a client transaction on a leg and routes its responses to f
 // (on the call's goroutine). The final response removes f.
-func (c *Call) send(l *leg, req sip.Request, f func(sip.Response)) (*txn.ClientTx, error) {
-	ctx, err := c.s.tx.Request(req, l.dst)
+func (c *Call) send(l *leg, req sip.Request, f func(sip.Response)) (clientTx, error) {
+	tx, err := c.s.txs.Request(req, l.dst)
 	if err != nil {
 		return nil, err
 	}
-	c.onResp[ctx] = func(res sip.Response) {
+	c.onResp[tx] = func(res sip.Response) {
 		if res.StatusCode() >= 200 {
-			if h := c.onResp[ctx]; h != nil && req.Method() == sip.INVITE {
-				c.afterFinal[ctx] = f
+			if h := c.onResp[tx]; h != nil && req.Method() == sip.INVITE {
+				c.afterFinal[tx] = f
 			}
-			delete(c.onResp, ctx)
+			delete(c.onResp, tx)
 		}
 		f(res)
 	}
@@ -243,20 +243,20 @@ func (c *Call) send(l *leg, req sip.Request, f func(sip.Response)) (*txn.ClientT
 	go func() {
 		defer c.s.pumps.Done()
 		final := false
-		for res := range ctx.Responses() {
+		for res := range tx.Responses() {
 			final = final || res.StatusCode() >= 200
-			c.post(event{kind: evResponse, ctx: ctx, res: res})
+			c.post(event{kind: evResponse, client: tx, res: res})
 		}
 		if !final { // ended without a final response: treat as a timeout
-			c.post(event{kind: evResponse, ctx: ctx, res: txn.NewResponse(req, 408, "Request Timeout")})
+			c.post(event{kind: evResponse, client: tx, res: txn.NewResponse(req, 408, "Request Timeout")})
 		}
-		c.post(event{kind: evTxDone, ctx: ctx})
+		c.post(event{kind: evTxDone, client: tx})
 	}()
-	return ctx, nil
+	return tx, nil
 }
 
 // watch forwards the A INVITE's CANCEL and lost-ACK signals to the call.
-func (c *Call) watch(stx *txn.ServerTx) {
+func (c *Call) watch(stx serverTx) {
 	c.s.pumps.Add(1)
 	go func() {
 		defer c.s.pumps.Done()

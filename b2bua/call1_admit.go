@@ -25,7 +25,7 @@ import (
 
 // newCall takes a new INVITE: it answers 100, builds leg A and starts the
 // call's goroutine, which does the rest.
-func (s *Server) newCall(req sip.Request, tx *txn.ServerTx) {
+func (s *Server) newCall(req sip.Request, tx serverTx) {
 	if s.refuseWhileDraining(tx) {
 		return
 	}
@@ -39,9 +39,9 @@ func (s *Server) newCall(req sip.Request, tx *txn.ServerTx) {
 		done:       make(chan struct{}),
 		inv:        tx,
 		invReq:     req,
-		onResp:     make(map[*txn.ClientTx]func(sip.Response)),
-		afterFinal: make(map[*txn.ClientTx]func(sip.Response)),
-		inflight:   make(map[*txn.ServerTx]inflightReq),
+		onResp:     make(map[clientTx]func(sip.Response)),
+		afterFinal: make(map[clientTx]func(sip.Response)),
+		inflight:   make(map[serverTx]inflightReq),
 		timers:     make(map[timerKind]*time.Timer),
 		started:    time.Now(),
 	}
@@ -106,7 +106,7 @@ func (s *Server) newCall(req sip.Request, tx *txn.ServerTx) {
 	go c.run()
 }
 
-func (s *Server) respond100(tx *txn.ServerTx) {
+func (s *Server) respond100(tx serverTx) {
 	res := txn.NewResponse(tx.Request(), 100, "Trying")
 	_ = tx.Respond(res)
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
-	"github.com/sbc-project/sbc/b2bua/txn"
 	"github.com/sbc-project/sbc/media"
 	"github.com/sbc-project/sbc/media/sdpconv"
 )
@@ -34,7 +33,7 @@ type dest struct {
 type attempt struct {
 	leg         *leg
 	dest        dest
-	tx          *txn.ClientTx
+	tx          clientTx
 	req         sip.Request
 	provisional bool
 	authTried   bool

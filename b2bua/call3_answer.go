@@ -104,7 +104,7 @@ func (c *Call) onInvite2xx(at *attempt, res sip.Response) {
 	tag := sipmsg.ToTag(res)
 	if c.b == b && b.remoteTag == tag {
 		if b.lastACK != nil { // a retransmission: ACK again
-			_ = c.s.send(b.lastACK, b.dst)
+			_ = c.s.txs.Send(b.lastACK, b.dst)
 		} // else a delayed-offer ACK still waits for A's answer
 		return
 	}
@@ -217,7 +217,7 @@ func (l *leg) confirmUAC(res sip.Response) {
 func (c *Call) ack(l *leg, contentType, body string) {
 	ack := l.request(sip.ACK, l.localSeq, contentType, body)
 	l.lastACK = ack
-	if err := c.s.send(ack, l.dst); err != nil {
+	if err := c.s.txs.Send(ack, l.dst); err != nil {
 		c.log.Debug("ack", "leg", l.name, "err", err)
 	}
 }
@@ -229,7 +229,7 @@ func (c *Call) ackAndBye(at *attempt, res sip.Response) {
 	l.confirmUAC(res)
 	seq, _ := sipmsg.CSeq(res)
 	ack := l.request(sip.ACK, seq, "", "")
-	_ = c.s.send(ack, l.dst)
+	_ = c.s.txs.Send(ack, l.dst)
 	l.localSeq = seq
 	bye := l.newRequest(sip.BYE, "", "")
 	if _, err := c.send(&l, bye, func(sip.Response) {}); err != nil {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
-	"github.com/sbc-project/sbc/b2bua/txn"
 	"github.com/sbc-project/sbc/media"
 	"github.com/sbc-project/sbc/media/rtpproc"
 	"github.com/sbc-project/sbc/media/sdpconv"
@@ -21,7 +20,7 @@ import (
 // leg to the other.
 type relay struct {
 	from, to *leg
-	stx      *txn.ServerTx
+	stx      serverTx
 	req      sip.Request
 }
 
@@ -33,7 +32,7 @@ func (c *Call) other(l *leg) *leg {
 }
 
 // onRequest handles a request inside one of the call's dialogs.
-func (c *Call) onRequest(l *leg, req sip.Request, stx *txn.ServerTx) {
+func (c *Call) onRequest(l *leg, req sip.Request, stx serverTx) {
 	m := req.Method()
 	if m == sip.ACK {
 		c.onACK(l, req)
@@ -89,7 +88,7 @@ func (c *Call) onRequest(l *leg, req sip.Request, stx *txn.ServerTx) {
 // infoToRTP plays a DTMF INFO from leg l as RFC 4733 toward the other leg
 // when that leg does not want INFO and negotiated telephone-event. It
 // reports whether it answered the request.
-func (c *Call) infoToRTP(l *leg, req sip.Request, stx *txn.ServerTx) bool {
+func (c *Call) infoToRTP(l *leg, req sip.Request, stx serverTx) bool {
 	to := c.other(l)
 	if to == nil || to.dtmfInfo {
 		return false
@@ -107,7 +106,7 @@ func (c *Call) infoToRTP(l *leg, req sip.Request, stx *txn.ServerTx) bool {
 }
 
 // reply answers an in-dialog request from the SBC itself.
-func (c *Call) reply(l *leg, stx *txn.ServerTx, req sip.Request, code int, reason string, extra ...sip.Header) {
+func (c *Call) reply(l *leg, stx serverTx, req sip.Request, code int, reason string, extra ...sip.Header) {
 	if stx == nil {
 		return
 	}
@@ -142,7 +141,7 @@ func (c *Call) onACK(l *leg, req sip.Request) {
 
 // onOffer handles a re-INVITE or UPDATE: a session refresh is answered
 // here; a real offer is carried to the other leg.
-func (c *Call) onOffer(l *leg, req sip.Request, stx *txn.ServerTx) {
+func (c *Call) onOffer(l *leg, req sip.Request, stx serverTx) {
 	if c.pending != nil {
 		c.reply(l, stx, req, 491, "Request Pending", sipmsg.Generic("Retry-After", "1"))
 		return
@@ -223,7 +222,7 @@ func (c *Call) onOfferResponse(r *relay, res sip.Response) {
 
 // refreshed answers a re-INVITE or UPDATE that changes nothing (a session
 // timer refresh) without bothering the other leg.
-func (c *Call) refreshed(l *leg, req sip.Request, stx *txn.ServerTx) {
+func (c *Call) refreshed(l *leg, req sip.Request, stx serverTx) {
 	res := l.response(req, 200, "OK")
 	if l.lastSDPOut != "" && (req.Method() == sip.INVITE || req.Body() != "") {
 		sipmsg.SetBody(res, "application/sdp", l.lastSDPOut)
@@ -234,7 +233,7 @@ func (c *Call) refreshed(l *leg, req sip.Request, stx *txn.ServerTx) {
 
 // relayRequest carries INFO and similar requests to the other leg and
 // their answers back.
-func (c *Call) relayRequest(l *leg, req sip.Request, stx *txn.ServerTx) {
+func (c *Call) relayRequest(l *leg, req sip.Request, stx serverTx) {
 	to := c.other(l)
 	fwd := to.newRequest(req.Method(), sipmsg.Header(req, "Content-Type"), req.Body())
 	copyHeaders(req, fwd, to.pass)
@@ -269,7 +268,7 @@ type inflightReq struct {
 }
 
 // hold notes that stx waits for the other leg's answer to req.
-func (c *Call) hold(from *leg, req sip.Request, stx *txn.ServerTx) {
+func (c *Call) hold(from *leg, req sip.Request, stx serverTx) {
 	if stx != nil {
 		c.inflight[stx] = inflightReq{from: from, req: req}
 	}
@@ -278,7 +277,7 @@ func (c *Call) hold(from *leg, req sip.Request, stx *txn.ServerTx) {
 // release takes stx off the waiting list and reports whether it was on it:
 // false means it was answered already (the call ended under it) and the
 // other leg's late answer goes nowhere.
-func (c *Call) release(stx *txn.ServerTx) bool {
+func (c *Call) release(stx serverTx) bool {
 	if _, ok := c.inflight[stx]; !ok {
 		return false
 	}

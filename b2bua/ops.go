@@ -12,7 +12,6 @@ import (
 	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
-	"github.com/sbc-project/sbc/b2bua/txn"
 	"github.com/sbc-project/sbc/media"
 )
 
@@ -209,7 +208,7 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 
 // refuseWhileDraining answers a new INVITE 503 when draining and reports
 // whether it did.
-func (s *Server) refuseWhileDraining(tx *txn.ServerTx) bool {
+func (s *Server) refuseWhileDraining(tx serverTx) bool {
 	if !s.draining.Load() {
 		return false
 	}

@@ -110,6 +110,7 @@ type Server struct {
 	log    *slog.Logger
 	tp     *transport.Layer
 	tx     *txn.Layer
+	txs    transactions // the transaction layer as calls use it (txs.go)
 	parser *sipmsg.Parser
 	routes atomic.Pointer[routing.Table]
 	reg    *registration.Service // nil: no registrar
@@ -121,7 +122,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	calls   map[*Call]struct{}
-	byConn  map[*transport.Conn]map[*Call]struct{} // calls with a leg on a connection (connlost.go)
+	byConn  map[*transport.Conn]map[*Call]struct{} // calls with a leg on a connection (calls.go)
 	dialogs map[dialogKey]*leg
 	closed  bool
 
@@ -171,6 +172,7 @@ func New(cfg Config, h Hooks, log *slog.Logger) *Server {
 	s.tp = transport.New(log.With("layer", "transport"), cfg.Transport, s.onPacket)
 	s.tx = txn.New(s.send, s, cfg.Timers, log.With("layer", "txn"))
 	s.tx.OnStray = s.onStray
+	s.txs = txnLayer{layer: s.tx, send: s.send}
 	s.tp.OnConnClose(s.connLost)
 	if h.Bindings != nil {
 		s.reg = registration.New(registration.Config{UserAgent: cfg.UserAgent, RetryAfter: cfg.RetryAfter},
@@ -295,7 +297,7 @@ func (s *Server) onPacket(p transport.Packet) {
 // It checks the hop limit, the one place the SBC does (RFC 3261 16.3: a
 // request with Max-Forwards 0 is not carried on, 483; an OPTIONS is
 // answered here as its final recipient), then dispatches by dialog and
-// method. A call's leg B carries the count on, one less (invite.go).
+// method. A call's leg B carries the count on, one less (call2_offer.go).
 func (s *Server) OnRequest(req sip.Request, tx *txn.ServerTx) {
 	if tx != nil && req.Method() != sip.OPTIONS {
 		if mf, ok := sipmsg.HeaderInt(req, "Max-Forwards"); ok && mf <= 0 {
@@ -374,7 +376,7 @@ func (s *Server) onStray(res sip.Response, _ transport.Target) {
 }
 
 // respond answers a server transaction from the SBC itself.
-func (s *Server) respond(tx *txn.ServerTx, code int, reason string, extra ...sip.Header) {
+func (s *Server) respond(tx serverTx, code int, reason string, extra ...sip.Header) {
 	res := txn.NewResponse(tx.Request(), code, reason)
 	s.finishResponse(res)
 	for _, h := range extra {
@@ -385,16 +387,9 @@ func (s *Server) respond(tx *txn.ServerTx, code int, reason string, extra ...sip
 	}
 }
 
-// finishResponse gives a final response the SBC answers itself a To tag
-// and the Server header.
-func (s *Server) finishResponse(res sip.Response) {
-	if res.StatusCode() >= 200 && sipmsg.ToTag(res) == "" {
-		if to, ok := res.To(); ok {
-			sipmsg.SetTag(to, sipmsg.NewToken(6))
-		}
-	}
-	res.AppendHeader(sipmsg.Generic("Server", s.cfg.UserAgent))
-}
+// finishResponse makes a response the SBC builds itself its own (txn.Own):
+// a To tag on a final one, and the Server header.
+func (s *Server) finishResponse(res sip.Response) { txn.Own(res, s.cfg.UserAgent) }
 
 // hostFor returns the host:port the SBC advertises on a transport, seen
 // from a message that arrived on local (or, for outbound, the first

@@ -1,0 +1,57 @@
+package b2bua
+
+import (
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/transport"
+	"github.com/sbc-project/sbc/b2bua/txn"
+)
+
+// What a call needs of the transaction layer, as small interfaces: the
+// server gives calls the real layer (txnLayer); the call state machine's
+// unit tests give them a fake one.
+
+// serverTx is a request a call answers; *txn.ServerTx implements it.
+type serverTx interface {
+	Request() sip.Request
+	Source() transport.Target
+	Respond(res sip.Response) error
+	Cancelled() <-chan struct{}
+	AckTimeout() <-chan struct{}
+	Done() <-chan struct{}
+}
+
+// clientTx is a request a call sent; *txn.ClientTx implements it.
+type clientTx interface {
+	Responses() <-chan sip.Response
+	Cancel() error
+}
+
+// transactions start a call's client transactions and send what is no
+// transaction (the ACK of a 2xx).
+type transactions interface {
+	Request(req sip.Request, dst transport.Target) (clientTx, error)
+	Send(msg sip.Message, dst transport.Target) error
+}
+
+var (
+	_ serverTx     = (*txn.ServerTx)(nil)
+	_ clientTx     = (*txn.ClientTx)(nil)
+	_ transactions = txnLayer{}
+)
+
+// txnLayer is the transaction layer and the wire, for calls.
+type txnLayer struct {
+	layer *txn.Layer
+	send  func(msg sip.Message, dst transport.Target) error
+}
+
+func (t txnLayer) Request(req sip.Request, dst transport.Target) (clientTx, error) {
+	tx, err := t.layer.Request(req, dst)
+	if err != nil {
+		return nil, err // not a typed nil in an interface
+	}
+	return tx, nil
+}
+
+func (t txnLayer) Send(msg sip.Message, dst transport.Target) error { return t.send(msg, dst) }
