@@ -306,7 +306,11 @@ func (s *Server) OnRequest(req sip.Request, tx *txn.ServerTx) {
 		}
 	}
 	if sipmsg.ToTag(req) != "" {
-		s.inDialog(req, tx)
+		var stx serverTx // nil for an ACK: no typed nil in the interface
+		if tx != nil {
+			stx = tx
+		}
+		s.inDialog(req, stx)
 		return
 	}
 	if tx == nil { // ACK outside any dialog: nothing to do
@@ -335,7 +339,7 @@ func (s *Server) OnRequest(req sip.Request, tx *txn.ServerTx) {
 const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
 
 // inDialog routes a request with a To tag to the leg that owns the dialog.
-func (s *Server) inDialog(req sip.Request, tx *txn.ServerTx) {
+func (s *Server) inDialog(req sip.Request, tx serverTx) {
 	key := dialogKey{callID: sipmsg.CallID(req), localTag: sipmsg.ToTag(req)}
 	s.mu.Lock()
 	l := s.dialogs[key]
