@@ -183,8 +183,8 @@ func (c *Call) finish() {
 		c.rec.SIPCode = 200
 	}
 	if o := c.s.hooks.Observer; o != nil {
-		// Durable before the call lets go of anything (DESIGN: no lost
-		// CDRs): a stalled CDR disk keeps ports and admission counts taken,
+		// Durable before the call lets go of anything (ARCHITECTURE.md: records
+		// before resources): a stalled CDR disk keeps ports and admission counts taken,
 		// so new calls are refused rather than carried without records.
 		o.CallEnded(c.rec)
 	}

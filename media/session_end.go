@@ -32,8 +32,8 @@ func (s *Session) stopStream(i int) *stream {
 // Stop ends the session's media: no packet is relayed once it returns, its
 // goroutines are gone and Stats are final, but its ports stay allocated
 // until Close. A call stops its media, makes its record durable and only
-// then closes the session (DESIGN: a record is on disk before the call's
-// resources are freed). Idempotent.
+// then closes the session (ARCHITECTURE.md: records before resources).
+// Idempotent.
 func (s *Session) Stop() {
 	s.mu.Lock()
 	if s.closed {

@@ -1,6 +1,6 @@
 // Package policy is the chain every inbound SIP request passes before the
 // B2BUA gives it any state: blacklist → rate limit → sanity → auth →
-// admission → dial rules (DESIGN.md). Each stage is small, has one method,
+// admission → dial rules (ARCHITECTURE.md). Each stage is small, has one method,
 // and either lets the request go on, answers it, or drops it silently.
 //
 // The first three stages (Early) run on every request as soon as it is

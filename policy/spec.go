@@ -12,7 +12,7 @@ import (
 // sections straight into these types, so each setting is declared and
 // documented once, here, with its unit and default.
 
-// Stage names, in the one order the chain runs them (DESIGN.md):
+// Stage names, in the one order the chain runs them (ARCHITECTURE.md):
 // blacklist → rate_limit → sanity → auth → admission → dial_rules. The
 // first three run on every request before any transaction exists (Early);
 // the last three run on new INVITEs once their route is known (Late).
