@@ -69,11 +69,6 @@ func Classify(cause Cause, code int, answered bool) Outcome {
 	if known {
 		o.Label = string(cause)
 	}
-	if cause == CauseRejected && code == 404 {
-		// Records have always counted a relayed 404 as the SBC's, like its
-		// own (no_route, no_echo); kept so that records do not change.
-		o.Side = SideSBC
-	}
 	return o
 }
 

@@ -126,7 +126,7 @@ func TestClassifySide(t *testing.T) {
 	}{
 		{"rejected 486", CauseRejected, 486, SideB},
 		{"rejected 603", CauseRejected, 603, SideB},
-		{"rejected 404", CauseRejected, 404, SideSBC},
+		{"rejected 404: the callee's, not the SBC's", CauseRejected, 404, SideB},
 		{"no answer from the forks", CauseNoAnswer, 480, SideB},
 		{"policy 407", PolicyCause("auth_required"), 407, SideSBC},
 		{"policy 503", PolicyCause("max_calls"), 503, SideSBC},
