@@ -83,8 +83,10 @@ type fakeClientTx struct {
 	req       sip.Request
 	dst       transport.Target
 	responses chan sip.Response
-	once      sync.Once
 	cancels   chan struct{}
+
+	mu    sync.Mutex
+	ended bool
 }
 
 func (f *fakeClientTx) Responses() <-chan sip.Response { return f.responses }
@@ -111,26 +113,72 @@ func (f *fakeClientTx) answer(code int, sdp string) {
 	if sdp != "" {
 		sipmsg.SetBody(res, "application/sdp", sdp)
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ended {
+		return
+	}
 	f.responses <- res
 	if code >= 200 {
-		f.end()
+		f.ended = true
+		close(f.responses)
 	}
 }
 
-// end ends the transaction (Timer K/M passed).
-func (f *fakeClientTx) end() { f.once.Do(func() { close(f.responses) }) }
+// end ends the transaction (Timer K/M passed) if it has not ended.
+func (f *fakeClientTx) end() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.ended {
+		f.ended = true
+		close(f.responses)
+	}
+}
 
 // fakeTxs is the fake transaction layer: every request the calls start
 // and every ACK they send arrive on channels for the test.
 type fakeTxs struct {
 	sent chan *fakeClientTx
 	wire chan sip.Message
+
+	mu  sync.Mutex
+	all []*fakeClientTx
 }
 
 func (f *fakeTxs) Request(req sip.Request, dst transport.Target) (clientTx, error) {
 	tx := &fakeClientTx{req: req, dst: dst, responses: make(chan sip.Response, 8), cancels: make(chan struct{}, 1)}
+	f.mu.Lock()
+	f.all = append(f.all, tx)
+	f.mu.Unlock()
 	f.sent <- tx
 	return tx, nil
+}
+
+// shutdown plays the far ends while the server closes: each request still
+// unanswered ends as the real layer's Close ends it (no final response),
+// and each request sent from now on (the BYEs of shutdown) gets a 200.
+// The returned func stops it.
+func (f *fakeTxs) shutdown() (stop func()) {
+	f.mu.Lock()
+	pending := f.all
+	f.mu.Unlock()
+	for _, tx := range pending {
+		tx.end()
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case tx := <-f.sent:
+				tx.answer(200, "")
+			case <-f.wire:
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
 }
 
 func (f *fakeTxs) Send(msg sip.Message, _ transport.Target) error {
@@ -230,6 +278,8 @@ func newCallHarness(t *testing.T, pol Policy) *callHarness {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
+		stop := h.txs.shutdown()
+		defer stop()
 		_ = h.s.Close(ctx)
 	})
 	return h
@@ -312,3 +362,19 @@ func (p *stallingPolicy) Late(ctx context.Context, _ *policy.Request) policy.Dec
 func (p *stallingPolicy) Banned(netip.Addr, string) bool          { return false }
 func (p *stallingPolicy) Report(netip.Addr, string, policy.Event) {}
 func (p *stallingPolicy) MaxDuration() time.Duration              { return 0 }
+
+// calleeRequest parses a request of the callee in leg B's dialog, the one
+// b's INVITE opened (the callee's tag "callee").
+func calleeRequest(t *testing.T, b *fakeClientTx, method string, seq int) sip.Request {
+	t.Helper()
+	from, _ := b.req.From()
+	raw := fmt.Sprintf("%s sip:sbc@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bKcallee%d\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:2125550100@192.0.2.20>;tag=callee\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\n"+
+		"Contact: <sip:callee@192.0.2.20:5060>\r\nContent-Length: 0\r\n\r\n",
+		method, seq, from.String(), sipmsg.CallID(b.req), seq, method)
+	msg, err := sipmsg.NewParser(sipmsg.Limits{}).Parse([]byte(raw))
+	if err != nil {
+		t.Fatalf("parse %s: %v", method, err)
+	}
+	return msg.(sip.Request)
+}

@@ -167,3 +167,70 @@ func TestCallCalleeNeverAnswers(t *testing.T) {
 		t.Errorf("record: cause %q", rec.Cause)
 	}
 }
+
+// TestCallCalleeBye: the callee hangs up; its BYE is answered and the
+// caller's leg gets a BYE of the SBC's own.
+func TestCallCalleeBye(t *testing.T) {
+	h := newCallHarness(t, nil)
+	_, b := h.answered(t)
+	req := calleeRequest(t, b, "BYE", 2)
+	bye := newFakeServerTx(req)
+	h.s.inDialog(req, bye)
+	if res := bye.final(t); res.StatusCode() != 200 {
+		t.Fatalf("callee's BYE: %d", res.StatusCode())
+	}
+	byeA := h.txs.next(t, sip.BYE)
+	if sipmsg.CallID(byeA.req) != "c1" {
+		t.Errorf("BYE toward the caller on Call-ID %q, want the caller's c1", sipmsg.CallID(byeA.req))
+	}
+	byeA.answer(200, "")
+	if rec := h.rec.next(t); rec.Cause != outcome.CauseCalleeBye || rec.Side != outcome.SideB {
+		t.Errorf("record: cause %q side %q", rec.Cause, rec.Side)
+	}
+}
+
+// TestCallInDialogRelayAndGlare: the caller's INFO goes to the callee and
+// its answer comes back; a second offer while one is pending gets 491.
+func TestCallInDialogRelayAndGlare(t *testing.T) {
+	h := newCallHarness(t, nil)
+	tag, _ := h.answered(t)
+	info := h.inDialog(t, "INFO", 2, tag, "")
+	infoB := h.txs.next(t, sip.INFO)
+	infoB.answer(200, "")
+	if res := info.final(t); res.StatusCode() != 200 {
+		t.Errorf("caller's INFO: %d, want the callee's 200", res.StatusCode())
+	}
+	first := h.inDialog(t, "INVITE", 3, tag, callerSDP+"a=sendonly\r\n")
+	firstB := h.txs.next(t, sip.INVITE)
+	second := h.inDialog(t, "INVITE", 4, tag, callerSDP+"a=inactive\r\n")
+	if res := second.final(t); res.StatusCode() != 491 || len(res.GetHeaders("Retry-After")) == 0 {
+		t.Errorf("second offer while one is pending: %d, want 491 with Retry-After", res.StatusCode())
+	}
+	firstB.answer(200, callerSDP)
+	h.txs.ack(t)
+	if res := first.final(t); res.StatusCode() != 200 {
+		t.Errorf("first re-INVITE: %d, want 200", res.StatusCode())
+	}
+}
+
+// TestCallRingTimeout: the callee rings past the ring timeout; the SBC
+// gives up (408 to the caller, CANCEL to the callee) and says it did.
+func TestCallRingTimeout(t *testing.T) {
+	h := newCallHarness(t, nil)
+	h.s.cfg.RingTimeout = 200 * time.Millisecond
+	a := h.call(t)
+	b := h.txs.next(t, sip.INVITE)
+	b.answer(180, "")
+	if res := a.final(t); res.StatusCode() != 408 {
+		t.Fatalf("caller got %d, want 408", res.StatusCode())
+	}
+	select {
+	case <-b.cancels:
+	case <-time.After(wait):
+		t.Fatal("the ringing callee was not cancelled")
+	}
+	b.answer(487, "")
+	if rec := h.rec.next(t); rec.Cause != outcome.CauseNoAnswer || rec.Side != outcome.SideSBC {
+		t.Errorf("record: cause %q side %q", rec.Cause, rec.Side)
+	}
+}
