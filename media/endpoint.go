@@ -54,10 +54,10 @@ type rtpEndpoint struct {
 
 var _ endpoint = (*rtpEndpoint)(nil)
 
-// newRTPEndpoint opens a port pair facing a side whose signaling comes
-// from signal (invalid: unknown).
-func newRTPEndpoint(pool *portPool, signal netip.Addr, log *slog.Logger) (*rtpEndpoint, error) {
-	pr, err := pool.alloc()
+// newRTPEndpoint opens a port pair on ip facing a side whose signaling
+// comes from signal (invalid: unknown).
+func newRTPEndpoint(pool *portPool, ip, signal netip.Addr, log *slog.Logger) (*rtpEndpoint, error) {
+	pr, err := pool.alloc(ip)
 	if err != nil {
 		return nil, err
 	}
@@ -276,10 +276,14 @@ func (s *Session) webrtc(side Side) (*webrtcSide, error) {
 	if w := s.wt[side]; w != nil {
 		return w, nil
 	}
-	w := &webrtcSide{mux: s.m.mux, port: s.m.cfg.WebRTCPort}
+	at := s.addrOf(side, nil)
+	w := &webrtcSide{port: s.m.cfg.WebRTCPort}
+	if s.m.mux != nil {
+		w.mux = s.m.mux[at]
+	}
 	log := s.log.With("side", side.String())
 	if w.mux == nil {
-		pr, err := s.m.pool.alloc()
+		pr, err := s.m.pool.alloc(s.m.cfg.Addrs[at].Bind)
 		if err != nil {
 			return nil, err
 		}
@@ -291,7 +295,7 @@ func (s *Session) webrtc(side Side) (*webrtcSide, error) {
 		}
 		w.pr, w.mux, w.port = pr, mux, pr.port
 	}
-	t, err := wrtc.New(wrtc.Config{Mux: w.mux, PublicIP: s.m.cfg.PublicIP, Certificate: s.m.cert,
+	t, err := wrtc.New(wrtc.Config{Mux: w.mux, PublicIP: s.m.cfg.Addrs[at].Public, Certificate: s.m.cert,
 		HandshakeTimeout: s.m.cfg.HandshakeTimeout, Log: log})
 	if err != nil {
 		w.close()
@@ -391,14 +395,14 @@ func (s *Session) newEndpoint(side Side, k Kind, log *slog.Logger) (endpoint, er
 		if err != nil {
 			return nil, err
 		}
-		e, err := newRTPEndpoint(s.m.pool, s.opts[side].Signaling, log)
+		e, err := newRTPEndpoint(s.m.pool, s.bindIP(side), s.opts[side].Signaling, log)
 		if err != nil {
 			return nil, err
 		}
 		e.sdes = sd
 		return e, nil
 	default:
-		return newRTPEndpoint(s.m.pool, s.opts[side].Signaling, log)
+		return newRTPEndpoint(s.m.pool, s.bindIP(side), s.opts[side].Signaling, log)
 	}
 }
 

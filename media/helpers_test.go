@@ -70,7 +70,7 @@ func testLog() *slog.Logger {
 func newTestManager(t testing.TB, pairs int, pub netip.Addr, edit func(*Config)) *Manager {
 	t.Helper()
 	min, max := freeRange(t, pairs)
-	cfg := Config{BindIP: loopback, PublicIP: pub, PortMin: min, PortMax: max, Quarantine: time.Nanosecond}
+	cfg := Config{Addrs: []Addr{{Bind: loopback, Public: pub}}, PortMin: min, PortMax: max, Quarantine: time.Nanosecond}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -160,6 +160,7 @@ func checkNoGoroutines(t testing.TB) {
 
 // udpPeer is a test media endpoint: an RTP and an RTCP socket on loopback.
 type udpPeer struct {
+	ip        string // the loopback address both sockets are on
 	rtp, rtcp *net.UDPConn
 }
 
@@ -171,11 +172,11 @@ func newPeer(t testing.TB, adjacent bool) *udpPeer {
 	return newPeerAt(t, "127.0.0.1", adjacent)
 }
 
-// newPeerAt is newPeer on another loopback address.
+// newPeerAt is newPeer on another loopback address (IPv4 or IPv6).
 func newPeerAt(t testing.TB, ip string, adjacent bool) *udpPeer {
 	t.Helper()
 	for range 50 {
-		rtp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(ip)})
+		rtp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
 		if err != nil {
 			t.Fatalf("listen: %v", err)
 		}
@@ -183,12 +184,12 @@ func newPeerAt(t testing.TB, ip string, adjacent bool) *udpPeer {
 		if adjacent {
 			port = rtp.LocalAddr().(*net.UDPAddr).Port + 1
 		}
-		rtcp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(ip), Port: port})
+		rtcp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip), Port: port})
 		if err != nil {
 			rtp.Close()
 			continue
 		}
-		p := &udpPeer{rtp: rtp, rtcp: rtcp}
+		p := &udpPeer{ip: ip, rtp: rtp, rtcp: rtcp}
 		t.Cleanup(func() { rtp.Close(); rtcp.Close() })
 		return p
 	}
@@ -205,7 +206,7 @@ func (p *udpPeer) sdp(extra ...string) []byte {
 	if rtcp != rtp+1 {
 		extra = append([]string{fmt.Sprintf("a=rtcp:%d", rtcp)}, extra...)
 	}
-	return sipSDP("127.0.0.1", rtp, extra...)
+	return sipSDP(p.ip, rtp, extra...)
 }
 
 // recv reads one datagram within a second.
@@ -234,6 +235,14 @@ func send(t testing.TB, c *net.UDPConn, pkt []byte, port int) {
 	t.Helper()
 	if _, err := c.WriteToUDPAddrPort(pkt, netip.AddrPortFrom(loopback, uint16(port))); err != nil {
 		t.Fatalf("send: %v", err)
+	}
+}
+
+// sendTo sends pkt from c to dst.
+func sendTo(t testing.TB, c *net.UDPConn, pkt []byte, dst netip.AddrPort) {
+	t.Helper()
+	if _, err := c.WriteToUDPAddrPort(pkt, dst); err != nil {
+		t.Fatalf("send to %s: %v", dst, err)
 	}
 }
 

@@ -63,14 +63,14 @@ const DefaultHandshakeTimeout = 10 * time.Second
 // reach the next one.
 const DefaultQuarantine = 2 * time.Second
 
-// Config configures a Manager. BindIP and PortMin/PortMax are required.
+// Config configures a Manager. Addrs and PortMin/PortMax are required.
 type Config struct {
-	// BindIP is the local address media sockets bind to. It must be a
-	// specific address unless PublicIP is set.
-	BindIP netip.Addr
-	// PublicIP is the address written into SDP (c= and o=). Invalid (the
-	// zero value): BindIP.
-	PublicIP netip.Addr
+	// Addrs are the SBC's media addresses, at most one per IP family (a
+	// dual-stack SBC has an IPv4 and an IPv6 one). Each side of a call
+	// gets the address of the family its SDP, or else its signaling, uses
+	// (IPv4 ⇄ IPv6 interworking); a side whose family has none gets the
+	// first.
+	Addrs []Addr
 	// PortMin and PortMax bound the UDP port range, inclusive. RTP uses an
 	// even port and RTCP the next odd one, so the range must hold at least
 	// one such pair.
@@ -97,7 +97,7 @@ type Manager struct {
 	log  *slog.Logger
 	pool *portPool
 	cert tls.Certificate // the DTLS certificate of every WebRTC side
-	mux  *wrtc.Mux       // the shared WebRTC socket; nil without WebRTCPort
+	mux  []*wrtc.Mux     // the shared WebRTC socket of each of cfg.Addrs; nil without WebRTCPort
 
 	muxOnce sync.Once
 
@@ -122,56 +122,52 @@ func NewManager(cfg Config, log *slog.Logger) (*Manager, error) {
 	m := &Manager{
 		cfg:      cfg,
 		log:      log,
-		pool:     newPortPool(cfg.BindIP, cfg.PortMin, cfg.PortMax, cfg.Quarantine),
+		pool:     newPortPool(cfg.PortMin, cfg.PortMax, cfg.Quarantine),
 		cert:     cert,
 		sessions: make(map[*Session]struct{}),
 	}
 	if cfg.WebRTCPort != 0 {
-		if m.mux, err = openSharedMux(cfg, log); err != nil {
-			return nil, err
+		for _, a := range cfg.Addrs {
+			mux, err := openSharedMux(a.Bind, cfg.WebRTCPort, log)
+			if err != nil {
+				m.closeMuxes()
+				return nil, err
+			}
+			m.mux = append(m.mux, mux)
 		}
 	}
 	return m, nil
 }
 
-// openSharedMux binds the shared WebRTC port: UDP, and TCP for passive
-// ICE-TCP candidates.
-func openSharedMux(cfg Config, log *slog.Logger) (*wrtc.Mux, error) {
-	addr := netip.AddrPortFrom(cfg.BindIP, uint16(cfg.WebRTCPort))
+// openSharedMux binds the shared WebRTC port on ip: UDP, and TCP for
+// passive ICE-TCP candidates.
+func openSharedMux(ip netip.Addr, port int, log *slog.Logger) (*wrtc.Mux, error) {
+	addr := netip.AddrPortFrom(ip, uint16(port))
 	udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
 	if err != nil {
-		return nil, fmt.Errorf("media webrtc port %d/udp: %w", cfg.WebRTCPort, err)
+		return nil, fmt.Errorf("media webrtc port %s/udp: %w", addr, err)
 	}
 	tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
 	if err != nil {
 		udp.Close()
-		return nil, fmt.Errorf("media webrtc port %d/tcp: %w", cfg.WebRTCPort, err)
+		return nil, fmt.Errorf("media webrtc port %s/tcp: %w", addr, err)
 	}
 	mux, err := wrtc.NewMux(wrtc.MuxConfig{UDP: udp, TCP: tcp, Log: log.With("part", "webrtc-mux")})
 	if err != nil {
 		udp.Close()
 		tcp.Close()
-		return nil, fmt.Errorf("media webrtc port %d: %w", cfg.WebRTCPort, err)
+		return nil, fmt.Errorf("media webrtc port %s: %w", addr, err)
 	}
 	return mux, nil
 }
 
 // normalize fills defaults and reports the first invalid field.
 func (c *Config) normalize() error {
-	if !c.BindIP.IsValid() {
-		return errors.New("bind ip is not set")
+	addrs, err := normalizeAddrs(c.Addrs)
+	if err != nil {
+		return err
 	}
-	c.BindIP = c.BindIP.Unmap()
-	if !c.PublicIP.IsValid() {
-		if c.BindIP.IsUnspecified() {
-			return fmt.Errorf("public ip is required with bind ip %s", c.BindIP)
-		}
-		c.PublicIP = c.BindIP
-	}
-	c.PublicIP = c.PublicIP.Unmap()
-	if c.PublicIP.IsUnspecified() || c.PublicIP.IsMulticast() {
-		return fmt.Errorf("public ip %s is not a unicast address", c.PublicIP)
-	}
+	c.Addrs = addrs
 	if c.PortMin < 1 || c.PortMax > 65535 || c.PortMin > c.PortMax {
 		return fmt.Errorf("rtp port range %d-%d is not within 1-65535", c.PortMin, c.PortMax)
 	}
@@ -231,11 +227,18 @@ func (m *Manager) Close() error {
 	for _, s := range open {
 		s.Close()
 	}
-	var err error
-	if m.mux != nil {
-		m.muxOnce.Do(func() { err = m.mux.Close() })
-	}
-	return err
+	return m.closeMuxes()
+}
+
+// closeMuxes closes the shared WebRTC sockets, once.
+func (m *Manager) closeMuxes() error {
+	var errs []error
+	m.muxOnce.Do(func() {
+		for _, mux := range m.mux {
+			errs = append(errs, mux.Close())
+		}
+	})
+	return errors.Join(errs...)
 }
 
 // Active returns the number of sessions created and not yet closed.

@@ -19,8 +19,11 @@ import (
 // next call's, and junk sent there before the call's media used to take
 // the port (latch.go now refuses it, but a guessable port is still the
 // first step of every attack on the media).
+//
+// A port number is taken in every family at once: a dual-stack SBC binds a
+// pair on the address of the family the side uses, and the pool keeps one
+// state per number.
 type portPool struct {
-	ip         netip.Addr
 	first      int // first even port of the range
 	quarantine time.Duration
 	now        func() time.Time // time.Now; tests move it
@@ -43,12 +46,11 @@ type pairState struct {
 // firstPair returns the first even port at or above min.
 func firstPair(min int) int { return min + min%2 }
 
-func newPortPool(ip netip.Addr, min, max int, quarantine time.Duration) *portPool {
+func newPortPool(min, max int, quarantine time.Duration) *portPool {
 	first := firstPair(min)
 	var seed [32]byte
 	_, _ = crand.Read(seed[:]) // never fails (Go 1.24+ crashes instead)
 	return &portPool{
-		ip:         ip,
 		first:      first,
 		quarantine: quarantine,
 		now:        time.Now,
@@ -65,10 +67,10 @@ type pair struct {
 	releaseOne sync.Once
 }
 
-// alloc binds a free pair chosen at random, skipping pairs in use, in
-// quarantine, or that the OS refuses (taken by another process). It
+// alloc binds a free pair on ip chosen at random, skipping pairs in use,
+// in quarantine, or that the OS refuses (taken by another process). It
 // returns an error wrapping ErrNoPorts when none is left.
-func (p *portPool) alloc() (*pair, error) {
+func (p *portPool) alloc(ip netip.Addr) (*pair, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
@@ -81,7 +83,7 @@ func (p *portPool) alloc() (*pair, error) {
 		}
 		st := &p.pairs[i]
 		port := p.first + 2*i
-		rtp, rtcp, err := p.bind(port)
+		rtp, rtcp, err := bindPair(ip, port)
 		if err != nil {
 			// Someone else holds it: leave it alone for a quarantine period
 			// rather than retrying it on every allocation.
@@ -125,17 +127,18 @@ func (p *portPool) pick(now time.Time) (int, bool) {
 	return 0, false // not reached: k < n free pairs
 }
 
-// bind opens the RTP and RTCP sockets of one pair.
-func (p *portPool) bind(port int) (rtp, rtcp *net.UDPConn, err error) {
+// bindPair opens the RTP and RTCP sockets of one pair on ip. An IPv6
+// socket is IPv6 only: the SBC's IPv4 side has its own address.
+func bindPair(ip netip.Addr, port int) (rtp, rtcp *net.UDPConn, err error) {
 	network := "udp4"
-	if p.ip.Is6() {
+	if ip.Is6() {
 		network = "udp6"
 	}
-	rtp, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.ip, uint16(port))))
+	rtp, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
 	if err != nil {
 		return nil, nil, fmt.Errorf("bind rtp port %d: %w", port, err)
 	}
-	rtcp, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.ip, uint16(port+1))))
+	rtcp, err = net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port+1))))
 	if err != nil {
 		rtp.Close()
 		return nil, nil, fmt.Errorf("bind rtcp port %d: %w", port+1, err)

@@ -89,11 +89,11 @@ func TestPortPool(t *testing.T) {
 				}
 				defer c.Close()
 			}
-			p := newPortPool(loopback, min, max, time.Hour)
+			p := newPortPool(min, max, time.Hour)
 			var got []*pair
 			var ports, want []int
 			for _, w := range tc.want {
-				pr, err := p.alloc()
+				pr, err := p.alloc(loopback)
 				if err != nil {
 					t.Fatalf("alloc: %v", err)
 				}
@@ -110,7 +110,7 @@ func TestPortPool(t *testing.T) {
 			if !slices.Equal(ports, want) {
 				t.Fatalf("pairs at %v, want %v", ports, want)
 			}
-			if _, err := p.alloc(); !errors.Is(err, ErrNoPorts) {
+			if _, err := p.alloc(loopback); !errors.Is(err, ErrNoPorts) {
 				t.Fatalf("alloc past the range: %v, want ErrNoPorts", err)
 			}
 			for _, pr := range got {
@@ -133,10 +133,10 @@ func TestPortPool(t *testing.T) {
 func TestPortAllocationUnpredictable(t *testing.T) {
 	const pairs, allocs = 128, 24
 	min, max := freeRange(t, pairs)
-	p := newPortPool(loopback, min, max, time.Hour)
+	p := newPortPool(min, max, time.Hour)
 	var ports []int
 	for range allocs {
-		pr, err := p.alloc()
+		pr, err := p.alloc(loopback)
 		if err != nil {
 			t.Fatalf("alloc: %v", err)
 		}
@@ -159,7 +159,7 @@ func TestPortAllocationUnpredictable(t *testing.T) {
 	// eight fresh pools (pick, without binding) is not one pair.
 	firsts := map[int]bool{}
 	for range 8 {
-		q := newPortPool(loopback, min, max, time.Hour)
+		q := newPortPool(min, max, time.Hour)
 		q.mu.Lock()
 		i, ok := q.pick(q.now())
 		q.mu.Unlock()
@@ -179,15 +179,19 @@ func TestNewManagerConfig(t *testing.T) {
 		cfg  Config
 		ok   bool
 	}{
-		{"valid", Config{BindIP: loopback, PortMin: 20000, PortMax: 20001}, true},
-		{"odd min", Config{BindIP: loopback, PortMin: 20001, PortMax: 20003}, true},
+		{"valid", Config{Addrs: []Addr{{Bind: loopback}}, PortMin: 20000, PortMax: 20001}, true},
+		{"odd min", Config{Addrs: []Addr{{Bind: loopback}}, PortMin: 20001, PortMax: 20003}, true},
 		{"no bind ip", Config{PortMin: 20000, PortMax: 20001}, false},
-		{"wildcard without public ip", Config{BindIP: netip.IPv4Unspecified(), PortMin: 20000, PortMax: 20001}, false},
-		{"wildcard with public ip", Config{BindIP: netip.IPv4Unspecified(), PublicIP: public, PortMin: 20000, PortMax: 20001}, true},
-		{"no pair", Config{BindIP: loopback, PortMin: 20001, PortMax: 20002}, false},
-		{"reversed", Config{BindIP: loopback, PortMin: 20010, PortMax: 20000}, false},
-		{"out of range", Config{BindIP: loopback, PortMin: 0, PortMax: 70000}, false},
-		{"negative timeout", Config{BindIP: loopback, PortMin: 20000, PortMax: 20001, Timeout: -1}, false},
+		{"dual stack", Config{Addrs: []Addr{{Bind: loopback}, {Bind: netip.IPv6Loopback()}}, PortMin: 20000, PortMax: 20001}, true},
+		{"two of a family", Config{Addrs: []Addr{{Bind: loopback}, {Bind: netip.MustParseAddr("127.0.0.2")}}, PortMin: 20000, PortMax: 20001}, false},
+		{"public of the other family", Config{Addrs: []Addr{{Bind: netip.IPv6Unspecified(), Public: public}}, PortMin: 20000, PortMax: 20001}, false},
+		{"ipv6 wildcard with public ip", Config{Addrs: []Addr{{Bind: netip.IPv6Unspecified(), Public: netip.MustParseAddr("2001:db8::5")}}, PortMin: 20000, PortMax: 20001}, true},
+		{"wildcard without public ip", Config{Addrs: []Addr{{Bind: netip.IPv4Unspecified()}}, PortMin: 20000, PortMax: 20001}, false},
+		{"wildcard with public ip", Config{Addrs: []Addr{{Bind: netip.IPv4Unspecified(), Public: public}}, PortMin: 20000, PortMax: 20001}, true},
+		{"no pair", Config{Addrs: []Addr{{Bind: loopback}}, PortMin: 20001, PortMax: 20002}, false},
+		{"reversed", Config{Addrs: []Addr{{Bind: loopback}}, PortMin: 20010, PortMax: 20000}, false},
+		{"out of range", Config{Addrs: []Addr{{Bind: loopback}}, PortMin: 0, PortMax: 70000}, false},
+		{"negative timeout", Config{Addrs: []Addr{{Bind: loopback}}, PortMin: 20000, PortMax: 20001, Timeout: -1}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -67,6 +67,8 @@ type Session struct {
 	last      [2]*sdpconv.Description // the last SDP each side sent
 	sent      [2]sentSDP              // what was last sent toward each side
 	cname     [2]string               // the SBC's RTCP CNAME toward each side
+	addr      [2]int                  // index in Config.Addrs of the address facing each side (addrs.go)
+	addrSet   [2]bool                 // addr[side] is chosen
 	hold      [2]bool                 // the side's last SDP holds at least one stream
 	codecs    [2]string
 	retired   Stats // counters of streams already closed
@@ -182,7 +184,10 @@ func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	to := from.Other()
 	kinds := s.kind
 	kinds[from] = d.Kind
+	chosen := s.addrSet
+	s.addrOf(from, d)
 	if err := s.openStreams(d, kinds); err != nil {
+		s.addrSet = chosen // nothing was bound: the next offer chooses again
 		return nil, fmt.Errorf("offer from %s: %w", from, err)
 	}
 	s.kind = kinds
@@ -408,7 +413,7 @@ func (s *Session) OnTimeout(f func()) {
 // the version grows whenever the body sent to that side changes. render
 // produces the body for a given origin.
 func (s *Session) stamp(to Side, render func(o sdp.Origin) ([]byte, error)) ([]byte, error) {
-	pub := s.m.cfg.PublicIP
+	pub := s.public(to)
 	sent := &s.sent[to]
 	origin := sdp.Origin{
 		Username: "sbc", SessionID: sent.sessID, SessionVersion: sent.version,

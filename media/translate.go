@@ -176,7 +176,7 @@ func (s *Session) renderAnswerTo(d, other *sdpconv.Description, to Side) ([]byte
 
 // local describes the SBC's transport facing side to.
 func (s *Session) local(to Side, origin sdp.Origin, offer bool) sdpconv.Local {
-	l := sdpconv.Local{Addr: s.m.cfg.PublicIP, Origin: origin, CName: s.cname[to]}
+	l := sdpconv.Local{Addr: s.public(to), Origin: origin, CName: s.cname[to]}
 	for _, st := range s.streams {
 		lm := sdpconv.LocalMedia{}
 		if st != nil {
@@ -223,7 +223,7 @@ func (s *Session) passThrough(body []byte, to Side, origin sdp.Origin) ([]byte, 
 			}
 		}
 	}
-	rewriteSDP(sd, ports, origin, s.m.cfg.PublicIP)
+	rewriteSDP(sd, ports, origin, s.public(to))
 	out, err := sd.Marshal()
 	if err != nil {
 		return nil, fmt.Errorf("marshal sdp for %s: %w", to, err)

@@ -39,20 +39,26 @@ func testLog() *slog.Logger {
 // port when tcp is set.
 func newTestMux(tb testing.TB, tcp bool) *Mux {
 	tb.Helper()
+	return newTestMuxAt(tb, "127.0.0.1", tcp)
+}
+
+// newTestMuxAt is newTestMux on another loopback address (IPv4 or IPv6).
+func newTestMuxAt(tb testing.TB, ip string, tcp bool) *Mux {
+	tb.Helper()
 	var (
 		udp *net.UDPConn
 		ln  net.Listener
 		err error
 	)
 	for range 10 { // the TCP port of a fresh UDP port may be taken
-		udp, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		udp, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
 		if err != nil {
 			tb.Fatalf("listen udp: %v", err)
 		}
 		if !tcp {
 			break
 		}
-		ln, err = net.Listen("tcp4", udp.LocalAddr().String())
+		ln, err = net.Listen("tcp", udp.LocalAddr().String())
 		if err == nil {
 			break
 		}
@@ -150,6 +156,7 @@ func (s *chanSink) RTCP(pkt []byte) {
 type peerOpts struct {
 	profiles     []dtls.SRTPProtectionProfile
 	tcp          bool          // ICE over tcp4 only (pion acts as active ICE-TCP client)
+	v6           bool          // udp6 on [::1] instead of IPv4
 	serverHellos *atomic.Int32 // counts DTLS ServerHellos pion sends
 	clientHellos *atomic.Int32 // counts DTLS ClientHellos pion sends
 	answerRole   webrtc.DTLSRole
@@ -160,8 +167,12 @@ func newPeer(tb testing.TB, o peerOpts) *webrtc.PeerConnection {
 	tb.Helper()
 	var se webrtc.SettingEngine
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
-	if o.tcp {
+	switch {
+	case o.tcp:
 		networks = []webrtc.NetworkType{webrtc.NetworkTypeTCP4}
+	case o.v6:
+		networks = []webrtc.NetworkType{webrtc.NetworkTypeUDP6}
+		se.SetICEUDPMux(v6Mux(tb))
 	}
 	se.SetNetworkTypes(networks)
 	se.SetIncludeLoopbackCandidate(true)
@@ -198,6 +209,20 @@ func newPeer(tb testing.TB, o peerOpts) *webrtc.PeerConnection {
 	}
 	tb.Cleanup(func() { _ = pc.Close() })
 	return pc
+}
+
+// v6Mux is a pion UDP mux on [::1]: pion gathers no host candidate on ::1
+// from the interface list (it takes it for an IPv4-compatible address), but
+// takes a mux's bound address as it is.
+func v6Mux(tb testing.TB) ice.UDPMux {
+	tb.Helper()
+	c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		tb.Fatalf("listen [::1]: %v", err)
+	}
+	m := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: c})
+	tb.Cleanup(func() { _ = m.Close() })
+	return m
 }
 
 // addTrack adds a local track of codec ("opus" or "vp8") to pc.

@@ -18,8 +18,9 @@ const tcpReadQueue = 64
 // MuxConfig configures NewMux.
 type MuxConfig struct {
 	// UDP is the socket every transport shares (required). Bind it to one
-	// IPv4 address: an unspecified bind makes pion advertise every interface
-	// (all rewritten to Config.PublicIP when that is set).
+	// address, IPv4 or IPv6: its transports gather host candidates of that
+	// family only. An unspecified bind makes pion advertise every interface
+	// of the family (all rewritten to Config.PublicIP when that is set).
 	UDP *net.UDPConn
 	// TCP is an optional listener for passive ICE-TCP, normally on the same IP
 	// and port number as UDP; nil disables ICE-TCP.
@@ -37,6 +38,7 @@ type Mux struct {
 	tcp      *ice.TCPMuxDefault // nil without ICE-TCP
 	addr     netip.AddrPort     // the UDP socket's local address
 	loopback bool               // bound to a loopback IP: pion skips those unless told
+	v6       bool               // bound to an IPv6 address: candidates are IPv6
 
 	closeOnce sync.Once
 	closeErr  error
@@ -53,9 +55,6 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 		return nil, fmt.Errorf("wrtc: mux socket has address %T, want *net.UDPAddr", cfg.UDP.LocalAddr())
 	}
 	ap := addr.AddrPort()
-	if !ap.Addr().Unmap().Is4() {
-		return nil, fmt.Errorf("wrtc: mux socket %s is not IPv4", ap)
-	}
 	log := cfg.Log
 	if log == nil {
 		log = discardLog
@@ -68,6 +67,7 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 		}),
 		addr:     netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()),
 		loopback: ap.Addr().IsLoopback(),
+		v6:       !ap.Addr().Unmap().Is4(),
 	}
 	if cfg.TCP != nil {
 		m.tcp = ice.NewTCPMuxDefault(ice.TCPMuxParams{

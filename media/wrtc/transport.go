@@ -46,7 +46,7 @@ var (
 // Config configures New.
 type Config struct {
 	Mux         *Mux            // shared sockets (required)
-	PublicIP    netip.Addr      // IPv4 written into host candidates (1:1 NAT of the mux's bind IP); zero: the bind IP
+	PublicIP    netip.Addr      // written into host candidates (1:1 NAT of the mux's bind IP), of the mux's family; zero: the bind IP
 	Certificate tls.Certificate // DTLS certificate (required), see GenerateCertificate
 	// HandshakeTimeout bounds SetRemote to DTLS up (ICE and DTLS), and an ICE
 	// restart to its new nominated pair. 0 means DefaultHandshakeTimeout.
@@ -163,8 +163,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	if len(cfg.Certificate.Certificate) == 0 || cfg.Certificate.PrivateKey == nil {
 		return cfg, errors.New("wrtc: config needs a certificate with its private key")
 	}
-	if cfg.PublicIP.IsValid() && !cfg.PublicIP.Unmap().Is4() {
-		return cfg, fmt.Errorf("wrtc: public IP %s is not IPv4", cfg.PublicIP)
+	if ip := cfg.PublicIP; ip.IsValid() && ip.Unmap().Is4() == cfg.Mux.v6 {
+		return cfg, fmt.Errorf("wrtc: public IP %s is not of the family of the mux socket %s", ip, cfg.Mux.addr)
 	}
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
@@ -216,7 +216,11 @@ func (t *Transport) startAgent() error {
 // only, on the Mux, with our consent timers.
 func (t *Transport) agentOptions() []ice.AgentOption {
 	m := t.cfg.Mux
-	networks := []ice.NetworkType{ice.NetworkTypeUDP4}
+	udp, tcp := ice.NetworkTypeUDP4, ice.NetworkTypeTCP4
+	if m.v6 {
+		udp, tcp = ice.NetworkTypeUDP6, ice.NetworkTypeTCP6
+	}
+	networks := []ice.NetworkType{udp}
 	// Disconnected after half the consent timeout, failed after the rest.
 	disconnected := t.cfg.ConsentTimeout / 2
 	opts := []ice.AgentOption{
@@ -230,7 +234,7 @@ func (t *Transport) agentOptions() []ice.AgentOption {
 		ice.WithLoggerFactory(pionLogs{log: t.log}),
 	}
 	if m.tcp != nil {
-		networks = append(networks, ice.NetworkTypeTCP4)
+		networks = append(networks, tcp)
 		opts = append(opts, ice.WithTCPMux(m.tcp))
 	}
 	opts = append(opts, ice.WithNetworkTypes(networks))
