@@ -194,18 +194,16 @@ func callerIDs(users []config.User) map[string]string {
 }
 
 func newMedia(m config.Media, log *slog.Logger) (*media.Manager, error) {
-	bind, err := netip.ParseAddr(m.BindIP)
+	pairs, err := m.Addrs()
 	if err != nil {
-		return nil, fmt.Errorf("media.bind_ip: %w", err)
+		return nil, err
 	}
-	pub := bind
-	if m.PublicIP != "" {
-		if pub, err = netip.ParseAddr(m.PublicIP); err != nil {
-			return nil, fmt.Errorf("media.public_ip: %w", err)
-		}
+	addrs := make([]media.Addr, len(pairs))
+	for i, p := range pairs {
+		addrs[i] = media.Addr{Bind: p.Bind, Public: p.Public}
 	}
 	lo, hi := m.PortRange()
-	mgr, err := media.NewManager(media.Config{BindIP: bind, PublicIP: pub, PortMin: lo, PortMax: hi, Timeout: m.Timeout,
+	mgr, err := media.NewManager(media.Config{Addrs: addrs, PortMin: lo, PortMax: hi, Timeout: m.Timeout,
 		WebRTCPort: m.WebRTCPort, HandshakeTimeout: m.HandshakeTimeout}, log)
 	if err != nil {
 		// The manager binds one socket at start: the shared WebRTC port.

@@ -166,17 +166,8 @@ func (s SIP) validateLimits(ps *Problems) {
 }
 
 func (m Media) validate(ps *Problems) {
-	bind, err := netip.ParseAddr(m.BindIP)
-	if err != nil {
-		ps.add("media.bind_ip", m.BindIP, "want an IP address")
-	}
-	switch {
-	case m.PublicIP != "":
-		if ip, err := netip.ParseAddr(m.PublicIP); err != nil || ip.IsUnspecified() {
-			ps.add("media.public_ip", m.PublicIP, "want an IP address that peers can reach")
-		}
-	case bind.IsUnspecified():
-		ps.add("media.public_ip", "", "required when bind_ip is "+m.BindIP+": SDP needs a reachable address")
+	if _, p := m.addrs(); p != nil {
+		ps.add(p.Key, p.Value, p.Reason)
 	}
 	lo, hi, err := parsePortRange(m.RTPPorts)
 	if err != nil {

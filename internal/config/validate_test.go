@@ -177,6 +177,19 @@ func TestValidateMedia(t *testing.T) {
 		{"bind_ip wildcard with public_ip", func(c *Config) { c.Media.BindIP, c.Media.PublicIP = "::", "2001:db8::7" }, nil},
 		{"public_ip wildcard", func(c *Config) { c.Media.PublicIP = "0.0.0.0" }, []string{"media.public_ip: reach"}},
 		{"public_ip name", func(c *Config) { c.Media.PublicIP = "media.example.com" }, []string{"media.public_ip"}},
+		{"dual stack", func(c *Config) { c.Media.BindIP = "127.0.0.1, ::1" }, nil},
+		{"dual stack wildcards with public_ip of each family", func(c *Config) {
+			c.Media.BindIP, c.Media.PublicIP = "0.0.0.0,::", "2001:db8::7, 203.0.113.5"
+		}, nil},
+		{"dual stack wildcard without public_ip of its family", func(c *Config) {
+			c.Media.BindIP, c.Media.PublicIP = "0.0.0.0,::", "203.0.113.5"
+		}, []string{"media.public_ip: required when bind_ip is ::"}},
+		{"bind_ip two of a family", func(c *Config) { c.Media.BindIP = "127.0.0.1,127.0.0.2" }, []string{"media.bind_ip: at most one address of each IP family"}},
+		{"bind_ip three", func(c *Config) { c.Media.BindIP = "127.0.0.1,::1,::2" }, []string{"media.bind_ip: at most one"}},
+		{"bind_ip with a zone", func(c *Config) { c.Media.BindIP = "fe80::1%eth0" }, []string{"media.bind_ip: want an IP address"}},
+		{"public_ip of a family not bound", func(c *Config) { c.Media.PublicIP = "2001:db8::7" }, []string{"media.public_ip: no address of its family"}},
+		{"public_ip two of a family", func(c *Config) { c.Media.PublicIP = "203.0.113.5,203.0.113.6" }, []string{"media.public_ip: at most one"}},
+		{"public_ip ipv6 wildcard", func(c *Config) { c.Media.BindIP, c.Media.PublicIP = "::1", "::" }, []string{"media.public_ip: reach"}},
 		{"rtp_ports not a range", func(c *Config) { c.Media.RTPPorts = "20000" }, []string{"media.rtp_ports: want min-max"}},
 		{"rtp_ports words", func(c *Config) { c.Media.RTPPorts = "a-b" }, []string{"media.rtp_ports: want min-max"}},
 		{"rtp_ports below 1024", func(c *Config) { c.Media.RTPPorts = "1000-2000" }, []string{"media.rtp_ports: within 1024..65535"}},

@@ -114,3 +114,15 @@ func TestTrunkTLSClientConfig(t *testing.T) {
 		t.Fatal("a removed CA file gave no error")
 	}
 }
+
+func TestValidateTrunkIPv6(t *testing.T) {
+	uri := func(u string) func(c *Config) {
+		return func(c *Config) { withTrunks(c); c.Trunks[0].URI = u }
+	}
+	runValidateCases(t, []validateCase{
+		{"bracketed with port", uri("sip:[2001:db8::1]:5060"), nil},
+		{"bracketed loopback over tcp", uri("sip:[::1]:5070;transport=tcp"), nil},
+		{"without brackets", uri("sip:2001:db8::1"), []string{"trunks[0].uri"}},
+		{"unclosed bracket", uri("sip:[2001:db8::1:5060"), []string{"trunks[0].uri"}},
+	})
+}
