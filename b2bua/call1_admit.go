@@ -52,7 +52,7 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 		ATransport: src.Kind.Param(),
 		Start:      c.started.UTC(),
 	}
-	host, port, err := s.hostFor(src.Kind, src.Local)
+	host, port, err := s.hostFor(src.Kind, src.Local, src.Addr.Addr())
 	if err != nil {
 		s.respond(tx, 500, "Server Internal Error")
 		return

@@ -119,7 +119,7 @@ func (c *Call) invite(d dest) error {
 // newLegB builds leg B toward d, with the identity the SBC asserts for the
 // caller there, and tells the media session what d's side speaks.
 func (c *Call) newLegB(d dest) (*leg, []sip.Header, error) {
-	host, port, err := c.s.hostFor(d.to.Kind, netip.AddrPort{})
+	host, port, err := c.s.hostFor(d.to.Kind, netip.AddrPort{}, d.to.Addr.Addr())
 	if err != nil {
 		return nil, nil, err
 	}

@@ -19,7 +19,7 @@ func (s *Server) Probe(ctx context.Context, tr *routing.Trunk) error {
 	if err != nil {
 		return err
 	}
-	host, port, err := s.hostFor(dst.Kind, netip.AddrPort{})
+	host, port, err := s.hostFor(dst.Kind, netip.AddrPort{}, dst.Addr.Addr())
 	if err != nil {
 		return err
 	}

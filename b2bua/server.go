@@ -178,7 +178,9 @@ func New(cfg Config, h Hooks, log *slog.Logger) *Server {
 		s.reg = registration.New(registration.Config{UserAgent: cfg.UserAgent, RetryAfter: cfg.RetryAfter},
 			registration.Deps{
 				Store: h.Bindings, Auth: h.Auth, Tx: s.tx, Routes: s.routes.Load, Log: log,
-				Host:       func(k transport.Kind) (string, uint16, error) { return s.hostFor(k, netip.AddrPort{}) },
+				Host: func(k transport.Kind, dst netip.Addr) (string, uint16, error) {
+					return s.hostFor(k, netip.AddrPort{}, dst)
+				},
 				AuthFailed: s.authFailed,
 			})
 		s.tp.OnConnClose(s.reg.ConnClosed)
@@ -396,11 +398,12 @@ func (s *Server) respond(tx serverTx, code int, reason string, extra ...sip.Head
 func (s *Server) finishResponse(res sip.Response) { txn.Own(res, s.cfg.UserAgent) }
 
 // hostFor returns the host:port the SBC advertises on a transport, seen
-// from a message that arrived on local (or, for outbound, the first
-// listener of that kind).
-func (s *Server) hostFor(kind transport.Kind, local netip.AddrPort) (string, uint16, error) {
+// from a message that arrived on local (or, for outbound, the listener of
+// that kind that reaches dst: IPv6 toward an IPv6 peer, IPv4 toward an
+// IPv4 one). An IPv6 host is in brackets.
+func (s *Server) hostFor(kind transport.Kind, local netip.AddrPort, dst netip.Addr) (string, uint16, error) {
 	if !local.IsValid() || local.Addr().IsUnspecified() {
-		lp, ok := s.tp.LocalAddr(kind)
+		lp, ok := s.tp.LocalAddrFor(kind, dst)
 		if !ok {
 			return "", 0, fmt.Errorf("no %s listener", kind)
 		}

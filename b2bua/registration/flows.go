@@ -99,7 +99,7 @@ func (s *Service) optionsPing(b registrar.Binding) {
 	if err != nil {
 		return
 	}
-	host, port, err := s.host(transport.UDP)
+	host, port, err := s.host(transport.UDP, b.Flow.Target.Addr.Addr())
 	if err != nil {
 		return
 	}

@@ -2,6 +2,7 @@ package registration
 
 import (
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,8 +34,9 @@ type Deps struct {
 	Auth  *registrar.Auth
 	Tx    Requester
 	// Host is the host and port the SBC advertises in Via and Contact on a
-	// transport (its public address, else its listener's).
-	Host func(kind transport.Kind) (string, uint16, error)
+	// transport toward dst (its public address, else the address of its
+	// listener that reaches dst's IP family; IPv6 in brackets).
+	Host func(kind transport.Kind, dst netip.Addr) (string, uint16, error)
 	// Routes is the route table in force.
 	Routes func() *routing.Table
 	// AuthFailed is told of every REGISTER whose credentials a registrar
@@ -51,7 +53,7 @@ type Service struct {
 	store  *registrar.Store
 	auth   *registrar.Auth
 	tx     Requester
-	host   func(kind transport.Kind) (string, uint16, error)
+	host   func(kind transport.Kind, dst netip.Addr) (string, uint16, error)
 	routes func() *routing.Table
 	failed func(src transport.Target)
 	log    *slog.Logger

@@ -82,7 +82,7 @@ func (s *Service) relayRegister(req sip.Request, tx *txn.ServerTx, aor string, s
 // sendUpstreamRegister sends r toward the PBX and hands its final answer to
 // onUpstreamRegister.
 func (s *Service) sendUpstreamRegister(r relayedRegister, dst transport.Target) {
-	host, port, err := s.host(dst.Kind)
+	host, port, err := s.host(dst.Kind, dst.Addr.Addr())
 	if err != nil {
 		s.relays.dropPending(r.dialog.token)
 		s.respond(r.tx, 500, "Server Internal Error")

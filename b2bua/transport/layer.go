@@ -278,14 +278,40 @@ func (l *Layer) SetHTTPHandler(h http.Handler) {
 // LocalAddr returns the bound address of the first listener of that kind,
 // for building Via and Contact; ok is false if there is none.
 func (l *Layer) LocalAddr(kind Kind) (netip.AddrPort, bool) {
+	return l.LocalAddrFor(kind, netip.Addr{})
+}
+
+// LocalAddrFor returns the bound address of the first listener of that
+// kind that reaches dst: one of dst's IP family, else one on the IPv6
+// wildcard (dual stack), else the first of the kind. A message toward an
+// IPv6 peer then names the SBC's IPv6 address in Via and Contact, and one
+// toward an IPv4 peer its IPv4 address. An invalid dst takes the first
+// listener of the kind; ok is false if there is none.
+func (l *Layer) LocalAddrFor(kind Kind, dst netip.Addr) (netip.AddrPort, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	var first, dual netip.AddrPort
 	for _, li := range l.listeners {
-		if li.kind == kind {
+		if li.kind != kind {
+			continue
+		}
+		bound := li.addr.Addr()
+		switch {
+		case !dst.IsValid():
 			return li.addr, true
+		case bound.Is4() == dst.Unmap().Is4():
+			return li.addr, true
+		case bound.Is6() && bound.IsUnspecified() && !dual.IsValid():
+			dual = li.addr
+		}
+		if !first.IsValid() {
+			first = li.addr
 		}
 	}
-	return netip.AddrPort{}, false
+	if dual.IsValid() {
+		return dual, true
+	}
+	return first, first.IsValid()
 }
 
 // OnConnClose registers f to run whenever a stream connection closes, after
