@@ -203,14 +203,14 @@ func waitGoroutines(t *testing.T, before int) {
 func freeUDPPort(t *testing.T, ip string) int {
 	t.Helper()
 	for i := 0; i < 20; i++ {
-		u, err := net.ListenPacket("udp", ip+":0")
+		u, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		port := u.LocalAddr().(*net.UDPAddr).Port
 		u.Close()
 		// the same port must be free on TCP too (SIPp and the SBC use both)
-		l, err := net.Listen("tcp", ip+":"+itoa(port))
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, itoa(port)))
 		if err != nil {
 			continue
 		}

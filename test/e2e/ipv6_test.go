@@ -1,0 +1,180 @@
+package e2e
+
+import (
+	"bytes"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/internal/config"
+)
+
+// ipv6SBC is the harness's SBC with UDP and TCP listeners on [::1] as well
+// (named udp6 and tcp6), media on 127.0.0.1 and ::1, and trunk as its only
+// trunk.
+func ipv6SBC(t *testing.T, trunk *sipPeer) *sbcUnderTest {
+	t.Helper()
+	tr := trunkSpec{name: "pbx", addr: trunk.addr().Addr().String(), port: int(trunk.addr().Port()),
+		transport: strings.ToLower(trunk.kind)}
+	if trunk.ip.Is6() {
+		tr.addr = "[" + tr.addr + "]"
+	}
+	port := itoa(freeUDPPort(t, "::1"))
+	return startSBC(t, sbcOptions{trunks: []trunkSpec{tr}, mutate: func(c *config.Config) {
+		c.SIP.Listeners = append(c.SIP.Listeners,
+			config.Listener{Name: "udp6", Transport: "udp", Addr: "[::1]:" + port},
+			config.Listener{Name: "tcp6", Transport: "tcp", Addr: "[::1]:" + port})
+		c.Media.BindIP = "127.0.0.1, ::1"
+	}})
+}
+
+// sbcAddr is the SBC's listener of kind in ip's family.
+func (s *sbcUnderTest) addrFor(t *testing.T, kind string, ip netip.Addr) netip.AddrPort {
+	t.Helper()
+	name := strings.ToLower(kind)
+	if ip.Is6() {
+		name += "6"
+	}
+	ap, ok := s.app.Addr(name)
+	if !ok {
+		t.Fatalf("no listener %s", name)
+	}
+	return ap
+}
+
+// TestIPv6Calls: a phone calls a trunk through the SBC, over IPv6 on both
+// sides and from one family to the other, over UDP and TCP. Each side sees
+// the SBC in its own family in Via, Contact and SDP (c= and o=), and RTP
+// flows both ways.
+func TestIPv6Calls(t *testing.T) {
+	tests := []struct {
+		name                 string
+		callerKind, callerIP string
+		trunkKind, trunkIP   string
+	}{
+		{"v6 udp to v6 udp trunk", "UDP", "::1", "UDP", "::1"},
+		{"v6 tcp to v6 tcp trunk", "TCP", "::1", "TCP", "::1"},
+		{"v4 udp to v6 udp trunk", "UDP", "127.0.0.2", "UDP", "::1"},
+		{"v6 udp to v4 udp trunk", "UDP", "::1", "UDP", "127.0.0.3"},
+		{"v4 tcp to v6 tcp trunk", "TCP", "127.0.0.2", "TCP", "::1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			trunk := listenPeer(t, tc.trunkKind, tc.trunkIP)
+			s := ipv6SBC(t, trunk)
+			caller := dialPeer(t, tc.callerKind, tc.callerIP, s.addrFor(t, tc.callerKind, netip.MustParseAddr(tc.callerIP)))
+			runIPv6Call(t, s, caller, trunk)
+			s.waitIdle(t)
+		})
+	}
+}
+
+// runIPv6Call places a call from caller to trunk, checks each side's view
+// of the SBC, relays RTP both ways and hangs up.
+func runIPv6Call(t *testing.T, s *sbcUnderTest, caller, trunk *sipPeer) {
+	t.Helper()
+	sbcA := s.addrFor(t, caller.kind, caller.ip)
+	callID, fromTag := sipmsg.NewToken(8)+"@caller.example", sipmsg.NewToken(4)
+	ruri := "sip:bob@" + sbcA.String()
+	caller.request("INVITE", ruri, callID, fromTag, "", 1, caller.sdp())
+
+	inv := trunk.expectReq("INVITE")
+	sbcB := s.addrFor(t, trunk.kind, trunk.ip)
+	checkSBCHost(t, "INVITE to the trunk", inv, sbcB.Addr())
+	mediaB := checkSDPFamily(t, "offer to the trunk", inv.Body(), sbcB.Addr())
+	trunk.respond(inv, 200, "pbx1", trunk.sdp())
+
+	ok := caller.expectFinal()
+	if ok.StatusCode() != 200 {
+		t.Fatalf("caller got %d %s", ok.StatusCode(), ok.Reason())
+	}
+	checkSBCHost(t, "200 to the caller", ok, sbcA.Addr())
+	mediaA := checkSDPFamily(t, "answer to the caller", ok.Body(), sbcA.Addr())
+	toTag := sipmsg.ToTag(ok)
+	target := sipmsg.ContactURI(ok).String()
+	caller.request("ACK", target, callID, fromTag, toTag, 1, "")
+	trunk.expectReq("ACK")
+
+	relayRTP(t, caller, mediaA, trunk, mediaB)
+
+	caller.request("BYE", target, callID, fromTag, toTag, 2, "")
+	bye := trunk.expectReq("BYE")
+	trunk.respond(bye, 200, "", "")
+	if res := caller.expectFinal(); res.StatusCode() != 200 {
+		t.Fatalf("BYE answered %d", res.StatusCode())
+	}
+}
+
+// checkSBCHost fails unless the SBC names itself at want in msg's Contact
+// and, for a request, in its top Via: a bracketed IPv6 address or an IPv4
+// one, whichever the peer's family is.
+func checkSBCHost(t *testing.T, what string, msg sip.Message, want netip.Addr) {
+	t.Helper()
+	if u := sipmsg.ContactURI(msg); u == nil || strings.Trim(u.Host(), "[]") != want.String() ||
+		(want.Is6() && !strings.HasPrefix(u.Host(), "[")) {
+		t.Fatalf("%s: Contact %v, want host %s\n%s", what, u, want, msg)
+	}
+	if _, ok := msg.(sip.Request); !ok {
+		return
+	}
+	via, ok := msg.ViaHop()
+	if !ok || strings.Trim(via.Host, "[]") != want.String() {
+		t.Fatalf("%s: top Via %v, want host %s\n%s", what, via, want, msg)
+	}
+}
+
+// checkSDPFamily fails unless body's c= and o= name want in its family
+// (IN IP6 or IN IP4), and returns the SBC's RTP address it announces.
+func checkSDPFamily(t *testing.T, what, body string, want netip.Addr) netip.AddrPort {
+	t.Helper()
+	m := reMLine.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("%s: no m=audio line in\n%s", what, body)
+	}
+	port, _ := strconv.Atoi(m[1])
+	fam := "IP4"
+	if want.Is6() {
+		fam = "IP6"
+	}
+	for _, line := range []string{"c=IN " + fam + " " + want.String(), " IN " + fam + " " + want.String()} {
+		if !strings.Contains(body, line) {
+			t.Fatalf("%s: no %q in\n%s", what, line, body)
+		}
+	}
+	return netip.AddrPortFrom(want, uint16(port))
+}
+
+// relayRTP sends RTP from each side to the SBC's address facing it and
+// waits for it on the other side.
+func relayRTP(t *testing.T, a *sipPeer, sbcA netip.AddrPort, b *sipPeer, sbcB netip.AddrPort) {
+	t.Helper()
+	for i := range 5 {
+		pkt := []byte{0x80, 0, 0, byte(i), 0, 0, 0, 160, 0xca, 0xfe, 0xba, 0xbe}
+		pkt = append(pkt, bytes.Repeat([]byte{0xff}, 160)...)
+		expectRTP(t, "caller → trunk", a, sbcA, b, sbcB, pkt)
+		expectRTP(t, "trunk → caller", b, sbcB, a, sbcA, pkt)
+	}
+}
+
+// expectRTP sends pkt from src to the SBC at to and waits for its payload
+// at dst, coming from the SBC at from.
+func expectRTP(t *testing.T, what string, src *sipPeer, to netip.AddrPort, dst *sipPeer, from netip.AddrPort, pkt []byte) {
+	t.Helper()
+	if _, err := src.rtp.WriteToUDPAddrPort(pkt, to); err != nil {
+		t.Fatalf("%s: send to %s: %v", what, to, err)
+	}
+	buf := make([]byte, 2048)
+	_ = dst.rtp.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, got, err := dst.rtp.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatalf("%s: nothing relayed (%s to %s): %v", what, src.rtpAddr(), to, err)
+	}
+	if netip.AddrPortFrom(got.Addr().Unmap(), got.Port()) != from || !bytes.Equal(buf[12:n], pkt[12:]) {
+		t.Fatalf("%s: %d bytes from %s, want the payload from %s", what, n, got, from)
+	}
+}
