@@ -36,7 +36,13 @@ type sipClient struct {
 
 func newSIPClient(t *testing.T, kind, addr string) *sipClient {
 	t.Helper()
-	c := &sipClient{t: t, ua: dialUA(t, kind, addr), res: make(chan sip.Response, 64)}
+	return newSIPClientFrom(t, kind, addr, "127.0.0.2")
+}
+
+// newSIPClientFrom is newSIPClient from source address ip (IPv4 or IPv6).
+func newSIPClientFrom(t *testing.T, kind, addr, ip string) *sipClient {
+	t.Helper()
+	c := &sipClient{t: t, ua: dialUAFrom(t, kind, addr, ip), res: make(chan sip.Response, 64)}
 	c.wg.Go(c.readLoop)
 	t.Cleanup(c.close)
 	return c
@@ -340,7 +346,7 @@ var (
 	reMLine   = regexp.MustCompile(`(?m)^m=audio (\d+) (\S+)((?: \d+)*)\s*$`)
 	reEvent   = regexp.MustCompile(`(?mi)^a=rtpmap:(\d+) telephone-event/8000`)
 	reDir     = regexp.MustCompile(`(?m)^a=(sendrecv|sendonly|recvonly|inactive)\s*$`)
-	reConnect = regexp.MustCompile(`(?m)^c=IN IP4 (\S+)`)
+	reConnect = regexp.MustCompile(`(?m)^c=IN IP[46] (\S+)`)
 )
 
 func parseSDPInfo(body string) (sdpInfo, error) {

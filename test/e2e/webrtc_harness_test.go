@@ -54,7 +54,14 @@ type webPhone struct {
 // closed when the test ends.
 func newWebPhone(t *testing.T, sbc *sbcUnderTest) *webPhone {
 	t.Helper()
-	pc, err := webAPI(t).NewPeerConnection(webrtc.Configuration{})
+	return newWebPhoneOn(t, webAPI(t), func() *sipClient { return newSIPClient(t, "WS", sbc.ws.String()) })
+}
+
+// newWebPhoneOn is newWebPhone with the browser's pion API and its SIP
+// connection made by dial.
+func newWebPhoneOn(t *testing.T, api *webrtc.API, dial func() *sipClient) *webPhone {
+	t.Helper()
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatalf("browser: peer connection: %v", err)
 	}
@@ -78,7 +85,7 @@ func newWebPhone(t *testing.T, sbc *sbcUnderTest) *webPhone {
 	pc.OnTrack(p.onTrack)
 	p.wg.Go(func() { p.drainRTCP(tr.Sender()) })
 	p.wg.Go(p.sendLoop)
-	p.sip = newSIPClient(t, "WS", sbc.ws.String())
+	p.sip = dial()
 	p.sip.handle(p.onRequest)
 	t.Cleanup(p.close)
 	return p
@@ -88,6 +95,15 @@ func newWebPhone(t *testing.T, sbc *sbcUnderTest) *webPhone {
 // and telephone-event; host candidates over UDP4 on loopback only, no
 // mDNS; and unsignaled SSRCs accepted on the single m-line, as Chrome does.
 func webAPI(t *testing.T) *webrtc.API {
+	t.Helper()
+	se := webrtc.SettingEngine{}
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	return browserAPI(t, se)
+}
+
+// browserAPI is webAPI with se's network settings.
+func browserAPI(t *testing.T, se webrtc.SettingEngine) *webrtc.API {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
 	for _, c := range []webrtc.RTPCodecParameters{
@@ -101,10 +117,7 @@ func webAPI(t *testing.T) *webrtc.API {
 			t.Fatalf("browser: register codec: %v", err)
 		}
 	}
-	se := webrtc.SettingEngine{}
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIncludeLoopbackCandidate(true)
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetHandleUndeclaredSSRCWithoutAnswer(true)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
