@@ -28,7 +28,7 @@ import (
 // Config is what the B2BUA needs from the SBC configuration.
 type Config struct {
 	UserAgent       string
-	PublicHost      string // advertised host for Via/Contact; "" = the listener's IP
+	PublicHosts     []string // advertised hosts for Via/Contact (publicHost picks one per peer); none: the listener's IP
 	Limits          sipmsg.Limits
 	Transport       transport.Limits
 	HeaderWhitelist []string
@@ -430,14 +430,41 @@ func (s *Server) hostFor(kind transport.Kind, local netip.AddrPort, dst netip.Ad
 		}
 		local = lp
 	}
-	host := s.cfg.PublicHost
+	host := publicHost(s.cfg.PublicHosts, dst, local.Addr())
 	if host == "" {
 		host = local.Addr().String()
-		if local.Addr().Is6() {
-			host = "[" + host + "]"
-		}
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() {
+		host = "[" + host + "]"
 	}
 	return host, local.Port(), nil
+}
+
+// publicHost picks the advertised host toward a peer at dst (else, dst
+// unknown, reached from the listener at local): the IP address of the
+// peer's family, else a host name, else the first; "" when there is none.
+func publicHost(hosts []string, dst, local netip.Addr) string {
+	if len(hosts) == 0 {
+		return ""
+	}
+	peer := dst
+	if !peer.IsValid() {
+		peer = local
+	}
+	name := ""
+	for _, h := range hosts {
+		ip, err := netip.ParseAddr(h)
+		switch {
+		case err != nil && name == "":
+			name = h
+		case err == nil && peer.IsValid() && ip.Unmap().Is4() == peer.Unmap().Is4():
+			return h
+		}
+	}
+	if name != "" {
+		return name
+	}
+	return hosts[0]
 }
 
 var errClosed = errors.New("server closed")

@@ -165,9 +165,9 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 func serverConfig(cfg *config.Config, opt Options) b2bua.Config {
 	s := cfg.SIP
 	return b2bua.Config{
-		UserAgent:  s.UserAgent,
-		PublicHost: s.PublicAddr,
-		Limits:     sipmsg.Limits{MaxMessageSize: s.MaxMessageSize, MaxHeaders: s.MaxHeaders, MaxLineLength: s.MaxLineLength},
+		UserAgent:   s.UserAgent,
+		PublicHosts: s.PublicHosts(),
+		Limits:      sipmsg.Limits{MaxMessageSize: s.MaxMessageSize, MaxHeaders: s.MaxHeaders, MaxLineLength: s.MaxLineLength},
 		Transport: transport.Limits{MaxMessageSize: s.MaxMessageSize, MaxLineLength: s.MaxLineLength,
 			HandshakeTimeout: s.HandshakeTimeout, IdleTimeout: s.IdleTimeout, MaxConnsPerIP: s.MaxConnsPerIP},
 		HeaderWhitelist: s.HeaderWhitelist,

@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"time"
@@ -73,8 +74,8 @@ func (a *App) noteSelf(cfg *config.Config) {
 			}
 			set[host+":"+port] = true
 		}
-		if cfg.SIP.PublicAddr != "" {
-			set[cfg.SIP.PublicAddr+":"+port] = true
+		for _, h := range cfg.SIP.PublicHosts() {
+			set[net.JoinHostPort(h, port)] = true
 		}
 	}
 	a.self.Store(&set)

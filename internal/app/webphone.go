@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strings"
 	"time"
@@ -32,7 +33,14 @@ func (a *App) setupWebPhone(cfg *config.Config) error {
 	if !w.Enabled {
 		return nil
 	}
-	h := webphone.Handler(webphone.Options{Domain: cfg.SIP.PublicAddr, Echo: echoUser(cfg.Routes)})
+	domain := ""
+	if hosts := cfg.SIP.PublicHosts(); len(hosts) > 0 {
+		domain = hosts[0]
+		if ip, err := netip.ParseAddr(domain); err == nil && ip.Is6() {
+			domain = "[" + domain + "]" // the host of a SIP URI
+		}
+	}
+	h := webphone.Handler(webphone.Options{Domain: domain, Echo: echoUser(cfg.Routes)})
 	log := a.log.With("part", "webphone")
 	if w.Addr == "" {
 		a.server.Transport().SetHTTPHandler(h)

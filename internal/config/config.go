@@ -124,7 +124,9 @@ type SIP struct {
 	TLS TLS `mapstructure:"tls"`
 	// PublicAddr is the host (IP or name) advertised in Via, Contact and
 	// Record-Route instead of the listener's bound IP, for an SBC behind a
-	// 1:1 NAT. Empty: the listener's own address.
+	// 1:1 NAT; or an IPv4 and an IPv6 address separated by a comma (dual
+	// stack), each advertised to peers of its family (PublicHosts). Empty:
+	// the listener's own address.
 	PublicAddr string `mapstructure:"public_addr"`
 	// UserAgent is the User-Agent and Server value on everything the SBC
 	// originates. Default DefaultUserAgent.

@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/sbc-project/sbc/b2bua/routing"
 )
 
 // Accepted values of enumerated keys (lower case only).
@@ -132,9 +130,7 @@ func fileReason(err error) string {
 }
 
 func (s SIP) validateLimits(ps *Problems) {
-	if s.PublicAddr != "" && !routing.ValidHost(s.PublicAddr) {
-		ps.add("sip.public_addr", s.PublicAddr, "want an IP address or DNS name, without port")
-	}
+	s.validatePublicAddr(ps)
 	if hasControl(s.UserAgent) {
 		ps.add("sip.user_agent", s.UserAgent, "must not contain control characters")
 	}

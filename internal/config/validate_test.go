@@ -178,6 +178,13 @@ func TestValidateMedia(t *testing.T) {
 		{"public_ip wildcard", func(c *Config) { c.Media.PublicIP = "0.0.0.0" }, []string{"media.public_ip: reach"}},
 		{"public_ip name", func(c *Config) { c.Media.PublicIP = "media.example.com" }, []string{"media.public_ip"}},
 		{"dual stack", func(c *Config) { c.Media.BindIP = "127.0.0.1, ::1" }, nil},
+		{"public_addr of each family", func(c *Config) { c.SIP.PublicAddr = "203.0.113.5, 2001:db8::5" }, nil},
+		{"public_addr ipv6", func(c *Config) { c.SIP.PublicAddr = "2001:db8::5" }, nil},
+		{"public_addr ipv6 in brackets", func(c *Config) { c.SIP.PublicAddr = "[2001:db8::5]" }, []string{"sip.public_addr: want an IP address or DNS name"}},
+		{"public_addr name and ip", func(c *Config) { c.SIP.PublicAddr = "sbc.example.com, 2001:db8::5" },
+			[]string{"sip.public_addr: an IPv4 and an IPv6 address"}},
+		{"public_addr two of a family", func(c *Config) { c.SIP.PublicAddr = "203.0.113.5, 203.0.113.6" },
+			[]string{"sip.public_addr: an IPv4 and an IPv6 address"}},
 		{"dual stack wildcards with public_ip of each family", func(c *Config) {
 			c.Media.BindIP, c.Media.PublicIP = "0.0.0.0,::", "2001:db8::7, 203.0.113.5"
 		}, nil},

@@ -15,9 +15,9 @@ import (
 )
 
 // ipv6SBC is the harness's SBC with UDP and TCP listeners on [::1] as well
-// (named udp6 and tcp6), media on 127.0.0.1 and ::1, and trunk as its only
-// trunk.
-func ipv6SBC(t *testing.T, trunk *sipPeer) *sbcUnderTest {
+// (named udp6 and tcp6), media on 127.0.0.1 and ::1, trunk as its only
+// trunk, and sip.public_addr set to public.
+func ipv6SBC(t *testing.T, trunk *sipPeer, public string) *sbcUnderTest {
 	t.Helper()
 	tr := trunkSpec{name: "pbx", addr: trunk.addr().Addr().String(), port: int(trunk.addr().Port()),
 		transport: strings.ToLower(trunk.kind)}
@@ -30,6 +30,7 @@ func ipv6SBC(t *testing.T, trunk *sipPeer) *sbcUnderTest {
 			config.Listener{Name: "udp6", Transport: "udp", Addr: "[::1]:" + port},
 			config.Listener{Name: "tcp6", Transport: "tcp", Addr: "[::1]:" + port})
 		c.Media.BindIP = "127.0.0.1, ::1"
+		c.SIP.PublicAddr = public
 	}})
 }
 
@@ -56,27 +57,46 @@ func TestIPv6Calls(t *testing.T) {
 		name                 string
 		callerKind, callerIP string
 		trunkKind, trunkIP   string
+		public               string // sip.public_addr
 	}{
-		{"v6 udp to v6 udp trunk", "UDP", "::1", "UDP", "::1"},
-		{"v6 tcp to v6 tcp trunk", "TCP", "::1", "TCP", "::1"},
-		{"v4 udp to v6 udp trunk", "UDP", "127.0.0.2", "UDP", "::1"},
-		{"v6 udp to v4 udp trunk", "UDP", "::1", "UDP", "127.0.0.3"},
-		{"v4 tcp to v6 tcp trunk", "TCP", "127.0.0.2", "TCP", "::1"},
+		{"v6 udp to v6 udp trunk", "UDP", "::1", "UDP", "::1", ""},
+		{"v6 tcp to v6 tcp trunk", "TCP", "::1", "TCP", "::1", ""},
+		{"v4 udp to v6 udp trunk", "UDP", "127.0.0.2", "UDP", "::1", ""},
+		{"v6 udp to v4 udp trunk", "UDP", "::1", "UDP", "127.0.0.3", ""},
+		{"v4 tcp to v6 tcp trunk", "TCP", "127.0.0.2", "TCP", "::1", ""},
+		// Behind a 1:1 NAT of each family, each peer sees the public
+		// address of its own.
+		{"v4 udp to v6 udp trunk, public addresses", "UDP", "127.0.0.2", "UDP", "::1", "192.0.2.10, 2001:db8::10"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			trunk := listenPeer(t, tc.trunkKind, tc.trunkIP)
-			s := ipv6SBC(t, trunk)
+			s := ipv6SBC(t, trunk, tc.public)
 			caller := dialPeer(t, tc.callerKind, tc.callerIP, s.addrFor(t, tc.callerKind, netip.MustParseAddr(tc.callerIP)))
-			runIPv6Call(t, s, caller, trunk)
+			hostA, hostB := s.addrFor(t, caller.kind, caller.ip).Addr(), s.addrFor(t, trunk.kind, trunk.ip).Addr()
+			if tc.public != "" {
+				hostA, hostB = publicOf(tc.public, caller.ip), publicOf(tc.public, trunk.ip)
+			}
+			runIPv6Call(t, s, caller, trunk, hostA, hostB)
 			s.waitIdle(t)
 		})
 	}
 }
 
+// publicOf is the address of list ("v4, v6") of ip's family.
+func publicOf(list string, ip netip.Addr) netip.Addr {
+	for _, f := range strings.Split(list, ",") {
+		if a := netip.MustParseAddr(strings.TrimSpace(f)); a.Is4() == ip.Is4() {
+			return a
+		}
+	}
+	return netip.Addr{}
+}
+
 // runIPv6Call places a call from caller to trunk, checks each side's view
-// of the SBC, relays RTP both ways and hangs up.
-func runIPv6Call(t *testing.T, s *sbcUnderTest, caller, trunk *sipPeer) {
+// of the SBC (named hostA in SIP toward the caller, hostB toward the
+// trunk), relays RTP both ways and hangs up.
+func runIPv6Call(t *testing.T, s *sbcUnderTest, caller, trunk *sipPeer, hostA, hostB netip.Addr) {
 	t.Helper()
 	sbcA := s.addrFor(t, caller.kind, caller.ip)
 	callID, fromTag := sipmsg.NewToken(8)+"@caller.example", sipmsg.NewToken(4)
@@ -85,7 +105,7 @@ func runIPv6Call(t *testing.T, s *sbcUnderTest, caller, trunk *sipPeer) {
 
 	inv := trunk.expectReq("INVITE")
 	sbcB := s.addrFor(t, trunk.kind, trunk.ip)
-	checkSBCHost(t, "INVITE to the trunk", inv, sbcB.Addr())
+	checkSBCHost(t, "INVITE to the trunk", inv, hostB)
 	mediaB := checkSDPFamily(t, "offer to the trunk", inv.Body(), sbcB.Addr())
 	trunk.respond(inv, 200, "pbx1", trunk.sdp())
 
@@ -93,7 +113,7 @@ func runIPv6Call(t *testing.T, s *sbcUnderTest, caller, trunk *sipPeer) {
 	if ok.StatusCode() != 200 {
 		t.Fatalf("caller got %d %s", ok.StatusCode(), ok.Reason())
 	}
-	checkSBCHost(t, "200 to the caller", ok, sbcA.Addr())
+	checkSBCHost(t, "200 to the caller", ok, hostA)
 	mediaA := checkSDPFamily(t, "answer to the caller", ok.Body(), sbcA.Addr())
 	toTag := sipmsg.ToTag(ok)
 	target := sipmsg.ContactURI(ok).String()

@@ -1,10 +1,15 @@
 package config
 
+// The SBC's own addresses per IP family: media.bind_ip and media.public_ip
+// paired by family, and sip.public_addr.
+
 import (
 	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/sbc-project/sbc/b2bua/routing"
 )
 
 // MediaAddr is the media address of one IP family, paired from
@@ -97,4 +102,35 @@ func familyIndex(list []netip.Addr, ip netip.Addr) int {
 		}
 	}
 	return -1
+}
+
+// PublicHosts splits sip.public_addr: none, one host (an IP or a DNS name,
+// advertised to every peer), or an IPv4 and an IPv6 address (each
+// advertised to peers of its family). Validate checks it.
+func (s SIP) PublicHosts() []string {
+	var out []string
+	for _, f := range strings.Split(s.PublicAddr, ",") {
+		if h := strings.TrimSpace(f); h != "" {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// validatePublicAddr checks sip.public_addr (see PublicHosts).
+func (s SIP) validatePublicAddr(ps *Problems) {
+	hosts := s.PublicHosts()
+	for _, h := range hosts {
+		if !routing.ValidHost(h) {
+			ps.add("sip.public_addr", s.PublicAddr, "want an IP address or DNS name, without port, or an IPv4 and an IPv6 address separated by a comma")
+			return
+		}
+	}
+	if len(hosts) < 2 {
+		return
+	}
+	ips, err := parseIPList(s.PublicAddr)
+	if len(hosts) > 2 || err != nil || len(ips) != 2 {
+		ps.add("sip.public_addr", s.PublicAddr, "want one host, or an IPv4 and an IPv6 address separated by a comma")
+	}
 }
