@@ -110,3 +110,52 @@ func (s *Session) public(side Side) netip.Addr { return s.m.cfg.Addrs[s.addrOf(s
 
 // bindIP returns the address the sockets facing side bind to.
 func (s *Session) bindIP(side Side) netip.Addr { return s.m.cfg.Addrs[s.addrOf(side, nil)].Bind }
+
+// familyMove is what a side moving to another IP family leaves behind:
+// the streams and the WebRTC transport bound in the old one.
+type familyMove struct {
+	moved   bool
+	side    Side
+	streams []*stream
+	wt      *webrtcSide
+}
+
+// moveFamily sets side's streams aside when the side must now be faced
+// from another media address: it has sent no SDP yet and its signaling
+// maps to another family than its sockets are bound in (a failover to a
+// destination of the other family). The next openStreams then binds fresh
+// streams, for both sides: the other side has been sent no SDP from the
+// SBC either, since nothing answered. Called under s.mu.
+func (s *Session) moveFamily(side Side) familyMove {
+	if !s.addrSet[side] || s.last[side] != nil || s.m.addrFor(s.opts[side].Signaling) == s.addr[side] {
+		return familyMove{}
+	}
+	mv := familyMove{moved: true, side: side, streams: s.streams, wt: s.wt[side]}
+	s.streams, s.wt[side], s.addrSet[side] = nil, nil, false
+	return mv
+}
+
+// undo puts back what moveFamily set aside, after the fresh streams
+// failed, closing a WebRTC transport opened meanwhile.
+func (mv familyMove) undo(s *Session) {
+	if !mv.moved {
+		return
+	}
+	if w := s.wt[mv.side]; w != nil && w != mv.wt {
+		w.close()
+	}
+	s.streams, s.wt[mv.side] = mv.streams, mv.wt
+}
+
+// finish closes what the side left behind. Nothing was relayed on it: the
+// side never answered.
+func (mv familyMove) finish() {
+	for _, st := range mv.streams {
+		if st != nil {
+			st.close()
+		}
+	}
+	if mv.wt != nil {
+		mv.wt.close()
+	}
+}

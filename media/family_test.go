@@ -126,3 +126,57 @@ func sdpAddr(t testing.TB, line string) netip.Addr {
 	f := strings.Fields(line)
 	return netip.MustParseAddr(f[len(f)-1])
 }
+
+// TestFamilyFailover: an offer re-sent toward a callee of the other family
+// (failover to another trunk) moves that side to its family while it has
+// not answered; once it has, a re-offer keeps the family its sockets use.
+func TestFamilyFailover(t *testing.T) {
+	m := newTestManager(t, 8, netip.Addr{}, dualStack)
+	s := m.NewSession("call-failover")
+	t.Cleanup(s.Close)
+	a, b := newPeer(t, true), newPeerAt(t, "::1", true)
+	s.Configure(SideA, SideOptions{Signaling: loopback})
+	s.Configure(SideB, SideOptions{Signaling: loopback})
+	first, err := s.Offer(SideA, a.sdp())
+	if err != nil {
+		t.Fatalf("Offer: %v", err)
+	}
+	if c, _ := connLine(t, first); c != "IN IP4 127.0.0.1" {
+		t.Fatalf("offer to the first (IPv4) trunk: c=%q", c)
+	}
+	s.Configure(SideB, SideOptions{Signaling: loopback6})
+	toB, err := s.Offer(SideA, a.sdp())
+	if err != nil {
+		t.Fatalf("failover Offer: %v", err)
+	}
+	if c, o := connLine(t, toB); c != "IN IP6 ::1" || o != c {
+		t.Fatalf("offer to the second (IPv6) trunk: c=%q o=%q\n%s", c, o, toB)
+	}
+	if n := m.pool.inUse(); n != 2 {
+		t.Fatalf("%d port pairs in use after the failover, want 2 (the first trunk's released)", n)
+	}
+	toA, err := s.Answer(SideB, b.sdp())
+	if err != nil {
+		t.Fatalf("Answer: %v", err)
+	}
+	sbcA := netip.AddrPortFrom(loopback, uint16(mPort(t, toA, 0)))
+	sbcB := netip.AddrPortFrom(loopback6, uint16(mPort(t, toB, 0)))
+	pkt := rtpPacket(1)
+	sendTo(t, a.rtp, pkt, sbcA)
+	if got, from := recv(t, b.rtp); !sameRTPPayload(got, pkt) || from != sbcB {
+		t.Fatalf("A→B: %d bytes from %s, want from %s", len(got), from, sbcB)
+	}
+	sendTo(t, b.rtp, pkt, sbcB)
+	if got, from := recv(t, a.rtp); !sameRTPPayload(got, pkt) || from != sbcA {
+		t.Fatalf("B→A: %d bytes from %s, want from %s", len(got), from, sbcA)
+	}
+	// Answered: a re-offer keeps B on IPv6 whatever its signaling says.
+	s.Configure(SideB, SideOptions{Signaling: loopback})
+	again, err := s.Offer(SideA, a.sdp())
+	if err != nil {
+		t.Fatalf("re-offer: %v", err)
+	}
+	if c, _ := connLine(t, again); c != "IN IP6 ::1" || mPort(t, again, 0) != int(sbcB.Port()) {
+		t.Fatalf("re-offer to the answered side: c=%q port %d, want IN IP6 ::1 port %d", c, mPort(t, again, 0), sbcB.Port())
+	}
+}

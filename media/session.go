@@ -186,10 +186,13 @@ func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	kinds[from] = d.Kind
 	chosen := s.addrSet
 	s.addrOf(from, d)
+	moved := s.moveFamily(to)
 	if err := s.openStreams(d, kinds); err != nil {
-		s.addrSet = chosen // nothing was bound: the next offer chooses again
+		moved.undo(s)
+		s.addrSet = chosen // nothing new was bound: the next offer chooses again
 		return nil, fmt.Errorf("offer from %s: %w", from, err)
 	}
+	moved.finish()
 	s.kind = kinds
 	if err := s.learn(from, d, false); err != nil {
 		return nil, fmt.Errorf("offer from %s: %w", from, err)
