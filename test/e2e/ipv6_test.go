@@ -15,17 +15,21 @@ import (
 )
 
 // ipv6SBC is the harness's SBC with UDP and TCP listeners on [::1] as well
-// (named udp6 and tcp6), media on 127.0.0.1 and ::1, trunk as its only
-// trunk, and sip.public_addr set to public.
-func ipv6SBC(t *testing.T, trunk *sipPeer, public string) *sbcUnderTest {
+// (named udp6 and tcp6), media on 127.0.0.1 and ::1, trunks in order of
+// failover, and sip.public_addr set to public.
+func ipv6SBC(t *testing.T, public string, trunks ...*sipPeer) *sbcUnderTest {
 	t.Helper()
-	tr := trunkSpec{name: "pbx", addr: trunk.addr().Addr().String(), port: int(trunk.addr().Port()),
-		transport: strings.ToLower(trunk.kind)}
-	if trunk.ip.Is6() {
-		tr.addr = "[" + tr.addr + "]"
+	var specs []trunkSpec
+	for i, trunk := range trunks {
+		tr := trunkSpec{name: "pbx" + itoa(i), addr: trunk.addr().Addr().String(), port: int(trunk.addr().Port()),
+			transport: strings.ToLower(trunk.kind)}
+		if trunk.ip.Is6() {
+			tr.addr = "[" + tr.addr + "]"
+		}
+		specs = append(specs, tr)
 	}
 	port := itoa(freeUDPPort(t, "::1"))
-	return startSBC(t, sbcOptions{trunks: []trunkSpec{tr}, mutate: func(c *config.Config) {
+	return startSBC(t, sbcOptions{trunks: specs, mutate: func(c *config.Config) {
 		c.SIP.Listeners = append(c.SIP.Listeners,
 			config.Listener{Name: "udp6", Transport: "udp", Addr: "[::1]:" + port},
 			config.Listener{Name: "tcp6", Transport: "tcp", Addr: "[::1]:" + port})
@@ -71,13 +75,13 @@ func TestIPv6Calls(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			trunk := listenPeer(t, tc.trunkKind, tc.trunkIP)
-			s := ipv6SBC(t, trunk, tc.public)
+			s := ipv6SBC(t, tc.public, trunk)
 			caller := dialPeer(t, tc.callerKind, tc.callerIP, s.addrFor(t, tc.callerKind, netip.MustParseAddr(tc.callerIP)))
 			hostA, hostB := s.addrFor(t, caller.kind, caller.ip).Addr(), s.addrFor(t, trunk.kind, trunk.ip).Addr()
 			if tc.public != "" {
 				hostA, hostB = publicOf(tc.public, caller.ip), publicOf(tc.public, trunk.ip)
 			}
-			runIPv6Call(t, s, caller, trunk, hostA, hostB)
+			runIPv6Call(t, s, caller, nil, trunk, hostA, hostB)
 			s.waitIdle(t)
 		})
 	}
@@ -93,15 +97,21 @@ func publicOf(list string, ip netip.Addr) netip.Addr {
 	return netip.Addr{}
 }
 
-// runIPv6Call places a call from caller to trunk, checks each side's view
-// of the SBC (named hostA in SIP toward the caller, hostB toward the
-// trunk), relays RTP both ways and hangs up.
-func runIPv6Call(t *testing.T, s *sbcUnderTest, caller, trunk *sipPeer, hostA, hostB netip.Addr) {
+// runIPv6Call places a call from caller to trunk (after refuser, if not
+// nil, refused it with 503), checks each side's view of the SBC (named
+// hostA in SIP toward the caller, hostB toward the trunk), relays RTP both
+// ways and hangs up.
+func runIPv6Call(t *testing.T, s *sbcUnderTest, caller, refuser, trunk *sipPeer, hostA, hostB netip.Addr) {
 	t.Helper()
 	sbcA := s.addrFor(t, caller.kind, caller.ip)
 	callID, fromTag := sipmsg.NewToken(8)+"@caller.example", sipmsg.NewToken(4)
 	ruri := "sip:bob@" + sbcA.String()
 	caller.request("INVITE", ruri, callID, fromTag, "", 1, caller.sdp())
+	if refuser != nil {
+		inv := refuser.expectReq("INVITE")
+		checkSDPFamily(t, "offer to the refusing trunk", inv.Body(), s.addrFor(t, refuser.kind, refuser.ip).Addr())
+		refuser.respond(inv, 503, "gone", "")
+	}
 
 	inv := trunk.expectReq("INVITE")
 	sbcB := s.addrFor(t, trunk.kind, trunk.ip)
@@ -127,6 +137,24 @@ func runIPv6Call(t *testing.T, s *sbcUnderTest, caller, trunk *sipPeer, hostA, h
 	trunk.respond(bye, 200, "", "")
 	if res := caller.expectFinal(); res.StatusCode() != 200 {
 		t.Fatalf("BYE answered %d", res.StatusCode())
+	}
+}
+
+// TestIPv6Failover: the first trunk, on IPv4, refuses the call; the SBC
+// fails over to an IPv6 trunk and its offer there is in IPv6, and the
+// reverse; RTP flows with the trunk that answered.
+func TestIPv6Failover(t *testing.T) {
+	for _, tc := range []struct{ name, firstIP, secondIP string }{
+		{"v4 trunk then v6 trunk", "127.0.0.3", "::1"},
+		{"v6 trunk then v4 trunk", "::1", "127.0.0.3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first, second := listenPeer(t, "UDP", tc.firstIP), listenPeer(t, "UDP", tc.secondIP)
+			s := ipv6SBC(t, "", first, second)
+			caller := dialPeer(t, "UDP", "127.0.0.2", s.addrFor(t, "UDP", netip.MustParseAddr("127.0.0.2")))
+			runIPv6Call(t, s, caller, first, second, s.addrFor(t, "UDP", caller.ip).Addr(), s.addrFor(t, "UDP", second.ip).Addr())
+			s.waitIdle(t)
+		})
 	}
 }
 
