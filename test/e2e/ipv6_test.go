@@ -15,7 +15,7 @@ import (
 )
 
 // ipv6SBC is the harness's SBC with UDP and TCP listeners on [::1] as well
-// (named udp6 and tcp6), media on 127.0.0.1 and ::1, trunks in order of
+// (named udp6 and tcp6) and WSS on [::1] (wss6), media on 127.0.0.1 and ::1, trunks in order of
 // failover, and sip.public_addr set to public.
 func ipv6SBC(t *testing.T, public string, trunks ...*sipPeer) *sbcUnderTest {
 	t.Helper()
@@ -32,7 +32,8 @@ func ipv6SBC(t *testing.T, public string, trunks ...*sipPeer) *sbcUnderTest {
 	return startSBC(t, sbcOptions{trunks: specs, mutate: func(c *config.Config) {
 		c.SIP.Listeners = append(c.SIP.Listeners,
 			config.Listener{Name: "udp6", Transport: "udp", Addr: "[::1]:" + port},
-			config.Listener{Name: "tcp6", Transport: "tcp", Addr: "[::1]:" + port})
+			config.Listener{Name: "tcp6", Transport: "tcp", Addr: "[::1]:" + port},
+			config.Listener{Name: "wss6", Transport: "wss", Addr: "[::1]:0"})
 		c.Media.BindIP = "127.0.0.1, ::1"
 		c.SIP.PublicAddr = public
 	}})

@@ -3,7 +3,9 @@ package e2e
 import (
 	"net"
 	"regexp"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
@@ -83,5 +85,76 @@ func checkIPv6Answer(t *testing.T, answer string) {
 		if c[1] != "::1" {
 			t.Fatalf("answer to the browser has a candidate on %s:\n%s", c[1], answer)
 		}
+	}
+}
+
+// TestIPv6BrowserToTrunk: a browser on IPv4 calls a trunk on IPv6, and a
+// browser on IPv6 a trunk on IPv4. The trunk gets a plain RTP offer in its
+// own family, the browser an answer in its own, and the browser's audio
+// comes back through the trunk (which echoes it).
+func TestIPv6BrowserToTrunk(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		browserV6 bool
+		trunkIP   string
+	}{{"v4 browser to v6 trunk", false, "::1"}, {"v6 browser to v4 trunk", true, "127.0.0.3"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			trunk := listenPeer(t, "UDP", tc.trunkIP)
+			s := ipv6SBC(t, "", trunk)
+			var web *webPhone
+			if tc.browserV6 {
+				wss6, _ := s.app.Addr("wss6")
+				web = newWebPhoneOn(t, ipv6BrowserAPI(t), func() *sipClient {
+					return newSIPClientFrom(t, "WSS", wss6.String(), "::1")
+				})
+			} else {
+				web = newWebPhone(t, s)
+			}
+			web.dial("bob")
+			inv := trunk.expectReq("INVITE")
+			checkSDPFamily(t, "offer to the trunk", inv.Body(), s.addrFor(t, "UDP", trunk.ip).Addr())
+			trunk.respond(inv, 200, "pbx1", trunk.sdp())
+			if res := web.awaitAnswer(); res.StatusCode() != 200 {
+				t.Fatalf("browser: call answered %d", res.StatusCode())
+			}
+			trunk.expectReq("ACK")
+			stop := echoRTP(trunk)
+			waitCount(t, "browser hears its audio back through the trunk", web.rx, "WEB1", 50)
+			if tc.browserV6 {
+				checkIPv6Answer(t, web.answer)
+			} else if !regexp.MustCompile(`(?m)^c=IN IP4 127\.0\.0\.1\r?$`).MatchString(web.answer) {
+				t.Fatalf("answer to the IPv4 browser:\n%s", web.answer)
+			}
+			d := web.dlg
+			d.seq++
+			d.send("BYE", d.seq, "", "")
+			trunk.respond(trunk.expectReq("BYE"), 200, "", "")
+			if res := d.await(d.seq, 5*time.Second, nil); res.StatusCode() != 200 {
+				t.Fatalf("BYE answered %d", res.StatusCode())
+			}
+			stop()
+			web.close()
+			s.waitIdle(t)
+		})
+	}
+}
+
+// echoRTP sends every packet the peer's RTP socket receives back to its
+// sender, until the returned stop (which closes the socket) is called.
+func echoRTP(p *sipPeer) (stop func()) {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := p.rtp.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			_, _ = p.rtp.WriteToUDPAddrPort(buf[:n], from)
+		}
+	})
+	return func() {
+		_ = p.rtp.Close()
+		wg.Wait()
 	}
 }
