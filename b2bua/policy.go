@@ -50,6 +50,7 @@ func policyRequest(req sip.Request, src transport.Target) *policy.Request {
 		CallID:    sipmsg.CallID(req),
 		ToTag:     sipmsg.ToTag(req),
 		FromTag:   sipmsg.FromTag(req),
+		RFC2543:   !sipmsg.RFC3261Branch(req),
 	}
 	if u := req.Recipient(); u != nil {
 		r.RURI = u.String()

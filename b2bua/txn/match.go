@@ -52,9 +52,7 @@ func branchOf(hop *sip.ViaHop) string {
 
 // rfc3261Branch reports whether b was made by an RFC 3261 element, the only
 // kind whose branch is unique enough to key a transaction on.
-func rfc3261Branch(b string) bool {
-	return len(b) > len(magicCookie) && strings.HasPrefix(b, magicCookie)
-}
+func rfc3261Branch(b string) bool { return sipmsg.IsRFC3261Branch(b) }
 
 // serverBranch is the branch a server transaction is keyed on. A request
 // of an RFC 2543 element has no branch unique enough (no magic cookie):
