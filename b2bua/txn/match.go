@@ -130,9 +130,10 @@ func symmetricUDP(src transport.Target) bool {
 // the source address, and the source port when rport was asked for or the
 // listener is symmetric, else the sent-by port; sent from the socket the
 // request arrived on (Local, Listener), the only one a NAT in front of the
-// client lets in. Over streams: the connection the request came on (Conn);
-// Addr is RFC 3261 18.2.2's address for when that connection is gone, the
-// source address and the sent-by port, whatever the listener's setting.
+// client lets in. Over streams: the connection the request came on (Conn),
+// whatever the listener's setting; Addr is RFC 3261 18.2.2's address for
+// when that connection is gone, the source address and the sent-by port
+// (transport.Send writes only on Conn while it is set).
 func responseTarget(hop *sip.ViaHop, src transport.Target) transport.Target {
 	port := viaPort(hop, src.Kind)
 	if !src.Kind.Reliable() && (symmetricUDP(src) || hop.Params != nil && hop.Params.Has("rport")) {

@@ -89,6 +89,49 @@ func TestSymmetricListener(t *testing.T) {
 	}
 }
 
+// TestSymmetricStream: a stream listener answers on the connection the
+// request came on whatever its Symmetric setting and the Via say.
+func TestSymmetricStream(t *testing.T) {
+	tp, _ := newTransportNode(t)
+	for _, symmetric := range []bool{true, false} {
+		t.Run(fmt.Sprint("symmetric ", symmetric), func(t *testing.T) {
+			addr, err := tp.Listen(fmt.Sprint("tcp-", symmetric), transport.TCP, "127.0.0.1:0",
+				transport.ListenOptions{Symmetric: symmetric})
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := net.DialTimeout("tcp", addr.String(), wait)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			req := rq{method: sip.OPTIONS, branch: NewBranch(), callID: fmt.Sprint("tcp-", symmetric),
+				via: "TCP 127.0.0.9:5099"}.raw()
+			if _, err := conn.Write([]byte(req)); err != nil {
+				t.Fatal(err)
+			}
+			// The answer has no body: it ends with its header block.
+			_ = conn.SetReadDeadline(time.Now().Add(wait))
+			var got []byte
+			for !strings.HasSuffix(string(got), "\r\n\r\n") {
+				buf := make([]byte, 65535)
+				n, err := conn.Read(buf)
+				if err != nil {
+					t.Fatalf("no answer on the connection (%q so far): %v", got, err)
+				}
+				got = append(got, buf[:n]...)
+			}
+			res, ok := parse(t, string(got)).(sip.Response)
+			if !ok || res.StatusCode() != 200 {
+				t.Fatalf("answer %q", got)
+			}
+			if via := res.GetHeaders("Via")[0].Value(); strings.Contains(via, "rport") {
+				t.Fatalf("answer's Via %q: rport stamped on a stream", via)
+			}
+		})
+	}
+}
+
 // newTransportNode is a transport layer wired to a transaction layer whose
 // TU answers (answering), the way the server wires them; both are closed
 // at the end of the test.
