@@ -371,7 +371,7 @@ func calleeRequest(t *testing.T, b *fakeClientTx, method string, seq int) sip.Re
 	raw := fmt.Sprintf("%s sip:sbc@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bKcallee%d\r\n"+
 		"Max-Forwards: 70\r\nFrom: <sip:2125550100@192.0.2.20>;tag=callee\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\n"+
 		"Contact: <sip:callee@192.0.2.20:5060>\r\nContent-Length: 0\r\n\r\n",
-		method, seq, from.String(), sipmsg.CallID(b.req), seq, method)
+		method, seq, from.Value(), sipmsg.CallID(b.req), seq, method)
 	msg, err := sipmsg.NewParser(sipmsg.Limits{}).Parse([]byte(raw))
 	if err != nil {
 		t.Fatalf("parse %s: %v", method, err)

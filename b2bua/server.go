@@ -303,6 +303,9 @@ func (s *Server) OnRequest(req sip.Request, tx *txn.ServerTx) {
 			return
 		}
 	}
+	if tx != nil && !s.understood(req, tx) {
+		return
+	}
 	if sipmsg.ToTag(req) != "" {
 		var stx serverTx // nil for an ACK: no typed nil in the interface
 		if tx != nil {
@@ -331,6 +334,21 @@ func (s *Server) OnRequest(req sip.Request, tx *txn.ServerTx) {
 	default:
 		s.respond(tx, 405, "Method Not Allowed", sipmsg.Generic("Allow", allowed))
 	}
+}
+
+// understood answers what the SBC cannot act on whatever its dialog: an
+// unknown method (501, RFC 3261 8.2.1) and a Request-URI of a scheme it
+// does not serve (416, RFC 3261 8.2.2.1; tel: is routed by its number).
+func (s *Server) understood(req sip.Request, tx serverTx) bool {
+	if !sipmsg.KnownMethod(req.Method()) {
+		s.respond(tx, 501, "Not Implemented", sipmsg.Generic("Allow", allowed))
+		return false
+	}
+	if u, ok := req.Recipient().(*sipmsg.AbsoluteURI); ok && !u.IsTel() {
+		s.respond(tx, 416, "Unsupported URI Scheme")
+		return false
+	}
+	return true
 }
 
 // allowed is the Allow value on everything the SBC sends.

@@ -126,6 +126,7 @@ func contactParam(c *sip.ContactHeader) (ContactParam, error) {
 		cp.Expires = n
 	}
 	if v, ok := param(c.Params, "+sip.instance"); ok {
+		v = sipmsg.Unquote(v) // a quoted-string: "<urn:uuid:...>"
 		if v == "" || len(v) > maxInstanceLen {
 			return cp, errors.New("bad +sip.instance")
 		}

@@ -7,10 +7,12 @@ import (
 )
 
 // BadRequest builds a 400 (or code) response to a request that could not be parsed,
-// from the request's raw header lines. It returns nil when the bytes do not
-// look like a request (a response, an ACK, garbage) or lack the headers a
-// response must echo (Via, From, To, Call-ID, CSeq): those are dropped, as
-// RFC 3261 leaves nothing to answer.
+// from the request's raw header lines: its Via, From, To, Call-ID and CSeq,
+// as many of those as it has (RFC 4475 3.3.1: a request without From, To
+// and Call-ID is still answered 400). It returns nil when the bytes do not
+// look like a request (a response, an ACK, garbage) or lack the Via and
+// CSeq a response needs to reach its client transaction: those are
+// dropped, as RFC 3261 leaves nothing to answer.
 func BadRequest(data []byte, code int, reason, userAgent string) []byte {
 	end := bytes.Index(data, []byte("\r\n\r\n"))
 	if end < 0 {
@@ -38,7 +40,7 @@ func BadRequest(data []byte, code int, reason, userAgent string) []byte {
 			}
 		}
 	}
-	for _, h := range []string{"Via", "From", "To", "Call-ID", "CSeq"} {
+	for _, h := range []string{"Via", "CSeq"} {
 		if !seen[h] {
 			return nil
 		}

@@ -11,8 +11,8 @@ import (
 // must never panic, a parsed message must carry the headers check
 // promises, the values a call detail record keeps (Call-ID, From and To
 // URIs) must be printable UTF-8, no control character but HTAB may stand
-// unescaped in its header section, and a 400 must itself parse as a
-// response.
+// unescaped in its header section, its rendering must parse again, and a
+// 400 must itself parse as a response.
 func FuzzParse(f *testing.F) {
 	p := NewParser(Limits{MaxMessageSize: 4096, MaxHeaders: 64, MaxLineLength: 1024})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -24,8 +24,11 @@ func FuzzParse(f *testing.F) {
 			if _, ok := msg.ViaHop(); !ok {
 				t.Fatalf("parsed message without Via")
 			}
-			_ = msg.String()
 			checkAccepted(t, msg, data)
+			// What the SBC relays of a message it accepted is SIP again.
+			if _, err := p.Parse([]byte(msg.String())); err != nil {
+				t.Fatalf("rendering of an accepted message does not parse: %v\n%s", err, msg)
+			}
 			return
 		}
 		if res := BadRequest(data, CodeOf(err), ReasonOf(err), "sbc"); res != nil {

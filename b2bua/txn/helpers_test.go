@@ -8,10 +8,9 @@ import (
 	"testing"
 	"time"
 
-	gosiplog "github.com/ghettovoice/gosip/log"
 	"github.com/ghettovoice/gosip/sip"
-	"github.com/ghettovoice/gosip/sip/parser"
 
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 )
 
@@ -260,11 +259,11 @@ func (r rq) req(t *testing.T) sip.Request {
 	return parse(t, r.raw()).(sip.Request)
 }
 
-// parse runs text through gosip's parser, as the transport does: each call
+// parse runs text through the SBC's parser, as the server does: each call
 // yields a new message, as a retransmission would.
 func parse(t *testing.T, text string) sip.Message {
 	t.Helper()
-	msg, err := parser.ParseMessage([]byte(text), gosiplog.NewDefaultLogrusLogger())
+	msg, err := sipmsg.NewParser(sipmsg.Limits{}).Parse([]byte(text))
 	if err != nil {
 		t.Fatalf("parse %q: %v", text, err)
 	}

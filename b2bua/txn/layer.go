@@ -5,9 +5,9 @@
 // final responses. It uses gosip's message model and its own timers; there
 // is no goroutine per transaction, only timers that stop with it.
 //
-// Requests without an RFC 3261 branch (RFC 2543 peers) are not matched by a
-// fallback key: the layer answers them 400 "Missing or bad Via branch"
-// (ACKs among them are dropped), which no RFC 3261 element ever triggers.
+// Requests without an RFC 3261 branch (RFC 2543 peers, RFC 4475 3.1.1.7,
+// 3.2.1, 3.4.1) are matched by the fallback of RFC 3261 17.2.3 (see
+// serverBranch).
 package txn
 
 import (
@@ -136,8 +136,7 @@ func (l *Layer) receiveRequest(req sip.Request, src transport.Target) {
 	stampVia(hop, src)
 	dst := responseTarget(hop, src)
 	if !rfc3261Branch(branchOf(hop)) {
-		l.rejectBranch(req, dst)
-		return
+		l.stats.legacy.Add(1)
 	}
 	switch req.Method() {
 	case sip.ACK:
@@ -157,19 +156,9 @@ func (l *Layer) receiveRequest(req sip.Request, src transport.Target) {
 	}
 }
 
-// rejectBranch answers a request without an RFC 3261 branch statelessly.
-func (l *Layer) rejectBranch(req sip.Request, dst transport.Target) {
-	l.stats.badBranch.Add(1)
-	if req.IsAck() {
-		return
-	}
-	res := withToTag(NewResponse(req, 400, "Missing or bad Via branch"), newTag())
-	_ = l.write(res, dst)
-}
-
 // serverTx finds the transaction of req or starts one; nil once closed.
 func (l *Layer) serverTx(req sip.Request, hop *sip.ViaHop, src, dst transport.Target) (tx *ServerTx, isNew bool) {
-	key := newServerKey(hop, req.Method())
+	key := newServerKey(req, hop, req.Method())
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -188,7 +177,7 @@ func (l *Layer) serverTx(req sip.Request, hop *sip.ViaHop, src, dst transport.Ta
 // while the INVITE transaction is Accepted, or by nothing once it ended).
 func (l *Layer) receiveAck(ack sip.Request, hop *sip.ViaHop) {
 	l.mu.Lock()
-	tx := l.servers[newServerKey(hop, sip.ACK)]
+	tx := l.servers[newServerKey(ack, hop, sip.ACK)]
 	if tx == nil {
 		if k, ok := newAckKey(ack); ok {
 			tx = l.acks[k]
@@ -220,7 +209,7 @@ func (l *Layer) receiveCancel(req sip.Request, hop *sip.ViaHop, src, dst transpo
 		return
 	}
 	l.mu.Lock()
-	target := l.servers[newServerKey(hop, sip.INVITE)]
+	target := l.servers[newServerKey(req, hop, sip.INVITE)]
 	l.mu.Unlock()
 	res := NewResponse(req, 481, "Call/Transaction Does Not Exist")
 	tag := ""

@@ -56,6 +56,23 @@ func rfc3261Branch(b string) bool {
 	return len(b) > len(magicCookie) && strings.HasPrefix(b, magicCookie)
 }
 
+// serverBranch is the branch a server transaction is keyed on. A request
+// of an RFC 2543 element has no branch unique enough (no magic cookie):
+// RFC 3261 17.2.3 matches it by its Request-URI, From tag, Call-ID, CSeq
+// number and top Via (the sent-by is in serverKey; whatever branch it has
+// is kept in the key too). The To tag is left out so that the ACK of a
+// non-2xx final response, which carries the To tag of that response, and
+// the CANCEL find their INVITE.
+func serverBranch(req sip.Request, hop *sip.ViaHop) string {
+	b := branchOf(hop)
+	if rfc3261Branch(b) {
+		return b
+	}
+	seq, _ := sipmsg.CSeq(req)
+	return "rfc2543 " + b + " " + req.Recipient().String() + " " + sipmsg.FromTag(req) + " " +
+		sipmsg.CallID(req) + " " + strconv.FormatUint(uint64(seq), 10)
+}
+
 // keyMethod is the method a request is matched under: ACK belongs to the
 // INVITE transaction it acknowledges.
 func keyMethod(m sip.RequestMethod) sip.RequestMethod {
@@ -65,9 +82,9 @@ func keyMethod(m sip.RequestMethod) sip.RequestMethod {
 	return m
 }
 
-func newServerKey(hop *sip.ViaHop, m sip.RequestMethod) serverKey {
+func newServerKey(req sip.Request, hop *sip.ViaHop, m sip.RequestMethod) serverKey {
 	return serverKey{
-		branch: branchOf(hop),
+		branch: serverBranch(req, hop),
 		sentBy: strings.ToLower(hop.SentBy()),
 		method: keyMethod(m),
 	}

@@ -199,23 +199,29 @@ func TestReceiveDefensive(t *testing.T) {
 			},
 		},
 		{
-			name: "RFC 2543 request answered 400",
-			msg:  func(t *testing.T) sip.Message { return rq{method: sip.INVITE}.req(t) },
+			name: "RFC 2543 request: a transaction of its own, its retransmission absorbed",
+			msg:  func(t *testing.T) sip.Message { return rq{method: sip.OPTIONS}.req(t) },
 			check: func(t *testing.T, e *env) {
-				res := e.out.want(t, 1, status(400), "400")
-				if !strings.Contains(res[0].text, "Missing or bad Via branch") || res[0].dst != udpPeer {
-					t.Fatalf("400 wrong: to %v\n%s", res[0].dst, res[0].text)
+				c := e.tu.next(t)
+				e.l.Receive(rq{method: sip.OPTIONS}.req(t), udpPeer)
+				if err := c.tx.Respond(NewResponse(c.req, 200, "OK")); err != nil {
+					t.Fatal(err)
 				}
-				if e.l.Stats().BadBranch != 1 {
-					t.Fatal("not counted")
+				e.out.want(t, 1, status(200), "200")
+				if s := e.l.Stats(); s.Legacy != 2 || s.Absorbed != 1 {
+					t.Fatalf("legacy %d absorbed %d, want 2 and 1", s.Legacy, s.Absorbed)
 				}
+				e.advance(t64)
 			},
 		},
 		{
-			name: "RFC 2543 ACK dropped",
+			name: "RFC 2543 ACK of nothing goes to the TU",
 			msg:  func(t *testing.T) sip.Message { return rq{method: sip.ACK, branch: "old-style"}.req(t) },
 			check: func(t *testing.T, e *env) {
 				e.out.want(t, 0, anything, "message")
+				if c := e.tu.next(t); c.tx != nil || c.req.Method() != sip.ACK {
+					t.Fatal("ACK not handed to the TU without a transaction")
+				}
 			},
 		},
 		{

@@ -11,7 +11,7 @@ type Stats struct {
 	Timeouts        uint64 // Timer B/F/H expiries, CANCELed INVITEs never answered, 2xx never ACKed
 	Strays          uint64 // responses that matched no client transaction
 	Malformed       uint64 // messages dropped for lacking Via, CSeq, Call-ID or Request-URI
-	BadBranch       uint64 // requests without an RFC 3261 branch, answered 400
+	Legacy          uint64 // requests without an RFC 3261 branch (RFC 2543), matched by the fallback of RFC 3261 17.2.3
 	SendErrors      uint64 // Sender failures
 	Dropped         uint64 // responses not delivered because the TU let Responses fill up
 	TUTimeouts      uint64 // server transactions the TU never answered, answered 500 by the layer
@@ -19,7 +19,7 @@ type Stats struct {
 
 type counters struct {
 	requests, responses, retransmissions, absorbed, timeouts atomic.Uint64
-	strays, malformed, badBranch, sendErrors, dropped        atomic.Uint64
+	strays, malformed, legacy, sendErrors, dropped           atomic.Uint64
 	tuTimeouts                                               atomic.Uint64
 }
 
@@ -34,7 +34,7 @@ func (l *Layer) Stats() Stats {
 		Timeouts:        c.timeouts.Load(),
 		Strays:          c.strays.Load(),
 		Malformed:       c.malformed.Load(),
-		BadBranch:       c.badBranch.Load(),
+		Legacy:          c.legacy.Load(),
 		SendErrors:      c.sendErrors.Load(),
 		Dropped:         c.dropped.Load(),
 		TUTimeouts:      c.tuTimeouts.Load(),

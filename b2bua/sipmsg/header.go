@@ -1,0 +1,279 @@
+package sipmsg
+
+import (
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/ghettovoice/gosip/sip"
+)
+
+// Header fields into gosip's header types: the ones the SBC reads get
+// their type (Via, To, From, Contact, Route, Record-Route, Call-ID, CSeq,
+// Max-Forwards, Content-Length, Content-Type, Expires and a few lists);
+// every other header is a *sip.GenericHeader with its value as written and
+// its full name (compact forms expanded, RFC 3261 7.3.3).
+
+// compactNames maps the compact forms (RFC 3261 7.3.3 and the IANA
+// registry) to the full names.
+var compactNames = map[string]string{
+	"i": "Call-ID", "m": "Contact", "e": "Content-Encoding", "l": "Content-Length",
+	"c": "Content-Type", "f": "From", "s": "Subject", "k": "Supported", "t": "To", "v": "Via",
+	"o": "Event", "r": "Refer-To", "b": "Referred-By", "u": "Allow-Events", "x": "Session-Expires",
+	"a": "Accept-Contact", "j": "Reject-Contact", "d": "Request-Disposition", "y": "Identity",
+}
+
+// canonicalName returns the full name of a header field name as written.
+func canonicalName(name string) string {
+	if len(name) == 1 {
+		if full, ok := compactNames[strings.ToLower(name)]; ok {
+			return full
+		}
+	}
+	return name
+}
+
+// parseHeader turns one unfolded header field into headers (an address
+// header with several values gives one header per value).
+func parseHeader(name, value string, out []sip.Header) ([]sip.Header, error) {
+	name = canonicalName(name)
+	switch strings.ToLower(name) {
+	case "via":
+		via, err := parseVia(value)
+		if err != nil {
+			return nil, bad("Bad Via")
+		}
+		return append(out, via), nil
+	case "to", "from", "contact", "route", "record-route":
+		return appendAddresses(name, value, out)
+	case "call-id":
+		if !isCallID(value) {
+			return nil, bad("Bad Call-ID")
+		}
+		id := sip.CallID(value)
+		return append(out, &id), nil
+	case "cseq":
+		cseq, err := parseCSeq(value)
+		if err != nil {
+			return nil, err
+		}
+		return append(out, cseq), nil
+	case "max-forwards":
+		n, ok := digits(value, math.MaxUint32)
+		if !ok {
+			return nil, bad("Bad Max-Forwards")
+		}
+		mf := sip.MaxForwards(n)
+		return append(out, &mf), nil
+	case "content-length":
+		n, ok := digits(value, math.MaxUint32)
+		if !ok {
+			return nil, bad("Bad Content-Length")
+		}
+		cl := sip.ContentLength(n)
+		return append(out, &cl), nil
+	}
+	return append(out, simpleHeader(name, value)), nil
+}
+
+// simpleHeader types the headers gosip's helpers read, and keeps any other
+// as a generic one.
+func simpleHeader(name, value string) sip.Header {
+	switch strings.ToLower(name) {
+	case "content-type":
+		ct := sip.ContentType(value)
+		return &ct
+	case "accept":
+		a := sip.Accept(value)
+		return &a
+	case "user-agent":
+		ua := sip.UserAgentHeader(value)
+		return &ua
+	case "server":
+		srv := sip.ServerHeader(value)
+		return &srv
+	case "expires":
+		// delta-seconds; larger than 2^32-1 is the largest (RFC 3261
+		// 20.19 for Expires in general); anything else stays generic
+		// for the registrar to judge.
+		if n, ok := digits(value, math.MaxUint32); ok {
+			e := sip.Expires(n)
+			return &e
+		}
+	case "allow":
+		var allow sip.AllowHeader
+		for _, m := range listItems(value) {
+			allow = append(allow, sip.RequestMethod(m))
+		}
+		return allow
+	case "require":
+		return &sip.RequireHeader{Options: listItems(value)}
+	case "supported":
+		return &sip.SupportedHeader{Options: listItems(value)}
+	}
+	return &sip.GenericHeader{HeaderName: name, Contents: value}
+}
+
+// appendAddresses parses the values of an address header.
+func appendAddresses(name, value string, out []sip.Header) ([]sip.Header, error) {
+	lower := strings.ToLower(name)
+	addrs, err := parseNameAddrs(value)
+	if err != nil {
+		return nil, bad("Bad " + name)
+	}
+	if (lower == "to" || lower == "from") && len(addrs) != 1 {
+		return nil, bad("Bad " + name)
+	}
+	switch lower {
+	case "route", "record-route":
+		uris := make([]sip.Uri, len(addrs))
+		for i, a := range addrs {
+			uris[i] = a.uri
+		}
+		if lower == "route" {
+			return append(out, &sip.RouteHeader{Addresses: uris}), nil
+		}
+		return append(out, &sip.RecordRouteHeader{Addresses: uris}), nil
+	}
+	for _, a := range addrs {
+		if _, wild := a.uri.(*sip.WildcardUri); wild && lower != "contact" {
+			return nil, bad("Bad " + name)
+		}
+		switch lower {
+		case "to":
+			out = append(out, &sip.ToHeader{DisplayName: a.display, Address: a.uri, Params: a.params})
+		case "from":
+			out = append(out, &sip.FromHeader{DisplayName: a.display, Address: a.uri, Params: a.params})
+		default:
+			out = append(out, &sip.ContactHeader{DisplayName: a.display, Address: a.uri, Params: a.params})
+		}
+	}
+	return out, nil
+}
+
+// parseCSeq reads 1*DIGIT LWS Method.
+func parseCSeq(value string) (*sip.CSeq, error) {
+	i := strings.IndexAny(value, " \t")
+	if i < 0 {
+		return nil, bad("Bad CSeq")
+	}
+	n, ok := digits(value[:i], 1<<31-1) // RFC 3261 8.1.1.5
+	method := trimLWS(value[i:])
+	if !ok || method == "" || tokenLen(method) != len(method) {
+		return nil, bad("Bad CSeq")
+	}
+	return &sip.CSeq{SeqNo: uint32(n), MethodName: sip.RequestMethod(method)}, nil
+}
+
+// digits reads 1*DIGIT no larger than max; larger values are refused.
+func digits(s string, max uint64) (uint64, bool) {
+	if s == "" || len(s) > 20 {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	return n, err == nil && n <= max
+}
+
+// isCallID: word [ "@" word ] (RFC 3261 25.1).
+func isCallID(s string) bool {
+	left, right, found := strings.Cut(s, "@")
+	return isWord(left) && (!found || isWord(right))
+}
+
+func isWord(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isTokenChar(rune(c)) && !strings.ContainsRune(`()<>:\"/[]?{}`, rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// listItems splits a comma-separated list of tokens.
+func listItems(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = trimLWS(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// parseVia reads one Via field: via-parm *( COMMA via-parm ), via-parm =
+// sent-protocol LWS sent-by *( SEMI via-params ); SLASH and COLON may
+// carry white space (RFC 3261 25.1).
+func parseVia(s string) (sip.ViaHeader, error) {
+	var via sip.ViaHeader
+	for {
+		hop, rest, err := parseViaHop(s)
+		if err != nil {
+			return nil, err
+		}
+		via = append(via, hop)
+		if rest == "" {
+			return via, nil
+		}
+		s = rest[1:] // a ','
+	}
+}
+
+func parseViaHop(s string) (*sip.ViaHop, string, error) {
+	hop := &sip.ViaHop{}
+	var parts [3]string
+	for i := range parts {
+		s = trimLWS(s)
+		n := tokenLen(s)
+		if n == 0 {
+			return nil, "", errAddr
+		}
+		parts[i], s = s[:n], trimLWS(s[n:])
+		if i < 2 {
+			if !strings.HasPrefix(s, "/") {
+				return nil, "", errAddr
+			}
+			s = s[1:]
+		}
+	}
+	hop.ProtocolName, hop.ProtocolVersion, hop.Transport = parts[0], parts[1], parts[2]
+	host, rest, err := cutSentBy(s)
+	if err != nil {
+		return nil, "", err
+	}
+	if hop.Host, hop.Port, _, err = parseHostPort(host); err != nil {
+		return nil, "", err
+	}
+	hop.Params, rest, err = parseHeaderParams(rest)
+	return hop, rest, err
+}
+
+// cutSentBy returns host[:port] with the white space around its colon
+// removed, and what follows it.
+func cutSentBy(s string) (sentBy, rest string, err error) {
+	s = trimLWS(s)
+	end := strings.IndexAny(s, ";,")
+	if end < 0 {
+		end = len(s)
+	}
+	sentBy, rest = trimLWS(s[:end]), s[end:]
+	if host, port, ok := strings.Cut(sentBy, ":"); ok && !strings.HasPrefix(sentBy, "[") {
+		sentBy = trimLWS(host) + ":" + trimLWS(port)
+	} else if i := strings.LastIndex(sentBy, "]"); ok && i >= 0 {
+		if tail := trimLWS(sentBy[i+1:]); strings.HasPrefix(tail, ":") {
+			sentBy = sentBy[:i+1] + ":" + trimLWS(tail[1:])
+		}
+	}
+	if sentBy == "" || strings.ContainsAny(sentBy, " \t") {
+		return "", "", errAddr
+	}
+	return sentBy, rest, nil
+}
