@@ -94,10 +94,12 @@ func New(send Sender, h Handler, t Timers, log *slog.Logger) *Layer {
 }
 
 // Receive feeds a parsed message from the transport; src is where it came
-// from and where its responses go. It stamps received/rport into the top
-// Via of requests (see stampVia), then matches the message to a transaction
-// or starts one. Messages without a Via, CSeq or Call-ID are dropped and
-// counted. After Close it drops everything.
+// from, which with the top Via says where its responses go (responseTarget:
+// RFC 3261 18.2.2, or the source port on a symmetric UDP listener). It
+// stamps received/rport into the top Via of requests (see stampVia), then
+// matches the message to a transaction or starts one. Messages without a
+// Via, CSeq or Call-ID are dropped and counted. After Close it drops
+// everything.
 func (l *Layer) Receive(msg sip.Message, src transport.Target) {
 	if l.down.Load() {
 		return
@@ -131,7 +133,7 @@ func (l *Layer) receiveRequest(req sip.Request, src transport.Target) {
 		l.stats.malformed.Add(1)
 		return
 	}
-	stampVia(hop, src.Addr)
+	stampVia(hop, src)
 	dst := responseTarget(hop, src)
 	if !rfc3261Branch(branchOf(hop)) {
 		l.stats.legacy.Add(1)
