@@ -16,11 +16,17 @@ const magicCookie = sip.RFC3261BranchMagicCookie
 
 // serverKey identifies a server transaction (RFC 3261 17.2.3): the top Via
 // branch and sent-by, and the method, with ACK folded into INVITE. CANCEL has
-// its own transaction and finds the INVITE's by swapping the method.
+// its own transaction and finds the INVITE's by swapping the method. The
+// source address is part of the key too: a stranger who learns or guesses
+// a branch cannot CANCEL, ACK or "retransmit" into another source's
+// transaction, and two clients that reuse one branch (RFC 4475's unkscm and
+// novelsc do) get a transaction each. A client's retransmissions come from
+// its address; only its port may change behind a NAT.
 type serverKey struct {
 	branch string
 	sentBy string
 	method sip.RequestMethod
+	src    netip.Addr
 }
 
 // clientKey identifies a client transaction (RFC 3261 17.1.3): the branch
@@ -80,11 +86,12 @@ func keyMethod(m sip.RequestMethod) sip.RequestMethod {
 	return m
 }
 
-func newServerKey(req sip.Request, hop *sip.ViaHop, m sip.RequestMethod) serverKey {
+func newServerKey(req sip.Request, hop *sip.ViaHop, m sip.RequestMethod, src transport.Target) serverKey {
 	return serverKey{
 		branch: serverBranch(req, hop),
 		sentBy: strings.ToLower(hop.SentBy()),
 		method: keyMethod(m),
+		src:    src.Addr.Addr().Unmap(),
 	}
 }
 
