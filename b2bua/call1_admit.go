@@ -70,7 +70,7 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 		local:            &sip.Address{DisplayName: to.DisplayName, Uri: to.Address.Clone()},
 		remote:           &sip.Address{DisplayName: from.DisplayName, Uri: from.Address.Clone()},
 		remoteSeq:        seq,
-		remoteTarget:     sipmsg.ContactURI(req),
+		remoteTarget:     callerTarget(req),
 		dst:              src,
 		contact:          ourContact(host, port, src.Kind),
 		viaHost:          host,
@@ -331,4 +331,17 @@ func policyTarget(target string) policy.Target {
 		return policy.TargetEcho
 	}
 	return policy.TargetUnknown
+}
+
+// callerTarget is where requests toward the caller go: its Contact, or,
+// for an RFC 2543 caller that sent none (RFC 4475 3.4.1), its From; nil
+// when an RFC 3261 caller left Contact out.
+func callerTarget(req sip.Request) sip.Uri {
+	if u := sipmsg.ContactURI(req); u != nil {
+		return u
+	}
+	if from, ok := req.From(); ok && !sipmsg.RFC3261Branch(req) {
+		return from.Address.Clone()
+	}
+	return nil
 }

@@ -272,7 +272,7 @@ func newCallHarness(t *testing.T, pol Policy) *callHarness {
 			Observer: h.rec, Policy: pol}, log)
 	h.s.txs = h.txs
 	// The SBC's own address for Via and Contact comes from a listener.
-	if _, err := h.s.Listen("udp", transport.UDP, "127.0.0.1:0", nil); err != nil {
+	if _, err := h.s.Listen("udp", transport.UDP, "127.0.0.1:0", transport.ListenOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

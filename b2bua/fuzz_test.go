@@ -38,7 +38,7 @@ func FuzzServerPacket(f *testing.F) {
 	s := New(Config{RingTimeout: time.Second, InviteTimeout: time.Second, MinSE: 90 * time.Second,
 		SessionExpires: 1800 * time.Second, Timers: txn.Timers{T1: 10 * time.Millisecond, T2: 40 * time.Millisecond, T4: 50 * time.Millisecond}},
 		Hooks{Routes: table, Media: func(string) (MediaSession, error) { return nopMedia{}, nil }}, slog.New(slog.DiscardHandler))
-	local, err := s.Listen("udp", transport.UDP, "127.0.0.1:0", nil)
+	local, err := s.Listen("udp", transport.UDP, "127.0.0.1:0", transport.ListenOptions{})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -50,6 +50,7 @@ func policyRequest(req sip.Request, src transport.Target) *policy.Request {
 		CallID:    sipmsg.CallID(req),
 		ToTag:     sipmsg.ToTag(req),
 		FromTag:   sipmsg.FromTag(req),
+		RFC2543:   !sipmsg.RFC3261Branch(req),
 	}
 	if u := req.Recipient(); u != nil {
 		r.RURI = u.String()
@@ -113,14 +114,21 @@ func (s *Server) admitEarly(req sip.Request, src transport.Target) bool {
 		if req.Method() == sip.ACK {
 			return false // nothing answers an ACK
 		}
+		// Stamped before the response copies the Via; sent where the
+		// transaction layer sends its answers (a NAT-facing listener's
+		// to the source port).
+		dst, ok := txn.ReplyTarget(req, src)
+		if !ok {
+			dst = src
+		}
 		res := txn.NewResponse(req, d.Code, d.Reason)
 		s.finishResponse(res)
 		for _, h := range decisionHeaders(d) {
 			res.AppendHeader(h)
 		}
 		data := []byte(res.String())
-		s.tapOut(res, data, src)
-		_ = s.tp.Send(src, data)
+		s.tapOut(res, data, dst)
+		_ = s.tp.Send(dst, data)
 	}
 	return false
 }

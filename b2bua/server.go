@@ -2,7 +2,6 @@ package b2bua
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -198,9 +197,10 @@ func (s *Server) authFailed(src transport.Target) {
 // Registration is the registration service; nil without a registrar.
 func (s *Server) Registration() *registration.Service { return s.reg }
 
-// Listen binds a SIP listener and returns its address.
-func (s *Server) Listen(name string, kind transport.Kind, addr string, tlsConf *tls.Config) (netip.AddrPort, error) {
-	return s.tp.Listen(name, kind, addr, tlsConf)
+// Listen binds a SIP listener with its options (TLS configuration,
+// symmetric responses: see transport.ListenOptions) and returns its address.
+func (s *Server) Listen(name string, kind transport.Kind, addr string, opts transport.ListenOptions) (netip.AddrPort, error) {
+	return s.tp.Listen(name, kind, addr, opts)
 }
 
 // Transport exposes the transport layer for wiring (HTTP handler, client TLS).
@@ -272,7 +272,7 @@ func (s *Server) send(msg sip.Message, dst transport.Target) error {
 // transaction layer; a request that cannot be parsed gets 400 with the
 // reason when it carries enough to be answered, and is dropped otherwise.
 func (s *Server) onPacket(p transport.Packet) {
-	src := transport.Target{Kind: p.Kind, Addr: p.Src, Conn: p.Conn, Local: p.Local, Listener: p.Listener}
+	src := p.Source()
 	if pol := s.policy(); pol != nil && pol.Banned(p.Src.Addr(), p.Kind.Param()) {
 		return // a banned source: not even parsed
 	}
@@ -280,9 +280,7 @@ func (s *Server) onPacket(p transport.Packet) {
 	if err != nil {
 		s.stats.BadMessages.Add(1)
 		s.log.Debug("bad sip message", "src", p.Src.String(), "err", err)
-		if res := sipmsg.BadRequest(p.Data, sipmsg.CodeOf(err), sipmsg.ReasonOf(err), s.cfg.UserAgent); res != nil {
-			_ = s.tp.Send(src, res)
-		}
+		s.answerUnparsable(p.Data, src, err)
 		return
 	}
 	if req, ok := msg.(sip.Request); ok && !s.admitEarly(req, src) {
@@ -338,21 +336,6 @@ func (s *Server) OnRequest(req sip.Request, tx *txn.ServerTx) {
 	default:
 		s.respond(tx, 405, "Method Not Allowed", sipmsg.Generic("Allow", allowed))
 	}
-}
-
-// understood answers what the SBC cannot act on whatever its dialog: an
-// unknown method (501, RFC 3261 8.2.1) and a Request-URI of a scheme it
-// does not serve (416, RFC 3261 8.2.2.1; tel: is routed by its number).
-func (s *Server) understood(req sip.Request, tx serverTx) bool {
-	if !sipmsg.KnownMethod(req.Method()) {
-		s.respond(tx, 501, "Not Implemented", sipmsg.Generic("Allow", allowed))
-		return false
-	}
-	if u, ok := req.Recipient().(*sipmsg.AbsoluteURI); ok && !u.IsTel() {
-		s.respond(tx, 416, "Unsupported URI Scheme")
-		return false
-	}
-	return true
 }
 
 // allowed is the Allow value on everything the SBC sends.

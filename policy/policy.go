@@ -66,8 +66,12 @@ type Request struct {
 	FromUser  string
 	To        string // To URI as text
 	// FromTag is the From tag; "" when absent (sanity refuses an INVITE
-	// without one).
-	FromTag   string
+	// without one from an RFC 3261 element).
+	FromTag string
+	// RFC2543 is set for a request of an RFC 2543 element (its top Via
+	// branch lacks RFC 3261's magic cookie): a From without a tag is its
+	// normal form (RFC 3261 8.2 and 12.2.2 keep such peers working).
+	RFC2543   bool
 	UserAgent string
 	// Vias are the sent-by values (host[:port]) of every Via, top first.
 	Vias []string

@@ -19,9 +19,9 @@ const (
 //   - Call-ID, From and To present (400): every transaction and dialog is
 //     keyed on them. The parser refuses most such messages already; Request
 //     is a plain struct, so this stage does not rely on it.
-//   - From tag on INVITE (400): a dialog is identified by Call-ID and both
-//     tags (RFC 3261 section 12); an INVITE without one cannot make a
-//     dialog the SBC can tell apart from others.
+//   - From tag on INVITE (400): RFC 3261 8.1.1.3 makes it mandatory and a
+//     dialog is identified by Call-ID and both tags (section 12). An RFC
+//     2543 element (RFC 4475 3.4.1) sends none: its INVITE passes.
 //   - Via loop (482 Loop Detected): a Via whose sent-by is one of the SBC's
 //     own addresses means the request is one the SBC sent that came back,
 //     e.g. a trunk or DNS entry pointing at the SBC itself. Refusing it
@@ -35,7 +35,7 @@ func (s *sanity) Check(_ context.Context, r *Request) Decision {
 	switch {
 	case r.CallID == "" || r.From == "" || r.To == "":
 		return badRequest(causeMissingHeader, "Bad Request")
-	case r.Method == "INVITE" && r.FromTag == "":
+	case r.Method == "INVITE" && r.FromTag == "" && !r.RFC2543:
 		return badRequest(causeNoFromTag, "Missing From Tag")
 	}
 	if s.isSelf != nil {

@@ -27,6 +27,7 @@ func TestSanity(t *testing.T) {
 			Decision{Action: Answer, Code: 400, Reason: "Bad Request", Cause: causeMissingHeader}},
 		{"invite without from tag", "INVITE", func(r *Request) { r.FromTag = "" },
 			Decision{Action: Answer, Code: 400, Reason: "Missing From Tag", Cause: causeNoFromTag}},
+		{"RFC 2543 invite without from tag", "INVITE", func(r *Request) { r.FromTag = ""; r.RFC2543 = true }, Pass},
 		{"options without from tag", "OPTIONS", func(r *Request) { r.FromTag = "" }, Pass},
 	}
 	for _, tt := range tests {

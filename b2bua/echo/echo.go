@@ -60,7 +60,7 @@ func Start(ip netip.Addr, port uint16, log *slog.Logger) (*UA, error) {
 	u.tx = txn.New(func(m sip.Message, dst transport.Target) error {
 		return u.tp.Send(dst, []byte(m.String()))
 	}, u, txn.Timers{}, log)
-	addr, err := u.tp.Listen("echo", transport.UDP, netip.AddrPortFrom(ip, port).String(), nil)
+	addr, err := u.tp.Listen("echo", transport.UDP, netip.AddrPortFrom(ip, port).String(), transport.ListenOptions{})
 	if err != nil {
 		u.tx.Close()
 		_ = u.tp.Close()

@@ -92,6 +92,12 @@ func (s *Service) Handle(req sip.Request, tx *txn.ServerTx) {
 		s.respond(tx, 400, "Missing To")
 		return
 	}
+	if _, sipURI := to.Address.(*sip.SipUri); !sipURI {
+		// The To of a REGISTER is the address of record: a SIP or SIPS
+		// URI (RFC 3261 10.2; RFC 4475 3.3.4).
+		s.respond(tx, 400, "To Is Not a SIP URI")
+		return
+	}
 	aor := registrar.AOR(to.Address)
 	if aor == "" {
 		s.respond(tx, 404, "Not Found (no user in To)")

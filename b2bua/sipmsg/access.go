@@ -46,6 +46,24 @@ func tag(p sip.Params) string {
 	return ""
 }
 
+// RFC3261Branch reports whether m's top Via has a branch of RFC 3261
+// (the magic cookie "z9hG4bK" and more).
+func RFC3261Branch(m sip.Message) bool {
+	hop, ok := m.ViaHop()
+	if !ok || hop.Params == nil {
+		return false
+	}
+	b, ok := hop.Params.Get("branch")
+	return ok && b != nil && IsRFC3261Branch(b.String())
+}
+
+// IsRFC3261Branch reports whether b was made by an RFC 3261 element: the
+// magic cookie and more, the only branches unique enough to key a
+// transaction on.
+func IsRFC3261Branch(b string) bool {
+	return len(b) > len(sip.RFC3261BranchMagicCookie) && strings.HasPrefix(b, sip.RFC3261BranchMagicCookie)
+}
+
 // CSeq returns the CSeq number and method.
 func CSeq(m sip.Message) (uint32, sip.RequestMethod) {
 	if c, ok := m.CSeq(); ok {

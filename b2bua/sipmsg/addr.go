@@ -112,10 +112,12 @@ func cutQuoted(s string) (q, rest string, ok bool) {
 	return "", "", false
 }
 
-// isDisplayTokens: *(token LWS), the unquoted display-name.
+// isDisplayTokens: *(token LWS), the unquoted display-name, and, as phones
+// write names in their own language without quotes, UTF-8 letters beyond
+// ASCII (the lines are valid UTF-8 already). The name is rendered quoted.
 func isDisplayTokens(s string) bool {
 	for _, r := range s {
-		if r != ' ' && r != '\t' && !isTokenChar(r) {
+		if r != ' ' && r != '\t' && r < 0x80 && !isTokenChar(r) {
 			return false
 		}
 	}

@@ -196,3 +196,38 @@ func TestBadRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestParseAddresses: the address forms phones send, and what they read as.
+func TestParseAddresses(t *testing.T) {
+	cases := []struct {
+		header, want string // want: the From's rendering; "" when refused
+	}{
+		{`From: "Alice \"A\" Smith" <sip:alice@example.com>;tag=1`, `From: "Alice \"A\" Smith" <sip:alice@example.com>;tag=1`},
+		{`From: Jürgen Müller <sip:j@example.com>;tag=1`, `From: "Jürgen Müller" <sip:j@example.com>;tag=1`},
+		{`From: sip:bob@[2001:db8::1]:5070;tag=1`, `From: <sip:bob@[2001:db8::1]:5070>;tag=1`},
+		{`From: <tel:+12125551234;phone-context=+1>;tag=1`, `From: <tel:+12125551234;phone-context=+1>;tag=1`},
+		{`From: <im:alice@example.com> ; tag = 1`, `From: <im:alice@example.com>;tag=1`},
+		{`From: Bell, Alexander <sip:a@example.com>;tag=1`, ""},
+		{`From: <sip:a@exa mple.com>;tag=1`, ""},
+		{`From: <sip:a@[2001:db8::1>;tag=1`, ""},
+		{`From: "unterminated <sip:a@example.com>;tag=1`, ""},
+	}
+	for _, c := range cases {
+		raw := "OPTIONS sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n" + c.header +
+			"\r\nTo: <sip:b@example.com>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\n\r\n"
+		msg, err := NewParser(Limits{}).Parse([]byte(raw))
+		if c.want == "" {
+			if err == nil {
+				t.Errorf("%s: accepted", c.header)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", c.header, err)
+			continue
+		}
+		if from, _ := msg.From(); from.String() != c.want {
+			t.Errorf("%s: reads as %s, want %s", c.header, from.String(), c.want)
+		}
+	}
+}

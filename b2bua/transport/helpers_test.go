@@ -87,7 +87,7 @@ func newTestLayer(t *testing.T, lim Limits) (*Layer, recorder) {
 // listen binds a listener on 127.0.0.1:0 or fails the test.
 func listen(t *testing.T, l *Layer, name string, kind Kind, conf *tls.Config) netip.AddrPort {
 	t.Helper()
-	addr, err := l.Listen(name, kind, "127.0.0.1:0", conf)
+	addr, err := l.Listen(name, kind, "127.0.0.1:0", ListenOptions{TLS: conf})
 	if err != nil {
 		t.Fatalf("listen %s: %v", kind, err)
 	}

@@ -92,6 +92,17 @@ type Packet struct {
 	Conn *Conn
 	// Listener is the name of the listener, "" on a connection we dialed.
 	Listener string
+	// Symmetric is the UDP listener's ListenOptions.Symmetric: its
+	// requests are answered at Src. Always false on streams, which answer
+	// on Conn.
+	Symmetric bool
+}
+
+// Source is where p came from, as the Target its answers start from: the
+// connection or the listener's socket it arrived on, and the listener's
+// Symmetric setting.
+func (p Packet) Source() Target {
+	return Target{Kind: p.Kind, Addr: p.Src, Conn: p.Conn, Local: p.Local, Listener: p.Listener, Symmetric: p.Symmetric}
 }
 
 // Handler receives packets. It is called on the reading goroutine of the
@@ -132,15 +143,32 @@ type Layer struct {
 	httpSeen  map[net.Conn]bool // net/http connection → it sent a request
 }
 
+// ListenOptions are the settings of one listener.
+type ListenOptions struct {
+	// TLS is the server configuration of a TLS or WSS listener, used as is
+	// (it may use GetCertificate so certificates can be reloaded). Required
+	// for those transports, unused by the others.
+	TLS *tls.Config
+	// Symmetric makes a UDP listener's requests be answered at their
+	// source address and port, as if each carried rport (RFC 3581): a
+	// client behind NAT receives only there. False keeps RFC 3261 18.2.2:
+	// the port of the top Via's sent-by unless the request asks for rport
+	// (a trunk that sends from one port and listens on another). The layer
+	// reports it in Packet.Symmetric and the transaction layer acts on it.
+	// Stream listeners answer on the connection whatever it says.
+	Symmetric bool
+}
+
 // listener is one bound socket.
 type listener struct {
-	name    string
-	kind    Kind
-	addr    netip.AddrPort
-	tlsConf *tls.Config
-	udp     *net.UDPConn // UDP
-	ln      net.Listener // TCP, TLS
-	srv     *http.Server // WS, WSS (it owns the net.Listener)
+	name      string
+	kind      Kind
+	addr      netip.AddrPort
+	tlsConf   *tls.Config
+	symmetric bool         // UDP: ListenOptions.Symmetric
+	udp       *net.UDPConn // UDP
+	ln        net.Listener // TCP, TLS
+	srv       *http.Server // WS, WSS (it owns the net.Listener)
 }
 
 func (li *listener) close() error {
@@ -186,11 +214,12 @@ func New(log *slog.Logger, lim Limits, h Handler) *Layer {
 }
 
 // Listen binds a listener of that kind on addr ("host:port"; port 0 picks
-// one) and starts serving it. TLS and WSS need tlsConf, used as is (it may
-// use GetCertificate so certificates can be reloaded). name is reported in
-// Packet.Listener. It returns the bound address, IPv4 unmapped; a wildcard
-// stays a wildcard (0.0.0.0, or [::] for an empty host).
-func (l *Layer) Listen(name string, kind Kind, addr string, tlsConf *tls.Config) (netip.AddrPort, error) {
+// one) with opts and starts serving it; TLS and WSS need opts.TLS. name is
+// reported in Packet.Listener. It returns the bound address, IPv4
+// unmapped; a wildcard stays a wildcard (0.0.0.0, or [::] for an empty
+// host).
+func (l *Layer) Listen(name string, kind Kind, addr string, opts ListenOptions) (netip.AddrPort, error) {
+	tlsConf := opts.TLS
 	if kind.Secure() && tlsConf == nil {
 		return netip.AddrPort{}, fmt.Errorf("listen %s on %s: no TLS config", kind, addr)
 	}
@@ -200,7 +229,7 @@ func (l *Layer) Listen(name string, kind Kind, addr string, tlsConf *tls.Config)
 	)
 	switch kind {
 	case UDP:
-		bound, err = l.listenUDP(name, addr)
+		bound, err = l.listenUDP(name, addr, opts.Symmetric)
 	case TCP, TLS:
 		bound, err = l.listenStream(name, kind, addr, tlsConf)
 	case WS, WSS:
@@ -211,7 +240,8 @@ func (l *Layer) Listen(name string, kind Kind, addr string, tlsConf *tls.Config)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	l.log.Info("sip listener up", "name", name, "transport", kind.String(), "addr", bound.String())
+	l.log.Info("sip listener up", "name", name, "transport", kind.String(), "addr", bound.String(),
+		"symmetric", opts.Symmetric && kind == UDP)
 	return bound, nil
 }
 

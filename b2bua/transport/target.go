@@ -58,13 +58,17 @@ func ParseKind(s string) (Kind, error) {
 // Local and Listener describe where an inbound message arrived; a reply over
 // UDP is sent from the socket of the listener named Listener, else from the
 // one bound to Local, when there is one, so that the peer sees the address it
-// wrote to.
+// wrote to (a NAT in front of it lets nothing else in).
 type Target struct {
 	Kind     Kind
 	Addr     netip.AddrPort
 	Conn     *Conn
 	Local    netip.AddrPort
 	Listener string
+	// Symmetric, on the source of an inbound message, is its UDP
+	// listener's ListenOptions.Symmetric (Packet.Symmetric): where the
+	// transaction layer sends the responses. Send does not read it.
+	Symmetric bool
 	// Host is the server name for a TLS connection we dial: sent as SNI
 	// (unless it is an IP literal) and the name the peer's certificate must
 	// carry, a DNS name or an IP address (IP SAN); empty: the IP of Addr.

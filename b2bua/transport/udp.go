@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// listenUDP binds one UDP socket and starts its reader.
-func (l *Layer) listenUDP(name, addr string) (netip.AddrPort, error) {
+// listenUDP binds one UDP socket and starts its reader; symmetric is
+// reported on every packet (ListenOptions.Symmetric).
+func (l *Layer) listenUDP(name, addr string, symmetric bool) (netip.AddrPort, error) {
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("listen UDP on %s: %w", addr, err)
@@ -19,7 +20,7 @@ func (l *Layer) listenUDP(name, addr string) (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("listen UDP on %s: %w", addr, err)
 	}
-	li := &listener{name: name, kind: UDP, addr: boundAddr(addr, sock.LocalAddr()), udp: sock}
+	li := &listener{name: name, kind: UDP, addr: boundAddr(addr, sock.LocalAddr()), udp: sock, symmetric: symmetric}
 	if !l.addListener(li, func() { l.readUDP(li) }) {
 		_ = sock.Close()
 		return netip.AddrPort{}, fmt.Errorf("listen UDP on %s: %w", addr, ErrClosed)
@@ -56,11 +57,12 @@ func (l *Layer) readUDP(li *listener) {
 			continue
 		}
 		l.deliver(Packet{
-			Data:     bytes.Clone(buf[:n]),
-			Src:      netip.AddrPortFrom(src.Addr().Unmap(), src.Port()),
-			Local:    li.addr,
-			Kind:     UDP,
-			Listener: li.name,
+			Data:      bytes.Clone(buf[:n]),
+			Src:       netip.AddrPortFrom(src.Addr().Unmap(), src.Port()),
+			Local:     li.addr,
+			Kind:      UDP,
+			Listener:  li.name,
+			Symmetric: li.symmetric,
 		})
 	}
 }

@@ -248,7 +248,7 @@ func TestCloseStopsEverything(t *testing.T) {
 			t.Fatalf("%d %s conns open after Close", n, k)
 		}
 	}
-	if _, err := l.Listen("late", TCP, "127.0.0.1:0", nil); !errors.Is(err, ErrClosed) {
+	if _, err := l.Listen("late", TCP, "127.0.0.1:0", ListenOptions{}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Listen after Close: %v, want ErrClosed", err)
 	}
 	if err := l.Send(Target{Kind: TCP, Addr: tcpAddr(peer.Addr())}, []byte("x")); !errors.Is(err, ErrClosed) {

@@ -94,10 +94,12 @@ func New(send Sender, h Handler, t Timers, log *slog.Logger) *Layer {
 }
 
 // Receive feeds a parsed message from the transport; src is where it came
-// from and where its responses go. It stamps received/rport into the top
-// Via of requests (see stampVia), then matches the message to a transaction
-// or starts one. Messages without a Via, CSeq or Call-ID are dropped and
-// counted. After Close it drops everything.
+// from, which with the top Via says where its responses go (responseTarget:
+// RFC 3261 18.2.2, or the source port on a symmetric UDP listener). It
+// stamps received/rport into the top Via of requests (see stampVia), then
+// matches the message to a transaction or starts one. Messages without a
+// Via, CSeq or Call-ID are dropped and counted. After Close it drops
+// everything.
 func (l *Layer) Receive(msg sip.Message, src transport.Target) {
 	if l.down.Load() {
 		return
@@ -131,14 +133,14 @@ func (l *Layer) receiveRequest(req sip.Request, src transport.Target) {
 		l.stats.malformed.Add(1)
 		return
 	}
-	stampVia(hop, src.Addr)
+	stampVia(hop, src)
 	dst := responseTarget(hop, src)
 	if !rfc3261Branch(branchOf(hop)) {
 		l.stats.legacy.Add(1)
 	}
 	switch req.Method() {
 	case sip.ACK:
-		l.receiveAck(req, hop)
+		l.receiveAck(req, hop, src)
 	case sip.CANCEL:
 		l.receiveCancel(req, hop, src, dst)
 	default:
@@ -156,7 +158,7 @@ func (l *Layer) receiveRequest(req sip.Request, src transport.Target) {
 
 // serverTx finds the transaction of req or starts one; nil once closed.
 func (l *Layer) serverTx(req sip.Request, hop *sip.ViaHop, src, dst transport.Target) (tx *ServerTx, isNew bool) {
-	key := newServerKey(req, hop, req.Method())
+	key := newServerKey(req, hop, req.Method(), src)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -173,9 +175,9 @@ func (l *Layer) serverTx(req sip.Request, hop *sip.ViaHop, src, dst transport.Ta
 // receiveAck absorbs the ACK of a non-2xx final response and hands every
 // other ACK to the TU: those of a 2xx (matched by Call-ID, CSeq and To tag
 // while the INVITE transaction is Accepted, or by nothing once it ended).
-func (l *Layer) receiveAck(ack sip.Request, hop *sip.ViaHop) {
+func (l *Layer) receiveAck(ack sip.Request, hop *sip.ViaHop, src transport.Target) {
 	l.mu.Lock()
-	tx := l.servers[newServerKey(ack, hop, sip.ACK)]
+	tx := l.servers[newServerKey(ack, hop, sip.ACK, src)]
 	if tx == nil {
 		if k, ok := newAckKey(ack); ok {
 			tx = l.acks[k]
@@ -207,7 +209,7 @@ func (l *Layer) receiveCancel(req sip.Request, hop *sip.ViaHop, src, dst transpo
 		return
 	}
 	l.mu.Lock()
-	target := l.servers[newServerKey(req, hop, sip.INVITE)]
+	target := l.servers[newServerKey(req, hop, sip.INVITE, src)]
 	l.mu.Unlock()
 	res := NewResponse(req, 481, "Call/Transaction Does Not Exist")
 	tag := ""

@@ -16,11 +16,17 @@ const magicCookie = sip.RFC3261BranchMagicCookie
 
 // serverKey identifies a server transaction (RFC 3261 17.2.3): the top Via
 // branch and sent-by, and the method, with ACK folded into INVITE. CANCEL has
-// its own transaction and finds the INVITE's by swapping the method.
+// its own transaction and finds the INVITE's by swapping the method. The
+// source address is part of the key too: a stranger who learns or guesses
+// a branch cannot CANCEL, ACK or "retransmit" into another source's
+// transaction, and two clients that reuse one branch (RFC 4475's unkscm and
+// novelsc do) get a transaction each. A client's retransmissions come from
+// its address; only its port may change behind a NAT.
 type serverKey struct {
 	branch string
 	sentBy string
 	method sip.RequestMethod
+	src    netip.Addr
 }
 
 // clientKey identifies a client transaction (RFC 3261 17.1.3): the branch
@@ -52,9 +58,7 @@ func branchOf(hop *sip.ViaHop) string {
 
 // rfc3261Branch reports whether b was made by an RFC 3261 element, the only
 // kind whose branch is unique enough to key a transaction on.
-func rfc3261Branch(b string) bool {
-	return len(b) > len(magicCookie) && strings.HasPrefix(b, magicCookie)
-}
+func rfc3261Branch(b string) bool { return sipmsg.IsRFC3261Branch(b) }
 
 // serverBranch is the branch a server transaction is keyed on. A request
 // of an RFC 2543 element has no branch unique enough (no magic cookie):
@@ -82,11 +86,12 @@ func keyMethod(m sip.RequestMethod) sip.RequestMethod {
 	return m
 }
 
-func newServerKey(req sip.Request, hop *sip.ViaHop, m sip.RequestMethod) serverKey {
+func newServerKey(req sip.Request, hop *sip.ViaHop, m sip.RequestMethod, src transport.Target) serverKey {
 	return serverKey{
 		branch: serverBranch(req, hop),
 		sentBy: strings.ToLower(hop.SentBy()),
 		method: keyMethod(m),
+		src:    src.Addr.Addr().Unmap(),
 	}
 }
 
@@ -99,42 +104,69 @@ func newAckKey(msg sip.Message) (ackKey, bool) {
 	return ackKey{callID: string(*callID), seq: cseq.SeqNo, toTag: sipmsg.ToTag(msg)}, true
 }
 
+// ReplyTarget stamps msg's top Via as Receive does for a request from src
+// (stampVia) and returns where the responses to it go (responseTarget). It
+// is for answers sent outside any transaction, such as the early policy
+// stages' refusals, so that they go where the layer's own would. ok is
+// false, and msg untouched, when msg has no Via.
+func ReplyTarget(msg sip.Message, src transport.Target) (dst transport.Target, ok bool) {
+	hop, ok := msg.ViaHop()
+	if !ok || hop == nil {
+		return transport.Target{}, false
+	}
+	stampVia(hop, src)
+	return responseTarget(hop, src), true
+}
+
 // stampVia records where a request really came from in its top Via (RFC 3261
 // 18.2.1 and RFC 3581 section 4): received when the sent-by host is not the
 // source address, and received plus a filled rport when the client asked for
-// rport. The responses copy this Via, so the next hop back sees it too.
-func stampVia(hop *sip.ViaHop, src netip.AddrPort) {
-	if !src.IsValid() {
+// rport or the request came on a symmetric UDP listener, which answers as if
+// it had (see responseTarget). The responses copy this Via, so the next hop
+// back sees it too.
+func stampVia(hop *sip.ViaHop, src transport.Target) {
+	if !src.Addr.IsValid() {
 		return
 	}
 	if hop.Params == nil {
 		hop.Params = sip.NewParams()
 	}
-	ip := src.Addr().Unmap()
-	_, rport := hop.Params.Get("rport")
+	ip := src.Addr.Addr().Unmap()
+	rport := hop.Params.Has("rport") || symmetricUDP(src)
 	if sent, err := netip.ParseAddr(strings.Trim(hop.Host, "[]")); rport || err != nil || sent.Unmap() != ip {
 		hop.Params.Add("received", sip.String{Str: ip.String()})
 	}
 	if rport {
-		hop.Params.Add("rport", sip.String{Str: strconv.Itoa(int(src.Port()))})
+		hop.Params.Add("rport", sip.String{Str: strconv.Itoa(int(src.Addr.Port()))})
 	}
+}
+
+// symmetricUDP reports whether a request from src is answered at its source
+// port whatever its Via says (transport.ListenOptions.Symmetric).
+func symmetricUDP(src transport.Target) bool {
+	return src.Symmetric && !src.Kind.Reliable()
 }
 
 // responseTarget is where responses to a request from src go (RFC 3261
 // 18.2.2, RFC 3581 section 4), given its top Via after stampVia. Over UDP:
-// the source address, and the source port when rport was asked for, else
-// the sent-by port. Over streams: the connection the request came on (Conn);
-// Addr is the fallback the transport dials if that connection is gone, the
-// source address and the sent-by port.
+// the source address, and the source port when rport was asked for or the
+// listener is symmetric, else the sent-by port; sent from the socket the
+// request arrived on (Local, Listener), the only one a NAT in front of the
+// client lets in. Over streams: the connection the request came on (Conn),
+// whatever the listener's setting; Addr is RFC 3261 18.2.2's address for
+// when that connection is gone, the source address and the sent-by port
+// (transport.Send writes only on Conn while it is set).
 func responseTarget(hop *sip.ViaHop, src transport.Target) transport.Target {
 	port := viaPort(hop, src.Kind)
-	if !src.Kind.Reliable() && hop.Params != nil && hop.Params.Has("rport") {
+	if !src.Kind.Reliable() && (symmetricUDP(src) || hop.Params != nil && hop.Params.Has("rport")) {
 		port = src.Addr.Port()
 	}
 	return transport.Target{
-		Kind: src.Kind,
-		Addr: netip.AddrPortFrom(src.Addr.Addr(), port),
-		Conn: src.Conn,
+		Kind:     src.Kind,
+		Addr:     netip.AddrPortFrom(src.Addr.Addr(), port),
+		Conn:     src.Conn,
+		Local:    src.Local,
+		Listener: src.Listener,
 	}
 }
 

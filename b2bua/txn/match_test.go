@@ -61,6 +61,41 @@ func TestStampViaAndResponseTarget(t *testing.T) {
 			via:  "TCP 192.0.2.1:5062", src: transport.Target{Kind: transport.TCP, Addr: netip.MustParseAddrPort("192.0.2.1:40000")},
 			wantReceived: "", wantDst: "192.0.2.1:5062",
 		},
+		{
+			name: "symmetric UDP without rport: stamped as if asked, response to the source port",
+			via:  "UDP 10.0.0.5:5062", src: symmetric(transport.UDP, "192.0.2.1:40000"),
+			wantReceived: "192.0.2.1", wantRport: "40000", wantDst: "192.0.2.1:40000",
+		},
+		{
+			name: "symmetric UDP from the sent-by address and port",
+			via:  "UDP 192.0.2.1:5062", src: symmetric(transport.UDP, "192.0.2.1:5062"),
+			wantReceived: "192.0.2.1", wantRport: "5062", wantDst: "192.0.2.1:5062",
+		},
+		{
+			name: "symmetric UDP, host name without port",
+			via:  "UDP pc.example.com", src: symmetric(transport.UDP, "192.0.2.1:40000"),
+			wantReceived: "192.0.2.1", wantRport: "40000", wantDst: "192.0.2.1:40000",
+		},
+		{
+			name: "symmetric UDP with rport: the same",
+			via:  "UDP 10.0.0.5:5062;rport", src: symmetric(transport.UDP, "192.0.2.1:40000"),
+			wantReceived: "192.0.2.1", wantRport: "40000", wantDst: "192.0.2.1:40000",
+		},
+		{
+			name: "symmetric IPv6",
+			via:  "UDP [2001:db8::1]:5062", src: symmetric(transport.UDP, "[2001:db8::2]:6000"),
+			wantReceived: "2001:db8::2", wantRport: "6000", wantDst: "[2001:db8::2]:6000",
+		},
+		{
+			name: "TCP flagged symmetric: unchanged, RFC 3261 18.2.2 fallback",
+			via:  "TCP 10.0.0.5:5062", src: symmetric(transport.TCP, "192.0.2.1:40000"),
+			wantReceived: "192.0.2.1", wantDst: "192.0.2.1:5062",
+		},
+		{
+			name: "WSS flagged symmetric: unchanged",
+			via:  "WSS abc.invalid", src: symmetric(transport.WSS, "192.0.2.1:50000"),
+			wantReceived: "192.0.2.1", wantDst: "192.0.2.1:443",
+		},
 	}
 	param := func(hop *sip.ViaHop, name string) string {
 		v, ok := hop.Params.Get(name)
@@ -73,7 +108,7 @@ func TestStampViaAndResponseTarget(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			req := rq{method: sip.OPTIONS, branch: "z9hG4bK-1", via: tc.via}.req(t)
 			hop, _ := req.ViaHop()
-			stampVia(hop, tc.src.Addr)
+			stampVia(hop, tc.src)
 			if got := param(hop, "received"); got != tc.wantReceived {
 				t.Errorf("received %q, want %q", got, tc.wantReceived)
 			}
@@ -84,7 +119,39 @@ func TestStampViaAndResponseTarget(t *testing.T) {
 			if dst.Addr.String() != tc.wantDst || dst.Kind != tc.src.Kind {
 				t.Errorf("responses to %v, want %s:%s", dst, tc.src.Kind, tc.wantDst)
 			}
+			if dst.Local != tc.src.Local || dst.Listener != tc.src.Listener || dst.Conn != tc.src.Conn {
+				t.Errorf("responses leave by %v %q, want the request's %v %q", dst.Local, dst.Listener, tc.src.Local, tc.src.Listener)
+			}
 		})
+	}
+}
+
+// symmetric is a source on a symmetric listener (ListenOptions.Symmetric).
+func symmetric(k transport.Kind, addr string) transport.Target {
+	return transport.Target{Kind: k, Addr: netip.MustParseAddrPort(addr), Symmetric: true,
+		Local: netip.MustParseAddrPort("198.51.100.1:5060"), Listener: "access"}
+}
+
+// TestReplyTarget: the stateless answers' destination and Via stamp are
+// the layer's own, and a message without a Via is refused untouched.
+func TestReplyTarget(t *testing.T) {
+	req := rq{method: sip.OPTIONS, branch: "z9hG4bK-1", via: "UDP 10.0.0.5:5062"}.req(t)
+	dst, ok := ReplyTarget(req, symmetric(transport.UDP, "192.0.2.1:40000"))
+	if !ok || dst.Addr.String() != "192.0.2.1:40000" || dst.Listener != "access" {
+		t.Fatalf("ReplyTarget = %v %q, %v; want the source port by the access listener", dst, dst.Listener, ok)
+	}
+	res := NewResponse(req, 403, "Forbidden")
+	if via := res.GetHeaders("Via"); len(via) == 0 || !strings.Contains(via[0].Value(), "received=192.0.2.1;rport=40000") {
+		t.Fatalf("the response's Via lacks received and rport: %v", via)
+	}
+	req = rq{method: sip.OPTIONS, branch: "z9hG4bK-1", via: "UDP 10.0.0.5:5062"}.req(t)
+	dst, ok = ReplyTarget(req, transport.Target{Kind: transport.UDP, Addr: netip.MustParseAddrPort("192.0.2.1:40000")})
+	if !ok || dst.Addr.String() != "192.0.2.1:5062" {
+		t.Fatalf("RFC 3261 listener: ReplyTarget = %v, %v; want the sent-by port", dst, ok)
+	}
+	noVia := sip.NewResponse("", "SIP/2.0", 400, "Bad", nil, "", nil)
+	if _, ok := ReplyTarget(noVia, udpPeer); ok {
+		t.Fatal("ReplyTarget accepted a message without Via")
 	}
 }
 

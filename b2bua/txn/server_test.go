@@ -2,12 +2,14 @@ package txn
 
 import (
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/ghettovoice/gosip/sip"
 
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/transport"
 )
 
 func TestInviteServer(t *testing.T) {
@@ -381,6 +383,37 @@ func TestCancelServer(t *testing.T) {
 				open(t, tx.Cancelled(), "Cancelled")
 				e.l.Receive(rq{method: sip.ACK, branch: "z9hG4bK-a", toTag: "uas-7"}.req(t), udpPeer)
 				e.tu.next(t)
+				e.advance(t64)
+			},
+		},
+		{
+			name: "CANCEL from another address: 481, the INVITE goes on",
+			run: func(t *testing.T, e *env) {
+				e.l.Receive(inv.req(t), udpPeer)
+				tx := e.tu.next(t).tx
+				respond(t, tx, 180, "uas-7")
+				stranger := transport.Target{Kind: transport.UDP, Addr: netip.MustParseAddrPort("127.0.0.66:5070")}
+				e.l.Receive(cancel.req(t), stranger)
+				e.out.want(t, 1, statusFor(481, sip.CANCEL), "481 to the stranger's CANCEL")
+				open(t, tx.Cancelled(), "Cancelled")
+				respond(t, tx, 486, "uas-7")
+				e.l.Receive(rq{method: sip.ACK, branch: inv.branch, toTag: "uas-7"}.req(t), udpPeer)
+				e.advance(t64)
+				closed(t, tx.Done(), "Done")
+				e.tu.none(t)
+			},
+		},
+		{
+			name: "one branch from two addresses: two transactions",
+			run: func(t *testing.T, e *env) {
+				other := transport.Target{Kind: transport.UDP, Addr: netip.MustParseAddrPort("127.0.0.66:5070")}
+				opt := rq{method: sip.OPTIONS, branch: "z9hG4bK-shared"}
+				e.l.Receive(opt.req(t), udpPeer)
+				e.l.Receive(opt.req(t), other)
+				first, second := e.tu.next(t), e.tu.next(t)
+				respond(t, first.tx, 200, "a")
+				respond(t, second.tx, 200, "b")
+				e.out.want(t, 2, statusFor(200, sip.OPTIONS), "a 200 to each")
 				e.advance(t64)
 			},
 		},

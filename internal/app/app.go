@@ -250,7 +250,7 @@ func (a *App) listen(cfg *config.Config) error {
 		if kind.Secure() {
 			tc = tlsConf
 		}
-		addr, err := a.server.Listen(l.Name, kind, l.Addr, tc)
+		addr, err := a.server.Listen(l.Name, kind, l.Addr, transport.ListenOptions{TLS: tc, Symmetric: l.Symmetric})
 		if err != nil {
 			if lerr := asListenError(err, key, "listener "+strconv.Quote(l.Name), l.Transport, l.Addr); lerr != err {
 				return lerr

@@ -24,7 +24,8 @@ const (
 	DefaultMaxLineLength    = 8192 // bytes
 	DefaultHandshakeTimeout = 5 * time.Second
 	DefaultIdleTimeout      = 15 * time.Minute
-	DefaultMaxConnsPerIP    = 200 // stream connections per source IP; 0 is unlimited
+	DefaultMaxConnsPerIP    = 200  // stream connections per source IP; 0 is unlimited
+	DefaultSymmetric        = true // a UDP listener answers requests at their source port (NAT)
 	DefaultSessionExpires   = 1800 * time.Second
 	DefaultMinSE            = 90 * time.Second
 	DefaultInviteTimeout    = 32 * time.Second // Timer B / Timer C bound for one B-leg attempt
@@ -181,6 +182,15 @@ type Listener struct {
 	Transport string `mapstructure:"transport"`
 	// Addr is ip:port to bind.
 	Addr string `mapstructure:"addr"`
+	// Symmetric (UDP) answers every request at the address and port it
+	// came from, as if it carried rport (RFC 3581), and records received
+	// and rport in the Via of the responses: a client behind NAT receives
+	// nothing anywhere else. false keeps RFC 3261 18.2.2 (responses to the
+	// port of the Via's sent-by unless the request carries rport), for a
+	// trunk that sends from one port and listens on another. Stream
+	// listeners answer on the connection either way. Default
+	// DefaultSymmetric.
+	Symmetric bool `mapstructure:"symmetric"`
 }
 
 // TLS names a certificate and key in PEM files. Both empty: a self-signed

@@ -67,6 +67,7 @@ func TestConfigsExamples(t *testing.T) {
 			t.Errorf("trunks %+v, want one trusted PBX with OPTIONS keepalive", c.Trunks)
 		}
 		wantTargets(t, c, map[string]string{"pbx-to-web": TargetRegistered, "echo": TargetEcho, "web-to-pbx": TargetTrunks})
+		wantSymmetric(t, c, map[string]bool{"udp": false, "wss": true, "tls": true})
 	})
 	t.Run("carrier", func(t *testing.T) {
 		c := load(t, "carrier.yaml")
@@ -83,12 +84,28 @@ func TestConfigsExamples(t *testing.T) {
 			t.Errorf("carrier-a identity %+v, want the user asserted and written in From at a domain", id)
 		}
 		wantTargets(t, c, map[string]string{"pstn-to-web": TargetRegistered, "web-to-pstn": TargetTrunks})
+		wantSymmetric(t, c, map[string]bool{"carrier-udp": false, "wss": true})
 		for _, r := range c.Routes {
 			if r.Name == "web-to-pstn" && len(r.Trunks) != 2 {
 				t.Errorf("web-to-pstn trunks %v, want both for failover", r.Trunks)
 			}
 		}
 	})
+}
+
+// wantSymmetric checks the listeners' symmetric setting: false where a
+// trunk is answered (RFC 3261 18.2.2), true where users behind NAT are.
+func wantSymmetric(t *testing.T, c *Config, want map[string]bool) {
+	t.Helper()
+	got := map[string]bool{}
+	for _, l := range c.SIP.Listeners {
+		got[l.Name] = l.Symmetric
+	}
+	for name, sym := range want {
+		if s, ok := got[name]; !ok || s != sym {
+			t.Errorf("listener %s symmetric %v (present %v), want %v", name, s, ok, sym)
+		}
+	}
 }
 
 func wantTargets(t *testing.T, c *Config, want map[string]string) {

@@ -45,10 +45,10 @@ func Default() *Config {
 		Log:    Log{Level: DefaultLogLevel, Format: DefaultLogFormat, Trace: []string{}},
 		SIP: SIP{
 			Listeners: []Listener{
-				{Name: "udp", Transport: "udp", Addr: DefaultSIPAddr},
-				{Name: "tcp", Transport: "tcp", Addr: DefaultSIPAddr},
-				{Name: "ws", Transport: "ws", Addr: DefaultWSAddr},
-				{Name: "wss", Transport: "wss", Addr: DefaultWSSAddr},
+				{Name: "udp", Transport: "udp", Addr: DefaultSIPAddr, Symmetric: DefaultSymmetric},
+				{Name: "tcp", Transport: "tcp", Addr: DefaultSIPAddr, Symmetric: DefaultSymmetric},
+				{Name: "ws", Transport: "ws", Addr: DefaultWSAddr, Symmetric: DefaultSymmetric},
+				{Name: "wss", Transport: "wss", Addr: DefaultWSSAddr, Symmetric: DefaultSymmetric},
 			},
 			TLS:              TLS{ReloadInterval: DefaultTLSReloadInterval},
 			UserAgent:        DefaultUserAgent,

@@ -39,7 +39,14 @@ func TestEnvOverrides(t *testing.T) {
 			name: "listeners as JSON",
 			env:  []string{`SBC_SIP_LISTENERS=[{"transport":"udp","addr":"127.0.0.1:5070"}]`},
 			check: func(t *testing.T, c *Config) {
-				equal(t, c.SIP.Listeners, []Listener{{Name: "udp", Transport: "udp", Addr: "127.0.0.1:5070"}})
+				equal(t, c.SIP.Listeners, []Listener{{Name: "udp", Transport: "udp", Addr: "127.0.0.1:5070", Symmetric: true}})
+			},
+		},
+		{
+			name: "a listener's symmetric from the environment",
+			env:  []string{`SBC_SIP_LISTENERS=[{"name":"trunk","transport":"udp","addr":"127.0.0.1:5070","symmetric":false}]`},
+			check: func(t *testing.T, c *Config) {
+				equal(t, c.SIP.Listeners, []Listener{{Name: "trunk", Transport: "udp", Addr: "127.0.0.1:5070"}})
 			},
 		},
 		{
@@ -84,7 +91,7 @@ func TestEnvOverrides(t *testing.T) {
 			yaml: "sip:\n  listeners: [{transport: tcp, addr: '127.0.0.1:5080'}]\n",
 			env:  []string{`SBC_SIP_LISTENERS=[{"name":"x","transport":"ws","addr":"127.0.0.1:8081"}]`},
 			check: func(t *testing.T, c *Config) {
-				equal(t, c.SIP.Listeners, []Listener{{Name: "x", Transport: "ws", Addr: "127.0.0.1:8081"}})
+				equal(t, c.SIP.Listeners, []Listener{{Name: "x", Transport: "ws", Addr: "127.0.0.1:8081", Symmetric: true}})
 			},
 		},
 		{

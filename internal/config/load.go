@@ -21,12 +21,12 @@ import (
 //
 // Mappings merge key by key; a list in the file or the environment replaces
 // the default list as a whole. Within a list, items get their own defaults:
-// a listener's name is its transport; a trunk's options_interval,
-// options_timeout and failure_threshold are DefaultOptionsInterval,
-// DefaultOptionsTimeout and DefaultFailureThreshold; a cdr writer's type is
-// DefaultCDRType and its name its type; a file writer's dir, max_bytes and
-// rotate_every are DefaultCDRDir, DefaultCDRMaxBytes and
-// DefaultCDRRotateEvery.
+// a listener's name is its transport and its symmetric DefaultSymmetric; a
+// trunk's options_interval, options_timeout and failure_threshold are
+// DefaultOptionsInterval, DefaultOptionsTimeout and DefaultFailureThreshold;
+// a cdr writer's type is DefaultCDRType and its name its type; a file
+// writer's dir, max_bytes and rotate_every are DefaultCDRDir,
+// DefaultCDRMaxBytes and DefaultCDRRotateEvery.
 //
 // The file and environment problems (unknown keys, values of the wrong type
 // or shape, durations without a unit) are all returned together as
@@ -100,6 +100,7 @@ func fillItemDefaults(settings map[string]any) {
 				l["name"] = tr
 			}
 		}
+		setMissing(l, "symmetric", DefaultSymmetric)
 	}
 	for _, t := range items(settings, "trunks") {
 		setMissing(t, "options_interval", DefaultOptionsInterval)

@@ -68,7 +68,7 @@ func TestLoadMerges(t *testing.T) {
 			name: "listeners list replaces the default list",
 			yaml: "sip:\n  listeners:\n    - {transport: udp, addr: 127.0.0.1:5070}\n",
 			check: func(t *testing.T, c *Config) {
-				equal(t, c.SIP.Listeners, []Listener{{Name: "udp", Transport: "udp", Addr: "127.0.0.1:5070"}})
+				equal(t, c.SIP.Listeners, []Listener{{Name: "udp", Transport: "udp", Addr: "127.0.0.1:5070", Symmetric: true}})
 				equal(t, c.SIP.UserAgent, DefaultUserAgent) // the rest of sip is kept
 			},
 		},
@@ -120,8 +120,18 @@ func TestLoadMerges(t *testing.T) {
 			yaml: "sip:\n  listeners:\n    - {transport: wss, addr: '[::]:443'}\n    - {name: public, transport: udp, addr: '0.0.0.0:5060'}\n",
 			check: func(t *testing.T, c *Config) {
 				equal(t, c.SIP.Listeners, []Listener{
-					{Name: "wss", Transport: "wss", Addr: "[::]:443"},
-					{Name: "public", Transport: "udp", Addr: "0.0.0.0:5060"},
+					{Name: "wss", Transport: "wss", Addr: "[::]:443", Symmetric: true},
+					{Name: "public", Transport: "udp", Addr: "0.0.0.0:5060", Symmetric: true},
+				})
+			},
+		},
+		{
+			name: "listener symmetric defaults to true, explicit false kept",
+			yaml: "sip:\n  listeners:\n    - {name: access, transport: udp, addr: '0.0.0.0:5060'}\n    - {name: trunk, transport: udp, addr: '0.0.0.0:5070', symmetric: false}\n",
+			check: func(t *testing.T, c *Config) {
+				equal(t, c.SIP.Listeners, []Listener{
+					{Name: "access", Transport: "udp", Addr: "0.0.0.0:5060", Symmetric: DefaultSymmetric},
+					{Name: "trunk", Transport: "udp", Addr: "0.0.0.0:5070", Symmetric: false},
 				})
 			},
 		},
@@ -189,6 +199,11 @@ func TestLoadProblems(t *testing.T) {
 			yaml: "sip:\n  max_headers: many\n  listeners: [{transport: udp, addr: {a: 1}}]\ntrunks: [{name: t, uri: 'sip:h', trusted: maybe}]\n",
 			want: []string{"sip.listeners[0].addr: want a string", "sip.max_headers: want a whole number",
 				"trunks[0].trusted: want true or false"},
+		},
+		{
+			name: "listener symmetric is a boolean",
+			yaml: "sip:\n  listeners: [{transport: udp, addr: '127.0.0.1:5060', symmetric: nat}]\n",
+			want: []string{"sip.listeners[0].symmetric: want true or false"},
 		},
 		{
 			name: "durations need a unit",

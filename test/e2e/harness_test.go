@@ -73,11 +73,14 @@ func startSBC(t *testing.T, o sbcOptions) *sbcUnderTest {
 	t.Helper()
 	cfg := config.Default()
 	port := freeUDPPort(t, "127.0.0.1")
+	// Symmetric as a loaded config has it by default (Go literals leave
+	// it false).
+	sym := config.DefaultSymmetric
 	cfg.SIP.Listeners = []config.Listener{
-		{Name: "udp", Transport: "udp", Addr: "127.0.0.1:" + itoa(port)},
-		{Name: "tcp", Transport: "tcp", Addr: "127.0.0.1:" + itoa(port)},
-		{Name: "ws", Transport: "ws", Addr: "127.0.0.1:0"},
-		{Name: "wss", Transport: "wss", Addr: "127.0.0.1:0"},
+		{Name: "udp", Transport: "udp", Addr: "127.0.0.1:" + itoa(port), Symmetric: sym},
+		{Name: "tcp", Transport: "tcp", Addr: "127.0.0.1:" + itoa(port), Symmetric: sym},
+		{Name: "ws", Transport: "ws", Addr: "127.0.0.1:0", Symmetric: sym},
+		{Name: "wss", Transport: "wss", Addr: "127.0.0.1:0", Symmetric: sym},
 	}
 	cfg.Media.RTPPorts = "40000-49999"
 	cfg.Trunks = nil

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,101 +14,76 @@ import (
 	"time"
 )
 
-// tortureDir holds the messages of RFC 4475 section 3, bit-exact, one file
-// per test named as in the RFC (wsinv.dat...).
-const tortureDir = "../../b2bua/testdata/torture"
+// tortureDirs hold the messages of RFC 4475 section 3 (bit-exact, named as
+// in the RFC: wsinv.dat...) and of RFC 5118 section 4 (ipv6-good.dat...).
+var tortureDirs = []string{"../../b2bua/testdata/torture", "../../b2bua/testdata/torture5118"}
 
 // noAnswer stands for "no response" among expected outcomes.
 const noAnswer = 0
 
-// tortureCase is what the SBC does with one RFC 4475 message. For valid
-// messages any answer but 400 is fine (none too: a stray response is
-// dropped); for invalid ones rfc lists the final responses the RFC allows
-// (noAnswer: silence is fine). Where the SBC does something else
-// today, deviation says why and now lists what it does, so the test fails
-// when that changes (better or worse) and the table is updated.
+// tortureCase is what the RFCs say an element answers to one message.
 type tortureCase struct {
-	section   string
-	valid     bool  // valid syntax (3.1.1, 3.2, 3.3, 3.4), not 3.1.2
-	rfc       []int // acceptable final codes for invalid ones
-	liberal   bool  // invalid, but the RFC lets an element accept it: any answer
-	udpOnly   bool  // its point is UDP datagram framing (3.1.1.8, 3.1.2.2)
-	deviation string
-	now       []int // what the SBC answers over TCP, when deviation is set
+	section string
+	kind    tortureKind
+	codes   []int // kind answer: the final responses the RFC names
+	udpOnly bool  // its point is UDP datagram framing (RFC 4475 3.1.1.8, 3.1.2.2)
 }
 
+type tortureKind int
+
+const (
+	handled tortureKind = iota // valid: answered, as routing decides, never 400
+	answer                     // answered with one of codes
+	refused                    // invalid: 400 or dropped
+	silent                     // a response: nothing to answer
+	either                     // the RFC lets an element accept or refuse it
+)
+
+func valid(sec string) tortureCase { return tortureCase{section: sec, kind: handled} }
+func answers(sec string, c ...int) tortureCase {
+	return tortureCase{section: sec, kind: answer, codes: c}
+}
+func invalid(sec string) tortureCase { return tortureCase{section: sec, kind: refused} }
+
 var tortureCases = map[string]tortureCase{
-	// 3.1.1 Valid Messages
-	"wsinv": {section: "3.1.1.1", valid: true, now: []int{400},
-		deviation: "gosip rejects the From with an escaped quote and LWS around ';' (Missing or bad From)"},
-	"intmeth": {section: "3.1.1.2", valid: true, now: []int{noAnswer},
-		deviation: "gosip rejects the To with escaped BEL/NUL/DEL in the display name and the unusual From (Missing or bad From); no 400 can echo them, so it is dropped"},
-	"esc01":   {section: "3.1.1.3", valid: true},
-	"escnull": {section: "3.1.1.4", valid: true},
-	"esc02": {section: "3.1.1.5", valid: true, now: []int{noAnswer},
-		deviation: "gosip rejects the Via with '%' in the branch (Missing or bad Via); without a Via no 400 can be sent, so it is dropped"},
-	"lwsdisp": {section: "3.1.1.6", valid: true},
-	"longreq": {section: "3.1.1.7", valid: true, now: []int{400},
-		deviation: "its top Via has no branch: the transaction layer supports RFC 3261 branches only (400 Missing or bad Via branch)"},
-	"dblreq":     {section: "3.1.1.8", valid: true, udpOnly: true},
-	"semiuri":    {section: "3.1.1.9", valid: true},
-	"transports": {section: "3.1.1.10", valid: true},
-	"mpart01":    {section: "3.1.1.11", valid: true},
-	"unreason":   {section: "3.1.1.12", valid: true},
-	"noreason":   {section: "3.1.1.13", valid: true},
-
-	// 3.1.2 Invalid Messages: 400 or silence, unless the RFC names another
-	// answer or lets a liberal element accept the message.
-	"badinv01":   {section: "3.1.2.1", rfc: []int{400, noAnswer}},
-	"clerr":      {section: "3.1.2.2", rfc: []int{400, noAnswer}, udpOnly: true},
-	"ncl":        {section: "3.1.2.3", rfc: []int{400, noAnswer}},
-	"scalar02":   {section: "3.1.2.4", rfc: []int{400, noAnswer}},
-	"scalarlg":   {section: "3.1.2.5", rfc: []int{400, noAnswer}},
-	"quotbal":    {section: "3.1.2.6", rfc: []int{400, noAnswer}},
-	"ltgtruri":   {section: "3.1.2.7", rfc: []int{400, noAnswer}},
-	"lwsruri":    {section: "3.1.2.8", rfc: []int{400, noAnswer}},
-	"lwsstart":   {section: "3.1.2.9", liberal: true},
-	"trws":       {section: "3.1.2.10", liberal: true},
-	"escruri":    {section: "3.1.2.11", liberal: true},
-	"baddate":    {section: "3.1.2.12", valid: true}, // "should not reject"
-	"regbadct":   {section: "3.1.2.13", liberal: true},
-	"badaspec":   {section: "3.1.2.14", liberal: true},
-	"baddn":      {section: "3.1.2.15", liberal: true},
-	"badvers":    {section: "3.1.2.16", rfc: []int{505}},
-	"mismatch01": {section: "3.1.2.17", rfc: []int{400}},
-	"mismatch02": {section: "3.1.2.18", rfc: []int{501}, now: []int{400},
-		deviation: "the parser refuses a CSeq method that differs from the request method before the method is looked at; RFC: 501"},
-	"bigcode": {section: "3.1.2.19", rfc: []int{noAnswer}}, // a response: dropped
-
-	// 3.2 Transaction Layer Semantics
-	"badbranch": {section: "3.2.1", valid: true, now: []int{400},
-		deviation: "branch is the bare magic cookie: no RFC 2543 transaction matching (400 Missing or bad Via branch)"},
-
-	// 3.3 Application-Layer Semantics
-	"insuf": {section: "3.3.1", rfc: []int{400}, now: []int{noAnswer},
-		deviation: "without From, To and Call-ID the 400 cannot be built (RFC 3261 8.2.6.2), so it is dropped"},
-	"unkscm": {section: "3.3.2", rfc: []int{416}, now: []int{400},
-		deviation: "gosip cannot parse a Request-URI of an unknown scheme; RFC: 416"},
-	"novelsc": {section: "3.3.3", rfc: []int{416}, now: []int{400},
-		deviation: "gosip cannot parse a soap.beep Request-URI; RFC: 416"},
-	"unksm2": {section: "3.3.4", valid: true, now: []int{400},
-		deviation: "gosip cannot parse From/To URIs of an unknown scheme (Missing or bad From)"},
-	"bext01":   {section: "3.3.5", valid: true},
-	"invut":    {section: "3.3.6", valid: true},
-	"regaut01": {section: "3.3.7", valid: true},
-	"multi01": {section: "3.3.8", rfc: []int{400}, now: []int{404},
-		deviation: "gosip keeps one of the repeated single-value headers (Call-ID, From, To, Max-Forwards, CSeq) instead of refusing; the INVITE then finds no route"},
-	"mcl01":    {section: "3.3.9", rfc: []int{400, noAnswer}},
-	"bcast":    {section: "3.3.10", valid: true},
-	"zeromf":   {section: "3.3.11", rfc: []int{200, 483}}, // an endpoint answers it, a proxy 483
-	"cparam01": {section: "3.3.12", valid: true},
-	"cparam02": {section: "3.3.13", valid: true},
-	"regescrt": {section: "3.3.14", valid: true},
-	"sdp01":    {section: "3.3.15", valid: true},
-
-	// 3.4 Backward Compatibility
-	"inv2543": {section: "3.4.1", valid: true, now: []int{400},
-		deviation: "RFC 2543 request without a Via branch: the transaction layer supports RFC 3261 branches only (400 Missing or bad Via branch)"},
+	// RFC 4475 3.1.1, valid messages.
+	"wsinv": valid("4475-3.1.1.1"), "intmeth": answers("4475-3.1.1.2", 501), "esc01": valid("4475-3.1.1.3"),
+	"escnull": valid("4475-3.1.1.4"), "esc02": answers("4475-3.1.1.5", 501), "lwsdisp": valid("4475-3.1.1.6"),
+	"longreq":    valid("4475-3.1.1.7"),
+	"dblreq":     {section: "4475-3.1.1.8", kind: handled, udpOnly: true},
+	"semiuri":    valid("4475-3.1.1.9"),
+	"transports": valid("4475-3.1.1.10"), "mpart01": valid("4475-3.1.1.11"),
+	"unreason": {section: "4475-3.1.1.12", kind: silent}, "noreason": {section: "4475-3.1.1.13", kind: silent},
+	// 3.1.2, invalid messages.
+	"badinv01": invalid("4475-3.1.2.1"), "clerr": {section: "4475-3.1.2.2", kind: refused, udpOnly: true},
+	"ncl": invalid("4475-3.1.2.3"), "scalar02": invalid("4475-3.1.2.4"), "scalarlg": invalid("4475-3.1.2.5"),
+	"quotbal": invalid("4475-3.1.2.6"), "ltgtruri": invalid("4475-3.1.2.7"), "lwsruri": invalid("4475-3.1.2.8"),
+	"lwsstart": {section: "4475-3.1.2.9", kind: either}, "trws": {section: "4475-3.1.2.10", kind: either},
+	"escruri": {section: "4475-3.1.2.11", kind: either}, "baddate": valid("4475-3.1.2.12"), // "should not reject"
+	"regbadct": {section: "4475-3.1.2.13", kind: either}, "badaspec": {section: "4475-3.1.2.14", kind: either},
+	"baddn": {section: "4475-3.1.2.15", kind: either}, "badvers": answers("4475-3.1.2.16", 505),
+	"mismatch01": answers("4475-3.1.2.17", 400), "mismatch02": answers("4475-3.1.2.18", 501),
+	"bigcode": {section: "4475-3.1.2.19", kind: silent},
+	// 3.2 Transaction layer semantics.
+	"badbranch": valid("4475-3.2.1"),
+	// 3.3 Application-layer semantics.
+	"insuf": answers("4475-3.3.1", 400), "unkscm": answers("4475-3.3.2", 416), "novelsc": answers("4475-3.3.3", 416),
+	"unksm2":   answers("4475-3.3.4", 400), // a registrar: the To of a REGISTER is the AOR, a SIP URI
+	"bext01":   answers("4475-3.3.5", 420),
+	"invut":    answers("4475-3.3.6", 415),
+	"regaut01": valid("4475-3.3.7"), "multi01": answers("4475-3.3.8", 400), "mcl01": invalid("4475-3.3.9"),
+	"bcast":    {section: "4475-3.3.10", kind: silent},
+	"zeromf":   answers("4475-3.3.11", 200, 483), // an endpoint answers it, a proxy 483
+	"cparam01": valid("4475-3.3.12"), "cparam02": valid("4475-3.3.13"), "regescrt": valid("4475-3.3.14"),
+	"sdp01": valid("4475-3.3.15"), // 406, or an answer without SDP
+	// 3.4 Backward compatibility.
+	"inv2543": valid("4475-3.4.1"),
+	// RFC 5118 section 4.
+	"ipv6-good": valid("5118-4.1"), "ipv6-bad": answers("5118-4.2", 400), "port-ambiguous": valid("5118-4.3"),
+	"port-unambiguous": valid("5118-4.4"), "via-received-param-with-delim": valid("5118-4.5"),
+	"via-received-param-no-delim": valid("5118-4.5"), "ipv6-in-sdp": valid("5118-4.6"),
+	"mult-ip-in-header": valid("5118-4.7"), "mult-ip-in-sdp": valid("5118-4.8"), "ipv4-mapped-ipv6": valid("5118-4.9"),
+	"ipv6-bug-abnf-3-colons": {section: "5118-4.10", kind: either}, "ipv6-correct-abnf-2-colons": valid("5118-4.10"),
 }
 
 // tortureResult is what came back for one message on one transport.
@@ -123,39 +99,35 @@ func (r tortureResult) final() int {
 	return r.codes[0]
 }
 
-// TestRFC4475Torture sends every RFC 4475 message to a running SBC over UDP
-// and, except the two about datagram framing, over TCP, then checks that
-// the SBC still answers OPTIONS (a panic anywhere fails the whole test
-// binary). Over TCP, where every answer returns on the connection, the
-// final response is checked against the table; over UDP the SBC answers a
-// parse error to the source address and anything else to the Via's port,
-// so only "a parse-error 400 came back or not" is checked, and must agree
-// with TCP.
+// TestRFC4475Torture sends every RFC 4475 and RFC 5118 message to a
+// running SBC over UDP and, except the two about datagram framing, over
+// TCP, each from a loopback address of its own, and checks the answer
+// that reaches the sending socket against what the RFCs say. The SBC
+// routes calls to nothing here, so a valid INVITE is answered by routing
+// (404). It must still answer OPTIONS afterwards.
 func TestRFC4475Torture(t *testing.T) {
 	msgs := readTorture(t)
 	// One SBC per transport: the same message sent twice would be taken
 	// for a retransmission.
 	sbcUDP, sbcTCP := startSBC(t, sbcOptions{}), startSBC(t, sbcOptions{})
-	udp := sendAll(t, msgs, func(name string, data []byte) tortureResult { return sendUDP(sbcUDP.udp.String(), data) })
-	tcp := sendAll(t, msgs, func(name string, data []byte) tortureResult {
+	names := sortedNames(msgs)
+	udp := sendAll(t, names, func(i int, name string) tortureResult {
+		return sendUDP(sourceAddr(0, i), sbcUDP.udp.String(), msgs[name])
+	})
+	tcp := sendAll(t, names, func(i int, name string) tortureResult {
 		if tortureCases[name].udpOnly {
 			return tortureResult{err: "skipped"}
 		}
-		return sendTCP(sbcTCP.tcp.String(), data)
+		return sendTCP(sourceAddr(1, i), sbcTCP.tcp.String(), [][]byte{msgs[name]}, 1)
 	})
-
-	for _, name := range sortedNames(msgs) {
+	for _, name := range names {
 		tc := tortureCases[name]
 		t.Run(tc.section+"_"+name, func(t *testing.T) {
 			u, s := udp[name], tcp[name]
-			t.Logf("%s: udp %v, tcp %v %s", name, u.codes, s.codes, s.err)
-			if tc.udpOnly {
-				checkTorture(t, tc, u.final())
-				return
-			}
-			checkTorture(t, tc, s.final())
-			if tc.valid && tc.deviation == "" && u.final() == 400 {
-				t.Errorf("udp: valid message refused as unparsable (400)")
+			t.Logf("%s: udp %v %s, tcp %v %s", name, u.codes, u.err, s.codes, s.err)
+			checkTorture(t, "udp", tc, u.final())
+			if !tc.udpOnly {
+				checkTorture(t, "tcp", tc, s.final())
 			}
 		})
 	}
@@ -166,49 +138,88 @@ func TestRFC4475Torture(t *testing.T) {
 	}
 }
 
-// checkTorture checks one final answer (noAnswer: none) against the table.
-func checkTorture(t *testing.T, tc tortureCase, got int) {
+// TestTortureStreams: the stream cases. wsinv arrives over TCP in 7-byte
+// segments and is handled as if it came whole; two OPTIONS written in one
+// segment are both answered.
+func TestTortureStreams(t *testing.T) {
+	sbc := startSBC(t, sbcOptions{})
+	msgs := readTorture(t)
+	var segments [][]byte
+	for data := msgs["wsinv"]; len(data) > 0; {
+		n := min(7, len(data))
+		segments = append(segments, data[:n])
+		data = data[n:]
+	}
+	r := sendTCP(sourceAddr(2, 1), sbc.tcp.String(), segments, 1)
+	if f := r.final(); f == noAnswer || f == 400 {
+		t.Errorf("wsinv in 7-byte segments: answered %v %s, want a final answer other than 400", r.codes, r.err)
+	}
+	two := optionsText("pipe-1", 1) + optionsText("pipe-2", 2)
+	r = sendTCP(sourceAddr(2, 2), sbc.tcp.String(), [][]byte{[]byte(two)}, 2)
+	if !slices.Equal(r.codes, []int{200, 200}) {
+		t.Errorf("two pipelined OPTIONS: answered %v %s, want 200 twice", r.codes, r.err)
+	}
+}
+
+func optionsText(callID string, seq int) string {
+	return fmt.Sprintf("OPTIONS sip:sbc@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.2.2;branch=z9hG4bK%s\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:t@example.com>;tag=%d\r\nTo: <sip:sbc@127.0.0.1>\r\nCall-ID: %s\r\n"+
+		"CSeq: %d OPTIONS\r\nContent-Length: 0\r\n\r\n", callID, seq, callID, seq)
+}
+
+// sourceAddr is the i-th loopback source address of a group: every
+// message comes from an address of its own, as from a stranger each.
+func sourceAddr(group, i int) string {
+	return fmt.Sprintf("127.%d.%d.%d", 10+group, 1+i/250, 1+i%250)
+}
+
+// checkTorture checks one final answer (noAnswer: none) against the RFC.
+func checkTorture(t *testing.T, transport string, tc tortureCase, got int) {
 	t.Helper()
-	switch {
-	case tc.deviation != "":
-		if !slices.Contains(tc.now, got) {
-			t.Errorf("known deviation (%s) changed: answered %d, recorded %v; update the table", tc.deviation, got, tc.now)
+	switch tc.kind {
+	case handled:
+		if got == noAnswer || got == 400 {
+			t.Errorf("%s: valid message answered %d, want a final answer other than 400", transport, got)
 		}
-	case tc.valid: // handled, not refused as unparsable
-		if got == 400 {
-			t.Errorf("valid message refused with 400")
+	case answer:
+		if !slices.Contains(tc.codes, got) {
+			t.Errorf("%s: answered %d, RFC %s: %v", transport, got, tc.section, tc.codes)
 		}
-	case tc.liberal:
-		// Rejected or accepted: both are what the RFC allows.
-	default:
-		if !slices.Contains(tc.rfc, got) {
-			t.Errorf("answered %d, RFC 4475 %s allows %v", got, tc.section, tc.rfc)
+	case refused:
+		if got != 400 && got != noAnswer {
+			t.Errorf("%s: invalid message answered %d, want 400 or nothing", transport, got)
+		}
+	case silent:
+		if got != noAnswer {
+			t.Errorf("%s: a response was answered %d", transport, got)
 		}
 	}
 }
 
 // readTorture loads the messages and checks that the table covers exactly
-// them.
+// them: the 49 of RFC 4475 and the 12 of RFC 5118.
 func readTorture(t *testing.T) map[string][]byte {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(tortureDir, "*.dat"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs := make(map[string][]byte, len(files))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
+	msgs := make(map[string][]byte)
+	for _, dir := range tortureDirs {
+		files, err := filepath.Glob(filepath.Join(dir, "*.dat"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		name := strings.TrimSuffix(filepath.Base(f), ".dat")
-		if _, ok := tortureCases[name]; !ok {
-			t.Errorf("%s has no expectation", name)
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := strings.TrimSuffix(filepath.Base(f), ".dat")
+			if _, ok := tortureCases[name]; !ok {
+				t.Errorf("%s has no expectation", name)
+			}
+			msgs[name] = b
 		}
-		msgs[name] = b
 	}
-	if len(msgs) != len(tortureCases) {
-		t.Fatalf("%d messages in %s, %d in the table", len(msgs), tortureDir, len(tortureCases))
+	if len(msgs) != 61 || len(tortureCases) != 61 {
+		t.Fatalf("%d messages, %d expectations: RFC 4475 and 5118 have 49 and 12", len(msgs), len(tortureCases))
 	}
 	return msgs
 }
@@ -222,16 +233,15 @@ func sortedNames(m map[string][]byte) []string {
 	return names
 }
 
-// sendAll sends every message at once, each on its own socket, and
-// collects what came back.
-func sendAll(t *testing.T, msgs map[string][]byte, send func(name string, data []byte) tortureResult) map[string]tortureResult {
+// sendAll sends every message at once and collects what came back.
+func sendAll(t *testing.T, names []string, send func(i int, name string) tortureResult) map[string]tortureResult {
 	t.Helper()
 	var mu sync.Mutex
-	res := make(map[string]tortureResult, len(msgs))
+	res := make(map[string]tortureResult, len(names))
 	var wg sync.WaitGroup
-	for name, data := range msgs {
+	for i, name := range names {
 		wg.Go(func() {
-			r := send(name, data)
+			r := send(i, name)
 			mu.Lock()
 			res[name] = r
 			mu.Unlock()
@@ -241,14 +251,35 @@ func sendAll(t *testing.T, msgs map[string][]byte, send func(name string, data [
 	return res
 }
 
-// tortureWait is how long a socket listens for an answer after the last
-// thing it got.
-const tortureWait = time.Second
+// How long a socket waits: for a final answer after a provisional one
+// (routing, a registrar's lookups), and in silence before it concludes
+// none is coming. Generous: the machine may be loaded.
+const (
+	tortureFinalWait = 20 * time.Second
+	tortureQuiet     = 3 * time.Second
+)
 
-// sendUDP sends one datagram from a fresh socket and returns the final
-// responses that reach it.
-func sendUDP(sbc string, data []byte) tortureResult {
-	c, err := net.Dial("udp", sbc)
+// readDeadline is when a socket gives up: after tortureQuiet of silence,
+// or tortureFinalWait once a provisional said an answer is coming.
+func readDeadline(provisional bool) time.Time {
+	if provisional {
+		return time.Now().Add(tortureFinalWait)
+	}
+	return time.Now().Add(tortureQuiet)
+}
+
+// sendUDP sends one datagram from a socket bound to src and returns the
+// final responses that reach that socket (and no other).
+func sendUDP(src, sbc string, data []byte) tortureResult {
+	laddr, err := net.ResolveUDPAddr("udp", src+":0")
+	if err != nil {
+		return tortureResult{err: err.Error()}
+	}
+	raddr, err := net.ResolveUDPAddr("udp", sbc)
+	if err != nil {
+		return tortureResult{err: err.Error()}
+	}
+	c, err := net.DialUDP("udp", laddr, raddr)
 	if err != nil {
 		return tortureResult{err: err.Error()}
 	}
@@ -258,34 +289,47 @@ func sendUDP(sbc string, data []byte) tortureResult {
 	}
 	var r tortureResult
 	buf := make([]byte, 65535)
+	deadline := readDeadline(false)
 	for {
-		_ = c.SetReadDeadline(time.Now().Add(tortureWait))
+		_ = c.SetReadDeadline(deadline)
 		n, err := c.Read(buf)
 		if err != nil {
 			return r
 		}
-		if code := finalCode(buf[:n]); code != 0 {
+		code := statusCode(buf[:n])
+		if code >= 200 {
 			r.codes = append(r.codes, code)
+			return r
+		}
+		if code > 0 {
+			deadline = readDeadline(true)
 		}
 	}
 }
 
-// sendTCP sends one message on a fresh connection and returns the final
-// responses read from it until it is quiet or closed.
-func sendTCP(sbc string, data []byte) tortureResult {
-	c, err := net.Dial("tcp", sbc)
+// sendTCP connects from src, writes the segments one by one (each its own
+// write with Nagle off) and returns the final responses read until want
+// of them came, or the connection is quiet or closed.
+func sendTCP(src, sbc string, segments [][]byte, want int) tortureResult {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	conn, err := d.Dial("tcp", sbc)
 	if err != nil {
 		return tortureResult{err: err.Error()}
 	}
+	c := conn.(*net.TCPConn)
 	defer c.Close()
-	if _, err := c.Write(data); err != nil {
-		return tortureResult{err: err.Error()}
+	_ = c.SetNoDelay(true)
+	for _, seg := range segments {
+		if _, err := c.Write(seg); err != nil {
+			return tortureResult{err: err.Error()}
+		}
 	}
 	var r tortureResult
 	var stream []byte
 	buf := make([]byte, 65535)
+	deadline := readDeadline(false)
 	for {
-		_ = c.SetReadDeadline(time.Now().Add(tortureWait))
+		_ = c.SetReadDeadline(deadline)
 		n, err := c.Read(buf)
 		stream = append(stream, buf[:n]...)
 		for {
@@ -296,9 +340,15 @@ func sendTCP(sbc string, data []byte) tortureResult {
 			stream = rest
 			// Not parsed: a 400 echoes the request's header lines, which
 			// may not parse.
-			if code := finalCode(msg); code != 0 {
+			code := statusCode(msg)
+			if code >= 200 {
 				r.codes = append(r.codes, code)
+			} else if code > 0 {
+				deadline = readDeadline(true)
 			}
+		}
+		if len(r.codes) >= want {
+			return r
 		}
 		if err != nil {
 			if len(r.codes) == 0 && !isTimeout(err) {
@@ -330,14 +380,22 @@ func nextMessage(stream []byte) (msg, rest []byte, ok bool) {
 	return stream[:len(head)+body], stream[len(head)+body:], true
 }
 
-// finalCode is the status code of a final response (200-699), else 0.
-func finalCode(msg []byte) int {
+// statusCode is the status code of a response (100-699), else 0.
+func statusCode(msg []byte) int {
 	line, _, _ := bytes.Cut(msg, []byte("\r\n"))
 	f := strings.Fields(string(line))
 	if len(f) < 2 || f[0] != "SIP/2.0" {
 		return 0
 	}
-	if code := atoiOr0(f[1]); code >= 200 && code < 700 {
+	if code := atoiOr0(f[1]); code >= 100 && code < 700 {
+		return code
+	}
+	return 0
+}
+
+// finalCode is the status code of a final response (200-699), else 0.
+func finalCode(msg []byte) int {
+	if code := statusCode(msg); code >= 200 {
 		return code
 	}
 	return 0
