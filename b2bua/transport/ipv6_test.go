@@ -19,7 +19,7 @@ func TestIPv6Listeners(t *testing.T) {
 	for _, kind := range []Kind{UDP, TCP} {
 		t.Run(kind.String(), func(t *testing.T) {
 			l, rec := newTestLayer(t, Limits{})
-			addr, err := l.Listen("v6", kind, "[::1]:0", nil)
+			addr, err := l.Listen("v6", kind, "[::1]:0", ListenOptions{})
 			if err != nil {
 				t.Fatalf("listen: %v", err)
 			}
@@ -75,7 +75,7 @@ func TestLocalAddrFor(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l, _ := newTestLayer(t, Limits{})
 			for _, a := range tc.listeners {
-				if _, err := l.Listen(a, UDP, a, nil); err != nil {
+				if _, err := l.Listen(a, UDP, a, ListenOptions{}); err != nil {
 					t.Fatalf("listen %s: %v", a, err)
 				}
 			}
