@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"crypto/tls"
 	"net"
 	"net/netip"
 	"strings"
@@ -11,22 +12,29 @@ import (
 
 const ipv6Options = "OPTIONS sip:sbc@[::1] SIP/2.0\r\nVia: SIP/2.0/%s [::1]:5999;branch=z9hG4bK6\r\nContent-Length: 0\r\n\r\n"
 
-// TestIPv6Listeners: UDP and TCP listeners on [::1] take a message from an
-// IPv6 peer with its address as the source, and the answer sent to that
-// source reaches the peer.
+// TestIPv6Listeners: UDP, TCP and TLS listeners on [::1] take a message
+// from an IPv6 peer with its address as the source, and the answer sent to
+// that source reaches the peer.
 func TestIPv6Listeners(t *testing.T) {
 	checkRoutines(t)
-	for _, kind := range []Kind{UDP, TCP} {
+	server, client := testTLS(t)
+	for _, kind := range []Kind{UDP, TCP, TLS} {
 		t.Run(kind.String(), func(t *testing.T) {
 			l, rec := newTestLayer(t, Limits{})
-			addr, err := l.Listen("v6", kind, "[::1]:0", ListenOptions{})
+			addr, err := l.Listen("v6", kind, "[::1]:0", ListenOptions{TLS: server})
 			if err != nil {
 				t.Fatalf("listen: %v", err)
 			}
 			if addr.Addr() != netip.IPv6Loopback() {
 				t.Fatalf("listener bound %s, want [::1]", addr)
 			}
-			c, err := net.Dial(strings.ToLower(kind.String())+"6", addr.String())
+			var c net.Conn
+			switch kind {
+			case TLS: // the certificate names ::1: verified as an IP SAN
+				c, err = tls.Dial("tcp6", addr.String(), client)
+			default:
+				c, err = net.Dial(strings.ToLower(kind.String())+"6", addr.String())
+			}
 			if err != nil {
 				t.Fatalf("dial: %v", err)
 			}

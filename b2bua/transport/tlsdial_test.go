@@ -28,6 +28,12 @@ type tlsPeer struct {
 
 func newTLSPeer(t *testing.T, conf *tls.Config) *tlsPeer {
 	t.Helper()
+	return newTLSPeerOn(t, conf, "127.0.0.1:0")
+}
+
+// newTLSPeerOn is newTLSPeer listening on addr.
+func newTLSPeerOn(t *testing.T, conf *tls.Config, addr string) *tlsPeer {
+	t.Helper()
 	p := &tlsPeer{conns: make(chan *tls.Conn, 8)}
 	conf = conf.Clone()
 	conf.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
@@ -36,7 +42,7 @@ func newTLSPeer(t *testing.T, conf *tls.Config) *tlsPeer {
 		p.mu.Unlock()
 		return nil, nil
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", conf)
+	ln, err := tls.Listen("tcp", addr, conf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,9 +93,15 @@ func TestDialTLSVerifiesTarget(t *testing.T) {
 		certs      []tls.Certificate // the target's client certificate
 		want       string            // error text; "" for a connection
 		wantSNI    string
+		listen     string // the peer's address; "": 127.0.0.1:0
 	}{
 		{name: "dns name", server: ca.Issue(t, "pbx", "localhost"), host: "localhost", wantSNI: "localhost"},
 		{name: "ip literal against ip san", server: ca.Issue(t, "pbx", "127.0.0.1"), host: "127.0.0.1"},
+		// A trunk at sip:[::1];transport=tls: its host is "::1", never sent
+		// as SNI, verified against an IPv6 SAN.
+		{name: "ipv6 literal against ip san", server: ca.Issue(t, "pbx", "::1"), host: "::1", listen: "[::1]:0"},
+		{name: "ipv6 literal without its san", server: ca.Issue(t, "pbx", "127.0.0.1"), host: "::1", listen: "[::1]:0",
+			want: "::1"},
 		{name: "other name", server: ca.Issue(t, "pbx", "pbx.example"), host: "localhost", want: "pbx.example, not localhost"},
 		{name: "ip literal without ip san", server: ca.Issue(t, "pbx", "localhost"), host: "127.0.0.1", want: "doesn't contain any IP SANs"},
 		{name: "unknown ca", server: rogue.Issue(t, "pbx", "localhost"), host: "localhost", want: "unknown authority"},
@@ -105,7 +117,11 @@ func TestDialTLSVerifiesTarget(t *testing.T) {
 			if tc.clientAuth {
 				conf.ClientAuth, conf.ClientCAs = tls.RequireAndVerifyClientCert, clientCA.Pool()
 			}
-			peer := newTLSPeer(t, conf)
+			listen := tc.listen
+			if listen == "" {
+				listen = "127.0.0.1:0"
+			}
+			peer := newTLSPeerOn(t, conf, listen)
 			l, _ := newTestLayer(t, Limits{})
 			dst := Target{Kind: TLS, Addr: peer.addr, Host: tc.host,
 				TLS: &tls.Config{RootCAs: ca.Pool(), Certificates: tc.certs, MinVersion: tls.VersionTLS12}}
