@@ -21,13 +21,23 @@ func ipv6SBC(t *testing.T, public string, trunks ...*sipPeer) *sbcUnderTest {
 	t.Helper()
 	var specs []trunkSpec
 	for i, trunk := range trunks {
-		tr := trunkSpec{name: "pbx" + itoa(i), addr: trunk.addr().Addr().String(), port: int(trunk.addr().Port()),
-			transport: strings.ToLower(trunk.kind)}
-		if trunk.ip.Is6() {
-			tr.addr = "[" + tr.addr + "]"
-		}
-		specs = append(specs, tr)
+		specs = append(specs, trunkAt("pbx"+itoa(i), trunk.addr(), strings.ToLower(trunk.kind)))
 	}
+	return ipv6SBCTo(t, public, specs...)
+}
+
+// trunkAt is a trunk at addr, an IPv6 one in brackets.
+func trunkAt(name string, addr netip.AddrPort, transport string) trunkSpec {
+	tr := trunkSpec{name: name, addr: addr.Addr().String(), port: int(addr.Port()), transport: transport}
+	if addr.Addr().Is6() {
+		tr.addr = "[" + tr.addr + "]"
+	}
+	return tr
+}
+
+// ipv6SBCTo is ipv6SBC with trunks given by their specs.
+func ipv6SBCTo(t *testing.T, public string, specs ...trunkSpec) *sbcUnderTest {
+	t.Helper()
 	port := itoa(freeUDPPort(t, "::1"))
 	return startSBC(t, sbcOptions{trunks: specs, mutate: func(c *config.Config) {
 		c.SIP.Listeners = append(c.SIP.Listeners,

@@ -147,7 +147,7 @@ func startOnce(ctx context.Context, t testing.TB, opts Options) *Proc {
 	if err != nil {
 		t.Fatalf("sipp local address: %v", err)
 	}
-	ctrl, err := freePort("udp", addr.Addr())
+	ctrl, err := freePort("udp", controlIP(addr.Addr()))
 	if err != nil {
 		t.Fatalf("sipp control port: %v", err)
 	}
@@ -172,6 +172,16 @@ func startOnce(ctx context.Context, t testing.TB, opts Options) *Proc {
 		}
 	}
 	return p
+}
+
+// controlIP is where SIPp's remote control socket binds (-ci): its own
+// address, except that SIPp cannot bind that socket on IPv6 (EAFNOSUPPORT),
+// so an IPv6 run takes 127.0.0.1.
+func controlIP(local netip.Addr) netip.Addr {
+	if local.Is6() {
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	}
+	return local
 }
 
 func withDefaults(o Options) Options {
@@ -280,7 +290,7 @@ func (p *Proc) args(ctrl uint16) []string {
 		"-i", p.addr.Addr().String(),
 		"-p", strconv.Itoa(int(p.addr.Port())),
 		"-bind_local",
-		"-ci", p.addr.Addr().String(),
+		"-ci", controlIP(p.addr.Addr()).String(),
 		"-cp", strconv.Itoa(int(ctrl)),
 		"-nostdin",
 		"-timeout", strconv.Itoa(secs), "-timeout_error",

@@ -1,0 +1,53 @@
+package e2e
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/test/sipptest"
+)
+
+// TestIPv6SIPpTrunk: a Go phone on IPv4 and one on IPv6 call SIPp on
+// [::1], which answers and echoes RTP (-rtp_echo on ::1). SIPp reads the
+// SBC's IPv6 INVITE, ACK and BYE as a third-party stack, and the phone's
+// audio comes back through the SBC across the families.
+func TestIPv6SIPpTrunk(t *testing.T) {
+	sipptest.Require(t)
+	for _, callerIP := range []string{"127.0.0.2", "::1"} {
+		t.Run("caller on "+callerIP, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			t.Cleanup(cancel)
+			mp := evenFreePort(t, "::1")
+			uas := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uas.xml"),
+				LocalIP: "::1", Args: []string{"-rtp_echo", "-mi", "::1", "-mp", itoa(mp)}, Timeout: 30 * time.Second})
+			s := ipv6SBCTo(t, "", trunkAt("sipp", uas.Addr(), "udp"))
+			ip := netip.MustParseAddr(callerIP)
+			caller := dialPeer(t, "UDP", callerIP, s.addrFor(t, "UDP", ip))
+			sbcA := s.addrFor(t, "UDP", ip)
+			callID, fromTag := sipmsg.NewToken(8)+"@caller.example", sipmsg.NewToken(4)
+			caller.request("INVITE", "sip:bob@"+sbcA.String(), callID, fromTag, "", 1, caller.sdp())
+			ok := caller.expectFinal()
+			if ok.StatusCode() != 200 {
+				t.Fatalf("caller got %d %s", ok.StatusCode(), ok.Reason())
+			}
+			mediaA := checkSDPFamily(t, "answer to the caller", ok.Body(), sbcA.Addr())
+			toTag, target := sipmsg.ToTag(ok), sipmsg.ContactURI(ok).String()
+			caller.request("ACK", target, callID, fromTag, toTag, 1, "")
+			for i := range 5 {
+				pkt := append([]byte{0x80, 0, 0, byte(i), 0, 0, 0, 160, 0xca, 0xfe, 0xba, 0xbe}, make([]byte, 160)...)
+				expectRTP(t, "caller → SIPp → caller", caller, mediaA, caller, mediaA, pkt)
+			}
+			caller.request("BYE", target, callID, fromTag, toTag, 2, "")
+			if res := caller.expectFinal(); res.StatusCode() != 200 {
+				t.Fatalf("BYE answered %d", res.StatusCode())
+			}
+			if err := uas.Wait().Check(1); err != nil {
+				t.Error(err)
+			}
+			s.waitIdle(t)
+		})
+	}
+}
