@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
 )
 
 // Digest algorithms (RFC 7616 section 3.3, RFC 8760).
@@ -163,7 +165,7 @@ func (a *Auth) Challenge(stale bool) []string {
 	now := a.now()
 	out := make([]string, 0, len(a.algs))
 	for _, alg := range a.algs {
-		v := "Digest realm=" + quote(a.realm) +
+		v := "Digest realm=" + sipmsg.Quote(a.realm) +
 			`, nonce="` + a.nonces.mint(now) + `"` +
 			`, opaque="` + a.opaque + `"` +
 			", algorithm=" + alg + `, qop="auth"`

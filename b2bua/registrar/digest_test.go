@@ -104,7 +104,7 @@ func answer(t *testing.T, challenge, user, password, method, uri string, nc uint
 	ncs := fmt.Sprintf("%08x", nc)
 	cnonce := "0a4f113b"
 	resp := digestResponse(alg, user, p["realm"], password, method, uri, p["nonce"], ncs, cnonce)
-	return `Digest username=` + quote(user) + `, realm=` + quote(p["realm"]) + `, nonce="` + p["nonce"] +
+	return `Digest username=` + sipmsg.Quote(user) + `, realm=` + sipmsg.Quote(p["realm"]) + `, nonce="` + p["nonce"] +
 		`", uri="` + uri + `", response="` + resp + `", algorithm=` + alg + `, cnonce="` + cnonce +
 		`", opaque="` + p["opaque"] + `", qop=auth, nc=` + ncs
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 )
 
@@ -103,7 +104,7 @@ func (b Binding) Remaining(now time.Time) int {
 func (b Binding) ContactValue(now time.Time) string {
 	v := "<" + b.Contact + ">;expires=" + strconv.Itoa(b.Remaining(now))
 	if b.Instance != "" {
-		v += ";+sip.instance=" + quote(b.Instance)
+		v += ";+sip.instance=" + sipmsg.Quote(b.Instance)
 	}
 	if b.RegID > 0 {
 		v += ";reg-id=" + strconv.Itoa(b.RegID)

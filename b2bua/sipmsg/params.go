@@ -153,14 +153,24 @@ func writeValue(b *strings.Builder, v string) {
 		b.WriteString(v)
 		return
 	}
+	b.WriteString(Quote(v))
+}
+
+// Quote renders s as a quoted-string, escaping '"' and '\\'.
+func Quote(s string) string {
+	if !strings.ContainsAny(s, `"\`) {
+		return `"` + s + `"`
+	}
+	var b strings.Builder
 	b.WriteByte('"')
-	for i := 0; i < len(v); i++ {
-		if v[i] == '"' || v[i] == '\\' {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
 			b.WriteByte('\\')
 		}
-		b.WriteByte(v[i])
+		b.WriteByte(s[i])
 	}
 	b.WriteByte('"')
+	return b.String()
 }
 
 // Unquote returns a parameter value without its quotes and quoted-pair
