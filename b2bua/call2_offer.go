@@ -58,7 +58,7 @@ func (c *Call) nextAttempt() bool {
 				if warning == "" {
 					warning = `399 sbc "` + o.Reason + `"`
 				}
-				c.failWith(o, sipmsg.Generic("Warning", warning))
+				c.failWith(o, append(se.extra, sipmsg.Generic("Warning", warning))...)
 				return false
 			}
 			c.log.Warn("invite not sent", "dest", d.name, "err", err)
@@ -181,6 +181,12 @@ func (c *Call) offerB(at *attempt, identity []sip.Header) (sip.Request, error) {
 		if errors.Is(err, media.ErrNoCodec) {
 			return nil, &sipError{cause: outcome.CauseNoCommonCodec, err: err, warning: sdpconv.NoCodecWarning}
 		}
+		if errors.Is(err, media.ErrNoPorts) {
+			// Out of ports is the SBC's shortage, not the caller's SDP:
+			// 503 with Retry-After, so the caller tries again or elsewhere.
+			return nil, &sipError{cause: outcome.CauseMediaUnavailable, err: err,
+				extra: []sip.Header{sipmsg.Generic("Retry-After", strconv.Itoa(int(c.s.cfg.RetryAfter/time.Second)))}}
+		}
 		if err != nil {
 			return nil, &sipError{cause: outcome.CauseBadSDP, err: err}
 		}
@@ -226,6 +232,7 @@ func isSDP(m sip.Message) bool {
 type sipError struct {
 	cause   outcome.Cause
 	warning string // Warning header value; "" for a generic 399
+	extra   []sip.Header
 	err     error
 }
 

@@ -378,3 +378,10 @@ func calleeRequest(t *testing.T, b *fakeClientTx, method string, seq int) sip.Re
 	}
 	return msg.(sip.Request)
 }
+
+// noPortsMedia is a media session whose port range is full.
+type noPortsMedia struct{ fakeMedia }
+
+func (noPortsMedia) Offer(media.Side, []byte) ([]byte, error) {
+	return nil, fmt.Errorf("allocate: %w", media.ErrNoPorts)
+}

@@ -234,3 +234,19 @@ func TestCallRingTimeout(t *testing.T) {
 		t.Errorf("record: cause %q side %q", rec.Cause, rec.Side)
 	}
 }
+
+// TestCallOutOfMediaPorts: when the media ports run out the caller gets
+// 503 with Retry-After (the SBC's shortage), not 488 (its SDP is fine).
+func TestCallOutOfMediaPorts(t *testing.T) {
+	h := newCallHarness(t, nil)
+	h.s.cfg.RetryAfter = 30 * time.Second
+	h.s.hooks.Media = func(string) (MediaSession, error) { return noPortsMedia{}, nil }
+	a := h.call(t)
+	res := a.final(t)
+	if res.StatusCode() != 503 || sipmsg.Header(res, "Retry-After") != "30" {
+		t.Fatalf("caller got %d Retry-After %q, want 503 with 30", res.StatusCode(), sipmsg.Header(res, "Retry-After"))
+	}
+	if rec := h.rec.next(t); rec.Cause != outcome.CauseMediaUnavailable {
+		t.Errorf("record: cause %q", rec.Cause)
+	}
+}

@@ -59,13 +59,44 @@ func TestPortExhaustionAndQuarantine(t *testing.T) {
 	if n := m.pool.inUse(); n != 0 {
 		t.Fatalf("%d pairs in use after Close", n)
 	}
-	clock.advance(time.Second)
+	clock.advance(100 * time.Millisecond)
 	if _, err := s2.Offer(SideA, offer); !errors.Is(err, ErrNoPorts) {
-		t.Fatalf("offer during quarantine: %v, want ErrNoPorts", err)
+		t.Fatalf("offer right after the release: %v, want ErrNoPorts", err)
 	}
-	clock.advance(time.Second)
+	// A full range takes back pairs released an eighth of the quarantine
+	// ago (250 ms) rather than refusing the call.
+	clock.advance(200 * time.Millisecond)
 	if _, err := s2.Offer(SideA, offer); err != nil {
-		t.Fatalf("offer after quarantine: %v", err)
+		t.Fatalf("offer on a range in quarantine 300 ms after the release: %v", err)
+	}
+}
+
+// TestQuarantinePreferred: while a pair is free outside quarantine, a pair
+// in quarantine is never handed out.
+func TestQuarantinePreferred(t *testing.T) {
+	min, max := freeRange(t, 2)
+	p := newPortPool(min, max, 2*time.Second)
+	now := time.Now()
+	p.now = func() time.Time { return now }
+	first, err := p.alloc(loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.closeSockets()
+	first.release()
+	now = now.Add(time.Second) // past the early reuse, still in quarantine
+	for range 50 {
+		pr, err := p.alloc(loopback)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pr.port == first.port {
+			t.Fatalf("the quarantined pair %d was handed out while another was free", pr.port)
+		}
+		pr.closeSockets()
+		p.mu.Lock() // free again at once, so each draw has the same choice
+		p.pairs[(pr.port-p.first)/2] = pairState{}
+		p.mu.Unlock()
 	}
 }
 

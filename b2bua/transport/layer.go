@@ -105,9 +105,11 @@ func (p Packet) Source() Target {
 	return Target{Kind: p.Kind, Addr: p.Src, Conn: p.Conn, Local: p.Local, Listener: p.Listener, Symmetric: p.Symmetric}
 }
 
-// Handler receives packets. It is called on the reading goroutine of the
-// socket or connection, one packet at a time per connection, so it must not
-// block long; packets from different connections arrive concurrently.
+// Handler receives packets. It is called on the reading goroutine of a
+// connection, one packet at a time per connection, and for UDP on one of a
+// listener's workers (one per CPU; the messages of one Call-ID always on
+// the same one, in order), so it must not block long; packets of different
+// connections and calls arrive concurrently.
 type Handler func(p Packet)
 
 // Layer owns the SIP listeners and stream connections. Its methods are safe

@@ -22,6 +22,7 @@ type Drops struct {
 	ConnLimit   uint64 // connection refused by MaxConnsPerIP
 	IdleClosed  uint64 // stream connection closed after IdleTimeout
 	Origin      uint64 // WebSocket upgrade refused by CheckOrigin (403; also counted in Handshake)
+	QueueFull   uint64 // UDP datagram dropped: its worker's queue was full
 }
 
 // counters are the live atomic counters behind Stats.
@@ -29,7 +30,7 @@ type counters struct {
 	received, sent, sendErrors, keepalives atomic.Uint64
 	oversize, lineTooLong, badFraming      atomic.Uint64
 	handshake, connLimit, idleClosed       atomic.Uint64
-	origin                                 atomic.Uint64
+	origin, queueFull                      atomic.Uint64
 	open                                   [WSS + 1]atomic.Int64 // indexed by Kind
 }
 
@@ -50,6 +51,7 @@ func (l *Layer) Stats() Stats {
 			ConnLimit:   c.connLimit.Load(),
 			IdleClosed:  c.idleClosed.Load(),
 			Origin:      c.origin.Load(),
+			QueueFull:   c.queueFull.Load(),
 		},
 		Open: make(map[Kind]int, 4),
 	}

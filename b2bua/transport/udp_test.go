@@ -3,6 +3,7 @@ package transport
 import (
 	"net"
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -67,5 +68,74 @@ func TestBoundAddr(t *testing.T) {
 				t.Fatalf("got %s, want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestUDPWorkers: a UDP listener's datagrams are handled by several
+// workers; one source's datagrams reach the handler in the order sent;
+// while the handler is stuck, the worker's queue fills and the rest is
+// dropped and counted, and the reader keeps reading.
+func TestUDPWorkers(t *testing.T) {
+	release := make(chan struct{})
+	got := make(chan Packet, 4*udpQueueLen)
+	l := New(nil, Limits{}, func(p Packet) {
+		<-release
+		got <- p
+	})
+	defer l.Close()
+	addr, err := l.Listen("u", UDP, "127.0.0.1:0", ListenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sent := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Stats().Dropped.QueueFull == 0 {
+		if time.Now().After(deadline) || sent > 20*udpQueueLen {
+			t.Fatalf("no queue-full drop after %d datagrams to a stuck handler", sent)
+		}
+		if _, err := c.Write([]byte(strconv.Itoa(sent))); err != nil {
+			t.Fatal(err)
+		}
+		sent++
+	}
+	close(release)
+	last, n := -1, 0
+	for {
+		select {
+		case p := <-got:
+			seq, _ := strconv.Atoi(string(p.Data))
+			if seq <= last {
+				t.Fatalf("datagram %d handled after %d", seq, last)
+			}
+			last, n = seq, n+1
+		case <-time.After(time.Second):
+			if n == 0 || n >= sent {
+				t.Fatalf("%d of %d datagrams handled, want some dropped", n, sent)
+			}
+			return
+		}
+	}
+}
+
+// TestCallIDOfRaw: the worker of a datagram is chosen by the Call-ID read
+// from its raw header lines, in either form; none is found past the end of
+// the headers.
+func TestCallIDOfRaw(t *testing.T) {
+	cases := map[string]string{
+		"INVITE sip:a@b SIP/2.0\r\nVia: x\r\nCall-ID: abc@host\r\n\r\n":         "abc@host",
+		"BYE sip:a@b SIP/2.0\r\ni:   short-form \r\nCSeq: 2 BYE\r\n\r\n":        "short-form",
+		"SIP/2.0 200 OK\r\ncall-id: lower\r\n\r\n":                              "lower",
+		"OPTIONS sip:a@b SIP/2.0\r\nVia: x\r\n\r\nCall-ID: in-the-body\r\n\r\n": "",
+		"garbage": "",
+	}
+	for msg, want := range cases {
+		if got := string(callID([]byte(msg))); got != want {
+			t.Errorf("%q: Call-ID %q, want %q", msg, got, want)
+		}
 	}
 }

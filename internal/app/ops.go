@@ -181,7 +181,8 @@ func transportStats(st transport.Stats) metrics.TransportStats {
 	d := st.Dropped
 	out := metrics.TransportStats{SendErrors: st.SendErrors,
 		Dropped: map[string]uint64{"oversize": d.Oversize, "line_too_long": d.LineTooLong, "bad_framing": d.BadFraming,
-			"handshake": d.Handshake, "conn_limit": d.ConnLimit, "idle_closed": d.IdleClosed},
+			"handshake": d.Handshake, "conn_limit": d.ConnLimit, "idle_closed": d.IdleClosed,
+			"queue_full": d.QueueFull},
 		Open: make(map[string]int, len(st.Open))}
 	for k, n := range st.Open {
 		out.Open[strings.ToLower(k.String())] = n
