@@ -139,3 +139,24 @@ func TestCallIDOfRaw(t *testing.T) {
 		}
 	}
 }
+
+// TestHandAllocatesNothing: choosing a datagram's worker costs no
+// allocation (it runs for every UDP message).
+func TestHandAllocatesNothing(t *testing.T) {
+	w := &udpWorkers{queues: []chan Packet{make(chan Packet, 1), make(chan Packet, 1)}}
+	l := New(nil, Limits{}, nil)
+	defer l.Close()
+	p := Packet{Data: []byte("BYE sip:a@b SIP/2.0\r\nVia: x\r\nCall-ID: abc@host\r\n\r\n")}
+	allocs := testing.AllocsPerRun(100, func() {
+		w.hand(l, p)
+		for _, q := range w.queues {
+			select {
+			case <-q:
+			default:
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%.0f allocations per datagram", allocs)
+	}
+}
