@@ -127,7 +127,8 @@ func newBrowserPeer(t testing.TB) *browserPeer {
 		t.Fatalf("peer socket: %v", err)
 	}
 	sock := &stampConn{PacketConn: udp, writable: make(chan struct{})}
-	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: sock})
+	logs := pionLogs{log: testLog()}
+	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: sock, Logger: logs.NewLogger("peer-udp-mux")})
 	agent, err := ice.NewAgentWithOptions(
 		ice.WithNetworkTypes([]ice.NetworkType{ice.NetworkTypeUDP4}),
 		ice.WithCandidateTypes([]ice.CandidateType{ice.CandidateTypeHost}),
@@ -135,6 +136,7 @@ func newBrowserPeer(t testing.TB) *browserPeer {
 		ice.WithIncludeLoopback(),
 		ice.WithMulticastDNSMode(ice.MulticastDNSModeDisabled),
 		ice.WithHostAcceptanceMinWait(nominationDelay),
+		ice.WithLoggerFactory(logs),
 	)
 	if err != nil {
 		_ = mux.Close()
