@@ -128,7 +128,7 @@ func tamper(pkt []byte) []byte {
 // TestDecryptCounters drives the receive path with good, replayed, forged,
 // malformed and foreign packets; each lands in its counter and none panics.
 func TestDecryptCounters(t *testing.T) {
-	for _, profile := range []srtp.ProtectionProfile{srtp.ProtectionProfileAeadAes128Gcm, srtp.ProtectionProfileAes128CmHmacSha1_80} {
+	for _, profile := range benchProfiles {
 		t.Run(profileName(profile), func(t *testing.T) {
 			k := newKeyedDemux(t, profile)
 			good := k.srtpPacket(t, testSSRC, testPT, 1, payloadN(1))

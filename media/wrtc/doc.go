@@ -19,9 +19,14 @@
 // not allocate on UDP. Exceptions, all inside pion: ICE-TCP allocates in its
 // framing, and with the AES-GCM profile SRTCP costs one allocation per packet.
 //
-// The DTLS handshake starts only once ICE has a nominated pair: as the
-// ICE-lite side we learn that from the peer's USE-CANDIDATE, so a ClientHello
-// never races the connectivity checks.
+// The DTLS handshake starts at the peer's first valid connectivity check,
+// whose pair we select at once: browsers start DTLS as soon as one check
+// succeeds, and Chromium may nominate (USE-CANDIDATE) a second later, so
+// waiting for the nomination cost a second of audio. A DTLS record that
+// arrives before the DTLS connection reads is queued, never dropped. We take
+// the DTLS server role whenever the peer lets us (a=setup:actpass), since
+// the server picks the SRTP profile: AES-256-GCM, AES-128-GCM, then
+// AES-CM-80.
 //
 // # Pion pieces and their shortcomings
 //

@@ -69,15 +69,20 @@ func expectUsToPeer(t *testing.T, tr *Transport, got chan []byte, line mediaLine
 	t.Fatal("no RTP from us reached pion")
 }
 
-// TestPionOffers: pion offers audio (actpass), we answer active with
-// a=ice-lite; media flows both ways with each SRTP profile.
+// TestPionOffers: pion offers audio (actpass), we answer passive with
+// a=ice-lite; media flows both ways with each SRTP profile, and of a
+// browser's profiles (in libwebrtc's order, AES-CM-80 first) we pick
+// AES-256-GCM.
 func TestPionOffers(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		profile dtls.SRTPProtectionProfile
+		name     string
+		profiles []dtls.SRTPProtectionProfile
+		want     dtls.SRTPProtectionProfile
 	}{
-		{"aead_aes_128_gcm", dtls.SRTP_AEAD_AES_128_GCM},
-		{"aes128_cm_hmac_sha1_80", dtls.SRTP_AES128_CM_HMAC_SHA1_80},
+		{"aead_aes_256_gcm", []dtls.SRTPProtectionProfile{dtls.SRTP_AEAD_AES_256_GCM}, dtls.SRTP_AEAD_AES_256_GCM},
+		{"aead_aes_128_gcm", []dtls.SRTPProtectionProfile{dtls.SRTP_AEAD_AES_128_GCM}, dtls.SRTP_AEAD_AES_128_GCM},
+		{"aes128_cm_hmac_sha1_80", []dtls.SRTPProtectionProfile{dtls.SRTP_AES128_CM_HMAC_SHA1_80}, dtls.SRTP_AES128_CM_HMAC_SHA1_80},
+		{"chrome_order", chromeProfiles, dtls.SRTP_AEAD_AES_256_GCM},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newTestMux(t, false)
@@ -86,15 +91,15 @@ func TestPionOffers(t *testing.T) {
 			if got := tr.OfferSetup(); got != "actpass" {
 				t.Fatalf("OfferSetup before SetRemote = %q, want actpass", got)
 			}
-			pc := newPeer(t, peerOpts{profiles: []dtls.SRTPProtectionProfile{tc.profile}})
+			pc := newPeer(t, peerOpts{profiles: tc.profiles})
 			track := addTrack(t, pc, "opus")
 			got := peerTracks(pc)
 			rm := answerPion(t, tr, pc, offerFrom(t, pc, false), []mediaLine{opusLine})
 			sink := newChanSink()
 			tr.SetRoutes([]Route{{PTs: []uint8{opusLine.pt}, SSRCs: rm[0].ssrcs, Sink: sink}})
 			states.connected(t)
-			if got := tr.OfferSetup(); got != "active" {
-				t.Fatalf("OfferSetup after pion's actpass offer = %q, want active", got)
+			if got := tr.OfferSetup(); got != "passive" {
+				t.Fatalf("OfferSetup after pion's actpass offer = %q, want passive", got)
 			}
 			var seqIn, seqOut uint16
 			expectPeerToUs(t, track, sink, opusLine.pt, &seqIn)
@@ -103,7 +108,7 @@ func TestPionOffers(t *testing.T) {
 			if c.RTPIn == 0 || c.RTPOut == 0 || c.DTLSPackets == 0 || c.SRTPAuthFail != 0 {
 				t.Fatalf("counters %+v", c)
 			}
-			if want := profileName(srtpProfiles[tc.profile]); profileName(tr.srtpProfile()) != want {
+			if want := profileName(srtpProfiles[tc.want]); profileName(tr.srtpProfile()) != want {
 				t.Fatalf("negotiated %s, want %s", profileName(tr.srtpProfile()), want)
 			}
 			if !raceEnabled { // WriteRTP over the real ICE path (UDP mux) allocates nothing
@@ -123,28 +128,35 @@ func TestPionOffers(t *testing.T) {
 // TestWeOffer: we offer actpass with a=ice-lite and pion answers. A browser
 // answers active (we become the DTLS server); pion, being the ICE controller
 // against a lite peer, answers passive by default (we become the client).
+// AES-256-GCM, pion's first choice, is negotiated in both roles, and a peer
+// with AES-CM-80 only gets it in both.
 func TestWeOffer(t *testing.T) {
+	cm80 := []dtls.SRTPProtectionProfile{dtls.SRTP_AES128_CM_HMAC_SHA1_80}
 	for _, tc := range []struct {
 		name       string
 		answerRole webrtc.DTLSRole
 		peerSetup  string
 		ourSetup   string
+		profiles   []dtls.SRTPProtectionProfile
+		want       dtls.SRTPProtectionProfile
 	}{
-		{"peer_active_we_server", webrtc.DTLSRoleClient, "active", "passive"},
-		{"peer_passive_we_client", 0, "passive", "active"},
+		{"peer_active_we_server", webrtc.DTLSRoleClient, "active", "passive", nil, dtls.SRTP_AEAD_AES_256_GCM},
+		{"peer_passive_we_client", 0, "passive", "active", nil, dtls.SRTP_AEAD_AES_256_GCM},
+		{"peer_active_we_server_cm80", webrtc.DTLSRoleClient, "active", "passive", cm80, dtls.SRTP_AES128_CM_HMAC_SHA1_80},
+		{"peer_passive_we_client_cm80", 0, "passive", "active", cm80, dtls.SRTP_AES128_CM_HMAC_SHA1_80},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			testWeOffer(t, tc.answerRole, tc.peerSetup, tc.ourSetup)
+			testWeOffer(t, tc.answerRole, tc.peerSetup, tc.ourSetup, tc.profiles, tc.want)
 		})
 	}
 }
 
-func testWeOffer(t *testing.T, answerRole webrtc.DTLSRole, peerSetup, ourSetup string) {
+func testWeOffer(t *testing.T, answerRole webrtc.DTLSRole, peerSetup, ourSetup string, profiles []dtls.SRTPProtectionProfile, want dtls.SRTPProtectionProfile) {
 	m := newTestMux(t, false)
 	tr := newTestTransport(t, m)
 	states := watchState(tr)
 	var clientHellos, serverHellos atomic.Int32
-	pc := newPeer(t, peerOpts{answerRole: answerRole, clientHellos: &clientHellos, serverHellos: &serverHellos})
+	pc := newPeer(t, peerOpts{profiles: profiles, answerRole: answerRole, clientHellos: &clientHellos, serverHellos: &serverHellos})
 	track := addTrack(t, pc, "opus")
 	got := peerTracks(pc)
 
@@ -175,6 +187,9 @@ func testWeOffer(t *testing.T, answerRole webrtc.DTLSRole, peerSetup, ourSetup s
 	sink := newChanSink()
 	tr.SetRoutes([]Route{{PTs: []uint8{opusLine.pt}, SSRCs: rm[0].ssrcs, Sink: sink}})
 	states.connected(t)
+	if got, want := profileName(tr.srtpProfile()), profileName(srtpProfiles[want]); got != want {
+		t.Fatalf("negotiated %s, want %s", got, want)
+	}
 
 	var seqIn, seqOut uint16
 	expectPeerToUs(t, track, sink, opusLine.pt, &seqIn)

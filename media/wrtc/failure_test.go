@@ -25,53 +25,41 @@ func wrongFingerprint(fp string) string {
 // TestFingerprintMismatch: a peer certificate that matches no a=fingerprint
 // fails the handshake, as DTLS client and as DTLS server.
 func TestFingerprintMismatch(t *testing.T) {
-	t.Run("we_client", func(t *testing.T) {
-		m := newTestMux(t, false)
-		tr := newTestTransport(t, m)
-		states := watchState(tr)
-		pc := newPeer(t, peerOpts{})
-		addTrack(t, pc, "opus")
-		offer := offerFrom(t, pc, false)
-		remote, _ := parseRemote(t, offer)
-		for i := range remote.Fingerprints {
-			remote.Fingerprints[i] = wrongFingerprint(remote.Fingerprints[i])
-		}
-		setup, err := tr.SetRemote(remote, false)
-		if err != nil || setup != "active" {
-			t.Fatalf("SetRemote = %q, %v", setup, err)
-		}
-		answer := buildSDP(t, tr.Local(), setup, []mediaLine{opusLine})
-		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-			t.Fatalf("pion SetRemoteDescription: %v", err)
-		}
-		expectFailed(t, tr, states, ReasonFingerprintMismatch)
-	})
-	t.Run("we_server", func(t *testing.T) {
-		m := newTestMux(t, false)
-		tr := newTestTransport(t, m)
-		states := watchState(tr)
-		pc := newPeer(t, peerOpts{answerRole: webrtc.DTLSRoleClient})
-		addTrack(t, pc, "opus")
-		offer := buildSDP(t, tr.Local(), tr.OfferSetup(), []mediaLine{opusLine})
-		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-			t.Fatalf("pion SetRemoteDescription: %v", err)
-		}
-		answer, err := pc.CreateAnswer(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		gathered := webrtc.GatheringCompletePromise(pc)
-		if err := pc.SetLocalDescription(answer); err != nil {
-			t.Fatal(err)
-		}
-		<-gathered
-		remote, _ := parseRemote(t, pc.LocalDescription().SDP)
-		remote.Fingerprints = []string{wrongFingerprint(remote.Fingerprints[0])}
-		if setup, err := tr.SetRemote(remote, true); err != nil || setup != "passive" {
-			t.Fatalf("SetRemote = %q, %v", setup, err)
-		}
-		expectFailed(t, tr, states, ReasonFingerprintMismatch)
-	})
+	for _, tc := range []struct {
+		name       string
+		answerRole webrtc.DTLSRole // pion's answer to our offer
+		ourSetup   string
+	}{
+		{"we_client", 0, "active"},
+		{"we_server", webrtc.DTLSRoleClient, "passive"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newTestMux(t, false)
+			tr := newTestTransport(t, m)
+			states := watchState(tr)
+			pc := newPeer(t, peerOpts{answerRole: tc.answerRole})
+			addTrack(t, pc, "opus")
+			offer := buildSDP(t, tr.Local(), tr.OfferSetup(), []mediaLine{opusLine})
+			if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+				t.Fatalf("pion SetRemoteDescription: %v", err)
+			}
+			answer, err := pc.CreateAnswer(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gathered := webrtc.GatheringCompletePromise(pc)
+			if err := pc.SetLocalDescription(answer); err != nil {
+				t.Fatal(err)
+			}
+			<-gathered
+			remote, _ := parseRemote(t, pc.LocalDescription().SDP)
+			remote.Fingerprints = []string{wrongFingerprint(remote.Fingerprints[0])}
+			if setup, err := tr.SetRemote(remote, true); err != nil || setup != tc.ourSetup {
+				t.Fatalf("SetRemote = %q, %v; want %s", setup, err, tc.ourSetup)
+			}
+			expectFailed(t, tr, states, ReasonFingerprintMismatch)
+		})
+	}
 }
 
 // expectFailed waits for Failed with reason, then checks that the failed

@@ -146,7 +146,7 @@ func TestRoleChoice(t *testing.T) {
 		weOffered bool
 		want      string
 	}{
-		{"actpass", false, "active"},
+		{"actpass", false, "passive"},
 		{"active", false, "passive"},
 		{"passive", false, "active"},
 		{"active", true, "passive"},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Remote is the peer's ICE and DTLS attributes from its SDP.
@@ -36,19 +37,21 @@ func (r role) setup() string {
 
 // chooseRole picks our DTLS role from the peer's a=setup (RFC 8842, RFC 5763).
 //
-// A peer that offers actpass leaves the choice to us and we take active
-// (DTLS client). RFC 5763 section 5 and pion both recommend that the
-// answerer be active, and as the ICE-lite side it suits us best: we learn the
-// moment the peer nominates a pair (its USE-CANDIDATE), so our ClientHello
-// goes out exactly when the path is confirmed, instead of waiting for the
-// peer to notice that ICE completed and to start DTLS itself.
+// A peer that offers actpass leaves the choice to us and we take passive
+// (DTLS server), for two reasons. The DTLS server picks the SRTP profile, and
+// Chromium as server picks AES-CM-80 (libwebrtc lists it before the GCM
+// profiles to save packet bytes) where we pick AES-GCM. And the latency
+// argument of RFC 5763 for an active answerer does not hold for an ICE-lite
+// answerer: the peer cannot check a pair before it has our answer, and its
+// ClientHello follows its first successful check, when our server is already
+// running (see onBindingRequest).
 func chooseRole(setup string, weOffered bool) (role, error) {
 	switch setup {
 	case "actpass":
 		if weOffered {
 			return roleUnset, errors.New("wrtc: answer has a=setup:actpass (RFC 8842 forbids it in answers)")
 		}
-		return roleActive, nil
+		return rolePassive, nil
 	case "active", "":
 		return rolePassive, nil
 	case "passive":
@@ -76,10 +79,10 @@ func (r Remote) validate() error {
 // the peer's own offer.
 //
 // The first call fixes our DTLS role for the transport's life (see
-// chooseRole: peer actpass -> we are active; peer active -> passive; peer
+// chooseRole: peer actpass -> we are passive; peer active -> passive; peer
 // passive -> active), starts ICE, and starts the handshake clock
-// (HandshakeTimeout). Our ClientHello, when we are active, goes out only after
-// the peer nominated a pair.
+// (HandshakeTimeout). DTLS starts at the peer's first valid connectivity
+// check, without waiting for its nomination (see onBindingRequest).
 //
 // Later calls are re-offers and answers. The same ufrag and pwd are a no-op:
 // the DTLS association of the first call stays, so a later a=setup or
@@ -150,6 +153,7 @@ func (t *Transport) startLocked(r Remote) error {
 		return fmt.Errorf("wrtc: start ice: %w", err)
 	}
 	t.conn = conn
+	t.startedAt = time.Now()
 	t.remote = r
 	t.started = true
 	t.workers.Add(1)
@@ -167,6 +171,7 @@ func (t *Transport) restartLocked(r Remote) error {
 	if err := t.agent.Restart("", ""); err != nil {
 		return fmt.Errorf("wrtc: restart ice: %w", err)
 	}
+	t.pathUp.Store(false)
 	if err := t.agent.SetRemoteCredentials(r.Ufrag, r.Pwd); err != nil {
 		return fmt.Errorf("wrtc: restart ice: %w", err)
 	}

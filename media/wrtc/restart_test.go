@@ -13,8 +13,8 @@ func TestICERestart(t *testing.T) {
 	m := newTestMux(t, false)
 	tr := newTestTransport(t, m)
 	states := watchState(tr)
-	var serverHellos atomic.Int32
-	pc := newPeer(t, peerOpts{serverHellos: &serverHellos})
+	var clientHellos atomic.Int32
+	pc := newPeer(t, peerOpts{clientHellos: &clientHellos})
 	track := addTrack(t, pc, "opus")
 	got := peerTracks(pc)
 	rm := answerPion(t, tr, pc, offerFrom(t, pc, false), []mediaLine{opusLine})
@@ -56,7 +56,7 @@ func TestICERestart(t *testing.T) {
 	if newPath == oldPath {
 		t.Fatalf("selected pair still %s after the restart", oldPath)
 	}
-	if n := serverHellos.Load(); n != 1 {
+	if n := clientHellos.Load(); n != 1 {
 		t.Fatalf("%d DTLS handshakes, want 1", n)
 	}
 	select {

@@ -15,7 +15,7 @@ const (
 
 // Failure reasons passed to the OnState callback with StateFailed.
 const (
-	ReasonICETimeout          = "ice_timeout"          // no nominated pair within HandshakeTimeout (also after an ICE restart)
+	ReasonICETimeout          = "ice_timeout"          // no valid check from the peer within HandshakeTimeout (also after an ICE restart)
 	ReasonDTLSTimeout         = "dtls_timeout"         // ICE up, DTLS not done within HandshakeTimeout
 	ReasonDTLSFailed          = "dtls_failed"          // DTLS handshake error, alert, or no SRTP profile
 	ReasonFingerprintMismatch = "fingerprint_mismatch" // peer certificate matches no a=fingerprint

@@ -19,6 +19,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
+	"github.com/pion/stun/v4"
 	"github.com/pion/transport/v4/packetio"
 )
 
@@ -103,6 +104,10 @@ type Transport struct {
 	supervised chan struct{}  // closed when the supervisor returns
 	workers    sync.WaitGroup // reader and DTLS drain
 	fpMismatch atomic.Bool    // set by the certificate check
+	pathUp     atomic.Bool    // a check's pair was selected (reset by an ICE restart)
+
+	startedAt time.Time // first SetRemote; under mu
+	timings   Timings   // set once connected; under mu
 
 	c      counters
 	dtlsIn *packetio.Buffer // DTLS datagrams for the DTLS conn
@@ -232,6 +237,7 @@ func (t *Transport) agentOptions() []ice.AgentOption {
 		ice.WithDisconnectedTimeout(disconnected),
 		ice.WithFailedTimeout(t.cfg.ConsentTimeout - disconnected),
 		ice.WithLoggerFactory(pionLogs{log: t.log}),
+		ice.WithBindingRequestHandler(t.onBindingRequest),
 	}
 	if m.tcp != nil {
 		networks = append(networks, tcp)
@@ -253,6 +259,17 @@ func (t *Transport) agentOptions() []ice.AgentOption {
 		opts = append(opts, ice.WithAddressRewriteRules(rule))
 	}
 	return opts
+}
+
+// onBindingRequest runs on the ICE agent after it answered a connectivity
+// check that carried our credentials; it reports whether the agent should
+// select the check's pair. The first check selects its pair, so DTLS starts
+// right away instead of at the peer's nomination: a browser sends its
+// ClientHello as soon as one check succeeds, and Chromium may nominate a
+// second later. The peer's USE-CANDIDATE later selects the pair it chose
+// (an ICE-lite agent follows every nomination).
+func (t *Transport) onBindingRequest(_ *stun.Message, _, _ ice.Candidate, _ *ice.CandidatePair) bool {
+	return !t.pathUp.Swap(true)
 }
 
 // gather collects the host candidates for the agent's current credentials
