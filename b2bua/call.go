@@ -34,7 +34,7 @@ const (
 type event struct {
 	kind   evKind
 	leg    *leg
-	req    sip.Request
+	req    sip.Request // evRequest; evTxDone: the transaction's request
 	stx    serverTx
 	res    sip.Response
 	client clientTx // evResponse, evTxDone
@@ -168,6 +168,9 @@ func (c *Call) handle(ev event) {
 			f(ev.res)
 		}
 	case evTxDone:
+		if f := c.onResp[ev.client]; f != nil { // ended without a final response: a timeout
+			f(txn.NewResponse(ev.req, 408, "Request Timeout"))
+		}
 		delete(c.afterFinal, ev.client)
 	case evCancel:
 		c.onCancel()
@@ -224,9 +227,11 @@ func (c *Call) over() bool {
 }
 
 // send starts a client transaction on a leg and routes its responses to f
-// (on the call's goroutine). The final response removes f.
+// (on the call's goroutine). The final response removes f. The layer hands
+// the transaction's events to the call (txEvents): nothing waits for the
+// transaction's lifetime (Timer K/D).
 func (c *Call) send(l *leg, req sip.Request, f func(sip.Response)) (clientTx, error) {
-	tx, err := c.s.txs.Request(req, l.dst)
+	tx, err := c.s.txs.Request(req, l.dst, c)
 	if err != nil {
 		return nil, err
 	}
@@ -239,35 +244,30 @@ func (c *Call) send(l *leg, req sip.Request, f func(sip.Response)) (clientTx, er
 		}
 		f(res)
 	}
-	c.s.pumps.Add(1)
-	go func() {
-		defer c.s.pumps.Done()
-		final := false
-		for res := range tx.Responses() {
-			final = final || res.StatusCode() >= 200
-			c.post(event{kind: evResponse, client: tx, res: res})
-		}
-		if !final { // ended without a final response: treat as a timeout
-			c.post(event{kind: evResponse, client: tx, res: txn.NewResponse(req, 408, "Request Timeout")})
-		}
-		c.post(event{kind: evTxDone, client: tx})
-	}()
 	return tx, nil
+}
+
+// txEvents hands a client transaction's events to its call: the
+// transaction layer calls it in order, from the goroutine that received
+// the response or fired the timer.
+type txEvents struct{ c *Call }
+
+var _ txn.ClientHandler = txEvents{}
+
+func (e txEvents) Response(tx *txn.ClientTx, res sip.Response) {
+	e.c.post(event{kind: evResponse, client: tx, res: res})
+}
+
+func (e txEvents) Ended(tx *txn.ClientTx) {
+	e.c.post(event{kind: evTxDone, client: tx, req: tx.Request()})
 }
 
 // watch forwards the A INVITE's CANCEL and lost-ACK signals to the call.
 func (c *Call) watch(stx serverTx) {
-	c.s.pumps.Add(1)
-	go func() {
-		defer c.s.pumps.Done()
-		select {
-		case <-stx.Cancelled():
-			c.stop(&stopped{cause: outcome.CauseCallerCancel, side: outcome.SideA})
-			c.post(event{kind: evCancel})
-		case <-stx.AckTimeout():
-			c.post(event{kind: evAckLost})
-		case <-stx.Done():
-		case <-c.done:
-		}
-	}()
+	stx.Notify(func() {
+		c.stop(&stopped{cause: outcome.CauseCallerCancel, side: outcome.SideA})
+		c.post(event{kind: evCancel})
+	}, func() {
+		c.post(event{kind: evAckLost})
+	})
 }

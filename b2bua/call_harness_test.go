@@ -30,26 +30,45 @@ const wait = 10 * time.Second
 
 // fakeServerTx is a request from the caller; the call's answers queue up.
 type fakeServerTx struct {
-	req        sip.Request
-	src        transport.Target
-	answers    chan sip.Response
-	cancelled  chan struct{}
-	ackTimeout chan struct{}
-	done       chan struct{}
+	req     sip.Request
+	src     transport.Target
+	answers chan sip.Response
+
+	mu        sync.Mutex
+	cancelled bool
+	onCancel  func()
 }
 
 func newFakeServerTx(req sip.Request) *fakeServerTx {
-	return &fakeServerTx{req: req, answers: make(chan sip.Response, 32), cancelled: make(chan struct{}),
-		ackTimeout: make(chan struct{}), done: make(chan struct{}),
+	return &fakeServerTx{req: req, answers: make(chan sip.Response, 32),
 		src: transport.Target{Kind: transport.UDP, Addr: netip.MustParseAddrPort("192.0.2.10:5060"), Listener: "udp"}}
 }
 
 func (f *fakeServerTx) Request() sip.Request           { return f.req }
 func (f *fakeServerTx) Source() transport.Target       { return f.src }
-func (f *fakeServerTx) Cancelled() <-chan struct{}     { return f.cancelled }
-func (f *fakeServerTx) AckTimeout() <-chan struct{}    { return f.ackTimeout }
-func (f *fakeServerTx) Done() <-chan struct{}          { return f.done }
 func (f *fakeServerTx) Respond(res sip.Response) error { f.answers <- res; return nil }
+
+// Notify is txn.ServerTx's: a CANCEL that came first is reported at once.
+func (f *fakeServerTx) Notify(cancelled, _ func()) {
+	f.mu.Lock()
+	f.onCancel = cancelled
+	now := f.cancelled
+	f.mu.Unlock()
+	if now && cancelled != nil {
+		cancelled()
+	}
+}
+
+// cancel plays the caller's CANCEL, as the layer reports it.
+func (f *fakeServerTx) cancel() {
+	f.mu.Lock()
+	f.cancelled = true
+	fn := f.onCancel
+	f.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
+}
 
 // final waits for the call's final answer, skipping provisional ones.
 func (f *fakeServerTx) final(t *testing.T) sip.Response {
@@ -80,16 +99,14 @@ func (f *fakeServerTx) next(t *testing.T) sip.Response {
 
 // fakeClientTx is a request the call sent; the test answers it.
 type fakeClientTx struct {
-	req       sip.Request
-	dst       transport.Target
-	responses chan sip.Response
-	cancels   chan struct{}
+	req     sip.Request
+	dst     transport.Target
+	call    *Call // gets the responses and the end, as the real layer posts them
+	cancels chan struct{}
 
 	mu    sync.Mutex
 	ended bool
 }
-
-func (f *fakeClientTx) Responses() <-chan sip.Response { return f.responses }
 
 func (f *fakeClientTx) Cancel() error {
 	select {
@@ -118,10 +135,10 @@ func (f *fakeClientTx) answer(code int, sdp string) {
 	if f.ended {
 		return
 	}
-	f.responses <- res
+	f.call.post(event{kind: evResponse, client: f, res: res})
 	if code >= 200 {
 		f.ended = true
-		close(f.responses)
+		f.call.post(event{kind: evTxDone, client: f, req: f.req})
 	}
 }
 
@@ -131,7 +148,7 @@ func (f *fakeClientTx) end() {
 	defer f.mu.Unlock()
 	if !f.ended {
 		f.ended = true
-		close(f.responses)
+		f.call.post(event{kind: evTxDone, client: f, req: f.req})
 	}
 }
 
@@ -145,8 +162,8 @@ type fakeTxs struct {
 	all []*fakeClientTx
 }
 
-func (f *fakeTxs) Request(req sip.Request, dst transport.Target) (clientTx, error) {
-	tx := &fakeClientTx{req: req, dst: dst, responses: make(chan sip.Response, 8), cancels: make(chan struct{}, 1)}
+func (f *fakeTxs) Request(req sip.Request, dst transport.Target, c *Call) (clientTx, error) {
+	tx := &fakeClientTx{req: req, dst: dst, call: c, cancels: make(chan struct{}, 1)}
 	f.mu.Lock()
 	f.all = append(f.all, tx)
 	f.mu.Unlock()

@@ -117,7 +117,6 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // one per call
-	pumps  sync.WaitGroup // goroutines that carry transaction events to calls
 
 	mu      sync.Mutex
 	calls   map[*Call]struct{}
@@ -250,7 +249,6 @@ func (s *Server) Close(ctx context.Context) error {
 	// transaction reports a timeout to its call, which then finishes.
 	s.tx.Close()
 	<-done
-	s.pumps.Wait()
 	if s.reg != nil {
 		s.reg.Wait()
 	}
