@@ -111,6 +111,11 @@ func BenchmarkEndToEnd(b *testing.B) {
 			waitDelivered(b, r, 10*time.Minute)
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			saves := uint64(0)
+			for _, run := range r.runners {
+				saves += run.saves.Load()
+			}
+			b.ReportMetric(float64(saves)/float64(b.N), "cursor-saves/record")
 		})
 	}
 }
