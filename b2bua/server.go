@@ -261,7 +261,7 @@ func (s *Server) send(msg sip.Message, dst transport.Target) error {
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("sip out", "to", dst.String(), "msg", msg.String())
 	}
-	data := []byte(msg.String())
+	data := sipmsg.Render(msg)
 	s.tapOut(msg, data, dst)
 	return s.tp.Send(dst, data)
 }

@@ -34,7 +34,7 @@ var (
 	ErrFinalSent = errors.New("final response already sent")
 )
 
-// Sender writes one message to the network. Serialize with msg.String(). It
+// Sender writes one message to the network, as msg.String() renders it. It
 // is called from the caller of Receive, Request, Respond and Cancel, and from
 // timer goroutines, concurrently, never with a lock of the layer held.
 type Sender func(msg sip.Message, dst transport.Target) error
