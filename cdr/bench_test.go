@@ -47,6 +47,7 @@ func BenchmarkCallEnded(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(r.j.syncs.Load())/float64(b.N), "fsyncs/record")
 }
 
 var quiet = slog.New(slog.DiscardHandler)
