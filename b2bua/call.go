@@ -40,9 +40,15 @@ type event struct {
 	client clientTx // evResponse, evTxDone
 	timer  timerKind
 	cause  outcome.Cause
-	media  media.Event
-	fn     func(*Call) // evFunc
+	media  *media.Event // evMedia (rare: behind a pointer, the event stays small)
+	fn     func(*Call)  // evFunc
 }
+
+// eventQueue is how many events wait for a call's goroutine before
+// posting blocks. Each call allocates the queue (and zeroes it): 64 events
+// of 160 bytes were 10 kB a call; a call rarely has more than a few
+// waiting (the transaction layer absorbs retransmissions).
+const eventQueue = 16
 
 type callState int
 
@@ -58,6 +64,11 @@ type Call struct {
 	s      *Server
 	log    *slog.Logger
 	events chan event
+	// exited closes when the call's loop has ended (finish begins): an
+	// event posted later would never be handled, so post refuses it at
+	// once, and nothing posting (a media event, a UDP worker) can wait on
+	// a call that waits for them (media Stop waits for its events).
+	exited chan struct{}
 	done   chan struct{}
 
 	a, b   *leg
@@ -113,12 +124,19 @@ type Call struct {
 	rec     outcome.CallRecord // the CDR material, filled as the call goes
 }
 
-// post hands an event to the call's goroutine; after the call ended it is
-// dropped and post reports false.
+// post hands an event to the call's goroutine; once the call's loop has
+// ended it is dropped and post reports false.
 func (c *Call) post(ev event) bool {
+	select {
+	case <-c.exited:
+		return false
+	default:
+	}
 	select {
 	case c.events <- ev:
 		return true
+	case <-c.exited:
+		return false
 	case <-c.done:
 		return false
 	}
@@ -188,7 +206,7 @@ func (c *Call) handle(ev event) {
 	case evHangup:
 		c.hangup(ev.cause, outcome.SideSBC)
 	case evMedia:
-		c.onMediaEvent(ev.media)
+		c.onMediaEvent(*ev.media)
 	case evFunc:
 		ev.fn(c)
 	}

@@ -35,7 +35,8 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 	c := &Call{
 		s:          s,
 		log:        s.log.With("call_id", callID),
-		events:     make(chan event, 64),
+		events:     make(chan event, eventQueue),
+		exited:     make(chan struct{}),
 		done:       make(chan struct{}),
 		inv:        tx,
 		invReq:     req,
@@ -262,7 +263,7 @@ func (c *Call) openMedia(src netip.Addr) bool {
 	}
 	c.a.dtmfInfo = optsA.DTMFInfo
 	m.Configure(media.SideA, optsA)
-	m.Notify(func(ev media.Event) { c.post(event{kind: evMedia, media: ev}) })
+	m.Notify(func(ev media.Event) { c.post(event{kind: evMedia, media: &ev}) })
 	c.startTimer(timerRing, c.s.cfg.RingTimeout)
 	return true
 }
