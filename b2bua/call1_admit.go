@@ -34,7 +34,7 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 	callID := sipmsg.CallID(req)
 	c := &Call{
 		s:          s,
-		log:        s.log.With("call_id", callID),
+		log:        s.log, // callLogger below adds the call's attributes
 		events:     make(chan event, eventQueue),
 		exited:     make(chan struct{}),
 		done:       make(chan struct{}),
