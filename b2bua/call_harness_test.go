@@ -71,7 +71,7 @@ func (f *fakeServerTx) cancel() {
 }
 
 // final waits for the call's final answer, skipping provisional ones.
-func (f *fakeServerTx) final(t *testing.T) sip.Response {
+func (f *fakeServerTx) final(t testing.TB) sip.Response {
 	t.Helper()
 	for {
 		select {
@@ -86,7 +86,7 @@ func (f *fakeServerTx) final(t *testing.T) sip.Response {
 }
 
 // next waits for the call's next answer.
-func (f *fakeServerTx) next(t *testing.T) sip.Response {
+func (f *fakeServerTx) next(t testing.TB) sip.Response {
 	t.Helper()
 	select {
 	case res := <-f.answers:
@@ -204,7 +204,7 @@ func (f *fakeTxs) Send(msg sip.Message, _ transport.Target) error {
 }
 
 // next waits for the next request a call sends to a callee.
-func (f *fakeTxs) next(t *testing.T, method sip.RequestMethod) *fakeClientTx {
+func (f *fakeTxs) next(t testing.TB, method sip.RequestMethod) *fakeClientTx {
 	t.Helper()
 	for {
 		select {
@@ -220,7 +220,7 @@ func (f *fakeTxs) next(t *testing.T, method sip.RequestMethod) *fakeClientTx {
 }
 
 // ack waits for an ACK on the wire (the ACK of a 2xx is no transaction).
-func (f *fakeTxs) ack(t *testing.T) sip.Message {
+func (f *fakeTxs) ack(t testing.TB) sip.Message {
 	t.Helper()
 	select {
 	case m := <-f.wire:
@@ -252,7 +252,7 @@ func (r *records) CallStarted(outcome.CallRecord)   {}
 func (r *records) CallAnswered(outcome.CallRecord)  {}
 func (r *records) CallEnded(rec outcome.CallRecord) { r.ended <- rec }
 
-func (r *records) next(t *testing.T) outcome.CallRecord {
+func (r *records) next(t testing.TB) outcome.CallRecord {
 	t.Helper()
 	select {
 	case rec := <-r.ended:
@@ -271,7 +271,7 @@ type callHarness struct {
 	rec *records
 }
 
-func newCallHarness(t *testing.T, pol Policy) *callHarness {
+func newCallHarness(t testing.TB, pol Policy) *callHarness {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	table, err := routing.New(routing.TableSpec{
@@ -306,7 +306,7 @@ const callerSDP = "v=0\r\no=a 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.1
 
 // callerRequest parses a request of the caller's dialog (Call-ID c1, From
 // tag a1); toTag "" for the INVITE.
-func callerRequest(t *testing.T, method string, seq int, toTag, sdp string) sip.Request {
+func callerRequest(t testing.TB, method string, seq int, toTag, sdp string) sip.Request {
 	t.Helper()
 	to := "<sip:2125550100@sbc.example>"
 	if toTag != "" {
@@ -328,7 +328,7 @@ func callerRequest(t *testing.T, method string, seq int, toTag, sdp string) sip.
 }
 
 // call starts a call from the caller and returns its INVITE's transaction.
-func (h *callHarness) call(t *testing.T) *fakeServerTx {
+func (h *callHarness) call(t testing.TB) *fakeServerTx {
 	t.Helper()
 	a := newFakeServerTx(callerRequest(t, "INVITE", 1, "", callerSDP))
 	h.s.newCall(a.req, a)
@@ -336,7 +336,7 @@ func (h *callHarness) call(t *testing.T) *fakeServerTx {
 }
 
 // inDialog sends the caller's in-dialog request; nil tx for an ACK.
-func (h *callHarness) inDialog(t *testing.T, method string, seq int, toTag, sdp string) *fakeServerTx {
+func (h *callHarness) inDialog(t testing.TB, method string, seq int, toTag, sdp string) *fakeServerTx {
 	t.Helper()
 	req := callerRequest(t, method, seq, toTag, sdp)
 	if method == "ACK" {
@@ -350,7 +350,7 @@ func (h *callHarness) inDialog(t *testing.T, method string, seq int, toTag, sdp 
 
 // answered sets up an answered call and returns A's To tag and leg B's
 // INVITE transaction.
-func (h *callHarness) answered(t *testing.T) (string, *fakeClientTx) {
+func (h *callHarness) answered(t testing.TB) (string, *fakeClientTx) {
 	t.Helper()
 	a := h.call(t)
 	b := h.txs.next(t, sip.INVITE)
@@ -382,7 +382,7 @@ func (p *stallingPolicy) MaxDuration() time.Duration              { return 0 }
 
 // calleeRequest parses a request of the callee in leg B's dialog, the one
 // b's INVITE opened (the callee's tag "callee").
-func calleeRequest(t *testing.T, b *fakeClientTx, method string, seq int) sip.Request {
+func calleeRequest(t testing.TB, b *fakeClientTx, method string, seq int) sip.Request {
 	t.Helper()
 	from, _ := b.req.From()
 	raw := fmt.Sprintf("%s sip:sbc@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bKcallee%d\r\n"+
