@@ -124,6 +124,12 @@ type Call struct {
 	rec     outcome.CallRecord // the CDR material, filled as the call goes
 }
 
+// openEvents makes the call's event queue and the channels that close when
+// its loop ends and when it is done.
+func (c *Call) openEvents() {
+	c.events, c.exited, c.done = make(chan event, eventQueue), make(chan struct{}), make(chan struct{})
+}
+
 // post hands an event to the call's goroutine; once the call's loop has
 // ended it is dropped and post reports false.
 func (c *Call) post(ev event) bool {

@@ -35,9 +35,6 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 	c := &Call{
 		s:          s,
 		log:        s.log, // callLogger below adds the call's attributes
-		events:     make(chan event, eventQueue),
-		exited:     make(chan struct{}),
-		done:       make(chan struct{}),
 		inv:        tx,
 		invReq:     req,
 		onResp:     make(map[clientTx]func(sip.Response)),
@@ -46,6 +43,7 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 		timers:     make(map[timerKind]*time.Timer),
 		started:    time.Now(),
 	}
+	c.openEvents()
 	c.rec = outcome.CallRecord{
 		ID:         sipmsg.NewToken(16),
 		ACallID:    callID,
