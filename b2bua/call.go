@@ -34,15 +34,21 @@ const (
 type event struct {
 	kind   evKind
 	leg    *leg
-	req    sip.Request
+	req    sip.Request // evRequest; evTxDone: the transaction's request
 	stx    serverTx
 	res    sip.Response
 	client clientTx // evResponse, evTxDone
 	timer  timerKind
 	cause  outcome.Cause
-	media  media.Event
-	fn     func(*Call) // evFunc
+	media  *media.Event // evMedia (rare: behind a pointer, the event stays small)
+	fn     func(*Call)  // evFunc
 }
+
+// eventQueue is how many events wait for a call's goroutine before
+// posting blocks. Each call allocates the queue (and zeroes it): 64 events
+// of 160 bytes were 10 kB a call; a call rarely has more than a few
+// waiting (the transaction layer absorbs retransmissions).
+const eventQueue = 16
 
 type callState int
 
@@ -58,6 +64,11 @@ type Call struct {
 	s      *Server
 	log    *slog.Logger
 	events chan event
+	// exited closes when the call's loop has ended (finish begins): an
+	// event posted later would never be handled, so post refuses it at
+	// once, and nothing posting (a media event, a UDP worker) can wait on
+	// a call that waits for them (media Stop waits for its events).
+	exited chan struct{}
 	done   chan struct{}
 
 	a, b   *leg
@@ -113,12 +124,25 @@ type Call struct {
 	rec     outcome.CallRecord // the CDR material, filled as the call goes
 }
 
-// post hands an event to the call's goroutine; after the call ended it is
-// dropped and post reports false.
+// openEvents makes the call's event queue and the channels that close when
+// its loop ends and when it is done.
+func (c *Call) openEvents() {
+	c.events, c.exited, c.done = make(chan event, eventQueue), make(chan struct{}), make(chan struct{})
+}
+
+// post hands an event to the call's goroutine; once the call's loop has
+// ended it is dropped and post reports false.
 func (c *Call) post(ev event) bool {
+	select {
+	case <-c.exited:
+		return false
+	default:
+	}
 	select {
 	case c.events <- ev:
 		return true
+	case <-c.exited:
+		return false
 	case <-c.done:
 		return false
 	}
@@ -168,6 +192,9 @@ func (c *Call) handle(ev event) {
 			f(ev.res)
 		}
 	case evTxDone:
+		if f := c.onResp[ev.client]; f != nil { // ended without a final response: a timeout
+			f(txn.NewResponse(ev.req, 408, "Request Timeout"))
+		}
 		delete(c.afterFinal, ev.client)
 	case evCancel:
 		c.onCancel()
@@ -185,7 +212,7 @@ func (c *Call) handle(ev event) {
 	case evHangup:
 		c.hangup(ev.cause, outcome.SideSBC)
 	case evMedia:
-		c.onMediaEvent(ev.media)
+		c.onMediaEvent(*ev.media)
 	case evFunc:
 		ev.fn(c)
 	}
@@ -224,9 +251,11 @@ func (c *Call) over() bool {
 }
 
 // send starts a client transaction on a leg and routes its responses to f
-// (on the call's goroutine). The final response removes f.
+// (on the call's goroutine). The final response removes f. The layer hands
+// the transaction's events to the call (txEvents): nothing waits for the
+// transaction's lifetime (Timer K/D).
 func (c *Call) send(l *leg, req sip.Request, f func(sip.Response)) (clientTx, error) {
-	tx, err := c.s.txs.Request(req, l.dst)
+	tx, err := c.s.txs.Request(req, l.dst, c)
 	if err != nil {
 		return nil, err
 	}
@@ -239,35 +268,30 @@ func (c *Call) send(l *leg, req sip.Request, f func(sip.Response)) (clientTx, er
 		}
 		f(res)
 	}
-	c.s.pumps.Add(1)
-	go func() {
-		defer c.s.pumps.Done()
-		final := false
-		for res := range tx.Responses() {
-			final = final || res.StatusCode() >= 200
-			c.post(event{kind: evResponse, client: tx, res: res})
-		}
-		if !final { // ended without a final response: treat as a timeout
-			c.post(event{kind: evResponse, client: tx, res: txn.NewResponse(req, 408, "Request Timeout")})
-		}
-		c.post(event{kind: evTxDone, client: tx})
-	}()
 	return tx, nil
+}
+
+// txEvents hands a client transaction's events to its call: the
+// transaction layer calls it in order, from the goroutine that received
+// the response or fired the timer.
+type txEvents struct{ c *Call }
+
+var _ txn.ClientHandler = txEvents{}
+
+func (e txEvents) Response(tx *txn.ClientTx, res sip.Response) {
+	e.c.post(event{kind: evResponse, client: tx, res: res})
+}
+
+func (e txEvents) Ended(tx *txn.ClientTx) {
+	e.c.post(event{kind: evTxDone, client: tx, req: tx.Request()})
 }
 
 // watch forwards the A INVITE's CANCEL and lost-ACK signals to the call.
 func (c *Call) watch(stx serverTx) {
-	c.s.pumps.Add(1)
-	go func() {
-		defer c.s.pumps.Done()
-		select {
-		case <-stx.Cancelled():
-			c.stop(&stopped{cause: outcome.CauseCallerCancel, side: outcome.SideA})
-			c.post(event{kind: evCancel})
-		case <-stx.AckTimeout():
-			c.post(event{kind: evAckLost})
-		case <-stx.Done():
-		case <-c.done:
-		}
-	}()
+	stx.Notify(func() {
+		c.stop(&stopped{cause: outcome.CauseCallerCancel, side: outcome.SideA})
+		c.post(event{kind: evCancel})
+	}, func() {
+		c.post(event{kind: evAckLost})
+	})
 }

@@ -34,9 +34,7 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 	callID := sipmsg.CallID(req)
 	c := &Call{
 		s:          s,
-		log:        s.log.With("call_id", callID),
-		events:     make(chan event, 64),
-		done:       make(chan struct{}),
+		log:        s.log, // callLogger below adds the call's attributes
 		inv:        tx,
 		invReq:     req,
 		onResp:     make(map[clientTx]func(sip.Response)),
@@ -45,6 +43,7 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 		timers:     make(map[timerKind]*time.Timer),
 		started:    time.Now(),
 	}
+	c.openEvents()
 	c.rec = outcome.CallRecord{
 		ID:         sipmsg.NewToken(16),
 		ACallID:    callID,
@@ -262,7 +261,7 @@ func (c *Call) openMedia(src netip.Addr) bool {
 	}
 	c.a.dtmfInfo = optsA.DTMFInfo
 	m.Configure(media.SideA, optsA)
-	m.Notify(func(ev media.Event) { c.post(event{kind: evMedia, media: ev}) })
+	m.Notify(func(ev media.Event) { c.post(event{kind: evMedia, media: &ev}) })
 	c.startTimer(timerRing, c.s.cfg.RingTimeout)
 	return true
 }

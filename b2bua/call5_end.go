@@ -158,6 +158,7 @@ func (c *Call) failTLS() {
 // finish releases everything the call holds; it runs last on the call's
 // goroutine.
 func (c *Call) finish() {
+	close(c.exited)
 	// Nothing the call took on may stay unanswered once it is gone.
 	c.terminateInflight()
 	if c.inv != nil {

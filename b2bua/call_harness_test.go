@@ -30,29 +30,48 @@ const wait = 10 * time.Second
 
 // fakeServerTx is a request from the caller; the call's answers queue up.
 type fakeServerTx struct {
-	req        sip.Request
-	src        transport.Target
-	answers    chan sip.Response
-	cancelled  chan struct{}
-	ackTimeout chan struct{}
-	done       chan struct{}
+	req     sip.Request
+	src     transport.Target
+	answers chan sip.Response
+
+	mu        sync.Mutex
+	cancelled bool
+	onCancel  func()
 }
 
 func newFakeServerTx(req sip.Request) *fakeServerTx {
-	return &fakeServerTx{req: req, answers: make(chan sip.Response, 32), cancelled: make(chan struct{}),
-		ackTimeout: make(chan struct{}), done: make(chan struct{}),
+	return &fakeServerTx{req: req, answers: make(chan sip.Response, 32),
 		src: transport.Target{Kind: transport.UDP, Addr: netip.MustParseAddrPort("192.0.2.10:5060"), Listener: "udp"}}
 }
 
 func (f *fakeServerTx) Request() sip.Request           { return f.req }
 func (f *fakeServerTx) Source() transport.Target       { return f.src }
-func (f *fakeServerTx) Cancelled() <-chan struct{}     { return f.cancelled }
-func (f *fakeServerTx) AckTimeout() <-chan struct{}    { return f.ackTimeout }
-func (f *fakeServerTx) Done() <-chan struct{}          { return f.done }
 func (f *fakeServerTx) Respond(res sip.Response) error { f.answers <- res; return nil }
 
+// Notify is txn.ServerTx's: a CANCEL that came first is reported at once.
+func (f *fakeServerTx) Notify(cancelled, _ func()) {
+	f.mu.Lock()
+	f.onCancel = cancelled
+	now := f.cancelled
+	f.mu.Unlock()
+	if now && cancelled != nil {
+		cancelled()
+	}
+}
+
+// cancel plays the caller's CANCEL, as the layer reports it.
+func (f *fakeServerTx) cancel() {
+	f.mu.Lock()
+	f.cancelled = true
+	fn := f.onCancel
+	f.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
+}
+
 // final waits for the call's final answer, skipping provisional ones.
-func (f *fakeServerTx) final(t *testing.T) sip.Response {
+func (f *fakeServerTx) final(t testing.TB) sip.Response {
 	t.Helper()
 	for {
 		select {
@@ -67,7 +86,7 @@ func (f *fakeServerTx) final(t *testing.T) sip.Response {
 }
 
 // next waits for the call's next answer.
-func (f *fakeServerTx) next(t *testing.T) sip.Response {
+func (f *fakeServerTx) next(t testing.TB) sip.Response {
 	t.Helper()
 	select {
 	case res := <-f.answers:
@@ -80,16 +99,14 @@ func (f *fakeServerTx) next(t *testing.T) sip.Response {
 
 // fakeClientTx is a request the call sent; the test answers it.
 type fakeClientTx struct {
-	req       sip.Request
-	dst       transport.Target
-	responses chan sip.Response
-	cancels   chan struct{}
+	req     sip.Request
+	dst     transport.Target
+	call    *Call // gets the responses and the end, as the real layer posts them
+	cancels chan struct{}
 
 	mu    sync.Mutex
 	ended bool
 }
-
-func (f *fakeClientTx) Responses() <-chan sip.Response { return f.responses }
 
 func (f *fakeClientTx) Cancel() error {
 	select {
@@ -118,10 +135,10 @@ func (f *fakeClientTx) answer(code int, sdp string) {
 	if f.ended {
 		return
 	}
-	f.responses <- res
+	f.call.post(event{kind: evResponse, client: f, res: res})
 	if code >= 200 {
 		f.ended = true
-		close(f.responses)
+		f.call.post(event{kind: evTxDone, client: f, req: f.req})
 	}
 }
 
@@ -131,7 +148,7 @@ func (f *fakeClientTx) end() {
 	defer f.mu.Unlock()
 	if !f.ended {
 		f.ended = true
-		close(f.responses)
+		f.call.post(event{kind: evTxDone, client: f, req: f.req})
 	}
 }
 
@@ -145,8 +162,8 @@ type fakeTxs struct {
 	all []*fakeClientTx
 }
 
-func (f *fakeTxs) Request(req sip.Request, dst transport.Target) (clientTx, error) {
-	tx := &fakeClientTx{req: req, dst: dst, responses: make(chan sip.Response, 8), cancels: make(chan struct{}, 1)}
+func (f *fakeTxs) Request(req sip.Request, dst transport.Target, c *Call) (clientTx, error) {
+	tx := &fakeClientTx{req: req, dst: dst, call: c, cancels: make(chan struct{}, 1)}
 	f.mu.Lock()
 	f.all = append(f.all, tx)
 	f.mu.Unlock()
@@ -187,7 +204,7 @@ func (f *fakeTxs) Send(msg sip.Message, _ transport.Target) error {
 }
 
 // next waits for the next request a call sends to a callee.
-func (f *fakeTxs) next(t *testing.T, method sip.RequestMethod) *fakeClientTx {
+func (f *fakeTxs) next(t testing.TB, method sip.RequestMethod) *fakeClientTx {
 	t.Helper()
 	for {
 		select {
@@ -203,7 +220,7 @@ func (f *fakeTxs) next(t *testing.T, method sip.RequestMethod) *fakeClientTx {
 }
 
 // ack waits for an ACK on the wire (the ACK of a 2xx is no transaction).
-func (f *fakeTxs) ack(t *testing.T) sip.Message {
+func (f *fakeTxs) ack(t testing.TB) sip.Message {
 	t.Helper()
 	select {
 	case m := <-f.wire:
@@ -235,7 +252,7 @@ func (r *records) CallStarted(outcome.CallRecord)   {}
 func (r *records) CallAnswered(outcome.CallRecord)  {}
 func (r *records) CallEnded(rec outcome.CallRecord) { r.ended <- rec }
 
-func (r *records) next(t *testing.T) outcome.CallRecord {
+func (r *records) next(t testing.TB) outcome.CallRecord {
 	t.Helper()
 	select {
 	case rec := <-r.ended:
@@ -254,7 +271,7 @@ type callHarness struct {
 	rec *records
 }
 
-func newCallHarness(t *testing.T, pol Policy) *callHarness {
+func newCallHarness(t testing.TB, pol Policy) *callHarness {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	table, err := routing.New(routing.TableSpec{
@@ -289,7 +306,7 @@ const callerSDP = "v=0\r\no=a 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.1
 
 // callerRequest parses a request of the caller's dialog (Call-ID c1, From
 // tag a1); toTag "" for the INVITE.
-func callerRequest(t *testing.T, method string, seq int, toTag, sdp string) sip.Request {
+func callerRequest(t testing.TB, method string, seq int, toTag, sdp string) sip.Request {
 	t.Helper()
 	to := "<sip:2125550100@sbc.example>"
 	if toTag != "" {
@@ -311,7 +328,7 @@ func callerRequest(t *testing.T, method string, seq int, toTag, sdp string) sip.
 }
 
 // call starts a call from the caller and returns its INVITE's transaction.
-func (h *callHarness) call(t *testing.T) *fakeServerTx {
+func (h *callHarness) call(t testing.TB) *fakeServerTx {
 	t.Helper()
 	a := newFakeServerTx(callerRequest(t, "INVITE", 1, "", callerSDP))
 	h.s.newCall(a.req, a)
@@ -319,7 +336,7 @@ func (h *callHarness) call(t *testing.T) *fakeServerTx {
 }
 
 // inDialog sends the caller's in-dialog request; nil tx for an ACK.
-func (h *callHarness) inDialog(t *testing.T, method string, seq int, toTag, sdp string) *fakeServerTx {
+func (h *callHarness) inDialog(t testing.TB, method string, seq int, toTag, sdp string) *fakeServerTx {
 	t.Helper()
 	req := callerRequest(t, method, seq, toTag, sdp)
 	if method == "ACK" {
@@ -333,7 +350,7 @@ func (h *callHarness) inDialog(t *testing.T, method string, seq int, toTag, sdp 
 
 // answered sets up an answered call and returns A's To tag and leg B's
 // INVITE transaction.
-func (h *callHarness) answered(t *testing.T) (string, *fakeClientTx) {
+func (h *callHarness) answered(t testing.TB) (string, *fakeClientTx) {
 	t.Helper()
 	a := h.call(t)
 	b := h.txs.next(t, sip.INVITE)
@@ -365,7 +382,7 @@ func (p *stallingPolicy) MaxDuration() time.Duration              { return 0 }
 
 // calleeRequest parses a request of the callee in leg B's dialog, the one
 // b's INVITE opened (the callee's tag "callee").
-func calleeRequest(t *testing.T, b *fakeClientTx, method string, seq int) sip.Request {
+func calleeRequest(t testing.TB, b *fakeClientTx, method string, seq int) sip.Request {
 	t.Helper()
 	from, _ := b.req.From()
 	raw := fmt.Sprintf("%s sip:sbc@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bKcallee%d\r\n"+

@@ -58,7 +58,7 @@ func TestCallCancelWhileRinging(t *testing.T) {
 	a := h.call(t)
 	b := h.txs.next(t, sip.INVITE)
 	b.answer(180, "")
-	close(a.cancelled)
+	a.cancel()
 	if res := a.final(t); res.StatusCode() != 487 {
 		t.Fatalf("caller got %d after CANCEL, want 487", res.StatusCode())
 	}
@@ -85,7 +85,7 @@ func TestCallCancelDuringLateStages(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("the late stages never ran")
 	}
-	close(a.cancelled)
+	a.cancel()
 	if res := a.final(t); res.StatusCode() != 487 {
 		t.Fatalf("caller got %d, want 487", res.StatusCode())
 	}
@@ -135,7 +135,7 @@ func TestCallAnswerAfterCancel(t *testing.T) {
 	h := newCallHarness(t, nil)
 	a := h.call(t)
 	b := h.txs.next(t, sip.INVITE)
-	close(a.cancelled)
+	a.cancel()
 	if res := a.final(t); res.StatusCode() != 487 {
 		t.Fatalf("caller got %d, want 487", res.StatusCode())
 	}

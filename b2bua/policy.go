@@ -126,7 +126,7 @@ func (s *Server) admitEarly(req sip.Request, src transport.Target) bool {
 		for _, h := range decisionHeaders(d) {
 			res.AppendHeader(h)
 		}
-		data := []byte(res.String())
+		data := sipmsg.Render(res)
 		s.tapOut(res, data, dst)
 		_ = s.tp.Send(dst, data)
 	}

@@ -117,7 +117,6 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // one per call
-	pumps  sync.WaitGroup // goroutines that carry transaction events to calls
 
 	mu      sync.Mutex
 	calls   map[*Call]struct{}
@@ -250,7 +249,6 @@ func (s *Server) Close(ctx context.Context) error {
 	// transaction reports a timeout to its call, which then finishes.
 	s.tx.Close()
 	<-done
-	s.pumps.Wait()
 	if s.reg != nil {
 		s.reg.Wait()
 	}
@@ -263,7 +261,7 @@ func (s *Server) send(msg sip.Message, dst transport.Target) error {
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("sip out", "to", dst.String(), "msg", msg.String())
 	}
-	data := []byte(msg.String())
+	data := sipmsg.Render(msg)
 	s.tapOut(msg, data, dst)
 	return s.tp.Send(dst, data)
 }

@@ -16,21 +16,22 @@ type serverTx interface {
 	Request() sip.Request
 	Source() transport.Target
 	Respond(res sip.Response) error
-	Cancelled() <-chan struct{}
-	AckTimeout() <-chan struct{}
-	Done() <-chan struct{}
+	// Notify has cancelled and ackTimeout called when the request is
+	// cancelled and when the ACK of its 2xx never came (txn.ServerTx).
+	Notify(cancelled, ackTimeout func())
 }
 
 // clientTx is a request a call sent; *txn.ClientTx implements it.
 type clientTx interface {
-	Responses() <-chan sip.Response
 	Cancel() error
 }
 
 // transactions start a call's client transactions and send what is no
 // transaction (the ACK of a 2xx).
 type transactions interface {
-	Request(req sip.Request, dst transport.Target) (clientTx, error)
+	// Request starts a client transaction whose responses, then its end,
+	// are posted to c as evResponse and evTxDone events, in order.
+	Request(req sip.Request, dst transport.Target, c *Call) (clientTx, error)
 	Send(msg sip.Message, dst transport.Target) error
 }
 
@@ -46,8 +47,8 @@ type txnLayer struct {
 	send  func(msg sip.Message, dst transport.Target) error
 }
 
-func (t txnLayer) Request(req sip.Request, dst transport.Target) (clientTx, error) {
-	tx, err := t.layer.Request(req, dst)
+func (t txnLayer) Request(req sip.Request, dst transport.Target, c *Call) (clientTx, error) {
+	tx, err := t.layer.RequestWith(req, dst, txEvents{c})
 	if err != nil {
 		return nil, err // not a typed nil in an interface
 	}

@@ -47,6 +47,7 @@ func BenchmarkCallEnded(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(r.j.syncs.Load())/float64(b.N), "fsyncs/record")
 }
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -111,6 +112,11 @@ func BenchmarkEndToEnd(b *testing.B) {
 			waitDelivered(b, r, 10*time.Minute)
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			saves := uint64(0)
+			for _, run := range r.runners {
+				saves += run.saves.Load()
+			}
+			b.ReportMetric(float64(saves)/float64(b.N), "cursor-saves/record")
 		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // errClosed is returned by a journal used after close.
@@ -48,6 +49,7 @@ type journal struct {
 	buf        []byte
 
 	syncMu sync.Mutex
+	syncs  atomic.Uint64 // fsyncs of segments since open (group commit: far fewer than records)
 }
 
 // recovery is what the journal held when it was opened.
@@ -154,6 +156,7 @@ func scanSegment(path string, seq uint64, rec *recovery) (int64, error) {
 func (j *journal) roll() error {
 	if j.f != nil {
 		last := &j.segs[len(j.segs)-1]
+		j.syncs.Add(1)
 		if err := j.f.Sync(); err != nil {
 			// Nothing better to do than go on: the frames are in the page
 			// cache, and the error is counted and logged by the caller's
@@ -268,6 +271,7 @@ func (j *journal) syncTo(p position) error {
 		err = errClosed
 	} else {
 		err = f.Sync()
+		j.syncs.Add(1)
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()

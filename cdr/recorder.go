@@ -53,6 +53,10 @@ type Config struct {
 	// is spooled; the rest is delivered at the next start. Default
 	// DefaultDrainTimeout.
 	DrainTimeout time.Duration
+
+	// pace replaces the writers' wait of commitEvery between deliveries
+	// (tests).
+	pace func(ctx context.Context, stop <-chan struct{})
 }
 
 // WriterConfig is one writer.
@@ -88,6 +92,7 @@ type Recorder struct {
 	runners []*runner
 	log     *slog.Logger
 	drain   time.Duration
+	pace    func(ctx context.Context, stop <-chan struct{})
 
 	mu     sync.RWMutex // observer calls hold it shared; Close exclusively
 	closed bool
@@ -208,7 +213,11 @@ func openSpool(cfg Config, sinks []sink) (*Recorder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.SpoolKey, err)
 	}
-	r := &Recorder{node: cfg.NodeID, spool: sp, log: cfg.Log, drain: cfg.DrainTimeout, stop: make(chan struct{})}
+	r := &Recorder{node: cfg.NodeID, spool: sp, log: cfg.Log, drain: cfg.DrainTimeout, stop: make(chan struct{}),
+		pace: cfg.pace}
+	if r.pace == nil {
+		r.pace = paceFor(commitEvery)
+	}
 	fail := func(key string, err error) (*Recorder, error) {
 		if r.j != nil {
 			_ = r.j.close()
@@ -310,7 +319,7 @@ func (r *Recorder) newRunner(w WriterConfig, s sink, q *quarantine, cursor *posi
 			"file", q.path)
 	}
 	run := &runner{name: w.Name, typ: w.Type, sink: s, rd: newReader(r.j, from, log), spool: r.spool.dir,
-		log: log, cursor: from, onCommit: r.compact, q: q}
+		log: log, cursor: from, onCommit: r.compact, q: q, pace: r.pace}
 	for _, e := range ends {
 		if from.before(e) {
 			run.base++

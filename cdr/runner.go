@@ -15,6 +15,14 @@ const (
 	batchMax   = 256                    // records per write
 	minBackoff = 100 * time.Millisecond // first retry after a failure
 	maxBackoff = 5 * time.Second        // retries slow down to this
+	// commitEvery spaces a writer's deliveries while records trickle in.
+	// Each delivery costs the destination a write (an fsync for a file)
+	// and the cursor two fsyncs, which queue on the disk with the spool's
+	// own: one per record ended would slow every call's CallEnded. A
+	// writer that delivered less than a full batch waits this long before
+	// reading again, so one delivery carries what came meanwhile. The
+	// records wait durable in the spool; at Close the writer drains at once.
+	commitEvery = 50 * time.Millisecond
 )
 
 // sink is one writer's destination. All methods are called from the
@@ -51,6 +59,9 @@ type runner struct {
 	log       *slog.Logger
 	onCommit  func() // after each cursor save: the recorder compacts the spool
 	q         *quarantine
+	// pace waits between deliveries of less than a full batch (commitEvery;
+	// tests replace it).
+	pace func(ctx context.Context, stop <-chan struct{})
 
 	mu     sync.Mutex
 	cursor position
@@ -60,6 +71,7 @@ type runner struct {
 	failures  atomic.Uint64
 	failing   atomic.Bool
 	lastErr   atomic.Pointer[string]
+	saves     atomic.Uint64 // cursor saves since Open
 
 	quarantined    atomic.Uint64 // records set aside since Open
 	passed         atomic.Uint64 // records refused since Open: set aside now or before a crash
@@ -96,6 +108,22 @@ func (r *runner) run(ctx context.Context, stop <-chan struct{}) {
 		}
 		if !r.deliver(ctx, stop, items) {
 			return
+		}
+		if len(items) < batchMax && r.pace != nil {
+			r.pace(ctx, stop)
+		}
+	}
+}
+
+// paceFor returns a pace that waits d, or less if stop closes or ctx ends.
+func paceFor(d time.Duration) func(context.Context, <-chan struct{}) {
+	return func(ctx context.Context, stop <-chan struct{}) {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-stop:
+		case <-ctx.Done():
 		}
 	}
 }
@@ -184,6 +212,7 @@ func (r *runner) commit(ctx context.Context, p position) bool {
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}
+	r.saves.Add(1)
 	r.mu.Lock()
 	r.cursor = p
 	r.mu.Unlock()

@@ -11,7 +11,8 @@ import (
 // must never panic, a parsed message must carry the headers check
 // promises, the values a call detail record keeps (Call-ID, From and To
 // URIs) must be printable UTF-8, no control character but HTAB may stand
-// unescaped in its header section, its rendering must parse again, and a
+// unescaped in its header section, its rendering must parse again (and
+// Render must give it byte for byte as String does), and a
 // 400 must itself parse as a response.
 func FuzzParse(f *testing.F) {
 	p := NewParser(Limits{MaxMessageSize: 4096, MaxHeaders: 64, MaxLineLength: 1024})
@@ -28,6 +29,9 @@ func FuzzParse(f *testing.F) {
 			// What the SBC relays of a message it accepted is SIP again.
 			if _, err := p.Parse([]byte(msg.String())); err != nil {
 				t.Fatalf("rendering of an accepted message does not parse: %v\n%s", err, msg)
+			}
+			if got, want := string(Render(msg)), msg.String(); got != want {
+				t.Fatalf("Render differs from String\n got: %q\nwant: %q", got, want)
 			}
 			return
 		}

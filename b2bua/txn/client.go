@@ -38,10 +38,15 @@ type ClientTx struct {
 	invite   bool
 	internal bool // a CANCEL sent by the layer: its responses are absorbed
 
-	responses chan sip.Response
+	responses chan sip.Response // nil when h is set, or internal
 	done      chan struct{}
+	h         ClientHandler // set by RequestWith: events go to it, not to responses
 
 	mu         sync.Mutex
+	queue      []sip.Response // for h: delivered, not yet handed over
+	ended      bool           // for h: terminated, h.Ended not yet called
+	handing    bool           // for h: a goroutine is handing the queue over
+	muted      bool           // for h: the request was never sent, h hears nothing
 	state      clientState
 	ack        sip.Request // the ACK of the non-2xx final, re-sent on its retransmissions
 	wantCancel bool        // Cancel was called before any provisional response
@@ -52,20 +57,35 @@ type ClientTx struct {
 	end        timer // Timers D, K and M
 }
 
-func newClientTx(l *Layer, key clientKey, req sip.Request, dst transport.Target, internal bool) *ClientTx {
-	return &ClientTx{
+// ClientHandler gets the events of a client transaction started with
+// Layer.RequestWith instead of its Responses channel: every response
+// Responses would carry, then Ended once when the transaction terminates.
+// Calls come in order and never two at once for one transaction, on the
+// goroutine that received the response or fired the timer, with no lock
+// of the layer held; a handler should hand long work off.
+type ClientHandler interface {
+	Response(tx *ClientTx, res sip.Response)
+	Ended(tx *ClientTx)
+}
+
+func newClientTx(l *Layer, key clientKey, req sip.Request, dst transport.Target, internal bool, h ClientHandler) *ClientTx {
+	tx := &ClientTx{
 		l: l, key: key, req: req, dst: dst,
-		invite:    req.IsInvite(),
-		internal:  internal,
-		responses: make(chan sip.Response, responsesCap),
-		done:      make(chan struct{}),
+		invite:   req.IsInvite(),
+		internal: internal,
+		h:        h,
+		done:     make(chan struct{}),
 	}
+	if h == nil && !internal { // an internal CANCEL's responses are absorbed
+		tx.responses = make(chan sip.Response, responsesCap)
+	}
+	return tx
 }
 
 // Request returns the request of the transaction. The TU must not modify it.
 func (tx *ClientTx) Request() sip.Request { return tx.req }
 
-// Responses delivers the provisional and final responses, and a synthetic
+// Responses (nil for a transaction with a ClientHandler) delivers the provisional and final responses, and a synthetic
 // 408 (no To tag) when Timer B/F fires or a CANCELed INVITE gets no final
 // response within 64*T1. For INVITE, every 2xx arriving in the Accepted
 // state (64*T1 after the first) is delivered too: retransmissions and 2xx
@@ -112,7 +132,7 @@ func (tx *ClientTx) startCancel(out *outbox) {
 	tx.timeout.arm(tx.l.t.long(), &tx.mu, tx.l, tx.timerB)
 	cancel := newCancel(tx.req)
 	out.then(func() {
-		if _, err := tx.l.request(cancel, tx.dst, true); err != nil {
+		if _, err := tx.l.request(cancel, tx.dst, true, nil); err != nil {
 			tx.l.log.Debug("send CANCEL", "branch", tx.key.branch, "err", err)
 		}
 	})
@@ -149,14 +169,14 @@ func (tx *ClientTx) timerA(out *outbox) {
 
 // timerB is Timer B/F, and the end of the wait for a CANCELed INVITE's
 // final response: a synthetic 408 ends the transaction.
-func (tx *ClientTx) timerB(*outbox) {
+func (tx *ClientTx) timerB(out *outbox) {
 	if tx.state != cCalling && tx.state != cProceeding {
 		return
 	}
 	tx.l.stats.timeouts.Add(1)
 	tx.l.log.Debug("request timed out", "method", tx.req.Method(), "dst", tx.dst.String())
-	tx.deliver(NewResponse(tx.req, 408, "Request Timeout"), true)
-	tx.terminate(nil)
+	tx.deliver(NewResponse(tx.req, 408, "Request Timeout"), true, out)
+	tx.terminate(out)
 }
 
 // receive handles a response matched to the transaction and reports whether
@@ -176,7 +196,7 @@ func (tx *ClientTx) receiveLocked(res sip.Response, code int, out *outbox) bool 
 		return false
 	case cAccepted:
 		if code/100 == 2 {
-			tx.deliver(res, true)
+			tx.deliver(res, true, out)
 		} else {
 			tx.l.stats.absorbed.Add(1)
 		}
@@ -200,7 +220,7 @@ func (tx *ClientTx) advance(res sip.Response, code int, out *outbox) {
 			tx.timeout.stop()
 		}
 		tx.state = cProceeding
-		tx.deliver(res, false)
+		tx.deliver(res, false, out)
 		if tx.wantCancel {
 			tx.startCancel(out)
 		}
@@ -221,13 +241,20 @@ func (tx *ClientTx) advance(res sip.Response, code int, out *outbox) {
 		tx.state = cCompleted
 		tx.end.arm(lingerFor(tx.dst.Kind, t.T4), &tx.mu, tx.l, tx.terminate)
 	}
-	tx.deliver(res, true)
+	tx.deliver(res, true, out)
 }
 
 // deliver queues res for the TU without blocking; called with tx.mu held,
-// which makes the room check exact: only deliver sends on the channel.
-func (tx *ClientTx) deliver(res sip.Response, final bool) {
-	if tx.internal {
+// which makes the room check exact: only deliver sends on the channel. With
+// a ClientHandler, res joins the queue that out hands over once tx.mu is
+// released.
+func (tx *ClientTx) deliver(res sip.Response, final bool, out *outbox) {
+	if tx.internal || tx.muted {
+		return
+	}
+	if tx.h != nil {
+		tx.queue = append(tx.queue, res)
+		out.then(tx.handOver)
 		return
 	}
 	room := cap(tx.responses) - len(tx.responses)
@@ -241,16 +268,53 @@ func (tx *ClientTx) deliver(res sip.Response, final bool) {
 	tx.responses <- res
 }
 
-// abort ends the transaction without a response (Layer.Close, or the
-// request could not be sent).
-func (tx *ClientTx) abort() {
+// handOver gives the ClientHandler what is queued for it, in order. One
+// goroutine at a time does it; one that finds another at it leaves the
+// queue to it, which takes what was added meanwhile before it stops.
+func (tx *ClientTx) handOver() {
 	tx.mu.Lock()
-	tx.terminate(nil)
-	tx.mu.Unlock()
+	if tx.handing {
+		tx.mu.Unlock()
+		return
+	}
+	tx.handing = true
+	for {
+		switch {
+		case len(tx.queue) > 0:
+			res := tx.queue[0]
+			tx.queue[0] = nil
+			tx.queue = tx.queue[1:]
+			tx.mu.Unlock()
+			tx.h.Response(tx, res)
+			tx.mu.Lock()
+		case tx.ended:
+			tx.ended = false
+			tx.mu.Unlock()
+			tx.h.Ended(tx)
+			tx.mu.Lock()
+		default:
+			tx.handing = false
+			tx.queue = nil
+			tx.mu.Unlock()
+			return
+		}
+	}
 }
 
-// terminate is called with tx.mu held.
-func (tx *ClientTx) terminate(*outbox) {
+// abort ends the transaction without a response (Layer.Close, or the
+// request could not be sent: then mute keeps the handler out of it).
+func (tx *ClientTx) abort(mute bool) {
+	var out outbox
+	tx.mu.Lock()
+	tx.muted = tx.muted || mute
+	tx.terminate(&out)
+	tx.mu.Unlock()
+	out.flush(tx.l)
+}
+
+// terminate is called with tx.mu held; out hands the end to a
+// ClientHandler once tx.mu is released.
+func (tx *ClientTx) terminate(out *outbox) {
 	if tx.state == cTerminated {
 		return
 	}
@@ -259,6 +323,12 @@ func (tx *ClientTx) terminate(*outbox) {
 	tx.timeout.stop()
 	tx.end.stop()
 	tx.l.removeClient(tx)
-	close(tx.responses)
+	if tx.responses != nil {
+		close(tx.responses)
+	}
+	if tx.h != nil && !tx.muted && !tx.internal {
+		tx.ended = true
+		out.then(tx.handOver)
+	}
 	close(tx.done)
 }

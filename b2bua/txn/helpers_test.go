@@ -189,15 +189,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
 func closed(t *testing.T, ch <-chan struct{}, what string) {
 	t.Helper()
 	if !isClosed(ch) {

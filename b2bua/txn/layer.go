@@ -34,7 +34,7 @@ var (
 	ErrFinalSent = errors.New("final response already sent")
 )
 
-// Sender writes one message to the network. Serialize with msg.String(). It
+// Sender writes one message to the network, as msg.String() renders it. It
 // is called from the caller of Receive, Request, Respond and Cancel, and from
 // timer goroutines, concurrently, never with a lock of the layer held.
 type Sender func(msg sip.Message, dst transport.Target) error
@@ -254,10 +254,20 @@ func (l *Layer) receiveResponse(res sip.Response, src transport.Target) {
 // set when the request is malformed, its branch is taken, the layer is
 // closed or the first send fails; then no transaction exists.
 func (l *Layer) Request(req sip.Request, dst transport.Target) (*ClientTx, error) {
-	return l.request(req, dst, false)
+	return l.request(req, dst, false, nil)
 }
 
-func (l *Layer) request(req sip.Request, dst transport.Target, internal bool) (*ClientTx, error) {
+// RequestWith is Request with the transaction's events handed to h (see
+// ClientHandler) rather than queued on Responses: nothing waits for the
+// transaction's lifetime. When it returns an error h hears nothing.
+func (l *Layer) RequestWith(req sip.Request, dst transport.Target, h ClientHandler) (*ClientTx, error) {
+	if h == nil {
+		return nil, fmt.Errorf("start %s transaction: no handler", req.Method())
+	}
+	return l.request(req, dst, false, h)
+}
+
+func (l *Layer) request(req sip.Request, dst transport.Target, internal bool, h ClientHandler) (*ClientTx, error) {
 	hop, cseq, ok := wellFormed(req)
 	if !ok || req.Recipient() == nil {
 		return nil, fmt.Errorf("start %s transaction: request needs Via, CSeq, Call-ID and Request-URI", req.Method())
@@ -269,7 +279,7 @@ func (l *Layer) request(req sip.Request, dst transport.Target, internal bool) (*
 	if !rfc3261Branch(key.branch) {
 		return nil, fmt.Errorf("start %s transaction: branch %q lacks the %s cookie", req.Method(), key.branch, magicCookie)
 	}
-	tx := newClientTx(l, key, req, dst, internal)
+	tx := newClientTx(l, key, req, dst, internal, h)
 	l.mu.Lock()
 	switch {
 	case l.closed:
@@ -285,7 +295,7 @@ func (l *Layer) request(req sip.Request, dst transport.Target, internal bool) (*
 	// Timers first: on loopback the response can beat the return of send.
 	tx.start()
 	if err := l.write(req, dst); err != nil {
-		tx.abort()
+		tx.abort(true)
 		return nil, fmt.Errorf("send %s to %s: %w", req.Method(), dst, err)
 	}
 	return tx, nil
@@ -332,7 +342,7 @@ func (l *Layer) Close() {
 		tx.Terminate()
 	}
 	for _, tx := range clients {
-		tx.abort()
+		tx.abort(false)
 	}
 }
 

@@ -50,6 +50,8 @@ type ServerTx struct {
 	end      timer         // Timers H, I, J, L
 	trying   timer         // automatic 100 Trying
 	tu       timer         // the TU's deadline for a final response (Timers.TU)
+
+	onCancel, onAckTimeout func() // set by Notify
 }
 
 func newServerTx(l *Layer, key serverKey, req sip.Request, src, dst transport.Target) *ServerTx {
@@ -113,6 +115,37 @@ func (tx *ServerTx) AckTimeout() <-chan struct{} { return tx.ackTimeout }
 
 // Done is closed when the transaction has terminated.
 func (tx *ServerTx) Done() <-chan struct{} { return tx.done }
+
+// Notify has the layer call cancelled when Cancelled closes and ackTimeout
+// when AckTimeout closes (either may be nil), each at most once, on the
+// goroutine that received the CANCEL or fired the timer, with no lock of
+// the layer held: a TU needs no goroutine waiting on the channels. One
+// that closed before Notify is called at once, on the caller's goroutine.
+// Call it once.
+func (tx *ServerTx) Notify(cancelled, ackTimeout func()) {
+	tx.mu.Lock()
+	tx.onCancel, tx.onAckTimeout = cancelled, ackTimeout
+	var now []func()
+	if isClosed(tx.cancelled) && cancelled != nil {
+		now = append(now, cancelled)
+	}
+	if isClosed(tx.ackTimeout) && ackTimeout != nil {
+		now = append(now, ackTimeout)
+	}
+	tx.mu.Unlock()
+	for _, f := range now {
+		f()
+	}
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
 
 // Respond sends a response the TU built (see NewResponse) to where the
 // request came from. The layer keeps res and re-sends it; the TU must not
@@ -208,11 +241,14 @@ func (tx *ServerTx) timerH(*outbox) {
 	tx.terminate(nil)
 }
 
-func (tx *ServerTx) timerL(*outbox) {
+func (tx *ServerTx) timerL(out *outbox) {
 	if !tx.gotAck {
 		tx.l.stats.timeouts.Add(1)
 		tx.l.log.Debug("no ACK for 2xx", "branch", tx.key.branch)
 		close(tx.ackTimeout)
+		if tx.onAckTimeout != nil {
+			out.then(tx.onAckTimeout)
+		}
 	}
 	tx.terminate(nil)
 }
@@ -288,17 +324,18 @@ func (tx *ServerTx) acked() bool {
 // cancel marks an INVITE without final response cancelled and returns the
 // To tag the TU gave its responses so far, for the 200 to the CANCEL.
 func (tx *ServerTx) cancel() (tag string) {
+	var notify func()
 	tx.mu.Lock()
-	defer tx.mu.Unlock()
-	if tx.invite && tx.state == sProceeding {
-		select {
-		case <-tx.cancelled:
-		default:
-			close(tx.cancelled)
-		}
+	if tx.invite && tx.state == sProceeding && !isClosed(tx.cancelled) {
+		close(tx.cancelled)
+		notify = tx.onCancel
 	}
 	if tx.last != nil {
 		tag = sipmsg.ToTag(tx.last)
+	}
+	tx.mu.Unlock()
+	if notify != nil {
+		notify()
 	}
 	return tag
 }
