@@ -1,0 +1,182 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// echoStats counts one call's packets at the echo: those the SBC relayed
+// to it (the caller's direction) and those it sent back.
+type echoStats struct {
+	rx atomic.Int64
+	tx atomic.Int64
+}
+
+// uas is the far end of every call: a SIP UAS on UDP that answers each
+// INVITE at once with 200 and a PCMU answer naming one of its echo
+// sockets, and echoes every RTP packet back to where it came from. It
+// learns which SBC media address belongs to which call from the offer,
+// and the call from the request-URI user the caller dialed.
+type uas struct {
+	sip    *net.UDPConn
+	echoes []*net.UDPConn
+	ip     string
+
+	mu      sync.Mutex
+	byUser  map[string]*echoStats // the dialed user's call
+	bySrc   map[netip.AddrPort]*echoStats
+	answers map[string][]byte // Call-ID + CSeq: the 200 sent, for a retransmitted INVITE
+	next    int
+
+	unknown atomic.Int64 // packets from a source no offer named
+	rx      atomic.Int64 // every packet the echo received (what the SBC relayed toward it)
+	wg      sync.WaitGroup
+}
+
+// startUAS listens for SIP on addr and opens n echo sockets on its IP.
+func startUAS(addr string, n int) (*uas, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("uas address %q: %w", addr, err)
+	}
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+	if err != nil {
+		return nil, fmt.Errorf("uas: %w", err)
+	}
+	_ = c.SetReadBuffer(4 << 20)
+	u := &uas{sip: c, ip: ap.Addr().String(), byUser: map[string]*echoStats{}, bySrc: map[netip.AddrPort]*echoStats{},
+		answers: map[string][]byte{}}
+	for range max(n, 1) {
+		e, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IP(ap.Addr().AsSlice())})
+		if err != nil {
+			u.close()
+			return nil, fmt.Errorf("uas echo: %w", err)
+		}
+		_ = e.SetReadBuffer(8 << 20)
+		_ = e.SetWriteBuffer(8 << 20)
+		u.echoes = append(u.echoes, e)
+		u.wg.Go(func() { u.echo(e) })
+	}
+	u.wg.Go(u.serve)
+	return u, nil
+}
+
+// close stops the UAS and its echoes and waits for their goroutines.
+func (u *uas) close() {
+	u.sip.Close()
+	for _, e := range u.echoes {
+		e.Close()
+	}
+	u.wg.Wait()
+}
+
+// stats returns the echo counters of the call to user (nil before its
+// INVITE arrived).
+func (u *uas) stats(user string) *echoStats {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.byUser[user]
+}
+
+func (u *uas) serve() {
+	buf := make([]byte, 65535)
+	for {
+		n, from, err := u.sip.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		m, err := parseSIP(buf[:n])
+		if err != nil || m.isResponse() {
+			continue
+		}
+		if out := u.answer(m); out != nil {
+			_, _ = u.sip.WriteToUDPAddrPort(out, from)
+		}
+	}
+}
+
+// answer is the response to a request from the SBC (nil for ACK).
+func (u *uas) answer(m *sipMsg) []byte {
+	contact := "sip:uas@" + u.sip.LocalAddr().String()
+	switch m.method() {
+	case "ACK":
+		return nil
+	case "INVITE":
+		return u.invite(m, contact)
+	default: // BYE, CANCEL, OPTIONS, INFO, UPDATE without SDP
+		return response(m, 200, "OK", token(4), contact, "")
+	}
+}
+
+// invite answers an INVITE (or a retransmission of it) with 200 and SDP.
+func (u *uas) invite(m *sipMsg, contact string) []byte {
+	key := m.get("call-id") + " " + m.get("cseq")
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if out, ok := u.answers[key]; ok {
+		return out
+	}
+	ip, port, ok := sdpAudio(m.body)
+	if !ok {
+		return response(m, 488, "Not Acceptable Here", token(4), contact, "")
+	}
+	st := u.byUser[m.requestUser()]
+	if st == nil {
+		st = &echoStats{}
+		u.byUser[m.requestUser()] = st
+	}
+	if src, err := netip.ParseAddrPort(net.JoinHostPort(ip, strconv.Itoa(port))); err == nil {
+		u.bySrc[src] = st
+	}
+	echo := u.echoes[u.next%len(u.echoes)]
+	u.next++
+	ep := echo.LocalAddr().(*net.UDPAddr)
+	sdp := "v=0\r\no=uas " + sessionID() + " 1 IN IP4 " + u.ip + "\r\ns=-\r\nc=IN IP4 " + u.ip + "\r\nt=0 0\r\n" +
+		"m=audio " + strconv.Itoa(ep.Port) + " RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n" +
+		"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+	out := response(m, 200, "OK", token(4), contact, sdp)
+	u.answers[key] = out
+	return out
+}
+
+// echo sends every packet back where it came from and counts it for the
+// call whose offer named that address.
+func (u *uas) echo(c *net.UDPConn) {
+	buf := make([]byte, 2048)
+	known := map[netip.AddrPort]*echoStats{} // this goroutine's cache of bySrc
+	for {
+		n, from, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		u.rx.Add(1)
+		st := known[from]
+		if st == nil {
+			u.mu.Lock()
+			st = u.bySrc[from]
+			u.mu.Unlock()
+			if st != nil {
+				known[from] = st
+			}
+		}
+		if st != nil {
+			st.rx.Add(1)
+		} else {
+			u.unknown.Add(1)
+		}
+		if _, err := c.WriteToUDPAddrPort(buf[:n], from); err == nil && st != nil {
+			st.tx.Add(1)
+		}
+	}
+}
