@@ -156,7 +156,11 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 func TestScrape(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
 		w.Write([]byte("# HELP sbc_media_packets_total x\n# TYPE sbc_media_packets_total counter\n" +
 			"sbc_media_packets_total{side=\"a\"} 10\nsbc_media_packets_total{side=\"b\"} 32\n" +
 			"sbc_media_packets_total_other 1000\nsbc_relayed 7\n"))
@@ -168,10 +172,13 @@ func TestScrape(t *testing.T) {
 	}{
 		{"labels summed", "sbc_media_packets_total", 42},
 		{"no labels", "sbc_relayed", 7},
-		{"absent", "sbc_nothing", math.NaN()},
+		{"absent", "sbc_nothing", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := scrape(srv.URL, tc.metric)
+			if nan := scrape(srv.URL+"/404", tc.metric); !math.IsNaN(nan) {
+				t.Errorf("scrape of a 404 = %v, want NaN", nan)
+			}
 			if got != tc.want && !(math.IsNaN(got) && math.IsNaN(tc.want)) {
 				t.Errorf("scrape(%s) = %v, want %v", tc.metric, got, tc.want)
 			}

@@ -74,8 +74,9 @@ func cpuTicks(pid int) int64 {
 	return ut + st
 }
 
-// scrape sums every sample of metric name at url (Prometheus text); NaN
-// when url is empty or unreachable.
+// scrape sums every sample of metric name at url (Prometheus text): 0
+// when the page has none (a counter with labels has no sample before its
+// first count), NaN when url is empty or does not answer 200.
 func scrape(url, name string) float64 {
 	if url == "" || name == "" {
 		return math.NaN()
@@ -89,7 +90,7 @@ func scrape(url, name string) float64 {
 	if res.StatusCode != http.StatusOK {
 		return math.NaN()
 	}
-	sum, found := 0.0, false
+	sum := 0.0
 	sc := bufio.NewScanner(res.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -99,10 +100,10 @@ func scrape(url, name string) float64 {
 		}
 		f := strings.Fields(l)
 		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil && len(f) >= 2 {
-			sum, found = sum+v, true
+			sum += v
 		}
 	}
-	if !found {
+	if sc.Err() != nil {
 		return math.NaN()
 	}
 	return sum
@@ -229,6 +230,9 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  window %.1fs with %d calls up: the SBC relayed %d packets (%.0f/s) using %.2f CPU-s (%.1f%% of a core): %.0f packets per CPU-second\n",
 		secs, r.mediaUp, relayed, float64(relayed)/secs, cpu, 100*cpu/secs, float64(relayed)/cpu)
+	if runMetric == 0 {
+		fmt.Fprintf(w, "  (no %s samples at %s)\n", o.metricName, o.metricsURL)
+	}
 	fmt.Fprintf(w, "  %s: %.0f over the window, %.0f over the run (run CPU %.2f s: %.0f per CPU-second)\n",
 		o.metricName, metric, runMetric, runCPU, runMetric/runCPU)
 	fields := []string{"sbc-load", "mode=" + o.mode, kv("calls", o.calls), kv("answered", r.answered), kv("media_up", r.mediaUp),
