@@ -36,17 +36,19 @@ type base struct {
 	start time.Time
 	frame int64
 	seq   uint16
+	index uint32 // packets sent so far, written into each payload
 	ts0   uint32
 	ssrc  uint32
 }
 
 func (b *base) stats() *base { return b }
 
-// nextFrame returns the sequence number and timestamp of the next packet:
-// the sequence number counts packets, the timestamp counts the 20 ms
-// frames elapsed since the first packet (a late tick advances it by the
-// time that passed, as a real sender's clock does).
-func (b *base) nextFrame(now time.Time) (uint16, uint32) {
+// nextFrame returns the sequence number, timestamp and index of the next
+// packet: the sequence number counts packets, the timestamp counts the
+// 20 ms frames elapsed since the first packet (a late tick advances it by
+// the time that passed, as a real sender's clock does), and the index
+// (from 0) goes in the payload.
+func (b *base) nextFrame(now time.Time) (uint16, uint32, uint32) {
 	if b.start.IsZero() {
 		var r [10]byte
 		_, _ = rand.Read(r[:])
@@ -61,10 +63,14 @@ func (b *base) nextFrame(now time.Time) (uint16, uint32) {
 	}
 	b.frame = f
 	b.seq++
-	return b.seq, b.ts0 + uint32(f)*pcmuFrame
+	b.index++
+	return b.seq, b.ts0 + uint32(f)*pcmuFrame, b.index - 1
 }
 
 const frameInterval = 20 * time.Millisecond
+
+// callerTx counts every RTP packet the callers sent.
+var callerTx atomic.Int64
 
 // pacer sends every call's packets from a few goroutines, one ticker per
 // batch of calls rather than one timer per call.

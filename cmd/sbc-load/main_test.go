@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,7 +51,7 @@ func TestLoadThroughSBC(t *testing.T) {
 			if min := int64(2 * 50 * o.hold.Seconds() / 2); rep.sentAB < min || rep.sentBA < min {
 				t.Errorf("sent %d caller→echo and %d echo→caller, want at least %d each", rep.sentAB, rep.sentBA, min)
 			}
-			if rep.sentAB != rep.rxAB || rep.sentBA != rep.rxBA || rep.lossyCalls != 0 || rep.unknown != 0 {
+			if rep.sentAB != rep.rxAB || rep.sentBA != rep.rxBA || rep.lossyCalls != 0 || rep.unknown != 0 || rep.lostAtStart != 0 {
 				t.Errorf("loss: caller→echo %d/%d, echo→caller %d/%d, %d lossy calls, %d from unknown sources",
 					rep.rxAB, rep.sentAB, rep.rxBA, rep.sentBA, rep.lossyCalls, rep.unknown)
 			}
@@ -218,6 +219,30 @@ func TestSDPAudio(t *testing.T) {
 			ip, port, ok := sdpAudio(tc.sdp)
 			if !ok || ip != tc.ip || port != tc.port {
 				t.Errorf("got %s %d %v, want %s %d", ip, port, ok, tc.ip, tc.port)
+			}
+		})
+	}
+}
+
+func TestPacketIndex(t *testing.T) {
+	hdr := []byte{0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1}
+	for _, tc := range []struct {
+		name string
+		pkt  []byte
+		want uint32
+		ok   bool
+	}{
+		{"plain", append(slices.Clone(hdr), 0, 0, 1, 2, 0xff), 258, true},
+		{"one CSRC", append([]byte{0x81, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 9, 9, 9, 9}, 0, 0, 0, 7), 7, true},
+		{"extension", append([]byte{0x90, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xbe, 0xde, 0, 1, 1, 2, 3, 4}, 0, 0, 0, 9), 9, true},
+		{"short payload", append(slices.Clone(hdr), 0, 0), 0, false},
+		{"truncated extension", []byte{0x90, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xbe}, 0, false},
+		{"not RTP", append([]byte{0x40}, make([]byte, 20)...), 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := packetIndex(tc.pkt)
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("packetIndex = %d %v, want %d %v", got, ok, tc.want, tc.ok)
 			}
 		})
 	}

@@ -25,11 +25,44 @@ type sample struct {
 	metric   float64 // the relayed-packets metric; NaN without -metrics
 	echoRx   int64   // packets the echo received (relayed by the SBC toward it)
 	callerRx int64   // packets the callers received (relayed toward them)
+	callerTx int64   // packets the callers sent
+	udpDrops int64   // the host's UDP RcvbufErrors (/proc/net/snmp); -1 unknown
 }
 
 func takeSample(o *options, u *uas) sample {
 	return sample{at: time.Now(), ticks: cpuTicks(o.sbcPID), metric: scrape(o.metricsURL, o.metricName),
-		echoRx: u.rx.Load(), callerRx: callerRx.Load()}
+		echoRx: u.rx.Load(), callerRx: callerRx.Load(), callerTx: callerTx.Load(), udpDrops: udpRcvbufErrors()}
+}
+
+// udpRcvbufErrors is the host's count of UDP datagrams dropped for a full
+// receive buffer (-1 when /proc/net/snmp cannot be read): every socket's,
+// the SBC's and the tool's alike.
+func udpRcvbufErrors() int64 {
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return -1
+	}
+	var names []string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "RcvbufErrors" && i < len(f) {
+				v, err := strconv.ParseInt(f[i], 10, 64)
+				if err != nil {
+					return -1
+				}
+				return v
+			}
+		}
+	}
+	return -1
 }
 
 // settleMetric samples once the metric stopped moving (an SBC may count a
@@ -121,6 +154,7 @@ type report struct {
 	errors                                          map[string]int
 	setup, ice, dtls                                []time.Duration
 	sentAB, rxAB, sentBA, rxBA                      int64 // A: callers, B: the echo
+	lostAtStart                                     int64 // caller→echo packets lost before the echo's first
 	lossyCalls                                      int
 }
 
@@ -160,6 +194,12 @@ func (r *report) collect(slots []slot, u *uas, o *options) {
 			erx, etx = e.rx.Load(), e.tx.Load()
 		}
 		sent, recv := st.sent.Load(), st.recv.Load()
+		switch {
+		case e != nil && e.hasFirst.Load():
+			r.lostAtStart += int64(e.first.Load())
+		case sent > 0:
+			r.lostAtStart += sent
+		}
 		r.sentAB, r.rxAB, r.sentBA, r.rxBA = r.sentAB+sent, r.rxAB+erx, r.sentBA+etx, r.rxBA+recv
 		if sent != erx || etx != recv {
 			r.lossyCalls++
@@ -225,6 +265,12 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  packets caller→echo: sent %d received %d lost %d (%.4f%%)\n", r.sentAB, r.rxAB, lossAB, ratio(lossAB, r.sentAB))
 	fmt.Fprintf(w, "  packets echo→caller: sent %d received %d lost %d (%.4f%%); calls with any loss: %d\n", r.sentBA, r.rxBA, lossBA, ratio(lossBA, r.sentBA), r.lossyCalls)
+	fmt.Fprintf(w, "  caller→echo packets lost before the echo's first of the call: %d\n", r.lostAtStart)
+	wDrops, rDrops := r.windowEnd.udpDrops-r.windowStart.udpDrops, r.runEnd.udpDrops-r.runStart.udpDrops
+	fmt.Fprintf(w, "  host UDP receive-buffer drops (any socket): %d in the window, %d over the run\n", wDrops, rDrops)
+	nominal := float64(r.mediaUp) * secs * float64(time.Second/frameInterval)
+	txWindow := r.windowEnd.callerTx - r.windowStart.callerTx
+	fmt.Fprintf(w, "  the callers sent %d packets in the window, %.1f%% of the nominal 50/s per call\n", txWindow, 100*float64(txWindow)/nominal)
 	if r.unknown > 0 {
 		fmt.Fprintf(w, "  %d packets reached the echo from addresses no offer named\n", r.unknown)
 	}
@@ -240,8 +286,9 @@ func (r *report) print(w io.Writer) {
 		kf("setup_p50_ms", pct(r.setup, .5)), kf("setup_p99_ms", pct(r.setup, .99)), kf("setup_max_ms", pct(r.setup, 1)),
 		kf("ice_p50_ms", pct(r.ice, .5)), kf("ice_p99_ms", pct(r.ice, .99)),
 		kf("dtls_p50_ms", pct(r.dtls, .5)), kf("dtls_p99_ms", pct(r.dtls, .99)), kf("dtls_max_ms", pct(r.dtls, 1)),
-		kv("sent_ab", r.sentAB), kv("lost_ab", lossAB), kv("sent_ba", r.sentBA), kv("lost_ba", lossBA), kv("lossy_calls", r.lossyCalls),
+		kv("sent_ab", r.sentAB), kv("lost_ab", lossAB), kv("lost_ab_at_start", r.lostAtStart), kv("sent_ba", r.sentBA), kv("lost_ba", lossBA), kv("lossy_calls", r.lossyCalls),
 		kf("window_s", secs), kf("sbc_cpu_s", cpu), kv("relayed", relayed), kf("relayed_per_cpu_s", float64(relayed)/cpu),
+		kf("send_rate_pct", 100*float64(txWindow)/nominal), kv("udp_drops_window", wDrops), kv("udp_drops_run", rDrops),
 		kf("metric_window", metric), kf("metric_run", runMetric), kf("run_cpu_s", runCPU)}
 	fmt.Fprintln(w, strings.Join(fields, "\t"))
 }

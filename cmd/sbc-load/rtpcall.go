@@ -149,12 +149,14 @@ func (c *rtpCall) initRTP() {
 
 // sendFrame sends the next 20 ms packet (pacer goroutine only).
 func (c *rtpCall) sendFrame(now time.Time) {
-	seq, ts := c.nextFrame(now)
+	seq, ts, idx := c.nextFrame(now)
 	binary.BigEndian.PutUint16(c.pkt[2:], seq)
 	binary.BigEndian.PutUint32(c.pkt[4:], ts)
 	binary.BigEndian.PutUint32(c.pkt[8:], c.ssrc)
+	binary.BigEndian.PutUint32(c.pkt[rtpHeader:], idx)
 	if _, err := c.conn.WriteToUDPAddrPort(c.pkt[:], c.remote); err == nil {
 		c.sent.Add(1)
+		callerTx.Add(1)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +16,12 @@ import (
 type echoStats struct {
 	rx atomic.Int64
 	tx atomic.Int64
+	// first is the packet index (see base.nextFrame) in the payload of the
+	// first packet received, once hasFirst; written by the one echo
+	// goroutine the call's packets reach. The SBC may renumber sequence
+	// numbers, so the index travels in the payload.
+	first    atomic.Uint32
+	hasFirst atomic.Bool
 }
 
 // uas is the far end of every call: a SIP UAS on UDP that answers each
@@ -171,7 +178,12 @@ func (u *uas) echo(c *net.UDPConn) {
 			}
 		}
 		if st != nil {
-			st.rx.Add(1)
+			if st.rx.Add(1) == 1 {
+				if idx, ok := packetIndex(buf[:n]); ok {
+					st.first.Store(idx)
+					st.hasFirst.Store(true)
+				}
+			}
 		} else {
 			u.unknown.Add(1)
 		}
@@ -179,4 +191,23 @@ func (u *uas) echo(c *net.UDPConn) {
 			st.tx.Add(1)
 		}
 	}
+}
+
+// packetIndex reads the index the caller wrote in the first four bytes of
+// an RTP packet's payload.
+func packetIndex(p []byte) (uint32, bool) {
+	if len(p) < rtpHeader || p[0]>>6 != 2 {
+		return 0, false
+	}
+	off := rtpHeader + 4*int(p[0]&0x0f)
+	if p[0]&0x10 != 0 { // header extension
+		if len(p) < off+4 {
+			return 0, false
+		}
+		off += 4 + 4*int(binary.BigEndian.Uint16(p[off+2:]))
+	}
+	if len(p) < off+4 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(p[off:]), true
 }

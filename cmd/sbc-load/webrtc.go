@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -268,11 +269,13 @@ func drainRTCP(s *webrtc.RTPSender) {
 // sendFrame writes the next packet through pion (SRTP), pacer only. pion
 // sets the SSRC and payload type it negotiated.
 func (c *webCall) sendFrame(now time.Time) {
-	seq, ts := c.nextFrame(now)
+	seq, ts, idx := c.nextFrame(now)
+	binary.BigEndian.PutUint32(c.payload[:], idx)
 	c.pkt.Header = rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts}
 	c.pkt.Payload = c.payload[:]
 	if err := c.track.WriteRTP(&c.pkt); err == nil {
 		c.sent.Add(1)
+		callerTx.Add(1)
 	}
 }
 
