@@ -76,7 +76,7 @@ func parseFlags(args []string) (*options, time.Duration, error) {
 	fs.StringVar(&o.sbcWSS, "wss", "127.0.0.1:8443", "the SBC's WSS listener host:port (webrtc mode)")
 	fs.StringVar(&o.uasAddr, "uas", "127.0.0.1:25080", "the tool's UAS (SIP over UDP): the trunk the SBC routes to")
 	srcs := fs.String("src", "127.0.0.1", "comma-separated local addresses the calls come from, round robin")
-	fs.IntVar(&o.echoes, "echo-sockets", 4, "UDP sockets (and goroutines) of the RTP echo")
+	fs.IntVar(&o.echoes, "echo-sockets", 8, "UDP sockets (and goroutines) of the RTP echo")
 	fs.IntVar(&o.batch, "batch", 50, "calls per sending goroutine (one 20 ms ticker each)")
 	fs.IntVar(&o.sbcPID, "sbc-pid", 0, "the SBC's process id, for its CPU over the window (0: not measured)")
 	fs.StringVar(&o.metricsURL, "metrics", "", "the SBC's metrics URL, e.g. http://127.0.0.1:9090/metrics (empty: not read)")

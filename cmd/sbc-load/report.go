@@ -114,7 +114,7 @@ func scrape(url, name string) float64 {
 	if url == "" || name == "" {
 		return math.NaN()
 	}
-	cl := http.Client{Timeout: 2 * time.Second}
+	cl := http.Client{Timeout: 5 * time.Second} // an SBC under load answers slowly
 	res, err := cl.Get(url)
 	if err != nil {
 		return math.NaN()

@@ -109,7 +109,7 @@ func dialRTP(ctx context.Context, sip *udpSIP, user string, o *options) (*rtpCal
 	if err != nil {
 		return nil, fmt.Errorf("rtp socket: %w", err)
 	}
-	_ = conn.SetReadBuffer(256 << 10)
+	_ = conn.SetReadBuffer(1 << 20)
 	c := &rtpCall{sip: sip, conn: conn}
 	c.d = newDialog(sip, "UDP", sip.host, user, sip.sbc.String())
 	sip.add(c.d)

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/net/ipv4"
 )
 
 // echoStats counts one call's packets at the echo: those the SBC relayed
@@ -154,43 +156,79 @@ func (u *uas) invite(m *sipMsg, contact string) []byte {
 	return out
 }
 
+// echoBatch is how many datagrams the echo reads and writes per system
+// call (recvmmsg, sendmmsg): at 1,000 calls it handles 50,000 packets a
+// second and must not be what drops them.
+const echoBatch = 64
+
 // echo sends every packet back where it came from and counts it for the
 // call whose offer named that address.
 func (u *uas) echo(c *net.UDPConn) {
-	buf := make([]byte, 2048)
+	pc := ipv4.NewPacketConn(c)
+	rx, tx := make([]ipv4.Message, echoBatch), make([]ipv4.Message, echoBatch)
+	bufs := make([][]byte, echoBatch)
+	calls := make([]*echoStats, echoBatch)
+	for i := range rx {
+		bufs[i] = make([]byte, 2048)
+		rx[i].Buffers, tx[i].Buffers = [][]byte{bufs[i]}, [][]byte{nil}
+	}
 	known := map[netip.AddrPort]*echoStats{} // this goroutine's cache of bySrc
 	for {
-		n, from, err := c.ReadFromUDPAddrPort(buf)
+		n, err := pc.ReadBatch(rx, 0)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue
 		}
-		u.rx.Add(1)
-		st := known[from]
-		if st == nil {
-			u.mu.Lock()
-			st = u.bySrc[from]
-			u.mu.Unlock()
-			if st != nil {
-				known[from] = st
-			}
+		u.rx.Add(int64(n))
+		for i := range n {
+			calls[i] = u.count(known, rx[i].Addr, bufs[i][:rx[i].N])
+			tx[i].Buffers[0], tx[i].Addr = bufs[i][:rx[i].N], rx[i].Addr
 		}
-		if st != nil {
-			if st.rx.Add(1) == 1 {
-				if idx, ok := packetIndex(buf[:n]); ok {
-					st.first.Store(idx)
-					st.hasFirst.Store(true)
+		for sent := 0; sent < n; {
+			k, err := pc.WriteBatch(tx[sent:n], 0)
+			if err != nil {
+				break
+			}
+			for _, st := range calls[sent : sent+k] {
+				if st != nil {
+					st.tx.Add(1)
 				}
 			}
-		} else {
-			u.unknown.Add(1)
-		}
-		if _, err := c.WriteToUDPAddrPort(buf[:n], from); err == nil && st != nil {
-			st.tx.Add(1)
+			sent += k
 		}
 	}
+}
+
+// count counts a received packet for its call (nil: a source no offer
+// named).
+func (u *uas) count(known map[netip.AddrPort]*echoStats, addr net.Addr, pkt []byte) *echoStats {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		u.unknown.Add(1)
+		return nil
+	}
+	ap := ua.AddrPort()
+	from := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	st := known[from]
+	if st == nil {
+		u.mu.Lock()
+		st = u.bySrc[from]
+		u.mu.Unlock()
+		if st == nil {
+			u.unknown.Add(1)
+			return nil
+		}
+		known[from] = st
+	}
+	if st.rx.Add(1) == 1 {
+		if idx, ok := packetIndex(pkt); ok {
+			st.first.Store(idx)
+			st.hasFirst.Store(true)
+		}
+	}
+	return st
 }
 
 // packetIndex reads the index the caller wrote in the first four bytes of
