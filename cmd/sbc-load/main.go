@@ -4,7 +4,10 @@
 // In webrtc mode each call is a simulated browser: SIP over its own
 // secure WebSocket (RFC 7118) to the SBC's WSS listener and a pion
 // PeerConnection (ICE, DTLS-SRTP) sending PCMU. In rtp mode each call is a
-// plain SIP-over-UDP caller with an RTP socket. Either way the SBC must
+// plain SIP-over-UDP caller sending PCMU over RTP; the calls share a few
+// RTP sockets per source address (-rtp-sockets), sending and receiving
+// with sendmmsg/recvmmsg so the tool stays cheaper than the SBC it loads,
+// and tell their packets apart by the SBC's address. Either way the SBC must
 // route the calls (any user) to the tool's own UAS at -uas, which answers
 // every INVITE with PCMU and echoes the RTP back, so each packet crosses
 // the SBC twice and is counted at both ends, per call and per direction.
@@ -76,8 +79,9 @@ func parseFlags(args []string) (*options, time.Duration, error) {
 	fs.StringVar(&o.sbcWSS, "wss", "127.0.0.1:8443", "the SBC's WSS listener host:port (webrtc mode)")
 	fs.StringVar(&o.uasAddr, "uas", "127.0.0.1:25080", "the tool's UAS (SIP over UDP): the trunk the SBC routes to")
 	srcs := fs.String("src", "127.0.0.1", "comma-separated local addresses the calls come from, round robin")
-	fs.IntVar(&o.echoes, "echo-sockets", 8, "UDP sockets (and goroutines) of the RTP echo")
-	fs.IntVar(&o.batch, "batch", 50, "calls per sending goroutine (one 20 ms ticker each)")
+	fs.IntVar(&o.echoes, "echo-sockets", 8, "UDP sockets of the RTP echo (a goroutine each, recvmmsg/sendmmsg)")
+	fs.IntVar(&o.rtpSockets, "rtp-sockets", 8, "RTP sockets per source address in rtp mode, shared by the calls (sendmmsg/recvmmsg)")
+	fs.IntVar(&o.batch, "batch", 50, "WebRTC calls per sending goroutine (one 20 ms ticker each)")
 	fs.IntVar(&o.sbcPID, "sbc-pid", 0, "the SBC's process id, for its CPU over the window (0: not measured)")
 	fs.StringVar(&o.metricsURL, "metrics", "", "the SBC's metrics URL, e.g. http://127.0.0.1:9090/metrics (empty: not read)")
 	fs.StringVar(&o.metricName, "metric", "sbc_media_packets_total", "the SBC's relayed-packets counter (samples summed)")

@@ -32,7 +32,7 @@ func TestLoadThroughSBC(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			o := &options{mode: mode, calls: 2, rate: 20, hold: 500 * time.Millisecond, settle: 100 * time.Millisecond,
 				setupTimeout: 10 * time.Second, byeTimeout: 5 * time.Second, sbcUDP: sbc.udp, sbcWSS: sbc.wss,
-				uasAddr: uas, srcs: []string{"127.0.0.1"}, echoes: 2, batch: 1, sbcPID: os.Getpid(),
+				uasAddr: uas, srcs: []string{"127.0.0.1"}, echoes: 2, rtpSockets: 1, batch: 1, sbcPID: os.Getpid(),
 				metricName: "sbc_media_packets_total", userPrefix: mode}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

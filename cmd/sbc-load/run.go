@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,6 +24,7 @@ type options struct {
 	uasAddr      string
 	srcs         []string
 	echoes       int
+	rtpSockets   int // per source address
 	batch        int
 	sbcPID       int
 	metricsURL   string
@@ -46,15 +48,16 @@ func run(ctx context.Context, o *options) (*report, error) {
 		return nil, err
 	}
 	defer u.close()
-	dial, cleanup, err := dialer(o, u)
+	p := newPacer(o.batch)
+	dial, cleanup, err := dialer(o, &p.on)
 	if err != nil {
+		p.close()
 		return nil, err
 	}
 	defer cleanup()
 
 	rep := &report{opts: o}
 	rep.runStart = takeSample(o, u)
-	p := newPacer(o.batch)
 	slots := make([]slot, o.calls)
 	ramp(ctx, o, func(i int) {
 		// Setup outlives a cancel: a call the SBC answers is hung up below.
@@ -82,8 +85,8 @@ func run(ctx context.Context, o *options) (*report, error) {
 }
 
 // dialer returns the function that places call i in o.mode and what to
-// release after the run.
-func dialer(o *options, u *uas) (func(context.Context, int) (caller, error), func(), error) {
+// release after the run; on is the pacer's sending switch.
+func dialer(o *options, on *atomic.Bool) (func(context.Context, int) (caller, error), func(), error) {
 	switch o.mode {
 	case "rtp":
 		sbc, err := netip.ParseAddrPort(o.sbcUDP)
@@ -91,9 +94,15 @@ func dialer(o *options, u *uas) (func(context.Context, int) (caller, error), fun
 			return nil, nil, fmt.Errorf("-sip %q: %w", o.sbcUDP, err)
 		}
 		var sips []*udpSIP
+		var socks [][]*rtpSock // per source
 		cleanup := func() {
 			for _, s := range sips {
 				s.close()
+			}
+			for _, ss := range socks {
+				for _, s := range ss {
+					s.close()
+				}
 			}
 		}
 		for _, src := range o.srcs {
@@ -103,9 +112,22 @@ func dialer(o *options, u *uas) (func(context.Context, int) (caller, error), fun
 				return nil, nil, err
 			}
 			sips = append(sips, s)
+			var ss []*rtpSock
+			for range max(o.rtpSockets, 1) {
+				r, err := newRTPSock(src, on)
+				if err != nil {
+					socks = append(socks, ss)
+					cleanup()
+					return nil, nil, err
+				}
+				ss = append(ss, r)
+			}
+			socks = append(socks, ss)
 		}
 		return func(ctx context.Context, i int) (caller, error) {
-			c, err := dialRTP(ctx, sips[i%len(sips)], user(o, i), o)
+			n := i % len(sips)
+			ss := socks[n]
+			c, err := dialRTP(ctx, sips[n], ss[(i/len(sips))%len(ss)], user(o, i), o)
 			if c == nil {
 				return nil, err
 			}
