@@ -18,6 +18,10 @@
 #   RATE=50                           calls set up (and hung up) per second
 #   SRC=127.0.0.1                     the callers' addresses (comma list)
 #   METRIC=sbc_media_packets_total    the SBC's relayed-packets counter
+#   PERF_SECONDS=0                    >0: perf-record the SBC (user space,
+#                                     call graphs) for that long once the
+#                                     calls are up; perf report on
+#                                     $LOAD_OUT/.../perf-<mode>.data
 #   LOAD_OUT=/tmp/sbc-load-media      where everything is written
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +34,7 @@ HOLD="${HOLD:-60s}"
 RATE="${RATE:-50}"
 SRC="${SRC:-127.0.0.1}"
 METRIC="${METRIC:-sbc_media_packets_total}"
+PERF_SECONDS="${PERF_SECONDS:-0}"
 OUT="${LOAD_OUT:-/tmp/sbc-load-media}/$(date -u +%Y%m%d-%H%M%S)"
 SIP=127.0.0.1:27060
 WSS=127.0.0.1:27443
@@ -97,9 +102,17 @@ for mode in $MODES; do
 	[ "$mode" = rtp ] && calls=$RTP_CALLS
 	echo "==> $mode: $calls calls at $RATE/s, held $HOLD"
 	start_sbc
+	PERF_PID=""
+	if [ "$PERF_SECONDS" -gt 0 ]; then
+		# from about when the last call is up (the ramp plus a margin)
+		(sleep $((calls / RATE + 5)) && exec perf record -q -F 499 -g -e cpu-clock:u -p "$SBC_PID" \
+			-o "$OUT/perf-$mode.data" -- sleep "$PERF_SECONDS") >"$OUT/perf-$mode.log" 2>&1 &
+		PERF_PID=$!
+	fi
 	"$OUT/sbc-load" -mode "$mode" -calls "$calls" -rate "$RATE" -hold "$HOLD" -timeout 5m \
 		-sip "$SIP" -wss "$WSS" -uas "$UAS" -src "$SRC" -sbc-pid "$SBC_PID" \
 		-metrics "http://$ADMIN/metrics" -metric "$METRIC" | tee "$OUT/$mode.txt" || status=$?
+	if [ -n "$PERF_PID" ]; then wait "$PERF_PID" || true; fi
 	stop_sbc
 done
 echo "==> results in $OUT"
