@@ -87,7 +87,55 @@ func checkGoroutines(t *testing.T, before int) {
 	}
 }
 
-type testSBC struct{ udp, wss string }
+// TestCancelHangsUp cancels a run during its window: the run returns at
+// once and every call is hung up with BYE.
+func TestCancelHangsUp(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() { checkGoroutines(t, before) })
+	uas := freeUDP(t)
+	sbc := startSBC(t, uas)
+	o := &options{mode: "rtp", calls: 3, rate: 50, hold: time.Hour, settle: 0, setupTimeout: 10 * time.Second,
+		byeTimeout: 5 * time.Second, sbcUDP: sbc.udp, uasAddr: uas, srcs: []string{"127.0.0.1"}, echoes: 1,
+		rtpSockets: 2, batch: 1, userPrefix: "cancel"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := callerRx.Load()
+	go func() { // cancel once media flows on every call
+		for ctx.Err() == nil && (sbc.app.Server().ActiveCalls() < 3 || callerRx.Load() < start+30) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+	}()
+	done := make(chan struct{})
+	var rep *report
+	var err error
+	go func() {
+		defer close(done)
+		rep, err = run(ctx, o)
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return within 30 s of its cancel")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.answered != 3 || rep.byeFailed != 0 || rep.failed != 0 {
+		t.Errorf("%d answered, %d BYE failures, %d failed; want 3 0 0", rep.answered, rep.byeFailed, rep.failed)
+	}
+	for deadline := time.Now().Add(5 * time.Second); sbc.app.Server().ActiveCalls() > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls still up at the SBC after the run", sbc.app.Server().ActiveCalls())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type testSBC struct {
+	udp, wss string
+	app      *app.App
+}
 
 // startSBC runs the SBC in this process, routing every call from loopback
 // to a trunk at uas.
@@ -126,7 +174,7 @@ func startSBC(t *testing.T, uas string) testSBC {
 	})
 	udp, _ := a.Addr("udp")
 	wss, _ := a.Addr("wss")
-	return testSBC{udp: udp.String(), wss: wss.String()}
+	return testSBC{udp: udp.String(), wss: wss.String(), app: a}
 }
 
 // freeUDP is a loopback UDP address free when asked.

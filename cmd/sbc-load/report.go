@@ -22,6 +22,7 @@ const clockTicks = 100
 type sample struct {
 	at       time.Time
 	ticks    int64   // SBC utime+stime in clock ticks; -1 without -sbc-pid
+	ownTicks int64   // the tool's own utime+stime
 	metric   float64 // the relayed-packets metric; NaN without -metrics
 	echoRx   int64   // packets the echo received (relayed by the SBC toward it)
 	callerRx int64   // packets the callers received (relayed toward them)
@@ -30,7 +31,7 @@ type sample struct {
 }
 
 func takeSample(o *options, u *uas) sample {
-	return sample{at: time.Now(), ticks: cpuTicks(o.sbcPID), metric: scrape(o.metricsURL, o.metricName),
+	return sample{at: time.Now(), ticks: cpuTicks(o.sbcPID), ownTicks: cpuTicks(os.Getpid()), metric: scrape(o.metricsURL, o.metricName),
 		echoRx: u.rx.Load(), callerRx: callerRx.Load(), callerTx: callerTx.Load(), udpDrops: udpRcvbufErrors()}
 }
 
@@ -270,7 +271,9 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "  host UDP receive-buffer drops (any socket): %d in the window, %d over the run\n", wDrops, rDrops)
 	nominal := float64(r.mediaUp) * secs * float64(time.Second/frameInterval)
 	txWindow := r.windowEnd.callerTx - r.windowStart.callerTx
-	fmt.Fprintf(w, "  the callers sent %d packets in the window, %.1f%% of the nominal 50/s per call\n", txWindow, 100*float64(txWindow)/nominal)
+	ownCPU := float64(r.windowEnd.ownTicks-r.windowStart.ownTicks) / clockTicks
+	fmt.Fprintf(w, "  the callers sent %d packets in the window, %.1f%% of the nominal 50/s per call; the tool used %.2f CPU-s (%.1f%% of a core)\n",
+		txWindow, 100*float64(txWindow)/nominal, ownCPU, 100*ownCPU/secs)
 	if r.unknown > 0 {
 		fmt.Fprintf(w, "  %d packets reached the echo from addresses no offer named\n", r.unknown)
 	}
@@ -288,7 +291,7 @@ func (r *report) print(w io.Writer) {
 		kf("dtls_p50_ms", pct(r.dtls, .5)), kf("dtls_p99_ms", pct(r.dtls, .99)), kf("dtls_max_ms", pct(r.dtls, 1)),
 		kv("sent_ab", r.sentAB), kv("lost_ab", lossAB), kv("lost_ab_at_start", r.lostAtStart), kv("sent_ba", r.sentBA), kv("lost_ba", lossBA), kv("lossy_calls", r.lossyCalls),
 		kf("window_s", secs), kf("sbc_cpu_s", cpu), kv("relayed", relayed), kf("relayed_per_cpu_s", float64(relayed)/cpu),
-		kf("send_rate_pct", 100*float64(txWindow)/nominal), kv("udp_drops_window", wDrops), kv("udp_drops_run", rDrops),
+		kf("send_rate_pct", 100*float64(txWindow)/nominal), kf("tool_cpu_s", ownCPU), kv("udp_drops_window", wDrops), kv("udp_drops_run", rDrops),
 		kf("metric_window", metric), kf("metric_run", runMetric), kf("run_cpu_s", runCPU)}
 	fmt.Fprintln(w, strings.Join(fields, "\t"))
 }

@@ -63,7 +63,7 @@ func run(ctx context.Context, o *options) (*report, error) {
 		// Setup outlives a cancel: a call the SBC answers is hung up below.
 		c, err := dial(context.WithoutCancel(ctx), i)
 		slots[i] = slot{c: c, err: err}
-		if c != nil && err == nil {
+		if _, batched := c.(*rtpCall); c != nil && err == nil && !batched { // rtp calls are sent by their socket
 			p.add(c)
 		}
 	})
