@@ -30,6 +30,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -41,6 +42,9 @@ import (
 
 func main() {
 	o, timeout, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sbc-load:", err)
 		os.Exit(2)
@@ -64,8 +68,31 @@ func main() {
 	}
 }
 
+const usage = `sbc-load places many calls with media through the SBC and measures them.
+
+  webrtc mode: browsers (SIP over WSS, pion ICE + DTLS-SRTP, PCMU 20 ms)
+  rtp mode:    SIP over UDP callers with plain RTP (PCMU 20 ms)
+
+Every call goes to the tool's own UAS (-uas), which answers PCMU and echoes
+the RTP: the SBC must route any user to a trunk at that address, trust the
+callers (route trusted_sources, policy.rate_limit.exempt_cidrs) and allow
+sip.max_conns_per_ip browsers per source. Calls start at -rate per second;
+once all are up (and -settle passed) they are held for -hold, the measured
+window (the SBC's CPU from /proc/<-sbc-pid>/stat, the packets the tool saw
+relayed, -metric from -metrics), then hung up with BYE. Ctrl-C or -timeout
+ends the run early, still with BYE. Output: a summary, then one line of
+tab-separated key=value fields beginning with "sbc-load". Exit status 3
+when a call failed or a packet was lost. scripts/load-media.sh runs it
+end to end (build, config, SBC start and stop).
+
+`
+
 func parseFlags(args []string) (*options, time.Duration, error) {
 	fs := flag.NewFlagSet("sbc-load", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
 	o := &options{}
 	fs.StringVar(&o.mode, "mode", "webrtc", "webrtc (browsers over WSS, DTLS-SRTP) or rtp (SIP over UDP, plain RTP)")
 	fs.IntVar(&o.calls, "calls", 10, "concurrent calls to place")
