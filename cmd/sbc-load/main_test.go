@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sbc-project/sbc/b2bua/txn"
 	"github.com/sbc-project/sbc/internal/app"
 	"github.com/sbc-project/sbc/internal/config"
 )
@@ -124,7 +125,9 @@ func TestCancelHangsUp(t *testing.T) {
 	if rep.answered != 3 || rep.byeFailed != 0 || rep.failed != 0 {
 		t.Errorf("%d answered, %d BYE failures, %d failed; want 3 0 0", rep.answered, rep.byeFailed, rep.failed)
 	}
-	for deadline := time.Now().Add(5 * time.Second); sbc.app.Server().ActiveCalls() > 0; {
+	// The SBC ends a call once the UAS answered its BYE too, which may
+	// take a retransmission on a loaded machine.
+	for deadline := time.Now().Add(15 * time.Second); sbc.app.Server().ActiveCalls() > 0; {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d calls still up at the SBC after the run", sbc.app.Server().ActiveCalls())
 		}
@@ -159,7 +162,9 @@ func startSBC(t *testing.T, uas string) testSBC {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(cfg, log, app.Options{})
+	// Short SIP timers, as test/e2e runs them: a lost datagram is
+	// retransmitted within 100 ms.
+	a, err := app.New(cfg, log, app.Options{Timers: txn.Timers{T1: 100 * time.Millisecond, T2: 400 * time.Millisecond, T4: 500 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
