@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# load-media.sh: many concurrent calls with media through the SBC, measured
+# by cmd/sbc-load. It builds the SBC and the tool, writes a config (UDP
+# and WSS listeners, admin with metrics on loopback, every call routed to
+# the tool's echo UAS, loopback exempt from the per-source limits), and for
+# each mode starts a fresh SBC, runs the tool against it (the SBC's CPU
+# read from /proc/<pid>/stat over the tool's steady window) and stops the
+# SBC by PID. Not run in CI.
+#
+#   scripts/load-media.sh [webrtc|rtp|both]     (default both)
+#
+# Run it under the shared lock on a shared machine:
+#   flock /work/bench.lock scripts/load-media.sh webrtc
+#
+# Knobs (environment):
+#   WEBRTC_CALLS=500 RTP_CALLS=1000  concurrent calls per mode
+#   HOLD=60s                          the measured window (all calls up)
+#   RATE=50                           calls set up (and hung up) per second
+#   SRC=127.0.0.1                     the callers' addresses (comma list)
+#   METRIC=sbc_media_packets_total    the SBC's relayed-packets counter
+#   PERF_SECONDS=0                    >0: perf-record the SBC (user space,
+#                                     call graphs) for that long once the
+#                                     calls are up; perf report on
+#                                     $LOAD_OUT/.../perf-<mode>.data
+#   LOAD_OUT=/tmp/sbc-load-media      where everything is written
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MODES="${1:-both}"
+[ "$MODES" = both ] && MODES="webrtc rtp"
+WEBRTC_CALLS="${WEBRTC_CALLS:-500}"
+RTP_CALLS="${RTP_CALLS:-1000}"
+HOLD="${HOLD:-60s}"
+RATE="${RATE:-50}"
+SRC="${SRC:-127.0.0.1}"
+METRIC="${METRIC:-sbc_media_packets_total}"
+PERF_SECONDS="${PERF_SECONDS:-0}"
+OUT="${LOAD_OUT:-/tmp/sbc-load-media}/$(date -u +%Y%m%d-%H%M%S)"
+SIP=127.0.0.1:27060
+WSS=127.0.0.1:27443
+ADMIN=127.0.0.1:27090
+UAS=127.0.0.1:27080
+mkdir -p "$OUT"
+
+echo "==> building the SBC and sbc-load ($(git rev-parse --short HEAD)) into $OUT"
+go build -o "$OUT/sbc" ./cmd/sbc
+go build -o "$OUT/sbc-load" ./cmd/sbc-load
+
+cat >"$OUT/sbc.yaml" <<YAML
+node_id: load-1
+log: {level: warn, format: text}
+sip:
+  listeners:
+    - {name: udp, transport: udp, addr: "$SIP"}
+    - {name: wss, transport: wss, addr: "$WSS"}
+  max_conns_per_ip: 0
+  ring_timeout: 30s
+media:
+  bind_ip: 127.0.0.1
+  rtp_ports: 30000-39999
+trunks:
+  - {name: uas, uri: "sip:$UAS", options_interval: 0}
+routes:
+  - {name: everything, match: {}, target: trunks, trunks: [uas], trusted_sources: ["127.0.0.0/8"]}
+policy:
+  rate_limit: {exempt_cidrs: ["127.0.0.0/8"]}
+  bans: {file: $OUT/bans.json, exempt_cidrs: ["127.0.0.0/8"]}
+cdr:
+  - {type: jsonl, dir: $OUT/cdr}
+cdr_spool: $OUT/spool
+admin: {addr: "$ADMIN"}
+YAML
+"$OUT/sbc" -check -config "$OUT/sbc.yaml"
+
+SBC_PID=""
+stop_sbc() {
+	if [ -n "$SBC_PID" ] && kill -0 "$SBC_PID" 2>/dev/null; then
+		kill "$SBC_PID"
+		wait "$SBC_PID" 2>/dev/null || true
+	fi
+	SBC_PID=""
+}
+trap stop_sbc EXIT
+
+start_sbc() {
+	rm -rf "$OUT/spool" "$OUT/cdr"
+	"$OUT/sbc" -config "$OUT/sbc.yaml" >>"$OUT/sbc.log" 2>&1 &
+	SBC_PID=$!
+	for _ in $(seq 1 100); do
+		if curl -fsS "http://$ADMIN/readyz" >/dev/null 2>&1; then return 0; fi
+		kill -0 "$SBC_PID" 2>/dev/null || break
+		sleep 0.2
+	done
+	echo "load-media: the SBC did not become ready; its log: $OUT/sbc.log" >&2
+	tail -n 5 "$OUT/sbc.log" >&2
+	exit 1
+}
+
+status=0
+for mode in $MODES; do
+	calls=$WEBRTC_CALLS
+	[ "$mode" = rtp ] && calls=$RTP_CALLS
+	echo "==> $mode: $calls calls at $RATE/s, held $HOLD"
+	start_sbc
+	PERF_PID=""
+	if [ "$PERF_SECONDS" -gt 0 ]; then
+		# from about when the last call is up (the ramp plus a margin)
+		(sleep $((calls / RATE + 5)) && exec perf record -q -F 499 -g -e cpu-clock:u -p "$SBC_PID" \
+			-o "$OUT/perf-$mode.data" -- sleep "$PERF_SECONDS") >"$OUT/perf-$mode.log" 2>&1 &
+		PERF_PID=$!
+	fi
+	"$OUT/sbc-load" -mode "$mode" -calls "$calls" -rate "$RATE" -hold "$HOLD" -timeout 5m \
+		-sip "$SIP" -wss "$WSS" -uas "$UAS" -src "$SRC" -sbc-pid "$SBC_PID" \
+		-metrics "http://$ADMIN/metrics" -metric "$METRIC" | tee "$OUT/$mode.txt" || status=$?
+	if [ -n "$PERF_PID" ]; then wait "$PERF_PID" || true; fi
+	stop_sbc
+done
+echo "==> results in $OUT"
+exit "$status"
