@@ -98,6 +98,7 @@ type Manager struct {
 	pool *portPool
 	cert tls.Certificate // the DTLS certificate of every WebRTC side
 	mux  []*wrtc.Mux     // the shared WebRTC socket of each of cfg.Addrs; nil without WebRTCPort
+	eng  engine          // reads the plain RTP and RTCP sockets
 
 	muxOnce sync.Once
 
@@ -227,6 +228,7 @@ func (m *Manager) Close() error {
 	for _, s := range open {
 		s.Close()
 	}
+	m.eng.stop()
 	return m.closeMuxes()
 }
 
