@@ -343,6 +343,7 @@ type stream struct {
 	ends        [2]endpoint // ends[SideA] faces side A
 	flows       [2]*flow    // flows[SideA] carries what A sends, to ends[SideB]
 	audio       bool
+	m           *Manager       // counts what the stream relayed (Manager.Relayed)
 	wg          sync.WaitGroup // the readers of both endpoints
 	once        sync.Once      // stop
 	releaseOnce sync.Once
@@ -352,7 +353,7 @@ type stream struct {
 // starts relaying between them. Nothing is sent until a side's address is
 // learned or latched.
 func (s *Session) newStream(kinds [2]Kind, audio bool, log *slog.Logger) (*stream, error) {
-	st := &stream{audio: audio}
+	st := &stream{audio: audio, m: s.m}
 	var err error
 	for side := SideA; side <= SideB; side++ {
 		var e endpoint
@@ -377,6 +378,7 @@ func (s *Session) newStream(kinds [2]Kind, audio bool, log *slog.Logger) (*strea
 		st.flows[side] = f
 	}
 	st.flows[SideA].back, st.flows[SideB].back = st.flows[SideB], st.flows[SideA]
+	s.m.relay.track(st)
 	for side := SideA; side <= SideB; side++ {
 		st.ends[side].start(st.flows[side], &st.wg)
 	}
@@ -422,6 +424,9 @@ func (st *stream) stop() {
 			e.close()
 		}
 		st.wg.Wait()
+		if st.m != nil {
+			st.m.relay.untrack(st)
+		}
 	})
 }
 

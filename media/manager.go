@@ -100,6 +100,8 @@ type Manager struct {
 	mux  []*wrtc.Mux     // the shared WebRTC socket of each of cfg.Addrs; nil without WebRTCPort
 	eng  engine          // reads the plain RTP and RTCP sockets
 
+	relay relayCounter
+
 	muxOnce sync.Once
 
 	mu       sync.Mutex
@@ -126,6 +128,7 @@ func NewManager(cfg Config, log *slog.Logger) (*Manager, error) {
 		pool:     newPortPool(cfg.PortMin, cfg.PortMax, cfg.Quarantine),
 		cert:     cert,
 		sessions: make(map[*Session]struct{}),
+		relay:    relayCounter{live: make(map[*stream]struct{})},
 	}
 	if cfg.WebRTCPort != 0 {
 		for _, a := range cfg.Addrs {
