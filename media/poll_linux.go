@@ -39,6 +39,7 @@ const wakeSlot = -1
 
 // engine is a Manager's set of poll loops, started on first use.
 type engine struct {
+	n       int // loops to start; 0: GOMAXPROCS (tests set it)
 	mu      sync.Mutex
 	loops   []*loop
 	stopped bool
@@ -51,7 +52,11 @@ func (eng *engine) pick(port int) *loop {
 	eng.mu.Lock()
 	defer eng.mu.Unlock()
 	if eng.loops == nil {
-		for range runtime.GOMAXPROCS(0) {
+		n := eng.n
+		if n <= 0 {
+			n = runtime.GOMAXPROCS(0)
+		}
+		for range n {
 			lp, err := newLoop()
 			switch {
 			case eng.stopped && err == nil:
@@ -248,9 +253,12 @@ func (lp *loop) control() bool {
 		case op.add:
 			lp.register(op.c)
 		default:
+			// The reference first: once the WaitGroup is done, the
+			// owner may check the descriptor is closed.
 			lp.unregister(op.c)
-			op.c.wg.Done()
+			wg := op.c.wg
 			op.c.unref()
+			wg.Done()
 		}
 	}
 	return false
