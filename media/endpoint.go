@@ -28,8 +28,8 @@ type endpoint interface {
 	sendRTP(pkt []byte) bool
 	sendRTCP(pkt []byte) bool
 	// start begins reading from this side; packets go to in, the flow
-	// whose source is this side. Every goroutine it starts is tracked by
-	// wg and returns after close.
+	// whose source is this side. Every reader it starts (a goroutine, or
+	// a socket on a poll loop) is tracked by wg and ends after close.
 	start(in *flow, wg *sync.WaitGroup)
 	// close stops reading and sending; release then hands the ports back.
 	// release must follow close and the end of the readers.

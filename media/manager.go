@@ -14,10 +14,11 @@
 // WebRTC endpoint (ICE-lite, DTLS-SRTP, rtcp-mux, BUNDLE) is a view of its
 // side's transport, whose sources ICE validates.
 //
-// The relay's hot path allocates nothing per packet, takes no lock and
-// does no logging: one goroutine per socket reads into its own buffer and
-// writes to the far side's socket toward an address held in an atomic
-// pointer.
+// The relay's hot path allocates nothing per packet, takes no shared lock
+// and does no logging. On Linux a few poll loops per Manager, one per CPU,
+// read every plain RTP and RTCP socket (poll_linux.go) and write to the
+// far side's socket toward an address held in an atomic pointer;
+// elsewhere one goroutine per socket does the same.
 package media
 
 import (

@@ -17,6 +17,8 @@ const maxPacket = 2048
 
 // reader moves packets from one socket facing a side into that side's
 // flow, deciding on the way which source the socket takes (latch.go).
+// One goroutine at a time calls forward: the socket's poll loop
+// (poll_linux.go) or its own goroutine (udpconn_other.go).
 type reader struct {
 	in   *sock
 	e    *rtpEndpoint // the endpoint in belongs to
