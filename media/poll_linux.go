@@ -5,7 +5,6 @@ import (
 	"os"
 	"runtime"
 	"sync"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -30,6 +29,12 @@ import (
 // is the only one touching its epoll set and its table of sockets, and
 // a socket's removal is acknowledged only once the loop cannot read it
 // any more.
+//
+// No batching window: a loop serves what is ready as soon as the set is
+// ready, adding no latency. Sleeping 500 µs after each batch, so that one
+// wake-up serves more packets, measured worse (83 k against 94 k packets
+// per CPU-second at 400 calls): the timer's wake-ups cost more than the
+// netpoller's.
 
 // pollBatch is how many datagrams one recvmmsg takes from a socket. A
 // socket of a call gets one every 20 ms, so more than one waits only when
@@ -208,34 +213,24 @@ func (lp *loop) run() {
 	if err != nil {
 		panic(fmt.Sprintf("media: epoll set: %v", err))
 	}
-	quit, took := false, false
+	quit := false
 	take := func(fd uintptr) bool {
 		r1, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&lp.events[0])), pollEvents, 0, 0, 0)
 		if e != 0 || r1 == 0 {
 			return false // wait for the set to become ready
 		}
-		quit, took = lp.handle(int(r1)), true
+		quit = lp.handle(int(r1))
 		return true
 	}
 	for !quit {
 		// Read returns once take took a batch; the next round takes
 		// what came meanwhile, and waits only when nothing is ready.
-		took = false
 		if err := rc.Read(take); err != nil {
 			panic(fmt.Sprintf("media: epoll set: %v", err))
-		}
-		if took && pollLinger > 0 && !quit {
-			// Let packets gather: one wake-up then serves many.
-			time.Sleep(pollLinger)
 		}
 	}
 	lp.file.Close()
 }
-
-var pollLinger = func() time.Duration {
-	d, _ := time.ParseDuration(os.Getenv("SBC_POLL_LINGER"))
-	return d
-}()
 
 // handle reads the sockets of n ready events and applies the queued ops
 // if the loop was woken; true when the loop must end.
