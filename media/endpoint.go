@@ -28,8 +28,8 @@ type endpoint interface {
 	sendRTP(pkt []byte) bool
 	sendRTCP(pkt []byte) bool
 	// start begins reading from this side; packets go to in, the flow
-	// whose source is this side. Every goroutine it starts is tracked by
-	// wg and returns after close.
+	// whose source is this side. Every reader it starts (a goroutine, or
+	// a socket on a poll loop) is tracked by wg and ends after close.
 	start(in *flow, wg *sync.WaitGroup)
 	// close stops reading and sending; release then hands the ports back.
 	// release must follow close and the end of the readers.
@@ -42,6 +42,7 @@ type endpoint interface {
 // each (latch.go).
 type rtpEndpoint struct {
 	pair      *pair
+	eng       *engine // reads rtp and rtcp
 	rtp, rtcp *sock
 	sdes      *sdesState // nil: plain RTP
 	// pts holds the payload types the side may send on this stream: those
@@ -55,16 +56,17 @@ type rtpEndpoint struct {
 var _ endpoint = (*rtpEndpoint)(nil)
 
 // newRTPEndpoint opens a port pair on ip facing a side whose signaling
-// comes from signal (invalid: unknown).
-func newRTPEndpoint(pool *portPool, ip, signal netip.Addr, log *slog.Logger) (*rtpEndpoint, error) {
-	pr, err := pool.alloc(ip)
+// comes from signal (invalid: unknown); eng will read it.
+func newRTPEndpoint(pool *portPool, eng *engine, ip, signal netip.Addr, log *slog.Logger) (*rtpEndpoint, error) {
+	pr, rtp, rtcp, err := openPair(pool, ip)
 	if err != nil {
 		return nil, err
 	}
 	return &rtpEndpoint{
 		pair: pr,
-		rtp:  newSock(pr.rtp, pr.port, signal, log),
-		rtcp: newSock(pr.rtcp, pr.port+1, signal, log),
+		eng:  eng,
+		rtp:  newSock(rtp, pr.port, signal, log),
+		rtcp: newSock(rtcp, pr.port+1, signal, log),
 	}, nil
 }
 
@@ -137,16 +139,15 @@ func (e *rtpEndpoint) sendRTCP(pkt []byte) bool {
 }
 
 func (e *rtpEndpoint) start(in *flow, wg *sync.WaitGroup) {
-	for _, r := range []*reader{{in: e.rtp, e: e, f: in}, {in: e.rtcp, e: e, f: in, rtcp: true}} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.run()
-		}()
-	}
+	e.rtp.conn.attach(e.eng, &reader{in: e.rtp, e: e, f: in}, wg)
+	e.rtcp.conn.attach(e.eng, &reader{in: e.rtcp, e: e, f: in, rtcp: true}, wg)
 }
 
-func (e *rtpEndpoint) close()   { e.pair.closeSockets() }
+func (e *rtpEndpoint) close() {
+	e.rtp.conn.close()
+	e.rtcp.conn.close()
+}
+
 func (e *rtpEndpoint) release() { e.pair.release() }
 
 // sdesState is the SRTP of an SDES endpoint (RFC 4568). Each direction
@@ -342,6 +343,7 @@ type stream struct {
 	ends        [2]endpoint // ends[SideA] faces side A
 	flows       [2]*flow    // flows[SideA] carries what A sends, to ends[SideB]
 	audio       bool
+	m           *Manager       // counts what the stream relayed (Manager.Relayed)
 	wg          sync.WaitGroup // the readers of both endpoints
 	once        sync.Once      // stop
 	releaseOnce sync.Once
@@ -351,7 +353,7 @@ type stream struct {
 // starts relaying between them. Nothing is sent until a side's address is
 // learned or latched.
 func (s *Session) newStream(kinds [2]Kind, audio bool, log *slog.Logger) (*stream, error) {
-	st := &stream{audio: audio}
+	st := &stream{audio: audio, m: s.m}
 	var err error
 	for side := SideA; side <= SideB; side++ {
 		var e endpoint
@@ -376,6 +378,7 @@ func (s *Session) newStream(kinds [2]Kind, audio bool, log *slog.Logger) (*strea
 		st.flows[side] = f
 	}
 	st.flows[SideA].back, st.flows[SideB].back = st.flows[SideB], st.flows[SideA]
+	s.m.relay.track(st)
 	for side := SideA; side <= SideB; side++ {
 		st.ends[side].start(st.flows[side], &st.wg)
 	}
@@ -395,14 +398,14 @@ func (s *Session) newEndpoint(side Side, k Kind, log *slog.Logger) (endpoint, er
 		if err != nil {
 			return nil, err
 		}
-		e, err := newRTPEndpoint(s.m.pool, s.bindIP(side), s.opts[side].Signaling, log)
+		e, err := newRTPEndpoint(s.m.pool, &s.m.eng, s.bindIP(side), s.opts[side].Signaling, log)
 		if err != nil {
 			return nil, err
 		}
 		e.sdes = sd
 		return e, nil
 	default:
-		return newRTPEndpoint(s.m.pool, s.bindIP(side), s.opts[side].Signaling, log)
+		return newRTPEndpoint(s.m.pool, &s.m.eng, s.bindIP(side), s.opts[side].Signaling, log)
 	}
 }
 
@@ -421,6 +424,9 @@ func (st *stream) stop() {
 			e.close()
 		}
 		st.wg.Wait()
+		if st.m != nil {
+			st.m.relay.untrack(st)
+		}
 	})
 }
 

@@ -3,7 +3,6 @@ package media
 import (
 	"encoding/binary"
 	"log/slog"
-	"net"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -169,7 +168,7 @@ func (t *trail) follows(pkt []byte, now int64) bool {
 // from it; packets toward that side are written through it, so the side
 // sees one address per stream (symmetric RTP, RFC 4961).
 type sock struct {
-	conn *net.UDPConn
+	conn *udpConn
 	port int
 	log  *slog.Logger
 
@@ -182,7 +181,7 @@ type sock struct {
 	ssrc atomic.Uint64
 }
 
-func newSock(conn *net.UDPConn, port int, signal netip.Addr, log *slog.Logger) *sock {
+func newSock(conn *udpConn, port int, signal netip.Addr, log *slog.Logger) *sock {
 	s := &sock{conn: conn, port: port, log: log}
 	s.dst.Store(&peer{signal: signal, since: monotonic()})
 	return s
@@ -253,8 +252,7 @@ func (s *sock) send(pkt []byte) bool {
 	if d.hold || !d.addr.IsValid() {
 		return false
 	}
-	_, err := s.conn.WriteToUDPAddrPort(pkt, d.addr)
-	return err == nil
+	return s.conn.writeTo(pkt, d.addr) == nil
 }
 
 // ptSet is a set of RTP payload types, one bit each.

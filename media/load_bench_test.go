@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -47,6 +48,9 @@ const (
 //     sending.
 //   - pkts/s/core: relayed packets per process CPU second. The load
 //     generator runs in the same process, so this is a lower bound.
+//   - go_B/call: Go memory (heap in use, goroutine stacks) taken by the
+//     calls' sessions once set up, per call; the kernel's socket memory
+//     is not in it.
 //   - sbc_pkts/s/core: the same with the generator's CPU taken out, as
 //     priced by a run of the same phones sending to each other directly
 //     (no SBC) before the measurement. An estimate.
@@ -85,6 +89,7 @@ func benchRelayCalls(b *testing.B, calls int) {
 	if sbcCPU := cpu - genPerPkt*float64(total.sent); sbcCPU > 0 {
 		b.ReportMetric(float64(total.relayed)/sbcCPU, "sbc_pkts/s/core")
 	}
+	b.ReportMetric(rig.perCall, "go_B/call")
 	if total.sendErrs > 0 {
 		b.ReportMetric(float64(total.sendErrs), "send_errors")
 	}
@@ -120,6 +125,9 @@ type loadPhone struct {
 // loadRig is N calls set up through one Manager, with a reader goroutine
 // per phone.
 type loadRig struct {
+	// perCall is the Go memory (heap in use and goroutine stacks) the
+	// calls' sessions took, per call, once set up.
+	perCall  float64
 	sessions []*Session
 	phones   []*loadPhone // 2 per call: A then B
 	readers  sync.WaitGroup
@@ -134,6 +142,7 @@ func newLoadRig(b *testing.B, calls int) *loadRig {
 	b.Cleanup(rig.close)
 	lo, hi := loadRange(b, 2*calls)
 	m := newTestManager(b, 1, netip.Addr{}, func(c *Config) { c.PortMin, c.PortMax = lo, hi })
+	before := goMemory()
 	for i := range calls {
 		a, bp := rig.phones[2*i], rig.phones[2*i+1]
 		s := m.NewSession(fmt.Sprintf("load-%d", i))
@@ -150,10 +159,20 @@ func newLoadRig(b *testing.B, calls int) *loadRig {
 		a.sbc = netip.AddrPortFrom(loopback, uint16(mPort(b, answer, 0)))
 		a.peer, bp.peer = bp.addr, a.addr
 	}
+	rig.perCall = float64(goMemory()-before) / float64(calls)
 	for _, p := range rig.phones {
 		rig.readers.Go(p.read)
 	}
 	return rig
+}
+
+// goMemory is the heap in use and the goroutine stacks, after a
+// collection.
+func goMemory() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapInuse + ms.StackInuse)
 }
 
 // loadRange finds pairs free port pairs below the kernel's ephemeral

@@ -14,10 +14,11 @@
 // WebRTC endpoint (ICE-lite, DTLS-SRTP, rtcp-mux, BUNDLE) is a view of its
 // side's transport, whose sources ICE validates.
 //
-// The relay's hot path allocates nothing per packet, takes no lock and
-// does no logging: one goroutine per socket reads into its own buffer and
-// writes to the far side's socket toward an address held in an atomic
-// pointer.
+// The relay's hot path allocates nothing per packet, takes no shared lock
+// and does no logging. On Linux a few poll loops per Manager, one per CPU,
+// read every plain RTP and RTCP socket (poll_linux.go) and write to the
+// far side's socket toward an address held in an atomic pointer;
+// elsewhere one goroutine per socket does the same.
 package media
 
 import (
@@ -98,6 +99,9 @@ type Manager struct {
 	pool *portPool
 	cert tls.Certificate // the DTLS certificate of every WebRTC side
 	mux  []*wrtc.Mux     // the shared WebRTC socket of each of cfg.Addrs; nil without WebRTCPort
+	eng  engine          // reads the plain RTP and RTCP sockets
+
+	relay relayCounter
 
 	muxOnce sync.Once
 
@@ -125,6 +129,7 @@ func NewManager(cfg Config, log *slog.Logger) (*Manager, error) {
 		pool:     newPortPool(cfg.PortMin, cfg.PortMax, cfg.Quarantine),
 		cert:     cert,
 		sessions: make(map[*Session]struct{}),
+		relay:    relayCounter{live: make(map[*stream]struct{})},
 	}
 	if cfg.WebRTCPort != 0 {
 		for _, a := range cfg.Addrs {
@@ -227,6 +232,7 @@ func (m *Manager) Close() error {
 	for _, s := range open {
 		s.Close()
 	}
+	m.eng.stop()
 	return m.closeMuxes()
 }
 

@@ -59,18 +59,37 @@ func newPortPool(min, max int, quarantine time.Duration) *portPool {
 	}
 }
 
-// pair is one bound RTP/RTCP socket pair.
+// pair is one reserved RTP/RTCP port pair, with its net sockets when
+// alloc bound them.
 type pair struct {
-	port       int // the RTP port; RTCP is port+1
-	rtp, rtcp  *net.UDPConn
+	port       int          // the RTP port; RTCP is port+1
+	rtp, rtcp  *net.UDPConn // nil when take's caller holds the sockets
 	pool       *portPool
 	releaseOne sync.Once
 }
 
-// alloc binds a free pair on ip chosen at random, skipping pairs in use,
-// in quarantine, or that the OS refuses (taken by another process). It
-// returns an error wrapping ErrNoPorts when none is left.
+// alloc binds a free pair of net sockets on ip chosen at random (see
+// take). The WebRTC side's own port uses it.
 func (p *portPool) alloc(ip netip.Addr) (*pair, error) {
+	var rtp, rtcp *net.UDPConn
+	pr, err := p.take(func(port int) error {
+		var err error
+		rtp, rtcp, err = bindPair(ip, port)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	pr.rtp, pr.rtcp = rtp, rtcp
+	return pr, nil
+}
+
+// take reserves a free pair chosen at random and has bind open its
+// sockets, skipping pairs in use, in quarantine, or that bind fails on
+// (taken by another process). The pair it returns has no net sockets:
+// bind keeps what it opened. It returns an error wrapping ErrNoPorts when
+// none is left.
+func (p *portPool) take(bind func(port int) error) (*pair, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
@@ -83,15 +102,14 @@ func (p *portPool) alloc(ip netip.Addr) (*pair, error) {
 		}
 		st := &p.pairs[i]
 		port := p.first + 2*i
-		rtp, rtcp, err := bindPair(ip, port)
-		if err != nil {
+		if err := bind(port); err != nil {
 			// Someone else holds it: leave it alone for a quarantine period
 			// rather than retrying it on every allocation.
 			st.freeAt = now.Add(max(p.quarantine, time.Nanosecond))
 			continue
 		}
 		st.inUse = true
-		return &pair{port: port, rtp: rtp, rtcp: rtcp, pool: p}, nil
+		return &pair{port: port, pool: p}, nil
 	}
 	return nil, fmt.Errorf("allocate port pair in %d-%d: %w", p.first, p.first+2*len(p.pairs)-1, ErrNoPorts)
 }

@@ -2,8 +2,6 @@ package media
 
 import (
 	"encoding/binary"
-	"errors"
-	"net"
 	"net/netip"
 	"sync/atomic"
 
@@ -19,6 +17,8 @@ const maxPacket = 2048
 
 // reader moves packets from one socket facing a side into that side's
 // flow, deciding on the way which source the socket takes (latch.go).
+// One goroutine at a time calls forward: the socket's poll loop
+// (poll_linux.go) or its own goroutine (udpconn_other.go).
 type reader struct {
 	in   *sock
 	e    *rtpEndpoint // the endpoint in belongs to
@@ -28,26 +28,6 @@ type reader struct {
 	hdr  rtp.Header
 	chdr rtcp.Header
 	last trail
-}
-
-// run reads until the socket is closed, with one buffer for its lifetime.
-func (r *reader) run() {
-	buf := make([]byte, maxPacket)
-	if r.e.sdes != nil {
-		r.dec = make([]byte, 0, maxPacket)
-	}
-	for {
-		n, src, err := r.in.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Anything else (an ICMP error surfacing, a truncated read)
-			// concerns one datagram; the socket stays usable.
-			continue
-		}
-		r.forward(buf[:n], src)
-	}
 }
 
 // forward hands one packet received from src to the flow, or refuses it.

@@ -124,6 +124,8 @@ func TestTimeoutCallbackMayClose(t *testing.T) {
 	if m.Active() != 0 {
 		t.Fatalf("Active() = %d after the callback closed the session", m.Active())
 	}
+	// The poll loops belong to the manager (poll_linux.go).
+	m.Close()
 	checkNoGoroutines(t)
 }
 

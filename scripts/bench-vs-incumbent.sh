@@ -8,7 +8,8 @@
 #   - the highest call rate each passes (0 failed calls) and their ratio;
 #   - CPU per call at the highest rate both pass;
 #   - media relay: packets relayed per CPU-second of the relay (rtpengine's
-#     own counters; the SBC's sbc_media_packets_total over the run).
+#     own counters; the SBC's sbc_media_relayed_packets_total over the run,
+#     and over a steady window once every call is up).
 #
 # Long: about 20 s per rate and per target plus the media runs. Not run in
 # CI. Knobs (environment):
@@ -127,15 +128,26 @@ SETUP_RATE=50 "$HARNESS/run.sh" media "$MEDIA_CALLS" "$MEDIA_SECONDS" kam-rtp | 
 
 echo "==> media: $MEDIA_CALLS calls for ${MEDIA_SECONDS}s through the SBC"
 start_sbc
-before=$(metric sbc_media_packets_total)
+before=$(metric sbc_media_relayed_packets_total)
 ticks0=$(cpu_ticks "$SBC_PID")
+# The steady window: every call up (ramp at 50/s, + 2 s), 10 s long. The
+# relayed-packet counter counts live calls, so it can be read at any time.
+(
+	sleep $((MEDIA_CALLS / 50 + 3))
+	p0=$(metric sbc_media_relayed_packets_total) c0=$(cpu_ticks "$SBC_PID")
+	sleep 10
+	p1=$(metric sbc_media_relayed_packets_total) c1=$(cpu_ticks "$SBC_PID")
+	echo "$((p1 - p0)) $((c1 - c0))" >"$OUT/media-sbc-steady.txt"
+) &
+steady_pid=$!
 SETUP_RATE=50 SBC_PIDS="$SBC_PID" SBC_RTP_PORTS="$RTP_PORTS" LABEL=sbc \
 	"$HARNESS/run.sh" media "$MEDIA_CALLS" "$MEDIA_SECONDS" "$SIP" | tee "$OUT/media-sbc.txt"
 for _ in $(seq 1 150); do # calls count their packets when they end
 	[ "$(metric sbc_calls_active)" = 0 ] && break
 	sleep 0.2
 done
-relayed=$(($(metric sbc_media_packets_total) - before))
+wait "$steady_pid" || true
+relayed=$(($(metric sbc_media_relayed_packets_total) - before))
 ticks=$(($(cpu_ticks "$SBC_PID") - ticks0))
 stop_sbc
 "$HARNESS/run.sh" stop >/dev/null
@@ -165,5 +177,8 @@ sbc_pps=$(awk -v p="$relayed" -v s="$sbc_cpu_s" 'BEGIN { if (s > 0) printf "%.0f
 	echo "media relay, $MEDIA_CALLS calls: incumbent $inc_pps packets per rtpengine CPU-second," \
 		"SBC $sbc_pps ($relayed packets over $sbc_cpu_s CPU-seconds), ratio" \
 		"$(awk -v a="$sbc_pps" -v b="$inc_pps" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2f", a / b; else print "n/a" }')"
+	read -r st_pkts st_ticks <"$OUT/media-sbc-steady.txt" || true
+	echo "media relay, steady 10 s: SBC $(awk -v p="${st_pkts:-0}" -v t="${st_ticks:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN { if (t > 0) printf "%.0f", p / (t / hz); else print "n/a" }') packets per CPU-second" \
+		"(${st_pkts:-?} packets); incumbent $(field "$inc_media" rtpe_pps_avg) packets/s at $(field "$inc_media" rtpengine_cpu%)% of a core"
 	echo "media drops on the SBC's ports: $(field "$sbc_media" drops_sbc_ports), failed calls: $(field "$sbc_media" failed)"
 } | tee "$OUT/summary.txt"

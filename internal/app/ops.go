@@ -148,6 +148,10 @@ func (a *App) sources() metrics.Sources {
 		ActiveCalls:   func() int { return a.server.ActiveCalls() },
 		Transactions:  func() int { return a.server.Transactions() },
 		MediaSessions: a.media.Active,
+		MediaRelayed: func() metrics.MediaRelayed {
+			r := a.media.Relayed()
+			return metrics.MediaRelayed{RTP: r.RTP, RTCP: r.RTCP}
+		},
 		Server: func() metrics.ServerStats {
 			st := a.server.Stats()
 			return metrics.ServerStats{BadMessages: st.BadMessages.Load(), NoDialog: st.NoDialog.Load()}

@@ -176,6 +176,7 @@ func TestScrapeSources(t *testing.T) {
 		ActiveCalls:   func() int { return 3 },
 		Transactions:  func() int { return 7 },
 		MediaSessions: func() int { return 2 },
+		MediaRelayed:  func() MediaRelayed { return MediaRelayed{RTP: 40000, RTCP: 12} },
 		Registrations: func() int { return 5 },
 		Server:        func() ServerStats { return ServerStats{BadMessages: 4, NoDialog: 1} },
 		Transport: func() TransportStats {
@@ -192,6 +193,7 @@ func TestScrapeSources(t *testing.T) {
 	text := scrapeText(t, newMetrics(t, src))
 	for _, want := range []string{
 		"sbc_calls_active 3", "sbc_sip_transactions 7", "sbc_media_sessions 2", "sbc_registrations 5",
+		`sbc_media_relayed_packets_total{kind="rtp"} 40000`, `sbc_media_relayed_packets_total{kind="rtcp"} 12`,
 		"sbc_sip_bad_messages_total 4", "sbc_sip_no_dialog_total 1", "sbc_sip_send_errors_total 2",
 		`sbc_sip_transport_dropped_total{reason="oversize"} 1`,
 		`sbc_sip_connections{transport="ws"} 4`, `sbc_sip_connections{transport="wss"} 6`,

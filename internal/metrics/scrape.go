@@ -11,6 +11,7 @@ type Sources struct {
 	ActiveCalls   func() int            // sbc_calls_active
 	Transactions  func() int            // sbc_sip_transactions
 	MediaSessions func() int            // sbc_media_sessions
+	MediaRelayed  func() MediaRelayed   // sbc_media_relayed_packets_total
 	Registrations func() int            // sbc_registrations
 	Server        func() ServerStats    // B2BUA counters
 	Transport     func() TransportStats // SIP transport counters
@@ -23,6 +24,12 @@ type Sources struct {
 type ServerStats struct {
 	BadMessages uint64 // unparsable SIP messages
 	NoDialog    uint64 // in-dialog requests for no dialog (481)
+}
+
+// MediaRelayed counts the packets the media relay forwarded since start,
+// live calls included.
+type MediaRelayed struct {
+	RTP, RTCP uint64
 }
 
 // TransportStats are the SIP transport's counters.
@@ -79,6 +86,7 @@ var (
 	descTransactions  = desc("sip_transactions", "Live SIP transactions.")
 	descMedia         = desc("media_sessions", "Open media sessions.")
 	descRegistrations = desc("registrations", "Registered contacts (bindings).")
+	descMediaRelayed  = desc("media_relayed_packets_total", "Packets the media relay forwarded, by kind (rtp, rtcp), live calls included: read at any time, unlike sbc_media_packets_total.", "kind")
 	descBadMessages   = desc("sip_bad_messages_total", "Unparsable SIP messages, answered 400 or dropped.")
 	descNoDialog      = desc("sip_no_dialog_total", "In-dialog requests for a dialog that does not exist (481).")
 	descSendErrors    = desc("sip_send_errors_total", "SIP messages the transport failed to send.")
@@ -115,6 +123,11 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 	gauge(descTransactions, s.src.Transactions)
 	gauge(descMedia, s.src.MediaSessions)
 	gauge(descRegistrations, s.src.Registrations)
+	if s.src.MediaRelayed != nil {
+		r := s.src.MediaRelayed()
+		emit(ch, descMediaRelayed, prometheus.CounterValue, float64(r.RTP), "rtp")
+		emit(ch, descMediaRelayed, prometheus.CounterValue, float64(r.RTCP), "rtcp")
+	}
 	if s.src.Server != nil {
 		st := s.src.Server()
 		emit(ch, descBadMessages, prometheus.CounterValue, float64(st.BadMessages))

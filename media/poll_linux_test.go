@@ -1,0 +1,236 @@
+package media
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// conns returns the four plain sockets of a call's first stream.
+func conns(c *call) []*udpConn {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	var out []*udpConn
+	for _, e := range c.s.streams[0].ends {
+		re := e.(*rtpEndpoint)
+		out = append(out, re.rtp.conn, re.rtcp.conn)
+	}
+	return out
+}
+
+// checkClosed fails unless every conn's descriptor is closed: closing,
+// and no reference left (udpConn.unref closed it).
+func checkClosed(t *testing.T, cs []*udpConn) {
+	t.Helper()
+	for _, c := range cs {
+		if v := c.state.Load(); v != closingBit {
+			t.Fatalf("socket on port %d: state %#x, want closed with no reference (%#x)", c.port, v, int64(closingBit))
+		}
+	}
+}
+
+// loopConns counts the sockets in the tables of m's loops. A no-op
+// removal goes through each loop first, so that the loop's table writes
+// happen before the read (the loop is otherwise idle in these tests).
+func loopConns(t *testing.T, m *Manager) int {
+	t.Helper()
+	m.eng.mu.Lock()
+	loops := m.eng.loops
+	m.eng.mu.Unlock()
+	n := 0
+	for _, lp := range loops {
+		// A round trip through the loop orders its table writes before
+		// this read.
+		done := make(chan struct{})
+		c := &udpConn{fd: -1, slot: -1}
+		c.state.Store(1)
+		var wg sync.WaitGroup
+		c.wg = &wg
+		wg.Add(1)
+		lp.post(pollOp{c: c})
+		go func() { wg.Wait(); close(done) }()
+		<-done
+		for _, c := range lp.conns {
+			if c != nil {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func TestPollManySocketsOnOneLoop(t *testing.T) {
+	const calls = 25
+	m := newTestManager(t, 2*calls+16, netip.Addr{}, nil) // slack: a peer may hold a port of the range
+	m.eng.n = 1
+	var cs []*call
+	for range calls {
+		cs = append(cs, setupCall(t, m))
+	}
+	if len(m.eng.loops) != 1 {
+		t.Fatalf("%d loops, want 1", len(m.eng.loops))
+	}
+	if n := loopConns(t, m); n != 4*calls {
+		t.Fatalf("%d sockets on the loop, want %d", n, 4*calls)
+	}
+	// Every socket gets a packet at once; the loop serves them all.
+	for i, c := range cs {
+		send(t, c.a.rtp, rtpPacket(uint16(i)), c.portA)
+		send(t, c.b.rtp, rtpPacket(uint16(i)), c.portB)
+		send(t, c.a.rtcp, rtcpPacket(), c.portA+1)
+	}
+	for _, c := range cs {
+		recv(t, c.b.rtp)
+		recv(t, c.a.rtp)
+		recv(t, c.b.rtcp)
+	}
+	waitFor(t, "relayed counters", func() bool { r := m.Relayed(); return r.RTP == 2*calls && r.RTCP == calls })
+	var closed []*udpConn
+	for _, c := range cs {
+		closed = append(closed, conns(c)...)
+		c.s.Close()
+	}
+	checkClosed(t, closed)
+	if n := loopConns(t, m); n != 0 {
+		t.Fatalf("%d sockets left on the loop after every call closed", n)
+	}
+	if r := m.Relayed(); r.RTP != 2*calls || r.RTCP != calls {
+		t.Fatalf("Relayed after the calls closed = %+v, want %d RTP and %d RTCP", r, 2*calls, calls)
+	}
+}
+
+// TestPollChurnWhileFlowing sets up and tears down calls on the loops
+// while another call's packets keep flowing through them.
+func TestPollChurnWhileFlowing(t *testing.T) {
+	m := newTestManager(t, 8, netip.Addr{}, nil)
+	m.eng.n = 1
+	steady := setupCall(t, m)
+	var stop atomic.Bool
+	var sent atomic.Uint64
+	var senders sync.WaitGroup
+	senders.Go(func() {
+		for seq := uint16(0); !stop.Load() && seq < 60000; seq++ {
+			if _, err := steady.a.rtp.WriteToUDPAddrPort(rtpPacket(seq), netip.AddrPortFrom(loopback, uint16(steady.portA))); err == nil {
+				sent.Add(1)
+			}
+			if seq%64 == 0 {
+				// Let the loop keep up: no drop in the socket buffer.
+				waitForQuiet(steady.s, sent.Load())
+			}
+		}
+	})
+	go drain(steady.b.rtp)
+	for i := range 30 {
+		c := setupCall(t, m)
+		send(t, c.a.rtp, rtpPacket(uint16(i)), c.portA)
+		recv(t, c.b.rtp)
+		cs := conns(c)
+		c.s.Close()
+		checkClosed(t, cs)
+	}
+	stop.Store(true)
+	senders.Wait()
+	waitFor(t, "the steady call's packets", func() bool { return steady.s.Stats().AtoB.Packets == sent.Load() })
+	if got := m.pool.inUse(); got != 2 {
+		t.Fatalf("%d pairs in use, want the steady call's 2", got)
+	}
+}
+
+// waitForQuiet waits, bounded by a second, until s relayed n packets A→B.
+func waitForQuiet(s *Session, n uint64) {
+	for range 1000 {
+		if s.Stats().AtoB.Packets >= n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestPollCloseWhileSending closes a call while both sides blast packets
+// at it: once Close returns, nothing more is counted, and every socket is
+// closed.
+func TestPollCloseWhileSending(t *testing.T) {
+	m := newTestManager(t, 4, netip.Addr{}, nil)
+	c := setupCall(t, m)
+	cs := conns(c)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	blast := func(p *udpPeer, port int) {
+		for seq := uint16(0); !stop.Load() && seq < 60000; seq++ {
+			_, _ = p.rtp.WriteToUDPAddrPort(rtpPacket(seq), netip.AddrPortFrom(loopback, uint16(port)))
+			_, _ = p.rtcp.WriteToUDPAddrPort(rtcpPacket(), netip.AddrPortFrom(loopback, uint16(port+1)))
+		}
+	}
+	wg.Go(func() { blast(c.a, c.portA) })
+	wg.Go(func() { blast(c.b, c.portB) })
+	go drain(c.a.rtp)
+	go drain(c.b.rtp)
+	waitFor(t, "packets both ways", func() bool { st := c.s.Stats(); return st.AtoB.Packets > 10 && st.BtoA.Packets > 10 })
+	c.s.Close()
+	final := c.s.Stats()
+	checkClosed(t, cs)
+	// The blast goes on toward the closed ports for a while.
+	before := m.Relayed()
+	for range 200 {
+		send(t, c.a.rtp, rtpPacket(1), c.portA)
+	}
+	stop.Store(true)
+	wg.Wait()
+	if got := c.s.Stats(); got != final {
+		t.Fatalf("Stats changed after Close:\n%+v\n%+v", final, got)
+	}
+	if got := m.Relayed(); got != before {
+		t.Fatalf("Relayed changed after Close: %+v, then %+v", before, got)
+	}
+}
+
+// TestPollFailedSendIsDropped: a send that fails (here toward a socket
+// already closed; on a full socket buffer sendto fails the same way, with
+// EAGAIN, never blocking) is counted as a drop, and the loop goes on
+// serving its other sockets.
+func TestPollFailedSendIsDropped(t *testing.T) {
+	m := newTestManager(t, 4, netip.Addr{}, nil)
+	m.eng.n = 1
+	c, other := setupCall(t, m), setupCall(t, m)
+	c.s.mu.Lock()
+	toB := c.s.streams[0].ends[SideB].(*rtpEndpoint)
+	c.s.mu.Unlock()
+	toB.rtp.conn.close()
+	const n = 20
+	for i := range n {
+		send(t, c.a.rtp, rtpPacket(uint16(i)), c.portA)
+	}
+	waitFor(t, "drops counted", func() bool { return c.s.Stats().AtoB.Dropped == n })
+	if got := c.s.Stats().AtoB.Packets; got != 0 {
+		t.Fatalf("%d packets counted as relayed through a closed socket", got)
+	}
+	send(t, other.a.rtp, rtpPacket(1), other.portA)
+	recv(t, other.b.rtp)
+}
+
+// TestPollStopLetsGo: a socket still attached when the engine stops is let
+// go by its loop (its WaitGroup is done) and closed by its owner.
+func TestPollStopLetsGo(t *testing.T) {
+	eng := &engine{n: 1}
+	c, err := listenUDP(loopback, 0)
+	if err != nil {
+		t.Fatalf("listenUDP: %v", err)
+	}
+	var wg sync.WaitGroup
+	c.attach(eng, &reader{e: &rtpEndpoint{}}, &wg)
+	eng.stop()
+	wg.Wait()
+	c.close()
+	checkClosed(t, []*udpConn{c})
+	// A socket attached after stop is never read, and still closes.
+	c2, err := listenUDP(loopback, 0)
+	if err != nil {
+		t.Fatalf("listenUDP: %v", err)
+	}
+	c2.attach(eng, &reader{e: &rtpEndpoint{}}, &wg)
+	wg.Wait()
+	c2.close()
+	checkClosed(t, []*udpConn{c2})
+}

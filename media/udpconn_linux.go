@@ -1,0 +1,228 @@
+package media
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// udpConn is one plain RTP or RTCP socket of the relay on Linux: a
+// non-blocking UDP socket the SBC opens itself, outside the Go runtime's
+// netpoller, read by one loop of the poll engine (poll_linux.go) and
+// written with sendto from whichever goroutine relays toward it.
+//
+// Its descriptor is closed only once nobody can use it any more: state
+// counts references (the owner's, held until the loop let go of the
+// socket, and one per sendto in flight) and has the closing bit. A send
+// that finds the bit set sends nothing, so a descriptor number the kernel
+// hands out again after close never receives a stale packet.
+type udpConn struct {
+	fd    int
+	port  int
+	v6    bool
+	state atomic.Int64
+
+	// Set by attach before the loop learns of the socket (under the
+	// loop's mutex), read by the loop only.
+	r  *reader
+	wg *sync.WaitGroup
+	// slot is c's index in the loop's table; -1 when not in it. The
+	// loop's only.
+	slot int32
+	// lp is the loop reading the socket; nil before attach. Owner only.
+	lp *loop
+}
+
+// closingBit marks a udpConn closed: no new reference is handed out.
+const closingBit = 1 << 62
+
+// errClosedConn is what a send on a closed udpConn returns.
+var errClosedConn = net.ErrClosed
+
+// sockaddrLen is room for a sockaddr_in6, the larger of the two families.
+const sockaddrLen = unix.SizeofSockaddrInet6
+
+// listenUDP opens a non-blocking UDP socket bound to ip:port. An IPv6
+// socket is IPv6 only, as bindPair's are.
+func listenUDP(ip netip.Addr, port int) (*udpConn, error) {
+	family := unix.AF_INET
+	if ip.Is6() {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return nil, fmt.Errorf("udp socket: %w", err)
+	}
+	var sa unix.Sockaddr
+	if ip.Is6() {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("udp socket: ipv6 only: %w", err)
+		}
+		sa = &unix.SockaddrInet6{Port: port, Addr: ip.As16()}
+	} else {
+		sa = &unix.SockaddrInet4{Port: port, Addr: ip.As4()}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("bind %s: %w", netip.AddrPortFrom(ip, uint16(port)), err)
+	}
+	c := &udpConn{fd: fd, port: port, v6: ip.Is6(), slot: -1}
+	c.state.Store(1) // the owner's reference
+	return c, nil
+}
+
+// openPair takes a port pair from pool and opens its RTP and RTCP sockets
+// on ip.
+func openPair(pool *portPool, ip netip.Addr) (*pair, *udpConn, *udpConn, error) {
+	var rtp, rtcp *udpConn
+	pr, err := pool.take(func(port int) error {
+		var err error
+		if rtp, err = listenUDP(ip, port); err != nil {
+			return fmt.Errorf("rtp port: %w", err)
+		}
+		if rtcp, err = listenUDP(ip, port+1); err != nil {
+			rtp.close()
+			return fmt.Errorf("rtcp port: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return pr, rtp, rtcp, nil
+}
+
+// acquire takes a reference for one use of fd; false once closing.
+func (c *udpConn) acquire() bool {
+	for {
+		v := c.state.Load()
+		if v&closingBit != 0 {
+			return false
+		}
+		if c.state.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
+
+// unref drops a reference; the last one after close closes fd.
+func (c *udpConn) unref() {
+	if c.state.Add(-1) == closingBit {
+		unix.Close(c.fd)
+	}
+}
+
+// writeTo sends pkt to to without blocking: a full socket buffer
+// (EAGAIN) is an error like any other, and the caller counts a drop.
+// It does not allocate.
+func (c *udpConn) writeTo(pkt []byte, to netip.AddrPort) error {
+	if len(pkt) == 0 {
+		return nil
+	}
+	var sa [sockaddrLen]byte
+	n := c.sockaddr(&sa, to)
+	if n == 0 {
+		return errFamily
+	}
+	if !c.acquire() {
+		return errClosedConn
+	}
+	_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(c.fd), uintptr(unsafe.Pointer(&pkt[0])), uintptr(len(pkt)),
+		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&sa[0])), n)
+	c.unref()
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// errFamily: the destination's family is not the socket's.
+var errFamily = errors.New("media: destination of another address family")
+
+// sockaddr writes to as the socket's family's sockaddr into sa and returns
+// its length, or 0 when to cannot be reached from the socket.
+func (c *udpConn) sockaddr(sa *[sockaddrLen]byte, to netip.AddrPort) uintptr {
+	ip := to.Addr()
+	binary.BigEndian.PutUint16(sa[2:], to.Port())
+	if !c.v6 {
+		if !ip.Is4() && !ip.Is4In6() {
+			return 0
+		}
+		binary.NativeEndian.PutUint16(sa[0:], unix.AF_INET)
+		a := ip.As4()
+		copy(sa[4:8], a[:])
+		return unix.SizeofSockaddrInet4
+	}
+	if !ip.Is6() || ip.Is4In6() {
+		return 0
+	}
+	binary.NativeEndian.PutUint16(sa[0:], unix.AF_INET6)
+	a := ip.As16()
+	copy(sa[8:24], a[:])
+	return unix.SizeofSockaddrInet6
+}
+
+// addrPortOf reads a sockaddr the kernel wrote (recvmmsg's msg_name).
+func addrPortOf(sa []byte) (netip.AddrPort, bool) {
+	if len(sa) < 2 {
+		return netip.AddrPort{}, false
+	}
+	port := binary.BigEndian.Uint16(sa[2:4])
+	switch binary.NativeEndian.Uint16(sa[0:2]) {
+	case unix.AF_INET:
+		if len(sa) < unix.SizeofSockaddrInet4 {
+			return netip.AddrPort{}, false
+		}
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(sa[4:8])), port), true
+	case unix.AF_INET6:
+		if len(sa) < unix.SizeofSockaddrInet6 {
+			return netip.AddrPort{}, false
+		}
+		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(sa[8:24])), port), true
+	}
+	return netip.AddrPort{}, false
+}
+
+// attach has r read the socket on one of eng's loops. wg counts the
+// socket until the loop has let go of it, after close.
+func (c *udpConn) attach(eng *engine, r *reader, wg *sync.WaitGroup) {
+	if r.e.sdes != nil {
+		r.dec = make([]byte, 0, maxPacket)
+	}
+	c.r, c.wg = r, wg
+	lp := eng.pick(c.port)
+	wg.Add(1)
+	if !lp.add(c) {
+		wg.Done() // the engine is stopped: nothing will be read
+		return
+	}
+	c.lp = lp
+}
+
+// close stops reading and sending; the descriptor is closed once the loop
+// has let go of it and no send is in flight. Idempotent.
+func (c *udpConn) close() {
+	for {
+		v := c.state.Load()
+		if v&closingBit != 0 {
+			return
+		}
+		if c.state.CompareAndSwap(v, v|closingBit) {
+			break
+		}
+	}
+	// The loop drops the owner's reference once it no longer reads the
+	// socket; without a loop, nothing reads it.
+	if c.lp != nil && c.lp.remove(c) {
+		return
+	}
+	c.unref()
+}
