@@ -1,0 +1,46 @@
+package transport
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+)
+
+// BenchmarkUDPSendParallel: datagrams sent through one UDP listener by
+// every CPU at once, as the workers and transactions do; run with -cpu
+// 1,2,4 to see what the socket's write lock and the listener lookup cost
+// when senders contend.
+func BenchmarkUDPSendParallel(b *testing.B) {
+	l := New(nil, Limits{}, func(Packet) {})
+	defer l.Close()
+	local, err := l.Listen("u", UDP, "127.0.0.1:0", ListenOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sink.Close()
+	go func() { // drain, so the kernel does not spend its time dropping
+		buf := make([]byte, 2048)
+		for {
+			if _, err := sink.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	t := Target{Kind: UDP, Addr: sink.LocalAddr().(*net.UDPAddr).AddrPort(), Local: local, Listener: "u"}
+	t.Addr = netip.AddrPortFrom(t.Addr.Addr().Unmap(), t.Addr.Port())
+	msg := make([]byte, 800)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := l.Send(t, msg); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
