@@ -2,11 +2,16 @@ package b2bua
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sbc-project/sbc/b2bua/routing"
+	"github.com/sbc-project/sbc/b2bua/transport"
 )
 
 // syncBuffer is a log destination safe for concurrent writers.
@@ -218,6 +223,48 @@ func TestRefusal(t *testing.T) {
 	} {
 		if got := string(toTag([]byte(v))); got != want {
 			t.Errorf("toTag(%q) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+// TestRefuseEarly: in overload the gate refuses only new INVITEs (no To
+// tag) in the refused share, and absorbs the ACKs of its own 503s; every
+// other message, an INVITE already taken included, goes on to the parser.
+func TestRefuseEarly(t *testing.T) {
+	table, err := routing.New(routing.TableSpec{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{}, Hooks{Routes: table}, slog.New(slog.DiscardHandler))
+	defer func() { _ = s.Close(context.Background()) }()
+	taken := refusedCallID(t, 1)
+	if !s.load.admit(taken) {
+		t.Fatal("refused without overload")
+	}
+	s.load.shed.Store(shedMax)
+	fresh := string(refusedCallID(t, 1, taken))
+	msg := func(start, to, callID string) []byte {
+		return []byte(start + " sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP c;branch=z9hG4bK1\r\nFrom: <sip:a@c>;tag=1\r\n" +
+			"To: " + to + "\r\nCall-ID: " + callID + "\r\nCSeq: 1 " + start + "\r\n\r\n")
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want bool
+	}{
+		{"new INVITE", msg("INVITE", "<sip:b@x>", fresh), true},
+		{"its retransmission", msg("INVITE", "<sip:b@x>", fresh), true},
+		{"re-INVITE", msg("INVITE", "<sip:b@x>;tag=9", fresh), false},
+		{"INVITE already taken", msg("INVITE", "<sip:b@x>", string(taken)), false},
+		{"ACK of our 503", msg("ACK", "<sip:b@x>;tag=ovl12", fresh), true},
+		{"ACK of a call", msg("ACK", "<sip:b@x>;tag=c1", fresh), false},
+		{"BYE", msg("BYE", "<sip:b@x>;tag=c1", fresh), false},
+		{"CANCEL", msg("CANCEL", "<sip:b@x>", fresh), false},
+		{"response", []byte("SIP/2.0 200 OK\r\nTo: <sip:b@x>\r\nCall-ID: " + fresh + "\r\n\r\n"), false},
+	} {
+		p := transport.Packet{Data: tc.data, Src: netip.MustParseAddrPort("127.0.0.1:9"), Kind: transport.UDP}
+		if got := s.refuseEarly(p, p.Source()); got != tc.want {
+			t.Errorf("%s: refused/absorbed %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
