@@ -11,11 +11,12 @@
 # After the run it prints the SBC's overload metrics (new calls refused
 # with 503, datagrams the kernel dropped from the socket buffer or our
 # queues dropped). Run it under the shared lock: flock /work/bench.lock ...
-# Knobs: OVERLOAD_DELAY=20ms, BENCH_OUT=/tmp/sbc-bench, HARNESS=...
+# Knobs: OVERLOAD_DELAY=20ms, SBC_BIN (a built sbc; default: build one),
+# BENCH_OUT=/tmp/sbc-bench, HARNESS=/work/shared/bench/kamailio-rtpengine
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-HARNESS="${HARNESS:-$(pwd)/../shared/bench/kamailio-rtpengine}"
+HARNESS="${HARNESS:-/work/shared/bench/kamailio-rtpengine}"
 export BENCH_OUT="${BENCH_OUT:-/tmp/sbc-bench}"
 OVERLOAD_DELAY="${OVERLOAD_DELAY:-20ms}"
 OUT="$BENCH_OUT/overload-$(date -u +%Y%m%d-%H%M%S)"
@@ -24,7 +25,11 @@ ADMIN=127.0.0.1:26090
 RTP_PORTS=36000-39999
 mkdir -p "$OUT"
 
-go build -o "$OUT/sbc" ./cmd/sbc
+if [ -n "${SBC_BIN:-}" ]; then # a binary built before (the worktree may have moved on)
+	cp "$SBC_BIN" "$OUT/sbc"
+else
+	go build -o "$OUT/sbc" ./cmd/sbc
+fi
 cat >"$OUT/sbc.yaml" <<YAML
 node_id: bench-1
 log: {level: info, format: text}
@@ -57,7 +62,7 @@ for _ in $(seq 1 100); do
 	sleep 0.2
 done
 
-echo "==> SBC $(git rev-parse --short HEAD), sip.overload_delay=$OVERLOAD_DELAY"
+echo "==> SBC $("$OUT/sbc" -version 2>/dev/null || git rev-parse --short HEAD), sip.overload_delay=$OVERLOAD_DELAY"
 case "$1" in
 findcps) shift; args=(findcps "$SIP" "$@") ;;
 cps) args=(cps "$2" "$3" "$SIP") ;;
