@@ -11,7 +11,7 @@
 # After the run it prints the SBC's overload metrics (new calls refused
 # with 503, datagrams the kernel dropped from the socket buffer or our
 # queues dropped). Run it under the shared lock: flock /work/bench.lock ...
-# Knobs: OVERLOAD_DELAY=20ms, SBC_BIN (a built sbc; default: build one),
+# Knobs: OVERLOAD_DELAY=20ms, SBC_BIN (a built sbc; default: build one) and SBC_REV (its commit),
 # BENCH_OUT=/tmp/sbc-bench, HARNESS=/work/shared/bench/kamailio-rtpengine
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,7 +62,7 @@ for _ in $(seq 1 100); do
 	sleep 0.2
 done
 
-echo "==> SBC $("$OUT/sbc" -version 2>/dev/null || git rev-parse --short HEAD), sip.overload_delay=$OVERLOAD_DELAY"
+echo "==> SBC ${SBC_REV:-$(git rev-parse --short HEAD)}, sip.overload_delay=$OVERLOAD_DELAY"
 case "$1" in
 findcps) shift; args=(findcps "$SIP" "$@") ;;
 cps) args=(cps "$2" "$3" "$SIP") ;;
