@@ -11,7 +11,7 @@
 # After the run it prints the SBC's overload metrics (new calls refused
 # with 503, datagrams the kernel dropped from the socket buffer or our
 # queues dropped). Run it under the shared lock: flock /work/bench.lock ...
-# Knobs: OVERLOAD_DELAY=20ms, SBC_BIN (a built sbc; default: build one) and SBC_REV (its commit),
+# Knobs: OVERLOAD_DELAY=20ms, BINARY (a built sbc; default: build one) and REVISION (its commit),
 # BENCH_OUT=/tmp/sbc-bench, HARNESS=/work/shared/bench/kamailio-rtpengine
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,8 +25,8 @@ ADMIN=127.0.0.1:26090
 RTP_PORTS=36000-39999
 mkdir -p "$OUT"
 
-if [ -n "${SBC_BIN:-}" ]; then # a binary built before (the worktree may have moved on)
-	cp "$SBC_BIN" "$OUT/sbc"
+if [ -n "${BINARY:-}" ]; then # a binary built before (the worktree may have moved on)
+	cp "$BINARY" "$OUT/sbc"
 else
 	go build -o "$OUT/sbc" ./cmd/sbc
 fi
@@ -54,7 +54,7 @@ cdr_spool: $OUT/spool
 admin: {addr: "$ADMIN"}
 YAML
 
-"$OUT/sbc" -config "$OUT/sbc.yaml" >>"$OUT/sbc.log" 2>&1 &
+env -u BINARY -u REVISION "$OUT/sbc" -config "$OUT/sbc.yaml" >>"$OUT/sbc.log" 2>&1 &
 SBC_PID=$!
 trap 'kill "$SBC_PID" 2>/dev/null; wait "$SBC_PID" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
@@ -62,7 +62,7 @@ for _ in $(seq 1 100); do
 	sleep 0.2
 done
 
-echo "==> SBC ${SBC_REV:-$(git rev-parse --short HEAD)}, sip.overload_delay=$OVERLOAD_DELAY"
+echo "==> SBC ${REVISION:-$(git rev-parse --short HEAD)}, sip.overload_delay=$OVERLOAD_DELAY"
 case "$1" in
 findcps) shift; args=(findcps "$SIP" "$@") ;;
 cps) args=(cps "$2" "$3" "$SIP") ;;
