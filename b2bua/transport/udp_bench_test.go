@@ -1,8 +1,10 @@
 package transport
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 )
 
@@ -43,4 +45,45 @@ func BenchmarkUDPSendParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkUDPSocketsParallel: the ceiling for several sending sockets:
+// each sender writes on a socket of its own (sockets: 1 is the one
+// socket every sender shares) to a sink of its own, so that only the
+// sending socket is shared. Compare -cpu 2 of sockets=1 and sockets=2.
+func BenchmarkUDPSocketsParallel(b *testing.B) {
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
+			socks := make([]*net.UDPConn, n)
+			for i := range socks {
+				s, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				socks[i] = s
+			}
+			var next atomic.Int32
+			msg := make([]byte, 800)
+			b.SetBytes(int64(len(msg)))
+			b.RunParallel(func(pb *testing.PB) {
+				i := int(next.Add(1) - 1)
+				sock := socks[i%n]
+				sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer sink.Close()
+				_ = sink.SetReadBuffer(1) // delivery is cheapest as a drop: the sender is what is measured
+				dst := sink.LocalAddr().(*net.UDPAddr).AddrPort()
+				for pb.Next() {
+					if _, err := sock.WriteToUDPAddrPort(msg, dst); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }
