@@ -57,10 +57,16 @@ YAML
 env -u BINARY -u REVISION "$OUT/sbc" -config "$OUT/sbc.yaml" >>"$OUT/sbc.log" 2>&1 &
 SBC_PID=$!
 trap 'kill "$SBC_PID" 2>/dev/null; wait "$SBC_PID" 2>/dev/null || true' EXIT
+ready=""
 for _ in $(seq 1 100); do
-	curl -fsS "http://$ADMIN/readyz" >/dev/null 2>&1 && break
+	if curl -fsS "http://$ADMIN/readyz" >/dev/null 2>&1; then ready=1; break; fi
 	sleep 0.2
 done
+if [ -z "$ready" ]; then
+	echo "bench-overload: the SBC did not become ready; its log: $OUT/sbc.log" >&2
+	tail -n 5 "$OUT/sbc.log" >&2
+	exit 1
+fi
 
 echo "==> SBC ${REVISION:-$(git rev-parse --short HEAD)}, sip.overload_delay=$OVERLOAD_DELAY"
 case "$1" in
