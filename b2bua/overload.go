@@ -31,6 +31,13 @@ const (
 	shedMax   = shedScale - shedScale/64 // a trickle still goes through, to measure by
 )
 
+// overloadHold is how long the overloaded state (the log line, the
+// sbc_overloaded gauge) outlasts the last interval with a standing queue:
+// an SBC at the edge of its capacity goes in and out of short queues, and
+// is reported overloaded once, not once per queue. The share refused
+// follows the measure all the same.
+const overloadHold = 2 * time.Second
+
 // overload is the overload control: it watches how long received messages
 // waited before the SBC began handling them, from the time the kernel
 // received them (transport.Packet.Received: the socket buffer, the UDP
@@ -48,10 +55,12 @@ type overload struct {
 	log    *slog.Logger
 	drops  func() uint64 // the kernel's socket drops so far (nil: none known)
 
-	minWait atomic.Int64 // ns: the smallest wait seen in this interval; MaxInt64: none yet
-	next    atomic.Int64 // unix ns: when this interval ends
-	tick    sync.Mutex   // held by the one goroutine closing an interval
-	dropped uint64       // drops() at the last interval's close (under tick)
+	minWait  atomic.Int64 // ns: the smallest wait seen in this interval; MaxInt64: none yet
+	next     atomic.Int64 // unix ns: when this interval ends
+	tick     sync.Mutex   // held by the one goroutine closing an interval
+	dropped  uint64       // drops() at the last interval's close (under tick)
+	lastOver int64        // unix ns: the last interval with a standing queue (under tick)
+	on       atomic.Bool  // the overloaded state: refusing, or within overloadHold of it
 
 	shed     atomic.Int32 // share of new calls refused, of shedScale
 	standing atomic.Int64 // ns: the last interval's standing delay (metric)
@@ -89,7 +98,7 @@ func (o *overload) observe(arrived, now time.Time) {
 			o.next.Store(ns + int64(overloadInterval))
 			// Intervals that passed without a message saw no queue.
 			idle := int32(min((ns-next)/int64(overloadInterval), shedScale))
-			o.adjust(idle)
+			o.adjust(ns, idle)
 		}
 		o.tick.Unlock()
 	}
@@ -98,7 +107,7 @@ func (o *overload) observe(arrived, now time.Time) {
 // adjust closes an interval, after idle more that passed without a
 // message: it moves the share of calls refused by what the interval
 // showed and logs a change of state once.
-func (o *overload) adjust(idle int32) {
+func (o *overload) adjust(ns int64, idle int32) {
 	standing := o.minWait.Swap(math.MaxInt64)
 	if standing == math.MaxInt64 {
 		standing = 0
@@ -112,22 +121,24 @@ func (o *overload) adjust(idle int32) {
 	if o.target < 0 {
 		return
 	}
-	was := o.shed.Load()
-	shed := was
+	shed := o.shed.Load()
 	switch {
 	case time.Duration(standing) > o.target || drops > 0:
 		shed = min(shed+shedUp, shedMax)
+		o.lastOver = ns
 	case time.Duration(standing) < o.target/2:
 		shed = max(shed-shedDown*(1+idle), 0)
 	default:
 		shed = max(shed-shedDown*idle, 0)
 	}
 	o.shed.Store(shed)
-	switch {
-	case was == 0 && shed > 0:
+	switch on := o.on.Load(); {
+	case !on && shed > 0:
+		o.on.Store(true)
 		o.log.Warn("overload: refusing new calls with 503", "standing_delay", time.Duration(standing),
 			"threshold", o.target, "socket_drops", drops)
-	case was > 0 && shed == 0:
+	case on && shed == 0 && ns-o.lastOver >= int64(overloadHold):
+		o.on.Store(false)
 		o.log.Info("overload over: taking every new call again", "standing_delay", time.Duration(standing),
 			"refused", o.refused.Load())
 	}
@@ -211,7 +222,7 @@ func (s *Server) Overload() OverloadStats {
 	o := s.load
 	shed := o.shed.Load()
 	st := OverloadStats{
-		Overloaded:    shed > 0,
+		Overloaded:    o.on.Load(),
 		Shed:          float64(shed) / shedScale,
 		StandingDelay: time.Duration(o.standing.Load()),
 		Refused:       o.refused.Load(),

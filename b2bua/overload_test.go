@@ -268,3 +268,21 @@ func TestRefuseEarly(t *testing.T) {
 		}
 	}
 }
+
+// TestOverloadHold: two short queues 1.5 s apart are one overload
+// (logged once), although no call is refused between them; the state ends
+// once no queue has stood for overloadHold.
+func TestOverloadHold(t *testing.T) {
+	var logs syncBuffer
+	o := newOverload(20*time.Millisecond, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	now := feed(o, time.Unix(1_000_000, 0), 300*time.Millisecond, 30, 50*time.Millisecond)
+	now = feed(o, now, 1500*time.Millisecond, 150, time.Millisecond)
+	if o.shed.Load() != 0 || !o.on.Load() {
+		t.Fatalf("between two queues: share %d/1024 (want 0), overloaded %v (want true)", o.shed.Load(), o.on.Load())
+	}
+	now = feed(o, now, 300*time.Millisecond, 30, 50*time.Millisecond)
+	feed(o, now, 3*time.Second, 300, time.Millisecond)
+	if on, off := strings.Count(logs.String(), "overload: refusing"), strings.Count(logs.String(), "overload over"); on != 1 || off != 1 || o.on.Load() {
+		t.Errorf("%d overload lines and %d over lines (want 1 each), overloaded %v:\n%s", on, off, o.on.Load(), logs.String())
+	}
+}
