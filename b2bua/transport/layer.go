@@ -174,7 +174,6 @@ type listener struct {
 	tlsConf   *tls.Config
 	symmetric bool         // UDP: ListenOptions.Symmetric
 	udp       *net.UDPConn // UDP
-	udpSend   udpSenders   // UDP: handles on udp for sending (udp.go)
 	ln        net.Listener // TCP, TLS
 	srv       *http.Server // WS, WSS (it owns the net.Listener)
 }
@@ -184,7 +183,6 @@ func (li *listener) close() error {
 	switch {
 	case li.udp != nil:
 		err = li.udp.Close()
-		li.udpSend.close()
 	case li.srv != nil:
 		err = li.srv.Close()
 	case li.ln != nil:

@@ -189,11 +189,11 @@ func (l *Layer) clientConfig(t Target) *tls.Config {
 // sendUDP sends a datagram from the UDP listener named t.Listener, else the
 // one bound to t.Local, else the first one of the target's IP family.
 func (l *Layer) sendUDP(t Target, data []byte) error {
-	li := l.udpFor(t)
-	if li == nil {
+	sock := l.udpFor(t)
+	if sock == nil {
 		return fmt.Errorf("send to %s: no UDP listener for this address family", t)
 	}
-	if _, err := li.udpSend.next().WriteToUDPAddrPort(data, t.Addr); err != nil {
+	if _, err := sock.WriteToUDPAddrPort(data, t.Addr); err != nil {
 		if errors.Is(err, net.ErrClosed) {
 			err = ErrClosed
 		}
@@ -202,28 +202,28 @@ func (l *Layer) sendUDP(t Target, data []byte) error {
 	return nil
 }
 
-// udpFor picks the UDP listener for t: the one named t.Listener, else
+// udpFor picks the UDP socket for t: the listener named t.Listener, else
 // the one bound to t.Local (both as the peer addressed us, whatever its
 // family), else the first that reaches the target's family; a listener on
 // the IPv6 wildcard is dual-stack and reaches both.
-func (l *Layer) udpFor(t Target) *listener {
+func (l *Layer) udpFor(t Target) *net.UDPConn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ip := t.Addr.Addr()
-	var byName, byLocal, first *listener
+	var byName, byLocal, first *net.UDPConn
 	for _, li := range l.listeners {
 		if li.kind != UDP {
 			continue
 		}
 		if byName == nil && t.Listener != "" && li.name == t.Listener {
-			byName = li
+			byName = li.udp
 		}
 		if byLocal == nil && t.Local.IsValid() && li.addr == t.Local {
-			byLocal = li
+			byLocal = li.udp
 		}
 		bound := li.addr.Addr()
 		if first == nil && (bound.Is4() == ip.Is4() || (bound.Is6() && bound.IsUnspecified())) {
-			first = li
+			first = li.udp
 		}
 	}
 	switch {

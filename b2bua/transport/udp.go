@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"log/slog"
 	"net"
 	"net/netip"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -29,13 +27,11 @@ func (l *Layer) listenUDP(name, addr string, symmetric bool) (netip.AddrPort, er
 		// Still usable: waits are then measured from our read on.
 		l.log.Warn("sip udp: no kernel receive timestamps", "addr", addr, "err", err)
 	}
-	li := &listener{name: name, kind: UDP, addr: boundAddr(addr, sock.LocalAddr()), udp: sock, symmetric: symmetric,
-		udpSend: newUDPSenders(sock, runtime.GOMAXPROCS(0), l.log)}
+	li := &listener{name: name, kind: UDP, addr: boundAddr(addr, sock.LocalAddr()), udp: sock, symmetric: symmetric}
 	w := l.startUDPWorkers()
 	if !l.addListener(li, func() { l.readUDP(li, w) }) {
 		w.stop()
 		_ = sock.Close()
-		li.udpSend.close()
 		return netip.AddrPort{}, fmt.Errorf("listen UDP on %s: %w", addr, ErrClosed)
 	}
 	return li.addr, nil
@@ -174,65 +170,4 @@ func (w *udpWorkers) stop() {
 		close(q)
 	}
 	w.wg.Wait()
-}
-
-// udpSenders are handles on one UDP listener's socket for sending, used in
-// turn: each has a write lock of its own in the Go runtime, so that the
-// workers and transactions sending at once do not queue on one lock (two
-// senders on one handle send less than one alone:
-// BenchmarkUDPSocketsParallel). They are duplicates of the listener's
-// socket, the same kernel socket: what is sent leaves from the listener's
-// address and port, as before. The first is the listener's own handle.
-type udpSenders struct {
-	conns []*net.UDPConn
-	turn  *atomic.Uint32
-}
-
-// newUDPSenders makes n handles on sock (fewer when the system refuses a
-// duplicate: sending still works, from fewer handles).
-func newUDPSenders(sock *net.UDPConn, n int, log *slog.Logger) udpSenders {
-	s := udpSenders{conns: []*net.UDPConn{sock}, turn: new(atomic.Uint32)}
-	for len(s.conns) < n {
-		c, err := dupUDP(sock)
-		if err != nil {
-			log.Debug("sip udp: sending from fewer handles", "handles", len(s.conns), "err", err)
-			break
-		}
-		s.conns = append(s.conns, c)
-	}
-	return s
-}
-
-// dupUDP duplicates sock's descriptor into a *net.UDPConn of its own.
-func dupUDP(sock *net.UDPConn) (*net.UDPConn, error) {
-	f, err := sock.File()
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = f.Close() }() // FilePacketConn holds a duplicate of its own
-	c, err := net.FilePacketConn(f)
-	if err != nil {
-		return nil, err
-	}
-	uc, ok := c.(*net.UDPConn)
-	if !ok {
-		_ = c.Close()
-		return nil, fmt.Errorf("duplicate of a UDP socket is a %T", c)
-	}
-	return uc, nil
-}
-
-// next is the handle to send the next datagram from.
-func (s udpSenders) next() *net.UDPConn {
-	if len(s.conns) == 1 {
-		return s.conns[0]
-	}
-	return s.conns[s.turn.Add(1)%uint32(len(s.conns))]
-}
-
-// close closes the duplicates (the listener closes its own handle).
-func (s udpSenders) close() {
-	for _, c := range s.conns[1:] {
-		_ = c.Close()
-	}
 }

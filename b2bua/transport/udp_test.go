@@ -3,7 +3,6 @@ package transport
 import (
 	"net"
 	"net/netip"
-	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -160,48 +159,4 @@ func TestHandAllocatesNothing(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("%.0f allocations per datagram", allocs)
 	}
-}
-
-// TestUDPSenders: a UDP listener sends from several handles on its one
-// socket (one per CPU), and every datagram leaves from the listener's own
-// address and port whichever handle sent it; closing the layer closes
-// them all, so the port is free again.
-func TestUDPSenders(t *testing.T) {
-	l := New(nil, Limits{}, func(Packet) {})
-	addr, err := l.Listen("u", UDP, "127.0.0.1:0", ListenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if li := l.udpFor(Target{Kind: UDP, Listener: "u"}); len(li.udpSend.conns) != runtime.GOMAXPROCS(0) {
-		t.Errorf("%d sending handles, want one per CPU (%d)", len(li.udpSend.conns), runtime.GOMAXPROCS(0))
-	}
-	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	dst := peer.LocalAddr().(*net.UDPAddr).AddrPort()
-	const n = 8
-	for i := range n {
-		if err := l.Send(Target{Kind: UDP, Addr: dst, Listener: "u"}, []byte(strconv.Itoa(i))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	buf := make([]byte, 64)
-	for range n {
-		_ = peer.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, src, err := peer.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if netip.AddrPortFrom(src.Addr().Unmap(), src.Port()) != addr {
-			t.Errorf("datagram from %v, want the listener's %v", src, addr)
-		}
-	}
-	_ = l.Close()
-	again, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
-	if err != nil {
-		t.Fatalf("the port stays taken after Close: %v", err)
-	}
-	_ = again.Close()
 }
