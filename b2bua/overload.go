@@ -60,6 +60,7 @@ type overload struct {
 	tick     sync.Mutex   // held by the one goroutine closing an interval
 	dropped  uint64       // drops() at the last interval's close (under tick)
 	lastOver int64        // unix ns: the last interval with a standing queue (under tick)
+	behind   bool         // the last interval had a standing queue, none refused yet (under tick)
 	on       atomic.Bool  // the overloaded state: refusing, or within overloadHold of it
 
 	shed     atomic.Int32 // share of new calls refused, of shedScale
@@ -123,10 +124,16 @@ func (o *overload) adjust(ns int64, idle int32) {
 	}
 	shed := o.shed.Load()
 	switch {
+	case (time.Duration(standing) > o.target || drops > 0) && shed == 0 && !o.behind:
+		// The first interval behind: a stall of the whole process (a
+		// scheduler hiccup, a GC pause) looks the same; refuse from the
+		// second one on.
+		o.behind = true
 	case time.Duration(standing) > o.target || drops > 0:
 		shed = min(shed+shedUp, shedMax)
 		o.lastOver = ns
 	case time.Duration(standing) < o.target/2:
+		o.behind = false
 		shed = max(shed-shedDown*(1+idle), 0)
 	default:
 		shed = max(shed-shedDown*idle, 0)

@@ -51,6 +51,24 @@ func rxSocket(t testing.TB) (rx, tx *net.UDPConn) {
 // buffer overflowed carries the count of datagrams the socket dropped.
 func TestRxInfo(t *testing.T) {
 	rx, tx := rxSocket(t)
+	// The kernel turns arrival stamping on a moment after the option is
+	// set (until then it stamps at the read): wait for a stamp that
+	// precedes its read.
+	buf, oob := make([]byte, 2048), make([]byte, rxInfoSize)
+	eventually(t, "arrival stamps", func() bool {
+		if _, err := tx.Write([]byte("probe")); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the probe in the socket buffer", func() bool { return queued(t, rx) > 0 })
+		read := time.Now()
+		_ = rx.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, oobn, _, _, err := rx.ReadMsgUDPAddrPort(buf, oob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		arrived, _, _ := parseRxInfo(oob[:oobn])
+		return arrived.Before(read)
+	})
 	sent := time.Now()
 	payload := make([]byte, 1200)
 	for range 200 { // far more than the minimal buffer holds
@@ -60,7 +78,6 @@ func TestRxInfo(t *testing.T) {
 	}
 	eventually(t, "a datagram in the socket buffer", func() bool { return queued(t, rx) > 0 })
 	read := time.Now()
-	buf, oob := make([]byte, 2048), make([]byte, rxInfoSize)
 	_ = rx.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, oobn, _, _, err := rx.ReadMsgUDPAddrPort(buf, oob)
 	if err != nil {
