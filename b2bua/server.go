@@ -36,7 +36,11 @@ type Config struct {
 	InviteTimeout   time.Duration // per B-leg attempt, until a provisional answer
 	RingTimeout     time.Duration // whole call, until a final answer
 	RetryAfter      time.Duration // on 503 when every trunk is down
-	Timers          txn.Timers
+	// OverloadDelay is the standing queueing delay past which new calls
+	// are refused with 503 (overload.go); 0: DefaultOverloadDelay;
+	// negative: never (the delay is still measured).
+	OverloadDelay time.Duration
+	Timers        txn.Timers
 	// CallerIDs are the identities asserted for users' calls by user name
 	// (users[].caller_id); a user without one is asserted by name.
 	CallerIDs map[string]string
@@ -126,6 +130,7 @@ type Server struct {
 
 	stats    Stats
 	draining atomic.Bool // ops.go
+	load     *overload   // overload.go
 }
 
 // Stats are the server's counters.
@@ -168,6 +173,7 @@ func New(cfg Config, h Hooks, log *slog.Logger) *Server {
 	}
 	s.routes.Store(h.Routes)
 	s.tp = transport.New(log.With("layer", "transport"), cfg.Transport, s.onPacket)
+	s.load = newOverload(cfg.OverloadDelay, s.tp.SocketOverflow, log)
 	s.tx = txn.New(s.send, s, cfg.Timers, log.With("layer", "txn"))
 	s.tx.OnStray = s.onStray
 	s.txs = txnLayer{layer: s.tx, send: s.send}
@@ -270,9 +276,15 @@ func (s *Server) send(msg sip.Message, dst transport.Target) error {
 // transaction layer; a request that cannot be parsed gets 400 with the
 // reason when it carries enough to be answered, and is dropped otherwise.
 func (s *Server) onPacket(p transport.Packet) {
+	if !p.Received.IsZero() {
+		s.load.observe(p.Received, time.Now())
+	}
 	src := p.Source()
 	if pol := s.policy(); pol != nil && pol.Banned(p.Src.Addr(), p.Kind.Param()) {
 		return // a banned source: not even parsed
+	}
+	if s.refuseEarly(p, src) {
+		return // a new call refused in overload
 	}
 	msg, err := s.parser.Parse(p.Data)
 	if err != nil {

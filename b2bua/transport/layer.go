@@ -96,6 +96,11 @@ type Packet struct {
 	// requests are answered at Src. Always false on streams, which answer
 	// on Conn.
 	Symmetric bool
+	// Received is when the kernel received the datagram (UDP; when the
+	// system does not say, when the layer read it): the handler's
+	// time.Since is how long it waited in the socket buffer and the
+	// layer's queue. Zero on streams.
+	Received time.Time
 }
 
 // Source is where p came from, as the Target its answers start from: the

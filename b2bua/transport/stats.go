@@ -23,6 +23,10 @@ type Drops struct {
 	IdleClosed  uint64 // stream connection closed after IdleTimeout
 	Origin      uint64 // WebSocket upgrade refused by CheckOrigin (403; also counted in Handshake)
 	QueueFull   uint64 // UDP datagram dropped: its worker's queue was full
+	// SocketOverflow are UDP datagrams the kernel dropped because a
+	// listener's socket buffer was full (SO_RXQ_OVFL; Linux only), as
+	// reported with the next datagram read.
+	SocketOverflow uint64
 }
 
 // counters are the live atomic counters behind Stats.
@@ -30,7 +34,7 @@ type counters struct {
 	received, sent, sendErrors, keepalives atomic.Uint64
 	oversize, lineTooLong, badFraming      atomic.Uint64
 	handshake, connLimit, idleClosed       atomic.Uint64
-	origin, queueFull                      atomic.Uint64
+	origin, queueFull, socketOverflow      atomic.Uint64
 	open                                   [WSS + 1]atomic.Int64 // indexed by Kind
 }
 
@@ -44,14 +48,15 @@ func (l *Layer) Stats() Stats {
 		SendErrors: c.sendErrors.Load(),
 		Keepalives: c.keepalives.Load(),
 		Dropped: Drops{
-			Oversize:    c.oversize.Load(),
-			LineTooLong: c.lineTooLong.Load(),
-			BadFraming:  c.badFraming.Load(),
-			Handshake:   c.handshake.Load(),
-			ConnLimit:   c.connLimit.Load(),
-			IdleClosed:  c.idleClosed.Load(),
-			Origin:      c.origin.Load(),
-			QueueFull:   c.queueFull.Load(),
+			Oversize:       c.oversize.Load(),
+			LineTooLong:    c.lineTooLong.Load(),
+			BadFraming:     c.badFraming.Load(),
+			Handshake:      c.handshake.Load(),
+			ConnLimit:      c.connLimit.Load(),
+			IdleClosed:     c.idleClosed.Load(),
+			Origin:         c.origin.Load(),
+			QueueFull:      c.queueFull.Load(),
+			SocketOverflow: c.socketOverflow.Load(),
 		},
 		Open: make(map[Kind]int, 4),
 	}
@@ -60,3 +65,7 @@ func (l *Layer) Stats() Stats {
 	}
 	return s
 }
+
+// SocketOverflow is Stats().Dropped.SocketOverflow, without the snapshot's
+// allocation: the overload control reads it often.
+func (l *Layer) SocketOverflow() uint64 { return l.stats.socketOverflow.Load() }

@@ -23,6 +23,10 @@ func (l *Layer) listenUDP(name, addr string, symmetric bool) (netip.AddrPort, er
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("listen UDP on %s: %w", addr, err)
 	}
+	if err := enableRxInfo(sock); err != nil {
+		// Still usable: waits are then measured from our read on.
+		l.log.Warn("sip udp: no kernel receive timestamps", "addr", addr, "err", err)
+	}
 	li := &listener{name: name, kind: UDP, addr: boundAddr(addr, sock.LocalAddr()), udp: sock, symmetric: symmetric}
 	w := l.startUDPWorkers()
 	if !l.addListener(li, func() { l.readUDP(li, w) }) {
@@ -33,14 +37,18 @@ func (l *Layer) listenUDP(name, addr string, symmetric bool) (netip.AddrPort, er
 	return li.addr, nil
 }
 
-// readUDP delivers every datagram that holds something other than CRLFs.
+// readUDP delivers every datagram that holds something other than CRLFs,
+// stamped with the time the kernel received it (Packet.Received), and
+// counts the datagrams the kernel dropped from the full socket buffer.
 // The buffer is one byte larger than MaxMessageSize so that a datagram that
 // fills it is known to be oversize (the kernel truncates silently).
 func (l *Layer) readUDP(li *listener, w *udpWorkers) {
 	defer w.stop()
 	buf := make([]byte, l.lim.MaxMessageSize+1)
+	oob := make([]byte, rxInfoSize)
+	var dropped uint32 // the socket's drop count, as last reported
 	for {
-		n, src, err := li.udp.ReadFromUDPAddrPort(buf)
+		n, oobn, _, src, err := li.udp.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || l.ctx.Err() != nil {
 				return
@@ -53,6 +61,14 @@ func (l *Layer) readUDP(li *listener, w *udpWorkers) {
 			case <-time.After(time.Millisecond):
 			}
 			continue
+		}
+		arrived, drops, ok := parseRxInfo(oob[:oobn])
+		if ok && drops != dropped {
+			l.stats.socketOverflow.Add(uint64(drops - dropped)) // wraps as the kernel's counter does
+			dropped = drops
+		}
+		if arrived.IsZero() {
+			arrived = time.Now()
 		}
 		if n > l.lim.MaxMessageSize {
 			l.stats.oversize.Add(1)
@@ -69,6 +85,7 @@ func (l *Layer) readUDP(li *listener, w *udpWorkers) {
 			Kind:      UDP,
 			Listener:  li.name,
 			Symmetric: li.symmetric,
+			Received:  arrived,
 		})
 	}
 }

@@ -176,9 +176,19 @@ func serverConfig(cfg *config.Config, opt Options) b2bua.Config {
 		InviteTimeout:   s.InviteTimeout,
 		RingTimeout:     s.RingTimeout,
 		RetryAfter:      s.RetryAfter,
+		OverloadDelay:   overloadDelay(s.OverloadDelay),
 		Timers:          opt.Timers,
 		CallerIDs:       callerIDs(cfg.Users),
 	}
+}
+
+// overloadDelay translates sip.overload_delay (0: off) into
+// b2bua.Config.OverloadDelay (negative: off).
+func overloadDelay(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // callerIDs maps users to the identity their calls assert

@@ -156,6 +156,11 @@ func (a *App) sources() metrics.Sources {
 			st := a.server.Stats()
 			return metrics.ServerStats{BadMessages: st.BadMessages.Load(), NoDialog: st.NoDialog.Load()}
 		},
+		Overload: func() metrics.OverloadStats {
+			o := a.server.Overload()
+			return metrics.OverloadStats{Overloaded: o.Overloaded, Shed: o.Shed, StandingDelay: o.StandingDelay,
+				Refused: o.Refused, WaitBounds: o.WaitBounds, WaitCounts: o.WaitCounts, WaitSum: o.WaitSum}
+		},
 		Transport: func() metrics.TransportStats { return transportStats(a.server.Transport().Stats()) },
 		Trunks: func() []metrics.TrunkState {
 			var out []metrics.TrunkState
@@ -186,7 +191,7 @@ func transportStats(st transport.Stats) metrics.TransportStats {
 	out := metrics.TransportStats{SendErrors: st.SendErrors,
 		Dropped: map[string]uint64{"oversize": d.Oversize, "line_too_long": d.LineTooLong, "bad_framing": d.BadFraming,
 			"handshake": d.Handshake, "conn_limit": d.ConnLimit, "idle_closed": d.IdleClosed,
-			"queue_full": d.QueueFull},
+			"queue_full": d.QueueFull, "socket_overflow": d.SocketOverflow},
 		Open: make(map[string]int, len(st.Open))}
 	for k, n := range st.Open {
 		out.Open[strings.ToLower(k.String())] = n

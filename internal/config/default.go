@@ -63,6 +63,7 @@ func Default() *Config {
 			MinSE:            DefaultMinSE,
 			InviteTimeout:    DefaultInviteTimeout,
 			RetryAfter:       DefaultRetryAfter,
+			OverloadDelay:    DefaultOverloadDelay,
 			RingTimeout:      DefaultRingTimeout,
 		},
 		Media: Media{

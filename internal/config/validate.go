@@ -151,6 +151,9 @@ func (s SIP) validateLimits(ps *Problems) {
 	checkPositive(ps, "sip.idle_timeout", s.IdleTimeout)
 	checkPositive(ps, "sip.invite_timeout", s.InviteTimeout)
 	checkPositive(ps, "sip.retry_after", s.RetryAfter)
+	if s.OverloadDelay < 0 {
+		ps.add("sip.overload_delay", s.OverloadDelay.String(), "want 0 (off) or a positive duration")
+	}
 	checkPositive(ps, "sip.ring_timeout", s.RingTimeout)
 	if s.MinSE < MinMinSE {
 		ps.add("sip.min_se", s.MinSE.String(), "want at least "+MinMinSE.String()+" (RFC 4028)")

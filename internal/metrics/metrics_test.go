@@ -189,6 +189,10 @@ func TestScrapeSources(t *testing.T) {
 				Writers: []CDRWriterStats{{Name: "jsonl", Delivered: 9, Pending: 1, Failures: 3, Failing: true, Quarantined: 2}}}
 		},
 		HEP: func() HEPStats { return HEPStats{Sent: 8, Dropped: 1} },
+		Overload: func() OverloadStats {
+			return OverloadStats{Overloaded: true, Shed: 0.5, StandingDelay: 30 * time.Millisecond, Refused: 12,
+				WaitBounds: []float64{0.01, 0.1}, WaitCounts: []uint64{5, 3, 2}, WaitSum: 2 * time.Second}
+		},
 	}
 	text := scrapeText(t, newMetrics(t, src))
 	for _, want := range []string{
@@ -204,6 +208,11 @@ func TestScrapeSources(t *testing.T) {
 		`sbc_cdr_writer_errors_total{writer="jsonl"} 3`, `sbc_cdr_writer_failing{writer="jsonl"} 1`,
 		`sbc_cdr_quarantined_total{writer="jsonl"} 2`,
 		`sbc_hep_packets_total{result="sent"} 8`, `sbc_hep_packets_total{result="dropped"} 1`,
+		"sbc_overloaded 1", "sbc_overload_shed_ratio 0.5", "sbc_sip_standing_delay_seconds 0.03",
+		"sbc_overload_refused_total 12",
+		`sbc_sip_queue_delay_seconds_bucket{le="0.01"} 5`, `sbc_sip_queue_delay_seconds_bucket{le="0.1"} 8`,
+		`sbc_sip_queue_delay_seconds_bucket{le="+Inf"} 10`, "sbc_sip_queue_delay_seconds_sum 2",
+		"sbc_sip_queue_delay_seconds_count 10",
 		"go_goroutines", "process_start_time_seconds",
 	} {
 		if !strings.Contains(text, want+"\n") && !strings.Contains(text, want+" ") {

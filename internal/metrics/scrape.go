@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -14,6 +16,7 @@ type Sources struct {
 	MediaRelayed  func() MediaRelayed   // sbc_media_relayed_packets_total
 	Registrations func() int            // sbc_registrations
 	Server        func() ServerStats    // B2BUA counters
+	Overload      func() OverloadStats  // the overload control
 	Transport     func() TransportStats // SIP transport counters
 	Trunks        func() []TrunkState   // sbc_trunk_up
 	CDR           func() CDRStats       // spool and writers
@@ -32,12 +35,26 @@ type MediaRelayed struct {
 	RTP, RTCP uint64
 }
 
+// OverloadStats are the overload control's state and measures.
+type OverloadStats struct {
+	Overloaded    bool          // new calls are being refused
+	Shed          float64       // share of new calls refused now, 0 to 1
+	StandingDelay time.Duration // the smallest queueing delay of the last 100 ms
+	Refused       uint64        // new calls refused with 503
+	// The histogram of queueing delays: WaitCounts[i] messages waited at
+	// most WaitBounds[i] seconds (and more than the bound before it); the
+	// one more count, longer than every bound. WaitSum is their total.
+	WaitBounds []float64
+	WaitCounts []uint64
+	WaitSum    time.Duration
+}
+
 // TransportStats are the SIP transport's counters.
 type TransportStats struct {
 	SendErrors uint64
 	// Dropped counts messages dropped and connections closed by reason:
 	// oversize, line_too_long, bad_framing, handshake, conn_limit,
-	// idle_closed.
+	// idle_closed, queue_full, socket_overflow.
 	Dropped map[string]uint64
 	// Open is the number of open connections by transport (tcp, tls, ws,
 	// wss): the WebSocket connections are ws and wss.
@@ -103,6 +120,11 @@ var (
 	descCDRFailures   = desc("cdr_writer_errors_total", "Failed delivery attempts (write errors) of a CDR writer; each is retried.", "writer")
 	descCDRFailing    = desc("cdr_writer_failing", "1 while a CDR writer's last attempt failed (its alarm).", "writer")
 	descCDRQuarantine = desc("cdr_quarantined_total", "Call records a CDR writer's destination refused for good (bad data), set aside in its quarantine file in the spool. Anything but 0 needs an operator.", "writer")
+	descOverloaded    = desc("overloaded", "1 while the overload control refuses new calls with 503.")
+	descShed          = desc("overload_shed_ratio", "Share of new calls the overload control refuses now (0 to 1).")
+	descStanding      = desc("sip_standing_delay_seconds", "Smallest queueing delay of received SIP messages over the last 100 ms (the standing queue).")
+	descRefused       = desc("overload_refused_total", "New calls refused with 503 and Retry-After by the overload control (each copy of a retransmitted INVITE counts).")
+	descQueueDelay    = desc("sip_queue_delay_seconds", "Queueing delay of received UDP SIP messages: from the kernel's arrival to the start of handling.")
 	descHEP           = desc("hep_packets_total", "HEP packets toward the collector, by result (sent, dropped, error).", "result")
 )
 
@@ -133,6 +155,9 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 		emit(ch, descBadMessages, prometheus.CounterValue, float64(st.BadMessages))
 		emit(ch, descNoDialog, prometheus.CounterValue, float64(st.NoDialog))
 	}
+	if s.src.Overload != nil {
+		s.overload(ch, s.src.Overload())
+	}
 	if s.src.Transport != nil {
 		s.transport(ch, s.src.Transport())
 	}
@@ -159,6 +184,26 @@ func (s *scrape) transport(ch chan<- prometheus.Metric, st TransportStats) {
 	}
 	for kind, n := range st.Open {
 		emit(ch, descConnections, prometheus.GaugeValue, float64(n), kind)
+	}
+}
+
+func (s *scrape) overload(ch chan<- prometheus.Metric, st OverloadStats) {
+	emit(ch, descOverloaded, prometheus.GaugeValue, boolValue(st.Overloaded))
+	emit(ch, descShed, prometheus.GaugeValue, st.Shed)
+	emit(ch, descStanding, prometheus.GaugeValue, st.StandingDelay.Seconds())
+	emit(ch, descRefused, prometheus.CounterValue, float64(st.Refused))
+	if len(st.WaitCounts) != len(st.WaitBounds)+1 {
+		return
+	}
+	buckets := make(map[float64]uint64, len(st.WaitBounds))
+	var n uint64
+	for i, b := range st.WaitBounds {
+		n += st.WaitCounts[i]
+		buckets[b] = n
+	}
+	n += st.WaitCounts[len(st.WaitBounds)]
+	if m, err := prometheus.NewConstHistogram(descQueueDelay, n, st.WaitSum.Seconds(), buckets); err == nil {
+		ch <- m
 	}
 }
 

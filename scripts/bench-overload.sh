@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# bench-overload.sh: the SBC under the shared harness
+# (../shared/bench/kamailio-rtpengine/run.sh) with the overload control
+# set by OVERLOAD_DELAY (sip.overload_delay; 0 = off), for the
+# congestion-collapse measure of the performance issue: find the passing
+# rate P, then offer 2P with and without the control.
+#
+#   scripts/bench-overload.sh findcps RATE...   run.sh findcps over the rates
+#   scripts/bench-overload.sh cps RATE SECONDS  run.sh cps once
+#
+# After the run it prints the SBC's overload metrics (new calls refused
+# with 503, datagrams the kernel dropped from the socket buffer or our
+# queues dropped). Run it under the shared lock: flock /work/bench.lock ...
+# Knobs: OVERLOAD_DELAY=20ms, BINARY (a built sbc; default: build one) and REVISION (its commit),
+# BENCH_OUT=/tmp/sbc-bench, HARNESS=/work/shared/bench/kamailio-rtpengine
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+HARNESS="${HARNESS:-/work/shared/bench/kamailio-rtpengine}"
+export BENCH_OUT="${BENCH_OUT:-/tmp/sbc-bench}"
+OVERLOAD_DELAY="${OVERLOAD_DELAY:-20ms}"
+OUT="$BENCH_OUT/overload-$(date -u +%Y%m%d-%H%M%S)"
+SIP=127.0.0.1:26060
+ADMIN=127.0.0.1:26090
+RTP_PORTS=36000-39999
+mkdir -p "$OUT"
+
+if [ -n "${BINARY:-}" ]; then # a binary built before (the worktree may have moved on)
+	cp "$BINARY" "$OUT/sbc"
+else
+	go build -o "$OUT/sbc" ./cmd/sbc
+fi
+cat >"$OUT/sbc.yaml" <<YAML
+node_id: bench-1
+log: {level: info, format: text}
+sip:
+  listeners:
+    - {name: udp, transport: udp, addr: "$SIP"}
+  ring_timeout: 30s
+  overload_delay: $OVERLOAD_DELAY
+media:
+  bind_ip: 127.0.0.1
+  rtp_ports: $RTP_PORTS
+trunks:
+  - {name: uas, uri: "sip:127.0.0.1:25080", options_interval: 0}
+routes:
+  - {name: everything, match: {}, target: trunks, trunks: [uas], trusted_sources: ["127.0.0.1"]}
+policy:
+  rate_limit: {exempt_cidrs: ["127.0.0.1"]}
+  bans: {file: $OUT/bans.json}
+cdr:
+  - {type: jsonl, dir: $OUT/cdr}
+cdr_spool: $OUT/spool
+admin: {addr: "$ADMIN"}
+YAML
+
+env -u BINARY -u REVISION "$OUT/sbc" -config "$OUT/sbc.yaml" >>"$OUT/sbc.log" 2>&1 &
+SBC_PID=$!
+trap 'kill "$SBC_PID" 2>/dev/null; wait "$SBC_PID" 2>/dev/null || true' EXIT
+ready=""
+for _ in $(seq 1 100); do
+	if curl -fsS "http://$ADMIN/readyz" >/dev/null 2>&1; then ready=1; break; fi
+	sleep 0.2
+done
+if [ -z "$ready" ]; then
+	echo "bench-overload: the SBC did not become ready; its log: $OUT/sbc.log" >&2
+	tail -n 5 "$OUT/sbc.log" >&2
+	exit 1
+fi
+
+echo "==> SBC ${REVISION:-$(git rev-parse --short HEAD)}, sip.overload_delay=$OVERLOAD_DELAY"
+case "$1" in
+findcps) shift; args=(findcps "$SIP" "$@") ;;
+cps) args=(cps "$2" "$3" "$SIP") ;;
+*) echo "usage: $0 findcps RATE... | cps RATE SECONDS" >&2; exit 2 ;;
+esac
+SBC_PIDS="$SBC_PID" SBC_RTP_PORTS="$RTP_PORTS" LABEL="sbc-overload-$OVERLOAD_DELAY" \
+	"$HARNESS/run.sh" "${args[@]}" | tee "$OUT/run.txt" || true
+
+curl -fsS "http://$ADMIN/metrics" | grep -E '^sbc_(overload|overloaded|sip_standing|sip_transport_dropped_total|calls_active|sip_queue_delay_seconds_(count|sum|bucket\{le="(0.005|0.02|0.1|0.5)"))' || true
+grep -E 'overload' "$OUT/sbc.log" | head -n 20 || true
