@@ -79,6 +79,9 @@ func (t *Transport) connect(conn *ice.Conn, rl role) (string, error) {
 	if err := dc.HandshakeContext(ctx); err != nil {
 		return t.handshakeReason(ctx), fmt.Errorf("dtls handshake as %s: %w", rl.setup(), err)
 	}
+	if t.beforeKeys != nil {
+		t.beforeKeys()
+	}
 	if err := t.startSRTP(dc, rl); err != nil {
 		return ReasonDTLSFailed, err
 	}
@@ -215,7 +218,7 @@ func (t *Transport) startSRTP(dc *dtls.Conn, rl role) error {
 	t.mu.Lock()
 	t.profile = profile
 	t.mu.Unlock()
-	t.d.rx.Store(rx)
+	t.d.install(rx)
 	t.wmu.Lock()
 	t.path = t.conn
 	t.tx = tx

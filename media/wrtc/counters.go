@@ -17,7 +17,8 @@ type Counters struct {
 	Unknown      uint64 // packets that are none of STUN, DTLS, RTP, RTCP (RFC 7983)
 	Unrouted     uint64 // decrypted packets no Route claimed (dropped)
 	DTLSPackets  uint64 // DTLS datagrams received (handshake and later)
-	NotReady     uint64 // SRTP/SRTCP received before the keys existed (dropped)
+	NotReady     uint64 // SRTP/SRTCP received before the keys existed and dropped (more than maxEarly, or Close came first)
+	Early        uint64 // SRTP/SRTCP received before the keys existed and held until they did (then counted as any other)
 }
 
 // counters is the live, atomically updated form of Counters.
@@ -26,7 +27,7 @@ type counters struct {
 	bytesIn, bytesOut              atomic.Uint64
 	authFail, replay               atomic.Uint64
 	malformed, unknown, unrouted   atomic.Uint64
-	dtls, notReady                 atomic.Uint64
+	dtls, notReady, early          atomic.Uint64
 }
 
 func (c *counters) snapshot() Counters {
@@ -44,5 +45,6 @@ func (c *counters) snapshot() Counters {
 		Unrouted:     c.unrouted.Load(),
 		DTLSPackets:  c.dtls.Load(),
 		NotReady:     c.notReady.Load(),
+		Early:        c.early.Load(),
 	}
 }

@@ -1,7 +1,9 @@
 package wrtc
 
 import (
+	"bytes"
 	"errors"
+	"sync"
 	"sync/atomic"
 
 	"github.com/pion/rtcp"
@@ -13,18 +15,32 @@ import (
 // MTU); the decrypt buffer has the same size, so decryption never allocates.
 const maxPacket = 8192
 
+// maxEarly is how many SRTP/SRTCP packets that arrive before the keys exist
+// are held for decryption once they do. A browser sends media the instant
+// its DTLS client has our Finished, which is before our server has derived
+// the keys (a busy scheduler widens that window to a few hundred ms:
+// 7-10 audio packets were lost per call under load); 64 packets are more
+// than a second of audio and a few video frames.
+const maxEarly = 64
+
 // demux is the receive path of one transport: it classifies every packet
 // that arrives over ICE (RFC 7983), hands DTLS to the DTLS connection, and
 // authenticates and decrypts SRTP/SRTCP into the Sink of its Route.
 //
-// All methods run on the transport's single reader goroutine, which owns the
-// scratch buffers and the decrypt context (srtp.Context is not safe for
-// concurrent use); the atomics are how other goroutines publish to it.
+// All methods but install run on the transport's single reader goroutine,
+// which owns the scratch buffers and, once it is published, the decrypt
+// context (srtp.Context is not safe for concurrent use); the atomics are how
+// other goroutines publish to it. Until the context is published, SRTP waits
+// in early; install decrypts and delivers it before publishing the context,
+// under earlyMu, so Sinks are still called one packet at a time.
 type demux struct {
 	c      *counters
 	rx     atomic.Pointer[srtp.Context] // remote-key context; nil until DTLS is up
 	routes atomic.Pointer[routeTable]   // never nil after newDemux
 	dtls   func(pkt []byte)             // receives DTLS datagrams (copies them)
+
+	earlyMu sync.Mutex
+	early   [][]byte // copies of SRTP/SRTCP received before rx, oldest first
 
 	out     []byte // decrypted packet, reused
 	rtpHdr  rtp.Header
@@ -55,18 +71,76 @@ func (d *demux) handle(pkt []byte) {
 	}
 }
 
+// install publishes the decrypt context. The packets held before it are
+// decrypted and delivered first, in arrival order, so none of a browser's
+// first packets is lost to the handshake's last flight. It runs on the
+// handshake's goroutine; the reader waits on earlyMu meanwhile, so a Sink
+// still sees one packet at a time.
+func (d *demux) install(rx *srtp.Context) {
+	d.earlyMu.Lock()
+	defer d.earlyMu.Unlock()
+	if len(d.early) > 0 {
+		out := make([]byte, maxPacket)
+		var rtpHdr rtp.Header
+		var rtcpHdr rtcp.Header
+		for _, pkt := range d.early {
+			if Classify(pkt) == ClassRTP {
+				d.deliverRTP(rx, out, pkt, &rtpHdr)
+			} else {
+				d.deliverRTCP(rx, out, pkt, &rtcpHdr)
+			}
+		}
+		d.early = nil
+	}
+	d.rx.Store(rx)
+}
+
+// hold keeps a copy of an SRTP/SRTCP packet that arrived before the keys,
+// or counts it as NotReady when maxEarly are held already. It returns the
+// decrypt context when install published it meanwhile: then the caller
+// decrypts pkt itself.
+func (d *demux) hold(pkt []byte) *srtp.Context {
+	d.earlyMu.Lock()
+	defer d.earlyMu.Unlock()
+	if ctx := d.rx.Load(); ctx != nil {
+		return ctx
+	}
+	if len(d.early) >= maxEarly {
+		d.c.notReady.Add(1)
+		return nil
+	}
+	d.early = append(d.early, bytes.Clone(pkt))
+	d.c.early.Add(1)
+	return nil
+}
+
+// dropEarly counts the packets still held as NotReady and releases them;
+// Close calls it, as keys that never came will not come now.
+func (d *demux) dropEarly() {
+	d.earlyMu.Lock()
+	defer d.earlyMu.Unlock()
+	d.c.notReady.Add(uint64(len(d.early)))
+	d.early = nil
+}
+
 func (d *demux) rtp(pkt []byte) {
 	ctx := d.rx.Load()
 	if ctx == nil {
-		d.c.notReady.Add(1)
-		return
+		if ctx = d.hold(pkt); ctx == nil {
+			return
+		}
 	}
-	out, err := ctx.DecryptRTP(d.out, pkt, &d.rtpHdr)
+	d.deliverRTP(ctx, d.out, pkt, &d.rtpHdr)
+}
+
+// deliverRTP decrypts pkt with ctx into out and hands it to its Sink.
+func (d *demux) deliverRTP(ctx *srtp.Context, out, pkt []byte, hdr *rtp.Header) {
+	out, err := ctx.DecryptRTP(out, pkt, hdr)
 	if err != nil {
 		d.decryptFailed(err)
 		return
 	}
-	sink := d.routes.Load().rtpSink(d.rtpHdr.SSRC, d.rtpHdr.PayloadType)
+	sink := d.routes.Load().rtpSink(hdr.SSRC, hdr.PayloadType)
 	if sink == nil {
 		d.c.unrouted.Add(1)
 		return
@@ -78,10 +152,16 @@ func (d *demux) rtp(pkt []byte) {
 func (d *demux) rtcp(pkt []byte) {
 	ctx := d.rx.Load()
 	if ctx == nil {
-		d.c.notReady.Add(1)
-		return
+		if ctx = d.hold(pkt); ctx == nil {
+			return
+		}
 	}
-	out, err := ctx.DecryptRTCP(d.out, pkt, &d.rtcpHdr)
+	d.deliverRTCP(ctx, d.out, pkt, &d.rtcpHdr)
+}
+
+// deliverRTCP decrypts pkt with ctx into out and hands it to its Sink.
+func (d *demux) deliverRTCP(ctx *srtp.Context, out, pkt []byte, hdr *rtcp.Header) {
+	out, err := ctx.DecryptRTCP(out, pkt, hdr)
 	if err != nil {
 		d.decryptFailed(err)
 		return

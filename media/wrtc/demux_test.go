@@ -170,14 +170,32 @@ func TestDecryptCounters(t *testing.T) {
 	}
 }
 
+// TestNotReady: SRTP/SRTCP before the keys is held (up to maxEarly, the
+// rest counted as NotReady) and delivered when install publishes the keys;
+// what is still held at Close is counted as NotReady.
 func TestNotReady(t *testing.T) {
 	k := newKeyedDemux(t, srtp.ProtectionProfileAeadAes128Gcm)
-	pkt := k.srtpPacket(t, testSSRC, testPT, 1, payloadN(1))
+	rx := k.d.rx.Load()
 	k.d.rx.Store(nil)
-	k.d.handle(pkt)
+	for seq := 1; seq < maxEarly; seq++ {
+		k.d.handle(k.srtpPacket(t, testSSRC, testPT, uint16(seq), payloadN(seq)))
+	}
 	k.d.handle(k.srtcpPacket(t, testSSRC))
-	if c := k.c.snapshot(); c.NotReady != 2 || c.RTPIn != 0 {
-		t.Fatalf("counters %+v", c)
+	k.d.handle(k.srtpPacket(t, testSSRC, testPT, maxEarly, payloadN(maxEarly))) // one too many
+	if c := k.c.snapshot(); c.Early != maxEarly || c.NotReady != 1 || c.RTPIn != 0 || k.sink.rtp != 0 {
+		t.Fatalf("before install: counters %+v, sink got %d", c, k.sink.rtp)
+	}
+	k.d.install(rx)
+	if c := k.c.snapshot(); c.RTPIn != maxEarly-1 || c.RTCPIn != 1 || k.sink.rtp != maxEarly-1 || k.sink.rtcp != 1 {
+		t.Fatalf("after install: counters %+v, sink got %d RTP %d RTCP", c, k.sink.rtp, k.sink.rtcp)
+	}
+
+	k2 := newKeyedDemux(t, srtp.ProtectionProfileAeadAes128Gcm)
+	k2.d.rx.Store(nil)
+	k2.d.handle(k2.srtpPacket(t, testSSRC, testPT, 1, payloadN(1)))
+	k2.d.dropEarly()
+	if c := k2.c.snapshot(); c.Early != 1 || c.NotReady != 1 || c.RTPIn != 0 {
+		t.Fatalf("dropEarly: counters %+v", c)
 	}
 }
 

@@ -111,7 +111,12 @@ type Transport struct {
 
 	c      counters
 	dtlsIn *packetio.Buffer // DTLS datagrams for the DTLS conn
-	d      *demux
+
+	// beforeKeys, when set (by tests, before SetRemote), runs between the
+	// DTLS handshake's end and the SRTP keys' install: a busy scheduler's
+	// delay there, made deterministic.
+	beforeKeys func()
+	d          *demux
 
 	wmu      sync.Mutex // send path: one packet encrypted and sent at a time
 	tx       *srtp.Context
@@ -393,6 +398,7 @@ func (t *Transport) close() error {
 	}
 	_ = t.dtlsIn.Close()
 	t.workers.Wait()
+	t.d.dropEarly()
 
 	t.wmu.Lock()
 	t.tx = nil
