@@ -47,7 +47,7 @@ func feed(o *overload, start time.Time, d time.Duration, n int, wait time.Durati
 // smallest wait of each 100 ms), not bursts and not a count of messages:
 // a burst of long waits among short ones changes nothing; waits that stay
 // above the threshold refuse a growing share of new calls, logged once;
-// socket drops count as overload; once the waits fall under half the
+// socket drops alone do not; once the waits fall under half the
 // threshold, the share falls back to none, logged once; time without
 // messages counts as time without a queue.
 func TestOverloadDetector(t *testing.T) {
@@ -94,11 +94,15 @@ func TestOverloadDetector(t *testing.T) {
 		t.Fatalf("share %d/1024 held between the marks, %d/1024 after 5 s drained", held, o.shed.Load())
 	}
 
-	dropping = true // the kernel drops datagrams, whatever the waits
+	dropping = true // the kernel drops datagrams in bursts, the waits stay short
 	now = feed(o, now, 300*time.Millisecond, 30, time.Millisecond)
 	dropping = false
+	if o.shed.Load() != 0 {
+		t.Fatal("socket drops without a standing queue refused calls")
+	}
+	now = feed(o, now, 300*time.Millisecond, 30, 50*time.Millisecond) // a standing queue again
 	if o.shed.Load() == 0 {
-		t.Fatal("socket drops did not count as overload")
+		t.Fatal("a standing queue after the drops refused nothing")
 	}
 	o.observe(now.Add(10*time.Second-time.Millisecond), now.Add(10*time.Second)) // after 10 s idle
 	if o.shed.Load() != 0 {
