@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -21,6 +22,23 @@ const sipSubprotocol = "sip"
 // maxHTTPHeaderBytes bounds the upgrade request (and any other request on a
 // WS listener).
 const maxHTTPHeaderBytes = 64 << 10
+
+// wsReadBufferSize is the read buffer an open WebSocket keeps for its life:
+// room for frame headers and control frames. Payloads larger than what is
+// buffered are read straight into the message, so a small buffer costs no
+// copies, and an idle connection holds 512 bytes instead of net/http's 4 kB.
+const wsReadBufferSize = 512
+
+// wsWriteBuffers lends WebSocket writers their frame buffer (gorilla's
+// default 4 kB) only while a message is written, instead of each open
+// connection owning one.
+var wsWriteBuffers wsBufferPool
+
+// wsBufferPool is a websocket.BufferPool on a sync.Pool.
+type wsBufferPool struct{ p sync.Pool }
+
+func (b *wsBufferPool) Get() any  { return b.p.Get() }
+func (b *wsBufferPool) Put(v any) { b.p.Put(v) }
 
 // listenWS binds a WS or WSS listener served by net/http: the server runs
 // each connection (the WSS TLS handshake, reading the upgrade request) on its
@@ -62,11 +80,16 @@ func (l *Layer) listenWS(name string, kind Kind, addr string, tlsConf *tls.Confi
 }
 
 // wsHandler upgrades WebSocket requests that offer the sip subprotocol and
-// serves the connection on the request's goroutine; other requests go to the
-// HTTP handler (404 by default).
+// reads the connection on a goroutine of its own; other requests go to the
+// HTTP handler (404 by default). The request's goroutine returns once the
+// connection is upgraded, so that what net/http held for it (its stack,
+// grown by the TLS handshake, the request and its buffers) is freed while
+// the connection stays open.
 func (l *Layer) wsHandler(li *listener) http.Handler {
 	up := &websocket.Upgrader{
 		HandshakeTimeout: l.lim.HandshakeTimeout,
+		ReadBufferSize:   wsReadBufferSize,
+		WriteBufferPool:  &wsWriteBuffers,
 		Subprotocols:     []string{sipSubprotocol},
 		CheckOrigin:      l.checkOrigin,
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
@@ -131,7 +154,8 @@ func (l *Layer) nonUpgradeHandler() http.Handler {
 	return l.httpHandler
 }
 
-// serveWS registers an upgraded connection and reads it until it closes.
+// serveWS registers an upgraded connection and starts its reader, which
+// reads it until it closes.
 func (l *Layer) serveWS(li *listener, ws *websocket.Conn) {
 	raw := tcpUnder(ws.UnderlyingConn())
 	c := newConn(l, li.kind, li.name, nil, ws, raw)
@@ -154,7 +178,11 @@ func (l *Layer) serveWS(li *listener, ws *websocket.Conn) {
 		_ = raw.Close()
 		return
 	}
-	l.readWS(c)
+	// A fresh goroutine starts with a small stack; an idle connection's
+	// reader keeps only what a blocked read needs.
+	if !l.start(func() { l.readWS(c) }) {
+		_ = c.Close()
+	}
 }
 
 // readWS delivers one SIP message per WebSocket message (text or binary)
