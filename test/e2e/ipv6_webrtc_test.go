@@ -31,7 +31,7 @@ func TestIPv6WebRTCEcho(t *testing.T) {
 				c.SIP.Listeners = append(c.SIP.Listeners, config.Listener{Name: "wss6", Transport: "wss", Addr: "[::1]:0"})
 				c.Media.BindIP = "127.0.0.1, ::1"
 				if tc.shared {
-					c.Media.WebRTCPort = freeUDPPort(t, "::1")
+					c.Media.WebRTCPort = freeUDPPortOutside(t, "::1", 40000, 49999)
 				}
 			}})
 			wss6, ok := sbc.app.Addr("wss6")
@@ -157,4 +157,18 @@ func echoRTP(p *sipPeer) (stop func()) {
 		_ = p.rtp.Close()
 		wg.Wait()
 	}
+}
+
+// freeUDPPortOutside is freeUDPPort avoiding lo-hi: the shared WebRTC port
+// must lie outside the harness's rtp_ports, and the kernel's ephemeral
+// range overlaps it.
+func freeUDPPortOutside(t *testing.T, ip string, lo, hi int) int {
+	t.Helper()
+	for range 200 {
+		if p := freeUDPPort(t, ip); p < lo || p > hi {
+			return p
+		}
+	}
+	t.Fatalf("no free UDP port on %s outside %d-%d", ip, lo, hi)
+	return 0
 }
