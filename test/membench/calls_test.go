@@ -115,18 +115,28 @@ func waitMedia(b *testing.B, calls []*uacCall, ptime time.Duration) {
 	}
 }
 
-// hangUp sends BYE on every call and waits for the 200s.
+// hangUp sends BYE on every call at callsRate, resends it each second to
+// a call that has not answered it (UDP), and waits for the 200s.
 func hangUp(b *testing.B, cli *uac, calls []*uacCall) {
 	b.Helper()
+	tick := time.NewTicker(time.Second / callsRate)
+	defer tick.Stop()
 	for _, c := range calls {
 		cli.inDialog(c, 2, "BYE")
+		<-tick.C
 	}
-	deadline := time.After(callsWait)
+	deadline := time.Now().Add(callsWait)
 	for _, c := range calls {
-		select {
-		case <-c.byeDone:
-		case <-deadline:
-			b.Fatalf("call %s: no 200 to BYE after %v", c.id, callsWait)
+		for done := false; !done; {
+			select {
+			case <-c.byeDone:
+				done = true
+			case <-time.After(time.Second):
+				if time.Now().After(deadline) {
+					b.Fatalf("call %s: no 200 to BYE after %v", c.id, callsWait)
+				}
+				cli.inDialog(c, 2, "BYE")
+			}
 		}
 		c.rtp.peer.Store(nil)
 	}
