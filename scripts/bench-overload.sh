@@ -30,43 +30,10 @@ if [ -n "${BINARY:-}" ]; then # a binary built before (the worktree may have mov
 else
 	go build -o "$OUT/sbc" ./cmd/sbc
 fi
-cat >"$OUT/sbc.yaml" <<YAML
-node_id: bench-1
-log: {level: info, format: text}
-sip:
-  listeners:
-    - {name: udp, transport: udp, addr: "$SIP"}
-  ring_timeout: 30s
-  overload_delay: $OVERLOAD_DELAY
-media:
-  bind_ip: 127.0.0.1
-  rtp_ports: $RTP_PORTS
-trunks:
-  - {name: uas, uri: "sip:127.0.0.1:25080", options_interval: 0}
-routes:
-  - {name: everything, match: {}, target: trunks, trunks: [uas], trusted_sources: ["127.0.0.1"]}
-policy:
-  rate_limit: {exempt_cidrs: ["127.0.0.1"]}
-  bans: {file: $OUT/bans.json}
-cdr:
-  - {type: jsonl, dir: $OUT/cdr}
-cdr_spool: $OUT/spool
-admin: {addr: "$ADMIN"}
-YAML
-
-env -u BINARY -u REVISION "$OUT/sbc" -config "$OUT/sbc.yaml" >>"$OUT/sbc.log" 2>&1 &
-SBC_PID=$!
-trap 'kill "$SBC_PID" 2>/dev/null; wait "$SBC_PID" 2>/dev/null || true' EXIT
-ready=""
-for _ in $(seq 1 100); do
-	if curl -fsS "http://$ADMIN/readyz" >/dev/null 2>&1; then ready=1; break; fi
-	sleep 0.2
-done
-if [ -z "$ready" ]; then
-	echo "bench-overload: the SBC did not become ready; its log: $OUT/sbc.log" >&2
-	tail -n 5 "$OUT/sbc.log" >&2
-	exit 1
-fi
+. scripts/sbc-bench-lib.sh
+bench_config info "overload_delay: $OVERLOAD_DELAY"
+trap stop_sbc EXIT
+start_sbc
 
 echo "==> SBC ${REVISION:-$(git rev-parse --short HEAD)}, sip.overload_delay=$OVERLOAD_DELAY"
 case "$1" in

@@ -41,58 +41,15 @@ fi
 echo "==> building the SBC ($(git rev-parse --short HEAD))"
 go build -o "$OUT/sbc" ./cmd/sbc
 
-cat >"$OUT/sbc.yaml" <<EOF
-node_id: bench-1
-log: {level: warn, format: text}
-sip:
-  listeners:
-    - {name: udp, transport: udp, addr: "$SIP"}
-  ring_timeout: 30s
-media:
-  bind_ip: 127.0.0.1
-  rtp_ports: $RTP_PORTS
-trunks:
-  - {name: uas, uri: "sip:127.0.0.1:25080", options_interval: 0}
-routes:
-  - {name: everything, match: {}, target: trunks, trunks: [uas], trusted_sources: ["127.0.0.1"]}
-policy:
-  rate_limit: {exempt_cidrs: ["127.0.0.1"]}
-  bans: {file: $OUT/bans.json}
-cdr:
-  - {type: jsonl, dir: $OUT/cdr}
-cdr_spool: $OUT/spool
-admin: {addr: "$ADMIN"}
-EOF
+. scripts/sbc-bench-lib.sh
+bench_config warn
 
-SBC_PID=""
 INCUMBENT=""
 cleanup() {
 	stop_sbc
 	if [ -n "$INCUMBENT" ]; then "$HARNESS/run.sh" stop >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
-
-start_sbc() {
-	rm -rf "$OUT/spool" "$OUT/cdr"
-	"$OUT/sbc" -config "$OUT/sbc.yaml" >>"$OUT/sbc.log" 2>&1 &
-	SBC_PID=$!
-	for _ in $(seq 1 100); do
-		if curl -fsS "http://$ADMIN/readyz" >/dev/null 2>&1; then return 0; fi
-		if ! kill -0 "$SBC_PID" 2>/dev/null; then break; fi
-		sleep 0.2
-	done
-	echo "bench-vs-incumbent: the SBC did not become ready; its log: $OUT/sbc.log" >&2
-	tail -n 5 "$OUT/sbc.log" >&2
-	exit 1
-}
-
-stop_sbc() {
-	if [ -n "$SBC_PID" ] && kill -0 "$SBC_PID" 2>/dev/null; then
-		kill "$SBC_PID"
-		wait "$SBC_PID" 2>/dev/null || true
-	fi
-	SBC_PID=""
-}
 
 # cpu_ticks prints the user+system clock ticks a process has used.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
