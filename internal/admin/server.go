@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"strings"
 	"sync"
@@ -164,6 +165,14 @@ func (s *Server) routes() {
 	api("GET /api/v1/trace", s.listTraces)
 	api("POST /api/v1/trace", s.addTrace)
 	api("DELETE /api/v1/trace/{target}", s.removeTrace)
+	// Go's profiler, for an operator chasing CPU or memory on a live
+	// node: behind the token like the API; reading it costs nothing until
+	// a profile is asked for.
+	m.Handle("GET /debug/pprof/", s.auth(http.HandlerFunc(pprof.Index)))
+	m.Handle("GET /debug/pprof/cmdline", s.auth(http.HandlerFunc(pprof.Cmdline)))
+	m.Handle("GET /debug/pprof/profile", s.auth(http.HandlerFunc(pprof.Profile)))
+	m.Handle("GET /debug/pprof/symbol", s.auth(http.HandlerFunc(pprof.Symbol)))
+	m.Handle("GET /debug/pprof/trace", s.auth(http.HandlerFunc(pprof.Trace)))
 	api("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -190,6 +190,8 @@ func TestToken(t *testing.T) {
 		{"hangup without token", "DELETE", "/api/v1/calls/c0ffee", "", 401},
 		{"reload without token", "POST", "/api/v1/reload", "", 401},
 		{"unknown api path without token", "GET", "/api/v1/nothing", "", 401},
+		{"profiler without token", "GET", "/debug/pprof/heap", "", 401},
+		{"profile without token", "GET", "/debug/pprof/profile?seconds=1", "", 401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,6 +203,28 @@ func TestToken(t *testing.T) {
 				t.Errorf("401 without a JSON error: %v", body)
 			}
 		})
+	}
+}
+
+// TestProfiler reads a heap profile with the token, as `go tool pprof
+// -http : http://127.0.0.1:9090/debug/pprof/heap` would.
+func TestProfiler(t *testing.T) {
+	opt, _, _, _ := fullOptions()
+	base := startServer(t, opt)
+	req, err := http.NewRequest("GET", base+"/debug/pprof/heap", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer s3cret")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	// A profile is gzipped protobuf: the gzip magic is the first two bytes.
+	if res.StatusCode != 200 || len(body) < 2 || body[0] != 0x1f || body[1] != 0x8b {
+		t.Fatalf("heap profile: status %d, %d bytes %q", res.StatusCode, len(body), body[:min(len(body), 40)])
 	}
 }
 
