@@ -95,7 +95,9 @@ func TestQuarantinePreferred(t *testing.T) {
 		}
 		pr.closeSockets()
 		p.mu.Lock() // free again at once, so each draw has the same choice
-		p.pairs[(pr.port-p.first)/2] = pairState{}
+		i := (pr.port - p.first) / 2
+		p.pairs[i] = pairState{slot: int32(len(p.free))}
+		p.free = append(p.free, int32(i))
 		p.mu.Unlock()
 	}
 }
@@ -234,5 +236,92 @@ func TestNewManagerConfig(t *testing.T) {
 				m.Close()
 			}
 		})
+	}
+}
+
+// TestPortPoolUnderChurn: short calls keep most pairs in quarantine. A
+// pair is never handed out twice at once, never before an eighth of its
+// quarantine has passed, and while any pair is past its quarantine no
+// pair still in it is taken; the choice among the early ones is random.
+func TestPortPoolUnderChurn(t *testing.T) {
+	const pairs = 64
+	p := newPortPool(30000, 30000+2*pairs-1, 2*time.Second)
+	now := time.Unix(1e9, 0)
+	p.now = func() time.Time { return now }
+	nop := func(int) error { return nil }
+	held := map[int]bool{}
+	released := map[int]time.Time{}
+	seen := map[int]bool{}
+	for step := range 5000 {
+		now = now.Add(5 * time.Millisecond)
+		pr, err := p.take(nop)
+		if err != nil {
+			if len(held) == 0 {
+				t.Fatalf("step %d: %v with nothing held", step, err)
+			}
+		} else {
+			if held[pr.port] {
+				t.Fatalf("step %d: pair %d handed out twice", step, pr.port)
+			}
+			if at, ok := released[pr.port]; ok {
+				age := now.Sub(at)
+				if age < 2*time.Second/8 {
+					t.Fatalf("step %d: pair %d reused %v after its release", step, pr.port, age)
+				}
+				if age < 2*time.Second {
+					// Early: only when no pair was past its quarantine.
+					for port, r := range released {
+						if port != pr.port && !held[port] && now.Sub(r) >= 2*time.Second {
+							t.Fatalf("step %d: pair %d taken early (%v) while %d was out of quarantine", step, pr.port, age, port)
+						}
+					}
+				}
+			}
+			held[pr.port] = true
+			seen[pr.port] = true
+			delete(released, pr.port)
+			// Hold pairs for a few steps, then release one.
+			if step%3 != 0 || len(held) > pairs/2 {
+				for port := range held {
+					(&pair{port: port, pool: p}).release()
+					delete(held, port)
+					released[port] = now
+					break
+				}
+			}
+		}
+	}
+	if len(seen) != pairs {
+		t.Fatalf("%d of %d pairs ever handed out", len(seen), pairs)
+	}
+	if p.inUse() != len(held) {
+		t.Fatalf("pool counts %d in use, the test holds %d", p.inUse(), len(held))
+	}
+	if len(p.quar) > 4*pairs {
+		t.Fatalf("quarantine queue grew to %d entries for %d pairs", len(p.quar), pairs)
+	}
+}
+
+// BenchmarkPortTake: one allocation and release from a pool of 2,000
+// pairs with a 2 s quarantine, at 800 calls/s of simulated time (most of
+// the pool in quarantine, as under the call-rate benchmark).
+func BenchmarkPortTake(b *testing.B) {
+	p := newPortPool(30000, 33999, 2*time.Second)
+	now := time.Unix(1e9, 0)
+	p.now = func() time.Time { return now }
+	nop := func(int) error { return nil }
+	var ring [400]*pair
+	n := 0
+	for b.Loop() {
+		now = now.Add(time.Second / 800)
+		pr, err := p.take(nop)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if old := ring[n%len(ring)]; old != nil {
+			old.release()
+		}
+		ring[n%len(ring)] = pr
+		n++
 	}
 }
