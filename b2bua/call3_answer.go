@@ -269,7 +269,7 @@ func (c *Call) reinviteWithAuth(at *attempt, res sip.Response) bool {
 
 // cloneForRetry copies orig into a request with fresh's Via and CSeq.
 func cloneForRetry(orig, fresh sip.Request) sip.Request {
-	out := sip.CopyRequest(orig)
+	out := sipmsg.CopyRequest(orig)
 	via, _ := fresh.Via()
 	out.ReplaceHeaders("Via", []sip.Header{via})
 	cseq, _ := fresh.CSeq()

@@ -165,7 +165,7 @@ func (rb *relayBinding) deregistration() (sip.Request, uint32, bool) {
 	if rb == nil || !rb.accepted || rb.last == nil {
 		return nil, 0, false
 	}
-	return sip.CopyRequest(rb.last), rb.cseq + 1, true
+	return sipmsg.CopyRequest(rb.last), rb.cseq + 1, true
 }
 
 // isAccepted reports whether token's relay was accepted by the PBX.

@@ -189,14 +189,14 @@ func MessageID() sip.MessageID {
 // NewRequest builds a request with the given headers and body; it sets
 // Content-Length (and Content-Type when contentType is not empty).
 func NewRequest(method sip.RequestMethod, ruri sip.Uri, hdrs []sip.Header, contentType, body string) sip.Request {
-	req := sip.NewRequest(MessageID(), method, ruri, "SIP/2.0", hdrs, "", nil)
+	req := newRequest(method, ruri, "SIP/2.0", hdrs, "")
 	SetBody(req, contentType, body)
 	return req
 }
 
 // NewResponse builds a response with the given headers and body.
 func NewResponse(code int, reason string, hdrs []sip.Header, contentType, body string) sip.Response {
-	res := sip.NewResponse(MessageID(), "SIP/2.0", sip.StatusCode(code), reason, hdrs, "", nil)
+	res := newResponse("SIP/2.0", sip.StatusCode(code), reason, hdrs, "")
 	SetBody(res, contentType, body)
 	return res
 }

@@ -174,7 +174,7 @@ func parseStartLine(line string) (sip.Message, error) {
 	if err != nil {
 		return nil, bad("Bad Request-URI")
 	}
-	return sip.NewRequest(MessageID(), sip.RequestMethod(method), uri, "SIP/2.0", nil, "", nil), nil
+	return newRequest(sip.RequestMethod(method), uri, "SIP/2.0", nil, ""), nil
 }
 
 func parseStatusLine(line string) (sip.Message, error) {
@@ -187,7 +187,7 @@ func parseStatusLine(line string) (sip.Message, error) {
 	if err := checkVersion(version); err != nil {
 		return nil, err
 	}
-	return sip.NewResponse(MessageID(), "SIP/2.0", sip.StatusCode(n), reason, nil, "", nil), nil
+	return newResponse("SIP/2.0", sip.StatusCode(n), reason, nil, ""), nil
 }
 
 // checkVersion accepts SIP/2.0 (the literal is case-insensitive, RFC

@@ -39,9 +39,20 @@ func AppendMessage(b []byte, msg sip.Message) []byte {
 		b = append(b, msg.StartLine()...)
 	}
 	b = append(b, "\r\n"...)
-	for _, h := range msg.Headers() {
-		b = appendHeader(b, h)
-		b = append(b, "\r\n"...)
+	if hl := headersOf(msg); hl != nil {
+		hl.mu.RLock()
+		for _, g := range hl.groups {
+			for _, h := range g.hs {
+				b = appendHeader(b, h)
+				b = append(b, "\r\n"...)
+			}
+		}
+		hl.mu.RUnlock()
+	} else {
+		for _, h := range msg.Headers() {
+			b = appendHeader(b, h)
+			b = append(b, "\r\n"...)
+		}
 	}
 	b = append(b, "\r\n"...)
 	return append(b, msg.Body()...)

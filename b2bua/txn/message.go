@@ -24,7 +24,7 @@ func newTag() string { return sipmsg.NewToken(12) }
 // copies no Record-Route either: a UAS copies those into the responses that
 // create a dialog (RFC 3261 12.1.1), which is the dialog layer's business.
 func NewResponse(req sip.Request, code int, reason string) sip.Response {
-	res := sip.NewResponse(sipmsg.MessageID(), req.SipVersion(), sip.StatusCode(code), reason, nil, "", nil)
+	res := sipmsg.EmptyResponse(req.SipVersion(), code, reason)
 	if res.SipVersion() == "" {
 		res.SetSipVersion("SIP/2.0")
 	}
@@ -67,7 +67,7 @@ func newCancel(inv sip.Request) sip.Request {
 }
 
 func hopByHop(inv sip.Request, m sip.RequestMethod, toFrom sip.Message) sip.Request {
-	req := sip.NewRequest(sipmsg.MessageID(), m, inv.Recipient().Clone(), inv.SipVersion(), nil, "", nil)
+	req := sipmsg.EmptyRequest(m, inv.Recipient().Clone(), inv.SipVersion())
 	if hop, ok := inv.ViaHop(); ok {
 		req.AppendHeader(sip.ViaHeader{hop.Clone()})
 	}
