@@ -48,10 +48,21 @@ type TapMessage struct {
 	Method string // the request's method, or the CSeq method of a response
 	Code   int    // the status code of a response; 0 for a request
 	CallID string // this message's Call-ID
-	// Correlation is the Call-ID of the caller's leg (leg A) of the call
-	// the message belongs to, the same on both legs; CallID when the
-	// message belongs to no call.
-	Correlation string
+
+	msg  sip.Message
+	s    *Server
+	corr string
+}
+
+// Correlation is the Call-ID of the caller's leg (leg A) of the call the
+// message belongs to, the same on both legs; CallID when the message
+// belongs to no call. It is looked up when first asked for (HEP, a
+// traced call), not for every message. Only valid during the Tap call.
+func (m *TapMessage) Correlation() string {
+	if m.corr == "" {
+		m.corr = m.s.correlate(m.msg, m.CallID)
+	}
+	return m.corr
 }
 
 // Tap sees every SIP message the server parses or sends (responses to
@@ -66,15 +77,19 @@ type Tracer interface {
 	// Traced reports whether any of users (the user parts of From, To
 	// and the request-URI) is traced.
 	Traced(users ...string) bool
+	// Active reports whether anything is traced: when not, the server
+	// does not collect the users of each message.
+	Active() bool
 	// Mark is the attribute a logger carries to let a traced call's debug
 	// records through the log handler.
 	Mark() slog.Attr
 }
 
-// traced reports whether a message or call with these users is traced.
-func (s *Server) traced(users ...string) bool {
+// traced reports whether a call with this request is traced; it reads
+// the request's users only when anything is traced at all.
+func (s *Server) traced(req sip.Message) bool {
 	t := s.hooks.Tracer
-	return t != nil && t.Traced(users...)
+	return t != nil && t.Active() && t.Traced(msgUsers(req)...)
 }
 
 // userOf is the user part of a URI; "" if none.
@@ -117,7 +132,7 @@ func (s *Server) callLogger(c *Call) *slog.Logger {
 	if c.route != nil {
 		args = append(args, "route", c.route.Name)
 	}
-	if c.invReq != nil && s.traced(msgUsers(c.invReq)...) {
+	if c.invReq != nil && s.traced(c.invReq) {
 		args = append(args, s.hooks.Tracer.Mark())
 	}
 	return s.log.With(args...)
@@ -139,8 +154,7 @@ func (s *Server) tapMessage(msg sip.Message, data []byte, dir Direction, src, ds
 	if tp == nil && tr == nil {
 		return
 	}
-	m := TapMessage{Dir: dir, Data: data, Src: src, Dst: dst, Kind: kind, CallID: sipmsg.CallID(msg)}
-	m.Correlation = s.correlate(msg, m.CallID)
+	m := TapMessage{Dir: dir, Data: data, Src: src, Dst: dst, Kind: kind, CallID: sipmsg.CallID(msg), msg: msg, s: s}
 	switch msg := msg.(type) {
 	case sip.Request:
 		m.Method = string(msg.Method())
@@ -152,14 +166,14 @@ func (s *Server) tapMessage(msg sip.Message, data []byte, dir Direction, src, ds
 	if tp != nil {
 		tp(&m)
 	}
-	if tr != nil && !s.log.Enabled(context.Background(), slog.LevelDebug) && tr.Traced(msgUsers(msg)...) {
+	if tr != nil && tr.Active() && !s.log.Enabled(context.Background(), slog.LevelDebug) && tr.Traced(msgUsers(msg)...) {
 		what := "sip in"
 		if dir == Sent {
 			what = "sip out"
 		}
 		// The trace mark must be on the logger (With) for the handler to
 		// let a debug record through.
-		s.log.With(tr.Mark(), "call_id", m.Correlation).Debug(what, "leg_call_id", m.CallID,
+		s.log.With(tr.Mark(), "call_id", m.Correlation()).Debug(what, "leg_call_id", m.CallID,
 			"src", src.String(), "dst", dst.String(), "sip", string(data))
 	}
 }
@@ -333,7 +347,7 @@ func (c *Call) bLegs() []*leg {
 
 // info is the call's snapshot. Call goroutine only.
 func (c *Call) info() CallInfo {
-	in := CallInfo{Record: c.rec, State: c.stateName(), Traced: c.invReq != nil && c.s.traced(msgUsers(c.invReq)...)}
+	in := CallInfo{Record: c.rec, State: c.stateName(), Traced: c.invReq != nil && c.s.traced(c.invReq)}
 	if c.route != nil {
 		in.Route = c.route.Name
 	}

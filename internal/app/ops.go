@@ -137,7 +137,7 @@ func (a *App) tap(m *b2bua.TapMessage) {
 		if m.Kind == transport.UDP {
 			proto = hep.TransportUDP
 		}
-		s.SIP(m.Data, m.Src, m.Dst, proto, time.Now(), m.Correlation)
+		s.SIP(m.Data, m.Src, m.Dst, proto, time.Now(), m.Correlation())
 	}
 }
 

@@ -150,6 +150,14 @@ func (t *Traces) List() []string {
 // so that the handler lets its debug records through.
 func (t *Traces) Mark() slog.Attr { return slog.Bool(TraceKey, true) }
 
+// Active reports whether anything is traced at all: callers skip
+// collecting a message's users when nothing is.
+func (t *Traces) Active() bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.set) > 0
+}
+
 // Traced reports whether any of users (the user parts of a call's From,
 // To and request-URI) is traced. Empty users never match.
 func (t *Traces) Traced(users ...string) bool {
