@@ -124,7 +124,7 @@ func (c *Call) newLegB(d dest) (*leg, []sip.Header, error) {
 		return nil, nil, err
 	}
 	from, identity := c.identityFor(d, host)
-	var toURI sip.Uri = &sip.SipUri{FHost: d.ruri.Host(), FUriParams: sip.NewParams(), FHeaders: sip.NewParams()}
+	var toURI sip.Uri = &sip.SipUri{FHost: d.ruri.Host(), FUriParams: sipmsg.NewParams(), FHeaders: sipmsg.NewParams()}
 	if u := d.ruri.User(); u != nil {
 		toURI.(*sip.SipUri).FUser = sip.String{Str: u.String()}
 	}

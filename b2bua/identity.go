@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
 )
 
 // Caller identity at the border (RFC 3325, RFC 3323). The SBC, not the
@@ -47,7 +49,7 @@ func isIdentityHeader(name string) bool {
 func anonymousFrom() *sip.Address {
 	return &sip.Address{
 		DisplayName: sip.String{Str: "Anonymous"},
-		Uri:         &sip.SipUri{FUser: sip.String{Str: "anonymous"}, FHost: "anonymous.invalid", FUriParams: sip.NewParams(), FHeaders: sip.NewParams()},
+		Uri:         &sip.SipUri{FUser: sip.String{Str: "anonymous"}, FHost: "anonymous.invalid", FUriParams: sipmsg.NewParams(), FHeaders: sipmsg.NewParams()},
 	}
 }
 
@@ -113,7 +115,7 @@ func (c *Call) identityFor(d dest, host string) (*sip.Address, []sip.Header) {
 		from = &sip.Address{Uri: c.userURI(p.domain)}
 	default:
 		from = &sip.Address{DisplayName: c.a.remote.DisplayName,
-			Uri: &sip.SipUri{FHost: p.fromHost, FUriParams: sip.NewParams(), FHeaders: sip.NewParams()}}
+			Uri: &sip.SipUri{FHost: p.fromHost, FUriParams: sipmsg.NewParams(), FHeaders: sipmsg.NewParams()}}
 		if u := c.a.remote.Uri.User(); u != nil {
 			from.Uri.(*sip.SipUri).FUser = sip.String{Str: u.String()}
 		}
@@ -139,7 +141,7 @@ func (c *Call) userURI(domain string) *sip.SipUri {
 	if id := c.s.cfg.CallerIDs[user]; id != "" {
 		user = id
 	}
-	u := &sip.SipUri{FUser: sip.String{Str: user}, FHost: domain, FUriParams: sip.NewParams(), FHeaders: sip.NewParams()}
+	u := &sip.SipUri{FUser: sip.String{Str: user}, FHost: domain, FUriParams: sipmsg.NewParams(), FHeaders: sipmsg.NewParams()}
 	if reTelephone.MatchString(user) {
 		u.FUriParams.Add("user", sip.String{Str: "phone"})
 	}

@@ -86,7 +86,7 @@ func parseNameAddr(entry string) (name, uri string, ok bool) {
 		return "", "", false
 	}
 	if su, isSIP := u.(*sip.SipUri); isSIP {
-		su.FHeaders = sip.NewParams()
+		su.FHeaders = sipmsg.NewParams()
 	}
 	uri = u.String()
 	if strings.ContainsFunc(uri, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune(`<>",\`, r) }) {

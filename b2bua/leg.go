@@ -81,7 +81,7 @@ func (l *leg) request(method sip.RequestMethod, seq uint32, contentType, body st
 // via is a fresh top Via for a request the SBC originates on this leg.
 func (l *leg) via() sip.Header {
 	port := sip.Port(l.viaPort)
-	params := sip.NewParams().Add("branch", sip.String{Str: txn.NewBranch()}).Add("rport", nil)
+	params := sipmsg.NewParams().Add("branch", sip.String{Str: txn.NewBranch()}).Add("rport", nil)
 	return sip.ViaHeader{&sip.ViaHop{
 		ProtocolName:    "SIP",
 		ProtocolVersion: "2.0",
@@ -95,14 +95,14 @@ func (l *leg) via() sip.Header {
 // ourContact builds the SBC's Contact for a leg on a transport.
 func ourContact(host string, port uint16, kind transport.Kind) sip.Header {
 	p := sip.Port(port)
-	uri := &sip.SipUri{FUser: sip.String{Str: "sbc"}, FHost: host, FPort: &p, FUriParams: sip.NewParams(), FHeaders: sip.NewParams()}
+	uri := &sip.SipUri{FUser: sip.String{Str: "sbc"}, FHost: host, FPort: &p, FUriParams: sipmsg.NewParams(), FHeaders: sipmsg.NewParams()}
 	if kind != transport.UDP {
 		uri.FUriParams.Add("transport", sip.String{Str: kind.Param()})
 	}
 	if kind == transport.TLS || kind == transport.WSS {
 		uri.FIsEncrypted = kind == transport.TLS
 	}
-	return &sip.ContactHeader{Address: uri, Params: sip.NewParams()}
+	return &sip.ContactHeader{Address: uri, Params: sipmsg.NewParams()}
 }
 
 // respondTo builds a response on leg A to one of its requests.

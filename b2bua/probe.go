@@ -28,7 +28,7 @@ func (s *Server) Probe(ctx context.Context, tr *routing.Trunk) error {
 		call:         &Call{s: s},
 		callID:       sipmsg.NewToken(12),
 		localTag:     sipmsg.NewToken(8),
-		local:        &sip.Address{Uri: &sip.SipUri{FUser: sip.String{Str: "sbc"}, FHost: host, FUriParams: sip.NewParams(), FHeaders: sip.NewParams()}},
+		local:        &sip.Address{Uri: &sip.SipUri{FUser: sip.String{Str: "sbc"}, FHost: host, FUriParams: sipmsg.NewParams(), FHeaders: sipmsg.NewParams()}},
 		remote:       &sip.Address{Uri: uri.Clone()},
 		remoteTarget: uri,
 		dst:          dst,

@@ -6,13 +6,14 @@ import (
 	"github.com/ghettovoice/gosip/sip"
 
 	"github.com/sbc-project/sbc/b2bua/routing"
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
 )
 
 // sipURI is u, a URI routing parsed, as the SIP stack's URI: built field
 // by field, never parsed again. The stack holds the user decoded, as
 // routing does, and an IPv6 host in brackets.
 func sipURI(u routing.URI) sip.Uri {
-	out := &sip.SipUri{FIsEncrypted: u.Scheme == "sips", FHost: u.Host, FUriParams: sip.NewParams(), FHeaders: sip.NewParams()}
+	out := &sip.SipUri{FIsEncrypted: u.Scheme == "sips", FHost: u.Host, FUriParams: sipmsg.NewParams(), FHeaders: sipmsg.NewParams()}
 	if strings.Contains(u.Host, ":") {
 		out.FHost = "[" + u.Host + "]"
 	}

@@ -105,14 +105,14 @@ func (s *Service) optionsPing(b registrar.Binding) {
 	}
 	p := sip.Port(port)
 	via := sip.ViaHeader{&sip.ViaHop{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: host, Port: &p,
-		Params: sip.NewParams().Add("branch", sip.String{Str: txn.NewBranch()}).Add("rport", nil)}}
+		Params: sipmsg.NewParams().Add("branch", sip.String{Str: txn.NewBranch()}).Add("rport", nil)}}
 	self, _ := sipmsg.ParseURI("sip:sbc@" + hostPort(host, port))
 	aor, _ := sipmsg.ParseURI("sip:" + b.AOR)
 	mf := sip.MaxForwards(70)
 	cid := sip.CallID(sipmsg.NewToken(12))
 	hdrs := []sip.Header{via, &mf,
-		&sip.FromHeader{Address: self, Params: sip.NewParams().Add("tag", sip.String{Str: sipmsg.NewToken(8)})},
-		&sip.ToHeader{Address: aor, Params: sip.NewParams()}, &cid, &sip.CSeq{SeqNo: 1, MethodName: sip.OPTIONS},
+		&sip.FromHeader{Address: self, Params: sipmsg.NewParams().Add("tag", sip.String{Str: sipmsg.NewToken(8)})},
+		&sip.ToHeader{Address: aor, Params: sipmsg.NewParams()}, &cid, &sip.CSeq{SeqNo: 1, MethodName: sip.OPTIONS},
 		sipmsg.Generic("User-Agent", s.cfg.UserAgent)}
 	req := sipmsg.NewRequest(sip.OPTIONS, uri, hdrs, "", "")
 	if ct, err := s.tx.Request(req, b.Flow.Target); err == nil {

@@ -122,11 +122,11 @@ func (s *Service) upstreamRegister(r relayedRegister, host string, port uint16, 
 	to, _ := r.req.To()
 	p := sip.Port(port)
 	via := sip.ViaHeader{&sip.ViaHop{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: kind.String(), Host: host, Port: &p,
-		Params: sip.NewParams().Add("branch", sip.String{Str: txn.NewBranch()}).Add("rport", nil)}}
+		Params: sipmsg.NewParams().Add("branch", sip.String{Str: txn.NewBranch()}).Add("rport", nil)}}
 	mf := sip.MaxForwards(70)
 	cid := sip.CallID(r.dialog.callID)
-	fromH := &sip.FromHeader{DisplayName: from.DisplayName, Address: from.Address.Clone(), Params: sip.NewParams().Add("tag", sip.String{Str: sipmsg.NewToken(8)})}
-	toH := &sip.ToHeader{DisplayName: to.DisplayName, Address: to.Address.Clone(), Params: sip.NewParams()}
+	fromH := &sip.FromHeader{DisplayName: from.DisplayName, Address: from.Address.Clone(), Params: sipmsg.NewParams().Add("tag", sip.String{Str: sipmsg.NewToken(8)})}
+	toH := &sip.ToHeader{DisplayName: to.DisplayName, Address: to.Address.Clone(), Params: sipmsg.NewParams()}
 	hdrs := []sip.Header{via, &mf, fromH, toH, &cid, &sip.CSeq{SeqNo: r.dialog.cseq, MethodName: sip.REGISTER}}
 	expires := r.u.Expires
 	if len(r.u.Contacts) > 0 && r.u.Contacts[0].Expires >= 0 {

@@ -145,12 +145,12 @@ func SetTag(h sip.Header, tag string) {
 	switch v := h.(type) {
 	case *sip.ToHeader:
 		if v.Params == nil {
-			v.Params = sip.NewParams()
+			v.Params = NewParams()
 		}
 		v.Params.Add("tag", sip.String{Str: tag})
 	case *sip.FromHeader:
 		if v.Params == nil {
-			v.Params = sip.NewParams()
+			v.Params = NewParams()
 		}
 		v.Params.Add("tag", sip.String{Str: tag})
 	}

@@ -1,6 +1,7 @@
 package sipmsg
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,29 +15,27 @@ import (
 // one of these, and the rest of the code sees only gosip's interfaces.
 //
 // Why not gosip's: its message keeps its headers in a map of slices plus
-// an order list (a map and its growth per message, a lower-cased copy of
-// the name per header added), and copies a logrus field map into every
-// message it creates. In the allocation profile of a call through the
-// B2BUA core (BenchmarkCall) that container was 37 % of the bytes
-// allocated; under 800 calls/s allocation and the garbage collector it
-// drives were a third of the SBC's CPU. Here the headers are a slice of
-// groups in order (a message has a dozen names: a scan is cheaper than a
-// hash), known names are lower-cased without allocating, and log fields
-// exist only when gosip's own code asks for them. The behaviour of every
+// an order list (a map and its growth per message, a slice per header
+// name, a lower-cased copy of the name per header added), and copies a
+// logrus field map into every message it creates. In the allocation
+// profile of a call through the B2BUA core (BenchmarkCall) that container
+// was 37 % of the bytes allocated; under 800 calls/s allocation and the
+// garbage collector it drives were a third of the SBC's CPU. Here the
+// headers are two slices in wire order (a message has a dozen names: a
+// scan is cheaper than a hash), known names are lower-cased without
+// allocating, and log fields exist only when gosip's own code asks. The behaviour of every
 // method is gosip's (message_test.go holds them side by side).
 
-// group is the headers of one name, in order.
-type group struct {
-	name string // lower case
-	hs   []sip.Header
-}
-
-// headerList is the header part of a message. Its methods lock like
-// gosip's: a message may be read by one goroutine while another builds a
-// copy of it.
+// headerList is the header part of a message: the headers in wire
+// order, those of one name next to each other (where the first of the
+// name stood), with their lower-case names in a parallel slice, so that
+// GetHeaders returns a piece of hdrs without allocating. Its methods lock
+// like gosip's: a message may be read by one goroutine while another
+// builds a copy of it.
 type headerList struct {
-	mu     sync.RWMutex
-	groups []group
+	mu    sync.RWMutex
+	names []string // lower case; names[i] is hdrs[i]'s
+	hdrs  []sip.Header
 }
 
 // knownNames lower-cases the names the SBC sees on every call without
@@ -68,26 +67,153 @@ func lowerName(s string) string {
 	return strings.ToLower(s)
 }
 
-// find returns the index of name's group, or -1. Called with mu held.
-func (hl *headerList) find(name string) int {
-	for i := range hl.groups {
-		if hl.groups[i].name == name {
-			return i
+// span returns where name's headers are, [i, j); i == j == -1 when there
+// are none. Called with mu held.
+func (hl *headerList) span(name string) (int, int) {
+	for i, n := range hl.names {
+		if n == name {
+			j := i + 1
+			for j < len(hl.names) && hl.names[j] == name {
+				j++
+			}
+			return i, j
 		}
 	}
-	return -1
+	return -1, -1
+}
+
+// insert puts h (named name) at index i. Called with mu held.
+func (hl *headerList) insert(i int, name string, h sip.Header) {
+	if hl.hdrs == nil {
+		hl.names = make([]string, 0, 16)
+		hl.hdrs = make([]sip.Header, 0, 16)
+	}
+	hl.names = slices.Insert(hl.names, i, name)
+	hl.hdrs = slices.Insert(hl.hdrs, i, h)
+}
+
+// cut removes [i, j). Called with mu held.
+func (hl *headerList) cut(i, j int) {
+	hl.names = slices.Delete(hl.names, i, j)
+	hl.hdrs = slices.Delete(hl.hdrs, i, j)
 }
 
 func (hl *headerList) Headers() []sip.Header {
 	hl.mu.RLock()
 	defer hl.mu.RUnlock()
-	n := 0
-	for _, g := range hl.groups {
-		n += len(g.hs)
+	return slices.Clone(hl.hdrs)
+}
+
+// GetHeaders returns the headers of name. The slice is the message's own
+// (as gosip's): do not change it; appending to it copies.
+func (hl *headerList) GetHeaders(name string) []sip.Header {
+	name = lowerName(name)
+	hl.mu.RLock()
+	defer hl.mu.RUnlock()
+	if i, j := hl.span(name); i >= 0 {
+		return hl.hdrs[i:j:j]
 	}
-	out := make([]sip.Header, 0, n)
-	for _, g := range hl.groups {
-		out = append(out, g.hs...)
+	return nil
+}
+
+func (hl *headerList) first(name string) sip.Header {
+	hl.mu.RLock()
+	defer hl.mu.RUnlock()
+	for i, n := range hl.names {
+		if n == name {
+			return hl.hdrs[i]
+		}
+	}
+	return nil
+}
+
+// AppendHeader adds h after the headers of its name, or last.
+func (hl *headerList) AppendHeader(h sip.Header) {
+	name := lowerName(h.Name())
+	hl.mu.Lock()
+	defer hl.mu.Unlock()
+	if _, j := hl.span(name); j >= 0 {
+		hl.insert(j, name, h)
+		return
+	}
+	hl.insert(len(hl.hdrs), name, h)
+}
+
+// PrependHeader puts h first among the headers of its name, or first of
+// all when there are none.
+func (hl *headerList) PrependHeader(h sip.Header) {
+	name := lowerName(h.Name())
+	hl.mu.Lock()
+	defer hl.mu.Unlock()
+	if i, _ := hl.span(name); i >= 0 {
+		hl.insert(i, name, h)
+		return
+	}
+	hl.insert(0, name, h)
+}
+
+// PrependHeaderAfter puts h first among the headers of its name, and the
+// name right after afterName's headers; without afterName, as
+// PrependHeader.
+func (hl *headerList) PrependHeaderAfter(h sip.Header, afterName string) {
+	name, after := lowerName(h.Name()), lowerName(afterName)
+	hl.mu.Lock()
+	a0, a1 := hl.span(after)
+	if a0 < 0 {
+		hl.mu.Unlock()
+		hl.PrependHeader(h)
+		return
+	}
+	defer hl.mu.Unlock()
+	i, j := hl.span(name)
+	if i == a0 {
+		hl.insert(i, name, h)
+		return
+	}
+	moved := []sip.Header{h}
+	if i >= 0 {
+		moved = append(moved, hl.hdrs[i:j]...)
+		hl.cut(i, j)
+		if i < a0 {
+			a1 -= j - i
+		}
+	}
+	for k, m := range moved {
+		hl.insert(a1+k, name, m)
+	}
+}
+
+func (hl *headerList) RemoveHeader(name string) {
+	name = lowerName(name)
+	hl.mu.Lock()
+	defer hl.mu.Unlock()
+	if i, j := hl.span(name); i >= 0 {
+		hl.cut(i, j)
+	}
+}
+
+// ReplaceHeaders replaces the headers of name, if there are any (as
+// gosip: a name not present is not added).
+func (hl *headerList) ReplaceHeaders(name string, hs []sip.Header) {
+	name = lowerName(name)
+	hl.mu.Lock()
+	defer hl.mu.Unlock()
+	i, j := hl.span(name)
+	if i < 0 {
+		return
+	}
+	hl.cut(i, j)
+	for k, h := range hs {
+		hl.insert(i+k, name, h)
+	}
+}
+
+func (hl *headerList) cloneHeaders() []sip.Header {
+	hl.mu.RLock()
+	defer hl.mu.RUnlock()
+	out := make([]sip.Header, len(hl.hdrs))
+	for i, h := range hl.hdrs {
+		out[i] = h.Clone()
 	}
 	return out
 }
@@ -102,114 +228,6 @@ func headersOf(msg sip.Message) *headerList {
 		return &m.headerList
 	}
 	return nil
-}
-
-func (hl *headerList) GetHeaders(name string) []sip.Header {
-	name = lowerName(name)
-	hl.mu.RLock()
-	defer hl.mu.RUnlock()
-	if i := hl.find(name); i >= 0 {
-		return hl.groups[i].hs
-	}
-	return nil
-}
-
-func (hl *headerList) first(name string) sip.Header {
-	hl.mu.RLock()
-	defer hl.mu.RUnlock()
-	if i := hl.find(name); i >= 0 && len(hl.groups[i].hs) > 0 {
-		return hl.groups[i].hs[0]
-	}
-	return nil
-}
-
-func (hl *headerList) AppendHeader(h sip.Header) {
-	name := lowerName(h.Name())
-	hl.mu.Lock()
-	defer hl.mu.Unlock()
-	if i := hl.find(name); i >= 0 {
-		hl.groups[i].hs = append(hl.groups[i].hs, h)
-		return
-	}
-	if hl.groups == nil {
-		hl.groups = make([]group, 0, 12)
-	}
-	hl.groups = append(hl.groups, group{name: name, hs: []sip.Header{h}})
-}
-
-// PrependHeader puts h first among the headers of its name, or first of
-// all when there are none.
-func (hl *headerList) PrependHeader(h sip.Header) {
-	name := lowerName(h.Name())
-	hl.mu.Lock()
-	defer hl.mu.Unlock()
-	if i := hl.find(name); i >= 0 {
-		hl.groups[i].hs = append([]sip.Header{h}, hl.groups[i].hs...)
-		return
-	}
-	hl.groups = append([]group{{name: name, hs: []sip.Header{h}}}, hl.groups...)
-}
-
-// PrependHeaderAfter puts h first among the headers of its name, and the
-// name right after afterName; without afterName, as PrependHeader.
-func (hl *headerList) PrependHeaderAfter(h sip.Header, afterName string) {
-	name, after := lowerName(h.Name()), lowerName(afterName)
-	hl.mu.Lock()
-	a := hl.find(after)
-	if a < 0 {
-		hl.mu.Unlock()
-		hl.PrependHeader(h)
-		return
-	}
-	defer hl.mu.Unlock()
-	g := group{name: name, hs: []sip.Header{h}}
-	if i := hl.find(name); i == a {
-		hl.groups[i].hs = append(g.hs, hl.groups[i].hs...)
-		return
-	} else if i >= 0 {
-		g.hs = append(g.hs, hl.groups[i].hs...)
-		hl.groups = append(hl.groups[:i], hl.groups[i+1:]...)
-		if i < a {
-			a--
-		}
-	}
-	hl.groups = append(hl.groups[:a+1], append([]group{g}, hl.groups[a+1:]...)...)
-}
-
-func (hl *headerList) RemoveHeader(name string) {
-	name = lowerName(name)
-	hl.mu.Lock()
-	defer hl.mu.Unlock()
-	if i := hl.find(name); i >= 0 {
-		hl.groups = append(hl.groups[:i], hl.groups[i+1:]...)
-	}
-}
-
-// ReplaceHeaders replaces the headers of name, if there are any (as
-// gosip: a name not present is not added).
-func (hl *headerList) ReplaceHeaders(name string, hs []sip.Header) {
-	name = lowerName(name)
-	hl.mu.Lock()
-	defer hl.mu.Unlock()
-	if i := hl.find(name); i >= 0 {
-		hl.groups[i].hs = hs
-	}
-}
-
-func (hl *headerList) cloneHeaders() []sip.Header {
-	hl.mu.RLock()
-	defer hl.mu.RUnlock()
-	n := 0
-	for _, g := range hl.groups {
-		n += len(g.hs)
-	}
-	out := make([]sip.Header, 0, n)
-	for _, g := range hl.groups {
-		for _, h := range g.hs {
-			out = append(out, h.Clone())
-		}
-	}
-	return out
 }
 
 func (hl *headerList) CallID() (*sip.CallID, bool) {

@@ -41,11 +41,9 @@ func AppendMessage(b []byte, msg sip.Message) []byte {
 	b = append(b, "\r\n"...)
 	if hl := headersOf(msg); hl != nil {
 		hl.mu.RLock()
-		for _, g := range hl.groups {
-			for _, h := range g.hs {
-				b = appendHeader(b, h)
-				b = append(b, "\r\n"...)
-			}
+		for _, h := range hl.hdrs {
+			b = appendHeader(b, h)
+			b = append(b, "\r\n"...)
 		}
 		hl.mu.RUnlock()
 	} else {

@@ -129,7 +129,7 @@ func stampVia(hop *sip.ViaHop, src transport.Target) {
 		return
 	}
 	if hop.Params == nil {
-		hop.Params = sip.NewParams()
+		hop.Params = sipmsg.NewParams()
 	}
 	ip := src.Addr.Addr().Unmap()
 	rport := hop.Params.Has("rport") || symmetricUDP(src)

@@ -34,7 +34,7 @@ func NewResponse(req sip.Request, code int, reason string) sip.Response {
 	sip.CopyHeaders("Call-ID", req, res)
 	sip.CopyHeaders("CSeq", req, res)
 	if to, ok := res.To(); ok && to != nil && to.Params == nil {
-		to.Params = sip.NewParams()
+		to.Params = sipmsg.NewParams()
 	}
 	res.SetBody("", true)
 	return res
@@ -44,7 +44,7 @@ func NewResponse(req sip.Request, code int, reason string) sip.Response {
 func withToTag(res sip.Response, tag string) sip.Response {
 	if to, ok := res.To(); ok && to != nil {
 		if to.Params == nil {
-			to.Params = sip.NewParams()
+			to.Params = sipmsg.NewParams()
 		}
 		to.Params.Add("tag", sip.String{Str: tag})
 	}
