@@ -134,3 +134,47 @@ func root(t *testing.T) string {
 		dir = parent
 	}
 }
+
+// gosipBuilders are gosip's constructors of a message container or a
+// parameter list: the SBC builds its own (sipmsg.NewRequest, ...), see
+// README "SIP conformance" for the measured reason.
+var gosipBuilders = map[string]bool{"NewRequest": true, "NewResponse": true, "CopyRequest": true,
+	"CopyResponse": true, "NewResponseFromRequest": true, "NewAckRequest": true, "NewParams": true}
+
+// TestNoGosipContainers: no production code calls gosip's message or
+// parameter constructors; a message built by one would work but bring
+// back the allocations sipmsg's containers removed.
+func TestNoGosipContainers(t *testing.T) {
+	dir := root(t)
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "node_modules" || d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, p, nil, 0)
+		if err != nil {
+			return err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			sel, ok := n.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			if id, ok := sel.X.(*ast.Ident); ok && id.Name == "sip" && gosipBuilders[sel.Sel.Name] {
+				rel, _ := filepath.Rel(dir, p)
+				t.Errorf("%s:%d: sip.%s: build messages and parameter lists with sipmsg's constructors", rel, fset.Position(sel.Pos()).Line, sel.Sel.Name)
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
