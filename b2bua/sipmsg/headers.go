@@ -18,7 +18,15 @@ type headerList struct {
 	mu    sync.RWMutex
 	names []string // lower case; names[i] is hdrs[i]'s
 	hdrs  []sip.Header
+	// The first inlineHeaders live in the message itself: one
+	// allocation for a message and its headers.
+	namesIn [inlineHeaders]string
+	hdrsIn  [inlineHeaders]sip.Header
 }
+
+// inlineHeaders covers the headers of most messages (an INVITE from a
+// browser has 12 to 14).
+const inlineHeaders = 16
 
 // knownNames lower-cases the names the SBC sees on every call without
 // allocating; another name goes through strings.ToLower.
@@ -67,8 +75,7 @@ func (hl *headerList) span(name string) (int, int) {
 // insert puts h (named name) at index i. Called with mu held.
 func (hl *headerList) insert(i int, name string, h sip.Header) {
 	if hl.hdrs == nil {
-		hl.names = make([]string, 0, 16)
-		hl.hdrs = make([]sip.Header, 0, 16)
+		hl.names, hl.hdrs = hl.namesIn[:0], hl.hdrsIn[:0]
 	}
 	hl.names = slices.Insert(hl.names, i, name)
 	hl.hdrs = slices.Insert(hl.hdrs, i, h)

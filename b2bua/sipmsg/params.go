@@ -15,6 +15,10 @@ import (
 // implements sip.Params; like a message, it is not for concurrent change.
 type Params struct {
 	list []param
+	// inURI marks the parameters and headers of a URI, whose values are
+	// never quoted (a quoted-string is no URI syntax): they render as
+	// read, escapes included.
+	inURI bool
 }
 
 type param struct {
@@ -73,7 +77,7 @@ func (p *Params) Clone() sip.Params {
 	if p == nil {
 		return NewParams()
 	}
-	return &Params{list: append([]param(nil), p.list...)}
+	return &Params{list: append([]param(nil), p.list...), inURI: p.inURI}
 }
 
 // Length is the number of parameters.
@@ -143,6 +147,10 @@ func (p *Params) ToString(sep uint8) string {
 			continue
 		}
 		b.WriteByte('=')
+		if p.inURI {
+			b.WriteString(kv.val.String())
+			continue
+		}
 		writeValue(&b, kv.val.String())
 	}
 	return b.String()

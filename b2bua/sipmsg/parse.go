@@ -77,7 +77,8 @@ func (p *Parser) Parse(data []byte) (sip.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	hdrs, err := parseFields(fields)
+	var buf [inlineHeaders]sip.Header // on the stack: the headers go into msg
+	hdrs, err := parseFields(fields, buf[:0])
 	if err != nil {
 		return nil, err
 	}
@@ -94,9 +95,9 @@ func (p *Parser) Parse(data []byte) (sip.Message, error) {
 }
 
 // parseFields parses the header fields, each unfolded first (a line
-// break with the white space after it is one space, RFC 3261 7.3.1).
-func parseFields(s string) ([]sip.Header, error) {
-	hdrs := make([]sip.Header, 0, 16)
+// break with the white space after it is one space, RFC 3261 7.3.1), and
+// appends them to hdrs.
+func parseFields(s string, hdrs []sip.Header) ([]sip.Header, error) {
 	var err error
 	for s != "" {
 		var field string
@@ -221,7 +222,9 @@ func (p *Parser) frame(data []byte) ([]byte, error) {
 	declared := -1
 	headers := 0
 	var text lineChecker
-	for i, line := range bytes.Split(head, []byte("\r\n")) {
+	for i := 0; len(head) > 0 || i == 0; i++ {
+		var line []byte
+		line, head, _ = bytes.Cut(head, []byte("\r\n"))
 		if len(line) > p.lim.MaxLineLength {
 			return nil, bad("Header line too long")
 		}

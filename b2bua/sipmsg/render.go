@@ -178,7 +178,7 @@ func appendParamList(b []byte, p sip.Params, sep byte) []byte {
 		}
 		b = append(b, '=')
 		v := kv.val.String()
-		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' || !strings.ContainsAny(v, " \t;,\"\\") {
+		if own.inURI || len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' || !strings.ContainsAny(v, " \t;,\"\\") {
 			b = append(b, v...)
 		} else {
 			b = append(b, Quote(v)...)

@@ -164,7 +164,7 @@ func isHostname(s string) bool {
 // parseURIParams reads ";name[=value]" parameters (sep ';') or URI
 // headers (sep '&', without the leading '?'), values raw.
 func parseURIParams(s string, sep byte) (*Params, error) {
-	p := NewParams()
+	p := &Params{inURI: true}
 	if sep == ';' {
 		if s == "" {
 			return p, nil
