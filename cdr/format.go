@@ -38,11 +38,12 @@ func (jsonLines) ext() string    { return "jsonl" }
 func (jsonLines) header() []byte { return nil }
 
 func (jsonLines) appendRecord(dst []byte, r *Record) ([]byte, error) {
-	b, err := json.Marshal(r)
+	n := len(dst)
+	dst, err := r.appendJSON(dst)
 	if err != nil {
-		return dst, fmt.Errorf("encode record %s: %w", r.ID, err)
+		return dst[:n], err
 	}
-	return append(append(dst, b...), '\n'), nil
+	return append(dst, '\n'), nil
 }
 
 func (jsonLines) scan(data []byte) ([]idAt, int64) {

@@ -40,13 +40,12 @@ var errTorn = errors.New("torn or corrupt frame")
 
 // appendFrame appends the frame of r to dst.
 func appendFrame(dst []byte, kind frameKind, r *Record) ([]byte, error) {
-	body, err := json.Marshal(r)
-	if err != nil {
-		return dst, fmt.Errorf("encode record %s: %w", r.ID, err)
-	}
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0, byte(kind))
-	dst = append(dst, body...)
+	dst, err := r.appendJSON(dst)
+	if err != nil {
+		return dst[:start], err
+	}
 	payload := dst[start+frameHeader:]
 	binary.LittleEndian.PutUint32(dst[start:], uint32(len(payload)))
 	binary.LittleEndian.PutUint32(dst[start+4:], crc32.Checksum(payload, crcTable))
