@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -119,4 +120,30 @@ func BenchmarkEndToEnd(b *testing.B) {
 			b.ReportMetric(float64(saves)/float64(b.N), "cursor-saves/record")
 		})
 	}
+}
+
+// BenchmarkCallEndedPaced ends calls at a steady rate from goroutines of
+// their own, as calls end under load (300/s for the benchmark's second),
+// and reports the fsyncs each record cost:
+//
+//	go test -run '^$' -bench CallEndedPaced -benchtime 300x ./cdr/
+func BenchmarkCallEndedPaced(b *testing.B) {
+	cfg := fileConfig(b)
+	cfg.Log = quiet
+	r := mustOpen(b, cfg)
+	defer r.Close()
+	const rate = 300
+	tick := time.NewTicker(time.Second / rate)
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	n := 0
+	for b.Loop() {
+		<-tick.C
+		n++
+		c := answeredCall("x")
+		c.ID = strconv.Itoa(n)
+		wg.Go(func() { r.CallEnded(c) })
+	}
+	wg.Wait()
+	b.ReportMetric(float64(r.j.syncs.Load())/float64(n), "fsyncs/record")
 }

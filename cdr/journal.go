@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // errClosed is returned by a journal used after close.
@@ -48,9 +49,17 @@ type journal struct {
 	wake       chan struct{}     // closed and replaced when synced moves or on close
 	buf        []byte
 
-	syncMu sync.Mutex
-	syncs  atomic.Uint64 // fsyncs of segments since open (group commit: far fewer than records)
+	syncMu   sync.Mutex
+	syncs    atomic.Uint64 // fsyncs of segments since open (group commit: far fewer than records)
+	lastSync time.Time     // when the last fsync began; under syncMu
 }
+
+// syncGap is the least time between the starts of two fsyncs. A caller
+// that would fsync sooner waits out the rest, while the calls ending
+// meanwhile append their records, and one fsync then covers them all: at
+// 300 calls/s an fsync per record or two was 14 % of the SBC's CPU. A
+// call's record is durable at most syncGap plus one fsync after its end.
+const syncGap = 10 * time.Millisecond
 
 // recovery is what the journal held when it was opened.
 type recovery struct {
@@ -260,10 +269,16 @@ func (j *journal) syncTo(p position) error {
 	j.syncMu.Lock()
 	defer j.syncMu.Unlock()
 	j.mu.Lock()
-	if !j.synced.before(p) {
-		j.mu.Unlock()
+	covered := !j.synced.before(p)
+	j.mu.Unlock()
+	if covered {
 		return nil // another caller's fsync covered p
 	}
+	if wait := time.Until(j.lastSync.Add(syncGap)); wait > 0 {
+		time.Sleep(wait)
+	}
+	j.lastSync = time.Now()
+	j.mu.Lock()
 	f, end, recs := j.f, j.tail(), j.appended
 	j.mu.Unlock()
 	var err error
