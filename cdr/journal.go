@@ -59,7 +59,7 @@ type journal struct {
 // meanwhile append their records, and one fsync then covers them all: at
 // 300 calls/s an fsync per record or two was 14 % of the SBC's CPU. A
 // call's record is durable at most syncGap plus one fsync after its end.
-const syncGap = 10 * time.Millisecond
+const syncGap = 20 * time.Millisecond
 
 // recovery is what the journal held when it was opened.
 type recovery struct {
