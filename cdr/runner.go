@@ -22,7 +22,10 @@ const (
 	// writer that delivered less than a full batch waits this long before
 	// reading again, so one delivery carries what came meanwhile. The
 	// records wait durable in the spool; at Close the writer drains at once.
-	commitEvery = 50 * time.Millisecond
+	// At 50 ms the three fsyncs of 20 deliveries a second were 3 % of the
+	// SBC's CPU at 300 calls/s; a file or a table 200 ms behind costs no
+	// billing pipeline anything.
+	commitEvery = 200 * time.Millisecond
 )
 
 // sink is one writer's destination. All methods are called from the
