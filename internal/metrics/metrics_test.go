@@ -273,3 +273,23 @@ func scrapeText(t *testing.T, m *Metrics) string {
 	}
 	return string(b)
 }
+
+// BenchmarkSIPMessage counts the messages of a call (requests and
+// responses both ways), as the SBC does for every message:
+//
+//	go test -run '^$' -bench SIPMessage -benchmem ./internal/metrics/
+func BenchmarkSIPMessage(b *testing.B) {
+	m, err := New(Sources{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.SIPMessage(In, "INVITE", 0)
+		m.SIPMessage(Out, "INVITE", 100)
+		m.SIPMessage(Out, "INVITE", 200)
+		m.SIPMessage(In, "ACK", 0)
+		m.SIPMessage(In, "BYE", 0)
+		m.SIPMessage(Out, "BYE", 200)
+	}
+}
