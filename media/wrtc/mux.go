@@ -7,8 +7,11 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/stun/v4"
 )
 
 // tcpReadQueue is the number of framed packets pion queues per ICE-TCP
@@ -29,16 +32,31 @@ type MuxConfig struct {
 	Log *slog.Logger
 }
 
-// Mux holds the sockets shared by all WebRTC transports: one UDP socket,
-// demultiplexed by ICE username fragment (ice.UDPMuxDefault), and optionally
-// one TCP listener for passive ICE-TCP (ice.TCPMuxDefault). It is safe for
-// concurrent use; transports come and go while it keeps serving the others.
+// Mux holds the sockets shared by all WebRTC transports: one UDP socket and
+// optionally one TCP listener for passive ICE-TCP (ice.TCPMuxDefault). It is
+// safe for concurrent use; transports come and go while it keeps serving the
+// others.
+//
+// One goroutine reads the UDP socket. A datagram that is not STUN, from an
+// address a valid connectivity check of a transport came from, goes straight
+// to that transport's demux on this goroutine: no copy, no hand-off, no
+// allocation. Everything else (STUN, and packets from addresses no check has
+// validated yet) is copied to pion's ice.UDPMuxDefault, which demultiplexes
+// by username fragment and answers the checks in the ICE agents.
 type Mux struct {
-	udp      *ice.UDPMuxDefault
+	conn     *net.UDPConn
+	udp      *ice.UDPMuxDefault // pion's mux, fed by feed
+	feed     *pionFeed
 	tcp      *ice.TCPMuxDefault // nil without ICE-TCP
 	addr     netip.AddrPort     // the UDP socket's local address
 	loopback bool               // bound to a loopback IP: pion skips those unless told
 	v6       bool               // bound to an IPv6 address: candidates are IPv6
+
+	routeMu sync.Mutex                                    // serializes route updates
+	routes  atomic.Pointer[map[netip.AddrPort]*Transport] // copy on write; read per packet
+
+	direct, fed, feedDrops atomic.Uint64 // see MuxCounters
+	readDone               chan struct{} // closed when the reader returns
 
 	closeOnce sync.Once
 	closeErr  error
@@ -61,14 +79,19 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 	}
 	pl := pionLogs{log: log.With("component", "wrtc-mux")}
 	m := &Mux{
-		udp: ice.NewUDPMuxDefault(ice.UDPMuxParams{
-			Logger:  pl.NewLogger("ice-udp-mux"),
-			UDPConn: cfg.UDP,
-		}),
+		conn:     cfg.UDP,
+		feed:     newPionFeed(cfg.UDP),
 		addr:     netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()),
 		loopback: ap.Addr().IsLoopback(),
 		v6:       !ap.Addr().Unmap().Is4(),
+		readDone: make(chan struct{}),
 	}
+	m.routes.Store(&map[netip.AddrPort]*Transport{})
+	m.udp = ice.NewUDPMuxDefault(ice.UDPMuxParams{
+		Logger:  pl.NewLogger("ice-udp-mux"),
+		UDPConn: m.feed,
+	})
+	go m.read()
 	if cfg.TCP != nil {
 		m.tcp = ice.NewTCPMuxDefault(ice.TCPMuxParams{
 			Listener:       cfg.TCP,
@@ -90,6 +113,10 @@ func (m *Mux) Close() error {
 		if err := m.udp.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close udp mux: %w", err))
 		}
+		if err := m.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("close udp socket: %w", err))
+		}
+		<-m.readDone
 		if m.tcp != nil {
 			if err := m.tcp.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 				errs = append(errs, fmt.Errorf("close tcp mux: %w", err))
@@ -98,4 +125,88 @@ func (m *Mux) Close() error {
 		m.closeErr = errors.Join(errs...)
 	})
 	return m.closeErr
+}
+
+// MuxCounters is a snapshot of a Mux's UDP datagram counters; they start at
+// zero with the Mux and only grow.
+type MuxCounters struct {
+	Direct  uint64 // from a validated address, handed straight to its transport
+	ToPion  uint64 // handed to pion's mux: STUN, and datagrams from addresses no check validated (yet)
+	Dropped uint64 // for pion's mux, dropped on its full queue
+}
+
+// Counters returns a snapshot of the datagram counters.
+func (m *Mux) Counters() MuxCounters {
+	return MuxCounters{Direct: m.direct.Load(), ToPion: m.fed.Load(), Dropped: m.feedDrops.Load()}
+}
+
+// read is the socket's only reader; it returns when the socket closes.
+func (m *Mux) read() {
+	defer close(m.readDone)
+	defer m.feed.Close() // pion's mux sees the end too
+	buf := make([]byte, maxPacket)
+	for {
+		n, from, err := m.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if isTemporary(err) {
+				continue
+			}
+			return
+		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		pkt := buf[:n]
+		if !stun.IsMessage(pkt) {
+			if t := (*m.routes.Load())[from]; t != nil {
+				m.direct.Add(1)
+				t.receive(pkt)
+				continue
+			}
+		}
+		if m.feed.push(pkt, from) {
+			m.fed.Add(1)
+		} else {
+			m.feedDrops.Add(1)
+		}
+	}
+}
+
+// isTemporary reports a read error after which the socket still works: an
+// ICMP error reported on the socket, or a deadline.
+func isTemporary(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// route sends from's non-STUN datagrams straight to t from now on: a valid
+// connectivity check of t's peer came from it.
+func (m *Mux) route(from netip.AddrPort, t *Transport) {
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	m.routeMu.Lock()
+	defer m.routeMu.Unlock()
+	old := *m.routes.Load()
+	if old[from] == t {
+		return
+	}
+	next := make(map[netip.AddrPort]*Transport, len(old)+1)
+	for a, o := range old {
+		next[a] = o
+	}
+	next[from] = t
+	m.routes.Store(&next)
+}
+
+// unroute removes every address routed to t.
+func (m *Mux) unroute(t *Transport) {
+	m.routeMu.Lock()
+	defer m.routeMu.Unlock()
+	old := *m.routes.Load()
+	next := make(map[netip.AddrPort]*Transport, len(old))
+	for a, o := range old {
+		if o != t {
+			next[a] = o
+		}
+	}
+	if len(next) != len(old) {
+		m.routes.Store(&next)
+	}
 }

@@ -1,0 +1,71 @@
+package wrtc
+
+import (
+	"net"
+	"testing"
+	"time"
+)
+
+// TestDirectPath: once the peer's check validated its address, its media
+// reaches the transport straight from the Mux's reader, not through pion's
+// mux, and our SRTP leaves from the Mux's socket directly; a datagram from
+// an address no check validated still goes to pion, which drops it.
+func TestDirectPath(t *testing.T) {
+	m := newTestMux(t, false)
+	tr := newTestTransport(t, m)
+	states := watchState(tr)
+	pc := newPeer(t, peerOpts{})
+	track := addTrack(t, pc, "opus")
+	got := peerTracks(pc)
+	rm := answerPion(t, tr, pc, offerFrom(t, pc, false), []mediaLine{opusLine})
+	sink := newChanSink()
+	tr.SetRoutes([]Route{{PTs: []uint8{opusLine.pt}, SSRCs: rm[0].ssrcs, Sink: sink}})
+	states.connected(t)
+	var seqIn, seqOut uint16
+	expectPeerToUs(t, track, sink, opusLine.pt, &seqIn)
+
+	const n = 50
+	before, inBefore := m.Counters(), tr.Counters().RTPIn
+	for range n {
+		expectPeerToUs(t, track, sink, opusLine.pt, &seqIn)
+	}
+	after, in := m.Counters(), tr.Counters().RTPIn-inBefore
+	if direct := after.Direct - before.Direct; direct < in || in < n {
+		t.Fatalf("%d packets direct for %d RTP in (want at least %d and all direct)", direct, in, n)
+	}
+	if fed := after.ToPion - before.ToPion; fed > n/5 { // STUN consent checks only
+		t.Fatalf("%d datagrams went through pion's mux while %d RTP came in", fed, in)
+	}
+
+	deadline := time.Now().Add(waitLong) // the pair notification is asynchronous
+	for tr.dst.Load() == nil && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if tr.dst.Load() == nil {
+		t.Fatal("no direct send address after connecting over UDP")
+	}
+	expectUsToPeer(t, tr, got, opusLine, &seqOut)
+
+	stranger, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	before, c := m.Counters(), tr.Counters()
+	pkt := rtpPacket(t, opusLine.ssrc, opusLine.pt, 1, payloadN(1))
+	if _, err := stranger.WriteToUDPAddrPort(pkt, m.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	for m.Counters().ToPion == before.ToPion && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if m.Counters().ToPion == before.ToPion {
+		t.Fatal("a stranger's datagram did not go to pion's mux")
+	}
+	if d := m.Counters().Direct - before.Direct; d > uint64(n) {
+		t.Fatalf("%d datagrams direct while only a stranger sent", d)
+	}
+	if now := tr.Counters(); now.Unknown != c.Unknown || now.SRTPAuthFail != c.SRTPAuthFail || now.Malformed != c.Malformed {
+		t.Fatalf("a stranger's datagram reached the transport: %+v", now)
+	}
+}
