@@ -91,6 +91,7 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 		Logger:  pl.NewLogger("ice-udp-mux"),
 		UDPConn: m.feed,
 	})
+	registerMux(m)
 	go m.read()
 	if cfg.TCP != nil {
 		m.tcp = ice.NewTCPMuxDefault(ice.TCPMuxParams{
@@ -117,6 +118,7 @@ func (m *Mux) Close() error {
 			errs = append(errs, fmt.Errorf("close udp socket: %w", err))
 		}
 		<-m.readDone
+		unregisterMux(m)
 		if m.tcp != nil {
 			if err := m.tcp.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 				errs = append(errs, fmt.Errorf("close tcp mux: %w", err))

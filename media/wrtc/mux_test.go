@@ -69,3 +69,41 @@ func TestDirectPath(t *testing.T) {
 		t.Fatalf("a stranger's datagram reached the transport: %+v", now)
 	}
 }
+
+// TestTotals: the process totals hold a transport's and its Mux's counters
+// while they live and after they close.
+func TestTotals(t *testing.T) {
+	before := ReadTotals()
+	m := newTestMux(t, false)
+	tr := newTestTransport(t, m)
+	states := watchState(tr)
+	pc := newPeer(t, peerOpts{})
+	track := addTrack(t, pc, "opus")
+	rm := answerPion(t, tr, pc, offerFrom(t, pc, false), []mediaLine{opusLine})
+	sink := newChanSink()
+	tr.SetRoutes([]Route{{PTs: []uint8{opusLine.pt}, SSRCs: rm[0].ssrcs, Sink: sink}})
+	states.connected(t)
+	var seq uint16
+	expectPeerToUs(t, track, sink, opusLine.pt, &seq)
+	check := func(when string) {
+		t.Helper()
+		got, c, mc := ReadTotals(), tr.Counters(), m.Counters()
+		if got.Transports.RTPIn-before.Transports.RTPIn < c.RTPIn || got.Transports.DTLSPackets-before.Transports.DTLSPackets < c.DTLSPackets {
+			t.Fatalf("%s: totals %+v do not hold the transport's %+v", when, got.Transports, c)
+		}
+		if got.Mux.Direct-before.Mux.Direct < mc.Direct || got.Mux.ToPion-before.Mux.ToPion < mc.ToPion {
+			t.Fatalf("%s: totals %+v do not hold the mux's %+v", when, got.Mux, mc)
+		}
+	}
+	check("live")
+	if err := pc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check("closed")
+}

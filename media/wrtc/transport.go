@@ -172,6 +172,7 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	go t.notify()
+	registerTransport(t)
 	return t, nil
 }
 
@@ -466,6 +467,7 @@ func (t *Transport) close() error {
 	t.tx = nil
 	t.wmu.Unlock()
 
+	unregisterTransport(t) // after the last packet it counts
 	t.setState(StateClosed, "")
 	if !t.inCallback.Load() {
 		<-t.notified
