@@ -56,7 +56,13 @@ type Mux struct {
 	routes  atomic.Pointer[map[netip.AddrPort]*Transport] // copy on write; read per packet
 
 	direct, fed, feedDrops atomic.Uint64 // see MuxCounters
-	readDone               chan struct{} // closed when the reader returns
+
+	// The socket is read by a loop of the poller (Linux) or, failing
+	// that, by the goroutine read, which closes readDone on return.
+	loop     *pollLoop // nil: read by the goroutine
+	pfd      int       // the loop's duplicate of the socket's descriptor
+	slot     int32     // index in the loop's table; the loop's only
+	readDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -92,7 +98,9 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 		UDPConn: m.feed,
 	})
 	registerMux(m)
-	go m.read()
+	if !attachPoller(m) {
+		go m.read()
+	}
 	if cfg.TCP != nil {
 		m.tcp = ice.NewTCPMuxDefault(ice.TCPMuxParams{
 			Listener:       cfg.TCP,
@@ -114,10 +122,16 @@ func (m *Mux) Close() error {
 		if err := m.udp.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close udp mux: %w", err))
 		}
+		_ = m.feed.Close()
+		if m.loop != nil {
+			detachPoller(m) // before the socket closes: no stale descriptor read
+		}
 		if err := m.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, fmt.Errorf("close udp socket: %w", err))
 		}
-		<-m.readDone
+		if m.loop == nil {
+			<-m.readDone
+		}
 		unregisterMux(m)
 		if m.tcp != nil {
 			if err := m.tcp.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
@@ -142,7 +156,8 @@ func (m *Mux) Counters() MuxCounters {
 	return MuxCounters{Direct: m.direct.Load(), ToPion: m.fed.Load(), Dropped: m.feedDrops.Load()}
 }
 
-// read is the socket's only reader; it returns when the socket closes.
+// read is the socket's only reader when no poller loop reads it; it
+// returns when the socket closes.
 func (m *Mux) read() {
 	defer close(m.readDone)
 	defer m.feed.Close() // pion's mux sees the end too
@@ -155,20 +170,26 @@ func (m *Mux) read() {
 			}
 			return
 		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		pkt := buf[:n]
-		if !stun.IsMessage(pkt) {
-			if t := (*m.routes.Load())[from]; t != nil {
-				m.direct.Add(1)
-				t.receive(pkt)
-				continue
-			}
+		m.dispatch(buf[:n], from)
+	}
+}
+
+// dispatch hands one datagram read from the socket to the transport its
+// source address is routed to, or to pion's mux. Called by the socket's
+// one reader only.
+func (m *Mux) dispatch(pkt []byte, from netip.AddrPort) {
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	if !stun.IsMessage(pkt) {
+		if t := (*m.routes.Load())[from]; t != nil {
+			m.direct.Add(1)
+			t.receive(pkt)
+			return
 		}
-		if m.feed.push(pkt, from) {
-			m.fed.Add(1)
-		} else {
-			m.feedDrops.Add(1)
-		}
+	}
+	if m.feed.push(pkt, from) {
+		m.fed.Add(1)
+	} else {
+		m.feedDrops.Add(1)
 	}
 }
 
