@@ -16,6 +16,7 @@
 // (RFC 7983): STUN stays inside the ICE agent, DTLS goes to the DTLS
 // connection, SRTP/SRTCP is decrypted in place into a per-transport buffer and
 // handed to the Sink of the matching Route. On UDP, the Mux's one reader
+// (on Linux a process-wide epoll loop reading with recvmmsg, poll_linux.go)
 // hands a datagram from an address a valid check came from straight to its
 // transport (no copy, no goroutine hop), and SRTP leaves from the Mux's
 // socket to the selected pair's address; pion's UDP mux and agent see only

@@ -37,9 +37,10 @@ type MuxConfig struct {
 // safe for concurrent use; transports come and go while it keeps serving the
 // others.
 //
-// One goroutine reads the UDP socket. A datagram that is not STUN, from an
+// One reader takes the UDP socket's datagrams: a loop of the poller on
+// Linux, else a goroutine of the Mux. A datagram that is not STUN, from an
 // address a valid connectivity check of a transport came from, goes straight
-// to that transport's demux on this goroutine: no copy, no hand-off, no
+// to that transport's demux on the reader: no copy, no hand-off, no
 // allocation. Everything else (STUN, and packets from addresses no check has
 // validated yet) is copied to pion's ice.UDPMuxDefault, which demultiplexes
 // by username fragment and answers the checks in the ICE agents.
