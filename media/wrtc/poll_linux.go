@@ -25,6 +25,8 @@ import (
 // The loop reads a duplicate of the socket's descriptor, registered in its
 // set until the Mux detaches it (Mux.Close, before the socket closes), so
 // a descriptor number the kernel hands out again is never read by mistake.
+// The loops start with the first attached Mux and end with the last one
+// detached, so a process without WebRTC media has none.
 
 // pollBatch is how many datagrams one recvmmsg takes from a socket.
 const pollBatch = 8
@@ -38,11 +40,12 @@ const wakeSlot = -1
 // sockaddrLen is room for a sockaddr_in6, the larger of the two families.
 const sockaddrLen = unix.SizeofSockaddrInet6
 
-// poller is the process's set of loops, started on first use.
+// poller is the process's set of loops, running while muxes are attached.
 var poller struct {
-	mu    sync.Mutex
-	loops []*pollLoop
-	next  int
+	mu       sync.Mutex
+	loops    []*pollLoop
+	next     int
+	attached int // muxes attached or attaching
 }
 
 // attachPoller has one of the process's loops read m's socket. False when
@@ -64,6 +67,7 @@ func attachPoller(m *Mux) bool {
 	if !<-done {
 		unix.Close(fd)
 		m.loop = nil
+		releaseLoop()
 		return false
 	}
 	return true
@@ -76,6 +80,7 @@ func detachPoller(m *Mux) {
 	m.loop.post(pollOp{m: m, done: done})
 	<-done
 	unix.Close(m.pfd)
+	releaseLoop()
 }
 
 // dupFD returns a non-blocking duplicate of m's socket descriptor.
@@ -101,8 +106,9 @@ func dupFD(m *Mux) (int, error) {
 	return fd, nil
 }
 
-// pickLoop returns the next loop in turn, starting them on first use; nil
-// when none could start.
+// pickLoop returns the next loop in turn for a Mux to attach, starting the
+// loops if none runs; nil when none could start. A non-nil loop must be
+// given back with releaseLoop.
 func pickLoop() *pollLoop {
 	poller.mu.Lock()
 	defer poller.mu.Unlock()
@@ -117,16 +123,34 @@ func pickLoop() *pollLoop {
 		}
 	}
 	if len(poller.loops) == 0 {
+		poller.loops = nil
 		return nil
 	}
+	poller.attached++
 	poller.next = (poller.next + 1) % len(poller.loops)
 	return poller.loops[poller.next]
+}
+
+// releaseLoop counts a Mux detached; the last one ends the loops, and
+// returns once they have.
+func releaseLoop() {
+	poller.mu.Lock()
+	defer poller.mu.Unlock()
+	if poller.attached--; poller.attached > 0 {
+		return
+	}
+	for _, lp := range poller.loops {
+		lp.post(pollOp{quit: true})
+		<-lp.done
+	}
+	poller.loops = nil
 }
 
 // pollLoop is one loop: an epoll set, the muxes in it, and the buffers
 // recvmmsg fills. Loops run for the life of the process.
 type pollLoop struct {
 	epfd, wakefd int
+	done         chan struct{} // closed when run returns
 
 	mu    sync.Mutex
 	ops   []pollOp // for the loop to apply, in order
@@ -149,10 +173,11 @@ type mmsghdr struct {
 }
 
 // pollOp adds m's socket to the loop or removes it; done gets whether the
-// socket is (add) or is no longer (remove) in the set.
+// socket is (add) or is no longer (remove) in the set. quit ends the loop.
 type pollOp struct {
 	m    *Mux
 	add  bool
+	quit bool
 	done chan bool
 }
 
@@ -177,7 +202,7 @@ func newPollLoop() (*pollLoop, error) {
 		unix.Close(wakefd)
 		return nil, fmt.Errorf("epoll add eventfd: %w", err)
 	}
-	lp := &pollLoop{epfd: epfd, wakefd: wakefd}
+	lp := &pollLoop{epfd: epfd, wakefd: wakefd, done: make(chan struct{})}
 	for i := range lp.msgs {
 		lp.bufs[i] = make([]byte, maxPacket)
 		lp.iovs[i].Base = &lp.bufs[i][0]
@@ -203,23 +228,27 @@ func (lp *pollLoop) post(op pollOp) {
 	}
 }
 
-// run waits for ready sockets and reads them, for the life of the process.
+// run waits for ready sockets and reads them until a quit op.
 func (lp *pollLoop) run() {
+	defer close(lp.done)
 	// The runtime's netpoller wakes the loop's goroutine when the set has
 	// ready sockets; the loop then takes them all without waiting.
-	rc, err := os.NewFile(uintptr(lp.epfd), "wrtc-epoll").SyscallConn()
+	file := os.NewFile(uintptr(lp.epfd), "wrtc-epoll")
+	defer file.Close()
+	rc, err := file.SyscallConn()
 	if err != nil {
 		panic(fmt.Sprintf("wrtc: epoll set: %v", err))
 	}
+	quit := false
 	take := func(fd uintptr) bool {
 		r1, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&lp.events[0])), pollEvents, 0, 0, 0)
 		if e != 0 || r1 == 0 {
 			return false // wait for the set to become ready
 		}
-		lp.handle(int(r1))
+		quit = lp.handle(int(r1))
 		return true
 	}
-	for {
+	for !quit {
 		if err := rc.Read(take); err != nil {
 			panic(fmt.Sprintf("wrtc: epoll set: %v", err))
 		}
@@ -228,8 +257,8 @@ func (lp *pollLoop) run() {
 
 // handle reads the sockets of n ready events, then applies the queued ops
 // if the loop was woken (after the batch: no event of it refers to a
-// socket gone from the table).
-func (lp *pollLoop) handle(n int) {
+// socket gone from the table); true when the loop must end.
+func (lp *pollLoop) handle(n int) bool {
 	wake := false
 	for i := range n {
 		slot := lp.events[i].Fd
@@ -241,9 +270,7 @@ func (lp *pollLoop) handle(n int) {
 			lp.read(m)
 		}
 	}
-	if wake {
-		lp.control()
-	}
+	return wake && lp.control()
 }
 
 // read takes what waits on m's socket, up to pollBatch datagrams, and
@@ -270,8 +297,9 @@ func (lp *pollLoop) read(m *Mux) {
 	}
 }
 
-// control applies the queued ops.
-func (lp *pollLoop) control() {
+// control applies the queued ops; true on quit (the last op: no Mux is
+// attached any more).
+func (lp *pollLoop) control() bool {
 	var buf [8]byte
 	_, _ = unix.Read(lp.wakefd, buf[:])
 	lp.mu.Lock()
@@ -280,13 +308,18 @@ func (lp *pollLoop) control() {
 	lp.woken = false
 	lp.mu.Unlock()
 	for _, op := range ops {
-		if op.add {
+		switch {
+		case op.quit:
+			unix.Close(lp.wakefd)
+			return true
+		case op.add:
 			op.done <- lp.register(op.m)
-		} else {
+		default:
 			lp.unregister(op.m)
 			op.done <- true
 		}
 	}
+	return false
 }
 
 // register adds m's socket to the epoll set under a free slot.
