@@ -118,6 +118,11 @@ for mode in $MODES; do
 		-sip "$SIP" -wss "$WSS" -uas "$UAS" -src "$SRC" -sbc-pid "$SBC_PID" \
 		-metrics "http://$ADMIN/metrics" -metric "$METRIC" | tee "$OUT/$mode.txt" || status=$?
 	if [ -n "$PERF_PID" ]; then wait "$PERF_PID" || true; fi
+	# The WebRTC transports' own counters (early, not_ready, unrouted,
+	# mux_direct, ...), for where a lost packet went.
+	curl -fsS "http://$ADMIN/metrics" 2>/dev/null | grep '^sbc_webrtc_packets_total' \
+		| sed 's/^sbc_webrtc_packets_total{kind="\(.*\)"} /\1=/' | sort | tr '\n' ' ' \
+		| sed 's/^/  sbc webrtc counters: /; s/ $/\n/' | tee -a "$OUT/$mode.txt" || true
 	stop_sbc
 done
 echo "==> results in $OUT"

@@ -53,8 +53,8 @@ type Mux struct {
 	loopback bool               // bound to a loopback IP: pion skips those unless told
 	v6       bool               // bound to an IPv6 address: candidates are IPv6
 
-	routeMu sync.Mutex                                    // serializes route updates
-	routes  atomic.Pointer[map[netip.AddrPort]*Transport] // copy on write; read per packet
+	routeMu sync.Mutex               // serializes route updates
+	routes  atomic.Pointer[routeSet] // copy on write; read per packet
 
 	direct, fed, feedDrops atomic.Uint64 // see MuxCounters
 
@@ -93,7 +93,7 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 		v6:       !ap.Addr().Unmap().Is4(),
 		readDone: make(chan struct{}),
 	}
-	m.routes.Store(&map[netip.AddrPort]*Transport{})
+	m.routes.Store(newRouteSet(nil))
 	m.udp = ice.NewUDPMuxDefault(ice.UDPMuxParams{
 		Logger:  pl.NewLogger("ice-udp-mux"),
 		UDPConn: m.feed,
@@ -181,7 +181,7 @@ func (m *Mux) read() {
 func (m *Mux) dispatch(pkt []byte, from netip.AddrPort) {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	if !stun.IsMessage(pkt) {
-		if t := (*m.routes.Load())[from]; t != nil {
+		if t := m.routes.Load().lookup(from); t != nil {
 			m.direct.Add(1)
 			t.receive(pkt)
 			return
@@ -207,7 +207,7 @@ func (m *Mux) route(from netip.AddrPort, t *Transport) {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	m.routeMu.Lock()
 	defer m.routeMu.Unlock()
-	old := *m.routes.Load()
+	old := m.routes.Load().all
 	if old[from] == t {
 		return
 	}
@@ -216,14 +216,14 @@ func (m *Mux) route(from netip.AddrPort, t *Transport) {
 		next[a] = o
 	}
 	next[from] = t
-	m.routes.Store(&next)
+	m.routes.Store(newRouteSet(next))
 }
 
 // unroute removes every address routed to t.
 func (m *Mux) unroute(t *Transport) {
 	m.routeMu.Lock()
 	defer m.routeMu.Unlock()
-	old := *m.routes.Load()
+	old := m.routes.Load().all
 	next := make(map[netip.AddrPort]*Transport, len(old))
 	for a, o := range old {
 		if o != t {
@@ -231,6 +231,36 @@ func (m *Mux) unroute(t *Transport) {
 		}
 	}
 	if len(next) != len(old) {
-		m.routes.Store(&next)
+		m.routes.Store(newRouteSet(next))
 	}
+}
+
+// routeSet maps validated source addresses to their transports; it is
+// immutable once stored. A Mux of its own per call routes one address
+// (or a few, briefly): that one is compared in place, not hashed.
+type routeSet struct {
+	one   netip.AddrPort
+	oneTo *Transport // nil unless all has exactly one entry
+	all   map[netip.AddrPort]*Transport
+}
+
+func newRouteSet(all map[netip.AddrPort]*Transport) *routeSet {
+	r := &routeSet{all: all}
+	if len(all) == 1 {
+		for a, t := range all {
+			r.one, r.oneTo = a, t
+		}
+	}
+	return r
+}
+
+// lookup returns the transport from is routed to, or nil.
+func (r *routeSet) lookup(from netip.AddrPort) *Transport {
+	if r.oneTo != nil {
+		if from == r.one {
+			return r.oneTo
+		}
+		return nil
+	}
+	return r.all[from]
 }

@@ -107,3 +107,36 @@ func TestTotals(t *testing.T) {
 	}
 	check("closed")
 }
+
+// TestRouteTableSSRCs: an SSRC finds its route whether the table scans its
+// few SSRCs in place or, past smallSSRCs, uses its map; the earlier route
+// keeps a duplicate SSRC.
+func TestRouteTableSSRCs(t *testing.T) {
+	a, b := &countSink{}, &countSink{}
+	for _, tc := range []struct {
+		name   string
+		aSSRCs []uint32
+		bSSRCs []uint32
+	}{
+		{"few", []uint32{1}, []uint32{2, 1}},
+		{"exactly small", []uint32{1, 3}, []uint32{2, 4}},
+		{"many", []uint32{1, 3, 5}, []uint32{2, 4, 6, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := newRouteTable([]Route{{SSRCs: tc.aSSRCs, Sink: a}, {SSRCs: tc.bSSRCs, Sink: b}})
+			for _, s := range tc.aSSRCs {
+				if rt.rtpSink(s, 0) != Sink(a) {
+					t.Errorf("SSRC %d not routed to the first route", s)
+				}
+			}
+			for _, s := range tc.bSSRCs {
+				if want := Sink(b); s != 1 && rt.rtpSink(s, 0) != want {
+					t.Errorf("SSRC %d not routed to the second route", s)
+				}
+			}
+			if rt.rtpSink(99, 0) != nil {
+				t.Error("an unknown SSRC found a route")
+			}
+		})
+	}
+}
