@@ -71,7 +71,8 @@ func TestDirectPath(t *testing.T) {
 }
 
 // TestTotals: the process totals hold a transport's and its Mux's counters
-// while they live and after they close.
+// while they live and after they close; a closed transport leaves no route
+// on the Mux.
 func TestTotals(t *testing.T) {
 	before := ReadTotals()
 	m := newTestMux(t, false)
@@ -101,6 +102,11 @@ func TestTotals(t *testing.T) {
 	}
 	if err := tr.Close(); err != nil {
 		t.Fatal(err)
+	}
+	for a, to := range m.routes.Load().all {
+		if to == tr {
+			t.Fatalf("%s still routed to the closed transport", a)
+		}
 	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)

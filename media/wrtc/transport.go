@@ -456,6 +456,9 @@ func (t *Transport) close() error {
 	if err := t.agent.GracefulClose(); err != nil {
 		errs = append(errs, fmt.Errorf("close ice agent: %w", err))
 	}
+	// Again: a check answered between the first unroute and the agent's
+	// end routed its address anew; now no check can come.
+	t.cfg.Mux.unroute(t)
 	_ = t.dtlsIn.Close()
 	t.workers.Wait()
 	t.rmu.Lock() // the Mux's reader may be inside receive still
