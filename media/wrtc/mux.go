@@ -120,10 +120,10 @@ func (m *Mux) Addr() netip.AddrPort { return m.addr }
 func (m *Mux) Close() error {
 	m.closeOnce.Do(func() {
 		var errs []error
+		_ = m.feed.Close() // first: nothing is queued for a closed pion mux
 		if err := m.udp.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close udp mux: %w", err))
 		}
-		_ = m.feed.Close()
 		if m.loop != nil {
 			detachPoller(m) // before the socket closes: no stale descriptor read
 		}
