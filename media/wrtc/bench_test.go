@@ -3,9 +3,9 @@ package wrtc
 import (
 	"encoding/binary"
 	"net"
-	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pion/srtp/v3"
 )
@@ -167,11 +167,42 @@ func TestHotPathAllocs(t *testing.T) {
 	}
 }
 
-// atomicSink counts RTP packets for a reader on another goroutine.
-type atomicSink struct{ rtp atomic.Uint64 }
+// atomicSink counts RTP packets for a reader on another goroutine and
+// hands a token back per packet: a sender that takes one before each
+// packet keeps at most cap(tokens) in flight, blocking (not spinning)
+// meanwhile, so the reader's wake-up is not delayed by a busy CPU.
+type atomicSink struct {
+	rtp    atomic.Uint64
+	tokens chan struct{}
+}
 
-func (s *atomicSink) RTP([]byte)  { s.rtp.Add(1) }
+func newAtomicSink(window int) *atomicSink {
+	s := &atomicSink{tokens: make(chan struct{}, window)}
+	for range window {
+		s.tokens <- struct{}{}
+	}
+	return s
+}
+
+func (s *atomicSink) RTP([]byte) {
+	s.rtp.Add(1)
+	select {
+	case s.tokens <- struct{}{}:
+	default:
+	}
+}
 func (s *atomicSink) RTCP([]byte) {}
+
+// drain waits until every token is back: nothing is in flight.
+func (s *atomicSink) drain(tb testing.TB, window int) {
+	for range window {
+		select {
+		case <-s.tokens:
+		case <-time.After(waitLong):
+			tb.Fatal("packets lost in flight")
+		}
+	}
+}
 
 // BenchmarkMuxReceive: SRTP datagrams over loopback into a Mux, read by its
 // reader and, from a routed (validated) address, decrypted and handed to a
@@ -182,7 +213,8 @@ func BenchmarkMuxReceive(b *testing.B) {
 	profile := srtp.ProtectionProfileAeadAes128Gcm
 	m := newTestMux(b, false)
 	f := newDecryptFeed(b, profile, 4096)
-	sink := &atomicSink{}
+	const window = 32
+	sink := newAtomicSink(window)
 	f.k.d.routes.Store(newRouteTable([]Route{{SSRCs: []uint32{testSSRC}, Sink: sink}}))
 	tr := &Transport{d: f.k.d, c: counters{}}
 	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -192,13 +224,10 @@ func BenchmarkMuxReceive(b *testing.B) {
 	defer peer.Close()
 	m.route(peer.LocalAddr().(*net.UDPAddr).AddrPort(), tr)
 	defer m.unroute(tr)
-	const window = 32
 	b.ReportAllocs()
 	b.ResetTimer()
-	for i := range b.N {
-		for uint64(i)-sink.rtp.Load() >= window {
-			runtime.Gosched()
-		}
+	for range b.N {
+		<-sink.tokens
 		if f.next == len(f.pkts) {
 			b.StopTimer()
 			f.refill(b)
@@ -209,9 +238,7 @@ func BenchmarkMuxReceive(b *testing.B) {
 		}
 		f.next++
 	}
-	for sink.rtp.Load() < uint64(b.N) {
-		runtime.Gosched()
-	}
+	sink.drain(b, window)
 	b.StopTimer()
 	if c := f.k.c.snapshot(); c.RTPIn != uint64(b.N) {
 		b.Fatalf("delivered %d of %d: %+v", c.RTPIn, b.N, c)
