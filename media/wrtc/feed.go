@@ -10,8 +10,10 @@ import (
 
 // feedQueue is how many datagrams wait for pion's UDP mux; beyond it the
 // reader drops them, as the network could have. Only STUN and the first
-// packets of a path that no check has validated yet take this way.
-const feedQueue = 256
+// packets of a path that no check has validated yet take this way, and
+// pion's mux reads them at once; the queue is allocated per Mux (56 bytes
+// a slot), which with a port per call is per call.
+const feedQueue = 64
 
 // feedPacket is one datagram queued for pion.
 type feedPacket struct {
