@@ -18,6 +18,9 @@
 #   RATE=50                           calls set up (and hung up) per second
 #   SRC=127.0.0.1                     the callers' addresses (comma list)
 #   METRIC=sbc_media_packets_total    the SBC's relayed-packets counter
+#   WEBRTC_PORT=0                     >0: media.webrtc_port, one UDP port
+#                                     shared by every WebRTC side (0: one
+#                                     port per call from rtp_ports)
 #   PERF_SECONDS=0                    >0: perf-record the SBC (user space,
 #                                     call graphs) for that long once the
 #                                     calls are up; perf report on
@@ -35,6 +38,7 @@ RATE="${RATE:-50}"
 SRC="${SRC:-127.0.0.1}"
 METRIC="${METRIC:-sbc_media_packets_total}"
 PERF_SECONDS="${PERF_SECONDS:-0}"
+WEBRTC_PORT="${WEBRTC_PORT:-0}"
 OUT="${LOAD_OUT:-/tmp/sbc-load-media}/$(date -u +%Y%m%d-%H%M%S)"
 SIP=127.0.0.1:27060
 WSS=127.0.0.1:27443
@@ -58,6 +62,7 @@ sip:
 media:
   bind_ip: 127.0.0.1
   rtp_ports: 30000-39999
+  webrtc_port: $WEBRTC_PORT
 trunks:
   - {name: uas, uri: "sip:$UAS", options_interval: 0}
 routes:
@@ -113,6 +118,11 @@ for mode in $MODES; do
 		-sip "$SIP" -wss "$WSS" -uas "$UAS" -src "$SRC" -sbc-pid "$SBC_PID" \
 		-metrics "http://$ADMIN/metrics" -metric "$METRIC" | tee "$OUT/$mode.txt" || status=$?
 	if [ -n "$PERF_PID" ]; then wait "$PERF_PID" || true; fi
+	# The WebRTC transports' own counters (early, not_ready, unrouted,
+	# mux_direct, ...), for where a lost packet went.
+	curl -fsS "http://$ADMIN/metrics" 2>/dev/null | grep '^sbc_webrtc_packets_total' \
+		| sed 's/^sbc_webrtc_packets_total{kind="\(.*\)"} /\1=/' | sort | tr '\n' ' ' \
+		| sed 's/^/  sbc webrtc counters: /; s/ $/\n/' | tee -a "$OUT/$mode.txt" || true
 	stop_sbc
 done
 echo "==> results in $OUT"

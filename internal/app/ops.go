@@ -21,6 +21,7 @@ import (
 	"github.com/sbc-project/sbc/internal/hep"
 	"github.com/sbc-project/sbc/internal/logging"
 	"github.com/sbc-project/sbc/internal/metrics"
+	"github.com/sbc-project/sbc/media/wrtc"
 )
 
 // ops is the operations side of an App: metrics, the admin server, HEP
@@ -152,6 +153,7 @@ func (a *App) sources() metrics.Sources {
 			r := a.media.Relayed()
 			return metrics.MediaRelayed{RTP: r.RTP, RTCP: r.RTCP}
 		},
+		WebRTC: webrtcStats,
 		Server: func() metrics.ServerStats {
 			st := a.server.Stats()
 			return metrics.ServerStats{BadMessages: st.BadMessages.Load(), NoDialog: st.NoDialog.Load()}
@@ -304,4 +306,17 @@ func (a *App) Started(cfg *config.Config) {
 		args = append(args, "hep", cfg.HEP.Addr)
 	}
 	a.log.Info("sbc started", args...)
+}
+
+// webrtcStats are the process's WebRTC transport counters by metric kind.
+func webrtcStats() map[string]uint64 {
+	t := wrtc.ReadTotals()
+	c := t.Transports
+	return map[string]uint64{
+		"rtp_in": c.RTPIn, "rtp_out": c.RTPOut, "rtcp_in": c.RTCPIn, "rtcp_out": c.RTCPOut,
+		"dtls": c.DTLSPackets, "srtp_auth_fail": c.SRTPAuthFail, "srtp_replay": c.SRTPReplay,
+		"malformed": c.Malformed, "unknown": c.Unknown, "unrouted": c.Unrouted,
+		"not_ready": c.NotReady, "early": c.Early,
+		"mux_direct": t.Mux.Direct, "mux_to_ice": t.Mux.ToPion, "mux_dropped": t.Mux.Dropped,
+	}
 }

@@ -188,7 +188,8 @@ func TestScrapeSources(t *testing.T) {
 			return CDRStats{Recorded: 10, SpoolErrors: 1, SpoolFailing: true, Backlog: 2, Dropped: 0,
 				Writers: []CDRWriterStats{{Name: "jsonl", Delivered: 9, Pending: 1, Failures: 3, Failing: true, Quarantined: 2}}}
 		},
-		HEP: func() HEPStats { return HEPStats{Sent: 8, Dropped: 1} },
+		HEP:    func() HEPStats { return HEPStats{Sent: 8, Dropped: 1} },
+		WebRTC: func() map[string]uint64 { return map[string]uint64{"not_ready": 3, "rtp_in": 900} },
 		Overload: func() OverloadStats {
 			return OverloadStats{Overloaded: true, Shed: 0.5, StandingDelay: 30 * time.Millisecond, Refused: 12,
 				WaitBounds: []float64{0.01, 0.1}, WaitCounts: []uint64{5, 3, 2}, WaitSum: 2 * time.Second}
@@ -213,6 +214,7 @@ func TestScrapeSources(t *testing.T) {
 		`sbc_sip_queue_delay_seconds_bucket{le="0.01"} 5`, `sbc_sip_queue_delay_seconds_bucket{le="0.1"} 8`,
 		`sbc_sip_queue_delay_seconds_bucket{le="+Inf"} 10`, "sbc_sip_queue_delay_seconds_sum 2",
 		"sbc_sip_queue_delay_seconds_count 10",
+		`sbc_webrtc_packets_total{kind="not_ready"} 3`, `sbc_webrtc_packets_total{kind="rtp_in"} 900`,
 		"go_goroutines", "process_start_time_seconds",
 	} {
 		if !strings.Contains(text, want+"\n") && !strings.Contains(text, want+" ") {

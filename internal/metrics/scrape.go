@@ -21,6 +21,10 @@ type Sources struct {
 	Trunks        func() []TrunkState   // sbc_trunk_up
 	CDR           func() CDRStats       // spool and writers
 	HEP           func() HEPStats       // HEP export
+	// WebRTC counts the WebRTC transports' packets by kind (rtp_in,
+	// not_ready, early, unrouted, ...), closed ones included:
+	// sbc_webrtc_packets_total.
+	WebRTC func() map[string]uint64
 }
 
 // ServerStats are the B2BUA's counters.
@@ -125,6 +129,7 @@ var (
 	descStanding      = desc("sip_standing_delay_seconds", "Smallest queueing delay of received SIP messages over the last 100 ms (the standing queue).")
 	descRefused       = desc("overload_refused_total", "New calls refused with 503 and Retry-After by the overload control (each copy of a retransmitted INVITE counts).")
 	descQueueDelay    = desc("sip_queue_delay_seconds", "Queueing delay of received UDP SIP messages: from the kernel's arrival to the start of handling.")
+	descWebRTC        = desc("webrtc_packets_total", "Packets of the WebRTC transports by kind (rtp_in, rtp_out, rtcp_in, rtcp_out, dtls, srtp_auth_fail, srtp_replay, malformed, unknown, unrouted, not_ready, early, mux_direct, mux_to_ice, mux_dropped), calls live and ended.", "kind")
 	descHEP           = desc("hep_packets_total", "HEP packets toward the collector, by result (sent, dropped, error).", "result")
 )
 
@@ -168,6 +173,11 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 	}
 	if s.src.CDR != nil {
 		s.cdr(ch, s.src.CDR())
+	}
+	if s.src.WebRTC != nil {
+		for kind, n := range s.src.WebRTC() {
+			emit(ch, descWebRTC, prometheus.CounterValue, float64(n), kind)
+		}
 	}
 	if s.src.HEP != nil {
 		st := s.src.HEP()

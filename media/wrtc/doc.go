@@ -15,8 +15,13 @@
 // Packets that arrive over the ICE path are demultiplexed by their first byte
 // (RFC 7983): STUN stays inside the ICE agent, DTLS goes to the DTLS
 // connection, SRTP/SRTCP is decrypted in place into a per-transport buffer and
-// handed to the Sink of the matching Route. The RTP receive and send paths do
-// not allocate on UDP. Exceptions, all inside pion: ICE-TCP allocates in its
+// handed to the Sink of the matching Route. On UDP, the Mux's one reader
+// (on Linux a process-wide epoll loop reading with recvmmsg, poll_linux.go)
+// hands a datagram from an address a valid check came from straight to its
+// transport (no copy, no goroutine hop), and SRTP leaves from the Mux's
+// socket to the selected pair's address; pion's UDP mux and agent see only
+// STUN and the datagrams of addresses not validated yet. The RTP receive
+// and send paths do not allocate on UDP. Exceptions, all inside pion: ICE-TCP allocates in its
 // framing, and with the AES-GCM profile SRTCP costs one allocation per packet.
 //
 // The DTLS handshake starts at the peer's first valid connectivity check,

@@ -7,9 +7,20 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/stun/v4"
 )
+
+// muxReadBuffer is the receive buffer asked of the UDP socket (the kernel
+// caps it at net.core.rmem_max). A shared WebRTC port takes every call's
+// media: at 500 calls, 25,000 packets a second, which the default buffer
+// (about 280 datagrams) holds for 11 ms only, less than a busy
+// scheduler's delay; measured, a quarter of the packets were dropped. It
+// is a limit, not an allocation: a port per call never fills it.
+const muxReadBuffer = 4 << 20
 
 // tcpReadQueue is the number of framed packets pion queues per ICE-TCP
 // connection before the agent reads them.
@@ -29,16 +40,38 @@ type MuxConfig struct {
 	Log *slog.Logger
 }
 
-// Mux holds the sockets shared by all WebRTC transports: one UDP socket,
-// demultiplexed by ICE username fragment (ice.UDPMuxDefault), and optionally
-// one TCP listener for passive ICE-TCP (ice.TCPMuxDefault). It is safe for
-// concurrent use; transports come and go while it keeps serving the others.
+// Mux holds the sockets shared by all WebRTC transports: one UDP socket and
+// optionally one TCP listener for passive ICE-TCP (ice.TCPMuxDefault). It is
+// safe for concurrent use; transports come and go while it keeps serving the
+// others.
+//
+// One reader takes the UDP socket's datagrams: a loop of the poller on
+// Linux, else a goroutine of the Mux. A datagram that is not STUN, from an
+// address a valid connectivity check of a transport came from, goes straight
+// to that transport's demux on the reader: no copy, no hand-off, no
+// allocation. Everything else (STUN, and packets from addresses no check has
+// validated yet) is copied to pion's ice.UDPMuxDefault, which demultiplexes
+// by username fragment and answers the checks in the ICE agents.
 type Mux struct {
-	udp      *ice.UDPMuxDefault
+	conn     *net.UDPConn
+	udp      *ice.UDPMuxDefault // pion's mux, fed by feed
+	feed     *pionFeed
 	tcp      *ice.TCPMuxDefault // nil without ICE-TCP
 	addr     netip.AddrPort     // the UDP socket's local address
 	loopback bool               // bound to a loopback IP: pion skips those unless told
 	v6       bool               // bound to an IPv6 address: candidates are IPv6
+
+	routeMu sync.Mutex               // serializes route updates
+	routes  atomic.Pointer[routeSet] // copy on write; read per packet
+
+	direct, fed, feedDrops atomic.Uint64 // see MuxCounters
+
+	// The socket is read by a loop of the poller (Linux) or, failing
+	// that, by the goroutine read, which closes readDone on return.
+	loop     *pollLoop // nil: read by the goroutine
+	pfd      int       // the loop's duplicate of the socket's descriptor
+	slot     int32     // index in the loop's table; the loop's only
+	readDone chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -55,19 +88,28 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 		return nil, fmt.Errorf("wrtc: mux socket has address %T, want *net.UDPAddr", cfg.UDP.LocalAddr())
 	}
 	ap := addr.AddrPort()
+	_ = cfg.UDP.SetReadBuffer(muxReadBuffer) // best effort: the default still works
 	log := cfg.Log
 	if log == nil {
 		log = discardLog
 	}
 	pl := pionLogs{log: log.With("component", "wrtc-mux")}
 	m := &Mux{
-		udp: ice.NewUDPMuxDefault(ice.UDPMuxParams{
-			Logger:  pl.NewLogger("ice-udp-mux"),
-			UDPConn: cfg.UDP,
-		}),
+		conn:     cfg.UDP,
+		feed:     newPionFeed(cfg.UDP),
 		addr:     netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()),
 		loopback: ap.Addr().IsLoopback(),
 		v6:       !ap.Addr().Unmap().Is4(),
+		readDone: make(chan struct{}),
+	}
+	m.routes.Store(newRouteSet(nil))
+	m.udp = ice.NewUDPMuxDefault(ice.UDPMuxParams{
+		Logger:  pl.NewLogger("ice-udp-mux"),
+		UDPConn: m.feed,
+	})
+	registerMux(m)
+	if !attachPoller(m) {
+		go m.read()
 	}
 	if cfg.TCP != nil {
 		m.tcp = ice.NewTCPMuxDefault(ice.TCPMuxParams{
@@ -87,9 +129,20 @@ func (m *Mux) Addr() netip.AddrPort { return m.addr }
 func (m *Mux) Close() error {
 	m.closeOnce.Do(func() {
 		var errs []error
+		_ = m.feed.Close() // first: nothing is queued for a closed pion mux
 		if err := m.udp.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close udp mux: %w", err))
 		}
+		if m.loop != nil {
+			detachPoller(m) // before the socket closes: no stale descriptor read
+		}
+		if err := m.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("close udp socket: %w", err))
+		}
+		if m.loop == nil {
+			<-m.readDone
+		}
+		unregisterMux(m)
 		if m.tcp != nil {
 			if err := m.tcp.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 				errs = append(errs, fmt.Errorf("close tcp mux: %w", err))
@@ -98,4 +151,125 @@ func (m *Mux) Close() error {
 		m.closeErr = errors.Join(errs...)
 	})
 	return m.closeErr
+}
+
+// MuxCounters is a snapshot of a Mux's UDP datagram counters; they start at
+// zero with the Mux and only grow.
+type MuxCounters struct {
+	Direct  uint64 // from a validated address, handed straight to its transport
+	ToPion  uint64 // handed to pion's mux: STUN, and datagrams from addresses no check validated (yet)
+	Dropped uint64 // for pion's mux, dropped on its full queue
+}
+
+// Counters returns a snapshot of the datagram counters.
+func (m *Mux) Counters() MuxCounters {
+	return MuxCounters{Direct: m.direct.Load(), ToPion: m.fed.Load(), Dropped: m.feedDrops.Load()}
+}
+
+// read is the socket's only reader when no poller loop reads it; it
+// returns when the socket closes.
+func (m *Mux) read() {
+	defer close(m.readDone)
+	defer m.feed.Close() // pion's mux sees the end too
+	buf := make([]byte, maxPacket)
+	for {
+		n, from, err := m.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if isTemporary(err) {
+				continue
+			}
+			return
+		}
+		m.dispatch(buf[:n], from)
+	}
+}
+
+// dispatch hands one datagram read from the socket to the transport its
+// source address is routed to, or to pion's mux. Called by the socket's
+// one reader only.
+func (m *Mux) dispatch(pkt []byte, from netip.AddrPort) {
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	if !stun.IsMessage(pkt) {
+		if t := m.routes.Load().lookup(from); t != nil {
+			m.direct.Add(1)
+			t.receive(pkt)
+			return
+		}
+	}
+	if m.feed.push(pkt, from) {
+		m.fed.Add(1)
+	} else {
+		m.feedDrops.Add(1)
+	}
+}
+
+// isTemporary reports a read error after which the socket still works: an
+// ICMP error reported on the socket, or a deadline.
+func isTemporary(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// route sends from's non-STUN datagrams straight to t from now on: a valid
+// connectivity check of t's peer came from it.
+func (m *Mux) route(from netip.AddrPort, t *Transport) {
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	m.routeMu.Lock()
+	defer m.routeMu.Unlock()
+	old := m.routes.Load().all
+	if old[from] == t {
+		return
+	}
+	next := make(map[netip.AddrPort]*Transport, len(old)+1)
+	for a, o := range old {
+		next[a] = o
+	}
+	next[from] = t
+	m.routes.Store(newRouteSet(next))
+}
+
+// unroute removes every address routed to t.
+func (m *Mux) unroute(t *Transport) {
+	m.routeMu.Lock()
+	defer m.routeMu.Unlock()
+	old := m.routes.Load().all
+	next := make(map[netip.AddrPort]*Transport, len(old))
+	for a, o := range old {
+		if o != t {
+			next[a] = o
+		}
+	}
+	if len(next) != len(old) {
+		m.routes.Store(newRouteSet(next))
+	}
+}
+
+// routeSet maps validated source addresses to their transports; it is
+// immutable once stored. A Mux of its own per call routes one address
+// (or a few, briefly): that one is compared in place, not hashed.
+type routeSet struct {
+	one   netip.AddrPort
+	oneTo *Transport // nil unless all has exactly one entry
+	all   map[netip.AddrPort]*Transport
+}
+
+func newRouteSet(all map[netip.AddrPort]*Transport) *routeSet {
+	r := &routeSet{all: all}
+	if len(all) == 1 {
+		for a, t := range all {
+			r.one, r.oneTo = a, t
+		}
+	}
+	return r
+}
+
+// lookup returns the transport from is routed to, or nil.
+func (r *routeSet) lookup(from netip.AddrPort) *Transport {
+	if r.oneTo != nil {
+		if from == r.one {
+			return r.oneTo
+		}
+		return nil
+	}
+	return r.all[from]
 }

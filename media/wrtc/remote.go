@@ -172,6 +172,8 @@ func (t *Transport) restartLocked(r Remote) error {
 		return fmt.Errorf("wrtc: restart ice: %w", err)
 	}
 	t.pathUp.Store(false)
+	t.dst.Store(nil) // SRTP waits for the new path, as the ice.Conn does
+	t.cfg.Mux.unroute(t)
 	if err := t.agent.SetRemoteCredentials(r.Ufrag, r.Pwd); err != nil {
 		return fmt.Errorf("wrtc: restart ice: %w", err)
 	}

@@ -20,10 +20,20 @@ type Route struct {
 // routeTable is the immutable, lookup-ready form of a []Route. The reader
 // loads it through an atomic pointer, so SetRoutes never blocks the reader.
 type routeTable struct {
-	sinks  []Sink
-	bySSRC map[uint32]int
-	byPT   [128]int16 // route index + 1; 0 = none
+	sinks []Sink
+	// The SSRCs of a call are few (an audio stream and perhaps a video
+	// one): up to smallSSRCs are scanned in place, which measured cheaper
+	// than the map's lookup once hundreds of transports share the CPU
+	// caches. bySSRC holds them all.
+	small   [smallSSRCs]uint32
+	smallIx [smallSSRCs]int
+	nSmall  int // -1: more than smallSSRCs, use bySSRC
+	bySSRC  map[uint32]int
+	byPT    [128]int16 // route index + 1; 0 = none
 }
+
+// smallSSRCs is how many SSRCs a routeTable scans without its map.
+const smallSSRCs = 4
 
 // newRouteTable indexes routes. On a duplicate SSRC or payload type the
 // earlier route wins, so the order of m-lines decides.
@@ -37,6 +47,12 @@ func newRouteTable(routes []Route) *routeTable {
 		for _, ssrc := range r.SSRCs {
 			if _, dup := t.bySSRC[ssrc]; !dup {
 				t.bySSRC[ssrc] = i
+				if t.nSmall >= 0 && t.nSmall < smallSSRCs {
+					t.small[t.nSmall], t.smallIx[t.nSmall] = ssrc, i
+					t.nSmall++
+				} else {
+					t.nSmall = -1
+				}
 			}
 		}
 		for _, pt := range r.PTs {
@@ -51,7 +67,7 @@ func newRouteTable(routes []Route) *routeTable {
 // rtpSink returns the sink of an RTP packet: SSRC match first, then payload
 // type; nil if neither matches.
 func (t *routeTable) rtpSink(ssrc uint32, pt uint8) Sink {
-	if i, ok := t.bySSRC[ssrc]; ok {
+	if i, ok := t.ssrcRoute(ssrc); ok {
 		return t.sinks[i]
 	}
 	if pt < 128 {
@@ -60,6 +76,20 @@ func (t *routeTable) rtpSink(ssrc uint32, pt uint8) Sink {
 		}
 	}
 	return nil
+}
+
+// ssrcRoute returns the index of the route that owns ssrc.
+func (t *routeTable) ssrcRoute(ssrc uint32) (int, bool) {
+	if t.nSmall >= 0 {
+		for k := range t.nSmall {
+			if t.small[k] == ssrc {
+				return t.smallIx[k], true
+			}
+		}
+		return 0, false
+	}
+	i, ok := t.bySSRC[ssrc]
+	return i, ok
 }
 
 // rtcpSink returns the sink of a decrypted RTCP compound packet: the route
@@ -100,7 +130,7 @@ func (t *routeTable) rtcpOwner(pkt []byte) (int, bool) {
 		if len(p) < 8 {
 			continue
 		}
-		if i, ok := t.bySSRC[binary.BigEndian.Uint32(p[4:])]; ok {
+		if i, ok := t.ssrcRoute(binary.BigEndian.Uint32(p[4:])); ok {
 			return i, true
 		}
 		count := int(p[0] & 0x1f)
@@ -133,7 +163,7 @@ func (t *routeTable) ssrcList(p []byte, start, stride, n int) (int, bool) {
 		if at+4 > len(p) {
 			return 0, false
 		}
-		if i, ok := t.bySSRC[binary.BigEndian.Uint32(p[at:])]; ok {
+		if i, ok := t.ssrcRoute(binary.BigEndian.Uint32(p[at:])); ok {
 			return i, true
 		}
 	}

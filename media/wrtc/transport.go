@@ -112,6 +112,15 @@ type Transport struct {
 	c      counters
 	dtlsIn *packetio.Buffer // DTLS datagrams for the DTLS conn
 
+	// rmu serializes the demux between its two feeders: the Mux's reader
+	// (datagrams from a validated address) and readLoop (the rest, through
+	// pion, and ICE-TCP). rclosed, set by Close, stops both.
+	rmu     sync.Mutex
+	rclosed bool
+	// dst is the remote address of the selected pair when it runs over the
+	// Mux's UDP socket: SRTP goes there directly. nil: through the ice.Conn.
+	dst atomic.Pointer[netip.AddrPort]
+
 	// beforeKeys, when set (by tests, before SetRemote), runs between the
 	// DTLS handshake's end and the SRTP keys' install: a busy scheduler's
 	// delay there, made deterministic.
@@ -163,6 +172,7 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	go t.notify()
+	registerTransport(t)
 	return t, nil
 }
 
@@ -203,6 +213,7 @@ func (t *Transport) startAgent() error {
 			default:
 			}
 		}),
+		agent.OnSelectedCandidatePairChange(t.onSelectedPair),
 		agent.OnCandidate(func(c ice.Candidate) {
 			if c == nil { // gathering complete
 				select {
@@ -273,8 +284,45 @@ func (t *Transport) agentOptions() []ice.AgentOption {
 // ClientHello as soon as one check succeeds, and Chromium may nominate a
 // second later. The peer's USE-CANDIDATE later selects the pair it chose
 // (an ICE-lite agent follows every nomination).
-func (t *Transport) onBindingRequest(_ *stun.Message, _, _ ice.Candidate, _ *ice.CandidatePair) bool {
+//
+// Over UDP, the check's source address is routed to us on the Mux from now
+// on: its media skips pion's mux and agent.
+func (t *Transport) onBindingRequest(_ *stun.Message, local, remote ice.Candidate, _ *ice.CandidatePair) bool {
+	if local.NetworkType().IsUDP() {
+		if from, ok := candidateAddr(remote); ok {
+			t.cfg.Mux.route(from, t)
+		}
+	}
 	return !t.pathUp.Swap(true)
+}
+
+// onSelectedPair runs on pion's notifier after the selected pair changed:
+// SRTP follows it, straight from the Mux's socket when the pair is UDP. A
+// notification that comes after an ICE restart cleared the path (pathUp
+// false) is stale and ignored.
+func (t *Transport) onSelectedPair(local, remote ice.Candidate) {
+	if !t.pathUp.Load() {
+		return
+	}
+	if local != nil && local.NetworkType().IsUDP() {
+		if to, ok := candidateAddr(remote); ok {
+			t.dst.Store(&to)
+			return
+		}
+	}
+	t.dst.Store(nil)
+}
+
+// candidateAddr is c's transport address, IPv4 unmapped.
+func candidateAddr(c ice.Candidate) (netip.AddrPort, bool) {
+	if c == nil {
+		return netip.AddrPort{}, false
+	}
+	ip, err := netip.ParseAddr(c.Address())
+	if err != nil || c.Port() <= 0 || c.Port() > 65535 {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(c.Port())), true
 }
 
 // gather collects the host candidates for the agent's current credentials
@@ -359,8 +407,18 @@ func (t *Transport) readLoop(conn *ice.Conn) {
 		if err != nil {
 			return
 		}
-		t.d.handle(buf[:n])
+		t.receive(buf[:n])
 	}
+}
+
+// receive hands one datagram of the ICE path to the demux, unless Close
+// has begun; after Close returns no Sink sees a packet.
+func (t *Transport) receive(pkt []byte) {
+	t.rmu.Lock()
+	if !t.rclosed {
+		t.d.handle(pkt)
+	}
+	t.rmu.Unlock()
 }
 
 // Close stops the transport: the handshake is abandoned, a DTLS close_notify
@@ -381,6 +439,8 @@ func (t *Transport) close() error {
 	t.mu.Unlock()
 
 	t.cancel()
+	t.cfg.Mux.unroute(t)
+	t.dst.Store(nil)
 	if started {
 		<-t.supervised // the handshake returns on the canceled context
 	}
@@ -396,14 +456,21 @@ func (t *Transport) close() error {
 	if err := t.agent.GracefulClose(); err != nil {
 		errs = append(errs, fmt.Errorf("close ice agent: %w", err))
 	}
+	// Again: a check answered between the first unroute and the agent's
+	// end routed its address anew; now no check can come.
+	t.cfg.Mux.unroute(t)
 	_ = t.dtlsIn.Close()
 	t.workers.Wait()
+	t.rmu.Lock() // the Mux's reader may be inside receive still
+	t.rclosed = true
+	t.rmu.Unlock()
 	t.d.dropEarly()
 
 	t.wmu.Lock()
 	t.tx = nil
 	t.wmu.Unlock()
 
+	unregisterTransport(t) // after the last packet it counts
 	t.setState(StateClosed, "")
 	if !t.inCallback.Load() {
 		<-t.notified

@@ -54,8 +54,17 @@ type packetWriter interface {
 	Write(pkt []byte) (int, error)
 }
 
-// send writes one protected packet to the ICE path. The caller holds t.wmu.
+// send writes one protected packet to the ICE path: straight from the Mux's
+// socket when the selected pair is UDP, else through the ice.Conn. The
+// caller holds t.wmu.
 func (t *Transport) send(out []byte) error {
+	if dst := t.dst.Load(); dst != nil {
+		if _, err := t.cfg.Mux.conn.WriteToUDPAddrPort(out, *dst); err != nil {
+			return fmt.Errorf("wrtc: send: %w", err)
+		}
+		t.c.bytesOut.Add(uint64(len(out)))
+		return nil
+	}
 	if _, err := t.path.Write(out); err != nil {
 		if errors.Is(err, ice.ErrNoCandidatePairs) {
 			return ErrNotConnected // between an ICE restart and the new nomination
