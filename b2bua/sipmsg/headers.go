@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ghettovoice/gosip/sip"
 )
@@ -22,6 +23,7 @@ type headerList struct {
 	// allocation for a message and its headers.
 	namesIn [inlineHeaders]string
 	hdrsIn  [inlineHeaders]sip.Header
+	shared  atomic.Bool // GetHeaders handed out a piece of hdrs: copy before a change
 }
 
 // inlineHeaders covers the headers of most messages (an INVITE from a
@@ -77,14 +79,30 @@ func (hl *headerList) insert(i int, name string, h sip.Header) {
 	if hl.hdrs == nil {
 		hl.names, hl.hdrs = hl.namesIn[:0], hl.hdrsIn[:0]
 	}
+	hl.own()
 	hl.names = slices.Insert(hl.names, i, name)
 	hl.hdrs = slices.Insert(hl.hdrs, i, h)
 }
 
 // cut removes [i, j). Called with mu held.
 func (hl *headerList) cut(i, j int) {
+	hl.own()
 	hl.names = slices.Delete(hl.names, i, j)
 	hl.hdrs = slices.Delete(hl.hdrs, i, j)
+}
+
+// own gives the list arrays of its own before a change once GetHeaders
+// has handed out a piece of the current ones: as with gosip's message, a
+// slice GetHeaders returned never changes under its holder (code that
+// reads the Vias, removes them and adds new ones relies on it). Messages
+// being built are not read in between, and are not copied. Called with mu
+// held for writing.
+func (hl *headerList) own() {
+	if hl.shared.Load() {
+		hl.names = append(make([]string, 0, len(hl.names)+4), hl.names...)
+		hl.hdrs = append(make([]sip.Header, 0, len(hl.hdrs)+4), hl.hdrs...)
+		hl.shared.Store(false)
+	}
 }
 
 func (hl *headerList) Headers() []sip.Header {
@@ -94,12 +112,14 @@ func (hl *headerList) Headers() []sip.Header {
 }
 
 // GetHeaders returns the headers of name. The slice is the message's own
-// (as gosip's): do not change it; appending to it copies.
+// (as gosip's): do not change it; appending to it copies; later changes
+// of the message do not change it (see own).
 func (hl *headerList) GetHeaders(name string) []sip.Header {
 	name = lowerName(name)
 	hl.mu.RLock()
 	defer hl.mu.RUnlock()
 	if i, j := hl.span(name); i >= 0 {
+		hl.shared.Store(true)
 		return hl.hdrs[i:j:j]
 	}
 	return nil

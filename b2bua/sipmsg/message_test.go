@@ -54,6 +54,11 @@ func TestMessageLikeGosip(t *testing.T) {
 		for step := range 25 {
 			name := names[r.IntN(len(names))]
 			h := mk(r, name)
+			// What GetHeaders returned before a change stays as it was
+			// (gosip's slices are never changed in place).
+			held := names[r.IntN(len(names))]
+			heldOurs, heldTheirs := ours.GetHeaders(held), theirs.GetHeaders(held)
+			heldWas := headerStrings(heldOurs)
 			var op string
 			switch r.IntN(7) {
 			case 0, 1, 2:
@@ -85,6 +90,10 @@ func TestMessageLikeGosip(t *testing.T) {
 				ours.SetBody(body, true)
 			}
 			same(t, seed, step, op, theirs, ours, names)
+			if got := headerStrings(heldOurs); !slices.Equal(got, heldWas) || !slices.Equal(got, headerStrings(heldTheirs)) {
+				t.Fatalf("seed %d step %d (%s): GetHeaders(%s) taken before changed under its holder: %q, was %q (gosip's %q)",
+					seed, step, op, held, got, heldWas, headerStrings(heldTheirs))
+			}
 		}
 		// A clone is the same message and independent of the original.
 		c := ours.Clone()
@@ -184,4 +193,16 @@ func BenchmarkBuildResponse(b *testing.B) {
 			build(EmptyResponse("SIP/2.0", 200, "OK"))
 		}
 	})
+}
+
+func headerStrings(hs []sip.Header) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		if h == nil {
+			out[i] = "<nil>"
+			continue
+		}
+		out[i] = h.String()
+	}
+	return out
 }
