@@ -65,10 +65,12 @@ cdr: [{type: jsonl, dir: %s/cdr}]
 		hangUp(b, cli, warm)
 		rss0 := p.settledRSS(b)
 		st0 := p.runtimeStats(b)
+		p.heapProfile(b, "calls-before")
 		calls := placeCalls(b, cli, callsWarmup, n)
 		waitMedia(b, calls, ptime)
 		rss1 := p.settledRSS(b)
 		st1 := p.runtimeStats(b)
+		p.heapProfile(b, "calls-after")
 		report(b, "call", n, rss0, rss1, st0, st1)
 		hangUp(b, cli, calls)
 	}

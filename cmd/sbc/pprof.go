@@ -1,0 +1,25 @@
+//go:build pprof
+
+package main
+
+// Built only with -tags pprof (test/membench does, when SBC_MEM_PPROF is
+// set): serves net/http/pprof on PPROF_ADDR, a loopback address, so a
+// benchmark can take heap profiles of the running binary. Production
+// builds carry none of it.
+
+import (
+	"log"
+	"net/http"
+	_ "net/http/pprof" // registers /debug/pprof on http.DefaultServeMux
+	"os"
+)
+
+func init() {
+	addr := os.Getenv("PPROF_ADDR")
+	if addr == "" {
+		return
+	}
+	go func() {
+		log.Print(http.ListenAndServe(addr, nil))
+	}()
+}
