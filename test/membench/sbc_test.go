@@ -246,6 +246,7 @@ func (p *sbcProc) heapProfile(b *testing.B, name string) {
 // goStats are the Go runtime figures the SBC exports on /metrics.
 type goStats struct {
 	heapInuse, stackInuse, goroutines float64
+	transactions                      float64 // live SIP transactions
 }
 
 // runtimeStats reads them from the admin server; zeros if unavailable.
@@ -275,6 +276,8 @@ func (p *sbcProc) runtimeStats(b *testing.B) goStats {
 			s.stackInuse = f
 		case "go_goroutines":
 			s.goroutines = f
+		case "sbc_sip_transactions":
+			s.transactions = f
 		}
 	}
 	return s
