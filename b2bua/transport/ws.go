@@ -31,6 +31,9 @@ const maxHTTPHeaderBytes = 64 << 10
 // that one read empties what crypto/tls decrypted (see readWS).
 const wsReadBufferSize = 16<<10 + 512
 
+// wsWaitBufferSize is the buffer of a read that may wait (see readWS).
+const wsWaitBufferSize = 512
+
 var wsReadBufs = sync.Pool{New: func() any { b := make([]byte, wsReadBufferSize); return &b }}
 
 // wsGUID is the key suffix of the Sec-WebSocket-Accept hash (RFC 6455
@@ -233,23 +236,54 @@ func (l *Layer) serveWS(li *listener, nc net.Conn, pending []byte) {
 // on WSS that empties the records crypto/tls read ahead. A partly read
 // frame or message is read on, blocking, until it is whole or the
 // connection idles out. On an error the connection is closed.
+//
+// A read that may block uses a 512-byte buffer unless the read before it
+// filled its buffer: a peer that sends a frame header and stops makes us
+// hold that much, not the 16 kB lent for the reads that find data.
 func (l *Layer) readWS(c *Conn, wait bool) {
-	bp := wsReadBufs.Get().(*[]byte)
-	defer wsReadBufs.Put(bp)
+	var big *[]byte // from wsReadBufs while data flows
+	defer func() {
+		if big != nil {
+			wsReadBufs.Put(big)
+		}
+	}()
+	lend := func() []byte {
+		if big == nil {
+			big = wsReadBufs.Get().(*[]byte)
+		}
+		return *big
+	}
+	var small []byte
 	ev := wsConnEvents{c}
+	flowing := false // the last read filled its buffer: more is likely there
 	for {
 		var (
+			buf []byte
 			n   int
 			err error
 		)
-		if wait || !c.ws.idle() {
-			n, err = idleReader{c}.Read(*bp)
-		} else {
-			n, err = c.readBuffered(*bp)
+		switch {
+		case (wait || !c.ws.idle()) && !flowing:
+			if big != nil {
+				wsReadBufs.Put(big)
+				big = nil
+			}
+			if small == nil {
+				small = make([]byte, wsWaitBufferSize)
+			}
+			buf = small
+			n, err = idleReader{c}.Read(buf)
+		case wait || !c.ws.idle():
+			buf = lend()
+			n, err = idleReader{c}.Read(buf)
+		default:
+			buf = lend()
+			n, err = c.readBuffered(buf)
 		}
+		flowing = n == len(buf)
 		if n > 0 {
 			c.touch()
-			if ferr := c.ws.feed((*bp)[:n], ev); ferr != nil {
+			if ferr := c.ws.feed(buf[:n], ev); ferr != nil {
 				l.wsFailed(c, ferr)
 				return
 			}

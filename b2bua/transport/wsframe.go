@@ -26,6 +26,10 @@ const (
 // maxControlPayload is the largest control frame payload (section 5.5).
 const maxControlPayload = 125
 
+// wsMsgPrealloc bounds the buffer a message header makes us allocate before
+// its payload arrives.
+const wsMsgPrealloc = 4096
+
 // Framing errors of a WebSocket. errWSProtocol closes with 1002, errOversize
 // (shared with the stream framer) with 1009.
 var errWSProtocol = errors.New("websocket protocol error")
@@ -175,7 +179,10 @@ func (r *wsReader) startFrame() error {
 			return errOversize
 		}
 		r.msgOp = r.op
-		r.msg = make([]byte, 0, size)
+		// Room for what the header announces only up to a small size: the
+		// buffer grows with the bytes that actually come, so a header
+		// alone does not make us hold a large one.
+		r.msg = make([]byte, 0, min(size, wsMsgPrealloc))
 	case wsContinuation:
 		if r.msgOp == 0 {
 			return errWSProtocol
@@ -183,7 +190,6 @@ func (r *wsReader) startFrame() error {
 		if size > uint64(r.max-len(r.msg)) {
 			return errOversize
 		}
-		r.msg = growTo(r.msg, len(r.msg)+int(size))
 	default:
 		return errWSProtocol
 	}
@@ -222,17 +228,6 @@ func (r *wsReader) endFrame(ev wsEvents) error {
 	r.msg, r.msgOp = nil, 0
 	ev.message(msg)
 	return nil
-}
-
-// growTo returns b with room for n bytes, growing at least twofold so
-// that many small fragments cost few copies.
-func growTo(b []byte, n int) []byte {
-	if n <= cap(b) {
-		return b
-	}
-	nb := make([]byte, len(b), max(n, 2*cap(b)))
-	copy(nb, b)
-	return nb
 }
 
 // wsFrame returns a server frame (final, unmasked) of op carrying payload,

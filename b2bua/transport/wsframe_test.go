@@ -291,3 +291,29 @@ func TestWSIdleHasNoGoroutine(t *testing.T) {
 		t.Fatalf("%d connections open, want 51", got)
 	}
 }
+
+// discardEvents counts what a wsReader hands out.
+type discardEvents struct{ messages int }
+
+func (d *discardEvents) message([]byte)             { d.messages++ }
+func (d *discardEvents) control(byte, []byte) error { return nil }
+
+// TestWSHeaderAloneHoldsLittle checks that a frame header announcing a
+// large payload does not make the reader allocate it before it arrives.
+func TestWSHeaderAloneHoldsLittle(t *testing.T) {
+	r := &wsReader{max: 65535}
+	var ev discardEvents
+	f := clientFrame(true, wsText, make([]byte, 60000))
+	if err := r.feed(f[:8+100], &ev); err != nil { // header, mask and 100 bytes
+		t.Fatal(err)
+	}
+	if c := cap(r.msg); c > wsMsgPrealloc {
+		t.Fatalf("holding %d bytes after 100 of a 60000-byte frame", c)
+	}
+	if err := r.feed(f[8+100:], &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.messages != 1 || !r.idle() {
+		t.Fatalf("%d messages, idle %v", ev.messages, r.idle())
+	}
+}
