@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
-
-	"github.com/gorilla/websocket"
 )
 
 // Conn is an open stream connection (TCP, TLS, WS or WSS), accepted by a
@@ -26,19 +24,20 @@ type Conn struct {
 	local    netip.AddrPort
 	key      connKey // set before addConn; fixed afterwards
 
-	nc  net.Conn        // TCP, TLS: what we read and write (a *tls.Conn for TLS)
-	ws  *websocket.Conn // WS, WSS
-	raw net.Conn        // the TCP connection underneath; closing it unblocks everything
+	nc  net.Conn  // what we read and write (a *tls.Conn for TLS and WSS)
+	ws  *wsReader // WS, WSS: the frames being read; used by one reader at a time
+	raw net.Conn  // the TCP connection underneath; closing it unblocks everything
 
-	wmu        sync.Mutex   // one writer at a time (gorilla allows only one)
+	wmu        sync.Mutex   // one writer at a time
 	lastActive atomic.Int64 // unix nanoseconds of the last read or write
 	closed     atomic.Bool
 	done       chan struct{}
+	pollID     uint64 // WS, WSS on Linux: key in the readiness watcher; 0 until first parked
 }
 
-// newConn wraps a TCP or TLS connection (nc) or a WebSocket (ws). raw is the
-// TCP connection under either.
-func newConn(l *Layer, kind Kind, listener string, nc net.Conn, ws *websocket.Conn, raw net.Conn) *Conn {
+// newConn wraps a connection (nc), a TCP or TLS one or one upgraded to a
+// WebSocket (the caller then sets ws). raw is the TCP connection under it.
+func newConn(l *Layer, kind Kind, listener string, nc net.Conn, raw net.Conn) *Conn {
 	c := &Conn{
 		layer:    l,
 		kind:     kind,
@@ -46,7 +45,6 @@ func newConn(l *Layer, kind Kind, listener string, nc net.Conn, ws *websocket.Co
 		remote:   addrPortOf(raw.RemoteAddr()),
 		local:    addrPortOf(raw.LocalAddr()),
 		nc:       nc,
-		ws:       ws,
 		raw:      raw,
 		done:     make(chan struct{}),
 	}
@@ -88,6 +86,7 @@ func (c *Conn) Close() error {
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
+	c.layer.unwatch(c)
 	if fs := c.layer.removeConn(c); fs != nil {
 		c.layer.log.Debug("sip connection closed", "conn", c.String())
 		for _, f := range fs {
@@ -97,16 +96,9 @@ func (c *Conn) Close() error {
 	return err
 }
 
-// touch records traffic. On a WebSocket it also pushes the read deadline
-// out, which is how writes keep an otherwise silent connection from idling
-// out (gorilla cannot resume a read after a deadline, see readWS).
-func (c *Conn) touch() {
-	now := time.Now()
-	c.lastActive.Store(now.UnixNano())
-	if c.ws != nil {
-		_ = c.ws.SetReadDeadline(now.Add(c.layer.lim.IdleTimeout))
-	}
-}
+// touch records traffic: reads and writes both keep a connection from
+// idling out.
+func (c *Conn) touch() { c.lastActive.Store(time.Now().UnixNano()) }
 
 // write writes one message (or a keepalive) with a deadline. On failure the
 // connection is closed; if it was closed already the error wraps
@@ -127,23 +119,41 @@ func (c *Conn) writeLocked(data []byte) error {
 	if c.closed.Load() {
 		return ErrConnClosed
 	}
-	deadline := time.Now().Add(c.layer.lim.WriteTimeout)
 	if c.ws != nil {
 		// RFC 7118 allows text or binary frames; browsers want text, so
 		// binary is only for a body that is not UTF-8.
-		typ := websocket.TextMessage
+		op := byte(wsText)
 		if !utf8.Valid(data) {
-			typ = websocket.BinaryMessage
+			op = wsBinary
 		}
-		if err := c.ws.SetWriteDeadline(deadline); err != nil {
-			return err
-		}
-		return c.ws.WriteMessage(typ, data)
+		return c.writeFrameLocked(op, data)
 	}
-	if err := c.nc.SetWriteDeadline(deadline); err != nil {
+	if err := c.nc.SetWriteDeadline(time.Now().Add(c.layer.lim.WriteTimeout)); err != nil {
 		return err
 	}
 	_, err := c.nc.Write(data)
+	return err
+}
+
+// writeFrame writes one WebSocket frame (a control frame, or a whole
+// message) with a deadline. Unlike write it leaves the connection open on
+// failure: its callers close it.
+func (c *Conn) writeFrame(op byte, payload []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed.Load() {
+		return ErrConnClosed
+	}
+	return c.writeFrameLocked(op, payload)
+}
+
+func (c *Conn) writeFrameLocked(op byte, payload []byte) error {
+	if err := c.nc.SetWriteDeadline(time.Now().Add(c.layer.lim.WriteTimeout)); err != nil {
+		return err
+	}
+	bp := wsFrame(op, payload)
+	defer putFrame(bp)
+	_, err := c.nc.Write(*bp)
 	return err
 }
 
@@ -322,11 +332,10 @@ func (c *Conn) Ping() error {
 		if c.closed.Load() {
 			return ErrConnClosed
 		}
-		deadline := time.Now().Add(c.layer.lim.WriteTimeout)
 		if c.ws != nil {
-			return c.ws.WriteControl(websocket.PingMessage, nil, deadline)
+			return c.writeFrameLocked(wsPing, nil)
 		}
-		if err := c.nc.SetWriteDeadline(deadline); err != nil {
+		if err := c.nc.SetWriteDeadline(time.Now().Add(c.layer.lim.WriteTimeout)); err != nil {
 			return err
 		}
 		_, err := c.nc.Write([]byte("\r\n\r\n"))

@@ -21,6 +21,10 @@
 //     (ReadHeaderTimeout, which also bounds the WSS TLS handshake).
 //   - A WebSocket upgrade must offer the "sip" subprotocol (RFC 7118). Without
 //     it the request gets an HTTP 400 and the connection never carries SIP.
+//   - An idle WebSocket costs no goroutine and no read buffer: on Linux it
+//     waits in an epoll set and is read on a fresh goroutine when it has
+//     data (wswait_linux.go). The RFC 6455 server side is ours
+//     (wsframe.go), so that what it holds between messages is known.
 //   - Every read is bounded: a datagram or stream message larger than
 //     Limits.MaxMessageSize, a header line longer than Limits.MaxLineLength,
 //     or a bad Content-Length is dropped (UDP) or closes the connection

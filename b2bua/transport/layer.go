@@ -143,7 +143,8 @@ type Layer struct {
 	clientTLS   *tls.Config
 	httpHandler http.Handler
 
-	wg sync.WaitGroup // every goroutine the layer started
+	wg    sync.WaitGroup // every goroutine the layer started
+	watch wsWatcher      // idle WebSockets waiting for data
 
 	httpMu    sync.Mutex
 	httpConns sync.WaitGroup    // net/http connections not yet closed or hijacked

@@ -124,7 +124,7 @@ func (l *Layer) dial(t Target) (*Conn, error) {
 		}
 		nc = tc
 	}
-	c := newConn(l, t.Kind, "", nc, nil, raw)
+	c := newConn(l, t.Kind, "", nc, raw)
 	c.key = keyOf(t)
 	if !l.addConn(c) {
 		_ = raw.Close()

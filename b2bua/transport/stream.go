@@ -71,7 +71,7 @@ func (l *Layer) serveAccepted(li *listener, raw net.Conn) {
 		}
 		nc = tc
 	}
-	c := newConn(l, li.kind, li.name, nc, nil, raw)
+	c := newConn(l, li.kind, li.name, nc, raw)
 	if !l.addConn(c) {
 		_ = raw.Close()
 		return

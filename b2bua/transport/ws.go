@@ -2,9 +2,12 @@ package transport
 
 import (
 	"bytes"
+	"crypto/sha1"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,22 +26,19 @@ const sipSubprotocol = "sip"
 // WS listener).
 const maxHTTPHeaderBytes = 64 << 10
 
-// wsReadBufferSize is the read buffer an open WebSocket keeps for its life:
-// room for frame headers and control frames. Payloads larger than what is
-// buffered are read straight into the message, so a small buffer costs no
-// copies, and an idle connection holds 512 bytes instead of net/http's 4 kB.
-const wsReadBufferSize = 512
+// wsReadBufferSize is the buffer a WebSocket is read with while it has
+// data, lent by wsReadBufs: at least a TLS record's plaintext (16 kB), so
+// that one read empties what crypto/tls decrypted (see readWS).
+const wsReadBufferSize = 16<<10 + 512
 
-// wsWriteBuffers lends WebSocket writers their frame buffer (gorilla's
-// default 4 kB) only while a message is written, instead of each open
-// connection owning one.
-var wsWriteBuffers wsBufferPool
+// wsWaitBufferSize is the buffer of a read that may wait (see readWS).
+const wsWaitBufferSize = 512
 
-// wsBufferPool is a websocket.BufferPool on a sync.Pool.
-type wsBufferPool struct{ p sync.Pool }
+var wsReadBufs = sync.Pool{New: func() any { b := make([]byte, wsReadBufferSize); return &b }}
 
-func (b *wsBufferPool) Get() any  { return b.p.Get() }
-func (b *wsBufferPool) Put(v any) { b.p.Put(v) }
+// wsGUID is the key suffix of the Sec-WebSocket-Accept hash (RFC 6455
+// section 1.3).
+const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // listenWS binds a WS or WSS listener served by net/http: the server runs
 // each connection (the WSS TLS handshake, reading the upgrade request) on its
@@ -79,23 +79,14 @@ func (l *Layer) listenWS(name string, kind Kind, addr string, tlsConf *tls.Confi
 	return li.addr, nil
 }
 
-// wsHandler upgrades WebSocket requests that offer the sip subprotocol and
-// reads the connection on a goroutine of its own; other requests go to the
-// HTTP handler (404 by default). The request's goroutine returns once the
-// connection is upgraded, so that what net/http held for it (its stack,
-// grown by the TLS handshake, the request and its buffers) is freed while
-// the connection stays open.
+// wsHandler upgrades WebSocket requests that offer the sip subprotocol;
+// other requests go to the HTTP handler (404 by default). The request's
+// goroutine returns once the connection is upgraded and what it sent is
+// read, so that what net/http held for it (its stack, grown by the TLS
+// handshake, the request and its buffers) is freed while the connection
+// stays open; from then on the connection has a goroutine only while it
+// has data to read (see readWS).
 func (l *Layer) wsHandler(li *listener) http.Handler {
-	up := &websocket.Upgrader{
-		HandshakeTimeout: l.lim.HandshakeTimeout,
-		ReadBufferSize:   wsReadBufferSize,
-		WriteBufferPool:  &wsWriteBuffers,
-		Subprotocols:     []string{sipSubprotocol},
-		CheckOrigin:      l.checkOrigin,
-		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
-			http.Error(w, reason.Error(), status)
-		},
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !websocket.IsWebSocketUpgrade(r) {
 			l.nonUpgradeHandler().ServeHTTP(w, r)
@@ -107,20 +98,82 @@ func (l *Layer) wsHandler(li *listener) http.Handler {
 			http.Error(w, `WebSocket subprotocol "sip" required (RFC 7118)`, http.StatusBadRequest)
 			return
 		}
+		if status, reason := checkUpgrade(r); status != 0 {
+			l.stats.handshake.Add(1)
+			l.log.Debug("sip websocket upgrade refused", "listener", li.name, "remote", r.RemoteAddr, "reason", reason)
+			if status == http.StatusUpgradeRequired {
+				w.Header().Set("Sec-WebSocket-Version", "13")
+			}
+			http.Error(w, reason, status)
+			return
+		}
+		if !l.checkOrigin(r) {
+			l.stats.handshake.Add(1)
+			http.Error(w, "origin not allowed", http.StatusForbidden)
+			return
+		}
 		if !l.enter() {
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
 			return
 		}
 		defer l.wg.Done()
-		ws, err := up.Upgrade(w, r, nil)
+		nc, pending, err := l.hijack(w, r)
 		if err != nil {
-			// Upgrade has answered with an HTTP error or closed the connection.
 			l.stats.handshake.Add(1)
 			l.log.Debug("sip websocket upgrade", "listener", li.name, "remote", r.RemoteAddr, "err", err)
 			return
 		}
-		l.serveWS(li, ws)
+		l.serveWS(li, nc, pending)
 	})
+}
+
+// checkUpgrade checks what a WebSocket opening handshake must carry (RFC
+// 6455 section 4.2.1) beyond Upgrade and Connection; a non-zero status
+// refuses it for reason.
+func checkUpgrade(r *http.Request) (status int, reason string) {
+	if r.Method != http.MethodGet {
+		return http.StatusMethodNotAllowed, "websocket upgrade needs GET"
+	}
+	if r.Header.Get("Sec-WebSocket-Version") != "13" {
+		return http.StatusUpgradeRequired, "unsupported Sec-WebSocket-Version"
+	}
+	key, err := base64.StdEncoding.DecodeString(r.Header.Get("Sec-WebSocket-Key"))
+	if err != nil || len(key) != 16 {
+		return http.StatusBadRequest, "bad Sec-WebSocket-Key"
+	}
+	return 0, ""
+}
+
+// hijack takes the connection from net/http and answers 101 with the sip
+// subprotocol. pending is what the client sent after its request and
+// net/http had buffered already.
+func (l *Layer) hijack(w http.ResponseWriter, r *http.Request) (nc net.Conn, pending []byte, err error) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "websocket: cannot hijack", http.StatusInternalServerError)
+		return nil, nil, errors.New("response cannot be hijacked")
+	}
+	nc, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, fmt.Errorf("hijack: %w", err)
+	}
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		pending = bytes.Clone(b)
+	}
+	sum := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + wsGUID))
+	res := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(sum[:]) + "\r\n" +
+		"Sec-WebSocket-Protocol: " + sipSubprotocol + "\r\n\r\n"
+	if err := nc.SetWriteDeadline(time.Now().Add(l.lim.HandshakeTimeout)); err != nil {
+		_ = nc.Close()
+		return nil, nil, err
+	}
+	if _, err := io.WriteString(nc, res); err != nil {
+		_ = nc.Close()
+		return nil, nil, fmt.Errorf("write 101: %w", err)
+	}
+	return nc, pending, nil
 }
 
 // offersSIP reports whether the upgrade request lists the sip subprotocol.
@@ -134,8 +187,7 @@ func offersSIP(r *http.Request) bool {
 	return false
 }
 
-// checkOrigin applies CheckOrigin and counts refusals; gorilla answers a
-// refused upgrade 403.
+// checkOrigin applies CheckOrigin and counts refusals.
 func (l *Layer) checkOrigin(r *http.Request) bool {
 	if l.CheckOrigin == nil || l.CheckOrigin(r) {
 		return true
@@ -154,74 +206,178 @@ func (l *Layer) nonUpgradeHandler() http.Handler {
 	return l.httpHandler
 }
 
-// serveWS registers an upgraded connection and starts its reader, which
-// reads it until it closes.
-func (l *Layer) serveWS(li *listener, ws *websocket.Conn) {
-	raw := tcpUnder(ws.UnderlyingConn())
-	c := newConn(l, li.kind, li.name, nil, ws, raw)
-	// A frame or message above the limit makes gorilla close with 1009.
-	ws.SetReadLimit(int64(l.lim.MaxMessageSize))
-	ws.SetPingHandler(func(data string) error {
-		c.touch()
-		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(l.lim.WriteTimeout))
-		var ne net.Error
-		if errors.Is(err, websocket.ErrCloseSent) || (errors.As(err, &ne) && ne.Timeout()) {
-			return nil
-		}
-		return err
-	})
-	ws.SetPongHandler(func(string) error {
-		c.touch()
-		return nil
-	})
+// serveWS registers an upgraded connection, delivers what the client sent
+// along with its upgrade request, and reads on until the connection has
+// nothing more to read.
+func (l *Layer) serveWS(li *listener, nc net.Conn, pending []byte) {
+	raw := tcpUnder(nc)
+	c := newConn(l, li.kind, li.name, nc, raw)
+	c.ws = &wsReader{max: l.lim.MaxMessageSize}
 	if !l.addConn(c) {
 		_ = raw.Close()
 		return
 	}
-	// A fresh goroutine starts with a small stack; an idle connection's
-	// reader keeps only what a blocked read needs.
-	if !l.start(func() { l.readWS(c) }) {
-		_ = c.Close()
-	}
-}
-
-// readWS delivers one SIP message per WebSocket message (text or binary)
-// until the connection fails or closes, then closes it. It stops at the
-// first error: gorilla cannot read on after one (not even a timeout).
-func (l *Layer) readWS(c *Conn) {
-	defer func() { _ = c.Close() }()
-	for {
-		_, data, err := c.ws.ReadMessage()
-		if err != nil {
-			l.wsEnded(c, err)
+	if len(pending) > 0 {
+		c.touch()
+		if err := c.ws.feed(pending, wsConnEvents{c}); err != nil {
+			l.wsFailed(c, err)
 			return
 		}
-		c.touch()
-		if isKeepalive(data) {
-			// SIP.js pings with "\r\n\r\n" and expects "\r\n", as on TCP.
-			l.stats.keepalives.Add(1)
-			if bytes.Equal(data, []byte("\r\n\r\n")) {
-				if err := c.write(crlf); err != nil {
-					l.log.Debug("sip keepalive pong", "conn", c.String(), "err", err)
-					return
-				}
-			}
-			continue
+	}
+	l.readWS(c, false)
+}
+
+// readWS reads a WebSocket while it has data, delivering one SIP message
+// per WebSocket message (text or binary), then leaves it to waitReadable
+// and returns: an idle connection has no goroutine and no read buffer.
+// With wait, the first read blocks (the connection was reported readable,
+// or this is the fallback that has a goroutine per connection); the reads
+// after it only take what is there already, with a deadline in the past:
+// on WSS that empties the records crypto/tls read ahead. A partly read
+// frame or message is read on, blocking, until it is whole or the
+// connection idles out. On an error the connection is closed.
+//
+// A read that may block uses a 512-byte buffer unless the read before it
+// filled its buffer: a peer that sends a frame header and stops makes us
+// hold that much, not the 16 kB lent for the reads that find data.
+func (l *Layer) readWS(c *Conn, wait bool) {
+	var big *[]byte // from wsReadBufs while data flows
+	defer func() {
+		if big != nil {
+			wsReadBufs.Put(big)
 		}
-		l.deliver(Packet{Data: data, Src: c.remote, Local: c.local, Kind: c.kind, Conn: c, Listener: c.listener})
+	}()
+	lend := func() []byte {
+		if big == nil {
+			big = wsReadBufs.Get().(*[]byte)
+		}
+		return *big
+	}
+	var small []byte
+	ev := wsConnEvents{c}
+	flowing := false // the last read filled its buffer: more is likely there
+	for {
+		var (
+			buf []byte
+			n   int
+			err error
+		)
+		switch {
+		case (wait || !c.ws.idle()) && !flowing:
+			if big != nil {
+				wsReadBufs.Put(big)
+				big = nil
+			}
+			if small == nil {
+				small = make([]byte, wsWaitBufferSize)
+			}
+			buf = small
+			n, err = idleReader{c}.Read(buf)
+		case wait || !c.ws.idle():
+			buf = lend()
+			n, err = idleReader{c}.Read(buf)
+		default:
+			buf = lend()
+			n, err = c.readBuffered(buf)
+		}
+		flowing = n == len(buf)
+		if n > 0 {
+			c.touch()
+			if ferr := c.ws.feed(buf[:n], ev); ferr != nil {
+				l.wsFailed(c, ferr)
+				return
+			}
+		}
+		wait = false
+		switch {
+		case errors.Is(err, errNothingBuffered):
+			if !c.ws.idle() {
+				continue // the rest of the frame is yet to come: wait for it
+			}
+			if !l.waitReadable(c) {
+				_ = c.Close()
+			}
+			return
+		case err != nil:
+			l.wsFailed(c, err)
+			return
+		}
 	}
 }
 
-// wsEnded counts why a WebSocket's reader stopped.
-func (l *Layer) wsEnded(c *Conn, err error) {
+// errNothingBuffered is readBuffered's: nothing was there to read.
+var errNothingBuffered = errors.New("nothing buffered")
+
+// readBuffered reads what can be read without waiting. Its deadline in the
+// past makes the socket read fail at once, so only what crypto/tls holds
+// already (WSS) is returned; a TLS connection survives the timeout.
+func (c *Conn) readBuffered(p []byte) (int, error) {
+	if err := c.nc.SetReadDeadline(time.Unix(1, 0)); err != nil {
+		return 0, err
+	}
+	n, err := c.nc.Read(p)
 	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		err = errNothingBuffered
+	}
+	return n, err
+}
+
+// wsConnEvents answers a WebSocket's control frames and delivers its
+// messages.
+type wsConnEvents struct{ c *Conn }
+
+func (e wsConnEvents) message(data []byte) {
+	c, l := e.c, e.c.layer
+	if isKeepalive(data) {
+		// SIP.js pings with "\r\n\r\n" and expects "\r\n", as on TCP.
+		l.stats.keepalives.Add(1)
+		if bytes.Equal(data, []byte("\r\n\r\n")) {
+			if err := c.write(crlf); err != nil {
+				l.log.Debug("sip keepalive pong", "conn", c.String(), "err", err)
+			}
+		}
+		return
+	}
+	l.deliver(Packet{Data: data, Src: c.remote, Local: c.local, Kind: c.kind, Conn: c, Listener: c.listener})
+}
+
+func (e wsConnEvents) control(op byte, payload []byte) error {
+	c := e.c
+	switch op {
+	case wsPing:
+		if err := c.writeFrame(wsPong, payload); err != nil && !errors.Is(err, ErrConnClosed) {
+			return err
+		}
+	case wsClose:
+		// Echo the status code and close: the server closes the TCP
+		// connection first (RFC 6455 section 7.1.1).
+		if len(payload) == 1 {
+			return errWSProtocol
+		}
+		_ = c.writeFrame(wsClose, payload[:min(len(payload), 2)])
+		return errWSClosed
+	}
+	return nil // a pong: the read already counted as traffic
+}
+
+// errWSClosed ends the reading of a WebSocket the client closed.
+var errWSClosed = errors.New("websocket closed by the client")
+
+// wsFailed closes the connection after a read or framing error, with the
+// close frame the error calls for, and counts why.
+func (l *Layer) wsFailed(c *Conn, err error) {
 	switch {
-	case errors.Is(err, websocket.ErrReadLimit):
+	case errors.Is(err, errOversize):
 		l.stats.oversize.Add(1)
-	case errors.As(err, &ne) && ne.Timeout():
+		_ = c.writeFrame(wsClose, closePayload(wsCloseTooBig))
+	case errors.Is(err, errWSProtocol):
+		_ = c.writeFrame(wsClose, closePayload(wsCloseProtocol))
+	case errors.Is(err, errIdle):
 		l.stats.idleClosed.Add(1)
-	case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived),
-		errors.Is(err, net.ErrClosed):
+	}
+	_ = c.Close()
+	if errors.Is(err, errWSClosed) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		return
 	}
 	l.log.Debug("sip websocket read", "conn", c.String(), "err", err)

@@ -41,7 +41,8 @@ type ServerTx struct {
 
 	mu       sync.Mutex
 	state    serverState
-	last     sip.Response // the latest response sent, re-sent on retransmissions
+	last     sip.Response // the latest response sent, re-sent on retransmissions; nil once a 2xx is ACKed
+	tag      string       // the To tag of last, kept when last is let go
 	ack      ackKey       // the ACK of the 2xx, filed in Layer.acks when filed
 	filed    bool
 	gotAck   bool          // Accepted: the ACK of the 2xx arrived
@@ -313,6 +314,13 @@ func (tx *ServerTx) acked() bool {
 		}
 		tx.gotAck = true
 		tx.retrans.stop()
+		// The 2xx is not re-sent any more: a late retransmission of the
+		// INVITE is absorbed (RFC 6026 section 8.7). Letting it go frees it
+		// for the rest of the Accepted state (64*T1).
+		if tx.last != nil {
+			tx.tag = sipmsg.ToTag(tx.last)
+			tx.last = nil
+		}
 		return true
 	case sTerminated:
 		return true
@@ -330,6 +338,7 @@ func (tx *ServerTx) cancel() (tag string) {
 		close(tx.cancelled)
 		notify = tx.onCancel
 	}
+	tag = tx.tag
 	if tx.last != nil {
 		tag = sipmsg.ToTag(tx.last)
 	}

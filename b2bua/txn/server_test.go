@@ -105,6 +105,32 @@ func TestInviteServer(t *testing.T) {
 			},
 		},
 		{
+			name: "after the 2xx's ACK the 2xx is let go, an INVITE retransmission absorbed",
+			run: func(t *testing.T, e *env, tx *ServerTx) {
+				respond(t, tx, 200, "uas-1")
+				e.l.Receive(ack2xx("uas-1").req(t), udpPeer)
+				e.tu.next(t)
+				tx.mu.Lock()
+				kept := tx.last
+				tx.mu.Unlock()
+				if kept != nil {
+					t.Fatal("the ACKed 2xx is still held for the rest of the Accepted state")
+				}
+				absorbed := e.l.Stats().Absorbed
+				e.l.Receive(inv.req(t), udpPeer) // late retransmission
+				e.out.want(t, 1, status(200), "200")
+				e.tu.none(t)
+				if got := e.l.Stats().Absorbed; got != absorbed+1 {
+					t.Fatalf("absorbed %d, want %d", got, absorbed+1)
+				}
+				if tag := tx.cancel(); tag != "uas-1" {
+					t.Fatalf("To tag for a CANCEL %q, want uas-1", tag)
+				}
+				e.advance(t64)
+				closed(t, tx.Done(), "Done")
+			},
+		},
+		{
 			name: "2xx never ACKed closes AckTimeout at Timer L",
 			run: func(t *testing.T, e *env, tx *ServerTx) {
 				respond(t, tx, 200, "uas-1")

@@ -16,6 +16,7 @@ const (
 	callsWarmup  = 20
 	callsRate    = 200 // new calls per second
 	callsWait    = 60 * time.Second
+	txWait       = 90 * time.Second // Timer L (32 s) after the last answer, with margin
 	uacIP        = "127.0.0.2"
 	uasIP        = "127.0.0.3"
 )
@@ -24,7 +25,8 @@ const (
 // 127.0.0.2 through the SBC to a UAS on 127.0.0.3, plain RTP flowing both
 // ways through the SBC's relay) and reports kB/call: the change of the
 // SBC's RSS, once stable with the calls up and media flowing, divided by
-// N. Run with -benchtime=1x.
+// N; then kB/steady-call, the same once the transactions of the calls'
+// setup have ended. Run with -benchtime=1x.
 func BenchmarkCallMemory(b *testing.B) {
 	n := envInt(b, "SBC_MEM_CALLS", callsN)
 	ptime := time.Duration(envInt(b, "SBC_MEM_PTIME_MS", callsPtimeMS)) * time.Millisecond
@@ -65,11 +67,22 @@ cdr: [{type: jsonl, dir: %s/cdr}]
 		hangUp(b, cli, warm)
 		rss0 := p.settledRSS(b)
 		st0 := p.runtimeStats(b)
+		p.heapProfile(b, "calls-before")
 		calls := placeCalls(b, cli, callsWarmup, n)
 		waitMedia(b, calls, ptime)
 		rss1 := p.settledRSS(b)
 		st1 := p.runtimeStats(b)
+		p.heapProfile(b, "calls-after")
 		report(b, "call", n, rss0, rss1, st0, st1)
+		// A call lasts minutes; its setup's transactions end 64*T1 (32 s)
+		// after the answer (RFC 6026 Accepted state). Measured again once
+		// they have: what an established call costs for the rest of its
+		// life.
+		waitTransactions(b, p, st0.transactions)
+		rss2 := p.settledRSS(b)
+		st2 := p.runtimeStats(b)
+		p.heapProfile(b, "calls-steady")
+		report(b, "steady-call", n, rss0, rss2, st0, st2)
 		hangUp(b, cli, calls)
 	}
 }
@@ -98,6 +111,23 @@ func placeCalls(b *testing.B, cli *uac, first, n int) []*uacCall {
 		}
 	}
 	return calls
+}
+
+// waitTransactions waits until the SBC has no more live transactions
+// than want, for at most txWait.
+func waitTransactions(b *testing.B, p *sbcProc, want float64) {
+	b.Helper()
+	deadline := time.Now().Add(txWait)
+	for {
+		st := p.runtimeStats(b)
+		if st.transactions <= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%v transactions still live after %v, want %v", st.transactions, txWait, want)
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // waitMedia waits until the caller's phone of every call has received

@@ -65,6 +65,7 @@ func freePort(b *testing.B) int {
 type sbcProc struct {
 	cmd   *exec.Cmd
 	admin string // host:port of the admin server
+	pprof string // host:port of net/http/pprof, "" unless SBC_MEM_PPROF is set
 	done  chan struct{}
 	mu    sync.Mutex
 	log   strings.Builder
@@ -77,16 +78,23 @@ func startSBC(b *testing.B, config, admin string) *sbcProc {
 	b.Helper()
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "sbc")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/sbc-project/sbc/cmd/sbc").CombinedOutput(); err != nil {
+	build := []string{"build", "-o", bin}
+	pprofAddr := ""
+	if os.Getenv(pprofEnv) != "" {
+		build = append(build, "-tags", "pprof")
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", freePort(b))
+	}
+	build = append(build, "github.com/sbc-project/sbc/cmd/sbc")
+	if out, err := exec.Command("go", build...).CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
 	cfg := filepath.Join(dir, "sbc.yaml")
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	p := &sbcProc{cmd: exec.Command(bin, "-config", cfg), admin: admin, done: make(chan struct{})}
+	p := &sbcProc{cmd: exec.Command(bin, "-config", cfg), admin: admin, pprof: pprofAddr, done: make(chan struct{})}
 	p.cmd.Dir = dir
-	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "PPROF_ADDR=" + pprofAddr}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -206,9 +214,39 @@ func (p *sbcProc) settledRSS(b *testing.B) int {
 	}
 }
 
+// pprofEnv names a directory: when set, the sbc binary is built with
+// -tags pprof (cmd/sbc/pprof.go) and heapProfile writes heap profiles
+// there, to read with "go tool pprof -sample_index=inuse_space
+// -diff_base before.pb.gz after.pb.gz".
+const pprofEnv = "SBC_MEM_PPROF"
+
+// heapProfile saves the SBC's heap profile as name.pb.gz in the
+// SBC_MEM_PPROF directory, after a GC (?gc=1); nothing if it is unset.
+func (p *sbcProc) heapProfile(b *testing.B, name string) {
+	b.Helper()
+	dir := os.Getenv(pprofEnv)
+	if dir == "" || p.pprof == "" {
+		return
+	}
+	res, err := http.Get("http://" + p.pprof + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		b.Fatalf("heap profile: %v", err)
+	}
+	defer res.Body.Close()
+	f, err := os.Create(filepath.Join(dir, name+".pb.gz"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, res.Body); err != nil {
+		b.Fatalf("heap profile: %v", err)
+	}
+}
+
 // goStats are the Go runtime figures the SBC exports on /metrics.
 type goStats struct {
 	heapInuse, stackInuse, goroutines float64
+	transactions                      float64 // live SIP transactions
 }
 
 // runtimeStats reads them from the admin server; zeros if unavailable.
@@ -238,6 +276,8 @@ func (p *sbcProc) runtimeStats(b *testing.B) goStats {
 			s.stackInuse = f
 		case "go_goroutines":
 			s.goroutines = f
+		case "sbc_sip_transactions":
+			s.transactions = f
 		}
 	}
 	return s

@@ -54,9 +54,11 @@ policy: {bans: {file: %s/bans.json}}
 		closeAll(warm)
 		rss0 := p.settledRSS(b)
 		st0 := p.runtimeStats(b)
+		p.heapProfile(b, "wss-before")
 		conns := openWSS(b, wss, n)
 		rss1 := p.settledRSS(b)
 		st1 := p.runtimeStats(b)
+		p.heapProfile(b, "wss-after")
 		report(b, "idle-wss-conn", n, rss0, rss1, st0, st1)
 		closeAll(conns)
 	}
