@@ -213,28 +213,42 @@ func (lp *loop) run() {
 	if err != nil {
 		panic(fmt.Sprintf("media: epoll set: %v", err))
 	}
-	quit := false
+	// take returns false to wait for the netpoller, true once the loop
+	// must end. It does not return after each batch: a new Read would
+	// reset the set's readiness and need an epoll_wait that finds
+	// nothing to learn that nothing came meanwhile (one system call per
+	// wake-up). Within one Read, any packet arriving on a socket of the
+	// set after epoll_wait returned makes the set ready again, so the
+	// netpoller wakes the loop (or does not let it sleep) for it. What
+	// does not: sockets epoll_wait had no room to report, and datagrams
+	// a full recvmmsg left behind (level-triggered epoll keeps reporting
+	// them, but the set signals no new readiness for them); take serves
+	// those before waiting.
 	take := func(fd uintptr) bool {
-		r1, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&lp.events[0])), pollEvents, 0, 0, 0)
-		if e != 0 || r1 == 0 {
-			return false // wait for the set to become ready
+		for {
+			r1, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&lp.events[0])), pollEvents, 0, 0, 0)
+			if e != 0 || r1 == 0 {
+				return false // wait for the set to become ready
+			}
+			quit, more := lp.handle(int(r1))
+			if quit {
+				return true
+			}
+			if !more && int(r1) < pollEvents {
+				return false
+			}
 		}
-		quit = lp.handle(int(r1))
-		return true
 	}
-	for !quit {
-		// Read returns once take took a batch; the next round takes
-		// what came meanwhile, and waits only when nothing is ready.
-		if err := rc.Read(take); err != nil {
-			panic(fmt.Sprintf("media: epoll set: %v", err))
-		}
+	if err := rc.Read(take); err != nil {
+		panic(fmt.Sprintf("media: epoll set: %v", err))
 	}
 	lp.file.Close()
 }
 
 // handle reads the sockets of n ready events and applies the queued ops
-// if the loop was woken; true when the loop must end.
-func (lp *loop) handle(n int) bool {
+// if the loop was woken. quit: the loop must end; more: a socket may
+// hold datagrams its read left behind.
+func (lp *loop) handle(n int) (quit, more bool) {
 	wake := false
 	for i := range n {
 		slot := lp.events[i].Fd
@@ -242,16 +256,19 @@ func (lp *loop) handle(n int) bool {
 			wake = true
 			continue
 		}
-		lp.read(lp.conns[slot])
+		if lp.read(lp.conns[slot]) {
+			more = true
+		}
 	}
 	// Removals only after the batch: no event of it refers to a socket
 	// gone from the table.
-	return wake && lp.control()
+	return wake && lp.control(), more
 }
 
 // read takes what waits on c, up to pollBatch datagrams, and forwards it.
-// Level-triggered epoll reports c again if more waits.
-func (lp *loop) read(c *udpConn) {
+// It reports whether it took a full batch: more may wait, and
+// level-triggered epoll reports c again if so.
+func (lp *loop) read(c *udpConn) (full bool) {
 	for i := range lp.msgs {
 		lp.msgs[i].hdr.Namelen = sockaddrLen
 	}
@@ -260,7 +277,7 @@ func (lp *loop) read(c *udpConn) {
 	if e != 0 {
 		// EAGAIN (nothing after all) or an error about one datagram: the
 		// socket stays usable.
-		return
+		return false
 	}
 	for i := range int(r1) {
 		m := &lp.msgs[i]
@@ -270,6 +287,7 @@ func (lp *loop) read(c *udpConn) {
 		}
 		c.r.forward(lp.bufs[i][:min(int(m.n), maxPacket)], src)
 	}
+	return int(r1) == pollBatch
 }
 
 // control applies the queued ops; true when the loop must end.
