@@ -50,7 +50,8 @@ const wakeSlot = -1
 
 // engine is a Manager's set of poll loops, started on first use.
 type engine struct {
-	n       int // loops to start; 0: GOMAXPROCS (tests set it)
+	n       int  // loops to start; 0: GOMAXPROCS (tests set it)
+	noBatch bool // send each packet with sendto (tests set it)
 	mu      sync.Mutex
 	loops   []*loop
 	stopped bool
@@ -68,7 +69,7 @@ func (eng *engine) pick(port int) *loop {
 			n = runtime.GOMAXPROCS(0)
 		}
 		for range n {
-			lp, err := newLoop()
+			lp, err := newLoop(!eng.noBatch)
 			switch {
 			case eng.stopped && err == nil:
 				lp.shutdown()
@@ -115,10 +116,15 @@ type loop struct {
 	conns  []*udpConn // by slot, the epoll data of each socket
 	free   []int32
 	events [pollEvents]unix.EpollEvent
-	bufs   [pollBatch][]byte
-	names  [pollBatch][sockaddrLen]byte
-	iovs   [pollBatch]unix.Iovec
-	msgs   [pollBatch]mmsghdr
+	// The read buffers: with a send batch, each recvmmsg fills the next
+	// pollBatch of them, and the packets stay there until the batch is
+	// flushed; without, every recvmmsg fills the first ones.
+	bufs  [sendSlots][]byte
+	names [sendSlots][sockaddrLen]byte
+	iovs  [sendSlots]unix.Iovec
+	msgs  [sendSlots]mmsghdr
+	used  int        // buffers holding packets of the batch
+	out   *sendBatch // nil: no io_uring, every send is a sendto
 }
 
 // mmsghdr is struct mmsghdr of recvmmsg(2).
@@ -133,7 +139,9 @@ type pollOp struct {
 	quit bool
 }
 
-func newLoop() (*loop, error) {
+// newLoop returns a loop, which queues its sends in an io_uring batch if
+// batch is set and the kernel allows.
+func newLoop(batch bool) (*loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll: %w", err)
@@ -155,6 +163,10 @@ func newLoop() (*loop, error) {
 		return nil, fmt.Errorf("epoll add eventfd: %w", err)
 	}
 	lp := &loop{epfd: epfd, wakefd: wakefd, done: make(chan struct{})}
+	if batch {
+		// Without io_uring the loop sends as it goes.
+		lp.out, _ = newSendBatch()
+	}
 	for i := range lp.msgs {
 		lp.bufs[i] = make([]byte, maxPacket)
 		lp.iovs[i].Base = &lp.bufs[i][0]
@@ -260,32 +272,48 @@ func (lp *loop) handle(n int) (quit, more bool) {
 			more = true
 		}
 	}
+	lp.flush()
 	// Removals only after the batch: no event of it refers to a socket
 	// gone from the table.
 	return wake && lp.control(), more
+}
+
+// flush sends what the batch holds and frees the read buffers.
+func (lp *loop) flush() {
+	if lp.out != nil {
+		lp.out.flush()
+	}
+	lp.used = 0
 }
 
 // read takes what waits on c, up to pollBatch datagrams, and forwards it.
 // It reports whether it took a full batch: more may wait, and
 // level-triggered epoll reports c again if so.
 func (lp *loop) read(c *udpConn) (full bool) {
-	for i := range lp.msgs {
+	if lp.used+pollBatch > sendSlots {
+		lp.flush()
+	}
+	at := lp.used
+	for i := at; i < at+pollBatch; i++ {
 		lp.msgs[i].hdr.Namelen = sockaddrLen
 	}
-	r1, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&lp.msgs[0])), pollBatch,
+	r1, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&lp.msgs[at])), pollBatch,
 		unix.MSG_DONTWAIT, 0, 0)
 	if e != 0 {
 		// EAGAIN (nothing after all) or an error about one datagram: the
 		// socket stays usable.
 		return false
 	}
-	for i := range int(r1) {
+	for i := at; i < at+int(r1); i++ {
 		m := &lp.msgs[i]
 		src, ok := addrPortOf(lp.names[i][:min(int(m.hdr.Namelen), sockaddrLen)])
 		if !ok {
 			continue
 		}
 		c.r.forward(lp.bufs[i][:min(int(m.n), maxPacket)], src)
+	}
+	if lp.out != nil {
+		lp.used += int(r1)
 	}
 	return int(r1) == pollBatch
 }
@@ -330,6 +358,11 @@ func (lp *loop) register(c *udpConn) {
 		lp.conns = append(lp.conns, c)
 	}
 	c.slot = slot
+	if lp.out != nil && c.r.e.sdes == nil {
+		// An SDES reader decrypts into a buffer of its own, which the
+		// next packet reuses: its flow sends at once.
+		c.r.out = lp.out
+	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: slot}
 	if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
 		// Out of memory for the epoll set: the socket is not read, as if
@@ -363,4 +396,7 @@ func (lp *loop) shutdown() {
 		unix.Close(lp.epfd)
 	}
 	unix.Close(lp.wakefd)
+	if lp.out != nil {
+		lp.out.close()
+	}
 }

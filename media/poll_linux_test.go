@@ -316,3 +316,41 @@ func queuedBytesOfOne(t *testing.T, pkt []byte) int {
 	})
 	return n
 }
+
+// TestPollSendErrorIsDropped: a send the kernel refuses (toward a
+// broadcast address from a socket without SO_BROADCAST: EACCES) counts as
+// a drop, not as relayed, whether the loop sends each packet at once or
+// queues it in its io_uring batch, whose failures come back only with
+// the completions.
+func TestPollSendErrorIsDropped(t *testing.T) {
+	for _, batch := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sendto", true: "batch"}[batch], func(t *testing.T) {
+			m := newTestManager(t, 4, netip.Addr{}, nil)
+			m.eng.n, m.eng.noBatch = 1, !batch
+			a := newPeer(t, false)
+			s := m.NewSession("call-broadcast")
+			t.Cleanup(s.Close)
+			if _, err := s.Offer(SideA, a.sdp()); err != nil {
+				t.Fatalf("Offer: %v", err)
+			}
+			toA, err := s.Answer(SideB, sipSDP("255.255.255.255", 40000))
+			if err != nil {
+				t.Fatalf("Answer: %v", err)
+			}
+			if got := m.eng.loops[0].out != nil; got != batch {
+				if batch {
+					t.Skip("no io_uring on this kernel: the loop sends with sendto")
+				}
+				t.Fatalf("loop has a send batch: %v, want %v", got, batch)
+			}
+			const n = 20
+			for i := range n {
+				send(t, a.rtp, rtpPacket(uint16(i)), mPort(t, toA, 0))
+			}
+			waitFor(t, "drops counted", func() bool { return s.Stats().AtoB.Dropped == n })
+			if st := s.Stats().AtoB; st.Packets != 0 || st.Bytes != 0 {
+				t.Fatalf("%d packets (%d bytes) counted as relayed toward a broadcast address", st.Packets, st.Bytes)
+			}
+		})
+	}
+}

@@ -28,6 +28,9 @@ type reader struct {
 	hdr  rtp.Header
 	chdr rtcp.Header
 	last trail
+	// out is the batch of the poll loop reading in, which the flow's
+	// sends are queued in; nil: they go at once. Set by the loop.
+	out *sendBatch
 }
 
 // forward hands one packet received from src to the flow, or refuses it.
@@ -193,7 +196,7 @@ func (r *reader) open(pkt []byte, ctl bool) ([]byte, int) {
 func (r *reader) deliver(pkt []byte, ctl bool, now int64) {
 	r.last.at = now
 	if ctl {
-		r.f.rtcp(pkt)
+		r.f.rtcpVia(pkt, r.out)
 		return
 	}
 	if len(pkt) >= 12 {
@@ -203,7 +206,7 @@ func (r *reader) deliver(pkt []byte, ctl bool, now int64) {
 		}
 		r.last.ssrc, r.last.seq, r.last.rtp = ssrc, binary.BigEndian.Uint16(pkt[2:]), true
 	}
-	r.f.rtpAt(pkt, now)
+	r.f.rtpAt(pkt, now, r.out)
 }
 
 // isRTCP tells RTCP from RTP on a multiplexed port (RFC 5761 section 4):
