@@ -262,13 +262,16 @@ func (lp *loop) run() {
 // hold datagrams its read left behind.
 func (lp *loop) handle(n int) (quit, more bool) {
 	wake := false
+	// One clock read for the batch: its packets were all read within
+	// microseconds.
+	now := monotonic()
 	for i := range n {
 		slot := lp.events[i].Fd
 		if slot == wakeSlot {
 			wake = true
 			continue
 		}
-		if lp.read(lp.conns[slot]) {
+		if lp.read(lp.conns[slot], now) {
 			more = true
 		}
 	}
@@ -286,10 +289,11 @@ func (lp *loop) flush() {
 	lp.used = 0
 }
 
-// read takes what waits on c, up to pollBatch datagrams, and forwards it.
+// read takes what waits on c, up to pollBatch datagrams, and forwards it
+// as read at now.
 // It reports whether it took a full batch: more may wait, and
 // level-triggered epoll reports c again if so.
-func (lp *loop) read(c *udpConn) (full bool) {
+func (lp *loop) read(c *udpConn, now int64) (full bool) {
 	if lp.used+pollBatch > sendSlots {
 		lp.flush()
 	}
@@ -310,7 +314,7 @@ func (lp *loop) read(c *udpConn) (full bool) {
 		if !ok {
 			continue
 		}
-		c.r.forward(lp.bufs[i][:min(int(m.n), maxPacket)], src)
+		c.r.forwardAt(lp.bufs[i][:min(int(m.n), maxPacket)], src, now)
 	}
 	if lp.out != nil {
 		lp.used += int(r1)

@@ -36,8 +36,11 @@ type reader struct {
 // forward hands one packet received from src to the flow, or refuses it.
 // It is the per-packet hot path: no allocation, no lock, no logging,
 // except when the latch moves.
-func (r *reader) forward(pkt []byte, src netip.AddrPort) {
-	now := monotonic()
+func (r *reader) forward(pkt []byte, src netip.AddrPort) { r.forwardAt(pkt, src, monotonic()) }
+
+// forwardAt is forward for a packet read at now (monotonic ns): a poll
+// loop reads the clock once per batch of packets.
+func (r *reader) forwardAt(pkt []byte, src netip.AddrPort, now int64) {
 	if p := r.in.dst.Load(); p.latched && p.addr == src {
 		r.fromSource(pkt, now)
 	} else {
