@@ -124,6 +124,7 @@ type loop struct {
 	iovs  [sendSlots]unix.Iovec
 	msgs  [sendSlots]mmsghdr
 	used  int        // buffers holding packets of the batch
+	ready []*udpConn // the sockets of one epoll_wait, for readRing
 	out   *sendBatch // nil: no io_uring, every send is a sendto
 }
 
@@ -265,15 +266,21 @@ func (lp *loop) handle(n int) (quit, more bool) {
 	// One clock read for the batch: its packets were all read within
 	// microseconds.
 	now := monotonic()
+	ready := lp.ready[:0]
 	for i := range n {
 		slot := lp.events[i].Fd
 		if slot == wakeSlot {
 			wake = true
 			continue
 		}
-		if lp.read(lp.conns[slot], now) {
+		if lp.out != nil {
+			ready = append(ready, lp.conns[slot])
+		} else if lp.read(lp.conns[slot], now) {
 			more = true
 		}
+	}
+	if len(ready) > 0 && lp.readRing(ready, now) {
+		more = true
 	}
 	lp.flush()
 	// Removals only after the batch: no event of it refers to a socket

@@ -239,39 +239,47 @@ func TestPollStopLetsGo(t *testing.T) {
 	checkClosed(t, []*udpConn{c2})
 }
 
-// TestPollDrainsBacklog: datagrams a socket still holds after a full
-// recvmmsg are served although nothing more arrives. The set signals no
-// new readiness for them, so a loop that waits after such a batch would
-// leave them there until the socket's next packet.
+// TestPollDrainsBacklog: datagrams a socket still holds after the loop
+// read it are served although nothing more arrives. The set signals no
+// new readiness for them, so a loop that waits after such a read would
+// leave them there until the socket's next packet. Both ways of reading:
+// recvmmsg (pollBatch at a time) and the io_uring batch (one at a time).
 func TestPollDrainsBacklog(t *testing.T) {
-	m := newTestManager(t, 4, netip.Addr{}, nil)
-	m.eng.n = 1
-	c := setupCall(t, m)
-	send(t, c.a.rtp, rtpPacket(0), c.portA)
-	recv(t, c.b.rtp)
-	c.s.mu.Lock()
-	f := c.s.streams[0].flows[SideA]
-	in := c.s.streams[0].ends[SideA].(*rtpEndpoint).rtp.conn
-	c.s.mu.Unlock()
+	for _, batch := range []bool{false, true} {
+		t.Run(map[bool]string{false: "recvmmsg", true: "batch"}[batch], func(t *testing.T) {
+			m := newTestManager(t, 4, netip.Addr{}, nil)
+			m.eng.n, m.eng.noBatch = 1, !batch
+			c := setupCall(t, m)
+			send(t, c.a.rtp, rtpPacket(0), c.portA)
+			recv(t, c.b.rtp)
+			if batch && m.eng.loops[0].out == nil {
+				t.Skip("no io_uring on this kernel")
+			}
+			c.s.mu.Lock()
+			f := c.s.streams[0].flows[SideA]
+			in := c.s.streams[0].ends[SideA].(*rtpEndpoint).rtp.conn
+			c.s.mu.Unlock()
 
-	// Hold the loop inside the flow of one packet, and queue a backlog
-	// of several batches behind it.
-	f.mu.Lock()
-	send(t, c.a.rtp, rtpPacket(1), c.portA)
-	waitFor(t, "the loop to hold the packet", func() bool { return f.c.received.Load() == 2 })
-	const backlog = 3*pollBatch + 1
-	one := queuedBytesOfOne(t, rtpPacket(2))
-	for i := range backlog {
-		send(t, c.a.rtp, rtpPacket(uint16(2+i)), c.portA)
-	}
-	waitFor(t, "the backlog queued", func() bool { return rmemAlloc(t, in.fd) >= backlog*one })
-	f.mu.Unlock()
+			// Hold the loop inside the flow of one packet, and queue a
+			// backlog of several batches behind it.
+			f.mu.Lock()
+			send(t, c.a.rtp, rtpPacket(1), c.portA)
+			waitFor(t, "the loop to hold the packet", func() bool { return f.c.received.Load() == 2 })
+			const backlog = 3*pollBatch + 1
+			one := queuedBytesOfOne(t, rtpPacket(2))
+			for i := range backlog {
+				send(t, c.a.rtp, rtpPacket(uint16(2+i)), c.portA)
+			}
+			waitFor(t, "the backlog queued", func() bool { return rmemAlloc(t, in.fd) >= backlog*one })
+			f.mu.Unlock()
 
-	for range backlog + 1 {
-		recv(t, c.b.rtp)
+			for range backlog + 1 {
+				recv(t, c.b.rtp)
+			}
+			// Counted once sent: the count may trail the last arrival.
+			waitFor(t, "every packet counted", func() bool { return c.s.Stats().AtoB.Packets == backlog+2 })
+		})
 	}
-	// Counted once sent: the count may trail the last arrival.
-	waitFor(t, "every packet counted", func() bool { return c.s.Stats().AtoB.Packets == backlog+2 })
 }
 
 // rmemAlloc returns the bytes a socket's receive queue holds (its

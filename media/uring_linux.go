@@ -9,21 +9,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A poll loop relays what one wake-up brought (poll_linux.go): often
-// several packets, each toward another call's socket. sendmmsg batches
-// datagrams of one socket only, so each of these cost a sendto, and on
-// this kind of machine a system call's entry and exit cost about as much
-// as the UDP send itself. A sendBatch queues the loop's sends instead and
-// hands them to the kernel together through an io_uring, in one
-// io_uring_enter that also waits for their results: the sends are
-// non-blocking (MSG_DONTWAIT), so the kernel completes each before the
-// call returns, and a send that would block fails (EAGAIN) as sendto
-// does, counted as a drop. The packets stay in the loop's read buffers
-// until then.
+// A poll loop relays what one wake-up brought (poll_linux.go): under
+// load, tens of packets, each read from and sent through another call's
+// socket. recvmmsg and sendmmsg batch the datagrams of one socket only,
+// so each packet cost a recvmmsg and a sendto, and on this kind of
+// machine (a VM, where a system call traps to the hypervisor) a system
+// call's entry and exit cost about as much as the UDP work itself. A
+// sendBatch does the loop's receives and sends through an io_uring
+// instead: one io_uring_enter receives a datagram from every ready
+// socket, and one more sends everything their flows queued. Both are
+// non-blocking (MSG_DONTWAIT), so the kernel completes each operation
+// before io_uring_enter returns, and a send that would block fails
+// (EAGAIN) as sendto does, counted as a drop. The packets stay in the
+// loop's read buffers until their sends completed.
 //
 // Where io_uring is not available (an old kernel, or disabled by
-// kernel.io_uring_disabled or a seccomp filter), the loop sends each
-// packet with sendto as it goes.
+// kernel.io_uring_disabled or a seccomp filter), the loop reads with
+// recvmmsg and sends each packet with sendto as it goes.
 
 // sendSlots is how many sends a batch holds: the loop's read buffers.
 // When the buffers are used up, the loop flushes the batch before reading
@@ -45,6 +47,8 @@ type sendBatch struct {
 	ctrs  [sendSlots]*flowCounters
 	rtcp  [sendSlots]bool
 	sizes [sendSlots]int
+	// got holds the result of each receive of recv: bytes, or -errno.
+	got [sendSlots]int32
 }
 
 // newSendBatch returns a batch with its own io_uring, or an error when
@@ -96,17 +100,43 @@ func (b *sendBatch) queue(c *udpConn, pkt []byte, to netip.AddrPort, o out) bool
 	return true
 }
 
+// recv receives one datagram with each hdrs[i] from conns[i] (at most
+// sendSlots), with one io_uring_enter, and leaves each result in b.got[i].
+// The batch must be empty (flushed).
+func (b *sendBatch) recv(conns []*udpConn, hdrs func(i int) *unix.Msghdr) {
+	for i, c := range conns {
+		*b.ring.sqe(uint32(i)) = uringSQE{
+			opcode:   ioringOpRecvmsg,
+			fd:       int32(c.fd),
+			addr:     uint64(uintptr(unsafe.Pointer(hdrs(i)))),
+			len:      1,
+			opFlags:  unix.MSG_DONTWAIT,
+			userData: recvTag | uint64(i),
+		}
+	}
+	b.enter(uint32(len(conns)))
+}
+
+// recvTag marks the completion of a receive.
+const recvTag = 1 << 32
+
 // flush submits the queued sends, waits for their results, and counts
 // the failed ones as drops. Afterwards the packets' buffers are free.
 func (b *sendBatch) flush() {
 	if b.n == 0 {
 		return
 	}
+	b.enter(uint32(b.n))
+	b.n = 0
+}
+
+// enter submits entries 0..n-1 and takes their completions.
+func (b *sendBatch) enter(n uint32) {
 	r := &b.ring
-	r.submit(uint32(b.n))
-	for left := uint32(b.n); left > 0; {
-		// Non-blocking sends complete within io_uring_enter: waiting for
-		// all of them is no wait at all.
+	r.submit(n)
+	for left := n; left > 0; {
+		// Non-blocking operations complete within io_uring_enter: waiting
+		// for all of them is no wait at all.
 		pending := r.tail - atomic.LoadUint32(r.sqHead)
 		_, _, e := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(pending), uintptr(left),
 			ioringEnterGetevents, 0, 0)
@@ -115,7 +145,6 @@ func (b *sendBatch) flush() {
 		}
 		left -= b.reap()
 	}
-	b.n = 0
 }
 
 // reap takes the completions the ring holds and returns how many.
@@ -125,6 +154,10 @@ func (b *sendBatch) reap() uint32 {
 	tail := atomic.LoadUint32(r.cqTail)
 	for h := head; h != tail; h++ {
 		cqe := &r.cqes[h&r.cqMask]
+		if cqe.userData&recvTag != 0 {
+			b.got[cqe.userData&^recvTag] = cqe.res
+			continue
+		}
 		i := int(cqe.userData)
 		if cqe.res < 0 {
 			c := b.ctrs[i]
@@ -150,6 +183,7 @@ func (b *sendBatch) close() { b.ring.close() }
 // io_uring ABI (include/uapi/linux/io_uring.h).
 const (
 	ioringOpSendmsg      = 9
+	ioringOpRecvmsg      = 10
 	ioringEnterGetevents = 1
 	ioringOffSQRing      = 0
 	ioringOffCQRing      = 0x8000000
@@ -279,4 +313,36 @@ func (r *ring) close() {
 		unix.Close(r.fd)
 		r.fd = -1
 	}
+}
+
+// readRing reads one datagram from each of ready, sendSlots sockets per
+// io_uring_enter, and forwards them as read at now; their flows queue
+// their sends in the batch. It reports whether any socket gave a
+// datagram: it may hold more, and for UDP the kernel does not say, so
+// the loop looks at the set again before waiting.
+func (lp *loop) readRing(ready []*udpConn, now int64) (more bool) {
+	hdr := func(i int) *unix.Msghdr {
+		lp.msgs[i].hdr.Namelen = sockaddrLen
+		return &lp.msgs[i].hdr
+	}
+	for len(ready) > 0 {
+		lp.flush() // the buffers are free again
+		k := min(len(ready), sendSlots)
+		lp.out.recv(ready[:k], hdr)
+		lp.used = k
+		for i, c := range ready[:k] {
+			n := lp.out.got[i]
+			if n < 0 {
+				continue // EAGAIN (nothing after all), or an error about one datagram
+			}
+			more = true
+			src, ok := addrPortOf(lp.names[i][:min(int(lp.msgs[i].hdr.Namelen), sockaddrLen)])
+			if !ok {
+				continue
+			}
+			c.r.forwardAt(lp.bufs[i][:min(int(n), maxPacket)], src, now)
+		}
+		ready = ready[k:]
+	}
+	return more
 }
