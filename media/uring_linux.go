@@ -182,13 +182,14 @@ func (b *sendBatch) close() { b.ring.close() }
 
 // io_uring ABI (include/uapi/linux/io_uring.h).
 const (
-	ioringOpSendmsg      = 9
-	ioringOpRecvmsg      = 10
-	ioringEnterGetevents = 1
-	ioringOffSQRing      = 0
-	ioringOffCQRing      = 0x8000000
-	ioringOffSQEs        = 0x10000000
-	ioringFeatSingleMmap = 1
+	ioringOpSendmsg         = 9
+	ioringOpRecvmsg         = 10
+	ioringEnterGetevents    = 1
+	ioringOffSQRing         = 0
+	ioringOffCQRing         = 0x8000000
+	ioringOffSQEs           = 0x10000000
+	ioringFeatSingleMmap    = 1
+	ioringFeatNativeWorkers = 1 << 9
 )
 
 type uringSQE struct {
@@ -257,8 +258,11 @@ func (r *ring) setup(entries uint32) error {
 		r.close()
 		return err
 	}
-	if p.features&ioringFeatSingleMmap == 0 {
-		return fail(fmt.Errorf("io_uring: kernel too old (no single mmap)"))
+	// 5.12 or later: one mapping for both rings, and MSG_DONTWAIT
+	// operations that complete (or fail with EAGAIN) within
+	// io_uring_enter, which flush and recv rely on not to block.
+	if want := uint32(ioringFeatSingleMmap | ioringFeatNativeWorkers); p.features&want != want {
+		return fail(fmt.Errorf("io_uring: kernel too old (features %#x)", p.features))
 	}
 	sqSize := int(p.sqOff.array) + int(p.sqEntries)*4
 	if cqSize := int(p.cqOff.cqes) + int(p.cqEntries)*int(unsafe.Sizeof(uringCQE{})); cqSize > sqSize {
