@@ -17,11 +17,14 @@ import (
 // few loops, one per CPU, each own an epoll set holding many sockets.
 // The epoll set is itself in the runtime's netpoller: a loop's goroutine
 // is parked like any reader until the set has ready sockets, then takes
-// them all with one epoll_wait that does not wait, reads each with
-// recvmmsg, and hands every datagram to the socket's reader (relay.go) on
-// the loop's goroutine; the reader's flow sends with a non-blocking
-// sendto. A loop never blocks in a system call: a send that would block
-// fails, and the flow counts a drop. (A loop blocked in epoll_wait
+// them all with one epoll_wait that does not wait, reads them, and hands
+// every datagram to the socket's reader (relay.go) on the loop's
+// goroutine. With io_uring (uring_linux.go) one io_uring_enter reads a
+// datagram from every ready socket and one more sends what their flows
+// queued; without, each socket is read with recvmmsg and each packet
+// sent with sendto. A loop never blocks in a system call: every read and
+// send is non-blocking, a send that would block fails, and the flow
+// counts a drop. (A loop blocked in epoll_wait
 // instead holds a thread in a system call, which the runtime's sysmon
 // then keeps retaking: measured, 15 % of the relay's CPU went to sysmon.)
 //
