@@ -166,7 +166,7 @@ func newLoop(batch bool) (*loop, error) {
 		unix.Close(wakefd)
 		return nil, fmt.Errorf("epoll add eventfd: %w", err)
 	}
-	lp := &loop{epfd: epfd, wakefd: wakefd, done: make(chan struct{})}
+	lp := &loop{epfd: epfd, wakefd: wakefd, done: make(chan struct{}), ready: make([]*udpConn, 0, pollEvents)}
 	if batch {
 		// Without io_uring the loop sends as it goes.
 		lp.out, _ = newSendBatch()
