@@ -1,6 +1,10 @@
 package media
 
-import "testing"
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
 
 // batchRig is a forwardRig whose reader queues its sends in an io_uring
 // batch, as a poll loop's does.
@@ -55,6 +59,38 @@ func BenchmarkRelayBatch(b *testing.B) {
 				}
 			}
 			sb.flush()
+		})
+	}
+}
+
+// TestPollRelayDoesNotAllocate: a packet relayed by a poll loop, from the
+// wake-up to the send, allocates nothing, in either way of reading and
+// sending.
+func TestPollRelayDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	for _, batch := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sendto", true: "batch"}[batch], func(t *testing.T) {
+			m := newTestManager(t, 4, netip.Addr{}, nil)
+			m.eng.n, m.eng.noBatch = 1, !batch
+			c := setupCall(t, m)
+			pkt := rtpPacket(1)
+			buf := make([]byte, maxPacket)
+			to := netip.AddrPortFrom(loopback, uint16(c.portA))
+			c.b.rtp.SetReadDeadline(time.Now().Add(time.Minute))
+			trip := func() {
+				if _, err := c.a.rtp.WriteToUDPAddrPort(pkt, to); err != nil {
+					t.Fatalf("write: %v", err)
+				}
+				if _, _, err := c.b.rtp.ReadFromUDPAddrPort(buf); err != nil {
+					t.Fatalf("read: %v", err)
+				}
+			}
+			trip() // the loop starts, the source latches
+			if n := testing.AllocsPerRun(200, trip); n != 0 {
+				t.Fatalf("relaying through the loop allocates %.2f times per packet, want 0", n)
+			}
 		})
 	}
 }
