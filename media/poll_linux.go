@@ -119,9 +119,10 @@ type loop struct {
 	conns  []*udpConn // by slot, the epoll data of each socket
 	free   []int32
 	events [pollEvents]unix.EpollEvent
-	// The read buffers: with a send batch, each recvmmsg fills the next
-	// pollBatch of them, and the packets stay there until the batch is
-	// flushed; without, every recvmmsg fills the first ones.
+	// The read buffers: with a send batch, readRing fills one per ready
+	// socket, and the packets stay there until the batch is flushed;
+	// without, read (recvmmsg, the packets sent at once) fills the first
+	// pollBatch.
 	bufs  [sendSlots][]byte
 	names [sendSlots][sockaddrLen]byte
 	iovs  [sendSlots]unix.Iovec
@@ -300,34 +301,27 @@ func (lp *loop) flush() {
 }
 
 // read takes what waits on c, up to pollBatch datagrams, and forwards it
-// as read at now.
+// as read at now; the flows send at once (no send batch).
 // It reports whether it took a full batch: more may wait, and
 // level-triggered epoll reports c again if so.
 func (lp *loop) read(c *udpConn, now int64) (full bool) {
-	if lp.used+pollBatch > sendSlots {
-		lp.flush()
-	}
-	at := lp.used
-	for i := at; i < at+pollBatch; i++ {
+	for i := range pollBatch {
 		lp.msgs[i].hdr.Namelen = sockaddrLen
 	}
-	r1, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&lp.msgs[at])), pollBatch,
+	r1, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&lp.msgs[0])), pollBatch,
 		unix.MSG_DONTWAIT, 0, 0)
 	if e != 0 {
 		// EAGAIN (nothing after all) or an error about one datagram: the
 		// socket stays usable.
 		return false
 	}
-	for i := at; i < at+int(r1); i++ {
+	for i := range int(r1) {
 		m := &lp.msgs[i]
 		src, ok := addrPortOf(lp.names[i][:min(int(m.hdr.Namelen), sockaddrLen)])
 		if !ok {
 			continue
 		}
 		c.r.forwardAt(lp.bufs[i][:min(int(m.n), maxPacket)], src, now)
-	}
-	if lp.out != nil {
-		lp.used += int(r1)
 	}
 	return int(r1) == pollBatch
 }
