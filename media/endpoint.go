@@ -25,8 +25,10 @@ import (
 // side's flow for every packet: they must not allocate, block on a shared
 // lock, or log.
 type endpoint interface {
-	sendRTP(pkt []byte) bool
-	sendRTCP(pkt []byte) bool
+	// A packet queued in o.b must stay untouched until the batch is
+	// flushed.
+	sendRTP(pkt []byte, o out) bool
+	sendRTCP(pkt []byte, o out) bool
 	// start begins reading from this side; packets go to in, the flow
 	// whose source is this side. Every reader it starts (a goroutine, or
 	// a socket on a poll loop) is tracked by wg and ends after close.
@@ -117,25 +119,27 @@ type remote struct {
 	hold      bool           // c=0.0.0.0: the side wants nothing sent to it
 }
 
-func (e *rtpEndpoint) sendRTP(pkt []byte) bool {
+func (e *rtpEndpoint) sendRTP(pkt []byte, o out) bool {
 	if e.sdes != nil {
 		if pkt = e.sdes.encryptRTP(pkt); pkt == nil {
 			return false
 		}
+		// Sent at once: the next packet reuses the encryption buffer.
+		o.b = nil
 	}
-	return e.rtp.send(pkt)
+	return e.rtp.send(pkt, o)
 }
 
-func (e *rtpEndpoint) sendRTCP(pkt []byte) bool {
+func (e *rtpEndpoint) sendRTCP(pkt []byte, o out) bool {
 	if e.sdes == nil {
-		return e.rtcp.send(pkt)
+		return e.rtcp.send(pkt, o)
 	}
 	e.sdes.rtcpMu.Lock()
 	defer e.sdes.rtcpMu.Unlock()
 	if pkt = e.sdes.encryptRTCP(pkt); pkt == nil {
 		return false
 	}
-	return e.rtcp.send(pkt)
+	return e.rtcp.send(pkt, out{})
 }
 
 func (e *rtpEndpoint) start(in *flow, wg *sync.WaitGroup) {
@@ -255,11 +259,11 @@ type wrtcEndpoint struct {
 	w *webrtcSide
 }
 
-func (e *wrtcEndpoint) sendRTP(pkt []byte) bool      { return e.w.t.WriteRTP(pkt) == nil }
-func (e *wrtcEndpoint) sendRTCP(pkt []byte) bool     { return e.w.t.WriteRTCP(pkt) == nil }
-func (e *wrtcEndpoint) start(*flow, *sync.WaitGroup) {}
-func (e *wrtcEndpoint) close()                       {}
-func (e *wrtcEndpoint) release()                     {}
+func (e *wrtcEndpoint) sendRTP(pkt []byte, _ out) bool  { return e.w.t.WriteRTP(pkt) == nil }
+func (e *wrtcEndpoint) sendRTCP(pkt []byte, _ out) bool { return e.w.t.WriteRTCP(pkt) == nil }
+func (e *wrtcEndpoint) start(*flow, *sync.WaitGroup)    {}
+func (e *wrtcEndpoint) close()                          {}
+func (e *wrtcEndpoint) release()                        {}
 
 // webrtcSide is the WebRTC transport of one side of a session, shared by
 // all its m-lines (BUNDLE). With media.webrtc_port set it uses the

@@ -69,12 +69,23 @@ func newFlow(to endpoint, ssrc uint32) *flow {
 }
 
 // rtp handles one decrypted RTP packet from the source side, arrived now.
-func (f *flow) rtp(pkt []byte) { f.rtpAt(pkt, monotonic()) }
+func (f *flow) rtp(pkt []byte) { f.rtpAt(pkt, monotonic(), nil) }
+
+// out is how a flow's packet leaves: queued in a poll loop's batch b
+// (uring_linux.go), or sent at once when b is nil. ctr and rtcp name the
+// counters the packet is counted in, which the batch corrects if the
+// queued send fails.
+type out struct {
+	b    *sendBatch
+	ctr  *flowCounters
+	rtcp bool
+}
 
 // rtpAt handles one decrypted RTP packet from the source side that
-// arrived at now (monotonic ns). It is the per-packet hot path: no
-// allocation, no logging, only this flow's lock.
-func (f *flow) rtpAt(pkt []byte, now int64) {
+// arrived at now (monotonic ns); b is the reader's loop's batch, or nil.
+// It is the per-packet hot path: no allocation, no logging, only this
+// flow's lock.
+func (f *flow) rtpAt(pkt []byte, now int64, b *sendBatch) {
 	if len(pkt) < 12 || pkt[0]>>6 != 2 {
 		f.c.malformed.Add(1)
 		return
@@ -103,7 +114,7 @@ func (f *flow) rtpAt(pkt []byte, now int64) {
 		f.c.malformed.Add(1)
 		return
 	}
-	if f.to.sendRTP(pkt) {
+	if f.to.sendRTP(pkt, out{b: b, ctr: &f.c}) {
 		f.c.packets.Add(1)
 		f.c.bytes.Add(uint64(len(pkt)))
 	} else {
@@ -117,7 +128,10 @@ func (f *flow) rtpAt(pkt []byte, now int64) {
 // to that stream's original SSRC, and its SDES items (CNAME, NAME, TOOL,
 // ...), which would name the source to the receiver, give way to the
 // SBC's own. pkt may grow into its spare capacity (rtpproc.ReplaceSDES).
-func (f *flow) rtcp(pkt []byte) {
+func (f *flow) rtcp(pkt []byte) { f.rtcpVia(pkt, nil) }
+
+// rtcpVia is rtcp with the reader's loop's batch b, or nil.
+func (f *flow) rtcpVia(pkt []byte, b *sendBatch) {
 	f.mu.Lock()
 	ok := f.norm.RewriteSenderRTCP(pkt)
 	f.mu.Unlock()
@@ -136,7 +150,7 @@ func (f *flow) rtcp(pkt []byte) {
 		f.c.dropped.Add(1) // only SDES, and no room for the SBC's
 		return
 	}
-	if f.to.sendRTCP(pkt) {
+	if f.to.sendRTCP(pkt, out{b: b, ctr: &f.c, rtcp: true}) {
 		f.c.rtcpPackets.Add(1)
 		f.c.rtcpBytes.Add(uint64(len(pkt)))
 	} else {
@@ -186,7 +200,7 @@ func (f *flow) inject(d DTMF, stop <-chan struct{}) bool {
 			nseq, _ := f.norm.Next(0, monotonic())
 			pkt[2], pkt[3] = byte(nseq>>8), byte(nseq)
 		}
-		if f.to.sendRTP(pkt) {
+		if f.to.sendRTP(pkt, out{}) {
 			f.c.dtmfInjected.Add(1)
 		}
 		f.mu.Unlock()

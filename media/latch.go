@@ -244,13 +244,16 @@ func (s *sock) latch(p *peer, src netip.AddrPort) bool {
 	return true
 }
 
-// send writes pkt toward the side. It reports false, sending nothing, when
-// the side's address is unknown or on hold, or when the write fails. It
-// does not allocate.
-func (s *sock) send(pkt []byte) bool {
+// send writes pkt toward the side, or queues it in o.b. It reports false,
+// sending nothing, when the side's address is unknown or on hold, or when
+// the write fails. It does not allocate.
+func (s *sock) send(pkt []byte, o out) bool {
 	d := s.dst.Load()
 	if d.hold || !d.addr.IsValid() {
 		return false
+	}
+	if o.b != nil {
+		return o.b.queue(s.conn, pkt, d.addr, o)
 	}
 	return s.conn.writeTo(pkt, d.addr) == nil
 }

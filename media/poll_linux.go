@@ -17,11 +17,14 @@ import (
 // few loops, one per CPU, each own an epoll set holding many sockets.
 // The epoll set is itself in the runtime's netpoller: a loop's goroutine
 // is parked like any reader until the set has ready sockets, then takes
-// them all with one epoll_wait that does not wait, reads each with
-// recvmmsg, and hands every datagram to the socket's reader (relay.go) on
-// the loop's goroutine; the reader's flow sends with a non-blocking
-// sendto. A loop never blocks in a system call: a send that would block
-// fails, and the flow counts a drop. (A loop blocked in epoll_wait
+// them all with one epoll_wait that does not wait, reads them, and hands
+// every datagram to the socket's reader (relay.go) on the loop's
+// goroutine. With io_uring (uring_linux.go) one io_uring_enter reads a
+// datagram from every ready socket and one more sends what their flows
+// queued; without, each socket is read with recvmmsg and each packet
+// sent with sendto. A loop never blocks in a system call: every read and
+// send is non-blocking, a send that would block fails, and the flow
+// counts a drop. (A loop blocked in epoll_wait
 // instead holds a thread in a system call, which the runtime's sysmon
 // then keeps retaking: measured, 15 % of the relay's CPU went to sysmon.)
 //
@@ -50,7 +53,8 @@ const wakeSlot = -1
 
 // engine is a Manager's set of poll loops, started on first use.
 type engine struct {
-	n       int // loops to start; 0: GOMAXPROCS (tests set it)
+	n       int  // loops to start; 0: GOMAXPROCS (tests set it)
+	noBatch bool // send each packet with sendto (tests set it)
 	mu      sync.Mutex
 	loops   []*loop
 	stopped bool
@@ -68,7 +72,7 @@ func (eng *engine) pick(port int) *loop {
 			n = runtime.GOMAXPROCS(0)
 		}
 		for range n {
-			lp, err := newLoop()
+			lp, err := newLoop(!eng.noBatch)
 			switch {
 			case eng.stopped && err == nil:
 				lp.shutdown()
@@ -115,10 +119,17 @@ type loop struct {
 	conns  []*udpConn // by slot, the epoll data of each socket
 	free   []int32
 	events [pollEvents]unix.EpollEvent
-	bufs   [pollBatch][]byte
-	names  [pollBatch][sockaddrLen]byte
-	iovs   [pollBatch]unix.Iovec
-	msgs   [pollBatch]mmsghdr
+	// The read buffers: with a send batch, readRing fills one per ready
+	// socket, and the packets stay there until the batch is flushed;
+	// without, read (recvmmsg, the packets sent at once) fills the first
+	// pollBatch.
+	bufs  [sendSlots][]byte
+	names [sendSlots][sockaddrLen]byte
+	iovs  [sendSlots]unix.Iovec
+	msgs  [sendSlots]mmsghdr
+	used  int        // buffers holding packets of the batch
+	ready []*udpConn // the sockets of one epoll_wait, for readRing
+	out   *sendBatch // nil: no io_uring, every send is a sendto
 }
 
 // mmsghdr is struct mmsghdr of recvmmsg(2).
@@ -133,7 +144,9 @@ type pollOp struct {
 	quit bool
 }
 
-func newLoop() (*loop, error) {
+// newLoop returns a loop, which queues its sends in an io_uring batch if
+// batch is set and the kernel allows.
+func newLoop(batch bool) (*loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll: %w", err)
@@ -154,7 +167,11 @@ func newLoop() (*loop, error) {
 		unix.Close(wakefd)
 		return nil, fmt.Errorf("epoll add eventfd: %w", err)
 	}
-	lp := &loop{epfd: epfd, wakefd: wakefd, done: make(chan struct{})}
+	lp := &loop{epfd: epfd, wakefd: wakefd, done: make(chan struct{}), ready: make([]*udpConn, 0, pollEvents)}
+	if batch {
+		// Without io_uring the loop sends as it goes.
+		lp.out, _ = newSendBatch()
+	}
 	for i := range lp.msgs {
 		lp.bufs[i] = make([]byte, maxPacket)
 		lp.iovs[i].Base = &lp.bufs[i][0]
@@ -213,46 +230,82 @@ func (lp *loop) run() {
 	if err != nil {
 		panic(fmt.Sprintf("media: epoll set: %v", err))
 	}
-	quit := false
+	// take returns false to wait for the netpoller, true once the loop
+	// must end. It does not return after each batch: a new Read would
+	// reset the set's readiness and need an epoll_wait that finds
+	// nothing to learn that nothing came meanwhile (one system call per
+	// wake-up). Within one Read, any packet arriving on a socket of the
+	// set after epoll_wait returned makes the set ready again, so the
+	// netpoller wakes the loop (or does not let it sleep) for it. What
+	// does not: sockets epoll_wait had no room to report, and datagrams
+	// a full recvmmsg left behind (level-triggered epoll keeps reporting
+	// them, but the set signals no new readiness for them); take serves
+	// those before waiting.
 	take := func(fd uintptr) bool {
-		r1, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&lp.events[0])), pollEvents, 0, 0, 0)
-		if e != 0 || r1 == 0 {
-			return false // wait for the set to become ready
+		for {
+			r1, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&lp.events[0])), pollEvents, 0, 0, 0)
+			if e != 0 || r1 == 0 {
+				return false // wait for the set to become ready
+			}
+			quit, more := lp.handle(int(r1))
+			if quit {
+				return true
+			}
+			if !more && int(r1) < pollEvents {
+				return false
+			}
 		}
-		quit = lp.handle(int(r1))
-		return true
 	}
-	for !quit {
-		// Read returns once take took a batch; the next round takes
-		// what came meanwhile, and waits only when nothing is ready.
-		if err := rc.Read(take); err != nil {
-			panic(fmt.Sprintf("media: epoll set: %v", err))
-		}
+	if err := rc.Read(take); err != nil {
+		panic(fmt.Sprintf("media: epoll set: %v", err))
 	}
 	lp.file.Close()
 }
 
 // handle reads the sockets of n ready events and applies the queued ops
-// if the loop was woken; true when the loop must end.
-func (lp *loop) handle(n int) bool {
+// if the loop was woken. quit: the loop must end; more: a socket may
+// hold datagrams its read left behind.
+func (lp *loop) handle(n int) (quit, more bool) {
 	wake := false
+	// One clock read for the batch: its packets were all read within
+	// microseconds.
+	now := monotonic()
+	ready := lp.ready[:0]
 	for i := range n {
 		slot := lp.events[i].Fd
 		if slot == wakeSlot {
 			wake = true
 			continue
 		}
-		lp.read(lp.conns[slot])
+		if lp.out != nil {
+			ready = append(ready, lp.conns[slot])
+		} else if lp.read(lp.conns[slot], now) {
+			more = true
+		}
 	}
+	if len(ready) > 0 && lp.readRing(ready, now) {
+		more = true
+	}
+	lp.flush()
 	// Removals only after the batch: no event of it refers to a socket
 	// gone from the table.
-	return wake && lp.control()
+	return wake && lp.control(), more
 }
 
-// read takes what waits on c, up to pollBatch datagrams, and forwards it.
-// Level-triggered epoll reports c again if more waits.
-func (lp *loop) read(c *udpConn) {
-	for i := range lp.msgs {
+// flush sends what the batch holds and frees the read buffers.
+func (lp *loop) flush() {
+	if lp.out != nil {
+		lp.out.flush()
+	}
+	lp.used = 0
+}
+
+// read takes what waits on c, up to pollBatch datagrams, and forwards it
+// as read at now; the flows send at once (no send batch).
+// It reports whether it took a full batch: more may wait, and
+// level-triggered epoll reports c again if so.
+func (lp *loop) read(c *udpConn, now int64) (full bool) {
+	for i := range pollBatch {
 		lp.msgs[i].hdr.Namelen = sockaddrLen
 	}
 	r1, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&lp.msgs[0])), pollBatch,
@@ -260,7 +313,7 @@ func (lp *loop) read(c *udpConn) {
 	if e != 0 {
 		// EAGAIN (nothing after all) or an error about one datagram: the
 		// socket stays usable.
-		return
+		return false
 	}
 	for i := range int(r1) {
 		m := &lp.msgs[i]
@@ -268,8 +321,9 @@ func (lp *loop) read(c *udpConn) {
 		if !ok {
 			continue
 		}
-		c.r.forward(lp.bufs[i][:min(int(m.n), maxPacket)], src)
+		c.r.forwardAt(lp.bufs[i][:min(int(m.n), maxPacket)], src, now)
 	}
+	return int(r1) == pollBatch
 }
 
 // control applies the queued ops; true when the loop must end.
@@ -312,6 +366,11 @@ func (lp *loop) register(c *udpConn) {
 		lp.conns = append(lp.conns, c)
 	}
 	c.slot = slot
+	if lp.out != nil && c.r.e.sdes == nil {
+		// An SDES reader decrypts into a buffer of its own, which the
+		// next packet reuses: its flow sends at once.
+		c.r.out = lp.out
+	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: slot}
 	if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
 		// Out of memory for the epoll set: the socket is not read, as if
@@ -345,4 +404,7 @@ func (lp *loop) shutdown() {
 		unix.Close(lp.epfd)
 	}
 	unix.Close(lp.wakefd)
+	if lp.out != nil {
+		lp.out.close()
+	}
 }

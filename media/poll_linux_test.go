@@ -1,11 +1,15 @@
 package media
 
 import (
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // conns returns the four plain sockets of a call's first stream.
@@ -233,4 +237,128 @@ func TestPollStopLetsGo(t *testing.T) {
 	wg.Wait()
 	c2.close()
 	checkClosed(t, []*udpConn{c2})
+}
+
+// TestPollDrainsBacklog: datagrams a socket still holds after the loop
+// read it are served although nothing more arrives. The set signals no
+// new readiness for them, so a loop that waits after such a read would
+// leave them there until the socket's next packet. Both ways of reading:
+// recvmmsg (pollBatch at a time) and the io_uring batch (one at a time).
+func TestPollDrainsBacklog(t *testing.T) {
+	for _, batch := range []bool{false, true} {
+		t.Run(map[bool]string{false: "recvmmsg", true: "batch"}[batch], func(t *testing.T) {
+			m := newTestManager(t, 4, netip.Addr{}, nil)
+			m.eng.n, m.eng.noBatch = 1, !batch
+			c := setupCall(t, m)
+			send(t, c.a.rtp, rtpPacket(0), c.portA)
+			recv(t, c.b.rtp)
+			if batch && m.eng.loops[0].out == nil {
+				t.Skip("no io_uring on this kernel")
+			}
+			c.s.mu.Lock()
+			f := c.s.streams[0].flows[SideA]
+			in := c.s.streams[0].ends[SideA].(*rtpEndpoint).rtp.conn
+			c.s.mu.Unlock()
+
+			// Hold the loop inside the flow of one packet, and queue a
+			// backlog of several batches behind it.
+			f.mu.Lock()
+			send(t, c.a.rtp, rtpPacket(1), c.portA)
+			waitFor(t, "the loop to hold the packet", func() bool { return f.c.received.Load() == 2 })
+			const backlog = 3*pollBatch + 1
+			one := queuedBytesOfOne(t, rtpPacket(2))
+			for i := range backlog {
+				send(t, c.a.rtp, rtpPacket(uint16(2+i)), c.portA)
+			}
+			waitFor(t, "the backlog queued", func() bool { return rmemAlloc(t, in.fd) >= backlog*one })
+			f.mu.Unlock()
+
+			for range backlog + 1 {
+				recv(t, c.b.rtp)
+			}
+			// Counted once sent: the count may trail the last arrival.
+			waitFor(t, "every packet counted", func() bool { return c.s.Stats().AtoB.Packets == backlog+2 })
+		})
+	}
+}
+
+// rmemAlloc returns the bytes a socket's receive queue holds (its
+// SK_MEMINFO_RMEM_ALLOC).
+func rmemAlloc(t *testing.T, fd int) int {
+	t.Helper()
+	var info [unix.SK_MEMINFO_VARS]uint32
+	n := uint32(unsafe.Sizeof(info))
+	_, _, e := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_MEMINFO,
+		uintptr(unsafe.Pointer(&info[0])), uintptr(unsafe.Pointer(&n)), 0)
+	if e != 0 {
+		t.Fatalf("getsockopt SO_MEMINFO: %v", e)
+	}
+	return int(info[unix.SK_MEMINFO_RMEM_ALLOC])
+}
+
+// queuedBytesOfOne returns what one datagram pkt, sent over loopback,
+// takes in a receiving socket's queue.
+func queuedBytesOfOne(t *testing.T, pkt []byte) int {
+	t.Helper()
+	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	defer rx.Close()
+	tx, err := net.DialUDP("udp4", nil, rx.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer tx.Close()
+	if _, err := tx.Write(pkt); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	raw, err := rx.SyscallConn()
+	if err != nil {
+		t.Fatalf("raw conn: %v", err)
+	}
+	n := 0
+	waitFor(t, "one datagram queued", func() bool {
+		_ = raw.Control(func(fd uintptr) { n = rmemAlloc(t, int(fd)) })
+		return n > 0
+	})
+	return n
+}
+
+// TestPollSendErrorIsDropped: a send the kernel refuses (toward a
+// broadcast address from a socket without SO_BROADCAST: EACCES) counts as
+// a drop, not as relayed, whether the loop sends each packet at once or
+// queues it in its io_uring batch, whose failures come back only with
+// the completions.
+func TestPollSendErrorIsDropped(t *testing.T) {
+	for _, batch := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sendto", true: "batch"}[batch], func(t *testing.T) {
+			m := newTestManager(t, 4, netip.Addr{}, nil)
+			m.eng.n, m.eng.noBatch = 1, !batch
+			a := newPeer(t, false)
+			s := m.NewSession("call-broadcast")
+			t.Cleanup(s.Close)
+			if _, err := s.Offer(SideA, a.sdp()); err != nil {
+				t.Fatalf("Offer: %v", err)
+			}
+			toA, err := s.Answer(SideB, sipSDP("255.255.255.255", 40000))
+			if err != nil {
+				t.Fatalf("Answer: %v", err)
+			}
+			if got := m.eng.loops[0].out != nil; got != batch {
+				if batch {
+					t.Skip("no io_uring on this kernel: the loop sends with sendto")
+				}
+				t.Fatalf("loop has a send batch: %v, want %v", got, batch)
+			}
+			const n = 20
+			for i := range n {
+				send(t, a.rtp, rtpPacket(uint16(i)), mPort(t, toA, 0))
+			}
+			waitFor(t, "drops counted", func() bool { return s.Stats().AtoB.Dropped == n })
+			if st := s.Stats().AtoB; st.Packets != 0 || st.Bytes != 0 {
+				t.Fatalf("%d packets (%d bytes) counted as relayed toward a broadcast address", st.Packets, st.Bytes)
+			}
+		})
+	}
 }

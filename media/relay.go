@@ -28,13 +28,19 @@ type reader struct {
 	hdr  rtp.Header
 	chdr rtcp.Header
 	last trail
+	// out is the batch of the poll loop reading in, which the flow's
+	// sends are queued in; nil: they go at once. Set by the loop.
+	out *sendBatch
 }
 
 // forward hands one packet received from src to the flow, or refuses it.
 // It is the per-packet hot path: no allocation, no lock, no logging,
 // except when the latch moves.
-func (r *reader) forward(pkt []byte, src netip.AddrPort) {
-	now := monotonic()
+func (r *reader) forward(pkt []byte, src netip.AddrPort) { r.forwardAt(pkt, src, monotonic()) }
+
+// forwardAt is forward for a packet read at now (monotonic ns): a poll
+// loop reads the clock once per batch of packets.
+func (r *reader) forwardAt(pkt []byte, src netip.AddrPort, now int64) {
 	if p := r.in.dst.Load(); p.latched && p.addr == src {
 		r.fromSource(pkt, now)
 	} else {
@@ -193,7 +199,7 @@ func (r *reader) open(pkt []byte, ctl bool) ([]byte, int) {
 func (r *reader) deliver(pkt []byte, ctl bool, now int64) {
 	r.last.at = now
 	if ctl {
-		r.f.rtcp(pkt)
+		r.f.rtcpVia(pkt, r.out)
 		return
 	}
 	if len(pkt) >= 12 {
@@ -203,7 +209,7 @@ func (r *reader) deliver(pkt []byte, ctl bool, now int64) {
 		}
 		r.last.ssrc, r.last.seq, r.last.rtp = ssrc, binary.BigEndian.Uint16(pkt[2:]), true
 	}
-	r.f.rtpAt(pkt, now)
+	r.f.rtpAt(pkt, now, r.out)
 }
 
 // isRTCP tells RTCP from RTP on a multiplexed port (RFC 5761 section 4):

@@ -63,3 +63,11 @@ func (r *reader) run() {
 		r.forward(buf[:n], src)
 	}
 }
+
+// sendBatch queues a poll loop's sends on Linux (uring_linux.go). Without
+// poll loops no flow has one; queue only keeps the code shared.
+type sendBatch struct{}
+
+func (*sendBatch) queue(c *udpConn, pkt []byte, to netip.AddrPort, _ out) bool {
+	return c.writeTo(pkt, to) == nil
+}
