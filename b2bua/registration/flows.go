@@ -116,12 +116,10 @@ func (s *Service) optionsPing(b registrar.Binding) {
 		sipmsg.Generic("User-Agent", s.cfg.UserAgent)}
 	req := sipmsg.NewRequest(sip.OPTIONS, uri, hdrs, "", "")
 	if ct, err := s.tx.Request(req, b.Flow.Target); err == nil {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
+		s.track(func() {
 			for range ct.Responses() {
 			}
-		}()
+		})
 	}
 }
 
@@ -131,9 +129,5 @@ func (s *Service) StartKeepalives(ctx context.Context, every time.Duration) {
 	if every <= 0 {
 		return
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.keepalives(ctx, every)
-	}()
+	s.track(func() { s.keepalives(ctx, every) })
 }

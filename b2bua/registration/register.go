@@ -49,16 +49,18 @@ type Deps struct {
 // Service handles REGISTER and answers the calls side's questions about
 // bindings. Its methods are safe for concurrent use.
 type Service struct {
-	cfg    Config
-	store  *registrar.Store
-	auth   *registrar.Auth
-	tx     Requester
-	host   func(kind transport.Kind, dst netip.Addr) (string, uint16, error)
-	routes func() *routing.Table
-	failed func(src transport.Target)
-	log    *slog.Logger
-	relays *relays
-	wg     sync.WaitGroup // goroutines carrying upstream answers
+	cfg     Config
+	store   *registrar.Store
+	auth    *registrar.Auth
+	tx      Requester
+	host    func(kind transport.Kind, dst netip.Addr) (string, uint16, error)
+	routes  func() *routing.Table
+	failed  func(src transport.Target)
+	log     *slog.Logger
+	relays  *relays
+	wg      sync.WaitGroup // goroutines carrying upstream answers (track)
+	goMu    sync.Mutex     // orders track with Wait
+	waiting bool           // Wait has begun: track starts nothing (under goMu)
 }
 
 // New returns the service. Give ConnClosed to the transport layer so that
@@ -75,8 +77,26 @@ func New(cfg Config, d Deps) *Service {
 func (s *Service) Auth() *registrar.Auth { return s.auth }
 
 // Wait waits for the goroutines carrying upstream answers; call it after
-// the transaction layer closed.
-func (s *Service) Wait() { s.wg.Wait() }
+// the transaction layer closed. From then on no new one starts (a
+// connection closing meanwhile would otherwise start one as Wait began:
+// the race detector's "Add concurrent with Wait").
+func (s *Service) Wait() {
+	s.goMu.Lock()
+	s.waiting = true
+	s.goMu.Unlock()
+	s.wg.Wait()
+}
+
+// track runs f on a goroutine Wait waits for, unless Wait has begun: then
+// the transaction layer is closed and there is nothing left to carry.
+func (s *Service) track(f func()) {
+	s.goMu.Lock()
+	defer s.goMu.Unlock()
+	if s.waiting {
+		return
+	}
+	s.wg.Go(f)
+}
 
 // respond answers a REGISTER from the SBC itself.
 func (s *Service) respond(tx *txn.ServerTx, code int, reason string, extra ...sip.Header) {

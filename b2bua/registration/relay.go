@@ -96,9 +96,7 @@ func (s *Service) sendUpstreamRegister(r relayedRegister, dst transport.Target) 
 		s.respond(r.tx, 503, "Service Unavailable")
 		return
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	s.track(func() {
 		final := false
 		for res := range ct.Responses() {
 			if res.StatusCode() < 200 {
@@ -113,7 +111,7 @@ func (s *Service) sendUpstreamRegister(r relayedRegister, dst transport.Target) 
 			}
 			s.respond(r.tx, 408, "Request Timeout")
 		}
-	}()
+	})
 }
 
 // upstreamRegister builds the REGISTER toward the PBX.
@@ -306,12 +304,10 @@ func (s *Service) forgetRelay(token string, unregister bool) {
 		return
 	}
 	if ct, err := s.tx.Request(out, dst); err == nil {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
+		s.track(func() {
 			for range ct.Responses() {
 			}
-		}()
+		})
 	}
 }
 
