@@ -39,6 +39,24 @@ type base struct {
 
 func nextID() uint64 { return msgSeq.Add(1) }
 
+// init gives a new message its id, version, headers and body.
+func (m *base) init(version string, hdrs []sip.Header, body string) {
+	m.id, m.version, m.body = nextID(), version, body
+	for _, h := range hdrs {
+		m.AppendHeader(h)
+	}
+}
+
+// copyFrom takes o's transport, addresses and log fields, for a clone.
+func (m *base) copyFrom(o *base) {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	m.tp, m.src, m.dest = o.tp, o.src, o.dest
+	if o.fields != nil {
+		m.fields = o.fields.WithFields(nil)
+	}
+}
+
 // MessageID returns the message's id ("m" and a number), made when first
 // asked for: only gosip's logs use it.
 func (m *base) MessageID() sip.MessageID {
@@ -157,10 +175,7 @@ var _ sip.Request = (*Request)(nil)
 // newRequest returns an empty request with the start line's parts.
 func newRequest(method sip.RequestMethod, ruri sip.Uri, version string, hdrs []sip.Header, body string) *Request {
 	r := &Request{method: method, recipient: ruri}
-	r.id, r.version, r.body = nextID(), version, body
-	for _, h := range hdrs {
-		r.AppendHeader(h)
-	}
+	r.init(version, hdrs, body)
 	return r
 }
 
@@ -214,12 +229,7 @@ func (r *Request) clone(id uint64) *Request {
 	if id != 0 {
 		c.id = id
 	}
-	r.mu.RLock()
-	c.tp, c.src, c.dest = r.tp, r.src, r.dest
-	if r.fields != nil {
-		c.fields = r.fields.WithFields(nil)
-	}
-	r.mu.RUnlock()
+	c.copyFrom(&r.base)
 	return c
 }
 
@@ -308,10 +318,7 @@ var _ sip.Response = (*Response)(nil)
 
 func newResponse(version string, code sip.StatusCode, reason string, hdrs []sip.Header, body string) *Response {
 	r := &Response{status: code, reason: reason}
-	r.id, r.version, r.body = nextID(), version, body
-	for _, h := range hdrs {
-		r.AppendHeader(h)
-	}
+	r.init(version, hdrs, body)
 	return r
 }
 
@@ -390,12 +397,7 @@ func (r *Response) clone(id uint64) *Response {
 		c.id = id
 	}
 	c.previous = r.Previous()
-	r.mu.RLock()
-	c.tp, c.src, c.dest = r.tp, r.src, r.dest
-	if r.fields != nil {
-		c.fields = r.fields.WithFields(nil)
-	}
-	r.mu.RUnlock()
+	c.copyFrom(&r.base)
 	return c
 }
 
