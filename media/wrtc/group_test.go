@@ -1,0 +1,88 @@
+package wrtc
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// TestSharedPortGroup: a Mux that serves a second transport reads its port
+// with a group of sockets (SO_REUSEPORT) bound to the one address; the
+// kernel spreads many sources over all of them, each socket's datagrams
+// are routed to the transport their source is routed to, and datagrams to
+// a peer leave from the shared port.
+func TestSharedPortGroup(t *testing.T) {
+	m := newTestMux(t, false)
+	a := newTestTransport(t, m)
+	if n := m.sockets(); n != 1 {
+		t.Fatalf("a Mux serving one transport reads %d sockets, want 1", n)
+	}
+	b := newTestTransport(t, m)
+	if n := m.sockets(); n < minGroup {
+		t.Fatalf("a Mux serving two transports reads %d sockets, want at least %d", n, minGroup)
+	}
+	m.sockMu.Lock()
+	socks := append([]*muxSocket(nil), m.socks...)
+	m.sockMu.Unlock()
+	for i, s := range socks {
+		if p := s.conn.LocalAddr().(*net.UDPAddr).AddrPort(); p != m.Addr() {
+			t.Fatalf("socket %d is bound to %s, not the Mux's %s", i, p, m.Addr())
+		}
+	}
+
+	// 64 sources, half routed to each transport: the chance that the
+	// kernel's hash puts them all on one socket is nil for practical purposes.
+	const sources, each = 64, 5
+	conns := make([]*net.UDPConn, sources)
+	for i := range conns {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = c
+		to := a
+		if i%2 == 1 {
+			to = b
+		}
+		m.route(c.LocalAddr().(*net.UDPAddr).AddrPort(), to)
+	}
+	before := m.Counters().Direct
+	ua, ub := a.Counters().Unknown, b.Counters().Unknown
+	pkt := []byte{200, 1, 2, 3} // neither STUN nor SRTP: the demux counts it Unknown
+	for range each {
+		for _, c := range conns {
+			if _, err := c.WriteToUDPAddrPort(pkt, m.Addr()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	until(t, "every datagram routed", func() bool { return m.Counters().Direct-before == sources*each })
+	if ga, gb := a.Counters().Unknown-ua, b.Counters().Unknown-ub; ga != sources/2*each || gb != sources/2*each {
+		t.Fatalf("transports got %d and %d datagrams, want %d each", ga, gb, sources/2*each)
+	}
+	for i, s := range socks {
+		if s.got.Load() == 0 {
+			t.Errorf("socket %d of %d read nothing of %d sources", i, len(socks), sources)
+		}
+	}
+
+	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if err := m.tx.send([]byte("reply"), peer.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	_ = peer.SetReadDeadline(time.Now().Add(waitLong))
+	n, from, err := peer.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port()); from != m.Addr() || string(buf[:n]) != "reply" {
+		t.Fatalf("got %q from %s, want \"reply\" from the shared port %s", buf[:n], from, m.Addr())
+	}
+}
