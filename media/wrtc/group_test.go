@@ -13,12 +13,19 @@ import (
 // are routed to the transport their source is routed to, and datagrams to
 // a peer leave from the shared port.
 func TestSharedPortGroup(t *testing.T) {
-	m := newTestMux(t, false)
-	a := newTestTransport(t, m)
+	for _, ip := range []string{"127.0.0.1", "::1"} {
+		t.Run(ip, func(t *testing.T) { testSharedPortGroup(t, ip) })
+	}
+}
+
+func testSharedPortGroup(t *testing.T, ip string) {
+	m := newTestMuxAt(t, ip, false)
+	noPublic := func(c *Config) { c.PublicIP = netip.Addr{} }
+	a := newTestTransport(t, m, noPublic)
 	if n := m.sockets(); n != 1 {
 		t.Fatalf("a Mux serving one transport reads %d sockets, want 1", n)
 	}
-	b := newTestTransport(t, m)
+	b := newTestTransport(t, m, noPublic)
 	if n := m.sockets(); n < minGroup {
 		t.Fatalf("a Mux serving two transports reads %d sockets, want at least %d", n, minGroup)
 	}
@@ -36,7 +43,7 @@ func TestSharedPortGroup(t *testing.T) {
 	const sources, each = 64, 5
 	conns := make([]*net.UDPConn, sources)
 	for i := range conns {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +75,7 @@ func TestSharedPortGroup(t *testing.T) {
 		}
 	}
 
-	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
 	if err != nil {
 		t.Fatal(err)
 	}
