@@ -23,10 +23,18 @@ import (
 // is a limit, not an allocation: a port per call never fills it.
 const muxReadBuffer = 4 << 20
 
-// minGroup is the fewest sockets a widened Mux reads its port with: two
-// halve what each reader must take even on one CPU, where a reader
-// descheduled for a while leaves the other's buffer to fill.
-const minGroup = 2
+// minGroup is the fewest sockets a widened Mux reads its port with, and
+// sharedReadBuffer the receive buffer each asks for. A shared port must
+// hold the backlog of a process descheduled for a while as its calls' own
+// ports would have (each of those buffers minutes of its call's media):
+// 4 sockets of 32 MB hold 4 s of 500 calls' media (1.3 kB of buffer per
+// datagram). It is a limit, not an allocation; beyond net.core.rmem_max
+// only with CAP_NET_ADMIN. Measured at 500 calls on a loaded 2-CPU
+// machine, 2 sockets of 8 MB still dropped 0.85 %.
+const (
+	minGroup         = 4
+	sharedReadBuffer = 32 << 20
+)
 
 // tcpReadQueue is the number of framed packets pion queues per ICE-TCP
 // connection before the agent reads them.
@@ -272,13 +280,14 @@ func (m *Mux) removeTransport() {
 }
 
 // widen adds sibling sockets on the Mux's port (SO_REUSEPORT, Linux), one
-// per CPU in all, each with its own receive buffer and read by its own
-// poller loop: a Mux shared by many calls (media.webrtc_port) carries
-// every call's media, which one socket's reader and buffer could not
-// take (at 500 calls, 25,000 datagrams a second, 7.5 % were dropped in
-// the kernel with an 8 MB buffer). A Mux of its own per call serves one
-// transport and keeps its one socket. The caller holds sockMu. Best
-// effort: without siblings the first socket still serves.
+// per CPU in all (at least minGroup), each with its own receive buffer
+// and reader (the poller's loops in turn): a Mux shared by many calls
+// (media.webrtc_port) carries every call's media, which one socket's
+// reader and buffer could not take (at 500 calls, 25,000 datagrams a
+// second, 3.5-7.5 % were dropped in the kernel with an 8 MB buffer). A Mux
+// of its own per call serves one transport and keeps its one socket. The
+// caller holds sockMu. Best effort: without siblings the first socket
+// still serves.
 func (m *Mux) widen() {
 	n := max(runtime.GOMAXPROCS(0), minGroup) - 1
 	conns, err := listenSiblings(m.conn, n)
@@ -286,8 +295,9 @@ func (m *Mux) widen() {
 		m.log.Warn("webrtc port stays on one socket", "addr", m.addr, "err", err)
 		return
 	}
+	setSharedReadBuffer(m.conn, sharedReadBuffer)
 	for _, c := range conns {
-		_ = c.SetReadBuffer(muxReadBuffer)
+		setSharedReadBuffer(c, sharedReadBuffer)
 		m.socks = append(m.socks, m.startSocket(c, len(m.socks)))
 	}
 }

@@ -33,3 +33,7 @@ func (x *txSocket) send(pkt []byte, to netip.AddrPort) error {
 }
 
 func (x *txSocket) close() {}
+
+// setSharedReadBuffer asks bytes of receive buffer (up to the system's
+// limit).
+func setSharedReadBuffer(conn *net.UDPConn, bytes int) { _ = conn.SetReadBuffer(bytes) }

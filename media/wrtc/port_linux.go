@@ -65,6 +65,23 @@ func listenSiblings(conn *net.UDPConn, n int) ([]*net.UDPConn, error) {
 	return out, nil
 }
 
+// setSharedReadBuffer asks bytes of receive buffer for a socket of a
+// shared port: beyond net.core.rmem_max when the process may
+// (SO_RCVBUFFORCE, CAP_NET_ADMIN), else up to it.
+func setSharedReadBuffer(conn *net.UDPConn, bytes int) {
+	rc, err := conn.SyscallConn()
+	if err == nil {
+		var serr error
+		err = rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, bytes)
+		})
+		if err == nil && serr == nil {
+			return
+		}
+	}
+	_ = conn.SetReadBuffer(bytes)
+}
+
 // txSocket sends the Mux's datagrams with a raw, non-blocking sendto on a
 // duplicate of the first socket's descriptor: Go's UDP write (its fd lock,
 // the netpoller's write preparation, the scheduler's system-call
