@@ -19,7 +19,9 @@
 // (on Linux a process-wide epoll loop reading with recvmmsg, poll_linux.go)
 // hands a datagram from an address a valid check came from straight to its
 // transport (no copy, no goroutine hop), and SRTP leaves from the Mux's
-// socket to the selected pair's address; pion's UDP mux and agent see only
+// socket to the selected pair's address (a raw sendto on Linux). A Mux that
+// serves several transports at once (a shared port) reads its port with a
+// group of SO_REUSEPORT sockets, one reader each. pion's UDP mux and agent see only
 // STUN and the datagrams of addresses not validated yet. The RTP receive
 // and send paths do not allocate on UDP. Exceptions, all inside pion: ICE-TCP allocates in its
 // framing, and with the AES-GCM profile SRTCP costs one allocation per packet.

@@ -3,9 +3,11 @@ package wrtc
 import (
 	"encoding/binary"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -28,8 +30,11 @@ import (
 // The loops start with the first attached Mux and end with the last one
 // detached, so a process without WebRTC media has none.
 
-// pollBatch is how many datagrams one recvmmsg takes from a socket.
-const pollBatch = 8
+// pollBatch is how many datagrams one recvmmsg takes from a socket. A
+// call's own socket gets one every 20 ms; a shared port's sockets get
+// thousands a second, and a wake-up that finds them late drains more per
+// system call (the buffers are the loop's: 256 kB for each of a few loops).
+const pollBatch = 32
 
 // pollEvents is how many ready sockets one epoll_wait returns at most.
 const pollEvents = 128
@@ -48,44 +53,46 @@ var poller struct {
 	attached int // muxes attached or attaching
 }
 
-// attachPoller has one of the process's loops read m's socket. False when
-// that is impossible (no descriptor to spare, no epoll set): the caller
-// reads the socket with a goroutine instead.
-func attachPoller(m *Mux) bool {
-	fd, err := dupFD(m)
+// attachPoller has one of the process's loops read s's socket: the n-th
+// loop after after when that is set (a Mux's sibling sockets go to
+// different loops), else the next in turn. False when that is impossible
+// (no descriptor to spare, no epoll set): the caller reads the socket with
+// a goroutine instead.
+func attachPoller(s *muxSocket, after *pollLoop, n int) bool {
+	fd, err := dupFD(s.conn)
 	if err != nil {
 		return false
 	}
-	lp := pickLoop()
+	lp := pickLoop(after, n)
 	if lp == nil {
 		unix.Close(fd)
 		return false
 	}
-	m.pfd, m.loop = fd, lp
+	s.pfd, s.loop = fd, lp
 	done := make(chan bool, 1)
-	lp.post(pollOp{m: m, add: true, done: done})
+	lp.post(pollOp{s: s, add: true, done: done})
 	if !<-done {
 		unix.Close(fd)
-		m.loop = nil
+		s.loop = nil
 		releaseLoop()
 		return false
 	}
 	return true
 }
 
-// detachPoller takes m's socket out of its loop and returns once the loop
+// detachPoller takes s's socket out of its loop and returns once the loop
 // cannot read it any more.
-func detachPoller(m *Mux) {
+func detachPoller(s *muxSocket) {
 	done := make(chan bool, 1)
-	m.loop.post(pollOp{m: m, done: done})
+	s.loop.post(pollOp{s: s, done: done})
 	<-done
-	unix.Close(m.pfd)
+	unix.Close(s.pfd)
 	releaseLoop()
 }
 
-// dupFD returns a non-blocking duplicate of m's socket descriptor.
-func dupFD(m *Mux) (int, error) {
-	rc, err := m.conn.SyscallConn()
+// dupFD returns a non-blocking duplicate of conn's descriptor.
+func dupFD(conn *net.UDPConn) (int, error) {
+	rc, err := conn.SyscallConn()
 	if err != nil {
 		return -1, err
 	}
@@ -106,10 +113,11 @@ func dupFD(m *Mux) (int, error) {
 	return fd, nil
 }
 
-// pickLoop returns the next loop in turn for a Mux to attach, starting the
-// loops if none runs; nil when none could start. A non-nil loop must be
-// given back with releaseLoop.
-func pickLoop() *pollLoop {
+// pickLoop returns the n-th loop after after, or with after nil the next
+// loop in turn, for a socket to attach, starting the loops if none runs;
+// nil when none could start. A non-nil loop must be given back with
+// releaseLoop.
+func pickLoop(after *pollLoop, n int) *pollLoop {
 	poller.mu.Lock()
 	defer poller.mu.Unlock()
 	if poller.loops == nil {
@@ -127,6 +135,9 @@ func pickLoop() *pollLoop {
 		return nil
 	}
 	poller.attached++
+	if i := slices.Index(poller.loops, after); after != nil && i >= 0 {
+		return poller.loops[(i+n)%len(poller.loops)]
+	}
 	poller.next = (poller.next + 1) % len(poller.loops)
 	return poller.loops[poller.next]
 }
@@ -157,7 +168,7 @@ type pollLoop struct {
 	woken bool     // wakefd was written and the loop has not run ops since
 
 	// Owned by the loop's goroutine.
-	muxes  []*Mux // by slot, the epoll data of each socket
+	socks  []*muxSocket // by slot, the epoll data of each socket
 	free   []int32
 	events [pollEvents]unix.EpollEvent
 	bufs   [pollBatch][]byte
@@ -172,10 +183,10 @@ type mmsghdr struct {
 	n   uint32
 }
 
-// pollOp adds m's socket to the loop or removes it; done gets whether the
-// socket is (add) or is no longer (remove) in the set. quit ends the loop.
+// pollOp adds s to the loop or removes it; done gets whether the socket
+// is (add) or is no longer (remove) in the set. quit ends the loop.
 type pollOp struct {
-	m    *Mux
+	s    *muxSocket
 	add  bool
 	quit bool
 	done chan bool
@@ -266,34 +277,34 @@ func (lp *pollLoop) handle(n int) bool {
 			wake = true
 			continue
 		}
-		if m := lp.muxes[slot]; m != nil {
-			lp.read(m)
+		if s := lp.socks[slot]; s != nil {
+			lp.read(s)
 		}
 	}
 	return wake && lp.control()
 }
 
-// read takes what waits on m's socket, up to pollBatch datagrams, and
-// dispatches it. Level-triggered epoll reports the socket again if more
-// waits.
-func (lp *pollLoop) read(m *Mux) {
+// read takes what waits on s, up to pollBatch datagrams, and dispatches
+// it. Level-triggered epoll reports the socket again if more waits.
+func (lp *pollLoop) read(s *muxSocket) {
 	for i := range lp.msgs {
 		lp.msgs[i].hdr.Namelen = sockaddrLen
 	}
-	r1, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(m.pfd), uintptr(unsafe.Pointer(&lp.msgs[0])), pollBatch,
+	r1, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(s.pfd), uintptr(unsafe.Pointer(&lp.msgs[0])), pollBatch,
 		unix.MSG_DONTWAIT, 0, 0)
 	if e != 0 {
 		// EAGAIN (nothing after all) or an error about one datagram: the
 		// socket stays usable.
 		return
 	}
+	s.got.Add(uint64(r1))
 	for i := range int(r1) {
 		msg := &lp.msgs[i]
 		from, ok := addrPortOf(lp.names[i][:min(int(msg.hdr.Namelen), sockaddrLen)])
 		if !ok {
 			continue
 		}
-		m.dispatch(lp.bufs[i][:min(int(msg.n), maxPacket)], from)
+		s.m.dispatch(lp.bufs[i][:min(int(msg.n), maxPacket)], from)
 	}
 }
 
@@ -313,44 +324,44 @@ func (lp *pollLoop) control() bool {
 			unix.Close(lp.wakefd)
 			return true
 		case op.add:
-			op.done <- lp.register(op.m)
+			op.done <- lp.register(op.s)
 		default:
-			lp.unregister(op.m)
+			lp.unregister(op.s)
 			op.done <- true
 		}
 	}
 	return false
 }
 
-// register adds m's socket to the epoll set under a free slot.
-func (lp *pollLoop) register(m *Mux) bool {
+// register adds s to the epoll set under a free slot.
+func (lp *pollLoop) register(s *muxSocket) bool {
 	var slot int32
 	if n := len(lp.free); n > 0 {
 		slot = lp.free[n-1]
 		lp.free = lp.free[:n-1]
-		lp.muxes[slot] = m
+		lp.socks[slot] = s
 	} else {
-		slot = int32(len(lp.muxes))
-		lp.muxes = append(lp.muxes, m)
+		slot = int32(len(lp.socks))
+		lp.socks = append(lp.socks, s)
 	}
-	m.slot = slot
+	s.slot = slot
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: slot}
-	if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, m.pfd, &ev); err != nil {
-		lp.unregister(m)
+	if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, s.pfd, &ev); err != nil {
+		lp.unregister(s)
 		return false
 	}
 	return true
 }
 
-// unregister takes m's socket out of the epoll set and the table.
-func (lp *pollLoop) unregister(m *Mux) {
-	if m.slot < 0 {
+// unregister takes s out of the epoll set and the table.
+func (lp *pollLoop) unregister(s *muxSocket) {
+	if s.slot < 0 {
 		return
 	}
-	_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, m.pfd, nil)
-	lp.muxes[m.slot] = nil
-	lp.free = append(lp.free, m.slot)
-	m.slot = -1
+	_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, s.pfd, nil)
+	lp.socks[s.slot] = nil
+	lp.free = append(lp.free, s.slot)
+	s.slot = -1
 }
 
 // addrPortOf reads a sockaddr the kernel wrote (recvmmsg's msg_name).

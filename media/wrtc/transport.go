@@ -172,6 +172,7 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	go t.notify()
+	cfg.Mux.addTransport()
 	registerTransport(t)
 	return t, nil
 }
@@ -470,6 +471,7 @@ func (t *Transport) close() error {
 	t.tx = nil
 	t.wmu.Unlock()
 
+	t.cfg.Mux.removeTransport()
 	unregisterTransport(t) // after the last packet it counts
 	t.setState(StateClosed, "")
 	if !t.inCallback.Load() {

@@ -59,7 +59,7 @@ type packetWriter interface {
 // caller holds t.wmu.
 func (t *Transport) send(out []byte) error {
 	if dst := t.dst.Load(); dst != nil {
-		if _, err := t.cfg.Mux.conn.WriteToUDPAddrPort(out, *dst); err != nil {
+		if err := t.cfg.Mux.tx.send(out, *dst); err != nil {
 			return fmt.Errorf("wrtc: send: %w", err)
 		}
 		t.c.bytesOut.Add(uint64(len(out)))
