@@ -2,6 +2,9 @@ package transport
 
 import (
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,5 +141,44 @@ func BenchmarkRxInfo(b *testing.B) {
 		_, _ = tx.Write(msg)
 		_, oobn, _, _, _ := rx.ReadMsgUDPAddrPort(buf, oob)
 		parseRxInfo(oob[:oobn])
+	}
+}
+
+// TestUDPListenerReadBuffer: a SIP UDP listener's socket has the large
+// receive buffer, as far as the system lets the process have it (all of
+// it with CAP_NET_ADMIN, else up to net.core.rmem_max), never the
+// default.
+func TestUDPListenerReadBuffer(t *testing.T) {
+	l, _ := newTestLayer(t, Limits{})
+	ap := listen(t, l, "udp", UDP, nil)
+	l.mu.Lock()
+	var sock *net.UDPConn
+	for _, li := range l.listeners {
+		if li.udp != nil && li.addr == ap {
+			sock = li.udp
+		}
+	}
+	l.mu.Unlock()
+	if sock == nil {
+		t.Fatalf("no listener on %s", ap)
+	}
+	rc, err := sock.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	var gerr error
+	if err := rc.Control(func(fd uintptr) { got, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF) }); err != nil || gerr != nil {
+		t.Fatal(err, gerr)
+	}
+	limit := udpReadBuffer
+	if b, err := os.ReadFile("/proc/sys/net/core/rmem_max"); err == nil {
+		if max, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && max < limit {
+			limit = max // without CAP_NET_ADMIN the kernel caps at rmem_max
+		}
+	}
+	// The kernel reports twice what was set (its bookkeeping overhead).
+	if got < limit {
+		t.Fatalf("SO_RCVBUF %d, want at least %d", got, limit)
 	}
 }

@@ -14,6 +14,15 @@ import (
 
 // listenUDP binds one UDP socket and starts its reader; symmetric is
 // reported on every packet (ListenOptions.Symmetric).
+// udpReadBuffer is the receive buffer a SIP UDP listener asks for. The
+// default (208 kB here) overflowed at 1,000 calls/s offered: a burst of
+// INVITEs, 180s and 200s arriving while the reader waited for the CPU
+// (a GC cycle, the call goroutines) was dropped by the kernel, and every
+// drop is a retransmission 500 ms later (BENCHMARKS.md, third step).
+// 8 MB holds about 10,000 SIP messages: seconds of work, past which the
+// overload control refuses new calls anyway.
+const udpReadBuffer = 8 << 20
+
 func (l *Layer) listenUDP(name, addr string, symmetric bool) (netip.AddrPort, error) {
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
@@ -27,6 +36,7 @@ func (l *Layer) listenUDP(name, addr string, symmetric bool) (netip.AddrPort, er
 		// Still usable: waits are then measured from our read on.
 		l.log.Warn("sip udp: no kernel receive timestamps", "addr", addr, "err", err)
 	}
+	setReadBuffer(sock, udpReadBuffer)
 	li := &listener{name: name, kind: UDP, addr: boundAddr(addr, sock.LocalAddr()), udp: sock, symmetric: symmetric}
 	w := l.startUDPWorkers()
 	if !l.addListener(li, func() { l.readUDP(li, w) }) {
