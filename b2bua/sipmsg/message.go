@@ -21,8 +21,9 @@ import (
 // garbage collector it drives were a third of the SBC's CPU. Here the
 // headers are two slices in wire order (a message has a dozen names: a
 // scan is cheaper than a hash), known names are lower-cased without
-// allocating, and log fields exist only when gosip's own code asks. The behaviour of every
-// method is gosip's (message_test.go holds them side by side).
+// allocating, and log fields exist only when gosip's own code asks. The
+// behaviour of every method is gosip's (message_test.go holds them side
+// by side).
 
 // base is what requests and responses share besides the headers.
 type base struct {
