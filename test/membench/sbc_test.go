@@ -64,8 +64,7 @@ func freePort(b *testing.B) int {
 // sbcProc is the sbc binary running as a child process.
 type sbcProc struct {
 	cmd   *exec.Cmd
-	admin string // host:port of the admin server
-	pprof string // host:port of net/http/pprof, "" unless SBC_MEM_PPROF is set
+	admin string // host:port of the admin server (also serves /debug/pprof/)
 	done  chan struct{}
 	mu    sync.Mutex
 	log   strings.Builder
@@ -79,10 +78,8 @@ func startSBC(b *testing.B, config, admin string) *sbcProc {
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "sbc")
 	build := []string{"build", "-o", bin}
-	pprofAddr := ""
 	if os.Getenv(pprofEnv) != "" {
 		build = append(build, "-tags", "pprof")
-		pprofAddr = fmt.Sprintf("127.0.0.1:%d", freePort(b))
 	}
 	build = append(build, "github.com/sbc-project/sbc/cmd/sbc")
 	if out, err := exec.Command("go", build...).CombinedOutput(); err != nil {
@@ -92,9 +89,9 @@ func startSBC(b *testing.B, config, admin string) *sbcProc {
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	p := &sbcProc{cmd: exec.Command(bin, "-config", cfg), admin: admin, pprof: pprofAddr, done: make(chan struct{})}
+	p := &sbcProc{cmd: exec.Command(bin, "-config", cfg), admin: admin, done: make(chan struct{})}
 	p.cmd.Dir = dir
-	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "PPROF_ADDR=" + pprofAddr}
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -215,8 +212,8 @@ func (p *sbcProc) settledRSS(b *testing.B) int {
 }
 
 // pprofEnv names a directory: when set, the sbc binary is built with
-// -tags pprof (cmd/sbc/pprof.go) and heapProfile writes heap profiles
-// there, to read with "go tool pprof -sample_index=inuse_space
+// -tags pprof (cmd/sbc/pprof.go: a finer heap sample) and heapProfile
+// writes heap profiles from the admin API's /debug/pprof/heap there, to read with "go tool pprof -sample_index=inuse_space
 // -diff_base before.pb.gz after.pb.gz".
 const pprofEnv = "SBC_MEM_PPROF"
 
@@ -225,10 +222,10 @@ const pprofEnv = "SBC_MEM_PPROF"
 func (p *sbcProc) heapProfile(b *testing.B, name string) {
 	b.Helper()
 	dir := os.Getenv(pprofEnv)
-	if dir == "" || p.pprof == "" {
+	if dir == "" {
 		return
 	}
-	res, err := http.Get("http://" + p.pprof + "/debug/pprof/heap?gc=1")
+	res, err := http.Get("http://" + p.admin + "/debug/pprof/heap?gc=1")
 	if err != nil {
 		b.Fatalf("heap profile: %v", err)
 	}
