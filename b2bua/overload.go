@@ -11,7 +11,7 @@ import (
 // DefaultOverloadDelay is the standing queueing delay (Config.OverloadDelay)
 // past which new calls are refused: far below T1 (500 ms), so that what
 // is admitted is still answered before its client retransmits.
-const DefaultOverloadDelay = 20 * time.Millisecond
+const DefaultOverloadDelay = 50 * time.Millisecond
 
 // overloadInterval is how often the control looks at what it measured and
 // adjusts the share of new calls it refuses: CoDel's interval, long

@@ -11,14 +11,14 @@
 # After the run it prints the SBC's overload metrics (new calls refused
 # with 503, datagrams the kernel dropped from the socket buffer or our
 # queues dropped). Run it under the shared lock: flock /work/bench.lock ...
-# Knobs: OVERLOAD_DELAY=20ms, BINARY (a built sbc; default: build one) and REVISION (its commit),
+# Knobs: OVERLOAD_DELAY=50ms (the default), BINARY (a built sbc; default: build one) and REVISION (its commit),
 # BENCH_OUT=/tmp/sbc-bench, HARNESS=../shared/bench/kamailio-rtpengine
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 HARNESS="${HARNESS:-$(pwd)/../shared/bench/kamailio-rtpengine}"
 export BENCH_OUT="${BENCH_OUT:-/tmp/sbc-bench}"
-OVERLOAD_DELAY="${OVERLOAD_DELAY:-20ms}"
+OVERLOAD_DELAY="${OVERLOAD_DELAY:-50ms}"
 OUT="$BENCH_OUT/overload-$(date -u +%Y%m%d-%H%M%S)"
 SIP=127.0.0.1:26060
 ADMIN=127.0.0.1:26090
