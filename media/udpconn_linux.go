@@ -1,7 +1,6 @@
 package media
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sbc-project/sbc/media/internal/sockaddr"
 )
 
 // udpConn is one plain RTP or RTCP socket of the relay on Linux: a
@@ -47,7 +48,7 @@ const closingBit = 1 << 62
 var errClosedConn = net.ErrClosed
 
 // sockaddrLen is room for a sockaddr_in6, the larger of the two families.
-const sockaddrLen = unix.SizeofSockaddrInet6
+const sockaddrLen = sockaddr.Len
 
 // listenUDP opens a non-blocking UDP socket bound to ip:port. An IPv6
 // socket is IPv6 only, as bindPair's are.
@@ -150,46 +151,11 @@ var errFamily = errors.New("media: destination of another address family")
 // sockaddr writes to as the socket's family's sockaddr into sa and returns
 // its length, or 0 when to cannot be reached from the socket.
 func (c *udpConn) sockaddr(sa *[sockaddrLen]byte, to netip.AddrPort) uintptr {
-	ip := to.Addr()
-	binary.BigEndian.PutUint16(sa[2:], to.Port())
-	if !c.v6 {
-		if !ip.Is4() && !ip.Is4In6() {
-			return 0
-		}
-		binary.NativeEndian.PutUint16(sa[0:], unix.AF_INET)
-		a := ip.As4()
-		copy(sa[4:8], a[:])
-		return unix.SizeofSockaddrInet4
-	}
-	if !ip.Is6() || ip.Is4In6() {
-		return 0
-	}
-	binary.NativeEndian.PutUint16(sa[0:], unix.AF_INET6)
-	a := ip.As16()
-	copy(sa[8:24], a[:])
-	return unix.SizeofSockaddrInet6
+	return sockaddr.Put(sa, to, c.v6, false)
 }
 
 // addrPortOf reads a sockaddr the kernel wrote (recvmmsg's msg_name).
-func addrPortOf(sa []byte) (netip.AddrPort, bool) {
-	if len(sa) < 2 {
-		return netip.AddrPort{}, false
-	}
-	port := binary.BigEndian.Uint16(sa[2:4])
-	switch binary.NativeEndian.Uint16(sa[0:2]) {
-	case unix.AF_INET:
-		if len(sa) < unix.SizeofSockaddrInet4 {
-			return netip.AddrPort{}, false
-		}
-		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(sa[4:8])), port), true
-	case unix.AF_INET6:
-		if len(sa) < unix.SizeofSockaddrInet6 {
-			return netip.AddrPort{}, false
-		}
-		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(sa[8:24])), port), true
-	}
-	return netip.AddrPort{}, false
-}
+func addrPortOf(sa []byte) (netip.AddrPort, bool) { return sockaddr.AddrPort(sa) }
 
 // attach has r read the socket on one of eng's loops. wg counts the
 // socket until the loop has let go of it, after close.

@@ -1,7 +1,6 @@
 package wrtc
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -12,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sbc-project/sbc/media/internal/sockaddr"
 )
 
 // The poller reads the UDP sockets of every Mux on Linux, as the media
@@ -43,7 +44,7 @@ const pollEvents = 128
 const wakeSlot = -1
 
 // sockaddrLen is room for a sockaddr_in6, the larger of the two families.
-const sockaddrLen = unix.SizeofSockaddrInet6
+const sockaddrLen = sockaddr.Len
 
 // poller is the process's set of loops, running while muxes are attached.
 var poller struct {
@@ -365,22 +366,4 @@ func (lp *pollLoop) unregister(s *muxSocket) {
 }
 
 // addrPortOf reads a sockaddr the kernel wrote (recvmmsg's msg_name).
-func addrPortOf(sa []byte) (netip.AddrPort, bool) {
-	if len(sa) < 4 {
-		return netip.AddrPort{}, false
-	}
-	port := binary.BigEndian.Uint16(sa[2:4])
-	switch binary.NativeEndian.Uint16(sa[0:2]) {
-	case unix.AF_INET:
-		if len(sa) < unix.SizeofSockaddrInet4 {
-			return netip.AddrPort{}, false
-		}
-		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(sa[4:8])), port), true
-	case unix.AF_INET6:
-		if len(sa) < unix.SizeofSockaddrInet6 {
-			return netip.AddrPort{}, false
-		}
-		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(sa[8:24])), port), true
-	}
-	return netip.AddrPort{}, false
-}
+func addrPortOf(sa []byte) (netip.AddrPort, bool) { return sockaddr.AddrPort(sa) }

@@ -2,7 +2,6 @@ package wrtc
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sbc-project/sbc/media/internal/sockaddr"
 )
 
 // listenSiblings binds n more UDP sockets to conn's address with
@@ -180,21 +181,8 @@ func (x *txSocket) close() {
 }
 
 // sockaddr writes to as the socket's family's sockaddr into sa and returns
-// its length, or 0 when to cannot be reached from the socket.
+// its length, or 0 when to cannot be reached from the socket (an IPv4
+// address toward an IPv6 socket goes v4-mapped: the dual-stack form).
 func (x *txSocket) sockaddr(sa *[sockaddrLen]byte, to netip.AddrPort) uintptr {
-	ip := to.Addr()
-	binary.BigEndian.PutUint16(sa[2:], to.Port())
-	if !x.v6 {
-		if !ip.Is4() && !ip.Is4In6() {
-			return 0
-		}
-		binary.NativeEndian.PutUint16(sa[0:], unix.AF_INET)
-		a := ip.As4()
-		copy(sa[4:8], a[:])
-		return unix.SizeofSockaddrInet4
-	}
-	binary.NativeEndian.PutUint16(sa[0:], unix.AF_INET6)
-	a := ip.As16() // an IPv4 address v4-mapped: the dual-stack socket's form
-	copy(sa[8:24], a[:])
-	return unix.SizeofSockaddrInet6
+	return sockaddr.Put(sa, to, x.v6, true)
 }
