@@ -164,7 +164,7 @@ run_vet() { go vet ./...; }
 
 run_tests() {
 	# shellcheck disable=SC2086 # GO_TEST_FLAGS is a list of flags
-	go test -race -count=1 -timeout 15m ${GO_TEST_FLAGS:-} ./...
+	go test -race -count=1 -timeout 22m ${GO_TEST_FLAGS:-} ./...
 }
 
 # show_artifacts names the files the tests left for people to look at
