@@ -145,6 +145,7 @@ install_deps() {
 	# Interop with independent endpoints (test/interop/...): Firefox ESR
 	# (driven by puppeteer-core from web/node_modules) and linphone-cli.
 	need firefox-esr firefox-esr || return 1
+	need linphonecsh linphone-cli || return 1
 	# CDR PostgreSQL writer: the tests start throwaway servers themselves
 	# (test/cdr/pgtest) from the package's binaries, which are not on PATH.
 	need_postgres || return 1
