@@ -96,9 +96,6 @@ function firefoxPrefs(sc) {
   const prefs = {
     'media.navigator.streams.fake': true,
     'media.navigator.permission.disabled': true,
-    // Host candidates with their real addresses, not mDNS names the SBC's
-    // ICE-lite side cannot resolve.
-    'media.peerconnection.ice.obfuscate_host_addresses': false,
     'media.autoplay.default': 0,
     'media.autoplay.blocking_policy': 0,
   };

@@ -75,8 +75,9 @@ var clients = []client{
 	}},
 }
 
-func TestFirefoxJsSIP(t *testing.T) { testClient(t, clients[0], "alice") }
-func TestFirefoxSIPjs(t *testing.T) { testClient(t, clients[1], "bob") }
+// The two tests run in parallel, each in a namespace of its own.
+func TestFirefoxJsSIP(t *testing.T) { t.Parallel(); testClient(t, clients[0], "alice") }
+func TestFirefoxSIPjs(t *testing.T) { t.Parallel(); testClient(t, clients[1], "bob") }
 
 // testClient: Firefox with the client's page, registered as user, calls
 // the echo (its tone comes back; its digits reach the echo as RFC 4733),
