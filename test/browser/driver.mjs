@@ -17,7 +17,7 @@
 //     "firefox": "/usr/bin/firefox-esr",      executable (default this)
 //     "audioFile": "/tmp/x/tone.wav",         fake microphone (WAV; Chromium
 //                                             only: Firefox's fake microphone
-//                                             is its own 1 kHz tone)
+//                                             plays a tone of its own)
 //     "secureHosts": ["10.117.2.1"],          Firefox: origins on these
 //                                             hosts count as secure contexts
 //                                             (getUserMedia over http)
@@ -57,8 +57,9 @@
 //        runs fetch(url, init) in the page, as the page's own script would;
 //        keeps {type, status, body} or {error} under label
 //
-// Output: one JSON object per line. {"event":"launched"} once the browser
-// runs (after {"event":"serving"} when the scenario serves files), {"event":"loaded","phone":...} once a phone's page has loaded,
+// Output: one JSON object per line. {"event":"serving"} once the files
+// are served (when the scenario serves any), {"event":"launched"} once the
+// browser runs, {"event":"loaded","phone":...} once a phone's page has loaded,
 // {"event":...,"phone":...} as steps start (the Go test may act on a
 // mark), and last {"result":{name: {ok,
 // error, step, marks, state, dom, pageErrors}}}. Exit status 0 when every
