@@ -84,7 +84,8 @@ need_postgres() {
 }
 
 # need_web ensures web/node_modules matches web/package-lock.json (JsSIP
-# for the web phone, playwright-core for the browser tests): `npm ci` runs
+# for the web phone, playwright-core, puppeteer-core and SIP.js for the
+# browser tests): `npm ci` runs
 # when node_modules is missing or older than the lock file. npm ci leaves
 # node_modules/.package-lock.json behind, whose age tells.
 need_web() {
@@ -141,6 +142,10 @@ install_deps() {
 	need npm npm || return 1
 	need node nodejs || return 1
 	need_web || return 1
+	# Interop with independent endpoints (test/interop/...): Firefox ESR
+	# (driven by puppeteer-core from web/node_modules) and linphone-cli.
+	need firefox-esr firefox-esr || return 1
+	need linphonecsh linphone-cli || return 1
 	# CDR PostgreSQL writer: the tests start throwaway servers themselves
 	# (test/cdr/pgtest) from the package's binaries, which are not on PATH.
 	need_postgres || return 1

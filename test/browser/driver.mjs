@@ -1,5 +1,9 @@
-// driver.mjs drives the SBC's web phone in headless Chromium for the Go
-// browser tests (test/e2e/browser*_test.go).
+// driver.mjs drives a web phone page in a headless browser for the Go
+// browser tests: the SBC's own JsSIP web phone in Chromium
+// (test/e2e/browser*_test.go), and that page or the SIP.js phone of
+// test/browser/sipjs/ in Firefox ESR (test/interop/firefox). Chromium runs
+// through playwright-core, Firefox through puppeteer-core (WebDriver BiDi:
+// no browser download); the steps are the same for both.
 //
 //   node test/browser/driver.mjs scenario.json    (or the JSON on stdin)
 //
@@ -8,8 +12,18 @@
 // with a list of steps run in order; the phones run at the same time.
 //
 //   {
+//     "browser": "chromium",                  or "firefox" (default chromium)
 //     "chromium": "/usr/bin/chromium",        executable (default this)
-//     "audioFile": "/tmp/x/tone.wav",         fake microphone (WAV)
+//     "firefox": "/usr/bin/firefox-esr",      executable (default this)
+//     "audioFile": "/tmp/x/tone.wav",         fake microphone (WAV; Chromium
+//                                             only: Firefox's fake microphone
+//                                             plays a tone of its own)
+//     "secureHosts": ["10.117.2.1"],          Firefox: origins on these
+//                                             hosts count as secure contexts
+//                                             (getUserMedia over http)
+//     "serve": {"addr": "10.117.2.1:8090",    optional: serve static files
+//               "dirs": {"/": "/abs/dir/", "/sip.js/": "/abs/lib/"}}
+//                                             over http, URL prefix -> dir
 //     "ignoreHTTPSErrors": true,              accept any certificate
 //     "spki": "base64 sha256 of an SPKI",     trust one certificate key only
 //     "timeoutMs": 15000,                     default bound of every wait
@@ -43,17 +57,18 @@
 //        runs fetch(url, init) in the page, as the page's own script would;
 //        keeps {type, status, body} or {error} under label
 //
-// Output: one JSON object per line. {"event":"launched"} once Chromium
-// runs, {"event":"loaded","phone":...} once a phone's page has loaded,
+// Output: one JSON object per line. {"event":"serving"} once the files
+// are served (when the scenario serves any), {"event":"launched"} once the
+// browser runs, {"event":"loaded","phone":...} once a phone's page has loaded,
 // {"event":...,"phone":...} as steps start (the Go test may act on a
 // mark), and last {"result":{name: {ok,
 // error, step, marks, state, dom, pageErrors}}}. Exit status 0 when every
 // phone passed, 1 when one failed, 2 on a setup error.
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
+import { serve } from './serve.mjs';
 
 const require = createRequire(new URL('../../web/package.json', import.meta.url));
-const { chromium } = require('playwright-core');
 
 const emit = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -63,7 +78,7 @@ function readScenario() {
   return JSON.parse(src);
 }
 
-function launchArgs(sc) {
+function chromiumArgs(sc) {
   const args = [
     '--use-fake-ui-for-media-stream',
     '--use-fake-device-for-media-stream',
@@ -74,6 +89,39 @@ function launchArgs(sc) {
   if (sc.hostResolverRules) args.push('--host-resolver-rules=' + sc.hostResolverRules);
   if (process.getuid && process.getuid() === 0) args.push('--no-sandbox');
   return args;
+}
+
+// firefoxPrefs are Firefox's stand-ins for Chromium's fake-media flags,
+// and the preferences that let a test page over plain http use them.
+function firefoxPrefs(sc) {
+  const prefs = {
+    'media.navigator.streams.fake': true,
+    'media.navigator.permission.disabled': true,
+    'media.autoplay.default': 0,
+    'media.autoplay.blocking_policy': 0,
+  };
+  if (sc.secureHosts && sc.secureHosts.length) prefs['dom.securecontext.allowlist'] = sc.secureHosts.join(',');
+  return prefs;
+}
+
+// launch starts the scenario's browser. It returns {newContext, close}:
+// newContext() gives a fresh profile (cookies, storage) with newPage and
+// close, the same for both libraries.
+async function launch(sc) {
+  if (sc.browser === 'firefox') {
+    const puppeteer = require('puppeteer-core');
+    const b = await puppeteer.launch({
+      browser: 'firefox', executablePath: sc.firefox || '/usr/bin/firefox-esr', headless: true,
+      acceptInsecureCerts: !!sc.ignoreHTTPSErrors, extraPrefsFirefox: firefoxPrefs(sc),
+    });
+    return { newContext: () => b.createBrowserContext(), close: () => b.close() };
+  }
+  const { chromium } = require('playwright-core');
+  const b = await chromium.launch({ executablePath: sc.chromium || '/usr/bin/chromium', args: chromiumArgs(sc) });
+  return {
+    newContext: () => b.newContext({ ignoreHTTPSErrors: !!sc.ignoreHTTPSErrors, permissions: ['microphone'] }),
+    close: () => b.close(),
+  };
 }
 
 // poll evaluates fn in the page until it returns a truthy value.
@@ -174,7 +222,7 @@ async function runPhone(browser, sc, spec) {
       return { ...res, step: 'start', error: String(e && e.message ? e.message : e) };
     }
   }
-  const ctx = await browser.newContext({ ignoreHTTPSErrors: !!sc.ignoreHTTPSErrors, permissions: ['microphone'] });
+  const ctx = await browser.newContext();
   try {
     ph.page = await ctx.newPage();
     ph.page.on('pageerror', (e) => ph.pageErrors.push(String(e)));
@@ -209,7 +257,11 @@ async function main() {
   let browser;
   try {
     sc = readScenario();
-    browser = await chromium.launch({ executablePath: sc.chromium || '/usr/bin/chromium', args: launchArgs(sc) });
+    if (sc.serve) {
+      await serve(sc.serve);
+      emit({ event: 'serving' });
+    }
+    browser = await launch(sc);
     emit({ event: 'launched' });
   } catch (e) {
     emit({ setupError: String(e && e.message ? e.message : e) });
