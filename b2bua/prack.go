@@ -146,14 +146,30 @@ func (c *Call) onRel1xxTimer(k timerKind) {
 	c.log.Warn("caller never acknowledged a reliable provisional response", "rseq", p.rseq)
 	c.stopTimer(timerRel1xx)
 	p.unacked, p.queue = nil, nil
-	if p.held != nil {
-		// The callee answered; the caller never will be.
-		p.held = nil
+	c.endHeld(outcome.CausePRACKTimeout)
+}
+
+// cancelHeld takes the caller's CANCEL while its 2xx waits for its PRACK:
+// the caller was never answered, so it gets 487 and the callee BYE.
+func (c *Call) cancelHeld() {
+	c.log.Info("caller cancelled")
+	c.stopTimer(timerRel1xx)
+	c.stopTimer(timerRelGiveUp)
+	c.prack.unacked, c.prack.queue = nil, nil
+	c.endHeld(outcome.CauseCallerCancel)
+}
+
+// endHeld ends a call before the caller got its 2xx: the caller gets the
+// final answer of cause, a callee that answered meanwhile gets BYE (a
+// ringing one CANCEL), and the record is of a call never answered.
+func (c *Call) endHeld(cause outcome.Cause) {
+	if c.prack.held != nil {
+		c.prack.held = nil
 		c.answered, c.rec.Answer = false, time.Time{}
 	}
-	c.setCause(outcome.CausePRACKTimeout, outcome.SideA)
-	c.finalFor(outcome.CausePRACKTimeout)
-	c.hangup(outcome.CausePRACKTimeout, outcome.SideA)
+	c.setCause(cause, outcome.SideA)
+	c.finalFor(cause)
+	c.hangup(cause, outcome.SideA)
 }
 
 // answerToA sends the caller its 2xx, unless a reliable provisional with

@@ -230,3 +230,52 @@ func TestPRACKWithoutReliableProvisional(t *testing.T) {
 		t.Fatalf("PRACK: %d, want 481", res.StatusCode())
 	}
 }
+
+// TestPRACKCallerGoneBeforeAnswer: a caller that never PRACKs while the
+// callee still rings gets 504 and the callee a CANCEL; a caller that
+// CANCELs while its 2xx waits for its PRACK gets 487 and the callee that
+// answered a BYE. Neither call counts as answered.
+func TestPRACKCallerGoneBeforeAnswer(t *testing.T) {
+	tests := []struct {
+		name   string
+		t1     time.Duration
+		answer bool // the callee answers before the caller's move
+		code   int
+		cause  outcome.Cause
+	}{
+		{"no PRACK while ringing", 5 * time.Millisecond, false, 504, outcome.CausePRACKTimeout},
+		{"CANCEL while the 2xx waits", time.Second, true, 487, outcome.CauseCallerCancel},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newCallHarness(t, nil)
+			h.s.cfg.Timers.T1 = tt.t1
+			a, b := h.callWith(t, "Require: 100rel")
+			b.answer(183, calleeSDP)
+			rseqOf(t, provisional(t, a))
+			if tt.answer {
+				b.answer(200, calleeSDP)
+				h.txs.ack(t)
+				settle(t, h)
+				a.cancel()
+			}
+			if res := a.final(t); int(res.StatusCode()) != tt.code {
+				t.Fatalf("caller got %d, want %d", res.StatusCode(), tt.code)
+			}
+			if tt.answer {
+				h.txs.next(t, sip.BYE).answer(200, "")
+			} else {
+				select {
+				case <-b.cancels:
+				case <-time.After(wait):
+					t.Fatal("the ringing callee was not cancelled")
+				}
+				b.answer(487, "")
+			}
+			rec := h.rec.next(t)
+			if rec.Cause != tt.cause || rec.Side != outcome.SideA || rec.SIPCode != tt.code || !rec.Answer.IsZero() {
+				t.Errorf("record: cause %q side %q code %d answered %v", rec.Cause, rec.Side, rec.SIPCode, !rec.Answer.IsZero())
+			}
+		})
+	}
+}
