@@ -201,6 +201,7 @@ func (c *Call) offerB(at *attempt, identity []sip.Header) (sip.Request, error) {
 		req.ReplaceHeaders("Max-Forwards", []sip.Header{&v})
 	}
 	c.offerTimer(req)
+	c.advertise100rel(req)
 	copyHeaders(c.invReq, req, b.pass)
 	for _, h := range identity {
 		req.AppendHeader(h)

@@ -23,6 +23,9 @@ func (c *Call) onInviteResponse(at *attempt, res sip.Response) {
 			at.provisional = true
 			c.stopTimer(timerAttempt)
 		}
+		if code > 100 && !c.prackB(at, res) {
+			return // a reliable provisional already seen, or out of order
+		}
 		if code == 100 || c.state != stateCalling || !c.live(at) || c.cancelled {
 			return
 		}
@@ -88,9 +91,7 @@ func (c *Call) relayProvisional(at *attempt, res sip.Response) {
 			c.a.lastSDPOut = string(ans)
 		}
 	}
-	if err := c.inv.Respond(out); err != nil {
-		c.log.Debug("relay provisional", "err", err)
-	}
+	c.provisionalToA(out)
 	if c.rec.Ring.IsZero() {
 		c.rec.Ring = time.Now().UTC()
 	}
@@ -177,11 +178,7 @@ func (c *Call) answerA(res sip.Response, sdp string) {
 		sipmsg.SetBody(out, "application/sdp", sdp)
 		c.a.lastSDPOut = sdp
 	}
-	if err := c.inv.Respond(out); err != nil {
-		c.log.Warn("answer to a", "err", err)
-	}
-	c.inv = nil
-	c.a.confirmed = true
+	c.answerToA(out) // confirms leg A once sent (prack.go)
 	c.b.confirmed = true
 	c.state = stateConfirmed
 	c.rec.Answer = time.Now().UTC()
@@ -212,10 +209,11 @@ func (l *leg) confirmUAC(res sip.Response) {
 	l.peerAllowsUpdate = sipmsg.HasOption(res, "Allow", "UPDATE")
 }
 
-// ack sends the ACK for B's 2xx to the INVITE with CSeq seq (the leg's
-// current one unless given), remembering it for retransmitted 2xx.
+// ack sends the ACK for the 2xx to the leg's latest INVITE (its CSeq,
+// whatever a PRACK or INFO took since), remembering it for retransmitted
+// 2xx.
 func (c *Call) ack(l *leg, contentType, body string) {
-	ack := l.request(sip.ACK, l.localSeq, contentType, body)
+	ack := l.request(sip.ACK, l.inviteSeq, contentType, body)
 	l.lastACK = ack
 	if err := c.s.txs.Send(ack, l.dst); err != nil {
 		c.log.Debug("ack", "leg", l.name, "err", err)

@@ -42,6 +42,10 @@ func (c *Call) onRequest(l *leg, req sip.Request, stx serverTx) {
 		c.reply(l, stx, req, 500, "CSeq Out of Order")
 		return
 	}
+	if m == sip.PRACK { // in the early dialog, or after a held 2xx (prack.go)
+		c.onPRACK(l, req, stx)
+		return
+	}
 	if c.state == stateEnding || !l.confirmed && !(l == c.a && c.state == stateCalling) {
 		if m == sip.BYE {
 			c.reply(l, stx, req, 200, "OK")

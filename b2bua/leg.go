@@ -24,6 +24,7 @@ type leg struct {
 	local        *sip.Address // our From (leg B) or To (leg A), without tag
 	remote       *sip.Address
 	localSeq     uint32
+	inviteSeq    uint32 // CSeq of the latest INVITE sent, for its ACK
 	remoteSeq    uint32
 	remoteTarget sip.Uri
 	routeSet     []sip.Header // Route headers for requests we send
@@ -46,6 +47,9 @@ type leg struct {
 func (l *leg) newRequest(method sip.RequestMethod, contentType, body string) sip.Request {
 	if method != sip.ACK && method != sip.CANCEL {
 		l.localSeq++
+	}
+	if method == sip.INVITE {
+		l.inviteSeq = l.localSeq
 	}
 	return l.request(method, l.localSeq, contentType, body)
 }

@@ -44,6 +44,9 @@ type Config struct {
 	// CallerIDs are the identities asserted for users' calls by user name
 	// (users[].caller_id); a user without one is asserted by name.
 	CallerIDs map[string]string
+	// Rel100 is what leg B's INVITE says of 100rel (prack.go); the zero
+	// value: Supported.
+	Rel100 Rel100
 }
 
 // MediaSession is the per-call SDP seam: each offer and answer from one side
@@ -349,7 +352,7 @@ func (s *Server) OnRequest(req sip.Request, tx *txn.ServerTx) {
 }
 
 // allowed is the Allow value on everything the SBC sends.
-const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK"
 
 // inDialog routes a request with a To tag to the leg that owns the dialog.
 func (s *Server) inDialog(req sip.Request, tx serverTx) {

@@ -21,6 +21,8 @@ const (
 	timerExpireA                      // leg A's peer failed to refresh
 	timerExpireB                      // leg B's peer failed to refresh
 	timerMaxDuration                  // policy.admission.max_duration since answer
+	timerRel1xx                       // retransmit the caller's reliable provisional (prack.go)
+	timerRelGiveUp                    // 64*T1 without the caller's PRACK
 )
 
 func (c *Call) startTimer(k timerKind, d time.Duration) {
@@ -74,6 +76,8 @@ func (c *Call) onTimer(k timerKind) {
 			c.log.Info("maximum call duration reached", "max_duration", c.maxDuration)
 			c.hangup(outcome.CauseMaxDuration, outcome.SideSBC)
 		}
+	case timerRel1xx, timerRelGiveUp:
+		c.onRel1xxTimer(k)
 	case timerExpireA, timerExpireB:
 		if c.state == stateConfirmed {
 			c.log.Info("session timer expired")

@@ -36,7 +36,7 @@ func (s *Server) understood(req sip.Request, tx serverTx) bool {
 }
 
 // supported are the extensions the SBC implements (Require may name them).
-var supported = []string{"timer"}
+var supported = []string{"timer", "100rel"}
 
 // unsupported lists the options of req's Require the SBC does not know.
 func unsupported(req sip.Request) string {

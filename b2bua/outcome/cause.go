@@ -20,6 +20,9 @@ const (
 	// or registered binding answered in time (side B did not answer).
 	CauseNoAnswer   Cause = "no_answer"
 	CauseACKTimeout Cause = "ack_timeout" // the caller never ACKed the 2xx
+	// CausePRACKTimeout: the caller never PRACKed a reliable provisional
+	// response in 64*T1 (RFC 3262 3): 504 to it, BYE to an answered callee.
+	CausePRACKTimeout Cause = "prack_timeout"
 	// CauseConnectionLost: the connection of the caller, or of the
 	// answered callee, closed mid-call; the side is that leg's.
 	CauseConnectionLost Cause = "connection_lost"

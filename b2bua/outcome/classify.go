@@ -110,6 +110,7 @@ var rules = map[Cause]rule{
 	CauseCallerCancel:   {side: SideA, code: terminated},
 	CauseNoAnswer:       {side: SideB, code: 408}, // the ring timeout records SideSBC
 	CauseACKTimeout:     {side: SideA, code: terminated},
+	CausePRACKTimeout:   {side: SideA, code: 504},
 	CauseConnectionLost: {code: terminated},
 	CauseNormalClearing: {side: SideSBC},
 

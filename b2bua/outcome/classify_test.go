@@ -29,6 +29,7 @@ func TestClassifyOwnAnswer(t *testing.T) {
 		{CauseCallerCancel, 487, "Request Terminated", SideA, Cancelled},
 		{CauseNoAnswer, 408, "Request Timeout", SideB, NoAnswer},
 		{CauseACKTimeout, 487, "Request Terminated", SideA, NoAnswer},
+		{CausePRACKTimeout, 504, "Server Time-out", SideA, Failed},
 		{CauseConnectionLost, 487, "Request Terminated", "", NoAnswer},
 		{CauseNormalClearing, 0, "", SideSBC, Failed},
 		{CauseRejected, 0, "", SideB, Failed},

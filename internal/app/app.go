@@ -179,6 +179,19 @@ func serverConfig(cfg *config.Config, opt Options) b2bua.Config {
 		OverloadDelay:   overloadDelay(s.OverloadDelay),
 		Timers:          opt.Timers,
 		CallerIDs:       callerIDs(cfg.Users),
+		Rel100:          rel100(s.PRACK),
+	}
+}
+
+// rel100 translates sip.prack (validated) into b2bua.Config.Rel100.
+func rel100(v string) b2bua.Rel100 {
+	switch v {
+	case config.PRACKRequired:
+		return b2bua.Rel100Required
+	case config.PRACKOff:
+		return b2bua.Rel100Off
+	default:
+		return b2bua.Rel100Supported
 	}
 }
 

@@ -41,6 +41,7 @@ const (
 	DefaultOptionsTimeout   = 5 * time.Second
 	DefaultFailureThreshold = 2 // failed OPTIONS in a row before a trunk is down
 	DefaultRetryAfter       = 30 * time.Second
+	DefaultPRACK            = PRACKSupported
 	DefaultOverloadDelay    = 50 * time.Millisecond // at 20 ms the control refused calls at 1,000/s that the SBC carries; 50 ms passes 1,000 and holds 2x (BENCHMARKS.md, third step)
 	DefaultAdminAddr        = "127.0.0.1:9090"
 	DefaultCDRDir           = "./cdr"
@@ -53,6 +54,13 @@ const (
 	DefaultCDRSpool         = "./cdr-spool"    // the CDR spool directory (journal and cursors)
 	DefaultCDRMaxBytes      = 64 << 20         // bytes; a file writer's file is finished at this size
 	DefaultCDRRotateEvery   = 15 * time.Minute // a file writer's file is finished this long after its first record
+)
+
+// What the INVITEs the SBC sends to callees say of 100rel (sip.prack).
+const (
+	PRACKSupported = "supported" // Supported: 100rel
+	PRACKRequired  = "required"  // Require: 100rel
+	PRACKOff       = "off"       // 100rel not named
 )
 
 // Trunk media kinds (trunks[].media): routing's, which compiles them.
@@ -180,6 +188,12 @@ type SIP struct {
 	// in progress go on. 0 turns the control off. Default
 	// DefaultOverloadDelay.
 	OverloadDelay time.Duration `mapstructure:"overload_delay"`
+	// PRACK is what the INVITEs the SBC sends to callees say of reliable
+	// provisional responses (RFC 3262, 100rel): PRACKSupported,
+	// PRACKRequired (a callee without 100rel answers 420) or PRACKOff.
+	// Callers are served as they ask whatever it says. Default
+	// DefaultPRACK.
+	PRACK string `mapstructure:"prack"`
 }
 
 // Listener is one SIP socket.

@@ -64,6 +64,7 @@ func Default() *Config {
 			InviteTimeout:    DefaultInviteTimeout,
 			RetryAfter:       DefaultRetryAfter,
 			OverloadDelay:    DefaultOverloadDelay,
+			PRACK:            DefaultPRACK,
 			RingTimeout:      DefaultRingTimeout,
 		},
 		Media: Media{

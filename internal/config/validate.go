@@ -162,6 +162,11 @@ func (s SIP) validateLimits(ps *Problems) {
 		ps.add("sip.session_expires", s.SessionExpires.String(), "want at least min_se ("+s.MinSE.String()+")")
 	}
 	checkHeaderNames(ps, "sip.header_whitelist", s.HeaderWhitelist)
+	switch s.PRACK {
+	case PRACKSupported, PRACKRequired, PRACKOff:
+	default:
+		ps.add("sip.prack", s.PRACK, "want supported, required or off")
+	}
 }
 
 func (m Media) validate(ps *Problems) {

@@ -160,6 +160,8 @@ func TestValidateSIPLimits(t *testing.T) {
 		{"session_expires below min_se", func(c *Config) { c.SIP.MinSE = 40 * time.Minute },
 			[]string{"sip.session_expires: at least min_se (40m0s)"}},
 		{"session_expires equal to min_se", func(c *Config) { c.SIP.SessionExpires = c.SIP.MinSE }, nil},
+		{"prack unknown", func(c *Config) { c.SIP.PRACK = "always" }, []string{"sip.prack: want supported, required or off"}},
+		{"prack off", func(c *Config) { c.SIP.PRACK = PRACKOff }, nil},
 		{"public_addr name", func(c *Config) { c.SIP.PublicAddr = "sbc.example.com" }, nil},
 		{"public_addr with port", func(c *Config) { c.SIP.PublicAddr = "203.0.113.7:5060" }, []string{"sip.public_addr"}},
 		{"user_agent injection", func(c *Config) { c.SIP.UserAgent = "sbc\r\nX-Evil: 1" }, []string{"sip.user_agent: control"}},

@@ -28,6 +28,8 @@
 //	no_answer_uac / _uas         callee rings forever; the SBC's ring timeout
 //	                             sends 408 or 480 to the caller and CANCELs the callee
 //	early_media_uac / _uas       183 with SDP, 500 ms later 200 (UAC -s, -d)
+//	prack_uac / prack_uas        RFC 3262: the UAC requires 100rel; the UAS sends
+//	                             a reliable 183 with SDP, waits for the PRACK, then 200
 //	reinvite_hold_uac / _uas     hold (sendonly) and resume re-INVITEs (UAC -s, -d)
 //	uas_503                      a trunk answering 503 (first trunk of failover;
 //	                             the second trunk runs call_caller_bye_uas)

@@ -46,6 +46,8 @@ var pairs = []pair{
 		uacArgs: []string{"-s", "alice"}, uasArgs: []string{"-d", "300"}},
 	{name: "early_media", uac: ScenarioPath("early_media_uac"), uas: ScenarioPath("early_media_uas"),
 		uacArgs: []string{"-s", "alice", "-d", "100"}},
+	{name: "prack", uac: ScenarioPath("prack_uac"), uas: ScenarioPath("prack_uas"),
+		uacArgs: []string{"-s", "alice", "-d", "100"}},
 	{name: "reinvite_hold", uac: ScenarioPath("reinvite_hold_uac"), uas: ScenarioPath("reinvite_hold_uas"),
 		uacArgs: []string{"-s", "alice", "-d", "100"}},
 	{name: "uas_503", uac: ScenarioPath("reject_503_uac"), uas: ScenarioPath("uas_503"),
