@@ -82,9 +82,11 @@ func newInviteAuth(a *registrar.Auth, req sip.Request) *inviteAuth {
 }
 
 // Check implements policy.Authenticator. Credentials that are wrong
-// (unknown user, bad password, a replayed nonce-count, malformed ones)
-// are failed; none, a stale nonce and expired HMAC credentials (a client
-// that only needs to retry, or a web app that must mint new ones) are not.
+// (unknown user, bad password, malformed ones) are failed; none, expired
+// HMAC credentials (a web app must mint new ones) and right ones over a
+// nonce that cannot be used (stale, or its nonce-count replayed: the
+// request is refused and challenged with stale=true, so a client retries
+// by itself and a replayer gets nothing) are not.
 func (ia *inviteAuth) Check(context.Context) (user, group string, ok bool, challenge [2]string, failed bool) {
 	if ia.auth == nil {
 		return "", "", false, challenge, false
@@ -93,10 +95,10 @@ func (ia *inviteAuth) Check(context.Context) (user, group string, ok bool, chall
 	switch r {
 	case registrar.Ok:
 		return user, group, true, challenge, false
-	case registrar.BadPassword, registrar.UnknownUser, registrar.Replay, registrar.Malformed:
+	case registrar.BadPassword, registrar.UnknownUser, registrar.Malformed:
 		failed = true
 	}
-	all := ia.challenge(r == registrar.Stale)
+	all := ia.challenge(r.StaleNonce())
 	if len(all) > 0 {
 		challenge = all[0]
 	}

@@ -167,8 +167,10 @@ func TestInviteAuthCheck(t *testing.T) {
 	}
 }
 
-// TestInviteAuthReplayAndStale: the same credentials again are a replay
-// (failed); right credentials on an old nonce get stale=true, not failed.
+// TestInviteAuthReplayAndStale: the same credentials again are a replay:
+// refused with a fresh challenge saying stale=true (a client retries, a
+// replayer needs the password), not failed; right credentials on an old
+// nonce likewise.
 func TestInviteAuthReplayAndStale(t *testing.T) {
 	clk := &paClock{t: time.Unix(1_800_000_000, 0)}
 	a := newPolicyTestAuth(t, clk)
@@ -176,8 +178,8 @@ func TestInviteAuthReplayAndStale(t *testing.T) {
 	if _, _, ok, _, _ := newInviteAuth(a, paInvite(t, cred)).Check(context.Background()); !ok {
 		t.Fatal("first use refused")
 	}
-	if _, _, ok, _, failed := newInviteAuth(a, paInvite(t, cred)).Check(context.Background()); ok || !failed {
-		t.Fatalf("replay: ok %v, failed %v; want refused and failed", ok, failed)
+	if user, _, ok, challenge, failed := newInviteAuth(a, paInvite(t, cred)).Check(context.Background()); ok || user != "" || failed || !strings.Contains(challenge[1], "stale=true") {
+		t.Fatalf("replay: %q ok %v, failed %v, challenge %q; want refused with a stale challenge, not failed", user, ok, failed, challenge)
 	}
 	old := paAnswer(challengeFor(t, a, registrar.AlgMD5), "alice", "secret")
 	clk.advance(2 * time.Minute)

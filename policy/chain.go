@@ -29,6 +29,11 @@ type Deps struct {
 	// SBC's listeners or its public address, for loop detection. May be
 	// nil (no loop check).
 	IsSelf func(sentBy string) bool
+	// Spiral reports whether a request-URI user names a contact this SBC
+	// registered on a browser's behalf (a relayed REGISTER's binding
+	// token): a request to it that carries one of the SBC's own Vias is a
+	// spiral, not a loop (RFC 3261 16.3 step 4). May be nil (none is).
+	Spiral func(ruriUser string) bool
 }
 
 // Chain is the policy chain, built once from a Spec by New. Its methods
@@ -117,7 +122,7 @@ func (c *Chain) build(name string, spec Spec, d Deps, exempt func(netip.Addr) bo
 			c.f2b.hit(src, transport, eventRateLimited, "")
 		}, clock), nil
 	case StageSanity:
-		return &sanity{isSelf: d.IsSelf}, nil
+		return &sanity{isSelf: d.IsSelf, spiral: d.Spiral}, nil
 	case StageAuth:
 		return NewAuth(spec.DialRules.DefaultGroup, func(src netip.Addr, transport string) { c.Report(src, transport, EventAuthFailure) }), nil
 	case StageAdmission:

@@ -26,8 +26,15 @@ const (
 //     own addresses means the request is one the SBC sent that came back,
 //     e.g. a trunk or DNS entry pointing at the SBC itself. Refusing it
 //     stops a loop that would otherwise create a call per round trip.
+//     A request whose request-URI is a contact the SBC registered for a
+//     browser (a registrar such as Kamailio sending a web user's call to
+//     another web user back to the SBC) is spiralling, not looping (RFC
+//     3261 16.3 step 4: the request-URI changed), and goes on: it ends at
+//     that browser; so are in-dialog requests of such a call (they create
+//     nothing: one that looped would find no dialog and get 481).
 type sanity struct {
-	isSelf func(sentBy string) bool // nil: no loop check
+	isSelf func(sentBy string) bool   // nil: no loop check
+	spiral func(ruriUser string) bool // nil: no spiral
 }
 
 // Check implements Stage.
@@ -38,7 +45,7 @@ func (s *sanity) Check(_ context.Context, r *Request) Decision {
 	case r.Method == "INVITE" && r.FromTag == "" && !r.RFC2543:
 		return badRequest(causeNoFromTag, "Missing From Tag")
 	}
-	if s.isSelf != nil {
+	if s.isSelf != nil && !s.spiralling(r) {
 		for _, v := range r.Vias {
 			if s.isSelf(v) {
 				return Decision{Action: Answer, Code: 482, Reason: "Loop Detected", Cause: causeLoop}
@@ -46,6 +53,15 @@ func (s *sanity) Check(_ context.Context, r *Request) Decision {
 		}
 	}
 	return Pass
+}
+
+// spiralling reports whether r, should it carry one of the SBC's Vias, is
+// a spiral rather than a loop.
+func (s *sanity) spiralling(r *Request) bool {
+	if s.spiral == nil {
+		return false
+	}
+	return r.ToTag != "" || (r.RURIUser != "" && s.spiral(r.RURIUser))
 }
 
 func badRequest(cause, reason string) Decision {

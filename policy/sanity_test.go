@@ -7,6 +7,7 @@ import (
 
 func TestSanity(t *testing.T) {
 	self := func(sentBy string) bool { return sentBy == "203.0.113.5:5060" || sentBy == "203.0.113.5" }
+	spiral := func(user string) bool { return user == "tok3n" }
 	tests := []struct {
 		name   string
 		method string
@@ -18,6 +19,18 @@ func TestSanity(t *testing.T) {
 			Decision{Action: Answer, Code: 482, Reason: "Loop Detected", Cause: causeLoop}},
 		{"loop lower via", "BYE", func(r *Request) { r.Vias = []string{"192.0.2.1:5060", "203.0.113.5"} },
 			Decision{Action: Answer, Code: 482, Reason: "Loop Detected", Cause: causeLoop}},
+		{"spiral to a registered contact", "INVITE", func(r *Request) {
+			r.Vias = []string{"192.0.2.1:5060", "203.0.113.5:5060"}
+			r.RURIUser = "tok3n"
+		}, Pass},
+		{"loop to another user", "INVITE", func(r *Request) {
+			r.Vias = []string{"192.0.2.1:5060", "203.0.113.5:5060"}
+			r.RURIUser = "bob"
+		}, Decision{Action: Answer, Code: 482, Reason: "Loop Detected", Cause: causeLoop}},
+		{"in-dialog request of a spiral", "BYE", func(r *Request) {
+			r.Vias = []string{"192.0.2.1:5060", "203.0.113.5:5060"}
+			r.ToTag = "b1"
+		}, Pass},
 		{"other port is not self", "INVITE", func(r *Request) { r.Vias = []string{"203.0.113.5:5070"} }, Pass},
 		{"no call-id", "REGISTER", func(r *Request) { r.CallID = "" },
 			Decision{Action: Answer, Code: 400, Reason: "Bad Request", Cause: causeMissingHeader}},
@@ -34,7 +47,7 @@ func TestSanity(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := req("192.0.2.1", tt.method)
 			tt.modify(r)
-			if got := (&sanity{isSelf: self}).Check(context.Background(), r); !sameDecision(got, tt.want) {
+			if got := (&sanity{isSelf: self, spiral: spiral}).Check(context.Background(), r); !sameDecision(got, tt.want) {
 				t.Errorf("Check = %+v, want %+v", got, tt.want)
 			}
 		})

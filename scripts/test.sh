@@ -149,6 +149,8 @@ install_deps() {
 	# CDR PostgreSQL writer: the tests start throwaway servers themselves
 	# (test/cdr/pgtest) from the package's binaries, which are not on PATH.
 	need_postgres || return 1
+	# Kamailio in front of and behind the SBC (test/interop/kamailio).
+	need kamailio kamailio || return 1
 	# ---------------------------------------------------------------------------
 	log "sipp: $(sipp -v 2>/dev/null | grep -o 'SIPp v[^ ]*' | head -1)"
 	log "$(chromium --version 2>/dev/null | head -1); node $(node --version)"

@@ -194,8 +194,11 @@ const (
 	BadPassword
 	// UnknownUser: no such user. Counted by the policy's auto-ban.
 	UnknownUser
-	// Replay: the nonce-count was not higher than one already accepted
-	// for this nonce.
+	// Replay: the credentials are right but their nonce-count was not
+	// higher than one already accepted for this nonce: a captured request
+	// sent again, or a client that resends its last Authorization (SIP.js
+	// does on every refresh and de-REGISTER). Never accepted; answer with
+	// Challenge(true), like Stale (see StaleNonce).
 	Replay
 	// Malformed: the credentials cannot be parsed or use something not
 	// supported (another qop, a -sess algorithm, userhash, a digest URI
@@ -207,6 +210,15 @@ const (
 
 var resultNames = [...]string{Ok: "ok", Missing: "missing", Stale: "stale", BadPassword: "bad-password",
 	UnknownUser: "unknown-user", Replay: "replay", Malformed: "malformed", Expired: "expired"}
+
+// StaleNonce reports whether r says the credentials were right but their
+// nonce cannot be used (too old, not ours, forgotten, or its nonce-count
+// already used): such a request is answered with a fresh Challenge(true),
+// never refused, so the client retries with the new nonce without asking
+// its user (RFC 7616 section 3.3, RFC 3261 section 22.4), while whoever
+// replays a captured request gets only a challenge it cannot answer
+// without the password. It is not a failed guess.
+func (r Result) StaleNonce() bool { return r == Stale || r == Replay }
 
 // String returns a short lower-case name, fit for logs and metric labels.
 func (r Result) String() string {

@@ -152,8 +152,11 @@ func (s *Service) registerLocally(req sip.Request, tx *txn.ServerTx, aor string,
 	user, res := s.auth.Verify(string(req.Method()), req.Recipient().String(), sipmsg.Values(req, "Authorization"))
 	switch res {
 	case registrar.Ok:
-	case registrar.Missing, registrar.Stale:
-		s.challenge(tx, 401, res == registrar.Stale)
+	case registrar.Missing, registrar.Stale, registrar.Replay:
+		if res == registrar.Replay {
+			s.log.Debug("registration nonce reused: challenged stale", "aor", aor, "source", src.Addr)
+		}
+		s.challenge(tx, 401, res.StaleNonce())
 		return
 	default:
 		// The log says why; the answer does not, so a password cracker

@@ -37,6 +37,15 @@ func (a *App) setupPolicy(cfg *config.Config) error {
 			return ok
 		},
 		IsSelf: a.isSelf,
+		// A registrar sending a call back to a contact the SBC registered
+		// for a browser: a spiral, not a loop.
+		Spiral: func(user string) bool {
+			if a.bindings == nil {
+				return false
+			}
+			_, ok := a.bindings.ByToken(user)
+			return ok
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("policy: %w", err)
