@@ -35,6 +35,11 @@ func parseChallenge(v string) (challenge, error) {
 	if err != nil {
 		return c, err
 	}
+	for name, value := range params {
+		if strings.ContainsFunc(value, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			return c, fmt.Errorf("parameter %s has a control character", name)
+		}
+	}
 	c.realm, c.nonce, c.opaque = params["realm"], params["nonce"], params["opaque"]
 	c.algorithm = strings.ToUpper(params["algorithm"])
 	if c.algorithm == "" {
