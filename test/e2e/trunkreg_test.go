@@ -99,4 +99,3 @@ func waitRegistration(t *testing.T, api *adminClient, limit time.Duration, ok fu
 	t.Fatalf("registration not as wanted after %s: %+v", limit, last)
 	return admin.TrunkRegistration{}
 }
-
