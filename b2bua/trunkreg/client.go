@@ -58,6 +58,9 @@ func (c *client) run() {
 	for c.ctx.Err() == nil {
 		res := c.register(c.ctx, c.trunk().Register.Expires)
 		if c.ctx.Err() != nil {
+			// Stopped while the REGISTER was out: the registrar may have
+			// taken it, so it is taken back.
+			registered = true
 			break
 		}
 		var wait time.Duration
