@@ -180,7 +180,9 @@ func compileRoute(c RouteSpec, listeners map[string]bool, trunks map[string]*Tru
 // Route returns the first route whose match holds for r; ok is false when
 // none does (the core answers 404). A match holds when every field it sets
 // holds: listener equals r.Listener; trunk: r.Src is one of that trunk's
-// addresses (as for TrunkBySource); source_cidrs: r.Src is in any of them
+// addresses (as for TrunkBySource) or r.RURIUser
+// is the contact user the SBC registers at that trunk
+// (RegisterSpec.ContactUser); source_cidrs: r.Src is in any of them
 // (IPv4-mapped sources count as IPv4); ruri_user: the regexp matches
 // r.RURIUser *unanchored*, so write ^...$ to match the whole user;
 // from_domain equals r.FromDomain ignoring case. An empty match holds for
