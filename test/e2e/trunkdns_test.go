@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sbc-project/sbc/b2bua/routing/dnsres/dnstest"
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/test/sipptest"
 )
@@ -99,5 +102,62 @@ func TestTrunkSRV(t *testing.T) {
 	}
 	if total != spreadCalls {
 		t.Errorf("targets answered %d calls, want %d", total, spreadCalls)
+	}
+}
+
+// TestTrunkSRVTLS: a sips: trunk located through SRV is verified against
+// the domain of its URI, never the SRV target (RFC 5922 section 4): a
+// certificate for carrier.test passes with SNI carrier.test, one for the
+// SRV target's name only is refused.
+func TestTrunkSRVTLS(t *testing.T) {
+	pki := newTLSTrunkPKI(t)
+	tests := []struct {
+		name string
+		cert tls.Certificate
+		ok   bool
+	}{
+		{"certificate for the URI's domain", pki.ca.Issue(t, "carrier", "carrier.test"), true},
+		{"certificate for the SRV target only", pki.ca.Issue(t, "edge", "edge.provider.test"), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			uas := startTLSUAS(t, &tls.Config{Certificates: []tls.Certificate{tc.cert}})
+			srv := dnstest.Start(t, dnsServerIP)
+			srv.Set(t,
+				"_sips._tcp.carrier.test. 60 IN SRV 10 0 "+strconv.Itoa(uas.port)+" edge.provider.test.",
+				"edge.provider.test. 60 IN A 127.0.0.1",
+			)
+			sbc := startSBC(t, sbcOptions{mutate: func(c *config.Config) {
+				c.DNS.Servers = []string{srv.Addr}
+				c.SIP.Listeners = append(c.SIP.Listeners, config.Listener{Name: "tls", Transport: "tls", Addr: "127.0.0.1:0"})
+				c.Trunks = []config.Trunk{{Name: "carrier", URI: "sips:carrier.test", FailureThreshold: 1, OptionsTimeout: time.Second,
+					TLS: config.TrunkTLS{CAFile: pki.caFile}}}
+				c.Routes = []config.Route{{Name: "out", Target: config.TargetTrunks, Trunks: []string{"carrier"},
+					TrustedSources: []string{"127.0.0.0/8"}}}
+			}})
+			ua := dialUA(t, "UDP", sbc.udp.String())
+			call := ua.invite("1000", "")
+			res := ua.expectFinal()
+			sni, _ := uas.seen()
+			if !tc.ok {
+				if res.StatusCode() != 503 || len(uas.methods()) > 0 {
+					t.Fatalf("call to a trunk whose certificate names only the SRV target: %d %s, trunk got %v; want 503 and nothing sent",
+						res.StatusCode(), res.Reason(), uas.methods())
+				}
+				call.ackFailure(sipmsg.ToTag(res))
+				return
+			}
+			if res.StatusCode() != 200 {
+				t.Fatalf("call through the SRV-located TLS trunk: %d %s", res.StatusCode(), res.Reason())
+			}
+			call.answered(res)
+			call.ack()
+			call.bye()
+			ua.expect(200)
+			if len(sni) == 0 || slices.ContainsFunc(sni, func(s string) bool { return s != "carrier.test" }) {
+				t.Errorf("SNI %v, want carrier.test", sni)
+			}
+			sbc.waitIdle(t)
+		})
 	}
 }
