@@ -212,8 +212,17 @@ func contactURI(user, host string, port uint16, kind transport.Kind) string {
 
 // granted is the time the registrar granted our Contact: the expires
 // parameter of our Contact in the 2xx, else its Expires header, else what
-// was asked.
+// was asked; never more than was asked (a registrar may only shorten it,
+// RFC 3261 section 10.3).
 func granted(res sip.Response, user string, asked time.Duration) time.Duration {
+	g := grantedRaw(res, user, asked)
+	if g > asked || g < 0 {
+		return asked
+	}
+	return g
+}
+
+func grantedRaw(res sip.Response, user string, asked time.Duration) time.Duration {
 	for _, v := range sipmsg.Values(res, "Contact") {
 		if !strings.Contains(v, "sip:"+user+"@") && !strings.Contains(v, "sips:"+user+"@") {
 			continue
@@ -221,13 +230,13 @@ func granted(res sip.Response, user string, asked time.Duration) time.Duration {
 		for p := range strings.SplitSeq(v, ";") {
 			name, value, _ := strings.Cut(strings.TrimSpace(p), "=")
 			if strings.EqualFold(name, "expires") {
-				if n, err := strconv.Atoi(strings.Trim(value, `" >`)); err == nil && n >= 0 {
+				if n, err := strconv.Atoi(strings.Trim(value, `" >`)); err == nil && n >= 0 && n < 1<<31 {
 					return time.Duration(n) * time.Second
 				}
 			}
 		}
 	}
-	if n, ok := sipmsg.HeaderInt(res, "Expires"); ok && n >= 0 {
+	if n, ok := sipmsg.HeaderInt(res, "Expires"); ok && n >= 0 && n < 1<<31 {
 		return time.Duration(n) * time.Second
 	}
 	return asked
