@@ -2,6 +2,7 @@ package trunkreg
 
 import (
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,6 @@ type client struct {
 
 	callID, fromTag string
 	cseq            uint32
-	nc              uint32 // uses of the last nonce
 
 	mu sync.Mutex
 	st Status
@@ -97,10 +97,7 @@ func (c *client) run() {
 }
 
 // set changes the status and logs a change of state once.
-func (c *client) set(log interface {
-	Info(string, ...any)
-	Warn(string, ...any)
-}, f func(*Status)) {
+func (c *client) set(log *slog.Logger, f func(*Status)) {
 	c.mu.Lock()
 	before := c.st.State
 	f(&c.st)

@@ -19,9 +19,9 @@ import (
 // lookupTimeout bounds finding the registrar's addresses.
 const lookupTimeout = 2 * time.Second
 
-// maxChallenges is how many challenges one REGISTER answers: a second
-// one is only expected with stale=true.
-const maxChallenges = 2
+// maxChallenges is how many challenges one REGISTER answers: a proxy's
+// (407), the registrar's (401), and one of them again with stale=true.
+const maxChallenges = 3
 
 // result is the outcome of one registration attempt.
 type result struct {
@@ -65,7 +65,7 @@ func (c *client) registerAt(ctx context.Context, dst transport.Target, expires t
 		return result{err: err}
 	}
 	contact := contactURI(tr.Register.ContactUser, host, port, dst.Kind)
-	var auth sip.Header
+	auth := map[string]sip.Header{} // by header name: a proxy's and the registrar's
 	challenges, briefRetried := 0, false
 	for {
 		req := c.build(tr, dst, host, port, contact, expires, auth)
@@ -79,9 +79,11 @@ func (c *client) registerAt(ctx context.Context, dst transport.Target, expires t
 			return result{granted: granted(res, tr.Register.ContactUser, expires), contact: contact}
 		case (code == 401 || code == 407) && challenges < maxChallenges:
 			challenges++
-			if auth, err = c.authorize(tr.Register, req, res, challenges > 1); err != nil {
+			name, h, err := c.authorize(tr.Register, req, res, auth)
+			if err != nil {
 				return result{err: fmt.Errorf("%w: %d %s: %w", errRefused, code, res.Reason(), err)}
 			}
+			auth[name] = h
 			continue
 		case code == 423 && !briefRetried:
 			if n, ok := sipmsg.HeaderInt(res, "Min-Expires"); ok && n > 0 && expires > 0 {
@@ -129,7 +131,7 @@ func (c *client) send(ctx context.Context, req sip.Request, dst transport.Target
 
 // build writes the REGISTER: the registration's Call-ID and From tag,
 // the next CSeq, our Contact with the expiry asked for.
-func (c *client) build(tr *routing.Trunk, dst transport.Target, host string, port uint16, contact string, expires time.Duration, auth sip.Header) sip.Request {
+func (c *client) build(tr *routing.Trunk, dst transport.Target, host string, port uint16, contact string, expires time.Duration, auth map[string]sip.Header) sip.Request {
 	reg := tr.Register
 	ruri, _ := sipmsg.ParseURI(reg.RequestURI().String())
 	aorUser := reg.AOR
@@ -156,17 +158,20 @@ func (c *client) build(tr *routing.Trunk, dst transport.Target, host string, por
 		sipmsg.Generic("Expires", strconv.Itoa(secs)),
 		sipmsg.Generic("User-Agent", c.m.cfg.UserAgent),
 	}
-	if auth != nil {
-		hdrs = append(hdrs, auth)
+	for _, name := range []string{"Proxy-Authorization", "Authorization"} {
+		if h, ok := auth[name]; ok {
+			hdrs = append(hdrs, h)
+		}
 	}
 	return sipmsg.NewRequest(sip.REGISTER, ruri, hdrs, "", "")
 }
 
 // authorize answers the challenge of res to req with the registration's
 // credentials: the first Digest challenge it can answer (MD5 or SHA-256)
-// in a realm it may give them to. A second challenge is answered only when
-// it says stale=true: otherwise the credentials were refused.
-func (c *client) authorize(reg *routing.Registration, req sip.Request, res sip.Response, again bool) (sip.Header, error) {
+// in a realm it may give them to. It returns the header to send and its
+// name. A challenge of a kind already answered (sent) is answered again
+// only when it says stale=true: otherwise the credentials were refused.
+func (c *client) authorize(reg *routing.Registration, req sip.Request, res sip.Response, sent map[string]sip.Header) (string, sip.Header, error) {
 	name, answer := "WWW-Authenticate", "Authorization"
 	if res.StatusCode() == 407 {
 		name, answer = "Proxy-Authenticate", "Proxy-Authorization"
@@ -182,23 +187,23 @@ func (c *client) authorize(reg *routing.Registration, req sip.Request, res sip.R
 			errs = append(errs, fmt.Errorf("realm %q is not %q", ch.realm, reg.Realm))
 			continue
 		}
-		if again && !ch.stale {
-			return nil, errors.New("credentials refused")
+		if sent[answer] != nil && !ch.stale {
+			return "", nil, errors.New("credentials refused")
 		}
-		c.nc = 1
+		// Each challenge brings a new nonce, used once: nc is 1.
 		cr := credentials{user: reg.Username, password: reg.Password, method: "REGISTER",
-			uri: req.Recipient().String(), cnonce: sipmsg.NewToken(12), nc: c.nc}
+			uri: req.Recipient().String(), cnonce: sipmsg.NewToken(12), nc: 1}
 		value, err := cr.answer(ch)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		return sipmsg.Generic(answer, value), nil
+		return answer, sipmsg.Generic(answer, value), nil
 	}
 	if len(errs) == 0 {
-		return nil, fmt.Errorf("no %s challenge", name)
+		return "", nil, fmt.Errorf("no %s challenge", name)
 	}
-	return nil, errors.Join(errs...)
+	return "", nil, errors.Join(errs...)
 }
 
 // contactURI is the Contact the SBC registers for the trunk.
