@@ -74,7 +74,8 @@ type registrar struct {
 
 	mu       sync.Mutex
 	log      []registerSeen
-	failNext int // answer the next n REGISTERs 503 with Retry-After: 1
+	failNext int  // answer the next n REGISTERs 503 with Retry-After: 1
+	proxy    bool // challenge with 407 (realm proxy.test) before the 401
 	wg       sync.WaitGroup
 }
 
@@ -127,8 +128,16 @@ func (r *registrar) answer(req sip.Request) sip.Response {
 		res.AppendHeader(sipmsg.Generic("Retry-After", "1"))
 		return res
 	}
+	if r.proxy {
+		if _, ok := r.verify(req, sipmsg.Header(req, "Proxy-Authorization"), "proxy.test"); !ok {
+			res := txn.NewResponse(req, 407, "Proxy Authentication Required")
+			res.AppendHeader(sipmsg.Generic("Proxy-Authenticate",
+				fmt.Sprintf(`Digest realm="proxy.test", nonce="%s", algorithm=SHA-256, qop="auth", opaque="op1"`, sipmsg.NewToken(10))))
+			return res
+		}
+	}
 	auth := sipmsg.Header(req, "Authorization")
-	user, ok := r.verify(req, auth)
+	user, ok := r.verify(req, auth, r.realm)
 	if !ok {
 		res := txn.NewResponse(req, 401, "Unauthorized")
 		res.AppendHeader(sipmsg.Generic("WWW-Authenticate",
@@ -146,12 +155,12 @@ func (r *registrar) answer(req sip.Request) sip.Response {
 }
 
 // verify checks a SHA-256 qop=auth answer, computed here independently.
-func (r *registrar) verify(req sip.Request, auth string) (string, bool) {
+func (r *registrar) verify(req sip.Request, auth, realm string) (string, bool) {
 	if auth == "" {
 		return "", false
 	}
 	p, err := parseParams(strings.TrimPrefix(auth, "Digest "))
-	if err != nil || p["algorithm"] != "SHA-256" || p["qop"] != "auth" || p["opaque"] != "op1" || p["realm"] != r.realm {
+	if err != nil || p["algorithm"] != "SHA-256" || p["qop"] != "auth" || p["opaque"] != "op1" || p["realm"] != realm {
 		return "", false
 	}
 	pw, ok := r.users[p["username"]]
@@ -159,7 +168,7 @@ func (r *registrar) verify(req sip.Request, auth string) (string, bool) {
 		return "", false
 	}
 	h := func(s string) string { x := sha256.Sum256([]byte(s)); return hex.EncodeToString(x[:]) }
-	ha1 := h(p["username"] + ":" + r.realm + ":" + pw)
+	ha1 := h(p["username"] + ":" + realm + ":" + pw)
 	ha2 := h("REGISTER:" + p["uri"])
 	want := h(ha1 + ":" + p["nonce"] + ":" + p["nc"] + ":" + p["cnonce"] + ":auth:" + ha2)
 	return p["username"], p["response"] == want && p["uri"] == req.Recipient().String()

@@ -21,6 +21,19 @@ func TestRegisterSHA256(t *testing.T) {
 	}
 }
 
+// TestProxyAndRegistrar: a proxy's 407 and then the registrar's 401 are
+// both answered, the second REGISTER carrying both credentials.
+func TestProxyAndRegistrar(t *testing.T) {
+	r := startRegistrar(t, map[string]string{"alice": "pw1"})
+	r.mu.Lock()
+	r.proxy = true
+	r.mu.Unlock()
+	m := newManager(t, Config{})
+	m.Apply(trunks(t, r, spec("alice", "pw1", "alice-in")))
+	waitState(t, m, "t-alice", StateRegistered)
+	r.waitSeen(t, "alice through the proxy", func(s registerSeen) bool { return s.user == "alice" && s.expires == 60 })
+}
+
 func TestWrongPasswordFails(t *testing.T) {
 	r := startRegistrar(t, map[string]string{"alice": "pw1"})
 	m := newManager(t, Config{RetryMin: time.Minute})
@@ -50,7 +63,9 @@ func TestRealmRestriction(t *testing.T) {
 // least a second, and the registration recovers.
 func TestBackoffRecovers(t *testing.T) {
 	r := startRegistrar(t, map[string]string{"alice": "pw1"})
+	r.mu.Lock()
 	r.failNext = 2
+	r.mu.Unlock()
 	m := newManager(t, Config{RetryMin: 100 * time.Millisecond, RetryMax: 5 * time.Second})
 	start := time.Now()
 	m.Apply(trunks(t, r, spec("alice", "pw1", "alice-in")))
