@@ -195,12 +195,12 @@ func (c *Call) findDests(rr routing.Request) bool {
 			user = c.dial // the trunk gets the number the dial rules checked
 		}
 		for _, tr := range c.route.Candidates() {
-			d, err := c.trunkDest(tr, user)
+			ds, err := c.trunkDests(tr, user)
 			if err != nil {
 				c.log.Warn("trunk unusable", "trunk", tr.Name, "err", err)
 				continue
 			}
-			c.dests = append(c.dests, d)
+			c.dests = append(c.dests, ds...)
 		}
 		if len(c.dests) == 0 {
 			if c.ctx.Err() != nil {
@@ -224,17 +224,25 @@ func (c *Call) findDests(rr routing.Request) bool {
 	return true
 }
 
-// trunkLookup bounds the DNS lookup of one trunk's address for a call.
+// trunkLookup bounds the DNS lookup of one trunk's addresses for a call.
 const trunkLookup = 2 * time.Second
 
-func (c *Call) trunkDest(tr *routing.Trunk, user string) (dest, error) {
+// trunkDests is one destination per place the trunk may be reached (its
+// SRV targets and their addresses, in the order RFC 3263 gives them): a
+// target that times out, answers 5xx or cannot be reached is followed by
+// the next within the call's attempt (nextAttempt).
+func (c *Call) trunkDests(tr *routing.Trunk, user string) ([]dest, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, trunkLookup)
 	defer cancel()
-	to, err := tr.Target(ctx)
+	tos, err := tr.Targets(ctx)
 	if err != nil {
-		return dest{}, err
+		return nil, err
 	}
-	return dest{name: tr.Name, trunk: tr, ruri: sipURI(tr.RequestURI(user)), to: to}, nil
+	out := make([]dest, 0, len(tos))
+	for _, to := range tos {
+		out = append(out, dest{name: tr.Name, trunk: tr, ruri: sipURI(tr.RequestURI(user)), to: to})
+	}
+	return out, nil
 }
 
 // openMedia opens the call's media session and tells it what the caller's

@@ -85,7 +85,7 @@ func (c *matcher) holds(r Request) bool {
 		return false
 	}
 	src := r.Src.Unmap().WithZone("")
-	if c.trunk != nil && !c.trunk.hasIP(src) {
+	if c.trunk != nil && !c.trunk.hasIP(src) && !c.trunk.registeredUser(r.RURIUser) {
 		return false
 	}
 	if len(c.cidrs) > 0 && !inAny(c.cidrs, src) {
@@ -110,4 +110,11 @@ func inAny(prefixes []netip.Prefix, a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// registeredUser reports whether user is the contact user the SBC
+// registers at the trunk: the carrier sends its calls there, from
+// addresses the trunk's URI may not resolve to.
+func (tr *Trunk) registeredUser(user string) bool {
+	return tr.Register != nil && user != "" && user == tr.Register.ContactUser
 }

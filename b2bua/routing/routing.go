@@ -25,6 +25,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/sbc-project/sbc/b2bua/routing/dnsres"
 )
 
 // Request is what routing looks at, extracted from an INVITE by the core.
@@ -95,7 +97,7 @@ func New(spec TableSpec, log *slog.Logger) (*Table, error) {
 	t := &Table{log: log, byName: make(map[string]*Trunk, len(spec.Trunks)), refresh: resolveTTL}
 	var errs []error
 	for i, c := range spec.Trunks {
-		if err := t.addTrunk(c); err != nil {
+		if err := t.addTrunk(c, spec.Resolver); err != nil {
 			errs = append(errs, fmt.Errorf("trunks[%d] %q: %w", i, c.Name, err))
 		}
 	}
@@ -117,7 +119,7 @@ func New(spec TableSpec, log *slog.Logger) (*Table, error) {
 	return t, nil
 }
 
-func (t *Table) addTrunk(c TrunkSpec) error {
+func (t *Table) addTrunk(c TrunkSpec, loc *dnsres.Resolver) error {
 	if c.Name == "" {
 		return errors.New("empty name")
 	}
@@ -127,6 +129,10 @@ func (t *Table) addTrunk(c TrunkSpec) error {
 	tr, err := newTrunk(c)
 	if err != nil {
 		return err
+	}
+	tr.locator = loc
+	if tr.Register != nil {
+		tr.Register.registrar.locator = loc
 	}
 	t.byName[c.Name] = tr
 	t.trunks = append(t.trunks, tr)
@@ -174,7 +180,9 @@ func compileRoute(c RouteSpec, listeners map[string]bool, trunks map[string]*Tru
 // Route returns the first route whose match holds for r; ok is false when
 // none does (the core answers 404). A match holds when every field it sets
 // holds: listener equals r.Listener; trunk: r.Src is one of that trunk's
-// addresses (as for TrunkBySource); source_cidrs: r.Src is in any of them
+// addresses (as for TrunkBySource) or r.RURIUser
+// is the contact user the SBC registers at that trunk
+// (RegisterSpec.ContactUser); source_cidrs: r.Src is in any of them
 // (IPv4-mapped sources count as IPv4); ruri_user: the regexp matches
 // r.RURIUser *unanchored*, so write ^...$ to match the whole user;
 // from_domain equals r.FromDomain ignoring case. An empty match holds for

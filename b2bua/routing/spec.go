@@ -3,6 +3,8 @@ package routing
 import (
 	"crypto/tls"
 	"time"
+
+	"github.com/sbc-project/sbc/b2bua/routing/dnsres"
 )
 
 // Route targets (RouteSpec.Target, Route.Target).
@@ -46,6 +48,9 @@ type TableSpec struct {
 	// Listeners are the names RouteSpec.Match.Listener may give: one per
 	// SIP listener, as Request.Listener names it.
 	Listeners []string
+	// Resolver locates DNS-named trunks by RFC 3263 (NAPTR, SRV, A/AAAA);
+	// nil: their A/AAAA records through the system's resolver only.
+	Resolver *dnsres.Resolver
 }
 
 // TrunkSpec is one named upstream: a PBX, a SIP trunk, a carrier.
@@ -71,6 +76,9 @@ type TrunkSpec struct {
 	OptionsInterval  time.Duration // OPTIONS probe period; 0: no probing, always up
 	OptionsTimeout   time.Duration // bound on one probe; positive when probing
 	FailureThreshold int           // failed probes in a row before down; at least 1 when probing
+
+	// Register, when set, makes the SBC register to the trunk.
+	Register *RegisterSpec
 }
 
 // IdentitySpec says which caller identity the SBC asserts toward a trunk.

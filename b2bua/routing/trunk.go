@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sbc-project/sbc/b2bua/routing/dnsres"
 )
 
 // resolveTTL is how long a DNS answer for a trunk host is reused.
@@ -55,14 +57,21 @@ type Trunk struct {
 	// is kept. Trusted trunks always are.
 	TrustDomain bool
 
+	// Register is the registration the SBC keeps at the trunk; nil: none.
+	Register *Registration
+
 	OptionsInterval  time.Duration // 0: no probing, always up
 	OptionsTimeout   time.Duration // bound on one probe
 	FailureThreshold int           // failed probes in a row before down
 
-	ip     netip.Addr // valid when Host is an IP literal
-	lookup func(ctx context.Context, host string) ([]netip.Addr, error)
-	now    func() time.Time
-	ttl    time.Duration
+	ip netip.Addr // valid when Host is an IP literal
+	// portSet and transportSet say whether the URI named a port and a
+	// transport: RFC 3263 skips SRV, or NAPTR, when it did.
+	portSet, transportSet bool
+	locator               *dnsres.Resolver // nil: Host's A/AAAA only
+	lookup                func(ctx context.Context, host string) ([]netip.Addr, error)
+	now                   func() time.Time
+	ttl                   time.Duration
 
 	resolved atomic.Pointer[resolution] // last successful DNS answer
 
@@ -121,9 +130,17 @@ func newTrunk(c TrunkSpec) (*Trunk, error) {
 		lookup:           lookupHost,
 		now:              time.Now,
 		ttl:              resolveTTL,
+		portSet:          u.Port != 0,
 	}
+	_, tr.transportSet = u.Param("transport")
+	tr.transportSet = tr.transportSet || u.Scheme == "sips"
 	if err := tr.compilePeer(c); err != nil {
 		return nil, err
+	}
+	if c.Register != nil {
+		if err := tr.compileRegister(*c.Register); err != nil {
+			return nil, err
+		}
 	}
 	if ip, err := netip.ParseAddr(u.Host); err == nil {
 		tr.ip = ip.Unmap()
@@ -210,8 +227,15 @@ func (tr *Trunk) Addr(ctx context.Context) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(r.addrs[0], tr.Port), nil
 }
 
-// resolve looks Host up now and stores the answer.
+// resolve looks Host up now (RFC 3263 with the table's resolver) and
+// stores the answer.
 func (tr *Trunk) resolve(ctx context.Context) (*resolution, error) {
+	if tr.locator != nil {
+		if _, err := tr.Targets(ctx); err != nil {
+			return nil, err
+		}
+		return tr.resolved.Load(), nil
+	}
 	addrs, err := tr.lookup(ctx, tr.Host)
 	if err != nil {
 		return nil, fmt.Errorf("trunk %q: resolve %s: %w", tr.Name, tr.Host, err)

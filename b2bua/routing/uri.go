@@ -54,8 +54,8 @@ type Param struct {
 //     RFC 3261 host name: labels of letters, digits and inner hyphens, the
 //     last one starting with a letter, so 1.2.3.999 is neither. Host
 //     names with '_' are refused: they are SRV owner names
-//     (_sip._udp.example.com), and the SBC resolves the host's A and AAAA
-//     records, never SRV;
+//     (_sip._udp.example.com), which the SBC derives from the host itself
+//     (RFC 3263, Trunk.Targets);
 //   - the port, when given, is 1 to 65535;
 //   - each parameter name appears once, with no value or a non-empty one;
 //     transport is udp, tcp or tls, and a sips: URI is not carried over

@@ -81,6 +81,22 @@ type Trunk struct {
 	LastProbe           *time.Time `json:"last_probe"` // null: never probed (or probing off)
 	LastError           string     `json:"last_error"`
 	ConsecutiveFailures int        `json:"consecutive_failures"`
+	// Registration is the SBC's registration at the trunk; null when the
+	// trunk has no register section.
+	Registration *TrunkRegistration `json:"registration"`
+}
+
+// TrunkRegistration is the state of the registration the SBC keeps at a
+// trunk (trunks[].register).
+type TrunkRegistration struct {
+	State     string     `json:"state"` // registering, registered, failed, unregistered
+	Registrar string     `json:"registrar"`
+	Contact   string     `json:"contact"`    // the Contact registered; "" before the first success
+	Expires   *time.Time `json:"expires"`    // null unless registered
+	LastError string     `json:"last_error"` // why the last attempt failed; "" after a success
+	Failures  int        `json:"failures"`   // failed attempts in a row
+	Since     *time.Time `json:"since"`      // when state last changed
+	NextTry   *time.Time `json:"next_try"`   // the next REGISTER (refresh or retry)
 }
 
 // Readiness is the answer of /readyz.

@@ -114,7 +114,8 @@ func (a *App) trunks() []admin.Trunk {
 	for _, tr := range a.Routes().Trunks() {
 		st := tr.State()
 		out = append(out, admin.Trunk{Name: tr.Name, URI: tr.URI(), Up: st.Up, LastProbe: timePtr(st.LastProbe),
-			LastError: st.LastError, ConsecutiveFailures: st.ConsecutiveFailures})
+			LastError: st.LastError, ConsecutiveFailures: st.ConsecutiveFailures,
+			Registration: a.trunkRegistration(tr.Name)})
 	}
 	return out
 }

@@ -22,8 +22,10 @@ import (
 	"github.com/sbc-project/sbc/b2bua/echo"
 	"github.com/sbc-project/sbc/b2bua/registrar"
 	"github.com/sbc-project/sbc/b2bua/routing"
+	"github.com/sbc-project/sbc/b2bua/routing/dnsres"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
+	"github.com/sbc-project/sbc/b2bua/trunkreg"
 	"github.com/sbc-project/sbc/b2bua/txn"
 	"github.com/sbc-project/sbc/cdr"
 	"github.com/sbc-project/sbc/internal/config"
@@ -47,6 +49,10 @@ type App struct {
 	certs    *security.CertStore
 	cdr      *cdr.Recorder    // nil when the config lists no cdr writer
 	bindings *registrar.Store // users registered through the SBC
+	// resolver locates trunk hosts (RFC 3263); trunkRegs keeps the SBC
+	// registered at trunks that ask for it (trunkreg.go).
+	resolver  *dnsres.Resolver
+	trunkRegs *trunkreg.Manager
 
 	policy *policy.Chain                   // the policy chain in front of the B2BUA
 	bans   *security.Bans                  // static and dynamic bans (policy.bans)
@@ -113,7 +119,10 @@ func New(cfg *config.Config, log *slog.Logger, opt Options) (*App, error) {
 // fails.
 func (a *App) start(cfg *config.Config, opt Options) (err error) {
 	log := a.log
-	routes, err := newRouteTable(cfg, log.With("part", "routing"))
+	if a.resolver, err = newResolver(cfg.DNS); err != nil {
+		return err
+	}
+	routes, err := a.newRouteTable(cfg, log.With("part", "routing"))
 	if err != nil {
 		return fmt.Errorf("routes: %w", err)
 	}
@@ -157,6 +166,7 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	a.startMonitor(ctx, routes)
+	a.startTrunkRegs(routes)
 	a.watchCerts(ctx, cfg)
 	a.runRegistrar(ctx, cfg)
 	return a.startOps(ctx, cfg)
@@ -311,6 +321,7 @@ func (a *App) Close() error {
 		a.wg.Wait()
 		if a.server != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
+			a.closeTrunkRegs(ctx) // before the server: the de-REGISTERs use it
 			errs = append(errs, a.server.Close(ctx))
 			cancel()
 		}

@@ -116,12 +116,15 @@ func (a *App) applyReload(old, next *config.Config, res *admin.ReloadResult) err
 			// Renewed client certificates and CA bundles are read again.
 			res.Applied = append(res.Applied, "trunks[].tls (files re-read)")
 		}
-		table, err := newRouteTable(next, a.log.With("part", "routing"))
+		table, err := a.newRouteTable(next, a.log.With("part", "routing"))
 		if err != nil {
 			return fmt.Errorf("routes: %w", err)
 		}
 		a.server.SetRoutes(table)
 		a.startMonitor(a.ops.ctx, table)
+		if a.trunkRegs != nil {
+			a.trunkRegs.Apply(table.Trunks())
+		}
 	}
 	if a.ops.level != nil {
 		if lvl, err := logging.ParseLevel(next.Log.Level); err == nil {

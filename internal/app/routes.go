@@ -19,6 +19,17 @@ func newRouteTable(c *config.Config, log *slog.Logger) (*routing.Table, error) {
 	return routing.New(spec, log)
 }
 
+// newRouteTable is newRouteTable with the App's DNS resolver, so trunk
+// hosts are located by RFC 3263 and the cache outlives a reload.
+func (a *App) newRouteTable(c *config.Config, log *slog.Logger) (*routing.Table, error) {
+	spec, err := routeSpec(c)
+	if err != nil {
+		return nil, err
+	}
+	spec.Resolver = a.resolver
+	return routing.New(spec, log)
+}
+
 // routeSpec translates the listeners, trunks and routes of c into what
 // routing compiles. A listener without a name is named by its transport,
 // as config.Load names it.
@@ -72,6 +83,7 @@ func trunkSpec(t config.Trunk) (routing.TrunkSpec, error) {
 		OptionsInterval:  t.OptionsInterval,
 		OptionsTimeout:   t.OptionsTimeout,
 		FailureThreshold: t.FailureThreshold,
+		Register:         registerSpec(t.Register),
 	}
 	if t.TLS.IsZero() {
 		return spec, nil

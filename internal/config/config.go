@@ -111,6 +111,8 @@ type Config struct {
 	HEP HEP `mapstructure:"hep"`
 	// WebPhone serves the browser phone (see webphone.go).
 	WebPhone WebPhone `mapstructure:"webphone"`
+	// DNS is how trunk host names are resolved (see trunkreg.go).
+	DNS DNS `mapstructure:"dns"`
 }
 
 // Log configures log/slog.
@@ -296,6 +298,9 @@ type Trunk struct {
 	// (telephone-event) or info (SIP INFO application/dtmf-relay).
 	// Default DefaultTrunkDTMF.
 	DTMF string `mapstructure:"dtmf"`
+	// Register makes the SBC register to the trunk on its behalf (see
+	// trunkreg.go). Default: empty, no registration.
+	Register TrunkRegister `mapstructure:"register"`
 }
 
 // Route sends matching calls to a target.

@@ -49,6 +49,8 @@ func (c *Config) Validate() error {
 	c.SIP.validateLimits(&ps)
 	c.Media.validate(&ps)
 	c.validateTrunks(&ps)
+	c.validateTrunkRegister(&ps)
+	c.DNS.validate(&ps)
 	c.validateRoutes(&ps)
 	c.validateCDR(&ps)
 	c.validateRegistration(&ps)

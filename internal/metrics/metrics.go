@@ -62,6 +62,8 @@ type Metrics struct {
 	dtlsFailures *prometheus.CounterVec
 
 	trunkTransitions *prometheus.CounterVec
+	trunkRegState    *prometheus.GaugeVec
+	trunkRegChanges  *prometheus.CounterVec
 	reloads          *prometheus.CounterVec
 	lastReload       prometheus.Gauge
 	draining         prometheus.Gauge
@@ -160,7 +162,10 @@ func (m *Metrics) registerOps() {
 		Help: "Unix time of the last successful configuration load (start or reload)."})
 	m.draining = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "draining",
 		Help: "1 while the SBC drains: new calls are refused with 503, active calls continue."})
-	m.register(m.lastReload, m.draining)
+	m.trunkRegState = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "trunk_registration_state",
+		Help: "1 while the SBC is registered at the trunk (trunks[].register), 0 while it is registering, failing or stopped."}, []string{"trunk"})
+	m.trunkRegChanges = m.counter("trunk_registration_changes_total", "Trunk registration state changes, by trunk and new state (registering, registered, failed, unregistered).", "trunk", "state")
+	m.register(m.lastReload, m.draining, m.trunkRegState)
 	m.lastReload.SetToCurrentTime()
 }
 
@@ -338,6 +343,23 @@ func (m *Metrics) TrunkChanged(trunk string, up bool) {
 		state = "up"
 	}
 	add(m.trunkTransitions, 1, trunk, state)
+}
+
+// TrunkRegistration records a trunk registration's new state: the state
+// gauge (1 registered, else 0) and the count of changes. trunk and state
+// come from the configured trunks and trunkreg's fixed states.
+func (m *Metrics) TrunkRegistration(trunk, state string) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if state == "registered" {
+		v = 1
+	}
+	if g, err := m.trunkRegState.GetMetricWithLabelValues(trunk); err == nil {
+		g.Set(v)
+	}
+	add(m.trunkRegChanges, 1, trunk, state)
 }
 
 // Reloaded counts a configuration reload; a good one also sets the
