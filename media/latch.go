@@ -203,8 +203,12 @@ func (s *sock) update(f func(peer) peer) {
 // learn takes the address the side's SDP announces for this socket's
 // stream and the IP its signaling comes from. A different address than
 // the SDP gave before resets the latch, so a re-INVITE that moves the
-// media moves it; the same address keeps it. hold suspends sending
-// toward the side.
+// media moves it; the same address keeps it, and so does the first
+// address: a source latched before any SDP was applied is where the
+// side's media began (a phone that answers and sends in the same
+// millisecond), not a stream the SDP moved away from. It keeps working;
+// the SDP address still takes it over by rank, a stranger still does
+// not. hold suspends sending toward the side.
 func (s *sock) learn(addr netip.AddrPort, hold bool, signal netip.Addr) {
 	s.update(func(p peer) peer {
 		if addr == p.sdp {
@@ -212,7 +216,10 @@ func (s *sock) learn(addr netip.AddrPort, hold bool, signal netip.Addr) {
 			return p
 		}
 		np := peer{addr: addr, hold: hold, sdp: addr, signal: signal, since: monotonic()}
-		if p.latched && p.addr != addr {
+		switch {
+		case p.latched && !p.sdp.IsValid() && addr.IsValid():
+			np.addr, np.latched = p.addr, true
+		case p.latched && p.addr != addr:
 			np.stale = p.addr
 		}
 		return np

@@ -293,3 +293,51 @@ func checkSDESItems(t *testing.T, dir string, pkt []byte, ssrc uint32, cname str
 		t.Fatalf("%s: SDES items %+v, want only %+v", dir, items, want)
 	}
 }
+
+// TestLatchKeepsEarlySource: B answers and sends RTP in the same
+// millisecond, from its signaling address (its NAT's) while its SDP names
+// another (baresip sends from 127.0.0.1 whatever its SDP says). The SBC
+// latches that source before it applies the answer; once it has, the
+// source keeps working both ways for the rest of the call, and an
+// attacker on another address still takes nothing, within the grace and
+// after it.
+func TestLatchKeepsEarlySource(t *testing.T) {
+	m := newTestManager(t, 4, netip.Addr{}, nil)
+	s := m.NewSession("call-early")
+	t.Cleanup(s.Close)
+	a, b := newPeer(t, true), newPeer(t, true)
+	s.Configure(SideA, SideOptions{Signaling: loopback})
+	s.Configure(SideB, SideOptions{Signaling: loopback})
+	toB, err := s.Offer(SideA, a.sdp())
+	if err != nil {
+		t.Fatalf("Offer: %v", err)
+	}
+	portB := mPort(t, toB, 0)
+	send(t, b.rtp, rtpPacket(1), portB)
+	recv(t, a.rtp)
+	// The answer names an address B never sends from, with no one there.
+	toA, err := s.Answer(SideB, sipSDP("127.0.0.4", portOfConn(b.rtp)))
+	if err != nil {
+		t.Fatalf("Answer: %v", err)
+	}
+	portA := mPort(t, toA, 0)
+	for seq := uint16(2); seq < 5; seq++ {
+		send(t, b.rtp, rtpPacket(seq), portB)
+		recv(t, a.rtp)
+		send(t, a.rtp, rtpPacket(seq), portA)
+		recv(t, b.rtp)
+	}
+	attacker := newPeerAt(t, "127.0.0.66", true)
+	send(t, attacker.rtp, withSSRC(rtpPacket(9), 0x66), portB)
+	e := s.streams[0].ends[SideB].(*rtpEndpoint)
+	e.rtp.update(func(p peer) peer { p.since -= int64(strangerGrace); return p })
+	send(t, attacker.rtp, withSSRC(rtpPacket(10), 0x66), portB)
+	waitFor(t, "the attacker's packets refused", func() bool { return s.Stats().BtoA.RefusedSource == 2 })
+	send(t, a.rtp, rtpPacket(5), portA)
+	recv(t, b.rtp)
+	expectNothing(t, a.rtp, 50*time.Millisecond)
+	expectNothing(t, attacker.rtp, time.Millisecond)
+	if st := s.Stats(); st.BtoA.Packets != 4 || st.AtoB.Packets != 4 || st.BtoA.Relatched != 0 {
+		t.Fatalf("relayed %d B→A and %d A→B, relatched %d; want 4, 4, 0", st.BtoA.Packets, st.AtoB.Packets, st.BtoA.Relatched)
+	}
+}
