@@ -95,6 +95,13 @@ func TestToneDetector(t *testing.T) {
 		}
 		return s
 	}
+	ulaw := func(s []int16) []int16 {
+		out := make([]int16, len(s))
+		for i, v := range s {
+			out[i] = uLawToLinear(linearToULaw(v))
+		}
+		return out
+	}
 	tests := []struct {
 		name string
 		in   []int16
@@ -105,6 +112,7 @@ func TestToneDetector(t *testing.T) {
 		{"another tone", tone(toneB), toneA, 0},
 		{"the browser's tone", tone(toneWeb), toneB, 0},
 		{"silence", make([]int16, rate), toneA, 0},
+		{"the tone through G.711 µ-law", ulaw(tone(toneWeb)), toneWeb, 50},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

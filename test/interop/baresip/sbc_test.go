@@ -27,6 +27,9 @@ import (
 // sbcIP is the SBC's signaling and media address.
 const sbcIP = "127.0.1.1"
 
+// webPassword is the browser's, user web.
+const webPassword = "secret-of-web"
+
 type sbcUnderTest struct {
 	app    *app.App
 	udp    netip.AddrPort
@@ -74,6 +77,10 @@ func startSBC(t *testing.T, cert certPair, trunks ...trunk) *sbcUnderTest {
 		cfg.Routes = append(cfg.Routes, config.Route{Name: tr.name, Match: config.Match{RURIUser: "^" + tr.user + "$"},
 			Target: config.TargetTrunks, Trunks: []string{tr.name}, TrustedSources: loopback})
 	}
+	// The browser registers from the WebSocket listener as web.
+	cfg.Users = []config.User{{Username: "web", Password: webPassword}}
+	cfg.Routes = append(cfg.Routes, config.Route{Name: "web-register", Match: config.Match{Listener: "wss"},
+		Target: config.TargetRegistered})
 	cfg.SIP.RingTimeout = 10 * time.Second
 	cfg.SIP.InviteTimeout = 5 * time.Second
 	cfg.Admin.Addr = ""
