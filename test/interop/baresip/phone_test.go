@@ -41,6 +41,11 @@ type phoneOptions struct {
 	srtp    bool    // mediaenc=srtp-mand
 	cert    string  // sip_certificate (cert and key): it listens on TLS too
 	caFile  string  // sip_cafile: the CA it verifies TLS peers with
+	// register, when set, is the SBC's address (host:port) to register
+	// at over TCP, with password webPassword: calls then reach the phone
+	// on its connection, from 127.0.0.1 (baresip binds no address to
+	// its outgoing connections).
+	register string
 }
 
 // phone is a running baresip, driven through its ctrl_tcp socket. It
@@ -145,6 +150,10 @@ func (p *phone) config(tone string, ctrl int) string {
 		"module_app menu.so",
 		fmt.Sprintf("ctrl_tcp_listen %s:%d", p.o.ip, ctrl),
 	}
+	if p.o.register != "" {
+		// A REGISTER carries the +sip.instance this module makes.
+		lines = append(lines, "module uuid.so")
+	}
 	if p.o.cert != "" {
 		lines = append(lines, "sip_certificate "+p.o.cert)
 	}
@@ -158,6 +167,10 @@ func (p *phone) config(tone string, ctrl int) string {
 // call at once, PCMU only.
 func (p *phone) account() string {
 	a := fmt.Sprintf("<sip:%s@%s:%d>;regint=0;answermode=auto;audio_codecs=pcmu", p.o.user, p.o.ip, p.sipPort)
+	if p.o.register != "" {
+		a = fmt.Sprintf("<sip:%s@%s;transport=tcp>;auth_user=%s;auth_pass=%s;"+
+			"regint=600;answermode=auto;audio_codecs=pcmu", p.o.user, p.o.register, p.o.user, webPassword)
+	}
 	if p.o.srtp {
 		a += ";mediaenc=srtp-mand"
 	}

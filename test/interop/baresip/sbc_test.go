@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/txn"
 	"github.com/sbc-project/sbc/internal/app"
 	"github.com/sbc-project/sbc/internal/config"
@@ -33,6 +34,7 @@ const webPassword = "secret-of-web"
 type sbcUnderTest struct {
 	app    *app.App
 	udp    netip.AddrPort
+	tcp    netip.AddrPort
 	tls    netip.AddrPort
 	wss    netip.AddrPort
 	cdrDir string
@@ -59,6 +61,7 @@ func startSBC(t *testing.T, cert certPair, trunks ...trunk) *sbcUnderTest {
 		{Name: "udp", Transport: "udp", Addr: sbcIP + ":0", Symmetric: sym},
 		{Name: "tls", Transport: "tls", Addr: sbcIP + ":0", Symmetric: sym},
 		{Name: "wss", Transport: "wss", Addr: sbcIP + ":0", Symmetric: sym},
+		{Name: "tcp", Transport: "tcp", Addr: sbcIP + ":0", Symmetric: sym},
 	}
 	cfg.SIP.TLS = config.TLS{CertFile: cert.cert, KeyFile: cert.key}
 	cfg.Media.BindIP = sbcIP
@@ -77,10 +80,20 @@ func startSBC(t *testing.T, cert certPair, trunks ...trunk) *sbcUnderTest {
 		cfg.Routes = append(cfg.Routes, config.Route{Name: tr.name, Match: config.Match{RURIUser: "^" + tr.user + "$"},
 			Target: config.TargetTrunks, Trunks: []string{tr.name}, TrustedSources: loopback})
 	}
-	// The browser registers from the WebSocket listener as web.
+	// The browser registers from the WebSocket listener as web, phones
+	// from the TCP listener as reg0 to reg3.
 	cfg.Users = []config.User{{Username: "web", Password: webPassword}}
-	cfg.Routes = append(cfg.Routes, config.Route{Name: "web-register", Match: config.Match{Listener: "wss"},
-		Target: config.TargetRegistered})
+	// baresip 1.0 answers only the first challenge, and fails on SHA-256
+	// (the default puts it first): it registers with MD5 only.
+	cfg.Auth.Algorithms = []string{"MD5"}
+	for i := range lanes {
+		cfg.Users = append(cfg.Users, config.User{Username: fmt.Sprint("reg", i), Password: webPassword})
+	}
+	cfg.Routes = append(cfg.Routes,
+		config.Route{Name: "to-registered", Match: config.Match{RURIUser: "^reg[0-9]$"}, Target: config.TargetRegistered,
+			TrustedSources: loopback},
+		config.Route{Name: "web-register", Match: config.Match{Listener: "wss"}, Target: config.TargetRegistered},
+		config.Route{Name: "phone-register", Match: config.Match{Listener: "tcp"}, Target: config.TargetRegistered})
 	cfg.SIP.RingTimeout = 10 * time.Second
 	cfg.SIP.InviteTimeout = 5 * time.Second
 	cfg.Admin.Addr = ""
@@ -105,6 +118,7 @@ func startSBC(t *testing.T, cert certPair, trunks ...trunk) *sbcUnderTest {
 	}
 	s := &sbcUnderTest{app: a, cdrDir: cdrDir}
 	s.udp, _ = a.Addr("udp")
+	s.tcp, _ = a.Addr("tcp")
 	s.tls, _ = a.Addr("tls")
 	s.wss, _ = a.Addr("wss")
 	t.Cleanup(func() {
@@ -177,6 +191,22 @@ func (s *sbcUnderTest) relayed(callID string) ([2]uint64, bool) {
 		}
 	}
 	return [2]uint64{}, false
+}
+
+// waitRegistered waits until user has a binding at the SBC.
+func (s *sbcUnderTest) waitRegistered(t *testing.T, user string) {
+	t.Helper()
+	uri, err := sipmsg.ParseURI("sip:" + user + "@" + sbcIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.app.Server().Registration().Bindings(uri)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not register", user)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // waitIdle asserts that no call or media session is left.
