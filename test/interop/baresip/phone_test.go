@@ -150,10 +150,6 @@ func (p *phone) config(tone string, ctrl int) string {
 		"module_app menu.so",
 		fmt.Sprintf("ctrl_tcp_listen %s:%d", p.o.ip, ctrl),
 	}
-	if p.o.register != "" {
-		// A REGISTER carries the +sip.instance this module makes.
-		lines = append(lines, "module uuid.so")
-	}
 	if p.o.cert != "" {
 		lines = append(lines, "sip_certificate "+p.o.cert)
 	}
