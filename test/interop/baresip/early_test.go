@@ -12,16 +12,17 @@ import (
 // address. The source must keep working: every call has audio both ways
 // (before the fix, such calls had one packet from the callee).
 func TestBaresipRegisteredEarlyMedia(t *testing.T) {
+	t.Parallel()
 	needTools(t)
 	ca := newCA(t)
-	sbc := startSBC(t, ca.leaf(t, sbcIP))
+	sbc := startSBC(t, ca.leaf(t, sbcIP), "24000-24499")
 	var pairs []*pair
 	for i := range lanes {
 		b := startPhone(t, phoneOptions{user: fmt.Sprint("reg", i), ip: fmt.Sprintf("127.0.1.%d", 51+2*i), tone: toneB,
-			rtpBase: 22100 + 200*i, register: sbc.tcp.String()})
+			rtpBase: 21700 + 200*i, register: sbc.tcp.String()})
 		sbc.waitRegistered(t, b.o.user)
 		a := startPhone(t, phoneOptions{user: "alice", ip: fmt.Sprintf("127.0.1.%d", 50+2*i), tone: toneA,
-			rtpBase: 22000 + 200*i})
+			rtpBase: 21600 + 200*i})
 		pairs = append(pairs, &pair{sbc: sbc, a: a, b: b, target: target(b.o.user, sbc.udp, "")})
 	}
 	runCalls(t, pairs, 2)

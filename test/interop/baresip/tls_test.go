@@ -10,6 +10,7 @@ import (
 // certificate, the SBC the callee's (trunk tls.ca_file); every call
 // survives its ACK (the SBC's Contact is sip: for a sip: call over TLS).
 func TestBaresipTLS(t *testing.T) {
+	t.Parallel()
 	needTools(t)
 	ca := newCA(t)
 	var callees []*phone
@@ -22,7 +23,7 @@ func TestBaresipTLS(t *testing.T) {
 		trunks = append(trunks, trunk{name: b.o.user, user: b.o.user, srtp: true, caFile: ca.file,
 			uri: fmt.Sprintf("sip:%s:%d;transport=tls", b.o.ip, b.sipPort+1)})
 	}
-	sbc := startSBC(t, ca.leaf(t, sbcIP), trunks...)
+	sbc := startSBC(t, ca.leaf(t, sbcIP), "23500-23999", trunks...)
 	var pairs []*pair
 	for i, b := range callees {
 		a := startPhone(t, phoneOptions{user: "alice", ip: fmt.Sprintf("127.0.1.%d", 30+2*i), tone: toneA,

@@ -18,6 +18,7 @@ const (
 // counts packets both ways; RFC 4733 digits cross both ways; hold and
 // resume bring the audio back.
 func TestBaresipUDP(t *testing.T) {
+	t.Parallel()
 	needTools(t)
 	ca := newCA(t)
 	var callees []*phone
@@ -29,7 +30,7 @@ func TestBaresipUDP(t *testing.T) {
 		trunks = append(trunks, trunk{name: b.o.user, user: b.o.user,
 			uri: fmt.Sprintf("sip:%s:%d", b.o.ip, b.sipPort)})
 	}
-	sbc := startSBC(t, ca.leaf(t, sbcIP), trunks...)
+	sbc := startSBC(t, ca.leaf(t, sbcIP), "23000-23499", trunks...)
 	var pairs []*pair
 	for i, b := range callees {
 		a := startPhone(t, phoneOptions{user: "alice", ip: fmt.Sprintf("127.0.1.%d", 10+2*i), tone: toneA,

@@ -15,10 +15,11 @@ import (
 // calls a baresip behind the SBC (plain RTP): each hears the other's
 // tone, the CDR counts packets both ways.
 func TestBrowserCallsBaresip(t *testing.T) {
+	t.Parallel()
 	needTools(t)
 	ca := newCA(t)
-	bob := startPhone(t, phoneOptions{user: "bob", ip: "127.0.1.41", tone: toneB, rtpBase: 21700})
-	sbc := startSBC(t, ca.leaf(t, sbcIP), trunk{name: "bob", user: "bob", uri: fmt.Sprintf("sip:%s:%d", bob.o.ip, bob.sipPort)})
+	bob := startPhone(t, phoneOptions{user: "bob", ip: "127.0.1.41", tone: toneB, rtpBase: 22400})
+	sbc := startSBC(t, ca.leaf(t, sbcIP), "24500-24999", trunk{name: "bob", user: "bob", uri: fmt.Sprintf("sip:%s:%d", bob.o.ip, bob.sipPort)})
 	br := newBrowser(t, sbc, ca)
 	offer, err := br.pc.CreateOffer(nil)
 	if err != nil {
@@ -51,10 +52,11 @@ func TestBrowserCallsBaresip(t *testing.T) {
 // TestBaresipCallsBrowser: a baresip calls a browser registered over
 // WSS: each hears the other's tone, the CDR counts packets both ways.
 func TestBaresipCallsBrowser(t *testing.T) {
+	t.Parallel()
 	needTools(t)
 	ca := newCA(t)
-	sbc := startSBC(t, ca.leaf(t, sbcIP))
-	alice := startPhone(t, phoneOptions{user: "alice", ip: "127.0.1.42", tone: toneA, rtpBase: 21800})
+	sbc := startSBC(t, ca.leaf(t, sbcIP), "25000-25499")
+	alice := startPhone(t, phoneOptions{user: "alice", ip: "127.0.1.42", tone: toneA, rtpBase: 22500})
 	br := newBrowser(t, sbc, ca)
 	br.register(webPassword)
 	mark := alice.mark()
