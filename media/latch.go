@@ -37,7 +37,10 @@ import (
 // latched source fell silent (relatchSilence; for RTP the same SSRC and a
 // sequence number at most relatchMaxAhead past the last one, as after a
 // NAT rebinding; for RTCP the RTP stream's SSRC from the RTP socket's
-// latched IP). An off-path attacker sees none of the stream and cannot
+// latched IP). An SDP that moves the stream to another address starts
+// the latch over, and the source it moved from may not take it; the
+// side's first SDP does not: a source latched before it keeps the latch
+// (learn). An off-path attacker sees none of the stream and cannot
 // meet either rule; spoofing the SDP or signaling address only sends the
 // media to that address, not to the attacker.
 //
