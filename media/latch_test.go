@@ -341,3 +341,50 @@ func TestLatchKeepsEarlySource(t *testing.T) {
 		t.Fatalf("relayed %d B→A and %d A→B, relatched %d; want 4, 4, 0", st.BtoA.Packets, st.AtoB.Packets, st.BtoA.Relatched)
 	}
 }
+
+// TestLearnFirstSDP: what the side's first SDP, and a later one, leave of
+// a latch. A source the signaling vouches for keeps it; a stranger that
+// latched before the SDP (after the grace) starts over without being
+// barred; a source the SDP moved away from is barred from the new latch.
+func TestLearnFirstSDP(t *testing.T) {
+	var (
+		sdpAddr  = netip.MustParseAddrPort("192.0.2.10:4000")
+		moved    = netip.MustParseAddrPort("192.0.2.11:4000")
+		sigIP    = netip.MustParseAddr("198.51.100.7")
+		sigSrc   = netip.AddrPortFrom(sigIP, 5000)
+		stranger = netip.MustParseAddrPort("203.0.113.9:6000")
+	)
+	tests := []struct {
+		name        string
+		before      peer
+		learn       netip.AddrPort
+		wantLatched bool
+		wantAddr    netip.AddrPort
+		wantStale   netip.AddrPort
+	}{
+		{"signaling source before the first SDP", peer{addr: sigSrc, latched: true, signal: sigIP}, sdpAddr, true, sigSrc, netip.AddrPort{}},
+		{"SDP address before the first SDP", peer{addr: sdpAddr, latched: true, signal: sigIP}, sdpAddr, true, sdpAddr, netip.AddrPort{}},
+		{"stranger before the first SDP", peer{addr: stranger, latched: true, signal: sigIP}, sdpAddr, false, sdpAddr, netip.AddrPort{}},
+		{"nothing latched before the first SDP", peer{signal: sigIP}, sdpAddr, false, sdpAddr, netip.AddrPort{}},
+		{"the SDP moves the stream", peer{addr: sigSrc, latched: true, sdp: sdpAddr, signal: sigIP}, moved, false, moved, sigSrc},
+		{"the same SDP again", peer{addr: sigSrc, latched: true, sdp: sdpAddr, signal: sigIP}, sdpAddr, true, sigSrc, netip.AddrPort{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &sock{log: testLog()}
+			before := tc.before
+			s.dst.Store(&before)
+			s.learn(tc.learn, false, sigIP)
+			p := s.dst.Load()
+			if p.latched != tc.wantLatched || p.addr != tc.wantAddr || p.stale != tc.wantStale || p.sdp != tc.learn {
+				t.Fatalf("after learn(%s): %+v; want latched %v to %s, stale %s", tc.learn, p, tc.wantLatched, tc.wantAddr, tc.wantStale)
+			}
+			// A stranger after the grace: takes the socket only where
+			// nothing is latched and it is not the stale source.
+			ev := evidence{now: p.since + int64(strangerGrace)}
+			if got, want := p.admits(stranger, ev), !p.latched && p.stale != stranger; got != want {
+				t.Fatalf("stranger admitted %v, want %v", got, want)
+			}
+		})
+	}
+}
