@@ -71,7 +71,7 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 		remoteSeq:        seq,
 		remoteTarget:     callerTarget(req),
 		dst:              src,
-		contact:          ourContact(host, port, src.Kind),
+		contact:          ourContact(host, port, src.Kind, sipsDialog(req.Recipient(), req.GetHeaders("Record-Route"), sipmsg.ContactURI(req))),
 		viaHost:          host,
 		viaPort:          port,
 		pass:             lowerSet(s.cfg.HeaderWhitelist),

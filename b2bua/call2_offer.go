@@ -145,7 +145,7 @@ func (c *Call) newLegB(d dest) (*leg, []sip.Header, error) {
 		remote:       &sip.Address{Uri: toURI},
 		remoteTarget: d.ruri,
 		dst:          d.to,
-		contact:      ourContact(host, port, d.to.Kind),
+		contact:      ourContact(host, port, d.to.Kind, sipsDialog(d.ruri, nil, nil)),
 		viaHost:      host,
 		viaPort:      port,
 		pass:         pass,

@@ -96,17 +96,46 @@ func (l *leg) via() sip.Header {
 	}}
 }
 
-// ourContact builds the SBC's Contact for a leg on a transport.
-func ourContact(host string, port uint16, kind transport.Kind) sip.Header {
+// ourContact builds the SBC's Contact for a leg on a transport: a SIPS
+// URI only when sips (the dialog must be SIPS, see sipsDialog) and the
+// transport is secure. A TLS transport alone does not make it one: a
+// phone that called sip: over TLS cannot send its ACK to a sips: Contact.
+func ourContact(host string, port uint16, kind transport.Kind, sips bool) sip.Header {
 	p := sip.Port(port)
 	uri := &sip.SipUri{FUser: sip.String{Str: "sbc"}, FHost: host, FPort: &p, FUriParams: sipmsg.NewParams(), FHeaders: sipmsg.NewParams()}
 	if kind != transport.UDP {
 		uri.FUriParams.Add("transport", sip.String{Str: kind.Param()})
 	}
-	if kind == transport.TLS || kind == transport.WSS {
-		uri.FIsEncrypted = kind == transport.TLS
-	}
+	uri.FIsEncrypted = sips && kind.Secure()
 	return &sip.ContactHeader{Address: uri, Params: sipmsg.NewParams()}
+}
+
+// sipsDialog reports whether the dialog a request creates is SIPS, so
+// that the SBC's Contact in it must be a SIPS URI: as the UAS (leg A,
+// RFC 3261 12.1.1) when the request's Request-URI or top Record-Route is
+// sips, or its Contact is and it has no Record-Route; as the UAC (leg B,
+// 8.1.1.8) when the Request-URI or top Route is sips.
+func sipsDialog(ruri sip.Uri, route []sip.Header, contact sip.Uri) bool {
+	if ruri != nil && ruri.IsEncrypted() {
+		return true
+	}
+	if len(route) > 0 {
+		return topRouteSIPS(route[0])
+	}
+	return contact != nil && contact.IsEncrypted()
+}
+
+// topRouteSIPS reports whether the first address of a Route or
+// Record-Route header is a SIPS URI.
+func topRouteSIPS(h sip.Header) bool {
+	var addrs []sip.Uri
+	switch r := h.(type) {
+	case *sip.RecordRouteHeader:
+		addrs = r.Addresses
+	case *sip.RouteHeader:
+		addrs = r.Addresses
+	}
+	return len(addrs) > 0 && addrs[0].IsEncrypted()
 }
 
 // respondTo builds a response on leg A to one of its requests.

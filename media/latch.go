@@ -37,9 +37,12 @@ import (
 // latched source fell silent (relatchSilence; for RTP the same SSRC and a
 // sequence number at most relatchMaxAhead past the last one, as after a
 // NAT rebinding; for RTCP the RTP stream's SSRC from the RTP socket's
-// latched IP). An off-path attacker sees none of the stream and cannot
-// meet either rule; spoofing the SDP or signaling address only sends the
-// media to that address, not to the attacker.
+// latched IP). An SDP that moves the stream to another address starts
+// the latch over, and the source it moved from may not take it; the
+// side's first SDP leaves a source latched before it in place if the
+// signaling vouches for it (learn). An off-path attacker sees none of
+// the stream and cannot meet either rule; spoofing the SDP or signaling
+// address only sends the media to that address, not to the attacker.
 //
 // Residual risk, accepted so that endpoints behind NAT and hosts that
 // send from another address than they announce keep working: a stranger
@@ -203,8 +206,16 @@ func (s *sock) update(f func(peer) peer) {
 // learn takes the address the side's SDP announces for this socket's
 // stream and the IP its signaling comes from. A different address than
 // the SDP gave before resets the latch, so a re-INVITE that moves the
-// media moves it; the same address keeps it. hold suspends sending
-// toward the side.
+// media moves it, and the source it moved from may not take it back; the
+// same address keeps it. hold suspends sending toward the side.
+//
+// The side's first SDP moves nothing: a source latched before it is
+// where the side's media began (a phone that answers and sends in the
+// same millisecond, before the SBC has applied its answer). If the
+// signaling vouches for it (its SDP or signaling address, as for a phone
+// behind NAT) it keeps the latch, which the SDP address still takes over
+// by rank; a stranger starts over like any other, latching again only
+// after strangerGrace.
 func (s *sock) learn(addr netip.AddrPort, hold bool, signal netip.Addr) {
 	s.update(func(p peer) peer {
 		if addr == p.sdp {
@@ -212,7 +223,13 @@ func (s *sock) learn(addr netip.AddrPort, hold bool, signal netip.Addr) {
 			return p
 		}
 		np := peer{addr: addr, hold: hold, sdp: addr, signal: signal, since: monotonic()}
-		if p.latched && p.addr != addr {
+		switch {
+		case !p.latched:
+		case !p.sdp.IsValid() && addr.IsValid():
+			if np.rank(p.addr) > rankStranger {
+				np.addr, np.latched = p.addr, true
+			}
+		case p.addr != addr:
 			np.stale = p.addr
 		}
 		return np

@@ -293,3 +293,98 @@ func checkSDESItems(t *testing.T, dir string, pkt []byte, ssrc uint32, cname str
 		t.Fatalf("%s: SDES items %+v, want only %+v", dir, items, want)
 	}
 }
+
+// TestLatchKeepsEarlySource: B answers and sends RTP in the same
+// millisecond, from its signaling address (its NAT's) while its SDP names
+// another (baresip sends from 127.0.0.1 whatever its SDP says). The SBC
+// latches that source before it applies the answer; once it has, the
+// source keeps working both ways for the rest of the call, and an
+// attacker on another address still takes nothing, within the grace and
+// after it.
+func TestLatchKeepsEarlySource(t *testing.T) {
+	m := newTestManager(t, 4, netip.Addr{}, nil)
+	s := m.NewSession("call-early")
+	t.Cleanup(s.Close)
+	a, b := newPeer(t, true), newPeer(t, true)
+	s.Configure(SideA, SideOptions{Signaling: loopback})
+	s.Configure(SideB, SideOptions{Signaling: loopback})
+	toB, err := s.Offer(SideA, a.sdp())
+	if err != nil {
+		t.Fatalf("Offer: %v", err)
+	}
+	portB := mPort(t, toB, 0)
+	send(t, b.rtp, rtpPacket(1), portB)
+	recv(t, a.rtp)
+	// The answer names an address B never sends from, with no one there.
+	toA, err := s.Answer(SideB, sipSDP("127.0.0.4", portOfConn(b.rtp)))
+	if err != nil {
+		t.Fatalf("Answer: %v", err)
+	}
+	portA := mPort(t, toA, 0)
+	for seq := uint16(2); seq < 5; seq++ {
+		send(t, b.rtp, rtpPacket(seq), portB)
+		recv(t, a.rtp)
+		send(t, a.rtp, rtpPacket(seq), portA)
+		recv(t, b.rtp)
+	}
+	attacker := newPeerAt(t, "127.0.0.66", true)
+	send(t, attacker.rtp, withSSRC(rtpPacket(9), 0x66), portB)
+	e := s.streams[0].ends[SideB].(*rtpEndpoint)
+	e.rtp.update(func(p peer) peer { p.since -= int64(strangerGrace); return p })
+	send(t, attacker.rtp, withSSRC(rtpPacket(10), 0x66), portB)
+	waitFor(t, "the attacker's packets refused", func() bool { return s.Stats().BtoA.RefusedSource == 2 })
+	send(t, a.rtp, rtpPacket(5), portA)
+	recv(t, b.rtp)
+	expectNothing(t, a.rtp, 50*time.Millisecond)
+	expectNothing(t, attacker.rtp, time.Millisecond)
+	if st := s.Stats(); st.BtoA.Packets != 4 || st.AtoB.Packets != 4 || st.BtoA.Relatched != 0 {
+		t.Fatalf("relayed %d B→A and %d A→B, relatched %d; want 4, 4, 0", st.BtoA.Packets, st.AtoB.Packets, st.BtoA.Relatched)
+	}
+}
+
+// TestLearnFirstSDP: what the side's first SDP, and a later one, leave of
+// a latch. A source the signaling vouches for keeps it; a stranger that
+// latched before the SDP (after the grace) starts over without being
+// barred; a source the SDP moved away from is barred from the new latch.
+func TestLearnFirstSDP(t *testing.T) {
+	var (
+		sdpAddr  = netip.MustParseAddrPort("192.0.2.10:4000")
+		moved    = netip.MustParseAddrPort("192.0.2.11:4000")
+		sigIP    = netip.MustParseAddr("198.51.100.7")
+		sigSrc   = netip.AddrPortFrom(sigIP, 5000)
+		stranger = netip.MustParseAddrPort("203.0.113.9:6000")
+	)
+	tests := []struct {
+		name        string
+		before      peer
+		learn       netip.AddrPort
+		wantLatched bool
+		wantAddr    netip.AddrPort
+		wantStale   netip.AddrPort
+	}{
+		{"signaling source before the first SDP", peer{addr: sigSrc, latched: true, signal: sigIP}, sdpAddr, true, sigSrc, netip.AddrPort{}},
+		{"SDP address before the first SDP", peer{addr: sdpAddr, latched: true, signal: sigIP}, sdpAddr, true, sdpAddr, netip.AddrPort{}},
+		{"stranger before the first SDP", peer{addr: stranger, latched: true, signal: sigIP}, sdpAddr, false, sdpAddr, netip.AddrPort{}},
+		{"nothing latched before the first SDP", peer{signal: sigIP}, sdpAddr, false, sdpAddr, netip.AddrPort{}},
+		{"the SDP moves the stream", peer{addr: sigSrc, latched: true, sdp: sdpAddr, signal: sigIP}, moved, false, moved, sigSrc},
+		{"the same SDP again", peer{addr: sigSrc, latched: true, sdp: sdpAddr, signal: sigIP}, sdpAddr, true, sigSrc, netip.AddrPort{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &sock{log: testLog()}
+			before := tc.before
+			s.dst.Store(&before)
+			s.learn(tc.learn, false, sigIP)
+			p := s.dst.Load()
+			if p.latched != tc.wantLatched || p.addr != tc.wantAddr || p.stale != tc.wantStale || p.sdp != tc.learn {
+				t.Fatalf("after learn(%s): %+v; want latched %v to %s, stale %s", tc.learn, p, tc.wantLatched, tc.wantAddr, tc.wantStale)
+			}
+			// A stranger after the grace: takes the socket only where
+			// nothing is latched and it is not the stale source.
+			ev := evidence{now: p.since + int64(strangerGrace)}
+			if got, want := p.admits(stranger, ev), !p.latched && p.stale != stranger; got != want {
+				t.Fatalf("stranger admitted %v, want %v", got, want)
+			}
+		})
+	}
+}

@@ -151,6 +151,10 @@ install_deps() {
 	need_postgres || return 1
 	# Kamailio in front of and behind the SBC (test/interop/kamailio).
 	need kamailio kamailio || return 1
+	# Independent endpoints (test/interop/baresip): baresip, and sox for
+	# its tone files.
+	need baresip baresip-core || return 1
+	need sox sox || return 1
 	# ---------------------------------------------------------------------------
 	log "sipp: $(sipp -v 2>/dev/null | grep -o 'SIPp v[^ ]*' | head -1)"
 	log "$(chromium --version 2>/dev/null | head -1); node $(node --version)"
