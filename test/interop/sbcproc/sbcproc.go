@@ -90,6 +90,9 @@ type Options struct {
 	// Prefix runs the binary through a command, e.g. {"ip", "netns",
 	// "exec", name}; that command must exec the binary (keep its PID).
 	Prefix []string
+	// Env is added to the process's environment (SBC_* overrides of the
+	// config's keys, as an operator sets them per node).
+	Env []string
 }
 
 // CDRDir is where a config written for dir should put its jsonl CDRs.
@@ -100,10 +103,11 @@ func SpoolDir(dir string) string { return filepath.Join(dir, "spool") }
 
 // Proc is a running SBC.
 type Proc struct {
-	cmd  *exec.Cmd
-	dir  string
-	log  string
-	done chan struct{}
+	cmd      *exec.Cmd
+	dir      string
+	log      string
+	done     chan struct{}
+	stopOnce sync.Once
 }
 
 // Start writes the config, checks it with `sbc -check`, starts the SBC and
@@ -127,6 +131,7 @@ func Start(t testing.TB, o Options) *Proc {
 	args := append(append([]string{}, o.Prefix...), bin, "-config", cfg)
 	p.cmd = exec.Command(args[0], args[1:]...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	p.cmd.Env = append(os.Environ(), o.Env...)
 	if err := p.cmd.Start(); err != nil {
 		logf.Close()
 		t.Fatalf("start sbc: %v", err)
@@ -136,20 +141,33 @@ func Start(t testing.TB, o Options) *Proc {
 		logf.Close()
 		close(p.done)
 	}()
-	t.Cleanup(p.stop)
+	t.Cleanup(p.Stop)
 	p.waitLog(t, "sbc started", 20*time.Second)
 	return p
 }
 
-// stop ends the SBC by its PID: SIGTERM (it drains, then exits), SIGKILL
-// when it is still up 10 s later.
-func (p *Proc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+// Stop ends the SBC by its PID: SIGTERM (it drains, then exits), SIGKILL
+// when it is still up 10 s later. It runs when the test ends too; a second
+// call does nothing.
+func (p *Proc) Stop() {
+	p.stopOnce.Do(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+}
+
+// Exited reports whether the process has ended.
+func (p *Proc) Exited() bool {
 	select {
 	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
+		return true
+	default:
+		return false
 	}
 }
 
