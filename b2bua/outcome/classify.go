@@ -112,6 +112,7 @@ var rules = map[Cause]rule{
 	CauseACKTimeout:     {side: SideA, code: terminated},
 	CauseConnectionLost: {code: terminated},
 	CauseNormalClearing: {side: SideSBC},
+	CauseTransferred:    {code: terminated},
 
 	CauseRejected:            {side: SideB}, // the code is the callee's
 	CauseRedirect:            {side: SideB, code: 480},

@@ -24,6 +24,23 @@ const (
 	DTMFInfo    = "info"    // SIP INFO application/dtmf-relay
 )
 
+// Transfer modes (TrunkSpec.Transfer, RouteSpec.Transfer): what the SBC
+// does with a REFER (RFC 3515) on a call.
+const (
+	// TransferLocal: the SBC performs the transfer itself (a new leg to
+	// the Refer-To target, routed and judged by the policy chain like a
+	// new call; NOTIFY progress to the transferor).
+	TransferLocal = "local"
+	// TransferRefuse: REFER is answered 403.
+	TransferRefuse = "refuse"
+)
+
+// ValidTransfer reports whether mode is a transfer mode ("" is the
+// default, TransferLocal).
+func ValidTransfer(mode string) bool {
+	return mode == "" || mode == TransferLocal || mode == TransferRefuse
+}
+
 // Caller identity toward a trunk (IdentitySpec, RFC 3325).
 const (
 	// IdentityAssertUser: P-Asserted-Identity is the authenticated caller,
@@ -67,6 +84,9 @@ type TrunkSpec struct {
 	TLS   *tls.Config
 	Media string // MediaRTP or MediaSRTP; "": MediaRTP
 	DTMF  string // DTMFRFC4733 or DTMFInfo; "": DTMFRFC4733
+	// Transfer is what a REFER from this trunk does (TransferLocal or
+	// TransferRefuse); "": the route's mode.
+	Transfer string
 
 	OptionsInterval  time.Duration // OPTIONS probe period; 0: no probing, always up
 	OptionsTimeout   time.Duration // bound on one probe; positive when probing
@@ -93,6 +113,9 @@ type RouteSpec struct {
 	// TrustedSources are IPs or CIDR prefixes whose calls on this route
 	// need no digest authentication.
 	TrustedSources []string
+	// Transfer is what a REFER on this route's calls does when the
+	// transferor's trunk sets none; "": TransferLocal.
+	Transfer string
 }
 
 // MatchSpec is a conjunction: every non-empty field must hold (see

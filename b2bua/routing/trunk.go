@@ -37,8 +37,9 @@ type Trunk struct {
 	FromDomain         string // empty: use Host
 	PassHeaders        []string
 	Trusted            bool
-	SRTP               bool // media is SDES-SRTP (MediaSRTP)
-	DTMFInfo           bool // digits as SIP INFO (DTMFInfo)
+	SRTP               bool   // media is SDES-SRTP (MediaSRTP)
+	DTMFInfo           bool   // digits as SIP INFO (DTMFInfo)
+	Transfer           string // TransferLocal, TransferRefuse or "" (the route's)
 
 	// TLS is the client configuration for dialing a tls trunk: its CA
 	// bundle (nil RootCAs: the system roots) and client certificate, from
@@ -94,6 +95,8 @@ func newTrunk(c TrunkSpec) (*Trunk, error) {
 		return nil, fmt.Errorf("uri %q: %w", c.URI, err)
 	}
 	switch {
+	case !ValidTransfer(c.Transfer):
+		return nil, fmt.Errorf("transfer %q: want %s or %s", c.Transfer, TransferLocal, TransferRefuse)
 	case c.OptionsInterval < 0:
 		return nil, fmt.Errorf("options_interval %s is negative", c.OptionsInterval)
 	case c.OptionsInterval > 0 && c.OptionsTimeout <= 0:
@@ -115,6 +118,7 @@ func newTrunk(c TrunkSpec) (*Trunk, error) {
 		Trusted:          c.Trusted,
 		SRTP:             c.Media == MediaSRTP,
 		DTMFInfo:         c.DTMF == DTMFInfo,
+		Transfer:         c.Transfer,
 		OptionsInterval:  c.OptionsInterval,
 		OptionsTimeout:   c.OptionsTimeout,
 		FailureThreshold: c.FailureThreshold,

@@ -282,6 +282,11 @@ type Trunk struct {
 	// (telephone-event) or info (SIP INFO application/dtmf-relay).
 	// Default DefaultTrunkDTMF.
 	DTMF string `mapstructure:"dtmf"`
+	// Transfer is what a REFER from this trunk's side of a call does:
+	// local (the SBC performs the transfer, the target judged by the
+	// policy chain like a new call) or refuse (403). Default: "", the
+	// route's mode.
+	Transfer string `mapstructure:"transfer"`
 }
 
 // Route sends matching calls to a target.
@@ -298,6 +303,9 @@ type Route struct {
 	// Every other call toward a trunk must authenticate (policy stage
 	// auth). Default: none.
 	TrustedSources []string `mapstructure:"trusted_sources"`
+	// Transfer is what a REFER on this route's calls does when the
+	// transferor's trunk sets none: local or refuse. Default local.
+	Transfer string `mapstructure:"transfer"`
 }
 
 // Match is a conjunction: every non-empty field must hold.
