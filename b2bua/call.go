@@ -108,7 +108,8 @@ type Call struct {
 	// arrive (RFC 6026 Accepted state) and must be ACKed, but the call does
 	// not wait for them to end.
 	afterFinal map[clientTx]func(sip.Response)
-	pending    *relay // a re-INVITE or UPDATE being relayed
+	pending    *relay    // a re-INVITE or UPDATE being relayed
+	xfer       transfers // REFERs (call6_refer.go)
 	// inflight are the requests relayed to the other leg whose server
 	// transactions wait for its answer (call4_dialog.go).
 	inflight map[serverTx]inflightReq

@@ -80,6 +80,8 @@ func (c *Call) onRequest(l *leg, req sip.Request, stx serverTx) {
 		c.relayRequest(l, req, stx)
 	case sip.MESSAGE, sip.NOTIFY:
 		c.relayRequest(l, req, stx)
+	case sip.REFER:
+		c.onRefer(l, req, stx)
 	default:
 		c.reply(l, stx, req, 405, "Method Not Allowed", sipmsg.Generic("Allow", allowed))
 	}
@@ -142,7 +144,7 @@ func (c *Call) onACK(l *leg, req sip.Request) {
 // onOffer handles a re-INVITE or UPDATE: a session refresh is answered
 // here; a real offer is carried to the other leg.
 func (c *Call) onOffer(l *leg, req sip.Request, stx serverTx) {
-	if c.pending != nil {
+	if c.pending != nil || c.xfer.cur != nil {
 		c.reply(l, stx, req, 491, "Request Pending", sipmsg.Generic("Retry-After", "1"))
 		return
 	}
