@@ -198,7 +198,7 @@ func (c *Call) splitRecord(x *transfer, n *leg) {
 		Trunk: old.Trunk, Start: now, Answer: now, SIPCode: 200, TransferredFrom: old.ID,
 	}
 	if n.name == outcome.SideA {
-		next.ACallID, next.FromURI, next.SrcAddr = n.callID, n.local.Uri.String(), n.dst.Addr.String()
+		next.ACallID, next.FromURI, next.SrcAddr = n.callID, x.target.String(), n.dst.Addr.String()
 		next.ATransport = n.dst.Kind.Param()
 	} else {
 		next.BCallID, next.ToURI, next.Trunk = n.callID, x.target.String(), x.at.dest.name

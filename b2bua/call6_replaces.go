@@ -144,12 +144,13 @@ func (y *Call) describeReplaced(l *leg) replacedDialog {
 		replaces: g.callID + ";to-tag=" + g.remoteTag + ";from-tag=" + g.localTag}
 }
 
-// linkReplaced tells the call an attended transfer replaced that its
-// record goes on in record id: its party left it for the transfer.
+// linkReplaced ends the call an attended transfer replaced: its record
+// goes on in record id, and both its legs get BYE (the party that took
+// the Replaces may have ended its old dialog already: a 481 then).
 func (c *Call) linkReplaced(y *Call, id string, side outcome.Side) {
 	y.post(event{kind: evFunc, fn: func(y *Call) {
 		y.rec.TransferredTo = id
-		y.setCause(outcome.CauseTransferred, side)
+		y.hangup(outcome.CauseTransferred, side)
 	}})
 }
 
