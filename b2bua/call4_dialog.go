@@ -78,8 +78,10 @@ func (c *Call) onRequest(l *leg, req sip.Request, stx serverTx) {
 			return
 		}
 		c.relayRequest(l, req, stx)
-	case sip.MESSAGE, sip.NOTIFY:
+	case sip.MESSAGE:
 		c.relayRequest(l, req, stx)
+	case sip.NOTIFY:
+		c.relayNotify(l, req, stx)
 	case sip.REFER:
 		c.onRefer(l, req, stx)
 	default:

@@ -54,7 +54,8 @@ type transfers struct {
 
 // onRefer handles a REFER on leg l of a confirmed call.
 func (c *Call) onRefer(l *leg, req sip.Request, stx serverTx) {
-	if c.transferMode(l) == routing.TransferRefuse {
+	mode := c.transferMode(l)
+	if mode == routing.TransferRefuse {
 		c.reply(l, stx, req, 403, "Forbidden (transfer refused)")
 		return
 	}
@@ -65,6 +66,10 @@ func (c *Call) onRefer(l *leg, req sip.Request, stx serverTx) {
 	target, replaces, err := parseReferTo(req)
 	if err != nil {
 		c.reply(l, stx, req, 400, "Bad Refer-To", sipmsg.Generic("Warning", `399 sbc "`+err.Error()+`"`))
+		return
+	}
+	if mode == routing.TransferRelay && replaces == "" {
+		c.relayRefer(l, req, stx, target)
 		return
 	}
 	to := c.other(l)

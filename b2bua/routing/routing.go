@@ -41,8 +41,8 @@ type Route struct {
 	Target string // TargetTrunks, TargetRegistered or TargetEcho
 	// Trunks, for target trunks, in the configured order; empty otherwise.
 	Trunks []*Trunk
-	// Transfer is what a REFER on the route's calls does: TransferLocal or
-	// TransferRefuse (a trunk's own mode comes first).
+	// Transfer is what a REFER on the route's calls does: TransferLocal,
+	// TransferRelay or TransferRefuse (a trunk's own mode comes first).
 	Transfer string
 
 	match   matcher
@@ -142,7 +142,7 @@ func compileRoute(c RouteSpec, listeners map[string]bool, trunks map[string]*Tru
 		return nil, err
 	}
 	if !ValidTransfer(c.Transfer) {
-		return nil, fmt.Errorf("transfer %q: want %s or %s", c.Transfer, TransferLocal, TransferRefuse)
+		return nil, fmt.Errorf("transfer %q: want %s", c.Transfer, TransferModes)
 	}
 	r := &Route{Name: c.Name, Target: c.Target, Transfer: c.Transfer, match: m}
 	if r.Transfer == "" {

@@ -31,6 +31,12 @@ const (
 	// the Refer-To target, routed and judged by the policy chain like a
 	// new call; NOTIFY progress to the transferor).
 	TransferLocal = "local"
+	// TransferRelay: a blind transfer's REFER is carried to the other
+	// party with its Refer-To pointing at the SBC (the target's user part
+	// kept), so that party calls the target through the SBC; the NOTIFYs
+	// come back the same way. An attended transfer (Replaces) names the
+	// SBC's own dialogs: the SBC performs it as in TransferLocal.
+	TransferRelay = "relay"
 	// TransferRefuse: REFER is answered 403.
 	TransferRefuse = "refuse"
 )
@@ -38,8 +44,11 @@ const (
 // ValidTransfer reports whether mode is a transfer mode ("" is the
 // default, TransferLocal).
 func ValidTransfer(mode string) bool {
-	return mode == "" || mode == TransferLocal || mode == TransferRefuse
+	return mode == "" || mode == TransferLocal || mode == TransferRelay || mode == TransferRefuse
 }
+
+// TransferModes is how errors name the valid modes.
+const TransferModes = TransferLocal + ", " + TransferRelay + " or " + TransferRefuse
 
 // Caller identity toward a trunk (IdentitySpec, RFC 3325).
 const (
@@ -84,8 +93,8 @@ type TrunkSpec struct {
 	TLS   *tls.Config
 	Media string // MediaRTP or MediaSRTP; "": MediaRTP
 	DTMF  string // DTMFRFC4733 or DTMFInfo; "": DTMFRFC4733
-	// Transfer is what a REFER from this trunk does (TransferLocal or
-	// TransferRefuse); "": the route's mode.
+	// Transfer is what a REFER from this trunk does (TransferLocal,
+	// TransferRelay or TransferRefuse); "": the route's mode.
 	Transfer string
 
 	OptionsInterval  time.Duration // OPTIONS probe period; 0: no probing, always up

@@ -39,7 +39,7 @@ type Trunk struct {
 	Trusted            bool
 	SRTP               bool   // media is SDES-SRTP (MediaSRTP)
 	DTMFInfo           bool   // digits as SIP INFO (DTMFInfo)
-	Transfer           string // TransferLocal, TransferRefuse or "" (the route's)
+	Transfer           string // TransferLocal, TransferRelay, TransferRefuse or "" (the route's)
 
 	// TLS is the client configuration for dialing a tls trunk: its CA
 	// bundle (nil RootCAs: the system roots) and client certificate, from
@@ -96,7 +96,7 @@ func newTrunk(c TrunkSpec) (*Trunk, error) {
 	}
 	switch {
 	case !ValidTransfer(c.Transfer):
-		return nil, fmt.Errorf("transfer %q: want %s or %s", c.Transfer, TransferLocal, TransferRefuse)
+		return nil, fmt.Errorf("transfer %q: want %s", c.Transfer, TransferModes)
 	case c.OptionsInterval < 0:
 		return nil, fmt.Errorf("options_interval %s is negative", c.OptionsInterval)
 	case c.OptionsInterval > 0 && c.OptionsTimeout <= 0:

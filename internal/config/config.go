@@ -284,8 +284,9 @@ type Trunk struct {
 	DTMF string `mapstructure:"dtmf"`
 	// Transfer is what a REFER from this trunk's side of a call does:
 	// local (the SBC performs the transfer, the target judged by the
-	// policy chain like a new call) or refuse (403). Default: "", the
-	// route's mode.
+	// policy chain like a new call), relay (the REFER goes to the other
+	// party with Refer-To pointing at the SBC) or refuse (403). Default:
+	// "", the route's mode.
 	Transfer string `mapstructure:"transfer"`
 }
 
@@ -304,7 +305,7 @@ type Route struct {
 	// auth). Default: none.
 	TrustedSources []string `mapstructure:"trusted_sources"`
 	// Transfer is what a REFER on this route's calls does when the
-	// transferor's trunk sets none: local or refuse. Default local.
+	// transferor's trunk sets none: local, relay or refuse. Default local.
 	Transfer string `mapstructure:"transfer"`
 }
 

@@ -63,7 +63,7 @@ func (c *Config) validateTrunks(ps *Problems) {
 			ps.add(key+".dtmf", t.DTMF, "want rfc4733 or info")
 		}
 		if !routing.ValidTransfer(t.Transfer) {
-			ps.add(key+".transfer", t.Transfer, "want local or refuse")
+			ps.add(key+".transfer", t.Transfer, "want "+routing.TransferModes)
 		}
 	}
 }
@@ -85,7 +85,7 @@ func (c *Config) validateRoutes(ps *Problems) {
 		}
 		c.validateMatch(ps, key+".match", r.Match)
 		if !routing.ValidTransfer(r.Transfer) {
-			ps.add(key+".transfer", r.Transfer, "want local or refuse")
+			ps.add(key+".transfer", r.Transfer, "want "+routing.TransferModes)
 		}
 	}
 }
