@@ -144,6 +144,10 @@ install_deps() {
 	# CDR PostgreSQL writer: the tests start throwaway servers themselves
 	# (test/cdr/pgtest) from the package's binaries, which are not on PATH.
 	need_postgres || return 1
+	# Call transfer with baresip (test/interop/transfer): baresip and sox
+	# (its tone files and the frequency of what it recorded).
+	need baresip baresip-core || return 1
+	need sox sox || return 1
 	# ---------------------------------------------------------------------------
 	log "sipp: $(sipp -v 2>/dev/null | grep -o 'SIPp v[^ ]*' | head -1)"
 	log "$(chromium --version 2>/dev/null | head -1); node $(node --version)"
