@@ -149,3 +149,27 @@ func TestTransferPremiumRefused(t *testing.T) {
 	}
 	s.sbc.waitCallsIdle(t)
 }
+
+// TestTransferBrowserTransferee: the PBX transfers a browser's call to
+// 2000: the browser (WebRTC) is re-INVITEd with the target's media on the
+// same ICE/DTLS transport and hears its own audio echoed by the target.
+func TestTransferBrowserTransferee(t *testing.T) {
+	s := startTransferSetup(t, 1)
+	web := newWebPhone(t, s.sbc)
+	web.call("1000")
+	waitCount(t, "browser hears the pbx", web.rx, "PBX1", 25)
+	if res := pbxRefer(s.pbx, "<sip:2000@"+s.sbc.udp.String()+">"); res.StatusCode() != 202 {
+		t.Fatalf("pbx REFER answered %d", res.StatusCode())
+	}
+	waitCount(t, "browser's audio echoed by the transfer target", web.rx, "WEB1", 50)
+	waitFor(t, 10*time.Second, "pbx gets BYE", func() bool { return s.pbx.state().byes == 1 })
+	checkOneHandshake(t, web)
+	web.hangup()
+	s.check()
+	web.close()
+	_, next := checkLinked(t, s.records(t, 2), outcome.SideB)
+	if next.ATransport != "ws" || next.Media.AtoB.Packets < 25 {
+		t.Errorf("record after the transfer: %+v", next)
+	}
+	s.sbc.waitCallsIdle(t)
+}
