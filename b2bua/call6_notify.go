@@ -52,7 +52,7 @@ func (c *Call) transferAnswered(x *transfer, at *attempt, res sip.Response) {
 	n := at.leg
 	n.remoteTag = sipmsg.ToTag(res)
 	n.confirmUAC(res)
-	ans, err := c.media.Answer(n.side, []byte(res.Body()))
+	ans, err := c.transferSession(x).Answer(n.side, []byte(res.Body()))
 	c.ack(n, "", "")
 	if err != nil {
 		c.log.Warn("transfer target's answer rejected", "err", err)
@@ -64,6 +64,7 @@ func (c *Call) transferAnswered(x *transfer, at *attempt, res sip.Response) {
 	c.notifyTransfer(x, 200, "OK", true)
 	c.finishTransfer(x)
 	c.splitRecord(x, n)
+	c.adoptTransferMedia(x)
 	if x.from == c.a {
 		c.a = n
 	} else {
@@ -122,6 +123,7 @@ func (c *Call) endTransfer(x *transfer, code int, reason string) {
 	c.log.Info("transfer failed", "code", code)
 	c.notifyTransfer(x, code, reason, true)
 	c.finishTransfer(x)
+	c.dropTransferMedia(x)
 	if x.admitted != nil {
 		x.admitted()
 		x.admitted = nil
@@ -156,6 +158,7 @@ func (c *Call) abandonTransfer() {
 		return
 	}
 	c.finishTransfer(x)
+	c.dropTransferMedia(x)
 	if x.admitted != nil {
 		x.admitted()
 		x.admitted = nil

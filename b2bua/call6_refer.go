@@ -40,6 +40,10 @@ type transfer struct {
 	admitted func() // the admission counts the target took; nil: none
 	dial     string
 	linked   *Call // attended: the call whose party the transfer takes
+	// media is the session opened for the target when it speaks another
+	// kind of media than the transferor's side (call6_media.go); nil: the
+	// call's own session.
+	media    MediaSession
 	timer    *time.Timer
 	timedOut bool
 }
@@ -214,8 +218,13 @@ func (c *Call) inviteTransfer(x *transfer, d dest) error {
 	if err != nil {
 		return err
 	}
-	offer, err := c.media.Offer(x.to.side, []byte(x.to.lastSDPIn))
+	m, err := c.transferMedia(x, d, n)
 	if err != nil {
+		return err
+	}
+	offer, err := m.Offer(x.to.side, []byte(x.to.lastSDPIn))
+	if err != nil {
+		c.dropTransferMedia(x)
 		return err
 	}
 	req := n.newRequest(sip.INVITE, "application/sdp", string(offer))
@@ -231,6 +240,7 @@ func (c *Call) inviteTransfer(x *transfer, d dest) error {
 	tx, err := c.send(n, req, func(res sip.Response) { c.onTransferResponse(x, at, res) })
 	if err != nil {
 		c.s.removeDialog(n)
+		c.dropTransferMedia(x)
 		return err
 	}
 	at.tx, x.at = tx, at
@@ -277,13 +287,8 @@ func (c *Call) newTransferLeg(x *transfer, d dest) (*leg, error) {
 		viaPort:      port,
 		pass:         lowerSet(c.s.cfg.HeaderWhitelist),
 	}
-	if !c.sameMediaKind(x.from, d) {
-		return nil, errKindChange
-	}
-	opts := media.SideOptions{Kind: sideKind(d), Signaling: d.to.Addr.Addr().Unmap()}
 	if d.trunk != nil {
-		n.dtmfInfo, opts.DTMFInfo = d.trunk.DTMFInfo, d.trunk.DTMFInfo
+		n.dtmfInfo = d.trunk.DTMFInfo
 	}
-	c.media.Configure(n.side, opts)
 	return n, nil
 }

@@ -11,8 +11,6 @@ import (
 
 	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
-	"github.com/sbc-project/sbc/b2bua/transport"
-	"github.com/sbc-project/sbc/media"
 )
 
 // Step 6, transfer (continued): the Refer-To header, an attended
@@ -20,11 +18,6 @@ import (
 // kinds a local transfer can join.
 
 var netipZero netip.AddrPort
-
-// errKindChange: the target speaks another kind of media (WebRTC, SDES-
-// SRTP, plain RTP) than the transferor's side of the call; the SBC does
-// not change a side's kind mid-call.
-var errKindChange = errors.New("the transfer target's media kind differs from the transferor's")
 
 // parseReferTo reads the one Refer-To of a REFER: its SIP URI and the
 // Replaces of an attended transfer ("" for a blind one).
@@ -152,31 +145,4 @@ func (c *Call) linkReplaced(y *Call, id string, side outcome.Side) {
 		y.rec.TransferredTo = id
 		y.hangup(outcome.CauseTransferred, side)
 	}})
-}
-
-// sideKind is the media a destination speaks.
-func sideKind(d dest) media.Kind {
-	return kindOf(d.to, d.trunk != nil && d.trunk.SRTP)
-}
-
-func kindOf(t transport.Target, srtp bool) media.Kind {
-	switch {
-	case t.Kind == transport.WS || t.Kind == transport.WSS:
-		return media.KindWebRTC
-	case srtp:
-		return media.KindSRTP
-	}
-	return media.KindRTP
-}
-
-// sameMediaKind reports whether a local transfer can give leg l's media
-// side to d: both plain RTP or both SDES-SRTP. A WebRTC side keeps its
-// browser's ICE and DTLS session, which another party cannot take over.
-func (c *Call) sameMediaKind(l *leg, d dest) bool {
-	srtp := false
-	if tr, ok := c.s.routes.Load().TrunkBySource(l.dst.Addr.Addr().Unmap()); ok {
-		srtp = tr.SRTP
-	}
-	k := kindOf(l.dst, srtp)
-	return k != media.KindWebRTC && k == sideKind(d)
 }

@@ -88,6 +88,12 @@ func (p *xferPhone) onRequest(req sip.Request) (int, string, string) {
 // refer sends REFER in dialog d and returns its final response.
 func (p *xferPhone) refer(d *sipDialog, referTo string) sip.Response {
 	p.t.Helper()
+	return referIn(d, referTo)
+}
+
+// referIn sends REFER in any sipClient dialog (a phone's, a browser's).
+func referIn(d *sipDialog, referTo string) sip.Response {
+	d.c.t.Helper()
 	d.seq++
 	u := d.c.ua
 	to := "<" + d.ruri + ">;tag=" + d.toTag

@@ -173,3 +173,28 @@ func TestTransferBrowserTransferee(t *testing.T) {
 	}
 	s.sbc.waitCallsIdle(t)
 }
+
+// TestTransferFromBrowser: a browser (WebRTC) transfers the PBX to 2000,
+// a plain RTP target: the target gets a media session of its own with the
+// PBX, whose re-INVITE moves its media there; the PBX hears its stream
+// echoed by the target, and the browser gets NOTIFY 200 and BYE.
+func TestTransferFromBrowser(t *testing.T) {
+	s := startTransferSetup(t, 1)
+	web := newWebPhone(t, s.sbc)
+	web.call("1000")
+	waitCount(t, "browser hears the pbx", web.rx, "PBX1", 25)
+	if res := referIn(web.dlg, "<sip:2000@"+s.sbc.udp.String()+">"); res.StatusCode() != 202 {
+		t.Fatalf("browser REFER answered %d", res.StatusCode())
+	}
+	waitFor(t, 10*time.Second, "browser gets BYE", func() bool { return len(web.sip.requests(sip.BYE)) == 1 })
+	peer, _ := s.pbx.current()
+	waitCount(t, "pbx's stream echoed by the transfer target", peer.rx, "PBX1", 50)
+	if n := len(s.pbx.state().offers); n != 2 {
+		t.Errorf("pbx got %d offers, want the INVITE and one re-INVITE", n)
+	}
+	s.pbx.hangup()
+	s.check()
+	web.close()
+	checkLinked(t, s.records(t, 2), outcome.SideA)
+	s.sbc.waitCallsIdle(t)
+}
