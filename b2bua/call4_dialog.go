@@ -62,6 +62,9 @@ func (c *Call) onRequest(l *leg, req sip.Request, stx serverTx) {
 	switch m {
 	case sip.BYE:
 		c.reply(l, stx, req, 200, "OK")
+		if c.transferorLeft(l) {
+			return // the transfer goes on without it (call6_notify.go)
+		}
 		cause := outcome.CauseCallerBye
 		if l == c.b {
 			cause = outcome.CauseCalleeBye

@@ -70,7 +70,9 @@ func (c *Call) transferAnswered(x *transfer, at *attempt, res sip.Response) {
 	} else {
 		c.b = n
 	}
-	c.bye(x.from)
+	if x.from.confirmed {
+		c.bye(x.from)
+	}
 	c.xfer.done = append(c.xfer.done, x.from) // its dialog answers a late BYE until the call ends
 	c.reinviteTransferee(x.to, string(ans))
 	c.log = c.s.callLogger(c)
@@ -128,6 +130,33 @@ func (c *Call) endTransfer(x *transfer, code int, reason string) {
 		x.admitted()
 		x.admitted = nil
 	}
+	if !x.from.confirmed && c.state == stateConfirmed {
+		// The transferor hung up after its REFER: nobody is left for the
+		// transferee.
+		c.hangup(byeCause(x.from), x.from.name)
+	}
+}
+
+// transferorLeft takes a BYE from the transferor of a transfer under
+// way (a blind transfer's transferor may hang up once its REFER is
+// accepted, RFC 5589 section 6): the transfer goes on, and the call ends
+// only if it fails. It reports whether l was such a transferor.
+func (c *Call) transferorLeft(l *leg) bool {
+	x := c.xfer.cur
+	if x == nil || x.from != l {
+		return false
+	}
+	l.confirmed = false
+	c.log.Info("transferor hung up; the transfer goes on", "leg", l.name)
+	return true
+}
+
+// byeCause is the cause of a BYE from leg l.
+func byeCause(l *leg) outcome.Cause {
+	if l.name == outcome.SideB {
+		return outcome.CauseCalleeBye
+	}
+	return outcome.CauseCallerBye
 }
 
 // finishTransfer ends the transfer's bookkeeping.

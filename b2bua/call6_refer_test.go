@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +149,71 @@ func TestReferBadReferTo(t *testing.T) {
 	_, b := h.answered(t)
 	if res := h.refer(t, b, "<tel:+15551234>"); res.StatusCode() != 400 {
 		t.Errorf("REFER to a tel URI answered %d, want 400", res.StatusCode())
+	}
+}
+
+// nextRequest waits for whatever request the call sends next.
+func (f *fakeTxs) nextRequest(t testing.TB) *fakeClientTx {
+	t.Helper()
+	select {
+	case tx := <-f.sent:
+		return tx
+	case <-time.After(wait):
+		t.Fatal("no request sent")
+		return nil
+	}
+}
+
+// TestTransferorHangsUpFirst: a transferor that hangs up once its REFER
+// is accepted (RFC 5589 section 6) does not end the call: the target
+// answers and the transferee talks to it, without NOTIFY or BYE to the
+// gone transferor; when the target refuses, the transferee is hung up.
+func TestTransferorHangsUpFirst(t *testing.T) {
+	for _, answer := range []int{200, 486} {
+		t.Run(strconv.Itoa(answer), func(t *testing.T) {
+			h := newCallHarness(t, nil)
+			tag, b := h.answered(t)
+			if res := h.refer(t, b, "<sip:3000@sbc.example>"); res.StatusCode() != 202 {
+				t.Fatalf("REFER answered %d, want 202", res.StatusCode())
+			}
+			wantNotify(t, h, "SIP/2.0 100 Trying", "active")
+			inv := h.txs.next(t, sip.INVITE)
+			bye := newFakeServerTx(calleeRequest(t, b, "BYE", 3))
+			h.s.inDialog(bye.req, bye)
+			if res := bye.final(t); res.StatusCode() != 200 {
+				t.Fatalf("transferor's BYE answered %d", res.StatusCode())
+			}
+			const targetSDP = "v=0\r\no=c 1 1 IN IP4 192.0.2.30\r\ns=-\r\nc=IN IP4 192.0.2.30\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n"
+			if answer != 200 {
+				inv.answer(answer, "")
+				req := h.txs.nextRequest(t)
+				if req.req.Method() != sip.BYE || sipmsg.CallID(req.req) != "c1" {
+					t.Fatalf("after the failed transfer the SBC sent %s on %s, want BYE to the transferee",
+						req.req.Method(), sipmsg.CallID(req.req))
+				}
+				req.answer(200, "")
+				if rec := h.rec.next(t); rec.Cause != outcome.CauseCalleeBye || rec.TransferredTo != "" {
+					t.Errorf("record: cause %q transferred_to %q", rec.Cause, rec.TransferredTo)
+				}
+				return
+			}
+			inv.answer(200, targetSDP)
+			h.txs.ack(t)
+			re := h.txs.nextRequest(t)
+			if re.req.Method() != sip.INVITE || sipmsg.CallID(re.req) != "c1" {
+				t.Fatalf("after the answer the SBC sent %s on %s, want the re-INVITE to the transferee",
+					re.req.Method(), sipmsg.CallID(re.req))
+			}
+			re.answer(200, callerSDP)
+			h.txs.ack(t)
+			if rec := h.rec.next(t); rec.Cause != outcome.CauseTransferred {
+				t.Errorf("first record cause %q", rec.Cause)
+			}
+			h.inDialog(t, "BYE", 3, tag, "").final(t)
+			h.txs.next(t, sip.BYE).answer(200, "")
+			if rec := h.rec.next(t); rec.Cause != outcome.CauseCallerBye || rec.TransferredFrom == "" {
+				t.Errorf("second record: cause %q transferred_from %q", rec.Cause, rec.TransferredFrom)
+			}
+		})
 	}
 }
