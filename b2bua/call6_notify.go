@@ -30,6 +30,9 @@ func (c *Call) onTransferResponse(x *transfer, at *attempt, res sip.Response) {
 		if c.xfer.cur != x || x.at != at {
 			return
 		}
+		if (code == 401 || code == 407) && c.transferAuth(x, at, res) {
+			return
+		}
 		x.at = nil
 		c.log.Info("transfer attempt failed", "dest", at.dest.name, "code", code)
 		if x.timedOut || c.state != stateConfirmed {
@@ -42,6 +45,27 @@ func (c *Call) onTransferResponse(x *transfer, at *attempt, res sip.Response) {
 		}
 		c.endTransfer(x, code, outcome.Phrase(code))
 	}
+}
+
+// transferAuth answers a trunk's digest challenge to the transfer's
+// INVITE once, with the trunk's credentials, as for a call's leg B.
+func (c *Call) transferAuth(x *transfer, at *attempt, res sip.Response) bool {
+	tr := at.dest.trunk
+	if tr == nil || tr.Username == "" || at.authTried || c.state != stateConfirmed {
+		return false
+	}
+	req := cloneForRetry(at.req, at.leg.newRequest(sip.INVITE, "", ""))
+	if err := sip.AuthorizeRequest(req, res, sip.String{Str: tr.Username}, sip.String{Str: tr.Password}); err != nil {
+		c.log.Warn("trunk challenge not answerable", "trunk", tr.Name, "err", err)
+		return false
+	}
+	next := &attempt{leg: at.leg, dest: at.dest, req: req, authTried: true, offer: true}
+	tx, err := c.send(at.leg, req, func(r sip.Response) { c.onTransferResponse(x, next, r) })
+	if err != nil {
+		return false
+	}
+	next.tx, x.at = tx, next
+	return true
 }
 
 // transferAnswered connects the transferee to the party that answered:
@@ -201,7 +225,7 @@ func (c *Call) abandonTransfer() {
 // the target's status line as message/sipfrag (RFC 3515 2.4.5).
 func (c *Call) notifyTransfer(x *transfer, code int, reason string, final bool) {
 	l := x.from
-	if !l.confirmed {
+	if !l.confirmed || x.noSub {
 		return
 	}
 	frag := "SIP/2.0 " + strconv.Itoa(code) + " " + reason + "\r\n"

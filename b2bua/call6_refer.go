@@ -3,6 +3,7 @@ package b2bua
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ghettovoice/gosip/sip"
@@ -46,6 +47,7 @@ type transfer struct {
 	media    MediaSession
 	timer    *time.Timer
 	timedOut bool
+	noSub    bool // Refer-Sub: false (RFC 4488): no NOTIFY wanted
 }
 
 // transfers is what a call keeps of its transfers.
@@ -94,7 +96,12 @@ func (c *Call) onRefer(l *leg, req sip.Request, stx serverTx) {
 		}
 		code, reason = d.Code, d.Reason
 	}
-	c.reply(l, stx, req, 202, "Accepted")
+	if strings.EqualFold(strings.TrimSpace(sipmsg.Header(req, "Refer-Sub")), "false") {
+		x.noSub = true
+		c.reply(l, stx, req, 202, "Accepted", sipmsg.Generic("Refer-Sub", "false"))
+	} else {
+		c.reply(l, stx, req, 202, "Accepted")
+	}
 	c.xfer.cur = x
 	c.notifyTransfer(x, 100, "Trying", false)
 	if code != 0 {

@@ -217,3 +217,29 @@ func TestTransferorHangsUpFirst(t *testing.T) {
 		})
 	}
 }
+
+// TestTransferNoSubscription: a REFER with Refer-Sub: false (RFC 4488)
+// gets 202 with Refer-Sub: false, and no NOTIFY follows.
+func TestTransferNoSubscription(t *testing.T) {
+	h := newCallHarness(t, nil)
+	tag, b := h.answered(t)
+	req := referFromCallee(t, b, 2, "<sip:3000@sbc.example>")
+	req.AppendHeader(sipmsg.Generic("Refer-Sub", "false"))
+	tx := newFakeServerTx(req)
+	h.s.inDialog(req, tx)
+	res := tx.final(t)
+	if res.StatusCode() != 202 || sipmsg.Header(res, "Refer-Sub") != "false" {
+		t.Fatalf("REFER answered %d with Refer-Sub %q", res.StatusCode(), sipmsg.Header(res, "Refer-Sub"))
+	}
+	inv := h.txs.nextRequest(t)
+	if inv.req.Method() != sip.INVITE {
+		t.Fatalf("the SBC sent %s first, want the INVITE to the target", inv.req.Method())
+	}
+	inv.answer(486, "")
+	h.inDialog(t, "BYE", 3, tag, "").final(t)
+	next := h.txs.nextRequest(t) // the BYE to the callee, not a NOTIFY before it
+	if next.req.Method() != sip.BYE {
+		t.Errorf("the SBC sent %s, want only the BYE:\n%s", next.req.Method(), next.req)
+	}
+	next.answer(200, "")
+}

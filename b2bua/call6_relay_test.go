@@ -10,6 +10,7 @@ import (
 
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/txn"
 )
 
 // transferRoutes gives the harness's route the transfer mode.
@@ -88,4 +89,45 @@ func TestTransferRefused(t *testing.T) {
 	if res := h.refer(t, b, "<sip:3000@sbc.example>"); res.StatusCode() != 403 {
 		t.Errorf("REFER answered %d, want 403", res.StatusCode())
 	}
+}
+
+// TestTransferTrunkChallenge: the trunk's digest challenge to the transfer
+// INVITE is answered once with its credentials.
+func TestTransferTrunkChallenge(t *testing.T) {
+	h := newCallHarness(t, nil)
+	table, err := routing.New(routing.TableSpec{
+		Trunks: []routing.TrunkSpec{{Name: "pbx", URI: "sip:192.0.2.20:5060", Username: "sbc", Password: "secret"}},
+		Routes: []routing.RouteSpec{{Name: "out", Target: routing.TargetTrunks, Trunks: []string{"pbx"}}},
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.s.SetRoutes(table)
+	_, b := h.answered(t)
+	if res := h.refer(t, b, "<sip:3000@sbc.example>"); res.StatusCode() != 202 {
+		t.Fatalf("REFER answered %d", res.StatusCode())
+	}
+	wantNotify(t, h, "SIP/2.0 100 Trying", "active")
+	inv := h.txs.next(t, sip.INVITE)
+	res := txn.NewResponse(inv.req, 407, "Proxy Authentication Required")
+	sipmsg.SetTag(mustTo(t, res), "callee")
+	res.AppendHeader(sipmsg.Generic("Proxy-Authenticate", `Digest realm="pbx", nonce="abc123", algorithm=MD5`))
+	inv.call.post(event{kind: evResponse, client: inv, res: res})
+	again := h.txs.next(t, sip.INVITE)
+	auth := sipmsg.Header(again.req, "Proxy-Authorization")
+	if !strings.Contains(auth, `username="sbc"`) || !strings.Contains(auth, `nonce="abc123"`) ||
+		sipmsg.CallID(again.req) != sipmsg.CallID(inv.req) {
+		t.Fatalf("second INVITE without the credentials: %q on %s", auth, sipmsg.CallID(again.req))
+	}
+	again.answer(486, "")
+	wantNotify(t, h, "SIP/2.0 486 Busy Here", "terminated")
+}
+
+func mustTo(t testing.TB, res sip.Response) *sip.ToHeader {
+	t.Helper()
+	to, ok := res.To()
+	if !ok {
+		t.Fatal("response without To")
+	}
+	return to
 }
