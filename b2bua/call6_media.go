@@ -9,8 +9,9 @@ import (
 )
 
 // Step 6, transfer (continued): the media of the new party. A target
-// that speaks what the transferor's side spoke (plain RTP, SDES-SRTP)
-// takes that side of the call's media session; the transferee keeps its
+// that speaks what the transferor's side spoke (plain RTP, SDES-SRTP; a
+// browser never: its ICE and DTLS are its own) takes that side of the
+// call's media session; the transferee keeps its
 // side, its ports and, for a browser, its ICE/DTLS transport. A target
 // of another kind (a phone number for a browser's call, a browser for a
 // PBX's) gets a fresh session between it and the transferee, whose
@@ -27,7 +28,9 @@ var errKindChange = errors.New("the transfer target's media kind differs from th
 func (c *Call) transferMedia(x *transfer, d dest, n *leg) (MediaSession, error) {
 	c.dropTransferMedia(x) // an earlier attempt's
 	opts := media.SideOptions{Kind: sideKind(d), Signaling: d.to.Addr.Addr().Unmap(), DTMFInfo: n.dtmfInfo}
-	if c.legKind(x.from) == opts.Kind {
+	if c.legKind(x.from) == opts.Kind && opts.Kind != media.KindWebRTC {
+		// A browser's transport (ICE, DTLS) is its own: another browser
+		// cannot take over the transferor's.
 		c.media.Configure(n.side, opts)
 		return c.media, nil
 	}
