@@ -110,6 +110,7 @@ type Call struct {
 	afterFinal map[clientTx]func(sip.Response)
 	pending    *relay     // a re-INVITE or UPDATE being relayed
 	prack      prackState // 100rel on both legs (prack.go)
+	xfer       transfers  // REFERs (call6_refer.go)
 	// inflight are the requests relayed to the other leg whose server
 	// transactions wait for its answer (call4_dialog.go).
 	inflight map[serverTx]inflightReq

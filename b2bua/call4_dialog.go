@@ -66,6 +66,9 @@ func (c *Call) onRequest(l *leg, req sip.Request, stx serverTx) {
 	switch m {
 	case sip.BYE:
 		c.reply(l, stx, req, 200, "OK")
+		if c.transferorLeft(l) {
+			return // the transfer goes on without it (call6_notify.go)
+		}
 		cause := outcome.CauseCallerBye
 		if l == c.b {
 			cause = outcome.CauseCalleeBye
@@ -82,8 +85,12 @@ func (c *Call) onRequest(l *leg, req sip.Request, stx serverTx) {
 			return
 		}
 		c.relayRequest(l, req, stx)
-	case sip.MESSAGE, sip.NOTIFY:
+	case sip.MESSAGE:
 		c.relayRequest(l, req, stx)
+	case sip.NOTIFY:
+		c.relayNotify(l, req, stx)
+	case sip.REFER:
+		c.onRefer(l, req, stx)
 	default:
 		c.reply(l, stx, req, 405, "Method Not Allowed", sipmsg.Generic("Allow", allowed))
 	}
@@ -146,7 +153,7 @@ func (c *Call) onACK(l *leg, req sip.Request) {
 // onOffer handles a re-INVITE or UPDATE: a session refresh is answered
 // here; a real offer is carried to the other leg.
 func (c *Call) onOffer(l *leg, req sip.Request, stx serverTx) {
-	if c.pending != nil {
+	if c.pending != nil || c.xfer.cur != nil {
 		c.reply(l, stx, req, 491, "Request Pending", sipmsg.Generic("Retry-After", "1"))
 		return
 	}

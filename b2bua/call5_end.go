@@ -99,6 +99,7 @@ func (c *Call) hangup(cause outcome.Cause, side outcome.Side) {
 	// its full transaction timeout to fail.
 	c.rec.End = time.Now().UTC()
 	c.terminateInflight()
+	c.abandonTransfer()
 	if c.state == stateCalling {
 		c.cancelled = true
 		c.finalFor(c.cause)
@@ -173,7 +174,7 @@ func (c *Call) finish() {
 	}
 	if c.media != nil {
 		c.media.Stop()
-		c.rec.Media = recordMedia(c.media.Stats())
+		c.rec.Media = subtractMedia(recordMedia(c.media.Stats()), c.xfer.base)
 		codecs := c.media.Codecs()
 		c.rec.ACodec, c.rec.BCodec = codecs[media.SideA], codecs[media.SideB]
 	}
@@ -210,6 +211,10 @@ func (c *Call) finish() {
 	}
 	for _, f := range c.forks {
 		c.s.removeDialog(f.leg)
+	}
+	c.abandonTransfer() // its admission counts
+	for _, l := range c.xfer.done {
+		c.s.removeDialog(l)
 	}
 	c.s.unwatchConns(c)
 	c.stop(errFinished)

@@ -352,7 +352,7 @@ func (s *Server) OnRequest(req sip.Request, tx *txn.ServerTx) {
 }
 
 // allowed is the Allow value on everything the SBC sends.
-const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK"
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK, REFER, NOTIFY"
 
 // inDialog routes a request with a To tag to the leg that owns the dialog.
 func (s *Server) inDialog(req sip.Request, tx serverTx) {

@@ -74,6 +74,8 @@ var columns = []column{
 	integer("b_to_a_lost", func(r *Record) int64 { return r.BToALost }),
 	decimal("b_to_a_jitter_ms", func(r *Record) float64 { return r.BToAJitterMs }),
 	decimal("b_to_a_mos", func(r *Record) float64 { return r.BToAMOS }),
+	str("transferred_from", func(r *Record) string { return r.TransferredFrom }),
+	str("transferred_to", func(r *Record) string { return r.TransferredTo }),
 }
 
 // Columns returns the record's field names in contract order: the CSV

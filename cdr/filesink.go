@@ -113,6 +113,7 @@ func (s *fileSink) recover(after iter.Seq[string]) error {
 		path    string
 		cut     int64
 		records []idAt
+		current bool // in this version's layout: may be continued
 	}
 	found := make([]part, len(parts))
 	where := map[string]int{} // record id -> index in found
@@ -122,7 +123,7 @@ func (s *fileSink) recover(after iter.Seq[string]) error {
 			return fmt.Errorf("read unfinished file: %w", err)
 		}
 		recs, valid := s.format.scan(data)
-		found[i] = part{path: path, cut: valid, records: recs}
+		found[i] = part{path: path, cut: valid, records: recs, current: s.format.current(data)}
 		for _, r := range recs {
 			where[r.id] = i
 		}
@@ -139,7 +140,7 @@ func (s *fileSink) recover(after iter.Seq[string]) error {
 		}
 	}
 	for i, p := range found {
-		if err := s.adopt(p.path, p.cut, len(p.records), i == len(found)-1); err != nil {
+		if err := s.adopt(p.path, p.cut, len(p.records), i == len(found)-1 && p.current); err != nil {
 			return err
 		}
 	}

@@ -23,6 +23,10 @@ type fileFormat interface {
 	// offset of every whole record, in order, and the length of the
 	// well-formed prefix (where a torn or damaged tail begins).
 	scan(data []byte) (recs []idAt, valid int64)
+	// current reports whether a file's content is in this version's layout,
+	// so that records can be appended to it; scan also reads files of an
+	// older layout, which are finished as they are.
+	current(data []byte) bool
 }
 
 // idAt is a record found in a file.
@@ -45,6 +49,9 @@ func (jsonLines) appendRecord(dst []byte, r *Record) ([]byte, error) {
 	}
 	return append(dst, '\n'), nil
 }
+
+// current: JSON objects name their fields; every version's lines mix.
+func (jsonLines) current([]byte) bool { return true }
 
 func (jsonLines) scan(data []byte) ([]idAt, int64) {
 	var recs []idAt
@@ -99,17 +106,26 @@ func (*csvFormat) appendRecord(dst []byte, r *Record) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// current: a file of an older version has fewer columns (a version adds
+// columns at the end only).
+func (f *csvFormat) current(data []byte) bool { return bytes.HasPrefix(data, f.head) }
+
+// oldestColumns is how many columns the first version's files have.
+const oldestColumns = 32
+
 func (f *csvFormat) scan(data []byte) ([]idAt, int64) {
-	if !bytes.HasPrefix(data, f.head) {
+	line, _, ok := bytes.Cut(data, []byte("\n"))
+	if !ok {
 		return nil, 0 // not even a whole header
 	}
 	rd := csv.NewReader(bytes.NewReader(data))
-	rd.FieldsPerRecord = len(columns)
 	rd.ReuseRecord = true
 	head, err := rd.Read()
-	if err != nil || !slices.Equal(head, Columns()) {
-		return nil, 0
+	if err != nil || len(head) < oldestColumns || !slices.Equal(head, Columns()[:min(len(head), len(columns))]) ||
+		rd.InputOffset() != int64(len(line)+1) {
+		return nil, 0 // a header this writer never wrote
 	}
+	rd.FieldsPerRecord = len(head)
 	var recs []idAt
 	valid := rd.InputOffset()
 	for {

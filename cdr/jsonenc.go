@@ -54,6 +54,8 @@ func (r *Record) appendJSON(b []byte) ([]byte, error) {
 	b = strconv.AppendInt(jsonField(b, "b_to_a_lost", false), r.BToALost, 10)
 	floats("b_to_a_jitter_ms", r.BToAJitterMs)
 	floats("b_to_a_mos", r.BToAMOS)
+	b = jsonString(jsonField(b, "transferred_from", false), r.TransferredFrom)
+	b = jsonString(jsonField(b, "transferred_to", false), r.TransferredTo)
 	if err != nil {
 		return b, fmt.Errorf("encode record %s: %w", r.ID, err)
 	}

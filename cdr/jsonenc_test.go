@@ -32,7 +32,8 @@ func TestAppendJSONIsMarshal(t *testing.T) {
 			SetupMs: r.Int64N(1e6) - 5e5, DurationS: num(), BillsecS: num(), Disposition: text(), SIPCode: r.IntN(700),
 			HangupCause: text(), HangupSide: text(), ACodec: text(), BCodec: text(),
 			AToBPackets: r.Uint64(), AToBBytes: r.Uint64(), AToBLost: r.Int64() - math.MaxInt64/2, AToBJitterMs: num(), AToBMOS: num(),
-			BToAPackets: r.Uint64(), BToABytes: r.Uint64(), BToALost: -r.Int64(), BToAJitterMs: num(), BToAMOS: num()}
+			BToAPackets: r.Uint64(), BToABytes: r.Uint64(), BToALost: -r.Int64(), BToAJitterMs: num(), BToAMOS: num(),
+			TransferredFrom: text(), TransferredTo: text()}
 		want, err := json.Marshal(&rec)
 		if err != nil {
 			t.Fatal(err)

@@ -109,6 +109,11 @@ type Record struct {
 	BToALost     int64   `json:"b_to_a_lost"`
 	BToAJitterMs float64 `json:"b_to_a_jitter_ms"`
 	BToAMOS      float64 `json:"b_to_a_mos"`
+
+	// Call transfer (REFER): the id of the record this call goes on from,
+	// and of the record that goes on from this one; "" when none.
+	TransferredFrom string `json:"transferred_from"`
+	TransferredTo   string `json:"transferred_to"`
 }
 
 // FromCall builds the record of a call from what the B2BUA knows, with the
@@ -127,6 +132,7 @@ func FromCall(c outcome.CallRecord, nodeID string) Record {
 		AToBJitterMs: round(c.Media.AtoB.JitterMs, 3), AToBMOS: round(c.Media.AtoB.MOS, 2),
 		BToAPackets: c.Media.BtoA.Packets, BToABytes: c.Media.BtoA.Bytes, BToALost: c.Media.BtoA.Lost,
 		BToAJitterMs: round(c.Media.BtoA.JitterMs, 3), BToAMOS: round(c.Media.BtoA.MOS, 2),
+		TransferredFrom: c.TransferredFrom, TransferredTo: c.TransferredTo,
 	}
 	r.clean()
 	r.derive()
@@ -136,7 +142,7 @@ func FromCall(c outcome.CallRecord, nodeID string) Record {
 // clean makes every text field printable.
 func (r *Record) clean() {
 	for _, f := range []*string{&r.ID, &r.NodeID, &r.ACallID, &r.BCallID, &r.FromURI, &r.ToURI, &r.SrcAddr,
-		&r.ATransport, &r.Trunk, &r.HangupCause, &r.HangupSide, &r.ACodec, &r.BCodec} {
+		&r.ATransport, &r.Trunk, &r.HangupCause, &r.HangupSide, &r.ACodec, &r.BCodec, &r.TransferredFrom, &r.TransferredTo} {
 		*f = printable(*f)
 	}
 }

@@ -42,7 +42,9 @@ func failedCall(id string, code int, cause outcome.Cause, side outcome.Side, ran
 }
 
 func TestFromCallFields(t *testing.T) {
-	got, err := json.Marshal(FromCall(answeredCall("0123456789abcdef0123456789abcdef"), "edge-1"))
+	c := answeredCall("0123456789abcdef0123456789abcdef")
+	c.TransferredFrom = "f0123456789abcdef0123456789abcde"
+	got, err := json.Marshal(FromCall(c, "edge-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +57,8 @@ func TestFromCallFields(t *testing.T) {
 		`"setup_ms":1500,"duration_s":64.25,"billsec_s":60.25,"disposition":"ANSWERED","sip_code":200,` +
 		`"hangup_cause":"caller_bye","hangup_side":"a","a_codec":"opus/48000/2","b_codec":"PCMU/8000",` +
 		`"a_to_b_packets":3000,"a_to_b_bytes":480000,"a_to_b_lost":3,"a_to_b_jitter_ms":2.718,"a_to_b_mos":4.31,` +
-		`"b_to_a_packets":2990,"b_to_a_bytes":478400,"b_to_a_lost":0,"b_to_a_jitter_ms":0.5,"b_to_a_mos":4.4}`
+		`"b_to_a_packets":2990,"b_to_a_bytes":478400,"b_to_a_lost":0,"b_to_a_jitter_ms":0.5,"b_to_a_mos":4.4,` +
+		`"transferred_from":"f0123456789abcdef0123456789abcde","transferred_to":""}`
 	if string(got) != want {
 		t.Errorf("record\n got %s\nwant %s", got, want)
 	}

@@ -27,6 +27,9 @@ const (
 	// answered callee, closed mid-call; the side is that leg's.
 	CauseConnectionLost Cause = "connection_lost"
 	CauseNormalClearing Cause = "normal_clearing" // the call ended without any other cause
+	// CauseTransferred: the transferor's REFER moved the call to another
+	// party; the record's TransferredTo names the record that goes on.
+	CauseTransferred Cause = "transferred"
 )
 
 // Causes of failures before the answer that records count against side B:

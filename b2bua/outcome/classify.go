@@ -113,6 +113,7 @@ var rules = map[Cause]rule{
 	CausePRACKTimeout:   {side: SideA, code: 504},
 	CauseConnectionLost: {code: terminated},
 	CauseNormalClearing: {side: SideSBC},
+	CauseTransferred:    {code: terminated},
 
 	CauseRejected:            {side: SideB}, // the code is the callee's
 	CauseRedirect:            {side: SideB, code: 480},

@@ -32,6 +32,7 @@ func TestClassifyOwnAnswer(t *testing.T) {
 		{CausePRACKTimeout, 504, "Server Time-out", SideA, Failed},
 		{CauseConnectionLost, 487, "Request Terminated", "", NoAnswer},
 		{CauseNormalClearing, 0, "", SideSBC, Failed},
+		{CauseTransferred, 487, "Request Terminated", "", NoAnswer},
 		{CauseRejected, 0, "", SideB, Failed},
 		{CauseRedirect, 480, "Temporarily Unavailable", SideB, NoAnswer},
 		{CauseTrunkAuthFailed, 403, "Forbidden", SideB, Rejected},

@@ -25,6 +25,10 @@ type CallRecord struct {
 	ACodec     string    // codec negotiated on leg A, e.g. "opus/48000/2"; "" if none
 	BCodec     string    // codec negotiated on leg B
 	Media      Media
+	// TransferredFrom is the ID of the record of the call this one goes
+	// on from after a transfer; TransferredTo the ID of the record that
+	// goes on from this one ("" when none).
+	TransferredFrom, TransferredTo string
 }
 
 // Media is what a record keeps of a call's media counters: per

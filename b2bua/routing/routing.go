@@ -43,6 +43,9 @@ type Route struct {
 	Target string // TargetTrunks, TargetRegistered or TargetEcho
 	// Trunks, for target trunks, in the configured order; empty otherwise.
 	Trunks []*Trunk
+	// Transfer is what a REFER on the route's calls does: TransferLocal,
+	// TransferRelay or TransferRefuse (a trunk's own mode comes first).
+	Transfer string
 
 	match   matcher
 	trusted []netip.Prefix // routes[].trusted_sources
@@ -144,7 +147,13 @@ func compileRoute(c RouteSpec, listeners map[string]bool, trunks map[string]*Tru
 	if err != nil {
 		return nil, err
 	}
-	r := &Route{Name: c.Name, Target: c.Target, match: m}
+	if !ValidTransfer(c.Transfer) {
+		return nil, fmt.Errorf("transfer %q: want %s", c.Transfer, TransferModes)
+	}
+	r := &Route{Name: c.Name, Target: c.Target, Transfer: c.Transfer, match: m}
+	if r.Transfer == "" {
+		r.Transfer = TransferLocal
+	}
 	for i, s := range c.TrustedSources {
 		p, err := parsePrefix(s)
 		if err != nil {

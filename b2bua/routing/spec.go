@@ -26,6 +26,32 @@ const (
 	DTMFInfo    = "info"    // SIP INFO application/dtmf-relay
 )
 
+// Transfer modes (TrunkSpec.Transfer, RouteSpec.Transfer): what the SBC
+// does with a REFER (RFC 3515) on a call.
+const (
+	// TransferLocal: the SBC performs the transfer itself (a new leg to
+	// the Refer-To target, routed and judged by the policy chain like a
+	// new call; NOTIFY progress to the transferor).
+	TransferLocal = "local"
+	// TransferRelay: a blind transfer's REFER is carried to the other
+	// party with its Refer-To pointing at the SBC (the target's user part
+	// kept), so that party calls the target through the SBC; the NOTIFYs
+	// come back the same way. An attended transfer (Replaces) names the
+	// SBC's own dialogs: the SBC performs it as in TransferLocal.
+	TransferRelay = "relay"
+	// TransferRefuse: REFER is answered 403.
+	TransferRefuse = "refuse"
+)
+
+// ValidTransfer reports whether mode is a transfer mode ("" is the
+// default, TransferLocal).
+func ValidTransfer(mode string) bool {
+	return mode == "" || mode == TransferLocal || mode == TransferRelay || mode == TransferRefuse
+}
+
+// TransferModes is how errors name the valid modes.
+const TransferModes = TransferLocal + ", " + TransferRelay + " or " + TransferRefuse
+
 // Caller identity toward a trunk (IdentitySpec, RFC 3325).
 const (
 	// IdentityAssertUser: P-Asserted-Identity is the authenticated caller,
@@ -72,6 +98,9 @@ type TrunkSpec struct {
 	TLS   *tls.Config
 	Media string // MediaRTP or MediaSRTP; "": MediaRTP
 	DTMF  string // DTMFRFC4733 or DTMFInfo; "": DTMFRFC4733
+	// Transfer is what a REFER from this trunk does (TransferLocal,
+	// TransferRelay or TransferRefuse); "": the route's mode.
+	Transfer string
 
 	OptionsInterval  time.Duration // OPTIONS probe period; 0: no probing, always up
 	OptionsTimeout   time.Duration // bound on one probe; positive when probing
@@ -101,6 +130,9 @@ type RouteSpec struct {
 	// TrustedSources are IPs or CIDR prefixes whose calls on this route
 	// need no digest authentication.
 	TrustedSources []string
+	// Transfer is what a REFER on this route's calls does when the
+	// transferor's trunk sets none; "": TransferLocal.
+	Transfer string
 }
 
 // MatchSpec is a conjunction: every non-empty field must hold (see

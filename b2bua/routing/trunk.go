@@ -39,8 +39,9 @@ type Trunk struct {
 	FromDomain         string // empty: use Host
 	PassHeaders        []string
 	Trusted            bool
-	SRTP               bool // media is SDES-SRTP (MediaSRTP)
-	DTMFInfo           bool // digits as SIP INFO (DTMFInfo)
+	SRTP               bool   // media is SDES-SRTP (MediaSRTP)
+	DTMFInfo           bool   // digits as SIP INFO (DTMFInfo)
+	Transfer           string // TransferLocal, TransferRelay, TransferRefuse or "" (the route's)
 
 	// TLS is the client configuration for dialing a tls trunk: its CA
 	// bundle (nil RootCAs: the system roots) and client certificate, from
@@ -103,6 +104,8 @@ func newTrunk(c TrunkSpec) (*Trunk, error) {
 		return nil, fmt.Errorf("uri %q: %w", c.URI, err)
 	}
 	switch {
+	case !ValidTransfer(c.Transfer):
+		return nil, fmt.Errorf("transfer %q: want %s", c.Transfer, TransferModes)
 	case c.OptionsInterval < 0:
 		return nil, fmt.Errorf("options_interval %s is negative", c.OptionsInterval)
 	case c.OptionsInterval > 0 && c.OptionsTimeout <= 0:
@@ -124,6 +127,7 @@ func newTrunk(c TrunkSpec) (*Trunk, error) {
 		Trusted:          c.Trusted,
 		SRTP:             c.Media == MediaSRTP,
 		DTMFInfo:         c.DTMF == DTMFInfo,
+		Transfer:         c.Transfer,
 		OptionsInterval:  c.OptionsInterval,
 		OptionsTimeout:   c.OptionsTimeout,
 		FailureThreshold: c.FailureThreshold,

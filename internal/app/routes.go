@@ -58,6 +58,7 @@ func routeSpec(c *config.Config) (routing.TableSpec, error) {
 			Target:         r.Target,
 			Trunks:         r.Trunks,
 			TrustedSources: r.TrustedSources,
+			Transfer:       r.Transfer,
 		})
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -80,6 +81,7 @@ func trunkSpec(t config.Trunk) (routing.TrunkSpec, error) {
 			TrustDomain: t.Identity.TrustDomain},
 		Media:            t.Media,
 		DTMF:             t.DTMF,
+		Transfer:         t.Transfer,
 		OptionsInterval:  t.OptionsInterval,
 		OptionsTimeout:   t.OptionsTimeout,
 		FailureThreshold: t.FailureThreshold,

@@ -301,6 +301,12 @@ type Trunk struct {
 	// Register makes the SBC register to the trunk on its behalf (see
 	// trunkreg.go). Default: empty, no registration.
 	Register TrunkRegister `mapstructure:"register"`
+	// Transfer is what a REFER from this trunk's side of a call does:
+	// local (the SBC performs the transfer, the target judged by the
+	// policy chain like a new call), relay (the REFER goes to the other
+	// party with Refer-To pointing at the SBC) or refuse (403). Default:
+	// "", the route's mode.
+	Transfer string `mapstructure:"transfer"`
 }
 
 // Route sends matching calls to a target.
@@ -317,6 +323,9 @@ type Route struct {
 	// Every other call toward a trunk must authenticate (policy stage
 	// auth). Default: none.
 	TrustedSources []string `mapstructure:"trusted_sources"`
+	// Transfer is what a REFER on this route's calls does when the
+	// transferor's trunk sets none: local, relay or refuse. Default local.
+	Transfer string `mapstructure:"transfer"`
 }
 
 // Match is a conjunction: every non-empty field must hold.

@@ -62,6 +62,9 @@ func (c *Config) validateTrunks(ps *Problems) {
 		if t.DTMF != "" && t.DTMF != DTMFRFC4733 && t.DTMF != DTMFInfo {
 			ps.add(key+".dtmf", t.DTMF, "want rfc4733 or info")
 		}
+		if !routing.ValidTransfer(t.Transfer) {
+			ps.add(key+".transfer", t.Transfer, "want "+routing.TransferModes)
+		}
 	}
 }
 
@@ -81,6 +84,9 @@ func (c *Config) validateRoutes(ps *Problems) {
 			c.validateRouteTrunks(ps, key, r)
 		}
 		c.validateMatch(ps, key+".match", r.Match)
+		if !routing.ValidTransfer(r.Transfer) {
+			ps.add(key+".transfer", r.Transfer, "want "+routing.TransferModes)
+		}
 	}
 }
 
