@@ -247,7 +247,7 @@ func (c *Call) reinviteWithAuth(at *attempt, res sip.Response) bool {
 	req := at.leg.newRequest(sip.INVITE, "", "")
 	// Keep the original headers and body; only Via, CSeq and credentials change.
 	req = cloneForRetry(at.req, req)
-	if err := sip.AuthorizeRequest(req, res, sip.String{Str: tr.Username}, sip.String{Str: tr.Password}); err != nil {
+	if err := authorizeForTrunk(req, res, tr); err != nil {
 		c.log.Warn("trunk challenge not answerable", "trunk", tr.Name, "err", err)
 		return false
 	}

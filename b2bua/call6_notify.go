@@ -55,7 +55,7 @@ func (c *Call) transferAuth(x *transfer, at *attempt, res sip.Response) bool {
 		return false
 	}
 	req := cloneForRetry(at.req, at.leg.newRequest(sip.INVITE, "", ""))
-	if err := sip.AuthorizeRequest(req, res, sip.String{Str: tr.Username}, sip.String{Str: tr.Password}); err != nil {
+	if err := authorizeForTrunk(req, res, tr); err != nil {
 		c.log.Warn("trunk challenge not answerable", "trunk", tr.Name, "err", err)
 		return false
 	}

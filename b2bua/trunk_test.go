@@ -1,10 +1,17 @@
 package b2bua
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"strings"
 	"testing"
+
+	"github.com/ghettovoice/gosip/sip"
 
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/txn"
 )
 
 // TestSipURI: the request-URI built from a parsed trunk URI is the one the
@@ -39,4 +46,59 @@ func TestSipURI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTrunkChallengeSHA256: a carrier that challenges the SBC's INVITE
+// with SHA-256 only (RFC 8760) gets the INVITE again with a SHA-256
+// answer computed from the trunk's password, in the same dialog.
+func TestTrunkChallengeSHA256(t *testing.T) {
+	h := newCallHarness(t, nil)
+	table, err := routing.New(routing.TableSpec{
+		Trunks: []routing.TrunkSpec{{Name: "pbx", URI: "sip:192.0.2.20:5060", Username: "sbc", Password: "secret"}},
+		Routes: []routing.RouteSpec{{Name: "out", Target: routing.TargetTrunks, Trunks: []string{"pbx"}}},
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.s.SetRoutes(table)
+	a := h.call(t)
+	inv := h.txs.next(t, sip.INVITE)
+	res := txn.NewResponse(inv.req, 407, "Proxy Authentication Required")
+	sipmsg.SetTag(mustTo(t, res), "carrier")
+	res.AppendHeader(sipmsg.Generic("Proxy-Authenticate",
+		`Digest realm="carrier.example", nonce="n0nce", algorithm=SHA-256, qop="auth"`))
+	inv.call.post(event{kind: evResponse, client: inv, res: res})
+	again := h.txs.next(t, sip.INVITE)
+	if sipmsg.CallID(again.req) != sipmsg.CallID(inv.req) {
+		t.Fatalf("credentials sent in another dialog")
+	}
+	auth := sipmsg.Header(again.req, "Proxy-Authorization")
+	p := digestParams(t, auth)
+	sum := func(s string) string { x := sha256.Sum256([]byte(s)); return hex.EncodeToString(x[:]) }
+	ha1 := sum("sbc:carrier.example:secret")
+	ha2 := sum("INVITE:" + again.req.Recipient().String())
+	want := sum(ha1 + ":n0nce:" + p["nc"] + ":" + p["cnonce"] + ":auth:" + ha2)
+	if p["algorithm"] != "SHA-256" || p["username"] != "sbc" || p["qop"] != "auth" || p["response"] != want {
+		t.Fatalf("Proxy-Authorization %q, want a SHA-256 answer with response %s", auth, want)
+	}
+	again.answer(200, callerSDP)
+	h.txs.ack(t)
+	if res := a.final(t); res.StatusCode() != 200 {
+		t.Fatalf("caller got %d after the trunk's challenge, want 200", res.StatusCode())
+	}
+}
+
+// digestParams reads a Digest credentials value's parameters, unquoted.
+func digestParams(t *testing.T, v string) map[string]string {
+	t.Helper()
+	rest, ok := strings.CutPrefix(v, "Digest ")
+	if !ok {
+		t.Fatalf("not Digest credentials: %q", v)
+	}
+	out := map[string]string{}
+	for part := range strings.SplitSeq(rest, ",") {
+		name, value, _ := strings.Cut(strings.TrimSpace(part), "=")
+		out[name] = strings.Trim(value, `"`)
+	}
+	return out
 }

@@ -167,11 +167,40 @@ func (c *client) build(tr *routing.Trunk, dst transport.Target, host string, por
 }
 
 // authorize answers the challenge of res to req with the registration's
-// credentials: the first Digest challenge it can answer (MD5 or SHA-256)
-// in a realm it may give them to. It returns the header to send and its
-// name. A challenge of a kind already answered (sent) is answered again
-// only when it says stale=true: otherwise the credentials were refused.
+// credentials (Answer). It returns the header to send and its name. A
+// challenge of a kind already answered (sent) is answered again only when
+// it says stale=true: otherwise the credentials were refused.
 func (c *client) authorize(reg *routing.Registration, req sip.Request, res sip.Response, sent map[string]sip.Header) (string, sip.Header, error) {
+	answer := "Authorization"
+	if res.StatusCode() == 407 {
+		answer = "Proxy-Authorization"
+	}
+	h, err := Answer(res, Credentials{User: reg.Username, Password: reg.Password, Realm: reg.Realm,
+		Method: "REGISTER", URI: req.Recipient().String()}, sent[answer] != nil)
+	if err != nil {
+		return "", nil, err
+	}
+	return answer, h, nil
+}
+
+// Credentials are what the SBC answers a peer's digest challenge with, on a
+// trunk's behalf: for its REGISTER and for the calls it sends the trunk.
+type Credentials struct {
+	User, Password string
+	// Realm, when set, is the only realm the password is given to.
+	Realm string
+	// Method and URI are the request's method and Request-URI.
+	Method, URI string
+}
+
+// Answer answers the challenge of a 401 (WWW-Authenticate) or 407
+// (Proxy-Authenticate) with cr: the Authorization or Proxy-Authorization
+// header for the first Digest challenge it can answer (MD5 or SHA-256,
+// RFC 8760; qop=auth when offered) in a realm it may give the password to.
+// answered says the request already carried an answer of this kind: then
+// only a challenge saying stale=true is answered again, any other means the
+// credentials were refused.
+func Answer(res sip.Response, cr Credentials, answered bool) (sip.Header, error) {
 	name, answer := "WWW-Authenticate", "Authorization"
 	if res.StatusCode() == 407 {
 		name, answer = "Proxy-Authenticate", "Proxy-Authorization"
@@ -183,27 +212,26 @@ func (c *client) authorize(reg *routing.Registration, req sip.Request, res sip.R
 			errs = append(errs, err)
 			continue
 		}
-		if reg.Realm != "" && ch.realm != reg.Realm {
-			errs = append(errs, fmt.Errorf("realm %q is not %q", ch.realm, reg.Realm))
+		if cr.Realm != "" && ch.realm != cr.Realm {
+			errs = append(errs, fmt.Errorf("realm %q is not %q", ch.realm, cr.Realm))
 			continue
 		}
-		if sent[answer] != nil && !ch.stale {
-			return "", nil, errors.New("credentials refused")
+		if answered && !ch.stale {
+			return nil, errors.New("credentials refused")
 		}
 		// Each challenge brings a new nonce, used once: nc is 1.
-		cr := credentials{user: reg.Username, password: reg.Password, method: "REGISTER",
-			uri: req.Recipient().String(), cnonce: sipmsg.NewToken(12), nc: 1}
-		value, err := cr.answer(ch)
+		value, err := credentials{user: cr.User, password: cr.Password, method: cr.Method,
+			uri: cr.URI, cnonce: sipmsg.NewToken(12), nc: 1}.answer(ch)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		return answer, sipmsg.Generic(answer, value), nil
+		return sipmsg.Generic(answer, value), nil
 	}
 	if len(errs) == 0 {
-		return "", nil, fmt.Errorf("no %s challenge", name)
+		return nil, fmt.Errorf("no %s challenge", name)
 	}
-	return "", nil, errors.Join(errs...)
+	return nil, errors.Join(errs...)
 }
 
 // contactURI is the Contact the SBC registers for the trunk.
