@@ -87,14 +87,21 @@ func (c *Call) onRefer(l *leg, req sip.Request, stx serverTx) {
 	x := &transfer{from: l, to: to, eventID: strconv.FormatUint(uint64(seq), 10), target: target}
 	c.log.Info("transfer requested", "leg", l.name, "target", target.String(), "attended", replaces != "")
 	code, reason := 0, ""
-	if replaces != "" {
-		code, reason = c.resolveReplaces(x, replaces)
-	} else if d, ok := c.admitTransfer(x, req, l); !ok {
-		if d.Code == 407 { // the transferor must authenticate, as for a call
-			c.reply(l, stx, req, d.Code, d.Reason, decisionHeaders(d)...)
-			return
+	if replaced := c.s.replacedLeg(replaces); replaced != nil {
+		code, reason = c.resolveReplaces(x, replaced)
+	} else {
+		// Blind, or a Replaces naming no dialog of the SBC's: the
+		// transferor's own dialog with the target, on the transferor's
+		// side. The target is routed and judged like a blind transfer's
+		// and gets that Replaces as given (RFC 3891).
+		x.replaces = replaces
+		if d, ok := c.admitTransfer(x, req, l); !ok {
+			if d.Code == 407 { // the transferor must authenticate, as for a call
+				c.reply(l, stx, req, d.Code, d.Reason, decisionHeaders(d)...)
+				return
+			}
+			code, reason = d.Code, d.Reason
 		}
-		code, reason = d.Code, d.Reason
 	}
 	if strings.EqualFold(strings.TrimSpace(sipmsg.Header(req, "Refer-Sub")), "false") {
 		x.noSub = true

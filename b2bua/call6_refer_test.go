@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -242,4 +243,32 @@ func TestTransferNoSubscription(t *testing.T) {
 		t.Errorf("the SBC sent %s, want only the BYE:\n%s", next.req.Method(), next.req)
 	}
 	next.answer(200, "")
+}
+
+// TestAttendedTransferForeignReplaces: a PBX-side phone transfers its
+// call with the SBC's caller to a phone it consulted on its own side (the
+// consultation never went through the SBC): the Replaces in Refer-To names
+// the PBX side's dialog. The SBC INVITEs the target, routed like a blind
+// transfer's, with that Replaces as given, and the target's 200 completes
+// the transfer.
+func TestAttendedTransferForeignReplaces(t *testing.T) {
+	h := newCallHarness(t, nil)
+	_, b := h.answered(t)
+	const replaces = "consult-7@pbx.example;to-tag=t1;from-tag=f1"
+	referTo := "<sip:3001@sbc.example?Replaces=" + url.QueryEscape(replaces) + ">"
+	if res := h.refer(t, b, referTo); res.StatusCode() != 202 {
+		t.Fatalf("REFER answered %d, want 202", res.StatusCode())
+	}
+	wantNotify(t, h, "SIP/2.0 100 Trying", "active")
+	inv := h.txs.next(t, sip.INVITE)
+	if u := inv.req.Recipient().User(); u == nil || u.String() != "3001" {
+		t.Fatalf("transfer INVITE to %s, want user 3001", inv.req.Recipient())
+	}
+	if got := sipmsg.Header(inv.req, "Replaces"); got != replaces {
+		t.Fatalf("transfer INVITE Replaces %q, want %q", got, replaces)
+	}
+	const targetSDP = "v=0\r\no=c 1 1 IN IP4 192.0.2.31\r\ns=-\r\nc=IN IP4 192.0.2.31\r\nt=0 0\r\nm=audio 6002 RTP/AVP 0\r\n"
+	inv.answer(200, targetSDP)
+	h.txs.ack(t)
+	wantNotify(t, h, "SIP/2.0 200 OK", "terminated")
 }

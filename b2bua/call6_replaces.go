@@ -72,29 +72,34 @@ type replacedDialog struct {
 // dialog (both goroutines are live; the other may be busy).
 const replacesWait = 2 * time.Second
 
-// resolveReplaces finds the call an attended transfer's Replaces names
-// (call-id;to-tag;from-tag, of either of the SBC's dialogs with the
-// transferor, tags in either order) and makes the party at its other leg
-// the transfer's destination, reached with a Replaces of the SBC's own
-// dialog with it. It returns a failure code and reason, or 0.
-func (c *Call) resolveReplaces(x *transfer, replaces string) (int, string) {
+// replacedLeg is the SBC's leg in the dialog an attended transfer's
+// Replaces names (call-id;to-tag;from-tag, of either of the SBC's dialogs
+// with the transferor, tags in either order); nil when the SBC is in no
+// such dialog.
+func (s *Server) replacedLeg(replaces string) *leg {
+	if replaces == "" {
+		return nil
+	}
 	parts := strings.Split(replaces, ";")
-	callID, tags := strings.TrimSpace(parts[0]), []string{}
+	callID := strings.TrimSpace(parts[0])
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, p := range parts[1:] {
 		name, val, _ := strings.Cut(strings.TrimSpace(p), "=")
 		if n := strings.ToLower(name); n == "to-tag" || n == "from-tag" {
-			tags = append(tags, val)
+			if l := s.dialogs[dialogKey{callID: callID, localTag: val}]; l != nil {
+				return l
+			}
 		}
 	}
-	var other *leg
-	c.s.mu.Lock()
-	for _, t := range tags {
-		if l := c.s.dialogs[dialogKey{callID: callID, localTag: t}]; l != nil {
-			other = l
-			break
-		}
-	}
-	c.s.mu.Unlock()
+	return nil
+}
+
+// resolveReplaces makes the party at the other leg of other's call (the
+// call the attended transfer's Replaces names) the transfer's
+// destination, reached with a Replaces of the SBC's own dialog with it.
+// It returns a failure code and reason, or 0.
+func (c *Call) resolveReplaces(x *transfer, other *leg) (int, string) {
 	if other == nil || other.call == c {
 		return 481, "Call/Transaction Does Not Exist"
 	}
