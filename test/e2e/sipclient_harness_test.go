@@ -42,7 +42,14 @@ func newSIPClient(t *testing.T, kind, addr string) *sipClient {
 // newSIPClientFrom is newSIPClient from source address ip (IPv4 or IPv6).
 func newSIPClientFrom(t *testing.T, kind, addr, ip string) *sipClient {
 	t.Helper()
-	c := &sipClient{t: t, ua: dialUAFrom(t, kind, addr, ip), res: make(chan sip.Response, 64)}
+	return startSIPClient(t, dialUAFrom(t, kind, addr, ip))
+}
+
+// startSIPClient takes over ua's connection (after what the test did on
+// it directly: a registration) with a reader goroutine.
+func startSIPClient(t *testing.T, ua *testUA) *sipClient {
+	t.Helper()
+	c := &sipClient{t: t, ua: ua, res: make(chan sip.Response, 64)}
 	c.wg.Go(c.readLoop)
 	t.Cleanup(c.close)
 	return c

@@ -115,9 +115,12 @@ func replacesOf(user, sbc string, d *sipDialog) string {
 }
 
 // notifies returns the sipfrag status lines of the NOTIFYs the phone got.
-func (p *xferPhone) notifies() []string {
+func (p *xferPhone) notifies() []string { return notifyLines(p.sip) }
+
+// notifyLines returns the sipfrag status lines of the NOTIFYs c got.
+func notifyLines(c *sipClient) []string {
 	var out []string
-	for _, n := range p.sip.requests(sip.NOTIFY) {
+	for _, n := range c.requests(sip.NOTIFY) {
 		line, _, _ := strings.Cut(n.Body(), "\r\n")
 		out = append(out, line)
 	}
@@ -151,7 +154,8 @@ func pbxRefer(p *mediaPBX, referTo string) sip.Response {
 }
 
 // xferSetup is an SBC with the PBX behind 1000 and the SIPp echo behind
-// 2000 (expecting calls calls), and the records of its calls.
+// 2000 (expecting calls calls), and the records of its calls; more
+// changes its configuration further.
 type xferSetup struct {
 	sbc   *sbcUnderTest
 	pbx   *mediaPBX
@@ -159,7 +163,7 @@ type xferSetup struct {
 	check func()
 }
 
-func startTransferSetup(t *testing.T, calls int) *xferSetup {
+func startTransferSetup(t *testing.T, calls int, more ...func(*config.Config)) *xferSetup {
 	t.Helper()
 	sipptest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -176,6 +180,9 @@ func startTransferSetup(t *testing.T, calls int) *xferSetup {
 			{Name: "to-target", Match: config.Match{RURIUser: "^2000$"}, Target: config.TargetTrunks,
 				Trunks: []string{"target"}, TrustedSources: trusted},
 			{Name: "to-pbx", Target: config.TargetTrunks, Trunks: []string{"pbx"}, TrustedSources: trusted},
+		}
+		for _, f := range more {
+			f(c)
 		}
 	}})
 	s := &xferSetup{sbc: sbc, pbx: pbx, calls: watchCalls(sbc)}
