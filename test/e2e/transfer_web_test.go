@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,8 +107,11 @@ func TestTransferBrowserToBrowser(t *testing.T) {
 	}
 	s.pbx.hangup()
 	waitFor(t, 10*time.Second, "bob gets BYE", func() bool { return len(bob.sip.requests(sip.BYE)) == 1 })
-	if n := len(bob.sip.requests(sip.INVITE)); n != 1 {
-		t.Errorf("bob got %d INVITEs, want 1", n)
+	if invs := bob.sip.requests(sip.INVITE); len(invs) != 1 {
+		t.Errorf("bob got %d INVITEs, want 1", len(invs))
+	} else if !strings.Contains(sipmsg.Header(invs[0], "Referred-By"), "sip:") ||
+		!strings.Contains(invs[0].Body(), "UDP/TLS/RTP/SAVPF") {
+		t.Errorf("bob's INVITE is no WebRTC offer with Referred-By:\n%s", invs[0])
 	}
 	web.close()
 	bob.close()
