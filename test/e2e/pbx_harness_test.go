@@ -49,6 +49,7 @@ type mediaPBX struct {
 	sent   map[string]string // branch -> last response, for retransmitted requests
 	infos  []string          // Signal= of each INFO received
 	offers []string          // SDP of each INVITE and re-INVITE received
+	frags  []string          // sipfrag status line of each NOTIFY received
 	byes   int
 	peers  []*rtpPeer // every RTP socket opened, closed at cleanup
 	trace  []string   // first line of every message received, for failures
@@ -174,6 +175,12 @@ func (p *mediaPBX) request(req sip.Request) {
 		p.bye(req, key)
 	case sip.INFO:
 		p.info(req, key)
+	case sip.NOTIFY:
+		line, _, _ := strings.Cut(req.Body(), "\r\n")
+		p.mu.Lock()
+		p.frags = append(p.frags, line)
+		p.mu.Unlock()
+		p.respond(req, key, 200, "", "")
 	default: // OPTIONS, UPDATE, CANCEL: fine
 		p.respond(req, key, 200, "", "")
 	}
@@ -411,14 +418,15 @@ type pbxState struct {
 	trace       []string
 	infos       []string
 	offers      []string
-	sbcDTMFPT   int // telephone-event PT of the SBC's last offer
+	notifies    []string // sipfrag status lines of the NOTIFYs received
+	sbcDTMFPT   int      // telephone-event PT of the SBC's last offer
 }
 
 func (p *mediaPBX) state() pbxState {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := pbxState{calls: p.calls, byes: p.byes, trace: append([]string(nil), p.trace...), infos: append([]string(nil), p.infos...),
-		offers: append([]string(nil), p.offers...), sbcDTMFPT: -1}
+		offers: append([]string(nil), p.offers...), notifies: append([]string(nil), p.frags...), sbcDTMFPT: -1}
 	if len(s.offers) > 0 {
 		if info, err := parseSDPInfo(s.offers[len(s.offers)-1]); err == nil {
 			s.sbcDTMFPT = info.dtmfPT

@@ -123,3 +123,41 @@ func TestTransferBrowserToBrowser(t *testing.T) {
 	}
 	s.sbc.waitCallsIdle(t)
 }
+
+// TestTransferBrowserTransfereeToBrowserRefused: the PBX REFERs a
+// browser's call to bob, another browser. The transferee's ICE/DTLS session cannot move
+// and bob cannot take the PBX's plain RTP side, so the transfer fails
+// before bob is called: the PBX gets NOTIFY 488 and the call goes on as
+// it was.
+func TestTransferBrowserTransfereeToBrowserRefused(t *testing.T) {
+	s := startTransferSetup(t, 0, func(c *config.Config) {
+		c.Users = []config.User{{Username: "bob", Password: "secret"}}
+		c.Routes = append([]config.Route{{Name: "web-users", Match: config.Match{RURIUser: "^bob$"},
+			Target: config.TargetRegistered}}, c.Routes...)
+	})
+	bob := newRegisteredWebPhone(t, s.sbc, "bob", "WEB2")
+	web := newWebPhone(t, s.sbc)
+	web.call("1000")
+	waitCount(t, "browser hears the pbx", web.rx, "PBX1", 25)
+	if res := pbxRefer(s.pbx, "<sip:bob@example.com>"); res.StatusCode() != 202 {
+		t.Fatalf("pbx REFER answered %d", res.StatusCode())
+	}
+	waitFor(t, 10*time.Second, "pbx gets two NOTIFYs", func() bool { return len(s.pbx.state().notifies) == 2 })
+	want := []string{"SIP/2.0 100 Trying", "SIP/2.0 488 Not Acceptable Here"}
+	if st := s.pbx.state(); !slices.Equal(st.notifies, want) || st.byes != 0 {
+		t.Errorf("pbx: NOTIFYs %q and %d BYEs; want %q and none", st.notifies, st.byes, want)
+	}
+	waitCount(t, "browser still hears the pbx", web.rx, "PBX1", web.rx.marker("PBX1")+25)
+	peer, _ := s.pbx.current()
+	waitCount(t, "pbx still hears the browser", peer.rx, "WEB1", peer.rx.marker("WEB1")+25)
+	if n, m := len(bob.sip.requests(sip.INVITE)), len(web.sip.requests(sip.INVITE)); n+m != 0 {
+		t.Errorf("bob got %d INVITEs and the browser %d re-INVITEs; want none", n, m)
+	}
+	web.hangup()
+	web.close()
+	bob.close()
+	if recs := s.records(t, 1); recs[0].TransferredTo != "" || recs[0].Cause != outcome.CauseCallerBye {
+		t.Errorf("record: %+v", recs[0])
+	}
+	s.sbc.waitCallsIdle(t)
+}
