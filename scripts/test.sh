@@ -151,7 +151,7 @@ install_deps() {
 	need_postgres || return 1
 	# Kamailio in front of and behind the SBC (test/interop/kamailio).
 	need kamailio kamailio || return 1
-	# Independent endpoints (test/interop/baresip, test/interop/transfer):
+	# Independent endpoints (test/interop/baresip, transfer included):
 	# baresip, and sox for its tone files.
 	need baresip baresip-core || return 1
 	need sox sox || return 1

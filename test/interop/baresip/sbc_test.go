@@ -133,12 +133,16 @@ func startSBC(t *testing.T, cert certPair, rtpPorts string, trunks ...trunk) *sb
 
 // record is the part of a CDR these tests check.
 type record struct {
-	ACallID     string `json:"a_call_id"`
-	ATransport  string `json:"a_transport"`
-	Disposition string `json:"disposition"`
-	HangupCause string `json:"hangup_cause"`
-	AToBPackets uint64 `json:"a_to_b_packets"`
-	BToAPackets uint64 `json:"b_to_a_packets"`
+	ID              string `json:"id"`
+	TransferredFrom string `json:"transferred_from"`
+	TransferredTo   string `json:"transferred_to"`
+	Trunk           string `json:"trunk"`
+	ACallID         string `json:"a_call_id"`
+	ATransport      string `json:"a_transport"`
+	Disposition     string `json:"disposition"`
+	HangupCause     string `json:"hangup_cause"`
+	AToBPackets     uint64 `json:"a_to_b_packets"`
+	BToAPackets     uint64 `json:"b_to_a_packets"`
 }
 
 // records reads every CDR the SBC wrote.

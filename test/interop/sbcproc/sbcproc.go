@@ -120,7 +120,9 @@ func Start(t testing.TB, o Options) *Proc {
 	if err := os.WriteFile(cfg, []byte(o.Config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(bin, "-check", "-config", cfg).CombinedOutput(); err != nil {
+	check := exec.Command(bin, "-check", "-config", cfg)
+	check.Env = append(environ(), o.Env...)
+	if out, err := check.CombinedOutput(); err != nil {
 		t.Fatalf("sbc -check: %v\n%s", err, out)
 	}
 	p := &Proc{dir: o.Dir, log: filepath.Join(o.Dir, "sbc.log"), done: make(chan struct{})}
@@ -131,7 +133,7 @@ func Start(t testing.TB, o Options) *Proc {
 	args := append(append([]string{}, o.Prefix...), bin, "-config", cfg)
 	p.cmd = exec.Command(args[0], args[1:]...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	p.cmd.Env = append(os.Environ(), o.Env...)
+	p.cmd.Env = append(environ(), o.Env...)
 	if err := p.cmd.Start(); err != nil {
 		logf.Close()
 		t.Fatalf("start sbc: %v", err)
@@ -144,6 +146,20 @@ func Start(t testing.TB, o Options) *Proc {
 	t.Cleanup(p.Stop)
 	p.waitLog(t, "sbc started", 20*time.Second)
 	return p
+}
+
+// environ is the test's environment without its SBC_ variables: the SBC
+// takes each as a config key and refuses to start on one it does not know
+// (scripts/test.sh sets SBC_TEST_ARTIFACTS, a test may set
+// SBC_TEST_DEBUG), and only Options.Env should configure it.
+func environ() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SBC_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // Stop ends the SBC by its PID: SIGTERM (it drains, then exits), SIGKILL
