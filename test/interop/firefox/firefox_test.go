@@ -3,14 +3,13 @@ package firefox
 import (
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/sbc-project/sbc/cdr"
+	"github.com/sbc-project/sbc/test/browser"
 	"github.com/sbc-project/sbc/test/interop/sbcproc"
 )
 
@@ -86,38 +85,40 @@ func TestFirefoxSIPjs(t *testing.T) { t.Parallel(); testClient(t, clients[1], "b
 // leaves an answered CDR with media both ways.
 func testClient(t *testing.T, c client, user string) {
 	sbcproc.NeedTools(t, map[string]string{"firefox-esr": "firefox-esr", "node": "nodejs", "sipp": "sip-tester", "ip": "iproute2"})
-	needFirefox(t)
+	browser.NodeModule(t, "puppeteer-core/package.json")
+	page, lib := browser.Path(t, "sipjs"), filepath.Dir(browser.NodeModule(t, "sip.js/lib/index.js"))
 	ns := newNetns(t)
 	dir := t.TempDir()
 	sbc := sbcproc.Start(t, sbcproc.Options{Config: sbcConfig(dir), Dir: dir, Prefix: ns.prefix()})
 	uas := startSIPp(t, ns, "call_caller_bye_uas.xml", fmt.Sprintf("%s:%d", uasIP, uasPort), 6000, "")
 
-	steps := []step{
-		do("wait", "status", "registered"),
-		do("call", "target", "echo"), do("wait", "call", "in-call"),
-		do("audio", "packets", 50, "label", "echo"), do("dtmf", "digits", digits),
-		do("hangup"), do("wait", "call", "ended"),
-		do("call", "target", pbxUser), do("wait", "call", "in-call"),
-		do("audio", "packets", 50, "label", "pbx"),
-		do("hangup"), do("wait", "call", "ended"),
-		do("mark", "name", "ready"),
-		do("wait", "call", "in-call", "timeoutMs", 30000),
-		do("audio", "packets", 50, "label", "incoming"),
-		do("wait", "call", "ended", "timeoutMs", 30000),
+	steps := []browser.Step{
+		browser.Do("wait", "status", "registered"),
+		browser.Do("call", "target", "echo"), browser.Do("wait", "call", "in-call"),
+		browser.Do("audio", "packets", 50, "label", "echo"), browser.Do("dtmf", "digits", digits),
+		browser.Do("hangup"), browser.Do("wait", "call", "ended"),
+		browser.Do("call", "target", pbxUser), browser.Do("wait", "call", "in-call"),
+		browser.Do("audio", "packets", 50, "label", "pbx"),
+		browser.Do("hangup"), browser.Do("wait", "call", "ended"),
+		browser.Do("mark", "name", "ready"),
+		browser.Do("wait", "call", "in-call", "timeoutMs", 30000),
+		browser.Do("audio", "packets", 50, "label", "incoming"),
+		browser.Do("wait", "call", "ended", "timeoutMs", 30000),
 	}
-	page, lib := abs(t, sipjsPage), abs(t, sipjsLib)
-	sc := scenario{Browser: "firefox", SecureHosts: []string{sbcIP}, TimeoutMs: 20000, FailureShots: t.TempDir(),
-		Serve:  &serveSpec{Addr: fmt.Sprintf("%s:%d", sbcIP, pagePort), Dirs: map[string]string{"/": page + "/", "/sip.js/": lib + "/"}},
-		Phones: []phone{{Name: c.name, URL: c.url(user, user+"-secret"), Steps: steps}}}
-	r := startDriver(t, ns, sc)
-	r.waitMark(c.name, "ready", 60*time.Second)
+	sc := browser.Scenario{Browser: "firefox", SecureHosts: []string{sbcIP}, TimeoutMs: 20000, FailureShots: t.TempDir(),
+		Serve:  &browser.Serve{Addr: fmt.Sprintf("%s:%d", sbcIP, pagePort), Dirs: map[string]string{"/": page + "/", "/sip.js/": lib + "/"}},
+		Phones: []browser.Phone{{Name: c.name, URL: c.url(user, user+"-secret"), Steps: steps}},
+		Prefix: ns.prefix(), Deadline: 3 * time.Minute}
+	r := browser.Start(t, sc)
+	r.WaitEvent(c.name, "mark", "ready", 60*time.Second)
 	uas.wait(t, 5*time.Second)
 	caller := startSIPp(t, ns, "call_caller_bye_uac.xml", fmt.Sprintf("%s:%d", callerIP, 5080), 6100,
 		fmt.Sprintf("%s:%d", sbcIP, sipPort), "-s", user, "-d", "4000")
-	res := r.mustPass(60 * time.Second)[c.name]
+	r.WaitExit(60 * time.Second)
+	res := r.MustPass()[c.name]
 	caller.wait(t, 10*time.Second)
 	for _, label := range []string{"echo", "pbx", "incoming"} {
-		if s := res.stats(t, label); s.PacketsReceived < 50 || s.PacketsSent <= 0 || s.BytesReceived <= 0 || s.TotalAudioEnergy <= 0 {
+		if s := res.Stats(t, label); s.PacketsReceived < 50 || s.PacketsSent <= 0 || s.BytesReceived <= 0 || s.TotalAudioEnergy <= 0 {
 			t.Errorf("%s call: getStats shows no audio both ways: %+v", label, s)
 		}
 	}
@@ -144,16 +145,4 @@ func checkRecords(t *testing.T, sbc *sbcproc.Proc, recs []cdr.Record) {
 	if got != digits || slices.ContainsFunc(via, func(v string) bool { return v != "rfc4733" }) {
 		t.Errorf("the echo received digits %q by %v, want %q by rfc4733", got, via, digits)
 	}
-}
-
-func abs(t *testing.T, p string) string {
-	t.Helper()
-	a, err := filepath.Abs(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(a); err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSuffix(a, "/")
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sbc-project/sbc/cdr"
+	"github.com/sbc-project/sbc/test/browser"
 	"github.com/sbc-project/sbc/test/sipptest"
 )
 
@@ -36,7 +37,7 @@ const (
 // handled answered, with packets both ways.
 func TestKamailioRegistrar(t *testing.T) {
 	sipptest.Require(t)
-	chromium := needBrowser(t)
+	chromium := browser.NeedChromium(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	mp := evenFreePort(t, regPBXIP)
@@ -64,27 +65,29 @@ func TestKamailioRegistrar(t *testing.T) {
 	}
 	dir := t.TempDir()
 	gate, bobHeard := filepath.Join(dir, "bob-registered"), filepath.Join(dir, "bob-heard-alice")
-	sc := scenario{Chromium: chromium, AudioFile: writeTone(t), IgnoreHTTPSErrors: true, TimeoutMs: 20000, Phones: []phone{
-		{Name: "bob", URL: page("bob"), Steps: []step{
-			do("wait", "status", "registered"),
-			do("wait", "call", "in-call", "timeoutMs", 60000),
-			do("audio", "packets", 50, "label", "alice"),
-			do("mark", "name", "heard-alice"),
-			do("wait", "call", "ended", "timeoutMs", 30000),
-		}},
-		{Name: "alice", URL: page("alice"), Steps: []step{
-			do("wait", "status", "registered"),
-			do("waitFile", "path", gate, "timeoutMs", 60000),
-			do("call", "target", "bob"), do("wait", "call", "in-call"),
-			do("audio", "packets", 50, "label", "bob"),
-			do("waitFile", "path", bobHeard),
-			do("hangup"), do("wait", "call", "ended"),
-			do("call", "target", pbxNum), do("wait", "call", "in-call"),
-			do("audio", "packets", 50, "label", "pbx"),
-			do("hangup"), do("wait", "call", "ended"),
-		}},
+	// The web phones are the SBC's own page (JsSIP) in headless Chromium,
+	// driven by test/browser/driver.mjs.
+	bob := browser.Phone{Name: "bob", URL: page("bob"), Steps: []browser.Step{
+		browser.Do("wait", "status", "registered"),
+		browser.Do("wait", "call", "in-call", "timeoutMs", 60000),
+		browser.Do("audio", "packets", 50, "label", "alice"),
+		browser.Do("mark", "name", "heard-alice"),
+		browser.Do("wait", "call", "ended", "timeoutMs", 30000),
 	}}
-	run := runBrowser(t, sc, 110*time.Second, map[string]string{"bob/heard-alice": bobHeard})
+	alice := browser.Phone{Name: "alice", URL: page("alice"), Steps: []browser.Step{
+		browser.Do("wait", "status", "registered"),
+		browser.Do("waitFile", "path", gate, "timeoutMs", 60000),
+		browser.Do("call", "target", "bob"), browser.Do("wait", "call", "in-call"),
+		browser.Do("audio", "packets", 50, "label", "bob"),
+		browser.Do("waitFile", "path", bobHeard),
+		browser.Do("hangup"), browser.Do("wait", "call", "ended"),
+		browser.Do("call", "target", pbxNum), browser.Do("wait", "call", "in-call"),
+		browser.Do("audio", "packets", 50, "label", "pbx"),
+		browser.Do("hangup"), browser.Do("wait", "call", "ended"),
+	}}
+	sc := browser.Scenario{Chromium: chromium, AudioFile: browser.WriteTone(t), IgnoreHTTPSErrors: true, TimeoutMs: 20000,
+		Phones: []browser.Phone{bob, alice}, Deadline: 110 * time.Second, Gates: map[string]string{"bob/heard-alice": bobHeard}}
+	run := browser.Start(t, sc)
 	// Both registered at Kamailio (the SBC keeps a binding only once
 	// Kamailio said 200): alice may call.
 	waitFor(t, "alice and bob registered through the SBC", 60*time.Second, func() bool {
@@ -93,10 +96,10 @@ func TestKamailioRegistrar(t *testing.T) {
 	if err := os.WriteFile(gate, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res := run.mustPass(t)
-	checkAudio(t, "alice hearing bob", res["alice"].stats(t, "bob"))
-	checkAudio(t, "bob hearing alice", res["bob"].stats(t, "alice"))
-	checkAudio(t, "alice hearing the PBX's echo", res["alice"].stats(t, "pbx"))
+	res := run.MustPass()
+	checkAudio(t, "alice hearing bob", res["alice"].Stats(t, "bob"))
+	checkAudio(t, "bob hearing alice", res["bob"].Stats(t, "alice"))
+	checkAudio(t, "alice hearing the PBX's echo", res["alice"].Stats(t, "pbx"))
 	if err := pbx.Wait().Check(1); err != nil {
 		t.Error(err)
 	}
@@ -188,4 +191,12 @@ func evenFreePort(t *testing.T, ip string) int {
 	}
 	t.Fatal("no free even port on " + ip)
 	return 0
+}
+
+// checkAudio fails unless the stats show audio both ways.
+func checkAudio(t *testing.T, who string, s browser.AudioStats) {
+	t.Helper()
+	if s.PacketsReceived < 50 || s.PacketsSent == 0 || s.TotalAudioEnergy <= 0 {
+		t.Errorf("%s: received %v packets (energy %v), sent %v; want audio both ways", who, s.PacketsReceived, s.TotalAudioEnergy, s.PacketsSent)
+	}
 }
