@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/test/browser"
 )
 
 // TestBrowserDigestRealClients: real SIP.js and JsSIP in headless Chromium
@@ -25,7 +26,7 @@ import (
 // recovers from a stale challenge by itself, and no failure counts toward
 // a ban.
 func TestBrowserDigestRealClients(t *testing.T) {
-	chromium := needBrowser(t)
+	chromium := browser.NeedChromium(t)
 	const nonceTTL = time.Second
 	sbc := startSBC(t, sbcOptions{mutate: func(c *config.Config) {
 		c.Users = []config.User{{Username: "alice", Password: "secret"}, {Username: "bob", Password: "secret"}}

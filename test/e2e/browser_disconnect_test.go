@@ -10,6 +10,7 @@ import (
 
 	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/test/browser"
 )
 
 // browserMediaTimeout is media.timeout in the network-gone case: a
@@ -30,18 +31,18 @@ const browserMediaTimeout = 2 * time.Second
 func TestBrowserDisconnect(t *testing.T) {
 	tests := []struct {
 		name   string
-		last   step           // the browser's last step after the call is up
+		last   browser.Step   // the browser's last step after the call is up
 		signal syscall.Signal // sent to Chromium when the "gone" mark shows
 		causes []string       // acceptable hangup_cause
 		side   string         // hangup_side
 		within time.Duration  // bound from going away to the B-leg's end
 		mutate func(*config.Config)
 	}{
-		{name: "page closed", last: do("close"), causes: []string{"connection_lost", "caller_bye"}, side: "a",
+		{name: "page closed", last: browser.Do("close"), causes: []string{"connection_lost", "caller_bye"}, side: "a",
 			within: 5 * time.Second},
-		{name: "browser killed", last: do("sleep", "ms", 30000), signal: syscall.SIGKILL,
+		{name: "browser killed", last: browser.Do("sleep", "ms", 30000), signal: syscall.SIGKILL,
 			causes: []string{"connection_lost"}, side: "a", within: 5 * time.Second},
-		{name: "network gone", last: do("sleep", "ms", 30000), signal: syscall.SIGSTOP,
+		{name: "network gone", last: browser.Do("sleep", "ms", 30000), signal: syscall.SIGSTOP,
 			causes: []string{"media_timeout"}, side: "sbc", within: browserMediaTimeout + 5*time.Second,
 			mutate: func(c *config.Config) { c.Media.Timeout = browserMediaTimeout }},
 	}
@@ -55,9 +56,9 @@ func TestBrowserDisconnect(t *testing.T) {
 				}
 			}})
 			goAhead := filepath.Join(t.TempDir(), "go")
-			steps := append(echoCallSteps(), do("mark", "name", "up"), do("waitFile", "path", goAhead), tt.last)
-			run := startBrowser(t, newScenario(t, browserPhone{Name: "web", URL: phoneURL(sbc.wss, true, autoconnect), Steps: steps}))
-			run.waitEvent("web", "mark", "up", 30*time.Second)
+			steps := append(echoCallSteps(), browser.Do("mark", "name", "up"), browser.Do("waitFile", "path", goAhead), tt.last)
+			run := browser.Start(t, newScenario(t, browser.Phone{Name: "web", URL: phoneURL(sbc.wss, true, autoconnect), Steps: steps}))
+			run.WaitEvent("web", "mark", "up", 30*time.Second)
 			if sbc.app.Echo().Calls() != 1 {
 				t.Fatalf("%d echo calls up, want 1", sbc.app.Echo().Calls())
 			}
@@ -66,11 +67,11 @@ func TestBrowserDisconnect(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.signal != 0 {
-				if n := run.signalBrowser(tt.signal); n == 0 {
+				if n := run.Signal(tt.signal); n == 0 {
 					t.Fatal("no Chromium process found under the driver")
 				}
 				if tt.signal == syscall.SIGSTOP {
-					defer run.signalBrowser(syscall.SIGKILL)
+					defer run.Signal(syscall.SIGKILL)
 				}
 			}
 			waitFor(t, tt.within, "the B-leg to end", func() bool { return sbc.app.Echo().Calls() == 0 })
@@ -94,20 +95,20 @@ func TestBrowserICERestart(t *testing.T) {
 	sinks := newCDRSinks(t, "")
 	sbc := startSBC(t, sbcOptions{mutate: sinks.apply})
 	steps := append(echoCallSteps(),
-		do("iceRestart"),
-		do("audio", "packets", 100, "more", true, "label", "after"),
-		do("wait", "call", "in-call"),
-		do("mark", "name", "restarted"),
-		do("sleep", "ms", 300),
+		browser.Do("iceRestart"),
+		browser.Do("audio", "packets", 100, "more", true, "label", "after"),
+		browser.Do("wait", "call", "in-call"),
+		browser.Do("mark", "name", "restarted"),
+		browser.Do("sleep", "ms", 300),
 	)
-	run := startBrowser(t, newScenario(t, browserPhone{Name: "web", URL: phoneURL(sbc.wss, true, autoconnect),
+	run := browser.Start(t, newScenario(t, browser.Phone{Name: "web", URL: phoneURL(sbc.wss, true, autoconnect),
 		Steps: append(steps, hangupSteps()...)}))
-	run.waitEvent("web", "mark", "restarted", 45*time.Second)
+	run.WaitEvent("web", "mark", "restarted", 45*time.Second)
 	if calls, echo := sbc.app.Server().ActiveCalls(), sbc.app.Echo().Calls(); calls != 1 || echo != 1 {
 		t.Errorf("after the ICE restart: %d calls, %d echo calls; want 1 and 1", calls, echo)
 	}
-	res := run.mustPass()["web"]
-	before, after := res.stats(t, "echo"), res.stats(t, "after")
+	res := run.MustPass()["web"]
+	before, after := res.Stats(t, "echo"), res.Stats(t, "after")
 	checkAudio(t, "after the ICE restart", after)
 	if after.PacketsReceived <= before.PacketsReceived || after.TotalAudioEnergy <= before.TotalAudioEnergy {
 		t.Errorf("audio stopped at the ICE restart: before %+v, after %+v", before, after)

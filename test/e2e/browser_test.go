@@ -12,29 +12,30 @@ import (
 	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/cdr"
 	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/test/browser"
 	"github.com/sbc-project/sbc/test/sipptest"
 )
 
 // echoCallSteps connects, calls the echo, waits for its own tone back and
 // keeps the stats under "echo".
-func echoCallSteps() []step {
-	return []step{
-		do("wait", "status", "connected"),
-		do("call", "target", "echo"),
-		do("wait", "call", "in-call"),
-		do("audio", "packets", 50, "label", "echo"),
+func echoCallSteps() []browser.Step {
+	return []browser.Step{
+		browser.Do("wait", "status", "connected"),
+		browser.Do("call", "target", "echo"),
+		browser.Do("wait", "call", "in-call"),
+		browser.Do("audio", "packets", 50, "label", "echo"),
 	}
 }
 
 // hangupSteps hangs up and waits until the page shows the call ended.
-func hangupSteps() []step {
-	return []step{do("hangup"), do("wait", "call", "ended")}
+func hangupSteps() []browser.Step {
+	return []browser.Step{browser.Do("hangup"), browser.Do("wait", "call", "ended")}
 }
 
 var autoconnect = url.Values{"autoconnect": {"1"}}
 
 // checkAudio fails unless the stats show audio both ways.
-func checkAudio(t *testing.T, who string, s audioStats) {
+func checkAudio(t *testing.T, who string, s browser.AudioStats) {
 	t.Helper()
 	if s.PacketsReceived <= 0 || s.TotalAudioEnergy <= 0 || s.PacketsSent <= 0 {
 		t.Errorf("%s: no audio both ways: %+v", who, s)
@@ -64,12 +65,12 @@ func TestBrowserEchoCall(t *testing.T) {
 	sbc := startSBC(t, sbcOptions{mutate: sinks.apply})
 	shot := filepath.Join(artifactsDir(t), "browser-echo-call.png")
 	const digits = "159#"
-	steps := append(echoCallSteps(), do("dtmf", "digits", digits), do("screenshot", "path", shot))
-	sc := newScenario(t, browserPhone{Name: "web", URL: phoneURL(sbc.wss, true, autoconnect),
+	steps := append(echoCallSteps(), browser.Do("dtmf", "digits", digits), browser.Do("screenshot", "path", shot))
+	sc := newScenario(t, browser.Phone{Name: "web", URL: phoneURL(sbc.wss, true, autoconnect),
 		Steps: append(steps, hangupSteps()...)})
-	res := startBrowser(t, sc).mustPass()["web"]
+	res := browser.Start(t, sc).MustPass()["web"]
 	t.Logf("screenshot of the web phone during the echo call: %s", shot)
-	checkAudio(t, "web phone", res.stats(t, "echo"))
+	checkAudio(t, "web phone", res.Stats(t, "echo"))
 	if !strings.HasPrefix(res.DOM.CallState, "ended") || res.DOM.Error != "" {
 		t.Errorf("page after hang-up: %+v", res.DOM)
 	}
@@ -104,16 +105,16 @@ func checkRecord(t *testing.T, r cdr.Record, fields map[string][2]any) {
 // RTP; the browser hangs up, SIPp sees the whole call.
 func TestBrowserToSIPpEcho(t *testing.T) {
 	sbc, check := startSIPpEcho(t)
-	steps := []step{
-		do("wait", "status", "connected"),
-		do("call", "target", "1000"),
-		do("wait", "call", "in-call"),
-		do("audio", "packets", 50, "label", "sipp"),
+	steps := []browser.Step{
+		browser.Do("wait", "status", "connected"),
+		browser.Do("call", "target", "1000"),
+		browser.Do("wait", "call", "in-call"),
+		browser.Do("audio", "packets", 50, "label", "sipp"),
 	}
-	sc := newScenario(t, browserPhone{Name: "web", URL: phoneURL(sbc.wss, true, autoconnect),
+	sc := newScenario(t, browser.Phone{Name: "web", URL: phoneURL(sbc.wss, true, autoconnect),
 		Steps: append(steps, hangupSteps()...)})
-	res := startBrowser(t, sc).mustPass()["web"]
-	checkAudio(t, "web phone", res.stats(t, "sipp"))
+	res := browser.Start(t, sc).MustPass()["web"]
+	checkAudio(t, "web phone", res.Stats(t, "sipp"))
 	check()
 	sbc.waitCallsIdle(t)
 }
@@ -132,15 +133,15 @@ func TestBrowserReceivesSIPpCall(t *testing.T) {
 		}
 	}})
 	q := url.Values{"user": {"alice"}, "password": {"secret"}, "register": {"1"}, "autoconnect": {"1"}, "autoanswer": {"1"}}
-	sc := newScenario(t, browserPhone{Name: "alice", URL: phoneURL(sbc.ws, false, q), Steps: []step{
-		do("wait", "status", "registered"),
-		do("mark", "name", "registered"),
-		do("wait", "call", "in-call", "timeoutMs", 20000),
-		do("audio", "packets", 50, "label", "sipp"),
-		do("wait", "call", "ended", "timeoutMs", 20000),
+	sc := newScenario(t, browser.Phone{Name: "alice", URL: phoneURL(sbc.ws, false, q), Steps: []browser.Step{
+		browser.Do("wait", "status", "registered"),
+		browser.Do("mark", "name", "registered"),
+		browser.Do("wait", "call", "in-call", "timeoutMs", 20000),
+		browser.Do("audio", "packets", 50, "label", "sipp"),
+		browser.Do("wait", "call", "ended", "timeoutMs", 20000),
 	}})
-	run := startBrowser(t, sc)
-	run.waitEvent("alice", "mark", "registered", 30*time.Second)
+	run := browser.Start(t, sc)
+	run.WaitEvent("alice", "mark", "registered", 30*time.Second)
 	if n := len(sbc.app.Bindings().List()); n != 1 {
 		t.Fatalf("%d bindings after the web phone registered, want 1", n)
 	}
@@ -150,8 +151,8 @@ func TestBrowserReceivesSIPpCall(t *testing.T) {
 	uac := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uac.xml"),
 		Remote: sbc.udp.String(), Timeout: 40 * time.Second,
 		Args: []string{"-s", "alice", "-d", "4000", "-rtp_echo", "-mi", sipptest.CallerIP, "-mp", itoa(mp)}})
-	res := run.mustPass()["alice"]
-	checkAudio(t, "web phone", res.stats(t, "sipp"))
+	res := run.MustPass()["alice"]
+	checkAudio(t, "web phone", res.Stats(t, "sipp"))
 	if err := uac.Wait().Check(1); err != nil {
 		t.Error(err)
 	}
@@ -187,31 +188,31 @@ func TestBrowserTenCalls(t *testing.T) {
 	dir := t.TempDir()
 	gate := func(what string, i int) string { return filepath.Join(dir, fmt.Sprintf("%s-%d", what, i)) }
 	hangUp := filepath.Join(dir, "hang-up")
-	var phones []browserPhone
+	var phones []browser.Phone
 	for i := range n {
-		steps := []step{
-			do("wait", "status", "connected"), do("mark", "name", "connected"),
-			do("waitFile", "path", gate("call", i), "timeoutMs", int(n*2*perPhone/time.Millisecond)),
-			do("call", "target", "echo"), do("wait", "call", "in-call"), do("audio", "packets", 50, "label", "echo"),
-			do("mark", "name", "up"), do("waitFile", "path", hangUp, "timeoutMs", int(n*2*perPhone/time.Millisecond)),
+		steps := []browser.Step{
+			browser.Do("wait", "status", "connected"), browser.Do("mark", "name", "connected"),
+			browser.Do("waitFile", "path", gate("call", i), "timeoutMs", int(n*2*perPhone/time.Millisecond)),
+			browser.Do("call", "target", "echo"), browser.Do("wait", "call", "in-call"), browser.Do("audio", "packets", 50, "label", "echo"),
+			browser.Do("mark", "name", "up"), browser.Do("waitFile", "path", hangUp, "timeoutMs", int(n*2*perPhone/time.Millisecond)),
 		}
-		phones = append(phones, browserPhone{Name: fmt.Sprintf("web%d", i), URL: phoneURL(sbc.wss, true, autoconnect),
+		phones = append(phones, browser.Phone{Name: fmt.Sprintf("web%d", i), URL: phoneURL(sbc.wss, true, autoconnect),
 			StartFile: gate("start", i), Steps: append(steps, hangupSteps()...)})
 	}
 	sc := newScenario(t, phones...)
 	sc.TimeoutMs = int(perPhone / time.Millisecond)
 	sc.Deadline = n*2*perPhone + perPhone
-	run := startBrowser(t, sc)
+	run := browser.Start(t, sc)
 	touch(t, gate("start", 0))
 	for i, p := range phones {
 		started := time.Now()
-		run.waitEvent(p.Name, "mark", "connected", perPhone)
+		run.WaitEvent(p.Name, "mark", "connected", perPhone)
 		if i+1 < n {
 			touch(t, gate("start", i+1)) // the next page loads while this phone calls
 		}
 		connected := time.Now()
 		touch(t, gate("call", i))
-		run.waitEvent(p.Name, "mark", "up", perPhone)
+		run.WaitEvent(p.Name, "mark", "up", perPhone)
 		t.Logf("%s: waited %.1fs more for its page and WSS, %.1fs from call to audio; %d calls up", p.Name,
 			connected.Sub(started).Seconds(), time.Since(connected).Seconds(), sbc.app.Server().ActiveCalls())
 	}
@@ -220,9 +221,9 @@ func TestBrowserTenCalls(t *testing.T) {
 		t.Errorf("%d calls and %d echo calls up at once, want %d", calls, echo, n)
 	}
 	touch(t, hangUp)
-	res := run.mustPass()
+	res := run.MustPass()
 	for _, p := range phones {
-		checkAudio(t, p.Name, res[p.Name].stats(t, "echo"))
+		checkAudio(t, p.Name, res[p.Name].Stats(t, "echo"))
 	}
 	sbc.waitCallsIdle(t)
 	if err := sbc.app.Close(); err != nil {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/test/browser"
 )
 
 // certFiles are a CA and a leaf for 127.0.0.1 signed by it, written as
@@ -92,17 +93,17 @@ func TestBrowserFileCertificate(t *testing.T) {
 		t.Fatal("the WSS listener does not serve the certificate of sip.tls.cert_file")
 	}
 	t.Run("trusted", func(t *testing.T) {
-		sc := newScenario(t, browserPhone{Name: "web", URL: phoneURL(sbc.wss, true, autoconnect),
+		sc := newScenario(t, browser.Phone{Name: "web", URL: phoneURL(sbc.wss, true, autoconnect),
 			Steps: append(echoCallSteps(), hangupSteps()...)})
 		sc.IgnoreHTTPSErrors, sc.SPKI = false, certs.spki
-		res := startBrowser(t, sc).mustPass()["web"]
-		checkAudio(t, "web phone", res.stats(t, "echo"))
+		res := browser.Start(t, sc).MustPass()["web"]
+		checkAudio(t, "web phone", res.Stats(t, "echo"))
 	})
 	t.Run("untrusted", func(t *testing.T) {
 		other := writeCAAndLeaf(t)
-		sc := newScenario(t, browserPhone{Name: "web", URL: phoneURL(sbc.wss, true, autoconnect)})
+		sc := newScenario(t, browser.Phone{Name: "web", URL: phoneURL(sbc.wss, true, autoconnect)})
 		sc.IgnoreHTTPSErrors, sc.SPKI, sc.FailureShots = false, other.spki, ""
-		res := startBrowser(t, sc).wait()["web"]
+		res := browser.Start(t, sc).Wait()["web"]
 		if res.OK || !strings.Contains(res.Error, "ERR_CERT") {
 			t.Errorf("page loaded from a certificate the browser does not trust: ok %v, error %q", res.OK, res.Error)
 		}
@@ -121,11 +122,11 @@ func TestBrowserConnectionRefused(t *testing.T) {
 	closed := l.Addr().String()
 	l.Close()
 	q := url.Values{"server": {"wss://" + closed}, "autoconnect": {"1"}}
-	sc := newScenario(t, browserPhone{Name: "web", URL: phoneURL(sbc.wss, true, q), Steps: []step{
-		do("waitError", "label", "error"),
+	sc := newScenario(t, browser.Phone{Name: "web", URL: phoneURL(sbc.wss, true, q), Steps: []browser.Step{
+		browser.Do("waitError", "label", "error"),
 	}})
-	res := startBrowser(t, sc).mustPass()["web"]
-	text := res.text("error")
+	res := browser.Start(t, sc).MustPass()["web"]
+	text := res.Text("error")
 	t.Logf("#error: %q; status %q", text, res.DOM.Status)
 	if text == "" || res.DOM.Status == "connected" || res.DOM.Status == "registered" {
 		t.Errorf("refused connection: #error %q, status %q", text, res.DOM.Status)

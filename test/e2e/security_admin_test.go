@@ -13,6 +13,7 @@ import (
 
 	"github.com/sbc-project/sbc/internal/admin"
 	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/test/browser"
 )
 
 // The admin API against web pages (issue 13, point 5). The SBC runs with
@@ -73,7 +74,8 @@ type fetchResult struct {
 	Error  string `json:"error"`
 }
 
-func (r phoneResult) fetched(t *testing.T, label string) fetchResult {
+// fetched is what the page's fetch step kept under label.
+func fetched(t *testing.T, r browser.PhoneResult, label string) fetchResult {
 	t.Helper()
 	var f fetchResult
 	if err := json.Unmarshal(r.Marks[label], &f); err != nil {
@@ -97,28 +99,28 @@ func TestAdminCSRFFromBrowser(t *testing.T) {
 	noCors := func(body string) map[string]any {
 		return map[string]any{"method": "POST", "mode": "no-cors", "headers": map[string]string{"Content-Type": "text/plain"}, "body": body}
 	}
-	steps := []step{
-		do("fetch", "url", base+"/api/v1/bans", "init", noCors(`{"addr":"0.0.0.0/0"}`), "label", "ban"),
-		do("mark", "name", "ban"), do("waitFile", "path", goAhead+"1"),
-		do("fetch", "url", base+"/api/v1/drain", "init", noCors(`{}`), "label", "drain"),
-		do("mark", "name", "drain"), do("waitFile", "path", goAhead+"2"),
-		do("fetch", "url", base+"/api/v1/bans", "label", "json", "init", map[string]any{"method": "POST",
+	steps := []browser.Step{
+		browser.Do("fetch", "url", base+"/api/v1/bans", "init", noCors(`{"addr":"0.0.0.0/0"}`), "label", "ban"),
+		browser.Do("mark", "name", "ban"), browser.Do("waitFile", "path", goAhead+"1"),
+		browser.Do("fetch", "url", base+"/api/v1/drain", "init", noCors(`{}`), "label", "drain"),
+		browser.Do("mark", "name", "drain"), browser.Do("waitFile", "path", goAhead+"2"),
+		browser.Do("fetch", "url", base+"/api/v1/bans", "label", "json", "init", map[string]any{"method": "POST",
 			"headers": map[string]string{"Content-Type": "application/json"}, "body": `{"addr":"0.0.0.0/0"}`}),
-		do("fetch", "url", base+"/api/v1/bans/203.0.113.5", "label", "delete", "init", map[string]any{"method": "DELETE"}),
-		do("fetch", "url", base+"/api/v1/config", "label", "read", "init", map[string]any{"mode": "no-cors"}),
+		browser.Do("fetch", "url", base+"/api/v1/bans/203.0.113.5", "label", "delete", "init", map[string]any{"method": "DELETE"}),
+		browser.Do("fetch", "url", base+"/api/v1/config", "label", "read", "init", map[string]any{"mode": "no-cors"}),
 	}
-	sc := newScenario(t, browserPhone{Name: "attacker", URL: page, Steps: steps})
-	run := startBrowser(t, sc)
+	sc := newScenario(t, browser.Phone{Name: "attacker", URL: page, Steps: steps})
+	run := browser.Start(t, sc)
 
 	// Each no-cors POST went out and reached the server, which refused it.
-	run.waitEvent("attacker", "mark", "ban", 60*time.Second)
+	run.WaitEvent("attacker", "mark", "ban", 60*time.Second)
 	afterBan := readAdminState(t, sbc, api)
 	if afterBan.refused != before.refused+1 {
 		t.Errorf("refused %v after the ban POST, want %v: it did not reach the server, or was not refused", afterBan.refused, before.refused+1)
 	}
 	sameBans(t, "after the ban POST", before.bans, afterBan.bans)
 	touch(t, goAhead+"1")
-	run.waitEvent("attacker", "mark", "drain", 30*time.Second)
+	run.WaitEvent("attacker", "mark", "drain", 30*time.Second)
 	afterDrain := readAdminState(t, sbc, api)
 	if afterDrain.refused != before.refused+2 {
 		t.Errorf("refused %v after the drain POST, want %v", afterDrain.refused, before.refused+2)
@@ -128,14 +130,14 @@ func TestAdminCSRFFromBrowser(t *testing.T) {
 	}
 	touch(t, goAhead+"2")
 
-	res := run.mustPass()["attacker"]
+	res := run.MustPass()["attacker"]
 	for _, label := range []string{"ban", "drain", "read"} {
-		if f := res.fetched(t, label); f.Type != "opaque" || f.Error != "" {
+		if f := fetched(t, res, label); f.Type != "opaque" || f.Error != "" {
 			t.Errorf("%s: %+v, want an opaque answer (the request went out)", label, f)
 		}
 	}
 	for _, label := range []string{"json", "delete"} {
-		if f := res.fetched(t, label); f.Error == "" {
+		if f := fetched(t, res, label); f.Error == "" {
 			t.Errorf("%s: %+v, want a failed preflight", label, f)
 		}
 	}
@@ -160,17 +162,17 @@ func TestAdminDNSRebinding(t *testing.T) {
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(api.base, "http://"))
 	origin := "http://attacker.example:" + port
 	jsonType := map[string]string{"Content-Type": "application/json"}
-	steps := []step{
-		do("fetch", "url", origin+"/api/v1/config", "label", "config"),
-		do("fetch", "url", origin+"/api/v1/bans", "label", "ban", "init",
+	steps := []browser.Step{
+		browser.Do("fetch", "url", origin+"/api/v1/config", "label", "config"),
+		browser.Do("fetch", "url", origin+"/api/v1/bans", "label", "ban", "init",
 			map[string]any{"method": "POST", "headers": jsonType, "body": `{"addr":"0.0.0.0/0"}`}),
-		do("fetch", "url", origin+"/api/v1/drain", "label", "drain", "init", map[string]any{"method": "POST", "headers": jsonType, "body": `{}`}),
+		browser.Do("fetch", "url", origin+"/api/v1/drain", "label", "drain", "init", map[string]any{"method": "POST", "headers": jsonType, "body": `{}`}),
 	}
-	sc := newScenario(t, browserPhone{Name: "rebound", URL: origin + "/healthz", Steps: steps})
+	sc := newScenario(t, browser.Phone{Name: "rebound", URL: origin + "/healthz", Steps: steps})
 	sc.HostResolverRules = "MAP attacker.example 127.0.0.1"
-	res := startBrowser(t, sc).mustPass()["rebound"]
+	res := browser.Start(t, sc).MustPass()["rebound"]
 	for _, label := range []string{"config", "ban", "drain"} {
-		f := res.fetched(t, label)
+		f := fetched(t, res, label)
 		if f.Status != 403 || !strings.Contains(f.Body, `Host \"attacker.example:`+port+`\"`) {
 			t.Errorf("%s: %+v, want 403 naming the Host", label, f)
 		}
