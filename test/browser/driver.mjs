@@ -3,7 +3,8 @@
 // (test/e2e/browser*_test.go), and that page or the SIP.js phone of
 // test/browser/sipjs/ in Firefox ESR (test/interop/firefox). Chromium runs
 // through playwright-core, Firefox through puppeteer-core (WebDriver BiDi:
-// no browser download); the steps are the same for both.
+// no browser download); the steps are the same for both. The Go tests run
+// it through package browser (run.go, next to this file).
 //
 //   node test/browser/driver.mjs scenario.json    (or the JSON on stdin)
 //
