@@ -26,7 +26,7 @@ type Result struct {
 	Messages []Message
 	// Stderr, ErrorLog (the -trace_err file: unexpected messages, failed
 	// checks, timeouts) and Screen (the final statistics screen) are kept,
-	// each cut to its last maxLog bytes, to explain a failure.
+	// each cut to its first and last maxLog/2 bytes, to explain a failure.
 	Stderr   string
 	ErrorLog string
 	Screen   string
@@ -124,8 +124,12 @@ func tail(name string) string {
 	if err != nil {
 		return ""
 	}
+	// The first error is usually the cause (SIPp's "Aborting call on
+	// unexpected message" comes before the dead calls it leaves), the
+	// last ones the state at the end: keep both ends.
 	if len(b) > maxLog {
-		b = append([]byte("..."), b[len(b)-maxLog:]...)
+		half := maxLog / 2
+		return string(b[:half]) + "\n...\n" + string(b[len(b)-half:])
 	}
 	return string(b)
 }
