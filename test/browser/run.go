@@ -96,9 +96,6 @@ func (r *Run) read(out io.Reader) {
 			continue
 		}
 		ev.at = time.Now()
-		if path, ok := r.gates[ev.Phone+"/"+ev.Name]; ok && ev.Event == "mark" {
-			_ = os.WriteFile(path, nil, 0o644)
-		}
 		r.mu.Lock()
 		if ev.Result != nil {
 			r.result = ev.Result
@@ -110,6 +107,11 @@ func (r *Run) read(out io.Reader) {
 			r.seen = append(r.seen, ev)
 		}
 		r.mu.Unlock()
+		// The gate opens once the mark is seen, so a wait for the mark
+		// never lags the phone that goes on through the gate.
+		if path, ok := r.gates[ev.Phone+"/"+ev.Name]; ok && ev.Event == "mark" {
+			_ = os.WriteFile(path, nil, 0o644)
+		}
 	}
 	_ = r.cmd.Wait()
 }
@@ -120,17 +122,14 @@ func (r *Run) read(out io.Reader) {
 func (r *Run) WaitEvent(phone, do, name string, timeout time.Duration) {
 	r.t.Helper()
 	deadline := time.Now().Add(timeout)
-	for {
-		r.mu.Lock()
-		for _, ev := range r.seen {
-			if ev.Phone == phone && ev.Event == do && ev.Name == name {
-				r.mu.Unlock()
-				return
-			}
-		}
-		r.mu.Unlock()
+	for !r.seenEvent(phone, do, name) {
 		select {
 		case <-r.done:
+			// The driver may have ended right after the event: its
+			// output is all read once done is closed.
+			if r.seenEvent(phone, do, name) {
+				return
+			}
 			r.t.Fatalf("browser driver ended before %s %s %s:\n%s", phone, do, name, r.report())
 		case <-time.After(20 * time.Millisecond):
 		}
@@ -138,6 +137,18 @@ func (r *Run) WaitEvent(phone, do, name string, timeout time.Duration) {
 			r.t.Fatalf("browser: no %s %s %s within %v; steps so far:\n%s", phone, do, name, timeout, r.progress())
 		}
 	}
+}
+
+// seenEvent reports whether the driver has reported the event.
+func (r *Run) seenEvent(phone, do, name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ev := range r.seen {
+		if ev.Phone == phone && ev.Event == do && ev.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // WaitExit fails the test unless the driver ends within timeout.
