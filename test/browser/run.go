@@ -43,6 +43,10 @@ type Run struct {
 	setup  string
 }
 
+// killDelay is how long a cancelled driver has to close its browser
+// before its process group is killed.
+const killDelay = 5 * time.Second
+
 // Start runs the driver on sc. The driver is killed (its process group,
 // the browser included) when sc.Deadline passes or the test ends.
 func Start(t testing.TB, sc Scenario) *Run {
@@ -64,8 +68,16 @@ func Start(t testing.TB, sc Scenario) *Run {
 	r := &Run{t: t, gates: sc.Gates, done: make(chan struct{}), start: time.Now()}
 	r.cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	r.cmd.Cancel = func() error { return syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL) }
-	r.cmd.WaitDelay = 5 * time.Second
+	// SIGTERM first: puppeteer closes Firefox on it, and Firefox runs in
+	// a process group of its own, which a SIGKILL of the driver's group
+	// would leave running. Whatever still runs after WaitDelay is killed.
+	r.cmd.Cancel = func() error {
+		pgid := r.cmd.Process.Pid
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		time.AfterFunc(killDelay, func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) })
+		return nil
+	}
+	r.cmd.WaitDelay = killDelay + 5*time.Second
 	r.cmd.Stderr = &r.stderr
 	out, err := r.cmd.StdoutPipe()
 	if err != nil {
