@@ -59,11 +59,14 @@ type sbcOptions struct {
 }
 
 type sbcUnderTest struct {
-	app *app.App
-	udp netip.AddrPort
-	tcp netip.AddrPort
-	ws  netip.AddrPort
-	wss netip.AddrPort
+	// linger is how long a finished transaction may stay (Timer D, K, M:
+	// 64*T1) before waitIdle gives up on it.
+	linger time.Duration
+	app    *app.App
+	udp    netip.AddrPort
+	tcp    netip.AddrPort
+	ws     netip.AddrPort
+	wss    netip.AddrPort
 }
 
 // startSBC runs the SBC in-process on 127.0.0.1 with UDP and TCP on one
@@ -147,7 +150,10 @@ func startSBC(t *testing.T, o sbcOptions) *sbcUnderTest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sbcUnderTest{app: a}
+	s := &sbcUnderTest{app: a, linger: 64 * timers.T1}
+	if o.rfcTimers {
+		s.linger = 64 * 500 * time.Millisecond
+	}
 	s.udp, _ = a.Addr("udp")
 	s.tcp, _ = a.Addr("tcp")
 	s.ws, _ = a.Addr("ws")
@@ -178,7 +184,7 @@ func (s *sbcUnderTest) waitIdle(t *testing.T) {
 // transactions open: only calls and media are checked when probing.
 func (s *sbcUnderTest) waitIdleProbing(t *testing.T, probing bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(s.linger + 10*time.Second)
 	for {
 		calls, txs, media, echo := s.app.Server().ActiveCalls(), s.app.Server().Transactions(), s.app.Media().Active(), s.app.Echo().Calls()
 		if probing {
