@@ -95,14 +95,7 @@ func TestTransferRefused(t *testing.T) {
 // INVITE is answered once with its credentials.
 func TestTransferTrunkChallenge(t *testing.T) {
 	h := newCallHarness(t, nil)
-	table, err := routing.New(routing.TableSpec{
-		Trunks: []routing.TrunkSpec{{Name: "pbx", URI: "sip:192.0.2.20:5060", Username: "sbc", Password: "secret"}},
-		Routes: []routing.RouteSpec{{Name: "out", Target: routing.TargetTrunks, Trunks: []string{"pbx"}}},
-	}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.s.SetRoutes(table)
+	h.trunkWithPassword(t)
 	_, b := h.answered(t)
 	if res := h.refer(t, b, "<sip:3000@sbc.example>"); res.StatusCode() != 202 {
 		t.Fatalf("REFER answered %d", res.StatusCode())

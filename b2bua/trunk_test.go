@@ -53,14 +53,7 @@ func TestSipURI(t *testing.T) {
 // answer computed from the trunk's password, in the same dialog.
 func TestTrunkChallengeSHA256(t *testing.T) {
 	h := newCallHarness(t, nil)
-	table, err := routing.New(routing.TableSpec{
-		Trunks: []routing.TrunkSpec{{Name: "pbx", URI: "sip:192.0.2.20:5060", Username: "sbc", Password: "secret"}},
-		Routes: []routing.RouteSpec{{Name: "out", Target: routing.TargetTrunks, Trunks: []string{"pbx"}}},
-	}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.s.SetRoutes(table)
+	h.trunkWithPassword(t)
 	a := h.call(t)
 	inv := h.txs.next(t, sip.INVITE)
 	res := txn.NewResponse(inv.req, 407, "Proxy Authentication Required")
@@ -101,4 +94,18 @@ func digestParams(t *testing.T, v string) map[string]string {
 		out[name] = strings.Trim(value, `"`)
 	}
 	return out
+}
+
+// trunkWithPassword routes the harness's calls to a trunk "pbx" whose
+// digest challenges the SBC answers as user sbc, password secret.
+func (h *callHarness) trunkWithPassword(t *testing.T) {
+	t.Helper()
+	table, err := routing.New(routing.TableSpec{
+		Trunks: []routing.TrunkSpec{{Name: "pbx", URI: "sip:192.0.2.20:5060", Username: "sbc", Password: "secret"}},
+		Routes: []routing.RouteSpec{{Name: "out", Target: routing.TargetTrunks, Trunks: []string{"pbx"}}},
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.s.SetRoutes(table)
 }
