@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/sbc-project/sbc/cdr"
 	"github.com/sbc-project/sbc/test/browser"
 )
 
@@ -61,4 +62,43 @@ func newScenario(t *testing.T, phones ...browser.Phone) browser.Scenario {
 	t.Helper()
 	return browser.Scenario{Chromium: browser.NeedChromium(t), AudioFile: browser.WriteTone(t), IgnoreHTTPSErrors: true,
 		TimeoutMs: 15000, FailureShots: artifactsDir(t), Phones: phones}
+}
+
+// echoCallSteps connects, calls the echo, waits for its own tone back and
+// keeps the stats under "echo".
+func echoCallSteps() []browser.Step {
+	return []browser.Step{
+		browser.Do("wait", "status", "connected"),
+		browser.Do("call", "target", "echo"),
+		browser.Do("wait", "call", "in-call"),
+		browser.Do("audio", "packets", 50, "label", "echo"),
+	}
+}
+
+// hangupSteps hangs up and waits until the page shows the call ended.
+func hangupSteps() []browser.Step {
+	return []browser.Step{browser.Do("hangup"), browser.Do("wait", "call", "ended")}
+}
+
+var autoconnect = url.Values{"autoconnect": {"1"}}
+
+// checkAudio fails unless the stats show audio both ways.
+func checkAudio(t *testing.T, who string, s browser.AudioStats) {
+	t.Helper()
+	if s.PacketsReceived <= 0 || s.TotalAudioEnergy <= 0 || s.PacketsSent <= 0 {
+		t.Errorf("%s: no audio both ways: %+v", who, s)
+	}
+}
+
+// onlyRecord closes the SBC and returns its one CDR.
+func onlyRecord(t *testing.T, sbc *sbcUnderTest, sinks cdrSinks) cdr.Record {
+	t.Helper()
+	if err := sbc.app.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs := sinks.records(t)
+	if len(recs) != 1 {
+		t.Fatalf("%d call records, want 1: %+v", len(recs), recs)
+	}
+	return recs[0]
 }

@@ -16,45 +16,6 @@ import (
 	"github.com/sbc-project/sbc/test/sipptest"
 )
 
-// echoCallSteps connects, calls the echo, waits for its own tone back and
-// keeps the stats under "echo".
-func echoCallSteps() []browser.Step {
-	return []browser.Step{
-		browser.Do("wait", "status", "connected"),
-		browser.Do("call", "target", "echo"),
-		browser.Do("wait", "call", "in-call"),
-		browser.Do("audio", "packets", 50, "label", "echo"),
-	}
-}
-
-// hangupSteps hangs up and waits until the page shows the call ended.
-func hangupSteps() []browser.Step {
-	return []browser.Step{browser.Do("hangup"), browser.Do("wait", "call", "ended")}
-}
-
-var autoconnect = url.Values{"autoconnect": {"1"}}
-
-// checkAudio fails unless the stats show audio both ways.
-func checkAudio(t *testing.T, who string, s browser.AudioStats) {
-	t.Helper()
-	if s.PacketsReceived <= 0 || s.TotalAudioEnergy <= 0 || s.PacketsSent <= 0 {
-		t.Errorf("%s: no audio both ways: %+v", who, s)
-	}
-}
-
-// onlyRecord closes the SBC and returns its one CDR.
-func onlyRecord(t *testing.T, sbc *sbcUnderTest, sinks cdrSinks) cdr.Record {
-	t.Helper()
-	if err := sbc.app.Close(); err != nil {
-		t.Fatal(err)
-	}
-	recs := sinks.records(t)
-	if len(recs) != 1 {
-		t.Fatalf("%d call records, want 1: %+v", len(recs), recs)
-	}
-	return recs[0]
-}
-
 // TestBrowserEchoCall: the web phone, loaded over WSS with the SBC's
 // default self-signed certificate, calls the echo destination: answered,
 // its tone comes back, the digits it sends reach the echo, the page is

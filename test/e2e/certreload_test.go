@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/security"
 )
@@ -98,16 +97,4 @@ func wssSerial(t *testing.T, u *testUA) *big.Int {
 		t.Fatalf("WSS connection is a %T, not TLS", u.ws.NetConn())
 	}
 	return c.ConnectionState().PeerCertificates[0].SerialNumber
-}
-
-// optionsTo is an out-of-dialog OPTIONS from u to the SBC.
-func optionsTo(u *testUA) string {
-	return "OPTIONS sip:" + u.sbc + " SIP/2.0\n" +
-		"Via: SIP/2.0/" + u.kind + " " + u.host + ";branch=z9hG4bK" + sipmsg.NewToken(8) + ";rport\n" +
-		"Max-Forwards: 70\n" +
-		"From: <sip:alice@caller.example>;tag=opt1\n" +
-		"To: <sip:" + u.sbc + ">\n" +
-		"Call-ID: " + sipmsg.NewToken(8) + "@caller.example\n" +
-		"CSeq: 1 OPTIONS\n" +
-		"Content-Length: 0\n\n"
 }

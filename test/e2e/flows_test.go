@@ -12,10 +12,6 @@ import (
 	"github.com/sbc-project/sbc/internal/config"
 )
 
-func pbxTrunk(u *testUAS) []trunkSpec {
-	return []trunkSpec{{name: "pbx", addr: "127.0.0.3", port: u.port()}}
-}
-
 // TestForking: the callee forks: a 180 and a 183 come from two To tags,
 // then both branches answer. The caller sees one dialog; the SBC takes the
 // first 2xx and ACKs then BYEs the second.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -254,4 +256,64 @@ func (w testWriter) Write(p []byte) (int, error) {
 func readFile(p string) (string, error) {
 	b, err := os.ReadFile(p)
 	return string(b), err
+}
+
+// evenFreePort is a free even UDP port on ip whose odd neighbour is free
+// too (SIPp echoes RTP on it and RTCP on the next).
+func evenFreePort(t *testing.T, ip string) int {
+	t.Helper()
+	for range 50 {
+		c, err := listenEvenUDP(ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		c2, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip), Port: port + 1})
+		c.Close()
+		if err == nil {
+			c2.Close()
+			return port
+		}
+	}
+	t.Fatal("no free even port pair")
+	return 0
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startUAS runs SIPp's built-in UAS for n calls on 127.0.0.3 and returns
+// its port and a wait function that returns the messages it received.
+func startUAS(t *testing.T, n int, transport string) (int, func() string) {
+	t.Helper()
+	port := freeUDPPort(t, "127.0.0.3")
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	msgFile := filepath.Join(dir, "msgs.log")
+	cmd := exec.CommandContext(ctx, "sipp", "-sn", "uas", "-i", "127.0.0.3", "-p", itoa(port), "-m", itoa(n),
+		"-t", transport, "-nostdin", "-trace_err", "-trace_msg", "-message_file", msgFile)
+	cmd.Dir = dir
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	return port, func() string {
+		t.Helper()
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("sipp uas: %v\n%s", err, tail([]byte(out.String())))
+		}
+		b, _ := readFile(msgFile)
+		return b
+	}
 }

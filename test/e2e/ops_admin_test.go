@@ -3,8 +3,6 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
-	"net"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -249,27 +247,4 @@ func checkCallLogs(t *testing.T, recs []map[string]any, aCallID, bCallID string)
 	if debug == 0 || sipA < 4 || sipB < 4 || calling != 1 || ended != 1 {
 		t.Errorf("traced call logged %d debug lines, %d/%d SIP messages on a/b, %d calling, %d ended", debug, sipA, sipB, calling, ended)
 	}
-}
-
-// optionsAnswered sends an OPTIONS from src to the SBC over UDP and
-// reports whether any answer came back within a second.
-func optionsAnswered(t *testing.T, src string, sbc netip.AddrPort) bool {
-	t.Helper()
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(src)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	local := conn.LocalAddr().String()
-	msg := "OPTIONS sip:" + sbc.String() + " SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK" + sipmsg.NewToken(8) + ";rport\r\n" +
-		"Max-Forwards: 70\r\nFrom: <sip:probe@" + local + ">;tag=" + sipmsg.NewToken(4) + "\r\n" +
-		"To: <sip:" + sbc.String() + ">\r\nCall-ID: " + sipmsg.NewToken(10) + "\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-	if _, err := conn.WriteToUDP([]byte(msg), net.UDPAddrFromAddrPort(sbc)); err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
-	buf := make([]byte, 4096)
-	n, _, err := conn.ReadFromUDP(buf)
-	return err == nil && strings.HasPrefix(string(buf[:n]), "SIP/2.0 ")
 }

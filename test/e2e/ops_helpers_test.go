@@ -2,16 +2,20 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/internal/config"
 )
 
@@ -152,4 +156,39 @@ func (h *hepCollector) packets() [][]byte {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([][]byte(nil), h.pkts...)
+}
+
+// optionsAnswered sends an OPTIONS from src to the SBC over UDP and
+// reports whether any answer came back within a second.
+func optionsAnswered(t *testing.T, src string, sbc netip.AddrPort) bool {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(src)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	local := conn.LocalAddr().String()
+	msg := "OPTIONS sip:" + sbc.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK" + sipmsg.NewToken(8) + ";rport\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:probe@" + local + ">;tag=" + sipmsg.NewToken(4) + "\r\n" +
+		"To: <sip:" + sbc.String() + ">\r\nCall-ID: " + sipmsg.NewToken(10) + "\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+	if _, err := conn.WriteToUDP([]byte(msg), net.UDPAddrFromAddrPort(sbc)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 4096)
+	n, _, err := conn.ReadFromUDP(buf)
+	return err == nil && strings.HasPrefix(string(buf[:n]), "SIP/2.0 ")
+}
+
+// servedCert returns the fingerprint of the certificate a new TLS
+// handshake with addr presents.
+func servedCert(t *testing.T, addr string) [32]byte {
+	t.Helper()
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatalf("tls dial %s: %v", addr, err)
+	}
+	defer conn.Close()
+	return sha256.Sum256(conn.ConnectionState().PeerCertificates[0].Raw)
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,18 +39,6 @@ func writeCert(t *testing.T, certFile, keyFile string) [32]byte {
 		t.Fatal(err)
 	}
 	return sha256.Sum256(pair.Certificate[0])
-}
-
-// servedCert returns the fingerprint of the certificate a new TLS
-// handshake with addr presents.
-func servedCert(t *testing.T, addr string) [32]byte {
-	t.Helper()
-	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
-	if err != nil {
-		t.Fatalf("tls dial %s: %v", addr, err)
-	}
-	defer conn.Close()
-	return sha256.Sum256(conn.ConnectionState().PeerCertificates[0].Raw)
 }
 
 // TestReloadUnderLoad runs the sbc binary under SIPp load and, mid-load,

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strings"
@@ -17,86 +15,6 @@ import (
 	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/test/sipptest"
 )
-
-// registrarSBC: REGISTER from the WebSocket listener goes to the local
-// registrar; calls from UDP go to registered users. alice/secret exists.
-func registrarSBC(t *testing.T, algorithms ...string) *sbcUnderTest {
-	return startSBC(t, sbcOptions{mutate: func(c *config.Config) {
-		c.Users = []config.User{{Username: "alice", Password: "secret"}}
-		if len(algorithms) > 0 {
-			c.Auth.Algorithms = algorithms
-		}
-		c.Routes = []config.Route{
-			{Name: "web-register", Match: config.Match{Listener: "ws"}, Target: config.TargetRegistered},
-			{Name: "to-web", Match: config.Match{Listener: "udp"}, Target: config.TargetRegistered},
-		}
-	}})
-}
-
-var reChallengeMD5 = regexp.MustCompile(`(?i)algorithm=MD5`)
-
-// register sends a REGISTER for user with expires, answers a digest
-// challenge with password (MD5, qop=auth) and returns the final answer.
-func (u *testUA) register(user, password string, expires int) sip.Response {
-	u.t.Helper()
-	callID := sipmsg.NewToken(8) + "@web"
-	send := func(seq int, auth string) {
-		u.send(fmt.Sprintf(`REGISTER sip:example.com SIP/2.0
-Via: SIP/2.0/%s %s;branch=z9hG4bK%s;rport
-Max-Forwards: 70
-From: <sip:%s@example.com>;tag=%s
-To: <sip:%s@example.com>
-Call-ID: %s
-CSeq: %d REGISTER
-Contact: <sip:%s@%s;transport=%s>;expires=%d
-%sContent-Length: 0
-
-`, u.kind, u.host, sipmsg.NewToken(6), user, sipmsg.NewToken(4), user, callID, seq, user, u.host, strings.ToLower(u.kind), expires, auth))
-	}
-	send(1, "")
-	res := u.expectFinal()
-	if res.StatusCode() != 401 {
-		return res
-	}
-	var chal string
-	for _, h := range res.GetHeaders("WWW-Authenticate") {
-		if reChallengeMD5.MatchString(h.Value()) {
-			chal = h.Value()
-		}
-	}
-	if chal == "" {
-		u.t.Fatalf("no MD5 challenge in %v", res.GetHeaders("WWW-Authenticate"))
-	}
-	param := func(name string) string {
-		m := regexp.MustCompile(name + `="?([^",]*)"?`).FindStringSubmatch(chal)
-		if m == nil {
-			return ""
-		}
-		return m[1]
-	}
-	realm, nonce, opaque := param("realm"), param("nonce"), param("opaque")
-	h := func(s string) string { sum := md5.Sum([]byte(s)); return hex.EncodeToString(sum[:]) }
-	cnonce, nc := sipmsg.NewToken(8), "00000001"
-	ha1, ha2 := h(user+":"+realm+":"+password), h("REGISTER:sip:example.com")
-	resp := h(ha1 + ":" + nonce + ":" + nc + ":" + cnonce + ":auth:" + ha2)
-	auth := fmt.Sprintf(`Authorization: Digest username="%s", realm="%s", nonce="%s", uri="sip:example.com", response="%s", algorithm=MD5, cnonce="%s", qop=auth, nc=%s`,
-		user, realm, nonce, resp, cnonce, nc)
-	if opaque != "" {
-		auth += fmt.Sprintf(`, opaque="%s"`, opaque)
-	}
-	send(2, auth+"\n")
-	return u.expectFinal()
-}
-
-// expectFinal reads until a final response arrives.
-func (u *testUA) expectFinal() sip.Response {
-	u.t.Helper()
-	for {
-		if res, ok := u.recv(10 * time.Second).(sip.Response); ok && res.StatusCode() >= 200 {
-			return res
-		}
-	}
-}
 
 // answerWithPion answers an INVITE's WebRTC offer the way a browser does
 // and keeps the PeerConnection until the test ends.

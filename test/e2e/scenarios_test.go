@@ -127,17 +127,6 @@ func transportName(tp string) string {
 	return "udp"
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestTrunkKeepalive: OPTIONS probes mark a silent trunk down and bring it
 // back up once a SIP stack answers on its address.
 func TestTrunkKeepalive(t *testing.T) {

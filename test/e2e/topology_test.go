@@ -10,7 +10,6 @@ import (
 )
 
 var (
-	reCallID = regexp.MustCompile(`(?mi)^(?:Call-ID|i)\s*:\s*(\S+)`)
 	reTag    = regexp.MustCompile(`(?i);tag=([^;>\s,]+)`)
 	reBranch = regexp.MustCompile(`(?i);branch=([^;>\s,]+)`)
 	reOrigin = regexp.MustCompile(`(?m)^o=(\S+ \S+)`)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -357,59 +356,6 @@ func sendTCP(src, sbc string, segments [][]byte, want int) tortureResult {
 			return r
 		}
 	}
-}
-
-// nextMessage splits the first whole message (headers and Content-Length
-// body) off a stream.
-func nextMessage(stream []byte) (msg, rest []byte, ok bool) {
-	end := bytes.Index(stream, []byte("\r\n\r\n"))
-	if end < 0 {
-		return nil, stream, false
-	}
-	head := stream[:end+4]
-	body := 0
-	for _, line := range strings.Split(string(head), "\r\n") {
-		k, v, found := strings.Cut(line, ":")
-		if found && (strings.EqualFold(strings.TrimSpace(k), "Content-Length") || strings.TrimSpace(k) == "l") {
-			body = atoiOr0(strings.TrimSpace(v))
-		}
-	}
-	if len(stream) < len(head)+body {
-		return nil, stream, false
-	}
-	return stream[:len(head)+body], stream[len(head)+body:], true
-}
-
-// statusCode is the status code of a response (100-699), else 0.
-func statusCode(msg []byte) int {
-	line, _, _ := bytes.Cut(msg, []byte("\r\n"))
-	f := strings.Fields(string(line))
-	if len(f) < 2 || f[0] != "SIP/2.0" {
-		return 0
-	}
-	if code := atoiOr0(f[1]); code >= 100 && code < 700 {
-		return code
-	}
-	return 0
-}
-
-// finalCode is the status code of a final response (200-699), else 0.
-func finalCode(msg []byte) int {
-	if code := statusCode(msg); code >= 200 {
-		return code
-	}
-	return 0
-}
-
-func atoiOr0(s string) int {
-	n := 0
-	for _, c := range s {
-		if c < '0' || c > '9' || n > 1e6 {
-			return 0
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n
 }
 
 func isTimeout(err error) bool {

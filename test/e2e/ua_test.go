@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"crypto/md5"
 	"crypto/tls"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/internal/config"
 )
 
 // testUA is a minimal SIP user agent for tests: it writes raw messages and
@@ -316,3 +320,98 @@ Contact: <sip:alice@%s;transport=%s>
 %s`, method, c.target, u.kind, u.host, sipmsg.NewToken(6), c.fromTag, c.to, c.toTag, c.callID, seq, method,
 		u.host, strings.ToLower(u.kind), ct, len(strings.ReplaceAll(body, "\n", "\r\n")), body))
 }
+
+// optionsTo is an out-of-dialog OPTIONS from u to the SBC.
+func optionsTo(u *testUA) string {
+	return "OPTIONS sip:" + u.sbc + " SIP/2.0\n" +
+		"Via: SIP/2.0/" + u.kind + " " + u.host + ";branch=z9hG4bK" + sipmsg.NewToken(8) + ";rport\n" +
+		"Max-Forwards: 70\n" +
+		"From: <sip:alice@caller.example>;tag=opt1\n" +
+		"To: <sip:" + u.sbc + ">\n" +
+		"Call-ID: " + sipmsg.NewToken(8) + "@caller.example\n" +
+		"CSeq: 1 OPTIONS\n" +
+		"Content-Length: 0\n\n"
+}
+
+// registrarSBC: REGISTER from the WebSocket listener goes to the local
+// registrar; calls from UDP go to registered users. alice/secret exists.
+func registrarSBC(t *testing.T, algorithms ...string) *sbcUnderTest {
+	return startSBC(t, sbcOptions{mutate: func(c *config.Config) {
+		c.Users = []config.User{{Username: "alice", Password: "secret"}}
+		if len(algorithms) > 0 {
+			c.Auth.Algorithms = algorithms
+		}
+		c.Routes = []config.Route{
+			{Name: "web-register", Match: config.Match{Listener: "ws"}, Target: config.TargetRegistered},
+			{Name: "to-web", Match: config.Match{Listener: "udp"}, Target: config.TargetRegistered},
+		}
+	}})
+}
+
+var reChallengeMD5 = regexp.MustCompile(`(?i)algorithm=MD5`)
+
+// register sends a REGISTER for user with expires, answers a digest
+// challenge with password (MD5, qop=auth) and returns the final answer.
+func (u *testUA) register(user, password string, expires int) sip.Response {
+	u.t.Helper()
+	callID := sipmsg.NewToken(8) + "@web"
+	send := func(seq int, auth string) {
+		u.send(fmt.Sprintf(`REGISTER sip:example.com SIP/2.0
+Via: SIP/2.0/%s %s;branch=z9hG4bK%s;rport
+Max-Forwards: 70
+From: <sip:%s@example.com>;tag=%s
+To: <sip:%s@example.com>
+Call-ID: %s
+CSeq: %d REGISTER
+Contact: <sip:%s@%s;transport=%s>;expires=%d
+%sContent-Length: 0
+
+`, u.kind, u.host, sipmsg.NewToken(6), user, sipmsg.NewToken(4), user, callID, seq, user, u.host, strings.ToLower(u.kind), expires, auth))
+	}
+	send(1, "")
+	res := u.expectFinal()
+	if res.StatusCode() != 401 {
+		return res
+	}
+	var chal string
+	for _, h := range res.GetHeaders("WWW-Authenticate") {
+		if reChallengeMD5.MatchString(h.Value()) {
+			chal = h.Value()
+		}
+	}
+	if chal == "" {
+		u.t.Fatalf("no MD5 challenge in %v", res.GetHeaders("WWW-Authenticate"))
+	}
+	param := func(name string) string {
+		m := regexp.MustCompile(name + `="?([^",]*)"?`).FindStringSubmatch(chal)
+		if m == nil {
+			return ""
+		}
+		return m[1]
+	}
+	realm, nonce, opaque := param("realm"), param("nonce"), param("opaque")
+	h := func(s string) string { sum := md5.Sum([]byte(s)); return hex.EncodeToString(sum[:]) }
+	cnonce, nc := sipmsg.NewToken(8), "00000001"
+	ha1, ha2 := h(user+":"+realm+":"+password), h("REGISTER:sip:example.com")
+	resp := h(ha1 + ":" + nonce + ":" + nc + ":" + cnonce + ":auth:" + ha2)
+	auth := fmt.Sprintf(`Authorization: Digest username="%s", realm="%s", nonce="%s", uri="sip:example.com", response="%s", algorithm=MD5, cnonce="%s", qop=auth, nc=%s`,
+		user, realm, nonce, resp, cnonce, nc)
+	if opaque != "" {
+		auth += fmt.Sprintf(`, opaque="%s"`, opaque)
+	}
+	send(2, auth+"\n")
+	return u.expectFinal()
+}
+
+// expectFinal reads until a final response arrives.
+func (u *testUA) expectFinal() sip.Response {
+	u.t.Helper()
+	for {
+		if res, ok := u.recv(10 * time.Second).(sip.Response); ok && res.StatusCode() >= 200 {
+			return res
+		}
+	}
+}
+
+// reCallID finds the Call-ID headers in a message or a log.
+var reCallID = regexp.MustCompile(`(?mi)^(?:Call-ID|i)\s*:\s*(\S+)`)

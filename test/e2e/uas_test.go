@@ -166,3 +166,7 @@ func (d *uasDialog) ack() {
 	d.request("ACK", "", "")
 	d.seq = seq
 }
+
+func pbxTrunk(u *testUAS) []trunkSpec {
+	return []trunkSpec{{name: "pbx", addr: "127.0.0.3", port: u.port()}}
+}

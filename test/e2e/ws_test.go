@@ -1,44 +1,12 @@
 package e2e
 
 import (
-	"context"
 	"net"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/sbc-project/sbc/b2bua/outcome"
 )
-
-// startUAS runs SIPp's built-in UAS for n calls on 127.0.0.3 and returns
-// its port and a wait function that returns the messages it received.
-func startUAS(t *testing.T, n int, transport string) (int, func() string) {
-	t.Helper()
-	port := freeUDPPort(t, "127.0.0.3")
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	msgFile := filepath.Join(dir, "msgs.log")
-	cmd := exec.CommandContext(ctx, "sipp", "-sn", "uas", "-i", "127.0.0.3", "-p", itoa(port), "-m", itoa(n),
-		"-t", transport, "-nostdin", "-trace_err", "-trace_msg", "-message_file", msgFile)
-	cmd.Dir = dir
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(200 * time.Millisecond)
-	return port, func() string {
-		t.Helper()
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("sipp uas: %v\n%s", err, tail([]byte(out.String())))
-		}
-		b, _ := readFile(msgFile)
-		return b
-	}
-}
 
 func TestWebSocketCallToSIPp(t *testing.T) {
 	needSIPp(t)
