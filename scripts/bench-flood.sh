@@ -45,7 +45,7 @@ SBC_PORT=${SBC_PORT:-25060}
 UAS_PORT=${UAS_PORT:-25070}
 ADMIN_PORT=${ADMIN_PORT:-25090}
 scenarios=$root/test/sipp
-floods=$root/test/e2e/testdata
+floods=$root/test/e2e/security/testdata
 
 for tool in sipp python3 curl; do
 	command -v "$tool" >/dev/null || { echo "$tool not found" >&2; exit 1; }

@@ -129,14 +129,14 @@ install_deps() {
 	command -v go >/dev/null 2>&1 || { echo "go not found on PATH: install Go (see go.mod for the version)" >&2; return 1; }
 	# SIP end-to-end tests (test/sipptest and the SBC tests using it).
 	need sipp sip-tester || return 1
-	# Scanner tests (test/e2e/policy_scan_test.go): svmap, svwar, svcrack.
+	# Scanner tests (test/e2e/security/policy_scan_test.go): svmap, svwar, svcrack.
 	need svmap sipvicious || return 1
 	# go test -race links the race runtime through cgo.
 	need cc gcc || return 1
 
 	# ---- Later issues add their test dependencies here, one `need` each: ----
 	#   shared state in Redis:    need redis-server redis-server
-	# Browser tests (test/e2e/browser*_test.go): headless Chromium driven by
+	# Browser tests (test/e2e/webphone, test/e2e/webconn): headless Chromium driven by
 	# playwright-core from web/node_modules (npm brings node along).
 	need chromium chromium || return 1
 	need npm npm || return 1

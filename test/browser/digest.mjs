@@ -1,5 +1,5 @@
 // digest.mjs registers real SIP.js and JsSIP user agents with the SBC in
-// headless Chromium, for the Go test test/e2e/browser_digest_test.go: each
+// headless Chromium, for the Go test test/e2e/webphone/browser_digest_test.go: each
 // library registers, lets its own refresh run (its nonce has expired by
 // then), unregisters (Expires: 0), and registers again on a nonce that
 // has expired, with no new password given.

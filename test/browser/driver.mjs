@@ -1,6 +1,6 @@
 // driver.mjs drives a web phone page in a headless browser for the Go
 // browser tests: the SBC's own JsSIP web phone in Chromium
-// (test/e2e/browser*_test.go), and that page or the SIP.js phone of
+// (test/e2e/webphone, test/e2e/webconn), and that page or the SIP.js phone of
 // test/browser/sipjs/ in Firefox ESR (test/interop/firefox). Chromium runs
 // through playwright-core, Firefox through puppeteer-core (WebDriver BiDi:
 // no browser download); the steps are the same for both. The Go tests run

@@ -290,16 +290,16 @@ func WaitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// StartUAS runs SIPp's built-in UAS for n calls on 127.0.0.3 and returns
+// StartUAS runs SIPp's built-in UAS for n calls on PBXIP and returns
 // its port and a wait function that returns the messages it received.
 func StartUAS(t *testing.T, n int, transport string) (int, func() string) {
 	t.Helper()
-	port := FreeUDPPort(t, "127.0.0.3")
+	port := FreeUDPPort(t, PBXIP())
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	msgFile := filepath.Join(dir, "msgs.log")
-	cmd := exec.CommandContext(ctx, "sipp", "-sn", "uas", "-i", "127.0.0.3", "-p", Itoa(port), "-m", Itoa(n),
+	cmd := exec.CommandContext(ctx, "sipp", "-sn", "uas", "-i", PBXIP(), "-p", Itoa(port), "-m", Itoa(n),
 		"-t", transport, "-nostdin", "-trace_err", "-trace_msg", "-message_file", msgFile)
 	cmd.Dir = dir
 	var out strings.Builder

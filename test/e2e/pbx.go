@@ -30,7 +30,7 @@ type PBXOptions struct {
 // whatever the SBC offered: the payload types of the two legs differ.
 const PBXDTMFPT = 101
 
-// MediaPBX is a scripted PBX on 127.0.0.3 over UDP with real RTP: it
+// MediaPBX is a scripted PBX on PBXIP over UDP with real RTP: it
 // answers INVITEs on its own (reader goroutine), echoes or streams RTP from
 // Go sockets, records INFO and re-INVITE offers, and sends in-dialog
 // requests when the test asks. It handles one call at a time.
@@ -72,7 +72,7 @@ type pbxCall struct {
 
 func NewMediaPBX(t *testing.T, opts PBXOptions) *MediaPBX {
 	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.3")})
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(PBXIP())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func NewMediaPBX(t *testing.T, opts PBXOptions) *MediaPBX {
 func (p *MediaPBX) port() int { return p.conn.LocalAddr().(*net.UDPAddr).Port }
 
 func (p *MediaPBX) Trunk() []TrunkSpec {
-	return []TrunkSpec{{Name: "pbx", Addr: "127.0.0.3", Port: p.port()}}
+	return []TrunkSpec{{Name: "pbx", Addr: PBXIP(), Port: p.port()}}
 }
 
 // releaseAnswer lets an early-media PBX send its 200.
@@ -255,10 +255,10 @@ func (p *MediaPBX) media(c *pbxCall, marker string) *rtpPeer {
 	if p.opts.Stream || p.opts.Early {
 		src = NewRTPSource(marker, PTPCMU, c.sbcDTMF)
 	}
-	peer, err := openRTPPeer("127.0.0.3", src, PBXDTMFPT)
+	peer, err := openRTPPeer(PBXIP(), src, PBXDTMFPT)
 	if err != nil {
 		p.t.Errorf("pbx: rtp socket: %v", err)
-		peer, _ = openRTPPeer("127.0.0.3", src, PBXDTMFPT)
+		peer, _ = openRTPPeer(PBXIP(), src, PBXDTMFPT)
 	}
 	p.Mu.Lock()
 	p.peers = append(p.peers, peer)
@@ -303,9 +303,9 @@ func (p *MediaPBX) sdp(c *pbxCall, peer *rtpPeer) string {
 	v := c.version
 	dir := c.dir
 	p.Mu.Unlock()
-	return fmt.Sprintf("v=0\no=pbx 4242 %d IN IP4 127.0.0.3\ns=-\nc=IN IP4 127.0.0.3\nt=0 0\n"+
-		"m=audio %d RTP/AVP 0 %d\na=rtpmap:0 PCMU/8000\na=rtpmap:%d telephone-event/8000\na=fmtp:%d 0-16\n"+
-		"a=ptime:20\na=%s\n", v, peer.Port(), PBXDTMFPT, PBXDTMFPT, PBXDTMFPT, dir)
+	return fmt.Sprintf("v=0\no=pbx 4242 %d IN IP4 %s\ns=-\nc=IN IP4 %[2]s\nt=0 0\n"+
+		"m=audio %d RTP/AVP 0 %d\na=rtpmap:0 PCMU/8000\na=rtpmap:%[4]d telephone-event/8000\na=fmtp:%[4]d 0-16\n"+
+		"a=ptime:20\na=%s\n", v, PBXIP(), peer.Port(), PBXDTMFPT, dir)
 }
 
 // reinvite answers an in-dialog offer with the same port and the matching
@@ -385,7 +385,7 @@ func (p *MediaPBX) respond(req sip.Request, key string, code int, tag, sdp strin
 	cseq, _ := req.CSeq()
 	b.WriteString(cseq.String() + "\r\n")
 	if code > 100 && code < 300 {
-		fmt.Fprintf(&b, "Contact: <sip:pbx@127.0.0.3:%d>\r\n", p.port())
+		fmt.Fprintf(&b, "Contact: <sip:pbx@%s:%d>\r\n", PBXIP(), p.port())
 		b.WriteString("Allow: INVITE, ACK, BYE, CANCEL, UPDATE, INFO, OPTIONS\r\n")
 	}
 	msg := b.String() + bodyPart("application/sdp", sdp)

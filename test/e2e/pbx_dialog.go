@@ -52,11 +52,11 @@ func (p *MediaPBX) inDialog(c *pbxCall, method string, seq int, ctype, body stri
 	to, _ := c.inv.To()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s SIP/2.0\r\n", method, c.target)
-	fmt.Fprintf(&b, "Via: SIP/2.0/UDP 127.0.0.3:%d;branch=z9hG4bK%s;rport\r\n", p.port(), sipmsg.NewToken(6))
+	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK%s;rport\r\n", PBXIP(), p.port(), sipmsg.NewToken(6))
 	b.WriteString("Max-Forwards: 70\r\n")
 	fmt.Fprintf(&b, "From: %s;tag=%s\r\nTo: %s\r\n", to.Address.String(), c.tag, from.Value())
 	fmt.Fprintf(&b, "Call-ID: %s\r\nCSeq: %d %s\r\n", sipmsg.CallID(c.inv), seq, method)
-	fmt.Fprintf(&b, "Contact: <sip:pbx@127.0.0.3:%d>\r\n", p.port())
+	fmt.Fprintf(&b, "Contact: <sip:pbx@%s:%d>\r\n", PBXIP(), p.port())
 	return b.String() + bodyPart(ctype, body)
 }
 

@@ -37,16 +37,16 @@ func (s *SBC) WaitCallsIdle(t *testing.T) {
 }
 
 // StartSIPpEcho runs a SIPp UAS answering one call with -rtp_echo on
-// 127.0.0.3 behind a fresh SBC; the returned func checks SIPp's result.
+// PBXIP behind a fresh SBC; the returned func checks SIPp's result.
 func StartSIPpEcho(t *testing.T) (*SBC, func()) {
 	t.Helper()
 	sipptest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
-	mp := EvenFreePort(t, "127.0.0.3")
+	mp := EvenFreePort(t, PBXIP())
 	uas := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uas.xml"),
-		Args: []string{"-rtp_echo", "-mi", "127.0.0.3", "-mp", Itoa(mp)}, Timeout: 30 * time.Second})
-	sbc := StartSBC(t, SBCOptions{Trunks: []TrunkSpec{{Name: "pbx", Addr: "127.0.0.3", Port: int(uas.Addr().Port())}}})
+		LocalIP: PBXIP(), Args: []string{"-rtp_echo", "-mi", PBXIP(), "-mp", Itoa(mp)}, Timeout: 30 * time.Second})
+	sbc := StartSBC(t, SBCOptions{Trunks: []TrunkSpec{{Name: "pbx", Addr: PBXIP(), Port: int(uas.Addr().Port())}}})
 	return sbc, func() {
 		t.Helper()
 		if err := uas.Wait().Check(1); err != nil {
@@ -55,7 +55,7 @@ func StartSIPpEcho(t *testing.T) (*SBC, func()) {
 	}
 }
 
-// plainPhone is a SIP phone with plain RTP: SIP over UDP from 127.0.0.2 and
+// plainPhone is a SIP phone with plain RTP: SIP over UDP from CallerIP and
 // an rtpPeer sending "PLN1" frames. It checks the SIP-side peers against
 // the plain relay, without WebRTC.
 type plainPhone struct {
@@ -69,15 +69,15 @@ type plainPhone struct {
 func NewPlainPhone(t *testing.T, sbc *SBC) *plainPhone {
 	t.Helper()
 	p := &plainPhone{t: t, SIP: NewSIPClient(t, "UDP", sbc.UDP.String()),
-		RTP: NewRTPPeer(t, "127.0.0.2", NewRTPSource("PLN1", PTPCMU, PBXDTMFPT), PBXDTMFPT)}
+		RTP: NewRTPPeer(t, CallerIP(), NewRTPSource("PLN1", PTPCMU, PBXDTMFPT), PBXDTMFPT)}
 	p.SIP.Handle(p.onRequest)
 	return p
 }
 
 func (p *plainPhone) SDP(dir string) string {
-	return fmt.Sprintf("v=0\no=plain 77 %d IN IP4 127.0.0.2\ns=-\nc=IN IP4 127.0.0.2\nt=0 0\n"+
-		"m=audio %d RTP/AVP 0 %d\na=rtpmap:0 PCMU/8000\na=rtpmap:%d telephone-event/8000\na=fmtp:%d 0-16\n"+
-		"a=ptime:20\na=%s\n", p.ver.Add(1), p.RTP.Port(), PBXDTMFPT, PBXDTMFPT, PBXDTMFPT, dir)
+	return fmt.Sprintf("v=0\no=plain 77 %d IN IP4 %s\ns=-\nc=IN IP4 %[2]s\nt=0 0\n"+
+		"m=audio %d RTP/AVP 0 %d\na=rtpmap:0 PCMU/8000\na=rtpmap:%[4]d telephone-event/8000\na=fmtp:%[4]d 0-16\n"+
+		"a=ptime:20\na=%s\n", p.ver.Add(1), CallerIP(), p.RTP.Port(), PBXDTMFPT, dir)
 }
 
 // call places a call with a plain offer and sends RTP to the latest SDP

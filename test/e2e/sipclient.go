@@ -18,7 +18,7 @@ import (
 )
 
 // SIPClient is a caller's SIP stack for the media tests: the connection of
-// a UA (UDP from 127.0.0.2, or a WebSocket) with a reader goroutine, so
+// a UA (UDP from CallerIP, or a WebSocket) with a reader goroutine, so
 // the test can wait for a response while the SBC sends requests at any
 // time. Requests from the SBC are answered at once (by onRequest, else 200)
 // and recorded; responses are queued for the dialog that waits for them.
@@ -36,7 +36,7 @@ type SIPClient struct {
 
 func NewSIPClient(t *testing.T, kind, addr string) *SIPClient {
 	t.Helper()
-	return NewSIPClientFrom(t, kind, addr, "127.0.0.2")
+	return NewSIPClientFrom(t, kind, addr, CallerIP())
 }
 
 // NewSIPClientFrom is NewSIPClient from source address ip (IPv4 or IPv6).

@@ -102,7 +102,7 @@ func (u *TLSUAS) serve(c *tls.Conn) {
 		}
 		sdp := ""
 		if req.Method() == sip.INVITE {
-			sdp = UASSDP
+			sdp = UASSDP()
 		}
 		if _, err := c.Write([]byte(u.response(req, sdp))); err != nil {
 			return

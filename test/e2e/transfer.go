@@ -17,15 +17,13 @@ import (
 	"github.com/sbc-project/sbc/test/sipptest"
 )
 
-// The call transfer tests' endpoints: a phone on 127.0.3.2 (SIP over UDP,
+// The call transfer tests' endpoints: a phone on IP(32) (SIP over UDP,
 // plain RTP with its own marker), the scripted PBX (MediaPBX, streaming
 // "PBX1") behind trunk pbx for 1000, and a SIPp UAS with -rtp_echo on
-// 127.0.3.3 behind trunk target for 2000, the transfer target.
-
-const (
-	xferPhoneIP  = "127.0.3.2"
-	xferTargetIP = "127.0.3.3"
-)
+// IP(33) behind trunk target for 2000, the transfer target (127.0.3.2 and
+// .3 before the split).
+func xferPhoneIP() string  { return IP(32) }
+func xferTargetIP() string { return IP(33) }
 
 // xferPhone is a SIP phone with plain RTP that can transfer its calls.
 type xferPhone struct {
@@ -37,8 +35,8 @@ type xferPhone struct {
 
 func NewXferPhone(t *testing.T, sbc *SBC, marker string) *xferPhone {
 	t.Helper()
-	p := &xferPhone{t: t, SIP: NewSIPClientFrom(t, "UDP", sbc.UDP.String(), xferPhoneIP),
-		RTP: NewRTPPeer(t, xferPhoneIP, NewRTPSource(marker, PTPCMU, PBXDTMFPT), PBXDTMFPT)}
+	p := &xferPhone{t: t, SIP: NewSIPClientFrom(t, "UDP", sbc.UDP.String(), xferPhoneIP()),
+		RTP: NewRTPPeer(t, xferPhoneIP(), NewRTPSource(marker, PTPCMU, PBXDTMFPT), PBXDTMFPT)}
 	p.SIP.Handle(p.onRequest)
 	return p
 }
@@ -46,7 +44,7 @@ func NewXferPhone(t *testing.T, sbc *SBC, marker string) *xferPhone {
 func (p *xferPhone) sdp(dir string) string {
 	return fmt.Sprintf("v=0\no=xfer 77 %d IN IP4 %s\ns=-\nc=IN IP4 %s\nt=0 0\n"+
 		"m=audio %d RTP/AVP 0 %d\na=rtpmap:0 PCMU/8000\na=rtpmap:%d telephone-event/8000\na=fmtp:%d 0-16\n"+
-		"a=ptime:20\na=%s\n", p.ver.Add(1), xferPhoneIP, xferPhoneIP, p.RTP.Port(), PBXDTMFPT, PBXDTMFPT, PBXDTMFPT, dir)
+		"a=ptime:20\na=%s\n", p.ver.Add(1), xferPhoneIP(), xferPhoneIP(), p.RTP.Port(), PBXDTMFPT, PBXDTMFPT, PBXDTMFPT, dir)
 }
 
 // call places a call and sends RTP to the answer's address.
@@ -168,12 +166,12 @@ func StartTransferSetup(t *testing.T, calls int, more ...func(*config.Config)) *
 	sipptest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
-	mp := EvenFreePort(t, xferTargetIP)
+	mp := EvenFreePort(t, xferTargetIP())
 	uas := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uas.xml"),
-		LocalIP: xferTargetIP, Calls: calls,
-		Args: []string{"-rtp_echo", "-mi", xferTargetIP, "-mp", Itoa(mp)}, Timeout: 40 * time.Second})
+		LocalIP: xferTargetIP(), Calls: calls,
+		Args: []string{"-rtp_echo", "-mi", xferTargetIP(), "-mp", Itoa(mp)}, Timeout: 40 * time.Second})
 	pbx := NewMediaPBX(t, PBXOptions{Stream: true})
-	target := TrunkSpec{Name: "target", Addr: xferTargetIP, Port: int(uas.Addr().Port())}
+	target := TrunkSpec{Name: "target", Addr: xferTargetIP(), Port: int(uas.Addr().Port())}
 	sbc := StartSBC(t, SBCOptions{Trunks: append(pbx.Trunk(), target), Mutate: func(c *config.Config) {
 		trusted := []string{"127.0.0.0/8"}
 		c.Routes = []config.Route{

@@ -35,7 +35,7 @@ type UA struct {
 
 func DialUA(t *testing.T, kind, sbc string) *UA {
 	t.Helper()
-	return DialUAFrom(t, kind, sbc, "127.0.0.2")
+	return DialUAFrom(t, kind, sbc, CallerIP())
 }
 
 // DialUAFrom is DialUA from another loopback source address (an attacker,
@@ -178,21 +178,25 @@ type UACall struct {
 	Seq     int
 }
 
-const CallerSDP = `v=0
-o=alice 2890844526 2890844526 IN IP4 127.0.0.2
+// CallerSDP is alice's offer: PCMU and telephone-event from CallerIP
+// port 49170.
+func CallerSDP() string {
+	return `v=0
+o=alice 2890844526 2890844526 IN IP4 ` + CallerIP() + `
 s=-
-c=IN IP4 127.0.0.2
+c=IN IP4 ` + CallerIP() + `
 t=0 0
 m=audio 49170 RTP/AVP 0 101
 a=rtpmap:0 PCMU/8000
 a=rtpmap:101 telephone-event/8000
 a=sendrecv
 `
+}
 
 func (u *UA) Invite(user string, extra string) *UACall {
 	c := &UACall{U: u, CallID: sipmsg.NewToken(8) + "@caller.example", FromTag: sipmsg.NewToken(4),
 		Branch: "z9hG4bK" + sipmsg.NewToken(6), To: "sip:" + user + "@" + u.SBC, Seq: 1}
-	body := strings.ReplaceAll(CallerSDP, "\n", "\r\n")
+	body := strings.ReplaceAll(CallerSDP(), "\n", "\r\n")
 	u.Send(fmt.Sprintf(`INVITE %s SIP/2.0
 Via: SIP/2.0/%s %s;branch=%s;rport
 Max-Forwards: 70

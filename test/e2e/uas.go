@@ -12,7 +12,7 @@ import (
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 )
 
-// UAS is a scripted SIP peer on 127.0.0.3 over UDP, standing in for a
+// UAS is a scripted SIP peer on PBXIP over UDP, standing in for a
 // PBX: it reads what the SBC sends and answers exactly as the test says.
 type UAS struct {
 	T      *testing.T
@@ -25,7 +25,7 @@ type UAS struct {
 
 func NewUAS(t *testing.T) *UAS {
 	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.3")})
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(PBXIP())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,10 @@ func (u *UAS) Write(msg string) {
 	}
 }
 
-const UASSDP = "v=0\no=pbx 1 1 IN IP4 127.0.0.3\ns=-\nc=IN IP4 127.0.0.3\nt=0 0\nm=audio 30000 RTP/AVP 0\na=rtpmap:0 PCMU/8000\n"
+// UASSDP is the PBX's answer: PCMU from PBXIP port 30000.
+func UASSDP() string {
+	return "v=0\no=pbx 1 1 IN IP4 " + PBXIP() + "\ns=-\nc=IN IP4 " + PBXIP() + "\nt=0 0\nm=audio 30000 RTP/AVP 0\na=rtpmap:0 PCMU/8000\n"
+}
 
 // respond answers req; tag is the To tag to add (if the To has none).
 func (u *UAS) Respond(req sip.Request, code int, reason, tag, sdp string, extra ...string) {
@@ -107,7 +110,7 @@ func (u *UAS) Respond(req sip.Request, code int, reason, tag, sdp string, extra 
 	cseq, _ := req.CSeq()
 	b.WriteString(cseq.String() + "\n")
 	if code > 100 && code < 300 {
-		fmt.Fprintf(&b, "Contact: <sip:pbx@127.0.0.3:%d>\n", u.Port())
+		fmt.Fprintf(&b, "Contact: <sip:pbx@%s:%d>\n", PBXIP(), u.Port())
 	}
 	for _, e := range extra {
 		b.WriteString(e + "\n")
@@ -141,13 +144,13 @@ func (d *UASDialog) Request(method, ctype, body string, extra ...string) {
 	to, _ := d.inv.To()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s SIP/2.0\n", method, d.target)
-	fmt.Fprintf(&b, "Via: SIP/2.0/UDP 127.0.0.3:%d;branch=z9hG4bK%s;rport\n", d.u.Port(), sipmsg.NewToken(6))
+	fmt.Fprintf(&b, "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK%s;rport\n", PBXIP(), d.u.Port(), sipmsg.NewToken(6))
 	b.WriteString("Max-Forwards: 70\n")
 	fmt.Fprintf(&b, "From: %s;tag=%s\n", to.Address.String(), d.tag)
 	fmt.Fprintf(&b, "To: %s\n", from.Value())
 	fmt.Fprintf(&b, "Call-ID: %s\n", sipmsg.CallID(d.inv))
 	fmt.Fprintf(&b, "CSeq: %d %s\n", d.seq, method)
-	fmt.Fprintf(&b, "Contact: <sip:pbx@127.0.0.3:%d>\n", d.u.Port())
+	fmt.Fprintf(&b, "Contact: <sip:pbx@%s:%d>\n", PBXIP(), d.u.Port())
 	for _, e := range extra {
 		b.WriteString(e + "\n")
 	}
@@ -168,5 +171,5 @@ func (d *UASDialog) Ack() {
 }
 
 func PBXTrunk(u *UAS) []TrunkSpec {
-	return []TrunkSpec{{Name: "pbx", Addr: "127.0.0.3", Port: u.Port()}}
+	return []TrunkSpec{{Name: "pbx", Addr: PBXIP(), Port: u.Port()}}
 }

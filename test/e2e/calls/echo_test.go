@@ -18,7 +18,7 @@ var reConn = regexp.MustCompile(`(?m)^c=IN IP4 (\S+)`)
 // through the SBC both ways.
 func TestEchoDestination(t *testing.T) {
 	sbc := e2e.StartSBC(t, e2e.SBCOptions{})
-	rtp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.2"), Port: 49170})
+	rtp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(e2e.CallerIP()), Port: 49170})
 	if err != nil {
 		t.Skipf("caller media port busy: %v", err)
 	}

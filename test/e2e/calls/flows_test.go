@@ -23,9 +23,9 @@ func TestForking(t *testing.T) {
 	call := ua.Invite("1000", "")
 	inv := pbx.ExpectReq("INVITE")
 	pbx.Respond(inv, 180, "Ringing", "fork1", "")
-	pbx.Respond(inv, 183, "Session Progress", "fork2", e2e.UASSDP)
-	pbx.Respond(inv, 200, "OK", "fork2", e2e.UASSDP)
-	pbx.Respond(inv, 200, "OK", "fork1", e2e.UASSDP)
+	pbx.Respond(inv, 183, "Session Progress", "fork2", e2e.UASSDP())
+	pbx.Respond(inv, 200, "OK", "fork2", e2e.UASSDP())
+	pbx.Respond(inv, 200, "OK", "fork1", e2e.UASSDP())
 
 	tags := map[string]bool{}
 	var final sip.Response
@@ -90,7 +90,7 @@ func TestAnswerAfterCancel(t *testing.T) {
 	ua.Expect(180)
 	call.Cancel()
 	cancel := pbx.ExpectReq("CANCEL")
-	pbx.Respond(inv, 200, "OK", "late", e2e.UASSDP) // crosses the CANCEL
+	pbx.Respond(inv, 200, "OK", "late", e2e.UASSDP()) // crosses the CANCEL
 	pbx.Respond(cancel, 200, "OK", "", "")
 
 	var got200, got487 bool
@@ -128,20 +128,20 @@ func TestInDialogBothWays(t *testing.T) {
 	ua := e2e.DialUA(t, "UDP", sbc.UDP.String())
 	call := ua.Invite("1000", "")
 	inv := pbx.ExpectReq("INVITE")
-	pbx.Respond(inv, 200, "OK", "pbx1", e2e.UASSDP, "Allow: INVITE, ACK, BYE, CANCEL, UPDATE, INFO")
+	pbx.Respond(inv, 200, "OK", "pbx1", e2e.UASSDP(), "Allow: INVITE, ACK, BYE, CANCEL, UPDATE, INFO")
 	call.Answered(ua.Expect(200))
 	call.Ack()
 	pbx.ExpectReq("ACK")
 	d := pbx.Dialog(inv, "pbx1")
 
 	// Callee re-INVITE with a new SDP (music on hold: sendonly).
-	moh := strings.Replace(strings.Replace(e2e.UASSDP, "1 1 IN", "1 2 IN", 1), "a=rtpmap:0 PCMU/8000\n", "a=rtpmap:0 PCMU/8000\na=sendonly\n", 1)
+	moh := strings.Replace(strings.Replace(e2e.UASSDP(), "1 1 IN", "1 2 IN", 1), "a=rtpmap:0 PCMU/8000\n", "a=rtpmap:0 PCMU/8000\na=sendonly\n", 1)
 	d.Request("INVITE", "application/sdp", moh)
 	reinv := ua.ExpectReq("INVITE")
-	if !strings.Contains(reinv.Body(), "a=sendonly") || strings.Contains(reinv.Body(), "127.0.0.3") {
+	if !strings.Contains(reinv.Body(), "a=sendonly") || strings.Contains(reinv.Body(), e2e.PBXIP()) {
 		t.Fatalf("caller got a re-INVITE without the hold or with the callee's address:\n%s", reinv.Body())
 	}
-	ua.RespondTo(reinv, 200, strings.Replace(e2e.CallerSDP, "a=sendrecv", "a=recvonly", 1))
+	ua.RespondTo(reinv, 200, strings.Replace(e2e.CallerSDP(), "a=sendrecv", "a=recvonly", 1))
 	res := pbx.ExpectRes(200)
 	if !strings.Contains(res.Body(), "a=recvonly") {
 		t.Fatalf("callee's re-INVITE answer lost the direction:\n%s", res.Body())
@@ -150,9 +150,9 @@ func TestInDialogBothWays(t *testing.T) {
 	ua.ExpectReq("ACK")
 
 	// Caller UPDATE with a new offer.
-	call.Request("UPDATE", "application/sdp", strings.Replace(e2e.CallerSDP, "2890844526 IN", "2890844527 IN", 1))
+	call.Request("UPDATE", "application/sdp", strings.Replace(e2e.CallerSDP(), "2890844526 IN", "2890844527 IN", 1))
 	upd := pbx.ExpectReq("UPDATE")
-	pbx.Respond(upd, 200, "OK", "", e2e.UASSDP)
+	pbx.Respond(upd, 200, "OK", "", e2e.UASSDP())
 	if r := ua.Expect(200); r.Body() == "" {
 		t.Fatal("UPDATE answer without SDP")
 	}
@@ -186,7 +186,7 @@ func TestInDialogBothWays(t *testing.T) {
 	// A refused re-INVITE keeps the call up. (A re-offer that only bumps
 	// the o= version changes nothing the caller must know and would be
 	// answered by the SBC itself; this one changes the codec.)
-	d.Request("INVITE", "application/sdp", strings.Replace(strings.Replace(e2e.UASSDP, "1 1 IN", "1 3 IN", 1),
+	d.Request("INVITE", "application/sdp", strings.Replace(strings.Replace(e2e.UASSDP(), "1 1 IN", "1 3 IN", 1),
 		"RTP/AVP 0\na=rtpmap:0 PCMU/8000", "RTP/AVP 8\na=rtpmap:8 PCMA/8000", 1))
 	reinv = ua.ExpectReq("INVITE")
 	ua.RespondTo(reinv, 488, "")
@@ -219,7 +219,7 @@ func TestSessionTimers(t *testing.T) {
 		if se := sipmsg.Header(inv, "Session-Expires"); se == "" {
 			t.Error("callee's INVITE does not ask for a session timer")
 		}
-		pbx.Respond(inv, 200, "OK", "pbx1", e2e.UASSDP)
+		pbx.Respond(inv, 200, "OK", "pbx1", e2e.UASSDP())
 		res := ua.Expect(200)
 		if se := sipmsg.Header(res, "Session-Expires"); !strings.Contains(se, "refresher=uas") {
 			t.Fatalf("answer Session-Expires %q", se)
@@ -247,7 +247,7 @@ func TestSessionTimers(t *testing.T) {
 		ua := e2e.DialUA(t, "UDP", sbc.UDP.String())
 		call := ua.Invite("1000", "Session-Expires: 2;refresher=uac\nSupported: timer\n")
 		inv := pbx.ExpectReq("INVITE")
-		pbx.Respond(inv, 200, "OK", "pbx1", e2e.UASSDP)
+		pbx.Respond(inv, 200, "OK", "pbx1", e2e.UASSDP())
 		call.Answered(ua.Expect(200))
 		call.Ack()
 		start := time.Now()
@@ -285,14 +285,14 @@ func TestRefusals(t *testing.T) {
 	}
 	call.AckFailure(sipmsg.ToTag(res))
 
-	ua.Send("INVITE sip:echo@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.2:5999;branch=z9hG4bKbad1;rport\n" +
+	ua.Send("INVITE sip:echo@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP " + e2e.CallerIP() + ":5999;branch=z9hG4bKbad1;rport\n" +
 		"From: <sip:a@caller.example>;tag=1\nTo: <sip:echo@127.0.0.1>\nCall-ID: bad-length@caller\n" +
 		"CSeq: 1 INVITE\nContent-Length: 500\n\nv=0\n")
 	if res := ua.Expect(400); res.Reason() != "Content-Length larger than body" {
 		t.Errorf("malformed: %d %s", res.StatusCode(), res.Reason())
 	}
 
-	ua.Send("BYE sip:sbc@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.2:5999;branch=z9hG4bKbye1;rport\n" +
+	ua.Send("BYE sip:sbc@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP " + e2e.CallerIP() + ":5999;branch=z9hG4bKbye1;rport\n" +
 		"From: <sip:a@caller.example>;tag=1\nTo: <sip:echo@127.0.0.1>;tag=nosuch\nCall-ID: nosuch@caller\n" +
 		"CSeq: 2 BYE\nContent-Length: 0\n\n")
 	ua.Expect(481)
@@ -314,7 +314,7 @@ func TestMaxForwards(t *testing.T) {
 	send := func(method string, mf int) {
 		body := ""
 		if method == "INVITE" {
-			body = strings.ReplaceAll(e2e.CallerSDP, "\n", "\r\n")
+			body = strings.ReplaceAll(e2e.CallerSDP(), "\n", "\r\n")
 		}
 		ua.Send(fmt.Sprintf("%s sip:1000@%s SIP/2.0\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\nMax-Forwards: %d\n"+
 			"From: <sip:alice@caller.example>;tag=%s\nTo: <sip:1000@%s>\nCall-ID: %s\nCSeq: 1 %s\n"+

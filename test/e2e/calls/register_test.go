@@ -174,11 +174,11 @@ func TestRegisterRelay(t *testing.T) {
 
 	// The PBX calls the SBC's Contact.
 	callID := sipmsg.NewToken(8) + "@pbx"
-	body := strings.ReplaceAll(e2e.UASSDP, "\n", "\r\n")
-	pbx.Write(fmt.Sprintf("INVITE sip:%s@%s SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.3:%d;branch=z9hG4bK%s;rport\nMax-Forwards: 70\n"+
+	body := strings.ReplaceAll(e2e.UASSDP(), "\n", "\r\n")
+	pbx.Write(fmt.Sprintf("INVITE sip:%s@%s SIP/2.0\nVia: SIP/2.0/UDP %s:%d;branch=z9hG4bK%s;rport\nMax-Forwards: 70\n"+
 		"From: <sip:1000@pbx.example>;tag=pbx1\nTo: <sip:alice@example.com>\nCall-ID: %s\nCSeq: 1 INVITE\n"+
-		"Contact: <sip:1000@127.0.0.3:%d>\nContent-Type: application/sdp\nContent-Length: %d\n\n%s",
-		token, sbc.UDP, pbx.Port(), sipmsg.NewToken(6), callID, pbx.Port(), len(body), e2e.UASSDP))
+		"Contact: <sip:1000@%s:%d>\nContent-Type: application/sdp\nContent-Length: %d\n\n%s",
+		token, sbc.UDP, e2e.PBXIP(), pbx.Port(), sipmsg.NewToken(6), callID, e2e.PBXIP(), pbx.Port(), len(body), e2e.UASSDP()))
 	inv := web.ExpectReq("INVITE")
 	if !strings.Contains(inv.Body(), "UDP/TLS/RTP/SAVPF") {
 		t.Fatalf("browser got no WebRTC offer:\n%s", inv.Body())
@@ -212,7 +212,7 @@ func TestRegisterSIPpLocal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	phone := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("register_answer_uac.xml"),
-		Remote: sbc.UDP.String(), LocalIP: "127.0.0.3", Args: []string{"-s", "alice", "-au", "alice", "-ap", "secret", "-d", "6000",
+		Remote: sbc.UDP.String(), LocalIP: e2e.PBXIP(), Args: []string{"-s", "alice", "-au", "alice", "-ap", "secret", "-d", "6000",
 			"-oocsf", sipptest.ScenarioPath("register_answer_ooc.xml")},
 		Timeout: 30 * time.Second})
 	deadline := time.Now().Add(10 * time.Second)
@@ -241,9 +241,9 @@ func TestRegisterSIPpRelay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	registrarUAS := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("registrar_uas.xml"),
-		LocalIP: "127.0.0.3", Timeout: 30 * time.Second})
+		LocalIP: e2e.PBXIP(), Timeout: 30 * time.Second})
 	sbc := e2e.StartSBC(t, e2e.SBCOptions{
-		Trunks: []e2e.TrunkSpec{{Name: "pbx", Addr: "127.0.0.3", Port: int(registrarUAS.Addr().Port())}},
+		Trunks: []e2e.TrunkSpec{{Name: "pbx", Addr: e2e.PBXIP(), Port: int(registrarUAS.Addr().Port())}},
 		Mutate: func(c *config.Config) {
 			c.Routes = []config.Route{
 				{Name: "pbx-to-web", Match: config.Match{Trunk: "pbx"}, Target: config.TargetRegistered},
@@ -263,7 +263,7 @@ func TestRegisterSIPpRelay(t *testing.T) {
 		t.Fatalf("%d bindings, want 1", len(bs))
 	}
 	caller := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uac.xml"),
-		LocalIP: "127.0.0.3", Remote: sbc.UDP.String(), Args: []string{"-s", bs[0].Token, "-d", "300"},
+		LocalIP: e2e.PBXIP(), Remote: sbc.UDP.String(), Args: []string{"-s", bs[0].Token, "-d", "300"},
 		Timeout: 30 * time.Second})
 	inv := web.ExpectReq("INVITE")
 	web.RespondTo(inv, 200, answerWithPion(t, inv.Body()))

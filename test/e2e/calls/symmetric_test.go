@@ -56,7 +56,7 @@ func TestSymmetricResponses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// A source of its own per case: the policy's per-source
 			// counters see one request each.
-			c := newNATClient(t, fmt.Sprintf("127.0.0.%d", 60+i), fmt.Sprintf("127.0.0.%d", 160+i))
+			c := newNATClient(t, e2e.IP(60+i), e2e.IP(160+i))
 			branch := "z9hG4bK-nat-" + sipmsg.NewToken(8)
 			c.send(t, tc.listener, tc.request(c.via, branch, s.UDP))
 			want, others := c.viaPort, []*net.UDPConn{c.sender, c.viaHost}

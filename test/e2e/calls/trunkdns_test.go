@@ -17,14 +17,14 @@ import (
 	"github.com/sbc-project/sbc/test/sipptest"
 )
 
-// Addresses of the DNS tests (127.0.5.0/24).
-const (
-	dnsServerIP = "127.0.5.53"
-	deadIP      = "127.0.5.20" // priority 10: answers 503
-	liveIP      = "127.0.5.21" // priority 20: answers
-	spreadIP1   = "127.0.5.23"
-	spreadIP2   = "127.0.5.24"
-	dnsCallerIP = "127.0.5.22"
+// Addresses of the DNS tests.
+var (
+	dnsServerIP = e2e.IP(53)
+	deadIP      = e2e.IP(20) // priority 10: answers 503
+	liveIP      = e2e.IP(21) // priority 20: answers
+	spreadIP1   = e2e.IP(23)
+	spreadIP2   = e2e.IP(24)
+	dnsCallerIP = e2e.IP(22)
 )
 
 // TestTrunkSRV: a trunk named by a DNS name only (sip:carrier.test) is
@@ -66,8 +66,8 @@ func TestTrunkSRV(t *testing.T) {
 		}
 		c.Routes = []config.Route{
 			{Name: "spread", Match: config.Match{RURIUser: "^spread$"}, Target: config.TargetTrunks, Trunks: []string{"spread"},
-				TrustedSources: []string{"127.0.5.0/24"}},
-			{Name: "carrier", Target: config.TargetTrunks, Trunks: []string{"carrier"}, TrustedSources: []string{"127.0.5.0/24"}},
+				TrustedSources: []string{e2e.Subnet()}},
+			{Name: "carrier", Target: config.TargetTrunks, Trunks: []string{"carrier"}, TrustedSources: []string{e2e.Subnet()}},
 		}
 	}})
 	uac := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uac.xml"),

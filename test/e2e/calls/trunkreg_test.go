@@ -12,10 +12,10 @@ import (
 	"github.com/sbc-project/sbc/test/sipptest"
 )
 
-// Addresses of the trunk registration and DNS tests (127.0.5.0/24).
-const (
-	registrarIP = "127.0.5.10"
-	carrierIP   = "127.0.5.11" // the carrier's calls to the registered Contact
+// Addresses of the trunk registration tests.
+var (
+	registrarIP = e2e.IP(10)
+	carrierIP   = e2e.IP(11) // the carrier's calls to the registered Contact
 )
 
 // TestTrunkRegistration: the SBC registers a trunk at a SIPp registrar
@@ -36,7 +36,7 @@ func TestTrunkRegistration(t *testing.T) {
 		// The carrier's calls to the Contact the SBC registered are the
 		// trunk's (match.trunk), whatever address they come from.
 		c.Routes = []config.Route{{Name: "from-carrier", Match: config.Match{Trunk: "carrier"}, Target: config.TargetEcho,
-			TrustedSources: []string{"127.0.5.0/24"}}}
+			TrustedSources: []string{e2e.Subnet()}}}
 	}})
 	api := sbc.Admin(t, "")
 	failed := waitRegistration(t, api, 20*time.Second, func(r *admin.TrunkRegistration) bool { return r.State == "failed" })

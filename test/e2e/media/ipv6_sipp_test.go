@@ -17,7 +17,7 @@ import (
 // audio comes back through the SBC across the families.
 func TestIPv6SIPpTrunk(t *testing.T) {
 	sipptest.Require(t)
-	for _, callerIP := range []string{"127.0.0.2", "::1"} {
+	for _, callerIP := range []string{e2e.CallerIP(), "::1"} {
 		t.Run("caller on "+callerIP, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			t.Cleanup(cancel)

@@ -77,12 +77,12 @@ func TestIPv6Calls(t *testing.T) {
 	}{
 		{"v6 udp to v6 udp trunk", "UDP", "::1", "UDP", "::1", ""},
 		{"v6 tcp to v6 tcp trunk", "TCP", "::1", "TCP", "::1", ""},
-		{"v4 udp to v6 udp trunk", "UDP", "127.0.0.2", "UDP", "::1", ""},
-		{"v6 udp to v4 udp trunk", "UDP", "::1", "UDP", "127.0.0.3", ""},
-		{"v4 tcp to v6 tcp trunk", "TCP", "127.0.0.2", "TCP", "::1", ""},
+		{"v4 udp to v6 udp trunk", "UDP", e2e.CallerIP(), "UDP", "::1", ""},
+		{"v6 udp to v4 udp trunk", "UDP", "::1", "UDP", e2e.PBXIP(), ""},
+		{"v4 tcp to v6 tcp trunk", "TCP", e2e.CallerIP(), "TCP", "::1", ""},
 		// Behind a 1:1 NAT of each family, each peer sees the public
 		// address of its own.
-		{"v4 udp to v6 udp trunk, public addresses", "UDP", "127.0.0.2", "UDP", "::1", "192.0.2.10, 2001:db8::10"},
+		{"v4 udp to v6 udp trunk, public addresses", "UDP", e2e.CallerIP(), "UDP", "::1", "192.0.2.10, 2001:db8::10"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,13 +157,13 @@ func runIPv6Call(t *testing.T, s *e2e.SBC, caller, refuser, trunk *e2e.SIPPeer, 
 // reverse; RTP flows with the trunk that answered.
 func TestIPv6Failover(t *testing.T) {
 	for _, tc := range []struct{ name, firstIP, secondIP string }{
-		{"v4 trunk then v6 trunk", "127.0.0.3", "::1"},
-		{"v6 trunk then v4 trunk", "::1", "127.0.0.3"},
+		{"v4 trunk then v6 trunk", e2e.PBXIP(), "::1"},
+		{"v6 trunk then v4 trunk", "::1", e2e.PBXIP()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			first, second := e2e.ListenPeer(t, "UDP", tc.firstIP), e2e.ListenPeer(t, "UDP", tc.secondIP)
 			s := ipv6SBC(t, "", first, second)
-			caller := e2e.DialPeer(t, "UDP", "127.0.0.2", addrFor(s, t, "UDP", netip.MustParseAddr("127.0.0.2")))
+			caller := e2e.DialPeer(t, "UDP", e2e.CallerIP(), addrFor(s, t, "UDP", netip.MustParseAddr(e2e.CallerIP())))
 			runIPv6Call(t, s, caller, first, second, addrFor(s, t, "UDP", caller.IP).Addr(), addrFor(s, t, "UDP", second.IP).Addr())
 			s.WaitIdle(t)
 		})

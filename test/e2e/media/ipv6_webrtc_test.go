@@ -98,7 +98,7 @@ func TestIPv6BrowserToTrunk(t *testing.T) {
 		name      string
 		browserV6 bool
 		trunkIP   string
-	}{{"v4 browser to v6 trunk", false, "::1"}, {"v6 browser to v4 trunk", true, "127.0.0.3"}} {
+	}{{"v4 browser to v6 trunk", false, "::1"}, {"v6 browser to v4 trunk", true, e2e.PBXIP()}} {
 		t.Run(tc.name, func(t *testing.T) {
 			trunk := e2e.ListenPeer(t, "UDP", tc.trunkIP)
 			s := ipv6SBC(t, "", trunk)

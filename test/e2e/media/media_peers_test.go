@@ -34,8 +34,8 @@ func waitDigits(t *testing.T, what string, s *e2e.RTPStats, want string) {
 // its SSRC/sequence/timestamp switch and RFC 4733 digits, peer to peer.
 func TestMediaHarnessDirect(t *testing.T) {
 	src := e2e.NewRTPSource("PBX1", e2e.PTPCMU, e2e.PBXDTMFPT)
-	pbx := e2e.NewRTPPeer(t, "127.0.0.3", src, e2e.PBXDTMFPT)
-	phone := e2e.NewRTPPeer(t, "127.0.0.2", nil, e2e.PBXDTMFPT)
+	pbx := e2e.NewRTPPeer(t, e2e.PBXIP(), src, e2e.PBXDTMFPT)
+	phone := e2e.NewRTPPeer(t, e2e.CallerIP(), nil, e2e.PBXDTMFPT)
 	pbx.Start(phone.Conn.LocalAddr().(*net.UDPAddr))
 	e2e.WaitCount(t, "stream", phone.Rx, "PBX1", 10)
 	src.QueueDigits("15#")

@@ -21,7 +21,7 @@ import (
 // and answers the SBC's WebRTC offer as JsSIP does.
 
 // xferWebIP is the address the transfer target's browser connects from.
-const xferWebIP = "127.0.7.2"
+var xferWebIP = e2e.IP(72)
 
 // newRegisteredWebPhone is a browser registered as user (password secret)
 // that answers the calls it gets; its stream carries marker.

@@ -139,7 +139,7 @@ cdr:
 	defer cancel()
 	const n = 200
 	uac := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uac.xml"),
-		Remote: fmt.Sprintf("127.0.0.1:%d", port), Calls: n, Rate: 25, MessageLog: true, Timeout: 120 * time.Second,
+		LocalIP: e2e.CallerIP(), Remote: fmt.Sprintf("127.0.0.1:%d", port), Calls: n, Rate: 25, MessageLog: true, Timeout: 120 * time.Second,
 		Args: []string{"-s", "echo", "-d", "1500"}})
 	time.Sleep(3 * time.Second) // about 75 calls placed, about 35 up
 	first.stop(t, syscall.SIGKILL)

@@ -85,7 +85,7 @@ func TestAdminAPI(t *testing.T) {
 	call := ua.Invite("1000", "")
 	inv := pbx.ExpectReq("INVITE")
 	pbx.Respond(inv, 180, "Ringing", "pbx1", "")
-	pbx.Respond(inv, 200, "OK", "pbx1", e2e.UASSDP)
+	pbx.Respond(inv, 200, "OK", "pbx1", e2e.UASSDP())
 	call.Answered(ua.Expect(200))
 	call.Ack()
 	pbx.ExpectReq("ACK")
@@ -100,7 +100,7 @@ func TestAdminAPI(t *testing.T) {
 	if c.State != "answered" || c.Trunk != "pbx" || c.Route != "all" || !c.Traced || c.Answer == nil || c.Ring == nil ||
 		len(c.Legs) != 2 || c.Legs[0].CallID != call.CallID || c.Legs[1].CallID != bCallID ||
 		!c.Legs[0].Confirmed || !c.Legs[1].Confirmed || c.Legs[0].Transport != "udp" ||
-		!strings.HasPrefix(c.Legs[0].Codec, "PCMU") || !strings.HasPrefix(c.Legs[1].Peer, "127.0.0.3:") ||
+		!strings.HasPrefix(c.Legs[0].Codec, "PCMU") || !strings.HasPrefix(c.Legs[1].Peer, e2e.PBXIP()+":") ||
 		!strings.HasPrefix(c.From, "sip:alice@") || c.DurationS <= 0 {
 		t.Errorf("listed call %+v", c)
 	}
@@ -138,28 +138,28 @@ func TestAdminAPI(t *testing.T) {
 		// Bans: added, listed, in force (a banned source gets no answer),
 		// removed. The harness trusts 127.0.0.0/8 (route "all"), so the
 		// ban must be forced.
-		if code, body := api.Do("POST", "/api/v1/bans", `{"addr":"127.0.0.9","reason":"test","duration":"1h"}`); code != 409 ||
+		if code, body := api.Do("POST", "/api/v1/bans", `{"addr":"`+e2e.IP(9)+`","reason":"test","duration":"1h"}`); code != 409 ||
 			!strings.Contains(string(body), "trusted_sources") {
 			t.Errorf("ban of a trusted source, not forced: %d %s, want 409", code, body)
 		}
-		if code, body := api.Do("POST", "/api/v1/bans", `{"addr":"127.0.0.9","reason":"test","duration":"1h","force":true}`); code != 201 {
+		if code, body := api.Do("POST", "/api/v1/bans", `{"addr":"`+e2e.IP(9)+`","reason":"test","duration":"1h","force":true}`); code != 201 {
 			t.Errorf("add ban: %d %s", code, body)
 		}
 		var bans struct{ Bans []admin.Ban }
 		api.JSON("GET", "/api/v1/bans", "", 200, &bans)
-		if len(bans.Bans) != 1 || bans.Bans[0].Addr != "127.0.0.9" || bans.Bans[0].Reason != "test" || bans.Bans[0].Until == nil {
+		if len(bans.Bans) != 1 || bans.Bans[0].Addr != e2e.IP(9) || bans.Bans[0].Reason != "test" || bans.Bans[0].Until == nil {
 			t.Errorf("bans %+v", bans.Bans)
 		}
-		if e2e.OptionsAnswered(t, "127.0.0.9", sbc.UDP) {
+		if e2e.OptionsAnswered(t, e2e.IP(9), sbc.UDP) {
 			t.Error("a banned source got an answer")
 		}
-		if code, body := api.Do("DELETE", "/api/v1/bans/127.0.0.9", ""); code != 200 {
+		if code, body := api.Do("DELETE", "/api/v1/bans/"+e2e.IP(9), ""); code != 200 {
 			t.Errorf("remove ban: %d %s", code, body)
 		}
-		if code, _ := api.Do("DELETE", "/api/v1/bans/127.0.0.9", ""); code != 404 {
+		if code, _ := api.Do("DELETE", "/api/v1/bans/"+e2e.IP(9), ""); code != 404 {
 			t.Errorf("remove a ban twice: %d, want 404", code)
 		}
-		if !e2e.OptionsAnswered(t, "127.0.0.9", sbc.UDP) {
+		if !e2e.OptionsAnswered(t, e2e.IP(9), sbc.UDP) {
 			t.Error("no answer once the ban was removed")
 		}
 		var trunks struct{ Trunks []admin.Trunk }

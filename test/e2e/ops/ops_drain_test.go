@@ -51,13 +51,13 @@ sip:
   invite_timeout: 2s
 media: {rtp_ports: 40000-49999}
 admin: {addr: %q, token: ops-token%s}
-trunks: [{name: pbx, uri: "sip:127.0.0.3:%d", options_interval: 0s}]
+trunks: [{name: pbx, uri: "sip:%s:%d", options_interval: 0s}]
 routes: [{name: all, target: trunks, trunks: [pbx], trusted_sources: [127.0.0.0/8]}]
 cdr_spool: %q
 cdr:
   - {type: jsonl, dir: %q}
   - {type: csv, dir: %q}
-%s`, sip, adminAddr, adminExtra, pbxPort, sinks.Spool, sinks.JSONL, sinks.CSV, extra)
+%s`, sip, adminAddr, adminExtra, e2e.PBXIP(), pbxPort, sinks.Spool, sinks.JSONL, sinks.CSV, extra)
 }
 
 func startOpsBinary(t *testing.T, bin string, pbxPort int, adminExtra, extra string) *opsBinary {
@@ -106,10 +106,10 @@ func TestDrainBinary(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 		defer cancel()
 		uas := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uas.xml"),
-			Calls: n, Timeout: 30 * time.Second})
+			LocalIP: e2e.PBXIP(), Calls: n, Timeout: 30 * time.Second})
 		o := startOpsBinary(t, bin, int(uas.Addr().Port()), ", drain_timeout: 20s", "")
 		uac := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uac.xml"),
-			Remote: o.sip, Calls: n, Rate: 10, Timeout: 30 * time.Second, Args: []string{"-s", "1000", "-d", "2500"}})
+			LocalIP: e2e.CallerIP(), Remote: o.sip, Calls: n, Rate: 10, Timeout: 30 * time.Second, Args: []string{"-s", "1000", "-d", "2500"}})
 		e2e.WaitFor(t, 10*time.Second, "three calls up", func() bool {
 			var l struct{ Calls []admin.Call }
 			o.api.JSON("GET", "/api/v1/calls", "", 200, &l)
@@ -157,10 +157,10 @@ func TestDrainBinary(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		uas := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uas.xml"),
-			Calls: 1, Timeout: 20 * time.Second})
+			LocalIP: e2e.PBXIP(), Calls: 1, Timeout: 20 * time.Second})
 		o := startOpsBinary(t, bin, int(uas.Addr().Port()), ", drain_timeout: 1s", "")
 		caller := e2e.NewSIPClient(t, "UDP", o.sip)
-		d := caller.Invite("1000", e2e.UASSDP)
+		d := caller.Invite("1000", e2e.UASSDP())
 		res := d.Await(1, 10*time.Second, nil)
 		if res.StatusCode() != 200 {
 			t.Fatalf("call answered %d", res.StatusCode())
@@ -190,7 +190,7 @@ func TestDrainBinary(t *testing.T) {
 		ua := e2e.DialUA(t, "UDP", o.sip)
 		call := ua.Invite("1000", "")
 		inv := pbx.ExpectReq("INVITE")
-		pbx.Respond(inv, 200, "OK", "p1", e2e.UASSDP)
+		pbx.Respond(inv, 200, "OK", "p1", e2e.UASSDP())
 		call.Answered(ua.Expect(200))
 		call.Ack()
 		o.proc.signal(t, syscall.SIGTERM)

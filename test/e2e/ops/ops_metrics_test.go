@@ -23,7 +23,7 @@ func TestMetricsAfterCalls(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	uas := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uas.xml"),
-		Calls: n, Timeout: 45 * time.Second})
+		LocalIP: e2e.PBXIP(), Calls: n, Timeout: 45 * time.Second})
 	sbc := e2e.StartSBC(t, e2e.SBCOptions{
 		Trunks: []e2e.TrunkSpec{{Name: "pbx", Addr: uas.Addr().Addr().String(), Port: int(uas.Addr().Port())}},
 		Mutate: func(c *config.Config) {
@@ -33,7 +33,7 @@ func TestMetricsAfterCalls(t *testing.T) {
 		}})
 	api := sbc.Admin(t, "")
 	uac := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uac.xml"),
-		Remote: sbc.UDP.String(), Calls: n, Rate: 20, Timeout: 45 * time.Second, Args: []string{"-s", "1000", "-d", "200"}})
+		LocalIP: e2e.CallerIP(), Remote: sbc.UDP.String(), Calls: n, Rate: 20, Timeout: 45 * time.Second, Args: []string{"-s", "1000", "-d", "200"}})
 
 	echoCallWithRTP(t, sbc, 5)
 	ua := e2e.DialUA(t, "UDP", sbc.UDP.String())
@@ -129,13 +129,13 @@ func TestMetricsAfterCalls(t *testing.T) {
 // back, then hangs up.
 func echoCallWithRTP(t *testing.T, sbc *e2e.SBC, packets int) {
 	t.Helper()
-	rtp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.2")})
+	rtp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(e2e.CallerIP())})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rtp.Close()
 	port := rtp.LocalAddr().(*net.UDPAddr).Port
-	sdp := fmt.Sprintf("v=0\no=web 1 1 IN IP4 127.0.0.2\ns=-\nc=IN IP4 127.0.0.2\nt=0 0\nm=audio %d RTP/AVP 0\na=rtpmap:0 PCMU/8000\na=sendrecv\n", port)
+	sdp := fmt.Sprintf("v=0\no=web 1 1 IN IP4 %s\ns=-\nc=IN IP4 %[1]s\nt=0 0\nm=audio %d RTP/AVP 0\na=rtpmap:0 PCMU/8000\na=sendrecv\n", e2e.CallerIP(), port)
 	caller := e2e.NewSIPClient(t, "UDP", sbc.UDP.String())
 	d := caller.Invite("echo", sdp)
 	res := d.Await(1, 10*time.Second, nil)

@@ -55,9 +55,9 @@ func TestReloadUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	uasA := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uas.xml"),
-		Calls: sipptest.Unlimited, Timeout: 50 * time.Second})
+		LocalIP: e2e.PBXIP(), Calls: sipptest.Unlimited, Timeout: 50 * time.Second})
 	uasB := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uas.xml"),
-		Calls: sipptest.Unlimited, Timeout: 50 * time.Second})
+		LocalIP: e2e.PBXIP(), Calls: sipptest.Unlimited, Timeout: 50 * time.Second})
 
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
@@ -76,12 +76,12 @@ sip:
 media: {rtp_ports: 40000-49999}
 admin: {addr: %q, token: ops-token}
 trunks:
-  - {name: a, uri: "sip:127.0.0.3:%d", options_interval: 0s}
-  - {name: b, uri: "sip:127.0.0.3:%d", options_interval: 0s}
+  - {name: a, uri: "sip:%s:%d", options_interval: 0s}
+  - {name: b, uri: "sip:%s:%d", options_interval: 0s}
 routes: [{name: all, target: trunks, trunks: [%s], trusted_sources: [127.0.0.0/8]}]
 cdr_spool: %q
 cdr: [{type: jsonl, dir: %q}, {type: csv, dir: %q}]
-`, sip, wss, certFile, keyFile, inviteTimeout, adminAddr, uasA.Addr().Port(), uasB.Addr().Port(), trunk,
+`, sip, wss, certFile, keyFile, inviteTimeout, adminAddr, e2e.PBXIP(), uasA.Addr().Port(), e2e.PBXIP(), uasB.Addr().Port(), trunk,
 			sinks.Spool, sinks.JSONL, sinks.CSV)
 	}
 	file := filepath.Join(dir, "sbc.yaml")
@@ -98,7 +98,7 @@ cdr: [{type: jsonl, dir: %q}, {type: csv, dir: %q}]
 	}
 
 	uac := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uac.xml"),
-		Remote: sip, Calls: n, Rate: 20, Timeout: 40 * time.Second, Args: []string{"-s", "1000", "-d", "400"}})
+		LocalIP: e2e.CallerIP(), Remote: sip, Calls: n, Rate: 20, Timeout: 40 * time.Second, Args: []string{"-s", "1000", "-d", "400"}})
 	time.Sleep(800 * time.Millisecond) // calls up on trunk a
 	second := writeCert(t, certFile, keyFile)
 	write(config("b", "3s"))

@@ -24,10 +24,10 @@ import (
 // their side (prack_uac, prack_uas); this test checks what crosses the
 // SBC and the call's record.
 
-// The SIPp endpoints' own addresses (this part's range, 127.0.4.0/24).
-const (
-	prackCallerIP = "127.0.4.2"
-	prackCalleeIP = "127.0.4.3"
+// The SIPp endpoints' own addresses (127.0.4.2 and .3 before the split).
+var (
+	prackCallerIP = e2e.IP(42)
+	prackCalleeIP = e2e.IP(43)
 )
 
 func TestSIPpPRACK(t *testing.T) {

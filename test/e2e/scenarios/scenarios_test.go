@@ -39,11 +39,11 @@ func TestSIPpScenarios(t *testing.T) {
 				sipptest.Require(t)
 				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 				defer cancel()
-				uas := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath(tc.uas), Transport: tp,
+				uas := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath(tc.uas), LocalIP: e2e.PBXIP(), Transport: tp,
 					Args: tc.uasArgs, Timeout: 30 * time.Second})
 				sbc := e2e.StartSBC(t, e2e.SBCOptions{RingTimeout: tc.ringTimeout,
 					Trunks: []e2e.TrunkSpec{{Name: "pbx", Addr: uas.Addr().Addr().String(), Port: int(uas.Addr().Port()), Transport: transportName(tp)}}})
-				uac := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath(tc.uac), Transport: tp,
+				uac := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath(tc.uac), LocalIP: e2e.CallerIP(), Transport: tp,
 					Remote: sbc.UDP.String(), Args: append([]string{"-s", "1000"}, tc.uacArgs...), Timeout: 30 * time.Second})
 				if err := uac.Wait().Check(1); err != nil {
 					t.Error(err)
@@ -80,22 +80,22 @@ func TestSIPpFailover(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 				defer cancel()
 				second := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uas.xml"),
-					Transport: tp, Timeout: 30 * time.Second})
-				first := e2e.TrunkSpec{Name: "first", Addr: "127.0.0.3", Transport: transportName(tp)}
+					LocalIP: e2e.PBXIP(), Transport: tp, Timeout: 30 * time.Second})
+				first := e2e.TrunkSpec{Name: "first", Addr: e2e.PBXIP(), Transport: transportName(tp)}
 				var firstProc *sipptest.Proc
 				switch tt.first {
 				case "503":
 					firstProc = sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("uas_503.xml"),
-						Transport: tp, Timeout: 30 * time.Second})
+						LocalIP: e2e.PBXIP(), Transport: tp, Timeout: 30 * time.Second})
 					first.Port = int(firstProc.Addr().Port())
 				case "silent":
-					first.Port = e2e.FreeUDPPort(t, "127.0.0.3")
+					first.Port = e2e.FreeUDPPort(t, e2e.PBXIP())
 				case "options-down":
-					first.Port = e2e.FreeUDPPort(t, "127.0.0.3")
+					first.Port = e2e.FreeUDPPort(t, e2e.PBXIP())
 					first.Options = 200 * time.Millisecond
 				}
 				sbc := e2e.StartSBC(t, e2e.SBCOptions{InviteTimeout: time.Second, Trunks: []e2e.TrunkSpec{first,
-					{Name: "second", Addr: "127.0.0.3", Port: int(second.Addr().Port()), Transport: transportName(tp)}}})
+					{Name: "second", Addr: e2e.PBXIP(), Port: int(second.Addr().Port()), Transport: transportName(tp)}}})
 				if tt.first == "options-down" {
 					e2e.WaitFor(t, 5*time.Second, "first trunk marked down", func() bool {
 						tr, _ := sbc.App.Routes().Trunk("first")
@@ -103,7 +103,7 @@ func TestSIPpFailover(t *testing.T) {
 					})
 				}
 				uac := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uac.xml"),
-					Transport: tp, Remote: sbc.UDP.String(), Args: []string{"-s", "1000", "-d", "300"}, Timeout: 30 * time.Second})
+					LocalIP: e2e.CallerIP(), Transport: tp, Remote: sbc.UDP.String(), Args: []string{"-s", "1000", "-d", "300"}, Timeout: 30 * time.Second})
 				if err := uac.Wait().Check(1); err != nil {
 					t.Error(err)
 				}
@@ -132,8 +132,8 @@ func transportName(tp string) string {
 // back up once a SIP stack answers on its address.
 func TestTrunkKeepalive(t *testing.T) {
 	sipptest.Require(t)
-	port := e2e.FreeUDPPort(t, "127.0.0.3")
-	sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: []e2e.TrunkSpec{{Name: "pbx", Addr: "127.0.0.3", Port: port, Options: 200 * time.Millisecond}},
+	port := e2e.FreeUDPPort(t, e2e.PBXIP())
+	sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: []e2e.TrunkSpec{{Name: "pbx", Addr: e2e.PBXIP(), Port: port, Options: 200 * time.Millisecond}},
 		Mutate: func(c *config.Config) { c.SIP.RetryAfter = 45 * time.Second }})
 	tr, _ := sbc.App.Routes().Trunk("pbx")
 	e2e.WaitFor(t, 5*time.Second, "trunk down", func() bool { return !tr.Up() })
@@ -149,7 +149,7 @@ func TestTrunkKeepalive(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	opts := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("options_uas.xml"),
-		LocalPort: port, Calls: sipptest.Unlimited, Timeout: 20 * time.Second})
+		LocalIP: e2e.PBXIP(), LocalPort: port, Calls: sipptest.Unlimited, Timeout: 20 * time.Second})
 	e2e.WaitFor(t, 5*time.Second, "trunk up", func() bool { return tr.Up() })
 	opts.Stop()
 	sbc.WaitIdleProbing(t, true)

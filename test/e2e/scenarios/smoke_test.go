@@ -10,16 +10,16 @@ import (
 
 func TestSmokeBuiltinScenarios(t *testing.T) {
 	e2e.NeedSIPp(t)
-	uasPort := e2e.FreeUDPPort(t, "127.0.0.3")
-	sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: []e2e.TrunkSpec{{Name: "uas", Addr: "127.0.0.3", Port: uasPort, Transport: "udp"}}})
+	uasPort := e2e.FreeUDPPort(t, e2e.PBXIP())
+	sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: []e2e.TrunkSpec{{Name: "uas", Addr: e2e.PBXIP(), Port: uasPort, Transport: "udp"}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	uas := exec.CommandContext(ctx, "sipp", "-sn", "uas", "-i", "127.0.0.3", "-p", e2e.Itoa(uasPort), "-m", "1", "-nostdin", "-trace_err")
+	uas := exec.CommandContext(ctx, "sipp", "-sn", "uas", "-i", e2e.PBXIP(), "-p", e2e.Itoa(uasPort), "-m", "1", "-nostdin", "-trace_err")
 	uas.Dir = t.TempDir()
 	if err := uas.Start(); err != nil {
 		t.Fatal(err)
 	}
-	uac := exec.CommandContext(ctx, "sipp", "-sn", "uac", "-i", "127.0.0.2", "-m", "1", "-nostdin", "-trace_err",
+	uac := exec.CommandContext(ctx, "sipp", "-sn", "uac", "-i", e2e.CallerIP(), "-m", "1", "-nostdin", "-trace_err",
 		"-s", "1000", sbc.UDP.String())
 	uac.Dir = t.TempDir()
 	out, err := uac.CombinedOutput()

@@ -35,7 +35,7 @@ func TestTopologyHiding(t *testing.T) {
 	for _, kind := range []string{"WS", "UDP"} {
 		t.Run(kind, func(t *testing.T) {
 			port, wait := e2e.StartUAS(t, 1, "u1")
-			sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: []e2e.TrunkSpec{{Name: "pbx", Addr: "127.0.0.3", Port: port}}})
+			sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: []e2e.TrunkSpec{{Name: "pbx", Addr: e2e.PBXIP(), Port: port}}})
 			addr := sbc.WS.String()
 			if kind == "UDP" {
 				addr = sbc.UDP.String()
@@ -61,7 +61,7 @@ func TestTopologyHiding(t *testing.T) {
 			uaHost := ua.Host
 			mustNotContain(t, "uas saw", uasLog, map[string]string{
 				uaHost:            "caller's Via/Contact host",
-				"127.0.0.2":       "caller's address",
+				e2e.CallerIP():    "caller's address",
 				"caller.example":  "caller's domain",
 				"SecretPhone":     "caller's User-Agent",
 				"X-Secret-Route":  "non-whitelisted header",
@@ -71,7 +71,7 @@ func TestTopologyHiding(t *testing.T) {
 				"alice 289084452": "caller's SDP origin",
 			})
 			mustNotContain(t, "caller saw", uaLog, map[string]string{
-				"127.0.0.3":          "callee's address",
+				e2e.PBXIP():          "callee's address",
 				":" + e2e.Itoa(port): "callee's SIP port",
 			})
 			for id, what := range identifiers(uaLog) {
@@ -106,7 +106,7 @@ func TestHeaderWhitelist(t *testing.T) {
 	e2e.NeedSIPp(t)
 	port, wait := e2e.StartUAS(t, 1, "u1")
 	sbc := e2e.StartSBC(t, e2e.SBCOptions{
-		Trunks: []e2e.TrunkSpec{{Name: "pbx", Addr: "127.0.0.3", Port: port}},
+		Trunks: []e2e.TrunkSpec{{Name: "pbx", Addr: e2e.PBXIP(), Port: port}},
 		Mutate: func(c *config.Config) {
 			c.SIP.HeaderWhitelist = []string{"X-Account"}
 			c.Trunks[0].PassHeaders = []string{"X-Carrier-Ref"}

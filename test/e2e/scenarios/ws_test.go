@@ -14,7 +14,7 @@ func TestWebSocketCallToSIPp(t *testing.T) {
 	for _, kind := range []string{"WS", "WSS"} {
 		t.Run(kind, func(t *testing.T) {
 			port, wait := e2e.StartUAS(t, 1, "u1")
-			sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: []e2e.TrunkSpec{{Name: "pbx", Addr: "127.0.0.3", Port: port}}})
+			sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: []e2e.TrunkSpec{{Name: "pbx", Addr: e2e.PBXIP(), Port: port}}})
 			addr := sbc.WS.String()
 			if kind == "WSS" {
 				addr = sbc.WSS.String()
@@ -38,7 +38,7 @@ func TestWebSocketCallToSIPp(t *testing.T) {
 func TestIdleConnectionsDoNotDelayWebSocket(t *testing.T) {
 	e2e.NeedSIPp(t)
 	port, wait := e2e.StartUAS(t, 1, "u1")
-	sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: []e2e.TrunkSpec{{Name: "pbx", Addr: "127.0.0.3", Port: port}}})
+	sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: []e2e.TrunkSpec{{Name: "pbx", Addr: e2e.PBXIP(), Port: port}}})
 	var idle []net.Conn
 	for i := 0; i < 200; i++ {
 		c, err := net.Dial("tcp", sbc.WS.String())
@@ -73,7 +73,7 @@ func TestWebSocketClosedMidCallEndsCall(t *testing.T) {
 	port, wait := e2e.StartUAS(t, 1, "u1")
 	sinks := e2e.NewCDRSinks(t, "")
 	sbc := e2e.StartSBC(t, e2e.SBCOptions{
-		Trunks: []e2e.TrunkSpec{{Name: "pbx", Addr: "127.0.0.3", Port: port}},
+		Trunks: []e2e.TrunkSpec{{Name: "pbx", Addr: e2e.PBXIP(), Port: port}},
 		Mutate: sinks.Apply,
 	})
 	ua := e2e.DialUA(t, "WS", sbc.WS.String())

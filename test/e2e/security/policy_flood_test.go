@@ -26,14 +26,17 @@ import (
 // scripts/bench-flood.sh runs longer floods against a separate SBC process
 // and measures its CPU (BENCHMARKS.md, "Policy under floods").
 
+var (
+	floodLegitIP  = e2e.IP(20) // the legitimate caller, trusted by the route
+	floodAttacker = e2e.IP(10) // the flooder, trusted by nothing
+)
+
 const (
-	floodLegitIP    = "127.0.0.20" // the legitimate caller, trusted by the route
-	floodAttacker   = "127.0.0.10" // the flooder, trusted by nothing
-	floodCalls      = 30           // legitimate calls per flood
-	floodCallRate   = 10           // legitimate calls per second
-	floodRate       = 500          // flood requests per second (SIPp -r)
-	floodCount      = 1500         // flood requests per run (-m): about 3 s
-	floodGarbage    = 15000        // garbage datagrams: about 3 s at floodRate*10
+	floodCalls      = 30    // legitimate calls per flood
+	floodCallRate   = 10    // legitimate calls per second
+	floodRate       = 500   // flood requests per second (SIPp -r)
+	floodCount      = 1500  // flood requests per run (-m): about 3 s
+	floodGarbage    = 15000 // garbage datagrams: about 3 s at floodRate*10
 	floodMinLegitOK = 0.9
 )
 
@@ -93,7 +96,7 @@ func runFlood(t *testing.T, fc floodCase) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	uas := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uas.xml"),
-		Calls: sipptest.Unlimited, Timeout: 45 * time.Second})
+		LocalIP: e2e.PBXIP(), Calls: sipptest.Unlimited, Timeout: 45 * time.Second})
 	sbc := floodSBC(t, uas)
 
 	var flood *sipptest.Proc

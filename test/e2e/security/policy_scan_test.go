@@ -183,7 +183,7 @@ func TestPolicyScan(t *testing.T) {
 // blacklist emptied, the same svmap finds the SBC, so "found nothing" is
 // the blacklist's doing and not a broken scan.
 func testSvmap(t *testing.T) {
-	const scanner = "127.0.0.50"
+	scanner := e2e.IP(50)
 	sbc := scanSBC(t, true, nil)
 	port := e2e.Itoa(int(sbc.UDP.Port()))
 	out := runTool(t, 30*time.Second, scanner, "svmap", "-p", port, "127.0.0.1")
@@ -195,11 +195,11 @@ func testSvmap(t *testing.T) {
 	}
 
 	open := scanSBC(t, false, nil)
-	out = runTool(t, 30*time.Second, "127.0.0.51", "svmap", "-p", e2e.Itoa(int(open.UDP.Port())), "127.0.0.1")
+	out = runTool(t, 30*time.Second, e2e.IP(51), "svmap", "-p", e2e.Itoa(int(open.UDP.Port())), "127.0.0.1")
 	if !strings.Contains(out, "127.0.0.1:"+e2e.Itoa(int(open.UDP.Port()))) {
 		t.Errorf("control: svmap did not find the SBC without the User-Agent blacklist")
 	}
-	if _, banned := bans(open, t)["127.0.0.51"]; banned {
+	if _, banned := bans(open, t)[e2e.IP(51)]; banned {
 		t.Errorf("control: an OPTIONS ping without a scanner User-Agent got its source banned")
 	}
 }
@@ -230,7 +230,7 @@ func svwarWords() []string {
 func testSvwar(t *testing.T) {
 	words := writeLines(t, svwarWords())
 	t.Run("blacklisted", func(t *testing.T) {
-		const scanner = "127.0.0.52"
+		scanner := e2e.IP(52)
 		sbc := scanSBC(t, true, nil)
 		out := runTool(t, 30*time.Second, scanner, "svwar", "--force", "-p", e2e.Itoa(int(sbc.UDP.Port())),
 			"--maximumtime", "2", "-d", words, "127.0.0.1")
@@ -244,7 +244,7 @@ func testSvwar(t *testing.T) {
 	// OPTIONS scan goes through the whole list, every answer a 200.
 	for i, method := range []string{"REGISTER", "OPTIONS"} {
 		t.Run("no UA blacklist/"+method, func(t *testing.T) {
-			scanner := "127.0.0." + e2e.Itoa(53+i*10)
+			scanner := e2e.IP(53 + i*10)
 			sbc := scanSBC(t, false, nil)
 			out := runTool(t, 40*time.Second, scanner, "svwar", "--force", "-v", "-m", method,
 				"-p", e2e.Itoa(int(sbc.UDP.Port())), "--maximumtime", "2", "-d", words, "127.0.0.1")
@@ -294,7 +294,7 @@ func testSvcrack(t *testing.T) {
 		return out, sbc
 	}
 	t.Run("banned", func(t *testing.T) {
-		const scanner = "127.0.0.54"
+		scanner := e2e.IP(54)
 		out, sbc := run(t, scanner, policy.DefaultBanAuthFailures)
 		if strings.Contains(out, alicePassword) {
 			t.Errorf("svcrack found alice's password despite the ban")
@@ -309,7 +309,7 @@ func testSvcrack(t *testing.T) {
 		t.Logf("svcrack banned (%s)", reason)
 	})
 	t.Run("control without bans", func(t *testing.T) {
-		const scanner = "127.0.0.55"
+		scanner := e2e.IP(55)
 		out, sbc := run(t, scanner, 0)
 		if !strings.Contains(out, alicePassword) {
 			t.Errorf("control: svcrack did not find the password with bans off, so the banned run proves nothing")

@@ -17,12 +17,12 @@ import (
 	"github.com/sbc-project/sbc/test/e2e"
 )
 
-// policySBC routes every call to a SIPp UAS trunk on 127.0.0.3 WITHOUT
+// policySBC routes every call to a SIPp UAS trunk on e2e.PBXIP() WITHOUT
 // trusting the callers: calls toward the trunk must authenticate as a
 // configured user and pass the dial rules.
 func policySBC(t *testing.T, uasPort int, mutate func(*config.Config)) *e2e.SBC {
 	return e2e.StartSBC(t, e2e.SBCOptions{
-		Trunks: []e2e.TrunkSpec{{Name: "pbx", Addr: "127.0.0.3", Port: uasPort}},
+		Trunks: []e2e.TrunkSpec{{Name: "pbx", Addr: e2e.PBXIP(), Port: uasPort}},
 		Mutate: func(c *config.Config) {
 			c.Users = []config.User{{Username: "alice", Password: "secret"}, {Username: "boss", Password: "hunter2", Group: "world"}}
 			c.Policy.DialRules.Groups = append(c.Policy.DialRules.Groups, policy.DialGroupSpec{Name: "world", International: true})
@@ -80,7 +80,7 @@ func authedSend(u *e2e.UA, target, user, password string) *e2e.UACall {
 	// The same call again: same Call-ID and tags, next CSeq, new branch.
 	c.Branch = "z9hG4bK" + sipmsg.NewToken(6)
 	c.Seq = 2
-	body := strings.ReplaceAll(e2e.CallerSDP, "\n", "\r\n")
+	body := strings.ReplaceAll(e2e.CallerSDP(), "\n", "\r\n")
 	u.Send(fmt.Sprintf(`INVITE %s SIP/2.0
 Via: SIP/2.0/%s %s;branch=%s;rport
 Max-Forwards: 70

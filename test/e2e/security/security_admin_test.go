@@ -19,8 +19,8 @@ import (
 
 // The admin API against web pages (issue 13, point 5). The SBC runs with
 // the admin server on loopback and no token, as by default; a trunk "pbx"
-// on 127.0.0.3 and trusted sources 192.0.2.0/24. An attacker's page,
-// served from another origin (http://127.0.0.2:port), and a page whose
+// on e2e.PBXIP() and trusted sources 192.0.2.0/24. An attacker's page,
+// served from another origin (http://<e2e.CallerIP()>:port), and a page whose
 // name was rebound to the admin server's address try to ban everyone and
 // to drain. They get nothing; the operator's own requests still work.
 
@@ -36,11 +36,11 @@ func adminAttackSBC(t *testing.T, token string) (*e2e.SBC, *e2e.AdminClient) {
 	return sbc, sbc.Admin(t, token)
 }
 
-// attackerPage serves a harmless-looking page on 127.0.0.2 (another
+// attackerPage serves a harmless-looking page on e2e.CallerIP() (another
 // origin, another site) and returns its URL.
 func attackerPage(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	ln, err := net.Listen("tcp", e2e.CallerIP()+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,8 +207,8 @@ func TestAdminBrowserRequestsRaw(t *testing.T) {
 		want             int
 	}{
 		{"fetch no-cors text/plain (Chromium)", "POST /api/v1/bans HTTP/1.1\r\nHost: " + host + "\r\nConnection: keep-alive\r\n" + chrome +
-			"Content-Type: text/plain;charset=UTF-8\r\nOrigin: http://127.0.0.2:8000\r\nSec-Fetch-Site: cross-site\r\n" +
-			"Sec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: empty\r\nReferer: http://127.0.0.2:8000/\r\n",
+			"Content-Type: text/plain;charset=UTF-8\r\nOrigin: http://" + e2e.CallerIP() + ":8000\r\nSec-Fetch-Site: cross-site\r\n" +
+			"Sec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: empty\r\nReferer: http://" + e2e.CallerIP() + ":8000/\r\n",
 			`{"addr":"0.0.0.0/0"}`, 403},
 		{"HTML form post (old browser: no Sec-Fetch)", "POST /api/v1/drain HTTP/1.1\r\nHost: " + host + "\r\n" +
 			"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:60.0) Gecko/20100101 Firefox/60.0\r\n" +
@@ -249,8 +249,8 @@ func operatorKeepsControl(t *testing.T, sbc *e2e.SBC, api *e2e.AdminClient) {
 	t.Helper()
 	api.JSON("POST", "/api/v1/bans", `{"addr":"198.51.100.0/24","reason":"scanner"}`, 201, nil)
 	for body, want := range map[string]string{
-		`{"addr":"127.0.0.3"}`:              `covers trunk \"pbx\" (127.0.0.3)`,
-		`{"addr":"127.0.0.0/8"}`:            `covers trunk \"pbx\" (127.0.0.3)`,
+		`{"addr":"` + e2e.PBXIP() + `"}`:    `covers trunk \"pbx\" (` + e2e.PBXIP() + `)`,
+		`{"addr":"127.0.0.0/8"}`:            `covers trunk \"pbx\" (` + e2e.PBXIP() + `)`,
 		`{"addr":"192.0.2.9"}`:              `routes[1].trusted_sources`,
 		`{"addr":"0.0.0.0/0","force":true}`: "would ban every source",
 	} {
@@ -259,11 +259,11 @@ func operatorKeepsControl(t *testing.T, sbc *e2e.SBC, api *e2e.AdminClient) {
 			t.Errorf("operator ban %s: %d %s, want a refusal saying %s", body, code, b, want)
 		}
 	}
-	if !e2e.OptionsAnswered(t, "127.0.0.3", sbc.UDP) {
+	if !e2e.OptionsAnswered(t, e2e.PBXIP(), sbc.UDP) {
 		t.Error("the trunk gets no answer")
 	}
-	api.JSON("POST", "/api/v1/bans", `{"addr":"127.0.0.3","force":true,"reason":"pbx compromised"}`, 201, nil)
-	if e2e.OptionsAnswered(t, "127.0.0.3", sbc.UDP) {
+	api.JSON("POST", "/api/v1/bans", `{"addr":"`+e2e.PBXIP()+`","force":true,"reason":"pbx compromised"}`, 201, nil)
+	if e2e.OptionsAnswered(t, e2e.PBXIP(), sbc.UDP) {
 		t.Error("a forced ban of the trunk is not in force")
 	}
 	api.JSON("POST", "/api/v1/drain", "", 202, nil)

@@ -96,7 +96,7 @@ func attackRequest(p *rawPeer, method, user, from, to, callID, branch string) st
 	}
 	body := ""
 	if method == "INVITE" {
-		body = strings.ReplaceAll(e2e.CallerSDP, "\n", "\r\n")
+		body = strings.ReplaceAll(e2e.CallerSDP(), "\n", "\r\n")
 	}
 	return method + " sip:" + user + "@" + p.conn.RemoteAddr().String() + " SIP/2.0\r\n" +
 		"Via: SIP/2.0/" + transport + " " + host + ";branch=" + branch + ";rport\r\n" +
@@ -179,7 +179,7 @@ func controlCharacterAttacks(t *testing.T, sbc *e2e.SBC) int {
 		for _, a := range attacks {
 			t.Run(network+"/"+a.name, func(t *testing.T) {
 				host++
-				p := dialRaw(t, network, fmt.Sprintf("127.0.0.%d", host), sbc.UDP)
+				p := dialRaw(t, network, e2e.IP(host), sbc.UDP)
 				from, to := cmp.Or(a.from, "<sip:mallory@attacker.example>;tag=a0"), cmp.Or(a.to, "<sip:666@sbc.example>")
 				callID := a.callID + sipmsg.NewToken(6)
 				p.send(attackRequest(p, "INVITE", "666", from, to, callID, "z9hG4bK"+sipmsg.NewToken(6)))
@@ -199,7 +199,7 @@ func controlCharacterAttacks(t *testing.T, sbc *e2e.SBC) int {
 func escapedNullCalls(t *testing.T, sbc *e2e.SBC, pbx *e2e.UAS) {
 	t.Helper()
 	for i, network := range []string{"udp", "tcp"} {
-		p := dialRaw(t, network, fmt.Sprintf("127.0.0.%d", 60+i), sbc.UDP)
+		p := dialRaw(t, network, e2e.IP(60+i), sbc.UDP)
 		branch, from, callID := "z9hG4bK"+sipmsg.NewToken(6), "<sip:null-%00-null@attacker.example>;tag=e"+network, "escnull-"+network
 		p.send(attackRequest(p, "INVITE", "777", from, "<sip:777@sbc.example>", callID, branch))
 		inv := pbx.ExpectReq("INVITE")
@@ -308,7 +308,7 @@ func legitimateCall(t *testing.T, sbc *e2e.SBC, pbx *e2e.UAS, user string) strin
 	if u := inv.Recipient().User(); u == nil || u.String() != user {
 		t.Fatalf("the PBX got an INVITE for %v, want %s", inv.Recipient(), user)
 	}
-	pbx.Respond(inv, 200, "OK", "pbx", e2e.UASSDP)
+	pbx.Respond(inv, 200, "OK", "pbx", e2e.UASSDP())
 	call.Answered(ua.Expect(200))
 	call.Ack()
 	pbx.ExpectReq("ACK")

@@ -19,7 +19,7 @@ func answeredCall(t *testing.T) (*e2e.SBC, *e2e.UA, *e2e.UACall, *e2e.UAS, *e2e.
 	ua := e2e.DialUA(t, "UDP", sbc.UDP.String())
 	call := ua.Invite("1000", "")
 	inv := pbx.ExpectReq("INVITE")
-	pbx.Respond(inv, 200, "OK", "pbx1", e2e.UASSDP)
+	pbx.Respond(inv, 200, "OK", "pbx1", e2e.UASSDP())
 	call.Answered(ua.Expect(200))
 	call.Ack()
 	pbx.ExpectReq("ACK")
@@ -28,7 +28,7 @@ func answeredCall(t *testing.T) (*e2e.SBC, *e2e.UA, *e2e.UACall, *e2e.UAS, *e2e.
 
 // holdSDP is the caller's re-offer putting the call on hold: a real change
 // the SBC relays to the callee.
-var holdSDP = strings.Replace(strings.Replace(e2e.CallerSDP, "2890844526 IN", "2890844527 IN", 1), "a=sendrecv", "a=sendonly", 1)
+var holdSDP = strings.Replace(strings.Replace(e2e.CallerSDP(), "2890844526 IN", "2890844527 IN", 1), "a=sendrecv", "a=sendonly", 1)
 
 // finals reads until n final responses to requests with a CSeq of at least
 // minSeq arrived (retransmitted answers to older ones are skipped) and
@@ -61,7 +61,7 @@ func TestSecurityReinviteThenByeEndsTransactions(t *testing.T) {
 		late func(pbx *e2e.UAS, reinv sip.Request) // what the callee does with the re-INVITE after the BYE
 	}{
 		{"callee answers 200 late", func(pbx *e2e.UAS, reinv sip.Request) {
-			pbx.Respond(reinv, 200, "OK", "", e2e.UASSDP)
+			pbx.Respond(reinv, 200, "OK", "", e2e.UASSDP())
 			pbx.ExpectReq("ACK")
 		}},
 		{"callee answers 481 late", func(pbx *e2e.UAS, reinv sip.Request) {

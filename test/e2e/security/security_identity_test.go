@@ -27,12 +27,13 @@ const (
 	// alicePAI is what the SBC asserts for alice (users[].caller_id) toward
 	// the trunks, whose from_domain is sbc.example.
 	alicePAI = "<sip:+16175550123@sbc.example;user=phone>"
-	pbxAddr  = "127.0.0.4" // a trusted PBX (a trunk with trusted: true)
 	pbxPAI   = `"Front Desk" <sip:+15551230000@pbx.example>`
 )
 
+var pbxAddr = e2e.IP(4) // a trusted PBX (a trunk with trusted: true)
+
 // identitySBC runs an SBC whose callers are not trusted, with users alice
-// (caller_id +16175550123, not a number the tests dial) and bob, a trusted PBX trunk at 127.0.0.4 and
+// (caller_id +16175550123, not a number the tests dial) and bob, a trusted PBX trunk at e2e.IP(4) and
 // two trunks that are test UASes: open (outside the trust domain, the
 // default) and td (identity.trust_domain, identity.domain id.example).
 // Routes: alice and bob are registered users; 3125550100 goes to td,
@@ -41,7 +42,7 @@ func identitySBC(t *testing.T) (sbc *e2e.SBC, open, td *trunkUAS) {
 	t.Helper()
 	open, td = &trunkUAS{UAS: e2e.NewUAS(t)}, &trunkUAS{UAS: e2e.NewUAS(t)}
 	sbc = e2e.StartSBC(t, e2e.SBCOptions{
-		Trunks: []e2e.TrunkSpec{{Name: "open", Addr: "127.0.0.3", Port: open.Port()}, {Name: "td", Addr: "127.0.0.3", Port: td.Port()}},
+		Trunks: []e2e.TrunkSpec{{Name: "open", Addr: e2e.PBXIP(), Port: open.Port()}, {Name: "td", Addr: e2e.PBXIP(), Port: td.Port()}},
 		Mutate: func(c *config.Config) {
 			c.Users = []config.User{{Username: "alice", Password: "secret", CallerID: "+16175550123"}, {Username: "bob", Password: "hunter2"}}
 			c.Trunks[0].FromDomain, c.Trunks[1].FromDomain = "sbc.example", "sbc.example"
@@ -104,12 +105,12 @@ func forgedInvite(u *e2e.UA, number, from, extra, user, password string) *e2e.UA
 		To: "sip:" + number + "@" + u.SBC, Seq: 1}
 	send := func(auth string) {
 		c.Branch = "z9hG4bK" + sipmsg.NewToken(6)
-		body := strings.ReplaceAll(e2e.CallerSDP, "\n", "\r\n")
+		body := strings.ReplaceAll(e2e.CallerSDP(), "\n", "\r\n")
 		u.Send(fmt.Sprintf("INVITE %s SIP/2.0\nVia: SIP/2.0/%s %s;branch=%s;rport\nMax-Forwards: 70\n"+
 			"From: %s;tag=%s\nTo: <%s>\nCall-ID: %s\nCSeq: %d INVITE\nContact: <sip:x@%s;transport=%s>\n%s%s"+
 			"Content-Type: application/sdp\nContent-Length: %d\n\n",
 			c.To, u.Kind, u.Host, c.Branch, from, c.FromTag, c.To, c.CallID, c.Seq, u.Host, strings.ToLower(u.Kind),
-			extra, auth, len(body)) + e2e.CallerSDP)
+			extra, auth, len(body)) + e2e.CallerSDP())
 	}
 	send("")
 	if user == "" {
@@ -272,7 +273,7 @@ func TestSecurityIdentityTrustedSource(t *testing.T) {
 	if strings.Join(got.pai, "") != pbxPAI {
 		t.Errorf("the registered user saw P-Asserted-Identity %q from the trusted PBX, want %s", got.pai, pbxPAI)
 	}
-	stranger := e2e.DialUA(t, "UDP", sbc.UDP.String()) // 127.0.0.2: no trunk, no trusted source
+	stranger := e2e.DialUA(t, "UDP", sbc.UDP.String()) // e2e.CallerIP(): no trunk, no trusted source
 	got = ringWeb(stranger, `"Caller" <sip:5550100@stranger.example>`, forged)
 	got.check(t, `"Caller" <sip:5550100@127.0.0.1>`, "")
 	sbc.WaitIdle(t)

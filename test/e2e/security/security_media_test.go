@@ -22,13 +22,13 @@ import (
 )
 
 // The media attack tests (issue 13, points 3 and 11): an attacker on
-// 127.0.0.66, which is neither endpoint's SDP nor signaling address,
+// e2e.IP(66), which is neither endpoint's SDP nor signaling address,
 // sends what an off-path attacker can to the SBC's media ports of a call
 // in progress, and an endpoint that moves is followed. Every check is on
 // real sockets: what the attacker receives (nothing), what the legitimate
 // endpoints keep receiving, and the call's refusal counters.
 
-const attackerIP = "127.0.0.66"
+var attackerIP = e2e.IP(66)
 
 // attackMarker is the payload marker of the attacker's well-formed RTP.
 const attackMarker = "EVIL"
@@ -173,8 +173,8 @@ func sbcRTP(p *e2e.MediaPBX) *net.UDPAddr {
 	return p.Call.SBCRTP
 }
 
-// TestSecurityRTPHijack: a call between a SIP phone (127.0.0.2) and a PBX
-// (127.0.0.3) through the SBC. The attacker sends junk, RTP of a payload
+// TestSecurityRTPHijack: a call between a SIP phone (e2e.CallerIP()) and a PBX
+// (e2e.PBXIP()) through the SBC. The attacker sends junk, RTP of a payload
 // type not negotiated and well-formed RTP of its own to the SBC's port
 // facing the phone before the phone sends anything, and again after; then
 // to the port facing the PBX. The attacker gets nothing, the phone and the
@@ -229,7 +229,7 @@ func TestSecurityRTPRebinding(t *testing.T) {
 	e2e.WaitCount(t, "the phone gets the pbx", phone.RTP.Rx, "PBX1", 10)
 
 	old := phone.RTP
-	moved := e2e.NewRTPPeer(t, "127.0.0.2", old.Src, e2e.PBXDTMFPT) // the same stream
+	moved := e2e.NewRTPPeer(t, e2e.CallerIP(), old.Src, e2e.PBXDTMFPT) // the same stream
 	old.Stop()
 	moved.Start(old.Dst.Load())
 	n := peer.Rx.Marker("PLN1")
@@ -259,19 +259,19 @@ var reCrypto = regexp.MustCompile(`(?m)^a=crypto:(.+?)\s*$`)
 func TestSecuritySDESLatch(t *testing.T) {
 	pbx := e2e.NewMediaPBX(t, e2e.PBXOptions{Stream: true})
 	sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: pbx.Trunk(), Mutate: func(c *config.Config) {
-		// Calls from 127.0.0.2 come from this trunk; the route does not
+		// Calls from e2e.CallerIP() come from this trunk; the route does not
 		// send calls to it.
-		c.Trunks = append(c.Trunks, config.Trunk{Name: "carrier", URI: "sip:127.0.0.2:5999", Media: config.MediaSRTP,
+		c.Trunks = append(c.Trunks, config.Trunk{Name: "carrier", URI: "sip:" + e2e.CallerIP() + ":5999", Media: config.MediaSRTP,
 			OptionsTimeout: time.Second, FailureThreshold: 1})
 	}})
 	key, err := rtpproc.NewCrypto(1, rtpproc.SuiteAES128HMACSHA1_80)
 	if err != nil {
 		t.Fatal(err)
 	}
-	carrier := newUDPRecorder(t, "127.0.0.2", 0)
+	carrier := newUDPRecorder(t, e2e.CallerIP(), 0)
 	client := e2e.NewSIPClient(t, "UDP", sbc.UDP.String())
-	offer := fmt.Sprintf("v=0\no=carrier 1 1 IN IP4 127.0.0.2\ns=-\nc=IN IP4 127.0.0.2\nt=0 0\n"+
-		"m=audio %d RTP/SAVP 0\na=rtpmap:0 PCMU/8000\na=ptime:20\na=crypto:%s\n", carrier.conn.LocalAddr().(*net.UDPAddr).Port, key)
+	offer := fmt.Sprintf("v=0\no=carrier 1 1 IN IP4 %s\ns=-\nc=IN IP4 %[1]s\nt=0 0\n"+
+		"m=audio %d RTP/SAVP 0\na=rtpmap:0 PCMU/8000\na=ptime:20\na=crypto:%s\n", e2e.CallerIP(), carrier.conn.LocalAddr().(*net.UDPAddr).Port, key)
 	dlg := client.Invite("1000", offer)
 	res := dlg.Await(1, 20*time.Second, nil)
 	if res.StatusCode() != 200 {
@@ -437,10 +437,10 @@ func TestSecurityRTCPSDES(t *testing.T) {
 	pbx := e2e.NewMediaPBX(t, e2e.PBXOptions{Stream: true})
 	sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: pbx.Trunk()})
 	phone := e2e.NewPlainPhone(t, sbc)
-	phoneRTCP := newUDPRecorder(t, "127.0.0.2", phone.RTP.Port()+1)
+	phoneRTCP := newUDPRecorder(t, e2e.CallerIP(), phone.RTP.Port()+1)
 	phone.Call("1000")
 	peer, _ := pbx.Current()
-	pbxRTCP := newUDPRecorder(t, "127.0.0.3", peer.Port()+1)
+	pbxRTCP := newUDPRecorder(t, e2e.PBXIP(), peer.Port()+1)
 	e2e.WaitCount(t, "the pbx gets the phone", peer.Rx, "PLN1", 5)
 	e2e.WaitCount(t, "the phone gets the pbx", phone.RTP.Rx, "PBX1", 5)
 
@@ -463,7 +463,7 @@ func TestSecurityWebRTCMedia(t *testing.T) {
 	web := e2e.NewWebPhone(t, sbc)
 	web.Call("1000")
 	peer, _ := pbx.Current()
-	pbxRTCP := newUDPRecorder(t, "127.0.0.3", peer.Port()+1)
+	pbxRTCP := newUDPRecorder(t, e2e.PBXIP(), peer.Port()+1)
 	e2e.WaitCount(t, "the browser gets the pbx", web.Rx, "PBX1", 25)
 	e2e.WaitCount(t, "the pbx gets the browser", peer.Rx, "WEB1", 25)
 

@@ -184,8 +184,8 @@ func expectDropped(t *testing.T, sbc *e2e.SBC, c *sipConn, what string) {
 func TestSecurityBanScope(t *testing.T) {
 	sbc, udp6 := banSBC(t)
 
-	// A datagram "from" the victim 127.0.0.7.
-	victim := "127.0.0.7"
+	// A datagram "from" the victim e2e.IP(7).
+	victim := e2e.IP(7)
 	dialSIP(t, "UDP", victim, sbc.UDP).request("OPTIONS", "friendly-scanner")
 	waitBanScope(sbc, t, victim, "udp")
 	expectDropped(t, sbc, dialSIP(t, "UDP", victim, sbc.UDP), "UDP REGISTER from the victim")
@@ -208,7 +208,7 @@ func TestSecurityBanScope(t *testing.T) {
 	}
 
 	// A scanner over TCP.
-	scanner := "127.0.0.8"
+	scanner := e2e.IP(8)
 	dialSIP(t, "TCP", scanner, sbc.TCP).request("OPTIONS", "friendly-scanner")
 	waitBanScope(sbc, t, scanner, "all")
 	expectDropped(t, sbc, dialSIP(t, "TCP", scanner, sbc.TCP), "TCP REGISTER from the scanner")

@@ -28,7 +28,7 @@ func dialSBC(t *testing.T, pbx *e2e.UAS, plan func(*policy.DialRulesSpec)) *e2e.
 		c.Routes = []config.Route{{Name: "out", Target: config.TargetTrunks, Trunks: []string{"pbx"}}}
 		// The caller tries some fifty INVITEs in a row: faster than the
 		// INVITE rate limit allows, and not what these tests are about.
-		c.Policy.RateLimit.ExemptCIDRs = []string{"127.0.0.2"}
+		c.Policy.RateLimit.ExemptCIDRs = []string{e2e.CallerIP()}
 		if plan != nil {
 			plan(&c.Policy.DialRules)
 		}
@@ -150,7 +150,7 @@ func completeAuthedCall(t *testing.T, ua *e2e.UA, pbx *e2e.UAS, user string) (*e
 	if !ok || inv.Method() != sip.INVITE {
 		t.Fatalf("trunk's first message is %s, want the INVITE for %q:\n%s", m.Short(), user, strings.Join(pbx.Log, "\n----\n"))
 	}
-	pbx.Respond(inv, 200, "OK", "pbx1", e2e.UASSDP)
+	pbx.Respond(inv, 200, "OK", "pbx1", e2e.UASSDP())
 	c.Answered(ua.Expect(200))
 	c.Ack()
 	pbx.ExpectReq("ACK")
@@ -174,7 +174,7 @@ func endCall(t *testing.T, ua *e2e.UA, pbx *e2e.UAS, c *e2e.UACall) {
 func TestSecurityEchoAdmission(t *testing.T) {
 	sbc := e2e.StartSBC(t, e2e.SBCOptions{}) // the shipped defaults: only the echo route
 	limit := policy.DefaultEchoMaxCallsIP
-	attacker := e2e.DialUAFrom(t, "UDP", sbc.UDP.String(), "127.0.0.5")
+	attacker := e2e.DialUAFrom(t, "UDP", sbc.UDP.String(), e2e.IP(5))
 	var held []*e2e.UACall
 	refusedAt := 0
 	for i := 1; i <= limit+3 && refusedAt == 0; i++ {
@@ -203,7 +203,7 @@ func TestSecurityEchoAdmission(t *testing.T) {
 	}
 
 	// Another source is not refused for the attacker's calls.
-	other := e2e.DialUAFrom(t, "UDP", sbc.UDP.String(), "127.0.0.6")
+	other := e2e.DialUAFrom(t, "UDP", sbc.UDP.String(), e2e.IP(6))
 	c := other.Invite("echo", "")
 	res := other.ExpectFinal()
 	if res.StatusCode() != 200 {

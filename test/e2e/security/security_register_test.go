@@ -19,7 +19,7 @@ import (
 	"github.com/sbc-project/sbc/test/e2e"
 )
 
-// pbxRegistrar is a PBX on 127.0.0.3 (UDP) that checks digest passwords
+// pbxRegistrar is a PBX on e2e.PBXIP() (UDP) that checks digest passwords
 // as a real registrar does: a REGISTER without credentials is challenged
 // 401, wrong ones get wrongCode (401 again or 403), right ones 200 with
 // the Contact and the expiry granted. Every INVITE it gets is a call that
@@ -41,7 +41,7 @@ const pbxRealm, pbxNonce = "pbx", "0123456789abcdef"
 
 func newPBXRegistrar(t *testing.T, wrongCode int) *pbxRegistrar {
 	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.3")})
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(e2e.PBXIP())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func newPBXRegistrar(t *testing.T, wrongCode int) *pbxRegistrar {
 func (p *pbxRegistrar) port() int { return p.conn.LocalAddr().(*net.UDPAddr).Port }
 
 func (p *pbxRegistrar) trunk() []e2e.TrunkSpec {
-	return []e2e.TrunkSpec{{Name: "pbx", Addr: "127.0.0.3", Port: p.port()}}
+	return []e2e.TrunkSpec{{Name: "pbx", Addr: e2e.PBXIP(), Port: p.port()}}
 }
 
 func (p *pbxRegistrar) loop() {
@@ -155,12 +155,12 @@ func (p *pbxRegistrar) counts() (registers, invites int) {
 // for a call to a web user, and returns the SBC's final answer.
 func (p *pbxRegistrar) call(t *testing.T, sbc string, user string) int {
 	t.Helper()
-	c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.3")}, e2e.MustUDPAddr(t, sbc))
+	c, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(e2e.PBXIP())}, e2e.MustUDPAddr(t, sbc))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	body := strings.ReplaceAll(e2e.UASSDP, "\n", "\r\n")
+	body := strings.ReplaceAll(e2e.UASSDP(), "\n", "\r\n")
 	branch, callID := "z9hG4bK"+sipmsg.NewToken(8), sipmsg.NewToken(8)+"@pbx"
 	local := c.LocalAddr().String()
 	msg := fmt.Sprintf("INVITE sip:%s@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=%s;rport\r\nMax-Forwards: 70\r\n"+
@@ -223,7 +223,7 @@ func expectSilence(u *e2e.UA, d time.Duration, what string) {
 func TestSecurityRejectedRegisterGivesNothing(t *testing.T) {
 	pbx := newPBXRegistrar(t, 401)
 	sbc := relaySBC(t, pbx)
-	attacker := e2e.DialUAFrom(t, "WS", sbc.WS.String(), "127.0.0.66")
+	attacker := e2e.DialUAFrom(t, "WS", sbc.WS.String(), e2e.IP(66))
 	if res := attacker.Register("alice", "guessed-wrong", 300); res.StatusCode() != 401 {
 		t.Fatalf("attacker's REGISTER with a wrong password: %d, want the PBX's 401", res.StatusCode())
 	} else if strings.Contains(res.Reason(), "pbx.internal") {
@@ -253,7 +253,7 @@ func TestSecurityRejectedRegisterGivesNothing(t *testing.T) {
 	// Eleven more connections try to fill alice's ten binding slots.
 	for i := range 11 {
 		// Each from its own address: one address would be banned first.
-		ua := e2e.DialUAFrom(t, "WS", sbc.WS.String(), fmt.Sprintf("127.0.0.%d", 70+i))
+		ua := e2e.DialUAFrom(t, "WS", sbc.WS.String(), e2e.IP(70+i))
 		if res := ua.Register("alice", fmt.Sprintf("guess-%d", i), 300); res.StatusCode() == 200 {
 			t.Fatalf("guess %d accepted", i)
 		}
@@ -262,7 +262,7 @@ func TestSecurityRejectedRegisterGivesNothing(t *testing.T) {
 	if res := alice.Register("alice", "pbx-secret", 300); res.StatusCode() != 200 {
 		t.Fatalf("alice's own registration after the attack: %d %s", res.StatusCode(), res.Reason())
 	}
-	if bs := sbc.App.Bindings().List(); len(bs) != 1 || bs[0].Flow.Target.Addr.Addr().String() != "127.0.0.2" {
+	if bs := sbc.App.Bindings().List(); len(bs) != 1 || bs[0].Flow.Target.Addr.Addr().String() != e2e.CallerIP() {
 		t.Fatalf("bindings after alice registered: %+v, want alice's only", bs)
 	}
 	// The PBX granted 120 s though alice asked for 300: the binding ends
@@ -318,7 +318,7 @@ func TestSecurityRegistrationEndsAuthentication(t *testing.T) {
 func TestSecurityRelayedPasswordGuessingIsBanned(t *testing.T) {
 	pbx := newPBXRegistrar(t, 403)
 	sbc := relaySBC(t, pbx)
-	guesser := e2e.DialUAFrom(t, "WS", sbc.WS.String(), "127.0.0.68")
+	guesser := e2e.DialUAFrom(t, "WS", sbc.WS.String(), e2e.IP(68))
 	for i := range policy.DefaultBanAuthFailures {
 		if res := guesser.Register("alice", fmt.Sprintf("guess-%d", i), 300); res.StatusCode() != 403 {
 			t.Fatalf("guess %d: %d %s, want 403", i, res.StatusCode(), res.Reason())

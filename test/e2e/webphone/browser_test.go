@@ -109,10 +109,10 @@ func TestBrowserReceivesSIPpCall(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	mp := e2e.EvenFreePort(t, sipptest.CallerIP)
+	mp := e2e.EvenFreePort(t, e2e.CallerIP())
 	uac := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uac.xml"),
-		Remote: sbc.UDP.String(), Timeout: 40 * time.Second,
-		Args: []string{"-s", "alice", "-d", "4000", "-rtp_echo", "-mi", sipptest.CallerIP, "-mp", e2e.Itoa(mp)}})
+		LocalIP: e2e.CallerIP(), Remote: sbc.UDP.String(), Timeout: 40 * time.Second,
+		Args: []string{"-s", "alice", "-d", "4000", "-rtp_echo", "-mi", e2e.CallerIP(), "-mp", e2e.Itoa(mp)}})
 	res := run.MustPass()["alice"]
 	e2e.CheckAudio(t, "web phone", res.Stats(t, "sipp"))
 	if err := uac.Wait().Check(1); err != nil {
