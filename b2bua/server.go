@@ -397,7 +397,12 @@ func (s *Server) onStray(res sip.Response, _ transport.Target) {
 
 // respond answers a server transaction from the SBC itself.
 func (s *Server) respond(tx serverTx, code int, reason string, extra ...sip.Header) {
-	res := txn.NewResponse(tx.Request(), code, reason)
+	req := tx.Request()
+	if req == nil { // answered for good already (the TU's deadline passed)
+		s.log.Debug("respond", "code", code, "err", txn.ErrFinalSent)
+		return
+	}
+	res := txn.NewResponse(req, code, reason)
 	s.finishResponse(res)
 	for _, h := range extra {
 		res.AppendHeader(h)
