@@ -71,9 +71,13 @@ type Call struct {
 	exited chan struct{}
 	done   chan struct{}
 
-	a, b   *leg
-	inv    serverTx // A's INVITE until answered
+	a, b *leg
+	inv  serverTx // A's INVITE until answered
+	// invReq is A's INVITE until the 2xx to it is sent (letInviteGo):
+	// what later requests need of it is in leg A; users, what tracing
+	// needs, stays.
 	invReq sip.Request
+	users  []string
 	media  MediaSession
 	route  *routing.Route
 	dests  []dest // B-leg targets not yet tried
@@ -209,7 +213,7 @@ func (c *Call) handle(ev event) {
 		c.onTimer(ev.timer)
 	case evStray:
 		if ev.leg.lastACK != nil && ev.leg.remoteTag == sipmsg.ToTag(ev.res) {
-			_ = c.s.txs.Send(ev.leg.lastACK, ev.leg.dst)
+			_ = c.s.txs.SendRendered(ev.leg.lastACK, nil, ev.leg.dst)
 		}
 	case evHangup:
 		c.hangup(ev.cause, outcome.SideSBC)

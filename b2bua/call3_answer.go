@@ -17,6 +17,9 @@ import (
 // onInviteResponse handles every response to a B-leg INVITE.
 func (c *Call) onInviteResponse(at *attempt, res sip.Response) {
 	code := int(res.StatusCode())
+	if code >= 200 {
+		defer at.settle()
+	}
 	b := at.leg
 	if code < 200 {
 		if at == c.try {
@@ -105,7 +108,7 @@ func (c *Call) onInvite2xx(at *attempt, res sip.Response) {
 	tag := sipmsg.ToTag(res)
 	if c.b == b && b.remoteTag == tag {
 		if b.lastACK != nil { // a retransmission: ACK again
-			_ = c.s.txs.Send(b.lastACK, b.dst)
+			_ = c.s.txs.SendRendered(b.lastACK, nil, b.dst)
 		} // else a delayed-offer ACK still waits for A's answer
 		return
 	}
@@ -214,8 +217,8 @@ func (l *leg) confirmUAC(res sip.Response) {
 // 2xx.
 func (c *Call) ack(l *leg, contentType, body string) {
 	ack := l.request(sip.ACK, l.inviteSeq, contentType, body)
-	l.lastACK = ack
-	if err := c.s.txs.Send(ack, l.dst); err != nil {
+	l.lastACK = sipmsg.Render(ack)
+	if err := c.s.txs.SendRendered(l.lastACK, ack, l.dst); err != nil {
 		c.log.Debug("ack", "leg", l.name, "err", err)
 	}
 }

@@ -17,6 +17,9 @@ import (
 // onTransferResponse handles the answers to the transfer's INVITE.
 func (c *Call) onTransferResponse(x *transfer, at *attempt, res sip.Response) {
 	code := int(res.StatusCode())
+	if code >= 200 {
+		defer at.settle()
+	}
 	switch {
 	case code < 200:
 		return

@@ -191,6 +191,7 @@ func (c *Call) sendAnswerToA(out sip.Response) {
 	c.inv = nil
 	c.a.confirmed = true
 	c.prack.queue = nil // a provisional after the 2xx means nothing
+	c.letInviteGo()
 }
 
 // onPRACK answers the caller's PRACK: 200 when it acknowledges the
