@@ -24,7 +24,8 @@ import (
 // TestAnsweredCallLetsMessagesGo: once a call is answered and both 2xx
 // are ACKed, the call keeps no SIP message of its setup: A's INVITE, the
 // INVITE to B and the ACK to B can all be collected while the call is up
-// (an established call's memory, issue 15 point 6), and the ACK is kept as
+// (an established call's memory, issue 15 point 6), no goroutine runs it
+// while it waits for its next request, and the ACK is kept as
 // the bytes sent: a retransmitted 2xx from B gets the same ACK byte for
 // byte, during B's INVITE transaction and after it ended. Real UDP
 // sockets on 127.0.43.x and the real transaction layer (T1 50 ms).
@@ -63,6 +64,7 @@ func TestAnsweredCallLetsMessagesGo(t *testing.T) {
 		t.Fatalf("ACK to the retransmitted 2xx differs:\n--- first\n%s\n--- again\n%s", first, again)
 	}
 	tap.collected(t, "A's INVITE", "the INVITE to B", "the ACK to B")
+	idleCallsRunNoGoroutine(t)
 
 	// B's INVITE transaction ends 64*T1 after the 2xx (Timer M).
 	for deadline := time.Now().Add(wait); s.tx.Count() > 0; time.Sleep(20 * time.Millisecond) {
@@ -78,6 +80,22 @@ func TestAnsweredCallLetsMessagesGo(t *testing.T) {
 	bye := callee.recv("BYE", isRequest(sip.BYE))
 	callee.answer(bye, "200 OK")
 	caller.recv("200 to BYE", isResponse(200, sip.BYE))
+}
+
+// idleCallsRunNoGoroutine waits, bounded, until no goroutine runs a call:
+// an established call waiting for its next request has none.
+func idleCallsRunNoGoroutine(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(wait); ; time.Sleep(10 * time.Millisecond) {
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, "b2bua.(*Call).run(") && !strings.Contains(stacks, "b2bua.(*Call).loop(") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a goroutine still runs the idle call:\n%s", stacks)
+		}
+	}
 }
 
 // recvRaw returns the bytes of the next request of method p receives.
