@@ -119,7 +119,7 @@ func (c *Call) onInvite2xx(at *attempt, res sip.Response) {
 	}
 	c.stopTimer(timerAttempt)
 	c.stopTimer(timerRing)
-	c.try = nil
+	c.try, c.dests = nil, nil // answered: no other destination is tried
 	if c.isFork(at) {
 		// The first answer wins; the other registrations stop ringing.
 		c.cancelForks(at)
