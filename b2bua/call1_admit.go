@@ -34,7 +34,7 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 	callID := sipmsg.CallID(req)
 	c := &Call{
 		s:          s,
-		log:        s.log, // callLogger below adds the call's attributes
+		log:        s.log, // newCallLog below adds the call's attributes
 		inv:        tx,
 		invReq:     req,
 		onResp:     make(map[clientTx]func(sip.Response)),
@@ -60,7 +60,7 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 	to, _ := req.To()
 	seq, _ := sipmsg.CSeq(req)
 	c.rec.FromURI, c.rec.ToURI = from.Address.String(), to.Address.String()
-	c.log = s.callLogger(c)
+	c.log = newCallLog(c)
 	c.a = &leg{
 		call: c, side: media.SideA, name: outcome.SideA,
 		callID:           callID,
@@ -146,7 +146,6 @@ func (c *Call) routeCall() bool {
 		return false
 	}
 	c.route = route
-	c.log = c.log.With("route", route.Name)
 	if !c.admitLate() {
 		return false
 	}
@@ -300,9 +299,6 @@ func (c *Call) admitLate() bool {
 	if d.Action == policy.Continue {
 		c.admitted, c.dial = r.Admitted, r.Dial
 		c.user = r.User
-		if r.User != "" {
-			c.log = c.log.With("user", r.User)
-		}
 		c.maxDuration = p.MaxDuration()
 		return true
 	}

@@ -110,7 +110,6 @@ func (c *Call) invite(d dest) error {
 	}
 	at.tx = tx
 	c.rec.BCallID, c.rec.Trunk = b.callID, d.name
-	c.log = c.s.callLogger(c)
 	c.log.Info("calling", "dest", d.name)
 	if c.forking {
 		c.forks = append(c.forks, at)

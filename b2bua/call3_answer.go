@@ -192,7 +192,6 @@ func (c *Call) answerA(res sip.Response, sdp string) {
 	c.b.timer = c.timerFromUACResponse(res)
 	c.armSessionTimers()
 	c.startTimer(timerMaxDuration, c.maxDuration)
-	c.log = c.s.callLogger(c)
 	c.log.Info("call answered")
 }
 

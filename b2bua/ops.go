@@ -145,9 +145,10 @@ func msgUsers(msg sip.Message) []string {
 
 // callLogger builds a call's logger: the caller's Call-ID (call_id, as in
 // the media logs), the CDR id (cdr_id), the callee leg's Call-ID once one
-// was sent (b_call_id), the route once chosen, and the trace mark when the
-// call's users are traced. The call's goroutine calls it when b_call_id
-// changes, so every line about the call carries both legs' Call-IDs.
+// was sent (b_call_id), the route once chosen, the user the auth stage
+// authenticated, and the trace mark when the call's users are traced. The
+// call's logger (callLog) builds it for each line, so every line about
+// the call carries both legs' Call-IDs.
 func (s *Server) callLogger(c *Call) *slog.Logger {
 	args := []any{"call_id", c.rec.ACallID, "cdr_id", c.rec.ID}
 	switch {
@@ -158,6 +159,9 @@ func (s *Server) callLogger(c *Call) *slog.Logger {
 	}
 	if c.route != nil {
 		args = append(args, "route", c.route.Name)
+	}
+	if c.user != "" {
+		args = append(args, "user", c.user)
 	}
 	if c.traced() {
 		args = append(args, s.hooks.Tracer.Mark())
