@@ -246,7 +246,7 @@ func (c *Call) handle(ev event) {
 		if f := c.onResp[ev.client]; f != nil { // ended without a final response: a timeout
 			f(txn.NewResponse(ev.req, 408, "Request Timeout"))
 		}
-		delete(c.afterFinal, ev.client)
+		drop(&c.afterFinal, ev.client)
 	case evCancel:
 		c.onCancel()
 	case evAckLost:
@@ -310,16 +310,35 @@ func (c *Call) send(l *leg, req sip.Request, f func(sip.Response)) (clientTx, er
 	if err != nil {
 		return nil, err
 	}
-	c.onResp[tx] = func(res sip.Response) {
+	put(&c.onResp, tx, func(res sip.Response) {
 		if res.StatusCode() >= 200 {
 			if h := c.onResp[tx]; h != nil && req.Method() == sip.INVITE {
-				c.afterFinal[tx] = f
+				put(&c.afterFinal, tx, f)
 			}
-			delete(c.onResp, tx)
+			drop(&c.onResp, tx)
 		}
 		f(res)
-	}
+	})
 	return tx, nil
+}
+
+// put sets (*m)[k], making the map if it is nil. A call's maps (onResp,
+// afterFinal, inflight, timers) are made when first needed and let go
+// when emptied (drop): an established call mostly has nothing in them,
+// and an emptied map keeps its slots (some 200 bytes each).
+func put[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = make(map[K]V)
+	}
+	(*m)[k] = v
+}
+
+// drop deletes (*m)[k] and lets the map go once it is empty.
+func drop[K comparable, V any](m *map[K]V, k K) {
+	delete(*m, k)
+	if len(*m) == 0 {
+		*m = nil
+	}
 }
 
 // txEvents hands a client transaction's events to its call: the

@@ -33,15 +33,11 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 	src := tx.Source()
 	callID := sipmsg.CallID(req)
 	c := &Call{
-		s:          s,
-		log:        s.log, // newCallLog below adds the call's attributes
-		inv:        tx,
-		invReq:     req,
-		onResp:     make(map[clientTx]func(sip.Response)),
-		afterFinal: make(map[clientTx]func(sip.Response)),
-		inflight:   make(map[serverTx]inflightReq),
-		timers:     make(map[timerKind]*time.Timer),
-		started:    time.Now(),
+		s:       s,
+		log:     s.log, // newCallLog below adds the call's attributes
+		inv:     tx,
+		invReq:  req,
+		started: time.Now(),
 	}
 	c.openEvents()
 	c.rec = outcome.CallRecord{

@@ -1,6 +1,7 @@
 package b2bua
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/ghettovoice/gosip/sip"
@@ -216,7 +217,7 @@ func (l *leg) confirmUAC(res sip.Response) {
 // 2xx.
 func (c *Call) ack(l *leg, contentType, body string) {
 	ack := l.request(sip.ACK, l.inviteSeq, contentType, body)
-	l.lastACK = sipmsg.Render(ack)
+	l.lastACK = bytes.Clone(sipmsg.Render(ack)) // its own size: Render leaves room to grow
 	if err := c.s.txs.SendRendered(l.lastACK, ack, l.dst); err != nil {
 		c.log.Debug("ack", "leg", l.name, "err", err)
 	}
