@@ -87,6 +87,7 @@ type Call struct {
 	// needs, stays.
 	invReq sip.Request
 	users  []string
+	invSeq uint32 // the CSeq number of A's INVITE, for RAck (prack.go)
 	media  MediaSession
 	route  *routing.Route
 	dests  []dest // B-leg targets not yet tried

@@ -56,6 +56,7 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 	to, _ := req.To()
 	seq, _ := sipmsg.CSeq(req)
 	c.rec.FromURI, c.rec.ToURI = from.Address.String(), to.Address.String()
+	c.invSeq = seq
 	c.log = newCallLog(c)
 	c.a = &leg{
 		call: c, side: media.SideA, name: outcome.SideA,

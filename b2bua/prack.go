@@ -243,8 +243,7 @@ func (c *Call) racks(req sip.Request, rseq uint32) bool {
 	if len(f) != 3 {
 		return false
 	}
-	seq, _ := sipmsg.CSeq(c.invReq)
-	return f[0] == strconv.FormatUint(uint64(rseq), 10) && f[1] == strconv.FormatUint(uint64(seq), 10) &&
+	return f[0] == strconv.FormatUint(uint64(rseq), 10) && f[1] == strconv.FormatUint(uint64(c.invSeq), 10) &&
 		strings.EqualFold(f[2], string(sip.INVITE))
 }
 
