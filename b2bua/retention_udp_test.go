@@ -169,7 +169,7 @@ func (w *weakTap) collected(t *testing.T, names ...string) {
 }
 
 // startTappedUDPServer is startUDPServer with a tap.
-func startTappedUDPServer(t *testing.T, callee string, tap Tap) *Server {
+func startTappedUDPServer(t testing.TB, callee string, tap Tap) *Server {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	table, err := routing.New(routing.TableSpec{
