@@ -87,11 +87,15 @@ type Call struct {
 	// needs, stays.
 	invReq sip.Request
 	users  []string
-	invSeq uint32 // the CSeq number of A's INVITE, for RAck (prack.go)
-	media  MediaSession
-	route  *routing.Route
-	dests  []dest // B-leg targets not yet tried
-	try    *attempt
+	// traceOn is whether the call's lines are traced: decided when the
+	// call starts, calls out, is answered or transferred (README: a call
+	// already up keeps the decision).
+	traceOn bool
+	invSeq  uint32 // the CSeq number of A's INVITE, for RAck (prack.go)
+	media   MediaSession
+	route   *routing.Route
+	dests   []dest // B-leg targets not yet tried
+	try     *attempt
 	// forks are the attempts ringing in parallel (a registered user's
 	// bindings); the first 2xx wins and the others are cancelled.
 	forks   []*attempt

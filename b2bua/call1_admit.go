@@ -57,7 +57,7 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 	seq, _ := sipmsg.CSeq(req)
 	c.rec.FromURI, c.rec.ToURI = from.Address.String(), to.Address.String()
 	c.invSeq = seq
-	c.log = newCallLog(c)
+	c.log, c.traceOn = newCallLog(c), c.traced()
 	c.a = &leg{
 		call: c, side: media.SideA, name: outcome.SideA,
 		callID:           callID,

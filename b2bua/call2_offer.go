@@ -110,6 +110,7 @@ func (c *Call) invite(d dest) error {
 	}
 	at.tx = tx
 	c.rec.BCallID, c.rec.Trunk = b.callID, d.name
+	c.traceOn = c.traced()
 	c.log.Info("calling", "dest", d.name)
 	if c.forking {
 		c.forks = append(c.forks, at)

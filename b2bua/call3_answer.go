@@ -193,6 +193,7 @@ func (c *Call) answerA(res sip.Response, sdp string) {
 	c.b.timer = c.timerFromUACResponse(res)
 	c.armSessionTimers()
 	c.startTimer(timerMaxDuration, c.maxDuration)
+	c.traceOn = c.traced()
 	c.log.Info("call answered")
 }
 

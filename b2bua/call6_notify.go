@@ -102,6 +102,7 @@ func (c *Call) transferAnswered(x *transfer, at *attempt, res sip.Response) {
 	}
 	c.xfer.done = append(c.xfer.done, x.from) // its dialog answers a late BYE until the call ends
 	c.reinviteTransferee(x.to, string(ans))
+	c.traceOn = c.traced()
 	c.log.Info("call transferred", "leg", n.name, "dest", at.dest.name)
 }
 

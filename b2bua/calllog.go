@@ -8,7 +8,7 @@ import (
 // callLog is the handler behind a call's logger (Call.log). It builds the
 // call's attributes (Server.callLogger) afresh for each record it
 // writes, so that every line carries the call's current state (both
-// legs' Call-IDs, the route, the user, the trace mark) and the call keeps
+// legs' Call-IDs, the route, the user, the trace decision) and the call keeps
 // no pre-formatted logger between its lines: 0.4 kB an established call
 // held for its life, where a call writes a few lines in all. Only the
 // call's goroutine logs through it (the state it reads is that
@@ -25,7 +25,7 @@ func (h callLog) Enabled(ctx context.Context, level slog.Level) bool {
 		return true
 	}
 	// A traced call logs at debug whatever the level (internal/logging).
-	return h.c.traced() && h.c.s.callLogger(h.c).Enabled(ctx, level)
+	return h.c.traceOn && h.c.s.callLogger(h.c).Enabled(ctx, level)
 }
 
 func (h callLog) Handle(ctx context.Context, r slog.Record) error {

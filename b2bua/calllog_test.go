@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ghettovoice/gosip/sip"
@@ -67,5 +69,51 @@ func TestCallLogLinesCarryCallState(t *testing.T) {
 		case r["b_call_id"] != sipmsg.CallID(b.req):
 			t.Errorf("%q: b_call_id %v, want %s", msg, r["b_call_id"], sipmsg.CallID(b.req))
 		}
+	}
+}
+
+// switchTracer traces user alice while on is set.
+type switchTracer struct{ on atomic.Bool }
+
+func (s *switchTracer) Active() bool { return s.on.Load() }
+func (s *switchTracer) Traced(users ...string) bool {
+	return s.on.Load() && slices.Contains(users, "alice")
+}
+func (s *switchTracer) Mark() slog.Attr { return slog.Bool("trace", true) }
+
+// TestCallTraceDecisionKept: a call already up when its user becomes
+// traced keeps the decision taken when it was set up (README, Logs), though
+// its logger builds its attributes for each line; a call set up while the
+// user is traced carries the mark.
+func TestCallTraceDecisionKept(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		before, then bool // tracing on before the call, then after its answer
+		want         bool // the mark on the "call ended" line
+	}{
+		{"traced after the answer", false, true, false},
+		{"traced from the start", true, true, true},
+		{"untraced after the answer", true, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newCallHarness(t, nil)
+			tr := &switchTracer{}
+			tr.on.Store(tc.before)
+			h.s.hooks.Tracer = tr
+			sink := &lockedBuffer{}
+			h.s.log = slog.New(slog.NewJSONHandler(sink, nil))
+			tag, _ := h.answered(t)
+			settle(t, h) // the answer handled to its end
+			tr.on.Store(tc.then)
+			if res := h.inDialog(t, "BYE", 2, tag, "").final(t); res.StatusCode() != 200 {
+				t.Fatalf("caller's BYE: %d", res.StatusCode())
+			}
+			h.txs.next(t, sip.BYE).answer(200, "")
+			h.rec.next(t)
+			h.s.wg.Wait()
+			if got := sink.lines(t)["call ended"]["trace"] == true; got != tc.want {
+				t.Fatalf("call ended traced %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -163,7 +163,7 @@ func (s *Server) callLogger(c *Call) *slog.Logger {
 	if c.user != "" {
 		args = append(args, "user", c.user)
 	}
-	if c.traced() {
+	if c.traceOn {
 		args = append(args, s.hooks.Tracer.Mark())
 	}
 	return s.log.With(args...)
