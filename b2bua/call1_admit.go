@@ -89,7 +89,11 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 			c.a.routeSet = append(c.a.routeSet, &sip.RouteHeader{Addresses: r.Addresses})
 		}
 	}
-	c.ctx, c.stop = context.WithCancelCause(s.ctx)
+	// Not a child of the server's context: Close hangs up every call it
+	// tracks, which cancels its context, before it cancels its own, and a
+	// child would cost an entry in the server context's set for the
+	// call's life.
+	c.ctx, c.stop = context.WithCancelCause(context.WithoutCancel(s.ctx))
 	if err := s.track(c); err != nil {
 		c.stop(err)
 		s.respond(tx, 503, "Service Unavailable", sipmsg.Generic("Retry-After", "30"))
