@@ -3,6 +3,7 @@ package b2bua
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ghettovoice/gosip/sip"
@@ -44,11 +45,10 @@ type event struct {
 	fn     func(*Call)  // evFunc
 }
 
-// eventQueue is how many events wait for a call's goroutine before
-// posting blocks. Each call allocates the queue (and zeroes it): 64 events
-// of 160 bytes were 10 kB a call; a call rarely has more than a few
-// waiting (the transaction layer absorbs retransmissions).
-const eventQueue = 16
+// maxPending bounds the events waiting for a call: a call rarely has more
+// than a few (the transaction layer absorbs retransmissions), and one that
+// lets this many pile up is stuck or flooded; post refuses more.
+const maxPending = 256
 
 type callState int
 
@@ -59,25 +59,43 @@ const (
 )
 
 // Call is one call: two legs, a media session and the goroutine that owns
-// them. All fields are touched only by that goroutine, after start.
+// them while it handles an event. All fields but the queue's are touched
+// only by that goroutine, after start.
 type Call struct {
-	s      *Server
-	log    *slog.Logger
-	events chan event
-	// exited closes when the call's loop has ended (finish begins): an
-	// event posted later would never be handled, so post refuses it at
-	// once, and nothing posting (a media event, a UDP worker) can wait on
-	// a call that waits for them (media Stop waits for its events).
+	s   *Server
+	log *slog.Logger
+	// The events posted to the call wait in queue. A goroutine runs the
+	// call only while it has events (running): an established call that
+	// waits for its next request costs no goroutine stack (8 kB a call
+	// with one each) and no queue. ended is set when the loop has ended:
+	// an event posted later would never be handled, so post refuses it,
+	// and nothing posting (a media event, a UDP worker) ever waits on a
+	// call (media Stop waits for its events).
+	qmu     sync.Mutex
+	queue   []event
+	running bool
+	ended   bool
+	// exited closes when the call's loop has ended (finish begins), done
+	// when the call is done.
 	exited chan struct{}
 	done   chan struct{}
 
-	a, b   *leg
-	inv    serverTx // A's INVITE until answered
+	a, b *leg
+	inv  serverTx // A's INVITE until answered
+	// invReq is A's INVITE until the 2xx to it is sent (letInviteGo):
+	// what later requests need of it is in leg A; users, what tracing
+	// needs, stays.
 	invReq sip.Request
-	media  MediaSession
-	route  *routing.Route
-	dests  []dest // B-leg targets not yet tried
-	try    *attempt
+	users  []string
+	// traceOn is whether the call's lines are traced: decided when the
+	// call starts, calls out, is answered or transferred (README: a call
+	// already up keeps the decision).
+	traceOn bool
+	invSeq  uint32 // the CSeq number of A's INVITE, for RAck (prack.go)
+	media   MediaSession
+	route   *routing.Route
+	dests   []dest // B-leg targets not yet tried
+	try     *attempt
 	// forks are the attempts ringing in parallel (a registered user's
 	// bindings); the first 2xx wins and the others are cancelled.
 	forks   []*attempt
@@ -126,28 +144,45 @@ type Call struct {
 	rec     outcome.CallRecord // the CDR material, filled as the call goes
 }
 
-// openEvents makes the call's event queue and the channels that close when
-// its loop ends and when it is done.
+// openEvents makes the channels that close when the call's loop ends and
+// when it is done; the call's first goroutine (run) is running.
 func (c *Call) openEvents() {
-	c.events, c.exited, c.done = make(chan event, eventQueue), make(chan struct{}), make(chan struct{})
+	c.exited, c.done = make(chan struct{}), make(chan struct{})
+	c.running = true
 }
 
-// post hands an event to the call's goroutine; once the call's loop has
-// ended it is dropped and post reports false.
+// post hands an event to the call, starting a goroutine for it when none
+// runs the call; once the call's loop has ended (or maxPending events
+// wait) it is dropped and post reports false. It never blocks.
 func (c *Call) post(ev event) bool {
-	select {
-	case <-c.exited:
-		return false
-	default:
-	}
-	select {
-	case c.events <- ev:
-		return true
-	case <-c.exited:
-		return false
-	case <-c.done:
+	c.qmu.Lock()
+	if c.ended || len(c.queue) >= maxPending {
+		c.qmu.Unlock()
 		return false
 	}
+	c.queue = append(c.queue, ev)
+	idle := !c.running
+	c.running = true
+	c.qmu.Unlock()
+	if idle {
+		go c.loop()
+	}
+	return true
+}
+
+// next takes the oldest event waiting; with none, the goroutine running
+// the call stops doing so (ok false) and the queue's memory is let go.
+func (c *Call) next() (ev event, ok bool) {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if len(c.queue) == 0 {
+		c.running, c.queue = false, nil
+		return event{}, false
+	}
+	ev = c.queue[0]
+	c.queue[0] = event{}
+	c.queue = c.queue[1:]
+	return ev, true
 }
 
 // Hangup ends the call from outside the call's goroutine.
@@ -168,19 +203,38 @@ func (e *stopped) Error() string { return "call stopped: " + string(e.cause) }
 // errFinished cancels the context of a call that has finished.
 var errFinished = &stopped{cause: "finished", side: outcome.SideSBC}
 
-// run is the call's goroutine.
+// run is the call's first goroutine: the steps of start, then the events
+// that came meanwhile.
 func (c *Call) run() {
-	defer c.finish()
 	if o := c.s.hooks.Observer; o != nil {
 		o.CallStarted(c.rec)
 	}
 	if !c.start() {
+		c.end()
 		return
 	}
+	c.loop()
+}
+
+// loop handles the call's events until none waits, or the call is over.
+func (c *Call) loop() {
 	for !c.over() {
-		ev := <-c.events
+		ev, ok := c.next()
+		if !ok {
+			return // idle: the next post starts a goroutine again
+		}
 		c.handle(ev)
 	}
+	c.end()
+}
+
+// end ends the call's loop: what is posted from now on is refused, and
+// the call finishes.
+func (c *Call) end() {
+	c.qmu.Lock()
+	c.ended, c.queue = true, nil
+	c.qmu.Unlock()
+	c.finish()
 }
 
 func (c *Call) handle(ev event) {
@@ -197,7 +251,7 @@ func (c *Call) handle(ev event) {
 		if f := c.onResp[ev.client]; f != nil { // ended without a final response: a timeout
 			f(txn.NewResponse(ev.req, 408, "Request Timeout"))
 		}
-		delete(c.afterFinal, ev.client)
+		drop(&c.afterFinal, ev.client)
 	case evCancel:
 		c.onCancel()
 	case evAckLost:
@@ -209,7 +263,7 @@ func (c *Call) handle(ev event) {
 		c.onTimer(ev.timer)
 	case evStray:
 		if ev.leg.lastACK != nil && ev.leg.remoteTag == sipmsg.ToTag(ev.res) {
-			_ = c.s.txs.Send(ev.leg.lastACK, ev.leg.dst)
+			_ = c.s.txs.SendRendered(ev.leg.lastACK, nil, ev.leg.dst)
 		}
 	case evHangup:
 		c.hangup(ev.cause, outcome.SideSBC)
@@ -261,16 +315,35 @@ func (c *Call) send(l *leg, req sip.Request, f func(sip.Response)) (clientTx, er
 	if err != nil {
 		return nil, err
 	}
-	c.onResp[tx] = func(res sip.Response) {
+	put(&c.onResp, tx, func(res sip.Response) {
 		if res.StatusCode() >= 200 {
 			if h := c.onResp[tx]; h != nil && req.Method() == sip.INVITE {
-				c.afterFinal[tx] = f
+				put(&c.afterFinal, tx, f)
 			}
-			delete(c.onResp, tx)
+			drop(&c.onResp, tx)
 		}
 		f(res)
-	}
+	})
 	return tx, nil
+}
+
+// put sets (*m)[k], making the map if it is nil. A call's maps (onResp,
+// afterFinal, inflight, timers) are made when first needed and let go
+// when emptied (drop): an established call mostly has nothing in them,
+// and an emptied map keeps its slots (some 200 bytes each).
+func put[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = make(map[K]V)
+	}
+	(*m)[k] = v
+}
+
+// drop deletes (*m)[k] and lets the map go once it is empty.
+func drop[K comparable, V any](m *map[K]V, k K) {
+	delete(*m, k)
+	if len(*m) == 0 {
+		*m = nil
+	}
 }
 
 // txEvents hands a client transaction's events to its call: the

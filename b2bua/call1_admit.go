@@ -33,15 +33,11 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 	src := tx.Source()
 	callID := sipmsg.CallID(req)
 	c := &Call{
-		s:          s,
-		log:        s.log, // callLogger below adds the call's attributes
-		inv:        tx,
-		invReq:     req,
-		onResp:     make(map[clientTx]func(sip.Response)),
-		afterFinal: make(map[clientTx]func(sip.Response)),
-		inflight:   make(map[serverTx]inflightReq),
-		timers:     make(map[timerKind]*time.Timer),
-		started:    time.Now(),
+		s:       s,
+		log:     s.log, // newCallLog below adds the call's attributes
+		inv:     tx,
+		invReq:  req,
+		started: time.Now(),
 	}
 	c.openEvents()
 	c.rec = outcome.CallRecord{
@@ -60,7 +56,8 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 	to, _ := req.To()
 	seq, _ := sipmsg.CSeq(req)
 	c.rec.FromURI, c.rec.ToURI = from.Address.String(), to.Address.String()
-	c.log = s.callLogger(c)
+	c.invSeq = seq
+	c.log, c.traceOn = newCallLog(c), c.traced()
 	c.a = &leg{
 		call: c, side: media.SideA, name: outcome.SideA,
 		callID:           callID,
@@ -92,7 +89,11 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 			c.a.routeSet = append(c.a.routeSet, &sip.RouteHeader{Addresses: r.Addresses})
 		}
 	}
-	c.ctx, c.stop = context.WithCancelCause(s.ctx)
+	// Not a child of the server's context: Close hangs up every call it
+	// tracks, which cancels its context, before it cancels its own, and a
+	// child would cost an entry in the server context's set for the
+	// call's life.
+	c.ctx, c.stop = context.WithCancelCause(context.WithoutCancel(s.ctx))
 	if err := s.track(c); err != nil {
 		c.stop(err)
 		s.respond(tx, 503, "Service Unavailable", sipmsg.Generic("Retry-After", "30"))
@@ -146,7 +147,6 @@ func (c *Call) routeCall() bool {
 		return false
 	}
 	c.route = route
-	c.log = c.log.With("route", route.Name)
 	if !c.admitLate() {
 		return false
 	}
@@ -300,9 +300,6 @@ func (c *Call) admitLate() bool {
 	if d.Action == policy.Continue {
 		c.admitted, c.dial = r.Admitted, r.Dial
 		c.user = r.User
-		if r.User != "" {
-			c.log = c.log.With("user", r.User)
-		}
 		c.maxDuration = p.MaxDuration()
 		return true
 	}

@@ -40,6 +40,11 @@ type attempt struct {
 	offer       bool // our INVITE carried an offer
 }
 
+// settle lets the attempt's INVITE go once it had its final response: a
+// digest retry has cloned it by then, and what stays (the handler of the
+// 2xx retransmissions, 32 s in Accepted) needs only the leg.
+func (at *attempt) settle() { at.req = nil }
+
 // nextAttempt sends the INVITE to the next destination; with none left it
 // answers A from the last failure and returns false.
 func (c *Call) nextAttempt() bool {
@@ -105,7 +110,7 @@ func (c *Call) invite(d dest) error {
 	}
 	at.tx = tx
 	c.rec.BCallID, c.rec.Trunk = b.callID, d.name
-	c.log = c.s.callLogger(c)
+	c.traceOn = c.traced()
 	c.log.Info("calling", "dest", d.name)
 	if c.forking {
 		c.forks = append(c.forks, at)

@@ -1,6 +1,7 @@
 package b2bua
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/ghettovoice/gosip/sip"
@@ -17,6 +18,9 @@ import (
 // onInviteResponse handles every response to a B-leg INVITE.
 func (c *Call) onInviteResponse(at *attempt, res sip.Response) {
 	code := int(res.StatusCode())
+	if code >= 200 {
+		defer at.settle()
+	}
 	b := at.leg
 	if code < 200 {
 		if at == c.try {
@@ -105,7 +109,7 @@ func (c *Call) onInvite2xx(at *attempt, res sip.Response) {
 	tag := sipmsg.ToTag(res)
 	if c.b == b && b.remoteTag == tag {
 		if b.lastACK != nil { // a retransmission: ACK again
-			_ = c.s.txs.Send(b.lastACK, b.dst)
+			_ = c.s.txs.SendRendered(b.lastACK, nil, b.dst)
 		} // else a delayed-offer ACK still waits for A's answer
 		return
 	}
@@ -116,7 +120,7 @@ func (c *Call) onInvite2xx(at *attempt, res sip.Response) {
 	}
 	c.stopTimer(timerAttempt)
 	c.stopTimer(timerRing)
-	c.try = nil
+	c.try, c.dests = nil, nil // answered: no other destination is tried
 	if c.isFork(at) {
 		// The first answer wins; the other registrations stop ringing.
 		c.cancelForks(at)
@@ -189,7 +193,7 @@ func (c *Call) answerA(res sip.Response, sdp string) {
 	c.b.timer = c.timerFromUACResponse(res)
 	c.armSessionTimers()
 	c.startTimer(timerMaxDuration, c.maxDuration)
-	c.log = c.s.callLogger(c)
+	c.traceOn = c.traced()
 	c.log.Info("call answered")
 }
 
@@ -214,8 +218,8 @@ func (l *leg) confirmUAC(res sip.Response) {
 // 2xx.
 func (c *Call) ack(l *leg, contentType, body string) {
 	ack := l.request(sip.ACK, l.inviteSeq, contentType, body)
-	l.lastACK = ack
-	if err := c.s.txs.Send(ack, l.dst); err != nil {
+	l.lastACK = bytes.Clone(sipmsg.Render(ack)) // its own size: Render leaves room to grow
+	if err := c.s.txs.SendRendered(l.lastACK, ack, l.dst); err != nil {
 		c.log.Debug("ack", "leg", l.name, "err", err)
 	}
 }

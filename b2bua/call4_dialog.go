@@ -281,7 +281,7 @@ type inflightReq struct {
 // hold notes that stx waits for the other leg's answer to req.
 func (c *Call) hold(from *leg, req sip.Request, stx serverTx) {
 	if stx != nil {
-		c.inflight[stx] = inflightReq{from: from, req: req}
+		put(&c.inflight, stx, inflightReq{from: from, req: req})
 	}
 }
 
@@ -292,7 +292,7 @@ func (c *Call) release(stx serverTx) bool {
 	if _, ok := c.inflight[stx]; !ok {
 		return false
 	}
-	delete(c.inflight, stx)
+	drop(&c.inflight, stx)
 	return true
 }
 
@@ -300,6 +300,6 @@ func (c *Call) release(stx serverTx) bool {
 func (c *Call) terminateInflight() {
 	for stx, r := range c.inflight {
 		c.reply(r.from, stx, r.req, 487, "Request Terminated")
-		delete(c.inflight, stx)
+		drop(&c.inflight, stx)
 	}
 }

@@ -17,6 +17,9 @@ import (
 // onTransferResponse handles the answers to the transfer's INVITE.
 func (c *Call) onTransferResponse(x *transfer, at *attempt, res sip.Response) {
 	code := int(res.StatusCode())
+	if code >= 200 {
+		defer at.settle()
+	}
 	switch {
 	case code < 200:
 		return
@@ -99,7 +102,7 @@ func (c *Call) transferAnswered(x *transfer, at *attempt, res sip.Response) {
 	}
 	c.xfer.done = append(c.xfer.done, x.from) // its dialog answers a late BYE until the call ends
 	c.reinviteTransferee(x.to, string(ans))
-	c.log = c.s.callLogger(c)
+	c.traceOn = c.traced()
 	c.log.Info("call transferred", "leg", n.name, "dest", at.dest.name)
 }
 

@@ -203,6 +203,17 @@ func (f *fakeTxs) Send(msg sip.Message, _ transport.Target) error {
 	return nil
 }
 
+// SendRendered puts the message on the wire as the far end reads it:
+// parsed from the bytes sent.
+func (f *fakeTxs) SendRendered(data []byte, _ sip.Message, _ transport.Target) error {
+	msg, err := sipmsg.NewParser(sipmsg.Limits{}).Parse(data)
+	if err != nil {
+		return err
+	}
+	f.wire <- msg
+	return nil
+}
+
 // next waits for the next request a call sends to a callee.
 func (f *fakeTxs) next(t testing.TB, method sip.RequestMethod) *fakeClientTx {
 	t.Helper()

@@ -10,7 +10,8 @@ import (
 // indexed under it and to no other, and an ended call leaves the index.
 func TestConnLostReachesOnlyItsCalls(t *testing.T) {
 	s := &Server{byConn: make(map[*transport.Conn]map[*Call]struct{})}
-	newCall := func() *Call { return &Call{s: s, events: make(chan event, 4), done: make(chan struct{})} }
+	// running: the events wait in the queue, as for a call whose goroutine is busy.
+	newCall := func() *Call { return &Call{s: s, running: true, done: make(chan struct{})} }
 	ws, other := &transport.Conn{}, &transport.Conn{}
 	onWS, bothLegs, udpOnly := newCall(), newCall(), newCall()
 	s.watchConn(onWS, ws)
@@ -26,15 +27,15 @@ func TestConnLostReachesOnlyItsCalls(t *testing.T) {
 
 	s.connLost(ws)
 	for name, c := range map[string]*Call{"call on the connection": onWS, "call with a leg on it": bothLegs} {
-		if n := len(c.events); n != 1 {
+		if n := len(c.queue); n != 1 {
 			t.Errorf("%s got %d events, want 1", name, n)
 		}
 	}
-	if n := len(udpOnly.events); n != 0 {
+	if n := len(udpOnly.queue); n != 0 {
 		t.Errorf("UDP call got %d events", n)
 	}
 	for _, c := range idle {
-		if len(c.events) != 0 {
+		if len(c.queue) != 0 {
 			t.Fatal("a call on another connection got an event")
 		}
 	}
@@ -55,12 +56,12 @@ func TestConnLostReachesOnlyItsCalls(t *testing.T) {
 func BenchmarkConnLost(b *testing.B) {
 	s := &Server{byConn: make(map[*transport.Conn]map[*Call]struct{})}
 	for range 10000 {
-		s.watchConn(&Call{s: s, events: make(chan event, 1), done: make(chan struct{})}, &transport.Conn{})
+		s.watchConn(&Call{s: s, running: true, done: make(chan struct{})}, &transport.Conn{})
 	}
 	b.ReportAllocs()
 	for b.Loop() {
 		conn := &transport.Conn{}
-		s.watchConn(&Call{s: s, events: make(chan event, 1), done: make(chan struct{})}, conn)
+		s.watchConn(&Call{s: s, running: true, done: make(chan struct{})}, conn)
 		s.connLost(conn)
 	}
 }

@@ -10,7 +10,8 @@
 // b2bua/sipmsg) with its own transport (b2bua/transport) and transaction
 // (b2bua/txn) layers; no other package imports gosip.
 //
-// Concurrency: each Call has one goroutine that owns its state; requests,
-// responses and timers reach it as events on its channel. The Server only
+// Concurrency: each Call is run by one goroutine at a time, which owns
+// its state; requests, responses and timers reach it as events on its
+// queue, and a goroutine runs it only while events wait. The Server only
 // indexes calls and dialogs.
 package b2bua

@@ -39,8 +39,11 @@ type leg struct {
 	confirmed        bool
 	lastSDPIn        string // last SDP received from this side
 	lastSDPOut       string // last SDP sent to this side
-	lastACK          sip.Request
-	timer            sessionTimer
+	// lastACK is the ACK of the 2xx to the leg's latest INVITE as sent,
+	// sent again on each retransmission of that 2xx (bytes: a tenth of the
+	// message it was rendered from, kept for the call's life).
+	lastACK []byte
+	timer   sessionTimer
 }
 
 // newRequest builds an in-dialog request on the leg.

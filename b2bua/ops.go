@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ghettovoice/gosip/sip"
@@ -92,6 +93,32 @@ func (s *Server) traced(req sip.Message) bool {
 	return t != nil && t.Active() && t.Traced(msgUsers(req)...)
 }
 
+// traced reports whether the call's users are traced: those of A's
+// INVITE, or once it is let go, those kept of it.
+func (c *Call) traced() bool {
+	if c.invReq != nil {
+		return c.s.traced(c.invReq)
+	}
+	t := c.s.hooks.Tracer
+	return t != nil && t.Active() && t.Traced(c.users...)
+}
+
+// letInviteGo drops A's INVITE once answered, keeping its users when
+// calls can be traced (copied: a part of the message would keep all of
+// the datagram it was parsed from).
+func (c *Call) letInviteGo() {
+	if c.invReq == nil {
+		return
+	}
+	if c.s.hooks.Tracer != nil {
+		c.users = msgUsers(c.invReq)
+		for i, u := range c.users {
+			c.users[i] = strings.Clone(u)
+		}
+	}
+	c.invReq = nil
+}
+
 // userOf is the user part of a URI; "" if none.
 func userOf(u sip.Uri) string {
 	if u == nil || u.User() == nil {
@@ -118,9 +145,10 @@ func msgUsers(msg sip.Message) []string {
 
 // callLogger builds a call's logger: the caller's Call-ID (call_id, as in
 // the media logs), the CDR id (cdr_id), the callee leg's Call-ID once one
-// was sent (b_call_id), the route once chosen, and the trace mark when the
-// call's users are traced. The call's goroutine calls it when b_call_id
-// changes, so every line about the call carries both legs' Call-IDs.
+// was sent (b_call_id), the route once chosen, the user the auth stage
+// authenticated, and the trace mark when the call's users are traced. The
+// call's logger (callLog) builds it for each line, so every line about
+// the call carries both legs' Call-IDs.
 func (s *Server) callLogger(c *Call) *slog.Logger {
 	args := []any{"call_id", c.rec.ACallID, "cdr_id", c.rec.ID}
 	switch {
@@ -132,7 +160,10 @@ func (s *Server) callLogger(c *Call) *slog.Logger {
 	if c.route != nil {
 		args = append(args, "route", c.route.Name)
 	}
-	if c.invReq != nil && s.traced(c.invReq) {
+	if c.user != "" {
+		args = append(args, "user", c.user)
+	}
+	if c.traceOn {
 		args = append(args, s.hooks.Tracer.Mark())
 	}
 	return s.log.With(args...)
@@ -347,7 +378,7 @@ func (c *Call) bLegs() []*leg {
 
 // info is the call's snapshot. Call goroutine only.
 func (c *Call) info() CallInfo {
-	in := CallInfo{Record: c.rec, State: c.stateName(), Traced: c.invReq != nil && c.s.traced(c.invReq)}
+	in := CallInfo{Record: c.rec, State: c.stateName(), Traced: c.traced()}
 	if c.route != nil {
 		in.Route = c.route.Name
 	}

@@ -191,6 +191,7 @@ func (c *Call) sendAnswerToA(out sip.Response) {
 	c.inv = nil
 	c.a.confirmed = true
 	c.prack.queue = nil // a provisional after the 2xx means nothing
+	c.letInviteGo()
 }
 
 // onPRACK answers the caller's PRACK: 200 when it acknowledges the
@@ -242,8 +243,7 @@ func (c *Call) racks(req sip.Request, rseq uint32) bool {
 	if len(f) != 3 {
 		return false
 	}
-	seq, _ := sipmsg.CSeq(c.invReq)
-	return f[0] == strconv.FormatUint(uint64(rseq), 10) && f[1] == strconv.FormatUint(uint64(seq), 10) &&
+	return f[0] == strconv.FormatUint(uint64(rseq), 10) && f[1] == strconv.FormatUint(uint64(c.invSeq), 10) &&
 		strings.EqualFold(f[2], string(sip.INVITE))
 }
 

@@ -279,3 +279,34 @@ func TestPRACKCallerGoneBeforeAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestPRACKAfterAnswer: a reliable 180 without SDP does not hold the 2xx,
+// so the caller may PRACK it after the answer, when the call has let its
+// INVITE go (letInviteGo): the RAck is still checked against the INVITE's
+// CSeq and the PRACK answered 200; the call goes on.
+func TestPRACKAfterAnswer(t *testing.T) {
+	h := newCallHarness(t, nil)
+	a, b := h.callWith(t, "Require: 100rel")
+	b.answer(180, "")
+	ring := provisional(t, a)
+	r1, tag := rseqOf(t, ring), sipmsg.ToTag(ring)
+	b.answer(200, calleeSDP)
+	h.txs.ack(t)
+	if res := a.final(t); res.StatusCode() != 200 {
+		t.Fatalf("caller got %d, want 200", res.StatusCode())
+	}
+	h.inDialog(t, "ACK", 1, tag, "")
+	if res := h.prack(t, 2, tag, "1 2 INVITE"); res.StatusCode() != 481 {
+		t.Fatalf("PRACK with another INVITE's CSeq: %d, want 481", res.StatusCode())
+	}
+	if res := h.prack(t, 3, tag, rack(r1)); res.StatusCode() != 200 {
+		t.Fatalf("PRACK after the answer: %d, want 200", res.StatusCode())
+	}
+	if res := h.inDialog(t, "BYE", 4, tag, "").final(t); res.StatusCode() != 200 {
+		t.Fatalf("BYE: %d", res.StatusCode())
+	}
+	h.txs.next(t, sip.BYE).answer(200, "")
+	if rec := h.rec.next(t); rec.Cause != outcome.CauseCallerBye {
+		t.Errorf("record: cause %q", rec.Cause)
+	}
+}

@@ -24,12 +24,12 @@ import (
 
 // rawPeer is one SIP endpoint on a UDP socket of its own.
 type rawPeer struct {
-	t    *testing.T
+	t    testing.TB
 	conn *net.UDPConn
 	sbc  *net.UDPAddr
 }
 
-func newRawPeer(t *testing.T, ip string, sbc netip.AddrPort) *rawPeer {
+func newRawPeer(t testing.TB, ip string, sbc netip.AddrPort) *rawPeer {
 	t.Helper()
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
 	if err != nil {
@@ -198,6 +198,6 @@ func TestPRACKOverUDP(t *testing.T) {
 }
 
 // newRawPeerAt is a peer whose SBC address is known only later.
-func newRawPeerAt(t *testing.T, ip string) *rawPeer {
+func newRawPeerAt(t testing.TB, ip string) *rawPeer {
 	return newRawPeer(t, ip, netip.MustParseAddrPort("127.0.0.1:9"))
 }

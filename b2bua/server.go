@@ -179,7 +179,7 @@ func New(cfg Config, h Hooks, log *slog.Logger) *Server {
 	s.load = newOverload(cfg.OverloadDelay, s.tp.SocketOverflow, log)
 	s.tx = txn.New(s.send, s, cfg.Timers, log.With("layer", "txn"))
 	s.tx.OnStray = s.onStray
-	s.txs = txnLayer{layer: s.tx, send: s.send}
+	s.txs = txnLayer{layer: s.tx, send: s.send, rendered: s.sendRendered}
 	s.tp.OnConnClose(s.connLost)
 	if h.Bindings != nil {
 		s.reg = registration.New(registration.Config{UserAgent: cfg.UserAgent, RetryAfter: cfg.RetryAfter},
@@ -272,6 +272,21 @@ func (s *Server) send(msg sip.Message, dst transport.Target) error {
 	}
 	data := sipmsg.Render(msg)
 	s.tapOut(msg, data, dst)
+	return s.tp.Send(dst, data)
+}
+
+// sendRendered sends a message the call rendered itself; msg is it parsed,
+// or nil: then it is parsed again only for a tap or a tracer.
+func (s *Server) sendRendered(data []byte, msg sip.Message, dst transport.Target) error {
+	if msg == nil && (s.hooks.Tap != nil || s.hooks.Tracer != nil || s.log.Enabled(context.Background(), slog.LevelDebug)) {
+		msg, _ = s.parser.Parse(data)
+	}
+	if msg != nil {
+		if s.log.Enabled(context.Background(), slog.LevelDebug) {
+			s.log.Debug("sip out", "to", dst.String(), "msg", string(data))
+		}
+		s.tapOut(msg, data, dst)
+	}
 	return s.tp.Send(dst, data)
 }
 
@@ -397,7 +412,12 @@ func (s *Server) onStray(res sip.Response, _ transport.Target) {
 
 // respond answers a server transaction from the SBC itself.
 func (s *Server) respond(tx serverTx, code int, reason string, extra ...sip.Header) {
-	res := txn.NewResponse(tx.Request(), code, reason)
+	req := tx.Request()
+	if req == nil { // answered for good already (the TU's deadline passed)
+		s.log.Debug("respond", "code", code, "err", txn.ErrFinalSent)
+		return
+	}
+	res := txn.NewResponse(req, code, reason)
 	s.finishResponse(res)
 	for _, h := range extra {
 		res.AppendHeader(h)

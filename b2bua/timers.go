@@ -30,13 +30,13 @@ func (c *Call) startTimer(k timerKind, d time.Duration) {
 	if d <= 0 {
 		return
 	}
-	c.timers[k] = time.AfterFunc(d, func() { c.post(event{kind: evTimer, timer: k}) })
+	put(&c.timers, k, time.AfterFunc(d, func() { c.post(event{kind: evTimer, timer: k}) }))
 }
 
 func (c *Call) stopTimer(k timerKind) {
 	if t := c.timers[k]; t != nil {
 		t.Stop()
-		delete(c.timers, k)
+		drop(&c.timers, k)
 	}
 }
 
@@ -44,7 +44,7 @@ func (c *Call) onTimer(k timerKind) {
 	if _, live := c.timers[k]; !live {
 		return // stopped after it fired
 	}
-	delete(c.timers, k)
+	drop(&c.timers, k)
 	switch k {
 	case timerRing:
 		if c.state == stateCalling {

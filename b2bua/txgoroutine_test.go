@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/ghettovoice/gosip/sip"
 
@@ -23,7 +24,8 @@ func TestCallTransactionsNeedNoGoroutine(t *testing.T) {
 	layer := txn.New(func(sip.Message, transport.Target) error { return nil }, noRequests{}, txn.Timers{}, nil)
 	defer layer.Close()
 	const n = 200
-	c := &Call{s: &Server{txs: txnLayer{layer: layer}}, events: make(chan event, 2*n), done: make(chan struct{}),
+	// running: the events wait in the queue, handled below by the test.
+	c := &Call{s: &Server{txs: txnLayer{layer: layer}}, running: true, done: make(chan struct{}),
 		onResp: map[clientTx]func(sip.Response){}, afterFinal: map[clientTx]func(sip.Response){}}
 	l := &leg{dst: transport.Target{Kind: transport.UDP, Addr: netip.MustParseAddrPort("192.0.2.20:5060")}}
 	before := runtime.NumGoroutine()
@@ -41,7 +43,7 @@ func TestCallTransactionsNeedNoGoroutine(t *testing.T) {
 	layer.Close() // each ends without a final response
 	timeouts := 0
 	for range n {
-		ev := <-c.events
+		ev := nextQueued(t, c)
 		if ev.kind != evTxDone {
 			t.Fatalf("event %d, want the end of a transaction", ev.kind)
 		}
@@ -50,5 +52,26 @@ func TestCallTransactionsNeedNoGoroutine(t *testing.T) {
 	}
 	if timeouts != n || len(c.onResp) != 0 {
 		t.Fatalf("%d transactions ended, %d still waited for", timeouts, len(c.onResp))
+	}
+}
+
+// nextQueued waits for the next event posted to c, whose queue no
+// goroutine runs (running set by the test).
+func nextQueued(t *testing.T, c *Call) event {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		c.qmu.Lock()
+		if len(c.queue) > 0 {
+			ev := c.queue[0]
+			c.queue = c.queue[1:]
+			c.qmu.Unlock()
+			return ev
+		}
+		c.qmu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("no event posted")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

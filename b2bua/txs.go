@@ -33,6 +33,10 @@ type transactions interface {
 	// are posted to c as evResponse and evTxDone events, in order.
 	Request(req sip.Request, dst transport.Target, c *Call) (clientTx, error)
 	Send(msg sip.Message, dst transport.Target) error
+	// SendRendered sends data, a message rendered by the call (the ACK of
+	// a 2xx, which its leg keeps as these bytes to send again on each
+	// retransmitted 2xx); msg is data parsed, for the tap, or nil.
+	SendRendered(data []byte, msg sip.Message, dst transport.Target) error
 }
 
 var (
@@ -43,8 +47,9 @@ var (
 
 // txnLayer is the transaction layer and the wire, for calls.
 type txnLayer struct {
-	layer *txn.Layer
-	send  func(msg sip.Message, dst transport.Target) error
+	layer    *txn.Layer
+	send     func(msg sip.Message, dst transport.Target) error
+	rendered func(data []byte, msg sip.Message, dst transport.Target) error
 }
 
 func (t txnLayer) Request(req sip.Request, dst transport.Target, c *Call) (clientTx, error) {
@@ -56,3 +61,7 @@ func (t txnLayer) Request(req sip.Request, dst transport.Target, c *Call) (clien
 }
 
 func (t txnLayer) Send(msg sip.Message, dst transport.Target) error { return t.send(msg, dst) }
+
+func (t txnLayer) SendRendered(data []byte, msg sip.Message, dst transport.Target) error {
+	return t.rendered(data, msg, dst)
+}

@@ -205,13 +205,17 @@ func (u *UA) drop(id string, c *call) {
 }
 
 func (u *UA) respond(tx *txn.ServerTx, code int, reason, tag, sdp string) {
-	res := txn.NewResponse(tx.Request(), code, reason)
+	req := tx.Request()
+	if req == nil {
+		return // answered for good already (the layer's deadline for the TU)
+	}
+	res := txn.NewResponse(req, code, reason)
 	if tag != "" {
 		if to, ok := res.To(); ok && sipmsg.ToTag(res) == "" {
 			sipmsg.SetTag(to, tag)
 		}
 	}
-	if code >= 200 && code < 300 && tx.Request().Method() == sip.INVITE {
+	if code >= 200 && code < 300 && req.Method() == sip.INVITE {
 		res.AppendHeader(sipmsg.Generic("Contact", "<sip:echo@"+u.Addr().String()+">"))
 	}
 	res.AppendHeader(sipmsg.Generic("Server", "sbc-echo"))

@@ -33,7 +33,7 @@ const (
 type ClientTx struct {
 	l        *Layer
 	key      clientKey
-	req      sip.Request
+	req      sip.Request // nil once a final response arrived (Request)
 	dst      transport.Target
 	invite   bool
 	internal bool // a CANCEL sent by the layer: its responses are absorbed
@@ -82,8 +82,17 @@ func newClientTx(l *Layer, key clientKey, req sip.Request, dst transport.Target,
 	return tx
 }
 
-// Request returns the request of the transaction. The TU must not modify it.
-func (tx *ClientTx) Request() sip.Request { return tx.req }
+// Request returns the request of the transaction, until a final response
+// arrives: nil after it. The TU must not modify it. A transaction that
+// lingers after its final response (Timers D, K and M: 32 s for an INVITE
+// answered 2xx) needs only its key to match and absorb what follows, and
+// keeping each request for that long was most of an established call's
+// memory (BENCHMARKS.md, issue 15 point 6).
+func (tx *ClientTx) Request() sip.Request {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tx.req
+}
 
 // Responses (nil for a transaction with a ClientHandler) delivers the provisional and final responses, and a synthetic
 // 408 (no To tag) when Timer B/F fires or a CANCELed INVITE gets no final
@@ -108,7 +117,7 @@ func (tx *ClientTx) Done() <-chan struct{} { return tx.done }
 // only for a non-INVITE transaction.
 func (tx *ClientTx) Cancel() error {
 	if !tx.invite {
-		return fmt.Errorf("cancel %s: only INVITE can be cancelled", tx.req.Method())
+		return fmt.Errorf("cancel %s: only INVITE can be cancelled", tx.key.method)
 	}
 	var out outbox
 	tx.mu.Lock()
@@ -228,13 +237,15 @@ func (tx *ClientTx) advance(res sip.Response, code int, out *outbox) {
 	}
 	tx.retrans.stop()
 	tx.timeout.stop()
+	req := tx.req
+	tx.req = nil // nothing re-sends or answers it from now on (Request)
 	switch {
 	case tx.invite && code < 300:
 		tx.state = cAccepted
 		tx.end.arm(t.long(), &tx.mu, tx.l, tx.terminate)
 	case tx.invite:
 		tx.state = cCompleted
-		tx.ack = newAck(tx.req, res)
+		tx.ack = newAck(req, res)
 		out.send(tx.ack, tx.dst, false)
 		tx.end.arm(lingerFor(tx.dst.Kind, t.long()), &tx.mu, tx.l, tx.terminate)
 	default:

@@ -22,6 +22,7 @@ func startTx(t *testing.T, e *env, req sip.Request, dst transport.Target) *Clien
 	if err != nil {
 		t.Fatalf("start transaction: %v", err)
 	}
+	requests.Store(tx, req)
 	return tx
 }
 
@@ -48,14 +49,14 @@ func TestInviteClient(t *testing.T) {
 				if got[2].dst != udpPeer {
 					t.Fatalf("INVITE sent to %v, want %v", got[2].dst, udpPeer)
 				}
-				e.l.Receive(reply(t, tx.Request(), 100, ""), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 100, ""), udpPeer)
 				if res := next(t, tx); res.StatusCode() != 100 {
 					t.Fatalf("got %d, want 100", res.StatusCode())
 				}
 				e.advance(t64) // no Timer A nor B in Proceeding
 				e.out.want(t, 3, method(sip.INVITE), "INVITE")
 				noResponse(t, tx)
-				e.l.Receive(reply(t, tx.Request(), 486, "uas-1"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 486, "uas-1"), udpPeer)
 				e.advance(t64)
 				if got := codes(drained(t, tx)); len(got) != 1 || got[0] != 486 {
 					t.Fatalf("responses %v, want [486]", got)
@@ -82,26 +83,26 @@ func TestInviteClient(t *testing.T) {
 		{
 			name: "486: layer ACKs with the INVITE's branch, re-ACKs its retransmission, Timer D",
 			run: func(t *testing.T, e *env, tx *ClientTx) {
-				e.l.Receive(reply(t, tx.Request(), 180, "uas-1"), udpPeer)
-				e.l.Receive(reply(t, tx.Request(), 486, "uas-1"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 180, "uas-1"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 486, "uas-1"), udpPeer)
 				if a, b := next(t, tx), next(t, tx); a.StatusCode() != 180 || b.StatusCode() != 486 {
 					t.Fatalf("got %d, %d, want 180, 486", a.StatusCode(), b.StatusCode())
 				}
 				ack := e.out.want(t, 1, method(sip.ACK), "ACK")[0]
 				req := ack.msg.(sip.Request)
 				switch {
-				case branchOfMsg(req) != branchOfMsg(tx.Request()):
+				case branchOfMsg(req) != branchOfMsg(reqOf(t, tx)):
 					t.Fatal("ACK has a new branch")
 				case sipmsg.ToTag(req) != "uas-1":
 					t.Fatalf("ACK To tag %q, want the response's", sipmsg.ToTag(req))
 				case !hasLine(ack.text, "CSeq: 1 ACK"), !hasLine(ack.text, "Route: <sip:proxy.example;lr>"):
 					t.Fatalf("ACK lacks CSeq or Route:\n%s", ack.text)
-				case req.Recipient().String() != tx.Request().Recipient().String():
+				case req.Recipient().String() != reqOf(t, tx).Recipient().String():
 					t.Fatalf("ACK Request-URI %s", req.Recipient())
 				case ack.dst != udpPeer:
 					t.Fatalf("ACK to %v", ack.dst)
 				}
-				e.l.Receive(reply(t, tx.Request(), 486, "uas-1"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 486, "uas-1"), udpPeer)
 				e.out.want(t, 2, method(sip.ACK), "ACK")
 				noResponse(t, tx) // the retransmission is not delivered
 				e.advance(t64 - tick)
@@ -115,10 +116,10 @@ func TestInviteClient(t *testing.T) {
 		{
 			name: "2xx, its retransmission and a forked 2xx are all delivered until Timer M",
 			run: func(t *testing.T, e *env, tx *ClientTx) {
-				e.l.Receive(reply(t, tx.Request(), 200, "uas-a"), udpPeer)
-				e.l.Receive(reply(t, tx.Request(), 200, "uas-a"), udpPeer)
-				e.l.Receive(reply(t, tx.Request(), 200, "uas-b"), udpPeer)
-				e.l.Receive(reply(t, tx.Request(), 180, "uas-c"), udpPeer) // too late, absorbed
+				e.l.Receive(reply(t, reqOf(t, tx), 200, "uas-a"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 200, "uas-a"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 200, "uas-b"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 180, "uas-c"), udpPeer) // too late, absorbed
 				var tags []string
 				for range 3 {
 					tags = append(tags, sipmsg.ToTag(next(t, tx)))
@@ -129,7 +130,7 @@ func TestInviteClient(t *testing.T) {
 				noResponse(t, tx)
 				e.out.want(t, 0, method(sip.ACK), "ACK") // the TU ACKs 2xx
 				e.advance(t64 - tick)
-				e.l.Receive(reply(t, tx.Request(), 200, "uas-a"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 200, "uas-a"), udpPeer)
 				e.advance(tick)
 				if got := drained(t, tx); len(got) != 1 {
 					t.Fatalf("responses %v, want the last 200", codes(got))
@@ -145,19 +146,19 @@ func TestInviteClient(t *testing.T) {
 				}
 				e.advance(t1)
 				e.out.want(t, 0, method(sip.CANCEL), "CANCEL")
-				e.l.Receive(reply(t, tx.Request(), 180, "uas-1"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 180, "uas-1"), udpPeer)
 				c := e.out.want(t, 1, method(sip.CANCEL), "CANCEL")[0]
 				cancel := c.msg.(sip.Request)
 				switch {
-				case branchOfMsg(cancel) != branchOfMsg(tx.Request()):
+				case branchOfMsg(cancel) != branchOfMsg(reqOf(t, tx)):
 					t.Fatal("CANCEL has another branch")
 				case !hasLine(c.text, "CSeq: 1 CANCEL"), sipmsg.ToTag(cancel) != "":
 					t.Fatalf("CANCEL CSeq or To wrong:\n%s", c.text)
-				case cancel.Recipient().String() != tx.Request().Recipient().String(), c.dst != udpPeer:
+				case cancel.Recipient().String() != reqOf(t, tx).Recipient().String(), c.dst != udpPeer:
 					t.Fatalf("CANCEL to %s via %v", cancel.Recipient(), c.dst)
 				}
 				e.l.Receive(reply(t, cancel, 200, "uas-1"), udpPeer)
-				e.l.Receive(reply(t, tx.Request(), 487, "uas-1"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 487, "uas-1"), udpPeer)
 				e.advance(t64)
 				if got := codes(drained(t, tx)); len(got) != 2 || got[0] != 180 || got[1] != 487 {
 					t.Fatalf("responses %v, want [180 487]", got)
@@ -169,7 +170,7 @@ func TestInviteClient(t *testing.T) {
 		{
 			name: "Cancel after a provisional sends at once; a crossing 2xx is delivered",
 			run: func(t *testing.T, e *env, tx *ClientTx) {
-				e.l.Receive(reply(t, tx.Request(), 183, "uas-1"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 183, "uas-1"), udpPeer)
 				next(t, tx)
 				if err := tx.Cancel(); err != nil {
 					t.Fatal(err)
@@ -178,7 +179,7 @@ func TestInviteClient(t *testing.T) {
 					t.Fatal(err)
 				}
 				cancel := e.out.want(t, 1, method(sip.CANCEL), "CANCEL")[0].msg.(sip.Request)
-				e.l.Receive(reply(t, tx.Request(), 200, "uas-1"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 200, "uas-1"), udpPeer)
 				e.l.Receive(reply(t, cancel, 200, "uas-1"), udpPeer)
 				if res := next(t, tx); res.StatusCode() != 200 {
 					t.Fatalf("got %d, want 200", res.StatusCode())
@@ -193,7 +194,7 @@ func TestInviteClient(t *testing.T) {
 		{
 			name: "CANCELed INVITE never answered: 408 after 64*T1",
 			run: func(t *testing.T, e *env, tx *ClientTx) {
-				e.l.Receive(reply(t, tx.Request(), 180, "uas-1"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 180, "uas-1"), udpPeer)
 				next(t, tx)
 				if err := tx.Cancel(); err != nil {
 					t.Fatal(err)
@@ -213,7 +214,7 @@ func TestInviteClient(t *testing.T) {
 		{
 			name: "Cancel after the final does nothing",
 			run: func(t *testing.T, e *env, tx *ClientTx) {
-				e.l.Receive(reply(t, tx.Request(), 603, "uas-1"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 603, "uas-1"), udpPeer)
 				next(t, tx)
 				if err := tx.Cancel(); err != nil {
 					t.Fatal(err)
@@ -257,7 +258,7 @@ func TestNonInviteClient(t *testing.T) {
 			run: func(t *testing.T, e *env, tx *ClientTx) {
 				e.advance(t1)
 				e.out.want(t, 2, method(sip.OPTIONS), "OPTIONS")
-				e.l.Receive(reply(t, tx.Request(), 100, ""), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 100, ""), udpPeer)
 				next(t, tx)
 				e.advance(2 * t1) // the armed Timer E fires, re-armed at T2
 				e.out.want(t, 3, method(sip.OPTIONS), "OPTIONS")
@@ -265,8 +266,8 @@ func TestNonInviteClient(t *testing.T) {
 				e.out.want(t, 3, method(sip.OPTIONS), "OPTIONS")
 				e.advance(tick)
 				e.out.want(t, 4, method(sip.OPTIONS), "OPTIONS")
-				e.l.Receive(reply(t, tx.Request(), 200, "uas-1"), udpPeer)
-				e.l.Receive(reply(t, tx.Request(), 200, "uas-1"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 200, "uas-1"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 200, "uas-1"), udpPeer)
 				if res := next(t, tx); res.StatusCode() != 200 {
 					t.Fatalf("got %d", res.StatusCode())
 				}
@@ -310,7 +311,7 @@ func TestClientReliable(t *testing.T) {
 			e.advance(t64 / 2)
 			e.out.want(t, 1, method(tc.method), string(tc.method))
 			if tc.code != 0 {
-				e.l.Receive(reply(t, tx.Request(), tc.code, "uas-1"), tcpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), tc.code, "uas-1"), tcpPeer)
 				e.advance(0)
 			} else {
 				e.advance(t64 / 2)
@@ -377,9 +378,9 @@ func TestResponsesNeverBlock(t *testing.T) {
 	e := newEnv(t, rfcTimers)
 	tx := startTx(t, e, outbound(t, sip.INVITE, ""), udpPeer)
 	for range 2 * responsesCap { // the TU reads nothing meanwhile
-		e.l.Receive(reply(t, tx.Request(), 180, "uas-1"), udpPeer)
+		e.l.Receive(reply(t, reqOf(t, tx), 180, "uas-1"), udpPeer)
 	}
-	e.l.Receive(reply(t, tx.Request(), 200, "uas-1"), udpPeer)
+	e.l.Receive(reply(t, reqOf(t, tx), 200, "uas-1"), udpPeer)
 	e.advance(t64)
 	got := codes(drained(t, tx))
 	if len(got) != responsesCap-finalReserve+1 || got[len(got)-1] != 200 {

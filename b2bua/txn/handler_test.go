@@ -65,9 +65,9 @@ func TestClientHandler(t *testing.T) {
 		{
 			name: "responses in order, the end at Timer D, retransmissions absorbed",
 			run: func(t *testing.T, e *env, tx *ClientTx, h *events) {
-				e.l.Receive(reply(t, tx.Request(), 180, "uas-1"), udpPeer)
-				e.l.Receive(reply(t, tx.Request(), 486, "uas-1"), udpPeer)
-				e.l.Receive(reply(t, tx.Request(), 486, "uas-1"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 180, "uas-1"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 486, "uas-1"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 486, "uas-1"), udpPeer)
 				h.want(t, "180", "486")
 				e.out.want(t, 2, method(sip.ACK), "ACK")
 				e.advance(t64 - tick)
@@ -87,8 +87,8 @@ func TestClientHandler(t *testing.T) {
 		{
 			name: "2xx and its retransmissions until Timer M",
 			run: func(t *testing.T, e *env, tx *ClientTx, h *events) {
-				e.l.Receive(reply(t, tx.Request(), 200, "uas-a"), udpPeer)
-				e.l.Receive(reply(t, tx.Request(), 200, "uas-b"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 200, "uas-a"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 200, "uas-b"), udpPeer)
 				e.advance(t64)
 				h.want(t, "200", "200", "end")
 			},
@@ -96,7 +96,7 @@ func TestClientHandler(t *testing.T) {
 		{
 			name: "Close: the end without a final response",
 			run: func(t *testing.T, e *env, tx *ClientTx, h *events) {
-				e.l.Receive(reply(t, tx.Request(), 183, "uas-1"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 183, "uas-1"), udpPeer)
 				e.l.Close()
 				h.want(t, "183", "end")
 			},
@@ -104,12 +104,12 @@ func TestClientHandler(t *testing.T) {
 		{
 			name: "concurrent responses: one at a time, every one, the end last",
 			run: func(t *testing.T, e *env, tx *ClientTx, h *events) {
-				e.l.Receive(reply(t, tx.Request(), 200, "uas-a"), udpPeer)
+				e.l.Receive(reply(t, reqOf(t, tx), 200, "uas-a"), udpPeer)
 				var wg sync.WaitGroup
 				for range 8 {
 					wg.Go(func() {
 						for range 50 {
-							e.l.Receive(reply(t, tx.Request(), 200, "uas-a"), udpPeer)
+							e.l.Receive(reply(t, reqOf(t, tx), 200, "uas-a"), udpPeer)
 						}
 					})
 				}
@@ -126,10 +126,12 @@ func TestClientHandler(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, Timers{})
 			h := &events{t: t}
-			tx, err := e.l.RequestWith(outbound(t, sip.INVITE, "UDP 127.0.0.1:5060"), udpPeer, h)
+			req := outbound(t, sip.INVITE, "UDP 127.0.0.1:5060")
+			tx, err := e.l.RequestWith(req, udpPeer, h)
 			if err != nil {
 				t.Fatal(err)
 			}
+			requests.Store(tx, req)
 			if tx.Responses() != nil {
 				t.Fatal("a transaction with a handler has a Responses channel")
 			}

@@ -122,7 +122,28 @@ type recorder struct{ calls chan call }
 
 func newRecorder() *recorder { return &recorder{calls: make(chan call, 64)} }
 
-func (r *recorder) OnRequest(req sip.Request, tx *ServerTx) { r.calls <- call{req, tx} }
+func (r *recorder) OnRequest(req sip.Request, tx *ServerTx) {
+	if tx != nil {
+		requests.Store(tx, req)
+	}
+	r.calls <- call{req, tx}
+}
+
+// requests are the requests of the transactions the tests started or
+// received: a transaction lets its own go once answered for good
+// (ClientTx.Request, ServerTx.Request), and the tests still build
+// responses to it.
+var requests sync.Map // *ClientTx or *ServerTx → sip.Request
+
+// reqOf is the request tx was started with or received.
+func reqOf(t *testing.T, tx any) sip.Request {
+	t.Helper()
+	r, ok := requests.Load(tx)
+	if !ok {
+		t.Fatalf("no request recorded for %T", tx)
+	}
+	return r.(sip.Request)
+}
 
 func (r *recorder) next(t *testing.T) call {
 	t.Helper()
@@ -274,7 +295,7 @@ func reply(t *testing.T, req sip.Request, code int, tag string) sip.Response {
 // respond has the TU answer tx, failing the test on error.
 func respond(t *testing.T, tx *ServerTx, code int, tag string) sip.Response {
 	t.Helper()
-	res := NewResponse(tx.Request(), code, "Reason")
+	res := NewResponse(reqOf(t, tx), code, "Reason")
 	if tag != "" {
 		res = withToTag(res, tag)
 	}

@@ -268,7 +268,7 @@ func TestOnStray(t *testing.T) {
 func TestCloseEndsClientTx(t *testing.T) {
 	e := newEnv(t, rfcTimers)
 	inv := startTx(t, e, outbound(t, sip.INVITE, ""), udpPeer)
-	e.l.Receive(reply(t, inv.Request(), 180, "uas-1"), udpPeer)
+	e.l.Receive(reply(t, reqOf(t, inv), 180, "uas-1"), udpPeer)
 	if err := inv.Cancel(); err != nil {
 		t.Fatal(err)
 	}

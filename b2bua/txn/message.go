@@ -1,6 +1,8 @@
 package txn
 
 import (
+	"fmt"
+
 	"github.com/ghettovoice/gosip/sip"
 
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
@@ -102,7 +104,11 @@ func Own(res sip.Response, server string) {
 // Answer responds to tx with the TU's own response (see Own) and the extra
 // header fields. Errors are Respond's.
 func Answer(tx *ServerTx, code int, reason, server string, extra ...sip.Header) error {
-	res := NewResponse(tx.Request(), code, reason)
+	req := tx.Request()
+	if req == nil {
+		return fmt.Errorf("respond %d to %s: %w", code, tx.key.method, ErrFinalSent)
+	}
+	res := NewResponse(req, code, reason)
 	Own(res, server)
 	for _, h := range extra {
 		res.AppendHeader(h)

@@ -30,7 +30,7 @@ const (
 type ServerTx struct {
 	l      *Layer
 	key    serverKey
-	req    sip.Request
+	req    sip.Request // nil once no response can follow (Request)
 	src    transport.Target
 	dst    transport.Target // where responses go, see responseTarget
 	invite bool
@@ -94,13 +94,21 @@ func (tx *ServerTx) tuTimeout(out *outbox) {
 		return
 	}
 	tx.l.stats.tuTimeouts.Add(1)
-	tx.l.log.Warn("request left unanswered: answering 500", "method", tx.req.Method(), "branch", tx.key.branch)
+	tx.l.log.Warn("request left unanswered: answering 500", "method", tx.key.method, "branch", tx.key.branch)
 	_ = tx.respond(NewResponse(tx.req, 500, "Server Internal Error"), 500, out)
 }
 
 // Request returns the request that started the transaction, its top Via
-// stamped with received/rport. The TU must not modify it.
-func (tx *ServerTx) Request() sip.Request { return tx.req }
+// stamped with received/rport, until the transaction has answered it for
+// good: a final response sent (for a 2xx to INVITE, once its ACK came),
+// Request returns nil. The TU must not modify it. The transaction lingers
+// after that (Timers J, L, I: up to 32 s) with only its key and its last
+// response; keeping every request for that long weighed on each call.
+func (tx *ServerTx) Request() sip.Request {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tx.req
+}
 
 // Source returns where the request came from.
 func (tx *ServerTx) Source() transport.Target { return tx.src }
@@ -162,7 +170,7 @@ func isClosed(ch <-chan struct{}) bool {
 func (tx *ServerTx) Respond(res sip.Response) error {
 	code := int(res.StatusCode())
 	if code < 100 || code > 699 {
-		return fmt.Errorf("respond %d to %s: status out of range", code, tx.req.Method())
+		return fmt.Errorf("respond %d to %s: status out of range", code, tx.key.method)
 	}
 	var out outbox
 	tx.mu.Lock()
@@ -172,7 +180,7 @@ func (tx *ServerTx) Respond(res sip.Response) error {
 		err = out.flush(tx.l)
 	}
 	if err != nil {
-		return fmt.Errorf("respond %d to %s: %w", code, tx.req.Method(), err)
+		return fmt.Errorf("respond %d to %s: %w", code, tx.key.method, err)
 	}
 	return nil
 }
@@ -209,10 +217,12 @@ func (tx *ServerTx) respond(res sip.Response, code int, out *outbox) error {
 		tx.end.arm(t.long(), &tx.mu, tx.l, tx.timerL)
 	case tx.invite:
 		tx.state = sCompleted
+		tx.req = nil
 		tx.startRetransmit()
 		tx.end.arm(t.long(), &tx.mu, tx.l, tx.timerH)
 	default:
 		tx.state = sCompleted
+		tx.req = nil
 		tx.end.arm(lingerFor(tx.dst.Kind, t.long()), &tx.mu, tx.l, tx.terminate)
 	}
 	return nil
@@ -238,7 +248,7 @@ func (tx *ServerTx) timerG(out *outbox) {
 
 func (tx *ServerTx) timerH(*outbox) {
 	tx.l.stats.timeouts.Add(1)
-	tx.l.log.Debug("no ACK for final response", "method", tx.req.Method(), "branch", tx.key.branch)
+	tx.l.log.Debug("no ACK for final response", "method", tx.key.method, "branch", tx.key.branch)
 	tx.terminate(nil)
 }
 
@@ -321,6 +331,7 @@ func (tx *ServerTx) acked() bool {
 			tx.tag = sipmsg.ToTag(tx.last)
 			tx.last = nil
 		}
+		tx.req = nil
 		return true
 	case sTerminated:
 		return true
@@ -363,6 +374,7 @@ func (tx *ServerTx) terminate(*outbox) {
 		return
 	}
 	tx.state = sTerminated
+	tx.req = nil
 	tx.retrans.stop()
 	tx.end.stop()
 	tx.trying.stop()

@@ -164,16 +164,16 @@ func TestInviteServer(t *testing.T) {
 			run: func(t *testing.T, e *env, tx *ServerTx) {
 				respond(t, tx, 486, "uas-1")
 				for _, code := range []int{180, 200, 486} {
-					if err := tx.Respond(NewResponse(tx.Request(), code, "x")); !errors.Is(err, ErrFinalSent) {
+					if err := tx.Respond(NewResponse(reqOf(t, tx), code, "x")); !errors.Is(err, ErrFinalSent) {
 						t.Fatalf("respond %d after 486: %v, want ErrFinalSent", code, err)
 					}
 				}
-				if err := tx.Respond(NewResponse(tx.Request(), 99, "x")); err == nil {
+				if err := tx.Respond(NewResponse(reqOf(t, tx), 99, "x")); err == nil {
 					t.Fatal("status 99 accepted")
 				}
 				e.l.Receive(ackFor("uas-1").req(t), udpPeer)
 				e.advance(t4)
-				if err := tx.Respond(NewResponse(tx.Request(), 500, "x")); !errors.Is(err, ErrTerminated) {
+				if err := tx.Respond(NewResponse(reqOf(t, tx), 500, "x")); !errors.Is(err, ErrTerminated) {
 					t.Fatalf("respond after end: %v, want ErrTerminated", err)
 				}
 			},
@@ -184,7 +184,7 @@ func TestInviteServer(t *testing.T) {
 				respond(t, tx, 200, "uas-1")
 				respond(t, tx, 200, "uas-1")
 				e.out.want(t, 2, status(200), "200")
-				if err := tx.Respond(NewResponse(tx.Request(), 486, "x")); !errors.Is(err, ErrFinalSent) {
+				if err := tx.Respond(NewResponse(reqOf(t, tx), 486, "x")); !errors.Is(err, ErrFinalSent) {
 					t.Fatalf("486 after 200: %v", err)
 				}
 				e.l.Receive(ack2xx("uas-1").req(t), udpPeer)
@@ -219,7 +219,7 @@ func TestInviteServer(t *testing.T) {
 			e := newEnv(t, rfcTimers)
 			e.l.Receive(inv.req(t), udpPeer)
 			c := e.tu.next(t)
-			if c.tx == nil || c.tx.Request().Method() != sip.INVITE || c.tx.Source() != udpPeer {
+			if c.tx == nil || reqOf(t, c.tx).Method() != sip.INVITE || c.tx.Source() != udpPeer {
 				t.Fatal("INVITE not handed to the TU with its transaction")
 			}
 			tc.run(t, e, c.tx)
@@ -289,7 +289,7 @@ func TestNonInviteServer(t *testing.T) {
 				e.l.Receive(opt.req(t), udpPeer)
 				e.out.want(t, 2, status(100), "100")
 				respond(t, tx, 404, "uas-1")
-				if err := tx.Respond(NewResponse(tx.Request(), 200, "x")); !errors.Is(err, ErrFinalSent) {
+				if err := tx.Respond(NewResponse(reqOf(t, tx), 200, "x")); !errors.Is(err, ErrFinalSent) {
 					t.Fatalf("second final: %v", err)
 				}
 				e.advance(t64)
@@ -488,7 +488,7 @@ func TestServerTUTimeout(t *testing.T) {
 			if n := e.l.Stats().TUTimeouts; n != 1 {
 				t.Fatalf("TU timeouts %d, want 1", n)
 			}
-			if err := tx.Respond(NewResponse(tx.Request(), 200, "OK")); !errors.Is(err, ErrFinalSent) {
+			if err := tx.Respond(NewResponse(reqOf(t, tx), 200, "OK")); !errors.Is(err, ErrFinalSent) {
 				t.Fatalf("late answer of the TU: %v, want ErrFinalSent", err)
 			}
 			if tc.req.method == sip.INVITE {
