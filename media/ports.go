@@ -170,12 +170,19 @@ func (p *portPool) takeKept(ip netip.Addr, open func(port int) (rtp, rtcp *udpCo
 				continue
 			}
 			st.kept = append(st.kept[:k], st.kept[k+1:]...)
-			if kc.rtp.reuse() && kc.rtcp.reuse() {
+			okRTP := kc.rtp.reuse()
+			if okRTP && kc.rtcp.reuse() {
 				rtp, rtcp = kc.rtp, kc.rtcp
 				p.reused++
 				return true
 			}
-			kc.rtp.closeIdle()
+			// New sockets instead; one reuse took back is closed as
+			// any owned socket is.
+			if okRTP {
+				kc.rtp.close()
+			} else {
+				kc.rtp.closeIdle()
+			}
 			kc.rtcp.closeIdle()
 			return false
 		}

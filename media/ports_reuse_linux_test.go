@@ -148,3 +148,30 @@ func sameConns(a, b []*udpConn) bool {
 	}
 	return len(a) == len(b)
 }
+
+// TestKeptSocketUnusable: when one socket of a kept pair cannot be taken
+// back (here it was closed), the pair gets new sockets on the same ports
+// and the kept one that could be is closed, not leaked.
+func TestKeptSocketUnusable(t *testing.T) {
+	min, max := freeRange(t, 1)
+	p := newPortPool(min, max, time.Nanosecond)
+	pr, rtp, rtcp, err := openPair(p, loopback)
+	if err != nil {
+		t.Fatalf("openPair: %v", err)
+	}
+	rtp.detach()
+	rtcp.detach()
+	rtcp.closeIdle()
+	pr.releaseKeeping(loopback, rtp, rtcp)
+	waitFor(t, "quarantine over", func() bool { return p.now().After(p.pairs[0].freeAt) })
+	pr2, rtp2, rtcp2, err := openPair(p, loopback)
+	if err != nil {
+		t.Fatalf("openPair after the kept socket closed: %v", err)
+	}
+	defer func() { rtp2.close(); rtcp2.close(); pr2.release() }()
+	if rtp2 == rtp || rtcp2 == rtcp || pr2.port != pr.port || p.reused != 0 {
+		t.Fatalf("got port %d (reused %d), the same sockets %v/%v; want new sockets on port %d",
+			pr2.port, p.reused, rtp2 == rtp, rtcp2 == rtcp, pr.port)
+	}
+	checkClosed(t, []*udpConn{rtp, rtcp})
+}
