@@ -1,6 +1,8 @@
 package b2bua
 
 import (
+	"context"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -224,7 +226,11 @@ func (c *Call) finish() {
 	} else {
 		c.s.stats.CallsFailed.Add(1)
 	}
-	c.log.Info("call ended", "cause", c.cause, "side", c.side, "answered", c.answered,
-		"duration", time.Since(c.started).Round(time.Millisecond))
+	if c.log.Enabled(context.Background(), slog.LevelInfo) {
+		// Checked first: the attributes are boxed (allocated) even when
+		// the line is not written, once per call.
+		c.log.Info("call ended", "cause", c.cause, "side", c.side, "answered", c.answered,
+			"duration", time.Since(c.started).Round(time.Millisecond))
+	}
 	c.s.untrack(c)
 }

@@ -147,3 +147,27 @@ func BenchmarkCallEndedPaced(b *testing.B) {
 	wg.Wait()
 	b.ReportMetric(float64(r.j.syncs.Load())/float64(n), "fsyncs/record")
 }
+
+// BenchmarkCallProgress journals a call in progress the way the B2BUA
+// does on the call's goroutine: its start, then its answer (a frame
+// written each, no fsync). The call is then forgotten, as its end would
+// (the end's fsync is BenchmarkCallEnded's): segments checkpoint only the
+// calls in progress.
+func BenchmarkCallProgress(b *testing.B) {
+	cfg := fileConfig(b)
+	cfg.Log = quiet
+	r := mustOpen(b, cfg)
+	defer r.Close()
+	c := answeredCall("x")
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		n++
+		c.ID = strconv.Itoa(n)
+		r.CallStarted(c)
+		r.CallAnswered(c)
+		r.j.mu.Lock()
+		delete(r.j.open, c.ID)
+		r.j.mu.Unlock()
+	}
+}

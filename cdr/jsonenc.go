@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 	"unicode/utf8"
 )
 
@@ -76,8 +77,41 @@ func jsonTime(b []byte, ts Timestamp) []byte {
 		return append(b, "null"...)
 	}
 	b = append(b, '"')
-	b = ts.t.AppendFormat(b, TimeLayout)
+	b = appendTime(b, ts.t)
 	return append(b, '"')
+}
+
+// appendTime appends t as t.AppendFormat(b, TimeLayout) does, byte for
+// byte (TestAppendTimeIsFormat); a UTC instant of the years 0-9999, as
+// every Timestamp is, without parsing the layout: AppendFormat was 1 %
+// of the SBC's CPU at 800 calls/s (four times per record, three records
+// per call).
+func appendTime(b []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	if t.Location() != time.UTC || year < 0 || year > 9999 {
+		return t.AppendFormat(b, TimeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = appendDigits(append(b, '-'), int(month), 2)
+	b = appendDigits(append(b, '-'), day, 2)
+	b = appendDigits(append(b, 'T'), hour, 2)
+	b = appendDigits(append(b, ':'), minute, 2)
+	b = appendDigits(append(b, ':'), sec, 2)
+	b = appendDigits(append(b, '.'), t.Nanosecond()/1e6, 3)
+	return append(b, 'Z')
+}
+
+// appendDigits appends v, 0 <= v < 10^n, as n decimal digits.
+func appendDigits(b []byte, v, n int) []byte {
+	for i := n - 1; i >= 0; i-- {
+		d := v
+		for range i {
+			d /= 10
+		}
+		b = append(b, byte('0'+d%10))
+	}
+	return b
 }
 
 // jsonFloat is encoding/json's float64 encoding: the shortest decimal,

@@ -54,6 +54,28 @@ func TestAppendJSONIsMarshal(t *testing.T) {
 	}
 }
 
+// TestAppendTimeIsFormat: appendTime writes what AppendFormat writes with
+// TimeLayout, for UTC instants across the years it formats itself and
+// beyond, and for instants in other zones.
+func TestAppendTimeIsFormat(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	zone := time.FixedZone("x", -(3*3600 + 30*60))
+	first, last := time.Date(-2, 1, 1, 0, 0, 0, 0, time.UTC).Unix(), time.Date(10002, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	cases := []time.Time{time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2026, 12, 6, 23, 59, 59, 1e6, time.UTC), time.Unix(0, 0).UTC(), time.Date(2026, 2, 28, 9, 5, 7, 5e8, zone)}
+	for range 20000 {
+		cases = append(cases, time.Unix(first+r.Int64N(last-first), r.Int64N(1e9)).UTC())
+	}
+	for i := range 2000 {
+		cases = append(cases, time.Unix(r.Int64N(4e9), int64(i)).In(zone), At(time.Unix(r.Int64N(4e9), r.Int64N(1e9))).t)
+	}
+	for _, c := range cases {
+		if got, want := appendTime([]byte("x"), c), c.AppendFormat([]byte("x"), TimeLayout); string(got) != string(want) {
+			t.Fatalf("%v: got %s, want %s", c, got, want)
+		}
+	}
+}
+
 // FuzzAppendJSON holds the encoder to encoding/json on arbitrary text and
 // numbers.
 func FuzzAppendJSON(f *testing.F) {

@@ -122,21 +122,34 @@ type Record struct {
 // derived fields agree exactly with the timestamps written. Text fields
 // are made printable (see printable): every writer can store them.
 func FromCall(c outcome.CallRecord, nodeID string) Record {
-	r := Record{
-		ID: c.ID, NodeID: nodeID, ACallID: c.ACallID, BCallID: c.BCallID,
-		FromURI: c.FromURI, ToURI: c.ToURI, SrcAddr: c.SrcAddr, ATransport: c.ATransport, Trunk: c.Trunk,
-		StartTime: At(c.Start), RingTime: At(c.Ring), AnswerTime: At(c.Answer), EndTime: At(c.End),
-		SIPCode: c.SIPCode, HangupCause: string(c.Cause), HangupSide: string(c.Side), ACodec: c.ACodec, BCodec: c.BCodec,
+	var r Record
+	fromCall(&r, &c, nodeID)
+	return r
+}
 
-		AToBPackets: c.Media.AtoB.Packets, AToBBytes: c.Media.AtoB.Bytes, AToBLost: c.Media.AtoB.Lost,
-		AToBJitterMs: round(c.Media.AtoB.JitterMs, 3), AToBMOS: round(c.Media.AtoB.MOS, 2),
-		BToAPackets: c.Media.BtoA.Packets, BToABytes: c.Media.BtoA.Bytes, BToALost: c.Media.BtoA.Lost,
-		BToAJitterMs: round(c.Media.BtoA.JitterMs, 3), BToAMOS: round(c.Media.BtoA.MOS, 2),
-		TransferredFrom: c.TransferredFrom, TransferredTo: c.TransferredTo,
-	}
+// fromCall is FromCall into r, which it overwrites. The recorder builds
+// each call's records with it three times per call, on the call's
+// goroutine: through pointers, so that neither the call nor the record
+// is copied from frame to frame (the copies made that path the deepest
+// of a call's stack, and growing the stack there was 3 % of the SBC's
+// CPU at 800 calls/s).
+func fromCall(r *Record, c *outcome.CallRecord, nodeID string) {
+	// Field by field: a composite literal is built in a temporary on the
+	// stack first.
+	*r = Record{}
+	r.ID, r.NodeID, r.ACallID, r.BCallID = c.ID, nodeID, c.ACallID, c.BCallID
+	r.FromURI, r.ToURI, r.SrcAddr, r.ATransport, r.Trunk = c.FromURI, c.ToURI, c.SrcAddr, c.ATransport, c.Trunk
+	r.StartTime, r.RingTime, r.AnswerTime, r.EndTime = At(c.Start), At(c.Ring), At(c.Answer), At(c.End)
+	r.SIPCode, r.HangupCause, r.HangupSide = c.SIPCode, string(c.Cause), string(c.Side)
+	r.ACodec, r.BCodec = c.ACodec, c.BCodec
+	a, b := &c.Media.AtoB, &c.Media.BtoA
+	r.AToBPackets, r.AToBBytes, r.AToBLost = a.Packets, a.Bytes, a.Lost
+	r.AToBJitterMs, r.AToBMOS = round(a.JitterMs, 3), round(a.MOS, 2)
+	r.BToAPackets, r.BToABytes, r.BToALost = b.Packets, b.Bytes, b.Lost
+	r.BToAJitterMs, r.BToAMOS = round(b.JitterMs, 3), round(b.MOS, 2)
+	r.TransferredFrom, r.TransferredTo = c.TransferredFrom, c.TransferredTo
 	r.clean()
 	r.derive()
-	return r
 }
 
 // clean makes every text field printable.

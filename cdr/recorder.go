@@ -390,16 +390,17 @@ func (r *Recorder) compact() {
 
 // CallStarted journals a call in progress, so that a crash leaves it a
 // record (sbc_restart).
-func (r *Recorder) CallStarted(c outcome.CallRecord) { r.progress(kindStart, c) }
+func (r *Recorder) CallStarted(c outcome.CallRecord) { r.progress(kindStart, &c) }
 
 // CallAnswered journals the answer of a call in progress.
-func (r *Recorder) CallAnswered(c outcome.CallRecord) { r.progress(kindAnswer, c) }
+func (r *Recorder) CallAnswered(c outcome.CallRecord) { r.progress(kindAnswer, &c) }
 
 // CallEnded builds the call's record and returns once it is fsynced in the
 // spool. If the spool cannot be written (disk full), the record is kept in
 // memory and retried every second, and Stats reports the alarm.
 func (r *Recorder) CallEnded(c outcome.CallRecord) {
-	rec := FromCall(c, r.node)
+	var rec Record
+	fromCall(&rec, &c, r.node)
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed {
@@ -421,8 +422,9 @@ func (r *Recorder) CallEnded(c outcome.CallRecord) {
 	r.spoolRecovered()
 }
 
-func (r *Recorder) progress(kind frameKind, c outcome.CallRecord) {
-	rec := FromCall(c, r.node)
+func (r *Recorder) progress(kind frameKind, c *outcome.CallRecord) {
+	var rec Record
+	fromCall(&rec, c, r.node)
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed {

@@ -44,7 +44,8 @@ type endpoint interface {
 // each (latch.go).
 type rtpEndpoint struct {
 	pair      *pair
-	eng       *engine // reads rtp and rtcp
+	ip        netip.Addr // the address the sockets are bound on
+	eng       *engine    // reads rtp and rtcp
 	rtp, rtcp *sock
 	sdes      *sdesState // nil: plain RTP
 	// pts holds the payload types the side may send on this stream: those
@@ -66,6 +67,7 @@ func newRTPEndpoint(pool *portPool, eng *engine, ip, signal netip.Addr, log *slo
 	}
 	return &rtpEndpoint{
 		pair: pr,
+		ip:   ip,
 		eng:  eng,
 		rtp:  newSock(rtp, pr.port, signal, log),
 		rtcp: newSock(rtcp, pr.port+1, signal, log),
@@ -146,13 +148,6 @@ func (e *rtpEndpoint) start(in *flow, wg *sync.WaitGroup) {
 	e.rtp.conn.attach(e.eng, &reader{in: e.rtp, e: e, f: in}, wg)
 	e.rtcp.conn.attach(e.eng, &reader{in: e.rtcp, e: e, f: in, rtcp: true}, wg)
 }
-
-func (e *rtpEndpoint) close() {
-	e.rtp.conn.close()
-	e.rtcp.conn.close()
-}
-
-func (e *rtpEndpoint) release() { e.pair.release() }
 
 // sdesState is the SRTP of an SDES endpoint (RFC 4568). Each direction
 // and packet kind has its own context, since a context serves one

@@ -3,6 +3,8 @@ package media
 import (
 	"strings"
 	"testing"
+
+	"github.com/sbc-project/sbc/media/sdpconv"
 )
 
 // chromeOffer is a WebRTC offer as Chrome writes it (trimmed): BUNDLE,
@@ -53,10 +55,36 @@ func FuzzOfferAnswer(f *testing.F) {
 			return
 		}
 		checkFuzzOutput(t, offer, out)
+		checkAnnounced(t, s, SideB, out)
 		if out, err = s.Answer(SideB, answer); err == nil {
 			checkFuzzOutput(t, answer, out)
+			checkAnnounced(t, s, SideA, out)
 		}
 	})
+}
+
+// checkAnnounced holds announce to what it did before it read a pass-
+// through's rendered description instead of parsing the body sent: each
+// endpoint facing to takes the payload types of the body sent to it, as
+// that body parses (none when it does not).
+func checkAnnounced(t *testing.T, s *Session, to Side, out []byte) {
+	t.Helper()
+	d, err := sdpconv.Parse(out)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, st := range s.streams {
+		e, ok := endOf(st, to)
+		if !ok {
+			continue
+		}
+		var want ptSet
+		if err == nil && i < len(d.Media) {
+			want = ptsOf(d.Media[i])
+		}
+		if e.sent != want {
+			t.Fatalf("m-line %d toward %s: payload types %x announced, the body sent lists %x", i, to, e.sent, want)
+		}
+	}
 }
 
 func checkFuzzOutput(t *testing.T, in, out []byte) {

@@ -233,6 +233,7 @@ func (m *Manager) Close() error {
 		s.Close()
 	}
 	m.eng.stop()
+	m.pool.closeKept()
 	return m.closeMuxes()
 }
 

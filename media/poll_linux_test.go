@@ -35,6 +35,17 @@ func checkClosed(t *testing.T, cs []*udpConn) {
 	}
 }
 
+// checkIdle fails unless every conn is let go by its loop and kept open
+// for the port pool: no reference, not closing (udpConn.detach).
+func checkIdle(t *testing.T, cs []*udpConn) {
+	t.Helper()
+	for _, c := range cs {
+		if v := c.state.Load(); v != 0 || !c.idle {
+			t.Fatalf("socket on port %d: state %#x, idle %v; want kept open with no reference", c.port, v, c.idle)
+		}
+	}
+}
+
 // loopConns counts the sockets in the tables of m's loops. A no-op
 // removal goes through each loop first, so that the loop's table writes
 // happen before the read (the loop is otherwise idle in these tests).
@@ -96,13 +107,16 @@ func TestPollManySocketsOnOneLoop(t *testing.T) {
 		closed = append(closed, conns(c)...)
 		c.s.Close()
 	}
-	checkClosed(t, closed)
+	checkIdle(t, closed)
 	if n := loopConns(t, m); n != 0 {
 		t.Fatalf("%d sockets left on the loop after every call closed", n)
 	}
 	if r := m.Relayed(); r.RTP != 2*calls || r.RTCP != calls {
 		t.Fatalf("Relayed after the calls closed = %+v, want %d RTP and %d RTCP", r, 2*calls, calls)
 	}
+	// The sockets the pool kept close with the manager.
+	m.Close()
+	checkClosed(t, closed)
 }
 
 // TestPollChurnWhileFlowing sets up and tears down calls on the loops
@@ -132,7 +146,7 @@ func TestPollChurnWhileFlowing(t *testing.T) {
 		recv(t, c.b.rtp)
 		cs := conns(c)
 		c.s.Close()
-		checkClosed(t, cs)
+		checkIdle(t, cs)
 	}
 	stop.Store(true)
 	senders.Wait()
@@ -154,7 +168,7 @@ func waitForQuiet(s *Session, n uint64) {
 
 // TestPollCloseWhileSending closes a call while both sides blast packets
 // at it: once Close returns, nothing more is counted, and every socket is
-// closed.
+// let go by the loop, kept for the port pool.
 func TestPollCloseWhileSending(t *testing.T) {
 	m := newTestManager(t, 4, netip.Addr{}, nil)
 	c := setupCall(t, m)
@@ -174,7 +188,7 @@ func TestPollCloseWhileSending(t *testing.T) {
 	waitFor(t, "packets both ways", func() bool { st := c.s.Stats(); return st.AtoB.Packets > 10 && st.BtoA.Packets > 10 })
 	c.s.Close()
 	final := c.s.Stats()
-	checkClosed(t, cs)
+	checkIdle(t, cs)
 	// The blast goes on toward the closed ports for a while.
 	before := m.Relayed()
 	for range 200 {

@@ -172,7 +172,7 @@ func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	if !from.valid() {
 		return nil, fmt.Errorf("offer from %s: invalid side", from)
 	}
-	d, err := parseSDP(body)
+	d, sd, err := parseSDP(body)
 	if err != nil {
 		return nil, fmt.Errorf("offer from %s: %w", from, err)
 	}
@@ -197,11 +197,11 @@ func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	if err := s.learn(from, d, false); err != nil {
 		return nil, fmt.Errorf("offer from %s: %w", from, err)
 	}
-	out, err := s.renderOffer(d, body, to)
+	out, sent, err := s.renderOffer(d, sd, body, to)
 	if err != nil {
 		return nil, fmt.Errorf("offer from %s: %w", from, err)
 	}
-	s.announce(to, out)
+	s.announce(to, out, sent)
 	s.offered, s.offerFrom, s.offer = true, from, d
 	s.last[from] = d
 	return out, nil
@@ -217,7 +217,7 @@ func (s *Session) Answer(from Side, body []byte) ([]byte, error) {
 	if !from.valid() {
 		return nil, fmt.Errorf("answer from %s: invalid side", from)
 	}
-	d, err := parseSDP(body)
+	d, sd, err := parseSDP(body)
 	if err != nil {
 		return nil, fmt.Errorf("answer from %s: %w", from, err)
 	}
@@ -244,11 +244,11 @@ func (s *Session) Answer(from Side, body []byte) ([]byte, error) {
 	if err := s.learn(from, d, true); err != nil {
 		return nil, fmt.Errorf("answer from %s: %w", from, err)
 	}
-	out, err := s.renderAnswer(d, body, from.Other())
+	out, sent, err := s.renderAnswer(d, sd, body, from.Other())
 	if err != nil {
 		return nil, fmt.Errorf("answer from %s: %w", from, err)
 	}
-	s.announce(from.Other(), out)
+	s.announce(from.Other(), out, sent)
 	s.last[from] = d
 	s.watch.arm(s)
 	return out, nil
@@ -262,7 +262,7 @@ func (s *Session) Absorb(from Side, body []byte) (answer []byte, ok bool) {
 	if !from.valid() {
 		return nil, false
 	}
-	d, err := parseSDP(body)
+	d, _, err := parseSDP(body)
 	if err != nil {
 		return nil, false
 	}
@@ -285,7 +285,7 @@ func (s *Session) Absorb(from Side, body []byte) (answer []byte, ok bool) {
 		s.log.Info("re-offer not absorbed", "side", from.String(), "err", err)
 		return nil, false
 	}
-	s.announce(from, out)
+	s.announce(from, out, nil)
 	return out, true
 }
 

@@ -14,18 +14,20 @@ import (
 )
 
 // parseSDP reads a body with sdpconv. Every error wraps ErrBadSDP: an
-// unparsable body, or one without a single usable m-line.
-func parseSDP(body []byte) (*sdpconv.Description, error) {
-	d, err := sdpconv.Parse(body)
+// unparsable body, or one without a single usable m-line. It also
+// returns pion's parse of body, which a plain pass-through rewrites
+// instead of parsing body again (passThrough).
+func parseSDP(body []byte) (*sdpconv.Description, *sdp.SessionDescription, error) {
+	d, sd, err := sdpconv.ParseSession(body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadSDP, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
 	for _, md := range d.Media {
 		if md.Usable && md.Port > 0 {
-			return d, nil
+			return d, sd, nil
 		}
 	}
-	return nil, fmt.Errorf("read sdp: %w: no usable RTP m-line among %d", ErrBadSDP, len(d.Media))
+	return nil, nil, fmt.Errorf("read sdp: %w: no usable RTP m-line among %d", ErrBadSDP, len(d.Media))
 }
 
 // plain reports whether both sides are plain RTP: then the SDP passes
@@ -108,9 +110,17 @@ func (s *Session) routeWebRTC(side Side, d *sdpconv.Description) {
 // announce tells the plain and SDES endpoints facing side to which
 // payload types the SDP body sent to it lists, since the side may send
 // with those as well as with its own. The body is the SBC's own
-// rendering; one that does not parse changes nothing.
-func (s *Session) announce(to Side, body []byte) {
-	d, err := sdpconv.Parse(body)
+// rendering; one that does not parse changes nothing. sent, when not
+// nil, is what body was rendered from (a pass-through): it is read
+// instead of parsing body again.
+func (s *Session) announce(to Side, body []byte, sent *sdp.SessionDescription) {
+	var d *sdpconv.Description
+	var err error
+	if sent != nil {
+		d, err = sdpconv.Describe(sent)
+	} else {
+		d, err = sdpconv.Parse(body)
+	}
 	if err != nil {
 		s.log.Warn("sdp sent does not parse", "side", to.String(), "err", err)
 		return
@@ -129,11 +139,19 @@ func (s *Session) reroute() {
 	}
 }
 
-// renderOffer produces the offer toward side to from d (body as received).
-func (s *Session) renderOffer(d *sdpconv.Description, body []byte, to Side) ([]byte, error) {
+// renderOffer produces the offer toward side to from d (body as
+// received, parsed as sd). A pass-through also returns the session
+// description it rendered (announce reads it).
+func (s *Session) renderOffer(d *sdpconv.Description, sd *sdp.SessionDescription, body []byte, to Side) ([]byte, *sdp.SessionDescription, error) {
 	if s.plain() {
-		return s.stamp(to, func(o sdp.Origin) ([]byte, error) { return s.passThrough(body, to, o) })
+		return s.passThroughTo(sd, body, to)
 	}
+	out, err := s.stampOffer(d, to)
+	return out, nil, err
+}
+
+// stampOffer renders the offer d toward a side that is not plain RTP.
+func (s *Session) stampOffer(d *sdpconv.Description, to Side) ([]byte, error) {
 	return s.stamp(to, func(o sdp.Origin) ([]byte, error) {
 		out, err := sdpconv.RenderOffer(d, s.kind[to], s.local(to, o, true))
 		if errors.Is(err, sdpconv.ErrNoCodec) {
@@ -144,15 +162,24 @@ func (s *Session) renderOffer(d *sdpconv.Description, body []byte, to Side) ([]b
 }
 
 // renderAnswer produces the answer toward side to (the offerer) from the
-// answer d (body as received) and applies what the exchange negotiated.
-func (s *Session) renderAnswer(d *sdpconv.Description, body []byte, to Side) ([]byte, error) {
+// answer d (body as received, parsed as sd) and applies what the exchange
+// negotiated. A pass-through also returns the session description it
+// rendered (announce reads it).
+func (s *Session) renderAnswer(d *sdpconv.Description, sd *sdp.SessionDescription, body []byte, to Side) ([]byte, *sdp.SessionDescription, error) {
 	if s.plain() {
-		out, err := s.stamp(to, func(o sdp.Origin) ([]byte, error) { return s.passThrough(body, to, o) })
+		out, sent, err := s.passThroughTo(sd, body, to)
 		if err == nil {
 			s.applyPlan(to, plainPlan(s.offer, d))
 		}
-		return out, err
+		return out, sent, err
 	}
+	out, err := s.stampAnswer(d, to)
+	return out, nil, err
+}
+
+// stampAnswer renders the answer d toward a side that is not plain RTP
+// and applies the plan.
+func (s *Session) stampAnswer(d *sdpconv.Description, to Side) ([]byte, error) {
 	var plan *sdpconv.Plan
 	out, err := s.stamp(to, func(o sdp.Origin) ([]byte, error) {
 		out, p, err := sdpconv.RenderAnswer(s.offer, d, s.kind[to], s.local(to, o, false))
@@ -208,13 +235,35 @@ func (s *Session) local(to Side, origin sdp.Origin, offer bool) sdpconv.Local {
 	return l
 }
 
-// passThrough rewrites a plain SDP body for plain side to: the SBC's
-// address and ports, nothing of the sender's topology.
-func (s *Session) passThrough(body []byte, to Side, origin sdp.Origin) ([]byte, error) {
-	sd := new(sdp.SessionDescription)
-	if err := sd.Unmarshal(body); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadSDP, err)
+// passThroughTo stamps the pass-through of body toward side to. Its
+// first rendering rewrites sd, body's parse; a second one (stamp renders
+// again when the version moves) parses body afresh, since a rewrite is
+// not made twice on the same description. It returns the description the
+// body returned was rendered from.
+func (s *Session) passThroughTo(sd *sdp.SessionDescription, body []byte, to Side) ([]byte, *sdp.SessionDescription, error) {
+	var sent *sdp.SessionDescription
+	out, err := s.stamp(to, func(o sdp.Origin) ([]byte, error) {
+		from := sd
+		sd = nil
+		if from == nil {
+			from = new(sdp.SessionDescription)
+			if err := from.Unmarshal(body); err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrBadSDP, err)
+			}
+		}
+		sent = from
+		return s.passThrough(from, to, o)
+	})
+	if err != nil {
+		return nil, nil, err
 	}
+	return out, sent, nil
+}
+
+// passThrough rewrites sd, a plain SDP, for plain side to: the SBC's
+// address and ports, nothing of the sender's topology. It returns sd
+// rendered.
+func (s *Session) passThrough(sd *sdp.SessionDescription, to Side, origin sdp.Origin) ([]byte, error) {
 	ports := make([]int, len(sd.MediaDescriptions))
 	for i := range ports {
 		if i < len(s.streams) && s.streams[i] != nil {

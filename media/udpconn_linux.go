@@ -39,6 +39,9 @@ type udpConn struct {
 	slot int32
 	// lp is the loop reading the socket; nil before attach. Owner only.
 	lp *loop
+	// idle: detach let go of the owner's reference; the socket is kept
+	// bound for the port pool. Owner only.
+	idle bool
 }
 
 // closingBit marks a udpConn closed: no new reference is handed out.
@@ -80,25 +83,20 @@ func listenUDP(ip netip.Addr, port int) (*udpConn, error) {
 	return c, nil
 }
 
-// openPair takes a port pair from pool and opens its RTP and RTCP sockets
-// on ip.
+// openPair takes a port pair from pool with its RTP and RTCP sockets on
+// ip: those the pair kept from its last call (portPool.takeKept), else
+// new ones.
 func openPair(pool *portPool, ip netip.Addr) (*pair, *udpConn, *udpConn, error) {
-	var rtp, rtcp *udpConn
-	pr, err := pool.take(func(port int) error {
-		var err error
+	return pool.takeKept(ip, func(port int) (rtp, rtcp *udpConn, err error) {
 		if rtp, err = listenUDP(ip, port); err != nil {
-			return fmt.Errorf("rtp port: %w", err)
+			return nil, nil, fmt.Errorf("rtp port: %w", err)
 		}
 		if rtcp, err = listenUDP(ip, port+1); err != nil {
 			rtp.close()
-			return fmt.Errorf("rtcp port: %w", err)
+			return nil, nil, fmt.Errorf("rtcp port: %w", err)
 		}
-		return nil
+		return rtp, rtcp, nil
 	})
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return pr, rtp, rtcp, nil
 }
 
 // acquire takes a reference for one use of fd; false once closing.
@@ -191,4 +189,95 @@ func (c *udpConn) close() {
 		return
 	}
 	c.unref()
+}
+
+// detach stops reading the socket, as close does, but keeps it open and
+// bound: the loop takes it out of its epoll set and drops the owner's
+// reference, and the port pool keeps it for the pair's next call
+// (releaseKeeping), which reuse readies. Idempotent.
+func (c *udpConn) detach() {
+	if c.idle || c.state.Load()&closingBit != 0 {
+		return // detached, or closed (close is final)
+	}
+	c.idle = true
+	if c.lp != nil && c.lp.remove(c) {
+		return
+	}
+	c.unref()
+}
+
+// drainBatch is how many datagrams one recvmmsg of reuse discards.
+const drainBatch = 32
+
+// drainRounds bounds reuse: a socket still full after this many batches
+// is being flooded, and a new one is bound instead.
+const drainRounds = 64
+
+// reuse readies a socket detach let go of for a new call: it discards
+// every datagram that arrived since (its last call's peers may still
+// send; the quarantine kept the port from any call meanwhile, and none of
+// that may reach the next one) and takes the owner's reference again.
+// False when the socket cannot be emptied or is closed: close it with
+// closeIdle.
+func (c *udpConn) reuse() bool {
+	if c.state.Load()&closingBit != 0 {
+		return false // closed: its descriptor may be another socket's now
+	}
+	// No iovec: each datagram is consumed without being copied.
+	var msgs [drainBatch]mmsghdr
+	for range drainRounds {
+		r1, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&msgs[0])), drainBatch,
+			unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EAGAIN {
+			if !c.acquire() {
+				return false
+			}
+			c.idle, c.lp = false, nil
+			return true
+		}
+		if e == 0 && r1 == 0 {
+			return false
+		}
+		// e set: an error about one datagram (an ICMP error queued by a
+		// send to a closed port); it is consumed, go on.
+	}
+	return false
+}
+
+// closeIdle closes a socket detach let go of (and reuse did not take
+// back): at once, or when the last send in flight ends. Idempotent, and
+// a no-op on a socket close closed.
+func (c *udpConn) closeIdle() {
+	for {
+		v := c.state.Load()
+		if v&closingBit != 0 {
+			return
+		}
+		if c.state.CompareAndSwap(v, v|closingBit) {
+			if v == 0 {
+				unix.Close(c.fd)
+			}
+			return
+		}
+	}
+}
+
+// close stops reading the endpoint's sockets, which stay bound for the
+// port pool (detach).
+func (e *rtpEndpoint) close() {
+	e.rtp.conn.detach()
+	e.rtcp.conn.detach()
+}
+
+// release gives the pair back with its sockets, after close and the end
+// of their readers. Nothing of the call stays with them: a flow that
+// still holds the endpoint (a digit being played) finds no address to
+// send to, and the sockets forget the call's readers.
+func (e *rtpEndpoint) release() {
+	gone := &peer{hold: true}
+	for _, s := range [2]*sock{e.rtp, e.rtcp} {
+		s.dst.Store(gone)
+		s.conn.r, s.conn.wg = nil, nil
+	}
+	e.pair.releaseKeeping(e.ip, e.rtp.conn, e.rtcp.conn)
 }

@@ -71,3 +71,15 @@ type sendBatch struct{}
 func (*sendBatch) queue(c *udpConn, pkt []byte, to netip.AddrPort, _ out) bool {
 	return c.writeTo(pkt, to) == nil
 }
+
+// reuse and closeIdle serve the port pool's kept sockets, which only the
+// poll engine's sockets become (udpconn_linux.go).
+func (c *udpConn) reuse() bool { return false }
+func (c *udpConn) closeIdle()  { c.c.Close() }
+
+func (e *rtpEndpoint) close() {
+	e.rtp.conn.close()
+	e.rtcp.conn.close()
+}
+
+func (e *rtpEndpoint) release() { e.pair.release() }

@@ -16,10 +16,30 @@ import (
 // RTP/SAVPF with a fingerprint and ICE credentials; SRTP when a usable
 // m-line uses RTP/SAVP(F) with a=crypto; RTP otherwise.
 func Parse(body []byte) (*Description, error) {
+	d, _, err := ParseSession(body)
+	return d, err
+}
+
+// ParseSession is Parse that also returns pion's parse of body, for a
+// caller that rewrites it (the media session's plain pass-through) and
+// would otherwise parse body a second time. The Description shares no
+// memory with the session description that a rewrite may change (only
+// Media.Formats, which the pass-through keeps).
+func ParseSession(body []byte) (*Description, *sdp.SessionDescription, error) {
 	sd := new(sdp.SessionDescription)
 	if err := sd.Unmarshal(body); err != nil {
-		return nil, fmt.Errorf("parse sdp: %w: %w", ErrBadSDP, err)
+		return nil, nil, fmt.Errorf("parse sdp: %w: %w", ErrBadSDP, err)
 	}
+	d, err := Describe(sd)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, sd, nil
+}
+
+// Describe is Parse of what sd holds, without rendering and parsing it
+// again: Parse(sd.Marshal()) describes the same.
+func Describe(sd *sdp.SessionDescription) (*Description, error) {
 	d := &Description{Origin: sd.Origin, Bundle: bundle(sd.Attributes)}
 	sess := readSession(sd)
 	usable := 0
