@@ -259,7 +259,9 @@ type wrtcEndpoint struct {
 	w *webrtcSide
 }
 
-func (e *wrtcEndpoint) sendRTP(pkt []byte, _ out) bool  { return e.w.t.WriteRTP(pkt) == nil }
+func (e *wrtcEndpoint) sendRTP(pkt []byte, o out) bool {
+	return e.w.t.WriteRTPBatch(pkt, o.b, o.ctr, tagRTP) == nil
+}
 func (e *wrtcEndpoint) sendRTCP(pkt []byte, _ out) bool { return e.w.t.WriteRTCP(pkt) == nil }
 func (e *wrtcEndpoint) start(*flow, *sync.WaitGroup)    {}
 func (e *wrtcEndpoint) close()                          {}

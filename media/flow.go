@@ -163,6 +163,11 @@ func (f *flow) rtcpVia(pkt []byte, b *sendBatch) {
 func (f *flow) RTP(pkt []byte)  { f.rtp(pkt) }
 func (f *flow) RTCP(pkt []byte) { f.rtcp(pkt) }
 
+// RTPBatch makes a flow a wrtc.BatchSink: pkt stays valid until the
+// reading poll loop flushes b, so its send toward the other side waits
+// in b with the others of the loop's wake-up.
+func (f *flow) RTPBatch(pkt []byte, b *sendBatch) { f.rtpAt(pkt, monotonic(), b) }
+
 // inject sends a generated RFC 4733 event toward the receiver, paced in
 // real time on the caller's goroutine, in the normalized stream's
 // sequence and timestamp space. It reports false if the receiver did not

@@ -64,10 +64,7 @@ func (r *reader) run() {
 	}
 }
 
-// sendBatch queues a poll loop's sends on Linux (uring_linux.go). Without
-// poll loops no flow has one; queue only keeps the code shared.
-type sendBatch struct{}
-
-func (*sendBatch) queue(c *udpConn, pkt []byte, to netip.AddrPort, _ out) bool {
+// queue sends pkt at once: there is no batch.
+func (c *udpConn) queue(_ *sendBatch, pkt []byte, to netip.AddrPort, _ out) bool {
 	return c.writeTo(pkt, to) == nil
 }
