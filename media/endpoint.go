@@ -294,7 +294,7 @@ func (s *Session) webrtc(side Side) (*webrtcSide, error) {
 		if err != nil {
 			return nil, err
 		}
-		mux, err := wrtc.NewMux(wrtc.MuxConfig{UDP: pr.rtp, Log: log})
+		mux, err := wrtc.NewMux(wrtc.MuxConfig{UDP: pr.rtp, Log: log, Poll: s.m.eng.poller()})
 		if err != nil {
 			pr.closeSockets()
 			pr.release()

@@ -22,6 +22,12 @@ import (
 // per packet.
 const pollBatch = 8
 
+// pollBufSize is a loop's read buffer per datagram: the loops read the
+// WebRTC sockets too (wrtc.MuxConfig.Poll), whose datagrams may be as large
+// as pion's receive MTU. A plain socket's reader takes maxPacket of it,
+// as the kernel would have truncated it.
+const pollBufSize = 8192
+
 // engine is a Manager's poll engine, made on first use.
 type engine struct {
 	n       int  // loops to start; 0: GOMAXPROCS (tests set it)
@@ -32,7 +38,7 @@ type engine struct {
 
 func (eng *engine) get() *poll.Engine {
 	eng.once.Do(func() {
-		eng.e = poll.NewEngine(poll.Config{Loops: eng.n, NoRing: eng.noBatch, BufSize: maxPacket, ReadBatch: pollBatch, Clock: monotonic})
+		eng.e = poll.NewEngine(poll.Config{Loops: eng.n, NoRing: eng.noBatch, BufSize: pollBufSize, ReadBatch: pollBatch, Clock: monotonic})
 	})
 	return eng.e
 }
@@ -41,6 +47,10 @@ func (eng *engine) get() *poll.Engine {
 // first use. The RTP and RTCP sockets of a pair share a loop. After stop,
 // it returns a stopped loop, which refuses sockets.
 func (eng *engine) pick(port int) *poll.Loop { return eng.get().Loop(port / 2) }
+
+// poller returns the engine, for the WebRTC sockets to be read by its
+// loops.
+func (eng *engine) poller() *poll.Engine { return eng.get() }
 
 // stop ends the loops and waits for them. Sockets still attached are let
 // go (their WaitGroups are done), but not closed: their owners close them.

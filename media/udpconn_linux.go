@@ -115,7 +115,7 @@ func (c *udpConn) attach(eng *engine, r *reader, wg *sync.WaitGroup) {
 // Datagram is how the socket's loop hands the reader a datagram: the
 // reader already holds the loop's batch (attach).
 func (r *reader) Datagram(pkt []byte, from netip.AddrPort, now int64, _ *poll.Batch) {
-	r.forwardAt(pkt, from, now)
+	r.forwardAt(pkt[:min(len(pkt), maxPacket)], from, now)
 }
 
 // close stops reading and sending; the descriptor is closed once the loop

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+
+	"github.com/sbc-project/sbc/internal/poll"
 )
 
 // udpConn is one plain RTP or RTCP socket of the relay where there is no
@@ -20,6 +22,9 @@ type udpConn struct {
 type engine struct{}
 
 func (*engine) stop() {}
+
+// poller is nil: there is no poll engine.
+func (*engine) poller() *poll.Engine { return nil }
 
 // openPair takes a port pair from pool and binds its RTP and RTCP sockets
 // on ip.

@@ -8,3 +8,6 @@ type Batch struct{}
 
 // Scratch returns nil: there is no batch to hold a packet.
 func (*Batch) Scratch() []byte { return nil }
+
+// Engine is the poll engine on Linux; off Linux none is ever made.
+type Engine struct{}

@@ -54,6 +54,12 @@ type MuxConfig struct {
 	TCP net.Listener
 	// Log receives pion's diagnostics at Debug (errors at Warn); nil discards.
 	Log *slog.Logger
+	// Poll is the poll engine whose loops read the UDP socket (Linux): the
+	// one that reads the calls' RTP sockets, so that one wake-up serves
+	// both sides of a call. nil: the process's own, running while a Mux
+	// uses it. Sockets attached after the engine stopped are read by a
+	// goroutine each.
+	Poll *poll.Engine
 }
 
 // Mux holds the sockets shared by all WebRTC transports: one UDP socket and
@@ -81,6 +87,7 @@ type Mux struct {
 	loopback bool               // bound to a loopback IP: pion skips those unless told
 	v6       bool               // bound to an IPv6 address: candidates are IPv6
 	log      *slog.Logger
+	poll     *poll.Engine // nil: the process's poller
 
 	routeMu sync.Mutex               // serializes route updates
 	routes  atomic.Pointer[routeSet] // copy on write; read per packet
@@ -138,6 +145,7 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 		loopback: ap.Addr().IsLoopback(),
 		v6:       !ap.Addr().Unmap().Is4(),
 		log:      log,
+		poll:     cfg.Poll,
 	}
 	m.routes.Store(newRouteSet(nil))
 	m.udp = ice.NewUDPMuxDefault(ice.UDPMuxParams{

@@ -36,11 +36,12 @@ var poller struct {
 	attached int // sockets attached
 }
 
-// attachPoller has one of the process's loops read s's socket: loop
-// base+n when base is set (≥ 0: a Mux's sibling sockets go to the loops
-// after its first socket's), else the next in turn. False when that is
-// impossible (no descriptor to spare, no epoll set): the caller reads the
-// socket with a goroutine instead.
+// attachPoller has a loop read s's socket: a loop of the Mux's engine, or
+// of the process's own (started with the first socket). Loop base+n when
+// base is set (≥ 0: a Mux's sibling sockets go to the loops after its
+// first socket's), else the next in turn. False when that is impossible
+// (no descriptor to spare, no epoll set, the engine stopped): the caller
+// reads the socket with a goroutine instead.
 func attachPoller(s *muxSocket, base, n int) bool {
 	fd, err := poll.DupFD(s.conn)
 	if err != nil {
@@ -50,7 +51,32 @@ func attachPoller(s *muxSocket, base, n int) bool {
 	ps.FD.Init(fd, false, false) // read only: the family does not matter
 	detached := make(chan struct{})
 	ps.Done = func() { close(detached) }
+	ix := base + n
+	var lp *poll.Loop
+	if eng := s.m.poll; eng != nil {
+		if base < 0 {
+			ix = int(s.m.addr.Port()) / 2 // as media spreads its port pairs
+		}
+		lp = eng.Loop(ix)
+	} else {
+		lp, ix = sharedLoop(base, n)
+	}
+	if !lp.Add(ps) {
+		ps.FD.Close()
+		if s.m.poll == nil {
+			releaseLoop()
+		}
+		return false
+	}
+	s.ps, s.loopIx, s.detached = ps, ix, detached
+	return true
+}
+
+// sharedLoop returns a loop of the process's engine (see attachPoller),
+// starting it if needed, and its index; give it back with releaseLoop.
+func sharedLoop(base, n int) (*poll.Loop, int) {
 	poller.mu.Lock()
+	defer poller.mu.Unlock()
 	if poller.eng == nil {
 		poller.eng = poll.NewEngine(poll.Config{BufSize: maxPacket, ReadBatch: pollBatch})
 	}
@@ -59,16 +85,8 @@ func attachPoller(s *muxSocket, base, n int) bool {
 		poller.next++
 		ix = poller.next
 	}
-	lp := poller.eng.Loop(ix)
 	poller.attached++
-	poller.mu.Unlock()
-	if !lp.Add(ps) {
-		ps.FD.Close()
-		releaseLoop()
-		return false
-	}
-	s.ps, s.loopIx, s.detached = ps, ix, detached
-	return true
+	return poller.eng.Loop(ix), ix
 }
 
 // detachPoller takes s's socket out of its loop and returns once the loop
@@ -76,7 +94,9 @@ func attachPoller(s *muxSocket, base, n int) bool {
 func detachPoller(s *muxSocket) {
 	s.ps.Close()
 	<-s.detached
-	releaseLoop()
+	if s.m.poll == nil {
+		releaseLoop()
+	}
 }
 
 // releaseLoop counts a socket detached; the last one ends the loops, and
