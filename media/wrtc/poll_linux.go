@@ -7,8 +7,10 @@ import (
 	"github.com/sbc-project/sbc/internal/poll"
 )
 
-// The poller reads the UDP sockets of every Mux on Linux with the SBC's
-// poll engine (internal/poll), as media reads its plain RTP sockets: a
+// A poll engine (internal/poll) reads the UDP sockets of every Mux on
+// Linux, as it reads media's plain RTP sockets: the Mux's own
+// (MuxConfig.Poll: media's, so that one wake-up serves both sides of a
+// call), else the process's poller below. A
 // goroutine per socket, blocked in a read, costs a wake-up through the
 // runtime's netpoller and scheduler for nearly every packet, and with a
 // port per call a socket gets one every 20 ms. Here a few loops, one per
@@ -19,8 +21,8 @@ import (
 // A loop reads a duplicate of the socket's descriptor, in its set until
 // the Mux detaches it (Mux.Close, before the socket closes), so a
 // descriptor number the kernel hands out again is never read by mistake.
-// The loops start with the first attached Mux and end with the last one
-// detached, so a process without WebRTC media has none.
+// The poller's loops start with the first socket attached to them and end
+// with the last one detached, so a process without WebRTC media has none.
 
 // pollBatch is how many datagrams one recvmmsg takes from a socket
 // without io_uring. A call's own socket gets one every 20 ms; a shared
