@@ -216,3 +216,75 @@ func TestBatchPathsDoNotAllocate(t *testing.T) {
 type nopBatchSink struct{ nopSink }
 
 func (*nopBatchSink) RTPBatch([]byte, *poll.Batch) {}
+
+// TestMuxOnGivenEngine: a Mux given a poll engine is read by that
+// engine's loops (not the process's poller), hands its datagrams on, and
+// lets go of its socket at Close; a Mux closed after its engine stopped
+// closes too.
+func TestMuxOnGivenEngine(t *testing.T) {
+	eng := poll.NewEngine(poll.Config{Loops: 1, BufSize: maxPacket})
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 44, 63)})
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	m, err := NewMux(MuxConfig{UDP: conn, Poll: eng})
+	if err != nil {
+		t.Fatalf("NewMux: %v", err)
+	}
+	if n := eng.Loop(0).Sockets(); n != 1 {
+		t.Fatalf("%d sockets on the given engine's loop, want 1", n)
+	}
+	poller.mu.Lock()
+	shared := poller.eng
+	poller.mu.Unlock()
+	if shared != nil {
+		t.Fatal("the process's poller runs for a Mux given an engine")
+	}
+	peer, err := net.DialUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 44, 64)}, net.UDPAddrFromAddrPort(m.Addr()))
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer peer.Close()
+	if _, err := peer.Write([]byte{0x80, 0, 0, 1}); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	waitUntil(t, "the datagram read", func() bool { return m.socks[0].got.Load() == 1 })
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if n := eng.Loop(0).Sockets(); n != 0 {
+		t.Fatalf("%d sockets on the loop after Close, want 0", n)
+	}
+
+	conn2, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 44, 63)})
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	m2, err := NewMux(MuxConfig{UDP: conn2, Poll: eng})
+	if err != nil {
+		t.Fatalf("NewMux: %v", err)
+	}
+	eng.Stop()
+	done := make(chan error, 1)
+	go func() { done <- m2.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Close after the engine stopped: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close after the engine stopped hangs")
+	}
+}
+
+// waitUntil polls cond every millisecond for up to 5 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 5000 {
+		if cond() {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
