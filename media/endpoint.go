@@ -254,7 +254,9 @@ type wrtcEndpoint struct {
 	w *webrtcSide
 }
 
-func (e *wrtcEndpoint) sendRTP(pkt []byte, _ out) bool  { return e.w.t.WriteRTP(pkt) == nil }
+func (e *wrtcEndpoint) sendRTP(pkt []byte, o out) bool {
+	return e.w.t.WriteRTPBatch(pkt, o.b, o.ctr, tagRTP) == nil
+}
 func (e *wrtcEndpoint) sendRTCP(pkt []byte, _ out) bool { return e.w.t.WriteRTCP(pkt) == nil }
 func (e *wrtcEndpoint) start(*flow, *sync.WaitGroup)    {}
 func (e *wrtcEndpoint) close()                          {}
@@ -287,7 +289,7 @@ func (s *Session) webrtc(side Side) (*webrtcSide, error) {
 		if err != nil {
 			return nil, err
 		}
-		mux, err := wrtc.NewMux(wrtc.MuxConfig{UDP: pr.rtp, Log: log})
+		mux, err := wrtc.NewMux(wrtc.MuxConfig{UDP: pr.rtp, Log: log, Poll: s.m.eng.poller()})
 		if err != nil {
 			pr.closeSockets()
 			pr.release()

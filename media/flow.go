@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sbc-project/sbc/media/rtpproc"
+	"github.com/sbc-project/sbc/media/wrtc"
 )
 
 // epoch is the origin of the monotonic arrival times the per-packet path
@@ -162,6 +163,13 @@ func (f *flow) rtcpVia(pkt []byte, b *sendBatch) {
 // transport's decrypt buffer has room for RTCP to grow.
 func (f *flow) RTP(pkt []byte)  { f.rtp(pkt) }
 func (f *flow) RTCP(pkt []byte) { f.rtcp(pkt) }
+
+// RTPBatch makes a flow a wrtc.BatchSink: pkt stays valid until the
+// reading poll loop flushes b, so its send toward the other side waits
+// in b with the others of the loop's wake-up.
+func (f *flow) RTPBatch(pkt []byte, b *sendBatch) { f.rtpAt(pkt, monotonic(), b) }
+
+var _ wrtc.BatchSink = (*flow)(nil)
 
 // inject sends a generated RFC 4733 event toward the receiver, paced in
 // real time on the caller's goroutine, in the normalized stream's

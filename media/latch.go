@@ -270,7 +270,7 @@ func (s *sock) send(pkt []byte, o out) bool {
 		return false
 	}
 	if o.b != nil {
-		return o.b.queue(s.conn, pkt, d.addr, o)
+		return s.conn.queue(o.b, pkt, d.addr, o)
 	}
 	return s.conn.writeTo(pkt, d.addr) == nil
 }

@@ -31,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sbc-project/sbc/internal/poll"
 	"github.com/sbc-project/sbc/media/wrtc"
 )
 
@@ -133,7 +134,7 @@ func NewManager(cfg Config, log *slog.Logger) (*Manager, error) {
 	}
 	if cfg.WebRTCPort != 0 {
 		for _, a := range cfg.Addrs {
-			mux, err := openSharedMux(a.Bind, cfg.WebRTCPort, log)
+			mux, err := openSharedMux(a.Bind, cfg.WebRTCPort, log, m.eng.poller())
 			if err != nil {
 				m.closeMuxes()
 				return nil, err
@@ -146,7 +147,7 @@ func NewManager(cfg Config, log *slog.Logger) (*Manager, error) {
 
 // openSharedMux binds the shared WebRTC port on ip: UDP, and TCP for
 // passive ICE-TCP candidates.
-func openSharedMux(ip netip.Addr, port int, log *slog.Logger) (*wrtc.Mux, error) {
+func openSharedMux(ip netip.Addr, port int, log *slog.Logger, eng *poll.Engine) (*wrtc.Mux, error) {
 	addr := netip.AddrPortFrom(ip, uint16(port))
 	udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
 	if err != nil {
@@ -157,7 +158,7 @@ func openSharedMux(ip netip.Addr, port int, log *slog.Logger) (*wrtc.Mux, error)
 		udp.Close()
 		return nil, fmt.Errorf("media webrtc port %s/tcp: %w", addr, err)
 	}
-	mux, err := wrtc.NewMux(wrtc.MuxConfig{UDP: udp, TCP: tcp, Log: log.With("part", "webrtc-mux")})
+	mux, err := wrtc.NewMux(wrtc.MuxConfig{UDP: udp, TCP: tcp, Log: log.With("part", "webrtc-mux"), Poll: eng})
 	if err != nil {
 		udp.Close()
 		tcp.Close()

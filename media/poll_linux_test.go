@@ -3,6 +3,7 @@ package media
 import (
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,51 +30,37 @@ func conns(c *call) []*udpConn {
 func checkClosed(t *testing.T, cs []*udpConn) {
 	t.Helper()
 	for _, c := range cs {
-		if v := c.state.Load(); v != closingBit {
-			t.Fatalf("socket on port %d: state %#x, want closed with no reference (%#x)", c.port, v, int64(closingBit))
+		if !c.s.FD.Closed() {
+			t.Fatalf("socket on port %d: not closed, or a reference left", c.port)
 		}
 	}
 }
 
 // checkIdle fails unless every conn is let go by its loop and kept open
-// for the port pool: no reference, not closing (udpConn.detach).
+// for the port pool: detached, not closed (udpConn.detach).
 func checkIdle(t *testing.T, cs []*udpConn) {
 	t.Helper()
 	for _, c := range cs {
-		if v := c.state.Load(); v != 0 || !c.idle {
-			t.Fatalf("socket on port %d: state %#x, idle %v; want kept open with no reference", c.port, v, c.idle)
+		if !c.s.FD.Detached() || c.s.FD.Closed() {
+			t.Fatalf("socket on port %d: detached %v, closed %v; want kept open", c.port, c.s.FD.Detached(), c.s.FD.Closed())
 		}
 	}
 }
 
-// loopConns counts the sockets in the tables of m's loops. A no-op
-// removal goes through each loop first, so that the loop's table writes
-// happen before the read (the loop is otherwise idle in these tests).
+// loopConns counts the sockets in the tables of m's loops, each after a
+// round trip through the loop (which orders its table writes before the
+// count).
 func loopConns(t *testing.T, m *Manager) int {
 	t.Helper()
-	m.eng.mu.Lock()
-	loops := m.eng.loops
-	m.eng.mu.Unlock()
-	n := 0
-	for _, lp := range loops {
-		// A round trip through the loop orders its table writes before
-		// this read.
-		done := make(chan struct{})
-		c := &udpConn{fd: -1, slot: -1}
-		c.state.Store(1)
-		var wg sync.WaitGroup
-		c.wg = &wg
-		wg.Add(1)
-		lp.post(pollOp{c: c})
-		go func() { wg.Wait(); close(done) }()
-		<-done
-		for _, c := range lp.conns {
-			if c != nil {
-				n++
-			}
-		}
+	n := m.eng.n
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
 	}
-	return n
+	total := 0
+	for i := range n {
+		total += m.eng.get().Loop(i).Sockets()
+	}
+	return total
 }
 
 func TestPollManySocketsOnOneLoop(t *testing.T) {
@@ -84,8 +71,8 @@ func TestPollManySocketsOnOneLoop(t *testing.T) {
 	for range calls {
 		cs = append(cs, setupCall(t, m))
 	}
-	if len(m.eng.loops) != 1 {
-		t.Fatalf("%d loops, want 1", len(m.eng.loops))
+	if m.eng.get().Loop(0) != m.eng.get().Loop(1) {
+		t.Fatal("more than one loop, want 1")
 	}
 	if n := loopConns(t, m); n != 4*calls {
 		t.Fatalf("%d sockets on the loop, want %d", n, 4*calls)
@@ -266,7 +253,7 @@ func TestPollDrainsBacklog(t *testing.T) {
 			c := setupCall(t, m)
 			send(t, c.a.rtp, rtpPacket(0), c.portA)
 			recv(t, c.b.rtp)
-			if batch && m.eng.loops[0].out == nil {
+			if batch && !m.eng.get().Loop(0).Batched() {
 				t.Skip("no io_uring on this kernel")
 			}
 			c.s.mu.Lock()
@@ -284,7 +271,7 @@ func TestPollDrainsBacklog(t *testing.T) {
 			for i := range backlog {
 				send(t, c.a.rtp, rtpPacket(uint16(2+i)), c.portA)
 			}
-			waitFor(t, "the backlog queued", func() bool { return rmemAlloc(t, in.fd) >= backlog*one })
+			waitFor(t, "the backlog queued", func() bool { return rmemAlloc(t, in.s.FD.Sysfd()) >= backlog*one })
 			f.mu.Unlock()
 
 			for range backlog + 1 {
@@ -359,7 +346,7 @@ func TestPollSendErrorIsDropped(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Answer: %v", err)
 			}
-			if got := m.eng.loops[0].out != nil; got != batch {
+			if got := m.eng.get().Loop(0).Batched(); got != batch {
 				if batch {
 					t.Skip("no io_uring on this kernel: the loop sends with sendto")
 				}

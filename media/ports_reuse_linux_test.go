@@ -95,7 +95,7 @@ func checkEmptied(t *testing.T, m *Manager, ip netip.Addr) {
 		}
 		for _, c := range []*udpConn{rtp, rtcp} {
 			var b [1]byte
-			if n, _, err := unix.Recvfrom(c.fd, b[:], unix.MSG_DONTWAIT); !errors.Is(err, unix.EAGAIN) {
+			if n, _, err := unix.Recvfrom(c.s.FD.Sysfd(), b[:], unix.MSG_DONTWAIT); !errors.Is(err, unix.EAGAIN) {
 				t.Fatalf("kept socket on port %d handed out holding a datagram (%d, %v)", c.port, n, err)
 			}
 			c.detach()

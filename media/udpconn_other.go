@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+
+	"github.com/sbc-project/sbc/internal/poll"
 )
 
 // udpConn is one plain RTP or RTCP socket of the relay where there is no
@@ -20,6 +22,9 @@ type udpConn struct {
 type engine struct{}
 
 func (*engine) stop() {}
+
+// poller is nil: there is no poll engine.
+func (*engine) poller() *poll.Engine { return nil }
 
 // openPair takes a port pair from pool and binds its RTP and RTCP sockets
 // on ip.
@@ -64,11 +69,8 @@ func (r *reader) run() {
 	}
 }
 
-// sendBatch queues a poll loop's sends on Linux (uring_linux.go). Without
-// poll loops no flow has one; queue only keeps the code shared.
-type sendBatch struct{}
-
-func (*sendBatch) queue(c *udpConn, pkt []byte, to netip.AddrPort, _ out) bool {
+// queue sends pkt at once: there is no batch.
+func (c *udpConn) queue(_ *sendBatch, pkt []byte, to netip.AddrPort, _ out) bool {
 	return c.writeTo(pkt, to) == nil
 }
 

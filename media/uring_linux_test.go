@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/sbc-project/sbc/internal/poll"
 )
 
 // batchRig is a forwardRig whose reader queues its sends in an io_uring
@@ -11,11 +13,11 @@ import (
 func batchRig(tb testing.TB) (*forwardRig, *sendBatch) {
 	tb.Helper()
 	rig := newForwardRig(tb)
-	sb, err := newSendBatch()
+	sb, err := poll.NewBatch()
 	if err != nil {
 		tb.Skipf("no io_uring on this kernel: %v", err)
 	}
-	tb.Cleanup(sb.close)
+	tb.Cleanup(sb.Close)
 	rig.r.out = sb
 	return rig, sb
 }
@@ -26,7 +28,7 @@ func TestForwardBatchDoesNotAllocate(t *testing.T) {
 	}
 	rig, sb := batchRig(t)
 	before := rig.r.f.c.packets.Load()
-	if n := testing.AllocsPerRun(1000, func() { rig.r.forward(rig.pkt, rig.src); sb.flush() }); n != 0 {
+	if n := testing.AllocsPerRun(1000, func() { rig.r.forward(rig.pkt, rig.src); sb.Flush() }); n != 0 {
 		t.Fatalf("forward and flush allocate %.1f times per packet, want 0", n)
 	}
 	c := &rig.r.f.c
@@ -54,11 +56,11 @@ func BenchmarkRelayBatch(b *testing.B) {
 			for b.Loop() {
 				rig.r.forward(pkts[i], rig.src)
 				if i++; i == per {
-					sb.flush()
+					sb.Flush()
 					i = 0
 				}
 			}
-			sb.flush()
+			sb.Flush()
 		})
 	}
 }

@@ -71,20 +71,3 @@ func parseRxInfo(oob []byte) (arrived time.Time, drops uint32, ok bool) {
 	}
 	return arrived, drops, ok
 }
-
-// setReadBuffer asks bytes of receive buffer for sock: beyond
-// net.core.rmem_max when the process may (SO_RCVBUFFORCE, CAP_NET_ADMIN),
-// else up to it.
-func setReadBuffer(sock *net.UDPConn, bytes int) {
-	rc, err := sock.SyscallConn()
-	if err == nil {
-		var serr error
-		err = rc.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, bytes)
-		})
-		if err == nil && serr == nil {
-			return
-		}
-	}
-	_ = sock.SetReadBuffer(bytes)
-}

@@ -16,7 +16,3 @@ func enableRxInfo(*net.UDPConn) error { return nil }
 
 // parseRxInfo finds nothing.
 func parseRxInfo([]byte) (arrived time.Time, drops uint32, ok bool) { return time.Time{}, 0, false }
-
-// setReadBuffer asks bytes of receive buffer for sock, up to what the
-// system allows.
-func setReadBuffer(sock *net.UDPConn, bytes int) { _ = sock.SetReadBuffer(bytes) }

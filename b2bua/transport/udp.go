@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/sbc-project/sbc/internal/poll"
 )
 
 // listenUDP binds one UDP socket and starts its reader; symmetric is
@@ -36,7 +38,7 @@ func (l *Layer) listenUDP(name, addr string, symmetric bool) (netip.AddrPort, er
 		// Still usable: waits are then measured from our read on.
 		l.log.Warn("sip udp: no kernel receive timestamps", "addr", addr, "err", err)
 	}
-	setReadBuffer(sock, udpReadBuffer)
+	poll.SetReadBuffer(sock, udpReadBuffer)
 	li := &listener{name: name, kind: UDP, addr: boundAddr(addr, sock.LocalAddr()), udp: sock, symmetric: symmetric}
 	w := l.startUDPWorkers()
 	if !l.addListener(li, func() { l.readUDP(li, w) }) {

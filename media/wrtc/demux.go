@@ -9,6 +9,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
+
+	"github.com/sbc-project/sbc/internal/poll"
 )
 
 // maxPacket is the largest datagram read from the ICE path (pion's receive
@@ -55,14 +57,18 @@ func newDemux(c *counters, dtls func([]byte)) *demux {
 
 // handle processes one packet read from the ICE path. pkt is only read
 // during the call. Malformed input is counted, never fatal.
-func (d *demux) handle(pkt []byte) {
+func (d *demux) handle(pkt []byte) { d.handleVia(pkt, nil) }
+
+// handleVia is handle for a packet a poll loop read, whose send batch
+// (nil: none) a decrypted RTP packet may be queued in (BatchSink).
+func (d *demux) handleVia(pkt []byte, b *poll.Batch) {
 	d.c.bytesIn.Add(uint64(len(pkt)))
 	switch Classify(pkt) {
 	case ClassDTLS:
 		d.c.dtls.Add(1)
 		d.dtls(pkt)
 	case ClassRTP:
-		d.rtp(pkt)
+		d.rtp(pkt, b)
 	case ClassRTCP:
 		d.rtcp(pkt)
 	default:
@@ -85,7 +91,7 @@ func (d *demux) install(rx *srtp.Context) {
 		var rtcpHdr rtcp.Header
 		for _, pkt := range d.early {
 			if Classify(pkt) == ClassRTP {
-				d.deliverRTP(rx, out, pkt, &rtpHdr)
+				d.deliverRTP(rx, out, pkt, &rtpHdr, nil)
 			} else {
 				d.deliverRTCP(rx, out, pkt, &rtcpHdr)
 			}
@@ -123,30 +129,46 @@ func (d *demux) dropEarly() {
 	d.early = nil
 }
 
-func (d *demux) rtp(pkt []byte) {
+func (d *demux) rtp(pkt []byte, b *poll.Batch) {
 	ctx := d.rx.Load()
 	if ctx == nil {
 		if ctx = d.hold(pkt); ctx == nil {
 			return
 		}
 	}
-	d.deliverRTP(ctx, d.out, pkt, &d.rtpHdr)
+	out := d.out
+	if b != nil {
+		// Decrypted into the batch's scratch, the packet outlives this
+		// call until the loop's flush: its send can wait in the batch.
+		if s := b.Scratch(); s != nil && cap(s) >= len(pkt) {
+			out = s
+		} else {
+			b = nil
+		}
+	}
+	d.deliverRTP(ctx, out, pkt, &d.rtpHdr, b)
 }
 
-// deliverRTP decrypts pkt with ctx into out and hands it to its Sink.
-func (d *demux) deliverRTP(ctx *srtp.Context, out, pkt []byte, hdr *rtp.Header) {
+// deliverRTP decrypts pkt with ctx into out and hands it to its Sink,
+// through RTPBatch when b is set and the Sink is a BatchSink.
+func (d *demux) deliverRTP(ctx *srtp.Context, out, pkt []byte, hdr *rtp.Header, b *poll.Batch) {
 	out, err := ctx.DecryptRTP(out, pkt, hdr)
 	if err != nil {
 		d.decryptFailed(err)
 		return
 	}
-	sink := d.routes.Load().rtpSink(hdr.SSRC, hdr.PayloadType)
-	if sink == nil {
+	rt := d.routes.Load()
+	i := rt.rtpRoute(hdr.SSRC, hdr.PayloadType)
+	if i < 0 || rt.sinks[i] == nil {
 		d.c.unrouted.Add(1)
 		return
 	}
 	d.c.rtpIn.Add(1)
-	sink.RTP(out)
+	if b != nil && rt.batch[i] != nil {
+		rt.batch[i].RTPBatch(out, b)
+		return
+	}
+	rt.sinks[i].RTP(out)
 }
 
 func (d *demux) rtcp(pkt []byte) {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/stun/v4"
+
+	"github.com/sbc-project/sbc/internal/poll"
 )
 
 // muxReadBuffer is the receive buffer asked of the UDP socket (the kernel
@@ -52,6 +54,12 @@ type MuxConfig struct {
 	TCP net.Listener
 	// Log receives pion's diagnostics at Debug (errors at Warn); nil discards.
 	Log *slog.Logger
+	// Poll is the poll engine whose loops read the UDP socket (Linux): the
+	// one that reads the calls' RTP sockets, so that one wake-up serves
+	// both sides of a call. nil: the process's own, running while a Mux
+	// uses it. Sockets attached after the engine stopped are read by a
+	// goroutine each.
+	Poll *poll.Engine
 }
 
 // Mux holds the sockets shared by all WebRTC transports: one UDP socket and
@@ -79,6 +87,7 @@ type Mux struct {
 	loopback bool               // bound to a loopback IP: pion skips those unless told
 	v6       bool               // bound to an IPv6 address: candidates are IPv6
 	log      *slog.Logger
+	poll     *poll.Engine // nil: the process's poller
 
 	routeMu sync.Mutex               // serializes route updates
 	routes  atomic.Pointer[routeSet] // copy on write; read per packet
@@ -105,9 +114,9 @@ type Mux struct {
 type muxSocket struct {
 	m        *Mux
 	conn     *net.UDPConn
-	loop     *pollLoop // nil: read by the goroutine read
-	pfd      int       // the loop's duplicate of the socket's descriptor
-	slot     int32     // index in the loop's table; the loop's only
+	ps       *pollSocket   // the poller's socket (a duplicate descriptor); nil: read by the goroutine read
+	loopIx   int           // the poller's loop reading it
+	detached chan struct{} // closed once the poller let go of it
 	readDone chan struct{}
 	got      atomic.Uint64 // datagrams read
 }
@@ -136,6 +145,7 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 		loopback: ap.Addr().IsLoopback(),
 		v6:       !ap.Addr().Unmap().Is4(),
 		log:      log,
+		poll:     cfg.Poll,
 	}
 	m.routes.Store(newRouteSet(nil))
 	m.udp = ice.NewUDPMuxDefault(ice.UDPMuxParams{
@@ -173,13 +183,13 @@ func (m *Mux) Close() error {
 		m.sockMu.Unlock()
 		m.tx.close()
 		for _, s := range socks {
-			if s.loop != nil {
+			if s.ps != nil {
 				detachPoller(s) // before the socket closes: no stale descriptor read
 			}
 			if err := s.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 				errs = append(errs, fmt.Errorf("close udp socket: %w", err))
 			}
-			if s.loop == nil {
+			if s.ps == nil {
 				<-s.readDone
 			}
 		}
@@ -211,12 +221,12 @@ func (m *Mux) Counters() MuxCounters {
 // socket's, so that a group's sockets are read in parallel) or else by a
 // goroutine.
 func (m *Mux) startSocket(conn *net.UDPConn, i int) *muxSocket {
-	s := &muxSocket{m: m, conn: conn, slot: -1, readDone: make(chan struct{})}
-	var after *pollLoop
-	if i > 0 {
-		after = m.socks[0].loop
+	s := &muxSocket{m: m, conn: conn, readDone: make(chan struct{})}
+	base := -1
+	if i > 0 && m.socks[0].ps != nil {
+		base = m.socks[0].loopIx
 	}
-	if !attachPoller(s, after, i) {
+	if !attachPoller(s, base, i) {
 		go s.read()
 	}
 	return s
@@ -237,7 +247,7 @@ func (s *muxSocket) read() {
 			return
 		}
 		s.got.Add(1)
-		s.m.dispatch(buf[:n], from)
+		s.m.dispatch(buf[:n], from, nil)
 	}
 }
 
@@ -245,12 +255,13 @@ func (s *muxSocket) read() {
 // transport its source address is routed to, or to pion's mux. Called by
 // the sockets' readers; the kernel hands one source's datagrams to one
 // socket, and Transport.receive serializes a transport's sources anyway.
-func (m *Mux) dispatch(pkt []byte, from netip.AddrPort) {
+// b is the reading poll loop's send batch, or nil.
+func (m *Mux) dispatch(pkt []byte, from netip.AddrPort, b *poll.Batch) {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	if !stun.IsMessage(pkt) {
 		if t := m.routes.Load().lookup(from); t != nil {
 			m.direct.Add(1)
-			t.receive(pkt)
+			t.receiveVia(pkt, b)
 			return
 		}
 	}

@@ -6,16 +6,18 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+
+	"github.com/sbc-project/sbc/internal/poll"
 )
 
 // attachPoller is false off Linux: each socket is read by a goroutine.
-func attachPoller(*muxSocket, *pollLoop, int) bool { return false }
+func attachPoller(*muxSocket, int, int) bool { return false }
 
 // detachPoller is never called off Linux.
 func detachPoller(*muxSocket) {}
 
-// pollLoop does not exist off Linux.
-type pollLoop struct{}
+// pollSocket does not exist off Linux.
+type pollSocket struct{}
 
 // listenSiblings is Linux's (SO_REUSEPORT spreading datagrams by flow).
 func listenSiblings(*net.UDPConn, int) ([]*net.UDPConn, error) {
@@ -33,6 +35,9 @@ func (x *txSocket) send(pkt []byte, to netip.AddrPort) error {
 }
 
 func (x *txSocket) close() {}
+
+// queue is false: there is no batch off Linux.
+func (x *txSocket) queue(*poll.Batch, []byte, netip.AddrPort, poll.Failer, int) bool { return false }
 
 // setSharedReadBuffer asks bytes of receive buffer (up to the system's
 // limit).

@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sync/atomic"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sbc-project/sbc/media/internal/sockaddr"
+	"github.com/sbc-project/sbc/internal/poll"
 )
 
 // listenSiblings binds n more UDP sockets to conn's address with
@@ -67,48 +65,26 @@ func listenSiblings(conn *net.UDPConn, n int) ([]*net.UDPConn, error) {
 }
 
 // setSharedReadBuffer asks bytes of receive buffer for a socket of a
-// shared port: beyond net.core.rmem_max when the process may
-// (SO_RCVBUFFORCE, CAP_NET_ADMIN), else up to it.
-func setSharedReadBuffer(conn *net.UDPConn, bytes int) {
-	rc, err := conn.SyscallConn()
-	if err == nil {
-		var serr error
-		err = rc.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, bytes)
-		})
-		if err == nil && serr == nil {
-			return
-		}
-	}
-	_ = conn.SetReadBuffer(bytes)
-}
+// shared port (see poll.SetReadBuffer).
+func setSharedReadBuffer(conn *net.UDPConn, bytes int) { poll.SetReadBuffer(conn, bytes) }
 
 // txSocket sends the Mux's datagrams with a raw, non-blocking sendto on a
 // duplicate of the first socket's descriptor: Go's UDP write (its fd lock,
 // the netpoller's write preparation, the scheduler's system-call
 // bookkeeping) was measured at about 5 % of the SBC's user CPU. A send
 // that would block, and every send once the descriptor is gone, goes
-// through conn instead.
-//
-// The duplicate is closed only once nobody can use it: state counts
-// references (the owner's, dropped by close, and one per sendto in flight)
-// and has the closing bit, so a descriptor number the kernel hands out again
-// never gets a stray packet.
+// through conn instead. The duplicate is a poll.FD: closed only once no
+// send is in flight.
 type txSocket struct {
-	conn  *net.UDPConn
-	fd    int
-	v6    bool // an AF_INET6 socket (IPv4 destinations go v4-mapped)
-	state atomic.Int64
+	conn *net.UDPConn
+	fd   poll.FD // zero (closed): every send goes through conn
 }
-
-// closingBit marks a txSocket closed.
-const closingBit = 1 << 62
 
 // init sets x up on conn; without a duplicate descriptor x sends through
 // conn alone.
 func (x *txSocket) init(conn *net.UDPConn) {
-	x.conn, x.fd = conn, -1
-	fd, err := dupFD(conn)
+	x.conn = conn
+	fd, err := poll.DupFD(conn)
 	if err != nil {
 		return
 	}
@@ -117,72 +93,33 @@ func (x *txSocket) init(conn *net.UDPConn) {
 		unix.Close(fd)
 		return
 	}
-	_, x.v6 = sa.(*unix.SockaddrInet6)
-	x.fd = fd
-	x.state.Store(1)
+	_, v6 := sa.(*unix.SockaddrInet6)
+	x.fd.Init(fd, v6, true) // an IPv4 address toward an IPv6 socket goes v4-mapped
 }
 
 // send sends pkt to to. It does not allocate.
 func (x *txSocket) send(pkt []byte, to netip.AddrPort) error {
-	if x.fd >= 0 && len(pkt) > 0 && x.acquire() {
-		var sa [sockaddrLen]byte
-		n := x.sockaddr(&sa, to)
-		var e syscall.Errno
-		if n > 0 {
-			_, _, e = unix.RawSyscall6(unix.SYS_SENDTO, uintptr(x.fd), uintptr(unsafe.Pointer(&pkt[0])), uintptr(len(pkt)),
-				unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&sa[0])), n)
-		}
-		x.unref()
-		switch {
-		case n > 0 && e == 0:
+	if len(pkt) > 0 {
+		err := x.fd.SendTo(pkt, to)
+		if err == nil {
 			return nil
-		case n > 0 && !errors.Is(e, unix.EAGAIN):
-			return e
 		}
-		// A full send buffer, or a destination of the other family: Go's
-		// write waits for room, or reports the error.
+		if !errors.Is(err, unix.EAGAIN) && err != poll.ErrClosed && err != poll.ErrFamily {
+			return err
+		}
+		// A full send buffer, a destination of the other family, or no
+		// duplicate: Go's write waits for room, or reports the error.
 	}
 	_, err := x.conn.WriteToUDPAddrPort(pkt, to)
 	return err
 }
 
-// acquire takes a reference for one sendto; false once closing.
-func (x *txSocket) acquire() bool {
-	for {
-		v := x.state.Load()
-		if v&closingBit != 0 || v == 0 {
-			return false
-		}
-		if x.state.CompareAndSwap(v, v+1) {
-			return true
-		}
-	}
-}
-
-// unref drops a reference; the last one after close closes the duplicate.
-func (x *txSocket) unref() {
-	if x.state.Add(-1) == closingBit {
-		unix.Close(x.fd)
-	}
+// queue queues pkt toward to in b (see poll.Batch.Queue); false when it
+// cannot (no duplicate descriptor, closed, a destination of the other
+// family): then the caller sends it with send.
+func (x *txSocket) queue(b *poll.Batch, pkt []byte, to netip.AddrPort, f poll.Failer, tag int) bool {
+	return b.Queue(&x.fd, pkt, to, f, tag)
 }
 
 // close stops the raw sends; idempotent.
-func (x *txSocket) close() {
-	for {
-		v := x.state.Load()
-		if v&closingBit != 0 || v == 0 {
-			return
-		}
-		if x.state.CompareAndSwap(v, v|closingBit) {
-			break
-		}
-	}
-	x.unref()
-}
-
-// sockaddr writes to as the socket's family's sockaddr into sa and returns
-// its length, or 0 when to cannot be reached from the socket (an IPv4
-// address toward an IPv6 socket goes v4-mapped: the dual-stack form).
-func (x *txSocket) sockaddr(sa *[sockaddrLen]byte, to netip.AddrPort) uintptr {
-	return sockaddr.Put(sa, to, x.v6, true)
-}
+func (x *txSocket) close() { x.fd.Close() }

@@ -1,6 +1,10 @@
 package wrtc
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/sbc-project/sbc/internal/poll"
+)
 
 // Sink receives the decrypted packets of one m-line. Its methods are called
 // on the transport's reader goroutine, one packet at a time; pkt is only
@@ -8,6 +12,15 @@ import "encoding/binary"
 type Sink interface {
 	RTP(pkt []byte)  // one plain RTP packet (header and payload)
 	RTCP(pkt []byte) // one plain RTCP compound packet
+}
+
+// BatchSink is a Sink whose sends can be queued in the batch of the poll
+// loop that read the packet (internal/poll, Linux): RTPBatch is RTP with
+// pkt valid until b is flushed, so the Sink may queue it in b instead of
+// sending it at once. The reader calls it when it has a batch.
+type BatchSink interface {
+	Sink
+	RTPBatch(pkt []byte, b *poll.Batch)
 }
 
 // Route claims the packets of one m-line of the BUNDLE group.
@@ -21,6 +34,7 @@ type Route struct {
 // loads it through an atomic pointer, so SetRoutes never blocks the reader.
 type routeTable struct {
 	sinks []Sink
+	batch []BatchSink // sinks[i] as a BatchSink, or nil
 	// The SSRCs of a call are few (an audio stream and perhaps a video
 	// one): up to smallSSRCs are scanned in place, which measured cheaper
 	// than the map's lookup once hundreds of transports share the CPU
@@ -40,10 +54,12 @@ const smallSSRCs = 4
 func newRouteTable(routes []Route) *routeTable {
 	t := &routeTable{
 		sinks:  make([]Sink, len(routes)),
+		batch:  make([]BatchSink, len(routes)),
 		bySSRC: make(map[uint32]int),
 	}
 	for i, r := range routes {
 		t.sinks[i] = r.Sink
+		t.batch[i], _ = r.Sink.(BatchSink)
 		for _, ssrc := range r.SSRCs {
 			if _, dup := t.bySSRC[ssrc]; !dup {
 				t.bySSRC[ssrc] = i
@@ -67,15 +83,24 @@ func newRouteTable(routes []Route) *routeTable {
 // rtpSink returns the sink of an RTP packet: SSRC match first, then payload
 // type; nil if neither matches.
 func (t *routeTable) rtpSink(ssrc uint32, pt uint8) Sink {
-	if i, ok := t.ssrcRoute(ssrc); ok {
+	if i := t.rtpRoute(ssrc, pt); i >= 0 {
 		return t.sinks[i]
+	}
+	return nil
+}
+
+// rtpRoute returns the index of the route of an RTP packet (see rtpSink),
+// or -1.
+func (t *routeTable) rtpRoute(ssrc uint32, pt uint8) int {
+	if i, ok := t.ssrcRoute(ssrc); ok {
+		return i
 	}
 	if pt < 128 {
 		if i := t.byPT[pt]; i > 0 {
-			return t.sinks[i-1]
+			return int(i - 1)
 		}
 	}
-	return nil
+	return -1
 }
 
 // ssrcRoute returns the index of the route that owns ssrc.

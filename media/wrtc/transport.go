@@ -21,6 +21,8 @@ import (
 	"github.com/pion/srtp/v3"
 	"github.com/pion/stun/v4"
 	"github.com/pion/transport/v4/packetio"
+
+	"github.com/sbc-project/sbc/internal/poll"
 )
 
 // Defaults for Config's zero values.
@@ -414,10 +416,14 @@ func (t *Transport) readLoop(conn *ice.Conn) {
 
 // receive hands one datagram of the ICE path to the demux, unless Close
 // has begun; after Close returns no Sink sees a packet.
-func (t *Transport) receive(pkt []byte) {
+func (t *Transport) receive(pkt []byte) { t.receiveVia(pkt, nil) }
+
+// receiveVia is receive for a datagram a poll loop read, with the loop's
+// send batch (nil: none).
+func (t *Transport) receiveVia(pkt []byte, b *poll.Batch) {
 	t.rmu.Lock()
 	if !t.rclosed {
-		t.d.handle(pkt)
+		t.d.handleVia(pkt, b)
 	}
 	t.rmu.Unlock()
 }

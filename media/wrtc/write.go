@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/pion/ice/v4"
+
+	"github.com/sbc-project/sbc/internal/poll"
 )
 
 // WriteRTP encrypts one plain RTP packet (header and payload) and sends it
@@ -15,6 +17,11 @@ import (
 func (t *Transport) WriteRTP(pkt []byte) error {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
+	return t.writeRTP(pkt)
+}
+
+// writeRTP is WriteRTP's work; the caller holds t.wmu.
+func (t *Transport) writeRTP(pkt []byte) error {
 	if t.tx == nil {
 		return ErrNotConnected
 	}
@@ -24,6 +31,41 @@ func (t *Transport) WriteRTP(pkt []byte) error {
 	}
 	if err := t.send(out); err != nil {
 		return err
+	}
+	t.c.rtpOut.Add(1)
+	return nil
+}
+
+// WriteRTPBatch is WriteRTP for a caller running on a poll loop with its
+// send batch b: the packet is encrypted into b's scratch and its send
+// queued in b (flushed by the loop), when the selected path runs over the
+// Mux's UDP socket; f (with tag) hears of the send if the kernel refuses
+// it. With b nil, or no room in b, it is WriteRTP. Errors, concurrency
+// and allocation are as for WriteRTP.
+func (t *Transport) WriteRTPBatch(pkt []byte, b *poll.Batch, f poll.Failer, tag int) error {
+	if b == nil {
+		return t.WriteRTP(pkt)
+	}
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if t.tx == nil {
+		return ErrNotConnected
+	}
+	dst := t.dst.Load()
+	buf := b.Scratch()
+	if dst == nil || cap(buf) < len(pkt)+srtpOverhead {
+		return t.writeRTP(pkt) // through the ice.Conn, or no room: sent at once
+	}
+	out, err := t.tx.EncryptRTP(buf, pkt, &t.wRTPHdr)
+	if err != nil {
+		return fmt.Errorf("wrtc: encrypt rtp: %w", err)
+	}
+	if !t.cfg.Mux.tx.queue(b, out, *dst, f, tag) {
+		if err := t.send(out); err != nil {
+			return err
+		}
+	} else {
+		t.c.bytesOut.Add(uint64(len(out)))
 	}
 	t.c.rtpOut.Add(1)
 	return nil

@@ -1,4 +1,4 @@
-package media
+package poll
 
 import (
 	"fmt"
@@ -9,88 +9,111 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A poll loop relays what one wake-up brought (poll_linux.go): under
-// load, tens of packets, each read from and sent through another call's
-// socket. recvmmsg and sendmmsg batch the datagrams of one socket only,
-// so each packet cost a recvmmsg and a sendto, and on this kind of
-// machine (a VM, where a system call traps to the hypervisor) a system
-// call's entry and exit cost about as much as the UDP work itself. A
-// sendBatch does the loop's receives and sends through an io_uring
-// instead: one io_uring_enter receives a datagram from every ready
-// socket, and one more sends everything their flows queued. Both are
+// A loop serves what one wake-up brought: under load, tens of packets,
+// each read from and sent through another call's socket. recvmmsg and
+// sendmmsg batch the datagrams of one socket only, so each packet cost a
+// receive and a sendto, and on a VM, where a system call traps to the
+// hypervisor, a system call's entry and exit cost about as much as the UDP
+// work itself. A Batch does the loop's receives and sends through an
+// io_uring instead: one io_uring_enter receives from every ready socket,
+// and one more sends everything the handlers queued. Both are
 // non-blocking (MSG_DONTWAIT), so the kernel completes each operation
-// before io_uring_enter returns, and a send that would block fails
-// (EAGAIN) as sendto does, counted as a drop. The packets stay in the
-// loop's read buffers until their sends completed.
+// before io_uring_enter returns, in order, and a send that would block
+// fails (EAGAIN) as sendto does, reported to its Failer. The packets stay
+// in the loop's read buffers (or the batch's own) until their sends
+// completed.
 //
 // Where io_uring is not available (an old kernel, or disabled by
 // kernel.io_uring_disabled or a seccomp filter), the loop reads with
-// recvmmsg and sends each packet with sendto as it goes.
+// recvmmsg and the handlers send each packet with sendto as they go.
 
-// sendSlots is how many sends a batch holds: the loop's read buffers.
-// When the buffers are used up, the loop flushes the batch before reading
-// on.
-const sendSlots = 64
+// Slots is how many datagrams one io_uring round receives, and how many
+// sends a batch holds: the loop's read buffers.
+const Slots = 64
 
-// sendBatch is one poll loop's queue of sends and the io_uring that
-// submits them. It belongs to the loop's goroutine.
-type sendBatch struct {
+// maxDepth is the most receives one socket gets in one round: a socket
+// that gave a datagram for every receive of the last round gets twice as
+// many in the next, up to this (a shared port's sockets under load), and
+// one that gave fewer gets as many as it gave.
+const maxDepth = 16
+
+// ScratchSize is the size of a batch's scratch buffers (Scratch).
+const ScratchSize = 2048 + 64
+
+// Batch is one poll loop's queue of sends and the io_uring that submits
+// them. It belongs to the loop's goroutine.
+type Batch struct {
 	ring ring
 	n    int // queued sends
-	// Per slot: the datagram's header, the socket it leaves from (one
-	// reference held until it completed), and the counters to correct
-	// if it fails.
-	hdrs  [sendSlots]unix.Msghdr
-	iovs  [sendSlots]unix.Iovec
-	names [sendSlots][sockaddrLen]byte
-	conns [sendSlots]*udpConn
-	ctrs  [sendSlots]*flowCounters
-	rtcp  [sendSlots]bool
-	sizes [sendSlots]int
-	// got holds the result of each receive of recv: bytes, or -errno.
-	got [sendSlots]int32
+	// Per slot: the datagram's header, the descriptor it leaves from (one
+	// reference held until it completed), and whom to tell if it fails.
+	hdrs  [Slots]unix.Msghdr
+	iovs  [Slots]unix.Iovec
+	names [Slots][SockaddrLen]byte
+	fds   [Slots]*FD
+	fail  [Slots]Failer
+	tags  [Slots]int
+	sizes [Slots]int
+	// got holds the result of each receive: bytes, or -errno.
+	got [Slots]int32
+	// scratch: buffers a handler writes a packet into that must outlive
+	// it until the flush (an encrypted one); used counts those taken.
+	scratch [Slots][]byte
+	used    int
 }
 
-// newSendBatch returns a batch with its own io_uring, or an error when
-// the kernel offers none.
-func newSendBatch() (*sendBatch, error) {
-	b := &sendBatch{}
-	if err := b.ring.setup(sendSlots); err != nil {
+// NewBatch returns a batch with its own io_uring, or an error when the
+// kernel offers none.
+func NewBatch() (*Batch, error) {
+	b := &Batch{}
+	if err := b.ring.setup(Slots); err != nil {
 		return nil, err
 	}
+	slab := make([]byte, Slots*ScratchSize)
 	for i := range b.hdrs {
 		b.hdrs[i].Name = &b.names[i][0]
 		b.hdrs[i].Iov = &b.iovs[i]
 		b.hdrs[i].SetIovlen(1)
+		b.scratch[i] = slab[i*ScratchSize : i*ScratchSize : (i+1)*ScratchSize]
 	}
 	return b, nil
 }
 
-// full reports whether the batch has no free slot.
-func (b *sendBatch) full() bool { return b.n == sendSlots }
+// Full reports whether the batch has no free send slot.
+func (b *Batch) Full() bool { return b.n == Slots }
 
-// queue adds pkt, toward to from c, to the batch, and reports false when
-// it cannot be sent: to is of another family, or c is closed. The caller
-// counts it as relayed in o's counters, which the flush corrects if the
-// send fails. pkt must stay untouched until the flush. A full batch
-// (which the loop's flushing prevents) sends at once.
-func (b *sendBatch) queue(c *udpConn, pkt []byte, to netip.AddrPort, o out) bool {
-	if b.n == sendSlots || len(pkt) == 0 {
-		return c.writeTo(pkt, to) == nil
+// Scratch returns an empty buffer of ScratchSize capacity that stays
+// untouched until the flush, for a packet to be queued; nil when all are
+// taken (the caller then uses a buffer of its own and sends at once).
+func (b *Batch) Scratch() []byte {
+	if b.used == Slots {
+		return nil
+	}
+	b.used++
+	return b.scratch[b.used-1]
+}
+
+// Queue adds pkt, toward to from fd, to the batch, and reports false when
+// it cannot be sent: to is of another family, or fd is closed. The caller
+// counts it as sent; f (if not nil) hears of it if the send fails, with
+// tag and pkt's size. pkt must stay untouched until the flush. A full
+// batch sends at once.
+func (b *Batch) Queue(fd *FD, pkt []byte, to netip.AddrPort, f Failer, tag int) bool {
+	if b.n == Slots || len(pkt) == 0 {
+		return fd.SendTo(pkt, to) == nil
 	}
 	i := b.n
-	nl := c.sockaddr(&b.names[i], to)
-	if nl == 0 || !c.acquire() {
+	nl := fd.Sockaddr(&b.names[i], to)
+	if nl == 0 || !fd.Acquire() {
 		return false
 	}
 	b.hdrs[i].Namelen = uint32(nl)
 	b.iovs[i].Base = &pkt[0]
 	b.iovs[i].SetLen(len(pkt))
-	b.conns[i], b.ctrs[i], b.rtcp[i], b.sizes[i] = c, o.ctr, o.rtcp, len(pkt)
-	sqe := b.ring.sqe(uint32(i))
-	*sqe = uringSQE{
+	b.fds[i], b.fail[i], b.tags[i], b.sizes[i] = fd, f, tag, len(pkt)
+	*b.ring.sqe(uint32(i)) = uringSQE{
 		opcode:   ioringOpSendmsg,
-		fd:       int32(c.fd),
+		fd:       int32(fd.fd),
 		addr:     uint64(uintptr(unsafe.Pointer(&b.hdrs[i]))),
 		len:      1,
 		opFlags:  unix.MSG_DONTWAIT,
@@ -100,29 +123,25 @@ func (b *sendBatch) queue(c *udpConn, pkt []byte, to netip.AddrPort, o out) bool
 	return true
 }
 
-// recv receives one datagram with each hdrs[i] from conns[i] (at most
-// sendSlots), with one io_uring_enter, and leaves each result in b.got[i].
-// The batch must be empty (flushed).
-func (b *sendBatch) recv(conns []*udpConn, hdrs func(i int) *unix.Msghdr) {
-	for i, c := range conns {
-		*b.ring.sqe(uint32(i)) = uringSQE{
-			opcode:   ioringOpRecvmsg,
-			fd:       int32(c.fd),
-			addr:     uint64(uintptr(unsafe.Pointer(hdrs(i)))),
-			len:      1,
-			opFlags:  unix.MSG_DONTWAIT,
-			userData: recvTag | uint64(i),
-		}
+// prepRecv sets receive i: one datagram from fd into hdr.
+func (b *Batch) prepRecv(i int, fd int, hdr *unix.Msghdr) {
+	*b.ring.sqe(uint32(i)) = uringSQE{
+		opcode:   ioringOpRecvmsg,
+		fd:       int32(fd),
+		addr:     uint64(uintptr(unsafe.Pointer(hdr))),
+		len:      1,
+		opFlags:  unix.MSG_DONTWAIT,
+		userData: recvTag | uint64(i),
 	}
-	b.enter(uint32(len(conns)))
 }
 
 // recvTag marks the completion of a receive.
 const recvTag = 1 << 32
 
-// flush submits the queued sends, waits for their results, and counts
-// the failed ones as drops. Afterwards the packets' buffers are free.
-func (b *sendBatch) flush() {
+// Flush submits the queued sends, waits for their results, and tells the
+// Failers of the failed ones. Afterwards the packets' buffers are free.
+func (b *Batch) Flush() {
+	b.used = 0
 	if b.n == 0 {
 		return
 	}
@@ -131,7 +150,7 @@ func (b *sendBatch) flush() {
 }
 
 // enter submits entries 0..n-1 and takes their completions.
-func (b *sendBatch) enter(n uint32) {
+func (b *Batch) enter(n uint32) {
 	r := &b.ring
 	r.submit(n)
 	for left := n; left > 0; {
@@ -141,14 +160,14 @@ func (b *sendBatch) enter(n uint32) {
 		_, _, e := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(pending), uintptr(left),
 			ioringEnterGetevents, 0, 0)
 		if e != 0 && e != unix.EINTR && e != unix.EAGAIN && e != unix.EBUSY {
-			panic(fmt.Sprintf("media: io_uring_enter: %v", e))
+			panic(fmt.Sprintf("poll: io_uring_enter: %v", e))
 		}
 		left -= b.reap()
 	}
 }
 
 // reap takes the completions the ring holds and returns how many.
-func (b *sendBatch) reap() uint32 {
+func (b *Batch) reap() uint32 {
 	r := &b.ring
 	head := atomic.LoadUint32(r.cqHead)
 	tail := atomic.LoadUint32(r.cqTail)
@@ -159,26 +178,66 @@ func (b *sendBatch) reap() uint32 {
 			continue
 		}
 		i := int(cqe.userData)
-		if cqe.res < 0 {
-			c := b.ctrs[i]
-			if b.rtcp[i] {
-				c.rtcpPackets.Add(^uint64(0))
-				c.rtcpBytes.Add(-uint64(b.sizes[i]))
-			} else {
-				c.packets.Add(^uint64(0))
-				c.bytes.Add(-uint64(b.sizes[i]))
-			}
-			c.dropped.Add(1)
+		if cqe.res < 0 && b.fail[i] != nil {
+			b.fail[i].SendFailed(b.tags[i], b.sizes[i])
 		}
-		b.conns[i].unref()
-		b.conns[i], b.ctrs[i] = nil, nil
+		b.fds[i].Unref()
+		b.fds[i], b.fail[i] = nil, nil
 	}
 	atomic.StoreUint32(r.cqHead, tail)
 	return tail - head
 }
 
-// close releases the ring. The batch must be empty.
-func (b *sendBatch) close() { b.ring.close() }
+// Close releases the ring. The batch must be empty.
+func (b *Batch) Close() { b.ring.close() }
+
+// readRing reads the ready sockets through the loop's batch, up to Slots
+// receives per io_uring_enter (each socket its depth of them), and hands
+// the datagrams to their handlers, which may queue sends in the batch.
+// It reports whether a socket may hold more: one that gave a datagram for
+// each of its receives (for UDP the kernel does not say), so the loop
+// looks at the set again before waiting.
+func (lp *Loop) readRing(ready []*Socket, now int64) (more bool) {
+	b := lp.out
+	for len(ready) > 0 {
+		b.Flush() // the buffers are free again
+		n, k := 0, 0
+		for k < len(ready) && n+ready[k].depth <= Slots {
+			s := ready[k]
+			for range s.depth {
+				lp.msgs[n].hdr.Namelen = SockaddrLen
+				b.prepRecv(n, s.FD.fd, &lp.msgs[n].hdr)
+				lp.from[n] = s
+				n++
+			}
+			k++
+		}
+		b.enter(uint32(n))
+		for i := 0; i < n; {
+			s := lp.from[i]
+			d, got := s.depth, 0
+			for j := i; j < i+d; j++ {
+				r := b.got[j]
+				if r < 0 {
+					continue // EAGAIN (nothing more), or an error about one datagram
+				}
+				got++
+				if src, ok := AddrPortOf(lp.names[j][:min(int(lp.msgs[j].hdr.Namelen), SockaddrLen)]); ok {
+					s.Handler.Datagram(lp.bufs[j][:min(int(r), lp.cfg.BufSize)], src, now, b)
+				}
+			}
+			if got == d {
+				more = true
+				s.depth = min(2*d, maxDepth)
+			} else {
+				s.depth = max(got, 1)
+			}
+			i += d
+		}
+		ready = ready[k:]
+	}
+	return more
+}
 
 // io_uring ABI (include/uapi/linux/io_uring.h).
 const (
@@ -317,36 +376,4 @@ func (r *ring) close() {
 		unix.Close(r.fd)
 		r.fd = -1
 	}
-}
-
-// readRing reads one datagram from each of ready, sendSlots sockets per
-// io_uring_enter, and forwards them as read at now; their flows queue
-// their sends in the batch. It reports whether any socket gave a
-// datagram: it may hold more, and for UDP the kernel does not say, so
-// the loop looks at the set again before waiting.
-func (lp *loop) readRing(ready []*udpConn, now int64) (more bool) {
-	hdr := func(i int) *unix.Msghdr {
-		lp.msgs[i].hdr.Namelen = sockaddrLen
-		return &lp.msgs[i].hdr
-	}
-	for len(ready) > 0 {
-		lp.flush() // the buffers are free again
-		k := min(len(ready), sendSlots)
-		lp.out.recv(ready[:k], hdr)
-		lp.used = k
-		for i, c := range ready[:k] {
-			n := lp.out.got[i]
-			if n < 0 {
-				continue // EAGAIN (nothing after all), or an error about one datagram
-			}
-			more = true
-			src, ok := addrPortOf(lp.names[i][:min(int(lp.msgs[i].hdr.Namelen), sockaddrLen)])
-			if !ok {
-				continue
-			}
-			c.r.forwardAt(lp.bufs[i][:min(int(n), maxPacket)], src, now)
-		}
-		ready = ready[k:]
-	}
-	return more
 }

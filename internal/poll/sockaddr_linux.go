@@ -1,8 +1,8 @@
-// Package sockaddr converts between netip.AddrPort and the raw sockaddr
-// bytes the Linux packet paths hand to sendto, recvmmsg and io_uring:
-// media's poll loops and media/wrtc's share it. Neither function
-// allocates: both run once per packet.
-package sockaddr
+// Sockaddr conversions between netip.AddrPort and the raw sockaddr
+// bytes the packet paths hand to sendto, recvmmsg and io_uring. Neither
+// function allocates: both run once per packet.
+
+package poll
 
 import (
 	"encoding/binary"
@@ -11,14 +11,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Len is room for a sockaddr_in6, the larger of the two families.
-const Len = unix.SizeofSockaddrInet6
+// SockaddrLen is room for a sockaddr_in6, the larger of the two families.
+const SockaddrLen = unix.SizeofSockaddrInet6
 
-// Put writes to into sa in the family of a socket that is IPv6 (v6) or
+// PutSockaddr writes to into sa in the family of a socket that is IPv6 (v6) or
 // IPv4, and returns its length, or 0 when to cannot be reached from such
 // a socket. An IPv4 address toward an IPv6 socket is written v4-mapped
 // when mapped is set (a dual-stack socket), refused otherwise.
-func Put(sa *[Len]byte, to netip.AddrPort, v6, mapped bool) uintptr {
+func PutSockaddr(sa *[SockaddrLen]byte, to netip.AddrPort, v6, mapped bool) uintptr {
 	ip := to.Addr()
 	binary.BigEndian.PutUint16(sa[2:], to.Port())
 	if !v6 {
@@ -39,8 +39,8 @@ func Put(sa *[Len]byte, to netip.AddrPort, v6, mapped bool) uintptr {
 	return unix.SizeofSockaddrInet6
 }
 
-// AddrPort reads a sockaddr the kernel wrote (recvmmsg's msg_name).
-func AddrPort(sa []byte) (netip.AddrPort, bool) {
+// AddrPortOf reads a sockaddr the kernel wrote (recvmmsg's msg_name).
+func AddrPortOf(sa []byte) (netip.AddrPort, bool) {
 	if len(sa) < 4 {
 		return netip.AddrPort{}, false
 	}
