@@ -156,6 +156,14 @@ func (s *Server) listTrunks(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"trunks": trunks})
 }
 
+func (s *Server) cluster(w http.ResponseWriter, r *http.Request) {
+	if s.opt.Cluster == nil {
+		writeError(w, http.StatusNotFound, "this node is not in a cluster (no cluster section in its configuration)")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.opt.Cluster(r.Context()))
+}
+
 func (s *Server) config(w http.ResponseWriter, _ *http.Request) {
 	if s.opt.Config == nil {
 		notImplemented(w, "config")

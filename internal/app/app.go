@@ -28,6 +28,7 @@ import (
 	"github.com/sbc-project/sbc/b2bua/trunkreg"
 	"github.com/sbc-project/sbc/b2bua/txn"
 	"github.com/sbc-project/sbc/cdr"
+	"github.com/sbc-project/sbc/internal/cluster"
 	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/internal/logging"
 	"github.com/sbc-project/sbc/internal/metrics"
@@ -53,6 +54,7 @@ type App struct {
 	// registered at trunks that ask for it (trunkreg.go).
 	resolver  *dnsres.Resolver
 	trunkRegs *trunkreg.Manager
+	cluster   *cluster.Node // nil on a single node (cluster.go)
 
 	policy *policy.Chain                   // the policy chain in front of the B2BUA
 	bans   *security.Bans                  // static and dynamic bans (policy.bans)
@@ -135,6 +137,9 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 	if a.echo, err = echo.Start(netip.MustParseAddr("127.0.0.1"), 0, log.With("part", "echo")); err != nil {
 		return fmt.Errorf("echo destination: %w", err)
 	}
+	if a.cluster, err = a.newCluster(cfg); err != nil {
+		return err
+	}
 	auth, err := a.setupRegistrar(cfg)
 	if err != nil {
 		return err
@@ -169,6 +174,7 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 	a.startTrunkRegs(routes)
 	a.watchCerts(ctx, cfg)
 	a.runRegistrar(ctx, cfg)
+	a.runCluster(ctx)
 	return a.startOps(ctx, cfg)
 }
 

@@ -51,6 +51,7 @@ func (c *Config) Validate() error {
 	c.validateTrunks(&ps)
 	c.validateTrunkRegister(&ps)
 	c.DNS.validate(&ps)
+	c.Cluster.validate(&ps)
 	c.validateRoutes(&ps)
 	c.validateCDR(&ps)
 	c.validateRegistration(&ps)
