@@ -240,3 +240,7 @@ func (c *Chain) MaxDuration() time.Duration {
 
 // Bans returns the ban store the chain consults and adds to.
 func (c *Chain) Bans() *security.Bans { return c.bans }
+
+// Admission returns the admission stage, for a cluster to share its
+// counts; nil when the chain has none.
+func (c *Chain) Admission() *Admission { return c.admission }

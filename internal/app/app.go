@@ -325,6 +325,9 @@ func (a *App) Close() error {
 			a.cancel()
 		}
 		a.wg.Wait()
+		if a.cluster != nil {
+			errs = append(errs, a.cluster.Close())
+		}
 		if a.server != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
 			a.closeTrunkRegs(ctx) // before the server: the de-REGISTERs use it

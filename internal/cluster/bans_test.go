@@ -35,7 +35,7 @@ func startSharing(t *testing.T, id, redisAddr string, logs *syncBuffer) sharingN
 	done := make(chan struct{}, 2)
 	go func() { s.Run(ctx); done <- struct{}{} }()
 	go func() { n.Run(ctx); done <- struct{}{} }()
-	t.Cleanup(func() { cancel(); <-done; <-done })
+	t.Cleanup(func() { cancel(); <-done; <-done; _ = n.Close() })
 	waitFor(t, id+" joined", n.RedisUp)
 	return sharingNode{n, bans, s}
 }

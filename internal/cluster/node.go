@@ -107,6 +107,9 @@ func New(spec Spec, local Local, log *slog.Logger) *Node {
 	return &Node{spec: spec, log: log.With("component", "cluster"), rdb: redis.NewUniversalClient(opt), local: local, started: time.Now()}
 }
 
+// Close closes the Redis client.
+func (n *Node) Close() error { return n.rdb.Close() }
+
 // Client is the Redis client, for the parts of the SBC that share state.
 func (n *Node) Client() redis.UniversalClient { return n.rdb }
 
@@ -132,7 +135,8 @@ func (n *Node) OnResync(f func(context.Context)) {
 }
 
 // Run beats until ctx ends, then removes the node's entry (a clean exit
-// leaves no ghost for its peers) and closes the client.
+// leaves no ghost for its peers). Close the client after Run and every
+// sharing part have returned.
 func (n *Node) Run(ctx context.Context) {
 	t := time.NewTicker(n.spec.Heartbeat)
 	defer t.Stop()
@@ -141,7 +145,6 @@ func (n *Node) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			n.leave()
-			_ = n.rdb.Close()
 			return
 		case <-t.C:
 			n.Beat(ctx)

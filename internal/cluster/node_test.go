@@ -62,7 +62,7 @@ func run(t *testing.T, n *Node) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { n.Run(ctx); close(done) }()
-	stop = func() { cancel(); <-done }
+	stop = func() { cancel(); <-done; _ = n.Close() }
 	t.Cleanup(stop)
 	return sync.OnceFunc(stop)
 }
