@@ -35,8 +35,8 @@ func (a *App) newCluster(cfg *config.Config) (*cluster.Node, error) {
 	return cluster.New(spec, local, a.log.With("part", "cluster")), nil
 }
 
-// runCluster starts the node's heartbeat and the sharing of bans and
-// admission counts; Close stops them, which removes the node's entries.
+// runCluster starts the node's heartbeat and the sharing of bans, rate
+// limits and admission counts; Close stops them, which removes the node's entries.
 func (a *App) runCluster(ctx context.Context) {
 	if a.cluster == nil {
 		return
@@ -45,6 +45,8 @@ func (a *App) runCluster(ctx context.Context) {
 		share := cluster.ShareBans(a.cluster, a.bans)
 		a.wg.Go(func() { share.Run(ctx) })
 	}
+	rates := cluster.ShareRates(a.cluster, a.policy, 0)
+	a.wg.Go(func() { rates.Run(ctx) })
 	if adm := a.policy.Admission(); adm != nil {
 		counts := cluster.ShareCounts(a.cluster, adm, 0)
 		a.wg.Go(func() { counts.Run(ctx) })

@@ -163,12 +163,15 @@ func (s *CountShare) read(ctx context.Context) (*policy.Counts, error) {
 	return sum, nil
 }
 
+// maxCount is the largest count a node's hash may give for one key.
+const maxCount = 1 << 24
+
 // addCount adds one field of a node's hash to sum; false if it does not
 // parse.
 func addCount(sum *policy.Counts, field, value string) bool {
 	n, err := strconv.Atoi(value)
-	if err != nil || n < 0 {
-		return false
+	if err != nil || n < 0 || n > maxCount {
+		return false // a count no node could hold: refuse it rather than every call
 	}
 	if field == "total" {
 		sum.Total += n
