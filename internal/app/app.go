@@ -55,6 +55,7 @@ type App struct {
 	resolver  *dnsres.Resolver
 	trunkRegs *trunkreg.Manager
 	cluster   *cluster.Node // nil on a single node (cluster.go)
+	regShare  *cluster.RegShare
 
 	policy *policy.Chain                   // the policy chain in front of the B2BUA
 	bans   *security.Bans                  // static and dynamic bans (policy.bans)
@@ -154,6 +155,7 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 		Routes:   routes,
 		Media:    func(id string) (b2bua.MediaSession, error) { return a.media.NewSession(id), nil },
 		Bindings: a.bindings, Auth: auth,
+		Peers:    a.clusterPeers(cfg),
 		Observer: &a.observers,
 		Policy:   a.policy,
 		Tap:      a.tap,
@@ -299,7 +301,7 @@ func (a *App) listen(cfg *config.Config) error {
 		a.addrs[l.Name] = addr
 	}
 	a.bound = slices.Clone(cfg.SIP.Listeners)
-	return nil
+	return a.listenCluster(cfg)
 }
 
 // Addr returns the bound address of the named listener.

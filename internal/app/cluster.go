@@ -2,6 +2,10 @@ package app
 
 import (
 	"context"
+	"fmt"
+
+	"github.com/sbc-project/sbc/b2bua"
+	"github.com/sbc-project/sbc/b2bua/transport"
 	"strconv"
 
 	"github.com/sbc-project/sbc/internal/admin"
@@ -41,6 +45,9 @@ func (a *App) runCluster(ctx context.Context) {
 	if a.cluster == nil {
 		return
 	}
+	if a.regShare != nil {
+		a.wg.Go(func() { a.regShare.Run(ctx) })
+	}
 	if a.bans != nil {
 		share := cluster.ShareBans(a.cluster, a.bans)
 		a.wg.Go(func() { share.Run(ctx) })
@@ -72,3 +79,63 @@ func (a *App) checkCluster() admin.Check {
 
 // clusterStatus serves /api/v1/cluster.
 func (a *App) clusterStatus(ctx context.Context) any { return a.cluster.Status(ctx) }
+
+// listenCluster binds the TCP listener other nodes send SIP to.
+func (a *App) listenCluster(cfg *config.Config) error {
+	if a.cluster == nil {
+		return nil
+	}
+	addr := cfg.Cluster.InternalAddr
+	bound, err := a.server.Listen(config.ClusterListener, transport.TCP, addr, transport.ListenOptions{})
+	if err != nil {
+		if lerr := asListenError(err, "cluster.internal_addr", "the cluster listener", "tcp", addr); lerr != err {
+			return lerr
+		}
+		return fmt.Errorf("cluster.internal_addr (tcp %s): %w", addr, err)
+	}
+	a.addrs[config.ClusterListener] = bound
+	a.bound = append(a.bound, config.Listener{Name: config.ClusterListener, Transport: "tcp", Addr: addr})
+	return nil
+}
+
+// clusterPeers is the B2BUA's view of the other nodes; nil on a single
+// node.
+func (a *App) clusterPeers(cfg *config.Config) b2bua.Peers {
+	if a.cluster == nil {
+		return nil
+	}
+	p := peers{signer: cluster.NewSigner(cfg.NodeID, cfg.Cluster.Secret)}
+	if a.bindings != nil {
+		p.regs = cluster.ShareRegistrations(a.cluster, a.bindings)
+	}
+	a.regShare = p.regs
+	return p
+}
+
+// peers adapts internal/cluster to b2bua.Peers.
+type peers struct {
+	signer *cluster.Signer
+	regs   *cluster.RegShare // nil without a registrar
+}
+
+func (peers) Listener() string { return config.ClusterListener }
+
+func (peers) ProofHeader() string { return cluster.AuthHeader }
+
+func (p peers) Verify(proof, callID, ruri string) error {
+	_, err := p.signer.Verify(proof, callID, ruri)
+	return err
+}
+
+func (p peers) Sign(callID, ruri string) string { return p.signer.Sign(callID, ruri) }
+
+func (p peers) Bindings(ctx context.Context, aor, user string) []b2bua.PeerBinding {
+	if p.regs == nil {
+		return nil
+	}
+	var out []b2bua.PeerBinding
+	for _, r := range p.regs.Bindings(ctx, aor, user) {
+		out = append(out, b2bua.PeerBinding{Node: r.Node, Addr: r.Addr, Token: r.Token, AOR: r.AOR})
+	}
+	return out
+}

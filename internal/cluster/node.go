@@ -77,6 +77,8 @@ type Node struct {
 
 	mu       sync.Mutex
 	onResync []func(context.Context)
+
+	peers atomic.Pointer[[]Peer] // the last heartbeat's view; nil: unknown
 }
 
 // New connects lazily: it returns at once, and the first heartbeat (Run)
@@ -180,6 +182,30 @@ func (n *Node) Beat(ctx context.Context) {
 		n.badData.Store(false)
 	}
 	n.observe(ctx, err)
+	if err != nil {
+		n.peers.Store(nil) // stale: route to no peer until Redis answers
+		return
+	}
+	if peers, err := n.Peers(cctx); err == nil {
+		n.peers.Store(&peers)
+	} else {
+		n.peers.Store(nil)
+	}
+}
+
+// activePeers are the other nodes, active, as the last heartbeat read them.
+func (n *Node) activePeers() []Peer {
+	p := n.peers.Load()
+	if p == nil {
+		return nil
+	}
+	var out []Peer
+	for _, x := range *p {
+		if !x.Self && x.State == StateActive {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // observe records the outcome of a command on Redis: the alarm goes up on

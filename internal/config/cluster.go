@@ -15,6 +15,11 @@ const (
 	MinClusterSecret           = 16              // bytes of cluster.secret
 )
 
+// ClusterListener names the TCP listener a cluster node binds on
+// cluster.internal_addr for SIP from its peers; no sip.listeners entry may
+// take the name.
+const ClusterListener = "cluster"
+
 // Cluster makes this node one of several sharing state in Redis. The zero
 // value (no cluster section) is a single node that needs no Redis.
 type Cluster struct {
@@ -57,11 +62,10 @@ type ClusterRedis struct {
 	WriteTimeout time.Duration `mapstructure:"write_timeout"`
 }
 
-// Enabled reports whether a cluster section was given: any key set.
-func (c Cluster) Enabled() bool {
-	r := c.Redis
-	return len(r.Addrs) > 0 || c.InternalAddr != "" || c.Secret != "" || r.Password != "" || r.TLS
-}
+// Enabled reports whether the node is in a cluster: Redis's address or
+// the internal address is set (the secret alone, from a shared
+// environment, is not).
+func (c Cluster) Enabled() bool { return len(c.Redis.Addrs) > 0 || c.InternalAddr != "" }
 
 // WithDefaults returns c with every zero duration and the key prefix set
 // to their defaults.

@@ -19,8 +19,9 @@ func TestValidateCluster(t *testing.T) {
 		{"no cluster", func(c *Config) {}, nil},
 		{"cluster", goodCluster, nil},
 		{"redis by name", with(func(c *Config) { c.Cluster.Redis.Addrs = []string{"redis.internal:6379"} }), nil},
-		{"only a secret", func(c *Config) { c.Cluster.Secret = "0123456789abcdef" },
-			[]string{"cluster.redis.addrs: required in a cluster", "cluster.internal_addr: required in a cluster"}},
+		{"only a secret", func(c *Config) { c.Cluster.Secret = "0123456789abcdef" }, nil},
+		{"only redis", func(c *Config) { c.Cluster.Redis.Addrs = []string{"10.0.0.7:6379"} },
+			[]string{"cluster.internal_addr: required in a cluster", "cluster.secret: required in a cluster"}},
 		{"redis without port", with(func(c *Config) { c.Cluster.Redis.Addrs = []string{"10.0.0.7"} }), []string{"cluster.redis.addrs[0]: want host:port"}},
 		{"short secret", with(func(c *Config) { c.Cluster.Secret = "short" }), []string{"cluster.secret: required in a cluster: at least 16 bytes"}},
 		{"internal addr unspecified", with(func(c *Config) { c.Cluster.InternalAddr = "0.0.0.0:5070" }), []string{"cluster.internal_addr: want the address peers reach"}},
@@ -30,6 +31,7 @@ func TestValidateCluster(t *testing.T) {
 		{"negative timeout", with(func(c *Config) { c.Cluster.Redis.ReadTimeout = -time.Second }), []string{"cluster.redis.read_timeout: want a positive duration"}},
 		{"ca without tls", with(func(c *Config) { c.Cluster.Redis.CAFile = "/etc/ssl/redis.pem" }), []string{"cluster.redis.ca_file: set only with cluster.redis.tls: true"}},
 		{"prefix with a brace", with(func(c *Config) { c.Cluster.Redis.KeyPrefix = "sbc{1}:" }), []string{"cluster.redis.key_prefix: must not contain spaces, braces"}},
+		{"listener named cluster", with(func(c *Config) { c.SIP.Listeners[0].Name = "cluster" }), []string{"sip.listeners[0].name: is the cluster's own listener"}},
 		{"negative db", with(func(c *Config) { c.Cluster.Redis.DB = -1 }), []string{"cluster.redis.db: want 0 or more"}},
 	})
 }
