@@ -95,6 +95,9 @@ type Options struct {
 	// Cluster reports the cluster's nodes as this node sees them, ready
 	// to be encoded as JSON; nil on a single node (404 with a reason).
 	Cluster func(ctx context.Context) any
+	// ClusterCalls lists the calls of every node of the cluster (GET
+	// /api/v1/calls?scope=cluster); nil on a single node.
+	ClusterCalls func(ctx context.Context) ([]Call, error)
 	// Protected returns the address ranges an admin ban may not overlap
 	// unless the request says "force": true: the trunks and the trusted
 	// sources. An error (a trunk's name does not resolve) refuses every

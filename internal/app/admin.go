@@ -36,6 +36,7 @@ func (a *App) adminOptions(cfg *config.Config) admin.Options {
 	}
 	if a.cluster != nil {
 		opt.Cluster = a.clusterStatus
+		opt.ClusterCalls = a.clusterCalls
 	}
 	return opt
 }

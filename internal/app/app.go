@@ -56,6 +56,7 @@ type App struct {
 	trunkRegs *trunkreg.Manager
 	cluster   *cluster.Node // nil on a single node (cluster.go)
 	regShare  *cluster.RegShare
+	callShare *cluster.CallShare
 
 	policy *policy.Chain                   // the policy chain in front of the B2BUA
 	bans   *security.Bans                  // static and dynamic bans (policy.bans)

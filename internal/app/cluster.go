@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/sbc-project/sbc/b2bua"
@@ -58,7 +59,47 @@ func (a *App) runCluster(ctx context.Context) {
 		counts := cluster.ShareCounts(a.cluster, adm, 0)
 		a.wg.Go(func() { counts.Run(ctx) })
 	}
+	a.callShare = cluster.ShareCalls(a.cluster, a.localCallsJSON)
+	a.wg.Go(func() { a.callShare.Run(ctx) })
 	a.wg.Go(func() { a.cluster.Run(ctx) })
+}
+
+// localCallsJSON is this node's calls as its admin API shows them, for
+// the other nodes' listings.
+func (a *App) localCallsJSON() map[string][]byte {
+	calls := adminCalls{a.server}.Calls()
+	out := make(map[string][]byte, len(calls))
+	for _, c := range calls {
+		c.Node = a.cluster.ID()
+		if data, err := json.Marshal(c); err == nil {
+			out[c.ID] = data
+		}
+	}
+	return out
+}
+
+// clusterCalls serves /api/v1/calls?scope=cluster: this node's calls as
+// they are, the others' as their last heartbeat wrote them.
+func (a *App) clusterCalls(ctx context.Context) ([]admin.Call, error) {
+	calls := adminCalls{a.server}.Calls()
+	for i := range calls {
+		calls[i].Node = a.cluster.ID()
+	}
+	peers, err := a.callShare.Peers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for node, raws := range peers {
+		for _, raw := range raws {
+			var c admin.Call
+			if err := json.Unmarshal(raw, &c); err != nil {
+				continue
+			}
+			c.Node = node
+			calls = append(calls, c)
+		}
+	}
+	return calls, nil
 }
 
 // clusterStats feeds the cluster metrics.

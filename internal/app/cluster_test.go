@@ -155,6 +155,12 @@ func TestSingleNodeHasNoClusterAPI(t *testing.T) {
 	if code != http.StatusNotFound || !strings.Contains(body, "not in a cluster") {
 		t.Fatalf("/api/v1/cluster on a single node: %d %s", code, body)
 	}
+	if code, body := adminGet(t, a, "/api/v1/calls?scope=cluster"); code != http.StatusNotFound || !strings.Contains(body, "not in a cluster") {
+		t.Fatalf("cluster calls on a single node: %d %s", code, body)
+	}
+	if code, body := adminGet(t, a, "/api/v1/calls?scope=planet"); code != http.StatusBadRequest || !strings.Contains(body, "want node (the default) or cluster") {
+		t.Fatalf("a bad scope: %d %s", code, body)
+	}
 	if _, body := adminGet(t, a, "/metrics"); strings.Contains(body, "sbc_cluster") {
 		t.Fatalf("a single node exports cluster metrics:\n%s", grepLines(body, "cluster"))
 	}

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -14,13 +16,43 @@ import (
 	"github.com/sbc-project/sbc/test/sipptest"
 )
 
+// clusterCalls is node → route of the calls n's admin API lists for the
+// whole cluster.
+func clusterCalls(t *testing.T, n *node) map[string]string {
+	t.Helper()
+	addr, ok := n.app.AdminAddr()
+	if !ok {
+		t.Fatal("no admin server")
+	}
+	resp, err := http.Get("http://" + addr.String() + "/api/v1/calls?scope=cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Calls []struct{ Node, Route string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/api/v1/calls?scope=cluster: %d %v", resp.StatusCode, err)
+	}
+	out := map[string]string{}
+	for _, c := range body.Calls {
+		out[c.Node] = c.Route
+	}
+	if len(out) != len(body.Calls) {
+		return map[string]string{"duplicate": ""}
+	}
+	return out
+}
+
 // TestCallToBrowserOnAnotherNode: a browser (JsSIP in Chromium) registers
 // on node 1; the carrier (SIPp) sends its call for the browser's user to
 // node 2; node 2 finds the binding in Redis and sends the call to node 1
 // over SIP (signed with the cluster secret), node 1 over the browser's
 // WebSocket. The browser rings, answers and hears its own audio echoed by
 // the carrier: audio both ways through both nodes. The CDRs in the one
-// PostgreSQL name both nodes, each with packets both ways.
+// PostgreSQL name both nodes, each with packets both ways; while the call
+// is up, the admin API of either node lists both nodes' halves of it.
 func TestCallToBrowserOnAnotherNode(t *testing.T) {
 	sipptest.Require(t)
 	chromium := browser.NeedChromium(t)
@@ -34,6 +66,7 @@ func TestCallToBrowserOnAnotherNode(t *testing.T) {
 	bob := browser.Phone{Name: "bob", URL: "https://" + n1.addr(t, "wss") + "/?" + q.Encode(), Steps: []browser.Step{
 		browser.Do("wait", "status", "registered"),
 		browser.Do("wait", "call", "in-call", "timeoutMs", 60000),
+		browser.Do("mark", "name", "answered"),
 		browser.Do("audio", "packets", 50, "label", "carrier"),
 		browser.Do("wait", "call", "ended", "timeoutMs", 30000),
 	}}
@@ -51,6 +84,14 @@ func TestCallToBrowserOnAnotherNode(t *testing.T) {
 	carrier := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uac.xml"),
 		Remote: n2.addr(t, "udp"), LocalIP: carrierIP, Timeout: 60 * time.Second,
 		Args: []string{"-s", "bob", "-d", "8000", "-rtp_echo", "-mi", carrierIP, "-mp", strconv.Itoa(mp)}})
+	// While the call is up, either node's admin API lists both halves.
+	run.WaitEvent("bob", "mark", "answered", 60*time.Second)
+	for _, n := range []*node{n1, n2} {
+		waitFor(t, n.id+" listing the calls of both nodes", 10*time.Second, func() bool {
+			calls := clusterCalls(t, n)
+			return len(calls) == 2 && calls["node-1"] == "cluster" && calls["node-2"] == "carrier-to-web"
+		})
+	}
 	if err := carrier.Wait().Check(1); err != nil {
 		t.Fatalf("the carrier's call through node 2: %v", err)
 	}
