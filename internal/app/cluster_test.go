@@ -1,22 +1,32 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/policy"
 	"github.com/sbc-project/sbc/test/redistest"
 )
 
 const testClusterSecret = "0123456789abcdef-test"
 
-func clusterApp(t *testing.T, id, redisAddr, internal string) *App {
+func clusterApp(t *testing.T, id, redisAddr, internalIP string) *App {
 	t.Helper()
+	ln, err := net.Listen("tcp", internalIP+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	internal := ln.Addr().String()
+	ln.Close()
 	c := testConfig()
 	c.NodeID = id
 	c.Admin.Addr = "127.0.0.1:0"
@@ -87,8 +97,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // Redis returns.
 func TestClusterNodesOnAdminAPI(t *testing.T) {
 	r := redistest.Start(t, "127.0.46.1")
-	a1 := clusterApp(t, "node-1", r.Addr, "127.0.46.11:5070")
-	a2 := clusterApp(t, "node-2", r.Addr, "127.0.46.12:5070")
+	a1 := clusterApp(t, "node-1", r.Addr, "127.0.46.11")
+	a2 := clusterApp(t, "node-2", r.Addr, "127.0.46.12")
 	eventually(t, "both nodes listed by node 2", func() bool {
 		ids, up := clusterNodes(t, a2)
 		return up && ids == "node-1/active,node-2/active"
@@ -133,7 +143,7 @@ func TestClusterNodesOnAdminAPI(t *testing.T) {
 func TestClusterNodeStartsWithoutRedis(t *testing.T) {
 	r := redistest.Start(t, "127.0.46.1")
 	r.Stop()
-	a := clusterApp(t, "node-1", r.Addr, "127.0.46.11:5070")
+	a := clusterApp(t, "node-1", r.Addr, "127.0.46.11")
 	eventually(t, "the Redis alarm", func() bool {
 		_, body := adminGet(t, a, "/metrics")
 		return strings.Contains(body, "sbc_cluster_redis_up 0")
@@ -174,4 +184,32 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// The admission limits of two nodes hold across them once wired by the
+// App: a user's one allowed call on node 1 makes node 2 refuse a second.
+func TestClusterAdmissionWired(t *testing.T) {
+	r := redistest.Start(t, "127.0.46.1")
+	mk := func(id, internal string) *App {
+		c := testConfig()
+		c.NodeID = id
+		c.Policy.Admission.MaxCallsPerUser = 1
+		c.Cluster = config.Cluster{Redis: config.ClusterRedis{Addrs: []string{r.Addr}, KeyPrefix: "apptest:"},
+			InternalAddr: internal, Secret: testClusterSecret, Heartbeat: 50 * time.Millisecond, NodeTTL: 500 * time.Millisecond}
+		a, err := New(c, slog.New(slog.DiscardHandler), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		return a
+	}
+	a1, a2 := mk("node-1", "127.0.46.11:0"), mk("node-2", "127.0.46.12:0") // not validated: any free port
+	call := func(a *App) policy.Decision {
+		r := &policy.Request{User: "alice", Target: policy.TargetTrunks, Trunk: "x", Src: netip.MustParseAddrPort("192.0.2.1:5060")}
+		return a.policy.Admission().Check(context.Background(), r)
+	}
+	if d := call(a1); d.Action != policy.Continue {
+		t.Fatalf("alice's call on node 1: %+v", d)
+	}
+	eventually(t, "node 2 refusing alice's second call", func() bool { return call(a2).Cause == "max_calls_user" })
 }
