@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -97,6 +99,7 @@ func (n *Node) Peers(ctx context.Context) ([]Peer, error) {
 		p.Self = id == n.spec.NodeID
 		out = append(out, p)
 	}
+	slices.SortFunc(out, func(a, b Peer) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
