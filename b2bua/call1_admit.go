@@ -211,7 +211,7 @@ func (c *Call) findDests(rr routing.Request) bool {
 			return false
 		}
 	case routing.TargetRegistered:
-		c.dests = c.s.registeredDests(c.invReq.Recipient())
+		c.dests = append(c.s.registeredDests(c.invReq.Recipient()), c.peerDests(c.invReq.Recipient())...)
 		if len(c.dests) == 0 {
 			c.fail(outcome.CauseNoBinding)
 			return false
@@ -279,8 +279,8 @@ func (c *Call) openMedia(src netip.Addr) bool {
 // call stopped while a stage waited goes on to its loop.
 func (c *Call) admitLate() bool {
 	p := c.s.policy()
-	if p == nil {
-		return true
+	if p == nil || c.s.fromPeer(c.inv.Source()) {
+		return true // a node's call was judged where it came in
 	}
 	src := c.inv.Source()
 	r := policyRequest(c.invReq, src)

@@ -27,6 +27,7 @@ type dest struct {
 	ruri  sip.Uri
 	aor   sip.Uri // registered users: the To of the INVITE
 	to    transport.Target
+	peer  string // the cluster node a registered user is reached through
 }
 
 // attempt is one INVITE toward one dest.
@@ -211,6 +212,7 @@ func (c *Call) offerB(at *attempt, identity []sip.Header) (sip.Request, error) {
 	for _, h := range identity {
 		req.AppendHeader(h)
 	}
+	c.signForPeer(at.dest, req)
 	at.req = req
 	return req, nil
 }

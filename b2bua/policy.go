@@ -111,26 +111,31 @@ func (s *Server) admitEarly(req sip.Request, src transport.Target) bool {
 	case policy.Continue:
 		return true
 	case policy.Answer:
-		if req.Method() == sip.ACK {
-			return false // nothing answers an ACK
-		}
-		// Stamped before the response copies the Via; sent where the
-		// transaction layer sends its answers (a NAT-facing listener's
-		// to the source port).
-		dst, ok := txn.ReplyTarget(req, src)
-		if !ok {
-			dst = src
-		}
-		res := txn.NewResponse(req, d.Code, d.Reason)
-		s.finishResponse(res)
-		for _, h := range decisionHeaders(d) {
-			res.AppendHeader(h)
-		}
-		data := sipmsg.Render(res)
-		s.tapOut(res, data, dst)
-		_ = s.tp.Send(dst, data)
+		s.answerStateless(req, src, d.Code, d.Reason, decisionHeaders(d))
 	}
 	return false
+}
+
+// answerStateless answers req without a transaction (nothing answers an
+// ACK). The response is stamped before it copies the Via, and sent where
+// the transaction layer sends its answers (a NAT-facing listener's to the
+// source port).
+func (s *Server) answerStateless(req sip.Request, src transport.Target, code int, reason string, hs []sip.Header) {
+	if req.Method() == sip.ACK {
+		return
+	}
+	dst, ok := txn.ReplyTarget(req, src)
+	if !ok {
+		dst = src
+	}
+	res := txn.NewResponse(req, code, reason)
+	s.finishResponse(res)
+	for _, h := range hs {
+		res.AppendHeader(h)
+	}
+	data := sipmsg.Render(res)
+	s.tapOut(res, data, dst)
+	_ = s.tp.Send(dst, data)
 }
 
 // decisionHeaders are the header fields a policy answer carries.

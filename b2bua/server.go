@@ -90,7 +90,10 @@ type Hooks struct {
 	// registered users 480, and nobody can authenticate (the auth stage
 	// then refuses every call that needs a password).
 	Bindings *registrar.Store
-	Auth     *registrar.Auth
+	// Peers makes the server a node of a cluster (peers.go); nil: a
+	// single node.
+	Peers Peers
+	Auth  *registrar.Auth
 	// Observer receives the call records (CDRs, metrics).
 	Observer outcome.Observer
 	// Policy is the policy chain; nil lets every request through.
@@ -311,8 +314,14 @@ func (s *Server) onPacket(p transport.Packet) {
 		s.answerUnparsable(p.Data, src, err)
 		return
 	}
-	if req, ok := msg.(sip.Request); ok && !s.admitEarly(req, src) {
-		return
+	if req, ok := msg.(sip.Request); ok {
+		if s.fromPeer(src) {
+			if !s.admitPeer(req, src) {
+				return
+			}
+		} else if !s.admitEarly(req, src) {
+			return
+		}
 	}
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("sip in", "from", src.String(), "msg", msg.String())

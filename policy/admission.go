@@ -49,6 +49,7 @@ type Admission struct {
 	userCPS *cpsBuckets
 	trkCPS  *cpsBuckets
 	now     func() time.Time
+	sharedCounts
 }
 
 // NewAdmission returns the admission stage for cfg (0 limits are off).
@@ -127,14 +128,15 @@ func (a *Admission) Check(_ context.Context, r *Request) Decision {
 // and counts the call. Nothing is taken when a limit refuses it. a.mu held.
 func (a *Admission) admit(k admissionKeys) Decision {
 	c := a.cfg
+	total, trunk, user, ip := a.othersOf(k)
 	switch {
-	case atLimit(a.total, c.MaxCalls):
+	case atLimit(a.total+total, c.MaxCalls):
 		return admissionBusy("max_calls", admissionRetryAfter)
-	case k.trunk != "" && atLimit(a.trunks[k.trunk], c.MaxCallsPerTrunk):
+	case k.trunk != "" && atLimit(a.trunks[k.trunk]+trunk, c.MaxCallsPerTrunk):
 		return admissionBusy("max_calls_trunk", admissionRetryAfter)
-	case k.user != "" && atLimit(a.users[k.user], c.MaxCallsPerUser):
+	case k.user != "" && atLimit(a.users[k.user]+user, c.MaxCallsPerUser):
 		return admissionBusy("max_calls_user", admissionRetryAfter)
-	case k.ip.IsValid() && atLimit(a.ips[k.ip], c.MaxCallsPerIP):
+	case k.ip.IsValid() && atLimit(a.ips[k.ip]+ip, c.MaxCallsPerIP):
 		return admissionBusy("max_calls_ip", admissionRetryAfter)
 	case k.echo && atLimit(a.echo, c.Echo.MaxCalls):
 		return admissionBusy("echo_calls", admissionRetryAfter)
@@ -157,6 +159,7 @@ func (a *Admission) admit(k admissionKeys) Decision {
 		a.trkCPS.take(k.trunk)
 	}
 	a.total++
+	a.version++
 	if k.trunk != "" {
 		a.trunks[k.trunk]++
 	}
@@ -183,6 +186,7 @@ func (a *Admission) release(k admissionKeys) {
 	if a.total > 0 {
 		a.total--
 	}
+	a.version++
 	if k.trunk != "" {
 		decrementKey(a.trunks, k.trunk)
 	}

@@ -287,3 +287,46 @@ func TestAdmissionUpdate(t *testing.T) {
 	next.Admitted()
 	assertEmpty(t, a)
 }
+
+// Calls counted on other nodes count against every limit but the echo
+// destination's; forgetting them (Redis down) leaves the local limits.
+func TestAdmissionCountsOtherNodes(t *testing.T) {
+	a := NewAdmission(AdmissionSpec{MaxCalls: 10, MaxCallsPerUser: 2, MaxCallsPerTrunk: 3, MaxCallsPerIP: 4})
+	src := netip.MustParseAddrPort("192.0.2.10:5060")
+	call := func(user, trunk string) Decision {
+		return a.Check(context.Background(), &Request{User: user, Trunk: trunk, Target: TargetTrunks, Src: src})
+	}
+	if d := call("alice", "pbx"); d.Action != Continue {
+		t.Fatalf("first call: %+v", d)
+	}
+	local, v1 := a.Local()
+	if local.Total != 1 || local.Users["alice"] != 1 || local.Trunks["pbx"] != 1 || local.IPs[src.Addr()] != 1 {
+		t.Fatalf("local counts %+v", local)
+	}
+	a.SetOthers(&Counts{Total: 1, Users: map[string]int{"alice": 1}, Trunks: map[string]int{}, IPs: map[netip.Addr]int{}})
+	if d := call("alice", "other"); d.Cause != "max_calls_user" {
+		t.Fatalf("alice's third call across nodes: %+v, want max_calls_user", d)
+	}
+	if d := call("bob", "pbx"); d.Action != Continue {
+		t.Fatalf("bob: %+v", d)
+	}
+	if _, v2 := a.Local(); v2 == v1 {
+		t.Fatal("the version did not move with a new call")
+	}
+	a.SetOthers(&Counts{Total: 8, Users: map[string]int{}, Trunks: map[string]int{"pbx": 1}, IPs: map[netip.Addr]int{src.Addr(): 1}})
+	if d := call("carol", "pbx"); d.Cause != "max_calls" {
+		t.Fatalf("a call over the cluster's total: %+v, want max_calls", d)
+	}
+	a.SetOthers(&Counts{Total: 0, Users: map[string]int{}, Trunks: map[string]int{"pbx": 1}, IPs: map[netip.Addr]int{}})
+	if d := call("carol", "pbx"); d.Cause != "max_calls_trunk" {
+		t.Fatalf("a call over the trunk's limit across nodes: %+v", d)
+	}
+	a.SetOthers(&Counts{Total: 0, Users: map[string]int{}, Trunks: map[string]int{}, IPs: map[netip.Addr]int{src.Addr(): 2}})
+	if d := call("carol", "x"); d.Cause != "max_calls_ip" {
+		t.Fatalf("a call over the source's limit across nodes: %+v", d)
+	}
+	a.SetOthers(nil)
+	if d := call("alice", "x"); d.Action != Continue {
+		t.Fatalf("alice's second call with the other nodes forgotten: %+v", d)
+	}
+}

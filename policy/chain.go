@@ -41,6 +41,7 @@ type Deps struct {
 type Chain struct {
 	early, late []named
 	admission   *Admission
+	rates       *rateLimit // the rate-limit stage, for a cluster to share
 	bans        *security.Bans
 	f2b         *fail2ban
 	logs        *logLimiter
@@ -118,9 +119,10 @@ func (c *Chain) build(name string, spec Spec, d Deps, exempt func(netip.Addr) bo
 	case StageRateLimit:
 		start := d.Now()
 		clock := func() int64 { return int64(d.Now().Sub(start)) } // monotonic when Now is
-		return newRateLimit(spec.RateLimit, exempt, func(src netip.Addr, transport string) {
+		c.rates = newRateLimit(spec.RateLimit, exempt, func(src netip.Addr, transport string) {
 			c.f2b.hit(src, transport, eventRateLimited, "")
-		}, clock), nil
+		}, clock)
+		return c.rates, nil
 	case StageSanity:
 		return &sanity{isSelf: d.IsSelf, spiral: d.Spiral}, nil
 	case StageAuth:
@@ -240,3 +242,7 @@ func (c *Chain) MaxDuration() time.Duration {
 
 // Bans returns the ban store the chain consults and adds to.
 func (c *Chain) Bans() *security.Bans { return c.bans }
+
+// Admission returns the admission stage, for a cluster to share its
+// counts; nil when the chain has none.
+func (c *Chain) Admission() *Admission { return c.admission }

@@ -40,6 +40,7 @@ type rateLimit struct {
 	hit     func(src netip.Addr, transport string) // counts a refusal toward a ban
 	clock   func() int64                           // monotonic nanoseconds
 	sources *table[limitState]
+	share   rateShare // tokens taken, for a cluster (ratelimit_shared.go)
 }
 
 // limitState is one source's buckets.
@@ -93,6 +94,7 @@ func (l *rateLimit) Check(_ context.Context, r *Request) Decision {
 		}
 	})
 	if refused < 0 {
+		l.share.record(sourceKey(ip), kinds[:n])
 		return Pass
 	}
 	l.hit(ip, r.Transport)
@@ -104,17 +106,22 @@ func (l *rateLimit) Check(_ context.Context, r *Request) Decision {
 	return d
 }
 
-// take refills b and takes one token. ok false: over the limit; quiet
-// true: and past DropAfter, so say nothing.
-func (l *rateLimit) take(s *bucketState, b Bucket, now int64) (ok, quiet bool) {
+// refill adds the tokens earned since the bucket was last used; a
+// bucket never used starts full.
+func (l *rateLimit) refill(s *bucketState, b Bucket, now int64) {
 	if !s.used {
-		// A bucket starts full.
 		*s = bucketState{tokens: float64(b.Burst), last: now, used: true}
 	}
 	if elapsed := now - s.last; elapsed > 0 {
 		s.tokens = min(float64(b.Burst), s.tokens+float64(elapsed)/float64(time.Second)*b.Rate)
 		s.last = now
 	}
+}
+
+// take refills b and takes one token. ok false: over the limit; quiet
+// true: and past DropAfter, so say nothing.
+func (l *rateLimit) take(s *bucketState, b Bucket, now int64) (ok, quiet bool) {
+	l.refill(s, b, now)
 	if s.tokens >= float64(b.Burst) {
 		// A full bucket: the source has calmed down, its refusals are
 		// forgiven. Nothing else resets them: a source that gets a token

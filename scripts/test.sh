@@ -135,7 +135,9 @@ install_deps() {
 	need cc gcc || return 1
 
 	# ---- Later issues add their test dependencies here, one `need` each: ----
-	#   shared state in Redis:    need redis-server redis-server
+	# Cluster state in Redis (internal/cluster, test/redistest, test/cluster):
+	# the tests start throwaway redis-server processes themselves.
+	need redis-server redis-server || return 1
 	# Browser tests (test/e2e/webphone, test/e2e/webconn): headless Chromium driven by
 	# playwright-core from web/node_modules (npm brings node along).
 	need chromium chromium || return 1

@@ -106,6 +106,8 @@ type Bans struct {
 	timer    *time.Timer           // a delayed write is pending
 	flushed  time.Time             // when the last delayed write began
 
+	changed func(BanChange) // OnChange's function (banshare.go)
+
 	wmu     sync.Mutex // serializes writes
 	written uint64     // version last written successfully
 }
@@ -182,10 +184,13 @@ func (b *Bans) Add(addr, reason string, d time.Duration) error {
 		return fmt.Errorf("ban %s: negative duration %s", addr, d)
 	}
 	b.mu.Lock()
-	b.put(b.newBan(p, reason, d, Evidence{}))
+	x := b.newBan(p, reason, d, Evidence{})
+	b.put(x)
 	b.sweep()
 	v := b.version
+	e := x.entry()
 	b.mu.Unlock()
+	b.report(BanChange{Entry: e})
 	return b.persist(v)
 }
 
@@ -205,23 +210,32 @@ func (b *Bans) Ban(ip netip.Addr, reason string, d time.Duration, ev Evidence) b
 		return false
 	}
 	ev.Events = max(ev.Events, 1)
+	e, ok := b.ban(p, reason, d, ev)
+	if ok {
+		b.report(BanChange{Entry: e})
+	}
+	return ok
+}
+
+// ban makes or widens the ban of Ban and returns it as it stands.
+func (b *Bans) ban(p netip.Prefix, reason string, d time.Duration, ev Evidence) (BanEntry, bool) {
 	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if x := b.exact[p]; x != nil && !x.expired(now) {
+	x := b.exact[p]
+	if x != nil && !x.expired(now) {
 		if !b.widen(x, reason, d, ev, now) {
-			return false
+			return BanEntry{}, false
 		}
 	} else {
 		if !b.makeRoom(ev) {
-			return false
+			return BanEntry{}, false
 		}
-		b.put(b.newBan(p, reason, d, ev))
+		x = b.newBan(p, reason, d, ev)
+		b.put(x)
 	}
-	if b.file != "" && b.timer == nil {
-		b.timer = time.AfterFunc(max(flushDelay, time.Until(b.flushed.Add(flushEvery))), b.flushLater)
-	}
-	return true
+	b.persistSoon()
+	return x.entry(), true
 }
 
 // widen turns the UDP-only dynamic ban x into a ban on every transport on
@@ -279,6 +293,7 @@ func (b *Bans) Remove(addr string) bool {
 	v := b.version
 	b.mu.Unlock()
 	if found {
+		b.report(BanChange{Entry: BanEntry{Addr: prefixString(p)}, Removed: true})
 		if err := b.persist(v); err != nil {
 			b.log.Error("bans not saved", "err", err)
 		}

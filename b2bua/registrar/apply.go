@@ -72,6 +72,11 @@ func (s *Store) Apply(u Update) (current []Binding, code int, reason string) {
 	f := s.onExpire
 	s.mu.Unlock()
 	report(f, gone)
+	if code == 200 && len(u.Contacts)+len(gone) > 0 || u.Wildcard {
+		s.changed(u.AOR, gone)
+	} else {
+		s.changed("", gone)
+	}
 	return current, code, reason
 }
 
@@ -99,6 +104,7 @@ func (s *Store) Check(u Update) (code int, reason string) {
 	f := s.onExpire
 	s.mu.Unlock()
 	report(f, gone)
+	s.changed("", gone)
 	return code, reason
 }
 

@@ -123,6 +123,7 @@ type Store struct {
 	byAOR    map[string][]*entry
 	byToken  map[string]*entry
 	onExpire func(Binding)
+	onChange func(aor string)
 }
 
 // entry is a stored binding and its match key (see bindingKey).
@@ -164,6 +165,38 @@ func (s *Store) OnExpire(f func(Binding)) {
 	s.mu.Lock()
 	s.onExpire = f
 	s.mu.Unlock()
+}
+
+// OnChange sets the function called, outside the store's lock, with the
+// AOR of every change to its bindings: made, refreshed, removed or
+// expired. A cluster reads the AOR's bindings then and shares them. f
+// must not block; nil disables.
+func (s *Store) OnChange(f func(aor string)) {
+	s.mu.Lock()
+	s.onChange = f
+	s.mu.Unlock()
+}
+
+// changed reports the AORs of bs, and aor if not empty, to OnChange.
+// Called without the lock.
+func (s *Store) changed(aor string, bs []Binding) {
+	s.mu.Lock()
+	f := s.onChange
+	s.mu.Unlock()
+	if f == nil {
+		return
+	}
+	seen := map[string]bool{}
+	if aor != "" {
+		seen[aor] = true
+		f(aor)
+	}
+	for _, b := range bs {
+		if !seen[b.AOR] {
+			seen[b.AOR] = true
+			f(b.AOR)
+		}
+	}
 }
 
 // Lookup returns the live bindings of aor, most recently registered first.
@@ -211,10 +244,13 @@ func (s *Store) Len() int {
 // there was one.
 func (s *Store) Remove(token string) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	e, ok := s.byToken[token]
 	if ok {
 		s.removeLocked(e)
+	}
+	s.mu.Unlock()
+	if ok {
+		s.changed(e.b.AOR, nil)
 	}
 	return ok
 }
@@ -224,7 +260,6 @@ func (s *Store) Remove(token string) bool {
 // lock: it must not call the Store.
 func (s *Store) RemoveFlow(match func(Flow) bool) []Binding {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []Binding
 	for _, e := range s.byToken {
 		if match(e.b.Flow) {
@@ -232,6 +267,8 @@ func (s *Store) RemoveFlow(match func(Flow) bool) []Binding {
 			s.removeLocked(e)
 		}
 	}
+	s.mu.Unlock()
+	s.changed("", out)
 	return out
 }
 
@@ -292,6 +329,7 @@ func (s *Store) Sweep() {
 	f := s.onExpire
 	s.mu.Unlock()
 	report(f, gone)
+	s.changed("", gone)
 }
 
 func report(f func(Binding), gone []Binding) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -82,12 +83,38 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, code, rd)
 }
 
-func (s *Server) listCalls(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
+	switch scope := r.URL.Query().Get("scope"); scope {
+	case "", "node":
+	case "cluster":
+		s.listClusterCalls(w, r)
+		return
+	default:
+		writeError(w, http.StatusBadRequest, "scope "+strconv.Quote(scope)+": want node (the default) or cluster")
+		return
+	}
 	if s.opt.Calls == nil {
 		notImplemented(w, "calls")
 		return
 	}
 	calls := s.opt.Calls.Calls()
+	if calls == nil {
+		calls = []Call{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"calls": calls})
+}
+
+// listClusterCalls lists the calls of every node of the cluster.
+func (s *Server) listClusterCalls(w http.ResponseWriter, r *http.Request) {
+	if s.opt.ClusterCalls == nil {
+		writeError(w, http.StatusNotFound, "this node is not in a cluster (no cluster section in its configuration)")
+		return
+	}
+	calls, err := s.opt.ClusterCalls(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "other nodes' calls cannot be read: "+err.Error())
+		return
+	}
 	if calls == nil {
 		calls = []Call{}
 	}
@@ -154,6 +181,14 @@ func (s *Server) listTrunks(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"trunks": trunks})
+}
+
+func (s *Server) cluster(w http.ResponseWriter, r *http.Request) {
+	if s.opt.Cluster == nil {
+		writeError(w, http.StatusNotFound, "this node is not in a cluster (no cluster section in its configuration)")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.opt.Cluster(r.Context()))
 }
 
 func (s *Server) config(w http.ResponseWriter, _ *http.Request) {

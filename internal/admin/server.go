@@ -92,6 +92,12 @@ type Options struct {
 	// Drain starts a graceful drain (idempotent) and reports its state.
 	Drain  func() DrainStatus
 	Traces Tracer
+	// Cluster reports the cluster's nodes as this node sees them, ready
+	// to be encoded as JSON; nil on a single node (404 with a reason).
+	Cluster func(ctx context.Context) any
+	// ClusterCalls lists the calls of every node of the cluster (GET
+	// /api/v1/calls?scope=cluster); nil on a single node.
+	ClusterCalls func(ctx context.Context) ([]Call, error)
 	// Protected returns the address ranges an admin ban may not overlap
 	// unless the request says "force": true: the trunks and the trusted
 	// sources. An error (a trunk's name does not resolve) refuses every
@@ -162,6 +168,7 @@ func (s *Server) routes() {
 	api("GET /api/v1/config", s.config)
 	api("POST /api/v1/reload", s.reload)
 	api("POST /api/v1/drain", s.drain)
+	api("GET /api/v1/cluster", s.cluster)
 	api("GET /api/v1/trace", s.listTraces)
 	api("POST /api/v1/trace", s.addTrace)
 	api("DELETE /api/v1/trace/{target}", s.removeTrace)

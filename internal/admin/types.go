@@ -7,10 +7,11 @@ import "time"
 
 // Call is one call in progress (GET /api/v1/calls).
 type Call struct {
-	ID        string     `json:"id"`    // the CDR id: 32 hex digits
-	State     string     `json:"state"` // calling, ringing, answered or ending
-	From      string     `json:"from"`  // the caller's From URI
-	To        string     `json:"to"`    // the caller's To URI
+	ID        string     `json:"id"`             // the CDR id: 32 hex digits
+	Node      string     `json:"node,omitempty"` // the node holding it, in a cluster's listing
+	State     string     `json:"state"`          // calling, ringing, answered or ending
+	From      string     `json:"from"`           // the caller's From URI
+	To        string     `json:"to"`             // the caller's To URI
 	SrcAddr   string     `json:"src_addr"`
 	Route     string     `json:"route"`
 	Trunk     string     `json:"trunk"` // last B-leg destination ("echo" for the echo destination)

@@ -34,6 +34,10 @@ func (a *App) adminOptions(cfg *config.Config) admin.Options {
 	if a.bindings != nil {
 		opt.Registrations = adminRegistrations{a}
 	}
+	if a.cluster != nil {
+		opt.Cluster = a.clusterStatus
+		opt.ClusterCalls = a.clusterCalls
+	}
 	return opt
 }
 
@@ -127,6 +131,9 @@ func (a *App) trunks() []admin.Trunk {
 // spool, and every node sharing the writer would go unready together.
 func (a *App) Ready() admin.Readiness {
 	checks := []admin.Check{a.checkListeners(), a.checkTrunks(), a.checkCDR(), a.checkDraining()}
+	if a.cluster != nil {
+		checks = append(checks, a.checkCluster())
+	}
 	rd := admin.Readiness{Ready: true, Checks: checks}
 	for _, c := range checks {
 		rd.Ready = rd.Ready && c.OK

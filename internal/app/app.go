@@ -28,6 +28,7 @@ import (
 	"github.com/sbc-project/sbc/b2bua/trunkreg"
 	"github.com/sbc-project/sbc/b2bua/txn"
 	"github.com/sbc-project/sbc/cdr"
+	"github.com/sbc-project/sbc/internal/cluster"
 	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/internal/logging"
 	"github.com/sbc-project/sbc/internal/metrics"
@@ -53,6 +54,9 @@ type App struct {
 	// registered at trunks that ask for it (trunkreg.go).
 	resolver  *dnsres.Resolver
 	trunkRegs *trunkreg.Manager
+	cluster   *cluster.Node // nil on a single node (cluster.go)
+	regShare  *cluster.RegShare
+	callShare *cluster.CallShare
 
 	policy *policy.Chain                   // the policy chain in front of the B2BUA
 	bans   *security.Bans                  // static and dynamic bans (policy.bans)
@@ -135,6 +139,9 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 	if a.echo, err = echo.Start(netip.MustParseAddr("127.0.0.1"), 0, log.With("part", "echo")); err != nil {
 		return fmt.Errorf("echo destination: %w", err)
 	}
+	if a.cluster, err = a.newCluster(cfg); err != nil {
+		return err
+	}
 	auth, err := a.setupRegistrar(cfg)
 	if err != nil {
 		return err
@@ -149,6 +156,7 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 		Routes:   routes,
 		Media:    func(id string) (b2bua.MediaSession, error) { return a.media.NewSession(id), nil },
 		Bindings: a.bindings, Auth: auth,
+		Peers:    a.clusterPeers(cfg),
 		Observer: &a.observers,
 		Policy:   a.policy,
 		Tap:      a.tap,
@@ -169,6 +177,7 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 	a.startTrunkRegs(routes)
 	a.watchCerts(ctx, cfg)
 	a.runRegistrar(ctx, cfg)
+	a.runCluster(ctx)
 	return a.startOps(ctx, cfg)
 }
 
@@ -293,7 +302,7 @@ func (a *App) listen(cfg *config.Config) error {
 		a.addrs[l.Name] = addr
 	}
 	a.bound = slices.Clone(cfg.SIP.Listeners)
-	return nil
+	return a.listenCluster(cfg)
 }
 
 // Addr returns the bound address of the named listener.
@@ -319,6 +328,9 @@ func (a *App) Close() error {
 			a.cancel()
 		}
 		a.wg.Wait()
+		if a.cluster != nil {
+			errs = append(errs, a.cluster.Close())
+		}
 		if a.server != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
 			a.closeTrunkRegs(ctx) // before the server: the de-REGISTERs use it

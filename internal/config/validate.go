@@ -51,6 +51,7 @@ func (c *Config) Validate() error {
 	c.validateTrunks(&ps)
 	c.validateTrunkRegister(&ps)
 	c.DNS.validate(&ps)
+	c.Cluster.validate(&ps)
 	c.validateRoutes(&ps)
 	c.validateCDR(&ps)
 	c.validateRegistration(&ps)
@@ -78,6 +79,8 @@ func (c *Config) validateListeners(ps *Problems) {
 			ps.add(key+".name", l.Name, "must not be empty")
 		case dup:
 			ps.add(key+".name", l.Name, fmt.Sprintf("already names sip.listeners[%d]; give listeners sharing a transport distinct names", j))
+		case l.Name == ClusterListener && c.Cluster.Enabled():
+			ps.add(key+".name", l.Name, "is the cluster's own listener (on cluster.internal_addr): name this one otherwise")
 		case l.Name != "":
 			names[l.Name] = i
 		}

@@ -25,6 +25,15 @@ type Sources struct {
 	// not_ready, early, unrouted, ...), closed ones included:
 	// sbc_webrtc_packets_total.
 	WebRTC func() map[string]uint64
+	// Cluster is the node's view of the shared state in Redis; nil on a
+	// single node.
+	Cluster func() ClusterStats
+}
+
+// ClusterStats are a cluster node's alarm and counters.
+type ClusterStats struct {
+	RedisUp  bool   // sbc_cluster_redis_up
+	Failures uint64 // sbc_cluster_redis_failures_total
 }
 
 // ServerStats are the B2BUA's counters.
@@ -130,6 +139,8 @@ var (
 	descRefused       = desc("overload_refused_total", "New calls refused with 503 and Retry-After by the overload control (each copy of a retransmitted INVITE counts).")
 	descQueueDelay    = desc("sip_queue_delay_seconds", "Queueing delay of received UDP SIP messages: from the kernel's arrival to the start of handling.")
 	descWebRTC        = desc("webrtc_packets_total", "Packets of the WebRTC transports by kind (rtp_in, rtp_out, rtcp_in, rtcp_out, dtls, srtp_auth_fail, srtp_replay, malformed, unknown, unrouted, not_ready, early, mux_direct, mux_to_ice, mux_dropped), calls live and ended.", "kind")
+	descRedisUp       = desc("cluster_redis_up", "1 while Redis answers this cluster node; 0 is the alarm: the node serves with its local state.")
+	descRedisFailures = desc("cluster_redis_failures_total", "Heartbeats Redis did not take.")
 	descHEP           = desc("hep_packets_total", "HEP packets toward the collector, by result (sent, dropped, error).", "result")
 )
 
@@ -178,6 +189,15 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 		for kind, n := range s.src.WebRTC() {
 			emit(ch, descWebRTC, prometheus.CounterValue, float64(n), kind)
 		}
+	}
+	if s.src.Cluster != nil {
+		st := s.src.Cluster()
+		up := 0.0
+		if st.RedisUp {
+			up = 1
+		}
+		emit(ch, descRedisUp, prometheus.GaugeValue, up)
+		emit(ch, descRedisFailures, prometheus.CounterValue, float64(st.Failures))
 	}
 	if s.src.HEP != nil {
 		st := s.src.HEP()
