@@ -39,10 +39,10 @@ type ClientTx struct {
 	internal bool // a CANCEL sent by the layer: its responses are absorbed
 
 	responses chan sip.Response // nil when h is set, or internal
-	done      chan struct{}
-	h         ClientHandler // set by RequestWith: events go to it, not to responses
+	h         ClientHandler     // set by RequestWith: events go to it, not to responses
 
 	mu         sync.Mutex
+	done       signal         // under mu
 	queue      []sip.Response // for h: delivered, not yet handed over
 	ended      bool           // for h: terminated, h.Ended not yet called
 	handing    bool           // for h: a goroutine is handing the queue over
@@ -74,7 +74,6 @@ func newClientTx(l *Layer, key clientKey, req sip.Request, dst transport.Target,
 		invite:   req.IsInvite(),
 		internal: internal,
 		h:        h,
-		done:     make(chan struct{}),
 	}
 	if h == nil && !internal { // an internal CANCEL's responses are absorbed
 		tx.responses = make(chan sip.Response, responsesCap)
@@ -96,7 +95,11 @@ func (tx *ClientTx) Request() sip.Request { return tx.req }
 func (tx *ClientTx) Responses() <-chan sip.Response { return tx.responses }
 
 // Done is closed when the transaction has terminated.
-func (tx *ClientTx) Done() <-chan struct{} { return tx.done }
+func (tx *ClientTx) Done() <-chan struct{} {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tx.done.wait()
+}
 
 // Cancel sends CANCEL for an INVITE (RFC 3261 9.1) once a provisional
 // response has arrived: at once if one has, else as soon as one does. The
@@ -330,5 +333,5 @@ func (tx *ClientTx) terminate(out *outbox) {
 		tx.ended = true
 		out.then(tx.handOver)
 	}
-	close(tx.done)
+	tx.done.fire()
 }
