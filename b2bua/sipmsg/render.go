@@ -256,6 +256,15 @@ func appendParamList(b []byte, p sip.Params, sep byte) []byte {
 	return b
 }
 
+// URIString is u.String() (for a nil u, what fmt prints for it) in one
+// allocation: gosip's String of a SIP URI goes through fmt and a
+// bytes.Buffer, five allocations, and the early policy stages read three
+// URIs of every request as text.
+func URIString(u sip.Uri) string {
+	var buf [128]byte
+	return string(appendURI(buf[:0], u))
+}
+
 // appendURI is uri.String() appended; a SIP URI is rendered here.
 func appendURI(b []byte, uri sip.Uri) []byte {
 	u, ok := uri.(*sip.SipUri)

@@ -182,3 +182,49 @@ func TestRenderWireAllocatesNothing(t *testing.T) {
 		t.Errorf("%.1f allocations per message", allocs)
 	}
 }
+
+// TestURIString: URIString is String for the URIs of the corpora and of
+// the built messages (request URIs, From, To, Contact, Route).
+func TestURIString(t *testing.T) {
+	msgs := built(t)
+	p := NewParser(Limits{})
+	files, _ := filepath.Glob("../testdata/torture/*.dat")
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg, err := p.Parse(data); err == nil {
+			msgs[filepath.Base(f)] = msg
+		}
+	}
+	n := 0
+	check := func(name string, u sip.Uri) {
+		n++
+		if got, want := URIString(u), u.String(); got != want {
+			t.Errorf("%s: URIString %q, String %q", name, got, want)
+		}
+	}
+	for name, msg := range msgs {
+		if req, ok := msg.(sip.Request); ok {
+			check(name, req.Recipient())
+		}
+		for _, h := range msg.Headers() {
+			switch h := h.(type) {
+			case *sip.FromHeader:
+				check(name, h.Address)
+			case *sip.ToHeader:
+				check(name, h.Address)
+			case *sip.ContactHeader:
+				check(name, h.Address)
+			case *sip.RouteHeader:
+				for _, u := range h.Addresses {
+					check(name, u)
+				}
+			}
+		}
+	}
+	if n < 100 {
+		t.Fatalf("only %d URIs checked", n)
+	}
+}
