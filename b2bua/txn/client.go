@@ -132,7 +132,7 @@ func (tx *ClientTx) startCancel(out *outbox) {
 		return
 	}
 	tx.cancelSent = true
-	tx.timeout.arm(tx.l.t.long(), &tx.mu, tx.l, tx.timerB)
+	arm(&tx.timeout, tx.l.t.long(), tx, &tx.mu, tx.l, (*ClientTx).timerB)
 	cancel := newCancel(tx.req)
 	out.then(func() {
 		if _, err := tx.l.request(cancel, tx.dst, true, nil); err != nil {
@@ -148,9 +148,9 @@ func (tx *ClientTx) start() {
 	t := tx.l.t
 	if !tx.dst.Kind.Reliable() {
 		tx.interval = t.T1
-		tx.retrans.arm(t.T1, &tx.mu, tx.l, tx.timerA)
+		arm(&tx.retrans, t.T1, tx, &tx.mu, tx.l, (*ClientTx).timerA)
 	}
-	tx.timeout.arm(t.long(), &tx.mu, tx.l, tx.timerB)
+	arm(&tx.timeout, t.long(), tx, &tx.mu, tx.l, (*ClientTx).timerB)
 }
 
 // timerA is Timer A (INVITE: doubling, no cap) and Timer E (non-INVITE:
@@ -167,7 +167,7 @@ func (tx *ClientTx) timerA(out *outbox) {
 		return
 	}
 	out.send(tx.req, tx.dst, true)
-	tx.retrans.arm(tx.interval, &tx.mu, tx.l, tx.timerA)
+	arm(&tx.retrans, tx.interval, tx, &tx.mu, tx.l, (*ClientTx).timerA)
 }
 
 // timerB is Timer B/F, and the end of the wait for a CANCELed INVITE's
@@ -234,15 +234,15 @@ func (tx *ClientTx) advance(res sip.Response, code int, out *outbox) {
 	switch {
 	case tx.invite && code < 300:
 		tx.state = cAccepted
-		tx.end.arm(t.long(), &tx.mu, tx.l, tx.terminate)
+		arm(&tx.end, t.long(), tx, &tx.mu, tx.l, (*ClientTx).terminate)
 	case tx.invite:
 		tx.state = cCompleted
 		tx.ack = newAck(tx.req, res)
 		out.send(tx.ack, tx.dst, false)
-		tx.end.arm(lingerFor(tx.dst.Kind, t.long()), &tx.mu, tx.l, tx.terminate)
+		arm(&tx.end, lingerFor(tx.dst.Kind, t.long()), tx, &tx.mu, tx.l, (*ClientTx).terminate)
 	default:
 		tx.state = cCompleted
-		tx.end.arm(lingerFor(tx.dst.Kind, t.T4), &tx.mu, tx.l, tx.terminate)
+		arm(&tx.end, lingerFor(tx.dst.Kind, t.T4), tx, &tx.mu, tx.l, (*ClientTx).terminate)
 	}
 	tx.deliver(res, true, out)
 }

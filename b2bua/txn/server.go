@@ -76,9 +76,9 @@ func (tx *ServerTx) start() {
 	if tx.invite {
 		deadline = tx.l.t.TUInvite
 	}
-	tx.tu.arm(deadline, &tx.mu, tx.l, tx.tuTimeout)
+	arm(&tx.tu, deadline, tx, &tx.mu, tx.l, (*ServerTx).tuTimeout)
 	if tx.invite && tx.l.t.Trying > 0 && tx.state == sProceeding && tx.last == nil {
-		tx.trying.arm(tx.l.t.Trying, &tx.mu, tx.l, tx.sendTrying)
+		arm(&tx.trying, tx.l.t.Trying, tx, &tx.mu, tx.l, (*ServerTx).sendTrying)
 	}
 }
 
@@ -243,14 +243,14 @@ func (tx *ServerTx) respond(res sip.Response, code int, out *outbox) error {
 		tx.state = sAccepted
 		tx.fileAck(res)
 		tx.startRetransmit()
-		tx.end.arm(t.long(), &tx.mu, tx.l, tx.timerL)
+		arm(&tx.end, t.long(), tx, &tx.mu, tx.l, (*ServerTx).timerL)
 	case tx.invite:
 		tx.state = sCompleted
 		tx.startRetransmit()
-		tx.end.arm(t.long(), &tx.mu, tx.l, tx.timerH)
+		arm(&tx.end, t.long(), tx, &tx.mu, tx.l, (*ServerTx).timerH)
 	default:
 		tx.state = sCompleted
-		tx.end.arm(lingerFor(tx.dst.Kind, t.long()), &tx.mu, tx.l, tx.terminate)
+		arm(&tx.end, lingerFor(tx.dst.Kind, t.long()), tx, &tx.mu, tx.l, (*ServerTx).terminate)
 	}
 	return nil
 }
@@ -261,7 +261,7 @@ func (tx *ServerTx) startRetransmit() {
 		return
 	}
 	tx.interval = tx.l.t.T1
-	tx.retrans.arm(tx.interval, &tx.mu, tx.l, tx.timerG)
+	arm(&tx.retrans, tx.interval, tx, &tx.mu, tx.l, (*ServerTx).timerG)
 }
 
 func (tx *ServerTx) timerG(out *outbox) {
@@ -270,7 +270,7 @@ func (tx *ServerTx) timerG(out *outbox) {
 	}
 	out.send(tx.last, tx.dst, true)
 	tx.interval = min(2*tx.interval, tx.l.t.T2)
-	tx.retrans.arm(tx.interval, &tx.mu, tx.l, tx.timerG)
+	arm(&tx.retrans, tx.interval, tx, &tx.mu, tx.l, (*ServerTx).timerG)
 }
 
 func (tx *ServerTx) timerH(*outbox) {
@@ -343,7 +343,7 @@ func (tx *ServerTx) acked() bool {
 	case sCompleted:
 		tx.state = sConfirmed
 		tx.retrans.stop()
-		tx.end.arm(lingerFor(tx.dst.Kind, tx.l.t.T4), &tx.mu, tx.l, tx.terminate)
+		arm(&tx.end, lingerFor(tx.dst.Kind, tx.l.t.T4), tx, &tx.mu, tx.l, (*ServerTx).terminate)
 		return false
 	case sAccepted:
 		if tx.gotAck {

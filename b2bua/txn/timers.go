@@ -84,8 +84,8 @@ type stopper interface{ Stop() bool }
 // clock to step through the timers deterministically.
 func afterFunc(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }
 
-// timer is one RFC 3261 timer of a transaction. All its methods are called
-// with the owning transaction's mutex held.
+// timer is one RFC 3261 timer of a transaction. Its methods, and arm,
+// are called with the owning transaction's mutex held.
 type timer struct {
 	t   stopper
 	seq uint64 // bumped by stop, so a callback already under way sees it is stale
@@ -99,9 +99,12 @@ func (tm *timer) stop() {
 	tm.seq++
 }
 
-// arm (re)starts tm. After d, fire runs with mu held unless tm was stopped or
-// re-armed meanwhile; the outbox it fills is flushed once mu is released.
-func (tm *timer) arm(d time.Duration, mu *sync.Mutex, l *Layer, fire func(*outbox)) {
+// arm (re)starts tm, a timer of tx. After d, fire(tx) runs with mu held
+// unless tm was stopped or re-armed meanwhile; the outbox it fills is
+// flushed once mu is released. fire is a method expression such as
+// (*ClientTx).timerA, a static function: a method value (tx.timerA) was
+// an allocation of its own on every arming, a dozen per call.
+func arm[T any](tm *timer, d time.Duration, tx T, mu *sync.Mutex, l *Layer, fire func(T, *outbox)) {
 	tm.stop()
 	seq := tm.seq
 	tm.t = l.afterFunc(d, func() {
@@ -109,7 +112,7 @@ func (tm *timer) arm(d time.Duration, mu *sync.Mutex, l *Layer, fire func(*outbo
 		mu.Lock()
 		if tm.seq == seq {
 			tm.t = nil
-			fire(&out)
+			fire(tx, &out)
 		}
 		mu.Unlock()
 		out.flush(l)
