@@ -257,7 +257,7 @@ func (tx *ClientTx) deliver(res sip.Response, final bool, out *outbox) {
 	}
 	if tx.h != nil {
 		tx.queue = append(tx.queue, res)
-		out.then(tx.handOver)
+		out.handOver(tx)
 		return
 	}
 	room := cap(tx.responses) - len(tx.responses)
@@ -331,7 +331,7 @@ func (tx *ClientTx) terminate(out *outbox) {
 	}
 	if tx.h != nil && !tx.muted && !tx.internal {
 		tx.ended = true
-		out.then(tx.handOver)
+		out.handOver(tx)
 	}
 	tx.done.fire()
 }

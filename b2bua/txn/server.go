@@ -326,7 +326,7 @@ func (tx *ServerTx) retransmitted() {
 		}
 	}
 	tx.mu.Unlock()
-	if len(out.sends) == 0 {
+	if out.empty() {
 		tx.l.stats.absorbed.Add(1)
 	}
 	out.flush(tx.l)

@@ -1,8 +1,13 @@
 package txn
 
 import (
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
 )
 
 // TestSignal: a transaction's Done, Cancelled and AckTimeout channels are
@@ -49,5 +54,40 @@ func TestArmAllocatesOnlyItsCallback(t *testing.T) {
 	})
 	if allocs > 1 {
 		t.Errorf("%.1f allocations per arming", allocs)
+	}
+}
+
+// TestOutboxOrder: an outbox sends its messages in the order queued,
+// beyond the two it holds in place, and counts retransmissions, before
+// it runs its calls.
+func TestOutboxOrder(t *testing.T) {
+	c := &capture{}
+	l := New(c.send, nil, rfcTimers, nil)
+	defer l.Close()
+	var out outbox
+	var order []string
+	for i := range 4 {
+		res := sipmsg.EmptyResponse("SIP/2.0", 180+i, "R")
+		out.send(res, udpPeer, i == 3)
+	}
+	out.then(func() {
+		order = append(order, fmt.Sprintf("call after %d sends", len(c.matching(func(sent) bool { return true }))))
+	})
+	if out.empty() {
+		t.Fatal("an outbox with four messages is empty")
+	}
+	if err := out.flush(l); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range c.matching(func(sent) bool { return true }) {
+		if code := int(s.msg.(sip.Response).StatusCode()); code != 180+i {
+			t.Errorf("message %d is a %d", i, code)
+		}
+	}
+	if len(order) != 1 || order[0] != "call after 4 sends" {
+		t.Errorf("calls: %v", order)
+	}
+	if n := l.Stats().Retransmissions; n != 1 {
+		t.Errorf("%d retransmissions counted, want 1", n)
 	}
 }

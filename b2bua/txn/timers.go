@@ -120,9 +120,16 @@ func arm[T any](tm *timer, d time.Duration, tx T, mu *sync.Mutex, l *Layer, fire
 }
 
 // outbox collects what a state change must do once the transaction's mutex
-// is released: no I/O and no calls into the TU happen under a lock.
+// is released: no I/O and no calls into the TU happen under a lock. It
+// holds two messages without allocating (a state change sends at most
+// one or two), and the client transaction whose handler must hear what
+// was queued for it as a field, not a method value: on the stack of
+// Respond and of a response's receipt, it costs no allocation.
 type outbox struct {
-	sends []pending
+	n     int        // messages in first
+	first [2]pending // a slice of it would make the outbox escape
+	more  []pending
+	hand  *ClientTx // its handOver runs after the sends, before calls
 	calls []func()
 }
 
@@ -133,22 +140,48 @@ type pending struct {
 }
 
 func (o *outbox) send(msg sip.Message, dst transport.Target, retrans bool) {
-	o.sends = append(o.sends, pending{msg: msg, dst: dst, retrans: retrans})
+	p := pending{msg: msg, dst: dst, retrans: retrans}
+	if o.n < len(o.first) {
+		o.first[o.n] = p
+		o.n++
+		return
+	}
+	o.more = append(o.more, p)
 }
+
+// empty reports whether nothing is to be sent.
+func (o *outbox) empty() bool { return o.n == 0 }
+
+func (p pending) write(l *Layer) error {
+	if p.retrans {
+		l.stats.retransmissions.Add(1)
+	}
+	return l.write(p.msg, p.dst)
+}
+
+// handOver has tx's ClientHandler take what is queued for it once the
+// sends are out.
+func (o *outbox) handOver(tx *ClientTx) { o.hand = tx }
 
 func (o *outbox) then(f func()) { o.calls = append(o.calls, f) }
 
-// flush sends the messages in order, then runs the calls. It returns the
+// flush sends the messages in order, then hands a client transaction's
+// handler what is queued for it, then runs the calls. It returns the
 // first send error; the rest are counted and logged by l.write.
 func (o *outbox) flush(l *Layer) error {
 	var first error
-	for _, p := range o.sends {
-		if p.retrans {
-			l.stats.retransmissions.Add(1)
-		}
-		if err := l.write(p.msg, p.dst); err != nil && first == nil {
+	for _, p := range o.first[:o.n] {
+		if err := p.write(l); err != nil && first == nil {
 			first = err
 		}
+	}
+	for _, p := range o.more {
+		if err := p.write(l); err != nil && first == nil {
+			first = err
+		}
+	}
+	if o.hand != nil {
+		o.hand.handOver()
 	}
 	for _, f := range o.calls {
 		f()
