@@ -53,17 +53,17 @@ func policyRequest(req sip.Request, src transport.Target) *policy.Request {
 		RFC2543:   !sipmsg.RFC3261Branch(req),
 	}
 	if u := req.Recipient(); u != nil {
-		r.RURI = u.String()
+		r.RURI = sipmsg.URIString(u)
 		r.RURIUser = userinfo(u)
 	}
 	if f, ok := req.From(); ok && f.Address != nil {
-		r.From = f.Address.String()
+		r.From = sipmsg.URIString(f.Address)
 		if usr := f.Address.User(); usr != nil {
 			r.FromUser = usr.String()
 		}
 	}
 	if t, ok := req.To(); ok && t.Address != nil {
-		r.To = t.Address.String()
+		r.To = sipmsg.URIString(t.Address)
 	}
 	if hs := req.GetHeaders("User-Agent"); len(hs) > 0 {
 		r.UserAgent = hs[0].Value()

@@ -273,9 +273,12 @@ func (s *Server) send(msg sip.Message, dst transport.Target) error {
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("sip out", "to", dst.String(), "msg", msg.String())
 	}
-	data := sipmsg.Render(msg)
-	s.tapOut(msg, data, dst)
-	return s.tp.Send(dst, data)
+	// The transport writes before Send returns and the tap copies what
+	// it keeps, so the buffer goes back to its pool right after.
+	w := sipmsg.RenderWire(msg)
+	defer w.Free()
+	s.tapOut(msg, w.Bytes(), dst)
+	return s.tp.Send(dst, w.Bytes())
 }
 
 // sendRendered sends a message the call rendered itself; msg is it parsed,
@@ -307,7 +310,7 @@ func (s *Server) onPacket(p transport.Packet) {
 	if s.refuseEarly(p, src) {
 		return // a new call refused in overload
 	}
-	msg, err := s.parser.Parse(p.Data)
+	msg, err := s.parser.ParseOwned(p.Data) // the packet is ours: no copy
 	if err != nil {
 		s.stats.BadMessages.Add(1)
 		s.log.Debug("bad sip message", "src", p.Src.String(), "err", err)

@@ -18,12 +18,12 @@ var errAddr = errors.New("bad address")
 type nameAddr struct {
 	display sip.MaybeString // as written inside the quotes (escapes kept), or the tokens; nil when absent
 	uri     sip.Uri
-	params  *Params
+	params  Params // copied into the header's own block (appendAddresses)
 }
 
-// parseNameAddrs reads a comma-separated list of addresses.
-func parseNameAddrs(s string) ([]nameAddr, error) {
-	var out []nameAddr
+// parseNameAddrs reads a comma-separated list of addresses and appends
+// them to out (the caller's array on its stack: one value is the rule).
+func parseNameAddrs(s string, out []nameAddr) ([]nameAddr, error) {
 	for {
 		a, rest, err := parseNameAddr(s)
 		if err != nil {
@@ -47,7 +47,6 @@ func parseNameAddr(s string) (a nameAddr, rest string, err error) {
 	s = trimLWS(s)
 	if s == "*" { // Contact: * (RFC 3261 10.2.2)
 		a.uri = &sip.WildcardUri{}
-		a.params = NewParams()
 		return a, "", nil
 	}
 	var uriText string
@@ -86,7 +85,7 @@ func parseNameAddr(s string) (a nameAddr, rest string, err error) {
 	if a.uri, err = parseURI(uriText); err != nil {
 		return a, "", err
 	}
-	a.params, rest, err = parseHeaderParams(rest)
+	rest, err = parseHeaderParams(&a.params, rest)
 	return a, rest, err
 }
 
@@ -128,20 +127,28 @@ func isDisplayTokens(s string) bool {
 // EQUAL gen-value ], gen-value = token / host / quoted-string, and returns
 // what follows (a ',' or the end). Values are kept as written, quotes
 // included.
-func parseHeaderParams(s string) (*Params, string, error) {
-	p := NewParams()
+// They go into p, whose list is sized for them and one more (the
+// received or tag the SBC adds).
+func parseHeaderParams(p *Params, s string) (string, error) {
+	field := s
+	if comma := strings.IndexByte(s, ','); comma >= 0 {
+		field = s[:comma]
+	}
+	if n := strings.Count(field, ";"); n > 0 {
+		p.list = make([]param, 0, n+1)
+	}
 	for {
 		s = trimLWS(s)
 		if s == "" || s[0] == ',' {
-			return p, s, nil
+			return s, nil
 		}
 		if s[0] != ';' {
-			return nil, "", errAddr
+			return "", errAddr
 		}
 		s = trimLWS(s[1:])
 		n := tokenLen(s)
 		if n == 0 {
-			return nil, "", errAddr
+			return "", errAddr
 		}
 		name := s[:n]
 		s = trimLWS(s[n:])
@@ -154,7 +161,7 @@ func parseHeaderParams(s string) (*Params, string, error) {
 		if strings.HasPrefix(s, `"`) {
 			q, rest, ok := cutQuoted(s)
 			if !ok {
-				return nil, "", errAddr
+				return "", errAddr
 			}
 			value, s = q, rest
 		} else {
@@ -164,7 +171,7 @@ func parseHeaderParams(s string) (*Params, string, error) {
 			}
 			value, s = s[:end], s[end:]
 			if value == "" {
-				return nil, "", errAddr
+				return "", errAddr
 			}
 		}
 		p.Add(name, sip.String{Str: value})

@@ -37,7 +37,8 @@ func canonicalName(name string) string {
 // header with several values gives one header per value).
 func parseHeader(name, value string, out []sip.Header) ([]sip.Header, error) {
 	name = canonicalName(name)
-	switch strings.ToLower(name) {
+	lower := lowerName(name) // the usual names without allocating
+	switch lower {
 	case "via":
 		via, err := parseVia(value)
 		if err != nil {
@@ -45,7 +46,7 @@ func parseHeader(name, value string, out []sip.Header) ([]sip.Header, error) {
 		}
 		return append(out, via), nil
 	case "to", "from", "contact", "route", "record-route":
-		return appendAddresses(name, value, out)
+		return appendAddresses(name, lower, value, out)
 	case "call-id":
 		if !isCallID(value) {
 			return nil, bad("Bad Call-ID")
@@ -73,13 +74,13 @@ func parseHeader(name, value string, out []sip.Header) ([]sip.Header, error) {
 		cl := sip.ContentLength(n)
 		return append(out, &cl), nil
 	}
-	return append(out, simpleHeader(name, value)), nil
+	return append(out, simpleHeader(name, lower, value)), nil
 }
 
 // simpleHeader types the headers gosip's helpers read, and keeps any other
-// as a generic one.
-func simpleHeader(name, value string) sip.Header {
-	switch strings.ToLower(name) {
+// as a generic one; lower is name in lower case.
+func simpleHeader(name, lower, value string) sip.Header {
+	switch lower {
 	case "content-type":
 		ct := sip.ContentType(value)
 		return &ct
@@ -114,10 +115,11 @@ func simpleHeader(name, value string) sip.Header {
 	return &sip.GenericHeader{HeaderName: name, Contents: value}
 }
 
-// appendAddresses parses the values of an address header.
-func appendAddresses(name, value string, out []sip.Header) ([]sip.Header, error) {
-	lower := strings.ToLower(name)
-	addrs, err := parseNameAddrs(value)
+// appendAddresses parses the values of an address header; lower is name
+// in lower case.
+func appendAddresses(name, lower, value string, out []sip.Header) ([]sip.Header, error) {
+	var buf [2]nameAddr
+	addrs, err := parseNameAddrs(value, buf[:0])
 	if err != nil {
 		return nil, bad("Bad " + name)
 	}
@@ -139,16 +141,42 @@ func appendAddresses(name, value string, out []sip.Header) ([]sip.Header, error)
 		if _, wild := a.uri.(*sip.WildcardUri); wild && lower != "contact" {
 			return nil, bad("Bad " + name)
 		}
-		switch lower {
-		case "to":
-			out = append(out, &sip.ToHeader{DisplayName: a.display, Address: a.uri, Params: a.params})
-		case "from":
-			out = append(out, &sip.FromHeader{DisplayName: a.display, Address: a.uri, Params: a.params})
-		default:
-			out = append(out, &sip.ContactHeader{DisplayName: a.display, Address: a.uri, Params: a.params})
-		}
+		out = append(out, addressHeader(lower, a))
 	}
 	return out, nil
+}
+
+// The address headers with their parameter lists, one allocation each.
+type (
+	toBlock struct {
+		h sip.ToHeader
+		p Params
+	}
+	fromBlock struct {
+		h sip.FromHeader
+		p Params
+	}
+	contactBlock struct {
+		h sip.ContactHeader
+		p Params
+	}
+)
+
+// addressHeader makes the To, From or Contact header of a.
+func addressHeader(lower string, a nameAddr) sip.Header {
+	switch lower {
+	case "to":
+		b := &toBlock{p: a.params}
+		b.h = sip.ToHeader{DisplayName: a.display, Address: a.uri, Params: &b.p}
+		return &b.h
+	case "from":
+		b := &fromBlock{p: a.params}
+		b.h = sip.FromHeader{DisplayName: a.display, Address: a.uri, Params: &b.p}
+		return &b.h
+	}
+	b := &contactBlock{p: a.params}
+	b.h = sip.ContactHeader{DisplayName: a.display, Address: a.uri, Params: &b.p}
+	return &b.h
 }
 
 // parseCSeq reads 1*DIGIT LWS Method.
@@ -227,8 +255,17 @@ func parseVia(s string) (sip.ViaHeader, error) {
 	}
 }
 
+// hopBlock is a parsed Via hop with its port and parameters, in one
+// allocation instead of three.
+type hopBlock struct {
+	hop    sip.ViaHop
+	port   sip.Port
+	params Params
+}
+
 func parseViaHop(s string) (*sip.ViaHop, string, error) {
-	hop := &sip.ViaHop{}
+	blk := &hopBlock{}
+	hop := &blk.hop
 	var parts [3]string
 	for i := range parts {
 		s = trimLWS(s)
@@ -249,11 +286,18 @@ func parseViaHop(s string) (*sip.ViaHop, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	if hop.Host, hop.Port, _, err = parseHostPort(host); err != nil {
+	var hasPort bool
+	if hop.Host, blk.port, hasPort, _, err = parseHostPort(host); err != nil {
 		return nil, "", err
 	}
-	hop.Params, rest, err = parseHeaderParams(rest)
-	return hop, rest, err
+	if hasPort {
+		hop.Port = &blk.port
+	}
+	if rest, err = parseHeaderParams(&blk.params, rest); err != nil {
+		return nil, "", err
+	}
+	hop.Params = &blk.params
+	return hop, rest, nil
 }
 
 // cutSentBy returns host[:port] with the white space around its colon
@@ -266,7 +310,9 @@ func cutSentBy(s string) (sentBy, rest string, err error) {
 	}
 	sentBy, rest = trimLWS(s[:end]), s[end:]
 	if host, port, ok := strings.Cut(sentBy, ":"); ok && !strings.HasPrefix(sentBy, "[") {
-		sentBy = trimLWS(host) + ":" + trimLWS(port)
+		if h, p := trimLWS(host), trimLWS(port); len(h) != len(host) || len(p) != len(port) {
+			sentBy = h + ":" + p // white space around the colon, rare
+		}
 	} else if i := strings.LastIndex(sentBy, "]"); ok && i >= 0 {
 		if tail := trimLWS(sentBy[i+1:]); strings.HasPrefix(tail, ":") {
 			sentBy = sentBy[:i+1] + ":" + trimLWS(tail[1:])

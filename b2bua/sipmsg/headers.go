@@ -222,7 +222,7 @@ func (hl *headerList) cloneHeaders() []sip.Header {
 	defer hl.mu.RUnlock()
 	out := make([]sip.Header, len(hl.hdrs))
 	for i, h := range hl.hdrs {
-		out[i] = h.Clone()
+		out[i] = CloneHeader(h)
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/ghettovoice/gosip/sip"
 )
@@ -69,7 +70,24 @@ func (p *Parser) Parse(data []byte) (sip.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	text := string(data)
+	return p.parse(string(data))
+}
+
+// ParseOwned is Parse for a buffer the caller gives up: the message's
+// strings (header values, body) point into data rather than into a copy
+// of it, so data must never change afterwards. A transport.Packet's Data
+// is such a buffer (its handler owns it); the copy Parse makes was, with
+// the transport's own, one of two copies of every datagram received.
+func (p *Parser) ParseOwned(data []byte) (sip.Message, error) {
+	data, err := p.frame(data)
+	if err != nil {
+		return nil, err
+	}
+	return p.parse(unsafe.String(unsafe.SliceData(data), len(data)))
+}
+
+// parse reads a message that frame accepted.
+func (p *Parser) parse(text string) (sip.Message, error) {
 	end := strings.Index(text, "\r\n\r\n")
 	head, body := text[:end], text[end+4:]
 	start, fields, _ := strings.Cut(head, "\r\n")
@@ -341,14 +359,23 @@ func checkRecorded(msg sip.Message) error {
 		return bad("Bad Call-ID")
 	}
 	from, _ := msg.From()
-	if !Printable(from.Address.String()) {
+	if !printableURI(from.Address) {
 		return bad("Bad From URI")
 	}
 	to, _ := msg.To()
-	if !Printable(to.Address.String()) {
+	if !printableURI(to.Address) {
 		return bad("Bad To URI")
 	}
 	return nil
+}
+
+// printableURI is Printable(u.String()), rendered on the stack by
+// appendURI (which render_test.go holds to String) instead of gosip's
+// String: a dozen allocations per message less.
+func printableURI(u sip.Uri) bool {
+	var buf [256]byte
+	b := appendURI(buf[:0], u)
+	return Printable(unsafe.String(unsafe.SliceData(b), len(b)))
 }
 
 // ReasonOf returns the reason for err, or "Bad Request".

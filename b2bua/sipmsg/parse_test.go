@@ -1,6 +1,7 @@
 package sipmsg
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -228,6 +229,39 @@ func TestParseAddresses(t *testing.T) {
 		}
 		if from, _ := msg.From(); from.String() != c.want {
 			t.Errorf("%s: reads as %s, want %s", c.header, from.String(), c.want)
+		}
+	}
+}
+
+// TestParseOwnedIsParse: parsing a buffer in place gives what Parse gives
+// (the same message rendered, the same error) for every message of the
+// torture corpora.
+func TestParseOwnedIsParse(t *testing.T) {
+	var files []string
+	for _, pattern := range []string{"../testdata/torture/*.dat", "../testdata/torture5118/*.dat", "testdata/torture/*.sip"} {
+		f, _ := filepath.Glob(pattern)
+		files = append(files, f...)
+	}
+	if len(files) < 40 {
+		t.Fatalf("only %d messages in the corpora", len(files))
+	}
+	p := NewParser(Limits{})
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, wantErr := p.Parse(data)
+		got, gotErr := p.ParseOwned(bytes.Clone(data))
+		if (wantErr == nil) != (gotErr == nil) || wantErr != nil && wantErr.Error() != gotErr.Error() {
+			t.Errorf("%s: Parse: %v, ParseOwned: %v", filepath.Base(f), wantErr, gotErr)
+			continue
+		}
+		if wantErr != nil {
+			continue
+		}
+		if g, w := string(Render(got)), string(Render(want)); g != w {
+			t.Errorf("%s: ParseOwned renders\n%q\nParse renders\n%q", filepath.Base(f), g, w)
 		}
 	}
 }

@@ -96,6 +96,14 @@ func built(t *testing.T) map[string]sip.Message {
 		&sip.RecordRouteHeader{Addresses: []sip.Uri{v6}},
 		&sip.GenericHeader{HeaderName: "X-Thing", Contents: "a, b"},
 		&sip.SupportedHeader{Options: []string{"timer", "100rel"}},
+		&sip.RequireHeader{Options: []string{"100rel"}},
+		&sip.SupportedHeader{},
+		sip.AllowHeader{sip.INVITE, sip.ACK, sip.BYE},
+		sip.AllowHeader{},
+		func() *sip.Expires { e := sip.Expires(3600); return &e }(),
+		func() *sip.ServerHeader { v := sip.ServerHeader("sbc/1 (x)"); return &v }(),
+		func() *sip.UserAgentHeader { v := sip.UserAgentHeader("ua 2"); return &v }(),
+		func() *sip.Accept { v := sip.Accept("application/sdp"); return &v }(),
 		func() *sip.ContentType { ct := sip.ContentType("text/plain"); return &ct }(),
 		&length,
 	}
@@ -125,4 +133,98 @@ func BenchmarkRender(b *testing.B) {
 			_ = []byte(msg.String())
 		}
 	})
+}
+
+// TestRenderWireIsRender: a pooled rendering gives Render's bytes, also
+// for a buffer that held a longer message before.
+func TestRenderWireIsRender(t *testing.T) {
+	long, err := os.ReadFile("testdata/torture/valid_invite.sip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewParser(Limits{})
+	big, err := p.Parse(long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := p.Parse([]byte("BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n" +
+		"From: <sip:a@b>;tag=1\r\nTo: <sip:b@c>;tag=2\r\nCall-ID: x\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		for _, msg := range []sip.Message{big, small} {
+			w := RenderWire(msg)
+			if got, want := string(w.Bytes()), string(Render(msg)); got != want {
+				t.Fatalf("RenderWire gives\n%q\nRender gives\n%q", got, want)
+			}
+			w.Free()
+		}
+	}
+}
+
+// TestRenderWireAllocatesNothing: rendering a message to send costs no
+// allocation once the pool holds a buffer (every message the SBC sends).
+func TestRenderWireAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's sync.Pool drops buffers on purpose")
+	}
+	data, err := os.ReadFile("testdata/torture/valid_invite.sip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := NewParser(Limits{}).Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(100, func() { RenderWire(msg).Free() })
+	if allocs != 0 {
+		t.Errorf("%.1f allocations per message", allocs)
+	}
+}
+
+// TestURIString: URIString is String for the URIs of the corpora and of
+// the built messages (request URIs, From, To, Contact, Route).
+func TestURIString(t *testing.T) {
+	msgs := built(t)
+	p := NewParser(Limits{})
+	files, _ := filepath.Glob("../testdata/torture/*.dat")
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg, err := p.Parse(data); err == nil {
+			msgs[filepath.Base(f)] = msg
+		}
+	}
+	n := 0
+	check := func(name string, u sip.Uri) {
+		n++
+		if got, want := URIString(u), u.String(); got != want {
+			t.Errorf("%s: URIString %q, String %q", name, got, want)
+		}
+	}
+	for name, msg := range msgs {
+		if req, ok := msg.(sip.Request); ok {
+			check(name, req.Recipient())
+		}
+		for _, h := range msg.Headers() {
+			switch h := h.(type) {
+			case *sip.FromHeader:
+				check(name, h.Address)
+			case *sip.ToHeader:
+				check(name, h.Address)
+			case *sip.ContactHeader:
+				check(name, h.Address)
+			case *sip.RouteHeader:
+				for _, u := range h.Addresses {
+					check(name, u)
+				}
+			}
+		}
+	}
+	if n < 100 {
+		t.Fatalf("only %d URIs checked", n)
+	}
 }

@@ -55,12 +55,22 @@ func isScheme(s string) bool {
 	return s != ""
 }
 
+// uriBlock is a parsed SIP URI with what its pointers point to, in one
+// allocation instead of four: a message carries four to eight URIs.
+type uriBlock struct {
+	u       sip.SipUri
+	port    sip.Port
+	params  Params
+	headers Params
+}
+
 // parseSIPURI reads what follows "sip:" or "sips:".
 func parseSIPURI(s string, secure bool) (*sip.SipUri, error) {
 	if strings.ContainsAny(s, " \t<>\"") {
 		return nil, errURI
 	}
-	u := &sip.SipUri{FIsEncrypted: secure}
+	blk := &uriBlock{u: sip.SipUri{FIsEncrypted: secure}}
+	u := &blk.u
 	// No '@' may stand unescaped in a user, a password, a parameter or
 	// a header: the first one ends the userinfo.
 	if at := strings.IndexByte(s, '@'); at >= 0 {
@@ -69,20 +79,23 @@ func parseSIPURI(s string, secure bool) (*sip.SipUri, error) {
 		}
 		s = s[at+1:]
 	}
-	host, port, rest, err := parseHostPort(s)
+	host, port, hasPort, rest, err := parseHostPort(s)
 	if err != nil {
 		return nil, err
 	}
-	u.FHost, u.FPort = host, port
+	u.FHost = host
+	if hasPort {
+		blk.port = port
+		u.FPort = &blk.port
+	}
 	params, headers, _ := strings.Cut(rest, "?")
-	u.FUriParams, err = parseURIParams(params, ';')
-	if err != nil {
+	if err := parseURIParams(&blk.params, params, ';'); err != nil {
 		return nil, err
 	}
-	u.FHeaders, err = parseURIParams(headers, '&')
-	if err != nil {
+	if err := parseURIParams(&blk.headers, headers, '&'); err != nil {
 		return nil, err
 	}
+	u.FUriParams, u.FHeaders = &blk.params, &blk.headers
 	return u, nil
 }
 
@@ -109,15 +122,16 @@ func parseUserinfo(u *sip.SipUri, s string) error {
 // parseHostPort reads host [":" port] at the start of s (a URI's or a
 // Via's) and returns what follows. An IPv6 reference keeps its brackets:
 // "[2001:db8::10]" (RFC 5118 4.3: a port is only ever after the "]").
-func parseHostPort(s string) (host string, port *sip.Port, rest string, err error) {
+// hasPort is false when s names no port.
+func parseHostPort(s string) (host string, port sip.Port, hasPort bool, rest string, err error) {
 	if strings.HasPrefix(s, "[") {
 		end := strings.IndexByte(s, ']')
 		if end < 0 {
-			return "", nil, "", errHost
+			return "", 0, false, "", errHost
 		}
 		addr, perr := netip.ParseAddr(s[1:end])
 		if perr != nil || !addr.Is6() || addr.Zone() != "" {
-			return "", nil, "", errHost
+			return "", 0, false, "", errHost
 		}
 		host, rest = s[:end+1], s[end+1:]
 	} else {
@@ -127,11 +141,11 @@ func parseHostPort(s string) (host string, port *sip.Port, rest string, err erro
 		}
 		host, rest = s[:end], s[end:]
 		if !isHostname(host) {
-			return "", nil, "", errHost
+			return "", 0, false, "", errHost
 		}
 	}
 	if !strings.HasPrefix(rest, ":") {
-		return host, nil, rest, nil
+		return host, 0, false, rest, nil
 	}
 	rest = rest[1:]
 	end := strings.IndexAny(rest, ";?")
@@ -140,10 +154,9 @@ func parseHostPort(s string) (host string, port *sip.Port, rest string, err erro
 	}
 	n, perr := strconv.ParseUint(rest[:end], 10, 16)
 	if perr != nil {
-		return "", nil, "", errPort
+		return "", 0, false, "", errPort
 	}
-	p := sip.Port(n)
-	return host, &p, rest[end:], nil
+	return host, sip.Port(n), true, rest[end:], nil
 }
 
 // isHostname accepts a hostname or an IPv4 address: letters, digits, '-',
@@ -162,15 +175,15 @@ func isHostname(s string) bool {
 }
 
 // parseURIParams reads ";name[=value]" parameters (sep ';') or URI
-// headers (sep '&', without the leading '?'), values raw.
-func parseURIParams(s string, sep byte) (*Params, error) {
-	p := &Params{inURI: true}
+// headers (sep '&', without the leading '?'), values raw, into p.
+func parseURIParams(p *Params, s string, sep byte) error {
+	p.inURI = true
 	if sep == ';' {
 		if s == "" {
-			return p, nil
+			return nil
 		}
 		if s[0] != ';' {
-			return nil, errURI
+			return errURI
 		}
 		s = s[1:]
 	}
@@ -182,7 +195,7 @@ func parseURIParams(s string, sep byte) (*Params, error) {
 			if item == "" && sep == ';' {
 				continue // ";;" (RFC 4475 3.1.1.2's URI): an empty parameter
 			}
-			return nil, errURI
+			return errURI
 		}
 		if hasValue {
 			p.Add(name, sip.String{Str: value})
@@ -190,7 +203,7 @@ func parseURIParams(s string, sep byte) (*Params, error) {
 			p.Add(name, nil)
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // AbsoluteURI is a URI of a scheme other than sip and sips, as written
@@ -259,8 +272,8 @@ func (u *AbsoluteURI) UriParams() sip.Params {
 	if !found {
 		return NewParams()
 	}
-	p, err := parseURIParams(";"+params, ';')
-	if err != nil {
+	p := NewParams()
+	if err := parseURIParams(p, ";"+params, ';'); err != nil {
 		return NewParams()
 	}
 	return p

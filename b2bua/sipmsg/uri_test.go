@@ -66,7 +66,8 @@ func TestParseURIs(t *testing.T) {
 // escapes; names match case-insensitively; a value the SBC sets that is not
 // a token is quoted.
 func TestParamsRenderAsReceived(t *testing.T) {
-	p, rest, err := parseHeaderParams(`;Branch=z9hG4bK-.!%66*_+` + "`" + `'~ ; +sip.instance="<urn:uuid:1>";lr`)
+	p := NewParams()
+	rest, err := parseHeaderParams(p, `;Branch=z9hG4bK-.!%66*_+`+"`"+`'~ ; +sip.instance="<urn:uuid:1>";lr`)
 	if err != nil || rest != "" {
 		t.Fatal(err, rest)
 	}

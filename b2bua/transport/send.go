@@ -20,7 +20,9 @@ import (
 // HandshakeTimeout, verifying a TLS peer as clientConfig says; a dialed
 // connection is read like an accepted one (its messages reach the Handler
 // with Listener ""). WS and WSS fail: browsers cannot be dialed. A failed
-// write closes the connection.
+// write closes the connection. data is written before Send returns and
+// not kept: the caller may reuse it (the B2BUA renders into pooled
+// buffers).
 func (l *Layer) Send(t Target, data []byte) error {
 	err := l.send(t, data)
 	if err != nil {

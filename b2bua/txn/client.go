@@ -39,10 +39,10 @@ type ClientTx struct {
 	internal bool // a CANCEL sent by the layer: its responses are absorbed
 
 	responses chan sip.Response // nil when h is set, or internal
-	done      chan struct{}
-	h         ClientHandler // set by RequestWith: events go to it, not to responses
+	h         ClientHandler     // set by RequestWith: events go to it, not to responses
 
 	mu         sync.Mutex
+	done       signal         // under mu
 	queue      []sip.Response // for h: delivered, not yet handed over
 	ended      bool           // for h: terminated, h.Ended not yet called
 	handing    bool           // for h: a goroutine is handing the queue over
@@ -74,7 +74,6 @@ func newClientTx(l *Layer, key clientKey, req sip.Request, dst transport.Target,
 		invite:   req.IsInvite(),
 		internal: internal,
 		h:        h,
-		done:     make(chan struct{}),
 	}
 	if h == nil && !internal { // an internal CANCEL's responses are absorbed
 		tx.responses = make(chan sip.Response, responsesCap)
@@ -105,7 +104,11 @@ func (tx *ClientTx) Request() sip.Request {
 func (tx *ClientTx) Responses() <-chan sip.Response { return tx.responses }
 
 // Done is closed when the transaction has terminated.
-func (tx *ClientTx) Done() <-chan struct{} { return tx.done }
+func (tx *ClientTx) Done() <-chan struct{} {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tx.done.wait()
+}
 
 // Cancel sends CANCEL for an INVITE (RFC 3261 9.1) once a provisional
 // response has arrived: at once if one has, else as soon as one does. The
@@ -138,7 +141,7 @@ func (tx *ClientTx) startCancel(out *outbox) {
 		return
 	}
 	tx.cancelSent = true
-	tx.timeout.arm(tx.l.t.long(), &tx.mu, tx.l, tx.timerB)
+	arm(&tx.timeout, tx.l.t.long(), tx, &tx.mu, tx.l, (*ClientTx).timerB)
 	cancel := newCancel(tx.req)
 	out.then(func() {
 		if _, err := tx.l.request(cancel, tx.dst, true, nil); err != nil {
@@ -154,9 +157,9 @@ func (tx *ClientTx) start() {
 	t := tx.l.t
 	if !tx.dst.Kind.Reliable() {
 		tx.interval = t.T1
-		tx.retrans.arm(t.T1, &tx.mu, tx.l, tx.timerA)
+		arm(&tx.retrans, t.T1, tx, &tx.mu, tx.l, (*ClientTx).timerA)
 	}
-	tx.timeout.arm(t.long(), &tx.mu, tx.l, tx.timerB)
+	arm(&tx.timeout, t.long(), tx, &tx.mu, tx.l, (*ClientTx).timerB)
 }
 
 // timerA is Timer A (INVITE: doubling, no cap) and Timer E (non-INVITE:
@@ -173,7 +176,7 @@ func (tx *ClientTx) timerA(out *outbox) {
 		return
 	}
 	out.send(tx.req, tx.dst, true)
-	tx.retrans.arm(tx.interval, &tx.mu, tx.l, tx.timerA)
+	arm(&tx.retrans, tx.interval, tx, &tx.mu, tx.l, (*ClientTx).timerA)
 }
 
 // timerB is Timer B/F, and the end of the wait for a CANCELed INVITE's
@@ -242,15 +245,15 @@ func (tx *ClientTx) advance(res sip.Response, code int, out *outbox) {
 	switch {
 	case tx.invite && code < 300:
 		tx.state = cAccepted
-		tx.end.arm(t.long(), &tx.mu, tx.l, tx.terminate)
+		arm(&tx.end, t.long(), tx, &tx.mu, tx.l, (*ClientTx).terminate)
 	case tx.invite:
 		tx.state = cCompleted
 		tx.ack = newAck(req, res)
 		out.send(tx.ack, tx.dst, false)
-		tx.end.arm(lingerFor(tx.dst.Kind, t.long()), &tx.mu, tx.l, tx.terminate)
+		arm(&tx.end, lingerFor(tx.dst.Kind, t.long()), tx, &tx.mu, tx.l, (*ClientTx).terminate)
 	default:
 		tx.state = cCompleted
-		tx.end.arm(lingerFor(tx.dst.Kind, t.T4), &tx.mu, tx.l, tx.terminate)
+		arm(&tx.end, lingerFor(tx.dst.Kind, t.T4), tx, &tx.mu, tx.l, (*ClientTx).terminate)
 	}
 	tx.deliver(res, true, out)
 }
@@ -265,7 +268,7 @@ func (tx *ClientTx) deliver(res sip.Response, final bool, out *outbox) {
 	}
 	if tx.h != nil {
 		tx.queue = append(tx.queue, res)
-		out.then(tx.handOver)
+		out.handOver(tx)
 		return
 	}
 	room := cap(tx.responses) - len(tx.responses)
@@ -339,7 +342,7 @@ func (tx *ClientTx) terminate(out *outbox) {
 	}
 	if tx.h != nil && !tx.muted && !tx.internal {
 		tx.ended = true
-		out.then(tx.handOver)
+		out.handOver(tx)
 	}
-	close(tx.done)
+	tx.done.fire()
 }

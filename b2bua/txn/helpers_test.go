@@ -359,3 +359,12 @@ func branchOfMsg(msg sip.Message) string {
 func hasLine(text, line string) bool {
 	return strings.Contains(text, "\r\n"+line+"\r\n")
 }
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}

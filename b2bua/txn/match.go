@@ -89,10 +89,30 @@ func keyMethod(m sip.RequestMethod) sip.RequestMethod {
 func newServerKey(req sip.Request, hop *sip.ViaHop, m sip.RequestMethod, src transport.Target) serverKey {
 	return serverKey{
 		branch: serverBranch(req, hop),
-		sentBy: strings.ToLower(hop.SentBy()),
+		sentBy: sentByKey(hop),
 		method: keyMethod(m),
 		src:    src.Addr.Addr().Unmap(),
 	}
+}
+
+// sentByKey is strings.ToLower(hop.SentBy()) in one allocation: gosip's
+// SentBy goes through a bytes.Buffer and fmt.Sprintf, and every request
+// received is keyed by it (an ACK and a CANCEL twice).
+func sentByKey(hop *sip.ViaHop) string {
+	var buf [80]byte
+	b := append(buf[:0], hop.Host...)
+	if hop.Port != nil {
+		b = strconv.AppendUint(append(b, ':'), uint64(*hop.Port), 10)
+	}
+	for i, c := range b {
+		switch {
+		case c >= 0x80:
+			return strings.ToLower(hop.SentBy()) // not the parser's ASCII host
+		case 'A' <= c && c <= 'Z':
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 func newAckKey(msg sip.Message) (ackKey, bool) {

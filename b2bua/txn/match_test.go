@@ -326,3 +326,21 @@ func TestNewResponse(t *testing.T) {
 		t.Fatal("To tag not set on the response alone")
 	}
 }
+
+// TestSentByKey: a server transaction's sent-by key is SentBy in lower
+// case, for hosts with and without ports, IPv6 references and names
+// beyond ASCII.
+func TestSentByKey(t *testing.T) {
+	port := sip.Port(5070)
+	for _, hop := range []*sip.ViaHop{
+		{Host: "192.0.2.1"},
+		{Host: "192.0.2.1", Port: &port},
+		{Host: "PBX.Example.COM", Port: &port},
+		{Host: "[2001:DB8::1]", Port: &port},
+		{Host: "ÉCOLE.example"},
+	} {
+		if got, want := sentByKey(hop), strings.ToLower(hop.SentBy()); got != want {
+			t.Errorf("%s: key %q, want %q", hop.SentBy(), got, want)
+		}
+	}
+}

@@ -30,11 +30,11 @@ func NewResponse(req sip.Request, code int, reason string) sip.Response {
 	if res.SipVersion() == "" {
 		res.SetSipVersion("SIP/2.0")
 	}
-	sip.CopyHeaders("Via", req, res)
-	sip.CopyHeaders("From", req, res)
-	sip.CopyHeaders("To", req, res)
-	sip.CopyHeaders("Call-ID", req, res)
-	sip.CopyHeaders("CSeq", req, res)
+	sipmsg.CopyHeaders("Via", req, res)
+	sipmsg.CopyHeaders("From", req, res)
+	sipmsg.CopyHeaders("To", req, res)
+	sipmsg.CopyHeaders("Call-ID", req, res)
+	sipmsg.CopyHeaders("CSeq", req, res)
 	if to, ok := res.To(); ok && to != nil && to.Params == nil {
 		to.Params = sipmsg.NewParams()
 	}
@@ -75,10 +75,10 @@ func hopByHop(inv sip.Request, m sip.RequestMethod, toFrom sip.Message) sip.Requ
 	}
 	mf := sip.MaxForwards(70)
 	req.AppendHeader(&mf)
-	sip.CopyHeaders("Route", inv, req)
-	sip.CopyHeaders("From", inv, req)
-	sip.CopyHeaders("To", toFrom, req)
-	sip.CopyHeaders("Call-ID", inv, req)
+	sipmsg.CopyHeaders("Route", inv, req)
+	sipmsg.CopyHeaders("From", inv, req)
+	sipmsg.CopyHeaders("To", toFrom, req)
+	sipmsg.CopyHeaders("Call-ID", inv, req)
 	if cseq, ok := inv.CSeq(); ok && cseq != nil {
 		req.AppendHeader(&sip.CSeq{SeqNo: cseq.SeqNo, MethodName: m})
 	}

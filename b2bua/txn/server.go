@@ -35,22 +35,21 @@ type ServerTx struct {
 	dst    transport.Target // where responses go, see responseTarget
 	invite bool
 
-	cancelled  chan struct{}
-	ackTimeout chan struct{}
-	done       chan struct{}
-
-	mu       sync.Mutex
-	state    serverState
-	last     sip.Response // the latest response sent, re-sent on retransmissions; nil once a 2xx is ACKed
-	tag      string       // the To tag of last, kept when last is let go
-	ack      ackKey       // the ACK of the 2xx, filed in Layer.acks when filed
-	filed    bool
-	gotAck   bool          // Accepted: the ACK of the 2xx arrived
-	interval time.Duration // Timer G and 2xx retransmission interval
-	retrans  timer         // Timer G (and its RFC 6026 analogue for 2xx)
-	end      timer         // Timers H, I, J, L
-	trying   timer         // automatic 100 Trying
-	tu       timer         // the TU's deadline for a final response (Timers.TU)
+	mu         sync.Mutex
+	cancelled  signal // all three under mu
+	ackTimeout signal
+	done       signal
+	state      serverState
+	last       sip.Response // the latest response sent, re-sent on retransmissions; nil once a 2xx is ACKed
+	tag        string       // the To tag of last, kept when last is let go
+	ack        ackKey       // the ACK of the 2xx, filed in Layer.acks when filed
+	filed      bool
+	gotAck     bool          // Accepted: the ACK of the 2xx arrived
+	interval   time.Duration // Timer G and 2xx retransmission interval
+	retrans    timer         // Timer G (and its RFC 6026 analogue for 2xx)
+	end        timer         // Timers H, I, J, L
+	trying     timer         // automatic 100 Trying
+	tu         timer         // the TU's deadline for a final response (Timers.TU)
 
 	onCancel, onAckTimeout func() // set by Notify
 }
@@ -58,10 +57,7 @@ type ServerTx struct {
 func newServerTx(l *Layer, key serverKey, req sip.Request, src, dst transport.Target) *ServerTx {
 	tx := &ServerTx{
 		l: l, key: key, req: req, src: src, dst: dst,
-		invite:     req.IsInvite(),
-		cancelled:  make(chan struct{}),
-		ackTimeout: make(chan struct{}),
-		done:       make(chan struct{}),
+		invite: req.IsInvite(),
 	}
 	if tx.invite {
 		tx.state = sProceeding
@@ -80,9 +76,9 @@ func (tx *ServerTx) start() {
 	if tx.invite {
 		deadline = tx.l.t.TUInvite
 	}
-	tx.tu.arm(deadline, &tx.mu, tx.l, tx.tuTimeout)
+	arm(&tx.tu, deadline, tx, &tx.mu, tx.l, (*ServerTx).tuTimeout)
 	if tx.invite && tx.l.t.Trying > 0 && tx.state == sProceeding && tx.last == nil {
-		tx.trying.arm(tx.l.t.Trying, &tx.mu, tx.l, tx.sendTrying)
+		arm(&tx.trying, tx.l.t.Trying, tx, &tx.mu, tx.l, (*ServerTx).sendTrying)
 	}
 }
 
@@ -116,14 +112,26 @@ func (tx *ServerTx) Source() transport.Target { return tx.src }
 // Cancelled is closed when a CANCEL matching this INVITE transaction arrived
 // before its final response. The layer has answered the CANCEL 200; the TU
 // must answer the INVITE 487 and clean up. Never closed for non-INVITE.
-func (tx *ServerTx) Cancelled() <-chan struct{} { return tx.cancelled }
+func (tx *ServerTx) Cancelled() <-chan struct{} {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tx.cancelled.wait()
+}
 
 // AckTimeout is closed when the 2xx to this INVITE was not ACKed within
 // 64*T1 (RFC 6026 Timer L); the TU should then end the dialog with BYE.
-func (tx *ServerTx) AckTimeout() <-chan struct{} { return tx.ackTimeout }
+func (tx *ServerTx) AckTimeout() <-chan struct{} {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tx.ackTimeout.wait()
+}
 
 // Done is closed when the transaction has terminated.
-func (tx *ServerTx) Done() <-chan struct{} { return tx.done }
+func (tx *ServerTx) Done() <-chan struct{} {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tx.done.wait()
+}
 
 // Notify has the layer call cancelled when Cancelled closes and ackTimeout
 // when AckTimeout closes (either may be nil), each at most once, on the
@@ -135,10 +143,10 @@ func (tx *ServerTx) Notify(cancelled, ackTimeout func()) {
 	tx.mu.Lock()
 	tx.onCancel, tx.onAckTimeout = cancelled, ackTimeout
 	var now []func()
-	if isClosed(tx.cancelled) && cancelled != nil {
+	if tx.cancelled.fired && cancelled != nil {
 		now = append(now, cancelled)
 	}
-	if isClosed(tx.ackTimeout) && ackTimeout != nil {
+	if tx.ackTimeout.fired && ackTimeout != nil {
 		now = append(now, ackTimeout)
 	}
 	tx.mu.Unlock()
@@ -147,13 +155,42 @@ func (tx *ServerTx) Notify(cancelled, ackTimeout func()) {
 	}
 }
 
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
+// signal is a channel closed once (a transaction's Done, Cancelled,
+// AckTimeout), made only when someone asks for it: the B2BUA follows its
+// transactions through Notify and ClientHandler, so most never need one
+// (three channels per server transaction were 10 % of the transaction
+// layer's allocations per call). Its methods are called with the owning
+// transaction's mutex held.
+type signal struct {
+	ch    chan struct{}
+	fired bool
+}
+
+// closedSignal is what wait returns for a signal fired before anyone asked.
+var closedSignal = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+func (s *signal) fire() {
+	if s.fired {
+		return
 	}
+	s.fired = true
+	if s.ch != nil {
+		close(s.ch)
+	}
+}
+
+func (s *signal) wait() <-chan struct{} {
+	if s.ch == nil {
+		if s.fired {
+			return closedSignal
+		}
+		s.ch = make(chan struct{})
+	}
+	return s.ch
 }
 
 // Respond sends a response the TU built (see NewResponse) to where the
@@ -214,16 +251,16 @@ func (tx *ServerTx) respond(res sip.Response, code int, out *outbox) error {
 		tx.state = sAccepted
 		tx.fileAck(res)
 		tx.startRetransmit()
-		tx.end.arm(t.long(), &tx.mu, tx.l, tx.timerL)
+		arm(&tx.end, t.long(), tx, &tx.mu, tx.l, (*ServerTx).timerL)
 	case tx.invite:
 		tx.state = sCompleted
 		tx.req = nil
 		tx.startRetransmit()
-		tx.end.arm(t.long(), &tx.mu, tx.l, tx.timerH)
+		arm(&tx.end, t.long(), tx, &tx.mu, tx.l, (*ServerTx).timerH)
 	default:
 		tx.state = sCompleted
 		tx.req = nil
-		tx.end.arm(lingerFor(tx.dst.Kind, t.long()), &tx.mu, tx.l, tx.terminate)
+		arm(&tx.end, lingerFor(tx.dst.Kind, t.long()), tx, &tx.mu, tx.l, (*ServerTx).terminate)
 	}
 	return nil
 }
@@ -234,7 +271,7 @@ func (tx *ServerTx) startRetransmit() {
 		return
 	}
 	tx.interval = tx.l.t.T1
-	tx.retrans.arm(tx.interval, &tx.mu, tx.l, tx.timerG)
+	arm(&tx.retrans, tx.interval, tx, &tx.mu, tx.l, (*ServerTx).timerG)
 }
 
 func (tx *ServerTx) timerG(out *outbox) {
@@ -243,7 +280,7 @@ func (tx *ServerTx) timerG(out *outbox) {
 	}
 	out.send(tx.last, tx.dst, true)
 	tx.interval = min(2*tx.interval, tx.l.t.T2)
-	tx.retrans.arm(tx.interval, &tx.mu, tx.l, tx.timerG)
+	arm(&tx.retrans, tx.interval, tx, &tx.mu, tx.l, (*ServerTx).timerG)
 }
 
 func (tx *ServerTx) timerH(*outbox) {
@@ -256,7 +293,7 @@ func (tx *ServerTx) timerL(out *outbox) {
 	if !tx.gotAck {
 		tx.l.stats.timeouts.Add(1)
 		tx.l.log.Debug("no ACK for 2xx", "branch", tx.key.branch)
-		close(tx.ackTimeout)
+		tx.ackTimeout.fire()
 		if tx.onAckTimeout != nil {
 			out.then(tx.onAckTimeout)
 		}
@@ -299,7 +336,7 @@ func (tx *ServerTx) retransmitted() {
 		}
 	}
 	tx.mu.Unlock()
-	if len(out.sends) == 0 {
+	if out.empty() {
 		tx.l.stats.absorbed.Add(1)
 	}
 	out.flush(tx.l)
@@ -316,7 +353,7 @@ func (tx *ServerTx) acked() bool {
 	case sCompleted:
 		tx.state = sConfirmed
 		tx.retrans.stop()
-		tx.end.arm(lingerFor(tx.dst.Kind, tx.l.t.T4), &tx.mu, tx.l, tx.terminate)
+		arm(&tx.end, lingerFor(tx.dst.Kind, tx.l.t.T4), tx, &tx.mu, tx.l, (*ServerTx).terminate)
 		return false
 	case sAccepted:
 		if tx.gotAck {
@@ -345,8 +382,8 @@ func (tx *ServerTx) acked() bool {
 func (tx *ServerTx) cancel() (tag string) {
 	var notify func()
 	tx.mu.Lock()
-	if tx.invite && tx.state == sProceeding && !isClosed(tx.cancelled) {
-		close(tx.cancelled)
+	if tx.invite && tx.state == sProceeding && !tx.cancelled.fired {
+		tx.cancelled.fire()
 		notify = tx.onCancel
 	}
 	tag = tx.tag
@@ -383,5 +420,5 @@ func (tx *ServerTx) terminate(*outbox) {
 		tx.l.dropAckKey(tx.ack, tx)
 	}
 	tx.l.removeServer(tx)
-	close(tx.done)
+	tx.done.fire()
 }

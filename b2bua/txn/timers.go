@@ -84,8 +84,8 @@ type stopper interface{ Stop() bool }
 // clock to step through the timers deterministically.
 func afterFunc(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }
 
-// timer is one RFC 3261 timer of a transaction. All its methods are called
-// with the owning transaction's mutex held.
+// timer is one RFC 3261 timer of a transaction. Its methods, and arm,
+// are called with the owning transaction's mutex held.
 type timer struct {
 	t   stopper
 	seq uint64 // bumped by stop, so a callback already under way sees it is stale
@@ -99,9 +99,12 @@ func (tm *timer) stop() {
 	tm.seq++
 }
 
-// arm (re)starts tm. After d, fire runs with mu held unless tm was stopped or
-// re-armed meanwhile; the outbox it fills is flushed once mu is released.
-func (tm *timer) arm(d time.Duration, mu *sync.Mutex, l *Layer, fire func(*outbox)) {
+// arm (re)starts tm, a timer of tx. After d, fire(tx) runs with mu held
+// unless tm was stopped or re-armed meanwhile; the outbox it fills is
+// flushed once mu is released. fire is a method expression such as
+// (*ClientTx).timerA, a static function: a method value (tx.timerA) was
+// an allocation of its own on every arming, a dozen per call.
+func arm[T any](tm *timer, d time.Duration, tx T, mu *sync.Mutex, l *Layer, fire func(T, *outbox)) {
 	tm.stop()
 	seq := tm.seq
 	tm.t = l.afterFunc(d, func() {
@@ -109,7 +112,7 @@ func (tm *timer) arm(d time.Duration, mu *sync.Mutex, l *Layer, fire func(*outbo
 		mu.Lock()
 		if tm.seq == seq {
 			tm.t = nil
-			fire(&out)
+			fire(tx, &out)
 		}
 		mu.Unlock()
 		out.flush(l)
@@ -117,9 +120,16 @@ func (tm *timer) arm(d time.Duration, mu *sync.Mutex, l *Layer, fire func(*outbo
 }
 
 // outbox collects what a state change must do once the transaction's mutex
-// is released: no I/O and no calls into the TU happen under a lock.
+// is released: no I/O and no calls into the TU happen under a lock. It
+// holds two messages without allocating (a state change sends at most
+// one or two), and the client transaction whose handler must hear what
+// was queued for it as a field, not a method value: on the stack of
+// Respond and of a response's receipt, it costs no allocation.
 type outbox struct {
-	sends []pending
+	n     int        // messages in first
+	first [2]pending // a slice of it would make the outbox escape
+	more  []pending
+	hand  *ClientTx // its handOver runs after the sends, before calls
 	calls []func()
 }
 
@@ -130,22 +140,48 @@ type pending struct {
 }
 
 func (o *outbox) send(msg sip.Message, dst transport.Target, retrans bool) {
-	o.sends = append(o.sends, pending{msg: msg, dst: dst, retrans: retrans})
+	p := pending{msg: msg, dst: dst, retrans: retrans}
+	if o.n < len(o.first) {
+		o.first[o.n] = p
+		o.n++
+		return
+	}
+	o.more = append(o.more, p)
 }
+
+// empty reports whether nothing is to be sent.
+func (o *outbox) empty() bool { return o.n == 0 }
+
+func (p pending) write(l *Layer) error {
+	if p.retrans {
+		l.stats.retransmissions.Add(1)
+	}
+	return l.write(p.msg, p.dst)
+}
+
+// handOver has tx's ClientHandler take what is queued for it once the
+// sends are out.
+func (o *outbox) handOver(tx *ClientTx) { o.hand = tx }
 
 func (o *outbox) then(f func()) { o.calls = append(o.calls, f) }
 
-// flush sends the messages in order, then runs the calls. It returns the
+// flush sends the messages in order, then hands a client transaction's
+// handler what is queued for it, then runs the calls. It returns the
 // first send error; the rest are counted and logged by l.write.
 func (o *outbox) flush(l *Layer) error {
 	var first error
-	for _, p := range o.sends {
-		if p.retrans {
-			l.stats.retransmissions.Add(1)
-		}
-		if err := l.write(p.msg, p.dst); err != nil && first == nil {
+	for _, p := range o.first[:o.n] {
+		if err := p.write(l); err != nil && first == nil {
 			first = err
 		}
+	}
+	for _, p := range o.more {
+		if err := p.write(l); err != nil && first == nil {
+			first = err
+		}
+	}
+	if o.hand != nil {
+		o.hand.handOver()
 	}
 	for _, f := range o.calls {
 		f()
