@@ -1,6 +1,6 @@
 package media
 
-import "github.com/sbc-project/sbc/internal/poll"
+import "github.com/sbc-project/sbc/media/poll"
 
 // sendBatch is a poll loop's queue of sends (io_uring, Linux): a flow's
 // packet read by a loop is queued in the loop's batch and sent with the

@@ -135,9 +135,9 @@ func mediaGoroutines() []string {
 	for _, g := range strings.Split(string(buf[:n]), "\n\n") {
 		// Readers are created by the package (a goroutine not yet running
 		// has no frame of its own); watchdog polls run on timer goroutines.
-		// The poll loops are internal/poll's, started by the package.
+		// The poll loops are media/poll's, started by the package.
 		if strings.Contains(g, "created by github.com/sbc-project/sbc/media.") ||
-			strings.Contains(g, "created by github.com/sbc-project/sbc/internal/poll.") ||
+			strings.Contains(g, "created by github.com/sbc-project/sbc/media/poll.") ||
 			strings.Contains(g, "sbc/media.(*Session).checkIdle") {
 			out = append(out, g)
 		}

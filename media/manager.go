@@ -31,7 +31,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sbc-project/sbc/internal/poll"
+	"github.com/sbc-project/sbc/media/poll"
 	"github.com/sbc-project/sbc/media/wrtc"
 )
 

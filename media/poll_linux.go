@@ -3,10 +3,10 @@ package media
 import (
 	"sync"
 
-	"github.com/sbc-project/sbc/internal/poll"
+	"github.com/sbc-project/sbc/media/poll"
 )
 
-// The poll engine (internal/poll) reads every plain RTP and RTCP socket of
+// The poll engine (media/poll) reads every plain RTP and RTCP socket of
 // a Manager on Linux: a few loops, one per CPU, each with an epoll set of
 // many sockets in the runtime's netpoller; with io_uring one
 // io_uring_enter reads a datagram from every ready socket and one more

@@ -8,7 +8,7 @@ import (
 	"net/netip"
 	"sync"
 
-	"github.com/sbc-project/sbc/internal/poll"
+	"github.com/sbc-project/sbc/media/poll"
 )
 
 // udpConn is one plain RTP or RTCP socket of the relay where there is no

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sbc-project/sbc/internal/poll"
+	"github.com/sbc-project/sbc/media/poll"
 )
 
 // batchRig is a forwardRig whose reader queues its sends in an io_uring

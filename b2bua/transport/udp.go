@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sbc-project/sbc/internal/poll"
+	"github.com/sbc-project/sbc/media/poll"
 )
 
 // listenUDP binds one UDP socket and starts its reader; symmetric is

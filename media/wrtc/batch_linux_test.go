@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sbc-project/sbc/internal/poll"
+	"github.com/sbc-project/sbc/media/poll"
 )
 
 // batchSink keeps every packet it is handed, without copying it: a

@@ -10,7 +10,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 
-	"github.com/sbc-project/sbc/internal/poll"
+	"github.com/sbc-project/sbc/media/poll"
 )
 
 // maxPacket is the largest datagram read from the ICE path (pion's receive

@@ -14,7 +14,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/stun/v4"
 
-	"github.com/sbc-project/sbc/internal/poll"
+	"github.com/sbc-project/sbc/media/poll"
 )
 
 // muxReadBuffer is the receive buffer asked of the UDP socket (the kernel

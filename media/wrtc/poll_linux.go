@@ -4,10 +4,10 @@ import (
 	"net/netip"
 	"sync"
 
-	"github.com/sbc-project/sbc/internal/poll"
+	"github.com/sbc-project/sbc/media/poll"
 )
 
-// A poll engine (internal/poll) reads the UDP sockets of every Mux on
+// A poll engine (media/poll) reads the UDP sockets of every Mux on
 // Linux, as it reads media's plain RTP sockets: the Mux's own
 // (MuxConfig.Poll: media's, so that one wake-up serves both sides of a
 // call), else the process's poller below. A

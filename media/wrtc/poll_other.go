@@ -7,7 +7,7 @@ import (
 	"net"
 	"net/netip"
 
-	"github.com/sbc-project/sbc/internal/poll"
+	"github.com/sbc-project/sbc/media/poll"
 )
 
 // attachPoller is false off Linux: each socket is read by a goroutine.

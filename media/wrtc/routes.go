@@ -3,7 +3,7 @@ package wrtc
 import (
 	"encoding/binary"
 
-	"github.com/sbc-project/sbc/internal/poll"
+	"github.com/sbc-project/sbc/media/poll"
 )
 
 // Sink receives the decrypted packets of one m-line. Its methods are called
@@ -15,7 +15,7 @@ type Sink interface {
 }
 
 // BatchSink is a Sink whose sends can be queued in the batch of the poll
-// loop that read the packet (internal/poll, Linux): RTPBatch is RTP with
+// loop that read the packet (media/poll, Linux): RTPBatch is RTP with
 // pkt valid until b is flushed, so the Sink may queue it in b instead of
 // sending it at once. The reader calls it when it has a batch.
 type BatchSink interface {

@@ -22,7 +22,7 @@ import (
 	"github.com/pion/stun/v4"
 	"github.com/pion/transport/v4/packetio"
 
-	"github.com/sbc-project/sbc/internal/poll"
+	"github.com/sbc-project/sbc/media/poll"
 )
 
 // Defaults for Config's zero values.

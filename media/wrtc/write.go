@@ -6,7 +6,7 @@ import (
 
 	"github.com/pion/ice/v4"
 
-	"github.com/sbc-project/sbc/internal/poll"
+	"github.com/sbc-project/sbc/media/poll"
 )
 
 // WriteRTP encrypts one plain RTP packet (header and payload) and sends it
