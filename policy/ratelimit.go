@@ -94,7 +94,7 @@ func (l *rateLimit) Check(_ context.Context, r *Request) Decision {
 		}
 	})
 	if refused < 0 {
-		l.share.record(sourceKey(ip), kinds[:n])
+		l.share.record(ip, kinds[:n])
 		return Pass
 	}
 	l.hit(ip, r.Transport)

@@ -31,11 +31,13 @@ type rateShare struct {
 	taken map[netip.Addr]*[bucketCount]int
 }
 
-// record notes the tokens a passed request took.
-func (s *rateShare) record(src netip.Addr, kinds []int) {
+// record notes the tokens a passed request from ip took; nothing (not
+// even the source's key) unless a cluster shares them.
+func (s *rateShare) record(ip netip.Addr, kinds []int) {
 	if !s.on.Load() {
 		return
 	}
+	src := sourceKey(ip)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.taken[src]
