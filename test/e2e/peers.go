@@ -41,11 +41,14 @@ func (s *SBC) WaitCallsIdle(t *testing.T) {
 func StartSIPpEcho(t *testing.T) (*SBC, func()) {
 	t.Helper()
 	sipptest.Require(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	// The far end waits for a browser, which on a loaded 2-core machine
+	// may take half a minute to start and place its call (a CI run saw
+	// 29 s): SIPp's bound leaves room for that and for the call itself.
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	t.Cleanup(cancel)
 	mp := EvenFreePort(t, PBXIP())
 	uas := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("call_caller_bye_uas.xml"),
-		LocalIP: PBXIP(), Args: []string{"-rtp_echo", "-mi", PBXIP(), "-mp", Itoa(mp)}, Timeout: 30 * time.Second})
+		LocalIP: PBXIP(), Args: []string{"-rtp_echo", "-mi", PBXIP(), "-mp", Itoa(mp)}, Timeout: 120 * time.Second})
 	sbc := StartSBC(t, SBCOptions{Trunks: []TrunkSpec{{Name: "pbx", Addr: PBXIP(), Port: int(uas.Addr().Port())}}})
 	return sbc, func() {
 		t.Helper()
