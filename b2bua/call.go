@@ -140,6 +140,7 @@ type Call struct {
 	ctx     context.Context
 	stop    context.CancelCauseFunc
 	conns   []*transport.Conn // connections the call is indexed under (calls.go)
+	grace   *flowGrace        // legs whose connection closed, in their grace (flowgrace.go); nil: none ever
 	started time.Time
 	rec     outcome.CallRecord // the CDR material, filled as the call goes
 }

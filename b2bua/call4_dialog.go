@@ -33,6 +33,9 @@ func (c *Call) other(l *leg) *leg {
 
 // onRequest handles a request inside one of the call's dialogs.
 func (c *Call) onRequest(l *leg, req sip.Request, stx serverTx) {
+	if c.grace != nil && stx != nil && !c.flowFrom(l, req, stx) {
+		return // from a new connection, not proven the leg's party (flowgrace.go)
+	}
 	m := req.Method()
 	if m == sip.ACK {
 		c.onACK(l, req)
@@ -62,6 +65,9 @@ func (c *Call) onRequest(l *leg, req sip.Request, stx serverTx) {
 		}
 		c.reply(l, stx, req, 491, "Request Pending")
 		return
+	}
+	if c.grace != nil && c.refuseInGap(l, req, stx) {
+		return // the other leg's connection is gone for now (flowgrace.go)
 	}
 	switch m {
 	case sip.BYE:

@@ -9,6 +9,7 @@ import (
 	"github.com/ghettovoice/gosip/sip"
 
 	"github.com/sbc-project/sbc/b2bua/outcome"
+	"github.com/sbc-project/sbc/b2bua/registrar"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/media"
@@ -133,8 +134,9 @@ func (c *Call) setCause(cause outcome.Cause, side outcome.Side) {
 }
 
 // legLost hangs the call up if one of its confirmed legs, or its caller,
-// lived on conn.
-func (c *Call) legLost(conn *transport.Conn) {
+// lived on conn; owner is the binding registered on conn when it closed
+// (zero: none). An answered call waits for the grace first (flowgrace.go).
+func (c *Call) legLost(conn *transport.Conn, owner registrar.Binding) {
 	if c.state == stateEnding {
 		return
 	}
@@ -143,6 +145,9 @@ func (c *Call) legLost(conn *transport.Conn) {
 			continue
 		}
 		if l == c.b && !l.confirmed {
+			return
+		}
+		if c.keepLost(l, conn, owner) {
 			return
 		}
 		c.log.Info("connection lost: ending the call", "leg", l.name, "conn", conn.String())
@@ -174,6 +179,7 @@ func (c *Call) finish() {
 	for _, t := range c.timers {
 		t.Stop()
 	}
+	c.grace.stop()
 	if c.media != nil {
 		c.media.Stop()
 		c.rec.Media = subtractMedia(recordMedia(c.media.Stats()), c.xfer.base)

@@ -1,6 +1,9 @@
 package b2bua
 
-import "github.com/sbc-project/sbc/b2bua/transport"
+import (
+	"github.com/sbc-project/sbc/b2bua/registrar"
+	"github.com/sbc-project/sbc/b2bua/transport"
+)
 
 // The calls the server holds: tracking for shutdown, the dialog index
 // in-dialog requests are routed by, and the index of calls by the
@@ -50,7 +53,9 @@ func (s *Server) ActiveCalls() int {
 // connLost ends the calls that have a leg on a closed connection: a browser
 // whose page was closed or whose network went away cannot send BYE, and
 // nothing else would end the other leg until media times out. The dead leg
-// gets no BYE (there is no way to reach it); the other one does, at once.
+// gets no BYE (there is no way to reach it); the other one does, at once,
+// or, with a flow grace, once the grace ran out with nobody taking the
+// dialog over (flowgrace.go).
 // A callee that is still ringing on the lost connection is left to its
 // INVITE transaction, which fails on its own. Only the calls indexed under
 // the connection hear of it: a close costs the same with ten calls or a
@@ -64,8 +69,18 @@ func (s *Server) connLost(conn *transport.Conn) {
 		calls = append(calls, c)
 	}
 	s.mu.Unlock()
+	if len(calls) == 0 {
+		return
+	}
+	// Who the connection was, for a call that waits for its party to come
+	// back (flowgrace.go): the observers run in order, and the
+	// registration service's, which removes the bindings, comes after.
+	var owner registrar.Binding
+	if s.cfg.FlowGrace > 0 && s.reg != nil {
+		owner, _ = s.reg.BindingOn(conn, "")
+	}
 	for _, c := range calls {
-		c.post(event{kind: evFunc, fn: func(c *Call) { c.legLost(conn) }})
+		c.post(event{kind: evFunc, fn: func(c *Call) { c.legLost(conn, owner) }})
 	}
 }
 
@@ -87,7 +102,7 @@ func (s *Server) watchConn(c *Call, conn *transport.Conn) {
 	select {
 	case <-conn.Done():
 		// Closed before it was indexed: connLost may have missed the call.
-		c.post(event{kind: evFunc, fn: func(c *Call) { c.legLost(conn) }})
+		c.post(event{kind: evFunc, fn: func(c *Call) { c.legLost(conn, registrar.Binding{}) }})
 	default:
 	}
 }

@@ -46,6 +46,11 @@ type Config struct {
 	// Rel100 is what leg B's INVITE says of 100rel (prack.go); the zero
 	// value: Supported.
 	Rel100 Rel100
+	// FlowGrace is how long an answered call outlives the closing of the
+	// stream connection one of its legs lives on, for the same party to
+	// take the dialog over from a new one (flowgrace.go); 0: the call ends
+	// at once.
+	FlowGrace time.Duration
 }
 
 // MediaSession is the per-call SDP seam: each offer and answer from one side

@@ -193,7 +193,9 @@ func (c *Call) refresh(l *leg) {
 	if c.state != stateConfirmed || !l.confirmed {
 		return
 	}
-	if c.pending != nil { // an offer exchange is a refresh too; try again soon
+	// An offer exchange is a refresh too, and a leg whose connection is
+	// gone for now (flowgrace.go) cannot take one: try again soon.
+	if c.pending != nil || c.grace.of(l) != nil {
 		c.startTimer(refreshKind(c, l), 2*time.Second)
 		return
 	}

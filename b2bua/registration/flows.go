@@ -61,12 +61,22 @@ func (s *Service) UserOn(src transport.Target, from string) (string, bool) {
 	if src.Conn == nil || !src.Kind.Reliable() {
 		return "", false
 	}
-	b, ok := s.store.FindFlow(func(f registrar.Flow) bool { return f.Target.Conn == src.Conn }, from)
+	b, ok := s.BindingOn(src.Conn, from)
 	if !ok {
 		return "", false
 	}
 	user, _, _ := strings.Cut(b.AOR, "@")
 	return user, true
+}
+
+// BindingOn returns a live binding registered on conn, preferring one of
+// user prefer (see registrar.Store.FindFlow): who the connection is, with
+// its RFC 5626 instance. It scans the bindings; nil conn: none.
+func (s *Service) BindingOn(conn *transport.Conn, prefer string) (registrar.Binding, bool) {
+	if conn == nil {
+		return registrar.Binding{}, false
+	}
+	return s.store.FindFlow(func(f registrar.Flow) bool { return f.Target.Conn == conn }, prefer)
 }
 
 // keepalives pings every registered UA now and then: WebSocket pings or

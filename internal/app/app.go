@@ -199,6 +199,7 @@ func serverConfig(cfg *config.Config, opt Options) b2bua.Config {
 		Timers:          opt.Timers,
 		CallerIDs:       callerIDs(cfg.Users),
 		Rel100:          rel100(s.PRACK),
+		FlowGrace:       s.FlowGrace,
 	}
 }
 

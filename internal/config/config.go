@@ -41,6 +41,7 @@ const (
 	DefaultOptionsTimeout   = 5 * time.Second
 	DefaultFailureThreshold = 2 // failed OPTIONS in a row before a trunk is down
 	DefaultRetryAfter       = 30 * time.Second
+	DefaultFlowGrace        = 30 * time.Second // a call outlives its browser's closed WebSocket this long (sip.flow_grace)
 	DefaultPRACK            = PRACKSupported
 	DefaultOverloadDelay    = 50 * time.Millisecond // at 20 ms the control refused calls at 1,000/s that the SBC carries; 50 ms passes 1,000 and holds 2x (BENCHMARKS.md, third step)
 	DefaultAdminAddr        = "127.0.0.1:9090"
@@ -198,7 +199,18 @@ type SIP struct {
 	// Callers are served as they ask whatever it says. Default
 	// DefaultPRACK.
 	PRACK string `mapstructure:"prack"`
+	// FlowGrace is how long an answered call outlives the closing of the
+	// WebSocket, TCP or TLS connection one of its legs lives on: media
+	// goes on, and the same party (README, Security model) may take the
+	// dialog over from a new connection; after it the call ends with
+	// connection_lost. 0: it ends at once. At most MaxFlowGrace. Default
+	// DefaultFlowGrace.
+	FlowGrace time.Duration `mapstructure:"flow_grace"`
 }
+
+// MaxFlowGrace bounds sip.flow_grace: a call whose browser is gone keeps
+// its media ports and admission counts for the grace.
+const MaxFlowGrace = 10 * time.Minute
 
 // Listener is one SIP socket.
 type Listener struct {

@@ -65,6 +65,7 @@ func Default() *Config {
 			RetryAfter:       DefaultRetryAfter,
 			OverloadDelay:    DefaultOverloadDelay,
 			PRACK:            DefaultPRACK,
+			FlowGrace:        DefaultFlowGrace,
 			RingTimeout:      DefaultRingTimeout,
 		},
 		Media: Media{

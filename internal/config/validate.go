@@ -160,6 +160,9 @@ func (s SIP) validateLimits(ps *Problems) {
 		ps.add("sip.overload_delay", s.OverloadDelay.String(), "want 0 (off) or a positive duration")
 	}
 	checkPositive(ps, "sip.ring_timeout", s.RingTimeout)
+	if s.FlowGrace < 0 || s.FlowGrace > MaxFlowGrace {
+		ps.add("sip.flow_grace", s.FlowGrace.String(), "want 0 (calls end when their connection closes) up to "+MaxFlowGrace.String())
+	}
 	if s.MinSE < MinMinSE {
 		ps.add("sip.min_se", s.MinSE.String(), "want at least "+MinMinSE.String()+" (RFC 4028)")
 	}
