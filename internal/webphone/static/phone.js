@@ -174,11 +174,20 @@
   function wireUA(u, server) {
     // Events of a UA that is no longer ours (after disconnect) are ignored.
     const on = (ev, fn) => u.on(ev, (e) => { if (u === ua) fn(e); });
+    // A connection that never opened is a wrong URL or an untrusted
+    // certificate: say so and stop. One that opened and then dropped (a
+    // network change) is JsSIP's to reconnect, and a call in progress
+    // goes on meanwhile: its media never went through the WebSocket, and
+    // the SBC keeps it for the reconnection (sip.flow_grace).
+    let opened = false;
     on('connecting', () => setStatus('connecting'));
-    on('connected', () => setStatus(state.registered ? 'registered' : 'connected'));
+    on('connected', () => {
+      opened = true;
+      setStatus(state.registered ? 'registered' : 'connected');
+    });
     on('disconnected', (e) => {
       state.registered = false;
-      if (e && e.error) {
+      if (e && e.error && !opened) {
         setError(socketError(server));
         stopUA();
         setStatus('error');
