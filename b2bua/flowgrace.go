@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ghettovoice/gosip/sip"
@@ -50,7 +51,10 @@ type lostFlow struct {
 }
 
 // flowGrace holds a call's legs in their grace: at most its two.
-type flowGrace struct{ lost []*lostFlow }
+type flowGrace struct {
+	lost []*lostFlow
+	call *Call
+}
 
 // of returns l's lost flow; nil when l is not in its grace (or g is nil).
 func (g *flowGrace) of(l *leg) *lostFlow {
@@ -68,6 +72,7 @@ func (g *flowGrace) of(l *leg) *lostFlow {
 // end takes lf out of the grace and stops its timer.
 func (g *flowGrace) end(lf *lostFlow) {
 	lf.timer.Stop()
+	g.call.s.waiting.remove(lf.owner, g.call)
 	for i, x := range g.lost {
 		if x == lf {
 			g.lost = append(g.lost[:i], g.lost[i+1:]...)
@@ -118,9 +123,10 @@ func (c *Call) keepLost(l *leg, conn *transport.Conn, b registrar.Binding) bool 
 	lf := &lostFlow{leg: l, conn: conn, owner: owner, since: now, until: now.Add(grace)}
 	lf.timer = time.AfterFunc(grace, func() { c.post(event{kind: evFunc, fn: func(c *Call) { c.graceOver(lf) }}) })
 	if c.grace == nil {
-		c.grace = &flowGrace{}
+		c.grace = &flowGrace{call: c}
 	}
 	c.grace.lost = append(c.grace.lost, lf)
+	c.s.waiting.add(owner, c)
 	c.log.Info("connection lost: the call waits for its party to reconnect", "leg", l.name,
 		"conn", conn.String(), "grace", grace, "user", owner.user, "instance", owner.instance)
 	return true
@@ -256,4 +262,91 @@ func (c *Call) refuseInGap(l *leg, req sip.Request, stx serverTx) bool {
 	c.reply(l, stx, req, 503, "Service Unavailable", sipmsg.Generic("Retry-After", strconv.Itoa(max(left, 1))),
 		sipmsg.Generic("Warning", `399 sbc "the other party is reconnecting"`))
 	return true
+}
+
+// A client with an RFC 5626 instance that comes back and registers again
+// may send nothing in the dialog (the far end is the next to speak): its
+// registration moves the call's route by itself. Only an instance counts
+// here; a user alone may be on several devices.
+
+// lostIndex holds the calls waiting for a registration instance, by
+// owner (the user lower-cased). Its zero value is empty and ready; safe
+// for concurrent use.
+type lostIndex struct {
+	mu sync.Mutex
+	m  map[flowOwner]map[*Call]struct{}
+}
+
+func (x *lostIndex) key(o flowOwner) flowOwner { return flowOwner{strings.ToLower(o.user), o.instance} }
+
+func (x *lostIndex) add(o flowOwner, c *Call) {
+	if o.instance == "" {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.m == nil {
+		x.m = make(map[flowOwner]map[*Call]struct{})
+	}
+	k := x.key(o)
+	if x.m[k] == nil {
+		x.m[k] = make(map[*Call]struct{})
+	}
+	x.m[k][c] = struct{}{}
+}
+
+func (x *lostIndex) remove(o flowOwner, c *Call) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	k := x.key(o)
+	if set := x.m[k]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(x.m, k)
+		}
+	}
+}
+
+func (x *lostIndex) calls(o flowOwner) []*Call {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	set := x.m[x.key(o)]
+	out := make([]*Call, 0, len(set))
+	for c := range set {
+		out = append(out, c)
+	}
+	return out
+}
+
+// flowRegistered takes a binding a REGISTER made or refreshed on a stream
+// connection (registration.Deps.Bound): the calls waiting for its
+// instance move their route there.
+func (s *Server) flowRegistered(b registrar.Binding) {
+	if b.Instance == "" || s.cfg.FlowGrace <= 0 {
+		return
+	}
+	user, _, _ := strings.Cut(b.AOR, "@")
+	o := flowOwner{user: user, instance: b.Instance}
+	dst := b.Flow.Target
+	for _, c := range s.waiting.calls(o) {
+		c.post(event{kind: evFunc, fn: func(c *Call) { c.reRegistered(o, dst) }})
+	}
+}
+
+// reRegistered moves the legs in their grace whose owner is o to dst, the
+// connection o registered on again.
+func (c *Call) reRegistered(o flowOwner, dst transport.Target) {
+	if c.grace == nil || c.state == stateEnding {
+		return
+	}
+	for _, lf := range append([]*lostFlow(nil), c.grace.lost...) {
+		if lf.conn == dst.Conn || lf.owner.instance != o.instance || !strings.EqualFold(lf.owner.user, o.user) {
+			continue
+		}
+		c.grace.end(lf)
+		lf.leg.dst = dst
+		c.s.watchConn(c, dst.Conn)
+		c.log.Info("dialog moved to its party's new registration", "leg", lf.leg.name, "conn", dst.Conn.String(),
+			"after", time.Since(lf.since).Round(time.Millisecond))
+	}
 }

@@ -339,3 +339,39 @@ func TestFlowGraceEnds(t *testing.T) {
 		}
 	})
 }
+
+// TestFlowGraceMovedByRegistration: alice's instance registers again on
+// a new connection and sends nothing in the dialog: the PBX's BYE reaches
+// her there. Another user registering with her instance-id moves nothing.
+func TestFlowGraceMovedByRegistration(t *testing.T) {
+	g := startGraceSBC(t, 30*time.Second)
+	alice := g.dial(t, transport.WS, "127.0.11.2", "alice")
+	alice.register("1111-aaaa")
+	c := g.call(t, alice)
+	alice.close()
+	waitUntil(t, "the call to wait for alice", g.inGrace)
+
+	mallory := g.dial(t, transport.WS, "127.0.11.66", "mallory")
+	mallory.register("1111-aaaa")
+	back := g.dial(t, transport.WS, "127.0.11.2", "alice")
+	if !g.inGrace() {
+		t.Fatal("mallory's registration with alice's instance-id took her call")
+	}
+	back.register("1111-aaaa")
+	waitUntil(t, "the call to move to alice's new registration", func() bool { return !g.inGrace() })
+
+	g.pbxRequest(c, "BYE", 3)
+	g.pbx.recv("200 to the PBX's BYE", isResponse(200, sip.BYE))
+	bye := back.recv("BYE on the new connection", isRequest(sip.BYE))
+	back.answer(bye, "200 OK")
+	if r := g.rec.next(t); r.Cause != outcome.CauseCalleeBye || r.Side != outcome.SideB {
+		t.Errorf("record: cause %s side %s; want callee_bye, b", r.Cause, r.Side)
+	}
+	select {
+	case m, ok := <-mallory.msgs:
+		if ok {
+			t.Errorf("mallory got %s", m.StartLine())
+		}
+	default:
+	}
+}

@@ -137,6 +137,7 @@ type Server struct {
 	byConn  map[*transport.Conn]map[*Call]struct{} // calls with a leg on a connection (calls.go)
 	dialogs map[dialogKey]*leg
 	closed  bool
+	waiting lostIndex // calls waiting for a registration instance to come back (flowgrace.go)
 
 	stats    Stats
 	draining atomic.Bool // ops.go
@@ -196,6 +197,7 @@ func New(cfg Config, h Hooks, log *slog.Logger) *Server {
 					return s.hostFor(k, netip.AddrPort{}, dst)
 				},
 				AuthFailed: s.authFailed,
+				Bound:      s.flowRegistered,
 			})
 		s.tp.OnConnClose(s.reg.ConnClosed)
 	}

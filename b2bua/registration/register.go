@@ -43,7 +43,12 @@ type Deps struct {
 	// refused (ours, or the PBX's for a relayed one): it counts toward the
 	// source's ban.
 	AuthFailed func(src transport.Target)
-	Log        *slog.Logger
+	// Bound, when set, is told of each binding on a stream connection
+	// that a REGISTER made or refreshed, once it is stored (and, relayed,
+	// accepted by the PBX): the calls side moves a call waiting for that
+	// registration instance there (b2bua/flowgrace.go).
+	Bound func(b registrar.Binding)
+	Log   *slog.Logger
 }
 
 // Service handles REGISTER and answers the calls side's questions about
@@ -56,6 +61,7 @@ type Service struct {
 	host    func(kind transport.Kind, dst netip.Addr) (string, uint16, error)
 	routes  func() *routing.Table
 	failed  func(src transport.Target)
+	bound   func(b registrar.Binding)
 	log     *slog.Logger
 	relays  *relays
 	wg      sync.WaitGroup // goroutines carrying upstream answers (track)
@@ -67,7 +73,7 @@ type Service struct {
 // a closed connection takes its bindings with it.
 func New(cfg Config, d Deps) *Service {
 	s := &Service{cfg: cfg, store: d.Store, auth: d.Auth, tx: d.Tx, host: d.Host, routes: d.Routes,
-		failed: d.AuthFailed, log: d.Log, relays: newRelays()}
+		failed: d.AuthFailed, bound: d.Bound, log: d.Log, relays: newRelays()}
 	d.Store.OnExpire(func(b registrar.Binding) { s.forgetRelay(b.Token, false) })
 	return s
 }
@@ -184,7 +190,21 @@ func (s *Service) applyBinding(req sip.Request, tx *txn.ServerTx, aor string, sr
 		s.respondRegisterFailure(tx, code, reason, strconv.Itoa(s.store.MinExpires()))
 		return
 	}
+	s.tellBound(current, src) // first: what it moves is moved when the UA has its answer
 	s.respondBindings(tx, req, current)
+}
+
+// tellBound tells Deps.Bound of the bindings of current on src's
+// connection.
+func (s *Service) tellBound(current []registrar.Binding, src transport.Target) {
+	if s.bound == nil || src.Conn == nil {
+		return
+	}
+	for _, b := range current {
+		if b.Flow.Target.Conn == src.Conn {
+			s.bound(b)
+		}
+	}
 }
 
 const http1123 = "Mon, 02 Jan 2006 15:04:05 GMT"

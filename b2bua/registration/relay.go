@@ -216,6 +216,7 @@ func (s *Service) acceptRelayed(r relayedRegister, res sip.Response) {
 			s.forgetRelay(b.Token, true)
 		}
 	}
+	s.tellBound(current, u.Flow.Target)
 	s.respondBindings(r.tx, r.req, current)
 }
 
