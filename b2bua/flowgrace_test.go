@@ -375,3 +375,41 @@ func TestFlowGraceMovedByRegistration(t *testing.T) {
 	default:
 	}
 }
+
+// TestFlowGraceCallee: the browser is the callee (leg B, reached through
+// its registration): its connection closes after it answered, the call
+// waits, and its BYE from a new connection, where its instance
+// registered again, ends the call: the PBX, the caller here, gets BYE.
+func TestFlowGraceCallee(t *testing.T) {
+	g := startGraceSBC(t, 30*time.Second)
+	alice := g.dial(t, transport.WS, "127.0.11.2", "alice")
+	alice.register("1111-aaaa")
+	g.pbx.send(fmt.Sprintf("INVITE sip:alice@%s SIP/2.0", g.pbx.sbc),
+		fmt.Sprintf("Via: SIP/2.0/UDP %s;branch=z9hG4bKpbxinv1;rport", g.pbx.addr()), "Max-Forwards: 70",
+		"From: <sip:pbx@example.com>;tag=p1", "To: <sip:alice@example.com>", "Call-ID: grace-callee", "CSeq: 1 INVITE",
+		"Contact: <sip:pbx@"+g.pbx.addr()+">", "Content-Type: application/sdp", "", calleeSDP)
+	inv := alice.recv("INVITE on alice's connection", isRequest(sip.INVITE))
+	lines := []string{"SIP/2.0 200 OK"}
+	for _, v := range sipmsg.Values(inv, "Via") {
+		lines = append(lines, "Via: "+v)
+	}
+	alice.send(append(lines, "From: "+sipmsg.Header(inv, "From"), "To: "+sipmsg.Header(inv, "To")+";tag=al1",
+		"Call-ID: "+sipmsg.CallID(inv), "CSeq: "+sipmsg.Header(inv, "CSeq"),
+		"Contact: <sip:alice@"+alice.host+";transport=ws;ob>", "Content-Type: application/sdp", "", callerSDP)...)
+	alice.recv("ACK", isRequest(sip.ACK))
+	g.pbx.recv("200 to the PBX's INVITE", isResponse(200, sip.INVITE))
+	alice.close()
+	waitUntil(t, "the call to wait for alice", g.inGrace)
+
+	back := g.dial(t, transport.WS, "127.0.11.2", "alice")
+	back.register("1111-aaaa")
+	back.send(fmt.Sprintf("BYE %s SIP/2.0", sipmsg.ContactURI(inv)), back.via(), "Max-Forwards: 70",
+		"From: "+sipmsg.Header(inv, "To")+";tag=al1", "To: "+sipmsg.Header(inv, "From"), "Call-ID: "+sipmsg.CallID(inv),
+		"CSeq: 1 BYE")
+	back.recv("200 to BYE on the new connection", isResponse(200, sip.BYE))
+	bye := g.pbx.recv("BYE", isRequest(sip.BYE))
+	g.pbx.answer(bye, "200 OK")
+	if r := g.rec.next(t); r.Cause != outcome.CauseCalleeBye || r.Side != outcome.SideB {
+		t.Errorf("record: cause %s side %s; want callee_bye, b", r.Cause, r.Side)
+	}
+}
