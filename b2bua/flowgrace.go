@@ -22,8 +22,9 @@ import (
 // connection); requests toward the leg fail at once, as SIP lets a
 // transaction fail without ending the dialog (503 and Retry-After), a BYE
 // still ends the call; and the same party may take the dialog over from
-// its new connection (takeOver). When the grace ends with nobody having
-// done so, the call ends with connection_lost, as it did at once before.
+// its new connection (flowFrom), or its new registration (flowRegistered).
+// When the grace ends with nobody having done so, the call ends with
+// connection_lost, as it did at once before.
 //
 // The same party is the one the lost connection was: its user, proven by
 // a registration on that connection or by the caller's INVITE
