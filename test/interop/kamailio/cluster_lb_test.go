@@ -1,0 +1,149 @@
+package kamailio
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sbc-project/sbc/test/redistest"
+	"github.com/sbc-project/sbc/test/sipptest"
+)
+
+// The shipped node_ttl and heartbeat of cluster-behind-kamailio.yaml.
+const (
+	clNodeTTL   = 3 * time.Second
+	clHeartbeat = time.Second
+)
+
+// TestClusterBehindDispatcher: two SBC processes running the shipped
+// cluster-behind-kamailio.yaml, one cluster in a real redis-server, behind
+// Kamailio running the shipped dispatcher.cfg. A SIP phone (SIPp)
+// registers through the LB and lands on one node; two calls from a SIPp
+// carrier through the LB go round robin, one to each node: the one
+// reaching the other node crosses the cluster's internal hop. Both carry
+// audio both ways; each node's CDRs name it.
+//
+// Then the node holding the phone dies (SIGKILL). Its peer drops it from
+// the cluster within node_ttl; a call for the phone before it
+// re-registers gets 480 and is not forked to the dead node; the phone's
+// re-REGISTER lands on the live node and the next call reaches it, with
+// nothing sent to the dead node's addresses.
+func TestClusterBehindDispatcher(t *testing.T) {
+	sipptest.Require(t)
+	needKamailio(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	r := redistest.Start(t, clRedisIP)
+	users := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(users, []byte(clUser+":"+clUser+"-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lb := netip.AddrPortFrom(netip.MustParseAddr(clLBIP), uint16(freePort(t, clLBIP)))
+	nodes := []*clusterNode{newClusterNode(t, "sbc-1", clNode1IP), newClusterNode(t, "sbc-2", clNode2IP)}
+	for _, n := range nodes {
+		n.start(t, lb, r.Addr, users)
+	}
+	k := clusterLB(t, lb, nodes...)
+	waitFor(t, "the LB's probes answered by both nodes", 15*time.Second, func() bool {
+		return nodes[0].watch.answered.Load() > 0 && nodes[1].watch.answered.Load() > 0
+	})
+	waitFor(t, "both nodes active in the cluster", 10*time.Second, func() bool {
+		return nodes[0].peers(t) == "sbc-1/active,sbc-2/active" && nodes[1].peers(t) == "sbc-1/active,sbc-2/active"
+	})
+	phonePort, phoneMedia := freePort(t, clPhoneIP), evenFreePort(t, clPhoneIP)
+	phone := startPhone(ctx, t, lb, phonePort, phoneMedia)
+	home := holder(t, r, nodes...)
+	other := nodes[0]
+	if home == other {
+		other = nodes[1]
+	}
+	t.Logf("carol registered through the LB on %s", home.id)
+
+	// Round robin: one call enters at each node.
+	for i := range 2 {
+		if err := carrierCall(ctx, t, lb, 1500*time.Millisecond).Check(1); err != nil {
+			t.Fatalf("carrier call %d through the LB: %v\nkamailio:\n%s", i+1, err, tailString(k.Log(), 4000))
+		}
+	}
+	waitFor(t, "the records of both calls", 10*time.Second, func() bool {
+		return len(home.answered(t)) == 2 && len(other.answered(t)) == 1
+	})
+	// The call entering at the other node: its record (from the LB, to the
+	// registered user) and the home node's (from the other node's internal
+	// hop), each with audio both ways.
+	in := other.answered(t)[0]
+	if !strings.HasPrefix(in.SrcAddr, clLBIP+":") || in.Trunk != "registered" {
+		t.Errorf("%s's record: from %s to %q; want the LB's call to the registered user", other.id, in.SrcAddr, in.Trunk)
+	}
+	wantMedia(t, other.id+"'s call", in)
+	hops := 0
+	for _, rec := range home.answered(t) {
+		wantMedia(t, home.id+"'s call from "+rec.SrcAddr, rec)
+		if rec.ATransport == "tcp" && strings.Contains(rec.FromURI, "@"+other.ip) {
+			hops++
+		}
+	}
+	if hops != 1 {
+		t.Errorf("%s has %d records of calls from %s's internal hop, want 1: %+v", home.id, hops, other.id, home.answered(t))
+	}
+
+	takeover(ctx, t, lb, r, home, other, phone, phonePort, phoneMedia)
+}
+
+// takeover kills home, the node holding the phone's binding, and checks
+// other takes over.
+func takeover(ctx context.Context, t *testing.T, lb netip.AddrPort, r *redistest.Server, home, other *clusterNode,
+	phone *sipptest.Proc, phonePort, phoneMedia int) {
+	t.Helper()
+	killed := time.Now()
+	home.proc.Kill()
+	trap := newDeadTrap(t, home)
+	waitFor(t, other.id+" dropping "+home.id, clNodeTTL+clHeartbeat+5*time.Second, func() bool {
+		return other.peers(t) == other.id+"/active"
+	})
+	dropped := time.Since(killed)
+	if dropped > clNodeTTL+clHeartbeat {
+		t.Errorf("%s dropped %s %v after its death, want within node_ttl %v (+ a heartbeat)", other.id, home.id, dropped, clNodeTTL)
+	}
+	// Before the phone re-registers: no binding on a live node.
+	before := len(other.proc.Records(t))
+	noAnswer := sipptest.Start(ctx, t, sipptest.Options{Scenario: sipptest.ScenarioPath("no_answer_uac.xml"),
+		Remote: lb.String(), LocalIP: clCarrierIP, Timeout: 20 * time.Second, Args: []string{"-s", clUser}})
+	if err := noAnswer.Wait().Check(1); err != nil {
+		t.Errorf("a call for the phone before it re-registered: %v", err)
+	}
+	waitFor(t, other.id+"'s record of the unanswered call", 10*time.Second, func() bool {
+		return len(other.proc.Records(t)) > before
+	})
+	if rec := other.proc.Records(t)[before]; rec.SIPCode != 480 {
+		t.Errorf("the call before the re-REGISTER was answered %d, want 480 (no binding on a live node): %+v", rec.SIPCode, rec)
+	}
+
+	// The phone re-registers, from the same address and port.
+	phone.Stop()
+	startPhone(ctx, t, lb, phonePort, phoneMedia)
+	if got := holder(t, r, other); got != other {
+		t.Fatalf("carol re-registered on %v", got)
+	}
+	reregistered := time.Since(killed)
+	sentToDead := trap.requests.Load()
+	if err := carrierCall(ctx, t, lb, 1500*time.Millisecond).Check(1); err != nil {
+		t.Fatalf("a call for the phone after it re-registered on %s: %v", other.id, err)
+	}
+	answered := time.Since(killed)
+	waitFor(t, other.id+"'s record of the call", 10*time.Second, func() bool { return len(other.answered(t)) == 2 })
+	rec := other.answered(t)[1]
+	wantMedia(t, "the call after the takeover", rec)
+	if n := trap.conns.Load(); n != 0 {
+		t.Errorf("%d connections to the dead node's internal address after it left the cluster", n)
+	}
+	if n := trap.requests.Load() - sentToDead; n != 0 {
+		t.Errorf("the LB sent %d requests to the dead node during the call after the takeover", n)
+	}
+	t.Logf("takeover after %s's death: out of the cluster after %v, phone re-registered on %s after %v (requests the LB sent the dead node meanwhile: %d), call answered after %v",
+		home.id, dropped.Round(time.Millisecond), other.id, reregistered.Round(time.Millisecond), sentToDead, answered.Round(time.Millisecond))
+}
