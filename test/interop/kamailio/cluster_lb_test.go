@@ -2,9 +2,11 @@ package kamailio
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,13 +93,14 @@ func TestClusterBehindDispatcher(t *testing.T) {
 		t.Errorf("%s has %d records of calls from %s's internal hop, want 1: %+v", home.id, hops, other.id, home.answered(t))
 	}
 
-	takeover(ctx, t, lb, r, home, other, phone, phonePort, phoneMedia)
+	phone, trap := takeover(ctx, t, lb, r, home, other, phone, phonePort, phoneMedia)
+	comeBack(ctx, t, k, lb, r, home, other, trap, phone, phonePort, phoneMedia)
 }
 
 // takeover kills home, the node holding the phone's binding, and checks
 // other takes over.
 func takeover(ctx context.Context, t *testing.T, lb netip.AddrPort, r *redistest.Server, home, other *clusterNode,
-	phone *sipptest.Proc, phonePort, phoneMedia int) {
+	phone *sipptest.Proc, phonePort, phoneMedia int) (*sipptest.Proc, *deadTrap) {
 	t.Helper()
 	killed := time.Now()
 	home.proc.Kill()
@@ -125,7 +128,7 @@ func takeover(ctx context.Context, t *testing.T, lb netip.AddrPort, r *redistest
 
 	// The phone re-registers, from the same address and port.
 	phone.Stop()
-	startPhone(ctx, t, lb, phonePort, phoneMedia)
+	phone = startPhone(ctx, t, lb, phonePort, phoneMedia)
 	if got := holder(t, r, other); got != other {
 		t.Fatalf("carol re-registered on %v", got)
 	}
@@ -146,4 +149,59 @@ func takeover(ctx context.Context, t *testing.T, lb netip.AddrPort, r *redistest
 	}
 	t.Logf("takeover after %s's death: out of the cluster after %v, phone re-registered on %s after %v (requests the LB sent the dead node meanwhile: %d), call answered after %v",
 		home.id, dropped.Round(time.Millisecond), other.id, reregistered.Round(time.Millisecond), sentToDead, answered.Round(time.Millisecond))
+	return phone, trap
+}
+
+// comeBack restarts home (same node id, same addresses). The phone's
+// re-REGISTER goes back to it (the LB hashes its To), while the binding it
+// left on other lives on: each call for the phone, entering at either
+// node, must ring it once, where it registered last. Before that, the
+// binding home held before it died (still in Redis, unknown to the new
+// process) is not rung either.
+func comeBack(ctx context.Context, t *testing.T, k *kamailioProc, lb netip.AddrPort, r *redistest.Server, home, other *clusterNode,
+	trap *deadTrap, phone *sipptest.Proc, phonePort, phoneMedia int) {
+	t.Helper()
+	trap.close()
+	home.start(t, lb, r.Addr, home.users)
+	waitFor(t, "the LB's probes answered by "+home.id+" again", 15*time.Second, func() bool { return home.watch.answered.Load() > 0 })
+	waitFor(t, other.id+" seeing "+home.id+" back", 10*time.Second, func() bool { return other.peers(t) == "sbc-1/active,sbc-2/active" })
+	toPhone := func() int {
+		n := 0
+		for _, line := range strings.Split(k.Log(), "\n") {
+			if strings.Contains(line, "INVITE sip:") && strings.Contains(line, "from SBC node") {
+				n++
+			}
+		}
+		return n
+	}
+	ringsOnce := func(what string) {
+		t.Helper()
+		before := toPhone()
+		if err := carrierCall(ctx, t, lb, 500*time.Millisecond).Check(1); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if n := toPhone() - before; n != 1 {
+			t.Errorf("%s: the phone was sent %d INVITEs, want 1", what, n)
+		}
+	}
+	ringsOnce("a call with the phone's binding before the crash still in Redis")
+	// The binding home held before it died expires later than a new one
+	// would: its TTL grows when the phone registers there again.
+	ttl := func(n *clusterNode) int {
+		reply, _ := r.Do("PTTL", "sbc:reg:"+clAOR+":"+n.id)
+		ms, _ := strconv.Atoi(strings.TrimPrefix(reply, ":"))
+		return ms
+	}
+	stale := ttl(home)
+	if stale <= 0 {
+		t.Fatalf("the binding %s held before it died is not in Redis (PTTL %d)", home.id, stale)
+	}
+	phone.Stop()
+	startPhone(ctx, t, lb, phonePort, phoneMedia)
+	waitFor(t, "the phone registered again on "+home.id+", its binding on "+other.id+" still there", 20*time.Second, func() bool {
+		return ttl(home) > stale+2000 && ttl(other) > 0
+	})
+	for i := range 2 { // round robin: one call enters at each node
+		ringsOnce(fmt.Sprintf("call %d with the phone registered on both nodes", i+1))
+	}
 }

@@ -43,6 +43,7 @@ type clusterNode struct {
 	sip      int    // UDP listener (the LB's dispatcher.list)
 	internal string // cluster.internal_addr
 	admin    string
+	users    string // auth.users_file
 	proc     *sbcproc.Proc
 	watch    *optionsWatch
 }
@@ -64,6 +65,7 @@ func (n *clusterNode) start(t *testing.T, lb netip.AddrPort, redis, users string
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	n.users = users
 	n.watch = newOptionsWatch(t, n.ip)
 	yaml := strings.NewReplacer(
 		"addr: 0.0.0.0:5060", "addr: "+net.JoinHostPort(n.ip, strconv.Itoa(n.sip)),
@@ -225,6 +227,7 @@ func wantMedia(t *testing.T, what string, r cdr.Record) {
 // the connections, which it closes at once.
 type deadTrap struct {
 	requests, conns atomic.Int64
+	close           func() // frees the addresses (also when the test ends)
 }
 
 func newDeadTrap(t *testing.T, n *clusterNode) *deadTrap {
@@ -262,6 +265,7 @@ func newDeadTrap(t *testing.T, n *clusterNode) *deadTrap {
 			c.Close()
 		}
 	})
-	t.Cleanup(func() { u.Close(); l.Close(); wg.Wait() })
+	d.close = sync.OnceFunc(func() { u.Close(); l.Close(); wg.Wait() })
+	t.Cleanup(d.close)
 	return d
 }
