@@ -33,7 +33,9 @@ const (
 // the cluster within node_ttl; a call for the phone before it
 // re-registers gets 480 and is not forked to the dead node; the phone's
 // re-REGISTER lands on the live node and the next call reaches it, with
-// nothing sent to the dead node's addresses.
+// nothing sent to the dead node's addresses. Last, the node comes back:
+// the phone's next REGISTER returns to it, and each call rings the phone
+// once although both nodes hold a binding of it.
 func TestClusterBehindDispatcher(t *testing.T) {
 	sipptest.Require(t)
 	needKamailio(t)
