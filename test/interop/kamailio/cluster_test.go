@@ -98,15 +98,20 @@ func (n *clusterNode) start(t *testing.T, lb netip.AddrPort, redis, users string
 			t.Fatalf("cluster-behind-kamailio.yaml line %d still names the example network: %q", i+1, line)
 		}
 	}
-	n.proc = sbcproc.Start(t, sbcproc.Options{Config: yaml, Dir: dir, Env: []string{"SBC_NODE_ID=" + n.id,
-		"SBC_SIP_PUBLIC_ADDR=" + n.ip, "SBC_MEDIA_PUBLIC_IP=" + n.ip,
-		"SBC_CLUSTER_INTERNAL_ADDR=" + n.internal, "SBC_CLUSTER_SECRET=" + clSecret}})
+	n.proc = sbcproc.Start(t, sbcproc.Options{Config: yaml, Dir: dir, Env: n.env()})
 	p := n.proc
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("%s's log:\n%s", n.id, p.LogTail())
 		}
 	})
+}
+
+// env is what differs per node, from the environment, as README's
+// "Behind a Kamailio dispatcher" sets it (TestClusterReadme).
+func (n *clusterNode) env() []string {
+	return []string{"SBC_NODE_ID=" + n.id, "SBC_SIP_PUBLIC_ADDR=" + n.ip, "SBC_MEDIA_PUBLIC_IP=" + n.ip,
+		"SBC_CLUSTER_INTERNAL_ADDR=" + n.internal, "SBC_CLUSTER_SECRET=" + clSecret}
 }
 
 // peers is "id/state,..." as the node's /api/v1/cluster lists them.
@@ -150,16 +155,23 @@ func clusterLB(t *testing.T, lb netip.AddrPort, nodes ...*clusterNode) *kamailio
 	t.Helper()
 	var list []byte
 	for _, n := range nodes {
-		list = fmt.Appendf(list, "1 sip:%s:%d 9\n", n.ip, n.sip)
+		list = fmt.Appendf(list, clListLine, n.ip, n.sip)
 	}
 	path := filepath.Join(t.TempDir(), "dispatcher.list")
 	if err := os.WriteFile(path, list, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return startKamailio(t, filepath.Join(kamailioCF, "dispatcher.cfg"), lb,
-		"LB_IP="+clLBIP, "LB_PORT="+strconv.Itoa(int(lb.Port())), quote("DS_LIST", path),
+	return startKamailio(t, filepath.Join(kamailioCF, "dispatcher.cfg"), lb, clDefines(lb, path)...)
+}
+
+// clListLine is a node's line in the dispatcher list (README's).
+const clListLine = "1 sip:%s:%d 9\n"
+
+// clDefines are the LB's -A defines.
+func clDefines(lb netip.AddrPort, list string) []string {
+	return []string{"LB_IP=" + clLBIP, "LB_PORT=" + strconv.Itoa(int(lb.Port())), quote("DS_LIST", list),
 		quote("TRUSTED_NET", clCarrierIP+"/32"), quote("PHONE_NET", clPhoneIP+"/32"),
-		"DS_PING_INTERVAL=1", "KAM_CHILDREN=2")
+		"DS_PING_INTERVAL=1", "KAM_CHILDREN=2"}
 }
 
 // testdataPath is a file of this package's testdata, absolute (SIPp runs
