@@ -211,7 +211,7 @@ func (c *Call) findDests(rr routing.Request) bool {
 			return false
 		}
 	case routing.TargetRegistered:
-		c.dests = append(c.s.registeredDests(c.invReq.Recipient()), c.peerDests(c.invReq.Recipient())...)
+		c.dests = newestPerContact(append(c.s.registeredDests(c.invReq.Recipient()), c.peerDests(c.invReq.Recipient())...))
 		if len(c.dests) == 0 {
 			c.fail(outcome.CauseNoBinding)
 			return false

@@ -28,6 +28,10 @@ type dest struct {
 	aor   sip.Uri // registered users: the To of the INVITE
 	to    transport.Target
 	peer  string // the cluster node a registered user is reached through
+	// contact and registered: a registered user's binding as the UA
+	// registered it and when (newestPerContact).
+	contact    string
+	registered time.Time
 }
 
 // attempt is one INVITE toward one dest.

@@ -28,7 +28,8 @@ func (s *Server) registeredDests(ruri sip.Uri) []dest {
 			continue
 		}
 		aor, _ := sipmsg.ParseURI("sip:" + b.AOR)
-		out = append(out, dest{name: "registered", ruri: uri, aor: aor, to: b.Flow.Target})
+		out = append(out, dest{name: "registered", ruri: uri, aor: aor, to: b.Flow.Target,
+			contact: b.Contact, registered: b.Registered})
 	}
 	return out
 }

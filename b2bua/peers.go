@@ -41,6 +41,11 @@ type PeerBinding struct {
 	Addr  netip.AddrPort // the node's internal listener (TCP)
 	Token string         // the binding's token on that node
 	AOR   string
+	// Contact (as the UA registered it) and Registered (when it last
+	// did): a phone whose REGISTERs reached two nodes is rung once, where
+	// it registered last (newestPerContact). Empty and zero when unknown.
+	Contact    string
+	Registered time.Time
 }
 
 // peerLookup bounds the lookup of other nodes' bindings for one call.
@@ -96,7 +101,7 @@ func (c *Call) peerDests(ruri sip.Uri) []dest {
 		}
 		aor, _ := sipmsg.ParseURI("sip:" + b.AOR)
 		out = append(out, dest{name: "registered", ruri: uri, aor: aor, peer: b.Node,
-			to: transport.Target{Kind: transport.TCP, Addr: b.Addr}})
+			to: transport.Target{Kind: transport.TCP, Addr: b.Addr}, contact: b.Contact, registered: b.Registered})
 	}
 	return out
 }

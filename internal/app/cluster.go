@@ -176,7 +176,8 @@ func (p peers) Bindings(ctx context.Context, aor, user string) []b2bua.PeerBindi
 	}
 	var out []b2bua.PeerBinding
 	for _, r := range p.regs.Bindings(ctx, aor, user) {
-		out = append(out, b2bua.PeerBinding{Node: r.Node, Addr: r.Addr, Token: r.Token, AOR: r.AOR})
+		out = append(out, b2bua.PeerBinding{Node: r.Node, Addr: r.Addr, Token: r.Token, AOR: r.AOR,
+			Contact: r.Contact, Registered: r.Registered})
 	}
 	return out
 }

@@ -193,15 +193,19 @@ func (n *Node) Beat(ctx context.Context) {
 	}
 }
 
-// activePeers are the other nodes, active, as the last heartbeat read them.
+// activePeers are the other nodes, active, as the last heartbeat read them,
+// without those whose entry has expired since (node_ttl after their last
+// heartbeat, by the entry's TTL, so clocks need not agree): a node that
+// died is left out when Redis drops it, not up to a heartbeat later.
 func (n *Node) activePeers() []Peer {
 	p := n.peers.Load()
 	if p == nil {
 		return nil
 	}
 	var out []Peer
+	now := time.Now()
 	for _, x := range *p {
-		if !x.Self && x.State == StateActive {
+		if !x.Self && x.State == StateActive && now.Before(x.expires) {
 			out = append(out, x)
 		}
 	}

@@ -28,6 +28,8 @@ type Peer struct {
 	Started      time.Time `json:"started"`
 	Updated      time.Time `json:"updated"`
 	Self         bool      `json:"self"`
+
+	expires time.Time // when the entry expires, by this node's clock
 }
 
 // Status is the cluster as this node sees it.
@@ -73,6 +75,7 @@ func (n *Node) Peers(ctx context.Context) ([]Peer, error) {
 	cmds, err := n.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, id := range ids {
 			p.HGetAll(ctx, n.Key("node:"+id))
+			p.PTTL(ctx, n.Key("node:"+id))
 		}
 		return nil
 	})
@@ -80,10 +83,11 @@ func (n *Node) Peers(ctx context.Context) ([]Peer, error) {
 		n.observe(ctx, err)
 		return nil, err
 	}
+	read := time.Now()
 	var out []Peer
 	for i, id := range ids {
 		key := n.Key("node:" + id)
-		fields, err := cmds[i].(*redis.MapStringStringCmd).Result()
+		fields, err := cmds[2*i].(*redis.MapStringStringCmd).Result()
 		if err != nil {
 			n.log.Error("cluster: unreadable node entry; ignored", "key", key, "err", err)
 			continue
@@ -97,6 +101,9 @@ func (n *Node) Peers(ctx context.Context) ([]Peer, error) {
 			continue
 		}
 		p.Self = id == n.spec.NodeID
+		if ttl, err := cmds[2*i+1].(*redis.DurationCmd).Result(); err == nil && ttl > 0 {
+			p.expires = read.Add(ttl)
+		}
 		out = append(out, p)
 	}
 	slices.SortFunc(out, func(a, b Peer) int { return strings.Compare(a.ID, b.ID) })

@@ -33,6 +33,11 @@ type sharedBinding struct {
 	Token   string `json:"token"`
 	AOR     string `json:"aor"`
 	Expires int64  `json:"expires"` // Unix ms
+	// Contact and Registered (Unix ms) tell the same phone's binding on
+	// two nodes (its REGISTERs reached each through a load balancer) from
+	// two phones: the one registered last wins.
+	Contact    string `json:"contact,omitempty"`
+	Registered int64  `json:"registered,omitempty"`
 }
 
 // RegShare puts the node's registrations in Redis, so a call for a user
@@ -130,7 +135,8 @@ func (s *RegShare) write(ctx context.Context, aors map[string]bool) error {
 			list := make([]sharedBinding, 0, len(bs))
 			last := now
 			for _, b := range bs {
-				list = append(list, sharedBinding{Token: b.Token, AOR: b.AOR, Expires: b.Expires.UnixMilli()})
+				list = append(list, sharedBinding{Token: b.Token, AOR: b.AOR, Expires: b.Expires.UnixMilli(),
+					Contact: b.Contact, Registered: b.Registered.UnixMilli()})
 				if b.Expires.After(last) {
 					last = b.Expires
 				}
@@ -182,10 +188,12 @@ func (s *RegShare) Bindings(ctx context.Context, aor, user string) []Remote {
 
 // Remote is a binding held by another node.
 type Remote struct {
-	Node  string
-	Addr  netip.AddrPort // the node's internal SIP address
-	Token string
-	AOR   string
+	Node       string
+	Addr       netip.AddrPort // the node's internal SIP address
+	Token      string
+	AOR        string
+	Contact    string    // as the UA registered it; "" from a node that did not say
+	Registered time.Time // when the binding was last set; zero when not said
 }
 
 func (s *RegShare) lookup(ctx context.Context, peers []Peer, aors []string) []Remote {
@@ -231,7 +239,11 @@ func (s *RegShare) lookup(ctx context.Context, peers []Peer, aors []string) []Re
 		}
 		for _, b := range list {
 			if b.Expires > now && b.Token != "" {
-				out = append(out, Remote{Node: x.peer.ID, Addr: addr, Token: b.Token, AOR: b.AOR})
+				r := Remote{Node: x.peer.ID, Addr: addr, Token: b.Token, AOR: b.AOR, Contact: b.Contact}
+				if b.Registered > 0 {
+					r.Registered = time.UnixMilli(b.Registered)
+				}
+				out = append(out, r)
 			}
 		}
 	}

@@ -177,6 +177,15 @@ func (p *Proc) Stop() {
 	})
 }
 
+// Kill ends the SBC at once by its PID (SIGKILL: a crash, not a
+// shutdown) and waits until it has exited. Stop does nothing after it.
+func (p *Proc) Kill() {
+	p.stopOnce.Do(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	})
+}
+
 // Exited reports whether the process has ended.
 func (p *Proc) Exited() bool {
 	select {
