@@ -28,6 +28,30 @@ func takeTCP(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// takeTCPOnly takes a TCP port whose UDP port of the same number is free
+// when it returns, for a listener that binds both (the WebRTC port binds
+// UDP first): an unrelated process holding that UDP port on a busy
+// machine would otherwise fail the start on UDP, not on the TCP port the
+// test took. It tries a bounded number of ports.
+func takeTCPOnly(t *testing.T) string {
+	t.Helper()
+	for range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		if c, err := net.ListenPacket("udp", addr); err == nil {
+			c.Close()
+			t.Cleanup(func() { ln.Close() })
+			return addr
+		}
+		ln.Close()
+	}
+	t.Fatal("no TCP port with its UDP twin free in 50 tries")
+	return ""
+}
+
 func takeUDP(t *testing.T) string {
 	t.Helper()
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -86,7 +110,7 @@ func TestStartPortTaken(t *testing.T) {
 		{"admin", takeTCP, func(c *config.Config, a string) { c.Admin.Addr = a }, "admin.addr", "admin server", "tcp"},
 		{"web phone", takeTCP, func(c *config.Config, a string) { c.WebPhone.Enabled, c.WebPhone.Addr = true, a }, "webphone.addr", "web phone", "tcp"},
 		{"webrtc udp", takeUDP, func(c *config.Config, a string) { setWebRTC(c, a) }, "media.webrtc_port", "WebRTC media", "udp"},
-		{"webrtc tcp", takeTCP, func(c *config.Config, a string) { setWebRTC(c, a) }, "media.webrtc_port", "WebRTC media", "tcp"},
+		{"webrtc tcp", takeTCPOnly, func(c *config.Config, a string) { setWebRTC(c, a) }, "media.webrtc_port", "WebRTC media", "tcp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
