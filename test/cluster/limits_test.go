@@ -8,6 +8,7 @@ import (
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/internal/cluster"
 	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/policy"
 	"github.com/sbc-project/sbc/test/redistest"
 )
 
@@ -28,15 +29,18 @@ func withPBX(cfg *config.Config, addr string) *config.Config {
 }
 
 // autoAnswer answers every call the phone gets until the test ends.
-func (p *phone) autoAnswer(t *testing.T) {
+func (p *phone) autoAnswer(t *testing.T) { p.handle(t, func(c *inCall) { c.answer() }) }
+
+// handle gives every call the phone gets to f until the test ends.
+func (p *phone) handle(t *testing.T, f func(*inCall)) {
 	done := make(chan struct{})
-	var exited = make(chan struct{})
+	exited := make(chan struct{})
 	go func() {
 		defer close(exited)
 		for {
 			select {
 			case c := <-p.ring:
-				c.answer()
+				f(c)
 			case <-done:
 				return
 			}
@@ -141,4 +145,93 @@ func grep(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestUserCallRateAcrossNodes: bob may place 2 calls a second after a
+// burst of 2 (policy.admission.user_cps). His phone places calls through
+// the three nodes in turn, 10 a second; the pbx turns each down (486) as
+// it comes, so only the rate limits them. Sharing the call-rate tokens
+// (RateShare.ShareCalls, README "Cluster"), the nodes admit what one node
+// would, within the stated bound: over T seconds at most
+// N × burst + rate × T + (N − 1) × rate × 0.1 s with N = 3 (one node:
+// burst + rate × T); the others are refused 503 (cps_user). The control,
+// three nodes without a cluster, admits about three times one node's
+// share.
+func TestUserCallRateAcrossNodes(t *testing.T) {
+	const rate, burst, count = 2.0, 2, 30
+	r := redistest.Start(t, redisIP)
+	pbx := newPhone(t, pbxIP, "pbx", "")
+	pbx.handle(t, func(c *inCall) { c.reply(486, "Busy Here", "") })
+	start := func(i int, clustered bool) *node {
+		cfg := withPBX(nodeConfig(t, i, r.Addr, ""), pbx.host)
+		cfg.Policy.Admission.UserCPS = policy.Bucket{Rate: rate, Burst: burst}
+		cfg.Policy.Admission.MaxCallsPerUser = 0
+		cfg.Policy.RateLimit.ExemptCIDRs = []string{bobIP + "/32"} // two INVITEs a call: not what is measured
+		if !clustered {
+			cfg.Cluster = config.Cluster{}
+		}
+		return startNode(t, cfg)
+	}
+	var nodes []*node
+	for i := 1; i <= 3; i++ {
+		nodes = append(nodes, start(i, true))
+	}
+	waitFor(t, "three nodes sharing call rates", 10*time.Second, func() bool {
+		reply, err := r.Do("EVAL", "return redis.call('PUBSUB','NUMSUB',KEYS[1])[2]", "1", "sbc:cps")
+		return err == nil && reply == ":3"
+	})
+	bob := newPhone(t, bobIP, "bob", "bob-secret")
+	n := 3.0
+	bound := func(took time.Duration) float64 {
+		return n*burst + rate*took.Seconds() + (n-1)*rate*cluster.DefaultCountsInterval.Seconds()
+	}
+	one := func(took time.Duration) float64 { return burst + rate*took.Seconds() }
+
+	passed, took := placeEvery(t, bob, nodes, count)
+	t.Logf("shared: %d of %d admitted in %s; one node would admit %.1f, the bound is %.1f", passed, count, took.Round(time.Millisecond), one(took), bound(took))
+	if float64(passed) > bound(took)+1 {
+		t.Errorf("%d of bob's calls admitted across three nodes in %s, over the bound %.1f", passed, took.Round(time.Millisecond), bound(took))
+	}
+	if float64(passed) < rate*took.Seconds()*0.8 {
+		t.Errorf("only %d admitted in %s: sharing refuses more than one node would", passed, took.Round(time.Millisecond))
+	}
+	for _, x := range nodes {
+		x.close(t)
+	}
+
+	alone := nodes[:0:0]
+	for i := 1; i <= 3; i++ {
+		alone = append(alone, start(i, false))
+	}
+	ctrl, ctook := placeEvery(t, bob, alone, count)
+	t.Logf("alone: %d of %d admitted in %s; one node would admit %.1f, the bound would be %.1f", ctrl, count, ctook.Round(time.Millisecond), one(ctook), bound(ctook))
+	if float64(ctrl) <= bound(ctook)+1 || float64(ctrl) < 2.2*one(ctook) {
+		t.Errorf("three nodes alone admitted %d of bob's calls, not about three times one node's %.1f", ctrl, one(ctook))
+	}
+}
+
+// placeEvery places count calls of p, one every 100 ms, through the nodes
+// in turn, and returns how many were admitted (reached the pbx, which
+// turned them down) and how long it took. Any other answer than the
+// pbx's 486 or the admission's 503 fails the test.
+func placeEvery(t *testing.T, p *phone, nodes []*node, count int) (passed int, took time.Duration) {
+	t.Helper()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	begin := time.Now()
+	for i := range count {
+		if i > 0 {
+			<-tick.C
+		}
+		n := nodes[i%len(nodes)]
+		_, res := p.call(n.addr(t, "udp"), "2125550100")
+		switch {
+		case res != nil && res.StatusCode() == 486:
+			passed++
+		case res != nil && res.StatusCode() == 503 && sipmsg.Header(res, "Retry-After") == "1":
+		default:
+			t.Fatalf("call %d through %s: %v, want 486 from the pbx or 503 (cps_user)", i, n.id, res)
+		}
+	}
+	return passed, time.Since(begin)
 }
