@@ -86,6 +86,92 @@ func TestForkAcrossNodes(t *testing.T) {
 	t.Run("B on node 2 answers a call through node 1", func(t *testing.T) {
 		forkCall(t, nodes, recs, carrier, 1, b, 2, a, 1)
 	})
+	t.Run("A on node 1 answers a call through node 1", func(t *testing.T) {
+		forkCall(t, nodes, recs, carrier, 1, a, 1, b, 2)
+	})
+	t.Run("both answer a call through node 3 at once", func(t *testing.T) {
+		crossedAnswers(t, nodes, recs, carrier, a, b)
+	})
+}
+
+// crossedAnswers: the carrier calls carol through node 3 and both phones
+// answer at once, each before the CANCEL the other's answer brings could
+// reach it. Node 3 takes the first 200 it gets; the other, which crossed
+// its CANCEL, it acknowledges and hangs up (RFC 3261 15), so that phone
+// gets BYE while the first keeps the call with media both ways.
+func crossedAnswers(t *testing.T, nodes []*node, recs []*records, carrier *phone, a, b *phone) {
+	done := make(chan *outCall, 1)
+	go func() {
+		c, res := carrier.call(nodes[2].addr(t, "udp"), "carol")
+		if res == nil || res.StatusCode() != 200 {
+			t.Errorf("the carrier's call: %v, want 200", res)
+		}
+		done <- c
+	}()
+	ca, cb := a.next(15*time.Second), b.next(15*time.Second)
+	if !ca.answer() || !cb.answer() {
+		t.Fatal("a CANCEL reached a phone before it answered")
+	}
+	var call *outCall
+	select {
+	case call = <-done:
+	case <-time.After(25 * time.Second):
+		t.Fatal("the carrier got no answer")
+	}
+	var kept, dropped *inCall
+	select {
+	case <-ca.ended:
+		kept, dropped = cb, ca
+	case <-cb.ended:
+		kept, dropped = ca, cb
+	case <-time.After(10 * time.Second):
+		t.Fatal("neither answer was hung up")
+	}
+	select {
+	case <-kept.ended:
+		t.Fatal("both answers were hung up")
+	default:
+	}
+	waitFor(t, "media both ways with the phone that kept the call", 10*time.Second, func() bool {
+		return call.media.received.Load() >= 25 && kept.media.received.Load() >= 25
+	})
+	call.hangUp()
+	select {
+	case <-kept.ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call did not end")
+	}
+	waitFor(t, "calls over and recorded", 15*time.Second, func() bool {
+		for i, n := range nodes {
+			recs[i].mu.Lock()
+			k := len(recs[i].recs)
+			recs[i].mu.Unlock()
+			if n.app.Server().ActiveCalls() != 0 || k == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	// The dropped answer crossed a CANCEL on node 3 (its node relayed the
+	// 200: ANSWERED there, then BYE) or on its own node (which had
+	// answered node 3 487 already: CANCELLED there, and it hung up the
+	// phone's 200 itself).
+	droppedNode := map[*inCall]string{ca: "node-1", cb: "node-2"}[dropped]
+	for _, rec := range recs {
+		got := rec.take()
+		ok := len(got) == 1 && got[0].Disposition == outcome.Answered
+		if rec.node == droppedNode {
+			ok = len(got) == 1 && (got[0].Disposition == outcome.Answered || got[0].Disposition == outcome.Cancelled)
+		}
+		if !ok {
+			t.Errorf("%s recorded %+v, want one call, answered (or, for the hung-up answer, cancelled)", rec.node, got)
+		} else {
+			t.Logf("%s: %s %d", rec.node, got[0].Disposition, got[0].SIPCode)
+		}
+	}
+	if dropped.media.received.Load() > 25 {
+		t.Errorf("the hung-up phone got %d packets of the call", dropped.media.received.Load())
+	}
 }
 
 // forkCall: the carrier calls carol through node entry (1-based); both
