@@ -95,7 +95,11 @@ func (p *phone) request(req sip.Request, src *net.UDPAddr) {
 		p.mu.Unlock()
 		p.send(c.response(req, 100, "Trying", ""), src)
 		c.reply(180, "Ringing", "")
-		p.ring <- c
+		select {
+		case p.ring <- c:
+		default:
+			p.t.Errorf("%s: more calls ringing than the test took", p.host)
+		}
 		return
 	}
 	p.mu.Unlock()
@@ -256,15 +260,15 @@ func (c *outCall) hangUp() {
 
 // inCall is a call the SBC sent the phone.
 type inCall struct {
-	p     *phone
-	inv   sip.Request
-	src   *net.UDPAddr
-	tag   string
-	media *rtpEnd
+	p   *phone
+	inv sip.Request
+	src *net.UDPAddr
+	tag string
 
 	mu                      sync.Mutex
-	last                    string // the last response to the INVITE
-	answered, done          bool
+	media                   *rtpEnd // set by answer
+	last                    string  // the last response to the INVITE
+	done                    bool    // answered or cancelled: no other final answer
 	cancelled, acked, ended chan struct{}
 }
 
@@ -300,11 +304,14 @@ func (c *inCall) answer() bool {
 		c.mu.Unlock()
 		return false
 	}
-	c.answered, c.done = true, true
+	c.done = true
 	c.mu.Unlock()
-	c.media = newRTPEnd(c.p.t, c.p.ip)
-	c.reply(200, "OK", sdp(c.p.ip, c.media.port()))
-	c.media.start(c.p.t, string(c.inv.Body()))
+	m := newRTPEnd(c.p.t, c.p.ip)
+	c.mu.Lock()
+	c.media = m
+	c.mu.Unlock()
+	c.reply(200, "OK", sdp(c.p.ip, m.port()))
+	m.start(c.p.t, string(c.inv.Body()))
 	return true
 }
 
@@ -325,8 +332,11 @@ func (c *inCall) request(req sip.Request, src *net.UDPAddr) {
 		}
 	case sip.BYE:
 		c.p.send(response(req, 200, "OK", c.tag, "Content-Length: 0\r\n\r\n"), src)
-		if c.media != nil {
-			c.media.stop()
+		c.mu.Lock()
+		m := c.media
+		c.mu.Unlock()
+		if m != nil {
+			m.stop()
 		}
 		closeOnce(&c.mu, c.ended)
 	default:
