@@ -149,7 +149,7 @@ func grep(s, sub string) string {
 
 // TestUserCallRateAcrossNodes: bob may place 2 calls a second after a
 // burst of 2 (policy.admission.user_cps). His phone places calls through
-// the three nodes in turn, 10 a second; the pbx turns each down (486) as
+// the three nodes in turn, about 16 a second; the pbx turns each down (486) as
 // it comes, so only the rate limits them. Sharing the call-rate tokens
 // (RateShare.ShareCalls, README "Cluster"), the nodes admit what one node
 // would, within the stated bound: over T seconds at most
@@ -210,13 +210,13 @@ func TestUserCallRateAcrossNodes(t *testing.T) {
 	}
 }
 
-// placeEvery places count calls of p, one every 100 ms, through the nodes
+// placeEvery places count calls of p, one every 60 ms, through the nodes
 // in turn, and returns how many were admitted (reached the pbx, which
 // turned them down) and how long it took. Any other answer than the
 // pbx's 486 or the admission's 503 fails the test.
 func placeEvery(t *testing.T, p *phone, nodes []*node, count int) (passed int, took time.Duration) {
 	t.Helper()
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(60 * time.Millisecond)
 	defer tick.Stop()
 	begin := time.Now()
 	for i := range count {
