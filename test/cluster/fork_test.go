@@ -57,7 +57,9 @@ func (r *records) take() []cdr.Record {
 // says so (node 3 and node 1 ANSWERED with packets both ways, node 2
 // CANCELLED). Then the reverse, with the call coming in at node 1, which
 // holds A's binding itself: B, on node 2, answers first and A is
-// cancelled by node 1.
+// cancelled by node 1; and A answering a call through node 1, B
+// cancelled through node 2. Then both phones answering at once, and the
+// carrier giving up while both ring.
 func TestForkAcrossNodes(t *testing.T) {
 	r := redistest.Start(t, redisIP)
 	var nodes []*node
@@ -92,6 +94,47 @@ func TestForkAcrossNodes(t *testing.T) {
 	t.Run("both answer a call through node 3 at once", func(t *testing.T) {
 		crossedAnswers(t, nodes, recs, carrier, a, b)
 	})
+	t.Run("the carrier gives up while both ring", func(t *testing.T) {
+		cancelledWhileRinging(t, nodes, recs, carrier, a, b)
+	})
+}
+
+// cancelledWhileRinging: the carrier's call for carol through node 3
+// rings both phones, then the carrier cancels it: it gets 487, each
+// phone gets CANCEL through its node and answers 487, and every node
+// records the call CANCELLED.
+func cancelledWhileRinging(t *testing.T, nodes []*node, recs []*records, carrier *phone, a, b *phone) {
+	c := carrier.dial(nodes[2].addr(t, "udp"), "carol")
+	ca, cb := a.next(15*time.Second), b.next(15*time.Second)
+	c.cancel()
+	if res := c.failed(); res == nil || res.StatusCode() != 487 {
+		t.Fatalf("the carrier's cancelled call: %v, want 487", res)
+	}
+	for _, in := range []*inCall{ca, cb} {
+		for what, ch := range map[string]chan struct{}{"cancelled": in.cancelled, "its 487 acknowledged": in.acked} {
+			select {
+			case <-ch:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s's call not %s", in.p.host, what)
+			}
+		}
+	}
+	waitFor(t, "calls over and recorded", 15*time.Second, func() bool {
+		for i, n := range nodes {
+			recs[i].mu.Lock()
+			k := len(recs[i].recs)
+			recs[i].mu.Unlock()
+			if n.app.Server().ActiveCalls() != 0 || k == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, rec := range recs {
+		if got := rec.take(); len(got) != 1 || got[0].Disposition != outcome.Cancelled || got[0].SIPCode != 487 {
+			t.Errorf("%s recorded %+v, want one call CANCELLED 487", rec.node, got)
+		}
+	}
 }
 
 // crossedAnswers: the carrier calls carol through node 3 and both phones

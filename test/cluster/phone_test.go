@@ -188,8 +188,8 @@ type outCall struct {
 
 // call places a call to user at node addr, answering a proxy challenge
 // with the phone's credentials, and returns it with the final answer
-// (nil: none within 20 s). A 2xx is acknowledged and starts the media;
-// any other final answer too.
+// (nil: none within 20 s). Every final answer is acknowledged; a 2xx
+// starts the media.
 func (p *phone) call(addr, user string) (*outCall, sip.Response) {
 	c := &outCall{p: p, dst: udpAddr(p.t, addr), callID: sipmsg.NewToken(10) + "@" + p.ip, fromTag: sipmsg.NewToken(6),
 		ruri: "sip:" + user + "@" + addr, media: newRTPEnd(p.t, p.ip)}
@@ -232,6 +232,35 @@ func (p *phone) call(addr, user string) (*outCall, sip.Response) {
 	}
 }
 
+// dial sends a call to user at node addr without credentials and
+// returns at once; cancel and failed go on with it.
+func (p *phone) dial(addr, user string) *outCall {
+	c := &outCall{p: p, dst: udpAddr(p.t, addr), callID: sipmsg.NewToken(10) + "@" + p.ip, fromTag: sipmsg.NewToken(6),
+		ruri: "sip:" + user + "@" + addr, media: newRTPEnd(p.t, p.ip), seq: 1, branch: "z9hG4bK" + sipmsg.NewToken(8)}
+	c.target = c.ruri
+	c.res = p.listen(c.callID)
+	body := sdp(p.ip, c.media.port())
+	p.send(c.request("INVITE", c.branch, c.seq, "Content-Type: application/sdp\r\n", body), c.dst)
+	return c
+}
+
+// cancel cancels the call's INVITE (RFC 3261 9.1: its branch and CSeq).
+func (c *outCall) cancel() {
+	c.p.send(c.request("CANCEL", c.branch, c.seq, "", ""), c.dst)
+}
+
+// failed waits for the final answer to the INVITE, acknowledges it and
+// returns it (nil: none within 20 s, or a 2xx).
+func (c *outCall) failed() sip.Response {
+	res := c.p.await(c.res, sip.INVITE, 20*time.Second)
+	if res == nil || res.StatusCode() < 300 {
+		return nil
+	}
+	c.toTag = sipmsg.ToTag(res)
+	c.p.send(c.request("ACK", c.branch, c.seq, "", ""), c.dst)
+	return res
+}
+
 // request renders a request of the call.
 func (c *outCall) request(method, branch string, seq int, extra, body string) string {
 	to := "<" + c.ruri + ">"
@@ -239,8 +268,8 @@ func (c *outCall) request(method, branch string, seq int, extra, body string) st
 		to += ";tag=" + c.toTag
 	}
 	ruri := c.target
-	if method == "INVITE" || (method == "ACK" && c.toTag == "") {
-		ruri = c.ruri
+	if method == "INVITE" || method == "CANCEL" || (method == "ACK" && c.branch == branch) {
+		ruri = c.ruri // the INVITE's own (RFC 3261 9.1, 17.1.1.3)
 	}
 	return fmt.Sprintf("%s %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=%s;rport\r\nMax-Forwards: 70\r\n"+
 		"From: <sip:%s@example.com>;tag=%s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\nContact: <sip:%s@%s>\r\n%sContent-Length: %d\r\n\r\n%s",
