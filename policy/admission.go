@@ -50,6 +50,7 @@ type Admission struct {
 	trkCPS  *cpsBuckets
 	now     func() time.Time
 	sharedCounts
+	cps cpsShare // call-rate tokens taken, for a cluster (cps_shared.go)
 }
 
 // NewAdmission returns the admission stage for cfg (0 limits are off).
@@ -154,9 +155,11 @@ func (a *Admission) admit(k admissionKeys) Decision {
 	}
 	if userTok {
 		a.userCPS.take(k.user)
+		a.cps.record(false, k.user)
 	}
 	if trunkTok {
 		a.trkCPS.take(k.trunk)
+		a.cps.record(true, k.trunk)
 	}
 	a.total++
 	a.version++

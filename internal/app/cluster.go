@@ -41,7 +41,7 @@ func (a *App) newCluster(cfg *config.Config) (*cluster.Node, error) {
 }
 
 // runCluster starts the node's heartbeat and the sharing of bans, rate
-// limits and admission counts; Close stops them, which removes the node's entries.
+// limits, call rates and admission counts; Close stops them, which removes the node's entries.
 func (a *App) runCluster(ctx context.Context) {
 	if a.cluster == nil {
 		return
@@ -54,11 +54,12 @@ func (a *App) runCluster(ctx context.Context) {
 		a.wg.Go(func() { share.Run(ctx) })
 	}
 	rates := cluster.ShareRates(a.cluster, a.policy, 0)
-	a.wg.Go(func() { rates.Run(ctx) })
 	if adm := a.policy.Admission(); adm != nil {
+		rates.ShareCalls(adm)
 		counts := cluster.ShareCounts(a.cluster, adm, 0)
 		a.wg.Go(func() { counts.Run(ctx) })
 	}
+	a.wg.Go(func() { rates.Run(ctx) })
 	a.callShare = cluster.ShareCalls(a.cluster, a.localCallsJSON)
 	a.wg.Go(func() { a.callShare.Run(ctx) })
 	a.wg.Go(func() { a.cluster.Run(ctx) })

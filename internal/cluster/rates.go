@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -32,11 +33,31 @@ type RateSource interface {
 // against burst + rate × T on one node, and N times that without
 // sharing. With Redis unreachable the tokens are not shared and each node
 // limits alone.
+//
+// With ShareCalls, the admission stage's per-user and per-trunk call
+// rates (user_cps, trunk_cps) are shared the same way, on channel
+// <prefix>cps ("u n user" or "t n trunk" lines, the name query-escaped),
+// with the same bound for their rate and burst.
 type RateShare struct {
 	n        *Node
 	src      RateSource
+	calls    CallRateSource // nil: call rates stay per node
 	interval time.Duration
 	lastBad  atomic.Int64 // Unix ns of the last bad message logged
+}
+
+// CallRateSource is the node's admission stage: its call-rate tokens.
+type CallRateSource interface {
+	ShareCPS()
+	CPSTaken() []policy.CPSTaken
+	CPSDrain([]policy.CPSTaken)
+}
+
+// ShareCalls shares the admission stage's call rates too; call it before
+// Run.
+func (s *RateShare) ShareCalls(src CallRateSource) {
+	src.ShareCPS()
+	s.calls = src
 }
 
 // ShareRates wires the chain's rate limits to the cluster.
@@ -50,8 +71,12 @@ func ShareRates(n *Node, src RateSource, interval time.Duration) *RateShare {
 
 // Run publishes and applies until ctx ends.
 func (s *RateShare) Run(ctx context.Context) {
-	key := s.n.Key("rate")
-	sub := s.n.Client().Subscribe(ctx, key)
+	rateKey, cpsKey := s.n.Key("rate"), s.n.Key("cps")
+	keys := []string{rateKey}
+	if s.calls != nil {
+		keys = append(keys, cpsKey)
+	}
+	sub := s.n.Client().Subscribe(ctx, keys...)
 	defer sub.Close()
 	msgs := sub.Channel(redis.WithChannelSize(1024))
 	t := time.NewTicker(s.interval)
@@ -64,46 +89,98 @@ func (s *RateShare) Run(ctx context.Context) {
 			if !ok {
 				return
 			}
-			s.received(m.Payload)
+			if m.Channel == cpsKey {
+				s.receivedCalls(m.Channel, m.Payload)
+			} else {
+				s.received(m.Channel, m.Payload)
+			}
 		case <-t.C:
-			s.publish(ctx, key)
+			s.publish(ctx, rateKey, rateLines(s.src.RateTaken()))
+			if s.calls != nil {
+				s.publish(ctx, cpsKey, cpsLines(s.calls.CPSTaken()))
+			}
 		}
 	}
 }
 
-func (s *RateShare) publish(ctx context.Context, key string) {
-	taken := s.src.RateTaken()
-	if len(taken) == 0 || !s.n.RedisUp() {
+// publish sends this node's id and lines on channel key.
+func (s *RateShare) publish(ctx context.Context, key string, lines []string) {
+	if len(lines) == 0 || !s.n.RedisUp() {
 		return // nothing taken, or nowhere to say it: each node limits alone
 	}
-	var b strings.Builder
-	b.WriteString(s.n.ID())
-	for _, t := range taken {
-		b.WriteByte('\n')
-		b.WriteString(t.Src.String())
-		b.WriteByte(' ')
-		b.WriteString(strconv.Itoa(int(t.Kind)))
-		b.WriteByte(' ')
-		b.WriteString(strconv.Itoa(t.N))
-	}
+	msg := s.n.ID() + "\n" + strings.Join(lines, "\n")
 	cctx, cancel := context.WithTimeout(ctx, s.n.spec.WriteTimeout)
 	defer cancel()
-	if err := s.n.Client().Publish(cctx, key, b.String()).Err(); err != nil {
+	if err := s.n.Client().Publish(cctx, key, msg).Err(); err != nil {
 		s.n.observe(ctx, err)
 	}
 }
 
+func rateLines(taken []policy.RateTaken) []string {
+	out := make([]string, 0, len(taken))
+	for _, t := range taken {
+		out = append(out, t.Src.String()+" "+strconv.Itoa(int(t.Kind))+" "+strconv.Itoa(t.N))
+	}
+	return out
+}
+
+func cpsLines(taken []policy.CPSTaken) []string {
+	out := make([]string, 0, len(taken))
+	for _, t := range taken {
+		kind := "u"
+		if t.Trunk {
+			kind = "t"
+		}
+		out = append(out, kind+" "+strconv.Itoa(t.N)+" "+url.QueryEscape(t.Key))
+	}
+	return out
+}
+
 // received applies a peer's tokens.
-func (s *RateShare) received(payload string) {
+func (s *RateShare) received(channel, payload string) {
 	node, rest, _ := strings.Cut(payload, "\n")
 	if node == s.n.ID() {
 		return
 	}
 	taken, ok := parseTaken(rest)
 	if !ok || node == "" {
-		s.logBad(payload)
+		s.logBad(channel, payload)
 	}
 	s.src.RateDrain(taken)
+}
+
+// receivedCalls applies a peer's call-rate tokens.
+func (s *RateShare) receivedCalls(channel, payload string) {
+	node, rest, _ := strings.Cut(payload, "\n")
+	if node == s.n.ID() {
+		return
+	}
+	taken, ok := parseCPS(rest)
+	if !ok || node == "" {
+		s.logBad(channel, payload)
+	}
+	s.calls.CPSDrain(taken)
+}
+
+// parseCPS reads "u n user" and "t n trunk" lines; ok is false if any
+// does not parse (the others are returned).
+func parseCPS(lines string) (out []policy.CPSTaken, ok bool) {
+	ok = true
+	for line := range strings.SplitSeq(lines, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || (f[0] != "u" && f[0] != "t") {
+			ok = false
+			continue
+		}
+		n, err1 := strconv.Atoi(f[1])
+		key, err2 := url.QueryUnescape(f[2])
+		if err1 != nil || err2 != nil || n <= 0 || key == "" {
+			ok = false
+			continue
+		}
+		out = append(out, policy.CPSTaken{Trunk: f[0] == "t", Key: key, N: n})
+	}
+	return out, ok
 }
 
 // parseTaken reads "ip kind n" lines; ok is false if any does not parse
@@ -129,11 +206,11 @@ func parseTaken(lines string) (out []policy.RateTaken, ok bool) {
 }
 
 // logBad logs an unreadable message at most once a minute.
-func (s *RateShare) logBad(payload string) {
+func (s *RateShare) logBad(channel, payload string) {
 	now := time.Now().UnixNano()
 	last := s.lastBad.Load()
 	if now-last < int64(time.Minute) || !s.lastBad.CompareAndSwap(last, now) {
 		return
 	}
-	s.n.log.Error("cluster: unreadable rate-limit tokens from a peer; the readable lines applied", "channel", s.n.Key("rate"), "payload", truncate(payload, 200))
+	s.n.log.Error("cluster: unreadable rate-limit tokens from a peer; the readable lines applied", "channel", channel, "payload", truncate(payload, 200))
 }
