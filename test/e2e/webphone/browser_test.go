@@ -165,6 +165,7 @@ func TestBrowserTenCalls(t *testing.T) {
 	sc.TimeoutMs = int(perPhone / time.Millisecond)
 	sc.Deadline = n*2*perPhone + perPhone
 	run := browser.Start(t, sc)
+	e2e.LogMediaOnFailure(t, sbc)
 	e2e.Touch(t, gate("start", 0))
 	for i, p := range phones {
 		started := time.Now()
