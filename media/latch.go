@@ -26,12 +26,21 @@ import (
 //   - rankSDP: the address the side's SDP announced for this socket;
 //   - rankSignaling: the IP address the side's SIP comes from (a phone
 //     behind NAT sends its RTP from its NAT's address, like its SIP);
+//   - rankSDPPort: the port the side's SDP announced, from another IP: the
+//     side's own socket seen through another of its addresses (a socket
+//     bound to the wildcard leaves from the address the route to the SBC
+//     picks, not the one the phone announces: baresip, most softphones on
+//     a host with a VPN or two interfaces) or through a NAT that keeps
+//     the source port, as most do when it is free (RFC 4787 4.1), while
+//     the side's SIP reaches the SBC from elsewhere (a proxy, another
+//     NAT address);
 //   - rankStranger: anything else.
 //
-// Before anything is latched, an SDP or signaling source latches at once;
-// a stranger only when neither is known, or once strangerGrace has passed
-// since the socket learned them without either sending (a host whose RTP
-// leaves from a third address still gets its media, late). Once a source
+// Before anything is latched, an SDP, signaling or SDP-port source
+// latches at once; a stranger only when none is known, or once
+// strangerGrace has passed since the socket learned them without any
+// sending (a host whose RTP leaves from a third address and port still
+// gets its media, late). Once a source
 // is latched, another takes its place only if it ranks higher (the SDP
 // address always wins), or if it continues the latched stream after the
 // latched source fell silent (relatchSilence; for RTP the same SSRC and a
@@ -43,6 +52,10 @@ import (
 // signaling vouches for it (learn). An off-path attacker sees none of
 // the stream and cannot meet either rule; spoofing the SDP or signaling
 // address only sends the media to that address, not to the attacker.
+// To latch by the SDP port from its own address, he must know the side's
+// RTP port as well as the SBC's (both out of his sight, in the
+// signaling), and the side's first packet from its SDP or signaling
+// address takes the latch back.
 //
 // Residual risk, accepted so that endpoints behind NAT and hosts that
 // send from another address than they announce keep working: a stranger
@@ -59,8 +72,9 @@ const (
 	// may latch. A side sends its first packets within milliseconds of
 	// the answer; three seconds is far beyond that even on a loaded
 	// machine, and a caller's ringing usually outlasts it, so the only
-	// cost, falling on endpoints that send from a third address, is the
-	// first seconds of the callee's media.
+	// cost, falling on endpoints that send from a third address and
+	// another port than their SDP's, is the first seconds of the callee's
+	// media.
 	strangerGrace = 3 * time.Second
 	// relatchSilence is how long the latched source must have sent
 	// nothing before another source continuing its stream may take its
@@ -79,6 +93,7 @@ const (
 // Ranks of a source; see the comment above.
 const (
 	rankStranger = iota
+	rankSDPPort
 	rankSignaling
 	rankSDP
 )
@@ -111,6 +126,8 @@ func (p *peer) rank(src netip.AddrPort) int {
 		return rankSDP
 	case p.signal.IsValid() && src.Addr() == p.signal:
 		return rankSignaling
+	case p.sdp.IsValid() && src.Port() == p.sdp.Port() && src.Addr().Is4() == p.sdp.Addr().Unmap().Is4():
+		return rankSDPPort
 	}
 	return rankStranger
 }
@@ -137,7 +154,7 @@ func (p *peer) admits(src netip.AddrPort, ev evidence) bool {
 		return true
 	case src == p.stale && p.sdp.IsValid():
 		return false
-	case r == rankSignaling:
+	case r > rankStranger:
 		return true
 	case ev.noGrace:
 		return false
@@ -213,7 +230,7 @@ func (s *sock) update(f func(peer) peer) {
 // where the side's media began (a phone that answers and sends in the
 // same millisecond, before the SBC has applied its answer). If the
 // signaling vouches for it (its SDP or signaling address, as for a phone
-// behind NAT) it keeps the latch, which the SDP address still takes over
+// behind NAT, or its SDP port) it keeps the latch, which the SDP address still takes over
 // by rank; a stranger starts over like any other, latching again only
 // after strangerGrace.
 func (s *sock) learn(addr netip.AddrPort, hold bool, signal netip.Addr) {

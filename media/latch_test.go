@@ -18,6 +18,10 @@ func TestLatchRules(t *testing.T) {
 		sigOther = netip.AddrPortFrom(sigIP, 5002)
 		stranger = netip.MustParseAddrPort("203.0.113.9:6000")
 		other    = netip.MustParseAddrPort("203.0.113.66:6000")
+		// The SDP's port from another address: the side's socket bound
+		// to the wildcard, or a NAT that kept the port.
+		sdpPort  = netip.MustParseAddrPort("203.0.113.9:4000")
+		sdpPort6 = netip.MustParseAddrPort("[2001:db8::9]:4000")
 	)
 	const t0 = int64(1e12)
 	grace := int64(strangerGrace)
@@ -58,6 +62,13 @@ func TestLatchRules(t *testing.T) {
 		{"stranger on the RTCP socket when nothing is known", peer{since: t0}, stranger, false, t0, false, true},
 		{"signaling address on the RTCP socket", known, sigSrc, false, t0, true, true},
 		{"signaling port continuing the stream", latchedTo(sigSrc), sigOther, true, t0, true, false},
+		{"SDP port from another address latches", known, sdpPort, false, t0, true, false},
+		{"SDP port from another address on the RTCP socket", known, sdpPort, false, t0, true, true},
+		{"SDP port takes over from a stranger", latchedTo(stranger), sdpPort, false, t0, true, false},
+		{"SDP port does not take over from the signaling address", latchedTo(sigSrc), sdpPort, false, t0, false, false},
+		{"signaling address takes over from the SDP port", latchedTo(sdpPort), sigSrc, false, t0, true, false},
+		{"SDP port of another family", known, sdpPort6, false, t0, false, false},
+		{"SDP port after the SDP moved from it", peer{addr: sdpAddr, sdp: sdpAddr, stale: sdpPort, signal: sigIP, since: t0}, sdpPort, false, t0, false, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,6 +182,56 @@ func TestLatchStrangerAfterGrace(t *testing.T) {
 	expectNothing(t, third.rtp, 50*time.Millisecond)
 	if st := c.s.Stats().AtoB; st.Relatched != 1 {
 		t.Fatalf("relatched %d times, want 1", st.Relatched)
+	}
+}
+
+// TestLatchSDPPortAtOnce: A announces 127.0.0.4 in its SDP and signals
+// from 127.0.0.9, but its socket, bound to the wildcard as baresip's is,
+// sends from 127.0.0.1 (the source the route to the SBC picks) with the
+// port its SDP named. Its media goes through from the first packet, both
+// ways, not after strangerGrace; an attacker on another address and port
+// gets nothing, and A's SDP address, once it sends, takes the latch.
+func TestLatchSDPPortAtOnce(t *testing.T) {
+	m := newTestManager(t, 4, netip.Addr{}, nil)
+	s := m.NewSession("call-sdp-port")
+	t.Cleanup(s.Close)
+	a, b := newPeer(t, true), newPeer(t, true)
+	s.Configure(SideA, SideOptions{Signaling: netip.MustParseAddr("127.0.0.9")})
+	s.Configure(SideB, SideOptions{Signaling: loopback})
+	toB, err := s.Offer(SideA, sipSDP("127.0.0.4", portOfConn(a.rtp)))
+	if err != nil {
+		t.Fatalf("Offer: %v", err)
+	}
+	toA, err := s.Answer(SideB, b.sdp())
+	if err != nil {
+		t.Fatalf("Answer: %v", err)
+	}
+	portA, portB := mPort(t, toA, 0), mPort(t, toB, 0)
+	attacker := newPeerAt(t, "127.0.0.66", true)
+	send(t, attacker.rtp, withSSRC(rtpPacket(9), 0x66), portA)
+	waitFor(t, "the attacker refused", func() bool { return s.Stats().AtoB.RefusedSource == 1 })
+	send(t, a.rtp, rtpPacket(1), portA)
+	recv(t, b.rtp)
+	send(t, b.rtp, rtpPacket(2), portB)
+	recv(t, a.rtp)
+	send(t, a.rtcp, rtcpPacket(), portA+1)
+	recv(t, b.rtcp)
+	send(t, attacker.rtp, withSSRC(rtpPacket(10), 0x66), portA)
+	waitFor(t, "the attacker refused again", func() bool { return s.Stats().AtoB.RefusedSource == 2 })
+	expectNothing(t, attacker.rtp, 50*time.Millisecond)
+	expectNothing(t, b.rtp, time.Millisecond)
+
+	sdpSide, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 4), Port: portOfConn(a.rtp)})
+	if err != nil {
+		t.Fatalf("listen on A's SDP address: %v", err)
+	}
+	t.Cleanup(func() { sdpSide.Close() })
+	send(t, sdpSide, rtpPacket(3), portA)
+	recv(t, b.rtp)
+	send(t, b.rtp, rtpPacket(4), portB)
+	recv(t, sdpSide)
+	if st := s.Stats().AtoB; st.Packets != 2 || st.Relatched != 1 {
+		t.Fatalf("relayed %d A→B, relatched %d; want 2 and 1", st.Packets, st.Relatched)
 	}
 }
 

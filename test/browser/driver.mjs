@@ -240,6 +240,9 @@ async function runPhone(browser, sc, spec) {
     delete res.step;
   } catch (e) {
     res.error = String(e && e.message ? e.message : e);
+    // Now, not only in the result at the end: a test that gives up
+    // waiting for this phone lists it (with an audio step's last stats).
+    emit({ event: 'failed', phone: ph.name, name: res.error.slice(0, 2000) });
     if (!ph.closed && sc.failureShots) {
       const path = `${sc.failureShots}/${ph.name}-failed.png`;
       await ph.page.screenshot({ path }).then(() => { res.screenshot = path; }, () => {});

@@ -277,8 +277,19 @@ func testSvwar(t *testing.T) {
 // policy.bans.auth_failures wrong answers, so svcrack never gets to try
 // it. Control: with auth-failure bans off, the same run finds the
 // password, so the ban is what stopped it.
+//
+// svcrack sends a new REGISTER whenever nothing arrived for its select
+// time (-t, 5 ms by default), answered or not: once the SBC takes longer
+// than that (a loaded machine, the race detector) it sends 200 REGISTERs
+// a second, a flood the per-source rate limit answers 503, at which
+// svcrack stops ("unknown response") having tried a password or two. The
+// banned and control runs pace it at 100 ms, the default REGISTER rate
+// (10/s), so what they prove is the ban alone; "full speed" runs it at
+// its own pace and checks what holds whichever defence stops it: no
+// password found, at most auth_failures wrong answers (and the few in
+// flight when the ban came) checked by the registrar.
 func testSvcrack(t *testing.T) {
-	run := func(t *testing.T, scanner string, failures int) (string, *e2e.SBC) {
+	run := func(t *testing.T, scanner string, failures int, pace ...string) (string, *e2e.SBC) {
 		sbc := scanSBC(t, false, func(c *config.Config) {
 			c.Auth.Algorithms = []string{"MD5"}
 			c.Policy.Bans.AuthFailures = failures
@@ -289,13 +300,15 @@ func testSvcrack(t *testing.T) {
 			words = append(words, "wrong-"+e2e.Itoa(i))
 		}
 		words = append(words, alicePassword, "wrong-last")
-		out := runTool(t, 40*time.Second, scanner, "svcrack", "-v", "-u", "alice",
-			"-p", e2e.Itoa(int(sbc.UDP.Port())), "--maximumtime", "2", "-d", writeLines(t, words), "127.0.0.1")
+		args := append([]string{"-v", "-u", "alice", "-p", e2e.Itoa(int(sbc.UDP.Port())), "--maximumtime", "2",
+			"-d", writeLines(t, words)}, pace...)
+		out := runTool(t, 40*time.Second, scanner, "svcrack", append(args, "127.0.0.1")...)
 		return out, sbc
 	}
+	paced := []string{"-t", "0.1"}
 	t.Run("banned", func(t *testing.T) {
 		scanner := e2e.IP(54)
-		out, sbc := run(t, scanner, policy.DefaultBanAuthFailures)
+		out, sbc := run(t, scanner, policy.DefaultBanAuthFailures, paced...)
 		if strings.Contains(out, alicePassword) {
 			t.Errorf("svcrack found alice's password despite the ban")
 		}
@@ -310,12 +323,27 @@ func testSvcrack(t *testing.T) {
 	})
 	t.Run("control without bans", func(t *testing.T) {
 		scanner := e2e.IP(55)
-		out, sbc := run(t, scanner, 0)
+		out, sbc := run(t, scanner, 0, paced...)
 		if !strings.Contains(out, alicePassword) {
 			t.Errorf("control: svcrack did not find the password with bans off, so the banned run proves nothing")
 		}
 		if _, banned := bans(sbc, t)[scanner]; banned {
 			t.Errorf("control: %s banned with auth-failure bans off", scanner)
 		}
+	})
+	t.Run("full speed", func(t *testing.T) {
+		scanner := e2e.IP(56)
+		out, sbc := run(t, scanner, policy.DefaultBanAuthFailures)
+		if strings.Contains(out, alicePassword) || len(tableRows(out, "Extension")) != 0 {
+			t.Errorf("svcrack at full speed found alice's password")
+		}
+		// The ban threshold, and a wrong answer or two already being
+		// checked when the ban came: never the ninth, the password.
+		got := sbc.App.Server().Stats().AuthFailures.Load()
+		if got > uint64(policy.DefaultBanAuthFailures)+2 {
+			t.Errorf("%d auth failures reached the registrar, want at most %d", got, policy.DefaultBanAuthFailures+2)
+		}
+		_, banned := bans(sbc, t)[scanner]
+		t.Logf("svcrack at full speed: %d wrong passwords checked, banned %v", got, banned)
 	})
 }

@@ -141,6 +141,10 @@ func TestBrowserReceivesSIPpCall(t *testing.T) {
 func TestBrowserTenCalls(t *testing.T) {
 	const n = 10
 	const perPhone = 60 * time.Second // a person waits this long for a page, or for a call to connect
+	// A phone that hears nothing this long after its call is up fails its
+	// audio step within perPhone, so the failure lists its last stats
+	// (packets received and sent, audio energy) beside the SBC's counters.
+	const audioWait = 30000
 	sinks := e2e.NewCDRSinks(t, "")
 	sbc := e2e.StartSBC(t, e2e.SBCOptions{RFCTimers: true, Mutate: func(c *config.Config) {
 		sinks.Apply(c)
@@ -155,7 +159,8 @@ func TestBrowserTenCalls(t *testing.T) {
 		steps := []browser.Step{
 			browser.Do("wait", "status", "connected"), browser.Do("mark", "name", "connected"),
 			browser.Do("waitFile", "path", gate("call", i), "timeoutMs", int(n*2*perPhone/time.Millisecond)),
-			browser.Do("call", "target", "echo"), browser.Do("wait", "call", "in-call"), browser.Do("audio", "packets", 50, "label", "echo"),
+			browser.Do("call", "target", "echo"), browser.Do("wait", "call", "in-call"),
+			browser.Do("audio", "packets", 50, "label", "echo", "timeoutMs", audioWait),
 			browser.Do("mark", "name", "up"), browser.Do("waitFile", "path", hangUp, "timeoutMs", int(n*2*perPhone/time.Millisecond)),
 		}
 		phones = append(phones, browser.Phone{Name: fmt.Sprintf("web%d", i), URL: e2e.PhoneURL(sbc.WSS, true, e2e.Autoconnect),
@@ -165,6 +170,7 @@ func TestBrowserTenCalls(t *testing.T) {
 	sc.TimeoutMs = int(perPhone / time.Millisecond)
 	sc.Deadline = n*2*perPhone + perPhone
 	run := browser.Start(t, sc)
+	e2e.LogMediaOnFailure(t, sbc)
 	e2e.Touch(t, gate("start", 0))
 	for i, p := range phones {
 		started := time.Now()

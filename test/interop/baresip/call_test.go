@@ -9,8 +9,10 @@ import (
 
 // minAudio is how much of the far side's tone each side must have heard
 // in a call, in 20 ms blocks: half a second. A call lasts until the SBC
-// relayed relayAudio packets each way: the recordings miss the first
-// packets, which the phones' jitter buffers hold back.
+// relayed relayAudio packets each way and each phone's recording holds
+// minAudio blocks (heard): the phones' jitter buffers and decoders run
+// behind the relay, the more so on a loaded machine (a CI run's call
+// ended with 0.4 s recorded after 42 packets relayed).
 const (
 	minAudio   = 25
 	relayAudio = minAudio + 10
@@ -20,7 +22,8 @@ const (
 type pair struct {
 	sbc    *sbcUnderTest
 	a, b   *phone
-	target string // what a dials
+	target string    // what a dials
+	dialed time.Time // when the last call started
 }
 
 // call is one call of a pair in progress.
@@ -31,9 +34,15 @@ type call struct {
 	recA, recB   int // recordings each phone had before the call
 }
 
-// dial calls b from a and waits until both sides are established.
+// dial calls b from a and waits until both sides are established. It
+// starts no two calls of a pair within one second of the clock: baresip
+// names a call's recordings by the second it starts.
 func (p *pair) dial(t *testing.T) *call {
 	t.Helper()
+	if wait := time.Until(p.dialed.Truncate(time.Second).Add(time.Second)); wait > 0 {
+		time.Sleep(wait)
+	}
+	p.dialed = time.Now()
 	c := &call{p: p, markA: p.a.mark(), markB: p.b.mark(), recA: len(p.a.recordings()), recB: len(p.b.recordings())}
 	p.a.do("dial", p.target)
 	c.id = p.a.waitEvent(c.markA, "CALL_ESTABLISHED", 10*time.Second).ID
@@ -112,6 +121,7 @@ func (c *call) waitHeld(t *testing.T) [2]uint64 {
 // heard and the call's record.
 func (c *call) hangup(t *testing.T, by *phone) record {
 	t.Helper()
+	c.heard(t)
 	by.do("hangup", "")
 	c.p.a.waitEvent(c.markA, "CALL_CLOSED", 5*time.Second)
 	c.p.b.waitEvent(c.markB, "CALL_CLOSED", 5*time.Second)
@@ -121,6 +131,25 @@ func (c *call) hangup(t *testing.T, by *phone) record {
 	}
 	c.checkAudio(t)
 	return r
+}
+
+// heard waits until each phone's recording of the call holds minAudio
+// blocks of the other's tone.
+func (c *call) heard(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, side := range []struct {
+		ph     *phone
+		before int
+		tone   float64
+	}{{c.p.a, c.recA, c.p.b.o.tone}, {c.p.b, c.recB, c.p.a.o.tone}} {
+		for n := 0; n < minAudio; n = side.ph.heard(side.before, side.tone) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s heard %d blocks of %.0f Hz within 10 s, want %d", side.ph.o.user, n, side.tone, minAudio)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
 
 // checkAudio checks the recordings of the call: each side heard the
@@ -147,10 +176,10 @@ func target(user string, sbc netip.AddrPort, params string) string {
 // runCalls makes n calls in a row on each pair, the pairs' calls at the
 // same time, each proving audio both ways and DTMF from the caller; the
 // second also DTMF from the callee, the third a hold and resume. baresip
-// sends its RTP from 127.0.0.1 whatever its SDP and SIP name, so the
-// SBC takes it only after its stranger grace (three seconds,
-// media/latch.go): a call lasts that long before audio flows, and the
-// pairs side by side keep the test short.
+// binds its RTP socket to the wildcard, so its RTP leaves from 127.0.0.1
+// (the source the route to the SBC picks) whatever its SDP and SIP name,
+// from the port its SDP names: the SBC latches it by that port at once
+// (media/latch.go, rankSDPPort).
 func runCalls(t *testing.T, pairs []*pair, n int) {
 	t.Helper()
 	for i := 1; i <= n; i++ {

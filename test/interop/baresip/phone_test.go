@@ -346,6 +346,20 @@ func (p *phone) recordings() []string {
 	return files
 }
 
+// heard counts the blocks of tone in the phone's newest recording, if
+// it has more than before (0 otherwise, or while it cannot be read).
+func (p *phone) heard(before int, tone float64) int {
+	recs := p.recordings()
+	if len(recs) <= before {
+		return 0
+	}
+	s, err := readWAV(recs[len(recs)-1])
+	if err != nil {
+		return 0
+	}
+	return toneBlocks(s, tone)
+}
+
 func writeFile(t *testing.T, name, s string) {
 	t.Helper()
 	if err := os.WriteFile(name, []byte(s), 0o644); err != nil {
