@@ -31,6 +31,15 @@ func (a *Admission) Local() (Counts, uint64) {
 // maps are read, never written: the caller gives fresh ones each time.
 func (a *Admission) SetOthers(c *Counts) { a.others.Store(c) }
 
+// OthersTotal is the calls in progress on the other nodes of a cluster as
+// this node last read them (0 when it has none or forgot them).
+func (a *Admission) OthersTotal() int {
+	if o := a.others.Load(); o != nil {
+		return o.Total
+	}
+	return 0
+}
+
 // othersOf returns what the other nodes count against k. a.mu held.
 func (a *Admission) othersOf(k admissionKeys) (total, trunk, user, ip int) {
 	o := a.others.Load()

@@ -105,7 +105,11 @@ func (a *App) clusterCalls(ctx context.Context) ([]admin.Call, error) {
 
 // clusterStats feeds the cluster metrics.
 func (a *App) clusterStats() metrics.ClusterStats {
-	return metrics.ClusterStats{RedisUp: a.cluster.RedisUp(), Failures: a.cluster.Failures()}
+	st := metrics.ClusterStats{RedisUp: a.cluster.RedisUp(), Failures: a.cluster.Failures()}
+	if adm := a.policy.Admission(); adm != nil {
+		st.PeerCalls = adm.OthersTotal()
+	}
+	return st
 }
 
 // checkCluster is the readiness check of a cluster node: always passing

@@ -34,6 +34,9 @@ type Sources struct {
 type ClusterStats struct {
 	RedisUp  bool   // sbc_cluster_redis_up
 	Failures uint64 // sbc_cluster_redis_failures_total
+	// PeerCalls is the calls in progress on the other nodes, as this node
+	// last read them from Redis: sbc_cluster_peer_calls.
+	PeerCalls int
 }
 
 // ServerStats are the B2BUA's counters.
@@ -141,6 +144,7 @@ var (
 	descWebRTC        = desc("webrtc_packets_total", "Packets of the WebRTC transports by kind (rtp_in, rtp_out, rtcp_in, rtcp_out, dtls, srtp_auth_fail, srtp_replay, malformed, unknown, unrouted, not_ready, early, mux_direct, mux_to_ice, mux_dropped), calls live and ended.", "kind")
 	descRedisUp       = desc("cluster_redis_up", "1 while Redis answers this cluster node; 0 is the alarm: the node serves with its local state.")
 	descRedisFailures = desc("cluster_redis_failures_total", "Heartbeats Redis did not take.")
+	descPeerCalls     = desc("cluster_peer_calls", "Calls in progress on the other nodes, as this node last read them from Redis; its admission limits count them with its own.")
 	descHEP           = desc("hep_packets_total", "HEP packets toward the collector, by result (sent, dropped, error).", "result")
 )
 
@@ -198,6 +202,7 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 		}
 		emit(ch, descRedisUp, prometheus.GaugeValue, up)
 		emit(ch, descRedisFailures, prometheus.CounterValue, float64(st.Failures))
+		emit(ch, descPeerCalls, prometheus.GaugeValue, float64(st.PeerCalls))
 	}
 	if s.src.HEP != nil {
 		st := s.src.HEP()

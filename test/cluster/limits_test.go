@@ -49,22 +49,19 @@ func (p *phone) handle(t *testing.T, f func(*inCall)) {
 	t.Cleanup(func() { close(done); <-exited })
 }
 
-// countsRead is the read half of the admission counts' error bound
-// (cluster.CountShare): a count in Redis is read by every peer within
-// one interval plus a round trip.
-const countsRead = cluster.DefaultCountsInterval + 50*time.Millisecond
-
-// counted waits until node's calls in progress for user, as Redis holds
-// them, are want, then for its peers to have read them (countsRead), and
-// logs how long after since the count reached Redis.
-func counted(t *testing.T, r *redistest.Server, node, user string, want int, since time.Time) {
+// peersSee waits until n counts want calls in progress on its peers
+// (sbc_cluster_peer_calls: what its admission adds to its own) and logs
+// how long after the change that was: the admission counts' error bound
+// (README "Cluster", cluster.CountShare) says about 250 ms; a loaded
+// machine may take longer, which widens the window the bound describes
+// but is not what this test judges.
+func peersSee(t *testing.T, n *node, want int, since time.Time) {
 	t.Helper()
-	waitFor(t, node+"'s count of "+user+" in Redis", 10*time.Second, func() bool {
-		reply, err := r.Do("EVAL", "return tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')", "1", "sbc:adm:"+node, "u:"+user)
-		return err == nil && reply == ":"+itoa(want)
+	line := "sbc_cluster_peer_calls " + itoa(want) + "\n"
+	waitFor(t, n.id+" counting "+itoa(want)+" calls on its peers", 10*time.Second, func() bool {
+		return strings.Contains(metrics(t, n), line)
 	})
-	t.Logf("%s's count of %s (%d) in Redis %s after the call changed", node, user, want, time.Since(since).Round(time.Millisecond))
-	time.Sleep(countsRead) // the bound under test: the peers read it within this
+	t.Logf("%s counts %d calls on its peers %s after the change", n.id, want, time.Since(since).Round(time.Millisecond))
 }
 
 // TestUserCallLimitAcrossNodes: bob may have 2 calls at once
@@ -81,9 +78,10 @@ func counted(t *testing.T, r *redistest.Server, node, user string, want int, sin
 // and its peers read them within another interval plus a round trip.
 // Calls for one user arriving on different nodes within that window may
 // together pass the limit; calls further apart are limited exactly. The
-// test places each call only after the previous change is in Redis (it
-// logs how long that took) and one read interval plus a round trip has
-// passed, so every call here is limited exactly.
+// test places each call only once node 3 counts the calls of the other
+// nodes (sbc_cluster_peer_calls; it logs how long that took), so every
+// call here is limited exactly; the bound itself is tested in
+// internal/cluster.
 func TestUserCallLimitAcrossNodes(t *testing.T) {
 	r := redistest.Start(t, redisIP)
 	pbx := newPhone(t, pbxIP, "pbx", "")
@@ -105,10 +103,12 @@ func TestUserCallLimitAcrossNodes(t *testing.T) {
 		return c
 	}
 
+	t0 := time.Now()
 	first := placed(nodes[0])
-	counted(t, r, "node-1", "bob", 1, time.Now())
+	peersSee(t, nodes[2], 1, t0)
+	t1 := time.Now()
 	second := placed(nodes[1])
-	counted(t, r, "node-2", "bob", 1, time.Now())
+	peersSee(t, nodes[2], 2, t1)
 
 	_, res := bob.call(nodes[2].addr(t, "udp"), "2125550101")
 	if res == nil || res.StatusCode() != 503 || res.Reason() != "Service Unavailable" || sipmsg.Header(res, "Retry-After") != "10" {
@@ -120,7 +120,7 @@ func TestUserCallLimitAcrossNodes(t *testing.T) {
 
 	ended := time.Now()
 	first.hangUp()
-	counted(t, r, "node-1", "bob", 0, ended)
+	peersSee(t, nodes[2], 1, ended)
 	again := placed(nodes[2])
 	if first.media.received.Load() == 0 {
 		t.Errorf("bob's first call carried no media to him")
