@@ -66,7 +66,7 @@ func (s *Session) learn(from Side, d *sdpconv.Description, answer bool) error {
 		s.routeWebRTC(from, d)
 	}
 	if hold != s.hold[from] {
-		s.log.Info("media hold changed", "side", from.String(), "hold", hold)
+		s.logger().Info("media hold changed", "side", from.String(), "hold", hold)
 	}
 	s.hold[from] = hold
 	return nil
@@ -122,7 +122,7 @@ func (s *Session) announce(to Side, body []byte, sent *sdp.SessionDescription) {
 		d, err = sdpconv.Parse(body)
 	}
 	if err != nil {
-		s.log.Warn("sdp sent does not parse", "side", to.String(), "err", err)
+		s.logger().Warn("sdp sent does not parse", "side", to.String(), "err", err)
 		return
 	}
 	for i, st := range s.streams {
