@@ -132,7 +132,7 @@ type Call struct {
 	// inflight are the requests relayed to the other leg whose server
 	// transactions wait for its answer (call4_dialog.go).
 	inflight map[serverTx]inflightReq
-	timers   map[timerKind]*time.Timer
+	timers   []callTimer // running (timers.go)
 	// ctx is the call's context. A CANCEL or a hang-up from outside
 	// cancels it with a *stopped cause, so that a step waiting on the
 	// network (a late policy stage, a trunk's DNS) returns at once and the

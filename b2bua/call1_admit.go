@@ -68,10 +68,10 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 		remoteSeq:        seq,
 		remoteTarget:     callerTarget(req),
 		dst:              src,
-		contact:          ourContact(host, port, src.Kind, sipsDialog(req.Recipient(), req.GetHeaders("Record-Route"), sipmsg.ContactURI(req))),
+		contact:          s.contactFor(host, port, src.Kind, sipsDialog(req.Recipient(), req.GetHeaders("Record-Route"), sipmsg.ContactURI(req))),
 		viaHost:          host,
 		viaPort:          port,
-		pass:             lowerSet(s.cfg.HeaderWhitelist),
+		pass:             s.pass,
 		peerAllowsUpdate: sipmsg.HasOption(req, "Allow", "UPDATE"),
 	}
 	if c.a.remoteTarget == nil {

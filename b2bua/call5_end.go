@@ -171,12 +171,12 @@ func (c *Call) finish() {
 	if c.inv != nil {
 		c.finalToA(500, "Server Internal Error")
 	}
-	for _, t := range c.timers {
-		t.Stop()
+	for _, ct := range c.timers {
+		ct.t.Stop()
 	}
 	if c.media != nil {
 		c.media.Stop()
-		c.rec.Media = subtractMedia(recordMedia(c.media.Stats()), c.xfer.base)
+		c.rec.Media = c.xfer.since(recordMedia(c.media.Stats()))
 		codecs := c.media.Codecs()
 		c.rec.ACodec, c.rec.BCodec = codecs[media.SideA], codecs[media.SideB]
 	}
