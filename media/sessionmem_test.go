@@ -55,21 +55,34 @@ func (l *lockedBuffer) String() string {
 // level.
 func scopeCall(t *testing.T, level *slog.LevelVar, out *lockedBuffer, withAttrs *atomic.Int32) *call {
 	t.Helper()
-	min, max := freeRange(t, 4)
 	h := countingHandler{slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}), withAttrs}
+	return scopeSession(t, scopeManager(t, slog.New(h)), "call-scope")
+}
+
+// scopeManager is a manager on 127.0.10.1 with a fresh port range.
+func scopeManager(t *testing.T, log *slog.Logger) *Manager {
+	t.Helper()
+	min, max := freeRange(t, 8)
 	m, err := NewManager(Config{Addrs: []Addr{{Bind: scopeSBC}}, PortMin: min, PortMax: max,
-		Quarantine: time.Nanosecond}, slog.New(h))
+		Quarantine: time.Nanosecond}, log)
 	if err != nil {
 		t.Fatalf("NewManager: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })
-	c := &call{s: m.NewSession("call-scope"), a: newPeerAt(t, scopeA, true), b: newPeerAt(t, scopeB, true)}
+	return m
+}
+
+// scopeSession is a session of m with phones on 127.0.10.2 and .3, after
+// an offer from A and an answer from B with their SDPs plus extra lines.
+func scopeSession(t *testing.T, m *Manager, id string, extra ...string) *call {
+	t.Helper()
+	c := &call{s: m.NewSession(id), a: newPeerAt(t, scopeA, true), b: newPeerAt(t, scopeB, true)}
 	t.Cleanup(c.s.Close)
-	toB, err := c.s.Offer(SideA, c.a.sdp())
+	toB, err := c.s.Offer(SideA, c.a.sdp(extra...))
 	if err != nil {
 		t.Fatalf("Offer: %v", err)
 	}
-	toA, err := c.s.Answer(SideB, c.b.sdp())
+	toA, err := c.s.Answer(SideB, c.b.sdp(extra...))
 	if err != nil {
 		t.Fatalf("Answer: %v", err)
 	}
@@ -174,5 +187,61 @@ func TestRetiredCountersKept(t *testing.T) {
 	}
 	if got := c.s.Stats().AtoB.Packets; got != 3 {
 		t.Fatalf("A→B packets after the stream closed: %d, want 3", got)
+	}
+}
+
+// plansOf returns the plans of the first stream's flows, A→B and B→A.
+func plansOf(c *call) [2]*flowPlan {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	st := c.s.streams[0]
+	return [2]*flowPlan{st.flows[SideA].plan.Load(), st.flows[SideB].plan.Load()}
+}
+
+// Calls that negotiate the same codecs share their flows' plans; a call
+// that negotiates others has its own, and each relays with its plan.
+func TestFlowPlansShared(t *testing.T) {
+	m := scopeManager(t, slog.New(slog.DiscardHandler))
+	one, two := scopeSession(t, m, "plan-1"), scopeSession(t, m, "plan-2")
+	// DTMF as SIP INFO toward A: the plan B→A differs.
+	other := m.NewSession("plan-3")
+	t.Cleanup(other.Close)
+	other.Configure(SideA, SideOptions{DTMFInfo: true})
+	pa, pb := newPeerAt(t, scopeA, true), newPeerAt(t, scopeB, true)
+	if _, err := other.Offer(SideA, pa.sdp()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Answer(SideB, pb.sdp()); err != nil {
+		t.Fatal(err)
+	}
+	p1, p2, p3 := plansOf(one), plansOf(two), plansOf(&call{s: other})
+	if p1 != p2 {
+		t.Fatalf("two calls with the same codecs have plans %p and %p, want shared", p1, p2)
+	}
+	if p1[0] == initialPlan || p1[0].eventPT != 101 || p1[0].clockRate != 8000 {
+		t.Fatalf("plan A→B %+v is not the negotiated one", *p1[0])
+	}
+	if p3[0] != p1[0] || p3[1] == p1[1] || !p3[1].toInfo || p1[1].toInfo {
+		t.Fatalf("plans of the call with INFO toward A: %p %p (others %p %p)", p3[0], p3[1], p1[0], p1[1])
+	}
+	one.relayOne(t, 1)
+	two.relayOne(t, 1)
+}
+
+// A manager keeps at most maxPlans plans to share; past it a flow gets
+// a plan of its own, equal to what it asked for.
+func TestPlanCacheBounded(t *testing.T) {
+	var c planCache
+	for i := range maxPlans + 10 {
+		p := flowPlan{clockRate: uint32(i), codec: "PCMU"}
+		if got := c.intern(p); *got != p {
+			t.Fatalf("intern returned %+v, want %+v", *got, p)
+		}
+	}
+	if len(c.m) != maxPlans {
+		t.Fatalf("%d plans kept, want the bound %d", len(c.m), maxPlans)
+	}
+	if a, b := c.intern(flowPlan{clockRate: 1, codec: "PCMU"}), c.intern(flowPlan{clockRate: 1, codec: "PCMU"}); a != b {
+		t.Fatal("an equal plan already kept was not shared")
 	}
 }
