@@ -232,8 +232,8 @@ const trunkLookup = 2 * time.Second
 // target that times out, answers 5xx or cannot be reached is followed by
 // the next within the call's attempt (nextAttempt).
 func (c *Call) trunkDests(tr *routing.Trunk, user string) ([]dest, error) {
-	ctx, cancel := context.WithTimeout(c.ctx, trunkLookup)
-	defer cancel()
+	ctx, done := c.lookupCtx(trunkLookup)
+	defer done()
 	tos, err := tr.Targets(ctx)
 	if err != nil {
 		return nil, err

@@ -165,7 +165,6 @@ func (c *Call) failTLS() {
 // finish releases everything the call holds; it runs last on the call's
 // goroutine.
 func (c *Call) finish() {
-	close(c.exited)
 	// Nothing the call took on may stay unanswered once it is gone.
 	c.terminateInflight()
 	if c.inv != nil {
@@ -220,7 +219,7 @@ func (c *Call) finish() {
 	}
 	c.s.unwatchConns(c)
 	c.stop(errFinished)
-	close(c.done)
+	c.markDone()
 	if c.answered {
 		c.s.stats.CallsAnswered.Add(1)
 	} else {

@@ -1,6 +1,8 @@
 package b2bua
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"testing"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/transport"
 )
@@ -112,5 +115,71 @@ func TestCallTimersLetGo(t *testing.T) {
 	c.stopTimer(timerMaxDuration)
 	if c.timers != nil {
 		t.Fatalf("timers %v kept after the last stopped, want nil", c.timers)
+	}
+}
+
+// newHaltable is a call with the context newCall gives it.
+func newHaltable() *Call {
+	c := &Call{}
+	c.ctx, c.stop = context.WithCancelCause(context.Background())
+	return c
+}
+
+// A lookup's context ends when the call is halted (a CANCEL, a hang-up),
+// also when the call was halted before the lookup began; the lookup's
+// own deadline does not end the call's context.
+func TestLookupEndsWithTheCall(t *testing.T) {
+	c := newHaltable()
+	ctx, done := c.lookupCtx(time.Hour)
+	c.halt(&stopped{cause: outcome.CauseCallerCancel, side: outcome.SideA})
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		t.Fatalf("lookup context after the call was halted: %v, want canceled", ctx.Err())
+	}
+	done()
+	if c.lookupStop != nil {
+		t.Fatal("the finished lookup is still registered")
+	}
+	if ctx, done := c.lookupCtx(time.Hour); ctx.Err() == nil {
+		t.Fatal("a lookup that began after the call was halted is not cancelled")
+	} else {
+		done()
+	}
+
+	c = newHaltable()
+	ctx, done = c.lookupCtx(time.Nanosecond)
+	<-ctx.Done()
+	done()
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) || c.ctx.Err() != nil {
+		t.Fatalf("lookup %v, call %v: want the lookup's deadline only", ctx.Err(), c.ctx.Err())
+	}
+}
+
+// A call's done channel is made only for whoever waits on it, and is
+// closed once the call is done, whether made before or after.
+func TestCallDoneChanOnDemand(t *testing.T) {
+	c := &Call{}
+	if c.done != nil {
+		t.Fatal("a new call has a done channel")
+	}
+	before := c.doneChan()
+	select {
+	case <-before:
+		t.Fatal("done before the call is")
+	default:
+	}
+	c.markDone()
+	for _, ch := range []<-chan struct{}{before, c.doneChan()} {
+		select {
+		case <-ch:
+		default:
+			t.Fatal("not done after markDone")
+		}
+	}
+	late := &Call{}
+	late.markDone()
+	select {
+	case <-late.doneChan():
+	default:
+		t.Fatal("a channel made after the call was done is not closed")
 	}
 }
