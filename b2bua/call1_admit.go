@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ghettovoice/gosip/sip"
@@ -31,7 +32,7 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 	}
 	s.respond100(tx)
 	src := tx.Source()
-	callID := sipmsg.CallID(req)
+	callID := strings.Clone(sipmsg.CallID(req)) // not a substring keeping A's INVITE (detach)
 	c := &Call{
 		s:       s,
 		log:     s.log, // newCallLog below adds the call's attributes
