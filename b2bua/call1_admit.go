@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ghettovoice/gosip/sip"
@@ -32,7 +31,7 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 	}
 	s.respond100(tx)
 	src := tx.Source()
-	callID := strings.Clone(sipmsg.CallID(req)) // not a substring keeping A's INVITE (detach)
+	callID := sipmsg.CallID(req)
 	c := &Call{
 		s:       s,
 		log:     s.log, // newCallLog below adds the call's attributes
