@@ -68,10 +68,10 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 		remoteSeq:        seq,
 		remoteTarget:     callerTarget(req),
 		dst:              src,
-		contact:          ourContact(host, port, src.Kind, sipsDialog(req.Recipient(), req.GetHeaders("Record-Route"), sipmsg.ContactURI(req))),
+		contact:          s.contactFor(host, port, src.Kind, sipsDialog(req.Recipient(), req.GetHeaders("Record-Route"), sipmsg.ContactURI(req))),
 		viaHost:          host,
 		viaPort:          port,
-		pass:             lowerSet(s.cfg.HeaderWhitelist),
+		pass:             s.pass,
 		peerAllowsUpdate: sipmsg.HasOption(req, "Allow", "UPDATE"),
 	}
 	if c.a.remoteTarget == nil {
@@ -232,8 +232,8 @@ const trunkLookup = 2 * time.Second
 // target that times out, answers 5xx or cannot be reached is followed by
 // the next within the call's attempt (nextAttempt).
 func (c *Call) trunkDests(tr *routing.Trunk, user string) ([]dest, error) {
-	ctx, cancel := context.WithTimeout(c.ctx, trunkLookup)
-	defer cancel()
+	ctx, done := c.lookupCtx(trunkLookup)
+	defer done()
 	tos, err := tr.Targets(ctx)
 	if err != nil {
 		return nil, err

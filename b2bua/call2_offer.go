@@ -141,11 +141,9 @@ func (c *Call) newLegB(d dest) (*leg, []sip.Header, error) {
 	if d.aor != nil {
 		toURI = d.aor
 	}
-	pass := lowerSet(c.s.cfg.HeaderWhitelist)
-	if d.trunk != nil {
-		for _, h := range d.trunk.PassHeaders {
-			pass[strings.ToLower(h)] = true
-		}
+	pass := c.s.pass
+	if d.trunk != nil && len(d.trunk.PassHeaders) > 0 {
+		pass = lowerSet(c.s.cfg.HeaderWhitelist, d.trunk.PassHeaders)
 	}
 	b := &leg{
 		call: c, side: media.SideB, name: outcome.SideB,
@@ -155,7 +153,7 @@ func (c *Call) newLegB(d dest) (*leg, []sip.Header, error) {
 		remote:       &sip.Address{Uri: toURI},
 		remoteTarget: d.ruri,
 		dst:          d.to,
-		contact:      ourContact(host, port, d.to.Kind, sipsDialog(d.ruri, nil, nil)),
+		contact:      c.s.contactFor(host, port, d.to.Kind, sipsDialog(d.ruri, nil, nil)),
 		viaHost:      host,
 		viaPort:      port,
 		pass:         pass,

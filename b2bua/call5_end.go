@@ -170,19 +170,18 @@ func (c *Call) failTLS() {
 // finish releases everything the call holds; it runs last on the call's
 // goroutine.
 func (c *Call) finish() {
-	close(c.exited)
 	// Nothing the call took on may stay unanswered once it is gone.
 	c.terminateInflight()
 	if c.inv != nil {
 		c.finalToA(500, "Server Internal Error")
 	}
-	for _, t := range c.timers {
-		t.Stop()
+	for _, ct := range c.timers {
+		ct.t.Stop()
 	}
 	c.grace.stop()
 	if c.media != nil {
 		c.media.Stop()
-		c.rec.Media = subtractMedia(recordMedia(c.media.Stats()), c.xfer.base)
+		c.rec.Media = c.xfer.since(recordMedia(c.media.Stats()))
 		codecs := c.media.Codecs()
 		c.rec.ACodec, c.rec.BCodec = codecs[media.SideA], codecs[media.SideB]
 	}
@@ -226,7 +225,7 @@ func (c *Call) finish() {
 	}
 	c.s.unwatchConns(c)
 	c.stop(errFinished)
-	close(c.done)
+	c.markDone()
 	if c.answered {
 		c.s.stats.CallsAnswered.Add(1)
 	} else {

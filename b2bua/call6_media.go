@@ -3,7 +3,6 @@ package b2bua
 import (
 	"errors"
 
-	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/media"
 )
@@ -74,7 +73,7 @@ func (c *Call) adoptTransferMedia(x *transfer) {
 	old := c.media
 	c.media, x.media = x.media, nil
 	c.media.Notify(func(ev media.Event) { c.post(event{kind: evMedia, media: &ev}) })
-	c.xfer.base = outcome.Media{}
+	c.xfer.base = nil
 	old.Close()
 }
 

@@ -267,10 +267,10 @@ func (c *Call) splitRecord(x *transfer, n *leg) {
 	}
 	old.End, old.Cause, old.Side, old.TransferredTo = now, outcome.CauseTransferred, x.from.name, next.ID
 	stats := recordMedia(c.media.Stats())
-	old.Media = subtractMedia(stats, c.xfer.base)
+	old.Media = c.xfer.since(stats)
 	codecs := c.media.Codecs()
 	old.ACodec, old.BCodec = codecs[0], codecs[1]
-	c.xfer.base = stats
+	c.xfer.base = &stats
 	c.rec = next
 	if o := c.s.hooks.Observer; o != nil {
 		o.CallEnded(old)

@@ -54,8 +54,17 @@ type transfer struct {
 type transfers struct {
 	cur  *transfer
 	done []*leg // legs a transfer replaced, whose dialogs stay until the call ends
-	// base are the media counters when the call's current record began.
-	base outcome.Media
+	// base are the media counters when the call's current record began;
+	// nil: zero (no transfer yet; a pointer, as most calls never have one).
+	base *outcome.Media
+}
+
+// since is what media relayed since the call's current record began.
+func (x *transfers) since(total outcome.Media) outcome.Media {
+	if x.base == nil {
+		return total
+	}
+	return subtractMedia(total, *x.base)
 }
 
 // onRefer handles a REFER on leg l of a confirmed call.
@@ -297,10 +306,10 @@ func (c *Call) newTransferLeg(x *transfer, d dest) (*leg, error) {
 		remoteTarget: d.ruri,
 		routeSet:     x.routeSet,
 		dst:          d.to,
-		contact:      ourContact(host, port, d.to.Kind, sipsDialog(d.ruri, x.routeSet, nil)),
+		contact:      c.s.contactFor(host, port, d.to.Kind, sipsDialog(d.ruri, x.routeSet, nil)),
 		viaHost:      host,
 		viaPort:      port,
-		pass:         lowerSet(c.s.cfg.HeaderWhitelist),
+		pass:         c.s.pass,
 	}
 	if d.trunk != nil {
 		n.dtmfInfo = d.trunk.DTMFInfo

@@ -284,9 +284,16 @@ type callHarness struct {
 
 func newCallHarness(t testing.TB, pol Policy) *callHarness {
 	t.Helper()
+	return newCallHarnessWith(t, pol, routing.TrunkSpec{Name: "pbx", URI: "sip:192.0.2.20:5060"}, nil)
+}
+
+// newCallHarnessWith is newCallHarness with its trunk (named pbx) and the
+// server's header whitelist given.
+func newCallHarnessWith(t testing.TB, pol Policy, trunk routing.TrunkSpec, whitelist []string) *callHarness {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	table, err := routing.New(routing.TableSpec{
-		Trunks: []routing.TrunkSpec{{Name: "pbx", URI: "sip:192.0.2.20:5060"}},
+		Trunks: []routing.TrunkSpec{trunk},
 		Routes: []routing.RouteSpec{{Name: "out", Target: routing.TargetTrunks, Trunks: []string{"pbx"}}},
 	}, log)
 	if err != nil {
@@ -295,7 +302,7 @@ func newCallHarness(t testing.TB, pol Policy) *callHarness {
 	h := &callHarness{txs: &fakeTxs{sent: make(chan *fakeClientTx, 16), wire: make(chan sip.Message, 16)},
 		rec: &records{ended: make(chan outcome.CallRecord, 4)}}
 	h.s = New(Config{RingTimeout: 5 * time.Second, InviteTimeout: 5 * time.Second, MinSE: 90 * time.Second,
-		SessionExpires: 1800 * time.Second},
+		SessionExpires: 1800 * time.Second, HeaderWhitelist: whitelist},
 		Hooks{Routes: table, Media: func(string) (MediaSession, error) { return fakeMedia{}, nil },
 			Observer: h.rec, Policy: pol}, log)
 	h.s.txs = h.txs

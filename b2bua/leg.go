@@ -1,6 +1,9 @@
 package b2bua
 
 import (
+	"sync"
+	"sync/atomic"
+
 	"github.com/ghettovoice/gosip/sip"
 
 	"github.com/sbc-project/sbc/b2bua/outcome"
@@ -111,6 +114,41 @@ func ourContact(host string, port uint16, kind transport.Kind, sips bool) sip.He
 	}
 	uri.FIsEncrypted = sips && kind.Secure()
 	return &sip.ContactHeader{Address: uri, Params: sipmsg.NewParams()}
+}
+
+// maxContacts bounds the Contacts a server keeps to share: one per
+// advertised host, listener port, transport and SIPS-ness, so a handful;
+// past the bound a leg gets a Contact of its own.
+const maxContacts = 64
+
+// sharedContacts are the SBC's Contacts that legs share (contactFor).
+type sharedContacts struct {
+	m sync.Map // contactKey → sip.Header
+	n atomic.Int64
+}
+
+type contactKey struct {
+	host string
+	port uint16
+	kind transport.Kind
+	sips bool
+}
+
+// contactFor is ourContact, one header for every leg with the same host,
+// port, transport and SIPS-ness: a leg's Contact is only ever appended to
+// the messages the leg sends, never changed, and each leg kept its own
+// (two URIs' and their parameters' worth, some 250 bytes a leg).
+func (s *Server) contactFor(host string, port uint16, kind transport.Kind, sips bool) sip.Header {
+	k := contactKey{host, port, kind, sips}
+	if h, ok := s.contacts.m.Load(k); ok {
+		return h.(sip.Header)
+	}
+	h := ourContact(host, port, kind, sips)
+	if s.contacts.n.Add(1) > maxContacts {
+		return h
+	}
+	got, _ := s.contacts.m.LoadOrStore(k, h)
+	return got.(sip.Header)
 }
 
 // sipsDialog reports whether the dialog a request creates is SIPS, so

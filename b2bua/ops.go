@@ -337,7 +337,7 @@ func eachCall[T any](s *Server, f func(c *Call) T) []T {
 		select {
 		case r := <-ch:
 			out = append(out, r)
-		case <-calls[i].done:
+		case <-calls[i].doneChan():
 		case <-deadline.C:
 			return out
 		}

@@ -91,8 +91,8 @@ func (c *Call) peerDests(ruri sip.Uri) []dest {
 	if u := ruri.User(); u != nil {
 		user = u.String()
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, peerLookup)
-	defer cancel()
+	ctx, done := c.lookupCtx(peerLookup)
+	defer done()
 	var out []dest
 	for _, b := range p.Bindings(ctx, registrar.AOR(ruri), user) {
 		uri, err := sipmsg.ParseURI("sip:" + b.Token + "@" + b.Addr.String() + ";transport=tcp")

@@ -142,6 +142,10 @@ type Server struct {
 	stats    Stats
 	draining atomic.Bool // ops.go
 	load     *overload   // overload.go
+	// pass is the header whitelist every leg passes (legs share it, read
+	// only); contacts the SBC's Contacts legs share (leg.go contactFor).
+	pass     map[string]bool
+	contacts sharedContacts
 }
 
 // Stats are the server's counters.
@@ -181,6 +185,7 @@ func New(cfg Config, h Hooks, log *slog.Logger) *Server {
 		calls:   make(map[*Call]struct{}),
 		byConn:  make(map[*transport.Conn]map[*Call]struct{}),
 		dialogs: make(map[dialogKey]*leg),
+		pass:    lowerSet(cfg.HeaderWhitelist),
 	}
 	s.routes.Store(h.Routes)
 	s.tp = transport.New(log.With("layer", "transport"), cfg.Transport, s.onPacket)

@@ -1,6 +1,7 @@
 package b2bua
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,26 +26,47 @@ const (
 	timerRelGiveUp                    // 64*T1 without the caller's PRACK
 )
 
+// callTimer is one of a call's running timers. A call has a few at most
+// (an established one: its maximum duration, its session refreshes), so
+// they are a slice made when the first starts and let go when the last
+// ends: a map kept some 200 bytes a call.
+type callTimer struct {
+	kind timerKind
+	t    *time.Timer
+}
+
 func (c *Call) startTimer(k timerKind, d time.Duration) {
 	c.stopTimer(k)
 	if d <= 0 {
 		return
 	}
-	put(&c.timers, k, time.AfterFunc(d, func() { c.post(event{kind: evTimer, timer: k}) }))
+	c.timers = append(c.timers, callTimer{k, time.AfterFunc(d, func() { c.post(event{kind: evTimer, timer: k}) })})
 }
 
 func (c *Call) stopTimer(k timerKind) {
-	if t := c.timers[k]; t != nil {
+	if t := c.takeTimer(k); t != nil {
 		t.Stop()
-		drop(&c.timers, k)
 	}
 }
 
+// takeTimer forgets timer k and returns it; nil if it does not run.
+func (c *Call) takeTimer(k timerKind) *time.Timer {
+	for i, ct := range c.timers {
+		if ct.kind == k {
+			c.timers = slices.Delete(c.timers, i, i+1)
+			if len(c.timers) == 0 {
+				c.timers = nil
+			}
+			return ct.t
+		}
+	}
+	return nil
+}
+
 func (c *Call) onTimer(k timerKind) {
-	if _, live := c.timers[k]; !live {
+	if c.takeTimer(k) == nil {
 		return // stopped after it fired
 	}
-	drop(&c.timers, k)
 	switch k {
 	case timerRing:
 		if c.state == stateCalling {

@@ -283,7 +283,7 @@ func (s *Session) webrtc(side Side) (*webrtcSide, error) {
 	if s.m.mux != nil {
 		w.mux = s.m.mux[at]
 	}
-	log := s.log.With("side", side.String())
+	log := s.sideLogger(-1, side)
 	if w.mux == nil {
 		pr, err := s.m.pool.alloc(s.m.cfg.Addrs[at].Bind)
 		if err != nil {
@@ -306,7 +306,7 @@ func (s *Session) webrtc(side Side) (*webrtcSide, error) {
 	w.t = t
 	t.OnState(func(st wrtc.State, reason string) {
 		if st == wrtc.StateFailed {
-			s.log.Info("webrtc media failed", "side", side.String(), "reason", reason)
+			s.logger().Info("webrtc media failed", "side", side.String(), "reason", reason)
 			s.emit(Event{Kind: EventEnd, Cause: reason})
 		}
 	})
@@ -353,12 +353,12 @@ type stream struct {
 // newStream opens an endpoint of the right kind facing each side and
 // starts relaying between them. Nothing is sent until a side's address is
 // learned or latched.
-func (s *Session) newStream(kinds [2]Kind, audio bool, log *slog.Logger) (*stream, error) {
+func (s *Session) newStream(kinds [2]Kind, audio bool, mline int) (*stream, error) {
 	st := &stream{audio: audio, m: s.m}
 	var err error
 	for side := SideA; side <= SideB; side++ {
 		var e endpoint
-		if e, err = s.newEndpoint(side, kinds[side], log.With("side", side.String())); err != nil {
+		if e, err = s.newEndpoint(side, kinds[side], s.sideLogger(mline, side)); err != nil {
 			for _, o := range st.ends {
 				if o != nil {
 					o.close()
@@ -372,7 +372,7 @@ func (s *Session) newStream(kinds [2]Kind, audio bool, log *slog.Logger) (*strea
 	for side := SideA; side <= SideB; side++ {
 		f := newFlow(st.ends[side.Other()], rand.Uint32())
 		if f.sdes, err = rtpproc.SDESPacket(f.norm.OutSSRC(), s.cname[side.Other()]); err != nil {
-			log.Warn("rtcp sdes toward the side is removed", "side", side.Other().String(), "err", err)
+			s.logger().Warn("rtcp sdes toward the side is removed", "mline", mline, "side", side.Other().String(), "err", err)
 		}
 		from := side
 		f.onDTMF = func(d DTMF) { s.emit(Event{Kind: EventDTMF, From: from, DTMF: d}) }

@@ -59,13 +59,9 @@ type flowPlan struct {
 	toInfo    bool   // the receiver wants digits as SIP INFO
 }
 
-func defaultPlan() *flowPlan {
-	return &flowPlan{pt: rtpproc.IdentityPTMap(), eventPT: -1, outEvent: -1, clockRate: 8000, codec: "PCMU"}
-}
-
 func newFlow(to endpoint, ssrc uint32) *flow {
 	f := &flow{to: to, norm: rtpproc.NewNormalizer(ssrc)}
-	f.plan.Store(defaultPlan())
+	f.plan.Store(initialPlan)
 	return f
 }
 

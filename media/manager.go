@@ -103,6 +103,7 @@ type Manager struct {
 	eng  engine          // reads the plain RTP and RTCP sockets
 
 	relay relayCounter
+	plans planCache // flow plans sessions share (plans.go)
 
 	muxOnce sync.Once
 

@@ -3,7 +3,6 @@ package media
 import (
 	"bytes"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -48,9 +47,8 @@ func (s Side) valid() bool { return s == SideA || s == SideB }
 // side is WebRTC or SDES-SRTP, the SDP is translated by sdpconv (codecs
 // both can use, payload-type maps, ICE/DTLS attributes toward browsers).
 type Session struct {
-	m   *Manager
-	id  string
-	log *slog.Logger
+	m  *Manager
+	id string
 
 	mu        sync.Mutex
 	closed    bool          // Stop was called
@@ -71,8 +69,7 @@ type Session struct {
 	addrSet   [2]bool                 // addr[side] is chosen
 	hold      [2]bool                 // the side's last SDP holds at least one stream
 	codecs    [2]string
-	retired   Stats // counters of streams already closed
-	retiredRx uint64
+	retired   *retired // counters of streams already closed; nil: none
 	watch     watchdog
 	stop      chan struct{} // closed by Stop: ends DTMF injections
 	dtmfQ     chan dtmfJob  // digits to play as RFC 4733; nil until the first
@@ -92,7 +89,7 @@ type sentSDP struct {
 }
 
 func newSession(m *Manager, id string) *Session {
-	s := &Session{m: m, id: id, log: m.log.With("call_id", id), stop: make(chan struct{})}
+	s := &Session{m: m, id: id, stop: make(chan struct{})}
 	for i := range s.sent {
 		// A 62-bit random id: unique per session and side, and safe for
 		// peers that parse it as a signed 64-bit number.
@@ -273,7 +270,7 @@ func (s *Session) Absorb(from Side, body []byte) (answer []byte, ok bool) {
 		return nil, false
 	}
 	if err := s.learn(from, d, false); err != nil {
-		s.log.Info("re-offer not absorbed", "side", from.String(), "err", err)
+		s.logger().Info("re-offer not absorbed", "side", from.String(), "err", err)
 		return nil, false
 	}
 	s.last[from] = d
@@ -282,7 +279,7 @@ func (s *Session) Absorb(from Side, body []byte) (answer []byte, ok bool) {
 	}
 	out, err := s.renderAnswerTo(d, other, from)
 	if err != nil {
-		s.log.Info("re-offer not absorbed", "side", from.String(), "err", err)
+		s.logger().Info("re-offer not absorbed", "side", from.String(), "err", err)
 		return nil, false
 	}
 	s.announce(from, out, nil)
@@ -372,7 +369,7 @@ func (s *Session) openStreams(d *sdpconv.Description, kinds [2]Kind) error {
 		if !md.Usable || md.Port == 0 || (i < len(s.streams) && s.streams[i] != nil) {
 			continue
 		}
-		st, err := s.newStream(kinds, md.Type == "audio", s.log.With("mline", i))
+		st, err := s.newStream(kinds, md.Type == "audio", i)
 		if err != nil {
 			for _, st := range fresh {
 				st.close()
@@ -393,7 +390,7 @@ func (s *Session) openStreams(d *sdpconv.Description, kinds [2]Kind) error {
 	for i, md := range d.Media {
 		if st, ok := fresh[i]; ok {
 			s.streams[i] = st
-			s.log.Debug("media stream opened", "mline", i, "kind_a", kinds[SideA].String(), "kind_b", kinds[SideB].String())
+			s.logger().Debug("media stream opened", "mline", i, "kind_a", kinds[SideA].String(), "kind_b", kinds[SideB].String())
 		} else if !md.Usable || md.Port == 0 {
 			s.retire(i)
 		}

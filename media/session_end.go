@@ -21,10 +21,13 @@ func (s *Session) stopStream(i int) *stream {
 	s.streams[i] = nil
 	st.stop()
 	stats, rx := st.stats()
+	if s.retired == nil {
+		s.retired = new(retired)
+	}
 	s.retired.AtoB.add(stats.AtoB)
 	s.retired.BtoA.add(stats.BtoA)
-	s.retiredRx += rx
-	s.log.Debug("media stream closed", "mline", i)
+	s.retired.rx += rx
+	s.logger().Debug("media stream closed", "mline", i)
 	s.reroute()
 	return st
 }
@@ -61,7 +64,7 @@ func (s *Session) Stop() {
 	s.evClosed = true
 	s.evMu.Unlock()
 	s.tasks.Wait()
-	s.log.Debug("media session stopped")
+	s.logger().Debug("media session stopped")
 }
 
 // Close stops the session (see Stop) and gives its ports back: they go to
@@ -89,10 +92,22 @@ func (s *Session) Stats() Stats {
 	return st
 }
 
+// retired are the counters of a session's streams already closed: most
+// calls close none before they end, so a session keeps them behind a
+// pointer (Stats is 256 bytes).
+type retired struct {
+	Stats
+	rx uint64 // RTP accepted from either side
+}
+
 // totals sums live and retired counters; rx is RTP accepted from either
 // side. Called under s.mu.
 func (s *Session) totals() (Stats, uint64) {
-	total, rx := s.retired, s.retiredRx
+	var total Stats
+	var rx uint64
+	if s.retired != nil {
+		total, rx = s.retired.Stats, s.retired.rx
+	}
 	for _, st := range s.streams {
 		if st == nil {
 			continue

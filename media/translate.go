@@ -66,7 +66,7 @@ func (s *Session) learn(from Side, d *sdpconv.Description, answer bool) error {
 		s.routeWebRTC(from, d)
 	}
 	if hold != s.hold[from] {
-		s.log.Info("media hold changed", "side", from.String(), "hold", hold)
+		s.logger().Info("media hold changed", "side", from.String(), "hold", hold)
 	}
 	s.hold[from] = hold
 	return nil
@@ -122,7 +122,7 @@ func (s *Session) announce(to Side, body []byte, sent *sdp.SessionDescription) {
 		d, err = sdpconv.Parse(body)
 	}
 	if err != nil {
-		s.log.Warn("sdp sent does not parse", "side", to.String(), "err", err)
+		s.logger().Warn("sdp sent does not parse", "side", to.String(), "err", err)
 		return
 	}
 	for i, st := range s.streams {
@@ -293,14 +293,14 @@ func (s *Session) applyPlan(offerer Side, plan *sdpconv.Plan) {
 		if rate == 0 {
 			rate = 8000
 		}
-		st.flows[offerer].plan.Store(&flowPlan{
+		st.flows[offerer].plan.Store(s.m.plans.intern(flowPlan{
 			pt: rtpproc.PTMap(sp.OffererToAnswerer), eventPT: sp.EventPT[0], outEvent: sp.EventPT[1],
 			clockRate: rate, codec: sp.Codec.Name, toInfo: s.opts[answerer].DTMFInfo,
-		})
-		st.flows[answerer].plan.Store(&flowPlan{
+		}))
+		st.flows[answerer].plan.Store(s.m.plans.intern(flowPlan{
 			pt: rtpproc.PTMap(sp.AnswererToOfferer), eventPT: sp.EventPT[1], outEvent: sp.EventPT[0],
 			clockRate: rate, codec: sp.Codec.Name, toInfo: s.opts[offerer].DTMFInfo,
-		})
+		}))
 		if i == s.firstAudio() && sp.Enabled {
 			name := codecName(sp.Codec)
 			s.codecs[offerer], s.codecs[answerer] = name, name

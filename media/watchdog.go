@@ -66,7 +66,7 @@ func (s *Session) checkIdle() {
 	w.fired = true
 	f := w.f
 	s.mu.Unlock()
-	s.log.Info("media timeout", "idle", idle.Round(time.Millisecond))
+	s.logger().Info("media timeout", "idle", idle.Round(time.Millisecond))
 	if f != nil {
 		f()
 	}

@@ -119,7 +119,7 @@ func waitTransactions(b *testing.B, p *sbcProc, want float64) {
 	b.Helper()
 	deadline := time.Now().Add(txWait)
 	for {
-		st := p.runtimeStats(b)
+		st := p.metrics(b)
 		if st.transactions <= want {
 			return
 		}

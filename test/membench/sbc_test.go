@@ -240,14 +240,60 @@ func (p *sbcProc) heapProfile(b *testing.B, name string) {
 	}
 }
 
-// goStats are the Go runtime figures the SBC exports on /metrics.
+// goStats are the Go runtime figures the SBC exports on /metrics, and
+// the heap after a collection with the goal it set.
 type goStats struct {
 	heapInuse, stackInuse, goroutines float64
 	transactions                      float64 // live SIP transactions
+	// live is the heap in use right after a GC that runtimeStats forces
+	// (after the RSS was read); goal the heap size at which the next GC
+	// starts: with GOGC=100 about twice the live heap, and the RSS of a
+	// process that keeps allocating a little settles near it.
+	live, goal float64
 }
 
 // runtimeStats reads them from the admin server; zeros if unavailable.
+// It forces a GC (through the heap profile's gc=1) to read the live heap.
 func (p *sbcProc) runtimeStats(b *testing.B) goStats {
+	b.Helper()
+	s := p.metrics(b)
+	s.live, s.goal = p.liveHeap(b)
+	return s
+}
+
+// liveHeap forces a GC and reads the MemStats that the text heap profile
+// ends with: HeapAlloc (the live heap, just after the GC) and NextGC.
+func (p *sbcProc) liveHeap(b *testing.B) (live, goal float64) {
+	b.Helper()
+	res, err := http.Get("http://" + p.admin + "/debug/pprof/heap?gc=1&debug=1")
+	if err != nil {
+		b.Logf("heap profile: %v", err)
+		return 0, 0
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "# "), " = ")
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(val, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "HeapAlloc":
+			live = f
+		case "NextGC":
+			goal = f
+		}
+	}
+	return live, goal
+}
+
+// metrics reads the /metrics figures; zeros if unavailable.
+func (p *sbcProc) metrics(b *testing.B) goStats {
 	b.Helper()
 	res, err := http.Get("http://" + p.admin + "/metrics")
 	if err != nil {
@@ -289,6 +335,10 @@ func report(b *testing.B, unit string, n, rssBefore, rssAfter int, before, after
 		b.ReportMetric((after.heapInuse-before.heapInuse)/1024/float64(n), "heap-kB/"+unit)
 		b.ReportMetric((after.stackInuse-before.stackInuse)/1024/float64(n), "stack-kB/"+unit)
 		b.ReportMetric((after.goroutines-before.goroutines)/float64(n), "goroutines/"+unit)
+	}
+	if after.live > 0 {
+		b.ReportMetric((after.live-before.live)/1024/float64(n), "live-kB/"+unit)
+		b.ReportMetric((after.goal-before.goal)/1024/float64(n), "goal-kB/"+unit)
 	}
 	b.Logf("%d %s: RSS %d kB -> %d kB", n, unit, rssBefore, rssAfter)
 }

@@ -1,0 +1,185 @@
+package b2bua
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/outcome"
+	"github.com/sbc-project/sbc/b2bua/routing"
+	"github.com/sbc-project/sbc/b2bua/transport"
+)
+
+// legsOf returns the legs in the server's dialog index, by side name.
+func legsOf(s *Server) map[string][]*leg {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]*leg{}
+	for _, l := range s.dialogs {
+		out[string(l.name)] = append(out[string(l.name)], l)
+	}
+	return out
+}
+
+// Legs of different calls with the same host, port and transport share
+// one Contact header (it is never changed once made), which renders as
+// each leg's own did.
+func TestLegsShareTheirContact(t *testing.T) {
+	h := newCallHarness(t, nil)
+	for range 2 {
+		h.call(t)
+		h.txs.next(t, sip.INVITE)
+	}
+	legs := legsOf(h.s)
+	for _, side := range []string{"a", "b"} {
+		ls := legs[side]
+		if len(ls) != 2 {
+			t.Fatalf("%d legs %s in the dialog index, want 2", len(ls), side)
+		}
+		if ls[0].contact != ls[1].contact {
+			t.Errorf("legs %s of two calls have Contacts %p and %p, want one shared", side, ls[0].contact, ls[1].contact)
+		}
+		want := ourContact(ls[0].viaHost, ls[0].viaPort, transport.UDP, false).String()
+		if got := ls[0].contact.String(); got != want {
+			t.Errorf("leg %s Contact %q, want %q", side, got, want)
+		}
+	}
+}
+
+// A server keeps at most maxContacts Contacts to share; past that a leg
+// gets one of its own, still right.
+func TestSharedContactsBounded(t *testing.T) {
+	s := New(Config{}, Hooks{}, slog.New(slog.DiscardHandler))
+	first := s.contactFor("192.0.2.1", 5060, transport.TCP, false)
+	if again := s.contactFor("192.0.2.1", 5060, transport.TCP, false); again != first {
+		t.Fatal("the same host, port and transport got two Contacts")
+	}
+	for port := range uint16(2 * maxContacts) {
+		h := s.contactFor("192.0.2.1", 6000+port, transport.TCP, false)
+		if want := "<sip:sbc@192.0.2.1:" + strconv.Itoa(6000+int(port)) + ";transport=tcp>"; h.String() != "Contact: "+want {
+			t.Fatalf("Contact %q, want %q", h.String(), "Contact: "+want)
+		}
+	}
+	kept := 0
+	s.contacts.m.Range(func(any, any) bool { kept++; return true })
+	if kept != maxContacts {
+		t.Fatalf("%d Contacts kept, want the bound %d", kept, maxContacts)
+	}
+}
+
+// Legs share the server's header whitelist; a trunk's own pass headers
+// make a set for its leg B only, and never join the shared one.
+func TestTrunkPassHeadersStayOnItsLeg(t *testing.T) {
+	h := newCallHarnessWith(t, nil, routing.TrunkSpec{Name: "pbx", URI: "sip:192.0.2.20:5060",
+		PassHeaders: []string{"X-Trunk-Only"}}, []string{"X-Everyone"})
+	h.call(t)
+	h.txs.next(t, sip.INVITE)
+	legs := legsOf(h.s)
+	a, b := legs["a"][0], legs["b"][0]
+	if !a.pass["x-everyone"] || a.pass["x-trunk-only"] {
+		t.Errorf("leg A passes %v, want x-everyone only", a.pass)
+	}
+	if !b.pass["x-everyone"] || !b.pass["x-trunk-only"] {
+		t.Errorf("leg B passes %v, want x-everyone and x-trunk-only", b.pass)
+	}
+	if len(h.s.pass) != 1 || !h.s.pass["x-everyone"] {
+		t.Errorf("the server's shared set is %v, want x-everyone only", h.s.pass)
+	}
+}
+
+// A call's timers are a slice that is let go once the last one stops; a
+// restarted timer keeps one slot, and a timer that fires after it was
+// stopped is ignored.
+func TestCallTimersLetGo(t *testing.T) {
+	c := &Call{}
+	c.startTimer(timerRing, time.Hour)
+	c.startTimer(timerMaxDuration, time.Hour)
+	first := c.timers[0].t
+	c.startTimer(timerRing, time.Hour) // restarted: stops the first
+	if len(c.timers) != 2 {
+		t.Fatalf("%d timers after a restart, want 2", len(c.timers))
+	}
+	if first.Stop() {
+		t.Error("the restarted timer's first run was not stopped")
+	}
+	c.stopTimer(timerRing)
+	c.onTimer(timerRing) // fired after it was stopped: nothing to do
+	if len(c.timers) != 1 || c.timers[0].kind != timerMaxDuration {
+		t.Fatalf("timers %v, want the maximum duration only", c.timers)
+	}
+	c.stopTimer(timerMaxDuration)
+	if c.timers != nil {
+		t.Fatalf("timers %v kept after the last stopped, want nil", c.timers)
+	}
+}
+
+// newHaltable is a call with the context newCall gives it.
+func newHaltable() *Call {
+	c := &Call{}
+	c.ctx, c.stop = context.WithCancelCause(context.Background())
+	return c
+}
+
+// A lookup's context ends when the call is halted (a CANCEL, a hang-up),
+// also when the call was halted before the lookup began; the lookup's
+// own deadline does not end the call's context.
+func TestLookupEndsWithTheCall(t *testing.T) {
+	c := newHaltable()
+	ctx, done := c.lookupCtx(time.Hour)
+	c.halt(&stopped{cause: outcome.CauseCallerCancel, side: outcome.SideA})
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		t.Fatalf("lookup context after the call was halted: %v, want canceled", ctx.Err())
+	}
+	done()
+	if c.lookupStop != nil {
+		t.Fatal("the finished lookup is still registered")
+	}
+	if ctx, done := c.lookupCtx(time.Hour); ctx.Err() == nil {
+		t.Fatal("a lookup that began after the call was halted is not cancelled")
+	} else {
+		done()
+	}
+
+	c = newHaltable()
+	ctx, done = c.lookupCtx(time.Nanosecond)
+	<-ctx.Done()
+	done()
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) || c.ctx.Err() != nil {
+		t.Fatalf("lookup %v, call %v: want the lookup's deadline only", ctx.Err(), c.ctx.Err())
+	}
+}
+
+// A call's done channel is made only for whoever waits on it, and is
+// closed once the call is done, whether made before or after.
+func TestCallDoneChanOnDemand(t *testing.T) {
+	c := &Call{}
+	if c.done != nil {
+		t.Fatal("a new call has a done channel")
+	}
+	before := c.doneChan()
+	select {
+	case <-before:
+		t.Fatal("done before the call is")
+	default:
+	}
+	c.markDone()
+	for _, ch := range []<-chan struct{}{before, c.doneChan()} {
+		select {
+		case <-ch:
+		default:
+			t.Fatal("not done after markDone")
+		}
+	}
+	late := &Call{}
+	late.markDone()
+	select {
+	case <-late.doneChan():
+	default:
+		t.Fatal("a channel made after the call was done is not closed")
+	}
+}

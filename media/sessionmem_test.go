@@ -1,0 +1,247 @@
+package media
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Addresses of this file's tests (127.0.10.0/24): the SBC's media address
+// and the two phones.
+var (
+	scopeSBC = netip.MustParseAddr("127.0.10.1")
+	scopeA   = "127.0.10.2"
+	scopeB   = "127.0.10.3"
+)
+
+// countingHandler counts WithAttrs calls on the handler it wraps, the
+// call that makes a text or JSON handler format attributes ahead.
+type countingHandler struct {
+	slog.Handler
+	withAttrs *atomic.Int32
+}
+
+func (h countingHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	h.withAttrs.Add(1)
+	return countingHandler{h.Handler.WithAttrs(as), h.withAttrs}
+}
+
+// lockedBuffer is a log destination safe for the poll loops' lines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// scopeCall is setupCall on 127.0.10.x with a manager logging to out at
+// level.
+func scopeCall(t *testing.T, level *slog.LevelVar, out *lockedBuffer, withAttrs *atomic.Int32) *call {
+	t.Helper()
+	h := countingHandler{slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}), withAttrs}
+	return scopeSession(t, scopeManager(t, slog.New(h)), "call-scope")
+}
+
+// scopeManager is a manager on 127.0.10.1 with a fresh port range.
+func scopeManager(t *testing.T, log *slog.Logger) *Manager {
+	t.Helper()
+	min, max := freeRange(t, 8)
+	m, err := NewManager(Config{Addrs: []Addr{{Bind: scopeSBC}}, PortMin: min, PortMax: max,
+		Quarantine: time.Nanosecond}, log)
+	if err != nil {
+		t.Fatalf("NewManager: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// scopeSession is a session of m with phones on 127.0.10.2 and .3, after
+// an offer from A and an answer from B with their SDPs plus extra lines.
+func scopeSession(t *testing.T, m *Manager, id string, extra ...string) *call {
+	t.Helper()
+	c := &call{s: m.NewSession(id), a: newPeerAt(t, scopeA, true), b: newPeerAt(t, scopeB, true)}
+	t.Cleanup(c.s.Close)
+	toB, err := c.s.Offer(SideA, c.a.sdp(extra...))
+	if err != nil {
+		t.Fatalf("Offer: %v", err)
+	}
+	toA, err := c.s.Answer(SideB, c.b.sdp(extra...))
+	if err != nil {
+		t.Fatalf("Answer: %v", err)
+	}
+	c.portA, c.portB = mPort(t, toA, 0), mPort(t, toB, 0)
+	return c
+}
+
+// relayOne sends one RTP packet from A and waits for it at B.
+func (c *call) relayOne(t *testing.T, seq uint16) {
+	t.Helper()
+	sendTo(t, c.a.rtp, rtpPacket(seq), netip.AddrPortFrom(scopeSBC, uint16(c.portA)))
+	recv(t, c.b.rtp)
+}
+
+// A session, its stream and the sockets facing each side keep no logger
+// formatted ahead: the manager's handler formats nothing until a line is
+// written (a Logger.With per session, stream and side did, some 0.8 kB a
+// call).
+func TestSessionFormatsNoLoggerAhead(t *testing.T) {
+	var level slog.LevelVar
+	level.Set(slog.LevelInfo)
+	var withAttrs atomic.Int32
+	c := scopeCall(t, &level, &lockedBuffer{}, &withAttrs)
+	c.relayOne(t, 1) // latches A's source: a line at Debug, not written
+	if n := withAttrs.Load(); n != 0 {
+		t.Fatalf("the manager's handler formatted attributes %d times for a call that logged nothing", n)
+	}
+}
+
+// The lines a session writes carry call_id, then mline and side where
+// they concern one, as the loggers made with Logger.With wrote them.
+func TestSessionLinesKeepTheirScope(t *testing.T) {
+	var level slog.LevelVar
+	level.Set(slog.LevelDebug)
+	var out lockedBuffer
+	c := scopeCall(t, &level, &out, new(atomic.Int32))
+	c.relayOne(t, 1)
+	for _, want := range []string{
+		`msg="media stream opened" call_id=call-scope mline=0 kind_a=rtp kind_b=rtp`,
+		`msg="media source latched" call_id=call-scope mline=0 side=A port=`,
+	} {
+		waitFor(t, want, func() bool { return strings.Contains(out.String(), want) })
+	}
+	c.s.Stop()
+	if want := `msg="media session stopped" call_id=call-scope`; !strings.Contains(out.String(), want+"\n") {
+		t.Fatalf("no line %q in:\n%s", want, out.String())
+	}
+}
+
+// A scope's WithAttrs (pion's loggers under a WebRTC side) keeps the
+// scope's attributes before the new ones.
+func TestScopeWithAttrs(t *testing.T) {
+	var out bytes.Buffer
+	h := slog.NewTextHandler(&out, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}})
+	sc := &scope{h: h, id: "c1", mline: -1, side: SideB}
+	slog.New(sc).With("pion", "ice").Log(context.Background(), slog.LevelWarn, "x")
+	if got, want := out.String(), "level=WARN msg=x call_id=c1 side=B pion=ice\n"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// A session keeps the counters of its closed streams only once one has
+// closed (most calls close none before they end), and its Stats still
+// count what a stream relayed before an offer disabled it.
+func TestRetiredCountersKept(t *testing.T) {
+	var level slog.LevelVar
+	level.Set(slog.LevelInfo)
+	c := scopeCall(t, &level, &lockedBuffer{}, new(atomic.Int32))
+	a2, b2 := newPeerAt(t, scopeA, true), newPeerAt(t, scopeB, true)
+	second := func(port int) []byte {
+		return []byte("m=audio " + strconv.Itoa(port) + " RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+	}
+	if _, err := c.s.Offer(SideA, append(c.a.sdp(), second(portOfConn(a2.rtp))...)); err != nil {
+		t.Fatalf("Offer of two streams: %v", err)
+	}
+	toA, err := c.s.Answer(SideB, append(c.b.sdp(), second(portOfConn(b2.rtp))...))
+	if err != nil {
+		t.Fatalf("Answer: %v", err)
+	}
+	sbc2 := netip.AddrPortFrom(scopeSBC, uint16(mPort(t, toA, 1)))
+	for i := range 3 {
+		sendTo(t, a2.rtp, rtpPacket(uint16(i)), sbc2)
+		recv(t, b2.rtp)
+	}
+	c.s.mu.Lock()
+	kept := c.s.retired
+	c.s.mu.Unlock()
+	if kept != nil {
+		t.Fatalf("a session with no closed stream keeps retired counters: %+v", kept)
+	}
+	if _, err := c.s.Offer(SideA, append(c.a.sdp(), second(0)...)); err != nil {
+		t.Fatalf("Offer disabling the second stream: %v", err)
+	}
+	if _, err := c.s.Answer(SideB, append(c.b.sdp(), second(0)...)); err != nil {
+		t.Fatalf("Answer: %v", err)
+	}
+	if got := c.s.Stats().AtoB.Packets; got != 3 {
+		t.Fatalf("A→B packets after the stream closed: %d, want 3", got)
+	}
+}
+
+// plansOf returns the plans of the first stream's flows, A→B and B→A.
+func plansOf(c *call) [2]*flowPlan {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	st := c.s.streams[0]
+	return [2]*flowPlan{st.flows[SideA].plan.Load(), st.flows[SideB].plan.Load()}
+}
+
+// Calls that negotiate the same codecs share their flows' plans; a call
+// that negotiates others has its own, and each relays with its plan.
+func TestFlowPlansShared(t *testing.T) {
+	m := scopeManager(t, slog.New(slog.DiscardHandler))
+	one, two := scopeSession(t, m, "plan-1"), scopeSession(t, m, "plan-2")
+	// DTMF as SIP INFO toward A: the plan B→A differs.
+	other := m.NewSession("plan-3")
+	t.Cleanup(other.Close)
+	other.Configure(SideA, SideOptions{DTMFInfo: true})
+	pa, pb := newPeerAt(t, scopeA, true), newPeerAt(t, scopeB, true)
+	if _, err := other.Offer(SideA, pa.sdp()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Answer(SideB, pb.sdp()); err != nil {
+		t.Fatal(err)
+	}
+	p1, p2, p3 := plansOf(one), plansOf(two), plansOf(&call{s: other})
+	if p1 != p2 {
+		t.Fatalf("two calls with the same codecs have plans %p and %p, want shared", p1, p2)
+	}
+	if p1[0] == initialPlan || p1[0].eventPT != 101 || p1[0].clockRate != 8000 {
+		t.Fatalf("plan A→B %+v is not the negotiated one", *p1[0])
+	}
+	if p3[0] != p1[0] || p3[1] == p1[1] || !p3[1].toInfo || p1[1].toInfo {
+		t.Fatalf("plans of the call with INFO toward A: %p %p (others %p %p)", p3[0], p3[1], p1[0], p1[1])
+	}
+	one.relayOne(t, 1)
+	two.relayOne(t, 1)
+}
+
+// A manager keeps at most maxPlans plans to share; past it a flow gets
+// a plan of its own, equal to what it asked for.
+func TestPlanCacheBounded(t *testing.T) {
+	var c planCache
+	for i := range maxPlans + 10 {
+		p := flowPlan{clockRate: uint32(i), codec: "PCMU"}
+		if got := c.intern(p); *got != p {
+			t.Fatalf("intern returned %+v, want %+v", *got, p)
+		}
+	}
+	if len(c.m) != maxPlans {
+		t.Fatalf("%d plans kept, want the bound %d", len(c.m), maxPlans)
+	}
+	if a, b := c.intern(flowPlan{clockRate: 1, codec: "PCMU"}), c.intern(flowPlan{clockRate: 1, codec: "PCMU"}); a != b {
+		t.Fatal("an equal plan already kept was not shared")
+	}
+}
