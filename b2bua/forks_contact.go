@@ -14,7 +14,7 @@ func newestPerContact(dests []dest) []dest {
 	}
 	newest := make(map[string]int, len(dests))
 	for i, d := range dests {
-		if k := contactKey(d); k != "" {
+		if k := destContactKey(d); k != "" {
 			if j, ok := newest[k]; !ok || d.registered.After(dests[j].registered) {
 				newest[k] = i
 			}
@@ -25,16 +25,16 @@ func newestPerContact(dests []dest) []dest {
 	}
 	out := make([]dest, 0, len(newest))
 	for i, d := range dests {
-		if k := contactKey(d); k == "" || newest[k] == i {
+		if k := destContactKey(d); k == "" || newest[k] == i {
 			out = append(out, d)
 		}
 	}
 	return out
 }
 
-// contactKey is the user and Contact of a registered user's destination,
+// destContactKey is the user and Contact of a registered user's destination,
 // "" when it has no Contact.
-func contactKey(d dest) string {
+func destContactKey(d dest) string {
 	if d.contact == "" || d.aor == nil {
 		return ""
 	}
