@@ -25,7 +25,16 @@
 #                                     call graphs) for that long once the
 #                                     calls are up; perf report on
 #                                     $LOAD_OUT/.../perf-<mode>.data
+#   PERF_EVENT=cpu-clock:u            perf's event (cpu-clock: the kernel too)
+#   PPROF_SECONDS=0                   >0: take a Go CPU profile of the SBC
+#                                     (/debug/pprof/profile) for that long,
+#                                     PPROF_AT=28 seconds after the load tool
+#                                     starts; go tool pprof -top on
+#                                     $LOAD_OUT/.../pprof-<mode>.pb.gz
 #   LOAD_OUT=/tmp/sbc-load-media      where everything is written
+#   PREBUILT=                         a directory holding sbc and sbc-load
+#                                     built already (outside the lock): used
+#                                     instead of building them
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +47,9 @@ RATE="${RATE:-50}"
 SRC="${SRC:-127.0.0.1}"
 METRIC="${METRIC:-sbc_media_packets_total}"
 PERF_SECONDS="${PERF_SECONDS:-0}"
+PERF_EVENT="${PERF_EVENT:-cpu-clock:u}"
+PPROF_SECONDS="${PPROF_SECONDS:-0}"
+PPROF_AT="${PPROF_AT:-28}"
 WEBRTC_PORT="${WEBRTC_PORT:-0}"
 OUT="${LOAD_OUT:-/tmp/sbc-load-media}/$(date -u +%Y%m%d-%H%M%S)"
 SIP=127.0.0.1:27060
@@ -46,9 +58,14 @@ ADMIN=127.0.0.1:27090
 UAS=127.0.0.1:27080
 mkdir -p "$OUT"
 
-echo "==> building the SBC and sbc-load ($(git rev-parse --short HEAD)) into $OUT"
-go build -o "$OUT/sbc" ./cmd/sbc
-go build -o "$OUT/sbc-load" ./cmd/sbc-load
+if [ -n "${PREBUILT:-}" ]; then
+	echo "==> the SBC and sbc-load of $PREBUILT, in $OUT"
+	cp "$PREBUILT/sbc" "$PREBUILT/sbc-load" "$OUT/"
+else
+	echo "==> building the SBC and sbc-load ($(git rev-parse --short HEAD)) into $OUT"
+	go build -o "$OUT/sbc" ./cmd/sbc
+	go build -o "$OUT/sbc-load" ./cmd/sbc-load
+fi
 
 cat >"$OUT/sbc.yaml" <<YAML
 node_id: load-1
@@ -110,14 +127,21 @@ for mode in $MODES; do
 	PERF_PID=""
 	if [ "$PERF_SECONDS" -gt 0 ]; then
 		# from about when the last call is up (the ramp plus a margin)
-		(sleep $((calls / RATE + 5)) && exec perf record -q -F 499 -g -e cpu-clock:u -p "$SBC_PID" \
+		(sleep $((calls / RATE + 5)) && exec perf record -q -F 499 -g -e "$PERF_EVENT" -p "$SBC_PID" \
 			-o "$OUT/perf-$mode.data" -- sleep "$PERF_SECONDS") >"$OUT/perf-$mode.log" 2>&1 &
 		PERF_PID=$!
+	fi
+	PPROF_PID=""
+	if [ "$PPROF_SECONDS" -gt 0 ]; then
+		(sleep "$PPROF_AT" && exec curl -fsS -o "$OUT/pprof-$mode.pb.gz" \
+			"http://$ADMIN/debug/pprof/profile?seconds=$PPROF_SECONDS") >"$OUT/pprof-$mode.log" 2>&1 &
+		PPROF_PID=$!
 	fi
 	"$OUT/sbc-load" -mode "$mode" -calls "$calls" -rate "$RATE" -hold "$HOLD" -timeout 5m \
 		-sip "$SIP" -wss "$WSS" -uas "$UAS" -src "$SRC" -sbc-pid "$SBC_PID" \
 		-metrics "http://$ADMIN/metrics" -metric "$METRIC" | tee "$OUT/$mode.txt" || status=$?
 	if [ -n "$PERF_PID" ]; then wait "$PERF_PID" || true; fi
+	if [ -n "$PPROF_PID" ]; then wait "$PPROF_PID" || true; fi
 	# The WebRTC transports' own counters (early, not_ready, unrouted,
 	# mux_direct, ...), for where a lost packet went.
 	curl -fsS "http://$ADMIN/metrics" 2>/dev/null | grep '^sbc_webrtc_packets_total' \

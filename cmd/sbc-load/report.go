@@ -28,11 +28,42 @@ type sample struct {
 	callerRx int64   // packets the callers received (relayed toward them)
 	callerTx int64   // packets the callers sent
 	udpDrops int64   // the host's UDP RcvbufErrors (/proc/net/snmp); -1 unknown
+	hostBusy int64   // the host's busy clock ticks, every CPU (/proc/stat); -1 unknown
 }
 
 func takeSample(o *options, u *uas) sample {
 	return sample{at: time.Now(), ticks: cpuTicks(o.sbcPID), ownTicks: cpuTicks(os.Getpid()), metric: scrape(o.metricsURL, o.metricName),
-		echoRx: u.rx.Load(), callerRx: callerRx.Load(), callerTx: callerTx.Load(), udpDrops: udpRcvbufErrors()}
+		echoRx: u.rx.Load(), callerRx: callerRx.Load(), callerTx: callerTx.Load(), udpDrops: udpRcvbufErrors(),
+		hostBusy: hostBusyTicks()}
+}
+
+// hostBusyTicks is the host's CPU time in clock ticks spent on anything
+// but idle and I/O wait, summed over every CPU (-1 when /proc/stat cannot
+// be read): with the SBC's and the tool's own, what the rest of the
+// machine took meanwhile (other_cpu%, as the shared harness reports it).
+func hostBusyTicks() int64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return -1
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return -1
+	}
+	var busy int64
+	for i, v := range f[1:] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return -1
+		}
+		// user nice system idle iowait irq softirq steal guest guest_nice:
+		// guest time is counted in user already.
+		if i != 3 && i != 4 && i < 8 {
+			busy += n
+		}
+	}
+	return busy
 }
 
 // udpRcvbufErrors is the host's count of UDP datagrams dropped for a full
@@ -272,8 +303,9 @@ func (r *report) print(w io.Writer) {
 	nominal := float64(r.mediaUp) * secs * float64(time.Second/frameInterval)
 	txWindow := r.windowEnd.callerTx - r.windowStart.callerTx
 	ownCPU := float64(r.windowEnd.ownTicks-r.windowStart.ownTicks) / clockTicks
-	fmt.Fprintf(w, "  the callers sent %d packets in the window, %.1f%% of the nominal 50/s per call; the tool used %.2f CPU-s (%.1f%% of a core)\n",
-		txWindow, 100*float64(txWindow)/nominal, ownCPU, 100*ownCPU/secs)
+	otherPct := r.otherCPU(secs, ownCPU)
+	fmt.Fprintf(w, "  the callers sent %d packets in the window, %.1f%% of the nominal 50/s per call; the tool used %.2f CPU-s (%.1f%% of a core); the rest of the machine %.1f%% of a core (other_cpu%%)\n",
+		txWindow, 100*float64(txWindow)/nominal, ownCPU, 100*ownCPU/secs, otherPct)
 	if r.unknown > 0 {
 		fmt.Fprintf(w, "  %d packets reached the echo from addresses no offer named\n", r.unknown)
 	}
@@ -291,9 +323,21 @@ func (r *report) print(w io.Writer) {
 		kf("dtls_p50_ms", pct(r.dtls, .5)), kf("dtls_p99_ms", pct(r.dtls, .99)), kf("dtls_max_ms", pct(r.dtls, 1)),
 		kv("sent_ab", r.sentAB), kv("lost_ab", lossAB), kv("lost_ab_at_start", r.lostAtStart), kv("sent_ba", r.sentBA), kv("lost_ba", lossBA), kv("lossy_calls", r.lossyCalls),
 		kf("window_s", secs), kf("sbc_cpu_s", cpu), kv("relayed", relayed), kf("relayed_per_cpu_s", float64(relayed)/cpu),
-		kf("send_rate_pct", 100*float64(txWindow)/nominal), kf("tool_cpu_s", ownCPU), kv("udp_drops_window", wDrops), kv("udp_drops_run", rDrops),
+		kf("send_rate_pct", 100*float64(txWindow)/nominal), kf("tool_cpu_s", ownCPU), kv("udp_drops_window", wDrops), kv("udp_drops_run", rDrops), kf("other_cpu_pct", otherPct),
 		kf("metric_window", metric), kf("metric_run", runMetric), kf("run_cpu_s", runCPU)}
 	fmt.Fprintln(w, strings.Join(fields, "\t"))
+}
+
+// otherCPU is the percentage of a core the host spent over the window on
+// anything but the SBC and the tool (NaN when unknown).
+func (r *report) otherCPU(secs, ownCPU float64) float64 {
+	a, b := r.windowStart, r.windowEnd
+	if a.hostBusy < 0 || b.hostBusy < 0 || a.ticks < 0 || b.ticks < 0 || secs <= 0 {
+		return math.NaN()
+	}
+	busy := float64(b.hostBusy-a.hostBusy) / clockTicks
+	sbc := float64(b.ticks-a.ticks) / clockTicks
+	return 100 * max(busy-sbc-ownCPU, 0) / secs
 }
 
 func ratio(a, b int64) float64 {

@@ -46,6 +46,7 @@ type Socket struct {
 	lp    *Loop // the loop reading the socket; nil before Add. Owner's.
 	slot  int32 // index in the loop's table; -1 when not in it. The loop's.
 	depth int   // receives per io_uring round (adaptive). The loop's.
+	full  bool  // its last round gave a datagram for each receive. The loop's.
 }
 
 // Close stops reading and sending: the descriptor is closed once the loop
@@ -184,6 +185,7 @@ type Loop struct {
 	ready []*Socket
 	from  [Slots]*Socket // the socket each readRing buffer is read from
 	out   *Batch         // nil: no io_uring
+	recvs uint64         // io_uring receives submitted (tests)
 }
 
 // mmsghdr is struct mmsghdr of recvmmsg(2).
@@ -313,18 +315,20 @@ func (lp *Loop) run() {
 	// but the set signals no new readiness for them); take serves those
 	// before waiting.
 	take := func(fd uintptr) bool {
+		recheck := false
 		for {
 			r1, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&lp.events[0])), maxEvents, 0, 0, 0)
 			if e != 0 || r1 == 0 {
 				return false // wait for the set to become ready
 			}
-			quit, more := lp.handle(int(r1))
+			quit, more := lp.handle(int(r1), recheck)
 			if quit {
 				return true
 			}
 			if !more && int(r1) < maxEvents {
 				return false
 			}
+			recheck = more
 		}
 	}
 	if err := rc.Read(take); err != nil {
@@ -335,8 +339,10 @@ func (lp *Loop) run() {
 
 // handle reads the sockets of n ready events and applies the queued ops
 // if the loop was woken. quit: the loop must end; more: a socket may
-// hold datagrams its read left behind.
-func (lp *Loop) handle(n int) (quit, more bool) {
+// hold datagrams its read left behind. recheck: the events are the second
+// look that more asked for, so a socket whose last round was full and is
+// ready again does hold a backlog: it gets twice the receives.
+func (lp *Loop) handle(n int, recheck bool) (quit, more bool) {
 	wake := false
 	var now int64
 	if lp.cfg.Clock != nil {
@@ -353,6 +359,9 @@ func (lp *Loop) handle(n int) (quit, more bool) {
 		}
 		s := lp.socks[slot]
 		if lp.out != nil {
+			if recheck && s.full {
+				s.depth = min(2*s.depth, maxDepth)
+			}
 			ready = append(ready, s)
 		} else if lp.read(s, now) {
 			more = true

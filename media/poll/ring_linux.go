@@ -32,9 +32,12 @@ import (
 const Slots = 64
 
 // maxDepth is the most receives one socket gets in one round: a socket
-// that gave a datagram for every receive of the last round gets twice as
-// many in the next, up to this (a shared port's sockets under load), and
-// one that gave fewer gets as many as it gave.
+// that gave a datagram for every receive of its last round and is still
+// ready when the loop looks again gets twice as many, up to this (a
+// shared port's sockets under load), and one that gave fewer gets as many
+// as it gave. A call's own socket, one datagram per wake-up, keeps one
+// receive: doubling it on every full round (as before) spent a receive
+// that found nothing on every other round.
 const maxDepth = 16
 
 // ScratchSize is the size of a batch's scratch buffers (Scratch).
@@ -213,6 +216,7 @@ func (lp *Loop) readRing(ready []*Socket, now int64) (more bool) {
 			k++
 		}
 		b.enter(uint32(n))
+		lp.recvs += uint64(n)
 		for i := 0; i < n; {
 			s := lp.from[i]
 			d, got := s.depth, 0
@@ -226,9 +230,9 @@ func (lp *Loop) readRing(ready []*Socket, now int64) (more bool) {
 					s.Handler.Datagram(lp.bufs[j][:min(int(r), lp.cfg.BufSize)], src, now, b)
 				}
 			}
-			if got == d {
-				more = true
-				s.depth = min(2*d, maxDepth)
+			s.full = got == d
+			if s.full {
+				more = true // handle doubles the depth if the socket is still ready
 			} else {
 				s.depth = max(got, 1)
 			}

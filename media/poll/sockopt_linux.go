@@ -12,15 +12,18 @@ import (
 func SetReadBuffer(conn *net.UDPConn, bytes int) {
 	rc, err := conn.SyscallConn()
 	if err == nil {
-		var serr error
-		err = rc.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, bytes)
-		})
-		if err == nil && serr == nil {
-			return
-		}
+		err = rc.Control(func(fd uintptr) { SetReadBufferFD(int(fd), bytes) })
 	}
-	_ = conn.SetReadBuffer(bytes)
+	if err != nil {
+		_ = conn.SetReadBuffer(bytes)
+	}
+}
+
+// SetReadBufferFD is SetReadBuffer on a raw descriptor.
+func SetReadBufferFD(fd, bytes int) {
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, bytes) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, bytes)
+	}
 }
 
 // DupFD returns a non-blocking duplicate of conn's descriptor, which the

@@ -251,7 +251,7 @@ func profileName(p srtp.ProtectionProfile) string {
 // protection) and the encrypt context (local keys).
 func newSRTPContexts(profile srtp.ProtectionProfile, k srtp.SessionKeys) (rx, tx *srtp.Context, err error) {
 	rx, err = srtp.CreateContext(k.RemoteMasterKey, k.RemoteMasterSalt, profile,
-		srtp.SRTPReplayProtection(srtpReplayWindow), srtp.SRTCPReplayProtection(srtpReplayWindow))
+		srtp.SRTPReplayDetectorFactory(newReplayDetector), srtp.SRTCPReplayProtection(srtpReplayWindow))
 	if err != nil {
 		return nil, nil, fmt.Errorf("create srtp decrypt context: %w", err)
 	}

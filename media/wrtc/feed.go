@@ -2,6 +2,7 @@ package wrtc
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -23,19 +24,20 @@ type feedPacket struct {
 
 // pionFeed is the net.PacketConn pion's ice.UDPMuxDefault runs on. The Mux's
 // reader pushes it what pion must see (STUN, and packets from addresses no
-// check validated yet); writes go straight to the shared socket. It
-// implements ice.AddrPortReaderWriter, so pion's mux does not allocate
-// addresses.
+// check validated yet); writes leave from the shared socket the way the
+// Mux's own do (tx). It implements ice.AddrPortReaderWriter, so pion's mux
+// does not allocate addresses.
 type pionFeed struct {
-	udp  *net.UDPConn
-	in   chan feedPacket
-	done chan struct{} // closed by Close
+	tx    *txSocket
+	local net.Addr // the shared socket's address, read once
+	in    chan feedPacket
+	done  chan struct{} // closed by Close
 
 	closeOnce sync.Once
 }
 
-func newPionFeed(udp *net.UDPConn) *pionFeed {
-	return &pionFeed{udp: udp, in: make(chan feedPacket, feedQueue), done: make(chan struct{})}
+func newPionFeed(udp *net.UDPConn, tx *txSocket) *pionFeed {
+	return &pionFeed{tx: tx, local: udp.LocalAddr(), in: make(chan feedPacket, feedQueue), done: make(chan struct{})}
 }
 
 // push queues a copy of pkt; it never blocks. It reports false when the
@@ -75,11 +77,21 @@ func (f *pionFeed) ReadFrom(p []byte) (int, net.Addr, error) {
 
 // WriteToAddrPort sends p from the shared socket.
 func (f *pionFeed) WriteToAddrPort(p []byte, to netip.AddrPort) (int, error) {
-	return f.udp.WriteToUDPAddrPort(p, to)
+	if err := f.tx.send(p, to); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
-// WriteTo sends p from the shared socket.
-func (f *pionFeed) WriteTo(p []byte, to net.Addr) (int, error) { return f.udp.WriteTo(p, to) }
+// WriteTo sends p from the shared socket to a *net.UDPAddr.
+func (f *pionFeed) WriteTo(p []byte, to net.Addr) (int, error) {
+	ua, ok := to.(*net.UDPAddr)
+	if !ok {
+		return 0, fmt.Errorf("wrtc: write to %T, want *net.UDPAddr", to)
+	}
+	ap := ua.AddrPort()
+	return f.WriteToAddrPort(p, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+}
 
 // Close stops the reads; the socket belongs to the Mux. Idempotent.
 func (f *pionFeed) Close() error {
@@ -88,7 +100,7 @@ func (f *pionFeed) Close() error {
 }
 
 // LocalAddr is the shared socket's address (a *net.UDPAddr, as pion needs).
-func (f *pionFeed) LocalAddr() net.Addr { return f.udp.LocalAddr() }
+func (f *pionFeed) LocalAddr() net.Addr { return f.local }
 
 // SetDeadline is a no-op, see SetReadDeadline and SetWriteDeadline.
 func (f *pionFeed) SetDeadline(time.Time) error { return nil }

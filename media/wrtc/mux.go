@@ -79,7 +79,8 @@ type MuxConfig struct {
 // validated yet) is copied to pion's ice.UDPMuxDefault, which demultiplexes
 // by username fragment and answers the checks in the ICE agents.
 type Mux struct {
-	conn     *net.UDPConn
+	conn     *net.UDPConn       // the first socket; closed early on Linux (leaveNetpoller)
+	local    string             // its local address, as bound
 	udp      *ice.UDPMuxDefault // pion's mux, fed by feed
 	feed     *pionFeed
 	tcp      *ice.TCPMuxDefault // nil without ICE-TCP
@@ -140,7 +141,7 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 	pl := pionLogs{log: log.With("component", "wrtc-mux")}
 	m := &Mux{
 		conn:     cfg.UDP,
-		feed:     newPionFeed(cfg.UDP),
+		local:    cfg.UDP.LocalAddr().String(),
 		addr:     netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()),
 		loopback: ap.Addr().IsLoopback(),
 		v6:       !ap.Addr().Unmap().Is4(),
@@ -148,13 +149,15 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 		poll:     cfg.Poll,
 	}
 	m.routes.Store(newRouteSet(nil))
+	m.tx.init(cfg.UDP)
+	m.feed = newPionFeed(cfg.UDP, &m.tx)
 	m.udp = ice.NewUDPMuxDefault(ice.UDPMuxParams{
 		Logger:  pl.NewLogger("ice-udp-mux"),
 		UDPConn: m.feed,
 	})
 	registerMux(m)
-	m.tx.init(cfg.UDP)
 	m.socks = []*muxSocket{m.startSocket(cfg.UDP, 0)}
+	m.leaveNetpoller(m.socks[0], true)
 	if cfg.TCP != nil {
 		m.tcp = ice.NewTCPMuxDefault(ice.TCPMuxParams{
 			Listener:       cfg.TCP,
@@ -301,15 +304,17 @@ func (m *Mux) removeTransport() {
 // still serves.
 func (m *Mux) widen() {
 	n := max(runtime.GOMAXPROCS(0), minGroup) - 1
-	conns, err := listenSiblings(m.conn, n)
+	conns, err := listenSiblings(m.control, m.local, n)
 	if err != nil {
 		m.log.Warn("webrtc port stays on one socket", "addr", m.addr, "err", err)
 		return
 	}
-	setSharedReadBuffer(m.conn, sharedReadBuffer)
+	_ = m.control(func(fd uintptr) { setReadBufferFD(fd, sharedReadBuffer) })
 	for _, c := range conns {
 		setSharedReadBuffer(c, sharedReadBuffer)
-		m.socks = append(m.socks, m.startSocket(c, len(m.socks)))
+		s := m.startSocket(c, len(m.socks))
+		m.leaveNetpoller(s, false)
+		m.socks = append(m.socks, s)
 	}
 }
 

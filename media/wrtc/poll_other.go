@@ -20,9 +20,24 @@ func detachPoller(*muxSocket) {}
 type pollSocket struct{}
 
 // listenSiblings is Linux's (SO_REUSEPORT spreading datagrams by flow).
-func listenSiblings(*net.UDPConn, int) ([]*net.UDPConn, error) {
+func listenSiblings(func(func(uintptr)) error, string, int) ([]*net.UDPConn, error) {
 	return nil, errors.New("one socket per port off Linux")
 }
+
+// leaveNetpoller is Linux's: off Linux the Go socket is the one read.
+func (m *Mux) leaveNetpoller(*muxSocket, bool) {}
+
+// control runs f on the descriptor of the Mux's first socket.
+func (m *Mux) control(f func(fd uintptr)) error {
+	rc, err := m.conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	return rc.Control(f)
+}
+
+// setReadBufferFD is never called off Linux, where no port widens.
+func setReadBufferFD(uintptr, int) {}
 
 // txSocket sends through the socket's own write off Linux.
 type txSocket struct{ conn *net.UDPConn }

@@ -13,20 +13,16 @@ import (
 	"github.com/sbc-project/sbc/media/poll"
 )
 
-// listenSiblings binds n more UDP sockets to conn's address with
-// SO_REUSEPORT, set on conn too: the kernel then spreads the port's
-// datagrams over the group by a hash of their source and destination, so
-// one source always reaches the same socket, and each socket has a receive
-// buffer and a reader of its own. Every socket of the group sends from the
-// same local address.
-func listenSiblings(conn *net.UDPConn, n int) ([]*net.UDPConn, error) {
-	rc, err := conn.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
+// listenSiblings binds n more UDP sockets to addr, the address of the
+// socket whose descriptor ctl runs on, with SO_REUSEPORT, set on that
+// socket too: the kernel then spreads the port's datagrams over the group
+// by a hash of their source and destination, so one source always reaches
+// the same socket, and each socket has a receive buffer and a reader of
+// its own. Every socket of the group sends from the same local address.
+func listenSiblings(ctl func(func(fd uintptr)) error, addr string, n int) ([]*net.UDPConn, error) {
 	v6only := -1 // an IPv6 socket's IPV6_V6ONLY, which the group's sockets must share
 	var serr error
-	if err := rc.Control(func(fd uintptr) {
+	if err := ctl(func(fd uintptr) {
 		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
 		if v, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_V6ONLY); err == nil {
 			v6only = v
@@ -49,7 +45,6 @@ func listenSiblings(conn *net.UDPConn, n int) ([]*net.UDPConn, error) {
 		}
 		return err
 	}}
-	addr := conn.LocalAddr().String()
 	var out []*net.UDPConn
 	for range n {
 		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
@@ -68,16 +63,21 @@ func listenSiblings(conn *net.UDPConn, n int) ([]*net.UDPConn, error) {
 // shared port (see poll.SetReadBuffer).
 func setSharedReadBuffer(conn *net.UDPConn, bytes int) { poll.SetReadBuffer(conn, bytes) }
 
+// setReadBufferFD is setSharedReadBuffer on a raw descriptor.
+func setReadBufferFD(fd uintptr, bytes int) { poll.SetReadBufferFD(int(fd), bytes) }
+
 // txSocket sends the Mux's datagrams with a raw, non-blocking sendto on a
 // duplicate of the first socket's descriptor: Go's UDP write (its fd lock,
 // the netpoller's write preparation, the scheduler's system-call
-// bookkeeping) was measured at about 5 % of the SBC's user CPU. A send
-// that would block, and every send once the descriptor is gone, goes
-// through conn instead. The duplicate is a poll.FD: closed only once no
-// send is in flight.
+// bookkeeping) was measured at about 5 % of the SBC's user CPU. While
+// conn is open, a send that would block, and every send once the
+// descriptor is gone, goes through conn instead; once the Mux closed conn
+// (goOff, see leaveNetpoller) such a send fails, as a queued one does. The
+// duplicate is a poll.FD: closed only once no send is in flight.
 type txSocket struct {
-	conn *net.UDPConn
-	fd   poll.FD // zero (closed): every send goes through conn
+	conn  *net.UDPConn
+	fd    poll.FD // zero (closed): every send goes through conn
+	goOff bool    // conn is closed; set before the Mux is used
 }
 
 // init sets x up on conn; without a duplicate descriptor x sends through
@@ -99,6 +99,9 @@ func (x *txSocket) init(conn *net.UDPConn) {
 
 // send sends pkt to to. It does not allocate.
 func (x *txSocket) send(pkt []byte, to netip.AddrPort) error {
+	if x.goOff {
+		return x.fd.SendTo(pkt, to)
+	}
 	if len(pkt) > 0 {
 		err := x.fd.SendTo(pkt, to)
 		if err == nil {
