@@ -225,6 +225,9 @@ func (c *Call) finish() {
 	}
 	c.s.unwatchConns(c)
 	c.stop(errFinished)
+	if c.self != nil {
+		c.self.p.Store(nil) // lingering transactions keep nothing of the call
+	}
 	c.markDone()
 	if c.answered {
 		c.s.stats.CallsAnswered.Add(1)

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ghettovoice/gosip/sip"
@@ -68,7 +69,8 @@ func (m *TapMessage) Correlation() string {
 
 // Tap sees every SIP message the server parses or sends (responses to
 // unparsable requests excepted). It runs on transport and call goroutines
-// and must not block.
+// and must not block. m is only valid during the call: the server reuses
+// it (one TapMessage per message was 3 % of the bytes the SBC allocated).
 type Tap func(m *TapMessage)
 
 // Tracer decides which calls are traced: logged at debug level, SIP
@@ -180,12 +182,20 @@ func (s *Server) tapOut(msg sip.Message, data []byte, dst transport.Target) {
 	s.tapMessage(msg, data, Sent, s.localFor(dst.Kind, dst.Local), dst.Addr, dst.Kind)
 }
 
+// tapMessages are the TapMessages handed to Tap, reused.
+var tapMessages = sync.Pool{New: func() any { return new(TapMessage) }}
+
 func (s *Server) tapMessage(msg sip.Message, data []byte, dir Direction, src, dst netip.AddrPort, kind transport.Kind) {
 	tp, tr := s.hooks.Tap, s.hooks.Tracer
 	if tp == nil && tr == nil {
 		return
 	}
-	m := TapMessage{Dir: dir, Data: data, Src: src, Dst: dst, Kind: kind, CallID: sipmsg.CallID(msg), msg: msg, s: s}
+	m := tapMessages.Get().(*TapMessage)
+	defer func() {
+		*m = TapMessage{} // keeps nothing of this message
+		tapMessages.Put(m)
+	}()
+	*m = TapMessage{Dir: dir, Data: data, Src: src, Dst: dst, Kind: kind, CallID: sipmsg.CallID(msg), msg: msg, s: s}
 	switch msg := msg.(type) {
 	case sip.Request:
 		m.Method = string(msg.Method())
@@ -195,7 +205,7 @@ func (s *Server) tapMessage(msg sip.Message, data []byte, dir Direction, src, ds
 		m.Method = string(method)
 	}
 	if tp != nil {
-		tp(&m)
+		tp(m)
 	}
 	if tr != nil && tr.Active() && !s.log.Enabled(context.Background(), slog.LevelDebug) && tr.Traced(msgUsers(msg)...) {
 		what := "sip in"

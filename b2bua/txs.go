@@ -53,7 +53,7 @@ type txnLayer struct {
 }
 
 func (t txnLayer) Request(req sip.Request, dst transport.Target, c *Call) (clientTx, error) {
-	tx, err := t.layer.RequestWith(req, dst, txEvents{c})
+	tx, err := t.layer.RequestWith(req, dst, txEvents{c.ref()})
 	if err != nil {
 		return nil, err // not a typed nil in an interface
 	}

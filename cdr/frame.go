@@ -151,8 +151,14 @@ func tornOr(err error) error {
 
 func (fr *frameReader) close() error { return fr.src.f.Close() }
 
-// decode reads a record from its JSON.
+// decode reads a record from its JSON: through decodeJSON when it is as
+// appendJSON wrote it, else through encoding/json.
 func (r *Record) decode(b []byte) error {
+	var fast Record
+	if fast.decodeJSON(b) {
+		*r = fast
+		return nil
+	}
 	if err := json.Unmarshal(b, r); err != nil {
 		return fmt.Errorf("decode record: %w", err)
 	}
