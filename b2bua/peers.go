@@ -101,7 +101,7 @@ func (c *Call) peerDests(ruri sip.Uri) []dest {
 		}
 		aor, _ := sipmsg.ParseURI("sip:" + b.AOR)
 		out = append(out, dest{name: "registered", ruri: uri, aor: aor, peer: b.Node,
-			to: transport.Target{Kind: transport.TCP, Addr: b.Addr}, contact: b.Contact, registered: b.Registered})
+			to: transport.Target{Kind: transport.TCP, Addr: b.Addr, Listener: p.Listener()}, contact: b.Contact, registered: b.Registered})
 	}
 	return out
 }

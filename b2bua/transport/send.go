@@ -16,7 +16,8 @@ import (
 // else the one bound to t.Local, else the first of the target's IP family.
 // TCP and TLS reuse an open connection to t.Addr of that kind (one we dialed
 // or one the peer opened; for TLS with t.Host or t.TLS set, only one we
-// dialed with the same name and configuration) or dial one, bounded by
+// dialed with the same name and configuration) or dial one (from the IP
+// of the stream listener named t.Listener when it is bound to one), bounded by
 // HandshakeTimeout, verifying a TLS peer as clientConfig says; a dialed
 // connection is read like an accepted one (its messages reach the Handler
 // with Listener ""). WS and WSS fail: browsers cannot be dialed. A failed
@@ -112,6 +113,9 @@ func (l *Layer) dial(t Target) (*Conn, error) {
 	ctx, cancel := context.WithTimeout(l.ctx, l.lim.HandshakeTimeout)
 	defer cancel()
 	var d net.Dialer
+	if ip, ok := l.dialSource(t); ok {
+		d.LocalAddr = &net.TCPAddr{IP: ip.AsSlice()}
+	}
 	raw, err := d.DialContext(ctx, "tcp", t.Addr.String())
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", t, err)
@@ -137,6 +141,29 @@ func (l *Layer) dial(t Target) (*Conn, error) {
 		return nil, fmt.Errorf("dial %s: %w", t, ErrClosed)
 	}
 	return c, nil
+}
+
+// dialSource is the IP a connection dialed to t leaves from: that of the
+// stream listener named t.Listener when it is bound to one of t's family
+// (a cluster's internal listener: its peers and the firewalls between
+// them see the node's internal address); false lets the kernel choose.
+func (l *Layer) dialSource(t Target) (netip.Addr, bool) {
+	if t.Listener == "" {
+		return netip.Addr{}, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, li := range l.listeners {
+		if li.name != t.Listener || !li.kind.Reliable() {
+			continue
+		}
+		ip := li.addr.Addr().Unmap()
+		if ip.IsUnspecified() || ip.Is4() != t.Addr.Addr().Unmap().Is4() {
+			return netip.Addr{}, false
+		}
+		return ip, true
+	}
+	return netip.Addr{}, false
 }
 
 // ErrTLSHandshake wraps the failure of the TLS handshake of a connection

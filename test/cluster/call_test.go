@@ -122,4 +122,10 @@ func TestCallToBrowserOnAnotherNode(t *testing.T) {
 	if !strings.Contains(byNode["node-2"].FromURI, "sipp") {
 		t.Errorf("node 2's record is not the carrier's call: %s", byNode["node-2"])
 	}
+	// The hop left node 2 from its internal address, not from the one
+	// the kernel's route picks (127.0.0.1 on loopback): firewalls between
+	// nodes see the nodes' own addresses.
+	if src := byNode["node-1"].SrcAddr; !strings.HasPrefix(src, nodeIPs[1]+":") {
+		t.Errorf("node 1 received the call from %s, want node 2's internal address %s", src, nodeIPs[1])
+	}
 }

@@ -171,7 +171,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 
 // pgRecord is a CDR row as PostgreSQL holds it.
 type pgRecord struct {
-	NodeID, Disposition, Trunk, FromURI string
+	NodeID, Disposition, Trunk, FromURI, SrcAddr string
 	AToB, BToA                          int64
 }
 
@@ -184,13 +184,13 @@ func pgRecords(t *testing.T, dsn string) []pgRecord {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, "SELECT node_id, disposition, trunk, from_uri, a_to_b_packets, b_to_a_packets FROM cdr ORDER BY start_time")
+	rows, err := conn.Query(ctx, "SELECT node_id, disposition, trunk, from_uri, src_addr, a_to_b_packets, b_to_a_packets FROM cdr ORDER BY start_time")
 	if err != nil {
 		t.Fatal(err)
 	}
 	recs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgRecord, error) {
 		var x pgRecord
-		err := r.Scan(&x.NodeID, &x.Disposition, &x.Trunk, &x.FromURI, &x.AToB, &x.BToA)
+		err := r.Scan(&x.NodeID, &x.Disposition, &x.Trunk, &x.FromURI, &x.SrcAddr, &x.AToB, &x.BToA)
 		return x, err
 	})
 	if err != nil {
@@ -200,5 +200,5 @@ func pgRecords(t *testing.T, dsn string) []pgRecord {
 }
 
 func (r pgRecord) String() string {
-	return fmt.Sprintf("%s %s trunk=%q from=%s packets %d/%d", r.NodeID, r.Disposition, r.Trunk, r.FromURI, r.AToB, r.BToA)
+	return fmt.Sprintf("%s %s trunk=%q from=%s src=%s packets %d/%d", r.NodeID, r.Disposition, r.Trunk, r.FromURI, r.SrcAddr, r.AToB, r.BToA)
 }
