@@ -172,7 +172,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 // pgRecord is a CDR row as PostgreSQL holds it.
 type pgRecord struct {
 	NodeID, Disposition, Trunk, FromURI, SrcAddr string
-	AToB, BToA                          int64
+	AToB, BToA                                   int64
 }
 
 func pgRecords(t *testing.T, dsn string) []pgRecord {
