@@ -168,6 +168,7 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 		return err
 	}
 	a.noteSelf(cfg)
+	a.warnConfig(cfg)
 	if err = a.setupWebPhone(cfg); err != nil {
 		return err
 	}
