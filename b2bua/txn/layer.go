@@ -72,7 +72,7 @@ type Layer struct {
 	closed  bool
 	servers map[serverKey]*ServerTx
 	clients map[clientKey]*ClientTx
-	acks    map[ackKey]*ServerTx // INVITE transactions in the Accepted state, by their 2xx
+	acks    map[ackKey]*ServerTx                 // INVITE transactions in the Accepted state, by their 2xx
 	peaks   struct{ servers, clients, acks int } // the maps' sizes since last made (shrunk)
 }
 
