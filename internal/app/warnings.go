@@ -1,7 +1,6 @@
 package app
 
 import (
-	"strings"
 	"time"
 
 	"github.com/sbc-project/sbc/internal/config"
@@ -24,7 +23,7 @@ func (a *App) warnConfig(cfg *config.Config) {
 // hasWebSocket reports whether the config has a WS or WSS listener.
 func hasWebSocket(cfg *config.Config) bool {
 	for _, l := range cfg.SIP.Listeners {
-		if t := strings.ToLower(l.Transport); t == "ws" || t == "wss" {
+		if l.Transport == "ws" || l.Transport == "wss" { // validated lower-case
 			return true
 		}
 	}
