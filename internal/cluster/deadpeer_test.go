@@ -16,6 +16,7 @@ func TestDeadPeerLeftOutAtNodeTTL(t *testing.T) {
 	r := redistest.Start(t, "127.0.46.1")
 	spec := testSpec("a", r.Addr, "127.0.46.11:5070")
 	spec.Heartbeat = time.Minute // its view of the peers stays that of one beat
+	spec.NodeTTL = time.Minute   // and its own entry outlives the dead node's (400 ms)
 	a := New(spec, Local{}, nil)
 	dead := New(testSpec("dead", r.Addr, "127.0.46.13:5070"), Local{}, nil)
 	t.Cleanup(func() { _ = a.Client().Close(); _ = dead.Client().Close() })
