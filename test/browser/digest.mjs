@@ -82,7 +82,15 @@ function installSIPjs(o) {
       }
       await reg.register(delegate);
     },
-    async unregister() { await reg.unregister(delegate); },
+    // The SBC holds a refreshed binding just before its 200 reaches the
+    // page; SIP.js refuses to unregister while a REGISTER waits for its
+    // final response, so wait for that first (as an application would).
+    async unregister() {
+      for (const deadline = Date.now() + 10000; reg.waiting; await new Promise((r) => setTimeout(r, 20))) {
+        if (Date.now() > deadline) throw new Error('a REGISTER still waiting for its final response after 10 s');
+      }
+      await reg.unregister(delegate);
+    },
     async stop() { await ua.stop(); },
     state: () => st,
   };

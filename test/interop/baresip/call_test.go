@@ -137,19 +137,8 @@ func (c *call) hangup(t *testing.T, by *phone) record {
 // blocks of the other's tone.
 func (c *call) heard(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for _, side := range []struct {
-		ph     *phone
-		before int
-		tone   float64
-	}{{c.p.a, c.recA, c.p.b.o.tone}, {c.p.b, c.recB, c.p.a.o.tone}} {
-		for n := 0; n < minAudio; n = side.ph.heard(side.before, side.tone) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s heard %d blocks of %.0f Hz within 10 s, want %d", side.ph.o.user, n, side.tone, minAudio)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	waitHeard(t, c.p.a, c.recA, c.p.b.o.tone)
+	waitHeard(t, c.p.b, c.recB, c.p.a.o.tone)
 }
 
 // checkAudio checks the recordings of the call: each side heard the

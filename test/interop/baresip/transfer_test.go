@@ -35,6 +35,10 @@ func TestBaresipBlindTransfer(t *testing.T) {
 	// After the transfer: audio both ways between alice and 2000.
 	base, _ := sbc.relayed(c.id)
 	c.flowing(t, base, relayAudio)
+	// The recordings lag the SBC's counts (each phone's decoder and
+	// writer): hang up only once both hold enough of the other's tone.
+	waitHeard(t, dest, 0, toneA)
+	waitHeard(t, alice, recAlice-1, toneTarget)
 
 	alice.do("hangup", "")
 	alice.waitEvent(c.markA, "CALL_CLOSED", 5*time.Second)
@@ -60,6 +64,19 @@ func TestBaresipBlindTransfer(t *testing.T) {
 	checkHeard(t, "2000", lastRecording(t, dest, 0), toneA, toneTarget, minAudio)
 	checkHeard(t, "alice", lastRecording(t, alice, recAlice-1), toneTarget, toneA, minAudio)
 	sbc.waitIdle(t)
+}
+
+// waitHeard waits until p's newest recording (it has more than before)
+// holds minAudio blocks of tone.
+func waitHeard(t *testing.T, p *phone, before int, tone float64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for n := 0; n < minAudio; n = p.heard(before, tone) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s heard %d blocks of %.0f Hz within 10 s, want %d", p.o.user, n, tone, minAudio)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // lastRecording is the newest recording of p, which must have more than
