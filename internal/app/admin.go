@@ -27,6 +27,7 @@ func (a *App) adminOptions(cfg *config.Config) admin.Options {
 		Reload:    a.Reload,
 		Drain:     a.Drain,
 		Traces:    a.traces,
+		Timeline:  a.timeline,
 	}
 	if a.bans != nil {
 		opt.Bans = adminBans{a.bans}
