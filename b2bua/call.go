@@ -276,6 +276,7 @@ var errFinished = &stopped{cause: "finished", side: outcome.SideSBC}
 // run is the call's first goroutine: the steps of start, then the events
 // that came meanwhile.
 func (c *Call) run() {
+	c.startTimeline()
 	if o := c.s.hooks.Observer; o != nil {
 		o.CallStarted(c.rec)
 	}

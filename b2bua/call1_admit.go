@@ -58,7 +58,6 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 	c.rec.FromURI, c.rec.ToURI = from.Address.String(), to.Address.String()
 	c.invSeq = seq
 	c.log, c.traceOn = newCallLog(c), c.traced()
-	c.startTimeline(req)
 	c.a = &leg{
 		call: c, side: media.SideA, name: outcome.SideA,
 		callID:           callID,

@@ -29,19 +29,22 @@ func (s *Server) timelineSIP(st *timeline.Store, msg sip.Message, data []byte, d
 	}
 }
 
-// startTimeline opens the call's timeline with A's INVITE, which the tap
-// saw before the call existed.
-func (c *Call) startTimeline(req sip.Request) {
+// startTimeline opens the call's timeline, once the call is tracked (it
+// is sure to end), with A's INVITE and its 100 Trying, which the tap saw
+// before the call existed: both stamped with the call's start.
+func (c *Call) startTimeline() {
 	st := c.s.hooks.Timelines
-	if st == nil {
+	if st == nil || c.invReq == nil {
 		return
 	}
 	c.tl = st.Start(c.rec.ACallID, c.rec.ID, c.started, c.traceOn)
-	var text []byte
+	at := c.started.UnixNano()
+	invite := timeline.Event{At: at, Kind: timeline.KindSIP, Leg: timeline.LegA, Dir: timeline.DirIn, What: string(sip.INVITE)}
 	if c.tl.Traced() {
-		text = []byte(req.String())
+		invite.Text = c.invReq.String()
 	}
-	c.tl.SIP(timeline.LegA, timeline.DirIn, string(req.Method()), 0, text)
+	c.tl.Add(invite)
+	c.tl.Add(timeline.Event{At: at, Kind: timeline.KindSIP, Leg: timeline.LegA, Dir: timeline.DirOut, What: string(sip.INVITE), Code: 100})
 }
 
 // timelineLeg makes the call's timeline take the messages of a new leg
