@@ -87,6 +87,7 @@ func (c *Call) onRequest(l *leg, req sip.Request, stx serverTx) {
 	case sip.OPTIONS:
 		c.reply(l, stx, req, 200, "OK", sipmsg.Generic("Allow", allowed))
 	case sip.INFO:
+		c.timelineInfo(l, req)
 		if c.infoToRTP(l, req, stx) {
 			return
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/timeline"
 )
 
 // Step 6, transfer (continued): the target's answers, the NOTIFYs that
@@ -256,6 +257,7 @@ func (c *Call) splitRecord(x *transfer, n *leg) {
 		FromURI: old.FromURI, ToURI: old.ToURI, SrcAddr: old.SrcAddr, ATransport: old.ATransport,
 		Trunk: old.Trunk, Start: now, Answer: now, SIPCode: 200, TransferredFrom: old.ID,
 	}
+	c.s.hooks.Timelines.Alias(c.tl, next.ID, timeline.LegNone)
 	if n.name == outcome.SideA {
 		next.ACallID, next.FromURI, next.SrcAddr = n.callID, x.target.String(), n.dst.Addr.String()
 		next.ATransport = n.dst.Kind.Param()

@@ -119,6 +119,7 @@ func (c *Call) onRefer(l *leg, req sip.Request, stx serverTx) {
 		c.reply(l, stx, req, 202, "Accepted")
 	}
 	c.xfer.cur = x
+	c.timelineTransfer(l, target)
 	c.notifyTransfer(x, 100, "Trying", false)
 	if code != 0 {
 		c.endTransfer(x, code, reason)
@@ -261,6 +262,7 @@ func (c *Call) inviteTransfer(x *transfer, d dest) error {
 	at := &attempt{leg: n, dest: d, req: req, offer: true}
 	c.s.addDialog(n)
 	c.s.watchConn(c, d.to.Conn)
+	c.timelineLeg(n)
 	tx, err := c.send(n, req, func(res sip.Response) { c.onTransferResponse(x, at, res) })
 	if err != nil {
 		c.s.removeDialog(n)

@@ -8,6 +8,7 @@ import (
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/timeline"
 	"github.com/sbc-project/sbc/media"
+	"github.com/sbc-project/sbc/media/rtpproc"
 )
 
 // This file feeds a call's timeline (package timeline): every SIP message
@@ -51,7 +52,9 @@ func (c *Call) startTimeline() {
 
 // timelineLeg makes the call's timeline take the messages of a new leg
 // (B, a transfer's) before its first request goes out.
-func (c *Call) timelineLeg(l *leg) { c.s.hooks.Timelines.Alias(c.tl, l.callID) }
+func (c *Call) timelineLeg(l *leg) {
+	c.s.hooks.Timelines.Alias(c.tl, l.callID, legOf(l.side))
+}
 
 // timelinePolicy records the late stages' decision: admitted, or refused
 // with the stage, its cause and the code A gets.
@@ -153,6 +156,11 @@ func (c *Call) timelineMediaEvent(ev media.Event) {
 		if ev.PrevSSRC == ev.SSRC {
 			e.What = "seq-jump"
 		}
+	case media.EventHold, media.EventResume:
+		e.What = "hold"
+		if ev.Kind == media.EventResume {
+			e.What = "resume"
+		}
 	case media.EventDTMF, media.EventDTMFRelayed:
 		e.What, e.Shape, e.S[1] = "dtmf", timeline.ShapeDTMF, timeline.Digit(ev.DTMF.Digit)
 		e.N[0] = float64(ev.DTMF.Duration.Milliseconds())
@@ -162,8 +170,25 @@ func (c *Call) timelineMediaEvent(ev media.Event) {
 	c.tl.Add(e)
 }
 
-// timelineEvent records an in-dialog event of the call: hold, resume, a
-// DTMF digit carried by INFO, a transfer.
-func (c *Call) timelineEvent(what string, shape timeline.Shape, s0, s1 string) {
-	c.tl.Add(timeline.Event{Kind: timeline.KindMedia, What: what, Shape: shape, S: [3]string{s0, s1}})
+// timelineInfo records a DTMF digit leg l sent as SIP INFO.
+func (c *Call) timelineInfo(l *leg, req sip.Request) {
+	if c.tl == nil {
+		return
+	}
+	ev, err := rtpproc.ParseDTMFInfo(sipmsg.Header(req, "Content-Type"), []byte(req.Body()))
+	if err != nil {
+		return // not DTMF
+	}
+	c.tl.Add(timeline.Event{Kind: timeline.KindMedia, What: "dtmf", Shape: timeline.ShapeDTMFInfo,
+		S: [3]string{legOf(l.side).String(), timeline.Digit(ev.Digit)}, N: [4]float64{float64(ev.Duration.Milliseconds())}})
+}
+
+// timelineTransfer records a transfer leg l asked for (REFER) toward
+// target, and makes the record split off from the call found by its id.
+func (c *Call) timelineTransfer(l *leg, target sip.Uri) {
+	if c.tl == nil {
+		return
+	}
+	c.tl.Add(timeline.Event{Kind: timeline.KindMedia, What: "transfer", Shape: timeline.ShapeTransfer,
+		S: [3]string{target.String(), legOf(l.side).String()}})
 }

@@ -82,6 +82,10 @@ const (
 	EventSSRCSwitch
 	// EventDTMFRelayed: a digit from side From was relayed as RFC 4733.
 	EventDTMFRelayed
+	// EventHold: side From's SDP put the media on hold (sendonly,
+	// inactive or a 0.0.0.0 address); EventResume: it took it off.
+	EventHold
+	EventResume
 )
 
 // Event is something the session tells its call.

@@ -67,6 +67,11 @@ func (s *Session) learn(from Side, d *sdpconv.Description, answer bool) error {
 	}
 	if hold != s.hold[from] {
 		s.logger().Info("media hold changed", "side", from.String(), "hold", hold)
+		kind := EventResume
+		if hold {
+			kind = EventHold
+		}
+		s.emit(Event{Kind: kind, From: from})
 	}
 	s.hold[from] = hold
 	return nil

@@ -102,8 +102,9 @@ const (
 
 // shapeKeys are the API names of each shape's fields.
 var shapeKeys = [shapeCount]struct {
-	s [3]string
-	n [4]string
+	s     [3]string
+	n     [4]string
+	fixed [2]string // a key and its value every event of the shape has
 }{
 	ShapeReason:   {s: [3]string{"reason"}},
 	ShapeReject:   {s: [3]string{"reason", "stage"}, n: [4]string{"code"}},
@@ -113,8 +114,8 @@ var shapeKeys = [shapeCount]struct {
 	ShapeFrom:     {s: [3]string{"from"}},
 	ShapeLatch:    {s: [3]string{"from", "source"}},
 	ShapeSSRC:     {s: [3]string{"from"}, n: [4]string{"old_ssrc", "ssrc"}},
-	ShapeDTMF:     {s: [3]string{"from", "digit"}, n: [4]string{"duration_ms"}},
-	ShapeDTMFInfo: {s: [3]string{"from", "digit"}, n: [4]string{"duration_ms"}},
+	ShapeDTMF:     {s: [3]string{"from", "digit"}, n: [4]string{"duration_ms"}, fixed: [2]string{"form", "rfc4733"}},
+	ShapeDTMFInfo: {s: [3]string{"from", "digit"}, n: [4]string{"duration_ms"}, fixed: [2]string{"form", "info"}},
 	ShapeSample:   {s: [3]string{"from"}, n: [4]string{"packets", "lost", "jitter_ms", "mos"}},
 	ShapeEnd:      {s: [3]string{"cause", "side"}, n: [4]string{"code"}},
 	ShapeTransfer: {s: [3]string{"target", "by"}},

@@ -92,6 +92,9 @@ func (ev Event) view(started int64) EventView {
 			v.Detail[k] = ev.N[i]
 		}
 	}
+	if keys.fixed[0] != "" {
+		v.Detail[keys.fixed[0]] = keys.fixed[1]
+	}
 	return v
 }
 

@@ -96,10 +96,16 @@ type Store struct {
 	text bool
 
 	mu    sync.RWMutex
-	ids   map[string]*Timeline // every id of every timeline held
+	ids   map[string]key // every id of every timeline held
 	live  map[*Timeline]struct{}
 	ended []*Timeline // a ring of the last keep ended calls
 	next  int         // where the next ended call goes in ended
+}
+
+// key is what an id finds: a timeline and, for a leg's Call-ID, the leg.
+type key struct {
+	t   *Timeline
+	leg Leg
 }
 
 // Spec is how much a Store keeps.
@@ -127,7 +133,7 @@ const (
 func NewStore(spec Spec) *Store {
 	return &Store{
 		keep: max(spec.Keep, 0), max: max(spec.MaxEvents, MinMaxEvents), text: spec.Text,
-		ids:   make(map[string]*Timeline),
+		ids:   make(map[string]key),
 		live:  make(map[*Timeline]struct{}),
 		ended: make([]*Timeline, max(spec.Keep, 0)),
 	}
@@ -143,35 +149,38 @@ func (s *Store) Start(id, cdrID string, started time.Time, traced bool) *Timelin
 	t := &Timeline{id: id, cdrID: cdrID, started: started.UnixNano(), traced: traced || s.text, max: s.max}
 	s.mu.Lock()
 	s.live[t] = struct{}{}
-	s.index(t, id)
-	s.index(t, cdrID)
+	s.index(t, id, LegA)
+	s.index(t, cdrID, LegNone)
 	s.mu.Unlock()
 	return t
 }
 
-// Alias makes t found by another id too (a callee leg's Call-ID, the CDR
-// id of a record split off by a transfer): its SIP messages are recorded
-// on t (SIP) from then on. The first alias is the b_call_id shown.
-func (s *Store) Alias(t *Timeline, id string) {
+// Alias makes t found by another id too: the Call-ID of a new leg (B, a
+// transfer's), whose SIP messages are recorded on t as leg's from then
+// on, or (LegNone) the CDR id of a record split off by a transfer. The
+// first LegB alias is the b_call_id shown.
+func (s *Store) Alias(t *Timeline, id string, leg Leg) {
 	if s == nil || t == nil || id == "" {
 		return
 	}
-	t.mu.Lock()
-	if t.bCallID == "" {
-		t.bCallID = id
+	if leg == LegB {
+		t.mu.Lock()
+		if t.bCallID == "" {
+			t.bCallID = id
+		}
+		t.mu.Unlock()
 	}
-	t.mu.Unlock()
 	s.mu.Lock()
-	s.index(t, id)
+	s.index(t, id, leg)
 	s.mu.Unlock()
 }
 
 // index makes t found by id. Called under s.mu.
-func (s *Store) index(t *Timeline, id string) {
+func (s *Store) index(t *Timeline, id string, leg Leg) {
 	if id == "" {
 		return
 	}
-	s.ids[id] = t
+	s.ids[id] = key{t, leg}
 	t.keys = append(t.keys, id)
 }
 
@@ -205,7 +214,7 @@ func (s *Store) End(t *Timeline, ended time.Time) {
 // forget removes every id of t that still points to it. Called under s.mu.
 func (s *Store) forget(t *Timeline) {
 	for _, id := range t.keys {
-		if s.ids[id] == t { // a later call may have taken a reused Call-ID
+		if s.ids[id].t == t { // a later call may have taken a reused Call-ID
 			delete(s.ids, id)
 		}
 	}
@@ -217,9 +226,9 @@ func (s *Store) Find(id string) (*Timeline, bool) {
 		return nil, false
 	}
 	s.mu.RLock()
-	t, ok := s.ids[id]
+	k, ok := s.ids[id]
 	s.mu.RUnlock()
-	return t, ok
+	return k.t, ok
 }
 
 // SIP records a SIP message on the call whose leg has Call-ID callID, if
@@ -228,15 +237,16 @@ func (s *Store) Find(id string) (*Timeline, bool) {
 // wire (kept, copied, only for a traced call). It reports whether a call
 // took it.
 func (s *Store) SIP(callID string, dir Dir, method string, code int, data []byte) bool {
-	t, ok := s.Find(callID)
-	if !ok {
+	if s == nil {
 		return false
 	}
-	leg := LegB
-	if callID == t.id {
-		leg = LegA
+	s.mu.RLock()
+	k, ok := s.ids[callID]
+	s.mu.RUnlock()
+	if !ok || k.leg == LegNone {
+		return false // a CDR id is no Call-ID
 	}
-	t.SIP(leg, dir, method, code, data)
+	k.t.SIP(k.leg, dir, method, code, data)
 	return true
 }
 

@@ -22,7 +22,7 @@ func TestStoreKeepsLastEnded(t *testing.T) {
 	var tls []*Timeline
 	for i := range keep + 1 {
 		tl := s.Start("call-"+strconv.Itoa(i), "cdr-"+strconv.Itoa(i), start, false)
-		s.Alias(tl, "b-"+strconv.Itoa(i))
+		s.Alias(tl, "b-"+strconv.Itoa(i), LegB)
 		tls = append(tls, tl)
 	}
 	for i, tl := range tls {
@@ -94,7 +94,7 @@ func TestViewJSON(t *testing.T) {
 	s := NewStore(Spec{Keep: 1, MaxEvents: 50})
 	base := time.Unix(2000, 0)
 	tl := s.Start("a-call", "cdr-1", base, false)
-	s.Alias(tl, "b-call")
+	s.Alias(tl, "b-call", LegB)
 	// Added out of order: the view sorts by time.
 	tl.Add(Event{At: base.Add(30 * time.Millisecond).UnixNano(), Kind: KindMedia, What: "dtmf", Shape: ShapeDTMF,
 		S: [3]string{"a", Digit('5')}, N: [4]float64{120}})
@@ -161,7 +161,7 @@ func TestNilTimeline(t *testing.T) {
 	tl.SIP(LegA, DirIn, "INVITE", 0, nil)
 	tl.Add(Event{Kind: KindMedia, What: "first-rtp"})
 	tl.Quality()
-	s.Alias(tl, "x")
+	s.Alias(tl, "x", LegB)
 	s.End(tl, time.Now())
 	if _, ok := s.Find("a"); ok {
 		t.Fatal("nil store found a call")
@@ -193,7 +193,7 @@ func TestAddAllocs(t *testing.T) {
 	}
 	s := NewStore(Spec{Keep: 1, MaxEvents: 64})
 	tl := s.Start("a", "cdr", time.Now(), false)
-	s.Alias(tl, "b")
+	s.Alias(tl, "b", LegB)
 	for range 64 { // grown to its bound: appends are amortized, the ring reuses
 		s.SIP("b", DirIn, "INVITE", 200, nil)
 	}

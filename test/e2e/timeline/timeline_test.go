@@ -106,7 +106,8 @@ func withTimeline(keep int) func(*config.Config) {
 // RTP); the PBX switches its stream (new SSRC) and the browser sends a
 // digit as RFC 4733. The timeline, live and once ended, holds the SIP of
 // both legs, ICE nomination, DTLS connected, the first RTP each way, the
-// SSRC switch and the digit, in that order, then the end.
+// SSRC switch and the digit, in that order; then hold, resume and a
+// digit as SIP INFO from the PBX; then the end.
 func TestTimelineWebRTCCall(t *testing.T) {
 	pbx := e2e.NewMediaPBX(t, e2e.PBXOptions{Stream: true})
 	sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: pbx.Trunk(), Mutate: withTimeline(10)})
@@ -160,6 +161,26 @@ func TestTimelineWebRTCCall(t *testing.T) {
 		t.Errorf("ssrc-switch detail %v: the SSRC did not change", d)
 	}
 	inOrder(t, live.Events, "media/dtls-connected/a", "media/first-rtp/b")
+
+	// Hold and resume from the browser, a digit as SIP INFO from the PBX
+	// (played to the browser as RFC 4733).
+	if code := web.Reoffer("sendonly").StatusCode(); code != 200 {
+		t.Fatalf("hold answered %d", code)
+	}
+	if code := web.Reoffer("sendrecv").StatusCode(); code != 200 {
+		t.Fatalf("resume answered %d", code)
+	}
+	pbx.SendInfo('7')
+	e2e.WaitFor(t, 5*time.Second, "the timeline shows the INFO digit", func() bool {
+		for _, ev := range timeline(t, admin, id).Events {
+			if ev.is("media/dtmf/b") && ev.Detail["digit"] == "7" && ev.Detail["form"] == "info" {
+				return true
+			}
+		}
+		return false
+	})
+	inOrder(t, timeline(t, admin, id).Events, "media/dtmf/a", "sip/INVITE/a/in", "media/hold/a", "sip/INVITE/a/in",
+		"media/resume/a", "sip/INFO/b/in", "media/dtmf/b")
 
 	web.Hangup()
 	sbc.WaitCallsIdle(t)
