@@ -48,14 +48,14 @@ func (t *Timeline) Quality() {
 	if !ok {
 		return
 	}
-	now := time.Now().UnixNano()
+	at := now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.ended != 0 {
 		return
 	}
-	t.add(sampleEvent(now, LegA, a))
-	t.add(sampleEvent(now, LegB, b))
+	t.add(sampleEvent(at, LegA, a))
+	t.add(sampleEvent(at, LegB, b))
 }
 
 func sampleEvent(at int64, from Leg, q Sample) Event {

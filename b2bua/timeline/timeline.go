@@ -9,6 +9,17 @@ import (
 // setup and end fit without growing.
 const firstCap = 16
 
+// epoch is when the process started, with its monotonic reading.
+var (
+	epoch     = time.Now()
+	epochWall = epoch.UnixNano()
+)
+
+// now is the time in Unix nanoseconds, from the monotonic clock: half the
+// cost of time.Now on a virtual machine's clock (kvm-clock), on every SIP
+// message. It drifts from the wall clock only as NTP slews it.
+func now() int64 { return epochWall + int64(time.Since(epoch)) }
+
 // Timeline is the record of one call. Its methods are safe for concurrent
 // use (SIP messages arrive on transport goroutines, media events on the
 // media's) and do nothing on a nil *Timeline, so a call without a store
@@ -59,7 +70,7 @@ func (t *Timeline) Add(ev Event) {
 		return
 	}
 	if ev.At == 0 {
-		ev.At = time.Now().UnixNano()
+		ev.At = now()
 	}
 	t.mu.Lock()
 	t.add(ev)
@@ -70,8 +81,12 @@ func (t *Timeline) Add(ev Event) {
 // oldest event past the head. Called under t.mu.
 func (t *Timeline) add(ev Event) {
 	if len(t.events) < t.max {
-		if t.events == nil {
-			t.events = make([]Event, 0, min(firstCap, t.max))
+		if len(t.events) == cap(t.events) {
+			// Doubled, but never past max: a full timeline holds max
+			// events, not the next power of two.
+			grown := make([]Event, len(t.events), min(max(2*cap(t.events), firstCap), t.max))
+			copy(grown, t.events)
+			t.events = grown
 		}
 		t.events = append(t.events, ev)
 		return
@@ -255,7 +270,7 @@ func (t *Timeline) SIP(leg Leg, dir Dir, method string, code int, data []byte) {
 	if t == nil {
 		return
 	}
-	ev := Event{At: time.Now().UnixNano(), Kind: KindSIP, Leg: leg, Dir: dir, Code: uint16(code), What: method}
+	ev := Event{At: now(), Kind: KindSIP, Leg: leg, Dir: dir, Code: uint16(code), What: method}
 	t.mu.Lock()
 	if t.ended == 0 || ev.At-t.ended < int64(lingerAfterEnd) {
 		if t.traced {
