@@ -41,6 +41,7 @@ type Timeline struct {
 	dropped int
 	sampler Sampler
 	keys    []string // every id the store knows t by; guarded by Store.mu
+	keyBuf  [3]string // keys' first: the Call-IDs of A and B, the CDR id
 }
 
 // Traced reports whether SIP messages keep their text on this timeline.
@@ -162,6 +163,7 @@ func (s *Store) Start(id, cdrID string, started time.Time, traced bool) *Timelin
 		return nil
 	}
 	t := &Timeline{id: id, cdrID: cdrID, started: started.UnixNano(), traced: traced || s.text, max: s.max}
+	t.keys = t.keyBuf[:0]
 	s.mu.Lock()
 	s.live[t] = struct{}{}
 	s.index(t, id, LegA)
