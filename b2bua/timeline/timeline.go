@@ -40,7 +40,7 @@ type Timeline struct {
 	ring    int // once full: the index, past the kept head, of the oldest in the ring
 	dropped int
 	sampler Sampler
-	keys    []string // every id the store knows t by; guarded by Store.mu
+	keys    []string  // every id the store knows t by; guarded by Store.mu
 	keyBuf  [3]string // keys' first: the Call-IDs of A and B, the CDR id
 }
 
