@@ -2,6 +2,7 @@ package timeline
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -108,8 +109,8 @@ func (t *Timeline) add(ev Event) {
 type Store struct {
 	keep, max int
 	// text keeps every SIP message's text (the trace log level), not
-	// only those of traced calls.
-	text bool
+	// only those of traced calls, for the calls started while it is on.
+	text atomic.Bool
 
 	mu    sync.RWMutex
 	ids   map[string]key // every id of every timeline held
@@ -147,11 +148,21 @@ const (
 // NewStore returns an empty store with the bounds of spec (MaxEvents
 // raised to MinMaxEvents, a negative Keep taken as 0).
 func NewStore(spec Spec) *Store {
-	return &Store{
-		keep: max(spec.Keep, 0), max: max(spec.MaxEvents, MinMaxEvents), text: spec.Text,
+	s := &Store{
+		keep: max(spec.Keep, 0), max: max(spec.MaxEvents, MinMaxEvents),
 		ids:   make(map[string]key),
 		live:  make(map[*Timeline]struct{}),
 		ended: make([]*Timeline, max(spec.Keep, 0)),
+	}
+	s.text.Store(spec.Text)
+	return s
+}
+
+// SetText turns Spec.Text on or off for the calls that start from now on
+// (a reload changing the log level).
+func (s *Store) SetText(on bool) {
+	if s != nil {
+		s.text.Store(on)
 	}
 }
 
@@ -162,7 +173,7 @@ func (s *Store) Start(id, cdrID string, started time.Time, traced bool) *Timelin
 	if s == nil {
 		return nil
 	}
-	t := &Timeline{id: id, cdrID: cdrID, started: started.UnixNano(), traced: traced || s.text, max: s.max}
+	t := &Timeline{id: id, cdrID: cdrID, started: started.UnixNano(), traced: traced || s.text.Load(), max: s.max}
 	t.keys = t.keyBuf[:0]
 	s.mu.Lock()
 	s.live[t] = struct{}{}

@@ -154,6 +154,23 @@ func TestTracedKeepsText(t *testing.T) {
 	}
 }
 
+func TestTextForEveryCall(t *testing.T) {
+	s := NewStore(Spec{Keep: 2, MaxEvents: 10, Text: true})
+	s.Start("a", "cdr-a", time.Now(), false)
+	s.SetText(false)
+	s.Start("b", "cdr-b", time.Now(), false)
+	for _, tt := range []struct {
+		id   string
+		text string
+	}{{"a", "INVITE x"}, {"b", ""}} {
+		s.SIP(tt.id, DirIn, "INVITE", 0, []byte("INVITE x"))
+		tl, _ := s.Find(tt.id)
+		if ev := tl.View().Events; len(ev) != 1 || ev[0].Text != tt.text {
+			t.Errorf("call %s: events %+v, want text %q", tt.id, ev, tt.text)
+		}
+	}
+}
+
 func TestNilTimeline(t *testing.T) {
 	var s *Store
 	tl := s.Start("a", "b", time.Now(), false)

@@ -15,8 +15,10 @@ func newTimelines(cfg *config.Config) *timeline.Store {
 		Text: cfg.Log.Level == "debug"})
 }
 
-// runTimelines samples the live calls' quality until ctx ends.
+// runTimelines samples the live calls' quality until ctx ends; a reload
+// to or from log level debug turns the SIP texts of new calls on or off.
 func (a *App) runTimelines(ctx context.Context, cfg *config.Config) {
+	a.OnReload([]string{"log.level"}, func(_, next *config.Config) { a.timelines.SetText(next.Log.Level == "debug") })
 	if every := cfg.Timeline.SampleInterval; every > 0 {
 		a.wg.Go(func() { a.timelines.Run(ctx, every) })
 	}
