@@ -133,10 +133,12 @@ func (c *Call) timelineMediaEvent(ev media.Event) {
 	e := timeline.Event{At: ev.At.UnixNano(), Kind: timeline.KindMedia, Shape: timeline.ShapeFrom,
 		S: [3]string{from.String()}}
 	switch ev.Kind {
+	case media.EventICEConnected:
+		e.What = "ice-check"
 	case media.EventICENominated:
 		e.What = "ice-nominated"
 	case media.EventDTLSConnected:
-		// The handshake starts as ICE is up: 1 ns after the nomination
+		// The handshake starts as ICE is up: 1 ns after the first check
 		// keeps the two in order.
 		start := e
 		start.At, start.What, start.Shape, start.S[1] = ev.Started.UnixNano()+1, "dtls-start", timeline.ShapeDTLS, ev.Role

@@ -61,8 +61,11 @@ const (
 	// call may ignore them. At says when each happened (deliveries run
 	// on goroutines of their own, so they may arrive out of order).
 
-	// EventICENominated: the WebRTC side From's first valid, nominated
-	// connectivity check (ICE-lite: the browser nominates).
+	// EventICEConnected: the WebRTC side From's first valid connectivity
+	// check, which puts its path up (the SBC, ICE-lite, selects it at
+	// once); EventICENominated: its first check with USE-CANDIDATE (the
+	// browser nominates, before or after DTLS is done).
+	EventICEConnected
 	EventICENominated
 	// EventDTLSConnected: side From's DTLS handshake is done and the SRTP
 	// keys derived; Role is the SBC's DTLS role (active: client, passive:

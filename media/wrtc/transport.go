@@ -107,6 +107,8 @@ type Transport struct {
 	workers    sync.WaitGroup // reader and DTLS drain
 	fpMismatch atomic.Bool    // set by the certificate check
 	pathUp     atomic.Bool    // a check's pair was selected (reset by an ICE restart)
+	nominated  atomic.Bool    // the peer's first USE-CANDIDATE was seen
+	onNominate atomic.Pointer[func(time.Time)]
 
 	startedAt time.Time // first SetRemote; under mu
 	timings   Timings   // set once connected; under mu
@@ -290,13 +292,26 @@ func (t *Transport) agentOptions() []ice.AgentOption {
 //
 // Over UDP, the check's source address is routed to us on the Mux from now
 // on: its media skips pion's mux and agent.
-func (t *Transport) onBindingRequest(_ *stun.Message, local, remote ice.Candidate, _ *ice.CandidatePair) bool {
+func (t *Transport) onBindingRequest(m *stun.Message, local, remote ice.Candidate, _ *ice.CandidatePair) bool {
+	if m != nil && m.Contains(stun.AttrUseCandidate) && !t.nominated.Swap(true) {
+		if f := t.onNominate.Load(); f != nil {
+			(*f)(time.Now())
+		}
+	}
 	if local.NetworkType().IsUDP() {
 		if from, ok := candidateAddr(remote); ok {
 			t.cfg.Mux.route(from, t)
 		}
 	}
 	return !t.pathUp.Swap(true)
+}
+
+// OnNominated sets f to be called once, with the time, when the peer
+// first nominates a pair (a check with USE-CANDIDATE; the path itself is
+// up from the first valid check, see onBindingRequest). f runs on the ICE
+// agent's goroutine and must not block. Set it before SetRemote.
+func (t *Transport) OnNominated(f func(at time.Time)) {
+	t.onNominate.Store(&f)
 }
 
 // onSelectedPair runs on pion's notifier after the selected pair changed:

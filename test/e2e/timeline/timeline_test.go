@@ -134,7 +134,7 @@ func TestTimelineWebRTCCall(t *testing.T) {
 	id := calls.Calls[0].ID
 	milestones := []string{
 		"sip/INVITE/a/in", "policy/admit", "route/attempt", "sip/INVITE/b/out", "sip/200 INVITE/b/in",
-		"media/ice-nominated/a", "media/dtls-connected/a", "media/first-rtp/a",
+		"media/ice-check/a", "media/dtls-connected/a", "media/first-rtp/a",
 		"media/ssrc-switch/b", "media/dtmf/a",
 	}
 	var live view
@@ -161,6 +161,7 @@ func TestTimelineWebRTCCall(t *testing.T) {
 		t.Errorf("ssrc-switch detail %v: the SSRC did not change", d)
 	}
 	inOrder(t, live.Events, "media/dtls-connected/a", "media/first-rtp/b")
+	inOrder(t, live.Events, "media/ice-check/a", "media/ice-nominated/a") // the browser nominates
 
 	// Hold and resume from the browser, a digit as SIP INFO from the PBX
 	// (played to the browser as RFC 4733).
