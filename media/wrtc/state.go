@@ -1,5 +1,7 @@
 package wrtc
 
+import "time"
+
 // State is the life cycle of a Transport: New, then Connected once ICE and
 // DTLS are up, Failed on an unrecoverable error, Closed after Close.
 // Failed and Closed are final (Closed follows Failed on Close).
@@ -72,6 +74,14 @@ func (t *Transport) OnState(f func(s State, reason string)) {
 	t.mu.Lock()
 	t.onState = f
 	t.mu.Unlock()
+}
+
+// OnNominated sets f to be called once, with the time, when the peer
+// first nominates a pair (a check with USE-CANDIDATE; the path itself is
+// up from the first valid check, see onBindingRequest). f runs on the ICE
+// agent's goroutine and must not block. Set it before SetRemote.
+func (t *Transport) OnNominated(f func(at time.Time)) {
+	t.onNominate.Store(&f)
 }
 
 // setState moves to s and queues the callback; illegal transitions (for

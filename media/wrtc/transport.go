@@ -306,14 +306,6 @@ func (t *Transport) onBindingRequest(m *stun.Message, local, remote ice.Candidat
 	return !t.pathUp.Swap(true)
 }
 
-// OnNominated sets f to be called once, with the time, when the peer
-// first nominates a pair (a check with USE-CANDIDATE; the path itself is
-// up from the first valid check, see onBindingRequest). f runs on the ICE
-// agent's goroutine and must not block. Set it before SetRemote.
-func (t *Transport) OnNominated(f func(at time.Time)) {
-	t.onNominate.Store(&f)
-}
-
 // onSelectedPair runs on pion's notifier after the selected pair changed:
 // SRTP follows it, straight from the Mux's socket when the pair is UDP. A
 // notification that comes after an ICE restart cleared the path (pathUp
