@@ -2,12 +2,15 @@ package b2bua
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/ghettovoice/gosip/sip"
 
+	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
 	"github.com/sbc-project/sbc/b2bua/timeline"
 	"github.com/sbc-project/sbc/policy"
@@ -100,5 +103,42 @@ func TestTimelineAnsweredCall(t *testing.T) {
 	}
 	if d := evs[3].Detail; d["cause"] != string(rec.Cause) || d["side"] != "a" || d["code"] != 200.0 {
 		t.Errorf("end detail %v", d)
+	}
+}
+
+// TestTimelineFailover: the first trunk answers 503, the second 200; the
+// timeline shows the attempt, the failover from the first with its code,
+// the second attempt.
+func TestTimelineFailover(t *testing.T) {
+	h := newCallHarness(t, nil)
+	table, err := routing.New(routing.TableSpec{
+		Trunks: []routing.TrunkSpec{{Name: "pbx", URI: "sip:192.0.2.20:5060"}, {Name: "pbx2", URI: "sip:192.0.2.21:5060"}},
+		Routes: []routing.RouteSpec{{Name: "out", Target: routing.TargetTrunks, Trunks: []string{"pbx", "pbx2"}}},
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.s.SetRoutes(table)
+	st := timeline.NewStore(timeline.Spec{Keep: 10, MaxEvents: 50})
+	h.s.hooks.Timelines = st
+	a := h.call(t)
+	h.txs.next(t, sip.INVITE).answer(503, "")
+	h.txs.next(t, sip.INVITE).answer(200, callerSDP)
+	h.txs.ack(t)
+	tag := sipmsg.ToTag(a.final(t))
+	h.inDialog(t, "ACK", 1, tag, "")
+	h.inDialog(t, "BYE", 2, tag, "").final(t)
+	h.txs.next(t, sip.BYE).answer(200, "")
+	h.rec.next(t)
+	got, evs := whats(t, st)
+	want := []string{"sip/INVITE", "sip/100 INVITE", "route/attempt", "route/failover", "route/attempt", "end/end"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+	if d := evs[3].Detail; d["trunk"] != "pbx" || d["code"] != 503.0 {
+		t.Errorf("failover detail %v", d)
+	}
+	if d := evs[4].Detail; d["trunk"] != "pbx2" || d["attempt"] != 2.0 {
+		t.Errorf("second attempt detail %v", d)
 	}
 }
