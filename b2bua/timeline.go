@@ -139,13 +139,13 @@ func (c *Call) timelineMediaEvent(ev media.Event) {
 		e.What = "ice-nominated"
 	case media.EventDTLSConnected:
 		// The handshake starts as ICE is up: 1 ns after the first check
-		// keeps the two in order.
+		// (EventICEConnected) keeps the two in order.
 		start := e
 		start.At, start.What, start.Shape, start.S[1] = ev.Started.UnixNano()+1, "dtls-start", timeline.ShapeDTLS, ev.Role
 		c.tl.Add(start)
 		e.What, e.Shape, e.S[1], e.S[2] = "dtls-connected", timeline.ShapeDTLS, ev.Role, ev.Profile
 	case media.EventDTLSFailed:
-		e.What, e.Shape, e.S = "dtls-failed", timeline.ShapeReason, [3]string{ev.Cause}
+		e.What, e.Shape, e.S[1] = "dtls-failed", timeline.ShapeReason, ev.Cause
 	case media.EventFirstRTP:
 		e.What = "first-rtp"
 	case media.EventLatched, media.EventRelatched:

@@ -305,7 +305,13 @@ func (s *Session) webrtc(side Side) (*webrtcSide, error) {
 		return nil, fmt.Errorf("webrtc transport: %w", err)
 	}
 	w.t = t
-	t.OnNominated(func(at time.Time) { s.emit(Event{Kind: EventICENominated, From: side, At: at}) })
+	t.OnICE(func(at time.Time, nominated bool) {
+		kind := EventICEConnected
+		if nominated {
+			kind = EventICENominated
+		}
+		s.emit(Event{Kind: kind, From: side, At: at})
+	})
 	t.OnState(func(st wrtc.State, reason string) {
 		switch st {
 		case wrtc.StateConnected:
@@ -320,11 +326,10 @@ func (s *Session) webrtc(side Side) (*webrtcSide, error) {
 	return w, nil
 }
 
-// emitConnected reports a WebRTC side's first valid ICE check (its path
-// up) and DTLS handshake, with the times the transport measured.
+// emitConnected reports a WebRTC side's DTLS handshake, with the times
+// the transport measured: from its path up to the SRTP keys.
 func (s *Session) emitConnected(side Side, tm wrtc.Timings) {
 	iceUp := tm.Started.Add(tm.ICE)
-	s.emit(Event{Kind: EventICEConnected, From: side, At: iceUp})
 	s.emit(Event{Kind: EventDTLSConnected, From: side, At: iceUp.Add(tm.DTLS), Started: iceUp,
 		Role: tm.Role, Profile: tm.Profile})
 }

@@ -83,20 +83,19 @@ type Shape uint8
 // Detail shapes.
 const (
 	ShapeNone     Shape = iota
-	ShapeReason         // s: reason
+	ShapeReason         // s: from, reason
 	ShapeReject         // s: reason, stage; n: code
 	ShapeAttempt        // s: trunk, target; n: attempt
-	ShapeFailover       // s: trunk, reason; n: code
-	ShapeDTLS           // s: role, profile
+	ShapeFailover       // s: trunk; n: code
+	ShapeDTLS           // s: from, role, profile
 	ShapeFrom           // s: from (the side media came from)
 	ShapeLatch          // s: from, source
 	ShapeSSRC           // s: from; n: old_ssrc, ssrc
-	ShapeDTMF           // s: from, digit; n: duration_ms
-	ShapeDTMFInfo       // s: from, digit; n: duration_ms (as SIP INFO)
+	ShapeDTMF           // s: from, digit; n: duration_ms; form: rfc4733
+	ShapeDTMFInfo       // s: from, digit; n: duration_ms; form: info
 	ShapeSample         // s: from; n: packets, lost, jitter_ms, mos
 	ShapeEnd            // s: cause, side; n: code
 	ShapeTransfer       // s: target, by
-	ShapeHold           // s: by
 	shapeCount
 )
 
@@ -106,10 +105,10 @@ var shapeKeys = [shapeCount]struct {
 	n     [4]string
 	fixed [2]string // a key and its value every event of the shape has
 }{
-	ShapeReason:   {s: [3]string{"reason"}},
+	ShapeReason:   {s: [3]string{"from", "reason"}},
 	ShapeReject:   {s: [3]string{"reason", "stage"}, n: [4]string{"code"}},
 	ShapeAttempt:  {s: [3]string{"trunk", "target"}, n: [4]string{"attempt"}},
-	ShapeFailover: {s: [3]string{"trunk", "reason"}, n: [4]string{"code"}},
+	ShapeFailover: {s: [3]string{"trunk"}, n: [4]string{"code"}},
 	ShapeDTLS:     {s: [3]string{"from", "role", "profile"}},
 	ShapeFrom:     {s: [3]string{"from"}},
 	ShapeLatch:    {s: [3]string{"from", "source"}},
@@ -119,7 +118,6 @@ var shapeKeys = [shapeCount]struct {
 	ShapeSample:   {s: [3]string{"from"}, n: [4]string{"packets", "lost", "jitter_ms", "mos"}},
 	ShapeEnd:      {s: [3]string{"cause", "side"}, n: [4]string{"code"}},
 	ShapeTransfer: {s: [3]string{"target", "by"}},
-	ShapeHold:     {s: [3]string{"by"}},
 }
 
 // Event is one thing that happened to a call. It is a fixed 128 bytes:

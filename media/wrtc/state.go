@@ -76,12 +76,14 @@ func (t *Transport) OnState(f func(s State, reason string)) {
 	t.mu.Unlock()
 }
 
-// OnNominated sets f to be called once, with the time, when the peer
-// first nominates a pair (a check with USE-CANDIDATE; the path itself is
-// up from the first valid check, see onBindingRequest). f runs on the ICE
-// agent's goroutine and must not block. Set it before SetRemote.
-func (t *Transport) OnNominated(f func(at time.Time)) {
-	t.onNominate.Store(&f)
+// OnICE sets f to be called, with the time, on the peer's first valid
+// connectivity check, which puts the path up (nominated false; again
+// after an ICE restart), and once on its first nomination, a check with
+// USE-CANDIDATE (nominated true), which may come before or after. f runs
+// on the ICE agent's goroutine and must not block. Set it before
+// SetRemote.
+func (t *Transport) OnICE(f func(at time.Time, nominated bool)) {
+	t.onICE.Store(&f)
 }
 
 // setState moves to s and queues the callback; illegal transitions (for

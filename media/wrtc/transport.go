@@ -108,7 +108,7 @@ type Transport struct {
 	fpMismatch atomic.Bool    // set by the certificate check
 	pathUp     atomic.Bool    // a check's pair was selected (reset by an ICE restart)
 	nominated  atomic.Bool    // the peer's first USE-CANDIDATE was seen
-	onNominate atomic.Pointer[func(time.Time)]
+	onICE      atomic.Pointer[func(time.Time, bool)]
 
 	startedAt time.Time // first SetRemote; under mu
 	timings   Timings   // set once connected; under mu
@@ -293,17 +293,20 @@ func (t *Transport) agentOptions() []ice.AgentOption {
 // Over UDP, the check's source address is routed to us on the Mux from now
 // on: its media skips pion's mux and agent.
 func (t *Transport) onBindingRequest(m *stun.Message, local, remote ice.Candidate, _ *ice.CandidatePair) bool {
-	if m != nil && m.Contains(stun.AttrUseCandidate) && !t.nominated.Swap(true) {
-		if f := t.onNominate.Load(); f != nil {
-			(*f)(time.Now())
-		}
+	f := t.onICE.Load()
+	if m != nil && m.Contains(stun.AttrUseCandidate) && !t.nominated.Swap(true) && f != nil {
+		(*f)(time.Now(), true)
 	}
 	if local.NetworkType().IsUDP() {
 		if from, ok := candidateAddr(remote); ok {
 			t.cfg.Mux.route(from, t)
 		}
 	}
-	return !t.pathUp.Swap(true)
+	first := !t.pathUp.Swap(true)
+	if first && f != nil {
+		(*f)(time.Now(), false)
+	}
+	return first
 }
 
 // onSelectedPair runs on pion's notifier after the selected pair changed:

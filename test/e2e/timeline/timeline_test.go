@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ghettovoice/gosip/sip"
+
 	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/test/e2e"
 )
@@ -233,4 +235,54 @@ func TestTimelineKeepBound(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestTimelineDTLSFailed: a browser whose ICE passes but that never
+// answers DTLS: the timeline shows the ICE check, then dtls-failed with
+// the reason, then the end with the same cause.
+func TestTimelineDTLSFailed(t *testing.T) {
+	const handshake = 2 * time.Second
+	pbx := e2e.NewMediaPBX(t, e2e.PBXOptions{})
+	sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: pbx.Trunk(), Mutate: func(c *config.Config) {
+		withTimeline(10)(c)
+		c.Media.HandshakeTimeout = handshake
+	}})
+	admin := sbc.Admin(t, token)
+	calls := e2e.WatchCalls(sbc)
+	client := e2e.NewSIPClient(t, "WS", sbc.WS.String())
+	agent := e2e.NewICEOnly(t)
+	d := client.Invite("1000", silentOffer(agent))
+	res := d.Await(1, handshake+10*time.Second, nil)
+	if res.StatusCode() != 200 {
+		t.Fatalf("INVITE answered %d", res.StatusCode())
+	}
+	d.Established(res)
+	d.Ack()
+	agent.Connect(t, res.Body())
+	e2e.WaitFor(t, handshake+8*time.Second, "BYE to the silent browser", func() bool { return len(client.Requests(sip.BYE)) > 0 })
+	rec := calls.WaitEnded(t)
+	sbc.WaitCallsIdle(t)
+	v := timeline(t, admin, rec.ID)
+	found := inOrder(t, v.Events, "sip/INVITE/a/in", "media/ice-check/a", "media/dtls-failed/a", "sip/BYE/a/out", "end/end")
+	if found[2].Detail["reason"] != "dtls_timeout" || found[4].Detail["cause"] != "dtls_timeout" {
+		t.Errorf("dtls-failed %v, end %v: want reason and cause dtls_timeout", found[2], found[4])
+	}
+}
+
+// silentOffer is a browser's offer with agent's ICE credentials and
+// candidates and a fingerprint of nobody's certificate.
+func silentOffer(agent *e2e.ICEOnly) string {
+	fp := make([]string, 32)
+	for i := range fp {
+		fp[i] = fmt.Sprintf("%02X", i*7)
+	}
+	var cands strings.Builder
+	for _, c := range agent.Cands {
+		cands.WriteString("a=" + c + "\n")
+	}
+	return "v=0\no=- 4611731400430051336 2 IN IP4 127.0.0.1\ns=-\nt=0 0\na=group:BUNDLE 0\na=msid-semantic: WMS\n" +
+		"m=audio 9 UDP/TLS/RTP/SAVPF 111 0 126\nc=IN IP4 0.0.0.0\na=rtcp:9 IN IP4 0.0.0.0\n" +
+		cands.String() + "a=end-of-candidates\na=ice-ufrag:" + agent.Ufrag + "\na=ice-pwd:" + agent.Pwd + "\n" +
+		"a=fingerprint:sha-256 " + strings.Join(fp, ":") + "\na=setup:actpass\na=mid:0\na=sendrecv\na=rtcp-mux\n" +
+		"a=rtpmap:111 opus/48000/2\na=rtpmap:0 PCMU/8000\na=rtpmap:126 telephone-event/8000\n"
 }
