@@ -130,13 +130,21 @@
     const head = el('div'), ladder = el('div', { class: 'ladder-box' }), charts = el('div', { class: 'charts' });
     page.append(el('h2', { text: 'Call ' + id }), head, el('h3', { text: 'SIP ladder and media milestones' }), ladder,
       el('h3', { text: 'Quality per direction' }), charts);
+    const path = '/api/v1/calls/' + encodeURIComponent(id);
     let live = true;
     every(2000, async () => {
       if (!live) return;
       const [call, tl] = await Promise.all([
-        api('GET', '/api/v1/calls/' + encodeURIComponent(id)).catch((e) => { if (e.status === 404) return null; throw e; }),
-        api('GET', '/api/v1/calls/' + encodeURIComponent(id) + '/timeline'),
+        api('GET', path).catch((e) => { if (e.status === 404) return null; throw e; }),
+        api('GET', path + '/timeline').catch((e) => { if (e instanceof Unauthorized) throw e; return { error: e.message }; }),
       ]);
+      if (tl.error) {
+        head.replaceChildren(summary(call, {}));
+        ladder.replaceChildren(el('p', { class: 'error', id: 'timeline-error', text: 'No timeline: ' + tl.error }));
+        charts.replaceChildren();
+        live = call !== null;
+        return;
+      }
       head.replaceChildren(summary(call, tl));
       ladder.replaceChildren(drawLadder(tl));
       charts.replaceChildren(drawChart(tl, 'a'), drawChart(tl, 'b'));
@@ -153,8 +161,10 @@
       for (const l of call.legs) add('leg ' + l.side, l.transport + ' ' + l.peer + ' ' + (l.codec || '') + ' ' + l.call_id);
       add('duration', fmtDur(call.duration_s));
     }
-    add('leg a Call-ID', tl.a_call_id || ''); add('leg b Call-ID', tl.b_call_id || '');
-    add('started', fmtTime(tl.started));
+    if (tl.started) {
+      add('leg a Call-ID', tl.a_call_id || ''); add('leg b Call-ID', tl.b_call_id || '');
+      add('started', fmtTime(tl.started));
+    }
     if (tl.ended) add('ended', fmtTime(tl.ended));
     const box = el('div', {}, dl);
     if (call) {
