@@ -12,6 +12,7 @@ import (
 	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/timeline"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/txn"
 	"github.com/sbc-project/sbc/media"
@@ -101,9 +102,12 @@ type Call struct {
 	traceOn bool
 	invSeq  uint32 // the CSeq number of A's INVITE, for RAck (prack.go)
 	media   MediaSession
-	route   *routing.Route
-	dests   []dest // B-leg targets not yet tried
-	try     *attempt
+	// tl is the call's timeline (timeline.go); nil: none kept.
+	tl       *timeline.Timeline
+	attempts int // INVITEs sent toward destinations, for the timeline
+	route    *routing.Route
+	dests    []dest // B-leg targets not yet tried
+	try      *attempt
 	// forks are the attempts ringing in parallel (a registered user's
 	// bindings); the first 2xx wins and the others are cancelled.
 	forks   []*attempt
@@ -272,6 +276,7 @@ var errFinished = &stopped{cause: "finished", side: outcome.SideSBC}
 // run is the call's first goroutine: the steps of start, then the events
 // that came meanwhile.
 func (c *Call) run() {
+	c.startTimeline()
 	if o := c.s.hooks.Observer; o != nil {
 		o.CallStarted(c.rec)
 	}
@@ -344,6 +349,7 @@ func (c *Call) handle(ev event) {
 // timeout, a browser's ICE/DTLS never coming up) ends the call; a digit
 // taken out of the RTP of one side goes to the other as SIP INFO.
 func (c *Call) onMediaEvent(ev media.Event) {
+	c.timelineMediaEvent(ev)
 	switch ev.Kind {
 	case media.EventEnd:
 		if c.state == stateEnding {

@@ -255,6 +255,7 @@ func (c *Call) openMedia(src netip.Addr) bool {
 		return false
 	}
 	c.media = m
+	c.timelineMedia(m)
 	// The caller's RTP from the address its INVITE came from latches like
 	// RTP from its SDP address (NAT); media/latch.go.
 	optsA := media.SideOptions{Kind: media.KindRTP, Signaling: src}
@@ -298,6 +299,7 @@ func (c *Call) admitLate() bool {
 	r.Auth = c.s.inviteAuthenticator(c.invReq, src)
 	d := p.Late(c.ctx, r)
 	if d.Action == policy.Continue {
+		c.timelinePolicy(true, "", "", 0)
 		c.admitted, c.dial = r.Admitted, r.Dial
 		c.user = r.User
 		c.maxDuration = p.MaxDuration()
@@ -318,6 +320,7 @@ func (c *Call) admitLate() bool {
 		o.Reason = d.Reason // the stage's own phrase, e.g. "Forbidden (dial rules)"
 	}
 	c.log.Info("call refused by policy", "stage", d.Stage, "cause", d.Cause, "code", o.Code)
+	c.timelinePolicy(false, d.Stage, d.Cause, o.Code)
 	c.failWith(o, decisionHeaders(d)...)
 	return false
 }

@@ -108,6 +108,9 @@ func (c *Call) invite(d dest) error {
 	}
 	c.s.addDialog(b)
 	c.s.watchConn(c, d.to.Conn)
+	c.attempts++
+	c.timelineLeg(b)
+	c.timelineAttempt(d.name, d.ruri, c.attempts)
 	tx, err := c.send(b, req, func(res sip.Response) { c.onInviteResponse(at, res) })
 	if err != nil {
 		c.s.removeDialog(b)

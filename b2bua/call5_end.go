@@ -195,6 +195,7 @@ func (c *Call) finish() {
 	if c.answered {
 		c.rec.SIPCode = 200
 	}
+	c.timelineEnd()
 	if o := c.s.hooks.Observer; o != nil {
 		// Durable before the call lets go of anything (ARCHITECTURE.md: records
 		// before resources): a stalled CDR disk keeps ports and admission counts taken,

@@ -72,6 +72,7 @@ func (c *Call) adoptTransferMedia(x *transfer) {
 	}
 	old := c.media
 	c.media, x.media = x.media, nil
+	c.timelineMedia(c.media)
 	c.media.Notify(func(ev media.Event) { c.post(event{kind: evMedia, media: &ev}) })
 	c.xfer.base = nil
 	old.Close()

@@ -186,6 +186,9 @@ func (s *Server) tapOut(msg sip.Message, data []byte, dst transport.Target) {
 var tapMessages = sync.Pool{New: func() any { return new(TapMessage) }}
 
 func (s *Server) tapMessage(msg sip.Message, data []byte, dir Direction, src, dst netip.AddrPort, kind transport.Kind) {
+	if tl := s.hooks.Timelines; tl != nil {
+		s.timelineSIP(tl, msg, data, dir)
+	}
 	tp, tr := s.hooks.Tap, s.hooks.Tracer
 	if tp == nil && tr == nil {
 		return

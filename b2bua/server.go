@@ -17,6 +17,7 @@ import (
 	"github.com/sbc-project/sbc/b2bua/registration"
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/timeline"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/txn"
 	"github.com/sbc-project/sbc/media"
@@ -109,6 +110,8 @@ type Hooks struct {
 	// Echo is the built-in echo destination (UDP); invalid: calls routed
 	// to echo get 404.
 	Echo netip.AddrPort
+	// Timelines keeps each call's timeline (timeline.go); nil: none.
+	Timelines *timeline.Store
 }
 
 // Server is the SIP endpoint of the SBC: it receives, runs the early
@@ -295,7 +298,7 @@ func (s *Server) send(msg sip.Message, dst transport.Target) error {
 // sendRendered sends a message the call rendered itself; msg is it parsed,
 // or nil: then it is parsed again only for a tap or a tracer.
 func (s *Server) sendRendered(data []byte, msg sip.Message, dst transport.Target) error {
-	if msg == nil && (s.hooks.Tap != nil || s.hooks.Tracer != nil || s.log.Enabled(context.Background(), slog.LevelDebug)) {
+	if msg == nil && (s.hooks.Tap != nil || s.hooks.Tracer != nil || s.hooks.Timelines != nil || s.log.Enabled(context.Background(), slog.LevelDebug)) {
 		msg, _ = s.parser.Parse(data)
 	}
 	if msg != nil {

@@ -56,12 +56,47 @@ const (
 	// EventDTMF: a digit arrived as RFC 4733 from side From, for a side
 	// that wants SIP INFO.
 	EventDTMF
+
+	// Milestones: what the call's timeline shows (b2bua/timeline); a
+	// call may ignore them. At says when each happened (deliveries run
+	// on goroutines of their own, so they may arrive out of order).
+
+	// EventICENominated: the WebRTC side From's first valid, nominated
+	// connectivity check (ICE-lite: the browser nominates).
+	EventICENominated
+	// EventDTLSConnected: side From's DTLS handshake is done and the SRTP
+	// keys derived; Role is the SBC's DTLS role (active: client, passive:
+	// server), Profile the SRTP profile. At is its end; Started its start.
+	EventDTLSConnected
+	// EventDTLSFailed: side From's ICE or DTLS did not come up, or its
+	// path died; Cause says why (the EventEnd that follows says it too).
+	EventDTLSFailed
+	// EventFirstRTP: the first RTP packet from side From was relayed.
+	EventFirstRTP
+	// EventLatched: plain or SDES media from side From latched Source;
+	// EventRelatched: it moved there from another source.
+	EventLatched
+	EventRelatched
+	// EventSSRCSwitch: side From's stream changed SSRC from PrevSSRC to
+	// SSRC (the SBC normalizes it: the other side sees one stream).
+	EventSSRCSwitch
+	// EventDTMFRelayed: a digit from side From was relayed as RFC 4733.
+	EventDTMFRelayed
 )
 
 // Event is something the session tells its call.
 type Event struct {
 	Kind  EventKind
-	Cause string // EventEnd
-	From  Side   // EventDTMF
-	DTMF  DTMF   // EventDTMF
+	Cause string // EventEnd, EventDTLSFailed
+	From  Side   // EventDTMF and the milestones
+	DTMF  DTMF   // EventDTMF, EventDTMFRelayed
+	// At is when it happened; set when emitted.
+	At time.Time
+	// Started is when a milestone that lasts began (EventDTLSConnected:
+	// the handshake's start).
+	Started       time.Time
+	Role, Profile string         // EventDTLSConnected
+	SSRC          uint32         // EventSSRCSwitch: the new one
+	PrevSSRC      uint32         // EventSSRCSwitch: the old one
+	Source        netip.AddrPort // EventLatched, EventRelatched
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/pion/sdp/v3"
 
@@ -145,6 +146,9 @@ func (s *Session) Notify(f func(Event)) {
 // emit hands ev to the notify callback on a tracked goroutine; after
 // Close it drops it.
 func (s *Session) emit(ev Event) {
+	if ev.At.IsZero() {
+		ev.At = time.Now()
+	}
 	s.evMu.Lock()
 	f := s.notify
 	if f == nil || s.evClosed {

@@ -109,6 +109,11 @@ type Options struct {
 	// sources. An error (a trunk's name does not resolve) refuses every
 	// ban that is not forced. Nil: nothing is protected.
 	Protected func(ctx context.Context) ([]Protected, error)
+	// Timeline returns the timeline of the call in progress or recently
+	// ended whose CDR id or either leg's Call-ID is id, ready to be
+	// encoded as JSON (GET /api/v1/calls/{id}/timeline); false when
+	// unknown or aged out. Nil: timelines are not kept (501).
+	Timeline func(id string) (any, bool)
 }
 
 // Protected is an address range admin bans leave alone unless forced.
@@ -166,6 +171,7 @@ func (s *Server) routes() {
 	api("GET /api/v1/calls", s.listCalls)
 	api("GET /api/v1/calls/{id}", s.getCall)
 	api("DELETE /api/v1/calls/{id}", s.hangup)
+	api("GET /api/v1/calls/{id}/timeline", s.timeline)
 	api("GET /api/v1/registrations", s.listRegistrations)
 	api("GET /api/v1/bans", s.listBans)
 	api("POST /api/v1/bans", s.addBan)

@@ -376,6 +376,7 @@ func TestMissingBackends(t *testing.T) {
 		{"POST", "/api/v1/reload", 501},
 		{"POST", "/api/v1/drain", 501},
 		{"GET", "/api/v1/trace", 501},
+		{"GET", "/api/v1/calls/x/timeline", 501},
 	}
 	for _, tt := range tests {
 		code, doc := do(t, tt.method, base+tt.path, "", "")

@@ -30,6 +30,7 @@ func (a *App) adminOptions(cfg *config.Config) admin.Options {
 		Traces:    a.traces,
 		CDRs:      a.recentCDRs,
 		Console:   console.Handler(),
+		Timeline:  a.timeline,
 	}
 	if a.bans != nil {
 		opt.Bans = adminBans{a.bans}

@@ -24,6 +24,7 @@ import (
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/routing/dnsres"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/timeline"
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/b2bua/trunkreg"
 	"github.com/sbc-project/sbc/b2bua/txn"
@@ -67,6 +68,7 @@ type App struct {
 	traces    *logging.Traces  // users and numbers whose calls are traced
 	ops       ops              // admin server, HEP, reload, drain (ops.go)
 	web       webPhone         // the web phone's own HTTPS server (webphone.go)
+	timelines *timeline.Store  // the calls' timelines (timeline.go)
 
 	addrs  map[string]netip.AddrPort // bound listeners, by name
 	bound  []config.Listener         // the listeners start bound (a reload does not rebind)
@@ -152,16 +154,18 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 	if err = a.setupPolicy(cfg); err != nil {
 		return err
 	}
+	a.timelines = newTimelines(cfg)
 	a.server = b2bua.New(serverConfig(cfg, opt), b2bua.Hooks{
 		Routes:   routes,
 		Media:    func(id string) (b2bua.MediaSession, error) { return a.media.NewSession(id), nil },
 		Bindings: a.bindings, Auth: auth,
-		Peers:    a.clusterPeers(cfg),
-		Observer: &a.observers,
-		Policy:   a.policy,
-		Tap:      a.tap,
-		Tracer:   a.traces,
-		Echo:     a.echo.Addr(),
+		Peers:     a.clusterPeers(cfg),
+		Observer:  &a.observers,
+		Policy:    a.policy,
+		Tap:       a.tap,
+		Tracer:    a.traces,
+		Echo:      a.echo.Addr(),
+		Timelines: a.timelines,
 	}, log.With("part", "b2bua"))
 	a.setupOrigin(cfg)
 	if err = a.listen(cfg); err != nil {
@@ -179,6 +183,7 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 	a.watchCerts(ctx, cfg)
 	a.runRegistrar(ctx, cfg)
 	a.runCluster(ctx)
+	a.runTimelines(ctx, cfg)
 	return a.startOps(ctx, cfg)
 }
 

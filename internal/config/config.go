@@ -116,6 +116,9 @@ type Config struct {
 	DNS DNS `mapstructure:"dns"`
 	// Cluster shares state with other nodes in Redis (see cluster.go).
 	Cluster Cluster `mapstructure:"cluster"`
+	// Timeline keeps per-call timelines for the admin API (see
+	// timeline.go).
+	Timeline Timeline `mapstructure:"timeline"`
 }
 
 // Log configures log/slog.

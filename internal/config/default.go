@@ -94,6 +94,8 @@ func Default() *Config {
 		HEP:    HEP{CaptureID: DefaultHEPCaptureID},
 
 		WebPhone: WebPhone{Enabled: DefaultWebPhoneEnabled},
+		Timeline: Timeline{Keep: DefaultTimelineKeep, MaxEvents: DefaultTimelineMaxEvents,
+			SampleInterval: DefaultTimelineSample},
 	}
 }
 

@@ -59,6 +59,7 @@ func (c *Config) Validate() error {
 	c.validateOps(&ps)
 	c.validateWebPhone(&ps)
 	c.Admin.validate(&ps)
+	c.Timeline.validate(&ps)
 	c.validateSockets(&ps)
 	return ps.err()
 }
