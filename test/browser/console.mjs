@@ -6,13 +6,13 @@
 //   node test/browser/console.mjs scenario.json
 //   {"chromium": "/usr/bin/chromium", "base": "http://127.0.13.10:PORT",
 //    "token": "...", "shots": "/abs/dir", "timeoutMs": 20000,
-//    "ban": "192.0.2.77", "ladder": true, "downTrunk": "backup"}
+//    "ban": "192.0.2.77", "ladder": true, "dtls": true, "downTrunk": "backup"}
 //
 // Steps, in order, each bounded by timeoutMs: the page without the token
 // shows the login and its own fetch of /api/v1/calls answers 401; a wrong
 // token is refused; the right one shows the live calls table, where a call
-// appears; its page shows the ladder of both legs, the DTLS milestone and
-// a quality chart with packets (when "ladder"); the hang-up button ends
+// appears; its page shows the ladder of both legs and a quality chart
+// with packets (when "ladder"), and the DTLS milestone (when "dtls"); the hang-up button ends
 // it; the trunks (downTrunk with a "down" in its history), registrations and bans pages list theirs (a ban added
 // and removed through the form); the CDR search by the call's id finds
 // its record. A screenshot of each page goes to shots.
@@ -72,14 +72,14 @@ async function run(page) {
   if (sc.ladder) {
     await page.waitForSelector('#ladder g.msg[data-leg="a"][data-what="INVITE"]');
     await page.waitForSelector('#ladder g.msg[data-leg="b"][data-what="INVITE"]');
-    await page.waitForSelector('#ladder g.milestone[data-what="dtls-connected"]');
+    if (sc.dtls) await page.waitForSelector('#ladder g.milestone[data-what="dtls-connected"]');
     await page.waitForFunction(() => [...document.querySelectorAll('svg.chart')].some((c) =>
       Number(c.getAttribute('data-samples')) > 0 && Number(c.getAttribute('data-max-packets')) > 0 &&
       c.querySelector('polyline.series-packets')), null, { timeout: Math.max(timeout, 30000) });
     facts.ladder = await page.evaluate(() => ({
       a: document.querySelectorAll('#ladder g.msg[data-leg="a"]').length,
       b: document.querySelectorAll('#ladder g.msg[data-leg="b"]').length,
-      dtls: document.querySelector('#ladder g.milestone[data-what="dtls-connected"]').textContent,
+      dtls: (document.querySelector('#ladder g.milestone[data-what="dtls-connected"]') || {}).textContent || '',
       charts: [...document.querySelectorAll('svg.chart')].map((c) => ({ from: c.dataset.from,
         samples: Number(c.dataset.samples), maxPackets: Number(c.dataset.maxPackets) })),
     }));

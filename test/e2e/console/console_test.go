@@ -30,6 +30,7 @@ type scenario struct {
 	TimeoutMs int    `json:"timeoutMs"`
 	Ban       string `json:"ban"`
 	Ladder    bool   `json:"ladder"`
+	DTLS      bool   `json:"dtls"`
 	DownTrunk string `json:"downTrunk"`
 }
 
@@ -100,7 +101,7 @@ func TestConsole(t *testing.T) {
 
 	shots := t.ArtifactDir()
 	sc := scenario{Chromium: chromium, Base: api.Base, Token: token, Shots: shots, TimeoutMs: 20000,
-		Ban: "192.0.2.77", Ladder: false, DownTrunk: dead.Name}
+		Ban: "192.0.2.77", Ladder: true, DownTrunk: dead.Name}
 	res := runConsole(t, sc, func(ev line) {
 		if ev.Event == "hungup" {
 			rec := calls.WaitEnded(t)
@@ -120,8 +121,15 @@ func TestConsole(t *testing.T) {
 	if !strings.Contains(f.CallRow, "1000") || !strings.Contains(f.CallRow, "ws") || !strings.Contains(f.CallRow, "PCMU") {
 		t.Errorf("calls table row %q: want the number, the transports and the codecs", f.CallRow)
 	}
-	if sc.Ladder && (f.Ladder.A < 2 || f.Ladder.B < 2 || !strings.Contains(f.Ladder.DTLS, "dtls-connected")) {
+	if f.Ladder.A < 2 || f.Ladder.B < 2 || sc.DTLS && !strings.Contains(f.Ladder.DTLS, "dtls-connected") {
 		t.Errorf("ladder: %+v", f.Ladder)
+	}
+	packets := false
+	for _, c := range f.Ladder.Charts {
+		packets = packets || c.Samples > 0 && c.MaxPackets > 0
+	}
+	if len(f.Ladder.Charts) != 2 || !packets {
+		t.Errorf("quality charts: %+v, want one per direction, one with packets", f.Ladder.Charts)
 	}
 	if !strings.Contains(f.Trunks, "pbx") || !strings.Contains(f.Trunks, "down") || !strings.Contains(f.BanRow, "console test") {
 		t.Errorf("trunks %q, ban row %q", f.Trunks, f.BanRow)
