@@ -11,11 +11,14 @@
 // Steps, in order, each bounded by timeoutMs: the page without the token
 // shows the login and its own fetch of /api/v1/calls answers 401; a wrong
 // token is refused; the right one shows the live calls table, where a call
-// appears; its page shows the ladder of both legs and a quality chart
-// with packets (when "ladder"), and the DTLS milestone (when "dtls"); the hang-up button ends
-// it; the trunks (downTrunk with a "down" in its history), registrations and bans pages list theirs (a ban added
-// and removed through the form); the CDR search by the call's id finds
-// its record. A screenshot of each page goes to shots.
+// appears and its duration ticks; its page shows the ladder of both legs
+// and a quality chart with packets (when "ladder") and the DTLS milestone
+// (when "dtls"); its hang-up button ends the call; after a reload (the
+// token is asked again) the trunks page shows downTrunk with a "down" in
+// its history; registrations; a ban added and removed through the bans
+// page; the CDR search by the call's id finds its record, whose link opens
+// the ended call's timeline (when "ladder"). A screenshot of each page
+// goes to shots.
 //
 // Output: one JSON object per line, {"event": name, ...} as steps pass
 // (the Go test acts on "hungup"), and last {"result": {ok, error, step,
@@ -140,6 +143,14 @@ async function run(page) {
   await page.click('#cdr-form button[type=submit]');
   await page.waitForSelector(`table.cdrs tr[data-cdr-id="${id}"]`);
   await shot('cdrs');
+
+  if (sc.ladder) {
+    step = 'ended call';
+    await page.click(`table.cdrs tr[data-cdr-id="${id}"] a.call-link`);
+    await page.waitForSelector('#ladder g.msg[data-leg="b"][data-what="BYE"]');
+    facts.endedState = await page.textContent('dl.summary dd');
+    await shot('ended');
+  }
   step = 'done';
 }
 

@@ -328,7 +328,9 @@
       const { cdrs } = await api('GET', '/api/v1/cdrs?' + q);
       body.replaceChildren(cdrs.length ? table('cdrs', ['start', 'from', 'to', 'disposition', 'code', 'cause', 'side',
         'duration', 'codecs', 'MOS a→b', 'MOS b→a', 'Call-IDs'],
-        cdrs.map((r) => el('tr', { 'data-cdr-id': r.id }, el('td', { text: fmtTime(r.start_time) }), el('td', { text: r.from_uri }),
+        cdrs.map((r) => el('tr', { 'data-cdr-id': r.id },
+          el('td', {}, el('a', { href: '#call/' + encodeURIComponent(r.id), class: 'call-link', title: 'timeline', text: fmtTime(r.start_time) })),
+          el('td', { text: r.from_uri }),
           el('td', { text: r.to_uri }), el('td', { text: r.disposition }), el('td', { text: String(r.sip_code) }),
           el('td', { text: r.hangup_cause }), el('td', { text: r.hangup_side }), el('td', { text: fmtDur(r.duration_s) }),
           el('td', { text: [r.a_codec, r.b_codec].filter(Boolean).join(' / ') }), mosCell(r.a_to_b_mos), mosCell(r.b_to_a_mos),

@@ -55,6 +55,7 @@ type result struct {
 		Trunks           string   `json:"trunks"`
 		BanRow           string   `json:"banRow"`
 		CDRRow           string   `json:"cdrRow"`
+		EndedState       string   `json:"endedState"`
 		PageErrors       []string `json:"pageErrors"`
 		Ladder           struct {
 			A, B   int
@@ -75,7 +76,8 @@ type result struct {
 // milestone and a quality chart with packets, and its hang-up button ends
 // the call (BYE on both legs); the trunks page lists the PBX trunk, a ban
 // is added and removed through the bans page, and the CDR search finds
-// the call's record. A screenshot of each page is a test artifact.
+// the call's record, whose link opens the ended call's ladder. A
+// screenshot of each page is a test artifact.
 func TestConsole(t *testing.T) {
 	chromium := browser.NeedChromium(t)
 	const token = "console-t0ken"
@@ -134,10 +136,10 @@ func TestConsole(t *testing.T) {
 	if !strings.Contains(f.Trunks, "pbx") || !strings.Contains(f.Trunks, "down") || !strings.Contains(f.BanRow, "console test") {
 		t.Errorf("trunks %q, ban row %q", f.Trunks, f.BanRow)
 	}
-	if !strings.Contains(f.CDRRow, "ANSWERED") {
-		t.Errorf("CDR row %q: want the answered call", f.CDRRow)
+	if !strings.Contains(f.CDRRow, "ANSWERED") || f.EndedState != "ended" {
+		t.Errorf("CDR row %q: want the answered call; its timeline's state %q, want ended", f.CDRRow, f.EndedState)
 	}
-	for _, name := range []string{"login", "calls", "call", "trunks", "registrations", "bans", "cdrs"} {
+	for _, name := range []string{"login", "calls", "call", "trunks", "registrations", "bans", "cdrs", "ended"} {
 		if st, err := os.Stat(filepath.Join(shots, name+".png")); err != nil || st.Size() == 0 {
 			t.Errorf("screenshot %s: %v", name, err)
 		}
