@@ -110,7 +110,8 @@ async function run(page) {
 
   step = 'registrations';
   await page.click('nav a[href="#registrations"]');
-  await page.waitForSelector('table.registrations');
+  await page.waitForSelector('table.registrations tbody tr');
+  facts.registrations = await page.innerText('table.registrations tbody');
   await shot('registrations');
 
   step = 'bans';

@@ -53,6 +53,7 @@ type result struct {
 		CallRow          string   `json:"callRow"`
 		LoginAfterReload bool     `json:"loginAfterReload"`
 		Trunks           string   `json:"trunks"`
+		Registrations    string   `json:"registrations"`
 		BanRow           string   `json:"banRow"`
 		CDRRow           string   `json:"cdrRow"`
 		EndedState       string   `json:"endedState"`
@@ -74,7 +75,8 @@ type result struct {
 // the API answers 401, a wrong token is refused; with it the call appears
 // in the live table, its page shows the SIP ladder of both legs, the DTLS
 // milestone and a quality chart with packets, and its hang-up button ends
-// the call (BYE on both legs); the trunks page lists the PBX trunk, a ban
+// the call (BYE on both legs); the registrations page lists alice, the
+// trunks page lists the PBX trunk and the history of the one down, a ban
 // is added and removed through the bans page, and the CDR search finds
 // the call's record, whose link opens the ended call's ladder. A
 // screenshot of each page is a test artifact.
@@ -88,11 +90,20 @@ func TestConsole(t *testing.T) {
 	sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: append(pbx.Trunk(), dead), Mutate: func(c *config.Config) {
 		c.Admin.Addr = e2e.IP(10) + ":0"
 		c.Admin.Token = token
+		// alice registers over UDP (the registrations page lists her);
+		// the browser's call goes to the PBX.
+		c.Users = []config.User{{Username: "alice", Password: "secret"}}
+		c.Routes = append([]config.Route{{Name: "register", Match: config.Match{Listener: "udp"},
+			Target: config.TargetRegistered}}, c.Routes...)
 	}})
 	calls := e2e.WatchCalls(sbc)
 	api := sbc.Admin(t, token)
 	if code, _ := (&e2e.AdminClient{T: t, Base: api.Base}).Do("GET", "/api/v1/calls", ""); code != 401 {
 		t.Fatalf("API without the token: %d, want 401", code)
+	}
+	phone := e2e.DialUAFrom(t, "UDP", sbc.UDP.String(), e2e.IP(30))
+	if res := phone.Register("alice", "secret", 300); res.StatusCode() != 200 {
+		t.Fatalf("alice's REGISTER: %d %s", res.StatusCode(), res.Reason())
 	}
 	web := e2e.NewWebPhone(t, sbc)
 	web.Call("1000")
@@ -135,6 +146,9 @@ func TestConsole(t *testing.T) {
 	}
 	if !strings.Contains(f.Trunks, "pbx") || !strings.Contains(f.Trunks, "down") || !strings.Contains(f.BanRow, "console test") {
 		t.Errorf("trunks %q, ban row %q", f.Trunks, f.BanRow)
+	}
+	if !strings.Contains(f.Registrations, "sip:alice@example.com") || !strings.Contains(f.Registrations, e2e.IP(30)) {
+		t.Errorf("registrations table %q: want alice from %s", f.Registrations, e2e.IP(30))
 	}
 	if !strings.Contains(f.CDRRow, "ANSWERED") || f.EndedState != "ended" {
 		t.Errorf("CDR row %q: want the answered call; its timeline's state %q, want ended", f.CDRRow, f.EndedState)
