@@ -126,7 +126,23 @@ func TestConsole(t *testing.T) {
 	if !res.OK {
 		t.Fatalf("console step %q: %s\npage text:\n%s", res.Step, res.Error, res.DOM)
 	}
+	checkFacts(t, sc, res)
+	for _, name := range []string{"login", "calls", "call", "trunks", "registrations", "bans", "cdrs", "ended"} {
+		if st, err := os.Stat(filepath.Join(shots, name+".png")); err != nil || st.Size() == 0 {
+			t.Errorf("screenshot %s: %v", name, err)
+		}
+	}
+	web.Close()
+	sbc.WaitCallsIdle(t)
+}
+
+// checkFacts checks what console.mjs found on the pages.
+func checkFacts(t *testing.T, sc scenario, res result) {
+	t.Helper()
 	f := res.Facts
+	for _, e := range f.PageErrors {
+		t.Errorf("page error: %s", e)
+	}
 	if !f.NavHidden || f.NoTokenStatus != 401 || !strings.Contains(f.WrongTokenError, "401") || !f.LoginAfterReload {
 		t.Errorf("login: nav hidden %v, API status without token %d, wrong token %q, login after reload %v",
 			f.NavHidden, f.NoTokenStatus, f.WrongTokenError, f.LoginAfterReload)
@@ -153,16 +169,6 @@ func TestConsole(t *testing.T) {
 	if !strings.Contains(f.CDRRow, "ANSWERED") || f.EndedState != "ended" {
 		t.Errorf("CDR row %q: want the answered call; its timeline's state %q, want ended", f.CDRRow, f.EndedState)
 	}
-	for _, name := range []string{"login", "calls", "call", "trunks", "registrations", "bans", "cdrs", "ended"} {
-		if st, err := os.Stat(filepath.Join(shots, name+".png")); err != nil || st.Size() == 0 {
-			t.Errorf("screenshot %s: %v", name, err)
-		}
-	}
-	for _, e := range f.PageErrors {
-		t.Errorf("page error: %s", e)
-	}
-	web.Close()
-	sbc.WaitCallsIdle(t)
 }
 
 // runConsole runs console.mjs on sc, handing each event to on, and
