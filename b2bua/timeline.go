@@ -1,6 +1,8 @@
 package b2bua
 
 import (
+	"time"
+
 	"github.com/ghettovoice/gosip/sip"
 
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
@@ -59,7 +61,7 @@ func (c *Call) timelinePolicy(admitted bool, stage, cause string, code int) {
 		return
 	}
 	c.tl.Add(timeline.Event{Kind: timeline.KindPolicy, What: "reject", Shape: timeline.ShapeReject,
-		S: [2]string{cause, stage}, N: [4]float64{float64(code)}})
+		S: [3]string{cause, stage}, N: [4]float64{float64(code)}})
 }
 
 // timelineAttempt records an INVITE toward destination name (a trunk,
@@ -71,27 +73,29 @@ func (c *Call) timelineAttempt(name string, target sip.Uri, n int) {
 	}
 	if n > 1 {
 		c.tl.Add(timeline.Event{Kind: timeline.KindRoute, What: "failover", Shape: timeline.ShapeFailover,
-			S: [2]string{c.rec.Trunk}, N: [4]float64{float64(c.lastFailure)}})
+			S: [3]string{c.rec.Trunk}, N: [4]float64{float64(c.lastFailure)}})
 	}
 	var to string
 	if target != nil {
 		to = target.String()
 	}
 	c.tl.Add(timeline.Event{Kind: timeline.KindRoute, What: "attempt", Shape: timeline.ShapeAttempt,
-		S: [2]string{name, to}, N: [4]float64{float64(n)}})
+		S: [3]string{name, to}, N: [4]float64{float64(n)}})
 }
 
 // timelineEnd records the end, with the cause, the side and A's final
-// code, and hands the timeline to the store's recent calls.
+// code, and hands the timeline to the store's recent calls. The end is
+// stamped when the call is done (its legs' last transactions answered),
+// after the BYEs it sent; the record's end time is when it was decided.
 func (c *Call) timelineEnd() {
 	if c.tl == nil {
 		return
 	}
 	c.tl.SetSampler(nil) // an ended call's timeline keeps nothing of its media
-	at := c.rec.End.UnixNano()
-	c.tl.Add(timeline.Event{At: at, Kind: timeline.KindEnd, What: "end", Shape: timeline.ShapeEnd,
-		S: [2]string{string(c.rec.Cause), string(c.rec.Side)}, N: [4]float64{float64(c.rec.SIPCode)}})
-	c.s.hooks.Timelines.End(c.tl, c.rec.End)
+	now := time.Now()
+	c.tl.Add(timeline.Event{At: now.UnixNano(), Kind: timeline.KindEnd, What: "end", Shape: timeline.ShapeEnd,
+		S: [3]string{string(c.rec.Cause), string(c.rec.Side)}, N: [4]float64{float64(c.rec.SIPCode)}})
+	c.s.hooks.Timelines.End(c.tl, now)
 }
 
 // timelineMedia samples the quality of m's media for the timeline.
@@ -124,17 +128,19 @@ func (c *Call) timelineMediaEvent(ev media.Event) {
 	}
 	from := legOf(ev.From)
 	e := timeline.Event{At: ev.At.UnixNano(), Kind: timeline.KindMedia, Shape: timeline.ShapeFrom,
-		S: [2]string{from.String()}}
+		S: [3]string{from.String()}}
 	switch ev.Kind {
 	case media.EventICENominated:
 		e.What = "ice-nominated"
 	case media.EventDTLSConnected:
+		// The handshake starts as ICE is up: 1 ns after the nomination
+		// keeps the two in order.
 		start := e
-		start.At, start.What, start.Shape, start.S[1] = ev.Started.UnixNano(), "dtls-start", timeline.ShapeDTLS, ev.Role
+		start.At, start.What, start.Shape, start.S[1] = ev.Started.UnixNano()+1, "dtls-start", timeline.ShapeDTLS, ev.Role
 		c.tl.Add(start)
-		e.What, e.Shape, e.S = "dtls-connected", timeline.ShapeDTLS, [2]string{ev.Role, ev.Profile}
+		e.What, e.Shape, e.S[1], e.S[2] = "dtls-connected", timeline.ShapeDTLS, ev.Role, ev.Profile
 	case media.EventDTLSFailed:
-		e.What, e.Shape, e.S = "dtls-failed", timeline.ShapeReason, [2]string{ev.Cause}
+		e.What, e.Shape, e.S = "dtls-failed", timeline.ShapeReason, [3]string{ev.Cause}
 	case media.EventFirstRTP:
 		e.What = "first-rtp"
 	case media.EventLatched, media.EventRelatched:
@@ -142,8 +148,11 @@ func (c *Call) timelineMediaEvent(ev media.Event) {
 		if ev.Kind == media.EventRelatched {
 			e.What = "relatched"
 		}
-	case media.EventSSRCSwitch:
+	case media.EventSSRCSwitch: // the same SSRC: its sequence or timestamp jumped
 		e.What, e.Shape, e.N = "ssrc-switch", timeline.ShapeSSRC, [4]float64{float64(ev.PrevSSRC), float64(ev.SSRC)}
+		if ev.PrevSSRC == ev.SSRC {
+			e.What = "seq-jump"
+		}
 	case media.EventDTMF, media.EventDTMFRelayed:
 		e.What, e.Shape, e.S[1] = "dtmf", timeline.ShapeDTMF, timeline.Digit(ev.DTMF.Digit)
 		e.N[0] = float64(ev.DTMF.Duration.Milliseconds())
@@ -156,5 +165,5 @@ func (c *Call) timelineMediaEvent(ev media.Event) {
 // timelineEvent records an in-dialog event of the call: hold, resume, a
 // DTMF digit carried by INFO, a transfer.
 func (c *Call) timelineEvent(what string, shape timeline.Shape, s0, s1 string) {
-	c.tl.Add(timeline.Event{Kind: timeline.KindMedia, What: what, Shape: shape, S: [2]string{s0, s1}})
+	c.tl.Add(timeline.Event{Kind: timeline.KindMedia, What: what, Shape: shape, S: [3]string{s0, s1}})
 }

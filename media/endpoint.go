@@ -305,13 +305,26 @@ func (s *Session) webrtc(side Side) (*webrtcSide, error) {
 	}
 	w.t = t
 	t.OnState(func(st wrtc.State, reason string) {
-		if st == wrtc.StateFailed {
+		switch st {
+		case wrtc.StateConnected:
+			s.emitConnected(side, t.Timings())
+		case wrtc.StateFailed:
 			s.logger().Info("webrtc media failed", "side", side.String(), "reason", reason)
+			s.emit(Event{Kind: EventDTLSFailed, From: side, Cause: reason})
 			s.emit(Event{Kind: EventEnd, Cause: reason})
 		}
 	})
 	s.wt[side] = w
 	return w, nil
+}
+
+// emitConnected reports a WebRTC side's ICE nomination and DTLS
+// handshake, with the times the transport measured.
+func (s *Session) emitConnected(side Side, tm wrtc.Timings) {
+	iceUp := tm.Started.Add(tm.ICE)
+	s.emit(Event{Kind: EventICENominated, From: side, At: iceUp})
+	s.emit(Event{Kind: EventDTLSConnected, From: side, At: iceUp.Add(tm.DTLS), Started: iceUp,
+		Role: tm.Role, Profile: tm.Profile})
 }
 
 // close releases the transport and, if it has its own, the socket.
@@ -376,6 +389,10 @@ func (s *Session) newStream(kinds [2]Kind, audio bool, mline int) (*stream, erro
 		}
 		from := side
 		f.onDTMF = func(d DTMF) { s.emit(Event{Kind: EventDTMF, From: from, DTMF: d}) }
+		f.onEvent = func(ev Event) {
+			ev.From = from
+			s.emit(ev)
+		}
 		st.flows[side] = f
 	}
 	st.flows[SideA].back, st.flows[SideB].back = st.flows[SideB], st.flows[SideA]

@@ -40,6 +40,11 @@ type flow struct {
 	// onDTMF reports an event taken out of the stream (receiving side
 	// wants INFO). Must not block.
 	onDTMF func(DTMF)
+	// onEvent reports the flow's milestones (first RTP relayed, a new
+	// segment of the stream, a digit relayed as RFC 4733, its source
+	// latched); nil: none. Called once per event, from the readers: must
+	// not block.
+	onEvent func(Event)
 	// back is the opposite flow of the same stream, whose output SSRC
 	// the receiver's RTCP feedback refers to.
 	back *flow
@@ -93,11 +98,7 @@ func (f *flow) rtpAt(pkt []byte, now int64, b *sendBatch) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if pt == p.eventPT && p.eventPT >= 0 {
-		if p.toInfo {
-			if ev, ended, _ := f.dtmf.Feed(pkt, uint8(p.eventPT), p.clockRate); ended && f.onDTMF != nil {
-				f.onDTMF(DTMF{Digit: ev.Digit, Duration: ev.Duration})
-			}
-			f.c.dtmfToInfo.Add(1)
+		if f.event(pkt, p) {
 			return
 		}
 	} else {
@@ -107,16 +108,40 @@ func (f *flow) rtpAt(pkt []byte, now int64, b *sendBatch) {
 		f.c.dropped.Add(1)
 		return
 	}
+	inSSRC, seg := f.norm.InSSRC(), f.norm.Segments()
 	if !f.norm.Rewrite(pkt, p.clockRate, now) {
 		f.c.malformed.Add(1)
 		return
 	}
+	if seg != 0 && f.norm.Segments() != seg && f.onEvent != nil {
+		f.onEvent(Event{Kind: EventSSRCSwitch, PrevSSRC: inSSRC, SSRC: f.norm.InSSRC()})
+	}
 	if f.to.sendRTP(pkt, out{b: b, ctr: &f.c}) {
-		f.c.packets.Add(1)
+		if f.c.packets.Add(1) == 1 && f.onEvent != nil {
+			f.onEvent(Event{Kind: EventFirstRTP})
+		}
 		f.c.bytes.Add(uint64(len(pkt)))
 	} else {
 		f.c.dropped.Add(1)
 	}
+}
+
+// event handles a telephone-event packet: a digit is reported once, when
+// it ends; taken out of the stream (true: the packet is done) when the
+// receiver wants SIP INFO, else relayed. Called under f.mu.
+func (f *flow) event(pkt []byte, p *flowPlan) bool {
+	ev, ended, _ := f.dtmf.Feed(pkt, uint8(p.eventPT), p.clockRate)
+	if p.toInfo {
+		if ended && f.onDTMF != nil {
+			f.onDTMF(DTMF{Digit: ev.Digit, Duration: ev.Duration})
+		}
+		f.c.dtmfToInfo.Add(1)
+		return true
+	}
+	if ended && f.onEvent != nil {
+		f.onEvent(Event{Kind: EventDTMFRelayed, DTMF: DTMF{Digit: ev.Digit, Duration: ev.Duration}})
+	}
+	return false
 }
 
 // rtcp handles one decrypted RTCP compound packet from the source side:

@@ -75,7 +75,7 @@ func (d Dir) String() string {
 	return ""
 }
 
-// Shape names an event's detail fields: which keys its two strings and
+// Shape names an event's detail fields: which keys its three strings and
 // four numbers go under in the API. A shape's unnamed fields are left
 // out.
 type Shape uint8
@@ -102,26 +102,26 @@ const (
 
 // shapeKeys are the API names of each shape's fields.
 var shapeKeys = [shapeCount]struct {
-	s [2]string
+	s [3]string
 	n [4]string
 }{
-	ShapeReason:   {s: [2]string{"reason"}},
-	ShapeReject:   {s: [2]string{"reason", "stage"}, n: [4]string{"code"}},
-	ShapeAttempt:  {s: [2]string{"trunk", "target"}, n: [4]string{"attempt"}},
-	ShapeFailover: {s: [2]string{"trunk", "reason"}, n: [4]string{"code"}},
-	ShapeDTLS:     {s: [2]string{"role", "profile"}},
-	ShapeFrom:     {s: [2]string{"from"}},
-	ShapeLatch:    {s: [2]string{"from", "source"}},
-	ShapeSSRC:     {s: [2]string{"from"}, n: [4]string{"old_ssrc", "ssrc"}},
-	ShapeDTMF:     {s: [2]string{"from", "digit"}, n: [4]string{"duration_ms"}},
-	ShapeDTMFInfo: {s: [2]string{"from", "digit"}, n: [4]string{"duration_ms"}},
-	ShapeSample:   {s: [2]string{"from"}, n: [4]string{"packets", "lost", "jitter_ms", "mos"}},
-	ShapeEnd:      {s: [2]string{"cause", "side"}, n: [4]string{"code"}},
-	ShapeTransfer: {s: [2]string{"target", "by"}},
-	ShapeHold:     {s: [2]string{"by"}},
+	ShapeReason:   {s: [3]string{"reason"}},
+	ShapeReject:   {s: [3]string{"reason", "stage"}, n: [4]string{"code"}},
+	ShapeAttempt:  {s: [3]string{"trunk", "target"}, n: [4]string{"attempt"}},
+	ShapeFailover: {s: [3]string{"trunk", "reason"}, n: [4]string{"code"}},
+	ShapeDTLS:     {s: [3]string{"from", "role", "profile"}},
+	ShapeFrom:     {s: [3]string{"from"}},
+	ShapeLatch:    {s: [3]string{"from", "source"}},
+	ShapeSSRC:     {s: [3]string{"from"}, n: [4]string{"old_ssrc", "ssrc"}},
+	ShapeDTMF:     {s: [3]string{"from", "digit"}, n: [4]string{"duration_ms"}},
+	ShapeDTMFInfo: {s: [3]string{"from", "digit"}, n: [4]string{"duration_ms"}},
+	ShapeSample:   {s: [3]string{"from"}, n: [4]string{"packets", "lost", "jitter_ms", "mos"}},
+	ShapeEnd:      {s: [3]string{"cause", "side"}, n: [4]string{"code"}},
+	ShapeTransfer: {s: [3]string{"target", "by"}},
+	ShapeHold:     {s: [3]string{"by"}},
 }
 
-// Event is one thing that happened to a call. It is a fixed 120 bytes:
+// Event is one thing that happened to a call. It is a fixed 128 bytes:
 // a timeline's memory is its events' count times that, plus the texts
 // of a traced call.
 type Event struct {
@@ -137,7 +137,7 @@ type Event struct {
 	// What is the short name: a SIP method (with Code, "180 INVITE"),
 	// or admit, reject, attempt, ice-nominated, first-rtp, sample, end...
 	What string
-	S    [2]string
+	S    [3]string
 	N    [4]float64
 	// Text is the whole SIP message, kept only for traced calls.
 	Text string

@@ -60,7 +60,7 @@ func (t *Timeline) Quality() {
 
 func sampleEvent(at int64, from Leg, q Sample) Event {
 	return Event{At: at, Kind: KindQuality, What: "sample", Shape: ShapeSample,
-		S: [2]string{from.String()}, N: [4]float64{float64(q.Packets), float64(q.Lost), q.JitterMs, q.MOS}}
+		S: [3]string{from.String()}, N: [4]float64{float64(q.Packets), float64(q.Lost), q.JitterMs, q.MOS}}
 }
 
 // Run samples the quality of every live call every interval until ctx

@@ -86,18 +86,6 @@ func (t *Timeline) add(ev Event) {
 	t.dropped++
 }
 
-// Media records a media event of this call: kind KindMedia, what, from
-// the side (LegA or LegB) it concerns, detail s and n in shape.
-func (t *Timeline) Media(what string, from Leg, shape Shape, s1 string, n ...float64) {
-	if t == nil {
-		return
-	}
-	ev := Event{Kind: KindMedia, What: what, Shape: shape}
-	ev.S[0], ev.S[1] = from.String(), s1
-	copy(ev.N[:], n)
-	t.Add(ev)
-}
-
 // Store holds the timelines of the calls in progress and of the last
 // Keep ended calls; a timeline is found by its caller Call-ID, its CDR
 // id or its callee Call-IDs. Safe for concurrent use.

@@ -89,6 +89,7 @@ type Normalizer struct {
 	prevSSRC   uint32 // the source before the last SSRC switch
 	hasPrev    bool
 	switchedAt int64 // arrival of the first packet after that switch
+	segments   uint32
 }
 
 // NewNormalizer returns a Normalizer whose output stream has SSRC
@@ -112,6 +113,11 @@ func unpackCursor(c uint64) (off, seq uint16, ts uint32) {
 
 // OutSSRC returns the SSRC of the output stream.
 func (n *Normalizer) OutSSRC() uint32 { return n.out }
+
+// Segments counts the input segments so far: 1 from the first packet,
+// one more at each switch of SSRC or jump of sequence number or
+// timestamp. Only the goroutine calling Rewrite may call it.
+func (n *Normalizer) Segments() uint32 { return n.segments }
 
 // InSSRC returns the SSRC of the current source, 0 before the first
 // packet. It is safe to call from any goroutine.
@@ -143,6 +149,7 @@ func (n *Normalizer) Rewrite(pkt []byte, clockRate uint32, arrival int64) bool {
 	var outTS uint32
 	fresh := !n.started || ssrc != n.inSSRC || n.jump(seq, ts, clockRate)
 	if fresh {
+		n.segments++
 		outSeq, outTS = n.startSegment(ssrc, seq, ts, clockRate, arrival)
 	} else {
 		outSeq, outTS = n.continueSegment(seq, ts)

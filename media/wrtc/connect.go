@@ -87,13 +87,15 @@ func (t *Transport) connect(conn *ice.Conn, rl role) (string, error) {
 	}
 	t.workers.Add(1)
 	go t.drainDTLS(dc)
+	profile := profileName(t.srtpProfile())
 	t.mu.Lock()
-	t.timings = Timings{ICE: iceUp.Sub(t.startedAt), DTLS: time.Since(iceUp)}
+	t.timings = Timings{ICE: iceUp.Sub(t.startedAt), DTLS: time.Since(iceUp),
+		Started: t.startedAt, Role: rl.setup(), Profile: profile}
 	tm := t.timings
 	t.mu.Unlock()
 	t.setState(StateConnected, "")
 	t.log.Info("webrtc transport connected", "dtls_role", rl.setup(), "remote", conn.RemoteAddr(),
-		"srtp_profile", profileName(t.srtpProfile()), "ice_ms", tm.ICE.Milliseconds(), "dtls_ms", tm.DTLS.Milliseconds())
+		"srtp_profile", profile, "ice_ms", tm.ICE.Milliseconds(), "dtls_ms", tm.DTLS.Milliseconds())
 	return "", nil
 }
 
@@ -101,6 +103,10 @@ func (t *Transport) connect(conn *ice.Conn, rl role) (string, error) {
 type Timings struct {
 	ICE  time.Duration // first SetRemote to the peer's first valid connectivity check
 	DTLS time.Duration // that check to DTLS done and the SRTP keys derived
+	// Started is the first SetRemote; Role the SBC's DTLS role (active:
+	// client, passive: server); Profile the SRTP profile negotiated.
+	Started       time.Time
+	Role, Profile string
 }
 
 // Timings returns the setup times; zero until the transport is Connected.
