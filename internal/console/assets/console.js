@@ -246,6 +246,10 @@
       s.append(line('series-packets', (d) => d.packets || 0, maxPk));
       s.append(line('series-lost', (d) => Math.max(0, d.lost || 0), maxPk));
       s.append(line('series-mos', (d) => d.mos || 0, 5));
+      for (const e of samples) {
+        s.append(svg('circle', { class: 'dot-packets', cx: px(e.ms).toFixed(1), cy: py(e.detail.packets || 0, maxPk).toFixed(1), r: 2.5 }));
+        s.append(svg('circle', { class: 'dot-mos', cx: px(e.ms).toFixed(1), cy: py(e.detail.mos || 0, 5).toFixed(1), r: 2.5 }));
+      }
       const last = samples[samples.length - 1].detail;
       s.append(svg('text', { x: L + 4, y: H - B - 4 }, `packets ${last.packets} lost ${last.lost} jitter ${Number(last.jitter_ms).toFixed(1)} ms MOS ${Number(last.mos).toFixed(2)}`));
     }
