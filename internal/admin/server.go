@@ -2,7 +2,9 @@
 // (admin.addr), away from the SIP listeners: /metrics for Prometheus,
 // /healthz and /readyz for probes and load balancers, and a JSON API under
 // /api/v1/ to list and hang up calls, list registrations, manage bans, see
-// trunk states and the running configuration, reload, drain and trace.
+// trunk states and the running configuration, search recent CDRs, reload,
+// drain and trace; and the operator console's files under /console/
+// (Options.Console, internal/console), which read that API.
 //
 // The server knows nothing of the SBC's parts: Options hands it small
 // interfaces and functions, and an endpoint whose backend is missing
