@@ -27,8 +27,8 @@ import (
 //     is none of these. A request without Host (HTTP/1.0, which no browser
 //     sends) passes.
 //   - A request a browser marks as coming from another page is refused: an
-//     Origin other than the server's own (the server serves no pages, so no
-//     other origin is legitimate), or Sec-Fetch-Site cross-site or
+//     Origin other than the server's own (its only pages are the console's,
+//     whose requests are same-origin, so no other origin is legitimate), or Sec-Fetch-Site cross-site or
 //     same-site (the web phone on another port of the same host is
 //     same-site).
 //   - A request that changes state (POST, PUT, PATCH, DELETE) must carry

@@ -179,6 +179,11 @@ func (s *Server) listTrunks(w http.ResponseWriter, _ *http.Request) {
 		if l := s.opt.Trunks(); l != nil {
 			trunks = l
 		}
+		for i := range trunks {
+			if trunks[i].History == nil {
+				trunks[i].History = []TrunkChange{}
+			}
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"trunks": trunks})
 }

@@ -2,7 +2,9 @@
 // (admin.addr), away from the SIP listeners: /metrics for Prometheus,
 // /healthz and /readyz for probes and load balancers, and a JSON API under
 // /api/v1/ to list and hang up calls, list registrations, manage bans, see
-// trunk states and the running configuration, reload, drain and trace.
+// trunk states and the running configuration, search recent CDRs, reload,
+// drain and trace; and the operator console's files under /console/
+// (Options.Console, internal/console), which read that API.
 //
 // The server knows nothing of the SBC's parts: Options hands it small
 // interfaces and functions, and an endpoint whose backend is missing
@@ -98,6 +100,12 @@ type Options struct {
 	// ClusterCalls lists the calls of every node of the cluster (GET
 	// /api/v1/calls?scope=cluster); nil on a single node.
 	ClusterCalls func(ctx context.Context) ([]Call, error)
+	// CDRs returns the recent call records q selects, newest first,
+	// ready to be encoded as a JSON array (GET /api/v1/cdrs).
+	CDRs func(q CDRQuery) any
+	// Console serves the operator console's files under /console/
+	// (without the token: they hold no secret; the page asks for it).
+	Console http.Handler
 	// Protected returns the address ranges an admin ban may not overlap
 	// unless the request says "force": true: the trunks and the trusted
 	// sources. An error (a trunk's name does not resolve) refuses every
@@ -171,6 +179,7 @@ func (s *Server) routes() {
 	api("POST /api/v1/bans", s.addBan)
 	api("DELETE /api/v1/bans/{addr...}", s.removeBan)
 	api("GET /api/v1/trunks", s.listTrunks)
+	api("GET /api/v1/cdrs", s.listCDRs)
 	api("GET /api/v1/config", s.config)
 	api("POST /api/v1/reload", s.reload)
 	api("POST /api/v1/drain", s.drain)
@@ -178,6 +187,10 @@ func (s *Server) routes() {
 	api("GET /api/v1/trace", s.listTraces)
 	api("POST /api/v1/trace", s.addTrace)
 	api("DELETE /api/v1/trace/{target}", s.removeTrace)
+	if s.opt.Console != nil {
+		m.Handle("GET /console/", s.opt.Console)
+		m.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
+	}
 	// Go's profiler, for an operator chasing CPU or memory on a live
 	// node: behind the token like the API; reading it costs nothing until
 	// a profile is asked for.

@@ -85,6 +85,15 @@ type Trunk struct {
 	// Registration is the SBC's registration at the trunk; null when the
 	// trunk has no register section.
 	Registration *TrunkRegistration `json:"registration"`
+	// History is the trunk's last up/down changes, oldest first; empty
+	// before the first change (a trunk starts up).
+	History []TrunkChange `json:"history"`
+}
+
+// TrunkChange is one change of a trunk's state.
+type TrunkChange struct {
+	At time.Time `json:"at"`
+	Up bool      `json:"up"`
 }
 
 // TrunkRegistration is the state of the registration the SBC keeps at a

@@ -9,6 +9,7 @@ import (
 	"github.com/sbc-project/sbc/b2bua"
 	"github.com/sbc-project/sbc/internal/admin"
 	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/internal/console"
 	"github.com/sbc-project/sbc/media"
 )
 
@@ -27,6 +28,8 @@ func (a *App) adminOptions(cfg *config.Config) admin.Options {
 		Reload:    a.Reload,
 		Drain:     a.Drain,
 		Traces:    a.traces,
+		CDRs:      a.recentCDRs,
+		Console:   console.Handler(),
 		Timeline:  a.timeline,
 	}
 	if a.bans != nil {
@@ -120,9 +123,24 @@ func (a *App) trunks() []admin.Trunk {
 		st := tr.State()
 		out = append(out, admin.Trunk{Name: tr.Name, URI: tr.URI(), Up: st.Up, LastProbe: timePtr(st.LastProbe),
 			LastError: st.LastError, ConsecutiveFailures: st.ConsecutiveFailures,
-			Registration: a.trunkRegistration(tr.Name)})
+			Registration: a.trunkRegistration(tr.Name), History: a.trunkHistory(tr.Name)})
 	}
 	return out
+}
+
+func (a *App) trunkHistory(name string) []admin.TrunkChange {
+	var out []admin.TrunkChange
+	for _, c := range a.ops.trunkLog.History(name) {
+		out = append(out, admin.TrunkChange{At: c.At, Up: c.Up})
+	}
+	return out
+}
+
+// recentCDRs serves /api/v1/cdrs from the records of the calls this node
+// ended since it started (console.Recent).
+func (a *App) recentCDRs(q admin.CDRQuery) any {
+	return a.ops.recent.Search(console.Query{Number: q.Number, CallID: q.CallID, Cause: q.Cause,
+		Since: q.Since, Until: q.Until, Limit: q.Limit})
 }
 
 // Ready reports whether the SBC should get traffic (/readyz): its

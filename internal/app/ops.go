@@ -18,6 +18,7 @@ import (
 	"github.com/sbc-project/sbc/b2bua/transport"
 	"github.com/sbc-project/sbc/internal/admin"
 	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/internal/console"
 	"github.com/sbc-project/sbc/internal/hep"
 	"github.com/sbc-project/sbc/internal/logging"
 	"github.com/sbc-project/sbc/internal/metrics"
@@ -40,6 +41,9 @@ type ops struct {
 
 	monitorMu     sync.Mutex
 	monitorCancel context.CancelFunc
+
+	recent   *console.Recent  // the last calls' records, for GET /api/v1/cdrs
+	trunkLog console.TrunkLog // trunk up/down history, for GET /api/v1/trunks
 
 	reloadMu sync.Mutex
 	onReload []reloadHook
@@ -129,6 +133,8 @@ func (a *App) setupOps(cfg *config.Config, opt Options) error {
 		a.observers.add(a.cdr)
 	}
 	a.observers.add(callMetrics{m})
+	a.ops.recent = console.NewRecent(console.DefaultRecent, cfg.NodeID)
+	a.observers.add(a.ops.recent)
 	if cfg.HEP.Addr != "" {
 		a.ops.hep, err = hep.NewSender(hep.Config{Addr: cfg.HEP.Addr, CaptureID: uint32(cfg.HEP.CaptureID),
 			AuthKey: cfg.HEP.Password, Log: a.log.With("part", "hep")})
@@ -238,7 +244,10 @@ func (a *App) startMonitor(ctx context.Context, table *routing.Table) {
 	}
 	mctx, cancel := context.WithCancel(ctx)
 	a.ops.monitorCancel = cancel
-	table.OnChange(func(tr *routing.Trunk, up bool) { a.metrics.TrunkChanged(tr.Name, up) })
+	table.OnChange(func(tr *routing.Trunk, up bool) {
+		a.metrics.TrunkChanged(tr.Name, up)
+		a.ops.trunkLog.Changed(tr.Name, up)
+	})
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

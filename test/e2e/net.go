@@ -30,6 +30,7 @@
 //	127.0.25.0/24  webconn
 //	127.0.26.0/24  webphone
 //	127.0.12.0/24  timeline
+//	127.0.13.0/24  console
 //
 // Taken elsewhere: 127.0.0.0/24 (unit tests, test/sipptest), 127.0.1.0/24
 // (test/interop/baresip), 127.0.2.0/24 (test/interop/linphone),
@@ -51,6 +52,7 @@ import (
 // byte of its /24 (see the package comment).
 var ranges = map[string]int{
 	"calls":     20,
+	"console":   13,
 	"media":     21,
 	"ops":       22,
 	"scenarios": 23,
