@@ -29,6 +29,9 @@ type endpoint interface {
 	// flushed.
 	sendRTP(pkt []byte, o out) bool
 	sendRTCP(pkt []byte, o out) bool
+	// rtcpPath is the SBC's RTCP address facing the side and the side's
+	// (invalid when not known), for Config.RTCP (rtcptap.go).
+	rtcpPath() (local, remote netip.AddrPort)
 	// start begins reading from this side; packets go to in, the flow
 	// whose source is this side. Every reader it starts (a goroutine, or
 	// a socket on a poll loop) is tracked by wg and ends after close.
@@ -376,6 +379,9 @@ func (s *Session) newStream(kinds [2]Kind, audio bool, mline int) (*stream, erro
 		}
 		from := side
 		f.onDTMF = func(d DTMF) { s.emit(Event{Kind: EventDTMF, From: from, DTMF: d}) }
+		if s.m.cfg.RTCP != nil {
+			f.tap = &rtcpTap{f: s.m.cfg.RTCP, session: s.id, from: side}
+		}
 		st.flows[side] = f
 	}
 	st.flows[SideA].back, st.flows[SideB].back = st.flows[SideB], st.flows[SideA]

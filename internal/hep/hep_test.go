@@ -216,6 +216,11 @@ func TestSenderDelivers(t *testing.T) {
 	if !s.RTCP(sr, dst, src, time.Now(), "corr-1") {
 		t.Fatal("RTCP dropped")
 	}
+	clear(sr) // the sender copied it: converted later, on its goroutine
+	pli, _ := (&rtcp.PictureLossIndication{SenderSSRC: 7, MediaSSRC: 8}).Marshal()
+	if s.RTCP(pli, dst, src, time.Now(), "corr-1") {
+		t.Fatal("RTCP without a report queued")
+	}
 	buf := make([]byte, 70000)
 	var got []Packet
 	for len(got) < 2 {
@@ -234,8 +239,13 @@ func TestSenderDelivers(t *testing.T) {
 		p.Correlation != "corr-1" || p.Src != src || p.Dst != dst {
 		t.Errorf("sip packet %+v", p)
 	}
-	if p := got[1]; p.Type != ProtoRTCP || !json.Valid(p.Payload) || p.Src != dst {
-		t.Errorf("rtcp packet %+v", p)
+	var report struct {
+		SSRC uint32 `json:"ssrc"`
+		Type uint8  `json:"type"`
+	}
+	if p := got[1]; p.Type != ProtoRTCP || json.Unmarshal(p.Payload, &report) != nil || report.SSRC != 7 || report.Type != 201 ||
+		p.Src != dst || p.CaptureID != 42 || p.AuthKey != "pw" || p.Correlation != "corr-1" {
+		t.Errorf("rtcp packet %+v, report %+v", p, report)
 	}
 	if st := s.Stats(); st.Sent != 2 || st.Dropped != 0 {
 		t.Errorf("stats %+v", st)
@@ -317,4 +327,30 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip changed the packet: %+v != %+v", q, p)
 		}
 	})
+}
+
+func TestHasReport(t *testing.T) {
+	rr, _ := (&rtcp.ReceiverReport{SSRC: 1}).Marshal()
+	pli, _ := (&rtcp.PictureLossIndication{SenderSSRC: 1, MediaSSRC: 2}).Marshal()
+	sdes, _ := rtcp.NewCNAMESourceDescription(1, "x").Marshal()
+	srAfterFeedback, _ := rtcp.Marshal([]rtcp.Packet{&rtcp.PictureLossIndication{SenderSSRC: 1, MediaSSRC: 2},
+		&rtcp.SenderReport{SSRC: 1}})
+	for _, tt := range []struct {
+		name string
+		pkt  []byte
+		want bool
+	}{
+		{"receiver report", rr, true},
+		{"report after feedback", srAfterFeedback, true},
+		{"feedback alone", pli, false},
+		{"sdes alone", sdes, false},
+		{"empty", nil, false},
+		{"short", rr[:3], false},
+		{"not version 2", append([]byte{0x40}, rr[1:]...), false},
+		{"length past the end", append(append([]byte(nil), pli[:2]...), 0xff, 0xff), false},
+	} {
+		if got := HasReport(tt.pkt); got != tt.want {
+			t.Errorf("%s: HasReport = %v, want %v", tt.name, got, tt.want)
+		}
+	}
 }

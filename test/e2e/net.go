@@ -11,6 +11,7 @@
 //	security   attacks: policy, floods, scans, bans, digest, identity, media, TLS trunks
 //	webconn    Chromium losing its page or process, ICE restart, certificates
 //	webphone   Chromium web phone calls, ten in a row, digest with JsSIP and SIP.js
+//	monitoring what operators watch: RTCP in HEP, the Grafana dashboard's and alert rules' metrics
 //
 // # Addresses
 //
@@ -28,6 +29,7 @@
 //	127.0.24.0/24  security
 //	127.0.25.0/24  webconn
 //	127.0.26.0/24  webphone
+//	127.0.14.0/24  monitoring
 //
 // Taken elsewhere: 127.0.0.0/24 (unit tests, test/sipptest), 127.0.1.0/24
 // (test/interop/baresip), 127.0.2.0/24 (test/interop/linphone),
@@ -48,13 +50,14 @@ import (
 // ranges maps a test package (its directory under test/e2e) to the third
 // byte of its /24 (see the package comment).
 var ranges = map[string]int{
-	"calls":     20,
-	"media":     21,
-	"ops":       22,
-	"scenarios": 23,
-	"security":  24,
-	"webconn":   25,
-	"webphone":  26,
+	"calls":      20,
+	"media":      21,
+	"ops":        22,
+	"scenarios":  23,
+	"security":   24,
+	"webconn":    25,
+	"webphone":   26,
+	"monitoring": 14,
 }
 
 var subnet = sync.OnceValue(func() int {
