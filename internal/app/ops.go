@@ -221,6 +221,14 @@ func (a *App) sources() metrics.Sources {
 	if a.cluster != nil {
 		src.Cluster = a.clusterStats
 	}
+	src.Bans = func() metrics.BanStats {
+		// The ban store opens after the metrics (setupPolicy).
+		if a.bans == nil {
+			return metrics.BanStats{}
+		}
+		st := a.bans.Stats()
+		return metrics.BanStats{Active: st.Active, Policy: st.Dynamic, Admin: st.Admin}
+	}
 	return src
 }
 

@@ -242,9 +242,11 @@ func (m *Metrics) CallEnded(c Call) {
 func (m *Metrics) flow(side string, f outcome.Flow) {
 	add(m.mediaPackets, float64(f.Packets), side)
 	add(m.mediaBytes, float64(f.Bytes), side)
-	if f.Lost > 0 {
-		add(m.mediaLost, float64(f.Lost), side)
-	}
+	// Added even when 0, so the series exists from the first call with
+	// media and a loss ratio has a denominator (the dashboard's); the
+	// RFC 3550 count goes negative with duplicates, which a counter
+	// cannot.
+	add(m.mediaLost, float64(max(f.Lost, 0)), side)
 	add(m.srtpFailures, float64(f.SRTPFailed), side)
 	for reason, n := range map[string]uint64{"junk": f.RefusedJunk, "payload_type": f.RefusedPT, "auth": f.RefusedAuth, "source": f.RefusedSource} {
 		if n > 0 {
