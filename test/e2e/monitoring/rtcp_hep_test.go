@@ -249,8 +249,12 @@ func (c *collector) summary(t *testing.T) string {
 }
 
 // pair is a plain RTP endpoint: an even RTP port and the RTCP port above.
+// Its RTP is one stream: sequence numbers and timestamps follow each
+// other (skip leaves a gap, a lost packet).
 type pair struct {
 	rtp, rtcp *net.UDPConn
+	seq       uint16
+	ts        uint32
 }
 
 func openPair(t *testing.T, ip string) *pair {
@@ -275,11 +279,15 @@ func openPair(t *testing.T, ip string) *pair {
 
 func (p *pair) port() int { return p.rtp.LocalAddr().(*net.UDPAddr).Port }
 
-// sendRTP sends one PCMU packet of ssrc to dst.
+// skip makes the stream's next packet a lost one.
+func (p *pair) skip() { p.seq, p.ts = p.seq+1, p.ts+160 }
+
+// sendRTP sends the stream's next PCMU packet, of ssrc, to dst.
 func (p *pair) sendRTP(t *testing.T, dst netip.AddrPort, ssrc uint32) {
 	t.Helper()
-	b, err := (&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(time.Now().UnixNano() / 20e6),
-		Timestamp: uint32(time.Now().UnixNano() / 125e3), SSRC: ssrc}, Payload: make([]byte, 160)}).Marshal()
+	p.skip()
+	b, err := (&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: p.seq, Timestamp: p.ts, SSRC: ssrc},
+		Payload: make([]byte, 160)}).Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
