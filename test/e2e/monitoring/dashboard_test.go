@@ -22,6 +22,7 @@ import (
 const (
 	dashboardFile = "../../../configs/grafana/sbc-dashboard.json"
 	rulesFile     = "../../../configs/prometheus/sbc-alerts.yml"
+	rulesTestFile = "../../../configs/prometheus/sbc-alerts.test.yml"
 	scannerHost   = 66 // the scanner's address in the package's /24
 )
 
@@ -285,7 +286,9 @@ func scan(t *testing.T, sbc *e2e.SBC) {
 
 // TestAlertRulesPromtool: Prometheus's own promtool accepts the rules
 // file and, written as recording rules, every expression of the
-// dashboard with its Grafana variables filled in.
+// dashboard with its Grafana variables filled in; and the rules' unit
+// tests pass (each alert fires on its condition, after its for, and not
+// before).
 func TestAlertRulesPromtool(t *testing.T) {
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
@@ -294,14 +297,16 @@ func TestAlertRulesPromtool(t *testing.T) {
 		}
 		t.Skip("promtool not installed (Debian package prometheus)")
 	}
-	check := func(file string) {
+	run := func(what, file string) {
 		t.Helper()
-		out, err := exec.Command(promtool, "check", "rules", file).CombinedOutput()
+		out, err := exec.Command(promtool, what, "rules", file).CombinedOutput()
 		if err != nil {
-			t.Errorf("promtool check rules %s: %v\n%s", file, err, out)
+			t.Errorf("promtool %s rules %s: %v\n%s", what, file, err, out)
 		}
 	}
+	check := func(file string) { t.Helper(); run("check", file) }
 	check(rulesFile)
+	run("test", rulesTestFile)
 	vars := strings.NewReplacer("$__rate_interval", "5m", "$__range", "6h", "$__interval", "1m", "$instance", ".*")
 	var b strings.Builder
 	b.WriteString("groups:\n  - name: dashboard\n    rules:\n")
