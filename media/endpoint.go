@@ -48,6 +48,7 @@ type endpoint interface {
 type rtpEndpoint struct {
 	pair      *pair
 	ip        netip.Addr // the address the sockets are bound on
+	public    netip.Addr // the address the side sees them at (its SDP's), for Config.RTCP
 	eng       *engine    // reads rtp and rtcp
 	rtp, rtcp *sock
 	sdes      *sdesState // nil: plain RTP
@@ -274,6 +275,8 @@ type webrtcSide struct {
 	pr    *pair     // own ports; nil when shared
 	port  int
 	setup string // our a=setup when we answered the side's offer
+	// public is the address of our host candidates, for Config.RTCP.
+	public netip.Addr
 }
 
 // webrtc returns side's transport, creating it on first use.
@@ -282,7 +285,7 @@ func (s *Session) webrtc(side Side) (*webrtcSide, error) {
 		return w, nil
 	}
 	at := s.addrOf(side, nil)
-	w := &webrtcSide{port: s.m.cfg.WebRTCPort}
+	w := &webrtcSide{port: s.m.cfg.WebRTCPort, public: s.m.cfg.Addrs[at].Public}
 	if s.m.mux != nil {
 		w.mux = s.m.mux[at]
 	}
@@ -409,10 +412,15 @@ func (s *Session) newEndpoint(side Side, k Kind, log *slog.Logger) (endpoint, er
 		if err != nil {
 			return nil, err
 		}
-		e.sdes = sd
+		e.sdes, e.public = sd, s.public(side)
 		return e, nil
 	default:
-		return newRTPEndpoint(s.m.pool, &s.m.eng, s.bindIP(side), s.opts[side].Signaling, log)
+		e, err := newRTPEndpoint(s.m.pool, &s.m.eng, s.bindIP(side), s.opts[side].Signaling, log)
+		if err != nil {
+			return nil, err
+		}
+		e.public = s.public(side)
+		return e, nil
 	}
 }
 

@@ -15,10 +15,11 @@ type RTCPPacket struct {
 	// (normalized SSRCs, the SBC's SDES). Otherwise it arrived from Side
 	// as the side sent it.
 	Sent bool
-	// Src and Dst are who sent it to whom on the wire: the side's address
-	// (latched, else its SDP's; for a WebRTC side the selected ICE
-	// path's) and the SBC's socket facing it. The side's is invalid when
-	// not known (a WebRTC path over ICE-TCP).
+	// Src and Dst are who sent it to whom: the side's address (latched,
+	// else its SDP's; for a WebRTC side the selected ICE path's) and the
+	// SBC's RTCP port facing it at the address the side sees (its SDP's,
+	// Addr.Public). The side's is invalid when not known (a WebRTC path
+	// over ICE-TCP).
 	Src, Dst netip.AddrPort
 	// Data is the plain RTCP: decrypted SRTCP on a WebRTC or SDES side. It
 	// is the relay's buffer, valid only during the call.
@@ -47,14 +48,15 @@ func (t *rtcpTap) sent(pkt []byte, e endpoint) {
 	t.f(RTCPPacket{Session: t.session, Side: t.from.Other(), Sent: true, Src: local, Dst: remote, Data: pkt})
 }
 
-// rtcpPath is the RTCP socket's address and the side's: the latched
-// source, else what the side's SDP announced.
+// rtcpPath is the RTCP port at the address the side sees, and the
+// side's: the latched source, else what the side's SDP announced.
 func (e *rtpEndpoint) rtcpPath() (local, remote netip.AddrPort) {
-	return netip.AddrPortFrom(e.ip, uint16(e.rtcp.port)), e.rtcp.dst.Load().addr
+	return netip.AddrPortFrom(e.public, uint16(e.rtcp.port)), e.rtcp.dst.Load().addr
 }
 
-// rtcpPath is the transport's socket and the selected ICE path's remote
-// address (invalid over ICE-TCP or before a path is selected).
+// rtcpPath is the transport's port at its candidates' address, and the
+// selected ICE path's remote address (invalid over ICE-TCP or before a
+// path is selected).
 func (e *wrtcEndpoint) rtcpPath() (local, remote netip.AddrPort) {
-	return e.w.mux.Addr(), e.w.t.Remote()
+	return netip.AddrPortFrom(e.w.public, e.w.mux.Addr().Port()), e.w.t.Remote()
 }

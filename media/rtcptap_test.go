@@ -36,10 +36,16 @@ func addrOf(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr)
 // receiver report from B are each reported twice, as received (the
 // side's bytes, from the side to the SBC's RTCP port) and as sent (the
 // bytes the other side got, from the SBC's port to it), under the
-// session's id.
+// session's id. The SBC's address is the one the sides see (a public
+// address when one is set).
 func TestRTCPTapBothWays(t *testing.T) {
+	t.Run("bind address", func(t *testing.T) { rtcpTapBothWays(t, netip.Addr{}) })
+	t.Run("public address", func(t *testing.T) { rtcpTapBothWays(t, netip.MustParseAddr("192.0.2.10")) })
+}
+
+func rtcpTapBothWays(t *testing.T, pub netip.Addr) {
 	var seen rtcpSeen
-	m := newTestManager(t, 4, netip.Addr{}, func(c *Config) { c.RTCP = seen.hear })
+	m := newTestManager(t, 4, pub, func(c *Config) { c.RTCP = seen.hear })
 	c := setupCall(t, m)
 	// RTP first, so both sides are latched and normalized.
 	send(t, c.a.rtp, rtpPacket(1), c.portA)
@@ -63,7 +69,11 @@ func TestRTCPTapBothWays(t *testing.T) {
 	toA, _ := recv(t, c.a.rtcp)
 	waitFor(t, "four RTCP reports", func() bool { return len(seen.all()) == 4 })
 
-	sbcA, sbcB := netip.AddrPortFrom(loopback, uint16(c.portA+1)), netip.AddrPortFrom(loopback, uint16(c.portB+1))
+	seenAt := loopback
+	if pub.IsValid() {
+		seenAt = pub
+	}
+	sbcA, sbcB := netip.AddrPortFrom(seenAt, uint16(c.portA+1)), netip.AddrPortFrom(seenAt, uint16(c.portB+1))
 	want := []RTCPPacket{
 		{Session: "call-relay", Side: SideA, Src: addrOf(c.a.rtcp), Dst: sbcA, Data: sr},
 		{Session: "call-relay", Side: SideB, Sent: true, Src: sbcB, Dst: addrOf(c.b.rtcp), Data: toB},
