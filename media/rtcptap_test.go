@@ -121,3 +121,29 @@ func TestRTCPTapDoesNotAllocate(t *testing.T) {
 		t.Fatalf("the tap heard %d packets, want each of 1000 received and sent", heard)
 	}
 }
+
+// BenchmarkRelayRTCP forwards an RTCP compound (a receiver report and
+// SDES, rewritten in place) from the latched source: off, as with
+// hep.addr empty (no tap); tap, with Config.RTCP set to a function that
+// does nothing, the relay's own share of the export.
+func BenchmarkRelayRTCP(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		name := "off"
+		if on {
+			name = "tap"
+		}
+		b.Run(name, func(b *testing.B) {
+			rig := newForwardRig(b)
+			if on {
+				rig.r.f.tap = &rtcpTap{f: func(RTCPPacket) {}, session: "call-bench", from: SideA}
+			}
+			compound := rtcpWithSDES(b, 0xdeadbeef, "alice@192.0.2.10", "Linphone/5.2")
+			buf := make([]byte, 0, maxPacket)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(compound)))
+			for b.Loop() {
+				rig.r.forward(append(buf[:0], compound...), rig.src)
+			}
+		})
+	}
+}
