@@ -30,6 +30,9 @@ type endpoint interface {
 	// flushed.
 	sendRTP(pkt []byte, o out) bool
 	sendRTCP(pkt []byte, o out) bool
+	// rtcpPath is the SBC's RTCP address facing the side and the side's
+	// (invalid when not known), for Config.RTCP (rtcptap.go).
+	rtcpPath() (local, remote netip.AddrPort)
 	// start begins reading from this side; packets go to in, the flow
 	// whose source is this side. Every reader it starts (a goroutine, or
 	// a socket on a poll loop) is tracked by wg and ends after close.
@@ -46,6 +49,7 @@ type endpoint interface {
 type rtpEndpoint struct {
 	pair      *pair
 	ip        netip.Addr // the address the sockets are bound on
+	public    netip.Addr // the address the side sees them at (its SDP's), for Config.RTCP
 	eng       *engine    // reads rtp and rtcp
 	rtp, rtcp *sock
 	sdes      *sdesState // nil: plain RTP
@@ -272,6 +276,8 @@ type webrtcSide struct {
 	pr    *pair     // own ports; nil when shared
 	port  int
 	setup string // our a=setup when we answered the side's offer
+	// public is the address of our host candidates, for Config.RTCP.
+	public netip.Addr
 }
 
 // webrtc returns side's transport, creating it on first use.
@@ -280,7 +286,7 @@ func (s *Session) webrtc(side Side) (*webrtcSide, error) {
 		return w, nil
 	}
 	at := s.addrOf(side, nil)
-	w := &webrtcSide{port: s.m.cfg.WebRTCPort}
+	w := &webrtcSide{port: s.m.cfg.WebRTCPort, public: s.m.cfg.Addrs[at].Public}
 	if s.m.mux != nil {
 		w.mux = s.m.mux[at]
 	}
@@ -400,6 +406,9 @@ func (s *Session) newStream(kinds [2]Kind, audio bool, mline int) (*stream, erro
 			ev.From = from
 			s.emit(ev)
 		}
+		if s.m.cfg.RTCP != nil {
+			f.tap = &rtcpTap{f: s.m.cfg.RTCP, session: s.id, from: side}
+		}
 		st.flows[side] = f
 	}
 	st.flows[SideA].back, st.flows[SideB].back = st.flows[SideB], st.flows[SideA]
@@ -427,10 +436,15 @@ func (s *Session) newEndpoint(side Side, k Kind, log *slog.Logger) (endpoint, er
 		if err != nil {
 			return nil, err
 		}
-		e.sdes = sd
+		e.sdes, e.public = sd, s.public(side)
 		return e, nil
 	default:
-		return newRTPEndpoint(s.m.pool, &s.m.eng, s.bindIP(side), s.opts[side].Signaling, log)
+		e, err := newRTPEndpoint(s.m.pool, &s.m.eng, s.bindIP(side), s.opts[side].Signaling, log)
+		if err != nil {
+			return nil, err
+		}
+		e.public = s.public(side)
+		return e, nil
 	}
 }
 

@@ -52,6 +52,8 @@ type flow struct {
 	// the normalized stream's SSRC and the SBC's CNAME toward the
 	// receiving side. Set before the readers start; nil removes SDES.
 	sdes []byte
+	// tap reports the RTCP received and sent; nil when Config.RTCP is.
+	tap *rtcpTap
 }
 
 // flowPlan is what the offer/answer decided for one direction.
@@ -154,6 +156,9 @@ func (f *flow) rtcp(pkt []byte) { f.rtcpVia(pkt, nil) }
 
 // rtcpVia is rtcp with the reader's loop's batch b, or nil.
 func (f *flow) rtcpVia(pkt []byte, b *sendBatch) {
+	if f.tap != nil && f.back != nil {
+		f.tap.received(pkt, f.back.to) // before the rewriting below, in place
+	}
 	f.mu.Lock()
 	ok := f.norm.RewriteSenderRTCP(pkt)
 	f.mu.Unlock()
@@ -175,6 +180,9 @@ func (f *flow) rtcpVia(pkt []byte, b *sendBatch) {
 	if f.to.sendRTCP(pkt, out{b: b, ctr: &f.c, rtcp: true}) {
 		f.c.rtcpPackets.Add(1)
 		f.c.rtcpBytes.Add(uint64(len(pkt)))
+		if f.tap != nil {
+			f.tap.sent(pkt, f.to)
+		}
 	} else {
 		f.c.dropped.Add(1)
 	}

@@ -305,7 +305,7 @@ func TestRelayRewritesSDES(t *testing.T) {
 
 // rtcpWithSDES is a compound of a receiver report and an SDES with a
 // CNAME and a TOOL item, from ssrc.
-func rtcpWithSDES(t *testing.T, ssrc uint32, cname, tool string) []byte {
+func rtcpWithSDES(t testing.TB, ssrc uint32, cname, tool string) []byte {
 	t.Helper()
 	b, err := rtcp.Marshal([]rtcp.Packet{
 		&rtcp.ReceiverReport{SSRC: ssrc},

@@ -90,6 +90,11 @@ type Config struct {
 	// HandshakeTimeout bounds ICE + DTLS toward a browser. 0 means
 	// DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
+	// RTCP, when set, hears of every RTCP compound packet the sessions
+	// receive from a side and send toward one (see RTCPPacket), on the
+	// relay's path: it must not block, and must copy what it keeps. Nil
+	// costs the relay nothing.
+	RTCP func(RTCPPacket)
 }
 
 // Manager owns the RTP port range and the sessions using it. It is safe for

@@ -157,6 +157,10 @@ install_deps() {
 	# baresip, and sox for its tone files.
 	need baresip baresip-core || return 1
 	need sox sox || return 1
+	# The alert rules and the Grafana dashboard's queries, checked and unit
+	# tested by Prometheus's promtool (test/e2e/monitoring); its service is
+	# not started.
+	need promtool prometheus || return 1
 	# ---------------------------------------------------------------------------
 	log "sipp: $(sipp -v 2>/dev/null | grep -o 'SIPp v[^ ]*' | head -1)"
 	log "$(chromium --version 2>/dev/null | head -1); node $(node --version)"

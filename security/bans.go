@@ -107,6 +107,7 @@ type Bans struct {
 	flushed  time.Time             // when the last delayed write began
 
 	changed func(BanChange) // OnChange's function (banshare.go)
+	made    [2]uint64       // bans made by Ban and by Add (banstats.go)
 
 	wmu     sync.Mutex // serializes writes
 	written uint64     // version last written successfully
@@ -186,6 +187,7 @@ func (b *Bans) Add(addr, reason string, d time.Duration) error {
 	b.mu.Lock()
 	x := b.newBan(p, reason, d, Evidence{})
 	b.put(x)
+	b.made[madeByAdd]++
 	b.sweep()
 	v := b.version
 	e := x.entry()
@@ -233,6 +235,7 @@ func (b *Bans) ban(p netip.Prefix, reason string, d time.Duration, ev Evidence) 
 		}
 		x = b.newBan(p, reason, d, ev)
 		b.put(x)
+		b.made[madeByBan]++
 	}
 	b.persistSoon()
 	return x.entry(), true

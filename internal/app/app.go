@@ -135,7 +135,7 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 	if a.cdr, err = newRecorder(cfg, log.With("part", "cdr")); err != nil {
 		return err
 	}
-	if a.media, err = newMedia(cfg.Media, log.With("part", "media")); err != nil {
+	if a.media, err = newMedia(cfg.Media, a.rtcpExport(cfg), log.With("part", "media")); err != nil {
 		return err
 	}
 	if a.echo, err = echo.Start(netip.MustParseAddr("127.0.0.1"), 0, log.With("part", "echo")); err != nil {
@@ -242,7 +242,9 @@ func callerIDs(users []config.User) map[string]string {
 	return ids
 }
 
-func newMedia(m config.Media, log *slog.Logger) (*media.Manager, error) {
+// newMedia opens the media manager; rtcp (nil: off) hears the relay's
+// RTCP.
+func newMedia(m config.Media, rtcp func(media.RTCPPacket), log *slog.Logger) (*media.Manager, error) {
 	pairs, err := m.Addrs()
 	if err != nil {
 		return nil, err
@@ -253,7 +255,7 @@ func newMedia(m config.Media, log *slog.Logger) (*media.Manager, error) {
 	}
 	lo, hi := m.PortRange()
 	mgr, err := media.NewManager(media.Config{Addrs: addrs, PortMin: lo, PortMax: hi, Timeout: m.Timeout,
-		WebRTCPort: m.WebRTCPort, HandshakeTimeout: m.HandshakeTimeout}, log)
+		WebRTCPort: m.WebRTCPort, HandshakeTimeout: m.HandshakeTimeout, RTCP: rtcp}, log)
 	if err != nil {
 		// The manager binds one socket at start: the shared WebRTC port.
 		return nil, asListenError(err, "media.webrtc_port", "WebRTC media", "", "")

@@ -22,6 +22,7 @@ import (
 	"github.com/sbc-project/sbc/internal/hep"
 	"github.com/sbc-project/sbc/internal/logging"
 	"github.com/sbc-project/sbc/internal/metrics"
+	"github.com/sbc-project/sbc/media"
 	"github.com/sbc-project/sbc/media/wrtc"
 )
 
@@ -161,6 +162,25 @@ func (a *App) tap(m *b2bua.TapMessage) {
 	}
 }
 
+// rtcpExport is the media relay's RTCP hook: nil when HEP is off, so
+// the relay pays nothing for it.
+func (a *App) rtcpExport(cfg *config.Config) func(media.RTCPPacket) {
+	if cfg.HEP.Addr == "" {
+		return nil
+	}
+	return a.exportRTCP
+}
+
+// exportRTCP sends one RTCP packet of a call's media over HEP, under the
+// caller leg's Call-ID like the call's SIP. It runs on the relay's path:
+// the sender only copies a packet that holds a report and queues it.
+func (a *App) exportRTCP(p media.RTCPPacket) {
+	// The sender is made after the media manager, before any call.
+	if s := a.ops.hep; s != nil {
+		s.RTCP(p.Data, p.Src, p.Dst, time.Now(), p.Session)
+	}
+}
+
 // sources are what the metrics read at each scrape.
 func (a *App) sources() metrics.Sources {
 	src := metrics.Sources{
@@ -206,6 +226,14 @@ func (a *App) sources() metrics.Sources {
 	}
 	if a.cluster != nil {
 		src.Cluster = a.clusterStats
+	}
+	src.Bans = func() metrics.BanStats {
+		// The ban store opens after the metrics (setupPolicy).
+		if a.bans == nil {
+			return metrics.BanStats{}
+		}
+		st := a.bans.Stats()
+		return metrics.BanStats{Active: st.Active, Policy: st.Dynamic, Admin: st.Admin}
 	}
 	return src
 }

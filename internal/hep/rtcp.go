@@ -1,6 +1,7 @@
 package hep
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,4 +75,20 @@ func blocks(rs []rtcp.ReceptionReport) []reportBlock {
 			HighestSeq: r.LastSequenceNumber, Jitter: r.Jitter, LastSR: r.LastSenderReport, DelaySR: r.Delay}
 	}
 	return out
+}
+
+// HasReport reports whether the RTCP compound packet pkt holds a sender
+// or receiver report, by its packets' headers alone: the check the media
+// relay can afford for every RTCP packet. It does not allocate.
+func HasReport(pkt []byte) bool {
+	for off := 0; off+4 <= len(pkt); {
+		if pkt[off]>>6 != 2 {
+			return false
+		}
+		if t := rtcp.PacketType(pkt[off+1]); t == rtcp.TypeSenderReport || t == rtcp.TypeReceiverReport {
+			return true
+		}
+		off += 4 * (int(binary.BigEndian.Uint16(pkt[off+2:])) + 1)
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package hep
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,7 +48,7 @@ type Sender struct {
 	cfg   Config
 	log   *slog.Logger
 	conn  *net.UDPConn
-	queue chan []byte
+	queue chan job
 	done  chan struct{}
 	wg    sync.WaitGroup
 	once  sync.Once
@@ -73,7 +74,7 @@ func NewSender(cfg Config) (*Sender, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Sender{cfg: cfg, log: log, conn: conn, queue: make(chan []byte, cfg.QueueSize), done: make(chan struct{})}
+	s := &Sender{cfg: cfg, log: log, conn: conn, queue: make(chan job, cfg.QueueSize), done: make(chan struct{})}
 	s.wg.Add(1)
 	go s.run()
 	return s, nil
@@ -87,17 +88,26 @@ func (s *Sender) SIP(msg []byte, src, dst netip.AddrPort, transport uint8, at ti
 		Correlation: correlation, Payload: msg})
 }
 
-// RTCP queues one RTCP compound packet as sent from src to dst, converted
-// to the JSON report collectors expect (RTCPReport). A packet that holds
-// no sender or receiver report is not sent; it reports false then, and
-// when the packet was dropped.
+// RTCP queues one RTCP compound packet as sent from src to dst, to be
+// converted to the JSON report collectors expect (RTCPReport) on the
+// Sender's goroutine: the caller, the media relay, pays a look at the
+// packet's headers and, for a packet it queues, a copy. A packet that
+// holds no sender or receiver report (feedback alone: NACK, PLI,
+// transport-cc) is not sent; it reports false then, and when the packet
+// was dropped. One that fails to parse there is counted as dropped.
 func (s *Sender) RTCP(pkt []byte, src, dst netip.AddrPort, at time.Time, correlation string) bool {
-	report, err := RTCPReport(pkt)
-	if err != nil {
+	if !HasReport(pkt) {
 		return false
 	}
-	return s.Send(Packet{Src: src, Dst: dst, Transport: TransportUDP, Time: at, Type: ProtoRTCP,
-		Correlation: correlation, Payload: report})
+	return s.enqueue(job{rtcp: &Packet{Src: src, Dst: dst, Transport: TransportUDP, Time: at, Type: ProtoRTCP,
+		Correlation: correlation, Payload: bytes.Clone(pkt)}})
+}
+
+// job is one queued packet: encoded, or an RTCP packet to convert and
+// encode first.
+type job struct {
+	b    []byte
+	rtcp *Packet // Payload: the RTCP compound packet
 }
 
 // Send queues p with the Sender's capture id and auth key. p.Payload is
@@ -110,6 +120,12 @@ func (s *Sender) Send(p Packet) bool {
 		s.dropped.Add(1)
 		return false
 	}
+	return s.enqueue(job{b: b})
+}
+
+// enqueue queues j unless the queue is full or the Sender closed, which
+// count it as dropped.
+func (s *Sender) enqueue(j job) bool {
 	select {
 	case <-s.done:
 		s.dropped.Add(1)
@@ -117,7 +133,7 @@ func (s *Sender) Send(p Packet) bool {
 	default:
 	}
 	select {
-	case s.queue <- b:
+	case s.queue <- j:
 		return true
 	default:
 		s.dropped.Add(1)
@@ -133,7 +149,12 @@ func (s *Sender) run() {
 		select {
 		case <-s.done:
 			return
-		case b := <-s.queue:
+		case j := <-s.queue:
+			b, ok := s.encode(j)
+			if !ok {
+				s.dropped.Add(1)
+				continue
+			}
 			_, err := s.conn.Write(b)
 			switch {
 			case err != nil:
@@ -151,6 +172,22 @@ func (s *Sender) run() {
 			}
 		}
 	}
+}
+
+// encode returns j's packet as sent: an RTCP one converted to its report
+// and encoded with the Sender's capture id and auth key.
+func (s *Sender) encode(j job) ([]byte, bool) {
+	if j.rtcp == nil {
+		return j.b, true
+	}
+	p := j.rtcp
+	report, err := RTCPReport(p.Payload)
+	if err != nil {
+		return nil, false
+	}
+	p.Payload, p.CaptureID, p.AuthKey = report, s.cfg.CaptureID, s.cfg.AuthKey
+	b, err := p.Append(make([]byte, 0, 128+len(report)))
+	return b, err == nil
 }
 
 // Stats returns the counters.

@@ -153,6 +153,11 @@ func (m *Metrics) registerMedia() {
 		"junk (not RTP/RTCP), payload_type (not negotiated), auth (SDES-SRTP that did not authenticate), source (valid media from a source the latch rules keep out); counted when the call ends.", "side", "reason")
 	m.srtpFailures = m.counter("media_srtp_failures_total", "SRTP packets from a side that failed authentication or were replays; counted when the call ends.", "side")
 	m.dtlsFailures = m.counter("media_dtls_failures_total", "Calls ended because a browser's ICE or DTLS did not complete, by hangup cause.", "cause")
+	// Listed at 0 from the start, so a rate or an alert sees the first
+	// failure, and a dashboard has the series before any.
+	for _, c := range []outcome.Cause{outcome.CauseICETimeout, outcome.CauseDTLSTimeout, outcome.CauseDTLSFailed, outcome.CauseFingerprintMismatch} {
+		add(m.dtlsFailures, 0, outcome.Classify(c, 0, false).Label)
+	}
 }
 
 func (m *Metrics) registerOps() {
@@ -242,9 +247,11 @@ func (m *Metrics) CallEnded(c Call) {
 func (m *Metrics) flow(side string, f outcome.Flow) {
 	add(m.mediaPackets, float64(f.Packets), side)
 	add(m.mediaBytes, float64(f.Bytes), side)
-	if f.Lost > 0 {
-		add(m.mediaLost, float64(f.Lost), side)
-	}
+	// Added even when 0, so the series exists from the first call with
+	// media and a loss ratio has a denominator (the dashboard's); the
+	// RFC 3550 count goes negative with duplicates, which a counter
+	// cannot.
+	add(m.mediaLost, float64(max(f.Lost, 0)), side)
 	add(m.srtpFailures, float64(f.SRTPFailed), side)
 	for reason, n := range map[string]uint64{"junk": f.RefusedJunk, "payload_type": f.RefusedPT, "auth": f.RefusedAuth, "source": f.RefusedSource} {
 		if n > 0 {

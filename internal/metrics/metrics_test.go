@@ -189,6 +189,7 @@ func TestScrapeSources(t *testing.T) {
 				Writers: []CDRWriterStats{{Name: "jsonl", Delivered: 9, Pending: 1, Failures: 3, Failing: true, Quarantined: 2}}}
 		},
 		HEP:    func() HEPStats { return HEPStats{Sent: 8, Dropped: 1} },
+		Bans:   func() BanStats { return BanStats{Active: 6, Policy: 5, Admin: 2} },
 		WebRTC: func() map[string]uint64 { return map[string]uint64{"not_ready": 3, "rtp_in": 900} },
 		Overload: func() OverloadStats {
 			return OverloadStats{Overloaded: true, Shed: 0.5, StandingDelay: 30 * time.Millisecond, Refused: 12,
@@ -214,6 +215,7 @@ func TestScrapeSources(t *testing.T) {
 		`sbc_sip_queue_delay_seconds_bucket{le="0.01"} 5`, `sbc_sip_queue_delay_seconds_bucket{le="0.1"} 8`,
 		`sbc_sip_queue_delay_seconds_bucket{le="+Inf"} 10`, "sbc_sip_queue_delay_seconds_sum 2",
 		"sbc_sip_queue_delay_seconds_count 10",
+		"sbc_bans 6", `sbc_bans_added_total{origin="policy"} 5`, `sbc_bans_added_total{origin="admin"} 2`,
 		`sbc_webrtc_packets_total{kind="not_ready"} 3`, `sbc_webrtc_packets_total{kind="rtp_in"} 900`,
 		"go_goroutines", "process_start_time_seconds",
 	} {

@@ -28,6 +28,16 @@ type Sources struct {
 	// Cluster is the node's view of the shared state in Redis; nil on a
 	// single node.
 	Cluster func() ClusterStats
+	// Bans are the ban store's counters: sbc_bans, sbc_bans_added_total.
+	Bans func() BanStats
+}
+
+// BanStats are the ban store's counters.
+type BanStats struct {
+	Active int // bans in force
+	// Policy counts the bans the policy chain made (fail2ban thresholds,
+	// scanners), Admin those the admin API made, since start.
+	Policy, Admin uint64
 }
 
 // ClusterStats are a cluster node's alarm and counters.
@@ -146,6 +156,8 @@ var (
 	descRedisFailures = desc("cluster_redis_failures_total", "Heartbeats Redis did not take.")
 	descPeerCalls     = desc("cluster_peer_calls", "Calls in progress on the other nodes, as this node last read them from Redis; its admission limits count them with its own.")
 	descHEP           = desc("hep_packets_total", "HEP packets toward the collector, by result (sent, dropped, error).", "result")
+	descBans          = desc("bans", "Source bans in force (dynamic, admin and from other cluster nodes).")
+	descBansAdded     = desc("bans_added_total", "Source bans this node made, by origin: policy (fail2ban thresholds, scanners), admin (the admin API).", "origin")
 )
 
 // scrape reads Sources at each collection.
@@ -203,6 +215,12 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 		emit(ch, descRedisUp, prometheus.GaugeValue, up)
 		emit(ch, descRedisFailures, prometheus.CounterValue, float64(st.Failures))
 		emit(ch, descPeerCalls, prometheus.GaugeValue, float64(st.PeerCalls))
+	}
+	if s.src.Bans != nil {
+		st := s.src.Bans()
+		emit(ch, descBans, prometheus.GaugeValue, float64(st.Active))
+		emit(ch, descBansAdded, prometheus.CounterValue, float64(st.Policy), "policy")
+		emit(ch, descBansAdded, prometheus.CounterValue, float64(st.Admin), "admin")
 	}
 	if s.src.HEP != nil {
 		st := s.src.HEP()

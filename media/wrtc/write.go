@@ -3,6 +3,7 @@ package wrtc
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/pion/ice/v4"
 
@@ -115,4 +116,14 @@ func (t *Transport) send(out []byte) error {
 	}
 	t.c.bytesOut.Add(uint64(len(out)))
 	return nil
+}
+
+// Remote returns the peer's address on the selected ICE path when it runs
+// over the Mux's UDP socket; invalid before a path is selected and over
+// ICE-TCP. Safe for concurrent use; it does not allocate.
+func (t *Transport) Remote() netip.AddrPort {
+	if dst := t.dst.Load(); dst != nil {
+		return *dst
+	}
+	return netip.AddrPort{}
 }

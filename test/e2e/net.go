@@ -12,6 +12,7 @@
 //	webconn    Chromium losing its page or process, ICE restart, certificates
 //	webphone   Chromium web phone calls, ten in a row, digest with JsSIP and SIP.js
 //	timeline   the per-call timeline API: a WebRTC call's milestones, ended calls kept
+//	monitoring what operators watch: RTCP in HEP, the Grafana dashboard's and alert rules' metrics
 //
 // # Addresses
 //
@@ -31,6 +32,7 @@
 //	127.0.26.0/24  webphone
 //	127.0.12.0/24  timeline
 //	127.0.13.0/24  console
+//	127.0.14.0/24  monitoring
 //
 // Taken elsewhere: 127.0.0.0/24 (unit tests, test/sipptest), 127.0.1.0/24
 // (test/interop/baresip), 127.0.2.0/24 (test/interop/linphone),
@@ -51,15 +53,16 @@ import (
 // ranges maps a test package (its directory under test/e2e) to the third
 // byte of its /24 (see the package comment).
 var ranges = map[string]int{
-	"calls":     20,
-	"console":   13,
-	"media":     21,
-	"ops":       22,
-	"scenarios": 23,
-	"security":  24,
-	"webconn":   25,
-	"webphone":  26,
-	"timeline":  12,
+	"calls":      20,
+	"console":    13,
+	"media":      21,
+	"monitoring": 14,
+	"ops":        22,
+	"scenarios":  23,
+	"security":   24,
+	"timeline":   12,
+	"webconn":    25,
+	"webphone":   26,
 }
 
 var subnet = sync.OnceValue(func() int {
