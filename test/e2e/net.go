@@ -11,6 +11,7 @@
 //	security   attacks: policy, floods, scans, bans, digest, identity, media, TLS trunks
 //	webconn    Chromium losing its page or process, ICE restart, certificates
 //	webphone   Chromium web phone calls, ten in a row, digest with JsSIP and SIP.js
+//	console    the operator console in headless Chromium against a live call
 //	timeline   the per-call timeline API: a WebRTC call's milestones, ended calls kept
 //	monitoring what operators watch: RTCP in HEP, the Grafana dashboard's and alert rules' metrics
 //
