@@ -1,6 +1,7 @@
 package media
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -52,6 +53,16 @@ func (m *Manager) Restore(st SessionState, notify func(Event)) (*Session, error)
 	}
 	s.logger().Info("media session restored", "streams", len(st.Streams), "age_ms", time.Since(st.At).Milliseconds())
 	return s, nil
+}
+
+// RestoreJSON is Restore from ReplicaState's JSON, without a notify
+// callback (set it with Notify).
+func (m *Manager) RestoreJSON(state []byte) (*Session, error) {
+	var st SessionState
+	if err := json.Unmarshal(state, &st); err != nil {
+		return nil, fmt.Errorf("restore session: media state: %w", err)
+	}
+	return m.Restore(st, nil)
 }
 
 // restore rebuilds the session from st, taken elapsed ago. Called under

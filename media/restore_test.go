@@ -1,6 +1,7 @@
 package media
 
 import (
+	"encoding/json"
 	"net"
 	"net/netip"
 	"sync"
@@ -87,9 +88,13 @@ func TestRestorePlainRTP(t *testing.T) {
 	cut := time.Now()
 
 	m2 := newTestManagerAt(t, restoreSBC)
-	s, err := m2.Restore(st, nil)
+	raw, err := json.Marshal(st) // what ReplicaState gives the B2BUA
 	if err != nil {
-		t.Fatalf("Restore: %v", err)
+		t.Fatal(err)
+	}
+	s, err := m2.RestoreJSON(raw)
+	if err != nil {
+		t.Fatalf("RestoreJSON: %v", err)
 	}
 	t.Cleanup(s.Close)
 	restored := time.Since(cut)

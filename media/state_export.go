@@ -2,6 +2,8 @@ package media
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -120,4 +122,14 @@ func (sd *sdesState) state(f *flow, rxROC uint32) *SDESState {
 	st.TxSRTCP, _ = sd.encRTCP.Index(out)
 	sd.rtcpMu.Unlock()
 	return st
+}
+
+// ReplicaState is State as JSON: what the B2BUA replicates
+// (b2bua.MediaReplica).
+func (s *Session) ReplicaState() ([]byte, error) {
+	b, err := json.Marshal(s.State())
+	if err != nil {
+		return nil, fmt.Errorf("media state: %w", err)
+	}
+	return b, nil
 }
