@@ -11,16 +11,16 @@ import (
 	"time"
 )
 
-// TakeoverHook runs the operator's takeover command (cluster.takeover):
-// before a node restores a dead peer's calls, the command moves the dead
-// node's service address here (a cloud provider's floating IP API, or
-// `ip addr add` where keepalived does not do it itself). Its Run is a
-// ReplicaSpec.Takeover.
+// TakeoverHook runs the operator's takeover command
+// (cluster.takeover_command): before a node restores a dead peer's calls,
+// the command moves the dead node's service address here (a cloud
+// provider's floating IP API, or `ip addr add` where keepalived does not
+// do it itself). Its Run is a ReplicaSpec.Takeover.
 type TakeoverHook struct {
-	Command string            // run under /bin/sh -c; "" runs nothing
+	Command []string          // program and arguments, no shell; empty runs nothing
 	Timeout time.Duration     // the command is killed past it (0: 10 s)
-	Self    string            // this node's id (SBC_NODE)
-	Addrs   map[string]string // node id → service address (SBC_SERVICE_ADDR)
+	Self    string            // this node's id (SBC_NODE_ID)
+	Addrs   map[string]string // node id → service address (SBC_SERVICE_ADDR); nil: not set
 	Log     *slog.Logger
 
 	runs, failures atomic.Uint64
@@ -29,12 +29,13 @@ type TakeoverHook struct {
 // takeoverOutput bounds the command's output kept for the log.
 const takeoverOutput = 4096
 
-// Run runs the command for the dead node, with SBC_DEAD_NODE, SBC_NODE
-// and SBC_SERVICE_ADDR in its environment, bounded by the timeout. A
-// failure (exit status, timeout, no shell) is logged with the command's
-// output, counted, and returned.
+// Run runs the command for the dead node, with SBC_DEAD_NODE,
+// SBC_NODE_ID and SBC_SERVICE_ADDR in its environment, bounded by the
+// timeout (a child that keeps the command's output open does not hold it
+// longer). A failure (exit status, timeout, no such program) is logged
+// with the command's output, counted, and returned.
 func (h *TakeoverHook) Run(ctx context.Context, dead string) error {
-	if h.Command == "" {
+	if len(h.Command) == 0 {
 		return nil
 	}
 	h.runs.Add(1)
@@ -44,8 +45,8 @@ func (h *TakeoverHook) Run(ctx context.Context, dead string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", h.Command)
-	cmd.Env = append(os.Environ(), "SBC_DEAD_NODE="+dead, "SBC_NODE="+h.Self, "SBC_SERVICE_ADDR="+h.Addrs[dead])
+	cmd := exec.CommandContext(ctx, h.Command[0], h.Command[1:]...)
+	cmd.Env = append(os.Environ(), "SBC_DEAD_NODE="+dead, "SBC_NODE_ID="+h.Self, "SBC_SERVICE_ADDR="+h.Addrs[dead])
 	out := &limitedBuffer{max: takeoverOutput}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = time.Second // a child that keeps the output open does not hold Run

@@ -13,7 +13,7 @@ import (
 // service address in its environment.
 func TestTakeoverHookEnvironment(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "env")
-	h := &TakeoverHook{Command: `echo "$SBC_DEAD_NODE $SBC_NODE $SBC_SERVICE_ADDR" > ` + out, Self: "sbc-2",
+	h := &TakeoverHook{Command: []string{"/bin/sh", "-c", `echo "$SBC_DEAD_NODE $SBC_NODE_ID $SBC_SERVICE_ADDR" > ` + out}, Self: "sbc-2",
 		Addrs: map[string]string{"sbc-1": "192.0.2.10"}}
 	if err := h.Run(context.Background(), "sbc-1"); err != nil {
 		t.Fatalf("Run: %v", err)
@@ -33,12 +33,13 @@ func TestTakeoverHookEnvironment(t *testing.T) {
 // A failing command and one past its timeout are errors, counted; the
 // timeout kills the command.
 func TestTakeoverHookFailures(t *testing.T) {
-	h := &TakeoverHook{Command: "echo no route to the cloud API >&2; exit 3"}
+	h := &TakeoverHook{Command: []string{"/bin/sh", "-c", "echo no route to the cloud API >&2; exit 3"}}
 	err := h.Run(context.Background(), "sbc-1")
 	if err == nil || !strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), "sbc-1") {
 		t.Fatalf("failing command: %v", err)
 	}
-	h.Command, h.Timeout = "sleep 30", 200*time.Millisecond
+	// The shell's child keeps the output open past the kill.
+	h.Command, h.Timeout = []string{"/bin/sh", "-c", "sleep 30; true"}, 200*time.Millisecond
 	start := time.Now()
 	err = h.Run(context.Background(), "sbc-1")
 	if err == nil || !strings.Contains(err.Error(), "timed out after 200ms") {

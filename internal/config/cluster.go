@@ -2,7 +2,6 @@ package config
 
 import (
 	"net"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -10,11 +9,10 @@ import (
 
 // Cluster defaults.
 const (
-	DefaultClusterKeyPrefix    = "sbc:"           // cluster.redis.key_prefix
-	DefaultClusterRedisTimeout = 2 * time.Second  // cluster.redis.dial_timeout, read_timeout, write_timeout
-	DefaultClusterHeartbeat    = time.Second      // cluster.heartbeat
-	MinClusterSecret           = 16               // bytes of cluster.secret
-	DefaultTakeoverTimeout     = 10 * time.Second // cluster.takeover.timeout
+	DefaultClusterKeyPrefix    = "sbc:"          // cluster.redis.key_prefix
+	DefaultClusterRedisTimeout = 2 * time.Second // cluster.redis.dial_timeout, read_timeout, write_timeout
+	DefaultClusterHeartbeat    = time.Second     // cluster.heartbeat
+	MinClusterSecret           = 16              // bytes of cluster.secret
 )
 
 // ClusterListener names the TCP listener a cluster node binds on
@@ -38,25 +36,6 @@ type Cluster struct {
 	// NodeTTL is how long a node's entry outlives its last heartbeat: a
 	// node silent this long is gone for its peers. Default 3 heartbeats.
 	NodeTTL time.Duration `mapstructure:"node_ttl"`
-	// Takeover is the operator's hook a node runs before it restores a
-	// dead peer's calls (issue 19): the command that moves the dead
-	// node's service address here.
-	Takeover ClusterTakeover `mapstructure:"takeover"`
-}
-
-// ClusterTakeover is the operator's takeover hook.
-type ClusterTakeover struct {
-	// Command runs under /bin/sh -c with SBC_DEAD_NODE (the dead node's
-	// node_id), SBC_NODE (this node's) and SBC_SERVICE_ADDR (the dead
-	// node's address from Addrs, "" when it is not listed) in its
-	// environment. Empty: no hook (keepalived moves the address itself).
-	Command string `mapstructure:"command"`
-	// Timeout bounds the command; it is killed past it. Default
-	// DefaultTakeoverTimeout.
-	Timeout time.Duration `mapstructure:"timeout"`
-	// Addrs maps each node_id to its service address (the floating IP it
-	// holds while alive), the same list on every node.
-	Addrs map[string]string `mapstructure:"addrs"`
 }
 
 // ClusterRedis is how a node reaches Redis (or Valkey).
@@ -96,9 +75,6 @@ func (c Cluster) WithDefaults() Cluster {
 	}
 	if c.NodeTTL == 0 {
 		c.NodeTTL = 3 * c.Heartbeat
-	}
-	if c.Takeover.Timeout == 0 {
-		c.Takeover.Timeout = DefaultTakeoverTimeout
 	}
 	r := &c.Redis
 	if r.KeyPrefix == "" {
@@ -150,18 +126,10 @@ func (c Cluster) validate(ps *Problems) {
 	for _, k := range []struct {
 		name string
 		d    time.Duration
-	}{{"heartbeat", c.Heartbeat}, {"node_ttl", c.NodeTTL}, {"takeover.timeout", c.Takeover.Timeout}, {"redis.dial_timeout", c.Redis.DialTimeout},
+	}{{"heartbeat", c.Heartbeat}, {"node_ttl", c.NodeTTL}, {"redis.dial_timeout", c.Redis.DialTimeout},
 		{"redis.read_timeout", c.Redis.ReadTimeout}, {"redis.write_timeout", c.Redis.WriteTimeout}} {
 		if k.d < 0 {
 			ps.add("cluster."+k.name, k.d.String(), "want a positive duration (0: the default)")
-		}
-	}
-	if hasControl(c.Takeover.Command) {
-		ps.add("cluster.takeover.command", c.Takeover.Command, "must not contain control characters (one shell command line)")
-	}
-	for id, a := range c.Takeover.Addrs {
-		if ip, err := netip.ParseAddr(a); err != nil || ip.IsUnspecified() || ip.Zone() != "" {
-			ps.add("cluster.takeover.addrs."+id, a, "want the node's service IP address, such as 192.0.2.10")
 		}
 	}
 	d := c.WithDefaults()

@@ -33,16 +33,6 @@ func TestValidateCluster(t *testing.T) {
 		{"prefix with a brace", with(func(c *Config) { c.Cluster.Redis.KeyPrefix = "sbc{1}:" }), []string{"cluster.redis.key_prefix: must not contain spaces, braces"}},
 		{"listener named cluster", with(func(c *Config) { c.SIP.Listeners[0].Name = "cluster" }), []string{"sip.listeners[0].name: is the cluster's own listener"}},
 		{"negative db", with(func(c *Config) { c.Cluster.Redis.DB = -1 }), []string{"cluster.redis.db: want 0 or more"}},
-		{"takeover hook", with(func(c *Config) {
-			c.Cluster.Takeover = ClusterTakeover{Command: "/usr/local/bin/move-vip", Timeout: 5 * time.Second,
-				Addrs: map[string]string{"sbc-1": "192.0.2.10", "sbc-2": "2001:db8::10"}}
-		}), nil},
-		{"takeover addr by name", with(func(c *Config) { c.Cluster.Takeover.Addrs = map[string]string{"sbc-1": "vip.example"} }),
-			[]string{"cluster.takeover.addrs.sbc-1: want the node's service IP address"}},
-		{"takeover negative timeout", with(func(c *Config) { c.Cluster.Takeover.Timeout = -time.Second }),
-			[]string{"cluster.takeover.timeout: want a positive duration"}},
-		{"takeover command of two lines", with(func(c *Config) { c.Cluster.Takeover.Command = "a\nb" }),
-			[]string{"cluster.takeover.command: must not contain control characters"}},
 	})
 }
 
