@@ -56,6 +56,11 @@ const (
 	// EventDTMF: a digit arrived as RFC 4733 from side From, for a side
 	// that wants SIP INFO.
 	EventDTMF
+	// EventState: state worth replicating changed without signaling (a
+	// socket latched a source, a WebRTC side's DTLS came up): take State
+	// and store it. Changes made by Offer, Answer and Absorb are the
+	// caller's own and are not reported.
+	EventState
 )
 
 // Event is something the session tells its call.

@@ -110,6 +110,9 @@ type Manager struct {
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
 	closed   bool
+	// restoredMuxes are the shared WebRTC sockets opened for restored
+	// sessions on another node's address (restore.go).
+	restoredMuxes map[netip.AddrPort]*wrtc.Mux
 }
 
 // NewManager checks cfg and returns a Manager with no sessions. It binds no
@@ -234,9 +237,17 @@ func (m *Manager) Close() error {
 	for _, s := range open {
 		s.Close()
 	}
+	m.mu.Lock()
+	restored := m.restoredMuxes
+	m.restoredMuxes = nil
+	m.mu.Unlock()
 	m.eng.stop()
 	m.pool.closeKept()
-	return m.closeMuxes()
+	var errs []error
+	for _, mux := range restored {
+		errs = append(errs, mux.Close())
+	}
+	return errors.Join(append(errs, m.closeMuxes())...)
 }
 
 // closeMuxes closes the shared WebRTC sockets, once.

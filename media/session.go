@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/pion/sdp/v3"
 
@@ -63,16 +64,22 @@ type Session struct {
 	offerFrom Side
 	offer     *sdpconv.Description
 	last      [2]*sdpconv.Description // the last SDP each side sent
-	sent      [2]sentSDP              // what was last sent toward each side
-	cname     [2]string               // the SBC's RTCP CNAME toward each side
-	addr      [2]int                  // index in Config.Addrs of the address facing each side (addrs.go)
-	addrSet   [2]bool                 // addr[side] is chosen
-	hold      [2]bool                 // the side's last SDP holds at least one stream
-	codecs    [2]string
-	retired   *retired // counters of streams already closed; nil: none
-	watch     watchdog
-	stop      chan struct{} // closed by Stop: ends DTMF injections
-	dtmfQ     chan dtmfJob  // digits to play as RFC 4733; nil until the first
+	lastBody  [2][]byte               // its body, and the offer's (State)
+	offerBody []byte
+	since     time.Time // the first Answer (State: the rates' start)
+	// restoredAddr is, for a session Restore made, the address facing
+	// each side when it is none of Config.Addrs (a dead node's).
+	restoredAddr [2]Addr
+	sent         [2]sentSDP // what was last sent toward each side
+	cname        [2]string  // the SBC's RTCP CNAME toward each side
+	addr         [2]int     // index in Config.Addrs of the address facing each side (addrs.go)
+	addrSet      [2]bool    // addr[side] is chosen
+	hold         [2]bool    // the side's last SDP holds at least one stream
+	codecs       [2]string
+	retired      *retired // counters of streams already closed; nil: none
+	watch        watchdog
+	stop         chan struct{} // closed by Stop: ends DTMF injections
+	dtmfQ        chan dtmfJob  // digits to play as RFC 4733; nil until the first
 
 	// Events have their own lock: readers and transport callbacks emit
 	// while Close holds mu and waits for them.
@@ -201,6 +208,8 @@ func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	s.announce(to, out, sent)
 	s.offered, s.offerFrom, s.offer = true, from, d
 	s.last[from] = d
+	s.offerBody = bytes.Clone(body)
+	s.lastBody[from] = s.offerBody
 	return out, nil
 }
 
@@ -247,6 +256,10 @@ func (s *Session) Answer(from Side, body []byte) ([]byte, error) {
 	}
 	s.announce(from.Other(), out, sent)
 	s.last[from] = d
+	s.lastBody[from] = bytes.Clone(body)
+	if s.since.IsZero() {
+		s.since = time.Now()
+	}
 	s.watch.arm(s)
 	return out, nil
 }
@@ -274,6 +287,7 @@ func (s *Session) Absorb(from Side, body []byte) (answer []byte, ok bool) {
 		return nil, false
 	}
 	s.last[from] = d
+	s.lastBody[from] = bytes.Clone(body)
 	if s.kind[from] != KindWebRTC && s.sent[from].body != nil {
 		return bytes.Clone(s.sent[from].body), true
 	}
