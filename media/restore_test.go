@@ -127,3 +127,24 @@ func newTestManagerAt(t *testing.T, ip string) *Manager {
 	t.Cleanup(func() { m.Close() })
 	return m
 }
+
+// A socket that latches its side's source reports EventState: the call
+// replicates the latched peer.
+func TestLatchReportsState(t *testing.T) {
+	m := newTestManager(t, 4, netip.Addr{}, nil)
+	events := make(chan Event, 16)
+	c := setupCall(t, m)
+	c.s.Notify(func(ev Event) { events <- ev })
+	send(t, c.a.rtp, rtpPacket(1), c.portA)
+	select {
+	case ev := <-events:
+		if ev.Kind != EventState {
+			t.Fatalf("event %+v, want EventState", ev)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no EventState after the latch")
+	}
+	if st := c.s.State(); !st.Streams[0].Ends[SideA].RTP.Latched {
+		t.Fatalf("state after the latch: %+v", st.Streams[0].Ends[SideA].RTP)
+	}
+}
