@@ -318,7 +318,7 @@ func skipFor(fs FlowState, st SessionState, elapsed time.Duration) uint16 {
 		return 0
 	}
 	rate := fs.Rate(st.Since, st.At)
-	n := rate*(elapsed.Seconds()*1.25+0.5) + 16
+	n := rate*(max(elapsed.Seconds(), 0)*1.25+0.5) + 16 // a survivor's clock behind the dead node's: no less
 	return uint16(min(n, 30000))
 }
 

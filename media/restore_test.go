@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sbc-project/sbc/media/rtpproc"
 )
 
 // The restore tests' addresses (127.0.16.0/24 is this package's range
@@ -148,3 +150,33 @@ func TestLatchReportsState(t *testing.T) {
 		t.Fatalf("state after the latch: %+v", st.Streams[0].Ends[SideA].RTP)
 	}
 }
+
+// The sequence numbers a restored flow skips grow with the state's age at
+// the flow's rate, stay below half the sequence space, and are never
+// negative when the survivor's clock is behind.
+func TestSkipFor(t *testing.T) {
+	at := time.Now()
+	st := SessionState{Since: at.Add(-10 * time.Second), At: at}
+	fs := FlowState{Packets: 500, Norm: rtpprocState(true)} // 50 packets a second
+	for _, tc := range []struct {
+		elapsed  time.Duration
+		min, max uint16
+	}{
+		{-time.Minute, 16, 50},
+		{0, 16, 50},
+		{2 * time.Second, 125 + 25, 125 + 25 + 16 + 1},
+		{time.Hour, 30000, 30000},
+	} {
+		if got := skipFor(fs, st, tc.elapsed); got < tc.min || got > tc.max {
+			t.Errorf("skip after %v = %d, want %d-%d", tc.elapsed, got, tc.min, tc.max)
+		}
+	}
+	if got := skipFor(FlowState{}, st, time.Second); got != 0 {
+		t.Errorf("skip of a flow that sent nothing = %d", got)
+	}
+	if got := wraps(65530, 10); got != 1 {
+		t.Errorf("wraps(65530, 10) = %d", got)
+	}
+}
+
+func rtpprocState(sent bool) rtpproc.NormalizerState { return rtpproc.NormalizerState{Sent: sent, Seq: 100} }
