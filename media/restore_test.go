@@ -179,4 +179,6 @@ func TestSkipFor(t *testing.T) {
 	}
 }
 
-func rtpprocState(sent bool) rtpproc.NormalizerState { return rtpproc.NormalizerState{Sent: sent, Seq: 100} }
+func rtpprocState(sent bool) rtpproc.NormalizerState {
+	return rtpproc.NormalizerState{Sent: sent, Seq: 100}
+}
