@@ -166,7 +166,7 @@ func (s *Session) restoreWebRTC(side Side, ws WebRTC, st SessionState, elapsed t
 		ts.TxROC[ssrc] = roc
 	}
 	for _, ss := range st.Streams {
-		if fs := ss.Flows[side.Other()]; ss.Relayed && fs.Norm.Sent {
+		if fs := ss.Flows[side.Other()]; ss.Relayed {
 			ts.TxROC[fs.Norm.OutSSRC] += wraps(fs.Norm.Seq, skipFor(fs, st, elapsed))
 		}
 	}
@@ -311,16 +311,23 @@ const srtcpSkip = 1000
 
 // skipFor is how many sequence numbers a restored flow leaves out: the
 // packets the old process may have sent since st was taken, at the
-// flow's rate, with a margin. Capped below half the sequence space, so
-// the receiver still places the next packet after the last it got.
+// flow's rate (at least minSkipRate: a state taken as the call began
+// has measured none yet), with a margin. Capped below half the sequence
+// space, so the receiver still places the next packet after the last it
+// got.
 func skipFor(fs FlowState, st SessionState, elapsed time.Duration) uint16 {
-	if !fs.Norm.Sent {
-		return 0
-	}
-	rate := fs.Rate(st.Since, st.At)
+	// A flow that had sent nothing at st may have sent since, from the
+	// same starting point: it skips too.
+	rate := max(fs.Rate(st.Since, st.At), minSkipRate)
 	n := rate*(max(elapsed.Seconds(), 0)*1.25+0.5) + 16 // a survivor's clock behind the dead node's: no less
 	return uint16(min(n, 30000))
 }
+
+// minSkipRate is the least packet rate skipFor assumes: audio in 10 ms
+// frames. Skipping more than was sent costs nothing (a receiver takes a
+// jump of up to 3000 as loss); skipping less repeats sequence numbers,
+// which an SRTP receiver drops as replays.
+const minSkipRate = 100
 
 // wraps is how many times seq wraps when advanced by skip (0 or 1).
 func wraps(seq, skip uint16) uint32 { return (uint32(seq) + uint32(skip)) >> 16 }

@@ -157,22 +157,27 @@ func TestLatchReportsState(t *testing.T) {
 func TestSkipFor(t *testing.T) {
 	at := time.Now()
 	st := SessionState{Since: at.Add(-10 * time.Second), At: at}
-	fs := FlowState{Packets: 500, Norm: rtpprocState(true)} // 50 packets a second
+	fs := FlowState{Packets: 2000, Norm: rtpprocState(true)} // 200 packets a second
+	early := FlowState{Packets: 1, Norm: rtpprocState(true)}   // a state taken as the call began
 	for _, tc := range []struct {
+		fs       FlowState
 		elapsed  time.Duration
 		min, max uint16
 	}{
-		{-time.Minute, 16, 50},
-		{0, 16, 50},
-		{2 * time.Second, 125 + 25, 125 + 25 + 16 + 1},
-		{time.Hour, 30000, 30000},
+		{fs, -time.Minute, 100 + 16, 100 + 16},
+		{fs, 0, 100 + 16, 100 + 16},
+		{fs, 2 * time.Second, 600 + 16, 600 + 16},
+		{early, 2 * time.Second, 300 + 16, 300 + 16},
+		{fs, time.Hour, 30000, 30000},
 	} {
-		if got := skipFor(fs, st, tc.elapsed); got < tc.min || got > tc.max {
+		if got := skipFor(tc.fs, st, tc.elapsed); got < tc.min || got > tc.max {
 			t.Errorf("skip after %v = %d, want %d-%d", tc.elapsed, got, tc.min, tc.max)
 		}
 	}
-	if got := skipFor(FlowState{}, st, time.Second); got != 0 {
-		t.Errorf("skip of a flow that sent nothing = %d", got)
+	// A state taken before the flow's first packet: the dead node may
+	// have sent from the same starting point since.
+	if got := skipFor(FlowState{}, st, time.Second); got != 100*1.75+16 {
+		t.Errorf("skip of a flow that had sent nothing = %d", got)
 	}
 	if got := wraps(65530, 10); got != 1 {
 		t.Errorf("wraps(65530, 10) = %d", got)

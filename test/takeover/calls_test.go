@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -93,7 +92,9 @@ func startRedis(t *testing.T, tp *topology) {
 	}
 	cmd := command(tp.world, "redis-server", "--bind", worldIP, "--port", fmt.Sprint(redisPort), "--save", "",
 		"--appendonly", "no", "--dir", t.TempDir(), "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// No Pdeathsig: it follows the forking thread, and inNamespace ends
+	// threads (the one that forked may be among them); the cleanup kills
+	// the server by its PID.
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("redis-server: %v", err)
 	}
