@@ -158,7 +158,7 @@ func TestSkipFor(t *testing.T) {
 	at := time.Now()
 	st := SessionState{Since: at.Add(-10 * time.Second), At: at}
 	fs := FlowState{Packets: 2000, Norm: rtpprocState(true)} // 200 packets a second
-	early := FlowState{Packets: 1, Norm: rtpprocState(true)}   // a state taken as the call began
+	early := FlowState{Packets: 1, Norm: rtpprocState(true)} // a state taken as the call began
 	for _, tc := range []struct {
 		fs       FlowState
 		elapsed  time.Duration
