@@ -60,6 +60,9 @@ var (
 // Config.HandshakeTimeout is zero.
 const DefaultHandshakeTimeout = 10 * time.Second
 
+// DefaultStateEvery is Config.StateEvery's default.
+const DefaultStateEvery = time.Minute
+
 // DefaultQuarantine is how long a released port pair waits before reuse
 // when Config.Quarantine is zero: late packets of the old call must not
 // reach the next one.
@@ -90,6 +93,11 @@ type Config struct {
 	// HandshakeTimeout bounds ICE + DTLS toward a browser. 0 means
 	// DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
+	// StateEvery is how often an answered session reports EventState
+	// even when nothing changed, so that a replicated state is never
+	// older than this (Restore estimates from its age what the dead node
+	// sent since). 0 means DefaultStateEvery.
+	StateEvery time.Duration
 }
 
 // Manager owns the RTP port range and the sessions using it. It is safe for
@@ -204,6 +212,12 @@ func (c *Config) normalize() error {
 	}
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.StateEvery < 0 {
+		return fmt.Errorf("state interval %s is negative", c.StateEvery)
+	}
+	if c.StateEvery == 0 {
+		c.StateEvery = DefaultStateEvery
 	}
 	return nil
 }

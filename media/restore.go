@@ -111,6 +111,7 @@ func (s *Session) restore(st SessionState, elapsed time.Duration) error {
 	}
 	if !s.since.IsZero() {
 		s.watch.arm(s)
+		s.armStateTick()
 	}
 	return nil
 }

@@ -187,3 +187,31 @@ func TestSkipFor(t *testing.T) {
 func rtpprocState(sent bool) rtpproc.NormalizerState {
 	return rtpproc.NormalizerState{Sent: sent, Seq: 100}
 }
+
+// An answered session reports EventState every Config.StateEvery, and
+// no more once closed.
+func TestStateEvery(t *testing.T) {
+	m := newTestManager(t, 4, netip.Addr{}, func(c *Config) { c.StateEvery = 30 * time.Millisecond })
+	events := make(chan Event, 64)
+	c := setupCall(t, m)
+	c.s.Notify(func(ev Event) { events <- ev })
+	for range 3 {
+		select {
+		case ev := <-events:
+			if ev.Kind != EventState {
+				t.Fatalf("event %+v, want EventState", ev)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("no periodic EventState")
+		}
+	}
+	c.s.Close()
+	for len(events) > 0 {
+		<-events
+	}
+	select {
+	case ev := <-events:
+		t.Fatalf("event after Close: %+v", ev)
+	case <-time.After(100 * time.Millisecond):
+	}
+}

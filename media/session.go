@@ -66,7 +66,8 @@ type Session struct {
 	last      [2]*sdpconv.Description // the last SDP each side sent
 	lastBody  [2][]byte               // its body, and the offer's (State)
 	offerBody []byte
-	since     time.Time // the first Answer (State: the rates' start)
+	since     time.Time   // the first Answer (State: the rates' start)
+	stateTick *time.Timer // reports EventState every Config.StateEvery once answered
 	// restoredAddr is, for a session Restore made, the address facing
 	// each side when it is none of Config.Addrs (a dead node's).
 	restoredAddr [2]Addr
@@ -261,6 +262,7 @@ func (s *Session) Answer(from Side, body []byte) ([]byte, error) {
 		s.since = time.Now()
 	}
 	s.watch.arm(s)
+	s.armStateTick()
 	return out, nil
 }
 

@@ -133,3 +133,22 @@ func (s *Session) ReplicaState() ([]byte, error) {
 	}
 	return b, nil
 }
+
+// armStateTick starts the periodic EventState once the session is
+// answered; later calls do nothing. Called under s.mu.
+func (s *Session) armStateTick() {
+	if s.stateTick != nil || s.closed {
+		return
+	}
+	every := s.m.cfg.StateEvery
+	s.stateTick = time.AfterFunc(every, func() {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return
+		}
+		s.stateTick.Reset(every)
+		s.mu.Unlock()
+		s.emit(Event{Kind: EventState})
+	})
+}
