@@ -155,6 +155,8 @@ type Call struct {
 	grace   *flowGrace        // legs whose connection closed, in their grace (flowgrace.go); nil: none ever
 	started time.Time
 	rec     outcome.CallRecord // the CDR material, filled as the call goes
+	repl    *replica           // what was last replicated (replica.go); nil: nothing
+	dropped bool               // let go without a word (replica_restore.go drop)
 }
 
 // openEvents marks the call's first goroutine (run) as running.
@@ -295,6 +297,12 @@ func (c *Call) loop() {
 			return // idle: the next post starts a goroutine again
 		}
 		c.handle(ev)
+		if c.dropped {
+			return
+		}
+		if c.s.hooks.Replicate != nil {
+			c.replicate()
+		}
 	}
 	c.end()
 }
@@ -370,6 +378,8 @@ func (c *Call) onMediaEvent(ev media.Event) {
 		if _, err := c.send(to, req, func(sip.Response) {}); err != nil {
 			c.log.Debug("dtmf info", "leg", to.name, "err", err)
 		}
+	default: // a change of the session's state (a latch, DTLS up)
+		c.mediaChanged()
 	}
 }
 

@@ -202,29 +202,14 @@ func (c *Call) finish() {
 		// so new calls are refused rather than carried without records.
 		o.CallEnded(c.rec)
 	}
+	c.unreplicate() // after the record: a crash in between restores the call, not loses its record
 	if c.media != nil {
 		c.media.Close()
 	}
 	if c.admitted != nil {
 		c.admitted() // give back the admission counts
 	}
-	if c.a != nil {
-		c.s.removeDialog(c.a)
-	}
-	if c.b != nil {
-		c.s.removeDialog(c.b)
-	}
-	if c.try != nil {
-		c.s.removeDialog(c.try.leg)
-	}
-	for _, f := range c.forks {
-		c.s.removeDialog(f.leg)
-	}
-	c.abandonTransfer() // its admission counts
-	for _, l := range c.xfer.done {
-		c.s.removeDialog(l)
-	}
-	c.s.unwatchConns(c)
+	c.unindex()
 	c.stop(errFinished)
 	if c.self != nil {
 		c.self.p.Store(nil) // lingering transactions keep nothing of the call
@@ -242,4 +227,26 @@ func (c *Call) finish() {
 			"duration", time.Since(c.started).Round(time.Millisecond))
 	}
 	c.s.untrack(c)
+}
+
+// unindex takes the call's dialogs and connections out of the server's
+// indexes.
+func (c *Call) unindex() {
+	if c.a != nil {
+		c.s.removeDialog(c.a)
+	}
+	if c.b != nil {
+		c.s.removeDialog(c.b)
+	}
+	if c.try != nil {
+		c.s.removeDialog(c.try.leg)
+	}
+	for _, f := range c.forks {
+		c.s.removeDialog(f.leg)
+	}
+	c.abandonTransfer() // its admission counts
+	for _, l := range c.xfer.done {
+		c.s.removeDialog(l)
+	}
+	c.s.unwatchConns(c)
 }

@@ -112,12 +112,14 @@ func (c *Call) keepLost(l *leg, conn *transport.Conn, b registrar.Binding) bool 
 	if c.grace.of(l) != nil {
 		return true // heard of twice (calls.go watchConn)
 	}
+	return c.keepFor(l, conn, c.ownerOf(l, b))
+}
+
+// keepFor is keepLost for a known owner; conn may be nil (a restored
+// call's WebSocket leg: replica_restore.go).
+func (c *Call) keepFor(l *leg, conn *transport.Conn, owner flowOwner) bool {
 	grace := c.s.cfg.FlowGrace
-	if grace <= 0 || c.state != stateConfirmed || !l.confirmed {
-		return false
-	}
-	owner := c.ownerOf(l, b)
-	if owner.user == "" {
+	if grace <= 0 || c.state != stateConfirmed || !l.confirmed || owner.user == "" {
 		return false
 	}
 	now := time.Now()
@@ -129,7 +131,7 @@ func (c *Call) keepLost(l *leg, conn *transport.Conn, b registrar.Binding) bool 
 	c.grace.lost = append(c.grace.lost, lf)
 	c.s.waiting.add(owner, c)
 	c.log.Info("connection lost: the call waits for its party to reconnect", "leg", l.name,
-		"conn", conn.String(), "grace", grace, "user", owner.user, "instance", owner.instance)
+		"conn", l.dst.String(), "grace", grace, "user", owner.user, "instance", owner.instance)
 	return true
 }
 

@@ -112,6 +112,12 @@ type Hooks struct {
 	Echo netip.AddrPort
 	// Timelines keeps each call's timeline (timeline.go); nil: none.
 	Timelines *timeline.Store
+	// Replicate receives answered calls' states at each change, for
+	// another node to continue them (replica.go); nil: none kept.
+	Replicate Replicator
+	// RestoreMedia opens a restored call's media session (Restore); nil:
+	// the server restores no call.
+	RestoreMedia MediaRestorer
 }
 
 // Server is the SIP endpoint of the SBC: it receives, runs the early
@@ -140,7 +146,8 @@ type Server struct {
 	byConn  map[*transport.Conn]map[*Call]struct{} // calls with a leg on a connection (calls.go)
 	dialogs map[dialogKey]*leg
 	closed  bool
-	waiting lostIndex // calls waiting for a registration instance to come back (flowgrace.go)
+	waiting lostIndex   // calls waiting for a registration instance to come back (flowgrace.go)
+	mute    atomic.Bool // abandoned: nothing goes out, nothing is read (replica_restore.go)
 
 	stats    Stats
 	draining atomic.Bool // ops.go
@@ -289,6 +296,9 @@ func (s *Server) send(msg sip.Message, dst transport.Target) error {
 	}
 	// The transport writes before Send returns and the tap copies what
 	// it keeps, so the buffer goes back to its pool right after.
+	if s.mute.Load() {
+		return errClosed
+	}
 	w := sipmsg.RenderWire(msg)
 	defer w.Free()
 	s.tapOut(msg, w.Bytes(), dst)
@@ -298,6 +308,9 @@ func (s *Server) send(msg sip.Message, dst transport.Target) error {
 // sendRendered sends a message the call rendered itself; msg is it parsed,
 // or nil: then it is parsed again only for a tap or a tracer.
 func (s *Server) sendRendered(data []byte, msg sip.Message, dst transport.Target) error {
+	if s.mute.Load() {
+		return errClosed
+	}
 	if msg == nil && (s.hooks.Tap != nil || s.hooks.Tracer != nil || s.hooks.Timelines != nil || s.log.Enabled(context.Background(), slog.LevelDebug)) {
 		msg, _ = s.parser.Parse(data)
 	}
@@ -314,6 +327,9 @@ func (s *Server) sendRendered(data []byte, msg sip.Message, dst transport.Target
 // transaction layer; a request that cannot be parsed gets 400 with the
 // reason when it carries enough to be answered, and is dropped otherwise.
 func (s *Server) onPacket(p transport.Packet) {
+	if s.mute.Load() {
+		return
+	}
 	if !p.Received.IsZero() {
 		s.load.observe(p.Received, time.Now())
 	}

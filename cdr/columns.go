@@ -76,6 +76,7 @@ var columns = []column{
 	decimal("b_to_a_mos", func(r *Record) float64 { return r.BToAMOS }),
 	str("transferred_from", func(r *Record) string { return r.TransferredFrom }),
 	str("transferred_to", func(r *Record) string { return r.TransferredTo }),
+	str("taken_over_from", func(r *Record) string { return r.TakenOverFrom }),
 }
 
 // Columns returns the record's field names in contract order: the CSV

@@ -26,9 +26,10 @@ func TestFileSinkRecoverOlderCSV(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The older writer's row: the same fields without the last two.
+		// The older writer's row: the same fields without the later ones
+		// (all empty here: one comma each).
 		line := strings.TrimSuffix(string(row), "\n")
-		data.WriteString(line[:len(line)-2] + "\n")
+		data.WriteString(line[:len(line)-(len(Columns())-oldestColumns)] + "\n")
 	}
 	name := ".cdr-n-20261121T100000.000Z.csv.part"
 	if err := os.WriteFile(filepath.Join(dir, name), data.Bytes(), 0o600); err != nil {

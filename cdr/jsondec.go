@@ -50,6 +50,7 @@ func (r *Record) decodeJSON(b []byte) bool {
 	r.BToAMOS = d.float("b_to_a_mos")
 	r.TransferredFrom = d.str("transferred_from", false)
 	r.TransferredTo = d.str("transferred_to", false)
+	r.TakenOverFrom = d.str("taken_over_from", false)
 	return d.ok && d.i == len(b)-1 && b[d.i] == '}'
 }
 

@@ -37,7 +37,7 @@ func randomRecord(r *rand.Rand, plain bool) Record {
 		HangupCause: text(), HangupSide: text(), ACodec: text(), BCodec: text(),
 		AToBPackets: r.Uint64(), AToBBytes: r.Uint64(), AToBLost: r.Int64() - math.MaxInt64/2, AToBJitterMs: num(), AToBMOS: num(),
 		BToAPackets: r.Uint64(), BToABytes: r.Uint64(), BToALost: -r.Int64(), BToAJitterMs: num(), BToAMOS: num(),
-		TransferredFrom: text(), TransferredTo: text()}
+		TransferredFrom: text(), TransferredTo: text(), TakenOverFrom: text()}
 }
 
 // sameAsUnmarshal fails t unless decode gives what json.Unmarshal gives
@@ -112,11 +112,11 @@ func TestDecodeJSONIsUnmarshal(t *testing.T) {
 		"other zone":        {`03.004Z`, `03.004+01:00`},
 		"nanoseconds":       {`03.004Z`, `03.004567Z`},
 		"null time":         {`"ring_time":null`, `"ring_time":"2026-12-07T01:02:03.004Z"`},
-		"trailing":          {`"transferred_to":""}`, `"transferred_to":""} `},
-		"unknown field":     {`"transferred_to":""}`, `"transferred_to":"","x":1}`},
+		"trailing":          {`"taken_over_from":""}`, `"taken_over_from":""} `},
+		"unknown field":     {`"taken_over_from":""}`, `"taken_over_from":"","x":1}`},
 		"raw control":       {`"id":"x"`, "\"id\":\"x\x01\""},
 		"invalid utf8":      {`"id":"x"`, "\"id\":\"x\xff\""},
-		"unterminated":      {`"transferred_to":""}`, `"transferred_to":"}`},
+		"unterminated":      {`"taken_over_from":""}`, `"taken_over_from":"}`},
 		"digit in date":     {`2026-12-07`, `2026-1x-07`},
 		"minus alone":       {`"setup_ms":5`, `"setup_ms":-`},
 		"negative setup ms": {`"setup_ms":5`, `"setup_ms":-5`},

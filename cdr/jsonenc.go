@@ -57,6 +57,7 @@ func (r *Record) appendJSON(b []byte) ([]byte, error) {
 	floats("b_to_a_mos", r.BToAMOS)
 	b = jsonString(jsonField(b, "transferred_from", false), r.TransferredFrom)
 	b = jsonString(jsonField(b, "transferred_to", false), r.TransferredTo)
+	b = jsonString(jsonField(b, "taken_over_from", false), r.TakenOverFrom)
 	if err != nil {
 		return b, fmt.Errorf("encode record %s: %w", r.ID, err)
 	}

@@ -33,7 +33,7 @@ func TestAppendJSONIsMarshal(t *testing.T) {
 			HangupCause: text(), HangupSide: text(), ACodec: text(), BCodec: text(),
 			AToBPackets: r.Uint64(), AToBBytes: r.Uint64(), AToBLost: r.Int64() - math.MaxInt64/2, AToBJitterMs: num(), AToBMOS: num(),
 			BToAPackets: r.Uint64(), BToABytes: r.Uint64(), BToALost: -r.Int64(), BToAJitterMs: num(), BToAMOS: num(),
-			TransferredFrom: text(), TransferredTo: text()}
+			TransferredFrom: text(), TransferredTo: text(), TakenOverFrom: text()}
 		want, err := json.Marshal(&rec)
 		if err != nil {
 			t.Fatal(err)

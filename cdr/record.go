@@ -114,6 +114,10 @@ type Record struct {
 	// and of the record that goes on from this one; "" when none.
 	TransferredFrom string `json:"transferred_from"`
 	TransferredTo   string `json:"transferred_to"`
+
+	// TakenOverFrom is the node a call went on from after that node died
+	// or handed it over (issue 19); "" when none.
+	TakenOverFrom string `json:"taken_over_from"`
 }
 
 // FromCall builds the record of a call from what the B2BUA knows, with the
@@ -148,6 +152,7 @@ func fromCall(r *Record, c *outcome.CallRecord, nodeID string) {
 	r.BToAPackets, r.BToABytes, r.BToALost = b.Packets, b.Bytes, b.Lost
 	r.BToAJitterMs, r.BToAMOS = round(b.JitterMs, 3), round(b.MOS, 2)
 	r.TransferredFrom, r.TransferredTo = c.TransferredFrom, c.TransferredTo
+	r.TakenOverFrom = c.TakenOverFrom
 	r.clean()
 	r.derive()
 }
@@ -155,7 +160,8 @@ func fromCall(r *Record, c *outcome.CallRecord, nodeID string) {
 // clean makes every text field printable.
 func (r *Record) clean() {
 	for _, f := range []*string{&r.ID, &r.NodeID, &r.ACallID, &r.BCallID, &r.FromURI, &r.ToURI, &r.SrcAddr,
-		&r.ATransport, &r.Trunk, &r.HangupCause, &r.HangupSide, &r.ACodec, &r.BCodec, &r.TransferredFrom, &r.TransferredTo} {
+		&r.ATransport, &r.Trunk, &r.HangupCause, &r.HangupSide, &r.ACodec, &r.BCodec, &r.TransferredFrom, &r.TransferredTo,
+		&r.TakenOverFrom} {
 		*f = printable(*f)
 	}
 }

@@ -106,10 +106,20 @@ func (s *Session) addrOf(side Side, d *sdpconv.Description) int {
 }
 
 // public returns the address written into SDP toward side.
-func (s *Session) public(side Side) netip.Addr { return s.m.cfg.Addrs[s.addrOf(side, nil)].Public }
+func (s *Session) public(side Side) netip.Addr {
+	if a := s.restoredAddr[side]; a.Bind.IsValid() {
+		return a.Public
+	}
+	return s.m.cfg.Addrs[s.addrOf(side, nil)].Public
+}
 
 // bindIP returns the address the sockets facing side bind to.
-func (s *Session) bindIP(side Side) netip.Addr { return s.m.cfg.Addrs[s.addrOf(side, nil)].Bind }
+func (s *Session) bindIP(side Side) netip.Addr {
+	if a := s.restoredAddr[side]; a.Bind.IsValid() {
+		return a.Bind
+	}
+	return s.m.cfg.Addrs[s.addrOf(side, nil)].Bind
+}
 
 // familyMove is what a side moving to another IP family leaves behind:
 // the streams and the WebRTC transport bound in the old one.

@@ -311,6 +311,15 @@ func (s *Session) webrtc(side Side) (*webrtcSide, error) {
 		return nil, fmt.Errorf("webrtc transport: %w", err)
 	}
 	w.t = t
+	s.watchWebRTC(side, t)
+	s.wt[side] = w
+	return w, nil
+}
+
+// watchWebRTC reports side's transport's changes: its ICE and DTLS
+// milestones (the call's timeline), EventState once it is connected (its
+// keys are worth replicating), EventEnd when it fails.
+func (s *Session) watchWebRTC(side Side, t *wrtc.Transport) {
 	t.OnICE(func(at time.Time, nominated bool) {
 		kind := EventICEConnected
 		if nominated {
@@ -322,14 +331,13 @@ func (s *Session) webrtc(side Side) (*webrtcSide, error) {
 		switch st {
 		case wrtc.StateConnected:
 			s.emitConnected(side, t.Timings())
+			s.emit(Event{Kind: EventState})
 		case wrtc.StateFailed:
 			s.logger().Info("webrtc media failed", "side", side.String(), "reason", reason)
 			s.emit(Event{Kind: EventDTLSFailed, From: side, Cause: reason})
 			s.emit(Event{Kind: EventEnd, Cause: reason})
 		}
 	})
-	s.wt[side] = w
-	return w, nil
 }
 
 // emitConnected reports a WebRTC side's DTLS handshake, with the times
@@ -420,6 +428,20 @@ func (s *Session) newStream(kinds [2]Kind, audio bool, mline int) (*stream, erro
 }
 
 func (s *Session) newEndpoint(side Side, k Kind, log *slog.Logger) (endpoint, error) {
+	e, err := s.openEndpoint(side, k, log)
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := e.(*rtpEndpoint); ok {
+		e.rtp.changed, e.rtcp.changed = s.stateChanged, s.stateChanged
+	}
+	return e, nil
+}
+
+// stateChanged reports EventState (a socket latched).
+func (s *Session) stateChanged() { s.emit(Event{Kind: EventState}) }
+
+func (s *Session) openEndpoint(side Side, k Kind, log *slog.Logger) (endpoint, error) {
 	switch k {
 	case KindWebRTC:
 		w, err := s.webrtc(side)

@@ -89,6 +89,11 @@ const (
 	// inactive or a 0.0.0.0 address); EventResume: it took it off.
 	EventHold
 	EventResume
+	// EventState: state worth replicating changed without signaling (a
+	// socket latched a source, a WebRTC side's DTLS came up): take State
+	// and store it. Changes made by Offer, Answer and Absorb are the
+	// caller's own and are not reported.
+	EventState
 )
 
 // Event is something the session tells its call.

@@ -199,6 +199,9 @@ type sock struct {
 	// ssrc is the SSRC of the latched source's RTP (bit 32 set once
 	// known), published by the RTP socket's reader for the RTCP socket's.
 	ssrc atomic.Uint64
+	// changed, when set (before the reader starts), hears of each latch:
+	// the session reports EventState.
+	changed func()
 }
 
 func newSock(conn *udpConn, port int, signal netip.Addr, log *slog.Logger) *sock {
@@ -274,6 +277,9 @@ func (s *sock) latch(p *peer, src netip.AddrPort) bool {
 		s.log.Info("media source moved", "port", s.port, "from", p.addr, "to", src, "sdp_addr", p.sdp)
 	} else {
 		s.log.Debug("media source latched", "port", s.port, "source", src, "sdp_addr", p.sdp)
+	}
+	if s.changed != nil {
+		s.changed()
 	}
 	return true
 }

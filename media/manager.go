@@ -60,6 +60,9 @@ var (
 // Config.HandshakeTimeout is zero.
 const DefaultHandshakeTimeout = 10 * time.Second
 
+// DefaultStateEvery is Config.StateEvery's default.
+const DefaultStateEvery = time.Minute
+
 // DefaultQuarantine is how long a released port pair waits before reuse
 // when Config.Quarantine is zero: late packets of the old call must not
 // reach the next one.
@@ -95,6 +98,11 @@ type Config struct {
 	// relay's path: it must not block, and must copy what it keeps. Nil
 	// costs the relay nothing.
 	RTCP func(RTCPPacket)
+	// StateEvery is how often an answered session reports EventState
+	// even when nothing changed, so that a replicated state is never
+	// older than this (Restore estimates from its age what the dead node
+	// sent since). 0 means DefaultStateEvery.
+	StateEvery time.Duration
 }
 
 // Manager owns the RTP port range and the sessions using it. It is safe for
@@ -115,6 +123,9 @@ type Manager struct {
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
 	closed   bool
+	// restoredMuxes are the shared WebRTC sockets opened for restored
+	// sessions on another node's address (restore.go).
+	restoredMuxes map[netip.AddrPort]*wrtc.Mux
 }
 
 // NewManager checks cfg and returns a Manager with no sessions. It binds no
@@ -207,6 +218,12 @@ func (c *Config) normalize() error {
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = DefaultHandshakeTimeout
 	}
+	if c.StateEvery < 0 {
+		return fmt.Errorf("state interval %s is negative", c.StateEvery)
+	}
+	if c.StateEvery == 0 {
+		c.StateEvery = DefaultStateEvery
+	}
 	return nil
 }
 
@@ -239,9 +256,17 @@ func (m *Manager) Close() error {
 	for _, s := range open {
 		s.Close()
 	}
+	m.mu.Lock()
+	restored := m.restoredMuxes
+	m.restoredMuxes = nil
+	m.mu.Unlock()
 	m.eng.stop()
 	m.pool.closeKept()
-	return m.closeMuxes()
+	var errs []error
+	for _, mux := range restored {
+		errs = append(errs, mux.Close())
+	}
+	return errors.Join(append(errs, m.closeMuxes())...)
 }
 
 // closeMuxes closes the shared WebRTC sockets, once.

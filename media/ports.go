@@ -294,12 +294,17 @@ func bindPair(ip netip.Addr, port int) (rtp, rtcp *net.UDPConn, err error) {
 // closeSockets closes both sockets; readers blocked on them return.
 func (pr *pair) closeSockets() {
 	pr.rtp.Close()
-	pr.rtcp.Close()
+	if pr.rtcp != nil { // a restored WebRTC port has no RTCP socket
+		pr.rtcp.Close()
+	}
 }
 
 // release returns the pair to the pool's quarantine. Call it after the
 // sockets are closed and their readers have returned. It is idempotent.
 func (pr *pair) release() {
+	if pr.pool == nil { // restored on a dead node's address: not the pool's
+		return
+	}
 	pr.releaseOne.Do(func() {
 		p := pr.pool
 		p.mu.Lock()
@@ -314,6 +319,11 @@ func (pr *pair) release() {
 // ones. Once the pool is closed they are closed instead. It is
 // idempotent.
 func (pr *pair) releaseKeeping(ip netip.Addr, rtp, rtcp *udpConn) {
+	if pr.pool == nil { // restored on a dead node's address: not the pool's
+		rtp.closeIdle()
+		rtcp.closeIdle()
+		return
+	}
 	pr.releaseOne.Do(func() {
 		p := pr.pool
 		p.mu.Lock()

@@ -64,16 +64,23 @@ type Session struct {
 	offerFrom Side
 	offer     *sdpconv.Description
 	last      [2]*sdpconv.Description // the last SDP each side sent
-	sent      [2]sentSDP              // what was last sent toward each side
-	cname     [2]string               // the SBC's RTCP CNAME toward each side
-	addr      [2]int                  // index in Config.Addrs of the address facing each side (addrs.go)
-	addrSet   [2]bool                 // addr[side] is chosen
-	hold      [2]bool                 // the side's last SDP holds at least one stream
-	codecs    [2]string
-	retired   *retired // counters of streams already closed; nil: none
-	watch     watchdog
-	stop      chan struct{} // closed by Stop: ends DTMF injections
-	dtmfQ     chan dtmfJob  // digits to play as RFC 4733; nil until the first
+	lastBody  [2][]byte               // its body, and the offer's (State)
+	offerBody []byte
+	since     time.Time   // the first Answer (State: the rates' start)
+	stateTick *time.Timer // reports EventState every Config.StateEvery once answered
+	// restoredAddr is, for a session Restore made, the address facing
+	// each side when it is none of Config.Addrs (a dead node's).
+	restoredAddr [2]Addr
+	sent         [2]sentSDP // what was last sent toward each side
+	cname        [2]string  // the SBC's RTCP CNAME toward each side
+	addr         [2]int     // index in Config.Addrs of the address facing each side (addrs.go)
+	addrSet      [2]bool    // addr[side] is chosen
+	hold         [2]bool    // the side's last SDP holds at least one stream
+	codecs       [2]string
+	retired      *retired // counters of streams already closed; nil: none
+	watch        watchdog
+	stop         chan struct{} // closed by Stop: ends DTMF injections
+	dtmfQ        chan dtmfJob  // digits to play as RFC 4733; nil until the first
 
 	// Events have their own lock: readers and transport callbacks emit
 	// while Close holds mu and waits for them.
@@ -205,6 +212,8 @@ func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	s.announce(to, out, sent)
 	s.offered, s.offerFrom, s.offer = true, from, d
 	s.last[from] = d
+	s.offerBody = bytes.Clone(body)
+	s.lastBody[from] = s.offerBody
 	return out, nil
 }
 
@@ -251,7 +260,12 @@ func (s *Session) Answer(from Side, body []byte) ([]byte, error) {
 	}
 	s.announce(from.Other(), out, sent)
 	s.last[from] = d
+	s.lastBody[from] = bytes.Clone(body)
+	if s.since.IsZero() {
+		s.since = time.Now()
+	}
 	s.watch.arm(s)
+	s.armStateTick()
 	return out, nil
 }
 
@@ -278,6 +292,7 @@ func (s *Session) Absorb(from Side, body []byte) (answer []byte, ok bool) {
 		return nil, false
 	}
 	s.last[from] = d
+	s.lastBody[from] = bytes.Clone(body)
 	if s.kind[from] != KindWebRTC && s.sent[from].body != nil {
 		return bytes.Clone(s.sent[from].body), true
 	}

@@ -46,6 +46,9 @@ func (s *Session) Stop() {
 	s.closed = true
 	close(s.stop)
 	s.watch.stop()
+	if s.stateTick != nil {
+		s.stateTick.Stop()
+	}
 	for i := range s.streams {
 		if st := s.stopStream(i); st != nil {
 			s.held = append(s.held, st)

@@ -27,7 +27,11 @@ var errFamily = poll.ErrFamily
 
 // listenUDP opens a non-blocking UDP socket bound to ip:port. An IPv6
 // socket is IPv6 only, as bindPair's are.
-func listenUDP(ip netip.Addr, port int) (*udpConn, error) {
+func listenUDP(ip netip.Addr, port int) (*udpConn, error) { return listenUDPWith(ip, port, nil) }
+
+// listenUDPWith is listenUDP with opt (nil: none) run on the socket
+// before bind.
+func listenUDPWith(ip netip.Addr, port int, opt func(fd int) error) (*udpConn, error) {
 	family := unix.AF_INET
 	if ip.Is6() {
 		family = unix.AF_INET6
@@ -45,6 +49,12 @@ func listenUDP(ip netip.Addr, port int) (*udpConn, error) {
 		sa = &unix.SockaddrInet6{Port: port, Addr: ip.As16()}
 	} else {
 		sa = &unix.SockaddrInet4{Port: port, Addr: ip.As4()}
+	}
+	if opt != nil {
+		if err := opt(fd); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("udp socket: %w", err)
+		}
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)

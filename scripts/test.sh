@@ -138,6 +138,9 @@ install_deps() {
 	# Cluster state in Redis (internal/cluster, test/redistest, test/cluster):
 	# the tests start throwaway redis-server processes themselves.
 	need redis-server redis-server || return 1
+	# Calls that survive their node (test/takeover): network namespaces and a
+	# moving service address, made with ip (as the Firefox tests' namespaces).
+	need ip iproute2 || return 1
 	# Browser tests (test/e2e/webphone, test/e2e/webconn): headless Chromium driven by
 	# playwright-core from web/node_modules (npm brings node along).
 	need chromium chromium || return 1

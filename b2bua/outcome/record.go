@@ -29,6 +29,9 @@ type CallRecord struct {
 	// on from after a transfer; TransferredTo the ID of the record that
 	// goes on from this one ("" when none).
 	TransferredFrom, TransferredTo string
+	// TakenOverFrom is the node the call went on from after that node
+	// died or handed it over (issue 19); "" for a call of this node's own.
+	TakenOverFrom string
 }
 
 // Media is what a record keeps of a call's media counters: per

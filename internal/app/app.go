@@ -58,6 +58,7 @@ type App struct {
 	cluster   *cluster.Node // nil on a single node (cluster.go)
 	regShare  *cluster.RegShare
 	callShare *cluster.CallShare
+	replica   *cluster.CallReplica // nil unless cluster.replicate_calls (replica.go)
 
 	policy *policy.Chain                   // the policy chain in front of the B2BUA
 	bans   *security.Bans                  // static and dynamic bans (policy.bans)
@@ -144,6 +145,7 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 	if a.cluster, err = a.newCluster(cfg); err != nil {
 		return err
 	}
+	a.replica = a.newReplica(cfg)
 	auth, err := a.setupRegistrar(cfg)
 	if err != nil {
 		return err
@@ -166,6 +168,9 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 		Tracer:    a.traces,
 		Echo:      a.echo.Addr(),
 		Timelines: a.timelines,
+
+		Replicate:    a.replicator(),
+		RestoreMedia: a.restoreMedia,
 	}, log.With("part", "b2bua"))
 	a.setupOrigin(cfg)
 	if err = a.listen(cfg); err != nil {
@@ -329,7 +334,7 @@ func (a *App) describe() string {
 }
 
 // Close ends every call with BYE, then stops every part. Safe to call more
-// than once.
+// than once, and after Kill.
 func (a *App) Close() error {
 	var errs []error
 	a.once.Do(func() {
@@ -346,21 +351,49 @@ func (a *App) Close() error {
 			errs = append(errs, a.server.Close(ctx))
 			cancel()
 		}
-		errs = append(errs, a.closeOps())
-		if a.bans != nil {
-			errs = append(errs, a.bans.Flush()) // bans made during a flood are written late
-		}
-		errs = append(errs, a.closeWebPhone())
-		if a.echo != nil {
-			errs = append(errs, a.echo.Close())
-		}
-		if a.media != nil {
-			errs = append(errs, a.media.Close())
-		}
-		// Last: the calls the server ended above handed it their records.
-		if a.cdr != nil {
-			errs = append(errs, a.cdr.Close())
-		}
+		errs = append(errs, a.closeParts()...)
 	})
 	return errors.Join(errs...)
+}
+
+// Kill stops the node as a crash would, for tests of what survives it
+// (issue 19): the Redis client closes first, so the node leaves no clean
+// trace (its heartbeat entry and its replicated calls stay in Redis until
+// they expire), its calls are dropped without BYE and without record
+// (b2bua Server.Abandon), then every part closes. Close after it does
+// nothing.
+func (a *App) Kill() {
+	a.once.Do(func() {
+		if a.cluster != nil {
+			_ = a.cluster.Close()
+		}
+		if a.cancel != nil {
+			a.cancel()
+		}
+		a.wg.Wait()
+		if a.server != nil {
+			a.server.Abandon()
+		}
+		_ = a.closeParts()
+	})
+}
+
+// closeParts closes what Close and Kill close after the B2BUA.
+func (a *App) closeParts() []error {
+	errs := []error{a.closeOps()}
+	if a.bans != nil {
+		errs = append(errs, a.bans.Flush()) // bans made during a flood are written late
+	}
+	errs = append(errs, a.closeWebPhone())
+	if a.echo != nil {
+		errs = append(errs, a.echo.Close())
+	}
+	if a.media != nil {
+		errs = append(errs, a.media.Close())
+	}
+	// Last: the calls the server ended above handed it their records.
+	if a.cdr != nil {
+		errs = append(errs, a.cdr.Close())
+	}
+	return errs
 }

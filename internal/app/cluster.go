@@ -62,6 +62,9 @@ func (a *App) runCluster(ctx context.Context) {
 	a.wg.Go(func() { rates.Run(ctx) })
 	a.callShare = cluster.ShareCalls(a.cluster, a.localCallsJSON)
 	a.wg.Go(func() { a.callShare.Run(ctx) })
+	if a.replica != nil {
+		a.wg.Go(func() { a.replica.Run(ctx) })
+	}
 	a.wg.Go(func() { a.cluster.Run(ctx) })
 }
 

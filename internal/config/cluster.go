@@ -9,10 +9,11 @@ import (
 
 // Cluster defaults.
 const (
-	DefaultClusterKeyPrefix    = "sbc:"          // cluster.redis.key_prefix
-	DefaultClusterRedisTimeout = 2 * time.Second // cluster.redis.dial_timeout, read_timeout, write_timeout
-	DefaultClusterHeartbeat    = time.Second     // cluster.heartbeat
-	MinClusterSecret           = 16              // bytes of cluster.secret
+	DefaultClusterKeyPrefix    = "sbc:"           // cluster.redis.key_prefix
+	DefaultClusterRedisTimeout = 2 * time.Second  // cluster.redis.dial_timeout, read_timeout, write_timeout
+	DefaultClusterHeartbeat    = time.Second      // cluster.heartbeat
+	MinClusterSecret           = 16               // bytes of cluster.secret
+	DefaultTakeoverTimeout     = 10 * time.Second // cluster.takeover_timeout
 )
 
 // ClusterListener names the TCP listener a cluster node binds on
@@ -36,6 +37,19 @@ type Cluster struct {
 	// NodeTTL is how long a node's entry outlives its last heartbeat: a
 	// node silent this long is gone for its peers. Default 3 heartbeats.
 	NodeTTL time.Duration `mapstructure:"node_ttl"`
+	// ReplicateCalls keeps each answered call's state in Redis at each
+	// change, so that a peer continues the call if this node dies, and
+	// makes this node take over the calls of a peer that died (issue 19).
+	// Default false: a node pays nothing for it.
+	ReplicateCalls bool `mapstructure:"replicate_calls"`
+	// TakeoverCommand is run (argv, no shell; SBC_DEAD_NODE and
+	// SBC_NODE_ID in its environment) when this node takes over a dead
+	// peer's calls, before it restores them: it moves the service
+	// address here (keepalived, a cloud floating IP). Empty: none.
+	TakeoverCommand []string `mapstructure:"takeover_command"`
+	// TakeoverTimeout bounds TakeoverCommand. Default
+	// DefaultTakeoverTimeout.
+	TakeoverTimeout time.Duration `mapstructure:"takeover_timeout"`
 }
 
 // ClusterRedis is how a node reaches Redis (or Valkey).
@@ -76,6 +90,9 @@ func (c Cluster) WithDefaults() Cluster {
 	if c.NodeTTL == 0 {
 		c.NodeTTL = 3 * c.Heartbeat
 	}
+	if c.TakeoverTimeout == 0 {
+		c.TakeoverTimeout = DefaultTakeoverTimeout
+	}
 	r := &c.Redis
 	if r.KeyPrefix == "" {
 		r.KeyPrefix = DefaultClusterKeyPrefix
@@ -90,6 +107,7 @@ func (c Cluster) WithDefaults() Cluster {
 
 // validate checks the cluster section; nothing when it is absent.
 func (c Cluster) validate(ps *Problems) {
+	c.validateTakeover(ps)
 	if !c.Enabled() {
 		return
 	}
@@ -135,5 +153,20 @@ func (c Cluster) validate(ps *Problems) {
 	d := c.WithDefaults()
 	if d.NodeTTL < 2*d.Heartbeat {
 		ps.add("cluster.node_ttl", d.NodeTTL.String(), "want at least two heartbeats ("+(2*d.Heartbeat).String()+")")
+	}
+}
+
+// validateTakeover checks the keys of calls that survive their node.
+func (c Cluster) validateTakeover(ps *Problems) {
+	if c.ReplicateCalls && !c.Enabled() {
+		ps.add("cluster.replicate_calls", "true", "set only in a cluster (cluster.redis.addrs): the calls' states live in Redis")
+	}
+	if len(c.TakeoverCommand) > 0 && !c.ReplicateCalls {
+		ps.add("cluster.takeover_command", strings.Join(c.TakeoverCommand, " "), "set only with cluster.replicate_calls: true")
+	} else if len(c.TakeoverCommand) > 0 && c.TakeoverCommand[0] == "" {
+		ps.add("cluster.takeover_command[0]", "", "want the program to run, such as /usr/local/bin/move-vip")
+	}
+	if c.TakeoverTimeout < 0 {
+		ps.add("cluster.takeover_timeout", c.TakeoverTimeout.String(), "want a positive duration (0: the default)")
 	}
 }

@@ -33,6 +33,18 @@ func TestValidateCluster(t *testing.T) {
 		{"prefix with a brace", with(func(c *Config) { c.Cluster.Redis.KeyPrefix = "sbc{1}:" }), []string{"cluster.redis.key_prefix: must not contain spaces, braces"}},
 		{"listener named cluster", with(func(c *Config) { c.SIP.Listeners[0].Name = "cluster" }), []string{"sip.listeners[0].name: is the cluster's own listener"}},
 		{"negative db", with(func(c *Config) { c.Cluster.Redis.DB = -1 }), []string{"cluster.redis.db: want 0 or more"}},
+		{"replicated calls", with(func(c *Config) {
+			c.Cluster.ReplicateCalls, c.Cluster.TakeoverCommand = true, []string{"/usr/local/bin/move-vip", "10.0.0.10/24"}
+		}), nil},
+		{"replicated calls without a cluster", func(c *Config) { c.Cluster.ReplicateCalls = true },
+			[]string{"cluster.replicate_calls: set only in a cluster"}},
+		{"takeover command without replication", with(func(c *Config) { c.Cluster.TakeoverCommand = []string{"/bin/true"} }),
+			[]string{"cluster.takeover_command: set only with cluster.replicate_calls: true"}},
+		{"takeover command empty program", with(func(c *Config) {
+			c.Cluster.ReplicateCalls, c.Cluster.TakeoverCommand = true, []string{""}
+		}), []string{"cluster.takeover_command[0]: want the program to run"}},
+		{"negative takeover timeout", with(func(c *Config) { c.Cluster.ReplicateCalls, c.Cluster.TakeoverTimeout = true, -time.Second }),
+			[]string{"cluster.takeover_timeout: want a positive duration"}},
 	})
 }
 
@@ -55,13 +67,15 @@ func TestClusterSecretRedacted(t *testing.T) {
 // Every key is reachable from the environment (SBC_CLUSTER_...).
 func TestClusterFromEnvironment(t *testing.T) {
 	c, err := Load("", []string{"SBC_CLUSTER_REDIS_ADDRS=10.0.0.7:6379,10.0.0.8:6379", "SBC_CLUSTER_INTERNAL_ADDR=10.0.0.11:5070",
-		"SBC_CLUSTER_SECRET=0123456789abcdef", "SBC_CLUSTER_REDIS_KEY_PREFIX=east:", "SBC_CLUSTER_HEARTBEAT=2s"})
+		"SBC_CLUSTER_SECRET=0123456789abcdef", "SBC_CLUSTER_REDIS_KEY_PREFIX=east:", "SBC_CLUSTER_HEARTBEAT=2s",
+		"SBC_CLUSTER_REPLICATE_CALLS=true", "SBC_CLUSTER_TAKEOVER_COMMAND=/usr/local/bin/move-vip,10.0.0.10/24"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cl := c.Cluster
 	if !cl.Enabled() || len(cl.Redis.Addrs) != 2 || cl.Redis.Addrs[1] != "10.0.0.8:6379" || cl.Redis.KeyPrefix != "east:" ||
-		cl.Heartbeat != 2*time.Second || cl.WithDefaults().NodeTTL != 6*time.Second {
+		cl.Heartbeat != 2*time.Second || cl.WithDefaults().NodeTTL != 6*time.Second ||
+		!cl.ReplicateCalls || len(cl.TakeoverCommand) != 2 || cl.TakeoverCommand[1] != "10.0.0.10/24" {
 		t.Fatalf("cluster from the environment: %+v", cl)
 	}
 }

@@ -209,3 +209,11 @@ func (r *RecvStats) Snapshot(codec string) StreamStats {
 	s.MOS = MOS(codec, lossPct, s.JitterMs, rttMs)
 	return s
 }
+
+// Source returns the SSRC of the source counted now and the rollover
+// counter of its sequence numbers (wraps seen since it began); ok is
+// false before the first packet. Owned, like Update, by the caller's
+// goroutine (or lock).
+func (r *RecvStats) Source() (ssrc, roc uint32, ok bool) {
+	return r.ssrc, r.cycles >> 16, r.started
+}

@@ -223,6 +223,7 @@ func (t *Transport) startSRTP(dc *dtls.Conn, rl role) error {
 	}
 	t.mu.Lock()
 	t.profile = profile
+	t.keys = cfg.Keys
 	t.mu.Unlock()
 	t.d.install(rx)
 	t.wmu.Lock()

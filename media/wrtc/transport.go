@@ -98,6 +98,8 @@ type Transport struct {
 	conn     *ice.Conn              // set once by the first SetRemote
 	dtlsConn *dtls.Conn             // set by the supervisor
 	profile  srtp.ProtectionProfile // negotiated SRTP profile, once connected
+	keys     srtp.SessionKeys       // the SRTP master keys, once connected (Export)
+	restored bool                   // made by Restore: no DTLS
 
 	events     chan stateEvent // -> notify
 	notified   chan struct{}   // closed when notify returns
@@ -145,7 +147,11 @@ type Transport struct {
 // New creates a transport with fresh ICE credentials and its host
 // candidates (udp4, plus passive tcp4 when the Mux has ICE-TCP). Nothing is
 // sent until SetRemote.
-func New(cfg Config) (*Transport, error) {
+func New(cfg Config) (*Transport, error) { return newTransport(cfg) }
+
+// newTransport is New with extra options for the ICE agent (Restore's
+// local credentials).
+func newTransport(cfg Config, extra ...ice.AgentOption) (*Transport, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -171,7 +177,7 @@ func New(cfg Config) (*Transport, error) {
 		wbuf:       make([]byte, maxPacket+srtpOverhead),
 	}
 	t.d = newDemux(&t.c, t.queueDTLS)
-	if err := t.startAgent(); err != nil {
+	if err := t.startAgent(extra...); err != nil {
 		cancel()
 		return nil, err
 	}
@@ -204,8 +210,8 @@ func (cfg Config) withDefaults() (Config, error) {
 }
 
 // startAgent creates the ICE-lite agent, hooks its events and gathers.
-func (t *Transport) startAgent() error {
-	agent, err := ice.NewAgentWithOptions(t.agentOptions()...)
+func (t *Transport) startAgent(extra ...ice.AgentOption) error {
+	agent, err := ice.NewAgentWithOptions(append(t.agentOptions(), extra...)...)
 	if err != nil {
 		return fmt.Errorf("wrtc: create ice agent: %w", err)
 	}

@@ -1,0 +1,223 @@
+package cluster
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// CallReplica keeps this node's answered calls' states in Redis so that a
+// peer continues them when this node dies (issue 19), and takes over the
+// calls of a peer that died. The states are b2bua.CallState JSON, opaque
+// here: <prefix>replica:<node> is a hash, record id → state, written as
+// the B2BUA hands changes over (Save, Forget: queued, coalesced, written
+// by Run) and kept alive by each heartbeat for ReplicaTTL times the
+// node TTL: a peer has that long after the node's entry expired to claim
+// them.
+//
+// A takeover: at each heartbeat, the hashes of nodes without a live entry
+// are claimed, each by one node only (read and deleted in one MULTI);
+// the claiming node runs the operator's hook (Takeover, which moves the
+// service address to it), then restores each call (Restore). A call
+// restored is saved under the claiming node's own hash by its B2BUA. A
+// node's own hash left by its previous life (a crash and restart within
+// the TTL) is claimed when Run starts, the same way.
+type CallReplica struct {
+	n    *Node
+	spec ReplicaSpec
+	wake chan struct{}
+
+	mu      sync.Mutex
+	pending map[string][]byte // id → state to write; nil: to delete
+}
+
+// ReplicaTTL is the replica hash's TTL in node TTLs.
+const ReplicaTTL = 3
+
+// ReplicaSpec is what a node does with the calls it takes over.
+type ReplicaSpec struct {
+	// Restore continues one call from its state; from is the node it
+	// was taken from. nil: this node replicates its calls but takes over
+	// none.
+	Restore func(state []byte, from string) error
+	// Takeover runs before the dead node's calls are restored: the
+	// operator's command that moves the service address here. nil: none.
+	// An error is logged and the calls are restored all the same (the
+	// address may be here already).
+	Takeover func(ctx context.Context, dead string) error
+}
+
+// ReplicateCalls wires the node's call states to Redis; Run does the work.
+func ReplicateCalls(n *Node, spec ReplicaSpec) *CallReplica {
+	return &CallReplica{n: n, spec: spec, wake: make(chan struct{}, 1), pending: make(map[string][]byte)}
+}
+
+func (r *CallReplica) key(node string) string { return r.n.Key("replica:" + node) }
+
+// Save queues a call's state for writing; it never blocks (b2bua.Replicator).
+func (r *CallReplica) Save(id string, state []byte) { r.queue(id, state) }
+
+// Forget queues the deletion of an ended call's state (b2bua.Replicator).
+func (r *CallReplica) Forget(id string) { r.queue(id, nil) }
+
+func (r *CallReplica) queue(id string, state []byte) {
+	r.mu.Lock()
+	r.pending[id] = state
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run writes the queued states as they come and, each heartbeat, renews
+// the hash's TTL and takes over dead peers' calls, until ctx ends; then
+// it deletes the hash: a node that stops cleanly has ended its calls.
+func (r *CallReplica) Run(ctx context.Context) {
+	t := time.NewTicker(r.n.spec.Heartbeat)
+	defer t.Stop()
+	// Before this life's first write: what is in the hash is the last
+	// life's (a crash, then a restart within the TTL).
+	r.claim(ctx, r.n.ID())
+	for {
+		select {
+		case <-ctx.Done():
+			dctx, cancel := context.WithTimeout(context.Background(), r.n.spec.WriteTimeout)
+			_ = r.n.Client().Del(dctx, r.key(r.n.ID())).Err()
+			cancel()
+			return
+		case <-r.wake:
+			r.flush(ctx)
+		case <-t.C:
+			if !r.n.RedisUp() {
+				continue
+			}
+			r.flush(ctx)
+			r.renew(ctx)
+			if r.spec.Restore != nil {
+				r.takeOver(ctx)
+			}
+		}
+	}
+}
+
+// flush writes what is queued; what Redis did not take is queued again
+// unless a newer state came meanwhile.
+func (r *CallReplica) flush(ctx context.Context) {
+	r.mu.Lock()
+	batch := r.pending
+	if len(batch) == 0 {
+		r.mu.Unlock()
+		return
+	}
+	r.pending = make(map[string][]byte, len(batch))
+	r.mu.Unlock()
+	key := r.key(r.n.ID())
+	cctx, cancel := context.WithTimeout(ctx, r.n.spec.WriteTimeout)
+	defer cancel()
+	_, err := r.n.Client().TxPipelined(cctx, func(p redis.Pipeliner) error {
+		for id, st := range batch {
+			if st == nil {
+				p.HDel(cctx, key, id)
+			} else {
+				p.HSet(cctx, key, id, st)
+			}
+		}
+		p.PExpire(cctx, key, ReplicaTTL*r.n.spec.NodeTTL)
+		return nil
+	})
+	if err == nil {
+		return
+	}
+	r.n.observe(ctx, ignoreWrongType(err))
+	r.mu.Lock()
+	for id, st := range batch {
+		if _, newer := r.pending[id]; !newer {
+			r.pending[id] = st
+		}
+	}
+	r.mu.Unlock()
+}
+
+func (r *CallReplica) renew(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, r.n.spec.WriteTimeout)
+	defer cancel()
+	r.n.observe(ctx, ignoreWrongType(r.n.Client().PExpire(cctx, r.key(r.n.ID()), ReplicaTTL*r.n.spec.NodeTTL).Err()))
+}
+
+// takeOver claims the hashes of nodes without a live entry and restores
+// their calls.
+func (r *CallReplica) takeOver(ctx context.Context) {
+	peers, err := r.n.Peers(ctx)
+	if err != nil {
+		return
+	}
+	live := make(map[string]bool, len(peers))
+	for _, p := range peers {
+		live[p.ID] = true
+	}
+	for _, node := range r.replicaNodes(ctx) {
+		if node != r.n.ID() && !live[node] {
+			r.claim(ctx, node)
+		}
+	}
+}
+
+// replicaNodes lists the nodes that have a replica hash.
+func (r *CallReplica) replicaNodes(ctx context.Context) []string {
+	prefix := r.key("")
+	var nodes []string
+	iter := r.n.Client().Scan(ctx, 0, prefix+"*", 100).Iterator()
+	for iter.Next(ctx) {
+		nodes = append(nodes, strings.TrimPrefix(iter.Val(), prefix))
+	}
+	if err := iter.Err(); err != nil {
+		r.n.log.Warn("cluster: listing replicated calls", "err", err)
+	}
+	return nodes
+}
+
+// claim takes node's calls, if no other node did first, and restores them.
+func (r *CallReplica) claim(ctx context.Context, node string) {
+	key := r.key(node)
+	var all *redis.MapStringStringCmd
+	_, err := r.n.Client().TxPipelined(ctx, func(p redis.Pipeliner) error {
+		all = p.HGetAll(ctx, key)
+		p.Del(ctx, key)
+		return nil
+	})
+	if err != nil {
+		if !isWrongType(err) {
+			r.n.log.Warn("cluster: claiming a dead node's calls", "node", node, "err", err)
+		}
+		return
+	}
+	calls := all.Val()
+	if len(calls) == 0 {
+		return // claimed by another node, or expired, meanwhile
+	}
+	start := time.Now()
+	r.n.log.Warn("cluster: taking over the calls of a node gone", "node", node, "calls", len(calls))
+	if r.spec.Restore == nil {
+		r.n.log.Warn("cluster: calls of a previous life dropped: this node restores none", "calls", len(calls))
+		return
+	}
+	if r.spec.Takeover != nil && node != r.n.ID() {
+		if err := r.spec.Takeover(ctx, node); err != nil {
+			r.n.log.Error("cluster: takeover hook failed; restoring the calls all the same", "node", node, "err", err)
+		}
+	}
+	restored := 0
+	for id, st := range calls {
+		if err := r.spec.Restore([]byte(st), node); err != nil {
+			r.n.log.Error("cluster: call not restored", "node", node, "id", id, "err", err)
+			continue
+		}
+		restored++
+	}
+	r.n.log.Warn("cluster: calls taken over", "node", node, "restored", restored, "of", len(calls),
+		"took", time.Since(start).Round(time.Millisecond))
+}
