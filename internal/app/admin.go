@@ -26,6 +26,7 @@ func (a *App) adminOptions(cfg *config.Config) admin.Options {
 		Config:    func() any { return a.Config().Redacted() },
 		Reload:    a.Reload,
 		Drain:     a.Drain,
+		Migrate:   a.Migrate,
 		Traces:    a.traces,
 	}
 	if a.bans != nil {

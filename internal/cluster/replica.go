@@ -2,8 +2,10 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,6 +31,7 @@ type CallReplica struct {
 	n    *Node
 	spec ReplicaSpec
 	wake chan struct{}
+	keep atomic.Bool // hand the calls over: Run's end keeps the hash
 
 	mu      sync.Mutex
 	pending map[string][]byte // id → state to write; nil: to delete
@@ -73,9 +76,23 @@ func (r *CallReplica) queue(id string, state []byte) {
 	}
 }
 
+// HandOver writes what is queued now and makes Run's end keep the hash
+// rather than delete it, for a peer to take the calls over as soon as
+// this node has left the cluster (a drain with migration). The calls
+// must have been let go first (b2bua Server.Abandon): a state saved
+// after a peer claimed the hash would be restored twice.
+func (r *CallReplica) HandOver(ctx context.Context) error {
+	r.keep.Store(true)
+	if r.flush(ctx) {
+		return nil
+	}
+	return errors.New("cluster: the calls' last states could not be written to Redis")
+}
+
 // Run writes the queued states as they come and, each heartbeat, renews
 // the hash's TTL and takes over dead peers' calls, until ctx ends; then
-// it deletes the hash: a node that stops cleanly has ended its calls.
+// it deletes the hash (a node that stops cleanly has ended its calls),
+// unless Keep was called.
 func (r *CallReplica) Run(ctx context.Context) {
 	t := time.NewTicker(r.n.spec.Heartbeat)
 	defer t.Stop()
@@ -85,6 +102,9 @@ func (r *CallReplica) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			if r.keep.Load() {
+				return
+			}
 			dctx, cancel := context.WithTimeout(context.Background(), r.n.spec.WriteTimeout)
 			_ = r.n.Client().Del(dctx, r.key(r.n.ID())).Err()
 			cancel()
@@ -104,14 +124,14 @@ func (r *CallReplica) Run(ctx context.Context) {
 	}
 }
 
-// flush writes what is queued; what Redis did not take is queued again
-// unless a newer state came meanwhile.
-func (r *CallReplica) flush(ctx context.Context) {
+// flush writes what is queued, and reports whether Redis took it; what
+// it did not take is queued again unless a newer state came meanwhile.
+func (r *CallReplica) flush(ctx context.Context) bool {
 	r.mu.Lock()
 	batch := r.pending
 	if len(batch) == 0 {
 		r.mu.Unlock()
-		return
+		return true
 	}
 	r.pending = make(map[string][]byte, len(batch))
 	r.mu.Unlock()
@@ -130,7 +150,7 @@ func (r *CallReplica) flush(ctx context.Context) {
 		return nil
 	})
 	if err == nil {
-		return
+		return true
 	}
 	r.n.observe(ctx, ignoreWrongType(err))
 	r.mu.Lock()
@@ -140,6 +160,7 @@ func (r *CallReplica) flush(ctx context.Context) {
 		}
 	}
 	r.mu.Unlock()
+	return false
 }
 
 func (r *CallReplica) renew(ctx context.Context) {
