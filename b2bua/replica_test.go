@@ -170,6 +170,7 @@ func testCallSurvivesItsNode(t *testing.T, byeFrom string) {
 	caller.send(dialog("ACK", 1, tag)...)
 	id := repl1.waitSaved(t)
 	state := repl1.get(id)
+	t.Logf("a call's state: %d bytes", len(state))
 	var st CallState
 	if err := json.Unmarshal(state, &st); err != nil {
 		t.Fatalf("saved state: %v", err)

@@ -311,6 +311,9 @@ func testCallSurvivesItsNode(t *testing.T, r *redistest.Server, prefix string, s
 	flowing("RTP both ways through node 1")
 	rc := redisClient(t, r.Addr)
 	eventually(t, "the call replicated", func() bool { return rc.HLen(ctx, prefix+"replica:node-1").Val() == 1 })
+	for _, st := range rc.HVals(ctx, prefix+"replica:node-1").Val() {
+		t.Logf("a call's state with its media: %d bytes", len(st))
+	}
 
 	stop(node1)
 	node2, err := New(cfg2, slog.New(slog.DiscardHandler), Options{})
