@@ -26,7 +26,8 @@ import (
 // service address to it), then restores each call (Restore). A call
 // restored is saved under the claiming node's own hash by its B2BUA. A
 // node's own hash left by its previous life (a crash and restart within
-// the TTL) is claimed when Run starts, the same way.
+// the TTL, before a peer took it) is deleted when Run starts: its CDR
+// journal has recorded those calls (sbc_restart).
 type CallReplica struct {
 	n    *Node
 	spec ReplicaSpec
@@ -97,8 +98,10 @@ func (r *CallReplica) Run(ctx context.Context) {
 	t := time.NewTicker(r.n.spec.Heartbeat)
 	defer t.Stop()
 	// Before this life's first write: what is in the hash is the last
-	// life's (a crash, then a restart within the TTL).
-	r.claim(ctx, r.n.ID())
+	// life's (a crash, then a restart within the TTL). Not restored: the
+	// CDR journal has recorded those calls at start (sbc_restart), and
+	// a restored call would be recorded twice.
+	r.dropPreviousLife(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -187,6 +190,23 @@ func (r *CallReplica) takeOver(ctx context.Context) {
 	}
 }
 
+// dropPreviousLife deletes this node's hash left by its previous life.
+func (r *CallReplica) dropPreviousLife(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, r.n.spec.WriteTimeout)
+	defer cancel()
+	key := r.key(r.n.ID())
+	var n *redis.IntCmd
+	_, err := r.n.Client().TxPipelined(cctx, func(p redis.Pipeliner) error {
+		n = p.HLen(cctx, key)
+		p.Del(cctx, key)
+		return nil
+	})
+	if err == nil && n.Val() > 0 {
+		r.n.log.Warn("cluster: calls of this node's previous life not restored (its CDR journal recorded them: sbc_restart)",
+			"calls", n.Val())
+	}
+}
+
 // replicaNodes lists the nodes that have a replica hash.
 func (r *CallReplica) replicaNodes(ctx context.Context) []string {
 	prefix := r.key("")
@@ -222,11 +242,7 @@ func (r *CallReplica) claim(ctx context.Context, node string) {
 	}
 	start := time.Now()
 	r.n.log.Warn("cluster: taking over the calls of a node gone", "node", node, "calls", len(calls))
-	if r.spec.Restore == nil {
-		r.n.log.Warn("cluster: calls of a previous life dropped: this node restores none", "calls", len(calls))
-		return
-	}
-	if r.spec.Takeover != nil && node != r.n.ID() {
+	if r.spec.Takeover != nil {
 		if err := r.spec.Takeover(ctx, node); err != nil {
 			r.n.log.Error("cluster: takeover hook failed; restoring the calls all the same", "node", node, "err", err)
 		}
