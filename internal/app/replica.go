@@ -36,6 +36,16 @@ func (a *App) newReplica(cfg *config.Config) *cluster.CallReplica {
 	return cluster.ReplicateCalls(a.cluster, spec)
 }
 
+// takenOver is the CDR journal's question at start (cdr.Config.TakenOver):
+// which calls this node left up at its death peers took over; nil when
+// calls are not replicated.
+func (a *App) takenOver(cfg *config.Config) func() (map[string]bool, error) {
+	if a.cluster == nil || !cfg.Cluster.ReplicateCalls {
+		return nil
+	}
+	return cluster.TakenOver(a.cluster)
+}
+
 // replicator is the B2BUA's Replicate hook: nil (an interface without a
 // value) when calls are not replicated.
 func (a *App) replicator() b2bua.Replicator {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -207,6 +208,50 @@ func (r *CallReplica) dropPreviousLife(ctx context.Context) {
 	}
 }
 
+// TakenTTL is how long a node's calls taken over are remembered for
+// its restart (TakenOver).
+const TakenTTL = 7 * 24 * time.Hour
+
+func (r *CallReplica) takenKey(node string) string { return r.n.Key("taken:" + node) }
+
+// noteTaken remembers which calls of node this node took over, for its
+// CDR journal when it comes back (TakenOver): it must not record them.
+func (r *CallReplica) noteTaken(ctx context.Context, node string, calls map[string]string) {
+	ids := make([]any, 0, len(calls))
+	for id := range calls {
+		ids = append(ids, id)
+	}
+	key := r.takenKey(node)
+	_, err := r.n.Client().TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, key, ids...)
+		p.Expire(ctx, key, TakenTTL)
+		return nil
+	})
+	if err != nil {
+		r.n.log.Warn("cluster: calls taken over not noted; the dead node records them again if it comes back", "node", node, "err", err)
+	}
+}
+
+// TakenOver returns the ids of this node's calls other nodes took over
+// after it died (within TakenTTL): what its CDR journal must not record
+// at start (cdr.Config.TakenOver). It asks Redis once, within the write
+// timeout.
+func TakenOver(n *Node) func() (map[string]bool, error) {
+	return func() (map[string]bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), n.spec.WriteTimeout)
+		defer cancel()
+		ids, err := n.Client().SMembers(ctx, n.Key("taken:"+n.ID())).Result()
+		if err != nil {
+			return nil, fmt.Errorf("cluster: calls taken over: %w", err)
+		}
+		out := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			out[id] = true
+		}
+		return out, nil
+	}
+}
+
 // replicaNodes lists the nodes that have a replica hash.
 func (r *CallReplica) replicaNodes(ctx context.Context) []string {
 	prefix := r.key("")
@@ -242,6 +287,7 @@ func (r *CallReplica) claim(ctx context.Context, node string) {
 	}
 	start := time.Now()
 	r.n.log.Warn("cluster: taking over the calls of a node gone", "node", node, "calls", len(calls))
+	r.noteTaken(ctx, node, calls)
 	if r.spec.Takeover != nil {
 		if err := r.spec.Takeover(ctx, node); err != nil {
 			r.n.log.Error("cluster: takeover hook failed; restoring the calls all the same", "node", node, "err", err)
