@@ -74,12 +74,12 @@ const (
 // srtp.ErrFailedToVerifyAuthTag as an authentication failure, as it does
 // pion's; the rest are malformed packets.
 var (
-	errGCMReplay     = errors.New("wrtc: srtp: duplicated packet")
-	errGCMShort      = errors.New("wrtc: srtp: packet too short")
-	errGCMHeader     = errors.New("wrtc: srtp: malformed rtp header")
-	errGCMCryptex    = errors.New("wrtc: srtp: cryptex not negotiated")
-	errGCMExhausted  = errors.New("wrtc: srtp: 2^48 packets sent with one key")
-	errGCMNotAProfle = errors.New("wrtc: srtp: not an aead-aes-gcm profile")
+	errGCMReplay      = errors.New("wrtc: srtp: duplicated packet")
+	errGCMShort       = errors.New("wrtc: srtp: packet too short")
+	errGCMHeader      = errors.New("wrtc: srtp: malformed rtp header")
+	errGCMCryptex     = errors.New("wrtc: srtp: cryptex not negotiated")
+	errGCMExhausted   = errors.New("wrtc: srtp: 2^48 packets sent with one key")
+	errGCMNotAProfile = errors.New("wrtc: srtp: not an aead-aes-gcm profile")
 )
 
 // isGCM reports whether profile is one of the AEAD-AES-GCM ones gcmRTP
@@ -98,7 +98,7 @@ func newGCMRTP(profile srtp.ProtectionProfile, masterKey, masterSalt []byte, rep
 	}
 	switch {
 	case !isGCM(profile):
-		return nil, errGCMNotAProfle
+		return nil, errGCMNotAProfile
 	case len(masterKey) != keyLen || len(masterSalt) != gcmSaltLen:
 		return nil, fmt.Errorf("wrtc: srtp: master key of %d bytes and salt of %d, want %d and %d",
 			len(masterKey), len(masterSalt), keyLen, gcmSaltLen)

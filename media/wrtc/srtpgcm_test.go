@@ -207,3 +207,29 @@ func TestGCMPathsDoNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocations per packet, want 0", allocs)
 	}
 }
+
+// TestGCMRefusesROCWrap: as pion's, the encrypter refuses the packet
+// whose index would wrap the 48-bit space (RFC 3711 section 9.2: the key
+// must not protect more), and keeps refusing.
+func TestGCMRefusesROCWrap(t *testing.T) {
+	tx, err := newGCMRTP(srtp.ProtectionProfileAeadAes128Gcm, bytes.Repeat([]byte{5}, 16), bytes.Repeat([]byte{6}, gcmSaltLen), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := rtpPacket(t, testSSRC, testPT, 0xfffe, payloadN(1))
+	if _, err := tx.encrypt(nil, plain); err != nil {
+		t.Fatal(err)
+	}
+	s := tx.ssrcs[testSSRC]
+	s.index = maxROC<<16 | 0xfffe // the last ROC
+	binary.BigEndian.PutUint16(plain[2:], 0xffff)
+	if _, err := tx.encrypt(nil, plain); err != nil {
+		t.Fatalf("the last index: %v", err)
+	}
+	for _, seq := range []uint16{0, 1} {
+		binary.BigEndian.PutUint16(plain[2:], seq)
+		if _, err := tx.encrypt(nil, plain); !errors.Is(err, errGCMExhausted) {
+			t.Fatalf("seq %d past the last index: %v, want errGCMExhausted", seq, err)
+		}
+	}
+}
