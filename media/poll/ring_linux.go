@@ -202,6 +202,11 @@ func (b *Batch) reap() uint32 {
 		if cqe.res < 0 && b.fail[i] != nil {
 			b.fail[i].SendFailed(b.tags[i], b.sizes[i])
 		}
+		if cqe.res == -int32(unix.EINVAL) && b.ring.sendTo {
+			// A kernel whose IORING_OP_SEND refuses the destination
+			// after all: SENDMSG from now on, this datagram lost.
+			b.ring.sendTo = false
+		}
 		b.fds[i].Unref()
 		b.fds[i], b.fail[i] = nil, nil
 	}

@@ -132,3 +132,50 @@ func sockaddrPort(sa unix.Sockaddr) uint16 {
 	}
 	return 0
 }
+
+// TestBatchFallsBackToSendmsg: when the kernel refuses IORING_OP_SEND's
+// destination (EINVAL, as before Linux 6.0; made here with the SQE's
+// reserved half of addr_len set), that send fails to its Failer and the
+// batch sends with SENDMSG from then on.
+func TestBatchFallsBackToSendmsg(t *testing.T) {
+	b, err := NewBatch()
+	if err != nil {
+		t.Skip("no io_uring on this kernel")
+	}
+	defer b.Close()
+	if !b.ring.sendTo {
+		t.Skip("IORING_OP_SEND takes no destination on this kernel")
+	}
+	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 9, 43)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f FD
+	f.Init(fd, false, false)
+	defer f.Close()
+	to := rx.LocalAddr().(*net.UDPAddr).AddrPort()
+	fails := &failCount{}
+	if !b.Queue(&f, append(b.Scratch(), "refused"...), to, fails, 1) {
+		t.Fatal("not queued")
+	}
+	b.ring.sqe(0).spliceFdIn |= 1 << 16 // __pad3: the kernel refuses the SQE
+	b.Flush()
+	if b.ring.sendTo || len(fails.tags) != 1 {
+		t.Fatalf("after EINVAL: sendTo %v, failed %v; want false, [1]", b.ring.sendTo, fails.tags)
+	}
+	if !b.Queue(&f, append(b.Scratch(), "sent"...), to, fails, 2) {
+		t.Fatal("not queued")
+	}
+	b.Flush()
+	buf := make([]byte, 64)
+	_ = rx.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := rx.ReadFromUDPAddrPort(buf)
+	if err != nil || string(buf[:n]) != "sent" || len(fails.tags) != 1 {
+		t.Fatalf("after the fallback: %q, %v, failed %v", buf[:n], err, fails.tags)
+	}
+}
