@@ -224,6 +224,28 @@ func (k *srtpKeys) encryptRTP(dst, pkt []byte, hdr *rtp.Header) ([]byte, error) 
 	return k.pion.EncryptRTP(dst, pkt, hdr)
 }
 
+// ROC, SetROC, Index and SetIndex are srtp.Context's, served by whichever
+// context holds the state: the SRTP rollover counters by ours when it
+// protects SRTP, the SRTCP indices by pion's.
+func (k *srtpKeys) ROC(ssrc uint32) (uint32, bool) {
+	if k.gcm != nil {
+		return k.gcm.ROC(ssrc)
+	}
+	return k.pion.ROC(ssrc)
+}
+
+func (k *srtpKeys) SetROC(ssrc, roc uint32) {
+	if k.gcm != nil {
+		k.gcm.SetROC(ssrc, roc)
+		return
+	}
+	k.pion.SetROC(ssrc, roc)
+}
+
+func (k *srtpKeys) Index(ssrc uint32) (uint32, bool) { return k.pion.Index(ssrc) }
+
+func (k *srtpKeys) SetIndex(ssrc, index uint32) { k.pion.SetIndex(ssrc, index) }
+
 // decryptFailed counts a packet pion/srtp rejected.
 func (d *demux) decryptFailed(err error) {
 	switch {

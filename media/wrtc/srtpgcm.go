@@ -342,6 +342,23 @@ func (g *gcmRTP) decrypt(dst, pkt []byte) ([]byte, error) {
 	return dst, nil
 }
 
+// ROC is srtp.Context.ROC: the rollover counter of ssrc's highest index,
+// false for an SSRC without state.
+func (g *gcmRTP) ROC(ssrc uint32) (uint32, bool) {
+	s := g.ssrcs[ssrc]
+	if s == nil {
+		return 0, false
+	}
+	return uint32(s.index >> 16), true
+}
+
+// SetROC is srtp.Context.SetROC: ssrc's next packets take roc, guessed
+// anew from the first one (its replay window, if any, kept).
+func (g *gcmRTP) SetROC(ssrc, roc uint32) {
+	s, _ := g.state(ssrc, true)
+	s.index, s.started = uint64(roc)<<16, false
+}
+
 // grow returns buf resized to n, a new slice when its capacity is short.
 func grow(buf []byte, n int) []byte {
 	if n <= cap(buf) {

@@ -276,3 +276,52 @@ func BenchmarkSRTPGCM(b *testing.B) {
 		})
 	}
 }
+
+// TestGCMSetROCLikePion: after SetROC (a restored transport's counters),
+// ours and pion's encrypt to the same bytes, decrypt alike and report
+// the same ROC, for a new SSRC and for one with state.
+func TestGCMSetROCLikePion(t *testing.T) {
+	profile := srtp.ProtectionProfileAeadAes128Gcm
+	key, salt := bytes.Repeat([]byte{7}, 16), bytes.Repeat([]byte{8}, gcmSaltLen)
+	pionTx, _ := srtp.CreateContext(key, salt, profile)
+	pionRx, _ := srtp.CreateContext(key, salt, profile, srtp.SRTPReplayDetectorFactory(newReplayDetector))
+	ourTx, _ := newGCMRTP(profile, key, salt, false)
+	ourRx, _ := newGCMRTP(profile, key, salt, true)
+	plain := rtpPacket(t, testSSRC, testPT, 0, payloadN(3))
+	step := func(seq uint16) {
+		t.Helper()
+		binary.BigEndian.PutUint16(plain[2:], seq)
+		want, werr := pionTx.EncryptRTP(nil, plain, nil)
+		got, gerr := ourTx.encrypt(nil, plain)
+		if werr != nil || gerr != nil || !bytes.Equal(got, want) {
+			t.Fatalf("seq %d: encrypt %x, %v; pion %x, %v", seq, got, gerr, want, werr)
+		}
+		wp, werr := pionRx.DecryptRTP(nil, want, nil)
+		gp, gerr := ourRx.decrypt(nil, want)
+		if errClass(werr) != errClass(gerr) || !bytes.Equal(gp, wp) {
+			t.Fatalf("seq %d: decrypt %v, pion %v", seq, gerr, werr)
+		}
+		for _, c := range []struct {
+			name string
+			a, b func(uint32) (uint32, bool)
+		}{{"tx", pionTx.ROC, ourTx.ROC}, {"rx", pionRx.ROC, ourRx.ROC}} {
+			wr, wok := c.a(testSSRC)
+			gr, gok := c.b(testSSRC)
+			if wr != gr || wok != gok {
+				t.Fatalf("seq %d: %s ROC %d %v, pion %d %v", seq, c.name, gr, gok, wr, wok)
+			}
+		}
+	}
+	if _, ok := ourTx.ROC(testSSRC); ok {
+		t.Fatal("ROC of an SSRC without state")
+	}
+	for _, roc := range []uint32{7, 9} { // a new SSRC, then one with state
+		pionTx.SetROC(testSSRC, roc)
+		ourTx.SetROC(testSSRC, roc)
+		pionRx.SetROC(testSSRC, roc)
+		ourRx.SetROC(testSSRC, roc)
+		for seq := uint16(65530); seq != 10; seq++ {
+			step(seq)
+		}
+	}
+}
