@@ -31,6 +31,9 @@
 #                                     PPROF_AT=28 seconds after the load tool
 #                                     starts; go tool pprof -top on
 #                                     $LOAD_OUT/.../pprof-<mode>.pb.gz
+#   TOOL_PPROF=0                      1: a Go CPU profile of sbc-load itself
+#                                     over the window, in
+#                                     $LOAD_OUT/.../tool-pprof-<mode>.pb.gz
 #   LOAD_OUT=/tmp/sbc-load-media      where everything is written
 #   PREBUILT=                         a directory holding sbc and sbc-load
 #                                     built already (outside the lock): used
@@ -50,6 +53,7 @@ PERF_SECONDS="${PERF_SECONDS:-0}"
 PERF_EVENT="${PERF_EVENT:-cpu-clock:u}"
 PPROF_SECONDS="${PPROF_SECONDS:-0}"
 PPROF_AT="${PPROF_AT:-28}"
+TOOL_PPROF="${TOOL_PPROF:-0}"
 WEBRTC_PORT="${WEBRTC_PORT:-0}"
 OUT="${LOAD_OUT:-/tmp/sbc-load-media}/$(date -u +%Y%m%d-%H%M%S)"
 SIP=127.0.0.1:27060
@@ -137,7 +141,9 @@ for mode in $MODES; do
 			"http://$ADMIN/debug/pprof/profile?seconds=$PPROF_SECONDS") >"$OUT/pprof-$mode.log" 2>&1 &
 		PPROF_PID=$!
 	fi
-	"$OUT/sbc-load" -mode "$mode" -calls "$calls" -rate "$RATE" -hold "$HOLD" -timeout 5m \
+	TOOL_FLAGS=()
+	[ "$TOOL_PPROF" = 1 ] && TOOL_FLAGS=(-cpuprofile "$OUT/tool-pprof-$mode.pb.gz")
+	"$OUT/sbc-load" "${TOOL_FLAGS[@]}" -mode "$mode" -calls "$calls" -rate "$RATE" -hold "$HOLD" -timeout 5m \
 		-sip "$SIP" -wss "$WSS" -uas "$UAS" -src "$SRC" -sbc-pid "$SBC_PID" \
 		-metrics "http://$ADMIN/metrics" -metric "$METRIC" | tee "$OUT/$mode.txt" || status=$?
 	if [ -n "$PERF_PID" ]; then wait "$PERF_PID" || true; fi

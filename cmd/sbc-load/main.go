@@ -113,6 +113,7 @@ func parseFlags(args []string) (*options, time.Duration, error) {
 	fs.StringVar(&o.metricsURL, "metrics", "", "the SBC's metrics URL, e.g. http://127.0.0.1:9090/metrics (empty: not read)")
 	fs.StringVar(&o.metricName, "metric", "sbc_media_packets_total", "the SBC's relayed-packets counter (samples summed)")
 	fs.StringVar(&o.userPrefix, "user", "load", "prefix of the dialed users (load0, load1, ...): they name the calls at the UAS")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the tool itself over the measured window to this file")
 	if err := fs.Parse(args); err != nil {
 		return nil, 0, err
 	}

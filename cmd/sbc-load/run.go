@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +32,7 @@ type options struct {
 	metricsURL   string
 	metricName   string
 	userPrefix   string
+	cpuProfile   string // the tool's own CPU profile over the window; "": none
 }
 
 // slot is one call of the run: the caller once dialed, or why not.
@@ -71,7 +74,12 @@ func run(ctx context.Context, o *options) (*report, error) {
 
 	if wait(ctx, o.settle) {
 		rep.windowStart = takeSample(o, u)
+		stopProfile, err := startProfile(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sbc-load:", err)
+		}
 		wait(ctx, o.hold)
+		stopProfile()
 		rep.windowEnd = takeSample(o, u)
 	}
 	p.silence()
@@ -82,6 +90,26 @@ func run(ctx context.Context, o *options) (*report, error) {
 	rep.unknown = u.unknown.Load()
 	rep.collect(slots, u, o)
 	return rep, nil
+}
+
+// startProfile starts the tool's own CPU profile into path (nothing when
+// path is empty) and returns what stops it.
+func startProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return func() {}, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return func() {}, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // dialer returns the function that places call i in o.mode and what to

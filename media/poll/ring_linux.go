@@ -110,10 +110,28 @@ func (b *Batch) Queue(fd *FD, pkt []byte, to netip.AddrPort, f Failer, tag int) 
 	if nl == 0 || !fd.Acquire() {
 		return false
 	}
-	b.hdrs[i].Namelen = uint32(nl)
+	b.fds[i], b.fail[i], b.tags[i], b.sizes[i] = fd, f, tag, len(pkt)
+	// The iovec also keeps pkt reachable for the collector while only
+	// the ring refers to it.
 	b.iovs[i].Base = &pkt[0]
 	b.iovs[i].SetLen(len(pkt))
-	b.fds[i], b.fail[i], b.tags[i], b.sizes[i] = fd, f, tag, len(pkt)
+	if b.ring.sendTo {
+		// IORING_OP_SEND with a destination (sendto(2)): no msghdr and
+		// iovec for the kernel to copy in and import per datagram.
+		*b.ring.sqe(uint32(i)) = uringSQE{
+			opcode:     ioringOpSend,
+			fd:         int32(fd.fd),
+			off:        uint64(uintptr(unsafe.Pointer(&b.names[i][0]))), // addr2
+			addr:       uint64(uintptr(unsafe.Pointer(&pkt[0]))),
+			len:        uint32(len(pkt)),
+			opFlags:    unix.MSG_DONTWAIT,
+			userData:   uint64(i),
+			spliceFdIn: int32(nl), // addr_len, its upper half __pad3 zero
+		}
+		b.n++
+		return true
+	}
+	b.hdrs[i].Namelen = uint32(nl)
 	*b.ring.sqe(uint32(i)) = uringSQE{
 		opcode:   ioringOpSendmsg,
 		fd:       int32(fd.fd),
@@ -184,6 +202,11 @@ func (b *Batch) reap() uint32 {
 		if cqe.res < 0 && b.fail[i] != nil {
 			b.fail[i].SendFailed(b.tags[i], b.sizes[i])
 		}
+		if cqe.res == -int32(unix.EINVAL) && b.ring.sendTo {
+			// A kernel whose IORING_OP_SEND refuses the destination
+			// after all: SENDMSG from now on, this datagram lost.
+			b.ring.sendTo = false
+		}
 		b.fds[i].Unref()
 		b.fds[i], b.fail[i] = nil, nil
 	}
@@ -247,6 +270,10 @@ func (lp *Loop) readRing(ready []*Socket, now int64) (more bool) {
 const (
 	ioringOpSendmsg         = 9
 	ioringOpRecvmsg         = 10
+	ioringOpSend            = 26
+	ioringOpSendZC          = 47 // Linux 6.0, as IORING_OP_SEND's destination (addr2)
+	ioringRegisterProbe     = 8
+	ioringOpSupported       = 1 // io_uring_probe_op.flags
 	ioringEnterGetevents    = 1
 	ioringOffSQRing         = 0
 	ioringOffCQRing         = 0x8000000
@@ -308,6 +335,9 @@ type ring struct {
 	cqes         []uringCQE
 	tail         uint32 // our copy of the submission tail
 	sqMask       uint32
+	// sendTo: IORING_OP_SEND takes a destination address (Linux 6.0);
+	// else sends are IORING_OP_SENDMSG.
+	sendTo bool
 }
 
 func (r *ring) setup(entries uint32) error {
@@ -352,7 +382,32 @@ func (r *ring) setup(entries uint32) error {
 	r.cqMask = *(*uint32)(unsafe.Add(base, p.cqOff.ringMask))
 	r.cqes = unsafe.Slice((*uringCQE)(unsafe.Add(base, p.cqOff.cqes)), p.cqEntries)
 	r.tail = atomic.LoadUint32(r.sqTail)
+	r.sendTo = r.supports(ioringOpSendZC)
 	return nil
+}
+
+// supports reports whether the kernel's io_uring knows opcode op
+// (IORING_REGISTER_PROBE, Linux 5.6). Kernels before 6.0 refuse a
+// destination on IORING_OP_SEND (EINVAL); 6.0 brought it together with
+// IORING_OP_SEND_ZC, which the probe can see.
+func (r *ring) supports(op uint8) bool {
+	var probe struct {
+		lastOp, opsLen uint8
+		_              uint16
+		_              [3]uint32
+		ops            [256]struct {
+			op    uint8
+			_     uint8
+			flags uint16
+			_     uint32
+		}
+	}
+	_, _, e := unix.RawSyscall6(unix.SYS_IO_URING_REGISTER, uintptr(r.fd), ioringRegisterProbe,
+		uintptr(unsafe.Pointer(&probe)), uintptr(len(probe.ops)), 0, 0)
+	if e != 0 || op > probe.lastOp {
+		return false
+	}
+	return probe.ops[op].flags&ioringOpSupported != 0
 }
 
 // sqe returns submission entry i.

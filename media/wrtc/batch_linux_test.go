@@ -101,7 +101,7 @@ func TestWriteRTPBatchLikeWriteRTP(t *testing.T) {
 		t.Run(profileName(profile), func(t *testing.T) {
 			m, peer := muxPeer(t)
 			k := newKeyedDemux(t, profile)
-			tr := &Transport{tx: k.peer, path: discardPath{}, wbuf: make([]byte, maxPacket+srtpOverhead), cfg: Config{Mux: m}}
+			tr := &Transport{tx: k.send, path: discardPath{}, wbuf: make([]byte, maxPacket+srtpOverhead), cfg: Config{Mux: m}}
 			to := peer.LocalAddr().(*net.UDPAddr).AddrPort()
 			tr.dst.Store(&to)
 			b := newTestBatch(t)
@@ -154,7 +154,7 @@ func (f *failCount) SendFailed(int, int) { f.n++ }
 func TestWriteRTPBatchFailure(t *testing.T) {
 	m, _ := muxPeer(t)
 	k := newKeyedDemux(t, benchProfiles[0])
-	tr := &Transport{tx: k.peer, path: discardPath{}, wbuf: make([]byte, maxPacket+srtpOverhead), cfg: Config{Mux: m}}
+	tr := &Transport{tx: k.send, path: discardPath{}, wbuf: make([]byte, maxPacket+srtpOverhead), cfg: Config{Mux: m}}
 	to := netip.MustParseAddrPort("127.0.44.62:0")
 	tr.dst.Store(&to)
 	pkt := rtpPacket(t, testSSRC, testPT, 1, payloadN(1))
@@ -196,7 +196,7 @@ func TestBatchPathsDoNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { f.k.d.handleVia(f.pkts[f.next], b); f.next++; b.Flush() }); n != 0 {
 		t.Errorf("decrypt into a batch: %v allocs per packet", n)
 	}
-	tr := &Transport{tx: f.k.peer, path: discardPath{}, wbuf: make([]byte, maxPacket+srtpOverhead), cfg: Config{Mux: m}}
+	tr := &Transport{tx: f.k.send, path: discardPath{}, wbuf: make([]byte, maxPacket+srtpOverhead), cfg: Config{Mux: m}}
 	to := peer.LocalAddr().(*net.UDPAddr).AddrPort()
 	tr.dst.Store(&to)
 	pkt := rtpPacket(t, testSSRC, testPT, 0, payloadN(0))

@@ -33,7 +33,7 @@ func (nopSink) RTCP([]byte) {}
 func newSendOnly(tb testing.TB, profile srtp.ProtectionProfile) *Transport {
 	tb.Helper()
 	k := newKeyedDemux(tb, profile)
-	return &Transport{tx: k.peer, path: discardPath{}, wbuf: make([]byte, maxPacket+srtpOverhead)}
+	return &Transport{tx: k.send, path: discardPath{}, wbuf: make([]byte, maxPacket+srtpOverhead)}
 }
 
 // decryptFeed pre-encrypts packets with increasing sequence numbers in

@@ -254,16 +254,27 @@ func profileName(p srtp.ProtectionProfile) string {
 	}
 }
 
-// newSRTPContexts builds the decrypt context (remote keys, with replay
-// protection) and the encrypt context (local keys).
-func newSRTPContexts(profile srtp.ProtectionProfile, k srtp.SessionKeys) (rx, tx *srtp.Context, err error) {
-	rx, err = srtp.CreateContext(k.RemoteMasterKey, k.RemoteMasterSalt, profile,
+// newSRTPContexts builds the decrypt contexts (remote keys, with replay
+// protection) and the encrypt contexts (local keys): pion's, and ours for
+// SRTP with an AEAD-AES-GCM profile.
+func newSRTPContexts(profile srtp.ProtectionProfile, k srtp.SessionKeys) (rx, tx *srtpKeys, err error) {
+	rx, tx = &srtpKeys{}, &srtpKeys{}
+	rx.pion, err = srtp.CreateContext(k.RemoteMasterKey, k.RemoteMasterSalt, profile,
 		srtp.SRTPReplayDetectorFactory(newReplayDetector), srtp.SRTCPReplayProtection(srtpReplayWindow))
 	if err != nil {
 		return nil, nil, fmt.Errorf("create srtp decrypt context: %w", err)
 	}
-	tx, err = srtp.CreateContext(k.LocalMasterKey, k.LocalMasterSalt, profile)
+	tx.pion, err = srtp.CreateContext(k.LocalMasterKey, k.LocalMasterSalt, profile)
 	if err != nil {
+		return nil, nil, fmt.Errorf("create srtp encrypt context: %w", err)
+	}
+	if !isGCM(profile) {
+		return rx, tx, nil
+	}
+	if rx.gcm, err = newGCMRTP(profile, k.RemoteMasterKey, k.RemoteMasterSalt, true); err != nil {
+		return nil, nil, fmt.Errorf("create srtp decrypt context: %w", err)
+	}
+	if tx.gcm, err = newGCMRTP(profile, k.LocalMasterKey, k.LocalMasterSalt, false); err != nil {
 		return nil, nil, fmt.Errorf("create srtp encrypt context: %w", err)
 	}
 	return rx, tx, nil

@@ -2,6 +2,7 @@ package wrtc
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -37,9 +38,9 @@ const maxEarly = 64
 // under earlyMu, so Sinks are still called one packet at a time.
 type demux struct {
 	c      *counters
-	rx     atomic.Pointer[srtp.Context] // remote-key context; nil until DTLS is up
-	routes atomic.Pointer[routeTable]   // never nil after newDemux
-	dtls   func(pkt []byte)             // receives DTLS datagrams (copies them)
+	rx     atomic.Pointer[srtpKeys]   // remote-key contexts; nil until DTLS is up
+	routes atomic.Pointer[routeTable] // never nil after newDemux
+	dtls   func(pkt []byte)           // receives DTLS datagrams (copies them)
 
 	earlyMu sync.Mutex
 	early   [][]byte // copies of SRTP/SRTCP received before rx, oldest first
@@ -82,7 +83,7 @@ func (d *demux) handleVia(pkt []byte, b *poll.Batch) {
 // first packets is lost to the handshake's last flight. It runs on the
 // handshake's goroutine; the reader waits on earlyMu meanwhile, so a Sink
 // still sees one packet at a time.
-func (d *demux) install(rx *srtp.Context) {
+func (d *demux) install(rx *srtpKeys) {
 	d.earlyMu.Lock()
 	defer d.earlyMu.Unlock()
 	if len(d.early) > 0 {
@@ -105,7 +106,7 @@ func (d *demux) install(rx *srtp.Context) {
 // or counts it as NotReady when maxEarly are held already. It returns the
 // decrypt context when install published it meanwhile: then the caller
 // decrypts pkt itself.
-func (d *demux) hold(pkt []byte) *srtp.Context {
+func (d *demux) hold(pkt []byte) *srtpKeys {
 	d.earlyMu.Lock()
 	defer d.earlyMu.Unlock()
 	if ctx := d.rx.Load(); ctx != nil {
@@ -151,14 +152,16 @@ func (d *demux) rtp(pkt []byte, b *poll.Batch) {
 
 // deliverRTP decrypts pkt with ctx into out and hands it to its Sink,
 // through RTPBatch when b is set and the Sink is a BatchSink.
-func (d *demux) deliverRTP(ctx *srtp.Context, out, pkt []byte, hdr *rtp.Header, b *poll.Batch) {
-	out, err := ctx.DecryptRTP(out, pkt, hdr)
+func (d *demux) deliverRTP(ctx *srtpKeys, out, pkt []byte, hdr *rtp.Header, b *poll.Batch) {
+	out, err := ctx.decryptRTP(out, pkt, hdr)
 	if err != nil {
 		d.decryptFailed(err)
 		return
 	}
+	// The decrypted header is the packet's: a plain RTP header of at
+	// least 12 bytes, which both decrypters checked.
 	rt := d.routes.Load()
-	i := rt.rtpRoute(hdr.SSRC, hdr.PayloadType)
+	i := rt.rtpRoute(binary.BigEndian.Uint32(out[8:]), out[1]&0x7f)
 	if i < 0 || rt.sinks[i] == nil {
 		d.c.unrouted.Add(1)
 		return
@@ -182,8 +185,8 @@ func (d *demux) rtcp(pkt []byte) {
 }
 
 // deliverRTCP decrypts pkt with ctx into out and hands it to its Sink.
-func (d *demux) deliverRTCP(ctx *srtp.Context, out, pkt []byte, hdr *rtcp.Header) {
-	out, err := ctx.DecryptRTCP(out, pkt, hdr)
+func (d *demux) deliverRTCP(ctx *srtpKeys, out, pkt []byte, hdr *rtcp.Header) {
+	out, err := ctx.pion.DecryptRTCP(out, pkt, hdr)
 	if err != nil {
 		d.decryptFailed(err)
 		return
@@ -197,12 +200,58 @@ func (d *demux) deliverRTCP(ctx *srtp.Context, out, pkt []byte, hdr *rtcp.Header
 	sink.RTCP(out)
 }
 
+// srtpKeys are one direction's SRTP contexts: pion's for SRTCP, and for
+// SRTP too unless the profile is an AEAD-AES-GCM one, which ours serves
+// (srtpgcm.go). Used by one goroutine at a time, as srtp.Context.
+type srtpKeys struct {
+	pion *srtp.Context
+	gcm  *gcmRTP // nil: pion protects SRTP too
+}
+
+// decryptRTP decrypts an SRTP packet into dst; hdr is pion's scratch.
+func (k *srtpKeys) decryptRTP(dst, pkt []byte, hdr *rtp.Header) ([]byte, error) {
+	if k.gcm != nil {
+		return k.gcm.decrypt(dst, pkt)
+	}
+	return k.pion.DecryptRTP(dst, pkt, hdr)
+}
+
+// encryptRTP protects a plain RTP packet into dst; hdr is pion's scratch.
+func (k *srtpKeys) encryptRTP(dst, pkt []byte, hdr *rtp.Header) ([]byte, error) {
+	if k.gcm != nil {
+		return k.gcm.encrypt(dst, pkt)
+	}
+	return k.pion.EncryptRTP(dst, pkt, hdr)
+}
+
+// ROC, SetROC, Index and SetIndex are srtp.Context's, served by whichever
+// context holds the state: the SRTP rollover counters by ours when it
+// protects SRTP, the SRTCP indices by pion's.
+func (k *srtpKeys) ROC(ssrc uint32) (uint32, bool) {
+	if k.gcm != nil {
+		return k.gcm.ROC(ssrc)
+	}
+	return k.pion.ROC(ssrc)
+}
+
+func (k *srtpKeys) SetROC(ssrc, roc uint32) {
+	if k.gcm != nil {
+		k.gcm.SetROC(ssrc, roc)
+		return
+	}
+	k.pion.SetROC(ssrc, roc)
+}
+
+func (k *srtpKeys) Index(ssrc uint32) (uint32, bool) { return k.pion.Index(ssrc) }
+
+func (k *srtpKeys) SetIndex(ssrc, index uint32) { k.pion.SetIndex(ssrc, index) }
+
 // decryptFailed counts a packet pion/srtp rejected.
 func (d *demux) decryptFailed(err error) {
 	switch {
 	case errors.Is(err, srtp.ErrFailedToVerifyAuthTag):
 		d.c.authFail.Add(1)
-	case isReplay(err):
+	case errors.Is(err, errGCMReplay), isReplay(err):
 		d.c.replay.Add(1)
 	default:
 		d.c.malformed.Add(1)

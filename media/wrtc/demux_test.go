@@ -50,6 +50,7 @@ type keyedDemux struct {
 	d    *demux
 	c    *counters
 	peer *srtp.Context // encrypts what d decrypts
+	send *srtpKeys     // the same keys as peer, as a Transport's send path has them
 	sink *countSink
 	dtls int
 }
@@ -88,7 +89,12 @@ func newKeyedDemux(tb testing.TB, profile srtp.ProtectionProfile) *keyedDemux {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	k := &keyedDemux{c: &counters{}, peer: peer, sink: &countSink{}}
+	_, send, err := newSRTPContexts(profile, srtp.SessionKeys{LocalMasterKey: keys.RemoteMasterKey,
+		LocalMasterSalt: keys.RemoteMasterSalt, RemoteMasterKey: keys.LocalMasterKey, RemoteMasterSalt: keys.LocalMasterSalt})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	k := &keyedDemux{c: &counters{}, peer: peer, send: send, sink: &countSink{}}
 	k.d = newDemux(k.c, func([]byte) { k.dtls++ })
 	k.d.rx.Store(rx)
 	k.d.routes.Store(newRouteTable([]Route{{PTs: []uint8{testPT}, SSRCs: []uint32{testSSRC}, Sink: k.sink}}))

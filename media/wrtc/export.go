@@ -151,7 +151,7 @@ func Restore(cfg Config, st TransportState) (*Transport, error) {
 
 // startRestored starts ICE as New's SetRemote would, then installs the
 // SRTP contexts and moves to Connected without a handshake.
-func (t *Transport) startRestored(st TransportState, rl role, profile srtp.ProtectionProfile, keys srtp.SessionKeys, rx, tx *srtp.Context) error {
+func (t *Transport) startRestored(st TransportState, rl role, profile srtp.ProtectionProfile, keys srtp.SessionKeys, rx, tx *srtpKeys) error {
 	t.mu.Lock()
 	conn, err := t.agent.StartAccept(st.Remote.Ufrag, st.Remote.Pwd)
 	if err != nil {

@@ -57,7 +57,7 @@ func FuzzDemux(f *testing.F) {
 			k.d.handle(data)
 			k.d.handle(bytes.Clone(data)) // again: replay handling
 			path := &capturePath{}
-			tr := &Transport{tx: k.peer, path: path, wbuf: make([]byte, maxPacket+srtpOverhead)}
+			tr := &Transport{tx: k.send, path: path, wbuf: make([]byte, maxPacket+srtpOverhead)}
 			if tr.WriteRTP(data) == nil {
 				k.d.handle(path.last)
 			}

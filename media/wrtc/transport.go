@@ -134,7 +134,7 @@ type Transport struct {
 	d          *demux
 
 	wmu      sync.Mutex // send path: one packet encrypted and sent at a time
-	tx       *srtp.Context
+	tx       *srtpKeys
 	path     packetWriter // the ice.Conn, set before tx
 	wbuf     []byte
 	wRTPHdr  rtp.Header

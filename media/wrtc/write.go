@@ -26,7 +26,7 @@ func (t *Transport) writeRTP(pkt []byte) error {
 	if t.tx == nil {
 		return ErrNotConnected
 	}
-	out, err := t.tx.EncryptRTP(t.wbuf, pkt, &t.wRTPHdr)
+	out, err := t.tx.encryptRTP(t.wbuf, pkt, &t.wRTPHdr)
 	if err != nil {
 		return fmt.Errorf("wrtc: encrypt rtp: %w", err)
 	}
@@ -57,7 +57,7 @@ func (t *Transport) WriteRTPBatch(pkt []byte, b *poll.Batch, f poll.Failer, tag 
 	if dst == nil || cap(buf) < len(pkt)+srtpOverhead {
 		return t.writeRTP(pkt) // through the ice.Conn, or no room: sent at once
 	}
-	out, err := t.tx.EncryptRTP(buf, pkt, &t.wRTPHdr)
+	out, err := t.tx.encryptRTP(buf, pkt, &t.wRTPHdr)
 	if err != nil {
 		return fmt.Errorf("wrtc: encrypt rtp: %w", err)
 	}
@@ -80,7 +80,7 @@ func (t *Transport) WriteRTCP(pkt []byte) error {
 	if t.tx == nil {
 		return ErrNotConnected
 	}
-	out, err := t.tx.EncryptRTCP(t.wbuf, pkt, &t.wRTCPHdr)
+	out, err := t.tx.pion.EncryptRTCP(t.wbuf, pkt, &t.wRTCPHdr)
 	if err != nil {
 		return fmt.Errorf("wrtc: encrypt rtcp: %w", err)
 	}
