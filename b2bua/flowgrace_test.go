@@ -39,8 +39,14 @@ type graceSBC struct {
 
 func startGraceSBC(t *testing.T, grace time.Duration) *graceSBC {
 	t.Helper()
+	return startGraceSBCAt(t, grace, "127.0.11.1", newRawPeerAt(t, "127.0.11.3"), nil)
+}
+
+// startGraceSBCAt is startGraceSBC on ip with the PBX pbx; hooks, if
+// not nil, changes the server's hooks before it starts.
+func startGraceSBCAt(t *testing.T, grace time.Duration, ip string, pbx *rawPeer, hooks func(*Hooks)) *graceSBC {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	pbx := newRawPeerAt(t, "127.0.11.3")
 	table, err := routing.New(routing.TableSpec{
 		Trunks: []routing.TrunkSpec{{Name: "pbx", URI: "sip:" + pbx.addr()}},
 		Routes: []routing.RouteSpec{
@@ -57,24 +63,27 @@ func startGraceSBC(t *testing.T, grace time.Duration) *graceSBC {
 		t.Fatal(err)
 	}
 	g := &graceSBC{pbx: pbx, rec: &records{ended: make(chan outcome.CallRecord, 4)}}
+	h := Hooks{Routes: table, Media: func(string) (MediaSession, error) { return fakeMedia{}, nil },
+		Bindings: registrar.NewStore(registrar.Config{}), Auth: auth, Observer: g.rec}
+	if hooks != nil {
+		hooks(&h)
+	}
 	g.s = New(Config{RingTimeout: 5 * time.Second, InviteTimeout: 5 * time.Second, MinSE: 90 * time.Second,
-		SessionExpires: 1800 * time.Second, Timers: txn.Timers{T1: 50 * time.Millisecond}, FlowGrace: grace},
-		Hooks{Routes: table, Media: func(string) (MediaSession, error) { return fakeMedia{}, nil },
-			Bindings: registrar.NewStore(registrar.Config{}), Auth: auth, Observer: g.rec}, log)
+		SessionExpires: 1800 * time.Second, Timers: txn.Timers{T1: 50 * time.Millisecond}, FlowGrace: grace}, h, log)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
 		_ = g.s.Close(ctx)
 	})
-	udp, err := g.s.Listen("udp", transport.UDP, "127.0.11.1:0", transport.ListenOptions{})
+	udp, err := g.s.Listen("udp", transport.UDP, ip+":0", transport.ListenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pbx.sbc = net.UDPAddrFromAddrPort(udp)
-	if g.ws, err = g.s.Listen("ws", transport.WS, "127.0.11.1:0", transport.ListenOptions{}); err != nil {
+	if g.ws, err = g.s.Listen("ws", transport.WS, ip+":0", transport.ListenOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if g.tcp, err = g.s.Listen("tcp", transport.TCP, "127.0.11.1:0", transport.ListenOptions{}); err != nil {
+	if g.tcp, err = g.s.Listen("tcp", transport.TCP, ip+":0", transport.ListenOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return g

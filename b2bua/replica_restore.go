@@ -171,10 +171,9 @@ func (s *Server) Abandon() {
 		c.post(event{kind: evFunc, fn: (*Call).drop}) // refused: the call is ending on its own
 	}
 	s.wg.Wait()
+	// Not the registration service's goroutines (Close waits for them):
+	// they end with the caller's context, and what they send is muted.
 	s.tx.Close()
-	if s.reg != nil {
-		s.reg.Wait()
-	}
 	s.cancel()
 	_ = s.tp.Close()
 }

@@ -132,15 +132,20 @@ func testCallSurvivesItsNode(t *testing.T, byeFrom string) {
 	// counts them, and checks that its dialog's CSeq only grows.
 	var refreshes int
 	var lastSeq uint32
+	var lastBranch string
 	pbxRecv := func(what string, match func(sip.Message) bool) sip.Message {
 		t.Helper()
 		return pbx.recv(what, func(m sip.Message) bool {
 			if req, ok := m.(sip.Request); ok && req.Method() != sip.ACK {
 				n, _ := sipmsg.CSeq(m)
+				branch := sipmsg.Header(m, "Via")
+				if branch == lastBranch {
+					return false // a retransmission (answered late on a busy machine)
+				}
 				if n <= lastSeq {
 					t.Errorf("%s from the SBC with CSeq %d after %d", req.Method(), n, lastSeq)
 				}
-				lastSeq = n
+				lastSeq, lastBranch = n, branch
 				if req.Method() == sip.BYE && byeFrom == "pbx" {
 					t.Errorf("the SBC sent BYE to the PBX")
 				}
@@ -165,6 +170,7 @@ func testCallSurvivesItsNode(t *testing.T, byeFrom string) {
 	caller.send(dialog("ACK", 1, tag)...)
 	id := repl1.waitSaved(t)
 	state := repl1.get(id)
+	t.Logf("a call's state: %d bytes", len(state))
 	var st CallState
 	if err := json.Unmarshal(state, &st); err != nil {
 		t.Fatalf("saved state: %v", err)

@@ -30,6 +30,7 @@ const (
 	kindStart  frameKind = 'S' // a call in progress, as first known (also checkpoints)
 	kindAnswer frameKind = 'A' // a call in progress, answered
 	kindEnd    frameKind = 'E' // a finished call's record: what writers deliver
+	kindGone   frameKind = 'G' // a call in progress another node continued and recorded: no record here
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)

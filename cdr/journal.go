@@ -156,6 +156,8 @@ func scanSegment(path string, seq uint64, rec *recovery) (int64, error) {
 		case kindEnd:
 			delete(rec.open, r.ID)
 			rec.ends = append(rec.ends, position{seq, fr.off})
+		case kindGone:
+			delete(rec.open, r.ID)
 		}
 	}
 }
@@ -238,6 +240,8 @@ func (j *journal) append(kind frameKind, r *Record) (position, error) {
 	case kindEnd:
 		delete(j.open, r.ID)
 		j.appended++
+	case kindGone:
+		delete(j.open, r.ID)
 	}
 	return position{j.segs[len(j.segs)-1].seq, j.written}, nil
 }

@@ -53,6 +53,12 @@ type Config struct {
 	// is spooled; the rest is delivered at the next start. Default
 	// DefaultDrainTimeout.
 	DrainTimeout time.Duration
+	// TakenOver, when set, is asked at Open for the ids of the calls of
+	// the previous run that another node continued after this one died,
+	// and records (issue 19: the record names this node in
+	// taken_over_from): those get no sbc_restart record here. Its error
+	// is logged and every call left up gets its record, as without it.
+	TakenOver func() (map[string]bool, error) `json:"-"`
 
 	// pace replaces the writers' wait of commitEvery between deliveries
 	// (tests).
@@ -237,7 +243,7 @@ func openSpool(cfg Config, sinks []sink) (*Recorder, error) {
 	if rec.skipped > 0 {
 		cfg.Log.Warn("cdr spool: ignored a torn tail left by a crash", "bytes", rec.skipped)
 	}
-	if err := r.closeLeftovers(rec.open, sp.lastAlive(rec.newest)); err != nil {
+	if err := r.closeLeftovers(rec.open, sp.lastAlive(rec.newest), r.takenOver(cfg, len(rec.open))); err != nil {
 		return fail(cfg.SpoolKey, err)
 	}
 	for i, w := range cfg.Writers {
@@ -283,12 +289,35 @@ func (r *Recorder) loadCursors(ws []WriterConfig) (map[string]*position, error) 
 	return out, nil
 }
 
+// takenOver asks cfg.TakenOver which of the open calls another node
+// took over; nil when none could be.
+func (r *Recorder) takenOver(cfg Config, open int) map[string]bool {
+	if cfg.TakenOver == nil || open == 0 {
+		return nil
+	}
+	ids, err := cfg.TakenOver()
+	if err != nil {
+		r.log.Error("cdr: calls taken over by another node unknown; recording every call left up", "err", err)
+	}
+	return ids
+}
+
 // closeLeftovers records the calls the previous run left up, ended at
-// lastAlive by the restart, and makes them durable.
-func (r *Recorder) closeLeftovers(open map[string]Record, lastAlive time.Time) error {
+// lastAlive by the restart, and makes them durable; those in taken
+// another node continued and recorded: they are only closed.
+func (r *Recorder) closeLeftovers(open map[string]Record, lastAlive time.Time, taken map[string]bool) error {
 	left := make([]Record, 0, len(open))
 	for _, rec := range open {
+		if taken[rec.ID] {
+			if _, err := r.j.append(kindGone, &rec); err != nil {
+				return err
+			}
+			continue
+		}
 		left = append(left, rec)
+	}
+	if n := len(open) - len(left); n > 0 {
+		r.log.Info("cdr: calls left up that another node took over and records", "calls", n)
 	}
 	slices.SortFunc(left, func(a, b Record) int { return a.StartTime.t.Compare(b.StartTime.t) })
 	for _, rec := range left {

@@ -240,8 +240,32 @@ func (s *Server) drain(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	switch m := r.URL.Query().Get("migrate"); m {
+	case "", "false":
+	case "true":
+		s.migrate(w, r)
+		return
+	default:
+		writeError(w, http.StatusBadRequest, "migrate: want true or false, not "+strconv.Quote(m))
+		return
+	}
 	s.log.Info("drain requested by the admin api", "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusAccepted, s.opt.Drain())
+}
+
+// migrate is a drain that hands the calls over to the cluster at once.
+func (s *Server) migrate(w http.ResponseWriter, r *http.Request) {
+	if s.opt.Migrate == nil {
+		notImplemented(w, "drain with migration")
+		return
+	}
+	s.log.Info("drain with migration requested by the admin api", "remote", r.RemoteAddr)
+	st, err := s.opt.Migrate()
+	if err != nil {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, st)
 }
 
 func (s *Server) listTraces(w http.ResponseWriter, _ *http.Request) {

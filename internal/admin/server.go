@@ -92,8 +92,12 @@ type Options struct {
 	// problems one per line.
 	Reload func() (ReloadResult, error)
 	// Drain starts a graceful drain (idempotent) and reports its state.
-	Drain  func() DrainStatus
-	Traces Tracer
+	Drain func() DrainStatus
+	// Migrate hands every call over to the cluster and stops the node
+	// (POST /api/v1/drain?migrate=true); its error says why it cannot.
+	// nil: 501.
+	Migrate func() (DrainStatus, error)
+	Traces  Tracer
 	// Cluster reports the cluster's nodes as this node sees them, ready
 	// to be encoded as JSON; nil on a single node (404 with a reason).
 	Cluster func(ctx context.Context) any

@@ -27,6 +27,7 @@ func (a *App) adminOptions(cfg *config.Config) admin.Options {
 		Config:    func() any { return a.Config().Redacted() },
 		Reload:    a.Reload,
 		Drain:     a.Drain,
+		Migrate:   a.Migrate,
 		Traces:    a.traces,
 		CDRs:      a.recentCDRs,
 		Console:   console.Handler(),

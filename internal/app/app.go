@@ -133,7 +133,12 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 	if err != nil {
 		return fmt.Errorf("routes: %w", err)
 	}
-	if a.cdr, err = newRecorder(cfg, log.With("part", "cdr")); err != nil {
+	// The cluster (lazily connected) before the records: the CDR journal
+	// asks it which calls left up peers took over (replica.go).
+	if a.cluster, err = a.newCluster(cfg); err != nil {
+		return err
+	}
+	if a.cdr, err = newRecorder(cfg, a.takenOver(cfg), log.With("part", "cdr")); err != nil {
 		return err
 	}
 	if a.media, err = newMedia(cfg.Media, a.rtcpExport(cfg), log.With("part", "media")); err != nil {
@@ -141,9 +146,6 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 	}
 	if a.echo, err = echo.Start(netip.MustParseAddr("127.0.0.1"), 0, log.With("part", "echo")); err != nil {
 		return fmt.Errorf("echo destination: %w", err)
-	}
-	if a.cluster, err = a.newCluster(cfg); err != nil {
-		return err
 	}
 	a.replica = a.newReplica(cfg)
 	auth, err := a.setupRegistrar(cfg)

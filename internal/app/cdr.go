@@ -12,11 +12,13 @@ import (
 // cdr_spool and one writer per cdr entry. It returns nil, nil when cdr
 // lists no writer (CDRs off). Its errors name the config key at fault
 // (cdr_spool, cdr[1].dir, cdr[2].dsn...).
-func newRecorder(cfg *config.Config, log *slog.Logger) (*cdr.Recorder, error) {
+func newRecorder(cfg *config.Config, takenOver func() (map[string]bool, error), log *slog.Logger) (*cdr.Recorder, error) {
 	if len(cfg.CDR) == 0 {
 		return nil, nil
 	}
-	return cdr.Open(CDRConfig(cfg, log))
+	c := CDRConfig(cfg, log)
+	c.TakenOver = takenOver
+	return cdr.Open(c)
 }
 
 // CDRConfig translates the cdr and cdr_spool sections into the recorder's

@@ -51,11 +51,11 @@ func (a *App) waitDrained(deadline time.Time) {
 		switch {
 		case n == 0:
 			a.log.Info("drained: no call left")
-			close(a.ops.drained)
+			a.endDrain()
 			return
 		case !time.Now().Before(deadline):
 			a.log.Warn("drain timeout: ending the calls still up", "calls", n)
-			close(a.ops.drained)
+			a.endDrain()
 			return
 		case time.Since(lastReport) >= drainReport:
 			lastReport = time.Now()
@@ -68,3 +68,6 @@ func (a *App) waitDrained(deadline time.Time) {
 		}
 	}
 }
+
+// endDrain closes Drained, once: a drain and a migration may both end.
+func (a *App) endDrain() { a.ops.drainedOnce.Do(func() { close(a.ops.drained) }) }

@@ -52,7 +52,9 @@ type ops struct {
 	drainMu       sync.Mutex
 	draining      bool
 	drainDeadline time.Time
-	drained       chan struct{} // closed when a drain has finished
+	drained       chan struct{} // closed when a drain has finished (endDrain)
+	drainedOnce   sync.Once
+	migrated      bool // the calls were handed over (Migrate)
 }
 
 // callMetrics feeds call records to the metrics. It is an outcome.Observer.

@@ -7,8 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/sbc-project/sbc/b2bua"
+	"github.com/sbc-project/sbc/internal/admin"
 	"github.com/sbc-project/sbc/internal/cluster"
 	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/media"
@@ -32,6 +34,16 @@ func (a *App) newReplica(cfg *config.Config) *cluster.CallReplica {
 		spec.Takeover = takeoverCommand(c, cfg.NodeID)
 	}
 	return cluster.ReplicateCalls(a.cluster, spec)
+}
+
+// takenOver is the CDR journal's question at start (cdr.Config.TakenOver):
+// which calls this node left up at its death peers took over; nil when
+// calls are not replicated.
+func (a *App) takenOver(cfg *config.Config) func() (map[string]bool, error) {
+	if a.cluster == nil || !cfg.Cluster.ReplicateCalls {
+		return nil
+	}
+	return cluster.TakenOver(a.cluster)
 }
 
 // replicator is the B2BUA's Replicate hook: nil (an interface without a
@@ -78,4 +90,41 @@ func takeoverCommand(c config.Cluster, self string) func(context.Context, string
 		}
 		return nil
 	}
+}
+
+// Migrate is a drain that hands every call over to the cluster at once
+// (POST /api/v1/drain?migrate=true), for an upgrade: new calls get 503,
+// the calls up are let go without BYE or record (b2bua Server.Abandon)
+// with their last states written to Redis, and Drained closes, so the
+// sbc command closes the App, whose node leaves the cluster: a peer takes
+// the calls over at its next heartbeat, runs cluster.takeover_command
+// and restores them, as after a crash but without waiting for
+// cluster.node_ttl. It refuses, changing nothing, when calls are not
+// replicated or Redis does not answer; its error after the hand-over
+// says Redis did not take the calls' last states (their earlier ones
+// are there, as after a crash).
+func (a *App) Migrate() (admin.DrainStatus, error) {
+	if a.replica == nil {
+		return admin.DrainStatus{}, errors.New("cluster.replicate_calls is off: no peer can take the calls over")
+	}
+	if !a.cluster.RedisUp() {
+		return admin.DrainStatus{}, errors.New("redis unreachable: no peer could take the calls over")
+	}
+	a.ops.drainMu.Lock()
+	defer a.ops.drainMu.Unlock()
+	st := admin.DrainStatus{Draining: true, Deadline: time.Now().UTC()}
+	if a.ops.migrated {
+		return st, nil
+	}
+	a.ops.migrated, a.ops.draining = true, true
+	a.server.Drain(true)
+	a.metrics.SetDraining(true)
+	n := a.server.ActiveCalls()
+	a.server.Abandon()
+	ctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
+	err := a.replica.HandOver(ctx)
+	cancel()
+	a.log.Warn("drain with migration: calls handed over to the cluster; stopping", "calls", n, "err", err)
+	a.endDrain()
+	return st, err
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,15 +22,18 @@ import (
 	"github.com/sbc-project/sbc/test/redistest"
 )
 
-// A call survives its node's crash (issue 19, cluster.replicate_calls):
-// node 1 on 127.0.15.1 carries a call from a caller (127.0.15.2) to a PBX
-// (127.0.15.3) with RTP both ways; node 1 is killed (no BYE, no record,
-// its Redis entries left to expire); node 2 starts on the same addresses,
-// as a survivor would once the service address moved to it, takes the
-// call over from Redis (127.0.15.46), its media flows again on the same
-// ports, the takeover command ran once with the dead node's id, the
+// A call survives its node (issue 19, cluster.replicate_calls): node 1
+// on 127.0.15.21 carries a call from a caller (127.0.15.22) to a PBX
+// (127.0.15.23) with RTP both ways; node 1 is killed (no BYE, no record,
+// its Redis entries left to expire), or drained with migration (POST
+// /api/v1/drain?migrate=true: its calls let go, their states kept, the
+// node gone from the cluster at once); node 2 starts on the same
+// addresses, as a survivor would once the service address moved to it,
+// takes the call over from Redis (127.0.15.46), its media flows again on
+// the same ports, the takeover command ran once with node 1's id, the
 // PBX's BYE ends both legs, and node 2 writes the one record, noting
-// node 1.
+// node 1; node 1, started again on its CDR spool, records nothing of the
+// call.
 
 // sipEnd is a SIP endpoint speaking text over UDP, with an RTP socket
 // that sends a packet every 20 ms once started and counts what arrives.
@@ -217,22 +221,23 @@ func freeTCP(t *testing.T, ip string) string {
 
 // survivorConfig is one node of the pair: the same service addresses,
 // its own id, internal address and CDR directory.
-func survivorConfig(t *testing.T, id, redis, sipAddr, pbx, caller, hookOut string) (*config.Config, string) {
+func survivorConfig(t *testing.T, id, prefix, redis, sipAddr, pbx, caller, hookOut string) (*config.Config, string) {
 	t.Helper()
 	c := testConfig()
 	c.NodeID = id
 	c.SIP.Listeners = []config.Listener{{Name: "udp", Transport: "udp", Addr: sipAddr, Symmetric: true}}
-	c.SIP.PublicAddr = "127.0.15.1"
+	c.SIP.PublicAddr = "127.0.15.21"
 	c.SIP.OverloadDelay = 0
-	c.Media.BindIP, c.Media.PublicIP, c.Media.RTPPorts = "127.0.15.1", "127.0.15.1", "41000-41999"
+	c.Media.BindIP, c.Media.PublicIP, c.Media.RTPPorts = "127.0.15.21", "127.0.15.21", "41000-41999"
 	c.Trunks = []config.Trunk{{Name: "pbx", URI: "sip:" + pbx, OptionsTimeout: time.Second, FailureThreshold: 1}}
 	c.Routes = []config.Route{{Name: "out", Match: config.Match{SourceCIDRs: []string{caller + "/32"}},
 		Target: config.TargetTrunks, Trunks: []string{"pbx"}, TrustedSources: []string{caller + "/32"}}}
 	dir := t.TempDir()
 	c.CDRSpool = filepath.Join(dir, "spool")
 	c.CDR = []config.CDRWriter{{Name: "json", Type: config.CDRJSONL, Dir: filepath.Join(dir, "cdr")}}
-	c.Cluster = config.Cluster{Redis: config.ClusterRedis{Addrs: []string{redis}, KeyPrefix: "survive:"},
-		InternalAddr: freeTCP(t, "127.0.15."+strings.TrimPrefix(id, "node-")+"1"), Secret: testClusterSecret,
+	c.Admin.Addr = "127.0.15.21:0"
+	c.Cluster = config.Cluster{Redis: config.ClusterRedis{Addrs: []string{redis}, KeyPrefix: prefix},
+		InternalAddr: freeTCP(t, map[string]string{"node-1": "127.0.15.24", "node-2": "127.0.15.25"}[id]), Secret: testClusterSecret,
 		Heartbeat: 100 * time.Millisecond, NodeTTL: 500 * time.Millisecond,
 		ReplicateCalls: true, TakeoverCommand: []string{"/bin/sh", "-c", `echo "$SBC_NODE_ID took $SBC_DEAD_NODE" >> ` + hookOut}}
 	if err := c.Validate(); err != nil {
@@ -241,13 +246,36 @@ func survivorConfig(t *testing.T, id, redis, sipAddr, pbx, caller, hookOut strin
 	return c, filepath.Join(dir, "cdr")
 }
 
-func TestCallSurvivesNodeCrash(t *testing.T) {
+func TestCallSurvivesItsNode(t *testing.T) {
 	r := redistest.Start(t, "127.0.15.46")
-	caller, pbx := newSIPEnd(t, "127.0.15.2"), newSIPEnd(t, "127.0.15.3")
-	sbc := freeUDP(t, "127.0.15.1")
+	t.Run("crash", func(t *testing.T) { testCallSurvivesItsNode(t, r, "crash:", (*App).Kill) })
+	t.Run("drain with migration", func(t *testing.T) {
+		testCallSurvivesItsNode(t, r, "migrate:", func(a *App) {
+			addr, _ := a.AdminAddr()
+			res, err := http.Post("http://"+addr.String()+"/api/v1/drain?migrate=true", "application/json", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusAccepted {
+				t.Fatalf("drain with migration: %s", res.Status)
+			}
+			<-a.Drained() // as the sbc command does
+			if err := a.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
+}
+
+// testCallSurvivesItsNode runs the call; stop stops node 1. The nodes'
+// keys in Redis start with prefix.
+func testCallSurvivesItsNode(t *testing.T, r *redistest.Server, prefix string, stop func(*App)) {
+	caller, pbx := newSIPEnd(t, "127.0.15.22"), newSIPEnd(t, "127.0.15.23")
+	sbc := freeUDP(t, "127.0.15.21")
 	hookOut := filepath.Join(t.TempDir(), "hook")
-	cfg1, cdr1 := survivorConfig(t, "node-1", r.Addr, sbc, pbx.addr(), "127.0.15.2", hookOut)
-	cfg2, cdr2 := survivorConfig(t, "node-2", r.Addr, sbc, pbx.addr(), "127.0.15.2", hookOut)
+	cfg1, cdr1 := survivorConfig(t, "node-1", prefix, r.Addr, sbc, pbx.addr(), "127.0.15.22", hookOut)
+	cfg2, cdr2 := survivorConfig(t, "node-2", prefix, r.Addr, sbc, pbx.addr(), "127.0.15.22", hookOut)
 	node1, err := New(cfg1, slog.New(slog.DiscardHandler), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -255,13 +283,13 @@ func TestCallSurvivesNodeCrash(t *testing.T) {
 	t.Cleanup(func() { node1.Close() })
 
 	dialog := func(method string, seq int, toTag string, extra ...string) []string {
-		to := "<sip:1000@127.0.15.1>"
+		to := "<sip:1000@127.0.15.21>"
 		if toTag != "" {
 			to += ";tag=" + toTag
 		}
 		return append([]string{fmt.Sprintf("%s sip:1000@%s SIP/2.0", method, sbc),
 			fmt.Sprintf("Via: SIP/2.0/UDP %s;branch=z9hG4bK%s%d;rport", caller.addr(), strings.ToLower(method), seq),
-			"Max-Forwards: 70", "From: <sip:alice@127.0.15.2>;tag=a1", "To: " + to, "Call-ID: survive-app",
+			"Max-Forwards: 70", "From: <sip:alice@127.0.15.22>;tag=a1", "To: " + to, "Call-ID: survive-app",
 			fmt.Sprintf("CSeq: %d %s", seq, method), "Contact: <sip:alice@" + caller.addr() + ">"}, extra...)
 	}
 	caller.send(sbc, dialog("INVITE", 1, "", "Content-Type: application/sdp", "", caller.sdp())...)
@@ -272,8 +300,8 @@ func TestCallSurvivesNodeCrash(t *testing.T) {
 	tag := toTagOf(sipHeader(ok, "To"))
 	caller.send(sbc, dialog("ACK", 1, tag)...)
 
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
+	ctx, stopRTP := context.WithCancel(context.Background())
+	defer stopRTP()
 	go caller.rtpTo(ctx, sdpMedia(t, ok))
 	go pbx.rtpTo(ctx, sdpMedia(t, inv))
 	flowing := func(what string) {
@@ -283,9 +311,12 @@ func TestCallSurvivesNodeCrash(t *testing.T) {
 	}
 	flowing("RTP both ways through node 1")
 	rc := redisClient(t, r.Addr)
-	eventually(t, "the call replicated", func() bool { return rc.HLen(ctx, "survive:replica:node-1").Val() == 1 })
+	eventually(t, "the call replicated", func() bool { return rc.HLen(ctx, prefix+"replica:node-1").Val() == 1 })
+	for _, st := range rc.HVals(ctx, prefix+"replica:node-1").Val() {
+		t.Logf("a call's state with its media: %d bytes", len(st))
+	}
 
-	node1.Kill()
+	stop(node1)
 	node2, err := New(cfg2, slog.New(slog.DiscardHandler), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -304,8 +335,17 @@ func TestCallSurvivesNodeCrash(t *testing.T) {
 	if err := node2.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// Node 1 comes back with its CDR journal, where the call is still up:
+	// node 2 took it over, so node 1 records nothing of it (no sbc_restart).
+	again, err := New(cfg1, slog.New(slog.DiscardHandler), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if recs := readRecords(t, cdr1); len(recs) != 0 {
-		t.Errorf("the dead node wrote %d records", len(recs))
+		t.Errorf("node 1 wrote %d records: %v", len(recs), recs)
 	}
 	recs := readRecords(t, cdr2)
 	if len(recs) != 1 || recs[0]["taken_over_from"] != "node-1" || recs[0]["a_call_id"] != "survive-app" ||

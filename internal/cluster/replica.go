@@ -2,8 +2,11 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,11 +27,13 @@ import (
 // service address to it), then restores each call (Restore). A call
 // restored is saved under the claiming node's own hash by its B2BUA. A
 // node's own hash left by its previous life (a crash and restart within
-// the TTL) is claimed when Run starts, the same way.
+// the TTL, before a peer took it) is deleted when Run starts: its CDR
+// journal has recorded those calls (sbc_restart).
 type CallReplica struct {
 	n    *Node
 	spec ReplicaSpec
 	wake chan struct{}
+	keep atomic.Bool // hand the calls over: Run's end keeps the hash
 
 	mu      sync.Mutex
 	pending map[string][]byte // id → state to write; nil: to delete
@@ -73,18 +78,37 @@ func (r *CallReplica) queue(id string, state []byte) {
 	}
 }
 
+// HandOver writes what is queued now and makes Run's end keep the hash
+// rather than delete it, for a peer to take the calls over as soon as
+// this node has left the cluster (a drain with migration). The calls
+// must have been let go first (b2bua Server.Abandon): a state saved
+// after a peer claimed the hash would be restored twice.
+func (r *CallReplica) HandOver(ctx context.Context) error {
+	r.keep.Store(true)
+	if r.flush(ctx) {
+		return nil
+	}
+	return errors.New("cluster: the calls' last states could not be written to Redis")
+}
+
 // Run writes the queued states as they come and, each heartbeat, renews
 // the hash's TTL and takes over dead peers' calls, until ctx ends; then
-// it deletes the hash: a node that stops cleanly has ended its calls.
+// it deletes the hash (a node that stops cleanly has ended its calls),
+// unless Keep was called.
 func (r *CallReplica) Run(ctx context.Context) {
 	t := time.NewTicker(r.n.spec.Heartbeat)
 	defer t.Stop()
 	// Before this life's first write: what is in the hash is the last
-	// life's (a crash, then a restart within the TTL).
-	r.claim(ctx, r.n.ID())
+	// life's (a crash, then a restart within the TTL). Not restored: the
+	// CDR journal has recorded those calls at start (sbc_restart), and
+	// a restored call would be recorded twice.
+	r.dropPreviousLife(ctx)
 	for {
 		select {
 		case <-ctx.Done():
+			if r.keep.Load() {
+				return
+			}
 			dctx, cancel := context.WithTimeout(context.Background(), r.n.spec.WriteTimeout)
 			_ = r.n.Client().Del(dctx, r.key(r.n.ID())).Err()
 			cancel()
@@ -104,14 +128,14 @@ func (r *CallReplica) Run(ctx context.Context) {
 	}
 }
 
-// flush writes what is queued; what Redis did not take is queued again
-// unless a newer state came meanwhile.
-func (r *CallReplica) flush(ctx context.Context) {
+// flush writes what is queued, and reports whether Redis took it; what
+// it did not take is queued again unless a newer state came meanwhile.
+func (r *CallReplica) flush(ctx context.Context) bool {
 	r.mu.Lock()
 	batch := r.pending
 	if len(batch) == 0 {
 		r.mu.Unlock()
-		return
+		return true
 	}
 	r.pending = make(map[string][]byte, len(batch))
 	r.mu.Unlock()
@@ -130,7 +154,7 @@ func (r *CallReplica) flush(ctx context.Context) {
 		return nil
 	})
 	if err == nil {
-		return
+		return true
 	}
 	r.n.observe(ctx, ignoreWrongType(err))
 	r.mu.Lock()
@@ -140,6 +164,7 @@ func (r *CallReplica) flush(ctx context.Context) {
 		}
 	}
 	r.mu.Unlock()
+	return false
 }
 
 func (r *CallReplica) renew(ctx context.Context) {
@@ -163,6 +188,67 @@ func (r *CallReplica) takeOver(ctx context.Context) {
 		if node != r.n.ID() && !live[node] {
 			r.claim(ctx, node)
 		}
+	}
+}
+
+// dropPreviousLife deletes this node's hash left by its previous life.
+func (r *CallReplica) dropPreviousLife(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, r.n.spec.WriteTimeout)
+	defer cancel()
+	key := r.key(r.n.ID())
+	var n *redis.IntCmd
+	_, err := r.n.Client().TxPipelined(cctx, func(p redis.Pipeliner) error {
+		n = p.HLen(cctx, key)
+		p.Del(cctx, key)
+		return nil
+	})
+	if err == nil && n.Val() > 0 {
+		r.n.log.Warn("cluster: calls of this node's previous life not restored (its CDR journal recorded them: sbc_restart)",
+			"calls", n.Val())
+	}
+}
+
+// TakenTTL is how long a node's calls taken over are remembered for
+// its restart (TakenOver).
+const TakenTTL = 7 * 24 * time.Hour
+
+func (r *CallReplica) takenKey(node string) string { return r.n.Key("taken:" + node) }
+
+// noteTaken remembers which calls of node this node took over, for its
+// CDR journal when it comes back (TakenOver): it must not record them.
+func (r *CallReplica) noteTaken(ctx context.Context, node string, calls map[string]string) {
+	ids := make([]any, 0, len(calls))
+	for id := range calls {
+		ids = append(ids, id)
+	}
+	key := r.takenKey(node)
+	_, err := r.n.Client().TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, key, ids...)
+		p.Expire(ctx, key, TakenTTL)
+		return nil
+	})
+	if err != nil {
+		r.n.log.Warn("cluster: calls taken over not noted; the dead node records them again if it comes back", "node", node, "err", err)
+	}
+}
+
+// TakenOver returns the ids of this node's calls other nodes took over
+// after it died (within TakenTTL): what its CDR journal must not record
+// at start (cdr.Config.TakenOver). It asks Redis once, within the write
+// timeout.
+func TakenOver(n *Node) func() (map[string]bool, error) {
+	return func() (map[string]bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), n.spec.WriteTimeout)
+		defer cancel()
+		ids, err := n.Client().SMembers(ctx, n.Key("taken:"+n.ID())).Result()
+		if err != nil {
+			return nil, fmt.Errorf("cluster: calls taken over: %w", err)
+		}
+		out := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			out[id] = true
+		}
+		return out, nil
 	}
 }
 
@@ -201,11 +287,8 @@ func (r *CallReplica) claim(ctx context.Context, node string) {
 	}
 	start := time.Now()
 	r.n.log.Warn("cluster: taking over the calls of a node gone", "node", node, "calls", len(calls))
-	if r.spec.Restore == nil {
-		r.n.log.Warn("cluster: calls of a previous life dropped: this node restores none", "calls", len(calls))
-		return
-	}
-	if r.spec.Takeover != nil && node != r.n.ID() {
+	r.noteTaken(ctx, node, calls)
+	if r.spec.Takeover != nil {
 		if err := r.spec.Takeover(ctx, node); err != nil {
 			r.n.log.Error("cluster: takeover hook failed; restoring the calls all the same", "node", node, "err", err)
 		}

@@ -140,3 +140,44 @@ func TestReplicaCleanStop(t *testing.T) {
 		t.Errorf("a clean stop left the hash")
 	}
 }
+
+// TestReplicaOwnPreviousLife: a node that crashed and restarts within the
+// hash's TTL, before a peer took its calls, deletes its previous life's
+// hash when it starts, restoring nothing (its CDR journal recorded those
+// calls: a restored one would be recorded twice); its new calls are
+// replicated as usual.
+func TestReplicaOwnPreviousLife(t *testing.T) {
+	rs := redistest.Start(t, "127.0.15.46")
+	ctx, cancel := context.WithCancel(context.Background())
+	first := New(testSpec("n", rs.Addr, ""), Local{}, nil)
+	r1 := ReplicateCalls(first, ReplicaSpec{})
+	first.Beat(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r1.Run(ctx) }()
+	r1.Save("old", []byte(`{"n":1}`))
+	key := first.Key("replica:n")
+	rc := New(testSpec("checker", rs.Addr, ""), Local{}, nil).Client()
+	t.Cleanup(func() { _ = rc.Close() })
+	waitFor(t, "the call in Redis", func() bool { return rc.HLen(context.Background(), key).Val() == 1 })
+	_ = first.Close() // the crash
+	cancel()
+	<-done
+
+	rest := &restorer{}
+	n := New(testSpec("n", rs.Addr, ""), Local{}, nil)
+	t.Cleanup(func() { _ = n.Close() })
+	r2 := ReplicateCalls(n, rest.spec())
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel2(); wg.Wait() })
+	wg.Go(func() { n.Run(ctx2) })
+	wg.Go(func() { r2.Run(ctx2) })
+	r2.Save("new", []byte(`{"n":2}`))
+	waitFor(t, "the new call in Redis", func() bool { return rc.HGet(context.Background(), key, "new").Val() == `{"n":2}` })
+	if rc.HExists(context.Background(), key, "old").Val() {
+		t.Error("the previous life's call is still replicated")
+	}
+	if log, k := rest.got(); k != 0 {
+		t.Errorf("restored %q, want nothing", log)
+	}
+}
