@@ -86,7 +86,11 @@ func (s *Server) Restore(data []byte, from string) error {
 func (c *Call) restored(owners [2]flowOwner) {
 	for i, l := range []*leg{c.a, c.b} {
 		k := l.dst.Kind
-		if k != transport.WS && k != transport.WSS || c.keepFor(l, nil, owners[i]) {
+		if k != transport.WS && k != transport.WSS {
+			continue
+		}
+		if c.keepFor(l, nil, owners[i]) {
+			c.registeredBefore(owners[i])
 			continue
 		}
 		c.log.Info("restored call: its WebSocket leg cannot wait for its party", "leg", l.name)

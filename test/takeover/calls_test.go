@@ -36,15 +36,19 @@ log: {level: info, format: json}
 sip:
   listeners:
     - {name: udp, transport: udp, addr: "0.0.0.0:%d"}
+    - {name: ws, transport: ws, addr: "0.0.0.0:%d"}
   public_addr: %s
   overload_delay: 0s
 media:
   bind_ip: %s
   public_ip: %s
   rtp_ports: 30000-30999
+users:
+  - {username: %s, password: %s}
 trunks:
   - {name: pbx, uri: "sip:%s", options_interval: 0s}
 routes:
+  - {name: register, match: {listener: ws, from_domain: %s}, target: registered}
   - name: out
     match: {source_cidrs: ["%s/32"]}
     target: trunks
@@ -62,7 +66,7 @@ cluster:
   node_ttl: 500ms
   replicate_calls: true
   takeover_command: ["/bin/sh", "-c", "echo \"$SBC_NODE_ID took $SBC_DEAD_NODE\" >> %s"]
-`, id, sipPort, serviceIP, serviceIP, serviceIP, pbx, worldIP, worldIP, sbcproc.CDRDir(dir), sbcproc.SpoolDir(dir),
+`, id, sipPort, wsPort, serviceIP, serviceIP, serviceIP, webUser, webPass, pbx, regDomain, worldIP, worldIP, sbcproc.CDRDir(dir), sbcproc.SpoolDir(dir),
 		filepath.Join(dir, "bans.json"), worldIP, redisPort, internal, hookOut)
 }
 
@@ -122,12 +126,16 @@ type sipCall struct {
 // TestCallsSurviveNodeCrash is issue 19's CI test with processes: two
 // sbc processes in network namespaces of their own sharing Redis and the
 // service address (on node 1 at first); 20 SIP⇄SIP calls with RTP both
-// ways up through node 1; node 1 is killed with SIGKILL and the address
-// moves to node 2 as keepalived would; node 2 takes the calls over
-// (its takeover command runs once); every far end's audio continues
-// within 2 s; then half the calls are hung up by the caller and half by
-// the PBX, through node 2: every BYE reaches the other side and is
-// answered, and node 2 writes each call's CDR once, noting node 1.
+// ways and 5 WebRTC calls (pion browsers registered over a WebSocket with
+// digest and an RFC 5626 instance: web_test.go) up through node 1; node
+// 1 is killed with SIGKILL and the address moves to node 2 as keepalived
+// would; the browsers connect again and register again; node 2 takes the
+// calls over (its takeover command runs once); every far end's audio
+// continues within 2 s, the browsers' ICE never disconnected; then half
+// the calls are hung up by the caller (the browser: over its new
+// WebSocket) and half by the PBX, through node 2: every BYE reaches the
+// other side and is answered, and node 2 writes each call's CDR once,
+// noting node 1.
 func TestCallsSurviveNodeCrash(t *testing.T) {
 	tp := newTopology(t)
 	startRedis(t, tp)
@@ -145,33 +153,58 @@ func TestCallsSurviveNodeCrash(t *testing.T) {
 		calls[i].a.run(stop, &wg)
 		calls[i].b.run(stop, &wg)
 	}
+	webs := make([]*webCall, webCalls)
+	for i := range webs {
+		webs[i] = setupWebCall(t, tp, pbx, i)
+		webs[i].br.run(stop, &wg)
+		webs[i].b.run(stop, &wg)
+	}
 	waitFor(t, "audio both ways on every call through node 1", 20*time.Second, func() bool {
-		for _, c := range calls {
-			if c.a.rx.count() < 25 || c.b.rx.count() < 25 {
-				return false
-			}
-		}
-		return true
+		return heard(calls, webs, func(a *arrivals) int { return a.count() })
 	})
 	n1.Kill()
 	cut := time.Now()
 	tp.moveService(t)
+	for _, c := range webs {
+		c.reconnect(t)
+	}
 	waitFor(t, "audio both ways on every call through node 2", 20*time.Second, func() bool {
-		for _, c := range calls {
-			if c.a.rx.gap(cut).after < 25 || c.b.rx.gap(cut).after < 25 {
-				return false
-			}
-		}
-		return true
+		return heard(calls, webs, func(a *arrivals) int { return a.gap(cut).after })
 	})
 	for _, c := range calls {
 		checkGap(t, c.id+" toward the caller", c.a.rx.gap(cut))
 		checkGap(t, c.id+" toward the PBX", c.b.rx.gap(cut))
 	}
+	for _, c := range webs {
+		checkGap(t, c.id+" toward the browser", c.br.rx.gap(cut))
+		checkGap(t, c.id+" toward the PBX", c.b.rx.gap(cut))
+		if bad := c.br.bad(); len(bad) > 0 {
+			t.Errorf("%s: the browser's ICE went %v", c.id, bad)
+		}
+	}
 	for i, c := range calls {
 		hangUp(t, caller, pbx, c, i%2 == 0)
 	}
+	for i, c := range webs {
+		c.hangUp(t, pbx, i%2 == 0)
+	}
 	checkRecords(t, cdr1, cdr2, hookOut)
+}
+
+// heard tells whether every far end of every call has received 25
+// packets, as n counts them.
+func heard(calls []*sipCall, webs []*webCall, n func(*arrivals) int) bool {
+	for _, c := range calls {
+		if n(&c.a.rx) < 25 || n(&c.b.rx) < 25 {
+			return false
+		}
+	}
+	for _, c := range webs {
+		if n(&c.br.rx) < 25 || n(&c.b.rx) < 25 {
+			return false
+		}
+	}
+	return true
 }
 
 // setupSIPCall places call i from the caller through the service address
@@ -233,17 +266,27 @@ func checkRecords(t *testing.T, cdr1, cdr2, hookOut string) {
 		t.Errorf("the dead node wrote %d records", len(recs))
 	}
 	byCall := map[string]int{}
-	waitFor(t, "node 2's records", 10*time.Second, func() bool { return len(readRecords(t, cdr2)) >= plainCalls })
+	waitFor(t, "node 2's records", 10*time.Second, func() bool { return len(readRecords(t, cdr2)) >= plainCalls+webCalls })
 	for _, r := range readRecords(t, cdr2) {
 		byCall[fmt.Sprint(r["a_call_id"])]++
 		if r["taken_over_from"] != "node-1" || r["node_id"] != "node-2" {
 			t.Errorf("record of %v: node %v, taken over from %v", r["a_call_id"], r["node_id"], r["taken_over_from"])
 		}
 	}
+	var ids []string
 	for i := range plainCalls {
-		if id := fmt.Sprintf("takeover-%02d", i); byCall[id] != 1 {
+		ids = append(ids, fmt.Sprintf("takeover-%02d", i))
+	}
+	for i := range webCalls {
+		ids = append(ids, fmt.Sprintf(webCallFmt, i))
+	}
+	for _, id := range ids {
+		if byCall[id] != 1 {
 			t.Errorf("%s: %d records", id, byCall[id])
 		}
+	}
+	if len(byCall) != len(ids) {
+		t.Errorf("records of %d calls, want %d: %v", len(byCall), len(ids), byCall)
 	}
 	if out, _ := os.ReadFile(hookOut); string(out) != "node-2 took node-1\n" {
 		t.Errorf("takeover command ran: %q", out)
