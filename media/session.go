@@ -163,8 +163,9 @@ func (s *Session) emit(ev Event) {
 // to send to the other side. It opens a relayed stream for each new usable
 // m-line, reuses the ports of m-lines it already relays and releases those
 // the offer disables (port 0). Errors wrap ErrBadSDP (unusable body),
-// ErrNoCodec (nothing the other side can use), ErrNoPorts or ErrClosed; on
-// error nothing changed.
+// ErrNoCodec (nothing the other side can use), ErrNoFax (T.38 toward a
+// side that is not plain RTP), ErrNoPorts or ErrClosed; on error nothing
+// changed.
 func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	if !from.valid() {
 		return nil, fmt.Errorf("offer from %s: invalid side", from)
@@ -181,6 +182,9 @@ func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	to := from.Other()
 	kinds := s.kind
 	kinds[from] = d.Kind
+	if err := s.checkFax(d, kinds); err != nil {
+		return nil, fmt.Errorf("offer from %s: %w", from, err)
+	}
 	chosen := s.addrSet
 	s.addrOf(from, d)
 	moved := s.moveFamily(to)
