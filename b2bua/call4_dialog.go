@@ -181,6 +181,11 @@ func (c *Call) onOffer(l *leg, req sip.Request, stx serverTx) {
 		c.reply(l, stx, req, 488, "Not Acceptable Here", sipmsg.Generic("Warning", sdpconv.NoCodecWarning))
 		return
 	}
+	if errors.Is(err, media.ErrNoFax) {
+		// T.38 toward a browser: refused, and the call keeps its audio.
+		c.reply(l, stx, req, 488, "Not Acceptable Here", sipmsg.Generic("Warning", media.NoFaxWarning))
+		return
+	}
 	if err != nil {
 		c.reply(l, stx, req, 488, "Not Acceptable Here", sipmsg.Generic("Warning", `399 sbc "bad sdp"`))
 		return

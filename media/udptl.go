@@ -24,6 +24,10 @@ import (
 // answers 488 with a Warning, and the call goes on as it was.
 var ErrNoFax = errors.New("media: T.38 fax is relayed between plain RTP sides only")
 
+// NoFaxWarning is the Warning header value sent with the 488 for ErrNoFax
+// (RFC 3261 warn-code 304, media type not available).
+const NoFaxWarning = `304 sbc "T.38 fax is relayed between SIP sides only"`
+
 // minUDPTL is the shortest UDPTL datagram: a sequence number and an IFP
 // packet's length and first octet.
 const minUDPTL = 4

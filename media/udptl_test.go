@@ -43,7 +43,7 @@ func udptlPacket(seq uint16, rtpLike bool) []byte {
 // is refused; a re-offer back to audio relays RTP again.
 func TestFaxReinviteRelaysUDPTL(t *testing.T) {
 	m := newTestManager(t, 8, netip.Addr{}, nil)
-	a, b := newPeerAt(t, "127.0.17.2", true), newPeerAt(t, "127.0.17.3", true)
+	a, b := newPeerAt(t, "127.0.17.102", true), newPeerAt(t, "127.0.17.103", true)
 	s := m.NewSession("call-fax")
 	t.Cleanup(s.Close)
 	toB, err := s.Offer(SideA, a.sdp())
@@ -84,7 +84,7 @@ func TestFaxReinviteRelaysUDPTL(t *testing.T) {
 			t.Fatalf("UDPTL B→A %d: %x from %s, want %x from %s", i, got, from, pkt, sbcA)
 		}
 	}
-	stranger := newPeerAt(t, "127.0.17.9", false)
+	stranger := newPeerAt(t, "127.0.17.109", false)
 	send(t, stranger.rtp, udptlPacket(9, false), portA)
 	expectNothing(t, b.rtcp, 100*time.Millisecond)
 	st := s.Stats()
@@ -132,7 +132,7 @@ func TestFaxRefusedTowardBrowser(t *testing.T) {
 	s := m.NewSession("call-fax-webrtc")
 	t.Cleanup(s.Close)
 	s.Configure(SideB, SideOptions{Kind: KindWebRTC})
-	a := newPeerAt(t, "127.0.17.4", true)
+	a := newPeerAt(t, "127.0.17.104", true)
 	first, err := s.Offer(SideA, a.sdp())
 	if err != nil {
 		t.Fatal(err)

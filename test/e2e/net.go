@@ -11,6 +11,7 @@
 //	security   attacks: policy, floods, scans, bans, digest, identity, media, TLS trunks
 //	webconn    Chromium losing its page or process, ICE restart, certificates
 //	webphone   Chromium web phone calls, ten in a row, digest with JsSIP and SIP.js
+//	fax        T.38 re-INVITEs: UDPTL relayed between SIPp sides, refused toward a browser
 //
 // # Addresses
 //
@@ -28,6 +29,7 @@
 //	127.0.24.0/24  security
 //	127.0.25.0/24  webconn
 //	127.0.26.0/24  webphone
+//	127.0.17.0/24  fax
 //
 // Taken elsewhere: 127.0.0.0/24 (unit tests, test/sipptest), 127.0.1.0/24
 // (test/interop/baresip), 127.0.2.0/24 (test/interop/linphone),
@@ -55,6 +57,7 @@ var ranges = map[string]int{
 	"security":  24,
 	"webconn":   25,
 	"webphone":  26,
+	"fax":       17,
 }
 
 var subnet = sync.OnceValue(func() int {
