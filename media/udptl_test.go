@@ -148,3 +148,37 @@ func TestFaxRefusedTowardBrowser(t *testing.T) {
 		t.Fatalf("after the refused fax offer: port %d then %d, kinds %v", p, q, s.Kinds())
 	}
 }
+
+// udptlRig is newForwardRig with the stream switched to T.38.
+func udptlRig(tb testing.TB) *forwardRig {
+	tb.Helper()
+	rig := newForwardRig(tb)
+	rig.r.e.udptl.Store(true)
+	rig.pkt = udptlPacket(1, true)
+	return rig
+}
+
+func TestUDPTLForwardDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	rig := udptlRig(t)
+	if n := testing.AllocsPerRun(1000, func() { rig.r.forward(rig.pkt, rig.src) }); n != 0 {
+		t.Fatalf("forward of UDPTL allocates %.1f times per datagram, want 0", n)
+	}
+	if got := rig.r.f.c.udptl.Load(); got < 1000 {
+		t.Fatalf("%d datagrams relayed, want at least 1000", got)
+	}
+}
+
+// BenchmarkRelayUDPTL measures relaying one 14-byte UDPTL datagram from
+// side A to side B: the per-datagram step alone, as
+// BenchmarkRelayPacket/forward does for RTP.
+func BenchmarkRelayUDPTL(b *testing.B) {
+	rig := udptlRig(b)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(rig.pkt)))
+	for b.Loop() {
+		rig.r.forward(rig.pkt, rig.src)
+	}
+}
