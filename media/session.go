@@ -62,6 +62,7 @@ type Session struct {
 	offered   bool
 	offerFrom Side
 	offer     *sdpconv.Description
+	before    *sdpconv.Description    // what the offerer said before the offer, until answered (Refused)
 	last      [2]*sdpconv.Description // the last SDP each side sent
 	sent      [2]sentSDP              // what was last sent toward each side
 	cname     [2]string               // the SBC's RTCP CNAME toward each side
@@ -204,7 +205,7 @@ func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	}
 	s.announce(to, out, sent)
 	s.offered, s.offerFrom, s.offer = true, from, d
-	s.last[from] = d
+	s.before, s.last[from] = s.last[from], d
 	return out, nil
 }
 
@@ -245,6 +246,7 @@ func (s *Session) Answer(from Side, body []byte) ([]byte, error) {
 	if err := s.learn(from, d, true); err != nil {
 		return nil, fmt.Errorf("answer from %s: %w", from, err)
 	}
+	s.before = nil
 	out, sent, err := s.renderAnswer(d, sd, body, from.Other())
 	if err != nil {
 		return nil, fmt.Errorf("answer from %s: %w", from, err)

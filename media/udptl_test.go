@@ -182,3 +182,31 @@ func BenchmarkRelayUDPTL(b *testing.B) {
 		rig.r.forward(rig.pkt, rig.src)
 	}
 }
+
+// TestFaxRefusedByFarEnd: B refuses A's T.38 re-offer (a 488 the B2BUA
+// reports with Refused): A's media goes back to its audio port, both
+// ways, and the call goes on in audio.
+func TestFaxRefusedByFarEnd(t *testing.T) {
+	m := newTestManager(t, 8, netip.Addr{}, nil)
+	c := setupCallOpts(t, m, SideOptions{}, SideOptions{})
+	send(t, c.a.rtp, rtpPacket(1), c.portA)
+	recv(t, c.b.rtp)
+	if _, err := c.s.Offer(SideA, faxSDP(c.a.ip, portOfConn(c.a.rtcp))); err != nil {
+		t.Fatal(err)
+	}
+	c.s.Refused(SideA)
+	for i := range 3 {
+		pkt := rtpPacket(uint16(10 + i))
+		send(t, c.b.rtp, pkt, c.portB)
+		if got, _ := recv(t, c.a.rtp); !sameRTPPayload(got, pkt) {
+			t.Fatalf("B→A %d after the refused fax offer: %x", i, got[:12])
+		}
+		send(t, c.a.rtp, pkt, c.portA)
+		if got, _ := recv(t, c.b.rtp); !sameRTPPayload(got, pkt) {
+			t.Fatalf("A→B %d after the refused fax offer: %x", i, got[:12])
+		}
+	}
+	if _, err := c.s.Answer(SideB, c.b.sdp()); !errors.Is(err, ErrNoOffer) {
+		t.Fatalf("an answer after Refused: %v, want ErrNoOffer", err)
+	}
+}

@@ -135,11 +135,7 @@ func TestT38TowardBrowserRefused(t *testing.T) {
 	e2e.WaitCount(t, "pbx gets the browser", peer.Rx, "WEB1", 25)
 	invites := len(web.SIP.Requests("INVITE"))
 
-	ip := e2e.PBXIP()
-	offer := fmt.Sprintf("v=0\r\no=pbx 7 9 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\n"+
-		"m=image %d udptl t38\r\na=T38FaxVersion:0\r\na=T38MaxBitRate:14400\r\n"+
-		"a=T38FaxRateManagement:transferredTCF\r\na=T38FaxUdpEC:t38UDPRedundancy\r\n", ip, ip, e2e.FreeUDPPort(t, ip))
-	res := pbx.SendOffer(offer)
+	res := pbx.SendOffer(t38Offer(t, e2e.PBXIP()))
 	if res.StatusCode() != 488 {
 		t.Fatalf("T.38 re-INVITE toward a browser answered %d, want 488", res.StatusCode())
 	}
@@ -154,5 +150,37 @@ func TestT38TowardBrowserRefused(t *testing.T) {
 		t.Errorf("browser got %d re-INVITEs for the refused T.38 offer, want none", got-invites)
 	}
 	web.Hangup()
+	sbc.WaitCallsIdle(t)
+}
+
+// t38Offer is a PBX's re-INVITE body switching to T.38 on a port of ip.
+func t38Offer(t *testing.T, ip string) string {
+	return fmt.Sprintf("v=0\r\no=pbx 7 9 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\n"+
+		"m=image %d udptl t38\r\na=T38FaxVersion:0\r\na=T38MaxBitRate:14400\r\n"+
+		"a=T38FaxRateManagement:transferredTCF\r\na=T38FaxUdpEC:t38UDPRedundancy\r\n", ip, ip, e2e.FreeUDPPort(t, ip))
+}
+
+// TestT38RefusedByFarEnd: between two SIP sides the PBX's T.38
+// re-INVITE reaches the phone, which has no fax and answers 488. The PBX
+// gets the 488 and its audio port keeps receiving: the SBC undid what
+// the refused offer said (the fax port), as a gateway falling back to
+// G.711 fax expects.
+func TestT38RefusedByFarEnd(t *testing.T) {
+	pbx := e2e.NewMediaPBX(t, e2e.PBXOptions{Stream: true})
+	sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: pbx.Trunk()})
+	phone := e2e.NewPlainPhone(t, sbc)
+	phone.Call("1000")
+	e2e.WaitCount(t, "phone gets the pbx", phone.RTP.Rx, "PBX1", 25)
+	peer, _ := pbx.Current()
+	e2e.WaitCount(t, "pbx gets the phone", peer.Rx, "PLN1", 25)
+
+	if res := pbx.SendOffer(t38Offer(t, e2e.PBXIP())); res.StatusCode() != 488 {
+		t.Fatalf("T.38 re-INVITE to a phone without fax answered %d, want its 488", res.StatusCode())
+	}
+	n := peer.Rx.Marker("PLN1")
+	e2e.WaitCount(t, "pbx's audio port still gets the phone after the 488", peer.Rx, "PLN1", n+25)
+	n = phone.RTP.Rx.Marker("PBX1")
+	e2e.WaitCount(t, "phone still gets the pbx after the 488", phone.RTP.Rx, "PBX1", n+25)
+	phone.Dlg.Bye()
 	sbc.WaitCallsIdle(t)
 }
