@@ -192,6 +192,9 @@ func (c *Call) offerB(at *attempt, identity []sip.Header) (sip.Request, error) {
 		if errors.Is(err, media.ErrNoCodec) {
 			return nil, &sipError{cause: outcome.CauseNoCommonCodec, err: err, warning: sdpconv.NoCodecWarning}
 		}
+		if errors.Is(err, media.ErrNoFax) {
+			return nil, &sipError{cause: outcome.CauseNoCommonCodec, err: err, warning: media.NoFaxWarning}
+		}
 		if errors.Is(err, media.ErrNoPorts) {
 			// Out of ports is the SBC's shortage, not the caller's SDP:
 			// 503 with Retry-After, so the caller tries again or elsewhere.

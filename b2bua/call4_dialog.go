@@ -182,6 +182,11 @@ func (c *Call) onOffer(l *leg, req sip.Request, stx serverTx) {
 		c.reply(l, stx, req, 488, "Not Acceptable Here", sipmsg.Generic("Warning", sdpconv.NoCodecWarning))
 		return
 	}
+	if errors.Is(err, media.ErrNoFax) {
+		// T.38 toward a browser: refused, and the call keeps its audio.
+		c.reply(l, stx, req, 488, "Not Acceptable Here", sipmsg.Generic("Warning", media.NoFaxWarning))
+		return
+	}
 	if err != nil {
 		c.reply(l, stx, req, 488, "Not Acceptable Here", sipmsg.Generic("Warning", `399 sbc "bad sdp"`))
 		return
@@ -197,6 +202,12 @@ func (c *Call) onOffer(l *leg, req sip.Request, stx serverTx) {
 	c.pending = r
 	c.hold(l, req, stx)
 }
+
+// offerUndoer is a media session that can undo a refused offer
+// (media.Session); MediaSession fakes need not.
+type offerUndoer interface{ Refused(from media.Side) }
+
+var _ offerUndoer = (*media.Session)(nil)
 
 // onOfferResponse carries the other leg's answer back.
 func (c *Call) onOfferResponse(r *relay, res sip.Response) {
@@ -216,7 +227,11 @@ func (c *Call) onOfferResponse(r *relay, res sip.Response) {
 		return
 	}
 	if code >= 300 {
-		// The offer was refused; the call stays as it was.
+		// The offer was refused; the call stays as it was, its media
+		// back where the offerer still listens (a refused T.38 switch).
+		if m, ok := c.media.(offerUndoer); ok {
+			m.Refused(r.from.side)
+		}
 		c.reply(r.from, r.stx, r.req, code, outcome.Phrase(code))
 		if code == 408 || code == 481 {
 			c.hangup(outcome.ReinviteCause(code), r.to.name)

@@ -24,6 +24,7 @@ type flowCounters struct {
 	refusedAuth   atomic.Uint64
 	refusedSource atomic.Uint64
 	relatched     atomic.Uint64
+	udptl         atomic.Uint64 // UDPTL (T.38) datagrams relayed
 }
 
 func (f *flow) snapshot() Flow {
@@ -44,6 +45,7 @@ func (f *flow) snapshot() Flow {
 		Relatched:     c.relatched.Load(),
 		Malformed:     c.malformed.Load(),
 		SRTPFailed:    c.srtpFailed.Load(),
+		UDPTL:         c.udptl.Load(),
 		Lost:          rs.Lost,
 		JitterMs:      rs.JitterMs,
 		MOS:           rs.MOS,
@@ -82,6 +84,9 @@ type Flow struct {
 	// or RTCP; SRTPFailed SDES-SRTP packets from it that failed
 	// authentication or were replays.
 	Malformed, SRTPFailed uint64
+	// UDPTL counts the T.38 datagrams relayed (udptl.go), which Packets
+	// and Bytes count too.
+	UDPTL uint64
 	// Lost, JitterMs and MOS describe the RTP received from the source
 	// side: packets lost (RFC 3550 A.3), interarrival jitter in ms (A.8)
 	// and an E-model MOS estimate (0 when nothing was received).
@@ -104,6 +109,7 @@ func (f *Flow) add(g Flow) {
 	f.Relatched += g.Relatched
 	f.Malformed += g.Malformed
 	f.SRTPFailed += g.SRTPFailed
+	f.UDPTL += g.UDPTL
 	f.Lost += g.Lost
 	// Several streams: keep the worst.
 	f.JitterMs = max(f.JitterMs, g.JitterMs)

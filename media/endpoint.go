@@ -58,6 +58,9 @@ type rtpEndpoint struct {
 	// session's signaling (under Session.mu).
 	pts       atomic.Pointer[ptSet]
 	own, sent ptSet
+	// udptl is set while the stream carries T.38 (udptl.go): datagrams
+	// are relayed as they are, not as RTP. Set by signaling.
+	udptl atomic.Bool
 }
 
 var _ endpoint = (*rtpEndpoint)(nil)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pion/sdp/v3"
+
+	"github.com/sbc-project/sbc/media/sdpconv"
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")
@@ -107,11 +109,11 @@ func sipSDP(ip string, port int, extra ...string) []byte {
 }
 
 // parse unmarshals an SDP the session produced, failing the test if it
-// cannot.
+// cannot: pion/sdp's parse, with T.38 image m-lines (sdpconv.Unmarshal).
 func parse(t testing.TB, body []byte) *sdp.SessionDescription {
 	t.Helper()
-	sd := new(sdp.SessionDescription)
-	if err := sd.Unmarshal(body); err != nil {
+	sd, err := sdpconv.Unmarshal(body)
+	if err != nil {
 		t.Fatalf("session produced unparsable SDP: %v\n%s", err, body)
 	}
 	return sd

@@ -41,6 +41,10 @@ func (r *reader) forward(pkt []byte, src netip.AddrPort) { r.forwardAt(pkt, src,
 // forwardAt is forward for a packet read at now (monotonic ns): a poll
 // loop reads the clock once per batch of packets.
 func (r *reader) forwardAt(pkt []byte, src netip.AddrPort, now int64) {
+	if r.e.udptl.Load() {
+		r.forwardUDPTL(pkt, src, now)
+		return
+	}
 	if p := r.in.dst.Load(); p.latched && p.addr == src {
 		r.fromSource(pkt, now)
 	} else {

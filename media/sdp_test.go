@@ -214,7 +214,8 @@ func TestBadSDP(t *testing.T) {
 		{"garbage", "INVITE sip:bob@example.com SIP/2.0\r\n\r\n"},
 		{"no m-line", "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"},
 		{"only port 0", "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n"},
-		{"only image", "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=image 4000 udptl t38\r\n"},
+		// T.38 over UDPTL is relayed (udptl.go); over TCP it is not.
+		{"only image over tcp", "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=image 4000 tcptl t38\r\n"},
 	}
 	m := newTestManager(t, 4, public, nil)
 	for _, tc := range tests {

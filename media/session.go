@@ -60,14 +60,16 @@ type Session struct {
 	streams   []*stream // by m-line index; nil: rejected or not relayed
 	wt        [2]*webrtcSide
 	// The offer an Answer answers: who sent it and what it said.
-	offered   bool
-	offerFrom Side
-	offer     *sdpconv.Description
-	last      [2]*sdpconv.Description // the last SDP each side sent
-	lastBody  [2][]byte               // its body, and the offer's (State)
-	offerBody []byte
-	since     time.Time   // the first Answer (State: the rates' start)
-	stateTick *time.Timer // reports EventState every Config.StateEvery once answered
+	offered    bool
+	offerFrom  Side
+	offer      *sdpconv.Description
+	before     *sdpconv.Description    // what the offerer said before the offer, until answered (Refused)
+	beforeBody []byte                  // its body (State)
+	last       [2]*sdpconv.Description // the last SDP each side sent
+	lastBody   [2][]byte               // its body, and the offer's (State)
+	offerBody  []byte
+	since      time.Time   // the first Answer (State: the rates' start)
+	stateTick  *time.Timer // reports EventState every Config.StateEvery once answered
 	// restoredAddr is, for a session Restore made, the address facing
 	// each side when it is none of Config.Addrs (a dead node's).
 	restoredAddr [2]Addr
@@ -174,8 +176,9 @@ func (s *Session) emit(ev Event) {
 // to send to the other side. It opens a relayed stream for each new usable
 // m-line, reuses the ports of m-lines it already relays and releases those
 // the offer disables (port 0). Errors wrap ErrBadSDP (unusable body),
-// ErrNoCodec (nothing the other side can use), ErrNoPorts or ErrClosed; on
-// error nothing changed.
+// ErrNoCodec (nothing the other side can use), ErrNoFax (T.38 toward a
+// side that is not plain RTP), ErrNoPorts or ErrClosed; on error nothing
+// changed.
 func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	if !from.valid() {
 		return nil, fmt.Errorf("offer from %s: invalid side", from)
@@ -192,6 +195,9 @@ func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	to := from.Other()
 	kinds := s.kind
 	kinds[from] = d.Kind
+	if err := s.checkFax(d, kinds); err != nil {
+		return nil, fmt.Errorf("offer from %s: %w", from, err)
+	}
 	chosen := s.addrSet
 	s.addrOf(from, d)
 	moved := s.moveFamily(to)
@@ -211,7 +217,7 @@ func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	}
 	s.announce(to, out, sent)
 	s.offered, s.offerFrom, s.offer = true, from, d
-	s.last[from] = d
+	s.before, s.beforeBody, s.last[from] = s.last[from], s.lastBody[from], d
 	s.offerBody = bytes.Clone(body)
 	s.lastBody[from] = s.offerBody
 	return out, nil
@@ -254,6 +260,7 @@ func (s *Session) Answer(from Side, body []byte) ([]byte, error) {
 	if err := s.learn(from, d, true); err != nil {
 		return nil, fmt.Errorf("answer from %s: %w", from, err)
 	}
+	s.before = nil
 	out, sent, err := s.renderAnswer(d, sd, body, from.Other())
 	if err != nil {
 		return nil, fmt.Errorf("answer from %s: %w", from, err)

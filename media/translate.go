@@ -251,8 +251,8 @@ func (s *Session) passThroughTo(sd *sdp.SessionDescription, body []byte, to Side
 		from := sd
 		sd = nil
 		if from == nil {
-			from = new(sdp.SessionDescription)
-			if err := from.Unmarshal(body); err != nil {
+			var err error
+			if from, err = sdpconv.Unmarshal(body); err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrBadSDP, err)
 			}
 		}
@@ -306,7 +306,8 @@ func (s *Session) applyPlan(offerer Side, plan *sdpconv.Plan) {
 			pt: rtpproc.PTMap(sp.AnswererToOfferer), eventPT: sp.EventPT[1], outEvent: sp.EventPT[0],
 			clockRate: rate, codec: sp.Codec.Name, toInfo: s.opts[offerer].DTMFInfo,
 		}))
-		if i == s.firstAudio() && sp.Enabled {
+		setUDPTL(st, sp.Type == "image" && sp.Enabled)
+		if i == s.firstAudio() && sp.Enabled && sp.Type != "image" {
 			name := codecName(sp.Codec)
 			s.codecs[offerer], s.codecs[answerer] = name, name
 		}

@@ -26,8 +26,8 @@ func Parse(body []byte) (*Description, error) {
 // memory with the session description that a rewrite may change (only
 // Media.Formats, which the pass-through keeps).
 func ParseSession(body []byte) (*Description, *sdp.SessionDescription, error) {
-	sd := new(sdp.SessionDescription)
-	if err := sd.Unmarshal(body); err != nil {
+	sd, err := Unmarshal(body)
+	if err != nil {
 		return nil, nil, fmt.Errorf("parse sdp: %w: %w", ErrBadSDP, err)
 	}
 	d, err := Describe(sd)
@@ -95,7 +95,8 @@ func readMedia(md *sdp.MediaDescription, sess *session) Media {
 	readICE(&m.ICE, md.Attributes)
 	inheritICE(&m.ICE, &sess.ice)
 	m.Hold = m.Dir == "sendonly" || m.Dir == "inactive" || nullHold(&m)
-	m.Usable = (m.Type == "audio" || m.Type == "video") && m.Port > 0 && terminable(m.Proto)
+	m.UDPTL = isUDPTL(&m)
+	m.Usable = m.Port > 0 && ((m.Type == "audio" || m.Type == "video") && terminable(m.Proto) || m.UDPTL)
 	return m
 }
 

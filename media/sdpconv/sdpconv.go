@@ -43,7 +43,8 @@ func (k Kind) String() string {
 }
 
 // ErrBadSDP is wrapped by every error about an SDP body that cannot be
-// parsed or has no usable m-line (audio or video over RTP with a port).
+// parsed or has no usable m-line (audio or video over RTP, or T.38 over
+// UDPTL, with a port).
 var ErrBadSDP = errors.New("bad sdp")
 
 // ErrNoCodec is wrapped when no m-line has a codec both sides can use.
@@ -137,8 +138,11 @@ type Media struct {
 	ICE ICE
 	// Usable is true for audio or video with a non-zero port over a
 	// protocol the SBC terminates: RTP/AVP, RTP/AVPF, RTP/SAVP, RTP/SAVPF
-	// or UDP/TLS/RTP/SAVPF.
+	// or UDP/TLS/RTP/SAVPF; and for a T.38 stream (UDPTL) with one.
 	Usable bool
+	// UDPTL is true for a T.38 fax stream: "m=image <port> udptl t38".
+	// It has no codecs; its T38Fax* attributes are the renderer's to pass.
+	UDPTL bool
 }
 
 // Description is a parsed SDP body.

@@ -14,6 +14,7 @@
 //	console    the operator console in headless Chromium against a live call
 //	timeline   the per-call timeline API: a WebRTC call's milestones, ended calls kept
 //	monitoring what operators watch: RTCP in HEP, the Grafana dashboard's and alert rules' metrics
+//	fax        T.38 re-INVITEs: UDPTL relayed between SIPp sides, refused toward a browser
 //
 // # Addresses
 //
@@ -34,6 +35,7 @@
 //	127.0.12.0/24  timeline
 //	127.0.13.0/24  console
 //	127.0.14.0/24  monitoring
+//	127.0.17.0/24  fax
 //
 // Taken elsewhere: 127.0.0.0/24 (unit tests, test/sipptest), 127.0.1.0/24
 // (test/interop/baresip), 127.0.2.0/24 (test/interop/linphone),
@@ -56,6 +58,7 @@ import (
 var ranges = map[string]int{
 	"calls":      20,
 	"console":    13,
+	"fax":        17,
 	"media":      21,
 	"monitoring": 14,
 	"ops":        22,

@@ -104,6 +104,14 @@ func (p *MediaPBX) MoveMedia(overlap bool) *rtpPeer {
 // sending after the 200: three packets.
 const overlapTail = 3 * FrameInterval
 
+// SendOffer re-INVITEs with sdp as it is (a T.38 offer, say) and returns
+// the final response; a 2xx is acknowledged, and the PBX's media stays as
+// it was whatever the answer.
+func (p *MediaPBX) SendOffer(sdp string) sip.Response {
+	p.t.Helper()
+	return p.send("INVITE", "application/sdp", sdp)
+}
+
 // sendInfo sends a digit as SIP INFO application/dtmf-relay.
 func (p *MediaPBX) SendInfo(digit byte) {
 	p.t.Helper()

@@ -31,6 +31,9 @@
 //	prack_uac / prack_uas        RFC 3262: the UAC requires 100rel; the UAS sends
 //	                             a reliable 183 with SDP, waits for the PRACK, then 200
 //	reinvite_hold_uac / _uas     hold (sendonly) and resume re-INVITEs (UAC -s, -d)
+//	t38_reinvite_uac / _uas      re-INVITE to T.38 fax (m=image udptl t38) and
+//	                             back to audio; each side writes the image address
+//	                             it got (ip:port) to image_port (UAC -s, -d; both -key faxport)
 //	uas_503                      a trunk answering 503 (first trunk of failover;
 //	                             the second trunk runs call_caller_bye_uas)
 //	reject_503_uac               a caller that expects 503

@@ -50,6 +50,10 @@ var pairs = []pair{
 		uacArgs: []string{"-s", "alice", "-d", "100"}},
 	{name: "reinvite_hold", uac: ScenarioPath("reinvite_hold_uac"), uas: ScenarioPath("reinvite_hold_uas"),
 		uacArgs: []string{"-s", "alice", "-d", "100"}},
+	// Directly, each side gets the other's fax port (no datagrams here:
+	// test/e2e/fax relays them through the SBC).
+	{name: "t38_reinvite", uac: ScenarioPath("t38_reinvite_uac"), uas: ScenarioPath("t38_reinvite_uas"),
+		uacArgs: []string{"-s", "alice", "-d", "100", "-key", "faxport", "40000"}, uasArgs: []string{"-key", "faxport", "40002"}},
 	{name: "uas_503", uac: ScenarioPath("reject_503_uac"), uas: ScenarioPath("uas_503"),
 		uacArgs: []string{"-s", "alice"}},
 	{name: "options", uac: ScenarioPath("options_uac"), uas: ScenarioPath("options_uas"),
