@@ -175,6 +175,7 @@ type listener struct {
 	tlsConf   *tls.Config
 	symmetric bool         // UDP: ListenOptions.Symmetric
 	udp       *net.UDPConn // UDP
+	raw       *rawSender   // UDP: sends outside udp's write lock (nil: through udp)
 	ln        net.Listener // TCP, TLS
 	srv       *http.Server // WS, WSS (it owns the net.Listener)
 }
@@ -183,6 +184,7 @@ func (li *listener) close() error {
 	var err error
 	switch {
 	case li.udp != nil:
+		li.raw.close()
 		err = li.udp.Close()
 	case li.srv != nil:
 		err = li.srv.Close()

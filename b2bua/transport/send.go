@@ -218,11 +218,17 @@ func (l *Layer) clientConfig(t Target) *tls.Config {
 // sendUDP sends a datagram from the UDP listener named t.Listener, else the
 // one bound to t.Local, else the first one of the target's IP family.
 func (l *Layer) sendUDP(t Target, data []byte) error {
-	sock := l.udpFor(t)
-	if sock == nil {
+	li := l.udpFor(t)
+	if li == nil {
 		return fmt.Errorf("send to %s: no UDP listener for this address family", t)
 	}
-	if _, err := sock.WriteToUDPAddrPort(data, t.Addr); err != nil {
+	if handled, err := li.raw.send(data, t.Addr); handled {
+		if err != nil {
+			return fmt.Errorf("send to %s: %w", t, err)
+		}
+		return nil
+	}
+	if _, err := li.udp.WriteToUDPAddrPort(data, t.Addr); err != nil {
 		if errors.Is(err, net.ErrClosed) {
 			err = ErrClosed
 		}
@@ -235,24 +241,24 @@ func (l *Layer) sendUDP(t Target, data []byte) error {
 // the one bound to t.Local (both as the peer addressed us, whatever its
 // family), else the first that reaches the target's family; a listener on
 // the IPv6 wildcard is dual-stack and reaches both.
-func (l *Layer) udpFor(t Target) *net.UDPConn {
+func (l *Layer) udpFor(t Target) *listener {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ip := t.Addr.Addr()
-	var byName, byLocal, first *net.UDPConn
+	var byName, byLocal, first *listener
 	for _, li := range l.listeners {
 		if li.kind != UDP {
 			continue
 		}
 		if byName == nil && t.Listener != "" && li.name == t.Listener {
-			byName = li.udp
+			byName = li
 		}
 		if byLocal == nil && t.Local.IsValid() && li.addr == t.Local {
-			byLocal = li.udp
+			byLocal = li
 		}
 		bound := li.addr.Addr()
 		if first == nil && (bound.Is4() == ip.Is4() || (bound.Is6() && bound.IsUnspecified())) {
-			first = li.udp
+			first = li
 		}
 	}
 	switch {

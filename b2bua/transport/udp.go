@@ -40,9 +40,11 @@ func (l *Layer) listenUDP(name, addr string, symmetric bool) (netip.AddrPort, er
 	}
 	poll.SetReadBuffer(sock, udpReadBuffer)
 	li := &listener{name: name, kind: UDP, addr: boundAddr(addr, sock.LocalAddr()), udp: sock, symmetric: symmetric}
+	li.raw = newRawSender(sock)
 	w := l.startUDPWorkers()
 	if !l.addListener(li, func() { l.readUDP(li, w) }) {
 		w.stop()
+		li.raw.close()
 		_ = sock.Close()
 		return netip.AddrPort{}, fmt.Errorf("listen UDP on %s: %w", addr, ErrClosed)
 	}
