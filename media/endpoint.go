@@ -167,6 +167,7 @@ type sdesState struct {
 	decRTCP atomic.Pointer[srtp.Context]
 	encRTP  *srtp.Context
 	encRTCP *srtp.Context
+	rxGuess rocGuess // a restored decRTP's rollover counter (RTP reader's)
 	rtpBuf  []byte
 	rtpHdr  rtp.Header
 	rtcpMu  sync.Mutex

@@ -198,7 +198,7 @@ func (r *reader) open(pkt []byte, ctl bool) ([]byte, int) {
 	if ctx == nil {
 		return nil, noKeys
 	}
-	out, err := ctx.DecryptRTP(r.dec[:0], pkt, &r.hdr)
+	out, err := r.e.sdes.rxGuess.decrypt(ctx, r.dec[:0], pkt, &r.hdr)
 	if err != nil {
 		return nil, notAuthentic
 	}

@@ -267,7 +267,7 @@ func (p PeerState) peer(signal netip.Addr) *peer {
 // restoreSDES rebuilds an SDES endpoint's contexts from its a=crypto
 // values: outSSRC's stream continues at rollover counter roc (and its
 // SRTCP past the exported index), inSSRC's is decrypted from its
-// rollover counter.
+// rollover counter or, until a packet confirms it, the next (rocGuess).
 func restoreSDES(st SDESState, outSSRC, roc, inSSRC uint32) (*sdesState, error) {
 	local, err := rtpproc.ParseCrypto(st.Local)
 	if err != nil {
@@ -297,8 +297,9 @@ func restoreSDES(st SDESState, outSSRC, roc, inSSRC uint32) (*sdesState, error) 
 	if err != nil {
 		return nil, fmt.Errorf("sdes remote key: %w", err)
 	}
-	if inSSRC != 0 && st.RxROC != 0 {
+	if inSSRC != 0 {
 		dec.SetROC(inSSRC, st.RxROC)
+		sd.rxGuess = rocGuess{ctx: dec, ssrc: inSSRC, roc: st.RxROC}
 	}
 	sd.decRTP.Store(dec)
 	sd.decRTCP.Store(decRTCP)

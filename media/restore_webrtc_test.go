@@ -4,9 +4,11 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -20,9 +22,13 @@ type browser struct {
 	rx     arrivals
 	mu     sync.Mutex
 	states []webrtc.ICEConnectionState
+	// jumps is how many of the next packets move the sequence number
+	// 20000 ahead (4 wrap it, and pion's rollover counter with it).
+	jumps atomic.Int32
 }
 
-func newBrowser(t *testing.T) *browser {
+// newBrowser returns a browser offering profiles (none: pion's default).
+func newBrowser(t *testing.T, profiles ...dtls.SRTPProtectionProfile) *browser {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
@@ -35,6 +41,9 @@ func newBrowser(t *testing.T) *browser {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if len(profiles) > 0 {
+		se.SetSRTPProtectionProfiles(profiles...)
+	}
 	// Consent checks every 200 ms: a restored side that did not answer
 	// them would show within the test.
 	se.SetICETimeouts(3*time.Second, 6*time.Second, 200*time.Millisecond)
@@ -95,6 +104,10 @@ func (b *browser) send(t *testing.T, stop <-chan struct{}, wg *sync.WaitGroup) {
 			case <-stop:
 				return
 			case <-tick.C:
+			}
+			if b.jumps.Load() > 0 {
+				seq += 20000
+				b.jumps.Add(-1)
 			}
 			p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 160}, Payload: make([]byte, 160)}
 			if err := b.track.WriteRTP(p); err != nil {

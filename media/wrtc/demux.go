@@ -206,14 +206,71 @@ func (d *demux) deliverRTCP(ctx *srtpKeys, out, pkt []byte, hdr *rtcp.Header) {
 type srtpKeys struct {
 	pion *srtp.Context
 	gcm  *gcmRTP // nil: pion protects SRTP too
+	// pending are, by SSRC the peer sends, the rollover counters a
+	// restored context took from the replicated state that no packet has
+	// authenticated yet (nil or empty: none). See restoreROC.
+	pending map[uint32]uint32
 }
 
 // decryptRTP decrypts an SRTP packet into dst; hdr is pion's scratch.
 func (k *srtpKeys) decryptRTP(dst, pkt []byte, hdr *rtp.Header) ([]byte, error) {
+	out, err := k.decryptOnce(dst, pkt, hdr)
+	if len(k.pending) == 0 || len(pkt) < 12 {
+		return out, err
+	}
+	return k.confirmROC(dst, pkt, hdr, out, err)
+}
+
+func (k *srtpKeys) decryptOnce(dst, pkt []byte, hdr *rtp.Header) ([]byte, error) {
 	if k.gcm != nil {
 		return k.gcm.decrypt(dst, pkt)
 	}
 	return k.pion.DecryptRTP(dst, pkt, hdr)
+}
+
+// restoreROC sets the rollover counter of ssrc, which the peer sends, to
+// roc from a replicated state, as a guess: the peer's sequence number may
+// have wrapped between the state and the restore (at 50 packets/s every
+// 22 minutes, the state being up to a minute old), and then it uses
+// roc+1. Until a packet of ssrc authenticates, confirmROC tries roc+1
+// for a packet that fails with roc.
+func (k *srtpKeys) restoreROC(ssrc, roc uint32) {
+	k.SetROC(ssrc, roc)
+	if roc == maxROC {
+		return
+	}
+	if k.pending == nil {
+		k.pending = make(map[uint32]uint32)
+	}
+	k.pending[ssrc] = roc
+}
+
+// confirmROC follows decryptOnce's result (out, err) for a packet of a
+// restored context: the first packet of an SSRC that authenticates
+// confirms its rollover counter, with the restored one or, when that
+// failed authentication, with the one after it. Only an authenticated
+// packet moves the counter, and only by one: packets of a stranger
+// without the key leave it where it was restored (each costs a second
+// decryption until the peer's first packet arrives).
+func (k *srtpKeys) confirmROC(dst, pkt []byte, hdr *rtp.Header, out []byte, err error) ([]byte, error) {
+	ssrc := binary.BigEndian.Uint32(pkt[8:])
+	roc, ok := k.pending[ssrc]
+	switch {
+	case !ok:
+		return out, err
+	case err == nil:
+		delete(k.pending, ssrc)
+		return out, nil
+	case !errors.Is(err, srtp.ErrFailedToVerifyAuthTag):
+		return out, err
+	}
+	k.SetROC(ssrc, roc+1)
+	if out2, err2 := k.decryptOnce(dst, pkt, hdr); err2 == nil {
+		delete(k.pending, ssrc)
+		return out2, nil
+	}
+	k.SetROC(ssrc, roc)
+	return out, err
 }
 
 // encryptRTP protects a plain RTP packet into dst; hdr is pion's scratch.

@@ -96,8 +96,10 @@ const srtcpSkip = 1000
 // Restore continues, on cfg.Mux, a transport another process exported
 // (st, with keys): its agent has the same local credentials and answers
 // the peer's consent checks, SRTP and SRTCP continue with the same keys
-// (outgoing rollover counters as exported, SRTCP indices past them), and
-// no DTLS handshake runs: the transport is Connected at once, and SRTP
+// (outgoing rollover counters as exported, SRTCP indices past them;
+// incoming ones as exported or, until a packet confirms them, one past:
+// the peer may have wrapped its sequence since st), and no DTLS
+// handshake runs: the transport is Connected at once, and SRTP
 // goes to st.Peer until the peer's next check selects its path. Only
 // keys are needed, so cfg.Certificate may be another than the one the
 // peer saw; Local keeps st's fingerprint.
@@ -132,7 +134,7 @@ func Restore(cfg Config, st TransportState) (*Transport, error) {
 		tx.SetIndex(ssrc, idx+srtcpSkip)
 	}
 	for ssrc, roc := range st.RxROC {
-		rx.SetROC(ssrc, roc)
+		rx.restoreROC(ssrc, roc)
 	}
 	t, err := newTransport(cfg, ice.WithLocalCredentials(st.Ufrag, st.Pwd))
 	if err != nil {
