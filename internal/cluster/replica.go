@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +61,14 @@ func ReplicateCalls(n *Node, spec ReplicaSpec) *CallReplica {
 
 func (r *CallReplica) key(node string) string { return r.n.Key("replica:" + node) }
 
+// index is the set of the nodes that may have a replica hash: each node
+// adds itself at every heartbeat, a claim or a clean stop removes it.
+// Peers read it rather than scan the keyspace (a SCAN per heartbeat
+// walks every registration and ban key, and on a Redis Cluster sees one
+// shard only). A member without a hash is harmless: its claim finds
+// nothing and removes it.
+func (r *CallReplica) index() string { return r.n.Key("replica-nodes") }
+
 // Save queues a call's state for writing; it never blocks (b2bua.Replicator).
 func (r *CallReplica) Save(id string, state []byte) { r.queue(id, state) }
 
@@ -103,6 +110,7 @@ func (r *CallReplica) Run(ctx context.Context) {
 	// CDR journal has recorded those calls at start (sbc_restart), and
 	// a restored call would be recorded twice.
 	r.dropPreviousLife(ctx)
+	r.renew(ctx) // in the index before this life's first call is saved
 	for {
 		select {
 		case <-ctx.Done():
@@ -111,6 +119,7 @@ func (r *CallReplica) Run(ctx context.Context) {
 			}
 			dctx, cancel := context.WithTimeout(context.Background(), r.n.spec.WriteTimeout)
 			_ = r.n.Client().Del(dctx, r.key(r.n.ID())).Err()
+			_ = r.n.Client().SRem(dctx, r.index(), r.n.ID()).Err()
 			cancel()
 			return
 		case <-r.wake:
@@ -171,6 +180,7 @@ func (r *CallReplica) renew(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(ctx, r.n.spec.WriteTimeout)
 	defer cancel()
 	r.n.observe(ctx, ignoreWrongType(r.n.Client().PExpire(cctx, r.key(r.n.ID()), ReplicaTTL*r.n.spec.NodeTTL).Err()))
+	r.n.observe(ctx, r.n.Client().SAdd(cctx, r.index(), r.n.ID()).Err())
 }
 
 // takeOver claims the hashes of nodes without a live entry and restores
@@ -252,15 +262,12 @@ func TakenOver(n *Node) func() (map[string]bool, error) {
 	}
 }
 
-// replicaNodes lists the nodes that have a replica hash.
+// replicaNodes lists the nodes that may have a replica hash (index).
 func (r *CallReplica) replicaNodes(ctx context.Context) []string {
-	prefix := r.key("")
-	var nodes []string
-	iter := r.n.Client().Scan(ctx, 0, prefix+"*", 100).Iterator()
-	for iter.Next(ctx) {
-		nodes = append(nodes, strings.TrimPrefix(iter.Val(), prefix))
-	}
-	if err := iter.Err(); err != nil {
+	cctx, cancel := context.WithTimeout(ctx, r.n.spec.ReadTimeout)
+	defer cancel()
+	nodes, err := r.n.Client().SMembers(cctx, r.index()).Result()
+	if err != nil {
 		r.n.log.Warn("cluster: listing replicated calls", "err", err)
 	}
 	return nodes
@@ -282,6 +289,11 @@ func (r *CallReplica) claim(ctx context.Context, node string) {
 		return
 	}
 	calls := all.Val()
+	// The hash is gone now (claimed here or by another node, or expired):
+	// the node leaves the index until it comes back.
+	if err := r.n.Client().SRem(ctx, r.index(), node).Err(); err != nil {
+		r.n.log.Warn("cluster: a dead node left in the replica index; claimed again at the next heartbeat", "node", node, "err", err)
+	}
 	if len(calls) == 0 {
 		return // claimed by another node, or expired, meanwhile
 	}

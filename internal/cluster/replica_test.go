@@ -91,6 +91,10 @@ func TestReplicaTakeover(t *testing.T) {
 	if n := rc.HLen(ctx, key).Val(); n != 2 {
 		t.Fatalf("the crashed node's hash has %d calls", n)
 	}
+	index := dead.Key("replica-nodes")
+	if !rc.SIsMember(ctx, index, "dead").Val() {
+		t.Fatalf("the crashed node is not in the replica index %s: peers would not find its calls", index)
+	}
 
 	a, b := &restorer{}, &restorer{}
 	node("a", a.spec())
@@ -113,6 +117,7 @@ func TestReplicaTakeover(t *testing.T) {
 	if n := rc.Exists(ctx, key).Val(); n != 0 {
 		t.Errorf("the dead node's hash is still there")
 	}
+	waitFor(t, "the dead node out of the replica index", func() bool { return !rc.SIsMember(ctx, index, "dead").Val() })
 }
 
 // TestReplicaCleanStop: a node that stops cleanly deletes its hash (its
@@ -134,10 +139,16 @@ func TestReplicaCleanStop(t *testing.T) {
 	if v := rc.PTTL(context.Background(), key).Val(); v <= 0 || v > ttl {
 		t.Errorf("the hash's TTL is %v, want at most %v", v, ttl)
 	}
+	if !rc.SIsMember(context.Background(), n.Key("replica-nodes"), "n").Val() {
+		t.Errorf("the node is not in the replica index")
+	}
 	cancel()
 	<-done
 	if v := rc.Exists(context.Background(), key).Val(); v != 0 {
 		t.Errorf("a clean stop left the hash")
+	}
+	if rc.SIsMember(context.Background(), n.Key("replica-nodes"), "n").Val() {
+		t.Errorf("a clean stop left the node in the replica index")
 	}
 }
 
