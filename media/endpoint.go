@@ -404,13 +404,24 @@ func (s *Session) newEndpoint(side Side, k Kind, log *slog.Logger) (endpoint, er
 		return nil, err
 	}
 	if e, ok := e.(*rtpEndpoint); ok {
-		e.rtp.changed, e.rtcp.changed = s.stateChanged, s.stateChanged
+		s.watchLatch(side, e)
 	}
 	return e, nil
 }
 
-// stateChanged reports EventState (a socket latched).
-func (s *Session) stateChanged() { s.emit(Event{Kind: EventState}) }
+// watchLatch makes side's sockets report their latches: the RTP one's
+// (RTP or UDPTL) for the call's timeline, and both for replication.
+func (s *Session) watchLatch(side Side, e *rtpEndpoint) {
+	e.rtp.changed = func(src netip.AddrPort, moved bool) {
+		kind := EventLatched
+		if moved {
+			kind = EventRelatched
+		}
+		s.emit(Event{Kind: kind, From: side, Source: src})
+		s.emit(Event{Kind: EventState})
+	}
+	e.rtcp.changed = func(netip.AddrPort, bool) { s.emit(Event{Kind: EventState}) }
+}
 
 func (s *Session) openEndpoint(side Side, k Kind, log *slog.Logger) (endpoint, error) {
 	switch k {

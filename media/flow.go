@@ -41,8 +41,8 @@ type flow struct {
 	// wants INFO). Must not block.
 	onDTMF func(DTMF)
 	// onEvent reports the flow's milestones (first RTP relayed, a new
-	// segment of the stream, a digit relayed as RFC 4733, its source
-	// latched); nil: none. Called once per event, from the readers: must
+	// segment of the stream, a digit relayed as RFC 4733; latches are the
+	// socket's, latch.go); nil: none. Called once per event, from the readers: must
 	// not block.
 	onEvent func(Event)
 	// back is the opposite flow of the same stream, whose output SSRC

@@ -199,9 +199,11 @@ type sock struct {
 	// ssrc is the SSRC of the latched source's RTP (bit 32 set once
 	// known), published by the RTP socket's reader for the RTCP socket's.
 	ssrc atomic.Uint64
-	// changed, when set (before the reader starts), hears of each latch:
-	// the session reports EventState.
-	changed func()
+	// changed, when set (before the reader starts), hears of each latch
+	// (moved: from another source): the session reports it (EventLatched
+	// or EventRelatched for the call's timeline, EventState for its
+	// replication).
+	changed func(src netip.AddrPort, moved bool)
 }
 
 func newSock(conn *udpConn, port int, signal netip.Addr, log *slog.Logger) *sock {
@@ -279,7 +281,7 @@ func (s *sock) latch(p *peer, src netip.AddrPort) bool {
 		s.log.Debug("media source latched", "port", s.port, "source", src, "sdp_addr", p.sdp)
 	}
 	if s.changed != nil {
-		s.changed()
+		s.changed(src, p.latched)
 	}
 	return true
 }

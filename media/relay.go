@@ -100,13 +100,6 @@ func (r *reader) fromStranger(pkt []byte, src netip.AddrPort, p *peer, now int64
 	if p.latched {
 		r.f.c.relatched.Add(1)
 	}
-	if !r.rtcp && r.f.onEvent != nil { // once per latch
-		kind := EventLatched
-		if p.latched {
-			kind = EventRelatched
-		}
-		r.f.onEvent(Event{Kind: kind, Source: src})
-	}
 	r.last = trail{}
 	r.deliver(pkt, ctl, now)
 }

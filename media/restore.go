@@ -246,7 +246,7 @@ func (s *Session) restoreEnd(side Side, mline int, ss StreamState, st SessionSta
 		rtp: newSock(rtp, port, signal, log), rtcp: newSock(rtcp, port+1, signal, log)}
 	e.rtp.dst.Store(es.RTP.peer(signal))
 	e.rtcp.dst.Store(es.RTCP.peer(signal))
-	e.rtp.changed, e.rtcp.changed = s.stateChanged, s.stateChanged
+	s.watchLatch(side, e)
 	if es.SDES != nil {
 		out := ss.Flows[side.Other()]
 		roc := es.SDES.TxROC + wraps(out.Norm.Seq, skipFor(out, st, elapsed))
