@@ -378,7 +378,7 @@ func (c *Call) onMediaEvent(ev media.Event) {
 		if _, err := c.send(to, req, func(sip.Response) {}); err != nil {
 			c.log.Debug("dtmf info", "leg", to.name, "err", err)
 		}
-	default: // a change of the session's state (a latch, DTLS up)
+	case media.EventState: // the session's state changed (a latch, DTLS up, its periodic report)
 		c.mediaChanged()
 	}
 }
