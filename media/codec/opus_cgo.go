@@ -57,15 +57,16 @@ func (d *opusDecoder) Decode(pcm []int16, payload []byte) ([]int16, error) {
 	return pcm[:l+n], nil
 }
 
-// Conceal runs libopus's packet-loss concealment for n samples (rounded
-// down to the 2.5 ms steps libopus works in; the rest is silence).
+// Conceal runs libopus's packet-loss concealment for n samples, one call
+// per packet duration as libopus expects (rounded down to the 2.5 ms steps
+// it works in; the rest is silence).
 func (d *opusDecoder) Conceal(pcm []int16, n int) []int16 {
 	l := len(pcm)
 	pcm = slices.Grow(pcm, n)[:l+n]
 	out := pcm[l:]
 	clear(out)
 	for len(out) >= opusRate/400 {
-		c := min(len(out), opusMaxFrame)
+		c := min(len(out), d.lastDur, opusMaxFrame)
 		c -= c % (opusRate / 400)
 		if d.dec.DecodePLC(out[:c:c]) != nil {
 			break

@@ -41,7 +41,7 @@ func TestResampleNoAliasing(t *testing.T) {
 	}{
 		{48000, 5000, 3000, 8000},
 		{48000, 4500, 3500, 8000},
-		{48000, 12000, 4000, 8000}, // folds onto 4 kHz: measured as energy
+		{48000, 7000, 1000, 8000}, // would fold onto 1 kHz
 		{16000, 5000, 3000, 8000},
 		{48000, 9000, 7000, 16000},
 	} {

@@ -69,6 +69,7 @@ type receiver struct {
 	ts      uint32
 	durTS   uint32 // the last packet's duration in the To clock
 	jumps   int    // timestamp jumps (with the marker)
+	jumpTS  uint32 // ticks skipped by those jumps
 	events  [][]byte
 }
 
@@ -103,6 +104,7 @@ func (r *receiver) emit(p []byte) {
 			r.t.Errorf("timestamp %d after %d+%d without the marker", ts, r.ts, r.durTS)
 		}
 		r.jumps++
+		r.jumpTS += ts - r.ts - r.durTS
 	}
 	n := len(r.pcm)
 	r.pcm, err = r.dec.Decode(r.pcm, payload)

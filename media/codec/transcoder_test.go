@@ -29,9 +29,9 @@ func directions() []struct {
 	}
 	if Supported("opus") {
 		ds = append(ds,
-			dir{fmtPCMU, fmtOpus, 20}, dir{fmtOpus, fmtPCMU, 20},
-			dir{fmtPCMA, fmtOpus, 20}, dir{fmtOpus, fmtPCMA, 20},
-			dir{fmtG722, fmtOpus, 20}, dir{fmtOpus, fmtG722, 20},
+			dir{fmtPCMU, fmtOpus, 25}, dir{fmtOpus, fmtPCMU, 25},
+			dir{fmtPCMA, fmtOpus, 25}, dir{fmtOpus, fmtPCMA, 25},
+			dir{fmtG722, fmtOpus, 25}, dir{fmtOpus, fmtG722, 25},
 		)
 	}
 	return ds
