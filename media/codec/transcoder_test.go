@@ -68,8 +68,8 @@ func TestTranscodeTone(t *testing.T) {
 // and Opus, which cannot do 30 ms, at 20.
 func TestTranscodePtime(t *testing.T) {
 	cases := []struct {
-		from, to       Format
-		inMs, wantMs   int
+		from, to        Format
+		inMs, wantMs    int
 		wantTS, wantLen int
 	}{
 		{fmtPCMU, withPtime(fmtPCMA, 30), 20, 30, 240, 240},
