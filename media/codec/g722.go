@@ -121,7 +121,7 @@ func (b *g722Band) update(d int32) {
 	wd1 := sat16(b.a[1] * 4)
 	wd2 := wd1
 	if s0 == s1 {
-		wd2 = -wd1
+		wd2 = min(-wd1, 32767) // 16-bit: -(-32768) saturates
 	}
 	wd2 >>= 7
 	wd3 := int32(-128)
