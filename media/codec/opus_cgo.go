@@ -21,6 +21,10 @@ const (
 	opusMaxFrame = opusRate * 120 / 1000 // the longest Opus packet: 120 ms
 	opusMaxBytes = 1275                  // the longest frame RFC 6716 allows
 	opusLossPerc = 10                    // expected loss: makes the encoder spend bits on in-band FEC
+	// opusComplexity trades encoder CPU for quality: 5 costs a third of
+	// libopus's default 10 for about 1 dB less SNR on a tone
+	// (BENCHMARKS.md, "Issue 21, transcoding engine").
+	opusComplexity = 5
 )
 
 // opusDecoder decodes to 48 kHz mono; libopus downmixes a stereo stream
@@ -93,7 +97,8 @@ func (d *opusDecoder) DecodeFEC(pcm []int16, next []byte, n int) ([]int16, error
 }
 
 // opusEncoder encodes 48 kHz mono for speech (VoIP application) with
-// in-band FEC, at 32 kbit/s or the far end's maxaveragebitrate.
+// in-band FEC, at 32 kbit/s or the far end's maxaveragebitrate, at
+// complexity 5. DTX stays off: the far end gets a packet every ptime.
 type opusEncoder struct {
 	enc *opus.Encoder
 }
@@ -107,6 +112,7 @@ func newOpusEncoder(f Format) (Encoder, error) {
 		func() error { return enc.SetBitrate(opusFmtpBitrate(f.Fmtp)) },
 		func() error { return enc.SetInBandFEC(true) },
 		func() error { return enc.SetPacketLossPerc(opusLossPerc) },
+		func() error { return enc.SetComplexity(opusComplexity) },
 	} {
 		if err := set(); err != nil {
 			return nil, fmt.Errorf("opus encoder: %w", err)
