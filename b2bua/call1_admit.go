@@ -117,7 +117,7 @@ func (s *Server) respond100(tx serverTx) {
 // start leaves the event to the call's loop.
 func (c *Call) start() bool {
 	if !c.routeCall() {
-		return false
+		return c.refusing != nil // an announcement plays before the refusal
 	}
 	if c.stopped() {
 		return true
@@ -206,14 +206,14 @@ func (c *Call) findDests(rr routing.Request) bool {
 			if c.ctx.Err() != nil {
 				return true // stopped during the lookups: the loop answers
 			}
-			c.fail(outcome.CauseAllTrunksDown,
+			c.refuse(outcome.Classify(outcome.CauseAllTrunksDown, 0, false), c.vouched, "",
 				sipmsg.Generic("Retry-After", strconv.Itoa(int(c.s.cfg.RetryAfter/time.Second))))
 			return false
 		}
 	case routing.TargetRegistered:
 		c.dests = newestPerContact(append(c.s.registeredDests(c.invReq.Recipient()), c.peerDests(c.invReq.Recipient())...))
 		if len(c.dests) == 0 {
-			c.fail(outcome.CauseNoBinding)
+			c.refuse(outcome.Classify(outcome.CauseNoBinding, 0, false), c.vouched, "")
 			return false
 		}
 		c.forking = true
@@ -256,6 +256,15 @@ func (c *Call) openMedia(src netip.Addr) bool {
 	}
 	c.media = m
 	c.timelineMedia(m)
+	m.Configure(media.SideA, c.callerOptions(src))
+	m.Notify(func(ev media.Event) { c.post(event{kind: evMedia, media: &ev}) })
+	c.startTimer(timerRing, c.s.cfg.RingTimeout)
+	return true
+}
+
+// callerOptions is what the caller's side of the media speaks, as far as
+// its transport and trunk say; src is where its signaling comes from.
+func (c *Call) callerOptions(src netip.Addr) media.SideOptions {
 	// The caller's RTP from the address its INVITE came from latches like
 	// RTP from its SDP address (NAT); media/latch.go.
 	optsA := media.SideOptions{Kind: media.KindRTP, Signaling: src}
@@ -269,10 +278,7 @@ func (c *Call) openMedia(src netip.Addr) bool {
 		}
 	}
 	c.a.dtmfInfo = optsA.DTMFInfo
-	m.Configure(media.SideA, optsA)
-	m.Notify(func(ev media.Event) { c.post(event{kind: evMedia, media: &ev}) })
-	c.startTimer(timerRing, c.s.cfg.RingTimeout)
-	return true
+	return optsA
 }
 
 // admitLate runs the late stages on the call's INVITE once it is routed,
@@ -302,6 +308,7 @@ func (c *Call) admitLate() bool {
 		c.timelinePolicy(true, "", "", 0)
 		c.admitted, c.dial = r.Admitted, r.Dial
 		c.user = r.User
+		c.vouched = r.User != "" || r.Trusted
 		c.maxDuration = p.MaxDuration()
 		return true
 	}
@@ -321,7 +328,8 @@ func (c *Call) admitLate() bool {
 	}
 	c.log.Info("call refused by policy", "stage", d.Stage, "cause", d.Cause, "code", o.Code)
 	c.timelinePolicy(false, d.Stage, d.Cause, o.Code)
-	c.failWith(o, decisionHeaders(d)...)
+	vouched := (r.User != "" || r.Trusted) && d.Action == policy.Answer
+	c.refuse(o, vouched, d.Cause, decisionHeaders(d)...)
 	return false
 }
 
