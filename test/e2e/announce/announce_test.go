@@ -1,0 +1,205 @@
+// Package announce tests the SBC's own early media end to end: local
+// ringback to a browser (pion) whose callee rings without SDP, and
+// announcements before a refusal for a trusted SIP caller, never for a
+// stranger.
+package announce
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/media/announce"
+	"github.com/sbc-project/sbc/media/codec"
+	"github.com/sbc-project/sbc/test/e2e"
+)
+
+// decode turns PCMU or PCMA frames into 8 kHz samples.
+func decode(t *testing.T, frames []e2e.ForeignFrame) []int16 {
+	t.Helper()
+	var pcm []int16
+	for _, f := range frames {
+		name := map[uint8]string{0: "PCMU", 8: "PCMA"}[f.PT]
+		if name == "" {
+			t.Fatalf("frame with payload type %d: want PCMU or PCMA", f.PT)
+		}
+		dec, _ := codec.NewDecoder(codec.Format{Name: name})
+		pcm, _ = dec.Decode(pcm, f.Payload)
+	}
+	return pcm
+}
+
+// checkStream fails unless frames are one RTP stream: one SSRC, each
+// sequence number one more than the last, timestamps 160 apart.
+func checkStream(t *testing.T, frames []e2e.ForeignFrame) {
+	t.Helper()
+	for i := 1; i < len(frames); i++ {
+		a, b := frames[i-1], frames[i]
+		if b.SSRC != a.SSRC || b.Seq != a.Seq+1 || b.TS-a.TS != 160 {
+			t.Fatalf("frame %d: ssrc %x seq %d ts %d after ssrc %x seq %d ts %d: not one 20 ms stream",
+				i, b.SSRC, b.Seq, b.TS, a.SSRC, a.Seq, a.TS)
+		}
+	}
+}
+
+// tone fails unless pcm holds each of want and none of absent.
+func tone(t *testing.T, what string, pcm []int16, want, absent []float64) {
+	t.Helper()
+	for _, f := range want {
+		if p := announce.Goertzel(pcm, 8000, f); p < 0.002 {
+			t.Errorf("%s: %g Hz power %.5f, want the tone", what, f, p)
+		}
+	}
+	for _, f := range absent {
+		if p := announce.Goertzel(pcm, 8000, f); p > 0.0005 {
+			t.Errorf("%s: %g Hz power %.5f, want none", what, f, p)
+		}
+	}
+}
+
+// TestRingbackToBrowser: a browser calls a PBX that rings (180 without
+// SDP) and answers when the test lets it. The browser gets 183 with the
+// SBC's SDP (PCMU, sendrecv) and a US ringback tone (440 + 480 Hz) as
+// one 20 ms RTP stream; then the 200, whose SDP names the same transport
+// and codec; then the PBX's media, on the same SSRC, and no more tone.
+func TestRingbackToBrowser(t *testing.T) {
+	pbx := e2e.NewMediaPBX(t, e2e.PBXOptions{Ringing: true})
+	sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: pbx.Trunk(), Mutate: func(c *config.Config) {
+		c.Media.Ringback.Enabled = true
+		c.Media.Ringback.Tone = "us"
+	}})
+	web := e2e.NewWebPhone(t, sbc)
+	web.Dial("1000")
+	web.Progress("the SBC's 183 with SDP", 10*time.Second, func() bool { return web.Answer != "" })
+	early := web.Answer
+	if !strings.Contains(early, "a=rtpmap:0 PCMU/8000") || !strings.Contains(early, "a=sendrecv") {
+		t.Fatalf("183's SDP is not PCMU sendrecv:\n%s", early)
+	}
+	// 1.5 s of tone: within the first 2 s burst of the US cadence.
+	e2e.WaitFor(t, 15*time.Second, "75 ringback frames", func() bool { return len(web.Rx.Foreign()) >= 75 })
+	frames := web.Rx.Foreign()[:75]
+	checkStream(t, frames)
+	tone(t, "ringback", decode(t, frames[5:70]), []float64{440, 480}, []float64{350, 620, 1000})
+	if web.Rx.Marker("PBX1") != 0 {
+		t.Fatal("the PBX's media reached the browser before its answer")
+	}
+
+	pbx.ReleaseAnswer()
+	res := web.AwaitAnswer()
+	if res.StatusCode() != 200 {
+		t.Fatalf("call answered %d %s", res.StatusCode(), res.Reason())
+	}
+	if web.AnswerChanged {
+		t.Error("the 200's SDP names another ICE/DTLS transport than the 183's")
+	}
+	if m := mline(res.Body()); m != mline(early) {
+		t.Errorf("the 200's audio line %q differs from the 183's %q", m, mline(early))
+	}
+	e2e.WaitCount(t, "browser gets the pbx stream", web.Rx, "PBX1", 25)
+	played := len(web.Rx.Foreign())
+	e2e.WaitCount(t, "browser keeps getting the pbx stream", web.Rx, "PBX1", 75)
+	if n := len(web.Rx.Foreign()); n > played+1 {
+		t.Errorf("%d more ringback frames after the PBX's media arrived", n-played)
+	}
+	if ssrcs := web.Rx.Snapshot().SSRCs; len(ssrcs) != 1 {
+		t.Errorf("browser got SSRCs %v: the ringback and the PBX's media must be one stream", ssrcs)
+	}
+	peer, _ := pbx.Current()
+	e2e.WaitCount(t, "pbx gets the browser", peer.Rx, "WEB1", 25)
+	web.Hangup()
+	sbc.WaitCallsIdle(t)
+}
+
+// TestNoRingbackForSIPCaller: a plain SIP caller gets the 180 relayed and
+// no media before the answer (its phone rings by itself).
+func TestNoRingbackForSIPCaller(t *testing.T) {
+	pbx := e2e.NewMediaPBX(t, e2e.PBXOptions{Ringing: true})
+	sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: pbx.Trunk(), Mutate: func(c *config.Config) {
+		c.Media.Ringback.Enabled = true
+	}})
+	ua := e2e.DialUA(t, "UDP", sbc.UDP.String())
+	rtp := e2e.NewRTPPeer(t, e2e.CallerIP(), nil, 101)
+	call := invite(ua, "1000", rtp.Port())
+	res := expectProvisional(t, ua)
+	if res.StatusCode() != 180 || res.Body() != "" {
+		t.Fatalf("SIP caller got %d with body %q, want the 180 relayed without SDP", res.StatusCode(), res.Body())
+	}
+	time.Sleep(300 * time.Millisecond) // a window for a tone that must not come
+	if n := rtp.Rx.Snapshot().Packets; n != 0 {
+		t.Errorf("SIP caller got %d RTP packets before the answer", n)
+	}
+	pbx.ReleaseAnswer()
+	final := ua.ExpectFinal()
+	if final.StatusCode() != 200 {
+		t.Fatalf("answered %d", final.StatusCode())
+	}
+	call.Answered(final)
+	call.Ack()
+	call.Bye()
+	ua.ExpectFinal()
+	sbc.WaitCallsIdle(t)
+}
+
+// mline is the audio m= line of an SDP.
+func mline(sdp string) string {
+	for _, l := range strings.Split(strings.ReplaceAll(sdp, "\r", ""), "\n") {
+		if strings.HasPrefix(l, "m=audio") {
+			return l
+		}
+	}
+	return ""
+}
+
+// invite sends an INVITE for user whose offer (PCMU, telephone-event)
+// names port on CallerIP.
+func invite(u *e2e.UA, user string, port int) *e2e.UACall {
+	c := &e2e.UACall{U: u, CallID: sipmsg.NewToken(8) + "@caller.example", FromTag: sipmsg.NewToken(4),
+		Branch: "z9hG4bK" + sipmsg.NewToken(6), To: "sip:" + user + "@" + u.SBC, Seq: 1}
+	body := strings.Replace(e2e.CallerSDP(), "m=audio 49170 ", fmt.Sprintf("m=audio %d ", port), 1)
+	u.Send(fmt.Sprintf(`INVITE %s SIP/2.0
+Via: SIP/2.0/%s %s;branch=%s;rport
+Max-Forwards: 70
+From: "Alice" <sip:alice@caller.example>;tag=%s
+To: <%s>
+Call-ID: %s
+CSeq: 1 INVITE
+Contact: <sip:alice@%s;transport=%s>
+Content-Type: application/sdp
+Content-Length: %d
+
+`, c.To, u.Kind, u.Host, c.Branch, c.FromTag, c.To, c.CallID, u.Host, strings.ToLower(u.Kind), len(strings.ReplaceAll(body, "\n", "\r\n"))) + body)
+	return c
+}
+
+// expectProvisional reads until a provisional response other than 100.
+func expectProvisional(t *testing.T, u *e2e.UA) sip.Response {
+	t.Helper()
+	for {
+		res, ok := u.Recv(10 * time.Second).(sip.Response)
+		if ok && res.StatusCode() > 100 {
+			return res
+		}
+	}
+}
+
+// writePrompt writes a 16 kHz WAV of a 1 kHz tone lasting d.
+func writePrompt(t *testing.T, d time.Duration) string {
+	t.Helper()
+	clip, err := announce.Tone{Freqs: []float64{1000}}.Clip(16000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clip.PCM = clip.PCM[:int(d*16000/time.Second)]
+	path := filepath.Join(t.TempDir(), "not-allowed.wav")
+	if err := os.WriteFile(path, announce.WAV(clip), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
