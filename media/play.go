@@ -145,11 +145,11 @@ type Player interface {
 // Playback is one Play under way. Its methods are safe for concurrent
 // use.
 type Playback struct {
-	quit    chan struct{}
-	done    chan struct{}
-	once    sync.Once
-	sent    atomic.Uint64
-	err     error
+	quit chan struct{}
+	done chan struct{}
+	once sync.Once
+	sent atomic.Uint64
+	err  error
 }
 
 // Stop ends the playback (it may already have ended) without waiting.
@@ -267,4 +267,6 @@ func (s *Session) sender(f *flow, pt uint8, sent *atomic.Uint64) func(payload []
 	}
 }
 
-func putUint32(b []byte, v uint32) { b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v) }
+func putUint32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+}

@@ -2,8 +2,8 @@ package media
 
 import (
 	"encoding/binary"
-	"net/netip"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
