@@ -465,3 +465,10 @@ func (p *MediaPBX) State() pbxState {
 	}
 	return s
 }
+
+// Calls is the number of calls (INVITEs without a To tag) the PBX got.
+func (p *MediaPBX) Calls() int {
+	p.Mu.Lock()
+	defer p.Mu.Unlock()
+	return p.calls
+}

@@ -192,14 +192,131 @@ func expectProvisional(t *testing.T, u *e2e.UA) sip.Response {
 // writePrompt writes a 16 kHz WAV of a 1 kHz tone lasting d.
 func writePrompt(t *testing.T, d time.Duration) string {
 	t.Helper()
-	clip, err := announce.Tone{Freqs: []float64{1000}}.Clip(16000)
+	clip, err := announce.Tone{Freqs: []float64{1000}, Cadence: []time.Duration{d, 0}}.Clip(16000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clip.PCM = clip.PCM[:int(d*16000/time.Second)]
 	path := filepath.Join(t.TempDir(), "not-allowed.wav")
 	if err := os.WriteFile(path, announce.WAV(clip), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// announceSBC routes every call to pbx, trusting only CallerIP (other
+// callers authenticate as alice), and plays prompt before refusals with
+// the dial rules' cause premium or the code 407 (which only strangers
+// get, so it must never play).
+func announceSBC(t *testing.T, pbx *e2e.MediaPBX, prompt string, maxPlaying int) *e2e.SBC {
+	t.Helper()
+	return e2e.StartSBC(t, e2e.SBCOptions{Trunks: pbx.Trunk(), Mutate: func(c *config.Config) {
+		c.Users = []config.User{{Username: "alice", Password: "secret"}}
+		c.Routes = []config.Route{{Name: "out", Target: config.TargetTrunks, Trunks: []string{"pbx"},
+			TrustedSources: []string{e2e.CallerIP() + "/32"}}}
+		c.Announcements.MaxPlaying = maxPlaying
+		c.Announcements.Play = []config.Announcement{{Causes: []string{"premium"}, Codes: []int{407}, File: prompt}}
+	}})
+}
+
+// responses reads the responses to an INVITE up to the final one and
+// returns the provisional ones (other than 100) and the final one.
+func responses(t *testing.T, u *e2e.UA) (prov []sip.Response, final sip.Response) {
+	t.Helper()
+	for {
+		res, ok := u.Recv(10 * time.Second).(sip.Response)
+		switch {
+		case !ok || res.StatusCode() == 100:
+		case res.StatusCode() < 200:
+			prov = append(prov, res)
+		default:
+			return prov, res
+		}
+	}
+}
+
+// TestAnnouncementBeforeRefusal: a trusted SIP caller dials a premium
+// number, which the dial rules refuse with 403. It gets 183 with the
+// SBC's SDP, the 1 kHz prompt (a 16 kHz WAV file played as PCMU, one 20
+// ms stream) for its whole second, then the 403 with the dial rules'
+// reason; the trunk is never asked. A stranger refused (407) gets the
+// plain refusal: no 183, no RTP, no media session.
+func TestAnnouncementBeforeRefusal(t *testing.T) {
+	pbx := e2e.NewMediaPBX(t, e2e.PBXOptions{})
+	sbc := announceSBC(t, pbx, writePrompt(t, time.Second), 5)
+	ua := e2e.DialUA(t, "UDP", sbc.UDP.String())
+	rtp := e2e.NewRTPPeer(t, e2e.CallerIP(), nil, 101)
+	call := invite(ua, "19005550100", rtp.Port())
+	prov, final := responses(t, ua)
+	if len(prov) != 1 || prov[0].StatusCode() != 183 || !strings.Contains(prov[0].Body(), "m=audio ") {
+		t.Fatalf("provisionals %v before the refusal, want one 183 with SDP", prov)
+	}
+	if !strings.Contains(prov[0].Body(), "a=rtpmap:0 PCMU/8000") || strings.Contains(prov[0].Body(), e2e.CallerIP()) {
+		t.Errorf("183's SDP is not the SBC's PCMU answer:\n%s", prov[0].Body())
+	}
+	frames := rtp.Rx.Foreign()
+	if final.StatusCode() != 403 || !strings.Contains(final.Reason(), "dial rules") {
+		t.Errorf("final %d %q, want the dial rules' 403", final.StatusCode(), final.Reason())
+	}
+	if len(frames) < 45 {
+		t.Fatalf("the refusal came after %d frames of the 50 the prompt has", len(frames))
+	}
+	checkStream(t, frames)
+	tone(t, "announcement", decode(t, frames[2:45]), []float64{1000}, []float64{440, 2000})
+	call.AckFailure(sipmsg.ToTag(final))
+	if n := pbx.Calls(); n != 0 {
+		t.Errorf("the trunk got %d INVITEs", n)
+	}
+
+	// A stranger: challenged (407, a code the announcement names), with
+	// nothing else.
+	e2e.WaitFor(t, 5*time.Second, "the announcement's media session closed", func() bool { return sbc.App.Media().Active() == 0 })
+	stranger := e2e.DialUAFrom(t, "UDP", sbc.UDP.String(), e2e.IP(66))
+	srtp := e2e.NewRTPPeer(t, e2e.IP(66), nil, 101)
+	scall := invite(stranger, "19005550100", srtp.Port())
+	prov, final = responses(t, stranger)
+	if final.StatusCode() != 407 || len(prov) != 0 {
+		t.Fatalf("stranger got %v then %d, want a plain 407", prov, final.StatusCode())
+	}
+	if n := sbc.App.Media().Active(); n != 0 {
+		t.Errorf("%d media sessions open after the stranger's refusal", n)
+	}
+	scall.AckFailure(sipmsg.ToTag(final))
+	time.Sleep(200 * time.Millisecond) // a window for RTP that must not come
+	if n := srtp.Rx.Snapshot().Packets; n != 0 {
+		t.Errorf("stranger got %d RTP packets", n)
+	}
+	sbc.WaitCallsIdle(t)
+}
+
+// TestAnnouncementsBounded: with announcements.max_playing 1, a second
+// refusal while the first announcement plays is sent at once, without
+// media; the first caller still hears its prompt to the end.
+func TestAnnouncementsBounded(t *testing.T) {
+	pbx := e2e.NewMediaPBX(t, e2e.PBXOptions{})
+	sbc := announceSBC(t, pbx, writePrompt(t, 2*time.Second), 1)
+	first, second := e2e.DialUA(t, "UDP", sbc.UDP.String()), e2e.DialUA(t, "UDP", sbc.UDP.String())
+	rtp1, rtp2 := e2e.NewRTPPeer(t, e2e.CallerIP(), nil, 101), e2e.NewRTPPeer(t, e2e.CallerIP(), nil, 101)
+	c1 := invite(first, "19005550100", rtp1.Port())
+	if res := expectProvisional(t, first); res.StatusCode() != 183 {
+		t.Fatalf("first caller got %d, want 183", res.StatusCode())
+	}
+	e2e.WaitFor(t, 5*time.Second, "the first announcement plays", func() bool { return len(rtp1.Rx.Foreign()) > 5 })
+	c2 := invite(second, "19005550100", rtp2.Port())
+	prov, final := responses(t, second)
+	if len(prov) != 0 || final.StatusCode() != 403 {
+		t.Fatalf("second caller got %v then %d, want a plain 403", prov, final.StatusCode())
+	}
+	if n := len(rtp1.Rx.Foreign()); n >= 95 {
+		t.Fatalf("the second refusal waited for the first announcement (%d frames played)", n)
+	}
+	c2.AckFailure(sipmsg.ToTag(final))
+	_, final = responses(t, first)
+	if final.StatusCode() != 403 || len(rtp1.Rx.Foreign()) < 95 {
+		t.Fatalf("first caller: %d after %d frames, want 403 after the 2 s prompt", final.StatusCode(), len(rtp1.Rx.Foreign()))
+	}
+	c1.AckFailure(sipmsg.ToTag(final))
+	if n := rtp2.Rx.Snapshot().Packets; n != 0 {
+		t.Errorf("the second caller got %d RTP packets", n)
+	}
+	sbc.WaitCallsIdle(t)
 }
