@@ -58,7 +58,7 @@ type Announcements struct {
 // Announcement is one announcement and the refusals it is played before.
 type Announcement struct {
 	// Causes are policy causes (e.g. premium, international, denied,
-	// not_allowed, user_limit) or call causes (no_binding,
+	// not_allowed, max_calls_user) or call causes (no_binding,
 	// all_trunks_down) that it is played before.
 	Causes []string `mapstructure:"causes"`
 	// Codes are SIP codes of refusals that it is played before.
