@@ -103,7 +103,7 @@ func fakeAnswer(offer *sdpconv.Description) ([]byte, error) {
 			b.WriteString("a=rtpmap:" + strconv.Itoa(int(ev.PT)) + " " + ev.String() + "\r\n")
 			b.WriteString("a=fmtp:" + strconv.Itoa(int(ev.PT)) + " 0-16\r\n")
 		}
-		b.WriteString("a=sendrecv\r\n")
+		b.WriteString("a=ptime:20\r\na=sendrecv\r\n") // the player's packets; most callees say the same
 	}
 	if !found {
 		return nil, fmt.Errorf("%w: no audio codec this build can encode was offered", ErrNoLocalAnswer)
