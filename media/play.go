@@ -11,6 +11,7 @@ import (
 
 	"github.com/sbc-project/sbc/media/codec"
 	"github.com/sbc-project/sbc/media/sdpconv"
+	"github.com/sbc-project/sbc/media/wrtc"
 )
 
 // The SBC's own audio toward one side of a call, before the other side
@@ -192,15 +193,59 @@ func (s *Session) Play(to Side, p Player) (*Playback, error) {
 		return nil, fmt.Errorf("play to %s: %w", to, err)
 	}
 	pb := &Playback{quit: make(chan struct{}), done: make(chan struct{})}
+	var tr *wrtc.Transport
+	if w := s.wt[to]; w != nil && s.kind[to] == KindWebRTC {
+		tr = w.t
+	}
 	s.evMu.Lock()
 	s.tasks.Add(1)
 	s.evMu.Unlock()
 	go func() {
 		defer s.tasks.Done()
 		defer close(pb.done)
+		if tr != nil && !s.awaitDTLS(tr, pb.quit) {
+			return
+		}
 		pb.err = p.Play(f, pb.quit, s.sender(fl, f.PT, &pb.sent))
 	}()
 	return pb, nil
+}
+
+// dtlsPoll is how often a playback toward a browser looks whether its
+// DTLS is up.
+const dtlsPoll = 10 * time.Millisecond
+
+// awaitDTLS waits until a WebRTC side's DTLS-SRTP is up, so that the
+// audio plays from its start instead of being dropped while the browser
+// connects (a 183's answer starts ICE and DTLS). False when the playback
+// or the session stopped first, the handshake failed or its timeout
+// passed.
+func (s *Session) awaitDTLS(tr *wrtc.Transport, quit <-chan struct{}) bool {
+	limit := s.m.cfg.HandshakeTimeout
+	if limit <= 0 {
+		limit = DefaultHandshakeTimeout
+	}
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	tick := time.NewTicker(dtlsPoll)
+	defer tick.Stop()
+	for {
+		switch tr.State() {
+		case wrtc.StateConnected:
+			return true
+		case wrtc.StateFailed, wrtc.StateClosed:
+			return false
+		}
+		select {
+		case <-tick.C:
+		case <-quit:
+			return false
+		case <-s.stop:
+			return false
+		case <-deadline.C:
+			return false
+		}
+	}
 }
 
 // playTarget finds the flow toward to of the first audio stream and the

@@ -358,3 +358,28 @@ func TestAnnouncementCancelled(t *testing.T) {
 		t.Fatalf("the next refused caller got %d, want 183: the cancelled announcement kept its slot", res.StatusCode())
 	}
 }
+
+// TestAnnouncementToBrowser: a trusted browser (pion) refused by the dial
+// rules gets the 183 with the SBC's WebRTC answer, hears the prompt over
+// DTLS-SRTP in PCMU, then the 403.
+func TestAnnouncementToBrowser(t *testing.T) {
+	pbx := e2e.NewMediaPBX(t, e2e.PBXOptions{})
+	sbc := announceSBC(t, pbx, writePrompt(t, 2*time.Second), 5)
+	web := e2e.NewWebPhone(t, sbc)
+	web.Dial("19005550100")
+	web.Progress("the announcement", 15*time.Second, func() bool { return len(web.Rx.Foreign()) >= 40 })
+	if !strings.Contains(web.Answer, "UDP/TLS/RTP/SAVPF 0 ") {
+		t.Errorf("183's SDP is not a WebRTC PCMU answer:\n%s", web.Answer)
+	}
+	frames := web.Rx.Foreign()[:40]
+	checkStream(t, frames)
+	tone(t, "announcement", decode(t, frames[2:40]), []float64{1000}, []float64{440, 2000})
+	res := web.AwaitAnswer()
+	if res.StatusCode() != 403 {
+		t.Fatalf("browser's call ended %d %s, want the dial rules' 403", res.StatusCode(), res.Reason())
+	}
+	if n := len(web.Rx.Foreign()); n < 90 {
+		t.Errorf("the refusal came after %d of the prompt's 100 frames", n)
+	}
+	sbc.WaitCallsIdle(t)
+}
