@@ -383,3 +383,35 @@ func TestAnnouncementToBrowser(t *testing.T) {
 	}
 	sbc.WaitCallsIdle(t)
 }
+
+// TestRingbackToSIPCallerWhenAsked: with media.ringback.sip_callers, a
+// plain SIP caller gets 183 with the SBC's address and the EU tone (425
+// Hz) as RTP, then the 200 and the PBX's media.
+func TestRingbackToSIPCallerWhenAsked(t *testing.T) {
+	pbx := e2e.NewMediaPBX(t, e2e.PBXOptions{Ringing: true})
+	sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: pbx.Trunk(), Mutate: func(c *config.Config) {
+		c.Media.Ringback = config.Ringback{Enabled: true, Tone: "eu", SIPCallers: true}
+	}})
+	ua := e2e.DialUA(t, "UDP", sbc.UDP.String())
+	rtp := e2e.NewRTPPeer(t, e2e.CallerIP(), nil, 101)
+	call := invite(ua, "1000", rtp.Port())
+	res := expectProvisional(t, ua)
+	if res.StatusCode() != 183 || !strings.Contains(res.Body(), "c=IN IP4 127.0.0.1") {
+		t.Fatalf("SIP caller got %d with SDP %q, want 183 with the SBC's", res.StatusCode(), res.Body())
+	}
+	e2e.WaitFor(t, 10*time.Second, "40 ringback frames", func() bool { return len(rtp.Rx.Foreign()) >= 40 })
+	frames := rtp.Rx.Foreign()[:40]
+	checkStream(t, frames)
+	tone(t, "eu ringback", decode(t, frames[2:40]), []float64{425}, []float64{440, 480, 1000})
+	pbx.ReleaseAnswer()
+	final := ua.ExpectFinal()
+	if final.StatusCode() != 200 {
+		t.Fatalf("answered %d", final.StatusCode())
+	}
+	call.Answered(final)
+	call.Ack()
+	e2e.WaitCount(t, "caller gets the pbx stream", rtp.Rx, "PBX1", 25)
+	call.Bye()
+	ua.ExpectFinal()
+	sbc.WaitCallsIdle(t)
+}
