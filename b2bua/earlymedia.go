@@ -8,6 +8,7 @@ import (
 
 	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/timeline"
 	"github.com/sbc-project/sbc/media"
 )
 
@@ -122,6 +123,7 @@ func (c *Call) startRingback(at *attempt, res sip.Response) bool {
 	c.a.lastSDPOut = string(ans)
 	c.provisionalToA(out)
 	c.log.Info("local ringback", "caller", es.Kinds()[media.SideA].String())
+	c.tl.Add(timeline.Event{Kind: timeline.KindMedia, What: "ringback", Shape: timeline.ShapeFrom, S: [3]string{"sbc"}})
 	return true
 }
 
@@ -186,6 +188,8 @@ func (c *Call) announce(a *Announcement, o outcome.Outcome, extra []sip.Header) 
 	c.a.lastSDPOut = string(ans)
 	c.provisionalToA(out)
 	c.log.Info("announcement before refusal", "code", o.Code, "cause", string(o.Cause))
+	c.tl.Add(timeline.Event{Kind: timeline.KindMedia, What: "announcement", Shape: timeline.ShapeReason,
+		S: [3]string{"sbc", string(o.Cause)}})
 	go func() {
 		<-pb.Done()
 		c.post(event{kind: evFunc, fn: (*Call).announced})

@@ -6,8 +6,10 @@ package announce
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,9 +74,11 @@ func tone(t *testing.T, what string, pcm []int16, want, absent []float64) {
 func TestRingbackToBrowser(t *testing.T) {
 	pbx := e2e.NewMediaPBX(t, e2e.PBXOptions{Ringing: true})
 	sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: pbx.Trunk(), Mutate: func(c *config.Config) {
+		e2e.WithAdmin(token)(c)
 		c.Media.Ringback.Enabled = true
 		c.Media.Ringback.Tone = "us"
 	}})
+	admin := sbc.Admin(t, token)
 	web := e2e.NewWebPhone(t, sbc)
 	web.Dial("1000")
 	web.Progress("the SBC's 183 with SDP", 10*time.Second, func() bool { return web.Answer != "" })
@@ -89,6 +93,16 @@ func TestRingbackToBrowser(t *testing.T) {
 	tone(t, "ringback", decode(t, frames[5:70]), []float64{440, 480}, []float64{350, 620, 1000})
 	if web.Rx.Marker("PBX1") != 0 {
 		t.Fatal("the PBX's media reached the browser before its answer")
+	}
+
+	var calls struct {
+		Calls []struct {
+			ID string `json:"id"`
+		} `json:"calls"`
+	}
+	admin.JSON(http.MethodGet, "/api/v1/calls", "", http.StatusOK, &calls)
+	if len(calls.Calls) != 1 {
+		t.Fatalf("calls %+v", calls)
 	}
 
 	pbx.ReleaseAnswer()
@@ -115,7 +129,29 @@ func TestRingbackToBrowser(t *testing.T) {
 	e2e.WaitCount(t, "pbx gets the browser", peer.Rx, "WEB1", 25)
 	web.Hangup()
 	sbc.WaitCallsIdle(t)
+	// The timeline shows the ringback between the callee's 180 and its 200.
+	var tl struct {
+		Events []struct {
+			Kind, Leg, Dir, What string
+		} `json:"events"`
+	}
+	admin.JSON(http.MethodGet, "/api/v1/calls/"+calls.Calls[0].ID+"/timeline", "", http.StatusOK, &tl)
+	var seq []string
+	for _, ev := range tl.Events {
+		switch {
+		case ev.Kind == "media" && ev.What == "ringback",
+			ev.Kind == "sip" && ev.Leg == "b" && ev.Dir == "in" && (ev.What == "180 INVITE" || ev.What == "200 INVITE"):
+			seq = append(seq, ev.What)
+		}
+	}
+	// (A 180 may come again: the callee's answer to a retransmitted INVITE.)
+	got := strings.Join(slices.Compact(seq), ", ")
+	if !strings.HasPrefix(got, "180 INVITE, ringback, ") || !strings.HasSuffix(got, ", 200 INVITE") || strings.Count(got, "ringback") != 1 {
+		t.Errorf("timeline: %q, want one ringback between the callee's 180 and its 200", got)
+	}
 }
+
+const token = "announce-token"
 
 // TestNoRingbackForSIPCaller: a plain SIP caller gets the 180 relayed and
 // no media before the answer (its phone rings by itself).
@@ -210,6 +246,7 @@ func writePrompt(t *testing.T, d time.Duration) string {
 func announceSBC(t *testing.T, pbx *e2e.MediaPBX, prompt string, maxPlaying int) *e2e.SBC {
 	t.Helper()
 	return e2e.StartSBC(t, e2e.SBCOptions{Trunks: pbx.Trunk(), Mutate: func(c *config.Config) {
+		e2e.WithAdmin(token)(c)
 		c.Users = []config.User{{Username: "alice", Password: "secret"}}
 		c.Routes = []config.Route{{Name: "out", Target: config.TargetTrunks, Trunks: []string{"pbx"},
 			TrustedSources: []string{e2e.CallerIP() + "/32"}}}
@@ -265,6 +302,9 @@ func TestAnnouncementBeforeRefusal(t *testing.T) {
 	call.AckFailure(sipmsg.ToTag(final))
 	if n := pbx.Calls(); n != 0 {
 		t.Errorf("the trunk got %d INVITEs", n)
+	}
+	if got := whats(t, sbc, call.CallID); !strings.Contains(got, "reject, 183, announcement, 403") {
+		t.Errorf("timeline %q: want the refusal, the 183, the announcement, then the 403", got)
 	}
 
 	// A stranger: challenged (407, a code the announcement names), with
@@ -414,4 +454,27 @@ func TestRingbackToSIPCallerWhenAsked(t *testing.T) {
 	call.Bye()
 	ua.ExpectFinal()
 	sbc.WaitCallsIdle(t)
+}
+
+// whats lists the policy and media events and leg A's responses out of
+// a call's timeline, in order.
+func whats(t *testing.T, sbc *e2e.SBC, callID string) string {
+	t.Helper()
+	var tl struct {
+		Events []struct {
+			Kind, Leg, Dir, What string
+		} `json:"events"`
+	}
+	e2e.WaitFor(t, 5*time.Second, "the call's timeline", func() bool {
+		code, _ := sbc.Admin(t, token).Do(http.MethodGet, "/api/v1/calls/"+callID+"/timeline", "")
+		return code == http.StatusOK
+	})
+	sbc.Admin(t, token).JSON(http.MethodGet, "/api/v1/calls/"+callID+"/timeline", "", http.StatusOK, &tl)
+	var out []string
+	for _, ev := range tl.Events {
+		if ev.Kind == "policy" || ev.Kind == "media" || ev.Kind == "sip" && ev.Leg == "a" && ev.Dir == "out" {
+			out = append(out, strings.TrimSuffix(ev.What, " INVITE"))
+		}
+	}
+	return strings.Join(out, ", ")
 }
