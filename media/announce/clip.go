@@ -47,7 +47,7 @@ func (c *Clip) Packets(f codec.Format) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := encodeFrames(enc, Resample(c.PCM, c.Rate, enc.SampleRate()))
+	p, err := encodeFrames(enc, resampleFor(c.PCM, c.Rate, enc.SampleRate()))
 	if err != nil {
 		return nil, fmt.Errorf("encode clip as %s: %w", f.Name, err)
 	}
@@ -78,10 +78,35 @@ func encodeFrames(enc codec.Encoder, pcm []int16) ([][]byte, error) {
 	return out, nil
 }
 
+// resampleFor converts a clip to an encoder's rate: with media/codec's
+// polyphase resampler (windowed sinc, about 70 dB of stopband) when the
+// rates' ratio is an integer, as between 8, 16 and 48 kHz; else with
+// Resample. The filter's delay is taken off, so the clip keeps its length
+// and starts on time.
+func resampleFor(pcm []int16, from, to int) []int16 {
+	if from == to {
+		return pcm
+	}
+	rs, err := codec.NewResampler(from, to)
+	if err != nil {
+		return Resample(pcm, from, to)
+	}
+	want := int(int64(len(pcm)) * int64(to) / int64(from))
+	d := rs.Delay()
+	out := rs.Resample(make([]int16, 0, want+d+8), pcm)
+	// Zeros after the clip flush the filter's last d samples out.
+	out = rs.Resample(out, make([]int16, (d+2)*from/to+1))
+	if len(out) < d+want {
+		return out[min(d, len(out)):]
+	}
+	return out[d : d+want]
+}
+
 // Resample converts pcm from rate from to rate to: linear interpolation,
 // after a moving-average low-pass when going down so that what the lower
 // rate cannot carry does not fold back into the audible band. Enough for
-// tones and speech prompts; the same rate returns pcm itself.
+// tones and speech prompts at rates media/codec's resampler does not
+// take (44.1 and 32 kHz toward 48 kHz); the same rate returns pcm itself.
 func Resample(pcm []int16, from, to int) []int16 {
 	if from == to || from <= 0 || to <= 0 || len(pcm) == 0 {
 		return pcm
