@@ -6,6 +6,7 @@ import (
 	"github.com/sbc-project/sbc/b2bua"
 	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/media/announce"
+	"github.com/sbc-project/sbc/media/codec"
 )
 
 // toneRate is the rate tones are made at: every codec's rate divides it,
@@ -47,14 +48,38 @@ func earlyMedia(cfg *config.Config) (*b2bua.EarlyMedia, error) {
 }
 
 // loadClip makes the clip of a tone name, or reads file when tone is
-// empty or "file".
+// empty or "file", and encodes it in every codec of the build, so that no
+// call waits for an encoding.
 func loadClip(tone, file string, rawRate int) (*announce.Clip, error) {
+	var clip *announce.Clip
 	if tone == "" || tone == config.RingbackToneFile {
-		return config.LoadAudio(file, rawRate)
+		c, err := config.LoadAudio(file, rawRate)
+		if err != nil {
+			return nil, err
+		}
+		clip = c
+	} else {
+		t, err := announce.NamedTone(tone)
+		if err != nil {
+			return nil, err
+		}
+		if clip, err = t.Clip(toneRate); err != nil {
+			return nil, err
+		}
 	}
-	t, err := announce.NamedTone(tone)
-	if err != nil {
-		return nil, err
+	for _, f := range playFormats {
+		if !codec.Supported(f.Name) {
+			continue
+		}
+		if _, err := clip.Packets(f); err != nil {
+			return nil, fmt.Errorf("encode as %s: %w", f.Name, err)
+		}
 	}
-	return t.Clip(toneRate)
+	return clip, nil
+}
+
+// playFormats are the codecs a clip may be played in.
+var playFormats = []codec.Format{
+	{Name: "PCMU", ClockRate: 8000}, {Name: "PCMA", ClockRate: 8000},
+	{Name: "G722", ClockRate: 8000}, {Name: "opus", ClockRate: 48000, Channels: 2},
 }
