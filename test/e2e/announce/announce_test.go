@@ -5,10 +5,13 @@
 package announce
 
 import (
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -194,24 +197,64 @@ func mline(sdp string) string {
 }
 
 // invite sends an INVITE for user whose offer (PCMU, telephone-event)
-// names port on CallerIP.
+// names port on the UA's address.
 func invite(u *e2e.UA, user string, port int) *e2e.UACall {
 	c := &e2e.UACall{U: u, CallID: sipmsg.NewToken(8) + "@caller.example", FromTag: sipmsg.NewToken(4),
 		Branch: "z9hG4bK" + sipmsg.NewToken(6), To: "sip:" + user + "@" + u.SBC, Seq: 1}
+	sendInvite(c, port, "")
+	return c
+}
+
+// sendInvite sends c's INVITE (its CSeq and branch) with extra headers.
+func sendInvite(c *e2e.UACall, port int, extra string) {
+	u := c.U
+	ip, _, _ := strings.Cut(u.Host, ":")
 	body := strings.Replace(e2e.CallerSDP(), "m=audio 49170 ", fmt.Sprintf("m=audio %d ", port), 1)
+	body = strings.ReplaceAll(body, e2e.CallerIP(), ip)
 	u.Send(fmt.Sprintf(`INVITE %s SIP/2.0
 Via: SIP/2.0/%s %s;branch=%s;rport
 Max-Forwards: 70
 From: "Alice" <sip:alice@caller.example>;tag=%s
 To: <%s>
 Call-ID: %s
-CSeq: 1 INVITE
+CSeq: %d INVITE
 Contact: <sip:alice@%s;transport=%s>
-Content-Type: application/sdp
+%sContent-Type: application/sdp
 Content-Length: %d
 
-`, c.To, u.Kind, u.Host, c.Branch, c.FromTag, c.To, c.CallID, u.Host, strings.ToLower(u.Kind), len(strings.ReplaceAll(body, "\n", "\r\n"))) + body)
-	return c
+`, c.To, u.Kind, u.Host, c.Branch, c.FromTag, c.To, c.CallID, c.Seq, u.Host, strings.ToLower(u.Kind), extra,
+		len(strings.ReplaceAll(body, "\n", "\r\n"))) + body)
+}
+
+var reDigestParam = regexp.MustCompile(`(\w+)="?([^",]*)"?`)
+
+// authedInvite answers the 407 to c's INVITE with user's password (MD5,
+// qop=auth) in the same call's next INVITE.
+func authedInvite(t *testing.T, c *e2e.UACall, challenge sip.Response, port int, user, password string) {
+	t.Helper()
+	var chal string
+	for _, h := range challenge.GetHeaders("Proxy-Authenticate") {
+		if e2e.ReChallengeMD5.MatchString(h.Value()) {
+			chal = h.Value()
+		}
+	}
+	if chal == "" {
+		t.Fatalf("no MD5 Proxy-Authenticate in %s", challenge)
+	}
+	p := map[string]string{}
+	for _, m := range reDigestParam.FindAllStringSubmatch(chal, -1) {
+		p[strings.ToLower(m[1])] = m[2]
+	}
+	h := func(s string) string { sum := md5.Sum([]byte(s)); return hex.EncodeToString(sum[:]) }
+	cnonce, nc := sipmsg.NewToken(8), "00000001"
+	resp := h(h(user+":"+p["realm"]+":"+password) + ":" + p["nonce"] + ":" + nc + ":" + cnonce + ":auth:" + h("INVITE:"+c.To))
+	auth := fmt.Sprintf(`Proxy-Authorization: Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=MD5, cnonce="%s", qop=auth, nc=%s`,
+		user, p["realm"], p["nonce"], c.To, resp, cnonce, nc)
+	if p["opaque"] != "" {
+		auth += fmt.Sprintf(`, opaque="%s"`, p["opaque"])
+	}
+	c.Branch, c.Seq = "z9hG4bK"+sipmsg.NewToken(6), c.Seq+1
+	sendInvite(c, port, auth+"\n")
 }
 
 // expectProvisional reads until a provisional response other than 100.
@@ -306,6 +349,23 @@ func TestAnnouncementBeforeRefusal(t *testing.T) {
 	if got := whats(t, sbc, call.CallID); !strings.Contains(got, "reject, 183, announcement, 403") {
 		t.Errorf("timeline %q: want the refusal, the 183, the announcement, then the 403", got)
 	}
+
+	// alice, untrusted but authenticated by digest, hears it too.
+	alice := e2e.DialUAFrom(t, "UDP", sbc.UDP.String(), e2e.IP(5))
+	artp := e2e.NewRTPPeer(t, e2e.IP(5), nil, 101)
+	acall := invite(alice, "19005550100", artp.Port())
+	if prov, final := responses(t, alice); final.StatusCode() != 407 || len(prov) != 0 {
+		t.Fatalf("alice without credentials: %v then %d, want a plain 407", prov, final.StatusCode())
+	} else {
+		acall.AckFailure(sipmsg.ToTag(final))
+		authedInvite(t, acall, final, artp.Port(), "alice", "secret")
+	}
+	prov, final = responses(t, alice)
+	if len(prov) != 1 || prov[0].StatusCode() != 183 || final.StatusCode() != 403 || len(artp.Rx.Foreign()) < 45 {
+		t.Fatalf("authenticated alice: %v then %d after %d frames, want 183, the prompt, 403", prov, final.StatusCode(), len(artp.Rx.Foreign()))
+	}
+	tone(t, "alice's announcement", decode(t, artp.Rx.Foreign()[2:45]), []float64{1000}, nil)
+	acall.AckFailure(sipmsg.ToTag(final))
 
 	// A stranger: challenged (407, a code the announcement names), with
 	// nothing else.
