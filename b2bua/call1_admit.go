@@ -256,15 +256,6 @@ func (c *Call) openMedia(src netip.Addr) bool {
 	}
 	c.media = m
 	c.timelineMedia(m)
-	m.Configure(media.SideA, c.callerOptions(src))
-	m.Notify(func(ev media.Event) { c.post(event{kind: evMedia, media: &ev}) })
-	c.startTimer(timerRing, c.s.cfg.RingTimeout)
-	return true
-}
-
-// callerOptions is what the caller's side of the media speaks, as far as
-// its transport and trunk say; src is where its signaling comes from.
-func (c *Call) callerOptions(src netip.Addr) media.SideOptions {
 	// The caller's RTP from the address its INVITE came from latches like
 	// RTP from its SDP address (NAT); media/latch.go.
 	optsA := media.SideOptions{Kind: media.KindRTP, Signaling: src}
@@ -278,7 +269,10 @@ func (c *Call) callerOptions(src netip.Addr) media.SideOptions {
 		}
 	}
 	c.a.dtmfInfo = optsA.DTMFInfo
-	return optsA
+	m.Configure(media.SideA, optsA)
+	m.Notify(func(ev media.Event) { c.post(event{kind: evMedia, media: &ev}) })
+	c.startTimer(timerRing, c.s.cfg.RingTimeout)
+	return true
 }
 
 // admitLate runs the late stages on the call's INVITE once it is routed,

@@ -155,6 +155,9 @@ func (c *Call) refuse(o outcome.Outcome, vouched bool, stageCause string, extra 
 			return
 		}
 	}
+	if c.state == stateEnding {
+		return // opening the media failed, and that answered the caller
+	}
 	c.failWith(o, extra...)
 }
 
@@ -202,16 +205,13 @@ func (c *Call) announce(a *Announcement, o outcome.Outcome, extra []sip.Header) 
 // any step fails (the session is then closed by the call's end).
 func (c *Call) playAnnouncement(a *Announcement, offer []byte) (*media.Playback, []byte) {
 	if c.media == nil {
-		m, err := c.s.hooks.Media(c.a.callID)
-		if err != nil {
-			c.log.Info("no announcement", "err", err)
+		// As for a call (the caller's side configured alike); its failure,
+		// which the app's factory never returns, answers the caller.
+		if !c.openMedia(c.inv.Source().Addr.Addr().Unmap()) {
 			return nil, nil
 		}
-		c.media = m
-		c.timelineMedia(m)
-		m.Configure(media.SideA, c.callerOptions(c.inv.Source().Addr.Addr().Unmap()))
-		m.Configure(media.SideB, media.SideOptions{Kind: media.KindRTP})
-		m.Notify(func(ev media.Event) { c.post(event{kind: evMedia, media: &ev}) })
+		c.stopTimer(timerRing) // the announcement's own bound applies
+		c.media.Configure(media.SideB, media.SideOptions{Kind: media.KindRTP})
 	}
 	es, ok := c.media.(earlySession)
 	if !ok {
