@@ -128,9 +128,16 @@ type Call struct {
 	tlsFailed   bool // the last attempt failed in the TLS handshake with its trunk
 	// user is the caller the auth stage authenticated ("" when none, or
 	// the source is trusted); identity.go asserts it toward the callee.
-	user  string
-	cause outcome.Cause
-	side  outcome.Side
+	user string
+	// vouched: the caller authenticated or came from a trusted source,
+	// so a refusal may play it an announcement (earlymedia.go).
+	vouched bool
+	// ringback is the local ringback playing, refusing the refusal
+	// waiting for its announcement (earlymedia.go); nil: none.
+	ringback *media.Playback
+	refusing *announcedRefusal
+	cause    outcome.Cause
+	side     outcome.Side
 
 	onResp map[clientTx]func(sip.Response)
 	// afterFinal keeps the handlers of INVITE transactions that had their

@@ -117,7 +117,7 @@ func (s *Server) respond100(tx serverTx) {
 // start leaves the event to the call's loop.
 func (c *Call) start() bool {
 	if !c.routeCall() {
-		return false
+		return c.refusing != nil // an announcement plays before the refusal
 	}
 	if c.stopped() {
 		return true
@@ -206,14 +206,14 @@ func (c *Call) findDests(rr routing.Request) bool {
 			if c.ctx.Err() != nil {
 				return true // stopped during the lookups: the loop answers
 			}
-			c.fail(outcome.CauseAllTrunksDown,
+			c.refuse(outcome.Classify(outcome.CauseAllTrunksDown, 0, false), c.vouched, "",
 				sipmsg.Generic("Retry-After", strconv.Itoa(int(c.s.cfg.RetryAfter/time.Second))))
 			return false
 		}
 	case routing.TargetRegistered:
 		c.dests = newestPerContact(append(c.s.registeredDests(c.invReq.Recipient()), c.peerDests(c.invReq.Recipient())...))
 		if len(c.dests) == 0 {
-			c.fail(outcome.CauseNoBinding)
+			c.refuse(outcome.Classify(outcome.CauseNoBinding, 0, false), c.vouched, "")
 			return false
 		}
 		c.forking = true
@@ -302,6 +302,7 @@ func (c *Call) admitLate() bool {
 		c.timelinePolicy(true, "", "", 0)
 		c.admitted, c.dial = r.Admitted, r.Dial
 		c.user = r.User
+		c.vouched = r.User != "" || r.Trusted
 		c.maxDuration = p.MaxDuration()
 		return true
 	}
@@ -321,7 +322,8 @@ func (c *Call) admitLate() bool {
 	}
 	c.log.Info("call refused by policy", "stage", d.Stage, "cause", d.Cause, "code", o.Code)
 	c.timelinePolicy(false, d.Stage, d.Cause, o.Code)
-	c.failWith(o, decisionHeaders(d)...)
+	vouched := (r.User != "" || r.Trusted) && d.Action == policy.Answer
+	c.refuse(o, vouched, d.Cause, decisionHeaders(d)...)
 	return false
 }
 

@@ -84,9 +84,19 @@ func (c *Call) relayProvisional(at *attempt, res sip.Response) {
 	if t := sipmsg.ToTag(res); t != "" && at.leg.remoteTag == "" {
 		at.leg.remoteTag = t // the first early dialog; a 2xx decides the real one
 	}
+	if c.ringbackOn(at, res) && c.startRingback(at, res) {
+		c.markRing()
+		return
+	}
+	sdp := res.Body()
+	early := sdp != "" && at.offer && isSDP(res)
+	if c.ringback != nil && !early {
+		return // the caller hears the local ringback already
+	}
 	out := c.a.response(c.invReq, int(res.StatusCode()), outcome.Phrase(int(res.StatusCode())))
 	copyHeaders(res, out, at.leg.pass)
-	if sdp := res.Body(); sdp != "" && at.offer && isSDP(res) {
+	if early {
+		c.stopRingback() // the callee's early media takes over
 		ans, err := c.media.Answer(media.SideB, []byte(sdp))
 		if err != nil {
 			c.log.Warn("early media sdp rejected", "err", err)
@@ -96,6 +106,11 @@ func (c *Call) relayProvisional(at *attempt, res sip.Response) {
 		}
 	}
 	c.provisionalToA(out)
+	c.markRing()
+}
+
+// markRing notes in the record when the callee first rang.
+func (c *Call) markRing() {
 	if c.rec.Ring.IsZero() {
 		c.rec.Ring = time.Now().UTC()
 	}
@@ -135,6 +150,7 @@ func (c *Call) onInvite2xx(at *attempt, res sip.Response) {
 	b.remoteTag = tag
 	b.confirmUAC(res)
 	c.answered = true
+	c.stopRingback()
 
 	sdp := res.Body()
 	switch {

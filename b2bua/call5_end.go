@@ -179,6 +179,8 @@ func (c *Call) finish() {
 		ct.t.Stop()
 	}
 	c.grace.stop()
+	c.stopRingback()
+	c.endRefusal()
 	if c.media != nil {
 		c.media.Stop()
 		c.rec.Media = c.xfer.since(recordMedia(c.media.Stats()))

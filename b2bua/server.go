@@ -52,6 +52,9 @@ type Config struct {
 	// take the dialog over from a new one (flowgrace.go); 0: the call ends
 	// at once.
 	FlowGrace time.Duration
+	// EarlyMedia is the SBC's own audio before an answer: local ringback
+	// and announcements (earlymedia.go); nil: none.
+	EarlyMedia *EarlyMedia
 }
 
 // MediaSession is the per-call SDP seam: each offer and answer from one side

@@ -159,7 +159,11 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 		return err
 	}
 	a.timelines = newTimelines(cfg)
-	a.server = b2bua.New(serverConfig(cfg, opt), b2bua.Hooks{
+	bcfg := serverConfig(cfg, opt)
+	if bcfg.EarlyMedia, err = earlyMedia(cfg); err != nil {
+		return err
+	}
+	a.server = b2bua.New(bcfg, b2bua.Hooks{
 		Routes:   routes,
 		Media:    func(id string) (b2bua.MediaSession, error) { return a.media.NewSession(id), nil },
 		Bindings: a.bindings, Auth: auth,

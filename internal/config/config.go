@@ -119,6 +119,8 @@ type Config struct {
 	// Timeline keeps per-call timelines for the admin API (see
 	// timeline.go).
 	Timeline Timeline `mapstructure:"timeline"`
+	// Announcements are played before refusals (see earlymedia.go).
+	Announcements Announcements `mapstructure:"announcements"`
 }
 
 // Log configures log/slog.
@@ -271,6 +273,8 @@ type Media struct {
 	// HandshakeTimeout bounds ICE + DTLS toward a browser; a call whose
 	// WebRTC media is not up by then is ended. Default DefaultMediaHandshake.
 	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"`
+	// Ringback is local ringback toward browser callers (earlymedia.go).
+	Ringback Ringback `mapstructure:"ringback"`
 }
 
 // Trunk is a named upstream: a PBX, a SIP trunk, a carrier.

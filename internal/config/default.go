@@ -75,6 +75,7 @@ func Default() *Config {
 			Timeout:    DefaultMediaTimeout,
 
 			HandshakeTimeout: DefaultMediaHandshake,
+			Ringback:         Ringback{Tone: DefaultRingbackTone, RawRate: DefaultRawRate},
 		},
 		Trunks: []Trunk{},
 		Routes: []Route{{
@@ -96,6 +97,8 @@ func Default() *Config {
 		WebPhone: WebPhone{Enabled: DefaultWebPhoneEnabled},
 		Timeline: Timeline{Keep: DefaultTimelineKeep, MaxEvents: DefaultTimelineMaxEvents,
 			SampleInterval: DefaultTimelineSample},
+		Announcements: Announcements{MaxPlaying: DefaultAnnouncementsMax,
+			MaxDuration: DefaultAnnouncementMaxTime, Play: []Announcement{}},
 	}
 }
 

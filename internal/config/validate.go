@@ -60,6 +60,8 @@ func (c *Config) Validate() error {
 	c.validateWebPhone(&ps)
 	c.Admin.validate(&ps)
 	c.Timeline.validate(&ps)
+	c.Media.Ringback.validate(&ps)
+	c.Announcements.validate(&ps)
 	c.validateSockets(&ps)
 	return ps.err()
 }

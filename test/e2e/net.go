@@ -15,6 +15,7 @@
 //	timeline   the per-call timeline API: a WebRTC call's milestones, ended calls kept
 //	monitoring what operators watch: RTCP in HEP, the Grafana dashboard's and alert rules' metrics
 //	fax        T.38 re-INVITEs: UDPTL relayed between SIPp sides, refused toward a browser
+//	announce   local ringback to a browser, announcements before refusals
 //
 // # Addresses
 //
@@ -36,6 +37,7 @@
 //	127.0.13.0/24  console
 //	127.0.14.0/24  monitoring
 //	127.0.17.0/24  fax
+//	127.0.28.0/24  announce
 //
 // Taken elsewhere: 127.0.0.0/24 (unit tests, test/sipptest), 127.0.1.0/24
 // (test/interop/baresip), 127.0.2.0/24 (test/interop/linphone),
@@ -56,6 +58,7 @@ import (
 // ranges maps a test package (its directory under test/e2e) to the third
 // byte of its /24 (see the package comment).
 var ranges = map[string]int{
+	"announce":   28,
 	"calls":      20,
 	"console":    13,
 	"fax":        17,

@@ -24,6 +24,9 @@ type PBXOptions struct {
 	// ("PBXE"), then 200 with SDP on a different port that streams
 	// ("PBXF") once release is closed (or after 10 s).
 	Early bool
+	// Ringing answers 180 without SDP, then 200 with SDP from a port that
+	// streams ("PBX1") once release is closed (or after 10 s).
+	Ringing bool
 }
 
 // PBXDTMFPT is the telephone-event payload type the PBX answers with,
@@ -211,6 +214,10 @@ func (p *MediaPBX) invite(req sip.Request, key string) {
 	}
 	p.Call = c
 	p.Mu.Unlock()
+	if p.opts.Ringing {
+		p.ring(req, key, c)
+		return
+	}
 	if !p.opts.Early {
 		peer := p.media(c, "PBX1")
 		p.applyDir(c, peer)
@@ -247,12 +254,36 @@ func (p *MediaPBX) invite(req sip.Request, key string) {
 	})
 }
 
+// ring answers 180 without SDP, and 200 with a streaming port once the
+// test releases the answer.
+func (p *MediaPBX) ring(req sip.Request, key string, c *pbxCall) {
+	p.respond(req, key, 180, c.tag, "")
+	p.wg.Go(func() {
+		select {
+		case <-p.release:
+		case <-time.After(10 * time.Second):
+		}
+		p.Mu.Lock()
+		ended := c.ended
+		p.Mu.Unlock()
+		if ended {
+			return
+		}
+		peer := p.media(c, "PBX1")
+		p.applyDir(c, peer)
+		p.Mu.Lock()
+		c.peer = peer
+		p.Mu.Unlock()
+		p.respond(req, key, 200, c.tag, p.sdp(c, peer))
+	})
+}
+
 // media opens the RTP socket of one answer: an echo, or a stream with the
 // payload marker when streaming; applyDir starts it. A bind error fails the
 // test (after one retry).
 func (p *MediaPBX) media(c *pbxCall, marker string) *rtpPeer {
 	var src *RTPSource
-	if p.opts.Stream || p.opts.Early {
+	if p.opts.Stream || p.opts.Early || p.opts.Ringing {
 		src = NewRTPSource(marker, PTPCMU, c.sbcDTMF)
 	}
 	peer, err := openRTPPeer(PBXIP(), src, PBXDTMFPT)
@@ -433,4 +464,11 @@ func (p *MediaPBX) State() pbxState {
 		}
 	}
 	return s
+}
+
+// Calls is the number of calls (INVITEs without a To tag) the PBX got.
+func (p *MediaPBX) Calls() int {
+	p.Mu.Lock()
+	defer p.Mu.Unlock()
+	return p.calls
 }

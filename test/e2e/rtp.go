@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -203,6 +204,27 @@ type RTPStats struct {
 	corrupt   int             // frames with a marker whose pattern bytes changed
 	open      uint64          // the event (SSRC<<32|timestamp) in progress, if any
 	overlaps  int             // packets of one event while another was in progress
+	foreign   []ForeignFrame  // audio that is no RTPSource's frame (the SBC's own), the first maxForeign
+}
+
+// ForeignFrame is a received audio packet that is no RTPSource's frame:
+// a tone or announcement the SBC played.
+type ForeignFrame struct {
+	PT      uint8
+	SSRC    uint32
+	Seq     uint16
+	TS      uint32
+	Payload []byte
+}
+
+// maxForeign bounds the ForeignFrames an RTPStats keeps: 20 s of audio.
+const maxForeign = 1000
+
+// Foreign returns the foreign audio frames received so far, in order.
+func (s *RTPStats) Foreign() []ForeignFrame {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.foreign)
 }
 
 func newRTPStats(dtmfPT uint8) *RTPStats {
@@ -226,6 +248,10 @@ func (s *RTPStats) add(b []byte, now time.Time) {
 		if !framePattern(p.Payload) {
 			s.corrupt++
 		}
+	}
+	if p.PayloadType != s.dtmfPT && !framePattern(p.Payload) && len(s.foreign) < maxForeign {
+		s.foreign = append(s.foreign, ForeignFrame{PT: p.PayloadType, SSRC: p.SSRC, Seq: p.SequenceNumber,
+			TS: p.Timestamp, Payload: slices.Clone(p.Payload)})
 	}
 	if p.PayloadType == s.dtmfPT && len(p.Payload) >= 4 {
 		s.event(&p)
