@@ -26,6 +26,12 @@
 #                                     calls are up; perf report on
 #                                     $LOAD_OUT/.../perf-<mode>.data
 #   PERF_EVENT=cpu-clock:u            perf's event (cpu-clock: the kernel too)
+#   SYSCALL_SECONDS=0                 >0: perf stat the SBC's system calls
+#                                     (io_uring_enter, epoll_pwait, sendto,
+#                                     recvmmsg, futex) and context switches
+#                                     for that long, from PPROF_AT seconds
+#                                     after the load tool starts; printed
+#                                     after the tool's report
 #   PPROF_SECONDS=0                   >0: take a Go CPU profile of the SBC
 #                                     (/debug/pprof/profile) for that long,
 #                                     PPROF_AT=28 seconds after the load tool
@@ -51,6 +57,7 @@ SRC="${SRC:-127.0.0.1}"
 METRIC="${METRIC:-sbc_media_packets_total}"
 PERF_SECONDS="${PERF_SECONDS:-0}"
 PERF_EVENT="${PERF_EVENT:-cpu-clock:u}"
+SYSCALL_SECONDS="${SYSCALL_SECONDS:-0}"
 PPROF_SECONDS="${PPROF_SECONDS:-0}"
 PPROF_AT="${PPROF_AT:-28}"
 TOOL_PPROF="${TOOL_PPROF:-0}"
@@ -141,6 +148,14 @@ for mode in $MODES; do
 			"http://$ADMIN/debug/pprof/profile?seconds=$PPROF_SECONDS") >"$OUT/pprof-$mode.log" 2>&1 &
 		PPROF_PID=$!
 	fi
+	STAT_PID=""
+	if [ "$SYSCALL_SECONDS" -gt 0 ]; then
+		(sleep "$PPROF_AT" && exec perf stat -x, -o "$OUT/syscalls-$mode.csv" -p "$SBC_PID" \
+			-e syscalls:sys_enter_io_uring_enter,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_sendto \
+			-e syscalls:sys_enter_recvmmsg,syscalls:sys_enter_futex,context-switches \
+			-- sleep "$SYSCALL_SECONDS") >"$OUT/syscalls-$mode.log" 2>&1 &
+		STAT_PID=$!
+	fi
 	TOOL_FLAGS=()
 	[ "$TOOL_PPROF" = 1 ] && TOOL_FLAGS=(-cpuprofile "$OUT/tool-pprof-$mode.pb.gz")
 	"$OUT/sbc-load" "${TOOL_FLAGS[@]}" -mode "$mode" -calls "$calls" -rate "$RATE" -hold "$HOLD" -timeout 5m \
@@ -148,6 +163,13 @@ for mode in $MODES; do
 		-metrics "http://$ADMIN/metrics" -metric "$METRIC" | tee "$OUT/$mode.txt" || status=$?
 	if [ -n "$PERF_PID" ]; then wait "$PERF_PID" || true; fi
 	if [ -n "$PPROF_PID" ]; then wait "$PPROF_PID" || true; fi
+	if [ -n "$STAT_PID" ]; then
+		wait "$STAT_PID" || true
+		# "count,,event,..." lines: the count and the event's name.
+		grep -v '^#' "$OUT/syscalls-$mode.csv" 2>/dev/null | awk -F, -v s="$SYSCALL_SECONDS" \
+			'NF > 2 && $1 != "" { sub(/^syscalls:sys_enter_/, "", $3); printf "  %s in %s s: %s\n", $3, s, $1 }' \
+			| tee -a "$OUT/$mode.txt" || true
+	fi
 	# The WebRTC transports' own counters (early, not_ready, unrouted,
 	# mux_direct, ...), for where a lost packet went.
 	curl -fsS "http://$ADMIN/metrics" 2>/dev/null | grep '^sbc_webrtc_packets_total' \

@@ -11,25 +11,43 @@ import (
 	"github.com/pion/rtp"
 )
 
-// wireConn shows f every datagram written through it.
+// wireConn shows f every datagram written through it; pass (if set)
+// decides which datagrams cross (out: written by the conn's owner), the
+// others are lost as the network could lose them.
 type wireConn struct {
 	net.PacketConn
-	f func(pkt []byte)
+	f    func(pkt []byte)
+	pass func(pkt []byte, out bool) bool
 }
 
 func (c wireConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	c.f(p)
+	if c.f != nil {
+		c.f(p)
+	}
+	if c.pass != nil && !c.pass(p, true) {
+		return len(p), nil
+	}
 	return c.PacketConn.WriteTo(p, addr)
 }
 
-// wireMux is a pion UDP mux on 127.0.0.1 whose writes f sees.
-func wireMux(tb testing.TB, f func(pkt []byte)) ice.UDPMux {
+func (c wireConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		if err != nil || c.pass == nil || c.pass(p[:n], false) {
+			return n, addr, err
+		}
+	}
+}
+
+// wireMux is a pion UDP mux on 127.0.0.1 whose writes f sees and whose
+// datagrams both ways pass filters (each may be nil).
+func wireMux(tb testing.TB, f func(pkt []byte), pass func(pkt []byte, out bool) bool) ice.UDPMux {
 	tb.Helper()
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		tb.Fatalf("listen 127.0.0.1: %v", err)
 	}
-	m := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: wireConn{PacketConn: c, f: f}})
+	m := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: wireConn{PacketConn: c, f: f, pass: pass}})
 	tb.Cleanup(func() { _ = m.Close() })
 	return m
 }

@@ -160,7 +160,8 @@ type peerOpts struct {
 	serverHellos *atomic.Int32 // counts DTLS ServerHellos pion sends
 	clientHellos *atomic.Int32 // counts DTLS ClientHellos pion sends
 	answerRole   webrtc.DTLSRole
-	wire         func(pkt []byte) // sees every datagram pion sends (udp4 on 127.0.0.1 through a mux)
+	wire         func(pkt []byte)                // sees every datagram pion sends (udp4 on 127.0.0.1 through a mux)
+	wirePass     func(pkt []byte, out bool) bool // the same mux: false loses the datagram (out: pion's)
 }
 
 // newPeer creates a pion PeerConnection restricted to loopback.
@@ -174,8 +175,8 @@ func newPeer(tb testing.TB, o peerOpts) *webrtc.PeerConnection {
 	case o.v6:
 		networks = []webrtc.NetworkType{webrtc.NetworkTypeUDP6}
 		se.SetICEUDPMux(v6Mux(tb))
-	case o.wire != nil:
-		se.SetICEUDPMux(wireMux(tb, o.wire))
+	case o.wire != nil || o.wirePass != nil:
+		se.SetICEUDPMux(wireMux(tb, o.wire, o.wirePass))
 	}
 	se.SetNetworkTypes(networks)
 	se.SetIncludeLoopbackCandidate(true)
