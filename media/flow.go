@@ -54,6 +54,12 @@ type flow struct {
 	sdes []byte
 	// tap reports the RTCP received and sent; nil when Config.RTCP is.
 	tap *rtcpTap
+	// The transcoded path (transcode_flow.go): tcEmit is emitTranscoded,
+	// set before the first transcoding plan is stored; tcNow and tcRate
+	// are the packet's arrival and the output clock, under mu.
+	tcEmit func([]byte)
+	tcNow  int64
+	tcRate uint32
 }
 
 // flowPlan is what the offer/answer decided for one direction.
@@ -64,6 +70,9 @@ type flowPlan struct {
 	clockRate uint32 // of the main codec, for jitter and normalization
 	codec     string // the main codec's name, for MOS
 	toInfo    bool   // the receiver wants digits as SIP INFO
+	// tc, when set, transcodes the flow (transcode_flow.go): a plan of
+	// its own, never interned.
+	tc *flowTranscoder
 }
 
 func newFlow(to endpoint, ssrc uint32) *flow {
@@ -105,6 +114,10 @@ func (f *flow) rtpAt(pkt []byte, now int64, b *sendBatch) {
 		}
 	} else {
 		f.stats.Update(pkt, p.clockRate, now)
+	}
+	if p.tc != nil {
+		f.transcode(pkt, p.tc, now)
+		return
 	}
 	if !p.pt.Apply(pkt) {
 		f.c.dropped.Add(1)
@@ -210,6 +223,9 @@ func (f *flow) inject(d DTMF, stop <-chan struct{}) bool {
 		return false
 	}
 	rate := p.clockRate
+	if p.tc != nil {
+		rate = p.tc.rate // digits go out at the clock of the transcoder's output
+	}
 	f.mu.Lock()
 	seq, ts := f.norm.Next(rate/50, monotonic())
 	ssrc := f.norm.OutSSRC()

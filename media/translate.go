@@ -148,7 +148,7 @@ func (s *Session) reroute() {
 // received, parsed as sd). A pass-through also returns the session
 // description it rendered (announce reads it).
 func (s *Session) renderOffer(d *sdpconv.Description, sd *sdp.SessionDescription, body []byte, to Side) ([]byte, *sdp.SessionDescription, error) {
-	if s.plain() {
+	if s.plain() && s.tc.view == nil {
 		return s.passThroughTo(sd, body, to)
 	}
 	out, err := s.stampOffer(d, to)
@@ -171,10 +171,15 @@ func (s *Session) stampOffer(d *sdpconv.Description, to Side) ([]byte, error) {
 // negotiated. A pass-through also returns the session description it
 // rendered (announce reads it).
 func (s *Session) renderAnswer(d *sdpconv.Description, sd *sdp.SessionDescription, body []byte, to Side) ([]byte, *sdp.SessionDescription, error) {
+	if s.tc.view != nil {
+		out, err := s.shapedAnswer(d, to)
+		return out, nil, err
+	}
 	if s.plain() {
 		out, sent, err := s.passThroughTo(sd, body, to)
 		if err == nil {
 			s.applyPlan(to, plainPlan(s.offer, d))
+			s.transcoding(false)
 		}
 		return out, sent, err
 	}
@@ -193,6 +198,7 @@ func (s *Session) stampAnswer(d *sdpconv.Description, to Side) ([]byte, error) {
 	})
 	if err == nil && plan != nil {
 		s.applyPlan(to, plan)
+		s.transcoding(false)
 	}
 	return out, err
 }

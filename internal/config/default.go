@@ -75,6 +75,7 @@ func Default() *Config {
 			Timeout:    DefaultMediaTimeout,
 
 			HandshakeTimeout: DefaultMediaHandshake,
+			Transcoding:      Transcoding{Enabled: DefaultTranscodingEnabled, MaxCalls: DefaultTranscodingMaxCalls},
 		},
 		Trunks: []Trunk{},
 		Routes: []Route{{

@@ -1,0 +1,98 @@
+package media
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/sbc-project/sbc/media/codec"
+)
+
+// flowTranscoder is the transcoder of one direction of a stream: the
+// plan of a transcoded flow carries it (a plan of its own, never shared
+// through the plan cache). Its Transcoder is used under the flow's lock.
+type flowTranscoder struct {
+	t    *codec.Transcoder
+	dir  codec.Direction
+	rate uint32 // the output's RTP clock, for the normalizer and injected digits
+}
+
+// transcode hands one plain RTP packet from the source side to the
+// flow's transcoder; each packet it emits takes the normal way out
+// (normalizer, the far endpoint's encryption, the socket). Called under
+// f.mu by rtpAt.
+func (f *flow) transcode(pkt []byte, tc *flowTranscoder, now int64) {
+	f.tcNow, f.tcRate = now, tc.rate
+	if err := tc.t.Packet(pkt, f.tcEmit); err != nil {
+		f.c.malformed.Add(1)
+	}
+}
+
+// emitTranscoded sends one packet a transcoder emitted. It is sent at
+// once, never queued in the reader's batch: the transcoder reuses its
+// buffer for the next packet. Called under f.mu.
+func (f *flow) emitTranscoded(pkt []byte) {
+	if !f.norm.Rewrite(pkt, f.tcRate, f.tcNow) {
+		f.c.malformed.Add(1)
+		return
+	}
+	if f.to.sendRTP(pkt, out{ctr: &f.c}) {
+		if f.c.packets.Add(1) == 1 && f.onEvent != nil {
+			f.onEvent(Event{Kind: EventFirstRTP})
+		}
+		f.c.bytes.Add(uint64(len(pkt)))
+	} else {
+		f.c.dropped.Add(1)
+	}
+}
+
+// transcodeSlots counts a manager's transcoding sessions: slots held
+// (offers that may transcode and sessions that do) for admission against
+// max, and sessions transcoding now and ever for the metrics.
+type transcodeSlots struct {
+	max int // Config.MaxTranscoded; 0: no cap
+
+	mu    sync.Mutex
+	slots int
+
+	active atomic.Int64
+	total  atomic.Uint64
+}
+
+// take holds a slot; force takes one even past the cap.
+func (t *transcodeSlots) take(force bool) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !force && t.max > 0 && t.slots >= t.max {
+		return false
+	}
+	t.slots++
+	return true
+}
+
+func (t *transcodeSlots) release() {
+	t.mu.Lock()
+	t.slots--
+	t.mu.Unlock()
+}
+
+// started counts a session that begins transcoding; first: for the
+// first time (the total counts calls).
+func (t *transcodeSlots) started(first bool) {
+	t.active.Add(1)
+	if first {
+		t.total.Add(1)
+	}
+}
+
+func (t *transcodeSlots) stopped() { t.active.Add(-1) }
+
+// reserveTranscoding holds a slot for an offer that may transcode; false
+// at Config.MaxTranscoded.
+func (m *Manager) reserveTranscoding() bool { return m.tc.take(false) }
+
+// Transcoding returns how many sessions transcode now and how many did
+// since the manager started (the sbc_transcoded_calls gauge and
+// sbc_transcoded_calls_total).
+func (m *Manager) Transcoding() (active int, total uint64) {
+	return int(m.tc.active.Load()), m.tc.total.Load()
+}
