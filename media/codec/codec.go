@@ -73,8 +73,10 @@ type Encoder interface {
 // codec named name (rtpmap encoding name, any case).
 func Supported(name string) bool {
 	switch strings.ToLower(name) {
-	case "pcmu", "pcma":
+	case "pcmu", "pcma", "g722":
 		return true
+	case "opus":
+		return opusBuilt
 	}
 	return false
 }
@@ -83,9 +85,13 @@ func Supported(name string) bool {
 func NewDecoder(f Format) (Decoder, error) {
 	switch f.Key() {
 	case "pcmu":
-		return g711Decoder{alaw: false}, nil
+		return newG711Decoder(false), nil
 	case "pcma":
-		return g711Decoder{alaw: true}, nil
+		return newG711Decoder(true), nil
+	case "g722":
+		return newG722Decoder(), nil
+	case "opus":
+		return newOpusDecoder(f)
 	}
 	return nil, fmt.Errorf("decode %s: %w", f.Name, ErrUnsupported)
 }
@@ -97,6 +103,10 @@ func NewEncoder(f Format) (Encoder, error) {
 		return g711Encoder{alaw: false}, nil
 	case "pcma":
 		return g711Encoder{alaw: true}, nil
+	case "g722":
+		return newG722Encoder(), nil
+	case "opus":
+		return newOpusEncoder(f)
 	}
 	return nil, fmt.Errorf("encode %s: %w", f.Name, ErrUnsupported)
 }

@@ -2,11 +2,20 @@ package codec
 
 // G.711 µ-law and A-law (ITU-T G.711), by the segment tables' formulas.
 
-type g711Decoder struct{ alaw bool }
+type g711Decoder struct {
+	alaw bool
+	fade fader
+}
 
-func (d g711Decoder) SampleRate() int { return 8000 }
+func newG711Decoder(alaw bool) *g711Decoder {
+	return &g711Decoder{alaw: alaw, fade: newFader(8000)}
+}
 
-func (d g711Decoder) Decode(pcm []int16, payload []byte) ([]int16, error) {
+func (d *g711Decoder) SampleRate() int { return 8000 }
+
+// Decode turns each byte into one sample; every byte is valid.
+func (d *g711Decoder) Decode(pcm []int16, payload []byte) ([]int16, error) {
+	start := len(pcm)
 	for _, b := range payload {
 		if d.alaw {
 			pcm = append(pcm, ALawToLinear(b))
@@ -14,14 +23,14 @@ func (d g711Decoder) Decode(pcm []int16, payload []byte) ([]int16, error) {
 			pcm = append(pcm, ULawToLinear(b))
 		}
 	}
+	d.fade.remember(pcm[start:])
 	return pcm, nil
 }
 
-func (d g711Decoder) Conceal(pcm []int16, n int) []int16 {
-	for range n {
-		pcm = append(pcm, 0)
-	}
-	return pcm
+// Conceal fades the last decoded audio out (G.711 has no concealment of
+// its own; Appendix I's is not implemented).
+func (d *g711Decoder) Conceal(pcm []int16, n int) []int16 {
+	return d.fade.conceal(pcm, n)
 }
 
 type g711Encoder struct{ alaw bool }
