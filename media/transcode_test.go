@@ -64,14 +64,18 @@ func TestTranscodeNegotiation(t *testing.T) {
 			offer: []string{"0 PCMU/8000", "8 PCMA/8000"}, answer: []string{"8 PCMA/8000"},
 			wantOffer: []string{"8 PCMA/8000", "0 PCMU/8000"}, wantAnswer: []string{"8 PCMA/8000"},
 			wantCodecs: [2]string{"PCMA/8000", "PCMA/8000"}},
-		{name: "caller list forces pcmu, callee answers pcma", allowA: []string{"pcmu"},
+		{name: "caller list forces pcmu, callee answers pcma", allowA: []string{"pcmu"}, allowB: []string{"pcmu", "pcma"},
 			offer: []string{"0 PCMU/8000", "8 PCMA/8000"}, answer: []string{"8 PCMA/8000"},
 			wantOffer:  []string{"0 PCMU/8000", "8 PCMA/8000", "101 telephone-event/8000"},
 			wantAnswer: []string{"0 PCMU/8000"}, wantCodecs: [2]string{"PCMU/8000", "PCMA/8000"}, wantTranscod: true},
-		{name: "caller list forces pcmu, callee answers pcmu", allowA: []string{"pcmu"},
+		{name: "caller list forces pcmu, callee answers pcmu", allowA: []string{"pcmu"}, allowB: []string{"pcmu", "pcma"},
 			offer: []string{"0 PCMU/8000", "8 PCMA/8000"}, answer: []string{"0 PCMU/8000"},
 			wantOffer:  []string{"0 PCMU/8000", "8 PCMA/8000", "101 telephone-event/8000"},
 			wantAnswer: []string{"0 PCMU/8000"}, wantCodecs: [2]string{"PCMU/8000", "PCMU/8000"}},
+		{name: "caller list, callee any: every codec this build transcodes", allowA: []string{"pcma"},
+			offer: []string{"8 PCMA/8000"}, answer: []string{"0 PCMU/8000"},
+			wantOffer: supportedOffer(), wantAnswer: []string{"8 PCMA/8000"},
+			wantCodecs: [2]string{"PCMA/8000", "PCMU/8000"}, wantTranscod: true},
 		{name: "transcoding off: no common codec", allowB: []string{"pcma"}, edit: func(c *Config) { c.NoTranscoding = true },
 			offer: []string{"0 PCMU/8000"}, wantErr: ErrNoCodec},
 		{name: "nothing the SBC can transcode", allowB: []string{"pcma"},
@@ -116,6 +120,24 @@ func TestTranscodeNegotiation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// supportedOffer is the offer toward a side without a list of a PCMA
+// caller whose own list forces PCMA: PCMA, then what this build can
+// transcode, with telephone-event at each clock.
+func supportedOffer() []string {
+	out := []string{"8 PCMA/8000"}
+	if codec.Supported("opus") {
+		out = append(out, "96 opus/48000/2")
+	}
+	if codec.Supported("g722") {
+		out = append(out, "9 G722/8000")
+	}
+	out = append(out, "0 PCMU/8000")
+	if codec.Supported("opus") {
+		return append(out, "101 telephone-event/48000", "97 telephone-event/8000")
+	}
+	return append(out, "101 telephone-event/8000")
 }
 
 // TestTranscodeRelay sends PCMU from A and PCMA from B through a session

@@ -1,0 +1,77 @@
+package transcode
+
+import (
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sbc-project/sbc/internal/config"
+	"github.com/sbc-project/sbc/test/e2e"
+)
+
+// TestOpusBrowserToG722Trunk: a browser that offers only Opus (pion, over
+// WebSocket) calls through a trunk that takes only G.722. The trunk is
+// offered G.722 and telephone-event/8000, the browser answered Opus; a
+// 1 kHz tone crosses each way with its frequency and energy (Opus 48 kHz
+// ⇄ G.722 16 kHz, resampled), and a digit the browser sends as RFC 4733
+// at 48 kHz reaches the trunk with the trunk's payload type, its
+// duration in 8 kHz units.
+func TestOpusBrowserToG722Trunk(t *testing.T) {
+	needOpus(t)
+	uas := e2e.NewUAS(t)
+	sbc := e2e.StartSBC(t, e2e.SBCOptions{Trunks: e2e.PBXTrunk(uas), Mutate: func(c *config.Config) {
+		c.Trunks[0].Codecs = []string{"g722"}
+		c.Routes[len(c.Routes)-1].WebRTCCodecs = []string{"opus"}
+	}})
+	b := newBrowser(t)
+	sipc := e2e.NewSIPClient(t, "WS", sbc.WS.String())
+	dlg := sipc.Invite("3001", b.offer())
+
+	inv := uas.ExpectReq("INVITE")
+	if got := rtpmaps(inv.Body()); !slices.Equal(got, []string{"9 G722/8000", "101 telephone-event/8000"}) {
+		t.Fatalf("the trunk was offered %q, want G.722 and telephone-event/8000\n%s", got, inv.Body())
+	}
+	far := newFarEnd(t, udpOn(t, e2e.PBXIP()), "G722", 9, 101)
+	uas.Respond(inv, 200, "OK", "g722", sdpFor(e2e.PBXIP(), portOf(far.c), "9 G722/8000", "101 telephone-event/8000"))
+	res := dlg.Await(1, 20*time.Second, nil)
+	if res.StatusCode() != 200 {
+		t.Fatalf("call answered %d %s", res.StatusCode(), res.Reason())
+	}
+	dlg.Established(res)
+	if got := rtpmaps(res.Body()); len(got) == 0 || !strings.HasPrefix(got[0], "111 opus/48000") ||
+		slices.ContainsFunc(got, func(m string) bool { return strings.Contains(m, "G722") }) {
+		t.Fatalf("the browser was answered %q, want Opus first and no G.722\n%s", got, res.Body())
+	}
+	b.answer(res.Body())
+	dlg.Ack()
+	uas.ExpectReq("ACK")
+
+	stop := make(chan struct{})
+	defer close(stop)
+	go b.send(stop)
+	toFar := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: mediaPort(t, inv.Body())}
+	go streamG722(t, far.c, toFar, 9, stop)
+
+	// A second of audio each way; the first 200 ms (codec start-up,
+	// resampler delay) left out of the measure.
+	e2e.WaitFor(t, 15*time.Second, "a second of the trunk's tone at the browser", func() bool { return len(b.received()) >= 48000 })
+	checkTone(t, "trunk → browser, G.722 as Opus", b.received()[9600:48000], 48000)
+	e2e.WaitFor(t, 15*time.Second, "a second of the browser's tone at the trunk", func() bool { return len(far.audio()) >= 16000 })
+	checkTone(t, "browser → trunk, Opus as G.722", far.audio()[3200:16000], 16000)
+
+	b.digit <- '5'
+	var ev []byte
+	e2e.WaitFor(t, 10*time.Second, "the digit at the trunk as RFC 4733", func() bool {
+		var ok bool
+		ev, ok = far.endedEvent()
+		return ok
+	})
+	if dur := int(ev[2])<<8 | int(ev[3]); ev[0] != 5 || dur < 700 || dur > 900 {
+		t.Errorf("event %d lasting %d units at the trunk, want 5 lasting ~800 (100 ms at 8 kHz)", ev[0], dur)
+	}
+	dlg.Bye()
+	bye := uas.ExpectReq("BYE")
+	uas.Respond(bye, 200, "OK", "", "")
+}
