@@ -100,9 +100,9 @@ func (r *rawTrack) write(h rtp.Header, payload []byte) bool {
 	return err == nil && n > 0
 }
 
-// browser is a pion peer that speaks only Opus: it sends a 1 kHz tone,
+// opusPeer is a pion peer that speaks only Opus: it sends a 1 kHz tone,
 // a digit when asked, and collects the audio it receives.
-type browser struct {
+type opusPeer struct {
 	t     *testing.T
 	pc    *webrtc.PeerConnection
 	out   *rawTrack
@@ -113,7 +113,7 @@ type browser struct {
 	dec codec.Decoder
 }
 
-func newBrowser(t *testing.T) *browser {
+func newOpusPeer(t *testing.T) *opusPeer {
 	t.Helper()
 	pc, err := opusAPI(t).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -123,7 +123,7 @@ func newBrowser(t *testing.T) *browser {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &browser{t: t, pc: pc, out: &rawTrack{}, digit: make(chan byte, 1), dec: dec}
+	b := &opusPeer{t: t, pc: pc, out: &rawTrack{}, digit: make(chan byte, 1), dec: dec}
 	if _, err := pc.AddTransceiverFromTrack(b.out, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func newBrowser(t *testing.T) *browser {
 }
 
 // offer is the browser's offer with its candidates.
-func (b *browser) offer() string {
+func (b *opusPeer) offer() string {
 	b.t.Helper()
 	o, err := b.pc.CreateOffer(nil)
 	if err != nil {
@@ -164,7 +164,7 @@ func (b *browser) offer() string {
 	return b.pc.LocalDescription().SDP
 }
 
-func (b *browser) answer(sdp string) {
+func (b *opusPeer) answer(sdp string) {
 	b.t.Helper()
 	if err := b.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
 		b.t.Fatalf("set answer: %v\n%s", err, sdp)
@@ -172,7 +172,7 @@ func (b *browser) answer(sdp string) {
 }
 
 // received returns the audio received so far.
-func (b *browser) received() []int16 {
+func (b *opusPeer) received() []int16 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]int16(nil), b.got...)
@@ -181,7 +181,7 @@ func (b *browser) received() []int16 {
 // send streams a 1 kHz tone in 20 ms Opus packets until stop, replacing
 // it by an RFC 4733 event train (100 ms, at 48 kHz) when a digit is
 // queued, as browsers do.
-func (b *browser) send(stop <-chan struct{}) {
+func (b *opusPeer) send(stop <-chan struct{}) {
 	enc, err := codec.NewEncoder(codec.Format{Name: "opus", ClockRate: 48000, Channels: 2})
 	if err != nil {
 		b.t.Error(err)
@@ -231,7 +231,8 @@ func eventTrain(digit byte, total, step int) [][]byte {
 }
 
 // farEnd is a SIP side's RTP socket that records the audio (decoded as
-// name) and the RFC 4733 events (payload type evPT) it receives.
+// name) and the RFC 4733 events (payload type evPT) it receives, and
+// with echo sends every packet back where it came from.
 type farEnd struct {
 	c      *net.UDPConn
 	name   string
@@ -242,7 +243,7 @@ type farEnd struct {
 	events [][]byte // RTP payloads of the events
 }
 
-func newFarEnd(t *testing.T, c *net.UDPConn, name string, pt, evPT uint8) *farEnd {
+func newFarEnd(t *testing.T, c *net.UDPConn, name string, pt, evPT uint8, echo bool) *farEnd {
 	f := &farEnd{c: c, name: name, pt: pt, evPT: evPT}
 	dec, err := codec.NewDecoder(codec.Format{Name: name, ClockRate: 8000})
 	if err != nil {
@@ -253,12 +254,15 @@ func newFarEnd(t *testing.T, c *net.UDPConn, name string, pt, evPT uint8) *farEn
 		defer close(done)
 		buf := make([]byte, 2048)
 		for {
-			n, _, err := c.ReadFromUDP(buf)
+			n, from, err := c.ReadFromUDP(buf)
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			if err != nil || n < 12 {
 				continue
+			}
+			if echo {
+				c.WriteToUDP(buf[:n], from)
 			}
 			f.mu.Lock()
 			switch buf[1] & 0x7f {

@@ -25,7 +25,7 @@ func TestOpusBrowserToG722Trunk(t *testing.T) {
 		c.Trunks[0].Codecs = []string{"g722"}
 		c.Routes[len(c.Routes)-1].WebRTCCodecs = []string{"opus"}
 	}})
-	b := newBrowser(t)
+	b := newOpusPeer(t)
 	sipc := e2e.NewSIPClient(t, "WS", sbc.WS.String())
 	dlg := sipc.Invite("3001", b.offer())
 
@@ -33,7 +33,7 @@ func TestOpusBrowserToG722Trunk(t *testing.T) {
 	if got := rtpmaps(inv.Body()); !slices.Equal(got, []string{"9 G722/8000", "101 telephone-event/8000"}) {
 		t.Fatalf("the trunk was offered %q, want G.722 and telephone-event/8000\n%s", got, inv.Body())
 	}
-	far := newFarEnd(t, udpOn(t, e2e.PBXIP()), "G722", 9, 101)
+	far := newFarEnd(t, udpOn(t, e2e.PBXIP()), "G722", 9, 101, false)
 	uas.Respond(inv, 200, "OK", "g722", sdpFor(e2e.PBXIP(), portOf(far.c), "9 G722/8000", "101 telephone-event/8000"))
 	res := dlg.Await(1, 20*time.Second, nil)
 	if res.StatusCode() != 200 {
