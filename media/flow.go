@@ -60,6 +60,12 @@ type flow struct {
 	tcEmit func([]byte)
 	tcNow  int64
 	tcRate uint32
+	// tcSrc is the SSRC of the source's last packet fed to the
+	// transcoder, tcIn its timestamp and tcOut the timestamp of the last
+	// packet the transcoder emitted (before normalization): the mapping
+	// of the source's sender reports onto the emitted stream.
+	tcIn, tcOut uint32
+	tcSrc       atomic.Uint32 // read by the opposite flow's RTCP (feedback)
 }
 
 // flowPlan is what the offer/answer decided for one direction.
@@ -173,11 +179,18 @@ func (f *flow) rtcpVia(pkt []byte, b *sendBatch) {
 		f.tap.received(pkt, f.back.to) // before the rewriting below, in place
 	}
 	f.mu.Lock()
+	if p := f.plan.Load(); p.tc != nil {
+		f.transcodedRTCP(pkt, p)
+	}
 	ok := f.norm.RewriteSenderRTCP(pkt)
 	f.mu.Unlock()
 	if ok && f.back != nil {
 		b := f.back.norm
-		ok = rtpproc.RewriteFeedbackRTCP(pkt, b.OutSSRC(), b.InSSRC())
+		in := b.InSSRC()
+		if f.back.plan.Load().tc != nil {
+			in = f.back.tcSrc.Load() // the source of what the transcoder sends
+		}
+		ok = rtpproc.RewriteFeedbackRTCP(pkt, b.OutSSRC(), in)
 	}
 	if ok {
 		pkt, ok = rtpproc.ReplaceSDES(pkt, f.sdes)

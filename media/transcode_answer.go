@@ -55,19 +55,18 @@ func (s *Session) shapedAnswer(d *sdpconv.Description, to Side) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	s.applyPlan(to, plan)
 	s.applyTranscoding(to, plan, tcs)
 	return out, nil
 }
 
-// applyTranscoding installs a transcoder in both directions of each
-// stream of tcs (keeping one whose direction did not change, so a
-// re-offer that only holds keeps the streams' sequence), and takes them
-// out of every other stream. The plan's entries for the other streams,
-// which applyPlan installed, stay.
+// applyTranscoding applies plan with a transcoder in both directions of
+// each stream of tcs (keeping one whose direction did not change, so a
+// re-offer that only holds keeps the streams' sequence); every other
+// stream gets the plan's relay.
 func (s *Session) applyTranscoding(offerer Side, plan *sdpconv.Plan, tcs []transcodedStream) {
 	answerer := offerer.Other()
-	on := false
+	over := map[*flow]*flowPlan{}
+	var names [2]string
 	for _, t := range tcs {
 		st := s.streams[t.i]
 		if st == nil || t.i >= len(plan.Streams) || !plan.Streams[t.i].Enabled {
@@ -75,24 +74,29 @@ func (s *Session) applyTranscoding(offerer Side, plan *sdpconv.Plan, tcs []trans
 		}
 		x, y := format(t.x, t.xPtime), format(t.y, t.yPtime)
 		fo, fa := st.flows[offerer], st.flows[answerer]
-		okO := s.transcodeFlow(fo, codec.Direction{From: x, To: y, FromDTMF: int(t.xEv), ToDTMF: int(t.yEv),
+		po := s.transcodeFlow(fo, codec.Direction{From: x, To: y, FromDTMF: int(t.xEv), ToDTMF: int(t.yEv),
 			FromDTMFRate: int(t.x.Rate), ToDTMFRate: int(t.y.Rate), SSRC: fo.norm.OutSSRC()}, s.opts[answerer].DTMFInfo)
-		okA := s.transcodeFlow(fa, codec.Direction{From: y, To: x, FromDTMF: int(t.yEv), ToDTMF: int(t.xEv),
+		pa := s.transcodeFlow(fa, codec.Direction{From: y, To: x, FromDTMF: int(t.yEv), ToDTMF: int(t.xEv),
 			FromDTMFRate: int(t.y.Rate), ToDTMFRate: int(t.x.Rate), SSRC: fa.norm.OutSSRC()}, s.opts[offerer].DTMFInfo)
-		if !okO || !okA {
+		if po == nil || pa == nil {
 			continue
 		}
-		on = true
+		over[fo], over[fa] = po, pa
 		if t.i == s.firstAudio() {
-			s.codecs[offerer], s.codecs[answerer] = codecName(t.x), codecName(t.y)
+			names = [2]string{codecName(t.x), codecName(t.y)}
 		}
 	}
-	s.transcoding(on)
+	s.applyPlanOver(offerer, plan, over)
+	if names[0] != "" {
+		s.codecs[offerer], s.codecs[answerer] = names[0], names[1]
+	}
+	s.transcoding(len(over) > 0)
 }
 
-// transcodeFlow puts a transcoder for dir on f, unless f already has one
-// for the same direction. toInfo: the receiver wants digits as SIP INFO.
-func (s *Session) transcodeFlow(f *flow, dir codec.Direction, toInfo bool) bool {
+// transcodeFlow returns the plan of f with a transcoder for dir: f's own
+// transcoder when it has one for the same direction. toInfo: the
+// receiver wants digits as SIP INFO. Nil when no transcoder can be made.
+func (s *Session) transcodeFlow(f *flow, dir codec.Direction, toInfo bool) *flowPlan {
 	p := &flowPlan{pt: noPTs, eventPT: int16(dir.FromDTMF), outEvent: int16(dir.ToDTMF),
 		clockRate: uint32(dir.From.ClockRate), codec: dir.From.Name, toInfo: toInfo}
 	if old := f.plan.Load(); old.tc != nil && old.tc.dir == dir {
@@ -101,7 +105,7 @@ func (s *Session) transcodeFlow(f *flow, dir codec.Direction, toInfo bool) bool 
 		t, err := codec.NewTranscoder(dir)
 		if err != nil {
 			s.logger().Warn("transcoder not built", "from", dir.From.Name, "to", dir.To.Name, "err", err)
-			return false
+			return nil
 		}
 		p.tc = &flowTranscoder{t: t, dir: dir, rate: uint32(dir.To.ClockRate)}
 	}
@@ -110,8 +114,7 @@ func (s *Session) transcodeFlow(f *flow, dir codec.Direction, toInfo bool) bool 
 		f.tcEmit = f.emitTranscoded
 		f.mu.Unlock()
 	}
-	f.plan.Store(p)
-	return true
+	return p
 }
 
 // noPTs maps every payload type to none: a transcoded flow's packets

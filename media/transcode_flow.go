@@ -1,6 +1,7 @@
 package media
 
 import (
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 
@@ -22,6 +23,8 @@ type flowTranscoder struct {
 // f.mu by rtpAt.
 func (f *flow) transcode(pkt []byte, tc *flowTranscoder, now int64) {
 	f.tcNow, f.tcRate = now, tc.rate
+	f.tcSrc.Store(binary.BigEndian.Uint32(pkt[8:]))
+	f.tcIn = binary.BigEndian.Uint32(pkt[4:])
 	if err := tc.t.Packet(pkt, f.tcEmit); err != nil {
 		f.c.malformed.Add(1)
 	}
@@ -31,6 +34,7 @@ func (f *flow) transcode(pkt []byte, tc *flowTranscoder, now int64) {
 // once, never queued in the reader's batch: the transcoder reuses its
 // buffer for the next packet. Called under f.mu.
 func (f *flow) emitTranscoded(pkt []byte) {
+	f.tcOut = binary.BigEndian.Uint32(pkt[4:])
 	if !f.norm.Rewrite(pkt, f.tcRate, f.tcNow) {
 		f.c.malformed.Add(1)
 		return
@@ -42,6 +46,36 @@ func (f *flow) emitTranscoded(pkt []byte) {
 		f.c.bytes.Add(uint64(len(pkt)))
 	} else {
 		f.c.dropped.Add(1)
+	}
+}
+
+// transcodedRTCP makes the RTCP of a transcoded flow's source speak of
+// the stream the transcoder emits, which is the one the receiver gets:
+// the source's SSRC becomes the transcoder's (the normalizer then maps it
+// like any source's), and a sender report's RTP timestamp moves to the
+// output clock through the last packet's mapping. The report's packet
+// and octet counts stay the source's (the receiver's loss figures come
+// from its own receiver reports, per leg). Called under f.mu; pkt is a
+// compound the caller has not validated yet: short parts are left alone.
+func (f *flow) transcodedRTCP(pkt []byte, p *flowPlan) {
+	for len(pkt) >= 8 {
+		n := 4 * (int(binary.BigEndian.Uint16(pkt[2:])) + 1)
+		if n > len(pkt) {
+			return
+		}
+		part := pkt[:n]
+		switch t := part[1]; {
+		case (t == 200 || t == 201) && binary.BigEndian.Uint32(part[4:]) == f.tcSrc.Load():
+			binary.BigEndian.PutUint32(part[4:], p.tc.dir.SSRC)
+			if t == 200 && len(part) >= 20 && p.clockRate > 0 {
+				in := int64(int32(binary.BigEndian.Uint32(part[16:]) - f.tcIn))
+				out := f.tcOut + uint32(in*int64(p.tc.rate)/int64(p.clockRate))
+				binary.BigEndian.PutUint32(part[16:], out)
+			}
+		case t == 203 && part[0]&0x1f >= 1 && binary.BigEndian.Uint32(part[4:]) == f.tcSrc.Load():
+			binary.BigEndian.PutUint32(part[4:], p.tc.dir.SSRC) // BYE
+		}
+		pkt = pkt[n:]
 	}
 }
 

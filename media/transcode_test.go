@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -173,18 +174,24 @@ func TestTranscodeRelay(t *testing.T) {
 			t.Fatalf("B→A packet %d: PT %d payload %x, want PT 0 payload %x", i, got[1]&0x7f, got[12:20], back[:8])
 		}
 	}
-	rr := rtcpPacket()
-	send(t, a.rtcp, rr, portA+1)
-	if got, _ := recv(t, b.rtcp); len(got) != len(rr) || got[1] != rr[1] {
-		t.Fatalf("A→B RTCP: %x", got)
+	// A's sender report names the stream B receives: its SSRC, and an
+	// RTP timestamp of B's stream's clock (the same rate here).
+	send(t, a.rtp, rtpWith(0, 5, ulaw), portA)
+	rtpB, _ := recv(t, b.rtp)
+	sr := senderReport(0x11223344, 5*160)
+	send(t, a.rtcp, sr, portA+1)
+	got, _ := recv(t, b.rtcp)
+	if len(got) < 28 || got[1] != 200 || !bytes.Equal(got[4:8], rtpB[8:12]) || !bytes.Equal(got[16:20], rtpB[4:8]) {
+		t.Fatalf("A→B sender report %x: want SSRC %x and RTP time %x of the stream B gets", got, rtpB[8:12], rtpB[4:8])
 	}
+	rr := rtcpPacket()
 	send(t, b.rtcp, rr, portB+1)
 	if got, _ := recv(t, a.rtcp); len(got) != len(rr) || got[1] != rr[1] {
 		t.Fatalf("B→A RTCP: %x", got)
 	}
 	st := s.Stats()
-	if st.AtoB.Packets != 5 || st.BtoA.Packets != 5 {
-		t.Fatalf("relayed %d A→B, %d B→A; want 5 each", st.AtoB.Packets, st.BtoA.Packets)
+	if st.AtoB.Packets != 6 || st.BtoA.Packets != 5 || st.AtoB.RTCPPackets != 1 || st.BtoA.RTCPPackets != 1 {
+		t.Fatalf("relayed %d RTP and %d RTCP A→B, %d and %d B→A; want 6 and 1, 5 and 1", st.AtoB.Packets, st.AtoB.RTCPPackets, st.BtoA.Packets, st.BtoA.RTCPPackets)
 	}
 }
 
@@ -226,6 +233,15 @@ func recode(t testing.TB, payload []byte, from, to string) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// senderReport is an RTCP SR from ssrc at RTP time ts, no report block.
+func senderReport(ssrc, ts uint32) []byte {
+	p := make([]byte, 28)
+	p[0], p[1], p[3] = 0x80, 200, 6
+	binary.BigEndian.PutUint32(p[4:], ssrc)
+	binary.BigEndian.PutUint32(p[16:], ts)
+	return p
 }
 
 func rtpWith(pt uint8, seq uint16, payload []byte) []byte {
@@ -274,5 +290,76 @@ func TestTranscodeCapacity(t *testing.T) {
 	}
 	if _, err := open("third", "0 PCMU/8000"); err != nil {
 		t.Fatalf("transcoded offer after the first closed: %v", err)
+	}
+}
+
+// TestTranscodeReoffers: in a transcoded call, a hold re-offer from the
+// trunk side keeps the transcoders (audio still converted after it), and
+// a re-offer from the caller that now shares the trunk's codec goes back
+// to the relay (nothing transcoded, the manager's gauge at 0).
+func TestTranscodeReoffers(t *testing.T) {
+	m := newTestManager(t, 4, netip.Addr{}, nil)
+	s := m.NewSession("tc-reoffer")
+	defer s.Close()
+	a, b := newPeer(t, false), newPeer(t, false)
+	s.Configure(SideB, SideOptions{Codecs: []string{"pcma"}})
+	toB, err := s.Offer(SideA, codecSDP(a, "0 PCMU/8000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	toA, err := s.Answer(SideB, codecSDP(b, "8 PCMA/8000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	portA := mPort(t, toA, 0)
+	if mPort(t, toB, 0) == 0 {
+		t.Fatal("no port toward B")
+	}
+	ulaw := tone(t, "PCMU")
+	alaw := recode(t, ulaw, "PCMU", "PCMA")
+	relayOne := func(what string, seq uint16) {
+		t.Helper()
+		send(t, a.rtp, rtpWith(0, seq, ulaw), portA)
+		if got, _ := recv(t, b.rtp); got[1]&0x7f != 8 || !bytes.Equal(got[12:], alaw) {
+			t.Fatalf("%s: A→B PT %d, want PCMA with A's audio", what, got[1]&0x7f)
+		}
+	}
+	relayOne("before the re-offers", 1)
+	first := s.streams[0].flows[SideA].plan.Load().tc
+
+	// The trunk holds the call: PCMA sendonly.
+	hold := codecSDP(b, "8 PCMA/8000")
+	hold = append(hold, []byte("a=sendonly\r\n")...)
+	toA2, err := s.Offer(SideB, hold)
+	if err != nil {
+		t.Fatalf("hold offer: %v", err)
+	}
+	if got := rtpmaps(t, toA2); len(got) == 0 || got[0] != "8 PCMA/8000" {
+		t.Fatalf("hold offered to A %q, want PCMA first", got)
+	}
+	if _, err := s.Answer(SideA, append(codecSDP(a, "0 PCMU/8000"), []byte("a=recvonly\r\n")...)); err != nil {
+		t.Fatalf("hold answer: %v", err)
+	}
+	if !s.Transcoded() || s.Codecs() != [2]string{"PCMU/8000", "PCMA/8000"} {
+		t.Fatalf("after hold: transcoded %v, codecs %q", s.Transcoded(), s.Codecs())
+	}
+	if s.streams[0].flows[SideA].plan.Load().tc != first {
+		t.Error("a hold that changes no codec rebuilt the A→B transcoder")
+	}
+	relayOne("after the hold", 2)
+
+	// The caller re-offers PCMA: shared, relayed.
+	if _, err := s.Offer(SideA, codecSDP(a, "8 PCMA/8000")); err != nil {
+		t.Fatalf("re-offer: %v", err)
+	}
+	if _, err := s.Answer(SideB, codecSDP(b, "8 PCMA/8000")); err != nil {
+		t.Fatalf("re-answer: %v", err)
+	}
+	if active, _ := m.Transcoding(); active != 0 || s.Codecs() != [2]string{"PCMA/8000", "PCMA/8000"} {
+		t.Fatalf("after a shared codec: %d sessions transcode, codecs %q", active, s.Codecs())
+	}
+	send(t, a.rtp, rtpWith(8, 3, alaw), portA)
+	if got, _ := recv(t, b.rtp); got[1]&0x7f != 8 || !bytes.Equal(got[12:], alaw) {
+		t.Fatalf("relayed PCMA changed on its way: PT %d", got[1]&0x7f)
 	}
 }
