@@ -1,6 +1,7 @@
 package media
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/pion/sdp/v3"
@@ -25,6 +26,24 @@ type transcodedStream struct {
 // the SBC added is answered toward the offerer with its best supported
 // codec, and both directions are transcoded. Called under s.mu.
 func (s *Session) shapedAnswer(d *sdpconv.Description, to Side) ([]byte, error) {
+	synth, tcs := s.synthAnswer(d, to)
+	var plan *sdpconv.Plan
+	out, err := s.stamp(to, func(o sdp.Origin) ([]byte, error) {
+		out, p, err := sdpconv.RenderAnswer(s.tc.view, synth, s.kind[to], s.local(to, o, false))
+		plan = p
+		return out, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.applyTranscoding(to, plan, tcs)
+	return out, nil
+}
+
+// synthAnswer is the answer d of a shaped exchange as the offerer to is
+// answered: each m-line answered with a codec the SBC added names the
+// offerer's best codec the SBC can transcode instead; and those m-lines.
+func (s *Session) synthAnswer(d *sdpconv.Description, to Side) (*sdpconv.Description, []transcodedStream) {
 	view := s.tc.view
 	synth := cloneMedia(d)
 	var tcs []transcodedStream
@@ -46,17 +65,35 @@ func (s *Session) shapedAnswer(d *sdpconv.Description, to Side) ([]byte, error) 
 		tcs = append(tcs, transcodedStream{i: i, x: x, y: y,
 			xEv: eventPT(*vm, x.Rate), yEv: eventPT(*am, y.Rate), xPtime: vm.Ptime, yPtime: am.Ptime})
 	}
-	var plan *sdpconv.Plan
-	out, err := s.stamp(to, func(o sdp.Origin) ([]byte, error) {
-		out, p, err := sdpconv.RenderAnswer(view, synth, s.kind[to], s.local(to, o, false))
-		plan = p
-		return out, err
-	})
-	if err != nil {
-		return nil, err
+	return synth, tcs
+}
+
+// restoreTranscoding installs, for a restored session whose sides have
+// codec lists, what the last exchange negotiated: its offer shaped again
+// (shapeOffer is a function of the offer and the lists), the transcoders
+// rebuilt. A restored call holds its slot whatever the cap (it was
+// admitted). It reports false when the exchange was not shaped (the
+// caller applies the relay's plan).
+func (s *Session) restoreTranscoding(offerer Side, answer *sdpconv.Description) (bool, error) {
+	if len(s.opts[SideA].Codecs) == 0 && len(s.opts[SideB].Codecs) == 0 {
+		return false, nil
 	}
-	s.applyTranscoding(to, plan, tcs)
-	return out, nil
+	if !s.tc.slot {
+		s.m.tc.take(true)
+		s.tc.slot = true
+	}
+	if _, err := s.shapeOffer(offerer, s.offer, s.kind); err != nil || s.tc.view == nil {
+		s.transcoding(false)
+		return false, err
+	}
+	synth, tcs := s.synthAnswer(answer, offerer)
+	_, plan, err := sdpconv.RenderAnswer(s.tc.view, synth, s.kind[offerer], s.local(offerer, sdp.Origin{}, false))
+	if err != nil {
+		s.transcoding(false)
+		return false, fmt.Errorf("plan of the last exchange: %w", err)
+	}
+	s.applyTranscoding(offerer, plan, tcs)
+	return true, nil
 }
 
 // applyTranscoding applies plan with a transcoder in both directions of

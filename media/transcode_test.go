@@ -363,3 +363,46 @@ func TestTranscodeReoffers(t *testing.T) {
 		t.Fatalf("relayed PCMA changed on its way: PT %d", got[1]&0x7f)
 	}
 }
+
+// TestRestoreTranscoded: a transcoded session's state restored by another
+// manager (a node taking the call over) transcodes again: PCMU from A
+// still reaches B as PCMA, and the new manager counts the call.
+func TestRestoreTranscoded(t *testing.T) {
+	m1 := newTestManager(t, 4, netip.Addr{}, nil)
+	s := m1.NewSession("tc-restored")
+	a, b := newPeer(t, false), newPeer(t, false)
+	s.Configure(SideB, SideOptions{Codecs: []string{"pcma"}})
+	if _, err := s.Offer(SideA, codecSDP(a, "0 PCMU/8000")); err != nil {
+		t.Fatal(err)
+	}
+	toA, err := s.Answer(SideB, codecSDP(b, "8 PCMA/8000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	portA := mPort(t, toA, 0)
+	ulaw := tone(t, "PCMU")
+	alaw := recode(t, ulaw, "PCMU", "PCMA")
+	send(t, a.rtp, rtpWith(0, 1, ulaw), portA)
+	recv(t, b.rtp)
+	st := s.State()
+	s.Close()
+	m1.Close() // the dead node: its sockets gone
+
+	m2, err := NewManager(m1.cfg, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	s2, err := m2.Restore(st, nil)
+	if err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	defer s2.Close()
+	send(t, a.rtp, rtpWith(0, 2, ulaw), portA)
+	if got, _ := recv(t, b.rtp); got[1]&0x7f != 8 || !bytes.Equal(got[12:], alaw) {
+		t.Fatalf("after the restore A→B PT %d payload %x, want PCMA %x", got[1]&0x7f, got[12:20], alaw[:8])
+	}
+	if active, _ := m2.Transcoding(); active != 1 || !s2.Transcoded() {
+		t.Fatalf("restored: %d sessions transcode, Transcoded %v", active, s2.Transcoded())
+	}
+}
