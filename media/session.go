@@ -296,6 +296,9 @@ func (s *Session) Absorb(from Side, body []byte) (answer []byte, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	prev, other := s.last[from], s.last[from.Other()]
+	if v := s.tc.shown[from]; v != nil {
+		other = v // a transcoded call: what from was told of the other side
+	}
 	if s.closed || prev == nil || other == nil || d.Kind != prev.Kind || !sdpconv.Equivalent(prev, d) {
 		return nil, false
 	}

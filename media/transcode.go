@@ -48,7 +48,13 @@ type transcodeState struct {
 	// offerer's allowed list; nil when the offer went on unshaped (then
 	// the exchange is today's relay).
 	view *sdpconv.Description
-	slot bool // holds a manager slot (reserved by an offer, kept while transcoding)
+	// offered is the shaped offer sent to the other side (nil: none);
+	// shown is, while a stream transcodes, what each side was told of
+	// the other: the answer the SBC made up for the offerer, the shaped
+	// offer for the answerer. Absorb answers a side's re-offer from it.
+	offered *sdpconv.Description
+	shown   [2]*sdpconv.Description
+	slot    bool // holds a manager slot (reserved by an offer, kept while transcoding)
 	on   bool // a stream transcodes now
 	ever bool // a stream transcoded at some point (the CDR's transcoded)
 }
@@ -104,7 +110,7 @@ func (s *Session) shapeOffer(from Side, d *sdpconv.Description, kinds [2]Kind) (
 	if !changed {
 		return d, nil
 	}
-	s.tc.view = view
+	s.tc.view, s.tc.offered = view, out
 	return out, nil
 }
 
@@ -124,7 +130,7 @@ func (s *Session) unshaped(from Side, d *sdpconv.Description, kinds [2]Kind) (*s
 		pass := ordered(allowed(usable, allowTo), allowTo)
 		out.Media[i].Codecs = withEvents(pass, m.Codecs, len(pass))
 	}
-	s.tc.view = view
+	s.tc.view, s.tc.offered = view, out
 	return out, nil
 }
 

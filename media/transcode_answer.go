@@ -37,6 +37,9 @@ func (s *Session) shapedAnswer(d *sdpconv.Description, to Side) ([]byte, error) 
 		return nil, err
 	}
 	s.applyTranscoding(to, plan, tcs)
+	if s.tc.on {
+		s.tc.shown[to], s.tc.shown[to.Other()] = synth, s.tc.offered
+	}
 	return out, nil
 }
 
@@ -220,6 +223,9 @@ func (s *Session) transcoding(on bool) {
 	if !on && s.tc.slot {
 		s.m.tc.release()
 		s.tc.slot = false
+	}
+	if !on {
+		s.tc.shown = [2]*sdpconv.Description{}
 	}
 	s.tc.on = on
 }

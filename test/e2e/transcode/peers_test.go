@@ -145,10 +145,11 @@ func newOpusPeer(t *testing.T) *opusPeer {
 	return b
 }
 
-// offer is the browser's offer with its candidates.
-func (b *opusPeer) offer() string {
+// offer is the browser's offer with its candidates; restart: an ICE
+// restart (new credentials).
+func (b *opusPeer) offer(restart bool) string {
 	b.t.Helper()
-	o, err := b.pc.CreateOffer(nil)
+	o, err := b.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ func TestOpusBrowserToG722Trunk(t *testing.T) {
 	}})
 	b := newOpusPeer(t)
 	sipc := e2e.NewSIPClient(t, "WS", sbc.WS.String())
-	dlg := sipc.Invite("3001", b.offer())
+	dlg := sipc.Invite("3001", b.offer(false))
 
 	inv := uas.ExpectReq("INVITE")
 	if got := rtpmaps(inv.Body()); !slices.Equal(got, []string{"9 G722/8000", "101 telephone-event/8000"}) {
@@ -71,6 +71,19 @@ func TestOpusBrowserToG722Trunk(t *testing.T) {
 	if dur := int(ev[2])<<8 | int(ev[3]); ev[0] != 5 || dur < 700 || dur > 900 {
 		t.Errorf("event %d lasting %d units at the trunk, want 5 lasting ~800 (100 ms at 8 kHz)", ev[0], dur)
 	}
+
+	// An ICE restart (a browser changing networks) is answered by the SBC
+	// itself, from what the browser was told of the trunk: Opus, and no
+	// re-INVITE toward the trunk; the audio goes on.
+	re := dlg.Request("INVITE", "application/sdp", b.offer(true))
+	if re.StatusCode() != 200 || !strings.Contains(re.Body(), "opus/48000") {
+		t.Fatalf("ICE restart answered %d %s\n%s", re.StatusCode(), re.Reason(), re.Body())
+	}
+	b.answer(re.Body())
+	heard := len(b.received())
+	e2e.WaitFor(t, 15*time.Second, "the trunk's tone after the ICE restart", func() bool { return len(b.received()) >= heard+24000 })
+	checkTone(t, "trunk → browser after the ICE restart", b.received()[heard+4800:heard+24000], 48000)
+
 	dlg.Bye()
 	bye := uas.ExpectReq("BYE")
 	uas.Respond(bye, 200, "OK", "", "")
