@@ -55,8 +55,8 @@ type transcodeState struct {
 	offered *sdpconv.Description
 	shown   [2]*sdpconv.Description
 	slot    bool // holds a manager slot (reserved by an offer, kept while transcoding)
-	on   bool // a stream transcodes now
-	ever bool // a stream transcoded at some point (the CDR's transcoded)
+	on      bool // a stream transcodes now
+	ever    bool // a stream transcoded at some point (the CDR's transcoded)
 }
 
 // shapeOffer returns the offer d from side from as it goes to the other
