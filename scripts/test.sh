@@ -64,6 +64,19 @@ need() {
 	command -v "$cmd" >/dev/null 2>&1 || { echo "$pkg installed but $cmd still missing" >&2; return 1; }
 }
 
+# need_pkg ensures the C library pkg-config knows as $1 is installed,
+# installing Debian package $2 if not.
+need_pkg() {
+	local lib=$1 pkg=$2
+	pkg-config --exists "$lib" 2>/dev/null && return 0
+	if [ "${SKIP_INSTALL:-0}" = 1 ]; then
+		echo "C library $lib is missing and SKIP_INSTALL=1" >&2
+		return 1
+	fi
+	apt_install "$pkg" || return 1
+	pkg-config --exists "$lib" || { echo "$pkg installed but pkg-config still finds no $lib" >&2; return 1; }
+}
+
 # need_postgres ensures the PostgreSQL server binaries (initdb, postgres)
 # are installed under /usr/lib/postgresql/*/bin, with the postgres user the
 # tests run them as when they run as root.
@@ -133,6 +146,12 @@ install_deps() {
 	need svmap sipvicious || return 1
 	# go test -race links the race runtime through cgo.
 	need cc gcc || return 1
+	# Opus transcoding (media/codec, build tag opus, see GO_TAGS): libopus
+	# through cgo, found by pkg-config (the binding also links libopusfile
+	# unless built with the tag nolibopusfile).
+	need pkg-config pkg-config || return 1
+	need_pkg opus libopus-dev || return 1
+	need_pkg opusfile libopusfile-dev || return 1
 
 	# ---- Later issues add their test dependencies here, one `need` each: ----
 	# Cluster state in Redis (internal/cluster, test/redistest, test/cluster):
@@ -180,11 +199,17 @@ check_gofmt() {
 	fi
 }
 
-run_vet() { go vet ./...; }
+# The tests build with Opus (cgo libopus, build tag opus) so the
+# transcoding tests cover it; media/codec's TestOpusInCI fails when they
+# do not (SBC_REQUIRE_OPUS). The static release build leaves the tag out.
+GO_TAGS=opus
+export SBC_REQUIRE_OPUS=1
+
+run_vet() { go vet -tags "$GO_TAGS" ./...; }
 
 run_tests() {
 	# shellcheck disable=SC2086 # GO_TEST_FLAGS is a list of flags
-	go test -race -count=1 -timeout 22m ${GO_TEST_FLAGS:-} ./...
+	go test -race -tags "$GO_TAGS" -count=1 -timeout 22m ${GO_TEST_FLAGS:-} ./...
 }
 
 # show_artifacts names the files the tests left for people to look at
@@ -204,7 +229,7 @@ show_artifacts() {
 # hold the per-packet paths to zero allocations skip themselves above; run
 # them once more without it.
 run_alloc_tests() {
-	go test -count=1 -run 'Alloc' ./media/...
+	go test -tags "$GO_TAGS" -count=1 -run 'Alloc' ./media/...
 }
 
 # ------------------------------------------------------------------ main --

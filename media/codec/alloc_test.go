@@ -19,9 +19,13 @@ func TestTranscoderAllocs(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := newSender(t, d.from, 20)
-			ps := make([][]byte, 200)
-			for i := range ps {
-				ps[i] = s.next(1000, 8000)
+			var ps [][]byte
+			for i := range 200 {
+				ps = append(ps, s.next(1000, 8000))
+				if i%10 == 5 { // a telephone-event now and then
+					ps = append(ps, rtpPacket(101, false, s.seq, s.ts, 0x1234, []byte{1, 10, 0, 160}))
+					s.seq++
+				}
 			}
 			sent := 0
 			emit := func(p []byte) { sent++ }

@@ -82,3 +82,18 @@ func BenchmarkCodec(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkNewTranscoder: the cost of setting up one direction of a
+// transcoded call (time and memory kept per direction).
+func BenchmarkNewTranscoder(b *testing.B) {
+	for _, d := range directions() {
+		b.Run(d.from.Name+"-"+d.to.Name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := NewTranscoder(Direction{From: d.from, To: d.to, FromDTMF: -1, ToDTMF: -1}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -120,3 +120,21 @@ func TestTranscodeSilence(t *testing.T) {
 		}
 	}
 }
+
+// TestTranscodeSlip: a sender whose timestamps run a few samples ahead
+// now and then (its clock slipping) gets zeros for them, not a jump with
+// the marker each time.
+func TestTranscodeSlip(t *testing.T) {
+	tr, _ := NewTranscoder(Direction{From: fmtPCMU, To: fmtPCMA, FromDTMF: -1, ToDTMF: -1, SSRC: 1})
+	s := newSender(t, fmtPCMU, 20)
+	r := newReceiver(t, fmtPCMA, 1)
+	for i := range 50 {
+		if i%10 == 9 {
+			s.ts += 3
+		}
+		_ = tr.Packet(s.next(1000, 8000), r.emit)
+	}
+	if r.jumps != 0 || r.packets != 50 {
+		t.Errorf("%d jumps, %d packets (want 0, 50)", r.jumps, r.packets)
+	}
+}

@@ -3,6 +3,7 @@
 package codec
 
 import (
+	"encoding/binary"
 	"math"
 	"testing"
 
@@ -172,4 +173,55 @@ func (p *pionDecoder) decode(pcm []int16, payload []byte) []int16 {
 		p.t.Fatal(err)
 	}
 	return append(pcm, p.out[:n]...)
+}
+
+// TestTranscodeOpusDTX: a browser in DTX sends, after speech, a one- or
+// two-byte packet every 400 ms and nothing between (timestamps jump,
+// sequence numbers do not). Toward PCMU that is a jump in time with the
+// marker per packet sent, silence in the packets, and the To timeline
+// keeping the From one's length.
+func TestTranscodeOpusDTX(t *testing.T) {
+	enc, _ := opus.NewEncoder(48000, 1, opus.AppVoIP)
+	_ = enc.SetDTX(true)
+	tr, err := NewTranscoder(Direction{From: fmtOpus, To: fmtPCMU, FromDTMF: -1, ToDTMF: -1, SSRC: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newReceiver(t, fmtPCMU, 2)
+	var firstTS, lastTS uint32
+	emit := func(p []byte) {
+		ts := binary.BigEndian.Uint32(p[4:])
+		if r.packets == 0 {
+			firstTS = ts
+		}
+		lastTS = ts
+		r.emit(p)
+	}
+	buf := make([]byte, 1500)
+	seq, sentDTX, quiet, lastIn := uint16(1), 0, 0, 0
+	for i := range 150 { // 3 s: 0.4 s of tone, then silence
+		in := make([]int16, 960)
+		if i < 20 {
+			in = sine(48000, 1000, 8000, i*960, 960)
+		}
+		n, _ := enc.Encode(in, buf)
+		if n <= 2 {
+			if quiet++; quiet%20 != 1 {
+				continue // not sent, as WebRTC does in DTX
+			}
+			sentDTX++
+		}
+		_ = tr.Packet(rtpPacket(111, i == 0, seq, uint32(i*960), 0x77, buf[:n]), emit)
+		seq++
+		lastIn = i
+	}
+	if sentDTX < 4 || r.jumps < sentDTX-1 {
+		t.Errorf("%d DTX packets sent, %d jumps in the PCMU stream", sentDTX, r.jumps)
+	}
+	if span, want := lastTS-firstTS, uint32(lastIn*160); span != want {
+		t.Errorf("PCMU timeline spans %d ticks, the Opus one %d", span, want)
+	}
+	if q := rms(r.pcm[len(r.pcm)-800:]); q > 100 {
+		t.Errorf("DTX silence decoded with RMS %.0f", q)
+	}
 }

@@ -3,6 +3,7 @@ package codec
 import (
 	"fmt"
 	"math"
+	"sync"
 )
 
 // Resampling between the codecs' rates (8, 16 and 48 kHz), whose ratios
@@ -30,48 +31,69 @@ type Resampler struct {
 	skip     int         // down: input samples to pass before the next output
 }
 
-// NewResampler returns a resampler from rate in to rate out (Hz), which
-// must be one of 8000, 16000, 24000, 48000 with an integer ratio.
+// NewResampler returns a resampler from rate in to rate out (Hz), whose
+// ratio must be an integer (either way).
 func NewResampler(in, out int) (*Resampler, error) {
 	switch {
 	case in <= 0 || out <= 0:
 	case in == out:
 		return &Resampler{up: 1, down: 1}, nil
 	case out%in == 0:
-		return newResampler(out/in, 1, in), nil
+		return newResampler(out/in, 1), nil
 	case in%out == 0:
-		return newResampler(1, in/out, out), nil
+		return newResampler(1, in/out), nil
 	}
 	return nil, fmt.Errorf("resample %d Hz to %d Hz: not an integer ratio", in, out)
 }
 
-func newResampler(up, down, low int) *Resampler {
+// filters holds the filters designed so far, by ratio: they never
+// change, so every Resampler of a ratio shares them.
+var filters = struct {
+	sync.Mutex
+	m map[[2]int][][]float32
+}{m: map[[2]int][][]float32{}}
+
+func newResampler(up, down int) *Resampler {
+	rs := &Resampler{up: up, down: down, k: resampleTaps - 1}
+	if up == 1 {
+		rs.k = resampleTaps*down - 1
+	}
+	filters.Lock()
+	ph, ok := filters.m[[2]int{up, down}]
+	if !ok {
+		ph = designFilter(up, down)
+		filters.m[[2]int{up, down}] = ph
+	}
+	filters.Unlock()
+	rs.phases = ph
+	rs.buf = make([]float32, rs.k, rs.k+960)
+	return rs
+}
+
+// designFilter returns the polyphase filters for a ratio.
+func designFilter(up, down int) [][]float32 {
 	r := max(up, down)
 	n := resampleTaps * r
-	h := kaiserLowpass(n, resampleCutoff*float64(low)/float64(low*r))
-	rs := &Resampler{up: up, down: down}
+	h := kaiserLowpass(n, resampleCutoff/float64(r))
+	var phases [][]float32
 	if up > 1 {
 		// Phase p uses taps p, p+L, p+2L... scaled by L (the zeros
 		// stuffed between input samples take that gain away), stored
 		// oldest-sample-first for a forward dot product.
-		rs.k = resampleTaps - 1
 		for p := range up {
 			ph := make([]float32, resampleTaps)
 			for t := range resampleTaps {
 				ph[resampleTaps-1-t] = float32(h[p+t*up] * float64(up))
 			}
-			rs.phases = append(rs.phases, ph)
+			phases = append(phases, ph)
 		}
-	} else {
-		rs.k = n - 1
-		f := make([]float32, n)
-		for i := range n {
-			f[i] = float32(h[i]) // symmetric: no reversal needed
-		}
-		rs.phases = [][]float32{f}
+		return phases
 	}
-	rs.buf = make([]float32, rs.k, rs.k+960)
-	return rs
+	f := make([]float32, n)
+	for i := range n {
+		f[i] = float32(h[i]) // symmetric: no reversal needed
+	}
+	return [][]float32{f}
 }
 
 // kaiserLowpass designs an n-tap low-pass with cut-off fc (a fraction of

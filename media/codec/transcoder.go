@@ -76,8 +76,10 @@ func NewTranscoder(d Direction) (*Transcoder, error) {
 	frame := enc.SampleRate() * ms / 1000
 	t := &Transcoder{
 		dir: d, dec: dec, enc: enc, rs: rs, frame: frame,
-		dpcm: make([]int16, 0, dec.SampleRate()*maxConcealMs/1000+dec.SampleRate()/8),
-		buf:  make([]int16, 0, 2*frame+enc.SampleRate()/8),
+		// 20 ms decoded and two packets waiting: enough for the usual
+		// stream; longer packets grow them once.
+		dpcm: make([]int16, 0, dec.SampleRate()/50),
+		buf:  make([]int16, 0, 2*frame),
 		out:  make([]byte, 12, 1500),
 	}
 	t.in.lastDur = dec.SampleRate() / 50

@@ -61,8 +61,16 @@ func (t *Transcoder) fill(lost, missing int, payload []byte, emit func([]byte)) 
 
 // silence covers n samples (encoder rate) the sender did not send: zeros
 // finishing the packet under way, then a jump of the timestamp with the
-// marker bit on the next packet.
+// marker bit on the next packet. Less than a packet (a sender's clock
+// slipping) is zeros only: no jump, no marker.
 func (t *Transcoder) silence(n int, emit func([]byte)) {
+	if n < t.frame {
+		for range n {
+			t.buf = append(t.buf, 0)
+		}
+		_ = t.flush(emit)
+		return
+	}
 	if len(t.buf) > 0 {
 		z := min(n, t.frame-len(t.buf)%t.frame)
 		for range z {

@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"encoding/binary"
 	"fmt"
 	"testing"
 )
@@ -67,11 +68,7 @@ func TestTranscodeTone(t *testing.T) {
 // whatever the From side's: 20→30, 10→20, 30→20 ms, G.722's 8 kHz clock,
 // and Opus, which cannot do 30 ms, at 20.
 func TestTranscodePtime(t *testing.T) {
-	cases := []struct {
-		from, to        Format
-		inMs, wantMs    int
-		wantTS, wantLen int
-	}{
+	cases := []ptimeCase{
 		{fmtPCMU, withPtime(fmtPCMA, 30), 20, 30, 240, 240},
 		{fmtPCMU, withPtime(fmtPCMA, 20), 10, 20, 160, 160},
 		{fmtPCMA, withPtime(fmtPCMU, 20), 30, 20, 160, 160},
@@ -79,11 +76,13 @@ func TestTranscodePtime(t *testing.T) {
 		{fmtG722, withPtime(fmtPCMU, 10), 20, 10, 80, 80},
 	}
 	if Supported("opus") {
-		cases = append(cases, struct {
-			from, to        Format
-			inMs, wantMs    int
-			wantTS, wantLen int
-		}{fmtPCMU, withPtime(fmtOpus, 30), 20, 20, 960, -1})
+		cases = append(cases,
+			ptimeCase{fmtPCMU, withPtime(fmtOpus, 30), 20, 20, 960, -1},
+			ptimeCase{fmtOpus, withPtime(fmtPCMU, 20), 10, 20, 160, 160},
+			ptimeCase{fmtOpus, withPtime(fmtPCMA, 20), 60, 20, 160, 160},
+			ptimeCase{fmtOpus, withPtime(fmtG722, 30), 40, 30, 240, 240},
+			ptimeCase{fmtPCMU, withPtime(fmtOpus, 60), 20, 60, 2880, -1},
+		)
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s%d-%s%d", c.from.Name, c.inMs, c.to.Name, c.to.Ptime), func(t *testing.T) {
@@ -119,7 +118,43 @@ func TestTranscodePtime(t *testing.T) {
 	}
 }
 
+// ptimeCase: from at inMs per packet to to, expecting packets of wantMs,
+// wantTS ticks and wantLen payload bytes (-1: any).
+type ptimeCase struct {
+	from, to        Format
+	inMs, wantMs    int
+	wantTS, wantLen int
+}
+
 func withPtime(f Format, ms int) Format {
 	f.Ptime = ms
 	return f
+}
+
+// TestTranscodeNewSSRC: when the From side starts a new stream (another
+// SSRC, sequence numbers and timestamps: a transfer, a re-INVITE), the To
+// side's stream goes on without a gap, the marker on its first packet.
+func TestTranscodeNewSSRC(t *testing.T) {
+	tr, _ := NewTranscoder(Direction{From: fmtPCMU, To: fmtG722, FromDTMF: -1, ToDTMF: -1, SSRC: 3})
+	s := newSender(t, fmtPCMU, 20)
+	r := newReceiver(t, fmtG722, 3)
+	markers := 0
+	emit := func(p []byte) {
+		if p[1]&0x80 != 0 {
+			markers++
+		}
+		r.emit(p)
+	}
+	for i := range 40 {
+		p := s.next(1000, 8000)
+		if i >= 20 {
+			binary.BigEndian.PutUint32(p[8:], 0x5678)
+			binary.BigEndian.PutUint16(p[2:], uint16(40000+i))
+			binary.BigEndian.PutUint32(p[4:], uint32(7777777+i*160))
+		}
+		_ = tr.Packet(p, emit)
+	}
+	if r.packets != 40 || r.jumps != 0 || markers != 2 {
+		t.Errorf("%d packets (want 40), %d jumps (want 0), %d markers (want 2)", r.packets, r.jumps, markers)
+	}
 }
