@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/sbc-project/sbc/media/codec"
 )
 
 // Transcoding defaults (media.transcoding).
@@ -72,7 +74,40 @@ func (c *Config) validateTranscoding(ps *Problems) {
 	for i, t := range c.Trunks {
 		checkCodecs(ps, "trunks["+strconv.Itoa(i)+"].codecs", t.Codecs, Codecs)
 	}
+	trunks := map[string]Trunk{}
+	for _, t := range c.Trunks {
+		trunks[t.Name] = t
+	}
 	for i, r := range c.Routes {
-		checkCodecs(ps, "routes["+strconv.Itoa(i)+"].webrtc_codecs", r.WebRTCCodecs, WebRTCCodecs)
+		key := "routes[" + strconv.Itoa(i) + "].webrtc_codecs"
+		checkCodecs(ps, key, r.WebRTCCodecs, WebRTCCodecs)
+		if len(r.WebRTCCodecs) == 0 || r.Target != TargetTrunks {
+			continue
+		}
+		for _, name := range r.Trunks {
+			if t, ok := trunks[name]; ok && len(t.Codecs) > 0 {
+				c.checkReachable(ps, key, r.WebRTCCodecs, name, t.Codecs)
+			}
+		}
+	}
+}
+
+// checkReachable reports a route's browser codecs (the value of key) that
+// can never meet trunk name's: the lists share none, and this build
+// cannot transcode between them (transcoding off, or each side's codecs
+// need what the build lacks, e.g. opus without the build tag opus). A
+// codec the build cannot transcode is fine where it passes through.
+func (c *Config) checkReachable(ps *Problems, key string, web []string, name string, trunk []string) {
+	for _, w := range web {
+		if slices.Contains(LowerCodecs(trunk), strings.ToLower(w)) {
+			return
+		}
+	}
+	can := func(list []string) bool { return slices.ContainsFunc(list, codec.Supported) }
+	switch {
+	case !c.Media.Transcoding.Enabled:
+		ps.add(key, strings.Join(web, ","), "shares no codec with trunks "+name+" ("+strings.Join(trunk, ",")+") and media.transcoding.enabled is false")
+	case !can(web) || !can(trunk):
+		ps.add(key, strings.Join(web, ","), "shares no codec with trunks "+name+" ("+strings.Join(trunk, ",")+") and this build cannot transcode between them (opus needs the build tag opus)")
 	}
 }
