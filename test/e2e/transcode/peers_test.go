@@ -59,17 +59,24 @@ func opusAPI(t *testing.T) *webrtc.API {
 // rawTrack writes packets as they are (payload type included) with the
 // SSRC pion bound: RFC 4733 events share the audio's stream.
 type rawTrack struct {
-	mu   sync.Mutex
-	w    webrtc.TrackLocalWriter
-	ssrc uint32
+	mu       sync.Mutex
+	w        webrtc.TrackLocalWriter
+	ssrc     uint32
+	pt, evPT uint8 // the negotiated Opus and telephone-event/48000 payload types
 }
 
 func (r *rawTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.evPT = ptEvent48
+	for _, c := range ctx.CodecParameters() {
+		if strings.EqualFold(c.MimeType, "audio/telephone-event") && c.ClockRate == 48000 {
+			r.evPT = uint8(c.PayloadType)
+		}
+	}
 	for _, c := range ctx.CodecParameters() {
 		if !strings.EqualFold(c.MimeType, "audio/telephone-event") {
-			r.mu.Lock()
-			r.w, r.ssrc = ctx.WriteStream(), uint32(ctx.SSRC())
-			r.mu.Unlock()
+			r.w, r.ssrc, r.pt = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType)
 			return c, nil
 		}
 	}
@@ -88,14 +95,19 @@ func (r *rawTrack) RID() string               { return "" }
 func (r *rawTrack) StreamID() string          { return "opus-app" }
 func (r *rawTrack) Kind() webrtc.RTPCodecType { return webrtc.RTPCodecTypeAudio }
 
-func (r *rawTrack) write(h rtp.Header, payload []byte) bool {
+// write sends one packet; event says it is telephone-event, else Opus
+// (the negotiated payload types).
+func (r *rawTrack) write(h rtp.Header, payload []byte, event bool) bool {
 	r.mu.Lock()
-	w, ssrc := r.w, r.ssrc
+	w, ssrc, pt, evPT := r.w, r.ssrc, r.pt, r.evPT
 	r.mu.Unlock()
 	if w == nil {
 		return false
 	}
-	h.SSRC = ssrc
+	h.SSRC, h.PayloadType = ssrc, pt
+	if event {
+		h.PayloadType = evPT
+	}
 	n, err := w.WriteRTP(&h, payload)
 	return err == nil && n > 0
 }
@@ -133,7 +145,9 @@ func newOpusPeer(t *testing.T) *opusPeer {
 			if err != nil {
 				return
 			}
-			if p.PayloadType != ptOpus {
+			// Opus with the payload type negotiated (the SBC's, when it
+			// made the offer), not telephone-event.
+			if !strings.EqualFold(tr.Codec().MimeType, webrtc.MimeTypeOpus) || p.PayloadType != uint8(tr.PayloadType()) {
 				continue
 			}
 			b.mu.Lock()
@@ -163,6 +177,28 @@ func (b *opusPeer) offer(restart bool) string {
 		b.t.Fatal("ICE gathering did not complete")
 	}
 	return b.pc.LocalDescription().SDP
+}
+
+// answerOffer takes the SBC's offer and returns the browser's answer
+// with its candidates.
+func (b *opusPeer) answerOffer(offer string) (string, error) {
+	if err := b.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", err
+	}
+	a, err := b.pc.CreateAnswer(nil)
+	if err != nil {
+		return "", err
+	}
+	gathered := webrtc.GatheringCompletePromise(b.pc)
+	if err := b.pc.SetLocalDescription(a); err != nil {
+		return "", err
+	}
+	select {
+	case <-gathered:
+	case <-time.After(10 * time.Second):
+		return "", errors.New("ICE gathering did not complete")
+	}
+	return b.pc.LocalDescription().SDP, nil
 }
 
 func (b *opusPeer) answer(sdp string) {
@@ -199,8 +235,8 @@ func (b *opusPeer) send(stop <-chan struct{}) {
 			return
 		case d := <-b.digit:
 			for i, p := range eventTrain(d, 4800, 960) {
-				h := rtp.Header{Version: 2, PayloadType: ptEvent48, SequenceNumber: seq, Timestamp: ts, Marker: i == 0}
-				b.out.write(h, p)
+				h := rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts, Marker: i == 0}
+				b.out.write(h, p, true)
 				seq++
 				if i < 4 {
 					<-tick.C
@@ -209,7 +245,7 @@ func (b *opusPeer) send(stop <-chan struct{}) {
 			ts += 4800
 		case <-tick.C:
 			buf, _ = enc.Encode(buf[:0], sine(1000, 48000, frame*960, 960))
-			if b.out.write(rtp.Header{Version: 2, PayloadType: ptOpus, SequenceNumber: seq, Timestamp: ts}, buf) {
+			if b.out.write(rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts}, buf, false) {
 				seq++
 			}
 			ts += 960

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ghettovoice/gosip/sip"
+
 	"github.com/sbc-project/sbc/internal/config"
 	"github.com/sbc-project/sbc/test/e2e"
 )
@@ -87,4 +89,62 @@ func TestOpusBrowserToG722Trunk(t *testing.T) {
 	dlg.Bye()
 	bye := uas.ExpectReq("BYE")
 	uas.Respond(bye, 200, "OK", "", "")
+}
+
+// TestPCMACallerToOpusBrowser: the other way round. A SIP phone offering
+// only PCMA calls a registered browser that speaks only Opus, on a route
+// with webrtc_codecs [opus]: the browser is offered Opus, the phone
+// answered PCMA, and a 1 kHz tone crosses each way.
+func TestPCMACallerToOpusBrowser(t *testing.T) {
+	needOpus(t)
+	sbc := e2e.StartSBC(t, e2e.SBCOptions{Mutate: func(c *config.Config) {
+		c.Users = []config.User{{Username: "alice", Password: "secret"}}
+		c.Routes = []config.Route{{Name: "web", Target: config.TargetRegistered, WebRTCCodecs: []string{"opus"}}}
+	}})
+	b := newOpusPeer(t)
+	ws := e2e.DialUAFrom(t, "WS", sbc.WS.String(), e2e.IP(72))
+	if res := ws.Register("alice", "secret", 300); res.StatusCode() != 200 {
+		t.Fatalf("register: %d %s", res.StatusCode(), res.Reason())
+	}
+	offered := make(chan string, 1)
+	e2e.StartSIPClient(t, ws).Handle(func(req sip.Request) (int, string, string) {
+		if req.Method() != sip.INVITE || req.Body() == "" {
+			return 200, "", ""
+		}
+		select {
+		case offered <- req.Body():
+		default:
+		}
+		ans, err := b.answerOffer(req.Body())
+		if err != nil {
+			t.Errorf("browser: %v", err)
+			return 488, "", ""
+		}
+		return 200, "application/sdp", ans
+	})
+
+	ua := e2e.DialUA(t, "UDP", sbc.UDP.String())
+	phone := udpOn(t, e2e.CallerIP())
+	call := invite(ua, "alice", sdpFor(e2e.CallerIP(), portOf(phone), "8 PCMA/8000", "101 telephone-event/8000"))
+	res := ua.Expect(200)
+	call.Answered(res)
+	call.Ack()
+	if got := rtpmaps(res.Body()); len(got) == 0 || got[0] != "8 PCMA/8000" {
+		t.Fatalf("the phone was answered %q, want PCMA\n%s", got, res.Body())
+	}
+	if got := rtpmaps(<-offered); len(got) == 0 || !strings.Contains(got[0], " opus/48000") ||
+		slices.ContainsFunc(got, func(m string) bool { return strings.Contains(m, "PCM") }) {
+		t.Fatalf("the browser was offered %q, want Opus and no G.711", got)
+	}
+
+	stop := make(chan struct{})
+	defer close(stop)
+	go b.send(stop)
+	toSBC := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: mediaPort(t, res.Body())}
+	go streamTone(t, phone, toSBC, "PCMA", 8, stop)
+	e2e.WaitFor(t, 15*time.Second, "a second of the phone's tone at the browser", func() bool { return len(b.received()) >= 48000 })
+	checkTone(t, "phone → browser, PCMA as Opus", b.received()[9600:48000], 48000)
+	checkTone(t, "browser → phone, Opus as PCMA", receiveTone(t, phone, "PCMA", 8, 50)[1600:], 8000)
+	call.Bye()
+	ua.Expect(200)
 }
