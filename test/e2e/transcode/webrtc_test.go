@@ -107,7 +107,8 @@ func TestPCMACallerToOpusBrowser(t *testing.T) {
 		t.Fatalf("register: %d %s", res.StatusCode(), res.Reason())
 	}
 	offered := make(chan string, 1)
-	e2e.StartSIPClient(t, ws).Handle(func(req sip.Request) (int, string, string) {
+	sipc := e2e.StartSIPClient(t, ws)
+	sipc.Handle(func(req sip.Request) (int, string, string) {
 		if req.Method() != sip.INVITE || req.Body() == "" {
 			return 200, "", ""
 		}
@@ -147,4 +148,7 @@ func TestPCMACallerToOpusBrowser(t *testing.T) {
 	checkTone(t, "browser → phone, Opus as PCMA", receiveTone(t, phone, "PCMA", 8, 50)[1600:], 8000)
 	call.Bye()
 	ua.Expect(200)
+	// The browser's leg ends too before its connection closes.
+	e2e.WaitFor(t, 10*time.Second, "the BYE at the browser", func() bool { return len(sipc.Requests(sip.BYE)) > 0 })
+	sbc.WaitCallsIdle(t)
 }
