@@ -54,18 +54,6 @@ type flow struct {
 	sdes []byte
 	// tap reports the RTCP received and sent; nil when Config.RTCP is.
 	tap *rtcpTap
-	// The transcoded path (transcode_flow.go): tcEmit is emitTranscoded,
-	// set before the first transcoding plan is stored; tcNow and tcRate
-	// are the packet's arrival and the output clock, under mu.
-	tcEmit func([]byte)
-	tcNow  int64
-	tcRate uint32
-	// tcSrc is the SSRC of the source's last packet fed to the
-	// transcoder, tcIn its timestamp and tcOut the timestamp of the last
-	// packet the transcoder emitted (before normalization): the mapping
-	// of the source's sender reports onto the emitted stream.
-	tcIn, tcOut uint32
-	tcSrc       atomic.Uint32 // read by the opposite flow's RTCP (feedback)
 }
 
 // flowPlan is what the offer/answer decided for one direction.
@@ -187,8 +175,8 @@ func (f *flow) rtcpVia(pkt []byte, b *sendBatch) {
 	if ok && f.back != nil {
 		b := f.back.norm
 		in := b.InSSRC()
-		if f.back.plan.Load().tc != nil {
-			in = f.back.tcSrc.Load() // the source of what the transcoder sends
+		if tc := f.back.plan.Load().tc; tc != nil {
+			in = tc.src.Load() // the source of what the transcoder sends
 		}
 		ok = rtpproc.RewriteFeedbackRTCP(pkt, b.OutSSRC(), in)
 	}

@@ -147,12 +147,7 @@ func (s *Session) transcodeFlow(f *flow, dir codec.Direction, toInfo bool) *flow
 			s.logger().Warn("transcoder not built", "from", dir.From.Name, "to", dir.To.Name, "err", err)
 			return nil
 		}
-		p.tc = &flowTranscoder{t: t, dir: dir, rate: uint32(dir.To.ClockRate)}
-	}
-	if f.tcEmit == nil {
-		f.mu.Lock()
-		f.tcEmit = f.emitTranscoded
-		f.mu.Unlock()
+		p.tc = newFlowTranscoder(f, t, dir)
 	}
 	return p
 }

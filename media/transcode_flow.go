@@ -8,13 +8,31 @@ import (
 	"github.com/sbc-project/sbc/media/codec"
 )
 
-// flowTranscoder is the transcoder of one direction of a stream: the
-// plan of a transcoded flow carries it (a plan of its own, never shared
-// through the plan cache). Its Transcoder is used under the flow's lock.
+// flowTranscoder is the transcoder of one direction of a stream, its
+// flow's: the plan of a transcoded flow carries it (a plan of its own,
+// never shared through the plan cache), and a later plan for the same
+// direction keeps it. Its fields other than src are used under the
+// flow's lock.
 type flowTranscoder struct {
 	t    *codec.Transcoder
 	dir  codec.Direction
 	rate uint32 // the output's RTP clock, for the normalizer and injected digits
+	f    *flow
+	emit func([]byte) // f.emitTranscoded bound once: no allocation per packet
+	now  int64        // the packet's arrival
+	// in is the timestamp of the source's last packet fed to the
+	// transcoder, out that of the last packet it emitted (before
+	// normalization): the mapping of the source's sender reports onto the
+	// emitted stream. src is that packet's SSRC, read by the opposite
+	// flow's RTCP (feedback about the emitted stream names it).
+	in, out uint32
+	src     atomic.Uint32
+}
+
+func newFlowTranscoder(f *flow, t *codec.Transcoder, dir codec.Direction) *flowTranscoder {
+	tc := &flowTranscoder{t: t, dir: dir, rate: uint32(dir.To.ClockRate), f: f}
+	tc.emit = tc.send
+	return tc
 }
 
 // transcode hands one plain RTP packet from the source side to the
@@ -22,20 +40,21 @@ type flowTranscoder struct {
 // (normalizer, the far endpoint's encryption, the socket). Called under
 // f.mu by rtpAt.
 func (f *flow) transcode(pkt []byte, tc *flowTranscoder, now int64) {
-	f.tcNow, f.tcRate = now, tc.rate
-	f.tcSrc.Store(binary.BigEndian.Uint32(pkt[8:]))
-	f.tcIn = binary.BigEndian.Uint32(pkt[4:])
-	if err := tc.t.Packet(pkt, f.tcEmit); err != nil {
+	tc.now = now
+	tc.src.Store(binary.BigEndian.Uint32(pkt[8:]))
+	tc.in = binary.BigEndian.Uint32(pkt[4:])
+	if err := tc.t.Packet(pkt, tc.emit); err != nil {
 		f.c.malformed.Add(1)
 	}
 }
 
-// emitTranscoded sends one packet a transcoder emitted. It is sent at
-// once, never queued in the reader's batch: the transcoder reuses its
-// buffer for the next packet. Called under f.mu.
-func (f *flow) emitTranscoded(pkt []byte) {
-	f.tcOut = binary.BigEndian.Uint32(pkt[4:])
-	if !f.norm.Rewrite(pkt, f.tcRate, f.tcNow) {
+// send sends one packet the transcoder emitted. It is sent at once,
+// never queued in the reader's batch: the transcoder reuses its buffer
+// for the next packet. Called under the flow's lock.
+func (tc *flowTranscoder) send(pkt []byte) {
+	f := tc.f
+	tc.out = binary.BigEndian.Uint32(pkt[4:])
+	if !f.norm.Rewrite(pkt, tc.rate, tc.now) {
 		f.c.malformed.Add(1)
 		return
 	}
@@ -58,6 +77,8 @@ func (f *flow) emitTranscoded(pkt []byte) {
 // from its own receiver reports, per leg). Called under f.mu; pkt is a
 // compound the caller has not validated yet: short parts are left alone.
 func (f *flow) transcodedRTCP(pkt []byte, p *flowPlan) {
+	tc := p.tc
+	src := tc.src.Load()
 	for len(pkt) >= 8 {
 		n := 4 * (int(binary.BigEndian.Uint16(pkt[2:])) + 1)
 		if n > len(pkt) {
@@ -65,15 +86,14 @@ func (f *flow) transcodedRTCP(pkt []byte, p *flowPlan) {
 		}
 		part := pkt[:n]
 		switch t := part[1]; {
-		case (t == 200 || t == 201) && binary.BigEndian.Uint32(part[4:]) == f.tcSrc.Load():
-			binary.BigEndian.PutUint32(part[4:], p.tc.dir.SSRC)
+		case (t == 200 || t == 201) && binary.BigEndian.Uint32(part[4:]) == src:
+			binary.BigEndian.PutUint32(part[4:], tc.dir.SSRC)
 			if t == 200 && len(part) >= 20 && p.clockRate > 0 {
-				in := int64(int32(binary.BigEndian.Uint32(part[16:]) - f.tcIn))
-				out := f.tcOut + uint32(in*int64(p.tc.rate)/int64(p.clockRate))
-				binary.BigEndian.PutUint32(part[16:], out)
+				in := int64(int32(binary.BigEndian.Uint32(part[16:]) - tc.in))
+				binary.BigEndian.PutUint32(part[16:], tc.out+uint32(in*int64(tc.rate)/int64(p.clockRate)))
 			}
-		case t == 203 && part[0]&0x1f >= 1 && binary.BigEndian.Uint32(part[4:]) == f.tcSrc.Load():
-			binary.BigEndian.PutUint32(part[4:], p.tc.dir.SSRC) // BYE
+		case t == 203 && part[0]&0x1f >= 1 && binary.BigEndian.Uint32(part[4:]) == src:
+			binary.BigEndian.PutUint32(part[4:], tc.dir.SSRC) // BYE
 		}
 		pkt = pkt[n:]
 	}
