@@ -102,6 +102,7 @@ type Call struct {
 	traceOn bool
 	invSeq  uint32 // the CSeq number of A's INVITE, for RAck (prack.go)
 	media   MediaSession
+	optsA   media.SideOptions // what the caller's side was configured with (openMedia)
 	// tl is the call's timeline (timeline.go); nil: none kept.
 	tl       *timeline.Timeline
 	attempts int // INVITEs sent toward destinations, for the timeline

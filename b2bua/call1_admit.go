@@ -264,11 +264,13 @@ func (c *Call) openMedia(src netip.Addr) bool {
 	}
 	if tr, ok := c.s.routes.Load().TrunkBySource(src); ok {
 		optsA.DTMFInfo = tr.DTMFInfo
+		optsA.Codecs = tr.Codecs
 		if tr.SRTP {
 			optsA.Kind = media.KindSRTP
 		}
 	}
 	c.a.dtmfInfo = optsA.DTMFInfo
+	c.optsA = optsA
 	m.Configure(media.SideA, optsA)
 	m.Notify(func(ev media.Event) { c.post(event{kind: evMedia, media: &ev}) })
 	c.startTimer(timerRing, c.s.cfg.RingTimeout)

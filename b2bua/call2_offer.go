@@ -178,7 +178,25 @@ func (c *Call) configureB(b *leg, d dest) {
 			optsB.Kind = media.KindSRTP
 		}
 	}
+	optsB.Codecs = c.sideCodecs(d, optsB.Kind)
 	c.media.Configure(media.SideB, optsB)
+	if c.optsA.Kind == media.KindWebRTC && c.route != nil && len(c.route.WebRTCCodecs) > 0 {
+		// The caller is a browser: the route says what it may speak.
+		c.optsA.Codecs = c.route.WebRTCCodecs
+		c.media.Configure(media.SideA, c.optsA)
+	}
+}
+
+// sideCodecs are the codecs the side toward d may use: a trunk's list, or
+// for a browser the route's webrtc_codecs; nil: any.
+func (c *Call) sideCodecs(d dest, kind media.Kind) []string {
+	switch {
+	case d.trunk != nil:
+		return d.trunk.Codecs
+	case kind == media.KindWebRTC && c.route != nil:
+		return c.route.WebRTCCodecs
+	}
+	return nil
 }
 
 // offerB builds the INVITE of attempt at: the caller's offer rewritten by
@@ -194,6 +212,13 @@ func (c *Call) offerB(at *attempt, identity []sip.Header) (sip.Request, error) {
 		}
 		if errors.Is(err, media.ErrNoFax) {
 			return nil, &sipError{cause: outcome.CauseNoCommonCodec, err: err, warning: media.NoFaxWarning}
+		}
+		if errors.Is(err, media.ErrTranscodeCapacity) {
+			// 488, not 503: the refusal is this offer's (an offer sharing a
+			// codec is still taken), and a 503 with Retry-After would make
+			// the caller's proxy shun the whole SBC (RFC 3261 21.5.4).
+			c.log.Warn("call refused: transcoding capacity reached", "dest", at.dest.name)
+			return nil, &sipError{cause: outcome.CauseTranscodingFull, err: err, warning: media.TranscodeWarning}
 		}
 		if errors.Is(err, media.ErrNoPorts) {
 			// Out of ports is the SBC's shortage, not the caller's SDP:

@@ -182,6 +182,11 @@ func (c *Call) onOffer(l *leg, req sip.Request, stx serverTx) {
 		c.reply(l, stx, req, 488, "Not Acceptable Here", sipmsg.Generic("Warning", sdpconv.NoCodecWarning))
 		return
 	}
+	if errors.Is(err, media.ErrTranscodeCapacity) {
+		c.log.Warn("re-offer refused: transcoding capacity reached", "leg", l.name)
+		c.reply(l, stx, req, 488, "Not Acceptable Here", sipmsg.Generic("Warning", media.TranscodeWarning))
+		return
+	}
 	if errors.Is(err, media.ErrNoFax) {
 		// T.38 toward a browser: refused, and the call keeps its audio.
 		c.reply(l, stx, req, 488, "Not Acceptable Here", sipmsg.Generic("Warning", media.NoFaxWarning))

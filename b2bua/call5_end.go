@@ -186,6 +186,7 @@ func (c *Call) finish() {
 		c.rec.Media = c.xfer.since(recordMedia(c.media.Stats()))
 		codecs := c.media.Codecs()
 		c.rec.ACodec, c.rec.BCodec = codecs[media.SideA], codecs[media.SideB]
+		c.rec.Transcoded = c.media.Transcoded()
 	}
 	if c.rec.End.IsZero() {
 		c.rec.End = time.Now().UTC()

@@ -27,6 +27,7 @@ var errKindChange = errors.New("the transfer target's media kind differs from th
 func (c *Call) transferMedia(x *transfer, d dest, n *leg) (MediaSession, error) {
 	c.dropTransferMedia(x) // an earlier attempt's
 	opts := media.SideOptions{Kind: sideKind(d), Signaling: d.to.Addr.Addr().Unmap(), DTMFInfo: n.dtmfInfo}
+	opts.Codecs = c.sideCodecs(d, opts.Kind)
 	if c.legKind(x.from) == opts.Kind && opts.Kind != media.KindWebRTC {
 		// A browser's transport (ICE, DTLS) is its own: another browser
 		// cannot take over the transferor's.

@@ -252,6 +252,7 @@ func (fakeMedia) Answer(_ media.Side, sdp []byte) ([]byte, error) { return sdp, 
 func (fakeMedia) Absorb(media.Side, []byte) ([]byte, bool)        { return nil, false }
 func (fakeMedia) SendDTMF(media.Side, media.DTMF) error           { return nil }
 func (fakeMedia) Codecs() [2]string                               { return [2]string{"PCMU/8000", "PCMU/8000"} }
+func (fakeMedia) Transcoded() bool                                { return false }
 func (fakeMedia) Stats() media.Stats                              { return media.Stats{} }
 func (fakeMedia) Stop()                                           {}
 func (fakeMedia) Close()                                          {}

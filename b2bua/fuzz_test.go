@@ -24,6 +24,7 @@ func (nopMedia) Absorb(media.Side, []byte) ([]byte, bool)        { return nil, f
 func (nopMedia) Stop()                                           {}
 func (nopMedia) SendDTMF(media.Side, media.DTMF) error           { return media.ErrNoEvents }
 func (nopMedia) Codecs() [2]string                               { return [2]string{} }
+func (nopMedia) Transcoded() bool                                { return false }
 func (nopMedia) Close()                                          {}
 
 // FuzzServerPacket drives the whole inbound SIP path (parse, 400 answers,

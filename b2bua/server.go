@@ -74,6 +74,8 @@ type MediaSession interface {
 	SendDTMF(to media.Side, d media.DTMF) error
 	// Codecs returns the main codec negotiated with each side.
 	Codecs() [2]string
+	// Transcoded reports whether the call's audio was transcoded.
+	Transcoded() bool
 	// Stats returns the media counters so far; final after Stop.
 	Stats() media.Stats
 	// Stop ends the media (nothing relayed any more, Stats final) but

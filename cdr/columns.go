@@ -35,6 +35,10 @@ func counter(name string, f func(r *Record) uint64) column {
 	return column{name, func(r *Record) string { return strconv.FormatUint(f(r), 10) }, func(r *Record) any { return int64(f(r)) }}
 }
 
+func boolean(name string, f func(r *Record) bool) column {
+	return column{name, func(r *Record) string { return strconv.FormatBool(f(r)) }, func(r *Record) any { return f(r) }}
+}
+
 func decimal(name string, f func(r *Record) float64) column {
 	return column{name, func(r *Record) string { return strconv.FormatFloat(f(r), 'f', -1, 64) }, func(r *Record) any { return f(r) }}
 }
@@ -77,6 +81,7 @@ var columns = []column{
 	str("transferred_from", func(r *Record) string { return r.TransferredFrom }),
 	str("transferred_to", func(r *Record) string { return r.TransferredTo }),
 	str("taken_over_from", func(r *Record) string { return r.TakenOverFrom }),
+	boolean("transcoded", func(r *Record) bool { return r.Transcoded }),
 }
 
 // Columns returns the record's field names in contract order: the CSV

@@ -51,6 +51,7 @@ func (r *Record) decodeJSON(b []byte) bool {
 	r.TransferredFrom = d.str("transferred_from", false)
 	r.TransferredTo = d.str("transferred_to", false)
 	r.TakenOverFrom = d.str("taken_over_from", false)
+	r.Transcoded = d.bool("transcoded")
 	return d.ok && d.i == len(b)-1 && b[d.i] == '}'
 }
 
@@ -111,6 +112,24 @@ func (d *jsonDecoder) str(name string, first bool) string {
 	}
 	d.ok = false
 	return ""
+}
+
+// bool reads true or false.
+func (d *jsonDecoder) bool(name string) bool {
+	if !d.key(name, false) {
+		return false
+	}
+	rest := d.b[d.i:]
+	switch {
+	case len(rest) >= 4 && string(rest[:4]) == "true":
+		d.i += 4
+		return true
+	case len(rest) >= 5 && string(rest[:5]) == "false":
+		d.i += 5
+		return false
+	}
+	d.ok = false
+	return false
 }
 
 // time reads null or a "YYYY-MM-DDTHH:MM:SS.mmmZ" string that names a

@@ -58,6 +58,7 @@ func (r *Record) appendJSON(b []byte) ([]byte, error) {
 	b = jsonString(jsonField(b, "transferred_from", false), r.TransferredFrom)
 	b = jsonString(jsonField(b, "transferred_to", false), r.TransferredTo)
 	b = jsonString(jsonField(b, "taken_over_from", false), r.TakenOverFrom)
+	b = strconv.AppendBool(jsonField(b, "transcoded", false), r.Transcoded)
 	if err != nil {
 		return b, fmt.Errorf("encode record %s: %w", r.ID, err)
 	}

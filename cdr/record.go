@@ -118,6 +118,10 @@ type Record struct {
 	// TakenOverFrom is the node a call went on from after that node died
 	// or handed it over (issue 19); "" when none.
 	TakenOverFrom string `json:"taken_over_from"`
+
+	// Transcoded is true when the SBC transcoded the call's audio
+	// (a_codec and b_codec then differ; issue 21).
+	Transcoded bool `json:"transcoded"`
 }
 
 // FromCall builds the record of a call from what the B2BUA knows, with the
@@ -153,6 +157,7 @@ func fromCall(r *Record, c *outcome.CallRecord, nodeID string) {
 	r.BToAJitterMs, r.BToAMOS = round(b.JitterMs, 3), round(b.MOS, 2)
 	r.TransferredFrom, r.TransferredTo = c.TransferredFrom, c.TransferredTo
 	r.TakenOverFrom = c.TakenOverFrom
+	r.Transcoded = c.Transcoded
 	r.clean()
 	r.derive()
 }

@@ -44,6 +44,7 @@ func failedCall(id string, code int, cause outcome.Cause, side outcome.Side, ran
 func TestFromCallFields(t *testing.T) {
 	c := answeredCall("0123456789abcdef0123456789abcdef")
 	c.TransferredFrom = "f0123456789abcdef0123456789abcde"
+	c.Transcoded = true
 	got, err := json.Marshal(FromCall(c, "edge-1"))
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +59,7 @@ func TestFromCallFields(t *testing.T) {
 		`"hangup_cause":"caller_bye","hangup_side":"a","a_codec":"opus/48000/2","b_codec":"PCMU/8000",` +
 		`"a_to_b_packets":3000,"a_to_b_bytes":480000,"a_to_b_lost":3,"a_to_b_jitter_ms":2.718,"a_to_b_mos":4.31,` +
 		`"b_to_a_packets":2990,"b_to_a_bytes":478400,"b_to_a_lost":0,"b_to_a_jitter_ms":0.5,"b_to_a_mos":4.4,` +
-		`"transferred_from":"f0123456789abcdef0123456789abcde","transferred_to":"","taken_over_from":""}`
+		`"transferred_from":"f0123456789abcdef0123456789abcde","transferred_to":"","taken_over_from":"","transcoded":true}`
 	if string(got) != want {
 		t.Errorf("record\n got %s\nwant %s", got, want)
 	}

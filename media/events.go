@@ -36,6 +36,12 @@ type SideOptions struct {
 	// strangerGrace has passed. Invalid (the zero value): unknown, and
 	// only the SDP address is preferred.
 	Signaling netip.Addr
+	// Codecs are the audio codecs the side may use, lower-case encoding
+	// names in preference order (trunks[].codecs, routes[].webrtc_codecs):
+	// what the SBC offers toward it and accepts from it. Empty: any.
+	// When they and the other side's share none, the call is transcoded
+	// (transcode.go).
+	Codecs []string
 }
 
 // DTMF is one digit: '0'-'9', '*', '#', 'A'-'D'.

@@ -64,6 +64,9 @@ type flowPlan struct {
 	clockRate uint32 // of the main codec, for jitter and normalization
 	codec     string // the main codec's name, for MOS
 	toInfo    bool   // the receiver wants digits as SIP INFO
+	// tc, when set, transcodes the flow (transcode_flow.go): a plan of
+	// its own, never interned.
+	tc *flowTranscoder
 }
 
 func newFlow(to endpoint, ssrc uint32) *flow {
@@ -105,6 +108,10 @@ func (f *flow) rtpAt(pkt []byte, now int64, b *sendBatch) {
 		}
 	} else {
 		f.stats.Update(pkt, p.clockRate, now)
+	}
+	if p.tc != nil {
+		f.transcode(pkt, p.tc, now)
+		return
 	}
 	if !p.pt.Apply(pkt) {
 		f.c.dropped.Add(1)
@@ -160,11 +167,18 @@ func (f *flow) rtcpVia(pkt []byte, b *sendBatch) {
 		f.tap.received(pkt, f.back.to) // before the rewriting below, in place
 	}
 	f.mu.Lock()
+	if p := f.plan.Load(); p.tc != nil {
+		f.transcodedRTCP(pkt, p)
+	}
 	ok := f.norm.RewriteSenderRTCP(pkt)
 	f.mu.Unlock()
 	if ok && f.back != nil {
 		b := f.back.norm
-		ok = rtpproc.RewriteFeedbackRTCP(pkt, b.OutSSRC(), b.InSSRC())
+		in := b.InSSRC()
+		if tc := f.back.plan.Load().tc; tc != nil {
+			in = tc.src.Load() // the source of what the transcoder sends
+		}
+		ok = rtpproc.RewriteFeedbackRTCP(pkt, b.OutSSRC(), in)
 	}
 	if ok {
 		pkt, ok = rtpproc.ReplaceSDES(pkt, f.sdes)
@@ -210,6 +224,9 @@ func (f *flow) inject(d DTMF, stop <-chan struct{}) bool {
 		return false
 	}
 	rate := p.clockRate
+	if p.tc != nil {
+		rate = p.tc.rate // digits go out at the clock of the transcoder's output
+	}
 	f.mu.Lock()
 	seq, ts := f.norm.Next(rate/50, monotonic())
 	ssrc := f.norm.OutSSRC()

@@ -103,6 +103,14 @@ type Config struct {
 	// older than this (Restore estimates from its age what the dead node
 	// sent since). 0 means DefaultStateEvery.
 	StateEvery time.Duration
+	// NoTranscoding turns transcoding off: offers carry only the codecs
+	// both sides allow (SideOptions.Codecs), as a relay. The zero value
+	// transcodes when the sides share no codec (transcode.go).
+	NoTranscoding bool
+	// MaxTranscoded caps the sessions that transcode at once; an offer
+	// that could only be carried by transcoding past it fails with
+	// ErrTranscodeCapacity. 0: no cap.
+	MaxTranscoded int
 }
 
 // Manager owns the RTP port range and the sessions using it. It is safe for
@@ -116,7 +124,8 @@ type Manager struct {
 	eng  engine          // reads the plain RTP and RTCP sockets
 
 	relay relayCounter
-	plans planCache // flow plans sessions share (plans.go)
+	plans planCache      // flow plans sessions share (plans.go)
+	tc    transcodeSlots // transcoding sessions (transcode_flow.go)
 
 	muxOnce sync.Once
 
@@ -149,6 +158,7 @@ func NewManager(cfg Config, log *slog.Logger) (*Manager, error) {
 		sessions: make(map[*Session]struct{}),
 		relay:    relayCounter{live: make(map[*stream]struct{})},
 	}
+	m.tc.max = cfg.MaxTranscoded
 	if cfg.WebRTCPort != 0 {
 		for _, a := range cfg.Addrs {
 			mux, err := openSharedMux(a.Bind, cfg.WebRTCPort, log, m.eng.poller())

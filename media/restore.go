@@ -342,9 +342,14 @@ func (s *Session) restorePlans() error {
 	}
 	offerer := s.offerFrom
 	answer := s.last[offerer.Other()]
-	if s.plain() {
+	shaped, err := s.restoreTranscoding(offerer, answer)
+	switch {
+	case err != nil:
+		return err
+	case shaped:
+	case s.plain():
 		s.applyPlan(offerer, plainPlan(s.offer, answer))
-	} else {
+	default:
 		_, plan, err := sdpconv.RenderAnswer(s.offer, answer, s.kind[offerer], s.local(offerer, sdp.Origin{}, false))
 		if err != nil {
 			return fmt.Errorf("plan of the last exchange: %w", err)

@@ -79,7 +79,8 @@ type Session struct {
 	addrSet      [2]bool    // addr[side] is chosen
 	hold         [2]bool    // the side's last SDP holds at least one stream
 	codecs       [2]string
-	retired      *retired // counters of streams already closed; nil: none
+	tc           transcodeState // transcode.go
+	retired      *retired       // counters of streams already closed; nil: none
 	watch        watchdog
 	stop         chan struct{} // closed by Stop: ends DTMF injections
 	dtmfQ        chan dtmfJob  // digits to play as RFC 4733; nil until the first
@@ -211,7 +212,11 @@ func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	if err := s.learn(from, d, false); err != nil {
 		return nil, fmt.Errorf("offer from %s: %w", from, err)
 	}
-	out, sent, err := s.renderOffer(d, sd, body, to)
+	shaped, err := s.shapeOffer(from, d, kinds)
+	if err != nil {
+		return nil, fmt.Errorf("offer from %s: %w", from, err)
+	}
+	out, sent, err := s.renderOffer(shaped, sd, body, to)
 	if err != nil {
 		return nil, fmt.Errorf("offer from %s: %w", from, err)
 	}
@@ -291,6 +296,9 @@ func (s *Session) Absorb(from Side, body []byte) (answer []byte, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	prev, other := s.last[from], s.last[from.Other()]
+	if v := s.tc.shown[from]; v != nil {
+		other = v // a transcoded call: what from was told of the other side
+	}
 	if s.closed || prev == nil || other == nil || d.Kind != prev.Kind || !sdpconv.Equivalent(prev, d) {
 		return nil, false
 	}

@@ -44,6 +44,7 @@ func (s *Session) Stop() {
 		return
 	}
 	s.closed = true
+	s.endTranscoding()
 	close(s.stop)
 	s.watch.stop()
 	if s.stateTick != nil {

@@ -148,7 +148,7 @@ func (s *Session) reroute() {
 // received, parsed as sd). A pass-through also returns the session
 // description it rendered (announce reads it).
 func (s *Session) renderOffer(d *sdpconv.Description, sd *sdp.SessionDescription, body []byte, to Side) ([]byte, *sdp.SessionDescription, error) {
-	if s.plain() {
+	if s.plain() && s.tc.view == nil {
 		return s.passThroughTo(sd, body, to)
 	}
 	out, err := s.stampOffer(d, to)
@@ -171,10 +171,15 @@ func (s *Session) stampOffer(d *sdpconv.Description, to Side) ([]byte, error) {
 // negotiated. A pass-through also returns the session description it
 // rendered (announce reads it).
 func (s *Session) renderAnswer(d *sdpconv.Description, sd *sdp.SessionDescription, body []byte, to Side) ([]byte, *sdp.SessionDescription, error) {
+	if s.tc.view != nil {
+		out, err := s.shapedAnswer(d, to)
+		return out, nil, err
+	}
 	if s.plain() {
 		out, sent, err := s.passThroughTo(sd, body, to)
 		if err == nil {
 			s.applyPlan(to, plainPlan(s.offer, d))
+			s.transcoding(false)
 		}
 		return out, sent, err
 	}
@@ -193,6 +198,7 @@ func (s *Session) stampAnswer(d *sdpconv.Description, to Side) ([]byte, error) {
 	})
 	if err == nil && plan != nil {
 		s.applyPlan(to, plan)
+		s.transcoding(false)
 	}
 	return out, err
 }
@@ -287,8 +293,20 @@ func (s *Session) passThrough(sd *sdp.SessionDescription, to Side, origin sdp.Or
 
 // applyPlan installs what an offer/answer exchange negotiated into both
 // directions of every stream.
-func (s *Session) applyPlan(offerer Side, plan *sdpconv.Plan) {
+func (s *Session) applyPlan(offerer Side, plan *sdpconv.Plan) { s.applyPlanOver(offerer, plan, nil) }
+
+// applyPlanOver is applyPlan with the flows of over getting their plan
+// from it instead (transcoded flows: one store, no packet ever sees the
+// plan of the SDP the SBC made up for the offerer).
+func (s *Session) applyPlanOver(offerer Side, plan *sdpconv.Plan, over map[*flow]*flowPlan) {
 	answerer := offerer.Other()
+	store := func(f *flow, p flowPlan) {
+		if q, ok := over[f]; ok {
+			f.plan.Store(q)
+			return
+		}
+		f.plan.Store(s.m.plans.intern(p))
+	}
 	for i, st := range s.streams {
 		if st == nil || i >= len(plan.Streams) {
 			continue
@@ -298,14 +316,14 @@ func (s *Session) applyPlan(offerer Side, plan *sdpconv.Plan) {
 		if rate == 0 {
 			rate = 8000
 		}
-		st.flows[offerer].plan.Store(s.m.plans.intern(flowPlan{
+		store(st.flows[offerer], flowPlan{
 			pt: rtpproc.PTMap(sp.OffererToAnswerer), eventPT: sp.EventPT[0], outEvent: sp.EventPT[1],
 			clockRate: rate, codec: sp.Codec.Name, toInfo: s.opts[answerer].DTMFInfo,
-		}))
-		st.flows[answerer].plan.Store(s.m.plans.intern(flowPlan{
+		})
+		store(st.flows[answerer], flowPlan{
 			pt: rtpproc.PTMap(sp.AnswererToOfferer), eventPT: sp.EventPT[1], outEvent: sp.EventPT[0],
 			clockRate: rate, codec: sp.Codec.Name, toInfo: s.opts[offerer].DTMFInfo,
-		}))
+		})
 		setUDPTL(st, sp.Type == "image" && sp.Enabled)
 		if i == s.firstAudio() && sp.Enabled && sp.Type != "image" {
 			name := codecName(sp.Codec)

@@ -55,8 +55,11 @@ const (
 	CauseAllTrunksDown    Cause = "all_trunks_down"   // every trunk of the route is down by OPTIONS: 503
 	CauseTrunkTLSFailed   Cause = "trunk_tls_failed"  // the last trunk failed TLS verification: 503
 	CauseMediaUnavailable Cause = "media_unavailable" // no media ports left: 503
-	CauseBadSDPOffer      Cause = "bad_sdp_offer"     // the callee's offer in its 2xx could not be used: 488
-	CauseBadSDPAnswer     Cause = "bad_sdp_answer"    // the callee's (or the caller's ACK) answer could not be used: 488
+	// CauseTranscodingFull: the call needs transcoding and
+	// media.transcoding.max_calls calls transcode already: 488.
+	CauseTranscodingFull Cause = "transcoding_capacity"
+	CauseBadSDPOffer     Cause = "bad_sdp_offer"  // the callee's offer in its 2xx could not be used: 488
+	CauseBadSDPAnswer    Cause = "bad_sdp_answer" // the callee's (or the caller's ACK) answer could not be used: 488
 )
 
 // Causes of calls the SBC ended.

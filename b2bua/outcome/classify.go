@@ -130,6 +130,7 @@ var rules = map[Cause]rule{
 	CauseAllTrunksDown:    {side: SideSBC, code: 503},
 	CauseTrunkTLSFailed:   {side: SideSBC, code: 503},
 	CauseMediaUnavailable: {side: SideSBC, code: 503},
+	CauseTranscodingFull:  {side: SideSBC, code: 488},
 	CauseBadSDPOffer:      {side: SideSBC, code: 488},
 	CauseBadSDPAnswer:     {side: SideSBC, code: 488},
 

@@ -47,6 +47,7 @@ func TestClassifyOwnAnswer(t *testing.T) {
 		{CauseAllTrunksDown, 503, "Service Unavailable", SideSBC, Failed},
 		{CauseTrunkTLSFailed, 503, "Service Unavailable", SideSBC, Failed},
 		{CauseMediaUnavailable, 503, "Service Unavailable", SideSBC, Failed},
+		{CauseTranscodingFull, 488, "Not Acceptable Here", SideSBC, Rejected},
 		{CauseBadSDPOffer, 488, "Not Acceptable Here", SideSBC, Rejected},
 		{CauseBadSDPAnswer, 488, "Not Acceptable Here", SideSBC, Rejected},
 		{CauseSessionTimerExpired, 487, "Request Terminated", SideSBC, NoAnswer},

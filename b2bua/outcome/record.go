@@ -32,6 +32,9 @@ type CallRecord struct {
 	// TakenOverFrom is the node the call went on from after that node
 	// died or handed it over (issue 19); "" for a call of this node's own.
 	TakenOverFrom string
+	// Transcoded is true when the call's audio was transcoded (ACodec
+	// and BCodec differ).
+	Transcoded bool
 }
 
 // Media is what a record keeps of a call's media counters: per

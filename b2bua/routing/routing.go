@@ -46,6 +46,9 @@ type Route struct {
 	// Transfer is what a REFER on the route's calls does: TransferLocal,
 	// TransferRelay or TransferRefuse (a trunk's own mode comes first).
 	Transfer string
+	// WebRTCCodecs are the codecs a browser side of the route's calls
+	// may use (RouteSpec.WebRTCCodecs); empty: any.
+	WebRTCCodecs []string
 
 	match   matcher
 	trusted []netip.Prefix // routes[].trusted_sources
@@ -150,7 +153,7 @@ func compileRoute(c RouteSpec, listeners map[string]bool, trunks map[string]*Tru
 	if !ValidTransfer(c.Transfer) {
 		return nil, fmt.Errorf("transfer %q: want %s", c.Transfer, TransferModes)
 	}
-	r := &Route{Name: c.Name, Target: c.Target, Transfer: c.Transfer, match: m}
+	r := &Route{Name: c.Name, Target: c.Target, Transfer: c.Transfer, WebRTCCodecs: slices.Clone(c.WebRTCCodecs), match: m}
 	if r.Transfer == "" {
 		r.Transfer = TransferLocal
 	}

@@ -108,6 +108,9 @@ type TrunkSpec struct {
 
 	// Register, when set, makes the SBC register to the trunk.
 	Register *RegisterSpec
+	// Codecs are the audio codecs offered toward and accepted from the
+	// trunk, lower-case names in preference order; empty: any.
+	Codecs []string
 }
 
 // IdentitySpec says which caller identity the SBC asserts toward a trunk.
@@ -133,6 +136,10 @@ type RouteSpec struct {
 	// Transfer is what a REFER on this route's calls does when the
 	// transferor's trunk sets none; "": TransferLocal.
 	Transfer string
+	// WebRTCCodecs are the audio codecs offered to and accepted from a
+	// browser side of the route's calls, lower-case names in preference
+	// order; empty: any.
+	WebRTCCodecs []string
 }
 
 // MatchSpec is a conjunction: every non-empty field must hold (see

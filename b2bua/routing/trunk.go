@@ -39,9 +39,10 @@ type Trunk struct {
 	FromDomain         string // empty: use Host
 	PassHeaders        []string
 	Trusted            bool
-	SRTP               bool   // media is SDES-SRTP (MediaSRTP)
-	DTMFInfo           bool   // digits as SIP INFO (DTMFInfo)
-	Transfer           string // TransferLocal, TransferRelay, TransferRefuse or "" (the route's)
+	SRTP               bool     // media is SDES-SRTP (MediaSRTP)
+	DTMFInfo           bool     // digits as SIP INFO (DTMFInfo)
+	Transfer           string   // TransferLocal, TransferRelay, TransferRefuse or "" (the route's)
+	Codecs             []string // audio codecs offered and accepted, in preference order; empty: any
 
 	// TLS is the client configuration for dialing a tls trunk: its CA
 	// bundle (nil RootCAs: the system roots) and client certificate, from
@@ -127,6 +128,7 @@ func newTrunk(c TrunkSpec) (*Trunk, error) {
 		Trusted:          c.Trusted,
 		SRTP:             c.Media == MediaSRTP,
 		DTMFInfo:         c.DTMF == DTMFInfo,
+		Codecs:           slices.Clone(c.Codecs),
 		Transfer:         c.Transfer,
 		OptionsInterval:  c.OptionsInterval,
 		OptionsTimeout:   c.OptionsTimeout,

@@ -266,7 +266,8 @@ func newMedia(m config.Media, rtcp func(media.RTCPPacket), log *slog.Logger) (*m
 	}
 	lo, hi := m.PortRange()
 	mgr, err := media.NewManager(media.Config{Addrs: addrs, PortMin: lo, PortMax: hi, Timeout: m.Timeout,
-		WebRTCPort: m.WebRTCPort, HandshakeTimeout: m.HandshakeTimeout, RTCP: rtcp}, log)
+		WebRTCPort: m.WebRTCPort, HandshakeTimeout: m.HandshakeTimeout, RTCP: rtcp,
+		NoTranscoding: !m.Transcoding.Enabled, MaxTranscoded: m.Transcoding.MaxCalls}, log)
 	if err != nil {
 		// The manager binds one socket at start: the shared WebRTC port.
 		return nil, asListenError(err, "media.webrtc_port", "WebRTC media", "", "")

@@ -195,6 +195,10 @@ func (a *App) sources() metrics.Sources {
 			return metrics.MediaRelayed{RTP: r.RTP, RTCP: r.RTCP}
 		},
 		WebRTC: webrtcStats,
+		Transcoding: func() metrics.TranscodingStats {
+			active, total := a.media.Transcoding()
+			return metrics.TranscodingStats{Active: active, Total: total}
+		},
 		Server: func() metrics.ServerStats {
 			st := a.server.Stats()
 			return metrics.ServerStats{BadMessages: st.BadMessages.Load(), NoDialog: st.NoDialog.Load()}

@@ -67,6 +67,7 @@ func routeSpec(c *config.Config) (routing.TableSpec, error) {
 			Trunks:         r.Trunks,
 			TrustedSources: r.TrustedSources,
 			Transfer:       r.Transfer,
+			WebRTCCodecs:   config.LowerCodecs(r.WebRTCCodecs),
 		})
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -94,6 +95,7 @@ func trunkSpec(t config.Trunk) (routing.TrunkSpec, error) {
 		OptionsTimeout:   t.OptionsTimeout,
 		FailureThreshold: t.FailureThreshold,
 		Register:         registerSpec(t.Register),
+		Codecs:           config.LowerCodecs(t.Codecs),
 	}
 	if t.TLS.IsZero() {
 		return spec, nil

@@ -275,6 +275,8 @@ type Media struct {
 	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"`
 	// Ringback is local ringback toward browser callers (earlymedia.go).
 	Ringback Ringback `mapstructure:"ringback"`
+	// Transcoding configures transcoding (transcoding.go).
+	Transcoding Transcoding `mapstructure:"transcoding"`
 }
 
 // Trunk is a named upstream: a PBX, a SIP trunk, a carrier.
@@ -328,6 +330,10 @@ type Trunk struct {
 	// party with Refer-To pointing at the SBC) or refuse (403). Default:
 	// "", the route's mode.
 	Transfer string `mapstructure:"transfer"`
+	// Codecs are the audio codecs the SBC offers toward and accepts from
+	// the trunk, in preference order (Codecs names them); a call whose
+	// other side shares none is transcoded. Default: empty, any.
+	Codecs []string `mapstructure:"codecs"`
 }
 
 // Route sends matching calls to a target.
@@ -347,6 +353,11 @@ type Route struct {
 	// Transfer is what a REFER on this route's calls does when the
 	// transferor's trunk sets none: local, relay or refuse. Default local.
 	Transfer string `mapstructure:"transfer"`
+	// WebRTCCodecs are the audio codecs offered to and accepted from the
+	// browser side of this route's calls, in preference order
+	// (WebRTCCodecs names them); e.g. [opus] makes the browser speak
+	// Opus and the SBC transcode toward a G.711 trunk. Default: empty, any.
+	WebRTCCodecs []string `mapstructure:"webrtc_codecs"`
 }
 
 // Match is a conjunction: every non-empty field must hold.

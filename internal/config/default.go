@@ -76,6 +76,7 @@ func Default() *Config {
 
 			HandshakeTimeout: DefaultMediaHandshake,
 			Ringback:         Ringback{Tone: DefaultRingbackTone, RawRate: DefaultRawRate},
+			Transcoding:      Transcoding{Enabled: DefaultTranscodingEnabled, MaxCalls: DefaultTranscodingMaxCalls},
 		},
 		Trunks: []Trunk{},
 		Routes: []Route{{

@@ -53,6 +53,7 @@ func (c *Config) Validate() error {
 	c.DNS.validate(&ps)
 	c.Cluster.validate(&ps)
 	c.validateRoutes(&ps)
+	c.validateTranscoding(&ps)
 	c.validateCDR(&ps)
 	c.validateRegistration(&ps)
 	c.validatePolicy(&ps)

@@ -188,9 +188,10 @@ func TestScrapeSources(t *testing.T) {
 			return CDRStats{Recorded: 10, SpoolErrors: 1, SpoolFailing: true, Backlog: 2, Dropped: 0,
 				Writers: []CDRWriterStats{{Name: "jsonl", Delivered: 9, Pending: 1, Failures: 3, Failing: true, Quarantined: 2}}}
 		},
-		HEP:    func() HEPStats { return HEPStats{Sent: 8, Dropped: 1} },
-		Bans:   func() BanStats { return BanStats{Active: 6, Policy: 5, Admin: 2} },
-		WebRTC: func() map[string]uint64 { return map[string]uint64{"not_ready": 3, "rtp_in": 900} },
+		HEP:         func() HEPStats { return HEPStats{Sent: 8, Dropped: 1} },
+		Transcoding: func() TranscodingStats { return TranscodingStats{Active: 2, Total: 17} },
+		Bans:        func() BanStats { return BanStats{Active: 6, Policy: 5, Admin: 2} },
+		WebRTC:      func() map[string]uint64 { return map[string]uint64{"not_ready": 3, "rtp_in": 900} },
 		Overload: func() OverloadStats {
 			return OverloadStats{Overloaded: true, Shed: 0.5, StandingDelay: 30 * time.Millisecond, Refused: 12,
 				WaitBounds: []float64{0.01, 0.1}, WaitCounts: []uint64{5, 3, 2}, WaitSum: 2 * time.Second}
@@ -212,6 +213,7 @@ func TestScrapeSources(t *testing.T) {
 		`sbc_hep_packets_total{result="sent"} 8`, `sbc_hep_packets_total{result="dropped"} 1`,
 		"sbc_overloaded 1", "sbc_overload_shed_ratio 0.5", "sbc_sip_standing_delay_seconds 0.03",
 		"sbc_overload_refused_total 12",
+		"sbc_transcoded_calls 2", "sbc_transcoded_calls_total 17",
 		`sbc_sip_queue_delay_seconds_bucket{le="0.01"} 5`, `sbc_sip_queue_delay_seconds_bucket{le="0.1"} 8`,
 		`sbc_sip_queue_delay_seconds_bucket{le="+Inf"} 10`, "sbc_sip_queue_delay_seconds_sum 2",
 		"sbc_sip_queue_delay_seconds_count 10",

@@ -30,6 +30,15 @@ type Sources struct {
 	Cluster func() ClusterStats
 	// Bans are the ban store's counters: sbc_bans, sbc_bans_added_total.
 	Bans func() BanStats
+	// Transcoding counts the calls the media transcodes:
+	// sbc_transcoded_calls, sbc_transcoded_calls_total.
+	Transcoding func() TranscodingStats
+}
+
+// TranscodingStats are the media's transcoding counters.
+type TranscodingStats struct {
+	Active int    // calls transcoded now
+	Total  uint64 // calls transcoded since start
 }
 
 // BanStats are the ban store's counters.
@@ -157,6 +166,8 @@ var (
 	descPeerCalls     = desc("cluster_peer_calls", "Calls in progress on the other nodes, as this node last read them from Redis; its admission limits count them with its own.")
 	descHEP           = desc("hep_packets_total", "HEP packets toward the collector, by result (sent, dropped, error).", "result")
 	descBans          = desc("bans", "Source bans in force (dynamic, admin and from other cluster nodes).")
+	descTranscoded    = desc("transcoded_calls", "Calls whose audio the SBC transcodes now (their sides share no codec); each costs CPU, see media.transcoding.max_calls.")
+	descTranscodedAll = desc("transcoded_calls_total", "Calls whose audio the SBC transcoded, since start.")
 	descBansAdded     = desc("bans_added_total", "Source bans this node made, by origin: policy (fail2ban thresholds, scanners), admin (the admin API).", "origin")
 )
 
@@ -181,6 +192,11 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 		r := s.src.MediaRelayed()
 		emit(ch, descMediaRelayed, prometheus.CounterValue, float64(r.RTP), "rtp")
 		emit(ch, descMediaRelayed, prometheus.CounterValue, float64(r.RTCP), "rtcp")
+	}
+	if s.src.Transcoding != nil {
+		t := s.src.Transcoding()
+		emit(ch, descTranscoded, prometheus.GaugeValue, float64(t.Active))
+		emit(ch, descTranscodedAll, prometheus.CounterValue, float64(t.Total))
 	}
 	if s.src.Server != nil {
 		st := s.src.Server()

@@ -47,6 +47,9 @@
 //        from the last audio step) with totalAudioEnergy > 0 and
 //        packetsSent > 0; the stats are kept under label
 //   {"do":"dtmf", "digits":"123#"}         sendDTMF, waits until sent
+//   {"do":"inboundCodec", "label":"x"}     keeps the mimeType of the codec
+//                                          the inbound audio RTP is decoded
+//                                          with (getStats), e.g. "audio/opus"
 //   {"do":"iceRestart"}                    await webphone.iceRestart()
 //   {"do":"hangup"} {"do":"close"}         hang up; close the page
 //   {"do":"screenshot", "path":"/x.png"}   page screenshot
@@ -193,6 +196,20 @@ const steps = {
       return { ok: !!sender && sender.dtmf.toneBuffer === '', left: sender && sender.dtmf.toneBuffer };
     });
     await sleep(300); // the end packets of the last digit
+  },
+  async inboundCodec(ph, s, t) {
+    const r = await poll(ph.page, 'inbound audio codec', t, async () => {
+      const pc = window.webphone.pc();
+      if (!pc) return { ok: false };
+      const report = await pc.getStats();
+      for (const st of report.values()) {
+        if (st.type === 'inbound-rtp' && st.kind === 'audio' && st.codecId && report.get(st.codecId)) {
+          return { ok: true, mime: report.get(st.codecId).mimeType };
+        }
+      }
+      return { ok: false };
+    });
+    ph.marks[s.label || 'codec'] = r.mime;
   },
   async iceRestart(ph) { await ph.page.evaluate(() => window.webphone.iceRestart()); },
   async hangup(ph) { await ph.page.evaluate(() => window.webphone.hangup()); },

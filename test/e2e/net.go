@@ -16,6 +16,7 @@
 //	monitoring what operators watch: RTCP in HEP, the Grafana dashboard's and alert rules' metrics
 //	fax        T.38 re-INVITEs: UDPTL relayed between SIPp sides, refused toward a browser
 //	announce   local ringback to a browser, announcements before refusals
+//	transcode  calls whose sides share no codec: transcoded both ways, DTMF, the cap
 //
 // # Addresses
 //
@@ -38,6 +39,7 @@
 //	127.0.14.0/24  monitoring
 //	127.0.17.0/24  fax
 //	127.0.28.0/24  announce
+//	127.0.27.0/24  transcode
 //
 // Taken elsewhere: 127.0.0.0/24 (unit tests, test/sipptest), 127.0.1.0/24
 // (test/interop/baresip), 127.0.2.0/24 (test/interop/linphone),
@@ -68,6 +70,7 @@ var ranges = map[string]int{
 	"scenarios":  23,
 	"security":   24,
 	"timeline":   12,
+	"transcode":  27,
 	"webconn":    25,
 	"webphone":   26,
 }
