@@ -20,10 +20,12 @@ var loopback = netip.MustParseAddr("127.0.0.1")
 
 // freeRange returns an even-aligned range of 2*pairs UDP ports on loopback
 // that were all free a moment ago: the kernel picks a port, and the range
-// around it is probed by binding every port once.
+// around it is probed by binding every port once. A load run beside the
+// tests (thousands of media sockets) can leave few free ranges: a probe
+// stops at its first busy port, so many tries cost little.
 func freeRange(t testing.TB, pairs int) (min, max int) {
 	t.Helper()
-	for range 50 {
+	for range 1000 {
 		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
 			t.Fatalf("listen: %v", err)
