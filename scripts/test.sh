@@ -232,6 +232,16 @@ run_alloc_tests() {
 	go test -tags "$GO_TAGS" -count=1 -run 'Alloc' ./media/...
 }
 
+# run_static checks the release build: static, without cgo and so without
+# Opus. It builds, and the codec, config and SIP transcoding tests pass
+# there (PCMU, PCMA and G.722 transcode; Opus is refused as the README
+# says).
+run_static() {
+	CGO_ENABLED=0 go build -o /dev/null ./cmd/sbc || return 1
+	SBC_REQUIRE_OPUS=0 CGO_ENABLED=0 go test -count=1 ./media/codec/ ./internal/config/ || return 1
+	SBC_REQUIRE_OPUS=0 CGO_ENABLED=0 go test -count=1 -run 'TestSIPTranscodedAndCapped' ./test/e2e/transcode/
+}
+
 # ------------------------------------------------------------------ main --
 
 # Screenshots of the browser tests go here (test/e2e/artifacts, ignored by
@@ -247,6 +257,7 @@ else
 	step "go vet ./..." run_vet
 	step "go test -race ./..." run_tests
 	step "allocation tests (no race)" run_alloc_tests
+	step "static build, no Opus (CGO_ENABLED=0)" run_static
 	show_artifacts
 fi
 
