@@ -26,7 +26,7 @@ import (
 // newCall takes a new INVITE: it answers 100, builds leg A and starts the
 // call's goroutine, which does the rest.
 func (s *Server) newCall(req sip.Request, tx serverTx) {
-	if s.refuseWhileDraining(tx) {
+	if s.refuseWhileDraining(tx) || s.refuseUnrecorded(tx) {
 		return
 	}
 	s.respond100(tx)
