@@ -108,7 +108,6 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 	go c.run()
 }
 
-
 // start runs the first steps of an INVITE: route, admit, destinations,
 // media, then the first attempt. A CANCEL or a hang-up that arrives while
 // a step waits cancels the call's context: the step returns at once, and
