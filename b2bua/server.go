@@ -207,6 +207,7 @@ func New(cfg Config, h Hooks, log *slog.Logger) *Server {
 	s.load = newOverload(cfg.OverloadDelay, s.tp.SocketOverflow, log)
 	s.tx = txn.New(s.send, s, cfg.Timers, log.With("layer", "txn"))
 	s.tx.OnStray = s.onStray
+	s.tx.SetRenderedSender(s.sendRendered)
 	s.txs = txnLayer{layer: s.tx, send: s.send, rendered: s.sendRendered}
 	s.tp.OnConnClose(s.connLost)
 	if h.Bindings != nil {
