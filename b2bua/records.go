@@ -12,12 +12,11 @@ import (
 // become durable (the CDR spool's fsync) before new calls are refused.
 //
 // A call gives its media ports back as soon as its media has stopped and
-// its counters are in the record, before the record's fsync: holding the
-// ports through the fsync ran the bench's pool (4,000 ports, two pairs a
-// call) dry at 1,200-1,400 calls/s whenever the shared disk was slow
-// (BENCHMARKS.md, "Issue 15, seventh step": the wait for the fsync was
-// 20 ms at the median and 0.5 s at the 99th percentile of a loaded
-// machine's calls, a quarter of a pair's hold at the median). The ports
+// its counters are in the record, before the record's fsync: the wait
+// for the fsync was a quarter of a pair's hold at the median and up to
+// 0.5 s at the 99th percentile on a loaded machine (BENCHMARKS.md, "Issue
+// 15, seventh step"), time in which the bench's pool (4,000 ports, two
+// pairs a call) could not reuse the pair at 1,200-1,400 calls/s. The ports
 // used to be what refused new calls when the disk stalled; this bound
 // does it now, for the records themselves: each waiting call holds its
 // goroutine, its record and its admission counts until the fsync, and
