@@ -199,16 +199,22 @@ func (c *Call) finish() {
 		c.rec.SIPCode = 200
 	}
 	c.timelineEnd()
-	if o := c.s.hooks.Observer; o != nil {
-		// Durable before the call lets go of anything (ARCHITECTURE.md: records
-		// before resources): a stalled CDR disk keeps ports and admission counts taken,
-		// so new calls are refused rather than carried without records.
-		o.CallEnded(c.rec)
-	}
-	c.unreplicate() // after the record: a crash in between restores the call, not loses its record
 	if c.media != nil {
+		// The media has stopped and its counters are in the record: the
+		// ports go back to quarantine now, not after the record's fsync
+		// (records.go says why and what bounds the calls still waiting).
 		c.media.Close()
 	}
+	if o := c.s.hooks.Observer; o != nil {
+		// Durable before the call lets go of its admission counts and its
+		// place among the calls waiting for their records (ARCHITECTURE.md:
+		// records before resources): a stalled CDR disk keeps them taken,
+		// so new calls are refused rather than carried without records.
+		c.s.pending.enter()
+		o.CallEnded(c.rec)
+		c.s.pending.leave()
+	}
+	c.unreplicate() // after the record: a crash in between restores the call, not loses its record
 	if c.admitted != nil {
 		c.admitted() // give back the admission counts
 	}

@@ -155,8 +155,11 @@ type Server struct {
 	mute    atomic.Bool // abandoned: nothing goes out, nothing is read (replica_restore.go)
 
 	stats    Stats
-	draining atomic.Bool // ops.go
-	load     *overload   // overload.go
+	draining atomic.Bool    // ops.go
+	pending  pendingRecords // records.go
+	// maxPending is maxPendingRecords; tests lower it.
+	maxPending int64
+	load       *overload // overload.go
 	// pass is the header whitelist every leg passes (legs share it, read
 	// only); contacts the SBC's Contacts legs share (leg.go contactFor).
 	pass     map[string]bool
@@ -201,12 +204,15 @@ func New(cfg Config, h Hooks, log *slog.Logger) *Server {
 		byConn:  make(map[*transport.Conn]map[*Call]struct{}),
 		dialogs: make(map[dialogKey]*leg),
 		pass:    lowerSet(cfg.HeaderWhitelist),
+
+		maxPending: maxPendingRecords,
 	}
 	s.routes.Store(h.Routes)
 	s.tp = transport.New(log.With("layer", "transport"), cfg.Transport, s.onPacket)
 	s.load = newOverload(cfg.OverloadDelay, s.tp.SocketOverflow, log)
 	s.tx = txn.New(s.send, s, cfg.Timers, log.With("layer", "txn"))
 	s.tx.OnStray = s.onStray
+	s.tx.SetRenderedSender(s.sendRendered)
 	s.txs = txnLayer{layer: s.tx, send: s.send, rendered: s.sendRendered}
 	s.tp.OnConnClose(s.connLost)
 	if h.Bindings != nil {

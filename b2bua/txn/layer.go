@@ -40,6 +40,11 @@ var (
 // timer goroutines, concurrently, never with a lock of the layer held.
 type Sender func(msg sip.Message, dst transport.Target) error
 
+// RenderedSender writes a message already rendered: data is msg as it
+// goes on the wire; msg is nil for a retransmission of bytes kept
+// (SetRenderedSender). The same calling rules as Sender.
+type RenderedSender func(data []byte, msg sip.Message, dst transport.Target) error
+
 // Handler is the transaction user (the B2BUA core).
 type Handler interface {
 	// OnRequest gets every new request: a new server transaction for
@@ -61,6 +66,7 @@ type Layer struct {
 	OnStray func(res sip.Response, src transport.Target)
 
 	send      Sender
+	sendBytes RenderedSender // SetRenderedSender; nil: finals are kept as messages
 	h         Handler
 	t         Timers
 	log       *slog.Logger
@@ -94,6 +100,14 @@ func New(send Sender, h Handler, t Timers, log *slog.Logger) *Layer {
 		afterFunc: afterFunc,
 	}
 }
+
+// SetRenderedSender has the layer keep the final response of a
+// non-INVITE server transaction as its rendered bytes, sent with send,
+// for the 64*T1 it lingers on UDP (Timer J) re-sending it on the
+// request's retransmissions: the response message (some 2 kB of objects,
+// and the request's datagram its headers point into) is let go. Call it
+// before the first Receive.
+func (l *Layer) SetRenderedSender(send RenderedSender) { l.sendBytes = send }
 
 // Receive feeds a parsed message from the transport; src is where it came
 // from, which with the top Via says where its responses go (responseTarget:
@@ -169,6 +183,7 @@ func (l *Layer) serverTx(req sip.Request, hop *sip.ViaHop, src, dst transport.Ta
 	if tx := l.servers[key]; tx != nil {
 		return tx, false
 	}
+	key = keptKey(key)
 	tx = newServerTx(l, key, req, src, dst)
 	l.servers[key] = tx
 	l.peaks.servers = max(l.peaks.servers, len(l.servers))
@@ -308,6 +323,16 @@ func (l *Layer) request(req sip.Request, dst transport.Target, internal bool, h 
 // write sends one message, counting and logging failures.
 func (l *Layer) write(msg sip.Message, dst transport.Target) error {
 	err := l.send(msg, dst)
+	if err != nil {
+		l.stats.sendErrors.Add(1)
+		l.log.Debug("send SIP message", "dst", dst.String(), "err", err)
+	}
+	return err
+}
+
+// writeBytes is write for a rendered message (sendBytes).
+func (l *Layer) writeBytes(data []byte, msg sip.Message, dst transport.Target) error {
+	err := l.sendBytes(data, msg, dst)
 	if err != nil {
 		l.stats.sendErrors.Add(1)
 		l.log.Debug("send SIP message", "dst", dst.String(), "err", err)

@@ -86,6 +86,27 @@ func keyMethod(m sip.RequestMethod) sip.RequestMethod {
 	return m
 }
 
+// knownMethods are the methods a key holds as constants rather than as
+// the parser's substrings of a datagram received (keptKey).
+var knownMethods = []sip.RequestMethod{sip.INVITE, sip.BYE, sip.CANCEL, sip.OPTIONS, sip.REGISTER,
+	sip.INFO, sip.UPDATE, sip.PRACK, sip.REFER, sip.NOTIFY, sip.SUBSCRIBE, sip.MESSAGE, sip.PUBLISH}
+
+// keptKey returns k with strings of its own: a server transaction's key
+// outlives its request by up to 64*T1 (Timers J, L), and its branch and
+// method, substrings of the datagram received, would keep the whole
+// datagram alive that long (with the map entry that holds the key).
+func keptKey(k serverKey) serverKey {
+	k.branch = strings.Clone(k.branch)
+	for _, m := range knownMethods {
+		if k.method == m {
+			k.method = m
+			return k
+		}
+	}
+	k.method = sip.RequestMethod(strings.Clone(string(k.method)))
+	return k
+}
+
 func newServerKey(req sip.Request, hop *sip.ViaHop, m sip.RequestMethod, src transport.Target) serverKey {
 	return serverKey{
 		branch: serverBranch(req, hop),

@@ -1,9 +1,17 @@
 package txn
 
 import (
+	"bytes"
+	"runtime"
+	"sync/atomic"
 	"testing"
+	"time"
+	"weak"
 
 	"github.com/ghettovoice/gosip/sip"
+
+	"github.com/sbc-project/sbc/b2bua/sipmsg"
+	"github.com/sbc-project/sbc/b2bua/transport"
 )
 
 // TestClientLetsRequestGo: a client transaction keeps its request while it
@@ -110,5 +118,139 @@ func drainedNow(tx *ClientTx) []sip.Response {
 		default:
 			return out
 		}
+	}
+}
+
+// TestAcceptedInviteLetsDatagramGo: an INVITE transaction lingers 64*T1
+// after its 2xx was ACKed (Timer L) with only its keys; those keys must
+// not be substrings of the datagram received (ParseOwned, as the server
+// parses), or every call pins its INVITE's bytes for 32 s.
+func TestAcceptedInviteLetsDatagramGo(t *testing.T) {
+	tu := &txOnly{txs: make(chan *ServerTx, 4)} // the recorder keeps every request
+	clk := &fakeClock{}
+	l := New(func(sip.Message, transport.Target) error { return nil }, tu, rfcTimers, nil)
+	l.afterFunc = clk.afterFunc
+	defer l.Close()
+	data := []byte(rq{method: sip.INVITE, branch: "z9hG4bK-pin1", callID: "pinned-call"}.raw())
+	held := weak.Make(&data[0])
+	msg, err := sipmsg.NewParser(sipmsg.Limits{}).ParseOwned(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = nil
+	l.Receive(msg, udpPeer)
+	msg = nil
+	tx := <-tu.txs
+	res := NewResponse(tx.Request(), 200, "OK")
+	res = withToTag(res, "uas-1")
+	if err := tx.Respond(res); err != nil {
+		t.Fatal(err)
+	}
+	res = nil
+	// The ACK, in a datagram of its own.
+	l.Receive(rq{method: sip.ACK, branch: "z9hG4bK-pin1-ack", callID: "pinned-call", toTag: "uas-1"}.req(t), udpPeer)
+	if tu.acks.Load() != 1 {
+		t.Fatal("the ACK of the 2xx did not reach the TU")
+	}
+	if tx.Request() != nil {
+		t.Fatal("request kept after the ACK")
+	}
+	for range 3 {
+		runtime.GC()
+	}
+	if held.Value() != nil {
+		t.Fatal("the INVITE's datagram is still reachable while the transaction lingers")
+	}
+	if l.Count() != 1 {
+		t.Fatalf("%d transactions, want the lingering INVITE", l.Count())
+	}
+	clk.Advance(t64)
+}
+
+// txOnly is a Handler that keeps the transactions it is given, and of
+// requests only the count of ACKs.
+type txOnly struct {
+	txs  chan *ServerTx
+	acks atomic.Int32
+}
+
+func (h *txOnly) OnRequest(req sip.Request, tx *ServerTx) {
+	if tx == nil {
+		h.acks.Add(1)
+		return
+	}
+	h.txs <- tx
+}
+
+// TestCompletedKeepsOnlyBytes: with a rendered sender, a non-INVITE's
+// final response lingers 64*T1 (Timer J) as its bytes only: they went out
+// with the message the first time, go out again, alone, on each
+// retransmission of the request, and neither the response nor the
+// request's datagram stays reachable.
+func TestCompletedKeepsOnlyBytes(t *testing.T) {
+	tu := &txOnly{txs: make(chan *ServerTx, 4)}
+	clk := &fakeClock{}
+	type wire struct {
+		data   []byte
+		hasMsg bool
+	}
+	sent := make(chan wire, 4)
+	l := New(func(sip.Message, transport.Target) error {
+		t.Error("a final kept as bytes went out as a message")
+		return nil
+	}, tu, rfcTimers, nil)
+	l.SetRenderedSender(func(data []byte, msg sip.Message, _ transport.Target) error {
+		if msg != nil && !bytes.Equal(data, sipmsg.Render(msg)) {
+			t.Errorf("bytes and message differ:\n%s\n---\n%s", data, msg)
+		}
+		sent <- wire{bytes.Clone(data), msg != nil}
+		return nil
+	})
+	l.afterFunc = clk.afterFunc
+	defer l.Close()
+	bye := rq{method: sip.BYE, branch: "z9hG4bK-bye1", callID: "bye-call", toTag: "a"}
+	data := []byte(bye.raw())
+	held := weak.Make(&data[0])
+	msg, err := sipmsg.NewParser(sipmsg.Limits{}).ParseOwned(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = nil
+	l.Receive(msg, udpPeer)
+	msg = nil
+	tx := <-tu.txs
+	res := NewResponse(tx.Request(), 200, "OK")
+	if err := tx.Respond(res); err != nil {
+		t.Fatal(err)
+	}
+	res = nil
+	next := func(what string) wire {
+		t.Helper()
+		select {
+		case w := <-sent:
+			return w
+		case <-time.After(wait):
+			t.Fatalf("%s: nothing sent as bytes", what)
+			return wire{}
+		}
+	}
+	first := next("the 200")
+	if !first.hasMsg || !bytes.HasPrefix(first.data, []byte("SIP/2.0 200 OK\r\n")) {
+		t.Fatalf("first send: message %v, %q", first.hasMsg, first.data)
+	}
+	for range 3 {
+		runtime.GC()
+	}
+	if held.Value() != nil {
+		t.Fatal("the BYE's datagram is still reachable while its transaction lingers")
+	}
+	l.Receive(bye.req(t), udpPeer) // a retransmission
+	again := next("the 200 again")
+	if again.hasMsg || !bytes.Equal(again.data, first.data) {
+		t.Fatalf("retransmission: message %v, bytes equal %v", again.hasMsg, bytes.Equal(again.data, first.data))
+	}
+	clk.Advance(t64)
+	if l.Count() != 0 {
+		t.Fatalf("%d transactions after Timer J", l.Count())
 	}
 }

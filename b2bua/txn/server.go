@@ -1,7 +1,9 @@
 package txn
 
 import (
+	"bytes"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +43,7 @@ type ServerTx struct {
 	done       signal
 	state      serverState
 	last       sip.Response // the latest response sent, re-sent on retransmissions; nil once a 2xx is ACKed
+	lastWire   []byte       // a non-INVITE's final as rendered, kept instead of last (Layer.SetRenderedSender)
 	tag        string       // the To tag of last, kept when last is let go
 	ack        ackKey       // the ACK of the 2xx, filed in Layer.acks when filed
 	filed      bool
@@ -242,8 +245,12 @@ func (tx *ServerTx) respond(res sip.Response, code int, out *outbox) error {
 		tx.tu.stop()
 	}
 	tx.last = res
-	out.send(res, tx.dst, false)
 	t := tx.l.t
+	if !tx.invite && code >= 200 && tx.l.sendBytes != nil && lingerFor(tx.dst.Kind, t.long()) > 0 {
+		tx.keepWire(res, out)
+	} else {
+		out.send(res, tx.dst, false)
+	}
 	switch {
 	case code < 200:
 		tx.state = sProceeding
@@ -263,6 +270,17 @@ func (tx *ServerTx) respond(res sip.Response, code int, out *outbox) error {
 		arm(&tx.end, lingerFor(tx.dst.Kind, t.long()), tx, &tx.mu, tx.l, (*ServerTx).terminate)
 	}
 	return nil
+}
+
+// keepWire sends a non-INVITE's final response res as rendered here, and
+// keeps only that rendering for the request's retransmissions, not res:
+// the transaction lingers 64*T1 (Layer.SetRenderedSender).
+func (tx *ServerTx) keepWire(res sip.Response, out *outbox) {
+	w := sipmsg.RenderWire(res)
+	tx.lastWire = bytes.Clone(w.Bytes())
+	w.Free()
+	tx.last = nil
+	out.sendBytes(tx.lastWire, res, tx.dst, false)
 }
 
 // startRetransmit starts Timer G on unreliable transports.
@@ -320,6 +338,7 @@ func (tx *ServerTx) fileAck(res sip.Response) {
 	if tx.filed {
 		tx.l.dropAckKey(tx.ack, tx)
 	}
+	k.callID = strings.Clone(k.callID) // kept 64*T1: not a substring of a datagram received
 	tx.ack, tx.filed = k, true
 	tx.l.setAckKey(k, tx)
 }
@@ -333,6 +352,8 @@ func (tx *ServerTx) retransmitted() {
 	case sProceeding, sCompleted, sAccepted:
 		if tx.last != nil {
 			out.send(tx.last, tx.dst, true)
+		} else if tx.lastWire != nil {
+			out.sendBytes(tx.lastWire, nil, tx.dst, true)
 		}
 	}
 	tx.mu.Unlock()
@@ -412,6 +433,7 @@ func (tx *ServerTx) terminate(*outbox) {
 	}
 	tx.state = sTerminated
 	tx.req = nil
+	tx.lastWire = nil
 	tx.retrans.stop()
 	tx.end.stop()
 	tx.trying.stop()

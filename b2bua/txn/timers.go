@@ -135,12 +135,21 @@ type outbox struct {
 
 type pending struct {
 	msg     sip.Message
+	data    []byte // msg rendered (Layer.sendBytes), or nil
 	dst     transport.Target
 	retrans bool
 }
 
 func (o *outbox) send(msg sip.Message, dst transport.Target, retrans bool) {
-	p := pending{msg: msg, dst: dst, retrans: retrans}
+	o.add(pending{msg: msg, dst: dst, retrans: retrans})
+}
+
+// sendBytes queues data, msg rendered (msg nil: a retransmission).
+func (o *outbox) sendBytes(data []byte, msg sip.Message, dst transport.Target, retrans bool) {
+	o.add(pending{msg: msg, data: data, dst: dst, retrans: retrans})
+}
+
+func (o *outbox) add(p pending) {
 	if o.n < len(o.first) {
 		o.first[o.n] = p
 		o.n++
@@ -155,6 +164,9 @@ func (o *outbox) empty() bool { return o.n == 0 }
 func (p pending) write(l *Layer) error {
 	if p.retrans {
 		l.stats.retransmissions.Add(1)
+	}
+	if p.data != nil {
+		return l.writeBytes(p.data, p.msg, p.dst)
 	}
 	return l.write(p.msg, p.dst)
 }

@@ -75,7 +75,7 @@ func TestHEPBothLegs(t *testing.T) {
 			b = l
 		}
 	}
-	for _, want := range []string{"in INVITE", "out 100", "out 200", "in ACK", "in BYE", "out 200"} {
+	for _, want := range []string{"in INVITE", "out 200", "in ACK", "in BYE", "out 200"} { // no 100: the answer came within 200 ms
 		if !slices.Contains(a, newSeen(want)) {
 			t.Errorf("caller leg lacks %s: %v", want, a)
 		}
