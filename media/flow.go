@@ -27,16 +27,17 @@ func monotonic() int64 { return int64(time.Since(epoch)) }
 // and the far endpoint's encryption see one packet at a time; it is per
 // flow, never shared between calls.
 type flow struct {
+	// What every packet reads comes first, with the counters it adds to
+	// (received, packets, bytes lead flowCounters): one cache line.
+	mu sync.Mutex
+	// Negotiated state, swapped by signaling, read per packet.
+	plan  atomic.Pointer[flowPlan]
+	to    endpoint // the endpoint facing the receiving side
+	norm  *rtpproc.Normalizer
 	c     flowCounters
 	stats rtpproc.RecvStats
-	to    endpoint // the endpoint facing the receiving side
+	dtmf  rtpproc.DTMFDetector
 
-	mu   sync.Mutex
-	norm *rtpproc.Normalizer
-	dtmf rtpproc.DTMFDetector
-
-	// Negotiated state, swapped by signaling, read per packet.
-	plan atomic.Pointer[flowPlan]
 	// onDTMF reports an event taken out of the stream (receiving side
 	// wants INFO). Must not block.
 	onDTMF func(DTMF)
