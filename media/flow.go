@@ -5,15 +5,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sbc-project/sbc/media/poll"
 	"github.com/sbc-project/sbc/media/rtpproc"
 	"github.com/sbc-project/sbc/media/wrtc"
 )
 
-// epoch is the origin of the monotonic arrival times the per-packet path
-// hands to rtpproc.
-var epoch = time.Now()
-
-func monotonic() int64 { return int64(time.Since(epoch)) }
+// monotonic is the clock of the arrival times the per-packet path hands
+// to rtpproc: the poll loops' (poll.Monotonic), so that a time a loop read
+// once per wake-up (sendBatch.Now) is on it too.
+func monotonic() int64 { return poll.Monotonic() }
 
 // flow is one direction of one stream: the packets one side sends, on
 // their way to the endpoint facing the other side. Every endpoint's reader
@@ -197,7 +197,13 @@ func (f *flow) RTCP(pkt []byte) { f.rtcp(pkt) }
 // RTPBatch makes a flow a wrtc.BatchSink: pkt stays valid until the
 // reading poll loop flushes b, so its send toward the other side waits
 // in b with the others of the loop's wake-up.
-func (f *flow) RTPBatch(pkt []byte, b *sendBatch) { f.rtpAt(pkt, monotonic(), b) }
+func (f *flow) RTPBatch(pkt []byte, b *sendBatch) {
+	now := b.Now() // the WebRTC loop's wake-up: no clock read per packet
+	if now == 0 {
+		now = monotonic()
+	}
+	f.rtpAt(pkt, now, b)
+}
 
 var _ wrtc.BatchSink = (*flow)(nil)
 
