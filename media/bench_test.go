@@ -31,7 +31,7 @@ func newForwardRig(tb testing.TB) *forwardRig {
 	st := s.streams[0]
 	e := st.ends[SideA].(*rtpEndpoint)
 	rig := &forwardRig{
-		r:   &reader{in: e.rtp, e: e, f: st.flows[SideA]},
+		r:   newReader(e, e.rtp, st.flows[SideA]),
 		src: a.rtp.LocalAddr().(*net.UDPAddr).AddrPort(),
 		pkt: rtpPacket(1),
 	}

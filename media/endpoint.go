@@ -58,9 +58,6 @@ type rtpEndpoint struct {
 	// session's signaling (under Session.mu).
 	pts       atomic.Pointer[ptSet]
 	own, sent ptSet
-	// udptl is set while the stream carries T.38 (udptl.go): datagrams
-	// are relayed as they are, not as RTP. Set by signaling.
-	udptl atomic.Bool
 }
 
 var _ endpoint = (*rtpEndpoint)(nil)
@@ -152,8 +149,8 @@ func (e *rtpEndpoint) sendRTCP(pkt []byte, o out) bool {
 }
 
 func (e *rtpEndpoint) start(in *flow, wg *sync.WaitGroup) {
-	e.rtp.conn.attach(e.eng, &reader{in: e.rtp, e: e, f: in}, wg)
-	e.rtcp.conn.attach(e.eng, &reader{in: e.rtcp, e: e, f: in, rtcp: true}, wg)
+	e.rtp.conn.attach(e.eng, newReader(e, e.rtp, in), wg)
+	e.rtcp.conn.attach(e.eng, newReader(e, e.rtcp, in), wg)
 }
 
 // sdesState is the SRTP of an SDES endpoint (RFC 4568). Each direction

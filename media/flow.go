@@ -5,15 +5,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sbc-project/sbc/media/poll"
 	"github.com/sbc-project/sbc/media/rtpproc"
 	"github.com/sbc-project/sbc/media/wrtc"
 )
 
-// epoch is the origin of the monotonic arrival times the per-packet path
-// hands to rtpproc.
-var epoch = time.Now()
-
-func monotonic() int64 { return int64(time.Since(epoch)) }
+// monotonic is the clock of the arrival times the per-packet path hands
+// to rtpproc: the poll loops' (poll.Monotonic), so that a time a loop read
+// once per wake-up (sendBatch.Now) is on it too.
+func monotonic() int64 { return poll.Monotonic() }
 
 // flow is one direction of one stream: the packets one side sends, on
 // their way to the endpoint facing the other side. Every endpoint's reader
@@ -27,16 +27,17 @@ func monotonic() int64 { return int64(time.Since(epoch)) }
 // and the far endpoint's encryption see one packet at a time; it is per
 // flow, never shared between calls.
 type flow struct {
+	// What every packet reads comes first, with the counters it adds to
+	// (received, packets, bytes lead flowCounters): one cache line.
+	mu sync.Mutex
+	// Negotiated state, swapped by signaling, read per packet.
+	plan  atomic.Pointer[flowPlan]
+	to    endpoint // the endpoint facing the receiving side
+	norm  *rtpproc.Normalizer
 	c     flowCounters
 	stats rtpproc.RecvStats
-	to    endpoint // the endpoint facing the receiving side
+	dtmf  rtpproc.DTMFDetector
 
-	mu   sync.Mutex
-	norm *rtpproc.Normalizer
-	dtmf rtpproc.DTMFDetector
-
-	// Negotiated state, swapped by signaling, read per packet.
-	plan atomic.Pointer[flowPlan]
 	// onDTMF reports an event taken out of the stream (receiving side
 	// wants INFO). Must not block.
 	onDTMF func(DTMF)
@@ -210,7 +211,13 @@ func (f *flow) RTCP(pkt []byte) { f.rtcp(pkt) }
 // RTPBatch makes a flow a wrtc.BatchSink: pkt stays valid until the
 // reading poll loop flushes b, so its send toward the other side waits
 // in b with the others of the loop's wake-up.
-func (f *flow) RTPBatch(pkt []byte, b *sendBatch) { f.rtpAt(pkt, monotonic(), b) }
+func (f *flow) RTPBatch(pkt []byte, b *sendBatch) {
+	now := b.Now() // the WebRTC loop's wake-up: no clock read per packet
+	if now == 0 {
+		now = monotonic()
+	}
+	f.rtpAt(pkt, now, b)
+}
 
 var _ wrtc.BatchSink = (*flow)(nil)
 

@@ -196,6 +196,12 @@ type sock struct {
 	// swapped by this socket's reader when it latches and by signaling
 	// when what it knows of the side changes. Never nil.
 	dst atomic.Pointer[peer]
+	// udptl is set while the stream carries T.38 (udptl.go): datagrams
+	// are relayed as they are, not as RTP. Set by signaling. It sits
+	// next to dst, which the reader loads for every packet anyway, so
+	// the check costs no cache line of its own (the endpoint's was a
+	// miss per packet across many calls).
+	udptl atomic.Bool
 	// ssrc is the SSRC of the latched source's RTP (bit 32 set once
 	// known), published by the RTP socket's reader for the RTCP socket's.
 	ssrc atomic.Uint64

@@ -51,7 +51,8 @@ func (s *Session) checkFax(d *sdpconv.Description, kinds [2]Kind) error {
 func setUDPTL(st *stream, on bool) {
 	for side := SideA; side <= SideB; side++ {
 		if e, ok := endOf(st, side); ok && e.sdes == nil {
-			e.udptl.Store(on)
+			e.rtp.udptl.Store(on)
+			e.rtcp.udptl.Store(on)
 		}
 	}
 }

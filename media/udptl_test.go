@@ -153,7 +153,7 @@ func TestFaxRefusedTowardBrowser(t *testing.T) {
 func udptlRig(tb testing.TB) *forwardRig {
 	tb.Helper()
 	rig := newForwardRig(tb)
-	rig.r.e.udptl.Store(true)
+	rig.r.in.udptl.Store(true)
 	rig.pkt = udptlPacket(1, true)
 	return rig
 }

@@ -63,6 +63,9 @@ type Batch struct {
 	// it until the flush (an encrypted one); used counts those taken.
 	scratch [Slots][]byte
 	used    int
+	// now is when the loop woke up for the datagrams it is handing its
+	// handlers (its Config.Clock; 0 without one).
+	now int64
 }
 
 // NewBatch returns a batch with its own io_uring, or an error when the
@@ -81,6 +84,12 @@ func NewBatch() (*Batch, error) {
 	}
 	return b, nil
 }
+
+// Now is the time the loop's current datagrams were read at (its
+// Config.Clock, read once per wake-up; 0 without a clock): a handler that
+// was handed the batch and not the time reads it here instead of the
+// clock, which costs tens of ns per packet in a VM.
+func (b *Batch) Now() int64 { return b.now }
 
 // Full reports whether the batch has no free send slot.
 func (b *Batch) Full() bool { return b.n == Slots }
@@ -225,6 +234,7 @@ func (b *Batch) Close() { b.ring.close() }
 // looks at the set again before waiting.
 func (lp *Loop) readRing(ready []*Socket, now int64) (more bool) {
 	b := lp.out
+	b.now = now
 	for len(ready) > 0 {
 		b.Flush() // the buffers are free again
 		n, k := 0, 0

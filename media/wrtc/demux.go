@@ -37,15 +37,16 @@ const maxEarly = 64
 // in early; install decrypts and delivers it before publishing the context,
 // under earlyMu, so Sinks are still called one packet at a time.
 type demux struct {
+	// What every SRTP packet reads comes first: one cache line.
 	c      *counters
 	rx     atomic.Pointer[srtpKeys]   // remote-key contexts; nil until DTLS is up
 	routes atomic.Pointer[routeTable] // never nil after newDemux
+	out    []byte                     // decrypted packet, reused
 	dtls   func(pkt []byte)           // receives DTLS datagrams (copies them)
 
 	earlyMu sync.Mutex
 	early   [][]byte // copies of SRTP/SRTCP received before rx, oldest first
 
-	out     []byte // decrypted packet, reused
 	rtpHdr  rtp.Header
 	rtcpHdr rtcp.Header
 }
@@ -162,16 +163,16 @@ func (d *demux) deliverRTP(ctx *srtpKeys, out, pkt []byte, hdr *rtp.Header, b *p
 	// least 12 bytes, which both decrypters checked.
 	rt := d.routes.Load()
 	i := rt.rtpRoute(binary.BigEndian.Uint32(out[8:]), out[1]&0x7f)
-	if i < 0 || rt.sinks[i] == nil {
+	if i < 0 || rt.sinks[i].sink == nil {
 		d.c.unrouted.Add(1)
 		return
 	}
 	d.c.rtpIn.Add(1)
-	if b != nil && rt.batch[i] != nil {
-		rt.batch[i].RTPBatch(out, b)
+	if s := rt.sinks[i]; b != nil && s.batch != nil {
+		s.batch.RTPBatch(out, b)
 		return
 	}
-	rt.sinks[i].RTP(out)
+	rt.sinks[i].sink.RTP(out)
 }
 
 func (d *demux) rtcp(pkt []byte) {

@@ -81,7 +81,7 @@ func sharedLoop(base, n int) (*poll.Loop, int) {
 	poller.mu.Lock()
 	defer poller.mu.Unlock()
 	if poller.eng == nil {
-		poller.eng = poll.NewEngine(poll.Config{BufSize: maxPacket, ReadBatch: pollBatch})
+		poller.eng = poll.NewEngine(poll.Config{BufSize: maxPacket, ReadBatch: pollBatch, Clock: poll.Monotonic})
 	}
 	ix := base + n
 	if base < 0 {
