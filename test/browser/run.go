@@ -135,14 +135,12 @@ const launchTimeout = 90 * time.Second
 
 // WaitEvent waits for a step of phone to start: do is the step's name, and
 // for marks name is the mark's name. timeout counts from the browser's
-// launch (bounded by launchTimeout on its own). It fails the test when
-// the driver ends first or a bound passes.
+// launch (the driver's launched event) or from the call, whichever is
+// later; the launch itself has launchTimeout more. It fails the test when
+// the driver ends first or the bound passes.
 func (r *Run) WaitEvent(phone, do, name string, timeout time.Duration) {
 	r.t.Helper()
-	if phone != "" || do != "launched" {
-		r.WaitEvent("", "launched", "", launchTimeout)
-	}
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
 	for !r.seenEvent(phone, do, name) {
 		select {
 		case <-r.done:
@@ -154,10 +152,29 @@ func (r *Run) WaitEvent(phone, do, name string, timeout time.Duration) {
 			r.t.Fatalf("browser driver ended before %s %s %s:\n%s", phone, do, name, r.report())
 		case <-time.After(20 * time.Millisecond):
 		}
+		deadline := start.Add(launchTimeout + timeout)
+		if at, ok := r.launchedAt(); ok {
+			deadline = start.Add(timeout)
+			if at.After(start) {
+				deadline = at.Add(timeout)
+			}
+		}
 		if time.Now().After(deadline) {
-			r.t.Fatalf("browser: no %s %s %s within %v; steps so far:\n%s", phone, do, name, timeout, r.progress())
+			r.t.Fatalf("browser: no %s %s %s within %v of the browser's launch; steps so far:\n%s", phone, do, name, timeout, r.progress())
 		}
 	}
+}
+
+// launchedAt is when the driver reported the browser launched.
+func (r *Run) launchedAt() (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ev := range r.seen {
+		if ev.Event == "launched" {
+			return ev.at, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // seenEvent reports whether the driver has reported the event.
