@@ -162,33 +162,47 @@ func TestSecurityFarEndReasonPhrasesAreStandard(t *testing.T) {
 // handed over to be made durable.
 type endObserver struct {
 	sbc   *e2e.SBC
-	ended chan int // media sessions active during CallEnded
+	ended chan endSeen
+}
+
+// endSeen is what the SBC held when a record was handed over.
+type endSeen struct {
+	media, calls int
+	rec          outcome.CallRecord
 }
 
 func (o *endObserver) CallStarted(outcome.CallRecord)  {}
 func (o *endObserver) CallAnswered(outcome.CallRecord) {}
 func (o *endObserver) CallEnded(r outcome.CallRecord) {
-	o.ended <- o.sbc.App.Media().Active()
+	o.ended <- endSeen{media: o.sbc.App.Media().Active(), calls: o.sbc.App.Server().ActiveCalls(), rec: r}
 }
 
-// TestSecurityMediaHeldUntilRecordIsDurable is issue 13 point 11: a call's
-// media ports go back only after its record is written (DESIGN: no lost
-// CDRs), so a stalled CDR disk keeps resources taken instead of letting
-// calls run without records. The record still carries final counters.
-func TestSecurityMediaHeldUntilRecordIsDurable(t *testing.T) {
+// TestSecurityRecordBeforeTheCallIsGone is issue 13 point 11 (no lost
+// CDRs) as it holds since issue 15's seventh step: the call's media ports
+// go back once its media has stopped and its counters are in the record,
+// before the record's fsync (the fsync's wait ran a busy pool dry), but
+// the call itself, with its admission counts, stays until the record is
+// durable: a stalled CDR disk keeps calls counted, and past
+// maxPendingRecords ended calls waiting for their records new INVITEs
+// get 503 (b2bua TestRefusedWhileRecordsPending), instead of letting
+// calls run without records.
+func TestSecurityRecordBeforeTheCallIsGone(t *testing.T) {
 	sbc, ua, call, pbx, _ := answeredCall(t)
-	o := &endObserver{sbc: sbc, ended: make(chan int, 1)}
+	o := &endObserver{sbc: sbc, ended: make(chan endSeen, 1)}
 	sbc.App.Observe(o)
 	call.Bye()
 	ua.Expect(200)
 	pbx.Respond(pbx.ExpectReq("BYE"), 200, "OK", "", "")
 	select {
-	case active := <-o.ended:
-		if active != 1 {
-			t.Fatalf("%d media sessions held while the record was written, want the call's 1", active)
+	case got := <-o.ended:
+		if got.media != 0 || got.calls != 1 {
+			t.Errorf("while the record was written: %d media sessions, %d calls; want the ports back (0) and the call held (1)", got.media, got.calls)
+		}
+		if got.rec.End.IsZero() || got.rec.Cause == "" {
+			t.Errorf("record handed over without its end: end %v, cause %q", got.rec.End, got.rec.Cause)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("call record never handed over")
 	}
-	sbc.WaitIdle(t) // and released right after
+	sbc.WaitIdle(t) // and the call released right after
 }
