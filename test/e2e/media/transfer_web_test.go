@@ -114,15 +114,19 @@ func TestTransferBrowserToBrowser(t *testing.T) {
 		!strings.Contains(invs[0].Body(), "UDP/TLS/RTP/SAVPF") {
 		t.Errorf("bob's INVITE is no WebRTC offer with Referred-By:\n%s", invs[0])
 	}
-	web.Close()
-	bob.Close()
-	// The call goes on between bob (now its A party) and the PBX.
+	// The call goes on between bob (now its A party) and the PBX. The
+	// phones close only once the call has ended: bob's client answers the
+	// BYE from its reader, and a bob closed as soon as the BYE arrived
+	// could not send that 200 (seen in CI: "use of closed network
+	// connection", the call ending by timeout).
 	_, next := checkLinked(t, s.Records(t, 2), outcome.SideA)
 	if next.ATransport != "ws" || next.Trunk != "pbx" || next.Cause != outcome.CauseCalleeBye ||
 		next.Media.AtoB.Packets < 25 || next.Media.BtoA.Packets < 25 {
 		t.Errorf("record after the transfer: %+v", next)
 	}
 	s.SBC.WaitCallsIdle(t)
+	web.Close()
+	bob.Close()
 }
 
 // TestTransferBrowserTransfereeToBrowserRefused: the PBX REFERs a
