@@ -28,6 +28,10 @@ func testdata(name string) string { return filepath.Join("testdata", name+".xml"
 var pairs = []pair{
 	{name: "call_caller_bye", uac: ScenarioPath("call_caller_bye_uac"), uas: ScenarioPath("call_caller_bye_uas"),
 		uacArgs: []string{"-s", "alice", "-d", "200"}},
+	// A PCMA-only far end (test/e2e/transcode): its offer check wants
+	// PCMA first, which a PCMU offer must fail (TestFailuresAreReported).
+	{name: "call_caller_bye_pcma", uac: testdata("call_caller_bye_pcma_uac"), uas: ScenarioPath("call_caller_bye_pcma_uas"),
+		uacArgs: []string{"-s", "alice", "-d", "200"}},
 	{name: "call_callee_bye", uac: ScenarioPath("call_callee_bye_uac"), uas: ScenarioPath("call_callee_bye_uas"),
 		uacArgs: []string{"-s", "alice"}, uasArgs: []string{"-d", "200"}},
 	{name: "cancel", uac: ScenarioPath("cancel_uac"), uas: ScenarioPath("cancel_uas"),
@@ -148,6 +152,18 @@ func TestFailuresAreReported(t *testing.T) {
 		}
 		if uac.Stats.Failed != 1 {
 			t.Errorf("caller: %d failed calls, want 1\n%s", uac.Stats.Failed, uac.Summary())
+		}
+	})
+	t.Run("PCMA-only callee offered PCMU", func(t *testing.T) {
+		t.Parallel()
+		p := pair{uac: ScenarioPath("call_caller_bye_uac"), uas: ScenarioPath("call_caller_bye_pcma_uas"),
+			uacArgs: []string{"-s", "alice"}}
+		_, uas := runPair(t, p, UDP, 1, false)
+		if err := uas.Check(1); err == nil {
+			t.Fatalf("callee: want failure, got success\n%s", uas.Summary())
+		}
+		if got := uas.Stats.Raw["FailedRegexpDoesntMatch(C)"]; got != "1" {
+			t.Errorf("callee: FailedRegexpDoesntMatch(C) = %q, want 1\n%s", got, uas.Summary())
 		}
 	})
 	t.Run("callee sees no hold in the re-INVITE", func(t *testing.T) {
