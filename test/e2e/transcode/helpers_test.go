@@ -107,22 +107,25 @@ func analyze(pcm []int16, rate int) (freq, rms float64) {
 }
 
 // streamTone sends 20 ms packets of a 1 kHz tone in name (payload type
-// pt) from c to dst every 20 ms until stop is closed.
+// pt; PCMU, PCMA or G722, all with an 8000 RTP clock, G.722's audio at
+// 16 kHz) from c to dst every 20 ms until stop is closed.
 func streamTone(t *testing.T, c *net.UDPConn, dst *net.UDPAddr, name string, pt uint8, stop <-chan struct{}) {
 	enc, err := codec.NewEncoder(codec.Format{Name: name, ClockRate: 8000})
 	if err != nil {
 		t.Error(err)
 		return
 	}
+	rate := enc.SampleRate()
+	n := rate / 50 // samples per 20 ms
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for i := 0; ; i++ {
-		pkt := make([]byte, 12, 12+160)
+		pkt := make([]byte, 12, 12+n)
 		pkt[0], pkt[1] = 0x80, pt
 		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
 		binary.BigEndian.PutUint32(pkt[4:], uint32(i*160))
 		binary.BigEndian.PutUint32(pkt[8:], 0x5ca1ab1e)
-		pkt, _ = enc.Encode(pkt, sine(1000, 8000, i*160, 160))
+		pkt, _ = enc.Encode(pkt, sine(1000, rate, i*n, n))
 		c.WriteToUDP(pkt, dst)
 		select {
 		case <-stop:

@@ -1,7 +1,6 @@
 package transcode
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -331,30 +330,4 @@ func (f *farEnd) endedEvent() ([]byte, bool) {
 		}
 	}
 	return nil, false
-}
-
-// streamG722 sends a 1 kHz tone as G.722 (payload type pt, RTP clock
-// 8000, 16 kHz audio) from c to dst every 20 ms until stop.
-func streamG722(t *testing.T, c *net.UDPConn, dst *net.UDPAddr, pt uint8, stop <-chan struct{}) {
-	enc, err := codec.NewEncoder(codec.Format{Name: "G722", ClockRate: 8000})
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for i := 0; ; i++ {
-		pkt := make([]byte, 12, 12+160)
-		pkt[0], pkt[1] = 0x80, pt
-		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
-		binary.BigEndian.PutUint32(pkt[4:], uint32(i*160))
-		binary.BigEndian.PutUint32(pkt[8:], 0x6722)
-		pkt, _ = enc.Encode(pkt, sine(1000, 16000, i*320, 320))
-		c.WriteToUDP(pkt, dst)
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		}
-	}
 }

@@ -54,7 +54,7 @@ func TestOpusBrowserToG722Trunk(t *testing.T) {
 	defer close(stop)
 	go b.send(stop)
 	toFar := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: mediaPort(t, inv.Body())}
-	go streamG722(t, far.c, toFar, 9, stop)
+	go streamTone(t, far.c, toFar, "G722", 9, stop)
 
 	// A second of audio each way; the first 200 ms (codec start-up,
 	// resampler delay) left out of the measure.
