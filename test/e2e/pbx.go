@@ -233,17 +233,7 @@ func (p *MediaPBX) invite(req sip.Request, key string) {
 	c.early = early
 	p.Mu.Unlock()
 	p.respond(req, key, 183, c.tag, p.sdp(c, early))
-	p.wg.Go(func() {
-		select {
-		case <-p.release:
-		case <-time.After(10 * time.Second):
-		}
-		p.Mu.Lock()
-		ended := c.ended
-		p.Mu.Unlock()
-		if ended {
-			return
-		}
+	p.afterRelease(c, func() {
 		early.Stop()
 		final := p.media(c, "PBXF")
 		p.applyDir(c, final)
@@ -258,6 +248,19 @@ func (p *MediaPBX) invite(req sip.Request, key string) {
 // test releases the answer.
 func (p *MediaPBX) ring(req sip.Request, key string, c *pbxCall) {
 	p.respond(req, key, 180, c.tag, "")
+	p.afterRelease(c, func() {
+		peer := p.media(c, "PBX1")
+		p.applyDir(c, peer)
+		p.Mu.Lock()
+		c.peer = peer
+		p.Mu.Unlock()
+		p.respond(req, key, 200, c.tag, p.sdp(c, peer))
+	})
+}
+
+// afterRelease runs answer once the test releases the answer (or after
+// 10 s), unless the call has ended by then.
+func (p *MediaPBX) afterRelease(c *pbxCall, answer func()) {
 	p.wg.Go(func() {
 		select {
 		case <-p.release:
@@ -269,12 +272,7 @@ func (p *MediaPBX) ring(req sip.Request, key string, c *pbxCall) {
 		if ended {
 			return
 		}
-		peer := p.media(c, "PBX1")
-		p.applyDir(c, peer)
-		p.Mu.Lock()
-		c.peer = peer
-		p.Mu.Unlock()
-		p.respond(req, key, 200, c.tag, p.sdp(c, peer))
+		answer()
 	})
 }
 
