@@ -101,6 +101,29 @@ func TestNodesSeeEachOther(t *testing.T) {
 	}
 }
 
+// What a node's status lists is what it routes by: a peer that joined
+// after the node's last heartbeat is routable once the status shows it,
+// not a heartbeat later (a script that waits for the status then sends a
+// call must not find the peer missing).
+func TestStatusIsTheRoutingView(t *testing.T) {
+	r := redistest.Start(t, "127.0.46.1")
+	a := New(testSpec("a", r.Addr, "127.0.46.11:5070"), Local{}, nil)
+	b := New(testSpec("b", r.Addr, "127.0.46.12:5070"), Local{}, nil)
+	t.Cleanup(func() { _ = a.Client().Close(); _ = b.Client().Close() })
+	ctx := context.Background()
+	a.Beat(ctx) // no heartbeat loop: a's view changes only when asked
+	if got := a.activePeers(); len(got) != 0 {
+		t.Fatalf("a alone routes to %+v", got)
+	}
+	b.Beat(ctx)
+	if got := peerIDs(a.Status(ctx)); got != "a/active,b/active" {
+		t.Fatalf("a's status: %s", got)
+	}
+	if got := a.activePeers(); len(got) != 1 || got[0].ID != "b" {
+		t.Fatalf("a's status lists b, a routes to %+v", got)
+	}
+}
+
 // A node that dies without leaving is gone for its peers once its entry
 // expires: node_ttl after its last heartbeat.
 func TestDeadNodeExpires(t *testing.T) {

@@ -52,6 +52,10 @@ func (n *Node) Status(ctx context.Context) Status {
 	}
 	st.RedisUp = true
 	st.Peers = peers
+	// What the status shows is what the node routes by from now on: a
+	// read fresher than the last heartbeat's (the first one may still be
+	// under way when an operator or a script sees the node listed).
+	n.peers.Store(&peers)
 	return st
 }
 
