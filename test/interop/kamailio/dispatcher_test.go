@@ -106,7 +106,12 @@ func testDispatcher(t *testing.T, transport string) {
 	writeList(t, list, map[string]int{node1IP: p1, node2IP: p2})
 	k := startKamailio(t, filepath.Join(kamailioCF, "dispatcher.cfg"), lb,
 		"LB_IP="+lbIP, "LB_PORT="+strconv.Itoa(int(lb.Port())), quote("DS_LIST", list),
-		quote("TRUSTED_NET", carrier+"/32"), "DS_PING_INTERVAL=1", "KAM_CHILDREN=2")
+		quote("TRUSTED_NET", carrier+"/32"), "DS_PING_INTERVAL=1", "KAM_CHILDREN=1")
+	// One worker: with two, Kamailio's workers sometimes relayed the
+	// SBC's 180 after its 200 (sent in that order from one goroutine),
+	// which a phone ignores and SIPp's strict scenario aborts on. What
+	// is tested here is the spreading and the failover, not the LB's
+	// worker count.
 	// The list starts every node inactive: only an answered OPTIONS probe
 	// lets the LB send it calls.
 	waitFor(t, "the LB's OPTIONS probes answered by both nodes", 15*time.Second, func() bool {
