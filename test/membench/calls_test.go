@@ -193,10 +193,11 @@ func startMedia(cli *uac, srv *uas, ptime time.Duration) (stop func()) {
 			}
 			cli.mu.Unlock()
 			srv.mu.Lock()
-			i := uint32(1 << 20)
+			// Each phone keeps its SSRC (numbering them in the map's
+			// random order gave a new SSRC nearly every packet: an
+			// ssrc-switch event each, every call's timeline full).
 			for _, ph := range srv.rtp {
-				i++
-				ph.send(i, pkt)
+				ph.send(ph.ssrc, pkt)
 			}
 			srv.mu.Unlock()
 		}

@@ -87,6 +87,7 @@ type rtpPhone struct {
 	peer atomic.Pointer[netip.AddrPort]
 	recv atomic.Uint64
 	seq  uint16
+	ssrc uint32 // the UAS side's; a caller's phone sends its call number
 }
 
 func newRTPPhone(ip string) (*rtpPhone, error) {
@@ -182,6 +183,7 @@ func (u *uas) answer(msg string) []byte {
 		return nil
 	}
 	ph.peer.Store(&media)
+	ph.ssrc = 1<<20 + uint32(len(u.ans))
 	contact := fmt.Sprintf("<sip:uas@%s:%d>", u.ip, u.port())
 	res := []byte(response(msg, "200 OK", ";tag=uas"+strconv.Itoa(len(u.ans)), contact, sdp(u.ip, ph.port())))
 	u.ans[id], u.rtp[id] = res, ph
