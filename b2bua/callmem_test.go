@@ -13,6 +13,7 @@ import (
 	"github.com/sbc-project/sbc/b2bua/outcome"
 	"github.com/sbc-project/sbc/b2bua/routing"
 	"github.com/sbc-project/sbc/b2bua/transport"
+	"github.com/sbc-project/sbc/media"
 )
 
 // legsOf returns the legs in the server's dialog index, by side name.
@@ -183,3 +184,24 @@ func TestCallDoneChanOnDemand(t *testing.T) {
 		t.Fatal("a channel made after the call was done is not closed")
 	}
 }
+
+// A media state change (a latch, DTLS up) is noted for the next
+// replication only when calls are replicated: without replication a call
+// keeps no replica state (0.5 kB each).
+func TestNoReplicaStateWithoutReplication(t *testing.T) {
+	c := &Call{s: &Server{}}
+	c.onMediaEvent(media.Event{Kind: media.EventState})
+	if c.repl != nil {
+		t.Fatalf("replica state %+v kept without replication", c.repl)
+	}
+	c.s.hooks.Replicate = countingReplicator{}
+	c.onMediaEvent(media.Event{Kind: media.EventState})
+	if c.repl == nil || c.repl.mediaGen != 1 {
+		t.Fatalf("with replication: replica state %+v, want the change noted", c.repl)
+	}
+}
+
+type countingReplicator struct{}
+
+func (countingReplicator) Save(string, []byte) {}
+func (countingReplicator) Forget(string)       {}
