@@ -120,9 +120,10 @@ var shapeKeys = [shapeCount]struct {
 	ShapeTransfer: {s: [3]string{"target", "by"}},
 }
 
-// Event is one thing that happened to a call. It is a fixed 128 bytes:
-// a timeline's memory is its events' count times that, plus the texts
-// of a traced call.
+// Event is one thing that happened to a call. A timeline keeps it in
+// 40 bytes (a slot), plus 96 for its details when it has any (strings,
+// numbers, a traced message's text): most of a call's events are SIP
+// messages without details.
 type Event struct {
 	// At is when it happened, in Unix nanoseconds; zero: when added.
 	At   int64

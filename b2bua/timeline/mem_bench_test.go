@@ -58,8 +58,9 @@ func heapOf() uint64 {
 
 // BenchmarkTimelines1000 measures the heap the timelines of 1,000 ended
 // calls hold in a store that keeps 1,000 (bytes/call), for a typical
-// one-minute WebRTC call (51 events) and for calls that ran their
-// timeline full at the default max_events (200). BENCHMARKS.md and the
+// one-minute WebRTC call (51 events and samples) and for calls that ran
+// their timeline full at the default max_events (200 events, all with
+// details, and 200 quality samples). BENCHMARKS.md and the
 // README state the bound from it.
 func BenchmarkTimelines1000(b *testing.B) {
 	const calls = 1000
@@ -74,14 +75,20 @@ func BenchmarkTimelines1000(b *testing.B) {
 				s := NewStore(Spec{Keep: calls, MaxEvents: DefaultMaxEvents})
 				for i := range calls {
 					t := typicalCall(s, i)
-					for range tt.events {
-						t.Add(Event{Kind: KindQuality, What: "sample", Shape: ShapeSample, S: [3]string{"a"}})
+					if tt.events > 0 {
+						// The worst case: every event with details, and
+						// as many quality samples, kept apart.
+						t.SetSampler(func() (Sample, Sample, bool) { return Sample{Packets: 3000}, Sample{Packets: 3000}, true })
+						for range tt.events {
+							t.Add(Event{Kind: KindMedia, What: "relatched", Shape: ShapeLatch, S: [3]string{"a", "192.0.2.1:4000"}})
+							t.Quality()
+						}
 					}
 					s.End(t, time.Now())
 				}
 				after := heapOf()
 				perCall = float64(after-before) / calls
-				events = float64(len(s.ended[0].events))
+				events = float64(len(s.ended[0].events) + len(s.ended[0].samples))
 				runtime.KeepAlive(s)
 			}
 			b.ReportMetric(perCall, "bytes/call")

@@ -42,7 +42,7 @@ func (t *Timeline) View() View {
 	if t.ended != 0 {
 		v.Ended = stamp(t.ended)
 	}
-	evs := t.ordered()
+	evs := t.orderedSamples(t.ordered())
 	started := t.started
 	t.mu.Unlock()
 	// Events are stamped before they take the lock, so two from different
@@ -58,14 +58,21 @@ func (t *Timeline) View() View {
 // ordered copies the events in the order they were kept: the head, then
 // the ring from its oldest. Called under t.mu.
 func (t *Timeline) ordered() []Event {
-	out := make([]Event, 0, len(t.events))
-	if t.dropped == 0 {
-		return append(out, t.events...)
+	out := make([]Event, 0, len(t.events)+len(t.samples))
+	add := func(sls []slot) {
+		for _, sl := range sls {
+			out = append(out, t.event(sl))
+		}
+	}
+	if len(t.events) < t.max {
+		add(t.events)
+		return out
 	}
 	head := t.max / 2
-	out = append(out, t.events[:head]...)
-	out = append(out, t.events[head+t.ring:]...)
-	return append(out, t.events[head:head+t.ring]...)
+	add(t.events[:head])
+	add(t.events[head+t.ring:])
+	add(t.events[head : head+t.ring])
+	return out
 }
 
 // MarshalJSON renders t as its View.

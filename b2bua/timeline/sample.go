@@ -2,6 +2,8 @@ package timeline
 
 import (
 	"context"
+	"math"
+	"strconv"
 	"time"
 )
 
@@ -54,13 +56,78 @@ func (t *Timeline) Quality() {
 	if t.ended != 0 {
 		return
 	}
-	t.add(sampleEvent(at, LegA, a))
-	t.add(sampleEvent(at, LegB, b))
+	t.addSample(packSample(at, LegA, a))
+	t.addSample(packSample(at, LegB, b))
 }
 
-func sampleEvent(at int64, from Leg, q Sample) Event {
-	return Event{At: at, Kind: KindQuality, What: "sample", Shape: ShapeSample,
-		S: [3]string{from.String()}, N: [4]float64{float64(q.Packets), float64(q.Lost), q.JitterMs, q.MOS}}
+// qsample is a quality sample as a timeline keeps it: 32 bytes, apart
+// from the events (a long call's timeline is mostly samples).
+type qsample struct {
+	at      int64
+	packets uint32 // saturated
+	lost    int32  // clamped
+	jitter  float32
+	mos     float32
+	from    Leg
+}
+
+func packSample(at int64, from Leg, q Sample) qsample {
+	return qsample{at: at, packets: uint32(min(q.Packets, math.MaxUint32)),
+		lost:   int32(max(min(q.Lost, math.MaxInt32), math.MinInt32)),
+		jitter: float32(q.JitterMs), mos: float32(q.MOS), from: from}
+}
+
+// event is the sample as the API shows it (a quality event); its float32
+// figures as their shortest decimals (2.5, not 2.4999998).
+func (q qsample) event() Event {
+	return Event{At: q.at, Kind: KindQuality, What: "sample", Shape: ShapeSample, S: [3]string{q.from.String()},
+		N: [4]float64{float64(q.packets), float64(q.lost), short(q.jitter), short(q.mos)}}
+}
+
+func short(f float32) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(float64(f), 'g', -1, 32), 64)
+	return v
+}
+
+// addSample keeps q as add keeps an event: the first max/2 samples, then
+// the newest in a ring, counting the ones let go. Called under t.mu.
+func (t *Timeline) addSample(q qsample) {
+	if len(t.samples) < t.max {
+		if len(t.samples) == cap(t.samples) {
+			grown := make([]qsample, len(t.samples), min(max(2*cap(t.samples), firstCap), t.max))
+			copy(grown, t.samples)
+			t.samples = grown
+		}
+		t.samples = append(t.samples, q)
+		return
+	}
+	head := t.max / 2
+	if t.max-head == 0 {
+		t.dropped++
+		return
+	}
+	t.samples[head+t.sring] = q
+	t.sring = (t.sring + 1) % (t.max - head)
+	t.dropped++
+}
+
+// orderedSamples appends the samples kept, as events, to out. Called
+// under t.mu.
+func (t *Timeline) orderedSamples(out []Event) []Event {
+	add := func(qs []qsample) {
+		for _, q := range qs {
+			out = append(out, q.event())
+		}
+	}
+	if len(t.samples) < t.max {
+		add(t.samples)
+		return out
+	}
+	head := t.max / 2
+	add(t.samples[:head])
+	add(t.samples[head+t.sring:])
+	add(t.samples[head : head+t.sring])
+	return out
 }
 
 // Run samples the quality of every live call every interval until ctx

@@ -37,9 +37,13 @@ type Timeline struct {
 	ended   int64 // 0 while live
 	traced  bool  // SIP messages keep their text
 	max     int
-	events  []Event
-	ring    int // once full: the index, past the kept head, of the oldest in the ring
-	dropped int
+	events  []slot
+	extras  []extra // the details of the events that have some
+	free    []int32 // extras let go by events the ring replaced
+	ring    int     // once full: the index, past the kept head, of the oldest in the ring
+	samples []qsample
+	sring   int // ring for samples, as ring for events
+	dropped int // events and samples let go
 	sampler Sampler
 	keys    []string  // every id the store knows t by; guarded by Store.mu
 	keyBuf  [3]string // keys' first: the Call-IDs of A and B, the CDR id
@@ -79,6 +83,67 @@ func (t *Timeline) Add(ev Event) {
 	t.mu.Unlock()
 }
 
+// slot is an event as a timeline keeps it: the fields every event has,
+// and its details (strings, numbers, a traced message's text) apart, in
+// extras, for the events that have any. Most of a call's events are SIP
+// messages without details: 40 bytes each instead of Event's 128.
+type slot struct {
+	At    int64
+	What  string
+	x     int32 // index in extras; -1: no details
+	Code  uint16
+	Kind  Kind
+	Leg   Leg
+	Dir   Dir
+	Shape Shape
+}
+
+// extra is an event's details.
+type extra struct {
+	S    [3]string
+	N    [4]float64
+	Text string
+}
+
+// hasDetails reports whether ev needs an extra.
+func (ev *Event) hasDetails() bool {
+	return ev.S != [3]string{} || ev.N != [4]float64{} || ev.Text != ""
+}
+
+// store makes ev a slot, its details in an extra (reusing one let go).
+// Called under t.mu.
+func (t *Timeline) store(ev *Event) slot {
+	sl := slot{At: ev.At, What: ev.What, x: -1, Code: ev.Code, Kind: ev.Kind, Leg: ev.Leg, Dir: ev.Dir, Shape: ev.Shape}
+	if !ev.hasDetails() {
+		return sl
+	}
+	x := extra{S: ev.S, N: ev.N, Text: ev.Text}
+	if n := len(t.free); n > 0 {
+		sl.x = t.free[n-1]
+		t.free = t.free[:n-1]
+		t.extras[sl.x] = x
+		return sl
+	}
+	if len(t.extras) == cap(t.extras) {
+		grown := make([]extra, len(t.extras), min(max(2*cap(t.extras), firstCap/2), t.max))
+		copy(grown, t.extras)
+		t.extras = grown
+	}
+	sl.x = int32(len(t.extras))
+	t.extras = append(t.extras, x)
+	return sl
+}
+
+// event is the Event sl stands for. Called under t.mu.
+func (t *Timeline) event(sl slot) Event {
+	ev := Event{At: sl.At, Kind: sl.Kind, Leg: sl.Leg, Dir: sl.Dir, Shape: sl.Shape, Code: sl.Code, What: sl.What}
+	if sl.x >= 0 {
+		x := &t.extras[sl.x]
+		ev.S, ev.N, ev.Text = x.S, x.N, x.Text
+	}
+	return ev
+}
+
 // add appends ev or, when full, puts it in the ring in place of the
 // oldest event past the head. Called under t.mu.
 func (t *Timeline) add(ev Event) {
@@ -86,11 +151,11 @@ func (t *Timeline) add(ev Event) {
 		if len(t.events) == cap(t.events) {
 			// Doubled, but never past max: a full timeline holds max
 			// events, not the next power of two.
-			grown := make([]Event, len(t.events), min(max(2*cap(t.events), firstCap), t.max))
+			grown := make([]slot, len(t.events), min(max(2*cap(t.events), firstCap), t.max))
 			copy(grown, t.events)
 			t.events = grown
 		}
-		t.events = append(t.events, ev)
+		t.events = append(t.events, t.store(&ev))
 		return
 	}
 	head := t.max / 2
@@ -98,7 +163,12 @@ func (t *Timeline) add(ev Event) {
 		t.dropped++
 		return
 	}
-	t.events[head+t.ring] = ev
+	i := head + t.ring
+	if old := t.events[i].x; old >= 0 {
+		t.extras[old] = extra{} // its strings go
+		t.free = append(t.free, old)
+	}
+	t.events[i] = t.store(&ev)
 	t.ring = (t.ring + 1) % (t.max - head)
 	t.dropped++
 }

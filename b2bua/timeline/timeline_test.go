@@ -2,7 +2,9 @@ package timeline
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -10,8 +12,11 @@ import (
 
 func TestEventSize(t *testing.T) {
 	// The README and BENCHMARKS.md state a call's bound from this size.
-	if got := unsafe.Sizeof(Event{}); got != 128 {
-		t.Fatalf("Event is %d bytes, documented as 128", got)
+	if got := unsafe.Sizeof(slot{}); got != 40 {
+		t.Fatalf("an event's slot is %d bytes, documented as 40", got)
+	}
+	if got := unsafe.Sizeof(extra{}); got != 96 {
+		t.Fatalf("an event's details are %d bytes, documented as 96", got)
 	}
 }
 
@@ -87,6 +92,40 @@ func TestTimelineKeepsHeadAndNewest(t *testing.T) {
 	}
 	if v.Dropped != 4 {
 		t.Errorf("dropped %d, want 4", v.Dropped)
+	}
+}
+
+// Events with details and without, mixed, through the ring: each keeps
+// its own details, and the details of the events the ring let go are
+// reused, never more of them than events.
+func TestRingKeepsEachEventsDetails(t *testing.T) {
+	s := NewStore(Spec{Keep: 1, MaxEvents: 6})
+	base := time.Unix(1000, 0)
+	tl := s.Start("a", "cdr", base, false)
+	for i := range 40 {
+		ev := Event{At: base.Add(time.Duration(i) * time.Millisecond).UnixNano(), Kind: KindMedia, What: strconv.Itoa(i)}
+		if i%3 != 0 {
+			ev.Shape, ev.S[0], ev.N[0] = ShapeSSRC, "from-"+strconv.Itoa(i), float64(i)
+		}
+		tl.Add(ev)
+	}
+	v := tl.View()
+	var got []string
+	for _, e := range v.Events {
+		d := ""
+		if e.Detail != nil {
+			d = fmt.Sprint(e.Detail["from"], "/", e.Detail["old_ssrc"])
+		}
+		got = append(got, e.What+":"+d)
+	}
+	want := "0: 1:from-1/1 2:from-2/2 37:from-37/37 38:from-38/38 39:"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("events %q, want %q", strings.Join(got, " "), want)
+	}
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	if n := len(tl.extras); n > 6 {
+		t.Errorf("%d details kept for 6 events", n)
 	}
 }
 
@@ -219,5 +258,39 @@ func TestAddAllocs(t *testing.T) {
 		tl.Add(Event{Kind: KindMedia, What: "ssrc-switch", Shape: ShapeSSRC, S: [3]string{"b"}, N: [4]float64{1, 2}})
 	}); n != 0 {
 		t.Fatalf("recording allocates %v times", n)
+	}
+}
+
+// Quality samples are bounded apart from the events: a long call keeps
+// its first samples and the newest, and its setup events stay.
+func TestSamplesBoundedApart(t *testing.T) {
+	s := NewStore(Spec{Keep: 1, MaxEvents: 4})
+	tl := s.Start("a", "cdr", time.Now(), false)
+	tl.SIP(LegA, DirIn, "INVITE", 0, nil)
+	n := uint64(0)
+	tl.SetSampler(func() (Sample, Sample, bool) {
+		n++
+		return Sample{Packets: n, JitterMs: 0.42}, Sample{Packets: n}, true
+	})
+	for range 5 {
+		tl.Quality()
+	}
+	v := tl.View()
+	var got []string
+	for _, e := range v.Events {
+		if e.Kind == "quality" {
+			got = append(got, fmt.Sprint(e.Detail["from"], e.Detail["packets"]))
+		} else {
+			got = append(got, e.What)
+		}
+	}
+	if want := "INVITE a1 b1 a5 b5"; strings.Join(got, " ") != want {
+		t.Fatalf("events %q, want %q", strings.Join(got, " "), want)
+	}
+	if v.Dropped != 6 {
+		t.Errorf("dropped %d, want 6", v.Dropped)
+	}
+	if j := v.Events[1].Detail["jitter_ms"]; j != 0.42 {
+		t.Errorf("jitter_ms %v, want 0.42 as given", j)
 	}
 }
