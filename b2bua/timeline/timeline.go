@@ -1,6 +1,7 @@
 package timeline
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -243,6 +244,10 @@ func (s *Store) Start(id, cdrID string, started time.Time, traced bool) *Timelin
 	if s == nil {
 		return nil
 	}
+	// The caller's Call-ID points into its INVITE's datagram (a parsed
+	// message's strings do): a copy, so that the ended calls kept here
+	// do not keep their INVITEs.
+	id = strings.Clone(id)
 	t := &Timeline{id: id, cdrID: cdrID, started: started.UnixNano(), traced: traced || s.text.Load(), max: s.max}
 	t.keys = t.keyBuf[:0]
 	s.mu.Lock()
@@ -261,6 +266,7 @@ func (s *Store) Alias(t *Timeline, id string, leg Leg) {
 	if s == nil || t == nil || id == "" {
 		return
 	}
+	id = strings.Clone(id) // as in Start
 	if leg == LegB {
 		t.mu.Lock()
 		if t.bCallID == "" {
@@ -353,7 +359,7 @@ func (t *Timeline) SIP(leg Leg, dir Dir, method string, code int, data []byte) {
 	if t == nil {
 		return
 	}
-	ev := Event{At: now(), Kind: KindSIP, Leg: leg, Dir: dir, Code: uint16(code), What: method}
+	ev := Event{At: now(), Kind: KindSIP, Leg: leg, Dir: dir, Code: uint16(code), What: methodName(method)}
 	t.mu.Lock()
 	if t.ended == 0 || ev.At-t.ended < int64(lingerAfterEnd) {
 		if t.traced {
@@ -368,3 +374,39 @@ func (t *Timeline) SIP(leg Leg, dir Dir, method string, code int, data []byte) {
 // SIP messages of its legs (the ACK of a final failure, a BYE's 200,
 // retransmissions): a Call-ID reused much later is another call.
 const lingerAfterEnd = 32 * time.Second
+
+// methodName is method as a string of its own: a parsed message's method
+// points into the datagram it came in (sipmsg.ParseOwned), which a
+// timeline keeping it would hold for the call's life and after it (some
+// 1.3 kB a call). The usual ones are constants.
+func methodName(method string) string {
+	switch method {
+	case "INVITE":
+		return "INVITE"
+	case "ACK":
+		return "ACK"
+	case "BYE":
+		return "BYE"
+	case "CANCEL":
+		return "CANCEL"
+	case "OPTIONS":
+		return "OPTIONS"
+	case "UPDATE":
+		return "UPDATE"
+	case "PRACK":
+		return "PRACK"
+	case "INFO":
+		return "INFO"
+	case "REFER":
+		return "REFER"
+	case "NOTIFY":
+		return "NOTIFY"
+	case "MESSAGE":
+		return "MESSAGE"
+	case "SUBSCRIBE":
+		return "SUBSCRIBE"
+	case "REGISTER":
+		return "REGISTER"
+	}
+	return strings.Clone(method)
+}

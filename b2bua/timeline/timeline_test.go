@@ -3,11 +3,13 @@ package timeline
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unsafe"
+	"weak"
 )
 
 func TestEventSize(t *testing.T) {
@@ -292,5 +294,44 @@ func TestSamplesBoundedApart(t *testing.T) {
 	}
 	if j := v.Events[1].Detail["jitter_ms"]; j != 0.42 {
 		t.Errorf("jitter_ms %v, want 0.42 as given", j)
+	}
+}
+
+// A SIP event's method does not hold the datagram it came in: a parsed
+// message's strings point into it (sipmsg.ParseOwned), and a timeline
+// lives as long as its call and after.
+func TestSIPEventLetsDatagramGo(t *testing.T) {
+	s := NewStore(Spec{Keep: 1, MaxEvents: 10})
+	invite := []byte("INVITE sip:bob@example.com SIP/2.0\r\nCall-ID: call-1@example.com\r\n")
+	heldInvite := weak.Make(&invite[0])
+	at := len("INVITE sip:bob@example.com SIP/2.0\r\nCall-ID: ")
+	tl := s.Start(unsafe.String(&invite[at], len("call-1@example.com")), "cdr", time.Now(), false)
+	invite = nil
+	for _, method := range []string{"INVITE", "X-OWN"} {
+		data := []byte(method + " sip:bob@example.com SIP/2.0\r\n" + strings.Repeat("x", 600))
+		held := weak.Make(&data[0])
+		tl.SIP(LegA, DirIn, unsafe.String(&data[0], len(method)), 0, data)
+		data = nil
+		for range 3 {
+			runtime.GC()
+		}
+		if held.Value() != nil {
+			t.Fatalf("%s: the datagram is still reachable from the timeline", method)
+		}
+	}
+	s.End(tl, time.Now())
+	if heldInvite.Value() != nil {
+		t.Fatal("the INVITE's datagram is still reachable from the store through its Call-ID")
+	}
+	runtime.GC()
+	if got, ok := s.Find("call-1@example.com"); !ok || got != tl {
+		t.Fatal("the ended call is not found by its Call-ID")
+	}
+	var got []string
+	for _, e := range tl.View().Events {
+		got = append(got, e.What)
+	}
+	if strings.Join(got, " ") != "INVITE X-OWN" {
+		t.Fatalf("events %v", got)
 	}
 }
