@@ -4,8 +4,10 @@ import (
 	"math"
 	"net/netip"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
+	"weak"
 
 	"github.com/ghettovoice/gosip/sip"
 	"github.com/sbc-project/sbc/b2bua/sipmsg"
@@ -107,5 +109,46 @@ func TestAOR(t *testing.T) {
 	to, _ := register(t).To()
 	if got := AOR(to.Address); got != "alice@sbc.example" {
 		t.Errorf("AOR(To) = %q", got)
+	}
+}
+
+// A binding does not hold the REGISTER's datagram: a parsed message's
+// strings point into it (sipmsg.ParseOwned), and a binding lives for
+// the registration.
+func TestBindingLetsRegisterGo(t *testing.T) {
+	s := newTestStore(newClock(), nil)
+	data := []byte("REGISTER sip:sbc.example SIP/2.0\r\n" +
+		"Via: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bK56sdasks\r\n" +
+		"From: <sip:alice@sbc.example>;tag=65bnmj\r\nTo: <sip:alice@sbc.example>\r\n" +
+		"Call-ID: reg-1\r\nCSeq: 7 REGISTER\r\nUser-Agent: JsSIP 3.10.0\r\n" +
+		"Contact: <sip:k2v9@df7jal23ls0d.invalid;transport=ws>;+sip.instance=\"<urn:uuid:0f1e>\";reg-id=1\r\n" +
+		"Expires: 300\r\nContent-Length: 0\r\n\r\n")
+	held := weak.Make(&data[0])
+	m, err := sipmsg.NewParser(sipmsg.Limits{}).ParseOwned(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = nil
+	req := m.(sip.Request)
+	flow := Flow{Target: transport.Target{Kind: transport.WSS, Addr: netip.MustParseAddrPort("127.0.0.1:40000")}}
+	to, _ := req.To()
+	u, err := ParseUpdate(req, AOR(to.Address), flow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, req, to = nil, nil, nil
+	if _, code, reason := s.Apply(u); code != 200 {
+		t.Fatalf("register: %d %s", code, reason)
+	}
+	u = Update{}
+	for range 3 {
+		runtime.GC()
+	}
+	if held.Value() != nil {
+		t.Fatal("the REGISTER's datagram is still reachable from the binding")
+	}
+	bs := s.Lookup("alice@sbc.example")
+	if len(bs) != 1 || bs[0].CallID != "reg-1" || bs[0].UserAgent != "JsSIP 3.10.0" || bs[0].Instance != "<urn:uuid:0f1e>" {
+		t.Fatalf("bindings %+v", bs)
 	}
 }
