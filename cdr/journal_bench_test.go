@@ -116,7 +116,7 @@ func (m syscallMeter) report(b *testing.B, j *journal, calls int) {
 
 // writeSyscalls is the process's count of write syscalls (syscw in
 // /proc/self/io: write, writev, pwrite and the like).
-func writeSyscalls(b *testing.B) uint64 {
+func writeSyscalls(b testing.TB) uint64 {
 	f, err := os.Open("/proc/self/io")
 	if err != nil {
 		b.Skipf("no /proc/self/io: %v", err)
@@ -137,7 +137,7 @@ func writeSyscalls(b *testing.B) uint64 {
 }
 
 // cpuTime is the user and system CPU time the process has used.
-func cpuTime(b *testing.B) time.Duration {
+func cpuTime(b testing.TB) time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		b.Fatal(err)
