@@ -493,7 +493,7 @@ func (r *Recorder) Close() error {
 		timer.Stop()
 		r.cancel()
 		errs = append(errs, r.j.close())
-		if n := r.backlogLen(); n > 0 {
+		if n := r.backlogLen() + r.j.refused(); n > 0 { // the journal's: frames it could not write
 			r.dropped.Add(uint64(n))
 			errs = append(errs, fmt.Errorf("cdr: %d records could not be spooled and are lost", n))
 		}
