@@ -470,12 +470,6 @@ func (r *Recorder) progress(kind frameKind, c *outcome.CallRecord) position {
 	return p
 }
 
-// lost counts a record handed over after Close.
-func (r *Recorder) lost(rec Record) {
-	r.dropped.Add(1)
-	r.log.Error("cdr: record after close is lost", "id", rec.ID, "a_call_id", rec.ACallID)
-}
-
 // Close stops taking records, lets every writer deliver what is spooled
 // for up to the drain timeout, finishes the files and closes the spool.
 // What is not delivered stays spooled for the next start. Safe to call

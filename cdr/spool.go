@@ -98,6 +98,12 @@ func (r *Recorder) heartbeat() {
 	}
 }
 
+// lost counts a record handed over after Close.
+func (r *Recorder) lost(rec Record) {
+	r.dropped.Add(1)
+	r.log.Error("cdr: record after close is lost", "id", rec.ID, "a_call_id", rec.ACallID)
+}
+
 // keep holds a record the spool refused, dropping the oldest when the
 // backlog is full (counted, logged: never silent).
 func (r *Recorder) keep(rec Record) {
