@@ -19,10 +19,9 @@ import (
 
 // crashEnv, when set in the environment, makes the test binary a helper
 // process: it records calls on the Config given as JSON in that variable
-// until it is killed, printing "B id" before CallStarted, "S id" once its
-// start frame is in the journal's file (the journal writes frames within
-// frameDelay), "A id" once its answer frame is, and "E id" after
-// CallEnded returned.
+// until it is killed, printing "B id" before CallStarted, "S id" after it,
+// "A id" once its answer frame is in the journal's file (the journal
+// writes it within frameDelay), and "E id" after CallEnded returned.
 const crashEnv = "CDR_CRASH_HELPER_CONFIG"
 
 func TestMain(m *testing.M) {
@@ -70,8 +69,7 @@ func crashHelper(text string) {
 				say("B", c.ID)
 				started := c
 				started.Answer, started.End, started.Cause, started.Side, started.SIPCode = time.Time{}, time.Time{}, "", "", 0
-				p := r.progress(kindStart, &started)
-				inFile(r, p)
+				r.CallStarted(started)
 				say("S", c.ID)
 				time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
 				if !c.Answer.IsZero() {
@@ -150,9 +148,9 @@ func crashRound(t *testing.T, cfg Config, prefix string, ended int) map[string]m
 // TestCrashExactlyOnce kills a process recording calls with SIGKILL at
 // random moments, several times over one spool, then checks that every
 // call whose CallEnded returned has its record exactly once in every
-// writer, and that every call whose start frame was in the file has
-// exactly one record: its own, or an sbc_restart one, answered if its
-// answer frame was in the file.
+// writer, and that every call that was started has exactly one record:
+// its own, or an sbc_restart one, answered if its answer frame was in the
+// file.
 func TestCrashExactlyOnce(t *testing.T) {
 	cfg := fileConfig(t)
 	cfg.Log = nil

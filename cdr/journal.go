@@ -236,11 +236,14 @@ func (j *journal) checkpoint() error {
 	return nil
 }
 
-// append adds a frame and returns the position just after it. The frame
-// is in the file at most frameDelay later (a crash of the process keeps
-// it), and durable once syncTo of that position returns nil. When frames
-// pending already fill pendingMax and cannot be written (disk full), the
-// frame is refused with the write's error.
+// append adds a frame and returns the position just after it. A start
+// frame is in the file when append returns (with everything pending:
+// one write), others at most frameDelay later; a crash of the process
+// keeps what is in the file. A frame is durable once syncTo of its
+// position returns nil. When frames pending already fill pendingMax and
+// cannot be written (disk full), the frame is refused with the write's
+// error; a start frame whose write fails stays pending, and append
+// returns the error with its position.
 func (j *journal) append(kind frameKind, r *Record) (position, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -275,7 +278,11 @@ func (j *journal) append(kind frameKind, r *Record) (position, error) {
 	case kindGone:
 		delete(j.open, r.ID)
 	}
-	return position{j.segs[len(j.segs)-1].seq, j.written}, nil
+	p := position{j.segs[len(j.segs)-1].seq, j.written}
+	if kind == kindStart {
+		return p, j.flush() // see frameDelay
+	}
+	return p, nil
 }
 
 // write adds one frame to pending, and arms the timer that writes it if

@@ -6,19 +6,26 @@ import (
 	"time"
 )
 
-// frameDelay is the longest a frame waits in memory before a write takes
-// it to the file. Frames wait so that one write carries many: at 1,000
-// calls/s a write per frame (start, answer, end: three a call) was 5.8 %
-// of the SBC's CPU (BENCHMARKS.md, "Issue 15, seventh step"). An end
-// frame waits for no timer: its caller's fsync writes everything pending
-// first, so under traffic the fsyncs (at least syncGap apart) carry the
-// frames of calls in progress too, and the timer only fires when no call
-// ends for frameDelay. What the wait risks is a crash of the process
-// (kill -9, a panic) within frameDelay of a call's start or answer: the
-// call then has no sbc_restart record, or one without its answer. 20 ms
-// is the syncGap a finished call's record already waits, and well below
-// what a restart record can tell apart: its end is the last heartbeat,
-// touched once a second.
+// frameDelay is the longest an answer or end frame waits in memory
+// before a write takes it to the file. Frames wait so that one write
+// carries many: at 1,000 calls/s a write per frame (start, answer, end:
+// three a call) was 5.8 % of the SBC's CPU (BENCHMARKS.md, "Issue 15,
+// seventh step"). An end frame waits for no timer: its caller's fsync
+// writes everything pending first, and so do start frames.
+//
+// A start frame is written at once, before the call goes on (one write a
+// call, carrying whatever waits): a call the caller saw answered must
+// have a record after a crash (test/e2e/ops TestCDRKill9), and the start
+// frame, journaled before the INVITE is forwarded, is what gives it one.
+// Coalescing starts too would cut writes from about 1 a call to 0.2
+// (BenchmarkJournalPaced) but lose, at a kill -9, every call begun in
+// its last frameDelay, answered ones included. What an answer frame's
+// wait risks is smaller: a call answered in a crash's last frameDelay
+// gets an sbc_restart record as not answered (FAILED instead of
+// ANSWERED); its billsec_s would be 0 either way, the record ending at
+// the last sign of life. 20 ms is the syncGap a finished call's record
+// already waits, and the timer then rarely fires under traffic: the
+// fsyncs and the starts carry the frames.
 const frameDelay = syncGap
 
 // pendingMax is how many bytes of frames may wait for a write (about a
