@@ -22,8 +22,8 @@ import (
 // its last frameDelay, answered ones included. What an answer frame's
 // wait risks is smaller: a call answered in a crash's last frameDelay
 // gets an sbc_restart record as not answered (FAILED instead of
-// ANSWERED); its billsec_s would be 0 either way, the record ending at
-// the last sign of life. 20 ms is the syncGap a finished call's record
+// ANSWERED); its billsec_s would have been under frameDelay, the record
+// ending at the last sign of life (the segment's last write at latest). 20 ms is the syncGap a finished call's record
 // already waits, and the timer then rarely fires under traffic: the
 // fsyncs and the starts carry the frames.
 const frameDelay = syncGap
