@@ -19,8 +19,9 @@ import (
 
 // crashEnv, when set in the environment, makes the test binary a helper
 // process: it records calls on the Config given as JSON in that variable
-// until it is killed, printing "B id" before CallStarted, "S id" after it
-// and "E id" after CallEnded returned.
+// until it is killed, printing "B id" before CallStarted, "S id" after it,
+// "A id" once its answer frame is in the journal's file (the journal
+// writes it within frameDelay), and "E id" after CallEnded returned.
 const crashEnv = "CDR_CRASH_HELPER_CONFIG"
 
 func TestMain(m *testing.M) {
@@ -72,7 +73,12 @@ func crashHelper(text string) {
 				say("S", c.ID)
 				time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
 				if !c.Answer.IsZero() {
-					r.CallAnswered(c)
+					answered := c
+					answered.End, answered.Cause, answered.Side, answered.SIPCode = time.Time{}, "", "", 0
+					go func(p position) { // no wait: the call ends meanwhile, as calls do
+						inFile(r, p)
+						say("A", c.ID)
+					}(r.progress(kindAnswer, &answered))
 				}
 				time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
 				c.End = time.Now()
@@ -82,6 +88,19 @@ func crashHelper(text string) {
 		}()
 	}
 	select {} // until killed
+}
+
+// inFile waits until the frame ending at p is in the journal's file; the
+// helper exits with status 3 if it is not within 5 s.
+func inFile(r *Recorder, p position) {
+	for range 5000 {
+		if r.j.inFile(p) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	fmt.Fprintln(os.Stderr, "frame ending at", p, "not in the file after 5 s")
+	os.Exit(3)
 }
 
 // crashRound runs the helper until it reported at least ended calls, kills
@@ -103,7 +122,7 @@ func crashRound(t *testing.T, cfg Config, prefix string, ended int) map[string]m
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]map[string]bool{"B": {}, "S": {}, "E": {}}
+	seen := map[string]map[string]bool{"B": {}, "S": {}, "A": {}, "E": {}}
 	killed := false
 	timeout := time.AfterFunc(60*time.Second, func() { _ = cmd.Process.Kill() })
 	defer timeout.Stop()
@@ -130,7 +149,8 @@ func crashRound(t *testing.T, cfg Config, prefix string, ended int) map[string]m
 // random moments, several times over one spool, then checks that every
 // call whose CallEnded returned has its record exactly once in every
 // writer, and that every call that was started has exactly one record:
-// its own, or an sbc_restart one.
+// its own, or an sbc_restart one, answered if its answer frame was in the
+// file.
 func TestCrashExactlyOnce(t *testing.T) {
 	cfg := fileConfig(t)
 	cfg.Log = nil
@@ -146,10 +166,10 @@ func TestCrashExactlyOnce(t *testing.T) {
 		t.Log("PostgreSQL not installed: files only")
 	}
 	began, ended := map[string]bool{}, map[string]bool{}
-	started := map[string]bool{}
+	started, answered := map[string]bool{}, map[string]bool{}
 	for round := range 6 {
 		seen := crashRound(t, cfg, fmt.Sprintf("r%d", round), 20+rand.IntN(200))
-		for what, into := range map[string]map[string]bool{"B": began, "S": started, "E": ended} {
+		for what, into := range map[string]map[string]bool{"B": began, "S": started, "A": answered, "E": ended} {
 			for id := range seen[what] {
 				into[id] = true
 			}
@@ -186,6 +206,11 @@ func TestCrashExactlyOnce(t *testing.T) {
 	for id := range started {
 		if !jsonSet[id] {
 			t.Errorf("%s: started but has no record", id)
+		}
+	}
+	for id := range answered {
+		if byID[id].AnswerTime.IsZero() {
+			t.Errorf("%s: its answer frame was in the file, yet its record %s has no answer", id, byID[id].HangupCause)
 		}
 	}
 	for name, set := range sets {

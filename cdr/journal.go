@@ -29,6 +29,10 @@ type segment struct {
 // files. Appends are serialized by mu; fsyncs by syncMu, so that callers
 // waiting for durability share one fsync (group commit). Readers see only
 // what is fsynced.
+//
+// An append only encodes its frame into pending; one write takes every
+// pending frame to the file: before each fsync, and at most frameDelay
+// after a frame found pending empty (journal_flush.go).
 type journal struct {
 	dir      string
 	segBytes int64
@@ -37,7 +41,12 @@ type journal struct {
 	mu         sync.Mutex
 	f          *os.File // active segment; nil after a failed roll or close
 	segs       []segment
-	written    int64             // bytes of whole frames in the active segment
+	written    int64             // bytes of whole frames in the active segment, pending ones included
+	flushed    int64             // of them, the bytes in the file; the rest are pending
+	pending    []byte            // frames appended and not yet written, in order
+	pendEnds   uint64            // end frames in pending
+	wfailed    bool              // the last write of pending failed
+	lost       [][2]position     // frames dropped from pending by a write that could not be undone
 	base       int64             // bytes of its checkpoint
 	broken     bool              // a write failed and could not be undone: roll first
 	unchecked  bool              // the active segment's checkpoint is incomplete: write it again
@@ -47,7 +56,13 @@ type journal struct {
 	synced     position          // everything before it is on disk
 	syncedRecs uint64            // end frames before synced, since open
 	wake       chan struct{}     // closed and replaced when synced moves or on close
-	buf        []byte
+
+	flushDelay time.Duration // at most this long pending: frameDelay
+	timer      *time.Timer   // flushes pending; armed while timerSet
+	timerSet   bool
+	failed     func(error)          // told of a write the timer's flush could not make; may be nil
+	writes     atomic.Uint64        // write syscalls of frames since open
+	fsync      func(*os.File) error // (*os.File).Sync; tests watch it
 
 	syncMu   sync.Mutex
 	syncs    atomic.Uint64 // fsyncs of segments since open (group commit: far fewer than records)
@@ -84,7 +99,10 @@ func parseSegName(name string) (uint64, bool) {
 // openJournal scans the segments in dir, keeps them for reading, and starts
 // a new active segment after them.
 func openJournal(dir string, segBytes int64, log *slog.Logger) (*journal, recovery, error) {
-	j := &journal{dir: dir, segBytes: segBytes, log: log, open: map[string]Record{}, wake: make(chan struct{})}
+	j := &journal{dir: dir, segBytes: segBytes, log: log, open: map[string]Record{}, wake: make(chan struct{}),
+		flushDelay: frameDelay, fsync: (*os.File).Sync}
+	j.timer = time.AfterFunc(time.Hour, j.timedFlush)
+	j.timer.Stop()
 	rec := recovery{open: map[string]Record{}}
 	seqs, err := listSegments(dir)
 	if err != nil {
@@ -162,13 +180,18 @@ func scanSegment(path string, seq uint64, rec *recovery) (int64, error) {
 	}
 }
 
-// roll closes the active segment, fsynced, and starts the next one with a
-// checkpoint of the calls in progress. mu is held.
+// roll closes the active segment, its pending frames written and
+// fsynced, and starts the next one with a checkpoint of the calls in
+// progress. If the pending frames cannot be written, it stays on the
+// active segment. mu is held.
 func (j *journal) roll() error {
 	if j.f != nil {
+		if err := j.flush(); err != nil {
+			return err
+		}
 		last := &j.segs[len(j.segs)-1]
 		j.syncs.Add(1)
-		if err := j.f.Sync(); err != nil {
+		if err := j.fsync(j.f); err != nil {
 			// Nothing better to do than go on: the frames are in the page
 			// cache, and the error is counted and logged by the caller's
 			// next failure if the disk is really gone.
@@ -192,7 +215,7 @@ func (j *journal) roll() error {
 		j.log.Warn("cdr spool: fsync directory", "err", err)
 	}
 	j.segs = append(j.segs, segment{seq: seq})
-	j.f, j.written, j.broken = f, 0, false
+	j.f, j.written, j.flushed, j.broken = f, 0, 0, false
 	j.advance(position{seq, 0}, j.appended)
 	return j.checkpoint()
 }
@@ -213,13 +236,24 @@ func (j *journal) checkpoint() error {
 	return nil
 }
 
-// append adds a frame and returns the position just after it. The frame
-// is durable once syncTo of that position returns nil.
+// append adds a frame and returns the position just after it. A start
+// frame is in the file when append returns (with everything pending:
+// one write), others at most frameDelay later; a crash of the process
+// keeps what is in the file. A frame is durable once syncTo of its
+// position returns nil. When frames pending already fill pendingMax and
+// cannot be written (disk full), the frame is refused with the write's
+// error; a start frame whose write fails stays pending, and append
+// returns the error with its position.
 func (j *journal) append(kind frameKind, r *Record) (position, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
 		return position{}, errClosed
+	}
+	if len(j.pending) >= pendingMax {
+		if err := j.flush(); err != nil {
+			return position{}, err
+		}
 	}
 	switch {
 	case j.broken || j.f == nil || (j.segBytes > 0 && j.written-j.base >= j.segBytes):
@@ -240,56 +274,62 @@ func (j *journal) append(kind frameKind, r *Record) (position, error) {
 	case kindEnd:
 		delete(j.open, r.ID)
 		j.appended++
+		j.pendEnds++
 	case kindGone:
 		delete(j.open, r.ID)
 	}
-	return position{j.segs[len(j.segs)-1].seq, j.written}, nil
+	p := position{j.segs[len(j.segs)-1].seq, j.written}
+	if kind == kindStart {
+		return p, j.flush() // see frameDelay
+	}
+	return p, nil
 }
 
-// write writes one frame to the active segment. mu is held.
+// write adds one frame to pending, and arms the timer that writes it if
+// it is the first. mu is held.
 func (j *journal) write(kind frameKind, r *Record) error {
+	n := len(j.pending)
 	var err error
-	if j.buf, err = appendFrame(j.buf[:0], kind, r); err != nil {
+	if j.pending, err = appendFrame(j.pending, kind, r); err != nil {
 		return err
 	}
-	n, err := j.f.Write(j.buf)
-	if err == nil {
-		j.written += int64(n)
-		j.segs[len(j.segs)-1].size = j.written
-		return nil
+	j.written += int64(len(j.pending) - n)
+	j.segs[len(j.segs)-1].size = j.written
+	if n == 0 {
+		j.arm(j.flushDelay)
 	}
-	// A short write (disk full) leaves part of a frame: cut it off so the
-	// next frame starts clean, or start a new segment if even that fails.
-	if n > 0 {
-		if terr := j.f.Truncate(j.written); terr != nil {
-			j.broken = true
-		}
-	}
-	return fmt.Errorf("write spool: %w", err)
+	return nil
 }
 
-// syncTo returns once everything before p is on disk.
+// syncTo returns once everything before p is on disk: it writes what is
+// pending and fsyncs. A frame before p that can never be written (lost)
+// gives errLost.
 func (j *journal) syncTo(p position) error {
 	j.syncMu.Lock()
 	defer j.syncMu.Unlock()
 	j.mu.Lock()
-	covered := !j.synced.before(p)
+	lost, covered := j.lostAt(p), !j.synced.before(p)
 	j.mu.Unlock()
-	if covered {
-		return nil // another caller's fsync covered p
+	if lost != nil || covered {
+		return lost // or another caller's fsync covered p
 	}
 	if wait := time.Until(j.lastSync.Add(syncGap)); wait > 0 {
 		time.Sleep(wait)
 	}
 	j.lastSync = time.Now()
 	j.mu.Lock()
-	f, end, recs := j.f, j.tail(), j.appended
+	werr := j.flush()
+	f, end, recs := j.f, j.fileTail(), j.appended-j.pendEnds
+	if lost := j.lostAt(p); lost != nil || (werr != nil && end.before(p)) {
+		j.mu.Unlock()
+		return errors.Join(lost, werr)
+	}
 	j.mu.Unlock()
 	var err error
 	if f == nil {
 		err = errClosed
 	} else {
-		err = f.Sync()
+		err = j.fsync(f)
 		j.syncs.Add(1)
 	}
 	j.mu.Lock()
@@ -404,6 +444,7 @@ func (j *journal) close() error {
 		return nil
 	}
 	j.closed = true
+	j.timer.Stop()
 	if j.f != nil {
 		if cerr := j.f.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("close spool: %w", cerr)

@@ -112,7 +112,6 @@ type Recorder struct {
 	backlogMu sync.Mutex
 	backlog   []Record // finished records the spool could not take yet
 
-	recorded     atomic.Uint64
 	spoolErrors  atomic.Uint64
 	spoolFailing atomic.Bool
 	dropped      atomic.Uint64
@@ -240,6 +239,7 @@ func openSpool(cfg Config, sinks []sink) (*Recorder, error) {
 		return fail(cfg.SpoolKey, err)
 	}
 	r.j = j
+	j.failed = r.spoolFailed
 	if rec.skipped > 0 {
 		cfg.Log.Warn("cdr spool: ignored a torn tail left by a crash", "bytes", rec.skipped)
 	}
@@ -419,10 +419,10 @@ func (r *Recorder) compact() {
 
 // CallStarted journals a call in progress, so that a crash leaves it a
 // record (sbc_restart).
-func (r *Recorder) CallStarted(c outcome.CallRecord) { r.progress(kindStart, &c) }
+func (r *Recorder) CallStarted(c outcome.CallRecord) { _ = r.progress(kindStart, &c) }
 
 // CallAnswered journals the answer of a call in progress.
-func (r *Recorder) CallAnswered(c outcome.CallRecord) { r.progress(kindAnswer, &c) }
+func (r *Recorder) CallAnswered(c outcome.CallRecord) { _ = r.progress(kindAnswer, &c) }
 
 // CallEnded builds the call's record and returns once it is fsynced in the
 // spool. If the spool cannot be written (disk full), the record is kept in
@@ -444,30 +444,30 @@ func (r *Recorder) CallEnded(c outcome.CallRecord) {
 		return
 	}
 	if err := r.j.syncTo(p); err != nil {
-		r.spoolFailed(err) // the frame is written; a later fsync makes it durable
+		r.spoolFailed(err)
+		if errors.Is(err, errLost) {
+			r.keep(rec)
+		} // else the frame waits in the journal: a later write and fsync make it durable
 		return
 	}
-	r.recorded.Add(1)
 	r.spoolRecovered()
 }
 
-func (r *Recorder) progress(kind frameKind, c *outcome.CallRecord) {
+// progress journals a call in progress and returns the position after
+// its frame (the zero position if it was not taken).
+func (r *Recorder) progress(kind frameKind, c *outcome.CallRecord) position {
 	var rec Record
 	fromCall(&rec, c, r.node)
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if r.closed {
-		return
+		return position{}
 	}
-	if _, err := r.j.append(kind, &rec); err != nil {
+	p, err := r.j.append(kind, &rec)
+	if err != nil {
 		r.spoolFailed(err)
 	}
-}
-
-// lost counts a record handed over after Close.
-func (r *Recorder) lost(rec Record) {
-	r.dropped.Add(1)
-	r.log.Error("cdr: record after close is lost", "id", rec.ID, "a_call_id", rec.ACallID)
+	return p
 }
 
 // Close stops taking records, lets every writer deliver what is spooled
@@ -487,7 +487,7 @@ func (r *Recorder) Close() error {
 		timer.Stop()
 		r.cancel()
 		errs = append(errs, r.j.close())
-		if n := r.backlogLen(); n > 0 {
+		if n := r.backlogLen() + r.j.refused(); n > 0 { // the journal's: frames it could not write
 			r.dropped.Add(uint64(n))
 			errs = append(errs, fmt.Errorf("cdr: %d records could not be spooled and are lost", n))
 		}

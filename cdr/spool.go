@@ -77,7 +77,8 @@ func (s *spool) touch() error {
 	return err
 }
 
-// heartbeat touches the heartbeat file and retries the backlog every
+// heartbeat touches the heartbeat file and, while the spool fails,
+// retries the backlog and the journal's writes and fsync every
 // heartbeatEvery until Close.
 func (r *Recorder) heartbeat() {
 	t := time.NewTicker(heartbeatEvery)
@@ -86,8 +87,8 @@ func (r *Recorder) heartbeat() {
 		if err := r.spool.touch(); err != nil {
 			r.log.Debug("cdr spool: heartbeat", "err", err)
 		}
-		if r.backlogLen() > 0 {
-			r.retryBacklog()
+		if r.backlogLen() > 0 || r.spoolFailing.Load() {
+			r.retryBacklog() // and the frames the journal still holds
 		}
 		select {
 		case <-t.C:
@@ -95,6 +96,12 @@ func (r *Recorder) heartbeat() {
 			return
 		}
 	}
+}
+
+// lost counts a record handed over after Close.
+func (r *Recorder) lost(rec Record) {
+	r.dropped.Add(1)
+	r.log.Error("cdr: record after close is lost", "id", rec.ID, "a_call_id", rec.ACallID)
 }
 
 // keep holds a record the spool refused, dropping the oldest when the
@@ -125,13 +132,13 @@ func (r *Recorder) flushBacklog() {
 		if _, err := r.j.append(kindEnd, &r.backlog[0]); err != nil {
 			return
 		}
-		r.recorded.Add(1)
 		r.backlog = r.backlog[1:]
 	}
 	r.backlog = nil
 }
 
-// retryBacklog moves the backlog into the spool and fsyncs it.
+// retryBacklog moves the backlog into the spool and writes and fsyncs
+// everything appended.
 func (r *Recorder) retryBacklog() {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

@@ -3,7 +3,8 @@ package cdr
 // Stats are a Recorder's counters, for metrics and alarms. Counters count
 // since Open.
 type Stats struct {
-	// Recorded counts records made durable in the spool.
+	// Recorded counts records made durable in the spool (fsynced), the
+	// sbc_restart ones Open made aside.
 	Recorded uint64
 	// Restarted is how many sbc_restart records Open made for calls the
 	// previous run left up.
@@ -14,7 +15,8 @@ type Stats struct {
 	// SpoolErrors counts failed spool writes and fsyncs.
 	SpoolErrors uint64
 	// Backlog is the number of finished records held in memory because the
-	// spool refused them; they are retried every second.
+	// spool refused them (in the Recorder's backlog, or in the journal's
+	// frames waiting for a write); they are retried every second.
 	Backlog int
 	// Dropped counts records lost: the backlog overflowed, or records came
 	// after Close. Anything but 0 needs an operator.
@@ -69,11 +71,11 @@ func (s Stats) Alarm() bool {
 func (r *Recorder) Stats() Stats {
 	durable := r.j.durableRecords()
 	s := Stats{
-		Recorded:     r.recorded.Load(),
+		Recorded:     durable - uint64(r.restarted),
 		Restarted:    r.restarted,
 		SpoolFailing: r.spoolFailing.Load(),
 		SpoolErrors:  r.spoolErrors.Load(),
-		Backlog:      r.backlogLen(),
+		Backlog:      r.backlogLen() + r.j.refused(),
 		Dropped:      r.dropped.Load(),
 	}
 	for _, run := range r.runners {

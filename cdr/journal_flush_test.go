@@ -1,0 +1,234 @@
+package cdr
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// journalCalls journals calls from many goroutines at once, as ending
+// calls do: each call its start, its answer and its end, then waits for
+// the end's fsync. It returns the ids of the calls, in no order.
+func journalCalls(t *testing.T, j *journal, prefix string, goroutines, each int) []string {
+	t.Helper()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var ids []string
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				r := rec(fmt.Sprintf("%s-%d-%d", prefix, g, i))
+				for _, kind := range []frameKind{kindStart, kindAnswer} {
+					if _, err := j.append(kind, &r); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				p, err := j.append(kindEnd, &r)
+				if err == nil {
+					err = j.syncTo(p)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				ids = append(ids, r.ID)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return ids
+}
+
+// framesOnDisk reads every valid frame of every segment in dir, in order,
+// as a restart would, and returns each call's frame kinds in file order.
+func framesOnDisk(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	seqs, err := listSegments(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]string{}
+	for _, seq := range seqs {
+		path := filepath.Join(dir, segName(seq))
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr, err := openFrames(path, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			kind, payload, err := fr.next(fi.Size())
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s at %d: %v", path, fr.off, err)
+			}
+			var r Record
+			if err := r.decode(payload); err != nil {
+				t.Fatal(err)
+			}
+			kinds[r.ID] += string(kind)
+		}
+		fr.close()
+	}
+	return kinds
+}
+
+// TestJournalFramesShareWrites: frames appended from many goroutines at
+// once go to the file several per write, all of them, each call's in the
+// order it appended them. The journal is then abandoned without close,
+// as a crash leaves it. Counted twice: by the journal and by the kernel
+// (write syscalls of the process, /proc/self/io).
+func TestJournalFramesShareWrites(t *testing.T) {
+	dir := t.TempDir()
+	j, _ := openTestJournal(t, dir, 0)
+	before := writeSyscalls(t)
+	ids := journalCalls(t, j, "w", 32, 40)
+	frames := 3 * len(ids)
+	writes, syscalls := j.writes.Load(), writeSyscalls(t)-before
+	t.Logf("%d frames in %d writes (%d write syscalls in the process), %d fsyncs", frames, writes, syscalls, j.syncs.Load())
+	if frames != 3*32*40 {
+		t.Fatalf("%d frames journaled, want %d", frames, 3*32*40)
+	}
+	// A write per start frame (see frameDelay), the answers and ends with
+	// them or with the fsyncs: far from a write per frame.
+	if writes == 0 || writes > uint64(frames)/2 {
+		t.Errorf("%d writes for %d frames: want many frames per write", writes, frames)
+	}
+	if syscalls > uint64(frames)/2 {
+		t.Errorf("%d write syscalls for %d frames: want many frames per write", syscalls, frames)
+	}
+	kinds := framesOnDisk(t, dir) // no close: what a crash leaves
+	for _, id := range ids {
+		if kinds[id] != "SAE" {
+			t.Errorf("call %s: frames %q on disk, want SAE", id, kinds[id])
+		}
+	}
+	if len(kinds) != len(ids) {
+		t.Errorf("%d calls on disk, journaled %d", len(kinds), len(ids))
+	}
+}
+
+// TestJournalProgressReachesFile: a start frame is in the file when
+// append returns, and an answer frame reaches it without any fsync, start
+// or end frame to carry it (the timer writes it, within frameDelay), so a
+// journal abandoned without close (a crash) gives back the calls in
+// progress, answered or not, and the ended ones.
+func TestJournalProgressReachesFile(t *testing.T) {
+	dir := t.TempDir()
+	j, _ := openTestJournal(t, dir, 0)
+	j.mu.Lock()
+	j.flushDelay = 200 * time.Millisecond // no write between the append and the look at the file
+	j.mu.Unlock()
+	ended := rec("ended")
+	p, err := j.append(kindEnd, &ended)
+	if err == nil {
+		err = j.syncTo(p)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := FromCall(call("up", 0), "n")
+	up.AnswerTime = Timestamp{}
+	answered := rec("answered")
+	var last position
+	for _, f := range []struct {
+		kind frameKind
+		r    *Record
+	}{{kindStart, &up}, {kindStart, &answered}, {kindAnswer, &answered}} {
+		if last, err = j.append(f.kind, f.r); err != nil {
+			t.Fatal(err)
+		}
+		if f.kind == kindStart && !j.inFile(last) {
+			t.Errorf("start frame of %s not in the file when append returned", f.r.ID)
+		}
+	}
+	if j.inFile(last) {
+		t.Fatalf("the answer frame was written at once; want it to wait for company")
+	}
+	syncs := j.syncs.Load()
+	deadline := time.Now().Add(10 * time.Second)
+	for !j.inFile(last) {
+		if time.Now().After(deadline) {
+			t.Fatalf("frames of calls in progress not in the file after 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if j.syncs.Load() != syncs {
+		t.Errorf("an fsync carried the frames; want the timer's write alone")
+	}
+	// Abandoned: a second journal opens the spool as a restart would.
+	_, got, err := openJournal(dir, 0, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.open) != 2 || !got.open[up.ID].AnswerTime.IsZero() || got.open[answered.ID].AnswerTime.IsZero() {
+		t.Errorf("calls in progress after the crash %+v, want %s unanswered and %s answered", got.open, up.ID, answered.ID)
+	}
+	if len(got.ends) != 1 {
+		t.Errorf("%d ended calls after the crash, want 1", len(got.ends))
+	}
+}
+
+// TestJournalFsyncBeforeDurable: syncTo returns only once an fsync that
+// began after the frame was written has finished.
+func TestJournalFsyncBeforeDurable(t *testing.T) {
+	j, _ := openTestJournal(t, t.TempDir(), 16<<10)
+	defer j.close()
+	var mu sync.Mutex
+	done := map[string]int64{} // segment file -> its size when an fsync of it began, once it finished
+	j.fsync = func(f *os.File) error {
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			return err
+		}
+		mu.Lock()
+		done[filepath.Base(f.Name())] = max(done[filepath.Base(f.Name())], fi.Size())
+		mu.Unlock()
+		return nil
+	}
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 30 {
+				r := rec(fmt.Sprintf("d-%d-%d", g, i))
+				if _, err := j.append(kindStart, &r); err != nil {
+					t.Error(err)
+					return
+				}
+				p, err := j.append(kindEnd, &r)
+				if err == nil {
+					err = j.syncTo(p)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				fsynced := done[segName(p.seg)]
+				mu.Unlock()
+				if fsynced < p.off {
+					t.Errorf("syncTo(%v) returned; the segment was fsynced up to %d", p, fsynced)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if segs, _ := listSegments(j.dir); len(segs) < 3 {
+		t.Errorf("%d segments, want rolls too", len(segs))
+	}
+}
