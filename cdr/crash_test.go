@@ -20,8 +20,8 @@ import (
 // crashEnv, when set in the environment, makes the test binary a helper
 // process: it records calls on the Config given as JSON in that variable
 // until it is killed, printing "B id" before CallStarted, "S id" after it,
-// "A id" once its answer frame is in the journal's file (the journal
-// writes it within frameDelay), and "E id" after CallEnded returned.
+// "A id" once its answer frame is in the journal's file, and "E id"
+// after CallEnded returned.
 const crashEnv = "CDR_CRASH_HELPER_CONFIG"
 
 func TestMain(m *testing.M) {

@@ -236,10 +236,11 @@ func (j *journal) checkpoint() error {
 	return nil
 }
 
-// append adds a frame and returns the position just after it. A start
-// frame is in the file when append returns (with everything pending:
-// one write), others at most frameDelay later; a crash of the process
-// keeps what is in the file. A frame is durable once syncTo of its
+// append adds a frame and returns the position just after it. A start,
+// answer or gone frame is in the file when append returns (with
+// everything pending: one write), an end frame when its syncTo writes
+// what is pending before the fsync; a crash of the process keeps what
+// is in the file. A frame is durable once syncTo of its
 // position returns nil. When frames pending already fill pendingMax and
 // cannot be written (disk full), the frame is refused with the write's
 // error; a start frame whose write fails stays pending, and append
@@ -279,7 +280,7 @@ func (j *journal) append(kind frameKind, r *Record) (position, error) {
 		delete(j.open, r.ID)
 	}
 	p := position{j.segs[len(j.segs)-1].seq, j.written}
-	if kind == kindStart {
+	if kind != kindEnd {
 		return p, j.flush() // see frameDelay
 	}
 	return p, nil

@@ -6,26 +6,22 @@ import (
 	"time"
 )
 
-// frameDelay is the longest an answer or end frame waits in memory
-// before a write takes it to the file. Frames wait so that one write
-// carries many: at 1,000 calls/s a write per frame (start, answer, end:
-// three a call) was 5.8 % of the SBC's CPU (BENCHMARKS.md, "Issue 15,
-// seventh step"). An end frame waits for no timer: its caller's fsync
-// writes everything pending first, and so do start frames.
+// frameDelay is the longest a frame waits in memory before a write
+// takes it to the file when no fsync or other frame does. Frames wait so
+// that one write carries many: at 1,000 calls/s a write per frame
+// (start, answer, end: three a call) was 5.8 % of the SBC's CPU
+// (BENCHMARKS.md, "Issue 15, seventh step").
 //
-// A start frame is written at once, before the call goes on (one write a
-// call, carrying whatever waits): a call the caller saw answered must
-// have a record after a crash (test/e2e/ops TestCDRKill9), and the start
-// frame, journaled before the INVITE is forwarded, is what gives it one.
-// Coalescing starts too would cut writes from about 1 a call to 0.2
-// (BenchmarkJournalPaced) but lose, at a kill -9, every call begun in
-// its last frameDelay, answered ones included. What an answer frame's
-// wait risks is smaller: a call answered in a crash's last frameDelay
-// gets an sbc_restart record as not answered (FAILED instead of
-// ANSWERED); its billsec_s would have been under frameDelay, the record
-// ending at the last sign of life (the segment's last write at latest). 20 ms is the syncGap a finished call's record
-// already waits, and the timer then rarely fires under traffic: the
-// fsyncs and the starts carry the frames.
+// Only end frames wait: their callers wait for an fsync anyway (group
+// commit, syncGap), and each fsync first writes everything pending. A
+// start, answer or gone frame is written at once, with everything
+// pending (one write): after a kill -9 every call the caller saw
+// answered has a record, and an answered one (test/e2e/ops
+// TestCDRKill9), and a call another node took over is never recorded
+// twice. Coalescing those too would cut writes from about 2 a call to
+// 0.2 (BenchmarkJournalPaced) but let a crash turn a call answered in
+// its last frameDelay into a FAILED record (a connection fee lost) or
+// lose calls begun in it.
 const frameDelay = syncGap
 
 // pendingMax is how many bytes of frames may wait for a write (about a
