@@ -10,10 +10,13 @@ import (
 // timer and a callback allocated (some 190 B) a dozen times a call, four
 // of them held 64*T1 by every call's lingering transactions (10 MB of the
 // heap at 1,000 calls/s), and a goroutine started for each that fired.
-// Now a transaction's timers are slots in its own struct, kept in one
-// min-heap per layer (the scheduler) ordered by deadline: arming or
-// stopping one allocates nothing, and one runtime timer, due at the
-// heap's top, fires on one goroutine everything due by then.
+// Now a transaction's timers are slots in its own struct, linked into
+// the layer's scheduler: one FIFO queue per delay (the layer uses a
+// dozen: T1 and its doublings, T2, T4, 64*T1, the TU's), in which
+// deadlines come in arming order, so that arming and stopping are O(1)
+// (a heap of all timers cost as much as the runtime's, in cache misses)
+// and allocate nothing; one runtime timer, due at the earliest head,
+// fires on one goroutine everything due by then.
 
 // timerKind is what a transaction does when one of its timers fires
 // (owner.expire).
@@ -38,16 +41,24 @@ type owner interface {
 }
 
 // timer is one RFC 3261 timer of a transaction: a slot of the
-// transaction's struct, in the layer's heap while armed. Its fields
-// change only with both the owner's mutex and the scheduler's held
-// (arm, stop), but idx, which the scheduler alone moves.
+// transaction's struct, linked into a queue of the layer's scheduler
+// while armed. Its fields change under the scheduler's mutex; seq, kind
+// and owner only with the owner's mutex held as well (arm, stop), so
+// the owner may read them under its own.
 type timer struct {
-	at    time.Duration // the deadline, on the scheduler's clock
-	order uint64        // arming order, for deadlines that tie
-	idx   int           // position in the heap + 1; 0: not armed
-	seq   uint64        // bumped by each arm and stop: a firing already under way sees it is stale
-	kind  timerKind
-	owner owner
+	at         time.Duration // the deadline, on the scheduler's clock
+	order      uint64        // arming order, for deadlines that tie
+	q          *queue        // nil: not armed
+	prev, next *timer
+	seq        uint64 // bumped by each arm and stop: a firing already under way sees it is stale
+	kind       timerKind
+	owner      owner
+}
+
+// queue holds the armed timers of one delay, earliest first.
+type queue struct {
+	d          time.Duration
+	head, tail *timer
 }
 
 // resetter is the runtime timer: *time.Timer, or a test's fake.
@@ -70,13 +81,14 @@ func (c runtimeClock) now() time.Duration { return time.Since(c.epoch) }
 
 func (runtimeClock) afterFunc(d time.Duration, f func()) resetter { return time.AfterFunc(d, f) }
 
-// scheduler is a layer's timer heap and its one runtime timer.
+// scheduler is a layer's timer queues and its one runtime timer.
 type scheduler struct {
 	l     *Layer
 	clock clock
 
 	mu      sync.Mutex
-	h       []*timer // a min-heap by (at, order)
+	queues  []*queue // one per delay armed so far, a dozen at most
+	armedN  int
 	order   uint64
 	rt      resetter      // made at the first arming
 	next    time.Duration // when rt fires, if due
@@ -85,18 +97,20 @@ type scheduler struct {
 }
 
 // arm (re)starts tm, a timer of o, to fire kind after d. Called with
-// o's mutex held.
+// o's mutex held. The clock is read under s.mu, so that each queue's
+// deadlines come in the order of its timers.
 func (s *scheduler) arm(tm *timer, d time.Duration, o owner, kind timerKind) {
-	at := s.clock.now() + d
 	s.mu.Lock()
-	if tm.idx != 0 {
-		s.remove(tm)
+	at := s.clock.now() + d
+	if tm.q != nil {
+		s.unlink(tm)
 	}
 	s.order++
 	tm.seq++
 	tm.at, tm.order, tm.kind, tm.owner = at, s.order, kind, o
-	s.push(tm)
-	if s.h[0] == tm && (!s.due || at < s.next) {
+	q := s.queueFor(d)
+	s.link(q, tm)
+	if q.head == tm && (!s.due || at < s.next) {
 		s.schedule(at, d)
 	}
 	s.mu.Unlock()
@@ -109,8 +123,8 @@ func (s *scheduler) arm(tm *timer, d time.Duration, o owner, kind timerKind) {
 func (s *scheduler) stop(tms ...*timer) {
 	s.mu.Lock()
 	for _, tm := range tms {
-		if tm.idx != 0 {
-			s.remove(tm)
+		if tm.q != nil {
+			s.unlink(tm)
 		}
 		tm.seq++
 		tm.owner = nil
@@ -139,20 +153,19 @@ func (s *scheduler) schedule(at, d time.Duration) {
 // timers.
 func (s *scheduler) run() {
 	for {
-		now := s.clock.now()
 		s.mu.Lock()
 		s.due = false
-		if len(s.h) == 0 {
+		tm := s.earliest()
+		if tm == nil {
 			s.mu.Unlock()
 			return
 		}
-		tm := s.h[0]
-		if tm.at > now {
+		if now := s.clock.now(); tm.at > now {
 			s.schedule(tm.at, tm.at-now)
 			s.mu.Unlock()
 			return
 		}
-		s.remove(tm)
+		s.unlink(tm)
 		o, seq, kind := tm.owner, tm.seq, tm.kind
 		s.mu.Unlock()
 		s.fire(tm, o, seq, kind)
@@ -186,69 +199,62 @@ func (s *scheduler) close() {
 	s.mu.Unlock()
 }
 
-// armed counts the timers in the heap.
+// armed counts the timers armed.
 func (s *scheduler) armed() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.h)
+	return s.armedN
 }
 
-func (s *scheduler) less(i, j int) bool {
-	a, b := s.h[i], s.h[j]
-	return a.at < b.at || (a.at == b.at && a.order < b.order)
-}
-
-func (s *scheduler) swap(i, j int) {
-	s.h[i], s.h[j] = s.h[j], s.h[i]
-	s.h[i].idx = i + 1
-	s.h[j].idx = j + 1
-}
-
-func (s *scheduler) push(tm *timer) {
-	s.h = append(s.h, tm)
-	tm.idx = len(s.h)
-	s.up(len(s.h) - 1)
-}
-
-func (s *scheduler) remove(tm *timer) {
-	i, last := tm.idx-1, len(s.h)-1
-	if i != last {
-		s.swap(i, last)
-	}
-	s.h[last] = nil
-	s.h = s.h[:last]
-	tm.idx = 0
-	if i != last {
-		s.down(i)
-		s.up(i)
-	}
-}
-
-func (s *scheduler) up(i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if !s.less(i, p) {
-			return
+// earliest returns the head that is due first, or nil. s.mu held.
+func (s *scheduler) earliest() *timer {
+	var first *timer
+	for _, q := range s.queues {
+		h := q.head
+		if h != nil && (first == nil || h.at < first.at || (h.at == first.at && h.order < first.order)) {
+			first = h
 		}
-		s.swap(i, p)
-		i = p
 	}
+	return first
 }
 
-func (s *scheduler) down(i int) {
-	n := len(s.h)
-	for {
-		c := 2*i + 1
-		if c >= n {
-			return
+// queueFor returns the queue of delay d, made if new. s.mu held.
+func (s *scheduler) queueFor(d time.Duration) *queue {
+	for _, q := range s.queues {
+		if q.d == d {
+			return q
 		}
-		if c+1 < n && s.less(c+1, c) {
-			c++
-		}
-		if !s.less(c, i) {
-			return
-		}
-		s.swap(i, c)
-		i = c
 	}
+	q := &queue{d: d}
+	s.queues = append(s.queues, q)
+	return q
+}
+
+// link appends tm to q. s.mu held.
+func (s *scheduler) link(q *queue, tm *timer) {
+	tm.q, tm.prev, tm.next = q, q.tail, nil
+	if q.tail != nil {
+		q.tail.next = tm
+	} else {
+		q.head = tm
+	}
+	q.tail = tm
+	s.armedN++
+}
+
+// unlink takes tm out of its queue. s.mu held.
+func (s *scheduler) unlink(tm *timer) {
+	q := tm.q
+	if tm.prev != nil {
+		tm.prev.next = tm.next
+	} else {
+		q.head = tm.next
+	}
+	if tm.next != nil {
+		tm.next.prev = tm.prev
+	} else {
+		q.tail = tm.prev
+	}
+	tm.q, tm.prev, tm.next = nil, nil, nil
+	s.armedN--
 }

@@ -11,19 +11,20 @@ import (
 type probe struct {
 	mu    sync.Mutex
 	id    int
+	gen   int // bumped by each arming
 	tm    timer
 	clk   clock
 	fired chan<- firing
 }
 
 type firing struct {
-	id int
-	at time.Duration
+	id, gen int
+	at      time.Duration
 }
 
 func (p *probe) mutex() *sync.Mutex { return &p.mu }
 
-func (p *probe) expire(_ timerKind, _ *outbox) { p.fired <- firing{p.id, p.clk.now()} }
+func (p *probe) expire(_ timerKind, _ *outbox) { p.fired <- firing{p.id, p.gen, p.clk.now()} }
 
 func newSched(clk clock) *scheduler {
 	l := &Layer{}
@@ -31,64 +32,72 @@ func newSched(clk clock) *scheduler {
 	return &l.sched
 }
 
-// TestSchedulerFiresEachAtItsDeadline: timers armed, re-armed and
-// stopped in a random order fire exactly at their last deadline, in
-// deadline order, and a stopped one never; the heap is empty at the end.
+// TestSchedulerFiresEachAtItsDeadline: timers of a few delays (as the
+// layer's: each delay's queue), armed, re-armed and stopped in a random
+// order while the clock moves, fire exactly at their last deadline, in
+// deadline order, and a stopped one never; nothing is left armed.
 func TestSchedulerFiresEachAtItsDeadline(t *testing.T) {
 	clk := &fakeClock{}
 	s := newSched(clk)
 	const n = 300
+	delays := []time.Duration{0, 5, 200, 500, 1000, 4000, 5000, 32000}
 	fired := make(chan firing, 3*n)
 	rnd := rand.New(rand.NewPCG(1, 2))
 	probes := make([]*probe, n)
-	want := map[int]time.Duration{}
-	for i := range probes {
-		p := &probe{id: i, clk: clk, fired: fired}
-		probes[i] = p
-		d := time.Duration(rnd.IntN(1000)) * time.Millisecond
+	want := map[[2]int]time.Duration{} // id and arming: when it must fire
+	arm := func(p *probe) {
+		d := delays[rnd.IntN(len(delays))] * time.Millisecond
 		p.mu.Lock()
+		delete(want, [2]int{p.id, p.gen})
+		p.gen++
+		want[[2]int{p.id, p.gen}] = clk.now() + d
 		s.arm(&p.tm, d, p, kindEnd)
-		p.mu.Unlock()
-		want[i] = d
-	}
-	for _, p := range probes {
-		p.mu.Lock()
-		switch rnd.IntN(3) {
-		case 0:
-			s.stop(&p.tm)
-			delete(want, p.id)
-		case 1:
-			d := time.Duration(rnd.IntN(1000)) * time.Millisecond
-			s.arm(&p.tm, d, p, kindEnd)
-			want[p.id] = d
-		}
 		p.mu.Unlock()
 	}
 	var last time.Duration
-	for range 20 {
-		clk.Advance(50 * time.Millisecond)
-	}
-	close(fired)
 	got := 0
-	for f := range fired {
-		got++
-		d, ok := want[f.id]
-		switch {
-		case !ok:
-			t.Errorf("timer %d fired at %v: stopped, or fired twice", f.id, f.at)
-		case f.at != d:
-			t.Errorf("timer %d fired at %v, armed for %v", f.id, f.at, d)
-		case f.at < last:
-			t.Errorf("timer %d fired at %v after one at %v", f.id, f.at, last)
+	advance := func(d time.Duration) { // and check what fired
+		clk.Advance(d)
+		for len(fired) > 0 {
+			f := <-fired
+			got++
+			k := [2]int{f.id, f.gen}
+			at, ok := want[k]
+			switch {
+			case !ok:
+				t.Errorf("timer %d (arming %d) fired at %v: stopped, re-armed, or fired twice", f.id, f.gen, f.at)
+			case f.at != at:
+				t.Errorf("timer %d fired at %v, due at %v", f.id, f.at, at)
+			case f.at < last:
+				t.Errorf("timer %d fired at %v after one at %v", f.id, f.at, last)
+			}
+			delete(want, k)
+			last = f.at
 		}
-		delete(want, f.id)
-		last = f.at
 	}
+	for i := range probes {
+		probes[i] = &probe{id: i, clk: clk, fired: fired}
+		arm(probes[i])
+		advance(time.Duration(rnd.IntN(3)) * time.Millisecond)
+	}
+	for _, p := range probes {
+		switch rnd.IntN(3) {
+		case 0:
+			p.mu.Lock()
+			s.stop(&p.tm)
+			delete(want, [2]int{p.id, p.gen})
+			p.mu.Unlock()
+		case 1:
+			arm(p)
+		}
+		advance(time.Duration(rnd.IntN(3)) * time.Millisecond)
+	}
+	advance(40 * time.Second)
 	if len(want) != 0 || got == 0 {
 		t.Errorf("%d fired, %d never did", got, len(want))
 	}
 	if a := s.armed(); a != 0 {
-		t.Errorf("%d timers left in the heap", a)
+		t.Errorf("%d timers left armed", a)
 	}
 }
 
