@@ -53,8 +53,7 @@ type ClientTx struct {
 	cancelSent bool
 	interval   time.Duration
 	retrans    timer // Timers A and E
-	timeout    timer // Timers B and F; after a CANCEL, the wait for the INVITE's final
-	end        timer // Timers D, K and M
+	timeout    timer // Timers B and F (after a CANCEL, the wait for the INVITE's final); then D, K and M
 }
 
 // ClientHandler gets the events of a client transaction started with
@@ -257,15 +256,15 @@ func (tx *ClientTx) advance(res sip.Response, code int, out *outbox) {
 	switch {
 	case tx.invite && code < 300:
 		tx.state = cAccepted
-		tx.l.sched.arm(&tx.end, t.long(), tx, kindEnd)
+		tx.l.sched.arm(&tx.timeout, t.long(), tx, kindEnd)
 	case tx.invite:
 		tx.state = cCompleted
 		tx.ack = newAck(req, res)
 		out.send(tx.ack, tx.dst, false)
-		tx.l.sched.arm(&tx.end, lingerFor(tx.dst.Kind, t.long()), tx, kindEnd)
+		tx.l.sched.arm(&tx.timeout, lingerFor(tx.dst.Kind, t.long()), tx, kindEnd)
 	default:
 		tx.state = cCompleted
-		tx.l.sched.arm(&tx.end, lingerFor(tx.dst.Kind, t.T4), tx, kindEnd)
+		tx.l.sched.arm(&tx.timeout, lingerFor(tx.dst.Kind, t.T4), tx, kindEnd)
 	}
 	tx.deliver(res, true, out)
 }
@@ -345,7 +344,7 @@ func (tx *ClientTx) terminate(out *outbox) {
 		return
 	}
 	tx.state = cTerminated
-	tx.l.sched.stop(&tx.retrans, &tx.timeout, &tx.end)
+	tx.l.sched.stop(&tx.retrans, &tx.timeout)
 	tx.l.removeClient(tx)
 	if tx.responses != nil {
 		close(tx.responses)

@@ -50,7 +50,7 @@ type timer struct {
 	order      uint64        // arming order, for deadlines that tie
 	q          *queue        // nil: not armed
 	prev, next *timer
-	seq        uint64 // bumped by each arm and stop: a firing already under way sees it is stale
+	seq        uint32 // bumped by each arm and stop: a firing already under way sees it is stale
 	kind       timerKind
 	owner      owner
 }
@@ -172,7 +172,7 @@ func (s *scheduler) run() {
 	}
 }
 
-func (s *scheduler) fire(tm *timer, o owner, seq uint64, kind timerKind) {
+func (s *scheduler) fire(tm *timer, o owner, seq uint32, kind timerKind) {
 	var out outbox
 	mu := o.mutex()
 	mu.Lock()

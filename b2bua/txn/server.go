@@ -49,10 +49,10 @@ type ServerTx struct {
 	filed      bool
 	gotAck     bool          // Accepted: the ACK of the 2xx arrived
 	interval   time.Duration // Timer G and 2xx retransmission interval
-	retrans    timer         // Timer G (and its RFC 6026 analogue for 2xx)
-	end        timer         // Timers H, I, J, L
-	trying     timer         // automatic 100 Trying
-	tu         timer         // the TU's deadline for a final response (Timers.TU)
+	// Two timer slots: no two timers of one slot run at once, and each
+	// slot is 64 B of every transaction lingering 64*T1.
+	retrans timer // the automatic 100 Trying until a response; then Timer G (and its RFC 6026 analogue for 2xx)
+	end     timer // the TU's deadline for a final response (Timers.TU); then Timers H, I, J, L
 
 	onCancel, onAckTimeout func() // set by Notify
 }
@@ -79,9 +79,9 @@ func (tx *ServerTx) start() {
 	if tx.invite {
 		deadline = tx.l.t.TUInvite
 	}
-	tx.l.sched.arm(&tx.tu, deadline, tx, kindTU)
+	tx.l.sched.arm(&tx.end, deadline, tx, kindTU)
 	if tx.invite && tx.l.t.Trying > 0 && tx.state == sProceeding && tx.last == nil {
-		tx.l.sched.arm(&tx.trying, tx.l.t.Trying, tx, kindTrying)
+		tx.l.sched.arm(&tx.retrans, tx.l.t.Trying, tx, kindTrying)
 	}
 }
 
@@ -260,9 +260,9 @@ func (tx *ServerTx) respond(res sip.Response, code int, out *outbox) error {
 		out.send(res, tx.dst, false)
 		return nil
 	}
-	tx.l.sched.stop(&tx.trying)
+	tx.l.sched.stop(&tx.retrans) // the 100 Trying
 	if code >= 200 {
-		tx.l.sched.stop(&tx.tu)
+		tx.l.sched.stop(&tx.end) // the TU's deadline
 	}
 	tx.last = res
 	t := tx.l.t
@@ -454,7 +454,7 @@ func (tx *ServerTx) terminate(*outbox) {
 	tx.state = sTerminated
 	tx.req = nil
 	tx.lastWire = nil
-	tx.l.sched.stop(&tx.retrans, &tx.end, &tx.trying, &tx.tu)
+	tx.l.sched.stop(&tx.retrans, &tx.end)
 	if tx.filed {
 		tx.l.dropAckKey(tx.ack, tx)
 	}
