@@ -25,7 +25,7 @@ type timerKind uint8
 const (
 	kindA      timerKind = iota // client: Timers A and E (retransmission)
 	kindB                       // client: Timers B and F, a CANCELed INVITE's wait
-	kindG                       // server: Timer G, the 2xx's retransmission
+	kindG                       // server: Timer G, and the 2xx's retransmission (RFC 6026)
 	kindH                       // server: Timer H, no ACK for a non-2xx
 	kindL                       // server: Timer L, the end of Accepted
 	kindTrying                  // server: the automatic 100 Trying
