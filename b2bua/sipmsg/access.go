@@ -92,12 +92,19 @@ func Values(m sip.Message, name string) []string {
 
 // HeaderInt returns the leading integer of the first header called name
 // (e.g. "1800;refresher=uac" gives 1800), and whether there was one.
+// An absent header costs no allocation (Atoi's error for "" was four a
+// call: Session-Expires is asked of most requests and responses that
+// have none).
 func HeaderInt(m sip.Message, name string) (int, bool) {
 	v := Header(m, name)
 	if i := strings.IndexByte(v, ';'); i >= 0 {
 		v = v[:i]
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(v))
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(v)
 	return n, err == nil
 }
 

@@ -114,3 +114,34 @@ func TestEscapedNullURI(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderInt: the leading integer of a header's value, and an absent
+// or non-numeric header reported as none; the absent one (most messages'
+// Session-Expires) without an allocation.
+func TestHeaderInt(t *testing.T) {
+	m, err := NewParser(Limits{}).Parse([]byte(invite("<sip:a@192.0.2.1>;tag=1", "<sip:b@example.com>", "c1",
+		"Session-Expires: 1800;refresher=uac\r\nMin-SE: x90\r\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		want int
+		ok   bool
+	}{
+		{"Session-Expires", 1800, true},
+		{"Max-Forwards", 70, true},
+		{"Min-SE", 0, false},
+		{"Retry-After", 0, false},
+	} {
+		if n, ok := HeaderInt(m, tt.name); n != tt.want || ok != tt.ok {
+			t.Errorf("%s: %d, %v; want %d, %v", tt.name, n, ok, tt.want, tt.ok)
+		}
+	}
+	if raceEnabled {
+		return
+	}
+	if a := testing.AllocsPerRun(100, func() { HeaderInt(m, "Retry-After") }); a != 0 {
+		t.Errorf("an absent header: %.0f allocations", a)
+	}
+}

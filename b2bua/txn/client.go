@@ -53,8 +53,7 @@ type ClientTx struct {
 	cancelSent bool
 	interval   time.Duration
 	retrans    timer // Timers A and E
-	timeout    timer // Timers B and F; after a CANCEL, the wait for the INVITE's final
-	end        timer // Timers D, K and M
+	timeout    timer // Timers B and F (after a CANCEL, the wait for the INVITE's final); then D, K and M
 }
 
 // ClientHandler gets the events of a client transaction started with
@@ -141,7 +140,7 @@ func (tx *ClientTx) startCancel(out *outbox) {
 		return
 	}
 	tx.cancelSent = true
-	arm(&tx.timeout, tx.l.t.long(), tx, &tx.mu, tx.l, (*ClientTx).timerB)
+	tx.l.sched.arm(&tx.timeout, tx.l.t.long(), tx, kindB)
 	cancel := newCancel(tx.req)
 	out.then(func() {
 		if _, err := tx.l.request(cancel, tx.dst, true, nil); err != nil {
@@ -157,9 +156,23 @@ func (tx *ClientTx) start() {
 	t := tx.l.t
 	if !tx.dst.Kind.Reliable() {
 		tx.interval = t.T1
-		arm(&tx.retrans, t.T1, tx, &tx.mu, tx.l, (*ClientTx).timerA)
+		tx.l.sched.arm(&tx.retrans, t.T1, tx, kindA)
 	}
-	arm(&tx.timeout, t.long(), tx, &tx.mu, tx.l, (*ClientTx).timerB)
+	tx.l.sched.arm(&tx.timeout, t.long(), tx, kindB)
+}
+
+func (tx *ClientTx) mutex() *sync.Mutex { return &tx.mu }
+
+// expire runs the timer of kind k that fired; tx.mu held.
+func (tx *ClientTx) expire(k timerKind, out *outbox) {
+	switch k {
+	case kindA:
+		tx.timerA(out)
+	case kindB:
+		tx.timerB(out)
+	case kindEnd:
+		tx.terminate(out)
+	}
 }
 
 // timerA is Timer A (INVITE: doubling, no cap) and Timer E (non-INVITE:
@@ -176,7 +189,7 @@ func (tx *ClientTx) timerA(out *outbox) {
 		return
 	}
 	out.send(tx.req, tx.dst, true)
-	arm(&tx.retrans, tx.interval, tx, &tx.mu, tx.l, (*ClientTx).timerA)
+	tx.l.sched.arm(&tx.retrans, tx.interval, tx, kindA)
 }
 
 // timerB is Timer B/F, and the end of the wait for a CANCELed INVITE's
@@ -228,8 +241,7 @@ func (tx *ClientTx) advance(res sip.Response, code int, out *outbox) {
 	t := tx.l.t
 	if code < 200 {
 		if tx.state == cCalling && tx.invite {
-			tx.retrans.stop()
-			tx.timeout.stop()
+			tx.l.sched.stop(&tx.retrans, &tx.timeout)
 		}
 		tx.state = cProceeding
 		tx.deliver(res, false, out)
@@ -238,22 +250,21 @@ func (tx *ClientTx) advance(res sip.Response, code int, out *outbox) {
 		}
 		return
 	}
-	tx.retrans.stop()
-	tx.timeout.stop()
+	tx.l.sched.stop(&tx.retrans, &tx.timeout)
 	req := tx.req
 	tx.req = nil // nothing re-sends or answers it from now on (Request)
 	switch {
 	case tx.invite && code < 300:
 		tx.state = cAccepted
-		arm(&tx.end, t.long(), tx, &tx.mu, tx.l, (*ClientTx).terminate)
+		tx.l.sched.arm(&tx.timeout, t.long(), tx, kindEnd)
 	case tx.invite:
 		tx.state = cCompleted
 		tx.ack = newAck(req, res)
 		out.send(tx.ack, tx.dst, false)
-		arm(&tx.end, lingerFor(tx.dst.Kind, t.long()), tx, &tx.mu, tx.l, (*ClientTx).terminate)
+		tx.l.sched.arm(&tx.timeout, lingerFor(tx.dst.Kind, t.long()), tx, kindEnd)
 	default:
 		tx.state = cCompleted
-		arm(&tx.end, lingerFor(tx.dst.Kind, t.T4), tx, &tx.mu, tx.l, (*ClientTx).terminate)
+		tx.l.sched.arm(&tx.timeout, lingerFor(tx.dst.Kind, t.T4), tx, kindEnd)
 	}
 	tx.deliver(res, true, out)
 }
@@ -333,9 +344,7 @@ func (tx *ClientTx) terminate(out *outbox) {
 		return
 	}
 	tx.state = cTerminated
-	tx.retrans.stop()
-	tx.timeout.stop()
-	tx.end.stop()
+	tx.l.sched.stop(&tx.retrans, &tx.timeout)
 	tx.l.removeClient(tx)
 	if tx.responses != nil {
 		close(tx.responses)

@@ -1,18 +1,19 @@
 package txn
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
 
-// fakeClock is a manual clock for Layer.afterFunc: time moves only in
+// fakeClock is a manual clock for Layer.sched: time moves only in
 // Advance, which runs the due callbacks on the caller's goroutine in
 // deadline order. The timer tests are thereby exact and immune to load.
 type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Duration
-	seq    int
-	timers []*fakeTimer
+	mu      sync.Mutex
+	elapsed time.Duration
+	seq     int
+	timers  []*fakeTimer
 }
 
 type fakeTimer struct {
@@ -23,13 +24,33 @@ type fakeTimer struct {
 	ended bool // fired or stopped
 }
 
-func (c *fakeClock) afterFunc(d time.Duration, f func()) stopper {
+func (c *fakeClock) now() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.elapsed
+}
+
+func (c *fakeClock) afterFunc(d time.Duration, f func()) resetter {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq++
-	t := &fakeTimer{c: c, at: c.now + d, seq: c.seq, f: f}
+	t := &fakeTimer{c: c, at: c.elapsed + d, seq: c.seq, f: f}
 	c.timers = append(c.timers, t)
 	return t
+}
+
+// Reset sets t to fire d from now, again if it fired or was stopped.
+func (t *fakeTimer) Reset(d time.Duration) bool {
+	c := t.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	was := !t.ended
+	c.seq++
+	t.at, t.seq, t.ended = c.elapsed+d, c.seq, false
+	if !slices.Contains(c.timers, t) {
+		c.timers = append(c.timers, t)
+	}
+	return was
 }
 
 func (t *fakeTimer) Stop() bool {
@@ -44,7 +65,7 @@ func (t *fakeTimer) Stop() bool {
 // including those armed by the callbacks themselves.
 func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
-	target := c.now + d
+	target := c.elapsed + d
 	for {
 		var due *fakeTimer
 		live := c.timers[:0]
@@ -59,27 +80,14 @@ func (c *fakeClock) Advance(d time.Duration) {
 		}
 		c.timers = live
 		if due == nil {
-			c.now = target
+			c.elapsed = target
 			c.mu.Unlock()
 			return
 		}
-		c.now = due.at
+		c.elapsed = due.at
 		due.ended = true
 		c.mu.Unlock()
 		due.f()
 		c.mu.Lock()
 	}
-}
-
-// pending counts the timers that have not fired nor been stopped.
-func (c *fakeClock) pending() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, t := range c.timers {
-		if !t.ended {
-			n++
-		}
-	}
-	return n
 }

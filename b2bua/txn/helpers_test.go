@@ -180,7 +180,7 @@ func newEnv(t *testing.T, timers Timers) *env {
 	t.Helper()
 	e := &env{clk: &fakeClock{}, out: &capture{}, tu: newRecorder()}
 	e.l = New(e.out.send, e.tu, timers, nil)
-	e.l.afterFunc = e.clk.afterFunc
+	e.l.sched.clock = e.clk
 	t.Cleanup(func() {
 		defer e.l.Close()
 		if t.Failed() {
@@ -189,7 +189,7 @@ func newEnv(t *testing.T, timers Timers) *env {
 		if n := e.l.Count(); n != 0 {
 			t.Errorf("%d transactions live at the end", n)
 		}
-		if n := e.clk.pending(); n != 0 {
+		if n := e.l.sched.armed(); n != 0 {
 			t.Errorf("%d timers live at the end", n)
 		}
 	})

@@ -3,7 +3,8 @@
 // responses to transactions, retransmits on unreliable transports, absorbs
 // retransmissions, times transactions out, answers CANCEL and ACKs non-2xx
 // final responses. It uses gosip's message model and its own timers; there
-// is no goroutine per transaction, only timers that stop with it.
+// is no goroutine per transaction: its timers are slots in one heap per
+// layer, fired by one runtime timer (sched.go).
 //
 // Requests without an RFC 3261 branch (RFC 2543 peers, RFC 4475 3.1.1.7,
 // 3.2.1, 3.4.1) are matched by the fallback of RFC 3261 17.2.3 (see
@@ -71,7 +72,7 @@ type Layer struct {
 	t         Timers
 	log       *slog.Logger
 	stats     counters
-	afterFunc func(time.Duration, func()) stopper
+	sched     scheduler   // the transactions' timers
 	down      atomic.Bool // Close was called; closed below is the authoritative copy
 
 	mu      sync.Mutex
@@ -88,7 +89,7 @@ func New(send Sender, h Handler, t Timers, log *slog.Logger) *Layer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Layer{
+	l := &Layer{
 		send:    send,
 		h:       h,
 		t:       t.withDefaults(),
@@ -96,9 +97,9 @@ func New(send Sender, h Handler, t Timers, log *slog.Logger) *Layer {
 		servers: make(map[serverKey]*ServerTx),
 		clients: make(map[clientKey]*ClientTx),
 		acks:    make(map[ackKey]*ServerTx),
-
-		afterFunc: afterFunc,
 	}
+	l.sched = scheduler{l: l, clock: runtimeClock{epoch: time.Now()}}
+	return l
 }
 
 // SetRenderedSender has the layer keep the final response of a
@@ -373,6 +374,7 @@ func (l *Layer) Close() {
 	for _, tx := range clients {
 		tx.abort(false)
 	}
+	l.sched.close()
 }
 
 func (l *Layer) removeServer(tx *ServerTx) {

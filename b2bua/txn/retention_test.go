@@ -129,7 +129,7 @@ func TestAcceptedInviteLetsDatagramGo(t *testing.T) {
 	tu := &txOnly{txs: make(chan *ServerTx, 4)} // the recorder keeps every request
 	clk := &fakeClock{}
 	l := New(func(sip.Message, transport.Target) error { return nil }, tu, rfcTimers, nil)
-	l.afterFunc = clk.afterFunc
+	l.sched.clock = clk
 	defer l.Close()
 	data := []byte(rq{method: sip.INVITE, branch: "z9hG4bK-pin1", callID: "pinned-call"}.raw())
 	held := weak.Make(&data[0])
@@ -206,7 +206,7 @@ func TestCompletedKeepsOnlyBytes(t *testing.T) {
 		sent <- wire{bytes.Clone(data), msg != nil}
 		return nil
 	})
-	l.afterFunc = clk.afterFunc
+	l.sched.clock = clk
 	defer l.Close()
 	bye := rq{method: sip.BYE, branch: "z9hG4bK-bye1", callID: "bye-call", toTag: "a"}
 	data := []byte(bye.raw())

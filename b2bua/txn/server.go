@@ -49,10 +49,10 @@ type ServerTx struct {
 	filed      bool
 	gotAck     bool          // Accepted: the ACK of the 2xx arrived
 	interval   time.Duration // Timer G and 2xx retransmission interval
-	retrans    timer         // Timer G (and its RFC 6026 analogue for 2xx)
-	end        timer         // Timers H, I, J, L
-	trying     timer         // automatic 100 Trying
-	tu         timer         // the TU's deadline for a final response (Timers.TU)
+	// Two timer slots: no two timers of one slot run at once, and each
+	// slot is 64 B of every transaction lingering 64*T1.
+	retrans timer // the automatic 100 Trying until a response; then Timer G (and its RFC 6026 analogue for 2xx)
+	end     timer // the TU's deadline for a final response (Timers.TU); then Timers H, I, J, L
 
 	onCancel, onAckTimeout func() // set by Notify
 }
@@ -79,9 +79,29 @@ func (tx *ServerTx) start() {
 	if tx.invite {
 		deadline = tx.l.t.TUInvite
 	}
-	arm(&tx.tu, deadline, tx, &tx.mu, tx.l, (*ServerTx).tuTimeout)
+	tx.l.sched.arm(&tx.end, deadline, tx, kindTU)
 	if tx.invite && tx.l.t.Trying > 0 && tx.state == sProceeding && tx.last == nil {
-		arm(&tx.trying, tx.l.t.Trying, tx, &tx.mu, tx.l, (*ServerTx).sendTrying)
+		tx.l.sched.arm(&tx.retrans, tx.l.t.Trying, tx, kindTrying)
+	}
+}
+
+func (tx *ServerTx) mutex() *sync.Mutex { return &tx.mu }
+
+// expire runs the timer of kind k that fired; tx.mu held.
+func (tx *ServerTx) expire(k timerKind, out *outbox) {
+	switch k {
+	case kindG:
+		tx.timerG(out)
+	case kindH:
+		tx.timerH(out)
+	case kindL:
+		tx.timerL(out)
+	case kindTrying:
+		tx.sendTrying(out)
+	case kindTU:
+		tx.tuTimeout(out)
+	case kindEnd:
+		tx.terminate(out)
 	}
 }
 
@@ -240,9 +260,9 @@ func (tx *ServerTx) respond(res sip.Response, code int, out *outbox) error {
 		out.send(res, tx.dst, false)
 		return nil
 	}
-	tx.trying.stop()
+	tx.l.sched.stop(&tx.retrans) // the 100 Trying
 	if code >= 200 {
-		tx.tu.stop()
+		tx.l.sched.stop(&tx.end) // the TU's deadline
 	}
 	tx.last = res
 	t := tx.l.t
@@ -258,16 +278,16 @@ func (tx *ServerTx) respond(res sip.Response, code int, out *outbox) error {
 		tx.state = sAccepted
 		tx.fileAck(res)
 		tx.startRetransmit()
-		arm(&tx.end, t.long(), tx, &tx.mu, tx.l, (*ServerTx).timerL)
+		tx.l.sched.arm(&tx.end, t.long(), tx, kindL)
 	case tx.invite:
 		tx.state = sCompleted
 		tx.req = nil
 		tx.startRetransmit()
-		arm(&tx.end, t.long(), tx, &tx.mu, tx.l, (*ServerTx).timerH)
+		tx.l.sched.arm(&tx.end, t.long(), tx, kindH)
 	default:
 		tx.state = sCompleted
 		tx.req = nil
-		arm(&tx.end, lingerFor(tx.dst.Kind, t.long()), tx, &tx.mu, tx.l, (*ServerTx).terminate)
+		tx.l.sched.arm(&tx.end, lingerFor(tx.dst.Kind, t.long()), tx, kindEnd)
 	}
 	return nil
 }
@@ -289,7 +309,7 @@ func (tx *ServerTx) startRetransmit() {
 		return
 	}
 	tx.interval = tx.l.t.T1
-	arm(&tx.retrans, tx.interval, tx, &tx.mu, tx.l, (*ServerTx).timerG)
+	tx.l.sched.arm(&tx.retrans, tx.interval, tx, kindG)
 }
 
 func (tx *ServerTx) timerG(out *outbox) {
@@ -298,7 +318,7 @@ func (tx *ServerTx) timerG(out *outbox) {
 	}
 	out.send(tx.last, tx.dst, true)
 	tx.interval = min(2*tx.interval, tx.l.t.T2)
-	arm(&tx.retrans, tx.interval, tx, &tx.mu, tx.l, (*ServerTx).timerG)
+	tx.l.sched.arm(&tx.retrans, tx.interval, tx, kindG)
 }
 
 func (tx *ServerTx) timerH(*outbox) {
@@ -373,15 +393,15 @@ func (tx *ServerTx) acked() bool {
 	switch tx.state {
 	case sCompleted:
 		tx.state = sConfirmed
-		tx.retrans.stop()
-		arm(&tx.end, lingerFor(tx.dst.Kind, tx.l.t.T4), tx, &tx.mu, tx.l, (*ServerTx).terminate)
+		tx.l.sched.stop(&tx.retrans)
+		tx.l.sched.arm(&tx.end, lingerFor(tx.dst.Kind, tx.l.t.T4), tx, kindEnd)
 		return false
 	case sAccepted:
 		if tx.gotAck {
 			return false
 		}
 		tx.gotAck = true
-		tx.retrans.stop()
+		tx.l.sched.stop(&tx.retrans)
 		// The 2xx is not re-sent any more: a late retransmission of the
 		// INVITE is absorbed (RFC 6026 section 8.7). Letting it go frees it
 		// for the rest of the Accepted state (64*T1).
@@ -434,10 +454,7 @@ func (tx *ServerTx) terminate(*outbox) {
 	tx.state = sTerminated
 	tx.req = nil
 	tx.lastWire = nil
-	tx.retrans.stop()
-	tx.end.stop()
-	tx.trying.stop()
-	tx.tu.stop()
+	tx.l.sched.stop(&tx.retrans, &tx.end)
 	if tx.filed {
 		tx.l.dropAckKey(tx.ack, tx)
 	}

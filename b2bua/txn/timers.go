@@ -1,7 +1,6 @@
 package txn
 
 import (
-	"sync"
 	"time"
 
 	"github.com/ghettovoice/gosip/sip"
@@ -77,48 +76,6 @@ func lingerFor(k transport.Kind, d time.Duration) time.Duration {
 	return d
 }
 
-// stopper is what afterFunc returns: *time.Timer, or a test's fake.
-type stopper interface{ Stop() bool }
-
-// afterFunc is time.AfterFunc; tests replace Layer.afterFunc with a manual
-// clock to step through the timers deterministically.
-func afterFunc(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }
-
-// timer is one RFC 3261 timer of a transaction. Its methods, and arm,
-// are called with the owning transaction's mutex held.
-type timer struct {
-	t   stopper
-	seq uint64 // bumped by stop, so a callback already under way sees it is stale
-}
-
-func (tm *timer) stop() {
-	if tm.t != nil {
-		tm.t.Stop()
-		tm.t = nil
-	}
-	tm.seq++
-}
-
-// arm (re)starts tm, a timer of tx. After d, fire(tx) runs with mu held
-// unless tm was stopped or re-armed meanwhile; the outbox it fills is
-// flushed once mu is released. fire is a method expression such as
-// (*ClientTx).timerA, a static function: a method value (tx.timerA) was
-// an allocation of its own on every arming, a dozen per call.
-func arm[T any](tm *timer, d time.Duration, tx T, mu *sync.Mutex, l *Layer, fire func(T, *outbox)) {
-	tm.stop()
-	seq := tm.seq
-	tm.t = l.afterFunc(d, func() {
-		var out outbox
-		mu.Lock()
-		if tm.seq == seq {
-			tm.t = nil
-			fire(tx, &out)
-		}
-		mu.Unlock()
-		out.flush(l)
-	})
-}
-
 // outbox collects what a state change must do once the transaction's mutex
 // is released: no I/O and no calls into the TU happen under a lock. It
 // holds two messages without allocating (a state change sends at most
@@ -160,6 +117,22 @@ func (o *outbox) add(p pending) {
 
 // empty reports whether nothing is to be sent.
 func (o *outbox) empty() bool { return o.n == 0 }
+
+// mayBlock reports whether flushing could wait on a peer: a send on a
+// reliable transport (a stream write waits up to its write timeout).
+func (o *outbox) mayBlock() bool {
+	for _, p := range o.first[:o.n] {
+		if p.dst.Kind.Reliable() {
+			return true
+		}
+	}
+	for _, p := range o.more {
+		if p.dst.Kind.Reliable() {
+			return true
+		}
+	}
+	return false
+}
 
 func (p pending) write(l *Layer) error {
 	if p.retrans {

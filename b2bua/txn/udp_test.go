@@ -151,3 +151,44 @@ func TestUDPCall(t *testing.T) {
 		t.Fatalf("callee stats %+v", s)
 	}
 }
+
+// TestUDPTimersOnRuntimeClock: an OPTIONS toward a peer that never
+// answers, over a real socket on the runtime's timers (T1 10 ms, T2
+// 40 ms): retransmitted (Timer E), never more often than RFC 3261 allows
+// (sent at 0, 10, 30, 70 ms, then every 40 ms: 18 times by 640 ms), and
+// a 408 (Timer F) no sooner than 64*T1.
+func TestUDPTimersOnRuntimeClock(t *testing.T) {
+	peer, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	got := make(chan struct{}, 64)
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			if _, _, err := peer.ReadFromUDPAddrPort(buf); err != nil {
+				return
+			}
+			got <- struct{}{}
+		}
+	}()
+	a := newUDPNode(t, nobody{})
+	defer a.close()
+	start := time.Now()
+	tx, err := a.l.Request(parse(t, rq{method: sip.OPTIONS, branch: NewBranch(), callID: "silent",
+		via: fmt.Sprintf("UDP %s;rport", a.addr)}.raw()).(sip.Request),
+		transport.Target{Kind: transport.UDP, Addr: peer.LocalAddr().(*net.UDPAddr).AddrPort()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := next(t, tx)
+	took := time.Since(start)
+	if res.StatusCode() != 408 || took < 64*testTimers.T1 {
+		t.Fatalf("%d after %v, want 408 after %v", res.StatusCode(), took, 64*testTimers.T1)
+	}
+	eventually(t, "the transaction ended", func() bool { return a.l.Count() == 0 })
+	if n := len(got); n < 2 || n > 18 {
+		t.Fatalf("the request arrived %d times by Timer F, want 2 to 18", n)
+	}
+}
