@@ -346,7 +346,7 @@ func (tx *ServerTx) sendTrying(out *outbox) {
 		return
 	}
 	tx.last = NewResponse(tx.req, 100, "Trying")
-	out.send(tx.last, tx.dst, false)
+	out.add(pending{msg: tx.last, dst: tx.dst, ifLast: tx})
 }
 
 // fileAck makes the ACK of the 2xx res findable (Call-ID, CSeq, To tag).

@@ -514,3 +514,46 @@ func TestServerAnsweredInTimeHasNoTUTimeout(t *testing.T) {
 		t.Fatalf("TU timeouts %d, want 0", n)
 	}
 }
+
+// The layer's 100 Trying, queued when its timer fired, is not sent if
+// the TU answered before the queue was flushed (a timer goroutine
+// descheduled at the wrong moment): the caller must never get a 100
+// after the TU's 180 or 200.
+func TestLateTryingNotSentAfterTheTUsAnswer(t *testing.T) {
+	e := newEnv(t, Timers{})
+	e.l.Receive(rq{method: sip.INVITE, branch: "z9hG4bK-late"}.req(t), udpPeer)
+	tx := e.tu.next(t).tx
+	var out outbox
+	tx.mu.Lock()
+	tx.sendTrying(&out) // the timer fired: the 100 is queued, not yet sent
+	tx.mu.Unlock()
+	respond(t, tx, 180, "uas-1")
+	respond(t, tx, 200, "uas-1")
+	if err := out.flush(e.l); err != nil {
+		t.Fatal(err)
+	}
+	e.out.want(t, 0, status(100), "100 after the TU's answer")
+	e.out.want(t, 1, status(200), "200")
+	e.l.Receive(rq{method: sip.ACK, branch: "z9hG4bK-late-ack", toTag: "uas-1"}.req(t), udpPeer)
+	if ack := e.tu.next(t); ack.req.Method() != sip.ACK {
+		t.Fatalf("the TU got %s, want the ACK of its 2xx", ack.req.Method())
+	}
+	e.advance(t64)
+	closed(t, tx.Done(), "Done")
+
+	// Not answered meanwhile: the queued 100 goes out.
+	e.l.Receive(rq{method: sip.INVITE, branch: "z9hG4bK-slow", callID: "slow-call"}.req(t), udpPeer)
+	tx = e.tu.next(t).tx
+	out = outbox{}
+	tx.mu.Lock()
+	tx.sendTrying(&out)
+	tx.mu.Unlock()
+	if err := out.flush(e.l); err != nil {
+		t.Fatal(err)
+	}
+	e.out.want(t, 1, status(100), "100 of a slow TU")
+	respond(t, tx, 486, "uas-2")
+	e.l.Receive(rq{method: sip.ACK, branch: "z9hG4bK-slow", callID: "slow-call", toTag: "uas-2"}.req(t), udpPeer)
+	e.advance(t64)
+	closed(t, tx.Done(), "Done")
+}

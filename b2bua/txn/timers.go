@@ -95,6 +95,11 @@ type pending struct {
 	data    []byte // msg rendered (Layer.sendBytes), or nil
 	dst     transport.Target
 	retrans bool
+	// ifLast, when set, sends msg only if it is still that transaction's
+	// last response, under its lock: the layer's own 100 Trying must not
+	// go out after a response the TU sent meanwhile (seen at 1,500
+	// calls/s: a 100 reaching the caller after the 200).
+	ifLast *ServerTx
 }
 
 func (o *outbox) send(msg sip.Message, dst transport.Target, retrans bool) {
@@ -135,6 +140,13 @@ func (o *outbox) mayBlock() bool {
 }
 
 func (p pending) write(l *Layer) error {
+	if tx := p.ifLast; tx != nil {
+		tx.mu.Lock()
+		defer tx.mu.Unlock()
+		if tx.last == nil || sip.Message(tx.last) != p.msg {
+			return nil // the TU answered since: its response goes instead
+		}
+	}
 	if p.retrans {
 		l.stats.retransmissions.Add(1)
 	}
