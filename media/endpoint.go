@@ -103,8 +103,11 @@ func (e *rtpEndpoint) learn(md sdpconv.Media, answer bool, signal netip.Addr) er
 }
 
 // announce takes the m-line the SBC sent the side for this stream.
-func (e *rtpEndpoint) announce(md sdpconv.Media) {
-	e.sent = ptsOf(md)
+func (e *rtpEndpoint) announce(md sdpconv.Media) { e.announcePTs(ptsOf(md)) }
+
+// announcePTs takes the payload types of the m-line the SBC sent the side.
+func (e *rtpEndpoint) announcePTs(pts ptSet) {
+	e.sent = pts
 	e.publishPTs()
 }
 

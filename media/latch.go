@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"net/netip"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -317,6 +318,18 @@ func ptsOf(md sdpconv.Media) ptSet {
 	var s ptSet
 	for _, c := range md.Codecs {
 		s.add(c.PT & 0x7f)
+	}
+	return s
+}
+
+// formatPTs is the set of payload types an m-line's format list names,
+// as sdpconv reads them into codecs (ptsOf): decimal, 0 to 127.
+func formatPTs(formats []string) ptSet {
+	var s ptSet
+	for _, f := range formats {
+		if pt, err := strconv.ParseUint(f, 10, 8); err == nil && pt <= 127 {
+			s.add(uint8(pt))
+		}
 	}
 	return s
 }

@@ -36,13 +36,13 @@ func checkClosed(t *testing.T, cs []*udpConn) {
 	}
 }
 
-// checkIdle fails unless every conn is let go by its loop and kept open
-// for the port pool: detached, not closed (udpConn.detach).
+// checkIdle fails unless every conn is kept open for the port pool,
+// parked: read by no call (udpConn.park), not closed.
 func checkIdle(t *testing.T, cs []*udpConn) {
 	t.Helper()
 	for _, c := range cs {
-		if !c.s.FD.Detached() || c.s.FD.Closed() {
-			t.Fatalf("socket on port %d: detached %v, closed %v; want kept open", c.port, c.s.FD.Detached(), c.s.FD.Closed())
+		if c.cur.Load() != nil || c.s.FD.Closed() {
+			t.Fatalf("socket on port %d: parked %v, closed %v; want parked and open", c.port, c.cur.Load() == nil, c.s.FD.Closed())
 		}
 	}
 }
@@ -95,8 +95,9 @@ func TestPollManySocketsOnOneLoop(t *testing.T) {
 		c.s.Close()
 	}
 	checkIdle(t, closed)
-	if n := loopConns(t, m); n != 0 {
-		t.Fatalf("%d sockets left on the loop after every call closed", n)
+	// Parked, they stay in the loop's epoll set for their next call.
+	if n := loopConns(t, m); n != 4*calls {
+		t.Fatalf("%d sockets on the loop after every call closed, want the %d parked ones", n, 4*calls)
 	}
 	if r := m.Relayed(); r.RTP != 2*calls || r.RTCP != calls {
 		t.Fatalf("Relayed after the calls closed = %+v, want %d RTP and %d RTCP", r, 2*calls, calls)
@@ -104,6 +105,9 @@ func TestPollManySocketsOnOneLoop(t *testing.T) {
 	// The sockets the pool kept close with the manager.
 	m.Close()
 	checkClosed(t, closed)
+	if n := loopConns(t, m); n != 0 {
+		t.Fatalf("%d sockets left on the loop after the manager closed", n)
+	}
 }
 
 // TestPollChurnWhileFlowing sets up and tears down calls on the loops

@@ -55,10 +55,10 @@ type pairState struct {
 	kept []keptConns
 }
 
-// keptConns is an RTP/RTCP socket pair bound on ip, read by nothing,
-// that the pool hands out again instead of binding new ones: a socket,
-// a bind, two epoll_ctl and a close per socket and per call were 5 % of
-// the SBC's CPU at 800 calls/s.
+// keptConns is an RTP/RTCP socket pair bound on ip, parked (its loop
+// reads it and drops what comes), that the pool hands out again instead
+// of binding new ones: a socket, a bind, two epoll_ctl and a close per
+// socket and per call were 5 % of the SBC's CPU at 800 calls/s.
 type keptConns struct {
 	ip        netip.Addr
 	rtp, rtcp *udpConn
@@ -170,20 +170,16 @@ func (p *portPool) takeKept(ip netip.Addr, open func(port int) (rtp, rtcp *udpCo
 				continue
 			}
 			st.kept = append(st.kept[:k], st.kept[k+1:]...)
-			okRTP := kc.rtp.reuse()
-			if okRTP && kc.rtcp.reuse() {
+			if kc.rtp.reuse() && kc.rtcp.reuse() {
 				rtp, rtcp = kc.rtp, kc.rtcp
 				p.reused++
 				return true
 			}
-			// New sockets instead; one reuse took back is closed as
-			// any owned socket is.
-			if okRTP {
-				kc.rtp.close()
-			} else {
-				kc.rtp.closeIdle()
-			}
-			kc.rtcp.closeIdle()
+			// New sockets instead (once the loop has let go of these
+			// and the port is free again: until then bind fails, and
+			// the pair waits in quarantine).
+			kc.rtp.close()
+			kc.rtcp.close()
 			return false
 		}
 		return false
@@ -197,8 +193,8 @@ func (p *portPool) takeKept(ip netip.Addr, open func(port int) (rtp, rtcp *udpCo
 // dropKept closes the kept sockets of st. Called under p.mu.
 func (p *portPool) dropKept(st *pairState) {
 	for _, kc := range st.kept {
-		kc.rtp.closeIdle()
-		kc.rtcp.closeIdle()
+		kc.rtp.close()
+		kc.rtcp.close()
 	}
 	st.kept = nil
 }
@@ -314,14 +310,14 @@ func (pr *pair) release() {
 }
 
 // releaseKeeping returns the pair to the pool's quarantine, as release
-// does, with its sockets rtp and rtcp on ip, which nothing reads any more
-// (udpConn.detach): the pair's next use takes them instead of binding new
+// does, with its sockets rtp and rtcp on ip, parked (udpConn.park): the
+// pair's next use takes them instead of binding new
 // ones. Once the pool is closed they are closed instead. It is
 // idempotent.
 func (pr *pair) releaseKeeping(ip netip.Addr, rtp, rtcp *udpConn) {
 	if pr.pool == nil { // restored on a dead node's address: not the pool's
-		rtp.closeIdle()
-		rtcp.closeIdle()
+		rtp.close()
+		rtcp.close()
 		return
 	}
 	pr.releaseOne.Do(func() {
@@ -330,8 +326,8 @@ func (pr *pair) releaseKeeping(ip netip.Addr, rtp, rtcp *udpConn) {
 		defer p.mu.Unlock()
 		i := (pr.port - p.first) / 2
 		if p.closed {
-			rtp.closeIdle()
-			rtcp.closeIdle()
+			rtp.close()
+			rtcp.close()
 		} else {
 			st := &p.pairs[i]
 			st.kept = append(st.kept, keptConns{ip: ip, rtp: rtp, rtcp: rtcp})

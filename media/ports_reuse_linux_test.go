@@ -98,7 +98,6 @@ func checkEmptied(t *testing.T, m *Manager, ip netip.Addr) {
 			if n, _, err := unix.Recvfrom(c.s.FD.Sysfd(), b[:], unix.MSG_DONTWAIT); !errors.Is(err, unix.EAGAIN) {
 				t.Fatalf("kept socket on port %d handed out holding a datagram (%d, %v)", c.port, n, err)
 			}
-			c.detach()
 		}
 		defer pr.releaseKeeping(ip, rtp, rtcp)
 	}
@@ -159,9 +158,7 @@ func TestKeptSocketUnusable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("openPair: %v", err)
 	}
-	rtp.detach()
-	rtcp.detach()
-	rtcp.closeIdle()
+	rtcp.close()
 	pr.releaseKeeping(loopback, rtp, rtcp)
 	waitFor(t, "quarantine over", func() bool { return p.now().After(p.pairs[0].freeAt) })
 	pr2, rtp2, rtcp2, err := openPair(p, loopback)

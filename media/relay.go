@@ -30,11 +30,14 @@ type reader struct {
 	// sends are queued in; nil: they go at once. Set by the loop.
 	out  *sendBatch
 	last trail
-	rtcp bool         // in is the RTCP socket
-	e    *rtpEndpoint // the endpoint in belongs to
-	dec  []byte       // decryption buffer (SDES)
-	hdr  rtp.Header
-	chdr rtcp.Header
+	// since is when the reader took the socket (monotonic ns): a datagram
+	// its loop read earlier is not its call's (udpconn_linux.go).
+	since int64
+	rtcp  bool         // in is the RTCP socket
+	e     *rtpEndpoint // the endpoint in belongs to
+	dec   []byte       // decryption buffer (SDES)
+	hdr   rtp.Header
+	chdr  rtcp.Header
 }
 
 // newReader returns the reader of in, a socket of e, for the flow f.

@@ -27,6 +27,14 @@ func (s *Session) logger() *slog.Logger {
 	return slog.New(&scope{h: s.m.log.Handler(), id: s.id, mline: -1, side: -1})
 }
 
+// debug logs a debug line of the session, building its logger only when
+// debug lines are written: three of them come with every call.
+func (s *Session) debug(msg string, args ...any) {
+	if s.m.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.logger().Debug(msg, args...)
+	}
+}
+
 // sideLogger is the logger of the endpoint of m-line mline facing side;
 // it is kept by the endpoint's sockets, so it is one small object.
 func (s *Session) sideLogger(mline int, side Side) *slog.Logger {

@@ -424,7 +424,7 @@ func (s *Session) openStreams(d *sdpconv.Description, kinds [2]Kind) error {
 	for i, md := range d.Media {
 		if st, ok := fresh[i]; ok {
 			s.streams[i] = st
-			s.logger().Debug("media stream opened", "mline", i, "kind_a", kinds[SideA].String(), "kind_b", kinds[SideB].String())
+			s.debug("media stream opened", "mline", i, "kind_a", kinds[SideA].String(), "kind_b", kinds[SideB].String())
 		} else if !md.Usable || md.Port == 0 {
 			s.retire(i)
 		}

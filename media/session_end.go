@@ -27,7 +27,7 @@ func (s *Session) stopStream(i int) *stream {
 	s.retired.AtoB.add(stats.AtoB)
 	s.retired.BtoA.add(stats.BtoA)
 	s.retired.rx += rx
-	s.logger().Debug("media stream closed", "mline", i)
+	s.debug("media stream closed", "mline", i)
 	s.reroute()
 	return st
 }
@@ -68,7 +68,7 @@ func (s *Session) Stop() {
 	s.evClosed = true
 	s.evMu.Unlock()
 	s.tasks.Wait()
-	s.logger().Debug("media session stopped")
+	s.debug("media session stopped")
 }
 
 // Close stops the session (see Stop) and gives its ports back: they go to

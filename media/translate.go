@@ -119,13 +119,18 @@ func (s *Session) routeWebRTC(side Side, d *sdpconv.Description) {
 // nil, is what body was rendered from (a pass-through): it is read
 // instead of parsing body again.
 func (s *Session) announce(to Side, body []byte, sent *sdp.SessionDescription) {
-	var d *sdpconv.Description
-	var err error
 	if sent != nil {
-		d, err = sdpconv.Describe(sent)
-	} else {
-		d, err = sdpconv.Parse(body)
+		// Only the payload types are needed: read off each m-line's
+		// format list, as sdpconv reads them, rather than describing the
+		// whole SDP again at every offer and answer of every call.
+		for i, st := range s.streams {
+			if e, ok := endOf(st, to); ok && i < len(sent.MediaDescriptions) {
+				e.announcePTs(formatPTs(sent.MediaDescriptions[i].MediaName.Formats))
+			}
+		}
+		return
 	}
+	d, err := sdpconv.Parse(body)
 	if err != nil {
 		s.logger().Warn("sdp sent does not parse", "side", to.String(), "err", err)
 		return

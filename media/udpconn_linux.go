@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -17,9 +18,21 @@ import (
 // written with sendto (or the loop's io_uring batch) from whichever
 // goroutine relays toward it. Its descriptor is a poll.FD: closed only
 // once no loop reads it and no send is in flight.
+//
+// A socket joins its loop's epoll set at its first call and stays there
+// until it is closed, through its calls and the port pool's quarantine
+// between them: the loop hands every datagram to the socket itself
+// (Datagram), which passes it to the reader of its call, or drops it
+// while the socket is parked. Two epoll_ctl and a round trip through the
+// loop per socket and call were 5 % of the SBC's CPU per call
+// (BENCHMARKS.md, issue 15 eighth step).
 type udpConn struct {
 	s    poll.Socket
 	port int
+	// cur is the reader of the socket's call; nil while parked (no call:
+	// in the pool, or stopped). Set by the owner, read by the loop.
+	cur atomic.Pointer[reader]
+	lp  *poll.Loop // the loop reading the socket; nil before its first call. Owner's.
 }
 
 // errFamily: the destination's family is not the socket's.
@@ -99,9 +112,10 @@ func (c *udpConn) queue(b *sendBatch, pkt []byte, to netip.AddrPort, o out) bool
 	return b.Queue(&c.s.FD, pkt, to, o.ctr, tag)
 }
 
-// attach has r read the socket on one of eng's loops. wg counts the
-// socket until the loop has let go of it, after close.
-func (c *udpConn) attach(eng *engine, r *reader, wg *sync.WaitGroup) {
+// attach has r read the socket on one of eng's loops, from now on: a
+// datagram the loop read before (an earlier call's, read while parked)
+// never reaches r.
+func (c *udpConn) attach(eng *engine, r *reader, _ *sync.WaitGroup) {
 	if r.e.sdes != nil {
 		r.dec = make([]byte, 0, maxPacket)
 	}
@@ -111,16 +125,25 @@ func (c *udpConn) attach(eng *engine, r *reader, wg *sync.WaitGroup) {
 		// next packet reuses: its flow sends at once.
 		r.out = lp.Batch()
 	}
-	c.s.Handler, c.s.Done = r, wg.Done
-	wg.Add(1)
-	if !lp.Add(&c.s) {
-		wg.Done() // the engine is stopped: nothing will be read
+	r.since = monotonic()
+	c.cur.Store(r)
+	if c.lp == nil {
+		c.s.Handler = c
+		if lp.Add(&c.s) { // false: the engine is stopped, nothing is read
+			c.lp = lp
+		}
 	}
 }
 
-// Datagram is how the socket's loop hands the reader a datagram: the
-// reader already holds the loop's batch (attach).
-func (r *reader) Datagram(pkt []byte, from netip.AddrPort, now int64, _ *poll.Batch) {
+// Datagram is how the socket's loop hands it a datagram: to its call's
+// reader, which already holds the loop's batch (attach). A datagram read
+// while parked is dropped, and so is one stamped no later than the
+// reader's start: the loop read it before the call took the socket.
+func (c *udpConn) Datagram(pkt []byte, from netip.AddrPort, now int64, _ *poll.Batch) {
+	r := c.cur.Load()
+	if r == nil || now <= r.since {
+		return
+	}
 	r.forwardAt(pkt[:min(len(pkt), maxPacket)], from, now)
 }
 
@@ -128,11 +151,19 @@ func (r *reader) Datagram(pkt []byte, from netip.AddrPort, now int64, _ *poll.Ba
 // has let go of it and no send is in flight. Idempotent.
 func (c *udpConn) close() { c.s.Close() }
 
-// detach stops reading the socket, as close does, but keeps it open and
-// bound: the loop takes it out of its epoll set and drops the owner's
-// reference, and the port pool keeps it for the pair's next call
-// (releaseKeeping), which reuse readies. Idempotent.
-func (c *udpConn) detach() { c.s.Detach() }
+// park stops handing the socket's datagrams to its reader; the loop goes
+// on reading and drops them. Once quiesce returned too, no datagram goes
+// to the old reader any more.
+func (c *udpConn) park() { c.cur.Store(nil) }
+
+// quiesce waits until the socket's loop is done with the datagrams it
+// was handling (poll.Loop.Quiesce): after park, none reaches the old
+// reader, and its sends are flushed.
+func (c *udpConn) quiesce() {
+	if c.lp != nil {
+		c.lp.Quiesce()
+	}
+}
 
 // drainBatch is how many datagrams one recvmmsg of reuse discards.
 const drainBatch = 32
@@ -149,26 +180,23 @@ type drainHdr struct {
 	_   [4]byte
 }
 
-// reuse readies a socket detach let go of for a new call: it discards
-// every datagram that arrived since (its last call's peers may still
-// send; the quarantine kept the port from any call meanwhile, and none of
-// that may reach the next one) and takes the owner's reference again.
-// False when the socket cannot be emptied, is closed, or the loop has not
-// let go of it yet: close it with closeIdle.
+// reuse readies a parked socket for a new call: it discards every
+// datagram waiting in it (its last call's peers may still send; the
+// quarantine kept the port from any call meanwhile, and none of that may
+// reach the next one), concurrently with its loop, which drops what it
+// reads (Datagram). False when the socket is closed or cannot be emptied
+// (flooded): close it.
 func (c *udpConn) reuse() bool {
-	if !c.s.FD.Detached() {
+	if !c.s.FD.Acquire() {
 		return false
 	}
+	defer c.s.FD.Unref()
 	fd := c.s.FD.Sysfd()
 	var msgs [drainBatch]drainHdr
 	for range drainRounds {
 		r1, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), drainBatch,
 			unix.MSG_DONTWAIT, 0, 0)
 		if e == unix.EAGAIN {
-			if !c.s.FD.Reown() {
-				return false
-			}
-			c.s.Handler, c.s.Done = nil, nil
 			return true
 		}
 		if e == 0 && r1 == 0 {
@@ -180,27 +208,22 @@ func (c *udpConn) reuse() bool {
 	return false
 }
 
-// closeIdle closes a socket detach let go of (and reuse did not take
-// back): at once, or when the last send in flight ends. Idempotent, and
-// a no-op on a socket close closed.
-func (c *udpConn) closeIdle() { c.s.FD.CloseIdle() }
-
-// close stops reading the endpoint's sockets, which stay bound for the
-// port pool (detach).
+// close stops handing the endpoint's datagrams to its readers; the
+// sockets stay bound, and in their loop, for the port pool.
 func (e *rtpEndpoint) close() {
-	e.rtp.conn.detach()
-	e.rtcp.conn.detach()
+	e.rtp.conn.park()
+	e.rtcp.conn.park()
+	e.rtp.conn.quiesce()
+	e.rtcp.conn.quiesce()
 }
 
-// release gives the pair back with its sockets, after close and the end
-// of their readers. Nothing of the call stays with them: a flow that
-// still holds the endpoint (a digit being played) finds no address to
-// send to, and the sockets forget the call's readers.
+// release gives the pair back with its sockets, after close. Nothing of
+// the call stays with them: a flow that still holds the endpoint (a
+// digit being played) finds no address to send to.
 func (e *rtpEndpoint) release() {
 	gone := &peer{hold: true}
 	for _, s := range [2]*sock{e.rtp, e.rtcp} {
 		s.dst.Store(gone)
-		s.conn.s.Handler, s.conn.s.Done = nil, nil
 	}
 	e.pair.releaseKeeping(e.ip, e.rtp.conn, e.rtcp.conn)
 }

@@ -74,10 +74,9 @@ func (c *udpConn) queue(_ *sendBatch, pkt []byte, to netip.AddrPort, _ out) bool
 	return c.writeTo(pkt, to) == nil
 }
 
-// reuse and closeIdle serve the port pool's kept sockets, which only the
-// poll engine's sockets become (udpconn_linux.go).
+// reuse serves the port pool's kept sockets, which only the poll
+// engine's sockets become (udpconn_linux.go).
 func (c *udpConn) reuse() bool { return false }
-func (c *udpConn) closeIdle()  { c.c.Close() }
 
 func (e *rtpEndpoint) close() {
 	e.rtp.conn.close()

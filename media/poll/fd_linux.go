@@ -21,9 +21,6 @@ type FD struct {
 	v6     bool // an AF_INET6 socket
 	mapped bool // dual-stack: IPv4 destinations go v4-mapped
 	state  atomic.Int64
-	// detached: the owner let go of its reference without closing
-	// (Socket.Detach), to take it back with Reown or close with CloseIdle.
-	detached atomic.Bool
 }
 
 // closingBit marks an FD closed: no new reference is handed out.
@@ -86,41 +83,6 @@ func (f *FD) Shut() bool {
 func (f *FD) Close() {
 	if f.Shut() {
 		f.Unref()
-	}
-}
-
-// Detached reports whether the owner let go of the descriptor without
-// closing it (Socket.Detach).
-func (f *FD) Detached() bool { return f.detached.Load() }
-
-// Reown takes the owner's reference back on a detached descriptor that
-// nothing holds any more (the loop let go of it, no send is in flight);
-// false otherwise.
-func (f *FD) Reown() bool {
-	if !f.detached.Load() || !f.state.CompareAndSwap(0, 1) {
-		return false
-	}
-	f.detached.Store(false)
-	return true
-}
-
-// CloseIdle closes a detached descriptor: at once, or when the last send
-// in flight ends. Idempotent; nothing for a descriptor not detached.
-func (f *FD) CloseIdle() {
-	if !f.detached.Load() {
-		return
-	}
-	for {
-		v := f.state.Load()
-		if v&closingBit != 0 {
-			return
-		}
-		if f.state.CompareAndSwap(v, v|closingBit) {
-			if v == 0 {
-				unix.Close(f.fd)
-			}
-			return
-		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -58,22 +59,6 @@ func (s *Socket) Close() {
 	// The loop drops the owner's reference once it no longer reads the
 	// socket; without a loop, nothing reads it.
 	if s.lp != nil && s.lp.post(op{s: s}) {
-		return
-	}
-	s.FD.Unref()
-}
-
-// Detach stops reading s but keeps its descriptor open: the loop takes it
-// out of its epoll set, drops the owner's reference and runs Done, as for
-// Close; the FD's Reown takes it back (for another Add) or CloseIdle
-// closes it. Nothing for a socket closing or detached already.
-func (s *Socket) Detach() {
-	if s.FD.state.Load()&closingBit != 0 || !s.FD.detached.CompareAndSwap(false, true) {
-		return
-	}
-	lp := s.lp
-	s.lp = nil
-	if lp != nil && lp.post(op{s: s}) {
 		return
 	}
 	s.FD.Unref()
@@ -169,6 +154,9 @@ type Loop struct {
 	ops     []op // for the loop to apply, in order
 	woken   bool // wakefd was written and the loop has not run ops since
 	stopped bool // no op is taken any more
+
+	// busy is odd while the loop handles a wake-up's datagrams (Quiesce).
+	busy atomic.Uint64
 
 	// Owned by the loop's goroutine.
 	socks  []*Socket // by slot, the epoll data of each socket
@@ -276,6 +264,24 @@ func (lp *Loop) Sockets() int {
 	return n
 }
 
+// Quiesce returns once the loop is done with any datagram it was
+// handling when Quiesce was called: a handler that stops taking
+// datagrams (one that switches where they go) and then calls Quiesce
+// knows no datagram goes the old way any more, its sends flushed. It
+// costs an atomic load when the loop is waiting, a round trip through
+// the loop when it is busy.
+func (lp *Loop) Quiesce() {
+	if lp.busy.Load()&1 == 0 {
+		return
+	}
+	done := make(chan struct{})
+	if lp.post(op{sync: done}) {
+		<-done
+	} else if lp.done != nil {
+		<-lp.done // stopping: its last wake-up ends with the loop
+	}
+}
+
 func (lp *Loop) post(o op) bool {
 	lp.mu.Lock()
 	defer lp.mu.Unlock()
@@ -321,7 +327,9 @@ func (lp *Loop) run() {
 			if e != 0 || r1 == 0 {
 				return false // wait for the set to become ready
 			}
+			lp.busy.Add(1)
 			quit, more := lp.handle(int(r1), recheck)
+			lp.busy.Add(1)
 			if quit {
 				return true
 			}

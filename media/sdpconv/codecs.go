@@ -47,13 +47,19 @@ func isEvent(c Codec) bool { return strings.EqualFold(c.Name, eventName) }
 // webrtc-datachannel) and repeats are skipped.
 func readCodecs(formats []string, attrs []sdp.Attribute) []Codec {
 	var out []Codec
-	index := map[uint8]int{}
+	if len(formats) > 0 {
+		out = make([]Codec, 0, len(formats))
+	}
+	// index[pt] is 1 + the index of pt's codec in out; 0: not listed. An
+	// array, not a map: this runs for every m-line of every SDP a call
+	// exchanges (BENCHMARKS.md, issue 15 eighth step).
+	var index [128]int16
 	for _, f := range formats {
 		pt, ok := parsePT(f)
-		if _, dup := index[pt]; !ok || dup {
+		if !ok || index[pt] != 0 {
 			continue
 		}
-		index[pt] = len(out)
+		index[pt] = int16(len(out) + 1)
 		c := staticTypes[pt]
 		c.PT = pt
 		out = append(out, c)
@@ -66,11 +72,10 @@ func readCodecs(formats []string, attrs []sdp.Attribute) []Codec {
 			wildFB = appendFB(wildFB, strings.TrimSpace(strings.TrimSpace(a.Value)[1:]))
 			continue
 		}
-		i, known := index[pt]
-		if !ok || !known {
+		if !ok || index[pt] == 0 {
 			continue
 		}
-		applyCodecAttr(&out[i], key, rest)
+		applyCodecAttr(&out[index[pt]-1], key, rest)
 	}
 	for i := range out {
 		for _, fb := range wildFB {
@@ -120,21 +125,22 @@ func ptValue(v string) (uint8, string, bool) {
 
 // parseRtpmap reads "name/rate[/channels]".
 func parseRtpmap(s string) (string, uint32, uint16, bool) {
-	parts := strings.Split(s, "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" {
+	name, rest, ok := strings.Cut(s, "/")
+	if !ok || name == "" {
 		return "", 0, 0, false
 	}
-	rate, err := strconv.ParseUint(parts[1], 10, 32)
+	rateS, chS, hasCh := strings.Cut(rest, "/")
+	rate, err := strconv.ParseUint(rateS, 10, 32)
 	if err != nil || rate == 0 {
 		return "", 0, 0, false
 	}
 	var ch uint64
-	if len(parts) == 3 {
-		if ch, err = strconv.ParseUint(parts[2], 10, 16); err != nil {
+	if hasCh {
+		if ch, err = strconv.ParseUint(chS, 10, 16); err != nil { // a third "/" fails here too
 			return "", 0, 0, false
 		}
 	}
-	return parts[0], uint32(rate), uint16(ch), true
+	return name, uint32(rate), uint16(ch), true
 }
 
 // webCodecs filters an m-line's codecs to what crosses between a browser
