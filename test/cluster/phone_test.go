@@ -327,20 +327,34 @@ func (c *inCall) retransmit() {
 
 // answer answers the call with 200 and starts its media; false if it
 // was cancelled first.
-func (c *inCall) answer() bool {
-	c.mu.Lock()
-	if c.done {
+func (c *inCall) answer() bool { return answerAll(c) }
+
+// answerAll answers the calls at once: their media are made first, then
+// the 200s go out back to back, so that none waits on another's set-up
+// (false if a CANCEL reached any of them first: that one is not
+// answered).
+func answerAll(calls ...*inCall) bool {
+	for _, c := range calls {
+		c.mu.Lock()
+		if c.done {
+			c.mu.Unlock()
+			return false
+		}
+		c.done = true
 		c.mu.Unlock()
-		return false
 	}
-	c.done = true
-	c.mu.Unlock()
-	m := newRTPEnd(c.p.t, c.p.ip)
-	c.mu.Lock()
-	c.media = m
-	c.mu.Unlock()
-	c.reply(200, "OK", sdp(c.p.ip, m.port()))
-	m.start(c.p.t, string(c.inv.Body()))
+	for _, c := range calls {
+		m := newRTPEnd(c.p.t, c.p.ip)
+		c.mu.Lock()
+		c.media = m
+		c.mu.Unlock()
+	}
+	for _, c := range calls {
+		c.reply(200, "OK", sdp(c.p.ip, c.media.port()))
+	}
+	for _, c := range calls {
+		c.media.start(c.p.t, string(c.inv.Body()))
+	}
 	return true
 }
 
