@@ -130,6 +130,8 @@ func (c *call) hangup(t *testing.T, by *phone) record {
 		t.Fatalf("CDR %s, want ANSWERED with at least %d packets each way", r, minAudio)
 	}
 	c.checkAudio(t)
+	c.p.a.archiveRecordings(t)
+	c.p.b.archiveRecordings(t)
 	return r
 }
 

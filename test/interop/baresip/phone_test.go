@@ -55,8 +55,11 @@ type phone struct {
 	o       phoneOptions
 	sipPort int // UDP and TCP; TLS on sipPort+1
 	rec     string
-	cmd     *exec.Cmd
-	conn    net.Conn
+	// archived counts the recordings archiveRecordings moved (their new
+	// names' prefix); only the test's goroutine touches it.
+	archived int
+	cmd      *exec.Cmd
+	conn     net.Conn
 
 	mu      sync.Mutex
 	events  []event
@@ -344,6 +347,26 @@ func (p *phone) recordings() []string {
 	files, _ := filepath.Glob(filepath.Join(p.rec, "*-dec.wav"))
 	slices.Sort(files)
 	return files
+}
+
+// archiveRecordings moves the phone's recordings out of the way once a
+// call is checked. baresip names a call's recording by the second it
+// began: two calls begun in the same second (a call takes about one)
+// shared one file, and the count of recordings the test goes by did not
+// grow. Archived, the next call's file is new whatever its name.
+func (p *phone) archiveRecordings(t *testing.T) {
+	t.Helper()
+	old := filepath.Join(p.rec, "old")
+	if err := os.MkdirAll(old, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(p.rec, "*.wav"))
+	for _, f := range files {
+		p.archived++
+		if err := os.Rename(f, filepath.Join(old, strconv.Itoa(p.archived)+"-"+filepath.Base(f))); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // heard counts the blocks of tone in the phone's newest recording, if
