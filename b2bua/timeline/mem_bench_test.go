@@ -88,7 +88,7 @@ func BenchmarkTimelines1000(b *testing.B) {
 				}
 				after := heapOf()
 				perCall = float64(after-before) / calls
-				events = float64(len(s.ended[0].events) + len(s.ended[0].samples))
+				events = float64(len(s.ended[0].events.items) + len(s.ended[0].samples.items))
 				runtime.KeepAlive(s)
 			}
 			b.ReportMetric(perCall, "bytes/call")

@@ -42,7 +42,7 @@ func (t *Timeline) View() View {
 	if t.ended != 0 {
 		v.Ended = stamp(t.ended)
 	}
-	evs := t.orderedSamples(t.ordered())
+	evs := t.ordered()
 	started := t.started
 	t.mu.Unlock()
 	// Events are stamped before they take the lock, so two from different
@@ -55,23 +55,13 @@ func (t *Timeline) View() View {
 	return v
 }
 
-// ordered copies the events in the order they were kept: the head, then
-// the ring from its oldest. Called under t.mu.
+// ordered copies the events in the order they were kept (the head, then
+// the ring from its oldest), then the quality samples likewise. Called
+// under t.mu.
 func (t *Timeline) ordered() []Event {
-	out := make([]Event, 0, len(t.events)+len(t.samples))
-	add := func(sls []slot) {
-		for _, sl := range sls {
-			out = append(out, t.event(sl))
-		}
-	}
-	if len(t.events) < t.max {
-		add(t.events)
-		return out
-	}
-	head := t.max / 2
-	add(t.events[:head])
-	add(t.events[head+t.ring:])
-	add(t.events[head : head+t.ring])
+	out := make([]Event, 0, len(t.events.items)+len(t.samples.items))
+	t.events.each(t.max, func(sl slot) { out = append(out, t.event(sl)) })
+	t.samples.each(t.max, func(q qsample) { out = append(out, q.event()) })
 	return out
 }
 

@@ -89,45 +89,16 @@ func short(f float32) float64 {
 	return v
 }
 
-// addSample keeps q as add keeps an event: the first max/2 samples, then
-// the newest in a ring, counting the ones let go. Called under t.mu.
+// addSample keeps q as add keeps an event, in a list of its own.
+// Called under t.mu.
 func (t *Timeline) addSample(q qsample) {
-	if len(t.samples) < t.max {
-		if len(t.samples) == cap(t.samples) {
-			grown := make([]qsample, len(t.samples), min(max(2*cap(t.samples), firstCap), t.max))
-			copy(grown, t.samples)
-			t.samples = grown
-		}
-		t.samples = append(t.samples, q)
-		return
-	}
-	head := t.max / 2
-	if t.max-head == 0 {
+	p, replaced := t.samples.next(t.max)
+	if replaced {
 		t.dropped++
-		return
 	}
-	t.samples[head+t.sring] = q
-	t.sring = (t.sring + 1) % (t.max - head)
-	t.dropped++
-}
-
-// orderedSamples appends the samples kept, as events, to out. Called
-// under t.mu.
-func (t *Timeline) orderedSamples(out []Event) []Event {
-	add := func(qs []qsample) {
-		for _, q := range qs {
-			out = append(out, q.event())
-		}
+	if p != nil {
+		*p = q
 	}
-	if len(t.samples) < t.max {
-		add(t.samples)
-		return out
-	}
-	head := t.max / 2
-	add(t.samples[:head])
-	add(t.samples[head+t.sring:])
-	add(t.samples[head : head+t.sring])
-	return out
 }
 
 // Run samples the quality of every live call every interval until ctx

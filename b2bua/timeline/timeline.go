@@ -38,12 +38,10 @@ type Timeline struct {
 	ended   int64 // 0 while live
 	traced  bool  // SIP messages keep their text
 	max     int
-	events  []slot
+	events  kept[slot]
 	extras  []extra // the details of the events that have some
 	free    []int32 // extras let go by events the ring replaced
-	ring    int     // once full: the index, past the kept head, of the oldest in the ring
-	samples []qsample
-	sring   int // ring for samples, as ring for events
+	samples kept[qsample]
 	dropped int // events and samples let go
 	sampler Sampler
 	keys    []string  // every id the store knows t by; guarded by Store.mu
@@ -145,33 +143,21 @@ func (t *Timeline) event(sl slot) Event {
 	return ev
 }
 
-// add appends ev or, when full, puts it in the ring in place of the
-// oldest event past the head. Called under t.mu.
+// add keeps ev (kept: when full, in place of the oldest past the head).
+// Called under t.mu.
 func (t *Timeline) add(ev Event) {
-	if len(t.events) < t.max {
-		if len(t.events) == cap(t.events) {
-			// Doubled, but never past max: a full timeline holds max
-			// events, not the next power of two.
-			grown := make([]slot, len(t.events), min(max(2*cap(t.events), firstCap), t.max))
-			copy(grown, t.events)
-			t.events = grown
-		}
-		t.events = append(t.events, t.store(&ev))
-		return
-	}
-	head := t.max / 2
-	if t.max-head == 0 {
+	p, replaced := t.events.next(t.max)
+	if replaced {
 		t.dropped++
+	}
+	if p == nil {
 		return
 	}
-	i := head + t.ring
-	if old := t.events[i].x; old >= 0 {
-		t.extras[old] = extra{} // its strings go
-		t.free = append(t.free, old)
+	if replaced && p.x >= 0 {
+		t.extras[p.x] = extra{} // its strings go
+		t.free = append(t.free, p.x)
 	}
-	t.events[i] = t.store(&ev)
-	t.ring = (t.ring + 1) % (t.max - head)
-	t.dropped++
+	*p = t.store(&ev)
 }
 
 // Store holds the timelines of the calls in progress and of the last
