@@ -17,15 +17,7 @@ import (
 // sockets gets none of the old call's packets, not even one its loop read
 // before the call took the socket, and relays its own.
 func TestParkedSocketsDropLatePackets(t *testing.T) {
-	min, max := freeRange(t, 2) // one stream's worth: the next call takes the same pairs
-	bind := netip.MustParseAddr("127.0.43.1")
-	m, err := NewManager(Config{Addrs: []Addr{{Bind: bind}}, PortMin: min, PortMax: max, Quarantine: 2 * time.Second}, testLog())
-	if err != nil {
-		t.Fatalf("NewManager: %v", err)
-	}
-	t.Cleanup(func() { m.Close() })
-	clock := useClock(m)
-	sbc := func(port int) netip.AddrPort { return netip.AddrPortFrom(bind, uint16(port)) }
+	m, clock, sbc := reuseManager(t, "127.0.43.1") // the next call takes the same pairs
 
 	c1 := reuseCall(t, m, newPeerAt(t, "127.0.43.2", true), newPeerAt(t, "127.0.43.3", true))
 	relayOnce(t, c1, sbc, 1)

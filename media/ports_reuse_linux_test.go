@@ -16,17 +16,7 @@ import (
 // after it ended, during the quarantine and after, never reaches the new
 // call in either direction, and the new call's media flows both ways.
 func TestKeptSocketsCarryNothingOver(t *testing.T) {
-	// Two pairs: one stream's worth, so the second call must take the
-	// first one's pairs.
-	min, max := freeRange(t, 2)
-	bind := netip.MustParseAddr("127.0.42.1")
-	m, err := NewManager(Config{Addrs: []Addr{{Bind: bind}}, PortMin: min, PortMax: max, Quarantine: 2 * time.Second}, testLog())
-	if err != nil {
-		t.Fatalf("NewManager: %v", err)
-	}
-	t.Cleanup(func() { m.Close() })
-	clock := useClock(m)
-	sbc := func(port int) netip.AddrPort { return netip.AddrPortFrom(bind, uint16(port)) }
+	m, clock, sbc := reuseManager(t, "127.0.42.1") // the second call must take the first one's pairs
 
 	c1 := reuseCall(t, m, newPeerAt(t, "127.0.42.2", true), newPeerAt(t, "127.0.42.3", true))
 	relayOnce(t, c1, sbc, 1)
@@ -49,7 +39,7 @@ func TestKeptSocketsCarryNothingOver(t *testing.T) {
 	late()
 	clock.advance(3 * time.Second) // past the quarantine
 	late()
-	checkEmptied(t, m, bind)
+	checkEmptied(t, m, netip.MustParseAddr("127.0.42.1"))
 	clock.advance(3 * time.Second)
 	late()
 
@@ -107,6 +97,21 @@ func checkEmptied(t *testing.T, m *Manager, ip netip.Addr) {
 }
 
 // reuseCall sets a call up between a and b (offer from A, answer from B).
+// reuseManager is a Manager on bind with two port pairs (one stream's
+// worth, so a call after another takes its pairs), a 2 s quarantine on
+// a fake clock, and sbc, the address of one of its ports.
+func reuseManager(t *testing.T, bind string) (m *Manager, clock *fakeClock, sbc func(port int) netip.AddrPort) {
+	t.Helper()
+	min, max := freeRange(t, 2)
+	ip := netip.MustParseAddr(bind)
+	m, err := NewManager(Config{Addrs: []Addr{{Bind: ip}}, PortMin: min, PortMax: max, Quarantine: 2 * time.Second}, testLog())
+	if err != nil {
+		t.Fatalf("NewManager: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m, useClock(m), func(port int) netip.AddrPort { return netip.AddrPortFrom(ip, uint16(port)) }
+}
+
 func reuseCall(t *testing.T, m *Manager, a, b *udpPeer) *call {
 	t.Helper()
 	c := &call{s: m.NewSession("call-reuse"), a: a, b: b}
