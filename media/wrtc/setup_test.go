@@ -512,13 +512,15 @@ func pionCall(t *testing.T, m *Mux, pionOffers bool, ourSetup string) (peer, our
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if iceUp.IsZero() || dtlsStart.IsZero() || dtlsUp.IsZero() {
-		t.Fatalf("pion connected without ICE connected (%v), DTLS connecting (%v) or DTLS connected (%v)",
-			!iceUp.IsZero(), !dtlsStart.IsZero(), !dtlsUp.IsZero())
+	// pion's ICE "connected" comes through its notifier goroutine, which
+	// may not have run yet (CI: call 18 of 50): the DTLS transport's start
+	// follows ICE connected, so it bounds the start alone.
+	if dtlsStart.IsZero() || dtlsUp.IsZero() {
+		t.Fatalf("pion connected without DTLS connecting (%v) or DTLS connected (%v)", !dtlsStart.IsZero(), !dtlsUp.IsZero())
 	}
-	start := iceUp
-	if dtlsStart.Before(start) {
-		start = dtlsStart
+	start := dtlsStart
+	if !iceUp.IsZero() && iceUp.Before(start) {
+		start = iceUp
 	}
 	return dtlsUp.Sub(start), tr.Timings().DTLS, wire.repeats()
 }
