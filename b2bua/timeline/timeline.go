@@ -11,6 +11,11 @@ import (
 // setup and end fit without growing.
 const firstCap = 16
 
+// firstExtras is the capacity a timeline's event details start with: a
+// relayed call's attempt, latches and end fit (its media events that
+// only name their side need none).
+const firstExtras = 4
+
 // epoch is when the process started, with its monotonic reading.
 var (
 	epoch     = time.Now()
@@ -86,15 +91,18 @@ func (t *Timeline) Add(ev Event) {
 // and its details (strings, numbers, a traced message's text) apart, in
 // extras, for the events that have any. Most of a call's events are SIP
 // messages without details: 40 bytes each instead of Event's 128.
+// Details that are only the side media came from (S[0] "a" or "b": ICE,
+// first RTP, hold) fit in the slot too (from), in bytes it had spare.
 type slot struct {
 	At    int64
 	What  string
-	x     int32 // index in extras; -1: no details
+	x     int32 // index in extras; -1: no details in extras
 	Code  uint16
 	Kind  Kind
 	Leg   Leg
 	Dir   Dir
 	Shape Shape
+	from  Leg // with x -1, not LegNone: the details are S[0] = from's name
 }
 
 // extra is an event's details.
@@ -116,6 +124,10 @@ func (t *Timeline) store(ev *Event) slot {
 	if !ev.hasDetails() {
 		return sl
 	}
+	if from := onlyFrom(ev); from != LegNone {
+		sl.from = from
+		return sl
+	}
 	x := extra{S: ev.S, N: ev.N, Text: ev.Text}
 	if n := len(t.free); n > 0 {
 		sl.x = t.free[n-1]
@@ -124,7 +136,7 @@ func (t *Timeline) store(ev *Event) slot {
 		return sl
 	}
 	if len(t.extras) == cap(t.extras) {
-		grown := make([]extra, len(t.extras), min(max(2*cap(t.extras), firstCap/2), t.max))
+		grown := make([]extra, len(t.extras), min(max(2*cap(t.extras), firstExtras), t.max))
 		copy(grown, t.extras)
 		t.extras = grown
 	}
@@ -133,12 +145,30 @@ func (t *Timeline) store(ev *Event) slot {
 	return sl
 }
 
+// onlyFrom is the leg whose name is ev's only detail (S[0]), LegNone
+// when ev has other details or S[0] names no leg.
+func onlyFrom(ev *Event) Leg {
+	if ev.S[1] != "" || ev.S[2] != "" || ev.N != [4]float64{} || ev.Text != "" {
+		return LegNone
+	}
+	switch ev.S[0] {
+	case "a":
+		return LegA
+	case "b":
+		return LegB
+	}
+	return LegNone
+}
+
 // event is the Event sl stands for. Called under t.mu.
 func (t *Timeline) event(sl slot) Event {
 	ev := Event{At: sl.At, Kind: sl.Kind, Leg: sl.Leg, Dir: sl.Dir, Shape: sl.Shape, Code: sl.Code, What: sl.What}
-	if sl.x >= 0 {
+	switch {
+	case sl.x >= 0:
 		x := &t.extras[sl.x]
 		ev.S, ev.N, ev.Text = x.S, x.N, x.Text
+	case sl.from != LegNone:
+		ev.S[0] = sl.from.String()
 	}
 	return ev
 }

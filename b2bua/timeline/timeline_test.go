@@ -335,3 +335,34 @@ func TestSIPEventLetsDatagramGo(t *testing.T) {
 		t.Fatalf("events %v", got)
 	}
 }
+
+// Events whose only detail is the side media came from (first RTP, ICE,
+// hold: S[0] "a" or "b") keep it in their slot: no details kept apart,
+// and the view shows the same "from" as for details kept apart.
+func TestFromOnlyEventsKeepNoDetails(t *testing.T) {
+	s := NewStore(Spec{Keep: 1, MaxEvents: 20})
+	base := time.Unix(3000, 0)
+	tl := s.Start("a-from", "cdr-from", base, false)
+	add := func(ms int, what string, sh Shape, str [3]string) {
+		tl.Add(Event{At: base.Add(time.Duration(ms) * time.Millisecond).UnixNano(), Kind: KindMedia, What: what, Shape: sh, S: str})
+	}
+	add(1, "first-rtp", ShapeFrom, [3]string{"a"})
+	add(2, "first-rtp", ShapeFrom, [3]string{"b"})
+	add(3, "hold", ShapeFrom, [3]string{"b"})
+	add(4, "latched", ShapeLatch, [3]string{"a", "192.0.2.1:4000"})
+	add(5, "odd", ShapeFrom, [3]string{"c"})
+	tl.mu.Lock()
+	kept := len(tl.extras)
+	tl.mu.Unlock()
+	if kept != 2 {
+		t.Errorf("%d events' details kept apart, want 2 (latched, and a from naming no leg)", kept)
+	}
+	var got []string
+	for _, e := range tl.View().Events {
+		got = append(got, fmt.Sprint(e.What, ":", e.Detail["from"], "/", e.Detail["source"]))
+	}
+	want := "first-rtp:a/<nil> first-rtp:b/<nil> hold:b/<nil> latched:a/192.0.2.1:4000 odd:c/<nil>"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("events %q, want %q", strings.Join(got, " "), want)
+	}
+}
