@@ -105,9 +105,18 @@ func (s *Session) addrOf(side Side, d *sdpconv.Description) int {
 	return s.addr[side]
 }
 
+// restored is the address facing side that Restore set when it is none
+// of Config.Addrs; the zero Addr when none.
+func (s *Session) restored(side Side) Addr {
+	if s.restoredAddr == nil {
+		return Addr{}
+	}
+	return s.restoredAddr[side]
+}
+
 // public returns the address written into SDP toward side.
 func (s *Session) public(side Side) netip.Addr {
-	if a := s.restoredAddr[side]; a.Bind.IsValid() {
+	if a := s.restored(side); a.Bind.IsValid() {
 		return a.Public
 	}
 	return s.m.cfg.Addrs[s.addrOf(side, nil)].Public
@@ -115,7 +124,7 @@ func (s *Session) public(side Side) netip.Addr {
 
 // bindIP returns the address the sockets facing side bind to.
 func (s *Session) bindIP(side Side) netip.Addr {
-	if a := s.restoredAddr[side]; a.Bind.IsValid() {
+	if a := s.restored(side); a.Bind.IsValid() {
 		return a.Bind
 	}
 	return s.m.cfg.Addrs[s.addrOf(side, nil)].Bind

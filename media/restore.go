@@ -135,6 +135,9 @@ func (s *Session) restoreSide(side Side, ss SideState) error {
 		if i >= 0 {
 			s.addr[side] = i
 		} else if ss.Bind.IsValid() && ss.Public.IsValid() {
+			if s.restoredAddr == nil {
+				s.restoredAddr = new([2]Addr)
+			}
 			s.restoredAddr[side] = Addr{Bind: ss.Bind.Unmap(), Public: ss.Public.Unmap()}
 		} else {
 			return errors.New("no media address")

@@ -53,14 +53,15 @@ type Session struct {
 
 	mu        sync.Mutex
 	closed    bool          // Stop was called
+	offered   bool          // an offer waits for its answer (below)
+	evClosed  bool          // guarded by evMu (below); here, it packs with closed
 	held      []*stream     // stopped, ports kept until Close
 	heldSides []*webrtcSide // the same for WebRTC sides
 	opts      [2]SideOptions
 	kind      [2]Kind
 	streams   []*stream // by m-line index; nil: rejected or not relayed
 	wt        [2]*webrtcSide
-	// The offer an Answer answers: who sent it and what it said.
-	offered    bool
+	// The offer an Answer answers (offered): who sent it and what it said.
 	offerFrom  Side
 	offer      *sdpconv.Description
 	before     *sdpconv.Description    // what the offerer said before the offer, until answered (Refused)
@@ -71,8 +72,9 @@ type Session struct {
 	since      time.Time   // the first Answer (State: the rates' start)
 	stateTick  *time.Timer // reports EventState every Config.StateEvery once answered
 	// restoredAddr is, for a session Restore made, the address facing
-	// each side when it is none of Config.Addrs (a dead node's).
-	restoredAddr [2]Addr
+	// each side when it is none of Config.Addrs (a dead node's); nil for
+	// the others (restored, addrs.go).
+	restoredAddr *[2]Addr
 	sent         [2]sentSDP // what was last sent toward each side
 	cname        [2]string  // the SBC's RTCP CNAME toward each side
 	addr         [2]int     // index in Config.Addrs of the address facing each side (addrs.go)
@@ -87,10 +89,9 @@ type Session struct {
 
 	// Events have their own lock: readers and transport callbacks emit
 	// while Close holds mu and waits for them.
-	evMu     sync.Mutex
-	notify   func(Event)
-	evClosed bool
-	tasks    sync.WaitGroup // event deliveries and DTMF injections
+	evMu   sync.Mutex
+	notify func(Event)
+	tasks  sync.WaitGroup // event deliveries and DTMF injections
 }
 
 // sentSDP is the origin (o=) state of the SDP sent toward one side.

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // Addresses of this file's tests (127.0.10.0/24): the SBC's media address
@@ -243,5 +244,14 @@ func TestPlanCacheBounded(t *testing.T) {
 	}
 	if a, b := c.intern(flowPlan{clockRate: 1, codec: "PCMU"}), c.intern(flowPlan{clockRate: 1, codec: "PCMU"}); a != b {
 		t.Fatal("an equal plan already kept was not shared")
+	}
+}
+
+// A Session fits the 768-byte size class (872 bytes, in the 896 class,
+// before the address a restored session may need went behind a pointer
+// and its flags were packed together): every call has one.
+func TestSessionSizeClass(t *testing.T) {
+	if got := unsafe.Sizeof(Session{}); got > 768 {
+		t.Fatalf("a Session is %d bytes, more than the 768-byte size class", got)
 	}
 }

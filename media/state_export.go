@@ -40,8 +40,8 @@ func (s *Session) sideState(side Side) SideState {
 		a := s.m.cfg.Addrs[s.addr[side]]
 		ss.Bind, ss.Public = a.Bind, a.Public
 	}
-	if s.restoredAddr[side].Bind.IsValid() {
-		ss.Bind, ss.Public = s.restoredAddr[side].Bind, s.restoredAddr[side].Public
+	if a := s.restored(side); a.Bind.IsValid() {
+		ss.Bind, ss.Public = a.Bind, a.Public
 	}
 	w := s.wt[side]
 	if w == nil || w.t == nil {
