@@ -80,7 +80,16 @@ type Call struct {
 	// finished is set when the call is done, and done, made only for
 	// whoever waits for that (doneChan), is closed then.
 	finished bool
-	done     chan struct{}
+	// The call's flags, together: a bool between wider fields costs 8
+	// bytes. forking: forks are ringing; cancelled: the caller cancelled;
+	// answered: A got its 2xx; tlsFailed: the last attempt failed in the
+	// TLS handshake with its trunk; vouched: the caller authenticated or
+	// came from a trusted source, so a refusal may play it an
+	// announcement (earlymedia.go); dropped: let go without a word
+	// (replica_restore.go drop).
+	forking, cancelled, answered, tlsFailed, vouched, dropped bool
+
+	done chan struct{}
 	// lookupStop cancels the context of the lookup the call waits on
 	// (lookupCtx), if any.
 	lookupStop context.CancelFunc
@@ -111,9 +120,8 @@ type Call struct {
 	try      *attempt
 	// forks are the attempts ringing in parallel (a registered user's
 	// bindings); the first 2xx wins and the others are cancelled.
-	forks   []*attempt
-	forking bool
-	best    int // best final failure among the forks (RFC 3261 16.7)
+	forks []*attempt
+	best  int // best final failure among the forks (RFC 3261 16.7)
 	// admitted gives back what the admission stage counted for this call
 	// (nil: nothing); maxDuration bounds it once answered (0: no bound).
 	admitted    func()
@@ -123,16 +131,10 @@ type Call struct {
 	dial string
 
 	state       callState
-	cancelled   bool
-	answered    bool
-	lastFailure int  // SIP code of the last failed attempt (408 for no answer)
-	tlsFailed   bool // the last attempt failed in the TLS handshake with its trunk
+	lastFailure int // SIP code of the last failed attempt (408 for no answer)
 	// user is the caller the auth stage authenticated ("" when none, or
 	// the source is trusted); identity.go asserts it toward the callee.
 	user string
-	// vouched: the caller authenticated or came from a trusted source,
-	// so a refusal may play it an announcement (earlymedia.go).
-	vouched bool
 	// ringback is the local ringback playing, refusing the refusal
 	// waiting for its announcement (earlymedia.go); nil: none.
 	ringback *media.Playback
@@ -146,9 +148,9 @@ type Call struct {
 	// arrive (RFC 6026 Accepted state) and must be ACKed, but the call does
 	// not wait for them to end.
 	afterFinal map[clientTx]func(sip.Response)
-	pending    *relay     // a re-INVITE or UPDATE being relayed
-	prack      prackState // 100rel on both legs (prack.go)
-	xfer       transfers  // REFERs (call6_refer.go)
+	pending    *relay      // a re-INVITE or UPDATE being relayed
+	prack      *prackState // 100rel on both legs (prack.go); nil: none yet (rel)
+	xfer       transfers   // REFERs (call6_refer.go)
 	// inflight are the requests relayed to the other leg whose server
 	// transactions wait for its answer (call4_dialog.go).
 	inflight map[serverTx]inflightReq
@@ -164,7 +166,6 @@ type Call struct {
 	started time.Time
 	rec     outcome.CallRecord // the CDR material, filled as the call goes
 	repl    *replica           // what was last replicated (replica.go); nil: nothing
-	dropped bool               // let go without a word (replica_restore.go drop)
 }
 
 // openEvents marks the call's first goroutine (run) as running.

@@ -22,7 +22,7 @@ import (
 
 // onCancel: the caller gave up. 487 to A, CANCEL to B.
 func (c *Call) onCancel() {
-	if c.prack.held != nil {
+	if c.prack != nil && c.prack.held != nil {
 		c.cancelHeld() // B answered; A's 2xx waits for a PRACK (prack.go)
 		return
 	}

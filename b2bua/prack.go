@@ -51,6 +51,15 @@ type prackState struct {
 	rseqB    map[earlyDialog]uint32
 }
 
+// rel is the call's 100rel state, made when first needed: most calls
+// never send or receive a reliable provisional.
+func (c *Call) rel() *prackState {
+	if c.prack == nil {
+		c.prack = &prackState{}
+	}
+	return c.prack
+}
+
 // earlyDialog names one early dialog of leg B: the leg's Call-ID and the
 // callee's To tag (a forking proxy behind it may open several).
 type earlyDialog struct{ callID, tag string }
@@ -84,7 +93,7 @@ func (c *Call) provisionalToA(out sip.Response) {
 		}
 		return
 	}
-	p := &c.prack
+	p := c.rel()
 	if p.unacked != nil {
 		if len(p.queue) == maxQueued {
 			p.queue = p.queue[1:]
@@ -100,7 +109,7 @@ func (c *Call) provisionalToA(out sip.Response) {
 // T1 on, doubling, until the PRACK; without a PRACK in 64*T1 the call
 // fails (onRel1xxTimer).
 func (c *Call) sendReliable(out sip.Response) {
-	p := &c.prack
+	p := c.rel()
 	if p.rseq == 0 {
 		// Random below 2**31 (RFC 3262 3), with room to count up.
 		p.rseq = rand.Uint32N((1<<31)-(1<<20)) + 1
@@ -133,8 +142,8 @@ func (c *Call) t1() time.Duration {
 // at 64*T1, gives up on the caller's PRACK: the caller gets a 5xx (RFC
 // 3262 3) and a callee that answered meanwhile gets BYE.
 func (c *Call) onRel1xxTimer(k timerKind) {
-	p := &c.prack
-	if c.inv == nil || p.unacked == nil {
+	p := c.prack
+	if c.inv == nil || p == nil || p.unacked == nil {
 		return // answered (or PRACKed) meanwhile: nothing left to repeat
 	}
 	if k == timerRel1xx {
@@ -155,7 +164,9 @@ func (c *Call) cancelHeld() {
 	c.log.Info("caller cancelled")
 	c.stopTimer(timerRel1xx)
 	c.stopTimer(timerRelGiveUp)
-	c.prack.unacked, c.prack.queue = nil, nil
+	if p := c.prack; p != nil {
+		p.unacked, p.queue = nil, nil
+	}
 	c.endHeld(outcome.CauseCallerCancel)
 }
 
@@ -163,8 +174,8 @@ func (c *Call) cancelHeld() {
 // final answer of cause, a callee that answered meanwhile gets BYE (a
 // ringing one CANCEL), and the record is of a call never answered.
 func (c *Call) endHeld(cause outcome.Cause) {
-	if c.prack.held != nil {
-		c.prack.held = nil
+	if p := c.prack; p != nil && p.held != nil {
+		p.held = nil
 		c.answered, c.rec.Answer = false, time.Time{}
 	}
 	c.setCause(cause, outcome.SideA)
@@ -176,7 +187,7 @@ func (c *Call) endHeld(cause outcome.Cause) {
 // SDP (the answer to the caller's offer) is not PRACKed yet: RFC 3262 3
 // has the 2xx wait for that PRACK.
 func (c *Call) answerToA(out sip.Response) {
-	if p := &c.prack; p.unacked != nil && p.unacked.Body() != "" {
+	if p := c.prack; p != nil && p.unacked != nil && p.unacked.Body() != "" {
 		p.held = out
 		return
 	}
@@ -190,7 +201,9 @@ func (c *Call) sendAnswerToA(out sip.Response) {
 	}
 	c.inv = nil
 	c.a.confirmed = true
-	c.prack.queue = nil // a provisional after the 2xx means nothing
+	if c.prack != nil {
+		c.prack.queue = nil // a provisional after the 2xx means nothing
+	}
 	c.letInviteGo()
 }
 
@@ -198,8 +211,8 @@ func (c *Call) sendAnswerToA(out sip.Response) {
 // reliable provisional outstanding (then the next waiting one, or the held
 // 2xx, goes out), 481 otherwise (RFC 3262 3).
 func (c *Call) onPRACK(l *leg, req sip.Request, stx serverTx) {
-	p := &c.prack
-	if l != c.a || p.unacked == nil || !c.racks(req, p.rseq) {
+	p := c.prack
+	if l != c.a || p == nil || p.unacked == nil || !c.racks(req, p.rseq) {
 		c.reply(l, stx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
@@ -260,7 +273,7 @@ func (c *Call) prackB(at *attempt, res sip.Response) bool {
 		c.log.Debug("reliable provisional without a valid RSeq: taken as unreliable", "rseq", sipmsg.Header(res, "RSeq"))
 		return true
 	}
-	p := &c.prack
+	p := c.rel()
 	key := earlyDialog{callID: at.leg.callID, tag: sipmsg.ToTag(res)}
 	if last, seen := p.rseqB[key]; seen && uint32(rseq) != last+1 {
 		return false
