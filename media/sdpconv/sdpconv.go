@@ -115,14 +115,9 @@ type Media struct {
 	Addr netip.Addr
 	// RTCP is the a=rtcp address (RFC 3605); invalid when absent.
 	RTCP netip.AddrPort
-	// RTCPMux is a=rtcp-mux.
-	RTCPMux bool
 	// Dir is sendrecv, sendonly, recvonly or inactive: the media-level
 	// attribute, else the session-level one, else sendrecv.
 	Dir string
-	// Hold is true for sendonly, inactive or c=0.0.0.0 (RFC 2543 hold;
-	// not on an m-line with ICE, where 0.0.0.0 is a placeholder).
-	Hold bool
 	// Codecs are the RTP payload types in m-line order, all of them.
 	Codecs []Codec
 	// Ptime and MaxPtime are a=ptime and a=maxptime in ms; 0 if absent.
@@ -136,6 +131,16 @@ type Media struct {
 	// ICE is the m-line's ICE and DTLS attributes, each falling back to
 	// the session-level value.
 	ICE ICE
+
+	// The flags are last, together: a media session keeps the m-lines
+	// each side sent, and a bool between wider fields costs 8 bytes
+	// (Media fits 352 bytes, not 384).
+
+	// RTCPMux is a=rtcp-mux.
+	RTCPMux bool
+	// Hold is true for sendonly, inactive or c=0.0.0.0 (RFC 2543 hold;
+	// not on an m-line with ICE, where 0.0.0.0 is a placeholder).
+	Hold bool
 	// Usable is true for audio or video with a non-zero port over a
 	// protocol the SBC terminates: RTP/AVP, RTP/AVPF, RTP/SAVP, RTP/SAVPF
 	// or UDP/TLS/RTP/SAVPF; and for a T.38 stream (UDPTL) with one.
