@@ -167,7 +167,7 @@ func BenchmarkCallProgress(b *testing.B) {
 		r.CallStarted(c)
 		r.CallAnswered(c)
 		r.j.mu.Lock()
-		delete(r.j.open, c.ID)
+		r.j.open.remove(c.ID)
 		r.j.mu.Unlock()
 	}
 }

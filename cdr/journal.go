@@ -41,21 +41,21 @@ type journal struct {
 	mu         sync.Mutex
 	f          *os.File // active segment; nil after a failed roll or close
 	segs       []segment
-	written    int64             // bytes of whole frames in the active segment, pending ones included
-	flushed    int64             // of them, the bytes in the file; the rest are pending
-	pending    []byte            // frames appended and not yet written, in order
-	pendEnds   uint64            // end frames in pending
-	wfailed    bool              // the last write of pending failed
-	lost       [][2]position     // frames dropped from pending by a write that could not be undone
-	base       int64             // bytes of its checkpoint
-	broken     bool              // a write failed and could not be undone: roll first
-	unchecked  bool              // the active segment's checkpoint is incomplete: write it again
-	closed     bool              // close was called
-	open       map[string]Record // calls in progress, for checkpoints
-	appended   uint64            // end frames appended since open
-	synced     position          // everything before it is on disk
-	syncedRecs uint64            // end frames before synced, since open
-	wake       chan struct{}     // closed and replaced when synced moves or on close
+	written    int64         // bytes of whole frames in the active segment, pending ones included
+	flushed    int64         // of them, the bytes in the file; the rest are pending
+	pending    []byte        // frames appended and not yet written, in order
+	pendEnds   uint64        // end frames in pending
+	wfailed    bool          // the last write of pending failed
+	lost       [][2]position // frames dropped from pending by a write that could not be undone
+	base       int64         // bytes of its checkpoint
+	broken     bool          // a write failed and could not be undone: roll first
+	unchecked  bool          // the active segment's checkpoint is incomplete: write it again
+	closed     bool          // close was called
+	open       openCalls     // calls in progress, for checkpoints
+	appended   uint64        // end frames appended since open
+	synced     position      // everything before it is on disk
+	syncedRecs uint64        // end frames before synced, since open
+	wake       chan struct{} // closed and replaced when synced moves or on close
 
 	flushDelay time.Duration // at most this long pending: frameDelay
 	timer      *time.Timer   // flushes pending; armed while timerSet
@@ -99,7 +99,7 @@ func parseSegName(name string) (uint64, bool) {
 // openJournal scans the segments in dir, keeps them for reading, and starts
 // a new active segment after them.
 func openJournal(dir string, segBytes int64, log *slog.Logger) (*journal, recovery, error) {
-	j := &journal{dir: dir, segBytes: segBytes, log: log, open: map[string]Record{}, wake: make(chan struct{}),
+	j := &journal{dir: dir, segBytes: segBytes, log: log, open: newOpenCalls(), wake: make(chan struct{}),
 		flushDelay: frameDelay, fsync: (*os.File).Sync}
 	j.timer = time.AfterFunc(time.Hour, j.timedFlush)
 	j.timer.Stop()
@@ -227,10 +227,8 @@ func (j *journal) roll() error {
 // mu is held.
 func (j *journal) checkpoint() error {
 	j.unchecked = true
-	for _, r := range j.open {
-		if err := j.write(kindStart, &r); err != nil {
-			return err
-		}
+	if err := j.open.each(func(r *Record) error { return j.write(kindStart, r) }); err != nil {
+		return err
 	}
 	j.unchecked, j.base = false, j.written
 	return nil
@@ -271,13 +269,13 @@ func (j *journal) append(kind frameKind, r *Record) (position, error) {
 	}
 	switch kind {
 	case kindStart, kindAnswer:
-		j.open[r.ID] = *r
+		j.open.set(r)
 	case kindEnd:
-		delete(j.open, r.ID)
+		j.open.remove(r.ID)
 		j.appended++
 		j.pendEnds++
 	case kindGone:
-		delete(j.open, r.ID)
+		j.open.remove(r.ID)
 	}
 	p := position{j.segs[len(j.segs)-1].seq, j.written}
 	if kind != kindEnd {
