@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ghettovoice/gosip/sip"
@@ -33,7 +34,7 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 		return
 	}
 	src := tx.Source()
-	callID := sipmsg.CallID(req)
+	callID := strings.Clone(sipmsg.CallID(req)) // not a substring keeping A's INVITE (detach)
 	c := &Call{
 		s:       s,
 		log:     s.log, // newCallLog below adds the call's attributes
@@ -299,8 +300,11 @@ func (c *Call) admitLate() bool {
 	d := p.Late(c.ctx, r)
 	if d.Action == policy.Continue {
 		c.timelinePolicy(true, "", "", 0)
-		c.admitted, c.dial = r.Admitted, r.Dial
-		c.user = r.User
+		// Copies: the dial rules' number and the authenticated user may be
+		// substrings of A's INVITE (a name is dialed as written), which
+		// would keep the whole datagram for the call's life.
+		c.admitted, c.dial = r.Admitted, strings.Clone(r.Dial)
+		c.user = strings.Clone(r.User)
 		c.vouched = r.User != "" || r.Trusted
 		c.maxDuration = p.MaxDuration()
 		return true

@@ -1,6 +1,7 @@
 package b2bua
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -114,6 +115,53 @@ func ourContact(host string, port uint16, kind transport.Kind, sips bool) sip.He
 	}
 	uri.FIsEncrypted = sips && kind.Secure()
 	return &sip.ContactHeader{Address: uri, Params: sipmsg.NewParams()}
+}
+
+// detach gives the leg copies of what it keeps of the messages it
+// received: tags, URIs, route set and SDP were substrings of A's INVITE
+// and B's 2xx, and kept both texts (some 0.9 kB a call) for the call's
+// life. The call detaches its legs once answered (letInviteGo); what a
+// later request changes (a target refresh, a re-INVITE's SDP) keeps its
+// own message, as before.
+func (l *leg) detach() {
+	l.remoteTag = strings.Clone(l.remoteTag)
+	l.lastSDPIn = strings.Clone(l.lastSDPIn)
+	l.local, l.remote = ownAddress(l.local), ownAddress(l.remote)
+	l.remoteTarget = ownURI(l.remoteTarget)
+	for i, h := range l.routeSet {
+		if r, ok := h.(*sip.RouteHeader); ok {
+			own := &sip.RouteHeader{Addresses: make([]sip.Uri, len(r.Addresses))}
+			for j, u := range r.Addresses {
+				own.Addresses[j] = ownURI(u)
+			}
+			l.routeSet[i] = own
+		}
+	}
+}
+
+// ownAddress is a with its own copy of the display name and the URI.
+func ownAddress(a *sip.Address) *sip.Address {
+	if a == nil {
+		return nil
+	}
+	o := &sip.Address{Uri: ownURI(a.Uri), Params: a.Params}
+	if a.DisplayName != nil {
+		o.DisplayName = sip.String{Str: strings.Clone(a.DisplayName.String())}
+	}
+	return o
+}
+
+// ownURI is u parsed again from its rendering: the same URI on a string
+// of its own. A URI that does not parse again is kept as it is.
+func ownURI(u sip.Uri) sip.Uri {
+	if u == nil {
+		return nil
+	}
+	o, err := sipmsg.ParseURI(u.String())
+	if err != nil {
+		return u
+	}
+	return o
 }
 
 // maxContacts bounds the Contacts a server keeps to share: one per

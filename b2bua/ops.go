@@ -119,6 +119,10 @@ func (c *Call) letInviteGo() {
 		}
 	}
 	c.invReq = nil
+	c.a.detach()
+	if c.b != nil {
+		c.b.detach()
+	}
 }
 
 // userOf is the user part of a URI; "" if none.
