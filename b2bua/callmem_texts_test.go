@@ -156,3 +156,34 @@ func TestAnsweredCallLetsReceivedTextsGo(t *testing.T) {
 		t.Fatal("the call did not run the check")
 	}
 }
+
+// ownURI copies a parsed SIP URI field by field: it renders as the
+// original did, escapes and parameter order included, and none of its
+// strings points into the message the original was parsed from.
+func TestOwnURIKeepsNothingOfItsMessage(t *testing.T) {
+	const contact = `<sip:alice:pw@192.0.2.10:5060;ob;transport=udp;x=%41?h=v&k>`
+	msg, text := parseOwned(t, "INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKown\r\n"+
+		"From: <sip:alice@example.com>;tag=a\r\nTo: <sip:bob@example.com>\r\nCall-ID: own\r\nCSeq: 1 INVITE\r\n"+
+		"Contact: "+contact+"\r\nContent-Length: 0\r\n\r\n")
+	start, n := uintptr(unsafe.Pointer(text.Value())), len(msg.String())
+	u := sipmsg.ContactURI(msg.(sip.Request))
+	o := ownURI(u)
+	if o.String() != u.String() || "<"+o.String()+">" != contact {
+		t.Fatalf("own copy renders %q, the original %q", o.String(), u.String())
+	}
+	su := o.(*sip.SipUri)
+	strs := append(uriStrings(o), su.FPassword.String())
+	for _, p := range []sip.Params{su.FUriParams, su.FHeaders} {
+		for _, k := range p.Keys() {
+			v, _ := p.Get(k)
+			strs = append(strs, k)
+			if v != nil {
+				strs = append(strs, v.String())
+			}
+		}
+	}
+	if within(start, n, strs...) {
+		t.Errorf("the own copy %q still points into the message", o)
+	}
+	runtime.KeepAlive(msg)
+}

