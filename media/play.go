@@ -193,6 +193,7 @@ func (s *Session) Play(to Side, p Player) (*Playback, error) {
 		return nil, fmt.Errorf("play to %s: %w", to, err)
 	}
 	pb := &Playback{quit: make(chan struct{}), done: make(chan struct{})}
+	stop := s.stopChan()
 	var tr *wrtc.Transport
 	if w := s.wt[to]; w != nil && s.kind[to] == KindWebRTC {
 		tr = w.t
@@ -203,10 +204,10 @@ func (s *Session) Play(to Side, p Player) (*Playback, error) {
 	go func() {
 		defer s.tasks.Done()
 		defer close(pb.done)
-		if tr != nil && !s.awaitDTLS(tr, pb.quit) {
+		if tr != nil && !s.awaitDTLS(tr, pb.quit, stop) {
 			return
 		}
-		pb.err = p.Play(f, pb.quit, s.sender(fl, f.PT, &pb.sent))
+		pb.err = p.Play(f, pb.quit, s.sender(fl, f.PT, &pb.sent, stop))
 	}()
 	return pb, nil
 }
@@ -220,7 +221,7 @@ const dtlsPoll = 10 * time.Millisecond
 // connects (a 183's answer starts ICE and DTLS). False when the playback
 // or the session stopped first, the handshake failed or its timeout
 // passed.
-func (s *Session) awaitDTLS(tr *wrtc.Transport, quit <-chan struct{}) bool {
+func (s *Session) awaitDTLS(tr *wrtc.Transport, quit, stop <-chan struct{}) bool {
 	limit := s.m.cfg.HandshakeTimeout
 	if limit <= 0 {
 		limit = DefaultHandshakeTimeout
@@ -240,7 +241,7 @@ func (s *Session) awaitDTLS(tr *wrtc.Transport, quit <-chan struct{}) bool {
 		case <-tick.C:
 		case <-quit:
 			return false
-		case <-s.stop:
+		case <-stop:
 			return false
 		case <-deadline.C:
 			return false
@@ -274,7 +275,7 @@ func (s *Session) playTarget(to Side) (codec.Format, *flow, error) {
 // becomes an RTP packet of the flow's output stream, sent as relayed
 // packets are, with payload type pt. It refuses (ending the playback) once the session stops or
 // the flow has relayed media of its own since the playback began.
-func (s *Session) sender(f *flow, pt uint8, sent *atomic.Uint64) func(payload []byte, samples uint32) bool {
+func (s *Session) sender(f *flow, pt uint8, sent *atomic.Uint64, stop <-chan struct{}) func(payload []byte, samples uint32) bool {
 	relayed := f.c.packets.Load()
 	base := monotonic()
 	var (
@@ -283,7 +284,7 @@ func (s *Session) sender(f *flow, pt uint8, sent *atomic.Uint64) func(payload []
 	)
 	return func(payload []byte, samples uint32) bool {
 		select {
-		case <-s.stop:
+		case <-stop:
 			return false
 		default:
 		}

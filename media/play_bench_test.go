@@ -21,12 +21,13 @@ func BenchmarkPlaySend(b *testing.B) {
 	}
 	s.mu.Lock()
 	_, fl, err := s.playTarget(SideA)
+	stop := s.stopChan()
 	s.mu.Unlock()
 	if err != nil {
 		b.Fatal(err)
 	}
 	var sent atomic.Uint64
-	send := s.sender(fl, 0, &sent)
+	send := s.sender(fl, 0, &sent, stop)
 	payload := make([]byte, 160)
 	go drain(a.rtp)
 	b.ReportAllocs()

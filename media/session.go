@@ -84,8 +84,11 @@ type Session struct {
 	tc           transcodeState // transcode.go
 	retired      *retired       // counters of streams already closed; nil: none
 	watch        watchdog
-	stop         chan struct{} // closed by Stop: ends DTMF injections
-	dtmfQ        chan dtmfJob  // digits to play as RFC 4733; nil until the first
+	// stop is closed by Stop: it ends DTMF injections and playbacks, and
+	// is made for the first of them (stopChan): most sessions have none
+	// (a channel is 96 bytes).
+	stop  chan struct{}
+	dtmfQ chan dtmfJob // digits to play as RFC 4733; nil until the first
 
 	// Events have their own lock: readers and transport callbacks emit
 	// while Close holds mu and waits for them.
@@ -101,7 +104,7 @@ type sentSDP struct {
 }
 
 func newSession(m *Manager, id string) *Session {
-	s := &Session{m: m, id: id, stop: make(chan struct{})}
+	s := &Session{m: m, id: id}
 	for i := range s.sent {
 		// A 62-bit random id: unique per session and side, and safe for
 		// peers that parse it as a signed 64-bit number.
@@ -347,7 +350,7 @@ func (s *Session) SendDTMF(to Side, d DTMF) error {
 			s.evMu.Lock()
 			s.tasks.Add(1)
 			s.evMu.Unlock()
-			go s.playDTMF(s.dtmfQ)
+			go s.playDTMF(s.dtmfQ, s.stopChan())
 		}
 		select {
 		case s.dtmfQ <- dtmfJob{f: f, d: d}:
@@ -359,6 +362,15 @@ func (s *Session) SendDTMF(to Side, d DTMF) error {
 	return fmt.Errorf("dtmf to %s: %w", to, ErrNoEvents)
 }
 
+// stopChan is the channel Stop closes, made on first use. Called under
+// s.mu, before Stop.
+func (s *Session) stopChan() <-chan struct{} {
+	if s.stop == nil {
+		s.stop = make(chan struct{})
+	}
+	return s.stop
+}
+
 // dtmfQueue bounds the digits waiting to be played.
 const dtmfQueue = 32
 
@@ -368,13 +380,13 @@ type dtmfJob struct {
 }
 
 // playDTMF plays queued digits one after the other until Close.
-func (s *Session) playDTMF(q <-chan dtmfJob) {
+func (s *Session) playDTMF(q <-chan dtmfJob, stop <-chan struct{}) {
 	defer s.tasks.Done()
 	for {
 		select {
 		case j := <-q:
-			j.f.inject(j.d, s.stop)
-		case <-s.stop:
+			j.f.inject(j.d, stop)
+		case <-stop:
 			return
 		}
 	}

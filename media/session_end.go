@@ -45,7 +45,9 @@ func (s *Session) Stop() {
 	}
 	s.closed = true
 	s.endTranscoding()
-	close(s.stop)
+	if s.stop != nil {
+		close(s.stop)
+	}
 	s.watch.stop()
 	if s.stateTick != nil {
 		s.stateTick.Stop()

@@ -3,6 +3,7 @@ package media
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -253,5 +254,22 @@ func TestPlanCacheBounded(t *testing.T) {
 func TestSessionSizeClass(t *testing.T) {
 	if got := unsafe.Sizeof(Session{}); got > 768 {
 		t.Fatalf("a Session is %d bytes, more than the 768-byte size class", got)
+	}
+}
+
+// A session makes the channel Stop closes only for its first playback or
+// DTMF injection (most calls have neither): an answered call's session
+// has none, and Stop does without it.
+func TestSessionStopChannelOnDemand(t *testing.T) {
+	c := scopeSession(t, scopeManager(t, slog.New(slog.DiscardHandler)), "call-stop")
+	c.s.mu.Lock()
+	made := c.s.stop != nil
+	c.s.mu.Unlock()
+	if made {
+		t.Error("an answered call's session made its stop channel before any playback or digit")
+	}
+	c.s.Stop()
+	if _, err := c.s.Play(SideA, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("Play after Stop: %v, want ErrClosed", err)
 	}
 }
