@@ -107,6 +107,12 @@ type Config struct {
 	// both sides allow (SideOptions.Codecs), as a relay. The zero value
 	// transcodes when the sides share no codec (transcode.go).
 	NoTranscoding bool
+	// NoState says nobody takes the sessions' State (calls are not
+	// replicated): a session then keeps no copy of the SDP bodies for it
+	// and reports no periodic EventState (StateEvery), a timer and two
+	// SDP texts less a call; State lacks the bodies. The zero value keeps
+	// both.
+	NoState bool
 	// MaxTranscoded caps the sessions that transcode at once; an offer
 	// that could only be carried by transcoding past it fails with
 	// ErrTranscodeCapacity. 0: no cap.

@@ -227,7 +227,7 @@ func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	s.announce(to, out, sent)
 	s.offered, s.offerFrom, s.offer = true, from, d
 	s.before, s.beforeBody, s.last[from] = s.last[from], s.lastBody[from], d
-	s.offerBody = bytes.Clone(body)
+	s.offerBody = s.keepBody(body)
 	s.lastBody[from] = s.offerBody
 	return out, nil
 }
@@ -276,7 +276,7 @@ func (s *Session) Answer(from Side, body []byte) ([]byte, error) {
 	}
 	s.announce(from.Other(), out, sent)
 	s.last[from] = d
-	s.lastBody[from] = bytes.Clone(body)
+	s.lastBody[from] = s.keepBody(body)
 	if s.since.IsZero() {
 		s.since = time.Now()
 	}
@@ -311,7 +311,7 @@ func (s *Session) Absorb(from Side, body []byte) (answer []byte, ok bool) {
 		return nil, false
 	}
 	s.last[from] = d
-	s.lastBody[from] = bytes.Clone(body)
+	s.lastBody[from] = s.keepBody(body)
 	if s.kind[from] != KindWebRTC && s.sent[from].body != nil {
 		return bytes.Clone(s.sent[from].body), true
 	}

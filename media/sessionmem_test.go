@@ -273,3 +273,26 @@ func TestSessionStopChannelOnDemand(t *testing.T) {
 		t.Errorf("Play after Stop: %v, want ErrClosed", err)
 	}
 }
+
+// With nobody taking its State (Config.NoState: calls not replicated),
+// an answered session keeps no copy of the SDP bodies and arms no
+// periodic EventState; with the zero value it keeps both, for State.
+func TestNoStateKeepsNoBodiesNorTick(t *testing.T) {
+	for _, noState := range []bool{false, true} {
+		min, max := freeRange(t, 8)
+		m, err := NewManager(Config{Addrs: []Addr{{Bind: scopeSBC}}, PortMin: min, PortMax: max,
+			Quarantine: time.Nanosecond, NoState: noState}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatalf("NewManager: %v", err)
+		}
+		c := scopeSession(t, m, "call-nostate")
+		c.s.mu.Lock()
+		bodies, tick := c.s.lastBody[SideA] != nil && c.s.lastBody[SideB] != nil, c.s.stateTick != nil
+		c.s.mu.Unlock()
+		if bodies == noState || tick == noState {
+			t.Errorf("NoState %v: bodies kept %v, state tick %v; want %v", noState, bodies, tick, !noState)
+		}
+		c.s.Close()
+		m.Close()
+	}
+}

@@ -134,10 +134,19 @@ func (s *Session) ReplicaState() ([]byte, error) {
 	return b, nil
 }
 
+// keepBody is a copy of an SDP body for State; nil when nobody takes it
+// (Config.NoState).
+func (s *Session) keepBody(body []byte) []byte {
+	if s.m.cfg.NoState {
+		return nil
+	}
+	return bytes.Clone(body)
+}
+
 // armStateTick starts the periodic EventState once the session is
 // answered; later calls do nothing. Called under s.mu.
 func (s *Session) armStateTick() {
-	if s.stateTick != nil || s.closed {
+	if s.stateTick != nil || s.closed || s.m.cfg.NoState {
 		return
 	}
 	every := s.m.cfg.StateEvery

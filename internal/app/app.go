@@ -141,7 +141,8 @@ func (a *App) start(cfg *config.Config, opt Options) (err error) {
 	if a.cdr, err = newRecorder(cfg, a.takenOver(cfg), log.With("part", "cdr")); err != nil {
 		return err
 	}
-	if a.media, err = newMedia(cfg.Media, a.rtcpExport(cfg), log.With("part", "media")); err != nil {
+	replicated := a.cluster != nil && cfg.Cluster.ReplicateCalls // as newReplica decides
+	if a.media, err = newMedia(cfg.Media, a.rtcpExport(cfg), !replicated, log.With("part", "media")); err != nil {
 		return err
 	}
 	if a.echo, err = echo.Start(netip.MustParseAddr("127.0.0.1"), 0, log.With("part", "echo")); err != nil {
@@ -254,8 +255,9 @@ func callerIDs(users []config.User) map[string]string {
 }
 
 // newMedia opens the media manager; rtcp (nil: off) hears the relay's
-// RTCP.
-func newMedia(m config.Media, rtcp func(media.RTCPPacket), log *slog.Logger) (*media.Manager, error) {
+// RTCP; noState: calls are not replicated, so nobody takes a session's
+// State (media.Config.NoState).
+func newMedia(m config.Media, rtcp func(media.RTCPPacket), noState bool, log *slog.Logger) (*media.Manager, error) {
 	pairs, err := m.Addrs()
 	if err != nil {
 		return nil, err
@@ -267,7 +269,7 @@ func newMedia(m config.Media, rtcp func(media.RTCPPacket), log *slog.Logger) (*m
 	lo, hi := m.PortRange()
 	mgr, err := media.NewManager(media.Config{Addrs: addrs, PortMin: lo, PortMax: hi, Timeout: m.Timeout,
 		WebRTCPort: m.WebRTCPort, HandshakeTimeout: m.HandshakeTimeout, RTCP: rtcp,
-		NoTranscoding: !m.Transcoding.Enabled, MaxTranscoded: m.Transcoding.MaxCalls}, log)
+		NoTranscoding: !m.Transcoding.Enabled, MaxTranscoded: m.Transcoding.MaxCalls, NoState: noState}, log)
 	if err != nil {
 		// The manager binds one socket at start: the shared WebRTC port.
 		return nil, asListenError(err, "media.webrtc_port", "WebRTC media", "", "")
