@@ -2,6 +2,7 @@ package b2bua
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/ghettovoice/gosip/sip"
 
@@ -150,7 +151,7 @@ func (c *Call) onACK(l *leg, req sip.Request) {
 			c.hangup(outcome.CauseBadSDPAnswer, outcome.SideSBC)
 			return
 		}
-		c.a.lastSDPIn = sdp
+		c.a.lastSDPIn = strings.Clone(sdp) // not a part of the ACK's datagram, kept whole else
 		body = string(ans)
 		c.b.lastSDPOut = body
 	}
@@ -172,7 +173,7 @@ func (c *Call) onOffer(l *leg, req sip.Request, stx serverTx) {
 	if ans, ok := c.media.Absorb(l.side, []byte(sdp)); ok {
 		// A new port, a new SSRC, an ICE restart: nothing the other side
 		// must hear about.
-		l.lastSDPIn, l.lastSDPOut = sdp, string(ans)
+		l.lastSDPIn, l.lastSDPOut = strings.Clone(sdp), string(ans) // as in onOfferResponse
 		c.log.Info("re-offer absorbed", "leg", l.name)
 		c.refreshed(l, req, stx)
 		return
@@ -248,8 +249,10 @@ func (c *Call) onOfferResponse(r *relay, res sip.Response) {
 	if sdp := res.Body(); sdp != "" {
 		ans, err := c.media.Answer(r.to.side, []byte(sdp))
 		if err == nil {
-			r.to.lastSDPIn = sdp
-			r.from.lastSDPIn = r.req.Body()
+			// Copies: a part of a received message keeps all of its
+			// datagram for the call's life (leg.detach).
+			r.to.lastSDPIn = strings.Clone(sdp)
+			r.from.lastSDPIn = strings.Clone(r.req.Body())
 			r.from.lastSDPOut = string(ans)
 			sipmsg.SetBody(out, "application/sdp", string(ans))
 		}
