@@ -57,8 +57,6 @@ const NoCodecWarning = "305 sbc \"Incompatible media format\""
 
 // Codec is one payload type of an m-line.
 type Codec struct {
-	// PT is the RTP payload type (0-127).
-	PT uint8
 	// Name is the encoding name as written (a=rtpmap, or the RFC 3551 name
 	// of a static payload type); empty for an unknown dynamic type.
 	Name string
@@ -66,6 +64,9 @@ type Codec struct {
 	Rate uint32
 	// Channels is the channel count; 0 when the SDP does not say (one).
 	Channels uint16
+	// PT is the RTP payload type (0-127). Here, after Rate and Channels,
+	// it takes no 8 bytes of its own (a Codec is 64 bytes, not 72).
+	PT uint8
 	// Fmtp is the a=fmtp parameter string, without the payload type.
 	Fmtp string
 	// FB lists the a=rtcp-fb values for this type, wildcard ones included.

@@ -13,3 +13,10 @@ func TestMediaSizeClass(t *testing.T) {
 		t.Fatalf("a Media is %d bytes, more than the 352-byte size class", got)
 	}
 }
+
+// A Codec is 64 bytes: every m-line kept lists its codecs.
+func TestCodecSize(t *testing.T) {
+	if got := unsafe.Sizeof(Codec{}); got > 64 {
+		t.Fatalf("a Codec is %d bytes, more than 64", got)
+	}
+}
