@@ -142,7 +142,7 @@ func (c *Call) newLegB(d dest) (*leg, []sip.Header, error) {
 		toURI.(*sip.SipUri).FUser = sip.String{Str: u.String()}
 	}
 	if d.aor != nil {
-		toURI = d.aor
+		toURI = ownURI(d.aor) // A's To: a part of its INVITE (leg.detach)
 	}
 	pass := c.s.pass
 	if d.trunk != nil && len(d.trunk.PassHeaders) > 0 {

@@ -127,6 +127,11 @@ func TestAnsweredCallLetsReceivedTextsGo(t *testing.T) {
 	legs["a"][0].call.post(event{kind: evFunc, fn: func(c *Call) {
 		la, lb := c.a, c.b
 		kept := []string{la.callID, la.remoteTag, la.lastSDPIn, c.rec.ACallID, c.dial, c.user}
+		for _, a := range []*sip.Address{la.remote, la.local, lb.local, lb.remote} {
+			if a.DisplayName != nil {
+				kept = append(kept, a.DisplayName.String())
+			}
+		}
 		for _, u := range []sip.Uri{la.remote.Uri, la.local.Uri, la.remoteTarget, lb.local.Uri} {
 			kept = append(kept, uriStrings(u)...)
 		}

@@ -118,15 +118,14 @@ func ourContact(host string, port uint16, kind transport.Kind, sips bool) sip.He
 }
 
 // detach gives the leg copies of what it keeps of the messages it
-// received: tags, URIs, route set and SDP were substrings of A's INVITE
-// and B's 2xx, and kept both texts (some 0.9 kB a call) for the call's
-// life. The call detaches its legs once answered (letInviteGo); what a
-// later request changes (a target refresh, a re-INVITE's SDP) keeps its
-// own message, as before.
+// received: the remote tag, target, route set and SDP were substrings of
+// A's INVITE and B's 2xx, and kept both texts (some 1 kB a call) for the
+// call's life. The local and remote parties are made with strings of
+// their own (ownedAddress). The call detaches its legs once answered
+// (letInviteGo); a later re-offer's SDP is copied where it is taken.
 func (l *leg) detach() {
 	l.remoteTag = strings.Clone(l.remoteTag)
 	l.lastSDPIn = strings.Clone(l.lastSDPIn)
-	l.local, l.remote = ownAddress(l.local), ownAddress(l.remote)
 	l.remoteTarget = ownURI(l.remoteTarget)
 	for i, h := range l.routeSet {
 		if r, ok := h.(*sip.RouteHeader); ok {
@@ -139,21 +138,15 @@ func (l *leg) detach() {
 	}
 }
 
-// ownAddress is a with its own copy of the display name, the URI and
-// the parameters.
-func ownAddress(a *sip.Address) *sip.Address {
-	if a == nil {
-		return nil
+// ownedAddress is an address of name and u on strings of its own (no
+// parameters): a leg's local or remote party, made so when the leg is,
+// at the cost of the clone it replaces, so that detach need not copy it.
+func ownedAddress(name sip.MaybeString, u sip.Uri) *sip.Address {
+	a := &sip.Address{Uri: ownURI(u)}
+	if name != nil {
+		a.DisplayName = sip.String{Str: strings.Clone(name.String())}
 	}
-	params, ok := ownParams(a.Params)
-	if !ok {
-		params = a.Params
-	}
-	o := &sip.Address{Uri: ownURI(a.Uri), Params: params}
-	if a.DisplayName != nil {
-		o.DisplayName = sip.String{Str: strings.Clone(a.DisplayName.String())}
-	}
-	return o
+	return a
 }
 
 // ownURI is u on strings of its own: a SIP URI copied field by field (a
