@@ -149,29 +149,17 @@ func ownedAddress(name sip.MaybeString, u sip.Uri) *sip.Address {
 	return a
 }
 
-// ownURI is u on strings of its own: a SIP URI copied field by field (a
-// fifth of the cost of rendering and parsing it again), another parsed
-// again from its rendering; one that does not parse again is kept as it
-// is.
+// ownURI is u on strings of its own: a SIP URI copied as the parser lays
+// one out (sipmsg.OwnSIPURI: two allocations and the boxing of its user,
+// against three times that, and six times the time, to render and parse
+// it again), another parsed again from its rendering; one that does not
+// parse again is kept as it is.
 func ownURI(u sip.Uri) sip.Uri {
 	if u == nil {
 		return nil
 	}
 	if su, ok := u.(*sip.SipUri); ok {
-		up, ok1 := ownParams(su.FUriParams)
-		hp, ok2 := ownParams(su.FHeaders)
-		if ok1 && ok2 {
-			o := &sip.SipUri{FIsEncrypted: su.FIsEncrypted, FHost: strings.Clone(su.FHost), FUriParams: up, FHeaders: hp}
-			if su.FUser != nil {
-				o.FUser = sip.String{Str: strings.Clone(su.FUser.String())}
-			}
-			if su.FPassword != nil {
-				o.FPassword = sip.String{Str: strings.Clone(su.FPassword.String())}
-			}
-			if su.FPort != nil {
-				port := *su.FPort
-				o.FPort = &port
-			}
+		if o, ok := sipmsg.OwnSIPURI(su); ok {
 			return o
 		}
 	}
@@ -180,21 +168,6 @@ func ownURI(u sip.Uri) sip.Uri {
 		return u
 	}
 	return o
-}
-
-// ownParams is p with strings of its own, when it is the parser's list
-// (or none); ok false for another kind.
-func ownParams(p sip.Params) (sip.Params, bool) {
-	switch q := p.(type) {
-	case nil:
-		return nil, true
-	case *sipmsg.Params:
-		if q == nil {
-			return p, true
-		}
-		return q.Own(), true
-	}
-	return nil, false
 }
 
 // maxContacts bounds the Contacts a server keeps to share: one per

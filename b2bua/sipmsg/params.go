@@ -80,44 +80,6 @@ func (p *Params) Clone() sip.Params {
 	return &Params{list: append([]param(nil), p.list...), inURI: p.inURI}
 }
 
-// Own returns a copy whose names and values are strings of their own, in
-// one allocation: a parsed list's point into the text of its message,
-// which a copy kept longer than the message would keep whole. nil stays
-// nil.
-func (p *Params) Own() *Params {
-	if p == nil {
-		return nil
-	}
-	n := 0
-	for _, x := range p.list {
-		n += len(x.key)
-		if x.val != nil {
-			n += len(x.val.String())
-		}
-	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, x := range p.list {
-		b.WriteString(x.key)
-		if x.val != nil {
-			b.WriteString(x.val.String())
-		}
-	}
-	all, off := b.String(), 0
-	take := func(k int) string {
-		off += k
-		return all[off-k : off]
-	}
-	out := &Params{list: make([]param, len(p.list)), inURI: p.inURI}
-	for i, x := range p.list {
-		out.list[i].key = take(len(x.key))
-		if x.val != nil {
-			out.list[i].val = sip.String{Str: take(len(x.val.String()))}
-		}
-	}
-	return out
-}
-
 // Length is the number of parameters.
 func (p *Params) Length() int {
 	if p == nil {

@@ -290,3 +290,105 @@ func (u *AbsoluteURI) SetUriParams(p sip.Params) {
 		u.Opaque += ";" + p.ToString(';')
 	}
 }
+
+// OwnSIPURI returns a copy of u whose strings are its own, all in one
+// allocation, with its port and parameter lists in another (as the
+// parser lays a URI out): a URI taken from a message points into the
+// message's text, which a copy kept longer would keep whole. ok is false
+// when u's parameters are not this package's (Params).
+func OwnSIPURI(u *sip.SipUri) (own *sip.SipUri, ok bool) {
+	up, ok1 := u.FUriParams.(*Params)
+	hp, ok2 := u.FHeaders.(*Params)
+	if (u.FUriParams != nil && !ok1) || (u.FHeaders != nil && !ok2) {
+		return nil, false
+	}
+	var user, pass string
+	if u.FUser != nil {
+		user = u.FUser.String()
+	}
+	if u.FPassword != nil {
+		pass = u.FPassword.String()
+	}
+	var b strings.Builder
+	b.Grow(len(u.FHost) + len(user) + len(pass) + up.textLen() + hp.textLen())
+	b.WriteString(u.FHost)
+	b.WriteString(user)
+	b.WriteString(pass)
+	up.writeText(&b)
+	hp.writeText(&b)
+	t := ownText{all: b.String()}
+	blk := &uriBlock{u: sip.SipUri{FIsEncrypted: u.FIsEncrypted, FHost: t.take(len(u.FHost))}}
+	if u.FUser != nil {
+		blk.u.FUser = sip.String{Str: t.take(len(user))}
+	}
+	if u.FPassword != nil {
+		blk.u.FPassword = sip.String{Str: t.take(len(pass))}
+	}
+	if u.FPort != nil {
+		blk.port = *u.FPort
+		blk.u.FPort = &blk.port
+	}
+	if up != nil {
+		blk.params = up.ownOn(&t)
+		blk.u.FUriParams = &blk.params
+	}
+	if hp != nil {
+		blk.headers = hp.ownOn(&t)
+		blk.u.FHeaders = &blk.headers
+	}
+	return &blk.u, true
+}
+
+// ownText hands out consecutive parts of all.
+type ownText struct {
+	all string
+	off int
+}
+
+func (t *ownText) take(n int) string {
+	t.off += n
+	return t.all[t.off-n : t.off]
+}
+
+// textLen is the length of p's names and values; 0 for nil.
+func (p *Params) textLen() int {
+	if p == nil {
+		return 0
+	}
+	n := 0
+	for _, x := range p.list {
+		n += len(x.key)
+		if x.val != nil {
+			n += len(x.val.String())
+		}
+	}
+	return n
+}
+
+// writeText writes p's names and values, in order, as textLen counts them.
+func (p *Params) writeText(b *strings.Builder) {
+	if p == nil {
+		return
+	}
+	for _, x := range p.list {
+		b.WriteString(x.key)
+		if x.val != nil {
+			b.WriteString(x.val.String())
+		}
+	}
+}
+
+// ownOn is p with its names and values taken from t, in writeText's order.
+func (p *Params) ownOn(t *ownText) Params {
+	out := Params{inURI: p.inURI}
+	if len(p.list) > 0 {
+		out.list = make([]param, len(p.list))
+	}
+	for i, x := range p.list {
+		out.list[i].key = t.take(len(x.key))
+		if x.val != nil {
+			out.list[i].val = sip.String{Str: t.take(len(x.val.String()))}
+		}
+	}
+	return out
+}
