@@ -168,7 +168,7 @@ func TestAnsweredCallLetsReceivedTextsGo(t *testing.T) {
 func TestOwnURIKeepsNothingOfItsMessage(t *testing.T) {
 	const contact = `<sip:alice:pw@192.0.2.10:5060;ob;transport=udp;x=%41?h=v&k>`
 	msg, text := parseOwned(t, "INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKown\r\n"+
-		"From: <sip:alice@example.com>;tag=a\r\nTo: <sip:bob@example.com>\r\nCall-ID: own\r\nCSeq: 1 INVITE\r\n"+
+		"From: <sip:alice@example.com>;tag=a\r\nTo: <tel:+15551234;phone-context=example.com>\r\nCall-ID: own\r\nCSeq: 1 INVITE\r\n"+
 		"Contact: "+contact+"\r\nContent-Length: 0\r\n\r\n")
 	start, n := uintptr(unsafe.Pointer(text.Value())), len(msg.String())
 	u := sipmsg.ContactURI(msg.(sip.Request))
@@ -189,6 +189,12 @@ func TestOwnURIKeepsNothingOfItsMessage(t *testing.T) {
 	}
 	if within(start, n, strs...) {
 		t.Errorf("the own copy %q still points into the message", o)
+	}
+	// A tel: URI (an AbsoluteURI) too.
+	to, _ := msg.(sip.Request).To()
+	ot, ok := ownURI(to.Address).(*sipmsg.AbsoluteURI)
+	if !ok || ot.String() != "tel:+15551234;phone-context=example.com" || within(start, n, ot.Scheme, ot.Opaque) {
+		t.Errorf("own copy of the To URI: %#v", ownURI(to.Address))
 	}
 	runtime.KeepAlive(msg)
 }

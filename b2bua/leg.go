@@ -149,23 +149,29 @@ func ownedAddress(name sip.MaybeString, u sip.Uri) *sip.Address {
 	return a
 }
 
-// ownURI is u on strings of its own: a SIP URI copied as the parser lays
-// one out (sipmsg.OwnSIPURI: two allocations and the boxing of its user,
-// against three times that, and six times the time, to render and parse
-// it again), another parsed again from its rendering; one that does not
-// parse again is kept as it is.
+// ownURI is a copy of u on strings of its own: a SIP URI copied as the
+// parser lays one out (sipmsg.OwnSIPURI: two allocations and the boxing
+// of its user, against three times that, and six times the time, to
+// render and parse it again), an absolute URI (tel:) field by field,
+// another parsed again from its rendering; one that does not parse again
+// is cloned.
 func ownURI(u sip.Uri) sip.Uri {
-	if u == nil {
+	switch v := u.(type) {
+	case nil:
 		return nil
-	}
-	if su, ok := u.(*sip.SipUri); ok {
-		if o, ok := sipmsg.OwnSIPURI(su); ok {
+	case *sip.SipUri:
+		if v == nil {
+			return u
+		}
+		if o, ok := sipmsg.OwnSIPURI(v); ok {
 			return o
 		}
+	case *sipmsg.AbsoluteURI:
+		return &sipmsg.AbsoluteURI{Scheme: strings.Clone(v.Scheme), Opaque: strings.Clone(v.Opaque)}
 	}
 	o, err := sipmsg.ParseURI(u.String())
 	if err != nil {
-		return u
+		return u.Clone()
 	}
 	return o
 }
