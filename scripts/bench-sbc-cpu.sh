@@ -27,6 +27,10 @@ RATES="${RATES:-800 1600}" ROUNDS="${ROUNDS:-1}" STAT="${STAT:-0}"
 DUR="${FIND_DURATION:-20}"
 export BENCH_OUT="${BENCH_OUT:-/tmp/sbc-bench}"
 SIP=127.0.0.1:26060 ADMIN=127.0.0.1:26090 RTP_PORTS=36000-39999
+if [ ! -x "$HARNESS/run.sh" ]; then
+	echo "bench-sbc-cpu: no harness at $HARNESS (set HARNESS)" >&2
+	exit 2
+fi
 . scripts/sbc-bench-lib.sh
 trap stop_sbc EXIT
 field() { tr '\t' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -n 1; }
@@ -42,7 +46,7 @@ for rate in $RATES; do
 			start_sbc
 			stat_pid=""
 			if [ "$STAT" = 1 ]; then
-				(sleep $((DUR / 2 - 3)) && exec perf stat -x, -o "$OUT/stat.csv" -p "$SBC_PID" \
+				(sleep $((DUR > 8 ? DUR / 2 - 3 : 1)) && exec perf stat -x, -o "$OUT/stat.csv" -p "$SBC_PID" \
 					-e context-switches,task-clock,syscalls:sys_enter_nanosleep,syscalls:sys_enter_futex \
 					-e syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_fsync,syscalls:sys_enter_sendto,syscalls:sys_enter_write \
 					-- sleep 10) >"$OUT/perf.log" 2>&1 &
