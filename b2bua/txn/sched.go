@@ -23,11 +23,12 @@ import (
 // at most maxSlack (Layer's scheduler; tests on a manual clock keep it
 // 0, exact). The runtime timer is set for the latest moment the earliest
 // heads allow, and then fires every timer due, so the timers armed within
-// that window share one wake-up. At 800 calls/s each call's dozen timers
-// had a wake-up of their own, a goroutine each (time.AfterFunc) and the
-// scheduler's threads woken: some 400 a second, where their work is
-// microseconds (BENCHMARKS.md, ninth step). A 32nd keeps RFC 3261's
-// timers what they are: T1's retransmission 16 ms late at most.
+// that window share one wake-up. At 800 calls/s the runtime timer had
+// fired 353 times a second, each a goroutine (time.AfterFunc) and a
+// thread woken for microseconds of work; now 44 (BENCHMARKS.md, ninth
+// step). A 32nd keeps RFC 3261's timers what they are: T1's
+// retransmission 16 ms late at most. Each queue takes its slack when it
+// is made (slackFor): set s.slack before the first arming.
 
 // timerKind is what a transaction does when one of its timers fires
 // (owner.expire).
