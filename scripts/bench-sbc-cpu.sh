@@ -15,8 +15,10 @@
 #   ROUNDS=1           times each binary runs at each rate, alternating
 #   FIND_DURATION=20   seconds per run
 #   STAT=0             1: perf stat the SBC's context switches and system
-#                      calls over 10 s in the middle of each run (adds
-#                      overhead: compare counts, not CPU, of such runs)
+#                      calls for 10 s from 3 s after the first call (adds
+#                      overhead: compare counts, not CPU, of such runs;
+#                      per call = count / (rate x 10), so FIND_DURATION
+#                      must leave 13 s of calls)
 #   HARNESS=../shared/bench/kamailio-rtpengine  BENCH_OUT=/tmp/sbc-bench
 # Hold `flock /work/bench.lock` around it when the figures are reported.
 set -euo pipefail
@@ -46,7 +48,14 @@ for rate in $RATES; do
 			start_sbc
 			stat_pid=""
 			if [ "$STAT" = 1 ]; then
-				(sleep $((DUR > 8 ? DUR / 2 - 3 : 1)) && exec perf stat -x, -o "$OUT/stat.csv" -p "$SBC_PID" \
+				# from 3 s after the first call is seen (the harness waits
+				# for a quiet machine first) for 10 s
+				(for _ in $(seq 1 600); do
+					a=$(curl -fsS "http://$ADMIN/metrics" 2>/dev/null | awk '$1 == "sbc_calls_active" { print $2 }')
+					[ "${a:-0}" != 0 ] && break
+					sleep 0.1
+				done
+				sleep $((DUR > 16 ? 3 : 1)) && exec perf stat -x, -o "$OUT/stat.csv" -p "$SBC_PID" \
 					-e context-switches,task-clock,syscalls:sys_enter_nanosleep,syscalls:sys_enter_futex \
 					-e syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_fsync,syscalls:sys_enter_sendto,syscalls:sys_enter_write \
 					-- sleep 10) >"$OUT/perf.log" 2>&1 &
