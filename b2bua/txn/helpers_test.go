@@ -181,6 +181,7 @@ func newEnv(t *testing.T, timers Timers) *env {
 	e := &env{clk: &fakeClock{}, out: &capture{}, tu: newRecorder()}
 	e.l = New(e.out.send, e.tu, timers, nil)
 	e.l.sched.clock = e.clk
+	e.l.sched.slack = 0 // exact: the tests check RFC 3261 deadlines to the tick
 	t.Cleanup(func() {
 		defer e.l.Close()
 		if t.Failed() {

@@ -98,7 +98,7 @@ func New(send Sender, h Handler, t Timers, log *slog.Logger) *Layer {
 		clients: make(map[clientKey]*ClientTx),
 		acks:    make(map[ackKey]*ServerTx),
 	}
-	l.sched = scheduler{l: l, clock: runtimeClock{epoch: time.Now()}}
+	l.sched = scheduler{l: l, clock: runtimeClock{epoch: time.Now()}, slack: maxSlack}
 	return l
 }
 

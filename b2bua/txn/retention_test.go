@@ -130,6 +130,7 @@ func TestAcceptedInviteLetsDatagramGo(t *testing.T) {
 	clk := &fakeClock{}
 	l := New(func(sip.Message, transport.Target) error { return nil }, tu, rfcTimers, nil)
 	l.sched.clock = clk
+	l.sched.slack = 0 // exact deadlines
 	defer l.Close()
 	data := []byte(rq{method: sip.INVITE, branch: "z9hG4bK-pin1", callID: "pinned-call"}.raw())
 	held := weak.Make(&data[0])
@@ -207,6 +208,7 @@ func TestCompletedKeepsOnlyBytes(t *testing.T) {
 		return nil
 	})
 	l.sched.clock = clk
+	l.sched.slack = 0 // exact deadlines
 	defer l.Close()
 	bye := rq{method: sip.BYE, branch: "z9hG4bK-bye1", callID: "bye-call", toTag: "a"}
 	data := []byte(bye.raw())

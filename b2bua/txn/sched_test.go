@@ -135,3 +135,68 @@ func TestSchedulerOnRuntimeClock(t *testing.T) {
 		}
 	}
 }
+
+// wakeCounter is a fake clock that counts the runtime timer's firings
+// (the scheduler's wake-ups).
+type wakeCounter struct {
+	*fakeClock
+	wakes int
+}
+
+func (c *wakeCounter) afterFunc(d time.Duration, f func()) resetter {
+	return c.fakeClock.afterFunc(d, func() { c.wakes++; f() })
+}
+
+// TestSchedulerSharesWakeUps: with the layer's slack, timers armed over
+// a few milliseconds (a call's lingering transactions at 800 calls/s)
+// fire in a handful of wake-ups instead of one each, each never before
+// its deadline and at most a 32nd of its delay (maxSlack at most) after
+// it; a lone timer still fires, and a short one stays nearly exact.
+func TestSchedulerSharesWakeUps(t *testing.T) {
+	cases := []struct {
+		name     string
+		delay    time.Duration
+		n        int           // timers, armed every step
+		step     time.Duration // between armings
+		maxWakes int
+	}{
+		{"linger timers", 5 * time.Second, 200, time.Millisecond, 12},
+		{"T1 retransmissions", 500 * time.Millisecond, 100, 500 * time.Microsecond, 6},
+		{"a lone timer", 32 * time.Second, 1, 0, 1},
+		{"short timers", 32 * time.Millisecond, 20, time.Millisecond, 20},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &wakeCounter{fakeClock: &fakeClock{}}
+			s := newSched(clk)
+			s.slack = maxSlack
+			fired := make(chan firing, tc.n)
+			due := make([]time.Duration, tc.n)
+			for i := range tc.n {
+				p := &probe{id: i, clk: clk, fired: fired}
+				p.mu.Lock()
+				due[i] = clk.now() + tc.delay
+				s.arm(&p.tm, tc.delay, p, kindEnd)
+				p.mu.Unlock()
+				clk.Advance(tc.step)
+			}
+			clk.Advance(2 * tc.delay)
+			if len(fired) != tc.n {
+				t.Fatalf("%d of %d timers fired", len(fired), tc.n)
+			}
+			late := min(tc.delay/32, maxSlack)
+			for range tc.n {
+				f := <-fired
+				if f.at < due[f.id] || f.at > due[f.id]+late {
+					t.Errorf("timer %d due at %v fired at %v (at most %v late)", f.id, due[f.id], f.at, late)
+				}
+			}
+			if clk.wakes > tc.maxWakes {
+				t.Errorf("%d wake-ups for %d timers, want at most %d", clk.wakes, tc.n, tc.maxWakes)
+			}
+			if a := s.armed(); a != 0 {
+				t.Errorf("%d timers left armed", a)
+			}
+		})
+	}
+}
