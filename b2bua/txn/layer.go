@@ -230,18 +230,20 @@ func (l *Layer) receiveCancel(req sip.Request, hop *sip.ViaHop, src, dst transpo
 	l.mu.Lock()
 	target := l.servers[newServerKey(req, hop, sip.INVITE, src)]
 	l.mu.Unlock()
-	res := NewResponse(req, 481, "Call/Transaction Does Not Exist")
-	tag := ""
-	if target != nil {
-		res = NewResponse(req, 200, "OK")
-		tag = target.cancel()
+	answer := func(res sip.Response, tag string) {
+		if tag == "" {
+			tag = newTag()
+		}
+		if err := tx.Respond(withToTag(res, tag)); err != nil {
+			l.log.Debug("answer CANCEL", "err", err)
+		}
 	}
-	if tag == "" {
-		tag = newTag()
+	if target == nil {
+		answer(NewResponse(req, 481, "Call/Transaction Does Not Exist"), "")
+		return
 	}
-	if err := tx.Respond(withToTag(res, tag)); err != nil {
-		l.log.Debug("answer CANCEL", "err", err)
-	}
+	// The 200 goes out before the INVITE's TU hears of the CANCEL (cancel).
+	target.cancel(func(tag string) { answer(NewResponse(req, 200, "OK"), tag) })
 }
 
 func (l *Layer) receiveResponse(res sip.Response, src transport.Target) {

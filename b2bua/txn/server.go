@@ -418,24 +418,29 @@ func (tx *ServerTx) acked() bool {
 	}
 }
 
-// cancel marks an INVITE without final response cancelled and returns the
-// To tag the TU gave its responses so far, for the 200 to the CANCEL.
-func (tx *ServerTx) cancel() (tag string) {
+// cancel answers a CANCEL of this INVITE and then marks it cancelled if
+// it has no final response yet. answer gets the To tag the TU gave its
+// responses so far, for the 200 to the CANCEL, and sends that 200 before
+// the TU learns of the CANCEL: RFC 3261 9.2 has the 200 precede the
+// INVITE's 487, and a TU woken first could send its 487 first.
+func (tx *ServerTx) cancel(answer func(tag string)) {
+	tx.mu.Lock()
+	tag := tx.tag
+	if tx.last != nil {
+		tag = sipmsg.ToTag(tx.last)
+	}
+	tx.mu.Unlock()
+	answer(tag)
 	var notify func()
 	tx.mu.Lock()
 	if tx.invite && tx.state == sProceeding && !tx.cancelled.fired {
 		tx.cancelled.fire()
 		notify = tx.onCancel
 	}
-	tag = tx.tag
-	if tx.last != nil {
-		tag = sipmsg.ToTag(tx.last)
-	}
 	tx.mu.Unlock()
 	if notify != nil {
 		notify()
 	}
-	return tag
 }
 
 // Terminate ends the transaction at once without a response, for requests

@@ -123,7 +123,9 @@ func TestInviteServer(t *testing.T) {
 				if got := e.l.Stats().Absorbed; got != absorbed+1 {
 					t.Fatalf("absorbed %d, want %d", got, absorbed+1)
 				}
-				if tag := tx.cancel(); tag != "uas-1" {
+				var tag string
+				tx.cancel(func(t string) { tag = t })
+				if tag != "uas-1" {
 					t.Fatalf("To tag for a CANCEL %q, want uas-1", tag)
 				}
 				e.advance(t64)
@@ -396,6 +398,32 @@ func TestCancelServer(t *testing.T) {
 				e.advance(t64)
 				closed(t, tx.Done(), "Done")
 				e.tu.none(t) // neither CANCEL nor ACK reach the TU
+			},
+		},
+		{
+			// RFC 3261 9.2: the 200 to the CANCEL, then the INVITE's 487,
+			// even when the TU answers 487 the moment it hears of the
+			// CANCEL (Notify's callback runs on the CANCEL's goroutine).
+			name: "a TU answering 487 at once: the 200 to the CANCEL goes first",
+			run: func(t *testing.T, e *env) {
+				e.l.Receive(inv.req(t), udpPeer)
+				tx := e.tu.next(t).tx
+				respond(t, tx, 180, "uas-7")
+				tx.Notify(func() { respond(t, tx, 487, "uas-7") }, nil)
+				e.l.Receive(cancel.req(t), udpPeer)
+				e.out.want(t, 1, statusFor(487, sip.INVITE), "487 to the INVITE")
+				var order []int
+				for _, s := range e.out.matching(anything) {
+					if res, ok := s.msg.(sip.Response); ok && res.StatusCode() >= 200 {
+						order = append(order, int(res.StatusCode()))
+					}
+				}
+				if len(order) != 2 || order[0] != 200 || order[1] != 487 {
+					t.Fatalf("final responses in the order %v, want [200 487]", order)
+				}
+				e.l.Receive(rq{method: sip.ACK, branch: inv.branch, toTag: "uas-7"}.req(t), udpPeer)
+				e.advance(t64)
+				closed(t, tx.Done(), "Done")
 			},
 		},
 		{
