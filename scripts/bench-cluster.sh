@@ -55,7 +55,6 @@ YAML
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 per_call() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v n="$2" 'BEGIN { if (n > 0) printf "%.3f", t / hz / n * 1000; else print "n/a" }'; }
 line() { grep -h "	cps	" "$1" | tail -n 1; }
-field() { tr '\t' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -n 1; }
 
 run_cps() { # label
 	SBC_PIDS="$SBC_PID" SBC_RTP_PORTS="$RTP_PORTS" LABEL="$1" "$HARNESS/run.sh" cps "$RATE" "$DURATION" "$SIP" | tee "$OUT/cps-$1.txt"

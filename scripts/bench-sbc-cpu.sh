@@ -35,7 +35,6 @@ if [ ! -x "$HARNESS/run.sh" ]; then
 fi
 . scripts/sbc-bench-lib.sh
 trap stop_sbc EXIT
-field() { tr '\t' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -n 1; }
 
 for rate in $RATES; do
 	for round in $(seq 1 "$ROUNDS"); do

@@ -59,9 +59,6 @@ metric() {
 	curl -fsS "http://$ADMIN/metrics" | awk -v m="$1" '$1 == m || index($1, m "{") == 1 { s += $2 } END { printf "%d", s }'
 }
 
-# field prints the value of key=value in a summary line.
-field() { tr '\t' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -n 1; }
-
 # best prints the highest rate that passed in a findcps series (0: none).
 best() { grep -h "	cps	" "$1" | awk '/\tPASS\t/ { for (i = 1; i <= NF; i++) if ($i ~ /^rate=/) { split($i, a, "="); r = a[2] } } END { print r + 0 }'; }
 

@@ -5,6 +5,10 @@
 # starting and stopping it by PID. Sourced, not run. Uses OUT, SIP, ADMIN,
 # RTP_PORTS; sets SBC_PID.
 
+# field prints the value of key $2 in the harness's tab-separated result
+# line $1.
+field() { tr '\t' '\n' <<<"$1" | sed -n "s/^$2=//p" | head -n 1; }
+
 # bench_config writes $OUT/sbc.yaml with log level $1 and, if given, one
 # more line under sip: ($2, e.g. "overload_delay: 20ms").
 bench_config() {
