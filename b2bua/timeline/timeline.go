@@ -90,19 +90,22 @@ func (t *Timeline) Add(ev Event) {
 // slot is an event as a timeline keeps it: the fields every event has,
 // and its details (strings, numbers, a traced message's text) apart, in
 // extras, for the events that have any. Most of a call's events are SIP
-// messages without details: 40 bytes each instead of Event's 128.
+// messages without details: 24 bytes each instead of Event's 128.
 // Details that are only the side media came from (S[0] "a" or "b": ICE,
 // first RTP, hold) fit in the slot too (from), in bytes it had spare.
+// Its name is an index in whats; a name outside it is kept in the
+// details (odd, what.go).
 type slot struct {
 	At    int64
-	What  string
-	x     int32 // index in extras; -1: no details in extras
+	x     int32  // index in extras; -1: no details in extras
+	what  uint16 // index in whats, unless odd
 	Code  uint16
 	Kind  Kind
 	Leg   Leg
 	Dir   Dir
 	Shape Shape
-	from  Leg // with x -1, not LegNone: the details are S[0] = from's name
+	from  Leg  // with x -1, not LegNone: the details are S[0] = from's name
+	odd   bool // the name is outside whats: the extra's Text starts with it
 }
 
 // extra is an event's details.
@@ -120,15 +123,20 @@ func (ev *Event) hasDetails() bool {
 // store makes ev a slot, its details in an extra (reusing one let go).
 // Called under t.mu.
 func (t *Timeline) store(ev *Event) slot {
-	sl := slot{At: ev.At, What: ev.What, x: -1, Code: ev.Code, Kind: ev.Kind, Leg: ev.Leg, Dir: ev.Dir, Shape: ev.Shape}
-	if !ev.hasDetails() {
+	sl := slot{At: ev.At, x: -1, Code: ev.Code, Kind: ev.Kind, Leg: ev.Leg, Dir: ev.Dir, Shape: ev.Shape}
+	w, known := whatIndex[ev.What]
+	sl.what, sl.odd = w, !known
+	if known && !ev.hasDetails() {
 		return sl
 	}
-	if from := onlyFrom(ev); from != LegNone {
+	if from := onlyFrom(ev); known && from != LegNone {
 		sl.from = from
 		return sl
 	}
 	x := extra{S: ev.S, N: ev.N, Text: ev.Text}
+	if !known {
+		x.Text = oddText(ev.What, ev.Text)
+	}
 	if n := len(t.free); n > 0 {
 		sl.x = t.free[n-1]
 		t.free = t.free[:n-1]
@@ -162,13 +170,19 @@ func onlyFrom(ev *Event) Leg {
 
 // event is the Event sl stands for. Called under t.mu.
 func (t *Timeline) event(sl slot) Event {
-	ev := Event{At: sl.At, Kind: sl.Kind, Leg: sl.Leg, Dir: sl.Dir, Shape: sl.Shape, Code: sl.Code, What: sl.What}
+	ev := Event{At: sl.At, Kind: sl.Kind, Leg: sl.Leg, Dir: sl.Dir, Shape: sl.Shape, Code: sl.Code}
 	switch {
 	case sl.x >= 0:
 		x := &t.extras[sl.x]
 		ev.S, ev.N, ev.Text = x.S, x.N, x.Text
+		if sl.odd {
+			ev.What, ev.Text = splitOdd(x.Text)
+		}
 	case sl.from != LegNone:
 		ev.S[0] = sl.from.String()
+	}
+	if !sl.odd {
+		ev.What = whats[sl.what]
 	}
 	return ev
 }
