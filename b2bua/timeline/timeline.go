@@ -49,8 +49,9 @@ type Timeline struct {
 	samples kept[qsample]
 	dropped int // events and samples let go
 	sampler Sampler
-	keys    []string  // every id the store knows t by; guarded by Store.mu
-	keyBuf  [3]string // keys' first: the Call-IDs of A and B, the CDR id
+	// more are the ids the store knows t by besides id, cdrID and
+	// bCallID (a transfer's legs and records); guarded by Store.mu.
+	more []string
 }
 
 // Traced reports whether SIP messages keep their text on this timeline.
@@ -279,11 +280,10 @@ func (s *Store) Start(id, cdrID string, started time.Time, traced bool) *Timelin
 	// do not keep their INVITEs.
 	id = strings.Clone(id)
 	t := &Timeline{id: id, cdrID: cdrID, started: started.UnixNano(), traced: traced || s.text.Load(), max: s.max}
-	t.keys = t.keyBuf[:0]
 	s.mu.Lock()
 	s.live[t] = struct{}{}
-	s.index(t, id, LegA)
-	s.index(t, cdrID, LegNone)
+	s.index(t, id, LegA, true)
+	s.index(t, cdrID, LegNone, true)
 	s.mu.Unlock()
 	return t
 }
@@ -297,25 +297,27 @@ func (s *Store) Alias(t *Timeline, id string, leg Leg) {
 		return
 	}
 	id = strings.Clone(id) // as in Start
-	if leg == LegB {
-		t.mu.Lock()
-		if t.bCallID == "" {
-			t.bCallID = id
-		}
-		t.mu.Unlock()
+	t.mu.Lock()
+	if leg == LegB && t.bCallID == "" {
+		t.bCallID = id
 	}
+	named := id == t.id || id == t.cdrID || id == t.bCallID
+	t.mu.Unlock()
 	s.mu.Lock()
-	s.index(t, id, leg)
+	s.index(t, id, leg, named)
 	s.mu.Unlock()
 }
 
-// index makes t found by id. Called under s.mu.
-func (s *Store) index(t *Timeline, id string, leg Leg) {
+// index makes t found by id; named: id is t's id, cdrID or bCallID,
+// which forget finds there. Called under s.mu.
+func (s *Store) index(t *Timeline, id string, leg Leg, named bool) {
 	if id == "" {
 		return
 	}
 	s.ids[id] = key{t, leg}
-	t.keys = append(t.keys, id)
+	if !named {
+		t.more = append(t.more, id)
+	}
 }
 
 // End closes t at ended and keeps it among the last Keep ended calls,
@@ -347,9 +349,14 @@ func (s *Store) End(t *Timeline, ended time.Time) {
 
 // forget removes every id of t that still points to it. Called under s.mu.
 func (s *Store) forget(t *Timeline) {
-	for _, id := range t.keys {
-		if s.ids[id].t == t { // a later call may have taken a reused Call-ID
-			delete(s.ids, id)
+	t.mu.Lock()
+	named := [3]string{t.id, t.cdrID, t.bCallID}
+	t.mu.Unlock()
+	for _, ids := range [2][]string{named[:], t.more} {
+		for _, id := range ids {
+			if s.ids[id].t == t { // a later call may have taken a reused Call-ID
+				delete(s.ids, id)
+			}
 		}
 	}
 }

@@ -24,6 +24,42 @@ func TestEventSize(t *testing.T) {
 	if got := unsafe.Sizeof(qsample{}); got != 24 {
 		t.Fatalf("a quality sample is %d bytes, documented as 24", got)
 	}
+	// Every call has one: the 240-byte size class, not 288.
+	if got := unsafe.Sizeof(Timeline{}); got > 240 {
+		t.Fatalf("a Timeline is %d bytes, more than the 240-byte size class", got)
+	}
+}
+
+// Every id a timeline was found by goes with it: its own, its CDR id,
+// its first callee Call-ID and the others (a transfer's legs, records),
+// but not one a later call took.
+func TestForgetEveryID(t *testing.T) {
+	s := NewStore(Spec{Keep: 1, MaxEvents: 10})
+	old := s.Start("a", "cdr", time.Now(), false)
+	for _, al := range []struct {
+		id  string
+		leg Leg
+	}{{"b", LegB}, {"b2", LegB}, {"x", LegA}, {"cdr2", LegNone}, {"b", LegB}} {
+		s.Alias(old, al.id, al.leg)
+	}
+	if v := old.View(); v.BCallID != "b" {
+		t.Fatalf("b_call_id %q, want the first callee's", v.BCallID)
+	}
+	s.End(old, time.Now())
+	next := s.Start("a2", "cdr-next", time.Now(), false)
+	s.Alias(next, "b2", LegB) // a reused Call-ID
+	s.End(next, time.Now())   // evicts old
+	for _, id := range []string{"a", "cdr", "b", "x", "cdr2"} {
+		if _, ok := s.Find(id); ok {
+			t.Errorf("%s still found after its call was evicted", id)
+		}
+	}
+	if tl, ok := s.Find("b2"); !ok || tl != next {
+		t.Errorf("b2, taken by the later call, found %v %v", tl == next, ok)
+	}
+	if n := len(s.ids); n != 3 {
+		t.Errorf("%d ids indexed, want the later call's 3", n)
+	}
 }
 
 // A name outside the table (an unusual SIP method) is shown as given,
