@@ -62,15 +62,13 @@ type Session struct {
 	streams   []*stream // by m-line index; nil: rejected or not relayed
 	wt        [2]*webrtcSide
 	// The offer an Answer answers (offered): who sent it and what it said.
-	offerFrom  Side
-	offer      *sdpconv.Description
-	before     *sdpconv.Description    // what the offerer said before the offer, until answered (Refused)
-	beforeBody []byte                  // its body (State)
-	last       [2]*sdpconv.Description // the last SDP each side sent
-	lastBody   [2][]byte               // its body, and the offer's (State)
-	offerBody  []byte
-	since      time.Time   // the first Answer (State: the rates' start)
-	stateTick  *time.Timer // reports EventState every Config.StateEvery once answered
+	offerFrom Side
+	offer     *sdpconv.Description
+	before    *sdpconv.Description    // what the offerer said before the offer, until answered (Refused)
+	last      [2]*sdpconv.Description // the last SDP each side sent
+	bodies    *sdpBodies              // their bodies, for State; nil without replication (Config.NoState)
+	since     time.Time               // the first Answer (State: the rates' start)
+	stateTick *time.Timer             // reports EventState every Config.StateEvery once answered
 	// restoredAddr is, for a session Restore made, the address facing
 	// each side when it is none of Config.Addrs (a dead node's); nil for
 	// the others (restored, addrs.go).
@@ -226,9 +224,11 @@ func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	}
 	s.announce(to, out, sent)
 	s.offered, s.offerFrom, s.offer = true, from, d
-	s.before, s.beforeBody, s.last[from] = s.last[from], s.lastBody[from], d
-	s.offerBody = s.keepBody(body)
-	s.lastBody[from] = s.offerBody
+	s.before, s.last[from] = s.last[from], d
+	if b := s.keptBodies(); b != nil {
+		b.before, b.offer = b.last[from], bytes.Clone(body)
+		b.last[from] = b.offer
+	}
 	return out, nil
 }
 
@@ -276,7 +276,7 @@ func (s *Session) Answer(from Side, body []byte) ([]byte, error) {
 	}
 	s.announce(from.Other(), out, sent)
 	s.last[from] = d
-	s.lastBody[from] = s.keepBody(body)
+	s.keepBody(from, body)
 	if s.since.IsZero() {
 		s.since = time.Now()
 	}
@@ -311,7 +311,7 @@ func (s *Session) Absorb(from Side, body []byte) (answer []byte, ok bool) {
 		return nil, false
 	}
 	s.last[from] = d
-	s.lastBody[from] = s.keepBody(body)
+	s.keepBody(from, body)
 	if s.kind[from] != KindWebRTC && s.sent[from].body != nil {
 		return bytes.Clone(s.sent[from].body), true
 	}
