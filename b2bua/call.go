@@ -164,8 +164,8 @@ type Call struct {
 	conns   []*transport.Conn // connections the call is indexed under (calls.go)
 	grace   *flowGrace        // legs whose connection closed, in their grace (flowgrace.go); nil: none ever
 	started time.Time
-	rec     outcome.CallRecord // the CDR material, filled as the call goes
-	repl    *replica           // what was last replicated (replica.go); nil: nothing
+	rec     callRecord // the CDR material, filled as the call goes (record.go)
+	repl    *replica   // what was last replicated (replica.go); nil: nothing
 }
 
 // openEvents marks the call's first goroutine (run) as running.
@@ -289,7 +289,7 @@ var errFinished = &stopped{cause: "finished", side: outcome.SideSBC}
 func (c *Call) run() {
 	c.startTimeline()
 	if o := c.s.hooks.Observer; o != nil {
-		o.CallStarted(c.rec)
+		o.CallStarted(c.rec.full())
 	}
 	if !c.start() {
 		c.end()

@@ -43,7 +43,7 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 		started: time.Now(),
 	}
 	c.openEvents()
-	c.rec = outcome.CallRecord{
+	c.rec = callRecord{
 		ID:         sipmsg.NewToken(16),
 		ACallID:    callID,
 		SrcAddr:    src.Addr.String(),

@@ -204,7 +204,7 @@ func (c *Call) answerA(res sip.Response, sdp string) {
 	c.rec.Answer = time.Now().UTC()
 	c.rec.SIPCode = int(res.StatusCode())
 	if o := c.s.hooks.Observer; o != nil {
-		o.CallAnswered(c.rec)
+		o.CallAnswered(c.rec.full())
 	}
 	c.b.timer = c.timerFromUACResponse(res)
 	c.armSessionTimers()

@@ -181,9 +181,10 @@ func (c *Call) finish() {
 	c.grace.stop()
 	c.stopRingback()
 	c.endRefusal()
+	var med outcome.Media // the record's media counters
 	if c.media != nil {
 		c.media.Stop()
-		c.rec.Media = c.xfer.since(recordMedia(c.media.Stats()))
+		med = c.xfer.since(recordMedia(c.media.Stats()))
 		codecs := c.media.Codecs()
 		c.rec.ACodec, c.rec.BCodec = codecs[media.SideA], codecs[media.SideB]
 		c.rec.Transcoded = c.media.Transcoded()
@@ -211,7 +212,7 @@ func (c *Call) finish() {
 		// records before resources): a stalled CDR disk keeps them taken,
 		// so new calls are refused rather than carried without records.
 		c.s.pending.enter()
-		o.CallEnded(c.rec)
+		o.CallEnded(c.rec.withMedia(med))
 		c.s.pending.leave()
 	}
 	c.unreplicate() // after the record: a crash in between restores the call, not loses its record

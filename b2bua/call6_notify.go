@@ -251,8 +251,8 @@ func (c *Call) notifyTransfer(x *transfer, code int, reason string, final bool) 
 // on, the two naming each other.
 func (c *Call) splitRecord(x *transfer, n *leg) {
 	now := time.Now().UTC()
-	old := c.rec
-	next := outcome.CallRecord{
+	old := c.rec.full()
+	next := callRecord{
 		ID: sipmsg.NewToken(16), ACallID: old.ACallID, BCallID: old.BCallID,
 		FromURI: old.FromURI, ToURI: old.ToURI, SrcAddr: old.SrcAddr, ATransport: old.ATransport,
 		Trunk: old.Trunk, Start: now, Answer: now, SIPCode: 200, TransferredFrom: old.ID,
@@ -276,8 +276,8 @@ func (c *Call) splitRecord(x *transfer, n *leg) {
 	c.rec = next
 	if o := c.s.hooks.Observer; o != nil {
 		o.CallEnded(old)
-		o.CallStarted(next)
-		o.CallAnswered(next)
+		o.CallStarted(next.full())
+		o.CallAnswered(next.full())
 	}
 	if c.admitted != nil {
 		c.admitted()

@@ -43,7 +43,7 @@ func (s *Server) Restore(data []byte, from string) error {
 	if s.hooks.RestoreMedia == nil {
 		return fmt.Errorf("restore call %s: %w", st.Rec.ID, ErrNoMediaRestore)
 	}
-	c := &Call{s: s, log: s.log, started: time.Now(), rec: st.Rec, user: st.User, users: st.Users,
+	c := &Call{s: s, log: s.log, started: time.Now(), rec: ownRecord(st.Rec), user: st.User, users: st.Users,
 		maxDuration: st.MaxDuration, state: stateConfirmed, answered: true}
 	c.rec.TakenOverFrom = from
 	var err error
