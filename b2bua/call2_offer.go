@@ -230,7 +230,7 @@ func (c *Call) offerB(at *attempt, identity []sip.Header) (sip.Request, error) {
 			return nil, &sipError{cause: outcome.CauseBadSDP, err: err}
 		}
 		c.a.lastSDPIn = sdp
-		body = string(out)
+		body = sentSDP(out)
 		b.lastSDPOut = body
 		at.offer = true
 	}

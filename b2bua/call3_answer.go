@@ -101,8 +101,8 @@ func (c *Call) relayProvisional(at *attempt, res sip.Response) {
 		if err != nil {
 			c.log.Warn("early media sdp rejected", "err", err)
 		} else {
-			sipmsg.SetBody(out, "application/sdp", string(ans))
-			c.a.lastSDPOut = string(ans)
+			c.a.lastSDPOut = sentSDP(ans)
+			sipmsg.SetBody(out, "application/sdp", c.a.lastSDPOut)
 		}
 	}
 	c.provisionalToA(out)
@@ -168,7 +168,7 @@ func (c *Call) onInvite2xx(at *attempt, res sip.Response) {
 		}
 		b.lastSDPIn = sdp
 		c.ack(b, "", "")
-		c.answerA(res, string(ans))
+		c.answerA(res, sentSDP(ans))
 	case !at.offer && sdp != "":
 		// Delayed offer: B offers in its 2xx and we owe it the answer in
 		// the ACK, which waits for A's ACK.
@@ -182,7 +182,7 @@ func (c *Call) onInvite2xx(at *attempt, res sip.Response) {
 			return
 		}
 		b.lastSDPIn = sdp
-		c.answerA(res, string(off))
+		c.answerA(res, sentSDP(off))
 	default:
 		c.ack(b, "", "")
 		c.answerA(res, "")

@@ -152,7 +152,7 @@ func (c *Call) onACK(l *leg, req sip.Request) {
 			return
 		}
 		c.a.lastSDPIn = strings.Clone(sdp) // not a part of the ACK's datagram, kept whole else
-		body = string(ans)
+		body = sentSDP(ans)
 		c.b.lastSDPOut = body
 	}
 	c.ack(c.b, "application/sdp", body)
@@ -173,7 +173,7 @@ func (c *Call) onOffer(l *leg, req sip.Request, stx serverTx) {
 	if ans, ok := c.media.Absorb(l.side, []byte(sdp)); ok {
 		// A new port, a new SSRC, an ICE restart: nothing the other side
 		// must hear about.
-		l.lastSDPIn, l.lastSDPOut = strings.Clone(sdp), string(ans) // as in onOfferResponse
+		l.lastSDPIn, l.lastSDPOut = strings.Clone(sdp), sentSDP(ans) // as in onOfferResponse
 		c.log.Info("re-offer absorbed", "leg", l.name)
 		c.refreshed(l, req, stx)
 		return
@@ -253,8 +253,8 @@ func (c *Call) onOfferResponse(r *relay, res sip.Response) {
 			// datagram for the call's life (leg.detach).
 			r.to.lastSDPIn = strings.Clone(sdp)
 			r.from.lastSDPIn = strings.Clone(r.req.Body())
-			r.from.lastSDPOut = string(ans)
-			sipmsg.SetBody(out, "application/sdp", string(ans))
+			r.from.lastSDPOut = sentSDP(ans)
+			sipmsg.SetBody(out, "application/sdp", r.from.lastSDPOut)
 		}
 	}
 	c.timerOnRefresh(r.from, r.req, out)

@@ -252,8 +252,8 @@ func (c *Call) inviteTransfer(x *transfer, d dest) error {
 		c.dropTransferMedia(x)
 		return err
 	}
-	req := n.newRequest(sip.INVITE, "application/sdp", string(offer))
-	n.lastSDPOut = string(offer)
+	n.lastSDPOut = sentSDP(offer)
+	req := n.newRequest(sip.INVITE, "application/sdp", n.lastSDPOut)
 	if x.replaces != "" {
 		req.AppendHeader(sipmsg.Generic("Replaces", x.replaces))
 		req.AppendHeader(sipmsg.Generic("Require", "replaces"))

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -266,5 +267,39 @@ func TestCallRecordMirrorsOutcome(t *testing.T) {
 	rec.Media = outcome.Media{}
 	if full := own.full(); full != rec {
 		t.Errorf("full:\n%+v\nwant\n%+v", full, rec)
+	}
+}
+
+// sharingMedia returns bodies of its own, which the test finds again in
+// the legs.
+type sharingMedia struct {
+	fakeMedia
+	offer, answer []byte
+}
+
+func (m *sharingMedia) Offer(media.Side, []byte) ([]byte, error)  { return m.offer, nil }
+func (m *sharingMedia) Answer(media.Side, []byte) ([]byte, error) { return m.answer, nil }
+
+// The SDP a leg last sent is the media session's body itself, not a copy
+// of it (a second copy of each side's SDP for the call's life).
+func TestLegsKeepTheMediaBodies(t *testing.T) {
+	h := newCallHarness(t, nil)
+	m := &sharingMedia{offer: []byte(callerSDP), answer: []byte(strings.Replace(callerSDP, "192.0.2.10", "192.0.2.11", 2))}
+	h.s.hooks.Media = func(string) (MediaSession, error) { return m, nil }
+	h.answered(t)
+	legs := legsOf(h.s)
+	got := make(chan [2]string, 1)
+	legs["a"][0].call.post(event{kind: evFunc, fn: func(c *Call) { got <- [2]string{c.a.lastSDPOut, c.b.lastSDPOut} }})
+	var out [2]string
+	select {
+	case out = <-got:
+	case <-time.After(wait):
+		t.Fatal("the call did not run the check")
+	}
+	if out[0] != string(m.answer) || unsafe.StringData(out[0]) != &m.answer[0] {
+		t.Errorf("leg A's last SDP %q is not the media's answer itself", out[0])
+	}
+	if out[1] != string(m.offer) || unsafe.StringData(out[1]) != &m.offer[0] {
+		t.Errorf("leg B's last SDP %q is not the media's offer itself", out[1])
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/ghettovoice/gosip/sip"
 
@@ -42,7 +43,7 @@ type leg struct {
 	dtmfInfo         bool // the peer wants digits as SIP INFO
 	confirmed        bool
 	lastSDPIn        string // last SDP received from this side
-	lastSDPOut       string // last SDP sent to this side
+	lastSDPOut       string // last SDP sent to this side (sentSDP: the media session's bytes)
 	// lastACK is the ACK of the 2xx to the leg's latest INVITE as sent,
 	// sent again on each retransmission of that 2xx (bytes: a tenth of the
 	// message it was rendered from, kept for the call's life).
@@ -273,3 +274,10 @@ func (l *leg) seqOK(req sip.Request) bool {
 	l.remoteSeq = n
 	return true
 }
+
+// sentSDP is an SDP body the media session returned (Offer, Answer,
+// Absorb), as a string on the same bytes: the session keeps them as what
+// it last sent toward that side and never changes them (MediaSession),
+// so the leg's lastSDPOut and the message's body need no copy of their
+// own (a second copy of each side's SDP, kept for the call's life).
+func sentSDP(body []byte) string { return unsafe.String(unsafe.SliceData(body), len(body)) }

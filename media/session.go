@@ -181,7 +181,9 @@ func (s *Session) emit(ev Event) {
 // the offer disables (port 0). Errors wrap ErrBadSDP (unusable body),
 // ErrNoCodec (nothing the other side can use), ErrNoFax (T.38 toward a
 // side that is not plain RTP), ErrNoPorts or ErrClosed; on error nothing
-// changed.
+// changed. The body returned (here, by Answer and by Absorb) is the
+// session's own record of what it sent: never changed afterwards, and
+// not to be changed by the caller.
 func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	if !from.valid() {
 		return nil, fmt.Errorf("offer from %s: invalid side", from)
@@ -313,7 +315,7 @@ func (s *Session) Absorb(from Side, body []byte) (answer []byte, ok bool) {
 	s.last[from] = d
 	s.keepBody(from, body)
 	if s.kind[from] != KindWebRTC && s.sent[from].body != nil {
-		return bytes.Clone(s.sent[from].body), true
+		return s.sent[from].body, true // never changed (stamp)
 	}
 	out, err := s.renderAnswerTo(d, other, from)
 	if err != nil {
@@ -477,6 +479,9 @@ func (s *Session) stamp(to Side, render func(o sdp.Origin) ([]byte, error)) ([]b
 			return nil, err
 		}
 	}
+	// The caller gets the bytes kept, not a copy: a body is never
+	// changed once made (the next is rendered anew), and the B2BUA keeps
+	// what it sent for the call's life (b2bua sentSDP).
 	sent.body = body
-	return bytes.Clone(body), nil
+	return body, nil
 }

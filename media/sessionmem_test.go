@@ -298,3 +298,30 @@ func TestNoStateKeepsNoBodiesNorTick(t *testing.T) {
 		m.Close()
 	}
 }
+
+// The body Offer returns is the one the session keeps as sent, not a
+// copy (the B2BUA keeps it as the leg's last SDP), and a later offer
+// that changes it leaves the body handed out before as it was.
+func TestSentBodiesShared(t *testing.T) {
+	m := newTestManager(t, 4, public, nil)
+	s := m.NewSession("call-shared")
+	defer s.Close()
+	out, err := s.Offer(SideA, sipSDP("192.0.2.10", 49170))
+	if err != nil {
+		t.Fatalf("Offer: %v", err)
+	}
+	before := string(out)
+	s.mu.Lock()
+	kept := s.sent[SideB].body
+	s.mu.Unlock()
+	if len(out) == 0 || &out[0] != &kept[0] {
+		t.Fatal("Offer returned a copy of the body it keeps")
+	}
+	again, err := s.Offer(SideA, sipSDP("192.0.2.10", 49170, "a=sendonly"))
+	if err != nil {
+		t.Fatalf("re-Offer: %v", err)
+	}
+	if string(out) != before || string(again) == before {
+		t.Fatalf("a changed re-offer changed the body handed out before (or was the same):\n%s\n%s", out, again)
+	}
+}
