@@ -385,7 +385,7 @@ func (c *Call) onMediaEvent(ev media.Event) {
 		ct, body := rtpproc.FormatDTMFRelay(rtpproc.Event{Digit: ev.DTMF.Digit, Duration: ev.DTMF.Duration})
 		req := to.newRequest(sip.INFO, ct, string(body))
 		if _, err := c.send(to, req, func(sip.Response) {}); err != nil {
-			c.log.Debug("dtmf info", "leg", to.name, "err", err)
+			c.log.Debug("dtmf info", "leg", to.name(), "err", err)
 		}
 	case media.EventState: // the session's state changed (a latch, DTLS up, its periodic report)
 		c.mediaChanged()

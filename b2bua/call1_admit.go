@@ -62,7 +62,7 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 	c.invSeq = seq
 	c.log, c.traceOn = newCallLog(c), c.traced()
 	c.a = &leg{
-		call: c, side: media.SideA, name: outcome.SideA,
+		call: c, side: media.SideA,
 		callID:           callID,
 		localTag:         sipmsg.NewToken(8),
 		remoteTag:        sipmsg.FromTag(req),

@@ -149,7 +149,7 @@ func (c *Call) newLegB(d dest) (*leg, []sip.Header, error) {
 		pass = lowerSet(c.s.cfg.HeaderWhitelist, d.trunk.PassHeaders)
 	}
 	b := &leg{
-		call: c, side: media.SideB, name: outcome.SideB,
+		call: c, side: media.SideB,
 		callID:       sipmsg.NewToken(12),
 		localTag:     sipmsg.NewToken(8),
 		local:        from,

@@ -236,7 +236,7 @@ func (c *Call) ack(l *leg, contentType, body string) {
 	ack := l.request(sip.ACK, l.inviteSeq, contentType, body)
 	l.lastACK = bytes.Clone(sipmsg.Render(ack)) // its own size: Render leaves room to grow
 	if err := c.s.txs.SendRendered(l.lastACK, ack, l.dst); err != nil {
-		c.log.Debug("ack", "leg", l.name, "err", err)
+		c.log.Debug("ack", "leg", l.name(), "err", err)
 	}
 }
 

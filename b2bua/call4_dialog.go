@@ -80,9 +80,9 @@ func (c *Call) onRequest(l *leg, req sip.Request, stx serverTx) {
 		if l == c.b {
 			cause = outcome.CauseCalleeBye
 		}
-		c.setCause(cause, l.name)
+		c.setCause(cause, l.name())
 		l.confirmed = false
-		c.hangup(cause, l.name)
+		c.hangup(cause, l.name())
 	case sip.INVITE, sip.UPDATE:
 		c.onOffer(l, req, stx)
 	case sip.OPTIONS:
@@ -174,7 +174,7 @@ func (c *Call) onOffer(l *leg, req sip.Request, stx serverTx) {
 		// A new port, a new SSRC, an ICE restart: nothing the other side
 		// must hear about.
 		l.lastSDPIn, l.lastSDPOut = strings.Clone(sdp), sentSDP(ans) // as in onOfferResponse
-		c.log.Info("re-offer absorbed", "leg", l.name)
+		c.log.Info("re-offer absorbed", "leg", l.name())
 		c.refreshed(l, req, stx)
 		return
 	}
@@ -184,7 +184,7 @@ func (c *Call) onOffer(l *leg, req sip.Request, stx serverTx) {
 		return
 	}
 	if errors.Is(err, media.ErrTranscodeCapacity) {
-		c.log.Warn("re-offer refused: transcoding capacity reached", "leg", l.name)
+		c.log.Warn("re-offer refused: transcoding capacity reached", "leg", l.name())
 		c.reply(l, stx, req, 488, "Not Acceptable Here", sipmsg.Generic("Warning", media.TranscodeWarning))
 		return
 	}
@@ -240,7 +240,7 @@ func (c *Call) onOfferResponse(r *relay, res sip.Response) {
 		}
 		c.reply(r.from, r.stx, r.req, code, outcome.Phrase(code))
 		if code == 408 || code == 481 {
-			c.hangup(outcome.ReinviteCause(code), r.to.name)
+			c.hangup(outcome.ReinviteCause(code), r.to.name())
 		}
 		return
 	}

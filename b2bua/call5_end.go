@@ -123,7 +123,7 @@ func (c *Call) bye(l *leg) {
 	l.confirmed = false
 	req := l.newRequest(sip.BYE, "", "")
 	if _, err := c.send(l, req, func(sip.Response) {}); err != nil {
-		c.log.Debug("bye", "leg", l.name, "err", err)
+		c.log.Debug("bye", "leg", l.name(), "err", err)
 	}
 }
 
@@ -150,9 +150,9 @@ func (c *Call) legLost(conn *transport.Conn, owner registrar.Binding) {
 		if c.keepLost(l, conn, owner) {
 			return
 		}
-		c.log.Info("connection lost: ending the call", "leg", l.name, "conn", conn.String())
+		c.log.Info("connection lost: ending the call", "leg", l.name(), "conn", conn.String())
 		l.confirmed = false // no BYE into a closed connection
-		c.hangup(outcome.CauseConnectionLost, l.name)
+		c.hangup(outcome.CauseConnectionLost, l.name())
 		return
 	}
 }

@@ -94,7 +94,7 @@ func (c *Call) onRefer(l *leg, req sip.Request, stx serverTx) {
 	}
 	seq, _ := sipmsg.CSeq(req)
 	x := &transfer{from: l, to: to, eventID: strconv.FormatUint(uint64(seq), 10), target: target}
-	c.log.Info("transfer requested", "leg", l.name, "target", target.String(), "attended", replaces != "")
+	c.log.Info("transfer requested", "leg", l.name(), "target", target.String(), "attended", replaces != "")
 	code, reason := 0, ""
 	if replaced := c.s.replacedLeg(replaces); replaced != nil {
 		code, reason = c.resolveReplaces(x, replaced)
@@ -300,7 +300,7 @@ func (c *Call) newTransferLeg(x *transfer, d dest) (*leg, error) {
 		toURI = d.aor
 	}
 	n := &leg{
-		call: c, side: x.from.side, name: x.from.name,
+		call: c, side: x.from.side,
 		callID:       sipmsg.NewToken(12),
 		localTag:     sipmsg.NewToken(8),
 		local:        &sip.Address{DisplayName: x.to.remote.DisplayName, Uri: fromURI},

@@ -20,35 +20,44 @@ import (
 // SBC is the UAC. Only the call's goroutine touches a leg after creation.
 type leg struct {
 	call *Call
-	side media.Side
-	name outcome.Side // a or b, for logs and CDRs
+	side media.Side // its name for logs and CDRs: name
 
-	callID       string
-	localTag     string
-	remoteTag    string
-	local        *sip.Address // our From (leg B) or To (leg A), without tag
-	remote       *sip.Address
-	localSeq     uint32
-	inviteSeq    uint32 // CSeq of the latest INVITE sent, for its ACK
-	remoteSeq    uint32
-	remoteTarget sip.Uri
-	routeSet     []sip.Header // Route headers for requests we send
-	dst          transport.Target
-	contact      sip.Header
-	viaHost      string
-	viaPort      uint16
-	pass         map[string]bool // extra headers passed to and from this leg
-
+	callID    string
+	localTag  string
+	remoteTag string
+	local     *sip.Address // our From (leg B) or To (leg A), without tag
+	remote    *sip.Address
+	localSeq  uint32
+	inviteSeq uint32 // CSeq of the latest INVITE sent, for its ACK
+	remoteSeq uint32
+	viaPort   uint16
+	// The flags sit in the bytes after the CSeqs: a leg is 384 bytes
+	// (its size class), 416 with them and its name as fields.
 	peerAllowsUpdate bool
 	dtmfInfo         bool // the peer wants digits as SIP INFO
 	confirmed        bool
-	lastSDPIn        string // last SDP received from this side
-	lastSDPOut       string // last SDP sent to this side (sentSDP: the media session's bytes)
+	remoteTarget     sip.Uri
+	routeSet         []sip.Header // Route headers for requests we send
+	dst              transport.Target
+	contact          sip.Header
+	viaHost          string
+	pass             map[string]bool // extra headers passed to and from this leg
+
+	lastSDPIn  string // last SDP received from this side
+	lastSDPOut string // last SDP sent to this side (sentSDP: the media session's bytes)
 	// lastACK is the ACK of the 2xx to the leg's latest INVITE as sent,
 	// sent again on each retransmission of that 2xx (bytes: a tenth of the
 	// message it was rendered from, kept for the call's life).
 	lastACK []byte
 	timer   sessionTimer
+}
+
+// name is the leg's side as logs and CDRs name it: a or b.
+func (l *leg) name() outcome.Side {
+	if l.side == media.SideA {
+		return outcome.SideA
+	}
+	return outcome.SideB
 }
 
 // newRequest builds an in-dialog request on the leg.

@@ -423,5 +423,5 @@ func (c *Call) stateName() string {
 }
 
 func (l *leg) info() LegInfo {
-	return LegInfo{Side: string(l.name), CallID: l.callID, Transport: l.dst.Kind.Param(), Peer: l.dst.Addr, Confirmed: l.confirmed}
+	return LegInfo{Side: string(l.name()), CallID: l.callID, Transport: l.dst.Kind.Param(), Peer: l.dst.Addr, Confirmed: l.confirmed}
 }

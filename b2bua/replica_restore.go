@@ -93,9 +93,9 @@ func (c *Call) restored(owners [2]flowOwner) {
 			c.registeredBefore(owners[i])
 			continue
 		}
-		c.log.Info("restored call: its WebSocket leg cannot wait for its party", "leg", l.name)
+		c.log.Info("restored call: its WebSocket leg cannot wait for its party", "leg", l.name())
 		l.confirmed = false // no BYE: no connection to send it on
-		c.hangup(outcome.CauseConnectionLost, l.name)
+		c.hangup(outcome.CauseConnectionLost, l.name())
 		return
 	}
 }
@@ -105,7 +105,7 @@ func (c *Call) restoreLeg(st LegState, side media.Side, name outcome.Side) (*leg
 	if err != nil {
 		return nil, err
 	}
-	l := &leg{call: c, side: side, name: name, callID: st.CallID, localTag: st.LocalTag, remoteTag: st.RemoteTag,
+	l := &leg{call: c, side: side, callID: st.CallID, localTag: st.LocalTag, remoteTag: st.RemoteTag,
 		localSeq: st.LocalSeq + cseqJump, remoteSeq: st.RemoteSeq,
 		dst:     transport.Target{Kind: kind, Addr: st.Addr, Local: st.Local, Listener: st.Listener, Host: st.Host},
 		viaHost: st.ViaHost, viaPort: st.ViaPort, pass: lowerSet(st.Pass),
