@@ -339,7 +339,7 @@ func (c *Call) handle(ev event) {
 		if f := c.onResp[ev.client]; f != nil { // ended without a final response: a timeout
 			f(txn.NewResponse(ev.req, 408, "Request Timeout"))
 		}
-		drop(&c.afterFinal, ev.client)
+		c.afterFinalEnded(ev.client)
 	case evCancel:
 		c.onCancel()
 	case evAckLost:

@@ -125,7 +125,7 @@ func (c *Call) onInvite2xx(at *attempt, res sip.Response) {
 	if c.b == b && b.remoteTag == tag {
 		if b.lastACK != nil { // a retransmission: ACK again
 			_ = c.s.txs.SendRendered(b.lastACK, nil, b.dst)
-		} // else a delayed-offer ACK still waits for A's answer
+		} // else a delayed-offer ACK still waits for A's answer (acked unset)
 		return
 	}
 	if !c.live(at) || c.state != stateCalling || c.cancelled {
@@ -235,8 +235,33 @@ func (l *leg) confirmUAC(res sip.Response) {
 func (c *Call) ack(l *leg, contentType, body string) {
 	ack := l.request(sip.ACK, l.inviteSeq, contentType, body)
 	l.lastACK = bytes.Clone(sipmsg.Render(ack)) // its own size: Render leaves room to grow
+	l.acked = true
 	if err := c.s.txs.SendRendered(l.lastACK, ack, l.dst); err != nil {
 		c.log.Debug("ack", "leg", l.name(), "err", err)
+	}
+}
+
+// afterFinalEnded drops the handler of an INVITE client transaction
+// that ended after its final response (RFC 6026 Timer M, 64*T1 after a
+// 2xx; Timer D after a failure). With the last such gone, no 2xx
+// retransmission of any INVITE the call sent can still come (the callee
+// retransmits for at most 64*T1, RFC 3261 13.3.1.4), so the ACKs the legs
+// keep to answer them go: a 2xx coming later gets no ACK. The
+// transaction's request is let go by then, so which INVITE ended is not
+// known; an ACK sent after its INVITE's transaction ended (a delayed
+// offer answered that late) stays.
+func (c *Call) afterFinalEnded(tx clientTx) {
+	if _, ok := c.afterFinal[tx]; !ok {
+		return
+	}
+	drop(&c.afterFinal, tx)
+	if len(c.afterFinal) > 0 {
+		return
+	}
+	for _, l := range [...]*leg{c.a, c.b} {
+		if l != nil {
+			l.lastACK = nil
+		}
 	}
 }
 

@@ -138,7 +138,7 @@ func (c *Call) reply(l *leg, stx serverTx, req sip.Request, code int, reason str
 
 // onACK handles an ACK for a 2xx the SBC sent on leg l.
 func (c *Call) onACK(l *leg, req sip.Request) {
-	if l != c.a || c.b == nil || c.b.lastACK != nil || c.state != stateConfirmed {
+	if l != c.a || c.b == nil || c.b.acked || c.state != stateConfirmed {
 		return
 	}
 	// Delayed offer: A's ACK carries the answer to B's offer.

@@ -36,18 +36,24 @@ type leg struct {
 	peerAllowsUpdate bool
 	dtmfInfo         bool // the peer wants digits as SIP INFO
 	confirmed        bool
-	remoteTarget     sip.Uri
-	routeSet         []sip.Header // Route headers for requests we send
-	dst              transport.Target
-	contact          sip.Header
-	viaHost          string
-	pass             map[string]bool // extra headers passed to and from this leg
+	// acked: the 2xx to the leg's latest INVITE was ACKed (the ACK kept
+	// in lastACK until the call's INVITE transactions end).
+	acked        bool
+	remoteTarget sip.Uri
+	routeSet     []sip.Header // Route headers for requests we send
+	dst          transport.Target
+	contact      sip.Header
+	viaHost      string
+	pass         map[string]bool // extra headers passed to and from this leg
 
 	lastSDPIn  string // last SDP received from this side
 	lastSDPOut string // last SDP sent to this side (sentSDP: the media session's bytes)
 	// lastACK is the ACK of the 2xx to the leg's latest INVITE as sent,
 	// sent again on each retransmission of that 2xx (bytes: a tenth of the
-	// message it was rendered from, kept for the call's life).
+	// message it was rendered from). It is let go when the call's INVITE
+	// transactions have ended (afterFinalEnded), 64*T1 after a 2xx: the callee
+	// retransmits its 2xx for at most that long (RFC 3261 13.3.1.4,
+	// RFC 6026 Timer M), so no 2xx needing it comes later.
 	lastACK []byte
 	timer   sessionTimer
 }
