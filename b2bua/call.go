@@ -111,24 +111,20 @@ type Call struct {
 	traceOn bool
 	invSeq  uint32 // the CSeq number of A's INVITE, for RAck (prack.go)
 	media   MediaSession
-	optsA   media.SideOptions // what the caller's side was configured with (openMedia)
+	// setup is what only the search for the callee needs (call2_offer.go),
+	// let go when the call is answered; nil then.
+	setup *callSetup
 	// tl is the call's timeline (timeline.go); nil: none kept.
-	tl       *timeline.Timeline
-	attempts int // INVITEs sent toward destinations, for the timeline
-	route    *routing.Route
-	dests    []dest // B-leg targets not yet tried
-	try      *attempt
+	tl    *timeline.Timeline
+	route *routing.Route
+	try   *attempt
 	// forks are the attempts ringing in parallel (a registered user's
 	// bindings); the first 2xx wins and the others are cancelled.
 	forks []*attempt
-	best  int // best final failure among the forks (RFC 3261 16.7)
 	// admitted gives back what the admission stage counted for this call
 	// (nil: nothing); maxDuration bounds it once answered (0: no bound).
 	admitted    func()
 	maxDuration time.Duration
-	// dial is the user part leg B dials toward a trunk, as the dial rules
-	// read and checked it (policy.Request.Dial); "": the one dialed.
-	dial string
 
 	state       callState
 	lastFailure int // SIP code of the last failed attempt (408 for no answer)

@@ -135,7 +135,7 @@ func (c *Call) onInvite2xx(at *attempt, res sip.Response) {
 	}
 	c.stopTimer(timerAttempt)
 	c.stopTimer(timerRing)
-	c.try, c.dests = nil, nil // answered: no other destination is tried
+	c.try, c.setup = nil, nil // answered: no other destination is tried
 	if c.isFork(at) {
 		// The first answer wins; the other registrations stop ringing.
 		c.cancelForks(at)
