@@ -21,12 +21,6 @@ type FD struct {
 	v6     bool // an AF_INET6 socket
 	mapped bool // dual-stack: IPv4 destinations go v4-mapped
 	state  atomic.Int64
-	// fixedIn is the batch of the loop whose ring holds the descriptor
-	// as registered file fixedIx (fixed_linux.go); nil: none. Written by
-	// that loop only, so fixedIx is read only by whoever finds its own
-	// batch here.
-	fixedIn atomic.Pointer[Batch]
-	fixedIx int32
 }
 
 // closingBit marks an FD closed: no new reference is handed out.

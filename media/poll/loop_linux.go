@@ -459,7 +459,6 @@ func (lp *Loop) register(s *Socket) {
 	// Out of memory for the epoll set: the socket is not read, as if
 	// nothing ever came, but stays in the table, to be let go of as any.
 	_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, s.FD.fd, &ev)
-	lp.fix(s)
 }
 
 // unregister takes s out of the epoll set and the table. The owner's
@@ -469,7 +468,6 @@ func (lp *Loop) unregister(s *Socket) {
 		return
 	}
 	_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, s.FD.fd, nil)
-	lp.unfix(s)
 	lp.socks[s.slot] = nil
 	lp.free = append(lp.free, s.slot)
 	s.slot = -1

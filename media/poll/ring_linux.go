@@ -124,14 +124,12 @@ func (b *Batch) Queue(fd *FD, pkt []byte, to netip.AddrPort, f Failer, tag int) 
 	// the ring refers to it.
 	b.iovs[i].Base = &pkt[0]
 	b.iovs[i].SetLen(len(pkt))
-	sfd, flags := fd.target(b)
 	if b.ring.sendTo {
 		// IORING_OP_SEND with a destination (sendto(2)): no msghdr and
 		// iovec for the kernel to copy in and import per datagram.
 		*b.ring.sqe(uint32(i)) = uringSQE{
 			opcode:     ioringOpSend,
-			flags:      flags,
-			fd:         sfd,
+			fd:         int32(fd.fd),
 			off:        uint64(uintptr(unsafe.Pointer(&b.names[i][0]))), // addr2
 			addr:       uint64(uintptr(unsafe.Pointer(&pkt[0]))),
 			len:        uint32(len(pkt)),
@@ -145,8 +143,7 @@ func (b *Batch) Queue(fd *FD, pkt []byte, to netip.AddrPort, f Failer, tag int) 
 	b.hdrs[i].Namelen = uint32(nl)
 	*b.ring.sqe(uint32(i)) = uringSQE{
 		opcode:   ioringOpSendmsg,
-		flags:    flags,
-		fd:       sfd,
+		fd:       int32(fd.fd),
 		addr:     uint64(uintptr(unsafe.Pointer(&b.hdrs[i]))),
 		len:      1,
 		opFlags:  unix.MSG_DONTWAIT,
@@ -156,13 +153,11 @@ func (b *Batch) Queue(fd *FD, pkt []byte, to netip.AddrPort, f Failer, tag int) 
 	return true
 }
 
-// prepRecv sets receive i: one datagram from f into hdr.
-func (b *Batch) prepRecv(i int, f *FD, hdr *unix.Msghdr) {
-	fd, flags := f.target(b)
+// prepRecv sets receive i: one datagram from fd into hdr.
+func (b *Batch) prepRecv(i int, fd int, hdr *unix.Msghdr) {
 	*b.ring.sqe(uint32(i)) = uringSQE{
 		opcode:   ioringOpRecvmsg,
-		flags:    flags,
-		fd:       fd,
+		fd:       int32(fd),
 		addr:     uint64(uintptr(unsafe.Pointer(hdr))),
 		len:      1,
 		opFlags:  unix.MSG_DONTWAIT,
@@ -247,7 +242,7 @@ func (lp *Loop) readRing(ready []*Socket, now int64) (more bool) {
 			s := ready[k]
 			for range s.depth {
 				lp.msgs[n].hdr.Namelen = SockaddrLen
-				b.prepRecv(n, &s.FD, &lp.msgs[n].hdr)
+				b.prepRecv(n, s.FD.fd, &lp.msgs[n].hdr)
 				lp.from[n] = s
 				n++
 			}
@@ -353,10 +348,6 @@ type ring struct {
 	// sendTo: IORING_OP_SEND takes a destination address (Linux 6.0);
 	// else sends are IORING_OP_SENDMSG.
 	sendTo bool
-	// files is the size of the registered file table (fixed_linux.go), 0
-	// without one; update is setFile's argument.
-	files  int
-	update [1]int32
 }
 
 func (r *ring) setup(entries uint32) error {
@@ -402,7 +393,6 @@ func (r *ring) setup(entries uint32) error {
 	r.cqes = unsafe.Slice((*uringCQE)(unsafe.Add(base, p.cqOff.cqes)), p.cqEntries)
 	r.tail = atomic.LoadUint32(r.sqTail)
 	r.sendTo = r.supports(ioringOpSendZC)
-	r.registerFiles()
 	return nil
 }
 
