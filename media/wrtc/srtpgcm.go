@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync/atomic"
 
 	"github.com/pion/srtp/v3"
 )
@@ -34,10 +33,7 @@ type gcmRTP struct {
 	salt   [gcmSaltLen]byte
 	replay bool // decrypting: each SSRC has a replay window
 
-	// last is the state of the last packet's SSRC (a stream has one).
-	// Atomic only so that a poll loop's read-ahead (demux.touch) may load
-	// it without the reader's lock; it changes with the SSRC, rarely.
-	last  atomic.Pointer[gcmSSRC]
+	last  *gcmSSRC // the state of the last packet's SSRC (a stream has one)
 	ssrcs map[uint32]*gcmSSRC
 	probe gcmSSRC // an unknown SSRC's state until its packet authenticates
 	iv    [gcmSaltLen]byte
@@ -205,17 +201,16 @@ func extensionElementsFit(ext []byte, oneByte bool) bool {
 // state returns the state of ssrc; an unknown SSRC's is the probe, reset,
 // unless keep (encrypting: kept at once).
 func (g *gcmRTP) state(ssrc uint32, keep bool) (s *gcmSSRC, known bool) {
-	if s = g.last.Load(); s != nil && s.ssrc == ssrc {
+	if s = g.last; s != nil && s.ssrc == ssrc {
 		return s, true
 	}
 	if s = g.ssrcs[ssrc]; s != nil {
-		g.last.Store(s)
+		g.last = s
 		return s, true
 	}
 	if keep {
 		s = &gcmSSRC{ssrc: ssrc}
-		g.ssrcs[ssrc] = s
-		g.last.Store(s)
+		g.ssrcs[ssrc], g.last = s, s
 		return s, false
 	}
 	g.probe = gcmSSRC{ssrc: ssrc}
@@ -226,8 +221,7 @@ func (g *gcmRTP) state(ssrc uint32, keep bool) (s *gcmSSRC, known bool) {
 func (g *gcmRTP) keep() {
 	s := new(gcmSSRC)
 	*s = g.probe
-	g.ssrcs[s.ssrc] = s
-	g.last.Store(s)
+	g.ssrcs[s.ssrc], g.last = s, s
 }
 
 // nextROC is pion's srtpSSRCState.nextRolloverCount: the ROC of seq

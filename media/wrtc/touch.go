@@ -13,17 +13,13 @@ type Toucher interface {
 
 // touch reads ahead what handleVia will read for pkt, on a poll loop's
 // goroutine and without rmu: the counters, the decrypt context's first
-// line (fixed once published) and its last SSRC's state (only its SSRC,
-// fixed once published: the index and window it shares a line with move
-// under rmu, which readLoop may hold meanwhile), and the Sink of pkt's
-// route when it is a Toucher. It changes nothing.
+// line (its fields are fixed once published; the per-SSRC state the
+// reader moves is not read, as readLoop may decrypt under rmu meanwhile)
+// and the Sink of pkt's route when it is a Toucher. It changes nothing.
 func (d *demux) touch(pkt []byte) uintptr {
 	v := uintptr(d.c.rtpIn.Load())
 	if k := d.rx.Load(); k != nil && k.gcm != nil {
 		v += uintptr(k.gcm.salt[0])
-		if s := k.gcm.last.Load(); s != nil {
-			v += uintptr(s.ssrc) // fixed once published; its line holds the index and replay window
-		}
 	}
 	if len(pkt) < minRTPHeader || Classify(pkt) != ClassRTP {
 		return v
