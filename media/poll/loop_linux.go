@@ -44,11 +44,10 @@ type Socket struct {
 	// once for every Add that returned true.
 	Done func()
 
-	lp    *Loop   // the loop reading the socket; nil before Add. Owner's.
-	slot  int32   // index in the loop's table; -1 when not in it. The loop's.
-	depth int     // receives per io_uring round (adaptive). The loop's.
-	full  bool    // its last round gave a datagram for each receive. The loop's.
-	touch Toucher // Handler, when it is one; set by Add
+	lp    *Loop // the loop reading the socket; nil before Add. Owner's.
+	slot  int32 // index in the loop's table; -1 when not in it. The loop's.
+	depth int   // receives per io_uring round (adaptive). The loop's.
+	full  bool  // its last round gave a datagram for each receive. The loop's.
 }
 
 // Close stops reading and sending: the descriptor is closed once the loop
@@ -245,7 +244,6 @@ func (lp *Loop) Batch() *Batch { return lp.out }
 // read, and Done is not called). s's FD must be open.
 func (lp *Loop) Add(s *Socket) bool {
 	s.slot = -1
-	s.touch, _ = s.Handler.(Toucher)
 	if !lp.post(op{s: s, add: true}) {
 		return false
 	}

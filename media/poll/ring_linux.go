@@ -288,7 +288,7 @@ func (lp *Loop) touchAll(n int) {
 		if r := b.got[j]; r >= 0 {
 			if a, ok := AddrPortOf(lp.names[j][:min(int(lp.msgs[j].hdr.Namelen), SockaddrLen)]); ok {
 				src = a
-				if t := lp.from[j].touch; t != nil && n > 1 {
+				if t, ok := lp.from[j].Handler.(Toucher); ok && n > 1 {
 					sum += t.Touch(lp.bufs[j][:min(int(r), lp.cfg.BufSize)], src)
 				}
 			}
