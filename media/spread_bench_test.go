@@ -104,3 +104,41 @@ func spreadRigs(tb testing.TB, n int, held bool) []*forwardRig {
 	}
 	return rigs
 }
+
+// BenchmarkRelayTouchAhead is BenchmarkRelaySpread's go-only/calls-500
+// taken in rounds of 32 datagrams, each of another call, as a poll
+// loop's io_uring round hands them: one after the other (plain), or each
+// call's state touched first for the whole round (touch), as readRing
+// does (poll.Toucher). ns/op is per packet, the touch included.
+func BenchmarkRelayTouchAhead(b *testing.B) {
+	for _, touch := range []bool{false, true} {
+		b.Run(map[bool]string{false: "plain", true: "touch"}[touch], func(b *testing.B) {
+			relayTouch(b, 500, touch)
+		})
+	}
+}
+
+func relayTouch(b *testing.B, n int, touch bool) {
+	const round = 32
+	rigs := spreadRigs(b, n, true)
+	b.ReportAllocs()
+	var sum uintptr
+	i, q := 0, 0
+	for b.Loop() {
+		if q == 0 && touch {
+			for j := range round {
+				sum += rigs[(i+j)%n].r.touch()
+			}
+		}
+		r := rigs[i]
+		r.r.forward(r.pkt, r.src)
+		i, q = (i+1)%n, (q+1)%round
+	}
+	var dropped uint64
+	for _, r := range rigs {
+		dropped += r.r.f.c.dropped.Load()
+	}
+	if dropped < uint64(b.N) || sum == 1 {
+		b.Fatalf("%d packets went the go-only way (dropped at side B's hold), of %d", dropped, b.N)
+	}
+}

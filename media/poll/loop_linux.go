@@ -174,6 +174,9 @@ type Loop struct {
 	from  [Slots]*Socket // the socket each readRing buffer is read from
 	out   *Batch         // nil: no io_uring
 	recvs uint64         // io_uring receives submitted (tests)
+	// the sources of readRing's datagrams, and what Touchers read (touchAll)
+	srcs    [Slots]netip.AddrPort
+	touched uintptr
 }
 
 // mmsghdr is struct mmsghdr of recvmmsg(2).

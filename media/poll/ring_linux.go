@@ -250,6 +250,7 @@ func (lp *Loop) readRing(ready []*Socket, now int64) (more bool) {
 		}
 		b.enter(uint32(n))
 		lp.recvs += uint64(n)
+		lp.touchAll(n)
 		for i := 0; i < n; {
 			s := lp.from[i]
 			d, got := s.depth, 0
@@ -259,7 +260,7 @@ func (lp *Loop) readRing(ready []*Socket, now int64) (more bool) {
 					continue // EAGAIN (nothing more), or an error about one datagram
 				}
 				got++
-				if src, ok := AddrPortOf(lp.names[j][:min(int(lp.msgs[j].hdr.Namelen), SockaddrLen)]); ok {
+				if src := lp.srcs[j]; src.IsValid() {
 					s.Handler.Datagram(lp.bufs[j][:min(int(r), lp.cfg.BufSize)], src, now, b)
 				}
 			}
@@ -274,6 +275,27 @@ func (lp *Loop) readRing(ready []*Socket, now int64) (more bool) {
 		ready = ready[k:]
 	}
 	return more
+}
+
+// touchAll reads the sources of a round's n receives into srcs (invalid:
+// no datagram, or an unreadable source) and, when more than one datagram
+// came, has their Touchers read ahead (Toucher).
+func (lp *Loop) touchAll(n int) {
+	b := lp.out
+	var sum uintptr
+	for j := range n {
+		src := netip.AddrPort{}
+		if r := b.got[j]; r >= 0 {
+			if a, ok := AddrPortOf(lp.names[j][:min(int(lp.msgs[j].hdr.Namelen), SockaddrLen)]); ok {
+				src = a
+				if t, ok := lp.from[j].Handler.(Toucher); ok && n > 1 {
+					sum += t.Touch(lp.bufs[j][:min(int(r), lp.cfg.BufSize)], src)
+				}
+			}
+		}
+		lp.srcs[j] = src
+	}
+	lp.touched = sum
 }
 
 // io_uring ABI (include/uapi/linux/io_uring.h).

@@ -161,3 +161,24 @@ func (m *Mux) control(f func(fd uintptr)) error {
 	f(uintptr(m.tx.fd.Sysfd()))
 	return nil
 }
+
+// Touch reads ahead what dispatch and the demux will read for a datagram
+// pkt from from (poll.Toucher): the route set, the routed transport's
+// receive state and its route's Sink. Nothing else reads the routes
+// without a lock, and the demux's touch only loads.
+func (s *muxSocket) Touch(pkt []byte, from netip.AddrPort) uintptr {
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	t := s.m.routes.Load().lookup(from)
+	if t == nil {
+		return 0
+	}
+	return t.d.touch(pkt)
+}
+
+// touch loads the line of the Mux's sending descriptor (Transport.TouchSend).
+func (x *txSocket) touch() uintptr {
+	if x.fd.Closed() {
+		return 1
+	}
+	return 0
+}

@@ -57,3 +57,6 @@ func (x *txSocket) queue(*poll.Batch, []byte, netip.AddrPort, poll.Failer, int) 
 // setSharedReadBuffer asks bytes of receive buffer (up to the system's
 // limit).
 func setSharedReadBuffer(conn *net.UDPConn, bytes int) { _ = conn.SetReadBuffer(bytes) }
+
+// touch: no descriptor of its own to read ahead off Linux.
+func (x *txSocket) touch() uintptr { return 0 }
