@@ -17,7 +17,9 @@
 #   HOLD=60s                          the measured window (all calls up)
 #   RATE=50                           calls set up (and hung up) per second
 #   SRC=127.0.0.1                     the callers' addresses (comma list)
-#   METRIC=sbc_media_packets_total    the SBC's relayed-packets counter
+#   METRIC=sbc_media_relayed_packets_total  the SBC's relayed-packets counter
+#                                     (live: it moves during the window;
+#                                     RTP and RTCP summed)
 #   WEBRTC_PORT=0                     >0: media.webrtc_port, one UDP port
 #                                     shared by every WebRTC side (0: one
 #                                     port per call from rtp_ports)
@@ -54,7 +56,7 @@ RTP_CALLS="${RTP_CALLS:-1000}"
 HOLD="${HOLD:-60s}"
 RATE="${RATE:-50}"
 SRC="${SRC:-127.0.0.1}"
-METRIC="${METRIC:-sbc_media_packets_total}"
+METRIC="${METRIC:-sbc_media_relayed_packets_total}"
 PERF_SECONDS="${PERF_SECONDS:-0}"
 PERF_EVENT="${PERF_EVENT:-cpu-clock:u}"
 SYSCALL_SECONDS="${SYSCALL_SECONDS:-0}"

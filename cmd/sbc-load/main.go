@@ -111,7 +111,7 @@ func parseFlags(args []string) (*options, time.Duration, error) {
 	fs.IntVar(&o.batch, "batch", 50, "WebRTC calls per sending goroutine (one 20 ms ticker each)")
 	fs.IntVar(&o.sbcPID, "sbc-pid", 0, "the SBC's process id, for its CPU over the window (0: not measured)")
 	fs.StringVar(&o.metricsURL, "metrics", "", "the SBC's metrics URL, e.g. http://127.0.0.1:9090/metrics (empty: not read)")
-	fs.StringVar(&o.metricName, "metric", "sbc_media_packets_total", "the SBC's relayed-packets counter (samples summed)")
+	fs.StringVar(&o.metricName, "metric", "sbc_media_relayed_packets_total", "the SBC's relayed-packets counter, samples summed (the default counts live calls' packets, RTP and RTCP; sbc_media_packets_total counts a call's when it ends, so 0 over a window with no call ending)")
 	fs.StringVar(&o.userPrefix, "user", "load", "prefix of the dialed users (load0, load1, ...): they name the calls at the UAS")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the tool itself over the measured window to this file")
 	if err := fs.Parse(args); err != nil {
