@@ -26,9 +26,9 @@ type segment struct {
 }
 
 // journal is the spool's append-only log of frames, split into segment
-// files. Appends are serialized by mu; fsyncs by syncMu, so that callers
-// waiting for durability share one fsync (group commit). Readers see only
-// what is fsynced.
+// files. Appends are serialized by mu; one fsync runs at a time (syncTo's
+// round), so that callers waiting for durability share one (group
+// commit). Readers see only what is fsynced.
 //
 // An append only encodes its frame into pending; one write takes every
 // pending frame to the file: before each fsync, and at most frameDelay
@@ -64,9 +64,10 @@ type journal struct {
 	writes     atomic.Uint64        // write syscalls of frames since open
 	fsync      func(*os.File) error // (*os.File).Sync; tests watch it
 
-	syncMu   sync.Mutex
+	// round is closed when the fsync under way ends (syncTo); nil: none.
+	round    chan struct{}
 	syncs    atomic.Uint64 // fsyncs of segments since open (group commit: far fewer than records)
-	lastSync time.Time     // when the last fsync began; under syncMu
+	lastSync time.Time     // when the last fsync began; the round's leader's
 }
 
 // syncGap is the least time between the starts of two fsyncs. A caller
@@ -303,15 +304,41 @@ func (j *journal) write(kind frameKind, r *Record) error {
 // syncTo returns once everything before p is on disk: it writes what is
 // pending and fsyncs. A frame before p that can never be written (lost)
 // gives errLost.
+//
+// One caller at a time leads a round (syncRound: the wait for syncGap,
+// the write, the fsync); the others wait for its end together and look
+// again. They queued on a mutex before, and each woke the next in
+// turn: at 800 calls/s some 16 callers a round, each a wake-up of its
+// own after the one before it ran (BENCHMARKS.md, issue 15 tenth step).
 func (j *journal) syncTo(p position) error {
-	j.syncMu.Lock()
-	defer j.syncMu.Unlock()
-	j.mu.Lock()
-	lost, covered := j.lostAt(p), !j.synced.before(p)
-	j.mu.Unlock()
-	if lost != nil || covered {
-		return lost // or another caller's fsync covered p
+	for {
+		j.mu.Lock()
+		lost, covered := j.lostAt(p), !j.synced.before(p)
+		if lost != nil || covered {
+			j.mu.Unlock()
+			return lost // or another caller's fsync covered p
+		}
+		if round := j.round; round != nil {
+			j.mu.Unlock()
+			<-round // it may cover p, or fail: look again
+			continue
+		}
+		round := make(chan struct{})
+		j.round = round
+		j.mu.Unlock()
+		err := j.syncRound(p)
+		j.mu.Lock()
+		j.round = nil
+		j.mu.Unlock()
+		close(round)
+		return err
 	}
+}
+
+// syncRound waits out syncGap since the last fsync began, writes what
+// is pending and fsyncs it; p's frame must be in what it syncs. The
+// leader of the round only (syncTo).
+func (j *journal) syncRound(p position) error {
 	if wait := time.Until(j.lastSync.Add(syncGap)); wait > 0 {
 		time.Sleep(wait)
 	}
