@@ -176,7 +176,6 @@ type listener struct {
 	symmetric bool         // UDP: ListenOptions.Symmetric
 	udp       *net.UDPConn // UDP
 	raw       *rawSender   // UDP: sends outside udp's write lock (nil: through udp)
-	workers   *udpWorkers  // UDP: share its datagrams with the reader
 	ln        net.Listener // TCP, TLS
 	srv       *http.Server // WS, WSS (it owns the net.Listener)
 }

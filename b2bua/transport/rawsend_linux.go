@@ -79,15 +79,3 @@ func (r *rawSender) close() {
 		r.fd.Close()
 	}
 }
-
-// backlog reports whether a datagram waits in the socket's receive queue
-// (SIOCINQ: the size of the next one, 0 when none); true when it cannot
-// tell, so that the reader hands its datagram to a worker as before.
-func (r *rawSender) backlog() bool {
-	if r == nil || !r.fd.Acquire() {
-		return true
-	}
-	defer r.fd.Unref()
-	n, err := unix.IoctlGetInt(r.fd.Sysfd(), unix.SIOCINQ)
-	return err != nil || n > 0
-}

@@ -16,6 +16,3 @@ func newRawSender(*net.UDPConn) *rawSender { return nil }
 func (r *rawSender) send([]byte, netip.AddrPort) (bool, error) { return false, nil }
 
 func (r *rawSender) close() {}
-
-// backlog cannot be told here: the reader always hands to a worker.
-func (r *rawSender) backlog() bool { return true }

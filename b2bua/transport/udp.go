@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sbc-project/sbc/media/poll"
@@ -43,7 +42,6 @@ func (l *Layer) listenUDP(name, addr string, symmetric bool) (netip.AddrPort, er
 	li := &listener{name: name, kind: UDP, addr: boundAddr(addr, sock.LocalAddr()), udp: sock, symmetric: symmetric}
 	li.raw = newRawSender(sock)
 	w := l.startUDPWorkers()
-	li.workers = w
 	if !l.addListener(li, func() { l.readUDP(li, w) }) {
 		w.stop()
 		li.raw.close()
@@ -55,91 +53,67 @@ func (l *Layer) listenUDP(name, addr string, symmetric bool) (netip.AddrPort, er
 
 // readUDP delivers every datagram that holds something other than CRLFs,
 // stamped with the time the kernel received it (Packet.Received), and
-// counts the datagrams the kernel dropped from the full socket buffer
-// (udpReader).
+// counts the datagrams the kernel dropped from the full socket buffer.
+// The buffer is one byte larger than MaxMessageSize so that a datagram that
+// fills it is known to be oversize (the kernel truncates silently).
 func (l *Layer) readUDP(li *listener, w *udpWorkers) {
 	defer w.stop()
-	r := &udpReader{l: l, li: li, w: w, finished: make(chan struct{})}
-	r.stall = time.AfterFunc(time.Hour, r.takeOver)
-	r.stall.Stop()
-	t := &readTurn{}
-	r.turn.Store(t)
-	r.read(t)
-	<-r.finished // a reader that took over from this goroutine may read on
-}
-
-// readOne reads the next datagram; ok false: nothing to deliver (a
-// keepalive, an oversize datagram, a read error), closed: the socket is
-// closed. The buffer is one byte larger than MaxMessageSize so that a
-// datagram that fills it is known to be oversize (the kernel truncates
-// silently).
-func (r *udpReader) readOne(buf, oob []byte) (p Packet, ok, closed bool) {
-	l, li := r.l, r.li
-	n, oobn, _, src, err := li.udp.ReadMsgUDPAddrPort(buf, oob)
-	if err != nil {
-		if errors.Is(err, net.ErrClosed) || l.ctx.Err() != nil {
-			return p, false, true
+	buf := make([]byte, l.lim.MaxMessageSize+1)
+	oob := make([]byte, rxInfoSize)
+	var dropped uint32 // the socket's drop count, as last reported
+	for {
+		n, oobn, _, src, err := li.udp.ReadMsgUDPAddrPort(buf, oob)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || l.ctx.Err() != nil {
+				return
+			}
+			// Some systems report ICMP errors on reads; do not spin on them.
+			l.log.Debug("sip udp read", "listener", li.name, "err", err)
+			select {
+			case <-l.ctx.Done():
+				return
+			case <-time.After(time.Millisecond):
+			}
+			continue
 		}
-		// Some systems report ICMP errors on reads; do not spin on them.
-		l.log.Debug("sip udp read", "listener", li.name, "err", err)
-		select {
-		case <-l.ctx.Done():
-			return p, false, true
-		case <-time.After(time.Millisecond):
+		arrived, drops, ok := parseRxInfo(oob[:oobn])
+		if ok && drops != dropped {
+			l.stats.socketOverflow.Add(uint64(drops - dropped)) // wraps as the kernel's counter does
+			dropped = drops
 		}
-		return p, false, false
+		if arrived.IsZero() {
+			arrived = time.Now()
+		}
+		if n > l.lim.MaxMessageSize {
+			l.stats.oversize.Add(1)
+			continue
+		}
+		if isKeepalive(buf[:n]) {
+			l.stats.keepalives.Add(1)
+			continue
+		}
+		w.hand(l, Packet{
+			Data:      bytes.Clone(buf[:n]),
+			Src:       netip.AddrPortFrom(src.Addr().Unmap(), src.Port()),
+			Local:     li.addr,
+			Kind:      UDP,
+			Listener:  li.name,
+			Symmetric: li.symmetric,
+			Received:  arrived,
+		})
 	}
-	arrived, drops, ok := parseRxInfo(oob[:oobn])
-	if was := r.dropped.Load(); ok && drops != was {
-		l.stats.socketOverflow.Add(uint64(drops - was)) // wraps as the kernel's counter does
-		r.dropped.Store(drops)
-	}
-	if arrived.IsZero() {
-		arrived = time.Now()
-	}
-	if n > l.lim.MaxMessageSize {
-		l.stats.oversize.Add(1)
-		return p, false, false
-	}
-	if isKeepalive(buf[:n]) {
-		l.stats.keepalives.Add(1)
-		return p, false, false
-	}
-	return Packet{
-		Data:      bytes.Clone(buf[:n]),
-		Src:       netip.AddrPortFrom(src.Addr().Unmap(), src.Port()),
-		Local:     li.addr,
-		Kind:      UDP,
-		Listener:  li.name,
-		Symmetric: li.symmetric,
-		Received:  arrived,
-	}, true, false
 }
 
 // udpWorkers share the handling of one UDP listener's datagrams, so that a
 // single socket's traffic uses every core (a stream connection has a
-// goroutine of its own already). A datagram goes to the slot of its
+// goroutine of its own already). A datagram goes to the worker of its
 // Call-ID, so the messages of one call and of one transaction keep their
 // order while different calls, even from one source (a trunk, a load
 // generator), are handled in parallel; one without a readable Call-ID goes
-// by its source address. Each slot has a worker; the reader delivers a
-// datagram itself when its slot has nothing to do (udpReader.handle).
+// by its source address.
 type udpWorkers struct {
-	slots []udpSlot
-	wg    sync.WaitGroup // the workers: waited for by stop, within the reader's own slot of Layer.wg
-	// inline counts the datagrams the reader delivered itself.
-	inline atomic.Uint64
-}
-
-// udpSlot is one worker's queue. run is held by whoever delivers one of
-// the slot's datagrams (its worker, or the reader), so that one is
-// delivered at a time; pending counts those queued and not yet
-// delivered, so that the reader delivers one itself only after every
-// earlier one of the slot.
-type udpSlot struct {
-	q       chan Packet
-	pending atomic.Int32
-	run     sync.Mutex
+	queues []chan Packet
+	wg     sync.WaitGroup // the workers: waited for by stop, within the reader's own slot of Layer.wg
 }
 
 // udpQueueLen bounds each worker's queue: past it the datagram is dropped
@@ -151,24 +125,22 @@ const udpQueueLen = 1024
 // order until stop closes it. They run before Listen returns (a caller
 // counting goroutines sees them all) and are waited for by the reader.
 func (l *Layer) startUDPWorkers() *udpWorkers {
-	w := &udpWorkers{slots: make([]udpSlot, runtime.GOMAXPROCS(0))}
-	for i := range w.slots {
-		s := &w.slots[i]
-		s.q = make(chan Packet, udpQueueLen)
+	w := &udpWorkers{queues: make([]chan Packet, runtime.GOMAXPROCS(0))}
+	for i := range w.queues {
+		q := make(chan Packet, udpQueueLen)
+		w.queues[i] = q
 		w.wg.Go(func() {
-			for p := range s.q {
-				s.run.Lock()
+			for p := range q {
 				l.deliver(p)
-				s.run.Unlock()
-				s.pending.Add(-1)
 			}
 		})
 	}
 	return w
 }
 
-// slot is the slot of p's Call-ID, or of its source.
-func (w *udpWorkers) slot(p *Packet) *udpSlot {
+// hand queues p for the worker of its Call-ID, or drops it when that
+// queue is full.
+func (w *udpWorkers) hand(l *Layer, p Packet) {
 	h := fnv.New32a()
 	if id := callID(p.Data); id != nil {
 		_, _ = h.Write(id)
@@ -177,17 +149,9 @@ func (w *udpWorkers) slot(p *Packet) *udpSlot {
 		_, _ = h.Write(a[:])
 		_, _ = h.Write([]byte{byte(p.Src.Port() >> 8), byte(p.Src.Port())})
 	}
-	return &w.slots[h.Sum32()%uint32(len(w.slots))]
-}
-
-// hand queues p for its slot's worker, or drops it when that queue is
-// full.
-func (w *udpWorkers) hand(l *Layer, s *udpSlot, p Packet) {
-	s.pending.Add(1)
 	select {
-	case s.q <- p:
+	case w.queues[h.Sum32()%uint32(len(w.queues))] <- p:
 	default:
-		s.pending.Add(-1)
 		l.stats.queueFull.Add(1)
 	}
 }
@@ -216,8 +180,8 @@ func callID(msg []byte) []byte {
 
 // stop lets the workers finish what is queued and waits for them.
 func (w *udpWorkers) stop() {
-	for i := range w.slots {
-		close(w.slots[i].q)
+	for _, q := range w.queues {
+		close(q)
 	}
 	w.wg.Wait()
 }
