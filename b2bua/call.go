@@ -111,24 +111,20 @@ type Call struct {
 	traceOn bool
 	invSeq  uint32 // the CSeq number of A's INVITE, for RAck (prack.go)
 	media   MediaSession
-	optsA   media.SideOptions // what the caller's side was configured with (openMedia)
+	// setup is what only the search for the callee needs (call2_offer.go),
+	// let go when the call is answered; nil then.
+	setup *callSetup
 	// tl is the call's timeline (timeline.go); nil: none kept.
-	tl       *timeline.Timeline
-	attempts int // INVITEs sent toward destinations, for the timeline
-	route    *routing.Route
-	dests    []dest // B-leg targets not yet tried
-	try      *attempt
+	tl    *timeline.Timeline
+	route *routing.Route
+	try   *attempt
 	// forks are the attempts ringing in parallel (a registered user's
 	// bindings); the first 2xx wins and the others are cancelled.
 	forks []*attempt
-	best  int // best final failure among the forks (RFC 3261 16.7)
 	// admitted gives back what the admission stage counted for this call
 	// (nil: nothing); maxDuration bounds it once answered (0: no bound).
 	admitted    func()
 	maxDuration time.Duration
-	// dial is the user part leg B dials toward a trunk, as the dial rules
-	// read and checked it (policy.Request.Dial); "": the one dialed.
-	dial string
 
 	state       callState
 	lastFailure int // SIP code of the last failed attempt (408 for no answer)
@@ -164,8 +160,8 @@ type Call struct {
 	conns   []*transport.Conn // connections the call is indexed under (calls.go)
 	grace   *flowGrace        // legs whose connection closed, in their grace (flowgrace.go); nil: none ever
 	started time.Time
-	rec     outcome.CallRecord // the CDR material, filled as the call goes
-	repl    *replica           // what was last replicated (replica.go); nil: nothing
+	rec     callRecord // the CDR material, filled as the call goes (record.go)
+	repl    *replica   // what was last replicated (replica.go); nil: nothing
 }
 
 // openEvents marks the call's first goroutine (run) as running.
@@ -289,7 +285,7 @@ var errFinished = &stopped{cause: "finished", side: outcome.SideSBC}
 func (c *Call) run() {
 	c.startTimeline()
 	if o := c.s.hooks.Observer; o != nil {
-		o.CallStarted(c.rec)
+		o.CallStarted(c.rec.full())
 	}
 	if !c.start() {
 		c.end()
@@ -348,7 +344,7 @@ func (c *Call) handle(ev event) {
 		if f := c.onResp[ev.client]; f != nil { // ended without a final response: a timeout
 			f(txn.NewResponse(ev.req, 408, "Request Timeout"))
 		}
-		drop(&c.afterFinal, ev.client)
+		c.afterFinalEnded(ev.client)
 	case evCancel:
 		c.onCancel()
 	case evAckLost:
@@ -394,7 +390,7 @@ func (c *Call) onMediaEvent(ev media.Event) {
 		ct, body := rtpproc.FormatDTMFRelay(rtpproc.Event{Digit: ev.DTMF.Digit, Duration: ev.DTMF.Duration})
 		req := to.newRequest(sip.INFO, ct, string(body))
 		if _, err := c.send(to, req, func(sip.Response) {}); err != nil {
-			c.log.Debug("dtmf info", "leg", to.name, "err", err)
+			c.log.Debug("dtmf info", "leg", to.name(), "err", err)
 		}
 	case media.EventState: // the session's state changed (a latch, DTLS up, its periodic report)
 		c.mediaChanged()

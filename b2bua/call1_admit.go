@@ -40,10 +40,11 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 		log:     s.log, // newCallLog below adds the call's attributes
 		inv:     tx,
 		invReq:  req,
+		setup:   &callSetup{},
 		started: time.Now(),
 	}
 	c.openEvents()
-	c.rec = outcome.CallRecord{
+	c.rec = callRecord{
 		ID:         sipmsg.NewToken(16),
 		ACallID:    callID,
 		SrcAddr:    src.Addr.String(),
@@ -62,7 +63,7 @@ func (s *Server) newCall(req sip.Request, tx serverTx) {
 	c.invSeq = seq
 	c.log, c.traceOn = newCallLog(c), c.traced()
 	c.a = &leg{
-		call: c, side: media.SideA, name: outcome.SideA,
+		call: c, side: media.SideA,
 		callID:           callID,
 		localTag:         sipmsg.NewToken(8),
 		remoteTag:        sipmsg.FromTag(req),
@@ -186,11 +187,11 @@ func (c *Call) findDests(rr routing.Request) bool {
 			return false
 		}
 		uri, _ := sipmsg.ParseURI("sip:echo@" + ep.String())
-		c.dests = []dest{{name: "echo", ruri: uri, to: transport.Target{Kind: transport.UDP, Addr: ep}}}
+		c.setup.dests = []dest{{name: "echo", ruri: uri, to: transport.Target{Kind: transport.UDP, Addr: ep}}}
 	case routing.TargetTrunks:
 		user := rr.RURIUser
-		if c.dial != "" {
-			user = c.dial // the trunk gets the number the dial rules checked
+		if c.setup.dial != "" {
+			user = c.setup.dial // the trunk gets the number the dial rules checked
 		}
 		for _, tr := range c.route.Candidates() {
 			ds, err := c.trunkDests(tr, user)
@@ -198,9 +199,9 @@ func (c *Call) findDests(rr routing.Request) bool {
 				c.log.Warn("trunk unusable", "trunk", tr.Name, "err", err)
 				continue
 			}
-			c.dests = append(c.dests, ds...)
+			c.setup.dests = append(c.setup.dests, ds...)
 		}
-		if len(c.dests) == 0 {
+		if len(c.setup.dests) == 0 {
 			if c.ctx.Err() != nil {
 				return true // stopped during the lookups: the loop answers
 			}
@@ -209,8 +210,8 @@ func (c *Call) findDests(rr routing.Request) bool {
 			return false
 		}
 	case routing.TargetRegistered:
-		c.dests = newestPerContact(append(c.s.registeredDests(c.invReq.Recipient()), c.peerDests(c.invReq.Recipient())...))
-		if len(c.dests) == 0 {
+		c.setup.dests = newestPerContact(append(c.s.registeredDests(c.invReq.Recipient()), c.peerDests(c.invReq.Recipient())...))
+		if len(c.setup.dests) == 0 {
 			c.refuse(outcome.Classify(outcome.CauseNoBinding, 0, false), c.vouched, "")
 			return false
 		}
@@ -268,7 +269,7 @@ func (c *Call) openMedia(src netip.Addr) bool {
 		}
 	}
 	c.a.dtmfInfo = optsA.DTMFInfo
-	c.optsA = optsA
+	c.setup.optsA = optsA
 	m.Configure(media.SideA, optsA)
 	m.Notify(func(ev media.Event) { c.post(event{kind: evMedia, media: &ev}) })
 	c.startTimer(timerRing, c.s.cfg.RingTimeout)
@@ -303,7 +304,7 @@ func (c *Call) admitLate() bool {
 		// Copies: the dial rules' number and the authenticated user may be
 		// substrings of A's INVITE (a name is dialed as written), which
 		// would keep the whole datagram for the call's life.
-		c.admitted, c.dial = r.Admitted, strings.Clone(r.Dial)
+		c.admitted, c.setup.dial = r.Admitted, strings.Clone(r.Dial)
 		c.user = strings.Clone(r.User)
 		c.vouched = r.User != "" || r.Trusted
 		c.maxDuration = p.MaxDuration()

@@ -50,15 +50,27 @@ type attempt struct {
 // 2xx retransmissions, 32 s in Accepted) needs only the leg.
 func (at *attempt) settle() { at.req = nil }
 
+// callSetup is what a call keeps only while it looks for its callee, let
+// go when answered (a Call in the 896-byte size class, not 1,024).
+type callSetup struct {
+	optsA media.SideOptions // what the caller's side was configured with (openMedia)
+	dests []dest            // B-leg targets not yet tried
+	// dial is the user part leg B dials toward a trunk, as the dial rules
+	// read and checked it (policy.Request.Dial); "": the one dialed.
+	dial     string
+	attempts int // INVITEs sent toward destinations, for the timeline
+	best     int // best final failure among the forks (RFC 3261 16.7)
+}
+
 // nextAttempt sends the INVITE to the next destination; with none left it
 // answers A from the last failure and returns false.
 func (c *Call) nextAttempt() bool {
 	if c.forking {
 		return c.forkAll()
 	}
-	for len(c.dests) > 0 {
-		d := c.dests[0]
-		c.dests = c.dests[1:]
+	for len(c.setup.dests) > 0 {
+		d := c.setup.dests[0]
+		c.setup.dests = c.setup.dests[1:]
 		if err := c.invite(d); err != nil {
 			var se *sipError
 			if errors.As(err, &se) {
@@ -108,9 +120,9 @@ func (c *Call) invite(d dest) error {
 	}
 	c.s.addDialog(b)
 	c.s.watchConn(c, d.to.Conn)
-	c.attempts++
+	c.setup.attempts++
 	c.timelineLeg(b)
-	c.timelineAttempt(d.name, d.ruri, c.attempts)
+	c.timelineAttempt(d.name, d.ruri, c.setup.attempts)
 	tx, err := c.send(b, req, func(res sip.Response) { c.onInviteResponse(at, res) })
 	if err != nil {
 		c.s.removeDialog(b)
@@ -149,7 +161,7 @@ func (c *Call) newLegB(d dest) (*leg, []sip.Header, error) {
 		pass = lowerSet(c.s.cfg.HeaderWhitelist, d.trunk.PassHeaders)
 	}
 	b := &leg{
-		call: c, side: media.SideB, name: outcome.SideB,
+		call: c, side: media.SideB,
 		callID:       sipmsg.NewToken(12),
 		localTag:     sipmsg.NewToken(8),
 		local:        from,
@@ -180,10 +192,10 @@ func (c *Call) configureB(b *leg, d dest) {
 	}
 	optsB.Codecs = c.sideCodecs(d, optsB.Kind)
 	c.media.Configure(media.SideB, optsB)
-	if c.optsA.Kind == media.KindWebRTC && c.route != nil && len(c.route.WebRTCCodecs) > 0 {
+	if c.setup.optsA.Kind == media.KindWebRTC && c.route != nil && len(c.route.WebRTCCodecs) > 0 {
 		// The caller is a browser: the route says what it may speak.
-		c.optsA.Codecs = c.route.WebRTCCodecs
-		c.media.Configure(media.SideA, c.optsA)
+		c.setup.optsA.Codecs = c.route.WebRTCCodecs
+		c.media.Configure(media.SideA, c.setup.optsA)
 	}
 }
 
@@ -230,7 +242,7 @@ func (c *Call) offerB(at *attempt, identity []sip.Header) (sip.Request, error) {
 			return nil, &sipError{cause: outcome.CauseBadSDP, err: err}
 		}
 		c.a.lastSDPIn = sdp
-		body = string(out)
+		body = sentSDP(out)
 		b.lastSDPOut = body
 		at.offer = true
 	}

@@ -101,8 +101,8 @@ func (c *Call) relayProvisional(at *attempt, res sip.Response) {
 		if err != nil {
 			c.log.Warn("early media sdp rejected", "err", err)
 		} else {
-			sipmsg.SetBody(out, "application/sdp", string(ans))
-			c.a.lastSDPOut = string(ans)
+			c.a.lastSDPOut = sentSDP(ans)
+			sipmsg.SetBody(out, "application/sdp", c.a.lastSDPOut)
 		}
 	}
 	c.provisionalToA(out)
@@ -125,7 +125,7 @@ func (c *Call) onInvite2xx(at *attempt, res sip.Response) {
 	if c.b == b && b.remoteTag == tag {
 		if b.lastACK != nil { // a retransmission: ACK again
 			_ = c.s.txs.SendRendered(b.lastACK, nil, b.dst)
-		} // else a delayed-offer ACK still waits for A's answer
+		} // else a delayed-offer ACK still waits for A's answer (acked unset)
 		return
 	}
 	if !c.live(at) || c.state != stateCalling || c.cancelled {
@@ -135,7 +135,7 @@ func (c *Call) onInvite2xx(at *attempt, res sip.Response) {
 	}
 	c.stopTimer(timerAttempt)
 	c.stopTimer(timerRing)
-	c.try, c.dests = nil, nil // answered: no other destination is tried
+	c.try, c.setup = nil, nil // answered: no other destination is tried
 	if c.isFork(at) {
 		// The first answer wins; the other registrations stop ringing.
 		c.cancelForks(at)
@@ -168,7 +168,7 @@ func (c *Call) onInvite2xx(at *attempt, res sip.Response) {
 		}
 		b.lastSDPIn = sdp
 		c.ack(b, "", "")
-		c.answerA(res, string(ans))
+		c.answerA(res, sentSDP(ans))
 	case !at.offer && sdp != "":
 		// Delayed offer: B offers in its 2xx and we owe it the answer in
 		// the ACK, which waits for A's ACK.
@@ -182,7 +182,7 @@ func (c *Call) onInvite2xx(at *attempt, res sip.Response) {
 			return
 		}
 		b.lastSDPIn = sdp
-		c.answerA(res, string(off))
+		c.answerA(res, sentSDP(off))
 	default:
 		c.ack(b, "", "")
 		c.answerA(res, "")
@@ -204,7 +204,7 @@ func (c *Call) answerA(res sip.Response, sdp string) {
 	c.rec.Answer = time.Now().UTC()
 	c.rec.SIPCode = int(res.StatusCode())
 	if o := c.s.hooks.Observer; o != nil {
-		o.CallAnswered(c.rec)
+		o.CallAnswered(c.rec.full())
 	}
 	c.b.timer = c.timerFromUACResponse(res)
 	c.armSessionTimers()
@@ -235,8 +235,33 @@ func (l *leg) confirmUAC(res sip.Response) {
 func (c *Call) ack(l *leg, contentType, body string) {
 	ack := l.request(sip.ACK, l.inviteSeq, contentType, body)
 	l.lastACK = bytes.Clone(sipmsg.Render(ack)) // its own size: Render leaves room to grow
+	l.acked = true
 	if err := c.s.txs.SendRendered(l.lastACK, ack, l.dst); err != nil {
-		c.log.Debug("ack", "leg", l.name, "err", err)
+		c.log.Debug("ack", "leg", l.name(), "err", err)
+	}
+}
+
+// afterFinalEnded drops the handler of an INVITE client transaction
+// that ended after its final response (RFC 6026 Timer M, 64*T1 after a
+// 2xx; Timer D after a failure). With the last such gone, no 2xx
+// retransmission of any INVITE the call sent can still come (the callee
+// retransmits for at most 64*T1, RFC 3261 13.3.1.4), so the ACKs the legs
+// keep to answer them go: a 2xx coming later gets no ACK. The
+// transaction's request is let go by then, so which INVITE ended is not
+// known; an ACK sent after its INVITE's transaction ended (a delayed
+// offer answered that late) stays.
+func (c *Call) afterFinalEnded(tx clientTx) {
+	if _, ok := c.afterFinal[tx]; !ok {
+		return
+	}
+	drop(&c.afterFinal, tx)
+	if len(c.afterFinal) > 0 {
+		return
+	}
+	for _, l := range [...]*leg{c.a, c.b} {
+		if l != nil {
+			l.lastACK = nil
+		}
 	}
 }
 

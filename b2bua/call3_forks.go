@@ -37,8 +37,8 @@ func (s *Server) registeredDests(ruri sip.Uri) []dest {
 // forkAll rings every destination at once (the bindings of a registered
 // user). It reports false, having answered A, when none could be called.
 func (c *Call) forkAll() bool {
-	dests := c.dests
-	c.dests = nil
+	dests := c.setup.dests
+	c.setup.dests = nil
 	for _, d := range dests {
 		if err := c.invite(d); err != nil {
 			c.log.Warn("fork not sent", "dest", d.name, "err", err)
@@ -88,21 +88,21 @@ func (c *Call) onForkFailed(at *attempt, code int) {
 		c.failWith(outcome.Classify(outcome.CauseRejected, code, false))
 		return
 	}
-	if c.best == 0 || betterFailure(code, c.best) {
-		c.best = code
+	if c.setup.best == 0 || betterFailure(code, c.setup.best) {
+		c.setup.best = code
 	}
 	if len(c.forks) > 0 {
 		return
 	}
 	switch {
-	case c.best == 408:
+	case c.setup.best == 408:
 		// No binding answered in time: 480, where a trunk that does not
 		// answer gets the caller 408.
 		c.failWith(outcome.Classify(outcome.CauseNoAnswer, 480, false))
-	case c.best >= 500:
+	case c.setup.best >= 500:
 		c.fail(outcome.CauseNoBinding)
 	default:
-		c.failWith(outcome.Classify(outcome.CauseRejected, c.best, false))
+		c.failWith(outcome.Classify(outcome.CauseRejected, c.setup.best, false))
 	}
 }
 

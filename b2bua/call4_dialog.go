@@ -80,9 +80,9 @@ func (c *Call) onRequest(l *leg, req sip.Request, stx serverTx) {
 		if l == c.b {
 			cause = outcome.CauseCalleeBye
 		}
-		c.setCause(cause, l.name)
+		c.setCause(cause, l.name())
 		l.confirmed = false
-		c.hangup(cause, l.name)
+		c.hangup(cause, l.name())
 	case sip.INVITE, sip.UPDATE:
 		c.onOffer(l, req, stx)
 	case sip.OPTIONS:
@@ -138,7 +138,7 @@ func (c *Call) reply(l *leg, stx serverTx, req sip.Request, code int, reason str
 
 // onACK handles an ACK for a 2xx the SBC sent on leg l.
 func (c *Call) onACK(l *leg, req sip.Request) {
-	if l != c.a || c.b == nil || c.b.lastACK != nil || c.state != stateConfirmed {
+	if l != c.a || c.b == nil || c.b.acked || c.state != stateConfirmed {
 		return
 	}
 	// Delayed offer: A's ACK carries the answer to B's offer.
@@ -152,7 +152,7 @@ func (c *Call) onACK(l *leg, req sip.Request) {
 			return
 		}
 		c.a.lastSDPIn = strings.Clone(sdp) // not a part of the ACK's datagram, kept whole else
-		body = string(ans)
+		body = sentSDP(ans)
 		c.b.lastSDPOut = body
 	}
 	c.ack(c.b, "application/sdp", body)
@@ -173,8 +173,8 @@ func (c *Call) onOffer(l *leg, req sip.Request, stx serverTx) {
 	if ans, ok := c.media.Absorb(l.side, []byte(sdp)); ok {
 		// A new port, a new SSRC, an ICE restart: nothing the other side
 		// must hear about.
-		l.lastSDPIn, l.lastSDPOut = strings.Clone(sdp), string(ans) // as in onOfferResponse
-		c.log.Info("re-offer absorbed", "leg", l.name)
+		l.lastSDPIn, l.lastSDPOut = strings.Clone(sdp), sentSDP(ans) // as in onOfferResponse
+		c.log.Info("re-offer absorbed", "leg", l.name())
 		c.refreshed(l, req, stx)
 		return
 	}
@@ -184,7 +184,7 @@ func (c *Call) onOffer(l *leg, req sip.Request, stx serverTx) {
 		return
 	}
 	if errors.Is(err, media.ErrTranscodeCapacity) {
-		c.log.Warn("re-offer refused: transcoding capacity reached", "leg", l.name)
+		c.log.Warn("re-offer refused: transcoding capacity reached", "leg", l.name())
 		c.reply(l, stx, req, 488, "Not Acceptable Here", sipmsg.Generic("Warning", media.TranscodeWarning))
 		return
 	}
@@ -240,7 +240,7 @@ func (c *Call) onOfferResponse(r *relay, res sip.Response) {
 		}
 		c.reply(r.from, r.stx, r.req, code, outcome.Phrase(code))
 		if code == 408 || code == 481 {
-			c.hangup(outcome.ReinviteCause(code), r.to.name)
+			c.hangup(outcome.ReinviteCause(code), r.to.name())
 		}
 		return
 	}
@@ -253,8 +253,8 @@ func (c *Call) onOfferResponse(r *relay, res sip.Response) {
 			// datagram for the call's life (leg.detach).
 			r.to.lastSDPIn = strings.Clone(sdp)
 			r.from.lastSDPIn = strings.Clone(r.req.Body())
-			r.from.lastSDPOut = string(ans)
-			sipmsg.SetBody(out, "application/sdp", string(ans))
+			r.from.lastSDPOut = sentSDP(ans)
+			sipmsg.SetBody(out, "application/sdp", r.from.lastSDPOut)
 		}
 	}
 	c.timerOnRefresh(r.from, r.req, out)

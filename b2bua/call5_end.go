@@ -123,7 +123,7 @@ func (c *Call) bye(l *leg) {
 	l.confirmed = false
 	req := l.newRequest(sip.BYE, "", "")
 	if _, err := c.send(l, req, func(sip.Response) {}); err != nil {
-		c.log.Debug("bye", "leg", l.name, "err", err)
+		c.log.Debug("bye", "leg", l.name(), "err", err)
 	}
 }
 
@@ -150,9 +150,9 @@ func (c *Call) legLost(conn *transport.Conn, owner registrar.Binding) {
 		if c.keepLost(l, conn, owner) {
 			return
 		}
-		c.log.Info("connection lost: ending the call", "leg", l.name, "conn", conn.String())
+		c.log.Info("connection lost: ending the call", "leg", l.name(), "conn", conn.String())
 		l.confirmed = false // no BYE into a closed connection
-		c.hangup(outcome.CauseConnectionLost, l.name)
+		c.hangup(outcome.CauseConnectionLost, l.name())
 		return
 	}
 }
@@ -181,9 +181,10 @@ func (c *Call) finish() {
 	c.grace.stop()
 	c.stopRingback()
 	c.endRefusal()
+	var med outcome.Media // the record's media counters
 	if c.media != nil {
 		c.media.Stop()
-		c.rec.Media = c.xfer.since(recordMedia(c.media.Stats()))
+		med = c.xfer.since(recordMedia(c.media.Stats()))
 		codecs := c.media.Codecs()
 		c.rec.ACodec, c.rec.BCodec = codecs[media.SideA], codecs[media.SideB]
 		c.rec.Transcoded = c.media.Transcoded()
@@ -211,7 +212,7 @@ func (c *Call) finish() {
 		// records before resources): a stalled CDR disk keeps them taken,
 		// so new calls are refused rather than carried without records.
 		c.s.pending.enter()
-		o.CallEnded(c.rec)
+		o.CallEnded(c.rec.withMedia(med))
 		c.s.pending.leave()
 	}
 	c.unreplicate() // after the record: a crash in between restores the call, not loses its record

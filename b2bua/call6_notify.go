@@ -104,7 +104,7 @@ func (c *Call) transferAnswered(x *transfer, at *attempt, res sip.Response) {
 	c.xfer.done = append(c.xfer.done, x.from) // its dialog answers a late BYE until the call ends
 	c.reinviteTransferee(x.to, string(ans))
 	c.traceOn = c.traced()
-	c.log.Info("call transferred", "leg", n.name, "dest", at.dest.name)
+	c.log.Info("call transferred", "leg", n.name(), "dest", at.dest.name)
 }
 
 // reinviteTransferee offers the transferee the new party's media (the
@@ -124,14 +124,14 @@ func (c *Call) reinviteTransferee(l *leg, sdp string) {
 		if code >= 300 {
 			c.log.Warn("transferee refused the new media", "code", code)
 			if code == 408 || code == 481 {
-				c.hangup(outcome.ReinviteCause(code), l.name)
+				c.hangup(outcome.ReinviteCause(code), l.name())
 			}
 			return
 		}
 		c.ack(l, "", "")
 		if body := res.Body(); body != "" {
 			if _, ok := c.media.Absorb(l.side, []byte(body)); !ok {
-				c.log.Info("transferee's answer kept as it was", "leg", l.name)
+				c.log.Info("transferee's answer kept as it was", "leg", l.name())
 			}
 			l.lastSDPIn = body
 		}
@@ -161,7 +161,7 @@ func (c *Call) endTransfer(x *transfer, code int, reason string) {
 	if !x.from.confirmed && c.state == stateConfirmed {
 		// The transferor hung up after its REFER: nobody is left for the
 		// transferee.
-		c.hangup(byeCause(x.from), x.from.name)
+		c.hangup(byeCause(x.from), x.from.name())
 	}
 }
 
@@ -175,13 +175,13 @@ func (c *Call) transferorLeft(l *leg) bool {
 		return false
 	}
 	l.confirmed = false
-	c.log.Info("transferor hung up; the transfer goes on", "leg", l.name)
+	c.log.Info("transferor hung up; the transfer goes on", "leg", l.name())
 	return true
 }
 
 // byeCause is the cause of a BYE from leg l.
 func byeCause(l *leg) outcome.Cause {
-	if l.name == outcome.SideB {
+	if l.name() == outcome.SideB {
 		return outcome.CauseCalleeBye
 	}
 	return outcome.CauseCallerBye
@@ -251,23 +251,23 @@ func (c *Call) notifyTransfer(x *transfer, code int, reason string, final bool) 
 // on, the two naming each other.
 func (c *Call) splitRecord(x *transfer, n *leg) {
 	now := time.Now().UTC()
-	old := c.rec
-	next := outcome.CallRecord{
+	old := c.rec.full()
+	next := callRecord{
 		ID: sipmsg.NewToken(16), ACallID: old.ACallID, BCallID: old.BCallID,
 		FromURI: old.FromURI, ToURI: old.ToURI, SrcAddr: old.SrcAddr, ATransport: old.ATransport,
 		Trunk: old.Trunk, Start: now, Answer: now, SIPCode: 200, TransferredFrom: old.ID,
 	}
 	c.s.hooks.Timelines.Alias(c.tl, next.ID, timeline.LegNone)
-	if n.name == outcome.SideA {
+	if n.name() == outcome.SideA {
 		next.ACallID, next.FromURI, next.SrcAddr = n.callID, x.target.String(), n.dst.Addr.String()
 		next.ATransport = n.dst.Kind.Param()
 	} else {
 		next.BCallID, next.ToURI, next.Trunk = n.callID, x.target.String(), x.at.dest.name
 	}
 	if x.linked != nil {
-		c.linkReplaced(x.linked, next.ID, x.from.name)
+		c.linkReplaced(x.linked, next.ID, x.from.name())
 	}
-	old.End, old.Cause, old.Side, old.TransferredTo = now, outcome.CauseTransferred, x.from.name, next.ID
+	old.End, old.Cause, old.Side, old.TransferredTo = now, outcome.CauseTransferred, x.from.name(), next.ID
 	stats := recordMedia(c.media.Stats())
 	old.Media = c.xfer.since(stats)
 	codecs := c.media.Codecs()
@@ -276,8 +276,8 @@ func (c *Call) splitRecord(x *transfer, n *leg) {
 	c.rec = next
 	if o := c.s.hooks.Observer; o != nil {
 		o.CallEnded(old)
-		o.CallStarted(next)
-		o.CallAnswered(next)
+		o.CallStarted(next.full())
+		o.CallAnswered(next.full())
 	}
 	if c.admitted != nil {
 		c.admitted()

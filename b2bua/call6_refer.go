@@ -94,7 +94,7 @@ func (c *Call) onRefer(l *leg, req sip.Request, stx serverTx) {
 	}
 	seq, _ := sipmsg.CSeq(req)
 	x := &transfer{from: l, to: to, eventID: strconv.FormatUint(uint64(seq), 10), target: target}
-	c.log.Info("transfer requested", "leg", l.name, "target", target.String(), "attended", replaces != "")
+	c.log.Info("transfer requested", "leg", l.name(), "target", target.String(), "attended", replaces != "")
 	code, reason := 0, ""
 	if replaced := c.s.replacedLeg(replaces); replaced != nil {
 		code, reason = c.resolveReplaces(x, replaced)
@@ -252,8 +252,8 @@ func (c *Call) inviteTransfer(x *transfer, d dest) error {
 		c.dropTransferMedia(x)
 		return err
 	}
-	req := n.newRequest(sip.INVITE, "application/sdp", string(offer))
-	n.lastSDPOut = string(offer)
+	n.lastSDPOut = sentSDP(offer)
+	req := n.newRequest(sip.INVITE, "application/sdp", n.lastSDPOut)
 	if x.replaces != "" {
 		req.AppendHeader(sipmsg.Generic("Replaces", x.replaces))
 		req.AppendHeader(sipmsg.Generic("Require", "replaces"))
@@ -300,7 +300,7 @@ func (c *Call) newTransferLeg(x *transfer, d dest) (*leg, error) {
 		toURI = d.aor
 	}
 	n := &leg{
-		call: c, side: x.from.side, name: x.from.name,
+		call: c, side: x.from.side,
 		callID:       sipmsg.NewToken(12),
 		localTag:     sipmsg.NewToken(8),
 		local:        &sip.Address{DisplayName: x.to.remote.DisplayName, Uri: fromURI},

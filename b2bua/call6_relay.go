@@ -32,7 +32,7 @@ func (c *Call) relayRefer(l *leg, req sip.Request, stx serverTx, target sip.Uri)
 	if rs := sipmsg.Header(req, "Refer-Sub"); rs != "" {
 		fwd.AppendHeader(sipmsg.Generic("Refer-Sub", rs)) // RFC 4488: the transferor wants no NOTIFY
 	}
-	c.log.Info("transfer relayed", "leg", l.name, "target", target.String())
+	c.log.Info("transfer relayed", "leg", l.name(), "target", target.String())
 	c.relayWith(l, req, stx, to, fwd)
 }
 

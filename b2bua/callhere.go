@@ -94,9 +94,11 @@ func (c *Call) allUDP() bool {
 	if c.try != nil && c.try.leg != nil && c.try.leg.dst.Kind != transport.UDP {
 		return false
 	}
-	for i := range c.dests {
-		if c.dests[i].to.Kind != transport.UDP {
-			return false
+	if c.setup != nil {
+		for i := range c.setup.dests {
+			if c.setup.dests[i].to.Kind != transport.UDP {
+				return false
+			}
 		}
 	}
 	return true

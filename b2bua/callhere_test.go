@@ -169,7 +169,7 @@ func TestQuick(t *testing.T) {
 		{"flow grace", func(c *Call) { c.grace = &flowGrace{} }, event{kind: evResponse}, false},
 		{"forks", func(c *Call) { c.forks = []*attempt{{}} }, event{kind: evResponse}, false},
 		{"stream leg", func(c *Call) { c.b = tcp }, req(sip.BYE), false},
-		{"stream destination left", func(c *Call) { c.dests = []dest{{}}; c.dests[0].to.Kind = transport.TCP }, event{kind: evResponse}, false},
+		{"stream destination left", func(c *Call) { c.setup = &callSetup{dests: []dest{{}}}; c.setup.dests[0].to.Kind = transport.TCP }, event{kind: evResponse}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -126,7 +126,7 @@ func TestAnsweredCallLetsReceivedTextsGo(t *testing.T) {
 	checked := make(chan []string, 1)
 	legs["a"][0].call.post(event{kind: evFunc, fn: func(c *Call) {
 		la, lb := c.a, c.b
-		kept := []string{la.callID, la.remoteTag, la.lastSDPIn, c.rec.ACallID, c.dial, c.user}
+		kept := []string{la.callID, la.remoteTag, la.lastSDPIn, c.rec.ACallID, c.user}
 		for _, a := range []*sip.Address{la.remote, la.local, lb.local, lb.remote} {
 			if a.DisplayName != nil {
 				kept = append(kept, a.DisplayName.String())

@@ -119,8 +119,8 @@ func (c *Call) startRingback(at *attempt, res sip.Response) bool {
 	c.ringback = pb
 	out := c.a.response(c.invReq, 183, "Session Progress")
 	copyHeaders(res, out, at.leg.pass)
-	sipmsg.SetBody(out, "application/sdp", string(ans))
-	c.a.lastSDPOut = string(ans)
+	c.a.lastSDPOut = sentSDP(ans)
+	sipmsg.SetBody(out, "application/sdp", c.a.lastSDPOut)
 	c.provisionalToA(out)
 	c.log.Info("local ringback", "caller", es.Kinds()[media.SideA].String())
 	c.tl.Add(timeline.Event{Kind: timeline.KindMedia, What: "ringback", Shape: timeline.ShapeFrom, S: [3]string{"sbc"}})
@@ -187,8 +187,8 @@ func (c *Call) announce(a *Announcement, o outcome.Outcome, extra []sip.Header) 
 	}
 	c.refusing = &announcedRefusal{o: o, extra: extra, pb: pb, slot: &e.playing}
 	out := c.a.response(c.invReq, 183, "Session Progress")
-	sipmsg.SetBody(out, "application/sdp", string(ans))
-	c.a.lastSDPOut = string(ans)
+	c.a.lastSDPOut = sentSDP(ans)
+	sipmsg.SetBody(out, "application/sdp", c.a.lastSDPOut)
 	c.provisionalToA(out)
 	c.log.Info("announcement before refusal", "code", o.Code, "cause", string(o.Cause))
 	c.tl.Add(timeline.Event{Kind: timeline.KindMedia, What: "announcement", Shape: timeline.ShapeReason,

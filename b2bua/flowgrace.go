@@ -130,7 +130,7 @@ func (c *Call) keepFor(l *leg, conn *transport.Conn, owner flowOwner) bool {
 	}
 	c.grace.lost = append(c.grace.lost, lf)
 	c.s.waiting.add(owner, c)
-	c.log.Info("connection lost: the call waits for its party to reconnect", "leg", l.name,
+	c.log.Info("connection lost: the call waits for its party to reconnect", "leg", l.name(),
 		"conn", l.dst.String(), "grace", grace, "user", owner.user, "instance", owner.instance)
 	return true
 }
@@ -145,10 +145,10 @@ func (c *Call) graceOver(lf *lostFlow) {
 	if c.state == stateEnding {
 		return
 	}
-	c.log.Info("connection lost: nobody took the dialog over; ending the call", "leg", lf.leg.name,
+	c.log.Info("connection lost: nobody took the dialog over; ending the call", "leg", lf.leg.name(),
 		"grace", time.Since(lf.since).Round(time.Millisecond))
 	lf.leg.confirmed = false // no BYE into a closed connection
-	c.hangup(outcome.CauseConnectionLost, lf.leg.name)
+	c.hangup(outcome.CauseConnectionLost, lf.leg.name())
 }
 
 // flowFrom checks a request on leg l that arrived while l is in its grace
@@ -180,7 +180,7 @@ func (c *Call) flowFrom(l *leg, req sip.Request, stx serverTx) bool {
 	c.grace.end(lf)
 	l.dst = src
 	c.s.watchConn(c, src.Conn)
-	c.log.Info("dialog taken over from a new connection", "leg", l.name, "conn", src.Conn.String(),
+	c.log.Info("dialog taken over from a new connection", "leg", l.name(), "conn", src.Conn.String(),
 		"method", string(req.Method()), "after", time.Since(lf.since).Round(time.Millisecond))
 	return true
 }
@@ -195,7 +195,7 @@ func (c *Call) sameParty(lf *lostFlow, req sip.Request, stx serverTx) bool {
 			if strings.EqualFold(user, lf.owner.user) && (lf.owner.instance == "" || b.Instance == lf.owner.instance) {
 				return true
 			}
-			c.log.Warn("dialog takeover refused: the new connection is registered as another party", "leg", lf.leg.name,
+			c.log.Warn("dialog takeover refused: the new connection is registered as another party", "leg", lf.leg.name(),
 				"conn", src.Conn.String(), "user", user, "instance", b.Instance)
 			c.refuseTakeover(lf.leg, stx, req, "the connection is another party's")
 			return false
@@ -215,7 +215,7 @@ func (c *Call) sameParty(lf *lostFlow, req sip.Request, stx serverTx) bool {
 		if failed {
 			c.s.authFailed(src)
 		}
-		c.log.Warn("dialog takeover refused: credentials of another user", "leg", lf.leg.name, "conn", src.Conn.String())
+		c.log.Warn("dialog takeover refused: credentials of another user", "leg", lf.leg.name(), "conn", src.Conn.String())
 		c.refuseTakeover(lf.leg, stx, req, "the credentials are another party's")
 		return false
 	}
@@ -349,7 +349,7 @@ func (c *Call) reRegistered(o flowOwner, dst transport.Target) {
 		c.grace.end(lf)
 		lf.leg.dst = dst
 		c.s.watchConn(c, dst.Conn)
-		c.log.Info("dialog moved to its party's new registration", "leg", lf.leg.name, "conn", dst.Conn.String(),
+		c.log.Info("dialog moved to its party's new registration", "leg", lf.leg.name(), "conn", dst.Conn.String(),
 			"after", time.Since(lf.since).Round(time.Millisecond))
 	}
 }

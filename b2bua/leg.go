@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/ghettovoice/gosip/sip"
 
@@ -19,35 +20,50 @@ import (
 // SBC is the UAC. Only the call's goroutine touches a leg after creation.
 type leg struct {
 	call *Call
-	side media.Side
-	name outcome.Side // a or b, for logs and CDRs
+	side media.Side // its name for logs and CDRs: name
 
-	callID       string
-	localTag     string
-	remoteTag    string
-	local        *sip.Address // our From (leg B) or To (leg A), without tag
-	remote       *sip.Address
-	localSeq     uint32
-	inviteSeq    uint32 // CSeq of the latest INVITE sent, for its ACK
-	remoteSeq    uint32
+	callID    string
+	localTag  string
+	remoteTag string
+	local     *sip.Address // our From (leg B) or To (leg A), without tag
+	remote    *sip.Address
+	localSeq  uint32
+	inviteSeq uint32 // CSeq of the latest INVITE sent, for its ACK
+	remoteSeq uint32
+	viaPort   uint16
+	// The flags sit in the bytes after the CSeqs: a leg is 384 bytes
+	// (its size class), 416 with them and its name as fields.
+	peerAllowsUpdate bool
+	dtmfInfo         bool // the peer wants digits as SIP INFO
+	confirmed        bool
+	// acked: the 2xx to the leg's latest INVITE was ACKed (the ACK kept
+	// in lastACK until the call's INVITE transactions end).
+	acked        bool
 	remoteTarget sip.Uri
 	routeSet     []sip.Header // Route headers for requests we send
 	dst          transport.Target
 	contact      sip.Header
 	viaHost      string
-	viaPort      uint16
 	pass         map[string]bool // extra headers passed to and from this leg
 
-	peerAllowsUpdate bool
-	dtmfInfo         bool // the peer wants digits as SIP INFO
-	confirmed        bool
-	lastSDPIn        string // last SDP received from this side
-	lastSDPOut       string // last SDP sent to this side
+	lastSDPIn  string // last SDP received from this side
+	lastSDPOut string // last SDP sent to this side (sentSDP: the media session's bytes)
 	// lastACK is the ACK of the 2xx to the leg's latest INVITE as sent,
 	// sent again on each retransmission of that 2xx (bytes: a tenth of the
-	// message it was rendered from, kept for the call's life).
+	// message it was rendered from). It is let go when the call's INVITE
+	// transactions have ended (afterFinalEnded), 64*T1 after a 2xx: the callee
+	// retransmits its 2xx for at most that long (RFC 3261 13.3.1.4,
+	// RFC 6026 Timer M), so no 2xx needing it comes later.
 	lastACK []byte
 	timer   sessionTimer
+}
+
+// name is the leg's side as logs and CDRs name it: a or b.
+func (l *leg) name() outcome.Side {
+	if l.side == media.SideA {
+		return outcome.SideA
+	}
+	return outcome.SideB
 }
 
 // newRequest builds an in-dialog request on the leg.
@@ -273,3 +289,10 @@ func (l *leg) seqOK(req sip.Request) bool {
 	l.remoteSeq = n
 	return true
 }
+
+// sentSDP is an SDP body the media session returned (Offer, Answer,
+// Absorb), as a string on the same bytes: the session keeps them as what
+// it last sent toward that side and never changes them (MediaSession),
+// so the leg's lastSDPOut and the message's body need no copy of their
+// own (a second copy of each side's SDP, kept for the call's life).
+func sentSDP(body []byte) string { return unsafe.String(unsafe.SliceData(body), len(body)) }

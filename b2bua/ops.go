@@ -395,7 +395,7 @@ func (c *Call) bLegs() []*leg {
 
 // info is the call's snapshot. Call goroutine only.
 func (c *Call) info() CallInfo {
-	in := CallInfo{Record: c.rec, State: c.stateName(), Traced: c.traced()}
+	in := CallInfo{Record: c.rec.full(), State: c.stateName(), Traced: c.traced()}
 	if c.route != nil {
 		in.Route = c.route.Name
 	}
@@ -423,5 +423,5 @@ func (c *Call) stateName() string {
 }
 
 func (l *leg) info() LegInfo {
-	return LegInfo{Side: string(l.name), CallID: l.callID, Transport: l.dst.Kind.Param(), Peer: l.dst.Addr, Confirmed: l.confirmed}
+	return LegInfo{Side: string(l.name()), CallID: l.callID, Transport: l.dst.Kind.Param(), Peer: l.dst.Addr, Confirmed: l.confirmed}
 }

@@ -225,8 +225,8 @@ func (c *Call) onPRACK(l *leg, req sip.Request, stx serverTx) {
 			return
 		}
 		res := l.response(req, 200, "OK")
-		sipmsg.SetBody(res, "application/sdp", string(ans))
-		l.lastSDPIn, l.lastSDPOut = body, string(ans)
+		l.lastSDPIn, l.lastSDPOut = body, sentSDP(ans)
+		sipmsg.SetBody(res, "application/sdp", l.lastSDPOut)
 		_ = stx.Respond(res)
 	} else {
 		c.reply(l, stx, req, 200, "OK")

@@ -96,7 +96,7 @@ type LegState struct {
 // State returns the call's continuation state; call goroutine only, and
 // only for a confirmed call (both legs up).
 func (c *Call) State() (CallState, error) {
-	st := CallState{Rec: c.rec, A: c.a.state(), B: c.b.state(), User: c.user, Users: c.users, MaxDuration: c.maxDuration}
+	st := CallState{Rec: c.rec.full(), A: c.a.state(), B: c.b.state(), User: c.user, Users: c.users, MaxDuration: c.maxDuration}
 	if m, ok := c.media.(MediaReplica); ok {
 		ms, err := m.ReplicaState()
 		if err != nil {

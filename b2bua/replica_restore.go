@@ -43,7 +43,7 @@ func (s *Server) Restore(data []byte, from string) error {
 	if s.hooks.RestoreMedia == nil {
 		return fmt.Errorf("restore call %s: %w", st.Rec.ID, ErrNoMediaRestore)
 	}
-	c := &Call{s: s, log: s.log, started: time.Now(), rec: st.Rec, user: st.User, users: st.Users,
+	c := &Call{s: s, log: s.log, started: time.Now(), rec: ownRecord(st.Rec), user: st.User, users: st.Users,
 		maxDuration: st.MaxDuration, state: stateConfirmed, answered: true}
 	c.rec.TakenOverFrom = from
 	var err error
@@ -93,9 +93,9 @@ func (c *Call) restored(owners [2]flowOwner) {
 			c.registeredBefore(owners[i])
 			continue
 		}
-		c.log.Info("restored call: its WebSocket leg cannot wait for its party", "leg", l.name)
+		c.log.Info("restored call: its WebSocket leg cannot wait for its party", "leg", l.name())
 		l.confirmed = false // no BYE: no connection to send it on
-		c.hangup(outcome.CauseConnectionLost, l.name)
+		c.hangup(outcome.CauseConnectionLost, l.name())
 		return
 	}
 }
@@ -105,7 +105,7 @@ func (c *Call) restoreLeg(st LegState, side media.Side, name outcome.Side) (*leg
 	if err != nil {
 		return nil, err
 	}
-	l := &leg{call: c, side: side, name: name, callID: st.CallID, localTag: st.LocalTag, remoteTag: st.RemoteTag,
+	l := &leg{call: c, side: side, callID: st.CallID, localTag: st.LocalTag, remoteTag: st.RemoteTag,
 		localSeq: st.LocalSeq + cseqJump, remoteSeq: st.RemoteSeq,
 		dst:     transport.Target{Kind: kind, Addr: st.Addr, Local: st.Local, Listener: st.Listener, Host: st.Host},
 		viaHost: st.ViaHost, viaPort: st.ViaPort, pass: lowerSet(st.Pass),

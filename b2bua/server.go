@@ -65,6 +65,8 @@ type MediaSession interface {
 	Configure(side media.Side, o media.SideOptions)
 	// Notify sets the receiver of media events (media gone, DTMF for INFO).
 	Notify(f func(media.Event))
+	// Offer, Answer and Absorb return the SDP to send: bytes nobody
+	// changes afterwards, which the call keeps without a copy (sentSDP).
 	Offer(from media.Side, sdp []byte) ([]byte, error)
 	Answer(from media.Side, sdp []byte) ([]byte, error)
 	// Absorb answers a re-offer that changes nothing the other side must

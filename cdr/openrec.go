@@ -1,9 +1,11 @@
 package cdr
 
+import "time"
+
 // openCalls are the records of the calls in progress the journal keeps,
 // to write them again in each new segment's checkpoint. Most are kept as
-// an openRecord: the fields a record has before its call ends, some 300
-// bytes instead of a Record's 500 (in the 320 and 512 size classes), for
+// an openRecord: the fields a record has before its call ends, some 250
+// bytes instead of a Record's 500 (in the 256 and 512 size classes), for
 // every call in progress. A record with anything an openRecord leaves
 // out is kept whole. Not safe for concurrent use (the journal's mu).
 type openCalls struct {
@@ -14,12 +16,30 @@ type openCalls struct {
 // openRecord is a Record less what only an ended call has (its end, media
 // counters, hang-up, the record after a transfer) and what derive
 // computes again.
+// Its times are Unix milliseconds (a Timestamp is a UTC time.Time of
+// whole milliseconds; 0: none), 8 bytes each instead of 24.
 type openRecord struct {
 	ID, NodeID, ACallID, BCallID, FromURI, ToURI, SrcAddr, ATransport, Trunk string
-	StartTime, RingTime, AnswerTime                                          Timestamp
+	StartTime, RingTime, AnswerTime                                          int64
 	SIPCode                                                                  int
 	ACodec, BCodec, TransferredFrom, TakenOverFrom                           string
 	Transcoded                                                               bool
+}
+
+// unixMilli is ts in Unix milliseconds, 0 for none.
+func unixMilli(ts Timestamp) int64 {
+	if ts.t.IsZero() {
+		return 0
+	}
+	return ts.t.UnixMilli()
+}
+
+// stampOf undoes unixMilli.
+func stampOf(ms int64) Timestamp {
+	if ms == 0 {
+		return Timestamp{}
+	}
+	return At(time.UnixMilli(ms))
 }
 
 func newOpenCalls() openCalls { return openCalls{short: map[string]openRecord{}} }
@@ -28,7 +48,7 @@ func newOpenCalls() openCalls { return openCalls{short: map[string]openRecord{}}
 func shorten(r *Record) (openRecord, bool) {
 	o := openRecord{ID: r.ID, NodeID: r.NodeID, ACallID: r.ACallID, BCallID: r.BCallID, FromURI: r.FromURI,
 		ToURI: r.ToURI, SrcAddr: r.SrcAddr, ATransport: r.ATransport, Trunk: r.Trunk,
-		StartTime: r.StartTime, RingTime: r.RingTime, AnswerTime: r.AnswerTime, SIPCode: r.SIPCode,
+		StartTime: unixMilli(r.StartTime), RingTime: unixMilli(r.RingTime), AnswerTime: unixMilli(r.AnswerTime), SIPCode: r.SIPCode,
 		ACodec: r.ACodec, BCodec: r.BCodec, TransferredFrom: r.TransferredFrom, TakenOverFrom: r.TakenOverFrom,
 		Transcoded: r.Transcoded}
 	return o, o.record() == *r
@@ -38,7 +58,7 @@ func shorten(r *Record) (openRecord, bool) {
 func (o *openRecord) record() Record {
 	r := Record{ID: o.ID, NodeID: o.NodeID, ACallID: o.ACallID, BCallID: o.BCallID, FromURI: o.FromURI,
 		ToURI: o.ToURI, SrcAddr: o.SrcAddr, ATransport: o.ATransport, Trunk: o.Trunk,
-		StartTime: o.StartTime, RingTime: o.RingTime, AnswerTime: o.AnswerTime, SIPCode: o.SIPCode,
+		StartTime: stampOf(o.StartTime), RingTime: stampOf(o.RingTime), AnswerTime: stampOf(o.AnswerTime), SIPCode: o.SIPCode,
 		ACodec: o.ACodec, BCodec: o.BCodec, TransferredFrom: o.TransferredFrom, TakenOverFrom: o.TakenOverFrom,
 		Transcoded: o.Transcoded}
 	r.derive()

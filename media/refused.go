@@ -25,6 +25,9 @@ func (s *Session) Refused(from Side) {
 		s.logger().Info("refused offer not undone", "side", from.String(), "err", err)
 		return
 	}
-	s.last[from], s.lastBody[from], s.before, s.beforeBody, s.offered = prev, s.beforeBody, nil, nil, false
+	s.last[from], s.before, s.offered = prev, nil, false
+	if b := s.bodies; b != nil {
+		b.last[from], b.before = b.before, nil
+	}
 	s.logger().Info("refused offer undone", "side", from.String())
 }

@@ -79,7 +79,8 @@ func (s *Session) restore(st SessionState, elapsed time.Duration) error {
 		if err != nil {
 			return fmt.Errorf("offer: %w", err)
 		}
-		s.offer, s.offerBody = d, st.OfferSDP
+		s.offer = d
+		s.restoredBodies().offer = st.OfferSDP
 	}
 	for side := SideA; side <= SideB; side++ {
 		if ws := st.Sides[side].WebRTC; ws != nil {
@@ -148,7 +149,8 @@ func (s *Session) restoreSide(side Side, ss SideState) error {
 		if err != nil {
 			return fmt.Errorf("last sdp: %w", err)
 		}
-		s.last[side], s.lastBody[side] = d, ss.LastSDP
+		s.last[side] = d
+		s.restoredBodies().last[side] = ss.LastSDP
 	}
 	return nil
 }
@@ -416,4 +418,14 @@ func (m *Manager) restoredMux(addr netip.AddrPort, shared bool) (*wrtc.Mux, *net
 	}
 	m.restoredMuxes[addr] = mux
 	return mux, nil, nil
+}
+
+// restoredBodies are the session's bodies for State, made for a restored
+// session whatever Config.NoState says (it was replicated). Called under
+// s.mu or before the session is shared.
+func (s *Session) restoredBodies() *sdpBodies {
+	if s.bodies == nil {
+		s.bodies = new(sdpBodies)
+	}
+	return s.bodies
 }

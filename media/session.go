@@ -62,15 +62,13 @@ type Session struct {
 	streams   []*stream // by m-line index; nil: rejected or not relayed
 	wt        [2]*webrtcSide
 	// The offer an Answer answers (offered): who sent it and what it said.
-	offerFrom  Side
-	offer      *sdpconv.Description
-	before     *sdpconv.Description    // what the offerer said before the offer, until answered (Refused)
-	beforeBody []byte                  // its body (State)
-	last       [2]*sdpconv.Description // the last SDP each side sent
-	lastBody   [2][]byte               // its body, and the offer's (State)
-	offerBody  []byte
-	since      time.Time   // the first Answer (State: the rates' start)
-	stateTick  *time.Timer // reports EventState every Config.StateEvery once answered
+	offerFrom Side
+	offer     *sdpconv.Description
+	before    *sdpconv.Description    // what the offerer said before the offer, until answered (Refused)
+	last      [2]*sdpconv.Description // the last SDP each side sent
+	bodies    *sdpBodies              // their bodies, for State; nil without replication (Config.NoState)
+	since     time.Time               // the first Answer (State: the rates' start)
+	stateTick *time.Timer             // reports EventState every Config.StateEvery once answered
 	// restoredAddr is, for a session Restore made, the address facing
 	// each side when it is none of Config.Addrs (a dead node's); nil for
 	// the others (restored, addrs.go).
@@ -183,7 +181,9 @@ func (s *Session) emit(ev Event) {
 // the offer disables (port 0). Errors wrap ErrBadSDP (unusable body),
 // ErrNoCodec (nothing the other side can use), ErrNoFax (T.38 toward a
 // side that is not plain RTP), ErrNoPorts or ErrClosed; on error nothing
-// changed.
+// changed. The body returned (here, by Answer and by Absorb) is the
+// session's own record of what it sent: never changed afterwards, and
+// not to be changed by the caller.
 func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	if !from.valid() {
 		return nil, fmt.Errorf("offer from %s: invalid side", from)
@@ -226,9 +226,11 @@ func (s *Session) Offer(from Side, body []byte) ([]byte, error) {
 	}
 	s.announce(to, out, sent)
 	s.offered, s.offerFrom, s.offer = true, from, d
-	s.before, s.beforeBody, s.last[from] = s.last[from], s.lastBody[from], d
-	s.offerBody = s.keepBody(body)
-	s.lastBody[from] = s.offerBody
+	s.before, s.last[from] = s.last[from], d
+	if b := s.keptBodies(); b != nil {
+		b.before, b.offer = b.last[from], bytes.Clone(body)
+		b.last[from] = b.offer
+	}
 	return out, nil
 }
 
@@ -276,7 +278,7 @@ func (s *Session) Answer(from Side, body []byte) ([]byte, error) {
 	}
 	s.announce(from.Other(), out, sent)
 	s.last[from] = d
-	s.lastBody[from] = s.keepBody(body)
+	s.keepBody(from, body)
 	if s.since.IsZero() {
 		s.since = time.Now()
 	}
@@ -311,9 +313,9 @@ func (s *Session) Absorb(from Side, body []byte) (answer []byte, ok bool) {
 		return nil, false
 	}
 	s.last[from] = d
-	s.lastBody[from] = s.keepBody(body)
+	s.keepBody(from, body)
 	if s.kind[from] != KindWebRTC && s.sent[from].body != nil {
-		return bytes.Clone(s.sent[from].body), true
+		return s.sent[from].body, true // never changed (stamp)
 	}
 	out, err := s.renderAnswerTo(d, other, from)
 	if err != nil {
@@ -477,6 +479,9 @@ func (s *Session) stamp(to Side, render func(o sdp.Origin) ([]byte, error)) ([]b
 			return nil, err
 		}
 	}
+	// The caller gets the bytes kept, not a copy: a body is never
+	// changed once made (the next is rendered anew), and the B2BUA keeps
+	// what it sent for the call's life (b2bua sentSDP).
 	sent.body = body
-	return bytes.Clone(body), nil
+	return body, nil
 }

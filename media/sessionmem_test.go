@@ -248,12 +248,13 @@ func TestPlanCacheBounded(t *testing.T) {
 	}
 }
 
-// A Session fits the 768-byte size class (872 bytes, in the 896 class,
+// A Session fits the 704-byte size class (872 bytes, in the 896 class,
 // before the address a restored session may need went behind a pointer
-// and its flags were packed together): every call has one.
+// and its flags were packed together; 768 before the SDP bodies kept
+// for State went apart): every call has one.
 func TestSessionSizeClass(t *testing.T) {
-	if got := unsafe.Sizeof(Session{}); got > 768 {
-		t.Fatalf("a Session is %d bytes, more than the 768-byte size class", got)
+	if got := unsafe.Sizeof(Session{}); got > 704 {
+		t.Fatalf("a Session is %d bytes, more than the 704-byte size class", got)
 	}
 }
 
@@ -287,12 +288,40 @@ func TestNoStateKeepsNoBodiesNorTick(t *testing.T) {
 		}
 		c := scopeSession(t, m, "call-nostate")
 		c.s.mu.Lock()
-		bodies, tick := c.s.lastBody[SideA] != nil && c.s.lastBody[SideB] != nil, c.s.stateTick != nil
+		bodies, tick := c.s.lastBody(SideA) != nil && c.s.lastBody(SideB) != nil, c.s.stateTick != nil
+		made := c.s.bodies != nil
 		c.s.mu.Unlock()
-		if bodies == noState || tick == noState {
-			t.Errorf("NoState %v: bodies kept %v, state tick %v; want %v", noState, bodies, tick, !noState)
+		if bodies == noState || tick == noState || made == noState {
+			t.Errorf("NoState %v: bodies kept %v (made %v), state tick %v; want %v", noState, bodies, made, tick, !noState)
 		}
 		c.s.Close()
 		m.Close()
+	}
+}
+
+// The body Offer returns is the one the session keeps as sent, not a
+// copy (the B2BUA keeps it as the leg's last SDP), and a later offer
+// that changes it leaves the body handed out before as it was.
+func TestSentBodiesShared(t *testing.T) {
+	m := newTestManager(t, 4, public, nil)
+	s := m.NewSession("call-shared")
+	defer s.Close()
+	out, err := s.Offer(SideA, sipSDP("192.0.2.10", 49170))
+	if err != nil {
+		t.Fatalf("Offer: %v", err)
+	}
+	before := string(out)
+	s.mu.Lock()
+	kept := s.sent[SideB].body
+	s.mu.Unlock()
+	if len(out) == 0 || &out[0] != &kept[0] {
+		t.Fatal("Offer returned a copy of the body it keeps")
+	}
+	again, err := s.Offer(SideA, sipSDP("192.0.2.10", 49170, "a=sendonly"))
+	if err != nil {
+		t.Fatalf("re-Offer: %v", err)
+	}
+	if string(out) != before || string(again) == before {
+		t.Fatalf("a changed re-offer changed the body handed out before (or was the same):\n%s\n%s", out, again)
 	}
 }

@@ -82,8 +82,11 @@ func (s *Session) learn(from Side, d *sdpconv.Description, answer bool) error {
 func firstICE(d *sdpconv.Description) (sdpconv.ICE, bool) {
 	for _, md := range d.Media {
 		if md.Usable && md.Port > 0 {
+			if md.ICE == nil {
+				return sdpconv.ICE{}, false
+			}
 			ok := md.ICE.Ufrag != "" && md.ICE.Pwd != "" && len(md.ICE.Fingerprints) > 0
-			return md.ICE, ok
+			return *md.ICE, ok
 		}
 	}
 	return sdpconv.ICE{}, false

@@ -121,7 +121,7 @@ var shapeKeys = [shapeCount]struct {
 }
 
 // Event is one thing that happened to a call. A timeline keeps it in
-// 40 bytes (a slot), plus 96 for its details when it has any (strings,
+// 24 bytes (a slot), plus 96 for its details when it has any (strings,
 // numbers, a traced message's text): most of a call's events are SIP
 // messages without details.
 type Event struct {

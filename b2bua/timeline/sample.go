@@ -60,28 +60,42 @@ func (t *Timeline) Quality() {
 	t.addSample(packSample(at, LegB, b))
 }
 
-// qsample is a quality sample as a timeline keeps it: 32 bytes, apart
-// from the events (a long call's timeline is mostly samples).
+// qsample is a quality sample as a timeline keeps it: 24 bytes, apart
+// from the events (a long call's timeline is mostly samples). The side
+// it is from is the sign of jitter, which is never negative (RFC 3550
+// 6.4.1: a mean of absolute differences): set for LegB, -0 included.
 type qsample struct {
 	at      int64
-	packets uint32 // saturated
-	lost    int32  // clamped
-	jitter  float32
+	packets uint32  // saturated
+	lost    int32   // clamped
+	jitter  float32 // its sign bit: from LegB
 	mos     float32
-	from    Leg
 }
 
 func packSample(at int64, from Leg, q Sample) qsample {
+	jitter := float32(math.Abs(q.JitterMs))
+	if from == LegB {
+		jitter = float32(math.Copysign(float64(jitter), -1))
+	}
 	return qsample{at: at, packets: uint32(min(q.Packets, math.MaxUint32)),
 		lost:   int32(max(min(q.Lost, math.MaxInt32), math.MinInt32)),
-		jitter: float32(q.JitterMs), mos: float32(q.MOS), from: from}
+		jitter: jitter, mos: float32(q.MOS)}
+}
+
+// from is the side the sample is from.
+func (q qsample) from() Leg {
+	if math.Signbit(float64(q.jitter)) {
+		return LegB
+	}
+	return LegA
 }
 
 // event is the sample as the API shows it (a quality event); its float32
 // figures as their shortest decimals (2.5, not 2.4999998).
 func (q qsample) event() Event {
-	return Event{At: q.at, Kind: KindQuality, What: "sample", Shape: ShapeSample, S: [3]string{q.from.String()},
-		N: [4]float64{float64(q.packets), float64(q.lost), short(q.jitter), short(q.mos)}}
+	jitter := float32(math.Abs(float64(q.jitter)))
+	return Event{At: q.at, Kind: KindQuality, What: "sample", Shape: ShapeSample, S: [3]string{q.from().String()},
+		N: [4]float64{float64(q.packets), float64(q.lost), short(jitter), short(q.mos)}}
 }
 
 func short(f float32) float64 {

@@ -49,8 +49,9 @@ type Timeline struct {
 	samples kept[qsample]
 	dropped int // events and samples let go
 	sampler Sampler
-	keys    []string  // every id the store knows t by; guarded by Store.mu
-	keyBuf  [3]string // keys' first: the Call-IDs of A and B, the CDR id
+	// more are the ids the store knows t by besides id, cdrID and
+	// bCallID (a transfer's legs and records); guarded by Store.mu.
+	more []string
 }
 
 // Traced reports whether SIP messages keep their text on this timeline.
@@ -90,19 +91,22 @@ func (t *Timeline) Add(ev Event) {
 // slot is an event as a timeline keeps it: the fields every event has,
 // and its details (strings, numbers, a traced message's text) apart, in
 // extras, for the events that have any. Most of a call's events are SIP
-// messages without details: 40 bytes each instead of Event's 128.
+// messages without details: 24 bytes each instead of Event's 128.
 // Details that are only the side media came from (S[0] "a" or "b": ICE,
 // first RTP, hold) fit in the slot too (from), in bytes it had spare.
+// Its name is an index in whats; a name outside it is kept in the
+// details (odd, what.go).
 type slot struct {
 	At    int64
-	What  string
-	x     int32 // index in extras; -1: no details in extras
+	x     int32  // index in extras; -1: no details in extras
+	what  uint16 // index in whats, unless odd
 	Code  uint16
 	Kind  Kind
 	Leg   Leg
 	Dir   Dir
 	Shape Shape
-	from  Leg // with x -1, not LegNone: the details are S[0] = from's name
+	from  Leg  // with x -1, not LegNone: the details are S[0] = from's name
+	odd   bool // the name is outside whats: the extra's Text starts with it
 }
 
 // extra is an event's details.
@@ -120,15 +124,20 @@ func (ev *Event) hasDetails() bool {
 // store makes ev a slot, its details in an extra (reusing one let go).
 // Called under t.mu.
 func (t *Timeline) store(ev *Event) slot {
-	sl := slot{At: ev.At, What: ev.What, x: -1, Code: ev.Code, Kind: ev.Kind, Leg: ev.Leg, Dir: ev.Dir, Shape: ev.Shape}
-	if !ev.hasDetails() {
+	sl := slot{At: ev.At, x: -1, Code: ev.Code, Kind: ev.Kind, Leg: ev.Leg, Dir: ev.Dir, Shape: ev.Shape}
+	w, known := whatIndex[ev.What]
+	sl.what, sl.odd = w, !known
+	if known && !ev.hasDetails() {
 		return sl
 	}
-	if from := onlyFrom(ev); from != LegNone {
+	if from := onlyFrom(ev); known && from != LegNone {
 		sl.from = from
 		return sl
 	}
 	x := extra{S: ev.S, N: ev.N, Text: ev.Text}
+	if !known {
+		x.Text = oddText(ev.What, ev.Text)
+	}
 	if n := len(t.free); n > 0 {
 		sl.x = t.free[n-1]
 		t.free = t.free[:n-1]
@@ -162,13 +171,19 @@ func onlyFrom(ev *Event) Leg {
 
 // event is the Event sl stands for. Called under t.mu.
 func (t *Timeline) event(sl slot) Event {
-	ev := Event{At: sl.At, Kind: sl.Kind, Leg: sl.Leg, Dir: sl.Dir, Shape: sl.Shape, Code: sl.Code, What: sl.What}
+	ev := Event{At: sl.At, Kind: sl.Kind, Leg: sl.Leg, Dir: sl.Dir, Shape: sl.Shape, Code: sl.Code}
 	switch {
 	case sl.x >= 0:
 		x := &t.extras[sl.x]
 		ev.S, ev.N, ev.Text = x.S, x.N, x.Text
+		if sl.odd {
+			ev.What, ev.Text = splitOdd(x.Text)
+		}
 	case sl.from != LegNone:
 		ev.S[0] = sl.from.String()
+	}
+	if !sl.odd {
+		ev.What = whats[sl.what]
 	}
 	return ev
 }
@@ -265,11 +280,10 @@ func (s *Store) Start(id, cdrID string, started time.Time, traced bool) *Timelin
 	// do not keep their INVITEs.
 	id = strings.Clone(id)
 	t := &Timeline{id: id, cdrID: cdrID, started: started.UnixNano(), traced: traced || s.text.Load(), max: s.max}
-	t.keys = t.keyBuf[:0]
 	s.mu.Lock()
 	s.live[t] = struct{}{}
-	s.index(t, id, LegA)
-	s.index(t, cdrID, LegNone)
+	s.index(t, id, LegA, true)
+	s.index(t, cdrID, LegNone, true)
 	s.mu.Unlock()
 	return t
 }
@@ -283,25 +297,27 @@ func (s *Store) Alias(t *Timeline, id string, leg Leg) {
 		return
 	}
 	id = strings.Clone(id) // as in Start
-	if leg == LegB {
-		t.mu.Lock()
-		if t.bCallID == "" {
-			t.bCallID = id
-		}
-		t.mu.Unlock()
+	t.mu.Lock()
+	if leg == LegB && t.bCallID == "" {
+		t.bCallID = id
 	}
+	named := id == t.id || id == t.cdrID || id == t.bCallID
+	t.mu.Unlock()
 	s.mu.Lock()
-	s.index(t, id, leg)
+	s.index(t, id, leg, named)
 	s.mu.Unlock()
 }
 
-// index makes t found by id. Called under s.mu.
-func (s *Store) index(t *Timeline, id string, leg Leg) {
+// index makes t found by id; named: id is t's id, cdrID or bCallID,
+// which forget finds there. Called under s.mu.
+func (s *Store) index(t *Timeline, id string, leg Leg, named bool) {
 	if id == "" {
 		return
 	}
 	s.ids[id] = key{t, leg}
-	t.keys = append(t.keys, id)
+	if !named {
+		t.more = append(t.more, id)
+	}
 }
 
 // End closes t at ended and keeps it among the last Keep ended calls,
@@ -333,9 +349,14 @@ func (s *Store) End(t *Timeline, ended time.Time) {
 
 // forget removes every id of t that still points to it. Called under s.mu.
 func (s *Store) forget(t *Timeline) {
-	for _, id := range t.keys {
-		if s.ids[id].t == t { // a later call may have taken a reused Call-ID
-			delete(s.ids, id)
+	t.mu.Lock()
+	named := [3]string{t.id, t.cdrID, t.bCallID}
+	t.mu.Unlock()
+	for _, ids := range [2][]string{named[:], t.more} {
+		for _, id := range ids {
+			if s.ids[id].t == t { // a later call may have taken a reused Call-ID
+				delete(s.ids, id)
+			}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package timeline
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"runtime"
 	"strconv"
 	"strings"
@@ -14,11 +15,95 @@ import (
 
 func TestEventSize(t *testing.T) {
 	// The README and BENCHMARKS.md state a call's bound from this size.
-	if got := unsafe.Sizeof(slot{}); got != 40 {
-		t.Fatalf("an event's slot is %d bytes, documented as 40", got)
+	if got := unsafe.Sizeof(slot{}); got != 24 {
+		t.Fatalf("an event's slot is %d bytes, documented as 24", got)
 	}
 	if got := unsafe.Sizeof(extra{}); got != 96 {
 		t.Fatalf("an event's details are %d bytes, documented as 96", got)
+	}
+	if got := unsafe.Sizeof(qsample{}); got != 24 {
+		t.Fatalf("a quality sample is %d bytes, documented as 24", got)
+	}
+	// Every call has one: the 240-byte size class, not 288.
+	if got := unsafe.Sizeof(Timeline{}); got > 240 {
+		t.Fatalf("a Timeline is %d bytes, more than the 240-byte size class", got)
+	}
+}
+
+// Every id a timeline was found by goes with it: its own, its CDR id,
+// its first callee Call-ID and the others (a transfer's legs, records),
+// but not one a later call took.
+func TestForgetEveryID(t *testing.T) {
+	s := NewStore(Spec{Keep: 1, MaxEvents: 10})
+	old := s.Start("a", "cdr", time.Now(), false)
+	for _, al := range []struct {
+		id  string
+		leg Leg
+	}{{"b", LegB}, {"b2", LegB}, {"x", LegA}, {"cdr2", LegNone}, {"b", LegB}} {
+		s.Alias(old, al.id, al.leg)
+	}
+	if v := old.View(); v.BCallID != "b" {
+		t.Fatalf("b_call_id %q, want the first callee's", v.BCallID)
+	}
+	s.End(old, time.Now())
+	next := s.Start("a2", "cdr-next", time.Now(), false)
+	s.Alias(next, "b2", LegB) // a reused Call-ID
+	s.End(next, time.Now())   // evicts old
+	for _, id := range []string{"a", "cdr", "b", "x", "cdr2"} {
+		if _, ok := s.Find(id); ok {
+			t.Errorf("%s still found after its call was evicted", id)
+		}
+	}
+	if tl, ok := s.Find("b2"); !ok || tl != next {
+		t.Errorf("b2, taken by the later call, found %v %v", tl == next, ok)
+	}
+	if n := len(s.ids); n != 3 {
+		t.Errorf("%d ids indexed, want the later call's 3", n)
+	}
+}
+
+// A name outside the table (an unusual SIP method) is shown as given,
+// with and without details and a traced text; a known one with its
+// details.
+func TestOddNames(t *testing.T) {
+	s := NewStore(Spec{Keep: 1, MaxEvents: 10})
+	tl := s.Start("a", "cdr", time.Unix(0, 1000), false)
+	tl.Add(Event{At: 2000, Kind: KindSIP, Leg: LegA, Dir: DirIn, What: "FROB"})
+	tl.Add(Event{At: 3000, Kind: KindSIP, Leg: LegA, Dir: DirOut, Code: 501, What: "FROB", Text: "SIP/2.0 501 Not Implemented\r\n"})
+	tl.Add(Event{At: 4000, Kind: KindMedia, What: "odd-thing", Shape: ShapeFrom, S: [3]string{"b"}})
+	tl.Add(Event{At: 5000, Kind: KindMedia, What: "first-rtp", Shape: ShapeFrom, S: [3]string{"b"}})
+	tl.Add(Event{At: 6000, Kind: KindMedia, What: "ssrc-switch", Shape: ShapeSSRC, S: [3]string{"a"}, N: [4]float64{1, 2}})
+	ev := tl.View().Events
+	want := []string{"FROB", "501 FROB", "odd-thing", "first-rtp", "ssrc-switch"}
+	if len(ev) != len(want) {
+		t.Fatalf("%d events, want %d: %+v", len(ev), len(want), ev)
+	}
+	for i, w := range want {
+		if ev[i].What != w {
+			t.Errorf("event %d: what %q, want %q", i, ev[i].What, w)
+		}
+	}
+	if ev[0].Text != "" || ev[1].Text != "SIP/2.0 501 Not Implemented\r\n" {
+		t.Errorf("texts %q %q, want none and the message", ev[0].Text, ev[1].Text)
+	}
+	if ev[2].Detail["from"] != "b" || ev[3].Detail["from"] != "b" || ev[4].Detail["ssrc"] != 2.0 || ev[4].Detail["from"] != "a" {
+		t.Errorf("details %v %v %v", ev[2].Detail, ev[3].Detail, ev[4].Detail)
+	}
+}
+
+// A sample keeps the side it is from in its jitter's sign: a jitter of
+// zero from B stays B's, and is shown as 0.
+func TestSampleSides(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		from Leg
+		j    float64
+	}{{"a, no jitter", LegA, 0}, {"b, no jitter", LegB, 0}, {"a", LegA, 2.5}, {"b", LegB, 2.5}} {
+		q := packSample(1, tc.from, Sample{Packets: 3, JitterMs: tc.j, MOS: 4.1})
+		ev := q.event()
+		if ev.S[0] != tc.from.String() || ev.N[2] != tc.j || math.Signbit(ev.N[2]) || ev.N[0] != 3 || ev.N[3] != 4.1 {
+			t.Errorf("%s: %+v", tc.name, ev)
+		}
 	}
 }
 

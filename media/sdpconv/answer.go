@@ -136,7 +136,7 @@ func (a *answerer) line(i int, codecs []Codec) *line {
 	}
 	l.setup = a.w.local.ICE.Setup
 	if l.setup == "" {
-		l.setup = answerSetup(o.ICE.Setup)
+		l.setup = answerSetup(o.setup())
 	}
 	l.mid = echoMID(o.MID)
 	// Only m-lines the offerer bundled share the bundle's port.

@@ -40,7 +40,7 @@ func ParseSession(body []byte) (*Description, *sdp.SessionDescription, error) {
 // Describe is Parse of what sd holds, without rendering and parsing it
 // again: Parse(sd.Marshal()) describes the same.
 func Describe(sd *sdp.SessionDescription) (*Description, error) {
-	d := &Description{Origin: sd.Origin, Bundle: bundle(sd.Attributes)}
+	d := &Description{Bundle: bundle(sd.Attributes)}
 	sess := readSession(sd)
 	usable := 0
 	for _, md := range sd.MediaDescriptions {
@@ -92,8 +92,12 @@ func readMedia(md *sdp.MediaDescription, sess *session) Media {
 	}
 	m.Codecs = readCodecs(mn.Formats, md.Attributes)
 	readMediaAttrs(&m, md.Attributes)
-	readICE(&m.ICE, md.Attributes)
-	inheritICE(&m.ICE, &sess.ice)
+	var ice ICE
+	readICE(&ice, md.Attributes)
+	inheritICE(&ice, &sess.ice)
+	if !ice.none() {
+		m.ICE = &ice
+	}
 	m.Hold = m.Dir == "sendonly" || m.Dir == "inactive" || nullHold(&m)
 	m.UDPTL = isUDPTL(&m)
 	m.Usable = m.Port > 0 && ((m.Type == "audio" || m.Type == "video") && terminable(m.Proto) || m.UDPTL)
@@ -160,11 +164,25 @@ func inheritICE(m, sess *ICE) {
 	m.Lite = m.Lite || sess.Lite
 }
 
+// none reports whether ice holds no attribute at all.
+func (ice *ICE) none() bool {
+	return ice.Ufrag == "" && ice.Pwd == "" && len(ice.Candidates) == 0 && len(ice.Fingerprints) == 0 &&
+		ice.Setup == "" && !ice.Lite
+}
+
+// setup is the m-line's a=setup, "" without one.
+func (m *Media) setup() string {
+	if m.ICE == nil {
+		return ""
+	}
+	return m.ICE.Setup
+}
+
 // nullHold reports RFC 2543 hold: c=0.0.0.0 on an m-line without ICE.
 // With ICE, 0.0.0.0 (and port 9) only says the address is in the
 // candidates, as browsers write when they have only mDNS candidates.
 func nullHold(m *Media) bool {
-	return m.Addr.IsValid() && m.Addr.IsUnspecified() && m.ICE.Ufrag == ""
+	return m.Addr.IsValid() && m.Addr.IsUnspecified() && (m.ICE == nil || m.ICE.Ufrag == "")
 }
 
 // terminable reports whether proto is an RTP profile the SBC terminates.
@@ -200,7 +218,7 @@ func isDTLS(m *Media) bool {
 	if m.Proto == "UDP/TLS/RTP/SAVPF" {
 		return true
 	}
-	return m.Proto == "RTP/SAVPF" && len(m.ICE.Fingerprints) > 0 && m.ICE.Ufrag != ""
+	return m.Proto == "RTP/SAVPF" && m.ICE != nil && len(m.ICE.Fingerprints) > 0 && m.ICE.Ufrag != ""
 }
 
 // isSDES: RTP/SAVP(F) keyed by a=crypto.

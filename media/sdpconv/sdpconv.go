@@ -12,8 +12,6 @@ import (
 	"errors"
 	"net/netip"
 	"strconv"
-
-	"github.com/pion/sdp/v3"
 )
 
 // Kind is how one side of a call carries its media.
@@ -130,8 +128,10 @@ type Media struct {
 	// Crypto are the a=crypto values (SDES, RFC 4568).
 	Crypto []string
 	// ICE is the m-line's ICE and DTLS attributes, each falling back to
-	// the session-level value.
-	ICE ICE
+	// the session-level value; nil when neither level has any (a plain
+	// or SDES side: 104 bytes a Media, kept for each side of every call,
+	// left out).
+	ICE *ICE
 
 	// The flags are last, together: a media session keeps the m-lines
 	// each side sent, and a bool between wider fields costs 8 bytes
@@ -159,8 +159,9 @@ type Description struct {
 	Media []Media
 	// Bundle are the mids of the first a=group:BUNDLE, in order.
 	Bundle []string
-	// Origin is the o= line.
-	Origin sdp.Origin
+	// No o= line: nothing reads another side's, and its strings (copies
+	// the parser makes) with 80 bytes of struct were kept for each side
+	// of every call (the SBC writes its own, Session.stamp).
 }
 
 // Remote is the RTP address of the m-line: Addr and Port. It is invalid

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -250,25 +251,38 @@ type goStats struct {
 	// starts: with GOGC=100 about twice the live heap, and the RSS of a
 	// process that keeps allocating a little settles near it.
 	live, goal float64
+	// post are the same GC's MemStats that make up the process's memory
+	// besides the live heap, in bytes: see postGC.
+	post map[string]float64
 }
+
+// postGC names the MemStats (read right after runtimeStats' GC) that
+// report prints per unit as "<name>-kB/<unit>": the heap's spans in use
+// (live objects and their size classes' free slots), its free spans not
+// yet returned to the OS and those returned, goroutine stacks and span
+// structures (in use: the profile prints "in use / from the OS"), GC
+// metadata, other runtime memory.
+var postGC = []string{"HeapInuse", "HeapIdle", "HeapReleased", "Stack", "MSpan", "GCSys", "OtherSys"}
 
 // runtimeStats reads them from the admin server; zeros if unavailable.
 // It forces a GC (through the heap profile's gc=1) to read the live heap.
 func (p *sbcProc) runtimeStats(b *testing.B) goStats {
 	b.Helper()
 	s := p.metrics(b)
-	s.live, s.goal = p.liveHeap(b)
+	s.live, s.goal, s.post = p.liveHeap(b)
 	return s
 }
 
 // liveHeap forces a GC and reads the MemStats that the text heap profile
-// ends with: HeapAlloc (the live heap, just after the GC) and NextGC.
-func (p *sbcProc) liveHeap(b *testing.B) (live, goal float64) {
+// ends with: HeapAlloc (the live heap, just after the GC), NextGC and
+// those named in postGC.
+func (p *sbcProc) liveHeap(b *testing.B) (live, goal float64, post map[string]float64) {
 	b.Helper()
+	post = map[string]float64{}
 	res, err := http.Get("http://" + p.admin + "/debug/pprof/heap?gc=1&debug=1")
 	if err != nil {
 		b.Logf("heap profile: %v", err)
-		return 0, 0
+		return 0, 0, post
 	}
 	defer res.Body.Close()
 	sc := bufio.NewScanner(res.Body)
@@ -278,6 +292,7 @@ func (p *sbcProc) liveHeap(b *testing.B) (live, goal float64) {
 		if !ok {
 			continue
 		}
+		val, _, _ = strings.Cut(val, " / ")
 		f, err := strconv.ParseFloat(val, 64)
 		if err != nil {
 			continue
@@ -287,9 +302,13 @@ func (p *sbcProc) liveHeap(b *testing.B) (live, goal float64) {
 			live = f
 		case "NextGC":
 			goal = f
+		default:
+			if slices.Contains(postGC, name) {
+				post[name] = f
+			}
 		}
 	}
-	return live, goal
+	return live, goal, post
 }
 
 // metrics reads the /metrics figures; zeros if unavailable.
@@ -339,6 +358,9 @@ func report(b *testing.B, unit string, n, rssBefore, rssAfter int, before, after
 	if after.live > 0 {
 		b.ReportMetric((after.live-before.live)/1024/float64(n), "live-kB/"+unit)
 		b.ReportMetric((after.goal-before.goal)/1024/float64(n), "goal-kB/"+unit)
+		for _, name := range postGC {
+			b.ReportMetric((after.post[name]-before.post[name])/1024/float64(n), "gc"+name+"-kB/"+unit)
+		}
 	}
 	b.Logf("%d %s: RSS %d kB -> %d kB", n, unit, rssBefore, rssAfter)
 }
