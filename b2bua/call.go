@@ -301,15 +301,24 @@ func (c *Call) loop() {
 		if !ok {
 			return // idle: the next post starts a goroutine again
 		}
-		c.handle(ev)
-		if c.dropped {
+		if !c.step(ev) {
 			return
-		}
-		if c.s.hooks.Replicate != nil {
-			c.replicate()
 		}
 	}
 	c.end()
+}
+
+// step handles one event and replicates what it changed; false: the
+// call was dropped (its goroutine lets it go).
+func (c *Call) step(ev event) bool {
+	c.handle(ev)
+	if c.dropped {
+		return false
+	}
+	if c.s.hooks.Replicate != nil {
+		c.replicate()
+	}
+	return true
 }
 
 // end ends the call's loop: what is posted from now on is refused, and
@@ -450,38 +459,4 @@ func (c *Call) ref() *callRef {
 		c.self.p.Store(c)
 	}
 	return c.self
-}
-
-// txEvents hands a client transaction's events to its call: the
-// transaction layer calls it in order, from the goroutine that received
-// the response or fired the timer.
-type txEvents struct{ r *callRef }
-
-var _ txn.ClientHandler = txEvents{}
-
-func (e txEvents) Response(tx *txn.ClientTx, res sip.Response) {
-	if c := e.r.p.Load(); c != nil {
-		c.post(event{kind: evResponse, client: tx, res: res})
-	}
-}
-
-func (e txEvents) Ended(tx *txn.ClientTx) {
-	if c := e.r.p.Load(); c != nil {
-		c.post(event{kind: evTxDone, client: tx, req: tx.Request()})
-	}
-}
-
-// watch forwards the A INVITE's CANCEL and lost-ACK signals to the call.
-func (c *Call) watch(stx serverTx) {
-	r := c.ref()
-	stx.Notify(func() {
-		if c := r.p.Load(); c != nil {
-			c.halt(&stopped{cause: outcome.CauseCallerCancel, side: outcome.SideA})
-			c.post(event{kind: evCancel})
-		}
-	}, func() {
-		if c := r.p.Load(); c != nil {
-			c.post(event{kind: evAckLost})
-		}
-	})
 }

@@ -441,7 +441,7 @@ func (s *Server) inDialog(req sip.Request, tx serverTx) {
 		}
 		return
 	}
-	if !l.call.post(event{kind: evRequest, leg: l, req: req, stx: tx}) && tx != nil {
+	if !l.call.postHere(event{kind: evRequest, leg: l, req: req, stx: tx}) && tx != nil {
 		// The call ended between the lookup and now.
 		s.respond(tx, 481, "Call/Transaction Does Not Exist")
 	}
@@ -461,7 +461,7 @@ func (s *Server) onStray(res sip.Response, _ transport.Target) {
 	l := s.dialogs[key]
 	s.mu.Unlock()
 	if l != nil {
-		l.call.post(event{kind: evStray, leg: l, res: res})
+		l.call.postHere(event{kind: evStray, leg: l, res: res})
 	}
 }
 

@@ -26,9 +26,9 @@ type segment struct {
 }
 
 // journal is the spool's append-only log of frames, split into segment
-// files. Appends are serialized by mu; fsyncs by syncMu, so that callers
-// waiting for durability share one fsync (group commit). Readers see only
-// what is fsynced.
+// files. Appends are serialized by mu; one fsync runs at a time (syncTo's
+// round), so that callers waiting for durability share one (group
+// commit). Readers see only what is fsynced.
 //
 // An append only encodes its frame into pending; one write takes every
 // pending frame to the file: before each fsync, and at most frameDelay
@@ -64,9 +64,10 @@ type journal struct {
 	writes     atomic.Uint64        // write syscalls of frames since open
 	fsync      func(*os.File) error // (*os.File).Sync; tests watch it
 
-	syncMu   sync.Mutex
+	// round is closed when the fsync under way ends (syncTo); nil: none.
+	round    chan struct{}
 	syncs    atomic.Uint64 // fsyncs of segments since open (group commit: far fewer than records)
-	lastSync time.Time     // when the last fsync began; under syncMu
+	lastSync time.Time     // when the last fsync began; the round's leader's
 }
 
 // syncGap is the least time between the starts of two fsyncs. A caller
@@ -227,7 +228,7 @@ func (j *journal) roll() error {
 // mu is held.
 func (j *journal) checkpoint() error {
 	j.unchecked = true
-	if err := j.open.each(func(r *Record) error { return j.write(kindStart, r) }); err != nil {
+	if err := j.open.each(func(r *Record) error { return j.write(kindStart, r, true) }); err != nil {
 		return err
 	}
 	j.unchecked, j.base = false, j.written
@@ -264,7 +265,10 @@ func (j *journal) append(kind frameKind, r *Record) (position, error) {
 			return position{}, err
 		}
 	}
-	if err := j.write(kind, r); err != nil {
+	// A frame other than an end is written at once (below): arming the
+	// timer only to stop it woke a thread of the runtime for each (the
+	// timer's heap, 0.6 a call at 800 calls/s; issue 15 tenth step).
+	if err := j.write(kind, r, kind == kindEnd); err != nil {
 		return position{}, err
 	}
 	switch kind {
@@ -285,8 +289,8 @@ func (j *journal) append(kind frameKind, r *Record) (position, error) {
 }
 
 // write adds one frame to pending, and arms the timer that writes it if
-// it is the first. mu is held.
-func (j *journal) write(kind frameKind, r *Record) error {
+// it is the first and arm is set. mu is held.
+func (j *journal) write(kind frameKind, r *Record, arm bool) error {
 	n := len(j.pending)
 	var err error
 	if j.pending, err = appendFrame(j.pending, kind, r); err != nil {
@@ -294,7 +298,7 @@ func (j *journal) write(kind frameKind, r *Record) error {
 	}
 	j.written += int64(len(j.pending) - n)
 	j.segs[len(j.segs)-1].size = j.written
-	if n == 0 {
+	if n == 0 && arm {
 		j.arm(j.flushDelay)
 	}
 	return nil
@@ -303,15 +307,41 @@ func (j *journal) write(kind frameKind, r *Record) error {
 // syncTo returns once everything before p is on disk: it writes what is
 // pending and fsyncs. A frame before p that can never be written (lost)
 // gives errLost.
+//
+// One caller at a time leads a round (syncRound: the wait for syncGap,
+// the write, the fsync); the others wait for its end together and look
+// again. They queued on a mutex before, and each woke the next in
+// turn: at 800 calls/s some 16 callers a round, each a wake-up of its
+// own after the one before it ran (BENCHMARKS.md, issue 15 tenth step).
 func (j *journal) syncTo(p position) error {
-	j.syncMu.Lock()
-	defer j.syncMu.Unlock()
-	j.mu.Lock()
-	lost, covered := j.lostAt(p), !j.synced.before(p)
-	j.mu.Unlock()
-	if lost != nil || covered {
-		return lost // or another caller's fsync covered p
+	for {
+		j.mu.Lock()
+		lost, covered := j.lostAt(p), !j.synced.before(p)
+		if lost != nil || covered {
+			j.mu.Unlock()
+			return lost // or another caller's fsync covered p
+		}
+		if round := j.round; round != nil {
+			j.mu.Unlock()
+			<-round // it may cover p, or fail: look again
+			continue
+		}
+		round := make(chan struct{})
+		j.round = round
+		j.mu.Unlock()
+		err := j.syncRound(p)
+		j.mu.Lock()
+		j.round = nil
+		j.mu.Unlock()
+		close(round)
+		return err
 	}
+}
+
+// syncRound waits out syncGap since the last fsync began, writes what
+// is pending and fsyncs it; p's frame must be in what it syncs. The
+// leader of the round only (syncTo).
+func (j *journal) syncRound(p position) error {
 	if wait := time.Until(j.lastSync.Add(syncGap)); wait > 0 {
 		time.Sleep(wait)
 	}

@@ -238,3 +238,62 @@ func TestJournalFsyncBeforeDurable(t *testing.T) {
 		t.Errorf("%d segments, want rolls too", len(segs))
 	}
 }
+
+// TestJournalWaitersAfterFailedFsync: callers waiting on another's
+// fsync round (syncTo) are woken when it fails, and one of them leads a
+// round of its own: the leader gets the error, the others return once
+// their frames are durable, and none is left waiting.
+func TestJournalWaitersAfterFailedFsync(t *testing.T) {
+	j, _ := openTestJournal(t, t.TempDir(), 16<<10)
+	defer j.close()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	calls := 0
+	j.fsync = func(f *os.File) error {
+		mu.Lock()
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		if first {
+			close(entered)
+			<-release
+			return errors.New("disk says no")
+		}
+		return f.Sync()
+	}
+	end := func(id string) position {
+		r := rec(id)
+		p, err := j.append(kindEnd, &r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	leader := make(chan error, 1)
+	p0 := end("lead")
+	go func() { leader <- j.syncTo(p0) }()
+	<-entered
+	const n = 8
+	waiters := make(chan error, n)
+	for i := range n {
+		p := end(fmt.Sprint("wait-", i))
+		go func() { waiters <- j.syncTo(p) }()
+	}
+	close(release)
+	if err := <-leader; err == nil {
+		t.Fatal("the leader's failed fsync returned no error")
+	}
+	for range n {
+		select {
+		case err := <-waiters:
+			if err != nil {
+				t.Fatalf("a waiter got %v after a later round", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a waiter was left waiting after the failed round")
+		}
+	}
+	if got := j.durableRecords(); got < n+1 {
+		t.Fatalf("%d records durable, want %d (the leader's too, by the later round)", got, n+1)
+	}
+}

@@ -19,6 +19,10 @@
 #                      overhead: compare counts, not CPU, of such runs;
 #                      per call = count / (rate x 10), so FIND_DURATION
 #                      must leave 13 s of calls)
+#   STAT_EVENTS=""     more perf events for STAT=1, comma-separated (e.g.
+#                      uprobes made with perf probe -x BIN: the binary is
+#                      hard-linked into the run's directory, same inode,
+#                      so a probe on BIN fires)
 #   HARNESS=../shared/bench/kamailio-rtpengine  BENCH_OUT=/tmp/sbc-bench
 # Hold `flock /work/bench.lock` around it when the figures are reported.
 set -euo pipefail
@@ -41,7 +45,7 @@ for rate in $RATES; do
 		for bin in "$@"; do
 			OUT="$BENCH_OUT/sbc-cpu-$(date -u +%Y%m%d-%H%M%S)-$(basename "$bin")-$rate"
 			mkdir -p "$OUT"
-			cp "$bin" "$OUT/sbc"
+			ln -f "$bin" "$OUT/sbc" 2>/dev/null || cp "$bin" "$OUT/sbc"
 			bench_config warn
 			load=$(sed 's/ [^ ]*$//' /proc/loadavg | cut -d' ' -f1-3)
 			start_sbc
@@ -57,6 +61,7 @@ for rate in $RATES; do
 				sleep $((DUR > 16 ? 3 : 1)) && exec perf stat -x, -o "$OUT/stat.csv" -p "$SBC_PID" \
 					-e context-switches,task-clock,syscalls:sys_enter_nanosleep,syscalls:sys_enter_futex \
 					-e syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_fsync,syscalls:sys_enter_sendto,syscalls:sys_enter_write \
+					${STAT_EVENTS:+-e "$STAT_EVENTS"} \
 					-- sleep 10) >"$OUT/perf.log" 2>&1 &
 				stat_pid=$!
 			fi
