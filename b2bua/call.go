@@ -198,19 +198,27 @@ func (c *Call) markDone() {
 // runs the call; once the call's loop has ended (or maxPending events
 // wait) it is dropped and post reports false. It never blocks.
 func (c *Call) post(ev event) bool {
-	c.qmu.Lock()
-	if c.ended || len(c.queue) >= maxPending {
-		c.qmu.Unlock()
-		return false
-	}
-	c.queue = append(c.queue, ev)
-	idle := !c.running
-	c.running = true
-	c.qmu.Unlock()
+	ok, idle := c.enqueue(ev)
 	if idle {
 		go c.loop()
 	}
-	return true
+	return ok
+}
+
+// enqueue queues ev unless the call's loop has ended or maxPending events
+// wait (ok false); idle: no goroutine ran the call, and the caller must
+// now run it (running is taken for it under qmu, so one goroutine at a
+// time runs the call).
+func (c *Call) enqueue(ev event) (ok, idle bool) {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if c.ended || len(c.queue) >= maxPending {
+		return false, false
+	}
+	c.queue = append(c.queue, ev)
+	idle = !c.running
+	c.running = true
+	return true, idle
 }
 
 // next takes the oldest event waiting; with none, the goroutine running

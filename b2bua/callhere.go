@@ -20,19 +20,11 @@ import (
 // queues. It never blocks for long: an event whose handling may wait
 // (quick) goes to a goroutine of its own, with the rest of the queue.
 func (c *Call) postHere(ev event) bool {
-	c.qmu.Lock()
-	if c.ended || len(c.queue) >= maxPending {
-		c.qmu.Unlock()
-		return false
-	}
-	c.queue = append(c.queue, ev)
-	idle := !c.running
-	c.running = true
-	c.qmu.Unlock()
+	ok, idle := c.enqueue(ev)
 	if idle {
 		c.loopHere()
 	}
-	return true
+	return ok
 }
 
 // loopHere is loop on a goroutine that must get back to its own work

@@ -67,6 +67,19 @@ func TestRestoredWebSocketLeg(t *testing.T) {
 
 // stateOfCall is the continuation state of s's one call.
 func stateOfCall(t *testing.T, s *Server) []byte {
+	return onTheCall(t, s, func(c *Call) []byte {
+		st, err := c.State()
+		if err != nil {
+			t.Error(err)
+		}
+		b, _ := json.Marshal(&st)
+		return b
+	})
+}
+
+// onTheCall runs fn on the goroutine of s's one call and returns what it
+// returned, failing t when there is no call or it does not run fn.
+func onTheCall[T any](t *testing.T, s *Server, fn func(*Call) T) T {
 	t.Helper()
 	s.mu.Lock()
 	var call *Call
@@ -74,22 +87,16 @@ func stateOfCall(t *testing.T, s *Server) []byte {
 		call = c
 	}
 	s.mu.Unlock()
-	res := make(chan []byte, 1)
-	if call == nil || !call.post(event{kind: evFunc, fn: func(c *Call) {
-		st, err := c.State()
-		if err != nil {
-			t.Error(err)
-		}
-		b, _ := json.Marshal(&st)
-		res <- b
-	}}) {
+	res := make(chan T, 1)
+	if call == nil || !call.post(event{kind: evFunc, fn: func(c *Call) { res <- fn(c) }}) {
 		t.Fatal("no call")
 	}
 	select {
-	case b := <-res:
-		return b
+	case v := <-res:
+		return v
 	case <-time.After(wait):
-		t.Fatal("no state")
-		return nil
+		t.Fatal("the call did not run its event")
+		var none T
+		return none
 	}
 }

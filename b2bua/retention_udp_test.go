@@ -87,24 +87,7 @@ func TestAnsweredCallLetsMessagesGo(t *testing.T) {
 // ackBytesKept reads, on the call's goroutine, how many bytes of ACK the
 // legs of the server's one call keep.
 func ackBytesKept(t *testing.T, s *Server) int {
-	t.Helper()
-	s.mu.Lock()
-	var call *Call
-	for c := range s.calls {
-		call = c
-	}
-	s.mu.Unlock()
-	got := make(chan int, 1)
-	if call == nil || !call.post(event{kind: evFunc, fn: func(c *Call) { got <- len(c.a.lastACK) + len(c.b.lastACK) }}) {
-		t.Fatal("no call")
-	}
-	select {
-	case n := <-got:
-		return n
-	case <-time.After(wait):
-		t.Fatal("the call did not run its event")
-		return 0
-	}
+	return onTheCall(t, s, func(c *Call) int { return len(c.a.lastACK) + len(c.b.lastACK) })
 }
 
 // idleCallsRunNoGoroutine waits, bounded, until no goroutine runs a call:
