@@ -6,12 +6,9 @@ package media
 // coming one packet after the other. Each touch only loads: atomics and
 // fields fixed before the socket's reader started.
 
-// Touch reads ahead what RTPBatch will read (wrtc.Toucher).
-func (f *flow) Touch() uintptr { return f.touch() }
-
-// touch loads the flow's first line and plan, and what its endpoint's
-// send reads first.
-func (f *flow) touch() uintptr {
+// Touch reads ahead what RTPBatch will read (wrtc.Toucher): the flow's
+// first line and plan, and what its endpoint's send reads first.
+func (f *flow) Touch() uintptr {
 	p := f.plan.Load()
 	v := uintptr(p.clockRate) + uintptr(f.c.packets.Load())
 	switch e := f.to.(type) {

@@ -15,7 +15,7 @@ func (c *udpConn) Touch(_ []byte, _ netip.AddrPort) uintptr {
 // and the flow's state.
 func (r *reader) touch() uintptr {
 	p := r.in.dst.Load()
-	return uintptr(p.addr.Port()) + r.f.touch()
+	return uintptr(p.addr.Port()) + r.f.Touch()
 }
 
 // touch loads the line of the socket's descriptor, which a send reads.
