@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -149,6 +151,25 @@ func StartSBC(t *testing.T, o SBCOptions) *SBC {
 		timers = txn.Timers{} // zero: RFC 3261
 	}
 	a, err := app.New(cfg, log, app.Options{Timers: timers})
+	// The port FreeUDPPort found free can be taken by another test's
+	// socket before the SBC binds it (go test runs packages side by side):
+	// the SBC then starts on another one, a bounded number of times.
+	for try := 0; err != nil && errors.Is(err, syscall.EADDRINUSE) && try < 5; try++ {
+		old := "127.0.0.1:" + Itoa(port)
+		port = FreeUDPPort(t, "127.0.0.1")
+		moved := false
+		for i := range cfg.SIP.Listeners {
+			if cfg.SIP.Listeners[i].Addr == old {
+				cfg.SIP.Listeners[i].Addr = "127.0.0.1:" + Itoa(port)
+				moved = true
+			}
+		}
+		if !moved {
+			break // the test chose the address: its own error to report
+		}
+		t.Logf("%v; starting on port %d instead", err, port)
+		a, err = app.New(cfg, log, app.Options{Timers: timers})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
