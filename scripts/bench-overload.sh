@@ -7,6 +7,13 @@
 #
 #   scripts/bench-overload.sh findcps RATE...   run.sh findcps over the rates
 #   scripts/bench-overload.sh cps RATE SECONDS  run.sh cps once
+#   scripts/bench-overload.sh ua RATE SECONDS   the same calls from a UAC that
+#       behaves as a real UA on 503 (scripts/sipp/uac-503.xml: ACK, call over;
+#       the harness's UAC ignores the 503 and retransmits), to the harness's
+#       UAS (scenarios/uas.xml, started here by PID); prints per second the
+#       calls completed, refused with 503 and failed (SIPp's stat CSV) beside
+#       the SBC's overload metrics, and passes when in every second after the
+#       first SETTLE (3) at least 90 % of PASSING (RATE/2) calls completed.
 #
 # After the run it prints the SBC's overload metrics (new calls refused
 # with 503, datagrams the kernel dropped from the socket buffer or our
@@ -32,17 +39,21 @@ else
 fi
 . scripts/sbc-bench-lib.sh
 bench_config info "overload_delay: $OVERLOAD_DELAY"
-trap stop_sbc EXIT
+. scripts/bench-overload-ua.sh
+trap 'ua_stop; stop_sbc' EXIT
 start_sbc
 
 echo "==> SBC ${REVISION:-$(git rev-parse --short HEAD)}, sip.overload_delay=$OVERLOAD_DELAY"
 case "$1" in
 findcps) shift; args=(findcps "$SIP" "$@") ;;
 cps) args=(cps "$2" "$3" "$SIP") ;;
-*) echo "usage: $0 findcps RATE... | cps RATE SECONDS" >&2; exit 2 ;;
+ua) ua_run "$2" "$3" | tee "$OUT/run.txt" || true; args=() ;;
+*) echo "usage: $0 findcps RATE... | cps RATE SECONDS | ua RATE SECONDS" >&2; exit 2 ;;
 esac
-SBC_PIDS="$SBC_PID" SBC_RTP_PORTS="$RTP_PORTS" LABEL="sbc-overload-$OVERLOAD_DELAY" \
-	"$HARNESS/run.sh" "${args[@]}" | tee "$OUT/run.txt" || true
+if [ "${#args[@]}" -gt 0 ]; then
+	SBC_PIDS="$SBC_PID" SBC_RTP_PORTS="$RTP_PORTS" LABEL="sbc-overload-$OVERLOAD_DELAY" \
+		"$HARNESS/run.sh" "${args[@]}" | tee "$OUT/run.txt" || true
+fi
 
 curl -fsS "http://$ADMIN/metrics" | grep -E '^sbc_(overload|overloaded|sip_standing|sip_transport_dropped_total|calls_active|sip_queue_delay_seconds_(count|sum|bucket\{le="(0.005|0.02|0.1|0.5)"))' || true
 grep -E 'overload' "$OUT/sbc.log" | head -n 20 || true
