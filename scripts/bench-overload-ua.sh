@@ -8,12 +8,16 @@
 UA_UAS_PID=""
 UA_MON_PID=""
 
+# ticks prints the CPU time (user+system, clock ticks) of a PID so far.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
 # ua_stop stops the UAS and the metrics sampler started by ua_run, by PID.
 ua_stop() {
-	local pid
+	local pid sig=TERM # the sampler: a background subshell ignores SIGINT
 	for pid in $UA_MON_PID $UA_UAS_PID; do
+		[ "$pid" = "$UA_UAS_PID" ] && sig=INT # SIPp ends on SIGINT
 		kill -0 "$pid" 2>/dev/null || continue
-		kill -INT "$pid" 2>/dev/null || true
+		kill -"$sig" "$pid" 2>/dev/null || true
 		for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$pid" 2>/dev/null || true
 	done
@@ -58,7 +62,9 @@ ua_run() {
 	done
 	ua_sample $(( dur + 50 )) >"$uac/metrics.txt" &
 	UA_MON_PID=$!
-	local t0 t1
+	local t0 t1 c0 c1 b0 i0 b1 i1
+	read -r b0 i0 < <(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat)
+	c0=$(ticks "$SBC_PID")
 	t0=$(date +%s.%N)
 	/usr/bin/time -f "%U %S" -o "$uac/uac_time.txt" \
 		sipp -sf "$sc" -i 127.0.0.1 -p 25070 -mi 127.0.0.1 -mp 34000 \
@@ -68,11 +74,31 @@ ua_run() {
 		-trace_err -error_file "$uac/uac_errors.log" -max_log_size 1000000 \
 		"$SIP" >"$uac/uac_stdout.log" 2>&1 </dev/null || true
 	t1=$(date +%s.%N)
+	c1=$(ticks "$SBC_PID")
+	read -r b1 i1 < <(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat)
 	sleep 3 # the UAS's 2 s timewait: its counters final
 	ua_stop
 	echo "==> ua $rate/s x $dur s = $n calls, P = $passing/s; raw files: $uac"
 	ua_table "$uac/uac_stat.csv" "$uac/metrics.txt" "$t0" "$passing" "$settle" "$dur"
-	echo "uac_cpu_s=$(awk '{print $1+$2}' "$uac/uac_time.txt" 2>/dev/null) wall_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') load: $(cut -d' ' -f1-3 /proc/loadavg)"
+	# CPU in % of one core over the UAC's run: the SBC's, the UAC's, and
+	# the whole machine's (2 cores: 200 %), the rest being the UAS and others.
+	local hz wall
+	hz=$(getconf CLK_TCK)
+	wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')
+	awk -v c=$(( c1 - c0 )) -v hz="$hz" -v w="$wall" -v u="$(tail -n 1 "$uac/uac_time.txt" 2>/dev/null | awk '{print $1+$2}')" \
+		-v b=$(( b1 - b0 )) -v i=$(( i1 - i0 )) -v n="$(nproc)" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" \
+		'BEGIN { printf "wall %.1f s, sbc_cpu%% %.0f, uac_cpu%% %.0f, machine busy %.0f%% of %d cores, load %s\n", w, 100*c/hz/w, 100*u/w, 100*(b-i)/b, n, load }'
+}
+
+# ua_stop_sbc stops the SBC at once (a second signal skips the drain,
+# which would wait up to 30 s for calls the load left half-done).
+ua_stop_sbc() {
+	if [ -n "$SBC_PID" ] && kill -0 "$SBC_PID" 2>/dev/null; then
+		kill -TERM "$SBC_PID"
+		sleep 0.5
+		kill -TERM "$SBC_PID" 2>/dev/null || true
+	fi
+	stop_sbc
 }
 
 # ua_table UAC_STAT METRICS T0 PASSING SETTLE SECONDS prints one row per

@@ -40,7 +40,7 @@ fi
 . scripts/sbc-bench-lib.sh
 bench_config info "overload_delay: $OVERLOAD_DELAY"
 . scripts/bench-overload-ua.sh
-trap 'ua_stop; stop_sbc' EXIT
+trap 'ua_stop; ua_stop_sbc' EXIT
 start_sbc
 
 echo "==> SBC ${REVISION:-$(git rev-parse --short HEAD)}, sip.overload_delay=$OVERLOAD_DELAY"
