@@ -139,7 +139,7 @@ func (o *overload) adjust(ns int64, idle int32) {
 	switch {
 	case shed == 0 && time.Duration(standing) <= o.target:
 		o.behind, o.prev = false, 0
-	case shed == 0 && !o.behind && !o.on.Load():
+	case shed == 0 && !o.behind:
 		// The first interval behind: a stall of the whole process (a
 		// scheduler hiccup, a GC pause) looks the same; refuse from the
 		// second one on, from no queue (prev 0) to this one.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"math/rand/v2"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -132,7 +131,7 @@ func TestOverloadAdmitRemembers(t *testing.T) {
 	if !o.admit(old) {
 		t.Fatal("refused without overload")
 	}
-	o.shed.Store(shedScale / 8)
+	o.shed.Store(shedScale/8)
 	fresh := refusedCallID(t, shedScale/8, old)
 	for range 3 {
 		if !o.admit(old) {
@@ -319,62 +318,35 @@ func TestOverloadOneStall(t *testing.T) {
 }
 
 // TestOverloadTracksCapacity runs the control against a model of an SBC
-// that handles capC calls per second, offered about twice that (issue 15:
-// at 2× the passing rate, at least 90 % of it still completes, every
-// second): each 100 ms the new calls admitted cost a unit of work each,
-// those refused a twentieth, work past what the SBC can do in the
-// interval waits in a queue, and the messages handled waited as long as
-// that queue takes to drain. After the first 3 s, every second admits at
-// least 90 % of what the SBC could do in it, and no message waits past a
-// client's first retransmission (T1, 500 ms). "steady" is the plain case;
-// in "offered dips" the load generator falls to 1.1× the capacity for two
-// seconds; in "contended" other processes take a random share (up to 60
-// %) of the CPU in one interval of three, as on a shared machine: the
-// capacity of the interval drops and the queue jumps, and the control,
-// which sees the jump a little late, need only admit 80 %. An on/off control fails
-// "steady": it refuses most calls for as long as the queue takes to drain,
-// and then too few.
+// that handles capC calls per second, offered twice that (issue 15: at 2×
+// the passing rate, at least 90 % of it still completes, every second):
+// each interval the new calls admitted cost a unit of work each, those
+// refused a twentieth, work past the capacity waits in a queue, and the
+// messages handled in the interval waited as long as that queue takes to
+// drain. After the first 3 s every second admits at least 90 % of the
+// capacity, and the queue never holds a client past its first
+// retransmission (T1, 500 ms). An on/off control fails it: it refuses
+// most calls for as long as the queue takes to drain, and then too few.
 func TestOverloadTracksCapacity(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		stalls  bool
-		offered func(second int) int // calls offered per second
-		least   float64              // share of what the SBC could do admitted every second
-	}{
-		{"steady", false, func(int) int { return 2 * modelCapacity }, 0.9},
-		{"offered dips", false, func(s int) int {
-			if s == 8 || s == 9 {
-				return modelCapacity * 11 / 10
-			}
-			return 2 * modelCapacity
-		}, 0.9},
-		{"contended", true, func(int) int { return 2 * modelCapacity }, 0.8},
-	} {
-		t.Run(tc.name, func(t *testing.T) { runOverloadModel(t, tc.stalls, tc.offered, tc.least) })
-	}
-}
-
-const modelCapacity = 2000 // calls per second the model handles
-
-func runOverloadModel(t *testing.T, stalls bool, offered func(int) int, least float64) {
 	const (
+		capC     = 2000 // calls per second the model handles
+		offered  = 2 * capC
 		seconds  = 20
 		settle   = 3
 		interval = 100 * time.Millisecond
 		perTick  = int(time.Second / interval)
 	)
 	o := newOverload(DefaultOverloadDelay, nil, slog.New(slog.DiscardHandler))
-	rng := rand.New(rand.NewPCG(15, 2))
 	now := time.Unix(1_000_000, 0)
 	var queue float64 // calls' worth of work waiting
 	var id []byte
 	calls := 0
 	for s := range seconds {
-		admitted, could := 0, 0.0
+		admitted := 0
 		worst := time.Duration(0)
 		for range perTick {
 			in, out := 0, 0
-			for range offered(s) / perTick {
+			for range offered / perTick {
 				calls++
 				id = strconv.AppendInt(append(id[:0], "model-"...), int64(calls), 10)
 				if o.admit(id) {
@@ -384,19 +356,14 @@ func runOverloadModel(t *testing.T, stalls bool, offered func(int) int, least fl
 				}
 			}
 			admitted += in
-			capacity := modelCapacity / float64(perTick)
-			if stalls && rng.IntN(3) == 0 {
-				capacity *= 1 - 0.6*rng.Float64()
-			}
-			could += capacity
-			queue = max(queue+float64(in)+float64(out)/20-capacity, 0)
-			wait := time.Duration(queue / modelCapacity * float64(time.Second))
+			queue = max(queue+float64(in)+float64(out)/20-capC/float64(perTick), 0)
+			wait := time.Duration(queue / capC * float64(time.Second))
 			worst = max(worst, wait)
 			now = feed(o, now, interval, 20, wait).Add(interval / 20)
 		}
-		t.Logf("second %2d: admitted %4d of %4.0f it could, share refused %.2f, longest wait %v", s+1, admitted, could, float64(o.shed.Load())/shedScale, worst)
-		if s >= settle && float64(admitted) < least*could {
-			t.Errorf("second %d: %d calls admitted, want at least %.0f (%.0f %% of what the SBC could do)", s+1, admitted, least*could, 100*least)
+		t.Logf("second %2d: admitted %4d, share refused %.2f, longest wait %v", s+1, admitted, float64(o.shed.Load())/shedScale, worst)
+		if s >= settle && admitted < capC*9/10 {
+			t.Errorf("second %d: %d calls admitted, want at least %d (90 %% of the capacity)", s+1, admitted, capC*9/10)
 		}
 		if s >= settle && worst > 500*time.Millisecond {
 			t.Errorf("second %d: messages waited %v, past T1", s+1, worst)
