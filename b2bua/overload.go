@@ -19,24 +19,15 @@ const DefaultOverloadDelay = 50 * time.Millisecond
 // act well before a client's first retransmission (T1, 500 ms).
 const overloadInterval = 100 * time.Millisecond
 
-// The share of new calls refused is a fraction of shedScale, set each
-// interval by a proportional-integral control of the standing delay d
-// (PIE's, RFC 8033, on the SIP intake), in shedScale per second of delay:
-//
-//	share += shedKp·(d − d of the interval before) + shedKi·(d − target)
-//
-// The first term answers how fast the queue grows or drains: a queue
-// growing by 100 ms per 100 ms is offered twice what the SBC handles, and
-// half the new calls go (shedKp = 5/s). The second moves the share while
-// the queue stands away from the target, by a twentieth per interval at
-// 50 ms off: the share settles where the queue stands at the target, the
-// excess refused and the rest taken, instead of refusing most calls until
-// the queue has drained and then too few (on/off episodes: BENCHMARKS.md,
-// "Issue 15, eleventh step").
+// The share of new calls refused is a fraction of shedScale. It rises by
+// shedUp per interval while the SBC is behind and falls by shedDown per
+// interval once the queue has drained: a few hundred milliseconds to
+// refuse most calls, a second and more to take them all again, so the
+// state does not flap with every burst.
 const (
 	shedScale = 1024
-	shedKp    = 5 * shedScale
-	shedKi    = 1 * shedScale
+	shedUp    = shedScale / 8
+	shedDown  = shedScale / 32
 	shedMax   = shedScale - shedScale/64 // a trickle still goes through, to measure by
 )
 
@@ -73,7 +64,6 @@ type overload struct {
 	dropped  uint64       // drops() at the last interval's close (under tick)
 	lastOver int64        // unix ns: the last interval with a standing queue (under tick)
 	behind   bool         // the last interval had a standing queue, none refused yet (under tick)
-	prev     int64        // ns: the standing delay of the interval before, while refusing (under tick)
 	on       atomic.Bool  // the overloaded state: refusing, or within overloadHold of it
 
 	shed     atomic.Int32 // share of new calls refused, of shedScale
@@ -137,25 +127,19 @@ func (o *overload) adjust(ns int64, idle int32) {
 	}
 	shed := o.shed.Load()
 	switch {
-	case shed == 0 && time.Duration(standing) <= o.target:
-		o.behind, o.prev = false, 0
-	case shed == 0 && !o.behind:
+	case time.Duration(standing) > o.target && shed == 0 && !o.behind:
 		// The first interval behind: a stall of the whole process (a
 		// scheduler hiccup, a GC pause) looks the same; refuse from the
-		// second one on, from no queue (prev 0) to this one.
+		// second one on.
 		o.behind = true
-	default:
-		// Intervals without a message saw no queue: the delay fell to 0
-		// and stood there.
-		delta := (shedKp*(standing-o.prev) + shedKi*(standing-int64(o.target)) - shedKi*int64(idle)*int64(o.target)) / int64(time.Second)
-		shed = int32(min(max(int64(shed)+delta, 0), shedMax))
-		o.prev = standing
-		if shed == 0 {
-			o.behind, o.prev = false, 0
-		}
-	}
-	if time.Duration(standing) > o.target {
+	case time.Duration(standing) > o.target:
+		shed = min(shed+shedUp, shedMax)
 		o.lastOver = ns
+	case time.Duration(standing) < o.target/2:
+		o.behind = false
+		shed = max(shed-shedDown*(1+idle), 0)
+	default:
+		shed = max(shed-shedDown*idle, 0)
 	}
 	o.shed.Store(shed)
 	switch on := o.on.Load(); {
