@@ -19,7 +19,8 @@
 # with 503, datagrams the kernel dropped from the socket buffer or our
 # queues dropped). Run it under the shared lock: flock /work/bench.lock ...
 # Knobs: OVERLOAD_DELAY=50ms (the default), BINARY (a built sbc; default: build one) and REVISION (its commit),
-# BENCH_OUT=/tmp/sbc-bench, HARNESS=../shared/bench/kamailio-rtpengine
+# BENCH_OUT=/tmp/sbc-bench, HARNESS=../shared/bench/kamailio-rtpengine, RTP_PORTS=36000-39999 (the SBC's
+# media ports; at 2,000 calls/s they run out: "no free RTP ports", 503 after the call was set up)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +30,7 @@ OVERLOAD_DELAY="${OVERLOAD_DELAY:-50ms}"
 OUT="$BENCH_OUT/overload-$(date -u +%Y%m%d-%H%M%S)"
 SIP=127.0.0.1:26060
 ADMIN=127.0.0.1:26090
-RTP_PORTS=36000-39999
+RTP_PORTS="${RTP_PORTS:-36000-39999}" # the SBC's media ports: 2 s of quarantine each after a call
 mkdir -p "$OUT"
 
 if [ -n "${BINARY:-}" ]; then # a binary built before (the worktree may have moved on)
@@ -57,3 +58,5 @@ fi
 
 curl -fsS "http://$ADMIN/metrics" | grep -E '^sbc_(overload|overloaded|sip_standing|sip_transport_dropped_total|calls_active|sip_queue_delay_seconds_(count|sum|bucket\{le="(0.005|0.02|0.1|0.5)"))' || true
 grep -E 'overload' "$OUT/sbc.log" | head -n 20 || true
+# 503s the overload control did not send: calls refused once set up, by cause
+echo "calls refused after set-up: $(grep -c 'msg="call refused"' "$OUT/sbc.log" || true), of them no free RTP ports: $(grep -c 'no free RTP ports' "$OUT/sbc.log" || true)"
