@@ -20,7 +20,7 @@
 # queues dropped). Run it under the shared lock: flock /work/bench.lock ...
 # Knobs: OVERLOAD_DELAY=50ms (the default), BINARY (a built sbc; default: build one) and REVISION (its commit),
 # BENCH_OUT=/tmp/sbc-bench, HARNESS=../shared/bench/kamailio-rtpengine, RTP_PORTS=36000-39999 (the SBC's
-# media ports; at 2,000 calls/s they run out: "no free RTP ports", 503 after the call was set up)
+# media ports; under 2x load at 4000/s they ran out: "no free RTP ports", a 503 after set-up)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
