@@ -245,7 +245,7 @@ func (r *Request) Transport() string {
 		tp = hop.Transport
 	}
 	uri := r.Recipient()
-	if rt, ok := r.first("route").(*sip.RouteHeader); ok && len(rt.Addresses) > 0 {
+	if rt, ok := r.first(codeRoute).(*sip.RouteHeader); ok && len(rt.Addresses) > 0 {
 		uri = rt.Addresses[0]
 	}
 	if uri != nil {
@@ -281,7 +281,7 @@ func (r *Request) Destination() string {
 		return dest
 	}
 	var uri *sip.SipUri
-	if rt, ok := r.first("route").(*sip.RouteHeader); ok && len(rt.Addresses) > 0 {
+	if rt, ok := r.first(codeRoute).(*sip.RouteHeader); ok && len(rt.Addresses) > 0 {
 		uri, _ = rt.Addresses[0].(*sip.SipUri)
 	}
 	if uri == nil {
