@@ -147,27 +147,57 @@ func ParseURI(s string) (u sip.Uri, err error) {
 	return &su, nil
 }
 
-// SetTag sets the tag parameter of a From or To header.
+// SetTag sets the tag parameter of a From or To header, replacing any.
 func SetTag(h sip.Header, tag string) {
 	switch v := h.(type) {
 	case *sip.ToHeader:
-		if v.Params == nil {
-			v.Params = NewParams()
-		}
-		v.Params.Add("tag", sip.String{Str: tag})
+		v.Params = withTag(v.Params, tag)
 	case *sip.FromHeader:
-		if v.Params == nil {
-			v.Params = NewParams()
-		}
-		v.Params.Add("tag", sip.String{Str: tag})
+		v.Params = withTag(v.Params, tag)
 	}
+}
+
+// tagBlock is a parameter list with room for a tag, and the tag's value:
+// what SetTag adds to a header without parameters (that of a request the
+// SBC builds, or of its response) in one allocation instead of three.
+type tagBlock struct {
+	p   Params
+	in  [1]param
+	tag sip.String // boxed once, never written again (boxAt)
+}
+
+// tagRoom is the room tagBlock gives an empty list of the parser's.
+type tagRoom struct {
+	in  [1]param
+	tag sip.String
+}
+
+// withTag returns p with tag set, p itself unless p is nil.
+func withTag(p sip.Params, tag string) sip.Params {
+	if p == nil {
+		blk := &tagBlock{}
+		blk.in[0] = param{key: "tag", val: boxAt(&blk.tag, tag)}
+		blk.p.list = blk.in[:1:1]
+		return &blk.p
+	}
+	if own, ok := p.(*Params); ok && own != nil && cap(own.list) == 0 {
+		room := &tagRoom{}
+		room.in[0] = param{key: "tag", val: boxAt(&room.tag, tag)}
+		own.list = room.in[:1:1]
+		return own
+	}
+	return p.Add("tag", sip.String{Str: tag})
 }
 
 // NewToken returns a random token of 2n hex characters from crypto/rand,
 // for Call-IDs, tags, branches and binding tokens (n random bytes: 12 give
 // 96 bits, unguessable to an off-path attacker). Safe for concurrent use;
 // one allocation for n up to 32.
-func NewToken(n int) string {
+func NewToken(n int) string { return PrefixedToken("", n) }
+
+// PrefixedToken is prefix + NewToken(n) in one allocation (a branch: the
+// magic cookie and a token) for a prefix and n up to 32 bytes each.
+func PrefixedToken(prefix string, n int) string {
 	var small [32]byte
 	var b []byte
 	if n <= len(small) {
@@ -176,12 +206,13 @@ func NewToken(n int) string {
 		b = make([]byte, n)
 	}
 	_, _ = rand.Read(b) // never fails since Go 1.24: a broken system RNG crashes instead
-	var out [64]byte
-	if n <= len(small) {
-		hex.Encode(out[:2*n], b)
-		return string(out[:2*n])
+	var out [96]byte
+	if len(prefix)+2*n <= len(out) {
+		k := copy(out[:], prefix)
+		hex.Encode(out[k:k+2*n], b)
+		return string(out[:k+2*n])
 	}
-	return hex.EncodeToString(b)
+	return prefix + hex.EncodeToString(b)
 }
 
 var msgSeq atomic.Uint64

@@ -23,9 +23,9 @@ type nameAddr struct {
 
 // parseNameAddrs reads a comma-separated list of addresses and appends
 // them to out (the caller's array on its stack: one value is the rule).
-func parseNameAddrs(s string, out []nameAddr) ([]nameAddr, error) {
+func parseNameAddrs(bx *boxes, s string, out []nameAddr) ([]nameAddr, error) {
 	for {
-		a, rest, err := parseNameAddr(s)
+		a, rest, err := parseNameAddr(bx, s)
 		if err != nil {
 			return nil, err
 		}
@@ -43,7 +43,7 @@ func parseNameAddrs(s string, out []nameAddr) ([]nameAddr, error) {
 
 // parseNameAddr reads ( name-addr / addr-spec ) *( SEMI param ) and
 // returns what follows (at a ',' or the end).
-func parseNameAddr(s string) (a nameAddr, rest string, err error) {
+func parseNameAddr(bx *boxes, s string) (a nameAddr, rest string, err error) {
 	s = trimLWS(s)
 	if s == "*" { // Contact: * (RFC 3261 10.2.2)
 		a.uri = &sip.WildcardUri{}
@@ -56,7 +56,7 @@ func parseNameAddr(s string) (a nameAddr, rest string, err error) {
 		if !ok {
 			return a, "", errAddr
 		}
-		a.display = sip.String{Str: q[1 : len(q)-1]}
+		a.display = bx.box(q[1 : len(q)-1])
 		after = trimLWS(after)
 		if !strings.HasPrefix(after, "<") {
 			return a, "", errAddr
@@ -67,7 +67,7 @@ func parseNameAddr(s string) (a nameAddr, rest string, err error) {
 			if !isDisplayTokens(name) {
 				return a, "", errAddr
 			}
-			a.display = sip.String{Str: name}
+			a.display = bx.box(name)
 		}
 		uriText, rest, err = cutAngle(s[lt:])
 	default:
@@ -82,10 +82,10 @@ func parseNameAddr(s string) (a nameAddr, rest string, err error) {
 	if err != nil {
 		return a, "", err
 	}
-	if a.uri, err = parseURI(uriText); err != nil {
+	if a.uri, err = parseURI(bx, uriText); err != nil {
 		return a, "", err
 	}
-	rest, err = parseHeaderParams(&a.params, rest)
+	rest, err = parseHeaderParams(bx, &a.params, rest)
 	return a, rest, err
 }
 
@@ -129,7 +129,7 @@ func isDisplayTokens(s string) bool {
 // included.
 // They go into p, whose list is sized for them and one more (the
 // received or tag the SBC adds).
-func parseHeaderParams(p *Params, s string) (string, error) {
+func parseHeaderParams(bx *boxes, p *Params, s string) (string, error) {
 	field := s
 	if comma := strings.IndexByte(s, ','); comma >= 0 {
 		field = s[:comma]
@@ -174,7 +174,7 @@ func parseHeaderParams(p *Params, s string) (string, error) {
 				return "", errAddr
 			}
 		}
-		p.Add(name, sip.String{Str: value})
+		p.Add(name, bx.box(value))
 	}
 }
 

@@ -35,18 +35,18 @@ func canonicalName(name string) string {
 
 // parseHeader turns one unfolded header field into headers (an address
 // header with several values gives one header per value).
-func parseHeader(name, value string, out []sip.Header) ([]sip.Header, error) {
+func parseHeader(bx *boxes, name, value string, out []sip.Header) ([]sip.Header, error) {
 	name = canonicalName(name)
 	lower := lowerName(name) // the usual names without allocating
 	switch lower {
 	case "via":
-		via, err := parseVia(value)
+		via, err := parseVia(bx, value)
 		if err != nil {
 			return nil, bad("Bad Via")
 		}
 		return append(out, via), nil
 	case "to", "from", "contact", "route", "record-route":
-		return appendAddresses(name, lower, value, out)
+		return appendAddresses(bx, name, lower, value, out)
 	case "call-id":
 		if !isCallID(value) {
 			return nil, bad("Bad Call-ID")
@@ -117,9 +117,9 @@ func simpleHeader(name, lower, value string) sip.Header {
 
 // appendAddresses parses the values of an address header; lower is name
 // in lower case.
-func appendAddresses(name, lower, value string, out []sip.Header) ([]sip.Header, error) {
+func appendAddresses(bx *boxes, name, lower, value string, out []sip.Header) ([]sip.Header, error) {
 	var buf [2]nameAddr
-	addrs, err := parseNameAddrs(value, buf[:0])
+	addrs, err := parseNameAddrs(bx, value, buf[:0])
 	if err != nil {
 		return nil, bad("Bad " + name)
 	}
@@ -240,10 +240,10 @@ func listItems(s string) []string {
 // parseVia reads one Via field: via-parm *( COMMA via-parm ), via-parm =
 // sent-protocol LWS sent-by *( SEMI via-params ); SLASH and COLON may
 // carry white space (RFC 3261 25.1).
-func parseVia(s string) (sip.ViaHeader, error) {
+func parseVia(bx *boxes, s string) (sip.ViaHeader, error) {
 	var via sip.ViaHeader
 	for {
-		hop, rest, err := parseViaHop(s)
+		hop, rest, err := parseViaHop(bx, s)
 		if err != nil {
 			return nil, err
 		}
@@ -263,7 +263,7 @@ type hopBlock struct {
 	params Params
 }
 
-func parseViaHop(s string) (*sip.ViaHop, string, error) {
+func parseViaHop(bx *boxes, s string) (*sip.ViaHop, string, error) {
 	blk := &hopBlock{}
 	hop := &blk.hop
 	var parts [3]string
@@ -293,7 +293,7 @@ func parseViaHop(s string) (*sip.ViaHop, string, error) {
 	if hasPort {
 		hop.Port = &blk.port
 	}
-	if rest, err = parseHeaderParams(&blk.params, rest); err != nil {
+	if rest, err = parseHeaderParams(bx, &blk.params, rest); err != nil {
 		return nil, "", err
 	}
 	hop.Params = &blk.params

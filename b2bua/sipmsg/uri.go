@@ -23,7 +23,7 @@ var (
 )
 
 // parseURI reads one URI with nothing around it.
-func parseURI(s string) (sip.Uri, error) {
+func parseURI(bx *boxes, s string) (sip.Uri, error) {
 	colon := strings.IndexByte(s, ':')
 	if colon <= 0 || !isScheme(s[:colon]) {
 		return nil, errURI
@@ -31,9 +31,9 @@ func parseURI(s string) (sip.Uri, error) {
 	scheme, rest := s[:colon], s[colon+1:]
 	switch {
 	case strings.EqualFold(scheme, "sip"):
-		return parseSIPURI(rest, false)
+		return parseSIPURI(bx, rest, false)
 	case strings.EqualFold(scheme, "sips"):
-		return parseSIPURI(rest, true)
+		return parseSIPURI(bx, rest, true)
 	}
 	if rest == "" || strings.ContainsAny(rest, " \t<>\"") {
 		return nil, errURI
@@ -65,7 +65,7 @@ type uriBlock struct {
 }
 
 // parseSIPURI reads what follows "sip:" or "sips:".
-func parseSIPURI(s string, secure bool) (*sip.SipUri, error) {
+func parseSIPURI(bx *boxes, s string, secure bool) (*sip.SipUri, error) {
 	if strings.ContainsAny(s, " \t<>\"") {
 		return nil, errURI
 	}
@@ -74,7 +74,7 @@ func parseSIPURI(s string, secure bool) (*sip.SipUri, error) {
 	// No '@' may stand unescaped in a user, a password, a parameter or
 	// a header: the first one ends the userinfo.
 	if at := strings.IndexByte(s, '@'); at >= 0 {
-		if err := parseUserinfo(u, s[:at]); err != nil {
+		if err := parseUserinfo(bx, u, s[:at]); err != nil {
 			return nil, err
 		}
 		s = s[at+1:]
@@ -89,17 +89,17 @@ func parseSIPURI(s string, secure bool) (*sip.SipUri, error) {
 		u.FPort = &blk.port
 	}
 	params, headers, _ := strings.Cut(rest, "?")
-	if err := parseURIParams(&blk.params, params, ';'); err != nil {
+	if err := parseURIParams(bx, &blk.params, params, ';'); err != nil {
 		return nil, err
 	}
-	if err := parseURIParams(&blk.headers, headers, '&'); err != nil {
+	if err := parseURIParams(bx, &blk.headers, headers, '&'); err != nil {
 		return nil, err
 	}
 	u.FUriParams, u.FHeaders = &blk.params, &blk.headers
 	return u, nil
 }
 
-func parseUserinfo(u *sip.SipUri, s string) error {
+func parseUserinfo(bx *boxes, u *sip.SipUri, s string) error {
 	user, pass, hasPass := strings.Cut(s, ":")
 	if user == "" {
 		return errURI
@@ -108,13 +108,13 @@ func parseUserinfo(u *sip.SipUri, s string) error {
 	if err != nil {
 		return errURI
 	}
-	u.FUser = sip.String{Str: name}
+	u.FUser = bx.box(name)
 	if hasPass {
 		p, err := sip.Unescape(pass, sip.EncodeUserPassword)
 		if err != nil {
 			return errURI
 		}
-		u.FPassword = sip.String{Str: p}
+		u.FPassword = bx.box(p)
 	}
 	return nil
 }
@@ -176,7 +176,7 @@ func isHostname(s string) bool {
 
 // parseURIParams reads ";name[=value]" parameters (sep ';') or URI
 // headers (sep '&', without the leading '?'), values raw, into p.
-func parseURIParams(p *Params, s string, sep byte) error {
+func parseURIParams(bx *boxes, p *Params, s string, sep byte) error {
 	p.inURI = true
 	if sep == ';' {
 		if s == "" {
@@ -198,7 +198,7 @@ func parseURIParams(p *Params, s string, sep byte) error {
 			return errURI
 		}
 		if hasValue {
-			p.Add(name, sip.String{Str: value})
+			p.Add(name, bx.box(value))
 		} else {
 			p.Add(name, nil)
 		}
@@ -273,7 +273,7 @@ func (u *AbsoluteURI) UriParams() sip.Params {
 		return NewParams()
 	}
 	p := NewParams()
-	if err := parseURIParams(p, ";"+params, ';'); err != nil {
+	if err := parseURIParams(nil, p, ";"+params, ';'); err != nil {
 		return NewParams()
 	}
 	return p
