@@ -23,7 +23,7 @@ type nameAddr struct {
 
 // parseNameAddrs reads a comma-separated list of addresses and appends
 // them to out (the caller's array on its stack: one value is the rule).
-func parseNameAddrs(bx *boxes, s string, out []nameAddr) ([]nameAddr, error) {
+func parseNameAddrs(bx *arena, s string, out []nameAddr) ([]nameAddr, error) {
 	for {
 		a, rest, err := parseNameAddr(bx, s)
 		if err != nil {
@@ -43,7 +43,7 @@ func parseNameAddrs(bx *boxes, s string, out []nameAddr) ([]nameAddr, error) {
 
 // parseNameAddr reads ( name-addr / addr-spec ) *( SEMI param ) and
 // returns what follows (at a ',' or the end).
-func parseNameAddr(bx *boxes, s string) (a nameAddr, rest string, err error) {
+func parseNameAddr(bx *arena, s string) (a nameAddr, rest string, err error) {
 	s = trimLWS(s)
 	if s == "*" { // Contact: * (RFC 3261 10.2.2)
 		a.uri = &sip.WildcardUri{}
@@ -129,7 +129,7 @@ func isDisplayTokens(s string) bool {
 // included.
 // They go into p, whose list is sized for them and one more (the
 // received or tag the SBC adds).
-func parseHeaderParams(bx *boxes, p *Params, s string) (string, error) {
+func parseHeaderParams(bx *arena, p *Params, s string) (string, error) {
 	field := s
 	if comma := strings.IndexByte(s, ','); comma >= 0 {
 		field = s[:comma]

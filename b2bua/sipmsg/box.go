@@ -6,7 +6,10 @@ import (
 	"github.com/ghettovoice/gosip/sip"
 )
 
-// boxes hands out sip.MaybeString values (a sip.String in the interface)
+// arena is what the parse of one message allocates in bulk: its boxed
+// strings (box) and its one-value headers (fixed).
+//
+// box hands out sip.MaybeString values (a sip.String in the interface)
 // whose strings live in one array, for a message being parsed. Putting a
 // sip.String in an interface the usual way allocates a copy of it, 16
 // bytes, for every user part, display name and parameter value a message
@@ -19,9 +22,83 @@ import (
 // because Go never changes the value an interface holds: an element is
 // written once, before its interface is made, and never again (a full
 // array is left to the interfaces that point into it, and a new one
-// made). A nil *boxes boxes the usual way.
-type boxes struct {
-	free []sip.String // elements not yet handed out
+// made). A nil *arena boxes the usual way.
+type arena struct {
+	free  []sip.String // elements not yet handed out
+	fixed *fixedHeaders
+}
+
+// fixedHeaders are the one-value headers every message has, in one
+// allocation instead of one each (a second one of a name, which check
+// refuses, gets its own).
+type fixedHeaders struct {
+	callID         sip.CallID
+	cseq           sip.CSeq
+	maxForwards    sip.MaxForwards
+	contentLength  sip.ContentLength
+	hasCallID      bool
+	hasCSeq        bool
+	hasMaxForwards bool
+	hasLength      bool
+}
+
+// headers returns the message's fixedHeaders, made when first asked for.
+func (a *arena) headers() *fixedHeaders {
+	if a == nil {
+		return &fixedHeaders{}
+	}
+	if a.fixed == nil {
+		a.fixed = &fixedHeaders{}
+	}
+	return a.fixed
+}
+
+// callID returns a Call-ID header of v.
+func (a *arena) callID(v sip.CallID) *sip.CallID {
+	f := a.headers()
+	if f.hasCallID {
+		h := new(sip.CallID) // not &v: v would be on the heap in every call
+		*h = v
+		return h
+	}
+	f.callID, f.hasCallID = v, true
+	return &f.callID
+}
+
+// newCSeq returns a CSeq header of v.
+func (a *arena) newCSeq(v sip.CSeq) *sip.CSeq {
+	f := a.headers()
+	if f.hasCSeq {
+		h := new(sip.CSeq) // not &v: v would be on the heap in every call
+		*h = v
+		return h
+	}
+	f.cseq, f.hasCSeq = v, true
+	return &f.cseq
+}
+
+// maxForwards returns a Max-Forwards header of v.
+func (a *arena) maxForwards(v sip.MaxForwards) *sip.MaxForwards {
+	f := a.headers()
+	if f.hasMaxForwards {
+		h := new(sip.MaxForwards) // not &v: v would be on the heap in every call
+		*h = v
+		return h
+	}
+	f.maxForwards, f.hasMaxForwards = v, true
+	return &f.maxForwards
+}
+
+// contentLength returns a Content-Length header of v.
+func (a *arena) contentLength(v sip.ContentLength) *sip.ContentLength {
+	f := a.headers()
+	if f.hasLength {
+		h := new(sip.ContentLength) // not &v: v would be on the heap in every call
+		*h = v
+		return h
+	}
+	f.contentLength, f.hasLength = v, true
+	return &f.contentLength
 }
 
 // iface is the layout of a non-empty interface value.
@@ -36,13 +113,14 @@ var stringTab = func() unsafe.Pointer {
 	return (*iface)(unsafe.Pointer(&v)).tab
 }()
 
-// newBoxes returns boxes for about n values (more cost another array).
-func newBoxes(n int) *boxes {
-	return &boxes{free: make([]sip.String, n)}
+// newArena returns an arena with boxes for about n values (more cost
+// another array).
+func newArena(n int) *arena {
+	return &arena{free: make([]sip.String, n)}
 }
 
 // box returns sip.String{Str: s} as a sip.MaybeString.
-func (b *boxes) box(s string) sip.MaybeString {
+func (b *arena) box(s string) sip.MaybeString {
 	if b == nil {
 		return sip.String{Str: s}
 	}

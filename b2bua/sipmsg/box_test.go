@@ -13,7 +13,7 @@ import (
 // and each keeps its own value while more are made and the collector
 // runs.
 func TestBoxes(t *testing.T) {
-	bx := newBoxes(2)
+	bx := newArena(2)
 	var got []sip.MaybeString
 	for i := range 50 {
 		got = append(got, bx.box("v"+strconv.Itoa(i)))
@@ -32,7 +32,7 @@ func TestBoxes(t *testing.T) {
 			t.Fatalf("box %d: interface comparison differs", i)
 		}
 	}
-	if v := (*boxes)(nil).box("x"); v != sip.MaybeString(sip.String{Str: "x"}) {
+	if v := (*arena)(nil).box("x"); v != sip.MaybeString(sip.String{Str: "x"}) {
 		t.Fatalf("nil boxes: %#v", v)
 	}
 }

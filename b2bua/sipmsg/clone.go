@@ -19,42 +19,46 @@ func CloneHeader(h sip.Header) sip.Header {
 	case *sip.ToHeader:
 		if h != nil && ownParams(h.Params) && cloneableURI(h.Address) {
 			b := &toCopy{}
-			b.h = sip.ToHeader{DisplayName: h.DisplayName, Address: cloneURI(h.Address), Params: copyParamsIn(&b.p, b.in[:0], h.Params)}
+			b.h = sip.ToHeader{DisplayName: h.DisplayName, Address: cloneURIIn(&b.u, h.Address), Params: copyParamsIn(&b.p, b.in[:0], h.Params)}
 			return &b.h
 		}
 	case *sip.FromHeader:
 		if h != nil && ownParams(h.Params) && cloneableURI(h.Address) {
 			b := &fromCopy{}
-			b.h = sip.FromHeader{DisplayName: h.DisplayName, Address: cloneURI(h.Address), Params: copyParamsIn(&b.p, b.in[:0], h.Params)}
+			b.h = sip.FromHeader{DisplayName: h.DisplayName, Address: cloneURIIn(&b.u, h.Address), Params: copyParamsIn(&b.p, b.in[:0], h.Params)}
 			return &b.h
 		}
 	case *sip.ContactHeader:
 		if h != nil && ownParams(h.Params) && cloneableURI(h.Address) {
 			b := &contactCopy{}
-			b.h = sip.ContactHeader{DisplayName: h.DisplayName, Address: cloneURI(h.Address), Params: copyParamsIn(&b.p, b.in[:0], h.Params)}
+			b.h = sip.ContactHeader{DisplayName: h.DisplayName, Address: cloneURIIn(&b.u, h.Address), Params: copyParamsIn(&b.p, b.in[:0], h.Params)}
 			return &b.h
 		}
 	}
 	return h.Clone()
 }
 
-// The copies of address headers, with room for two parameters (a tag
-// and one more, or a tag to add) in the same allocation.
+// The copies of address headers, with their SIP URI and room for two
+// parameters (a tag and one more, or a tag to add) in the same
+// allocation.
 type (
 	toCopy struct {
 		h  sip.ToHeader
 		p  Params
 		in [2]param
+		u  uriBlock
 	}
 	fromCopy struct {
 		h  sip.FromHeader
 		p  Params
 		in [2]param
+		u  uriBlock
 	}
 	contactCopy struct {
 		h  sip.ContactHeader
 		p  Params
 		in [2]param
+		u  uriBlock
 	}
 )
 
@@ -119,8 +123,9 @@ func cloneableURI(u sip.Uri) bool {
 	return p && h
 }
 
-// cloneURI is u.Clone() for a URI that cloneableURI accepts.
-func cloneURI(u sip.Uri) sip.Uri {
+// cloneURIIn is u.Clone() for a URI that cloneableURI accepts, a SIP
+// URI copied into blk (a field of the header's block).
+func cloneURIIn(blk *uriBlock, u sip.Uri) sip.Uri {
 	su, ok := u.(*sip.SipUri)
 	if !ok {
 		if u == nil {
@@ -128,7 +133,7 @@ func cloneURI(u sip.Uri) sip.Uri {
 		}
 		return u.Clone()
 	}
-	blk := &uriBlock{u: sip.SipUri{FIsEncrypted: su.FIsEncrypted, FUser: su.FUser, FPassword: su.FPassword, FHost: su.FHost}}
+	blk.u = sip.SipUri{FIsEncrypted: su.FIsEncrypted, FUser: su.FUser, FPassword: su.FPassword, FHost: su.FHost}
 	if su.FPort != nil {
 		blk.port = *su.FPort
 		blk.u.FPort = &blk.port

@@ -35,7 +35,7 @@ func canonicalName(name string) string {
 
 // parseHeader turns one unfolded header field into headers (an address
 // header with several values gives one header per value).
-func parseHeader(bx *boxes, name, value string, out []sip.Header) ([]sip.Header, error) {
+func parseHeader(bx *arena, name, value string, out []sip.Header) ([]sip.Header, error) {
 	name = canonicalName(name)
 	lower := lowerName(name) // the usual names without allocating
 	switch lower {
@@ -51,10 +51,9 @@ func parseHeader(bx *boxes, name, value string, out []sip.Header) ([]sip.Header,
 		if !isCallID(value) {
 			return nil, bad("Bad Call-ID")
 		}
-		id := sip.CallID(value)
-		return append(out, &id), nil
+		return append(out, bx.callID(sip.CallID(value))), nil
 	case "cseq":
-		cseq, err := parseCSeq(value)
+		cseq, err := parseCSeq(bx, value)
 		if err != nil {
 			return nil, err
 		}
@@ -64,15 +63,13 @@ func parseHeader(bx *boxes, name, value string, out []sip.Header) ([]sip.Header,
 		if !ok {
 			return nil, bad("Bad Max-Forwards")
 		}
-		mf := sip.MaxForwards(n)
-		return append(out, &mf), nil
+		return append(out, bx.maxForwards(sip.MaxForwards(n))), nil
 	case "content-length":
 		n, ok := digits(value, math.MaxUint32)
 		if !ok {
 			return nil, bad("Bad Content-Length")
 		}
-		cl := sip.ContentLength(n)
-		return append(out, &cl), nil
+		return append(out, bx.contentLength(sip.ContentLength(n))), nil
 	}
 	return append(out, simpleHeader(name, lower, value)), nil
 }
@@ -117,7 +114,7 @@ func simpleHeader(name, lower, value string) sip.Header {
 
 // appendAddresses parses the values of an address header; lower is name
 // in lower case.
-func appendAddresses(bx *boxes, name, lower, value string, out []sip.Header) ([]sip.Header, error) {
+func appendAddresses(bx *arena, name, lower, value string, out []sip.Header) ([]sip.Header, error) {
 	var buf [2]nameAddr
 	addrs, err := parseNameAddrs(bx, value, buf[:0])
 	if err != nil {
@@ -180,7 +177,7 @@ func addressHeader(lower string, a nameAddr) sip.Header {
 }
 
 // parseCSeq reads 1*DIGIT LWS Method.
-func parseCSeq(value string) (*sip.CSeq, error) {
+func parseCSeq(bx *arena, value string) (*sip.CSeq, error) {
 	i := strings.IndexAny(value, " \t")
 	if i < 0 {
 		return nil, bad("Bad CSeq")
@@ -190,7 +187,7 @@ func parseCSeq(value string) (*sip.CSeq, error) {
 	if !ok || method == "" || tokenLen(method) != len(method) {
 		return nil, bad("Bad CSeq")
 	}
-	return &sip.CSeq{SeqNo: uint32(n), MethodName: sip.RequestMethod(method)}, nil
+	return bx.newCSeq(sip.CSeq{SeqNo: uint32(n), MethodName: sip.RequestMethod(method)}), nil
 }
 
 // digits reads 1*DIGIT no larger than max; larger values are refused.
@@ -240,7 +237,7 @@ func listItems(s string) []string {
 // parseVia reads one Via field: via-parm *( COMMA via-parm ), via-parm =
 // sent-protocol LWS sent-by *( SEMI via-params ); SLASH and COLON may
 // carry white space (RFC 3261 25.1).
-func parseVia(bx *boxes, s string) (sip.ViaHeader, error) {
+func parseVia(bx *arena, s string) (sip.ViaHeader, error) {
 	var via sip.ViaHeader
 	for {
 		hop, rest, err := parseViaHop(bx, s)
@@ -263,7 +260,7 @@ type hopBlock struct {
 	params Params
 }
 
-func parseViaHop(bx *boxes, s string) (*sip.ViaHop, string, error) {
+func parseViaHop(bx *arena, s string) (*sip.ViaHop, string, error) {
 	blk := &hopBlock{}
 	hop := &blk.hop
 	var parts [3]string

@@ -91,7 +91,7 @@ func (p *Parser) parse(text string) (sip.Message, error) {
 	end := strings.Index(text, "\r\n\r\n")
 	head, body := text[:end], text[end+4:]
 	start, fields, _ := strings.Cut(head, "\r\n")
-	bx := newBoxes(strings.Count(head, "=") + strings.Count(head, "@") + 1)
+	bx := newArena(strings.Count(head, "=") + strings.Count(head, "@") + 1)
 	msg, err := parseStartLine(bx, start)
 	if err != nil {
 		return nil, err
@@ -116,7 +116,7 @@ func (p *Parser) parse(text string) (sip.Message, error) {
 // parseFields parses the header fields, each unfolded first (a line
 // break with the white space after it is one space, RFC 3261 7.3.1), and
 // appends them to hdrs.
-func parseFields(bx *boxes, s string, hdrs []sip.Header) ([]sip.Header, error) {
+func parseFields(bx *arena, s string, hdrs []sip.Header) ([]sip.Header, error) {
 	var err error
 	for s != "" {
 		var field string
@@ -178,7 +178,7 @@ func unfold(s string) string {
 
 // parseStartLine reads Method SP Request-URI SP SIP-Version, or
 // SIP-Version SP Status-Code SP Reason-Phrase (RFC 3261 7.1, 7.2).
-func parseStartLine(bx *boxes, line string) (sip.Message, error) {
+func parseStartLine(bx *arena, line string) (sip.Message, error) {
 	if len(line) > 4 && strings.EqualFold(line[:4], "SIP/") {
 		return parseStatusLine(line)
 	}

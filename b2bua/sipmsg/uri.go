@@ -23,7 +23,7 @@ var (
 )
 
 // parseURI reads one URI with nothing around it.
-func parseURI(bx *boxes, s string) (sip.Uri, error) {
+func parseURI(bx *arena, s string) (sip.Uri, error) {
 	colon := strings.IndexByte(s, ':')
 	if colon <= 0 || !isScheme(s[:colon]) {
 		return nil, errURI
@@ -65,7 +65,7 @@ type uriBlock struct {
 }
 
 // parseSIPURI reads what follows "sip:" or "sips:".
-func parseSIPURI(bx *boxes, s string, secure bool) (*sip.SipUri, error) {
+func parseSIPURI(bx *arena, s string, secure bool) (*sip.SipUri, error) {
 	if strings.ContainsAny(s, " \t<>\"") {
 		return nil, errURI
 	}
@@ -99,7 +99,7 @@ func parseSIPURI(bx *boxes, s string, secure bool) (*sip.SipUri, error) {
 	return u, nil
 }
 
-func parseUserinfo(bx *boxes, u *sip.SipUri, s string) error {
+func parseUserinfo(bx *arena, u *sip.SipUri, s string) error {
 	user, pass, hasPass := strings.Cut(s, ":")
 	if user == "" {
 		return errURI
@@ -176,7 +176,7 @@ func isHostname(s string) bool {
 
 // parseURIParams reads ";name[=value]" parameters (sep ';') or URI
 // headers (sep '&', without the leading '?'), values raw, into p.
-func parseURIParams(bx *boxes, p *Params, s string, sep byte) error {
+func parseURIParams(bx *arena, p *Params, s string, sep byte) error {
 	p.inURI = true
 	if sep == ';' {
 		if s == "" {
