@@ -243,11 +243,22 @@ func NewResponse(code int, reason string, hdrs []sip.Header, contentType, body s
 func SetBody(m sip.Message, contentType, body string) {
 	m.RemoveHeader("Content-Type")
 	m.RemoveHeader("Content-Length")
-	if body != "" && contentType != "" {
-		ct := sip.ContentType(contentType)
-		m.AppendHeader(&ct)
+	if body == "" || contentType == "" {
+		m.SetBody(body, true)
+		return
 	}
-	m.SetBody(body, true)
+	// Both headers in one allocation; Content-Length after
+	// Content-Type, as SetBody(body, true) would add it.
+	blk := &bodyHeaders{ct: sip.ContentType(contentType), cl: sip.ContentLength(len(body))}
+	m.AppendHeader(&blk.ct)
+	m.SetBody(body, false)
+	m.AppendHeader(&blk.cl)
+}
+
+// bodyHeaders are the Content-Type and Content-Length of a body.
+type bodyHeaders struct {
+	ct sip.ContentType
+	cl sip.ContentLength
 }
 
 // Generic returns a header with a raw value.

@@ -148,8 +148,7 @@ func cloneURIIn(blk *uriBlock, u sip.Uri) sip.Uri {
 // slice: a Via of one hop is copied in one allocation.
 type hopCopy struct {
 	hopBlock
-	in  [4]param
-	via [1]*sip.ViaHop
+	in [4]param
 }
 
 // cloneVia is via.Clone() with each hop in one block.
