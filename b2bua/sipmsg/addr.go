@@ -135,7 +135,7 @@ func parseHeaderParams(bx *arena, p *Params, s string) (string, error) {
 		field = s[:comma]
 	}
 	if n := strings.Count(field, ";"); n > 0 {
-		p.list = make([]param, 0, n+1)
+		p.list = bx.list(n + 1)
 	}
 	for {
 		s = trimLWS(s)

@@ -1,13 +1,15 @@
 package sipmsg
 
 import (
+	"strings"
 	"unsafe"
 
 	"github.com/ghettovoice/gosip/sip"
 )
 
 // arena is what the parse of one message allocates in bulk: its boxed
-// strings (box) and its one-value headers (fixed).
+// strings (box), its parameter lists (list) and its one-value headers
+// (fixed).
 //
 // box hands out sip.MaybeString values (a sip.String in the interface)
 // whose strings live in one array, for a message being parsed. Putting a
@@ -24,8 +26,9 @@ import (
 // array is left to the interfaces that point into it, and a new one
 // made). A nil *arena boxes the usual way.
 type arena struct {
-	free  []sip.String // elements not yet handed out
-	fixed *fixedHeaders
+	free   []sip.String // elements not yet handed out
+	params []param      // room for parameter lists not yet handed out
+	fixed  *fixedHeaders
 }
 
 // fixedHeaders are the one-value headers every message has, in one
@@ -113,10 +116,26 @@ var stringTab = func() unsafe.Pointer {
 	return (*iface)(unsafe.Pointer(&v)).tab
 }()
 
-// newArena returns an arena with boxes for about n values (more cost
-// another array).
-func newArena(n int) *arena {
-	return &arena{free: make([]sip.String, n)}
+// newArena returns an arena for a message's head: boxes for its
+// values ('=') and users ('@'), and room for its parameters (';'), with one
+// more for each of the lists the SBC may add to (Via, From, To, Contact).
+// Needing more costs another array.
+func newArena(head string) arena {
+	return arena{
+		free:   make([]sip.String, strings.Count(head, "=")+strings.Count(head, "@")+1),
+		params: make([]param, 0, strings.Count(head, ";")+4),
+	}
+}
+
+// list returns an empty parameter list with room for n, its own: no other
+// list's appends reach it.
+func (a *arena) list(n int) []param {
+	if a == nil || n > cap(a.params)-len(a.params) {
+		return make([]param, 0, n)
+	}
+	l := a.params[len(a.params) : len(a.params) : len(a.params)+n]
+	a.params = a.params[:len(a.params)+n]
+	return l
 }
 
 // box returns sip.String{Str: s} as a sip.MaybeString.

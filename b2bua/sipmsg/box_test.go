@@ -13,7 +13,8 @@ import (
 // and each keeps its own value while more are made and the collector
 // runs.
 func TestBoxes(t *testing.T) {
-	bx := newArena(2)
+	ar := newArena("=")
+	bx := &ar // two boxes, then more arrays
 	var got []sip.MaybeString
 	for i := range 50 {
 		got = append(got, bx.box("v"+strconv.Itoa(i)))

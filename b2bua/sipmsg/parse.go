@@ -91,7 +91,8 @@ func (p *Parser) parse(text string) (sip.Message, error) {
 	end := strings.Index(text, "\r\n\r\n")
 	head, body := text[:end], text[end+4:]
 	start, fields, _ := strings.Cut(head, "\r\n")
-	bx := newArena(strings.Count(head, "=") + strings.Count(head, "@") + 1)
+	ar := newArena(head) // on the stack: what it hands out is on the heap
+	bx := &ar
 	msg, err := parseStartLine(bx, start)
 	if err != nil {
 		return nil, err

@@ -178,6 +178,9 @@ func isHostname(s string) bool {
 // headers (sep '&', without the leading '?'), values raw, into p.
 func parseURIParams(bx *arena, p *Params, s string, sep byte) error {
 	p.inURI = true
+	if n := strings.Count(s, string(sep)); n > 0 {
+		p.list = bx.list(n + 1)
+	}
 	if sep == ';' {
 		if s == "" {
 			return nil
