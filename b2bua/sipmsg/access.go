@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -187,6 +188,33 @@ func withTag(p sip.Params, tag string) sip.Params {
 		return own
 	}
 	return p.Add("tag", sip.String{Str: tag})
+}
+
+// StampVia adds received=addr (when received) and rport=port (when
+// rport) to a Via hop's parameters p, replacing any there, with the two
+// values' text in one allocation and their boxes in another (four
+// allocations for every request received, as gosip's strings would be).
+func StampVia(p sip.Params, addr netip.Addr, received bool, port uint16, rport bool) {
+	if !received && !rport {
+		return
+	}
+	var buf [64]byte
+	b := buf[:0]
+	if received {
+		b = addr.AppendTo(b)
+	}
+	k := len(b)
+	if rport {
+		b = strconv.AppendUint(b, uint64(port), 10)
+	}
+	text := string(b)
+	boxes := new([2]sip.String) // each written once, by boxAt
+	if received {
+		p.Add("received", boxAt(&boxes[0], text[:k]))
+	}
+	if rport {
+		p.Add("rport", boxAt(&boxes[1], text[k:]))
+	}
 }
 
 // NewToken returns a random token of 2n hex characters from crypto/rand,

@@ -60,25 +60,42 @@ var knownNames = func() map[string]headerName {
 	return m
 }()
 
-// headerName is a name in lower case and its code.
+// headerName is a common name in lower case and its code, or another
+// name as written and otherName.
 type headerName struct {
 	lower string
 	code  uint8
 }
 
-// nameOf returns s's lower case and code; a name that is not common
-// costs strings.ToLower.
+// nameOf returns s's headerName, without allocating.
 func nameOf(s string) headerName {
 	if hn, ok := knownNames[s]; ok {
 		return hn
 	}
-	lower := strings.ToLower(s)
-	if hn, ok := knownNames[lower]; ok { // a common name in mixed case
+	// A common name in mixed case? Lower-cased on the stack (the map
+	// lookup of a converted []byte does not allocate).
+	var buf [32]byte
+	if len(s) <= len(buf) {
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			buf[i] = c
+		}
+		if hn, ok := knownNames[string(buf[:len(s)])]; ok {
+			return hn
+		}
+		return headerName{lower: s, code: otherName}
+	}
+	if hn, ok := knownNames[strings.ToLower(s)]; ok {
 		return hn
 	}
-	return headerName{lower: lower, code: otherName}
+	return headerName{lower: s, code: otherName}
 }
 
+// lowerName returns a common name in lower case, and any other as it is
+// (what parseHeader and simpleHeader switch on: the common names).
 func lowerName(s string) string { return nameOf(s).lower }
 
 // Codes of the names the accessors below read.
