@@ -85,7 +85,7 @@ func parseNameAddr(bx *arena, s string) (a nameAddr, rest string, err error) {
 	if a.uri, err = parseURI(bx, uriText); err != nil {
 		return a, "", err
 	}
-	rest, err = parseHeaderParams(bx, &a.params, rest)
+	rest, err = parseHeaderParams(bx, &a.params, rest, 0)
 	return a, rest, err
 }
 
@@ -127,15 +127,15 @@ func isDisplayTokens(s string) bool {
 // EQUAL gen-value ], gen-value = token / host / quoted-string, and returns
 // what follows (a ',' or the end). Values are kept as written, quotes
 // included.
-// They go into p, whose list is sized for them and one more (the
-// received or tag the SBC adds).
-func parseHeaderParams(bx *arena, p *Params, s string) (string, error) {
+// They go into p, whose list is sized for them and room more (a Via's
+// received, which the transaction layer adds in place).
+func parseHeaderParams(bx *arena, p *Params, s string, room int) (string, error) {
 	field := s
 	if comma := strings.IndexByte(s, ','); comma >= 0 {
 		field = s[:comma]
 	}
 	if n := strings.Count(field, ";"); n > 0 {
-		p.list = bx.list(n + 1)
+		p.list = bx.list(n + room)
 	}
 	for {
 		s = trimLWS(s)

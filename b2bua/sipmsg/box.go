@@ -117,13 +117,13 @@ var stringTab = func() unsafe.Pointer {
 }()
 
 // newArena returns an arena for a message's head: boxes for its
-// values ('=') and users ('@'), and room for its parameters (';'), with one
-// more for each of the lists the SBC may add to (Via, From, To, Contact).
-// Needing more costs another array.
+// values ('=') and users ('@'), and room for its parameters (';') and
+// the one the SBC adds to the top Via (received). Needing more costs
+// another array.
 func newArena(head string) arena {
 	return arena{
 		free:   make([]sip.String, strings.Count(head, "=")+strings.Count(head, "@")+1),
-		params: make([]param, 0, strings.Count(head, ";")+4),
+		params: make([]param, 0, strings.Count(head, ";")+2),
 	}
 }
 

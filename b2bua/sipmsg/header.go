@@ -295,7 +295,7 @@ func parseViaHop(bx *arena, s string) (*hopBlock, string, error) {
 	if hasPort {
 		hop.Port = &blk.port
 	}
-	if rest, err = parseHeaderParams(bx, &blk.params, rest); err != nil {
+	if rest, err = parseHeaderParams(bx, &blk.params, rest, 1); err != nil {
 		return nil, "", err
 	}
 	hop.Params = &blk.params

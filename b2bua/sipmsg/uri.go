@@ -179,7 +179,10 @@ func isHostname(s string) bool {
 func parseURIParams(bx *arena, p *Params, s string, sep byte) error {
 	p.inURI = true
 	if n := strings.Count(s, string(sep)); n > 0 {
-		p.list = bx.list(n + 1)
+		if sep == '&' {
+			n++ // "a&b" is two, ";a;b" two
+		}
+		p.list = bx.list(n)
 	}
 	if sep == ';' {
 		if s == "" {

@@ -67,7 +67,7 @@ func TestParseURIs(t *testing.T) {
 // a token is quoted.
 func TestParamsRenderAsReceived(t *testing.T) {
 	p := NewParams()
-	rest, err := parseHeaderParams(nil, p, `;Branch=z9hG4bK-.!%66*_+`+"`"+`'~ ; +sip.instance="<urn:uuid:1>";lr`)
+	rest, err := parseHeaderParams(nil, p, `;Branch=z9hG4bK-.!%66*_+`+"`"+`'~ ; +sip.instance="<urn:uuid:1>";lr`, 1)
 	if err != nil || rest != "" {
 		t.Fatal(err, rest)
 	}
