@@ -22,7 +22,7 @@ type headerList struct {
 	// The first inlineHeaders live in the message itself: one
 	// allocation for a message and its headers. A code is one byte where
 	// the lower-case name was a string of 16: a message was 768 bytes,
-	// now 512.
+	// now 480.
 	codesIn [inlineHeaders]uint8
 	hdrsIn  [inlineHeaders]sip.Header
 	shared  atomic.Bool // GetHeaders handed out a piece of hdrs: copy before a change

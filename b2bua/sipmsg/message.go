@@ -309,7 +309,10 @@ type Response struct {
 	base
 	status   sip.StatusCode
 	reason   string
-	previous []sip.Response
+	// previous is SetPrevious's list, behind a pointer: gosip's
+	// redirect handling alone sets one, and a slice here made every
+	// response a size class larger (512 bytes, now 480).
+	previous *[]sip.Response
 }
 
 var _ sip.Response = (*Response)(nil)
@@ -347,12 +350,18 @@ func (r *Response) SetReason(s string) {
 func (r *Response) Previous() []sip.Response {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.previous
+	if r.previous == nil {
+		return nil
+	}
+	return *r.previous
 }
 
 func (r *Response) SetPrevious(rs []sip.Response) {
 	r.mu.Lock()
-	r.previous = rs
+	r.previous = nil
+	if rs != nil {
+		r.previous = &rs
+	}
 	r.mu.Unlock()
 }
 
@@ -394,7 +403,9 @@ func (r *Response) clone(id uint64) *Response {
 	if id != 0 {
 		c.id = id
 	}
-	c.previous = r.Previous()
+	if prev := r.Previous(); prev != nil {
+		c.previous = &prev
+	}
 	c.copyFrom(&r.base)
 	return c
 }
