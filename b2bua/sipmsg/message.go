@@ -307,8 +307,8 @@ func (r *Request) WithFields(f log.Fields) sip.Message {
 // Response is a SIP response; see Request.
 type Response struct {
 	base
-	status   sip.StatusCode
-	reason   string
+	status sip.StatusCode
+	reason string
 	// previous is SetPrevious's list, behind a pointer: gosip's
 	// redirect handling alone sets one, and a slice here made every
 	// response a size class larger (512 bytes, now 480).
