@@ -26,6 +26,9 @@ type nameAddr struct {
 func parseNameAddrs(bx *arena, s string, out []nameAddr) ([]nameAddr, error) {
 	for {
 		a, rest, err := parseNameAddr(bx, s)
+		if bx != nil {
+			bx.uri = nil // for the first value only (appendAddresses)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -29,6 +29,18 @@ type arena struct {
 	free   []sip.String // elements not yet handed out
 	params []param      // room for parameter lists not yet handed out
 	fixed  *fixedHeaders
+	uri    *uriBlock // where the next SIP URI goes, when set (appendAddresses)
+}
+
+// uriBlock returns the block for the next SIP URI parsed: the one set
+// in uri (taken), or a new one.
+func (a *arena) uriBlock() *uriBlock {
+	if a == nil || a.uri == nil {
+		return &uriBlock{}
+	}
+	blk := a.uri
+	a.uri = nil
+	return blk
 }
 
 // fixedHeaders are the one-value headers every message has, in one

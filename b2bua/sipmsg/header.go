@@ -115,6 +115,11 @@ func simpleHeader(name, lower, value string) sip.Header {
 // appendAddresses parses the values of an address header; lower is name
 // in lower case.
 func appendAddresses(bx *arena, name, lower, value string, out []sip.Header) ([]sip.Header, error) {
+	var first firstAddress
+	if bx != nil && lower != "route" && lower != "record-route" {
+		first = newFirstAddress(lower)
+		bx.uri = first.uri // the first value's SIP URI goes into its header's block
+	}
 	var buf [2]nameAddr
 	addrs, err := parseNameAddrs(bx, value, buf[:0])
 	if err != nil {
@@ -134,13 +139,70 @@ func appendAddresses(bx *arena, name, lower, value string, out []sip.Header) ([]
 		}
 		return append(out, &sip.RecordRouteHeader{Addresses: uris}), nil
 	}
-	for _, a := range addrs {
+	for i, a := range addrs {
 		if _, wild := a.uri.(*sip.WildcardUri); wild && lower != "contact" {
 			return nil, bad("Bad " + name)
+		}
+		if i == 0 && first.header != nil {
+			out = append(out, first.fill(a))
+			continue
 		}
 		out = append(out, addressHeader(lower, a))
 	}
 	return out, nil
+}
+
+// The To, From and Contact headers parsed with their SIP URI, one
+// allocation where there were two.
+type (
+	toURIBlock struct {
+		toBlock
+		u uriBlock
+	}
+	fromURIBlock struct {
+		fromBlock
+		u uriBlock
+	}
+	contactURIBlock struct {
+		contactBlock
+		u uriBlock
+	}
+)
+
+// firstAddress is the block made for an address header's first value
+// before it is parsed: the URI block the parser fills, and the header
+// with its parameters.
+type firstAddress struct {
+	uri    *uriBlock
+	header sip.Header
+	params *Params
+}
+
+func newFirstAddress(lower string) firstAddress {
+	switch lower {
+	case "to":
+		b := &toURIBlock{}
+		return firstAddress{uri: &b.u, header: &b.h, params: &b.p}
+	case "from":
+		b := &fromURIBlock{}
+		return firstAddress{uri: &b.u, header: &b.h, params: &b.p}
+	}
+	b := &contactURIBlock{}
+	return firstAddress{uri: &b.u, header: &b.h, params: &b.p}
+}
+
+// fill makes the header of a in f's block.
+func (f firstAddress) fill(a nameAddr) sip.Header {
+	*f.params = a.params
+	switch h := f.header.(type) {
+	case *sip.ToHeader:
+		*h = sip.ToHeader{DisplayName: a.display, Address: a.uri, Params: f.params}
+	case *sip.FromHeader:
+		*h = sip.FromHeader{DisplayName: a.display, Address: a.uri, Params: f.params}
+	case *sip.ContactHeader:
+		*h = sip.ContactHeader{DisplayName: a.display, Address: a.uri, Params: f.params}
+	}
+	return f.header
 }
 
 // The address headers with their parameter lists, one allocation each.

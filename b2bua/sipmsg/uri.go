@@ -69,7 +69,8 @@ func parseSIPURI(bx *arena, s string, secure bool) (*sip.SipUri, error) {
 	if strings.ContainsAny(s, " \t<>\"") {
 		return nil, errURI
 	}
-	blk := &uriBlock{u: sip.SipUri{FIsEncrypted: secure}}
+	blk := bx.uriBlock()
+	blk.u.FIsEncrypted = secure
 	u := &blk.u
 	// No '@' may stand unescaped in a user, a password, a parameter or
 	// a header: the first one ends the userinfo.
