@@ -9,7 +9,8 @@ import (
 
 // arena is what the parse of one message allocates in bulk: its boxed
 // strings (box), its parameter lists (list) and its one-value headers
-// (fixed).
+// (fixed); and where an address header's URI goes (uri). It lives on the
+// parser's stack; what it hands out is on the heap.
 //
 // box hands out sip.MaybeString values (a sip.String in the interface)
 // whose strings live in one array, for a message being parsed. Putting a
