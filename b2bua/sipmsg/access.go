@@ -158,33 +158,25 @@ func SetTag(h sip.Header, tag string) {
 	}
 }
 
-// tagBlock is a parameter list with room for a tag, and the tag's value:
-// what SetTag adds to a header without parameters (that of a request the
-// SBC builds, or of its response) in one allocation instead of three.
+// tagBlock is a parameter list with room for a tag: what SetTag adds to
+// a header without parameters (that of a request the SBC builds, or of its
+// response) in one allocation, and one for the tag's value.
 type tagBlock struct {
-	p   Params
-	in  [1]param
-	tag sip.String // boxed once, never written again (boxAt)
-}
-
-// tagRoom is the room tagBlock gives an empty list of the parser's.
-type tagRoom struct {
-	in  [1]param
-	tag sip.String
+	p  Params
+	in [1]param
 }
 
 // withTag returns p with tag set, p itself unless p is nil.
 func withTag(p sip.Params, tag string) sip.Params {
 	if p == nil {
 		blk := &tagBlock{}
-		blk.in[0] = param{key: "tag", val: boxAt(&blk.tag, tag)}
+		blk.in[0] = param{key: "tag", val: sip.String{Str: tag}}
 		blk.p.list = blk.in[:1:1]
 		return &blk.p
 	}
 	if own, ok := p.(*Params); ok && own != nil && cap(own.list) == 0 {
-		room := &tagRoom{}
-		room.in[0] = param{key: "tag", val: boxAt(&room.tag, tag)}
-		own.list = room.in[:1:1]
+		room := &[1]param{{key: "tag", val: sip.String{Str: tag}}}
+		own.list = room[:1:1]
 		return own
 	}
 	return p.Add("tag", sip.String{Str: tag})
@@ -192,8 +184,7 @@ func withTag(p sip.Params, tag string) sip.Params {
 
 // StampVia adds received=addr (when received) and rport=port (when
 // rport) to a Via hop's parameters p, replacing any there, with the two
-// values' text in one allocation and their boxes in another (four
-// allocations for every request received, as gosip's strings would be).
+// values' text in one allocation (gosip's strings would be one each).
 func StampVia(p sip.Params, addr netip.Addr, received bool, port uint16, rport bool) {
 	if !received && !rport {
 		return
@@ -208,12 +199,11 @@ func StampVia(p sip.Params, addr netip.Addr, received bool, port uint16, rport b
 		b = strconv.AppendUint(b, uint64(port), 10)
 	}
 	text := string(b)
-	boxes := new([2]sip.String) // each written once, by boxAt
 	if received {
-		p.Add("received", boxAt(&boxes[0], text[:k]))
+		p.Add("received", sip.String{Str: text[:k]})
 	}
 	if rport {
-		p.Add("rport", boxAt(&boxes[1], text[k:]))
+		p.Add("rport", sip.String{Str: text[k:]})
 	}
 }
 

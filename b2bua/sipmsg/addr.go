@@ -59,7 +59,7 @@ func parseNameAddr(bx *arena, s string) (a nameAddr, rest string, err error) {
 		if !ok {
 			return a, "", errAddr
 		}
-		a.display = bx.box(q[1 : len(q)-1])
+		a.display = sip.String{Str: q[1 : len(q)-1]}
 		after = trimLWS(after)
 		if !strings.HasPrefix(after, "<") {
 			return a, "", errAddr
@@ -70,7 +70,7 @@ func parseNameAddr(bx *arena, s string) (a nameAddr, rest string, err error) {
 			if !isDisplayTokens(name) {
 				return a, "", errAddr
 			}
-			a.display = bx.box(name)
+			a.display = sip.String{Str: name}
 		}
 		uriText, rest, err = cutAngle(s[lt:])
 	default:
@@ -177,7 +177,7 @@ func parseHeaderParams(bx *arena, p *Params, s string, room int) (string, error)
 				return "", errAddr
 			}
 		}
-		p.Add(name, bx.box(value))
+		p.Add(name, sip.String{Str: value})
 	}
 }
 

@@ -75,7 +75,7 @@ func parseSIPURI(bx *arena, s string, secure bool) (*sip.SipUri, error) {
 	// No '@' may stand unescaped in a user, a password, a parameter or
 	// a header: the first one ends the userinfo.
 	if at := strings.IndexByte(s, '@'); at >= 0 {
-		if err := parseUserinfo(bx, u, s[:at]); err != nil {
+		if err := parseUserinfo(u, s[:at]); err != nil {
 			return nil, err
 		}
 		s = s[at+1:]
@@ -100,7 +100,7 @@ func parseSIPURI(bx *arena, s string, secure bool) (*sip.SipUri, error) {
 	return u, nil
 }
 
-func parseUserinfo(bx *arena, u *sip.SipUri, s string) error {
+func parseUserinfo(u *sip.SipUri, s string) error {
 	user, pass, hasPass := strings.Cut(s, ":")
 	if user == "" {
 		return errURI
@@ -109,13 +109,13 @@ func parseUserinfo(bx *arena, u *sip.SipUri, s string) error {
 	if err != nil {
 		return errURI
 	}
-	u.FUser = bx.box(name)
+	u.FUser = sip.String{Str: name}
 	if hasPass {
 		p, err := sip.Unescape(pass, sip.EncodeUserPassword)
 		if err != nil {
 			return errURI
 		}
-		u.FPassword = bx.box(p)
+		u.FPassword = sip.String{Str: p}
 	}
 	return nil
 }
@@ -205,7 +205,7 @@ func parseURIParams(bx *arena, p *Params, s string, sep byte) error {
 			return errURI
 		}
 		if hasValue {
-			p.Add(name, bx.box(value))
+			p.Add(name, sip.String{Str: value})
 		} else {
 			p.Add(name, nil)
 		}

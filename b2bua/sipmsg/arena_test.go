@@ -3,42 +3,10 @@ package sipmsg
 import (
 	"net/netip"
 	"os"
-	"runtime"
-	"strconv"
 	"testing"
 
 	"github.com/ghettovoice/gosip/sip"
 )
-
-// TestBoxes holds the interfaces boxes and withTag make to the usual
-// ones: the dynamic type is sip.String (type switches, gosip's Equals),
-// and each keeps its own value while more are made and the collector
-// runs.
-func TestBoxes(t *testing.T) {
-	ar := newArena("=")
-	bx := &ar // two boxes, then more arrays
-	var got []sip.MaybeString
-	for i := range 50 {
-		got = append(got, bx.box("v"+strconv.Itoa(i)))
-	}
-	runtime.GC()
-	for i, v := range got {
-		want := "v" + strconv.Itoa(i)
-		s, ok := v.(sip.String)
-		if !ok || s.Str != want || v.String() != want {
-			t.Fatalf("box %d: %#v, want sip.String %q", i, v, want)
-		}
-		if !v.Equals(sip.String{Str: want}) || !(sip.String{Str: want}).Equals(v) {
-			t.Fatalf("box %d: not Equal to sip.String %q", i, want)
-		}
-		if v != sip.MaybeString(sip.String{Str: want}) {
-			t.Fatalf("box %d: interface comparison differs", i)
-		}
-	}
-	if v := (*arena)(nil).box("x"); v != sip.MaybeString(sip.String{Str: "x"}) {
-		t.Fatalf("nil boxes: %#v", v)
-	}
-}
 
 // TestSetTag: a tag set on a header without parameters, on an empty list
 // and on a list with a tag, and set again.
@@ -68,8 +36,8 @@ func to2msg(to *sip.ToHeader) sip.Message {
 }
 
 // TestParseAllocations bounds what parsing a browser's INVITE allocates:
-// 26 allocations before the arena (boxes, parameter lists, one-value
-// headers in bulk, address headers with their URI), 12 after; and
+// 26 allocations before the arena (parameter lists, one-value headers in
+// bulk, address headers with their URI), 18 after; and
 // finding or adding a header of an uncommon name allocates nothing (it
 // was a strings.ToLower each time).
 func TestParseAllocations(t *testing.T) {
@@ -81,8 +49,8 @@ func TestParseAllocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := NewParser(Limits{})
-	if a := testing.AllocsPerRun(50, func() { _, _ = p.Parse(data) }); a > 12 {
-		t.Errorf("Parse: %.0f allocations, want at most 12", a)
+	if a := testing.AllocsPerRun(50, func() { _, _ = p.Parse(data) }); a > 18 {
+		t.Errorf("Parse: %.0f allocations, want at most 18", a)
 	}
 	msg, _ := p.Parse(data)
 	h := Generic("X-Uncommon-Name", "v")
@@ -102,7 +70,7 @@ func TestParseAllocations(t *testing.T) {
 	}
 }
 
-// TestStampVia: received and rport set, replaced, and in two allocations.
+// TestStampVia: received and rport set, replaced, and in three allocations.
 func TestStampVia(t *testing.T) {
 	p := NewParams().Add("branch", sip.String{Str: "z9hG4bK1"}).Add("rport", nil)
 	StampVia(p, netip.MustParseAddr("192.0.2.7"), true, 5070, true)
@@ -118,7 +86,7 @@ func TestStampVia(t *testing.T) {
 	}
 	if a := testing.AllocsPerRun(50, func() {
 		StampVia(p, netip.MustParseAddr("192.0.2.7"), true, 5070, true)
-	}); a > 2 {
-		t.Errorf("StampVia: %.0f allocations, want 2", a)
+	}); a > 3 {
+		t.Errorf("StampVia: %.0f allocations, want 3 (the text, a box each)", a)
 	}
 }

@@ -2,33 +2,16 @@ package sipmsg
 
 import (
 	"strings"
-	"unsafe"
 
 	"github.com/ghettovoice/gosip/sip"
 )
 
-// arena is what the parse of one message allocates in bulk: its boxed
-// strings (box), its parameter lists (list) and its one-value headers
-// (fixed); and where an address header's URI goes (uri). It lives on the
-// parser's stack; what it hands out is on the heap.
-//
-// box hands out sip.MaybeString values (a sip.String in the interface)
-// whose strings live in one array, for a message being parsed. Putting a
-// sip.String in an interface the usual way allocates a copy of it, 16
-// bytes, for every user part, display name and parameter value a message
-// carries: some 25 allocations a call through the B2BUA core. Here one
-// array per message holds them all.
-//
-// The interface made is exactly the usual one (dynamic type sip.String,
-// so type switches and Equals see no difference); only its data pointer
-// points into the array rather than to a copy of its own. That is sound
-// because Go never changes the value an interface holds: an element is
-// written once, before its interface is made, and never again (a full
-// array is left to the interfaces that point into it, and a new one
-// made). A nil *arena boxes the usual way.
+// arena is what the parse of one message allocates in bulk: its
+// parameter lists (list) and its one-value headers (fixed); and where an
+// address header's URI goes (uri). It lives on the parser's stack; what it
+// hands out is on the heap. A nil *arena allocates each the usual way.
 type arena struct {
-	free   []sip.String // elements not yet handed out
-	params []param      // room for parameter lists not yet handed out
+	params []param // room for parameter lists not yet handed out
 	fixed  *fixedHeaders
 	uri    *uriBlock // where the next SIP URI goes, when set (appendAddresses)
 }
@@ -117,27 +100,11 @@ func (a *arena) contentLength(v sip.ContentLength) *sip.ContentLength {
 	return &f.contentLength
 }
 
-// iface is the layout of a non-empty interface value.
-type iface struct {
-	tab  unsafe.Pointer
-	data unsafe.Pointer
-}
-
-// stringTab is the interface table of sip.String as a sip.MaybeString.
-var stringTab = func() unsafe.Pointer {
-	var v sip.MaybeString = sip.String{}
-	return (*iface)(unsafe.Pointer(&v)).tab
-}()
-
-// newArena returns an arena for a message's head: boxes for its
-// values ('=') and users ('@'), and room for its parameters (';') and
-// the one the SBC adds to the top Via (received). Needing more costs
-// another array.
+// newArena returns an arena for a message's head: room for its
+// parameters (';') and the one the SBC adds to the top Via (received).
+// Needing more costs another array.
 func newArena(head string) arena {
-	return arena{
-		free:   make([]sip.String, strings.Count(head, "=")+strings.Count(head, "@")+1),
-		params: make([]param, 0, strings.Count(head, ";")+2),
-	}
+	return arena{params: make([]param, 0, strings.Count(head, ";")+2)}
 }
 
 // list returns an empty parameter list with room for n, its own: no other
@@ -149,27 +116,4 @@ func (a *arena) list(n int) []param {
 	l := a.params[len(a.params) : len(a.params) : len(a.params)+n]
 	a.params = a.params[:len(a.params)+n]
 	return l
-}
-
-// box returns sip.String{Str: s} as a sip.MaybeString.
-func (b *arena) box(s string) sip.MaybeString {
-	if b == nil {
-		return sip.String{Str: s}
-	}
-	if len(b.free) == 0 {
-		b.free = make([]sip.String, 4)
-	}
-	p := &b.free[0]
-	b.free = b.free[1:]
-	return boxAt(p, s)
-}
-
-// boxAt writes s into *p and returns it as a sip.MaybeString pointing
-// there: p must be written by nothing else, ever (a field of a block made
-// for it, see box).
-func boxAt(p *sip.String, s string) sip.MaybeString {
-	p.Str = s
-	var v sip.MaybeString
-	*(*iface)(unsafe.Pointer(&v)) = iface{tab: stringTab, data: unsafe.Pointer(p)}
-	return v
 }
