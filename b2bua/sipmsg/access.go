@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -147,19 +148,62 @@ func ParseURI(s string) (u sip.Uri, err error) {
 	return &su, nil
 }
 
-// SetTag sets the tag parameter of a From or To header.
+// SetTag sets the tag parameter of a From or To header, replacing any.
 func SetTag(h sip.Header, tag string) {
 	switch v := h.(type) {
 	case *sip.ToHeader:
-		if v.Params == nil {
-			v.Params = NewParams()
-		}
-		v.Params.Add("tag", sip.String{Str: tag})
+		v.Params = withTag(v.Params, tag)
 	case *sip.FromHeader:
-		if v.Params == nil {
-			v.Params = NewParams()
-		}
-		v.Params.Add("tag", sip.String{Str: tag})
+		v.Params = withTag(v.Params, tag)
+	}
+}
+
+// tagBlock is a parameter list with room for a tag: what SetTag adds to
+// a header without parameters (that of a request the SBC builds, or of its
+// response) in one allocation, and one for the tag's value.
+type tagBlock struct {
+	p  Params
+	in [1]param
+}
+
+// withTag returns p with tag set, p itself unless p is nil.
+func withTag(p sip.Params, tag string) sip.Params {
+	if p == nil {
+		blk := &tagBlock{}
+		blk.in[0] = param{key: "tag", val: sip.String{Str: tag}}
+		blk.p.list = blk.in[:1:1]
+		return &blk.p
+	}
+	if own, ok := p.(*Params); ok && own != nil && cap(own.list) == 0 {
+		room := &[1]param{{key: "tag", val: sip.String{Str: tag}}}
+		own.list = room[:1:1]
+		return own
+	}
+	return p.Add("tag", sip.String{Str: tag})
+}
+
+// StampVia adds received=addr (when received) and rport=port (when
+// rport) to a Via hop's parameters p, replacing any there, with the two
+// values' text in one allocation (gosip's strings would be one each).
+func StampVia(p sip.Params, addr netip.Addr, received bool, port uint16, rport bool) {
+	if !received && !rport {
+		return
+	}
+	var buf [64]byte
+	b := buf[:0]
+	if received {
+		b = addr.AppendTo(b)
+	}
+	k := len(b)
+	if rport {
+		b = strconv.AppendUint(b, uint64(port), 10)
+	}
+	text := string(b)
+	if received {
+		p.Add("received", sip.String{Str: text[:k]})
+	}
+	if rport {
+		p.Add("rport", sip.String{Str: text[k:]})
 	}
 }
 
@@ -167,7 +211,11 @@ func SetTag(h sip.Header, tag string) {
 // for Call-IDs, tags, branches and binding tokens (n random bytes: 12 give
 // 96 bits, unguessable to an off-path attacker). Safe for concurrent use;
 // one allocation for n up to 32.
-func NewToken(n int) string {
+func NewToken(n int) string { return PrefixedToken("", n) }
+
+// PrefixedToken is prefix + NewToken(n) in one allocation (a branch: the
+// magic cookie and a token) for a prefix and n up to 32 bytes each.
+func PrefixedToken(prefix string, n int) string {
 	var small [32]byte
 	var b []byte
 	if n <= len(small) {
@@ -176,12 +224,13 @@ func NewToken(n int) string {
 		b = make([]byte, n)
 	}
 	_, _ = rand.Read(b) // never fails since Go 1.24: a broken system RNG crashes instead
-	var out [64]byte
-	if n <= len(small) {
-		hex.Encode(out[:2*n], b)
-		return string(out[:2*n])
+	var out [96]byte
+	if len(prefix)+2*n <= len(out) {
+		k := copy(out[:], prefix)
+		hex.Encode(out[k:k+2*n], b)
+		return string(out[:k+2*n])
 	}
-	return hex.EncodeToString(b)
+	return prefix + hex.EncodeToString(b)
 }
 
 var msgSeq atomic.Uint64
@@ -212,11 +261,22 @@ func NewResponse(code int, reason string, hdrs []sip.Header, contentType, body s
 func SetBody(m sip.Message, contentType, body string) {
 	m.RemoveHeader("Content-Type")
 	m.RemoveHeader("Content-Length")
-	if body != "" && contentType != "" {
-		ct := sip.ContentType(contentType)
-		m.AppendHeader(&ct)
+	if body == "" || contentType == "" {
+		m.SetBody(body, true)
+		return
 	}
-	m.SetBody(body, true)
+	// Both headers in one allocation; Content-Length after
+	// Content-Type, as SetBody(body, true) would add it.
+	blk := &bodyHeaders{ct: sip.ContentType(contentType), cl: sip.ContentLength(len(body))}
+	m.AppendHeader(&blk.ct)
+	m.SetBody(body, false)
+	m.AppendHeader(&blk.cl)
+}
+
+// bodyHeaders are the Content-Type and Content-Length of a body.
+type bodyHeaders struct {
+	ct sip.ContentType
+	cl sip.ContentLength
 }
 
 // Generic returns a header with a raw value.

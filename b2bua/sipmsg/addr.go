@@ -23,9 +23,12 @@ type nameAddr struct {
 
 // parseNameAddrs reads a comma-separated list of addresses and appends
 // them to out (the caller's array on its stack: one value is the rule).
-func parseNameAddrs(s string, out []nameAddr) ([]nameAddr, error) {
+func parseNameAddrs(bx *arena, s string, out []nameAddr) ([]nameAddr, error) {
 	for {
-		a, rest, err := parseNameAddr(s)
+		a, rest, err := parseNameAddr(bx, s)
+		if bx != nil {
+			bx.uri = nil // for the first value only (appendAddresses)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -43,7 +46,7 @@ func parseNameAddrs(s string, out []nameAddr) ([]nameAddr, error) {
 
 // parseNameAddr reads ( name-addr / addr-spec ) *( SEMI param ) and
 // returns what follows (at a ',' or the end).
-func parseNameAddr(s string) (a nameAddr, rest string, err error) {
+func parseNameAddr(bx *arena, s string) (a nameAddr, rest string, err error) {
 	s = trimLWS(s)
 	if s == "*" { // Contact: * (RFC 3261 10.2.2)
 		a.uri = &sip.WildcardUri{}
@@ -82,10 +85,10 @@ func parseNameAddr(s string) (a nameAddr, rest string, err error) {
 	if err != nil {
 		return a, "", err
 	}
-	if a.uri, err = parseURI(uriText); err != nil {
+	if a.uri, err = parseURI(bx, uriText); err != nil {
 		return a, "", err
 	}
-	rest, err = parseHeaderParams(&a.params, rest)
+	rest, err = parseHeaderParams(bx, &a.params, rest, 0)
 	return a, rest, err
 }
 
@@ -127,15 +130,15 @@ func isDisplayTokens(s string) bool {
 // EQUAL gen-value ], gen-value = token / host / quoted-string, and returns
 // what follows (a ',' or the end). Values are kept as written, quotes
 // included.
-// They go into p, whose list is sized for them and one more (the
-// received or tag the SBC adds).
-func parseHeaderParams(p *Params, s string) (string, error) {
+// They go into p, whose list is sized for them and room more (a Via's
+// received, which the transaction layer adds in place).
+func parseHeaderParams(bx *arena, p *Params, s string, room int) (string, error) {
 	field := s
 	if comma := strings.IndexByte(s, ','); comma >= 0 {
 		field = s[:comma]
 	}
 	if n := strings.Count(field, ";"); n > 0 {
-		p.list = make([]param, 0, n+1)
+		p.list = bx.list(n + room)
 	}
 	for {
 		s = trimLWS(s)

@@ -18,25 +18,49 @@ func CloneHeader(h sip.Header) sip.Header {
 		return cloneVia(h)
 	case *sip.ToHeader:
 		if h != nil && ownParams(h.Params) && cloneableURI(h.Address) {
-			b := &toBlock{}
-			b.h = sip.ToHeader{DisplayName: h.DisplayName, Address: cloneURI(h.Address), Params: copyParams(&b.p, h.Params)}
+			b := &toCopy{}
+			b.h = sip.ToHeader{DisplayName: h.DisplayName, Address: cloneURIIn(&b.u, h.Address), Params: copyParamsIn(&b.p, b.in[:0], h.Params)}
 			return &b.h
 		}
 	case *sip.FromHeader:
 		if h != nil && ownParams(h.Params) && cloneableURI(h.Address) {
-			b := &fromBlock{}
-			b.h = sip.FromHeader{DisplayName: h.DisplayName, Address: cloneURI(h.Address), Params: copyParams(&b.p, h.Params)}
+			b := &fromCopy{}
+			b.h = sip.FromHeader{DisplayName: h.DisplayName, Address: cloneURIIn(&b.u, h.Address), Params: copyParamsIn(&b.p, b.in[:0], h.Params)}
 			return &b.h
 		}
 	case *sip.ContactHeader:
 		if h != nil && ownParams(h.Params) && cloneableURI(h.Address) {
-			b := &contactBlock{}
-			b.h = sip.ContactHeader{DisplayName: h.DisplayName, Address: cloneURI(h.Address), Params: copyParams(&b.p, h.Params)}
+			b := &contactCopy{}
+			b.h = sip.ContactHeader{DisplayName: h.DisplayName, Address: cloneURIIn(&b.u, h.Address), Params: copyParamsIn(&b.p, b.in[:0], h.Params)}
 			return &b.h
 		}
 	}
 	return h.Clone()
 }
+
+// The copies of address headers, with their SIP URI and room for two
+// parameters (a tag and one more, or a tag to add) in the same
+// allocation.
+type (
+	toCopy struct {
+		h  sip.ToHeader
+		p  Params
+		in [2]param
+		u  uriBlock
+	}
+	fromCopy struct {
+		h  sip.FromHeader
+		p  Params
+		in [2]param
+		u  uriBlock
+	}
+	contactCopy struct {
+		h  sip.ContactHeader
+		p  Params
+		in [2]param
+		u  uriBlock
+	}
+)
 
 // CopyHeaders is sip.CopyHeaders with CloneHeader: it appends a copy of
 // each of from's headers called name to to.
@@ -58,7 +82,11 @@ func ownParams(p sip.Params) bool {
 
 // copyParams copies p into dst and returns dst, or nil for a nil p (as
 // the header Clones of gosip keep a nil list nil).
-func copyParams(dst *Params, p sip.Params) sip.Params {
+func copyParams(dst *Params, p sip.Params) sip.Params { return copyParamsIn(dst, nil, p) }
+
+// copyParamsIn is copyParams with room: the list goes into room (an
+// array of the block dst is in) when it fits with one more.
+func copyParamsIn(dst *Params, room []param, p sip.Params) sip.Params {
 	if p == nil {
 		return nil
 	}
@@ -67,7 +95,12 @@ func copyParams(dst *Params, p sip.Params) sip.Params {
 		return own.Clone() // a nil list of ours in an interface: Clone's empty one
 	}
 	dst.inURI = own.inURI
-	if len(own.list) > 0 {
+	switch {
+	case len(own.list) == 0:
+		// nil, as Clone leaves it
+	case len(own.list) < cap(room):
+		dst.list = append(room, own.list...)
+	default:
 		dst.list = append(make([]param, 0, len(own.list)+1), own.list...)
 	}
 	return dst
@@ -90,8 +123,9 @@ func cloneableURI(u sip.Uri) bool {
 	return p && h
 }
 
-// cloneURI is u.Clone() for a URI that cloneableURI accepts.
-func cloneURI(u sip.Uri) sip.Uri {
+// cloneURIIn is u.Clone() for a URI that cloneableURI accepts, a SIP
+// URI copied into blk (a field of the header's block).
+func cloneURIIn(blk *uriBlock, u sip.Uri) sip.Uri {
 	su, ok := u.(*sip.SipUri)
 	if !ok {
 		if u == nil {
@@ -99,7 +133,7 @@ func cloneURI(u sip.Uri) sip.Uri {
 		}
 		return u.Clone()
 	}
-	blk := &uriBlock{u: sip.SipUri{FIsEncrypted: su.FIsEncrypted, FUser: su.FUser, FPassword: su.FPassword, FHost: su.FHost}}
+	blk.u = sip.SipUri{FIsEncrypted: su.FIsEncrypted, FUser: su.FUser, FPassword: su.FPassword, FHost: su.FHost}
 	if su.FPort != nil {
 		blk.port = *su.FPort
 		blk.u.FPort = &blk.port
@@ -109,25 +143,44 @@ func cloneURI(u sip.Uri) sip.Uri {
 	return &blk.u
 }
 
+// hopCopy is a copied Via hop with room for four parameters (branch,
+// rport, received and one more) and, for the first hop, the header's
+// slice: a Via of one hop is copied in one allocation.
+type hopCopy struct {
+	hopBlock
+	in [4]param
+}
+
 // cloneVia is via.Clone() with each hop in one block.
 func cloneVia(via sip.ViaHeader) sip.Header {
 	if via == nil {
 		return via.Clone()
 	}
-	dup := make(sip.ViaHeader, 0, len(via))
-	for _, hop := range via {
+	var dup sip.ViaHeader
+	for i, hop := range via {
 		if hop == nil || !ownParams(hop.Params) {
-			dup = append(dup, hop.Clone())
+			dup = appendHop(dup, len(via), hop.Clone())
 			continue
 		}
-		blk := &hopBlock{hop: sip.ViaHop{ProtocolName: hop.ProtocolName, ProtocolVersion: hop.ProtocolVersion,
-			Transport: hop.Transport, Host: hop.Host}}
+		blk := &hopCopy{hopBlock: hopBlock{hop: sip.ViaHop{ProtocolName: hop.ProtocolName, ProtocolVersion: hop.ProtocolVersion,
+			Transport: hop.Transport, Host: hop.Host}}}
 		if hop.Port != nil {
 			blk.port = *hop.Port
 			blk.hop.Port = &blk.port
 		}
-		blk.hop.Params = copyParams(&blk.params, hop.Params)
-		dup = append(dup, &blk.hop)
+		blk.hop.Params = copyParamsIn(&blk.params, blk.in[:0], hop.Params)
+		if i == 0 && len(via) == 1 {
+			dup = blk.via[:0:1]
+		}
+		dup = appendHop(dup, len(via), &blk.hop)
 	}
 	return dup
+}
+
+// appendHop appends hop to dup, made for n hops when it has no room.
+func appendHop(dup sip.ViaHeader, n int, hop *sip.ViaHop) sip.ViaHeader {
+	if dup == nil {
+		dup = make(sip.ViaHeader, 0, n)
+	}
+	return append(dup, hop)
 }

@@ -35,26 +35,25 @@ func canonicalName(name string) string {
 
 // parseHeader turns one unfolded header field into headers (an address
 // header with several values gives one header per value).
-func parseHeader(name, value string, out []sip.Header) ([]sip.Header, error) {
+func parseHeader(bx *arena, name, value string, out []sip.Header) ([]sip.Header, error) {
 	name = canonicalName(name)
 	lower := lowerName(name) // the usual names without allocating
 	switch lower {
 	case "via":
-		via, err := parseVia(value)
+		via, err := parseVia(bx, value)
 		if err != nil {
 			return nil, bad("Bad Via")
 		}
 		return append(out, via), nil
 	case "to", "from", "contact", "route", "record-route":
-		return appendAddresses(name, lower, value, out)
+		return appendAddresses(bx, name, lower, value, out)
 	case "call-id":
 		if !isCallID(value) {
 			return nil, bad("Bad Call-ID")
 		}
-		id := sip.CallID(value)
-		return append(out, &id), nil
+		return append(out, bx.callID(sip.CallID(value))), nil
 	case "cseq":
-		cseq, err := parseCSeq(value)
+		cseq, err := parseCSeq(bx, value)
 		if err != nil {
 			return nil, err
 		}
@@ -64,15 +63,13 @@ func parseHeader(name, value string, out []sip.Header) ([]sip.Header, error) {
 		if !ok {
 			return nil, bad("Bad Max-Forwards")
 		}
-		mf := sip.MaxForwards(n)
-		return append(out, &mf), nil
+		return append(out, bx.maxForwards(sip.MaxForwards(n))), nil
 	case "content-length":
 		n, ok := digits(value, math.MaxUint32)
 		if !ok {
 			return nil, bad("Bad Content-Length")
 		}
-		cl := sip.ContentLength(n)
-		return append(out, &cl), nil
+		return append(out, bx.contentLength(sip.ContentLength(n))), nil
 	}
 	return append(out, simpleHeader(name, lower, value)), nil
 }
@@ -117,9 +114,14 @@ func simpleHeader(name, lower, value string) sip.Header {
 
 // appendAddresses parses the values of an address header; lower is name
 // in lower case.
-func appendAddresses(name, lower, value string, out []sip.Header) ([]sip.Header, error) {
+func appendAddresses(bx *arena, name, lower, value string, out []sip.Header) ([]sip.Header, error) {
+	var first firstAddress
+	if bx != nil && lower != "route" && lower != "record-route" {
+		first = newFirstAddress(lower)
+		bx.uri = first.uri // the first value's SIP URI goes into its header's block
+	}
 	var buf [2]nameAddr
-	addrs, err := parseNameAddrs(value, buf[:0])
+	addrs, err := parseNameAddrs(bx, value, buf[:0])
 	if err != nil {
 		return nil, bad("Bad " + name)
 	}
@@ -137,13 +139,70 @@ func appendAddresses(name, lower, value string, out []sip.Header) ([]sip.Header,
 		}
 		return append(out, &sip.RecordRouteHeader{Addresses: uris}), nil
 	}
-	for _, a := range addrs {
+	for i, a := range addrs {
 		if _, wild := a.uri.(*sip.WildcardUri); wild && lower != "contact" {
 			return nil, bad("Bad " + name)
+		}
+		if i == 0 && first.header != nil {
+			out = append(out, first.fill(a))
+			continue
 		}
 		out = append(out, addressHeader(lower, a))
 	}
 	return out, nil
+}
+
+// The To, From and Contact headers parsed with their SIP URI, one
+// allocation where there were two.
+type (
+	toURIBlock struct {
+		toBlock
+		u uriBlock
+	}
+	fromURIBlock struct {
+		fromBlock
+		u uriBlock
+	}
+	contactURIBlock struct {
+		contactBlock
+		u uriBlock
+	}
+)
+
+// firstAddress is the block made for an address header's first value
+// before it is parsed: the URI block the parser fills, and the header
+// with its parameters.
+type firstAddress struct {
+	uri    *uriBlock
+	header sip.Header
+	params *Params
+}
+
+func newFirstAddress(lower string) firstAddress {
+	switch lower {
+	case "to":
+		b := &toURIBlock{}
+		return firstAddress{uri: &b.u, header: &b.h, params: &b.p}
+	case "from":
+		b := &fromURIBlock{}
+		return firstAddress{uri: &b.u, header: &b.h, params: &b.p}
+	}
+	b := &contactURIBlock{}
+	return firstAddress{uri: &b.u, header: &b.h, params: &b.p}
+}
+
+// fill makes the header of a in f's block.
+func (f firstAddress) fill(a nameAddr) sip.Header {
+	*f.params = a.params
+	switch h := f.header.(type) {
+	case *sip.ToHeader:
+		*h = sip.ToHeader{DisplayName: a.display, Address: a.uri, Params: f.params}
+	case *sip.FromHeader:
+		*h = sip.FromHeader{DisplayName: a.display, Address: a.uri, Params: f.params}
+	case *sip.ContactHeader:
+		*h = sip.ContactHeader{DisplayName: a.display, Address: a.uri, Params: f.params}
+	}
+	return f.header
 }
 
 // The address headers with their parameter lists, one allocation each.
@@ -180,7 +239,7 @@ func addressHeader(lower string, a nameAddr) sip.Header {
 }
 
 // parseCSeq reads 1*DIGIT LWS Method.
-func parseCSeq(value string) (*sip.CSeq, error) {
+func parseCSeq(bx *arena, value string) (*sip.CSeq, error) {
 	i := strings.IndexAny(value, " \t")
 	if i < 0 {
 		return nil, bad("Bad CSeq")
@@ -190,7 +249,7 @@ func parseCSeq(value string) (*sip.CSeq, error) {
 	if !ok || method == "" || tokenLen(method) != len(method) {
 		return nil, bad("Bad CSeq")
 	}
-	return &sip.CSeq{SeqNo: uint32(n), MethodName: sip.RequestMethod(method)}, nil
+	return bx.newCSeq(sip.CSeq{SeqNo: uint32(n), MethodName: sip.RequestMethod(method)}), nil
 }
 
 // digits reads 1*DIGIT no larger than max; larger values are refused.
@@ -240,14 +299,17 @@ func listItems(s string) []string {
 // parseVia reads one Via field: via-parm *( COMMA via-parm ), via-parm =
 // sent-protocol LWS sent-by *( SEMI via-params ); SLASH and COLON may
 // carry white space (RFC 3261 25.1).
-func parseVia(s string) (sip.ViaHeader, error) {
+func parseVia(bx *arena, s string) (sip.ViaHeader, error) {
 	var via sip.ViaHeader
 	for {
-		hop, rest, err := parseViaHop(s)
+		blk, rest, err := parseViaHop(bx, s)
 		if err != nil {
 			return nil, err
 		}
-		via = append(via, hop)
+		if via == nil && rest == "" {
+			via = blk.via[:0:1] // one hop: the header's slice is in its block
+		}
+		via = append(via, &blk.hop)
 		if rest == "" {
 			return via, nil
 		}
@@ -256,14 +318,16 @@ func parseVia(s string) (sip.ViaHeader, error) {
 }
 
 // hopBlock is a parsed Via hop with its port and parameters, in one
-// allocation instead of three.
+// allocation instead of three, and, when the Via has no other hop, the
+// header's slice: four in one.
 type hopBlock struct {
 	hop    sip.ViaHop
 	port   sip.Port
 	params Params
+	via    [1]*sip.ViaHop
 }
 
-func parseViaHop(s string) (*sip.ViaHop, string, error) {
+func parseViaHop(bx *arena, s string) (*hopBlock, string, error) {
 	blk := &hopBlock{}
 	hop := &blk.hop
 	var parts [3]string
@@ -293,11 +357,11 @@ func parseViaHop(s string) (*sip.ViaHop, string, error) {
 	if hasPort {
 		hop.Port = &blk.port
 	}
-	if rest, err = parseHeaderParams(&blk.params, rest); err != nil {
+	if rest, err = parseHeaderParams(bx, &blk.params, rest, 1); err != nil {
 		return nil, "", err
 	}
 	hop.Params = &blk.params
-	return hop, rest, nil
+	return blk, rest, nil
 }
 
 // cutSentBy returns host[:port] with the white space around its colon

@@ -11,17 +11,19 @@ import (
 
 // headerList is the header part of a message: the headers in wire
 // order, those of one name next to each other (where the first of the
-// name stood), with their lower-case names in a parallel slice, so that
-// GetHeaders returns a piece of hdrs without allocating. Its methods lock
-// like gosip's: a message may be read by one goroutine while another
-// builds a copy of it.
+// name stood), with a code for each one's name in a parallel slice
+// (nameCode), so that GetHeaders returns a piece of hdrs without
+// allocating. Its methods lock like gosip's: a message may be read by one
+// goroutine while another builds a copy of it.
 type headerList struct {
 	mu    sync.RWMutex
-	names []string // lower case; names[i] is hdrs[i]'s
+	codes []uint8 // codes[i] is hdrs[i]'s name's
 	hdrs  []sip.Header
 	// The first inlineHeaders live in the message itself: one
-	// allocation for a message and its headers.
-	namesIn [inlineHeaders]string
+	// allocation for a message and its headers. A code is one byte where
+	// the lower-case name was a string of 16: a message was 768 bytes,
+	// now 480.
+	codesIn [inlineHeaders]uint8
 	hdrsIn  [inlineHeaders]sip.Header
 	shared  atomic.Bool // GetHeaders handed out a piece of hdrs: copy before a change
 }
@@ -30,42 +32,98 @@ type headerList struct {
 // browser has 12 to 14).
 const inlineHeaders = 16
 
-// knownNames lower-cases the names the SBC sees on every call without
-// allocating; another name goes through strings.ToLower.
-var knownNames = func() map[string]string {
-	m := map[string]string{}
-	for _, n := range []string{
-		"Via", "From", "To", "Call-ID", "CSeq", "Contact", "Max-Forwards",
-		"Content-Length", "Content-Type", "Route", "Record-Route", "Allow",
-		"Supported", "Require", "User-Agent", "Server", "Expires", "Accept",
-		"Authorization", "Proxy-Authorization", "WWW-Authenticate",
-		"Proxy-Authenticate", "P-Asserted-Identity", "Privacy", "Session-Expires",
-		"Min-SE", "Reason", "Retry-After", "Event", "Subscription-State",
-		"Allow-Events", "Date", "Timestamp", "Warning", "Unsupported",
-		"Organization", "Content-Disposition", "Refer-To", "Referred-By",
-		"Replaces", "RSeq", "RAck", "Path", "X-Call-ID",
-	} {
-		m[n] = strings.ToLower(n)
-		m[strings.ToLower(n)] = strings.ToLower(n)
-		m[strings.ToUpper(n)] = strings.ToLower(n)
+// commonNames are the names the SBC sees on every call. Their codes are
+// their index + 1; code 0 (otherName) is any other name, told apart by the
+// header's own Name().
+var commonNames = []string{
+	"Via", "From", "To", "Call-ID", "CSeq", "Contact", "Max-Forwards",
+	"Content-Length", "Content-Type", "Route", "Record-Route", "Allow",
+	"Supported", "Require", "User-Agent", "Server", "Expires", "Accept",
+	"Authorization", "Proxy-Authorization", "WWW-Authenticate",
+	"Proxy-Authenticate", "P-Asserted-Identity", "Privacy", "Session-Expires",
+	"Min-SE", "Reason", "Retry-After", "Event", "Subscription-State",
+	"Allow-Events", "Date", "Timestamp", "Warning", "Unsupported",
+	"Organization", "Content-Disposition", "Refer-To", "Referred-By",
+	"Replaces", "RSeq", "RAck", "Path", "X-Call-ID",
+}
+
+const otherName uint8 = 0
+
+// knownNames maps a common name as written, in lower and in upper case,
+// to its lower case and code, without allocating.
+var knownNames = func() map[string]headerName {
+	m := map[string]headerName{}
+	for i, n := range commonNames {
+		hn := headerName{lower: strings.ToLower(n), code: uint8(i + 1)}
+		m[n], m[hn.lower], m[strings.ToUpper(n)] = hn, hn, hn
 	}
 	return m
 }()
 
-func lowerName(s string) string {
-	if l, ok := knownNames[s]; ok {
-		return l
-	}
-	return strings.ToLower(s)
+// headerName is a common name in lower case and its code, or another
+// name as written and otherName.
+type headerName struct {
+	lower string
+	code  uint8
 }
 
-// span returns where name's headers are, [i, j); i == j == -1 when there
+// nameOf returns s's headerName, without allocating.
+func nameOf(s string) headerName {
+	if hn, ok := knownNames[s]; ok {
+		return hn
+	}
+	// A common name in mixed case? Lower-cased on the stack (the map
+	// lookup of a converted []byte does not allocate).
+	var buf [32]byte
+	if len(s) <= len(buf) {
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			buf[i] = c
+		}
+		if hn, ok := knownNames[string(buf[:len(s)])]; ok {
+			return hn
+		}
+		return headerName{lower: s, code: otherName}
+	}
+	if hn, ok := knownNames[strings.ToLower(s)]; ok {
+		return hn
+	}
+	return headerName{lower: s, code: otherName}
+}
+
+// lowerName returns a common name in lower case, and any other as it is
+// (what parseHeader and simpleHeader switch on: the common names).
+func lowerName(s string) string { return nameOf(s).lower }
+
+// Codes of the names the accessors below read.
+var (
+	codeVia           = nameOf("via").code
+	codeFrom          = nameOf("from").code
+	codeTo            = nameOf("to").code
+	codeCallID        = nameOf("call-id").code
+	codeCSeq          = nameOf("cseq").code
+	codeContact       = nameOf("contact").code
+	codeContentLength = nameOf("content-length").code
+	codeContentType   = nameOf("content-type").code
+	codeRoute         = nameOf("route").code
+)
+
+// is reports whether hdrs[i] is called hn. Called with mu held.
+func (hl *headerList) is(i int, hn headerName) bool {
+	c := hl.codes[i]
+	return c == hn.code && (c != otherName || strings.EqualFold(hl.hdrs[i].Name(), hn.lower))
+}
+
+// span returns where hn's headers are, [i, j); i == j == -1 when there
 // are none. Called with mu held.
-func (hl *headerList) span(name string) (int, int) {
-	for i, n := range hl.names {
-		if n == name {
+func (hl *headerList) span(hn headerName) (int, int) {
+	for i := range hl.codes {
+		if hl.is(i, hn) {
 			j := i + 1
-			for j < len(hl.names) && hl.names[j] == name {
+			for j < len(hl.codes) && hl.is(j, hn) {
 				j++
 			}
 			return i, j
@@ -74,20 +132,20 @@ func (hl *headerList) span(name string) (int, int) {
 	return -1, -1
 }
 
-// insert puts h (named name) at index i. Called with mu held.
-func (hl *headerList) insert(i int, name string, h sip.Header) {
+// insert puts h (named hn) at index i. Called with mu held.
+func (hl *headerList) insert(i int, hn headerName, h sip.Header) {
 	if hl.hdrs == nil {
-		hl.names, hl.hdrs = hl.namesIn[:0], hl.hdrsIn[:0]
+		hl.codes, hl.hdrs = hl.codesIn[:0], hl.hdrsIn[:0]
 	}
 	hl.own()
-	hl.names = slices.Insert(hl.names, i, name)
+	hl.codes = slices.Insert(hl.codes, i, hn.code)
 	hl.hdrs = slices.Insert(hl.hdrs, i, h)
 }
 
 // cut removes [i, j). Called with mu held.
 func (hl *headerList) cut(i, j int) {
 	hl.own()
-	hl.names = slices.Delete(hl.names, i, j)
+	hl.codes = slices.Delete(hl.codes, i, j)
 	hl.hdrs = slices.Delete(hl.hdrs, i, j)
 }
 
@@ -99,7 +157,7 @@ func (hl *headerList) cut(i, j int) {
 // held for writing.
 func (hl *headerList) own() {
 	if hl.shared.Load() {
-		hl.names = append(make([]string, 0, len(hl.names)+4), hl.names...)
+		hl.codes = append(make([]uint8, 0, len(hl.codes)+4), hl.codes...)
 		hl.hdrs = append(make([]sip.Header, 0, len(hl.hdrs)+4), hl.hdrs...)
 		hl.shared.Store(false)
 	}
@@ -115,57 +173,56 @@ func (hl *headerList) Headers() []sip.Header {
 // (as gosip's): do not change it; appending to it copies; later changes
 // of the message do not change it (see own).
 func (hl *headerList) GetHeaders(name string) []sip.Header {
-	name = lowerName(name)
+	hn := nameOf(name)
 	hl.mu.RLock()
 	defer hl.mu.RUnlock()
-	if i, j := hl.span(name); i >= 0 {
+	if i, j := hl.span(hn); i >= 0 {
 		hl.shared.Store(true)
 		return hl.hdrs[i:j:j]
 	}
 	return nil
 }
 
-func (hl *headerList) first(name string) sip.Header {
+// first returns the first header of a common name's code.
+func (hl *headerList) first(code uint8) sip.Header {
 	hl.mu.RLock()
 	defer hl.mu.RUnlock()
-	for i, n := range hl.names {
-		if n == name {
-			return hl.hdrs[i]
-		}
+	if i := slices.Index(hl.codes, code); i >= 0 {
+		return hl.hdrs[i]
 	}
 	return nil
 }
 
 // AppendHeader adds h after the headers of its name, or last.
 func (hl *headerList) AppendHeader(h sip.Header) {
-	name := lowerName(h.Name())
+	hn := nameOf(h.Name())
 	hl.mu.Lock()
 	defer hl.mu.Unlock()
-	if _, j := hl.span(name); j >= 0 {
-		hl.insert(j, name, h)
+	if _, j := hl.span(hn); j >= 0 {
+		hl.insert(j, hn, h)
 		return
 	}
-	hl.insert(len(hl.hdrs), name, h)
+	hl.insert(len(hl.hdrs), hn, h)
 }
 
 // PrependHeader puts h first among the headers of its name, or first of
 // all when there are none.
 func (hl *headerList) PrependHeader(h sip.Header) {
-	name := lowerName(h.Name())
+	hn := nameOf(h.Name())
 	hl.mu.Lock()
 	defer hl.mu.Unlock()
-	if i, _ := hl.span(name); i >= 0 {
-		hl.insert(i, name, h)
+	if i, _ := hl.span(hn); i >= 0 {
+		hl.insert(i, hn, h)
 		return
 	}
-	hl.insert(0, name, h)
+	hl.insert(0, hn, h)
 }
 
 // PrependHeaderAfter puts h first among the headers of its name, and the
 // name right after afterName's headers; without afterName, as
 // PrependHeader.
 func (hl *headerList) PrependHeaderAfter(h sip.Header, afterName string) {
-	name, after := lowerName(h.Name()), lowerName(afterName)
+	name, after := nameOf(h.Name()), nameOf(afterName)
 	hl.mu.Lock()
 	a0, a1 := hl.span(after)
 	if a0 < 0 {
@@ -193,10 +250,10 @@ func (hl *headerList) PrependHeaderAfter(h sip.Header, afterName string) {
 }
 
 func (hl *headerList) RemoveHeader(name string) {
-	name = lowerName(name)
+	hn := nameOf(name)
 	hl.mu.Lock()
 	defer hl.mu.Unlock()
-	if i, j := hl.span(name); i >= 0 {
+	if i, j := hl.span(hn); i >= 0 {
 		hl.cut(i, j)
 	}
 }
@@ -204,16 +261,16 @@ func (hl *headerList) RemoveHeader(name string) {
 // ReplaceHeaders replaces the headers of name, if there are any (as
 // gosip: a name not present is not added).
 func (hl *headerList) ReplaceHeaders(name string, hs []sip.Header) {
-	name = lowerName(name)
+	hn := nameOf(name)
 	hl.mu.Lock()
 	defer hl.mu.Unlock()
-	i, j := hl.span(name)
+	i, j := hl.span(hn)
 	if i < 0 {
 		return
 	}
 	hl.cut(i, j)
 	for k, h := range hs {
-		hl.insert(i+k, name, h)
+		hl.insert(i+k, hn, h)
 	}
 }
 
@@ -240,12 +297,12 @@ func headersOf(msg sip.Message) *headerList {
 }
 
 func (hl *headerList) CallID() (*sip.CallID, bool) {
-	h, ok := hl.first("call-id").(*sip.CallID)
+	h, ok := hl.first(codeCallID).(*sip.CallID)
 	return h, ok
 }
 
 func (hl *headerList) Via() (sip.ViaHeader, bool) {
-	h, ok := hl.first("via").(sip.ViaHeader)
+	h, ok := hl.first(codeVia).(sip.ViaHeader)
 	return h, ok
 }
 
@@ -258,31 +315,31 @@ func (hl *headerList) ViaHop() (*sip.ViaHop, bool) {
 }
 
 func (hl *headerList) From() (*sip.FromHeader, bool) {
-	h, ok := hl.first("from").(*sip.FromHeader)
+	h, ok := hl.first(codeFrom).(*sip.FromHeader)
 	return h, ok
 }
 
 func (hl *headerList) To() (*sip.ToHeader, bool) {
-	h, ok := hl.first("to").(*sip.ToHeader)
+	h, ok := hl.first(codeTo).(*sip.ToHeader)
 	return h, ok
 }
 
 func (hl *headerList) CSeq() (*sip.CSeq, bool) {
-	h, ok := hl.first("cseq").(*sip.CSeq)
+	h, ok := hl.first(codeCSeq).(*sip.CSeq)
 	return h, ok
 }
 
 func (hl *headerList) ContentLength() (*sip.ContentLength, bool) {
-	h, ok := hl.first("content-length").(*sip.ContentLength)
+	h, ok := hl.first(codeContentLength).(*sip.ContentLength)
 	return h, ok
 }
 
 func (hl *headerList) ContentType() (*sip.ContentType, bool) {
-	h, ok := hl.first("content-type").(*sip.ContentType)
+	h, ok := hl.first(codeContentType).(*sip.ContentType)
 	return h, ok
 }
 
 func (hl *headerList) Contact() (*sip.ContactHeader, bool) {
-	h, ok := hl.first("contact").(*sip.ContactHeader)
+	h, ok := hl.first(codeContact).(*sip.ContactHeader)
 	return h, ok
 }

@@ -57,6 +57,10 @@ func (p *Params) Add(key string, val sip.MaybeString) sip.Params {
 		p.list[i].val = val
 		return p
 	}
+	if cap(p.list) == 0 {
+		// Room for two: a Via the SBC makes gets a branch and rport.
+		p.list = make([]param, 0, 2)
+	}
 	p.list = append(p.list, param{key: key, val: val})
 	return p
 }

@@ -91,12 +91,14 @@ func (p *Parser) parse(text string) (sip.Message, error) {
 	end := strings.Index(text, "\r\n\r\n")
 	head, body := text[:end], text[end+4:]
 	start, fields, _ := strings.Cut(head, "\r\n")
-	msg, err := parseStartLine(start)
+	ar := newArena(head) // on the stack: what it hands out is on the heap
+	bx := &ar
+	msg, err := parseStartLine(bx, start)
 	if err != nil {
 		return nil, err
 	}
 	var buf [inlineHeaders]sip.Header // on the stack: the headers go into msg
-	hdrs, err := parseFields(fields, buf[:0])
+	hdrs, err := parseFields(bx, fields, buf[:0])
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +117,7 @@ func (p *Parser) parse(text string) (sip.Message, error) {
 // parseFields parses the header fields, each unfolded first (a line
 // break with the white space after it is one space, RFC 3261 7.3.1), and
 // appends them to hdrs.
-func parseFields(s string, hdrs []sip.Header) ([]sip.Header, error) {
+func parseFields(bx *arena, s string, hdrs []sip.Header) ([]sip.Header, error) {
 	var err error
 	for s != "" {
 		var field string
@@ -125,7 +127,7 @@ func parseFields(s string, hdrs []sip.Header) ([]sip.Header, error) {
 		if tokenLen(name) != len(name) || name == "" {
 			return nil, bad("Malformed header line")
 		}
-		if hdrs, err = parseHeader(name, trimLWS(value), hdrs); err != nil {
+		if hdrs, err = parseHeader(bx, name, trimLWS(value), hdrs); err != nil {
 			return nil, err
 		}
 	}
@@ -177,7 +179,7 @@ func unfold(s string) string {
 
 // parseStartLine reads Method SP Request-URI SP SIP-Version, or
 // SIP-Version SP Status-Code SP Reason-Phrase (RFC 3261 7.1, 7.2).
-func parseStartLine(line string) (sip.Message, error) {
+func parseStartLine(bx *arena, line string) (sip.Message, error) {
 	if len(line) > 4 && strings.EqualFold(line[:4], "SIP/") {
 		return parseStatusLine(line)
 	}
@@ -189,7 +191,7 @@ func parseStartLine(line string) (sip.Message, error) {
 	if err := checkVersion(version); err != nil {
 		return nil, err
 	}
-	uri, err := parseURI(ruri)
+	uri, err := parseURI(bx, ruri)
 	if err != nil {
 		return nil, bad("Bad Request-URI")
 	}

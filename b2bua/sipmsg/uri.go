@@ -23,7 +23,7 @@ var (
 )
 
 // parseURI reads one URI with nothing around it.
-func parseURI(s string) (sip.Uri, error) {
+func parseURI(bx *arena, s string) (sip.Uri, error) {
 	colon := strings.IndexByte(s, ':')
 	if colon <= 0 || !isScheme(s[:colon]) {
 		return nil, errURI
@@ -31,9 +31,9 @@ func parseURI(s string) (sip.Uri, error) {
 	scheme, rest := s[:colon], s[colon+1:]
 	switch {
 	case strings.EqualFold(scheme, "sip"):
-		return parseSIPURI(rest, false)
+		return parseSIPURI(bx, rest, false)
 	case strings.EqualFold(scheme, "sips"):
-		return parseSIPURI(rest, true)
+		return parseSIPURI(bx, rest, true)
 	}
 	if rest == "" || strings.ContainsAny(rest, " \t<>\"") {
 		return nil, errURI
@@ -65,11 +65,12 @@ type uriBlock struct {
 }
 
 // parseSIPURI reads what follows "sip:" or "sips:".
-func parseSIPURI(s string, secure bool) (*sip.SipUri, error) {
+func parseSIPURI(bx *arena, s string, secure bool) (*sip.SipUri, error) {
 	if strings.ContainsAny(s, " \t<>\"") {
 		return nil, errURI
 	}
-	blk := &uriBlock{u: sip.SipUri{FIsEncrypted: secure}}
+	blk := bx.uriBlock()
+	blk.u.FIsEncrypted = secure
 	u := &blk.u
 	// No '@' may stand unescaped in a user, a password, a parameter or
 	// a header: the first one ends the userinfo.
@@ -89,10 +90,10 @@ func parseSIPURI(s string, secure bool) (*sip.SipUri, error) {
 		u.FPort = &blk.port
 	}
 	params, headers, _ := strings.Cut(rest, "?")
-	if err := parseURIParams(&blk.params, params, ';'); err != nil {
+	if err := parseURIParams(bx, &blk.params, params, ';'); err != nil {
 		return nil, err
 	}
-	if err := parseURIParams(&blk.headers, headers, '&'); err != nil {
+	if err := parseURIParams(bx, &blk.headers, headers, '&'); err != nil {
 		return nil, err
 	}
 	u.FUriParams, u.FHeaders = &blk.params, &blk.headers
@@ -176,8 +177,14 @@ func isHostname(s string) bool {
 
 // parseURIParams reads ";name[=value]" parameters (sep ';') or URI
 // headers (sep '&', without the leading '?'), values raw, into p.
-func parseURIParams(p *Params, s string, sep byte) error {
+func parseURIParams(bx *arena, p *Params, s string, sep byte) error {
 	p.inURI = true
+	if n := strings.Count(s, string(sep)); n > 0 {
+		if sep == '&' {
+			n++ // "a&b" is two, ";a;b" two
+		}
+		p.list = bx.list(n)
+	}
 	if sep == ';' {
 		if s == "" {
 			return nil
@@ -273,7 +280,7 @@ func (u *AbsoluteURI) UriParams() sip.Params {
 		return NewParams()
 	}
 	p := NewParams()
-	if err := parseURIParams(p, ";"+params, ';'); err != nil {
+	if err := parseURIParams(nil, p, ";"+params, ';'); err != nil {
 		return NewParams()
 	}
 	return p

@@ -33,7 +33,7 @@ func TestParseURIs(t *testing.T) {
 		{text: "soap.beep://192.0.2.103:3002", absolute: true},
 	}
 	for _, c := range cases {
-		u, err := parseURI(c.text)
+		u, err := parseURI(nil, c.text)
 		if err != nil {
 			t.Errorf("%s: %v", c.text, err)
 			continue
@@ -56,7 +56,7 @@ func TestParseURIs(t *testing.T) {
 	}
 	for _, bad := range []string{"sip:2001:db8::10", "sip:[2001:db8::10", "sip:a@b c", "sip:a@host:99999",
 		"<sip:a@b>", "sip:", "1sip:a@b", "sip:a@[2001:db8:::192.0.2.1]", "sip:a@exa<mple.com"} {
-		if u, err := parseURI(bad); err == nil {
+		if u, err := parseURI(nil, bad); err == nil {
 			t.Errorf("%s accepted as %s", bad, u)
 		}
 	}
@@ -67,7 +67,7 @@ func TestParseURIs(t *testing.T) {
 // a token is quoted.
 func TestParamsRenderAsReceived(t *testing.T) {
 	p := NewParams()
-	rest, err := parseHeaderParams(p, `;Branch=z9hG4bK-.!%66*_+`+"`"+`'~ ; +sip.instance="<urn:uuid:1>";lr`)
+	rest, err := parseHeaderParams(nil, p, `;Branch=z9hG4bK-.!%66*_+`+"`"+`'~ ; +sip.instance="<urn:uuid:1>";lr`, 1)
 	if err != nil || rest != "" {
 		t.Fatal(err, rest)
 	}

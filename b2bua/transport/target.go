@@ -21,6 +21,15 @@ const (
 
 var kindNames = [...]string{UDP: "UDP", TCP: "TCP", TLS: "TLS", WS: "WS", WSS: "WSS"}
 
+// kindParams are kindNames in lower case, made once: Param is asked of
+// every message received.
+var kindParams = func() (p [len(kindNames)]string) {
+	for k, name := range kindNames {
+		p[k] = strings.ToLower(name)
+	}
+	return p
+}()
+
 // String returns the Via transport token: UDP, TCP, TLS, WS or WSS.
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && kindNames[k] != "" {
@@ -31,7 +40,12 @@ func (k Kind) String() string {
 
 // Param returns the transport's name as a URI transport parameter and in
 // logs and records: udp, tcp, tls, ws or wss.
-func (k Kind) Param() string { return strings.ToLower(k.String()) }
+func (k Kind) Param() string {
+	if int(k) < len(kindParams) && kindParams[k] != "" {
+		return kindParams[k]
+	}
+	return strings.ToLower(k.String())
+}
 
 // Reliable reports whether the transport is a stream (no SIP retransmissions).
 func (k Kind) Reliable() bool { return k != UDP }

@@ -174,12 +174,9 @@ func stampVia(hop *sip.ViaHop, src transport.Target) {
 	}
 	ip := src.Addr.Addr().Unmap()
 	rport := hop.Params.Has("rport") || symmetricUDP(src)
-	if sent, err := netip.ParseAddr(strings.Trim(hop.Host, "[]")); rport || err != nil || sent.Unmap() != ip {
-		hop.Params.Add("received", sip.String{Str: ip.String()})
-	}
-	if rport {
-		hop.Params.Add("rport", sip.String{Str: strconv.Itoa(int(src.Addr.Port()))})
-	}
+	sent, err := netip.ParseAddr(strings.Trim(hop.Host, "[]"))
+	received := rport || err != nil || sent.Unmap() != ip
+	sipmsg.StampVia(hop.Params, ip, received, src.Addr.Port(), rport)
 }
 
 // symmetricUDP reports whether a request from src is answered at its source

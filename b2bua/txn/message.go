@@ -13,7 +13,7 @@ import (
 // cannot guess the branch of a transaction to forge its responses. Safe for
 // concurrent use.
 func NewBranch() string {
-	return magicCookie + sipmsg.NewToken(12)
+	return sipmsg.PrefixedToken(magicCookie, 12)
 }
 
 // newTag returns a From/To tag for the responses the layer makes itself.
@@ -45,10 +45,7 @@ func NewResponse(req sip.Request, code int, reason string) sip.Response {
 // withToTag sets the To tag of res, replacing any.
 func withToTag(res sip.Response, tag string) sip.Response {
 	if to, ok := res.To(); ok && to != nil {
-		if to.Params == nil {
-			to.Params = sipmsg.NewParams()
-		}
-		to.Params.Add("tag", sip.String{Str: tag})
+		sipmsg.SetTag(to, tag)
 	}
 	return res
 }
