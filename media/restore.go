@@ -40,6 +40,7 @@ func (m *Manager) Restore(st SessionState, notify func(Event)) (*Session, error)
 		return nil, fmt.Errorf("restore session %s: %w", st.ID, ErrClosed)
 	}
 	m.sessions[s] = struct{}{}
+	m.watchLocked()
 	m.mu.Unlock()
 	if notify != nil {
 		s.Notify(notify)

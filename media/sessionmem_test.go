@@ -325,3 +325,28 @@ func TestSentBodiesShared(t *testing.T) {
 		t.Fatalf("a changed re-offer changed the body handed out before (or was the same):\n%s\n%s", out, again)
 	}
 }
+
+// A session's watchdog keeps no timer of its own: the manager polls
+// every session on one (watchdog.go), so arming one allocates nothing
+// (a time.AfterFunc and its method value were 0.15 kB a call).
+func TestWatchdogArmAllocatesNothing(t *testing.T) {
+	m := newTestManager(t, 2, netip.Addr{}, func(c *Config) { c.Timeout = time.Hour })
+	defer m.Close()
+	s := m.NewSession("watch")
+	defer s.Close()
+	kept := make([]*watchdog, 0, 32)
+	allocs := testing.AllocsPerRun(20, func() {
+		w := new(watchdog)
+		s.mu.Lock()
+		w.arm(s)
+		s.mu.Unlock()
+		kept = append(kept, w)
+	})
+	for _, w := range kept {
+		w.stop()
+	}
+	// new(watchdog) is the test's own.
+	if allocs > 1 {
+		t.Fatalf("arming a watchdog allocates %.0f times, want none of its own", allocs)
+	}
+}
