@@ -379,12 +379,7 @@ func (s *Session) newStream(kinds [2]Kind, audio bool, mline int) (*stream, erro
 		if f.sdes, err = rtpproc.SDESPacket(f.norm.OutSSRC(), s.cname[side.Other()]); err != nil {
 			s.logger().Warn("rtcp sdes toward the side is removed", "mline", mline, "side", side.Other().String(), "err", err)
 		}
-		from := side
-		f.onDTMF = func(d DTMF) { s.emit(Event{Kind: EventDTMF, From: from, DTMF: d}) }
-		f.onEvent = func(ev Event) {
-			ev.From = from
-			s.emit(ev)
-		}
+		f.s, f.from = s, uint8(side)
 		if s.m.cfg.RTCP != nil {
 			f.tap = &rtcpTap{f: s.m.cfg.RTCP, session: s.id, from: side}
 		}

@@ -215,8 +215,7 @@ func (s *Session) restoreStream(mline int, ss StreamState, st SessionState, elap
 		if f.sdes, err = rtpproc.SDESPacket(fs.Norm.OutSSRC, s.cname[side.Other()]); err != nil {
 			s.logger().Warn("rtcp sdes toward the side is removed", "mline", mline, "side", side.Other().String(), "err", err)
 		}
-		from := side
-		f.onDTMF = func(d DTMF) { s.emit(Event{Kind: EventDTMF, From: from, DTMF: d}) }
+		f.s, f.from, f.quiet = s, uint8(side), true
 		str.flows[side] = f
 	}
 	str.flows[SideA].back, str.flows[SideB].back = str.flows[SideB], str.flows[SideA]
