@@ -40,8 +40,8 @@ type event struct {
 	req    sip.Request // evRequest; evTxDone: the transaction's request
 	stx    serverTx
 	res    sip.Response
-	client clientTx // evResponse, evTxDone
-	timer  timerKind
+	client clientTx  // evResponse, evTxDone
+	due    *deadline // evTimer: the timer that fired
 	cause  outcome.Cause
 	media  *media.Event // evMedia (rare: behind a pointer, the event stays small)
 	fn     func(*Call)  // evFunc
@@ -150,7 +150,7 @@ type Call struct {
 	// inflight are the requests relayed to the other leg whose server
 	// transactions wait for its answer (call4_dialog.go).
 	inflight map[serverTx]inflightReq
-	timers   []callTimer // running (timers.go)
+	timers   []*deadline // running (timers.go)
 	// ctx is the call's context. A CANCEL or a hang-up from outside
 	// cancels it with a *stopped cause, so that a step waiting on the
 	// network (a late policy stage, a trunk's DNS) returns at once and the
@@ -361,7 +361,7 @@ func (c *Call) handle(ev event) {
 			c.hangup(outcome.CauseACKTimeout, outcome.SideA)
 		}
 	case evTimer:
-		c.onTimer(ev.timer)
+		c.onTimer(ev.due)
 	case evStray:
 		if ev.leg.lastACK != nil && ev.leg.remoteTag == sipmsg.ToTag(ev.res) {
 			_ = c.s.txs.SendRendered(ev.leg.lastACK, nil, ev.leg.dst)
