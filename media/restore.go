@@ -246,12 +246,11 @@ func (s *Session) restoreEnd(side Side, mline int, ss StreamState, st SessionSta
 		rtp.close()
 		return nil, fmt.Errorf("rtcp port: %w", err)
 	}
-	signal, log := s.opts[side].Signaling, s.sideLogger(mline, side)
+	signal, at := s.opts[side].Signaling, endAt{s: s, mline: mline, side: side}
 	e := &rtpEndpoint{pair: &pair{port: port}, ip: ip, eng: &s.m.eng,
-		rtp: newSock(rtp, port, signal, log), rtcp: newSock(rtcp, port+1, signal, log)}
+		rtp: newSock(rtp, port, signal, at, false), rtcp: newSock(rtcp, port+1, signal, at, true)}
 	e.rtp.dst.Store(es.RTP.peer(signal))
 	e.rtcp.dst.Store(es.RTCP.peer(signal))
-	s.watchLatch(side, e)
 	if es.SDES != nil {
 		out := ss.Flows[side.Other()]
 		roc := es.SDES.TxROC + wraps(out.Norm.Seq, skipFor(out, st, elapsed))

@@ -391,3 +391,53 @@ func TestFlowReportsToItsSession(t *testing.T) {
 		t.Fatalf("%d more events, want none from the quiet flow", len(got))
 	}
 }
+
+// A socket keeps neither a logger nor a callback (a logger and its
+// scope a side, two closures a side: with its 64-byte class, 0.29 kB a
+// call): it reports its latches to its session itself, the RTP socket's
+// as EventLatched or EventRelatched from its side, both as EventState.
+func TestSockReportsToItsSession(t *testing.T) {
+	rt := reflect.TypeOf(sock{})
+	for i := range rt.NumField() {
+		f := rt.Field(i)
+		if f.Type.Kind() == reflect.Func || f.Type == reflect.TypeOf((*slog.Logger)(nil)) {
+			t.Errorf("a socket keeps %s (%s)", f.Name, f.Type)
+		}
+	}
+	if got := unsafe.Sizeof(sock{}); got > 48 {
+		t.Errorf("a socket is %d bytes, more than the 48-byte size class", got)
+	}
+	m := newTestManager(t, 2, netip.Addr{}, nil)
+	defer m.Close()
+	s := m.NewSession("sock")
+	defer s.Close()
+	var mu sync.Mutex
+	var got []Event
+	s.Notify(func(ev Event) {
+		mu.Lock()
+		got = append(got, ev)
+		mu.Unlock()
+	})
+	src := netip.MustParseAddrPort("127.0.10.2:4000")
+	at := endAt{s: s, mline: 0, side: SideB}
+	rtp, rtcp := newSock(nil, 1, netip.Addr{}, at, false), newSock(nil, 2, netip.Addr{}, at, true)
+	if !rtp.latch(rtp.dst.Load(), src) || !rtcp.latch(rtcp.dst.Load(), src) {
+		t.Fatal("a latch failed")
+	}
+	s.tasks.Wait()
+	var latched, state int
+	for _, ev := range got {
+		switch ev.Kind {
+		case EventLatched:
+			latched++
+			if ev.From != SideB || ev.Source != src {
+				t.Errorf("latched from %v at %v, want b at %v", ev.From, ev.Source, src)
+			}
+		case EventState:
+			state++
+		}
+	}
+	if latched != 1 || state != 2 {
+		t.Fatalf("%d latch and %d state events, want 1 and 2", latched, state)
+	}
+}
