@@ -441,3 +441,13 @@ func TestSockReportsToItsSession(t *testing.T) {
 		t.Fatalf("%d latch and %d state events, want 1 and 2", latched, state)
 	}
 }
+
+// A reader keeps what SDES decryption takes (a packet buffer's slice,
+// an RTP and an RTCP header: 118 bytes) apart, made only for an SDES
+// endpoint's (TestSDESTrunk and the other SDES tests decrypt through
+// it): a plain one is 80 bytes, not 192, and a call has four.
+func TestReaderSizeClass(t *testing.T) {
+	if got := unsafe.Sizeof(reader{}); got > 80 {
+		t.Fatalf("a reader is %d bytes, more than the 80-byte size class", got)
+	}
+}
