@@ -398,3 +398,29 @@ func TestLegsKeepTheMediaBodies(t *testing.T) {
 		t.Errorf("leg B's last SDP %q is not the media's offer itself", out[1])
 	}
 }
+
+// A call's response handlers are a slice, not the two maps they were
+// (one entry each kept 0.22 kB a call for 64*T1 after the answer): found
+// by transaction, final or not, and let go with the last.
+func TestTxHandlersLetGo(t *testing.T) {
+	var hs txHandlers
+	a, b := &hereTx{n: 1}, &hereTx{n: 2}
+	hs = append(hs, txHandler{tx: a, f: func(sip.Response) {}}, txHandler{tx: b, f: func(sip.Response) {}, final: true})
+	if hs.index(a) != 0 || hs.index(b) != 1 || hs.index(&hereTx{n: 1}) != -1 {
+		t.Fatalf("index a %d, b %d", hs.index(a), hs.index(b))
+	}
+	if !hs.any(true) || !hs.any(false) {
+		t.Fatal("a final and a waiting handler not both seen")
+	}
+	hs.drop(hs.index(b))
+	if hs.any(true) || len(hs) != 1 {
+		t.Fatalf("after dropping the final one: %d left, a final one %v", len(hs), hs.any(true))
+	}
+	hs.drop(hs.index(a))
+	if hs != nil {
+		t.Fatal("the emptied handlers are kept")
+	}
+	if got := unsafe.Sizeof(txHandler{}); got > 32 {
+		t.Fatalf("a handler is %d bytes, more than 32", got)
+	}
+}
