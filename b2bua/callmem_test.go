@@ -424,3 +424,18 @@ func TestTxHandlersLetGo(t *testing.T) {
 		t.Fatalf("a handler is %d bytes, more than 32", got)
 	}
 }
+
+// An attempt that had its final response keeps neither its INVITE nor
+// its destination's URIs, which its handler keeps for 64*T1 after the
+// answer; the destination's name stays (logs, records).
+func TestSettledAttemptLetsURIsGo(t *testing.T) {
+	u := &sip.SipUri{FHost: "pbx.example.com"}
+	at := &attempt{dest: dest{name: "pbx", ruri: u, aor: u}, req: sip.NewRequest("", sip.INVITE, u, "SIP/2.0", nil, "", nil)}
+	at.settle()
+	if at.req != nil || at.dest.ruri != nil || at.dest.aor != nil {
+		t.Fatalf("a settled attempt keeps request %v, ruri %v, aor %v", at.req != nil, at.dest.ruri, at.dest.aor)
+	}
+	if at.dest.name != "pbx" {
+		t.Fatalf("destination name %q, want pbx", at.dest.name)
+	}
+}
