@@ -3,6 +3,7 @@ package b2bua
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,8 +41,8 @@ type event struct {
 	req    sip.Request // evRequest; evTxDone: the transaction's request
 	stx    serverTx
 	res    sip.Response
-	client clientTx // evResponse, evTxDone
-	timer  timerKind
+	client clientTx  // evResponse, evTxDone
+	due    *deadline // evTimer: the timer that fired
 	cause  outcome.Cause
 	media  *media.Event // evMedia (rare: behind a pointer, the event stays small)
 	fn     func(*Call)  // evFunc
@@ -138,19 +139,20 @@ type Call struct {
 	cause    outcome.Cause
 	side     outcome.Side
 
-	onResp map[clientTx]func(sip.Response)
-	// afterFinal keeps the handlers of INVITE transactions that had their
-	// final answer: 2xx retransmissions and 2xx from other forks still
-	// arrive (RFC 6026 Accepted state) and must be ACKed, but the call does
-	// not wait for them to end.
-	afterFinal map[clientTx]func(sip.Response)
-	pending    *relay      // a re-INVITE or UPDATE being relayed
-	prack      *prackState // 100rel on both legs (prack.go); nil: none yet (rel)
-	xfer       transfers   // REFERs (call6_refer.go)
+	// handlers route the responses of the call's client transactions
+	// (send). The handler of an INVITE transaction that had its final
+	// answer stays (final) until the transaction ends: 2xx
+	// retransmissions and 2xx from other forks still arrive (RFC 6026
+	// Accepted state) and must be ACKed, but the call does not wait for
+	// them (over).
+	handlers txHandlers
+	pending  *relay      // a re-INVITE or UPDATE being relayed
+	prack    *prackState // 100rel on both legs (prack.go); nil: none yet (rel)
+	xfer     transfers   // REFERs (call6_refer.go)
 	// inflight are the requests relayed to the other leg whose server
 	// transactions wait for its answer (call4_dialog.go).
 	inflight map[serverTx]inflightReq
-	timers   []callTimer // running (timers.go)
+	timers   []*deadline // running (timers.go)
 	// ctx is the call's context. A CANCEL or a hang-up from outside
 	// cancels it with a *stopped cause, so that a step waiting on the
 	// network (a late policy stage, a trunk's DNS) returns at once and the
@@ -343,14 +345,12 @@ func (c *Call) handle(ev event) {
 	case evRequest:
 		c.onRequest(ev.leg, ev.req, ev.stx)
 	case evResponse:
-		if f := c.onResp[ev.client]; f != nil {
-			f(ev.res)
-		} else if f := c.afterFinal[ev.client]; f != nil {
-			f(ev.res)
+		if i := c.handlers.index(ev.client); i >= 0 {
+			c.handlers[i].f(ev.res)
 		}
 	case evTxDone:
-		if f := c.onResp[ev.client]; f != nil { // ended without a final response: a timeout
-			f(txn.NewResponse(ev.req, 408, "Request Timeout"))
+		if i := c.handlers.index(ev.client); i >= 0 && !c.handlers[i].final { // ended without a final response: a timeout
+			c.handlers[i].f(txn.NewResponse(ev.req, 408, "Request Timeout"))
 		}
 		c.afterFinalEnded(ev.client)
 	case evCancel:
@@ -361,7 +361,7 @@ func (c *Call) handle(ev event) {
 			c.hangup(outcome.CauseACKTimeout, outcome.SideA)
 		}
 	case evTimer:
-		c.onTimer(ev.timer)
+		c.onTimer(ev.due)
 	case evStray:
 		if ev.leg.lastACK != nil && ev.leg.remoteTag == sipmsg.ToTag(ev.res) {
 			_ = c.s.txs.SendRendered(ev.leg.lastACK, nil, ev.leg.dst)
@@ -407,7 +407,7 @@ func (c *Call) onMediaEvent(ev media.Event) {
 
 // over reports whether the call is done: ended and nothing outstanding.
 func (c *Call) over() bool {
-	return c.state == stateEnding && len(c.onResp) == 0
+	return c.state == stateEnding && !c.handlers.any(false)
 }
 
 // send starts a client transaction on a leg and routes its responses to f
@@ -419,22 +419,66 @@ func (c *Call) send(l *leg, req sip.Request, f func(sip.Response)) (clientTx, er
 	if err != nil {
 		return nil, err
 	}
-	put(&c.onResp, tx, func(res sip.Response) {
+	c.handlers = append(c.handlers, txHandler{tx: tx, f: func(res sip.Response) {
 		if res.StatusCode() >= 200 {
-			if h := c.onResp[tx]; h != nil && req.Method() == sip.INVITE {
-				put(&c.afterFinal, tx, f)
+			if i := c.handlers.index(tx); i >= 0 && !c.handlers[i].final {
+				if req.Method() == sip.INVITE {
+					c.handlers[i] = txHandler{tx: tx, f: f, final: true}
+				} else {
+					c.handlers.drop(i)
+				}
 			}
-			drop(&c.onResp, tx)
 		}
 		f(res)
-	})
+	}})
 	return tx, nil
 }
 
-// put sets (*m)[k], making the map if it is nil. A call's maps (onResp,
-// afterFinal, inflight, timers) are made when first needed and let go
-// when emptied (drop): an established call mostly has nothing in them,
-// and an emptied map keeps its slots (some 200 bytes each).
+// txHandlers are the response handlers of a call's client transactions.
+// A call has one or two at a time (a few more while forking), so they
+// are a slice scanned, made when the first is set and let go when the
+// last goes: the two maps they were (waiting for a final response, and
+// after it) kept 0.22 kB a call for 64*T1 after the answer.
+type txHandlers []txHandler
+
+type txHandler struct {
+	tx    clientTx
+	f     func(sip.Response)
+	final bool // an INVITE's, after its final response
+}
+
+// index is where tx's handler is; -1: nowhere.
+func (hs txHandlers) index(tx clientTx) int {
+	for i, h := range hs {
+		if h.tx == tx {
+			return i
+		}
+	}
+	return -1
+}
+
+// any reports whether a handler is final, or not.
+func (hs txHandlers) any(final bool) bool {
+	for _, h := range hs {
+		if h.final == final {
+			return true
+		}
+	}
+	return false
+}
+
+// drop forgets the handler at i, and the slice once it is empty.
+func (hs *txHandlers) drop(i int) {
+	*hs = slices.Delete(*hs, i, i+1)
+	if len(*hs) == 0 {
+		*hs = nil
+	}
+}
+
+// put sets (*m)[k], making the map if it is nil. A call's maps
+// (inflight) are made when first needed and let go when emptied (drop):
+// an established call mostly has nothing in them, and an emptied map
+// keeps its slots (some 200 bytes each).
 func put[K comparable, V any](m *map[K]V, k K, v V) {
 	if *m == nil {
 		*m = make(map[K]V)

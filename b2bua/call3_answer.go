@@ -251,11 +251,12 @@ func (c *Call) ack(l *leg, contentType, body string) {
 // known; an ACK sent after its INVITE's transaction ended (a delayed
 // offer answered that late) stays.
 func (c *Call) afterFinalEnded(tx clientTx) {
-	if _, ok := c.afterFinal[tx]; !ok {
+	i := c.handlers.index(tx)
+	if i < 0 || !c.handlers[i].final {
 		return
 	}
-	drop(&c.afterFinal, tx)
-	if len(c.afterFinal) > 0 {
+	c.handlers.drop(i)
+	if c.handlers.any(true) {
 		return
 	}
 	for _, l := range [...]*leg{c.a, c.b} {

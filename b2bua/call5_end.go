@@ -175,8 +175,8 @@ func (c *Call) finish() {
 	if c.inv != nil {
 		c.finalToA(500, "Server Internal Error")
 	}
-	for _, ct := range c.timers {
-		ct.t.Stop()
+	for _, e := range c.timers {
+		c.s.deadlines.stop(e)
 	}
 	c.grace.stop()
 	c.stopRingback()

@@ -11,7 +11,7 @@ import (
 )
 
 // hereTx is a client transaction key for postHere's tests; its handler
-// in the call's onResp records what the call handled.
+// in the call's handlers records what the call handled.
 type hereTx struct{ n int }
 
 func (*hereTx) Cancel() error { return nil }
@@ -30,14 +30,14 @@ func newHereCall(n int, block func(i int)) *hereCall {
 	for i := range n {
 		tx := &hereTx{n: i}
 		h.txs = append(h.txs, tx)
-		put(&h.c.onResp, clientTx(tx), func(sip.Response) {
+		h.c.handlers = append(h.c.handlers, txHandler{tx: clientTx(tx), f: func(sip.Response) {
 			if block != nil {
 				block(i)
 			}
 			h.mu.Lock()
 			h.got = append(h.got, i)
 			h.mu.Unlock()
-		})
+		}})
 	}
 	return h
 }

@@ -188,8 +188,8 @@ var errAbandoned = &stopped{cause: "abandoned", side: outcome.SideSBC}
 // record; its state stays in the replica. Call goroutine; the loop
 // returns after it (dropped).
 func (c *Call) drop() {
-	for _, ct := range c.timers {
-		ct.t.Stop()
+	for _, e := range c.timers {
+		c.s.deadlines.stop(e)
 	}
 	c.timers = nil
 	c.grace.stop()

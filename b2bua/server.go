@@ -166,6 +166,8 @@ type Server struct {
 	// only); contacts the SBC's Contacts legs share (leg.go contactFor).
 	pass     map[string]bool
 	contacts sharedContacts
+	// deadlines run the calls' timers (deadlines.go).
+	deadlines deadlines
 }
 
 // Stats are the server's counters.

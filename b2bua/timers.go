@@ -26,47 +26,47 @@ const (
 	timerRelGiveUp                    // 64*T1 without the caller's PRACK
 )
 
-// callTimer is one of a call's running timers. A call has a few at most
-// (an established one: its maximum duration, its session refreshes), so
-// they are a slice made when the first starts and let go when the last
-// ends: a map kept some 200 bytes a call.
-type callTimer struct {
-	kind timerKind
-	t    *time.Timer
-}
+// A call's running timers are c.timers: a call has a few at most (an
+// established one: its maximum duration, its session refreshes), so they
+// are a slice made when the first starts and let go when the last ends
+// (a map kept some 200 bytes a call). They run on the server's
+// deadlines (deadlines.go).
 
 func (c *Call) startTimer(k timerKind, d time.Duration) {
 	c.stopTimer(k)
 	if d <= 0 {
 		return
 	}
-	c.timers = append(c.timers, callTimer{k, time.AfterFunc(d, func() { c.post(event{kind: evTimer, timer: k}) })})
+	c.timers = append(c.timers, c.s.deadlines.add(c, k, d))
 }
 
 func (c *Call) stopTimer(k timerKind) {
-	if t := c.takeTimer(k); t != nil {
-		t.Stop()
-	}
-}
-
-// takeTimer forgets timer k and returns it; nil if it does not run.
-func (c *Call) takeTimer(k timerKind) *time.Timer {
-	for i, ct := range c.timers {
-		if ct.kind == k {
-			c.timers = slices.Delete(c.timers, i, i+1)
-			if len(c.timers) == 0 {
-				c.timers = nil
-			}
-			return ct.t
+	for i, e := range c.timers {
+		if e.kind == k {
+			c.forgetTimer(i)
+			c.s.deadlines.stop(e)
+			return
 		}
 	}
-	return nil
 }
 
-func (c *Call) onTimer(k timerKind) {
-	if c.takeTimer(k) == nil {
-		return // stopped after it fired
+// forgetTimer takes the timer at i out of c.timers.
+func (c *Call) forgetTimer(i int) {
+	c.timers = slices.Delete(c.timers, i, i+1)
+	if len(c.timers) == 0 {
+		c.timers = nil
 	}
+}
+
+// onTimer handles the firing of timer e; nothing if the call no longer
+// runs it (stopped, or restarted, after it fired).
+func (c *Call) onTimer(e *deadline) {
+	i := slices.Index(c.timers, e)
+	if i < 0 {
+		return
+	}
+	c.forgetTimer(i)
+	k := e.kind
 	switch k {
 	case timerRing:
 		if c.state == stateCalling {

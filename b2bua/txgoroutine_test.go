@@ -25,8 +25,7 @@ func TestCallTransactionsNeedNoGoroutine(t *testing.T) {
 	defer layer.Close()
 	const n = 200
 	// running: the events wait in the queue, handled below by the test.
-	c := &Call{s: &Server{txs: txnLayer{layer: layer}}, running: true, done: make(chan struct{}),
-		onResp: map[clientTx]func(sip.Response){}, afterFinal: map[clientTx]func(sip.Response){}}
+	c := &Call{s: &Server{txs: txnLayer{layer: layer}}, running: true, done: make(chan struct{})}
 	l := &leg{dst: transport.Target{Kind: transport.UDP, Addr: netip.MustParseAddrPort("192.0.2.20:5060")}}
 	before := runtime.NumGoroutine()
 	for i := range n {
@@ -50,8 +49,8 @@ func TestCallTransactionsNeedNoGoroutine(t *testing.T) {
 		c.handle(ev) // the call answers itself 408 for each
 		timeouts++
 	}
-	if timeouts != n || len(c.onResp) != 0 {
-		t.Fatalf("%d transactions ended, %d still waited for", timeouts, len(c.onResp))
+	if timeouts != n || len(c.handlers) != 0 {
+		t.Fatalf("%d transactions ended, %d still waited for", timeouts, len(c.handlers))
 	}
 }
 

@@ -2,7 +2,6 @@ package media
 
 import (
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -64,7 +63,7 @@ var _ endpoint = (*rtpEndpoint)(nil)
 
 // newRTPEndpoint opens a port pair on ip facing a side whose signaling
 // comes from signal (invalid: unknown); eng will read it.
-func newRTPEndpoint(pool *portPool, eng *engine, ip, signal netip.Addr, log *slog.Logger) (*rtpEndpoint, error) {
+func newRTPEndpoint(pool *portPool, eng *engine, ip, signal netip.Addr, at endAt) (*rtpEndpoint, error) {
 	pr, rtp, rtcp, err := openPair(pool, ip)
 	if err != nil {
 		return nil, err
@@ -73,8 +72,8 @@ func newRTPEndpoint(pool *portPool, eng *engine, ip, signal netip.Addr, log *slo
 		pair: pr,
 		ip:   ip,
 		eng:  eng,
-		rtp:  newSock(rtp, pr.port, signal, log),
-		rtcp: newSock(rtcp, pr.port+1, signal, log),
+		rtp:  newSock(rtp, pr.port, signal, at, false),
+		rtcp: newSock(rtcp, pr.port+1, signal, at, true),
 	}, nil
 }
 
@@ -363,7 +362,7 @@ func (s *Session) newStream(kinds [2]Kind, audio bool, mline int) (*stream, erro
 	var err error
 	for side := SideA; side <= SideB; side++ {
 		var e endpoint
-		if e, err = s.newEndpoint(side, kinds[side], s.sideLogger(mline, side)); err != nil {
+		if e, err = s.newEndpoint(side, kinds[side], mline); err != nil {
 			for _, o := range st.ends {
 				if o != nil {
 					o.close()
@@ -379,12 +378,7 @@ func (s *Session) newStream(kinds [2]Kind, audio bool, mline int) (*stream, erro
 		if f.sdes, err = rtpproc.SDESPacket(f.norm.OutSSRC(), s.cname[side.Other()]); err != nil {
 			s.logger().Warn("rtcp sdes toward the side is removed", "mline", mline, "side", side.Other().String(), "err", err)
 		}
-		from := side
-		f.onDTMF = func(d DTMF) { s.emit(Event{Kind: EventDTMF, From: from, DTMF: d}) }
-		f.onEvent = func(ev Event) {
-			ev.From = from
-			s.emit(ev)
-		}
+		f.s, f.from = s, uint8(side)
 		if s.m.cfg.RTCP != nil {
 			f.tap = &rtcpTap{f: s.m.cfg.RTCP, session: s.id, from: side}
 		}
@@ -398,32 +392,13 @@ func (s *Session) newStream(kinds [2]Kind, audio bool, mline int) (*stream, erro
 	return st, nil
 }
 
-func (s *Session) newEndpoint(side Side, k Kind, log *slog.Logger) (endpoint, error) {
-	e, err := s.openEndpoint(side, k, log)
-	if err != nil {
-		return nil, err
-	}
-	if e, ok := e.(*rtpEndpoint); ok {
-		s.watchLatch(side, e)
-	}
-	return e, nil
+// newEndpoint opens the endpoint of m-line mline facing side. Its
+// sockets report their latches to s (sock.latched).
+func (s *Session) newEndpoint(side Side, k Kind, mline int) (endpoint, error) {
+	return s.openEndpoint(side, k, endAt{s: s, mline: mline, side: side})
 }
 
-// watchLatch makes side's sockets report their latches: the RTP one's
-// (RTP or UDPTL) for the call's timeline, and both for replication.
-func (s *Session) watchLatch(side Side, e *rtpEndpoint) {
-	e.rtp.changed = func(src netip.AddrPort, moved bool) {
-		kind := EventLatched
-		if moved {
-			kind = EventRelatched
-		}
-		s.emit(Event{Kind: kind, From: side, Source: src})
-		s.emit(Event{Kind: EventState})
-	}
-	e.rtcp.changed = func(netip.AddrPort, bool) { s.emit(Event{Kind: EventState}) }
-}
-
-func (s *Session) openEndpoint(side Side, k Kind, log *slog.Logger) (endpoint, error) {
+func (s *Session) openEndpoint(side Side, k Kind, at endAt) (endpoint, error) {
 	switch k {
 	case KindWebRTC:
 		w, err := s.webrtc(side)
@@ -436,14 +411,14 @@ func (s *Session) openEndpoint(side Side, k Kind, log *slog.Logger) (endpoint, e
 		if err != nil {
 			return nil, err
 		}
-		e, err := newRTPEndpoint(s.m.pool, &s.m.eng, s.bindIP(side), s.opts[side].Signaling, log)
+		e, err := newRTPEndpoint(s.m.pool, &s.m.eng, s.bindIP(side), s.opts[side].Signaling, at)
 		if err != nil {
 			return nil, err
 		}
 		e.sdes, e.public = sd, s.public(side)
 		return e, nil
 	default:
-		e, err := newRTPEndpoint(s.m.pool, &s.m.eng, s.bindIP(side), s.opts[side].Signaling, log)
+		e, err := newRTPEndpoint(s.m.pool, &s.m.eng, s.bindIP(side), s.opts[side].Signaling, at)
 		if err != nil {
 			return nil, err
 		}

@@ -38,14 +38,15 @@ type flow struct {
 	stats rtpproc.RecvStats
 	dtmf  rtpproc.DTMFDetector
 
-	// onDTMF reports an event taken out of the stream (receiving side
-	// wants INFO). Must not block.
-	onDTMF func(DTMF)
-	// onEvent reports the flow's milestones (first RTP relayed, a new
-	// segment of the stream, a digit relayed as RFC 4733; latches are the
-	// socket's, latch.go); nil: none. Called once per event, from the readers: must
-	// not block.
-	onEvent func(Event)
+	// s hears, from the readers, of the digits taken out of the stream
+	// (the receiving side wants INFO) and of the flow's milestones (first
+	// RTP relayed, a new segment of the stream, a digit relayed as RFC
+	// 4733; latches are the socket's, latch.go), as events from side
+	// from; nil: of none. A restored flow reports digits only (quiet).
+	// They replace two closures a flow (112 bytes a call).
+	s     *Session
+	from  uint8 // a Side
+	quiet bool
 	// back is the opposite flow of the same stream, whose output SSRC
 	// the receiver's RTCP feedback refers to.
 	back *flow
@@ -123,17 +124,28 @@ func (f *flow) rtpAt(pkt []byte, now int64, b *sendBatch) {
 		f.c.malformed.Add(1)
 		return
 	}
-	if seg != 0 && f.norm.Segments() != seg && f.onEvent != nil {
-		f.onEvent(Event{Kind: EventSSRCSwitch, PrevSSRC: inSSRC, SSRC: f.norm.InSSRC()})
+	if seg != 0 && f.norm.Segments() != seg {
+		f.milestone(Event{Kind: EventSSRCSwitch, PrevSSRC: inSSRC, SSRC: f.norm.InSSRC()})
 	}
 	if f.to.sendRTP(pkt, out{b: b, ctr: &f.c}) {
-		if f.c.packets.Add(1) == 1 && f.onEvent != nil {
-			f.onEvent(Event{Kind: EventFirstRTP})
+		if f.c.packets.Add(1) == 1 {
+			f.milestone(Event{Kind: EventFirstRTP})
 		}
 		f.c.bytes.Add(uint64(len(pkt)))
 	} else {
 		f.c.dropped.Add(1)
 	}
+}
+
+// milestone reports ev to the session, from the flow's side, unless the
+// flow is quiet or has no session. Called once per event: it must not
+// block (emit does not).
+func (f *flow) milestone(ev Event) {
+	if f.s == nil || f.quiet {
+		return
+	}
+	ev.From = Side(f.from)
+	f.s.emit(ev)
 }
 
 // event handles a telephone-event packet: a digit is reported once, when
@@ -142,14 +154,14 @@ func (f *flow) rtpAt(pkt []byte, now int64, b *sendBatch) {
 func (f *flow) event(pkt []byte, p *flowPlan) bool {
 	ev, ended, _ := f.dtmf.Feed(pkt, uint8(p.eventPT), p.clockRate)
 	if p.toInfo {
-		if ended && f.onDTMF != nil {
-			f.onDTMF(DTMF{Digit: ev.Digit, Duration: ev.Duration})
+		if ended && f.s != nil {
+			f.s.emit(Event{Kind: EventDTMF, From: Side(f.from), DTMF: DTMF{Digit: ev.Digit, Duration: ev.Duration}})
 		}
 		f.c.dtmfToInfo.Add(1)
 		return true
 	}
-	if ended && f.onEvent != nil {
-		f.onEvent(Event{Kind: EventDTMFRelayed, DTMF: DTMF{Digit: ev.Digit, Duration: ev.Duration}})
+	if ended {
+		f.milestone(Event{Kind: EventDTMFRelayed, DTMF: DTMF{Digit: ev.Digit, Duration: ev.Duration}})
 	}
 	return false
 }

@@ -142,7 +142,8 @@ func mediaGoroutines() []string {
 		// The poll loops are media/poll's, started by the package.
 		if strings.Contains(g, "created by github.com/sbc-project/sbc/media.") ||
 			strings.Contains(g, "created by github.com/sbc-project/sbc/media/poll.") ||
-			strings.Contains(g, "sbc/media.(*Session).checkIdle") {
+			strings.Contains(g, "sbc/media.(*Session).checkIdle") ||
+			strings.Contains(g, "sbc/media.(*Manager).pollIdle") {
 			out = append(out, g)
 		}
 	}

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"context"
 	"encoding/binary"
 	"log/slog"
 	"net/netip"
@@ -191,7 +192,12 @@ func (t *trail) follows(pkt []byte, now int64) bool {
 type sock struct {
 	conn *udpConn
 	port int
-	log  *slog.Logger
+	// sess is the session the socket reports its latches to and logs
+	// for; nil: none (tests). It keeps no logger nor callback of its own
+	// (a logger and its scope a side, two closures a side, and the
+	// 64-byte class: 0.29 kB a call): logger makes the logger for a line
+	// written, latched reports.
+	sess *Session
 
 	// dst is read by the far side's reader for every packet it forwards,
 	// swapped by this socket's reader when it latches and by signaling
@@ -203,20 +209,58 @@ type sock struct {
 	// the check costs no cache line of its own (the endpoint's was a
 	// miss per packet across many calls).
 	udptl atomic.Bool
+	// mline and side are where the socket is in its session, for its
+	// log lines; rtcp, that it is the RTCP socket of its pair. They sit
+	// in the bytes after udptl.
+	mline int16
+	side  int8
+	rtcp  bool
 	// ssrc is the SSRC of the latched source's RTP (bit 32 set once
 	// known), published by the RTP socket's reader for the RTCP socket's.
 	ssrc atomic.Uint64
-	// changed, when set (before the reader starts), hears of each latch
-	// (moved: from another source): the session reports it (EventLatched
-	// or EventRelatched for the call's timeline, EventState for its
-	// replication).
-	changed func(src netip.AddrPort, moved bool)
 }
 
-func newSock(conn *udpConn, port int, signal netip.Addr, log *slog.Logger) *sock {
-	s := &sock{conn: conn, port: port, log: log}
+// newSock is a socket of endpoint at, the RTP one of its pair unless
+// rtcp.
+func newSock(conn *udpConn, port int, signal netip.Addr, at endAt, rtcp bool) *sock {
+	s := &sock{conn: conn, port: port, sess: at.s, mline: int16(at.mline), side: int8(at.side), rtcp: rtcp}
 	s.dst.Store(&peer{signal: signal, since: monotonic()})
 	return s
+}
+
+// endAt is where an endpoint is: its session (nil: none), m-line (-1:
+// none) and side.
+type endAt struct {
+	s     *Session
+	mline int
+	side  Side
+}
+
+// logger is the socket's logger, made for a line to write (sideLogger);
+// a discarding one without a session.
+func (s *sock) logger() *slog.Logger {
+	if s.sess == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.sess.sideLogger(int(s.mline), Side(s.side))
+}
+
+// latched reports a latch (moved: from another source) to the session:
+// the RTP socket's (RTP or UDPTL) as EventLatched or EventRelatched for
+// the call's timeline, and both sockets' as EventState for its
+// replication.
+func (s *sock) latched(src netip.AddrPort, moved bool) {
+	if s.sess == nil {
+		return
+	}
+	if !s.rtcp {
+		kind := EventLatched
+		if moved {
+			kind = EventRelatched
+		}
+		s.sess.emit(Event{Kind: kind, From: Side(s.side), Source: src})
+	}
+	s.sess.emit(Event{Kind: EventState})
 }
 
 // update swaps the peer for f's change of it, unless f changes nothing.
@@ -283,13 +327,11 @@ func (s *sock) latch(p *peer, src netip.AddrPort) bool {
 		return false
 	}
 	if p.latched {
-		s.log.Info("media source moved", "port", s.port, "from", p.addr, "to", src, "sdp_addr", p.sdp)
-	} else {
-		s.log.Debug("media source latched", "port", s.port, "source", src, "sdp_addr", p.sdp)
+		s.logger().Info("media source moved", "port", s.port, "from", p.addr, "to", src, "sdp_addr", p.sdp)
+	} else if s.sess != nil && s.sess.m.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.logger().Debug("media source latched", "port", s.port, "source", src, "sdp_addr", p.sdp)
 	}
-	if s.changed != nil {
-		s.changed(src, p.latched)
-	}
+	s.latched(src, p.latched)
 	return true
 }
 

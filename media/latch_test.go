@@ -432,7 +432,7 @@ func TestLearnFirstSDP(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &sock{log: testLog()}
+			s := &sock{}
 			before := tc.before
 			s.dst.Store(&before)
 			s.learn(tc.learn, false, sigIP)

@@ -141,6 +141,13 @@ type Manager struct {
 	// restoredMuxes are the shared WebRTC sockets opened for restored
 	// sessions on another node's address (restore.go).
 	restoredMuxes map[netip.AddrPort]*wrtc.Mux
+	// watch polls the sessions' watchdogs (watchdog.go) while watching:
+	// from the first session on, with Config.Timeout set, until a poll
+	// finds none. watchBuf is the polls' copy of sessions, touched only
+	// by the poll.
+	watch    *time.Timer
+	watching bool
+	watchBuf []*Session
 }
 
 // NewManager checks cfg and returns a Manager with no sessions. It binds no
@@ -255,6 +262,7 @@ func (m *Manager) NewSession(id string) *Session {
 		return s
 	}
 	m.sessions[s] = struct{}{}
+	m.watchLocked()
 	return s
 }
 
@@ -263,6 +271,9 @@ func (m *Manager) NewSession(id string) *Session {
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	m.closed = true
+	if m.watch != nil {
+		m.watch.Stop()
+	}
 	open := make([]*Session, 0, len(m.sessions))
 	for s := range m.sessions {
 		open = append(open, s)

@@ -367,3 +367,11 @@ func TestPollSendErrorIsDropped(t *testing.T) {
 		})
 	}
 }
+
+// A media UDP socket fits the 96-byte size class (104, in the 112 class,
+// with its poll.Socket's slot and full flag apart): a call has four.
+func TestUDPConnSizeClass(t *testing.T) {
+	if got := unsafe.Sizeof(udpConn{}); got > 96 {
+		t.Fatalf("a udpConn is %d bytes, more than the 96-byte size class", got)
+	}
+}

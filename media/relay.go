@@ -35,10 +35,21 @@ type reader struct {
 	since int64
 	rtcp  bool         // in is the RTCP socket
 	e     *rtpEndpoint // the endpoint in belongs to
-	dec   []byte       // decryption buffer (SDES)
-	hdr   rtp.Header
-	chdr  rtcp.Header
+	// dec is what decrypting SDES-SRTP takes (open), made when the
+	// reader starts on an SDES endpoint; nil on the others, which are
+	// most: a reader was 192 bytes with it inline, four a call.
+	dec *decryption
 }
+
+// decryption is a reader's buffer and headers for SDES-SRTP packets.
+type decryption struct {
+	buf  []byte
+	hdr  rtp.Header
+	chdr rtcp.Header
+}
+
+// newDecryption is a reader's decryption, its buffer made.
+func newDecryption() *decryption { return &decryption{buf: make([]byte, 0, maxPacket)} }
 
 // newReader returns the reader of in, a socket of e, for the flow f.
 func newReader(e *rtpEndpoint, in *sock, f *flow) *reader {
@@ -186,14 +197,14 @@ const (
 	notAuthentic // authentication failed, or a replay
 )
 
-// open decrypts an SDES-SRTP packet into r.dec.
+// open decrypts an SDES-SRTP packet into r.dec's buffer.
 func (r *reader) open(pkt []byte, ctl bool) ([]byte, int) {
 	if ctl {
 		ctx := r.sdes.decRTCP.Load()
 		if ctx == nil {
 			return nil, noKeys
 		}
-		out, err := ctx.DecryptRTCP(r.dec[:0], pkt, &r.chdr)
+		out, err := ctx.DecryptRTCP(r.dec.buf[:0], pkt, &r.dec.chdr)
 		if err != nil {
 			return nil, notAuthentic
 		}
@@ -203,7 +214,7 @@ func (r *reader) open(pkt []byte, ctl bool) ([]byte, int) {
 	if ctx == nil {
 		return nil, noKeys
 	}
-	out, err := r.sdes.rxGuess.decrypt(ctx, r.dec[:0], pkt, &r.hdr)
+	out, err := r.sdes.rxGuess.decrypt(ctx, r.dec.buf[:0], pkt, &r.dec.hdr)
 	if err != nil {
 		return nil, notAuthentic
 	}

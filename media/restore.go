@@ -40,6 +40,7 @@ func (m *Manager) Restore(st SessionState, notify func(Event)) (*Session, error)
 		return nil, fmt.Errorf("restore session %s: %w", st.ID, ErrClosed)
 	}
 	m.sessions[s] = struct{}{}
+	m.watchLocked()
 	m.mu.Unlock()
 	if notify != nil {
 		s.Notify(notify)
@@ -214,8 +215,7 @@ func (s *Session) restoreStream(mline int, ss StreamState, st SessionState, elap
 		if f.sdes, err = rtpproc.SDESPacket(fs.Norm.OutSSRC, s.cname[side.Other()]); err != nil {
 			s.logger().Warn("rtcp sdes toward the side is removed", "mline", mline, "side", side.Other().String(), "err", err)
 		}
-		from := side
-		f.onDTMF = func(d DTMF) { s.emit(Event{Kind: EventDTMF, From: from, DTMF: d}) }
+		f.s, f.from, f.quiet = s, uint8(side), true
 		str.flows[side] = f
 	}
 	str.flows[SideA].back, str.flows[SideB].back = str.flows[SideB], str.flows[SideA]
@@ -246,12 +246,11 @@ func (s *Session) restoreEnd(side Side, mline int, ss StreamState, st SessionSta
 		rtp.close()
 		return nil, fmt.Errorf("rtcp port: %w", err)
 	}
-	signal, log := s.opts[side].Signaling, s.sideLogger(mline, side)
+	signal, at := s.opts[side].Signaling, endAt{s: s, mline: mline, side: side}
 	e := &rtpEndpoint{pair: &pair{port: port}, ip: ip, eng: &s.m.eng,
-		rtp: newSock(rtp, port, signal, log), rtcp: newSock(rtcp, port+1, signal, log)}
+		rtp: newSock(rtp, port, signal, at, false), rtcp: newSock(rtcp, port+1, signal, at, true)}
 	e.rtp.dst.Store(es.RTP.peer(signal))
 	e.rtcp.dst.Store(es.RTCP.peer(signal))
-	s.watchLatch(side, e)
 	if es.SDES != nil {
 		out := ss.Flows[side.Other()]
 		roc := es.SDES.TxROC + wraps(out.Norm.Seq, skipFor(out, st, elapsed))

@@ -133,7 +133,7 @@ func TestTimeoutDisabled(t *testing.T) {
 	m := newTestManager(t, 4, netip.Addr{}, nil)
 	c := setupCall(t, m)
 	c.s.mu.Lock()
-	armed := c.s.watch.timer != nil
+	armed := c.s.watch.armed
 	c.s.mu.Unlock()
 	if armed {
 		t.Fatal("watchdog armed with Timeout 0")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -323,5 +324,130 @@ func TestSentBodiesShared(t *testing.T) {
 	}
 	if string(out) != before || string(again) == before {
 		t.Fatalf("a changed re-offer changed the body handed out before (or was the same):\n%s\n%s", out, again)
+	}
+}
+
+// A session's watchdog keeps no timer of its own: the manager polls
+// every session on one (watchdog.go), so arming one allocates nothing
+// (a time.AfterFunc and its method value were 0.15 kB a call).
+func TestWatchdogArmAllocatesNothing(t *testing.T) {
+	m := newTestManager(t, 2, netip.Addr{}, func(c *Config) { c.Timeout = time.Hour })
+	defer m.Close()
+	s := m.NewSession("watch")
+	defer s.Close()
+	kept := make([]*watchdog, 0, 32)
+	allocs := testing.AllocsPerRun(20, func() {
+		w := new(watchdog)
+		s.mu.Lock()
+		w.arm(s)
+		s.mu.Unlock()
+		kept = append(kept, w)
+	})
+	for _, w := range kept {
+		w.stop()
+	}
+	// new(watchdog) is the test's own.
+	if allocs > 1 {
+		t.Fatalf("arming a watchdog allocates %.0f times, want none of its own", allocs)
+	}
+}
+
+// sinkEnd is an endpoint that takes every packet sent through it.
+type sinkEnd struct{ endpoint }
+
+func (sinkEnd) sendRTP([]byte, out) bool { return true }
+
+// A flow reports its milestones and the digits it takes out of the
+// stream to its session, as events from its source side, and holds no
+// closure for that (two a flow were 112 bytes a call); a restored
+// (quiet) flow reports no milestone.
+func TestFlowReportsToItsSession(t *testing.T) {
+	rt := reflect.TypeOf(flow{})
+	for i := range rt.NumField() {
+		if f := rt.Field(i); f.Type.Kind() == reflect.Func {
+			t.Errorf("a flow holds a func (%s): an allocation a flow", f.Name)
+		}
+	}
+	s := &Session{}
+	got := make(chan Event, 4)
+	s.Notify(func(ev Event) { got <- ev })
+	pkt := []byte{0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7, 0xff, 0xff}
+	quiet := newFlow(sinkEnd{}, 1)
+	quiet.s, quiet.from, quiet.quiet = s, uint8(SideA), true
+	quiet.rtp(append([]byte(nil), pkt...))
+	f := newFlow(sinkEnd{}, 2)
+	f.s, f.from = s, uint8(SideB)
+	f.rtp(append([]byte(nil), pkt...))
+	select {
+	case ev := <-got:
+		if ev.Kind != EventFirstRTP || ev.From != SideB {
+			t.Fatalf("event %v from %v, want the first RTP from b", ev.Kind, ev.From)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event for the flow's first RTP")
+	}
+	s.tasks.Wait()
+	if len(got) != 0 {
+		t.Fatalf("%d more events, want none from the quiet flow", len(got))
+	}
+}
+
+// A socket keeps neither a logger nor a callback (a logger and its
+// scope a side, two closures a side: with its 64-byte class, 0.29 kB a
+// call): it reports its latches to its session itself, the RTP socket's
+// as EventLatched or EventRelatched from its side, both as EventState.
+func TestSockReportsToItsSession(t *testing.T) {
+	rt := reflect.TypeOf(sock{})
+	for i := range rt.NumField() {
+		f := rt.Field(i)
+		if f.Type.Kind() == reflect.Func || f.Type == reflect.TypeOf((*slog.Logger)(nil)) {
+			t.Errorf("a socket keeps %s (%s)", f.Name, f.Type)
+		}
+	}
+	if got := unsafe.Sizeof(sock{}); got > 48 {
+		t.Errorf("a socket is %d bytes, more than the 48-byte size class", got)
+	}
+	m := newTestManager(t, 2, netip.Addr{}, nil)
+	defer m.Close()
+	s := m.NewSession("sock")
+	defer s.Close()
+	var mu sync.Mutex
+	var got []Event
+	s.Notify(func(ev Event) {
+		mu.Lock()
+		got = append(got, ev)
+		mu.Unlock()
+	})
+	src := netip.MustParseAddrPort("127.0.10.2:4000")
+	at := endAt{s: s, mline: 0, side: SideB}
+	rtp, rtcp := newSock(nil, 1, netip.Addr{}, at, false), newSock(nil, 2, netip.Addr{}, at, true)
+	if !rtp.latch(rtp.dst.Load(), src) || !rtcp.latch(rtcp.dst.Load(), src) {
+		t.Fatal("a latch failed")
+	}
+	s.tasks.Wait()
+	var latched, state int
+	for _, ev := range got {
+		switch ev.Kind {
+		case EventLatched:
+			latched++
+			if ev.From != SideB || ev.Source != src {
+				t.Errorf("latched from %v at %v, want b at %v", ev.From, ev.Source, src)
+			}
+		case EventState:
+			state++
+		}
+	}
+	if latched != 1 || state != 2 {
+		t.Fatalf("%d latch and %d state events, want 1 and 2", latched, state)
+	}
+}
+
+// A reader keeps what SDES decryption takes (a packet buffer's slice,
+// an RTP and an RTCP header: 118 bytes) apart, made only for an SDES
+// endpoint's (TestSDESTrunk and the other SDES tests decrypt through
+// it): a plain one is 80 bytes, not 192, and a call has four.
+func TestReaderSizeClass(t *testing.T) {
+	if got := unsafe.Sizeof(reader{}); got > 80 {
+		t.Fatalf("a reader is %d bytes, more than the 80-byte size class", got)
 	}
 }

@@ -59,8 +59,8 @@ func (tc *flowTranscoder) send(pkt []byte) {
 		return
 	}
 	if f.to.sendRTP(pkt, out{ctr: &f.c}) {
-		if f.c.packets.Add(1) == 1 && f.onEvent != nil {
-			f.onEvent(Event{Kind: EventFirstRTP})
+		if f.c.packets.Add(1) == 1 {
+			f.milestone(Event{Kind: EventFirstRTP})
 		}
 		f.c.bytes.Add(uint64(len(pkt)))
 	} else {

@@ -117,7 +117,7 @@ func (c *udpConn) queue(b *sendBatch, pkt []byte, to netip.AddrPort, o out) bool
 // never reaches r.
 func (c *udpConn) attach(eng *engine, r *reader, _ *sync.WaitGroup) {
 	if r.e.sdes != nil {
-		r.dec = make([]byte, 0, maxPacket)
+		r.dec = newDecryption()
 	}
 	lp := eng.pick(c.port)
 	if r.e.sdes == nil {

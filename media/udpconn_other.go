@@ -53,7 +53,7 @@ func (c *udpConn) close() { c.c.Close() }
 func (r *reader) run() {
 	buf := make([]byte, maxPacket)
 	if r.e.sdes != nil {
-		r.dec = make([]byte, 0, maxPacket)
+		r.dec = newDecryption()
 	}
 	for {
 		n, src, err := r.in.conn.c.ReadFromUDPAddrPort(buf)

@@ -38,7 +38,9 @@ func ParseSession(body []byte) (*Description, *sdp.SessionDescription, error) {
 }
 
 // Describe is Parse of what sd holds, without rendering and parsing it
-// again: Parse(sd.Marshal()) describes the same.
+// again: Parse(sd.Marshal()) describes the same. The Description shares
+// no string with sd (own.go): the strings of sd's m-lines' formats are
+// replaced by equal ones of their own.
 func Describe(sd *sdp.SessionDescription) (*Description, error) {
 	d := &Description{Bundle: bundle(sd.Attributes)}
 	sess := readSession(sd)
@@ -54,6 +56,7 @@ func Describe(sd *sdp.SessionDescription) (*Description, error) {
 		return nil, fmt.Errorf("parse sdp: %w: no usable RTP m-line among %d", ErrBadSDP, len(d.Media))
 	}
 	d.Kind = detectKind(d.Media)
+	d.own()
 	return d, nil
 }
 
