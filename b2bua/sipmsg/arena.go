@@ -55,49 +55,37 @@ func (a *arena) headers() *fixedHeaders {
 // callID returns a Call-ID header of v.
 func (a *arena) callID(v sip.CallID) *sip.CallID {
 	f := a.headers()
-	if f.hasCallID {
-		h := new(sip.CallID) // not &v: v would be on the heap in every call
-		*h = v
-		return h
-	}
-	f.callID, f.hasCallID = v, true
-	return &f.callID
+	return fixedSlot(&f.callID, &f.hasCallID, v)
 }
 
 // newCSeq returns a CSeq header of v.
 func (a *arena) newCSeq(v sip.CSeq) *sip.CSeq {
 	f := a.headers()
-	if f.hasCSeq {
-		h := new(sip.CSeq) // not &v: v would be on the heap in every call
-		*h = v
-		return h
-	}
-	f.cseq, f.hasCSeq = v, true
-	return &f.cseq
+	return fixedSlot(&f.cseq, &f.hasCSeq, v)
 }
 
 // maxForwards returns a Max-Forwards header of v.
 func (a *arena) maxForwards(v sip.MaxForwards) *sip.MaxForwards {
 	f := a.headers()
-	if f.hasMaxForwards {
-		h := new(sip.MaxForwards) // not &v: v would be on the heap in every call
-		*h = v
-		return h
-	}
-	f.maxForwards, f.hasMaxForwards = v, true
-	return &f.maxForwards
+	return fixedSlot(&f.maxForwards, &f.hasMaxForwards, v)
 }
 
 // contentLength returns a Content-Length header of v.
 func (a *arena) contentLength(v sip.ContentLength) *sip.ContentLength {
 	f := a.headers()
-	if f.hasLength {
-		h := new(sip.ContentLength) // not &v: v would be on the heap in every call
+	return fixedSlot(&f.contentLength, &f.hasLength, v)
+}
+
+// fixedSlot puts v in slot and returns it, the first time (used is set);
+// a second header of the name gets an allocation of its own.
+func fixedSlot[T any](slot *T, used *bool, v T) *T {
+	if *used {
+		h := new(T) // not &v: v would be on the heap in every call
 		*h = v
 		return h
 	}
-	f.contentLength, f.hasLength = v, true
-	return &f.contentLength
+	*slot, *used = v, true
+	return slot
 }
 
 // newArena returns an arena for a message's head: room for its
