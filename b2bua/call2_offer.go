@@ -298,3 +298,14 @@ type sipError struct {
 func (e *sipError) Error() string { return string(e.cause) + ": " + e.err.Error() }
 
 func (e *sipError) Unwrap() error { return e.err }
+
+// lowerSet turns header names into a lookup set.
+func lowerSet(names ...[]string) map[string]bool {
+	m := make(map[string]bool)
+	for _, list := range names {
+		for _, n := range list {
+			m[strings.ToLower(strings.TrimSpace(n))] = true
+		}
+	}
+	return m
+}

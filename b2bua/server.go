@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -489,14 +488,3 @@ func (s *Server) respond(tx serverTx, code int, reason string, extra ...sip.Head
 func (s *Server) finishResponse(res sip.Response) { txn.Own(res, s.cfg.UserAgent) }
 
 var errClosed = errors.New("server closed")
-
-// lowerSet turns header names into a lookup set.
-func lowerSet(names ...[]string) map[string]bool {
-	m := make(map[string]bool)
-	for _, list := range names {
-		for _, n := range list {
-			m[strings.ToLower(strings.TrimSpace(n))] = true
-		}
-	}
-	return m
-}
