@@ -395,10 +395,7 @@ func (s *Session) newStream(kinds [2]Kind, audio bool, mline int) (*stream, erro
 // newEndpoint opens the endpoint of m-line mline facing side. Its
 // sockets report their latches to s (sock.latched).
 func (s *Session) newEndpoint(side Side, k Kind, mline int) (endpoint, error) {
-	return s.openEndpoint(side, k, endAt{s: s, mline: mline, side: side})
-}
-
-func (s *Session) openEndpoint(side Side, k Kind, at endAt) (endpoint, error) {
+	at := endAt{s: s, mline: mline, side: side}
 	switch k {
 	case KindWebRTC:
 		w, err := s.webrtc(side)
